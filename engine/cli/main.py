@@ -1,0 +1,143 @@
+"""The ``mcalloc`` command line.
+
+Exit codes: 0 success; 2 a problem with the user's input (config, data,
+infeasible constraints, output folder), reported in one line; 1 an
+unexpected error, with a traceback only under ``-v``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from engine.config.loader import load_scenario, scenario_to_dict
+from engine.config.schema import Scenario
+from engine.errors import McallocError
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mcalloc",
+        description="Monte Carlo portfolio allocation: GARCH-copula paths, drawdowns and cvxpy-optimised weights.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks of unexpected errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("config", type=Path, help="scenario YAML file")
+        sub.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a config value, e.g. simulation.n_paths=2000 (repeatable)",
+        )
+        return sub
+
+    run = with_config("run", "run a scenario and write its results folder")
+    run.add_argument("--out", type=Path, help="results folder (default: <output.dir>/<scenario>/<run-id>)")
+    run.add_argument("--n-jobs", type=int, help="parallel workers (default: simulation.n_jobs); results do not change")
+    run.add_argument("--seed", type=int, help="random seed (default: the scenario's seed)")
+    run.add_argument("-q", "--quiet", action="store_true", help="print only the results folder")
+    with_config("validate", "check a scenario and report the first problem")
+    with_config("show-config", "print the resolved scenario with all defaults")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    overrides = list(args.overrides)
+    if getattr(args, "n_jobs", None) is not None:
+        overrides.append(f"simulation.n_jobs={args.n_jobs}")
+    if getattr(args, "seed", None) is not None:
+        overrides.append(f"seed={args.seed}")
+    return overrides
+
+
+def _summary(metrics: pd.DataFrame, scenario: Scenario) -> str:
+    table = pd.DataFrame(
+        {
+            "portfolio": metrics["portfolio"],
+            "CAGR p50": metrics["cagr_median"].map("{:.2%}".format),
+            "CAGR p05..p95": [
+                f"{low:.1%}..{high:.1%}" for low, high in zip(metrics["cagr_p05"], metrics["cagr_p95"], strict=True)
+            ],
+            "vol": metrics["vol_ann"].map("{:.1%}".format),
+            "maxDD p50": metrics["maxdd_median"].map("{:.1%}".format),
+            "maxDD p95": metrics["maxdd_p95"].map("{:.1%}".format),
+            "CVaR95 yr": metrics["cvar_95_annual"].map("{:.1%}".format),
+            "P(loss)": metrics["prob_loss"].map("{:.1%}".format),
+            "wealth p50": metrics["terminal_wealth_p50"].map("{:,.0f}".format),
+        }
+    )
+    simulation = scenario.simulation
+    header = (
+        f"{scenario.name}: {simulation.n_paths:,} paths x {simulation.horizon_years} years, "
+        f"rebalanced {scenario.portfolio.rebalance}, start {scenario.portfolio.initial_wealth:,.0f}"
+    )
+    return header + "\n" + table.to_string(index=False)
+
+
+def _weights_summary(weights: pd.DataFrame) -> str:
+    wide = weights.pivot(index="portfolio", columns="asset", values="weight")
+    wide = wide.loc[list(dict.fromkeys(weights["portfolio"])), list(dict.fromkeys(weights["asset"]))]
+    return "weights\n" + wide.map("{:.1%}".format).to_string()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from engine.pipeline import run_scenario
+
+    scenario = load_scenario(args.config, _overrides(args))
+
+    def report(message: str) -> None:
+        if not args.quiet:
+            print(f"  {message}", file=sys.stderr)
+
+    outcome = run_scenario(scenario, out=args.out, report=report)
+    if args.quiet:
+        print(outcome.folder)
+        return 0
+    print(_summary(outcome.metrics, scenario))
+    print()
+    print(_weights_summary(outcome.weights))
+    print(f"\nresults: {outcome.folder}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mcalloc`` console script; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        scenario = load_scenario(args.config, _overrides(args))
+        if args.command == "validate":
+            print(f"{args.config}: ok ({scenario.name}, {len(scenario.assets)} assets)")
+        else:
+            print(yaml.safe_dump(scenario_to_dict(scenario), sort_keys=False), end="")
+        return 0
+    except McallocError as error:
+        print(f"mcalloc: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("mcalloc: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the one place unexpected errors are reported
+        if args.verbose:
+            traceback.print_exc()
+        summary = str(error).splitlines()[0] if str(error) else ""
+        print(
+            f"mcalloc: unexpected error: {type(error).__name__}: {summary} (run with -v for the traceback)",
+            file=sys.stderr,
+        )
+        return 1

@@ -1,0 +1,44 @@
+"""Domain errors: problems a user can cause and fix.
+
+Every error a user can trigger through a config, a data file or an
+infeasible request is raised as a subclass of :class:`McallocError`. The CLI
+prints its message on one line and exits with code 2; anything else is a bug
+and exits with code 1.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "InfeasibleError",
+    "McallocError",
+    "ModelError",
+    "OutputError",
+]
+
+
+class McallocError(Exception):
+    """Base class for errors caused by the user's input, reported in one line."""
+
+    exit_code = 2
+
+
+class ConfigError(McallocError):
+    """A scenario file, an override or a combination of settings is invalid."""
+
+
+class DataError(McallocError):
+    """A data file is missing, unreadable or fails validation."""
+
+
+class ModelError(McallocError):
+    """A model could not be fitted or its parameters are unusable."""
+
+
+class InfeasibleError(McallocError):
+    """An optimisation problem has no solution under the given constraints."""
+
+
+class OutputError(McallocError):
+    """The results folder cannot be written where the user asked."""

@@ -1,0 +1,312 @@
+"""The one place where mcalloc's stages are wired together, top to bottom.
+
+    load scenario -> load data -> returns -> fit marginals -> fit dependence
+      -> simulate paths -> account portfolios -> metrics -> optimise
+      -> account optimised portfolios -> write results
+
+Benchmarks are run along the paths in a first pass, which also collects the
+scenarios the optimiser needs. The optimised weights are then run along the
+very same paths in a second pass (chunks are re-simulated from their seeds,
+which costs a second simulation but keeps memory flat for any ``n_paths``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine.config.loader import config_hash, scenario_to_dict
+from engine.config.schema import MinCvarObjective, Objective, Scenario
+from engine.data.csv import Provenance
+from engine.data.returns import load_market_data
+from engine.errors import InfeasibleError
+from engine.metrics.risk import cvar
+from engine.metrics.summary import metrics_table
+from engine.models.joint import JointModel, fit_joint_model, joint_model_from_config
+from engine.optimize.problems import MinCvarProblem, MinVarianceProblem, OptimizedWeights, WeightBounds
+from engine.portfolio.costs import FeeModel
+from engine.portfolio.schedule import Schedule
+from engine.results.writer import RunFolder, provenance_records
+from engine.simulation.paths import ChunkResult, SimulationPlan, run_simulation
+
+__all__ = ["RunOutcome", "build_model", "models_table", "optimise", "run_scenario"]
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a finished run wrote, also kept in memory for callers."""
+
+    folder: Path
+    metrics: pd.DataFrame
+    weights: pd.DataFrame
+    models: pd.DataFrame
+    optimization: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class OptimizedPortfolio:
+    name: str
+    objective: Objective
+    target: float | None
+    result: OptimizedWeights
+
+
+class _StageClock:
+    def __init__(self, report: Callable[[str], None]) -> None:
+        self.timings: dict[str, float] = {}
+        self.report = report
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        self.report(f"{name} ...")
+        yield
+        self.timings[name] = round(time.perf_counter() - start, 3)
+
+
+def build_model(scenario: Scenario) -> tuple[JointModel, list[Provenance]]:
+    """The joint model: fitted to the scenario's data, or from its calibrated parameters."""
+    if scenario.model.source == "fit":
+        assert scenario.data is not None  # guaranteed by the schema
+        data = load_market_data(scenario.data, scenario.asset_names)
+        return fit_joint_model(scenario.model, data), list(data.provenance)
+    return joint_model_from_config(scenario.model, scenario.asset_names), []
+
+
+def models_table(model: JointModel, scenario: Scenario) -> pd.DataFrame:
+    """One row per asset: parameters (percent units) and annualised volatilities."""
+    rows = []
+    steps = scenario.simulation.steps_per_year
+    for asset, marginal in zip(scenario.assets, model.marginals, strict=True):
+        rows.append(
+            {
+                "asset": asset.name,
+                "label": asset.display_name,
+                "kind": marginal.kind,
+                "dist": marginal.dist,
+                "mean": marginal.mean,
+                **{key: marginal.params.get(key, np.nan) for key in ("mu", "omega", "alpha", "gamma", "beta", "nu")},
+                "persistence": marginal.persistence,
+                "vol_ann_unconditional": marginal.annual_volatility(steps),
+                "vol_ann_initial": float(np.sqrt(marginal.initial_variance * steps) / marginal.scale),
+                "loglikelihood": marginal.loglikelihood if marginal.loglikelihood is not None else np.nan,
+                "n_obs": marginal.n_obs,
+                "scale": marginal.scale,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _benchmark_weights(scenario: Scenario) -> dict[str, np.ndarray]:
+    names = scenario.asset_names
+    return {
+        name: np.array([mix.get(asset, 0.0) for asset in names]) for name, mix in scenario.portfolio.benchmarks.items()
+    }
+
+
+def optimise(
+    scenario: Scenario,
+    first_pass: ChunkResult,
+    benchmarks: dict[str, np.ndarray],
+) -> list[OptimizedPortfolio]:
+    """Solve every objective of the scenario on the first pass's scenarios."""
+    objectives = scenario.optimize.objectives
+    if not objectives:
+        return []
+    horizon_returns = first_pass.asset_growth - 1.0
+    expected = horizon_returns.mean(axis=0)
+    lows, highs = scenario.optimize.constraints.weight_bounds(scenario.asset_names)
+    bounds = WeightBounds(lower=np.array(lows), upper=np.array(highs))
+    best_attainable = _best_expected_return(expected, bounds)
+    cvar_problems: dict[float, MinCvarProblem] = {}
+    variance_problem: MinVarianceProblem | None = None
+    results = []
+    for index, objective in enumerate(objectives):
+        target = _target(objective.min_return, benchmarks, expected, scenario.simulation.horizon_years)
+        what = f"optimize.objectives.{index} ({objective.label})"
+        hint = (
+            f"the highest expected {scenario.simulation.horizon_years}-year return within the bounds is "
+            f"{best_attainable:.4f}; lower min_return or widen optimize.constraints.bounds"
+        )
+        if target is not None and target > best_attainable + 1e-9:
+            raise _infeasible(what, target, hint)
+        if isinstance(objective, MinCvarObjective):
+            problem = cvar_problems.get(objective.alpha)
+            if problem is None:
+                problem = cvar_problems[objective.alpha] = MinCvarProblem(horizon_returns, objective.alpha, bounds)
+            result = problem.solve(target, what, hint)
+        else:
+            if variance_problem is None:
+                variance_problem = MinVarianceProblem(first_pass.daily_covariance, expected, bounds)
+            result = variance_problem.solve(target, what, hint)
+        results.append(OptimizedPortfolio(objective.label, objective, target, result))
+    return results
+
+
+def _infeasible(what: str, target: float, hint: str) -> InfeasibleError:
+    return InfeasibleError(f"{what}: min_return needs an expected horizon return of {target:.4f}; {hint}")
+
+
+def _best_expected_return(expected: np.ndarray, bounds: WeightBounds) -> float:
+    """Highest ``expected @ w`` with bounds and full investment (greedy fill)."""
+    weights = bounds.lower.copy()
+    room = 1.0 - weights.sum()
+    for asset in np.argsort(-expected):
+        add = min(bounds.upper[asset] - weights[asset], room)
+        weights[asset] += add
+        room -= add
+    return float(expected @ weights)
+
+
+def _target(
+    min_return: float | str | None,
+    benchmarks: dict[str, np.ndarray],
+    expected: np.ndarray,
+    horizon_years: int,
+) -> float | None:
+    """The expected horizon return an objective must reach, if any."""
+    if min_return is None:
+        return None
+    if isinstance(min_return, str):
+        return float(expected @ benchmarks[min_return.removeprefix("benchmark:")])
+    return float((1.0 + min_return) ** horizon_years - 1.0)
+
+
+def _optimization_table(portfolios: list[OptimizedPortfolio], first_pass: ChunkResult) -> pd.DataFrame:
+    horizon_returns = first_pass.asset_growth - 1.0
+    rows = []
+    for portfolio in portfolios:
+        objective = portfolio.objective
+        weights = portfolio.result.weights
+        alpha = objective.alpha if isinstance(objective, MinCvarObjective) else np.nan
+        rows.append(
+            {
+                "portfolio": portfolio.name,
+                "objective": objective.kind,
+                "alpha": alpha,
+                "objective_value": portfolio.result.objective_value,
+                "expected_horizon_return": float(horizon_returns.mean(axis=0) @ weights),
+                "min_expected_horizon_return": portfolio.target if portfolio.target is not None else np.nan,
+                "horizon_cvar": cvar(-(horizon_returns @ weights), alpha) if np.isfinite(alpha) else np.nan,
+                "status": portfolio.result.status,
+                "solver": portfolio.result.solver,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _default_folder(scenario: Scenario, digest: str) -> Path:
+    run_id = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
+    return scenario.output.dir / scenario.name / run_id
+
+
+def run_scenario(
+    scenario: Scenario,
+    out: Path | None = None,
+    report: Callable[[str], None] = lambda message: None,
+) -> RunOutcome:
+    """Run a scenario end to end and write its results folder.
+
+    Parameters
+    ----------
+    scenario
+        The validated scenario (``simulation.n_jobs`` and ``seed`` included).
+    out
+        Folder to write; by default ``<output.dir>/<name>/<run-id>``.
+    report
+        Called with a short message as each stage starts.
+    """
+    digest = config_hash(scenario)
+    final = out if out is not None else _default_folder(scenario, digest)
+    simulation = scenario.simulation
+    folder = RunFolder.create(
+        final,
+        {
+            "scenario": scenario.name,
+            "run_id": final.name,
+            "seed": scenario.seed,
+            "config_sha256": digest,
+            "n_paths": simulation.n_paths,
+            "horizon_years": simulation.horizon_years,
+            "steps_per_year": simulation.steps_per_year,
+            "chunk_size": simulation.chunk_size,
+            "n_chunks": simulation.n_chunks,
+            "n_jobs": simulation.n_jobs,
+            "data": [],
+            "timings_s": {},
+        },
+    )
+    clock = _StageClock(report)
+    try:
+        folder.write_yaml("config.yaml", scenario_to_dict(scenario))
+        with clock.stage("model"):
+            model, provenance = build_model(scenario)
+            models = models_table(model, scenario)
+        folder.update(data=provenance_records(provenance))
+        folder.write_csv("models.csv", models)
+        folder.write_csv(
+            "correlation.csv",
+            pd.DataFrame(model.copula.correlation, columns=scenario.asset_names).assign(asset=scenario.asset_names)[
+                ["asset", *scenario.asset_names]
+            ],
+        )
+
+        fees = FeeModel(np.array([a.ter for a in scenario.assets]), simulation.steps_per_year)
+        schedule = Schedule(simulation.horizon_years, simulation.steps_per_year, scenario.portfolio.rebalance)
+        benchmarks = _benchmark_weights(scenario)
+
+        def simulate(weights: list[np.ndarray]) -> ChunkResult:
+            matrix = np.array(weights).reshape(len(weights), len(scenario.assets))
+            plan = SimulationPlan(model=model, fees=fees, schedule=schedule, weights=matrix)
+            return run_simulation(plan, simulation.n_paths, simulation.chunk_size, scenario.seed, simulation.n_jobs)
+
+        with clock.stage("simulate benchmarks"):
+            first_pass = simulate(list(benchmarks.values()))
+        with clock.stage("optimise"):
+            optimized = optimise(scenario, first_pass, benchmarks)
+        names = list(benchmarks)
+        books = [first_pass.book]
+        if optimized:
+            with clock.stage("simulate optimised"):
+                second_pass = simulate([p.result.weights for p in optimized])
+            names += [p.name for p in optimized]
+            books.append(second_pass.book)
+
+        with clock.stage("metrics"):
+            horizon = simulation.horizon_years
+            wealth = scenario.portfolio.initial_wealth
+            metrics = pd.concat(
+                [
+                    metrics_table(book, book_names, wealth, horizon)
+                    for book, book_names in zip(books, [list(benchmarks), [p.name for p in optimized]], strict=False)
+                    if book_names
+                ],
+                ignore_index=True,
+            )
+        all_weights = {**benchmarks, **{p.name: p.result.weights for p in optimized}}
+        weights = pd.DataFrame(
+            [
+                {"portfolio": name, "asset": asset, "weight": float(value)}
+                for name, vector in all_weights.items()
+                for asset, value in zip(scenario.asset_names, vector, strict=True)
+            ],
+            columns=["portfolio", "asset", "weight"],
+        )
+        optimization = _optimization_table(optimized, first_pass)
+        folder.write_csv("metrics.csv", metrics)
+        folder.write_csv("weights.csv", weights)
+        folder.write_csv("optimization.csv", optimization)
+        folder.update(timings_s=clock.timings)
+        path = folder.complete()
+    except BaseException as error:
+        folder.update(timings_s=clock.timings)
+        folder.fail(error)
+        raise
+    return RunOutcome(folder=path, metrics=metrics, weights=weights, models=models, optimization=optimization)

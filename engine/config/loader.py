@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -137,24 +138,35 @@ def apply_override(data: dict[str, Any], override: str) -> dict[str, Any]:
         else:
             raise ConfigError(f"--set {key}: {where} is not a section that holds keys")
     last = parts[-1]
-    if (isinstance(target, list) and isinstance(last, int) and last < len(target)) or isinstance(target, dict):
-        target[last] = value
-    else:
+    container: dict[Any, Any] | list[Any] = target
+    if isinstance(container, list) and not (isinstance(last, int) and last < len(container)):
+        raise ConfigError(f"--set {key}: no item {last} in a list of {len(container)}")
+    if not isinstance(container, dict | list):
         raise ConfigError(f"--set {key}: cannot set this key")
+    container[last] = value  # type: ignore[index]
     return result
+
+
+_KEY_PREFIX = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*): (.*)$", re.DOTALL)
 
 
 def _format_validation_error(exc: ValidationError, locations: Locations, source: Path) -> str:
     error = exc.errors()[0]
     loc: KeyPath = tuple(p for p in error["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+    message = error["msg"].removeprefix("Value error, ")
+    # validators that check several keys start their message with the key path
+    # (relative to where they sit) so that the error can point at it
+    prefixed = _KEY_PREFIX.match(message)
+    if error["type"] == "value_error" and prefixed:
+        loc = loc + tuple(_parse_key(part) for part in prefixed.group(1).split("."))
+        message = prefixed.group(2)
     key = ".".join(str(p) for p in loc) or "(top level)"
     where = None
-    for end in range(len(loc), -1, -1):
+    for end in range(len(loc), 0, -1):
         where = locations.get(loc[:end])
         if where is not None:
             break
     where = where or str(source)
-    message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key; check the spelling against docs/config.md"
     elif error["type"] == "missing":

@@ -127,20 +127,20 @@ class DependenceConfig(_Frozen):
     def _valid_correlation(self) -> DependenceConfig:
         if self.correlation is None:
             return self
-        matrix = np.asarray(self.correlation, dtype=float)
         n = len(self.correlation)
         if any(len(row) != n for row in self.correlation):
-            raise ValueError("correlation must be a square matrix (a list of equal rows)")
+            raise ValueError(f"correlation: must be a square matrix ({n} rows of {n} numbers)")
+        matrix = np.asarray(self.correlation, dtype=float)
         if not np.allclose(matrix, matrix.T, atol=1e-10):
-            raise ValueError("correlation must be symmetric")
+            raise ValueError("correlation: must be symmetric")
         if not np.allclose(np.diag(matrix), 1.0, atol=1e-10):
-            raise ValueError("correlation must have ones on the diagonal")
+            raise ValueError("correlation: must have ones on the diagonal")
         if np.any(np.abs(matrix) > 1.0):
-            raise ValueError("correlation entries must lie in [-1, 1]")
+            raise ValueError("correlation: entries must lie in [-1, 1]")
         smallest = float(np.linalg.eigvalsh(matrix).min())
         if smallest <= 1e-10:
             raise ValueError(
-                f"correlation is not positive definite (smallest eigenvalue "
+                f"correlation: not positive definite (smallest eigenvalue "
                 f"{smallest:.3g}); use a consistent set of pairwise correlations"
             )
         return self
@@ -188,7 +188,7 @@ class PortfolioConfig(_Frozen):
         for name, weights in self.benchmarks.items():
             total = sum(weights.values())
             if abs(total - 1.0) > 1e-9:
-                raise ValueError(f"benchmark '{name}' weights sum to {total:.6g}; they must sum to 1")
+                raise ValueError(f"benchmarks.{name}: weights sum to {total:.6g}; they must sum to 1")
         return self
 
 
@@ -237,9 +237,9 @@ class ConstraintsConfig(_Frozen):
     def _ordered(self) -> ConstraintsConfig:
         for asset, (low, high) in self.bounds.items():
             if low > high:
-                raise ValueError(f"bounds for '{asset}': min {low} is above max {high}")
+                raise ValueError(f"bounds.{asset}: min {low} is above max {high}")
             if self.long_only and high < 0:
-                raise ValueError(f"bounds for '{asset}': max {high} is negative but long_only is true")
+                raise ValueError(f"bounds.{asset}: max {high} is negative but long_only is true")
         return self
 
     def weight_bounds(self, asset_names: list[str]) -> tuple[list[float], list[float]]:
@@ -303,7 +303,7 @@ class Scenario(_Frozen):
         model = self.model
         if model.source == "fit":
             if self.data is None:
-                raise ValueError("model.source is 'fit' but there is no data section to fit to")
+                raise ValueError("data: model.source is 'fit' but there is no data section to fit to")
             missing = [n for n in names if n not in self.data.paths]
             if missing:
                 raise ValueError(f"data.paths: no file for asset(s) {', '.join(missing)}")
@@ -318,11 +318,11 @@ class Scenario(_Frozen):
             if model.marginals.dist == "t" and any(params[n].nu is None for n in names):
                 raise ValueError("model.marginals.params: Student-t innovations need 'nu' for every asset")
             if model.dependence.kind == "gaussian" and model.dependence.correlation is None:
-                raise ValueError("model.dependence.correlation is required for a calibrated gaussian copula")
+                raise ValueError("model.dependence.correlation: required for a calibrated gaussian copula")
         corr = model.dependence.correlation
         if corr is not None and len(corr) != len(names):
             raise ValueError(
-                f"model.dependence.correlation is {len(corr)}x{len(corr)} but there are {len(names)} assets"
+                f"model.dependence.correlation: is {len(corr)}x{len(corr)} but there are {len(names)} assets"
             )
 
     def _check_optimize(self, names: list[str]) -> None:

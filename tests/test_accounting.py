@@ -1,0 +1,68 @@
+"""Fixed-mix accounting against a slow, explicit day-by-day loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.portfolio import FeeModel, FixedMixBook, Schedule
+
+
+def explicit_loop(growth: np.ndarray, weights: np.ndarray, rebalance_steps: set[int], daily: bool) -> dict:
+    """One path, one portfolio, one day at a time: the obvious implementation."""
+    n_steps, _ = growth.shape
+    holdings = weights.astype(float).copy()
+    values = [1.0]
+    for step in range(n_steps):
+        if step in rebalance_steps:
+            holdings = holdings.sum() * weights
+        holdings = holdings * growth[step]
+        if daily:
+            holdings = holdings.sum() * weights
+        values.append(holdings.sum())
+    values = np.array(values)
+    peaks = np.maximum.accumulate(values)
+    return {"terminal": values[-1], "max_drawdown": np.max(1 - values / peaks), "values": values}
+
+
+@pytest.mark.parametrize("rebalance", ["monthly", "quarterly", "annual", "never", "daily"])
+def test_book_matches_explicit_loop(rebalance: str) -> None:
+    rng = np.random.default_rng(7)
+    schedule = Schedule(horizon_years=2, steps_per_year=24, rebalance=rebalance)
+    n_paths, n_assets = 5, 3
+    growth = np.exp(rng.normal(0.002, 0.04, size=(n_paths, schedule.n_steps, n_assets)))
+    weights = np.array([[0.5, 0.3, 0.2], [1.0, 0.0, 0.0], [0.2, 0.2, 0.6]])
+    book = FixedMixBook(weights, n_paths)
+    bounds = schedule.month_bounds
+    rebalance_steps = {int(bounds[m]) for m in range(len(bounds) - 1) if schedule.rebalance_at(m)}
+    year_ends = []
+    for month in range(len(bounds) - 1):
+        if schedule.rebalance_at(month):
+            book.rebalance()
+        book.advance(growth[:, bounds[month] : bounds[month + 1]], daily_rebalance=rebalance == "daily")
+        if schedule.is_year_end(month):
+            book.mark_year_end()
+            year_ends.append(int(bounds[month + 1]))
+    summary = book.summary()
+    for path in range(n_paths):
+        for portfolio in range(len(weights)):
+            expected = explicit_loop(growth[path], weights[portfolio], rebalance_steps, rebalance == "daily")
+            assert summary.terminal_value[path, portfolio] == pytest.approx(expected["terminal"], rel=1e-12)
+            assert summary.max_drawdown[path, portfolio] == pytest.approx(expected["max_drawdown"], abs=1e-12)
+            assert summary.year_end_values[path, :, portfolio] == pytest.approx(
+                expected["values"][year_ends], rel=1e-12
+            )
+
+
+def test_ter_costs_exactly_its_rate_per_year() -> None:
+    # a flat market: after one year of daily fee deductions the fund keeps 1 - TER
+    fees = FeeModel(ter=np.array([0.0009, 0.0019, 0.02]), steps_per_year=252)
+    growth = fees.net_growth(np.zeros((1, 252, 3)))
+    assert growth.prod(axis=1)[0] == pytest.approx(1.0 - fees.ter, rel=1e-12)
+
+
+def test_month_bounds_cover_horizon() -> None:
+    schedule = Schedule(horizon_years=3, steps_per_year=252, rebalance="monthly")
+    bounds = schedule.month_bounds
+    assert bounds[0] == 0 and bounds[-1] == 756 and len(bounds) == 37
+    assert set(np.diff(bounds)) == {21}

@@ -1,0 +1,305 @@
+"""Bad input gets one clear line from the CLI: exit code 2, no traceback.
+
+Each case builds a broken scenario from ``configs/default.yaml`` (or a broken
+data file, or a broken command line), runs the real ``mcalloc`` entry point
+in-process and checks that stderr is a single ``mcalloc: error:`` line naming
+the offending key path, file or row. ``run`` cases also check that no folder
+with the final results name, and no manifest saying ``complete``, was left
+behind. ``run`` cases pass ``-q`` so that stderr holds only the error, not the
+progress lines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from engine.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = ROOT / "configs" / "default.yaml"
+ASSETS = ("sp500", "russell2000", "intl")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad invocation and what its error line must contain."""
+
+    argv: list[str]
+    expected: tuple[str, ...]
+    out: Path | None = None
+    failed_manifest: bool = False
+
+
+RawScenario = dict[str, Any]
+Mutation = Callable[[RawScenario], None]
+
+
+def _default() -> RawScenario:
+    data: RawScenario = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    return data
+
+
+def _write_scenario(tmp_path: Path, mutate: Mutation) -> Path:
+    data = _default()
+    data["output"] = {"dir": str(tmp_path / "results")}
+    mutate(data)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _validate(mutate: Mutation, *expected: str) -> Callable[[Path], Case]:
+    def build(tmp_path: Path) -> Case:
+        return Case(["validate", str(_write_scenario(tmp_path, mutate))], expected)
+
+    return build
+
+
+def _run_argv(config: Path, out: Path, *extra: str) -> list[str]:
+    return ["run", str(config), "-q", "--out", str(out), *extra]
+
+
+def _write_prices(path: Path, closes: list[str]) -> Path:
+    dates = [f"2019-01-{day:02d}" for day in range(2, 2 + len(closes))]
+    rows = [f"{date},{close}" for date, close in zip(dates, closes, strict=True)]
+    path.write_text("\n".join(["Date,Close", *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def _fit_from(paths: dict[str, Path]) -> Mutation:
+    def mutate(data: RawScenario) -> None:
+        data["data"] = {"kind": "prices", "paths": {name: str(path) for name, path in paths.items()}}
+        data["model"]["source"] = "fit"
+        data["model"]["marginals"]["params"] = None
+        data["model"]["dependence"]["correlation"] = None
+
+    return mutate
+
+
+# --- config cases (validate) ------------------------------------------------
+
+
+def _unknown_top_level(data: RawScenario) -> None:
+    data["simulations"] = {"n_paths": 100}
+
+
+def _unknown_nested(data: RawScenario) -> None:
+    data["simulation"]["n_pahts"] = data["simulation"].pop("n_paths")
+
+
+def _n_paths_wrong_type(data: RawScenario) -> None:
+    data["simulation"]["n_paths"] = "many"
+
+
+def _n_paths_negative(data: RawScenario) -> None:
+    data["simulation"]["n_paths"] = -5
+
+
+def _horizon_zero(data: RawScenario) -> None:
+    data["simulation"]["horizon_years"] = 0
+
+
+def _steps_per_year_low(data: RawScenario) -> None:
+    data["simulation"]["steps_per_year"] = 11
+
+
+def _correlation_not_pd(data: RawScenario) -> None:
+    data["model"]["dependence"]["correlation"] = [[1.0, 0.9, -0.9], [0.9, 1.0, 0.9], [-0.9, 0.9, 1.0]]
+
+
+def _correlation_not_symmetric(data: RawScenario) -> None:
+    data["model"]["dependence"]["correlation"] = [[1.0, 0.5, 0.4], [0.6, 1.0, 0.3], [0.4, 0.3, 1.0]]
+
+
+def _correlation_ragged(data: RawScenario) -> None:
+    data["model"]["dependence"]["correlation"] = [[1.0, 0.5, 0.4], [0.5, 1.0], [0.4, 0.3, 1.0]]
+
+
+def _correlation_wrong_size(data: RawScenario) -> None:
+    data["model"]["dependence"]["correlation"] = [[1.0, 0.5], [0.5, 1.0]]
+
+
+def _benchmark_sum(data: RawScenario) -> None:
+    data["portfolio"]["benchmarks"]["us_80_20"] = {"sp500": 0.8, "russell2000": 0.1}
+
+
+def _benchmark_unknown_asset(data: RawScenario) -> None:
+    data["portfolio"]["benchmarks"]["us_80_20"] = {"sp500": 0.8, "nasdaq": 0.2}
+
+
+def _bounds_cannot_sum(data: RawScenario) -> None:
+    data["optimize"]["constraints"]["bounds"] = {name: [0.0, 0.2] for name in ASSETS}
+
+
+def _bound_min_above_max(data: RawScenario) -> None:
+    data["optimize"]["constraints"]["bounds"] = {"sp500": [0.5, 0.2]}
+
+
+def _min_return_unknown_benchmark(data: RawScenario) -> None:
+    data["optimize"]["objectives"][0]["min_return"] = "benchmark:nope"
+
+
+def _non_stationary(data: RawScenario) -> None:
+    # 0.1 + 0.2/2 + 0.85 = 1.05
+    data["model"]["marginals"]["params"]["russell2000"].update(alpha=0.1, gamma=0.2, beta=0.85)
+
+
+def _t_without_nu(data: RawScenario) -> None:
+    del data["model"]["marginals"]["params"]["intl"]["nu"]
+
+
+# --- cases that need files or the command line --------------------------------
+
+
+def _yaml_syntax_error(tmp_path: Path) -> Case:
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: default\nseed: 1\ndescription: a: b\nassets: []\n", encoding="utf-8")
+    return Case(["validate", str(path)], (f"{path}:3",))
+
+
+def _scenario_missing(tmp_path: Path) -> Case:
+    path = tmp_path / "nope.yaml"
+    return Case(["validate", str(path)], (str(path), "not found"))
+
+
+def _set_without_equals(tmp_path: Path) -> Case:
+    return Case(["validate", str(DEFAULT_CONFIG), "--set", "simulation.n_paths"], ("--set", "simulation.n_paths"))
+
+
+def _extends_missing(tmp_path: Path) -> Case:
+    path = tmp_path / "child.yaml"
+    path.write_text("extends: missing_parent.yaml\nname: child\n", encoding="utf-8")
+    return Case(["validate", str(path)], (f"{path}:1", "extends", "missing_parent.yaml"))
+
+
+def _data_file_missing(tmp_path: Path) -> Case:
+    good = _write_prices(tmp_path / "good.csv", ["100", "101", "102", "103"])
+    missing = tmp_path / "no_such_prices.csv"
+    config = _write_scenario(tmp_path, _fit_from({"sp500": good, "russell2000": missing, "intl": good}))
+    out = tmp_path / "out"
+    return Case(_run_argv(config, out), (str(missing), "not found"), out=out)
+
+
+def _csv_bad_price(tmp_path: Path) -> Case:
+    good = _write_prices(tmp_path / "good.csv", ["100", "101", "102", "103"])
+    # the header is line 1, so the third data row is line 4
+    broken = _write_prices(tmp_path / "broken.csv", ["100", "101", "n/a?", "103"])
+    config = _write_scenario(tmp_path, _fit_from({"sp500": good, "russell2000": broken, "intl": good}))
+    out = tmp_path / "out"
+    return Case(_run_argv(config, out), (str(broken), "line 4"), out=out)
+
+
+def _min_return_infeasible(tmp_path: Path) -> Case:
+    def mutate(data: RawScenario) -> None:
+        # 50% a year is beyond any mix of these equity indices
+        data["optimize"]["objectives"][0]["min_return"] = 0.5
+
+    config = _write_scenario(tmp_path, mutate)
+    out = tmp_path / "out"
+    argv = _run_argv(
+        config,
+        out,
+        "--set",
+        "simulation.n_paths=200",
+        "--set",
+        "simulation.horizon_years=1",
+        "--set",
+        "simulation.n_jobs=1",
+    )
+    return Case(argv, ("optimize.objectives.0", "min_return"), out=out, failed_manifest=True)
+
+
+CASES = [
+    pytest.param(_validate(_unknown_top_level, "simulations", "unknown key"), id="unknown-top-level-key"),
+    pytest.param(_validate(_unknown_nested, "simulation.n_pahts", "unknown key"), id="unknown-nested-key"),
+    pytest.param(_validate(_n_paths_wrong_type, "simulation.n_paths", "'many'"), id="n-paths-wrong-type"),
+    pytest.param(_validate(_n_paths_negative, "simulation.n_paths"), id="n-paths-negative"),
+    pytest.param(_validate(_horizon_zero, "simulation.horizon_years"), id="horizon-years-zero"),
+    pytest.param(_validate(_steps_per_year_low, "simulation.steps_per_year"), id="steps-per-year-below-12"),
+    pytest.param(
+        _validate(_correlation_not_pd, "model.dependence.correlation", "positive definite"),
+        id="correlation-not-positive-definite",
+    ),
+    pytest.param(
+        _validate(_correlation_not_symmetric, "model.dependence.correlation", "symmetric"),
+        id="correlation-not-symmetric",
+    ),
+    pytest.param(
+        _validate(_correlation_ragged, "model.dependence.correlation", "square"), id="correlation-ragged-rows"
+    ),
+    pytest.param(
+        _validate(_correlation_wrong_size, "model.dependence.correlation", "2x2"), id="correlation-wrong-size"
+    ),
+    pytest.param(_validate(_benchmark_sum, "portfolio.benchmarks.us_80_20", "sum to 1"), id="benchmark-weights-sum"),
+    pytest.param(
+        _validate(_benchmark_unknown_asset, "portfolio.benchmarks.us_80_20", "nasdaq"), id="benchmark-unknown-asset"
+    ),
+    pytest.param(
+        _validate(_bounds_cannot_sum, "optimize.constraints.bounds", "cannot sum to 1"), id="bounds-cannot-sum-to-one"
+    ),
+    pytest.param(
+        _validate(_bound_min_above_max, "optimize.constraints.bounds.sp500", "above max"), id="bound-min-above-max"
+    ),
+    pytest.param(
+        _validate(_min_return_unknown_benchmark, "optimize.objectives", "benchmark:nope"),
+        id="min-return-unknown-benchmark",
+    ),
+    pytest.param(_validate(_non_stationary, "model.marginals.params.russell2000", "stationary"), id="non-stationary"),
+    pytest.param(_validate(_t_without_nu, "model.marginals.params", "nu"), id="student-t-without-nu"),
+    pytest.param(_yaml_syntax_error, id="yaml-syntax-error"),
+    pytest.param(_scenario_missing, id="scenario-file-missing"),
+    pytest.param(_set_without_equals, id="set-without-equals"),
+    pytest.param(_extends_missing, id="extends-missing-file"),
+    pytest.param(_data_file_missing, id="run-data-file-missing"),
+    pytest.param(_csv_bad_price, id="run-csv-bad-price"),
+    pytest.param(_min_return_infeasible, id="run-min-return-infeasible"),
+]
+
+
+def _complete_manifests(root: Path) -> list[Path]:
+    found = []
+    for manifest in root.rglob("manifest.json"):
+        if json.loads(manifest.read_text(encoding="utf-8")).get("status") == "complete":
+            found.append(manifest)
+    return found
+
+
+@pytest.mark.parametrize("build", CASES)
+def test_bad_input_is_one_clear_line(
+    build: Callable[[Path], Case], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case = build(tmp_path)
+
+    code = main(case.argv)
+
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    line = lines[0]
+    assert line.startswith("mcalloc: error:"), line
+    assert "(top level)" not in line, line
+    for fragment in case.expected:
+        assert fragment in line, f"{fragment!r} not in {line!r}"
+    assert code == 2, line
+    assert _complete_manifests(tmp_path) == []
+    if case.out is not None:
+        assert not case.out.exists()
+    if case.failed_manifest:
+        assert case.out is not None
+        manifest = json.loads((case.out.parent / f"{case.out.name}.failed" / "manifest.json").read_text())
+        assert manifest["status"] == "failed"
+
+
+def test_default_config_validates(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(DEFAULT_CONFIG)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert "ok" in captured.out

@@ -1,0 +1,69 @@
+"""Scenario loading: inheritance, overrides, round trips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.config import apply_override, config_hash, load_scenario, scenario_to_dict
+from engine.errors import ConfigError
+
+from .conftest import DEFAULT_CONFIG, ROOT
+
+
+def test_default_loads_with_expected_shape() -> None:
+    scenario = load_scenario(DEFAULT_CONFIG)
+    assert scenario.asset_names == ["sp500", "russell2000", "intl"]
+    assert scenario.simulation.n_paths == 10_000 and scenario.simulation.horizon_years == 10
+    assert set(scenario.portfolio.benchmarks) == {"sp500_only", "us_80_20", "mix_60_20_20", "equal"}
+
+
+def test_extends_merges_mappings_and_resolves_paths() -> None:
+    scenario = load_scenario(ROOT / "configs" / "examples" / "fit_etfs.yaml")
+    assert scenario.name == "fit_etfs" and scenario.model.source == "fit"
+    assert scenario.seed == load_scenario(DEFAULT_CONFIG).seed
+    assert scenario.data is not None
+    assert scenario.data.paths["sp500"] == (ROOT.parent / "shared" / "data" / "SPY.csv").resolve()
+
+
+def test_overrides_apply_last_and_parse_yaml() -> None:
+    scenario = load_scenario(
+        DEFAULT_CONFIG, ["simulation.n_paths=123", "assets.1.ter=0.005", "portfolio.rebalance=annual"]
+    )
+    assert scenario.simulation.n_paths == 123
+    assert scenario.assets[1].ter == 0.005
+    assert scenario.portfolio.rebalance == "annual"
+
+
+def test_resolved_config_round_trips(tmp_path: Path) -> None:
+    scenario = load_scenario(DEFAULT_CONFIG)
+    path = tmp_path / "resolved.yaml"
+    path.write_text(yaml.safe_dump(scenario_to_dict(scenario)))
+    again = load_scenario(path)
+    assert again == scenario
+    assert config_hash(again) == config_hash(scenario)
+
+
+def test_error_names_file_line_and_key(tmp_path: Path) -> None:
+    text = DEFAULT_CONFIG.read_text().replace("n_paths: 10000", "n_paths: -5")
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    line = next(i for i, row in enumerate(text.splitlines(), start=1) if "n_paths: -5" in row)
+    with pytest.raises(ConfigError, match=rf"bad.yaml:{line}: simulation.n_paths: .*greater than 0"):
+        load_scenario(path)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40))
+def test_any_override_string_is_applied_or_refused_cleanly(override: str) -> None:
+    data = {"simulation": {"n_paths": 10}, "assets": [{"name": "a"}]}
+    try:
+        result = apply_override(data, override)
+    except ConfigError as error:
+        assert "\n" not in str(error)
+    else:
+        assert isinstance(result, dict)

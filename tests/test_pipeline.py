@@ -1,0 +1,175 @@
+"""End to end: the results contract, reproducibility and the optimiser's consistency."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from engine.config import load_scenario
+from engine.metrics import cvar
+from engine.pipeline import run_scenario
+from engine.simulation import run_simulation
+
+from .conftest import DEFAULT_CONFIG, ROOT
+
+SMALL = ["simulation.n_paths=600", "simulation.chunk_size=150", "simulation.horizon_years=3"]
+CONTRACT_FILES = {
+    "manifest.json",
+    "config.yaml",
+    "models.csv",
+    "correlation.csv",
+    "weights.csv",
+    "metrics.csv",
+    "optimization.csv",
+}
+
+
+def test_same_seed_same_metrics_for_one_and_two_workers(tmp_path: Path) -> None:
+    outputs = []
+    for n_jobs in (1, 2):
+        scenario = load_scenario(DEFAULT_CONFIG, [*SMALL, f"simulation.n_jobs={n_jobs}"])
+        outcome = run_scenario(scenario, out=tmp_path / f"jobs{n_jobs}")
+        outputs.append((outcome.folder / "metrics.csv").read_bytes())
+        outputs.append((outcome.folder / "weights.csv").read_bytes())
+    assert outputs[0] == outputs[2]
+    assert outputs[1] == outputs[3]
+
+
+def test_different_seed_changes_results(tmp_path: Path) -> None:
+    first = run_scenario(load_scenario(DEFAULT_CONFIG, [*SMALL, "seed=1"]), out=tmp_path / "a").metrics
+    second = run_scenario(load_scenario(DEFAULT_CONFIG, [*SMALL, "seed=2"]), out=tmp_path / "b").metrics
+    assert not np.allclose(first["cagr_median"], second["cagr_median"])
+
+
+def test_min_cvar_reported_equals_cvar_recomputed_on_the_same_scenarios(tmp_path: Path) -> None:
+    scenario = load_scenario(DEFAULT_CONFIG, [*SMALL, "simulation.n_jobs=1"])
+    outcome = run_scenario(scenario, out=tmp_path / "run")
+    row = outcome.optimization.set_index("portfolio").loc["min_cvar_95"]
+    weights = outcome.weights[outcome.weights.portfolio == "min_cvar_95"]["weight"].to_numpy()
+    # regenerate the optimiser's scenarios independently: same seed, same chunks
+    from engine.pipeline import build_model
+    from engine.portfolio import FeeModel, Schedule
+    from engine.simulation import SimulationPlan
+
+    model, _ = build_model(scenario)
+    sim = scenario.simulation
+    plan = SimulationPlan(
+        model=model,
+        fees=FeeModel(np.array([a.ter for a in scenario.assets]), sim.steps_per_year),
+        schedule=Schedule(sim.horizon_years, sim.steps_per_year, scenario.portfolio.rebalance),
+        weights=np.eye(len(scenario.assets)),
+    )
+    result = run_simulation(plan, sim.n_paths, sim.chunk_size, scenario.seed, n_jobs=1)
+    horizon_returns = result.asset_growth - 1.0
+    assert row["objective_value"] == pytest.approx(cvar(-(horizon_returns @ weights), 0.95), abs=1e-6)
+    target = float(horizon_returns.mean(axis=0)[0])  # the S&P-only benchmark's expected return
+    assert horizon_returns.mean(axis=0) @ weights >= target - 1e-7
+
+
+def test_acceptance_command_writes_complete_contract(tmp_path: Path) -> None:
+    """`mcalloc run configs/default.yaml --set simulation.n_paths=2000 --out DIR`, as a user types it."""
+    out = tmp_path / "x"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "run",
+            str(DEFAULT_CONFIG),
+            "--set",
+            "simulation.n_paths=2000",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "sp500_only" in completed.stdout and "min_cvar_95" in completed.stdout
+    assert {p.name for p in out.iterdir()} >= CONTRACT_FILES
+    assert not list(tmp_path.glob(".*partial"))
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["schema_version"] == "1.0"
+    assert manifest["seed"] == 20251217 and manifest["n_paths"] == 2000
+    for key in (
+        "scenario",
+        "run_id",
+        "started_at",
+        "finished_at",
+        "config_sha256",
+        "engine_version",
+        "python",
+        "packages",
+        "data",
+        "timings_s",
+    ):
+        assert manifest[key] not in (None, ""), key
+    assert {"numpy", "arch", "cvxpy"} <= set(manifest["packages"])
+
+    weights = pd.read_csv(out / "weights.csv")
+    assert list(weights.columns) == ["portfolio", "asset", "weight"]
+    sums = weights.groupby("portfolio")["weight"].sum()
+    np.testing.assert_allclose(sums.to_numpy(), 1.0, atol=1e-9)
+
+    metrics = pd.read_csv(out / "metrics.csv")
+    required = [
+        "portfolio",
+        "cagr_median",
+        "cagr_p05",
+        "cagr_p95",
+        "vol_ann",
+        "maxdd_median",
+        "maxdd_p95",
+        "cvar_95_annual",
+        "prob_loss",
+        "terminal_wealth_p05",
+        "terminal_wealth_p50",
+        "terminal_wealth_p95",
+    ]
+    assert set(required) <= set(metrics.columns)
+    assert np.isfinite(metrics[required[1:]].to_numpy()).all()
+    assert set(metrics.portfolio) == set(sums.index)
+    assert (metrics.maxdd_p95 >= metrics.maxdd_median).all() and (metrics.maxdd_median > 0).all()
+    assert (metrics.terminal_wealth_p05 < metrics.terminal_wealth_p50).all()
+
+    models = pd.read_csv(out / "models.csv")
+    assert {"mu", "omega", "alpha", "gamma", "beta", "nu", "vol_ann_unconditional"} <= set(models.columns)
+    resolved = yaml.safe_load((out / "config.yaml").read_text())
+    assert resolved["simulation"]["n_paths"] == 2000
+    assert load_scenario(out / "config.yaml").simulation.n_paths == 2000
+
+
+def test_rerun_into_same_out_replaces_only_on_success(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    run_scenario(load_scenario(DEFAULT_CONFIG, SMALL), out=out)
+    first = (out / "manifest.json").read_text()
+    run_scenario(load_scenario(DEFAULT_CONFIG, [*SMALL, "seed=3"]), out=out)
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 3
+    assert first != (out / "manifest.json").read_text()
+
+
+def test_fit_from_shared_data(tmp_path: Path, shared_data: Path) -> None:
+    config = ROOT / "configs" / "examples" / "fit_etfs.yaml"
+    outcome = run_scenario(load_scenario(config, SMALL), out=tmp_path / "fit")
+    manifest = json.loads((outcome.folder / "manifest.json").read_text())
+    assert [Path(d["path"]).name for d in manifest["data"]] == ["SPY.csv", "IWM.csv", "EFA.csv"]
+    assert all(len(d["sha256"]) == 64 for d in manifest["data"])
+    # the default scenario's calibrated numbers were measured with this config
+    default = load_scenario(DEFAULT_CONFIG).model
+    fitted = outcome.models.set_index("asset")
+    for asset, params in (default.marginals.params or {}).items():
+        for key in ("mu", "omega", "gamma", "beta", "nu"):
+            assert fitted.loc[asset, key] == pytest.approx(getattr(params, key), rel=1e-4, abs=1e-6), (asset, key)
+    correlation = pd.read_csv(outcome.folder / "correlation.csv", index_col="asset").to_numpy()
+    np.testing.assert_allclose(correlation, np.array(default.dependence.correlation), atol=1e-4)

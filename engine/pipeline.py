@@ -24,16 +24,18 @@ import pandas as pd
 
 from engine.config.loader import config_hash, scenario_to_dict
 from engine.config.schema import MinCvarObjective, Objective, Scenario
-from engine.data.csv import Provenance
-from engine.data.returns import load_market_data
+from engine.data.files import Provenance
+from engine.data.market import load_market_data
 from engine.errors import InfeasibleError
 from engine.metrics.risk import cvar
 from engine.metrics.summary import metrics_table
 from engine.models.joint import JointModel, fit_joint_model, joint_model_from_config
+from engine.models.report import model_row
 from engine.optimize.problems import MinCvarProblem, MinVarianceProblem, OptimizedWeights, WeightBounds
 from engine.portfolio.costs import FeeModel
 from engine.portfolio.schedule import Schedule
 from engine.results.writer import RunFolder, provenance_records
+from engine.simulation.currency import CurrencyOverlay
 from engine.simulation.paths import ChunkResult, SimulationPlan, run_simulation
 
 __all__ = ["RunOutcome", "build_model", "models_table", "optimise", "run_scenario"]
@@ -73,34 +75,25 @@ class _StageClock:
 
 def build_model(scenario: Scenario) -> tuple[JointModel, list[Provenance]]:
     """The joint model: fitted to the scenario's data, or from its calibrated parameters."""
+    start, steps = scenario.simulation.start, scenario.simulation.steps_per_year
     if scenario.model.source == "fit":
         assert scenario.data is not None  # guaranteed by the schema
-        data = load_market_data(scenario.data, scenario.asset_names)
-        return fit_joint_model(scenario.model, data), list(data.provenance)
-    return joint_model_from_config(scenario.model, scenario.asset_names), []
+        data = load_market_data(scenario)
+        return fit_joint_model(scenario.model, data).starting_at(start, steps), list(data.provenance)
+    return joint_model_from_config(scenario.model, scenario.factor_names).starting_at(start, steps), []
 
 
 def models_table(model: JointModel, scenario: Scenario) -> pd.DataFrame:
-    """One row per asset: parameters (percent units) and annualised volatilities."""
+    """One row per asset: parameters (percent units), their standard errors and the fit's diagnostics."""
     rows = []
     steps = scenario.simulation.steps_per_year
-    for asset, marginal in zip(scenario.assets, model.marginals, strict=True):
-        rows.append(
-            {
-                "asset": asset.name,
-                "label": asset.display_name,
-                "kind": marginal.kind,
-                "dist": marginal.dist,
-                "mean": marginal.mean,
-                **{key: marginal.params.get(key, np.nan) for key in ("mu", "omega", "alpha", "gamma", "beta", "nu")},
-                "persistence": marginal.persistence,
-                "vol_ann_unconditional": marginal.annual_volatility(steps),
-                "vol_ann_initial": float(np.sqrt(marginal.initial_variance * steps) / marginal.scale),
-                "loglikelihood": marginal.loglikelihood if marginal.loglikelihood is not None else np.nan,
-                "n_obs": marginal.n_obs,
-                "scale": marginal.scale,
-            }
-        )
+    start_variance, _ = model.start_levels()
+    labels = [asset.display_name for asset in scenario.assets] + [
+        f"{code}/{scenario.currency.base} exchange rate" for code in scenario.foreign_currencies
+    ]
+    for index, (name, label, marginal) in enumerate(zip(scenario.factor_names, labels, model.marginals, strict=True)):
+        row = model_row(marginal, steps, float(start_variance[index]), model.start.kind)
+        rows.append({"asset": name, "label": label, **row})
     return pd.DataFrame(rows)
 
 
@@ -179,6 +172,19 @@ def _target(
     return float((1.0 + min_return) ** horizon_years - 1.0)
 
 
+OPTIMIZATION_COLUMNS = [
+    "portfolio",
+    "objective",
+    "alpha",
+    "objective_value",
+    "expected_horizon_return",
+    "min_expected_horizon_return",
+    "horizon_cvar",
+    "status",
+    "solver",
+]
+
+
 def _optimization_table(portfolios: list[OptimizedPortfolio], first_pass: ChunkResult) -> pd.DataFrame:
     horizon_returns = first_pass.asset_growth - 1.0
     rows = []
@@ -199,7 +205,7 @@ def _optimization_table(portfolios: list[OptimizedPortfolio], first_pass: ChunkR
                 "solver": portfolio.result.solver,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=OPTIMIZATION_COLUMNS)
 
 
 def _default_folder(scenario: Scenario, digest: str) -> Path:
@@ -249,12 +255,18 @@ def run_scenario(
         with clock.stage("model"):
             model, provenance = build_model(scenario)
             models = models_table(model, scenario)
-        folder.update(data=provenance_records(provenance))
+        folder.update(
+            data=provenance_records(provenance),
+            warnings=[*folder.manifest.get("warnings", []), *model.warnings],
+            model_selection=model.selection_records(),
+        )
         folder.write_csv("models.csv", models)
+        if model.selection_records():
+            folder.write_csv("model_selection.csv", pd.DataFrame(model.selection_records()))
         folder.write_csv(
             "correlation.csv",
-            pd.DataFrame(model.copula.correlation, columns=scenario.asset_names).assign(asset=scenario.asset_names)[
-                ["asset", *scenario.asset_names]
+            pd.DataFrame(model.copula.correlation, columns=scenario.factor_names).assign(asset=scenario.factor_names)[
+                ["asset", *scenario.factor_names]
             ],
         )
 
@@ -264,7 +276,13 @@ def run_scenario(
 
         def simulate(weights: list[np.ndarray]) -> ChunkResult:
             matrix = np.array(weights).reshape(len(weights), len(scenario.assets))
-            plan = SimulationPlan(model=model, fees=fees, schedule=schedule, weights=matrix)
+            plan = SimulationPlan(
+                model=model,
+                fees=fees,
+                schedule=schedule,
+                weights=matrix,
+                currency=CurrencyOverlay.from_scenario(scenario),
+            )
             return run_simulation(plan, simulation.n_paths, simulation.chunk_size, scenario.seed, simulation.n_jobs)
 
         with clock.stage("simulate benchmarks"):

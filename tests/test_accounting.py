@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from engine.portfolio import FeeModel, FixedMixBook, Schedule
 
@@ -66,3 +69,28 @@ def test_month_bounds_cover_horizon() -> None:
     bounds = schedule.month_bounds
     assert bounds[0] == 0 and bounds[-1] == 756 and len(bounds) == 37
     assert set(np.diff(bounds)) == {21}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    growth=arrays(np.float64, (3, 24, 3), elements=st.floats(0.5, 1.5)),
+    raw_weights=arrays(np.float64, (2, 3), elements=st.floats(0.0, 1.0)),
+)
+def test_monthly_rebalanced_value_is_product_of_weighted_month_growth(
+    growth: np.ndarray, raw_weights: np.ndarray
+) -> None:
+    # identity: rebalanced at each month start, a fixed mix grows by w . (month's growth) per month
+    weights = (raw_weights + 1e-3) / (raw_weights + 1e-3).sum(axis=1, keepdims=True)
+    schedule = Schedule(horizon_years=1, steps_per_year=24, rebalance="monthly")
+    book = FixedMixBook(weights, n_paths=3)
+    bounds = schedule.month_bounds
+    expected = np.ones((3, 2))
+    for month in range(12):
+        if schedule.rebalance_at(month):
+            book.rebalance()
+        block = growth[:, bounds[month] : bounds[month + 1]]
+        book.advance(block)
+        expected *= block.prod(axis=1) @ weights.T
+    summary = book.summary()
+    np.testing.assert_allclose(summary.terminal_value, expected, rtol=1e-11)
+    assert np.all((summary.max_drawdown >= 0) & (summary.max_drawdown < 1))

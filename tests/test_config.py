@@ -27,7 +27,7 @@ def test_extends_merges_mappings_and_resolves_paths() -> None:
     assert scenario.name == "fit_etfs" and scenario.model.source == "fit"
     assert scenario.seed == load_scenario(DEFAULT_CONFIG).seed
     assert scenario.data is not None
-    assert scenario.data.paths["sp500"] == (ROOT.parent / "shared" / "data" / "SPY.csv").resolve()
+    assert scenario.data.paths["sp500"] == str((ROOT.parent / "shared" / "data" / "SPY.csv").resolve())
 
 
 def test_overrides_apply_last_and_parse_yaml() -> None:

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
+from engine.config.model_schema import StartConfig
 from engine.config.schema import MarginalParams
 from engine.models import FittedMarginal, GaussianCopula, JointModel, MarginalSpec, ScoreTransform, simulate_gjr
+
+UNCONDITIONAL = StartConfig(kind="unconditional")
 
 
 def marginal(name: str = "a", dist: str = "t", **params: float) -> FittedMarginal:
@@ -45,12 +48,12 @@ def test_gjr_recursion_matches_explicit_loop() -> None:
     models = [marginal("a"), marginal("b", omega=0.05, alpha=0.05, gamma=0.0, beta=0.9, nu=8.0)]
     rng = np.random.default_rng(1)
     innovations = rng.standard_normal((4, 50, 2))
-    start = np.array([[m.initial_variance for m in models]] * 4)
+    start = np.array([[m.unconditional_variance for m in models]] * 4)
     result = simulate_gjr(models, innovations, start.copy())
     for path in range(4):
         for column, m in enumerate(models):
             p = m.params
-            variance = m.initial_variance
+            variance = m.unconditional_variance
             for step in range(50):
                 shock = np.sqrt(variance) * innovations[path, step, column]
                 assert result[path, step, column] == pytest.approx((p["mu"] + shock) / 100, rel=1e-12)
@@ -58,12 +61,26 @@ def test_gjr_recursion_matches_explicit_loop() -> None:
 
 
 def test_blocks_continue_one_path() -> None:
-    model = JointModel((marginal("a"), marginal("b")), GaussianCopula(np.array([[1.0, 0.5], [0.5, 1.0]])))
-    variance = model.initial_variance(3)
-    rng = np.random.default_rng(2)
-    first = model.simulate_block(rng, variance, 10)
-    assert not np.allclose(variance, model.initial_variance(3))
+    model = JointModel(
+        (marginal("a"), marginal("b")), GaussianCopula(np.array([[1.0, 0.5], [0.5, 1.0]])), UNCONDITIONAL
+    )
+    state = model.initial_state(3)
+    first = model.simulate_block(np.random.default_rng(2), state, 10)
+    assert not np.allclose(state.variance, model.initial_variance(3))
     assert np.all(np.isfinite(first)) and first.shape == (3, 10, 2)
+    # two blocks continue one path: they equal one block of the same shocks
+    second = model.simulate_block(np.random.default_rng(3), state, 7)
+    whole = model._plan.simulate(
+        np.concatenate(
+            [
+                model.copula.sample_innovations(np.random.default_rng(seed), 3, n, model._transforms)
+                for seed, n in ((2, 10), (3, 7))
+            ],
+            axis=1,
+        ),
+        model.initial_state(3),
+    )
+    np.testing.assert_allclose(np.concatenate([first, second], axis=1), whole, rtol=1e-13, atol=1e-17)
 
 
 def test_copula_correlation_of_normal_innovations() -> None:
@@ -81,7 +98,7 @@ def test_copula_correlation_of_normal_innovations() -> None:
 def test_simulated_variance_matches_unconditional_formula() -> None:
     # E[e_t^2] = omega / (1 - alpha - gamma/2 - beta) for symmetric unit-variance shocks
     m = marginal(nu=8.0)
-    model = JointModel((m,), GaussianCopula(np.eye(1)))
+    model = JointModel((m,), GaussianCopula(np.eye(1)), UNCONDITIONAL)
     returns = model.simulate(np.random.default_rng(5), 4000, 1000)[:, 200:, 0] * 100 - m.params["mu"]
     # paths are independent: the standard error comes from the spread of per-path means
     per_path = (returns**2).mean(axis=1)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from engine.cli import data_commands, model_commands
 from engine.config.loader import load_scenario, scenario_to_dict
 from engine.config.schema import Scenario
 from engine.errors import McallocError
@@ -51,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-q", "--quiet", action="store_true", help="print only the results folder")
     with_config("validate", "check a scenario and report the first problem")
     with_config("show-config", "print the resolved scenario with all defaults")
+    data_commands.register(commands)
+    model_commands.register(commands)
     return parser
 
 
@@ -118,6 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
+        handler = getattr(args, "handler", None)
+        if handler is not None:
+            result: int = handler(args)
+            return result
         if args.command == "run":
             return _run(args)
         scenario = load_scenario(args.config, _overrides(args))

@@ -78,12 +78,22 @@ def _merge(base: dict[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _resolve_paths(data: dict[str, Any], directory: Path) -> None:
-    """Make data file paths relative to the scenario file that names them."""
-    paths = data.get("data", {}).get("paths") if isinstance(data.get("data"), dict) else None
-    if isinstance(paths, dict):
-        for asset, value in paths.items():
-            if isinstance(value, str) and not Path(value).is_absolute():
-                paths[asset] = str((directory / value).resolve())
+    """Make file paths relative to the scenario file that names them."""
+
+    def resolve(value: object) -> object:
+        if isinstance(value, str) and not value.startswith("builtin:") and not Path(value).is_absolute():
+            return str((directory / value).resolve())
+        return value
+
+    section = data.get("data")
+    if isinstance(section, dict):
+        if isinstance(section.get("paths"), dict):
+            section["paths"] = {asset: resolve(value) for asset, value in section["paths"].items()}
+        if "file" in section:
+            section["file"] = resolve(section["file"])
+    currency = data.get("currency")
+    if isinstance(currency, dict) and isinstance(currency.get("fx"), dict):
+        currency["fx"] = {code: resolve(value) for code, value in currency["fx"].items()}
 
 
 def load_raw(path: Path, _depth: int = 0) -> tuple[dict[str, Any], Locations]:
@@ -124,6 +134,9 @@ def apply_override(data: dict[str, Any], override: str) -> dict[str, Any]:
         value = yaml.safe_load(raw_value) if raw_value.strip() else None
     except yaml.YAMLError:
         raise ConfigError(f"--set {key}: cannot read value {raw_value!r} as YAML") from None
+    except ValueError:
+        # looks like a date but is not one (2019-13-45): let validation say so
+        value = raw_value.strip()
     parts = [_parse_key(p) for p in key.strip().split(".")]
     result: dict[str, Any] = json.loads(json.dumps(data, default=str))
     target: Any = result
@@ -196,6 +209,11 @@ def load_scenario(
     data, locations = load_raw(path)
     for override in overrides:
         data = apply_override(data, override)
+        # errors in an overridden value point at the --set, not at the file
+        key = tuple(_parse_key(p) for p in override.partition("=")[0].strip().split("."))
+        for known in [k for k in locations if k[: len(key)] == key]:
+            del locations[known]
+        locations[key] = f"--set {override.partition('=')[0].strip()}"
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
@@ -209,6 +227,12 @@ def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
 
 
 def config_hash(scenario: Scenario) -> str:
-    """A stable sha256 of the resolved scenario, for manifests and run ids."""
-    text = json.dumps(scenario_to_dict(scenario), sort_keys=True, separators=(",", ":"))
+    """A stable sha256 of what determines a scenario's numbers, for manifests and run ids.
+
+    Worker count and output folder change no number, so they are left out.
+    """
+    data = scenario_to_dict(scenario)
+    data.pop("output", None)
+    data.get("simulation", {}).pop("n_jobs", None)
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()

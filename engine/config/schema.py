@@ -10,12 +10,21 @@ Units used throughout the schema:
 
 from __future__ import annotations
 
+import datetime
 import math
 from pathlib import Path
 from typing import Annotated, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from engine.config.model_schema import (
+    DependenceConfig,
+    MarginalParams,
+    MarginalsConfig,
+    ModelConfig,
+    StartConfig,
+    check_calibrated_model,
+)
 
 __all__ = [
     "AssetConfig",
@@ -38,9 +47,6 @@ __all__ = [
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
-MarginalKind = Literal["garch", "gjr_garch"]
-Distribution = Literal["normal", "t"]
-MeanKind = Literal["zero", "constant", "sample"]
 RebalanceFrequency = Literal["daily", "monthly", "quarterly", "annual", "never"]
 
 
@@ -48,12 +54,20 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+
 class AssetConfig(_Frozen):
-    """One investable asset; ``ter`` is the annual total expense ratio (decimal)."""
+    """One investable asset; ``ter`` is the annual total expense ratio (decimal).
+
+    ``currency`` is the currency the asset is priced in; ``None`` means the
+    scenario's base currency.
+    """
 
     name: Identifier
     label: str | None = None
     ter: Annotated[float, Field(ge=0.0, lt=0.1)] = 0.0
+    currency: CurrencyCode | None = None
 
     @property
     def display_name(self) -> str:
@@ -61,97 +75,59 @@ class AssetConfig(_Frozen):
 
 
 class DataConfig(_Frozen):
-    """Where historical data for fitting comes from."""
+    """Where historical data for fitting comes from, and how to prepare it.
 
-    source: Literal["csv"] = "csv"
-    paths: dict[str, Path]
+    Each entry of ``paths`` is a CSV or Parquet file (by extension) or
+    ``builtin:NAME`` (see ``mcalloc data list``). Alternatively ``file`` names
+    one wide file holding a column per asset (``columns`` maps asset to
+    column; by default the column is the asset's name).
+    """
+
+    source: Literal["auto", "csv", "parquet", "builtin"] = "auto"
+    paths: dict[str, str] = Field(default_factory=dict)
+    file: str | None = None
+    columns: dict[str, str] = Field(default_factory=dict)
     kind: Literal["prices", "returns"] = "prices"
-    date_column: str = "Date"
+    date_column: str | None = None
     value_column: str | None = None
-    start: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
-    end: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
-
-
-class MarginalParams(_Frozen):
-    """Parameters of one asset's volatility model, in arch's percent units.
-
-    ``mu`` is the daily mean of 100 x log returns, ``omega`` the variance
-    intercept (percent squared), ``alpha``/``gamma``/``beta`` the ARCH,
-    asymmetry and GARCH coefficients and ``nu`` the Student-t degrees of
-    freedom (unused for normal innovations).
-    """
-
-    mu: float = 0.0
-    omega: Annotated[float, Field(gt=0.0)]
-    alpha: Annotated[float, Field(ge=0.0)]
-    gamma: float = 0.0
-    beta: Annotated[float, Field(ge=0.0)]
-    nu: Annotated[float, Field(gt=2.0)] | None = None
+    start: datetime.date | None = None
+    end: datetime.date | None = None
+    frequency: Literal["daily", "weekly", "monthly"] = "daily"
+    fill_limit: Annotated[int, Field(ge=0, le=31)] = 0
+    max_gap_days: Annotated[int, Field(gt=0)] | None = None
+    max_missing_run: Annotated[int, Field(ge=0)] = 5
+    suspicious_move: Annotated[float, Field(gt=0.0)] | None = None
 
     @model_validator(mode="after")
-    def _stationary(self) -> MarginalParams:
-        persistence = self.alpha + 0.5 * self.gamma + self.beta
-        if persistence >= 1.0:
-            raise ValueError(
-                f"alpha + gamma/2 + beta = {persistence:.4f} must be below 1 for a "
-                "stationary model; lower alpha, gamma or beta"
-            )
-        if self.alpha + self.gamma < 0:
-            raise ValueError("alpha + gamma must be non-negative")
+    def _one_layout(self) -> DataConfig:
+        if self.file is not None and self.paths:
+            raise ValueError("file: give either one wide file or per-asset paths, not both")
+        if self.file is None and not self.paths:
+            raise ValueError("paths: give a file (or builtin:NAME) per asset, or one wide file")
+        if self.start and self.end and self.start >= self.end:
+            raise ValueError(f"start: {self.start} is not before end {self.end}")
         return self
 
+    def source_for(self, asset: str) -> tuple[str, str | None]:
+        """The series spec and value column for one asset."""
+        if self.file is not None:
+            return self.file, self.columns.get(asset, asset)
+        return self.paths[asset], self.columns.get(asset, self.value_column)
 
-class MarginalsConfig(_Frozen):
-    """The per-asset volatility model and, when calibrated, its parameters.
 
-    ``mean``: ``constant`` estimates ``mu`` by maximum likelihood together
-    with the volatility model; for equities this weights calm days more than
-    turbulent falls and lands well above the historical mean return.
-    ``sample`` fixes ``mu`` at the historical mean log return and fits the
-    volatility model to the demeaned returns. ``zero`` sets ``mu = 0``.
+class CurrencyConfig(_Frozen):
+    """The investor's currency and how foreign-currency assets are converted.
+
+    ``fx`` maps each foreign currency to a series giving the price of one
+    unit of it in the base currency (a file, or ``builtin:ecb:USD/SEK``).
+    ``mode: factor`` fits and simulates each exchange rate as a risk factor
+    jointly with the assets; ``translate`` converts the assets' history to
+    the base currency before fitting, so their models carry the FX risk.
     """
 
-    kind: MarginalKind = "gjr_garch"
-    dist: Distribution = "t"
-    mean: MeanKind = "constant"
-    params: dict[str, MarginalParams] | None = None
-
-
-class DependenceConfig(_Frozen):
-    """How assets move together: a Gaussian copula on the model's shocks."""
-
-    kind: Literal["gaussian", "independent"] = "gaussian"
-    correlation: list[list[float]] | None = None
-
-    @model_validator(mode="after")
-    def _valid_correlation(self) -> DependenceConfig:
-        if self.correlation is None:
-            return self
-        n = len(self.correlation)
-        if any(len(row) != n for row in self.correlation):
-            raise ValueError(f"correlation: must be a square matrix ({n} rows of {n} numbers)")
-        matrix = np.asarray(self.correlation, dtype=float)
-        if not np.allclose(matrix, matrix.T, atol=1e-10):
-            raise ValueError("correlation: must be symmetric")
-        if not np.allclose(np.diag(matrix), 1.0, atol=1e-10):
-            raise ValueError("correlation: must have ones on the diagonal")
-        if np.any(np.abs(matrix) > 1.0):
-            raise ValueError("correlation: entries must lie in [-1, 1]")
-        smallest = float(np.linalg.eigvalsh(matrix).min())
-        if smallest <= 1e-10:
-            raise ValueError(
-                f"correlation: not positive definite (smallest eigenvalue "
-                f"{smallest:.3g}); use a consistent set of pairwise correlations"
-            )
-        return self
-
-
-class ModelConfig(_Frozen):
-    """Calibrated parameters from the config, or a fit to ``data``."""
-
-    source: Literal["calibrated", "fit"] = "calibrated"
-    marginals: MarginalsConfig = MarginalsConfig()
-    dependence: DependenceConfig = DependenceConfig()
+    base: CurrencyCode = "USD"
+    mode: Literal["factor", "translate"] = "factor"
+    fx: dict[CurrencyCode, str] = Field(default_factory=dict)
 
 
 class SimulationConfig(_Frozen):
@@ -166,6 +142,14 @@ class SimulationConfig(_Frozen):
     steps_per_year: Annotated[int, Field(ge=12, le=366)] = 252
     chunk_size: Annotated[int, Field(gt=0, le=1_000_000)] = 1000
     n_jobs: int = -1
+
+    @model_validator(mode="after")
+    def _workers(self) -> SimulationConfig:
+        if self.n_jobs == 0:
+            raise ValueError("n_jobs: must be a positive number of workers, or -1 for one per core")
+        return self
+
+    start: StartConfig = StartConfig()
 
     @property
     def n_steps(self) -> int:
@@ -192,7 +176,7 @@ class PortfolioConfig(_Frozen):
         return self
 
 
-MinReturn = float | Annotated[str, Field(pattern=r"^benchmark:[a-z][a-z0-9_]*$")] | None
+MinReturn = Annotated[float, Field(gt=-1.0)] | Annotated[str, Field(pattern=r"^benchmark:[a-z][a-z0-9_]*$")] | None
 
 
 class MinCvarObjective(_Frozen):
@@ -209,7 +193,7 @@ class MinCvarObjective(_Frozen):
 
     @property
     def label(self) -> str:
-        return self.name or f"min_cvar_{round(self.alpha * 100)}"
+        return self.name or "min_cvar_" + f"{self.alpha * 100:g}".replace(".", "_")
 
 
 class MinVarianceObjective(_Frozen):
@@ -270,6 +254,7 @@ class Scenario(_Frozen):
     seed: Annotated[int, Field(ge=0)]
     assets: Annotated[list[AssetConfig], Field(min_length=1)]
     data: DataConfig | None = None
+    currency: CurrencyConfig = CurrencyConfig()
     model: ModelConfig = ModelConfig()
     simulation: SimulationConfig = SimulationConfig()
     portfolio: PortfolioConfig = PortfolioConfig()
@@ -279,6 +264,25 @@ class Scenario(_Frozen):
     @property
     def asset_names(self) -> list[str]:
         return [asset.name for asset in self.assets]
+
+    @property
+    def foreign_currencies(self) -> list[str]:
+        """Currencies other than the base that some asset is priced in, in asset order."""
+        base = self.currency.base
+        found = [a.currency for a in self.assets if a.currency is not None and a.currency != base]
+        return list(dict.fromkeys(found))
+
+    @property
+    def fx_factor_names(self) -> list[str]:
+        """Exchange-rate risk factors simulated with the assets (``factor`` mode only)."""
+        if self.currency.mode != "factor":
+            return []
+        return [f"fx_{code.lower()}" for code in self.foreign_currencies]
+
+    @property
+    def factor_names(self) -> list[str]:
+        """Everything the joint model simulates: the assets, then any FX factors."""
+        return self.asset_names + self.fx_factor_names
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -304,25 +308,42 @@ class Scenario(_Frozen):
         if model.source == "fit":
             if self.data is None:
                 raise ValueError("data: model.source is 'fit' but there is no data section to fit to")
-            missing = [n for n in names if n not in self.data.paths]
+            unknown = [n for n in self.data.paths if n not in names]
+            if unknown:
+                raise ValueError(f"data.paths: '{unknown[0]}' is not an asset (assets are {', '.join(names)})")
+            missing = [n for n in names if n not in self.data.paths and self.data.file is None]
             if missing:
                 raise ValueError(f"data.paths: no file for asset(s) {', '.join(missing)}")
+            no_fx = [c for c in self.foreign_currencies if c not in self.currency.fx]
+            if no_fx:
+                raise ValueError(
+                    f"currency.fx: no exchange-rate series for {', '.join(no_fx)} (price of one unit in "
+                    f"{self.currency.base}); e.g. {no_fx[0]}: builtin:ecb:{no_fx[0]}/{self.currency.base}"
+                )
         else:
             params = model.marginals.params or {}
+            names = self.factor_names
+            unknown = [n for n in params if n not in names]
+            if unknown:
+                raise ValueError(
+                    f"model.marginals.params: '{unknown[0]}' is not an asset or FX factor here "
+                    f"(expected {', '.join(names)})"
+                )
             missing = [n for n in names if n not in params]
             if missing:
                 raise ValueError(
                     f"model.marginals.params: no parameters for asset(s) {', '.join(missing)} "
                     "(calibrated models need parameters for every asset, or set model.source: fit)"
                 )
-            if model.marginals.dist == "t" and any(params[n].nu is None for n in names):
-                raise ValueError("model.marginals.params: Student-t innovations need 'nu' for every asset")
+            check_calibrated_model(model, names, self.simulation.start)
             if model.dependence.kind == "gaussian" and model.dependence.correlation is None:
                 raise ValueError("model.dependence.correlation: required for a calibrated gaussian copula")
         corr = model.dependence.correlation
-        if corr is not None and len(corr) != len(names):
+        factors = self.factor_names
+        if corr is not None and len(corr) != len(factors):
             raise ValueError(
-                f"model.dependence.correlation: is {len(corr)}x{len(corr)} but there are {len(names)} assets"
+                f"model.dependence.correlation: is {len(corr)}x{len(corr)} but there are {len(factors)} "
+                f"simulated series ({', '.join(factors)})"
             )
 
     def _check_optimize(self, names: list[str]) -> None:

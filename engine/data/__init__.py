@@ -1,14 +1,41 @@
-"""Market data: reading, validating and aligning historical series."""
+"""Market data: files and built-in datasets, alignment, currency, frequency, validation."""
 
-from engine.data.csv import Provenance, SeriesFile, file_sha256, read_series_csv
-from engine.data.returns import MarketData, load_market_data, log_returns
+from engine.data.builtin import BUILTIN_DATASETS, describe_builtin, load_builtin
+from engine.data.files import Provenance, SeriesFile, file_sha256, read_series, read_table
+from engine.data.market import (
+    MarketData,
+    SeriesRequest,
+    align_levels,
+    check_gaps,
+    levels_from,
+    load_levels,
+    load_market_data,
+    observations_needed,
+    periodic_returns,
+    resample_levels,
+    suspicious_moves,
+    translate_levels,
+)
 
 __all__ = [
+    "BUILTIN_DATASETS",
     "MarketData",
     "Provenance",
     "SeriesFile",
+    "SeriesRequest",
+    "align_levels",
+    "check_gaps",
+    "describe_builtin",
     "file_sha256",
+    "levels_from",
+    "load_builtin",
+    "load_levels",
     "load_market_data",
-    "log_returns",
-    "read_series_csv",
+    "observations_needed",
+    "periodic_returns",
+    "read_series",
+    "read_table",
+    "resample_levels",
+    "suspicious_moves",
+    "translate_levels",
 ]

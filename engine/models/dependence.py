@@ -9,7 +9,7 @@ so ``R`` is then the plain shock correlation.
 scipy, too slow for hundreds of millions of shocks. :class:`ScoreTransform`
 tabulates it on a uniform grid of ``x`` and interpolates linearly; values
 outside the grid (probability below 1e-17) use the exact function. Its error
-is tested against the exact transform.
+is tested against the exact transform, for symmetric and skewed laws alike.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-from scipy import special
 
 from engine.models.marginals import FittedMarginal
 
@@ -47,11 +46,12 @@ class ScoreTransform:
     def exact(self, scores: np.ndarray) -> np.ndarray:
         """The transform computed directly with scipy (slow, exact).
 
-        Both innovation laws are symmetric, so the upper tail is computed as
-        the mirror of the lower one, where ``Phi`` does not round to 1.
+        Scores at or below 0 go through the lower tail (``F^{-1}(Phi(x))``),
+        positive ones through the upper tail (``F^{-1}`` of the survival
+        probability ``Phi(-x)``), so ``Phi`` never rounds to 1; this holds
+        for the skewed t, whose two tails differ.
         """
-        lower_tail = self.marginal.innovation_ppf(special.ndtr(-np.abs(scores)))
-        return np.asarray(-np.sign(scores) * lower_tail)
+        return self.marginal.law.from_normal_scores(scores)
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
         """Map standard normal scores (any shape) to unit-variance innovations."""
@@ -103,14 +103,17 @@ class GaussianCopula:
 
 
 def normal_scores(marginal: FittedMarginal) -> np.ndarray:
-    """Standardised residuals mapped through their fitted CDF and Phi^{-1}."""
-    probabilities = np.clip(marginal.innovation_cdf(marginal.std_residuals), 1e-12, 1 - 1e-12)
-    return np.asarray(special.ndtri(probabilities))
+    """Standardised residuals mapped through their fitted CDF and Phi^{-1} (NaN stays NaN)."""
+    return marginal.law.to_normal_scores(marginal.std_residuals)
 
 
 def fit_gaussian_copula(marginals: Sequence[FittedMarginal]) -> GaussianCopula:
-    """Correlation of the normal scores of the fitted standardised residuals."""
+    """Correlation of the normal scores of the fitted standardised residuals.
+
+    Days where some model held back its residual (AR(1) means) are left out.
+    """
     scores = np.column_stack([normal_scores(m) for m in marginals])
+    scores = scores[np.isfinite(scores).all(axis=1)]
     correlation = np.corrcoef(scores, rowvar=False)
     correlation = np.atleast_2d(correlation)
     return GaussianCopula(correlation=correlation)

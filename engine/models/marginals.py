@@ -1,35 +1,36 @@
-"""Per-asset volatility models: GARCH(1,1) and GJR-GARCH(1,1) via ``arch``.
+"""One series' volatility model with known parameters: GARCH, GJR-GARCH or EGARCH.
 
-Notation (arch's, in percent units): the daily log return times 100 is
-``r_t = mu + e_t`` with ``e_t = sigma_t z_t``; ``z_t`` are i.i.d. innovations
-with mean 0 and variance 1 (normal, or Student-t rescaled to unit variance);
-``sigma2_{t+1} = omega + (alpha + gamma 1[e_t < 0]) e_t^2 + beta sigma2_t``.
-GARCH(1,1) is the case ``gamma = 0``.
-
-A :class:`MarginalSpec` fits decimal returns and returns a frozen
-:class:`FittedMarginal`; fitting happens on percent returns (``scale`` = 100)
-and the simulation converts back to decimals explicitly.
+The equations are arch's (see :mod:`engine.config.model_schema`), in percent
+units: the model describes ``r_t`` = 100 x the daily log return, ``e_t =
+sigma_t z_t`` with unit-variance shocks ``z_t`` (:mod:`engine.models.innovations`).
+A :class:`FittedMarginal` comes from a fit (:class:`engine.models.fitting.MarginalSpec`)
+or from calibrated parameters (:meth:`FittedMarginal.from_params`); the
+simulation divides by ``scale`` = 100 to return decimals.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
-import pandas as pd
-from arch import arch_model
-from scipy import special
 
-from engine.config.schema import Distribution, MarginalKind, MarginalParams, MeanKind
+from engine.config.model_schema import Distribution, MarginalKind, MarginalParams, MeanKind, StartConfig
 from engine.errors import ModelError
+from engine.models.diagnostics import CandidateFit, FitDiagnostics
+from engine.models.innovations import InnovationLaw
+from engine.models.recursions import SCALE, SQRT_2_OVER_PI, RecursionPlan, SimulationState
 
-__all__ = ["FittedMarginal", "MarginalSpec", "simulate_gjr"]
+__all__ = ["SCALE", "FittedMarginal", "simulate_gjr"]
 
-SCALE = 100.0
-"""Models describe 100 x daily log returns; arch's optimiser is happiest there."""
+_PARAM_ORDER = ("mu", "phi", "omega", "alpha", "gamma", "beta", "nu", "skew")
+
+
+def model_label(kind: str, dist: str, mean: str) -> str:
+    """Short name of a model for messages, e.g. ``gjr_garch/t/sample``."""
+    return f"{kind}/{dist}/{mean}"
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,26 @@ class FittedMarginal:
     Attributes
     ----------
     params
-        ``mu, omega, alpha, gamma, beta`` and ``nu`` (t only), percent units.
-    initial_variance
-        Conditional variance of the first simulated day, percent squared.
+        ``mu`` (mean, or AR(1) intercept), ``phi`` (``ar1``), ``omega``,
+        ``alpha``, ``gamma`` (GJR-GARCH and EGARCH), ``beta``, ``nu`` (t laws)
+        and ``skew`` (skewed t), in percent units.
+    last_variance
+        Conditional variance of the day after the data ends, percent
+        squared (``None`` if unknown).
+    last_return
+        The last observed 100 x log return (the AR(1) state).
+    max_variance
+        The largest fitted conditional variance in the data, percent squared.
+    diagnostics
+        How the fit went; ``None`` for parameters from a config.
     std_residuals
-        Standardised residuals of the fit, shape (n_obs,); empty when the
-        parameters came from a config.
+        ndarray of shape (n_obs,): standardised residuals of the fit, NaN where
+        the model held back observations (AR(1)); empty for config parameters.
+    warnings
+        Things that went wrong on the way to this model (failed starts,
+        fallbacks, arch's warnings), for the manifest.
+    candidates
+        ``kind: auto``'s selection table, when this model was selected.
     """
 
     name: str
@@ -52,40 +67,148 @@ class FittedMarginal:
     dist: Distribution
     mean: MeanKind
     params: dict[str, float]
-    initial_variance: float
+    last_variance: float | None = None
+    last_return: float | None = None
+    max_variance: float | None = None
     scale: float = SCALE
-    loglikelihood: float | None = None
-    n_obs: int = 0
+    diagnostics: FitDiagnostics | None = None
     std_residuals: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
+    warnings: tuple[str, ...] = ()
+    candidates: tuple[CandidateFit, ...] = ()
 
     @property
+    def label(self) -> str:
+        return model_label(self.kind, self.dist, self.mean)
+
+    @cached_property
+    def law(self) -> InnovationLaw:
+        """The law of the unit-variance shocks."""
+        return InnovationLaw(self.dist, self.params.get("nu"), self.params.get("skew"))
+
+    @property
+    def loglikelihood(self) -> float | None:
+        return self.diagnostics.loglikelihood if self.diagnostics is not None else None
+
+    @property
+    def n_obs(self) -> int:
+        return self.diagnostics.n_obs if self.diagnostics is not None else 0
+
+    @cached_property
     def persistence(self) -> float:
-        """alpha + gamma/2 + beta: the decay rate of volatility shocks (symmetric z)."""
+        """How much of a volatility shock is left the next day.
+
+        ``alpha + gamma E[z^2 1{z<0}] + beta`` for GARCH and GJR-GARCH (the
+        expectation is 1/2 for symmetric shocks), ``beta`` (of the log
+        variance) for EGARCH.
+        """
         p = self.params
-        return p["alpha"] + 0.5 * p.get("gamma", 0.0) + p["beta"]
+        if self.kind == "egarch":
+            return p["beta"]
+        return p["alpha"] + p.get("gamma", 0.0) * self.law.negative_second_moment() + p["beta"]
 
     @property
+    def half_life(self) -> float:
+        """Steps until half of a volatility shock has decayed, ``ln(1/2) / ln(persistence)``."""
+        persistence = self.persistence
+        if persistence <= 0.0:
+            return 0.0
+        if persistence >= 1.0:
+            return math.inf
+        return math.log(0.5) / math.log(persistence)
+
+    @cached_property
     def unconditional_variance(self) -> float:
-        """omega / (1 - persistence), percent squared per day."""
-        return self.params["omega"] / (1.0 - self.persistence)
+        """Long-run expected variance ``E[e_t^2]``, percent squared per step.
+
+        ``omega / (1 - persistence)`` for GARCH and GJR-GARCH. For EGARCH,
+        ``exp(omega / (1 - beta)) prod_i E[exp(beta^i g(z))]`` with ``g(z) =
+        alpha (|z| - sqrt(2/pi)) + gamma z``: closed form for normal shocks and
+        infinite for t and skewed-t ones (``E[exp(c|z|)]`` diverges; Nelson 1991).
+        """
+        p = self.params
+        if self.kind != "egarch":
+            return p["omega"] / (1.0 - self.persistence) if self.persistence < 1.0 else math.inf
+        beta = p["beta"]
+        log_variance = p["omega"] / (1.0 - beta)
+        weight = 1.0
+        while abs(weight) > 1e-17:
+            moment = self.law.gaussian_abs_exp_moment(weight * p["alpha"], weight * p.get("gamma", 0.0))
+            if math.isinf(moment):
+                return math.inf
+            log_variance += math.log(moment) - weight * p["alpha"] * SQRT_2_OVER_PI
+            weight *= beta
+        return math.exp(log_variance)
+
+    @property
+    def unconditional_mean(self) -> float:
+        """Long-run mean of the 100 x log returns: ``mu``, or ``mu / (1 - phi)`` for AR(1)."""
+        return self.params.get("mu", 0.0) / (1.0 - self.params.get("phi", 0.0))
 
     def annual_volatility(self, steps_per_year: int = 252) -> float:
-        """Unconditional volatility of log returns, annualised, as a decimal."""
+        """Unconditional volatility of log returns, annualised, as a decimal (``inf`` if infinite)."""
         return math.sqrt(self.unconditional_variance * steps_per_year) / self.scale
 
     def innovation_cdf(self, values: np.ndarray) -> np.ndarray:
-        """CDF of the unit-variance innovation distribution."""
-        if self.dist == "normal":
-            return np.asarray(special.ndtr(values))
-        nu = self.params["nu"]
-        return np.asarray(special.stdtr(nu, values / math.sqrt((nu - 2.0) / nu)))
+        """CDF of the unit-variance innovation law."""
+        return self.law.cdf(values)
 
     def innovation_ppf(self, probabilities: np.ndarray) -> np.ndarray:
-        """Quantile function of the unit-variance innovation distribution."""
-        if self.dist == "normal":
-            return np.asarray(special.ndtri(probabilities))
-        nu = self.params["nu"]
-        return np.asarray(special.stdtrit(nu, probabilities) * math.sqrt((nu - 2.0) / nu))
+        """Quantile function of the unit-variance innovation law."""
+        return self.law.ppf(probabilities)
+
+    def start_state(self, start: StartConfig, steps_per_year: int) -> tuple[float, float]:
+        """Conditional variance (percent squared) and previous return (percent) of a path's first day.
+
+        Raises
+        ------
+        ModelError
+            When the start needs something this model does not have.
+        """
+        key = f"model.marginals.params.{self.name}"
+        neutral_return = self.unconditional_mean
+        if start.kind == "last":
+            if self.last_variance is None:
+                raise ModelError(f"{key}.last_variance: unknown, so simulation.start.kind: last cannot be used")
+            if self.mean == "ar1" and self.last_return is None:
+                raise ModelError(f"{key}.last_return: unknown, so simulation.start.kind: last cannot be used")
+            last = self.last_return if self.last_return is not None else neutral_return
+            return self.last_variance, last
+        if start.kind == "historical_max":
+            if self.max_variance is None:
+                raise ModelError(
+                    f"{key}.max_variance: unknown, so simulation.start.kind: historical_max cannot be used"
+                )
+            return self.max_variance, neutral_return
+        if start.kind == "vol":
+            assert start.vol_ann is not None
+            return (start.vol_ann * self.scale) ** 2 / steps_per_year, neutral_return
+        variance = self.unconditional_variance
+        if not math.isfinite(variance):
+            raise ModelError(
+                f"{self.name}: the {self.label} model has an infinite unconditional variance; "
+                "set simulation.start.kind to last, historical_max or vol"
+            )
+        return variance, neutral_return
+
+    def to_params(self, with_model: bool = False) -> dict[str, str | float]:
+        """Calibrated parameters for a config file (plain floats, full precision).
+
+        ``with_model`` adds this series' ``kind``, ``dist`` and ``mean``.
+        """
+        result: dict[str, str | float] = {}
+        if with_model:
+            result.update(kind=self.kind, dist=self.dist, mean=self.mean)
+        for key in _PARAM_ORDER:
+            if key in self.params and not (key == "mu" and self.mean == "zero"):
+                result[key] = float(self.params[key])
+        for key, value in (
+            ("last_variance", self.last_variance),
+            ("last_return", self.last_return if self.mean == "ar1" else None),
+            ("max_variance", self.max_variance),
+        ):
+            if value is not None:
+                result[key] = float(value)
+        return result
 
     @classmethod
     def from_params(
@@ -96,93 +219,46 @@ class FittedMarginal:
         mean: MeanKind,
         params: MarginalParams,
     ) -> FittedMarginal:
-        """Build from calibrated config parameters, starting at the unconditional variance."""
-        values = {
-            "mu": 0.0 if mean == "zero" else params.mu,
-            "omega": params.omega,
-            "alpha": params.alpha,
-            "gamma": params.gamma if kind == "gjr_garch" else 0.0,
-            "beta": params.beta,
-        }
-        if dist == "t":
-            if params.nu is None:
-                raise ModelError(f"model.marginals.params.{name}: Student-t innovations need 'nu'")
-            values["nu"] = params.nu
-        persistence = values["alpha"] + 0.5 * values["gamma"] + values["beta"]
-        initial = values["omega"] / (1.0 - persistence)
-        return cls(name=name, kind=kind, dist=dist, mean=mean, params=values, initial_variance=initial)
-
-
-@dataclass(frozen=True)
-class MarginalSpec:
-    """What to fit: the volatility process, innovation law and mean."""
-
-    kind: MarginalKind = "gjr_garch"
-    dist: Distribution = "t"
-    mean: MeanKind = "constant"
-
-    def fit(self, returns: pd.Series, name: str) -> FittedMarginal:
-        """Fit to decimal daily log returns by maximum likelihood.
+        """Build from calibrated config parameters.
 
         Raises
         ------
         ModelError
-            If the optimiser does not converge or the fit is not stationary.
+            If a parameter the model needs is missing, or the model is not
+            stationary once the shocks' skewness is taken into account.
         """
-        percent = returns * SCALE
-        sample_mean = float(percent.mean()) if self.mean == "sample" else 0.0
-        model = arch_model(
-            percent - sample_mean,
-            mean="Constant" if self.mean == "constant" else "Zero",
-            vol="GARCH",
-            p=1,
-            o=1 if self.kind == "gjr_garch" else 0,
-            q=1,
-            dist="t" if self.dist == "t" else "normal",
-            rescale=False,
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = model.fit(disp="off", show_warning=False)
-        if result.convergence_flag != 0:
-            raise ModelError(
-                f"{name}: the {self.kind} fit did not converge ({result.optimization_result.message}); "
-                "try a longer data window or a simpler model"
-            )
-        raw = result.params
-        params = {
-            "mu": float(raw.get("mu", sample_mean)),
-            "omega": float(raw["omega"]),
-            "alpha": float(raw["alpha[1]"]),
-            "gamma": float(raw.get("gamma[1]", 0.0)),
-            "beta": float(raw["beta[1]"]),
-        }
-        if self.dist == "t":
-            params["nu"] = float(raw["nu"])
-        residuals = np.asarray(result.resid, dtype=float)
-        variance = np.asarray(result.conditional_volatility, dtype=float) ** 2
-        last_e, last_var = residuals[-1], variance[-1]
-        forecast = (
-            params["omega"] + (params["alpha"] + params["gamma"] * (last_e < 0)) * last_e**2 + params["beta"] * last_var
-        )
-        fitted = FittedMarginal(
+        key = f"model.marginals.params.{name}"
+        values = {"mu": 0.0 if mean == "zero" else params.mu}
+        if mean == "ar1":
+            values["phi"] = params.phi
+        values.update(omega=params.omega, alpha=params.alpha)
+        if kind != "garch":
+            values["gamma"] = params.gamma
+        values["beta"] = params.beta
+        if dist != "normal":
+            if params.nu is None:
+                raise ModelError(f"{key}.nu: {dist} innovations need 'nu' (degrees of freedom above 2)")
+            values["nu"] = params.nu
+        if dist == "skewt":
+            if params.skew is None:
+                raise ModelError(f"{key}.skew: skewed-t innovations need 'skew' (in (-1, 1))")
+            values["skew"] = params.skew
+        marginal = cls(
             name=name,
-            kind=self.kind,
-            dist=self.dist,
-            mean=self.mean,
-            params=params,
-            initial_variance=float(forecast),
-            loglikelihood=float(result.loglikelihood),
-            n_obs=int(result.nobs),
-            std_residuals=residuals / np.sqrt(variance),
+            kind=kind,
+            dist=dist,
+            mean=mean,
+            params=values,
+            last_variance=params.last_variance,
+            last_return=params.last_return,
+            max_variance=params.max_variance,
         )
-        if fitted.persistence >= 1.0:
+        if marginal.persistence >= 1.0:
             raise ModelError(
-                f"{name}: fitted persistence alpha + gamma/2 + beta = {fitted.persistence:.4f} "
-                "is not below 1, so simulated volatility would explode; use more data or "
-                "a calibrated model"
+                f"{key}: persistence alpha + gamma E[z^2 1(z<0)] + beta = {marginal.persistence:.4f} "
+                f"with {dist} shocks must be below 1 for a stationary model; lower alpha, gamma or beta"
             )
-        return fitted
+        return marginal
 
 
 def simulate_gjr(
@@ -191,18 +267,18 @@ def simulate_gjr(
     variance: np.ndarray,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Run the GJR-GARCH recursion for several assets over a block of days.
+    """Run the GJR-GARCH recursion (constant or zero mean) for several series over a block of days.
 
     Parameters
     ----------
     marginals
-        One fitted model per asset (GARCH or GJR-GARCH), in column order.
+        One GARCH or GJR-GARCH model per column.
     innovations
         ndarray of shape (n_paths, n_steps, n_assets): unit-variance shocks.
     variance
         ndarray of shape (n_paths, n_assets): conditional variance (percent
-        squared) of the block's first day. Updated in place to that of the
-        day after the block, so consecutive blocks continue one path.
+        squared) of the block's first day, updated in place to that of the
+        day after the block.
     out
         Optional array of the innovations' shape to write into.
 
@@ -211,23 +287,7 @@ def simulate_gjr(
     ndarray of shape (n_paths, n_steps, n_assets)
         Daily log returns as decimals (not percent).
     """
-    n_paths, n_steps, n_assets = innovations.shape
-    if n_assets != len(marginals):
-        raise ValueError("one marginal per asset column is required")
-
-    def column(key: str) -> np.ndarray:
-        return np.array([m.params.get(key, 0.0) for m in marginals])
-
-    mu, omega, alpha, gamma, beta = (column(k) for k in ("mu", "omega", "alpha", "gamma", "beta"))
-    if out is None:
-        out = np.empty_like(innovations)
-    shock = np.empty((n_paths, n_assets))
-    for step in range(n_steps):
-        np.sqrt(variance, out=shock)
-        shock *= innovations[:, step, :]
-        out[:, step, :] = shock
-        variance *= beta
-        variance += omega + (alpha + gamma * (shock < 0.0)) * (shock * shock)
-    out += mu
-    out *= 1.0 / SCALE
-    return out
+    if any(m.kind == "egarch" or m.mean == "ar1" for m in marginals):
+        raise ValueError("simulate_gjr: EGARCH and AR(1) series need RecursionPlan.simulate")
+    state = SimulationState(variance=variance, last_return=np.zeros_like(variance))
+    return RecursionPlan.from_marginals(marginals).simulate(innovations, state, out=out)

@@ -23,8 +23,8 @@ __all__ = ["MinCvarProblem", "MinVarianceProblem", "OptimizedWeights", "WeightBo
 
 SOLVER = "CLARABEL"
 
-# A return target the problem always meets: horizon returns are above -100%.
-_NO_TARGET = -1.0
+# A return target the problem always meets, even with leveraged short bounds.
+_NO_TARGET = -1.0e3
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ class BookSummary:
     ``terminal_value``, ``max_drawdown`` (positive fraction) and the sums of
     daily log returns have shape (n_paths, n_portfolios); ``year_end_values``
     has shape (n_paths, n_years, n_portfolios). Values are per unit invested.
-    The log-return sums are over the ``n_blocks`` blocks (months) booked.
+    The log-return sums are of block (monthly, not daily) log returns, over
+    the ``n_blocks`` blocks booked.
     """
 
     terminal_value: np.ndarray

@@ -25,7 +25,7 @@ import yaml
 
 from engine.errors import OutputError
 
-__all__ = ["SCHEMA_VERSION", "RunFolder", "package_versions"]
+__all__ = ["SCHEMA_VERSION", "RunFolder", "package_versions", "provenance_records"]
 
 SCHEMA_VERSION = "1.0"
 
@@ -117,6 +117,9 @@ class RunFolder:
             shutil.rmtree(retired)
         else:
             os.replace(self.working, self.final)
+        stale = self.final.parent / f"{self.final.name}.failed"
+        if stale.exists():
+            shutil.rmtree(stale)
         return self.final
 
     def fail(self, error: BaseException) -> Path:

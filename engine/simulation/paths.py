@@ -21,6 +21,7 @@ from engine.models.joint import JointModel
 from engine.portfolio.accounting import BookSummary, FixedMixBook
 from engine.portfolio.costs import FeeModel
 from engine.portfolio.schedule import Schedule
+from engine.simulation.currency import CurrencyOverlay
 
 __all__ = ["ChunkResult", "SimulationPlan", "chunk_sizes", "run_simulation", "simulate_chunk"]
 
@@ -29,13 +30,15 @@ __all__ = ["ChunkResult", "SimulationPlan", "chunk_sizes", "run_simulation", "si
 class SimulationPlan:
     """What to simulate and which fixed-mix portfolios to run along the paths.
 
-    ``weights`` has shape (n_portfolios, n_assets).
+    ``weights`` has shape (n_portfolios, n_assets). ``currency`` turns the
+    model's factors (assets plus FX) into base-currency asset returns.
     """
 
     model: JointModel
     fees: FeeModel
     schedule: Schedule
     weights: np.ndarray
+    currency: CurrencyOverlay | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSeque
     """Simulate one chunk of paths and run every portfolio along them."""
     rng = np.random.Generator(np.random.PCG64(seed))
     schedule = plan.schedule
-    variance = plan.model.initial_variance(n_paths)
+    state = plan.model.initial_state(n_paths)
     book = FixedMixBook(plan.weights, n_paths)
     n_assets = plan.weights.shape[1]
     asset_growth = np.ones((n_paths, n_assets))
@@ -89,7 +92,9 @@ def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSeque
     daily = schedule.rebalance == "daily"
     for month in range(bounds.size - 1):
         n_steps = int(bounds[month + 1] - bounds[month])
-        log_returns = plan.model.simulate_block(rng, variance, n_steps)
+        log_returns = plan.model.simulate_block(rng, state, n_steps)
+        if plan.currency is not None:
+            log_returns = plan.currency.apply(log_returns)
         growth = plan.fees.net_growth(log_returns, out=log_returns)
         if schedule.rebalance_at(month):
             book.rebalance()

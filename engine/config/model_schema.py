@@ -1,0 +1,285 @@
+"""Scenario schema for the models: volatility models per series and their copula.
+
+Units: marginal parameters are in arch's units; the models describe daily log
+returns multiplied by 100 (percent), so ``mu`` is in percent per day, ``omega``
+of a GARCH or GJR-GARCH in percent squared, variances (``last_variance``,
+``max_variance``) in percent squared per day. An EGARCH's ``omega`` is in log
+percent squared.
+
+The volatility models (arch's definitions, ``e_t = sigma_t z_t``,
+``z_t`` unit-variance shocks):
+
+* ``garch``:     ``sigma2_{t+1} = omega + alpha e_t^2 + beta sigma2_t``
+* ``gjr_garch``: ``sigma2_{t+1} = omega + (alpha + gamma 1[e_t < 0]) e_t^2 + beta sigma2_t``
+* ``egarch``:    ``ln sigma2_{t+1} = omega + alpha (|z_t| - sqrt(2/pi)) + gamma z_t + beta ln sigma2_t``
+
+and the means: ``zero`` (``r_t = e_t``), ``constant`` (``r_t = mu + e_t``,
+``mu`` by maximum likelihood), ``sample`` (``mu`` fixed at the historical mean
+log return, the volatility fitted to the demeaned returns) and ``ar1``
+(``r_t = mu + phi r_{t-1} + e_t``, so ``mu`` is an intercept and the mean is
+``mu / (1 - phi)``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "DependenceConfig",
+    "Distribution",
+    "MarginalKind",
+    "MarginalParams",
+    "MarginalsConfig",
+    "MeanKind",
+    "ModelChoice",
+    "ModelConfig",
+    "StartConfig",
+    "StartKind",
+    "check_calibrated_model",
+]
+
+MarginalKind = Literal["garch", "gjr_garch", "egarch"]
+Distribution = Literal["normal", "t", "skewt"]
+MeanKind = Literal["zero", "constant", "sample", "ar1"]
+StartKind = Literal["last", "unconditional", "historical_max", "vol"]
+
+ALL_KINDS: tuple[MarginalKind, ...] = ("garch", "gjr_garch", "egarch")
+ALL_DISTRIBUTIONS: tuple[Distribution, ...] = ("normal", "t", "skewt")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelChoice(_Frozen):
+    """One volatility model: a selection candidate or the fallback.
+
+    ``mean`` defaults to ``marginals.mean``.
+    """
+
+    kind: MarginalKind
+    dist: Distribution
+    mean: MeanKind | None = None
+
+
+class MarginalParams(_Frozen):
+    """Parameters of one series' volatility model, in arch's percent units.
+
+    ``kind``, ``dist`` and ``mean`` override ``marginals.kind/dist/mean`` for
+    this series (``mcalloc calibrate`` writes them after ``kind: auto``).
+    ``mu`` is the mean (``constant``, ``sample``) or the intercept (``ar1``)
+    of 100 x daily log returns; ``phi`` the AR(1) coefficient; ``omega``,
+    ``alpha``, ``gamma`` (asymmetry) and ``beta`` the volatility model's
+    coefficients (see the module docstring); ``nu`` the degrees of freedom of
+    ``t`` and ``skewt`` shocks and ``skew`` the skewed t's asymmetry (arch's
+    ``lambda``, in (-1, 1); negative means heavier falls).
+
+    The starting state, as fitted: ``last_variance`` is the conditional
+    variance of the day after the last observation (percent squared),
+    ``last_return`` the last observed 100 x log return (``ar1``) and
+    ``max_variance`` the largest fitted conditional variance in the sample.
+    Keys a model does not use are ignored.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    kind: MarginalKind | None = None
+    dist: Distribution | None = None
+    mean: MeanKind | None = None
+    mu: float = 0.0
+    phi: Annotated[float, Field(gt=-1.0, lt=1.0)] = 0.0
+    omega: float
+    alpha: float
+    gamma: float = 0.0
+    beta: float
+    nu: Annotated[float, Field(gt=2.0)] | None = None
+    skew: Annotated[float, Field(gt=-1.0, lt=1.0)] | None = None
+    last_variance: Annotated[float, Field(gt=0.0)] | None = None
+    last_return: float | None = None
+    max_variance: Annotated[float, Field(gt=0.0)] | None = None
+
+
+def _check_params(kind: MarginalKind, params: MarginalParams) -> str | None:
+    """The first problem with ``params`` for a model of ``kind``, if any.
+
+    It starts with ``.key: `` when one parameter is at fault, else with ``: ``.
+    """
+    if kind == "egarch":
+        if not abs(params.beta) < 1.0:
+            return f".beta: |beta| = {abs(params.beta):.4f} must be below 1 for a stationary EGARCH; lower beta"
+        return None
+    gamma = params.gamma if kind == "gjr_garch" else 0.0
+    if params.omega <= 0.0:
+        return f".omega: must be positive for {kind} (got {params.omega})"
+    if params.alpha < 0.0 or params.beta < 0.0:
+        return f": alpha and beta must be non-negative for {kind}"
+    if params.alpha + gamma < 0.0:
+        return ": alpha + gamma must be non-negative"
+    # the exact persistence of a skewed law is checked when the model is built
+    persistence = params.alpha + 0.5 * gamma + params.beta
+    if persistence >= 1.0:
+        return (
+            f": alpha + gamma/2 + beta = {persistence:.4f} must be below 1 for a "
+            "stationary model; lower alpha, gamma or beta"
+        )
+    return None
+
+
+class MarginalsConfig(_Frozen):
+    """The per-series volatility model and, when calibrated, its parameters.
+
+    ``kind``: ``garch``, ``gjr_garch``, ``egarch``, or ``auto`` to fit every
+    model in ``candidates`` (default: the three kinds with each of the three
+    laws, and ``mean``) and keep, per series, the one with the lowest BIC.
+
+    ``mean``: ``constant`` estimates ``mu`` by maximum likelihood together
+    with the volatility model; for equities this weights calm days more than
+    turbulent falls and lands well above the historical mean return.
+    ``sample`` fixes ``mu`` at the historical mean log return and fits the
+    volatility model to the demeaned returns. ``zero`` sets ``mu = 0``;
+    ``ar1`` fits ``mu`` and ``phi``.
+
+    ``fallback`` is fitted instead when a series' model does not converge or
+    is not stationary (persistence at or above ``max_persistence``); a
+    warning is recorded. Without it, such a fit stops the run.
+    """
+
+    kind: MarginalKind | Literal["auto"] = "gjr_garch"
+    dist: Distribution = "t"
+    mean: MeanKind = "constant"
+    candidates: Annotated[list[ModelChoice], Field(min_length=1)] | None = None
+    fallback: ModelChoice | None = None
+    max_persistence: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9999
+    params: dict[str, MarginalParams] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MarginalsConfig:
+        if self.candidates is not None and self.kind != "auto":
+            raise ValueError("candidates: only used with kind: auto; remove it or set kind: auto")
+        for name, params in (self.params or {}).items():
+            kind = params.kind or self.kind
+            if kind == "auto":
+                continue
+            problem = _check_params(kind, params)
+            if problem is not None:
+                raise ValueError(f"params.{name}{problem}")
+            if (params.mean or self.mean) != "ar1" and params.phi != 0.0:
+                raise ValueError(f"params.{name}.phi: only used with mean: ar1; remove it or set mean: ar1")
+        return self
+
+    def model_of(self, name: str) -> tuple[MarginalKind | Literal["auto"], Distribution, MeanKind]:
+        """The kind, law and mean of one series: its own in ``params``, else the section's."""
+        own = (self.params or {}).get(name)
+        if own is None:
+            return self.kind, self.dist, self.mean
+        return own.kind or self.kind, own.dist or self.dist, own.mean or self.mean
+
+    def candidate_models(self) -> list[tuple[MarginalKind, Distribution, MeanKind]]:
+        """The models ``kind: auto`` chooses from, means resolved."""
+        if self.candidates is None:
+            return [(kind, dist, self.mean) for kind in ALL_KINDS for dist in ALL_DISTRIBUTIONS]
+        return [(c.kind, c.dist, c.mean or self.mean) for c in self.candidates]
+
+
+class DependenceConfig(_Frozen):
+    """How series move together: a Gaussian copula on the model's shocks."""
+
+    kind: Literal["gaussian", "independent"] = "gaussian"
+    correlation: list[list[float]] | None = None
+
+    @model_validator(mode="after")
+    def _valid_correlation(self) -> DependenceConfig:
+        if self.correlation is None:
+            return self
+        n = len(self.correlation)
+        if any(len(row) != n for row in self.correlation):
+            raise ValueError(f"correlation: must be a square matrix ({n} rows of {n} numbers)")
+        matrix = np.asarray(self.correlation, dtype=float)
+        if not np.allclose(matrix, matrix.T, atol=1e-10):
+            raise ValueError("correlation: must be symmetric")
+        if not np.allclose(np.diag(matrix), 1.0, atol=1e-10):
+            raise ValueError("correlation: must have ones on the diagonal")
+        if np.any(np.abs(matrix) > 1.0):
+            raise ValueError("correlation: entries must lie in [-1, 1]")
+        smallest = float(np.linalg.eigvalsh(matrix).min())
+        if smallest <= 1e-10:
+            raise ValueError(
+                f"correlation: not positive definite (smallest eigenvalue "
+                f"{smallest:.3g}); use a consistent set of pairwise correlations"
+            )
+        return self
+
+
+class ModelConfig(_Frozen):
+    """Calibrated parameters from the config, or a fit to ``data``."""
+
+    source: Literal["calibrated", "fit"] = "calibrated"
+    marginals: MarginalsConfig = MarginalsConfig()
+    dependence: DependenceConfig = DependenceConfig()
+
+
+class StartConfig(_Frozen):
+    """The conditional variance each simulated path starts from.
+
+    ``last``: the fitted variance of the day after the data ends (and, for
+    ``ar1``, the last observed return). ``unconditional``: the model's
+    long-run variance (infinite, so refused, for an EGARCH with t or skewed-t
+    shocks). ``historical_max``: the largest fitted variance in the data, a
+    stress start. ``vol``: the variance of ``vol_ann``, an annualised
+    volatility (decimal, 0.40 is 40% a year) given to every series. Except for
+    ``last``, ``ar1`` paths start from their long-run mean return.
+    """
+
+    kind: StartKind = "last"
+    vol_ann: Annotated[float, Field(gt=0.0, le=5.0)] | None = None
+
+    @model_validator(mode="after")
+    def _vol_given(self) -> StartConfig:
+        if self.kind == "vol" and self.vol_ann is None:
+            raise ValueError("vol_ann: required for kind: vol (an annualised volatility, e.g. 0.4)")
+        if self.kind != "vol" and self.vol_ann is not None:
+            raise ValueError("vol_ann: only used with kind: vol; remove it or set kind: vol")
+        return self
+
+
+def check_calibrated_model(model: ModelConfig, names: list[str], start: StartConfig) -> None:
+    """Check that calibrated parameters are complete for ``names`` and the start.
+
+    Raises
+    ------
+    ValueError
+        Whose message starts with the full key path (``model.marginals.params.sp500.nu: ...``).
+    """
+    marginals = model.marginals
+    params = marginals.params or {}
+    for name in names:
+        if name not in params:
+            continue
+        own = params[name]
+        key = f"model.marginals.params.{name}"
+        kind, dist, mean = marginals.model_of(name)
+        if kind == "auto":
+            raise ValueError(
+                f"{key}.kind: required when marginals.kind is auto and the model is calibrated; "
+                "give the series' own kind, dist and mean (mcalloc calibrate writes them)"
+            )
+        if dist in ("t", "skewt") and own.nu is None:
+            label = "Student-t" if dist == "t" else "skewed-t"
+            raise ValueError(f"{key}.nu: {label} innovations need 'nu' (degrees of freedom above 2)")
+        if dist == "skewt" and own.skew is None:
+            raise ValueError(f"{key}.skew: skewed-t innovations need 'skew' (in (-1, 1))")
+        hint = "add it (mcalloc calibrate writes it) or choose another simulation.start.kind"
+        if start.kind == "last" and own.last_variance is None:
+            raise ValueError(f"{key}.last_variance: needed by simulation.start.kind: last; {hint}")
+        if start.kind == "last" and mean == "ar1" and own.last_return is None:
+            raise ValueError(f"{key}.last_return: needed by simulation.start.kind: last with mean: ar1; {hint}")
+        if start.kind == "historical_max" and own.max_variance is None:
+            raise ValueError(f"{key}.max_variance: needed by simulation.start.kind: historical_max; {hint}")
+        if start.kind == "unconditional" and kind == "egarch" and dist != "normal" and (own.alpha or own.gamma):
+            raise ValueError(
+                f"{key}: an EGARCH with {dist} shocks has an infinite unconditional variance; "
+                "choose another simulation.start.kind"
+            )

@@ -1,0 +1,317 @@
+"""The market-data layer: loaders, validation, built-in datasets, frequency and currency."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.cli.main import main
+from engine.config import load_scenario
+from engine.data import (
+    align_levels,
+    describe_builtin,
+    load_builtin,
+    load_market_data,
+    periodic_returns,
+    read_series,
+    read_table,
+    resample_levels,
+    suspicious_moves,
+)
+from engine.errors import DataError
+from engine.simulation.currency import CurrencyOverlay
+
+from .conftest import DEFAULT_CONFIG, ROOT
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+PRICES = "Date,Open,Close,Adj Close\n2020-01-02,1,10,9\n2020-01-03,1,11,9.9\n2020-01-06,1,12,10.8\n"
+
+
+# --- loaders ---------------------------------------------------------------
+
+
+def test_csv_prefers_adjusted_close(tmp_path: Path) -> None:
+    series = read_series(read_table(write(tmp_path / "a.csv", PRICES))).values
+    assert list(series) == [9, 9.9, 10.8]
+    assert series.index[0] == pd.Timestamp("2020-01-02")
+
+
+def test_csv_with_named_columns_unsorted_and_timezone(tmp_path: Path) -> None:
+    text = "when;px\n2020-01-03T00:00:00+01:00;2\n2020-01-02T00:00:00+01:00;1\n".replace(";", ",")
+    series = read_series(read_table(write(tmp_path / "b.csv", text)), date_column="when", value_column="px").values
+    assert list(series) == [1, 2]
+    assert series.index.tz is None and series.index.is_monotonic_increasing
+
+
+def test_wide_file_and_returns_kind(tmp_path: Path) -> None:
+    path = write(tmp_path / "wide.csv", "date,a,b\n2020-01-31,0.01,-0.02\n2020-02-29,0.02,0.03\n")
+    table = read_table(path)
+    a = read_series(table, kind="returns", value_column="a").values
+    b = read_series(table, kind="returns", value_column="b").values
+    assert list(a) == [0.01, 0.02] and list(b) == [-0.02, 0.03]
+
+
+def test_parquet_round_trip(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"Date": pd.date_range("2020-01-01", periods=4), "Close": [1.0, 2.0, 3.0, 4.0]})
+    path = tmp_path / "p.parquet"
+    frame.to_parquet(path)
+    series = read_series(read_table(path)).values
+    assert list(series) == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_short_missing_runs_are_skipped(tmp_path: Path) -> None:
+    text = "Date,Close\n2020-01-01,1\n2020-01-02,null\n2020-01-03,\n2020-01-06,2\n"
+    series = read_series(read_table(write(tmp_path / "m.csv", text))).values
+    assert list(series) == [1, 2]
+
+
+# --- validation: every rule names the file and row --------------------------
+
+BAD_FILES = {
+    "bad-date": ("Date,Close\n2020-01-01,1\n2020-13-45,2\n", r"x.csv: line 3: cannot read date"),
+    "not-a-number": ("Date,Close\n2020-01-01,1\n2020-01-02,abc\n", r"x.csv: line 3: Close is 'abc'"),
+    "duplicate-date": (
+        "Date,Close\n2020-01-01,1\n2020-01-02,2\n2020-01-02,3\n",
+        r"x.csv: line 4: date 2020-01-02 appears twice",
+    ),
+    "non-positive": ("Date,Close\n2020-01-01,1\n2020-01-02,0\n", r"x.csv: line 3: price 0.0 is not positive"),
+    "missing-run": (
+        "Date,Close\n2020-01-01,1\n" + "".join(f"2020-01-{d:02d},\n" for d in range(2, 10)) + "2020-01-10,2\n",
+        r"x.csv: line 3: 8 missing Close values in a row",
+    ),
+    "missing-column": ("Date,Open,High\n2020-01-01,1,2\n", r"x.csv: cannot tell which column holds the prices"),
+    "empty": ("", r"x.csv: not a readable CSV file"),
+    "header-only": ("Date,Close\n", r"x.csv: no data rows"),
+}
+
+
+@pytest.mark.parametrize("text, message", BAD_FILES.values(), ids=BAD_FILES.keys())
+def test_bad_file_is_a_data_error_naming_file_and_row(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        read_series(read_table(write(tmp_path / "x.csv", text)))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"nope\.csv: data file not found"):
+        read_table(tmp_path / "nope.csv")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.one_of(st.dates().map(str), st.text(max_size=12)),
+            st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.text(max_size=8)),
+        ),
+        max_size=12,
+    ),
+    header=st.sampled_from(["Date,Close", "date,price", "Close,Date", "x,y,z", "Date"]),
+)
+def test_random_malformed_csv_gives_our_error_or_a_valid_series(tmp_path: Path, rows: list, header: str) -> None:
+    text = header + "\n" + "\n".join(f"{d},{v}" for d, v in rows)
+    path = write(tmp_path / "fuzz.csv", text)
+    try:
+        series = read_series(read_table(path)).values
+    except DataError as error:
+        assert "\n" not in str(error)
+    else:
+        assert series.index.is_monotonic_increasing and series.index.is_unique
+        assert np.all(np.isfinite(series.to_numpy())) and np.all(series.to_numpy() > 0)
+
+
+def _fit_scenario(tmp_path: Path, files: dict[str, str], **data: object) -> Path:
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    config["assets"] = [{"name": name} for name in files]
+    config["model"] = {"source": "fit", "marginals": {"kind": "garch", "dist": "normal", "mean": "constant"}}
+    config["portfolio"]["benchmarks"] = {"first": {next(iter(files)): 1.0}}
+    config["optimize"] = {"objectives": []}
+    config["data"] = {
+        "paths": {name: str(write(tmp_path / f"{name}.csv", text)) for name, text in files.items()},
+        **data,
+    }
+    config["output"] = {"dir": str(tmp_path / "results")}
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _daily_prices(n: int, start: str = "2000-01-03", seed: int = 0, skip: tuple[int, ...] = ()) -> str:
+    dates = pd.bdate_range(start, periods=n)
+    prices = 100 * np.exp(np.cumsum(np.random.default_rng(seed).normal(0.0003, 0.01, n)))
+    rows = [f"{d.date()},{p:.4f}" for i, (d, p) in enumerate(zip(dates, prices, strict=True)) if i not in skip]
+    return "Date,Close\n" + "\n".join(rows) + "\n"
+
+
+def test_gap_longer_than_threshold_names_file_and_line(tmp_path: Path) -> None:
+    scenario = load_scenario(_fit_scenario(tmp_path, {"a": _daily_prices(400, skip=tuple(range(100, 115)))}))
+    with pytest.raises(DataError, match=r"a.csv: line 102: 24 days without data between 2000-05-19 and 2000-06-12"):
+        load_market_data(scenario)
+
+
+def test_series_too_short_says_how_many_are_needed(tmp_path: Path) -> None:
+    scenario = load_scenario(_fit_scenario(tmp_path, {"a": _daily_prices(120)}))
+    with pytest.raises(DataError, match=r"only 119 daily returns .* needs at least 200"):
+        load_market_data(scenario)
+
+
+def test_suspicious_move_warning_names_the_date(tmp_path: Path) -> None:
+    text = _daily_prices(400).splitlines()
+    date, price = text[201].split(",")
+    text[201] = f"{date},{float(price) * 1.6:.4f}"
+    scenario = load_scenario(_fit_scenario(tmp_path, {"a": "\n".join(text) + "\n"}))
+    warnings = load_market_data(scenario).warnings
+    assert any(w.startswith(f"a: {date}: a one-period move of +") for w in warnings), warnings
+
+
+BAD_DATA_CLI = {
+    "gap": ({"a": _daily_prices(400, skip=tuple(range(100, 115)))}, "a.csv: line 102"),
+    "too-short": ({"a": _daily_prices(120)}, "needs at least"),
+    "duplicate": ({"a": "Date,Close\n2020-01-01,1\n2020-01-01,2\n"}, "a.csv: line 3"),
+    "bad-number": ({"a": "Date,Close\n2020-01-01,1\n2020-01-02,x\n"}, "a.csv: line 3"),
+}
+
+
+@pytest.mark.parametrize("files, fragment", BAD_DATA_CLI.values(), ids=BAD_DATA_CLI.keys())
+def test_bad_data_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], files: dict, fragment: str
+) -> None:
+    code = main(["run", "-q", str(_fit_scenario(tmp_path, files)), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1 and fragment in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+# --- built-in datasets --------------------------------------------------------
+
+
+def test_builtin_ranges() -> None:
+    # arch.data.sp500: 1999-01-04 .. 2018-12-31; frenchdata: monthly, July 1926 .. November 2018
+    sp500 = describe_builtin("sp500")
+    assert (sp500["first"], sp500["last"], sp500["frequency"]) == ("1999-01-04", "2018-12-31", "daily")
+    market = load_builtin("ff_us_market").values
+    returns = market.pct_change().dropna()
+    assert returns.index[0] == pd.Timestamp("1926-07-31") and returns.index[-1] == pd.Timestamp("2018-11-30")
+    assert len(returns) == 1109
+    # Fama-French July 1926: Mkt-RF 2.96%, RF 0.22% (Kenneth French data library)
+    assert returns.iloc[0] == pytest.approx(0.0318, abs=1e-12)
+    small = load_builtin("ff_us_small_proxy").values.pct_change().dropna()
+    assert small.iloc[0] == pytest.approx(0.0318 - 0.023, abs=1e-12)  # SMB July 1926: -2.30%
+    ecb = describe_builtin("ecb:USD/SEK")
+    assert ecb["first"] == "1999-01-04" and ecb["last"] >= "2019-12-31"
+
+
+@pytest.mark.parametrize(
+    "day, usd, sek",
+    [
+        # ECB euro reference rates as republished by Banca d'Italia ("Euro foreign
+        # exchange reference rates as of ..."), per euro, 4 decimals
+        ("2003-09-18", 1.1290, 9.0318),
+        ("2004-06-04", 1.2203, 9.1467),
+        ("2004-06-23", 1.2087, 9.1635),
+        ("2009-06-19", 1.3932, 10.9725),
+    ],
+)
+def test_ecb_rates_match_published_values(day: str, usd: float, sek: float) -> None:
+    usd_sek = load_builtin("ecb:USD/SEK").values
+    eur_usd = load_builtin("ecb:EUR/USD").values
+    assert eur_usd[pd.Timestamp(day)] == pytest.approx(usd, abs=5e-5)
+    assert usd_sek[pd.Timestamp(day)] == pytest.approx(sek / usd, rel=1e-9)
+
+
+def test_unknown_builtin_lists_known() -> None:
+    with pytest.raises(DataError, match="known: sp500"):
+        load_builtin("nasdaq")
+
+
+# --- returns, frequencies, alignment, currency -------------------------------
+
+
+def test_returns_from_shared_data_match_independent_pandas(shared_data: Path) -> None:
+    scenario = load_scenario(ROOT / "configs" / "examples" / "fit_etfs.yaml")
+    returns = load_market_data(scenario).returns
+    closes = {
+        name: pd.read_csv(shared_data / f"{ticker}.csv", index_col="Date", parse_dates=True)["Close"]
+        for name, ticker in (("sp500", "SPY"), ("russell2000", "IWM"), ("intl", "EFA"))
+    }
+    frame = pd.DataFrame(closes).dropna().loc["2001-09-01":"2019-12-31"]
+    expected = np.log(frame).diff().dropna()
+    pd.testing.assert_frame_equal(returns, expected, check_names=False, check_freq=False, rtol=1e-12)
+
+
+def test_frequency_conversions_compound_correctly() -> None:
+    levels = load_builtin("sp500").values.to_frame("sp500")
+    daily_log = periodic_returns(levels, "log")
+    monthly = resample_levels(levels, "monthly")
+    monthly_log = periodic_returns(monthly, "log")
+    monthly_simple = periodic_returns(monthly, "simple")
+    # a month's log return is the sum of its daily log returns (after the first month)
+    summed = daily_log.groupby(daily_log.index.to_period("M")).sum().iloc[1:]
+    np.testing.assert_allclose(monthly_log["sp500"].to_numpy(), summed["sp500"].to_numpy(), rtol=1e-10, atol=1e-14)
+    # and its simple return is the compounded daily simple returns
+    compounded = (1 + periodic_returns(levels, "simple")).groupby(daily_log.index.to_period("M")).prod().iloc[1:] - 1
+    np.testing.assert_allclose(monthly_simple["sp500"].to_numpy(), compounded["sp500"].to_numpy(), rtol=1e-10)
+    np.testing.assert_allclose(np.expm1(monthly_log), monthly_simple, rtol=1e-12)
+    weekly = resample_levels(levels, "weekly")
+    assert set(weekly.index.day_of_week) == {4}
+
+
+def test_alignment_inner_join_and_forward_fill() -> None:
+    days = pd.bdate_range("2020-01-01", periods=6)
+    a = pd.Series(range(1, 7), index=days, dtype=float)
+    b = pd.Series([1.0, 2.0, 4.0, 5.0, 6.0], index=days.delete(2))
+    inner, dropped, filled = align_levels({"a": a, "b": b})
+    assert len(inner) == 5 and dropped == 1 and filled == 0
+    full, dropped, filled = align_levels({"a": a, "b": b}, fill_limit=1, calendar=["a"])
+    assert len(full) == 6 and dropped == 0 and filled == 1 and full["b"].iloc[2] == 2.0
+
+
+def test_sek_investor_return_is_product_of_usd_and_fx_returns() -> None:
+    # (1 + r_USD)(1 + r_USD/SEK) - 1, in log returns a plain sum
+    r_usd, r_fx = 0.05, -0.03
+    factors = np.log1p(np.array([[[r_usd, r_fx]]]))
+    overlay = CurrencyOverlay(fx_columns=(1,))
+    assert np.expm1(overlay.apply(factors))[0, 0, 0] == pytest.approx((1 + r_usd) * (1 + r_fx) - 1)
+
+
+def test_translate_mode_fits_sek_returns(shared_data: Path) -> None:
+    scenario = load_scenario(
+        ROOT / "configs" / "examples" / "sweden_fit.yaml", ["currency.mode=translate", "data.start=2015-01-01"]
+    )
+    data = load_market_data(scenario)
+    assert list(data.returns.columns) == ["sp500", "russell2000", "intl"]
+    usd_sek = load_builtin("ecb:USD/SEK").values
+    spy = pd.read_csv(shared_data / "SPY.csv", index_col="Date", parse_dates=True)["Close"]
+    day, previous = data.returns.index[10], data.returns.index[9]
+    expected = (spy[day] / spy[previous]) * (usd_sek[day] / usd_sek[previous]) - 1
+    assert np.expm1(data.returns.loc[day, "sp500"]) == pytest.approx(expected, rel=1e-10)
+
+
+def test_suspicious_moves_threshold() -> None:
+    returns = pd.DataFrame({"x": np.log1p([0.01, 0.3, -0.02])}, index=pd.bdate_range("2020-01-01", periods=3))
+    assert suspicious_moves(returns, 0.25) == [
+        "x: 2020-01-02: a one-period move of +30.0% (beyond 25%); check the source if it is not a real market move"
+    ]
+
+
+# --- example scenarios ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["us_100_years", "sweden"])
+def test_example_scenarios_complete(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    config = ROOT / "configs" / "examples" / f"{name}.yaml"
+    small = ["--set", "simulation.n_paths=400", "--set", "simulation.chunk_size=200", "--set", "simulation.n_jobs=1"]
+    code = main(["run", "-q", str(config), *small, "--out", str(tmp_path / name)])
+    assert code == 0, capsys.readouterr().err
+    metrics = pd.read_csv(tmp_path / name / "metrics.csv")
+    assert np.isfinite(metrics.select_dtypes("number").to_numpy()).all()

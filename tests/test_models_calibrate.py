@@ -1,0 +1,100 @@
+"""`mcalloc fit` and `mcalloc calibrate` on the real ETF data, and the calibrate -> run round trip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.cli.main import main
+from engine.config import load_scenario
+from engine.pipeline import run_scenario
+
+from .conftest import DEFAULT_CONFIG, ROOT
+
+FIT_ETFS = ROOT / "configs" / "examples" / "fit_etfs.yaml"
+SMALL = [
+    "simulation.n_paths=300",
+    "simulation.chunk_size=150",
+    "simulation.horizon_years=2",
+    "simulation.n_jobs=1",
+]
+# a mixed bag: per-series models after selection, skewed-t and EGARCH, an AR(1) mean
+# (so a held-back day and a last_return) and the simulation starting from the last fitted variance
+AUTO = [
+    "model.marginals.kind=auto",
+    "model.marginals.candidates=[{kind: egarch, dist: skewt, mean: ar1}, {kind: gjr_garch, dist: t}]",
+    "simulation.start.kind=last",
+]
+
+
+def calibrate(config: Path, out: Path, overrides: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    argv = ["calibrate", str(config), "--out", str(out)]
+    for override in overrides:
+        argv += ["--set", override]
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return captured.out
+
+
+@pytest.mark.parametrize("overrides", [[], AUTO], ids=["default-model", "auto-selected"])
+def test_calibrate_then_run_equals_fitting_in_the_run(
+    overrides: list[str], tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calibrated = tmp_path / "calibrated.yaml"
+    printed = calibrate(FIT_ETFS, calibrated, overrides, capsys)
+    assert "BIC" in printed and str(calibrated) in printed
+    scenario = load_scenario(calibrated, SMALL)
+    assert scenario.model.source == "calibrated"
+    from_file = run_scenario(scenario, out=tmp_path / "from_file")
+    fitted = run_scenario(load_scenario(FIT_ETFS, [*overrides, *SMALL]), out=tmp_path / "fitted")
+    assert (from_file.folder / "metrics.csv").read_bytes() == (fitted.folder / "metrics.csv").read_bytes()
+    assert (from_file.folder / "correlation.csv").read_bytes() == (fitted.folder / "correlation.csv").read_bytes()
+    columns = ["kind", "dist", "mean", "mu", "phi", "omega", "alpha", "gamma", "beta", "nu", "skew", "vol_ann_initial"]
+    pd.testing.assert_frame_equal(from_file.models[columns], fitted.models[columns])
+    if overrides:
+        manifest = json.loads((fitted.folder / "manifest.json").read_text())
+        assert len(manifest["model_selection"]) == 6
+        selection = pd.read_csv(fitted.folder / "model_selection.csv")
+        assert selection.groupby("asset")["selected"].sum().tolist() == [1, 1, 1]
+        params = scenario.model.marginals.params or {}
+        assert all(params[name].kind is not None for name in scenario.asset_names)
+
+
+def test_calibrate_reproduces_the_default_scenario(
+    tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # configs/default.yaml says its parameters were measured with fit_etfs.yaml
+    calibrated = tmp_path / "calibrated.yaml"
+    calibrate(FIT_ETFS, calibrated, [], capsys)
+    got, default = load_scenario(calibrated).model, load_scenario(DEFAULT_CONFIG).model
+    assert (got.marginals.kind, got.marginals.dist, got.marginals.mean) == ("gjr_garch", "t", "sample")
+    for asset, expected in (default.marginals.params or {}).items():
+        actual = (got.marginals.params or {})[asset]
+        for key in ("mu", "omega", "alpha", "gamma", "beta", "nu", "last_variance", "max_variance"):
+            # default.yaml rounds to 6 significant digits; arch's optimiser agrees to about 1e-4
+            assert getattr(actual, key) == pytest.approx(getattr(expected, key), rel=1e-4, abs=1e-6), (asset, key)
+    np.testing.assert_allclose(got.dependence.correlation, default.dependence.correlation, atol=1e-4)  # type: ignore[arg-type]
+
+
+def test_fit_prints_diagnostics(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["fit", str(FIT_ETFS), "--set", "data.start=2012-01-01"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    for fragment in ("sp500", "russell2000", "intl", "gjr_garch/t/sample", "BIC", "Ljung-Box", "half-life", "(0."):
+        assert fragment in captured.out, fragment
+
+
+def test_fit_needs_data_and_calibrate_keeps_its_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fit", str(DEFAULT_CONFIG)]) == 2
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("mcalloc: error: data:") and "\n" not in line
+    copy = tmp_path / "scenario.yaml"
+    copy.write_text(DEFAULT_CONFIG.read_text())
+    assert main(["calibrate", str(copy), "--out", str(copy)]) == 2
+    assert "elsewhere" in capsys.readouterr().err
+    assert copy.read_text() == DEFAULT_CONFIG.read_text()

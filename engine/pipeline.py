@@ -24,8 +24,7 @@ import pandas as pd
 
 from engine.config.loader import config_hash, scenario_to_dict
 from engine.config.schema import MinCvarObjective, Objective, Scenario
-from engine.data.files import Provenance
-from engine.data.market import load_market_data
+from engine.data.market import MarketData, load_market_data
 from engine.errors import InfeasibleError
 from engine.metrics.risk import cvar
 from engine.metrics.summary import metrics_table
@@ -50,6 +49,7 @@ class RunOutcome:
     weights: pd.DataFrame
     models: pd.DataFrame
     optimization: pd.DataFrame
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,14 +73,29 @@ class _StageClock:
         self.timings[name] = round(time.perf_counter() - start, 3)
 
 
-def build_model(scenario: Scenario) -> tuple[JointModel, list[Provenance]]:
-    """The joint model: fitted to the scenario's data, or from its calibrated parameters."""
+def build_model(scenario: Scenario) -> tuple[JointModel, MarketData | None]:
+    """The joint model, fitted to the scenario's data (also returned) or from its calibrated parameters."""
     start, steps = scenario.simulation.start, scenario.simulation.steps_per_year
     if scenario.model.source == "fit":
         assert scenario.data is not None  # guaranteed by the schema
         data = load_market_data(scenario)
-        return fit_joint_model(scenario.model, data).starting_at(start, steps), list(data.provenance)
-    return joint_model_from_config(scenario.model, scenario.factor_names).starting_at(start, steps), []
+        return fit_joint_model(scenario.model, data).starting_at(start, steps), data
+    return joint_model_from_config(scenario.model, scenario.factor_names).starting_at(start, steps), None
+
+
+def _data_window(data: MarketData | None) -> dict[str, object] | None:
+    """The part of the data the model was fitted to, for the manifest."""
+    if data is None:
+        return None
+    return {
+        "frequency": data.frequency,
+        "first_return": str(data.returns.index[0].date()),
+        "last_return": str(data.returns.index[-1].date()),
+        "n_returns": int(data.returns.shape[0]),
+        "series": list(data.returns.columns),
+        "dropped_dates": data.dropped_dates,
+        "filled_values": data.filled_dates,
+    }
 
 
 def models_table(model: JointModel, scenario: Scenario) -> pd.DataFrame:
@@ -253,11 +268,12 @@ def run_scenario(
     try:
         folder.write_yaml("config.yaml", scenario_to_dict(scenario))
         with clock.stage("model"):
-            model, provenance = build_model(scenario)
+            model, data = build_model(scenario)
             models = models_table(model, scenario)
         folder.update(
-            data=provenance_records(provenance),
-            warnings=[*folder.manifest.get("warnings", []), *model.warnings],
+            data=provenance_records(data.provenance) if data is not None else [],
+            data_window=_data_window(data),
+            warnings=[*folder.manifest.get("warnings", []), *(data.warnings if data else ()), *model.warnings],
             model_selection=model.selection_records(),
         )
         folder.write_csv("models.csv", models)
@@ -327,4 +343,11 @@ def run_scenario(
         folder.update(timings_s=clock.timings)
         folder.fail(error)
         raise
-    return RunOutcome(folder=path, metrics=metrics, weights=weights, models=models, optimization=optimization)
+    return RunOutcome(
+        folder=path,
+        metrics=metrics,
+        weights=weights,
+        models=models,
+        optimization=optimization,
+        warnings=tuple(folder.manifest.get("warnings", [])),
+    )

@@ -106,6 +106,8 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  {message}", file=sys.stderr)
 
     outcome = run_scenario(scenario, out=args.out, report=report)
+    for warning in outcome.warnings:
+        report(f"warning: {warning}")
     if args.quiet:
         print(outcome.folder)
         return 0

@@ -134,9 +134,11 @@ def _fit(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.config, args.overrides)
     # a fit always knows its last variance; show the volatility it would start from
     fitting = _fitting(scenario, StartConfig(kind="last"))
-    model, _ = build_model(fitting)
+    model, data = build_model(fitting)
     models = models_table(model, fitting)
     print(_report(fitting, model, models))
+    for warning in data.warnings if data is not None else ():
+        print(f"data warning: {warning}")
     if args.csv is not None:
         _write_text(args.csv, models.to_csv(index=False, float_format="%.10g"))
         print(f"\ndiagnostics: {args.csv}")
@@ -153,10 +155,12 @@ def _calibrate(args: argparse.Namespace) -> int:
         raise OutputError(f"{out}: is the scenario being calibrated; write the calibrated copy elsewhere")
     scenario = load_scenario(args.config, args.overrides)
     fitting = _fitting(scenario)
-    model, provenance = build_model(fitting)
+    model, data = build_model(fitting)
     models = models_table(model, fitting)
     calibrated = calibrated_scenario(scenario, model)
-    header = _header(args.config, models, provenance_records(provenance), model.warnings)
+    provenance = provenance_records(data.provenance) if data is not None else []
+    warnings = (*(data.warnings if data is not None else ()), *model.warnings)
+    header = _header(args.config, models, provenance, warnings)
     text = header + yaml.safe_dump(calibrated, sort_keys=False, width=120)
     _write_text(out, text, check=True)
     print(_report(fitting, model, models))

@@ -17,6 +17,7 @@ import pandas as pd
 import yaml
 
 from engine.cli import data_commands, model_commands
+from engine.cli.common import add_config_command
 from engine.config.loader import load_scenario, scenario_to_dict
 from engine.config.schema import Scenario
 from engine.errors import McallocError
@@ -33,17 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("config", type=Path, help="scenario YAML file")
-        sub.add_argument(
-            "--set",
-            dest="overrides",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="override a config value, e.g. simulation.n_paths=2000 (repeatable)",
-        )
-        return sub
+        return add_config_command(commands, name, help_text)
 
     run = with_config("run", "run a scenario and write its results folder")
     run.add_argument("--out", type=Path, help="results folder (default: <output.dir>/<scenario>/<run-id>)")

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from engine.cli.common import add_config_command
 from engine.config.loader import load_scenario
 from engine.config.model_schema import StartConfig
 from engine.config.schema import Scenario
@@ -31,17 +32,9 @@ def register(commands: Any) -> None:
     """Add ``fit`` and ``calibrate`` to the top-level sub-parsers."""
 
     def with_config(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub: argparse.ArgumentParser = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("config", type=Path, help="scenario YAML file with a data section")
-        sub.add_argument(
-            "--set",
-            dest="overrides",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="override a config value, e.g. model.marginals.kind=auto (repeatable)",
+        return add_config_command(
+            commands, name, help_text, "scenario YAML file with a data section", "model.marginals.kind=auto"
         )
-        return sub
 
     fit = with_config("fit", "fit the scenario's models to its data and print the diagnostics")
     fit.add_argument("--csv", type=Path, help="also write the diagnostics table to this CSV file")

@@ -66,7 +66,7 @@ class FixedMixBook:
         """Return every portfolio to its target weights at current value."""
         np.multiply(self.value[:, :, None], self.weights[None, :, :], out=self.holdings)
 
-    def advance(self, growth: np.ndarray, daily_rebalance: bool = False) -> None:
+    def advance(self, growth: np.ndarray, daily_rebalance: bool = False) -> np.ndarray:
         """Book a block of days (one month in the pipeline).
 
         Parameters
@@ -76,33 +76,44 @@ class FixedMixBook:
             after-fee growth factor per day.
         daily_rebalance
             If true, portfolios return to their weights after every day.
+
+        Returns
+        -------
+        ndarray of shape (n_paths, n_assets)
+            Each asset's growth over the block (the product over days).
         """
+        # work time-major, so that products and running maxima over days run
+        # along contiguous memory
+        days = np.ascontiguousarray(growth.transpose(1, 0, 2))
         if daily_rebalance:
-            values = np.cumprod(growth @ self.weights.T, axis=1)
-            values *= self.value[:, None, :]
-            np.multiply(values[:, -1, :, None], self.weights[None, :, :], out=self.holdings)
+            values = np.cumprod(days @ self.weights.T, axis=0)
+            values *= self.value
+            np.multiply(values[-1][:, :, None], self.weights[None, :, :], out=self.holdings)
+            block_growth = np.prod(days, axis=0)
         else:
-            cumulative = np.cumprod(growth, axis=1)
+            cumulative = np.cumprod(days, axis=0)
             # sum over assets of growth x holdings; n_assets is small, so a
             # loop of broadcasts beats numpy's batched matmul of tiny matrices
-            values = cumulative[:, :, None, 0] * self.holdings[:, None, :, 0]
+            values = cumulative[:, :, None, 0] * self.holdings[None, :, :, 0]
             for asset in range(1, cumulative.shape[2]):
-                values += cumulative[:, :, None, asset] * self.holdings[:, None, :, asset]
-            self.holdings *= cumulative[:, -1, None, :]
+                values += cumulative[:, :, None, asset] * self.holdings[None, :, :, asset]
+            block_growth = cumulative[-1]
+            self.holdings *= block_growth[:, None, :]
 
-        block_log_return = np.log(values[:, -1, :] / self.value)
+        block_log_return = np.log(values[-1] / self.value)
         self.log_return_sum += block_log_return
         self.log_return_sumsq += block_log_return * block_log_return
         self.n_blocks += 1
 
-        running_peak = np.maximum.accumulate(values, axis=1)
-        np.maximum(running_peak, self.peak[:, None, :], out=running_peak)
-        self.peak = running_peak[:, -1, :].copy()
+        running_peak = np.maximum.accumulate(values, axis=0)
+        np.maximum(running_peak, self.peak, out=running_peak)
+        self.peak = running_peak[-1].copy()
         running_peak /= values
         # peak / value >= 1; the largest ratio gives the deepest drawdown
-        np.maximum(self.max_drawdown, 1.0 - 1.0 / running_peak.max(axis=1), out=self.max_drawdown)
-        self.value = values[:, -1, :].copy()
+        np.maximum(self.max_drawdown, 1.0 - 1.0 / running_peak.max(axis=0), out=self.max_drawdown)
+        self.value = values[-1].copy()
         self.n_steps += growth.shape[1]
+        return block_growth
 
     def mark_year_end(self) -> None:
         self.year_end_values.append(self.value.copy())

@@ -98,10 +98,10 @@ def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSeque
         growth = plan.fees.net_growth(log_returns, out=log_returns)
         if schedule.rebalance_at(month):
             book.rebalance()
-        book.advance(growth, daily_rebalance=daily)
+        block_growth = book.advance(growth, daily_rebalance=daily)
         if schedule.is_year_end(month):
             book.mark_year_end()
-        asset_growth *= growth.prod(axis=1)
+        asset_growth *= block_growth
         simple = (growth - 1.0).reshape(-1, n_assets)
         asset_sum += simple.sum(axis=0)
         asset_cross += simple.T @ simple

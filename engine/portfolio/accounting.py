@@ -89,7 +89,7 @@ class FixedMixBook:
             values = np.cumprod(days @ self.weights.T, axis=0)
             values *= self.value
             np.multiply(values[-1][:, :, None], self.weights[None, :, :], out=self.holdings)
-            block_growth = np.prod(days, axis=0)
+            block_growth: np.ndarray = np.prod(days, axis=0)
         else:
             cumulative = np.cumprod(days, axis=0)
             # sum over assets of growth x holdings; n_assets is small, so a

@@ -67,3 +67,19 @@ def test_any_override_string_is_applied_or_refused_cleanly(override: str) -> Non
         assert "\n" not in str(error)
     else:
         assert isinstance(result, dict)
+
+
+def test_duplicate_yaml_key_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "dup.yaml"
+    path.write_text("extends: " + str(DEFAULT_CONFIG) + "\nsimulation: {n_paths: 5}\nsimulation: {n_paths: 6}\n")
+    with pytest.raises(ConfigError, match=r"dup.yaml:3: key 'simulation' appears twice"):
+        load_scenario(path)
+
+
+def test_fitted_frequency_must_match_simulated_steps() -> None:
+    config = ROOT / "configs" / "examples" / "fit_etfs.yaml"
+    with pytest.raises(ConfigError, match=r"steps_per_year: 252 does not match data.frequency weekly.*52"):
+        load_scenario(config, ["data.frequency=weekly"])
+    assert (
+        load_scenario(config, ["data.frequency=weekly", "simulation.steps_per_year=52"]).simulation.steps_per_year == 52
+    )

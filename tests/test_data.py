@@ -161,12 +161,12 @@ def test_gap_longer_than_threshold_names_file_and_line(tmp_path: Path) -> None:
 
 def test_series_too_short_says_how_many_are_needed(tmp_path: Path) -> None:
     scenario = load_scenario(_fit_scenario(tmp_path, {"a": _daily_prices(120)}))
-    with pytest.raises(DataError, match=r"only 119 daily returns .* needs at least 200"):
+    with pytest.raises(DataError, match=r"only 119 daily returns .* needs at least 500"):
         load_market_data(scenario)
 
 
 def test_suspicious_move_warning_names_the_date(tmp_path: Path) -> None:
-    text = _daily_prices(400).splitlines()
+    text = _daily_prices(700).splitlines()
     date, price = text[201].split(",")
     text[201] = f"{date},{float(price) * 1.6:.4f}"
     scenario = load_scenario(_fit_scenario(tmp_path, {"a": "\n".join(text) + "\n"}))
@@ -315,3 +315,44 @@ def test_example_scenarios_complete(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert code == 0, capsys.readouterr().err
     metrics = pd.read_csv(tmp_path / name / "metrics.csv")
     assert np.isfinite(metrics.select_dtypes("number").to_numpy()).all()
+
+
+# --- review fixes: ambiguous dates, offsets, prices given as returns, lead-lag --
+
+
+def test_day_first_dates_need_an_explicit_format(tmp_path: Path) -> None:
+    path = write(tmp_path / "dmy.csv", "Date,Close\n01/02/2020,1\n02/02/2020,2\n13/02/2020,3\n")
+    with pytest.raises(DataError, match=r"dmy.csv: line 2: cannot read date '01/02/2020' .*data.date_format"):
+        read_series(read_table(path))
+    series = read_series(read_table(path), date_format="%d/%m/%Y").values
+    assert list(series.index.strftime("%Y-%m-%d")) == ["2020-02-01", "2020-02-02", "2020-02-13"]
+
+
+def test_mixed_time_zone_offsets_keep_local_dates(tmp_path: Path) -> None:
+    text = "Date,Close\n2020-01-02T00:00:00+01:00,1\n2020-01-03T00:00:00-05:00,2\n2020-01-06,3\n"
+    series = read_series(read_table(write(tmp_path / "tz.csv", text))).values
+    assert list(series.index.strftime("%Y-%m-%d")) == ["2020-01-02", "2020-01-03", "2020-01-06"]
+
+
+def test_prices_read_as_returns_say_so(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"looks like prices, not returns .*data.kind: prices"):
+        read_series(read_table(write(tmp_path / "p.csv", PRICES)), kind="returns", value_column="Close")
+
+
+def test_lead_lag_recovers_correlation_split_across_days() -> None:
+    # y reacts to x half on the same day and half the next day (a series fixed
+    # earlier in the day): same-day correlation understates the link
+    from engine.models.dependence import lead_lag_correlation
+
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(200_001)
+    y = 0.4 * x[1:] + 0.4 * x[:-1] + np.sqrt(1 - 0.32) * rng.standard_normal(200_000)
+    scores = np.column_stack([x[1:], y])
+    same_day = lead_lag_correlation(scores, 0)[0, 1]
+    adjusted = lead_lag_correlation(scores, 1)[0, 1]
+    # population values: same day 0.4; with the one-day lag 0.4 + 0.4 = 0.8 (sd of estimates ~0.002)
+    assert same_day == pytest.approx(0.4, abs=0.01)
+    assert adjusted == pytest.approx(0.8, abs=0.015)
+    three = np.column_stack([scores, rng.standard_normal(200_000)])
+    only_y = lead_lag_correlation(three, 1, adjusted=[1])
+    assert only_y[0, 1] == pytest.approx(0.8, abs=0.015) and abs(only_y[0, 2]) < 0.02

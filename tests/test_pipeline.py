@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from engine.config import load_scenario
+from engine.errors import InfeasibleError
 from engine.metrics import cvar
 from engine.pipeline import run_scenario
 from engine.simulation import run_simulation
@@ -154,9 +155,16 @@ def test_rerun_into_same_out_replaces_only_on_success(tmp_path: Path) -> None:
     out = tmp_path / "run"
     run_scenario(load_scenario(DEFAULT_CONFIG, SMALL), out=out)
     first = (out / "manifest.json").read_text()
+    # a failing re-run (an unreachable return target) leaves the earlier result untouched
+    failing = load_scenario(DEFAULT_CONFIG, [*SMALL, "seed=4", "optimize.objectives.0.min_return=0.9"])
+    with pytest.raises(InfeasibleError):
+        run_scenario(failing, out=out)
+    assert (out / "manifest.json").read_text() == first
+    assert json.loads((tmp_path / "run.failed" / "manifest.json").read_text())["status"] == "failed"
+    # a successful one replaces it and clears the failed folder
     run_scenario(load_scenario(DEFAULT_CONFIG, [*SMALL, "seed=3"]), out=out)
     assert json.loads((out / "manifest.json").read_text())["seed"] == 3
-    assert first != (out / "manifest.json").read_text()
+    assert not (tmp_path / "run.failed").exists()
 
 
 def test_fit_from_shared_data(tmp_path: Path, shared_data: Path) -> None:

@@ -50,6 +50,10 @@ ALL_KINDS: tuple[MarginalKind, ...] = ("garch", "gjr_garch", "egarch")
 ALL_DISTRIBUTIONS: tuple[Distribution, ...] = ("normal", "t", "skewt")
 
 
+MIN_FIT_OBSERVATIONS = 500
+"""Fewest returns a volatility model is fitted to (the data layer and the fitter agree)."""
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -185,10 +189,19 @@ class MarginalsConfig(_Frozen):
 
 
 class DependenceConfig(_Frozen):
-    """How series move together: a Gaussian copula on the model's shocks."""
+    """How series move together: a Gaussian copula on the model's shocks.
+
+    ``lead_lag`` (fitting only): add cross-correlations at leads and lags up
+    to this many days to the same-day ones (Dimson 1979), for series fixed at
+    different times of day, such as ECB exchange rates against US closes.
+    ``lead_lag_series`` limits that to the pairs involving the listed series
+    (default: every pair).
+    """
 
     kind: Literal["gaussian", "independent"] = "gaussian"
     correlation: list[list[float]] | None = None
+    lead_lag: Annotated[int, Field(ge=0, le=5)] = 0
+    lead_lag_series: list[str] | None = None
 
     @model_validator(mode="after")
     def _valid_correlation(self) -> DependenceConfig:

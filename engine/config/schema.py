@@ -89,6 +89,7 @@ class DataConfig(_Frozen):
     columns: dict[str, str] = Field(default_factory=dict)
     kind: Literal["prices", "returns"] = "prices"
     date_column: str | None = None
+    date_format: str | None = None
     value_column: str | None = None
     start: datetime.date | None = None
     end: datetime.date | None = None
@@ -308,6 +309,14 @@ class Scenario(_Frozen):
         if model.source == "fit":
             if self.data is None:
                 raise ValueError("data: model.source is 'fit' but there is no data section to fit to")
+            expected_steps = {"daily": range(240, 263), "weekly": range(50, 54), "monthly": range(12, 13)}
+            if self.simulation.steps_per_year not in expected_steps[self.data.frequency]:
+                per_year = {"daily": 252, "weekly": 52, "monthly": 12}[self.data.frequency]
+                raise ValueError(
+                    f"simulation.steps_per_year: {self.simulation.steps_per_year} does not match "
+                    f"data.frequency {self.data.frequency}: a model fitted to {self.data.frequency} returns "
+                    f"simulates {self.data.frequency} steps; set simulation.steps_per_year: {per_year}"
+                )
             unknown = [n for n in self.data.paths if n not in names]
             if unknown:
                 raise ValueError(f"data.paths: '{unknown[0]}' is not an asset (assets are {', '.join(names)})")

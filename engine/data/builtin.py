@@ -1,7 +1,8 @@
 """Real datasets that load offline because a dependency ships them.
 
-* ``sp500`` — S&P 500 index daily closes (adjusted), 1999-2018, bundled with
-  ``arch`` (``arch.data.sp500``).
+* ``sp500`` — S&P 500 index level, daily, 1999-2018, bundled with ``arch``
+  (``arch.data.sp500``). A price index: dividends are not included, so it
+  understates total return by about 2% a year.
 * ``ff_us_market`` — US stock market monthly total return, 1926-2018, from the
   Fama-French factors bundled with ``arch`` (``arch.data.frenchdata``):
   Mkt-RF + RF.
@@ -49,7 +50,7 @@ class BuiltinDataset:
 BUILTIN_DATASETS = {
     dataset.name: dataset
     for dataset in (
-        BuiltinDataset("sp500", "S&P 500 index, daily adjusted close", "daily", "arch"),
+        BuiltinDataset("sp500", "S&P 500 price index (no dividends), daily", "daily", "arch"),
         BuiltinDataset("ff_us_market", "US stock market total return (Fama-French Mkt-RF + RF)", "monthly", "arch"),
         BuiltinDataset(
             "ff_us_small_proxy", "US small-cap PROXY: market + SMB (Fama-French), not investable", "monthly", "arch"

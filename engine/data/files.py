@@ -160,6 +160,7 @@ def read_series(
     date_column: str | None = None,
     value_column: str | None = None,
     max_missing_run: int = 5,
+    date_format: str | None = None,
 ) -> SeriesFile:
     """Parse and validate one series from a table.
 
@@ -170,6 +171,11 @@ def read_series(
         returns and must exceed -1.
     max_missing_run
         Longest run of consecutive missing values that is dropped silently.
+    date_format
+        A ``strptime`` format such as ``%d/%m/%Y``; by default dates must be
+        ISO 8601 (``2019-12-31``, optionally with a time), because a date like
+        01/02/2020 cannot be read safely without knowing the convention.
+        A time-zone offset is dropped: the local date is kept.
 
     Raises
     ------
@@ -180,12 +186,15 @@ def read_series(
     frame = table.frame
     if frame.empty:
         raise DataError(f"{table.path}: no data rows")
-    dates = pd.to_datetime(frame[date].str.strip(), errors="coerce", format="mixed")
+    local = frame[date].str.strip().str.replace(r"(?:Z|[+-]\d{2}:?\d{2})$", "", regex=True)
+    dates = pd.to_datetime(local, errors="coerce", format=date_format or "ISO8601")
     bad_dates = np.flatnonzero(dates.isna().to_numpy())
     if bad_dates.size:
         row = int(bad_dates[0])
+        expected = f"the format {date_format!r}" if date_format else "ISO dates like 2019-12-31"
         raise DataError(
-            f"{table.where(row)}: cannot read date {frame[date].iloc[row]!r}; use ISO dates like 2019-12-31"
+            f"{table.where(row)}: cannot read date {frame[date].iloc[row]!r} as {expected}; "
+            "fix the row or set data.date_format (e.g. '%d/%m/%Y')"
         )
 
     text = frame[column].str.strip()
@@ -208,6 +217,12 @@ def read_series(
         if bad.size:
             raise DataError(f"{table.where(int(bad[0]))}: price {values[bad[0]]} is not positive")
     else:
+        typical = float(np.nanmedian(np.abs(values))) if np.isfinite(values).any() else 0.0
+        if typical > 0.5:
+            raise DataError(
+                f"{table.path}: {column} looks like prices, not returns (median size {typical:.4g}); "
+                "set data.kind: prices, or give simple returns as decimals (0.01 is 1%)"
+            )
         bad = np.flatnonzero(values <= -1)
         if bad.size:
             raise DataError(f"{table.where(int(bad[0]))}: return {values[bad[0]]} is -100% or worse")

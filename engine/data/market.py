@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from engine.config.model_schema import MIN_FIT_OBSERVATIONS
 from engine.config.schema import Scenario
 from engine.data.builtin import load_builtin
 from engine.data.files import Provenance, SeriesFile, SeriesKind, TableFile, read_series, read_table
@@ -59,6 +60,7 @@ class SeriesRequest:
     column: str | None = None
     date_column: str | None = None
     max_missing_run: int = 5
+    date_format: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ def load_levels(request: SeriesRequest, cache: _TableCache | None = None) -> Ser
         date_column=request.date_column,
         value_column=request.column,
         max_missing_run=request.max_missing_run,
+        date_format=request.date_format,
     )
     if request.kind == "prices":
         return loaded
@@ -217,9 +220,9 @@ _DEFAULT_SUSPICIOUS_MOVE = {"daily": 0.25, "weekly": 0.35, "monthly": 0.5}
 
 
 def observations_needed(kind: str, dist: str, mean: str) -> int:
-    """A floor on the sample size for a model: 50 observations per parameter, at least 100."""
+    """A floor on the sample size: 50 observations per parameter, and never below the fitter's own minimum."""
     n_params = sum(_PARAMS_PER_PART.get(part, 2) for part in (kind, dist, mean))
-    return max(100, _OBSERVATIONS_PER_PARAMETER * n_params)
+    return max(MIN_FIT_OBSERVATIONS, _OBSERVATIONS_PER_PARAMETER * n_params)
 
 
 def load_market_data(scenario: Scenario) -> MarketData:
@@ -241,6 +244,7 @@ def load_market_data(scenario: Scenario) -> MarketData:
             column=column,
             date_column=data.date_column,
             max_missing_run=data.max_missing_run,
+            date_format=data.date_format,
         )
 
     loaded: dict[str, SeriesFile] = {}
@@ -287,10 +291,10 @@ def load_market_data(scenario: Scenario) -> MarketData:
     marginals = scenario.model.marginals
     needed = observations_needed(marginals.kind, marginals.dist, marginals.mean)
     if returns.shape[0] < needed:
+        span = f" ({returns.index[0].date()} to {returns.index[-1].date()})" if returns.shape[0] else ""
         raise DataError(
-            f"data: only {returns.shape[0]} {data.frequency} returns in common "
-            f"({returns.index[0].date()} to {returns.index[-1].date()}); a {marginals.kind} model with "
-            f"{marginals.dist} innovations needs at least {needed}; use a longer window or a lower frequency"
+            f"data: only {returns.shape[0]} {data.frequency} returns in common{span}; a {marginals.kind} model "
+            f"with {marginals.dist} innovations needs at least {needed}; use a longer data window"
         )
     threshold = data.suspicious_move or _DEFAULT_SUSPICIOUS_MOVE[data.frequency]
     warnings = suspicious_moves(returns, threshold)

@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.config.model_schema import Distribution, MarginalKind, MarginalsConfig, MeanKind, ModelChoice
+from engine.config.model_schema import (
+    MIN_FIT_OBSERVATIONS,
+    Distribution,
+    MarginalKind,
+    MarginalsConfig,
+    MeanKind,
+    ModelChoice,
+)
 from engine.errors import ModelError
 from engine.models.diagnostics import CandidateFit, FitDiagnostics, ljung_box
 from engine.models.marginals import SCALE, FittedMarginal, model_label
@@ -69,7 +76,7 @@ class FitOptions:
     """
 
     max_persistence: float = 0.9999
-    min_observations: int = 500
+    min_observations: int = MIN_FIT_OBSERVATIONS
     n_starts: int = 4
     max_iterations: int = 1000
     hold_back: int = 0

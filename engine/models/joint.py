@@ -128,5 +128,8 @@ def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions |
     if config.dependence.kind == "independent":
         copula = GaussianCopula(np.eye(len(marginals)))
     else:
-        copula = fit_gaussian_copula(marginals)
+        names = [m.name for m in marginals]
+        listed = config.dependence.lead_lag_series
+        adjusted = None if listed is None else [names.index(name) for name in listed if name in names]
+        copula = fit_gaussian_copula(marginals, lags=config.dependence.lead_lag, adjusted=adjusted)
     return JointModel(marginals=marginals, copula=copula)

@@ -92,8 +92,11 @@ def _run(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.config, _overrides(args))
 
+    # progress is for people at a terminal; in pipes and logs, stderr carries only warnings and errors
+    show_progress = not args.quiet and sys.stderr.isatty()
+
     def report(message: str) -> None:
-        if not args.quiet:
+        if show_progress or (not args.quiet and message.startswith("warning:")):
             print(f"  {message}", file=sys.stderr)
 
     outcome = run_scenario(scenario, out=args.out, report=report)
@@ -132,6 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mcalloc: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`); nothing more to say
+        sys.stderr.close()
+        return 0
     except Exception as error:  # noqa: BLE001 - the one place unexpected errors are reported
         if args.verbose:
             traceback.print_exc()

@@ -83,9 +83,13 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], Locations]:
 
 
 def _merge(base: dict[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
+    """Child over parent: mappings merge key by key; ``null`` in a child drops
+    the inherited value (so the key takes its default); anything else replaces."""
     merged = dict(base)
     for key, value in child.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
             merged[key] = _merge(merged[key], value)
         else:
             merged[key] = value

@@ -176,12 +176,13 @@ def describe_builtin(name: str) -> dict[str, object]:
     dataset = BUILTIN_DATASETS.get(key)
     if dataset is None:
         raise DataError(f"{name}: no such built-in dataset; known: {', '.join(builtin_names())}")
-    series = load_builtin(name if key != "ecb:CCY1/CCY2" else "ecb:USD/SEK").values
+    loaded = load_builtin(name if key != "ecb:CCY1/CCY2" else "ecb:USD/SEK")
+    series = loaded.values
     return {
         "name": name,
         "description": dataset.description,
         "frequency": dataset.frequency,
-        "first": str(series.index[0].date()),
+        "first": loaded.provenance.first_date,
         "last": str(series.index[-1].date()),
         "observations": int(series.size),
         "package": dataset.package,

@@ -45,7 +45,6 @@ __all__ = [
 ]
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 RebalanceFrequency = Literal["daily", "monthly", "quarterly", "annual", "never"]
 

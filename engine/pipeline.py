@@ -106,9 +106,20 @@ def models_table(model: JointModel, scenario: Scenario) -> pd.DataFrame:
     labels = [asset.display_name for asset in scenario.assets] + [
         f"{code}/{scenario.currency.base} exchange rate" for code in scenario.foreign_currencies
     ]
+    if model.baseline is not None:
+        start_variance = np.array([m.unconditional_variance for m in model.marginals])
+    with np.errstate(invalid="ignore"):
+        total = np.sqrt(np.diag(model.long_run_covariance()) * steps) / 100.0
+    factor = model.factor
     for index, (name, label, marginal) in enumerate(zip(scenario.factor_names, labels, model.marginals, strict=True)):
         row = model_row(marginal, steps, float(start_variance[index]), model.start.kind)
-        rows.append({"asset": name, "label": label, **row})
+        role = "series" if factor is None else ("market" if index == factor.market else "idiosyncratic")
+        loadings = (
+            {} if factor is None else {f"loading_lag{lag}": float(v) for lag, v in enumerate(factor.loadings[index])}
+        )
+        rows.append(
+            {"asset": name, "label": label, "role": role, **row, "vol_ann_total": float(total[index]), **loadings}
+        )
     return pd.DataFrame(rows)
 
 
@@ -279,6 +290,7 @@ def run_scenario(
         folder.write_csv("models.csv", models)
         if model.selection_records():
             folder.write_csv("model_selection.csv", pd.DataFrame(model.selection_records()))
+        folder.write_csv("dependence.csv", pd.DataFrame(model.dependence_records()))
         folder.write_csv(
             "correlation.csv",
             pd.DataFrame(model.copula.correlation, columns=scenario.factor_names).assign(asset=scenario.factor_names)[

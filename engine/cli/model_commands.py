@@ -139,7 +139,7 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from engine.models.calibration import calibrated_scenario
+    from engine.models.calibration import calibrated_scenario, residuals_frame
     from engine.pipeline import build_model, models_table
     from engine.results.writer import provenance_records
 
@@ -150,13 +150,19 @@ def _calibrate(args: argparse.Namespace) -> int:
     fitting = _fitting(scenario)
     model, data = build_model(fitting)
     models = models_table(model, fitting)
-    calibrated = calibrated_scenario(scenario, model)
+    residuals = residuals_frame(model)
+    residuals_path = out.with_name(f"{out.stem}.residuals.csv")
+    if residuals is not None:
+        _write_text(residuals_path, residuals.to_csv(index=False, float_format="%.8g"))
+    calibrated = calibrated_scenario(scenario, model, residuals_path.name if residuals is not None else None)
     provenance = provenance_records(data.provenance) if data is not None else []
     warnings = (*(data.warnings if data is not None else ()), *model.warnings)
     header = _header(args.config, models, provenance, warnings)
     text = header + yaml.safe_dump(calibrated, sort_keys=False, width=120)
     _write_text(out, text, check=True)
     print(_report(fitting, model, models))
+    if residuals is not None:
+        print(f"\nresiduals resampled by the fhs model: {residuals_path}")
     print(f"\ncalibrated scenario: {out}\nrun it with: mcalloc run {out}")
     return 0
 

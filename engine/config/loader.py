@@ -110,6 +110,10 @@ def _resolve_paths(data: dict[str, Any], directory: Path) -> None:
             section["paths"] = {asset: resolve(value) for asset, value in section["paths"].items()}
         if "file" in section:
             section["file"] = resolve(section["file"])
+    model = data.get("model")
+    dependence = model.get("dependence") if isinstance(model, dict) else None
+    if isinstance(dependence, dict) and "residuals" in dependence:
+        dependence["residuals"] = resolve(dependence["residuals"])
     currency = data.get("currency")
     if isinstance(currency, dict) and isinstance(currency.get("fx"), dict):
         currency["fx"] = {code: resolve(value) for code, value in currency["fx"].items()}

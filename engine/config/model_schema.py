@@ -28,8 +28,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "BASELINE_KINDS",
+    "MIN_RESIDUAL_ROWS",
+    "STEPS_PER_YEAR",
+    "DccConfig",
     "DependenceConfig",
+    "DependenceKind",
     "Distribution",
+    "FactorConfig",
     "MarginalKind",
     "MarginalParams",
     "MarginalsConfig",
@@ -38,13 +44,26 @@ __all__ = [
     "ModelConfig",
     "StartConfig",
     "StartKind",
+    "StepLength",
+    "StressConfig",
     "check_calibrated_model",
 ]
 
 MarginalKind = Literal["garch", "gjr_garch", "egarch"]
 Distribution = Literal["normal", "t", "skewt"]
 MeanKind = Literal["zero", "constant", "sample", "ar1"]
-StartKind = Literal["last", "unconditional", "historical_max", "vol"]
+StartKind = Literal["last", "unconditional", "historical_max", "stressed", "vol"]
+StepLength = Literal["daily", "weekly", "monthly"]
+DependenceKind = Literal["gaussian", "t", "dcc", "fhs", "independent", "iid_normal", "iid_t", "bootstrap_returns"]
+
+BASELINE_KINDS: tuple[DependenceKind, ...] = ("iid_normal", "iid_t", "bootstrap_returns")
+"""Dependence kinds that replace the whole generator with a plain baseline (no volatility models)."""
+
+STEPS_PER_YEAR: dict[StepLength, range] = {"daily": range(240, 263), "weekly": range(50, 54), "monthly": range(12, 13)}
+"""Step counts per year that a model of each step length may simulate."""
+
+MIN_RESIDUAL_ROWS = 250
+"""Fewest residual vectors a filtered historical simulation resamples from (about a year of days)."""
 
 ALL_KINDS: tuple[MarginalKind, ...] = ("garch", "gjr_garch", "egarch")
 ALL_DISTRIBUTIONS: tuple[Distribution, ...] = ("normal", "t", "skewt")
@@ -84,7 +103,9 @@ class MarginalParams(_Frozen):
     The starting state, as fitted: ``last_variance`` is the conditional
     variance of the day after the last observation (percent squared),
     ``last_return`` the last observed 100 x log return (``ar1``) and
-    ``max_variance`` the largest fitted conditional variance in the sample.
+    ``max_variance`` the largest fitted conditional variance in the sample,
+    ``stressed_variance`` the series' fitted variance on the day when all
+    series together were most stressed (see ``simulation.start``).
     Keys a model does not use are ignored.
     """
 
@@ -104,6 +125,7 @@ class MarginalParams(_Frozen):
     last_variance: Annotated[float, Field(gt=0.0)] | None = None
     last_return: float | None = None
     max_variance: Annotated[float, Field(gt=0.0)] | None = None
+    stressed_variance: Annotated[float, Field(gt=0.0)] | None = None
 
 
 def _check_params(kind: MarginalKind, params: MarginalParams) -> str | None:
@@ -146,6 +168,13 @@ class MarginalsConfig(_Frozen):
     volatility model to the demeaned returns. ``zero`` sets ``mu = 0``;
     ``ar1`` fits ``mu`` and ``phi``.
 
+    ``step``: the step length the calibrated parameters describe (``mcalloc
+    calibrate`` writes it); ``simulation.steps_per_year`` must match it.
+
+    ``variance_targeting``: after the fit, set ``omega`` so that the model's
+    long-run variance equals the sample variance of the series (Engle and
+    Mezrich 1996), using the persistence of the shocks actually simulated.
+
     ``fallback`` is fitted instead when a series' model does not converge or
     is not stationary (persistence at or above ``max_persistence``); a
     warning is recorded. Without it, such a fit stops the run.
@@ -153,7 +182,9 @@ class MarginalsConfig(_Frozen):
 
     kind: MarginalKind | Literal["auto"] = "gjr_garch"
     dist: Distribution = "t"
-    mean: MeanKind = "constant"
+    mean: MeanKind = "sample"
+    step: StepLength | None = None
+    variance_targeting: bool = False
     candidates: Annotated[list[ModelChoice], Field(min_length=1)] | None = None
     fallback: ModelChoice | None = None
     max_persistence: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9999
@@ -188,8 +219,90 @@ class MarginalsConfig(_Frozen):
         return [(c.kind, c.dist, c.mean or self.mean) for c in self.candidates]
 
 
+def correlation_problem(matrix_rows: list[list[float]]) -> str | None:
+    """The first reason ``matrix_rows`` is not a valid correlation matrix, or ``None``."""
+    n = len(matrix_rows)
+    if any(len(row) != n for row in matrix_rows):
+        return f"must be a square matrix ({n} rows of {n} numbers)"
+    matrix = np.asarray(matrix_rows, dtype=float)
+    if not np.all(np.isfinite(matrix)):
+        return "entries must be finite numbers"
+    if not np.allclose(matrix, matrix.T, atol=1e-10):
+        return "must be symmetric"
+    if not np.allclose(np.diag(matrix), 1.0, atol=1e-10):
+        return "must have ones on the diagonal"
+    if np.any(np.abs(matrix) > 1.0):
+        return "entries must lie in [-1, 1]"
+    smallest = float(np.linalg.eigvalsh(matrix).min())
+    if smallest <= 1e-10:
+        return (
+            f"not positive definite (smallest eigenvalue {smallest:.3g}); use a consistent set of pairwise correlations"
+        )
+    return None
+
+
+class DccConfig(_Frozen):
+    """DCC(1,1) parameters: ``Q_t+1 = (1 - a - b) Qbar + a u_t u_t' + b Q_t`` (Engle 2002)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    a: Annotated[float, Field(ge=0.0)]
+    b: Annotated[float, Field(ge=0.0)]
+
+    @model_validator(mode="after")
+    def _stationary(self) -> DccConfig:
+        if self.a + self.b >= 1.0:
+            raise ValueError(
+                f"a: a + b = {self.a + self.b:.4f} must be below 1 for correlations that settle; lower a or b"
+            )
+        return self
+
+
+class StressConfig(_Frozen):
+    """Correlation stress on the shocks' correlation (``gaussian``, ``t``, ``dcc`` and ``iid_*``).
+
+    ``correlation_blend`` moves every off-diagonal correlation that share of
+    the way towards 1: ``(1 - blend) R + blend 11'``. ``worst_days`` (fits
+    only) replaces the correlation by the one measured on the worst share of
+    days of an equally weighted portfolio (0.05: the worst 5%), a crisis
+    correlation.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    correlation_blend: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    worst_days: Annotated[float, Field(gt=0.0, le=0.5)] | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.correlation_blend > 0.0 or self.worst_days is not None
+
+
+class FactorConfig(_Frozen):
+    """A common market factor: each other series loads on the market's returns.
+
+    Series ``i`` earns ``sum_l loadings[i][l] r_market,t-l + e_i,t``; the
+    volatility models and the dependence model then describe the market and
+    the idiosyncratic parts ``e_i``. Because every asset inherits the
+    market's variance, correlations rise when the market's volatility does.
+    ``loadings`` (calibrated) maps each non-market series to its loadings at
+    lags 0, 1, ...; a fit estimates them by least squares, with
+    ``dependence.lead_lag`` lags for the ``dependence.lead_lag_series``.
+    """
+
+    market: str
+    loadings: dict[str, list[float]] | None = None
+
+
 class DependenceConfig(_Frozen):
-    """How series move together: a Gaussian copula on the model's shocks.
+    """How series move together.
+
+    ``kind``: ``gaussian`` or ``t`` copula on the volatility models' shocks;
+    ``dcc`` a Gaussian copula whose correlation follows a DCC(1,1);
+    ``fhs`` filtered historical simulation, resampling whole days of the
+    fitted standardised residuals (in blocks of ``block_length`` days on
+    average); ``independent``; or a plain baseline without volatility models
+    (``iid_normal``, ``iid_t``, ``bootstrap_returns``, fits only).
 
     ``lead_lag`` (fitting only): add cross-correlations at leads and lags up
     to this many days to the same-day ones (Dimson 1979), for series fixed at
@@ -198,30 +311,32 @@ class DependenceConfig(_Frozen):
     (default: every pair).
     """
 
-    kind: Literal["gaussian", "independent"] = "gaussian"
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    kind: DependenceKind = "gaussian"
     correlation: list[list[float]] | None = None
+    nu: Annotated[float, Field(gt=2.0, le=1000.0)] | None = None
+    dcc: DccConfig | None = None
+    residuals: str | None = None
+    block_length: Annotated[float, Field(ge=1.0, le=1000.0)] = 1.0
+    stress: StressConfig = StressConfig()
     lead_lag: Annotated[int, Field(ge=0, le=5)] = 0
     lead_lag_series: list[str] | None = None
 
     @model_validator(mode="after")
     def _valid_correlation(self) -> DependenceConfig:
-        if self.correlation is None:
-            return self
-        n = len(self.correlation)
-        if any(len(row) != n for row in self.correlation):
-            raise ValueError(f"correlation: must be a square matrix ({n} rows of {n} numbers)")
-        matrix = np.asarray(self.correlation, dtype=float)
-        if not np.allclose(matrix, matrix.T, atol=1e-10):
-            raise ValueError("correlation: must be symmetric")
-        if not np.allclose(np.diag(matrix), 1.0, atol=1e-10):
-            raise ValueError("correlation: must have ones on the diagonal")
-        if np.any(np.abs(matrix) > 1.0):
-            raise ValueError("correlation: entries must lie in [-1, 1]")
-        smallest = float(np.linalg.eigvalsh(matrix).min())
-        if smallest <= 1e-10:
+        if self.correlation is not None:
+            problem = correlation_problem(self.correlation)
+            if problem is not None:
+                raise ValueError(f"correlation: {problem}")
+        if self.nu is not None and self.nu <= 2.05:
             raise ValueError(
-                f"correlation: not positive definite (smallest eigenvalue "
-                f"{smallest:.3g}); use a consistent set of pairwise correlations"
+                f"nu: {self.nu} degrees of freedom leave the shocks almost without a variance; use at least 2.05"
+            )
+        if self.stress.active and self.kind in ("fhs", "independent", "bootstrap_returns"):
+            raise ValueError(
+                f"stress: correlation stress applies to gaussian, t, dcc, iid_normal and iid_t, not {self.kind}; "
+                "use simulation.start.kind: stressed for a stressed start"
             )
         return self
 
@@ -232,6 +347,7 @@ class ModelConfig(_Frozen):
     source: Literal["calibrated", "fit"] = "calibrated"
     marginals: MarginalsConfig = MarginalsConfig()
     dependence: DependenceConfig = DependenceConfig()
+    factor: FactorConfig | None = None
 
 
 class StartConfig(_Frozen):
@@ -241,7 +357,10 @@ class StartConfig(_Frozen):
     ``ar1``, the last observed return). ``unconditional``: the model's
     long-run variance (infinite, so refused, for an EGARCH with t or skewed-t
     shocks). ``historical_max``: the largest fitted variance in the data, a
-    stress start. ``vol``: the variance of ``vol_ann``, an annualised
+    stress start, each series at its own worst day. ``stressed``: every
+    series at its fitted variance on the one day when the series together
+    were most stressed (largest mean ratio of variance to long-run variance),
+    a joint crisis start. ``vol``: the variance of ``vol_ann``, an annualised
     volatility (decimal, 0.40 is 40% a year) given to every series. Except for
     ``last``, ``ar1`` paths start from their long-run mean return.
     """
@@ -291,6 +410,8 @@ def check_calibrated_model(model: ModelConfig, names: list[str], start: StartCon
             raise ValueError(f"{key}.last_return: needed by simulation.start.kind: last with mean: ar1; {hint}")
         if start.kind == "historical_max" and own.max_variance is None:
             raise ValueError(f"{key}.max_variance: needed by simulation.start.kind: historical_max; {hint}")
+        if start.kind == "stressed" and own.stressed_variance is None:
+            raise ValueError(f"{key}.stressed_variance: needed by simulation.start.kind: stressed; {hint}")
         if start.kind == "unconditional" and kind == "egarch" and dist != "normal" and (own.alpha or own.gamma):
             raise ValueError(
                 f"{key}: an EGARCH with {dist} shocks has an infinite unconditional variance; "

@@ -18,6 +18,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from engine.config.model_schema import (
+    BASELINE_KINDS,
+    STEPS_PER_YEAR,
     DependenceConfig,
     MarginalParams,
     MarginalsConfig,
@@ -308,8 +310,7 @@ class Scenario(_Frozen):
         if model.source == "fit":
             if self.data is None:
                 raise ValueError("data: model.source is 'fit' but there is no data section to fit to")
-            expected_steps = {"daily": range(240, 263), "weekly": range(50, 54), "monthly": range(12, 13)}
-            if self.simulation.steps_per_year not in expected_steps[self.data.frequency]:
+            if self.simulation.steps_per_year not in STEPS_PER_YEAR[self.data.frequency]:
                 per_year = {"daily": 252, "weekly": 52, "monthly": 12}[self.data.frequency]
                 raise ValueError(
                     f"simulation.steps_per_year: {self.simulation.steps_per_year} does not match "
@@ -344,8 +345,16 @@ class Scenario(_Frozen):
                     "(calibrated models need parameters for every asset, or set model.source: fit)"
                 )
             check_calibrated_model(model, names, self.simulation.start)
-            if model.dependence.kind == "gaussian" and model.dependence.correlation is None:
-                raise ValueError("model.dependence.correlation: required for a calibrated gaussian copula")
+            self._check_calibrated_dependence()
+            step = model.marginals.step
+            if step is not None and self.simulation.steps_per_year not in STEPS_PER_YEAR[step]:
+                per_year = {"daily": 252, "weekly": 52, "monthly": 12}[step]
+                raise ValueError(
+                    f"simulation.steps_per_year: {self.simulation.steps_per_year} does not match "
+                    f"model.marginals.step {step}: the calibrated parameters describe {step} steps; "
+                    f"set simulation.steps_per_year: {per_year}"
+                )
+        self._check_factor()
         corr = model.dependence.correlation
         factors = self.factor_names
         if corr is not None and len(corr) != len(factors):
@@ -353,6 +362,61 @@ class Scenario(_Frozen):
                 f"model.dependence.correlation: is {len(corr)}x{len(corr)} but there are {len(factors)} "
                 f"simulated series ({', '.join(factors)})"
             )
+
+    def _check_calibrated_dependence(self) -> None:
+        dependence = self.model.dependence
+        key = "model.dependence"
+        kind = dependence.kind
+        if kind in BASELINE_KINDS:
+            raise ValueError(
+                f"{key}.kind: {kind} is a baseline estimated from data; set model.source: fit and give a data section"
+            )
+        if kind in ("gaussian", "t", "dcc") and dependence.correlation is None:
+            raise ValueError(
+                f"{key}.correlation: required for a calibrated {kind} dependence (mcalloc calibrate writes it)"
+            )
+        if kind == "t" and dependence.nu is None:
+            raise ValueError(f"{key}.nu: required for a calibrated t copula (degrees of freedom above 2)")
+        if kind == "dcc" and dependence.dcc is None:
+            raise ValueError(f"{key}.dcc: required for a calibrated dcc dependence, e.g. {{a: 0.03, b: 0.95}}")
+        if kind == "fhs" and dependence.residuals is None:
+            raise ValueError(
+                f"{key}.residuals: a calibrated fhs dependence needs the CSV of standardised residuals "
+                "that mcalloc calibrate writes beside the calibrated scenario"
+            )
+
+    def _check_factor(self) -> None:
+        factor = self.model.factor
+        if factor is None:
+            return
+        names = self.factor_names
+        if factor.market not in names:
+            raise ValueError(
+                f"model.factor.market: '{factor.market}' is not a series here (series: {', '.join(names)})"
+            )
+        if self.model.dependence.kind in BASELINE_KINDS:
+            raise ValueError(
+                f"model.factor: the {self.model.dependence.kind} baseline has no volatility models to share a "
+                "factor; remove model.factor"
+            )
+        loadings = factor.loadings or {}
+        for name, values in loadings.items():
+            if name not in names or name == factor.market:
+                raise ValueError(
+                    f"model.factor.loadings.{name}: not a non-market series here "
+                    f"(expected some of {', '.join(n for n in names if n != factor.market)})"
+                )
+            if not 1 <= len(values) <= 6 or not all(math.isfinite(v) for v in values):
+                raise ValueError(
+                    f"model.factor.loadings.{name}: give 1 to 6 finite loadings (lag 0, lag 1, ...), got {values}"
+                )
+        if self.model.source == "calibrated":
+            missing = [n for n in names if n != factor.market and n not in loadings]
+            if missing:
+                raise ValueError(
+                    f"model.factor.loadings: no loadings for {', '.join(missing)} "
+                    "(mcalloc calibrate writes them; 0 means no link to the market)"
+                )
 
     def _check_optimize(self, names: list[str]) -> None:
         constraints = self.optimize.constraints

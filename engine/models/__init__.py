@@ -1,10 +1,14 @@
-"""Volatility models per series and the copula that joins them."""
+"""Volatility models per series, the dependence that joins them and an optional market factor."""
 
+from engine.models.bootstrap import IidReturns, ResidualBootstrap, ReturnBootstrap, stationary_indices
 from engine.models.calibration import calibrated_scenario
+from engine.models.copulas import DccCopula, TCopula, fit_t_copula
+from engine.models.dcc import FittedDCC, fit_dcc
 from engine.models.dependence import GaussianCopula, ScoreTransform, fit_gaussian_copula, normal_scores
 from engine.models.diagnostics import CandidateFit, FitDiagnostics, ljung_box
+from engine.models.factor import FactorStructure, fit_factor
 from engine.models.fitting import FitOptions, MarginalSpec, fit_series, select_marginal
-from engine.models.innovations import InnovationLaw
+from engine.models.innovations import InnovationLaw, ShockMoments
 from engine.models.joint import JointModel, fit_joint_model, joint_model_from_config
 from engine.models.marginals import FittedMarginal, simulate_gjr
 from engine.models.recursions import RecursionPlan, SimulationState
@@ -12,24 +16,36 @@ from engine.models.report import model_row
 
 __all__ = [
     "CandidateFit",
+    "DccCopula",
+    "FactorStructure",
     "FitDiagnostics",
     "FitOptions",
+    "FittedDCC",
     "FittedMarginal",
     "GaussianCopula",
+    "IidReturns",
     "InnovationLaw",
     "JointModel",
     "MarginalSpec",
     "RecursionPlan",
+    "ResidualBootstrap",
+    "ReturnBootstrap",
     "ScoreTransform",
+    "ShockMoments",
     "SimulationState",
+    "TCopula",
     "calibrated_scenario",
+    "fit_dcc",
+    "fit_factor",
     "fit_gaussian_copula",
     "fit_joint_model",
     "fit_series",
+    "fit_t_copula",
     "joint_model_from_config",
     "ljung_box",
     "model_row",
     "normal_scores",
     "select_marginal",
     "simulate_gjr",
+    "stationary_indices",
 ]

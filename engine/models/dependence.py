@@ -19,26 +19,48 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+from scipy import special
 
 from engine.models.marginals import FittedMarginal
 
-__all__ = ["GaussianCopula", "ScoreTransform", "fit_gaussian_copula", "normal_scores"]
+__all__ = [
+    "GaussianCopula",
+    "ScoreTransform",
+    "apply_transforms",
+    "blend_correlation",
+    "correlation_records",
+    "fit_gaussian_copula",
+    "joint_normal_scores",
+    "nearest_correlation",
+    "normal_scores",
+]
 
 _GRID_LIMIT = 8.5
+_T_GRID_LIMIT = 40.0
 _GRID_STEP = 1.0 / 512
 
 
 @dataclass(frozen=True)
 class ScoreTransform:
-    """Fast ``x -> F^{-1}(Phi(x))`` for one marginal's innovation law."""
+    """Fast ``x -> F^{-1}(G(x))`` for one marginal's innovation law.
+
+    ``G`` is the standard normal CDF ``Phi`` (Gaussian and DCC copulas) or,
+    with ``score_nu``, the Student-t CDF with that many degrees of freedom
+    (t copula, whose scores have heavier tails and so a wider grid).
+    """
 
     marginal: FittedMarginal
+    score_nu: float | None = None
     base: np.ndarray = field(init=False, repr=False, compare=False)
     slope: np.ndarray = field(init=False, repr=False, compare=False)
 
+    @property
+    def _limit(self) -> float:
+        return _GRID_LIMIT if self.score_nu is None else _T_GRID_LIMIT
+
     def __post_init__(self) -> None:
-        if self.marginal.dist != "normal":
-            grid = np.arange(-_GRID_LIMIT, _GRID_LIMIT + _GRID_STEP / 2, _GRID_STEP)
+        if self.marginal.dist != "normal" or self.score_nu is not None:
+            grid = np.arange(-self._limit, self._limit + _GRID_STEP / 2, _GRID_STEP)
             table = self.exact(grid)
             object.__setattr__(self, "base", table[:-1].copy())
             object.__setattr__(self, "slope", np.diff(table))
@@ -46,40 +68,63 @@ class ScoreTransform:
     def exact(self, scores: np.ndarray) -> np.ndarray:
         """The transform computed directly with scipy (slow, exact).
 
-        Scores at or below 0 go through the lower tail (``F^{-1}(Phi(x))``),
-        positive ones through the upper tail (``F^{-1}`` of the survival
-        probability ``Phi(-x)``), so ``Phi`` never rounds to 1; this holds
-        for the skewed t, whose two tails differ.
+        Scores at or below 0 go through the lower tail, positive ones through
+        the upper tail (``F^{-1}`` of the survival probability ``G(-x)``), so
+        ``G`` never rounds to 1; this holds for the skewed t, whose two tails
+        differ.
         """
-        return self.marginal.law.from_normal_scores(scores)
+        if self.score_nu is None:
+            return self.marginal.law.from_normal_scores(scores)
+        scores = np.asarray(scores, dtype=float)
+        law = self.marginal.law
+        result = np.empty_like(scores)
+        lower = scores <= 0.0
+        result[lower] = law.ppf(special.stdtr(self.score_nu, scores[lower]))
+        result[~lower] = law.isf(special.stdtr(self.score_nu, -scores[~lower]))
+        return result
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
-        """Map standard normal scores (any shape) to unit-variance innovations."""
-        if self.marginal.dist == "normal":
+        """Map copula scores (any shape) to unit-variance innovations."""
+        if self.marginal.dist == "normal" and self.score_nu is None:
             return scores
+        limit = self._limit
         position = scores * (1.0 / _GRID_STEP)
-        position += _GRID_LIMIT / _GRID_STEP
+        position += limit / _GRID_STEP
         np.clip(position, 0.0, self.slope.size - 1e-9, out=position)
         index = position.astype(np.intp)
         position -= index
         result = np.take(self.slope, index)
         result *= position
         result += np.take(self.base, index)
-        if scores.size and (scores.min() < -_GRID_LIMIT or scores.max() > _GRID_LIMIT):
-            outside = np.abs(scores) > _GRID_LIMIT
+        if scores.size and (scores.min() < -limit or scores.max() > limit):
+            outside = np.abs(scores) > limit
             result[outside] = self.exact(scores[outside])
         return result
 
 
 @dataclass(frozen=True)
 class GaussianCopula:
-    """A Gaussian copula with correlation matrix ``correlation`` (n_assets, n_assets)."""
+    """A Gaussian copula with correlation matrix ``correlation`` (n_assets, n_assets).
+
+    ``marginals`` give the innovation laws the scores are mapped to; without
+    them :meth:`sample_innovations` needs ``transforms``.
+    """
 
     correlation: np.ndarray
+    marginals: tuple[FittedMarginal, ...] = ()
+    kind: str = "gaussian"
 
     @cached_property
     def cholesky(self) -> np.ndarray:
         return np.linalg.cholesky(self.correlation)
+
+    @cached_property
+    def transforms(self) -> list[ScoreTransform]:
+        return [ScoreTransform(m) for m in self.marginals]
+
+    def initial_state(self, n_paths: int, start: str) -> None:
+        """Draws are independent from day to day: no state."""
+        return None
 
     def sample_scores(self, rng: np.random.Generator, n_paths: int, n_steps: int) -> np.ndarray:
         """Correlated standard normal scores of shape (n_paths, n_steps, n_assets)."""
@@ -93,13 +138,60 @@ class GaussianCopula:
         rng: np.random.Generator,
         n_paths: int,
         n_steps: int,
-        transforms: Sequence[ScoreTransform],
+        transforms: Sequence[ScoreTransform] | None = None,
+        state: object = None,
     ) -> np.ndarray:
         """Unit-variance innovations of shape (n_paths, n_steps, n_assets)."""
         scores = self.sample_scores(rng, n_paths, n_steps)
-        for column, transform in enumerate(transforms):
-            scores[:, :, column] = transform(scores[:, :, column])
-        return scores
+        return apply_transforms(scores, self.transforms if transforms is None else transforms)
+
+    def records(self) -> list[dict[str, object]]:
+        """Rows of ``dependence.csv``: this model's parameters."""
+        return correlation_records(self.kind, self.correlation)
+
+
+def apply_transforms(scores: np.ndarray, transforms: Sequence[ScoreTransform]) -> np.ndarray:
+    """Map each column of ``scores`` (n_paths, n_steps, n_assets) through its transform, in place."""
+    for column, transform in enumerate(transforms):
+        scores[:, :, column] = transform(scores[:, :, column])
+    return scores
+
+
+def correlation_records(
+    kind: str, correlation: np.ndarray, names: Sequence[str] | None = None
+) -> list[dict[str, object]]:
+    """One ``dependence.csv`` row per pair: ``kind, parameter, series, value``."""
+    n = correlation.shape[0]
+    labels = list(names) if names is not None else [str(i) for i in range(n)]
+    return [
+        {
+            "kind": kind,
+            "parameter": "correlation",
+            "series": f"{labels[i]}|{labels[j]}",
+            "value": float(correlation[i, j]),
+        }
+        for i in range(n)
+        for j in range(i + 1, n)
+    ]
+
+
+def blend_correlation(correlation: np.ndarray, blend: float) -> np.ndarray:
+    """``(1 - blend) R + blend 11'``: every correlation moved ``blend`` of the way to 1 (stays positive definite)."""
+    if blend == 0.0:
+        return correlation
+    result = (1.0 - blend) * correlation + blend
+    np.fill_diagonal(result, 1.0)
+    return np.asarray(result)
+
+
+def nearest_correlation(matrix: np.ndarray, floor: float = 1e-6) -> np.ndarray:
+    """Project a symmetric matrix onto a valid correlation matrix (eigenvalues clipped at ``floor``, unit diagonal)."""
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2.0)
+    repaired = (vectors * np.maximum(values, floor)) @ vectors.T
+    scale = np.sqrt(np.diag(repaired))
+    result = np.clip(repaired / np.outer(scale, scale), -1.0, 1.0)
+    np.fill_diagonal(result, 1.0)
+    return np.asarray(result)
 
 
 def normal_scores(marginal: FittedMarginal) -> np.ndarray:
@@ -131,12 +223,7 @@ def lead_lag_correlation(scores: np.ndarray, lags: int, adjusted: Sequence[int] 
     np.fill_diagonal(correlation, 1.0)
     if lags == 0:
         return correlation
-    values, vectors = np.linalg.eigh(correlation)
-    repaired = (vectors * np.maximum(values, 1e-6)) @ vectors.T
-    scale = np.sqrt(np.diag(repaired))
-    result = np.clip(repaired / np.outer(scale, scale), -1.0, 1.0)
-    np.fill_diagonal(result, 1.0)
-    return np.asarray(result)
+    return nearest_correlation(correlation)
 
 
 def fit_gaussian_copula(
@@ -148,6 +235,10 @@ def fit_gaussian_copula(
     ``lags`` adds lead-lag cross-correlations for series fixed at different
     times of day (see :func:`lead_lag_correlation`).
     """
+    return GaussianCopula(correlation=lead_lag_correlation(joint_normal_scores(marginals), lags, adjusted))
+
+
+def joint_normal_scores(marginals: Sequence[FittedMarginal]) -> np.ndarray:
+    """Normal scores of every series' residuals, shape (n_obs, n_series), days with a missing one dropped."""
     scores = np.column_stack([normal_scores(m) for m in marginals])
-    scores = scores[np.isfinite(scores).all(axis=1)]
-    return GaussianCopula(correlation=lead_lag_correlation(scores, lags, adjusted))
+    return np.asarray(scores[np.isfinite(scores).all(axis=1)])

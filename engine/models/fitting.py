@@ -278,6 +278,7 @@ class MarginalSpec:
             max_variance=float(np.nanmax(variance)),
             diagnostics=diagnostics,
             std_residuals=std_residuals,
+            conditional_variance=variance,
         )
 
     def _failure(

@@ -28,7 +28,34 @@ from scipy import special
 
 from engine.config.model_schema import Distribution
 
-__all__ = ["InnovationLaw"]
+__all__ = ["InnovationLaw", "ShockMoments"]
+
+
+@dataclass(frozen=True)
+class ShockMoments:
+    """Moments of unit-variance shocks that volatility recursions depend on.
+
+    ``negative_second`` is ``E[z^2 1{z<0}]`` (1/2 for symmetric laws),
+    ``fourth`` is ``E[z^4]`` (infinite for t laws with ``nu <= 4``) and
+    ``negative_fourth`` is ``E[z^4 1{z<0}]``.
+    """
+
+    negative_second: float
+    fourth: float
+    negative_fourth: float
+
+    @classmethod
+    def of_sample(cls, shocks: np.ndarray) -> ShockMoments:
+        """The moments of a sample of shocks (e.g. resampled standardised residuals)."""
+        values = np.asarray(shocks, dtype=float)
+        values = values[np.isfinite(values)]
+        squared = values * values
+        negative = values < 0.0
+        return cls(
+            negative_second=float(np.mean(squared * negative)),
+            fourth=float(np.mean(squared * squared)),
+            negative_fourth=float(np.mean(squared * squared * negative)),
+        )
 
 
 def _t_density(nu: float, values: np.ndarray) -> np.ndarray:
@@ -212,6 +239,43 @@ class InnovationLaw:
         if a > 0.0:
             total += piece(1.0 + lam, 0.0, a / (1.0 + lam))
         return total / (b * b)
+
+    def shock_moments(self) -> ShockMoments:
+        """``E[z^2 1{z<0}]``, ``E[z^4]`` and ``E[z^4 1{z<0}]`` of this law.
+
+        Normal: 1/2, 3, 3/2. Student-t (unit variance): ``3 (nu - 2) / (nu - 4)``
+        for ``nu > 4``, else infinite. Skewed t: the fourth moments by
+        quadrature of ``z^4`` against Hansen's density, split at its kink.
+        """
+        negative_second = self.negative_second_moment()
+        if self.dist == "normal":
+            return ShockMoments(negative_second, 3.0, 1.5)
+        assert self.nu is not None
+        if self.nu <= 4.0:
+            return ShockMoments(negative_second, math.inf, math.inf)
+        if self.is_symmetric:
+            fourth = 3.0 * (self.nu - 2.0) / (self.nu - 4.0)
+            return ShockMoments(negative_second, fourth, fourth / 2.0)
+        from scipy import integrate
+
+        nu, lam = self.nu, self.skew
+        assert lam is not None
+        a, b = self._hansen_ab
+        log_c = special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2) - 0.5 * math.log(math.pi * (nu - 2))
+
+        def weighted_density(z: float) -> float:
+            shifted = b * z + a
+            side = 1.0 - lam if shifted < 0.0 else 1.0 + lam
+            w = shifted / side
+            return z**4 * b * math.exp(log_c - (nu + 1) / 2 * math.log1p(w * w / (nu - 2)))
+
+        kink = -a / b
+        low_cut, high_cut = min(kink, 0.0), max(kink, 0.0)
+        below = integrate.quad(weighted_density, -math.inf, low_cut, limit=200)[0]
+        below += integrate.quad(weighted_density, low_cut, 0.0)[0] if low_cut < 0.0 else 0.0
+        above = integrate.quad(weighted_density, 0.0, high_cut)[0] if high_cut > 0.0 else 0.0
+        above += integrate.quad(weighted_density, high_cut, math.inf, limit=200)[0]
+        return ShockMoments(negative_second, below + above, below)
 
     def gaussian_abs_exp_moment(self, level: float, asymmetry: float) -> float:
         """``E[exp(level |z| + asymmetry z)]`` for normal ``z`` (infinite for the t laws unless both are 0).

@@ -1,37 +1,82 @@
-"""The joint model: one volatility model per series joined by a copula."""
+"""The joint model: one volatility model per series, a dependence model, optionally a market factor.
+
+Per simulated day: the dependence model draws one vector of unit-variance
+shocks (a copula's scores mapped to each series' law, or a resampled day of
+residuals); each series' volatility model scales its shock; a market factor,
+when there is one, adds each series' loading times the market's return. The
+plain baselines (``iid_normal``, ``iid_t``, ``bootstrap_returns``) draw
+returns directly instead.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
+import pandas as pd
 
-from engine.config.model_schema import StartConfig
+from engine.config.model_schema import BASELINE_KINDS, DependenceConfig, StartConfig
 from engine.config.schema import ModelConfig
 from engine.data.market import MarketData
-from engine.errors import ModelError
-from engine.models.dependence import GaussianCopula, ScoreTransform, fit_gaussian_copula
+from engine.errors import DataError, ModelError
+from engine.models.bootstrap import IidReturns, ResidualBootstrap, ReturnBootstrap
+from engine.models.copulas import DccCopula, TCopula, fit_t_copula
+from engine.models.dcc import FittedDCC, fit_dcc
+from engine.models.dependence import (
+    GaussianCopula,
+    ScoreTransform,
+    blend_correlation,
+    joint_normal_scores,
+    lead_lag_correlation,
+)
+from engine.models.factor import FactorStructure, fit_factor
 from engine.models.fitting import FitOptions, fit_series
 from engine.models.marginals import FittedMarginal
 from engine.models.recursions import RecursionPlan, SimulationState
 
-__all__ = ["JointModel", "fit_joint_model", "joint_model_from_config"]
+__all__ = ["Dependence", "JointModel", "fit_joint_model", "joint_model_from_config", "read_residuals"]
+
+Dependence = GaussianCopula | TCopula | DccCopula | ResidualBootstrap
+Baseline = IidReturns | ReturnBootstrap
 
 
 @dataclass(frozen=True)
 class JointModel:
-    """Fitted marginals (in column order) and their copula; simulates returns.
+    """Fitted marginals (in column order), their dependence and an optional market factor.
 
     ``start`` chooses each path's first conditional variance (see
     :class:`~engine.config.model_schema.StartConfig`); ``steps_per_year``
-    converts ``start.vol_ann`` to a per-step variance.
+    converts ``start.vol_ann`` to a per-step variance. ``stressed_date`` is
+    the data's most stressed day (``start.kind: stressed``), when fitted;
+    ``fit_index`` the dates of the fitted residuals and conditional variances.
     """
 
     marginals: tuple[FittedMarginal, ...]
-    copula: GaussianCopula
+    dependence: Dependence
     start: StartConfig = field(default_factory=StartConfig)
     steps_per_year: int = 252
+    factor: FactorStructure | None = None
+    baseline: Baseline | None = None
+    stressed_date: str | None = None
+    notes: tuple[str, ...] = ()
+    fit_index: pd.Index | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.dependence, ResidualBootstrap) and not self.dependence.marginals:
+            object.__setattr__(self, "dependence", replace(self.dependence, marginals=self.marginals))
+
+    @property
+    def _transforms(self) -> list[ScoreTransform]:
+        """How the dependence model's scores become each series' shocks (copulas only)."""
+        return [] if isinstance(self.dependence, ResidualBootstrap) else self.dependence.transforms
+
+    @property
+    def copula(self) -> Dependence:
+        """The dependence model (kept under its old name for callers that read its correlation)."""
+        return self.dependence
 
     @property
     def asset_names(self) -> list[str]:
@@ -39,12 +84,43 @@ class JointModel:
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        """Every warning met while fitting the marginals, in column order."""
-        return tuple(note for m in self.marginals for note in m.warnings)
+        """Every warning met while fitting, in column order, and moment warnings."""
+        notes = [note for m in self.marginals for note in m.warnings]
+        notes += list(self.notes)
+        if self.baseline is None:
+            for m in self.marginals:
+                factor = m.fourth_moment_factor
+                if not factor < 1.0 and not math.isnan(factor):
+                    notes.append(
+                        f"{m.name} ({m.label}): E[(beta + (alpha + gamma 1(z<0)) z^2)^2] = {factor:.3f} >= 1, so its "
+                        "returns have no finite fourth moment: sample variances across paths settle slowly and "
+                        "variance-based results (min_variance weights) wander with n_paths"
+                    )
+        return tuple(notes)
 
     def selection_records(self) -> list[dict[str, object]]:
         """``kind: auto``'s candidate tables, one row per series and candidate."""
         return [row.record(m.name) for m in self.marginals for row in m.candidates]
+
+    def dependence_records(self) -> list[dict[str, object]]:
+        """Rows of ``dependence.csv``: the dependence (or baseline) model's parameters, series named."""
+        source = self.baseline if self.baseline is not None else self.dependence
+        names = self.asset_names
+        rows = []
+        for row in source.records():
+            series = str(row["series"])
+            if "|" in series and all(part.isdigit() for part in series.split("|")):
+                first, second = (int(part) for part in series.split("|"))
+                row = {**row, "series": f"{names[first]}|{names[second]}"}
+            rows.append(row)
+        if self.factor is not None:
+            for index, name in enumerate(names):
+                if index != self.factor.market:
+                    rows += [
+                        {"kind": "factor", "parameter": f"loading_lag{lag}", "series": name, "value": float(value)}
+                        for lag, value in enumerate(self.factor.loadings[index])
+                    ]
+        return rows
 
     def starting_at(self, start: StartConfig, steps_per_year: int) -> JointModel:
         """This model with another starting state; checks that every series can start there.
@@ -55,7 +131,8 @@ class JointModel:
             If a series lacks what the start needs (e.g. ``last_variance``).
         """
         model = replace(self, start=start, steps_per_year=steps_per_year)
-        model.start_levels()
+        if model.baseline is None:
+            model.start_levels()
         return model
 
     def start_levels(self) -> tuple[np.ndarray, np.ndarray]:
@@ -69,8 +146,20 @@ class JointModel:
 
     def initial_state(self, n_paths: int) -> SimulationState:
         """A fresh state for ``n_paths`` paths, each at the starting levels."""
+        if self.baseline is not None:
+            n = len(self.marginals)
+            return SimulationState(
+                variance=np.ones((n_paths, n)),
+                last_return=np.zeros((n_paths, n)),
+                dependence=self.baseline.initial_state(n_paths, self.start.kind),
+            )
         variance, last_return = self._start_levels
-        return SimulationState(variance=np.tile(variance, (n_paths, 1)), last_return=np.tile(last_return, (n_paths, 1)))
+        return SimulationState(
+            variance=np.tile(variance, (n_paths, 1)),
+            last_return=np.tile(last_return, (n_paths, 1)),
+            dependence=self.dependence.initial_state(n_paths, self.start.kind),
+            market_history=self.factor.initial_history(n_paths) if self.factor is not None else None,
+        )
 
     def initial_variance(self, n_paths: int) -> np.ndarray:
         """Starting conditional variances, shape (n_paths, n_assets), percent squared."""
@@ -81,20 +170,82 @@ class JointModel:
 
         Returns daily log returns (decimal) of shape (n_paths, n_steps, n_assets).
         """
-        innovations = self.copula.sample_innovations(rng, state.variance.shape[0], n_steps, self._transforms)
-        return self._plan.simulate(innovations, state, out=innovations)
+        n_paths = state.variance.shape[0]
+        if self.baseline is not None:
+            return self.baseline.sample_returns(rng, n_paths, n_steps, state.dependence)
+        innovations = self.dependence.sample_innovations(rng, n_paths, n_steps, None, state.dependence)
+        returns = self._plan.simulate(innovations, state, out=innovations)
+        if self.factor is not None:
+            assert state.market_history is not None
+            self.factor.apply(returns, state.market_history)
+        return returns
 
     def simulate(self, rng: np.random.Generator, n_paths: int, n_steps: int) -> np.ndarray:
         """Daily log returns (decimal) of shape (n_paths, n_steps, n_assets), in one block."""
         return self.simulate_block(rng, self.initial_state(n_paths), n_steps)
 
-    @cached_property
-    def _transforms(self) -> list[ScoreTransform]:
-        return [ScoreTransform(m) for m in self.marginals]
+    def long_run_covariance(self) -> np.ndarray:
+        """Long-run covariance of daily log returns (percent squared), (n_assets, n_assets); inf if a variance is."""
+        if isinstance(self.baseline, IidReturns):
+            return np.asarray(self.baseline.covariance) * 1e4
+        if isinstance(self.baseline, ReturnBootstrap):
+            return np.atleast_2d(np.cov(self.baseline.returns, rowvar=False)) * 1e4
+        variances = np.array([m.unconditional_variance for m in self.marginals])
+        correlation = self.dependence.correlation
+        if self.factor is None:
+            scale = np.sqrt(variances)
+            return np.asarray(correlation * np.outer(scale, scale))
+        return self.factor.covariance(variances, correlation)
 
     @cached_property
     def _plan(self) -> RecursionPlan:
         return RecursionPlan.from_marginals(self.marginals)
+
+
+def read_residuals(path: str, names: Sequence[str]) -> np.ndarray:
+    """The standardised residuals a calibrated ``fhs`` model resamples, columns in ``names`` order.
+
+    Raises
+    ------
+    DataError
+        If the file is missing, unreadable, lacks a series' column or holds non-numbers.
+    """
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: residual file not found (model.dependence.residuals); check the path") from None
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(f"{path}: cannot read the residual file ({reason})") from None
+    missing = [name for name in names if name not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{path}: no column for {', '.join(missing)} (model.dependence.residuals needs one column per series)"
+        )
+    values = frame[list(names)].apply(pd.to_numeric, errors="coerce")
+    bad = values.isna().any(axis=1).to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0]) + 2
+        raise DataError(f"{path}:{row}: a residual is missing or not a number; fix or remove the row")
+    return np.asarray(values.to_numpy(dtype=float))
+
+
+def _correlation_dependence(
+    dependence: DependenceConfig, correlation: np.ndarray, marginals: tuple[FittedMarginal, ...]
+) -> GaussianCopula:
+    return GaussianCopula(blend_correlation(correlation, dependence.stress.correlation_blend), marginals)
+
+
+def _factor_from_config(config: ModelConfig, names: list[str]) -> FactorStructure | None:
+    factor = config.factor
+    if factor is None:
+        return None
+    loadings_config = factor.loadings or {}
+    n_lags = max((len(values) for values in loadings_config.values()), default=1) - 1
+    loadings = np.zeros((len(names), n_lags + 1))
+    for name, values in loadings_config.items():
+        loadings[names.index(name), : len(values)] = values
+    return FactorStructure(market=names.index(factor.market), loadings=loadings)
 
 
 def joint_model_from_config(config: ModelConfig, asset_names: list[str]) -> JointModel:
@@ -104,32 +255,170 @@ def joint_model_from_config(config: ModelConfig, asset_names: list[str]) -> Join
     ------
     ModelError
         If a series' parameters are incomplete or not stationary.
+    DataError
+        If an ``fhs`` residual file cannot be used.
     """
     marginals_config = config.marginals
     params = marginals_config.params or {}
-    marginals = []
+    marginals: list[FittedMarginal] = []
     for name in asset_names:
         kind, dist, mean = marginals_config.model_of(name)
         if kind == "auto":
             raise ModelError(f"model.marginals.params.{name}.kind: required when marginals.kind is auto")
         marginals.append(FittedMarginal.from_params(name, kind, dist, mean, params[name]))
-    if config.dependence.kind == "independent" or config.dependence.correlation is None:
-        correlation = np.eye(len(asset_names))
+    dependence_config = config.dependence
+    blend = dependence_config.stress.correlation_blend
+    n = len(asset_names)
+    correlation = np.asarray(dependence_config.correlation if dependence_config.correlation else np.eye(n))
+    fixed = tuple(marginals)
+    dependence: Dependence
+    if dependence_config.kind == "fhs":
+        assert dependence_config.residuals is not None
+        raw = read_residuals(dependence_config.residuals, asset_names)
+        bootstrap = ResidualBootstrap.from_residuals(
+            raw, dependence_config.block_length, f"{dependence_config.residuals} (model.dependence.residuals)"
+        )
+        fixed = _with_empirical_shocks(fixed, bootstrap)
+        _check_stationary(fixed)
+        dependence = bootstrap
+    elif dependence_config.kind == "t":
+        assert dependence_config.nu is not None
+        dependence = TCopula(blend_correlation(correlation, blend), dependence_config.nu, fixed)
+    elif dependence_config.kind == "dcc":
+        assert dependence_config.dcc is not None
+        dcc = FittedDCC.from_config(
+            dependence_config.dcc.a, dependence_config.dcc.b, blend_correlation(correlation, blend)
+        )
+        dependence = DccCopula(dcc, fixed)
+    elif dependence_config.kind == "independent":
+        dependence = GaussianCopula(np.eye(n), fixed, kind="independent")
     else:
-        correlation = np.asarray(config.dependence.correlation, dtype=float)
-    return JointModel(marginals=tuple(marginals), copula=GaussianCopula(correlation))
+        dependence = _correlation_dependence(dependence_config, correlation, fixed)
+    return JointModel(marginals=fixed, dependence=dependence, factor=_factor_from_config(config, asset_names))
+
+
+def _with_empirical_shocks(
+    marginals: tuple[FittedMarginal, ...], bootstrap: ResidualBootstrap
+) -> tuple[FittedMarginal, ...]:
+    return tuple(replace(m, empirical_shocks=bootstrap.column(index)) for index, m in enumerate(marginals))
+
+
+def _check_stationary(marginals: Sequence[FittedMarginal]) -> None:
+    for m in marginals:
+        if m.kind != "egarch" and not m.persistence < 1.0:
+            raise ModelError(
+                f"model.marginals.params.{m.name}: persistence {m.persistence:.4f} with the resampled residuals' "
+                "skew (E[z^2 1(z<0)] = "
+                f"{m.shock_moments.negative_second:.3f}) is not below 1; fit with dist: normal (quasi-ML), "
+                "which filtered historical simulation assumes, or lower gamma"
+            )
+
+
+def _variance_targeted(marginal: FittedMarginal, sample_variance: float) -> FittedMarginal:
+    """``omega`` reset so that the long-run variance equals ``sample_variance`` (percent squared)."""
+    if marginal.kind == "egarch" or not marginal.persistence < 1.0:
+        return marginal
+    params = {**marginal.params, "omega": sample_variance * (1.0 - marginal.persistence)}
+    return replace(marginal, params=params)
+
+
+def _stressed(marginals: tuple[FittedMarginal, ...], dates: pd.Index) -> tuple[tuple[FittedMarginal, ...], str | None]:
+    """Each series' fitted variance on the day of the largest mean ratio of variance to its long-run level."""
+    histories = [m.conditional_variance for m in marginals]
+    if any(h.size != dates.size for h in histories):
+        return marginals, None
+    ratios = []
+    for m, history in zip(marginals, histories, strict=True):
+        level = m.unconditional_variance
+        ratios.append(history / (level if math.isfinite(level) else float(np.nanmean(history))))
+    mean_ratio = np.column_stack(ratios).mean(axis=1)
+    if not np.isfinite(mean_ratio).any():
+        return marginals, None
+    day = int(np.nanargmax(mean_ratio))
+    stressed = tuple(replace(m, stressed_variance=float(h[day])) for m, h in zip(marginals, histories, strict=True))
+    return stressed, str(pd.Timestamp(dates[day]).date())
+
+
+def _worst_days_correlation(returns: pd.DataFrame, scores: np.ndarray, share: float) -> np.ndarray:
+    """Correlation of the normal scores on the worst ``share`` of days of an equally weighted portfolio."""
+    portfolio = returns.to_numpy().mean(axis=1)[-scores.shape[0] :]
+    cutoff = np.quantile(portfolio, share)
+    chosen = scores[portfolio <= cutoff]
+    return np.atleast_2d(np.corrcoef(chosen, rowvar=False))
 
 
 def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions | None = None) -> JointModel:
-    """Fit each series' volatility model (or select one), then the copula of their residuals."""
-    marginals = tuple(
-        fit_series(data.returns[name], str(name), config.marginals, options) for name in data.returns.columns
-    )
-    if config.dependence.kind == "independent":
-        copula = GaussianCopula(np.eye(len(marginals)))
+    """Fit the market factor (if any), each series' volatility model, then the dependence of their shocks."""
+    names = [str(name) for name in data.returns.columns]
+    dependence_config = config.dependence
+    listed = dependence_config.lead_lag_series
+    lagged = [n for n in names if listed is None or n in listed]
+    factor: FactorStructure | None = None
+    series = data.returns
+    if config.factor is not None:
+        lags = {name: dependence_config.lead_lag for name in lagged}
+        factor, series = fit_factor(data.returns, config.factor.market, lags)
+    marginals = tuple(fit_series(series[name], name, config.marginals, options) for name in names)
+    if dependence_config.kind in BASELINE_KINDS:
+        baseline: Baseline
+        if dependence_config.kind == "bootstrap_returns":
+            baseline = ReturnBootstrap(data.returns.to_numpy(dtype=float), max(dependence_config.block_length, 1.0))
+        else:
+            baseline = IidReturns.fit(data.returns.to_numpy(dtype=float), dependence_config.kind == "iid_t")
+        placeholder = GaussianCopula(baseline.correlation, marginals)
+        return JointModel(marginals=marginals, dependence=placeholder, baseline=baseline, fit_index=series.index)
+
+    notes: list[str] = []
+    dependence: Dependence
+    scores = joint_normal_scores(marginals)
+    blend = dependence_config.stress.correlation_blend
+    if dependence_config.kind == "fhs":
+        residuals = np.column_stack([m.std_residuals for m in marginals])
+        bootstrap = ResidualBootstrap.from_residuals(residuals, dependence_config.block_length, "model.dependence")
+        marginals = _with_empirical_shocks(marginals, bootstrap)
+        _check_stationary(marginals)
+        dependence = bootstrap
+    elif dependence_config.kind == "independent":
+        dependence = GaussianCopula(np.eye(len(names)), marginals, kind="independent")
     else:
-        names = [m.name for m in marginals]
-        listed = config.dependence.lead_lag_series
-        adjusted = None if listed is None else [names.index(name) for name in listed if name in names]
-        copula = fit_gaussian_copula(marginals, lags=config.dependence.lead_lag, adjusted=adjusted)
-    return JointModel(marginals=marginals, copula=copula)
+        if dependence_config.stress.worst_days is not None:
+            correlation = _worst_days_correlation(series, scores, dependence_config.stress.worst_days)
+        elif factor is None and dependence_config.lead_lag:
+            adjusted = [names.index(name) for name in lagged]
+            correlation = lead_lag_correlation(scores, dependence_config.lead_lag, adjusted)
+        else:
+            correlation = np.atleast_2d(np.corrcoef(scores, rowvar=False))
+        correlation = blend_correlation(correlation, blend)
+        if dependence_config.kind == "t":
+            from scipy import special
+
+            fitted = fit_t_copula(special.ndtr(scores), marginals)
+            dependence = replace(fitted, correlation=blend_correlation(fitted.correlation, blend))
+        elif dependence_config.kind == "dcc":
+            fitted_dcc = fit_dcc(scores)
+            if blend:
+                fitted_dcc = replace(fitted_dcc, qbar=blend_correlation(fitted_dcc.qbar, blend))
+            dependence = DccCopula(fitted_dcc, marginals)
+        else:
+            dependence = GaussianCopula(correlation, marginals)
+    if config.marginals.variance_targeting:
+        variances = [float(np.var(series[name].to_numpy() * m.scale)) for name, m in zip(names, marginals, strict=True)]
+        marginals = tuple(_variance_targeted(m, v) for m, v in zip(marginals, variances, strict=True))
+        notes += [f"{m.name}: variance targeting not applied to {m.label}" for m in marginals if m.kind == "egarch"]
+    marginals, stressed_date = _stressed(marginals, series.index)
+    dependence = _rebind(dependence, marginals)
+    return JointModel(
+        marginals=marginals,
+        dependence=dependence,
+        factor=factor,
+        stressed_date=stressed_date,
+        notes=tuple(notes),
+        fit_index=series.index,
+    )
+
+
+def _rebind(dependence: Dependence, marginals: tuple[FittedMarginal, ...]) -> Dependence:
+    """The dependence model mapping its scores to these (possibly adjusted) marginals."""
+    if isinstance(dependence, ResidualBootstrap):
+        return dependence
+    return replace(dependence, marginals=marginals)

@@ -20,7 +20,7 @@ import numpy as np
 from engine.config.model_schema import Distribution, MarginalKind, MarginalParams, MeanKind, StartConfig
 from engine.errors import ModelError
 from engine.models.diagnostics import CandidateFit, FitDiagnostics
-from engine.models.innovations import InnovationLaw
+from engine.models.innovations import InnovationLaw, ShockMoments
 from engine.models.recursions import SCALE, SQRT_2_OVER_PI, RecursionPlan, SimulationState
 
 __all__ = ["SCALE", "FittedMarginal", "simulate_gjr"]
@@ -60,6 +60,16 @@ class FittedMarginal:
         fallbacks, arch's warnings), for the manifest.
     candidates
         ``kind: auto``'s selection table, when this model was selected.
+    conditional_variance
+        ndarray of shape (n_obs,): fitted conditional variances (percent
+        squared), aligned with ``std_residuals``; empty for config parameters.
+    stressed_variance
+        The fitted variance on the day all series together were most
+        stressed (set by the joint fit), percent squared.
+    empirical_shocks
+        When the simulation resamples the fitted residuals (filtered
+        historical simulation) instead of drawing from ``law``, those
+        residuals, shape (n_obs,): persistence and moments then use them.
     """
 
     name: str
@@ -70,11 +80,14 @@ class FittedMarginal:
     last_variance: float | None = None
     last_return: float | None = None
     max_variance: float | None = None
+    stressed_variance: float | None = None
     scale: float = SCALE
     diagnostics: FitDiagnostics | None = None
     std_residuals: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
+    conditional_variance: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
     warnings: tuple[str, ...] = ()
     candidates: tuple[CandidateFit, ...] = ()
+    empirical_shocks: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -104,7 +117,37 @@ class FittedMarginal:
         p = self.params
         if self.kind == "egarch":
             return p["beta"]
-        return p["alpha"] + p.get("gamma", 0.0) * self.law.negative_second_moment() + p["beta"]
+        return p["alpha"] + p.get("gamma", 0.0) * self.shock_moments.negative_second + p["beta"]
+
+    @cached_property
+    def shock_moments(self) -> ShockMoments:
+        """Moments of the shocks the simulation draws: the law's, or the resampled residuals'."""
+        if self.empirical_shocks is not None:
+            return ShockMoments.of_sample(self.empirical_shocks)
+        return self.law.shock_moments()
+
+    @cached_property
+    def fourth_moment_factor(self) -> float:
+        """``E[(beta + (alpha + gamma 1{z<0}) z^2)^2]``: below 1 iff the GJR-GARCH's fourth moment is finite.
+
+        With it below 1 the returns have a finite kurtosis, so sample
+        variances (and covariances) over simulated paths settle at the usual
+        rate; at or above 1 they wander (He and Terasvirta 1999; Ling and
+        McAleer 2002). NaN for EGARCH, whose condition differs.
+        """
+        if self.kind == "egarch":
+            return math.nan
+        p = self.params
+        alpha, gamma, beta = p["alpha"], p.get("gamma", 0.0), p["beta"]
+        moments = self.shock_moments
+        if not math.isfinite(moments.fourth):
+            return math.inf if alpha or gamma else beta * beta
+        return (
+            beta * beta
+            + 2.0 * beta * (alpha + gamma * moments.negative_second)
+            + alpha * alpha * moments.fourth
+            + (2.0 * alpha * gamma + gamma * gamma) * moments.negative_fourth
+        )
 
     @property
     def half_life(self) -> float:
@@ -179,6 +222,10 @@ class FittedMarginal:
                     f"{key}.max_variance: unknown, so simulation.start.kind: historical_max cannot be used"
                 )
             return self.max_variance, neutral_return
+        if start.kind == "stressed":
+            if self.stressed_variance is None:
+                raise ModelError(f"{key}.stressed_variance: unknown, so simulation.start.kind: stressed cannot be used")
+            return self.stressed_variance, neutral_return
         if start.kind == "vol":
             assert start.vol_ann is not None
             return (start.vol_ann * self.scale) ** 2 / steps_per_year, neutral_return
@@ -205,6 +252,7 @@ class FittedMarginal:
             ("last_variance", self.last_variance),
             ("last_return", self.last_return if self.mean == "ar1" else None),
             ("max_variance", self.max_variance),
+            ("stressed_variance", self.stressed_variance),
         ):
             if value is not None:
                 result[key] = float(value)
@@ -252,6 +300,7 @@ class FittedMarginal:
             last_variance=params.last_variance,
             last_return=params.last_return,
             max_variance=params.max_variance,
+            stressed_variance=params.stressed_variance,
         )
         if marginal.persistence >= 1.0:
             raise ModelError(

@@ -50,10 +50,18 @@ class SimulationState:
     last_return
         ndarray of shape (n_paths, n_assets): the previous day's 100 x log
         return; only AR(1) series use it.
+    dependence
+        The dependence model's own state (DCC's ``Q`` matrices, the
+        bootstrap's position in history), or ``None``.
+    market_history
+        ndarray of shape (n_paths, n_lags): the market factor's previous
+        returns, most recent first, for lagged loadings; or ``None``.
     """
 
     variance: np.ndarray
     last_return: np.ndarray
+    dependence: object = None
+    market_history: np.ndarray | None = None
 
 
 def simulate_garch_block(

@@ -40,6 +40,8 @@ def model_row(
     row.update(
         {
             "persistence": marginal.persistence,
+            "fourth_moment_factor": marginal.fourth_moment_factor,
+            "fourth_moment_finite": bool(marginal.fourth_moment_factor < 1.0),
             "half_life_steps": marginal.half_life,
             "vol_ann_unconditional": marginal.annual_volatility(steps_per_year),
             "vol_ann_initial": math.sqrt(start_variance * steps_per_year) / marginal.scale,

@@ -30,6 +30,7 @@ from engine.metrics.risk import cvar
 from engine.metrics.summary import metrics_table
 from engine.models.joint import JointModel, fit_joint_model, joint_model_from_config
 from engine.models.report import model_row
+from engine.models.validation import CalibrationSettings, calibration_table
 from engine.optimize.problems import MinCvarProblem, MinVarianceProblem, OptimizedWeights, WeightBounds
 from engine.portfolio.costs import FeeModel
 from engine.portfolio.schedule import Schedule
@@ -37,7 +38,7 @@ from engine.results.writer import RunFolder, provenance_records
 from engine.simulation.currency import CurrencyOverlay
 from engine.simulation.paths import ChunkResult, SimulationPlan, run_simulation
 
-__all__ = ["RunOutcome", "build_model", "models_table", "optimise", "run_scenario"]
+__all__ = ["RunOutcome", "build_model", "calibration_report", "models_table", "optimise", "run_scenario"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,24 @@ def build_model(scenario: Scenario) -> tuple[JointModel, MarketData | None]:
         data = load_market_data(scenario)
         return fit_joint_model(scenario.model, data).starting_at(start, steps), data
     return joint_model_from_config(scenario.model, scenario.factor_names).starting_at(start, steps), None
+
+
+def calibration_report(scenario: Scenario, model: JointModel, data: MarketData) -> pd.DataFrame:
+    """The fitted model's calibration table (see :mod:`engine.models.validation`)."""
+    check = scenario.output.calibration
+    pairs = tuple(
+        (asset.name, f"fx_{asset.currency.lower()}")
+        for asset in scenario.assets
+        if asset.currency is not None and f"fx_{asset.currency.lower()}" in scenario.factor_names
+    )
+    settings = CalibrationSettings(
+        n_paths=check.n_paths,
+        window_years=check.window_years,
+        steps_per_year=scenario.simulation.steps_per_year,
+        seed=scenario.seed,
+        currency_pairs=pairs,
+    )
+    return calibration_table(model, data.returns, settings)
 
 
 def _data_window(data: MarketData | None) -> dict[str, object] | None:
@@ -286,11 +305,16 @@ def run_scenario(
             data_window=_data_window(data),
             warnings=[*folder.manifest.get("warnings", []), *(data.warnings if data else ()), *model.warnings],
             model_selection=model.selection_records(),
+            dependence={"kind": model.dependence.kind if model.baseline is None else model.baseline.kind},
+            stressed_date=model.stressed_date,
         )
         folder.write_csv("models.csv", models)
         if model.selection_records():
             folder.write_csv("model_selection.csv", pd.DataFrame(model.selection_records()))
         folder.write_csv("dependence.csv", pd.DataFrame(model.dependence_records()))
+        if data is not None and scenario.output.calibration.n_paths > 0:
+            with clock.stage("calibration report"):
+                folder.write_csv("calibration.csv", calibration_report(scenario, model, data))
         folder.write_csv(
             "correlation.csv",
             pd.DataFrame(model.copula.correlation, columns=scenario.factor_names).assign(asset=scenario.factor_names)[

@@ -43,6 +43,8 @@ Mutation = Callable[[RawScenario], None]
 
 def _default() -> RawScenario:
     data: RawScenario = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    # the copy is written elsewhere: keep its residual file found
+    data["model"]["dependence"]["residuals"] = str(DEFAULT_CONFIG.parent / data["model"]["dependence"]["residuals"])
     return data
 
 
@@ -152,7 +154,7 @@ def _non_stationary(data: RawScenario) -> None:
 
 
 def _t_without_nu(data: RawScenario) -> None:
-    del data["model"]["marginals"]["params"]["intl"]["nu"]
+    data["model"]["marginals"]["params"]["intl"]["dist"] = "t"  # and no nu
 
 
 # --- cases that need files or the command line --------------------------------

@@ -72,20 +72,31 @@ def test_calibrate_reproduces_the_default_scenario(
     calibrated = tmp_path / "calibrated.yaml"
     calibrate(FIT_ETFS, calibrated, [], capsys)
     got, default = load_scenario(calibrated).model, load_scenario(DEFAULT_CONFIG).model
-    assert (got.marginals.kind, got.marginals.dist, got.marginals.mean) == ("gjr_garch", "t", "sample")
+    assert (got.marginals.kind, got.marginals.dist, got.marginals.mean) == ("gjr_garch", "normal", "sample")
+    assert got.marginals.step == default.marginals.step == "daily"
     for asset, expected in (default.marginals.params or {}).items():
         actual = (got.marginals.params or {})[asset]
-        for key in ("mu", "omega", "alpha", "gamma", "beta", "nu", "last_variance", "max_variance"):
-            # default.yaml rounds to 6 significant digits; arch's optimiser agrees to about 1e-4
+        keys = ("mu", "omega", "alpha", "gamma", "beta", "last_variance", "max_variance", "stressed_variance")
+        for key in keys:
+            # default.yaml holds full precision; arch's optimiser agrees across machines to about 1e-4
             assert getattr(actual, key) == pytest.approx(getattr(expected, key), rel=1e-4, abs=1e-6), (asset, key)
-    np.testing.assert_allclose(got.dependence.correlation, default.dependence.correlation, atol=1e-4)  # type: ignore[arg-type]
+    assert got.factor is not None and default.factor is not None and got.factor.market == "sp500"
+    for asset, loadings in (default.factor.loadings or {}).items():
+        np.testing.assert_allclose((got.factor.loadings or {})[asset], loadings, rtol=1e-9)
+    # the residuals the default resamples are the ones a fit produces
+    assert got.dependence.residuals is not None and default.dependence.residuals is not None
+    fitted = pd.read_csv(got.dependence.residuals)
+    shipped = pd.read_csv(default.dependence.residuals)
+    assert list(fitted.columns) == list(shipped.columns) == ["sp500", "russell2000", "intl"]
+    np.testing.assert_allclose(fitted.to_numpy(), shipped.to_numpy(), atol=1e-3)
 
 
 def test_fit_prints_diagnostics(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["fit", str(FIT_ETFS), "--set", "data.start=2012-01-01"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    for fragment in ("sp500", "russell2000", "intl", "gjr_garch/t/sample", "BIC", "Ljung-Box", "half-life", "(0."):
+    fragments = ("sp500", "russell2000", "intl", "gjr_garch/normal/sample", "BIC", "Ljung-Box", "half-life", "(0.")
+    for fragment in (*fragments, "calibration:", "corr_high_vol", "Kupiec p-value"):
         assert fragment in captured.out, fragment
 
 

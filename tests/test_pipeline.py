@@ -177,7 +177,14 @@ def test_fit_from_shared_data(tmp_path: Path, shared_data: Path) -> None:
     default = load_scenario(DEFAULT_CONFIG).model
     fitted = outcome.models.set_index("asset")
     for asset, params in (default.marginals.params or {}).items():
-        for key in ("mu", "omega", "gamma", "beta", "nu"):
+        for key in ("mu", "omega", "gamma", "beta"):
             assert fitted.loc[asset, key] == pytest.approx(getattr(params, key), rel=1e-4, abs=1e-6), (asset, key)
-    correlation = pd.read_csv(outcome.folder / "correlation.csv", index_col="asset").to_numpy()
-    np.testing.assert_allclose(correlation, np.array(default.dependence.correlation), atol=1e-4)
+    assert list(fitted["role"]) == ["market", "idiosyncratic", "idiosyncratic"]
+    # a fitted run reports how its data sit among simulated windows, and the VaR backtest
+    calibration = pd.read_csv(outcome.folder / "calibration.csv")
+    assert {"statistic", "series", "window", "data", "sim_p05", "sim_p95", "percentile", "p_value"} <= set(
+        calibration.columns
+    )
+    assert set(calibration.statistic) >= {"vol_ann", "corr_daily", "corr_high_vol", "var99_exceedance_rate"}
+    dependence = pd.read_csv(outcome.folder / "dependence.csv")
+    assert set(dependence.kind) == {"fhs", "factor"}

@@ -38,6 +38,9 @@ def register(commands: Any) -> None:
 
     fit = with_config("fit", "fit the scenario's models to its data and print the diagnostics")
     fit.add_argument("--csv", type=Path, help="also write the diagnostics table to this CSV file")
+    fit.add_argument(
+        "--calibration-csv", type=Path, help="also write the calibration report (data vs simulated windows) to this CSV"
+    )
     fit.set_defaults(handler=_fit)
     calibrate = with_config("calibrate", "fit, then write a config holding the fitted parameters")
     calibrate.add_argument("--out", type=Path, required=True, help="the calibrated scenario file to write")
@@ -86,6 +89,28 @@ def diagnostics_text(models: pd.DataFrame) -> str:
     return table.to_string() + "\n" + note
 
 
+def calibration_text(table: pd.DataFrame) -> str:
+    """The calibration report as the data's percentile per statistic and window, then the VaR backtest."""
+    windows = table[table["sim_p05"].notna()]
+    shown = windows.pivot_table(index=["statistic", "series"], columns="window", values="percentile", sort=False)
+    lines = [
+        "calibration: percentile of the data among simulated windows of the same length "
+        "(5..95 expected nine times in ten; * outside)"
+    ]
+    flagged = windows.pivot_table(index=["statistic", "series"], columns="window", values="inside_90", sort=False)
+    text = shown.map(lambda v: f"{v:5.1f}").astype(str) + flagged.map(lambda inside: " " if inside else "*")
+    lines += text.to_string().splitlines()
+    var_rows = table[table["statistic"].str.startswith("var")]
+    lines.append("in-sample 1-day VaR: exceedance rate and Kupiec p-value")
+    for record in var_rows.to_dict("records"):
+        p_value, rate, nominal = float(record["p_value"]), float(record["data"]), float(record["sim_p50"])
+        verdict = "passes" if p_value >= 0.05 else "REJECTED at 5%"
+        lines.append(f"  {record['series']!s:<24} {rate:7.4f} (nominal {nominal:.2f})  p = {p_value:.3f}  {verdict}")
+    outside = int((~windows["inside_90"].astype(bool)).sum())
+    lines.append(f"{outside} of {len(windows)} window statistics outside the simulated 5..95 band")
+    return "\n".join(lines)
+
+
 def selection_text(selection: list[dict[str, object]]) -> str:
     """``kind: auto``'s candidates per series, best BIC first."""
     frame = pd.DataFrame(selection)
@@ -122,7 +147,7 @@ def _report(scenario: Scenario, model: Any, models: pd.DataFrame) -> str:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from engine.pipeline import build_model, models_table
+    from engine.pipeline import build_model, calibration_report, models_table
 
     scenario = load_scenario(args.config, args.overrides)
     # a fit always knows its last variance; show the volatility it would start from
@@ -132,6 +157,13 @@ def _fit(args: argparse.Namespace) -> int:
     print(_report(fitting, model, models))
     for warning in data.warnings if data is not None else ():
         print(f"data warning: {warning}")
+    if data is not None and fitting.output.calibration.n_paths > 0:
+        # judged from the fitted state of each window, whatever start the run would use
+        calibration = calibration_report(fitting, model, data)
+        print("\n" + calibration_text(calibration))
+        if args.calibration_csv is not None:
+            _write_text(args.calibration_csv, calibration.to_csv(index=False, float_format="%.6g"))
+            print(f"\ncalibration report: {args.calibration_csv}")
     if args.csv is not None:
         _write_text(args.csv, models.to_csv(index=False, float_format="%.10g"))
         print(f"\ndiagnostics: {args.csv}")
@@ -153,7 +185,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     residuals = residuals_frame(model)
     residuals_path = out.with_name(f"{out.stem}.residuals.csv")
     if residuals is not None:
-        _write_text(residuals_path, residuals.to_csv(index=False, float_format="%.8g"))
+        _write_text(residuals_path, residuals.to_csv(index=False, float_format="%.17g"))
     calibrated = calibrated_scenario(scenario, model, residuals_path.name if residuals is not None else None)
     provenance = provenance_records(data.provenance) if data is not None else []
     warnings = (*(data.warnings if data is not None else ()), *model.warnings)

@@ -244,8 +244,16 @@ class OptimizeConfig(_Frozen):
     constraints: ConstraintsConfig = ConstraintsConfig()
 
 
+class CalibrationCheckConfig(_Frozen):
+    """The calibration report of fitted runs: simulated windows per data window (``n_paths: 0`` skips it)."""
+
+    n_paths: Annotated[int, Field(ge=0, le=100_000)] = 1000
+    window_years: Annotated[int, Field(ge=1, le=50)] = 6
+
+
 class OutputConfig(_Frozen):
     dir: Path = Path("results")
+    calibration: CalibrationCheckConfig = CalibrationCheckConfig()
 
 
 class Scenario(_Frozen):

@@ -107,11 +107,13 @@ class ResidualBootstrap:
             If fewer than ``MIN_RESIDUAL_ROWS`` complete rows remain or a column is constant.
         """
         rows = _checked_rows(residuals, what)
-        rows = rows - rows.mean(axis=0)
-        scale = rows.std(axis=0)
+        mean, scale = rows.mean(axis=0), rows.std(axis=0)
         if np.any(scale <= 0.0):
             raise ModelError(f"{what}: a column of residuals is constant; check the residual file")
-        return cls(residuals=rows / scale, block_length=block_length)
+        if np.all(np.abs(mean) < 1e-12) and np.all(np.abs(scale - 1.0) < 1e-12):
+            # already standardised (a calibrated file): keep the values exactly
+            return cls(residuals=rows, block_length=block_length)
+        return cls(residuals=(rows - mean) / scale, block_length=block_length)
 
     @property
     def correlation(self) -> np.ndarray:

@@ -39,7 +39,7 @@ from engine.models.recursions import SimulationState
 __all__ = ["CalibrationSettings", "calibration_table", "var_backtest"]
 
 _BLOCK = 21
-_VAR_DRAWS = 10_000
+_VAR_DRAWS = 20_000
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,12 @@ def var_backtest(model: JointModel, returns: pd.DataFrame, coverage: float, rng:
                 means[1:, column] += m.params["phi"] * values[:-1, column]
         factor = model.factor
         if factor is None:
-            quantiles[:] = means + sigma * np.quantile(shocks, coverage, axis=0)
+            # each series' own shock quantile: exact for a copula's law, empirical for resampled residuals
+            if isinstance(model.dependence, ResidualBootstrap):
+                shock_quantiles = np.quantile(shocks, coverage, axis=0)
+            else:
+                shock_quantiles = np.array([float(m.law.ppf(np.array(coverage))) for m in model.marginals])
+            quantiles[:] = means + sigma * shock_quantiles
         else:
             market = factor.market
             for column in range(len(names)):

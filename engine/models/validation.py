@@ -36,7 +36,7 @@ from engine.models.bootstrap import ResidualBootstrap
 from engine.models.joint import JointModel
 from engine.models.recursions import SimulationState
 
-__all__ = ["CalibrationSettings", "calibration_table", "var_backtest"]
+__all__ = ["CalibrationSettings", "calibration_summary", "calibration_table", "var_backtest"]
 
 _BLOCK = 21
 _VAR_DRAWS = 20_000
@@ -248,3 +248,19 @@ def var_backtest(model: JointModel, returns: pd.DataFrame, coverage: float, rng:
             }
         )
     return pd.DataFrame(rows)
+
+
+def calibration_summary(table: pd.DataFrame) -> dict[str, float]:
+    """One line per model: how many window statistics fall outside 5..95, by kind, and the VaR p-values.
+
+    Keys: ``outside`` and ``n_window_stats``, ``outside:<statistic>`` per
+    statistic, ``kupiec_p:<series>`` per series.
+    """
+    windows = table[table["sim_p05"].notna()]
+    outside = ~windows["inside_90"].astype(bool)
+    summary: dict[str, float] = {"outside": float(outside.sum()), "n_window_stats": float(len(windows))}
+    for statistic, group in windows.groupby("statistic", sort=False):
+        summary[f"outside:{statistic}"] = float((~group["inside_90"].astype(bool)).sum())
+    for record in table[table["statistic"].str.startswith("var")].to_dict("records"):
+        summary[f"kupiec_p:{record['series']}"] = float(record["p_value"])
+    return summary

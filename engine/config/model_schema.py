@@ -263,9 +263,11 @@ class StressConfig(_Frozen):
 
     ``correlation_blend`` moves every off-diagonal correlation that share of
     the way towards 1: ``(1 - blend) R + blend 11'``. ``worst_days`` (fits
-    only) replaces the correlation by the one measured on the worst share of
-    days of an equally weighted portfolio (0.05: the worst 5%), a crisis
-    correlation.
+    only) replaces the correlation by the one measured on the most stressed
+    share of days (0.05: 5%), ranked by the fitted variances relative to
+    their long-run levels averaged over series: a crisis correlation. Days are
+    ranked by their fitted (predetermined) variance, not by their own
+    returns, which would bias the correlation (Boyer, Gibson and Loretan 1999).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -329,7 +331,7 @@ class DependenceConfig(_Frozen):
             problem = correlation_problem(self.correlation)
             if problem is not None:
                 raise ValueError(f"correlation: {problem}")
-        if self.nu is not None and self.nu <= 2.05:
+        if self.nu is not None and self.nu < 2.05:
             raise ValueError(
                 f"nu: {self.nu} degrees of freedom leave the shocks almost without a variance; use at least 2.05"
             )

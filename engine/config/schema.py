@@ -387,6 +387,11 @@ class Scenario(_Frozen):
             raise ValueError(f"{key}.nu: required for a calibrated t copula (degrees of freedom above 2)")
         if kind == "dcc" and dependence.dcc is None:
             raise ValueError(f"{key}.dcc: required for a calibrated dcc dependence, e.g. {{a: 0.03, b: 0.95}}")
+        if dependence.stress.worst_days is not None:
+            raise ValueError(
+                f"{key}.stress.worst_days: measured on data, so it needs model.source: fit; "
+                "a calibrated scenario holds the stressed correlation itself (use correlation_blend to stress it)"
+            )
         if kind == "fhs" and dependence.residuals is None:
             raise ValueError(
                 f"{key}.residuals: a calibrated fhs dependence needs the CSV of standardised residuals "

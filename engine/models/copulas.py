@@ -88,6 +88,7 @@ class TCopula:
         rho = np.clip(self.correlation, -1.0 + 1e-12, 1.0 - 1e-12)
         argument = -np.sqrt((self.nu + 1.0) * (1.0 - rho) / (1.0 + rho))
         result: np.ndarray = 2.0 * special.stdtr(self.nu + 1.0, argument)
+        np.fill_diagonal(result, 1.0)
         return result
 
     def records(self) -> list[dict[str, object]]:
@@ -139,8 +140,13 @@ def t_copula_loglikelihood(uniforms: np.ndarray, correlation: np.ndarray, nu: fl
     return float(np.sum(joint - margins))
 
 
-def fit_t_copula(uniforms: np.ndarray, marginals: Sequence[FittedMarginal] = ()) -> TCopula:
+def fit_t_copula(
+    uniforms: np.ndarray, marginals: Sequence[FittedMarginal] = (), correlation: np.ndarray | None = None
+) -> TCopula:
     """Fit a t copula to pseudo-observations ``uniforms`` (n_obs, n) in (0, 1).
+
+    ``correlation``, when given (a stressed or lead-lag one), is kept and only
+    ``nu`` is estimated with it.
 
     Raises
     ------
@@ -152,7 +158,8 @@ def fit_t_copula(uniforms: np.ndarray, marginals: Sequence[FittedMarginal] = ())
         raise ModelError(
             f"model.dependence: only {uniforms.shape[0]} joint observations to fit a t copula; at least 100 are needed"
         )
-    correlation = kendall_correlation(uniforms)
+    if correlation is None:
+        correlation = kendall_correlation(uniforms)
 
     def negative(log_nu: float) -> float:
         return -t_copula_loglikelihood(uniforms, correlation, math.exp(log_nu))

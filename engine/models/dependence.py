@@ -238,7 +238,13 @@ def fit_gaussian_copula(
     return GaussianCopula(correlation=lead_lag_correlation(joint_normal_scores(marginals), lags, adjusted))
 
 
-def joint_normal_scores(marginals: Sequence[FittedMarginal]) -> np.ndarray:
-    """Normal scores of every series' residuals, shape (n_obs, n_series), days with a missing one dropped."""
+def joint_normal_scores(marginals: Sequence[FittedMarginal], rows: np.ndarray | None = None) -> np.ndarray:
+    """Normal scores of every series' residuals, shape (n_obs, n_series), days with a missing one dropped.
+
+    ``rows`` (boolean, one per fitted day) keeps only those days.
+    """
     scores = np.column_stack([normal_scores(m) for m in marginals])
-    return np.asarray(scores[np.isfinite(scores).all(axis=1)])
+    keep = np.isfinite(scores).all(axis=1)
+    if rows is not None:
+        keep &= rows
+    return np.asarray(scores[keep])

@@ -322,29 +322,39 @@ def _variance_targeted(marginal: FittedMarginal, sample_variance: float) -> Fitt
     return replace(marginal, params=params)
 
 
+def _stress_level(marginals: Sequence[FittedMarginal]) -> np.ndarray:
+    """Per fitted day, the mean over series of fitted variance / long-run variance, shape (n_obs,) (NaN if unknown)."""
+    ratios = []
+    for m in marginals:
+        history = m.conditional_variance
+        level = m.unconditional_variance
+        ratios.append(history / (level if math.isfinite(level) else float(np.nanmean(history))))
+    return np.asarray(np.column_stack(ratios).mean(axis=1))
+
+
+def _stressed_days(marginals: Sequence[FittedMarginal], share: float) -> np.ndarray:
+    """Boolean mask (n_obs,) of the ``share`` of fitted days with the highest stress level.
+
+    The level is the fitted (predetermined) variance, not the day's own
+    return: selecting days by their returns would bias the correlation
+    measured on them (Boyer, Gibson and Loretan 1999).
+    """
+    level = _stress_level(marginals)
+    cutoff = np.nanquantile(level, 1.0 - share)
+    return np.asarray(np.nan_to_num(level, nan=-np.inf) >= cutoff)
+
+
 def _stressed(marginals: tuple[FittedMarginal, ...], dates: pd.Index) -> tuple[tuple[FittedMarginal, ...], str | None]:
     """Each series' fitted variance on the day of the largest mean ratio of variance to its long-run level."""
     histories = [m.conditional_variance for m in marginals]
     if any(h.size != dates.size for h in histories):
         return marginals, None
-    ratios = []
-    for m, history in zip(marginals, histories, strict=True):
-        level = m.unconditional_variance
-        ratios.append(history / (level if math.isfinite(level) else float(np.nanmean(history))))
-    mean_ratio = np.column_stack(ratios).mean(axis=1)
+    mean_ratio = _stress_level(marginals)
     if not np.isfinite(mean_ratio).any():
         return marginals, None
     day = int(np.nanargmax(mean_ratio))
     stressed = tuple(replace(m, stressed_variance=float(h[day])) for m, h in zip(marginals, histories, strict=True))
     return stressed, str(pd.Timestamp(dates[day]).date())
-
-
-def _worst_days_correlation(returns: pd.DataFrame, scores: np.ndarray, share: float) -> np.ndarray:
-    """Correlation of the normal scores on the worst ``share`` of days of an equally weighted portfolio."""
-    portfolio = returns.to_numpy().mean(axis=1)[-scores.shape[0] :]
-    cutoff = np.quantile(portfolio, share)
-    chosen = scores[portfolio <= cutoff]
-    return np.atleast_2d(np.corrcoef(chosen, rowvar=False))
 
 
 def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions | None = None) -> JointModel:
@@ -361,10 +371,20 @@ def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions |
     marginals = tuple(fit_series(series[name], name, config.marginals, options) for name in names)
     if dependence_config.kind in BASELINE_KINDS:
         baseline: Baseline
+        returns = data.returns.to_numpy(dtype=float)
         if dependence_config.kind == "bootstrap_returns":
-            baseline = ReturnBootstrap(data.returns.to_numpy(dtype=float), max(dependence_config.block_length, 1.0))
+            baseline = ReturnBootstrap(returns, max(dependence_config.block_length, 1.0))
         else:
-            baseline = IidReturns.fit(data.returns.to_numpy(dtype=float), dependence_config.kind == "iid_t")
+            baseline = IidReturns.fit(returns, dependence_config.kind == "iid_t")
+            stress = dependence_config.stress
+            if stress.active:
+                correlation = baseline.correlation
+                if stress.worst_days is not None:
+                    rows = _stressed_days(marginals, stress.worst_days)
+                    correlation = np.atleast_2d(np.corrcoef(returns[rows], rowvar=False))
+                correlation = blend_correlation(correlation, stress.correlation_blend)
+                scale = np.sqrt(np.diag(baseline.covariance))
+                baseline = replace(baseline, covariance=correlation * np.outer(scale, scale))
         placeholder = GaussianCopula(baseline.correlation, marginals)
         return JointModel(marginals=marginals, dependence=placeholder, baseline=baseline, fit_index=series.index)
 
@@ -381,26 +401,26 @@ def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions |
     elif dependence_config.kind == "independent":
         dependence = GaussianCopula(np.eye(len(names)), marginals, kind="independent")
     else:
+        # a correlation other than the plain estimate: the stressed days', or with lead-lag terms
+        adjusted: np.ndarray | None = None
         if dependence_config.stress.worst_days is not None:
-            correlation = _worst_days_correlation(series, scores, dependence_config.stress.worst_days)
+            rows = _stressed_days(marginals, dependence_config.stress.worst_days)
+            adjusted = np.atleast_2d(np.corrcoef(joint_normal_scores(marginals, rows), rowvar=False))
         elif factor is None and dependence_config.lead_lag:
-            adjusted = [names.index(name) for name in lagged]
-            correlation = lead_lag_correlation(scores, dependence_config.lead_lag, adjusted)
-        else:
-            correlation = np.atleast_2d(np.corrcoef(scores, rowvar=False))
-        correlation = blend_correlation(correlation, blend)
+            columns = [names.index(name) for name in lagged]
+            adjusted = lead_lag_correlation(scores, dependence_config.lead_lag, columns)
         if dependence_config.kind == "t":
             from scipy import special
 
-            fitted = fit_t_copula(special.ndtr(scores), marginals)
+            fitted = fit_t_copula(special.ndtr(scores), marginals, correlation=adjusted)
             dependence = replace(fitted, correlation=blend_correlation(fitted.correlation, blend))
         elif dependence_config.kind == "dcc":
             fitted_dcc = fit_dcc(scores)
-            if blend:
-                fitted_dcc = replace(fitted_dcc, qbar=blend_correlation(fitted_dcc.qbar, blend))
-            dependence = DccCopula(fitted_dcc, marginals)
+            qbar = fitted_dcc.qbar if adjusted is None else adjusted
+            dependence = DccCopula(replace(fitted_dcc, qbar=blend_correlation(qbar, blend)), marginals)
         else:
-            dependence = GaussianCopula(correlation, marginals)
+            correlation = np.atleast_2d(np.corrcoef(scores, rowvar=False)) if adjusted is None else adjusted
+            dependence = GaussianCopula(blend_correlation(correlation, blend), marginals)
     if config.marginals.variance_targeting:
         variances = [float(np.var(series[name].to_numpy() * m.scale)) for name, m in zip(names, marginals, strict=True)]
         marginals = tuple(_variance_targeted(m, v) for m, v in zip(marginals, variances, strict=True))

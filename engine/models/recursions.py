@@ -5,15 +5,24 @@ the equations, in arch's percent units). Series of the GARCH family (GARCH and
 GJR-GARCH) are run together, EGARCH series together, then the mean is added:
 a constant, or the AR(1) filter ``r_t = mu + phi r_{t-1} + e_t``. The variance
 recursions only see the residuals ``e_t``, so the mean can be applied after
-them. Arrays are updated in place where possible: fresh allocations inside
-the day loop are slow on machines where page faults are expensive.
+them.
+
+Layout: the loop over days runs on arrays of shape (n_steps, k, n_paths), so
+that each day of a series is one contiguous row of paths; numpy's per-day
+operations on the strided ``innovations[:, step, :]`` cost several times as
+much. Arrays are updated in place, and block-sized work arrays are kept in
+the :class:`SimulationState` from block to block: a fresh allocation the
+size of a block costs more in page faults than the arithmetic on it on
+machines where freed memory goes back to the system. Every operation is the
+one the equations name, in the same order, so results do not depend on the
+layout to the last bit.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -56,75 +65,101 @@ class SimulationState:
     market_history
         ndarray of shape (n_paths, n_lags): the market factor's previous
         returns, most recent first, for lagged loadings; or ``None``.
+    buffers
+        Work arrays reused from block to block (see :meth:`scratch`).
     """
 
     variance: np.ndarray
     last_return: np.ndarray
     dependence: object = None
     market_history: np.ndarray | None = None
+    buffers: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def scratch(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A float array kept from block to block under ``name``; its contents are left over.
+
+        A fresh array the size of a block costs more than the arithmetic on
+        it where freed memory goes back to the system, since every page is
+        then faulted in again; blocks of the same size reuse this one.
+        """
+        buffer = self.buffers.get(name)
+        if buffer is None or buffer.shape != shape:
+            buffer = self.buffers[name] = np.empty(shape)
+        return buffer
 
 
 def simulate_garch_block(
-    innovations: np.ndarray,
+    days: np.ndarray,
     variance: np.ndarray,
     omega: np.ndarray,
     alpha: np.ndarray,
     gamma: np.ndarray,
     beta: np.ndarray,
-    out: np.ndarray,
+    work: np.ndarray | None = None,
 ) -> None:
-    """GJR-GARCH(1,1) residuals ``e_t`` (percent) for a block of days.
+    """GJR-GARCH(1,1) residuals ``e_t`` (percent) for a block of days, in place.
 
     Parameters
     ----------
-    innovations
-        ndarray of shape (n_paths, n_steps, k): unit-variance shocks.
+    days
+        ndarray of shape (n_steps, k, n_paths): unit-variance shocks,
+        overwritten with the residuals.
     variance
-        ndarray of shape (n_paths, k), percent squared: the first day's
+        ndarray of shape (k, n_paths), percent squared: the first day's
         conditional variance, updated in place to the day after the block.
     omega, alpha, gamma, beta
         ndarrays of shape (k,); ``gamma = 0`` is a GARCH(1,1).
-    out
-        Array of the innovations' shape (may be ``innovations`` itself).
+    work
+        Optional float scratch array of the shape of ``days``.
     """
-    shock = np.empty(variance.shape)
-    for step in range(innovations.shape[1]):
-        np.sqrt(variance, out=shock)
-        shock *= innovations[:, step, :]
-        out[:, step, :] = shock
+    omega, alpha, gamma, beta = (np.asarray(p, dtype=float)[:, None] for p in (omega, alpha, gamma, beta))
+    # e_t < 0 exactly when z_t < 0 (sigma_t > 0), so the weight of e_t^2,
+    # alpha + gamma 1[z_t < 0], is known for the whole block before the loop
+    weight = np.less(days, 0.0, out=np.empty(days.shape) if work is None else work)
+    weight *= gamma
+    weight += alpha
+    sigma = np.empty_like(variance)
+    square = np.empty_like(variance)
+    for day, day_weight in zip(days, weight, strict=True):
+        np.sqrt(variance, out=sigma)
+        day *= sigma
+        np.multiply(day, day, out=square)
+        square *= day_weight
+        square += omega
         variance *= beta
-        variance += omega + (alpha + gamma * (shock < 0.0)) * (shock * shock)
+        variance += square
 
 
 def simulate_egarch_block(
-    innovations: np.ndarray,
+    days: np.ndarray,
     variance: np.ndarray,
     omega: np.ndarray,
     alpha: np.ndarray,
     gamma: np.ndarray,
     beta: np.ndarray,
-    out: np.ndarray,
+    work: np.ndarray | None = None,
 ) -> None:
-    """EGARCH(1,1) residuals ``e_t`` (percent) for a block of days.
+    """EGARCH(1,1) residuals ``e_t`` (percent) for a block of days, in place.
 
     Same arguments as :func:`simulate_garch_block`. The news term
     ``omega + alpha (|z| - sqrt(2/pi)) + gamma z`` depends on the shocks
     only, so it is computed for the whole block at once; the loop then runs
     the linear recursion of the log variance.
     """
-    news = np.abs(innovations)
+    omega, alpha, gamma, beta = (np.asarray(p, dtype=float)[:, None] for p in (omega, alpha, gamma, beta))
+    news = np.abs(days, out=np.empty(days.shape) if work is None else work)
     news -= SQRT_2_OVER_PI
     news *= alpha
-    news += gamma * innovations
+    news += gamma * days
     news += omega
     log_variance = np.log(variance)
-    sigma = np.empty(variance.shape)
-    for step in range(innovations.shape[1]):
+    sigma = np.empty_like(variance)
+    for day, day_news in zip(days, news, strict=True):
         np.multiply(log_variance, 0.5, out=sigma)
         np.exp(sigma, out=sigma)
-        np.multiply(sigma, innovations[:, step, :], out=out[:, step, :])
+        day *= sigma
         log_variance *= beta
-        log_variance += news[:, step, :]
+        log_variance += day_news
     np.exp(log_variance, out=variance)
 
 
@@ -172,43 +207,62 @@ class RecursionPlan:
     def n_assets(self) -> int:
         return int(self.mu.size)
 
-    def _run(self, columns: np.ndarray, innovations: np.ndarray, state: SimulationState, out: np.ndarray) -> None:
+    def _run(self, columns: np.ndarray, days: np.ndarray, variance: np.ndarray, work: np.ndarray) -> None:
         block = simulate_egarch_block if columns is self.egarch_columns else simulate_garch_block
         if columns.size == self.n_assets:
             # every series in one group: work on the arrays themselves, no copies
-            block(innovations, state.variance, self.omega, self.alpha, self.gamma, self.beta, out)
+            block(days, variance, self.omega, self.alpha, self.gamma, self.beta, work)
             return
-        sub = innovations[:, :, columns]
-        variance = state.variance[:, columns]
-        block(sub, variance, self.omega[columns], self.alpha[columns], self.gamma[columns], self.beta[columns], sub)
-        out[:, :, columns] = sub
-        state.variance[:, columns] = variance
+        sub = days[:, columns, :]
+        sub_variance = variance[columns]
+        params = (self.omega[columns], self.alpha[columns], self.gamma[columns], self.beta[columns])
+        block(sub, sub_variance, *params)
+        days[:, columns, :] = sub
+        variance[columns] = sub_variance
 
     def simulate(self, innovations: np.ndarray, state: SimulationState, out: np.ndarray | None = None) -> np.ndarray:
         """Daily log returns (decimal) of shape (n_paths, n_steps, n_assets) for one block.
 
-        ``innovations`` are unit-variance shocks of that shape; ``state`` is
-        updated in place so that the next block continues the same paths.
+        ``innovations`` are unit-variance shocks of that shape (left
+        unchanged unless they are ``out``); ``state`` is updated in place
+        so that the next block continues the same paths.
+
+        The days are worked on in an array of shape (n_steps, n_assets,
+        n_paths), where each day of a series is one contiguous row: numpy's
+        per-day operations on rows of paths are several times faster than on
+        the strided ``innovations[:, step, :]``. Without ``out`` the result
+        is a view of that (new) array with the axes in the usual order, not
+        C-contiguous; with ``out`` (which may be ``innovations``) the work
+        happens in buffers kept in ``state`` and the result is written to
+        ``out``, which is returned.
         """
-        if innovations.shape[2] != self.n_assets:
+        if innovations.ndim != 3 or innovations.shape[2] != self.n_assets:
             raise ValueError("one marginal per asset column is required")
-        if out is None:
-            out = np.empty_like(innovations)
+        n_paths, n_steps, n_assets = innovations.shape
+        layout = (n_steps, n_assets, n_paths)
+        days = np.empty(layout) if out is None else state.scratch("days", layout)
+        np.copyto(days, innovations.transpose(1, 2, 0))
+        variance = np.array(state.variance.T, order="C")
         for columns in (self.garch_columns, self.egarch_columns):
             if columns.size:
-                self._run(columns, innovations, state, out)
+                self._run(columns, days, variance, state.scratch("work", layout))
+        state.variance[...] = variance.T
         if self.ar_columns.size == 0:
-            out += self.mu
+            days += self.mu[:, None]
         else:
             # the AR(1) filter on the residuals plus intercept, with the
             # previous day's return as its initial condition
-            out += self.mu_outside_ar
+            days += self.mu_outside_ar[:, None]
             for column in self.ar_columns:
                 phi = self.phi[column]
-                driven = out[:, :, column] + self.mu[column]
-                initial = (phi * state.last_return[:, column])[:, None]
-                filtered, _ = signal.lfilter([1.0], [1.0, -phi], driven, axis=1, zi=initial)
-                out[:, :, column] = filtered
-                state.last_return[:, column] = filtered[:, -1]
-        out *= 1.0 / SCALE
+                driven = days[:, column, :] + self.mu[column]
+                initial = (phi * state.last_return[:, column])[None, :]
+                filtered, _ = signal.lfilter([1.0], [1.0, -phi], driven, axis=0, zi=initial)
+                days[:, column, :] = filtered
+                state.last_return[:, column] = filtered[-1]
+        days *= 1.0 / SCALE
+        returns: np.ndarray = days.transpose(2, 0, 1)
+        if out is None:
+            return returns
+        out[...] = returns
         return out

@@ -47,24 +47,43 @@ class FixedMixBook:
         ndarray of shape (n_portfolios, n_assets); each row sums to 1.
     n_paths
         Number of paths in the chunk.
+
+    Internally paths run along the last axis (holdings of shape
+    (n_portfolios, n_assets, n_paths), values of shape (n_portfolios,
+    n_paths)), so that every per-day operation works on contiguous rows of
+    ``n_paths`` values; :meth:`summary` returns the usual (n_paths, ...)
+    arrays.
     """
 
     def __init__(self, weights: np.ndarray, n_paths: int) -> None:
         self.weights = np.asarray(weights, dtype=float)
         n_portfolios, n_assets = self.weights.shape
-        self.holdings = np.broadcast_to(self.weights, (n_paths, n_portfolios, n_assets)).copy()
-        self.value = np.ones((n_paths, n_portfolios))
-        self.peak = np.ones((n_paths, n_portfolios))
-        self.max_drawdown = np.zeros((n_paths, n_portfolios))
-        self.log_return_sum = np.zeros((n_paths, n_portfolios))
-        self.log_return_sumsq = np.zeros((n_paths, n_portfolios))
+        self.holdings = np.broadcast_to(self.weights[:, :, None], (n_portfolios, n_assets, n_paths)).copy()
+        self.value = np.ones((n_portfolios, n_paths))
+        self.peak = np.ones((n_portfolios, n_paths))
+        self.max_drawdown = np.zeros((n_portfolios, n_paths))
+        self.log_return_sum = np.zeros((n_portfolios, n_paths))
+        self.log_return_sumsq = np.zeros((n_portfolios, n_paths))
         self.year_end_values: list[np.ndarray] = []
         self.n_steps = 0
         self.n_blocks = 0
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def _scratch(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A float array kept from block to block under ``name``; its contents are left over.
+
+        Months of the same length reuse memory that is already mapped: a
+        fresh block-sized array costs more in page faults than the arithmetic
+        on it where freed memory goes back to the system.
+        """
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.shape != shape:
+            buffer = self._buffers[name] = np.empty(shape)
+        return buffer
 
     def rebalance(self) -> None:
         """Return every portfolio to its target weights at current value."""
-        np.multiply(self.value[:, :, None], self.weights[None, :, :], out=self.holdings)
+        np.multiply(self.value[:, None, :], self.weights[:, :, None], out=self.holdings)
 
     def advance(self, growth: np.ndarray, daily_rebalance: bool = False) -> np.ndarray:
         """Book a block of days (one month in the pipeline).
@@ -73,7 +92,9 @@ class FixedMixBook:
         ----------
         growth
             ndarray of shape (n_paths, n_steps, n_assets): each asset's
-            after-fee growth factor per day.
+            after-fee growth factor per day. Any memory layout; one whose
+            memory is ordered (n_steps, n_assets, n_paths), as the
+            recursions produce, is used without a copy.
         daily_rebalance
             If true, portfolios return to their weights after every day.
 
@@ -82,53 +103,81 @@ class FixedMixBook:
         ndarray of shape (n_paths, n_assets)
             Each asset's growth over the block (the product over days).
         """
-        # work time-major, so that products and running maxima over days run
-        # along contiguous memory
-        days = np.ascontiguousarray(growth.transpose(1, 0, 2))
+        n_steps = growth.shape[1]
         if daily_rebalance:
-            values = np.cumprod(days @ self.weights.T, axis=0)
-            values *= self.value
-            np.multiply(values[-1][:, :, None], self.weights[None, :, :], out=self.holdings)
+            # the same matrix product on the same layout as ever, so that
+            # results stay identical to the bit
+            days = np.ascontiguousarray(growth.transpose(1, 0, 2))
+            by_path = np.cumprod(days @ self.weights.T, axis=0)
+            by_path *= self.value.T
+            values = by_path.transpose(0, 2, 1)
+            np.multiply(values[-1][:, None, :], self.weights[:, :, None], out=self.holdings)
             block_growth: np.ndarray = np.prod(days, axis=0)
         else:
-            cumulative = np.cumprod(days, axis=0)
-            # sum over assets of growth x holdings; n_assets is small, so a
-            # loop of broadcasts beats numpy's batched matmul of tiny matrices
-            values = cumulative[:, :, None, 0] * self.holdings[None, :, :, 0]
-            for asset in range(1, cumulative.shape[2]):
-                values += cumulative[:, :, None, asset] * self.holdings[None, :, :, asset]
-            block_growth = cumulative[-1]
-            self.holdings *= block_growth[:, None, :]
+            days = growth.transpose(1, 2, 0)
+            if not days.flags.c_contiguous:
+                days = self._scratch("days", days.shape)
+                np.copyto(days, growth.transpose(1, 2, 0))
+            values, block_growth = self._buy_and_hold(days)
 
         block_log_return = np.log(values[-1] / self.value)
         self.log_return_sum += block_log_return
         self.log_return_sumsq += block_log_return * block_log_return
         self.n_blocks += 1
 
-        running_peak = np.maximum.accumulate(values, axis=0)
-        np.maximum(running_peak, self.peak, out=running_peak)
+        # running peak, day by day (a maximum is exact in any order)
+        running_peak = self._scratch("running_peak", values.shape)
+        np.maximum(values[0], self.peak, out=running_peak[0])
+        for step in range(1, n_steps):
+            np.maximum(running_peak[step - 1], values[step], out=running_peak[step])
         self.peak = running_peak[-1].copy()
         running_peak /= values
         # peak / value >= 1; the largest ratio gives the deepest drawdown
         np.maximum(self.max_drawdown, 1.0 - 1.0 / running_peak.max(axis=0), out=self.max_drawdown)
         self.value = values[-1].copy()
-        self.n_steps += growth.shape[1]
+        self.n_steps += n_steps
         return block_growth
+
+    def _buy_and_hold(self, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Daily values (n_steps, n_portfolios, n_paths) and block growth (n_paths, n_assets) without trading.
+
+        ``days`` has shape (n_steps, n_assets, n_paths). The holdings move on
+        to the end of the block.
+        """
+        n_steps, n_assets, n_paths = days.shape
+        cumulative = self._scratch("cumulative", days.shape)
+        cumulative[0] = days[0]
+        # np.cumprod along the first axis, one contiguous row per day
+        for step in range(1, n_steps):
+            np.multiply(cumulative[step - 1], days[step], out=cumulative[step])
+        # sum over assets of growth x holdings, asset by asset
+        shape = (n_steps, self.weights.shape[0], n_paths)
+        values = np.multiply(
+            cumulative[:, None, 0, :], self.holdings[None, :, 0, :], out=self._scratch("values", shape)
+        )
+        product = self._scratch("product", shape)
+        for asset in range(1, n_assets):
+            np.multiply(cumulative[:, None, asset, :], self.holdings[None, :, asset, :], out=product)
+            values += product
+        self.holdings *= cumulative[-1]
+        return values, np.ascontiguousarray(cumulative[-1].T)
 
     def mark_year_end(self) -> None:
         self.year_end_values.append(self.value.copy())
 
     def summary(self) -> BookSummary:
-        n_paths, n_portfolios = self.value.shape
+        n_portfolios, n_paths = self.value.shape
         year_end = (
-            np.stack(self.year_end_values, axis=1) if self.year_end_values else np.empty((n_paths, 0, n_portfolios))
+            np.ascontiguousarray(np.stack(self.year_end_values, axis=2).transpose(1, 2, 0))
+            if self.year_end_values
+            else np.empty((n_paths, 0, n_portfolios))
         )
         return BookSummary(
-            terminal_value=self.value,
-            max_drawdown=self.max_drawdown,
+            terminal_value=np.ascontiguousarray(self.value.T),
+            max_drawdown=np.ascontiguousarray(self.max_drawdown.T),
             year_end_values=year_end,
-            log_return_sum=self.log_return_sum,
-            log_return_sumsq=self.log_return_sumsq,
+            log_return_sum=np.ascontiguousarray(self.log_return_sum.T),
+            log_return_sumsq=np.ascontiguousarray(self.log_return_sumsq.T),
             n_steps=self.n_steps,
             n_blocks=self.n_blocks,
         )

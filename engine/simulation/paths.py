@@ -102,7 +102,9 @@ def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSeque
         if schedule.is_year_end(month):
             book.mark_year_end()
         asset_growth *= block_growth
-        simple = (growth - 1.0).reshape(-1, n_assets)
+        # after-fee simple returns in path-major order: the sums below add
+        # them up in that order, into a buffer reused from month to month
+        simple = np.subtract(growth, 1.0, out=state.scratch("simple", growth.shape)).reshape(-1, n_assets)
         asset_sum += simple.sum(axis=0)
         asset_cross += simple.T @ simple
     return ChunkResult(

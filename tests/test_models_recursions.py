@@ -133,3 +133,25 @@ def test_recursions_reproduce_arch_filtered_variances(
     assert fitted.last_variance == pytest.approx(forecast, rel=1e-6)
     assert state.variance[0, 0] == pytest.approx(forecast, rel=1e-6)
     assert fitted.max_variance == pytest.approx(variance[first:].max(), rel=1e-6)
+
+
+def test_variance_ceiling_caps_every_day_and_is_inert_below_it() -> None:
+    # a GJR series hit by a run of large negative shocks would pass 10x its starting variance;
+    # with a ceiling of 2 x max_variance the variance after every day stays at or below the cap,
+    # and on paths that never reach it the returns are exactly those without a ceiling
+    params = {"mu": 0.0, "omega": 0.02, "alpha": 0.02, "gamma": 0.3, "beta": 0.9}
+    capped = FittedMarginal("a", "gjr_garch", "normal", "zero", params, max_variance=2.0)
+    plan = RecursionPlan.from_marginals([capped], ceiling_multiple=2.0)
+    free = RecursionPlan.from_marginals([capped])
+    shocks = np.full((2, 60, 1), -3.0)
+    shocks[1] = 0.1  # a calm path that never reaches the cap
+    state = SimulationState(np.full((2, 1), 1.0), np.zeros((2, 1)))
+    returns = plan.simulate(shocks.copy(), state)
+    # returns are sigma_t z_t / 100: sigma_t^2 never exceeds the cap of 4.0 (percent squared)
+    implied_variance = (returns[0, :, 0] * 100 / -3.0) ** 2
+    assert implied_variance.max() <= 4.0 + 1e-12 and implied_variance.max() == pytest.approx(4.0)
+    assert state.variance[0, 0] <= 4.0 + 1e-12
+    free_state = SimulationState(np.full((2, 1), 1.0), np.zeros((2, 1)))
+    uncapped = free.simulate(shocks.copy(), free_state)
+    assert uncapped[0, :, 0].min() < returns[0, :, 0].min()
+    np.testing.assert_array_equal(returns[1], uncapped[1])

@@ -175,6 +175,14 @@ class MarginalsConfig(_Frozen):
     long-run variance equals the sample variance of the series (Engle and
     Mezrich 1996), using the persistence of the shocks actually simulated.
 
+    ``variance_ceiling``: the simulated conditional variance of each series
+    never exceeds this multiple of its largest fitted variance
+    (``max_variance``); ``null`` removes the ceiling. GARCH variances have
+    power-law tails: with no finite fourth moment a million paths reach
+    levels no market has seen, and averages over paths (expected growth)
+    stop settling. Twice the 2008 peak is above anything in a century of US
+    daily data.
+
     ``fallback`` is fitted instead when a series' model does not converge or
     is not stationary (persistence at or above ``max_persistence``); a
     warning is recorded. Without it, such a fit stops the run.
@@ -185,6 +193,7 @@ class MarginalsConfig(_Frozen):
     mean: MeanKind = "sample"
     step: StepLength | None = None
     variance_targeting: bool = False
+    variance_ceiling: Annotated[float, Field(ge=1.0, le=1000.0)] | None = 2.0
     candidates: Annotated[list[ModelChoice], Field(min_length=1)] | None = None
     fallback: ModelChoice | None = None
     max_persistence: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9999

@@ -51,7 +51,9 @@ class JointModel:
     :class:`~engine.config.model_schema.StartConfig`); ``steps_per_year``
     converts ``start.vol_ann`` to a per-step variance. ``stressed_date`` is
     the data's most stressed day (``start.kind: stressed``), when fitted;
-    ``fit_index`` the dates of the fitted residuals and conditional variances.
+    ``fit_index`` the dates of the fitted residuals and conditional variances;
+    ``variance_ceiling`` caps each series' simulated variance at that multiple
+    of its largest fitted variance (``max_variance``).
     """
 
     marginals: tuple[FittedMarginal, ...]
@@ -63,6 +65,7 @@ class JointModel:
     stressed_date: str | None = None
     notes: tuple[str, ...] = ()
     fit_index: pd.Index | None = field(default=None, repr=False, compare=False)
+    variance_ceiling: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.dependence, ResidualBootstrap) and not self.dependence.marginals:
@@ -199,7 +202,7 @@ class JointModel:
 
     @cached_property
     def _plan(self) -> RecursionPlan:
-        return RecursionPlan.from_marginals(self.marginals)
+        return RecursionPlan.from_marginals(self.marginals, self.variance_ceiling)
 
 
 def read_residuals(path: str, names: Sequence[str]) -> np.ndarray:
@@ -294,7 +297,12 @@ def joint_model_from_config(config: ModelConfig, asset_names: list[str]) -> Join
         dependence = GaussianCopula(np.eye(n), fixed, kind="independent")
     else:
         dependence = _correlation_dependence(dependence_config, correlation, fixed)
-    return JointModel(marginals=fixed, dependence=dependence, factor=_factor_from_config(config, asset_names))
+    return JointModel(
+        marginals=fixed,
+        dependence=dependence,
+        factor=_factor_from_config(config, asset_names),
+        variance_ceiling=marginals_config.variance_ceiling,
+    )
 
 
 def _with_empirical_shocks(
@@ -434,6 +442,7 @@ def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions |
         stressed_date=stressed_date,
         notes=tuple(notes),
         fit_index=series.index,
+        variance_ceiling=config.marginals.variance_ceiling,
     )
 
 

@@ -96,6 +96,7 @@ def simulate_garch_block(
     gamma: np.ndarray,
     beta: np.ndarray,
     work: np.ndarray | None = None,
+    ceiling: np.ndarray | None = None,
 ) -> None:
     """GJR-GARCH(1,1) residuals ``e_t`` (percent) for a block of days, in place.
 
@@ -111,8 +112,12 @@ def simulate_garch_block(
         ndarrays of shape (k,); ``gamma = 0`` is a GARCH(1,1).
     work
         Optional float scratch array of the shape of ``days``.
+    ceiling
+        Optional ndarray of shape (k,): the conditional variance never goes
+        above it (``inf``: no ceiling).
     """
     omega, alpha, gamma, beta = (np.asarray(p, dtype=float)[:, None] for p in (omega, alpha, gamma, beta))
+    cap = None if ceiling is None or not np.isfinite(ceiling).any() else np.asarray(ceiling, dtype=float)[:, None]
     # e_t < 0 exactly when z_t < 0 (sigma_t > 0), so the weight of e_t^2,
     # alpha + gamma 1[z_t < 0], is known for the whole block before the loop
     weight = np.less(days, 0.0, out=np.empty(days.shape) if work is None else work)
@@ -128,6 +133,8 @@ def simulate_garch_block(
         square += omega
         variance *= beta
         variance += square
+        if cap is not None:
+            np.minimum(variance, cap, out=variance)
 
 
 def simulate_egarch_block(
@@ -138,6 +145,7 @@ def simulate_egarch_block(
     gamma: np.ndarray,
     beta: np.ndarray,
     work: np.ndarray | None = None,
+    ceiling: np.ndarray | None = None,
 ) -> None:
     """EGARCH(1,1) residuals ``e_t`` (percent) for a block of days, in place.
 
@@ -153,6 +161,7 @@ def simulate_egarch_block(
     news += gamma * days
     news += omega
     log_variance = np.log(variance)
+    log_cap = None if ceiling is None or not np.isfinite(ceiling).any() else np.log(ceiling)[:, None]
     sigma = np.empty_like(variance)
     for day, day_news in zip(days, news, strict=True):
         np.multiply(log_variance, 0.5, out=sigma)
@@ -160,6 +169,8 @@ def simulate_egarch_block(
         day *= sigma
         log_variance *= beta
         log_variance += day_news
+        if log_cap is not None:
+            np.minimum(log_variance, log_cap, out=log_variance)
     np.exp(log_variance, out=variance)
 
 
@@ -177,9 +188,18 @@ class RecursionPlan:
     gamma: np.ndarray
     beta: np.ndarray
     mu_outside_ar: np.ndarray
+    ceiling: np.ndarray
 
     @classmethod
-    def from_marginals(cls, marginals: Sequence[FittedMarginal]) -> RecursionPlan:
+    def from_marginals(
+        cls, marginals: Sequence[FittedMarginal], ceiling_multiple: float | None = None
+    ) -> RecursionPlan:
+        """The plan for these marginals.
+
+        ``ceiling_multiple`` caps each series' variance at that multiple of its
+        ``max_variance`` (no cap where either is ``None``).
+        """
+
         def column(key: str) -> np.ndarray:
             return np.array([m.params.get(key, 0.0) for m in marginals])
 
@@ -201,6 +221,14 @@ class RecursionPlan:
             gamma=column("gamma"),
             beta=column("beta"),
             mu_outside_ar=mu_outside_ar,
+            ceiling=np.array(
+                [
+                    ceiling_multiple * m.max_variance
+                    if ceiling_multiple is not None and m.max_variance is not None
+                    else np.inf
+                    for m in marginals
+                ]
+            ),
         )
 
     @property
@@ -211,12 +239,12 @@ class RecursionPlan:
         block = simulate_egarch_block if columns is self.egarch_columns else simulate_garch_block
         if columns.size == self.n_assets:
             # every series in one group: work on the arrays themselves, no copies
-            block(days, variance, self.omega, self.alpha, self.gamma, self.beta, work)
+            block(days, variance, self.omega, self.alpha, self.gamma, self.beta, work, self.ceiling)
             return
         sub = days[:, columns, :]
         sub_variance = variance[columns]
         params = (self.omega[columns], self.alpha[columns], self.gamma[columns], self.beta[columns])
-        block(sub, sub_variance, *params)
+        block(sub, sub_variance, *params, None, self.ceiling[columns])
         days[:, columns, :] = sub
         variance[columns] = sub_variance
 

@@ -177,7 +177,7 @@ class JointModel:
         if self.baseline is not None:
             return self.baseline.sample_returns(rng, n_paths, n_steps, state.dependence)
         innovations = self.dependence.sample_innovations(rng, n_paths, n_steps, None, state.dependence)
-        returns = self._plan.simulate(innovations, state, out=innovations)
+        returns = self._plan.simulate(innovations, state)
         if self.factor is not None:
             assert state.market_history is not None
             self.factor.apply(returns, state.market_history)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -17,3 +20,20 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "SPY.csv").is_file():
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
+
+
+def default_scenario_data() -> dict[str, Any]:
+    """configs/default.yaml as plain data, its residual file made absolute so a copy written elsewhere finds it."""
+    data: dict[str, Any] = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    data["model"]["dependence"]["residuals"] = str(DEFAULT_CONFIG.parent / data["model"]["dependence"]["residuals"])
+    return data
+
+
+def write_default_variant(tmp_path: Path, mutate: Callable[[dict[str, Any]], None]) -> Path:
+    """The default scenario changed by ``mutate`` and written to ``tmp_path/scenario.yaml`` (results under tmp_path)."""
+    data = default_scenario_data()
+    data["output"] = {"dir": str(tmp_path / "results")}
+    mutate(data)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from engine.cli.main import main
+
+from .conftest import write_default_variant
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "configs" / "default.yaml"
@@ -41,20 +42,8 @@ RawScenario = dict[str, Any]
 Mutation = Callable[[RawScenario], None]
 
 
-def _default() -> RawScenario:
-    data: RawScenario = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
-    # the copy is written elsewhere: keep its residual file found
-    data["model"]["dependence"]["residuals"] = str(DEFAULT_CONFIG.parent / data["model"]["dependence"]["residuals"])
-    return data
-
-
 def _write_scenario(tmp_path: Path, mutate: Mutation) -> Path:
-    data = _default()
-    data["output"] = {"dir": str(tmp_path / "results")}
-    mutate(data)
-    path = tmp_path / "scenario.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
+    return write_default_variant(tmp_path, mutate)
 
 
 def _validate(mutate: Mutation, *expected: str) -> Callable[[Path], Case]:

@@ -180,8 +180,8 @@ class MarginalsConfig(_Frozen):
     (``max_variance``); ``null`` removes the ceiling. GARCH variances have
     power-law tails: with no finite fourth moment a million paths reach
     levels no market has seen, and averages over paths (expected growth)
-    stop settling. Twice the 2008 peak is above anything in a century of US
-    daily data.
+    stop settling. Four times the 2008 peak (about 12% a day for the S&P
+    500) is above anything in a century of US daily data, 1987 included.
 
     ``fallback`` is fitted instead when a series' model does not converge or
     is not stationary (persistence at or above ``max_persistence``); a
@@ -193,7 +193,7 @@ class MarginalsConfig(_Frozen):
     mean: MeanKind = "sample"
     step: StepLength | None = None
     variance_targeting: bool = False
-    variance_ceiling: Annotated[float, Field(ge=1.0, le=1000.0)] | None = 2.0
+    variance_ceiling: Annotated[float, Field(ge=1.0, le=1000.0)] | None = 4.0
     candidates: Annotated[list[ModelChoice], Field(min_length=1)] | None = None
     fallback: ModelChoice | None = None
     max_persistence: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9999

@@ -37,3 +37,15 @@ def write_default_variant(tmp_path: Path, mutate: Callable[[dict[str, Any]], Non
     path = tmp_path / "scenario.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
+
+
+def one_error_line(captured: pytest.CaptureResult[str], expected: tuple[str, ...]) -> str:
+    """The single ``mcalloc: error:`` line of a failed command, checked to contain every fragment; no traceback."""
+    assert "Traceback" not in captured.err + captured.out
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    line = lines[0]
+    assert line.startswith("mcalloc: error:"), line
+    for fragment in expected:
+        assert fragment in line, f"{fragment!r} not in {line!r}"
+    return line

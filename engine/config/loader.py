@@ -153,6 +153,8 @@ def apply_override(data: dict[str, Any], override: str) -> dict[str, Any]:
     key, sep, raw_value = override.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {override!r}: expected section.key=value")
+    if not key.isprintable():
+        raise ConfigError(f"--set {key!r}: the key holds a control character (a newline?); give section.key=value")
     try:
         value = yaml.safe_load(raw_value) if raw_value.strip() else None
     except yaml.YAMLError:

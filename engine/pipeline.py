@@ -1,13 +1,15 @@
 """The one place where mcalloc's stages are wired together, top to bottom.
 
     load scenario -> load data -> returns -> fit marginals -> fit dependence
-      -> simulate paths -> account portfolios -> metrics -> optimise
-      -> account optimised portfolios -> write results
+      -> simulate the optimiser's paths -> optimise
+      -> simulate paths, accounting benchmarks and optimised portfolios -> metrics
+      -> write results
 
-Benchmarks are run along the paths in a first pass, which also collects the
-scenarios the optimiser needs. The optimised weights are then run along the
-very same paths in a second pass (chunks are re-simulated from their seeds,
-which costs a second simulation but keeps memory flat for any ``n_paths``).
+The optimiser works on paths of its own (``optimize.n_paths``, from a seed
+stream apart from the main one). Every portfolio, benchmark or optimised, is
+then judged on the main ``simulation.n_paths`` paths in one pass, so an
+optimised portfolio's metrics come from futures it was not fitted to, and
+``optimization.csv`` shows its objective on both.
 """
 
 from __future__ import annotations
@@ -151,14 +153,14 @@ def _benchmark_weights(scenario: Scenario) -> dict[str, np.ndarray]:
 
 def optimise(
     scenario: Scenario,
-    first_pass: ChunkResult,
+    fit_pass: ChunkResult,
     benchmarks: dict[str, np.ndarray],
 ) -> list[OptimizedPortfolio]:
-    """Solve every objective of the scenario on the first pass's scenarios."""
+    """Solve every objective of the scenario on the scenarios of the optimiser's paths."""
     objectives = scenario.optimize.objectives
     if not objectives:
         return []
-    horizon_returns = first_pass.asset_growth - 1.0
+    horizon_returns = fit_pass.asset_growth - 1.0
     expected = horizon_returns.mean(axis=0)
     lows, highs = scenario.optimize.constraints.weight_bounds(scenario.asset_names)
     bounds = WeightBounds(lower=np.array(lows), upper=np.array(highs))
@@ -182,7 +184,7 @@ def optimise(
             result = problem.solve(target, what, hint)
         else:
             if variance_problem is None:
-                variance_problem = MinVarianceProblem(first_pass.daily_covariance, expected, bounds)
+                variance_problem = MinVarianceProblem(fit_pass.daily_covariance, expected, bounds)
             result = variance_problem.solve(target, what, hint)
         results.append(OptimizedPortfolio(objective.label, objective, target, result))
     return results
@@ -217,6 +219,9 @@ def _target(
     return float((1.0 + min_return) ** horizon_years - 1.0)
 
 
+OPTIMIZER_STREAM = 1
+"""Seed stream of the optimiser's own paths (see :func:`engine.simulation.paths.seed_sequence`)."""
+
 OPTIMIZATION_COLUMNS = [
     "portfolio",
     "objective",
@@ -225,31 +230,39 @@ OPTIMIZATION_COLUMNS = [
     "expected_horizon_return",
     "min_expected_horizon_return",
     "horizon_cvar",
+    "expected_horizon_return_new_paths",
+    "horizon_cvar_new_paths",
+    "n_fit_paths",
     "status",
     "solver",
 ]
 
 
-def _optimization_table(portfolios: list[OptimizedPortfolio], first_pass: ChunkResult) -> pd.DataFrame:
-    horizon_returns = first_pass.asset_growth - 1.0
+def _optimization_table(
+    portfolios: list[OptimizedPortfolio], fit_pass: ChunkResult | None, evaluation: ChunkResult
+) -> pd.DataFrame:
+    """What the optimiser saw on its own paths, and the same quantities on the paths the metrics come from."""
     rows = []
     for portfolio in portfolios:
+        assert fit_pass is not None
         objective = portfolio.objective
         weights = portfolio.result.weights
         alpha = objective.alpha if isinstance(objective, MinCvarObjective) else np.nan
-        rows.append(
-            {
-                "portfolio": portfolio.name,
-                "objective": objective.kind,
-                "alpha": alpha,
-                "objective_value": portfolio.result.objective_value,
-                "expected_horizon_return": float(horizon_returns.mean(axis=0) @ weights),
-                "min_expected_horizon_return": portfolio.target if portfolio.target is not None else np.nan,
-                "horizon_cvar": cvar(-(horizon_returns @ weights), alpha) if np.isfinite(alpha) else np.nan,
-                "status": portfolio.result.status,
-                "solver": portfolio.result.solver,
-            }
-        )
+        row: dict[str, object] = {
+            "portfolio": portfolio.name,
+            "objective": objective.kind,
+            "alpha": alpha,
+            "objective_value": portfolio.result.objective_value,
+            "min_expected_horizon_return": portfolio.target if portfolio.target is not None else np.nan,
+            "n_fit_paths": fit_pass.asset_growth.shape[0],
+            "status": portfolio.result.status,
+            "solver": portfolio.result.solver,
+        }
+        for suffix, paths in (("", fit_pass), ("_new_paths", evaluation)):
+            horizon_returns = paths.asset_growth @ weights - 1.0
+            row[f"expected_horizon_return{suffix}"] = float(horizon_returns.mean())
+            row[f"horizon_cvar{suffix}"] = cvar(-horizon_returns, alpha) if np.isfinite(alpha) else np.nan
+        rows.append(row)
     return pd.DataFrame(rows, columns=OPTIMIZATION_COLUMNS)
 
 
@@ -326,7 +339,7 @@ def run_scenario(
         schedule = Schedule(simulation.horizon_years, simulation.steps_per_year, scenario.portfolio.rebalance)
         benchmarks = _benchmark_weights(scenario)
 
-        def simulate(weights: list[np.ndarray]) -> ChunkResult:
+        def simulate(weights: list[np.ndarray], n_paths: int, stream: int) -> ChunkResult:
             matrix = np.array(weights).reshape(len(weights), len(scenario.assets))
             plan = SimulationPlan(
                 model=model,
@@ -335,31 +348,22 @@ def run_scenario(
                 weights=matrix,
                 currency=CurrencyOverlay.from_scenario(scenario),
             )
-            return run_simulation(plan, simulation.n_paths, simulation.chunk_size, scenario.seed, simulation.n_jobs)
+            return run_simulation(plan, n_paths, simulation.chunk_size, scenario.seed, simulation.n_jobs, stream)
 
-        with clock.stage("simulate benchmarks"):
-            first_pass = simulate(list(benchmarks.values()))
-        with clock.stage("optimise"):
-            optimized = optimise(scenario, first_pass, benchmarks)
-        names = list(benchmarks)
-        books = [first_pass.book]
-        if optimized:
-            with clock.stage("simulate optimised"):
-                second_pass = simulate([p.result.weights for p in optimized])
-            names += [p.name for p in optimized]
-            books.append(second_pass.book)
+        optimized: list[OptimizedPortfolio] = []
+        fit_pass: ChunkResult | None = None
+        if scenario.optimize.objectives:
+            with clock.stage("simulate the optimiser's paths"):
+                fit_paths = scenario.optimize.fit_paths(simulation.n_paths)
+                fit_pass = simulate(list(np.eye(len(scenario.assets))), fit_paths, OPTIMIZER_STREAM)
+            with clock.stage("optimise"):
+                optimized = optimise(scenario, fit_pass, benchmarks)
+        names = [*benchmarks, *(p.name for p in optimized)]
+        with clock.stage("simulate"):
+            evaluation = simulate([*benchmarks.values(), *(p.result.weights for p in optimized)], simulation.n_paths, 0)
 
         with clock.stage("metrics"):
-            horizon = simulation.horizon_years
-            wealth = scenario.portfolio.initial_wealth
-            metrics = pd.concat(
-                [
-                    metrics_table(book, book_names, wealth, horizon)
-                    for book, book_names in zip(books, [list(benchmarks), [p.name for p in optimized]], strict=False)
-                    if book_names
-                ],
-                ignore_index=True,
-            )
+            metrics = metrics_table(evaluation.book, names, scenario.portfolio.initial_wealth, simulation.horizon_years)
         all_weights = {**benchmarks, **{p.name: p.result.weights for p in optimized}}
         weights = pd.DataFrame(
             [
@@ -369,7 +373,7 @@ def run_scenario(
             ],
             columns=["portfolio", "asset", "weight"],
         )
-        optimization = _optimization_table(optimized, first_pass)
+        optimization = _optimization_table(optimized, fit_pass, evaluation)
         folder.write_csv("metrics.csv", metrics)
         folder.write_csv("weights.csv", weights)
         folder.write_csv("optimization.csv", optimization)

@@ -1,6 +1,6 @@
 """Simulation throughput as ratios against raw RNG, arch's fast path and two workers, measured in the same run.
 
-    python scripts/bench_simulation.py [--config configs/default.yaml] [--n-paths 8000] [--years 10]
+    python scripts/bench_simulation.py [--config configs/default.yaml] [--n-paths 32000] [--years 10]
                                        [--repeat 3] [--full]
 
 Prints a table, then one JSON line (the last line of stdout). ``--full`` adds

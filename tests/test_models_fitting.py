@@ -103,7 +103,8 @@ def test_gjr_skewt_unconditional_variance_uses_the_law_s_negative_moment() -> No
     standard_error = per_path.std() / math.sqrt(per_path.size)
     assert per_path.mean() == pytest.approx(marginal.unconditional_variance, abs=4 * standard_error)
     symmetric = params.omega / (1 - params.alpha - params.gamma / 2 - params.beta)
-    assert abs(per_path.mean() - symmetric) > 10 * standard_error
+    # the same four-standard-error band that accepts the right formula rejects the symmetric one
+    assert abs(per_path.mean() - symmetric) > 4 * standard_error
 
 
 def test_egarch_normal_unconditional_variance_closed_form() -> None:

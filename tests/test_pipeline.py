@@ -49,13 +49,13 @@ def test_different_seed_changes_results(tmp_path: Path) -> None:
     assert not np.allclose(first["cagr_median"], second["cagr_median"])
 
 
-def test_min_cvar_reported_equals_cvar_recomputed_on_the_same_scenarios(tmp_path: Path) -> None:
-    scenario = load_scenario(DEFAULT_CONFIG, [*SMALL, "simulation.n_jobs=1"])
+def test_min_cvar_is_reported_on_its_own_paths_and_on_the_paths_it_never_saw(tmp_path: Path) -> None:
+    scenario = load_scenario(DEFAULT_CONFIG, [*SMALL, "simulation.n_jobs=1", "optimize.n_paths=450"])
     outcome = run_scenario(scenario, out=tmp_path / "run")
     row = outcome.optimization.set_index("portfolio").loc["min_cvar_95"]
     weights = outcome.weights[outcome.weights.portfolio == "min_cvar_95"]["weight"].to_numpy()
-    # regenerate the optimiser's scenarios independently: same seed, same chunks
-    from engine.pipeline import build_model
+    # regenerate both sets of paths independently: the optimiser's stream and the main one
+    from engine.pipeline import OPTIMIZER_STREAM, build_model
     from engine.portfolio import FeeModel, Schedule
     from engine.simulation import SimulationPlan
 
@@ -67,11 +67,19 @@ def test_min_cvar_reported_equals_cvar_recomputed_on_the_same_scenarios(tmp_path
         schedule=Schedule(sim.horizon_years, sim.steps_per_year, scenario.portfolio.rebalance),
         weights=np.eye(len(scenario.assets)),
     )
-    result = run_simulation(plan, sim.n_paths, sim.chunk_size, scenario.seed, n_jobs=1)
-    horizon_returns = result.asset_growth - 1.0
-    assert row["objective_value"] == pytest.approx(cvar(-(horizon_returns @ weights), 0.95), abs=1e-6)
-    target = float(horizon_returns.mean(axis=0)[0])  # the S&P-only benchmark's expected return
-    assert horizon_returns.mean(axis=0) @ weights >= target - 1e-7
+    fit = run_simulation(plan, 450, sim.chunk_size, scenario.seed, n_jobs=1, stream=OPTIMIZER_STREAM)
+    fresh = run_simulation(plan, sim.n_paths, sim.chunk_size, scenario.seed, n_jobs=1)
+    assert row["n_fit_paths"] == 450
+    fit_returns = fit.asset_growth @ weights - 1.0
+    assert row["objective_value"] == pytest.approx(cvar(-fit_returns, 0.95), abs=1e-6)
+    assert row["horizon_cvar"] == pytest.approx(cvar(-fit_returns, 0.95), abs=1e-12)
+    fresh_returns = fresh.asset_growth @ weights - 1.0
+    assert row["horizon_cvar_new_paths"] == pytest.approx(cvar(-fresh_returns, 0.95), abs=1e-12)
+    assert row["expected_horizon_return_new_paths"] == pytest.approx(fresh_returns.mean(), abs=1e-12)
+    # the two sets of paths are different futures
+    assert not np.allclose(fit.asset_growth[:100], fresh.asset_growth[:100])
+    target = float((fit.asset_growth - 1.0).mean(axis=0)[0])  # the S&P-only benchmark's expected return
+    assert fit_returns.mean() >= target - 1e-7
 
 
 def test_acceptance_command_writes_complete_contract(tmp_path: Path) -> None:

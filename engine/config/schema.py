@@ -240,8 +240,24 @@ class ConstraintsConfig(_Frozen):
 
 
 class OptimizeConfig(_Frozen):
+    """What to optimise, within which constraints, on how many paths.
+
+    The optimiser's scenarios come from ``n_paths`` paths simulated apart from
+    the ``simulation.n_paths`` paths every portfolio is then judged on (its
+    own seed stream), so optimised weights are scored on futures they never
+    saw. Unset: as many as ``simulation.n_paths``, at most 20,000.
+    """
+
     objectives: list[Objective] = Field(default_factory=list)
     constraints: ConstraintsConfig = ConstraintsConfig()
+    n_paths: Annotated[int, Field(gt=1, le=1_000_000)] | None = None
+
+    def fit_paths(self, simulated: int) -> int:
+        """Paths the optimiser's scenarios come from, given ``simulation.n_paths``."""
+        return self.n_paths if self.n_paths is not None else min(simulated, DEFAULT_FIT_PATHS)
+
+
+DEFAULT_FIT_PATHS = 20_000
 
 
 class CalibrationCheckConfig(_Frozen):

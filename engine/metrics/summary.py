@@ -38,11 +38,25 @@ def annual_returns(book: BookSummary) -> np.ndarray:
     return np.asarray(values / previous - 1.0)
 
 
-def _annualised_volatility(book: BookSummary, horizon_years: int) -> np.ndarray:
-    """Per-path volatility of monthly log returns, annualised; (n_paths, n_portfolios)."""
+def _annual_losses_of(book: BookSummary, column: int) -> np.ndarray:
+    """Minus the calendar-year simple returns of one portfolio, (n_paths, n_years).
+
+    One portfolio at a time, into one array: the pooled CVaR of millions of
+    paths then needs no temporaries of the size of all portfolios' returns.
+    """
+    values = book.year_end_values[:, :, column]
+    losses = np.empty(values.shape)
+    losses[:, 0] = values[:, 0]
+    np.divide(values[:, 1:], values[:, :-1], out=losses[:, 1:])
+    np.subtract(1.0, losses, out=losses)
+    return losses
+
+
+def _annualised_volatility(book: BookSummary, horizon_years: int, column: int) -> np.ndarray:
+    """Per-path volatility of one portfolio's monthly log returns, annualised; (n_paths,)."""
     n = book.n_blocks
-    mean = book.log_return_sum / n
-    variance = (book.log_return_sumsq - n * mean * mean) / (n - 1)
+    mean = book.log_return_sum[:, column] / n
+    variance = (book.log_return_sumsq[:, column] - n * mean * mean) / (n - 1)
     blocks_per_year = n / horizon_years
     return np.asarray(np.sqrt(np.maximum(variance, 0.0) * blocks_per_year))
 
@@ -60,24 +74,24 @@ def metrics_table(
     returns; ``prob_loss`` is the share of paths ending below the initial
     wealth.
     """
-    cagr = annualised_growth(book.terminal_value, horizon_years)
-    yearly = annual_returns(book)
-    volatility = _annualised_volatility(book, horizon_years)
     rows = []
+    # one portfolio at a time: temporaries of (n_paths,) rather than (n_paths, n_portfolios)
     for column, name in enumerate(names):
+        cagr = annualised_growth(book.terminal_value[:, column], horizon_years)
+        volatility = _annualised_volatility(book, horizon_years, column)
         wealth = initial_wealth * book.terminal_value[:, column]
         drawdown = book.max_drawdown[:, column]
         rows.append(
             {
                 "portfolio": name,
-                "cagr_median": float(np.median(cagr[:, column])),
-                "cagr_p05": float(np.percentile(cagr[:, column], 5)),
-                "cagr_p95": float(np.percentile(cagr[:, column], 95)),
-                "cagr_mean": float(np.mean(cagr[:, column])),
-                "vol_ann": float(np.median(volatility[:, column])),
+                "cagr_median": float(np.median(cagr)),
+                "cagr_p05": float(np.percentile(cagr, 5)),
+                "cagr_p95": float(np.percentile(cagr, 95)),
+                "cagr_mean": float(np.mean(cagr)),
+                "vol_ann": float(np.median(volatility)),
                 "maxdd_median": float(np.median(drawdown)),
                 "maxdd_p95": float(np.percentile(drawdown, 95)),
-                "cvar_95_annual": cvar(-yearly[:, :, column], 0.95),
+                "cvar_95_annual": cvar(_annual_losses_of(book, column), 0.95),
                 "prob_loss": float(np.mean(wealth < initial_wealth)),
                 "terminal_wealth_p05": float(np.percentile(wealth, 5)),
                 "terminal_wealth_p50": float(np.percentile(wealth, 50)),

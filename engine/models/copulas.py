@@ -26,9 +26,11 @@ from scipy import optimize, special, stats
 from engine.errors import ModelError
 from engine.models.dcc import FittedDCC
 from engine.models.dependence import (
+    ScoreTables,
     ScoreTransform,
     apply_transforms,
     correlation_records,
+    mix_days,
     nearest_correlation,
 )
 from engine.models.marginals import FittedMarginal
@@ -63,14 +65,29 @@ class TCopula:
 
     def sample_scores(self, rng: np.random.Generator, n_paths: int, n_steps: int) -> np.ndarray:
         """Multivariate t scores (not unit variance) of shape (n_paths, n_steps, n)."""
-        n = self.correlation.shape[0]
-        draws = rng.standard_normal((n_paths * n_steps, n))
-        scale = rng.chisquare(self.nu, n_paths * n_steps)
+        draws, scale = self._draws(rng, n_paths, n_steps)
+        scores = np.matmul(self.cholesky, draws)
+        scores /= scale[:, None, :]
+        return np.asarray(scores.transpose(2, 0, 1))
+
+    def _draws(self, rng: np.random.Generator, n_paths: int, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """Day-major normals (n_steps, n, n_paths), then ``sqrt(w / nu)`` (n_steps, n_paths)."""
+        draws = rng.standard_normal((n_steps, self.correlation.shape[0], n_paths))
+        scale = rng.chisquare(self.nu, (n_steps, n_paths))
         scale /= self.nu
         np.sqrt(scale, out=scale)
-        scores = draws @ self.cholesky.T
-        scores /= scale[:, None]
-        return np.asarray(scores.reshape(n_paths, n_steps, n))
+        return draws, scale
+
+    def sample_days(
+        self, rng: np.random.Generator, n_paths: int, n_steps: int, out: np.ndarray, state: object = None
+    ) -> np.ndarray:
+        """:meth:`sample_innovations` from the same draws, compiled, into ``out`` (n_steps, n, n_paths)."""
+        draws, scale = self._draws(rng, n_paths, n_steps)
+        return mix_days(draws, self.cholesky, scale, self.score_tables, out)
+
+    @cached_property
+    def score_tables(self) -> ScoreTables:
+        return ScoreTables.of(self.transforms)
 
     def sample_innovations(
         self,

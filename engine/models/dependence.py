@@ -25,12 +25,14 @@ from engine.models.marginals import FittedMarginal
 
 __all__ = [
     "GaussianCopula",
+    "ScoreTables",
     "ScoreTransform",
     "apply_transforms",
     "blend_correlation",
     "correlation_records",
     "fit_gaussian_copula",
     "joint_normal_scores",
+    "mix_days",
     "nearest_correlation",
     "normal_scores",
 ]
@@ -53,6 +55,11 @@ class ScoreTransform:
     score_nu: float | None = None
     base: np.ndarray = field(init=False, repr=False, compare=False)
     slope: np.ndarray = field(init=False, repr=False, compare=False)
+
+    @property
+    def limit(self) -> float:
+        """Half-width of the tabulated grid of scores."""
+        return self._limit
 
     @property
     def _limit(self) -> float:
@@ -127,11 +134,26 @@ class GaussianCopula:
         return None
 
     def sample_scores(self, rng: np.random.Generator, n_paths: int, n_steps: int) -> np.ndarray:
-        """Correlated standard normal scores of shape (n_paths, n_steps, n_assets)."""
-        n_assets = self.correlation.shape[0]
-        draws = rng.standard_normal((n_paths * n_steps, n_assets))
-        scores: np.ndarray = (draws @ self.cholesky.T).reshape(n_paths, n_steps, n_assets)
+        """Correlated standard normal scores of shape (n_paths, n_steps, n_assets).
+
+        The normals are drawn day by day, series by series, one row of paths
+        at a time (memory ordered (n_steps, n_assets, n_paths), the order the
+        recursions work in); the result is a view in that memory order.
+        """
+        draws = rng.standard_normal((n_steps, self.correlation.shape[0], n_paths))
+        scores: np.ndarray = np.matmul(self.cholesky, draws).transpose(2, 0, 1)
         return scores
+
+    def sample_days(
+        self, rng: np.random.Generator, n_paths: int, n_steps: int, out: np.ndarray, state: object = None
+    ) -> np.ndarray:
+        """:meth:`sample_innovations` from the same draws, compiled, into ``out`` (n_steps, n_assets, n_paths)."""
+        draws = rng.standard_normal((n_steps, self.correlation.shape[0], n_paths))
+        return mix_days(draws, self.cholesky, None, self.score_tables, out)
+
+    @cached_property
+    def score_tables(self) -> ScoreTables:
+        return ScoreTables.of(self.transforms)
 
     def sample_innovations(
         self,
@@ -148,6 +170,64 @@ class GaussianCopula:
     def records(self) -> list[dict[str, object]]:
         """Rows of ``dependence.csv``: this model's parameters."""
         return correlation_records(self.kind, self.correlation)
+
+
+@dataclass(frozen=True)
+class ScoreTables:
+    """The tables of several :class:`ScoreTransform` stacked for the compiled kernel (one row per series)."""
+
+    transforms: tuple[ScoreTransform, ...]
+    identity: np.ndarray
+    base: np.ndarray
+    slope: np.ndarray
+    limit: float
+
+    @classmethod
+    def of(cls, transforms: Sequence[ScoreTransform]) -> ScoreTables:
+        identity = np.array([t.marginal.dist == "normal" and t.score_nu is None for t in transforms], dtype=np.bool_)
+        tabulated = [t for t, plain in zip(transforms, identity, strict=True) if not plain]
+        width = tabulated[0].slope.size if tabulated else 1
+        base, slope = np.zeros((len(transforms), width)), np.zeros((len(transforms), width))
+        for column, transform in enumerate(transforms):
+            if not identity[column]:
+                base[column], slope[column] = transform.base, transform.slope
+        limit = tabulated[0].limit if tabulated else 0.0
+        return cls(tuple(transforms), identity, base, slope, limit)
+
+
+def mix_days(
+    draws: np.ndarray, cholesky: np.ndarray, divisor: np.ndarray | None, tables: ScoreTables, out: np.ndarray
+) -> np.ndarray:
+    """Innovations ``F^{-1}(G(L z / d))`` for day-major normals ``draws`` (n_steps, n, n_paths), into ``out``.
+
+    The compiled :func:`engine.simulation.kernels.mix_scores` does the work;
+    the rare scores off a transform's grid are transformed exactly here.
+    """
+    from engine.simulation.kernels import mix_scores
+
+    off_grid = mix_scores(
+        draws,
+        cholesky,
+        _NO_DIVISOR if divisor is None else divisor,
+        tables.identity,
+        tables.base,
+        tables.slope,
+        tables.limit,
+        _GRID_STEP,
+        out,
+    )
+    if off_grid:
+        scores = np.matmul(cholesky, draws)
+        if divisor is not None:
+            scores /= divisor[:, None, :]
+        for column, transform in enumerate(tables.transforms):
+            outside = np.abs(scores[:, column]) > tables.limit
+            if not tables.identity[column] and outside.any():
+                out[:, column][outside] = transform.exact(scores[:, column][outside])
+    return out
+
+
+_NO_DIVISOR = np.empty((0, 0))
 
 
 def apply_transforms(scores: np.ndarray, transforms: Sequence[ScoreTransform]) -> np.ndarray:

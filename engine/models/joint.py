@@ -168,16 +168,28 @@ class JointModel:
         """Starting conditional variances, shape (n_paths, n_assets), percent squared."""
         return self.initial_state(n_paths).variance
 
-    def simulate_block(self, rng: np.random.Generator, state: SimulationState, n_steps: int) -> np.ndarray:
+    def simulate_block(
+        self, rng: np.random.Generator, state: SimulationState, n_steps: int, compiled: bool = True
+    ) -> np.ndarray:
         """Simulate ``n_steps`` days continuing from ``state`` (updated in place).
 
         Returns daily log returns (decimal) of shape (n_paths, n_steps, n_assets).
+        ``compiled=False`` runs the volatility recursions in numpy, the
+        reference the compiled kernel is tested against.
         """
         n_paths = state.variance.shape[0]
         if self.baseline is not None:
             return self.baseline.sample_returns(rng, n_paths, n_steps, state.dependence)
-        innovations = self.dependence.sample_innovations(rng, n_paths, n_steps, None, state.dependence)
-        returns = self._plan.simulate(innovations, state)
+        sample_days = getattr(self.dependence, "sample_days", None)
+        if compiled and sample_days is not None:
+            days = state.scratch("days", (n_steps, len(self.marginals), n_paths))
+            returns = self._plan.run_days(sample_days(rng, n_paths, n_steps, days, state.dependence), state)
+        else:
+            innovations = self.dependence.sample_innovations(rng, n_paths, n_steps, None, state.dependence)
+            if compiled:
+                returns = self._plan.simulate_compiled(innovations, state)
+            else:
+                returns = self._plan.simulate(innovations, state)
         if self.factor is not None:
             assert state.market_history is not None
             self.factor.apply(returns, state.market_history)

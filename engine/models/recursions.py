@@ -248,6 +248,55 @@ class RecursionPlan:
         days[:, columns, :] = sub
         variance[columns] = sub_variance
 
+    def simulate_compiled(self, innovations: np.ndarray, state: SimulationState) -> np.ndarray:
+        """What :meth:`simulate` returns, from the compiled kernel.
+
+        Same layout as :meth:`simulate` without ``out``: a view, with the
+        usual axes, of an array whose memory is ordered (n_steps, n_assets,
+        n_paths); here that array is a buffer of ``state``, overwritten by
+        the next block.
+        """
+        if innovations.ndim != 3 or innovations.shape[2] != self.n_assets:
+            raise ValueError("one marginal per asset column is required")
+        n_paths, n_steps, n_assets = innovations.shape
+        days = state.scratch("days", (n_steps, n_assets, n_paths))
+        np.copyto(days, innovations.transpose(1, 2, 0))
+        return self.run_days(days, state)
+
+    def run_days(self, days: np.ndarray, state: SimulationState) -> np.ndarray:
+        """The compiled recursions on shocks ``days`` (n_steps, n_assets, n_paths), in place.
+
+        Returns the decimal log returns as a view of shape (n_paths, n_steps, n_assets).
+        """
+        from engine.simulation.kernels import EGARCH, GARCH, recursion_block
+
+        n_assets = self.n_assets
+        variance = np.array(state.variance.T, order="C")
+        last_return = np.array(state.last_return.T, order="C")
+        kind = np.full(n_assets, GARCH, dtype=np.int64)
+        kind[self.egarch_columns] = EGARCH
+        ar = np.zeros(n_assets, dtype=np.bool_)
+        ar[self.ar_columns] = True
+        recursion_block(
+            days,
+            variance,
+            last_return,
+            kind,
+            ar,
+            self.mu,
+            self.phi,
+            self.omega,
+            self.alpha,
+            self.gamma,
+            self.beta,
+            self.ceiling,
+            SCALE,
+        )
+        state.variance[...] = variance.T
+        state.last_return[...] = last_return.T
+        returns: np.ndarray = days.transpose(2, 0, 1)
+        return returns
+
     def simulate(self, innovations: np.ndarray, state: SimulationState, out: np.ndarray | None = None) -> np.ndarray:
         """Daily log returns (decimal) of shape (n_paths, n_steps, n_assets) for one block.
 

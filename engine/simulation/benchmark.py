@@ -96,14 +96,15 @@ class BenchmarkSettings:
     """What to run.
 
     ``n_paths`` paths over ``horizon_years`` per timed run (the same paths
-    on one and two workers, so enough for several chunks per worker);
+    on one and two workers: enough chunks per worker that the pool's fixed
+    cost per call, about a tenth of a second, is not what is measured);
     ``repeat`` runs of each; arch simulates ``arch_simulations`` paths of
     ``arch_horizon`` days per forecast call. ``full`` adds the pipeline run
     at ``full_paths`` paths.
     """
 
     config: Path
-    n_paths: int = 8000
+    n_paths: int = 32_000
     horizon_years: int = 10
     repeat: int = 3
     arch_simulations: int = 1000

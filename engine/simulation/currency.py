@@ -42,7 +42,8 @@ class CurrencyOverlay:
             their own currency first, then the FX factors.
         """
         n_assets = len(self.fx_columns)
-        assets = factor_log_returns[:, :, :n_assets].copy()
+        # order="K" keeps the layout the recursions produce, which the books read without a copy
+        assets = factor_log_returns[:, :, :n_assets].copy(order="K")
         for asset, column in enumerate(self.fx_columns):
             if column is not None:
                 assets[:, :, asset] += factor_log_returns[:, :, column]

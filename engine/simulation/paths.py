@@ -12,18 +12,19 @@ fees, book the portfolios, and keep running sums. Nothing of shape
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 
 from engine.models.joint import JointModel
-from engine.portfolio.accounting import BookSummary, FixedMixBook
+from engine.portfolio.accounting import BookSummary, CompiledBook, FixedMixBook
 from engine.portfolio.costs import FeeModel
 from engine.portfolio.schedule import Schedule
 from engine.simulation.currency import CurrencyOverlay
 
-__all__ = ["ChunkResult", "SimulationPlan", "chunk_sizes", "run_simulation", "simulate_chunk"]
+__all__ = ["ChunkResult", "SimulationPlan", "chunk_sizes", "run_simulation", "seed_sequence", "simulate_chunk"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class SimulationPlan:
     schedule: Schedule
     weights: np.ndarray
     currency: CurrencyOverlay | None = None
+    compiled: bool = True
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,13 @@ class ChunkResult:
         return (self.asset_cross - n * np.outer(mean, mean)) / (n - 1)
 
 
+_RUNS_PER_WORKER = 4
+"""Fewest tasks per worker in a parallel run: few sends of the plan, still an even load."""
+
+_MAX_CHUNKS_PER_RUN = 16
+"""Most chunks per task: what a worker returns at once stays small whatever ``n_paths`` is."""
+
+
 def chunk_sizes(n_paths: int, chunk_size: int) -> list[int]:
     """Sizes of the chunks that ``n_paths`` are split into."""
     full, rest = divmod(n_paths, chunk_size)
@@ -80,6 +89,8 @@ def chunk_sizes(n_paths: int, chunk_size: int) -> list[int]:
 
 def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSequence) -> ChunkResult:
     """Simulate one chunk of paths and run every portfolio along them."""
+    if plan.compiled:
+        return _simulate_chunk_compiled(plan, n_paths, seed)
     rng = np.random.Generator(np.random.PCG64(seed))
     schedule = plan.schedule
     state = plan.model.initial_state(n_paths)
@@ -92,7 +103,7 @@ def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSeque
     daily = schedule.rebalance == "daily"
     for month in range(bounds.size - 1):
         n_steps = int(bounds[month + 1] - bounds[month])
-        log_returns = plan.model.simulate_block(rng, state, n_steps)
+        log_returns = plan.model.simulate_block(rng, state, n_steps, compiled=False)
         if plan.currency is not None:
             log_returns = plan.currency.apply(log_returns)
         growth = plan.fees.net_growth(log_returns, out=log_returns)
@@ -116,29 +127,100 @@ def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSeque
     )
 
 
-def _concatenate(parts: list[ChunkResult]) -> ChunkResult:
-    books = [p.book for p in parts]
-    book = BookSummary(
-        terminal_value=np.concatenate([b.terminal_value for b in books]),
-        max_drawdown=np.concatenate([b.max_drawdown for b in books]),
-        year_end_values=np.concatenate([b.year_end_values for b in books]),
-        log_return_sum=np.concatenate([b.log_return_sum for b in books]),
-        log_return_sumsq=np.concatenate([b.log_return_sumsq for b in books]),
-        n_steps=books[0].n_steps,
-        n_blocks=books[0].n_blocks,
-    )
-    asset_sum = np.zeros_like(parts[0].asset_sum)
-    asset_cross = np.zeros_like(parts[0].asset_cross)
-    for part in parts:
-        asset_sum += part.asset_sum
-        asset_cross += part.asset_cross
+def _simulate_chunk_compiled(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSequence) -> ChunkResult:
+    """:func:`simulate_chunk` with the compiled recursions and books; the numpy loop above is the reference."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    schedule = plan.schedule
+    state = plan.model.initial_state(n_paths)
+    book = CompiledBook(plan.weights, n_paths, plan.fees.daily_factor)
+    bounds = schedule.month_bounds
+    daily = schedule.rebalance == "daily"
+    for month in range(bounds.size - 1):
+        n_steps = int(bounds[month + 1] - bounds[month])
+        log_returns = plan.model.simulate_block(rng, state, n_steps)
+        if plan.currency is not None:
+            log_returns = plan.currency.apply(log_returns)
+        if schedule.rebalance_at(month):
+            book.rebalance()
+        book.advance_log(log_returns, daily_rebalance=daily)
+        if schedule.is_year_end(month):
+            book.mark_year_end()
     return ChunkResult(
-        book=book,
-        asset_growth=np.concatenate([p.asset_growth for p in parts]),
-        asset_sum=asset_sum,
-        asset_cross=asset_cross,
-        n_observations=sum(p.n_observations for p in parts),
+        book=book.summary(),
+        asset_growth=book.asset_growth,
+        asset_sum=book.asset_sum,
+        asset_cross=book.asset_cross,
+        n_observations=n_paths * schedule.n_steps,
     )
+
+
+def _simulate_chunks(plan: SimulationPlan, sizes: list[int], seeds: list[np.random.SeedSequence]) -> list[ChunkResult]:
+    return [simulate_chunk(plan, size, child) for size, child in zip(sizes, seeds, strict=True)]
+
+
+class _Collector:
+    """Per-path results of consecutive chunks copied into arrays for all paths, chunk by chunk.
+
+    Holding every chunk and concatenating at the end would need twice the
+    memory of the result at its peak; this needs it once.
+    """
+
+    def __init__(self, n_paths: int) -> None:
+        self.n_paths = n_paths
+        self.filled = 0
+        self.arrays: dict[str, np.ndarray] = {}
+        self.asset_sum: np.ndarray | None = None
+        self.asset_cross: np.ndarray | None = None
+        self.n_observations = 0
+        self.shape: tuple[int, int] = (0, 0)
+
+    def add(self, part: ChunkResult) -> None:
+        fields = {
+            "terminal_value": part.book.terminal_value,
+            "max_drawdown": part.book.max_drawdown,
+            "year_end_values": part.book.year_end_values,
+            "log_return_sum": part.book.log_return_sum,
+            "log_return_sumsq": part.book.log_return_sumsq,
+            "asset_growth": part.asset_growth,
+        }
+        if not self.arrays:
+            self.arrays = {name: np.empty((self.n_paths, *a.shape[1:])) for name, a in fields.items()}
+            self.asset_sum = np.zeros_like(part.asset_sum)
+            self.asset_cross = np.zeros_like(part.asset_cross)
+            self.shape = (part.book.n_steps, part.book.n_blocks)
+        size = part.asset_growth.shape[0]
+        for name, values in fields.items():
+            self.arrays[name][self.filled : self.filled + size] = values
+        self.filled += size
+        assert self.asset_sum is not None and self.asset_cross is not None
+        self.asset_sum += part.asset_sum
+        self.asset_cross += part.asset_cross
+        self.n_observations += part.n_observations
+
+    def result(self) -> ChunkResult:
+        assert self.filled == self.n_paths and self.asset_sum is not None and self.asset_cross is not None
+        arrays = self.arrays
+        book = BookSummary(
+            terminal_value=arrays["terminal_value"],
+            max_drawdown=arrays["max_drawdown"],
+            year_end_values=arrays["year_end_values"],
+            log_return_sum=arrays["log_return_sum"],
+            log_return_sumsq=arrays["log_return_sumsq"],
+            n_steps=self.shape[0],
+            n_blocks=self.shape[1],
+        )
+        return ChunkResult(
+            book=book,
+            asset_growth=arrays["asset_growth"],
+            asset_sum=self.asset_sum,
+            asset_cross=self.asset_cross,
+            n_observations=self.n_observations,
+        )
+
+
+def seed_sequence(seed: int, stream: int = 0) -> np.random.SeedSequence:
+    """The root of a run's chunk seeds: stream 0 is the paths portfolios are judged on, others are apart from it."""
+    return np.random.SeedSequence(seed) if stream == 0 else np.random.SeedSequence((seed, stream))
 
 
 def run_simulation(
@@ -147,19 +229,33 @@ def run_simulation(
     chunk_size: int,
     seed: int,
     n_jobs: int = 1,
+    stream: int = 0,
 ) -> ChunkResult:
     """Simulate ``n_paths`` paths in chunks on ``n_jobs`` workers.
 
     The result does not depend on ``n_jobs``: chunks are seeded by index and
-    combined in index order.
+    combined in index order. ``stream`` picks independent sets of paths for
+    the same seed (see :func:`seed_sequence`).
     """
     sizes = chunk_sizes(n_paths, chunk_size)
-    seeds = np.random.SeedSequence(seed).spawn(len(sizes))
+    seeds = seed_sequence(seed, stream).spawn(len(sizes))
+    collector = _Collector(n_paths)
     if n_jobs == 1 or len(sizes) == 1:
-        parts = [simulate_chunk(plan, size, child) for size, child in zip(sizes, seeds, strict=True)]
-    else:
-        parallel = Parallel(n_jobs=n_jobs, backend="loky")
-        parts = list(
-            parallel(delayed(simulate_chunk)(plan, size, child) for size, child in zip(sizes, seeds, strict=True))
-        )
-    return _concatenate(parts)
+        for size, child in zip(sizes, seeds, strict=True):
+            collector.add(simulate_chunk(plan, size, child))
+        return collector.result()
+    # runs of consecutive chunks: the plan is sent once per run rather than once per chunk;
+    # at least a few runs per worker keep the workers evenly loaded, and a bounded number of
+    # chunks per run bounds what a worker holds and sends back at once
+    workers = effective_n_jobs(n_jobs)
+    n_runs = min(len(sizes), max(_RUNS_PER_WORKER * workers, -(-len(sizes) // _MAX_CHUNKS_PER_RUN)))
+    edges = np.linspace(0, len(sizes), n_runs + 1).round().astype(int)
+    parallel = Parallel(n_jobs=workers, backend="loky", batch_size=1, return_as="generator")
+    runs = parallel(
+        delayed(_simulate_chunks)(plan, sizes[start:stop], seeds[start:stop])
+        for start, stop in itertools.pairwise(edges)
+    )
+    for run in runs:
+        for part in run:
+            collector.add(part)
+    return collector.result()

@@ -171,6 +171,28 @@ CASES = [
         _validate(_factor(loadings={"russell2000": [1.1]}), "model.factor.loadings", "intl"),
         id="calibrated-factor-missing-a-loading",
     ),
+    *[
+        pytest.param(
+            _validate(
+                _factor(regimes={"series": "intl", "loadings": [[1.0], [0.8]], "transition": transition}),
+                "model.factor.regimes.transition.0",
+                message,
+            ),
+            id=name,
+        )
+        for transition, message, name in [
+            ([[0.99, 0.02], [0.1, 0.9]], "sum to 1", "regime-transition-row-not-summing-to-one"),
+            ([[1.0, 0.0], [0.1, 0.9]], "never left", "regime-never-left"),
+        ]
+    ],
+    pytest.param(
+        _validate(_factor(regimes={"series": "sp500"}), "model.factor.regimes.series", "market"),
+        id="regime-on-the-market",
+    ),
+    pytest.param(
+        _validate(_factor(regimes={"series": "intl"}), "model.factor.regimes", "mcalloc calibrate"),
+        id="calibrated-regimes-without-parameters",
+    ),
     pytest.param(
         _validate(_dependence(kind="t", correlation=GIVEN_CORRELATION), "model.dependence.nu"),
         id="calibrated-t-without-nu",

@@ -289,6 +289,41 @@ class StressConfig(_Frozen):
         return self.correlation_blend > 0.0 or self.worst_days is not None
 
 
+class RegimeConfig(_Frozen):
+    """One series' market loadings switching between regimes of a hidden Markov chain.
+
+    ``series`` names the switching series (not the market). A fit estimates
+    ``n_regimes`` regimes; calibrated runs give ``loadings`` (one list of
+    loadings at lags 0, 1, ... per regime) and ``transition`` (row ``i``:
+    the chances of each regime tomorrow given regime ``i`` today).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    series: str
+    n_regimes: Annotated[int, Field(ge=2, le=4)] = 2
+    loadings: list[list[float]] | None = None
+    transition: list[list[Annotated[float, Field(ge=0.0, le=1.0)]]] | None = None
+
+    @model_validator(mode="after")
+    def _shapes(self) -> RegimeConfig:
+        if (self.loadings is None) != (self.transition is None):
+            raise ValueError("loadings: give both loadings and transition (calibrated) or neither (fitted)")
+        if self.loadings is None or self.transition is None:
+            return self
+        k = len(self.transition)
+        if k != self.n_regimes or any(len(row) != k for row in self.transition):
+            raise ValueError(f"transition: must be {self.n_regimes} x {self.n_regimes} (n_regimes)")
+        for index, row in enumerate(self.transition):
+            if abs(sum(row) - 1.0) > 1e-6:
+                raise ValueError(f"transition.{index}: the chances in a row must sum to 1, not {sum(row):.6g}")
+            if row[index] >= 1.0:
+                raise ValueError(f"transition.{index}: a regime that is never left makes the chain not ergodic")
+        if len(self.loadings) != k or len({len(row) for row in self.loadings}) != 1:
+            raise ValueError(f"loadings: one list per regime ({k}), all of the same length (one value per lag)")
+        return self
+
+
 class FactorConfig(_Frozen):
     """A common market factor: each other series loads on the market's returns.
 
@@ -299,10 +334,20 @@ class FactorConfig(_Frozen):
     ``loadings`` (calibrated) maps each non-market series to its loadings at
     lags 0, 1, ...; a fit estimates them by least squares, with
     ``dependence.lead_lag`` lags for the ``dependence.lead_lag_series``.
+    ``regimes`` makes one series' loadings switch between the regimes of a
+    hidden Markov chain (:class:`RegimeConfig`); its entry in ``loadings``
+    is then the regimes' long-run mean, for reference.
     """
 
     market: str
     loadings: dict[str, list[float]] | None = None
+    regimes: RegimeConfig | None = None
+
+    @model_validator(mode="after")
+    def _switching_series(self) -> FactorConfig:
+        if self.regimes is not None and self.regimes.series == self.market:
+            raise ValueError(f"regimes.series: '{self.market}' is the market; name a series that loads on it")
+        return self
 
 
 class DependenceConfig(_Frozen):

@@ -439,6 +439,18 @@ class Scenario(_Frozen):
                 raise ValueError(
                     f"model.factor.loadings.{name}: give 1 to 6 finite loadings (lag 0, lag 1, ...), got {values}"
                 )
+        regimes = factor.regimes
+        if regimes is not None:
+            if regimes.series not in names:
+                raise ValueError(
+                    f"model.factor.regimes.series: '{regimes.series}' is not a series here (series: {', '.join(names)})"
+                )
+            if self.model.source == "calibrated" and regimes.loadings is None:
+                raise ValueError(
+                    "model.factor.regimes: calibrated runs need loadings and transition (mcalloc calibrate writes them)"
+                )
+            if regimes.loadings is not None and not 1 <= len(regimes.loadings[0]) <= 6:
+                raise ValueError("model.factor.regimes.loadings: give 1 to 6 loadings per regime (lag 0, lag 1, ...)")
         if self.model.source == "calibrated":
             missing = [n for n in names if n != factor.market and n not in loadings]
             if missing:

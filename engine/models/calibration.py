@@ -66,6 +66,14 @@ def calibrated_scenario(scenario: Scenario, model: JointModel, residuals_file: s
             for index, name in enumerate(names)
             if index != model.factor.market
         }
+        if model.factor.switching is not None:
+            assert model.factor.regime_loadings is not None and model.factor.transition is not None
+            factor["regimes"] = {
+                "series": names[model.factor.switching],
+                "n_regimes": model.factor.n_regimes,
+                "loadings": _matrix(model.factor.regime_loadings),
+                "transition": _matrix(model.factor.transition),
+            }
     return data
 
 

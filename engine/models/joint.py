@@ -18,7 +18,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from engine.config.model_schema import BASELINE_KINDS, DependenceConfig, StartConfig
+from engine.config.model_schema import BASELINE_KINDS, DependenceConfig, RegimeConfig, StartConfig
 from engine.config.schema import ModelConfig
 from engine.data.market import MarketData
 from engine.errors import DataError, ModelError
@@ -32,7 +32,7 @@ from engine.models.dependence import (
     joint_normal_scores,
     lead_lag_correlation,
 )
-from engine.models.factor import FactorStructure, fit_factor
+from engine.models.factor import FactorStructure, fit_factor, fit_regime_loadings
 from engine.models.fitting import FitOptions, fit_series
 from engine.models.marginals import FittedMarginal
 from engine.models.recursions import RecursionPlan, SimulationState
@@ -66,6 +66,7 @@ class JointModel:
     notes: tuple[str, ...] = ()
     fit_index: pd.Index | None = field(default=None, repr=False, compare=False)
     variance_ceiling: float | None = None
+    regime_statistics: dict[str, float] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.dependence, ResidualBootstrap) and not self.dependence.marginals:
@@ -123,6 +124,27 @@ class JointModel:
                         {"kind": "factor", "parameter": f"loading_lag{lag}", "series": name, "value": float(value)}
                         for lag, value in enumerate(self.factor.loadings[index])
                     ]
+            rows += self._regime_records()
+        return rows
+
+    def _regime_records(self) -> list[dict[str, object]]:
+        factor = self.factor
+        if factor is None or factor.switching is None:
+            return []
+        assert factor.regime_loadings is not None and factor.transition is not None
+        name = self.asset_names[factor.switching]
+        rows: list[dict[str, object]] = []
+        for regime, loadings in enumerate(factor.regime_loadings):
+            rows += [
+                {"kind": "factor", "parameter": f"regime{regime}_loading_lag{lag}", "series": name, "value": float(v)}
+                for lag, v in enumerate(loadings)
+            ]
+        for regime, share in enumerate(factor.stationary()):
+            stay = float(factor.transition[regime, regime])
+            rows.append({"kind": "factor", "parameter": f"regime{regime}_stay", "series": name, "value": stay})
+            rows.append({"kind": "factor", "parameter": f"regime{regime}_share", "series": name, "value": float(share)})
+        for key, value in self.regime_statistics.items():
+            rows.append({"kind": "factor", "parameter": key, "series": name, "value": value})
         return rows
 
     def starting_at(self, start: StartConfig, steps_per_year: int) -> JointModel:
@@ -162,6 +184,7 @@ class JointModel:
             last_return=np.tile(last_return, (n_paths, 1)),
             dependence=self.dependence.initial_state(n_paths, self.start.kind),
             market_history=self.factor.initial_history(n_paths) if self.factor is not None else None,
+            regime=self.factor.initial_regime(n_paths) if self.factor is not None else None,
         )
 
     def initial_variance(self, n_paths: int) -> np.ndarray:
@@ -192,7 +215,11 @@ class JointModel:
                 returns = self._plan.simulate(innovations, state)
         if self.factor is not None:
             assert state.market_history is not None
-            self.factor.apply(returns, state.market_history)
+            regimes = None
+            if self.factor.switching is not None:
+                assert state.regime is not None
+                regimes = self.factor.regime_path(rng.random((n_steps + 1, n_paths)), state.regime)
+            self.factor.apply(returns, state.market_history, regimes)
         return returns
 
     def simulate(self, rng: np.random.Generator, n_paths: int, n_steps: int) -> np.ndarray:
@@ -256,11 +283,33 @@ def _factor_from_config(config: ModelConfig, names: list[str]) -> FactorStructur
     if factor is None:
         return None
     loadings_config = factor.loadings or {}
+    regimes = factor.regimes
+    regime_loadings = np.array(regimes.loadings) if regimes is not None and regimes.loadings is not None else None
     n_lags = max((len(values) for values in loadings_config.values()), default=1) - 1
+    if regime_loadings is not None:
+        n_lags = max(n_lags, regime_loadings.shape[1] - 1)
     loadings = np.zeros((len(names), n_lags + 1))
     for name, values in loadings_config.items():
         loadings[names.index(name), : len(values)] = values
-    return FactorStructure(market=names.index(factor.market), loadings=loadings)
+    if regimes is None or regime_loadings is None or regimes.transition is None:
+        return FactorStructure(market=names.index(factor.market), loadings=loadings)
+    padded = np.zeros((regime_loadings.shape[0], n_lags + 1))
+    padded[:, : regime_loadings.shape[1]] = regime_loadings
+    return _switching_structure(
+        names.index(factor.market), loadings, names.index(regimes.series), padded, np.array(regimes.transition)
+    )
+
+
+def _switching_structure(
+    market: int, loadings: np.ndarray, switching: int, regime_loadings: np.ndarray, transition: np.ndarray
+) -> FactorStructure:
+    """A factor whose column ``switching`` follows the regimes; its row of ``loadings`` becomes their mean."""
+    structure = FactorStructure(
+        market=market, loadings=loadings, switching=switching, regime_loadings=regime_loadings, transition=transition
+    )
+    mean = loadings.copy()
+    mean[switching] = structure.stationary() @ regime_loadings
+    return replace(structure, loadings=mean)
 
 
 def joint_model_from_config(config: ModelConfig, asset_names: list[str]) -> JointModel:
@@ -385,9 +434,14 @@ def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions |
     lagged = [n for n in names if listed is None or n in listed]
     factor: FactorStructure | None = None
     series = data.returns
+    regime_statistics: dict[str, float] = {}
     if config.factor is not None:
         lags = {name: dependence_config.lead_lag for name in lagged}
         factor, series = fit_factor(data.returns, config.factor.market, lags)
+        if config.factor.regimes is not None:
+            factor, series, regime_statistics = _fit_regimes(
+                factor, series, data.returns, config.factor.regimes, lags.get(config.factor.regimes.series, 0)
+            )
     marginals = tuple(fit_series(series[name], name, config.marginals, options) for name in names)
     if dependence_config.kind in BASELINE_KINDS:
         baseline: Baseline
@@ -455,7 +509,33 @@ def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions |
         notes=tuple(notes),
         fit_index=series.index,
         variance_ceiling=config.marginals.variance_ceiling,
+        regime_statistics=regime_statistics,
     )
+
+
+def _fit_regimes(
+    factor: FactorStructure, series: pd.DataFrame, returns: pd.DataFrame, config: RegimeConfig, n_lags: int
+) -> tuple[FactorStructure, pd.DataFrame, dict[str, float]]:
+    """Switching loadings for ``config.series``; its idiosyncratic returns net of the expected loading each day."""
+    names = [str(name) for name in returns.columns]
+    column = names.index(config.series)
+    skipped = returns.shape[0] - series.shape[0]
+    market = returns.iloc[:, factor.market].to_numpy(dtype=float)
+    n_obs = market.size
+    regressors = np.column_stack([market[skipped - lag : n_obs - lag] for lag in range(n_lags + 1)])
+    own = returns.iloc[skipped:, column].to_numpy(dtype=float)
+    fitted = fit_regime_loadings(own, regressors, config.n_regimes, config.series)
+    idiosyncratic = series.copy()
+    idiosyncratic.iloc[:, column] = own - np.einsum("tl,tl->t", fitted.expected_loadings(), regressors)
+    regime_loadings = np.zeros((config.n_regimes, factor.n_lags + 1))
+    regime_loadings[:, : n_lags + 1] = fitted.loadings
+    structure = _switching_structure(factor.market, factor.loadings, column, regime_loadings, fitted.transition)
+    statistics = {
+        "regime_loglikelihood": fitted.loglikelihood,
+        "regime_bic": fitted.bic,
+        "constant_loading_bic": fitted.constant_bic,
+    }
+    return structure, idiosyncratic, statistics
 
 
 def _rebind(dependence: Dependence, marginals: tuple[FittedMarginal, ...]) -> Dependence:

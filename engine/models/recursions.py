@@ -65,6 +65,9 @@ class SimulationState:
     market_history
         ndarray of shape (n_paths, n_lags): the market factor's previous
         returns, most recent first, for lagged loadings; or ``None``.
+    regime
+        ndarray of shape (n_paths,): each path's regime of a switching
+        factor loading (-1 before the first day); or ``None``.
     buffers
         Work arrays reused from block to block (see :meth:`scratch`).
     """
@@ -73,6 +76,7 @@ class SimulationState:
     last_return: np.ndarray
     dependence: object = None
     market_history: np.ndarray | None = None
+    regime: np.ndarray | None = None
     buffers: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def scratch(self, name: str, shape: tuple[int, ...]) -> np.ndarray:

@@ -28,6 +28,7 @@ from engine.config.loader import config_hash, scenario_to_dict
 from engine.config.schema import MinCvarObjective, Objective, Scenario
 from engine.data.market import MarketData, load_market_data
 from engine.errors import InfeasibleError
+from engine.metrics.diversification import DIVERSIFICATION_COLUMNS, diversification_table
 from engine.metrics.risk import cvar
 from engine.metrics.summary import metrics_table
 from engine.models.joint import JointModel, fit_joint_model, joint_model_from_config
@@ -52,6 +53,7 @@ class RunOutcome:
     weights: pd.DataFrame
     models: pd.DataFrame
     optimization: pd.DataFrame
+    diversification: pd.DataFrame
     warnings: tuple[str, ...] = ()
 
 
@@ -364,6 +366,22 @@ def run_scenario(
 
         with clock.stage("metrics"):
             metrics = metrics_table(evaluation.book, names, scenario.portfolio.initial_wealth, simulation.horizon_years)
+        all_vectors = np.array([*benchmarks.values(), *(p.result.weights for p in optimized)])
+        reference = scenario.portfolio.reference_name
+        diversification = pd.DataFrame(columns=DIVERSIFICATION_COLUMNS)
+        if reference is not None:
+            with clock.stage("diversification"):
+                diversification = diversification_table(
+                    evaluation.book,
+                    names,
+                    reference,
+                    simulation.horizon_years,
+                    scenario.seed,
+                    simulation.chunk_size,
+                    all_vectors.reshape(len(names), len(scenario.assets)),
+                    evaluation.daily_covariance,
+                    scenario.asset_names,
+                )
         all_weights = {**benchmarks, **{p.name: p.result.weights for p in optimized}}
         weights = pd.DataFrame(
             [
@@ -375,6 +393,7 @@ def run_scenario(
         )
         optimization = _optimization_table(optimized, fit_pass, evaluation)
         folder.write_csv("metrics.csv", metrics)
+        folder.write_csv("diversification.csv", diversification)
         folder.write_csv("weights.csv", weights)
         folder.write_csv("optimization.csv", optimization)
         folder.update(timings_s=clock.timings)
@@ -389,5 +408,6 @@ def run_scenario(
         weights=weights,
         models=models,
         optimization=optimization,
+        diversification=diversification,
         warnings=tuple(folder.manifest.get("warnings", [])),
     )

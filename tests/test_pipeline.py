@@ -29,6 +29,7 @@ CONTRACT_FILES = {
     "weights.csv",
     "metrics.csv",
     "optimization.csv",
+    "diversification.csv",
 }
 
 

@@ -81,6 +81,38 @@ def _summary(metrics: pd.DataFrame, scenario: Scenario) -> str:
     return header + "\n" + table.to_string(index=False)
 
 
+def _diversification_summary(table: pd.DataFrame) -> str:
+    """Each portfolio minus the reference on the same paths, with 95% intervals, in percentage points."""
+    if table.empty:
+        return ""
+    columns = {
+        "cagr_median": "CAGR p50",
+        "maxdd_p95": "maxDD p95",
+        "cvar_95_annual": "CVaR95 yr",
+        "vol_ann": "vol",
+        "prob_wealthier": "P(wealthier)",
+    }
+    rows = []
+    for portfolio, group in table.groupby("portfolio", sort=False):
+        by_statistic = group.set_index("statistic")
+        row = {"portfolio": portfolio}
+        for statistic, label in columns.items():
+            entry = by_statistic.loc[statistic]
+            if statistic == "prob_wealthier":
+                row[label] = f"{entry['difference']:.0%} ({entry['ci_low']:.0%}..{entry['ci_high']:.0%})"
+            else:
+                row[label] = (
+                    f"{100 * entry['difference']:+.2f} ({100 * entry['ci_low']:+.2f}..{100 * entry['ci_high']:+.2f})"
+                )
+        rows.append(row)
+    reference = table["reference"].iloc[0]
+    header = (
+        f"diversification: each portfolio minus {reference} on the same paths, percentage points, "
+        "95% intervals (paired bootstrap; diversification.csv has the unpaired ones)"
+    )
+    return header + "\n" + pd.DataFrame(rows).to_string(index=False)
+
+
 def _weights_summary(weights: pd.DataFrame) -> str:
     wide = weights.pivot(index="portfolio", columns="asset", values="weight")
     wide = wide.loc[list(dict.fromkeys(weights["portfolio"])), list(dict.fromkeys(weights["asset"]))]
@@ -107,6 +139,10 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     print(_summary(outcome.metrics, scenario))
     print()
+    diversification = _diversification_summary(outcome.diversification)
+    if diversification:
+        print(diversification)
+        print()
     print(_weights_summary(outcome.weights))
     print(f"\nresults: {outcome.folder}")
     return 0

@@ -163,11 +163,16 @@ class SimulationConfig(_Frozen):
 
 
 class PortfolioConfig(_Frozen):
-    """How portfolios are run: rebalancing, starting wealth and benchmark mixes."""
+    """How portfolios are run: rebalancing, starting wealth and benchmark mixes.
+
+    ``reference`` names the benchmark every other portfolio is compared with
+    in ``diversification.csv`` (default: the first benchmark).
+    """
 
     rebalance: RebalanceFrequency = "monthly"
     initial_wealth: Annotated[float, Field(gt=0.0)] = 100_000.0
     benchmarks: dict[Identifier, dict[str, Annotated[float, Field(ge=0.0)]]] = Field(default_factory=dict)
+    reference: Identifier | None = None
 
     @model_validator(mode="after")
     def _weights_sum_to_one(self) -> PortfolioConfig:
@@ -175,7 +180,16 @@ class PortfolioConfig(_Frozen):
             total = sum(weights.values())
             if abs(total - 1.0) > 1e-9:
                 raise ValueError(f"benchmarks.{name}: weights sum to {total:.6g}; they must sum to 1")
+        if self.reference is not None and self.reference not in self.benchmarks:
+            raise ValueError(
+                f"reference: '{self.reference}' is not a benchmark (benchmarks: {', '.join(self.benchmarks) or 'none'})"
+            )
         return self
+
+    @property
+    def reference_name(self) -> str | None:
+        """The portfolio others are compared with: ``reference``, else the first benchmark, else none."""
+        return self.reference if self.reference is not None else next(iter(self.benchmarks), None)
 
 
 MinReturn = Annotated[float, Field(gt=-1.0)] | Annotated[str, Field(pattern=r"^benchmark:[a-z][a-z0-9_]*$")] | None

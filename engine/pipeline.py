@@ -337,7 +337,7 @@ def run_scenario(
             ],
         )
 
-        fees = FeeModel(np.array([a.ter for a in scenario.assets]), simulation.steps_per_year)
+        fees = FeeModel.of(scenario.assets, simulation.steps_per_year)
         schedule = Schedule(simulation.horizon_years, simulation.steps_per_year, scenario.portfolio.rebalance)
         benchmarks = _benchmark_weights(scenario)
 

@@ -64,6 +64,17 @@ def test_ter_costs_exactly_its_rate_per_year() -> None:
     assert growth.prod(axis=1)[0] == pytest.approx(1.0 - fees.ter, rel=1e-12)
 
 
+def test_a_fee_already_in_the_model_is_not_charged_again() -> None:
+    # model fitted to ETF closes net of TER c0; holding that ETF costs nothing more, a cheaper
+    # fund (c) earns (1 - c) / (1 - c0) a year, a dearer one loses the difference
+    held = np.array([0.0019, 0.0007, 0.0050])
+    in_model = np.array([0.0019, 0.0032, 0.0032])
+    fees = FeeModel(ter=held, steps_per_year=252, ter_in_model=in_model)
+    year = fees.net_growth(np.zeros((1, 252, 3))).prod(axis=1)[0]
+    assert year[0] == 1.0
+    assert year == pytest.approx((1.0 - held) / (1.0 - in_model), rel=1e-12)
+
+
 def test_month_bounds_cover_horizon() -> None:
     schedule = Schedule(horizon_years=3, steps_per_year=252, rebalance="monthly")
     bounds = schedule.month_bounds

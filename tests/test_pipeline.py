@@ -64,7 +64,7 @@ def test_min_cvar_is_reported_on_its_own_paths_and_on_the_paths_it_never_saw(tmp
     sim = scenario.simulation
     plan = SimulationPlan(
         model=model,
-        fees=FeeModel(np.array([a.ter for a in scenario.assets]), sim.steps_per_year),
+        fees=FeeModel.of(scenario.assets, sim.steps_per_year),
         schedule=Schedule(sim.horizon_years, sim.steps_per_year, scenario.portfolio.rebalance),
         weights=np.eye(len(scenario.assets)),
     )

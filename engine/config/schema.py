@@ -59,15 +59,18 @@ CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 
 class AssetConfig(_Frozen):
-    """One investable asset; ``ter`` is the annual total expense ratio (decimal).
+    """One investable asset; ``ter`` is the annual total expense ratio (decimal) of the fund held.
 
-    ``currency`` is the currency the asset is priced in; ``None`` means the
-    scenario's base currency.
+    ``ter_in_model`` is the fee already inside the returns the model
+    describes (the TER of the fund whose prices it was fitted to; 0 for an
+    index): only ``ter`` over it is charged. ``currency`` is the currency the
+    asset is priced in; ``None`` means the scenario's base currency.
     """
 
     name: Identifier
     label: str | None = None
     ter: Annotated[float, Field(ge=0.0, lt=0.1)] = 0.0
+    ter_in_model: Annotated[float, Field(ge=0.0, lt=0.1)] = 0.0
     currency: CurrencyCode | None = None
 
     @property

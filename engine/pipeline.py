@@ -35,7 +35,7 @@ from engine.models.joint import JointModel, fit_joint_model, joint_model_from_co
 from engine.models.report import model_row
 from engine.models.validation import CalibrationSettings, calibration_table
 from engine.optimize.problems import MinCvarProblem, MinVarianceProblem, OptimizedWeights, WeightBounds
-from engine.portfolio.costs import FeeModel
+from engine.portfolio.costs import Band, FeeModel, RebalancePolicy, TradingCosts
 from engine.portfolio.schedule import Schedule
 from engine.results.writer import RunFolder, provenance_records
 from engine.simulation.currency import CurrencyOverlay
@@ -144,6 +144,17 @@ def models_table(model: JointModel, scenario: Scenario) -> pd.DataFrame:
             {"asset": name, "label": label, "role": role, **row, "vol_ann_total": float(total[index]), **loadings}
         )
     return pd.DataFrame(rows)
+
+
+def rebalance_policy(scenario: Scenario) -> RebalancePolicy:
+    """The scenario's trading costs and no-trade band (either may be absent)."""
+    portfolio = scenario.portfolio
+    bps = np.array([asset.trading_cost_bps for asset in scenario.assets])
+    costs = None
+    if bps.any() or portfolio.courtage:
+        costs = TradingCosts(bps=bps, fixed=portfolio.courtage / portfolio.initial_wealth)
+    band = Band(portfolio.band.kind, portfolio.band.width) if portfolio.band is not None else None
+    return RebalancePolicy(costs=costs, band=band)
 
 
 def _benchmark_weights(scenario: Scenario) -> dict[str, np.ndarray]:
@@ -349,6 +360,7 @@ def run_scenario(
                 schedule=schedule,
                 weights=matrix,
                 currency=CurrencyOverlay.from_scenario(scenario),
+                policy=rebalance_policy(scenario),
             )
             return run_simulation(plan, n_paths, simulation.chunk_size, scenario.seed, simulation.n_jobs, stream)
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from engine.portfolio import FeeModel, FixedMixBook, Schedule
+from engine.portfolio import Band, FeeModel, FixedMixBook, RebalancePolicy, Schedule, TradingCosts
 
 
 def explicit_loop(growth: np.ndarray, weights: np.ndarray, rebalance_steps: set[int], daily: bool) -> dict:
@@ -105,3 +107,61 @@ def test_monthly_rebalanced_value_is_product_of_weighted_month_growth(
     summary = book.summary()
     np.testing.assert_allclose(summary.terminal_value, expected, rtol=1e-11)
     assert np.all((summary.max_drawdown >= 0) & (summary.max_drawdown < 1))
+
+
+def one_path_book(policy: RebalancePolicy, first_growth: float) -> FixedMixBook:
+    """A 50/50 book on one path whose first asset grows by ``first_growth`` over one month."""
+    book = FixedMixBook(np.array([[0.5, 0.5]]), 1, policy)
+    growth = np.ones((1, 21, 2))
+    growth[0, 0, 0] = first_growth
+    book.advance(growth)
+    return book
+
+
+def test_trading_costs_are_bps_of_traded_value_plus_courtage_by_hand() -> None:
+    # holdings 0.6 / 0.5 after asset one gains 20%: value 1.1, targets 0.55 / 0.55, each trade 0.05;
+    # cost = 0.05 x 10 bp + 0.05 x 20 bp + 2 trades x 0.001 = 0.00215
+    policy = RebalancePolicy(costs=TradingCosts(bps=np.array([10.0, 20.0]), fixed=0.001))
+    book = one_path_book(policy, 1.2)
+    book.rebalance()
+    assert book.costs_paid[0, 0] == pytest.approx(0.00215, rel=1e-12)
+    assert book.value[0, 0] == pytest.approx(1.1 - 0.00215, rel=1e-12)
+    np.testing.assert_allclose(book.holdings[0, :, 0], (1.1 - 0.00215) / 2, rtol=1e-12)
+    # the next month's return is measured from the value before the costs
+    book.advance(np.ones((1, 21, 2)))
+    assert book.log_return_sum[0, 0] == pytest.approx(math.log(1.1) + math.log((1.1 - 0.00215) / 1.1), rel=1e-12)
+
+
+@given(
+    holdings=arrays(float, (2, 3, 4), elements=st.floats(0.01, 2.0)),
+    bps=arrays(float, 3, elements=st.floats(0.0, 50.0)),
+    fixed=st.floats(0.0, 0.01),
+)
+@settings(max_examples=50, deadline=None)
+def test_trading_cost_equals_bps_times_traded_value(holdings: np.ndarray, bps: np.ndarray, fixed: float) -> None:
+    weights = np.array([[0.2, 0.3, 0.5], [1 / 3, 1 / 3, 1 / 3]])
+    book = FixedMixBook(weights, 4, RebalancePolicy(costs=TradingCosts(bps=bps, fixed=fixed)))
+    book.holdings = holdings.copy()
+    book.value = holdings.sum(axis=1)
+    traded = np.abs(book.value[:, None, :] * weights[:, :, None] - holdings)
+    expected = np.einsum("a,kap->kp", bps / 1e4, traded) + fixed * (traded > 1e-12).sum(axis=1)
+    before = book.value.copy()
+    book.rebalance()
+    np.testing.assert_allclose(book.costs_paid, expected, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(book.value, before - expected, rtol=1e-12)
+    np.testing.assert_allclose(book.holdings.sum(axis=1), book.value, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("growth", "trades"), [(1.2, False), (2.0, True)])
+def test_a_relative_band_trades_only_outside_it(growth: float, trades: bool) -> None:
+    # target 50%; a relative band of 0.25 allows 37.5%..62.5%: +20% on one half gives 54.5%
+    # (stay), doubling gives 66.7% (trade)
+    policy = RebalancePolicy(band=Band("relative", 0.25))
+    book = one_path_book(policy, growth)
+    before = book.holdings.copy()
+    book.rebalance()
+    assert book.rebalances[0, 0] == float(trades)
+    if trades:
+        np.testing.assert_allclose(book.holdings[0, :, 0], book.value[0, 0] / 2)
+    else:
+        np.testing.assert_array_equal(book.holdings, before)

@@ -207,7 +207,45 @@ def _min_return_infeasible(tmp_path: Path) -> Case:
     return Case(argv, ("optimize.objectives.0", "min_return"), out=out, failed_manifest=True)
 
 
+def _portfolio(**values: object) -> Mutation:
+    def mutate(data: RawScenario) -> None:
+        data["portfolio"].update(values)
+
+    return mutate
+
+
+def _negative_trading_cost(data: RawScenario) -> None:
+    data["assets"][1]["trading_cost_bps"] = -5
+
+
+def _costs_with_daily_rebalancing(data: RawScenario) -> None:
+    data["assets"][0]["trading_cost_bps"] = 5
+    data["portfolio"]["rebalance"] = "daily"
+
+
+def _ter_in_model_too_high(data: RawScenario) -> None:
+    data["assets"][2]["ter_in_model"] = 0.5
+
+
 CASES = [
+    pytest.param(
+        _validate(_portfolio(band={"kind": "absolute", "width": -0.05}), "portfolio.band.width", "greater than 0"),
+        id="band-narrower-than-zero",
+    ),
+    pytest.param(
+        _validate(_portfolio(band={"width": 0.05}, rebalance="never"), "portfolio.band", "calendar"),
+        id="band-without-a-calendar",
+    ),
+    pytest.param(
+        _validate(_portfolio(reference="nasdaq_only"), "portfolio.reference", "not a benchmark"),
+        id="reference-not-a-benchmark",
+    ),
+    pytest.param(_validate(_portfolio(courtage=-1), "portfolio.courtage"), id="courtage-negative"),
+    pytest.param(_validate(_negative_trading_cost, "assets.1.trading_cost_bps"), id="trading-cost-negative"),
+    pytest.param(
+        _validate(_costs_with_daily_rebalancing, "portfolio.rebalance", "daily"), id="trading-costs-with-daily"
+    ),
+    pytest.param(_validate(_ter_in_model_too_high, "assets.2.ter_in_model"), id="ter-in-model-out-of-range"),
     pytest.param(_validate(_unknown_top_level, "simulations", "unknown key"), id="unknown-top-level-key"),
     pytest.param(_validate(_unknown_nested, "simulation.n_pahts", "unknown key"), id="unknown-nested-key"),
     pytest.param(_validate(_n_paths_wrong_type, "simulation.n_paths", "'many'"), id="n-paths-wrong-type"),

@@ -15,7 +15,7 @@ from engine.models.dcc import FittedDCC
 from engine.models.dependence import apply_transforms, mix_days
 from engine.models.factor import FactorStructure
 from engine.pipeline import build_model
-from engine.portfolio import FeeModel, Schedule
+from engine.portfolio import Band, FeeModel, RebalancePolicy, Schedule, TradingCosts
 from engine.simulation import SimulationPlan, run_simulation
 from engine.simulation.currency import CurrencyOverlay
 
@@ -73,6 +73,31 @@ def test_compiled_chunks_match_the_numpy_reference(dependence: str, rebalance: s
     compiled = run_simulation(plan, 150, 60, seed=4)
     reference = run_simulation(dataclasses.replace(plan, compiled=False), 150, 60, seed=4)
     assert_same_chunk(compiled, reference)
+
+
+@pytest.mark.parametrize("band", [None, Band("absolute", 0.03), Band("relative", 0.2)])
+def test_compiled_books_with_costs_and_bands_match_the_reference(band: Band | None) -> None:
+    costs = TradingCosts(bps=np.array([5.0, 20.0, 10.0, 2.0, 30.0]), fixed=0.0005)
+    plan = SimulationPlan(
+        model=mixed_model("gaussian"),
+        fees=FeeModel(np.full(5, 0.001), 252),
+        schedule=Schedule(2, 252, "monthly"),
+        weights=WEIGHTS,
+        policy=RebalancePolicy(costs=costs, band=band),
+    )
+    compiled = run_simulation(plan, 120, 60, seed=6)
+    reference = run_simulation(dataclasses.replace(plan, compiled=False), 120, 60, seed=6)
+    assert_same_chunk(compiled, reference)
+    np.testing.assert_allclose(compiled.book.costs_paid, reference.book.costs_paid, rtol=1e-11, atol=1e-16)
+    np.testing.assert_array_equal(compiled.book.rebalances, reference.book.rebalances)
+    # the mixed portfolios trade (and pay) on every path without a band; a band skips some months
+    paying = compiled.book.costs_paid[:, 1:] > 0.0
+    if band is None:
+        assert paying.all()
+        assert (compiled.book.rebalances == 23).all()
+    else:
+        assert paying.mean() > 0.5
+        assert compiled.book.rebalances[:, 1:].mean() < 23
 
 
 @pytest.mark.parametrize("config", ["configs/default.yaml", "configs/examples/sweden.yaml"])

@@ -63,7 +63,9 @@ class AssetConfig(_Frozen):
 
     ``ter_in_model`` is the fee already inside the returns the model
     describes (the TER of the fund whose prices it was fitted to; 0 for an
-    index): only ``ter`` over it is charged. ``currency`` is the currency the
+    index): only ``ter`` over it is charged. ``trading_cost_bps`` is what a
+    rebalancing trade costs, in basis points of the value traded (spread and
+    commission as a rate). ``currency`` is the currency the
     asset is priced in; ``None`` means the scenario's base currency.
     """
 
@@ -71,6 +73,7 @@ class AssetConfig(_Frozen):
     label: str | None = None
     ter: Annotated[float, Field(ge=0.0, lt=0.1)] = 0.0
     ter_in_model: Annotated[float, Field(ge=0.0, lt=0.1)] = 0.0
+    trading_cost_bps: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.0
     currency: CurrencyCode | None = None
 
     @property
@@ -165,20 +168,43 @@ class SimulationConfig(_Frozen):
         return math.ceil(self.n_paths / self.chunk_size)
 
 
+class BandConfig(_Frozen):
+    """A no-trade band: rebalance only books with a weight more than ``width`` from its target.
+
+    ``absolute``: ``|w - target| > width`` (0.05: five percentage points);
+    ``relative``: ``|w - target| > width * target``.
+    """
+
+    kind: Literal["absolute", "relative"] = "absolute"
+    width: Annotated[float, Field(gt=0.0, le=1.0)]
+
+
 class PortfolioConfig(_Frozen):
     """How portfolios are run: rebalancing, starting wealth and benchmark mixes.
 
     ``reference`` names the benchmark every other portfolio is compared with
-    in ``diversification.csv`` (default: the first benchmark).
+    in ``diversification.csv`` (default: the first benchmark). ``band``
+    rebalances only books that drifted outside it, on the ``rebalance``
+    calendar; ``courtage`` is a fixed cost per asset traded, in the base
+    currency (with the assets' ``trading_cost_bps``).
     """
 
     rebalance: RebalanceFrequency = "monthly"
     initial_wealth: Annotated[float, Field(gt=0.0)] = 100_000.0
     benchmarks: dict[Identifier, dict[str, Annotated[float, Field(ge=0.0)]]] = Field(default_factory=dict)
     reference: Identifier | None = None
+    band: BandConfig | None = None
+    courtage: Annotated[float, Field(ge=0.0)] = 0.0
 
     @model_validator(mode="after")
     def _weights_sum_to_one(self) -> PortfolioConfig:
+        if self.band is not None and self.rebalance in ("daily", "never"):
+            raise ValueError(
+                f"band: bands are checked on the rebalance calendar, and '{self.rebalance}' has none; "
+                "set rebalance to monthly, quarterly or annual"
+            )
+        if self.courtage > 0 and self.rebalance == "daily":
+            raise ValueError("courtage: trading costs are not booked with daily rebalancing; choose monthly or longer")
         for name, weights in self.benchmarks.items():
             total = sum(weights.values())
             if abs(total - 1.0) > 1e-9:
@@ -340,6 +366,11 @@ class Scenario(_Frozen):
                         f"portfolio.benchmarks.{name}: unknown asset '{asset}' (assets are {', '.join(names)})"
                     )
         self._check_optimize(names)
+        if self.portfolio.rebalance == "daily" and any(a.trading_cost_bps > 0 for a in self.assets):
+            raise ValueError(
+                "portfolio.rebalance: trading costs (assets' trading_cost_bps) are not booked with daily "
+                "rebalancing; choose monthly or longer, or set trading_cost_bps to 0"
+            )
         if not self.portfolio.benchmarks and not self.optimize.objectives:
             raise ValueError(
                 "portfolio.benchmarks and optimize.objectives are both empty; add a benchmark mix or an objective"

@@ -27,6 +27,8 @@ METRIC_COLUMNS = [
     "terminal_wealth_p50",
     "terminal_wealth_p95",
     "terminal_wealth_mean",
+    "trading_costs_mean",
+    "rebalances_per_year",
     "n_paths",
 ]
 
@@ -97,6 +99,12 @@ def metrics_table(
                 "terminal_wealth_p50": float(np.percentile(wealth, 50)),
                 "terminal_wealth_p95": float(np.percentile(wealth, 95)),
                 "terminal_wealth_mean": float(np.mean(wealth)),
+                "trading_costs_mean": (
+                    initial_wealth * float(np.mean(book.costs_paid[:, column])) if book.costs_paid is not None else 0.0
+                ),
+                "rebalances_per_year": (
+                    float(np.mean(book.rebalances[:, column])) / horizon_years if book.rebalances is not None else 0.0
+                ),
                 "n_paths": int(wealth.size),
             }
         )

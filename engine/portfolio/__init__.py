@@ -1,7 +1,16 @@
 """Portfolios along simulated paths: fees, calendar and fixed-mix accounting."""
 
-from engine.portfolio.accounting import BookSummary, FixedMixBook
-from engine.portfolio.costs import FeeModel
+from engine.portfolio.accounting import BookSummary, CompiledBook, FixedMixBook
+from engine.portfolio.costs import Band, FeeModel, RebalancePolicy, TradingCosts
 from engine.portfolio.schedule import Schedule
 
-__all__ = ["BookSummary", "FeeModel", "FixedMixBook", "Schedule"]
+__all__ = [
+    "Band",
+    "BookSummary",
+    "CompiledBook",
+    "FeeModel",
+    "FixedMixBook",
+    "RebalancePolicy",
+    "Schedule",
+    "TradingCosts",
+]

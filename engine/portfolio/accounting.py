@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.portfolio.costs import RebalancePolicy
+
 __all__ = ["BookSummary", "CompiledBook", "FixedMixBook"]
 
 
@@ -26,7 +28,9 @@ class BookSummary:
     daily log returns have shape (n_paths, n_portfolios); ``year_end_values``
     has shape (n_paths, n_years, n_portfolios). Values are per unit invested.
     The log-return sums are of block (monthly, not daily) log returns, over
-    the ``n_blocks`` blocks booked.
+    the ``n_blocks`` blocks booked. ``costs_paid`` (per unit of initial
+    wealth) and ``rebalances`` (counts), shape (n_paths, n_portfolios), sum
+    the rebalancing trades' costs and how many rebalances took place.
     """
 
     terminal_value: np.ndarray
@@ -36,6 +40,8 @@ class BookSummary:
     log_return_sumsq: np.ndarray
     n_steps: int
     n_blocks: int
+    costs_paid: np.ndarray | None = None
+    rebalances: np.ndarray | None = None
 
 
 class FixedMixBook:
@@ -55,11 +61,16 @@ class FixedMixBook:
     arrays.
     """
 
-    def __init__(self, weights: np.ndarray, n_paths: int) -> None:
+    def __init__(self, weights: np.ndarray, n_paths: int, policy: RebalancePolicy | None = None) -> None:
         self.weights = np.asarray(weights, dtype=float)
+        self.policy = policy or RebalancePolicy()
         n_portfolios, n_assets = self.weights.shape
         self.holdings = np.broadcast_to(self.weights[:, :, None], (n_portfolios, n_assets, n_paths)).copy()
         self.value = np.ones((n_portfolios, n_paths))
+        # the value a block's return is measured from: before the costs of a rebalance at its start
+        self.block_start = np.ones((n_portfolios, n_paths))
+        self.costs_paid = np.zeros((n_portfolios, n_paths))
+        self.rebalances = np.zeros((n_portfolios, n_paths))
         self.peak = np.ones((n_portfolios, n_paths))
         self.max_drawdown = np.zeros((n_portfolios, n_paths))
         self.log_return_sum = np.zeros((n_portfolios, n_paths))
@@ -82,8 +93,30 @@ class FixedMixBook:
         return buffer
 
     def rebalance(self) -> None:
-        """Return every portfolio to its target weights at current value."""
-        np.multiply(self.value[:, None, :], self.weights[:, :, None], out=self.holdings)
+        """Return every portfolio to its target weights at current value, paying for the trades.
+
+        With a band, only books with a weight outside it trade. The trades
+        are those to the targets at the value before costs; the costs then
+        come off the value, which is invested at the targets.
+        """
+        policy = self.policy
+        if policy.costs is None and policy.band is None:
+            np.multiply(self.value[:, None, :], self.weights[:, :, None], out=self.holdings)
+            self.rebalances += 1.0
+            return
+        targets = self.value[:, None, :] * self.weights[:, :, None]
+        trade = np.ones(self.value.shape, dtype=bool)
+        if policy.band is not None:
+            trade = policy.band.breached(self.holdings / self.value[:, None, :], self.weights)
+        cost = np.zeros(self.value.shape)
+        if policy.costs is not None:
+            cost = policy.costs.of(np.abs(targets - self.holdings))
+        cost = np.where(trade, cost, 0.0)
+        after = self.value - cost
+        self.holdings = np.where(trade[:, None, :], after[:, None, :] * self.weights[:, :, None], self.holdings)
+        self.value = after
+        self.costs_paid += cost
+        self.rebalances += trade
 
     def advance(self, growth: np.ndarray, daily_rebalance: bool = False) -> np.ndarray:
         """Book a block of days (one month in the pipeline).
@@ -113,6 +146,7 @@ class FixedMixBook:
             values = by_path.transpose(0, 2, 1)
             np.multiply(values[-1][:, None, :], self.weights[:, :, None], out=self.holdings)
             block_growth: np.ndarray = np.prod(days, axis=0)
+            self.rebalances += n_steps
         else:
             days = growth.transpose(1, 2, 0)
             if not days.flags.c_contiguous:
@@ -120,7 +154,7 @@ class FixedMixBook:
                 np.copyto(days, growth.transpose(1, 2, 0))
             values, block_growth = self._buy_and_hold(days)
 
-        block_log_return = np.log(values[-1] / self.value)
+        block_log_return = np.log(values[-1] / self.block_start)
         self.log_return_sum += block_log_return
         self.log_return_sumsq += block_log_return * block_log_return
         self.n_blocks += 1
@@ -135,6 +169,7 @@ class FixedMixBook:
         # peak / value >= 1; the largest ratio gives the deepest drawdown
         np.maximum(self.max_drawdown, 1.0 - 1.0 / running_peak.max(axis=0), out=self.max_drawdown)
         self.value = values[-1].copy()
+        self.block_start = self.value.copy()
         self.n_steps += n_steps
         return block_growth
 
@@ -180,6 +215,8 @@ class FixedMixBook:
             log_return_sumsq=np.ascontiguousarray(self.log_return_sumsq.T),
             n_steps=self.n_steps,
             n_blocks=self.n_blocks,
+            costs_paid=np.ascontiguousarray(self.costs_paid.T),
+            rebalances=np.ascontiguousarray(self.rebalances.T),
         )
 
 
@@ -194,8 +231,10 @@ class CompiledBook(FixedMixBook):
     day; the other parameters are the reference's.
     """
 
-    def __init__(self, weights: np.ndarray, n_paths: int, fee_factor: np.ndarray) -> None:
-        super().__init__(np.ascontiguousarray(weights, dtype=float), n_paths)
+    def __init__(
+        self, weights: np.ndarray, n_paths: int, fee_factor: np.ndarray, policy: RebalancePolicy | None = None
+    ) -> None:
+        super().__init__(np.ascontiguousarray(weights, dtype=float), n_paths, policy)
         n_assets = self.weights.shape[1]
         self.fee_factor = np.ascontiguousarray(fee_factor, dtype=float)
         self._asset_growth = np.ones((n_assets, n_paths))
@@ -231,6 +270,7 @@ class CompiledBook(FixedMixBook):
             self.weights,
             self.holdings,
             self.value,
+            self.block_start,
             self.peak,
             self.max_drawdown,
             self.log_return_sum,
@@ -242,3 +282,5 @@ class CompiledBook(FixedMixBook):
         )
         self.n_blocks += 1
         self.n_steps += log_returns.shape[1]
+        if daily_rebalance:
+            self.rebalances += log_returns.shape[1]

@@ -16,7 +16,7 @@ import numpy as np
 if TYPE_CHECKING:
     from engine.config.schema import AssetConfig
 
-__all__ = ["FeeModel"]
+__all__ = ["Band", "FeeModel", "RebalancePolicy", "TradingCosts"]
 
 
 @dataclass(frozen=True)
@@ -70,3 +70,58 @@ class FeeModel:
         growth: np.ndarray = np.exp(log_returns, out=out)
         growth *= self.daily_factor
         return growth
+
+
+@dataclass(frozen=True)
+class TradingCosts:
+    """What a rebalancing trade costs: ``bps`` (n_assets,) of the value traded, plus ``fixed`` per asset traded.
+
+    ``fixed`` (courtage) is a fraction of the initial wealth, since books are
+    kept per unit invested.
+    """
+
+    bps: np.ndarray
+    fixed: float = 0.0
+
+    def of(self, traded: np.ndarray) -> np.ndarray:
+        """Cost of trades of absolute value ``traded`` (n_portfolios, n_assets, n_paths): (n_portfolios, n_paths)."""
+        cost: np.ndarray = np.einsum("a,kap->kp", self.bps * 1e-4, traded)
+        if self.fixed:
+            cost += self.fixed * np.count_nonzero(traded > _NO_TRADE, axis=1)
+        return cost
+
+
+_NO_TRADE = 1e-12
+"""Trades smaller than this (per unit of initial wealth) are rounding, not trades."""
+
+
+@dataclass(frozen=True)
+class Band:
+    """Rebalance only when a weight has drifted past ``width`` from its target.
+
+    ``absolute``: ``|w - target| > width`` (0.05 is five percentage points);
+    ``relative``: ``|w - target| > width * target`` (0.25 lets a 20% target
+    drift between 15% and 25%).
+    """
+
+    kind: str
+    width: float
+
+    def breached(self, current: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Which books are outside, (n_portfolios, n_paths).
+
+        ``current`` weights have shape (n_portfolios, n_assets, n_paths),
+        ``target`` (n_portfolios, n_assets).
+        """
+        drift = np.abs(current - target[:, :, None])
+        allowed = self.width if self.kind == "absolute" else self.width * target[:, :, None]
+        breached: np.ndarray = np.any(drift > allowed, axis=1)
+        return breached
+
+
+@dataclass(frozen=True)
+class RebalancePolicy:
+    """Costs of rebalancing trades and an optional no-trade band (see :class:`TradingCosts`, :class:`Band`)."""
+
+    costs: TradingCosts | None = None
+    band: Band | None = None

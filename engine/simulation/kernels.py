@@ -113,6 +113,7 @@ def book_block(
     weights: np.ndarray,
     holdings: np.ndarray,
     value: np.ndarray,
+    block_start: np.ndarray,
     peak: np.ndarray,
     max_drawdown: np.ndarray,
     log_return_sum: np.ndarray,
@@ -127,8 +128,10 @@ def book_block(
     ``growth`` (n_steps, n_assets, n_paths) holds each day's market growth
     factor ``exp(r)`` and is multiplied by ``fee_factor`` (n_assets,) in
     place. ``holdings`` (n_portfolios, n_assets, n_paths) and ``value``,
-    ``peak``, ``max_drawdown`` and the sums of block log returns
-    (n_portfolios, n_paths) carry the books from block to block;
+    ``block_start`` (the value the block's return is measured from: before
+    the costs of a rebalance at its start), ``peak``, ``max_drawdown`` and
+    the sums of block log returns (n_portfolios, n_paths) carry the books
+    from block to block;
     ``asset_growth`` (n_assets, n_paths) collects each asset's buy-and-hold
     growth; ``asset_sum`` (n_assets, n_paths) and ``asset_cross`` (n_assets,
     n_assets, n_paths, lower triangle) each path's sums of daily after-fee
@@ -184,10 +187,11 @@ def book_block(
                 deepest[path] = max(deepest[path], best[path] / current[path])
             if step == n_steps - 1:
                 for path in range(n_paths):
-                    block = math.log(current[path] / value[portfolio, path])
+                    block = math.log(current[path] / block_start[portfolio, path])
                     log_return_sum[portfolio, path] += block
                     log_return_sumsq[portfolio, path] += block * block
                     value[portfolio, path] = current[path]
+                    block_start[portfolio, path] = current[path]
     for portfolio in range(n_portfolios):
         for path in range(n_paths):
             peak[portfolio, path] = top[portfolio, path]

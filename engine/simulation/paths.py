@@ -20,7 +20,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 
 from engine.models.joint import JointModel
 from engine.portfolio.accounting import BookSummary, CompiledBook, FixedMixBook
-from engine.portfolio.costs import FeeModel
+from engine.portfolio.costs import FeeModel, RebalancePolicy
 from engine.portfolio.schedule import Schedule
 from engine.simulation.currency import CurrencyOverlay
 
@@ -41,6 +41,7 @@ class SimulationPlan:
     weights: np.ndarray
     currency: CurrencyOverlay | None = None
     compiled: bool = True
+    policy: RebalancePolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSeque
     rng = np.random.Generator(np.random.PCG64(seed))
     schedule = plan.schedule
     state = plan.model.initial_state(n_paths)
-    book = FixedMixBook(plan.weights, n_paths)
+    book = FixedMixBook(plan.weights, n_paths, plan.policy)
     n_assets = plan.weights.shape[1]
     asset_growth = np.ones((n_paths, n_assets))
     asset_sum = np.zeros(n_assets)
@@ -132,7 +133,7 @@ def _simulate_chunk_compiled(plan: SimulationPlan, n_paths: int, seed: np.random
     rng = np.random.Generator(np.random.PCG64(seed))
     schedule = plan.schedule
     state = plan.model.initial_state(n_paths)
-    book = CompiledBook(plan.weights, n_paths, plan.fees.daily_factor)
+    book = CompiledBook(plan.weights, n_paths, plan.fees.daily_factor, plan.policy)
     bounds = schedule.month_bounds
     daily = schedule.rebalance == "daily"
     for month in range(bounds.size - 1):
@@ -183,6 +184,9 @@ class _Collector:
             "log_return_sumsq": part.book.log_return_sumsq,
             "asset_growth": part.asset_growth,
         }
+        if part.book.costs_paid is not None and part.book.rebalances is not None:
+            fields["costs_paid"] = part.book.costs_paid
+            fields["rebalances"] = part.book.rebalances
         if not self.arrays:
             self.arrays = {name: np.empty((self.n_paths, *a.shape[1:])) for name, a in fields.items()}
             self.asset_sum = np.zeros_like(part.asset_sum)
@@ -208,6 +212,8 @@ class _Collector:
             log_return_sumsq=arrays["log_return_sumsq"],
             n_steps=self.shape[0],
             n_blocks=self.shape[1],
+            costs_paid=arrays.get("costs_paid"),
+            rebalances=arrays.get("rebalances"),
         )
         return ChunkResult(
             book=book,

@@ -36,6 +36,7 @@ from engine.models.report import model_row
 from engine.models.validation import CalibrationSettings, calibration_table
 from engine.optimize.problems import MinCvarProblem, MinVarianceProblem, OptimizedWeights, WeightBounds
 from engine.portfolio.costs import Band, FeeModel, RebalancePolicy, TradingCosts
+from engine.portfolio.flows import CashFlowSchedule
 from engine.portfolio.schedule import Schedule
 from engine.results.writer import RunFolder, provenance_records
 from engine.simulation.currency import CurrencyOverlay
@@ -352,6 +353,10 @@ def run_scenario(
         schedule = Schedule(simulation.horizon_years, simulation.steps_per_year, scenario.portfolio.rebalance)
         benchmarks = _benchmark_weights(scenario)
 
+        flows = CashFlowSchedule.from_config(
+            scenario.portfolio.flows, simulation.horizon_years, scenario.portfolio.initial_wealth
+        )
+
         def simulate(weights: list[np.ndarray], n_paths: int, stream: int) -> ChunkResult:
             matrix = np.array(weights).reshape(len(weights), len(scenario.assets))
             plan = SimulationPlan(
@@ -361,6 +366,7 @@ def run_scenario(
                 weights=matrix,
                 currency=CurrencyOverlay.from_scenario(scenario),
                 policy=rebalance_policy(scenario),
+                flows=flows if flows.active and stream == 0 else None,
             )
             return run_simulation(plan, n_paths, simulation.chunk_size, scenario.seed, simulation.n_jobs, stream)
 

@@ -227,7 +227,36 @@ def _ter_in_model_too_high(data: RawScenario) -> None:
     data["assets"][2]["ter_in_model"] = 0.5
 
 
+def _flows(*flows: dict[str, object]) -> Mutation:
+    def mutate(data: RawScenario) -> None:
+        data["portfolio"]["flows"] = list(flows)
+
+    return mutate
+
+
 CASES = [
+    pytest.param(
+        _validate(
+            _flows({"kind": "contribution", "amount": -500}), "portfolio.flows.0.amount", "greater than or equal"
+        ),
+        id="negative-contribution",
+    ),
+    pytest.param(
+        _validate(
+            _flows({"kind": "contribution", "amount": 500}, {"kind": "withdrawal", "amount": 100, "currency": "SEK"}),
+            "portfolio.flows.1.currency",
+            "base currency",
+        ),
+        id="flow-in-another-currency",
+    ),
+    pytest.param(
+        _validate(_flows({"kind": "contribution", "percent": 0.04}), "portfolio.flows.0.percent", "withdrawals"),
+        id="contribution-as-a-percent",
+    ),
+    pytest.param(
+        _validate(_flows({"kind": "withdrawal"}), "portfolio.flows.0.amount", "exactly one"),
+        id="flow-without-a-size",
+    ),
     pytest.param(
         _validate(_portfolio(band={"kind": "absolute", "width": -0.05}), "portfolio.band.width", "greater than 0"),
         id="band-narrower-than-zero",

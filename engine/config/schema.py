@@ -179,6 +179,35 @@ class BandConfig(_Frozen):
     width: Annotated[float, Field(gt=0.0, le=1.0)]
 
 
+class FlowConfig(_Frozen):
+    """A contribution or withdrawal plan, in the base currency (see :mod:`engine.portfolio.flows`).
+
+    Exactly one of ``amount`` (per occurrence, growing by ``indexation`` a
+    year) and ``percent`` (withdrawals only: a yearly share of wealth, paid
+    in equal parts per occurrence). Flows run from ``start_year`` (years
+    after the start) up to, not including, ``end_year``.
+    """
+
+    kind: Literal["contribution", "withdrawal"]
+    amount: Annotated[float, Field(ge=0.0)] | None = None
+    percent: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
+    frequency: Literal["monthly", "quarterly", "annual"] = "monthly"
+    start_year: Annotated[float, Field(ge=0.0, le=100.0)] = 0.0
+    end_year: Annotated[float, Field(gt=0.0, le=100.0)] | None = None
+    indexation: Annotated[float, Field(gt=-0.5, lt=0.5)] = 0.0
+    currency: CurrencyCode | None = None
+
+    @model_validator(mode="after")
+    def _one_size(self) -> FlowConfig:
+        if (self.amount is None) == (self.percent is None):
+            raise ValueError("amount: give exactly one of amount (currency per flow) and percent (share of wealth)")
+        if self.percent is not None and self.kind != "withdrawal":
+            raise ValueError("percent: only withdrawals can be a share of wealth; give a contribution's amount")
+        if self.end_year is not None and self.end_year <= self.start_year:
+            raise ValueError(f"end_year: {self.end_year} must be after start_year ({self.start_year})")
+        return self
+
+
 class PortfolioConfig(_Frozen):
     """How portfolios are run: rebalancing, starting wealth and benchmark mixes.
 
@@ -186,7 +215,8 @@ class PortfolioConfig(_Frozen):
     in ``diversification.csv`` (default: the first benchmark). ``band``
     rebalances only books that drifted outside it, on the ``rebalance``
     calendar; ``courtage`` is a fixed cost per asset traded, in the base
-    currency (with the assets' ``trading_cost_bps``).
+    currency (with the assets' ``trading_cost_bps``); ``flows`` are
+    contributions and withdrawals (:class:`FlowConfig`).
     """
 
     rebalance: RebalanceFrequency = "monthly"
@@ -195,6 +225,7 @@ class PortfolioConfig(_Frozen):
     reference: Identifier | None = None
     band: BandConfig | None = None
     courtage: Annotated[float, Field(ge=0.0)] = 0.0
+    flows: list[FlowConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _weights_sum_to_one(self) -> PortfolioConfig:
@@ -366,6 +397,12 @@ class Scenario(_Frozen):
                         f"portfolio.benchmarks.{name}: unknown asset '{asset}' (assets are {', '.join(names)})"
                     )
         self._check_optimize(names)
+        for index, flow in enumerate(self.portfolio.flows):
+            if flow.currency is not None and flow.currency != self.currency.base:
+                raise ValueError(
+                    f"portfolio.flows.{index}.currency: flows are in the base currency ({self.currency.base}), "
+                    f"not {flow.currency}; convert the amount or drop the key"
+                )
         if self.portfolio.rebalance == "daily" and any(a.trading_cost_bps > 0 for a in self.assets):
             raise ValueError(
                 "portfolio.rebalance: trading costs (assets' trading_cost_bps) are not booked with daily "

@@ -84,7 +84,7 @@ class PathStatistics:
 
     def __init__(self, book: BookSummary, horizon_years: int) -> None:
         self.terminal = book.terminal_value
-        self.cagr = annualised_growth(book.terminal_value, horizon_years)
+        self.cagr = annualised_growth(book.performance, horizon_years)
         self.max_drawdown = book.max_drawdown
         n = book.n_blocks
         mean = book.log_return_sum / n

@@ -29,6 +29,10 @@ METRIC_COLUMNS = [
     "terminal_wealth_mean",
     "trading_costs_mean",
     "rebalances_per_year",
+    "invested_mean",
+    "mwr_median",
+    "prob_shortfall",
+    "prob_depleted",
     "n_paths",
 ]
 
@@ -63,6 +67,30 @@ def _annualised_volatility(book: BookSummary, horizon_years: int, column: int) -
     return np.asarray(np.sqrt(np.maximum(variance, 0.0) * blocks_per_year))
 
 
+def _flow_metrics(book: BookSummary, column: int, initial_wealth: float, horizon_years: int) -> dict[str, float]:
+    """Money put in, money-weighted return, shortfall and depletion.
+
+    Without flows the money put in is the initial wealth, the money-weighted
+    return of a path is its CAGR, a shortfall is a loss, and nothing is
+    depleted.
+    """
+    if book.invested is None or book.money_weighted is None or book.depleted is None:
+        terminal = book.terminal_value[:, column]
+        return {
+            "invested_mean": initial_wealth,
+            "mwr_median": float(np.median(annualised_growth(terminal, horizon_years))),
+            "prob_shortfall": float(np.mean(terminal < 1.0)),
+            "prob_depleted": 0.0,
+        }
+    invested = book.invested[:, column]
+    return {
+        "invested_mean": initial_wealth * float(np.mean(invested)),
+        "mwr_median": float(np.nanmedian(book.money_weighted[:, column])),
+        "prob_shortfall": float(np.mean(book.terminal_value[:, column] < invested)),
+        "prob_depleted": float(np.mean(book.depleted[:, column])),
+    }
+
+
 def metrics_table(
     book: BookSummary,
     names: Sequence[str],
@@ -79,7 +107,7 @@ def metrics_table(
     rows = []
     # one portfolio at a time: temporaries of (n_paths,) rather than (n_paths, n_portfolios)
     for column, name in enumerate(names):
-        cagr = annualised_growth(book.terminal_value[:, column], horizon_years)
+        cagr = annualised_growth(book.performance[:, column], horizon_years)
         volatility = _annualised_volatility(book, horizon_years, column)
         wealth = initial_wealth * book.terminal_value[:, column]
         drawdown = book.max_drawdown[:, column]
@@ -94,7 +122,7 @@ def metrics_table(
                 "maxdd_median": float(np.median(drawdown)),
                 "maxdd_p95": float(np.percentile(drawdown, 95)),
                 "cvar_95_annual": cvar(_annual_losses_of(book, column), 0.95),
-                "prob_loss": float(np.mean(wealth < initial_wealth)),
+                "prob_loss": float(np.mean(book.performance[:, column] < 1.0)),
                 "terminal_wealth_p05": float(np.percentile(wealth, 5)),
                 "terminal_wealth_p50": float(np.percentile(wealth, 50)),
                 "terminal_wealth_p95": float(np.percentile(wealth, 95)),
@@ -105,6 +133,7 @@ def metrics_table(
                 "rebalances_per_year": (
                     float(np.mean(book.rebalances[:, column])) / horizon_years if book.rebalances is not None else 0.0
                 ),
+                **_flow_metrics(book, column, initial_wealth, horizon_years),
                 "n_paths": int(wealth.size),
             }
         )

@@ -30,7 +30,13 @@ class BookSummary:
     The log-return sums are of block (monthly, not daily) log returns, over
     the ``n_blocks`` blocks booked. ``costs_paid`` (per unit of initial
     wealth) and ``rebalances`` (counts), shape (n_paths, n_portfolios), sum
-    the rebalancing trades' costs and how many rebalances took place.
+    the rebalancing trades' costs and how many rebalances took place. With
+    cash flows (:mod:`engine.portfolio.flows`) ``terminal_value`` is wealth,
+    ``terminal_nav`` the value of one unit and ``year_end_values`` the NAV
+    at year ends; ``invested`` is the money put in net of money taken out,
+    ``money_weighted`` each path's internal rate of return and ``depleted``
+    whether a withdrawal could not be paid in full; all (n_paths,
+    n_portfolios) and ``None`` without flows.
     """
 
     terminal_value: np.ndarray
@@ -42,6 +48,15 @@ class BookSummary:
     n_blocks: int
     costs_paid: np.ndarray | None = None
     rebalances: np.ndarray | None = None
+    terminal_nav: np.ndarray | None = None
+    invested: np.ndarray | None = None
+    money_weighted: np.ndarray | None = None
+    depleted: np.ndarray | None = None
+
+    @property
+    def performance(self) -> np.ndarray:
+        """Terminal value of one unit (NAV; time-weighted), (n_paths, n_portfolios): wealth without flows."""
+        return self.terminal_value if self.terminal_nav is None else self.terminal_nav
 
 
 class FixedMixBook:
@@ -71,6 +86,12 @@ class FixedMixBook:
         self.block_start = np.ones((n_portfolios, n_paths))
         self.costs_paid = np.zeros((n_portfolios, n_paths))
         self.rebalances = np.zeros((n_portfolios, n_paths))
+        # units of a fund-like NAV: flows buy and sell units, so NAV = value / units moves with markets only
+        self.units = np.ones((n_portfolios, n_paths))
+        self.invested = np.ones((n_portfolios, n_paths))
+        self.depleted = np.zeros((n_portfolios, n_paths), dtype=bool)
+        self.flow_history: list[tuple[float, np.ndarray]] = [(0.0, np.ones((n_portfolios, n_paths)))]
+        self.has_flows = False
         self.peak = np.ones((n_portfolios, n_paths))
         self.max_drawdown = np.zeros((n_portfolios, n_paths))
         self.log_return_sum = np.zeros((n_portfolios, n_paths))
@@ -91,6 +112,33 @@ class FixedMixBook:
         if buffer is None or buffer.shape != shape:
             buffer = self._buffers[name] = np.empty(shape)
         return buffer
+
+    def apply_flow(self, fixed: float, rate: float, time: float) -> None:
+        """Add ``fixed`` (share of initial wealth; negative: withdraw) and withdraw ``rate`` of wealth, at ``time``.
+
+        Contributions are invested at the target weights; withdrawals sell
+        every holding in proportion. A withdrawal larger than the wealth takes
+        all but :data:`engine.portfolio.flows.DEPLETION_FLOOR` of it and marks
+        the path depleted.
+        """
+        from engine.portfolio.flows import DEPLETION_FLOOR
+
+        cash = fixed - rate * self.value
+        floor = -self.value * (1.0 - DEPLETION_FLOOR)
+        self.depleted |= cash < floor
+        cash = np.maximum(cash, floor)
+        nav = self.value / self.units
+        after = self.value + cash
+        self.holdings = np.where(
+            cash[:, None, :] >= 0.0,
+            self.holdings + cash[:, None, :] * self.weights[:, :, None],
+            self.holdings * (after / self.value)[:, None, :],
+        )
+        self.units = self.units + cash / nav
+        self.value = after
+        self.invested = self.invested + cash
+        self.flow_history.append((time, cash))
+        self.has_flows = True
 
     def rebalance(self) -> None:
         """Return every portfolio to its target weights at current value, paying for the trades.
@@ -154,6 +202,10 @@ class FixedMixBook:
                 np.copyto(days, growth.transpose(1, 2, 0))
             values, block_growth = self._buy_and_hold(days)
 
+        wealth = values
+        if self.has_flows:
+            # performance is measured on the NAV, wealth over units
+            values = values / self.units
         block_log_return = np.log(values[-1] / self.block_start)
         self.log_return_sum += block_log_return
         self.log_return_sumsq += block_log_return * block_log_return
@@ -168,8 +220,8 @@ class FixedMixBook:
         running_peak /= values
         # peak / value >= 1; the largest ratio gives the deepest drawdown
         np.maximum(self.max_drawdown, 1.0 - 1.0 / running_peak.max(axis=0), out=self.max_drawdown)
-        self.value = values[-1].copy()
-        self.block_start = self.value.copy()
+        self.value = wealth[-1].copy()
+        self.block_start = values[-1].copy()
         self.n_steps += n_steps
         return block_growth
 
@@ -198,9 +250,26 @@ class FixedMixBook:
         return values, np.ascontiguousarray(cumulative[-1].T)
 
     def mark_year_end(self) -> None:
-        self.year_end_values.append(self.value.copy())
+        self.year_end_values.append(self.value / self.units if self.has_flows else self.value.copy())
 
-    def summary(self) -> BookSummary:
+    def _flow_summary(self, horizon: float) -> dict[str, np.ndarray | None]:
+        """The flow-related fields of :class:`BookSummary`, path-first; ``None`` without flows."""
+        if not self.has_flows:
+            return {"terminal_nav": None, "invested": None, "money_weighted": None, "depleted": None}
+        from engine.portfolio.flows import money_weighted_return
+
+        times = np.array([time for time, _ in self.flow_history])
+        flows = np.stack([cash for _, cash in self.flow_history])
+        money_weighted = money_weighted_return(flows, times, self.value, horizon)
+        return {
+            "terminal_nav": np.ascontiguousarray((self.value / self.units).T),
+            "invested": np.ascontiguousarray(self.invested.T),
+            "money_weighted": np.ascontiguousarray(money_weighted.T),
+            "depleted": np.ascontiguousarray(self.depleted.T.astype(float)),
+        }
+
+    def summary(self, horizon: float | None = None) -> BookSummary:
+        """What the book reports; ``horizon`` (years, needed with flows) dates the terminal wealth."""
         n_portfolios, n_paths = self.value.shape
         year_end = (
             np.ascontiguousarray(np.stack(self.year_end_values, axis=2).transpose(1, 2, 0))
@@ -217,6 +286,7 @@ class FixedMixBook:
             n_blocks=self.n_blocks,
             costs_paid=np.ascontiguousarray(self.costs_paid.T),
             rebalances=np.ascontiguousarray(self.rebalances.T),
+            **self._flow_summary(horizon if horizon is not None else self.n_steps / 252),
         )
 
 
@@ -270,6 +340,7 @@ class CompiledBook(FixedMixBook):
             self.weights,
             self.holdings,
             self.value,
+            self.units,
             self.block_start,
             self.peak,
             self.max_drawdown,

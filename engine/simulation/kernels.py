@@ -113,6 +113,7 @@ def book_block(
     weights: np.ndarray,
     holdings: np.ndarray,
     value: np.ndarray,
+    units: np.ndarray,
     block_start: np.ndarray,
     peak: np.ndarray,
     max_drawdown: np.ndarray,
@@ -127,11 +128,12 @@ def book_block(
 
     ``growth`` (n_steps, n_assets, n_paths) holds each day's market growth
     factor ``exp(r)`` and is multiplied by ``fee_factor`` (n_assets,) in
-    place. ``holdings`` (n_portfolios, n_assets, n_paths) and ``value``,
-    ``block_start`` (the value the block's return is measured from: before
-    the costs of a rebalance at its start), ``peak``, ``max_drawdown`` and
-    the sums of block log returns (n_portfolios, n_paths) carry the books
-    from block to block;
+    place. ``holdings`` (n_portfolios, n_assets, n_paths) and ``value``
+    (wealth), ``units`` (wealth over NAV; 1 without cash flows),
+    ``block_start`` (the NAV the block's return is measured from: before the
+    costs of a rebalance at its start), ``peak`` (of the NAV),
+    ``max_drawdown`` and the sums of block log returns (n_portfolios,
+    n_paths) carry the books from block to block;
     ``asset_growth`` (n_assets, n_paths) collects each asset's buy-and-hold
     growth; ``asset_sum`` (n_assets, n_paths) and ``asset_cross`` (n_assets,
     n_assets, n_paths, lower triangle) each path's sums of daily after-fee
@@ -182,16 +184,19 @@ def book_block(
                         current[path] += held[path] * position[path]
             best = top[portfolio]
             deepest = worst[portfolio]
+            held_units = units[portfolio]
             for path in range(n_paths):
-                best[path] = max(best[path], current[path])
-                deepest[path] = max(deepest[path], best[path] / current[path])
+                nav = current[path] / held_units[path]
+                best[path] = max(best[path], nav)
+                deepest[path] = max(deepest[path], best[path] / nav)
             if step == n_steps - 1:
                 for path in range(n_paths):
-                    block = math.log(current[path] / block_start[portfolio, path])
+                    nav = current[path] / held_units[path]
+                    block = math.log(nav / block_start[portfolio, path])
                     log_return_sum[portfolio, path] += block
                     log_return_sumsq[portfolio, path] += block * block
                     value[portfolio, path] = current[path]
-                    block_start[portfolio, path] = current[path]
+                    block_start[portfolio, path] = nav
     for portfolio in range(n_portfolios):
         for path in range(n_paths):
             peak[portfolio, path] = top[portfolio, path]

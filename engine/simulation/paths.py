@@ -21,6 +21,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from engine.models.joint import JointModel
 from engine.portfolio.accounting import BookSummary, CompiledBook, FixedMixBook
 from engine.portfolio.costs import FeeModel, RebalancePolicy
+from engine.portfolio.flows import CashFlowSchedule
 from engine.portfolio.schedule import Schedule
 from engine.simulation.currency import CurrencyOverlay
 
@@ -42,6 +43,7 @@ class SimulationPlan:
     currency: CurrencyOverlay | None = None
     compiled: bool = True
     policy: RebalancePolicy | None = None
+    flows: CashFlowSchedule | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSeque
         if plan.currency is not None:
             log_returns = plan.currency.apply(log_returns)
         growth = plan.fees.net_growth(log_returns, out=log_returns)
+        _apply_flows(plan, book, month)
         if schedule.rebalance_at(month):
             book.rebalance()
         block_growth = book.advance(growth, daily_rebalance=daily)
@@ -120,12 +123,21 @@ def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSeque
         asset_sum += simple.sum(axis=0)
         asset_cross += simple.T @ simple
     return ChunkResult(
-        book=book.summary(),
+        book=book.summary(schedule.horizon_years),
         asset_growth=asset_growth,
         asset_sum=asset_sum,
         asset_cross=asset_cross,
         n_observations=n_paths * schedule.n_steps,
     )
+
+
+def _apply_flows(plan: SimulationPlan, book: FixedMixBook, month: int) -> None:
+    """The plan's contributions and withdrawals due as ``month`` starts, if any."""
+    if plan.flows is None:
+        return
+    fixed, rate = plan.flows.at(month)
+    if fixed or rate:
+        book.apply_flow(fixed, rate, month / 12.0)
 
 
 def _simulate_chunk_compiled(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSequence) -> ChunkResult:
@@ -141,13 +153,14 @@ def _simulate_chunk_compiled(plan: SimulationPlan, n_paths: int, seed: np.random
         log_returns = plan.model.simulate_block(rng, state, n_steps)
         if plan.currency is not None:
             log_returns = plan.currency.apply(log_returns)
+        _apply_flows(plan, book, month)
         if schedule.rebalance_at(month):
             book.rebalance()
         book.advance_log(log_returns, daily_rebalance=daily)
         if schedule.is_year_end(month):
             book.mark_year_end()
     return ChunkResult(
-        book=book.summary(),
+        book=book.summary(schedule.horizon_years),
         asset_growth=book.asset_growth,
         asset_sum=book.asset_sum,
         asset_cross=book.asset_cross,
@@ -184,9 +197,10 @@ class _Collector:
             "log_return_sumsq": part.book.log_return_sumsq,
             "asset_growth": part.asset_growth,
         }
-        if part.book.costs_paid is not None and part.book.rebalances is not None:
-            fields["costs_paid"] = part.book.costs_paid
-            fields["rebalances"] = part.book.rebalances
+        for name in ("costs_paid", "rebalances", "terminal_nav", "invested", "money_weighted", "depleted"):
+            values = getattr(part.book, name)
+            if values is not None:
+                fields[name] = values
         if not self.arrays:
             self.arrays = {name: np.empty((self.n_paths, *a.shape[1:])) for name, a in fields.items()}
             self.asset_sum = np.zeros_like(part.asset_sum)
@@ -214,6 +228,10 @@ class _Collector:
             n_blocks=self.shape[1],
             costs_paid=arrays.get("costs_paid"),
             rebalances=arrays.get("rebalances"),
+            terminal_nav=arrays.get("terminal_nav"),
+            invested=arrays.get("invested"),
+            money_weighted=arrays.get("money_weighted"),
+            depleted=arrays.get("depleted"),
         )
         return ChunkResult(
             book=book,

@@ -38,6 +38,7 @@ from engine.optimize.problems import MinCvarProblem, MinVarianceProblem, Optimiz
 from engine.portfolio.costs import Band, FeeModel, RebalancePolicy, TradingCosts
 from engine.portfolio.flows import CashFlowSchedule
 from engine.portfolio.schedule import Schedule
+from engine.portfolio.taxes import IskTax
 from engine.results.writer import RunFolder, provenance_records
 from engine.simulation.currency import CurrencyOverlay
 from engine.simulation.paths import ChunkResult, SimulationPlan, run_simulation
@@ -367,6 +368,11 @@ def run_scenario(
                 currency=CurrencyOverlay.from_scenario(scenario),
                 policy=rebalance_policy(scenario),
                 flows=flows if flows.active and stream == 0 else None,
+                tax=(
+                    IskTax.from_config(scenario.tax.isk, scenario.portfolio.initial_wealth)
+                    if scenario.tax.kind == "isk" and stream == 0
+                    else None
+                ),
             )
             return run_simulation(plan, n_paths, simulation.chunk_size, scenario.seed, simulation.n_jobs, stream)
 

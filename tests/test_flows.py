@@ -7,9 +7,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from engine.config.schema import FlowConfig
+from engine.config.schema import FlowConfig, IskConfig
 from engine.portfolio import FeeModel, FixedMixBook, Schedule
 from engine.portfolio.flows import CashFlowSchedule, money_weighted_return
+from engine.portfolio.taxes import IskTax
 from engine.simulation import SimulationPlan, run_simulation
 
 from .test_kernels import WEIGHTS, assert_same_chunk, mixed_model
@@ -84,11 +85,41 @@ def test_compiled_books_with_flows_match_the_reference() -> None:
         schedule=Schedule(3, 252, "quarterly"),
         weights=WEIGHTS,
         flows=CashFlowSchedule.from_config(SAVINGS, 3, 100_000.0),
+        tax=IskTax.from_config(IskConfig(), 100_000.0),
     )
     compiled = run_simulation(plan, 90, 30, seed=8)
     reference = run_simulation(dataclasses.replace(plan, compiled=False), 90, 30, seed=8)
     assert_same_chunk(compiled, reference)
-    for name in ("terminal_nav", "invested", "money_weighted", "depleted"):
+    for name in ("terminal_nav", "invested", "money_weighted", "depleted", "taxes_paid"):
         np.testing.assert_allclose(getattr(compiled.book, name), getattr(reference.book, name), rtol=1e-11)
-    # money goes in each month, so wealth and the unit value part ways
+    # money goes in each month, so wealth and the unit value part ways; the ISK tax is paid on the
+    # paths and in the years where the capital base passes the SEK 150,000 allowance
     assert not np.allclose(compiled.book.terminal_value, compiled.book.terminal_nav)
+    assert 0.0 < (compiled.book.taxes_paid > 0).mean() < 1.0
+
+
+def test_isk_tax_matches_a_hand_calculation_by_skatteverkets_method() -> None:
+    # SEK 1,000,000 at the start of the year, SEK 10,000 deposited at the start of each month from
+    # February, no returns. Quarter-start values (before that month's deposit): 1,000,000 (Jan),
+    # 1,020,000 (Apr), 1,050,000 (Jul), 1,080,000 (Oct); deposits 110,000. Capital base
+    # (4,150,000 + 110,000) / 4 = 1,065,000, less SEK 150,000 tax-free = 915,000; standard income at
+    # 1.96% + 1 pp = 2.96%: 27,084; tax 30%: SEK 8,125.20
+    wealth = 1_000_000.0
+    flows = CashFlowSchedule.from_config(
+        [FlowConfig(kind="contribution", amount=10_000.0, start_year=1 / 12)], 1, wealth
+    )
+    tax = IskTax.from_config(IskConfig(), wealth)
+    book = FixedMixBook(np.array([[0.5, 0.5]]), 1)
+    schedule = Schedule(1, 252, "monthly")
+    bounds = schedule.month_bounds
+    for month in range(12):
+        tax.on_month_start(book, month)
+        fixed, rate = flows.at(month)
+        if fixed:
+            book.apply_flow(fixed, rate, month / 12)
+        book.advance(np.ones((1, int(bounds[month + 1] - bounds[month]), 2)))
+    tax.on_year_end(book)
+    assert book.taxes_paid[0, 0] * wealth == pytest.approx(8125.20, abs=0.005)
+    assert book.value[0, 0] * wealth == pytest.approx(1_110_000 - 8125.20, abs=0.005)
+    # a capital base under the allowance pays nothing
+    assert tax.due(np.array([0.1]), np.array([0.0]))[0] == 0.0

@@ -346,6 +346,37 @@ class OutputConfig(_Frozen):
     calibration: CalibrationCheckConfig = CalibrationCheckConfig()
 
 
+class IskConfig(_Frozen):
+    """The Swedish investment savings account's yearly tax (Skatteverket's method; values as inputs).
+
+    The capital base is a quarter of (the account's value at the start of
+    each quarter plus the deposits made during the year), less the tax-free
+    ``allowance``; the standard income is the base times
+    ``max(government_bond_rate + margin, floor)``; the tax is ``tax_rate``
+    of it. Defaults: income year 2025 — the government bond rate of 30
+    November 2024 (1.96%, Riksgälden), plus 1 percentage point, floor 1.25%,
+    30% capital income tax, SEK 150,000 tax-free.
+    """
+
+    government_bond_rate: Annotated[float, Field(ge=-0.1, le=0.5)] = 0.0196
+    margin: Annotated[float, Field(ge=0.0, le=0.5)] = 0.01
+    floor: Annotated[float, Field(ge=0.0, le=0.5)] = 0.0125
+    tax_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.30
+    allowance: Annotated[float, Field(ge=0.0)] = 150_000.0
+
+    @property
+    def standard_rate(self) -> float:
+        """The yearly rate of standard income (schablonränta)."""
+        return max(self.government_bond_rate + self.margin, self.floor)
+
+
+class TaxConfig(_Frozen):
+    """How the account is taxed: ``none`` (the default) or ``isk`` (see :class:`IskConfig`)."""
+
+    kind: Literal["none", "isk"] = "none"
+    isk: IskConfig = IskConfig()
+
+
 class Scenario(_Frozen):
     """A complete, validated scenario. Build it with :func:`engine.config.load_scenario`."""
 
@@ -358,6 +389,7 @@ class Scenario(_Frozen):
     model: ModelConfig = ModelConfig()
     simulation: SimulationConfig = SimulationConfig()
     portfolio: PortfolioConfig = PortfolioConfig()
+    tax: TaxConfig = TaxConfig()
     optimize: OptimizeConfig = OptimizeConfig()
     output: OutputConfig = OutputConfig()
 
@@ -397,6 +429,10 @@ class Scenario(_Frozen):
                         f"portfolio.benchmarks.{name}: unknown asset '{asset}' (assets are {', '.join(names)})"
                     )
         self._check_optimize(names)
+        if self.tax.kind == "isk" and self.currency.base != "SEK":
+            raise ValueError(
+                f"tax.kind: an ISK is a Swedish account kept in SEK; set currency.base: SEK (not {self.currency.base})"
+            )
         for index, flow in enumerate(self.portfolio.flows):
             if flow.currency is not None and flow.currency != self.currency.base:
                 raise ValueError(

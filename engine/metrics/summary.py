@@ -28,6 +28,7 @@ METRIC_COLUMNS = [
     "terminal_wealth_p95",
     "terminal_wealth_mean",
     "trading_costs_mean",
+    "taxes_mean",
     "rebalances_per_year",
     "invested_mean",
     "mwr_median",
@@ -129,6 +130,9 @@ def metrics_table(
                 "terminal_wealth_mean": float(np.mean(wealth)),
                 "trading_costs_mean": (
                     initial_wealth * float(np.mean(book.costs_paid[:, column])) if book.costs_paid is not None else 0.0
+                ),
+                "taxes_mean": (
+                    initial_wealth * float(np.mean(book.taxes_paid[:, column])) if book.taxes_paid is not None else 0.0
                 ),
                 "rebalances_per_year": (
                     float(np.mean(book.rebalances[:, column])) / horizon_years if book.rebalances is not None else 0.0

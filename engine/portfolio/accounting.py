@@ -49,6 +49,7 @@ class BookSummary:
     costs_paid: np.ndarray | None = None
     rebalances: np.ndarray | None = None
     terminal_nav: np.ndarray | None = None
+    taxes_paid: np.ndarray | None = None
     invested: np.ndarray | None = None
     money_weighted: np.ndarray | None = None
     depleted: np.ndarray | None = None
@@ -92,6 +93,9 @@ class FixedMixBook:
         self.depleted = np.zeros((n_portfolios, n_paths), dtype=bool)
         self.flow_history: list[tuple[float, np.ndarray]] = [(0.0, np.ones((n_portfolios, n_paths)))]
         self.has_flows = False
+        self.taxes_paid = np.zeros((n_portfolios, n_paths))
+        self._quarter_values = np.zeros((n_portfolios, n_paths))
+        self._year_deposits = np.zeros((n_portfolios, n_paths))
         self.peak = np.ones((n_portfolios, n_paths))
         self.max_drawdown = np.zeros((n_portfolios, n_paths))
         self.log_return_sum = np.zeros((n_portfolios, n_paths))
@@ -137,8 +141,30 @@ class FixedMixBook:
         self.units = self.units + cash / nav
         self.value = after
         self.invested = self.invested + cash
+        self._year_deposits += np.maximum(cash, 0.0)
         self.flow_history.append((time, cash))
         self.has_flows = True
+
+    def record_quarter_start(self) -> None:
+        """Add the current value to this tax year's tally of quarter-start values."""
+        self._quarter_values += self.value
+
+    def close_tax_year(self) -> tuple[np.ndarray, np.ndarray]:
+        """The year's sum of quarter-start values and its deposits, (n_portfolios, n_paths) each; then reset."""
+        tally = (self._quarter_values, self._year_deposits)
+        self._quarter_values = np.zeros_like(self.value)
+        self._year_deposits = np.zeros_like(self.value)
+        return tally
+
+    def charge_tax(self, amount: np.ndarray) -> None:
+        """Pay ``amount`` (n_portfolios, n_paths) by selling every holding in proportion; the NAV falls."""
+        from engine.portfolio.flows import DEPLETION_FLOOR
+
+        paid = np.minimum(amount, self.value * (1.0 - DEPLETION_FLOOR))
+        after = self.value - paid
+        self.holdings = self.holdings * (after / self.value)[:, None, :]
+        self.value = after
+        self.taxes_paid += paid
 
     def rebalance(self) -> None:
         """Return every portfolio to its target weights at current value, paying for the trades.
@@ -286,6 +312,7 @@ class FixedMixBook:
             n_blocks=self.n_blocks,
             costs_paid=np.ascontiguousarray(self.costs_paid.T),
             rebalances=np.ascontiguousarray(self.rebalances.T),
+            taxes_paid=np.ascontiguousarray(self.taxes_paid.T),
             **self._flow_summary(horizon if horizon is not None else self.n_steps / 252),
         )
 

@@ -23,6 +23,7 @@ from engine.portfolio.accounting import BookSummary, CompiledBook, FixedMixBook
 from engine.portfolio.costs import FeeModel, RebalancePolicy
 from engine.portfolio.flows import CashFlowSchedule
 from engine.portfolio.schedule import Schedule
+from engine.portfolio.taxes import IskTax
 from engine.simulation.currency import CurrencyOverlay
 
 __all__ = ["ChunkResult", "SimulationPlan", "chunk_sizes", "run_simulation", "seed_sequence", "simulate_chunk"]
@@ -44,6 +45,7 @@ class SimulationPlan:
     compiled: bool = True
     policy: RebalancePolicy | None = None
     flows: CashFlowSchedule | None = None
+    tax: IskTax | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSeque
             book.rebalance()
         block_growth = book.advance(growth, daily_rebalance=daily)
         if schedule.is_year_end(month):
+            if plan.tax is not None:
+                plan.tax.on_year_end(book)
             book.mark_year_end()
         asset_growth *= block_growth
         # after-fee simple returns in path-major order: the sums below add
@@ -132,7 +136,9 @@ def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSeque
 
 
 def _apply_flows(plan: SimulationPlan, book: FixedMixBook, month: int) -> None:
-    """The plan's contributions and withdrawals due as ``month`` starts, if any."""
+    """The plan's contributions and withdrawals due as ``month`` starts, if any (after the tax tally)."""
+    if plan.tax is not None:
+        plan.tax.on_month_start(book, month)
     if plan.flows is None:
         return
     fixed, rate = plan.flows.at(month)
@@ -158,6 +164,8 @@ def _simulate_chunk_compiled(plan: SimulationPlan, n_paths: int, seed: np.random
             book.rebalance()
         book.advance_log(log_returns, daily_rebalance=daily)
         if schedule.is_year_end(month):
+            if plan.tax is not None:
+                plan.tax.on_year_end(book)
             book.mark_year_end()
     return ChunkResult(
         book=book.summary(schedule.horizon_years),
@@ -197,7 +205,15 @@ class _Collector:
             "log_return_sumsq": part.book.log_return_sumsq,
             "asset_growth": part.asset_growth,
         }
-        for name in ("costs_paid", "rebalances", "terminal_nav", "invested", "money_weighted", "depleted"):
+        for name in (
+            "costs_paid",
+            "rebalances",
+            "taxes_paid",
+            "terminal_nav",
+            "invested",
+            "money_weighted",
+            "depleted",
+        ):
             values = getattr(part.book, name)
             if values is not None:
                 fields[name] = values
@@ -229,6 +245,7 @@ class _Collector:
             costs_paid=arrays.get("costs_paid"),
             rebalances=arrays.get("rebalances"),
             terminal_nav=arrays.get("terminal_nav"),
+            taxes_paid=arrays.get("taxes_paid"),
             invested=arrays.get("invested"),
             money_weighted=arrays.get("money_weighted"),
             depleted=arrays.get("depleted"),

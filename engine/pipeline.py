@@ -29,6 +29,7 @@ from engine.config.schema import MinCvarObjective, Objective, Scenario
 from engine.data.market import MarketData, load_market_data
 from engine.errors import InfeasibleError
 from engine.metrics.diversification import DIVERSIFICATION_COLUMNS, diversification_table
+from engine.metrics.horizons import horizons_table, paths_table
 from engine.metrics.risk import cvar
 from engine.metrics.summary import metrics_table
 from engine.models.joint import JointModel, fit_joint_model, joint_model_from_config
@@ -389,7 +390,13 @@ def run_scenario(
             evaluation = simulate([*benchmarks.values(), *(p.result.weights for p in optimized)], simulation.n_paths, 0)
 
         with clock.stage("metrics"):
-            metrics = metrics_table(evaluation.book, names, scenario.portfolio.initial_wealth, simulation.horizon_years)
+            metrics = metrics_table(
+                evaluation.book,
+                names,
+                scenario.portfolio.initial_wealth,
+                simulation.horizon_years,
+                scenario.portfolio.risk_free,
+            )
         all_vectors = np.array([*benchmarks.values(), *(p.result.weights for p in optimized)])
         reference = scenario.portfolio.reference_name
         diversification = pd.DataFrame(columns=DIVERSIFICATION_COLUMNS)
@@ -418,6 +425,10 @@ def run_scenario(
         optimization = _optimization_table(optimized, fit_pass, evaluation)
         folder.write_csv("metrics.csv", metrics)
         folder.write_csv("diversification.csv", diversification)
+        folder.write_csv("horizons.csv", horizons_table(evaluation.book, names, reference))
+        if scenario.output.paths:
+            wealth = scenario.portfolio.initial_wealth
+            folder.write_parquet("paths.parquet", paths_table(evaluation.book, names, wealth, simulation.horizon_years))
         folder.write_csv("weights.csv", weights)
         folder.write_csv("optimization.csv", optimization)
         folder.update(timings_s=clock.timings)

@@ -69,3 +69,88 @@ def test_metrics_table_matches_a_direct_computation_per_portfolio() -> None:
         cagr = values[:, -1, column] ** (1 / n_years) - 1
         assert table.loc[name, "cagr_p05"] == pytest.approx(np.percentile(cagr, 5), rel=1e-12)
         assert table.loc[name, "prob_loss"] == np.mean(values[:, -1, column] < 1.0)
+
+
+def test_expected_wealth_of_a_daily_rebalanced_lognormal_mix_matches_its_closed_form() -> None:
+    # i.i.d. lognormal assets, rebalanced to fixed weights every day and without fees:
+    # E[V_T] = (sum_i w_i exp(mu_i + sigma_i^2 / 2)) ** T, since days are independent
+    from engine.models import GaussianCopula, JointModel
+    from engine.models.bootstrap import IidReturns
+    from engine.portfolio import FeeModel, Schedule
+    from engine.simulation import SimulationPlan, run_simulation
+
+    mean = np.array([0.0003, 0.0004])
+    covariance = np.array([[1.0e-4, 0.6e-4], [0.6e-4, 2.25e-4]])
+    baseline = IidReturns(mean, covariance)
+    model = JointModel((), GaussianCopula(np.eye(2)), baseline=baseline)
+    weights = np.array([0.6, 0.4])
+    plan = SimulationPlan(
+        model=model, fees=FeeModel(np.zeros(2), 252), schedule=Schedule(1, 252, "daily"), weights=weights[None, :]
+    )
+    result = run_simulation(plan, 40_000, 5000, seed=3)
+    terminal = result.book.terminal_value[:, 0]
+    exact = float(weights @ np.exp(mean + np.diag(covariance) / 2)) ** 252
+    # four standard errors of the mean over 40,000 paths
+    assert terminal.mean() == pytest.approx(exact, abs=4 * terminal.std() / np.sqrt(terminal.size))
+
+
+def test_drawdown_and_tail_metrics_against_slow_references() -> None:
+    from engine.metrics import metrics_table
+    from engine.portfolio.accounting import BookSummary
+
+    rng = np.random.default_rng(9)
+    n_paths, months = 3000, 60
+    monthly = rng.normal(0.005, 0.05, (n_paths, months, 1))
+    values = np.exp(np.cumsum(monthly, axis=1))
+    running_peak = np.maximum.accumulate(np.maximum(values, 1.0), axis=1)
+    drawdown = (1.0 - values / running_peak).max(axis=1)
+    book = BookSummary(
+        terminal_value=values[:, -1, :],
+        max_drawdown=drawdown,
+        year_end_values=values[:, 11::12, :],
+        log_return_sum=monthly.sum(axis=1),
+        log_return_sumsq=(monthly**2).sum(axis=1),
+        n_steps=months * 21,
+        n_blocks=months,
+    )
+    row = metrics_table(book, ["a"], 1.0, 5, risk_free=0.02).iloc[0]
+    ordered = np.sort(drawdown[:, 0])
+    # CVaR95 of the maximum drawdown: the mean of the worst 5% (150 of 3,000 paths, whole scenarios)
+    assert row["maxdd_cvar95"] == pytest.approx(ordered[-150:].mean(), rel=1e-12)
+    assert row["prob_drawdown_30"] == np.mean(drawdown > 0.30)
+    yearly = np.log(values[:, 11::12, 0] / np.concatenate([np.ones((n_paths, 1)), values[:, 11:-1:12, 0]], axis=1))
+    excess = (yearly - np.log(1.02)).ravel()
+    assert row["sharpe"] == pytest.approx(excess.mean() / excess.std(ddof=1), rel=1e-10)
+    downside = np.sqrt(np.mean(np.minimum(excess, 0.0) ** 2))
+    assert row["sortino"] == pytest.approx(excess.mean() / downside, rel=1e-10)
+    losses = np.sort(-np.expm1(yearly).ravel())
+    assert row["cvar_99_annual"] == pytest.approx(losses[-150:].mean(), rel=1e-10)  # 1% of 15,000 years
+
+
+def test_horizons_table_reads_each_year_end() -> None:
+    from engine.metrics.horizons import horizons_table, paths_table
+    from engine.portfolio.accounting import BookSummary
+
+    rng = np.random.default_rng(2)
+    year_end = np.exp(np.cumsum(rng.normal(0.06, 0.18, (4000, 5, 2)), axis=1))
+    book = BookSummary(
+        terminal_value=year_end[:, -1, :],
+        max_drawdown=np.zeros((4000, 2)),
+        year_end_values=year_end,
+        log_return_sum=np.zeros((4000, 2)),
+        log_return_sumsq=np.zeros((4000, 2)),
+        n_steps=1260,
+        n_blocks=60,
+    )
+    table = horizons_table(book, ["ref", "mix"], "ref").set_index(["portfolio", "years"])
+    assert len(table) == 10
+    three = table.loc[("mix", 3)]
+    assert three["prob_loss"] == np.mean(year_end[:, 2, 1] < 1.0)
+    assert three["prob_below_reference"] == np.mean(year_end[:, 2, 1] < year_end[:, 2, 0] * (1 - 1e-6))
+    assert three["cagr_p05"] == pytest.approx(np.percentile(year_end[:, 2, 1] ** (1 / 3) - 1, 5), rel=1e-12)
+    assert table.loc[("ref", 4), "prob_below_reference"] == 0.0
+    # losing over one year is likelier than over five when the drift is positive
+    assert table.loc[("mix", 1), "prob_loss"] > table.loc[("mix", 5), "prob_loss"]
+    paths = paths_table(book, ["ref", "mix"], 1000.0, 5)
+    assert len(paths) == 8000 and list(paths.portfolio[:2]) == ["ref", "mix"]
+    assert paths.terminal_wealth.iloc[3] == pytest.approx(1000.0 * year_end[1, -1, 1])

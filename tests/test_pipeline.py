@@ -30,6 +30,8 @@ CONTRACT_FILES = {
     "metrics.csv",
     "optimization.csv",
     "diversification.csv",
+    "horizons.csv",
+    "paths.parquet",
 }
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from engine.metrics.risk import annualised_growth, cvar
+from engine.metrics.risk import annualised_growth, cvar, value_at_risk
 from engine.portfolio.accounting import BookSummary
 
 __all__ = ["METRIC_COLUMNS", "annual_returns", "metrics_table"]
@@ -20,7 +21,18 @@ METRIC_COLUMNS = [
     "cagr_mean",
     "vol_ann",
     "maxdd_median",
+    "maxdd_p90",
     "maxdd_p95",
+    "maxdd_cvar95",
+    "prob_drawdown_20",
+    "prob_drawdown_30",
+    "prob_drawdown_40",
+    "sharpe",
+    "sortino",
+    "var_95_annual",
+    "var_99_annual",
+    "cvar_99_annual",
+    "horizon_cvar_95",
     "cvar_95_annual",
     "prob_loss",
     "terminal_wealth_p05",
@@ -68,6 +80,23 @@ def _annualised_volatility(book: BookSummary, horizon_years: int, column: int) -
     return np.asarray(np.sqrt(np.maximum(variance, 0.0) * blocks_per_year))
 
 
+def _ratios(book: BookSummary, column: int, risk_free: float) -> dict[str, float]:
+    """Sharpe and Sortino ratios of calendar-year log returns, pooled over paths and years.
+
+    Excess return ``y = log(1 + R) - log(1 + r_f)`` for each year; Sharpe is
+    ``mean(y) / sd(y)``, Sortino ``mean(y) / sqrt(mean(min(y, 0)^2))`` (the
+    downside deviation below the risk-free rate, Sortino and Price 1994).
+    """
+    excess = np.log1p(-_annual_losses_of(book, column)) - math.log1p(risk_free)
+    spread = float(np.std(excess, ddof=1)) if excess.size > 1 else 0.0
+    downside = math.sqrt(float(np.mean(np.minimum(excess, 0.0) ** 2)))
+    mean = float(np.mean(excess))
+    return {
+        "sharpe": mean / spread if spread > 0 else float("nan"),
+        "sortino": mean / downside if downside > 0 else float("nan"),
+    }
+
+
 def _flow_metrics(book: BookSummary, column: int, initial_wealth: float, horizon_years: int) -> dict[str, float]:
     """Money put in, money-weighted return, shortfall and depletion.
 
@@ -97,8 +126,9 @@ def metrics_table(
     names: Sequence[str],
     initial_wealth: float,
     horizon_years: int,
+    risk_free: float = 0.0,
 ) -> pd.DataFrame:
-    """One row per portfolio with the columns in :data:`METRIC_COLUMNS`.
+    """One row per portfolio with the columns in :data:`METRIC_COLUMNS`; ``risk_free`` is a yearly rate.
 
     ``vol_ann`` is the median over paths of the annualised volatility of
     monthly returns; ``cvar_95_annual`` pools every path's calendar-year
@@ -112,6 +142,7 @@ def metrics_table(
         volatility = _annualised_volatility(book, horizon_years, column)
         wealth = initial_wealth * book.terminal_value[:, column]
         drawdown = book.max_drawdown[:, column]
+        losses = _annual_losses_of(book, column)
         rows.append(
             {
                 "portfolio": name,
@@ -121,8 +152,18 @@ def metrics_table(
                 "cagr_mean": float(np.mean(cagr)),
                 "vol_ann": float(np.median(volatility)),
                 "maxdd_median": float(np.median(drawdown)),
+                "maxdd_p90": float(np.percentile(drawdown, 90)),
                 "maxdd_p95": float(np.percentile(drawdown, 95)),
-                "cvar_95_annual": cvar(_annual_losses_of(book, column), 0.95),
+                "maxdd_cvar95": cvar(drawdown, 0.95),
+                "prob_drawdown_20": float(np.mean(drawdown > 0.20)),
+                "prob_drawdown_30": float(np.mean(drawdown > 0.30)),
+                "prob_drawdown_40": float(np.mean(drawdown > 0.40)),
+                **_ratios(book, column, risk_free),
+                "var_95_annual": value_at_risk(losses, 0.95),
+                "var_99_annual": value_at_risk(losses, 0.99),
+                "cvar_95_annual": cvar(losses, 0.95),
+                "cvar_99_annual": cvar(losses, 0.99),
+                "horizon_cvar_95": cvar(1.0 - book.performance[:, column], 0.95),
                 "prob_loss": float(np.mean(book.performance[:, column] < 1.0)),
                 "terminal_wealth_p05": float(np.percentile(wealth, 5)),
                 "terminal_wealth_p50": float(np.percentile(wealth, 50)),

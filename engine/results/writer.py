@@ -95,6 +95,12 @@ class RunFolder:
         temporary.write_text(text, encoding="utf-8")
         os.replace(temporary, self.working / name)
 
+    def write_parquet(self, name: str, frame: pd.DataFrame) -> None:
+        """``frame`` as a Parquet file (pyarrow), written beside its final name and moved into place."""
+        temporary = self.working / f".{name}.tmp"
+        frame.to_parquet(temporary, index=False)
+        os.replace(temporary, self.working / name)
+
     def write_yaml(self, name: str, data: dict[str, Any]) -> None:
         self._write_text(name, yaml.safe_dump(data, sort_keys=False))
 

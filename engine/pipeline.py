@@ -42,7 +42,7 @@ from engine.portfolio.schedule import Schedule
 from engine.portfolio.taxes import IskTax
 from engine.results.writer import RunFolder, provenance_records
 from engine.simulation.currency import CurrencyOverlay
-from engine.simulation.paths import ChunkResult, SimulationPlan, run_simulation
+from engine.simulation.paths import ChunkResult, SimulationPlan, release_workers, run_simulation
 
 __all__ = ["RunOutcome", "build_model", "calibration_report", "models_table", "optimise", "run_scenario"]
 
@@ -235,6 +235,9 @@ def _target(
     return float((1.0 + min_return) ** horizon_years - 1.0)
 
 
+RELEASE_WORKERS_PATHS = 100_000
+"""From this many paths the worker processes are stopped once the simulation is done."""
+
 OPTIMIZER_STREAM = 1
 """Seed stream of the optimiser's own paths (see :func:`engine.simulation.paths.seed_sequence`)."""
 
@@ -389,6 +392,9 @@ def run_scenario(
         with clock.stage("simulate"):
             evaluation = simulate([*benchmarks.values(), *(p.result.weights for p in optimized)], simulation.n_paths, 0)
 
+        if simulation.n_jobs != 1 and simulation.n_paths >= RELEASE_WORKERS_PATHS:
+            # large runs: the idle workers' memory (a few hundred MB each) is better spent on the metrics
+            release_workers()
         with clock.stage("metrics"):
             metrics = metrics_table(
                 evaluation.book,

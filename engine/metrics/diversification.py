@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,7 @@ __all__ = [
 N_BOOTSTRAP = 200
 """Bootstrap resamples: enough for the standard deviation of a difference to about 5%."""
 
-MAX_BOOTSTRAP_PATHS = 100_000
+MAX_BOOTSTRAP_PATHS = 20_000
 """Paths per resample above which the m-out-of-n bootstrap is used."""
 
 WEALTHIER_TOLERANCE = 1e-6
@@ -78,8 +79,10 @@ class PathStatistics:
     ----------
     cagr, max_drawdown, volatility, terminal
         ndarrays of shape (n_paths, n_portfolios).
-    annual_loss
-        ndarray of shape (n_paths, n_years, n_portfolios): minus the calendar-year simple returns.
+
+    Calendar-year losses come from :meth:`annual_loss` one portfolio at a
+    time (the last two are kept): for millions of paths, all portfolios' at
+    once would be the largest array of the run.
     """
 
     def __init__(self, book: BookSummary, horizon_years: int) -> None:
@@ -90,9 +93,22 @@ class PathStatistics:
         mean = book.log_return_sum / n
         variance = (book.log_return_sumsq - n * mean * mean) / (n - 1)
         self.volatility = np.sqrt(np.maximum(variance, 0.0) * n / horizon_years)
-        values = book.year_end_values
-        previous = np.concatenate([np.ones_like(values[:, :1, :]), values[:, :-1, :]], axis=1)
-        self.annual_loss = 1.0 - values / previous
+        self._year_end = book.year_end_values
+        self._losses: dict[int, np.ndarray] = {}
+
+    def annual_loss(self, column: int) -> np.ndarray:
+        """Minus the calendar-year simple returns of one portfolio, (n_paths, n_years)."""
+        losses = self._losses.get(column)
+        if losses is None:
+            values = self._year_end[:, :, column]
+            losses = np.empty(values.shape)
+            losses[:, 0] = values[:, 0]
+            np.divide(values[:, 1:], values[:, :-1], out=losses[:, 1:])
+            np.subtract(1.0, losses, out=losses)
+            if len(self._losses) >= 2:
+                self._losses.pop(next(iter(self._losses)))
+            self._losses[column] = losses
+        return losses
 
 
 Statistic = Callable[[PathStatistics, np.ndarray, int], float]
@@ -107,7 +123,7 @@ def _maxdd_p95(stats: PathStatistics, rows: np.ndarray, column: int) -> float:
 
 
 def _cvar95_annual(stats: PathStatistics, rows: np.ndarray, column: int) -> float:
-    return cvar(stats.annual_loss[rows, :, column], 0.95)
+    return cvar(stats.annual_loss(column)[rows], 0.95)
 
 
 def _median_volatility(stats: PathStatistics, rows: np.ndarray, column: int) -> float:
@@ -123,14 +139,32 @@ STATISTICS: dict[str, Statistic] = {
 """The compared statistics, each defined as in ``metrics.csv``."""
 
 
-def _bootstrap_sd(
-    n_paths: int, replicate: Callable[[np.ndarray], np.ndarray], rng: np.random.Generator, n_boot: int
-) -> np.ndarray:
-    """Standard deviations over resamples of the vector ``replicate(rows)``, scaled for m-out-of-n."""
-    m = min(n_paths, MAX_BOOTSTRAP_PATHS)
-    draws = np.array([replicate(rng.integers(0, n_paths, m)) for _ in range(n_boot)])
-    sd: np.ndarray = draws.std(axis=0, ddof=1) * math.sqrt(m / n_paths)
-    return sd
+@dataclass(frozen=True)
+class _Resamples:
+    """The bootstrap's draws of path indices, shared by every portfolio and statistic of a table.
+
+    ``paired[b]`` resamples all paths; ``first[b]`` and ``second[b]`` resample
+    each half of the chunks for the unpaired comparison. Each resample has at
+    most :data:`MAX_BOOTSTRAP_PATHS` paths; ``scale`` and ``unpaired_scale``
+    are the m-out-of-n factors ``sqrt(m / n)`` for their spreads.
+    """
+
+    paired: list[np.ndarray]
+    first: list[np.ndarray]
+    second: list[np.ndarray]
+    scale: float
+    unpaired_scale: float
+
+    @classmethod
+    def draw(cls, n_paths: int, cut: int, rng: np.random.Generator, n_boot: int) -> _Resamples:
+        m = min(n_paths, MAX_BOOTSTRAP_PATHS)
+        m_first, m_second = min(cut, MAX_BOOTSTRAP_PATHS), min(n_paths - cut, MAX_BOOTSTRAP_PATHS)
+        paired = [rng.integers(0, n_paths, m) for _ in range(n_boot)]
+        first = [rng.integers(0, cut, m_first) for _ in range(n_boot)]
+        second = [cut + rng.integers(0, n_paths - cut, m_second) for _ in range(n_boot)]
+        # each half scaled by its own factor: the two are independent; the larger bounds both
+        unpaired = math.sqrt(max(m_first / cut, m_second / (n_paths - cut)))
+        return cls(paired, first, second, math.sqrt(m / n_paths), unpaired)
 
 
 def diversification_table(
@@ -164,32 +198,33 @@ def diversification_table(
     n_chunks = -(-n_paths // chunk_size)
     cut = min(n_paths, (n_chunks // 2) * chunk_size) if n_chunks > 1 else n_paths // 2
     first, second = every[:cut], every[cut:]
+    resamples = _Resamples.draw(n_paths, cut, rng, n_boot)
     rows = []
     for label, statistic in STATISTICS.items():
-
-        def paired(sample: np.ndarray, statistic: Statistic = statistic) -> np.ndarray:
-            reference_value = statistic(stats, sample, base)
-            return np.array([statistic(stats, sample, column) - reference_value for column in others])
-
-        estimate = paired(every)
-        paired_sd = _bootstrap_sd(n_paths, paired, rng, n_boot)
-        split = np.array([statistic(stats, first, column) - statistic(stats, second, base) for column in others])
-        unpaired_sd = _unpaired_sd(first.size, second.size, statistic, stats, base, others, rng, n_boot)
         reference_value = statistic(stats, every, base)
-        for position, column in enumerate(others):
+        # the reference's statistic on each resample, computed once for every portfolio
+        base_paired = np.array([statistic(stats, sample, base) for sample in resamples.paired])
+        base_second = np.array([statistic(stats, sample, base) for sample in resamples.second])
+        for column in others:
+            estimate = statistic(stats, every, column) - reference_value
+            paired = np.array([statistic(stats, sample, column) for sample in resamples.paired]) - base_paired
+            paired_sd = float(np.std(paired, ddof=1)) * resamples.scale
+            split = statistic(stats, first, column) - statistic(stats, second, base)
+            unpaired = np.array([statistic(stats, sample, column) for sample in resamples.first]) - base_second
+            unpaired_sd = float(np.std(unpaired, ddof=1)) * resamples.unpaired_scale
             rows.append(
                 {
                     "portfolio": names[column],
                     "reference": reference,
                     "statistic": label,
-                    "portfolio_value": reference_value + estimate[position],
+                    "portfolio_value": reference_value + estimate,
                     "reference_value": reference_value,
-                    "difference": estimate[position],
-                    "ci_low": estimate[position] - Z_95 * paired_sd[position],
-                    "ci_high": estimate[position] + Z_95 * paired_sd[position],
-                    "unpaired_difference": split[position],
-                    "unpaired_ci_low": split[position] - Z_95 * unpaired_sd[position],
-                    "unpaired_ci_high": split[position] + Z_95 * unpaired_sd[position],
+                    "difference": estimate,
+                    "ci_low": estimate - Z_95 * paired_sd,
+                    "ci_high": estimate + Z_95 * paired_sd,
+                    "unpaired_difference": split,
+                    "unpaired_ci_low": split - Z_95 * unpaired_sd,
+                    "unpaired_ci_high": split + Z_95 * unpaired_sd,
                     "n_paths": n_paths,
                     "method": "paired bootstrap",
                 }
@@ -199,29 +234,6 @@ def diversification_table(
     table = pd.DataFrame(rows, columns=DIVERSIFICATION_COLUMNS)
     order = {name: position for position, name in enumerate(names)}
     return table.sort_values("portfolio", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
-
-
-def _unpaired_sd(
-    n_first: int,
-    n_second: int,
-    statistic: Statistic,
-    stats: PathStatistics,
-    base: int,
-    others: list[int],
-    rng: np.random.Generator,
-    n_boot: int,
-) -> np.ndarray:
-    """Bootstrap standard deviation of (portfolio on the first half) - (reference on the second half)."""
-    m_first, m_second = min(n_first, MAX_BOOTSTRAP_PATHS), min(n_second, MAX_BOOTSTRAP_PATHS)
-    draws = []
-    for _ in range(n_boot):
-        ours = rng.integers(0, n_first, m_first)
-        theirs = n_first + rng.integers(0, n_second, m_second)
-        reference_value = statistic(stats, theirs, base)
-        draws.append([statistic(stats, ours, column) - reference_value for column in others])
-    # each half scaled by its own m-out-of-n factor: the two are independent
-    spread = np.array(draws).std(axis=0, ddof=1)
-    return np.asarray(spread * math.sqrt(max(m_first / n_first, m_second / n_second)))
 
 
 def _wealthier_rows(

@@ -10,7 +10,7 @@ unit value, after fees and taxes), so it costs no extra simulation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -58,21 +58,30 @@ def horizons_table(book: BookSummary, names: Sequence[str], reference: str | Non
     return pd.DataFrame(rows, columns=HORIZON_COLUMNS)
 
 
-def paths_table(book: BookSummary, names: Sequence[str], initial_wealth: float, horizon_years: int) -> pd.DataFrame:
-    """One row per path and portfolio, see :data:`PATH_COLUMNS` (wealth and costs in currency)."""
-    n_paths, n_portfolios = book.terminal_value.shape
-    zeros = np.zeros((n_paths, n_portfolios))
-    taxes = book.taxes_paid if book.taxes_paid is not None else zeros
-    costs = book.costs_paid if book.costs_paid is not None else zeros
-    return pd.DataFrame(
-        {
-            "path": np.repeat(np.arange(n_paths, dtype=np.int64), n_portfolios),
-            "portfolio": pd.Categorical(np.tile(np.array(names, dtype=object), n_paths), categories=list(names)),
-            "terminal_wealth": (initial_wealth * book.terminal_value).ravel(),
-            "cagr": annualised_growth(book.performance, horizon_years).ravel(),
-            "max_drawdown": book.max_drawdown.ravel(),
-            "taxes_paid": (initial_wealth * taxes).ravel(),
-            "trading_costs": (initial_wealth * costs).ravel(),
-        },
-        columns=PATH_COLUMNS,
-    )
+def paths_table(
+    book: BookSummary, names: Sequence[str], initial_wealth: float, horizon_years: int
+) -> Iterator[pd.DataFrame]:
+    """One table per portfolio, a row per path, see :data:`PATH_COLUMNS` (wealth and costs in currency).
+
+    Yielded portfolio by portfolio so that a million-path run never holds
+    all rows at once; the writer appends each as a row group.
+    """
+    n_paths = book.terminal_value.shape[0]
+    zeros = np.zeros(n_paths)
+    for column in range(len(names)):
+        taxes = book.taxes_paid[:, column] if book.taxes_paid is not None else zeros
+        costs = book.costs_paid[:, column] if book.costs_paid is not None else zeros
+        yield pd.DataFrame(
+            {
+                "path": np.arange(n_paths, dtype=np.int64),
+                "portfolio": pd.Categorical.from_codes(
+                    np.full(n_paths, column, dtype=np.int32), categories=pd.Index(list(names))
+                ),
+                "terminal_wealth": initial_wealth * book.terminal_value[:, column],
+                "cagr": annualised_growth(book.performance[:, column], horizon_years),
+                "max_drawdown": book.max_drawdown[:, column],
+                "taxes_paid": initial_wealth * taxes,
+                "trading_costs": initial_wealth * costs,
+            },
+            columns=PATH_COLUMNS,
+        )

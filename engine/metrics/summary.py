@@ -80,14 +80,14 @@ def _annualised_volatility(book: BookSummary, horizon_years: int, column: int) -
     return np.asarray(np.sqrt(np.maximum(variance, 0.0) * blocks_per_year))
 
 
-def _ratios(book: BookSummary, column: int, risk_free: float) -> dict[str, float]:
-    """Sharpe and Sortino ratios of calendar-year log returns, pooled over paths and years.
+def _ratios(losses: np.ndarray, risk_free: float) -> dict[str, float]:
+    """Sharpe and Sortino ratios of calendar-year log returns (from ``losses``), pooled over paths and years.
 
     Excess return ``y = log(1 + R) - log(1 + r_f)`` for each year; Sharpe is
     ``mean(y) / sd(y)``, Sortino ``mean(y) / sqrt(mean(min(y, 0)^2))`` (the
     downside deviation below the risk-free rate, Sortino and Price 1994).
     """
-    excess = np.log1p(-_annual_losses_of(book, column)) - math.log1p(risk_free)
+    excess = np.log1p(-losses) - math.log1p(risk_free)
     spread = float(np.std(excess, ddof=1)) if excess.size > 1 else 0.0
     downside = math.sqrt(float(np.mean(np.minimum(excess, 0.0) ** 2)))
     mean = float(np.mean(excess))
@@ -158,7 +158,7 @@ def metrics_table(
                 "prob_drawdown_20": float(np.mean(drawdown > 0.20)),
                 "prob_drawdown_30": float(np.mean(drawdown > 0.30)),
                 "prob_drawdown_40": float(np.mean(drawdown > 0.40)),
-                **_ratios(book, column, risk_free),
+                **_ratios(losses, risk_free),
                 "var_95_annual": value_at_risk(losses, 0.95),
                 "var_99_annual": value_at_risk(losses, 0.99),
                 "cvar_95_annual": cvar(losses, 0.95),

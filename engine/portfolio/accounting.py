@@ -310,9 +310,10 @@ class FixedMixBook:
             log_return_sumsq=np.ascontiguousarray(self.log_return_sumsq.T),
             n_steps=self.n_steps,
             n_blocks=self.n_blocks,
-            costs_paid=np.ascontiguousarray(self.costs_paid.T),
+            # costs and taxes only where there are any: for millions of paths each is a large array
+            costs_paid=np.ascontiguousarray(self.costs_paid.T) if self.policy.costs is not None else None,
             rebalances=np.ascontiguousarray(self.rebalances.T),
-            taxes_paid=np.ascontiguousarray(self.taxes_paid.T),
+            taxes_paid=np.ascontiguousarray(self.taxes_paid.T) if self.taxes_paid.any() else None,
             **self._flow_summary(horizon if horizon is not None else self.n_steps / 252),
         )
 

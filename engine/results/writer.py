@@ -14,6 +14,7 @@ import os
 import platform
 import shutil
 import sys
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -95,10 +96,22 @@ class RunFolder:
         temporary.write_text(text, encoding="utf-8")
         os.replace(temporary, self.working / name)
 
-    def write_parquet(self, name: str, frame: pd.DataFrame) -> None:
-        """``frame`` as a Parquet file (pyarrow), written beside its final name and moved into place."""
+    def write_parquet(self, name: str, frames: Iterable[pd.DataFrame]) -> None:
+        """Tables with the same columns as one Parquet file (pyarrow), a row group each, moved into place."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         temporary = self.working / f".{name}.tmp"
-        frame.to_parquet(temporary, index=False)
+        writer: pq.ParquetWriter | None = None
+        try:
+            for frame in frames:
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(temporary, table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
         os.replace(temporary, self.working / name)
 
     def write_yaml(self, name: str, data: dict[str, Any]) -> None:

@@ -26,7 +26,15 @@ from engine.portfolio.schedule import Schedule
 from engine.portfolio.taxes import IskTax
 from engine.simulation.currency import CurrencyOverlay
 
-__all__ = ["ChunkResult", "SimulationPlan", "chunk_sizes", "run_simulation", "seed_sequence", "simulate_chunk"]
+__all__ = [
+    "ChunkResult",
+    "SimulationPlan",
+    "chunk_sizes",
+    "release_workers",
+    "run_simulation",
+    "seed_sequence",
+    "simulate_chunk",
+]
 
 
 @dataclass(frozen=True)
@@ -300,3 +308,10 @@ def run_simulation(
         for part in run:
             collector.add(part)
     return collector.result()
+
+
+def release_workers() -> None:
+    """Stop joblib's idle worker processes now rather than after their idle timeout (they restart on demand)."""
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)

@@ -39,7 +39,7 @@ from engine.optimize.problems import MinCvarProblem, MinVarianceProblem, Optimiz
 from engine.portfolio.costs import Band, FeeModel, RebalancePolicy, TradingCosts
 from engine.portfolio.flows import CashFlowSchedule
 from engine.portfolio.schedule import Schedule
-from engine.portfolio.taxes import IskTax
+from engine.portfolio.taxes import AccountTax, DepotTax, IskTax
 from engine.results.writer import RunFolder, provenance_records
 from engine.simulation.currency import CurrencyOverlay
 from engine.simulation.paths import ChunkResult, SimulationPlan, release_workers, run_simulation
@@ -147,6 +147,16 @@ def models_table(model: JointModel, scenario: Scenario) -> pd.DataFrame:
             {"asset": name, "label": label, "role": role, **row, "vol_ann_total": float(total[index]), **loadings}
         )
     return pd.DataFrame(rows)
+
+
+def account_tax(scenario: Scenario) -> AccountTax | None:
+    """The tax the scenario's account pays along the paths, if any."""
+    dividend_yield = np.array([asset.dividend_yield for asset in scenario.assets])
+    if scenario.tax.kind == "isk":
+        return IskTax.from_config(scenario.tax.isk, scenario.portfolio.initial_wealth, dividend_yield)
+    if scenario.tax.kind == "depot":
+        return DepotTax.from_config(scenario.tax.depot, dividend_yield)
+    return None
 
 
 def rebalance_policy(scenario: Scenario) -> RebalancePolicy:
@@ -372,11 +382,7 @@ def run_scenario(
                 currency=CurrencyOverlay.from_scenario(scenario),
                 policy=rebalance_policy(scenario),
                 flows=flows if flows.active and stream == 0 else None,
-                tax=(
-                    IskTax.from_config(scenario.tax.isk, scenario.portfolio.initial_wealth)
-                    if scenario.tax.kind == "isk" and stream == 0
-                    else None
-                ),
+                tax=account_tax(scenario) if stream == 0 else None,
             )
             return run_simulation(plan, n_paths, simulation.chunk_size, scenario.seed, simulation.n_jobs, stream)
 

@@ -246,10 +246,19 @@ def _isk_in_dollars(data: RawScenario) -> None:
     data["tax"] = {"kind": "isk"}
 
 
+def _depot_rebalanced_daily(data: RawScenario) -> None:
+    data["tax"] = {"kind": "depot"}
+    data["currency"] = {"base": "SEK"}
+    data["portfolio"]["rebalance"] = "daily"
+
+
 CASES = [
     pytest.param(_validate(_isk(tax_rate=1.5), "tax.isk.tax_rate", "less than or equal to 1"), id="tax-rate-above-1"),
     pytest.param(_validate(_isk(tax_rate=-0.1), "tax.isk.tax_rate"), id="tax-rate-negative"),
     pytest.param(_validate(_isk_in_dollars, "tax.kind", "SEK"), id="isk-not-in-sek"),
+    pytest.param(
+        _validate(_depot_rebalanced_daily, "tax.kind", "daily rebalancing"), id="depot-with-daily-rebalancing"
+    ),
     pytest.param(
         _validate(
             _flows({"kind": "contribution", "amount": -500}), "portfolio.flows.0.amount", "greater than or equal"

@@ -309,7 +309,7 @@ def test_suspicious_moves_threshold() -> None:
 # --- example scenarios ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["us_100_years", "sweden", "monthly_savings"])
+@pytest.mark.parametrize("name", ["us_100_years", "sweden", "monthly_savings", "isk_vs_depot", "etf_choice"])
 def test_example_scenarios_complete(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
     config = ROOT / "configs" / "examples" / f"{name}.yaml"
     small = ["--set", "simulation.n_paths=400", "--set", "simulation.chunk_size=200", "--set", "simulation.n_jobs=1"]

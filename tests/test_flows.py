@@ -7,10 +7,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from engine.config.schema import FlowConfig, IskConfig
+from engine.config.schema import DepotConfig, FlowConfig, IskConfig
 from engine.portfolio import FeeModel, FixedMixBook, Schedule
 from engine.portfolio.flows import CashFlowSchedule, money_weighted_return
-from engine.portfolio.taxes import IskTax
+from engine.portfolio.taxes import DepotTax, IskTax
 from engine.simulation import SimulationPlan, run_simulation
 
 from .test_kernels import WEIGHTS, assert_same_chunk, mixed_model
@@ -78,26 +78,6 @@ def test_withdrawals_beyond_the_wealth_deplete_the_path() -> None:
     assert np.isfinite(summary.terminal_nav[0, 0])
 
 
-def test_compiled_books_with_flows_match_the_reference() -> None:
-    plan = SimulationPlan(
-        model=mixed_model("gaussian"),
-        fees=FeeModel(np.full(5, 0.002), 252),
-        schedule=Schedule(3, 252, "quarterly"),
-        weights=WEIGHTS,
-        flows=CashFlowSchedule.from_config(SAVINGS, 3, 100_000.0),
-        tax=IskTax.from_config(IskConfig(), 100_000.0),
-    )
-    compiled = run_simulation(plan, 90, 30, seed=8)
-    reference = run_simulation(dataclasses.replace(plan, compiled=False), 90, 30, seed=8)
-    assert_same_chunk(compiled, reference)
-    for name in ("terminal_nav", "invested", "money_weighted", "depleted", "taxes_paid"):
-        np.testing.assert_allclose(getattr(compiled.book, name), getattr(reference.book, name), rtol=1e-11)
-    # money goes in each month, so wealth and the unit value part ways; the ISK tax is paid on the
-    # paths and in the years where the capital base passes the SEK 150,000 allowance
-    assert not np.allclose(compiled.book.terminal_value, compiled.book.terminal_nav)
-    assert 0.0 < (compiled.book.taxes_paid > 0).mean() < 1.0
-
-
 def test_isk_tax_matches_a_hand_calculation_by_skatteverkets_method() -> None:
     # SEK 1,000,000 at the start of the year, SEK 10,000 deposited at the start of each month from
     # February, no returns. Quarter-start values (before that month's deposit): 1,000,000 (Jan),
@@ -123,3 +103,104 @@ def test_isk_tax_matches_a_hand_calculation_by_skatteverkets_method() -> None:
     assert book.value[0, 0] * wealth == pytest.approx(1_110_000 - 8125.20, abs=0.005)
     # a capital base under the allowance pays nothing
     assert tax.due(np.array([0.1]), np.array([0.0]))[0] == 0.0
+
+
+def test_depot_tax_follows_the_average_cost_method_by_hand() -> None:
+    # 50/50 at 1.0 (basis 0.5 / 0.5). A doubles: 1.0 / 0.5; rebalancing to 0.75 / 0.75 sells a quarter
+    # of A, realising 0.25 x (1.0 - 0.5) = 0.125 and leaving basis 0.375; B's basis becomes 0.75.
+    # B then halves: 0.75 / 0.375; rebalancing to 0.5625 each sells a quarter of A again, realising
+    # 0.25 x (0.75 - 0.375) = 0.09375. Net 0.21875, tax 30%: 0.065625
+    tax = DepotTax.from_config(DepotConfig(liquidate_at_horizon=False))
+    book = FixedMixBook(np.array([[0.5, 0.5]]), 1)
+    tax.prepare(book)
+    for first, second in [(2.0, 1.0), (1.0, 0.5)]:
+        growth = np.ones((1, 21, 2))
+        growth[0, 0] = [first, second]
+        book.advance(growth)
+        book.rebalance()
+    assert book.basis is not None
+    np.testing.assert_allclose(book.basis[0, :, 0], [0.28125, 0.9375], rtol=1e-12)
+    tax.on_year_end(book)
+    assert book.taxes_paid[0, 0] == pytest.approx(0.065625, rel=1e-12)
+    # paying the tax sold a share of each holding: those gains are next year's
+    assert book.close_realised()[0, 0] == pytest.approx((0.065625 / 1.125) * (1.125 - 0.28125 - 0.9375), rel=1e-12)
+
+
+def test_a_net_loss_earns_back_30_percent_of_70_percent_and_liquidation_taxes_the_rest() -> None:
+    tax = DepotTax.from_config(DepotConfig())
+    book = FixedMixBook(np.array([[0.5, 0.5]]), 1)
+    tax.prepare(book)
+    growth = np.ones((1, 21, 2))
+    growth[0, 0] = [0.5, 1.0]  # A halves: 0.25 / 0.5, value 0.75
+    book.advance(growth)
+    book.rebalance()  # to 0.375 each: sells a third of B at no gain, buys A; no loss realised
+    assert book.close_realised()[0, 0] == pytest.approx(0.0, abs=1e-15)
+    # selling everything at the horizon realises A's and B's position against their basis
+    assert book.basis is not None
+    expected = float(np.sum(book.holdings[0, :, 0] - book.basis[0, :, 0]))
+    assert expected < 0
+    tax.on_year_end(book, last=True)
+    assert book.taxes_paid[0, 0] == pytest.approx(0.3 * 0.7 * expected, rel=1e-12)  # a credit, negative
+
+
+def test_dividends_are_taxed_as_paid_and_the_net_reinvested_into_the_basis() -> None:
+    tax = DepotTax.from_config(DepotConfig(liquidate_at_horizon=False), np.array([0.024, 0.0]))
+    book = FixedMixBook(np.array([[1.0, 0.0]]), 1)
+    tax.prepare(book)
+    book.advance(np.ones((1, 21, 2)))
+    tax.on_month_end(book)
+    # one month of a 2.4% yield: 0.2% paid, 30% of it in tax
+    assert book.taxes_paid[0, 0] == pytest.approx(0.3 * 0.002, rel=1e-12)
+    assert book.value[0, 0] == pytest.approx(1.0 - 0.3 * 0.002, rel=1e-12)
+    assert book.basis is not None and book.basis[0, 0, 0] == pytest.approx(1.0 + 0.7 * 0.002, rel=1e-12)
+
+
+def test_isk_credits_foreign_withholding_against_its_tax() -> None:
+    tax = IskTax(
+        standard_rate=0.0296, tax_rate=0.3, allowance=0.0, monthly_yield=np.array([0.02 / 12]), withholding=0.15
+    )
+    book = FixedMixBook(np.array([[1.0]]), 1)
+    for month in range(12):
+        tax.on_month_start(book, month)
+        book.advance(np.ones((1, 21, 1)))
+        tax.on_month_end(book)
+    # each month 15% of a 2%/12 dividend is withheld: value after k months (1 - 0.00025) ** k
+    kept = 1.0 - 0.15 * 0.02 / 12
+    withheld = 1.0 - kept**12
+    assert book.taxes_paid[0, 0] == pytest.approx(withheld, rel=1e-12)
+    tax.on_year_end(book)
+    # ISK tax on the quarter-start values, less what was withheld (credited, never refunded)
+    due = sum(kept**month for month in (0, 3, 6, 9)) / 4 * 0.0296 * 0.3
+    assert book.taxes_paid[0, 0] == pytest.approx(withheld + max(due - withheld, 0.0), rel=1e-12)
+    assert due > withheld
+
+
+@pytest.mark.parametrize("account", ["isk", "depot"])
+def test_compiled_books_with_flows_and_taxes_match_the_reference(account: str) -> None:
+    dividend_yield = np.array([0.015, 0.01, 0.03, 0.0, 0.02])
+    tax = (
+        IskTax.from_config(IskConfig(), 100_000.0, dividend_yield)
+        if account == "isk"
+        else DepotTax.from_config(DepotConfig(), dividend_yield)
+    )
+    plan = SimulationPlan(
+        model=mixed_model("t" if account == "depot" else "gaussian"),
+        fees=FeeModel(np.full(5, 0.002), 252),
+        schedule=Schedule(3, 252, "quarterly"),
+        weights=WEIGHTS,
+        flows=CashFlowSchedule.from_config(SAVINGS, 3, 100_000.0),
+        tax=tax,
+    )
+    compiled = run_simulation(plan, 90, 30, seed=8)
+    reference = run_simulation(dataclasses.replace(plan, compiled=False), 90, 30, seed=8)
+    assert_same_chunk(compiled, reference)
+    for name in ("terminal_nav", "invested", "money_weighted", "depleted", "taxes_paid"):
+        np.testing.assert_allclose(
+            getattr(compiled.book, name), getattr(reference.book, name), rtol=1e-10, atol=1e-15, err_msg=name
+        )
+    # money goes in each month, so wealth and the unit value part ways; every path is taxed (a depot's
+    # losing paths net a credit: their loss deductions exceed their dividend taxes)
+    assert not np.allclose(compiled.book.terminal_value, compiled.book.terminal_nav)
+    assert (compiled.book.taxes_paid != 0).all()
+    if account == "isk":
+        assert (compiled.book.taxes_paid > 0).all()

@@ -140,7 +140,8 @@ def load_raw(path: Path, _depth: int = 0) -> tuple[dict[str, Any], Locations]:
 
 
 def _parse_key(part: str) -> str | int:
-    return int(part) if part.isdigit() else part
+    # ASCII digits only: str.isdigit() is also true for '²', which int() refuses
+    return int(part) if part.isascii() and part.isdigit() else part
 
 
 def apply_override(data: dict[str, Any], override: str) -> dict[str, Any]:

@@ -74,6 +74,7 @@ class AssetConfig(_Frozen):
     ter: Annotated[float, Field(ge=0.0, lt=0.1)] = 0.0
     ter_in_model: Annotated[float, Field(ge=0.0, lt=0.1)] = 0.0
     trading_cost_bps: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.0
+    dividend_yield: Annotated[float, Field(ge=0.0, le=0.2)] = 0.0
     currency: CurrencyCode | None = None
 
     @property
@@ -363,7 +364,9 @@ class IskConfig(_Frozen):
     ``max(government_bond_rate + margin, floor)``; the tax is ``tax_rate``
     of it. Defaults: income year 2025 — the government bond rate of 30
     November 2024 (1.96%, Riksgälden), plus 1 percentage point, floor 1.25%,
-    30% capital income tax, SEK 150,000 tax-free.
+    30% capital income tax, SEK 150,000 tax-free. ``foreign_withholding``
+    is withheld on dividends (``assets[].dividend_yield``; 15% for US
+    dividends under the treaty) and credited against the ISK tax, up to it.
     """
 
     government_bond_rate: Annotated[float, Field(ge=-0.1, le=0.5)] = 0.0196
@@ -371,6 +374,7 @@ class IskConfig(_Frozen):
     floor: Annotated[float, Field(ge=0.0, le=0.5)] = 0.0125
     tax_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.30
     allowance: Annotated[float, Field(ge=0.0)] = 150_000.0
+    foreign_withholding: Annotated[float, Field(ge=0.0, le=1.0)] = 0.15
 
     @property
     def standard_rate(self) -> float:
@@ -378,11 +382,33 @@ class IskConfig(_Frozen):
         return max(self.government_bond_rate + self.margin, self.floor)
 
 
-class TaxConfig(_Frozen):
-    """How the account is taxed: ``none`` (the default) or ``isk`` (see :class:`IskConfig`)."""
+class DepotConfig(_Frozen):
+    """An ordinary Swedish securities account (depå): tax on realised gains and on dividends.
 
-    kind: Literal["none", "isk"] = "none"
+    Gains are realised at each sale (rebalancing, withdrawals, paying the
+    tax) by the average-cost method; a year's gains and losses offset each
+    other; ``capital_gains_rate`` of a net gain is paid at the year's end. A
+    net loss earns back ``capital_gains_rate`` of ``loss_deduction`` of it
+    (70% of a loss on listed securities is deductible against other capital
+    income; it assumes there is enough to deduct it from). Dividends
+    (``assets[].dividend_yield``) are taxed at ``dividend_tax_rate`` as they
+    are paid (foreign withholding credited), the rest reinvested.
+    ``liquidate_at_horizon`` sells everything at the end and pays the tax,
+    so that wealth compares like for like with an ISK.
+    """
+
+    capital_gains_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.30
+    loss_deduction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.70
+    dividend_tax_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.30
+    liquidate_at_horizon: bool = True
+
+
+class TaxConfig(_Frozen):
+    """How the account is taxed: ``none`` (the default), ``isk`` or ``depot``."""
+
+    kind: Literal["none", "isk", "depot"] = "none"
     isk: IskConfig = IskConfig()
+    depot: DepotConfig = DepotConfig()
 
 
 class Scenario(_Frozen):
@@ -437,9 +463,15 @@ class Scenario(_Frozen):
                         f"portfolio.benchmarks.{name}: unknown asset '{asset}' (assets are {', '.join(names)})"
                     )
         self._check_optimize(names)
-        if self.tax.kind == "isk" and self.currency.base != "SEK":
+        if self.tax.kind != "none" and self.currency.base != "SEK":
             raise ValueError(
-                f"tax.kind: an ISK is a Swedish account kept in SEK; set currency.base: SEK (not {self.currency.base})"
+                f"tax.kind: {self.tax.kind} is a Swedish account kept in SEK; set currency.base: SEK "
+                f"(not {self.currency.base})"
+            )
+        if self.tax.kind == "depot" and self.portfolio.rebalance == "daily":
+            raise ValueError(
+                "tax.kind: a depot's gains are booked at each trade, which daily rebalancing does not record; "
+                "choose monthly or longer rebalancing"
             )
         for index, flow in enumerate(self.portfolio.flows):
             if flow.currency is not None and flow.currency != self.currency.base:

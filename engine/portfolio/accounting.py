@@ -96,6 +96,10 @@ class FixedMixBook:
         self.taxes_paid = np.zeros((n_portfolios, n_paths))
         self._quarter_values = np.zeros((n_portfolios, n_paths))
         self._year_deposits = np.zeros((n_portfolios, n_paths))
+        self._withheld = np.zeros((n_portfolios, n_paths))
+        # average-cost basis per holding and the year's realised gains, kept only for a taxed depot
+        self.basis: np.ndarray | None = None
+        self._realised = np.zeros((n_portfolios, n_paths))
         self.peak = np.ones((n_portfolios, n_paths))
         self.max_drawdown = np.zeros((n_portfolios, n_paths))
         self.log_return_sum = np.zeros((n_portfolios, n_paths))
@@ -133,10 +137,12 @@ class FixedMixBook:
         cash = np.maximum(cash, floor)
         nav = self.value / self.units
         after = self.value + cash
-        self.holdings = np.where(
-            cash[:, None, :] >= 0.0,
-            self.holdings + cash[:, None, :] * self.weights[:, :, None],
-            self.holdings * (after / self.value)[:, None, :],
+        self._set_holdings(
+            np.where(
+                cash[:, None, :] >= 0.0,
+                self.holdings + cash[:, None, :] * self.weights[:, :, None],
+                self.holdings * (after / self.value)[:, None, :],
+            )
         )
         self.units = self.units + cash / nav
         self.value = after
@@ -149,6 +155,15 @@ class FixedMixBook:
         """Add the current value to this tax year's tally of quarter-start values."""
         self._quarter_values += self.value
 
+    def record_withheld(self, amount: np.ndarray) -> None:
+        """Add foreign tax withheld on dividends to this year's tally."""
+        self._withheld += amount
+
+    def close_withheld(self) -> np.ndarray:
+        """This year's foreign tax withheld, (n_portfolios, n_paths); then reset."""
+        withheld, self._withheld = self._withheld, np.zeros_like(self.value)
+        return withheld
+
     def close_tax_year(self) -> tuple[np.ndarray, np.ndarray]:
         """The year's sum of quarter-start values and its deposits, (n_portfolios, n_paths) each; then reset."""
         tally = (self._quarter_values, self._year_deposits)
@@ -157,14 +172,63 @@ class FixedMixBook:
         return tally
 
     def charge_tax(self, amount: np.ndarray) -> None:
-        """Pay ``amount`` (n_portfolios, n_paths) by selling every holding in proportion; the NAV falls."""
+        """Pay ``amount`` (n_portfolios, n_paths) by selling every holding in proportion; the NAV falls.
+
+        A negative amount (a tax credit) is reinvested in proportion instead.
+        """
         from engine.portfolio.flows import DEPLETION_FLOOR
 
         paid = np.minimum(amount, self.value * (1.0 - DEPLETION_FLOOR))
         after = self.value - paid
-        self.holdings = self.holdings * (after / self.value)[:, None, :]
+        self._set_holdings(self.holdings * (after / self.value)[:, None, :])
         self.value = after
         self.taxes_paid += paid
+
+    def track_cost_basis(self) -> None:
+        """Start keeping each holding's average-cost basis (at today's value) and the year's realised gains."""
+        self.basis = self.holdings.copy()
+
+    def _set_holdings(self, new: np.ndarray) -> None:
+        """Move to ``new`` holdings; with a cost basis, book the sales' gains and the purchases' cost.
+
+        Average-cost method: selling a share ``f`` of a holding realises ``f``
+        of its gain over its basis and keeps ``1 - f`` of the basis; buying
+        adds what was paid.
+        """
+        if self.basis is not None:
+            old = self.holdings
+            sold = np.clip((old - new) / np.where(old > 0.0, old, 1.0), 0.0, 1.0)
+            self._realised += np.sum(sold * (old - self.basis), axis=1)
+            self.basis = self.basis * (1.0 - sold) + np.maximum(new - old, 0.0)
+        self.holdings = new
+
+    def realise_all(self) -> None:
+        """Sell everything at today's value (the gains join the year's tally); the money stays in the account."""
+        if self.basis is not None:
+            self._realised += np.sum(self.holdings - self.basis, axis=1)
+            self.basis = self.holdings.copy()
+
+    def close_realised(self) -> np.ndarray:
+        """The year's net realised gains, (n_portfolios, n_paths); then reset."""
+        realised, self._realised = self._realised, np.zeros_like(self.value)
+        return realised
+
+    def pay_dividend_tax(self, monthly_yield: np.ndarray, rate: float) -> np.ndarray:
+        """Tax ``rate`` on a month's dividends, ``monthly_yield`` (n_assets,) of each holding; returns it per book.
+
+        The returns are total returns, dividends reinvested; the tax comes out
+        of the reinvested dividend, which (with a cost basis) buys at today's
+        price, so the basis grows by the dividend after tax.
+        """
+        dividends = self.holdings * monthly_yield[None, :, None]
+        tax = rate * dividends
+        if self.basis is not None:
+            self.basis = self.basis + dividends - tax
+        self.holdings = self.holdings - tax
+        paid = tax.sum(axis=1)
+        self.value = self.value - paid
+        self.taxes_paid += paid
+        return np.asarray(paid)
 
     def rebalance(self) -> None:
         """Return every portfolio to its target weights at current value, paying for the trades.
@@ -175,7 +239,10 @@ class FixedMixBook:
         """
         policy = self.policy
         if policy.costs is None and policy.band is None:
-            np.multiply(self.value[:, None, :], self.weights[:, :, None], out=self.holdings)
+            if self.basis is None:
+                np.multiply(self.value[:, None, :], self.weights[:, :, None], out=self.holdings)
+            else:
+                self._set_holdings(self.value[:, None, :] * self.weights[:, :, None])
             self.rebalances += 1.0
             return
         targets = self.value[:, None, :] * self.weights[:, :, None]
@@ -187,7 +254,7 @@ class FixedMixBook:
             cost = policy.costs.of(np.abs(targets - self.holdings))
         cost = np.where(trade, cost, 0.0)
         after = self.value - cost
-        self.holdings = np.where(trade[:, None, :], after[:, None, :] * self.weights[:, :, None], self.holdings)
+        self._set_holdings(np.where(trade[:, None, :], after[:, None, :] * self.weights[:, :, None], self.holdings))
         self.value = after
         self.costs_paid += cost
         self.rebalances += trade

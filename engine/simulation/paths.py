@@ -23,7 +23,7 @@ from engine.portfolio.accounting import BookSummary, CompiledBook, FixedMixBook
 from engine.portfolio.costs import FeeModel, RebalancePolicy
 from engine.portfolio.flows import CashFlowSchedule
 from engine.portfolio.schedule import Schedule
-from engine.portfolio.taxes import IskTax
+from engine.portfolio.taxes import AccountTax
 from engine.simulation.currency import CurrencyOverlay
 
 __all__ = [
@@ -53,7 +53,7 @@ class SimulationPlan:
     compiled: bool = True
     policy: RebalancePolicy | None = None
     flows: CashFlowSchedule | None = None
-    tax: IskTax | None = None
+    tax: AccountTax | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,8 @@ def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSeque
     schedule = plan.schedule
     state = plan.model.initial_state(n_paths)
     book = FixedMixBook(plan.weights, n_paths, plan.policy)
+    if plan.tax is not None:
+        plan.tax.prepare(book)
     n_assets = plan.weights.shape[1]
     asset_growth = np.ones((n_paths, n_assets))
     asset_sum = np.zeros(n_assets)
@@ -124,9 +126,11 @@ def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSeque
         if schedule.rebalance_at(month):
             book.rebalance()
         block_growth = book.advance(growth, daily_rebalance=daily)
+        if plan.tax is not None:
+            plan.tax.on_month_end(book)
         if schedule.is_year_end(month):
             if plan.tax is not None:
-                plan.tax.on_year_end(book)
+                plan.tax.on_year_end(book, last=month == bounds.size - 2)
             book.mark_year_end()
         asset_growth *= block_growth
         # after-fee simple returns in path-major order: the sums below add
@@ -160,6 +164,8 @@ def _simulate_chunk_compiled(plan: SimulationPlan, n_paths: int, seed: np.random
     schedule = plan.schedule
     state = plan.model.initial_state(n_paths)
     book = CompiledBook(plan.weights, n_paths, plan.fees.daily_factor, plan.policy)
+    if plan.tax is not None:
+        plan.tax.prepare(book)
     bounds = schedule.month_bounds
     daily = schedule.rebalance == "daily"
     for month in range(bounds.size - 1):
@@ -171,9 +177,11 @@ def _simulate_chunk_compiled(plan: SimulationPlan, n_paths: int, seed: np.random
         if schedule.rebalance_at(month):
             book.rebalance()
         book.advance_log(log_returns, daily_rebalance=daily)
+        if plan.tax is not None:
+            plan.tax.on_month_end(book)
         if schedule.is_year_end(month):
             if plan.tax is not None:
-                plan.tax.on_year_end(book)
+                plan.tax.on_year_end(book, last=month == bounds.size - 2)
             book.mark_year_end()
     return ChunkResult(
         book=book.summary(schedule.horizon_years),

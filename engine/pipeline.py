@@ -167,7 +167,7 @@ def rebalance_policy(scenario: Scenario) -> RebalancePolicy:
     if bps.any() or portfolio.courtage:
         costs = TradingCosts(bps=bps, fixed=portfolio.courtage / portfolio.initial_wealth)
     band = Band(portfolio.band.kind, portfolio.band.width) if portfolio.band is not None else None
-    return RebalancePolicy(costs=costs, band=band)
+    return RebalancePolicy(costs=costs, band=band, direct_flows=portfolio.rebalance == "flows")
 
 
 def _benchmark_weights(scenario: Scenario) -> dict[str, np.ndarray]:
@@ -408,6 +408,7 @@ def run_scenario(
                 scenario.portfolio.initial_wealth,
                 simulation.horizon_years,
                 scenario.portfolio.risk_free,
+                scenario.portfolio.inflation,
             )
         all_vectors = np.array([*benchmarks.values(), *(p.result.weights for p in optimized)])
         reference = scenario.portfolio.reference_name

@@ -165,3 +165,14 @@ def test_a_relative_band_trades_only_outside_it(growth: float, trades: bool) -> 
         np.testing.assert_allclose(book.holdings[0, :, 0], book.value[0, 0] / 2)
     else:
         np.testing.assert_array_equal(book.holdings, before)
+
+
+@pytest.mark.parametrize(("cash", "expected"), [(0.3, [1.0, 0.8]), (-0.2, [0.8, 0.5]), (1.5, [1.5, 1.5])])
+def test_directed_flows_steer_towards_the_targets(cash: float, expected: list[float]) -> None:
+    # 50/50 after A doubled: 1.0 / 0.5. A contribution of 0.3 goes all to B (short 0.4 of its
+    # target at the new value 1.8); a withdrawal of 0.2 comes all from A (0.35 over target at 1.3);
+    # a contribution of 1.5 fills both shortfalls at the new value 3.0 exactly (0.5 and 1.0)
+    book = one_path_book(RebalancePolicy(direct_flows=True), 2.0)
+    book.apply_flow(cash, 0.0, 1 / 12)
+    np.testing.assert_allclose(book.holdings[0, :, 0], expected, rtol=1e-12)
+    assert book.value[0, 0] == pytest.approx(1.5 + cash)

@@ -294,6 +294,10 @@ CASES = [
         id="reference-not-a-benchmark",
     ),
     pytest.param(_validate(_portfolio(courtage=-1), "portfolio.courtage"), id="courtage-negative"),
+    pytest.param(
+        _validate(_portfolio(rebalance="flows"), "portfolio.rebalance", "portfolio.flows"),
+        id="flows-rebalancing-no-flows",
+    ),
     pytest.param(_validate(_negative_trading_cost, "assets.1.trading_cost_bps"), id="trading-cost-negative"),
     pytest.param(
         _validate(_costs_with_daily_rebalancing, "portfolio.rebalance", "daily"), id="trading-costs-with-daily"

@@ -59,7 +59,7 @@ def test_metrics_table_matches_a_direct_computation_per_portfolio() -> None:
         n_steps=months * 21,
         n_blocks=months,
     )
-    table = metrics_table(book, ["a", "b"], 100.0, n_years).set_index("portfolio")
+    table = metrics_table(book, ["a", "b"], 100.0, n_years, inflation=0.02).set_index("portfolio")
     for column, name in enumerate(["a", "b"]):
         yearly = np.diff(np.concatenate([np.ones((n_paths, 1)), year_end[:, :, column]], axis=1), axis=1)
         yearly /= np.concatenate([np.ones((n_paths, 1)), year_end[:, :-1, column]], axis=1)
@@ -69,6 +69,8 @@ def test_metrics_table_matches_a_direct_computation_per_portfolio() -> None:
         cagr = values[:, -1, column] ** (1 / n_years) - 1
         assert table.loc[name, "cagr_p05"] == pytest.approx(np.percentile(cagr, 5), rel=1e-12)
         assert table.loc[name, "prob_loss"] == np.mean(values[:, -1, column] < 1.0)
+        real = np.percentile(100.0 * values[:, -1, column], 50) / 1.02**n_years
+        assert table.loc[name, "terminal_wealth_real_p50"] == pytest.approx(real, rel=1e-12)
 
 
 def test_expected_wealth_of_a_daily_rebalanced_lognormal_mix_matches_its_closed_form() -> None:

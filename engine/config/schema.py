@@ -48,7 +48,7 @@ __all__ = [
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 
-RebalanceFrequency = Literal["daily", "monthly", "quarterly", "annual", "never"]
+RebalanceFrequency = Literal["daily", "monthly", "quarterly", "annual", "never", "flows"]
 
 
 class _Frozen(BaseModel):
@@ -228,14 +228,17 @@ class PortfolioConfig(_Frozen):
     courtage: Annotated[float, Field(ge=0.0)] = 0.0
     flows: list[FlowConfig] = Field(default_factory=list)
     risk_free: Annotated[float, Field(gt=-0.5, lt=0.5)] = 0.0
+    inflation: Annotated[float, Field(gt=-0.5, lt=0.5)] = 0.0
 
     @model_validator(mode="after")
     def _weights_sum_to_one(self) -> PortfolioConfig:
-        if self.band is not None and self.rebalance in ("daily", "never"):
+        if self.band is not None and self.rebalance in ("daily", "never", "flows"):
             raise ValueError(
                 f"band: bands are checked on the rebalance calendar, and '{self.rebalance}' has none; "
                 "set rebalance to monthly, quarterly or annual"
             )
+        if self.rebalance == "flows" and not self.flows:
+            raise ValueError("rebalance: 'flows' steers weights with contributions and withdrawals; add portfolio.flows")
         if self.courtage > 0 and self.rebalance == "daily":
             raise ValueError("courtage: trading costs are not booked with daily rebalancing; choose monthly or longer")
         for name, weights in self.benchmarks.items():

@@ -39,6 +39,9 @@ METRIC_COLUMNS = [
     "terminal_wealth_p50",
     "terminal_wealth_p95",
     "terminal_wealth_mean",
+    "terminal_wealth_real_p05",
+    "terminal_wealth_real_p50",
+    "terminal_wealth_real_p95",
     "trading_costs_mean",
     "taxes_mean",
     "rebalances_per_year",
@@ -127,14 +130,19 @@ def metrics_table(
     initial_wealth: float,
     horizon_years: int,
     risk_free: float = 0.0,
+    inflation: float = 0.0,
 ) -> pd.DataFrame:
-    """One row per portfolio with the columns in :data:`METRIC_COLUMNS`; ``risk_free`` is a yearly rate.
+    """One row per portfolio with the columns in :data:`METRIC_COLUMNS`.
+
+    ``risk_free`` and ``inflation`` are yearly rates; real wealth is nominal
+    wealth divided by ``(1 + inflation) ** horizon_years``.
 
     ``vol_ann`` is the median over paths of the annualised volatility of
     monthly returns; ``cvar_95_annual`` pools every path's calendar-year
     returns; ``prob_loss`` is the share of paths ending below the initial
     wealth.
     """
+    deflator = (1.0 + inflation) ** horizon_years
     rows = []
     # one portfolio at a time: temporaries of (n_paths,) rather than (n_paths, n_portfolios)
     for column, name in enumerate(names):
@@ -169,6 +177,9 @@ def metrics_table(
                 "terminal_wealth_p50": float(np.percentile(wealth, 50)),
                 "terminal_wealth_p95": float(np.percentile(wealth, 95)),
                 "terminal_wealth_mean": float(np.mean(wealth)),
+                "terminal_wealth_real_p05": float(np.percentile(wealth, 5)) / deflator,
+                "terminal_wealth_real_p50": float(np.percentile(wealth, 50)) / deflator,
+                "terminal_wealth_real_p95": float(np.percentile(wealth, 95)) / deflator,
                 "trading_costs_mean": (
                     initial_wealth * float(np.mean(book.costs_paid[:, column])) if book.costs_paid is not None else 0.0
                 ),

@@ -137,19 +137,42 @@ class FixedMixBook:
         cash = np.maximum(cash, floor)
         nav = self.value / self.units
         after = self.value + cash
-        self._set_holdings(
-            np.where(
-                cash[:, None, :] >= 0.0,
-                self.holdings + cash[:, None, :] * self.weights[:, :, None],
-                self.holdings * (after / self.value)[:, None, :],
+        if self.policy.direct_flows:
+            self._set_holdings(self._directed(cash, after))
+        else:
+            self._set_holdings(
+                np.where(
+                    cash[:, None, :] >= 0.0,
+                    self.holdings + cash[:, None, :] * self.weights[:, :, None],
+                    self.holdings * (after / self.value)[:, None, :],
+                )
             )
-        )
         self.units = self.units + cash / nav
         self.value = after
         self.invested = self.invested + cash
         self._year_deposits += np.maximum(cash, 0.0)
         self.flow_history.append((time, cash))
         self.has_flows = True
+
+    def _directed(self, cash: np.ndarray, after: np.ndarray) -> np.ndarray:
+        """Holdings after a flow steered towards the targets (rebalancing with cash flows only).
+
+        A contribution fills each asset's shortfall from its target at the
+        new value, in proportion to the shortfalls, and buys at the target
+        weights whatever is left once none is short; a withdrawal takes from
+        the excesses in the same way.
+        """
+        targets = after[:, None, :] * self.weights[:, :, None]
+        gap = targets - self.holdings
+        sign = np.where(cash >= 0.0, 1.0, -1.0)[:, None, :]
+        room = np.maximum(sign * gap, 0.0)
+        total = room.sum(axis=1)
+        amount = np.abs(cash)
+        filled = np.minimum(amount, total)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(total[:, None, :] > 0.0, room / total[:, None, :], 0.0)
+        moved = share * filled[:, None, :] + (amount - filled)[:, None, :] * self.weights[:, :, None]
+        return np.asarray(self.holdings + sign * moved)
 
     def record_quarter_start(self) -> None:
         """Add the current value to this tax year's tally of quarter-start values."""

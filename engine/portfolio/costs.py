@@ -121,7 +121,12 @@ class Band:
 
 @dataclass(frozen=True)
 class RebalancePolicy:
-    """Costs of rebalancing trades and an optional no-trade band (see :class:`TradingCosts`, :class:`Band`)."""
+    """Costs of rebalancing trades, an optional no-trade band (see :class:`TradingCosts`, :class:`Band`).
+
+    ``direct_flows``: contributions buy the assets furthest below target and
+    withdrawals sell those furthest above it, instead of in proportion.
+    """
 
     costs: TradingCosts | None = None
     band: Band | None = None
+    direct_flows: bool = False

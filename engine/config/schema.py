@@ -238,7 +238,9 @@ class PortfolioConfig(_Frozen):
                 "set rebalance to monthly, quarterly or annual"
             )
         if self.rebalance == "flows" and not self.flows:
-            raise ValueError("rebalance: 'flows' steers weights with contributions and withdrawals; add portfolio.flows")
+            raise ValueError(
+                "rebalance: 'flows' steers weights with contributions and withdrawals; add portfolio.flows"
+            )
         if self.courtage > 0 and self.rebalance == "daily":
             raise ValueError("courtage: trading costs are not booked with daily rebalancing; choose monthly or longer")
         for name, weights in self.benchmarks.items():

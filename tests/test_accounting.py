@@ -176,3 +176,21 @@ def test_directed_flows_steer_towards_the_targets(cash: float, expected: list[fl
     book.apply_flow(cash, 0.0, 1 / 12)
     np.testing.assert_allclose(book.holdings[0, :, 0], expected, rtol=1e-12)
     assert book.value[0, 0] == pytest.approx(1.5 + cash)
+
+
+@given(steps=arrays(float, (3, 63), elements=st.floats(0.9, 1.1)))
+@settings(max_examples=40, deadline=None)
+def test_time_under_water_matches_a_slow_count(steps: np.ndarray) -> None:
+    # one asset on three paths, three months: the longest run of days below the running peak
+    book = FixedMixBook(np.array([[1.0]]), 3)
+    for month in range(3):
+        book.advance(steps[:, month * 21 : (month + 1) * 21, None])
+    for path in range(3):
+        value, peak, run, longest = 1.0, 1.0, 0, 0
+        for growth in steps[path]:
+            value *= growth
+            peak = max(peak, value)
+            run = run + 1 if value < peak else 0
+            longest = max(longest, run)
+        assert book.longest_underwater[0, path] == longest
+        assert book.underwater[0, path] == run

@@ -43,6 +43,8 @@ def assert_same_chunk(compiled: object, reference: object) -> None:
     np.testing.assert_allclose(compiled.book.log_return_sum, reference.book.log_return_sum, rtol=1e-9, atol=1e-13)
     np.testing.assert_allclose(compiled.asset_growth, reference.asset_growth, rtol=1e-12)
     np.testing.assert_allclose(compiled.daily_covariance, reference.daily_covariance, rtol=1e-10, atol=1e-18)
+    np.testing.assert_array_equal(compiled.book.longest_underwater, reference.book.longest_underwater)
+    np.testing.assert_array_equal(compiled.book.underwater_at_end, reference.book.underwater_at_end)
 
 
 def mixed_model(dependence: str) -> JointModel:

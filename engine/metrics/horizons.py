@@ -30,7 +30,16 @@ HORIZON_COLUMNS = [
     "n_paths",
 ]
 
-PATH_COLUMNS = ["path", "portfolio", "terminal_wealth", "cagr", "max_drawdown", "taxes_paid", "trading_costs"]
+PATH_COLUMNS = [
+    "path",
+    "portfolio",
+    "terminal_wealth",
+    "cagr",
+    "max_drawdown",
+    "longest_underwater_years",
+    "taxes_paid",
+    "trading_costs",
+]
 
 
 def horizons_table(book: BookSummary, names: Sequence[str], reference: str | None) -> pd.DataFrame:
@@ -80,6 +89,11 @@ def paths_table(
                 "terminal_wealth": initial_wealth * book.terminal_value[:, column],
                 "cagr": annualised_growth(book.performance[:, column], horizon_years),
                 "max_drawdown": book.max_drawdown[:, column],
+                "longest_underwater_years": (
+                    book.longest_underwater[:, column] * horizon_years / book.n_steps
+                    if book.longest_underwater is not None
+                    else np.full(n_paths, np.nan)
+                ),
                 "taxes_paid": initial_wealth * taxes,
                 "trading_costs": initial_wealth * costs,
             },

@@ -27,6 +27,9 @@ METRIC_COLUMNS = [
     "prob_drawdown_20",
     "prob_drawdown_30",
     "prob_drawdown_40",
+    "underwater_years_median",
+    "underwater_years_p95",
+    "prob_underwater_end",
     "sharpe",
     "sortino",
     "var_95_annual",
@@ -81,6 +84,20 @@ def _annualised_volatility(book: BookSummary, horizon_years: int, column: int) -
     variance = (book.log_return_sumsq[:, column] - n * mean * mean) / (n - 1)
     blocks_per_year = n / horizon_years
     return np.asarray(np.sqrt(np.maximum(variance, 0.0) * blocks_per_year))
+
+
+def _underwater(book: BookSummary, column: int, horizon_years: int) -> dict[str, float]:
+    """The longest time under water (years below a previous peak, in a row) and the share of paths ending there."""
+    if book.longest_underwater is None or book.underwater_at_end is None:
+        nan = float("nan")
+        return {"underwater_years_median": nan, "underwater_years_p95": nan, "prob_underwater_end": nan}
+    steps_per_year = book.n_steps / horizon_years
+    years = book.longest_underwater[:, column] / steps_per_year
+    return {
+        "underwater_years_median": float(np.median(years)),
+        "underwater_years_p95": float(np.percentile(years, 95)),
+        "prob_underwater_end": float(np.mean(book.underwater_at_end[:, column] > 0)),
+    }
 
 
 def _ratios(losses: np.ndarray, risk_free: float) -> dict[str, float]:
@@ -166,6 +183,7 @@ def metrics_table(
                 "prob_drawdown_20": float(np.mean(drawdown > 0.20)),
                 "prob_drawdown_30": float(np.mean(drawdown > 0.30)),
                 "prob_drawdown_40": float(np.mean(drawdown > 0.40)),
+                **_underwater(book, column, horizon_years),
                 **_ratios(losses, risk_free),
                 "var_95_annual": value_at_risk(losses, 0.95),
                 "var_99_annual": value_at_risk(losses, 0.99),

@@ -36,7 +36,10 @@ class BookSummary:
     at year ends; ``invested`` is the money put in net of money taken out,
     ``money_weighted`` each path's internal rate of return and ``depleted``
     whether a withdrawal could not be paid in full; all (n_paths,
-    n_portfolios) and ``None`` without flows.
+    n_portfolios) and ``None`` without flows. ``longest_underwater`` counts
+    the most steps in a row the NAV spent below its running peak,
+    ``underwater_at_end`` the steps of the stretch still running at the end
+    (0 if the path ended at a peak).
     """
 
     terminal_value: np.ndarray
@@ -50,6 +53,8 @@ class BookSummary:
     rebalances: np.ndarray | None = None
     terminal_nav: np.ndarray | None = None
     taxes_paid: np.ndarray | None = None
+    longest_underwater: np.ndarray | None = None
+    underwater_at_end: np.ndarray | None = None
     invested: np.ndarray | None = None
     money_weighted: np.ndarray | None = None
     depleted: np.ndarray | None = None
@@ -87,6 +92,9 @@ class FixedMixBook:
         self.block_start = np.ones((n_portfolios, n_paths))
         self.costs_paid = np.zeros((n_portfolios, n_paths))
         self.rebalances = np.zeros((n_portfolios, n_paths))
+        # steps in a row below the running peak of the NAV, now and at the longest
+        self.underwater = np.zeros((n_portfolios, n_paths))
+        self.longest_underwater = np.zeros((n_portfolios, n_paths))
         # units of a fund-like NAV: flows buy and sell units, so NAV = value / units moves with markets only
         self.units = np.ones((n_portfolios, n_paths))
         self.invested = np.ones((n_portfolios, n_paths))
@@ -334,6 +342,11 @@ class FixedMixBook:
             np.maximum(running_peak[step - 1], values[step], out=running_peak[step])
         self.peak = running_peak[-1].copy()
         running_peak /= values
+        # days under water: below the running peak (peak / value > 1), counted in a row
+        for ratio in running_peak:
+            below = ratio > 1.0
+            self.underwater = np.where(below, self.underwater + 1.0, 0.0)
+            np.maximum(self.longest_underwater, self.underwater, out=self.longest_underwater)
         # peak / value >= 1; the largest ratio gives the deepest drawdown
         np.maximum(self.max_drawdown, 1.0 - 1.0 / running_peak.max(axis=0), out=self.max_drawdown)
         self.value = wealth[-1].copy()
@@ -403,6 +416,8 @@ class FixedMixBook:
             # costs and taxes only where there are any: for millions of paths each is a large array
             costs_paid=np.ascontiguousarray(self.costs_paid.T) if self.policy.costs is not None else None,
             rebalances=np.ascontiguousarray(self.rebalances.T),
+            longest_underwater=np.ascontiguousarray(self.longest_underwater.T),
+            underwater_at_end=np.ascontiguousarray(self.underwater.T),
             taxes_paid=np.ascontiguousarray(self.taxes_paid.T) if self.taxes_paid.any() else None,
             **self._flow_summary(horizon if horizon is not None else self.n_steps / 252),
         )
@@ -462,6 +477,8 @@ class CompiledBook(FixedMixBook):
             self.block_start,
             self.peak,
             self.max_drawdown,
+            self.underwater,
+            self.longest_underwater,
             self.log_return_sum,
             self.log_return_sumsq,
             self._asset_growth,

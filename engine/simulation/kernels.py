@@ -117,6 +117,8 @@ def book_block(
     block_start: np.ndarray,
     peak: np.ndarray,
     max_drawdown: np.ndarray,
+    underwater: np.ndarray,
+    longest_underwater: np.ndarray,
     log_return_sum: np.ndarray,
     log_return_sumsq: np.ndarray,
     asset_growth: np.ndarray,
@@ -133,7 +135,9 @@ def book_block(
     ``block_start`` (the NAV the block's return is measured from: before the
     costs of a rebalance at its start), ``peak`` (of the NAV),
     ``max_drawdown`` and the sums of block log returns (n_portfolios,
-    n_paths) carry the books from block to block;
+    n_paths) carry the books from block to block, as do ``underwater`` and
+    ``longest_underwater`` (steps in a row below the running peak, now and
+    at the longest);
     ``asset_growth`` (n_assets, n_paths) collects each asset's buy-and-hold
     growth; ``asset_sum`` (n_assets, n_paths) and ``asset_cross`` (n_assets,
     n_assets, n_paths, lower triangle) each path's sums of daily after-fee
@@ -185,10 +189,15 @@ def book_block(
             best = top[portfolio]
             deepest = worst[portfolio]
             held_units = units[portfolio]
+            wet = underwater[portfolio]
+            longest = longest_underwater[portfolio]
             for path in range(n_paths):
                 nav = current[path] / held_units[path]
                 best[path] = max(best[path], nav)
-                deepest[path] = max(deepest[path], best[path] / nav)
+                ratio = best[path] / nav
+                deepest[path] = max(deepest[path], ratio)
+                wet[path] = wet[path] + 1.0 if ratio > 1.0 else 0.0
+                longest[path] = max(longest[path], wet[path])
             if step == n_steps - 1:
                 for path in range(n_paths):
                     nav = current[path] / held_units[path]

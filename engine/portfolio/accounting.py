@@ -415,9 +415,10 @@ class FixedMixBook:
             n_blocks=self.n_blocks,
             # costs and taxes only where there are any: for millions of paths each is a large array
             costs_paid=np.ascontiguousarray(self.costs_paid.T) if self.policy.costs is not None else None,
-            rebalances=np.ascontiguousarray(self.rebalances.T),
-            longest_underwater=np.ascontiguousarray(self.longest_underwater.T),
-            underwater_at_end=np.ascontiguousarray(self.underwater.T),
+            # counts, exact in float32 up to 2**24 steps: half the size to send back and keep
+            rebalances=np.ascontiguousarray(self.rebalances.T, dtype=np.float32),
+            longest_underwater=np.ascontiguousarray(self.longest_underwater.T, dtype=np.float32),
+            underwater_at_end=np.ascontiguousarray(self.underwater.T, dtype=np.float32),
             taxes_paid=np.ascontiguousarray(self.taxes_paid.T) if self.taxes_paid.any() else None,
             **self._flow_summary(horizon if horizon is not None else self.n_steps / 252),
         )

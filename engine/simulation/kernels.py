@@ -151,6 +151,13 @@ def book_block(
     top = peak.copy()
     current = np.empty(n_paths)
     mixed = np.empty(n_paths)
+    nav_row = np.empty(n_paths)
+    # without cash flows every book holds one unit: the NAV is the value itself
+    scaled = False
+    for portfolio in range(n_portfolios):
+        for path in range(n_paths):
+            if units[portfolio, path] != 1.0:
+                scaled = True
     for step in range(n_steps):
         day = growth[step]
         for asset in range(n_assets):
@@ -191,16 +198,23 @@ def book_block(
             held_units = units[portfolio]
             wet = underwater[portfolio]
             longest = longest_underwater[portfolio]
+            if scaled:
+                for path in range(n_paths):
+                    nav_row[path] = current[path] / held_units[path]
+            else:
+                nav_row[:] = current
             for path in range(n_paths):
-                nav = current[path] / held_units[path]
-                best[path] = max(best[path], nav)
-                ratio = best[path] / nav
+                nav = nav_row[path]
+                top_nav = max(best[path], nav)
+                best[path] = top_nav
+                ratio = top_nav / nav
                 deepest[path] = max(deepest[path], ratio)
-                wet[path] = wet[path] + 1.0 if ratio > 1.0 else 0.0
-                longest[path] = max(longest[path], wet[path])
+                run = (wet[path] + 1.0) * (ratio > 1.0)
+                wet[path] = run
+                longest[path] = max(longest[path], run)
             if step == n_steps - 1:
                 for path in range(n_paths):
-                    nav = current[path] / held_units[path]
+                    nav = nav_row[path]
                     block = math.log(nav / block_start[portfolio, path])
                     log_return_sum[portfolio, path] += block
                     log_return_sumsq[portfolio, path] += block * block

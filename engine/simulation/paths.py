@@ -236,7 +236,7 @@ class _Collector:
             if values is not None:
                 fields[name] = values
         if not self.arrays:
-            self.arrays = {name: np.empty((self.n_paths, *a.shape[1:])) for name, a in fields.items()}
+            self.arrays = {name: np.empty((self.n_paths, *a.shape[1:]), dtype=a.dtype) for name, a in fields.items()}
             self.asset_sum = np.zeros_like(part.asset_sum)
             self.asset_cross = np.zeros_like(part.asset_cross)
             self.shape = (part.book.n_steps, part.book.n_blocks)

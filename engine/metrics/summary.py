@@ -27,6 +27,7 @@ METRIC_COLUMNS = [
     "prob_drawdown_20",
     "prob_drawdown_30",
     "prob_drawdown_40",
+    "cdar_95",
     "underwater_years_median",
     "underwater_years_p95",
     "prob_underwater_end",
@@ -84,6 +85,26 @@ def _annualised_volatility(book: BookSummary, horizon_years: int, column: int) -
     variance = (book.log_return_sumsq[:, column] - n * mean * mean) / (n - 1)
     blocks_per_year = n / horizon_years
     return np.asarray(np.sqrt(np.maximum(variance, 0.0) * blocks_per_year))
+
+
+def _cdar(book: BookSummary, column: int, alpha: float) -> float:
+    """Conditional drawdown at risk: the mean of the worst ``1 - alpha`` of month-end drawdowns, all paths pooled.
+
+    Chekhlov, Uryasev and Zabarankin (2005) define CDaR on a path's
+    drawdowns over time; here the drawdowns at every month end of every path
+    form one sample. They are counted in bins of width ``1 / DRAWDOWN_BINS``
+    (bin midpoints, the boundary bin taken in part), so the value is exact
+    to within that width.
+    """
+    if book.drawdown_histogram is None:
+        return float("nan")
+    counts = book.drawdown_histogram[column].astype(float)[::-1]  # deepest first
+    bins = counts.size
+    tail = (1.0 - alpha) * counts.sum()
+    before = np.cumsum(counts) - counts  # observations in deeper bins
+    taken = np.clip(tail - before, 0.0, counts)
+    midpoints = (np.arange(bins - 1, -1, -1) + 0.5) / bins
+    return float(taken @ midpoints / taken.sum()) if taken.sum() > 0 else 0.0
 
 
 def _underwater(book: BookSummary, column: int, horizon_years: int) -> dict[str, float]:
@@ -183,6 +204,7 @@ def metrics_table(
                 "prob_drawdown_20": float(np.mean(drawdown > 0.20)),
                 "prob_drawdown_30": float(np.mean(drawdown > 0.30)),
                 "prob_drawdown_40": float(np.mean(drawdown > 0.40)),
+                "cdar_95": _cdar(book, column, 0.95),
                 **_underwater(book, column, horizon_years),
                 **_ratios(losses, risk_free),
                 "var_95_annual": value_at_risk(losses, 0.95),

@@ -17,7 +17,10 @@ import numpy as np
 
 from engine.portfolio.costs import RebalancePolicy
 
-__all__ = ["BookSummary", "CompiledBook", "FixedMixBook"]
+__all__ = ["DRAWDOWN_BINS", "BookSummary", "CompiledBook", "FixedMixBook"]
+
+DRAWDOWN_BINS = 10_000
+"""Bins of the month-end drawdown histogram over [0, 1]: CDaR to within 1e-4."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,9 @@ class BookSummary:
     n_portfolios) and ``None`` without flows. ``longest_underwater`` counts
     the most steps in a row the NAV spent below its running peak,
     ``underwater_at_end`` the steps of the stretch still running at the end
-    (0 if the path ended at a peak).
+    (0 if the path ended at a peak). ``drawdown_histogram`` (n_portfolios,
+    :data:`DRAWDOWN_BINS`) counts every path's drawdown at every month end,
+    in bins of ``1 / DRAWDOWN_BINS``: the pooled distribution behind CDaR.
     """
 
     terminal_value: np.ndarray
@@ -55,6 +60,7 @@ class BookSummary:
     taxes_paid: np.ndarray | None = None
     longest_underwater: np.ndarray | None = None
     underwater_at_end: np.ndarray | None = None
+    drawdown_histogram: np.ndarray | None = None
     invested: np.ndarray | None = None
     money_weighted: np.ndarray | None = None
     depleted: np.ndarray | None = None
@@ -92,6 +98,8 @@ class FixedMixBook:
         self.block_start = np.ones((n_portfolios, n_paths))
         self.costs_paid = np.zeros((n_portfolios, n_paths))
         self.rebalances = np.zeros((n_portfolios, n_paths))
+        # month-end drawdowns of every path, pooled, for the conditional drawdown at risk
+        self.drawdown_histogram = np.zeros((n_portfolios, DRAWDOWN_BINS), dtype=np.int64)
         # steps in a row below the running peak of the NAV, now and at the longest
         self.underwater = np.zeros((n_portfolios, n_paths))
         self.longest_underwater = np.zeros((n_portfolios, n_paths))
@@ -128,6 +136,13 @@ class FixedMixBook:
         if buffer is None or buffer.shape != shape:
             buffer = self._buffers[name] = np.empty(shape)
         return buffer
+
+    def _record_drawdown(self) -> None:
+        """Add each book's drawdown at the end of the block (month) to the histogram behind CDaR."""
+        drawdown = 1.0 - self.block_start / self.peak
+        bins = np.minimum((drawdown * DRAWDOWN_BINS).astype(np.intp), DRAWDOWN_BINS - 1)
+        for portfolio, row in enumerate(bins):
+            self.drawdown_histogram[portfolio] += np.bincount(row, minlength=DRAWDOWN_BINS)
 
     def apply_flow(self, fixed: float, rate: float, time: float) -> None:
         """Add ``fixed`` (share of initial wealth; negative: withdraw) and withdraw ``rate`` of wealth, at ``time``.
@@ -351,6 +366,7 @@ class FixedMixBook:
         np.maximum(self.max_drawdown, 1.0 - 1.0 / running_peak.max(axis=0), out=self.max_drawdown)
         self.value = wealth[-1].copy()
         self.block_start = values[-1].copy()
+        self._record_drawdown()
         self.n_steps += n_steps
         return block_growth
 
@@ -419,6 +435,7 @@ class FixedMixBook:
             rebalances=np.ascontiguousarray(self.rebalances.T, dtype=np.float32),
             longest_underwater=np.ascontiguousarray(self.longest_underwater.T, dtype=np.float32),
             underwater_at_end=np.ascontiguousarray(self.underwater.T, dtype=np.float32),
+            drawdown_histogram=self.drawdown_histogram.copy(),
             taxes_paid=np.ascontiguousarray(self.taxes_paid.T) if self.taxes_paid.any() else None,
             **self._flow_summary(horizon if horizon is not None else self.n_steps / 252),
         )
@@ -491,3 +508,4 @@ class CompiledBook(FixedMixBook):
         self.n_steps += log_returns.shape[1]
         if daily_rebalance:
             self.rebalances += log_returns.shape[1]
+        self._record_drawdown()

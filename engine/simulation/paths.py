@@ -211,6 +211,7 @@ class _Collector:
         self.asset_cross: np.ndarray | None = None
         self.n_observations = 0
         self.shape: tuple[int, int] = (0, 0)
+        self.histogram: np.ndarray | None = None
 
     def add(self, part: ChunkResult) -> None:
         fields = {
@@ -245,6 +246,10 @@ class _Collector:
             self.arrays[name][self.filled : self.filled + size] = values
         self.filled += size
         assert self.asset_sum is not None and self.asset_cross is not None
+        if part.book.drawdown_histogram is not None:
+            if self.histogram is None:
+                self.histogram = np.zeros_like(part.book.drawdown_histogram)
+            self.histogram += part.book.drawdown_histogram
         self.asset_sum += part.asset_sum
         self.asset_cross += part.asset_cross
         self.n_observations += part.n_observations
@@ -266,6 +271,7 @@ class _Collector:
             taxes_paid=arrays.get("taxes_paid"),
             longest_underwater=arrays.get("longest_underwater"),
             underwater_at_end=arrays.get("underwater_at_end"),
+            drawdown_histogram=self.histogram,
             invested=arrays.get("invested"),
             money_weighted=arrays.get("money_weighted"),
             depleted=arrays.get("depleted"),

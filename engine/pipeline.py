@@ -28,10 +28,10 @@ from engine.config.loader import config_hash, scenario_to_dict
 from engine.config.schema import MinCvarObjective, Objective, Scenario
 from engine.data.market import MarketData, load_market_data
 from engine.errors import InfeasibleError
-from engine.metrics.diversification import DIVERSIFICATION_COLUMNS, diversification_table
+from engine.metrics.diversification import DIVERSIFICATION_COLUMNS, diversification_table, standard_errors
 from engine.metrics.horizons import horizons_table, paths_table
 from engine.metrics.risk import cvar
-from engine.metrics.summary import metrics_table
+from engine.metrics.summary import metrics_table, with_standard_errors
 from engine.models.joint import JointModel, fit_joint_model, joint_model_from_config
 from engine.models.report import model_row
 from engine.models.validation import CalibrationSettings, calibration_table
@@ -410,6 +410,8 @@ def run_scenario(
                 scenario.portfolio.risk_free,
                 scenario.portfolio.inflation,
             )
+            errors = standard_errors(evaluation.book, names, simulation.horizon_years, scenario.seed)
+            metrics = with_standard_errors(metrics, errors)
         all_vectors = np.array([*benchmarks.values(), *(p.result.weights for p in optimized)])
         reference = scenario.portfolio.reference_name
         diversification = pd.DataFrame(columns=DIVERSIFICATION_COLUMNS)

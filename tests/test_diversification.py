@@ -85,3 +85,34 @@ def test_risk_budget_closed_forms() -> None:
     single = risk_contributions(np.array([1.0, 0.0, 0.0]), covariance)
     assert single["effective_bets"] == pytest.approx(1.0)
     assert single["diversification_ratio"] == pytest.approx(1.0)
+
+
+def test_standard_errors_match_the_spread_over_independent_seeds() -> None:
+    # the bootstrap standard error of the median CAGR and p95 drawdown on one sample of paths
+    # against the actual spread of those statistics over 40 independent samples; the spread of
+    # 40 draws is itself known to about 11% (1 / sqrt(2 x 39)), so allow 0.7..1.4
+    from engine.metrics.diversification import standard_errors
+    from engine.portfolio.accounting import BookSummary
+
+    def book(seed: int) -> BookSummary:
+        rng = np.random.default_rng(seed)
+        monthly = rng.normal(0.006, 0.045, (2000, 36, 1))
+        values = np.exp(np.cumsum(monthly, axis=1))
+        return BookSummary(
+            terminal_value=values[:, -1, :],
+            max_drawdown=(1.0 - values / np.maximum.accumulate(np.maximum(values, 1.0), axis=1)).max(axis=1),
+            year_end_values=values[:, 11::12, :],
+            log_return_sum=monthly.sum(axis=1),
+            log_return_sumsq=(monthly**2).sum(axis=1),
+            n_steps=756,
+            n_blocks=36,
+        )
+
+    medians, tails = [], []
+    for seed in range(40):
+        sample = book(seed)
+        medians.append(np.median(sample.terminal_value[:, 0] ** (1 / 3) - 1))
+        tails.append(np.percentile(sample.max_drawdown[:, 0], 95))
+    errors = standard_errors(book(100), ["a"], 3, seed=1).iloc[0]
+    assert 0.7 < errors["cagr_median_se"] / np.std(medians, ddof=1) < 1.4
+    assert 0.7 < errors["maxdd_p95_se"] / np.std(tails, ddof=1) < 1.4

@@ -41,6 +41,7 @@ __all__ = [
     "PathStatistics",
     "diversification_table",
     "risk_contributions",
+    "standard_errors",
 ]
 
 N_BOOTSTRAP = 200
@@ -335,3 +336,28 @@ def risk_contributions(weights: np.ndarray, covariance: np.ndarray) -> dict[str,
     shares = weights * (covariance @ weights) / variance
     ratio = float(weights @ np.sqrt(np.diag(covariance)) / math.sqrt(variance))
     return {"diversification_ratio": ratio, "shares": shares, "effective_bets": float(1.0 / np.sum(shares**2))}
+
+
+def standard_errors(
+    book: BookSummary, names: Sequence[str], horizon_years: int, seed: int, n_boot: int = N_BOOTSTRAP
+) -> pd.DataFrame:
+    """Monte Carlo standard errors of each portfolio's :data:`STATISTICS`, one row per portfolio.
+
+    The bootstrap standard deviation of the statistic over resampled paths
+    (m-out-of-n above :data:`MAX_BOOTSTRAP_PATHS`), columns ``<statistic>_se``:
+    how much the figure in ``metrics.csv`` would move with another seed.
+    """
+    stats = PathStatistics(book, horizon_years)
+    n_paths = book.terminal_value.shape[0]
+    rng = np.random.default_rng(np.random.SeedSequence((seed, 3)))
+    m = min(n_paths, MAX_BOOTSTRAP_PATHS)
+    samples = [rng.integers(0, n_paths, m) for _ in range(n_boot)]
+    scale = math.sqrt(m / n_paths)
+    rows = []
+    for column, name in enumerate(names):
+        row: dict[str, object] = {"portfolio": name}
+        for label, statistic in STATISTICS.items():
+            values = np.array([statistic(stats, sample, column) for sample in samples])
+            row[f"{label}_se"] = float(np.std(values, ddof=1)) * scale
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -11,7 +11,7 @@ import pandas as pd
 from engine.metrics.risk import annualised_growth, cvar, value_at_risk
 from engine.portfolio.accounting import BookSummary
 
-__all__ = ["METRIC_COLUMNS", "annual_returns", "metrics_table"]
+__all__ = ["METRIC_COLUMNS", "STANDARD_ERROR_COLUMNS", "annual_returns", "metrics_table", "with_standard_errors"]
 
 METRIC_COLUMNS = [
     "portfolio",
@@ -62,6 +62,26 @@ def annual_returns(book: BookSummary) -> np.ndarray:
     values = book.year_end_values
     previous = np.concatenate([np.ones_like(values[:, :1, :]), values[:, :-1, :]], axis=1)
     return np.asarray(values / previous - 1.0)
+
+
+STANDARD_ERROR_COLUMNS = ["cagr_median_se", "maxdd_p95_se", "cvar_95_annual_se", "vol_ann_se", "prob_loss_se"]
+"""Monte Carlo standard errors in ``metrics.csv``, each after its column (see :func:`with_standard_errors`)."""
+
+
+def with_standard_errors(metrics: pd.DataFrame, errors: pd.DataFrame) -> pd.DataFrame:
+    """``metrics`` with bootstrap standard errors (from :func:`engine.metrics.diversification.standard_errors`).
+
+    Adds ``prob_loss_se``, the binomial ``sqrt(p (1 - p) / n)``; each
+    ``<column>_se`` goes right after its column.
+    """
+    merged = metrics.merge(errors, on="portfolio", how="left")
+    merged["prob_loss_se"] = np.sqrt(merged["prob_loss"] * (1.0 - merged["prob_loss"]) / merged["n_paths"])
+    order: list[str] = []
+    for column in metrics.columns:
+        order.append(column)
+        if f"{column}_se" in merged.columns:
+            order.append(f"{column}_se")
+    return merged[order]
 
 
 def _annual_losses_of(book: BookSummary, column: int) -> np.ndarray:

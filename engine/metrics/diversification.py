@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from engine.metrics.risk import annualised_growth, cvar
+from engine.metrics.summary import annual_losses
 from engine.portfolio.accounting import BookSummary
 
 __all__ = [
@@ -94,18 +95,14 @@ class PathStatistics:
         mean = book.log_return_sum / n
         variance = (book.log_return_sumsq - n * mean * mean) / (n - 1)
         self.volatility = np.sqrt(np.maximum(variance, 0.0) * n / horizon_years)
-        self._year_end = book.year_end_values
+        self._book = book
         self._losses: dict[int, np.ndarray] = {}
 
     def annual_loss(self, column: int) -> np.ndarray:
         """Minus the calendar-year simple returns of one portfolio, (n_paths, n_years)."""
         losses = self._losses.get(column)
         if losses is None:
-            values = self._year_end[:, :, column]
-            losses = np.empty(values.shape)
-            losses[:, 0] = values[:, 0]
-            np.divide(values[:, 1:], values[:, :-1], out=losses[:, 1:])
-            np.subtract(1.0, losses, out=losses)
+            losses = annual_losses(self._book, column)
             if len(self._losses) >= 2:
                 self._losses.pop(next(iter(self._losses)))
             self._losses[column] = losses

@@ -11,7 +11,7 @@ import pandas as pd
 from engine.metrics.risk import annualised_growth, cvar, value_at_risk
 from engine.portfolio.accounting import BookSummary
 
-__all__ = ["METRIC_COLUMNS", "STANDARD_ERROR_COLUMNS", "annual_returns", "metrics_table", "with_standard_errors"]
+__all__ = ["METRIC_COLUMNS", "STANDARD_ERROR_COLUMNS", "annual_losses", "metrics_table", "with_standard_errors"]
 
 METRIC_COLUMNS = [
     "portfolio",
@@ -57,13 +57,6 @@ METRIC_COLUMNS = [
 ]
 
 
-def annual_returns(book: BookSummary) -> np.ndarray:
-    """Calendar-year simple returns, shape (n_paths, n_years, n_portfolios)."""
-    values = book.year_end_values
-    previous = np.concatenate([np.ones_like(values[:, :1, :]), values[:, :-1, :]], axis=1)
-    return np.asarray(values / previous - 1.0)
-
-
 STANDARD_ERROR_COLUMNS = ["cagr_median_se", "maxdd_p95_se", "cvar_95_annual_se", "vol_ann_se", "prob_loss_se"]
 """Monte Carlo standard errors in ``metrics.csv``, each after its column (see :func:`with_standard_errors`)."""
 
@@ -84,7 +77,7 @@ def with_standard_errors(metrics: pd.DataFrame, errors: pd.DataFrame) -> pd.Data
     return merged[order]
 
 
-def _annual_losses_of(book: BookSummary, column: int) -> np.ndarray:
+def annual_losses(book: BookSummary, column: int) -> np.ndarray:
     """Minus the calendar-year simple returns of one portfolio, (n_paths, n_years).
 
     One portfolio at a time, into one array: the pooled CVaR of millions of
@@ -208,7 +201,7 @@ def metrics_table(
         volatility = _annualised_volatility(book, horizon_years, column)
         wealth = initial_wealth * book.terminal_value[:, column]
         drawdown = book.max_drawdown[:, column]
-        losses = _annual_losses_of(book, column)
+        losses = annual_losses(book, column)
         rows.append(
             {
                 "portfolio": name,

@@ -122,16 +122,9 @@ def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSeque
         if plan.currency is not None:
             log_returns = plan.currency.apply(log_returns)
         growth = plan.fees.net_growth(log_returns, out=log_returns)
-        _apply_flows(plan, book, month)
-        if schedule.rebalance_at(month):
-            book.rebalance()
+        _start_month(plan, book, month)
         block_growth = book.advance(growth, daily_rebalance=daily)
-        if plan.tax is not None:
-            plan.tax.on_month_end(book)
-        if schedule.is_year_end(month):
-            if plan.tax is not None:
-                plan.tax.on_year_end(book, last=month == bounds.size - 2)
-            book.mark_year_end()
+        _end_month(plan, book, month)
         asset_growth *= block_growth
         # after-fee simple returns in path-major order: the sums below add
         # them up in that order, into a buffer reused from month to month
@@ -147,15 +140,26 @@ def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSeque
     )
 
 
-def _apply_flows(plan: SimulationPlan, book: FixedMixBook, month: int) -> None:
-    """The plan's contributions and withdrawals due as ``month`` starts, if any (after the tax tally)."""
+def _start_month(plan: SimulationPlan, book: FixedMixBook, month: int) -> None:
+    """What happens as ``month`` starts, in order: the tax tally, contributions and withdrawals, rebalancing."""
     if plan.tax is not None:
         plan.tax.on_month_start(book, month)
-    if plan.flows is None:
-        return
-    fixed, rate = plan.flows.at(month)
-    if fixed or rate:
-        book.apply_flow(fixed, rate, month / 12.0)
+    if plan.flows is not None:
+        fixed, rate = plan.flows.at(month)
+        if fixed or rate:
+            book.apply_flow(fixed, rate, month / 12.0)
+    if plan.schedule.rebalance_at(month):
+        book.rebalance()
+
+
+def _end_month(plan: SimulationPlan, book: FixedMixBook, month: int) -> None:
+    """What happens as ``month`` ends: dividend taxes, and at a year's end the yearly tax and the year-end mark."""
+    if plan.tax is not None:
+        plan.tax.on_month_end(book)
+    if plan.schedule.is_year_end(month):
+        if plan.tax is not None:
+            plan.tax.on_year_end(book, last=month == plan.schedule.month_bounds.size - 2)
+        book.mark_year_end()
 
 
 def _simulate_chunk_compiled(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSequence) -> ChunkResult:
@@ -173,16 +177,9 @@ def _simulate_chunk_compiled(plan: SimulationPlan, n_paths: int, seed: np.random
         log_returns = plan.model.simulate_block(rng, state, n_steps)
         if plan.currency is not None:
             log_returns = plan.currency.apply(log_returns)
-        _apply_flows(plan, book, month)
-        if schedule.rebalance_at(month):
-            book.rebalance()
+        _start_month(plan, book, month)
         book.advance_log(log_returns, daily_rebalance=daily)
-        if plan.tax is not None:
-            plan.tax.on_month_end(book)
-        if schedule.is_year_end(month):
-            if plan.tax is not None:
-                plan.tax.on_year_end(book, last=month == bounds.size - 2)
-            book.mark_year_end()
+        _end_month(plan, book, month)
     return ChunkResult(
         book=book.summary(schedule.horizon_years),
         asset_growth=book.asset_growth,

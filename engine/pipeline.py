@@ -427,6 +427,7 @@ def run_scenario(
                     all_vectors.reshape(len(names), len(scenario.assets)),
                     evaluation.daily_covariance,
                     scenario.asset_names,
+                    evaluation.asset_growth,
                 )
         all_weights = {**benchmarks, **{p.name: p.result.weights for p in optimized}}
         weights = pd.DataFrame(

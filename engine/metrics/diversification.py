@@ -40,6 +40,7 @@ __all__ = [
     "MAX_BOOTSTRAP_PATHS",
     "N_BOOTSTRAP",
     "PathStatistics",
+    "cvar_contributions",
     "diversification_table",
     "risk_contributions",
     "standard_errors",
@@ -175,6 +176,7 @@ def diversification_table(
     weights: np.ndarray,
     covariance: np.ndarray,
     asset_names: Sequence[str],
+    asset_growth: np.ndarray | None = None,
     n_boot: int = N_BOOTSTRAP,
 ) -> pd.DataFrame:
     """One row per portfolio (other than ``reference``) and statistic, see :data:`DIVERSIFICATION_COLUMNS`.
@@ -183,7 +185,9 @@ def diversification_table(
     paths into the halves of the unpaired comparison along chunk bounds
     (each half then comes from its own independently seeded chunks).
     ``weights`` (n_portfolios, n_assets) and the assets' daily
-    ``covariance`` give the risk-budget rows (:func:`risk_contributions`).
+    ``covariance`` give the risk-budget rows (:func:`risk_contributions`);
+    each asset's horizon growth along the paths, ``asset_growth`` (n_paths,
+    n_assets), their shares of horizon CVaR95 (:func:`cvar_contributions`).
     """
     stats = PathStatistics(book, horizon_years)
     n_paths = book.terminal_value.shape[0]
@@ -229,6 +233,8 @@ def diversification_table(
             )
     rows += _wealthier_rows(stats, names, reference, base, others)
     rows += _budget_rows(weights, covariance, asset_names, names, reference, base, n_paths)
+    if asset_growth is not None:
+        rows += _cvar_share_rows(weights, asset_growth - 1.0, asset_names, names, reference, base)
     table = pd.DataFrame(rows, columns=DIVERSIFICATION_COLUMNS)
     order = {name: position for position, name in enumerate(names)}
     return table.sort_values("portfolio", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
@@ -299,24 +305,76 @@ def _budget_rows(
         ):
             values[f"risk_share:{asset}"] = (share, reference_share)
         for label, (ours, theirs) in values.items():
-            rows.append(
-                {
-                    "portfolio": name,
-                    "reference": reference,
-                    "statistic": label,
-                    "portfolio_value": float(ours),
-                    "reference_value": float(theirs),
-                    "difference": float(ours) - float(theirs),
-                    "ci_low": float("nan"),
-                    "ci_high": float("nan"),
-                    "unpaired_difference": float("nan"),
-                    "unpaired_ci_low": float("nan"),
-                    "unpaired_ci_high": float("nan"),
-                    "n_paths": n_paths,
-                    "method": "pooled daily covariance",
-                }
-            )
+            rows.append(_point_row(name, reference, label, ours, theirs, n_paths, "pooled daily covariance"))
     return rows
+
+
+def _point_row(
+    name: str, reference: str, statistic: str, ours: float, theirs: float, n_paths: int, method: str
+) -> dict[str, object]:
+    """A row without an interval: a property of the weights, not an estimate from the paths' noise."""
+    nan = float("nan")
+    return {
+        "portfolio": name,
+        "reference": reference,
+        "statistic": statistic,
+        "portfolio_value": float(ours),
+        "reference_value": float(theirs),
+        "difference": float(ours) - float(theirs),
+        "ci_low": nan,
+        "ci_high": nan,
+        "unpaired_difference": nan,
+        "unpaired_ci_low": nan,
+        "unpaired_ci_high": nan,
+        "n_paths": n_paths,
+        "method": method,
+    }
+
+
+CVAR_SHARE_METHOD = "Euler, buy-and-hold horizon returns"
+
+
+def _cvar_share_rows(
+    weights: np.ndarray,
+    asset_returns: np.ndarray,
+    asset_names: Sequence[str],
+    names: Sequence[str],
+    reference: str,
+    base: int,
+) -> list[dict[str, object]]:
+    """Each asset's Euler share of horizon CVaR95, against the reference's."""
+    shares = [cvar_contributions(w, asset_returns, 0.95) for w in weights]
+    n_paths = asset_returns.shape[0]
+    rows: list[dict[str, object]] = []
+    for column, name in enumerate(names):
+        if column == base:
+            continue
+        for asset, share, reference_share in zip(asset_names, shares[column], shares[base], strict=True):
+            label = f"cvar_share:{asset}"
+            rows.append(_point_row(name, reference, label, share, reference_share, n_paths, CVAR_SHARE_METHOD))
+    return rows
+
+
+def cvar_contributions(weights: np.ndarray, asset_returns: np.ndarray, alpha: float) -> np.ndarray:
+    """Each asset's Euler share of the CVaR of the loss ``-asset_returns @ weights``; (n_assets,).
+
+    The contribution of asset i is ``w_i E[-R_i | L >= VaR_alpha]`` (Tasche
+    1999): the average over the worst ``1 - alpha`` of scenarios, the
+    fractional scenario at the boundary weighted in, so the contributions
+    add up to the CVaR exactly. ``asset_returns`` has shape (n_scenarios,
+    n_assets). Shares are the contributions divided by the CVaR.
+    """
+    losses = -(asset_returns @ weights)
+    n = losses.size
+    order = np.argsort(-losses, kind="stable")
+    tail = (1.0 - alpha) * n
+    whole = math.floor(tail)
+    mass = np.zeros(n)
+    mass[order[:whole]] = 1.0
+    if whole < n:
+        mass[order[whole]] = tail - whole
+    contributions = weights * (mass @ -asset_returns) / tail
+    return np.asarray(contributions / contributions.sum())
 
 
 def risk_contributions(weights: np.ndarray, covariance: np.ndarray) -> dict[str, Any]:

@@ -78,7 +78,7 @@ class _StageClock:
         start = time.perf_counter()
         self.report(f"{name} ...")
         yield
-        self.timings[name] = round(time.perf_counter() - start, 3)
+        self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 3)
 
 
 def build_model(scenario: Scenario) -> tuple[JointModel, MarketData | None]:
@@ -295,6 +295,48 @@ def _optimization_table(
     return pd.DataFrame(rows, columns=OPTIMIZATION_COLUMNS)
 
 
+def _judge(
+    scenario: Scenario,
+    evaluation: ChunkResult,
+    names: list[str],
+    vectors: list[np.ndarray],
+    currency: str,
+    clock: _StageClock,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every portfolio's metrics (with standard errors) and diversification benefit, as lived in ``currency``."""
+    simulation = scenario.simulation
+    with clock.stage("metrics"):
+        metrics = metrics_table(
+            evaluation.book,
+            names,
+            scenario.portfolio.initial_wealth,
+            simulation.horizon_years,
+            scenario.portfolio.risk_free,
+            scenario.portfolio.inflation,
+        )
+        errors = standard_errors(evaluation.book, names, simulation.horizon_years, scenario.seed)
+        metrics = with_standard_errors(metrics, errors)
+    metrics.insert(1, "currency", currency)
+    reference = scenario.portfolio.reference_name
+    diversification = pd.DataFrame(columns=DIVERSIFICATION_COLUMNS)
+    if reference is not None:
+        with clock.stage("diversification"):
+            diversification = diversification_table(
+                evaluation.book,
+                names,
+                reference,
+                simulation.horizon_years,
+                scenario.seed,
+                simulation.chunk_size,
+                np.array(vectors).reshape(len(names), len(scenario.assets)),
+                evaluation.daily_covariance,
+                scenario.asset_names,
+                evaluation.asset_growth,
+            )
+    diversification["currency"] = currency
+    return metrics, diversification
+
+
 def _default_folder(scenario: Scenario, digest: str) -> Path:
     run_id = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
     return scenario.output.dir / scenario.name / run_id
@@ -372,63 +414,49 @@ def run_scenario(
             scenario.portfolio.flows, simulation.horizon_years, scenario.portfolio.initial_wealth
         )
 
-        def simulate(weights: list[np.ndarray], n_paths: int, stream: int) -> ChunkResult:
+        def simulate(
+            weights: list[np.ndarray], n_paths: int, stream: int, currency: CurrencyOverlay | None
+        ) -> ChunkResult:
             matrix = np.array(weights).reshape(len(weights), len(scenario.assets))
             plan = SimulationPlan(
                 model=model,
                 fees=fees,
                 schedule=schedule,
                 weights=matrix,
-                currency=CurrencyOverlay.from_scenario(scenario),
+                currency=currency,
                 policy=rebalance_policy(scenario),
                 flows=flows if flows.active and stream == 0 else None,
                 tax=account_tax(scenario) if stream == 0 else None,
             )
             return run_simulation(plan, n_paths, simulation.chunk_size, scenario.seed, simulation.n_jobs, stream)
 
+        overlay = CurrencyOverlay.from_scenario(scenario)
         optimized: list[OptimizedPortfolio] = []
         fit_pass: ChunkResult | None = None
         if scenario.optimize.objectives:
             with clock.stage("simulate the optimiser's paths"):
                 fit_paths = scenario.optimize.fit_paths(simulation.n_paths)
-                fit_pass = simulate(list(np.eye(len(scenario.assets))), fit_paths, OPTIMIZER_STREAM)
+                fit_pass = simulate(list(np.eye(len(scenario.assets))), fit_paths, OPTIMIZER_STREAM, overlay)
             with clock.stage("optimise"):
                 optimized = optimise(scenario, fit_pass, benchmarks)
         names = [*benchmarks, *(p.name for p in optimized)]
+        all_vectors = [*benchmarks.values(), *(p.result.weights for p in optimized)]
         with clock.stage("simulate"):
-            evaluation = simulate([*benchmarks.values(), *(p.result.weights for p in optimized)], simulation.n_paths, 0)
-
+            evaluation = simulate(all_vectors, simulation.n_paths, 0, overlay)
         if simulation.n_jobs != 1 and simulation.n_paths >= RELEASE_WORKERS_PATHS:
             # large runs: the idle workers' memory (a few hundred MB each) is better spent on the metrics
             release_workers()
-        with clock.stage("metrics"):
-            metrics = metrics_table(
-                evaluation.book,
-                names,
-                scenario.portfolio.initial_wealth,
-                simulation.horizon_years,
-                scenario.portfolio.risk_free,
-                scenario.portfolio.inflation,
-            )
-            errors = standard_errors(evaluation.book, names, simulation.horizon_years, scenario.seed)
-            metrics = with_standard_errors(metrics, errors)
-        all_vectors = np.array([*benchmarks.values(), *(p.result.weights for p in optimized)])
+        metrics, diversification = _judge(scenario, evaluation, names, all_vectors, scenario.currency.base, clock)
+        compare_in = scenario.currency.compare_in
+        if compare_in is not None:
+            # the same paths (same seed and stream), the assets' own-currency returns left unconverted
+            with clock.stage(f"simulate in {compare_in}"):
+                own_currency = CurrencyOverlay((None,) * len(scenario.assets))  # drops the FX factors unapplied
+                own = simulate(all_vectors, simulation.n_paths, 0, own_currency)
+            own_metrics, own_diversification = _judge(scenario, own, names, all_vectors, compare_in, clock)
+            metrics = pd.concat([metrics, own_metrics], ignore_index=True)
+            diversification = pd.concat([diversification, own_diversification], ignore_index=True)
         reference = scenario.portfolio.reference_name
-        diversification = pd.DataFrame(columns=DIVERSIFICATION_COLUMNS)
-        if reference is not None:
-            with clock.stage("diversification"):
-                diversification = diversification_table(
-                    evaluation.book,
-                    names,
-                    reference,
-                    simulation.horizon_years,
-                    scenario.seed,
-                    simulation.chunk_size,
-                    all_vectors.reshape(len(names), len(scenario.assets)),
-                    evaluation.daily_covariance,
-                    scenario.asset_names,
-                    evaluation.asset_growth,
-                )
         all_weights = {**benchmarks, **{p.name: p.result.weights for p in optimized}}
         weights = pd.DataFrame(
             [

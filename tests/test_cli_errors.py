@@ -223,6 +223,10 @@ def _costs_with_daily_rebalancing(data: RawScenario) -> None:
     data["portfolio"]["rebalance"] = "daily"
 
 
+def _compare_in_with_a_base_currency_asset(data: RawScenario) -> None:
+    data["currency"] = {"base": "USD", "compare_in": "SEK"}
+
+
 def _ter_in_model_too_high(data: RawScenario) -> None:
     data["assets"][2]["ter_in_model"] = 0.5
 
@@ -303,6 +307,9 @@ CASES = [
         _validate(_costs_with_daily_rebalancing, "portfolio.rebalance", "daily"), id="trading-costs-with-daily"
     ),
     pytest.param(_validate(_ter_in_model_too_high, "assets.2.ter_in_model"), id="ter-in-model-out-of-range"),
+    pytest.param(
+        _validate(_compare_in_with_a_base_currency_asset, "currency.compare_in", "sp500"), id="compare-in-wrong-assets"
+    ),
     pytest.param(_validate(_unknown_top_level, "simulations", "unknown key"), id="unknown-top-level-key"),
     pytest.param(_validate(_unknown_nested, "simulation.n_pahts", "unknown key"), id="unknown-nested-key"),
     pytest.param(_validate(_n_paths_wrong_type, "simulation.n_paths", "'many'"), id="n-paths-wrong-type"),

@@ -127,3 +127,33 @@ def test_sweden_regimes_beat_a_constant_loading_on_the_data(shared_data: Path) -
         return int((~rows.inside_90.astype(bool)).sum())
 
     assert outside(scenario, model) < outside(constant_scenario, constant_model)
+
+
+def test_own_currency_view_differs_from_the_base_view_by_the_exchange_rate_alone() -> None:
+    # all three funds are in USD, so on every path a SEK investor's wealth is the USD investor's
+    # times the same SEK/USD change, whatever the mix and its rebalancing (trading is currency
+    # neutral without costs): the ratio of the two views must be one number per path
+    scenario = load_scenario(ROOT / "configs" / "examples" / "sweden.yaml", ["simulation.horizon_years=2"])
+    assert scenario.currency.compare_in == "USD"
+    model, _ = build_model(scenario)
+    from engine.portfolio import FeeModel, Schedule
+    from engine.simulation import SimulationPlan
+    from engine.simulation.currency import CurrencyOverlay
+
+    weights = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.6, 0.2, 0.2], [0.2, 0.5, 0.3]])
+
+    def run(overlay: CurrencyOverlay | None) -> np.ndarray:
+        plan = SimulationPlan(
+            model=model,
+            fees=FeeModel(np.array([0.001, 0.002, 0.003]), 252),
+            schedule=Schedule(2, 252, "monthly"),
+            weights=weights,
+            currency=overlay,
+        )
+        return run_simulation(plan, 300, 100, seed=4, n_jobs=1).book.terminal_value
+
+    sek = run(CurrencyOverlay.from_scenario(scenario))
+    usd = run(CurrencyOverlay((None, None, None)))
+    ratio = sek / usd
+    np.testing.assert_allclose(ratio, ratio[:, :1] * np.ones((1, 4)), rtol=1e-10)
+    assert ratio.std() > 0.01  # the exchange rate does move

@@ -58,9 +58,12 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 
 def _summary(metrics: pd.DataFrame, scenario: Scenario) -> str:
+    portfolio = metrics["portfolio"]
+    if metrics["currency"].nunique() > 1:
+        portfolio = portfolio + " (" + metrics["currency"] + ")"
     table = pd.DataFrame(
         {
-            "portfolio": metrics["portfolio"],
+            "portfolio": portfolio,
             "CAGR p50": metrics["cagr_median"].map("{:.2%}".format),
             "CAGR p05..p95": [
                 f"{low:.1%}..{high:.1%}" for low, high in zip(metrics["cagr_p05"], metrics["cagr_p95"], strict=True)
@@ -92,10 +95,11 @@ def _diversification_summary(table: pd.DataFrame) -> str:
         "vol_ann": "vol",
         "prob_wealthier": "P(wealthier)",
     }
+    several = table["currency"].nunique() > 1
     rows = []
-    for portfolio, group in table.groupby("portfolio", sort=False):
+    for (currency, portfolio), group in table.groupby(["currency", "portfolio"], sort=False):
         by_statistic = group.set_index("statistic")
-        row = {"portfolio": portfolio}
+        row = {"portfolio": f"{portfolio} ({currency})" if several else portfolio}
         for statistic, label in columns.items():
             entry = by_statistic.loc[statistic]
             if statistic == "prob_wealthier":
@@ -107,8 +111,9 @@ def _diversification_summary(table: pd.DataFrame) -> str:
         rows.append(row)
     reference = table["reference"].iloc[0]
     header = (
-        f"diversification: each portfolio minus {reference} on the same paths, percentage points, "
-        "95% intervals (paired bootstrap; diversification.csv has the unpaired ones)"
+        f"diversification: each portfolio minus {reference} on the same paths"
+        + (", each in its own currency" if several else "")
+        + ", percentage points, 95% intervals (paired bootstrap; diversification.csv has the unpaired ones)"
     )
     return header + "\n" + pd.DataFrame(rows).to_string(index=False)
 

@@ -132,11 +132,16 @@ class CurrencyConfig(_Frozen):
     ``mode: factor`` fits and simulates each exchange rate as a risk factor
     jointly with the assets; ``translate`` converts the assets' history to
     the base currency before fitting, so their models carry the FX risk.
+    ``compare_in`` (factor mode, every asset priced in that one currency)
+    also judges every portfolio as an investor in the assets' own currency
+    would live it, on the same simulated paths: the exchange rate's part of
+    the outcome, side by side.
     """
 
     base: CurrencyCode = "USD"
     mode: Literal["factor", "translate"] = "factor"
     fx: dict[CurrencyCode, str] = Field(default_factory=dict)
+    compare_in: CurrencyCode | None = None
 
 
 class SimulationConfig(_Frozen):
@@ -484,6 +489,7 @@ class Scenario(_Frozen):
                     f"portfolio.flows.{index}.currency: flows are in the base currency ({self.currency.base}), "
                     f"not {flow.currency}; convert the amount or drop the key"
                 )
+        self._check_compare_in()
         if self.portfolio.rebalance == "daily" and any(a.trading_cost_bps > 0 for a in self.assets):
             raise ValueError(
                 "portfolio.rebalance: trading costs (assets' trading_cost_bps) are not booked with daily "
@@ -494,6 +500,27 @@ class Scenario(_Frozen):
                 "portfolio.benchmarks and optimize.objectives are both empty; add a benchmark mix or an objective"
             )
         return self
+
+    def _check_compare_in(self) -> None:
+        code = self.currency.compare_in
+        if code is None:
+            return
+        if self.currency.mode != "factor" or code == self.currency.base:
+            raise ValueError(
+                f"currency.compare_in: needs currency.mode: factor and a currency other than the base "
+                f"({self.currency.base}); drop the key or set currency.mode: factor"
+            )
+        other = [a.name for a in self.assets if a.currency != code]
+        if other:
+            raise ValueError(
+                f"currency.compare_in: asset '{other[0]}' is not priced in {code}; the comparison needs every "
+                f"asset in {code} (set assets[].currency) or drop the key"
+            )
+        if self.tax.kind != "none" or self.portfolio.flows:
+            raise ValueError(
+                f"currency.compare_in: taxes and cash flows are in {self.currency.base}; the {code} investor's "
+                "side has neither, so drop tax and portfolio.flows or the key"
+            )
 
     def _check_model(self, names: list[str]) -> None:
         model = self.model

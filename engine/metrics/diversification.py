@@ -61,6 +61,7 @@ Z_95 = 1.959963984540054
 DIVERSIFICATION_COLUMNS = [
     "portfolio",
     "reference",
+    "currency",
     "statistic",
     "portfolio_value",
     "reference_value",

@@ -25,17 +25,15 @@ import numpy as np
 import pandas as pd
 
 from engine.config.loader import config_hash, scenario_to_dict
-from engine.config.schema import MinCvarObjective, Objective, Scenario
+from engine.config.schema import Scenario
 from engine.data.market import MarketData, load_market_data
-from engine.errors import InfeasibleError
 from engine.metrics.diversification import DIVERSIFICATION_COLUMNS, diversification_table, standard_errors
 from engine.metrics.horizons import horizons_table, paths_table
-from engine.metrics.risk import cvar
 from engine.metrics.summary import metrics_table, with_standard_errors
 from engine.models.joint import JointModel, fit_joint_model, joint_model_from_config
 from engine.models.report import model_row
 from engine.models.validation import CalibrationSettings, calibration_table
-from engine.optimize.problems import MinCvarProblem, MinVarianceProblem, OptimizedWeights, WeightBounds
+from engine.optimize.run import OPTIMIZATION_COLUMNS, Optimization, optimise, optimization_table, scenarios_of
 from engine.portfolio.costs import Band, FeeModel, RebalancePolicy, TradingCosts
 from engine.portfolio.flows import CashFlowSchedule
 from engine.portfolio.schedule import Schedule
@@ -44,7 +42,7 @@ from engine.results.writer import RunFolder, provenance_records
 from engine.simulation.currency import CurrencyOverlay
 from engine.simulation.paths import ChunkResult, SimulationPlan, release_workers, run_simulation
 
-__all__ = ["RunOutcome", "build_model", "calibration_report", "models_table", "optimise", "run_scenario"]
+__all__ = ["RunOutcome", "build_model", "calibration_report", "models_table", "run_scenario"]
 
 
 @dataclass(frozen=True)
@@ -58,14 +56,6 @@ class RunOutcome:
     optimization: pd.DataFrame
     diversification: pd.DataFrame
     warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class OptimizedPortfolio:
-    name: str
-    objective: Objective
-    target: float | None
-    result: OptimizedWeights
 
 
 class _StageClock:
@@ -177,122 +167,11 @@ def _benchmark_weights(scenario: Scenario) -> dict[str, np.ndarray]:
     }
 
 
-def optimise(
-    scenario: Scenario,
-    fit_pass: ChunkResult,
-    benchmarks: dict[str, np.ndarray],
-) -> list[OptimizedPortfolio]:
-    """Solve every objective of the scenario on the scenarios of the optimiser's paths."""
-    objectives = scenario.optimize.objectives
-    if not objectives:
-        return []
-    horizon_returns = fit_pass.asset_growth - 1.0
-    expected = horizon_returns.mean(axis=0)
-    lows, highs = scenario.optimize.constraints.weight_bounds(scenario.asset_names)
-    bounds = WeightBounds(lower=np.array(lows), upper=np.array(highs))
-    best_attainable = _best_expected_return(expected, bounds)
-    cvar_problems: dict[float, MinCvarProblem] = {}
-    variance_problem: MinVarianceProblem | None = None
-    results = []
-    for index, objective in enumerate(objectives):
-        target = _target(objective.min_return, benchmarks, expected, scenario.simulation.horizon_years)
-        what = f"optimize.objectives.{index} ({objective.label})"
-        hint = (
-            f"the highest expected {scenario.simulation.horizon_years}-year return within the bounds is "
-            f"{best_attainable:.4f}; lower min_return or widen optimize.constraints.bounds"
-        )
-        if target is not None and target > best_attainable + 1e-9:
-            raise _infeasible(what, target, hint)
-        if isinstance(objective, MinCvarObjective):
-            problem = cvar_problems.get(objective.alpha)
-            if problem is None:
-                problem = cvar_problems[objective.alpha] = MinCvarProblem(horizon_returns, objective.alpha, bounds)
-            result = problem.solve(target, what, hint)
-        else:
-            if variance_problem is None:
-                variance_problem = MinVarianceProblem(fit_pass.daily_covariance, expected, bounds)
-            result = variance_problem.solve(target, what, hint)
-        results.append(OptimizedPortfolio(objective.label, objective, target, result))
-    return results
-
-
-def _infeasible(what: str, target: float, hint: str) -> InfeasibleError:
-    return InfeasibleError(f"{what}: min_return needs an expected horizon return of {target:.4f}; {hint}")
-
-
-def _best_expected_return(expected: np.ndarray, bounds: WeightBounds) -> float:
-    """Highest ``expected @ w`` with bounds and full investment (greedy fill)."""
-    weights = bounds.lower.copy()
-    room = 1.0 - weights.sum()
-    for asset in np.argsort(-expected):
-        add = min(bounds.upper[asset] - weights[asset], room)
-        weights[asset] += add
-        room -= add
-    return float(expected @ weights)
-
-
-def _target(
-    min_return: float | str | None,
-    benchmarks: dict[str, np.ndarray],
-    expected: np.ndarray,
-    horizon_years: int,
-) -> float | None:
-    """The expected horizon return an objective must reach, if any."""
-    if min_return is None:
-        return None
-    if isinstance(min_return, str):
-        return float(expected @ benchmarks[min_return.removeprefix("benchmark:")])
-    return float((1.0 + min_return) ** horizon_years - 1.0)
-
-
 RELEASE_WORKERS_PATHS = 100_000
 """From this many paths the worker processes are stopped once the simulation is done."""
 
 OPTIMIZER_STREAM = 1
 """Seed stream of the optimiser's own paths (see :func:`engine.simulation.paths.seed_sequence`)."""
-
-OPTIMIZATION_COLUMNS = [
-    "portfolio",
-    "objective",
-    "alpha",
-    "objective_value",
-    "expected_horizon_return",
-    "min_expected_horizon_return",
-    "horizon_cvar",
-    "expected_horizon_return_new_paths",
-    "horizon_cvar_new_paths",
-    "n_fit_paths",
-    "status",
-    "solver",
-]
-
-
-def _optimization_table(
-    portfolios: list[OptimizedPortfolio], fit_pass: ChunkResult | None, evaluation: ChunkResult
-) -> pd.DataFrame:
-    """What the optimiser saw on its own paths, and the same quantities on the paths the metrics come from."""
-    rows = []
-    for portfolio in portfolios:
-        assert fit_pass is not None
-        objective = portfolio.objective
-        weights = portfolio.result.weights
-        alpha = objective.alpha if isinstance(objective, MinCvarObjective) else np.nan
-        row: dict[str, object] = {
-            "portfolio": portfolio.name,
-            "objective": objective.kind,
-            "alpha": alpha,
-            "objective_value": portfolio.result.objective_value,
-            "min_expected_horizon_return": portfolio.target if portfolio.target is not None else np.nan,
-            "n_fit_paths": fit_pass.asset_growth.shape[0],
-            "status": portfolio.result.status,
-            "solver": portfolio.result.solver,
-        }
-        for suffix, paths in (("", fit_pass), ("_new_paths", evaluation)):
-            horizon_returns = paths.asset_growth @ weights - 1.0
-            row[f"expected_horizon_return{suffix}"] = float(horizon_returns.mean())
-            row[f"horizon_cvar{suffix}"] = cvar(-horizon_returns, alpha) if np.isfinite(alpha) else np.nan
-        rows.append(row)
-    return pd.DataFrame(rows, columns=OPTIMIZATION_COLUMNS)
 
 
 def _judge(
@@ -415,7 +294,7 @@ def run_scenario(
         )
 
         def simulate(
-            weights: list[np.ndarray], n_paths: int, stream: int, currency: CurrencyOverlay | None
+            weights: list[np.ndarray], n_paths: int, stream: int, currency: CurrencyOverlay | None, keep: bool = False
         ) -> ChunkResult:
             matrix = np.array(weights).reshape(len(weights), len(scenario.assets))
             plan = SimulationPlan(
@@ -427,18 +306,25 @@ def run_scenario(
                 policy=rebalance_policy(scenario),
                 flows=flows if flows.active and stream == 0 else None,
                 tax=account_tax(scenario) if stream == 0 else None,
+                keep_months=keep,
             )
             return run_simulation(plan, n_paths, simulation.chunk_size, scenario.seed, simulation.n_jobs, stream)
 
         overlay = CurrencyOverlay.from_scenario(scenario)
-        optimized: list[OptimizedPortfolio] = []
-        fit_pass: ChunkResult | None = None
+        optimization: Optimization | None = None
+        n_fit_paths = 0
         if scenario.optimize.objectives:
             with clock.stage("simulate the optimiser's paths"):
-                fit_paths = scenario.optimize.fit_paths(simulation.n_paths)
-                fit_pass = simulate(list(np.eye(len(scenario.assets))), fit_paths, OPTIMIZER_STREAM, overlay)
+                n_fit_paths = scenario.optimize.fit_paths(simulation.n_paths)
+                fit_pass = simulate(list(np.eye(len(scenario.assets))), n_fit_paths, OPTIMIZER_STREAM, overlay, True)
+                assert fit_pass.month_growth is not None
+                fit_scenarios = scenarios_of(scenario, fit_pass.month_growth)
+                del fit_pass
             with clock.stage("optimise"):
-                optimized = optimise(scenario, fit_pass, benchmarks)
+                optimization = optimise(scenario, fit_scenarios, benchmarks)
+            del fit_scenarios
+            folder.update(warnings=[*folder.manifest.get("warnings", []), *optimization.warnings])
+        optimized = optimization.portfolios if optimization is not None else []
         names = [*benchmarks, *(p.name for p in optimized)]
         all_vectors = [*benchmarks.values(), *(p.result.weights for p in optimized)]
         with clock.stage("simulate"):
@@ -466,7 +352,18 @@ def run_scenario(
             ],
             columns=["portfolio", "asset", "weight"],
         )
-        optimization = _optimization_table(optimized, fit_pass, evaluation)
+        table = pd.DataFrame(columns=OPTIMIZATION_COLUMNS)
+        if optimization is not None:
+            columns = {name: index for index, name in enumerate(names)}
+            table = optimization_table(
+                optimized,
+                evaluation.book,
+                columns,
+                n_fit_paths,
+                simulation.horizon_years,
+                scenario.portfolio.risk_free,
+                scenario.seed,
+            )
         folder.write_csv("metrics.csv", metrics)
         folder.write_csv("diversification.csv", diversification)
         folder.write_csv("horizons.csv", horizons_table(evaluation.book, names, reference))
@@ -474,7 +371,10 @@ def run_scenario(
             wealth = scenario.portfolio.initial_wealth
             folder.write_parquet("paths.parquet", paths_table(evaluation.book, names, wealth, simulation.horizon_years))
         folder.write_csv("weights.csv", weights)
-        folder.write_csv("optimization.csv", optimization)
+        folder.write_csv("optimization.csv", table)
+        if optimization is not None:
+            folder.write_csv("frontier.csv", optimization.frontier)
+            folder.write_csv("stability.csv", optimization.stability)
         folder.update(timings_s=clock.timings)
         path = folder.complete()
     except BaseException as error:
@@ -486,7 +386,7 @@ def run_scenario(
         metrics=metrics,
         weights=weights,
         models=models,
-        optimization=optimization,
+        optimization=table,
         diversification=diversification,
         warnings=tuple(folder.manifest.get("warnings", [])),
     )

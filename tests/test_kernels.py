@@ -36,7 +36,7 @@ WEIGHTS = np.array([[1.0, 0, 0, 0, 0], [0.4, 0.2, 0.2, 0.1, 0.1], [0.2, 0.2, 0.2
 
 def assert_same_chunk(compiled: object, reference: object) -> None:
     """Every per-path output equal to rounding (the sums are taken in another order)."""
-    for field in ("terminal_value", "max_drawdown", "year_end_values", "log_return_sumsq"):
+    for field in ("terminal_value", "max_drawdown", "year_end_values", "log_return_sumsq", "period_return_sumsq"):
         np.testing.assert_allclose(
             getattr(compiled.book, field), getattr(reference.book, field), rtol=1e-12, atol=1e-15, err_msg=field
         )

@@ -27,6 +27,13 @@ from engine.config.model_schema import (
     StartConfig,
     check_calibrated_model,
 )
+from engine.config.optimize_schema import (
+    ConstraintsConfig,
+    MinCvarObjective,
+    MinVarianceObjective,
+    Objective,
+    OptimizeConfig,
+)
 
 __all__ = [
     "AssetConfig",
@@ -262,88 +269,6 @@ class PortfolioConfig(_Frozen):
     def reference_name(self) -> str | None:
         """The portfolio others are compared with: ``reference``, else the first benchmark, else none."""
         return self.reference if self.reference is not None else next(iter(self.benchmarks), None)
-
-
-MinReturn = Annotated[float, Field(gt=-1.0)] | Annotated[str, Field(pattern=r"^benchmark:[a-z][a-z0-9_]*$")] | None
-
-
-class MinCvarObjective(_Frozen):
-    """Minimise CVaR of horizon returns at level ``alpha``.
-
-    ``min_return`` is an annual rate (decimal) that the expected horizon
-    return must reach, or ``benchmark:NAME`` for that benchmark's.
-    """
-
-    kind: Literal["min_cvar"]
-    name: Identifier | None = None
-    alpha: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
-    min_return: MinReturn = None
-
-    @property
-    def label(self) -> str:
-        return self.name or "min_cvar_" + f"{self.alpha * 100:g}".replace(".", "_")
-
-
-class MinVarianceObjective(_Frozen):
-    """Minimise the variance of daily portfolio returns."""
-
-    kind: Literal["min_variance"]
-    name: Identifier | None = None
-    min_return: MinReturn = None
-
-    @property
-    def label(self) -> str:
-        return self.name or "min_variance"
-
-
-Objective = Annotated[MinCvarObjective | MinVarianceObjective, Field(discriminator="kind")]
-
-
-class ConstraintsConfig(_Frozen):
-    """Weight constraints; ``bounds`` maps an asset to ``[min, max]`` (decimals)."""
-
-    long_only: bool = True
-    bounds: dict[str, tuple[float, float]] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> ConstraintsConfig:
-        for asset, (low, high) in self.bounds.items():
-            if low > high:
-                raise ValueError(f"bounds.{asset}: min {low} is above max {high}")
-            if self.long_only and high < 0:
-                raise ValueError(f"bounds.{asset}: max {high} is negative but long_only is true")
-        return self
-
-    def weight_bounds(self, asset_names: list[str]) -> tuple[list[float], list[float]]:
-        """Lower and upper weight per asset; unlisted assets get [0, 1] long-only, else [-1, 2]."""
-        default = (0.0, 1.0) if self.long_only else (-1.0, 2.0)
-        lows, highs = [], []
-        for asset in asset_names:
-            low, high = self.bounds.get(asset, default)
-            lows.append(max(low, 0.0) if self.long_only else low)
-            highs.append(high)
-        return lows, highs
-
-
-class OptimizeConfig(_Frozen):
-    """What to optimise, within which constraints, on how many paths.
-
-    The optimiser's scenarios come from ``n_paths`` paths simulated apart from
-    the ``simulation.n_paths`` paths every portfolio is then judged on (its
-    own seed stream), so optimised weights are scored on futures they never
-    saw. Unset: as many as ``simulation.n_paths``, at most 20,000.
-    """
-
-    objectives: list[Objective] = Field(default_factory=list)
-    constraints: ConstraintsConfig = ConstraintsConfig()
-    n_paths: Annotated[int, Field(gt=1, le=1_000_000)] | None = None
-
-    def fit_paths(self, simulated: int) -> int:
-        """Paths the optimiser's scenarios come from, given ``simulation.n_paths``."""
-        return self.n_paths if self.n_paths is not None else min(simulated, DEFAULT_FIT_PATHS)
-
-
-DEFAULT_FIT_PATHS = 20_000
 
 
 class CalibrationCheckConfig(_Frozen):
@@ -670,9 +595,32 @@ class Scenario(_Frozen):
                 f"optimize.objectives: portfolio name(s) {', '.join(sorted(clashes))} used twice; "
                 "give each objective a distinct 'name'"
             )
-        for objective in self.optimize.objectives:
+        for index, objective in enumerate(self.optimize.objectives):
             target = objective.min_return
             if isinstance(target, str) and target.removeprefix("benchmark:") not in self.portfolio.benchmarks:
                 raise ValueError(
                     f"optimize.objectives: min_return '{target}' names no benchmark in portfolio.benchmarks"
                 )
+            budgets = getattr(objective, "budgets", None) or {}
+            unknown = [asset for asset in budgets if asset not in names]
+            if unknown:
+                raise ValueError(f"optimize.objectives.{index}.budgets: unknown asset '{unknown[0]}'")
+            if objective.kind == "risk_parity" and not constraints.long_only:
+                raise ValueError(f"optimize.objectives.{index}: risk_parity needs optimize.constraints.long_only: true")
+        for group_name, group in constraints.groups.items():
+            unknown = [asset for asset in group.assets if asset not in names]
+            if unknown:
+                raise ValueError(f"optimize.constraints.groups.{group_name}.assets: unknown asset '{unknown[0]}'")
+        turnover = constraints.turnover
+        if turnover is not None:
+            unknown = [asset for asset in turnover.current if asset not in names]
+            if unknown:
+                raise ValueError(f"optimize.constraints.turnover.current: unknown asset '{unknown[0]}'")
+            if abs(sum(turnover.current.values()) - 1.0) > 1e-6:
+                raise ValueError(
+                    f"optimize.constraints.turnover.current: weights sum to {sum(turnover.current.values()):.6g}, not 1"
+                )
+        if constraints.max_assets is not None and constraints.max_assets > len(names):
+            raise ValueError(
+                f"optimize.constraints.max_assets: {constraints.max_assets} is more than the {len(names)} assets"
+            )

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from engine.metrics.risk import annualised_growth, cvar
-from engine.metrics.summary import annual_losses
+from engine.metrics.summary import annual_losses, book_volatility
 from engine.portfolio.accounting import BookSummary
 
 __all__ = [
@@ -81,8 +81,10 @@ class PathStatistics:
 
     Attributes
     ----------
-    cagr, max_drawdown, volatility, terminal
+    cagr, max_drawdown, terminal
         ndarrays of shape (n_paths, n_portfolios).
+    book, horizon_years
+        What they come from; the pooled volatility is computed from the book's sums.
 
     Calendar-year losses come from :meth:`annual_loss` one portfolio at a
     time (the last two are kept): for millions of paths, all portfolios' at
@@ -93,18 +95,15 @@ class PathStatistics:
         self.terminal = book.terminal_value
         self.cagr = annualised_growth(book.performance, horizon_years)
         self.max_drawdown = book.max_drawdown
-        n = book.n_blocks
-        mean = book.log_return_sum / n
-        variance = (book.log_return_sumsq - n * mean * mean) / (n - 1)
-        self.volatility = np.sqrt(np.maximum(variance, 0.0) * n / horizon_years)
-        self._book = book
+        self.book = book
+        self.horizon_years = horizon_years
         self._losses: dict[int, np.ndarray] = {}
 
     def annual_loss(self, column: int) -> np.ndarray:
         """Minus the calendar-year simple returns of one portfolio, (n_paths, n_years)."""
         losses = self._losses.get(column)
         if losses is None:
-            losses = annual_losses(self._book, column)
+            losses = annual_losses(self.book, column)
             if len(self._losses) >= 2:
                 self._losses.pop(next(iter(self._losses)))
             self._losses[column] = losses
@@ -126,15 +125,15 @@ def _cvar95_annual(stats: PathStatistics, rows: np.ndarray, column: int) -> floa
     return cvar(stats.annual_loss(column)[rows], 0.95)
 
 
-def _median_volatility(stats: PathStatistics, rows: np.ndarray, column: int) -> float:
-    return float(np.median(stats.volatility[rows, column]))
+def _pooled_volatility(stats: PathStatistics, rows: np.ndarray, column: int) -> float:
+    return book_volatility(stats.book, stats.horizon_years, column, rows)
 
 
 STATISTICS: dict[str, Statistic] = {
     "cagr_median": _median_cagr,
     "maxdd_p95": _maxdd_p95,
     "cvar_95_annual": _cvar95_annual,
-    "vol_ann": _median_volatility,
+    "vol_ann": _pooled_volatility,
 }
 """The compared statistics, each defined as in ``metrics.csv``."""
 

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-__all__ = ["annualised_growth", "cvar", "value_at_risk"]
+__all__ = ["annualised_growth", "cvar", "pooled_volatility", "value_at_risk"]
 
 
 def _tail_index(n: int, alpha: float) -> int:
@@ -44,6 +44,23 @@ def cvar(losses: np.ndarray, alpha: float) -> float:
     var = value_at_risk(flat, alpha)
     excess = np.maximum(flat - var, 0.0).mean()
     return float(var + excess / (1.0 - alpha))
+
+
+def pooled_volatility(period_sum: np.ndarray, period_sumsq: np.ndarray, n_periods: int, per_year: float) -> float:
+    """Annualised volatility of period returns pooled over paths and periods: mcalloc's one volatility.
+
+    ``sqrt(per_year * s2)``, with ``s2`` the sample variance of all
+    ``n_paths * n_periods`` period (monthly) simple returns around their
+    grand mean. ``period_sum`` and ``period_sumsq`` (n_paths,) are each
+    path's sums of the returns and of their squares. For a mix rebalanced
+    every period the returns are linear in the weights, so this is
+    ``sqrt(per_year * w' S w)`` with ``S`` the pooled covariance of the
+    assets' period returns: the quantity the variance objectives minimise.
+    """
+    n = period_sum.size * n_periods
+    mean = float(np.sum(period_sum)) / n
+    variance = (float(np.sum(period_sumsq)) - n * mean * mean) / (n - 1)
+    return math.sqrt(max(variance, 0.0) * per_year)
 
 
 def annualised_growth(growth: np.ndarray, years: float) -> np.ndarray:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from engine.metrics.risk import annualised_growth, cvar, value_at_risk
+from engine.metrics.risk import annualised_growth, cvar, pooled_volatility, value_at_risk
 from engine.portfolio.accounting import BookSummary
 
 __all__ = ["METRIC_COLUMNS", "STANDARD_ERROR_COLUMNS", "annual_losses", "metrics_table", "with_standard_errors"]
@@ -20,6 +20,7 @@ METRIC_COLUMNS = [
     "cagr_p95",
     "cagr_mean",
     "vol_ann",
+    "vol_path_median",
     "maxdd_median",
     "maxdd_p90",
     "maxdd_p95",
@@ -91,6 +92,18 @@ def annual_losses(book: BookSummary, column: int) -> np.ndarray:
     return losses
 
 
+def book_volatility(book: BookSummary, horizon_years: int, column: int, rows: np.ndarray | None = None) -> float:
+    """``vol_ann``: :func:`pooled_volatility` of one portfolio's monthly NAV returns (over ``rows`` of paths).
+
+    Books built without the period sums fall back on the monthly log returns.
+    """
+    total = book.period_return_sum if book.period_return_sum is not None else book.log_return_sum
+    squares = book.period_return_sumsq if book.period_return_sumsq is not None else book.log_return_sumsq
+    chosen = slice(None) if rows is None else rows
+    per_year = book.n_blocks / horizon_years
+    return pooled_volatility(total[chosen, column], squares[chosen, column], book.n_blocks, per_year)
+
+
 def _annualised_volatility(book: BookSummary, horizon_years: int, column: int) -> np.ndarray:
     """Per-path volatility of one portfolio's monthly log returns, annualised; (n_paths,)."""
     n = book.n_blocks
@@ -100,7 +113,7 @@ def _annualised_volatility(book: BookSummary, horizon_years: int, column: int) -
     return np.asarray(np.sqrt(np.maximum(variance, 0.0) * blocks_per_year))
 
 
-def _cdar(book: BookSummary, column: int, alpha: float) -> float:
+def book_cdar(book: BookSummary, column: int, alpha: float) -> float:
     """Conditional drawdown at risk: the mean of the worst ``1 - alpha`` of month-end drawdowns, all paths pooled.
 
     Chekhlov, Uryasev and Zabarankin (2005) define CDaR on a path's
@@ -188,8 +201,9 @@ def metrics_table(
     ``risk_free`` and ``inflation`` are yearly rates; real wealth is nominal
     wealth divided by ``(1 + inflation) ** horizon_years``.
 
-    ``vol_ann`` is the median over paths of the annualised volatility of
-    monthly returns; ``cvar_95_annual`` pools every path's calendar-year
+    ``vol_ann`` is the annualised volatility of monthly returns pooled over
+    paths and months (:func:`book_volatility`), ``vol_path_median`` the
+    median over paths of each path's own; ``cvar_95_annual`` pools every path's calendar-year
     returns; ``prob_loss`` is the share of paths ending below the initial
     wealth.
     """
@@ -209,7 +223,8 @@ def metrics_table(
                 "cagr_p05": float(np.percentile(cagr, 5)),
                 "cagr_p95": float(np.percentile(cagr, 95)),
                 "cagr_mean": float(np.mean(cagr)),
-                "vol_ann": float(np.median(volatility)),
+                "vol_ann": book_volatility(book, horizon_years, column),
+                "vol_path_median": float(np.median(volatility)),
                 "maxdd_median": float(np.median(drawdown)),
                 "maxdd_p90": float(np.percentile(drawdown, 90)),
                 "maxdd_p95": float(np.percentile(drawdown, 95)),
@@ -217,7 +232,7 @@ def metrics_table(
                 "prob_drawdown_20": float(np.mean(drawdown > 0.20)),
                 "prob_drawdown_30": float(np.mean(drawdown > 0.30)),
                 "prob_drawdown_40": float(np.mean(drawdown > 0.40)),
-                "cdar_95": _cdar(book, column, 0.95),
+                "cdar_95": book_cdar(book, column, 0.95),
                 **_underwater(book, column, horizon_years),
                 **_ratios(losses, risk_free),
                 "var_95_annual": value_at_risk(losses, 0.95),

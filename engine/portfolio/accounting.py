@@ -45,6 +45,9 @@ class BookSummary:
     (0 if the path ended at a peak). ``drawdown_histogram`` (n_portfolios,
     :data:`DRAWDOWN_BINS`) counts every path's drawdown at every month end,
     in bins of ``1 / DRAWDOWN_BINS``: the pooled distribution behind CDaR.
+    ``period_return_sum`` and ``period_return_sumsq`` (n_paths,
+    n_portfolios) sum each block's simple NAV return and its square: the
+    pooled monthly variance behind ``vol_ann`` (:func:`pooled_volatility`).
     """
 
     terminal_value: np.ndarray
@@ -64,6 +67,8 @@ class BookSummary:
     invested: np.ndarray | None = None
     money_weighted: np.ndarray | None = None
     depleted: np.ndarray | None = None
+    period_return_sum: np.ndarray | None = None
+    period_return_sumsq: np.ndarray | None = None
 
     @property
     def performance(self) -> np.ndarray:
@@ -120,6 +125,8 @@ class FixedMixBook:
         self.max_drawdown = np.zeros((n_portfolios, n_paths))
         self.log_return_sum = np.zeros((n_portfolios, n_paths))
         self.log_return_sumsq = np.zeros((n_portfolios, n_paths))
+        self.period_return_sum = np.zeros((n_portfolios, n_paths))
+        self.period_return_sumsq = np.zeros((n_portfolios, n_paths))
         self.year_end_values: list[np.ndarray] = []
         self.n_steps = 0
         self.n_blocks = 0
@@ -136,6 +143,12 @@ class FixedMixBook:
         if buffer is None or buffer.shape != shape:
             buffer = self._buffers[name] = np.empty(shape)
         return buffer
+
+    def _record_period(self, block_log_return: np.ndarray) -> None:
+        """Add a block's simple NAV return (from its log return) to the sums behind the pooled volatility."""
+        simple = np.expm1(block_log_return)
+        self.period_return_sum += simple
+        self.period_return_sumsq += simple * simple
 
     def _record_drawdown(self) -> None:
         """Add each book's drawdown at the end of the block (month) to the histogram behind CDaR."""
@@ -348,6 +361,7 @@ class FixedMixBook:
         block_log_return = np.log(values[-1] / self.block_start)
         self.log_return_sum += block_log_return
         self.log_return_sumsq += block_log_return * block_log_return
+        self._record_period(block_log_return)
         self.n_blocks += 1
 
         # running peak, day by day (a maximum is exact in any order)
@@ -436,6 +450,8 @@ class FixedMixBook:
             longest_underwater=np.ascontiguousarray(self.longest_underwater.T, dtype=np.float32),
             underwater_at_end=np.ascontiguousarray(self.underwater.T, dtype=np.float32),
             drawdown_histogram=self.drawdown_histogram.copy(),
+            period_return_sum=np.ascontiguousarray(self.period_return_sum.T),
+            period_return_sumsq=np.ascontiguousarray(self.period_return_sumsq.T),
             taxes_paid=np.ascontiguousarray(self.taxes_paid.T) if self.taxes_paid.any() else None,
             **self._flow_summary(horizon if horizon is not None else self.n_steps / 252),
         )
@@ -485,6 +501,7 @@ class CompiledBook(FixedMixBook):
         layout = log_returns.transpose(1, 2, 0)
         growth = self._scratch("growth", layout.shape)
         np.exp(layout, out=growth)
+        before = self.log_return_sum.copy()
         book_block(
             growth,
             self.fee_factor,
@@ -504,6 +521,7 @@ class CompiledBook(FixedMixBook):
             self._asset_cross,
             daily_rebalance,
         )
+        self._record_period(self.log_return_sum - before)
         self.n_blocks += 1
         self.n_steps += log_returns.shape[1]
         if daily_rebalance:

@@ -43,6 +43,8 @@ class SimulationPlan:
 
     ``weights`` has shape (n_portfolios, n_assets). ``currency`` turns the
     model's factors (assets plus FX) into base-currency asset returns.
+    ``keep_months`` keeps every asset's monthly growth on every path
+    (``ChunkResult.month_growth``): the optimiser's scenarios.
     """
 
     model: JointModel
@@ -54,6 +56,7 @@ class SimulationPlan:
     policy: RebalancePolicy | None = None
     flows: CashFlowSchedule | None = None
     tax: AccountTax | None = None
+    keep_months: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ class ChunkResult:
         Sum of daily after-fee simple returns, shape (n_assets,), their
         cross-products, shape (n_assets, n_assets), and the number of
         path-days summed; enough for the pooled daily covariance.
+    month_growth
+        With ``SimulationPlan.keep_months``: each asset's after-fee growth
+        factor in each month, float32 of shape (n_paths, n_months, n_assets).
     """
 
     book: BookSummary
@@ -78,6 +84,7 @@ class ChunkResult:
     asset_sum: np.ndarray
     asset_cross: np.ndarray
     n_observations: int
+    month_growth: np.ndarray | None = None
 
     @property
     def daily_covariance(self) -> np.ndarray:
@@ -115,6 +122,7 @@ def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSeque
     asset_sum = np.zeros(n_assets)
     asset_cross = np.zeros((n_assets, n_assets))
     bounds = schedule.month_bounds
+    months = _month_buffer(plan, n_paths, bounds.size - 1)
     daily = schedule.rebalance == "daily"
     for month in range(bounds.size - 1):
         n_steps = int(bounds[month + 1] - bounds[month])
@@ -126,6 +134,8 @@ def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSeque
         block_growth = book.advance(growth, daily_rebalance=daily)
         _end_month(plan, book, month)
         asset_growth *= block_growth
+        if months is not None:
+            months[:, month, :] = block_growth
         # after-fee simple returns in path-major order: the sums below add
         # them up in that order, into a buffer reused from month to month
         simple = np.subtract(growth, 1.0, out=state.scratch("simple", growth.shape)).reshape(-1, n_assets)
@@ -137,7 +147,15 @@ def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSeque
         asset_sum=asset_sum,
         asset_cross=asset_cross,
         n_observations=n_paths * schedule.n_steps,
+        month_growth=months,
     )
+
+
+def _month_buffer(plan: SimulationPlan, n_paths: int, n_months: int) -> np.ndarray | None:
+    """Where each asset's monthly growth goes when the plan keeps it."""
+    if not plan.keep_months:
+        return None
+    return np.empty((n_paths, n_months, plan.weights.shape[1]), dtype=np.float32)
 
 
 def _start_month(plan: SimulationPlan, book: FixedMixBook, month: int) -> None:
@@ -171,6 +189,8 @@ def _simulate_chunk_compiled(plan: SimulationPlan, n_paths: int, seed: np.random
     if plan.tax is not None:
         plan.tax.prepare(book)
     bounds = schedule.month_bounds
+    months = _month_buffer(plan, n_paths, bounds.size - 1)
+    previous = np.ones((n_paths, plan.weights.shape[1]))
     daily = schedule.rebalance == "daily"
     for month in range(bounds.size - 1):
         n_steps = int(bounds[month + 1] - bounds[month])
@@ -180,12 +200,17 @@ def _simulate_chunk_compiled(plan: SimulationPlan, n_paths: int, seed: np.random
         _start_month(plan, book, month)
         book.advance_log(log_returns, daily_rebalance=daily)
         _end_month(plan, book, month)
+        if months is not None:
+            current = book.asset_growth
+            months[:, month, :] = current / previous
+            previous = current
     return ChunkResult(
         book=book.summary(schedule.horizon_years),
         asset_growth=book.asset_growth,
         asset_sum=book.asset_sum,
         asset_cross=book.asset_cross,
         n_observations=n_paths * schedule.n_steps,
+        month_growth=months,
     )
 
 
@@ -219,6 +244,8 @@ class _Collector:
             "log_return_sumsq": part.book.log_return_sumsq,
             "asset_growth": part.asset_growth,
         }
+        if part.month_growth is not None:
+            fields["month_growth"] = part.month_growth
         for name in (
             "costs_paid",
             "rebalances",
@@ -229,6 +256,8 @@ class _Collector:
             "invested",
             "money_weighted",
             "depleted",
+            "period_return_sum",
+            "period_return_sumsq",
         ):
             values = getattr(part.book, name)
             if values is not None:
@@ -272,6 +301,8 @@ class _Collector:
             invested=arrays.get("invested"),
             money_weighted=arrays.get("money_weighted"),
             depleted=arrays.get("depleted"),
+            period_return_sum=arrays.get("period_return_sum"),
+            period_return_sumsq=arrays.get("period_return_sumsq"),
         )
         return ChunkResult(
             book=book,
@@ -279,6 +310,7 @@ class _Collector:
             asset_sum=self.asset_sum,
             asset_cross=self.asset_cross,
             n_observations=self.n_observations,
+            month_growth=self.arrays.get("month_growth"),
         )
 
 

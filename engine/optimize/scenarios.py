@@ -1,0 +1,184 @@
+"""The optimiser's scenarios, and the measures every objective is judged by.
+
+A scenario is one simulated path seen month by month: each asset's
+after-fee growth factor in each month (base currency), float32 of shape
+(n_paths, n_months, n_assets), kept by the optimiser's own simulation pass.
+For a mix rebalanced to its weights ``w`` at the start of every rebalancing
+period, the growth over a period is ``P_k @ w`` (``P_k`` the assets' growth
+over that period): linear in the weights. So:
+
+* horizon log growth ``G(w) = sum_k log(P_k @ w)`` is concave in ``w``, and
+  its CVaR (of ``-G``) convex;
+* monthly returns ``r_m = M_m @ w - 1`` give the one volatility,
+  :func:`engine.metrics.risk.pooled_volatility` of them (exact for monthly
+  rebalancing, the usual case; for other policies the optimiser's
+  volatility treats the mix as monthly rebalanced);
+* drawdowns are measured at month ends, on the wealth of a monthly
+  rebalanced mix: *compounded*, ``1 - W_m / max_{j<=m} W_j`` with
+  ``W_0 = 1``; *uncompounded*, on cumulative sums of monthly returns
+  ``C_m = sum_{j<=m} r_j`` as ``max_{j<=m} C_j - C_m`` with ``C_0 = 0``
+  (Chekhlov, Uryasev and Zabarankin 2005, the form single-path optimisers
+  use), which is linear in ``w`` and what the drawdown programs optimise.
+
+The metrics of ``metrics.csv`` come from the full accounting (daily steps,
+costs, taxes, flows); ``optimization.csv`` reports both, so the gap between
+what the optimiser saw and what a portfolio lives through is visible.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from engine.metrics.risk import cvar, pooled_volatility
+
+__all__ = ["MEASURES", "Scenarios"]
+
+MEASURES = ("volatility", "cvar", "cdar", "maxdd")
+"""The risk axes of frontiers: volatility, CVaR95 of horizon log loss, CDaR95 and p95 of max drawdown."""
+
+
+@dataclass(frozen=True)
+class Scenarios:
+    """Monthly after-fee asset growth on the optimiser's paths, and the rebalancing period in months.
+
+    ``months_per_period`` is 1, 3 or 12 for calendar rebalancing and the
+    whole horizon for buy-and-hold.
+    """
+
+    months: np.ndarray
+    months_per_period: int
+
+    @property
+    def n_paths(self) -> int:
+        return int(self.months.shape[0])
+
+    @property
+    def n_months(self) -> int:
+        return int(self.months.shape[1])
+
+    @property
+    def n_assets(self) -> int:
+        return int(self.months.shape[2])
+
+    @property
+    def years(self) -> float:
+        return self.n_months / 12.0
+
+    def subset(self, rows: np.ndarray | slice) -> Scenarios:
+        """The scenarios of some paths."""
+        return Scenarios(self.months[rows], self.months_per_period)
+
+    def batches(self, count: int) -> list[Scenarios]:
+        """``count`` disjoint consecutive parts of the paths (independently seeded chunks)."""
+        edges = np.linspace(0, self.n_paths, count + 1).astype(int)
+        return [self.subset(slice(int(lo), int(hi))) for lo, hi in itertools.pairwise(edges)]
+
+    @cached_property
+    def _periods(self) -> np.ndarray:
+        return self._aggregate()
+
+    @cached_property
+    def _months64(self) -> np.ndarray:
+        return self.months.astype(float)
+
+    def periods(self) -> np.ndarray:
+        """Each asset's growth per rebalancing period, float64 (n_paths, n_periods, n_assets); computed once."""
+        return self._periods
+
+    def _aggregate(self) -> np.ndarray:
+        per = self.months_per_period
+        if per == 1:
+            return self._months64
+        n_periods = -(-self.n_months // per)
+        padded = np.ones((self.n_paths, n_periods * per, self.n_assets))
+        padded[:, : self.n_months] = self.months
+        return np.asarray(padded.reshape(self.n_paths, n_periods, per, self.n_assets).prod(axis=2))
+
+    @cached_property
+    def _mean(self) -> np.ndarray:
+        return np.asarray(self._months64.reshape(-1, self.n_assets).mean(axis=0) - 1.0)
+
+    @cached_property
+    def _covariance(self) -> np.ndarray:
+        flat = self._months64.reshape(-1, self.n_assets)
+        return np.asarray(np.cov(flat, rowvar=False, ddof=1)).reshape(self.n_assets, self.n_assets)
+
+    def monthly_mean(self) -> np.ndarray:
+        """Mean monthly simple return of each asset, pooled over paths and months, (n_assets,)."""
+        return self._mean
+
+    def monthly_covariance(self) -> np.ndarray:
+        """Pooled covariance of the assets' monthly simple returns, (n_assets, n_assets)."""
+        return self._covariance
+
+    def cumulative_returns(self) -> np.ndarray:
+        """Cumulative sums of monthly simple returns, (n_paths, n_months, n_assets): the uncompounded wealth."""
+        return np.cumsum(self._months64 - 1.0, axis=1)
+
+    # --- measures of a mix ``weights`` (n_assets,) --------------------------------------------
+
+    def monthly_returns(self, weights: np.ndarray) -> np.ndarray:
+        """Monthly simple returns of the mix, (n_paths, n_months)."""
+        return np.asarray(self._months64 @ weights - 1.0)
+
+    def mean_return(self, weights: np.ndarray) -> float:
+        """Annualised arithmetic mean return: 12 x the mean monthly return (the frontiers' return axis)."""
+        return float(12.0 * self.monthly_mean() @ weights)
+
+    def volatility(self, weights: np.ndarray) -> float:
+        """The one volatility: pooled monthly returns, annualised."""
+        returns = self.monthly_returns(weights)
+        return pooled_volatility(returns.sum(axis=1), (returns * returns).sum(axis=1), self.n_months, 12.0)
+
+    def log_growth(self, weights: np.ndarray) -> np.ndarray:
+        """Each path's horizon log growth under the rebalancing policy, (n_paths,)."""
+        return np.asarray(np.log(self.periods() @ weights).sum(axis=1))
+
+    def expected_growth(self, weights: np.ndarray) -> float:
+        """Expected annualised log growth (the Kelly criterion's objective)."""
+        return float(self.log_growth(weights).mean() / self.years)
+
+    def horizon_cvar(self, weights: np.ndarray, alpha: float, compounded: bool = True) -> float:
+        """CVaR of the horizon loss: minus the log growth, or minus the sum of period returns (uncompounded)."""
+        if compounded:
+            return cvar(-self.log_growth(weights), alpha)
+        return cvar(-(self.periods() @ weights - 1.0).sum(axis=1), alpha)
+
+    def drawdowns(self, weights: np.ndarray, compounded: bool = True) -> np.ndarray:
+        """Month-end drawdowns of a monthly rebalanced mix, (n_paths, n_months); see the module's definitions."""
+        returns = self.monthly_returns(weights)
+        if compounded:
+            wealth = np.cumprod(1.0 + returns, axis=1)
+            peak = np.maximum(np.maximum.accumulate(wealth, axis=1), 1.0)
+            return np.asarray(1.0 - wealth / peak)
+        cumulative = np.cumsum(returns, axis=1)
+        peak = np.maximum(np.maximum.accumulate(cumulative, axis=1), 0.0)
+        return np.asarray(peak - cumulative)
+
+    def cdar(self, weights: np.ndarray, alpha: float, compounded: bool = True) -> float:
+        """CDaR: CVaR of month-end drawdowns pooled over paths and months."""
+        return cvar(self.drawdowns(weights, compounded), alpha)
+
+    def maxdd_cvar(self, weights: np.ndarray, alpha: float, compounded: bool = True) -> float:
+        """CVaR of each path's maximum month-end drawdown."""
+        return cvar(self.drawdowns(weights, compounded).max(axis=1), alpha)
+
+    def maxdd_quantile(self, weights: np.ndarray, q: float, compounded: bool = True) -> float:
+        """The ``q`` quantile (e.g. 0.95) of each path's maximum month-end drawdown."""
+        return float(np.quantile(self.drawdowns(weights, compounded).max(axis=1), q))
+
+    def risk(self, measure: str, weights: np.ndarray) -> float:
+        """A frontier's risk axis (see :data:`MEASURES`), compounded."""
+        if measure == "volatility":
+            return self.volatility(weights)
+        if measure == "cvar":
+            return self.horizon_cvar(weights, 0.95)
+        if measure == "cdar":
+            return self.cdar(weights, 0.95)
+        if measure == "maxdd":
+            return self.maxdd_quantile(weights, 0.95)
+        raise ValueError(f"unknown risk measure {measure!r}")

@@ -30,6 +30,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_simulation.py
+	$(BIN)/python scripts/bench_optimize.py
 
 # Re-pin every dependency after editing pyproject.toml.
 lock: $(STAMP)

@@ -169,3 +169,22 @@ def test_constraints_hold_and_infeasible_ones_name_themselves() -> None:
     result = solve_objective(objective(kind="min_variance"), scenarios, single, None, "x", "")
     assert np.count_nonzero(result.weights) == 1
     assert result.weights[0] == pytest.approx(1.0)  # the least volatile asset
+
+
+def test_benchmark_script_agrees_with_the_peer_library() -> None:
+    # scripts/bench_optimize.py at a small size: its JSON line, and PyPortfolioOpt's min CDaR weights on
+    # the peer's own single-path problem within 1e-4 of ours (the target)
+    import json
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    command = [sys.executable, str(ROOT / "scripts" / "bench_optimize.py"), "--n-paths", "400", "--years", "3"]
+    command += ["--grid-step", "0.1", "--peer-months", "240"]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+    line = json.loads(done.stdout.strip().splitlines()[-1])
+    assert line["n_paths"] == 400 and line["n_months"] == 36
+    assert line["grid_gap"] <= 1e-7
+    assert line["peer_weight_diff"] <= 1e-4
+    assert abs(line["peer_objective_minus_ours"]) <= 1e-7

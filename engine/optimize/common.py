@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field, replace
 
 import cvxpy as cp
@@ -95,6 +97,33 @@ class OptimizedWeights:
     gap: float = 0.0
 
 
+_highs_quiet = False
+
+
+def _quiet_highs() -> None:
+    """HiGHS prints a banner to stdout (file descriptor 1) when its first instance is made; make that one unseen.
+
+    ``mcalloc run -q`` prints only the results folder on stdout, for scripts.
+    """
+    global _highs_quiet
+    if _highs_quiet:
+        return
+    _highs_quiet = True
+    try:
+        import highspy
+    except ImportError:
+        return
+    sys.stdout.flush()
+    saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(null)
+        os.close(saved)
+
+
 def solve(problem: cp.Problem, solvers: Solvers, linear: bool, what: str, hint: str) -> tuple[str, str]:
     """Solve ``problem`` in place; returns (status, solver used) or raises :class:`InfeasibleError`.
 
@@ -102,6 +131,8 @@ def solve(problem: cp.Problem, solvers: Solvers, linear: bool, what: str, hint: 
     ``OPTIMAL_INACCURATE`` is accepted; the caller reports it as a warning.
     """
     first = solvers.linear if linear else solvers.conic
+    if "HIGHS" in (first, solvers.fallback):
+        _quiet_highs()
     order = [first] + ([solvers.fallback] if solvers.fallback and solvers.fallback != first else [])
     failure = ""
     for name in order:

@@ -34,13 +34,14 @@ from engine.models.joint import JointModel, fit_joint_model, joint_model_from_co
 from engine.models.report import model_row
 from engine.models.validation import CalibrationSettings, calibration_table
 from engine.optimize.run import OPTIMIZATION_COLUMNS, Optimization, optimise, optimization_table, scenarios_of
+from engine.optimize.scenarios import parametric
 from engine.portfolio.costs import Band, FeeModel, RebalancePolicy, TradingCosts
 from engine.portfolio.flows import CashFlowSchedule
 from engine.portfolio.schedule import Schedule
 from engine.portfolio.taxes import AccountTax, DepotTax, IskTax
 from engine.results.writer import RunFolder, provenance_records
 from engine.simulation.currency import CurrencyOverlay
-from engine.simulation.paths import ChunkResult, SimulationPlan, release_workers, run_simulation
+from engine.simulation.paths import ChunkResult, SimulationPlan, release_workers, run_simulation, seed_sequence
 
 __all__ = ["RunOutcome", "build_model", "calibration_report", "models_table", "run_scenario"]
 
@@ -314,12 +315,21 @@ def run_scenario(
         optimization: Optimization | None = None
         n_fit_paths = 0
         if scenario.optimize.objectives:
-            with clock.stage("simulate the optimiser's paths"):
-                n_fit_paths = scenario.optimize.fit_paths(simulation.n_paths)
-                fit_pass = simulate(list(np.eye(len(scenario.assets))), n_fit_paths, OPTIMIZER_STREAM, overlay, True)
-                assert fit_pass.month_growth is not None
-                fit_scenarios = scenarios_of(scenario, fit_pass.month_growth)
-                del fit_pass
+            source = scenario.optimize.scenarios
+            if source.kind == "parametric":
+                rng = np.random.default_rng(seed_sequence(scenario.seed, OPTIMIZER_STREAM))
+                mean = np.array([source.mean[name] for name in scenario.asset_names])
+                covariance = np.array(source.covariance)
+                fit_scenarios = parametric(mean, covariance, source.n, source.periods_per_year, rng, source.nu)
+                n_fit_paths = source.n
+            else:
+                with clock.stage("simulate the optimiser's paths"):
+                    n_fit_paths = scenario.optimize.fit_paths(simulation.n_paths)
+                    identity = list(np.eye(len(scenario.assets)))
+                    fit_pass = simulate(identity, n_fit_paths, OPTIMIZER_STREAM, overlay, True)
+                    assert fit_pass.month_growth is not None
+                    fit_scenarios = scenarios_of(scenario, fit_pass.month_growth)
+                    del fit_pass
             with clock.stage("optimise"):
                 optimization = optimise(scenario, fit_scenarios, benchmarks)
             del fit_scenarios

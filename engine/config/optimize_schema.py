@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
@@ -27,6 +28,8 @@ __all__ = [
     "MinVarianceObjective",
     "Objective",
     "OptimizeConfig",
+    "ParametricScenarios",
+    "PathScenarios",
     "RiskParityObjective",
     "TurnoverConfig",
 ]
@@ -249,6 +252,48 @@ class FrontierConfig(_Frozen):
     diversification: bool = True
 
 
+class PathScenarios(_Frozen):
+    """The default: monthly scenarios from the optimiser's own simulated paths."""
+
+    kind: Literal["paths"] = "paths"
+
+
+class ParametricScenarios(_Frozen):
+    """Single-period scenarios drawn from a given law, e.g. to reproduce a published example.
+
+    ``mean`` (asset -> mean simple return per period) and ``covariance``
+    (rows and columns in the order of ``assets``) describe one period of
+    ``1 / periods_per_year`` of a year; ``dist: t`` needs ``nu > 2`` and is
+    scaled to that covariance. The portfolios are still judged on the model's
+    paths.
+    """
+
+    kind: Literal["parametric"]
+    dist: Literal["normal", "t"] = "normal"
+    nu: Annotated[float, Field(gt=2.0, le=1000.0)] | None = None
+    mean: dict[str, float]
+    covariance: list[list[float]]
+    n: Annotated[int, Field(ge=100, le=5_000_000)] = 100_000
+    periods_per_year: Annotated[float, Field(gt=0.0, le=366.0)] = 12.0
+
+    @model_validator(mode="after")
+    def _law(self) -> ParametricScenarios:
+        if self.dist == "t" and self.nu is None:
+            raise ValueError("nu: dist t needs degrees of freedom nu > 2")
+        size = len(self.covariance)
+        if any(len(row) != size for row in self.covariance):
+            raise ValueError("covariance: must be square")
+        matrix = np.array(self.covariance, dtype=float)
+        if not np.all(np.isfinite(matrix)) or not np.allclose(matrix, matrix.T, atol=1e-12):
+            raise ValueError("covariance: must be finite and symmetric")
+        if size and np.linalg.eigvalsh(matrix)[0] <= 0:
+            raise ValueError("covariance: must be positive definite")
+        return self
+
+
+ScenarioSource = Annotated[PathScenarios | ParametricScenarios, Field(discriminator="kind")]
+
+
 class OptimizeConfig(_Frozen):
     """What to optimise, within which constraints, on how many paths, with which solvers.
 
@@ -273,6 +318,7 @@ class OptimizeConfig(_Frozen):
     lp_solver: Literal["HIGHS", "CLARABEL", "SCS"] = "HIGHS"
     fallback_solver: Literal["SCS", "CLARABEL", "HIGHS"] | None = "SCS"
     frontier: FrontierConfig = FrontierConfig()
+    scenarios: ScenarioSource = PathScenarios()
 
     def fit_paths(self, simulated: int) -> int:
         """Paths the optimiser's scenarios come from, given ``simulation.n_paths``."""

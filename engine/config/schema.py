@@ -620,6 +620,15 @@ class Scenario(_Frozen):
                 raise ValueError(
                     f"optimize.constraints.turnover.current: weights sum to {sum(turnover.current.values()):.6g}, not 1"
                 )
+        source = self.optimize.scenarios
+        if source.kind == "parametric":
+            if sorted(source.mean) != sorted(names):
+                raise ValueError(f"optimize.scenarios.mean: needs one mean per asset ({', '.join(names)})")
+            if len(source.covariance) != len(names):
+                raise ValueError(
+                    f"optimize.scenarios.covariance: is {len(source.covariance)}x{len(source.covariance)} but there "
+                    f"are {len(names)} assets"
+                )
         if constraints.max_assets is not None and constraints.max_assets > len(names):
             raise ValueError(
                 f"optimize.constraints.max_assets: {constraints.max_assets} is more than the {len(names)} assets"

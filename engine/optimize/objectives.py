@@ -80,7 +80,7 @@ def objective_measure(
         rate = risk_free if objective.risk_free is None else objective.risk_free
         return (scenarios.mean_return(weights) - rate) / scenarios.volatility(weights)
     if isinstance(objective, RiskParityObjective):
-        covariance = 12.0 * scenarios.monthly_covariance()
+        covariance = scenarios.annual_covariance()
         shares = weights * (covariance @ weights) / (weights @ covariance @ weights)
         return float(np.abs(shares - _budgets(objective, scenarios.n_assets, asset_names)).max())
     if isinstance(objective, MinCvarObjective):
@@ -104,7 +104,7 @@ def _budgets(objective: RiskParityObjective, n_assets: int, names: tuple[str, ..
 def best_mean_return(scenarios: Scenarios, feasible: Feasible, solvers: Solvers) -> float:
     """The highest annualised mean return within the linear constraints (a small LP)."""
     weights = cp.Variable(feasible.n_assets)
-    mean = 12.0 * scenarios.monthly_mean()
+    mean = scenarios.annual_mean()
     problem = cp.Problem(cp.Maximize(mean @ weights), feasible.constraints(weights))
     solve(problem, solvers, True, "optimize.constraints", f"check {feasible.describe()}")
     return float(problem.value)
@@ -128,8 +128,8 @@ def _solve_on(
     what: str,
     hint: str,
 ) -> OptimizedWeights:
-    mean = 12.0 * scenarios.monthly_mean()
-    covariance = 12.0 * scenarios.monthly_covariance()
+    mean = scenarios.annual_mean()
+    covariance = scenarios.annual_covariance()
     solvers = context.solvers
     start = np.clip(np.full(feasible.n_assets, 1.0 / feasible.n_assets), feasible.lower, feasible.upper)
     if isinstance(objective, MinVarianceObjective):

@@ -305,9 +305,9 @@ def _frontier_points(
     solvers = context.solvers
     what = f"optimize.frontier ({measure})"
     hint = f"relax {feasible.describe()}"
-    mean = 12.0 * scenarios.monthly_mean()
+    mean = scenarios.annual_mean()
     if measure == "volatility":
-        problem = MinVarianceProblem(mean, 12.0 * scenarios.monthly_covariance(), feasible, solvers)
+        problem = MinVarianceProblem(mean, scenarios.annual_covariance(), feasible, solvers)
         solve = problem.solve
     else:
         measures = {

@@ -35,7 +35,7 @@ import numpy as np
 
 from engine.metrics.risk import cvar, pooled_volatility
 
-__all__ = ["MEASURES", "Scenarios"]
+__all__ = ["MEASURES", "Scenarios", "parametric"]
 
 MEASURES = ("volatility", "cvar", "cdar", "maxdd")
 """The risk axes of frontiers: volatility, CVaR95 of horizon log loss, CDaR95 and p95 of max drawdown."""
@@ -46,11 +46,15 @@ class Scenarios:
     """Monthly after-fee asset growth on the optimiser's paths, and the rebalancing period in months.
 
     ``months_per_period`` is 1, 3 or 12 for calendar rebalancing and the
-    whole horizon for buy-and-hold.
+    whole horizon for buy-and-hold. ``steps_per_year`` is 12 for simulated
+    months; single-period parametric scenarios (:func:`parametric`) set it
+    to the number of their periods in a year, and every measure is
+    annualised with it.
     """
 
     months: np.ndarray
     months_per_period: int
+    steps_per_year: float = 12.0
 
     @property
     def n_paths(self) -> int:
@@ -66,11 +70,11 @@ class Scenarios:
 
     @property
     def years(self) -> float:
-        return self.n_months / 12.0
+        return self.n_months / self.steps_per_year
 
     def subset(self, rows: np.ndarray | slice) -> Scenarios:
         """The scenarios of some paths."""
-        return Scenarios(self.months[rows], self.months_per_period)
+        return Scenarios(self.months[rows], self.months_per_period, self.steps_per_year)
 
     def batches(self, count: int) -> list[Scenarios]:
         """``count`` disjoint consecutive parts of the paths (independently seeded chunks)."""
@@ -83,7 +87,7 @@ class Scenarios:
 
     @cached_property
     def _months64(self) -> np.ndarray:
-        return self.months.astype(float)
+        return np.asarray(self.months, dtype=float)
 
     def periods(self) -> np.ndarray:
         """Each asset's growth per rebalancing period, float64 (n_paths, n_periods, n_assets); computed once."""
@@ -127,12 +131,22 @@ class Scenarios:
 
     def mean_return(self, weights: np.ndarray) -> float:
         """Annualised arithmetic mean return: 12 x the mean monthly return (the frontiers' return axis)."""
-        return float(12.0 * self.monthly_mean() @ weights)
+        return float(self.annual_mean() @ weights)
+
+    def annual_mean(self) -> np.ndarray:
+        """Each asset's annualised arithmetic mean return, (n_assets,)."""
+        return np.asarray(self.steps_per_year * self.monthly_mean())
+
+    def annual_covariance(self) -> np.ndarray:
+        """The pooled covariance of the assets' monthly returns, annualised, (n_assets, n_assets)."""
+        return np.asarray(self.steps_per_year * self.monthly_covariance())
 
     def volatility(self, weights: np.ndarray) -> float:
         """The one volatility: pooled monthly returns, annualised."""
         returns = self.monthly_returns(weights)
-        return pooled_volatility(returns.sum(axis=1), (returns * returns).sum(axis=1), self.n_months, 12.0)
+        return pooled_volatility(
+            returns.sum(axis=1), (returns * returns).sum(axis=1), self.n_months, self.steps_per_year
+        )
 
     def log_growth(self, weights: np.ndarray) -> np.ndarray:
         """Each path's horizon log growth under the rebalancing policy, (n_paths,)."""
@@ -182,3 +196,27 @@ class Scenarios:
         if measure == "maxdd":
             return self.maxdd_quantile(weights, 0.95)
         raise ValueError(f"unknown risk measure {measure!r}")
+
+
+def parametric(
+    mean: np.ndarray,
+    covariance: np.ndarray,
+    n: int,
+    steps_per_year: float,
+    rng: np.random.Generator,
+    nu: float | None = None,
+) -> Scenarios:
+    """``n`` single-period scenarios of simple returns with the given mean vector and covariance.
+
+    Multivariate normal, or multivariate t with ``nu > 2`` degrees of freedom
+    scaled so its covariance is ``covariance``: ``mean + sqrt((nu - 2) / nu)
+    L z / sqrt(g / nu)`` with ``L L' = covariance``, ``z`` standard normal and
+    ``g`` chi-square with ``nu`` degrees of freedom. One period is
+    ``1 / steps_per_year`` of a year.
+    """
+    factor = np.linalg.cholesky(covariance)
+    shocks = rng.standard_normal((n, mean.size)) @ factor.T
+    if nu is not None:
+        shocks *= np.sqrt((nu - 2.0) / rng.chisquare(nu, n))[:, None]
+    growth = 1.0 + mean + shocks
+    return Scenarios(growth[:, None, :], 1, steps_per_year)

@@ -57,6 +57,8 @@ class RunOutcome:
     optimization: pd.DataFrame
     diversification: pd.DataFrame
     warnings: tuple[str, ...] = ()
+    stability: pd.DataFrame | None = None
+    frontier: pd.DataFrame | None = None
 
 
 class _StageClock:
@@ -399,4 +401,6 @@ def run_scenario(
         optimization=table,
         diversification=diversification,
         warnings=tuple(folder.manifest.get("warnings", [])),
+        stability=optimization.stability if optimization is not None else None,
+        frontier=optimization.frontier if optimization is not None else None,
     )

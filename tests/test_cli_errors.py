@@ -227,6 +227,14 @@ def _compare_in_with_a_base_currency_asset(data: RawScenario) -> None:
     data["currency"] = {"base": "USD", "compare_in": "SEK"}
 
 
+def _risk_parity_with_floor(data: RawScenario) -> None:
+    data["optimize"]["objectives"] = [{"kind": "risk_parity", "min_return": 0.05}]
+
+
+def _grid_step_not_dividing_one(data: RawScenario) -> None:
+    data["optimize"]["grid_step"] = 0.3
+
+
 def _ter_in_model_too_high(data: RawScenario) -> None:
     data["assets"][2]["ter_in_model"] = 0.5
 
@@ -307,6 +315,10 @@ CASES = [
         _validate(_costs_with_daily_rebalancing, "portfolio.rebalance", "daily"), id="trading-costs-with-daily"
     ),
     pytest.param(_validate(_ter_in_model_too_high, "assets.2.ter_in_model"), id="ter-in-model-out-of-range"),
+    pytest.param(
+        _validate(_risk_parity_with_floor, "optimize.objectives.0.min_return", "risk_parity"), id="risk-parity-floor"
+    ),
+    pytest.param(_validate(_grid_step_not_dividing_one, "optimize.grid_step", "divide"), id="grid-step-not-dividing"),
     pytest.param(
         _validate(_compare_in_with_a_base_currency_asset, "currency.compare_in", "sp500"), id="compare-in-wrong-assets"
     ),

@@ -230,3 +230,37 @@ def test_infeasible_groups_exit_2_naming_them(tmp_path: Path, capsys: pytest.Cap
     assert code == 2 and len(err) == 1
     assert "optimize.constraints.groups.us" in err[0] and "optimize.constraints.groups.abroad" in err[0]
     assert not (tmp_path / "x").exists()
+
+
+def test_frontiers_and_stability_on_known_scenarios() -> None:
+    from engine.config import load_scenario
+    from engine.optimize import optimise
+
+    from .conftest import DEFAULT_CONFIG
+
+    scenario = load_scenario(DEFAULT_CONFIG, ["optimize.frontier.points=6", "optimize.batches=4"])
+    scenarios = monthly_scenarios(1200, 24, seed=8)
+    benchmarks = {"sp500_only": np.array([1.0, 0.0, 0.0]), "equal": np.full(3, 1 / 3)}
+    result = optimise(scenario, scenarios, benchmarks)
+    frontier = result.frontier
+    assert set(frontier.frontier.unique()) >= {"sp500", "sp500+russell2000", "sp500+intl", "sp500+russell2000+intl"}
+    alone = frontier[(frontier.frontier == "sp500") & (frontier.measure == "volatility")]
+    assert len(alone) == 1 and alone.iloc[0]["volatility"] == pytest.approx(
+        scenarios.volatility(benchmarks["sp500_only"])
+    )
+    for measure in ("volatility", "cvar", "cdar", "maxdd"):
+        full = frontier[(frontier.frontier == "sp500+russell2000+intl") & (frontier.measure == measure)]
+        assert len(full) == 6
+        # along a frontier the return rises and so does the minimised risk
+        assert np.all(np.diff(full.mean_return) > -1e-9) and np.all(np.diff(full.objective_value) > -1e-9)
+        # adding assets can only lower the least risk reachable: the diversification frontiers' ordering
+        least = frontier[(frontier.measure == measure) & (frontier.portfolio == "point_0")].set_index("frontier")
+        assert least.loc["sp500+russell2000+intl", "objective_value"] <= least["objective_value"].min() + 1e-7
+    markers = frontier[frontier.kind != "frontier"]
+    assert set(markers.portfolio) == {"sp500_only", "equal", *(p.name for p in result.portfolios)}
+    # stability: each weight's spread over 4 batches of 300 paths, and the batch solutions are real solutions
+    stability = result.stability
+    assert set(stability.n_batches) == {4} and set(stability.n_paths_per_batch) == {300}
+    assert (stability.batch_sd >= 0).all() and (stability.batch_min <= stability.batch_max).all()
+    sums = stability.groupby("portfolio").batch_mean.sum()
+    np.testing.assert_allclose(sums.to_numpy(), 1.0, atol=1e-6)

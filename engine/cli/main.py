@@ -118,10 +118,23 @@ def _diversification_summary(table: pd.DataFrame) -> str:
     return header + "\n" + pd.DataFrame(rows).to_string(index=False)
 
 
-def _weights_summary(weights: pd.DataFrame) -> str:
+def _percent(value: float) -> str:
+    return f"{0.0 if abs(value) < 5e-7 else value:.1%}"
+
+
+def _weights_summary(weights: pd.DataFrame, stability: pd.DataFrame | None = None) -> str:
+    """Every portfolio's weights; optimised ones with their spread over independent batches of paths."""
     wide = weights.pivot(index="portfolio", columns="asset", values="weight")
     wide = wide.loc[list(dict.fromkeys(weights["portfolio"])), list(dict.fromkeys(weights["asset"]))]
-    return "weights\n" + wide.map(lambda w: f"{0.0 if abs(w) < 5e-7 else w:.1%}").to_string()
+    text = wide.map(_percent)
+    header = "weights"
+    if stability is not None and not stability.empty and stability["batch_sd"].notna().any():
+        spread = stability.pivot(index="portfolio", columns="asset", values="batch_sd")
+        for portfolio in spread.index:
+            for asset in spread.columns:
+                text.loc[portfolio, asset] += f" +-{spread.loc[portfolio, asset]:.1%}"
+        header += " (optimised: +- the standard deviation over independent batches of the optimiser's paths)"
+    return header + "\n" + text.to_string()
 
 
 def _optimization_summary(table: pd.DataFrame) -> str:
@@ -176,7 +189,7 @@ def _run(args: argparse.Namespace) -> int:
     if optimised:
         print(optimised)
         print()
-    print(_weights_summary(outcome.weights))
+    print(_weights_summary(outcome.weights, outcome.stability))
     print(f"\nresults: {outcome.folder}")
     return 0
 

@@ -607,6 +607,18 @@ class Scenario(_Frozen):
                 raise ValueError(f"optimize.objectives.{index}.budgets: unknown asset '{unknown[0]}'")
             if objective.kind == "risk_parity" and not constraints.long_only:
                 raise ValueError(f"optimize.objectives.{index}: risk_parity needs optimize.constraints.long_only: true")
+            if objective.kind == "risk_parity" and objective.min_return is not None:
+                raise ValueError(
+                    f"optimize.objectives.{index}.min_return: risk_parity fixes the weights by their risk shares "
+                    "alone; drop min_return or choose another objective"
+                )
+            log_growth = objective.kind == "max_growth" or getattr(objective, "form", "") == "compounded"
+            if log_growth and not constraints.long_only:
+                raise ValueError(
+                    f"optimize.objectives.{index}: {objective.kind} works on log growth, which short positions can "
+                    "make undefined (a path that loses everything); set optimize.constraints.long_only: true"
+                    + (" or form: uncompounded" if objective.kind == "min_cvar" else "")
+                )
         for group_name, group in constraints.groups.items():
             unknown = [asset for asset in group.assets if asset not in names]
             if unknown:
@@ -620,6 +632,9 @@ class Scenario(_Frozen):
                 raise ValueError(
                     f"optimize.constraints.turnover.current: weights sum to {sum(turnover.current.values()):.6g}, not 1"
                 )
+        step = self.optimize.grid_step
+        if step is not None and abs(round(1.0 / step) * step - 1.0) > 1e-9:
+            raise ValueError(f"optimize.grid_step: {step} does not divide 1; use e.g. 0.1, 0.05 or 0.02")
         source = self.optimize.scenarios
         if source.kind == "parametric":
             if sorted(source.mean) != sorted(names):

@@ -35,7 +35,7 @@ bench: $(STAMP)
 # Re-pin every dependency after editing pyproject.toml.
 lock: $(STAMP)
 	$(BIN)/python -m pip install --quiet pip-tools
-	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url --no-emit-find-links \
+	$(BIN)/pip-compile --quiet --allow-unsafe --extra dev --strip-extras --no-emit-index-url --no-emit-find-links \
 		-o requirements.lock pyproject.toml
 
 clean:

@@ -5,7 +5,7 @@
 
 1. Simulates the optimiser's scenarios (``--n-paths`` x 12 ``--years`` months x
    the scenario's assets) and times min CDaR95 and min CVaR95 of the maximum
-   drawdown (cutting planes, :mod:`engine.optimize.cutting`).
+   drawdown (cutting planes, :mod:`mcalloc.optimize.cutting`).
 2. ``grid_gap``: min CDaR's objective minus the best point of a simplex grid
    on the same measure and scenarios (<= 0: the optimiser is at least as good).
 3. The peer: PyPortfolioOpt's ``EfficientCDaR.min_cdar`` on one path of
@@ -25,15 +25,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from engine.config import load_scenario
-from engine.optimize import Feasible, Scenarios, Solvers
-from engine.optimize.cutting import CuttingPlane
-from engine.optimize.drawdown import cdar_measure, maxdd_cvar_measure
-from engine.optimize.run import simplex_grid
-from engine.pipeline import OPTIMIZER_STREAM, build_model
-from engine.portfolio import FeeModel, Schedule
-from engine.simulation import SimulationPlan, run_simulation
+from mcalloc.config import load_scenario
+from mcalloc.optimize import Feasible, Scenarios, Solvers
+from mcalloc.optimize.cutting import CuttingPlane
+from mcalloc.optimize.drawdown import cdar_measure, maxdd_cvar_measure
+from mcalloc.optimize.run import simplex_grid
+from mcalloc.pipeline import OPTIMIZER_STREAM, build_model
+from mcalloc.portfolio import FeeModel, Schedule
+from mcalloc.simulation import SimulationPlan, run_simulation
 
 ROOT = Path(__file__).resolve().parents[1]
 

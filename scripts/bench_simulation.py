@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from engine.simulation.benchmark import BenchmarkSettings, run_benchmark
+from mcalloc.simulation.benchmark import BenchmarkSettings, run_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,10 +14,9 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-
-from engine.config import load_scenario
-from engine.models.validation import calibration_summary
-from engine.pipeline import build_model, calibration_report
+from mcalloc.config import load_scenario
+from mcalloc.models.validation import calibration_summary
+from mcalloc.pipeline import build_model, calibration_report
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-
-from engine.portfolio import Band, FeeModel, FixedMixBook, RebalancePolicy, Schedule, TradingCosts
+from mcalloc.portfolio import Band, FeeModel, FixedMixBook, RebalancePolicy, Schedule, TradingCosts
 
 
 def explicit_loop(growth: np.ndarray, weights: np.ndarray, rebalance_steps: set[int], daily: bool) -> dict:

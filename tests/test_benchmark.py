@@ -6,14 +6,13 @@ import json
 
 import numpy as np
 import pytest
-
-from engine.config import load_scenario
-from engine.config.model_schema import StartConfig
-from engine.models import FittedMarginal, GaussianCopula, JointModel, RecursionPlan, SimulationState
-from engine.models.copulas import DccCopula, TCopula
-from engine.pipeline import build_model
-from engine.portfolio import FixedMixBook
-from engine.simulation.benchmark import (
+from mcalloc.config import load_scenario
+from mcalloc.config.model_schema import StartConfig
+from mcalloc.models import FittedMarginal, GaussianCopula, JointModel, RecursionPlan, SimulationState
+from mcalloc.models.copulas import DccCopula, TCopula
+from mcalloc.pipeline import build_model
+from mcalloc.portfolio import FixedMixBook
+from mcalloc.simulation.benchmark import (
     BenchmarkReport,
     FullRun,
     ModelThroughput,

@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
-from engine.metrics.calibration import (
+from mcalloc.metrics.calibration import (
     CalibrationRow,
     christoffersen_independence,
     compare_window,

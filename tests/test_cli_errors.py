@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from engine.cli.main import main
+from mcalloc.cli.main import main
 
 from .conftest import one_error_line, write_default_variant
 

@@ -8,9 +8,8 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from engine.config import apply_override, config_hash, load_scenario, scenario_to_dict
-from engine.errors import ConfigError
+from mcalloc.config import apply_override, config_hash, load_scenario, scenario_to_dict
+from mcalloc.errors import ConfigError
 
 from .conftest import DEFAULT_CONFIG, ROOT
 

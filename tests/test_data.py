@@ -10,10 +10,9 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from engine.cli.main import main
-from engine.config import load_scenario
-from engine.data import (
+from mcalloc.cli.main import main
+from mcalloc.config import load_scenario
+from mcalloc.data import (
     align_levels,
     describe_builtin,
     load_builtin,
@@ -24,8 +23,8 @@ from engine.data import (
     resample_levels,
     suspicious_moves,
 )
-from engine.errors import DataError
-from engine.simulation.currency import CurrencyOverlay
+from mcalloc.errors import DataError
+from mcalloc.simulation.currency import CurrencyOverlay
 
 from .conftest import DEFAULT_CONFIG, ROOT
 
@@ -344,7 +343,7 @@ def test_prices_read_as_returns_say_so(tmp_path: Path) -> None:
 def test_lead_lag_recovers_correlation_split_across_days() -> None:
     # y reacts to x half on the same day and half the next day (a series fixed
     # earlier in the day): same-day correlation understates the link
-    from engine.models.dependence import lead_lag_correlation
+    from mcalloc.models.dependence import lead_lag_correlation
 
     rng = np.random.default_rng(8)
     x = rng.standard_normal(200_001)

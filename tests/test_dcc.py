@@ -6,10 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
-
-from engine.errors import ModelError
-from engine.models.dcc import (
+from mcalloc.errors import ModelError
+from mcalloc.models.dcc import (
     FittedDCC,
     _simulate_from_normals,
     check_dcc_parameters,
@@ -17,6 +15,7 @@ from engine.models.dcc import (
     dcc_loglikelihood_reference,
     fit_dcc,
 )
+from scipy import stats
 
 CORRELATION = np.array([[1.0, 0.6, 0.3], [0.6, 1.0, 0.4], [0.3, 0.4, 1.0]])
 

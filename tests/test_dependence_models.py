@@ -17,22 +17,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from mcalloc.cli.main import main
+from mcalloc.config import load_scenario
+from mcalloc.config.model_schema import StartConfig
+from mcalloc.config.schema import ModelConfig
+from mcalloc.data.market import MarketData
+from mcalloc.models.bootstrap import ResidualBootstrap
+from mcalloc.models.copulas import TCopula, fit_t_copula
+from mcalloc.models.dependence import GaussianCopula
+from mcalloc.models.factor import FactorStructure, fit_factor
+from mcalloc.models.innovations import InnovationLaw, ShockMoments
+from mcalloc.models.joint import JointModel, fit_joint_model
+from mcalloc.models.marginals import FittedMarginal
+from mcalloc.models.validation import CalibrationSettings, calibration_summary, calibration_table
+from mcalloc.pipeline import build_model, calibration_report, run_scenario
 from scipy import integrate, special, stats
-
-from engine.cli.main import main
-from engine.config import load_scenario
-from engine.config.model_schema import StartConfig
-from engine.config.schema import ModelConfig
-from engine.data.market import MarketData
-from engine.models.bootstrap import ResidualBootstrap
-from engine.models.copulas import TCopula, fit_t_copula
-from engine.models.dependence import GaussianCopula
-from engine.models.factor import FactorStructure, fit_factor
-from engine.models.innovations import InnovationLaw, ShockMoments
-from engine.models.joint import JointModel, fit_joint_model
-from engine.models.marginals import FittedMarginal
-from engine.models.validation import CalibrationSettings, calibration_summary, calibration_table
-from engine.pipeline import build_model, calibration_report, run_scenario
 
 from .conftest import DEFAULT_CONFIG, ROOT
 
@@ -285,7 +284,7 @@ def high_volatility_excess(returns: np.ndarray, variance: np.ndarray, n_batches:
 
 
 def test_factor_model_correlation_rises_with_market_volatility() -> None:
-    # the property engine/models/factor.py claims: with r_a = b r_m + e, corr = b s_m / sqrt(b^2 s_m^2 + s_e^2)
+    # the property engine/mcalloc/models/factor.py claims: with r_a = b r_m + e, corr = b s_m / sqrt(b^2 s_m^2 + s_e^2)
     # rises with the market's volatility s_m. Separate models joined by a Gaussian copula do not do that.
     market = gjr("m", omega=0.02, alpha=0.0, gamma=0.2, beta=0.87)
     idiosyncratic = gjr("a", omega=0.035, alpha=0.04, gamma=0.05, beta=0.9)

@@ -6,14 +6,13 @@ import math
 
 import numpy as np
 import pytest
+from mcalloc.config.model_schema import StartConfig
+from mcalloc.metrics.diversification import _wilson, cvar_contributions, diversification_table, risk_contributions
+from mcalloc.metrics.risk import cvar
+from mcalloc.models import FittedMarginal, GaussianCopula, JointModel
+from mcalloc.portfolio import FeeModel, Schedule
+from mcalloc.simulation import SimulationPlan, run_simulation
 from scipy import stats
-
-from engine.config.model_schema import StartConfig
-from engine.metrics.diversification import _wilson, cvar_contributions, diversification_table, risk_contributions
-from engine.metrics.risk import cvar
-from engine.models import FittedMarginal, GaussianCopula, JointModel
-from engine.portfolio import FeeModel, Schedule
-from engine.simulation import SimulationPlan, run_simulation
 
 GJR = {"mu": 0.03, "omega": 0.02, "alpha": 0.02, "gamma": 0.12, "beta": 0.88}
 
@@ -120,8 +119,8 @@ def test_standard_errors_match_the_spread_over_independent_seeds() -> None:
     # the bootstrap standard error of the median CAGR and p95 drawdown on one sample of paths
     # against the actual spread of those statistics over 40 independent samples; the spread of
     # 40 draws is itself known to about 11% (1 / sqrt(2 x 39)), so allow 0.7..1.4
-    from engine.metrics.diversification import standard_errors
-    from engine.portfolio.accounting import BookSummary
+    from mcalloc.metrics.diversification import standard_errors
+    from mcalloc.portfolio.accounting import BookSummary
 
     def book(seed: int) -> BookSummary:
         rng = np.random.default_rng(seed)

@@ -6,12 +6,11 @@ import dataclasses
 
 import numpy as np
 import pytest
-
-from engine.config.schema import DepotConfig, FlowConfig, IskConfig
-from engine.portfolio import FeeModel, FixedMixBook, Schedule
-from engine.portfolio.flows import CashFlowSchedule, money_weighted_return
-from engine.portfolio.taxes import DepotTax, IskTax
-from engine.simulation import SimulationPlan, run_simulation
+from mcalloc.config.schema import DepotConfig, FlowConfig, IskConfig
+from mcalloc.portfolio import FeeModel, FixedMixBook, Schedule
+from mcalloc.portfolio.flows import CashFlowSchedule, money_weighted_return
+from mcalloc.portfolio.taxes import DepotTax, IskTax
+from mcalloc.simulation import SimulationPlan, run_simulation
 
 from .test_kernels import WEIGHTS, assert_same_chunk, mixed_model
 

@@ -6,18 +6,17 @@ import dataclasses
 
 import numpy as np
 import pytest
-
-from engine.config import load_scenario
-from engine.config.model_schema import StartConfig
-from engine.models import GaussianCopula, JointModel, RecursionPlan, SimulationState
-from engine.models.copulas import DccCopula, TCopula
-from engine.models.dcc import FittedDCC
-from engine.models.dependence import apply_transforms, mix_days
-from engine.models.factor import FactorStructure
-from engine.pipeline import build_model
-from engine.portfolio import Band, FeeModel, RebalancePolicy, Schedule, TradingCosts
-from engine.simulation import SimulationPlan, run_simulation
-from engine.simulation.currency import CurrencyOverlay
+from mcalloc.config import load_scenario
+from mcalloc.config.model_schema import StartConfig
+from mcalloc.models import GaussianCopula, JointModel, RecursionPlan, SimulationState
+from mcalloc.models.copulas import DccCopula, TCopula
+from mcalloc.models.dcc import FittedDCC
+from mcalloc.models.dependence import apply_transforms, mix_days
+from mcalloc.models.factor import FactorStructure
+from mcalloc.pipeline import build_model
+from mcalloc.portfolio import Band, FeeModel, RebalancePolicy, Schedule, TradingCosts
+from mcalloc.simulation import SimulationPlan, run_simulation
+from mcalloc.simulation.currency import CurrencyOverlay
 
 from .conftest import ROOT
 from .test_models_recursions import mixed_marginals

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from mcalloc.metrics import annualised_growth, cvar, value_at_risk
 from scipy import stats
-
-from engine.metrics import annualised_growth, cvar, value_at_risk
 
 
 def test_cvar_of_normal_scenarios_approaches_closed_form() -> None:
@@ -42,8 +41,8 @@ def test_annualised_growth() -> None:
 
 def test_metrics_table_matches_a_direct_computation_per_portfolio() -> None:
     # the table works one portfolio at a time to save memory; the numbers are the plain formulas
-    from engine.metrics import metrics_table
-    from engine.portfolio.accounting import BookSummary
+    from mcalloc.metrics import metrics_table
+    from mcalloc.portfolio.accounting import BookSummary
 
     rng = np.random.default_rng(4)
     n_paths, n_years, months = 500, 3, 36
@@ -81,10 +80,10 @@ def test_metrics_table_matches_a_direct_computation_per_portfolio() -> None:
 def test_expected_wealth_of_a_daily_rebalanced_lognormal_mix_matches_its_closed_form() -> None:
     # i.i.d. lognormal assets, rebalanced to fixed weights every day and without fees:
     # E[V_T] = (sum_i w_i exp(mu_i + sigma_i^2 / 2)) ** T, since days are independent
-    from engine.models import GaussianCopula, JointModel
-    from engine.models.bootstrap import IidReturns
-    from engine.portfolio import FeeModel, Schedule
-    from engine.simulation import SimulationPlan, run_simulation
+    from mcalloc.models import GaussianCopula, JointModel
+    from mcalloc.models.bootstrap import IidReturns
+    from mcalloc.portfolio import FeeModel, Schedule
+    from mcalloc.simulation import SimulationPlan, run_simulation
 
     mean = np.array([0.0003, 0.0004])
     covariance = np.array([[1.0e-4, 0.6e-4], [0.6e-4, 2.25e-4]])
@@ -102,8 +101,8 @@ def test_expected_wealth_of_a_daily_rebalanced_lognormal_mix_matches_its_closed_
 
 
 def test_drawdown_and_tail_metrics_against_slow_references() -> None:
-    from engine.metrics import metrics_table
-    from engine.portfolio.accounting import BookSummary
+    from mcalloc.metrics import metrics_table
+    from mcalloc.portfolio.accounting import BookSummary
 
     rng = np.random.default_rng(9)
     n_paths, months = 3000, 60
@@ -135,8 +134,8 @@ def test_drawdown_and_tail_metrics_against_slow_references() -> None:
 
 
 def test_horizons_table_reads_each_year_end() -> None:
-    from engine.metrics.horizons import horizons_table, paths_table
-    from engine.portfolio.accounting import BookSummary
+    from mcalloc.metrics.horizons import horizons_table, paths_table
+    from mcalloc.portfolio.accounting import BookSummary
 
     rng = np.random.default_rng(2)
     year_end = np.exp(np.cumsum(rng.normal(0.06, 0.18, (4000, 5, 2)), axis=1))
@@ -168,8 +167,8 @@ def test_cdar_from_the_histogram_matches_the_pooled_month_end_drawdowns() -> Non
     # one asset, 2,000 paths, 60 months of 21 days: CDaR95 = mean of the worst 5% of all
     # month-end drawdowns, computed directly from the daily values; the histogram's error is
     # at most one bin (1e-4)
-    from engine.metrics import metrics_table
-    from engine.portfolio import FixedMixBook
+    from mcalloc.metrics import metrics_table
+    from mcalloc.portfolio import FixedMixBook
 
     rng = np.random.default_rng(12)
     growth = np.exp(rng.normal(0.0003, 0.012, (2000, 60 * 21, 1)))

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from mcalloc.config.model_schema import StartConfig
+from mcalloc.config.schema import MarginalParams
+from mcalloc.models import FittedMarginal, GaussianCopula, JointModel, MarginalSpec, ScoreTransform, simulate_gjr
 from scipy import special, stats
-
-from engine.config.model_schema import StartConfig
-from engine.config.schema import MarginalParams
-from engine.models import FittedMarginal, GaussianCopula, JointModel, MarginalSpec, ScoreTransform, simulate_gjr
 
 UNCONDITIONAL = StartConfig(kind="unconditional")
 

@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from engine.cli.main import main
-from engine.config import load_scenario
-from engine.pipeline import run_scenario
+from mcalloc.cli.main import main
+from mcalloc.config import load_scenario
+from mcalloc.pipeline import run_scenario
 
 from .conftest import DEFAULT_CONFIG, ROOT
 

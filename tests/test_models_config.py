@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 import yaml
-
-from engine.cli.main import main
-from engine.config import load_scenario
-from engine.pipeline import build_model
+from mcalloc.cli.main import main
+from mcalloc.config import load_scenario
+from mcalloc.pipeline import build_model
 
 from .conftest import DEFAULT_CONFIG
 

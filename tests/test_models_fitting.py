@@ -7,10 +7,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
-from engine.config.model_schema import MarginalParams, MarginalsConfig, StartConfig
-from engine.errors import ModelError
-from engine.models import (
+from mcalloc.config.model_schema import MarginalParams, MarginalsConfig, StartConfig
+from mcalloc.errors import ModelError
+from mcalloc.models import (
     FitOptions,
     FittedMarginal,
     GaussianCopula,
@@ -20,7 +19,7 @@ from engine.models import (
     ljung_box,
     select_marginal,
 )
-from engine.models.fitting import _Attempt
+from mcalloc.models.fitting import _Attempt
 
 UNCONDITIONAL = StartConfig(kind="unconditional")
 

@@ -7,10 +7,9 @@ import math
 import numpy as np
 import pytest
 from arch.univariate.distribution import SkewStudent, StudentsT
+from mcalloc.config.schema import MarginalParams
+from mcalloc.models import FittedMarginal, InnovationLaw, ScoreTransform
 from scipy import integrate, special
-
-from engine.config.schema import MarginalParams
-from engine.models import FittedMarginal, InnovationLaw, ScoreTransform
 
 SKEWED = [(7.0, -0.15), (4.5, 0.3), (30.0, -0.6), (2.5, 0.1)]
 

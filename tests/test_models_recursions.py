@@ -7,9 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
-from engine.config.model_schema import StartConfig
-from engine.models import FittedMarginal, GaussianCopula, JointModel, MarginalSpec, RecursionPlan, SimulationState
+from mcalloc.config.model_schema import StartConfig
+from mcalloc.models import FittedMarginal, GaussianCopula, JointModel, MarginalSpec, RecursionPlan, SimulationState
 
 SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 

@@ -7,17 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mcalloc.config.optimize_schema import Objective
+from mcalloc.errors import InfeasibleError
+from mcalloc.metrics import cvar
+from mcalloc.optimize import Feasible, Scenarios, Solvers
+from mcalloc.optimize.cutting import tail_mass
+from mcalloc.optimize.drawdown import DrawdownProgram
+from mcalloc.optimize.objectives import Context, objective_measure, solve_objective
+from mcalloc.optimize.run import _grid_best
 from pydantic import TypeAdapter
 from scipy import stats
-
-from engine.config.optimize_schema import Objective
-from engine.errors import InfeasibleError
-from engine.metrics import cvar
-from engine.optimize import Feasible, Scenarios, Solvers
-from engine.optimize.cutting import tail_mass
-from engine.optimize.drawdown import DrawdownProgram
-from engine.optimize.objectives import Context, objective_measure, solve_objective
-from engine.optimize.run import _grid_best
 
 MEAN = np.array([0.008, 0.009, 0.006])
 COVARIANCE = np.array([[1.0, 0.85, 0.7], [0.85, 1.5, 0.6], [0.7, 0.6, 1.2]]) * 0.045**2
@@ -199,8 +198,7 @@ def test_published_single_period_example_through_the_command_line(tmp_path: Path
     # about 0.0003 a month (0.087 / sqrt(100,000)), a tenth of the gap between the assets' means, which
     # moves the return floor along the frontier (their Table 5 shows a similar spread)
     import pandas as pd
-
-    from engine.cli.main import main
+    from mcalloc.cli.main import main
 
     from .conftest import ROOT
 
@@ -216,7 +214,7 @@ def test_published_single_period_example_through_the_command_line(tmp_path: Path
 
 
 def test_infeasible_groups_exit_2_naming_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from engine.cli.main import main
+    from mcalloc.cli.main import main
 
     from .conftest import DEFAULT_CONFIG
 
@@ -233,8 +231,8 @@ def test_infeasible_groups_exit_2_naming_them(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_frontiers_and_stability_on_known_scenarios() -> None:
-    from engine.config import load_scenario
-    from engine.optimize import optimise
+    from mcalloc.config import load_scenario
+    from mcalloc.optimize import optimise
 
     from .conftest import DEFAULT_CONFIG
 

@@ -11,12 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-from engine.config import load_scenario
-from engine.errors import InfeasibleError
-from engine.metrics import cvar
-from engine.pipeline import run_scenario
-from engine.simulation import run_simulation
+from mcalloc.config import load_scenario
+from mcalloc.errors import InfeasibleError
+from mcalloc.metrics import cvar
+from mcalloc.pipeline import run_scenario
+from mcalloc.simulation import run_simulation
 
 from .conftest import DEFAULT_CONFIG, ROOT
 
@@ -60,10 +59,10 @@ def test_min_cvar_is_reported_on_its_own_paths_and_on_the_paths_it_never_saw(tmp
     row = outcome.optimization.set_index("portfolio").loc["min_cvar_95"]
     weights = outcome.weights[outcome.weights.portfolio == "min_cvar_95"]["weight"].to_numpy()
     # regenerate both sets of paths independently: the optimiser's stream and the main one
-    from engine.optimize import Scenarios
-    from engine.pipeline import OPTIMIZER_STREAM, build_model
-    from engine.portfolio import FeeModel, Schedule
-    from engine.simulation import SimulationPlan
+    from mcalloc.optimize import Scenarios
+    from mcalloc.pipeline import OPTIMIZER_STREAM, build_model
+    from mcalloc.portfolio import FeeModel, Schedule
+    from mcalloc.simulation import SimulationPlan
 
     model, _ = build_model(scenario)
     sim = scenario.simulation
@@ -99,7 +98,7 @@ def test_acceptance_command_writes_complete_contract(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "engine",
+            "mcalloc",
             "run",
             str(DEFAULT_CONFIG),
             "--set",

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from engine.config import load_scenario
-from engine.models.factor import FactorStructure, fit_regime_loadings
-from engine.pipeline import build_model, calibration_report
-from engine.simulation import run_simulation
+from mcalloc.config import load_scenario
+from mcalloc.models.factor import FactorStructure, fit_regime_loadings
+from mcalloc.pipeline import build_model, calibration_report
+from mcalloc.simulation import run_simulation
 
 from .conftest import ROOT
 
@@ -90,9 +89,9 @@ def test_regime_model_runs_identically_on_one_and_two_workers(tmp_path: Path) ->
     scenario = load_scenario(ROOT / "configs" / "examples" / "sweden.yaml", ["simulation.horizon_years=2"])
     model, _ = build_model(scenario)
     assert model.factor is not None and model.factor.switching is not None
-    from engine.portfolio import FeeModel, Schedule
-    from engine.simulation import SimulationPlan
-    from engine.simulation.currency import CurrencyOverlay
+    from mcalloc.portfolio import FeeModel, Schedule
+    from mcalloc.simulation import SimulationPlan
+    from mcalloc.simulation.currency import CurrencyOverlay
 
     plan = SimulationPlan(
         model=model,
@@ -136,9 +135,9 @@ def test_own_currency_view_differs_from_the_base_view_by_the_exchange_rate_alone
     scenario = load_scenario(ROOT / "configs" / "examples" / "sweden.yaml", ["simulation.horizon_years=2"])
     assert scenario.currency.compare_in == "USD"
     model, _ = build_model(scenario)
-    from engine.portfolio import FeeModel, Schedule
-    from engine.simulation import SimulationPlan
-    from engine.simulation.currency import CurrencyOverlay
+    from mcalloc.portfolio import FeeModel, Schedule
+    from mcalloc.simulation import SimulationPlan
+    from mcalloc.simulation.currency import CurrencyOverlay
 
     weights = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.6, 0.2, 0.2], [0.2, 0.5, 0.3]])
 

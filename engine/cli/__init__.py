@@ -1,5 +1,0 @@
-"""Command-line interface."""
-
-from engine.cli.main import main
-
-__all__ = ["main"]

@@ -1,0 +1,60 @@
+"""``mcalloc data list`` and ``mcalloc data show NAME``: the built-in datasets."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mcalloc.data.builtin import BUILTIN_DATASETS, describe_builtin, load_builtin
+
+__all__ = ["register"]
+
+_PERIODS_PER_YEAR = {"daily": 252, "weekly": 52, "monthly": 12}
+
+
+def register(commands: Any) -> None:
+    """Add the ``data`` command group to the top-level sub-parsers."""
+    data = commands.add_parser("data", help="list and inspect built-in datasets", description=__doc__)
+    actions = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    actions.add_parser("list", help="the datasets that load offline").set_defaults(handler=_list)
+    show = actions.add_parser("show", help="range, size and return statistics of one dataset")
+    show.add_argument("name", help="a dataset name, e.g. sp500 or ecb:USD/SEK")
+    show.set_defaults(handler=_show)
+
+
+def _list(args: argparse.Namespace) -> int:
+    rows = []
+    for name, dataset in BUILTIN_DATASETS.items():
+        info = describe_builtin(name)
+        rows.append(
+            {
+                "name": name,
+                "frequency": dataset.frequency,
+                "first": info["first"],
+                "last": info["last"],
+                "observations": info["observations"],
+                "description": dataset.description,
+            }
+        )
+    print(pd.DataFrame(rows).to_string(index=False))
+    print("\nUse in a scenario as  data.paths.<asset>: builtin:NAME  or  currency.fx.<CCY>: builtin:ecb:CCY/BASE")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    info = describe_builtin(args.name)
+    levels = load_builtin(args.name).values
+    log_returns = np.log(levels).diff().dropna()
+    per_year = _PERIODS_PER_YEAR[str(info["frequency"])]
+    for key in ("name", "description", "frequency", "first", "last", "observations", "package"):
+        print(f"{key:>13}: {info[key]}")
+    print(f"{'mean log ret':>13}: {log_returns.mean() * per_year:.2%} a year")
+    print(f"{'volatility':>13}: {log_returns.std() * np.sqrt(per_year):.2%} a year")
+    print(f"{'worst period':>13}: {np.expm1(log_returns.min()):+.2%} on {log_returns.idxmin().date()}")
+    print(f"{'best period':>13}: {np.expm1(log_returns.max()):+.2%} on {log_returns.idxmax().date()}")
+    print("\nfirst and last levels")
+    print(pd.concat([levels.head(3), levels.tail(3)]).to_string())
+    return 0

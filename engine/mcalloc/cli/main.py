@@ -1,0 +1,232 @@
+"""The ``mcalloc`` command line.
+
+Exit codes: 0 success; 2 a problem with the user's input (config, data,
+infeasible constraints, output folder), reported in one line; 1 an
+unexpected error, with a traceback only under ``-v``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from mcalloc.cli import data_commands, model_commands
+from mcalloc.cli.common import add_config_command
+from mcalloc.config.loader import load_scenario, scenario_to_dict
+from mcalloc.config.schema import Scenario
+from mcalloc.errors import McallocError
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mcalloc",
+        description="Monte Carlo portfolio allocation: GARCH-copula paths, drawdowns and cvxpy-optimised weights.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks of unexpected errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(name: str, help_text: str) -> argparse.ArgumentParser:
+        return add_config_command(commands, name, help_text)
+
+    run = with_config("run", "run a scenario and write its results folder")
+    run.add_argument("--out", type=Path, help="results folder (default: <output.dir>/<scenario>/<run-id>)")
+    run.add_argument("--n-jobs", type=int, help="parallel workers (default: simulation.n_jobs); results do not change")
+    run.add_argument("--seed", type=int, help="random seed (default: the scenario's seed)")
+    run.add_argument("-q", "--quiet", action="store_true", help="print only the results folder")
+    with_config("validate", "check a scenario and report the first problem")
+    with_config("show-config", "print the resolved scenario with all defaults")
+    data_commands.register(commands)
+    model_commands.register(commands)
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    overrides = list(args.overrides)
+    if getattr(args, "n_jobs", None) is not None:
+        overrides.append(f"simulation.n_jobs={args.n_jobs}")
+    if getattr(args, "seed", None) is not None:
+        overrides.append(f"seed={args.seed}")
+    return overrides
+
+
+def _summary(metrics: pd.DataFrame, scenario: Scenario) -> str:
+    portfolio = metrics["portfolio"]
+    if metrics["currency"].nunique() > 1:
+        portfolio = portfolio + " (" + metrics["currency"] + ")"
+    table = pd.DataFrame(
+        {
+            "portfolio": portfolio,
+            "CAGR p50": metrics["cagr_median"].map("{:.2%}".format),
+            "CAGR p05..p95": [
+                f"{low:.1%}..{high:.1%}" for low, high in zip(metrics["cagr_p05"], metrics["cagr_p95"], strict=True)
+            ],
+            "vol": metrics["vol_ann"].map("{:.1%}".format),
+            "maxDD p50": metrics["maxdd_median"].map("{:.1%}".format),
+            "maxDD p95": metrics["maxdd_p95"].map("{:.1%}".format),
+            "CVaR95 yr": metrics["cvar_95_annual"].map("{:.1%}".format),
+            "P(loss)": metrics["prob_loss"].map("{:.1%}".format),
+            "wealth p50": metrics["terminal_wealth_p50"].map("{:,.0f}".format),
+        }
+    )
+    simulation = scenario.simulation
+    header = (
+        f"{scenario.name}: {simulation.n_paths:,} paths x {simulation.horizon_years} years, "
+        f"rebalanced {scenario.portfolio.rebalance}, start {scenario.portfolio.initial_wealth:,.0f}"
+    )
+    return header + "\n" + table.to_string(index=False)
+
+
+def _diversification_summary(table: pd.DataFrame) -> str:
+    """Each portfolio minus the reference on the same paths, with 95% intervals, in percentage points."""
+    if table.empty:
+        return ""
+    columns = {
+        "cagr_median": "CAGR p50",
+        "maxdd_p95": "maxDD p95",
+        "cvar_95_annual": "CVaR95 yr",
+        "vol_ann": "vol",
+        "prob_wealthier": "P(wealthier)",
+    }
+    several = table["currency"].nunique() > 1
+    rows = []
+    for (currency, portfolio), group in table.groupby(["currency", "portfolio"], sort=False):
+        by_statistic = group.set_index("statistic")
+        row = {"portfolio": f"{portfolio} ({currency})" if several else portfolio}
+        for statistic, label in columns.items():
+            entry = by_statistic.loc[statistic]
+            if statistic == "prob_wealthier":
+                row[label] = f"{entry['difference']:.0%} ({entry['ci_low']:.0%}..{entry['ci_high']:.0%})"
+            else:
+                row[label] = (
+                    f"{100 * entry['difference']:+.2f} ({100 * entry['ci_low']:+.2f}..{100 * entry['ci_high']:+.2f})"
+                )
+        rows.append(row)
+    reference = table["reference"].iloc[0]
+    header = (
+        f"diversification: each portfolio minus {reference} on the same paths"
+        + (", each in its own currency" if several else "")
+        + ", percentage points, 95% intervals (paired bootstrap; diversification.csv has the unpaired ones)"
+    )
+    return header + "\n" + pd.DataFrame(rows).to_string(index=False)
+
+
+def _percent(value: float) -> str:
+    return f"{0.0 if abs(value) < 5e-7 else value:.1%}"
+
+
+def _weights_summary(weights: pd.DataFrame, stability: pd.DataFrame | None = None) -> str:
+    """Every portfolio's weights; optimised ones with their spread over independent batches of paths."""
+    wide = weights.pivot(index="portfolio", columns="asset", values="weight")
+    wide = wide.loc[list(dict.fromkeys(weights["portfolio"])), list(dict.fromkeys(weights["asset"]))]
+    text = wide.map(_percent)
+    header = "weights"
+    if stability is not None and not stability.empty and stability["batch_sd"].notna().any():
+        spread = stability.pivot(index="portfolio", columns="asset", values="batch_sd")
+        for portfolio in spread.index:
+            for asset in spread.columns:
+                text.loc[portfolio, asset] += f" +-{spread.loc[portfolio, asset]:.1%}"
+        header += " (optimised: +- the standard deviation over independent batches of the optimiser's paths)"
+    return header + "\n" + text.to_string()
+
+
+def _optimization_summary(table: pd.DataFrame) -> str:
+    """Each optimised portfolio's objective on the optimiser's paths and on the paths it never saw."""
+    if table.empty:
+        return ""
+    rows = []
+    for _, row in table.iterrows():
+        fresh = row["objective_new_paths"]
+        rows.append(
+            {
+                "portfolio": row["portfolio"],
+                "objective (own paths)": f"{row['objective_value']:.4f}",
+                "on new paths": "-" if pd.isna(fresh) else f"{fresh:.4f} +- {row['objective_new_paths_se']:.4f}",
+                "grid gap": "-" if pd.isna(row["grid_gap"]) else f"{row['grid_gap']:+.1e}",
+                "CVaR95 log loss (own/new)": f"{row.horizon_cvar_95_fit:.3f} / {row.horizon_cvar_95_new_paths:.3f}",
+                "maxDD p95 (own/new)": f"{row['maxdd_p95_fit']:.1%} / {row['maxdd_p95_new_paths']:.1%}",
+            }
+        )
+    header = (
+        "optimised: the objective on the optimiser's own paths and on the evaluation paths (+- standard error); "
+        "grid gap <= 0: no mix on the grid does better; optimization.csv, stability.csv and frontier.csv have more"
+    )
+    return header + "\n" + pd.DataFrame(rows).to_string(index=False)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from mcalloc.pipeline import run_scenario
+
+    scenario = load_scenario(args.config, _overrides(args))
+
+    # progress is for people at a terminal; in pipes and logs, stderr carries only warnings and errors
+    show_progress = not args.quiet and sys.stderr.isatty()
+
+    def report(message: str) -> None:
+        if show_progress or (not args.quiet and message.startswith("warning:")):
+            print(f"  {message}", file=sys.stderr)
+
+    outcome = run_scenario(scenario, out=args.out, report=report)
+    for warning in outcome.warnings:
+        report(f"warning: {warning}")
+    if args.quiet:
+        print(outcome.folder)
+        return 0
+    print(_summary(outcome.metrics, scenario))
+    print()
+    diversification = _diversification_summary(outcome.diversification)
+    if diversification:
+        print(diversification)
+        print()
+    optimised = _optimization_summary(outcome.optimization)
+    if optimised:
+        print(optimised)
+        print()
+    print(_weights_summary(outcome.weights, outcome.stability))
+    print(f"\nresults: {outcome.folder}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mcalloc`` console script; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        handler = getattr(args, "handler", None)
+        if handler is not None:
+            result: int = handler(args)
+            return result
+        if args.command == "run":
+            return _run(args)
+        scenario = load_scenario(args.config, _overrides(args))
+        if args.command == "validate":
+            print(f"{args.config}: ok ({scenario.name}, {len(scenario.assets)} assets)")
+        else:
+            print(yaml.safe_dump(scenario_to_dict(scenario), sort_keys=False), end="")
+        return 0
+    except McallocError as error:
+        print(f"mcalloc: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("mcalloc: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`); nothing more to say
+        sys.stderr.close()
+        return 0
+    except Exception as error:  # noqa: BLE001 - the one place unexpected errors are reported
+        if args.verbose:
+            traceback.print_exc()
+        summary = str(error).splitlines()[0] if str(error) else ""
+        print(
+            f"mcalloc: unexpected error: {type(error).__name__}: {summary} (run with -v for the traceback)",
+            file=sys.stderr,
+        )
+        return 1

@@ -1,0 +1,230 @@
+"""``mcalloc fit CONFIG`` and ``mcalloc calibrate CONFIG --out FILE``: the calibration workflow.
+
+``fit`` fits the scenario's volatility models and copula to its data and
+prints the diagnostics (and, for ``kind: auto``, the candidates by BIC).
+``calibrate`` does the same and writes a copy of the scenario with the fitted
+parameters in it (``model.source: calibrated``), so that later runs and
+batches skip fitting and simulate exactly what a fitting run would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from mcalloc.cli.common import add_config_command
+from mcalloc.config.loader import load_scenario
+from mcalloc.config.model_schema import StartConfig
+from mcalloc.config.schema import Scenario
+from mcalloc.errors import ConfigError, OutputError
+
+__all__ = ["register"]
+
+
+def register(commands: Any) -> None:
+    """Add ``fit`` and ``calibrate`` to the top-level sub-parsers."""
+
+    def with_config(name: str, help_text: str) -> argparse.ArgumentParser:
+        return add_config_command(
+            commands, name, help_text, "scenario YAML file with a data section", "model.marginals.kind=auto"
+        )
+
+    fit = with_config("fit", "fit the scenario's models to its data and print the diagnostics")
+    fit.add_argument("--csv", type=Path, help="also write the diagnostics table to this CSV file")
+    fit.add_argument(
+        "--calibration-csv", type=Path, help="also write the calibration report (data vs simulated windows) to this CSV"
+    )
+    fit.set_defaults(handler=_fit)
+    calibrate = with_config("calibrate", "fit, then write a config holding the fitted parameters")
+    calibrate.add_argument("--out", type=Path, required=True, help="the calibrated scenario file to write")
+    calibrate.set_defaults(handler=_calibrate)
+
+
+def _fitting(scenario: Scenario, start: StartConfig | None = None) -> Scenario:
+    """The scenario set to fit its data (whatever its ``model.source``), optionally with another start."""
+    if scenario.data is None:
+        raise ConfigError("data: mcalloc fit and calibrate need a data section to fit to (see configs/examples)")
+    model = scenario.model.model_copy(update={"source": "fit"})
+    simulation = scenario.simulation if start is None else scenario.simulation.model_copy(update={"start": start})
+    return scenario.model_copy(update={"model": model, "simulation": simulation})
+
+
+def _number(value: float, digits: int = 4) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    return f"{value:.{digits}g}"
+
+
+def diagnostics_text(models: pd.DataFrame) -> str:
+    """The ``models.csv`` table as a readable column per series."""
+    rows: dict[str, list[str]] = {"model": [f"{r.kind}/{r.dist}/{r.mean}" for r in models.itertuples()]}
+    for key in ("mu", "phi", "omega", "alpha", "gamma", "beta", "nu", "skew"):
+        values, errors = models[key], models[f"{key}_se"]
+        if values.notna().any():
+            rows[key] = [
+                "" if math.isnan(v) else f"{v:.4g}" + ("" if math.isnan(e) else f" ({e:.2g})")
+                for v, e in zip(values, errors, strict=True)
+            ]
+    rows["persistence"] = [_number(v, 5) for v in models["persistence"]]
+    rows["half-life (steps)"] = [_number(v, 3) for v in models["half_life_steps"]]
+    rows["vol ann, long run"] = ["infinite" if math.isinf(v) else f"{v:.1%}" for v in models["vol_ann_unconditional"]]
+    rows[f"vol ann, start ({models['start'].iloc[0]})"] = [f"{v:.1%}" for v in models["vol_ann_initial"]]
+    rows["log-likelihood"] = [f"{v:.2f}" for v in models["loglikelihood"]]
+    rows["AIC"] = [f"{v:.2f}" for v in models["aic"]]
+    rows["BIC"] = [f"{v:.2f}" for v in models["bic"]]
+    lags = int(models["ljung_box_lags"].iloc[0])
+    rows[f"Ljung-Box p, z ({lags} lags)"] = [f"{v:.3f}" for v in models["ljung_box_p"]]
+    rows[f"Ljung-Box p, z^2 ({lags} lags)"] = [f"{v:.3f}" for v in models["ljung_box_sq_p"]]
+    rows["observations"] = [f"{int(v):,}" for v in models["n_obs"]]
+    table = pd.DataFrame(rows, index=models["asset"]).T
+    table.columns.name = None
+    note = "parameters in percent units (100 x daily log returns); standard errors (robust) in parentheses"
+    return table.to_string() + "\n" + note
+
+
+def calibration_text(table: pd.DataFrame) -> str:
+    """The calibration report as the data's percentile per statistic and window, then the VaR backtest."""
+    windows = table[table["sim_p05"].notna()]
+    shown = windows.pivot_table(index=["statistic", "series"], columns="window", values="percentile", sort=False)
+    lines = [
+        "calibration: percentile of the data among simulated windows of the same length "
+        "(5..95 expected nine times in ten; * outside)"
+    ]
+    flagged = windows.pivot_table(index=["statistic", "series"], columns="window", values="inside_90", sort=False)
+    text = shown.map(lambda v: f"{v:5.1f}").astype(str) + flagged.map(lambda inside: " " if inside else "*")
+    lines += text.to_string().splitlines()
+    var_rows = table[table["statistic"].str.startswith("var")]
+    lines.append("in-sample 1-day VaR: exceedance rate and Kupiec p-value")
+    for record in var_rows.to_dict("records"):
+        p_value, rate, nominal = float(record["p_value"]), float(record["data"]), float(record["sim_p50"])
+        verdict = "passes" if p_value >= 0.05 else "REJECTED at 5%"
+        lines.append(f"  {record['series']!s:<24} {rate:7.4f} (nominal {nominal:.2f})  p = {p_value:.3f}  {verdict}")
+    outside = int((~windows["inside_90"].astype(bool)).sum())
+    lines.append(f"{outside} of {len(windows)} window statistics outside the simulated 5..95 band")
+    return "\n".join(lines)
+
+
+def selection_text(selection: list[dict[str, object]]) -> str:
+    """``kind: auto``'s candidates per series, best BIC first."""
+    frame = pd.DataFrame(selection)
+    lines = ["candidates (kind: auto, lowest BIC selected)"]
+    for asset, group in frame.groupby("asset", sort=False):
+        best = group["bic"].min()
+        shown = pd.DataFrame(
+            {
+                "model": [f"{r.kind}/{r.dist}/{r.mean}" for r in group.itertuples()],
+                "loglik": group["loglikelihood"].map(lambda v: "" if math.isnan(v) else f"{v:.2f}"),
+                "BIC": group["bic"].map(lambda v: "failed" if math.isnan(v) else f"{v:.2f}"),
+                "dBIC": (group["bic"] - best).map(lambda v: "" if math.isnan(v) else f"{v:.2f}"),
+                "selected": group["selected"].map({True: "*", False: ""}),
+            }
+        ).sort_values("BIC", key=lambda c: pd.to_numeric(c, errors="coerce"))
+        lines.append(f"{asset}:")
+        lines += ["  " + line for line in shown.to_string(index=False).splitlines()]
+    return "\n".join(lines)
+
+
+def _report(scenario: Scenario, model: Any, models: pd.DataFrame) -> str:
+    first, last = models["sample_start"].iloc[0], models["sample_end"].iloc[0]
+    span = f", {first}..{last}" if isinstance(first, str) and first else ""
+    parts = [f"{scenario.name}: {len(models)} series fitted to {int(models['n_obs'].max()):,} returns{span}"]
+    parts.append(diagnostics_text(models))
+    if model.selection_records():
+        parts.append(selection_text(model.selection_records()))
+    names = list(models["asset"])
+    correlation = pd.DataFrame(model.copula.correlation, index=names, columns=names)
+    parts.append("copula correlation (normal scores of standardised residuals)\n" + correlation.round(4).to_string())
+    if model.warnings:
+        parts.append("warnings\n" + "\n".join(f"  - {note}" for note in model.warnings))
+    return "\n\n".join(parts)
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from mcalloc.pipeline import build_model, calibration_report, models_table
+
+    scenario = load_scenario(args.config, args.overrides)
+    # a fit always knows its last variance; show the volatility it would start from
+    fitting = _fitting(scenario, StartConfig(kind="last"))
+    model, data = build_model(fitting)
+    models = models_table(model, fitting)
+    print(_report(fitting, model, models))
+    for warning in data.warnings if data is not None else ():
+        print(f"data warning: {warning}")
+    if data is not None and fitting.output.calibration.n_paths > 0:
+        # judged from the fitted state of each window, whatever start the run would use
+        calibration = calibration_report(fitting, model, data)
+        print("\n" + calibration_text(calibration))
+        if args.calibration_csv is not None:
+            _write_text(args.calibration_csv, calibration.to_csv(index=False, float_format="%.6g"))
+            print(f"\ncalibration report: {args.calibration_csv}")
+    if args.csv is not None:
+        _write_text(args.csv, models.to_csv(index=False, float_format="%.10g"))
+        print(f"\ndiagnostics: {args.csv}")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from mcalloc.models.calibration import calibrated_scenario, residuals_frame
+    from mcalloc.pipeline import build_model, models_table
+    from mcalloc.results.writer import provenance_records
+
+    out: Path = args.out
+    if out.resolve() == args.config.resolve():
+        raise OutputError(f"{out}: is the scenario being calibrated; write the calibrated copy elsewhere")
+    scenario = load_scenario(args.config, args.overrides)
+    fitting = _fitting(scenario)
+    model, data = build_model(fitting)
+    models = models_table(model, fitting)
+    residuals = residuals_frame(model)
+    residuals_path = out.with_name(f"{out.stem}.residuals.csv")
+    if residuals is not None:
+        _write_text(residuals_path, residuals.to_csv(index=False, float_format="%.17g"))
+    calibrated = calibrated_scenario(scenario, model, residuals_path.name if residuals is not None else None)
+    provenance = provenance_records(data.provenance) if data is not None else []
+    warnings = (*(data.warnings if data is not None else ()), *model.warnings)
+    header = _header(args.config, models, provenance, warnings)
+    text = header + yaml.safe_dump(calibrated, sort_keys=False, width=120)
+    _write_text(out, text, check=True)
+    print(_report(fitting, model, models))
+    if residuals is not None:
+        print(f"\nresiduals resampled by the fhs model: {residuals_path}")
+    print(f"\ncalibrated scenario: {out}\nrun it with: mcalloc run {out}")
+    return 0
+
+
+def _header(source: Path, models: pd.DataFrame, data: list[dict[str, Any]], warnings: tuple[str, ...]) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"Calibrated by `mcalloc calibrate {source}` on {when}."]
+    first, last = models["sample_start"].iloc[0], models["sample_end"].iloc[0]
+    if isinstance(first, str) and first:
+        lines.append(f"Fitted to {int(models['n_obs'].max()):,} returns from {first} to {last}:")
+    for record in data:
+        lines.append(f"  {record.get('path', '?')} (sha256 {str(record.get('sha256', '?'))[:16]}...)")
+    for row in models.itertuples():
+        lines.append(f"  {row.asset}: {row.kind}/{row.dist}/{row.mean}, BIC {row.bic:.2f}")
+    lines += [f"warning: {note}" for note in warnings]
+    lines.append("`mcalloc run` on this file simulates what a run that fits the data does, without fitting.")
+    return "".join(f"# {line}\n" for line in lines)
+
+
+def _write_text(path: Path, text: str, check: bool = False) -> None:
+    """Write ``text`` to ``path`` atomically; with ``check``, only if it loads as a valid scenario."""
+    temporary = path.parent / f".{path.name}.tmp"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(text, encoding="utf-8")
+        if check:
+            load_scenario(temporary)
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror}); choose another path") from None
+    finally:
+        if temporary.exists():
+            temporary.unlink()

@@ -1,0 +1,41 @@
+"""Market data: files and built-in datasets, alignment, currency, frequency, validation."""
+
+from mcalloc.data.builtin import BUILTIN_DATASETS, describe_builtin, load_builtin
+from mcalloc.data.files import Provenance, SeriesFile, file_sha256, read_series, read_table
+from mcalloc.data.market import (
+    MarketData,
+    SeriesRequest,
+    align_levels,
+    check_gaps,
+    levels_from,
+    load_levels,
+    load_market_data,
+    observations_needed,
+    periodic_returns,
+    resample_levels,
+    suspicious_moves,
+    translate_levels,
+)
+
+__all__ = [
+    "BUILTIN_DATASETS",
+    "MarketData",
+    "Provenance",
+    "SeriesFile",
+    "SeriesRequest",
+    "align_levels",
+    "check_gaps",
+    "describe_builtin",
+    "file_sha256",
+    "levels_from",
+    "load_builtin",
+    "load_levels",
+    "load_market_data",
+    "observations_needed",
+    "periodic_returns",
+    "read_series",
+    "read_table",
+    "resample_levels",
+    "suspicious_moves",
+    "translate_levels",
+]

@@ -1,0 +1,254 @@
+"""Read price or return series from CSV and Parquet files, strictly.
+
+Row numbers in error messages are the CSV file's line numbers (the header is
+line 1) or, for Parquet, 1-based row numbers, so a user can jump straight to
+the bad row. Missing values (empty, ``null``, ``NaN``, ``N/A``, ``.``) in short
+runs are dropped; a longer run, or any other text in a value column, is an
+error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from mcalloc.errors import DataError
+
+__all__ = [
+    "Provenance",
+    "SeriesFile",
+    "TableFile",
+    "file_sha256",
+    "read_series",
+    "read_table",
+]
+
+SeriesKind = Literal["prices", "returns"]
+
+_DATE_COLUMNS = ("Date", "date", "DATE", "Datetime", "datetime", "timestamp", "Timestamp", "time")
+_PRICE_COLUMNS = ("Adj Close", "Adj_Close", "adj_close", "adjclose", "AdjClose", "Close", "close", "Price", "price")
+_RETURN_COLUMNS = ("Return", "return", "Returns", "returns", "ret", "RET")
+_MISSING = {"", "null", "NULL", "NaN", "nan", "NA", "N/A", "n/a", "#N/A", "."}
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where one input series came from, for the run manifest."""
+
+    source: str
+    path: str
+    sha256: str
+    first_date: str
+    last_date: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class SeriesFile:
+    """A validated series: ``values`` indexed by sorted, unique, tz-free dates.
+
+    ``rows`` gives, for each value, its row in the file (for messages), and
+    ``row_prefix`` how to cite one (``"data.csv: line"``); both are empty for
+    built-in datasets.
+    """
+
+    values: pd.Series
+    provenance: Provenance
+    rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int), repr=False, compare=False)
+    row_prefix: str = ""
+
+    def where(self, date: pd.Timestamp) -> str:
+        """Cite the file row of ``date``, or the source when rows are unknown."""
+        if self.rows.size == self.values.size and date in self.values.index:
+            return f"{self.row_prefix} {self.rows[self.values.index.get_loc(date)]}"
+        return self.provenance.path
+
+
+@dataclass(frozen=True)
+class TableFile:
+    """A file read as text columns, with how to name its rows in messages."""
+
+    path: Path
+    frame: pd.DataFrame
+    row_word: str
+    first_row: int
+
+    def where(self, row: int) -> str:
+        return f"{self.path}: {self.row_word} {row + self.first_row}"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_table(path: Path) -> TableFile:
+    """Read a CSV or Parquet file (by extension) as columns of text."""
+    if not path.is_file():
+        raise DataError(f"{path}: data file not found; check data.paths in the scenario")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises many kinds; all mean "unreadable"
+            raise DataError(f"{path}: not a readable Parquet file ({type(exc).__name__})") from None
+        if not isinstance(frame.index, pd.RangeIndex):
+            frame = frame.reset_index()
+        frame = frame.astype(str).replace({"None": "", "NaT": "", "nan": ""})
+        return TableFile(path=path, frame=frame, row_word="row", first_row=1)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        text = str(exc).strip()
+        first_line = text.splitlines()[0] if text else "empty file"
+        raise DataError(f"{path}: not a readable CSV file ({first_line})") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return TableFile(path=path, frame=frame, row_word="line", first_row=2)
+
+
+def _pick(columns: list[str], candidates: tuple[str, ...]) -> str | None:
+    return next((c for c in candidates if c in columns), None)
+
+
+def _resolve_columns(
+    table: TableFile, date_column: str | None, value_column: str | None, kind: SeriesKind
+) -> tuple[str, str]:
+    columns = list(table.frame.columns)
+    shown = ", ".join(columns) or "none"
+    date = date_column or _pick(columns, _DATE_COLUMNS) or (columns[0] if columns else None)
+    if date is None or date not in columns:
+        raise DataError(f"{table.path}: no date column '{date_column}' (columns are {shown}); set data.date_column")
+    if value_column is not None:
+        if value_column not in columns:
+            raise DataError(f"{table.path}: no column '{value_column}' (columns are {shown}); set the value column")
+        return date, value_column
+    others = [c for c in columns if c != date]
+    value = _pick(columns, _PRICE_COLUMNS if kind == "prices" else _RETURN_COLUMNS)
+    if value is None and len(others) == 1:
+        value = others[0]
+    if value is None:
+        raise DataError(
+            f"{table.path}: cannot tell which column holds the {kind} (columns are {shown}); set data.value_column"
+        )
+    return date, value
+
+
+def _missing_runs(missing: np.ndarray) -> tuple[int, int]:
+    """Start and length of the longest run of True."""
+    best_start, best_length, start = 0, 0, None
+    for index, flag in enumerate([*missing.tolist(), False]):
+        if flag and start is None:
+            start = index
+        elif not flag and start is not None:
+            if index - start > best_length:
+                best_start, best_length = start, index - start
+            start = None
+    return best_start, best_length
+
+
+def read_series(
+    table: TableFile,
+    *,
+    kind: SeriesKind = "prices",
+    date_column: str | None = None,
+    value_column: str | None = None,
+    max_missing_run: int = 5,
+    date_format: str | None = None,
+) -> SeriesFile:
+    """Parse and validate one series from a table.
+
+    Parameters
+    ----------
+    kind
+        ``prices`` must be strictly positive; ``returns`` are decimal simple
+        returns and must exceed -1.
+    max_missing_run
+        Longest run of consecutive missing values that is dropped silently.
+    date_format
+        A ``strptime`` format such as ``%d/%m/%Y``; by default dates must be
+        ISO 8601 (``2019-12-31``, optionally with a time), because a date like
+        01/02/2020 cannot be read safely without knowing the convention.
+        A time-zone offset is dropped: the local date is kept.
+
+    Raises
+    ------
+    DataError
+        Naming the file and row of the first problem.
+    """
+    date, column = _resolve_columns(table, date_column, value_column, kind)
+    frame = table.frame
+    if frame.empty:
+        raise DataError(f"{table.path}: no data rows")
+    local = frame[date].str.strip().str.replace(r"(?:Z|[+-]\d{2}:?\d{2})$", "", regex=True)
+    dates = pd.to_datetime(local, errors="coerce", format=date_format or "ISO8601")
+    bad_dates = np.flatnonzero(dates.isna().to_numpy())
+    if bad_dates.size:
+        row = int(bad_dates[0])
+        expected = f"the format {date_format!r}" if date_format else "ISO dates like 2019-12-31"
+        raise DataError(
+            f"{table.where(row)}: cannot read date {frame[date].iloc[row]!r} as {expected}; "
+            "fix the row or set data.date_format (e.g. '%d/%m/%Y')"
+        )
+
+    text = frame[column].str.strip()
+    missing = text.isin(_MISSING).to_numpy()
+    start, length = _missing_runs(missing)
+    if length > max_missing_run:
+        raise DataError(
+            f"{table.where(start)}: {length} missing {column} values in a row (up to {max_missing_run} are "
+            "skipped); fill them or shorten the data window"
+        )
+    values = pd.to_numeric(text.where(~missing), errors="coerce").to_numpy(dtype=float)
+    bad_values = np.flatnonzero(~np.isfinite(values) & ~missing)
+    if bad_values.size:
+        row = int(bad_values[0])
+        raise DataError(
+            f"{table.where(row)}: {column} is {frame[column].iloc[row]!r}, not a number; fix or remove the row"
+        )
+    if kind == "prices":
+        bad = np.flatnonzero(values <= 0)
+        if bad.size:
+            raise DataError(f"{table.where(int(bad[0]))}: price {values[bad[0]]} is not positive")
+    else:
+        typical = float(np.nanmedian(np.abs(values))) if np.isfinite(values).any() else 0.0
+        if typical > 0.5:
+            raise DataError(
+                f"{table.path}: {column} looks like prices, not returns (median size {typical:.4g}); "
+                "set data.kind: prices, or give simple returns as decimals (0.01 is 1%)"
+            )
+        bad = np.flatnonzero(values <= -1)
+        if bad.size:
+            raise DataError(f"{table.where(int(bad[0]))}: return {values[bad[0]]} is -100% or worse")
+
+    index = pd.DatetimeIndex(dates.to_numpy())
+    if index.tz is not None:
+        index = index.tz_localize(None)
+    duplicated = np.flatnonzero(index.duplicated())
+    if duplicated.size:
+        row = int(duplicated[0])
+        raise DataError(f"{table.where(row)}: date {index[row].date()} appears twice; keep one row per date")
+    rows = pd.Series(np.arange(index.size), index=index)
+    series = pd.Series(values, index=index, name=column)[~missing].sort_index()
+    if series.empty:
+        raise DataError(f"{table.path}: column {column} holds no values")
+    provenance = Provenance(
+        source=table.path.suffix.lstrip(".").lower() or "file",
+        path=str(table.path),
+        sha256=file_sha256(table.path),
+        first_date=str(series.index[0].date()),
+        last_date=str(series.index[-1].date()),
+        rows=int(series.size),
+    )
+    return SeriesFile(
+        values=series,
+        provenance=provenance,
+        rows=rows.loc[series.index].to_numpy() + table.first_row,
+        row_prefix=f"{table.path}: {table.row_word}",
+    )

@@ -1,0 +1,311 @@
+"""From files and built-in datasets to aligned returns ready for fitting.
+
+Series are aligned as *levels* (prices, or a total-return index built from
+returns) before any return is taken, so every return in the result spans the
+same dates for every column. The steps:
+
+    read -> levels -> align (inner join, optional forward fill)
+      -> translate to the base currency (optional) -> resample (weekly/monthly)
+      -> log returns -> checks (gaps, length, suspicious moves)
+
+A SEK investor holding a USD fund earns ``(1 + r_USD)(1 + r_USD/SEK) - 1``;
+on levels that is ``price_USD x (SEK per USD)``, which is what translation does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from mcalloc.config.model_schema import MIN_FIT_OBSERVATIONS
+from mcalloc.config.schema import Scenario
+from mcalloc.data.builtin import load_builtin
+from mcalloc.data.files import Provenance, SeriesFile, SeriesKind, TableFile, read_series, read_table
+from mcalloc.errors import DataError
+
+__all__ = [
+    "Frequency",
+    "MarketData",
+    "SeriesRequest",
+    "align_levels",
+    "check_gaps",
+    "levels_from",
+    "load_levels",
+    "load_market_data",
+    "observations_needed",
+    "periodic_returns",
+    "resample_levels",
+    "suspicious_moves",
+    "translate_levels",
+]
+
+Frequency = Literal["daily", "weekly", "monthly"]
+ReturnType = Literal["log", "simple"]
+
+_RESAMPLE_RULE = {"weekly": "W-FRI", "monthly": "ME"}
+BUILTIN_PREFIX = "builtin:"
+
+
+@dataclass(frozen=True)
+class SeriesRequest:
+    """One series to load: a file path, or ``builtin:NAME``; a column for wide files."""
+
+    source: str
+    kind: SeriesKind = "prices"
+    column: str | None = None
+    date_column: str | None = None
+    max_missing_run: int = 5
+    date_format: str | None = None
+
+
+@dataclass(frozen=True)
+class MarketData:
+    """Aligned log returns (decimal), one column per series, at ``frequency``.
+
+    ``levels`` holds the aligned levels the returns came from (first row is
+    the base date). ``warnings`` are things a user should look at but that do
+    not stop a run (suspicious one-period moves, dropped dates).
+    """
+
+    returns: pd.DataFrame
+    levels: pd.DataFrame
+    provenance: tuple[Provenance, ...]
+    frequency: Frequency
+    dropped_dates: int = 0
+    filled_dates: int = 0
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+def levels_from(series: pd.Series, kind: SeriesKind) -> pd.Series:
+    """Prices as they are; simple returns compounded into an index starting at 1."""
+    if kind == "prices":
+        return series
+    levels = (1.0 + series).cumprod()
+    first = series.index[0] - (series.index[1] - series.index[0] if series.size > 1 else pd.Timedelta(days=1))
+    result: pd.Series = pd.concat([pd.Series([1.0], index=[first]), levels])
+    return result
+
+
+class _TableCache:
+    def __init__(self) -> None:
+        self.tables: dict[Path, TableFile] = {}
+
+    def get(self, path: Path) -> TableFile:
+        if path not in self.tables:
+            self.tables[path] = read_table(path)
+        return self.tables[path]
+
+
+def load_levels(request: SeriesRequest, cache: _TableCache | None = None) -> SeriesFile:
+    """Load one series as levels, from a file or a built-in dataset."""
+    if request.source.startswith(BUILTIN_PREFIX):
+        return load_builtin(request.source.removeprefix(BUILTIN_PREFIX))
+    table = (cache or _TableCache()).get(Path(request.source))
+    loaded = read_series(
+        table,
+        kind=request.kind,
+        date_column=request.date_column,
+        value_column=request.column,
+        max_missing_run=request.max_missing_run,
+        date_format=request.date_format,
+    )
+    if request.kind == "prices":
+        return loaded
+    # the index's base date has no row of its own; cite the first return's row
+    rows = np.concatenate([loaded.rows[:1], loaded.rows])
+    return SeriesFile(levels_from(loaded.values, "returns"), loaded.provenance, rows, loaded.row_prefix)
+
+
+def check_gaps(series_file: SeriesFile, series: pd.Series, max_gap_days: int | None) -> None:
+    """Refuse a series with a hole longer than ``max_gap_days`` calendar days.
+
+    ``series`` is the part of ``series_file`` in use. ``None`` picks a
+    threshold from the series' own spacing: 10 days for daily data, 21 for
+    weekly, 95 for monthly.
+    """
+    if series.size < 2:
+        return
+    spacing = series.index.to_series().diff().dt.days.to_numpy()[1:]
+    if max_gap_days is None:
+        typical = float(np.median(spacing))
+        max_gap_days = 10 if typical <= 4 else 21 if typical <= 10 else 95
+    worst = int(np.argmax(spacing))
+    if spacing[worst] > max_gap_days:
+        before, after = series.index[worst], series.index[worst + 1]
+        raise DataError(
+            f"{series_file.where(after)}: {int(spacing[worst])} days without data between {before.date()} and "
+            f"{after.date()} (more than {max_gap_days}); fill the gap, move data.start past it, "
+            "or raise data.max_gap_days"
+        )
+
+
+def align_levels(
+    levels: Mapping[str, pd.Series], fill_limit: int = 0, calendar: list[str] | None = None
+) -> tuple[pd.DataFrame, int, int]:
+    """Put series on one calendar.
+
+    The calendar is the dates on which every series named in ``calendar``
+    (default: all) has a value, within the period all series cover. A series
+    missing on such a date takes its last level if that is at most
+    ``fill_limit`` dates old (0: never); dates still incomplete are dropped.
+    Exchange rates, fixed on other holidays than stock markets, are the usual
+    reason to fill.
+
+    Returns
+    -------
+    The aligned frame; how many dates on which some calendar series has data
+    were dropped; how many values were filled.
+    """
+    union = pd.concat(levels, axis=1, join="outer", sort=True)
+    start = max(series.index[0] for series in levels.values())
+    end = min(series.index[-1] for series in levels.values())
+    window = union.loc[start:end]
+    calendar_columns = window[list(calendar or levels)]
+    on_calendar = calendar_columns.notna().all(axis=1)
+    filled = window.ffill(limit=fill_limit) if fill_limit > 0 else window
+    candidates = filled[on_calendar]
+    n_filled = int(window[on_calendar].isna().sum().sum() - candidates.isna().sum().sum())
+    aligned = candidates.dropna()
+    # dates on which some calendar series traded but that did not make it
+    dropped = int(calendar_columns.notna().any(axis=1).sum() - len(aligned))
+    return aligned, dropped, n_filled
+
+
+def translate_levels(levels: pd.Series, fx_levels: pd.Series) -> pd.Series:
+    """Levels in the base currency: ``levels`` times the price of their currency in base units."""
+    return levels * fx_levels
+
+
+def resample_levels(levels: pd.DataFrame, frequency: Frequency) -> pd.DataFrame:
+    """Last level of each week (Friday) or month; daily levels pass through."""
+    if frequency == "daily":
+        return levels
+    sampled = levels.resample(_RESAMPLE_RULE[frequency]).last().dropna()
+    return sampled
+
+
+def periodic_returns(levels: pd.DataFrame, how: ReturnType = "log") -> pd.DataFrame:
+    """Returns between consecutive levels: ``log(L_t / L_{t-1})`` or ``L_t / L_{t-1} - 1``."""
+    ratio = levels / levels.shift(1)
+    result = np.log(ratio) if how == "log" else ratio - 1.0
+    return pd.DataFrame(result).iloc[1:]
+
+
+def suspicious_moves(returns: pd.DataFrame, threshold: float) -> list[str]:
+    """One warning per one-period simple return beyond ``threshold`` in size."""
+    simple = pd.DataFrame(np.expm1(returns), index=returns.index, columns=returns.columns)
+    warnings = []
+    for column in simple.columns:
+        flagged = simple[column][simple[column].abs() > threshold]
+        for date, move in flagged.items():
+            warnings.append(
+                f"{column}: {pd.Timestamp(str(date)).date()}: a one-period move of {move:+.1%} "
+                f"(beyond {threshold:.0%}); check the source if it is not a real market move"
+            )
+    return warnings
+
+
+_PARAMS_PER_PART = {
+    "zero": 0, "sample": 0, "constant": 1, "ar1": 2,
+    "garch": 3, "gjr_garch": 4, "egarch": 4,
+    "normal": 0, "t": 1, "skewt": 2,
+}  # fmt: skip
+_OBSERVATIONS_PER_PARAMETER = 50
+_DEFAULT_SUSPICIOUS_MOVE = {"daily": 0.25, "weekly": 0.35, "monthly": 0.5}
+
+
+def observations_needed(kind: str, dist: str, mean: str) -> int:
+    """A floor on the sample size: 50 observations per parameter, and never below the fitter's own minimum."""
+    n_params = sum(_PARAMS_PER_PART.get(part, 2) for part in (kind, dist, mean))
+    return max(MIN_FIT_OBSERVATIONS, _OBSERVATIONS_PER_PARAMETER * n_params)
+
+
+def load_market_data(scenario: Scenario) -> MarketData:
+    """Read, align, translate and resample the scenario's data into log returns.
+
+    Columns are the scenario's ``factor_names``: the assets (in base currency
+    under ``currency.mode: translate``, else in their own currency) and, in
+    ``factor`` mode, one exchange-rate column per foreign currency.
+    """
+    data = scenario.data
+    if data is None:
+        raise DataError("data: this scenario has no data section; add one or use model.source: calibrated")
+    cache = _TableCache()
+
+    def request(source: str, column: str | None) -> SeriesRequest:
+        return SeriesRequest(
+            source=source,
+            kind=data.kind,
+            column=column,
+            date_column=data.date_column,
+            max_missing_run=data.max_missing_run,
+            date_format=data.date_format,
+        )
+
+    loaded: dict[str, SeriesFile] = {}
+    for asset in scenario.asset_names:
+        source, column = data.source_for(asset)
+        loaded[asset] = load_levels(request(source, column), cache)
+    for code in scenario.foreign_currencies:
+        fx_source = scenario.currency.fx[code]
+        fx_request = SeriesRequest(source=fx_source, kind="prices", max_missing_run=data.max_missing_run)
+        loaded[f"fx_{code.lower()}"] = load_levels(fx_request, cache)
+
+    levels: dict[str, pd.Series] = {}
+    for name, series_file in loaded.items():
+        series = series_file.values
+        if data.start is not None:
+            series = series[series.index >= pd.Timestamp(data.start)]
+        if data.end is not None:
+            series = series[series.index <= pd.Timestamp(data.end)]
+        if series.size < 2:
+            raise DataError(
+                f"{series_file.provenance.path}: fewer than 2 observations between "
+                f"{data.start or 'the start'} and {data.end or 'the end'}; check data.start and data.end"
+            )
+        if not series_file.provenance.source.startswith(BUILTIN_PREFIX):
+            check_gaps(series_file, series, data.max_gap_days)
+        levels[name] = series
+
+    aligned, dropped, filled = align_levels(levels, data.fill_limit, calendar=scenario.asset_names)
+    if aligned.shape[0] < 2:
+        raise DataError(
+            "data: the series share no common dates"
+            + (f" between {data.start} and {data.end}" if data.start or data.end else "")
+            + "; check data.paths, data.start and data.end"
+        )
+    base = scenario.currency.base
+    for spec in scenario.assets:
+        if spec.currency is not None and spec.currency != base and scenario.currency.mode == "translate":
+            fx = aligned[f"fx_{spec.currency.lower()}"]
+            aligned[spec.name] = translate_levels(aligned[spec.name], fx)
+    columns = scenario.factor_names
+    sampled = resample_levels(aligned[columns], data.frequency)
+    returns = periodic_returns(sampled, "log")
+
+    marginals = scenario.model.marginals
+    needed = observations_needed(marginals.kind, marginals.dist, marginals.mean)
+    if returns.shape[0] < needed:
+        span = f" ({returns.index[0].date()} to {returns.index[-1].date()})" if returns.shape[0] else ""
+        raise DataError(
+            f"data: only {returns.shape[0]} {data.frequency} returns in common{span}; a {marginals.kind} model "
+            f"with {marginals.dist} innovations needs at least {needed}; use a longer data window"
+        )
+    threshold = data.suspicious_move or _DEFAULT_SUSPICIOUS_MOVE[data.frequency]
+    warnings = suspicious_moves(returns, threshold)
+    if dropped:
+        warnings.append(f"data: {dropped} dates missing from some series were dropped when aligning")
+    return MarketData(
+        returns=returns,
+        levels=sampled,
+        provenance=tuple(series_file.provenance for series_file in loaded.values()),
+        frequency=data.frequency,
+        dropped_dates=dropped,
+        filled_dates=filled,
+        warnings=tuple(warnings),
+    )

@@ -1,0 +1,418 @@
+"""What a mix buys over a reference portfolio, with confidence intervals from the paths.
+
+Every portfolio is compared with the reference (by default 100% S&P 500) on
+the *same* paths: each statistic is computed for both, and the difference
+(portfolio minus reference) gets a 95% interval from a paired bootstrap over
+paths (Efron and Tibshirani 1993): resample whole paths with replacement,
+recompute both statistics on the same resampled paths, take the standard
+deviation of the difference over the resamples and report the estimate
+plus or minus 1.96 of them. Pairing cancels the noise the two portfolios
+share, which is most of it for portfolios that hold the same assets.
+
+For contrast, the same difference is also computed *unpaired*: the
+portfolio on the first half of the chunks, the reference on the second half
+(independent seeds), with an unpaired bootstrap. Its interval is what the
+comparison would look like if the two had been simulated separately: a user
+sees how much of an apparent benefit is signal and how much simulation noise.
+
+Above ``MAX_BOOTSTRAP_PATHS`` paths each resample draws that many paths and
+the spread is scaled by ``sqrt(m / n)`` (the m-out-of-n bootstrap, valid for
+statistics whose error shrinks like one over the square root of the number
+of paths), which keeps the cost bounded for million-path runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mcalloc.metrics.risk import annualised_growth, cvar
+from mcalloc.metrics.summary import annual_losses, book_volatility
+from mcalloc.portfolio.accounting import BookSummary
+
+__all__ = [
+    "DIVERSIFICATION_COLUMNS",
+    "MAX_BOOTSTRAP_PATHS",
+    "N_BOOTSTRAP",
+    "PathStatistics",
+    "cvar_contributions",
+    "diversification_table",
+    "risk_contributions",
+    "standard_errors",
+]
+
+N_BOOTSTRAP = 200
+"""Bootstrap resamples: enough for the standard deviation of a difference to about 5%."""
+
+MAX_BOOTSTRAP_PATHS = 20_000
+"""Paths per resample above which the m-out-of-n bootstrap is used."""
+
+WEALTHIER_TOLERANCE = 1e-6
+"""Relative margin by which a terminal wealth must exceed the reference's to count as wealthier."""
+
+Z_95 = 1.959963984540054
+"""The standard normal's 97.5% quantile."""
+
+DIVERSIFICATION_COLUMNS = [
+    "portfolio",
+    "reference",
+    "currency",
+    "statistic",
+    "portfolio_value",
+    "reference_value",
+    "difference",
+    "ci_low",
+    "ci_high",
+    "unpaired_difference",
+    "unpaired_ci_low",
+    "unpaired_ci_high",
+    "n_paths",
+    "method",
+]
+
+
+class PathStatistics:
+    """Per-path quantities of every portfolio in a book, from which the compared statistics are computed.
+
+    Attributes
+    ----------
+    cagr, max_drawdown, terminal
+        ndarrays of shape (n_paths, n_portfolios).
+    book, horizon_years
+        What they come from; the pooled volatility is computed from the book's sums.
+
+    Calendar-year losses come from :meth:`annual_loss` one portfolio at a
+    time (the last two are kept): for millions of paths, all portfolios' at
+    once would be the largest array of the run.
+    """
+
+    def __init__(self, book: BookSummary, horizon_years: int) -> None:
+        self.terminal = book.terminal_value
+        self.cagr = annualised_growth(book.performance, horizon_years)
+        self.max_drawdown = book.max_drawdown
+        self.book = book
+        self.horizon_years = horizon_years
+        self._losses: dict[int, np.ndarray] = {}
+
+    def annual_loss(self, column: int) -> np.ndarray:
+        """Minus the calendar-year simple returns of one portfolio, (n_paths, n_years)."""
+        losses = self._losses.get(column)
+        if losses is None:
+            losses = annual_losses(self.book, column)
+            if len(self._losses) >= 2:
+                self._losses.pop(next(iter(self._losses)))
+            self._losses[column] = losses
+        return losses
+
+
+Statistic = Callable[[PathStatistics, np.ndarray, int], float]
+
+
+def _median_cagr(stats: PathStatistics, rows: np.ndarray, column: int) -> float:
+    return float(np.median(stats.cagr[rows, column]))
+
+
+def _maxdd_p95(stats: PathStatistics, rows: np.ndarray, column: int) -> float:
+    return float(np.percentile(stats.max_drawdown[rows, column], 95))
+
+
+def _cvar95_annual(stats: PathStatistics, rows: np.ndarray, column: int) -> float:
+    return cvar(stats.annual_loss(column)[rows], 0.95)
+
+
+def _pooled_volatility(stats: PathStatistics, rows: np.ndarray, column: int) -> float:
+    return book_volatility(stats.book, stats.horizon_years, column, rows)
+
+
+STATISTICS: dict[str, Statistic] = {
+    "cagr_median": _median_cagr,
+    "maxdd_p95": _maxdd_p95,
+    "cvar_95_annual": _cvar95_annual,
+    "vol_ann": _pooled_volatility,
+}
+"""The compared statistics, each defined as in ``metrics.csv``."""
+
+
+@dataclass(frozen=True)
+class _Resamples:
+    """The bootstrap's draws of path indices, shared by every portfolio and statistic of a table.
+
+    ``paired[b]`` resamples all paths; ``first[b]`` and ``second[b]`` resample
+    each half of the chunks for the unpaired comparison. Each resample has at
+    most :data:`MAX_BOOTSTRAP_PATHS` paths; ``scale`` and ``unpaired_scale``
+    are the m-out-of-n factors ``sqrt(m / n)`` for their spreads.
+    """
+
+    paired: list[np.ndarray]
+    first: list[np.ndarray]
+    second: list[np.ndarray]
+    scale: float
+    unpaired_scale: float
+
+    @classmethod
+    def draw(cls, n_paths: int, cut: int, rng: np.random.Generator, n_boot: int) -> _Resamples:
+        m = min(n_paths, MAX_BOOTSTRAP_PATHS)
+        m_first, m_second = min(cut, MAX_BOOTSTRAP_PATHS), min(n_paths - cut, MAX_BOOTSTRAP_PATHS)
+        paired = [rng.integers(0, n_paths, m) for _ in range(n_boot)]
+        first = [rng.integers(0, cut, m_first) for _ in range(n_boot)]
+        second = [cut + rng.integers(0, n_paths - cut, m_second) for _ in range(n_boot)]
+        # each half scaled by its own factor: the two are independent; the larger bounds both
+        unpaired = math.sqrt(max(m_first / cut, m_second / (n_paths - cut)))
+        return cls(paired, first, second, math.sqrt(m / n_paths), unpaired)
+
+
+def diversification_table(
+    book: BookSummary,
+    names: Sequence[str],
+    reference: str,
+    horizon_years: int,
+    seed: int,
+    chunk_size: int,
+    weights: np.ndarray,
+    covariance: np.ndarray,
+    asset_names: Sequence[str],
+    asset_growth: np.ndarray | None = None,
+    n_boot: int = N_BOOTSTRAP,
+) -> pd.DataFrame:
+    """One row per portfolio (other than ``reference``) and statistic, see :data:`DIVERSIFICATION_COLUMNS`.
+
+    ``seed`` fixes the bootstrap's resamples; ``chunk_size`` splits the
+    paths into the halves of the unpaired comparison along chunk bounds
+    (each half then comes from its own independently seeded chunks).
+    ``weights`` (n_portfolios, n_assets) and the assets' daily
+    ``covariance`` give the risk-budget rows (:func:`risk_contributions`);
+    each asset's horizon growth along the paths, ``asset_growth`` (n_paths,
+    n_assets), their shares of horizon CVaR95 (:func:`cvar_contributions`).
+    """
+    stats = PathStatistics(book, horizon_years)
+    n_paths = book.terminal_value.shape[0]
+    base = list(names).index(reference)
+    others = [index for index, name in enumerate(names) if index != base]
+    if not others:
+        return pd.DataFrame(columns=DIVERSIFICATION_COLUMNS)
+    rng = np.random.default_rng(np.random.SeedSequence((seed, 2)))
+    every = np.arange(n_paths)
+    n_chunks = -(-n_paths // chunk_size)
+    cut = min(n_paths, (n_chunks // 2) * chunk_size) if n_chunks > 1 else n_paths // 2
+    first, second = every[:cut], every[cut:]
+    resamples = _Resamples.draw(n_paths, cut, rng, n_boot)
+    rows = []
+    for label, statistic in STATISTICS.items():
+        reference_value = statistic(stats, every, base)
+        # the reference's statistic on each resample, computed once for every portfolio
+        base_paired = np.array([statistic(stats, sample, base) for sample in resamples.paired])
+        base_second = np.array([statistic(stats, sample, base) for sample in resamples.second])
+        for column in others:
+            estimate = statistic(stats, every, column) - reference_value
+            paired = np.array([statistic(stats, sample, column) for sample in resamples.paired]) - base_paired
+            paired_sd = float(np.std(paired, ddof=1)) * resamples.scale
+            split = statistic(stats, first, column) - statistic(stats, second, base)
+            unpaired = np.array([statistic(stats, sample, column) for sample in resamples.first]) - base_second
+            unpaired_sd = float(np.std(unpaired, ddof=1)) * resamples.unpaired_scale
+            rows.append(
+                {
+                    "portfolio": names[column],
+                    "reference": reference,
+                    "statistic": label,
+                    "portfolio_value": reference_value + estimate,
+                    "reference_value": reference_value,
+                    "difference": estimate,
+                    "ci_low": estimate - Z_95 * paired_sd,
+                    "ci_high": estimate + Z_95 * paired_sd,
+                    "unpaired_difference": split,
+                    "unpaired_ci_low": split - Z_95 * unpaired_sd,
+                    "unpaired_ci_high": split + Z_95 * unpaired_sd,
+                    "n_paths": n_paths,
+                    "method": "paired bootstrap",
+                }
+            )
+    rows += _wealthier_rows(stats, names, reference, base, others)
+    rows += _budget_rows(weights, covariance, asset_names, names, reference, base, n_paths)
+    if asset_growth is not None:
+        rows += _cvar_share_rows(weights, asset_growth - 1.0, asset_names, names, reference, base)
+    table = pd.DataFrame(rows, columns=DIVERSIFICATION_COLUMNS)
+    order = {name: position for position, name in enumerate(names)}
+    return table.sort_values("portfolio", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
+
+def _wealthier_rows(
+    stats: PathStatistics, names: Sequence[str], reference: str, base: int, others: list[int]
+) -> list[dict[str, object]]:
+    """P(portfolio ends wealthier than the reference on the same path), with a Wilson 95% interval.
+
+    Wealthier means by more than ``WEALTHIER_TOLERANCE`` (relative), so that a
+    portfolio equal to the reference up to solver rounding is not counted.
+    """
+    n = stats.terminal.shape[0]
+    rows: list[dict[str, object]] = []
+    for column in others:
+        share = float(np.mean(stats.terminal[:, column] > stats.terminal[:, base] * (1.0 + WEALTHIER_TOLERANCE)))
+        low, high = _wilson(share, n)
+        rows.append(
+            {
+                "portfolio": names[column],
+                "reference": reference,
+                "statistic": "prob_wealthier",
+                "portfolio_value": share,
+                "reference_value": float("nan"),
+                "difference": share,
+                "ci_low": low,
+                "ci_high": high,
+                "unpaired_difference": float("nan"),
+                "unpaired_ci_low": float("nan"),
+                "unpaired_ci_high": float("nan"),
+                "n_paths": n,
+                "method": "Wilson score interval",
+            }
+        )
+    return rows
+
+
+def _wilson(share: float, n: int) -> tuple[float, float]:
+    """Wilson's 95% score interval for a binomial share (Wilson 1927)."""
+    z2 = Z_95 * Z_95
+    centre = (share + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z_95 * math.sqrt(share * (1 - share) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return centre - half, centre + half
+
+
+def _budget_rows(
+    weights: np.ndarray,
+    covariance: np.ndarray,
+    asset_names: Sequence[str],
+    names: Sequence[str],
+    reference: str,
+    base: int,
+    n_paths: int,
+) -> list[dict[str, object]]:
+    """Diversification ratio, effective number of bets and volatility risk shares, against the reference's."""
+    budgets = [risk_contributions(w, covariance) for w in weights]
+    rows: list[dict[str, object]] = []
+    for column, name in enumerate(names):
+        if column == base:
+            continue
+        values = {
+            "diversification_ratio": (budgets[column]["diversification_ratio"], budgets[base]["diversification_ratio"]),
+            "effective_bets": (budgets[column]["effective_bets"], budgets[base]["effective_bets"]),
+        }
+        for asset, share, reference_share in zip(
+            asset_names, budgets[column]["shares"], budgets[base]["shares"], strict=True
+        ):
+            values[f"risk_share:{asset}"] = (share, reference_share)
+        for label, (ours, theirs) in values.items():
+            rows.append(_point_row(name, reference, label, ours, theirs, n_paths, "pooled daily covariance"))
+    return rows
+
+
+def _point_row(
+    name: str, reference: str, statistic: str, ours: float, theirs: float, n_paths: int, method: str
+) -> dict[str, object]:
+    """A row without an interval: a property of the weights, not an estimate from the paths' noise."""
+    nan = float("nan")
+    return {
+        "portfolio": name,
+        "reference": reference,
+        "statistic": statistic,
+        "portfolio_value": float(ours),
+        "reference_value": float(theirs),
+        "difference": float(ours) - float(theirs),
+        "ci_low": nan,
+        "ci_high": nan,
+        "unpaired_difference": nan,
+        "unpaired_ci_low": nan,
+        "unpaired_ci_high": nan,
+        "n_paths": n_paths,
+        "method": method,
+    }
+
+
+CVAR_SHARE_METHOD = "Euler, buy-and-hold horizon returns"
+
+
+def _cvar_share_rows(
+    weights: np.ndarray,
+    asset_returns: np.ndarray,
+    asset_names: Sequence[str],
+    names: Sequence[str],
+    reference: str,
+    base: int,
+) -> list[dict[str, object]]:
+    """Each asset's Euler share of horizon CVaR95, against the reference's."""
+    shares = [cvar_contributions(w, asset_returns, 0.95) for w in weights]
+    n_paths = asset_returns.shape[0]
+    rows: list[dict[str, object]] = []
+    for column, name in enumerate(names):
+        if column == base:
+            continue
+        for asset, share, reference_share in zip(asset_names, shares[column], shares[base], strict=True):
+            label = f"cvar_share:{asset}"
+            rows.append(_point_row(name, reference, label, share, reference_share, n_paths, CVAR_SHARE_METHOD))
+    return rows
+
+
+def cvar_contributions(weights: np.ndarray, asset_returns: np.ndarray, alpha: float) -> np.ndarray:
+    """Each asset's Euler share of the CVaR of the loss ``-asset_returns @ weights``; (n_assets,).
+
+    The contribution of asset i is ``w_i E[-R_i | L >= VaR_alpha]`` (Tasche
+    1999): the average over the worst ``1 - alpha`` of scenarios, the
+    fractional scenario at the boundary weighted in, so the contributions
+    add up to the CVaR exactly. ``asset_returns`` has shape (n_scenarios,
+    n_assets). Shares are the contributions divided by the CVaR.
+    """
+    losses = -(asset_returns @ weights)
+    n = losses.size
+    order = np.argsort(-losses, kind="stable")
+    tail = (1.0 - alpha) * n
+    whole = math.floor(tail)
+    mass = np.zeros(n)
+    mass[order[:whole]] = 1.0
+    if whole < n:
+        mass[order[whole]] = tail - whole
+    contributions = weights * (mass @ -asset_returns) / tail
+    return np.asarray(contributions / contributions.sum())
+
+
+def risk_contributions(weights: np.ndarray, covariance: np.ndarray) -> dict[str, Any]:
+    """Volatility risk budget of ``weights`` under ``covariance`` (n_assets, n_assets).
+
+    Returns the diversification ratio ``sum_i w_i sigma_i / sigma_p``
+    (Choueifaty and Coignard 2008); each asset's Euler contribution to
+    volatility as a share of it, ``w_i (C w)_i / (w' C w)``; and the
+    effective number of bets ``1 / sum_i share_i^2`` of those shares (a
+    Herfindahl count; it equals the number of assets for equal risk
+    contributions and 1 for one asset).
+    """
+    variance = float(weights @ covariance @ weights)
+    shares = weights * (covariance @ weights) / variance
+    ratio = float(weights @ np.sqrt(np.diag(covariance)) / math.sqrt(variance))
+    return {"diversification_ratio": ratio, "shares": shares, "effective_bets": float(1.0 / np.sum(shares**2))}
+
+
+def standard_errors(
+    book: BookSummary, names: Sequence[str], horizon_years: int, seed: int, n_boot: int = N_BOOTSTRAP
+) -> pd.DataFrame:
+    """Monte Carlo standard errors of each portfolio's :data:`STATISTICS`, one row per portfolio.
+
+    The bootstrap standard deviation of the statistic over resampled paths
+    (m-out-of-n above :data:`MAX_BOOTSTRAP_PATHS`), columns ``<statistic>_se``:
+    how much the figure in ``metrics.csv`` would move with another seed.
+    """
+    stats = PathStatistics(book, horizon_years)
+    n_paths = book.terminal_value.shape[0]
+    rng = np.random.default_rng(np.random.SeedSequence((seed, 3)))
+    m = min(n_paths, MAX_BOOTSTRAP_PATHS)
+    samples = [rng.integers(0, n_paths, m) for _ in range(n_boot)]
+    scale = math.sqrt(m / n_paths)
+    rows = []
+    for column, name in enumerate(names):
+        row: dict[str, object] = {"portfolio": name}
+        for label, statistic in STATISTICS.items():
+            values = np.array([statistic(stats, sample, column) for sample in samples])
+            row[f"{label}_se"] = float(np.std(values, ddof=1)) * scale
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,101 @@
+"""Horizon analysis and per-path results: the tables a notebook or report draws its own pictures from.
+
+``horizons.csv`` answers "how long must I hold this for it to be likely to
+pay?": for every whole year ``h`` of the horizon, the share of paths losing
+money over the first ``h`` years, the share ending below the reference
+portfolio on the same path, and the median and 5th-percentile CAGR over
+those ``h`` years. It reads each path's value at the end of each year (the
+unit value, after fees and taxes), so it costs no extra simulation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from mcalloc.metrics.risk import annualised_growth
+from mcalloc.portfolio.accounting import BookSummary
+
+__all__ = ["HORIZON_COLUMNS", "PATH_COLUMNS", "horizons_table", "paths_table"]
+
+HORIZON_COLUMNS = [
+    "portfolio",
+    "years",
+    "prob_loss",
+    "prob_below_reference",
+    "cagr_median",
+    "cagr_p05",
+    "n_paths",
+]
+
+PATH_COLUMNS = [
+    "path",
+    "portfolio",
+    "terminal_wealth",
+    "cagr",
+    "max_drawdown",
+    "longest_underwater_years",
+    "taxes_paid",
+    "trading_costs",
+]
+
+
+def horizons_table(book: BookSummary, names: Sequence[str], reference: str | None) -> pd.DataFrame:
+    """One row per portfolio and whole year of the horizon, see :data:`HORIZON_COLUMNS`."""
+    values = book.year_end_values
+    n_paths, n_years, _ = values.shape
+    base = list(names).index(reference) if reference is not None else None
+    rows = []
+    for column, name in enumerate(names):
+        for year in range(n_years):
+            value = values[:, year, column]
+            growth = annualised_growth(value, year + 1)
+            below = float("nan") if base is None else float(np.mean(value < values[:, year, base] * (1 - 1e-6)))
+            rows.append(
+                {
+                    "portfolio": name,
+                    "years": year + 1,
+                    "prob_loss": float(np.mean(value < 1.0)),
+                    "prob_below_reference": below,
+                    "cagr_median": float(np.median(growth)),
+                    "cagr_p05": float(np.percentile(growth, 5)),
+                    "n_paths": n_paths,
+                }
+            )
+    return pd.DataFrame(rows, columns=HORIZON_COLUMNS)
+
+
+def paths_table(
+    book: BookSummary, names: Sequence[str], initial_wealth: float, horizon_years: int
+) -> Iterator[pd.DataFrame]:
+    """One table per portfolio, a row per path, see :data:`PATH_COLUMNS` (wealth and costs in currency).
+
+    Yielded portfolio by portfolio so that a million-path run never holds
+    all rows at once; the writer appends each as a row group.
+    """
+    n_paths = book.terminal_value.shape[0]
+    zeros = np.zeros(n_paths)
+    for column in range(len(names)):
+        taxes = book.taxes_paid[:, column] if book.taxes_paid is not None else zeros
+        costs = book.costs_paid[:, column] if book.costs_paid is not None else zeros
+        yield pd.DataFrame(
+            {
+                "path": np.arange(n_paths, dtype=np.int64),
+                "portfolio": pd.Categorical.from_codes(
+                    np.full(n_paths, column, dtype=np.int32), categories=pd.Index(list(names))
+                ),
+                "terminal_wealth": initial_wealth * book.terminal_value[:, column],
+                "cagr": annualised_growth(book.performance[:, column], horizon_years),
+                "max_drawdown": book.max_drawdown[:, column],
+                "longest_underwater_years": (
+                    book.longest_underwater[:, column] * horizon_years / book.n_steps
+                    if book.longest_underwater is not None
+                    else np.full(n_paths, np.nan)
+                ),
+                "taxes_paid": initial_wealth * taxes,
+                "trading_costs": initial_wealth * costs,
+            },
+            columns=PATH_COLUMNS,
+        )

@@ -1,0 +1,389 @@
+"""Fitting volatility models with ``arch``: retries, stationarity, diagnostics, selection.
+
+:class:`MarginalSpec` wraps ``arch.arch_model`` (it does not subclass it): it
+fits 100 x the decimal log returns it is given (``scale`` 100), retries from
+other starting values when the optimiser does not converge, rejects fits
+whose persistence is at or above ``max_persistence`` and returns a frozen
+:class:`~mcalloc.models.marginals.FittedMarginal` with its diagnostics, its
+starting state and every warning met on the way. :func:`fit_series` adds what
+the scenario asks for on top: ``kind: auto`` selection by BIC and the
+``fallback`` model.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mcalloc.config.model_schema import (
+    MIN_FIT_OBSERVATIONS,
+    Distribution,
+    MarginalKind,
+    MarginalsConfig,
+    MeanKind,
+    ModelChoice,
+)
+from mcalloc.errors import ModelError
+from mcalloc.models.diagnostics import CandidateFit, FitDiagnostics, ljung_box
+from mcalloc.models.marginals import SCALE, FittedMarginal, model_label
+from mcalloc.models.recursions import SQRT_2_OVER_PI
+
+__all__ = ["FitOptions", "MarginalSpec", "fit_series", "select_marginal"]
+
+_ARCH_MEAN = {"zero": "Zero", "sample": "Zero", "constant": "Constant", "ar1": "AR"}
+_ARCH_DIST = {"normal": "normal", "t": "t", "skewt": "skewt"}
+# arch's parameter names -> ours ("r" is the name we give the series)
+_OUR_NAMES = {
+    "mu": "mu",
+    "Const": "mu",
+    "r[1]": "phi",
+    "omega": "omega",
+    "alpha[1]": "alpha",
+    "gamma[1]": "gamma",
+    "beta[1]": "beta",
+    "nu": "nu",
+    "eta": "nu",
+    "lambda": "skew",
+}
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How hard to try, and what to accept.
+
+    Attributes
+    ----------
+    max_persistence
+        Fits with persistence at or above this are rejected as not
+        stationary (arch lets persistence reach 1 exactly).
+    min_observations
+        Fewer returns than this are refused (about two years of trading days).
+    n_starts
+        Starting points to try: arch's own, then up to ``n_starts - 1`` others.
+    max_iterations
+        Iterations of arch's optimiser (SLSQP) per start.
+    hold_back
+        Observations left out of the likelihood at the start; selection sets
+        1 when an AR(1) candidate is compared with others, so that every
+        likelihood covers the same days.
+    ljung_box_lags
+        Lags of the Ljung-Box tests (capped at a fifth of the sample).
+    """
+
+    max_persistence: float = 0.9999
+    min_observations: int = MIN_FIT_OBSERVATIONS
+    n_starts: int = 4
+    max_iterations: int = 1000
+    hold_back: int = 0
+    ljung_box_lags: int = 10
+
+
+def _alternative_starts(
+    kind: MarginalKind, dist: Distribution, mean: MeanKind, returns: np.ndarray, count: int
+) -> list[np.ndarray]:
+    """Starting vectors in arch's order, at a few persistence levels."""
+    variance = float(np.var(returns))
+    starts = []
+    for persistence in (0.98, 0.95, 0.90)[:count]:
+        if kind == "egarch":
+            volatility = [(1.0 - persistence) * math.log(variance), 0.12, -0.06, persistence]
+        elif kind == "gjr_garch":
+            volatility = [variance * (1.0 - persistence), 0.02, 0.10, persistence - 0.07]
+        else:
+            volatility = [variance * (1.0 - persistence), 0.06, persistence - 0.06]
+        average = float(np.mean(returns))
+        mean_part = {"zero": [], "sample": [], "constant": [average], "ar1": [average, 0.0]}[mean]
+        law = {"normal": [], "t": [8.0], "skewt": [8.0, -0.05]}[dist]
+        starts.append(np.array(mean_part + volatility + law, dtype=float))
+    return starts
+
+
+def _one_step_variance(kind: MarginalKind, params: dict[str, float], residual: float, variance: float) -> float:
+    """The model's variance for the day after one with ``residual`` and ``variance`` (percent units)."""
+    if kind == "egarch":
+        z = residual / math.sqrt(variance)
+        log_next = (
+            params["omega"]
+            + params["alpha"] * (abs(z) - SQRT_2_OVER_PI)
+            + params["gamma"] * z
+            + params["beta"] * math.log(variance)
+        )
+        return math.exp(log_next)
+    gamma = params.get("gamma", 0.0) if residual < 0 else 0.0
+    return params["omega"] + (params["alpha"] + gamma) * residual**2 + params["beta"] * variance
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    result: Any
+    problem: str | None
+    caught: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MarginalSpec:
+    """What to fit: the volatility process, the shocks' law and the mean."""
+
+    kind: MarginalKind = "gjr_garch"
+    dist: Distribution = "t"
+    mean: MeanKind = "constant"
+
+    @property
+    def label(self) -> str:
+        return model_label(self.kind, self.dist, self.mean)
+
+    def fit(self, returns: pd.Series, name: str, options: FitOptions | None = None) -> FittedMarginal:
+        """Fit to decimal daily log returns by maximum likelihood.
+
+        Parameters
+        ----------
+        returns
+            Series of shape (n_obs,): decimal log returns, oldest first.
+        name
+            The series' name, for messages.
+        options
+            Retries and acceptance limits; defaults to :class:`FitOptions`.
+
+        Raises
+        ------
+        ModelError
+            If there are too few returns, no start converges, or every
+            converged fit is not stationary.
+        """
+        from arch import arch_model  # heavy import, kept out of config validation
+
+        options = options or FitOptions()
+        percent = np.asarray(returns, dtype=float) * SCALE
+        if percent.size < options.min_observations:
+            raise ModelError(
+                f"{name}: only {percent.size} returns to fit a {self.label} model; at least "
+                f"{options.min_observations} are needed; widen data.start..data.end or use a calibrated model"
+            )
+        if not np.all(np.isfinite(percent)):
+            raise ModelError(f"{name}: the returns contain missing or infinite values; check the data file")
+        sample_mean = float(percent.mean()) if self.mean == "sample" else 0.0
+        target = pd.Series(percent - sample_mean, index=returns.index, name="r")
+        model = arch_model(
+            target,
+            mean=_ARCH_MEAN[self.mean],
+            lags=1 if self.mean == "ar1" else 0,
+            vol="EGARCH" if self.kind == "egarch" else "GARCH",
+            p=1,
+            o=0 if self.kind == "garch" else 1,
+            q=1,
+            dist=_ARCH_DIST[self.dist],
+            hold_back=options.hold_back or None,
+            rescale=False,
+        )
+        starts: list[np.ndarray | None] = [None]
+        starts += _alternative_starts(self.kind, self.dist, self.mean, target.to_numpy(), options.n_starts - 1)
+        accepted: list[tuple[FittedMarginal, _Attempt]] = []
+        problems: list[str] = []
+        non_stationary: list[FittedMarginal] = []
+        for index, start in enumerate(starts):
+            attempt = self._attempt(model, start, options)
+            if attempt.problem is not None:
+                problems.append(f"start {index + 1}: {attempt.problem}")
+                continue
+            fitted = self._fitted(attempt.result, returns, name, sample_mean, options)
+            if not fitted.persistence < options.max_persistence:
+                non_stationary.append(fitted)
+                problems.append(f"start {index + 1}: persistence {fitted.persistence:.6f}")
+                continue
+            accepted.append((fitted, attempt))
+            if index == 0:
+                break
+        if not accepted:
+            raise self._failure(name, problems, non_stationary, options)
+        fitted, attempt = max(
+            accepted, key=lambda pair: pair[0].diagnostics.loglikelihood if pair[0].diagnostics else -math.inf
+        )
+        notes = [f"{name} ({self.label}): arch: {message}" for message in attempt.caught]
+        if problems:
+            notes.insert(
+                0,
+                f"{name} ({self.label}): arch's default start failed ({problems[0].partition(': ')[2]}); "
+                f"kept the best of {len(accepted)} converged fits from other starts",
+            )
+        attempts = len(accepted) + len(problems)
+        assert fitted.diagnostics is not None
+        return replace(fitted, warnings=tuple(notes), diagnostics=replace(fitted.diagnostics, attempts=attempts))
+
+    def _attempt(self, model: Any, start: np.ndarray | None, options: FitOptions) -> _Attempt:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                result = model.fit(
+                    disp="off",
+                    starting_values=start,
+                    options={"maxiter": options.max_iterations},
+                )
+            except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
+                return _Attempt(None, f"{type(error).__name__}: {error}".splitlines()[0], ())
+        messages = tuple(
+            dict.fromkeys(f"{w.category.__name__}: {str(w.message).strip().splitlines()[0]}" for w in caught)
+        )
+        if result.convergence_flag != 0:
+            return _Attempt(result, str(result.optimization_result.message), messages)
+        if not np.all(np.isfinite(result.params)):
+            return _Attempt(result, "non-finite parameters", messages)
+        return _Attempt(result, None, messages)
+
+    def _fitted(
+        self, result: Any, returns: pd.Series, name: str, sample_mean: float, options: FitOptions
+    ) -> FittedMarginal:
+        params = {_OUR_NAMES[key]: float(value) for key, value in result.params.items()}
+        std_errors = {_OUR_NAMES[key]: float(value) for key, value in result.std_err.items()}
+        percent = np.asarray(returns, dtype=float) * SCALE
+        if self.mean in ("zero", "sample"):
+            params["mu"] = sample_mean
+            std_errors["mu"] = (
+                float(np.std(percent, ddof=1) / math.sqrt(percent.size)) if self.mean == "sample" else 0.0
+            )
+        ordered: dict[str, float] = {
+            key: params[key] for key in ("mu", "phi", "omega", "alpha", "gamma", "beta", "nu", "skew") if key in params
+        }
+        residuals = np.asarray(result.resid, dtype=float)
+        variance = np.asarray(result.conditional_volatility, dtype=float) ** 2
+        std_residuals = residuals / np.sqrt(variance)
+        n_obs = int(result.nobs)
+        lags = max(1, min(options.ljung_box_lags, n_obs // 5))
+        finite = std_residuals[np.isfinite(std_residuals)]
+        index = returns.index
+        dated = isinstance(index, pd.DatetimeIndex) and index.size > 0
+        diagnostics = FitDiagnostics(
+            std_errors={key: std_errors.get(key, math.nan) for key in ordered},
+            loglikelihood=float(result.loglikelihood),
+            n_params=int(result.num_params) + (1 if self.mean == "sample" else 0),
+            n_obs=n_obs,
+            ljung_box_lags=lags,
+            ljung_box_p=ljung_box(finite, lags)[1],
+            ljung_box_squared_p=ljung_box(finite**2, lags)[1],
+            sample_start=str(index[0].date()) if dated else None,
+            sample_end=str(index[-1].date()) if dated else None,
+        )
+        return FittedMarginal(
+            name=name,
+            kind=self.kind,
+            dist=self.dist,
+            mean=self.mean,
+            params=ordered,
+            last_variance=_one_step_variance(self.kind, ordered, float(residuals[-1]), float(variance[-1])),
+            last_return=float(percent[-1]),
+            max_variance=float(np.nanmax(variance)),
+            diagnostics=diagnostics,
+            std_residuals=std_residuals,
+            conditional_variance=variance,
+        )
+
+    def _failure(
+        self, name: str, problems: list[str], non_stationary: list[FittedMarginal], options: FitOptions
+    ) -> ModelError:
+        what = "try a longer data window, another model, or set model.marginals.fallback"
+        if non_stationary:
+            persistence = max(m.persistence for m in non_stationary)
+            return ModelError(
+                f"{name}: the fitted {self.label} model has persistence {persistence:.6f} "
+                f"(limit {options.max_persistence:g}), so simulated volatility would not settle; {what}"
+            )
+        return ModelError(
+            f"{name}: the {self.label} fit did not converge from {len(problems)} starting points "
+            f"({problems[0].partition(': ')[2]}); {what}"
+        )
+
+
+def _choice(choice: ModelChoice, default_mean: MeanKind) -> MarginalSpec:
+    return MarginalSpec(kind=choice.kind, dist=choice.dist, mean=choice.mean or default_mean)
+
+
+def select_marginal(
+    returns: pd.Series,
+    name: str,
+    candidates: list[tuple[MarginalKind, Distribution, MeanKind]],
+    options: FitOptions | None = None,
+) -> FittedMarginal:
+    """Fit every candidate and keep the one with the lowest BIC.
+
+    The returned model carries the whole table in ``candidates`` (failed
+    fits included, with their error) and a warning per failed candidate.
+
+    Raises
+    ------
+    ModelError
+        If no candidate could be fitted.
+    """
+    options = options or FitOptions()
+    if any(mean == "ar1" for _, _, mean in candidates):
+        options = replace(options, hold_back=max(options.hold_back, 1))
+    fits: list[FittedMarginal | None] = []
+    rows: list[CandidateFit] = []
+    notes: list[str] = []
+    for kind, dist, mean in candidates:
+        spec = MarginalSpec(kind, dist, mean)
+        try:
+            fitted = spec.fit(returns, name, options)
+        except ModelError as error:
+            fits.append(None)
+            rows.append(CandidateFit(kind, dist, mean, error=str(error)))
+            notes.append(f"{name}: candidate {spec.label} dropped: {error}")
+            continue
+        diagnostics = fitted.diagnostics
+        assert diagnostics is not None
+        fits.append(fitted)
+        rows.append(
+            CandidateFit(
+                kind,
+                dist,
+                mean,
+                loglikelihood=diagnostics.loglikelihood,
+                n_params=diagnostics.n_params,
+                aic=diagnostics.aic,
+                bic=diagnostics.bic,
+                persistence=fitted.persistence,
+            )
+        )
+    usable = [i for i, fitted in enumerate(fits) if fitted is not None]
+    if not usable:
+        raise ModelError(
+            f"{name}: none of the {len(candidates)} candidate models could be fitted "
+            f"(first: {rows[0].error}); add simpler candidates or set model.marginals.fallback"
+        )
+    best = min(usable, key=lambda i: rows[i].bic)
+    rows[best] = replace(rows[best], selected=True)
+    chosen = fits[best]
+    assert chosen is not None
+    return replace(chosen, candidates=tuple(rows), warnings=(*notes, *chosen.warnings))
+
+
+def fit_series(
+    returns: pd.Series, name: str, config: MarginalsConfig, options: FitOptions | None = None
+) -> FittedMarginal:
+    """Fit one series as the scenario's ``marginals`` section asks: one model, or ``auto``; then the fallback.
+
+    Raises
+    ------
+    ModelError
+        If the model (or every candidate) fails and there is no fallback, or
+        the fallback fails too.
+    """
+    options = replace(options or FitOptions(), max_persistence=config.max_persistence)
+    try:
+        if config.kind == "auto":
+            return select_marginal(returns, name, config.candidate_models(), options)
+        return MarginalSpec(config.kind, config.dist, config.mean).fit(returns, name, options)
+    except ModelError as error:
+        if config.fallback is None or len(returns) < options.min_observations:
+            raise
+        spec = _choice(config.fallback, config.mean)
+        try:
+            fitted = spec.fit(returns, name, options)
+        except ModelError as second:
+            reason = str(second).removeprefix(f"{name}: ")
+            raise ModelError(f"{error}; the fallback {spec.label} failed too: {reason}") from None
+        note = f"{name}: {error} -> used the fallback {spec.label}"
+        return replace(fitted, warnings=(note, *fitted.warnings))

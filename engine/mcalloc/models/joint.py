@@ -1,0 +1,545 @@
+"""The joint model: one volatility model per series, a dependence model, optionally a market factor.
+
+Per simulated day: the dependence model draws one vector of unit-variance
+shocks (a copula's scores mapped to each series' law, or a resampled day of
+residuals); each series' volatility model scales its shock; a market factor,
+when there is one, adds each series' loading times the market's return. The
+plain baselines (``iid_normal``, ``iid_t``, ``bootstrap_returns``) draw
+returns directly instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from mcalloc.config.model_schema import BASELINE_KINDS, DependenceConfig, RegimeConfig, StartConfig
+from mcalloc.config.schema import ModelConfig
+from mcalloc.data.market import MarketData
+from mcalloc.errors import DataError, ModelError
+from mcalloc.models.bootstrap import IidReturns, ResidualBootstrap, ReturnBootstrap
+from mcalloc.models.copulas import DccCopula, TCopula, fit_t_copula
+from mcalloc.models.dcc import FittedDCC, fit_dcc
+from mcalloc.models.dependence import (
+    GaussianCopula,
+    ScoreTransform,
+    blend_correlation,
+    joint_normal_scores,
+    lead_lag_correlation,
+)
+from mcalloc.models.factor import FactorStructure, fit_factor, fit_regime_loadings
+from mcalloc.models.fitting import FitOptions, fit_series
+from mcalloc.models.marginals import FittedMarginal
+from mcalloc.models.recursions import RecursionPlan, SimulationState
+
+__all__ = ["Dependence", "JointModel", "fit_joint_model", "joint_model_from_config", "read_residuals"]
+
+Dependence = GaussianCopula | TCopula | DccCopula | ResidualBootstrap
+Baseline = IidReturns | ReturnBootstrap
+
+
+@dataclass(frozen=True)
+class JointModel:
+    """Fitted marginals (in column order), their dependence and an optional market factor.
+
+    ``start`` chooses each path's first conditional variance (see
+    :class:`~mcalloc.config.model_schema.StartConfig`); ``steps_per_year``
+    converts ``start.vol_ann`` to a per-step variance. ``stressed_date`` is
+    the data's most stressed day (``start.kind: stressed``), when fitted;
+    ``fit_index`` the dates of the fitted residuals and conditional variances;
+    ``variance_ceiling`` caps each series' simulated variance at that multiple
+    of its largest fitted variance (``max_variance``).
+    """
+
+    marginals: tuple[FittedMarginal, ...]
+    dependence: Dependence
+    start: StartConfig = field(default_factory=StartConfig)
+    steps_per_year: int = 252
+    factor: FactorStructure | None = None
+    baseline: Baseline | None = None
+    stressed_date: str | None = None
+    notes: tuple[str, ...] = ()
+    fit_index: pd.Index | None = field(default=None, repr=False, compare=False)
+    variance_ceiling: float | None = None
+    regime_statistics: dict[str, float] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.dependence, ResidualBootstrap) and not self.dependence.marginals:
+            object.__setattr__(self, "dependence", replace(self.dependence, marginals=self.marginals))
+
+    @property
+    def _transforms(self) -> list[ScoreTransform]:
+        """How the dependence model's scores become each series' shocks (copulas only)."""
+        return [] if isinstance(self.dependence, ResidualBootstrap) else self.dependence.transforms
+
+    @property
+    def copula(self) -> Dependence:
+        """The dependence model (kept under its old name for callers that read its correlation)."""
+        return self.dependence
+
+    @property
+    def asset_names(self) -> list[str]:
+        return [m.name for m in self.marginals]
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Every warning met while fitting, in column order, and moment warnings."""
+        notes = [note for m in self.marginals for note in m.warnings]
+        notes += list(self.notes)
+        if self.baseline is None:
+            for m in self.marginals:
+                factor = m.fourth_moment_factor
+                if not factor < 1.0 and not math.isnan(factor):
+                    notes.append(
+                        f"{m.name} ({m.label}): E[(beta + (alpha + gamma 1(z<0)) z^2)^2] = {factor:.3f} >= 1, so its "
+                        "returns have no finite fourth moment: sample variances across paths settle slowly and "
+                        "variance-based results (min_variance weights) wander with n_paths"
+                    )
+        return tuple(notes)
+
+    def selection_records(self) -> list[dict[str, object]]:
+        """``kind: auto``'s candidate tables, one row per series and candidate."""
+        return [row.record(m.name) for m in self.marginals for row in m.candidates]
+
+    def dependence_records(self) -> list[dict[str, object]]:
+        """Rows of ``dependence.csv``: the dependence (or baseline) model's parameters, series named."""
+        source = self.baseline if self.baseline is not None else self.dependence
+        names = self.asset_names
+        rows = []
+        for row in source.records():
+            series = str(row["series"])
+            if "|" in series and all(part.isdigit() for part in series.split("|")):
+                first, second = (int(part) for part in series.split("|"))
+                row = {**row, "series": f"{names[first]}|{names[second]}"}
+            rows.append(row)
+        if self.factor is not None:
+            for index, name in enumerate(names):
+                if index != self.factor.market:
+                    rows += [
+                        {"kind": "factor", "parameter": f"loading_lag{lag}", "series": name, "value": float(value)}
+                        for lag, value in enumerate(self.factor.loadings[index])
+                    ]
+            rows += self._regime_records()
+        return rows
+
+    def _regime_records(self) -> list[dict[str, object]]:
+        factor = self.factor
+        if factor is None or factor.switching is None:
+            return []
+        assert factor.regime_loadings is not None and factor.transition is not None
+        name = self.asset_names[factor.switching]
+        rows: list[dict[str, object]] = []
+        for regime, loadings in enumerate(factor.regime_loadings):
+            rows += [
+                {"kind": "factor", "parameter": f"regime{regime}_loading_lag{lag}", "series": name, "value": float(v)}
+                for lag, v in enumerate(loadings)
+            ]
+        for regime, share in enumerate(factor.stationary()):
+            stay = float(factor.transition[regime, regime])
+            rows.append({"kind": "factor", "parameter": f"regime{regime}_stay", "series": name, "value": stay})
+            rows.append({"kind": "factor", "parameter": f"regime{regime}_share", "series": name, "value": float(share)})
+        for key, value in self.regime_statistics.items():
+            rows.append({"kind": "factor", "parameter": key, "series": name, "value": value})
+        return rows
+
+    def starting_at(self, start: StartConfig, steps_per_year: int) -> JointModel:
+        """This model with another starting state; checks that every series can start there.
+
+        Raises
+        ------
+        ModelError
+            If a series lacks what the start needs (e.g. ``last_variance``).
+        """
+        model = replace(self, start=start, steps_per_year=steps_per_year)
+        if model.baseline is None:
+            model.start_levels()
+        return model
+
+    def start_levels(self) -> tuple[np.ndarray, np.ndarray]:
+        """Starting variance (percent squared) and previous return (percent), each of shape (n_assets,)."""
+        return self._start_levels
+
+    @cached_property
+    def _start_levels(self) -> tuple[np.ndarray, np.ndarray]:
+        levels = [m.start_state(self.start, self.steps_per_year) for m in self.marginals]
+        return np.array([v for v, _ in levels]), np.array([r for _, r in levels])
+
+    def initial_state(self, n_paths: int) -> SimulationState:
+        """A fresh state for ``n_paths`` paths, each at the starting levels."""
+        if self.baseline is not None:
+            n = len(self.marginals)
+            return SimulationState(
+                variance=np.ones((n_paths, n)),
+                last_return=np.zeros((n_paths, n)),
+                dependence=self.baseline.initial_state(n_paths, self.start.kind),
+            )
+        variance, last_return = self._start_levels
+        return SimulationState(
+            variance=np.tile(variance, (n_paths, 1)),
+            last_return=np.tile(last_return, (n_paths, 1)),
+            dependence=self.dependence.initial_state(n_paths, self.start.kind),
+            market_history=self.factor.initial_history(n_paths) if self.factor is not None else None,
+            regime=self.factor.initial_regime(n_paths) if self.factor is not None else None,
+        )
+
+    def initial_variance(self, n_paths: int) -> np.ndarray:
+        """Starting conditional variances, shape (n_paths, n_assets), percent squared."""
+        return self.initial_state(n_paths).variance
+
+    def simulate_block(
+        self, rng: np.random.Generator, state: SimulationState, n_steps: int, compiled: bool = True
+    ) -> np.ndarray:
+        """Simulate ``n_steps`` days continuing from ``state`` (updated in place).
+
+        Returns daily log returns (decimal) of shape (n_paths, n_steps, n_assets).
+        ``compiled=False`` runs the volatility recursions in numpy, the
+        reference the compiled kernel is tested against.
+        """
+        n_paths = state.variance.shape[0]
+        if self.baseline is not None:
+            return self.baseline.sample_returns(rng, n_paths, n_steps, state.dependence)
+        sample_days = getattr(self.dependence, "sample_days", None)
+        if compiled and sample_days is not None:
+            days = state.scratch("days", (n_steps, len(self.marginals), n_paths))
+            returns = self._plan.run_days(sample_days(rng, n_paths, n_steps, days, state.dependence), state)
+        else:
+            innovations = self.dependence.sample_innovations(rng, n_paths, n_steps, None, state.dependence)
+            if compiled:
+                returns = self._plan.simulate_compiled(innovations, state)
+            else:
+                returns = self._plan.simulate(innovations, state)
+        if self.factor is not None:
+            assert state.market_history is not None
+            regimes = None
+            if self.factor.switching is not None:
+                assert state.regime is not None
+                regimes = self.factor.regime_path(rng.random((n_steps + 1, n_paths)), state.regime)
+            self.factor.apply(returns, state.market_history, regimes)
+        return returns
+
+    def simulate(self, rng: np.random.Generator, n_paths: int, n_steps: int) -> np.ndarray:
+        """Daily log returns (decimal) of shape (n_paths, n_steps, n_assets), in one block."""
+        return self.simulate_block(rng, self.initial_state(n_paths), n_steps)
+
+    def long_run_covariance(self) -> np.ndarray:
+        """Long-run covariance of daily log returns (percent squared), (n_assets, n_assets); inf if a variance is."""
+        if isinstance(self.baseline, IidReturns):
+            return np.asarray(self.baseline.covariance) * 1e4
+        if isinstance(self.baseline, ReturnBootstrap):
+            return np.atleast_2d(np.cov(self.baseline.returns, rowvar=False)) * 1e4
+        variances = np.array([m.unconditional_variance for m in self.marginals])
+        correlation = self.dependence.correlation
+        if self.factor is None:
+            scale = np.sqrt(variances)
+            return np.asarray(correlation * np.outer(scale, scale))
+        return self.factor.covariance(variances, correlation)
+
+    @cached_property
+    def _plan(self) -> RecursionPlan:
+        return RecursionPlan.from_marginals(self.marginals, self.variance_ceiling)
+
+
+def read_residuals(path: str, names: Sequence[str]) -> np.ndarray:
+    """The standardised residuals a calibrated ``fhs`` model resamples, columns in ``names`` order.
+
+    Raises
+    ------
+    DataError
+        If the file is missing, unreadable, lacks a series' column or holds non-numbers.
+    """
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: residual file not found (model.dependence.residuals); check the path") from None
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(f"{path}: cannot read the residual file ({reason})") from None
+    missing = [name for name in names if name not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{path}: no column for {', '.join(missing)} (model.dependence.residuals needs one column per series)"
+        )
+    values = frame[list(names)].apply(pd.to_numeric, errors="coerce")
+    bad = values.isna().any(axis=1).to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0]) + 2
+        raise DataError(f"{path}:{row}: a residual is missing or not a number; fix or remove the row")
+    return np.asarray(values.to_numpy(dtype=float))
+
+
+def _correlation_dependence(
+    dependence: DependenceConfig, correlation: np.ndarray, marginals: tuple[FittedMarginal, ...]
+) -> GaussianCopula:
+    return GaussianCopula(blend_correlation(correlation, dependence.stress.correlation_blend), marginals)
+
+
+def _factor_from_config(config: ModelConfig, names: list[str]) -> FactorStructure | None:
+    factor = config.factor
+    if factor is None:
+        return None
+    loadings_config = factor.loadings or {}
+    regimes = factor.regimes
+    regime_loadings = np.array(regimes.loadings) if regimes is not None and regimes.loadings is not None else None
+    n_lags = max((len(values) for values in loadings_config.values()), default=1) - 1
+    if regime_loadings is not None:
+        n_lags = max(n_lags, regime_loadings.shape[1] - 1)
+    loadings = np.zeros((len(names), n_lags + 1))
+    for name, values in loadings_config.items():
+        loadings[names.index(name), : len(values)] = values
+    if regimes is None or regime_loadings is None or regimes.transition is None:
+        return FactorStructure(market=names.index(factor.market), loadings=loadings)
+    padded = np.zeros((regime_loadings.shape[0], n_lags + 1))
+    padded[:, : regime_loadings.shape[1]] = regime_loadings
+    return _switching_structure(
+        names.index(factor.market), loadings, names.index(regimes.series), padded, np.array(regimes.transition)
+    )
+
+
+def _switching_structure(
+    market: int, loadings: np.ndarray, switching: int, regime_loadings: np.ndarray, transition: np.ndarray
+) -> FactorStructure:
+    """A factor whose column ``switching`` follows the regimes; its row of ``loadings`` becomes their mean."""
+    structure = FactorStructure(
+        market=market, loadings=loadings, switching=switching, regime_loadings=regime_loadings, transition=transition
+    )
+    mean = loadings.copy()
+    mean[switching] = structure.stationary() @ regime_loadings
+    return replace(structure, loadings=mean)
+
+
+def joint_model_from_config(config: ModelConfig, asset_names: list[str]) -> JointModel:
+    """Build the model from calibrated parameters held in the scenario.
+
+    Raises
+    ------
+    ModelError
+        If a series' parameters are incomplete or not stationary.
+    DataError
+        If an ``fhs`` residual file cannot be used.
+    """
+    marginals_config = config.marginals
+    params = marginals_config.params or {}
+    marginals: list[FittedMarginal] = []
+    for name in asset_names:
+        kind, dist, mean = marginals_config.model_of(name)
+        if kind == "auto":
+            raise ModelError(f"model.marginals.params.{name}.kind: required when marginals.kind is auto")
+        marginals.append(FittedMarginal.from_params(name, kind, dist, mean, params[name]))
+    dependence_config = config.dependence
+    blend = dependence_config.stress.correlation_blend
+    n = len(asset_names)
+    correlation = np.asarray(dependence_config.correlation if dependence_config.correlation else np.eye(n))
+    fixed = tuple(marginals)
+    dependence: Dependence
+    if dependence_config.kind == "fhs":
+        assert dependence_config.residuals is not None
+        raw = read_residuals(dependence_config.residuals, asset_names)
+        bootstrap = ResidualBootstrap.from_residuals(
+            raw, dependence_config.block_length, f"{dependence_config.residuals} (model.dependence.residuals)"
+        )
+        fixed = _with_empirical_shocks(fixed, bootstrap)
+        _check_stationary(fixed)
+        dependence = bootstrap
+    elif dependence_config.kind == "t":
+        assert dependence_config.nu is not None
+        dependence = TCopula(blend_correlation(correlation, blend), dependence_config.nu, fixed)
+    elif dependence_config.kind == "dcc":
+        assert dependence_config.dcc is not None
+        dcc = FittedDCC.from_config(
+            dependence_config.dcc.a, dependence_config.dcc.b, blend_correlation(correlation, blend)
+        )
+        dependence = DccCopula(dcc, fixed)
+    elif dependence_config.kind == "independent":
+        dependence = GaussianCopula(np.eye(n), fixed, kind="independent")
+    else:
+        dependence = _correlation_dependence(dependence_config, correlation, fixed)
+    return JointModel(
+        marginals=fixed,
+        dependence=dependence,
+        factor=_factor_from_config(config, asset_names),
+        variance_ceiling=marginals_config.variance_ceiling,
+    )
+
+
+def _with_empirical_shocks(
+    marginals: tuple[FittedMarginal, ...], bootstrap: ResidualBootstrap
+) -> tuple[FittedMarginal, ...]:
+    return tuple(replace(m, empirical_shocks=bootstrap.column(index)) for index, m in enumerate(marginals))
+
+
+def _check_stationary(marginals: Sequence[FittedMarginal]) -> None:
+    for m in marginals:
+        if m.kind != "egarch" and not m.persistence < 1.0:
+            raise ModelError(
+                f"model.marginals.params.{m.name}: persistence {m.persistence:.4f} with the resampled residuals' "
+                "skew (E[z^2 1(z<0)] = "
+                f"{m.shock_moments.negative_second:.3f}) is not below 1; fit with dist: normal (quasi-ML), "
+                "which filtered historical simulation assumes, or lower gamma"
+            )
+
+
+def _variance_targeted(marginal: FittedMarginal, sample_variance: float) -> FittedMarginal:
+    """``omega`` reset so that the long-run variance equals ``sample_variance`` (percent squared)."""
+    if marginal.kind == "egarch" or not marginal.persistence < 1.0:
+        return marginal
+    params = {**marginal.params, "omega": sample_variance * (1.0 - marginal.persistence)}
+    return replace(marginal, params=params)
+
+
+def _stress_level(marginals: Sequence[FittedMarginal]) -> np.ndarray:
+    """Per fitted day, the mean over series of fitted variance / long-run variance, shape (n_obs,) (NaN if unknown)."""
+    ratios = []
+    for m in marginals:
+        history = m.conditional_variance
+        level = m.unconditional_variance
+        ratios.append(history / (level if math.isfinite(level) else float(np.nanmean(history))))
+    return np.asarray(np.column_stack(ratios).mean(axis=1))
+
+
+def _stressed_days(marginals: Sequence[FittedMarginal], share: float) -> np.ndarray:
+    """Boolean mask (n_obs,) of the ``share`` of fitted days with the highest stress level.
+
+    The level is the fitted (predetermined) variance, not the day's own
+    return: selecting days by their returns would bias the correlation
+    measured on them (Boyer, Gibson and Loretan 1999).
+    """
+    level = _stress_level(marginals)
+    cutoff = np.nanquantile(level, 1.0 - share)
+    return np.asarray(np.nan_to_num(level, nan=-np.inf) >= cutoff)
+
+
+def _stressed(marginals: tuple[FittedMarginal, ...], dates: pd.Index) -> tuple[tuple[FittedMarginal, ...], str | None]:
+    """Each series' fitted variance on the day of the largest mean ratio of variance to its long-run level."""
+    histories = [m.conditional_variance for m in marginals]
+    if any(h.size != dates.size for h in histories):
+        return marginals, None
+    mean_ratio = _stress_level(marginals)
+    if not np.isfinite(mean_ratio).any():
+        return marginals, None
+    day = int(np.nanargmax(mean_ratio))
+    stressed = tuple(replace(m, stressed_variance=float(h[day])) for m, h in zip(marginals, histories, strict=True))
+    return stressed, str(pd.Timestamp(dates[day]).date())
+
+
+def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions | None = None) -> JointModel:
+    """Fit the market factor (if any), each series' volatility model, then the dependence of their shocks."""
+    names = [str(name) for name in data.returns.columns]
+    dependence_config = config.dependence
+    listed = dependence_config.lead_lag_series
+    lagged = [n for n in names if listed is None or n in listed]
+    factor: FactorStructure | None = None
+    series = data.returns
+    regime_statistics: dict[str, float] = {}
+    if config.factor is not None:
+        lags = {name: dependence_config.lead_lag for name in lagged}
+        factor, series = fit_factor(data.returns, config.factor.market, lags)
+        if config.factor.regimes is not None:
+            factor, series, regime_statistics = _fit_regimes(
+                factor, series, data.returns, config.factor.regimes, lags.get(config.factor.regimes.series, 0)
+            )
+    marginals = tuple(fit_series(series[name], name, config.marginals, options) for name in names)
+    if dependence_config.kind in BASELINE_KINDS:
+        baseline: Baseline
+        returns = data.returns.to_numpy(dtype=float)
+        if dependence_config.kind == "bootstrap_returns":
+            baseline = ReturnBootstrap(returns, max(dependence_config.block_length, 1.0))
+        else:
+            baseline = IidReturns.fit(returns, dependence_config.kind == "iid_t")
+            stress = dependence_config.stress
+            if stress.active:
+                correlation = baseline.correlation
+                if stress.worst_days is not None:
+                    rows = _stressed_days(marginals, stress.worst_days)
+                    correlation = np.atleast_2d(np.corrcoef(returns[rows], rowvar=False))
+                correlation = blend_correlation(correlation, stress.correlation_blend)
+                scale = np.sqrt(np.diag(baseline.covariance))
+                baseline = replace(baseline, covariance=correlation * np.outer(scale, scale))
+        placeholder = GaussianCopula(baseline.correlation, marginals)
+        return JointModel(marginals=marginals, dependence=placeholder, baseline=baseline, fit_index=series.index)
+
+    notes: list[str] = []
+    dependence: Dependence
+    scores = joint_normal_scores(marginals)
+    blend = dependence_config.stress.correlation_blend
+    if dependence_config.kind == "fhs":
+        residuals = np.column_stack([m.std_residuals for m in marginals])
+        bootstrap = ResidualBootstrap.from_residuals(residuals, dependence_config.block_length, "model.dependence")
+        marginals = _with_empirical_shocks(marginals, bootstrap)
+        _check_stationary(marginals)
+        dependence = bootstrap
+    elif dependence_config.kind == "independent":
+        dependence = GaussianCopula(np.eye(len(names)), marginals, kind="independent")
+    else:
+        # a correlation other than the plain estimate: the stressed days', or with lead-lag terms
+        adjusted: np.ndarray | None = None
+        if dependence_config.stress.worst_days is not None:
+            rows = _stressed_days(marginals, dependence_config.stress.worst_days)
+            adjusted = np.atleast_2d(np.corrcoef(joint_normal_scores(marginals, rows), rowvar=False))
+        elif factor is None and dependence_config.lead_lag:
+            columns = [names.index(name) for name in lagged]
+            adjusted = lead_lag_correlation(scores, dependence_config.lead_lag, columns)
+        if dependence_config.kind == "t":
+            from scipy import special
+
+            fitted = fit_t_copula(special.ndtr(scores), marginals, correlation=adjusted)
+            dependence = replace(fitted, correlation=blend_correlation(fitted.correlation, blend))
+        elif dependence_config.kind == "dcc":
+            fitted_dcc = fit_dcc(scores)
+            qbar = fitted_dcc.qbar if adjusted is None else adjusted
+            dependence = DccCopula(replace(fitted_dcc, qbar=blend_correlation(qbar, blend)), marginals)
+        else:
+            correlation = np.atleast_2d(np.corrcoef(scores, rowvar=False)) if adjusted is None else adjusted
+            dependence = GaussianCopula(blend_correlation(correlation, blend), marginals)
+    if config.marginals.variance_targeting:
+        variances = [float(np.var(series[name].to_numpy() * m.scale)) for name, m in zip(names, marginals, strict=True)]
+        marginals = tuple(_variance_targeted(m, v) for m, v in zip(marginals, variances, strict=True))
+        notes += [f"{m.name}: variance targeting not applied to {m.label}" for m in marginals if m.kind == "egarch"]
+    marginals, stressed_date = _stressed(marginals, series.index)
+    dependence = _rebind(dependence, marginals)
+    return JointModel(
+        marginals=marginals,
+        dependence=dependence,
+        factor=factor,
+        stressed_date=stressed_date,
+        notes=tuple(notes),
+        fit_index=series.index,
+        variance_ceiling=config.marginals.variance_ceiling,
+        regime_statistics=regime_statistics,
+    )
+
+
+def _fit_regimes(
+    factor: FactorStructure, series: pd.DataFrame, returns: pd.DataFrame, config: RegimeConfig, n_lags: int
+) -> tuple[FactorStructure, pd.DataFrame, dict[str, float]]:
+    """Switching loadings for ``config.series``; its idiosyncratic returns net of the expected loading each day."""
+    names = [str(name) for name in returns.columns]
+    column = names.index(config.series)
+    skipped = returns.shape[0] - series.shape[0]
+    market = returns.iloc[:, factor.market].to_numpy(dtype=float)
+    n_obs = market.size
+    regressors = np.column_stack([market[skipped - lag : n_obs - lag] for lag in range(n_lags + 1)])
+    own = returns.iloc[skipped:, column].to_numpy(dtype=float)
+    fitted = fit_regime_loadings(own, regressors, config.n_regimes, config.series)
+    idiosyncratic = series.copy()
+    idiosyncratic.iloc[:, column] = own - np.einsum("tl,tl->t", fitted.expected_loadings(), regressors)
+    regime_loadings = np.zeros((config.n_regimes, factor.n_lags + 1))
+    regime_loadings[:, : n_lags + 1] = fitted.loadings
+    structure = _switching_structure(factor.market, factor.loadings, column, regime_loadings, fitted.transition)
+    statistics = {
+        "regime_loglikelihood": fitted.loglikelihood,
+        "regime_bic": fitted.bic,
+        "constant_loading_bic": fitted.constant_bic,
+    }
+    return structure, idiosyncratic, statistics
+
+
+def _rebind(dependence: Dependence, marginals: tuple[FittedMarginal, ...]) -> Dependence:
+    """The dependence model mapping its scores to these (possibly adjusted) marginals."""
+    if isinstance(dependence, ResidualBootstrap):
+        return dependence
+    return replace(dependence, marginals=marginals)

@@ -1,0 +1,199 @@
+"""Each configured objective: how it is solved on scenarios, and its measure recomputed from weights alone.
+
+:func:`solve_objective` dispatches to the problem of the objective's kind
+(:mod:`mcalloc.optimize.variance`, :mod:`mcalloc.optimize.cvar`,
+:mod:`mcalloc.optimize.drawdown`); :func:`objective_measure` computes the
+same quantity from the returned weights through :class:`Scenarios` only,
+so the reported objective can be checked against it (they agree to solver
+tolerance; the tests hold them to it).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, replace
+
+import cvxpy as cp
+import numpy as np
+
+from mcalloc.config.optimize_schema import (
+    MaxGrowthObjective,
+    MaxSharpeObjective,
+    MeanVarianceObjective,
+    MinCdarObjective,
+    MinCvarMaxDrawdownObjective,
+    MinCvarObjective,
+    MinVarianceObjective,
+    Objective,
+    RiskParityObjective,
+)
+from mcalloc.errors import InfeasibleError
+from mcalloc.optimize.common import Feasible, OptimizedWeights, Solvers, solve
+from mcalloc.optimize.cutting import ConvexMeasure, CuttingPlane
+from mcalloc.optimize.cvar import growth_measure, horizon_cvar_measure
+from mcalloc.optimize.drawdown import cdar_measure, maxdd_cvar_measure
+from mcalloc.optimize.scenarios import Scenarios
+from mcalloc.optimize.variance import MaxSharpeProblem, MeanVarianceProblem, MinVarianceProblem, RiskParityProblem
+
+__all__ = [
+    "PATH_OBJECTIVES",
+    "Context",
+    "best_mean_return",
+    "maximised",
+    "objective_measure",
+    "solve_objective",
+]
+
+PATH_OBJECTIVES = ("min_cdar", "min_cvar_maxdd")
+"""Objectives whose cost grows with paths x months: solved on at most ``optimize.max_path_scenarios`` paths."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every objective needs besides its scenarios: constraints, solvers, the risk-free rate, asset names."""
+
+    feasible: Feasible
+    solvers: Solvers
+    risk_free: float
+    asset_names: tuple[str, ...]
+    max_assets: int | None = None
+
+
+def maximised(objective: Objective) -> bool:
+    """True for objectives whose value is better when higher (utility, Sharpe ratio, growth)."""
+    return objective.kind in ("mean_variance", "max_sharpe", "max_growth")
+
+
+def objective_measure(
+    objective: Objective,
+    scenarios: Scenarios,
+    weights: np.ndarray,
+    risk_free: float,
+    asset_names: tuple[str, ...] | None = None,
+) -> float:
+    """The objective's quantity for ``weights``, computed from the scenarios alone."""
+    if isinstance(objective, MinVarianceObjective):
+        return scenarios.volatility(weights)
+    if isinstance(objective, MeanVarianceObjective):
+        return scenarios.mean_return(weights) - 0.5 * objective.risk_aversion * scenarios.volatility(weights) ** 2
+    if isinstance(objective, MaxSharpeObjective):
+        rate = risk_free if objective.risk_free is None else objective.risk_free
+        return (scenarios.mean_return(weights) - rate) / scenarios.volatility(weights)
+    if isinstance(objective, RiskParityObjective):
+        covariance = scenarios.annual_covariance()
+        shares = weights * (covariance @ weights) / (weights @ covariance @ weights)
+        return float(np.abs(shares - _budgets(objective, scenarios.n_assets, asset_names)).max())
+    if isinstance(objective, MinCvarObjective):
+        return scenarios.horizon_cvar(weights, objective.alpha, objective.form == "compounded")
+    if isinstance(objective, MinCdarObjective):
+        return scenarios.cdar(weights, objective.alpha, compounded=False)
+    if isinstance(objective, MinCvarMaxDrawdownObjective):
+        return scenarios.maxdd_cvar(weights, objective.alpha, compounded=False)
+    assert isinstance(objective, MaxGrowthObjective)
+    return scenarios.expected_growth(weights)
+
+
+def _budgets(objective: RiskParityObjective, n_assets: int, names: tuple[str, ...] | None) -> np.ndarray:
+    if objective.budgets is None:
+        return np.full(n_assets, 1.0 / n_assets)
+    assert names is not None, "budgets by asset need the asset names"
+    budgets = np.array([objective.budgets.get(name, 0.0) for name in names])
+    return np.asarray(budgets / budgets.sum())
+
+
+def best_mean_return(scenarios: Scenarios, feasible: Feasible, solvers: Solvers) -> float:
+    """The highest annualised mean return within the linear constraints (a small LP)."""
+    weights = cp.Variable(feasible.n_assets)
+    mean = scenarios.annual_mean()
+    problem = cp.Problem(cp.Maximize(mean @ weights), feasible.constraints(weights))
+    solve(problem, solvers, True, "optimize.constraints", f"check {feasible.describe()}")
+    return float(problem.value)
+
+
+def _measure_for(objective: Objective, scenarios: Scenarios) -> ConvexMeasure:
+    if isinstance(objective, MinCvarObjective):
+        return horizon_cvar_measure(scenarios, objective.alpha, objective.form == "compounded")
+    if isinstance(objective, MinCdarObjective):
+        return cdar_measure(scenarios, objective.alpha)
+    assert isinstance(objective, MinCvarMaxDrawdownObjective)
+    return maxdd_cvar_measure(scenarios, objective.alpha)
+
+
+def _solve_on(
+    objective: Objective,
+    scenarios: Scenarios,
+    context: Context,
+    feasible: Feasible,
+    floor: float | None,
+    what: str,
+    hint: str,
+) -> OptimizedWeights:
+    mean = scenarios.annual_mean()
+    covariance = scenarios.annual_covariance()
+    solvers = context.solvers
+    start = np.clip(np.full(feasible.n_assets, 1.0 / feasible.n_assets), feasible.lower, feasible.upper)
+    if isinstance(objective, MinVarianceObjective):
+        return MinVarianceProblem(mean, covariance, feasible, solvers).solve(floor, what, hint)
+    if isinstance(objective, MeanVarianceObjective):
+        problem = MeanVarianceProblem(mean, covariance, objective.risk_aversion, feasible, solvers)
+        return problem.solve(floor, what, hint)
+    if isinstance(objective, MaxSharpeObjective):
+        rate = context.risk_free if objective.risk_free is None else objective.risk_free
+        return MaxSharpeProblem(mean, covariance, rate, feasible, solvers).solve(floor, what, hint)
+    if isinstance(objective, RiskParityObjective):
+        budgets = _budgets(objective, feasible.n_assets, context.asset_names)
+        return RiskParityProblem(covariance, budgets, feasible, solvers).solve(floor, what, hint)
+    if isinstance(objective, MaxGrowthObjective):
+        limits: list[tuple[ConvexMeasure, float]] = []
+        if objective.cvar_limit is not None:
+            limits.append((horizon_cvar_measure(scenarios, objective.alpha), objective.cvar_limit))
+        if objective.maxdd_limit is not None:
+            limits.append((maxdd_cvar_measure(scenarios, objective.maxdd_alpha), objective.maxdd_limit))
+        plane = CuttingPlane(growth_measure(scenarios), limits, feasible, mean, solvers, start)
+        result = plane.solve(floor, what, hint)
+        return OptimizedWeights(
+            result.weights, -result.objective_value, result.status, result.solver, result.iterations,
+            result.warnings, result.gap,
+        )  # fmt: skip
+    plane = CuttingPlane(_measure_for(objective, scenarios), [], feasible, mean, solvers, start)
+    return plane.solve(floor, what, hint)
+
+
+def solve_objective(
+    objective: Objective, scenarios: Scenarios, context: Context, floor: float | None, what: str, hint: str
+) -> OptimizedWeights:
+    """The objective's optimum on ``scenarios`` under the context's constraints and the return ``floor``.
+
+    With ``max_assets``, every set of at most that many assets is solved
+    (the others held at zero) and the best kept: exact for the few assets
+    mcalloc is built for.
+    """
+    feasible = context.feasible
+    if feasible.describe() not in hint:
+        hint = f"{hint}; the constraints in play: {feasible.describe()}" if hint else f"relax {feasible.describe()}"
+    if context.max_assets is None or context.max_assets >= feasible.n_assets:
+        return _tidy(_solve_on(objective, scenarios, context, feasible, floor, what, hint))
+    best: OptimizedWeights | None = None
+    sign = -1.0 if maximised(objective) else 1.0
+    for size in range(1, context.max_assets + 1):
+        for chosen in itertools.combinations(range(feasible.n_assets), size):
+            keep = np.zeros(feasible.n_assets, dtype=bool)
+            keep[list(chosen)] = True
+            try:
+                result = _solve_on(objective, scenarios, context, feasible.only(keep), floor, what, hint)
+            except InfeasibleError:
+                continue
+            if best is None or sign * result.objective_value < sign * best.objective_value:
+                best = result
+    if best is None:
+        raise InfeasibleError(
+            f"{what}: no set of at most {context.max_assets} assets meets the constraints; raise "
+            f"optimize.constraints.max_assets or relax {feasible.describe()}"
+        )
+    return _tidy(best)
+
+
+def _tidy(result: OptimizedWeights) -> OptimizedWeights:
+    """Weights a solver left at +-1e-12 set to exactly zero (no "-0.0%" in tables)."""
+    weights = np.where(np.abs(result.weights) < 1e-10, 0.0, result.weights) + 0.0
+    return replace(result, weights=weights)

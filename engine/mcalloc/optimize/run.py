@@ -1,0 +1,519 @@
+"""The optimisation stage: every objective, its grid cross-check and stability, and the frontiers.
+
+The pipeline hands over the optimiser's own scenarios (simulated apart from
+the paths every portfolio is judged on) and gets back weights with what
+the optimiser saw; the pipeline then judges the weights with everything
+else on fresh paths (:func:`optimization_table`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mcalloc.config.optimize_schema import MaxGrowthObjective, Objective
+from mcalloc.config.schema import Scenario
+from mcalloc.errors import InfeasibleError
+from mcalloc.metrics.risk import cvar
+from mcalloc.metrics.summary import book_cdar, book_volatility
+from mcalloc.optimize.common import Feasible, OptimizedWeights, Solvers
+from mcalloc.optimize.cutting import CuttingPlane
+from mcalloc.optimize.cvar import horizon_cvar_measure
+from mcalloc.optimize.drawdown import cdar_measure, maxdd_cvar_measure
+from mcalloc.optimize.objectives import (
+    PATH_OBJECTIVES,
+    Context,
+    best_mean_return,
+    maximised,
+    objective_measure,
+    solve_objective,
+)
+from mcalloc.optimize.scenarios import MEASURES, Scenarios
+from mcalloc.optimize.variance import MinVarianceProblem
+from mcalloc.portfolio.accounting import BookSummary
+
+__all__ = [
+    "OPTIMIZATION_COLUMNS",
+    "Optimization",
+    "OptimizedPortfolio",
+    "context_of",
+    "optimise",
+    "optimization_table",
+    "scenarios_of",
+]
+
+MONTHS_PER_PERIOD = {"monthly": 1, "quarterly": 3, "annual": 12}
+"""Rebalancing periods in months; other policies are treated as monthly (daily, flows) or one period (never)."""
+
+FRONTIER_PATHS = 2_000
+"""Paths the frontiers are solved and measured on: the first of the optimiser's paths (a random sample of them)."""
+
+N_BOOTSTRAP = 200
+
+FIT_MEASURES = ("mean_return", "volatility", "expected_growth", "horizon_cvar_95", "cdar_95", "maxdd_p95")
+
+
+@dataclass(frozen=True)
+class OptimizedPortfolio:
+    """One objective's solution and what it looked like on the optimiser's paths."""
+
+    name: str
+    objective: Objective
+    floor: float | None
+    result: OptimizedWeights
+    recomputed: float
+    n_objective_paths: int
+    fit: dict[str, float]
+    grid_best: float
+    grid_points: int
+    batch_weights: np.ndarray
+
+
+@dataclass(frozen=True)
+class Optimization:
+    portfolios: list[OptimizedPortfolio]
+    frontier: pd.DataFrame
+    stability: pd.DataFrame
+    warnings: tuple[str, ...]
+
+
+def scenarios_of(scenario: Scenario, month_growth: np.ndarray) -> Scenarios:
+    """The optimiser's scenarios for the scenario's rebalancing policy."""
+    rebalance = scenario.portfolio.rebalance
+    n_months = month_growth.shape[1]
+    per = n_months if rebalance == "never" else MONTHS_PER_PERIOD.get(rebalance, 1)
+    return Scenarios(month_growth, per)
+
+
+def context_of(scenario: Scenario) -> Context:
+    """The constraints and solvers of the scenario's ``optimize`` section."""
+    names = scenario.asset_names
+    constraints = scenario.optimize.constraints
+    lows, highs = constraints.weight_bounds(names)
+    groups = tuple(
+        (name, np.array([1.0 if asset in group.assets else 0.0 for asset in names]), group.min, group.max)
+        for name, group in constraints.groups.items()
+    )
+    turnover = None
+    if constraints.turnover is not None:
+        current = np.array([constraints.turnover.current.get(asset, 0.0) for asset in names])
+        turnover = (current, constraints.turnover.max)
+    feasible = Feasible(np.array(lows), np.array(highs), tuple(names), groups, turnover)
+    optimize = scenario.optimize
+    solvers = Solvers(optimize.solver, optimize.lp_solver, optimize.fallback_solver)
+    return Context(feasible, solvers, scenario.portfolio.risk_free, tuple(names), constraints.max_assets)
+
+
+def fit_measures(scenarios: Scenarios, weights: np.ndarray) -> dict[str, float]:
+    """The compounded measures of a mix on the optimiser's scenarios (the ``*_fit`` columns)."""
+    drawdowns = scenarios.drawdowns(weights)
+    return {
+        "mean_return": scenarios.mean_return(weights),
+        "volatility": scenarios.volatility(weights),
+        "expected_growth": scenarios.expected_growth(weights),
+        "horizon_cvar_95": scenarios.horizon_cvar(weights, 0.95),
+        "cdar_95": cvar(drawdowns, 0.95),
+        "maxdd_p95": float(np.quantile(drawdowns.max(axis=1), 0.95)),
+    }
+
+
+def _objective_paths(objective: Objective, scenarios: Scenarios, limit: int) -> Scenarios:
+    path_kind = objective.kind in PATH_OBJECTIVES or (
+        isinstance(objective, MaxGrowthObjective) and objective.maxdd_limit is not None
+    )
+    # chunks are seeded independently, so the first paths are a random sample of them
+    return scenarios.subset(slice(0, limit)) if path_kind and scenarios.n_paths > limit else scenarios
+
+
+def simplex_grid(n_assets: int, step: float) -> np.ndarray:
+    """Every long-only mix with weights on multiples of ``step`` (which must divide 1), (n_points, n_assets)."""
+    parts = round(1.0 / step)
+    points = [
+        np.array(c, dtype=float) / parts
+        for c in itertools.product(range(parts + 1), repeat=n_assets - 1)
+        if sum(c) <= parts
+    ]
+    return np.array([np.append(p, 1.0 - p.sum()) for p in points])
+
+
+def _grid_best(
+    objective: Objective, scenarios: Scenarios, context: Context, floor: float | None, step: float | None
+) -> tuple[float, int]:
+    """The best objective over the feasible grid points (NaN without a grid), and how many points were feasible."""
+    n_assets = scenarios.n_assets
+    if step is None or n_assets > 4 or objective.kind == "risk_parity" or abs(round(1 / step) * step - 1) > 1e-9:
+        return math.nan, 0
+    sign = -1.0 if maximised(objective) else 1.0
+    best, count = math.inf, 0
+    for point in simplex_grid(n_assets, step):
+        if not context.feasible.contains(point, 1e-12):
+            continue
+        if context.max_assets is not None and np.count_nonzero(point) > context.max_assets:
+            continue
+        if floor is not None and scenarios.mean_return(point) < floor:
+            continue
+        if isinstance(objective, MaxGrowthObjective) and not _within_limits(objective, scenarios, point):
+            continue
+        count += 1
+        value = objective_measure(objective, scenarios, point, context.risk_free, context.asset_names)
+        best = min(best, sign * value)
+    return (sign * best if count else math.nan), count
+
+
+def _within_limits(objective: MaxGrowthObjective, scenarios: Scenarios, weights: np.ndarray) -> bool:
+    """True if ``weights`` meets the objective's CVaR and drawdown limits (as the solver measures them)."""
+    if objective.cvar_limit is not None and scenarios.horizon_cvar(weights, objective.alpha) > objective.cvar_limit:
+        return False
+    limit = objective.maxdd_limit
+    return limit is None or scenarios.maxdd_cvar(weights, objective.maxdd_alpha, compounded=False) <= limit
+
+
+def _floor(objective: Objective, scenarios: Scenarios, benchmarks: dict[str, np.ndarray]) -> float | None:
+    target = objective.min_return
+    if target is None:
+        return None
+    if isinstance(target, str):
+        return scenarios.mean_return(benchmarks[target.removeprefix("benchmark:")])
+    return float(target)
+
+
+def optimise(scenario: Scenario, scenarios: Scenarios, benchmarks: dict[str, np.ndarray]) -> Optimization:
+    """Solve every objective of the scenario on the optimiser's scenarios; then the frontiers."""
+    optimize = scenario.optimize
+    context = context_of(scenario)
+    best_mean = best_mean_return(scenarios, context.feasible, context.solvers)
+    portfolios: list[OptimizedPortfolio] = []
+    warnings: list[str] = []
+    for index, objective in enumerate(optimize.objectives):
+        what = f"optimize.objectives.{index} ({objective.label})"
+        hint = (
+            f"the highest mean return within the constraints is {best_mean:.4f} a year; lower min_return or "
+            f"relax {context.feasible.describe()}"
+        )
+        floor = _floor(objective, scenarios, benchmarks)
+        if floor is not None and floor > best_mean + 1e-9:
+            raise InfeasibleError(f"{what}: min_return needs a mean return of {floor:.4f} a year; {hint}")
+        used = _objective_paths(objective, scenarios, optimize.max_path_scenarios)
+        result = solve_objective(objective, used, context, floor, what, hint)
+        if result.status != "optimal":
+            warnings.append(f"{what}: the solver's status is {result.status}")
+        warnings += result.warnings
+        recomputed = objective_measure(objective, used, result.weights, context.risk_free, context.asset_names)
+        grid_best, grid_points = _grid_best(objective, used, context, floor, optimize.grid_step)
+        batch_weights = _batch_weights(
+            objective, scenarios, context, floor, optimize.batches, optimize.max_path_scenarios
+        )
+        portfolios.append(
+            OptimizedPortfolio(
+                name=objective.label,
+                objective=objective,
+                floor=floor,
+                result=result,
+                recomputed=recomputed,
+                n_objective_paths=used.n_paths,
+                fit=fit_measures(scenarios, result.weights),
+                grid_best=grid_best,
+                grid_points=grid_points,
+                batch_weights=batch_weights,
+            )
+        )
+    frontier = frontier_table(scenario, scenarios, context, benchmarks, portfolios)
+    stability = stability_table(portfolios, scenario.asset_names, scenarios.n_paths, optimize.batches)
+    return Optimization(portfolios, frontier, stability, tuple(warnings))
+
+
+def _batch_weights(
+    objective: Objective, scenarios: Scenarios, context: Context, floor: float | None, batches: int, limit: int
+) -> np.ndarray:
+    """The objective solved again on each of ``batches`` disjoint parts of the paths, (batches, n_assets)."""
+    found = np.full((batches, scenarios.n_assets), np.nan)
+    if batches < 2:
+        return found
+    for batch, part in enumerate(scenarios.batches(batches)):
+        used = _objective_paths(objective, part, limit)
+        try:
+            found[batch] = solve_objective(objective, used, context, floor, "batch", "").weights
+        except InfeasibleError:
+            continue
+    return found
+
+
+STABILITY_COLUMNS = [
+    "portfolio",
+    "asset",
+    "weight",
+    "batch_mean",
+    "batch_sd",
+    "batch_min",
+    "batch_max",
+    "n_batches",
+    "n_paths_per_batch",
+]
+
+
+def stability_table(
+    portfolios: Sequence[OptimizedPortfolio], asset_names: Sequence[str], n_paths: int, batches: int
+) -> pd.DataFrame:
+    """Each optimised weight beside its mean, spread and range over independent batches of paths."""
+    rows = []
+    for portfolio in portfolios:
+        solved = portfolio.batch_weights[~np.isnan(portfolio.batch_weights).any(axis=1)]
+        for asset, name in enumerate(asset_names):
+            column = solved[:, asset] if solved.size else np.array([np.nan])
+            rows.append(
+                {
+                    "portfolio": portfolio.name,
+                    "asset": name,
+                    "weight": float(portfolio.result.weights[asset]),
+                    "batch_mean": float(np.mean(column)),
+                    "batch_sd": float(np.std(column, ddof=1)) if column.size > 1 else math.nan,
+                    "batch_min": float(np.min(column)),
+                    "batch_max": float(np.max(column)),
+                    "n_batches": int(solved.shape[0]),
+                    "n_paths_per_batch": n_paths // batches if batches else 0,
+                }
+            )
+    return pd.DataFrame(rows, columns=STABILITY_COLUMNS)
+
+
+def _asset_sets(scenario: Scenario) -> list[tuple[str, np.ndarray]]:
+    """The frontiers drawn: all assets, and (diversification) the first asset alone and with each other one."""
+    names = scenario.asset_names
+    n = len(names)
+    every = [("+".join(names), np.ones(n, dtype=bool))]
+    if not scenario.optimize.frontier.diversification or n < 2:
+        return every
+    anchor = np.zeros(n, dtype=bool)
+    anchor[0] = True
+    sets = [(names[0], anchor)]
+    for other in range(1, n):
+        mask = anchor.copy()
+        mask[other] = True
+        sets.append((f"{names[0]}+{names[other]}", mask))
+    return sets + (every if n > 2 else [])
+
+
+def _frontier_points(
+    measure: str, scenarios: Scenarios, feasible: Feasible, context: Context, points: int
+) -> list[tuple[float | None, np.ndarray, float]]:
+    """(floor, weights, objective) from the least risky mix to the highest mean return."""
+    solvers = context.solvers
+    what = f"optimize.frontier ({measure})"
+    hint = f"relax {feasible.describe()}"
+    mean = scenarios.annual_mean()
+    if measure == "volatility":
+        problem = MinVarianceProblem(mean, scenarios.annual_covariance(), feasible, solvers)
+        solve = problem.solve
+    else:
+        measures = {
+            "cvar": lambda: horizon_cvar_measure(scenarios, 0.95),
+            "cdar": lambda: cdar_measure(scenarios, 0.95),
+            "maxdd": lambda: maxdd_cvar_measure(scenarios, 0.95),
+        }
+        start = np.clip(np.full(feasible.n_assets, 1.0 / feasible.n_assets), feasible.lower, feasible.upper)
+        plane = CuttingPlane(measures[measure](), [], feasible, mean, solvers, start)
+        solve = plane.solve
+    lowest = solve(None, what, hint)
+    low = float(mean @ lowest.weights)
+    high = best_mean_return(scenarios, feasible, solvers)
+    found: list[tuple[float | None, np.ndarray, float]] = [(None, lowest.weights, lowest.objective_value)]
+    if high - low > 1e-9:
+        for floor in np.linspace(low, high, points)[1:]:
+            result = solve(float(floor) - 1e-10, what, hint)
+            found.append((float(floor), result.weights, result.objective_value))
+    return found
+
+
+FRONTIER_COLUMNS = [
+    "frontier",
+    "measure",
+    "kind",
+    "portfolio",
+    "min_mean_return",
+    "objective_value",
+    *FIT_MEASURES,
+]
+
+
+def frontier_table(
+    scenario: Scenario,
+    scenarios: Scenarios,
+    context: Context,
+    benchmarks: dict[str, np.ndarray],
+    portfolios: Sequence[OptimizedPortfolio],
+) -> pd.DataFrame:
+    """``frontier.csv``: each risk measure's frontier for each asset set, with benchmarks and optima marked."""
+    settings = scenario.optimize.frontier
+    names = scenario.asset_names
+    weight_columns = [f"w_{name}" for name in names]
+    columns = FRONTIER_COLUMNS + weight_columns
+    rows: list[dict[str, object]] = []
+    if settings.points == 0:
+        return pd.DataFrame(rows, columns=columns)
+    scenarios = scenarios.subset(slice(0, FRONTIER_PATHS))
+    for label, mask in _asset_sets(scenario):
+        feasible = context.feasible.only(mask)
+        if feasible.lower.sum() > 1.0 + 1e-12 or feasible.upper.sum() < 1.0 - 1e-12:
+            continue
+        for measure in settings.measures:
+            if measure not in MEASURES:
+                continue
+            try:
+                found = _frontier_points(measure, scenarios, feasible, context, settings.points)
+            except InfeasibleError:
+                continue
+            for point, (floor, weights, value) in enumerate(found):
+                row: dict[str, object] = {
+                    "frontier": label,
+                    "measure": measure,
+                    "kind": "frontier",
+                    "portfolio": f"point_{point}",
+                    "min_mean_return": math.nan if floor is None else floor,
+                    "objective_value": value,
+                    **fit_measures(scenarios, weights),
+                }
+                row.update(zip(weight_columns, (float(w) for w in weights), strict=True))
+                rows.append(row)
+    marked = [(name, "benchmark", w) for name, w in benchmarks.items()]
+    marked += [(p.name, "optimised", p.result.weights) for p in portfolios]
+    for name, kind, weights in marked:
+        row = {"frontier": "", "measure": "", "kind": kind, "portfolio": name, "min_mean_return": math.nan}
+        row["objective_value"] = math.nan
+        row.update(fit_measures(scenarios, weights))
+        row.update(zip(weight_columns, (float(w) for w in weights), strict=True))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns)
+
+
+OPTIMIZATION_COLUMNS = [
+    "portfolio",
+    "objective",
+    "alpha",
+    "objective_value",
+    "objective_recomputed",
+    "optimality_gap",
+    "grid_best",
+    "grid_gap",
+    "grid_points",
+    "min_mean_return",
+    *(f"{name}_fit" for name in FIT_MEASURES),
+    *(f"{name}_new_paths" for name in FIT_MEASURES),
+    "objective_new_paths",
+    "objective_new_paths_se",
+    "n_fit_paths",
+    "n_objective_paths",
+    "n_new_paths",
+    "iterations",
+    "status",
+    "solver",
+]
+
+
+class _BookMeasures:
+    """The measures of ``FIT_MEASURES`` for one portfolio from the full accounting on the evaluation paths."""
+
+    def __init__(self, book: BookSummary, column: int, horizon_years: int) -> None:
+        self.book, self.column, self.years = book, column, horizon_years
+        self.log_growth = np.log(np.maximum(book.performance[:, column], 1e-300))
+
+    def mean_return(self, rows: np.ndarray | slice = slice(None)) -> float:
+        book = self.book
+        total = book.period_return_sum if book.period_return_sum is not None else book.log_return_sum
+        return float(12.0 * total[rows, self.column].mean() / book.n_blocks)
+
+    def volatility(self, rows: np.ndarray | slice = slice(None)) -> float:
+        chosen = None if isinstance(rows, slice) else rows
+        return book_volatility(self.book, self.years, self.column, chosen)
+
+    def expected_growth(self, rows: np.ndarray | slice = slice(None)) -> float:
+        return float(self.log_growth[rows].mean() / self.years)
+
+    def horizon_cvar(self, rows: np.ndarray | slice = slice(None), alpha: float = 0.95) -> float:
+        return cvar(-self.log_growth[rows], alpha)
+
+    def all(self) -> dict[str, float]:
+        return {
+            "mean_return": self.mean_return(),
+            "volatility": self.volatility(),
+            "expected_growth": self.expected_growth(),
+            "horizon_cvar_95": self.horizon_cvar(),
+            "cdar_95": book_cdar(self.book, self.column, 0.95),
+            "maxdd_p95": float(np.percentile(self.book.max_drawdown[:, self.column], 95)),
+        }
+
+    def objective(self, objective: Objective, risk_free: float, rows: np.ndarray | slice = slice(None)) -> float:
+        """The objective's own quantity where the full accounting defines it the same way (else NaN)."""
+        kind = objective.kind
+        if kind == "min_variance":
+            return self.volatility(rows)
+        if kind == "mean_variance":
+            return self.mean_return(rows) - 0.5 * objective.risk_aversion * self.volatility(rows) ** 2  # type: ignore[union-attr]
+        if kind == "max_sharpe":
+            rate = risk_free if objective.risk_free is None else objective.risk_free  # type: ignore[union-attr]
+            return (self.mean_return(rows) - rate) / self.volatility(rows)
+        if kind == "min_cvar" and objective.form == "compounded":  # type: ignore[union-attr]
+            return self.horizon_cvar(rows, objective.alpha)  # type: ignore[union-attr]
+        if kind == "max_growth":
+            return self.expected_growth(rows)
+        return math.nan
+
+
+def optimization_table(
+    portfolios: Sequence[OptimizedPortfolio],
+    book: BookSummary,
+    columns: dict[str, int],
+    n_fit_paths: int,
+    horizon_years: int,
+    risk_free: float,
+    seed: int,
+) -> pd.DataFrame:
+    """One row per optimised portfolio: what the optimiser saw, and the same on the paths it never saw.
+
+    ``*_new_paths`` come from the full accounting (daily steps, costs,
+    taxes, flows) on the evaluation paths; ``objective_new_paths_se`` is
+    the bootstrap standard error of ``objective_new_paths`` over those paths.
+    """
+    rows = []
+    n_paths = book.terminal_value.shape[0]
+    rng = np.random.default_rng(np.random.SeedSequence((seed, 5)))
+    m = min(n_paths, 20_000)
+    samples = [rng.integers(0, n_paths, m) for _ in range(N_BOOTSTRAP)]
+    for portfolio in portfolios:
+        objective = portfolio.objective
+        measures = _BookMeasures(book, columns[portfolio.name], horizon_years)
+        value = portfolio.result.objective_value
+        sign = -1.0 if maximised(objective) else 1.0
+        out_of_sample = measures.objective(objective, risk_free)
+        se = math.nan
+        if math.isfinite(out_of_sample):
+            spread = np.std([measures.objective(objective, risk_free, rows) for rows in samples], ddof=1)
+            se = float(spread) * math.sqrt(m / n_paths)
+        row: dict[str, object] = {
+            "portfolio": portfolio.name,
+            "objective": objective.kind,
+            "alpha": getattr(objective, "alpha", math.nan),
+            "objective_value": value,
+            "objective_recomputed": portfolio.recomputed,
+            "optimality_gap": portfolio.result.gap,
+            "grid_best": portfolio.grid_best,
+            "grid_gap": sign * (value - portfolio.grid_best) if math.isfinite(portfolio.grid_best) else math.nan,
+            "grid_points": portfolio.grid_points,
+            "min_mean_return": math.nan if portfolio.floor is None else portfolio.floor,
+            **{f"{name}_fit": v for name, v in portfolio.fit.items()},
+            **{f"{name}_new_paths": v for name, v in measures.all().items()},
+            "objective_new_paths": out_of_sample,
+            "objective_new_paths_se": se,
+            "n_fit_paths": n_fit_paths,
+            "n_objective_paths": portfolio.n_objective_paths,
+            "n_new_paths": n_paths,
+            "iterations": portfolio.result.iterations,
+            "status": portfolio.result.status,
+            "solver": portfolio.result.solver,
+        }
+        rows.append(row)
+    return pd.DataFrame(rows, columns=OPTIMIZATION_COLUMNS)

@@ -1,0 +1,406 @@
+"""The one place where mcalloc's stages are wired together, top to bottom.
+
+    load scenario -> load data -> returns -> fit marginals -> fit dependence
+      -> simulate the optimiser's paths -> optimise
+      -> simulate paths, accounting benchmarks and optimised portfolios -> metrics
+      -> write results
+
+The optimiser works on paths of its own (``optimize.n_paths``, from a seed
+stream apart from the main one). Every portfolio, benchmark or optimised, is
+then judged on the main ``simulation.n_paths`` paths in one pass, so an
+optimised portfolio's metrics come from futures it was not fitted to, and
+``optimization.csv`` shows its objective on both.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mcalloc.config.loader import config_hash, scenario_to_dict
+from mcalloc.config.schema import Scenario
+from mcalloc.data.market import MarketData, load_market_data
+from mcalloc.metrics.diversification import DIVERSIFICATION_COLUMNS, diversification_table, standard_errors
+from mcalloc.metrics.horizons import horizons_table, paths_table
+from mcalloc.metrics.summary import metrics_table, with_standard_errors
+from mcalloc.models.joint import JointModel, fit_joint_model, joint_model_from_config
+from mcalloc.models.report import model_row
+from mcalloc.models.validation import CalibrationSettings, calibration_table
+from mcalloc.optimize.run import OPTIMIZATION_COLUMNS, Optimization, optimise, optimization_table, scenarios_of
+from mcalloc.optimize.scenarios import parametric
+from mcalloc.portfolio.costs import Band, FeeModel, RebalancePolicy, TradingCosts
+from mcalloc.portfolio.flows import CashFlowSchedule
+from mcalloc.portfolio.schedule import Schedule
+from mcalloc.portfolio.taxes import AccountTax, DepotTax, IskTax
+from mcalloc.results.writer import RunFolder, provenance_records
+from mcalloc.simulation.currency import CurrencyOverlay
+from mcalloc.simulation.paths import ChunkResult, SimulationPlan, release_workers, run_simulation, seed_sequence
+
+__all__ = ["RunOutcome", "build_model", "calibration_report", "models_table", "run_scenario"]
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a finished run wrote, also kept in memory for callers."""
+
+    folder: Path
+    metrics: pd.DataFrame
+    weights: pd.DataFrame
+    models: pd.DataFrame
+    optimization: pd.DataFrame
+    diversification: pd.DataFrame
+    warnings: tuple[str, ...] = ()
+    stability: pd.DataFrame | None = None
+    frontier: pd.DataFrame | None = None
+
+
+class _StageClock:
+    def __init__(self, report: Callable[[str], None]) -> None:
+        self.timings: dict[str, float] = {}
+        self.report = report
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        self.report(f"{name} ...")
+        yield
+        self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 3)
+
+
+def build_model(scenario: Scenario) -> tuple[JointModel, MarketData | None]:
+    """The joint model, fitted to the scenario's data (also returned) or from its calibrated parameters."""
+    start, steps = scenario.simulation.start, scenario.simulation.steps_per_year
+    if scenario.model.source == "fit":
+        assert scenario.data is not None  # guaranteed by the schema
+        data = load_market_data(scenario)
+        return fit_joint_model(scenario.model, data).starting_at(start, steps), data
+    return joint_model_from_config(scenario.model, scenario.factor_names).starting_at(start, steps), None
+
+
+def calibration_report(scenario: Scenario, model: JointModel, data: MarketData) -> pd.DataFrame:
+    """The fitted model's calibration table (see :mod:`mcalloc.models.validation`)."""
+    check = scenario.output.calibration
+    pairs = tuple(
+        (asset.name, f"fx_{asset.currency.lower()}")
+        for asset in scenario.assets
+        if asset.currency is not None and f"fx_{asset.currency.lower()}" in scenario.factor_names
+    )
+    settings = CalibrationSettings(
+        n_paths=check.n_paths,
+        window_years=check.window_years,
+        steps_per_year=scenario.simulation.steps_per_year,
+        seed=scenario.seed,
+        currency_pairs=pairs,
+    )
+    return calibration_table(model, data.returns, settings)
+
+
+def _data_window(data: MarketData | None) -> dict[str, object] | None:
+    """The part of the data the model was fitted to, for the manifest."""
+    if data is None:
+        return None
+    return {
+        "frequency": data.frequency,
+        "first_return": str(data.returns.index[0].date()),
+        "last_return": str(data.returns.index[-1].date()),
+        "n_returns": int(data.returns.shape[0]),
+        "series": list(data.returns.columns),
+        "dropped_dates": data.dropped_dates,
+        "filled_values": data.filled_dates,
+    }
+
+
+def models_table(model: JointModel, scenario: Scenario) -> pd.DataFrame:
+    """One row per asset: parameters (percent units), their standard errors and the fit's diagnostics."""
+    rows = []
+    steps = scenario.simulation.steps_per_year
+    start_variance, _ = model.start_levels()
+    labels = [asset.display_name for asset in scenario.assets] + [
+        f"{code}/{scenario.currency.base} exchange rate" for code in scenario.foreign_currencies
+    ]
+    if model.baseline is not None:
+        start_variance = np.array([m.unconditional_variance for m in model.marginals])
+    with np.errstate(invalid="ignore"):
+        total = np.sqrt(np.diag(model.long_run_covariance()) * steps) / 100.0
+    factor = model.factor
+    for index, (name, label, marginal) in enumerate(zip(scenario.factor_names, labels, model.marginals, strict=True)):
+        row = model_row(marginal, steps, float(start_variance[index]), model.start.kind)
+        role = "series" if factor is None else ("market" if index == factor.market else "idiosyncratic")
+        loadings = (
+            {} if factor is None else {f"loading_lag{lag}": float(v) for lag, v in enumerate(factor.loadings[index])}
+        )
+        rows.append(
+            {"asset": name, "label": label, "role": role, **row, "vol_ann_total": float(total[index]), **loadings}
+        )
+    return pd.DataFrame(rows)
+
+
+def account_tax(scenario: Scenario) -> AccountTax | None:
+    """The tax the scenario's account pays along the paths, if any."""
+    dividend_yield = np.array([asset.dividend_yield for asset in scenario.assets])
+    if scenario.tax.kind == "isk":
+        return IskTax.from_config(scenario.tax.isk, scenario.portfolio.initial_wealth, dividend_yield)
+    if scenario.tax.kind == "depot":
+        return DepotTax.from_config(scenario.tax.depot, dividend_yield)
+    return None
+
+
+def rebalance_policy(scenario: Scenario) -> RebalancePolicy:
+    """The scenario's trading costs and no-trade band (either may be absent)."""
+    portfolio = scenario.portfolio
+    bps = np.array([asset.trading_cost_bps for asset in scenario.assets])
+    costs = None
+    if bps.any() or portfolio.courtage:
+        costs = TradingCosts(bps=bps, fixed=portfolio.courtage / portfolio.initial_wealth)
+    band = Band(portfolio.band.kind, portfolio.band.width) if portfolio.band is not None else None
+    return RebalancePolicy(costs=costs, band=band, direct_flows=portfolio.rebalance == "flows")
+
+
+def _benchmark_weights(scenario: Scenario) -> dict[str, np.ndarray]:
+    names = scenario.asset_names
+    return {
+        name: np.array([mix.get(asset, 0.0) for asset in names]) for name, mix in scenario.portfolio.benchmarks.items()
+    }
+
+
+RELEASE_WORKERS_PATHS = 100_000
+"""From this many paths the worker processes are stopped once the simulation is done."""
+
+OPTIMIZER_STREAM = 1
+"""Seed stream of the optimiser's own paths (see :func:`mcalloc.simulation.paths.seed_sequence`)."""
+
+
+def _judge(
+    scenario: Scenario,
+    evaluation: ChunkResult,
+    names: list[str],
+    vectors: list[np.ndarray],
+    currency: str,
+    clock: _StageClock,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every portfolio's metrics (with standard errors) and diversification benefit, as lived in ``currency``."""
+    simulation = scenario.simulation
+    with clock.stage("metrics"):
+        metrics = metrics_table(
+            evaluation.book,
+            names,
+            scenario.portfolio.initial_wealth,
+            simulation.horizon_years,
+            scenario.portfolio.risk_free,
+            scenario.portfolio.inflation,
+        )
+        errors = standard_errors(evaluation.book, names, simulation.horizon_years, scenario.seed)
+        metrics = with_standard_errors(metrics, errors)
+    metrics.insert(1, "currency", currency)
+    reference = scenario.portfolio.reference_name
+    diversification = pd.DataFrame(columns=DIVERSIFICATION_COLUMNS)
+    if reference is not None:
+        with clock.stage("diversification"):
+            diversification = diversification_table(
+                evaluation.book,
+                names,
+                reference,
+                simulation.horizon_years,
+                scenario.seed,
+                simulation.chunk_size,
+                np.array(vectors).reshape(len(names), len(scenario.assets)),
+                evaluation.daily_covariance,
+                scenario.asset_names,
+                evaluation.asset_growth,
+            )
+    diversification["currency"] = currency
+    return metrics, diversification
+
+
+def _default_folder(scenario: Scenario, digest: str) -> Path:
+    run_id = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
+    return scenario.output.dir / scenario.name / run_id
+
+
+def run_scenario(
+    scenario: Scenario,
+    out: Path | None = None,
+    report: Callable[[str], None] = lambda message: None,
+) -> RunOutcome:
+    """Run a scenario end to end and write its results folder.
+
+    Parameters
+    ----------
+    scenario
+        The validated scenario (``simulation.n_jobs`` and ``seed`` included).
+    out
+        Folder to write; by default ``<output.dir>/<name>/<run-id>``.
+    report
+        Called with a short message as each stage starts.
+    """
+    digest = config_hash(scenario)
+    final = out if out is not None else _default_folder(scenario, digest)
+    simulation = scenario.simulation
+    folder = RunFolder.create(
+        final,
+        {
+            "scenario": scenario.name,
+            "run_id": final.name,
+            "seed": scenario.seed,
+            "config_sha256": digest,
+            "n_paths": simulation.n_paths,
+            "horizon_years": simulation.horizon_years,
+            "steps_per_year": simulation.steps_per_year,
+            "chunk_size": simulation.chunk_size,
+            "n_chunks": simulation.n_chunks,
+            "n_jobs": simulation.n_jobs,
+            "data": [],
+            "timings_s": {},
+        },
+    )
+    clock = _StageClock(report)
+    try:
+        folder.write_yaml("config.yaml", scenario_to_dict(scenario))
+        with clock.stage("model"):
+            model, data = build_model(scenario)
+            models = models_table(model, scenario)
+        folder.update(
+            data=provenance_records(data.provenance) if data is not None else [],
+            data_window=_data_window(data),
+            warnings=[*folder.manifest.get("warnings", []), *(data.warnings if data else ()), *model.warnings],
+            model_selection=model.selection_records(),
+            dependence={"kind": model.dependence.kind if model.baseline is None else model.baseline.kind},
+            stressed_date=model.stressed_date,
+        )
+        folder.write_csv("models.csv", models)
+        if model.selection_records():
+            folder.write_csv("model_selection.csv", pd.DataFrame(model.selection_records()))
+        folder.write_csv("dependence.csv", pd.DataFrame(model.dependence_records()))
+        if data is not None and scenario.output.calibration.n_paths > 0:
+            with clock.stage("calibration report"):
+                folder.write_csv("calibration.csv", calibration_report(scenario, model, data))
+        folder.write_csv(
+            "correlation.csv",
+            pd.DataFrame(model.copula.correlation, columns=scenario.factor_names).assign(asset=scenario.factor_names)[
+                ["asset", *scenario.factor_names]
+            ],
+        )
+
+        fees = FeeModel.of(scenario.assets, simulation.steps_per_year)
+        schedule = Schedule(simulation.horizon_years, simulation.steps_per_year, scenario.portfolio.rebalance)
+        benchmarks = _benchmark_weights(scenario)
+
+        flows = CashFlowSchedule.from_config(
+            scenario.portfolio.flows, simulation.horizon_years, scenario.portfolio.initial_wealth
+        )
+
+        def simulate(
+            weights: list[np.ndarray], n_paths: int, stream: int, currency: CurrencyOverlay | None, keep: bool = False
+        ) -> ChunkResult:
+            matrix = np.array(weights).reshape(len(weights), len(scenario.assets))
+            plan = SimulationPlan(
+                model=model,
+                fees=fees,
+                schedule=schedule,
+                weights=matrix,
+                currency=currency,
+                policy=rebalance_policy(scenario),
+                flows=flows if flows.active and stream == 0 else None,
+                tax=account_tax(scenario) if stream == 0 else None,
+                keep_months=keep,
+            )
+            return run_simulation(plan, n_paths, simulation.chunk_size, scenario.seed, simulation.n_jobs, stream)
+
+        overlay = CurrencyOverlay.from_scenario(scenario)
+        optimization: Optimization | None = None
+        n_fit_paths = 0
+        if scenario.optimize.objectives:
+            source = scenario.optimize.scenarios
+            if source.kind == "parametric":
+                rng = np.random.default_rng(seed_sequence(scenario.seed, OPTIMIZER_STREAM))
+                mean = np.array([source.mean[name] for name in scenario.asset_names])
+                covariance = np.array(source.covariance)
+                fit_scenarios = parametric(mean, covariance, source.n, source.periods_per_year, rng, source.nu)
+                n_fit_paths = source.n
+            else:
+                with clock.stage("simulate the optimiser's paths"):
+                    n_fit_paths = scenario.optimize.fit_paths(simulation.n_paths)
+                    identity = list(np.eye(len(scenario.assets)))
+                    fit_pass = simulate(identity, n_fit_paths, OPTIMIZER_STREAM, overlay, True)
+                    assert fit_pass.month_growth is not None
+                    fit_scenarios = scenarios_of(scenario, fit_pass.month_growth)
+                    del fit_pass
+            with clock.stage("optimise"):
+                optimization = optimise(scenario, fit_scenarios, benchmarks)
+            del fit_scenarios
+            folder.update(warnings=[*folder.manifest.get("warnings", []), *optimization.warnings])
+        optimized = optimization.portfolios if optimization is not None else []
+        names = [*benchmarks, *(p.name for p in optimized)]
+        all_vectors = [*benchmarks.values(), *(p.result.weights for p in optimized)]
+        with clock.stage("simulate"):
+            evaluation = simulate(all_vectors, simulation.n_paths, 0, overlay)
+        if simulation.n_jobs != 1 and simulation.n_paths >= RELEASE_WORKERS_PATHS:
+            # large runs: the idle workers' memory (a few hundred MB each) is better spent on the metrics
+            release_workers()
+        metrics, diversification = _judge(scenario, evaluation, names, all_vectors, scenario.currency.base, clock)
+        compare_in = scenario.currency.compare_in
+        if compare_in is not None:
+            # the same paths (same seed and stream), the assets' own-currency returns left unconverted
+            with clock.stage(f"simulate in {compare_in}"):
+                own_currency = CurrencyOverlay((None,) * len(scenario.assets))  # drops the FX factors unapplied
+                own = simulate(all_vectors, simulation.n_paths, 0, own_currency)
+            own_metrics, own_diversification = _judge(scenario, own, names, all_vectors, compare_in, clock)
+            metrics = pd.concat([metrics, own_metrics], ignore_index=True)
+            diversification = pd.concat([diversification, own_diversification], ignore_index=True)
+        reference = scenario.portfolio.reference_name
+        all_weights = {**benchmarks, **{p.name: p.result.weights for p in optimized}}
+        weights = pd.DataFrame(
+            [
+                {"portfolio": name, "asset": asset, "weight": float(value)}
+                for name, vector in all_weights.items()
+                for asset, value in zip(scenario.asset_names, vector, strict=True)
+            ],
+            columns=["portfolio", "asset", "weight"],
+        )
+        table = pd.DataFrame(columns=OPTIMIZATION_COLUMNS)
+        if optimization is not None:
+            columns = {name: index for index, name in enumerate(names)}
+            table = optimization_table(
+                optimized,
+                evaluation.book,
+                columns,
+                n_fit_paths,
+                simulation.horizon_years,
+                scenario.portfolio.risk_free,
+                scenario.seed,
+            )
+        folder.write_csv("metrics.csv", metrics)
+        folder.write_csv("diversification.csv", diversification)
+        folder.write_csv("horizons.csv", horizons_table(evaluation.book, names, reference))
+        if scenario.output.paths:
+            wealth = scenario.portfolio.initial_wealth
+            folder.write_parquet("paths.parquet", paths_table(evaluation.book, names, wealth, simulation.horizon_years))
+        folder.write_csv("weights.csv", weights)
+        folder.write_csv("optimization.csv", table)
+        if optimization is not None:
+            folder.write_csv("frontier.csv", optimization.frontier)
+            folder.write_csv("stability.csv", optimization.stability)
+        folder.update(timings_s=clock.timings)
+        path = folder.complete()
+    except BaseException as error:
+        folder.update(timings_s=clock.timings)
+        folder.fail(error)
+        raise
+    return RunOutcome(
+        folder=path,
+        metrics=metrics,
+        weights=weights,
+        models=models,
+        optimization=table,
+        diversification=diversification,
+        warnings=tuple(folder.manifest.get("warnings", [])),
+        stability=optimization.stability if optimization is not None else None,
+        frontier=optimization.frontier if optimization is not None else None,
+    )

@@ -1,0 +1,529 @@
+"""Fixed-mix portfolios run along simulated paths, block by block.
+
+A :class:`FixedMixBook` holds, for each path and portfolio, the value held in
+each asset. It consumes the after-fee growth of the assets one block of days
+at a time (a month in the pipeline) and keeps only what the metrics need:
+current value, running peak, maximum drawdown (on daily values), sums of
+block (monthly) log returns and year-end values. Memory therefore does not grow with the horizon.
+
+Values are relative to an initial wealth of 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mcalloc.portfolio.costs import RebalancePolicy
+
+__all__ = ["DRAWDOWN_BINS", "BookSummary", "CompiledBook", "FixedMixBook"]
+
+DRAWDOWN_BINS = 10_000
+"""Bins of the month-end drawdown histogram over [0, 1]: CDaR to within 1e-4."""
+
+
+@dataclass(frozen=True)
+class BookSummary:
+    """What a finished book reports, per path and portfolio.
+
+    ``terminal_value``, ``max_drawdown`` (positive fraction) and the sums of
+    daily log returns have shape (n_paths, n_portfolios); ``year_end_values``
+    has shape (n_paths, n_years, n_portfolios). Values are per unit invested.
+    The log-return sums are of block (monthly, not daily) log returns, over
+    the ``n_blocks`` blocks booked. ``costs_paid`` (per unit of initial
+    wealth) and ``rebalances`` (counts), shape (n_paths, n_portfolios), sum
+    the rebalancing trades' costs and how many rebalances took place. With
+    cash flows (:mod:`mcalloc.portfolio.flows`) ``terminal_value`` is wealth,
+    ``terminal_nav`` the value of one unit and ``year_end_values`` the NAV
+    at year ends; ``invested`` is the money put in net of money taken out,
+    ``money_weighted`` each path's internal rate of return and ``depleted``
+    whether a withdrawal could not be paid in full; all (n_paths,
+    n_portfolios) and ``None`` without flows. ``longest_underwater`` counts
+    the most steps in a row the NAV spent below its running peak,
+    ``underwater_at_end`` the steps of the stretch still running at the end
+    (0 if the path ended at a peak). ``drawdown_histogram`` (n_portfolios,
+    :data:`DRAWDOWN_BINS`) counts every path's drawdown at every month end,
+    in bins of ``1 / DRAWDOWN_BINS``: the pooled distribution behind CDaR.
+    ``period_return_sum`` and ``period_return_sumsq`` (n_paths,
+    n_portfolios) sum each block's simple NAV return and its square: the
+    pooled monthly variance behind ``vol_ann`` (:func:`pooled_volatility`).
+    """
+
+    terminal_value: np.ndarray
+    max_drawdown: np.ndarray
+    year_end_values: np.ndarray
+    log_return_sum: np.ndarray
+    log_return_sumsq: np.ndarray
+    n_steps: int
+    n_blocks: int
+    costs_paid: np.ndarray | None = None
+    rebalances: np.ndarray | None = None
+    terminal_nav: np.ndarray | None = None
+    taxes_paid: np.ndarray | None = None
+    longest_underwater: np.ndarray | None = None
+    underwater_at_end: np.ndarray | None = None
+    drawdown_histogram: np.ndarray | None = None
+    invested: np.ndarray | None = None
+    money_weighted: np.ndarray | None = None
+    depleted: np.ndarray | None = None
+    period_return_sum: np.ndarray | None = None
+    period_return_sumsq: np.ndarray | None = None
+
+    @property
+    def performance(self) -> np.ndarray:
+        """Terminal value of one unit (NAV; time-weighted), (n_paths, n_portfolios): wealth without flows."""
+        return self.terminal_value if self.terminal_nav is None else self.terminal_nav
+
+
+class FixedMixBook:
+    """Mutable accounting state for one chunk of paths.
+
+    Parameters
+    ----------
+    weights
+        ndarray of shape (n_portfolios, n_assets); each row sums to 1.
+    n_paths
+        Number of paths in the chunk.
+
+    Internally paths run along the last axis (holdings of shape
+    (n_portfolios, n_assets, n_paths), values of shape (n_portfolios,
+    n_paths)), so that every per-day operation works on contiguous rows of
+    ``n_paths`` values; :meth:`summary` returns the usual (n_paths, ...)
+    arrays.
+    """
+
+    def __init__(self, weights: np.ndarray, n_paths: int, policy: RebalancePolicy | None = None) -> None:
+        self.weights = np.asarray(weights, dtype=float)
+        self.policy = policy or RebalancePolicy()
+        n_portfolios, n_assets = self.weights.shape
+        self.holdings = np.broadcast_to(self.weights[:, :, None], (n_portfolios, n_assets, n_paths)).copy()
+        self.value = np.ones((n_portfolios, n_paths))
+        # the value a block's return is measured from: before the costs of a rebalance at its start
+        self.block_start = np.ones((n_portfolios, n_paths))
+        self.costs_paid = np.zeros((n_portfolios, n_paths))
+        self.rebalances = np.zeros((n_portfolios, n_paths))
+        # month-end drawdowns of every path, pooled, for the conditional drawdown at risk
+        self.drawdown_histogram = np.zeros((n_portfolios, DRAWDOWN_BINS), dtype=np.int64)
+        # steps in a row below the running peak of the NAV, now and at the longest
+        self.underwater = np.zeros((n_portfolios, n_paths))
+        self.longest_underwater = np.zeros((n_portfolios, n_paths))
+        # units of a fund-like NAV: flows buy and sell units, so NAV = value / units moves with markets only
+        self.units = np.ones((n_portfolios, n_paths))
+        self.invested = np.ones((n_portfolios, n_paths))
+        self.depleted = np.zeros((n_portfolios, n_paths), dtype=bool)
+        self.flow_history: list[tuple[float, np.ndarray]] = [(0.0, np.ones((n_portfolios, n_paths)))]
+        self.has_flows = False
+        self.taxes_paid = np.zeros((n_portfolios, n_paths))
+        self._quarter_values = np.zeros((n_portfolios, n_paths))
+        self._year_deposits = np.zeros((n_portfolios, n_paths))
+        self._withheld = np.zeros((n_portfolios, n_paths))
+        # average-cost basis per holding and the year's realised gains, kept only for a taxed depot
+        self.basis: np.ndarray | None = None
+        self._realised = np.zeros((n_portfolios, n_paths))
+        self.peak = np.ones((n_portfolios, n_paths))
+        self.max_drawdown = np.zeros((n_portfolios, n_paths))
+        self.log_return_sum = np.zeros((n_portfolios, n_paths))
+        self.log_return_sumsq = np.zeros((n_portfolios, n_paths))
+        self.period_return_sum = np.zeros((n_portfolios, n_paths))
+        self.period_return_sumsq = np.zeros((n_portfolios, n_paths))
+        self.year_end_values: list[np.ndarray] = []
+        self.n_steps = 0
+        self.n_blocks = 0
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def _scratch(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A float array kept from block to block under ``name``; its contents are left over.
+
+        Months of the same length reuse memory that is already mapped: a
+        fresh block-sized array costs more in page faults than the arithmetic
+        on it where freed memory goes back to the system.
+        """
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.shape != shape:
+            buffer = self._buffers[name] = np.empty(shape)
+        return buffer
+
+    def _record_period(self, block_log_return: np.ndarray) -> None:
+        """Add a block's simple NAV return (from its log return) to the sums behind the pooled volatility."""
+        simple = np.expm1(block_log_return)
+        self.period_return_sum += simple
+        self.period_return_sumsq += simple * simple
+
+    def _record_drawdown(self) -> None:
+        """Add each book's drawdown at the end of the block (month) to the histogram behind CDaR."""
+        drawdown = 1.0 - self.block_start / self.peak
+        bins = np.minimum((drawdown * DRAWDOWN_BINS).astype(np.intp), DRAWDOWN_BINS - 1)
+        for portfolio, row in enumerate(bins):
+            self.drawdown_histogram[portfolio] += np.bincount(row, minlength=DRAWDOWN_BINS)
+
+    def apply_flow(self, fixed: float, rate: float, time: float) -> None:
+        """Add ``fixed`` (share of initial wealth; negative: withdraw) and withdraw ``rate`` of wealth, at ``time``.
+
+        Contributions are invested at the target weights; withdrawals sell
+        every holding in proportion. A withdrawal larger than the wealth takes
+        all but :data:`mcalloc.portfolio.flows.DEPLETION_FLOOR` of it and marks
+        the path depleted.
+        """
+        from mcalloc.portfolio.flows import DEPLETION_FLOOR
+
+        cash = fixed - rate * self.value
+        floor = -self.value * (1.0 - DEPLETION_FLOOR)
+        self.depleted |= cash < floor
+        cash = np.maximum(cash, floor)
+        nav = self.value / self.units
+        after = self.value + cash
+        if self.policy.direct_flows:
+            self._set_holdings(self._directed(cash, after))
+        else:
+            self._set_holdings(
+                np.where(
+                    cash[:, None, :] >= 0.0,
+                    self.holdings + cash[:, None, :] * self.weights[:, :, None],
+                    self.holdings * (after / self.value)[:, None, :],
+                )
+            )
+        self.units = self.units + cash / nav
+        self.value = after
+        self.invested = self.invested + cash
+        self._year_deposits += np.maximum(cash, 0.0)
+        self.flow_history.append((time, cash))
+        self.has_flows = True
+
+    def _directed(self, cash: np.ndarray, after: np.ndarray) -> np.ndarray:
+        """Holdings after a flow steered towards the targets (rebalancing with cash flows only).
+
+        A contribution fills each asset's shortfall from its target at the
+        new value, in proportion to the shortfalls, and buys at the target
+        weights whatever is left once none is short; a withdrawal takes from
+        the excesses in the same way.
+        """
+        targets = after[:, None, :] * self.weights[:, :, None]
+        gap = targets - self.holdings
+        sign = np.where(cash >= 0.0, 1.0, -1.0)[:, None, :]
+        room = np.maximum(sign * gap, 0.0)
+        total = room.sum(axis=1)
+        amount = np.abs(cash)
+        filled = np.minimum(amount, total)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(total[:, None, :] > 0.0, room / total[:, None, :], 0.0)
+        moved = share * filled[:, None, :] + (amount - filled)[:, None, :] * self.weights[:, :, None]
+        return np.asarray(self.holdings + sign * moved)
+
+    def record_quarter_start(self) -> None:
+        """Add the current value to this tax year's tally of quarter-start values."""
+        self._quarter_values += self.value
+
+    def record_withheld(self, amount: np.ndarray) -> None:
+        """Add foreign tax withheld on dividends to this year's tally."""
+        self._withheld += amount
+
+    def close_withheld(self) -> np.ndarray:
+        """This year's foreign tax withheld, (n_portfolios, n_paths); then reset."""
+        withheld, self._withheld = self._withheld, np.zeros_like(self.value)
+        return withheld
+
+    def close_tax_year(self) -> tuple[np.ndarray, np.ndarray]:
+        """The year's sum of quarter-start values and its deposits, (n_portfolios, n_paths) each; then reset."""
+        tally = (self._quarter_values, self._year_deposits)
+        self._quarter_values = np.zeros_like(self.value)
+        self._year_deposits = np.zeros_like(self.value)
+        return tally
+
+    def charge_tax(self, amount: np.ndarray) -> None:
+        """Pay ``amount`` (n_portfolios, n_paths) by selling every holding in proportion; the NAV falls.
+
+        A negative amount (a tax credit) is reinvested in proportion instead.
+        """
+        from mcalloc.portfolio.flows import DEPLETION_FLOOR
+
+        paid = np.minimum(amount, self.value * (1.0 - DEPLETION_FLOOR))
+        after = self.value - paid
+        self._set_holdings(self.holdings * (after / self.value)[:, None, :])
+        self.value = after
+        self.taxes_paid += paid
+
+    def track_cost_basis(self) -> None:
+        """Start keeping each holding's average-cost basis (at today's value) and the year's realised gains."""
+        self.basis = self.holdings.copy()
+
+    def _set_holdings(self, new: np.ndarray) -> None:
+        """Move to ``new`` holdings; with a cost basis, book the sales' gains and the purchases' cost.
+
+        Average-cost method: selling a share ``f`` of a holding realises ``f``
+        of its gain over its basis and keeps ``1 - f`` of the basis; buying
+        adds what was paid.
+        """
+        if self.basis is not None:
+            old = self.holdings
+            sold = np.clip((old - new) / np.where(old > 0.0, old, 1.0), 0.0, 1.0)
+            self._realised += np.sum(sold * (old - self.basis), axis=1)
+            self.basis = self.basis * (1.0 - sold) + np.maximum(new - old, 0.0)
+        self.holdings = new
+
+    def realise_all(self) -> None:
+        """Sell everything at today's value (the gains join the year's tally); the money stays in the account."""
+        if self.basis is not None:
+            self._realised += np.sum(self.holdings - self.basis, axis=1)
+            self.basis = self.holdings.copy()
+
+    def close_realised(self) -> np.ndarray:
+        """The year's net realised gains, (n_portfolios, n_paths); then reset."""
+        realised, self._realised = self._realised, np.zeros_like(self.value)
+        return realised
+
+    def pay_dividend_tax(self, monthly_yield: np.ndarray, rate: float) -> np.ndarray:
+        """Tax ``rate`` on a month's dividends, ``monthly_yield`` (n_assets,) of each holding; returns it per book.
+
+        The returns are total returns, dividends reinvested; the tax comes out
+        of the reinvested dividend, which (with a cost basis) buys at today's
+        price, so the basis grows by the dividend after tax.
+        """
+        dividends = self.holdings * monthly_yield[None, :, None]
+        tax = rate * dividends
+        if self.basis is not None:
+            self.basis = self.basis + dividends - tax
+        self.holdings = self.holdings - tax
+        paid = tax.sum(axis=1)
+        self.value = self.value - paid
+        self.taxes_paid += paid
+        return np.asarray(paid)
+
+    def rebalance(self) -> None:
+        """Return every portfolio to its target weights at current value, paying for the trades.
+
+        With a band, only books with a weight outside it trade. The trades
+        are those to the targets at the value before costs; the costs then
+        come off the value, which is invested at the targets.
+        """
+        policy = self.policy
+        if policy.costs is None and policy.band is None:
+            if self.basis is None:
+                np.multiply(self.value[:, None, :], self.weights[:, :, None], out=self.holdings)
+            else:
+                self._set_holdings(self.value[:, None, :] * self.weights[:, :, None])
+            self.rebalances += 1.0
+            return
+        targets = self.value[:, None, :] * self.weights[:, :, None]
+        trade = np.ones(self.value.shape, dtype=bool)
+        if policy.band is not None:
+            trade = policy.band.breached(self.holdings / self.value[:, None, :], self.weights)
+        cost = np.zeros(self.value.shape)
+        if policy.costs is not None:
+            cost = policy.costs.of(np.abs(targets - self.holdings))
+        cost = np.where(trade, cost, 0.0)
+        after = self.value - cost
+        self._set_holdings(np.where(trade[:, None, :], after[:, None, :] * self.weights[:, :, None], self.holdings))
+        self.value = after
+        self.costs_paid += cost
+        self.rebalances += trade
+
+    def advance(self, growth: np.ndarray, daily_rebalance: bool = False) -> np.ndarray:
+        """Book a block of days (one month in the pipeline).
+
+        Parameters
+        ----------
+        growth
+            ndarray of shape (n_paths, n_steps, n_assets): each asset's
+            after-fee growth factor per day. Any memory layout; one whose
+            memory is ordered (n_steps, n_assets, n_paths), as the
+            recursions produce, is used without a copy.
+        daily_rebalance
+            If true, portfolios return to their weights after every day.
+
+        Returns
+        -------
+        ndarray of shape (n_paths, n_assets)
+            Each asset's growth over the block (the product over days).
+        """
+        n_steps = growth.shape[1]
+        if daily_rebalance:
+            # the same matrix product on the same layout as ever, so that
+            # results stay identical to the bit
+            days = np.ascontiguousarray(growth.transpose(1, 0, 2))
+            by_path = np.cumprod(days @ self.weights.T, axis=0)
+            by_path *= self.value.T
+            values = by_path.transpose(0, 2, 1)
+            np.multiply(values[-1][:, None, :], self.weights[:, :, None], out=self.holdings)
+            block_growth: np.ndarray = np.prod(days, axis=0)
+            self.rebalances += n_steps
+        else:
+            days = growth.transpose(1, 2, 0)
+            if not days.flags.c_contiguous:
+                days = self._scratch("days", days.shape)
+                np.copyto(days, growth.transpose(1, 2, 0))
+            values, block_growth = self._buy_and_hold(days)
+
+        wealth = values
+        if self.has_flows:
+            # performance is measured on the NAV, wealth over units
+            values = values / self.units
+        block_log_return = np.log(values[-1] / self.block_start)
+        self.log_return_sum += block_log_return
+        self.log_return_sumsq += block_log_return * block_log_return
+        self._record_period(block_log_return)
+        self.n_blocks += 1
+
+        # running peak, day by day (a maximum is exact in any order)
+        running_peak = self._scratch("running_peak", values.shape)
+        np.maximum(values[0], self.peak, out=running_peak[0])
+        for step in range(1, n_steps):
+            np.maximum(running_peak[step - 1], values[step], out=running_peak[step])
+        self.peak = running_peak[-1].copy()
+        running_peak /= values
+        # days under water: below the running peak (peak / value > 1), counted in a row
+        for ratio in running_peak:
+            below = ratio > 1.0
+            self.underwater = np.where(below, self.underwater + 1.0, 0.0)
+            np.maximum(self.longest_underwater, self.underwater, out=self.longest_underwater)
+        # peak / value >= 1; the largest ratio gives the deepest drawdown
+        np.maximum(self.max_drawdown, 1.0 - 1.0 / running_peak.max(axis=0), out=self.max_drawdown)
+        self.value = wealth[-1].copy()
+        self.block_start = values[-1].copy()
+        self._record_drawdown()
+        self.n_steps += n_steps
+        return block_growth
+
+    def _buy_and_hold(self, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Daily values (n_steps, n_portfolios, n_paths) and block growth (n_paths, n_assets) without trading.
+
+        ``days`` has shape (n_steps, n_assets, n_paths). The holdings move on
+        to the end of the block.
+        """
+        n_steps, n_assets, n_paths = days.shape
+        cumulative = self._scratch("cumulative", days.shape)
+        cumulative[0] = days[0]
+        # np.cumprod along the first axis, one contiguous row per day
+        for step in range(1, n_steps):
+            np.multiply(cumulative[step - 1], days[step], out=cumulative[step])
+        # sum over assets of growth x holdings, asset by asset
+        shape = (n_steps, self.weights.shape[0], n_paths)
+        values = np.multiply(
+            cumulative[:, None, 0, :], self.holdings[None, :, 0, :], out=self._scratch("values", shape)
+        )
+        product = self._scratch("product", shape)
+        for asset in range(1, n_assets):
+            np.multiply(cumulative[:, None, asset, :], self.holdings[None, :, asset, :], out=product)
+            values += product
+        self.holdings *= cumulative[-1]
+        return values, np.ascontiguousarray(cumulative[-1].T)
+
+    def mark_year_end(self) -> None:
+        self.year_end_values.append(self.value / self.units if self.has_flows else self.value.copy())
+
+    def _flow_summary(self, horizon: float) -> dict[str, np.ndarray | None]:
+        """The flow-related fields of :class:`BookSummary`, path-first; ``None`` without flows."""
+        if not self.has_flows:
+            return {"terminal_nav": None, "invested": None, "money_weighted": None, "depleted": None}
+        from mcalloc.portfolio.flows import money_weighted_return
+
+        times = np.array([time for time, _ in self.flow_history])
+        flows = np.stack([cash for _, cash in self.flow_history])
+        money_weighted = money_weighted_return(flows, times, self.value, horizon)
+        return {
+            "terminal_nav": np.ascontiguousarray((self.value / self.units).T),
+            "invested": np.ascontiguousarray(self.invested.T),
+            "money_weighted": np.ascontiguousarray(money_weighted.T),
+            "depleted": np.ascontiguousarray(self.depleted.T.astype(float)),
+        }
+
+    def summary(self, horizon: float | None = None) -> BookSummary:
+        """What the book reports; ``horizon`` (years, needed with flows) dates the terminal wealth."""
+        n_portfolios, n_paths = self.value.shape
+        year_end = (
+            np.ascontiguousarray(np.stack(self.year_end_values, axis=2).transpose(1, 2, 0))
+            if self.year_end_values
+            else np.empty((n_paths, 0, n_portfolios))
+        )
+        return BookSummary(
+            terminal_value=np.ascontiguousarray(self.value.T),
+            max_drawdown=np.ascontiguousarray(self.max_drawdown.T),
+            year_end_values=year_end,
+            log_return_sum=np.ascontiguousarray(self.log_return_sum.T),
+            log_return_sumsq=np.ascontiguousarray(self.log_return_sumsq.T),
+            n_steps=self.n_steps,
+            n_blocks=self.n_blocks,
+            # costs and taxes only where there are any: for millions of paths each is a large array
+            costs_paid=np.ascontiguousarray(self.costs_paid.T) if self.policy.costs is not None else None,
+            # counts, exact in float32 up to 2**24 steps: half the size to send back and keep
+            rebalances=np.ascontiguousarray(self.rebalances.T, dtype=np.float32),
+            longest_underwater=np.ascontiguousarray(self.longest_underwater.T, dtype=np.float32),
+            underwater_at_end=np.ascontiguousarray(self.underwater.T, dtype=np.float32),
+            drawdown_histogram=self.drawdown_histogram.copy(),
+            period_return_sum=np.ascontiguousarray(self.period_return_sum.T),
+            period_return_sumsq=np.ascontiguousarray(self.period_return_sumsq.T),
+            taxes_paid=np.ascontiguousarray(self.taxes_paid.T) if self.taxes_paid.any() else None,
+            **self._flow_summary(horizon if horizon is not None else self.n_steps / 252),
+        )
+
+
+class CompiledBook(FixedMixBook):
+    """A :class:`FixedMixBook` that books whole blocks with a compiled kernel (:meth:`advance_log`).
+
+    Same state and results (to rounding) as the reference's :meth:`advance`;
+    :meth:`advance_log` also applies the fee itself, from market log returns,
+    and collects each asset's buy-and-hold growth and the sums of daily
+    after-fee simple returns (see :class:`mcalloc.simulation.paths.ChunkResult`).
+    ``fee_factor`` (n_assets,) is the fraction of value each asset keeps per
+    day; the other parameters are the reference's.
+    """
+
+    def __init__(
+        self, weights: np.ndarray, n_paths: int, fee_factor: np.ndarray, policy: RebalancePolicy | None = None
+    ) -> None:
+        super().__init__(np.ascontiguousarray(weights, dtype=float), n_paths, policy)
+        n_assets = self.weights.shape[1]
+        self.fee_factor = np.ascontiguousarray(fee_factor, dtype=float)
+        self._asset_growth = np.ones((n_assets, n_paths))
+        self._asset_sum = np.zeros((n_assets, n_paths))
+        self._asset_cross = np.zeros((n_assets, n_assets, n_paths))
+
+    @property
+    def asset_growth(self) -> np.ndarray:
+        """Each asset's after-fee buy-and-hold growth so far, (n_paths, n_assets)."""
+        return np.ascontiguousarray(self._asset_growth.T)
+
+    @property
+    def asset_sum(self) -> np.ndarray:
+        """Sums of daily after-fee simple returns over paths and days, (n_assets,)."""
+        return np.asarray(self._asset_sum.sum(axis=1))
+
+    @property
+    def asset_cross(self) -> np.ndarray:
+        """Sums of their cross-products, (n_assets, n_assets)."""
+        lower = np.tril(self._asset_cross.sum(axis=2))
+        return np.asarray(lower + np.tril(lower, -1).T)
+
+    def advance_log(self, log_returns: np.ndarray, daily_rebalance: bool = False) -> None:
+        """Book a block of days from market log returns (n_paths, n_steps, n_assets), any layout."""
+        from mcalloc.simulation.kernels import book_block
+
+        layout = log_returns.transpose(1, 2, 0)
+        growth = self._scratch("growth", layout.shape)
+        np.exp(layout, out=growth)
+        before = self.log_return_sum.copy()
+        book_block(
+            growth,
+            self.fee_factor,
+            self.weights,
+            self.holdings,
+            self.value,
+            self.units,
+            self.block_start,
+            self.peak,
+            self.max_drawdown,
+            self.underwater,
+            self.longest_underwater,
+            self.log_return_sum,
+            self.log_return_sumsq,
+            self._asset_growth,
+            self._asset_sum,
+            self._asset_cross,
+            daily_rebalance,
+        )
+        self._record_period(self.log_return_sum - before)
+        self.n_blocks += 1
+        self.n_steps += log_returns.shape[1]
+        if daily_rebalance:
+            self.rebalances += log_returns.shape[1]
+        self._record_drawdown()

@@ -1,0 +1,136 @@
+"""Taxes on the account, charged along each path: the Swedish ISK and the ordinary account (depå).
+
+An investment savings account (investeringssparkonto) is not taxed on gains
+or dividends. Instead, each year (Skatteverket's method): the capital base is
+a quarter of the sum of the account's value at the start of each quarter
+and of the deposits made during the year; less a tax-free allowance (from
+2025), it earns a standard income at the government bond rate of 30 November
+of the year before plus 1 percentage point, at least 1.25%; 30% of that is
+the tax. The rates and the allowance are inputs (:class:`IskConfig`), with
+the income year 2025 values as defaults.
+
+Foreign tax withheld on dividends (``foreign_withholding`` of
+``assets[].dividend_yield``, e.g. 15% on US dividends) is paid as the
+dividends come and credited against the year's ISK tax, up to it.
+
+An ordinary account (:class:`DepotTax`) is taxed on realised gains, by the
+average-cost method, and on dividends; see :class:`DepotConfig`.
+
+Taxes are charged from the account (the yearly ones at the end of each
+simulated year; in practice they are paid the following spring) by selling
+every holding in proportion. They lower the value of a unit, so performance
+is after tax.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mcalloc.config.schema import DepotConfig, IskConfig
+from mcalloc.portfolio.accounting import FixedMixBook
+
+__all__ = ["AccountTax", "DepotTax", "IskTax"]
+
+
+@dataclass(frozen=True)
+class IskTax:
+    """The ISK tax in the books' units: ``allowance`` is a share of the initial wealth.
+
+    ``monthly_yield`` (n_assets,) is each asset's dividend yield per month,
+    on which ``withholding`` is paid and later credited.
+    """
+
+    standard_rate: float
+    tax_rate: float
+    allowance: float
+    monthly_yield: np.ndarray | None = None
+    withholding: float = 0.0
+
+    @classmethod
+    def from_config(cls, config: IskConfig, initial_wealth: float, dividend_yield: np.ndarray | None = None) -> IskTax:
+        monthly = None if dividend_yield is None or not dividend_yield.any() else dividend_yield / 12.0
+        return cls(
+            config.standard_rate,
+            config.tax_rate,
+            config.allowance / initial_wealth,
+            monthly,
+            config.foreign_withholding,
+        )
+
+    def prepare(self, book: FixedMixBook) -> None:
+        """Nothing to keep beyond the book's own tallies."""
+
+    def on_month_end(self, book: FixedMixBook) -> None:
+        """Foreign tax withheld on the month's dividends."""
+        if self.monthly_yield is not None and self.withholding:
+            book.record_withheld(book.pay_dividend_tax(self.monthly_yield, self.withholding))
+
+    def due(self, quarter_values: np.ndarray, deposits: np.ndarray) -> np.ndarray:
+        """Tax for a year from the sum of the four quarter-start values and the year's deposits."""
+        base = np.maximum((quarter_values + deposits) / 4.0 - self.allowance, 0.0)
+        tax: np.ndarray = base * self.standard_rate * self.tax_rate
+        return tax
+
+    def on_month_start(self, book: FixedMixBook, month: int) -> None:
+        """Record the account's value as a quarter starts (before that month's flows)."""
+        if month % 3 == 0:
+            book.record_quarter_start()
+
+    def on_year_end(self, book: FixedMixBook, last: bool = False) -> None:
+        """Charge the year's tax, less the foreign tax withheld this year, and start the next year's tally."""
+        quarters, deposits = book.close_tax_year()
+        withheld = book.close_withheld()
+        book.charge_tax(np.maximum(self.due(quarters, deposits) - withheld, 0.0))
+
+
+@dataclass(frozen=True)
+class DepotTax:
+    """Tax on an ordinary account (depå): realised gains by average cost, and dividends as they are paid."""
+
+    gains_rate: float
+    loss_deduction: float
+    dividend_rate: float
+    liquidate: bool
+    monthly_yield: np.ndarray | None = None
+
+    @classmethod
+    def from_config(cls, config: DepotConfig, dividend_yield: np.ndarray | None = None) -> DepotTax:
+        monthly = None if dividend_yield is None or not dividend_yield.any() else dividend_yield / 12.0
+        return cls(
+            config.capital_gains_rate,
+            config.loss_deduction,
+            config.dividend_tax_rate,
+            config.liquidate_at_horizon,
+            monthly,
+        )
+
+    def due(self, realised: np.ndarray) -> np.ndarray:
+        """Tax on a year's net realised gains; negative (a credit) for a net loss."""
+        gains = np.maximum(realised, 0.0)
+        losses = np.maximum(-realised, 0.0)
+        due: np.ndarray = self.gains_rate * gains - self.gains_rate * self.loss_deduction * losses
+        return due
+
+    def prepare(self, book: FixedMixBook) -> None:
+        """Start the books' average-cost basis at the first purchase."""
+        book.track_cost_basis()
+
+    def on_month_start(self, book: FixedMixBook, month: int) -> None:
+        """Nothing is due as a month starts."""
+
+    def on_month_end(self, book: FixedMixBook) -> None:
+        """Tax on the month's dividends."""
+        if self.monthly_yield is not None and self.dividend_rate:
+            book.pay_dividend_tax(self.monthly_yield, self.dividend_rate)
+
+    def on_year_end(self, book: FixedMixBook, last: bool = False) -> None:
+        """Tax the year's net gains (selling everything first at the horizon, if asked)."""
+        if last and self.liquidate:
+            book.realise_all()
+        book.charge_tax(self.due(book.close_realised()))
+
+
+AccountTax = IskTax | DepotTax
+"""What a simulation plan charges along the paths."""

@@ -1,0 +1,157 @@
+"""The results folder: written under a temporary name, renamed when complete.
+
+While a run works, its files live in ``.<name>.partial`` beside the final
+folder, with ``manifest.json`` saying ``status: running``. On success the
+manifest says ``complete`` and the folder takes its final name; on failure
+the manifest says ``failed`` (with the error) and the folder is renamed
+``<name>.failed``. So a folder with the final name is always complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from mcalloc.errors import OutputError
+
+__all__ = ["SCHEMA_VERSION", "RunFolder", "package_versions", "provenance_records"]
+
+SCHEMA_VERSION = "1.0"
+
+_KEY_PACKAGES = ("mcalloc", "numpy", "scipy", "pandas", "arch", "cvxpy", "clarabel", "joblib", "pydantic")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in _KEY_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class RunFolder:
+    """A results folder being written; use :meth:`create`, then :meth:`complete` or :meth:`fail`."""
+
+    final: Path
+    working: Path
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, final: Path, manifest: dict[str, Any]) -> RunFolder:
+        """Start a run folder for ``final``.
+
+        An existing ``final`` is replaced only if it is an earlier mcalloc
+        result (it holds a ``manifest.json``), and only once the new run is
+        complete.
+        """
+        is_result = (final / "manifest.json").is_file()
+        if final.exists() and not is_result and (not final.is_dir() or any(final.iterdir())):
+            raise OutputError(f"{final}: exists and is not an mcalloc results folder; choose another --out")
+        working = final.parent / f".{final.name}.partial"
+        try:
+            if working.exists():
+                shutil.rmtree(working)
+            working.mkdir(parents=True)
+        except OSError as exc:
+            raise OutputError(f"{final.parent}: cannot create the results folder ({exc.strerror})") from None
+        folder = cls(final=final, working=working)
+        folder.manifest = {
+            "status": "running",
+            "schema_version": SCHEMA_VERSION,
+            **manifest,
+            "started_at": _now(),
+            "finished_at": None,
+            "engine_version": package_versions()["mcalloc"],
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "packages": package_versions(),
+        }
+        folder.write_manifest()
+        return folder
+
+    def write_manifest(self) -> None:
+        self._write_text("manifest.json", json.dumps(self.manifest, indent=2, default=str) + "\n")
+
+    def _write_text(self, name: str, text: str) -> None:
+        temporary = self.working / f".{name}.tmp"
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, self.working / name)
+
+    def write_parquet(self, name: str, frames: Iterable[pd.DataFrame]) -> None:
+        """Tables with the same columns as one Parquet file (pyarrow), a row group each, moved into place."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        temporary = self.working / f".{name}.tmp"
+        writer: pq.ParquetWriter | None = None
+        try:
+            for frame in frames:
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(temporary, table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+        os.replace(temporary, self.working / name)
+
+    def write_yaml(self, name: str, data: dict[str, Any]) -> None:
+        self._write_text(name, yaml.safe_dump(data, sort_keys=False))
+
+    def write_csv(self, name: str, frame: pd.DataFrame) -> None:
+        self._write_text(name, frame.to_csv(index=False, float_format="%.10g"))
+
+    def update(self, **fields: Any) -> None:
+        self.manifest.update(fields)
+        self.write_manifest()
+
+    def complete(self) -> Path:
+        """Mark the run complete and move it to its final name."""
+        self.update(status="complete", finished_at=_now())
+        if self.final.exists():
+            retired = self.final.parent / f".{self.final.name}.replaced"
+            if retired.exists():
+                shutil.rmtree(retired)
+            os.replace(self.final, retired)
+            os.replace(self.working, self.final)
+            shutil.rmtree(retired)
+        else:
+            os.replace(self.working, self.final)
+        stale = self.final.parent / f"{self.final.name}.failed"
+        if stale.exists():
+            shutil.rmtree(stale)
+        return self.final
+
+    def fail(self, error: BaseException) -> Path:
+        """Mark the run failed with its error and move it aside as ``<name>.failed``."""
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        self.update(status="failed", finished_at=_now(), error=f"{type(error).__name__}: {message}")
+        failed = self.final.parent / f"{self.final.name}.failed"
+        if failed.exists():
+            shutil.rmtree(failed)
+        os.replace(self.working, failed)
+        return failed
+
+
+def provenance_records(records: Any) -> list[dict[str, Any]]:
+    """Provenance dataclasses as manifest-ready dictionaries."""
+    return [asdict(record) for record in records]

@@ -1,0 +1,293 @@
+"""Compiled (numba) versions of the simulation's two hot loops.
+
+The numpy code in :mod:`mcalloc.models.recursions` and
+:mod:`mcalloc.portfolio.accounting` is the reference: it states the equations
+one array operation at a time and the tests hold these kernels to it. numpy
+must walk every array once per operation, and the per-day loop runs in
+Python; these kernels make one pass over a block, path by path, in the order
+the paths are drawn (path-major, shape (n_paths, n_steps, n_series)), with
+each path's state in registers. Every kernel works in place on arrays its
+caller owns, and is compiled once per machine (``cache=True``).
+
+Arithmetic follows the reference's order where it can, so results agree to
+a few units in the last place; the sums of the pooled covariance are taken
+in a different order and agree to rounding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+__all__ = ["EGARCH", "GARCH", "book_block", "mix_scores", "recursion_block"]
+
+GARCH = 0
+"""Kind code of a GARCH or GJR-GARCH series."""
+EGARCH = 1
+"""Kind code of an EGARCH series."""
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+@njit(cache=True, nogil=True)
+def recursion_block(
+    days: np.ndarray,
+    variance: np.ndarray,
+    last_return: np.ndarray,
+    kind: np.ndarray,
+    ar: np.ndarray,
+    mu: np.ndarray,
+    phi: np.ndarray,
+    omega: np.ndarray,
+    alpha: np.ndarray,
+    gamma: np.ndarray,
+    beta: np.ndarray,
+    ceiling: np.ndarray,
+    scale: float,
+) -> None:
+    """Unit-variance shocks to decimal log returns for one block, in place.
+
+    ``days`` (n_steps, n_series, n_paths) holds the shocks on entry and the
+    returns on exit; ``variance`` and ``last_return`` (n_series, n_paths),
+    in percent units, carry the paths into the next block. Parameters are
+    per series, as in :class:`mcalloc.models.recursions.RecursionPlan`;
+    ``ar`` flags the AR(1) series, ``kind`` holds :data:`GARCH` or
+    :data:`EGARCH`.
+    """
+    n_steps, n_series, n_paths = days.shape
+    inverse_scale = 1.0 / scale
+    for series in range(n_series):
+        if kind[series] == EGARCH:
+            for path in range(n_paths):
+                variance[series, path] = math.log(variance[series, path])
+    for step in range(n_steps):
+        for series in range(n_series):
+            row = days[step, series]
+            state = variance[series]
+            w_omega = omega[series]
+            w_alpha = alpha[series]
+            w_gamma = gamma[series]
+            w_beta = beta[series]
+            if kind[series] == GARCH:
+                cap = ceiling[series]
+                for path in range(n_paths):
+                    z = row[path]
+                    v = state[path]
+                    e = z * math.sqrt(v)
+                    # the weight of e^2 is alpha + gamma when the shock is negative
+                    weight = w_alpha + w_gamma * np.float64(z < 0.0)
+                    v = w_beta * v + (e * e * weight + w_omega)
+                    state[path] = min(v, cap)
+                    row[path] = e
+            else:
+                log_cap = math.log(ceiling[series])
+                for path in range(n_paths):
+                    z = row[path]
+                    log_v = state[path]
+                    news = ((abs(z) - _SQRT_2_OVER_PI) * w_alpha + w_gamma * z) + w_omega
+                    row[path] = z * math.exp(log_v * 0.5)
+                    state[path] = min(log_v * w_beta + news, log_cap)
+            w_mu = mu[series]
+            if ar[series]:
+                w_phi = phi[series]
+                previous = last_return[series]
+                for path in range(n_paths):
+                    current = (row[path] + w_mu) + w_phi * previous[path]
+                    previous[path] = current
+                    row[path] = current * inverse_scale
+            else:
+                for path in range(n_paths):
+                    row[path] = (row[path] + w_mu) * inverse_scale
+    for series in range(n_series):
+        if kind[series] == EGARCH:
+            for path in range(n_paths):
+                variance[series, path] = math.exp(variance[series, path])
+
+
+@njit(cache=True, nogil=True)
+def book_block(
+    growth: np.ndarray,
+    fee_factor: np.ndarray,
+    weights: np.ndarray,
+    holdings: np.ndarray,
+    value: np.ndarray,
+    units: np.ndarray,
+    block_start: np.ndarray,
+    peak: np.ndarray,
+    max_drawdown: np.ndarray,
+    underwater: np.ndarray,
+    longest_underwater: np.ndarray,
+    log_return_sum: np.ndarray,
+    log_return_sumsq: np.ndarray,
+    asset_growth: np.ndarray,
+    asset_sum: np.ndarray,
+    asset_cross: np.ndarray,
+    daily_rebalance: bool,
+) -> None:
+    """Book one block of days for every path and portfolio, in place.
+
+    ``growth`` (n_steps, n_assets, n_paths) holds each day's market growth
+    factor ``exp(r)`` and is multiplied by ``fee_factor`` (n_assets,) in
+    place. ``holdings`` (n_portfolios, n_assets, n_paths) and ``value``
+    (wealth), ``units`` (wealth over NAV; 1 without cash flows),
+    ``block_start`` (the NAV the block's return is measured from: before the
+    costs of a rebalance at its start), ``peak`` (of the NAV),
+    ``max_drawdown`` and the sums of block log returns (n_portfolios,
+    n_paths) carry the books from block to block, as do ``underwater`` and
+    ``longest_underwater`` (steps in a row below the running peak, now and
+    at the longest);
+    ``asset_growth`` (n_assets, n_paths) collects each asset's buy-and-hold
+    growth; ``asset_sum`` (n_assets, n_paths) and ``asset_cross`` (n_assets,
+    n_assets, n_paths, lower triangle) each path's sums of daily after-fee
+    simple returns and of their cross-products.
+    """
+    n_steps, n_assets, n_paths = growth.shape
+    n_portfolios = weights.shape[0]
+    cumulative = np.ones((n_assets, n_paths))
+    running = np.ones((n_portfolios, n_paths))
+    worst = np.zeros((n_portfolios, n_paths))
+    top = peak.copy()
+    current = np.empty(n_paths)
+    mixed = np.empty(n_paths)
+    nav_row = np.empty(n_paths)
+    # without cash flows every book holds one unit: the NAV is the value itself
+    scaled = False
+    for portfolio in range(n_portfolios):
+        for path in range(n_paths):
+            if units[portfolio, path] != 1.0:
+                scaled = True
+    for step in range(n_steps):
+        day = growth[step]
+        for asset in range(n_assets):
+            row = day[asset]
+            kept = fee_factor[asset]
+            held = cumulative[asset]
+            sums = asset_sum[asset]
+            for path in range(n_paths):
+                g = row[path] * kept
+                row[path] = g
+                held[path] *= g
+                sums[path] += g - 1.0
+            for other in range(asset + 1):
+                cross = asset_cross[asset, other]
+                other_row = day[other]
+                for path in range(n_paths):
+                    cross[path] += (row[path] - 1.0) * (other_row[path] - 1.0)
+        for portfolio in range(n_portfolios):
+            current[:] = 0.0
+            if daily_rebalance:
+                mixed[:] = 0.0
+                for asset in range(n_assets):
+                    share = weights[portfolio, asset]
+                    row = day[asset]
+                    for path in range(n_paths):
+                        mixed[path] += row[path] * share
+                for path in range(n_paths):
+                    running[portfolio, path] *= mixed[path]
+                    current[path] = running[portfolio, path] * value[portfolio, path]
+            else:
+                for asset in range(n_assets):
+                    held = cumulative[asset]
+                    position = holdings[portfolio, asset]
+                    for path in range(n_paths):
+                        current[path] += held[path] * position[path]
+            best = top[portfolio]
+            deepest = worst[portfolio]
+            held_units = units[portfolio]
+            wet = underwater[portfolio]
+            longest = longest_underwater[portfolio]
+            if scaled:
+                for path in range(n_paths):
+                    nav_row[path] = current[path] / held_units[path]
+            else:
+                nav_row[:] = current
+            for path in range(n_paths):
+                nav = nav_row[path]
+                top_nav = max(best[path], nav)
+                best[path] = top_nav
+                ratio = top_nav / nav
+                deepest[path] = max(deepest[path], ratio)
+                run = (wet[path] + 1.0) * (ratio > 1.0)
+                wet[path] = run
+                longest[path] = max(longest[path], run)
+            if step == n_steps - 1:
+                for path in range(n_paths):
+                    nav = nav_row[path]
+                    block = math.log(nav / block_start[portfolio, path])
+                    log_return_sum[portfolio, path] += block
+                    log_return_sumsq[portfolio, path] += block * block
+                    value[portfolio, path] = current[path]
+                    block_start[portfolio, path] = nav
+    for portfolio in range(n_portfolios):
+        for path in range(n_paths):
+            peak[portfolio, path] = top[portfolio, path]
+            max_drawdown[portfolio, path] = max(max_drawdown[portfolio, path], 1.0 - 1.0 / worst[portfolio, path])
+        for asset in range(n_assets):
+            for path in range(n_paths):
+                if daily_rebalance:
+                    holdings[portfolio, asset, path] = value[portfolio, path] * weights[portfolio, asset]
+                else:
+                    holdings[portfolio, asset, path] *= cumulative[asset, path]
+    for asset in range(n_assets):
+        for path in range(n_paths):
+            asset_growth[asset, path] *= cumulative[asset, path]
+
+
+@njit(cache=True, nogil=True)
+def mix_scores(
+    draws: np.ndarray,
+    cholesky: np.ndarray,
+    divisor: np.ndarray,
+    identity: np.ndarray,
+    base: np.ndarray,
+    slope: np.ndarray,
+    limit: float,
+    step: float,
+    out: np.ndarray,
+) -> int:
+    """Copula innovations from independent normals, one pass, day-major.
+
+    ``draws`` (n_steps, n, n_paths) are independent standard normals; the
+    scores are ``cholesky @ draws`` each day, divided by ``divisor`` (n_steps,
+    n_paths; a t copula's ``sqrt(w / nu)``) unless it is empty. Series with
+    ``identity`` set keep their scores; the others go through their
+    :class:`mcalloc.models.dependence.ScoreTransform` table (rows of ``base``
+    and ``slope``, grid ``[-limit, limit]`` in steps of ``step``). A score
+    off the grid is left as it is for the caller to transform exactly; the
+    return value counts them.
+    """
+    n_steps, n, n_paths = draws.shape
+    scaled = divisor.size > 0
+    inverse_step = 1.0 / step
+    offset = limit / step
+    last = slope.shape[1] - 1e-9
+    off_grid = 0
+    for day in range(n_steps):
+        for series in range(n):
+            row = out[day, series]
+            row[:] = 0.0
+            for source in range(series + 1):
+                weight = cholesky[series, source]
+                if weight != 0.0:
+                    drawn = draws[day, source]
+                    for path in range(n_paths):
+                        row[path] += weight * drawn[path]
+            if scaled:
+                scale = divisor[day]
+                for path in range(n_paths):
+                    row[path] /= scale[path]
+            if identity[series]:
+                continue
+            table_base = base[series]
+            table_slope = slope[series]
+            for path in range(n_paths):
+                score = row[path]
+                if abs(score) > limit:
+                    off_grid += 1
+                    continue
+                position = min(max(score * inverse_step + offset, 0.0), last)
+                index = int(position)
+                row[path] = table_slope[index] * (position - index) + table_base[index]
+    return off_grid

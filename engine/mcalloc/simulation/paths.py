@@ -1,0 +1,364 @@
+"""Monte Carlo over chunks of paths, in parallel with joblib.
+
+Paths are split into chunks of ``chunk_size`` (the last may be smaller). Chunk
+``k`` draws from its own generator seeded by the ``k``-th child of
+``SeedSequence(seed)``, so every number depends on the seed and chunk size
+only: running the chunks on one worker or many gives identical results.
+
+Each chunk runs month by month: simulate the month's daily returns, apply
+fees, book the portfolios, and keep running sums. Nothing of shape
+(n_paths, n_steps, ...) is ever held, so memory does not grow with horizon.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
+
+from mcalloc.models.joint import JointModel
+from mcalloc.portfolio.accounting import BookSummary, CompiledBook, FixedMixBook
+from mcalloc.portfolio.costs import FeeModel, RebalancePolicy
+from mcalloc.portfolio.flows import CashFlowSchedule
+from mcalloc.portfolio.schedule import Schedule
+from mcalloc.portfolio.taxes import AccountTax
+from mcalloc.simulation.currency import CurrencyOverlay
+
+__all__ = [
+    "ChunkResult",
+    "SimulationPlan",
+    "chunk_sizes",
+    "release_workers",
+    "run_simulation",
+    "seed_sequence",
+    "simulate_chunk",
+]
+
+
+@dataclass(frozen=True)
+class SimulationPlan:
+    """What to simulate and which fixed-mix portfolios to run along the paths.
+
+    ``weights`` has shape (n_portfolios, n_assets). ``currency`` turns the
+    model's factors (assets plus FX) into base-currency asset returns.
+    ``keep_months`` keeps every asset's monthly growth on every path
+    (``ChunkResult.month_growth``): the optimiser's scenarios.
+    """
+
+    model: JointModel
+    fees: FeeModel
+    schedule: Schedule
+    weights: np.ndarray
+    currency: CurrencyOverlay | None = None
+    compiled: bool = True
+    policy: RebalancePolicy | None = None
+    flows: CashFlowSchedule | None = None
+    tax: AccountTax | None = None
+    keep_months: bool = False
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """Per-path results of a chunk (or of all chunks, concatenated).
+
+    Attributes
+    ----------
+    book
+        Portfolio results, see :class:`BookSummary`.
+    asset_growth
+        ndarray of shape (n_paths, n_assets): each asset's after-fee growth
+        over the whole horizon (buy and hold).
+    asset_sum, asset_cross, n_observations
+        Sum of daily after-fee simple returns, shape (n_assets,), their
+        cross-products, shape (n_assets, n_assets), and the number of
+        path-days summed; enough for the pooled daily covariance.
+    month_growth
+        With ``SimulationPlan.keep_months``: each asset's after-fee growth
+        factor in each month, float32 of shape (n_paths, n_months, n_assets).
+    """
+
+    book: BookSummary
+    asset_growth: np.ndarray
+    asset_sum: np.ndarray
+    asset_cross: np.ndarray
+    n_observations: int
+    month_growth: np.ndarray | None = None
+
+    @property
+    def daily_covariance(self) -> np.ndarray:
+        """Pooled covariance of daily after-fee simple returns, (n_assets, n_assets)."""
+        n = self.n_observations
+        mean = self.asset_sum / n
+        return (self.asset_cross - n * np.outer(mean, mean)) / (n - 1)
+
+
+_RUNS_PER_WORKER = 4
+"""Fewest tasks per worker in a parallel run: few sends of the plan, still an even load."""
+
+_MAX_CHUNKS_PER_RUN = 16
+"""Most chunks per task: what a worker returns at once stays small whatever ``n_paths`` is."""
+
+
+def chunk_sizes(n_paths: int, chunk_size: int) -> list[int]:
+    """Sizes of the chunks that ``n_paths`` are split into."""
+    full, rest = divmod(n_paths, chunk_size)
+    return [chunk_size] * full + ([rest] if rest else [])
+
+
+def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSequence) -> ChunkResult:
+    """Simulate one chunk of paths and run every portfolio along them."""
+    if plan.compiled:
+        return _simulate_chunk_compiled(plan, n_paths, seed)
+    rng = np.random.Generator(np.random.PCG64(seed))
+    schedule = plan.schedule
+    state = plan.model.initial_state(n_paths)
+    book = FixedMixBook(plan.weights, n_paths, plan.policy)
+    if plan.tax is not None:
+        plan.tax.prepare(book)
+    n_assets = plan.weights.shape[1]
+    asset_growth = np.ones((n_paths, n_assets))
+    asset_sum = np.zeros(n_assets)
+    asset_cross = np.zeros((n_assets, n_assets))
+    bounds = schedule.month_bounds
+    months = _month_buffer(plan, n_paths, bounds.size - 1)
+    daily = schedule.rebalance == "daily"
+    for month in range(bounds.size - 1):
+        n_steps = int(bounds[month + 1] - bounds[month])
+        log_returns = plan.model.simulate_block(rng, state, n_steps, compiled=False)
+        if plan.currency is not None:
+            log_returns = plan.currency.apply(log_returns)
+        growth = plan.fees.net_growth(log_returns, out=log_returns)
+        _start_month(plan, book, month)
+        block_growth = book.advance(growth, daily_rebalance=daily)
+        _end_month(plan, book, month)
+        asset_growth *= block_growth
+        if months is not None:
+            months[:, month, :] = block_growth
+        # after-fee simple returns in path-major order: the sums below add
+        # them up in that order, into a buffer reused from month to month
+        simple = np.subtract(growth, 1.0, out=state.scratch("simple", growth.shape)).reshape(-1, n_assets)
+        asset_sum += simple.sum(axis=0)
+        asset_cross += simple.T @ simple
+    return ChunkResult(
+        book=book.summary(schedule.horizon_years),
+        asset_growth=asset_growth,
+        asset_sum=asset_sum,
+        asset_cross=asset_cross,
+        n_observations=n_paths * schedule.n_steps,
+        month_growth=months,
+    )
+
+
+def _month_buffer(plan: SimulationPlan, n_paths: int, n_months: int) -> np.ndarray | None:
+    """Where each asset's monthly growth goes when the plan keeps it."""
+    if not plan.keep_months:
+        return None
+    return np.empty((n_paths, n_months, plan.weights.shape[1]), dtype=np.float32)
+
+
+def _start_month(plan: SimulationPlan, book: FixedMixBook, month: int) -> None:
+    """What happens as ``month`` starts, in order: the tax tally, contributions and withdrawals, rebalancing."""
+    if plan.tax is not None:
+        plan.tax.on_month_start(book, month)
+    if plan.flows is not None:
+        fixed, rate = plan.flows.at(month)
+        if fixed or rate:
+            book.apply_flow(fixed, rate, month / 12.0)
+    if plan.schedule.rebalance_at(month):
+        book.rebalance()
+
+
+def _end_month(plan: SimulationPlan, book: FixedMixBook, month: int) -> None:
+    """What happens as ``month`` ends: dividend taxes, and at a year's end the yearly tax and the year-end mark."""
+    if plan.tax is not None:
+        plan.tax.on_month_end(book)
+    if plan.schedule.is_year_end(month):
+        if plan.tax is not None:
+            plan.tax.on_year_end(book, last=month == plan.schedule.month_bounds.size - 2)
+        book.mark_year_end()
+
+
+def _simulate_chunk_compiled(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSequence) -> ChunkResult:
+    """:func:`simulate_chunk` with the compiled recursions and books; the numpy loop above is the reference."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    schedule = plan.schedule
+    state = plan.model.initial_state(n_paths)
+    book = CompiledBook(plan.weights, n_paths, plan.fees.daily_factor, plan.policy)
+    if plan.tax is not None:
+        plan.tax.prepare(book)
+    bounds = schedule.month_bounds
+    months = _month_buffer(plan, n_paths, bounds.size - 1)
+    previous = np.ones((n_paths, plan.weights.shape[1]))
+    daily = schedule.rebalance == "daily"
+    for month in range(bounds.size - 1):
+        n_steps = int(bounds[month + 1] - bounds[month])
+        log_returns = plan.model.simulate_block(rng, state, n_steps)
+        if plan.currency is not None:
+            log_returns = plan.currency.apply(log_returns)
+        _start_month(plan, book, month)
+        book.advance_log(log_returns, daily_rebalance=daily)
+        _end_month(plan, book, month)
+        if months is not None:
+            current = book.asset_growth
+            months[:, month, :] = current / previous
+            previous = current
+    return ChunkResult(
+        book=book.summary(schedule.horizon_years),
+        asset_growth=book.asset_growth,
+        asset_sum=book.asset_sum,
+        asset_cross=book.asset_cross,
+        n_observations=n_paths * schedule.n_steps,
+        month_growth=months,
+    )
+
+
+def _simulate_chunks(plan: SimulationPlan, sizes: list[int], seeds: list[np.random.SeedSequence]) -> list[ChunkResult]:
+    return [simulate_chunk(plan, size, child) for size, child in zip(sizes, seeds, strict=True)]
+
+
+class _Collector:
+    """Per-path results of consecutive chunks copied into arrays for all paths, chunk by chunk.
+
+    Holding every chunk and concatenating at the end would need twice the
+    memory of the result at its peak; this needs it once.
+    """
+
+    def __init__(self, n_paths: int) -> None:
+        self.n_paths = n_paths
+        self.filled = 0
+        self.arrays: dict[str, np.ndarray] = {}
+        self.asset_sum: np.ndarray | None = None
+        self.asset_cross: np.ndarray | None = None
+        self.n_observations = 0
+        self.shape: tuple[int, int] = (0, 0)
+        self.histogram: np.ndarray | None = None
+
+    def add(self, part: ChunkResult) -> None:
+        fields = {
+            "terminal_value": part.book.terminal_value,
+            "max_drawdown": part.book.max_drawdown,
+            "year_end_values": part.book.year_end_values,
+            "log_return_sum": part.book.log_return_sum,
+            "log_return_sumsq": part.book.log_return_sumsq,
+            "asset_growth": part.asset_growth,
+        }
+        if part.month_growth is not None:
+            fields["month_growth"] = part.month_growth
+        for name in (
+            "costs_paid",
+            "rebalances",
+            "taxes_paid",
+            "longest_underwater",
+            "underwater_at_end",
+            "terminal_nav",
+            "invested",
+            "money_weighted",
+            "depleted",
+            "period_return_sum",
+            "period_return_sumsq",
+        ):
+            values = getattr(part.book, name)
+            if values is not None:
+                fields[name] = values
+        if not self.arrays:
+            self.arrays = {name: np.empty((self.n_paths, *a.shape[1:]), dtype=a.dtype) for name, a in fields.items()}
+            self.asset_sum = np.zeros_like(part.asset_sum)
+            self.asset_cross = np.zeros_like(part.asset_cross)
+            self.shape = (part.book.n_steps, part.book.n_blocks)
+        size = part.asset_growth.shape[0]
+        for name, values in fields.items():
+            self.arrays[name][self.filled : self.filled + size] = values
+        self.filled += size
+        assert self.asset_sum is not None and self.asset_cross is not None
+        if part.book.drawdown_histogram is not None:
+            if self.histogram is None:
+                self.histogram = np.zeros_like(part.book.drawdown_histogram)
+            self.histogram += part.book.drawdown_histogram
+        self.asset_sum += part.asset_sum
+        self.asset_cross += part.asset_cross
+        self.n_observations += part.n_observations
+
+    def result(self) -> ChunkResult:
+        assert self.filled == self.n_paths and self.asset_sum is not None and self.asset_cross is not None
+        arrays = self.arrays
+        book = BookSummary(
+            terminal_value=arrays["terminal_value"],
+            max_drawdown=arrays["max_drawdown"],
+            year_end_values=arrays["year_end_values"],
+            log_return_sum=arrays["log_return_sum"],
+            log_return_sumsq=arrays["log_return_sumsq"],
+            n_steps=self.shape[0],
+            n_blocks=self.shape[1],
+            costs_paid=arrays.get("costs_paid"),
+            rebalances=arrays.get("rebalances"),
+            terminal_nav=arrays.get("terminal_nav"),
+            taxes_paid=arrays.get("taxes_paid"),
+            longest_underwater=arrays.get("longest_underwater"),
+            underwater_at_end=arrays.get("underwater_at_end"),
+            drawdown_histogram=self.histogram,
+            invested=arrays.get("invested"),
+            money_weighted=arrays.get("money_weighted"),
+            depleted=arrays.get("depleted"),
+            period_return_sum=arrays.get("period_return_sum"),
+            period_return_sumsq=arrays.get("period_return_sumsq"),
+        )
+        return ChunkResult(
+            book=book,
+            asset_growth=arrays["asset_growth"],
+            asset_sum=self.asset_sum,
+            asset_cross=self.asset_cross,
+            n_observations=self.n_observations,
+            month_growth=self.arrays.get("month_growth"),
+        )
+
+
+def seed_sequence(seed: int, stream: int = 0) -> np.random.SeedSequence:
+    """The root of a run's chunk seeds: stream 0 is the paths portfolios are judged on, others are apart from it."""
+    return np.random.SeedSequence(seed) if stream == 0 else np.random.SeedSequence((seed, stream))
+
+
+def run_simulation(
+    plan: SimulationPlan,
+    n_paths: int,
+    chunk_size: int,
+    seed: int,
+    n_jobs: int = 1,
+    stream: int = 0,
+) -> ChunkResult:
+    """Simulate ``n_paths`` paths in chunks on ``n_jobs`` workers.
+
+    The result does not depend on ``n_jobs``: chunks are seeded by index and
+    combined in index order. ``stream`` picks independent sets of paths for
+    the same seed (see :func:`seed_sequence`).
+    """
+    sizes = chunk_sizes(n_paths, chunk_size)
+    seeds = seed_sequence(seed, stream).spawn(len(sizes))
+    collector = _Collector(n_paths)
+    if n_jobs == 1 or len(sizes) == 1:
+        for size, child in zip(sizes, seeds, strict=True):
+            collector.add(simulate_chunk(plan, size, child))
+        return collector.result()
+    # runs of consecutive chunks: the plan is sent once per run rather than once per chunk;
+    # at least a few runs per worker keep the workers evenly loaded, and a bounded number of
+    # chunks per run bounds what a worker holds and sends back at once
+    workers = effective_n_jobs(n_jobs)
+    n_runs = min(len(sizes), max(_RUNS_PER_WORKER * workers, -(-len(sizes) // _MAX_CHUNKS_PER_RUN)))
+    edges = np.linspace(0, len(sizes), n_runs + 1).round().astype(int)
+    parallel = Parallel(n_jobs=workers, backend="loky", batch_size=1, return_as="generator")
+    runs = parallel(
+        delayed(_simulate_chunks)(plan, sizes[start:stop], seeds[start:stop])
+        for start, stop in itertools.pairwise(edges)
+    )
+    for run in runs:
+        for part in run:
+            collector.add(part)
+    return collector.result()
+
+
+def release_workers() -> None:
+    """Stop joblib's idle worker processes now rather than after their idle timeout (they restart on demand)."""
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)

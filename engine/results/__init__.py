@@ -1,5 +1,0 @@
-"""Results folders: atomic writing, manifest and provenance."""
-
-from engine.results.writer import SCHEMA_VERSION, RunFolder, package_versions, provenance_records
-
-__all__ = ["SCHEMA_VERSION", "RunFolder", "package_versions", "provenance_records"]

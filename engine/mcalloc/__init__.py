@@ -1,6 +1,8 @@
 """mcalloc: Monte Carlo portfolio allocation between US large caps, small caps and international stocks.
 
 The stages are wired in :mod:`mcalloc.pipeline`; each has its own subpackage.
+For notebooks and reports: :func:`run` a scenario or :func:`load` a finished
+run's folder (:mod:`mcalloc.api`).
 """
 
 from importlib import metadata
@@ -10,4 +12,6 @@ try:
 except metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
-__all__ = ["__version__"]
+from mcalloc.api import Run, RunFolderError, load, run
+
+__all__ = ["Run", "RunFolderError", "__version__", "load", "run"]

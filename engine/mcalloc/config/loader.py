@@ -217,7 +217,19 @@ def _format_validation_error(exc: ValidationError, locations: Locations, source:
     return f"{where}: {key}: {message}{extra}"
 
 
-_UNION_TAGS = {"min_cvar", "min_variance"}
+_UNION_TAGS = {
+    "min_variance",
+    "mean_variance",
+    "max_sharpe",
+    "risk_parity",
+    "min_cvar",
+    "min_cdar",
+    "min_cvar_maxdd",
+    "max_growth",
+    "paths",
+    "parametric",
+}
+"""Tags pydantic puts into an error's location for a union member (objective and scenario kinds): not keys."""
 
 
 def load_scenario(

@@ -1,0 +1,178 @@
+"""The Python API for notebooks and report pipelines: run a scenario, or load a finished run.
+
+    import mcalloc
+
+    run = mcalloc.run("configs/default.yaml", simulation__n_paths=2000)
+    again = mcalloc.load(run.folder)
+    again.metrics.set_index("portfolio")["cagr_median"]
+
+Every results file of the folder is a DataFrame attribute (``None`` when the
+run did not write it); ``manifest`` and ``config`` are plain dictionaries.
+A folder from an incompatible results schema, an unfinished or a failed run
+is refused with a one-line :class:`RunFolderError`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from mcalloc.config import load_scenario
+from mcalloc.config.schema import Scenario
+from mcalloc.errors import McallocError
+from mcalloc.results.writer import SCHEMA_VERSION
+
+__all__ = ["Run", "RunFolderError", "load", "run"]
+
+
+class RunFolderError(McallocError):
+    """A folder that is not a complete mcalloc run this version can read."""
+
+
+_TABLES = {
+    "metrics": "metrics.csv",
+    "weights": "weights.csv",
+    "models": "models.csv",
+    "correlation": "correlation.csv",
+    "dependence": "dependence.csv",
+    "calibration": "calibration.csv",
+    "model_selection": "model_selection.csv",
+    "optimization": "optimization.csv",
+    "diversification": "diversification.csv",
+    "horizons": "horizons.csv",
+    "frontier": "frontier.csv",
+    "stability": "stability.csv",
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One complete run: its folder, manifest, resolved config and every results table.
+
+    Tables keep the files' columns and row order (see docs/results.md);
+    ``paths`` is the per-path table of ``paths.parquet`` when the run wrote it.
+    """
+
+    folder: Path
+    manifest: dict[str, Any]
+    config: dict[str, Any]
+    metrics: pd.DataFrame
+    weights: pd.DataFrame
+    models: pd.DataFrame
+    correlation: pd.DataFrame
+    dependence: pd.DataFrame | None = None
+    calibration: pd.DataFrame | None = None
+    model_selection: pd.DataFrame | None = None
+    optimization: pd.DataFrame | None = None
+    diversification: pd.DataFrame | None = None
+    horizons: pd.DataFrame | None = None
+    frontier: pd.DataFrame | None = None
+    stability: pd.DataFrame | None = None
+    paths: pd.DataFrame | None = None
+
+    @property
+    def portfolios(self) -> list[str]:
+        """Portfolio names in the run's order (benchmarks, then optimised)."""
+        return list(dict.fromkeys(self.weights["portfolio"]))
+
+    @property
+    def assets(self) -> list[str]:
+        """Asset names in the run's order."""
+        return list(dict.fromkeys(self.weights["asset"]))
+
+    def weights_table(self) -> pd.DataFrame:
+        """Weights as portfolio rows and asset columns, in the run's order."""
+        wide = self.weights.pivot(index="portfolio", columns="asset", values="weight")
+        return wide.loc[self.portfolios, self.assets]
+
+
+def _read_table(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    if not path.read_text(encoding="utf-8").strip():
+        return pd.DataFrame()  # an optional table with no rows (e.g. no objectives)
+    return pd.read_csv(path)
+
+
+def load(folder: str | Path) -> Run:
+    """Read a finished run's folder.
+
+    Raises
+    ------
+    RunFolderError
+        The folder has no manifest, the run did not complete, or its results
+        schema has another major version than this mcalloc writes.
+    """
+    folder = Path(folder)
+    manifest_file = folder / "manifest.json"
+    if not manifest_file.is_file():
+        raise RunFolderError(f"{folder}: no manifest.json; give the folder of an mcalloc run")
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    status = manifest.get("status")
+    if status != "complete":
+        error = manifest.get("error", "no error recorded")
+        raise RunFolderError(f"{folder}: the run is {status}, not complete: {error}")
+    version = str(manifest.get("schema_version", ""))
+    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        raise RunFolderError(
+            f"{folder}: results schema {version or 'unknown'} cannot be read by this mcalloc (schema "
+            f"{SCHEMA_VERSION}); load it with the mcalloc version in its manifest ({manifest.get('engine_version')})"
+        )
+    config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+    tables = {name: _read_table(folder / file) for name, file in _TABLES.items()}
+    for required in ("metrics", "weights", "models", "correlation"):
+        if tables[required] is None:
+            raise RunFolderError(f"{folder}: {_TABLES[required]} is missing; the folder is damaged")
+    paths_file = folder / "paths.parquet"
+    paths = pd.read_parquet(paths_file) if paths_file.is_file() else None
+    known = {field.name for field in fields(Run)}
+    return Run(folder=folder, manifest=manifest, config=config, paths=paths, **{
+        name: table for name, table in tables.items() if name in known
+    })  # type: ignore[arg-type]  # fmt: skip
+
+
+def _override(key: str, value: object) -> str:
+    dotted = key.replace("__", ".")
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    return f"{dotted}={text.removesuffix('...').strip()}"
+
+
+def run(
+    config: str | Path | Scenario,
+    out: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    **settings: object,
+) -> Run:
+    """Run a scenario (a YAML path, or a validated :class:`Scenario`) and load its results.
+
+    ``overrides`` are ``--set`` strings (``"simulation.n_paths=2000"``);
+    keyword ``settings`` do the same with ``__`` for the dots
+    (``simulation__n_paths=2000``). Progress goes nowhere; warnings are in
+    ``Run.manifest["warnings"]``.
+    """
+    from mcalloc.pipeline import run_scenario
+
+    extra = [*overrides, *(_override(key, value) for key, value in settings.items())]
+    if isinstance(config, Scenario):
+        if extra:
+            data = json.loads(config.model_dump_json())
+            scenario = Scenario.model_validate(_apply(data, extra))
+        else:
+            scenario = config
+    else:
+        scenario = load_scenario(Path(config), extra)
+    outcome = run_scenario(scenario, out=Path(out) if out is not None else None)
+    return load(outcome.folder)
+
+
+def _apply(data: dict[str, Any], extra: list[str]) -> dict[str, Any]:
+    from mcalloc.config.loader import apply_override
+
+    for override in extra:
+        data = apply_override(data, override)
+    return data

@@ -1,0 +1,65 @@
+"""`import mcalloc`: run and load, the round trip to the files, refusals, and the documented example."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import mcalloc
+import pandas as pd
+import pytest
+
+from .conftest import DEFAULT_CONFIG, ROOT
+
+SMALL = {"simulation__n_paths": 300, "simulation__chunk_size": 100, "simulation__horizon_years": 2}
+
+
+def _same_as_files(run: mcalloc.Run) -> None:
+    for name in ("metrics", "weights", "models", "correlation", "diversification", "horizons", "optimization"):
+        table = getattr(run, name)
+        pd.testing.assert_frame_equal(table, pd.read_csv(run.folder / f"{name}.csv"), check_exact=True)
+    pd.testing.assert_frame_equal(run.paths, pd.read_parquet(run.folder / "paths.parquet"))
+    assert run.manifest == json.loads((run.folder / "manifest.json").read_text())
+
+
+@pytest.mark.parametrize(
+    "config", [DEFAULT_CONFIG, ROOT / "configs" / "examples" / "sweden.yaml"], ids=["default", "sweden"]
+)
+def test_run_and_load_return_exactly_the_files(tmp_path: Path, config: Path) -> None:
+    ran = mcalloc.run(config, out=tmp_path / "run", **SMALL)
+    loaded = mcalloc.load(tmp_path / "run")
+    _same_as_files(loaded)
+    pd.testing.assert_frame_equal(ran.metrics, loaded.metrics)
+    assert loaded.config["simulation"]["n_paths"] == 300
+    assert loaded.weights_table().shape == (len(loaded.portfolios), len(loaded.assets))
+    assert loaded.assets == [asset["name"] for asset in loaded.config["assets"]]
+
+
+def test_load_refuses_what_it_cannot_read(tmp_path: Path) -> None:
+    with pytest.raises(mcalloc.RunFolderError, match=r"no manifest\.json"):
+        mcalloc.load(tmp_path)
+    run = mcalloc.run(DEFAULT_CONFIG, out=tmp_path / "run", overrides=["optimize.objectives=[]"], **SMALL)
+    manifest = json.loads((run.folder / "manifest.json").read_text())
+    for change, message in (({"schema_version": "2.0"}, "results schema 2.0"), ({"status": "failed"}, "failed")):
+        (run.folder / "manifest.json").write_text(json.dumps({**manifest, **change}))
+        with pytest.raises(mcalloc.RunFolderError, match=message):
+            mcalloc.load(run.folder)
+    # a run without objectives has no optimisation rows, no frontier and no stability table
+    (run.folder / "manifest.json").write_text(json.dumps(manifest))
+    loaded = mcalloc.load(run.folder)
+    assert loaded.optimization is not None and loaded.optimization.empty
+    assert loaded.frontier is None and loaded.stability is None
+
+
+def test_the_documented_example_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = (ROOT / "docs" / "results.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    example = next(block for block in blocks if "mcalloc.load(" in block)
+    monkeypatch.chdir(ROOT)
+    code = example.replace('"results/docs-example"', repr(str(tmp_path / "docs-example")))
+    exec(compile(code, "docs/results.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "default: 1,000 paths" in printed and "sp500_only" in printed and "objective_new_paths" in printed

@@ -29,3 +29,23 @@ def test_a_built_install_holds_mcalloc_and_no_engine_module(tmp_path: Path) -> N
 def test_python_dash_m_mcalloc_runs_the_command_line() -> None:
     done = subprocess.run([sys.executable, "-m", "mcalloc", "--help"], capture_output=True, text=True, check=True)
     assert done.stdout.startswith("usage: mcalloc")
+
+
+def test_a_run_logging_to_a_file_reports_progress_with_time_left(tmp_path: Path) -> None:
+    # a batch job: stderr redirected to a file, no terminal
+    from .conftest import DEFAULT_CONFIG
+
+    log = tmp_path / "stderr.log"
+    command = [sys.executable, "-m", "mcalloc", "run", str(DEFAULT_CONFIG), "--out", str(tmp_path / "run")]
+    command += ["--set", "simulation.n_paths=3000", "--set", "simulation.chunk_size=100"]
+    command += ["--set", "simulation.horizon_years=2", "--set", "optimize.objectives=[]", "--progress-every", "0"]
+    command += ["--log-file", str(tmp_path / "run.log")]
+    with log.open("w") as stderr:
+        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=stderr, check=True)
+    lines = [line for line in log.read_text().splitlines() if "paths (" in line]
+    done = [int(line.split(": ")[1].split("/")[0].replace(",", "")) for line in lines]
+    assert len(lines) >= 3 and done == sorted(done) and done[-1] == 3000, lines
+    assert all("paths/s" in line and "s left" in line for line in lines)
+    assert "done in" in log.read_text()
+    # the log file has the same lines, timestamped
+    assert sum("paths (" in line for line in (tmp_path / "run.log").read_text().splitlines()) == len(lines)

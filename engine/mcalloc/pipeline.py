@@ -228,6 +228,7 @@ def run_scenario(
     scenario: Scenario,
     out: Path | None = None,
     report: Callable[[str], None] = lambda message: None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> RunOutcome:
     """Run a scenario end to end and write its results folder.
 
@@ -239,6 +240,9 @@ def run_scenario(
         Folder to write; by default ``<output.dir>/<name>/<run-id>``.
     report
         Called with a short message as each stage starts.
+    progress
+        Called as ``progress(stage, paths_done, paths_total)`` as chunks of
+        each simulation pass finish.
     """
     digest = config_hash(scenario)
     final = out if out is not None else _default_folder(scenario, digest)
@@ -297,7 +301,12 @@ def run_scenario(
         )
 
         def simulate(
-            weights: list[np.ndarray], n_paths: int, stream: int, currency: CurrencyOverlay | None, keep: bool = False
+            weights: list[np.ndarray],
+            n_paths: int,
+            stream: int,
+            currency: CurrencyOverlay | None,
+            keep: bool = False,
+            label: str = "simulate",
         ) -> ChunkResult:
             matrix = np.array(weights).reshape(len(weights), len(scenario.assets))
             plan = SimulationPlan(
@@ -311,7 +320,17 @@ def run_scenario(
                 tax=account_tax(scenario) if stream == 0 else None,
                 keep_months=keep,
             )
-            return run_simulation(plan, n_paths, simulation.chunk_size, scenario.seed, simulation.n_jobs, stream)
+            done = 0
+
+            def advance(count: int) -> None:
+                nonlocal done
+                done += count
+                if progress is not None:
+                    progress(label, done, n_paths)
+
+            return run_simulation(
+                plan, n_paths, simulation.chunk_size, scenario.seed, simulation.n_jobs, stream, progress=advance
+            )
 
         overlay = CurrencyOverlay.from_scenario(scenario)
         optimization: Optimization | None = None
@@ -328,7 +347,7 @@ def run_scenario(
                 with clock.stage("simulate the optimiser's paths"):
                     n_fit_paths = scenario.optimize.fit_paths(simulation.n_paths)
                     identity = list(np.eye(len(scenario.assets)))
-                    fit_pass = simulate(identity, n_fit_paths, OPTIMIZER_STREAM, overlay, True)
+                    fit_pass = simulate(identity, n_fit_paths, OPTIMIZER_STREAM, overlay, True, "optimiser's paths")
                     assert fit_pass.month_growth is not None
                     fit_scenarios = scenarios_of(scenario, fit_pass.month_growth)
                     del fit_pass
@@ -350,7 +369,7 @@ def run_scenario(
             # the same paths (same seed and stream), the assets' own-currency returns left unconverted
             with clock.stage(f"simulate in {compare_in}"):
                 own_currency = CurrencyOverlay((None,) * len(scenario.assets))  # drops the FX factors unapplied
-                own = simulate(all_vectors, simulation.n_paths, 0, own_currency)
+                own = simulate(all_vectors, simulation.n_paths, 0, own_currency, label=f"simulate in {compare_in}")
             own_metrics, own_diversification = _judge(scenario, own, names, all_vectors, compare_in, clock)
             metrics = pd.concat([metrics, own_metrics], ignore_index=True)
             diversification = pd.concat([diversification, own_diversification], ignore_index=True)

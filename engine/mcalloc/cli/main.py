@@ -8,6 +8,7 @@ unexpected error, with a traceback only under ``-v``.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import traceback
 from collections.abc import Sequence
@@ -40,7 +41,21 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="results folder (default: <output.dir>/<scenario>/<run-id>)")
     run.add_argument("--n-jobs", type=int, help="parallel workers (default: simulation.n_jobs); results do not change")
     run.add_argument("--seed", type=int, help="random seed (default: the scenario's seed)")
-    run.add_argument("-q", "--quiet", action="store_true", help="print only the results folder")
+    run.add_argument("-q", "--quiet", action="store_true", help="print only the results folder; log only warnings")
+    run.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        default="info",
+        help="what stderr shows: stages and progress (info, the default), warnings, errors",
+    )
+    run.add_argument("--log-file", type=Path, help="also write the log (timestamped) to this file")
+    run.add_argument(
+        "--progress-every",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="off a terminal: a progress line at most this often (default 10)",
+    )
     with_config("validate", "check a scenario and report the first problem")
     with_config("show-config", "print the resolved scenario with all defaults")
     data_commands.register(commands)
@@ -162,20 +177,29 @@ def _optimization_summary(table: pd.DataFrame) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from mcalloc.cli.progress import LOGGER, Mode, ProgressReporter, configure_logging
     from mcalloc.pipeline import run_scenario
 
     scenario = load_scenario(args.config, _overrides(args))
-
-    # progress is for people at a terminal; in pipes and logs, stderr carries only warnings and errors
-    show_progress = not args.quiet and sys.stderr.isatty()
+    terminal = sys.stderr.isatty()
+    configure_logging("warning" if args.quiet else args.log_level, args.log_file, terminal)
+    # a live bar for people at a terminal; timed log lines in pipes and batch logs
+    mode: Mode = "off" if args.quiet else ("bar" if terminal else "log")
+    progress = ProgressReporter(mode, args.progress_every)
 
     def report(message: str) -> None:
-        if show_progress or (not args.quiet and message.startswith("warning:")):
-            print(f"  {message}", file=sys.stderr)
+        if message.startswith("warning:"):
+            LOGGER.warning(message.removeprefix("warning: "))
+        else:
+            LOGGER.info(message)
 
-    outcome = run_scenario(scenario, out=args.out, report=report)
+    LOGGER.info(f"{scenario.name}: {scenario.simulation.n_paths:,} paths x {scenario.simulation.horizon_years} years")
+    outcome = run_scenario(scenario, out=args.out, report=report, progress=progress)
     for warning in outcome.warnings:
         report(f"warning: {warning}")
+    timings = json.loads((outcome.folder / "manifest.json").read_text(encoding="utf-8")).get("timings_s", {})
+    summary = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in timings.items())
+    LOGGER.info(f"done in {sum(timings.values()):.1f} s ({summary}); results: {outcome.folder}")
     if args.quiet:
         print(outcome.folder)
         return 0

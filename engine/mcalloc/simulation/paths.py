@@ -13,6 +13,7 @@ fees, book the portfolios, and keep running sums. Nothing of shape
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -326,19 +327,23 @@ def run_simulation(
     seed: int,
     n_jobs: int = 1,
     stream: int = 0,
+    progress: Callable[[int], None] | None = None,
 ) -> ChunkResult:
     """Simulate ``n_paths`` paths in chunks on ``n_jobs`` workers.
 
     The result does not depend on ``n_jobs``: chunks are seeded by index and
     combined in index order. ``stream`` picks independent sets of paths for
-    the same seed (see :func:`seed_sequence`).
+    the same seed (see :func:`seed_sequence`). ``progress`` is called with
+    the number of paths each time finished chunks come back.
     """
+    report = progress if progress is not None else (lambda done: None)
     sizes = chunk_sizes(n_paths, chunk_size)
     seeds = seed_sequence(seed, stream).spawn(len(sizes))
     collector = _Collector(n_paths)
     if n_jobs == 1 or len(sizes) == 1:
         for size, child in zip(sizes, seeds, strict=True):
             collector.add(simulate_chunk(plan, size, child))
+            report(size)
         return collector.result()
     # runs of consecutive chunks: the plan is sent once per run rather than once per chunk;
     # at least a few runs per worker keep the workers evenly loaded, and a bounded number of
@@ -354,6 +359,7 @@ def run_simulation(
     for run in runs:
         for part in run:
             collector.add(part)
+        report(sum(part.asset_growth.shape[0] for part in run))
     return collector.result()
 
 

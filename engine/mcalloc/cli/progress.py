@@ -1,0 +1,81 @@
+"""What a run tells the person or the log file watching it: stages, progress of the paths, warnings, timings.
+
+On a terminal a live bar per simulation pass (tqdm) shows paths done, the
+rate and the time left; anywhere else (a batch job's log) the same figures
+are written as a log line every ``interval`` seconds and when a pass ends.
+Progress is real: it advances as chunks of paths come back from the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Literal
+
+from tqdm import tqdm
+
+__all__ = ["LOGGER", "Mode", "ProgressReporter", "configure_logging"]
+
+LOGGER = logging.getLogger("mcalloc")
+
+Mode = Literal["bar", "log", "off"]
+
+
+def configure_logging(level: str, log_file: Path | None, terminal: bool) -> None:
+    """Stage lines and warnings to stderr (plain on a terminal, timestamped otherwise) and, if asked, to a file."""
+    LOGGER.handlers.clear()
+    LOGGER.setLevel(logging.DEBUG)
+    LOGGER.propagate = False
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setLevel(level.upper())
+    pattern = "  %(message)s" if terminal else "%(asctime)s %(levelname)s %(message)s"
+    stream.setFormatter(logging.Formatter(pattern, datefmt="%Y-%m-%d %H:%M:%S"))
+    LOGGER.addHandler(stream)
+    if log_file is not None:
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler.setLevel(min(logging.INFO, logging.getLevelName(level.upper())))
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S"))
+        LOGGER.addHandler(handler)
+
+
+class ProgressReporter:
+    """Called as ``reporter(stage, paths_done, paths_total)`` by the pipeline."""
+
+    def __init__(self, mode: Mode, interval: float = 10.0) -> None:
+        self.mode, self.interval = mode, interval
+        self._stage = ""
+        self._bar: tqdm | None = None
+        self._start = 0.0
+        self._last_log = 0.0
+        self._done = 0
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.mode == "off":
+            return
+        now = time.monotonic()
+        if stage != self._stage:
+            self._close()
+            self._stage, self._start, self._last_log, self._done = stage, now, now, 0
+            if self.mode == "bar":
+                self._bar = tqdm(total=total, desc=f"  {stage}", unit="paths", unit_scale=True, leave=False)
+        if self._bar is not None:
+            self._bar.update(done - self._done)
+        elif now - self._last_log >= self.interval or done >= total:
+            elapsed = max(now - self._start, 1e-9)
+            rate = done / elapsed
+            left = (total - done) / rate if rate > 0 else float("inf")
+            LOGGER.info(
+                f"{stage}: {done:,}/{total:,} paths ({done / total:.0%}), {rate:,.0f} paths/s, {left:,.0f} s left"
+            )
+            self._last_log = now
+        self._done = done
+        if done >= total:
+            self._close()
+
+    def _close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        self._stage = ""

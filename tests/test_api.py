@@ -63,3 +63,22 @@ def test_the_documented_example_runs(
     exec(compile(code, "docs/results.md", "exec"), {})
     printed = capsys.readouterr().out
     assert "default: 1,000 paths" in printed and "sp500_only" in printed and "objective_new_paths" in printed
+
+
+def test_compare_puts_two_runs_side_by_side(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mcalloc.cli.main import main
+
+    annual = mcalloc.run(DEFAULT_CONFIG, out=tmp_path / "annual", portfolio__rebalance="annual", **SMALL)
+    monthly = mcalloc.run(DEFAULT_CONFIG, out=tmp_path / "monthly", overrides=["optimize.objectives=[]"], **SMALL)
+    csv = tmp_path / "comparison.csv"
+    assert main(["compare", str(monthly.folder), str(annual.folder), "--csv", str(csv)]) == 0
+    table = pd.read_csv(csv)
+    assert list(table.run.unique()) == ["monthly", "annual"]
+    # the settings that differ are columns; those that do not are left out
+    assert set(table["portfolio.rebalance"]) == {"monthly", "annual"} and "simulation.n_paths" not in table
+    for run in (monthly, annual):
+        mine = table[table.run == run.folder.name].set_index("portfolio")["cagr_median"]
+        expected = run.metrics.set_index("portfolio")["cagr_median"]
+        pd.testing.assert_series_equal(mine.loc[expected.index], expected, check_names=False, rtol=1e-9)
+    assert "monthly" in capsys.readouterr().out
+    assert main(["compare", str(monthly.folder)]) == 2

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from mcalloc.cli import data_commands, model_commands
+from mcalloc.cli import compare_command, data_commands, model_commands
 from mcalloc.cli.common import add_config_command
 from mcalloc.config.loader import load_scenario, scenario_to_dict
 from mcalloc.config.schema import Scenario
@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     with_config("show-config", "print the resolved scenario with all defaults")
     data_commands.register(commands)
     model_commands.register(commands)
+    compare_command.register(commands)
     return parser
 
 

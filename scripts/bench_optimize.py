@@ -144,7 +144,7 @@ def main() -> None:
                 "peer_speed_ratio": round(peer_s / ours_s, 2),
                 "peer_weight_diff": float(np.abs(peer_weights - ours_weights).max()),
                 "peer_objective_minus_ours": peer_objective - ours_objective,
-                "cdar_weights": [round(float(w), 6) for w in cdar_weights],
+                "cdar_weights": [round(float(w), 6) + 0.0 for w in cdar_weights],
             }
         )
     )

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .conftest import ROOT
 
 
@@ -49,3 +51,18 @@ def test_a_run_logging_to_a_file_reports_progress_with_time_left(tmp_path: Path)
     assert "done in" in log.read_text()
     # the log file has the same lines, timestamped
     assert sum("paths (" in line for line in (tmp_path / "run.log").read_text().splitlines()) == len(lines)
+
+
+def test_every_command_help_shows_examples_that_name_real_files(capsys: pytest.CaptureFixture[str]) -> None:
+    from mcalloc.cli.common import EXAMPLES
+    from mcalloc.cli.main import main
+
+    for command in ("run", "validate", "show-config", "fit", "calibrate", "data", "compare"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = capsys.readouterr().out
+        assert "examples:" in out and f"mcalloc {command}" in out, command
+    for lines in EXAMPLES.values():
+        for line in lines:
+            configs = [word for word in line.split() if word.startswith("configs/") and "my" not in word]
+            assert all((ROOT / path).is_file() for path in configs), line

@@ -6,7 +6,21 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_config_command"]
+__all__ = ["EXAMPLES", "add_config_command"]
+
+EXAMPLES = {
+    "run": [
+        "mcalloc run configs/default.yaml",
+        "mcalloc run configs/default.yaml --set simulation.n_paths=100000 --out results/big",
+        "mcalloc run configs/examples/sweden.yaml --set portfolio.rebalance=annual -q",
+        "mcalloc run configs/default.yaml --log-file run.log 2> progress.log",
+    ],
+    "validate": ["mcalloc validate configs/default.yaml", "mcalloc validate my.yaml --set simulation.n_paths=500"],
+    "show-config": ["mcalloc show-config configs/examples/sweden.yaml"],
+    "fit": ["mcalloc fit configs/examples/fit_etfs.yaml", "mcalloc fit configs/examples/fit_etfs.yaml --csv fit.csv"],
+    "calibrate": ["mcalloc calibrate configs/examples/fit_etfs.yaml --out configs/my_calibrated.yaml"],
+}
+"""Shown under each command's ``--help``."""
 
 
 def add_config_command(
@@ -17,7 +31,15 @@ def add_config_command(
     example: str = "simulation.n_paths=2000",
 ) -> argparse.ArgumentParser:
     """A sub-command taking a scenario file and repeatable ``--set KEY=VALUE`` overrides."""
-    sub: argparse.ArgumentParser = commands.add_parser(name, help=help_text, description=help_text)
+    examples = EXAMPLES.get(name)
+    epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples) if examples else None
+    sub: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub.add_argument("config", type=Path, help=config_help)
     sub.add_argument(
         "--set",

@@ -59,7 +59,7 @@ def timed_minimum(scenarios: Scenarios, measure: str, floor: float) -> tuple[flo
     feasible = Feasible(np.zeros(n), np.ones(n))
     start = time.perf_counter()
     convex = cdar_measure(scenarios, 0.95) if measure == "cdar" else maxdd_cvar_measure(scenarios, 0.95)
-    plane = CuttingPlane(convex, [], feasible, scenarios.annual_mean(), Solvers(), np.full(n, 1.0 / n))
+    plane = CuttingPlane(convex, [], feasible, scenarios.annual_mean(), Solvers(), feasible.start())
     result = plane.solve(floor, measure, "")
     return time.perf_counter() - start, result.weights, result.objective_value, result.iterations
 

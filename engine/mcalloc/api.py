@@ -15,7 +15,7 @@ is refused with a one-line :class:`RunFolderError`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -130,10 +130,7 @@ def load(folder: str | Path) -> Run:
             raise RunFolderError(f"{folder}: {_TABLES[required]} is missing; the folder is damaged")
     paths_file = folder / "paths.parquet"
     paths = pd.read_parquet(paths_file) if paths_file.is_file() else None
-    known = {field.name for field in fields(Run)}
-    return Run(folder=folder, manifest=manifest, config=config, paths=paths, **{
-        name: table for name, table in tables.items() if name in known
-    })  # type: ignore[arg-type]  # fmt: skip
+    return Run(folder=folder, manifest=manifest, config=config, paths=paths, **tables)  # type: ignore[arg-type]
 
 
 def _override(key: str, value: object) -> str:

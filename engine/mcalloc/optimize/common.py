@@ -11,7 +11,10 @@ import numpy as np
 
 from mcalloc.errors import InfeasibleError
 
-__all__ = ["Feasible", "OptimizedWeights", "Solvers", "solve"]
+__all__ = ["NO_TARGET", "Feasible", "OptimizedWeights", "Solvers", "solve"]
+
+NO_TARGET = -1.0e3
+"""A return floor every portfolio meets: the value of a return-floor Parameter when there is none."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,10 @@ class Feasible:
         lower = np.where(keep, self.lower, 0.0)
         upper = np.where(keep, self.upper, 0.0)
         return replace(self, lower=lower, upper=upper)
+
+    def start(self) -> np.ndarray:
+        """Equal weights moved into the bounds: where iterative solvers take their first look."""
+        return np.asarray(np.clip(np.full(self.n_assets, 1.0 / self.n_assets), self.lower, self.upper))
 
     def constraints(self, weights: cp.Expression, total: cp.Expression | float = 1.0) -> list[cp.Constraint]:
         """cvxpy constraints on ``weights`` summing to ``total`` (a scale for homogenised problems)."""

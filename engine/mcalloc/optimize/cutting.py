@@ -27,7 +27,7 @@ import cvxpy as cp
 import numpy as np
 
 from mcalloc.errors import InfeasibleError
-from mcalloc.optimize.common import Feasible, OptimizedWeights, Solvers, solve
+from mcalloc.optimize.common import NO_TARGET, Feasible, OptimizedWeights, Solvers, solve
 
 __all__ = ["ConvexMeasure", "CuttingPlane", "tail_mass"]
 
@@ -39,8 +39,6 @@ TOLERANCE = 1e-7
 
 FEASIBILITY = 1e-7
 """How far a nonlinear limit may be exceeded by a returned point."""
-
-NO_TARGET = -1.0e3
 
 Oracle = Callable[[np.ndarray], tuple[float, np.ndarray]]
 

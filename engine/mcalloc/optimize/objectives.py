@@ -131,7 +131,7 @@ def _solve_on(
     mean = scenarios.annual_mean()
     covariance = scenarios.annual_covariance()
     solvers = context.solvers
-    start = np.clip(np.full(feasible.n_assets, 1.0 / feasible.n_assets), feasible.lower, feasible.upper)
+    start = feasible.start()
     if isinstance(objective, MinVarianceObjective):
         return MinVarianceProblem(mean, covariance, feasible, solvers).solve(floor, what, hint)
     if isinstance(objective, MeanVarianceObjective):
@@ -151,10 +151,7 @@ def _solve_on(
             limits.append((maxdd_cvar_measure(scenarios, objective.maxdd_alpha), objective.maxdd_limit))
         plane = CuttingPlane(growth_measure(scenarios), limits, feasible, mean, solvers, start)
         result = plane.solve(floor, what, hint)
-        return OptimizedWeights(
-            result.weights, -result.objective_value, result.status, result.solver, result.iterations,
-            result.warnings, result.gap,
-        )  # fmt: skip
+        return replace(result, objective_value=-result.objective_value)  # the growth, not its negative
     plane = CuttingPlane(_measure_for(objective, scenarios), [], feasible, mean, solvers, start)
     return plane.solve(floor, what, hint)
 

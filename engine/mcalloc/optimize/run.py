@@ -33,7 +33,7 @@ from mcalloc.optimize.objectives import (
     objective_measure,
     solve_objective,
 )
-from mcalloc.optimize.scenarios import MEASURES, Scenarios
+from mcalloc.optimize.scenarios import Scenarios
 from mcalloc.optimize.variance import MinVarianceProblem
 from mcalloc.portfolio.accounting import BookSummary
 
@@ -315,8 +315,7 @@ def _frontier_points(
             "cdar": lambda: cdar_measure(scenarios, 0.95),
             "maxdd": lambda: maxdd_cvar_measure(scenarios, 0.95),
         }
-        start = np.clip(np.full(feasible.n_assets, 1.0 / feasible.n_assets), feasible.lower, feasible.upper)
-        plane = CuttingPlane(measures[measure](), [], feasible, mean, solvers, start)
+        plane = CuttingPlane(measures[measure](), [], feasible, mean, solvers, feasible.start())
         solve = plane.solve
     lowest = solve(None, what, hint)
     low = float(mean @ lowest.weights)
@@ -361,8 +360,6 @@ def frontier_table(
         if feasible.lower.sum() > 1.0 + 1e-12 or feasible.upper.sum() < 1.0 - 1e-12:
             continue
         for measure in settings.measures:
-            if measure not in MEASURES:
-                continue
             try:
                 found = _frontier_points(measure, scenarios, feasible, context, settings.points)
             except InfeasibleError:

@@ -21,12 +21,9 @@ import cvxpy as cp
 import numpy as np
 
 from mcalloc.errors import InfeasibleError
-from mcalloc.optimize.common import Feasible, OptimizedWeights, Solvers, solve
+from mcalloc.optimize.common import NO_TARGET, Feasible, OptimizedWeights, Solvers, solve
 
 __all__ = ["MaxSharpeProblem", "MeanVarianceProblem", "MinVarianceProblem", "RiskParityProblem"]
-
-NO_TARGET = -1.0e3
-"""A return floor every portfolio meets."""
 
 
 def _psd(covariance: np.ndarray) -> cp.Expression:

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= configs/default.yaml
 
-.PHONY: run test test-all lint bench lock clean
+.PHONY: run test test-all lint bench lock clean browser
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,10 +17,20 @@ $(STAMP): requirements.lock pyproject.toml
 run: $(STAMP)
 	$(BIN)/mcalloc run $(CONFIG)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
-test-all: $(STAMP)
+# The report's browser test drives Debian's headless Chromium through chromedriver.
+# Installed here when missing and we are root with apt; otherwise that one test skips and says why.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium and chromium-driver (apt) for the report's browser test"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+			|| echo "note: could not install chromium; the browser test will skip"; \
+	else echo "note: no chromium/chromedriver and no root apt; the browser test will skip"; fi
+
+test-all: $(STAMP) browser
 	$(BIN)/python -m pytest -m "slow or not slow"
 
 lint: $(STAMP)

@@ -30,9 +30,12 @@ def default_scenario_data() -> dict[str, Any]:
 
 
 def write_default_variant(tmp_path: Path, mutate: Callable[[dict[str, Any]], None]) -> Path:
-    """The default scenario changed by ``mutate`` and written to ``tmp_path/scenario.yaml`` (results under tmp_path)."""
+    """The default scenario changed by ``mutate`` and written to ``tmp_path/scenario.yaml`` (results under tmp_path).
+
+    No report.html (drawing it takes seconds): tests/test_report.py checks the report.
+    """
     data = default_scenario_data()
-    data["output"] = {"dir": str(tmp_path / "results")}
+    data["output"] = {"dir": str(tmp_path / "results"), "report": False}
     mutate(data)
     path = tmp_path / "scenario.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

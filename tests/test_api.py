@@ -12,11 +12,26 @@ import pytest
 
 from .conftest import DEFAULT_CONFIG, ROOT
 
-SMALL = {"simulation__n_paths": 300, "simulation__chunk_size": 100, "simulation__horizon_years": 2}
+SMALL = {
+    "simulation__n_paths": 300,
+    "simulation__chunk_size": 100,
+    "simulation__horizon_years": 2,
+    "output__report": False,
+}
 
 
 def _same_as_files(run: mcalloc.Run) -> None:
-    for name in ("metrics", "weights", "models", "correlation", "diversification", "horizons", "optimization"):
+    for name in (
+        "metrics",
+        "weights",
+        "models",
+        "correlation",
+        "diversification",
+        "horizons",
+        "optimization",
+        "fan",
+        "drawdowns",
+    ):
         table = getattr(run, name)
         pd.testing.assert_frame_equal(table, pd.read_csv(run.folder / f"{name}.csv"), check_exact=True)
     pd.testing.assert_frame_equal(run.paths, pd.read_parquet(run.folder / "paths.parquet"))
@@ -57,12 +72,18 @@ def test_the_documented_example_runs(
 ) -> None:
     text = (ROOT / "docs" / "results.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
-    example = next(block for block in blocks if "mcalloc.load(" in block)
-    monkeypatch.chdir(ROOT)
-    code = example.replace('"results/docs-example"', repr(str(tmp_path / "docs-example")))
-    exec(compile(code, "docs/results.md", "exec"), {})
+    first = next(index for index, block in enumerate(blocks) if "mcalloc.load(" in block)
+    blocks = blocks[first : first + 2]
+    assert "run.fan" in blocks[1]
+    # run as a user would from the project folder, but writing under tmp_path
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    for block in blocks:
+        code = block.replace('"configs/default.yaml"', repr(str(DEFAULT_CONFIG)))
+        exec(compile(code, "docs/results.md", "exec"), namespace)
     printed = capsys.readouterr().out
     assert "default: 1,000 paths" in printed and "sp500_only" in printed and "objective_new_paths" in printed
+    assert (tmp_path / "results" / "fan-and-drawdowns.png").stat().st_size > 10_000
 
 
 def test_compare_puts_two_runs_side_by_side(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -71,8 +92,13 @@ def test_compare_puts_two_runs_side_by_side(tmp_path: Path, capsys: pytest.Captu
     annual = mcalloc.run(DEFAULT_CONFIG, out=tmp_path / "annual", portfolio__rebalance="annual", **SMALL)
     monthly = mcalloc.run(DEFAULT_CONFIG, out=tmp_path / "monthly", overrides=["optimize.objectives=[]"], **SMALL)
     csv = tmp_path / "comparison.csv"
-    assert main(["compare", str(monthly.folder), str(annual.folder), "--csv", str(csv)]) == 0
+    out = tmp_path / "compared"
+    assert main(["compare", str(monthly.folder), str(annual.folder), "--csv", str(csv), "--out", str(out)]) == 0
     table = pd.read_csv(csv)
+    pd.testing.assert_frame_equal(pd.read_csv(out / "comparison.csv"), table)
+    page = (out / "compare.html").read_text(encoding="utf-8")
+    assert page.count("<figure") == 2 and all(name in page for name in ("monthly", "annual", "min_cvar_95"))
+    assert {p.name for p in (out / "figures").iterdir()} == {"comparison.png", "comparison.svg", "fans.png", "fans.svg"}
     assert list(table.run.unique()) == ["monthly", "annual"]
     # the settings that differ are columns; those that do not are left out
     assert set(table["portfolio.rebalance"]) == {"monthly", "annual"} and "simulation.n_paths" not in table
@@ -80,5 +106,6 @@ def test_compare_puts_two_runs_side_by_side(tmp_path: Path, capsys: pytest.Captu
         mine = table[table.run == run.folder.name].set_index("portfolio")["cagr_median"]
         expected = run.metrics.set_index("portfolio")["cagr_median"]
         pd.testing.assert_series_equal(mine.loc[expected.index], expected, check_names=False, rtol=1e-9)
-    assert "monthly" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "monthly" in printed and f"report: {out / 'compare.html'}" in printed
     assert main(["compare", str(monthly.folder)]) == 2

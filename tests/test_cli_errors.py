@@ -234,6 +234,10 @@ def _grid_step_not_dividing_one(data: RawScenario) -> None:
     data["optimize"]["grid_step"] = 0.3
 
 
+def _report_portfolio_unknown(data: RawScenario) -> None:
+    data["output"]["report_portfolios"] = ["sp500_only", "nosuch"]
+
+
 def _ter_in_model_too_high(data: RawScenario) -> None:
     data["assets"][2]["ter_in_model"] = 0.5
 
@@ -318,6 +322,9 @@ CASES = [
         _validate(_risk_parity_with_floor, "optimize.objectives.0.min_return", "risk_parity"), id="risk-parity-floor"
     ),
     pytest.param(_validate(_grid_step_not_dividing_one, "optimize.grid_step", "divide"), id="grid-step-not-dividing"),
+    pytest.param(
+        _validate(_report_portfolio_unknown, "output.report_portfolios", "'nosuch'"), id="report-portfolio-unknown"
+    ),
     pytest.param(
         _validate(_compare_in_with_a_base_currency_asset, "currency.compare_in", "sp500"), id="compare-in-wrong-assets"
     ),

@@ -314,8 +314,9 @@ def test_example_scenarios_complete(tmp_path: Path, capsys: pytest.CaptureFixtur
     small = ["--set", "simulation.n_paths=400", "--set", "simulation.chunk_size=200", "--set", "simulation.n_jobs=1"]
     code = main(["run", "-q", str(config), *small, "--out", str(tmp_path / name)])
     assert code == 0, capsys.readouterr().err
-    metrics = pd.read_csv(tmp_path / name / "metrics.csv")
-    assert np.isfinite(metrics.select_dtypes("number").to_numpy()).all()
+    for table in ("metrics", "fan"):
+        numbers = pd.read_csv(tmp_path / name / f"{table}.csv").select_dtypes("number")
+        assert np.isfinite(numbers.to_numpy()).all(), table
 
 
 # --- review fixes: ambiguous dates, offsets, prices given as returns, lead-lag --

@@ -338,7 +338,13 @@ def test_factor_apply_in_blocks_equals_one_block() -> None:
 
 # --- 5. determinism: one worker or two, byte for byte ------------------------------------------------
 
-SMALL = ["simulation.n_paths=400", "simulation.chunk_size=100", "simulation.horizon_years=2"]
+# no report.html here (it takes seconds to draw): tests/test_report.py checks it
+SMALL = [
+    "simulation.n_paths=400",
+    "simulation.chunk_size=100",
+    "simulation.horizon_years=2",
+    "output.report=false",
+]
 GIVEN_CORRELATION = "model.dependence.correlation=[[1,0.5,0.4],[0.5,1,0.3],[0.4,0.3,1]]"
 CALIBRATED_KINDS = {
     "gaussian": [GIVEN_CORRELATION],

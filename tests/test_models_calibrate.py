@@ -16,6 +16,7 @@ from .conftest import DEFAULT_CONFIG, ROOT
 
 FIT_ETFS = ROOT / "configs" / "examples" / "fit_etfs.yaml"
 SMALL = [
+    "output.report=false",
     "simulation.n_paths=300",
     "simulation.chunk_size=150",
     "simulation.horizon_years=2",

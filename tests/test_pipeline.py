@@ -19,7 +19,13 @@ from mcalloc.simulation import run_simulation
 
 from .conftest import DEFAULT_CONFIG, ROOT
 
-SMALL = ["simulation.n_paths=600", "simulation.chunk_size=150", "simulation.horizon_years=3"]
+# no report.html here (it takes seconds to draw): tests/test_report.py checks it
+SMALL = [
+    "simulation.n_paths=600",
+    "simulation.chunk_size=150",
+    "simulation.horizon_years=3",
+    "output.report=false",
+]
 CONTRACT_FILES = {
     "manifest.json",
     "config.yaml",
@@ -32,7 +38,11 @@ CONTRACT_FILES = {
     "stability.csv",
     "diversification.csv",
     "horizons.csv",
+    "fan.csv",
+    "drawdowns.csv",
     "paths.parquet",
+    "report.html",
+    "figures",
 }
 
 
@@ -118,7 +128,7 @@ def test_acceptance_command_writes_complete_contract(tmp_path: Path) -> None:
 
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete"
-    assert manifest["schema_version"] == "1.0"
+    assert manifest["schema_version"] == "1.1"
     assert manifest["seed"] == 20251217 and manifest["n_paths"] == 2000
     for key in (
         "scenario",

@@ -47,6 +47,8 @@ _TABLES = {
     "horizons": "horizons.csv",
     "frontier": "frontier.csv",
     "stability": "stability.csv",
+    "fan": "fan.csv",
+    "drawdowns": "drawdowns.csv",
 }
 
 
@@ -73,6 +75,8 @@ class Run:
     horizons: pd.DataFrame | None = None
     frontier: pd.DataFrame | None = None
     stability: pd.DataFrame | None = None
+    fan: pd.DataFrame | None = None
+    drawdowns: pd.DataFrame | None = None
     paths: pd.DataFrame | None = None
 
     @property
@@ -84,6 +88,21 @@ class Run:
     def assets(self) -> list[str]:
         """Asset names in the run's order."""
         return list(dict.fromkeys(self.weights["asset"]))
+
+    @classmethod
+    def from_folder(cls, folder: Path, manifest: dict[str, Any], with_paths: bool = True) -> Run:
+        """The tables of ``folder`` with ``manifest``, whatever its status (:func:`load` checks it first).
+
+        ``with_paths=False`` leaves the per-path table (possibly large) unread.
+        """
+        config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+        tables = {name: _read_table(folder / file) for name, file in _TABLES.items()}
+        for required in ("metrics", "weights", "models", "correlation"):
+            if tables[required] is None:
+                raise RunFolderError(f"{folder}: {_TABLES[required]} is missing; the folder is damaged")
+        paths_file = folder / "paths.parquet"
+        paths = pd.read_parquet(paths_file) if with_paths and paths_file.is_file() else None
+        return cls(folder=folder, manifest=manifest, config=config, paths=paths, **tables)  # type: ignore[arg-type]
 
     def weights_table(self) -> pd.DataFrame:
         """Weights as portfolio rows and asset columns, in the run's order."""
@@ -123,14 +142,7 @@ def load(folder: str | Path) -> Run:
             f"{folder}: results schema {version or 'unknown'} cannot be read by this mcalloc (schema "
             f"{SCHEMA_VERSION}); load it with the mcalloc version in its manifest ({manifest.get('engine_version')})"
         )
-    config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
-    tables = {name: _read_table(folder / file) for name, file in _TABLES.items()}
-    for required in ("metrics", "weights", "models", "correlation"):
-        if tables[required] is None:
-            raise RunFolderError(f"{folder}: {_TABLES[required]} is missing; the folder is damaged")
-    paths_file = folder / "paths.parquet"
-    paths = pd.read_parquet(paths_file) if paths_file.is_file() else None
-    return Run(folder=folder, manifest=manifest, config=config, paths=paths, **tables)  # type: ignore[arg-type]
+    return Run.from_folder(folder, manifest)
 
 
 def _override(key: str, value: object) -> str:

@@ -27,7 +27,9 @@ import pandas as pd
 from mcalloc.config.loader import config_hash, scenario_to_dict
 from mcalloc.config.schema import Scenario
 from mcalloc.data.market import MarketData, load_market_data
+from mcalloc.metrics.distributions import drawdown_distribution_table
 from mcalloc.metrics.diversification import DIVERSIFICATION_COLUMNS, diversification_table, standard_errors
+from mcalloc.metrics.fan import fan_table
 from mcalloc.metrics.horizons import horizons_table, paths_table
 from mcalloc.metrics.summary import metrics_table, with_standard_errors
 from mcalloc.models.joint import JointModel, fit_joint_model, joint_model_from_config
@@ -184,8 +186,9 @@ def _judge(
     vectors: list[np.ndarray],
     currency: str,
     clock: _StageClock,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every portfolio's metrics (with standard errors) and diversification benefit, as lived in ``currency``."""
+) -> list[pd.DataFrame]:
+    """Every portfolio as lived in ``currency``: metrics (with standard errors), diversification benefit,
+    wealth percentiles by month and drawdown distributions."""
     simulation = scenario.simulation
     with clock.stage("metrics"):
         metrics = metrics_table(
@@ -216,7 +219,10 @@ def _judge(
                 evaluation.asset_growth,
             )
     diversification["currency"] = currency
-    return metrics, diversification
+    assert evaluation.fan is not None
+    fan = fan_table(evaluation.fan, names, scenario.portfolio.initial_wealth, currency)
+    drawdowns = drawdown_distribution_table(evaluation.book, names, simulation.horizon_years, currency)
+    return [metrics, diversification, fan, drawdowns]
 
 
 def _default_folder(scenario: Scenario, digest: str) -> Path:
@@ -307,6 +313,7 @@ def run_scenario(
             currency: CurrencyOverlay | None,
             keep: bool = False,
             label: str = "simulate",
+            fan: bool = False,
         ) -> ChunkResult:
             matrix = np.array(weights).reshape(len(weights), len(scenario.assets))
             plan = SimulationPlan(
@@ -319,6 +326,7 @@ def run_scenario(
                 flows=flows if flows.active and stream == 0 else None,
                 tax=account_tax(scenario) if stream == 0 else None,
                 keep_months=keep,
+                wealth_fan=fan,
             )
             done = 0
 
@@ -359,20 +367,22 @@ def run_scenario(
         names = [*benchmarks, *(p.name for p in optimized)]
         all_vectors = [*benchmarks.values(), *(p.result.weights for p in optimized)]
         with clock.stage("simulate"):
-            evaluation = simulate(all_vectors, simulation.n_paths, 0, overlay)
+            evaluation = simulate(all_vectors, simulation.n_paths, 0, overlay, fan=True)
         if simulation.n_jobs != 1 and simulation.n_paths >= RELEASE_WORKERS_PATHS:
             # large runs: the idle workers' memory (a few hundred MB each) is better spent on the metrics
             release_workers()
-        metrics, diversification = _judge(scenario, evaluation, names, all_vectors, scenario.currency.base, clock)
+        judged = _judge(scenario, evaluation, names, all_vectors, scenario.currency.base, clock)
         compare_in = scenario.currency.compare_in
         if compare_in is not None:
             # the same paths (same seed and stream), the assets' own-currency returns left unconverted
             with clock.stage(f"simulate in {compare_in}"):
                 own_currency = CurrencyOverlay((None,) * len(scenario.assets))  # drops the FX factors unapplied
-                own = simulate(all_vectors, simulation.n_paths, 0, own_currency, label=f"simulate in {compare_in}")
-            own_metrics, own_diversification = _judge(scenario, own, names, all_vectors, compare_in, clock)
-            metrics = pd.concat([metrics, own_metrics], ignore_index=True)
-            diversification = pd.concat([diversification, own_diversification], ignore_index=True)
+                own = simulate(
+                    all_vectors, simulation.n_paths, 0, own_currency, label=f"simulate in {compare_in}", fan=True
+                )
+            own_judged = _judge(scenario, own, names, all_vectors, compare_in, clock)
+            judged = [pd.concat(pair, ignore_index=True) for pair in zip(judged, own_judged, strict=True)]
+        metrics, diversification, fan, drawdowns = judged
         reference = scenario.portfolio.reference_name
         all_weights = {**benchmarks, **{p.name: p.result.weights for p in optimized}}
         weights = pd.DataFrame(
@@ -398,6 +408,8 @@ def run_scenario(
         folder.write_csv("metrics.csv", metrics)
         folder.write_csv("diversification.csv", diversification)
         folder.write_csv("horizons.csv", horizons_table(evaluation.book, names, reference))
+        folder.write_csv("fan.csv", fan)
+        folder.write_csv("drawdowns.csv", drawdowns)
         if scenario.output.paths:
             wealth = scenario.portfolio.initial_wealth
             folder.write_parquet("paths.parquet", paths_table(evaluation.book, names, wealth, simulation.horizon_years))
@@ -406,6 +418,13 @@ def run_scenario(
         if optimization is not None:
             folder.write_csv("frontier.csv", optimization.frontier)
             folder.write_csv("stability.csv", optimization.stability)
+        if scenario.output.report:
+            with clock.stage("report"):
+                # drawn from the files just written, as `mcalloc report` would draw it again
+                from mcalloc.api import Run
+                from mcalloc.report import write_report
+
+                write_report(Run.from_folder(folder.working, folder.manifest, with_paths=False))
         folder.update(timings_s=clock.timings)
         path = folder.complete()
     except BaseException as error:

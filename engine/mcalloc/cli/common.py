@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EXAMPLES", "add_config_command"]
+__all__ = ["EXAMPLES", "add_command", "add_config_command"]
 
 EXAMPLES = {
     "run": [
@@ -50,3 +50,14 @@ def add_config_command(
         help=f"override a config value, e.g. {example} (repeatable)",
     )
     return sub
+
+
+def add_command(commands: Any, name: str, help_text: str, description: str | None, examples: str) -> Any:
+    """A sub-command whose ``--help`` shows ``description`` as written and ends with ``examples``."""
+    return commands.add_parser(
+        name,
+        help=help_text,
+        description=description,
+        epilog=examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from mcalloc.cli import compare_command, data_commands, model_commands
+from mcalloc.cli import compare_command, data_commands, model_commands, report_command
 from mcalloc.cli.common import add_config_command
 from mcalloc.config.loader import load_scenario, scenario_to_dict
 from mcalloc.config.schema import Scenario
@@ -61,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     data_commands.register(commands)
     model_commands.register(commands)
     compare_command.register(commands)
+    report_command.register(commands)
     return parser
 
 
@@ -216,6 +217,8 @@ def _run(args: argparse.Namespace) -> int:
         print()
     print(_weights_summary(outcome.weights, outcome.stability))
     print(f"\nresults: {outcome.folder}")
+    if (outcome.folder / "report.html").is_file():
+        print(f"report: {outcome.folder / 'report.html'}")
     return 0
 
 

@@ -283,11 +283,16 @@ class OutputConfig(_Frozen):
 
     ``paths`` writes ``paths.parquet``, one row per path and portfolio (about
     50 bytes a row: 300 MB for a million paths and six portfolios).
+    ``report`` writes ``report.html`` and ``figures/``; ``report_portfolios``
+    picks the portfolios of its fan chart (default: every distinct mix, up
+    to six).
     """
 
     dir: Path = Path("results")
     calibration: CalibrationCheckConfig = CalibrationCheckConfig()
     paths: bool = True
+    report: bool = True
+    report_portfolios: Annotated[list[Identifier], Field(max_length=12)] = []
 
 
 class IskConfig(_Frozen):
@@ -589,6 +594,13 @@ class Scenario(_Frozen):
                 f"{sum(lows):.4g}, maximums to {sum(highs):.4g}); widen the bounds"
             )
         labels = [objective.label for objective in self.optimize.objectives]
+        unknown_portfolios = [
+            p for p in self.output.report_portfolios if p not in {*labels, *self.portfolio.benchmarks}
+        ]
+        if unknown_portfolios:
+            raise ValueError(
+                f"output.report_portfolios: '{unknown_portfolios[0]}' is neither a benchmark nor an objective's name"
+            )
         clashes = set(labels) & set(self.portfolio.benchmarks) | {x for x in labels if labels.count(x) > 1}
         if clashes:
             raise ValueError(

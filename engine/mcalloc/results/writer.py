@@ -26,9 +26,16 @@ import yaml
 
 from mcalloc.errors import OutputError
 
-__all__ = ["SCHEMA_VERSION", "RunFolder", "package_versions", "provenance_records"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "RunFolder",
+    "move_into_place",
+    "package_versions",
+    "provenance_records",
+    "working_folder",
+]
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 _KEY_PACKAGES = ("mcalloc", "numpy", "scipy", "pandas", "arch", "cvxpy", "clarabel", "joblib", "pydantic")
 
@@ -63,16 +70,7 @@ class RunFolder:
         result (it holds a ``manifest.json``), and only once the new run is
         complete.
         """
-        is_result = (final / "manifest.json").is_file()
-        if final.exists() and not is_result and (not final.is_dir() or any(final.iterdir())):
-            raise OutputError(f"{final}: exists and is not an mcalloc results folder; choose another --out")
-        working = final.parent / f".{final.name}.partial"
-        try:
-            if working.exists():
-                shutil.rmtree(working)
-            working.mkdir(parents=True)
-        except OSError as exc:
-            raise OutputError(f"{final.parent}: cannot create the results folder ({exc.strerror})") from None
+        working = working_folder(final, "manifest.json", "results folder")
         folder = cls(final=final, working=working)
         folder.manifest = {
             "status": "running",
@@ -127,15 +125,7 @@ class RunFolder:
     def complete(self) -> Path:
         """Mark the run complete and move it to its final name."""
         self.update(status="complete", finished_at=_now())
-        if self.final.exists():
-            retired = self.final.parent / f".{self.final.name}.replaced"
-            if retired.exists():
-                shutil.rmtree(retired)
-            os.replace(self.final, retired)
-            os.replace(self.working, self.final)
-            shutil.rmtree(retired)
-        else:
-            os.replace(self.working, self.final)
+        move_into_place(self.working, self.final)
         stale = self.final.parent / f"{self.final.name}.failed"
         if stale.exists():
             shutil.rmtree(stale)
@@ -150,6 +140,38 @@ class RunFolder:
             shutil.rmtree(failed)
         os.replace(self.working, failed)
         return failed
+
+
+def working_folder(final: Path, marker: str, what: str) -> Path:
+    """A fresh ``.<name>.partial`` beside ``final``, where a folder is built before :func:`move_into_place`.
+
+    ``final`` may exist only as an empty folder or as an earlier folder of
+    the same kind (one holding ``marker``), which is then replaced.
+    """
+    is_same_kind = (final / marker).is_file()
+    if final.exists() and not is_same_kind and (not final.is_dir() or any(final.iterdir())):
+        raise OutputError(f"{final}: exists and is not an mcalloc {what}; choose another --out")
+    working = final.parent / f".{final.name}.partial"
+    try:
+        if working.exists():
+            shutil.rmtree(working)
+        working.mkdir(parents=True)
+    except OSError as exc:
+        raise OutputError(f"{final.parent}: cannot create the {what} ({exc.strerror})") from None
+    return working
+
+
+def move_into_place(working: Path, final: Path) -> None:
+    """Give ``working`` the name ``final``; an earlier ``final`` is moved aside first and deleted after."""
+    if final.exists():
+        retired = final.parent / f".{final.name}.replaced"
+        if retired.exists():
+            shutil.rmtree(retired)
+        os.replace(final, retired)
+        os.replace(working, final)
+        shutil.rmtree(retired)
+    else:
+        os.replace(working, final)
 
 
 def provenance_records(records: Any) -> list[dict[str, Any]]:

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 
+from mcalloc.metrics.fan import WealthFan
 from mcalloc.models.joint import JointModel
 from mcalloc.portfolio.accounting import BookSummary, CompiledBook, FixedMixBook
 from mcalloc.portfolio.costs import FeeModel, RebalancePolicy
@@ -45,7 +46,8 @@ class SimulationPlan:
     ``weights`` has shape (n_portfolios, n_assets). ``currency`` turns the
     model's factors (assets plus FX) into base-currency asset returns.
     ``keep_months`` keeps every asset's monthly growth on every path
-    (``ChunkResult.month_growth``): the optimiser's scenarios.
+    (``ChunkResult.month_growth``): the optimiser's scenarios. ``wealth_fan``
+    counts every portfolio's month-end wealth (``ChunkResult.fan``).
     """
 
     model: JointModel
@@ -58,6 +60,7 @@ class SimulationPlan:
     flows: CashFlowSchedule | None = None
     tax: AccountTax | None = None
     keep_months: bool = False
+    wealth_fan: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,9 @@ class ChunkResult:
     month_growth
         With ``SimulationPlan.keep_months``: each asset's after-fee growth
         factor in each month, float32 of shape (n_paths, n_months, n_assets).
+    fan
+        With ``SimulationPlan.wealth_fan``: month-end wealth counted in bins
+        (:class:`mcalloc.metrics.fan.WealthFan`), summed over chunks.
     """
 
     book: BookSummary
@@ -86,6 +92,7 @@ class ChunkResult:
     asset_cross: np.ndarray
     n_observations: int
     month_growth: np.ndarray | None = None
+    fan: WealthFan | None = None
 
     @property
     def daily_covariance(self) -> np.ndarray:
@@ -124,6 +131,7 @@ def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSeque
     asset_cross = np.zeros((n_assets, n_assets))
     bounds = schedule.month_bounds
     months = _month_buffer(plan, n_paths, bounds.size - 1)
+    fan = _wealth_fan(plan, bounds.size - 1)
     daily = schedule.rebalance == "daily"
     for month in range(bounds.size - 1):
         n_steps = int(bounds[month + 1] - bounds[month])
@@ -134,6 +142,8 @@ def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSeque
         _start_month(plan, book, month)
         block_growth = book.advance(growth, daily_rebalance=daily)
         _end_month(plan, book, month)
+        if fan is not None:
+            fan.add(month, book.value)
         asset_growth *= block_growth
         if months is not None:
             months[:, month, :] = block_growth
@@ -149,7 +159,19 @@ def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSeque
         asset_cross=asset_cross,
         n_observations=n_paths * schedule.n_steps,
         month_growth=months,
+        fan=fan,
     )
+
+
+def _wealth_fan(plan: SimulationPlan, n_months: int) -> WealthFan | None:
+    """Counts of month-end wealth when the plan asks for them, scaled by the money put in so far."""
+    if not plan.wealth_fan:
+        return None
+    scales = np.ones(n_months)
+    if plan.flows is not None:
+        contributions = np.array([max(plan.flows.at(month)[0], 0.0) for month in range(n_months)])
+        scales += np.cumsum(contributions)
+    return WealthFan(plan.weights.shape[0], n_months, scales)
 
 
 def _month_buffer(plan: SimulationPlan, n_paths: int, n_months: int) -> np.ndarray | None:
@@ -192,6 +214,7 @@ def _simulate_chunk_compiled(plan: SimulationPlan, n_paths: int, seed: np.random
     bounds = schedule.month_bounds
     months = _month_buffer(plan, n_paths, bounds.size - 1)
     previous = np.ones((n_paths, plan.weights.shape[1]))
+    fan = _wealth_fan(plan, bounds.size - 1)
     daily = schedule.rebalance == "daily"
     for month in range(bounds.size - 1):
         n_steps = int(bounds[month + 1] - bounds[month])
@@ -201,6 +224,8 @@ def _simulate_chunk_compiled(plan: SimulationPlan, n_paths: int, seed: np.random
         _start_month(plan, book, month)
         book.advance_log(log_returns, daily_rebalance=daily)
         _end_month(plan, book, month)
+        if fan is not None:
+            fan.add(month, book.value)
         if months is not None:
             current = book.asset_growth
             months[:, month, :] = current / previous
@@ -212,11 +237,20 @@ def _simulate_chunk_compiled(plan: SimulationPlan, n_paths: int, seed: np.random
         asset_cross=book.asset_cross,
         n_observations=n_paths * schedule.n_steps,
         month_growth=months,
+        fan=fan,
     )
 
 
 def _simulate_chunks(plan: SimulationPlan, sizes: list[int], seeds: list[np.random.SeedSequence]) -> list[ChunkResult]:
-    return [simulate_chunk(plan, size, child) for size, child in zip(sizes, seeds, strict=True)]
+    """A run of consecutive chunks; their wealth counts are summed into the first, so one set is sent back."""
+    parts = [simulate_chunk(plan, size, child) for size, child in zip(sizes, seeds, strict=True)]
+    first = parts[0].fan
+    if first is not None:
+        for index, part in enumerate(parts[1:], start=1):
+            assert part.fan is not None
+            first.merge(part.fan)
+            parts[index] = replace(part, fan=None)
+    return parts
 
 
 class _Collector:
@@ -235,6 +269,7 @@ class _Collector:
         self.n_observations = 0
         self.shape: tuple[int, int] = (0, 0)
         self.histogram: np.ndarray | None = None
+        self.fan: WealthFan | None = None
 
     def add(self, part: ChunkResult) -> None:
         fields = {
@@ -277,6 +312,10 @@ class _Collector:
             if self.histogram is None:
                 self.histogram = np.zeros_like(part.book.drawdown_histogram)
             self.histogram += part.book.drawdown_histogram
+        if part.fan is not None:
+            if self.fan is None:
+                self.fan = WealthFan(*part.fan.counts.shape[:2], part.fan.scales)
+            self.fan.merge(part.fan)
         self.asset_sum += part.asset_sum
         self.asset_cross += part.asset_cross
         self.n_observations += part.n_observations
@@ -312,6 +351,7 @@ class _Collector:
             asset_cross=self.asset_cross,
             n_observations=self.n_observations,
             month_growth=self.arrays.get("month_growth"),
+            fan=self.fan,
         )
 
 

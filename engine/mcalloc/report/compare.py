@@ -1,0 +1,74 @@
+"""Runs side by side: each run's key metrics per portfolio, with the settings that differ as columns."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pandas as pd
+
+from mcalloc.api import Run
+
+__all__ = ["KEY_METRICS", "comparison_table"]
+
+KEY_METRICS = [
+    "cagr_median",
+    "cagr_p05",
+    "vol_ann",
+    "maxdd_median",
+    "maxdd_p95",
+    "cvar_95_annual",
+    "prob_loss",
+    "terminal_wealth_p50",
+]
+
+
+def _flatten(data: object, prefix: str = "") -> dict[str, object]:
+    """Dotted keys as ``--set`` writes them (list items by index), the model summarised by a hash."""
+    if prefix == "model.":
+        text = json.dumps(data, sort_keys=True, default=str)
+        return {"model": hashlib.sha256(text.encode()).hexdigest()[:8]}
+    if isinstance(data, dict):
+        flat: dict[str, object] = {}
+        for key, value in data.items():
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        return flat
+    if isinstance(data, list) and all(isinstance(item, dict) for item in data):
+        flat = {}
+        for index, item in enumerate(data):
+            flat.update(_flatten(item, f"{prefix}{index}."))
+        return flat
+    return {prefix.rstrip("."): data if not isinstance(data, list) else str(data)}
+
+
+IGNORED = ("output.", "description", "name")
+"""Settings that do not change the numbers."""
+
+
+def _differences(runs: list[Run]) -> list[str]:
+    """Config keys whose values are not the same in every run (labels, names and the output folder aside)."""
+    flat = [_flatten(run.config) for run in runs]
+    keys = list(dict.fromkeys(key for one in flat for key in one))
+    return [
+        key
+        for key in keys
+        if not key.startswith(IGNORED) and not key.endswith(".label") and len({repr(one.get(key)) for one in flat}) > 1
+    ]
+
+
+def comparison_table(runs: list[Run]) -> pd.DataFrame:
+    """One row per run, portfolio and currency: the run, the settings that differ, the key metrics."""
+    differing = _differences(runs)
+    frames = []
+    for run in runs:
+        flat = _flatten(run.config)
+        metrics = run.metrics.copy()
+        if "currency" not in metrics:
+            metrics.insert(1, "currency", run.config.get("currency", {}).get("base", "USD"))
+        table = metrics[["portfolio", "currency", *(m for m in KEY_METRICS if m in metrics)]].copy()
+        table.insert(0, "run", run.folder.name)
+        table.insert(1, "scenario", run.manifest.get("scenario"))
+        for position, key in enumerate(differing, start=2):
+            table.insert(position, key, str(flat.get(key)))
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,364 @@
+"""The report's figures, drawn with matplotlib from a run's saved tables.
+
+Each function takes a :class:`mcalloc.api.Run` (or the tables it needs) and
+returns a :class:`matplotlib.figure.Figure`, or ``None`` when the run has
+nothing to draw. Figures are built without pyplot, so no window, no global
+state and no display are needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentFormatter
+
+if TYPE_CHECKING:
+    from mcalloc.api import Run
+
+__all__ = [
+    "comparison_fan_figure",
+    "comparison_figure",
+    "correlation_figure",
+    "distinct_portfolios",
+    "diversification_figure",
+    "drawdown_figure",
+    "fan_figure",
+    "frontier_figure",
+    "horizons_figure",
+    "weights_figure",
+]
+
+_WIDTH = 9.0
+_MAX_FAN_PANELS = 6
+
+_FRONTIER_MEASURES = {
+    "volatility": ("volatility", "volatility (annual)"),
+    "cvar": ("horizon_cvar_95", "CVaR95 of horizon log loss"),
+    "cdar": ("cdar_95", "CDaR95 (month-end drawdown)"),
+    "maxdd": ("maxdd_p95", "maximum drawdown, 95th percentile"),
+}
+
+_DIVERSIFICATION_STATISTICS = {
+    "cagr_median": "median CAGR",
+    "vol_ann": "volatility",
+    "maxdd_p95": "maxDD p95",
+    "cvar_95_annual": "CVaR95 (annual)",
+}
+
+
+def _figure(height: float, columns: int = 1, rows: int = 1) -> tuple[Figure, np.ndarray]:
+    figure = Figure(figsize=(_WIDTH, height), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False).ravel())
+    return figure, axes
+
+
+def _legend_below(figure: Figure, panel: Axes, columns: int = 3) -> None:
+    """One legend for the figure, under its panels, so it never hides data."""
+    handles, labels = panel.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=min(columns, len(labels)), fontsize=8)
+
+
+def _money(value: float, _: object = None) -> str:
+    magnitude = abs(value)
+    if magnitude >= 1e6:
+        return f"{value / 1e6:.1f}M"
+    if magnitude >= 1e3:
+        return f"{value / 1e3:.0f}k"
+    return f"{value:.0f}"
+
+
+def distinct_portfolios(run: Run, chosen: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """(portfolio, label) of each distinct mix in run order; a mix shared by several is labelled with all names.
+
+    With ``chosen``, those portfolios (in that order) instead.
+    """
+    weights = run.weights_table()
+    if chosen:
+        return [(name, name) for name in chosen]
+    groups: dict[tuple[float, ...], list[str]] = {}
+    for name, row in weights.iterrows():
+        key = tuple(np.round(row.to_numpy(dtype=float), 6))
+        groups.setdefault(key, []).append(str(name))
+    return [(names[0], " = ".join(names)) for names in groups.values()]
+
+
+def _base_currency(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the run's own (first) currency when a table has several."""
+    if "currency" not in table or table.empty:
+        return table
+    own: pd.DataFrame = table[table["currency"] == table["currency"].iloc[0]]
+    return own
+
+
+def correlation_figure(run: Run) -> Figure:
+    """Heatmap of the dependence model's correlation of shocks."""
+    matrix = run.correlation.set_index("asset")
+    values = matrix.to_numpy(dtype=float)
+    size = len(matrix)
+    figure, (axes,) = _figure(1.2 + 0.9 * size)
+    figure.set_figwidth(min(_WIDTH, 2.5 + 1.3 * size))
+    image = axes.imshow(values, vmin=-1.0, vmax=1.0, cmap="RdBu_r")
+    axes.set_xticks(range(size), matrix.columns, rotation=30, ha="right")
+    axes.set_yticks(range(size), matrix.index)
+    for row in range(size):
+        for column in range(size):
+            value = values[row, column]
+            axes.text(column, row, f"{value:.2f}", ha="center", va="center", color="white" if abs(value) > 0.6 else "k")
+    figure.colorbar(image, ax=axes, shrink=0.8)
+    axes.set_title("correlation of the model's shocks")
+    return figure
+
+
+def fan_figure(run: Run, chosen: Sequence[str] = ()) -> Figure | None:
+    """Wealth percentiles by month (5-95, 25-75 and the median), one panel per distinct portfolio."""
+    if run.fan is None or run.fan.empty:
+        return None
+    fan = _base_currency(run.fan)
+    portfolios = distinct_portfolios(run, chosen)[:_MAX_FAN_PANELS]
+    columns = 2 if len(portfolios) > 1 else 1
+    rows = -(-len(portfolios) // columns)
+    figure, axes = _figure(2.6 * rows + 0.4, columns, rows)
+    # a log axis shows positive, finite wealth; 0 or inf (beyond fan.csv's range) is left out
+    shown = fan[fan["portfolio"].isin([name for name, _ in portfolios])]
+    bands = [str(column) for column in shown.columns if str(column).startswith("wealth_p")]
+    shown = shown.assign(**{band: shown[band].where(np.isfinite(shown[band]) & (shown[band] > 0)) for band in bands})
+    top, bottom = float(np.nanmax(shown[bands].to_numpy())), float(np.nanmin(shown[bands].to_numpy()))
+    for panel, (name, label) in zip(axes, portfolios, strict=False):
+        part = shown[shown["portfolio"] == name]
+        years = part["month"].to_numpy() / 12.0
+        panel.fill_between(years, part["wealth_p05"], part["wealth_p95"], color="C0", alpha=0.18, label="5-95%")
+        panel.fill_between(years, part["wealth_p25"], part["wealth_p75"], color="C0", alpha=0.35, label="25-75%")
+        panel.plot(years, part["wealth_p50"], color="C0", linewidth=1.8, label="median")
+        panel.axhline(float(part["wealth_p50"].iloc[0]), color="0.4", linewidth=0.8, linestyle=":")
+        panel.set_yscale("log")
+        panel.set_ylim(bottom * 0.9, top * 1.1)
+        panel.yaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+        panel.yaxis.set_major_formatter(FuncFormatter(_money))
+        panel.yaxis.set_minor_formatter(NullFormatter())
+        panel.set_title(label, fontsize=9)
+        panel.set_xlabel("years")
+        panel.grid(True, alpha=0.3)
+    for panel in axes[len(portfolios) :]:
+        panel.set_visible(False)
+    axes[0].legend(loc="upper left", fontsize=8)
+    currency = fan["currency"].iloc[0]
+    figure.suptitle(f"wealth across paths, {currency} (log scale; dotted: the start)")
+    return figure
+
+
+def drawdown_figure(run: Run) -> Figure | None:
+    """Distribution of each path's maximum drawdown and of its longest time under water."""
+    if run.drawdowns is None or run.drawdowns.empty:
+        return None
+    table = _base_currency(run.drawdowns)
+    portfolios = distinct_portfolios(run)
+    measures = list(dict.fromkeys(table["measure"]))
+    figure, axes = _figure(3.4, len(measures))
+    titles = {
+        "max_drawdown": ("maximum drawdown on a path", "fall from the peak"),
+        "longest_underwater_years": ("longest time under water on a path", "years below the previous peak"),
+    }
+    for panel, measure in zip(axes, measures, strict=True):
+        part = table[table["measure"] == measure]
+        for index, (name, label) in enumerate(portfolios):
+            rows = part[part["portfolio"] == name]
+            edges = np.append(rows["lower"].to_numpy(), rows["upper"].iloc[-1])
+            panel.stairs(rows["share"].to_numpy(), edges, label=label, color=f"C{index}", linewidth=1.4)
+        title, xlabel = titles.get(measure, (measure, measure))
+        panel.set_title(title, fontsize=10)
+        panel.set_xlabel(xlabel)
+        panel.set_ylabel("share of paths")
+        panel.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        if measure == "max_drawdown":
+            panel.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+            shares = part.groupby("lower")["share"].sum()
+            reached = shares[shares > 0].index
+            panel.set_xlim(0.0, min(1.0, float(reached.max()) + 0.04) if len(reached) else 1.0)
+        panel.grid(True, alpha=0.3)
+    _legend_below(figure, axes[0])
+    return figure
+
+
+def _interval_axes(panel: Axes, table: pd.DataFrame, statistic: str, label: str) -> None:
+    part = table[table["statistic"] == statistic]
+    positions = np.arange(len(part))[::-1]
+    percent = statistic != "prob_wealthier"
+    scale = 100.0 if percent else 1.0
+    difference = part["difference"].to_numpy() * scale
+    low = part["ci_low"].to_numpy() * scale
+    high = part["ci_high"].to_numpy() * scale
+    panel.errorbar(difference, positions, xerr=[difference - low, high - difference], fmt="o", color="C0", capsize=3)
+    panel.axvline(0.0, color="0.3", linewidth=0.8)
+    panel.set_yticks(positions, part["portfolio"])
+    panel.set_title(label, fontsize=9)
+    panel.set_xlabel("percentage points" if percent else "")
+    panel.grid(True, axis="x", alpha=0.3)
+
+
+def diversification_figure(run: Run) -> Figure | None:
+    """Each portfolio minus the reference on the same paths, with 95% intervals."""
+    table = run.diversification
+    if table is None or table.empty:
+        return None
+    table = _base_currency(table)
+    statistics = [s for s in _DIVERSIFICATION_STATISTICS if s in set(table["statistic"])]
+    n_portfolios = table["portfolio"].nunique()
+    figure, axes = _figure(1.2 + 0.35 * n_portfolios * 2, 2, -(-len(statistics) // 2))
+    for panel, statistic in zip(axes, statistics, strict=False):
+        _interval_axes(panel, table, statistic, _DIVERSIFICATION_STATISTICS[statistic])
+    for panel in axes[len(statistics) :]:
+        panel.set_visible(False)
+    figure.suptitle(f"minus {table['reference'].iloc[0]} on the same paths (95% intervals; lower risk is left)")
+    return figure
+
+
+def frontier_figure(run: Run) -> Figure | None:
+    """Mean return against each risk measure along every asset set's frontier, portfolios marked."""
+    frontier = run.frontier
+    if frontier is None or frontier.empty:
+        return None
+    curves = frontier[frontier["kind"] == "frontier"]
+    measures = [m for m in _FRONTIER_MEASURES if m in set(curves["measure"])]
+    if not measures:
+        return None
+    marked = frontier[frontier["kind"] != "frontier"]
+    figure, axes = _figure(3.3 * -(-len(measures) // 2), 2, -(-len(measures) // 2))
+    for panel, measure in zip(axes, measures, strict=False):
+        column, label = _FRONTIER_MEASURES[measure]
+        for index, (assets, part) in enumerate(curves[curves["measure"] == measure].groupby("frontier", sort=False)):
+            part = part.sort_values(column)
+            style = "-o" if len(part) > 1 else "s"
+            panel.plot(part[column], part["mean_return"], style, color=f"C{index}", markersize=3, label=str(assets))
+        for _, row in marked.iterrows():
+            symbol = "^" if row["kind"] == "benchmark" else "*"
+            panel.plot(row[column], row["mean_return"], symbol, color="k", markersize=7 if symbol == "*" else 5)
+        # one label per point: portfolios on the same spot share it
+        spots = marked.assign(x=marked[column].round(5), y=marked["mean_return"].round(5))
+        for (x, y), group in spots.groupby(["x", "y"], sort=False):
+            panel.annotate(
+                ", ".join(group["portfolio"]), (x, y), fontsize=6, xytext=(4, -8), textcoords="offset points"
+            )
+        panel.set_xlabel(label)
+        panel.set_ylabel("mean return (annual)")
+        panel.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        panel.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+        panel.grid(True, alpha=0.3)
+    for panel in axes[len(measures) :]:
+        panel.set_visible(False)
+    _legend_below(figure, axes[0], columns=4)
+    figure.suptitle("frontiers on the optimiser's paths (triangles: benchmarks, stars: optimised)")
+    return figure
+
+
+def weights_figure(run: Run) -> Figure:
+    """Each portfolio's weights; optimised ones with whiskers from the lowest to the highest over batches of paths."""
+    weights = run.weights_table()
+    low = high = None
+    if run.stability is not None and not run.stability.empty:
+        low = run.stability.pivot(index="portfolio", columns="asset", values="batch_min")
+        high = run.stability.pivot(index="portfolio", columns="asset", values="batch_max")
+    n_portfolios, n_assets = weights.shape
+    figure, (axes,) = _figure(1.0 + 0.32 * n_portfolios * n_assets / 2 + 0.5)
+    height = 0.8 / n_assets
+    positions = np.arange(n_portfolios)[::-1]
+    for index, asset in enumerate(weights.columns):
+        offset = positions + (n_assets / 2 - index - 0.5) * height
+        errors = None
+        if low is not None and high is not None and asset in low.columns:
+            value = weights[asset].to_numpy(dtype=float)
+            below = value - low[asset].reindex(weights.index).fillna(weights[asset]).to_numpy(dtype=float)
+            above = high[asset].reindex(weights.index).fillna(weights[asset]).to_numpy(dtype=float) - value
+            errors = np.clip(np.vstack([below, above]), 0.0, None)
+        axes.barh(
+            offset, weights[asset], height=height, color=f"C{index}", label=asset, xerr=errors,
+            error_kw={"capsize": 2, "elinewidth": 0.8},
+        )  # fmt: skip
+    axes.set_yticks(positions, weights.index)
+    axes.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    axes.set_xlabel("weight (whiskers: lowest to highest over independent batches of the optimiser's paths)")
+    _legend_below(figure, axes)
+    axes.grid(True, axis="x", alpha=0.3)
+    return figure
+
+
+def horizons_figure(run: Run) -> Figure | None:
+    """Probability of a loss, and the 5th-percentile CAGR, by holding period, per distinct portfolio."""
+    horizons = run.horizons
+    if horizons is None or horizons.empty:
+        return None
+    figure, axes = _figure(3.3, 2)
+    for index, (name, label) in enumerate(distinct_portfolios(run)):
+        part = horizons[horizons["portfolio"] == name]
+        axes[0].plot(part["years"], part["prob_loss"], "-o", markersize=3, color=f"C{index}", label=label)
+        axes[1].plot(part["years"], part["cagr_p05"], "-o", markersize=3, color=f"C{index}", label=label)
+    axes[0].set_title("probability of ending below the start", fontsize=10)
+    axes[1].set_title("CAGR, 5th percentile", fontsize=10)
+    for panel in axes:
+        panel.set_xlabel("years held")
+        panel.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        panel.grid(True, alpha=0.3)
+    axes[1].axhline(0.0, color="0.3", linewidth=0.8)
+    _legend_below(figure, axes[0])
+    return figure
+
+
+def comparison_figure(table: pd.DataFrame) -> Figure:
+    """Median CAGR and 95th-percentile maximum drawdown of each portfolio (rows) in each run (bars)."""
+    label = table["run"] + (" (" + table["currency"] + ")" if table["currency"].nunique() > 1 else "")
+    data = table.assign(label=label)
+    portfolios = list(dict.fromkeys(data["portfolio"]))
+    series = list(dict.fromkeys(data["label"]))
+    figure, axes = _figure(1.2 + 0.25 * len(portfolios) * len(series), 2)
+    height = 0.8 / len(series)
+    positions = np.arange(len(portfolios))[::-1]
+    for panel, (column, title) in zip(
+        axes, [("cagr_median", "median CAGR"), ("maxdd_p95", "maximum drawdown, 95th percentile")], strict=True
+    ):
+        for index, name in enumerate(series):
+            values = data[data["label"] == name].set_index("portfolio")[column].reindex(portfolios)
+            offset = positions + (len(series) / 2 - index - 0.5) * height
+            panel.barh(offset, values.to_numpy(dtype=float), height=height, color=f"C{index}", label=name)
+        panel.set_yticks(positions, portfolios)
+        panel.set_title(title, fontsize=10)
+        panel.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        panel.grid(True, axis="x", alpha=0.3)
+    axes[1].set_yticklabels([])
+    axes[0].legend(fontsize=7)
+    return figure
+
+
+def comparison_fan_figure(runs: Sequence[Run], labels: Sequence[str]) -> Figure | None:
+    """Each run's wealth fan (median and 5-95%) for its reference portfolio, on one axis."""
+    figure, (axes,) = _figure(3.6)
+    drawn = 0
+    for index, (run, label) in enumerate(zip(runs, labels, strict=True)):
+        if run.fan is None or run.fan.empty:
+            continue
+        fan = _base_currency(run.fan)
+        reference = (
+            run.diversification["reference"].iloc[0]
+            if run.diversification is not None and not run.diversification.empty
+            else run.portfolios[0]
+        )
+        part = fan[fan["portfolio"] == reference]
+        years = part["month"].to_numpy() / 12.0
+        color = f"C{index}"
+        axes.fill_between(years, part["wealth_p05"], part["wealth_p95"], color=color, alpha=0.12)
+        axes.plot(years, part["wealth_p50"], color=color, label=f"{label}: {reference} ({fan['currency'].iloc[0]})")
+        drawn += 1
+    if not drawn:
+        return None
+    axes.set_yscale("log")
+    axes.yaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+    axes.yaxis.set_major_formatter(FuncFormatter(_money))
+    axes.yaxis.set_minor_formatter(NullFormatter())
+    axes.set_xlabel("years")
+    axes.set_ylabel("wealth")
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=7)
+    return figure

@@ -1,0 +1,339 @@
+"""report.html: one self-contained page per run (figures embedded), and one comparing several runs.
+
+The page is a Jinja2 template (``templates/``) filled from a run's saved
+tables, so ``mcalloc report RUN_DIR`` draws it again at any time. Figures
+are written to ``figures/`` as PNG and SVG and embedded in the page as PNG
+data, so the page opens offline, alone, in any browser. Every file is
+written to a temporary name and moved into place, the page last.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from matplotlib import rc_context
+from matplotlib.figure import Figure
+
+from mcalloc.api import Run, load
+from mcalloc.report import figures
+from mcalloc.report.compare import KEY_METRICS
+from mcalloc.results.writer import move_into_place, working_folder
+
+__all__ = ["Table", "build_comparison_report", "build_report", "write_report"]
+
+_DPI = 110
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table as the template shows it: column headings and rows of formatted cells."""
+
+    columns: list[str]
+    rows: list[list[str]]
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, formats: Mapping[str, Callable[[Any], str]] | None = None) -> Table:
+        formats = formats or {}
+        rows = [
+            [formats.get(column, _cell)(value) for column, value in zip(frame.columns, row, strict=True)]
+            for row in frame.itertuples(index=False)
+        ]
+        return cls(columns=[str(column) for column in frame.columns], rows=rows)
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A figure as the page shows it: where its files are, a caption, and its PNG as a data URI."""
+
+    name: str
+    caption: str
+    data_uri: str
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float | np.floating):
+        if np.isnan(value):
+            return ""
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _percent(value: Any) -> str:
+    return "" if pd.isna(value) else f"{float(value):.1%}"
+
+
+def _points(value: Any) -> str:
+    return "" if pd.isna(value) else f"{100 * float(value):+.2f}"
+
+
+def _money(value: Any) -> str:
+    return "" if pd.isna(value) else f"{float(value):,.0f}"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    temporary = path.parent / f".{path.name}.tmp"
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def _save(figure: Figure | None, name: str, caption: str, folder: Path) -> Picture | None:
+    """Write ``figure`` as ``figures/<name>.png`` and ``.svg``; return it ready for the page."""
+    if figure is None:
+        return None
+    folder.mkdir(exist_ok=True)
+    png = io.BytesIO()
+    svg = io.BytesIO()
+    # no dates, versions or random ids in the files: the same results draw the same bytes
+    with rc_context({"svg.hashsalt": "mcalloc"}):
+        figure.savefig(png, format="png", dpi=_DPI, metadata={"Software": None})
+        figure.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+    _write_atomic(folder / f"{name}.png", png.getvalue())
+    _write_atomic(folder / f"{name}.svg", svg.getvalue())
+    encoded = base64.b64encode(png.getvalue()).decode("ascii")
+    return Picture(name=name, caption=caption, data_uri=f"data:image/png;base64,{encoded}")
+
+
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("mcalloc.report", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+_METRIC_COLUMNS: dict[str, tuple[str, Callable[[Any], str]]] = {
+    "portfolio": ("portfolio", str),
+    "currency": ("currency", str),
+    "cagr_median": ("CAGR p50", _percent),
+    "cagr_p05": ("CAGR p05", _percent),
+    "cagr_p95": ("CAGR p95", _percent),
+    "vol_ann": ("volatility", _percent),
+    "maxdd_median": ("maxDD p50", _percent),
+    "maxdd_p95": ("maxDD p95", _percent),
+    "cvar_95_annual": ("CVaR95 (annual)", _percent),
+    "prob_loss": ("P(loss)", _percent),
+    "underwater_years_median": ("under water p50 (years)", _cell),
+    "terminal_wealth_p50": ("wealth p50", _money),
+}
+
+_MODEL_COLUMNS = [
+    "asset", "label", "role", "kind", "dist", "omega", "alpha", "gamma", "beta", "nu", "skew", "persistence",
+    "vol_ann_unconditional", "vol_ann_total", "loading_lag0", "loglikelihood", "ljung_box_sq_p",
+]  # fmt: skip
+
+
+_OPTIMIZATION = [
+    "portfolio", "objective", "objective_value", "objective_new_paths", "objective_new_paths_se", "grid_gap",
+    "horizon_cvar_95_fit", "horizon_cvar_95_new_paths", "maxdd_p95_fit", "maxdd_p95_new_paths", "status", "solver",
+]  # fmt: skip
+
+
+def _present(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    return [column for column in columns if column in frame]
+
+
+def _renamed(frame: pd.DataFrame, columns: dict[str, tuple[str, Callable[[Any], str]]]) -> Table:
+    present = [column for column in columns if column in frame]
+    part = frame[present]
+    table = Table.of(part, {column: columns[column][1] for column in present})
+    return Table(columns=[columns[column][0] for column in present], rows=table.rows)
+
+
+def _diversification_table(table: pd.DataFrame) -> Table:
+    rows = []
+    for _, row in table.iterrows():
+        percent = row["statistic"] == "prob_wealthier"
+        show = _percent if percent else _points
+        rows.append(
+            [
+                str(row["portfolio"]),
+                str(row["currency"]),
+                str(row["statistic"]),
+                show(row["difference"]),
+                f"{show(row['ci_low'])} .. {show(row['ci_high'])}",
+                f"{show(row['unpaired_ci_low'])} .. {show(row['unpaired_ci_high'])}",
+            ]
+        )
+    columns = ["portfolio", "currency", "statistic", "difference", "95% interval (paired)", "95% interval (unpaired)"]
+    return Table(columns=columns, rows=rows)
+
+
+def _provenance(run: Run) -> Table:
+    manifest = run.manifest
+    items: list[tuple[str, Any]] = [
+        ("scenario", manifest.get("scenario")),
+        ("description", run.config.get("description", "")),
+        ("paths x years", f"{manifest.get('n_paths'):,} x {manifest.get('horizon_years')}"),
+        ("rebalancing", run.config.get("portfolio", {}).get("rebalance")),
+        ("base currency", run.config.get("currency", {}).get("base", "USD")),
+        ("dependence model", (manifest.get("dependence") or {}).get("kind")),
+        ("seed", manifest.get("seed")),
+        ("config sha256", manifest.get("config_sha256")),
+        ("started / finished (UTC)", f"{manifest.get('started_at')} / {manifest.get('finished_at') or 'running'}"),
+        ("mcalloc / python", f"{manifest.get('engine_version')} / {manifest.get('python')}"),
+        ("packages", ", ".join(f"{k} {v}" for k, v in (manifest.get("packages") or {}).items())),
+    ]
+    window = manifest.get("data_window")
+    if window:
+        items.append(("data window", f"{window['first_return']} to {window['last_return']} ({window['n_returns']:,})"))
+    for record in manifest.get("data") or []:
+        name = record.get("path") or record.get("source") or record.get("name", "data")
+        items.append((f"data {name}", f"sha256 {str(record.get('sha256', ''))[:16]}"))
+    return Table(columns=["item", "value"], rows=[[key, "" if value is None else str(value)] for key, value in items])
+
+
+def _pictures(run: Run, folder: Path) -> dict[str, Picture | None]:
+    chosen = run.config.get("output", {}).get("report_portfolios") or []
+    target = folder / "figures"
+    return {
+        "fan": _save(
+            figures.fan_figure(run, chosen),
+            "fan",
+            "Wealth across paths month by month: the median, the middle half and 90% of paths.",
+            target,
+        ),
+        "drawdowns": _save(
+            figures.drawdown_figure(run),
+            "drawdowns",
+            "Each path's deepest fall from a peak, and its longest stretch below a previous peak.",
+            target,
+        ),
+        "diversification": _save(
+            figures.diversification_figure(run),
+            "diversification",
+            "What each mix changes against the reference on the same paths, with 95% paired-bootstrap intervals.",
+            target,
+        ),
+        "frontier": _save(
+            figures.frontier_figure(run),
+            "frontier",
+            "Frontiers per risk measure and per asset set (diversification frontiers), on the optimiser's paths.",
+            target,
+        ),
+        "weights": _save(
+            figures.weights_figure(run),
+            "weights",
+            "Weights of every portfolio; optimised ones with the range of their weights over independent batches "
+            "of the optimiser's paths (stability.csv).",
+            target,
+        ),
+        "horizons": _save(
+            figures.horizons_figure(run),
+            "horizons",
+            "Chance of a loss and the 5th-percentile CAGR for each holding period.",
+            target,
+        ),
+        "correlation": _save(
+            figures.correlation_figure(run),
+            "correlation",
+            "Correlation of the dependence model's shocks.",
+            target,
+        ),
+    }
+
+
+def _format_frame(frame: pd.DataFrame | None) -> Table | None:
+    if frame is None or frame.empty:
+        return None
+    return Table.of(frame)
+
+
+def write_report(run: Run, folder: Path | None = None) -> Path:
+    """Draw ``run``'s figures and write ``report.html`` into ``folder`` (default: the run's own)."""
+    folder = folder if folder is not None else run.folder
+    pictures = _pictures(run, folder)
+    models = run.models[_present(run.models, _MODEL_COLUMNS)]
+    optimization = run.optimization
+    context = {
+        "title": f"mcalloc: {run.manifest.get('scenario')}",
+        "provenance": _provenance(run),
+        "metrics": _renamed(run.metrics, _METRIC_COLUMNS),
+        "pictures": pictures,
+        "diversification": (
+            _diversification_table(run.diversification)
+            if run.diversification is not None and not run.diversification.empty
+            else None
+        ),
+        "reference": (
+            run.diversification["reference"].iloc[0]
+            if run.diversification is not None and not run.diversification.empty
+            else None
+        ),
+        "optimization": _format_frame(
+            None if optimization is None or optimization.empty else optimization[_present(optimization, _OPTIMIZATION)]
+        ),
+        "weights": Table.of(run.weights_table().reset_index(), {a: _percent for a in run.assets}),
+        "horizons": _format_frame(run.horizons),
+        "models": Table.of(models),
+        "dependence": _format_frame(run.dependence),
+        "calibration": _format_frame(run.calibration),
+        "warnings": list(run.manifest.get("warnings") or []),
+        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    html = _environment().get_template("report.html.j2").render(**context)
+    target = folder / "report.html"
+    _write_atomic(target, html.encode("utf-8"))
+    return target
+
+
+def build_report(run_dir: str | Path) -> Path:
+    """Rebuild ``report.html`` and ``figures/`` of a finished run from its saved results."""
+    return write_report(load(run_dir))
+
+
+def build_comparison_report(runs: Sequence[Run], table: pd.DataFrame, out: Path) -> Path:
+    """A folder with ``comparison.csv``, ``compare.html`` and its figures, for runs compared side by side.
+
+    The folder is built under a temporary name and moved into place whole.
+    """
+    working = working_folder(out, "comparison.csv", "comparison folder")
+    try:
+        table.to_csv(working / "comparison.csv", index=False, float_format="%.10g")
+        labels = [str(run.folder.name) for run in runs]
+        pictures = [
+            _save(
+                figures.comparison_figure(table),
+                "comparison",
+                "Median CAGR and 95th-percentile maximum drawdown of each portfolio in each run.",
+                working / "figures",
+            ),
+            _save(
+                figures.comparison_fan_figure(runs, labels),
+                "fans",
+                "Median wealth (lines) and the 5-95% range (shaded) of each run's reference portfolio.",
+                working / "figures",
+            ),
+        ]
+        metric_formats: dict[str, Callable[[Any], str]] = {
+            column: (_money if column.startswith("terminal_wealth") else _percent) for column in KEY_METRICS
+        }
+        context = {
+            "title": "mcalloc: " + " vs ".join(labels),
+            "runs": [
+                {"label": label, "folder": str(run.folder), "scenario": run.manifest.get("scenario")}
+                for label, run in zip(labels, runs, strict=True)
+            ],
+            "comparison": Table.of(table, metric_formats),
+            "pictures": [p for p in pictures if p is not None],
+            "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        html = _environment().get_template("compare.html.j2").render(**context)
+        (working / "compare.html").write_text(html, encoding="utf-8")
+        move_into_place(working, out)
+    except BaseException:
+        shutil.rmtree(working, ignore_errors=True)
+        raise
+    return out / "compare.html"

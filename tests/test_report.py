@@ -1,0 +1,188 @@
+"""report.html: written by `mcalloc run`, rebuilt by `mcalloc report`, self-contained, and rendered in Chromium.
+
+The browser test drives Debian's headless Chromium through chromedriver
+(selenium); `make test` installs both when it runs as root with apt. Where
+neither can be found, that one test skips and says so.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mcalloc.cli.main import main
+
+from .conftest import DEFAULT_CONFIG, ROOT
+
+SECTIONS = [
+    "summary", "wealth", "drawdowns", "diversification", "frontiers", "weights", "horizons", "models", "warnings",
+]  # fmt: skip
+FIGURES = ["fan", "drawdowns", "diversification", "frontier", "weights", "horizons", "correlation"]
+
+
+class _Page(HTMLParser):
+    """What the checks need from a page: section ids, image sources, every link or source address."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: list[str] = []
+        self.images: list[str] = []
+        self.addresses: list[str] = []
+        self.figures: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {key: value or "" for key, value in attrs}
+        if tag == "section":
+            self.sections.append(values.get("id", ""))
+        if tag == "figure":
+            self.figures.append(values.get("id", "").removeprefix("figure-"))
+        if tag == "img":
+            self.images.append(values.get("src", ""))
+        for key in ("src", "href"):
+            if key in values and not values[key].startswith("#"):
+                self.addresses.append(values[key])
+
+
+def _parse(path: Path) -> _Page:
+    page = _Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    return page
+
+
+def _not_blank(png: bytes) -> bool:
+    """More than 2% of the pixels differ clearly from the background (white)."""
+    from matplotlib.image import imread
+
+    pixels = imread(io.BytesIO(png), format="png")[..., :3]
+    return bool(np.mean(np.abs(pixels - 1.0).max(axis=2) > 0.1) > 0.02)
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """The default scenario with fewer paths, run as a user runs it: `python -m mcalloc run ... --out DIR`."""
+    out = tmp_path_factory.mktemp("report") / "run"
+    completed = subprocess.run(
+        [
+            *(sys.executable, "-m", "mcalloc", "run", str(DEFAULT_CONFIG), "--out", str(out)),
+            *("--set", "simulation.n_paths=1000", "--set", "optimize.n_paths=2000"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    yield out, completed.stdout
+
+
+def test_run_ends_by_printing_the_report_and_writes_every_section(run_folder: tuple[Path, str]) -> None:
+    out, stdout = run_folder
+    assert stdout.rstrip().splitlines()[-1] == f"report: {out / 'report.html'}"
+    page = _parse(out / "report.html")
+    assert page.sections == SECTIONS
+    assert page.figures == FIGURES
+    for name in FIGURES:
+        assert _not_blank((out / "figures" / f"{name}.png").read_bytes()), name
+        assert (out / "figures" / f"{name}.svg").read_text(encoding="utf-8").lstrip().startswith("<?xml")
+
+
+def test_report_is_self_contained(run_folder: tuple[Path, str]) -> None:
+    """Every image is embedded; nothing is fetched from anywhere (no URL, no file beside the page)."""
+    page = _parse(run_folder[0] / "report.html")
+    assert len(page.images) == len(FIGURES)
+    assert all(source.startswith("data:image/png;base64,") for source in page.images)
+    assert [address for address in page.addresses if not address.startswith("data:")] == []
+
+
+def test_report_command_draws_the_same_report_from_the_saved_results(
+    run_folder: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(run_folder[0], copy)
+    shutil.rmtree(copy / "figures")
+    (copy / "report.html").unlink()
+    assert main(["report", str(copy)]) == 0
+    assert capsys.readouterr().out.strip() == f"report: {copy / 'report.html'}"
+    for name in FIGURES:
+        for suffix in ("png", "svg"):
+            original = (run_folder[0] / "figures" / f"{name}.{suffix}").read_bytes()
+            assert (copy / "figures" / f"{name}.{suffix}").read_bytes() == original, f"{name}.{suffix}"
+    assert _parse(copy / "report.html").images == _parse(run_folder[0] / "report.html").images
+
+
+def test_report_command_refuses_a_folder_that_is_not_a_finished_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", str(tmp_path)]) == 2
+    assert "no manifest.json" in capsys.readouterr().err
+
+
+def _browser() -> tuple[str, str]:
+    binary = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+    driver = shutil.which("chromedriver")
+    if binary is None or driver is None:
+        pytest.skip(
+            "no headless Chromium with chromedriver on this machine: install Debian's chromium and chromium-driver "
+            "(make test does it when run as root with apt)"
+        )
+    return binary, driver
+
+
+def _open_offline(binary: str, driver_path: str) -> object:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
+        "--window-size=1200,900",
+    ):  # fmt: skip
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    # no network at all: the page must stand on its own
+    driver.set_network_conditions(offline=True, latency=0, download_throughput=0, upload_throughput=0)
+    return driver
+
+
+def test_report_and_comparison_render_in_chromium_offline(run_folder: tuple[Path, str], tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    binary, driver_path = _browser()
+    out = run_folder[0]
+    second = tmp_path / "again"
+    shutil.copytree(out, second)
+    assert main(["compare", str(out), str(second), "--out", str(tmp_path / "compared")]) == 0
+    driver = _open_offline(binary, driver_path)
+    try:
+        for page, sections, n_figures in (
+            (out / "report.html", SECTIONS, len(FIGURES)),
+            (tmp_path / "compared" / "compare.html", ["runs", "figures", "table"], 2),
+        ):
+            driver.get(page.as_uri())  # type: ignore[attr-defined]
+            found = [s.get_attribute("id") for s in driver.find_elements(By.TAG_NAME, "section")]  # type: ignore[attr-defined]
+            assert found == sections, page.name
+            images = driver.find_elements(By.CSS_SELECTOR, "figure img")  # type: ignore[attr-defined]
+            assert len(images) == n_figures, page.name
+            for image in images:
+                driver.execute_script("arguments[0].scrollIntoView();", image)  # type: ignore[attr-defined]
+                width = driver.execute_script(  # type: ignore[attr-defined]
+                    "return arguments[0].complete ? arguments[0].naturalWidth : 0;", image
+                )
+                assert width > 0, image.get_attribute("alt")
+                assert _not_blank(image.screenshot_as_png), image.get_attribute("alt")
+            driver.save_screenshot(str(tmp_path / f"{page.stem}.png"))  # type: ignore[attr-defined]
+            assert _not_blank((tmp_path / f"{page.stem}.png").read_bytes())
+            errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]  # type: ignore[attr-defined]
+            assert errors == [], errors
+    finally:
+        driver.quit()  # type: ignore[attr-defined]

@@ -2,7 +2,7 @@
 
 The stages are wired in :mod:`mcalloc.pipeline`; each has its own subpackage.
 For notebooks and reports: :func:`run` a scenario or :func:`load` a finished
-run's folder (:mod:`mcalloc.api`).
+run's folder (:mod:`mcalloc.api`), or :func:`load_batch` a batch's index.
 """
 
 from importlib import metadata
@@ -12,6 +12,6 @@ try:
 except metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
-from mcalloc.api import Run, RunFolderError, load, run
+from mcalloc.api import Run, RunFolderError, load, load_batch, run
 
-__all__ = ["Run", "RunFolderError", "__version__", "load", "run"]
+__all__ = ["Run", "RunFolderError", "__version__", "load", "load_batch", "run"]

@@ -27,7 +27,7 @@ from mcalloc.config.schema import Scenario
 from mcalloc.errors import McallocError
 from mcalloc.results.writer import SCHEMA_VERSION
 
-__all__ = ["Run", "RunFolderError", "load", "run"]
+__all__ = ["Run", "RunFolderError", "load", "load_batch", "run"]
 
 
 class RunFolderError(McallocError):
@@ -143,6 +143,24 @@ def load(folder: str | Path) -> Run:
             f"{SCHEMA_VERSION}); load it with the mcalloc version in its manifest ({manifest.get('engine_version')})"
         )
     return Run.from_folder(folder, manifest)
+
+
+def load_batch(folder: str | Path) -> pd.DataFrame:
+    """A batch's index (``mcalloc batch``): one row per run with its status, swept parameters and key metrics.
+
+    Each complete run's own results load with :func:`load` on its ``folder``
+    column.
+
+    Raises
+    ------
+    RunFolderError
+        The folder holds no batch index.
+    """
+    folder = Path(folder)
+    index = folder / "index.parquet"
+    if not index.is_file():
+        raise RunFolderError(f"{folder}: no index.parquet; give the folder of an mcalloc batch")
+    return pd.read_parquet(index)
 
 
 def _override(key: str, value: object) -> str:

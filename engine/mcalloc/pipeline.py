@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -235,6 +235,7 @@ def run_scenario(
     out: Path | None = None,
     report: Callable[[str], None] = lambda message: None,
     progress: Callable[[str, int, int], None] | None = None,
+    extra_manifest: dict[str, object] | None = None,
 ) -> RunOutcome:
     """Run a scenario end to end and write its results folder.
 
@@ -249,6 +250,8 @@ def run_scenario(
     progress
         Called as ``progress(stage, paths_done, paths_total)`` as chunks of
         each simulation pass finish.
+    extra_manifest
+        More fields for ``manifest.json`` (a batch's run key, say).
     """
     digest = config_hash(scenario)
     final = out if out is not None else _default_folder(scenario, digest)
@@ -266,12 +269,20 @@ def run_scenario(
             "chunk_size": simulation.chunk_size,
             "n_chunks": simulation.n_chunks,
             "n_jobs": simulation.n_jobs,
+            "backend": simulation.backend,
             "data": [],
             "timings_s": {},
+            **(extra_manifest or {}),
         },
     )
     clock = _StageClock(report)
+    cluster = ExitStack()
     try:
+        if simulation.backend == "dask":
+            from mcalloc.simulation.distributed import dask_client
+
+            with clock.stage("connect to dask"):
+                cluster.enter_context(dask_client(simulation.scheduler, simulation.n_jobs))
         folder.write_yaml("config.yaml", scenario_to_dict(scenario))
         with clock.stage("model"):
             model, data = build_model(scenario)
@@ -337,7 +348,14 @@ def run_scenario(
                     progress(label, done, n_paths)
 
             return run_simulation(
-                plan, n_paths, simulation.chunk_size, scenario.seed, simulation.n_jobs, stream, progress=advance
+                plan,
+                n_paths,
+                simulation.chunk_size,
+                scenario.seed,
+                simulation.n_jobs,
+                stream,
+                progress=advance,
+                backend=simulation.backend,
             )
 
         overlay = CurrencyOverlay.from_scenario(scenario)
@@ -368,7 +386,7 @@ def run_scenario(
         all_vectors = [*benchmarks.values(), *(p.result.weights for p in optimized)]
         with clock.stage("simulate"):
             evaluation = simulate(all_vectors, simulation.n_paths, 0, overlay, fan=True)
-        if simulation.n_jobs != 1 and simulation.n_paths >= RELEASE_WORKERS_PATHS:
+        if simulation.backend == "loky" and simulation.n_jobs != 1 and simulation.n_paths >= RELEASE_WORKERS_PATHS:
             # large runs: the idle workers' memory (a few hundred MB each) is better spent on the metrics
             release_workers()
         judged = _judge(scenario, evaluation, names, all_vectors, scenario.currency.base, clock)
@@ -431,6 +449,8 @@ def run_scenario(
         folder.update(timings_s=clock.timings)
         folder.fail(error)
         raise
+    finally:
+        cluster.close()
     return RunOutcome(
         folder=path,
         metrics=metrics,

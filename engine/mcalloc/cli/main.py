@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from mcalloc.cli import compare_command, data_commands, model_commands, report_command
+from mcalloc.cli import batch_command, compare_command, data_commands, model_commands, report_command
 from mcalloc.cli.common import add_config_command
 from mcalloc.config.loader import load_scenario, scenario_to_dict
 from mcalloc.config.schema import Scenario
@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     model_commands.register(commands)
     compare_command.register(commands)
     report_command.register(commands)
+    batch_command.register(commands)
     return parser
 
 

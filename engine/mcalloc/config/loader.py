@@ -267,10 +267,12 @@ def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
 def config_hash(scenario: Scenario) -> str:
     """A stable sha256 of what determines a scenario's numbers, for manifests and run ids.
 
-    Worker count and output folder change no number, so they are left out.
+    Where and on how many workers it runs and the output folder change no
+    number, so they are left out.
     """
     data = scenario_to_dict(scenario)
     data.pop("output", None)
-    data.get("simulation", {}).pop("n_jobs", None)
+    for key in ("n_jobs", "backend", "scheduler"):
+        data.get("simulation", {}).pop(key, None)
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()

@@ -155,7 +155,11 @@ class SimulationConfig(_Frozen):
     """Size and layout of the Monte Carlo run.
 
     ``chunk_size`` fixes how paths are split into independently seeded chunks;
-    together with the seed it fixes every number, whatever ``n_jobs`` is.
+    together with the seed it fixes every number, whatever ``n_jobs`` is and
+    wherever the chunks run: ``backend: loky`` (this machine's cores) or
+    ``dask`` (a dask.distributed cluster at ``scheduler``, e.g.
+    ``tcp://host:8786``; without one, a local cluster of ``n_jobs`` worker
+    processes).
     """
 
     n_paths: Annotated[int, Field(gt=0, le=100_000_000)] = 10_000
@@ -163,11 +167,15 @@ class SimulationConfig(_Frozen):
     steps_per_year: Annotated[int, Field(ge=12, le=366)] = 252
     chunk_size: Annotated[int, Field(gt=0, le=1_000_000)] = 1000
     n_jobs: int = -1
+    backend: Literal["loky", "dask"] = "loky"
+    scheduler: Annotated[str, Field(pattern=r"^(tcp|tls|inproc|ucx|ws|wss)://\S+$")] | None = None
 
     @model_validator(mode="after")
     def _workers(self) -> SimulationConfig:
         if self.n_jobs == 0:
             raise ValueError("n_jobs: must be a positive number of workers, or -1 for one per core")
+        if self.scheduler is not None and self.backend != "dask":
+            raise ValueError("scheduler: is for backend: dask; set simulation.backend: dask or drop the scheduler")
         return self
 
     start: StartConfig = StartConfig()

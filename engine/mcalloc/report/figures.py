@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentFormatter
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from mcalloc.api import Run
 
 __all__ = [
+    "batch_figure",
     "comparison_fan_figure",
     "comparison_figure",
     "correlation_figure",
@@ -361,4 +363,54 @@ def comparison_fan_figure(runs: Sequence[Run], labels: Sequence[str]) -> Figure 
     axes.set_ylabel("wealth")
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize=7)
+    return figure
+
+
+_BATCH_PANELS = {
+    "cagr_median": "median CAGR",
+    "maxdd_p95": "maximum drawdown, 95th percentile",
+    "benefit_cagr_median": "median CAGR minus the reference's",
+    "benefit_maxdd_p95": "maxDD p95 minus the reference's",
+}
+_MAX_BATCH_LINES = 12
+
+
+def batch_figure(index: pd.DataFrame, parameters: Sequence[str]) -> Figure | None:
+    """Key metrics of every portfolio against the first swept parameter, a line per portfolio and other setting."""
+    done = index[index["status"].isin(["complete", "skipped"])]
+    if done.empty or not parameters:
+        return None
+    parameter = parameters[0]
+    short = parameter.rsplit(".", 1)[-1]
+    # what else the run varies: its name without this parameter's part
+    others = done["run"].str.replace(rf"-?{short}=[^-]*", "", regex=True).str.strip("-")
+    done = done.assign(_others=others.where(others != "", "all"))
+    numeric = pd.api.types.is_numeric_dtype(done[parameter])
+    order = sorted(done[parameter].unique()) if numeric else list(dict.fromkeys(done[parameter].astype(str)))
+    panels = [p for p in _BATCH_PANELS if any(str(c).startswith(f"{p}:") for c in done.columns)]
+    figure, axes = _figure(3.3 * -(-len(panels) // 2), 2, -(-len(panels) // 2))
+    colours: dict[str, str] = {}  # one colour per portfolio and setting, the same in every panel
+    for panel, prefix in zip(axes, panels, strict=False):
+        columns = [str(c) for c in done.columns if str(c).startswith(f"{prefix}:")]
+        lines = [(group, column) for group in dict.fromkeys(done["_others"]) for column in columns]
+        for group, column in lines[:_MAX_BATCH_LINES]:
+            part = done[done["_others"] == group]
+            x = part[parameter] if numeric else part[parameter].astype(str).map(order.index)
+            label = column.split(":", 1)[1] + ("" if group == "all" else f" ({group})")
+            colour = colours.setdefault(label, f"C{len(colours) % 10}")
+            ordered = pd.DataFrame({"x": x, "y": part[column]}).sort_values("x")
+            panel.plot(ordered["x"], ordered["y"], "-o", markersize=3, color=colour, label=label)
+        if not numeric:
+            panel.set_xticks(range(len(order)), order)
+        panel.set_title(_BATCH_PANELS[prefix], fontsize=10)
+        panel.set_xlabel(parameter)
+        panel.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+        panel.grid(True, alpha=0.3)
+    for panel in axes[len(panels) :]:
+        panel.set_visible(False)
+    handles: dict[str, Artist] = {}
+    for panel in axes[: len(panels)]:
+        for handle, label in zip(*panel.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    figure.legend(handles=list(handles.values()), labels=list(handles), loc="outside lower center", ncols=3, fontsize=8)
     return figure

@@ -30,7 +30,7 @@ from mcalloc.report import figures
 from mcalloc.report.compare import KEY_METRICS
 from mcalloc.results.writer import move_into_place, working_folder
 
-__all__ = ["Table", "build_comparison_report", "build_report", "write_report"]
+__all__ = ["Table", "build_batch_report", "build_comparison_report", "build_report", "write_report"]
 
 _DPI = 110
 
@@ -290,8 +290,40 @@ def write_report(run: Run, folder: Path | None = None) -> Path:
 
 
 def build_report(run_dir: str | Path) -> Path:
-    """Rebuild ``report.html`` and ``figures/`` of a finished run from its saved results."""
-    return write_report(load(run_dir))
+    """Rebuild ``report.html`` and ``figures/`` of a finished run, or ``batch.html`` of a batch, from saved results."""
+    folder = Path(run_dir)
+    if (folder / "index.parquet").is_file() and not (folder / "manifest.json").is_file():
+        return build_batch_report(folder)
+    return write_report(load(folder))
+
+
+def build_batch_report(folder: Path) -> Path:
+    """``batch.html`` in a batch folder: the swept parameter against each portfolio's key metrics, and the index."""
+    from mcalloc.api import load_batch
+
+    index = load_batch(folder)
+    fixed = {"run", "status", "key", "error", "folder"}
+    parameters = [str(c) for c in index.columns if str(c) not in fixed and ":" not in str(c)]
+    picture = _save(
+        figures.batch_figure(index, parameters),
+        "batch",
+        f"Key metrics of each portfolio against {parameters[0] if parameters else 'the runs'}; "
+        "one line per portfolio and per setting of the other swept keys.",
+        folder / "figures",
+    )
+    shown = index[[c for c in index.columns if str(c) != "folder"]]
+    formats = {str(c): _percent for c in shown.columns if ":" in str(c)}
+    context = {
+        "title": f"mcalloc batch: {folder.name}",
+        "runs": [],
+        "comparison": Table.of(shown, formats),
+        "pictures": [picture] if picture is not None else [],
+        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    html = _environment().get_template("compare.html.j2").render(**context)
+    target = folder / "batch.html"
+    _write_atomic(target, html.encode("utf-8"))
+    return target
 
 
 def build_comparison_report(runs: Sequence[Run], table: pd.DataFrame, out: Path) -> Path:

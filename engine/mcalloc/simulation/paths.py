@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
-from joblib import Parallel, delayed, effective_n_jobs
+from joblib import Parallel, delayed, effective_n_jobs, parallel_config
 
 from mcalloc.metrics.fan import WealthFan
 from mcalloc.models.joint import JointModel
@@ -368,19 +368,24 @@ def run_simulation(
     n_jobs: int = 1,
     stream: int = 0,
     progress: Callable[[int], None] | None = None,
+    backend: str = "loky",
 ) -> ChunkResult:
     """Simulate ``n_paths`` paths in chunks on ``n_jobs`` workers.
 
     The result does not depend on ``n_jobs``: chunks are seeded by index and
     combined in index order. ``stream`` picks independent sets of paths for
     the same seed (see :func:`seed_sequence`). ``progress`` is called with
-    the number of paths each time finished chunks come back.
+    the number of paths each time finished chunks come back. ``backend``
+    is joblib's: ``loky`` (local processes) or ``dask`` (the workers of the
+    dask.distributed client this process is connected to, see
+    :func:`mcalloc.simulation.distributed.dask_client`); numbers do not
+    change with it.
     """
     report = progress if progress is not None else (lambda done: None)
     sizes = chunk_sizes(n_paths, chunk_size)
     seeds = seed_sequence(seed, stream).spawn(len(sizes))
     collector = _Collector(n_paths)
-    if n_jobs == 1 or len(sizes) == 1:
+    if backend == "loky" and (n_jobs == 1 or len(sizes) == 1):
         for size, child in zip(sizes, seeds, strict=True):
             collector.add(simulate_chunk(plan, size, child))
             report(size)
@@ -388,19 +393,28 @@ def run_simulation(
     # runs of consecutive chunks: the plan is sent once per run rather than once per chunk;
     # at least a few runs per worker keep the workers evenly loaded, and a bounded number of
     # chunks per run bounds what a worker holds and sends back at once
-    workers = effective_n_jobs(n_jobs)
+    workers = effective_n_jobs(n_jobs) if backend == "loky" else _dask_workers()
     n_runs = min(len(sizes), max(_RUNS_PER_WORKER * workers, -(-len(sizes) // _MAX_CHUNKS_PER_RUN)))
     edges = np.linspace(0, len(sizes), n_runs + 1).round().astype(int)
-    parallel = Parallel(n_jobs=workers, backend="loky", batch_size=1, return_as="generator")
-    runs = parallel(
+    tasks = (
         delayed(_simulate_chunks)(plan, sizes[start:stop], seeds[start:stop])
         for start, stop in itertools.pairwise(edges)
     )
-    for run in runs:
-        for part in run:
-            collector.add(part)
-        report(sum(part.asset_growth.shape[0] for part in run))
+    with parallel_config(backend=backend, n_jobs=workers if backend == "loky" else -1):
+        # results come back in submission order whatever the backend, so chunks are combined in index order
+        for run in Parallel(batch_size=1, return_as="generator")(tasks):
+            for part in run:
+                collector.add(part)
+            report(sum(part.asset_growth.shape[0] for part in run))
     return collector.result()
+
+
+def _dask_workers() -> int:
+    """Worker threads of the dask.distributed cluster this process is connected to (``distributed.Client``)."""
+    from distributed import get_client
+
+    info = get_client().scheduler_info()
+    return max(1, sum(int(worker.get("nthreads", 1)) for worker in info["workers"].values()))
 
 
 def release_workers() -> None:

@@ -1,0 +1,233 @@
+"""Running a batch: resumable, failure-isolated, indexed.
+
+Layout of ``<out>/<batch>/``::
+
+    runs/<run name>/      each run's results folder (atomic, as for mcalloc run)
+    index.csv, index.parquet
+                          one row per run: status, swept parameters, key metrics
+
+Each run is keyed by a sha256 of its resolved scenario (seed included,
+worker count and output settings left out) and of its data files' bytes. A
+run whose folder is complete with the same key is skipped, so a batch that
+was interrupted (Ctrl-C, SIGTERM, SIGKILL, a crash) picks up where it
+stopped; a failed run is retried. A run that fails is recorded with its
+one-line message and the others go on. Runs go one after another, each
+using the workers for its paths: no pool inside a pool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mcalloc.batch.sweep import Batch, BatchRun
+from mcalloc.config.loader import config_hash, load_scenario
+from mcalloc.config.schema import Scenario
+from mcalloc.errors import McallocError
+
+__all__ = ["INDEX_METRICS", "BatchOutcome", "estimate", "index_table", "run_batch", "run_key"]
+
+INDEX_METRICS = ("cagr_median", "cagr_p05", "vol_ann", "maxdd_p95", "cvar_95_annual", "prob_loss")
+"""Metrics of each portfolio in the index, as ``<metric>:<portfolio>`` columns."""
+
+BENEFITS = ("cagr_median", "maxdd_p95")
+"""Diversification differences (portfolio minus reference) in the index, as ``benefit_<statistic>:<portfolio>``."""
+
+
+def _data_digest(scenario: Scenario) -> dict[str, str]:
+    if scenario.data is None:
+        return {}
+    digests = {}
+    files = [*scenario.data.paths.values(), *([scenario.data.file] if scenario.data.file else [])]
+    for name in files:
+        path = Path(name)
+        if path.is_file():
+            digests[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
+def run_key(scenario: Scenario) -> str:
+    """What decides a run's numbers: the resolved scenario (seed included) and its data files' bytes."""
+    text = json.dumps({"config": config_hash(scenario), "data": _data_digest(scenario)}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """How one run of a batch ended: ``complete``, ``skipped`` (already complete) or ``failed``."""
+
+    run: BatchRun
+    status: str
+    key: str = ""
+    folder: Path | None = None
+    error: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """Every run's record and the index written."""
+
+    folder: Path
+    records: tuple[RunRecord, ...]
+    index: pd.DataFrame
+
+    @property
+    def failed(self) -> list[RunRecord]:
+        return [record for record in self.records if record.status == "failed"]
+
+
+PATH_DAYS_PER_SECOND = 3e6
+"""Simulated path-days per second per worker, measured on the default scenario (2-core machine, 2026)."""
+
+
+def estimate(scenario: Scenario) -> dict[str, float]:
+    """Rough peak memory (GB) and wall time (minutes) of a run from its sizes; see docs/batch.md."""
+    from joblib import effective_n_jobs
+
+    simulation = scenario.simulation
+    n_portfolios = len(scenario.portfolio.benchmarks) + len(scenario.optimize.objectives)
+    n_months = simulation.horizon_years * 12
+    # per path and portfolio: about 20 numbers plus one per year, kept for the metrics (8 bytes each)
+    per_path = n_portfolios * (20 + simulation.horizon_years) * 8
+    main = simulation.n_paths * per_path
+    # the optimiser's paths: each asset's monthly growth, float32
+    fit = 0.0
+    if scenario.optimize.objectives and scenario.optimize.scenarios.kind == "paths":
+        fit = scenario.optimize.fit_paths(simulation.n_paths) * n_months * len(scenario.assets) * 4.0
+    # the metrics' bootstrap and sorting work on copies of a few per-path columns
+    working = 4 * simulation.n_paths * n_portfolios * 8
+    n_workers = effective_n_jobs(simulation.n_jobs)
+    workers = 0.35e9 * n_workers
+    passes = simulation.n_paths * (2 if scenario.currency.compare_in else 1)
+    fit_paths = scenario.optimize.fit_paths(simulation.n_paths) if scenario.optimize.objectives else 0
+    seconds = (passes + fit_paths) * simulation.n_steps / (PATH_DAYS_PER_SECOND * n_workers)
+    seconds += 10.0 + 5.0 * len(scenario.optimize.objectives)
+    return {"memory_gb": round((main + fit + working + workers) / 1e9, 2), "minutes": round(seconds / 60.0, 1)}
+
+
+def _available_gb() -> float:
+    import psutil
+
+    return float(psutil.virtual_memory().available) / 1e9
+
+
+def index_table(batch: Batch, records: list[RunRecord]) -> pd.DataFrame:
+    """One row per run: name, status, key, error, swept parameters, key metrics and diversification benefit."""
+    rows = []
+    for record in records:
+        row: dict[str, Any] = {
+            "run": record.run.name,
+            "status": record.status,
+            "key": record.key[:16],
+            "error": record.error,
+            "folder": str(record.folder) if record.folder is not None else "",
+        }
+        for parameter in batch.parameters:
+            value = record.run.swept.get(parameter)
+            row[parameter] = value if isinstance(value, str | int | float | bool) or value is None else str(value)
+        if record.status in ("complete", "skipped") and record.folder is not None:
+            row.update(_key_numbers(record.folder))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _key_numbers(folder: Path) -> dict[str, float]:
+    numbers: dict[str, float] = {}
+    metrics = pd.read_csv(folder / "metrics.csv")
+    if "currency" in metrics:
+        metrics = metrics[metrics["currency"] == metrics["currency"].iloc[0]]
+    for _, row in metrics.iterrows():
+        for metric in INDEX_METRICS:
+            numbers[f"{metric}:{row['portfolio']}"] = float(row[metric])
+    diversification_file = folder / "diversification.csv"
+    if diversification_file.is_file() and diversification_file.read_text(encoding="utf-8").strip():
+        table = pd.read_csv(diversification_file)
+        if not table.empty:
+            table = table[table["currency"] == table["currency"].iloc[0]]
+            for _, row in table[table["statistic"].isin(BENEFITS)].iterrows():
+                numbers[f"benefit_{row['statistic']}:{row['portfolio']}"] = float(row["difference"])
+    return numbers
+
+
+def _write_index(folder: Path, table: pd.DataFrame) -> None:
+    """``index.csv`` and ``index.parquet``, each written aside and moved into place."""
+    csv, parquet = folder / ".index.csv.tmp", folder / ".index.parquet.tmp"
+    table.to_csv(csv, index=False, float_format="%.10g")
+    table.to_parquet(parquet, index=False)
+    os.replace(csv, folder / "index.csv")
+    os.replace(parquet, folder / "index.parquet")
+
+
+def _is_done(folder: Path, key: str) -> bool:
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        return False
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    return bool(data.get("status") == "complete" and data.get("batch_key") == key)
+
+
+def run_batch(
+    batch: Batch,
+    out: Path,
+    overrides: list[str] | None = None,
+    report: Callable[[str], None] = lambda message: None,
+    run_one: Callable[[Scenario, Path], Path] | None = None,
+) -> BatchOutcome:
+    """Run every run of ``batch`` not already complete, into ``out/runs/<name>``; write the index after each.
+
+    ``overrides`` (``--set`` strings) apply to every run, after its own.
+    ``run_one(scenario, folder)`` runs one scenario and returns its folder
+    (default: :func:`mcalloc.pipeline.run_scenario` with the key in the
+    manifest).
+    """
+    from mcalloc.pipeline import run_scenario
+
+    out.mkdir(parents=True, exist_ok=True)
+    records: list[RunRecord] = []
+    for position, run in enumerate(batch.runs, start=1):
+        folder = out / "runs" / run.name
+        label = f"[{position}/{len(batch.runs)}] {run.name}"
+        start = time.perf_counter()
+        try:
+            scenario = load_scenario(run.config, [*run.overrides, *(overrides or [])])
+            key = run_key(scenario)
+            if _is_done(folder, key):
+                records.append(RunRecord(run, "skipped", key, folder))
+                report(f"{label}: already complete, skipped")
+                continue
+            needed, available = estimate(scenario)["memory_gb"], _available_gb()
+            if needed > available:
+                raise McallocError(
+                    f"needs about {needed:.1f} GB but {available:.1f} GB is available; lower simulation.n_paths "
+                    "or optimize.n_paths, or set output.paths: false"
+                )
+            report(f"{label}: running")
+            if run_one is not None:
+                done = run_one(scenario, folder)
+            else:
+                done = run_scenario(scenario, out=folder, extra_manifest={"batch_key": key}).folder
+            records.append(RunRecord(run, "complete", key, done, seconds=time.perf_counter() - start))
+            report(f"{label}: complete in {time.perf_counter() - start:.1f} s")
+        except McallocError as error:
+            message = str(error).splitlines()[0]
+            records.append(RunRecord(run, "failed", "", folder, message, time.perf_counter() - start))
+            report(f"{label}: failed: {message}")
+        except Exception as error:  # noqa: BLE001 - one broken run must not stop the batch
+            message = f"unexpected error: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            records.append(RunRecord(run, "failed", "", folder, message, time.perf_counter() - start))
+            report(f"{label}: failed: {message}")
+        finally:
+            pending = [RunRecord(r, "pending") for r in batch.runs[len(records) :]]
+            _write_index(out, index_table(batch, [*records, *pending]))
+    index = index_table(batch, records)
+    _write_index(out, index)
+    return BatchOutcome(out, tuple(records), index)

@@ -1,0 +1,163 @@
+"""What a batch runs: a sweep file expanded into named runs, or scenario files as they are.
+
+A sweep file names a base scenario and the settings to vary::
+
+    name: horizon_x_rebalance
+    base: ../default.yaml            # relative to this file
+    set: {simulation.n_paths: 5000}  # applied to every run (optional)
+    grid:                            # every combination, in this order
+      simulation.horizon_years: [5, 10]
+      portfolio.rebalance: [monthly, annual]
+    runs:                            # and/or an explicit list (crossed with the grid)
+      - {name: usd, set: {currency.base: USD}}
+
+Keys are the dotted paths of ``--set``; values are YAML. Each run is the
+base with ``set``, the run's grid values and its list entry applied, in
+that order, and is named after what was swept (``horizon_years=5-rebalance=monthly``)
+unless the list entry names it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mcalloc.errors import ConfigError
+
+__all__ = ["Batch", "BatchRun", "batch_from_inputs", "read_sweep"]
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$"
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(pattern=_NAME, max_length=100)] | None = None
+    set: dict[str, Any] = {}
+
+
+class _SweepFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(pattern=_NAME, max_length=100)]
+    description: str = ""
+    base: str
+    set: dict[str, Any] = {}
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = {}
+    runs: list[_Entry] = []
+
+
+@dataclass(frozen=True)
+class BatchRun:
+    """One run of a batch: its name, scenario file, ``--set`` overrides and the values it sweeps."""
+
+    name: str
+    config: Path
+    overrides: tuple[str, ...] = ()
+    swept: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A named list of runs, and the swept keys (the index's parameter columns)."""
+
+    name: str
+    runs: tuple[BatchRun, ...]
+    parameters: tuple[str, ...] = ()
+
+
+def _override(key: str, value: Any) -> str:
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    return f"{key}={text.removesuffix('...').strip()}"
+
+
+def _label(key: str, value: Any) -> str:
+    short = key.rsplit(".", 1)[-1]
+    if isinstance(value, str):
+        text = value
+    else:
+        text = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+    return re.sub(r"[^A-Za-z0-9_.=+-]", "", f"{short}={text}".replace(" ", ""))[:60]
+
+
+def read_sweep(path: Path) -> Batch:
+    """Expand a sweep file into its runs.
+
+    Raises
+    ------
+    ConfigError
+        The file is unreadable, a key is unknown or misspelt, the base file is
+        missing, or two runs get the same name.
+    """
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the sweep file ({type(exc).__name__}); check its YAML") from None
+    try:
+        sweep = _SweepFile.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        raise ConfigError(f"{path}: {where}: {error['msg']}") from None
+    base = (path.parent / sweep.base).resolve()
+    if not base.is_file():
+        raise ConfigError(f"{path}: base: {sweep.base} does not exist (it is relative to the sweep file)")
+    common = [_override(key, value) for key, value in sweep.set.items()]
+    keys = list(sweep.grid)
+    entries = sweep.runs or [_Entry()]
+    runs = []
+    for values in itertools.product(*(sweep.grid[key] for key in keys)):
+        swept = dict(zip(keys, values, strict=True))
+        for entry in entries:
+            name = entry.name or "-".join(_label(key, value) for key, value in swept.items()) or "run"
+            if entry.name and swept:
+                name = "-".join([entry.name, *(_label(key, value) for key, value in swept.items())])
+            overrides = [
+                *common,
+                *(_override(key, value) for key, value in swept.items()),
+                *(_override(key, value) for key, value in entry.set.items()),
+            ]
+            runs.append(BatchRun(name, base, tuple(overrides), {**swept, **entry.set}))
+    names = [run.name for run in runs]
+    duplicate = next((name for name in names if names.count(name) > 1), None)
+    if duplicate is not None:
+        raise ConfigError(f"{path}: two runs are both named '{duplicate}'; give the runs: entries distinct names")
+    parameters = tuple(dict.fromkeys([*keys, *(key for entry in sweep.runs for key in entry.set)]))
+    return Batch(sweep.name, tuple(runs), parameters)
+
+
+def _is_sweep(path: Path) -> bool:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "base" in data and ("grid" in data or "runs" in data)
+
+
+def batch_from_inputs(inputs: list[Path], name: str | None = None) -> Batch:
+    """A batch from the command line: one sweep file, scenario files, or a folder of scenario files."""
+    if len(inputs) == 1 and inputs[0].is_file() and _is_sweep(inputs[0]):
+        batch = read_sweep(inputs[0])
+        return Batch(name or batch.name, batch.runs, batch.parameters)
+    files: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            files.extend(sorted([*item.glob("*.yaml"), *item.glob("*.yml")]))
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise ConfigError(f"{item}: no such file or folder; give a sweep file, scenario files or a folder of them")
+    if not files:
+        raise ConfigError(f"{inputs[0]}: no .yaml scenario files found")
+    stems = [file.stem for file in files]
+    runs = tuple(
+        BatchRun(stem if stems.count(stem) == 1 else f"{stem}-{index}", file.resolve())
+        for index, (stem, file) in enumerate(zip(stems, files, strict=True))
+    )
+    return Batch(name or (inputs[0].stem if len(inputs) == 1 else "batch"), runs, ())

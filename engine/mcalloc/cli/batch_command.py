@@ -1,0 +1,104 @@
+"""``mcalloc batch SWEEP.yaml | CONFIG... | DIR``: many runs, resumable, failures isolated, one index.
+
+Runs land in ``<out>/runs/<name>/`` (default ``<out>`` = ``results/<batch
+name>``), with ``index.csv`` and ``index.parquet`` beside them, rewritten
+after every run. Re-running the same command skips the runs already
+complete (same resolved config, seed and data) and retries the others.
+Exit code 0 when every run is complete, 2 when any failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from mcalloc.cli.common import add_command
+
+__all__ = ["register"]
+
+EXAMPLES = """examples:
+  mcalloc batch configs/sweeps/horizon_x_smallcaps.yaml --dry-run
+  mcalloc batch configs/sweeps/horizon_x_smallcaps.yaml --set simulation.n_paths=2000
+  mcalloc batch configs/examples/sweden.yaml configs/examples/isk_vs_depot.yaml --out results/swedes
+  mcalloc batch configs/sweeps/sek_account_x_rebalance.yaml --backend dask --scheduler tcp://10.0.0.5:8786
+"""
+
+
+def register(commands: Any) -> None:
+    """Add ``batch`` to the top-level sub-parsers."""
+    help_text = "run many scenarios (a sweep file, scenario files or a folder): resumable, with an index"
+    batch = add_command(commands, "batch", help_text, __doc__, EXAMPLES)
+    batch.add_argument("inputs", nargs="+", type=Path, metavar="SWEEP|CONFIG|DIR", help="what to run")
+    batch.add_argument("--out", type=Path, help="batch folder (default: results/<batch name>)")
+    batch.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting in every run (repeatable), e.g. simulation.n_paths=2000",
+    )
+    batch.add_argument("--n-jobs", type=int, help="workers per run (default: each scenario's simulation.n_jobs)")
+    batch.add_argument("--backend", choices=["loky", "dask"], help="where paths run (default: the scenario's)")
+    batch.add_argument("--scheduler", help="dask scheduler address, tcp://HOST:PORT (default: a local cluster)")
+    batch.add_argument("--dry-run", action="store_true", help="list the runs, their status and memory; run nothing")
+    batch.add_argument("--log-file", type=Path, help="also write the batch's log (timestamped) to this file")
+    batch.set_defaults(handler=_batch)
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    overrides = list(args.overrides)
+    if args.n_jobs is not None:
+        overrides.append(f"simulation.n_jobs={args.n_jobs}")
+    if args.backend is not None or args.scheduler is not None:
+        overrides.append(f"simulation.backend={args.backend or 'dask'}")
+    if args.scheduler is not None:
+        overrides.append(f"simulation.scheduler={args.scheduler}")
+    return overrides
+
+
+def _dry_run(batch: Any, out: Path, overrides: list[str]) -> int:
+    import pandas as pd
+
+    from mcalloc.batch.runner import _is_done, estimate, run_key
+    from mcalloc.config.loader import load_scenario
+    from mcalloc.errors import McallocError
+
+    rows = []
+    for run in batch.runs:
+        row: dict[str, object] = {"run": run.name}
+        try:
+            scenario = load_scenario(run.config, [*run.overrides, *overrides])
+            done = _is_done(out / "runs" / run.name, run_key(scenario))
+            row.update(
+                status="complete" if done else "to run",
+                paths=f"{scenario.simulation.n_paths:,}",
+                years=scenario.simulation.horizon_years,
+                **estimate(scenario),
+            )
+        except McallocError as error:
+            row.update(status=f"invalid: {str(error).splitlines()[0]}")
+        rows.append(row)
+    print(f"{batch.name}: {len(batch.runs)} runs into {out}")
+    print(pd.DataFrame(rows).to_string(index=False))
+    return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from mcalloc.batch import batch_from_inputs, run_batch
+    from mcalloc.cli.progress import LOGGER, configure_logging
+
+    batch = batch_from_inputs(args.inputs)
+    out = args.out if args.out is not None else Path("results") / batch.name
+    overrides = _overrides(args)
+    if args.dry_run:
+        return _dry_run(batch, out, overrides)
+    configure_logging("info", args.log_file, sys.stderr.isatty())
+    outcome = run_batch(batch, out, overrides, report=LOGGER.info)
+    shown = outcome.index[["run", "status", *batch.parameters, "error"]]
+    print(shown.to_string(index=False))
+    complete = sum(record.status in ("complete", "skipped") for record in outcome.records)
+    print(f"\n{complete} of {len(outcome.records)} runs complete; index: {out / 'index.csv'}")
+    return 2 if outcome.failed else 0

@@ -1,0 +1,56 @@
+"""Simulating on a dask.distributed cluster: connect to a scheduler, or start a local cluster.
+
+joblib's ``dask`` backend sends the same tasks as the local backend (runs of
+consecutive chunks, each seeded by its index) to the cluster's workers, and
+hands the results back in submission order, so the numbers are those of a
+local run with the same seed. See docs/batch.md for starting a scheduler and
+workers on several machines or under SLURM or Kubernetes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from mcalloc.errors import ConfigError
+
+__all__ = ["dask_client"]
+
+
+@contextmanager
+def dask_client(scheduler: str | None, n_workers: int = -1, connect_timeout: float = 20.0) -> Iterator[object]:
+    """A ``distributed.Client`` for the duration of the block.
+
+    With ``scheduler`` (``tcp://host:port``) it connects to that cluster;
+    without, it starts a ``LocalCluster`` of ``n_workers`` single-threaded
+    worker processes on loopback (``-1``: one per core) and closes it after.
+    """
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout=connect_timeout)
+        except (OSError, TimeoutError) as exc:
+            raise ConfigError(
+                f"simulation.scheduler: cannot reach the dask scheduler at {scheduler} ({type(exc).__name__}); "
+                "start it with `dask scheduler` and workers with `dask worker ADDRESS`, or drop the scheduler "
+                "to use a local cluster"
+            ) from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    count = n_workers if n_workers > 0 else (os.cpu_count() or 1)
+    with (
+        LocalCluster(
+            n_workers=count,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client

@@ -1,0 +1,169 @@
+"""mcalloc batch: sweeps, failure isolation, resuming after SIGKILL, the index, and dask.distributed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mcalloc
+import pandas as pd
+import pytest
+import yaml
+from mcalloc.batch import read_sweep
+from mcalloc.cli.main import main
+from mcalloc.config import load_scenario
+from mcalloc.pipeline import run_scenario
+
+from .conftest import DEFAULT_CONFIG, ROOT
+
+# small and quick: no optimiser, no report, no per-path file
+TINY = {
+    "simulation.n_paths": 200,
+    "simulation.chunk_size": 100,
+    "simulation.horizon_years": 2,
+    "simulation.n_jobs": 1,
+    "optimize.objectives": [],
+    "output.report": False,
+    "output.paths": False,
+}
+
+
+def _sweep(tmp_path: Path, grid: dict[str, list[object]], name: str = "sweep", **extra: object) -> Path:
+    data = {"name": name, "base": str(DEFAULT_CONFIG), "set": TINY, "grid": grid, **extra}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "n_runs"), [("horizon_x_smallcaps", 12), ("sek_account_x_rebalance", 6)], ids=["smallcaps", "sek"]
+)
+def test_shipped_sweeps_expand_into_valid_scenarios(name: str, n_runs: int) -> None:
+    batch = read_sweep(ROOT / "configs" / "sweeps" / f"{name}.yaml")
+    assert batch.name == name and len(batch.runs) == n_runs
+    assert len({run.name for run in batch.runs}) == n_runs
+    for run in batch.runs:
+        scenario = load_scenario(run.config, run.overrides)
+        assert scenario.simulation.n_paths == 5000
+
+
+def test_a_2x2_sweep_gives_an_index_of_four_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sweep = _sweep(tmp_path, {"simulation.horizon_years": [1, 2], "portfolio.rebalance": ["monthly", "annual"]})
+    assert main(["batch", str(sweep), "--dry-run", "--out", str(tmp_path / "out")]) == 0
+    listed = capsys.readouterr().out
+    assert "4 runs" in listed and listed.count("to run") == 4 and not (tmp_path / "out").exists()
+    assert main(["batch", str(sweep), "--out", str(tmp_path / "out")]) == 0
+    index = mcalloc.load_batch(tmp_path / "out")
+    assert len(index) == 4 and set(index["status"]) == {"complete"}
+    assert sorted(zip(index["simulation.horizon_years"], index["portfolio.rebalance"], strict=True)) == [
+        (1, "annual"), (1, "monthly"), (2, "annual"), (2, "monthly"),
+    ]  # fmt: skip
+    from_csv = pd.read_csv(tmp_path / "out" / "index.csv", dtype={"error": str}).fillna({"error": ""})
+    pd.testing.assert_frame_equal(index, from_csv, check_dtype=False)
+    assert list(index["run"]) == [
+        "horizon_years=1-rebalance=monthly", "horizon_years=1-rebalance=annual",
+        "horizon_years=2-rebalance=monthly", "horizon_years=2-rebalance=annual",
+    ]  # fmt: skip
+    # each row's numbers are its run's
+    for _, row in index.iterrows():
+        run = mcalloc.load(row["folder"])
+        metrics = run.metrics.set_index("portfolio")
+        assert row["cagr_median:mix_60_20_20"] == pytest.approx(metrics.loc["mix_60_20_20", "cagr_median"], rel=1e-9)
+        assert run.config["simulation"]["horizon_years"] == row["simulation.horizon_years"]
+    assert "benefit_maxdd_p95:mix_60_20_20" in index
+    # the batch's report: each portfolio's key metrics against the swept horizon
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "out")]) == 0
+    page = (tmp_path / "out" / "batch.html").read_text(encoding="utf-8")
+    assert capsys.readouterr().out.strip() == f"report: {tmp_path / 'out' / 'batch.html'}"
+    assert page.count("<figure") == 1 and "horizon_years=2-rebalance=annual" in page
+    assert (tmp_path / "out" / "figures" / "batch.svg").is_file()
+
+
+def test_a_broken_run_fails_alone_and_is_retried(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    configs = []
+    for index, horizon in enumerate([1, 2, 3]):
+        data = yaml.safe_load(DEFAULT_CONFIG.read_text())
+        data["model"]["dependence"]["residuals"] = str(DEFAULT_CONFIG.parent / "default.residuals.csv")
+        data["simulation"]["horizon_years"] = horizon
+        path = tmp_path / f"good{index}.yaml"
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        configs.append(path)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(DEFAULT_CONFIG.read_text().replace("n_paths: 10000", "n_pathz: 10000"), encoding="utf-8")
+    argv = ["batch", *map(str, configs), str(broken), "--out", str(tmp_path / "out")]
+    argv += [
+        arg
+        for key, value in TINY.items()
+        if key != "simulation.horizon_years"
+        for arg in ("--set", f"{key}={json.dumps(value)}")
+    ]
+    assert main(argv) == 2
+    printed = capsys.readouterr()
+    assert "3 of 4 runs complete" in printed.out
+    index = pd.read_csv(tmp_path / "out" / "index.csv")
+    assert list(index["status"]) == ["complete", "complete", "complete", "failed"]
+    assert "n_pathz" in index["error"].iloc[3]
+    # again: the three are skipped, the broken one is tried (and fails) again
+    assert main(argv) == 2
+    assert "already complete, skipped" in capsys.readouterr().err
+    index = pd.read_csv(tmp_path / "out" / "index.csv")
+    assert list(index["status"]) == ["skipped", "skipped", "skipped", "failed"]
+    broken.write_text(configs[0].read_text(), encoding="utf-8")
+    assert main(argv) == 0
+    assert list(pd.read_csv(tmp_path / "out" / "index.csv")["status"]) == ["skipped"] * 3 + ["complete"]
+
+
+def _batch_process(sweep: Path, out: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mcalloc", "batch", str(sweep), "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _results(out: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(out)): path.read_bytes() for path in sorted((out / "runs").glob("*/*.csv"))}
+
+
+def test_a_batch_killed_mid_run_resumes_to_the_same_results(tmp_path: Path) -> None:
+    sweep = _sweep(tmp_path, {"simulation.horizon_years": [1, 2, 3, 4]}, **{})
+    reference = _batch_process(sweep, tmp_path / "whole")
+    assert reference.wait(timeout=600) == 0, reference.stderr.read() if reference.stderr else ""
+    killed = _batch_process(sweep, tmp_path / "killed")
+    first = tmp_path / "killed" / "runs" / "horizon_years=1" / "manifest.json"
+    deadline = time.monotonic() + 300
+    while not first.is_file() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the second run
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait(timeout=30)
+    done = [p.parent.name for p in (tmp_path / "killed" / "runs").glob("*/manifest.json")]
+    assert 0 < len(done) < 4, done
+    resumed = _batch_process(sweep, tmp_path / "killed")
+    assert resumed.wait(timeout=600) == 0
+    assert "already complete, skipped" in (resumed.stderr.read() if resumed.stderr else "")
+    assert not list((tmp_path / "killed" / "runs").glob(".*partial"))
+    assert _results(tmp_path / "killed") == _results(tmp_path / "whole")
+    assert len(_results(tmp_path / "whole")) >= 4 * 5
+
+
+def test_dask_local_cluster_gives_the_local_numbers(tmp_path: Path) -> None:
+    settings = [f"{key}={json.dumps(value)}" for key, value in TINY.items()]
+    settings += ["simulation.n_paths=600", "simulation.chunk_size=100"]
+    local = run_scenario(load_scenario(DEFAULT_CONFIG, [*settings, "simulation.n_jobs=2"]), out=tmp_path / "loky")
+    on_dask = run_scenario(
+        load_scenario(DEFAULT_CONFIG, [*settings, "simulation.n_jobs=2", "simulation.backend=dask"]),
+        out=tmp_path / "dask",
+    )
+    for name in ("metrics.csv", "diversification.csv", "fan.csv", "drawdowns.csv", "horizons.csv"):
+        assert (on_dask.folder / name).read_bytes() == (local.folder / name).read_bytes(), name
+    manifest = json.loads((on_dask.folder / "manifest.json").read_text())
+    assert manifest["backend"] == "dask" and "connect to dask" in manifest["timings_s"]

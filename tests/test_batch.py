@@ -167,3 +167,37 @@ def test_dask_local_cluster_gives_the_local_numbers(tmp_path: Path) -> None:
         assert (on_dask.folder / name).read_bytes() == (local.folder / name).read_bytes(), name
     manifest = json.loads((on_dask.folder / "manifest.json").read_text())
     assert manifest["backend"] == "dask" and "connect to dask" in manifest["timings_s"]
+
+
+def test_a_run_too_big_for_memory_fails_before_it_starts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sweep = _sweep(tmp_path, {"simulation.n_paths": [100, 100_000_000]}, name="sizes")
+    assert main(["batch", str(sweep), "--out", str(tmp_path / "out")]) == 2
+    index = pd.read_csv(tmp_path / "out" / "index.csv")
+    assert list(index["status"]) == ["complete", "failed"]
+    assert "GB is available; lower simulation.n_paths" in index["error"].iloc[1]
+    assert not (tmp_path / "out" / "runs" / "n_paths=100000000").exists()
+    capsys.readouterr()
+    assert main(["batch", str(sweep), "--out", str(tmp_path / "out"), "--dry-run"]) == 0
+    listed = capsys.readouterr().out
+    assert "memory_gb" in listed and "minutes" in listed and "complete" in listed
+
+
+def test_a_batch_on_a_running_dask_scheduler_gives_the_local_numbers(tmp_path: Path) -> None:
+    """`--backend dask --scheduler tcp://...`: a scheduler and two worker processes on loopback, as on a cluster."""
+    from distributed import LocalCluster
+
+    sweep = _sweep(tmp_path, {"simulation.horizon_years": [1, 2]}, name="remote")
+    local = ["batch", str(sweep), "--out", str(tmp_path / "local"), "--n-jobs", "2"]
+    assert main(local) == 0
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        remote = ["batch", str(sweep), "--out", str(tmp_path / "remote"), "--scheduler", cluster.scheduler_address]
+        assert main(remote) == 0
+    assert _results(tmp_path / "remote") == _results(tmp_path / "local")
+    manifests = [json.loads(p.read_text()) for p in (tmp_path / "remote" / "runs").glob("*/manifest.json")]
+    assert len(manifests) == 2 and all(m["backend"] == "dask" for m in manifests)
+    # an unreachable scheduler is one line, and the run is recorded as failed
+    lone = _sweep(tmp_path, {"simulation.horizon_years": [1]}, name="lone")
+    assert main(["batch", str(lone), "--out", str(tmp_path / "none"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    assert "cannot reach the dask scheduler" in pd.read_csv(tmp_path / "none" / "index.csv")["error"].iloc[0]

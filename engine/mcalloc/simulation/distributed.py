@@ -19,7 +19,7 @@ __all__ = ["dask_client"]
 
 
 @contextmanager
-def dask_client(scheduler: str | None, n_workers: int = -1, connect_timeout: float = 20.0) -> Iterator[object]:
+def dask_client(scheduler: str | None, n_workers: int = -1, connect_timeout: float = 10.0) -> Iterator[object]:
     """A ``distributed.Client`` for the duration of the block.
 
     With ``scheduler`` (``tcp://host:port``) it connects to that cluster;

@@ -109,6 +109,7 @@ def test_a_broken_run_fails_alone_and_is_retried(tmp_path: Path, capsys: pytest.
     index = pd.read_csv(tmp_path / "out" / "index.csv")
     assert list(index["status"]) == ["complete", "complete", "complete", "failed"]
     assert "n_pathz" in index["error"].iloc[3]
+    assert pd.isna(index["folder"].iloc[3])  # refused before a folder was made: nothing that looks like a result
     # again: the three are skipped, the broken one is tried (and fails) again
     assert main(argv) == 2
     assert "already complete, skipped" in capsys.readouterr().err

@@ -35,7 +35,15 @@ from mcalloc.errors import McallocError
 
 __all__ = ["INDEX_METRICS", "BatchOutcome", "estimate", "index_table", "run_batch", "run_key"]
 
-INDEX_METRICS = ("cagr_median", "cagr_p05", "vol_ann", "maxdd_p95", "cvar_95_annual", "prob_loss")
+INDEX_METRICS = (
+    "cagr_median",
+    "cagr_p05",
+    "vol_ann",
+    "maxdd_p95",
+    "cvar_95_annual",
+    "prob_loss",
+    "terminal_wealth_p50",
+)
 """Metrics of each portfolio in the index, as ``<metric>:<portfolio>`` columns."""
 
 BENEFITS = ("cagr_median", "maxdd_p95")
@@ -167,6 +175,12 @@ def _write_index(folder: Path, table: pd.DataFrame) -> None:
     os.replace(parquet, folder / "index.parquet")
 
 
+def _failed(folder: Path) -> Path | None:
+    """Where a failed run's folder went (``<name>.failed``), if it got that far."""
+    failed = folder.parent / f"{folder.name}.failed"
+    return failed if failed.is_dir() else None
+
+
 def _is_done(folder: Path, key: str) -> bool:
     manifest = folder / "manifest.json"
     if not manifest.is_file():
@@ -219,11 +233,11 @@ def run_batch(
             report(f"{label}: complete in {time.perf_counter() - start:.1f} s")
         except McallocError as error:
             message = str(error).splitlines()[0]
-            records.append(RunRecord(run, "failed", "", folder, message, time.perf_counter() - start))
+            records.append(RunRecord(run, "failed", "", _failed(folder), message, time.perf_counter() - start))
             report(f"{label}: failed: {message}")
         except Exception as error:  # noqa: BLE001 - one broken run must not stop the batch
             message = f"unexpected error: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-            records.append(RunRecord(run, "failed", "", folder, message, time.perf_counter() - start))
+            records.append(RunRecord(run, "failed", "", _failed(folder), message, time.perf_counter() - start))
             report(f"{label}: failed: {message}")
         finally:
             pending = [RunRecord(r, "pending") for r in batch.runs[len(records) :]]

@@ -27,6 +27,8 @@ __all__ = [
     "CalibrationRow",
     "christoffersen_independence",
     "compare_window",
+    "independence_statistic",
+    "kupiec_statistic",
     "kupiec_test",
     "nonoverlapping_windows",
     "percentile_of",
@@ -464,11 +466,16 @@ def kupiec_test(n_exceedances: int, n_obs: int, coverage: float) -> float:
         raise ValueError(
             f"kupiec_test: need n_obs >= 1, 0 <= n_exceedances <= n_obs, 0 < coverage < 1; got {x}, {n}, {p}"
         )
+    return float(stats.chi2.sf(kupiec_statistic(x, n, p), 1))
+
+
+def kupiec_statistic(n_exceedances: int, n_obs: int, coverage: float) -> float:
+    """The likelihood ratio of :func:`kupiec_test` (arguments checked there)."""
+    x, n, p = n_exceedances, n_obs, coverage
     rate = x / n
     null = (n - x) * math.log1p(-p) + x * math.log(p)
     alternative = float(special.xlogy(n - x, 1.0 - rate) + special.xlogy(x, rate))
-    statistic = max(-2.0 * null + 2.0 * alternative, 0.0)
-    return float(stats.chi2.sf(statistic, 1))
+    return max(-2.0 * null + 2.0 * alternative, 0.0)
 
 
 def christoffersen_independence(hits: np.ndarray) -> float:
@@ -487,6 +494,11 @@ def christoffersen_independence(hits: np.ndarray) -> float:
     hits
         ndarray of shape (n_obs,), booleans or 0/1, in time order; n_obs >= 2.
     """
+    return float(stats.chi2.sf(independence_statistic(hits), 1))
+
+
+def independence_statistic(hits: np.ndarray) -> float:
+    """The likelihood ratio of :func:`christoffersen_independence` (0 without any hit)."""
     sequence = np.asarray(hits)
     if sequence.ndim != 1 or sequence.size < 2:
         raise ValueError(f"christoffersen_independence: need a 1-d hit sequence of length >= 2, got {sequence.shape}")
@@ -494,7 +506,7 @@ def christoffersen_independence(hits: np.ndarray) -> float:
         raise ValueError("christoffersen_independence: hits must be booleans or 0/1")
     state = sequence.astype(bool)
     if not state.any():
-        return 1.0
+        return 0.0
     previous, current = state[:-1], state[1:]
     n01 = int(np.count_nonzero(~previous & current))
     n10 = int(np.count_nonzero(previous & ~current))
@@ -513,5 +525,4 @@ def christoffersen_independence(hits: np.ndarray) -> float:
         + special.xlogy(n10, 1.0 - pi_1)
         + special.xlogy(n11, pi_1)
     )
-    statistic = max(float(-2.0 * null + 2.0 * alternative), 0.0)
-    return float(stats.chi2.sf(statistic, 1))
+    return max(float(-2.0 * null + 2.0 * alternative), 0.0)

@@ -202,3 +202,27 @@ def test_a_batch_on_a_running_dask_scheduler_gives_the_local_numbers(tmp_path: P
     lone = _sweep(tmp_path, {"simulation.horizon_years": [1]}, name="lone")
     assert main(["batch", str(lone), "--out", str(tmp_path / "none"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
     assert "cannot reach the dask scheduler" in pd.read_csv(tmp_path / "none" / "index.csv")["error"].iloc[0]
+
+
+def test_a_changed_residual_file_or_mixed_values_are_handled(tmp_path: Path) -> None:
+    """The run key covers every file the scenario names; a sweep of only `set` is one run; mixed types index as text."""
+    residuals = tmp_path / "residuals.csv"
+    residuals.write_text((DEFAULT_CONFIG.parent / "default.residuals.csv").read_text(), encoding="utf-8")
+    data = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    data["model"]["dependence"]["residuals"] = str(residuals)
+    base = tmp_path / "base.yaml"
+    base.write_text(yaml.safe_dump(data), encoding="utf-8")
+    sweep = tmp_path / "single.yaml"
+    sweep.write_text(yaml.safe_dump({"name": "single", "base": str(base), "set": TINY}), encoding="utf-8")
+    argv = ["batch", str(sweep), "--out", str(tmp_path / "out")]
+    assert main(argv) == 0
+    assert list(mcalloc.load_batch(tmp_path / "out")["run"]) == ["run"]
+    assert main(argv) == 0
+    assert list(mcalloc.load_batch(tmp_path / "out")["status"]) == ["skipped"]
+    lines = residuals.read_text().splitlines()
+    residuals.write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")  # one historical day fewer
+    assert main(argv) == 0
+    assert list(mcalloc.load_batch(tmp_path / "out")["status"]) == ["complete"]
+    mixed = _sweep(tmp_path, {"seed": [1, "2"]}, name="mixed")
+    assert main(["batch", str(mixed), "--out", str(tmp_path / "mixed")]) == 0
+    assert list(mcalloc.load_batch(tmp_path / "mixed")["seed"]) == ["1", "2"]

@@ -29,9 +29,10 @@ from typing import Any
 import pandas as pd
 
 from mcalloc.batch.sweep import Batch, BatchRun
-from mcalloc.config.loader import config_hash, load_scenario
+from mcalloc.config.loader import config_hash, load_scenario, scenario_to_dict
 from mcalloc.config.schema import Scenario
 from mcalloc.errors import McallocError
+from mcalloc.results.writer import package_versions
 
 __all__ = ["INDEX_METRICS", "BatchOutcome", "estimate", "index_table", "run_batch", "run_key"]
 
@@ -50,21 +51,36 @@ BENEFITS = ("cagr_median", "maxdd_p95")
 """Diversification differences (portfolio minus reference) in the index, as ``benefit_<statistic>:<portfolio>``."""
 
 
-def _data_digest(scenario: Scenario) -> dict[str, str]:
-    if scenario.data is None:
-        return {}
-    digests = {}
-    files = [*scenario.data.paths.values(), *([scenario.data.file] if scenario.data.file else [])]
-    for name in files:
-        path = Path(name)
-        if path.is_file():
-            digests[name] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return digests
+def _file_digests(data: object, found: dict[str, str]) -> dict[str, str]:
+    """sha256 of every file the resolved scenario names (data, residuals, exchange rates, ...)."""
+    if isinstance(data, dict):
+        for value in data.values():
+            _file_digests(value, found)
+    elif isinstance(data, list):
+        for value in data:
+            _file_digests(value, found)
+    elif isinstance(data, str) and len(data) < 4096 and data not in found:
+        path = Path(data)
+        if path.is_absolute() and path.is_file():
+            found[data] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
 
 
 def run_key(scenario: Scenario) -> str:
-    """What decides a run's numbers: the resolved scenario (seed included) and its data files' bytes."""
-    text = json.dumps({"config": config_hash(scenario), "data": _data_digest(scenario)}, sort_keys=True)
+    """What decides a run's files: the resolved scenario (seed included), its files' bytes, the outputs asked for
+    and the mcalloc version."""
+    settings = scenario_to_dict(scenario)
+    output = {key: value for key, value in settings.get("output", {}).items() if key != "dir"}
+    text = json.dumps(
+        {
+            "config": config_hash(scenario),
+            "files": _file_digests(settings, {}),
+            "output": output,
+            "mcalloc": package_versions()["mcalloc"],
+        },
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -114,7 +130,8 @@ def estimate(scenario: Scenario) -> dict[str, float]:
     # the metrics' bootstrap and sorting work on copies of a few per-path columns
     working = 4 * simulation.n_paths * n_portfolios * 8
     n_workers = effective_n_jobs(simulation.n_jobs)
-    workers = 0.35e9 * n_workers
+    # worker processes on this machine (a remote cluster's workers use their own memory)
+    workers = 0.0 if simulation.scheduler is not None else 0.35e9 * n_workers
     passes = simulation.n_paths * (2 if scenario.currency.compare_in else 1)
     fit_paths = scenario.optimize.fit_paths(simulation.n_paths) if scenario.optimize.objectives else 0
     seconds = (passes + fit_paths) * simulation.n_steps / (PATH_DAYS_PER_SECOND * n_workers)
@@ -167,7 +184,20 @@ def _key_numbers(folder: Path) -> dict[str, float]:
 
 
 def _write_index(folder: Path, table: pd.DataFrame) -> None:
-    """``index.csv`` and ``index.parquet``, each written aside and moved into place."""
+    """``index.csv`` and ``index.parquet``, each written aside and moved into place.
+
+    A parameter column whose values are of several types (a number in one
+    run, text in another) is written as text: Parquet columns have one type.
+    """
+    table = table.copy()
+    for column in table.columns:
+        kinds = {
+            "number" if isinstance(value, int | float) and not isinstance(value, bool) else type(value).__name__
+            for value in table[column]
+            if value is not None and value == value
+        }
+        if len(kinds) > 1:
+            table[column] = table[column].map(lambda value: value if value is None else str(value))
     csv, parquet = folder / ".index.csv.tmp", folder / ".index.parquet.tmp"
     table.to_csv(csv, index=False, float_format="%.10g")
     table.to_parquet(parquet, index=False)
@@ -175,10 +205,10 @@ def _write_index(folder: Path, table: pd.DataFrame) -> None:
     os.replace(parquet, folder / "index.parquet")
 
 
-def _failed(folder: Path) -> Path | None:
-    """Where a failed run's folder went (``<name>.failed``), if it got that far."""
+def _failed(folder: Path, started: bool) -> Path | None:
+    """Where a failed run's folder went (``<name>.failed``), if it started at all."""
     failed = folder.parent / f"{folder.name}.failed"
-    return failed if failed.is_dir() else None
+    return failed if started and failed.is_dir() else None
 
 
 def _is_done(folder: Path, key: str) -> bool:
@@ -211,6 +241,7 @@ def run_batch(
         folder = out / "runs" / run.name
         label = f"[{position}/{len(batch.runs)}] {run.name}"
         start = time.perf_counter()
+        started = False
         try:
             scenario = load_scenario(run.config, [*run.overrides, *(overrides or [])])
             key = run_key(scenario)
@@ -225,6 +256,7 @@ def run_batch(
                     "or optimize.n_paths, or set output.paths: false"
                 )
             report(f"{label}: running")
+            started = True
             if run_one is not None:
                 done = run_one(scenario, folder)
             else:
@@ -233,11 +265,11 @@ def run_batch(
             report(f"{label}: complete in {time.perf_counter() - start:.1f} s")
         except McallocError as error:
             message = str(error).splitlines()[0]
-            records.append(RunRecord(run, "failed", "", _failed(folder), message, time.perf_counter() - start))
+            records.append(RunRecord(run, "failed", "", _failed(folder, started), message, time.perf_counter() - start))
             report(f"{label}: failed: {message}")
         except Exception as error:  # noqa: BLE001 - one broken run must not stop the batch
             message = f"unexpected error: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-            records.append(RunRecord(run, "failed", "", _failed(folder), message, time.perf_counter() - start))
+            records.append(RunRecord(run, "failed", "", _failed(folder, started), message, time.perf_counter() - start))
             report(f"{label}: failed: {message}")
         finally:
             pending = [RunRecord(r, "pending") for r in batch.runs[len(records) :]]

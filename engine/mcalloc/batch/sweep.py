@@ -1,6 +1,7 @@
 """What a batch runs: a sweep file expanded into named runs, or scenario files as they are.
 
-A sweep file names a base scenario and the settings to vary::
+A sweep file (a YAML file with a ``base:`` key) names a base scenario and
+the settings to vary::
 
     name: horizon_x_rebalance
     base: ../default.yaml            # relative to this file
@@ -137,7 +138,7 @@ def _is_sweep(path: Path) -> bool:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return False
-    return isinstance(data, dict) and "base" in data and ("grid" in data or "runs" in data)
+    return isinstance(data, dict) and "base" in data
 
 
 def batch_from_inputs(inputs: list[Path], name: str | None = None) -> Batch:
@@ -160,4 +161,8 @@ def batch_from_inputs(inputs: list[Path], name: str | None = None) -> Batch:
         BatchRun(stem if stems.count(stem) == 1 else f"{stem}-{index}", file.resolve())
         for index, (stem, file) in enumerate(zip(stems, files, strict=True))
     )
+    names = [run.name for run in runs]
+    clash = next((name for name in names if names.count(name) > 1), None)
+    if clash is not None:
+        raise ConfigError(f"two scenario files would both run as '{clash}'; rename one of them")
     return Batch(name or (inputs[0].stem if len(inputs) == 1 else "batch"), runs, ())

@@ -381,10 +381,10 @@ def batch_figure(index: pd.DataFrame, parameters: Sequence[str]) -> Figure | Non
     if done.empty or not parameters:
         return None
     parameter = parameters[0]
-    short = parameter.rsplit(".", 1)[-1]
-    # what else the run varies: its name without this parameter's part
-    others = done["run"].str.replace(rf"-?{short}=[^-]*", "", regex=True).str.strip("-")
-    done = done.assign(_others=others.where(others != "", "all"))
+    # what else the run varies: the other swept keys' values
+    rest = [p for p in parameters[1:] if p in done]
+    others = done[rest].astype(str).agg(", ".join, axis=1) if rest else pd.Series("all", index=done.index)
+    done = done.assign(_others=others)
     numeric = pd.api.types.is_numeric_dtype(done[parameter])
     order = sorted(done[parameter].unique()) if numeric else list(dict.fromkeys(done[parameter].astype(str)))
     panels = [p for p in _BATCH_PANELS if any(str(c).startswith(f"{p}:") for c in done.columns)]
@@ -393,6 +393,10 @@ def batch_figure(index: pd.DataFrame, parameters: Sequence[str]) -> Figure | Non
     for panel, prefix in zip(axes, panels, strict=False):
         columns = [str(c) for c in done.columns if str(c).startswith(f"{prefix}:")]
         lines = [(group, column) for group in dict.fromkeys(done["_others"]) for column in columns]
+        if len(lines) > _MAX_BATCH_LINES:
+            panel.text(
+                0.01, 0.01, f"first {_MAX_BATCH_LINES} of {len(lines)} lines", transform=panel.transAxes, fontsize=7
+            )
         for group, column in lines[:_MAX_BATCH_LINES]:
             part = done[done["_others"] == group]
             x = part[parameter] if numeric else part[parameter].astype(str).map(order.index)

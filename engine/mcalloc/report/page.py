@@ -304,6 +304,8 @@ def build_batch_report(folder: Path) -> Path:
     index = load_batch(folder)
     fixed = {"run", "status", "key", "error", "folder"}
     parameters = [str(c) for c in index.columns if str(c) not in fixed and ":" not in str(c)]
+    if not parameters:
+        parameters = ["run"]
     picture = _save(
         figures.batch_figure(index, parameters),
         "batch",
@@ -312,7 +314,9 @@ def build_batch_report(folder: Path) -> Path:
         folder / "figures",
     )
     shown = index[[c for c in index.columns if str(c) != "folder"]]
-    formats = {str(c): _percent for c in shown.columns if ":" in str(c)}
+    formats = {
+        str(c): _money if str(c).startswith("terminal_wealth") else _percent for c in shown.columns if ":" in str(c)
+    }
     context = {
         "title": f"mcalloc batch: {folder.name}",
         "runs": [],

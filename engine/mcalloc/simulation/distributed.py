@@ -9,9 +9,10 @@ workers on several machines or under SLURM or Kubernetes.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from joblib import effective_n_jobs
 
 from mcalloc.errors import ConfigError
 
@@ -24,7 +25,8 @@ def dask_client(scheduler: str | None, n_workers: int = -1, connect_timeout: flo
 
     With ``scheduler`` (``tcp://host:port``) it connects to that cluster;
     without, it starts a ``LocalCluster`` of ``n_workers`` single-threaded
-    worker processes on loopback (``-1``: one per core) and closes it after.
+    worker processes on loopback (counted as joblib counts ``n_jobs``: ``-1``
+    one per core) and closes it after.
     """
     from distributed import Client, LocalCluster
 
@@ -42,7 +44,7 @@ def dask_client(scheduler: str | None, n_workers: int = -1, connect_timeout: flo
         finally:
             client.close()
         return
-    count = n_workers if n_workers > 0 else (os.cpu_count() or 1)
+    count = effective_n_jobs(n_workers)  # -1: one per core, -2: all but one, as joblib counts
     with (
         LocalCluster(
             n_workers=count,

@@ -14,8 +14,10 @@ the settings to vary::
 
 Keys are the dotted paths of ``--set``; values are YAML. Each run is the
 base with ``set``, the run's grid values and its list entry applied, in
-that order, and is named after what was swept (``horizon_years=5-rebalance=monthly``)
-unless the list entry names it.
+that order, and is named after what was swept (``horizon_years=5-rebalance=monthly``),
+after the list entry's name when it has one. The batch index has a column
+per grid key, an ``entry`` column with the entries' names, and a column per
+entry key with plain (not mapping or list) values.
 """
 
 from __future__ import annotations
@@ -124,12 +126,17 @@ def read_sweep(path: Path) -> Batch:
                 *(_override(key, value) for key, value in swept.items()),
                 *(_override(key, value) for key, value in entry.set.items()),
             ]
-            runs.append(BatchRun(name, base, tuple(overrides), {**swept, **entry.set}))
+            # the index shows an entry by its name, and its settings that are plain values
+            described = {"entry": entry.name} if entry.name else {}
+            plain = {key: value for key, value in entry.set.items() if not isinstance(value, dict | list)}
+            runs.append(BatchRun(name, base, tuple(overrides), {**swept, **described, **plain}))
     names = [run.name for run in runs]
     duplicate = next((name for name in names if names.count(name) > 1), None)
     if duplicate is not None:
         raise ConfigError(f"{path}: two runs are both named '{duplicate}'; give the runs: entries distinct names")
-    parameters = tuple(dict.fromkeys([*keys, *(key for entry in sweep.runs for key in entry.set)]))
+    named = ["entry"] if any(entry.name for entry in sweep.runs) else []
+    plain_keys = [key for run in runs for key in run.swept if key not in keys and key != "entry"]
+    parameters = tuple(dict.fromkeys([*keys, *named, *plain_keys]))
     return Batch(sweep.name, tuple(runs), parameters)
 
 

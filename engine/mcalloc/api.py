@@ -23,6 +23,7 @@ import pandas as pd
 import yaml
 
 from mcalloc.config import load_scenario
+from mcalloc.config.loader import override_text
 from mcalloc.config.schema import Scenario
 from mcalloc.errors import McallocError
 from mcalloc.results.writer import SCHEMA_VERSION
@@ -163,12 +164,6 @@ def load_batch(folder: str | Path) -> pd.DataFrame:
     return pd.read_parquet(index)
 
 
-def _override(key: str, value: object) -> str:
-    dotted = key.replace("__", ".")
-    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
-    return f"{dotted}={text.removesuffix('...').strip()}"
-
-
 def run(
     config: str | Path | Scenario,
     out: str | Path | None = None,
@@ -184,7 +179,7 @@ def run(
     """
     from mcalloc.pipeline import run_scenario
 
-    extra = [*overrides, *(_override(key, value) for key, value in settings.items())]
+    extra = [*overrides, *(override_text(key.replace("__", "."), value) for key, value in settings.items())]
     if isinstance(config, Scenario):
         if extra:
             data = json.loads(config.model_dump_json())

@@ -22,7 +22,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,17 @@ from mcalloc.config.schema import Scenario
 from mcalloc.errors import McallocError
 from mcalloc.results.writer import package_versions
 
-__all__ = ["INDEX_METRICS", "BatchOutcome", "estimate", "index_table", "run_batch", "run_key"]
+__all__ = [
+    "INDEX_METRICS",
+    "BatchOutcome",
+    "RunRecord",
+    "estimate",
+    "index_table",
+    "is_complete",
+    "key_numbers",
+    "run_batch",
+    "run_key",
+]
 
 INDEX_METRICS = (
     "cagr_median",
@@ -94,6 +104,8 @@ class RunRecord:
     folder: Path | None = None
     error: str = ""
     seconds: float = 0.0
+    numbers: dict[str, float] = field(default_factory=dict)
+    """The run's key metrics for the index (:func:`key_numbers`), read once when the run is done."""
 
 
 @dataclass(frozen=True)
@@ -159,13 +171,13 @@ def index_table(batch: Batch, records: list[RunRecord]) -> pd.DataFrame:
         for parameter in batch.parameters:
             value = record.run.swept.get(parameter)
             row[parameter] = value if isinstance(value, str | int | float | bool) or value is None else str(value)
-        if record.status in ("complete", "skipped") and record.folder is not None:
-            row.update(_key_numbers(record.folder))
+        row.update(record.numbers)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _key_numbers(folder: Path) -> dict[str, float]:
+def key_numbers(folder: Path) -> dict[str, float]:
+    """A finished run's index columns: key metrics per portfolio and the diversification benefit."""
     numbers: dict[str, float] = {}
     metrics = pd.read_csv(folder / "metrics.csv")
     if "currency" in metrics:
@@ -211,7 +223,8 @@ def _failed(folder: Path, started: bool) -> Path | None:
     return failed if started and failed.is_dir() else None
 
 
-def _is_done(folder: Path, key: str) -> bool:
+def is_complete(folder: Path, key: str) -> bool:
+    """Whether ``folder`` holds a complete run with batch key ``key``."""
     manifest = folder / "manifest.json"
     if not manifest.is_file():
         return False
@@ -224,14 +237,10 @@ def run_batch(
     out: Path,
     overrides: list[str] | None = None,
     report: Callable[[str], None] = lambda message: None,
-    run_one: Callable[[Scenario, Path], Path] | None = None,
 ) -> BatchOutcome:
     """Run every run of ``batch`` not already complete, into ``out/runs/<name>``; write the index after each.
 
     ``overrides`` (``--set`` strings) apply to every run, after its own.
-    ``run_one(scenario, folder)`` runs one scenario and returns its folder
-    (default: :func:`mcalloc.pipeline.run_scenario` with the key in the
-    manifest).
     """
     from mcalloc.pipeline import run_scenario
 
@@ -245,8 +254,8 @@ def run_batch(
         try:
             scenario = load_scenario(run.config, [*run.overrides, *(overrides or [])])
             key = run_key(scenario)
-            if _is_done(folder, key):
-                records.append(RunRecord(run, "skipped", key, folder))
+            if is_complete(folder, key):
+                records.append(RunRecord(run, "skipped", key, folder, numbers=key_numbers(folder)))
                 report(f"{label}: already complete, skipped")
                 continue
             needed, available = estimate(scenario)["memory_gb"], _available_gb()
@@ -257,12 +266,10 @@ def run_batch(
                 )
             report(f"{label}: running")
             started = True
-            if run_one is not None:
-                done = run_one(scenario, folder)
-            else:
-                done = run_scenario(scenario, out=folder, extra_manifest={"batch_key": key}).folder
-            records.append(RunRecord(run, "complete", key, done, seconds=time.perf_counter() - start))
-            report(f"{label}: complete in {time.perf_counter() - start:.1f} s")
+            done = run_scenario(scenario, out=folder, extra_manifest={"batch_key": key}).folder
+            seconds = time.perf_counter() - start
+            records.append(RunRecord(run, "complete", key, done, seconds=seconds, numbers=key_numbers(done)))
+            report(f"{label}: complete in {seconds:.1f} s")
         except McallocError as error:
             message = str(error).splitlines()[0]
             records.append(RunRecord(run, "failed", "", _failed(folder, started), message, time.perf_counter() - start))

@@ -31,6 +31,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mcalloc.config.loader import override_text
 from mcalloc.errors import ConfigError
 
 __all__ = ["Batch", "BatchRun", "batch_from_inputs", "read_sweep"]
@@ -75,11 +76,6 @@ class Batch:
     parameters: tuple[str, ...] = ()
 
 
-def _override(key: str, value: Any) -> str:
-    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
-    return f"{key}={text.removesuffix('...').strip()}"
-
-
 def _label(key: str, value: Any) -> str:
     short = key.rsplit(".", 1)[-1]
     if isinstance(value, str):
@@ -111,7 +107,7 @@ def read_sweep(path: Path) -> Batch:
     base = (path.parent / sweep.base).resolve()
     if not base.is_file():
         raise ConfigError(f"{path}: base: {sweep.base} does not exist (it is relative to the sweep file)")
-    common = [_override(key, value) for key, value in sweep.set.items()]
+    common = [override_text(key, value) for key, value in sweep.set.items()]
     keys = list(sweep.grid)
     entries = sweep.runs or [_Entry()]
     runs = []
@@ -123,8 +119,8 @@ def read_sweep(path: Path) -> Batch:
                 name = "-".join([entry.name, *(_label(key, value) for key, value in swept.items())])
             overrides = [
                 *common,
-                *(_override(key, value) for key, value in swept.items()),
-                *(_override(key, value) for key, value in entry.set.items()),
+                *(override_text(key, value) for key, value in swept.items()),
+                *(override_text(key, value) for key, value in entry.set.items()),
             ]
             # the index shows an entry by its name, and its settings that are plain values
             described = {"entry": entry.name} if entry.name else {}

@@ -62,7 +62,7 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 def _dry_run(batch: Any, out: Path, overrides: list[str]) -> int:
     import pandas as pd
 
-    from mcalloc.batch.runner import _is_done, estimate, run_key
+    from mcalloc.batch.runner import estimate, is_complete, run_key
     from mcalloc.config.loader import load_scenario
     from mcalloc.errors import McallocError
 
@@ -71,7 +71,7 @@ def _dry_run(batch: Any, out: Path, overrides: list[str]) -> int:
         row: dict[str, object] = {"run": run.name}
         try:
             scenario = load_scenario(run.config, [*run.overrides, *overrides])
-            done = _is_done(out / "runs" / run.name, run_key(scenario))
+            done = is_complete(out / "runs" / run.name, run_key(scenario))
             row.update(
                 status="complete" if done else "to run",
                 paths=f"{scenario.simulation.n_paths:,}",

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from mcalloc.config.schema import Scenario
 from mcalloc.errors import ConfigError
 
-__all__ = ["apply_override", "config_hash", "load_raw", "load_scenario", "scenario_to_dict"]
+__all__ = ["apply_override", "config_hash", "load_raw", "load_scenario", "override_text", "scenario_to_dict"]
 
 KeyPath = tuple[str | int, ...]
 Locations = dict[KeyPath, str]
@@ -142,6 +142,12 @@ def load_raw(path: Path, _depth: int = 0) -> tuple[dict[str, Any], Locations]:
 def _parse_key(part: str) -> str | int:
     # ASCII digits only: str.isdigit() is also true for '²', which int() refuses
     return int(part) if part.isascii() and part.isdigit() else part
+
+
+def override_text(key: str, value: object) -> str:
+    """The ``--set`` string that gives ``key`` (dotted) the value ``value`` (written as one line of YAML)."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    return f"{key}={text.removesuffix('...').strip()}"
 
 
 def apply_override(data: dict[str, Any], override: str) -> dict[str, Any]:

@@ -79,9 +79,9 @@ def distinct_portfolios(run: Run, chosen: Sequence[str] = ()) -> list[tuple[str,
 
     With ``chosen``, those portfolios (in that order) instead.
     """
-    weights = run.weights_table()
     if chosen:
         return [(name, name) for name in chosen]
+    weights = run.weights_table()
     groups: dict[tuple[float, ...], list[str]] = {}
     for name, row in weights.iterrows():
         key = tuple(np.round(row.to_numpy(dtype=float), 6))

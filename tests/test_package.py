@@ -57,7 +57,18 @@ def test_every_command_help_shows_examples_that_name_real_files(capsys: pytest.C
     from mcalloc.cli.common import EXAMPLES
     from mcalloc.cli.main import main
 
-    for command in ("run", "validate", "show-config", "fit", "calibrate", "data", "compare", "report", "batch"):
+    for command in (
+        "run",
+        "validate",
+        "show-config",
+        "fit",
+        "calibrate",
+        "data",
+        "compare",
+        "report",
+        "batch",
+        "backtest",
+    ):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         out = capsys.readouterr().out

@@ -24,9 +24,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mcalloc.backtest.evaluate import (
+    BacktestPlan,
+    Variant,
+    describe_test,
+    evaluate_variant,
+    first_test_row,
+    minimum_fit_rows,
+)
+from mcalloc.backtest.forecasts import Targets
+from mcalloc.backtest.tables import verdicts
 from mcalloc.config.loader import config_hash, scenario_to_dict
 from mcalloc.config.schema import Scenario
 from mcalloc.data.market import MarketData, load_market_data
+from mcalloc.errors import ConfigError, ModelError
 from mcalloc.metrics.distributions import drawdown_distribution_table
 from mcalloc.metrics.diversification import DIVERSIFICATION_COLUMNS, diversification_table, standard_errors
 from mcalloc.metrics.fan import fan_table
@@ -45,7 +56,15 @@ from mcalloc.results.writer import RunFolder, provenance_records
 from mcalloc.simulation.currency import CurrencyOverlay
 from mcalloc.simulation.paths import ChunkResult, SimulationPlan, release_workers, run_simulation, seed_sequence
 
-__all__ = ["RunOutcome", "build_model", "calibration_report", "models_table", "run_scenario"]
+__all__ = [
+    "BacktestOutcome",
+    "RunOutcome",
+    "build_model",
+    "calibration_report",
+    "models_table",
+    "run_backtest",
+    "run_scenario",
+]
 
 
 @dataclass(frozen=True)
@@ -223,6 +242,12 @@ def _judge(
     fan = fan_table(evaluation.fan, names, scenario.portfolio.initial_wealth, currency)
     drawdowns = drawdown_distribution_table(evaluation.book, names, simulation.horizon_years, currency)
     return [metrics, diversification, fan, drawdowns]
+
+
+def _record_failure(folder: RunFolder, clock: _StageClock, error: BaseException) -> None:
+    """Keep the stage timings and move the unfinished folder aside as failed, naming ``error``."""
+    folder.update(timings_s=clock.timings)
+    folder.fail(error)
 
 
 def _default_folder(scenario: Scenario, digest: str) -> Path:
@@ -446,8 +471,7 @@ def run_scenario(
         folder.update(timings_s=clock.timings)
         path = folder.complete()
     except BaseException as error:
-        folder.update(timings_s=clock.timings)
-        folder.fail(error)
+        _record_failure(folder, clock, error)
         raise
     finally:
         cluster.close()
@@ -462,3 +486,110 @@ def run_scenario(
         stability=optimization.stability if optimization is not None else None,
         frontier=optimization.frontier if optimization is not None else None,
     )
+
+
+@dataclass(frozen=True)
+class BacktestOutcome:
+    """What a finished backtest wrote: every check, each model's verdict, the periods and the models that failed."""
+
+    folder: Path
+    validation: pd.DataFrame
+    verdicts: pd.DataFrame
+    period: dict[str, object]
+    failures: dict[str, str]
+    warnings: tuple[str, ...] = ()
+
+
+def run_backtest(
+    base: Scenario,
+    variants: list[Variant],
+    plan: BacktestPlan,
+    out: Path | None = None,
+    report: Callable[[str], None] = lambda message: None,
+) -> BacktestOutcome:
+    """Fit each variant before ``plan.split``, forecast the data after it and write the validation folder.
+
+    ``base`` supplies the data, benchmark portfolios, output settings and
+    workers (variants run in parallel, ``simulation.n_jobs`` of them; each
+    variant's numbers depend only on the seed and its own label).
+
+    Raises
+    ------
+    ConfigError
+        If the data is not daily or the split leaves too little on either side.
+    ModelError
+        If no variant could be fitted.
+    """
+    from joblib import Parallel, delayed
+
+    data = load_market_data(base)
+    if data.frequency != "daily":
+        raise ConfigError(
+            f"data.frequency: the backtest forecasts days and months, so it needs daily data, not {data.frequency}"
+        )
+    first = first_test_row(
+        pd.DatetimeIndex(data.returns.index), plan.split, max(minimum_fit_rows(v.scenario) for v in variants)
+    )
+    names = base.factor_names
+    # a portfolio wholly in one asset would repeat that asset's checks
+    portfolios = {name: w for name, w in _benchmark_weights(base).items() if np.count_nonzero(w) > 1}
+    weights = np.zeros((len(portfolios), len(names)))
+    weights[:, : len(base.assets)] = np.array(list(portfolios.values())).reshape(len(portfolios), len(base.assets))
+    targets = Targets(tuple(names), tuple(portfolios), weights)
+    digest = config_hash(base)
+    final = (
+        out
+        if out is not None
+        else base.output.dir / base.name / (f"backtest-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}")
+    )
+    period = describe_test(data, first)
+    folder = RunFolder.create(
+        final,
+        {
+            "kind": "backtest",
+            "scenario": base.name,
+            "run_id": final.name,
+            "seed": plan.seed,
+            "config_sha256": digest,
+            "split": plan.split,
+            "refit_every_months": plan.refit_every,
+            "n_draws": plan.n_draws,
+            "n_paths": plan.n_paths,
+            "models": [v.label for v in variants],
+            "portfolios": list(portfolios),
+            "period": period,
+            "data": provenance_records(data.provenance),
+            "data_window": _data_window(data),
+            "timings_s": {},
+        },
+    )
+    clock = _StageClock(report)
+    try:
+        folder.write_yaml("config.yaml", scenario_to_dict(base))
+        with clock.stage(f"backtest {len(variants)} models"):
+            results = Parallel(n_jobs=base.simulation.n_jobs)(
+                delayed(evaluate_variant)(variant, data, first, plan, targets) for variant in variants
+            )
+        failures = {r.label: r.error for r in results if r.error is not None}
+        if len(failures) == len(results):
+            label, error = next(iter(failures.items()))
+            raise ModelError(f"no model could be fitted before the split ({label}: {error})")
+        validation = pd.concat([r.rows for r in results if r.error is None], ignore_index=True)
+        verdict = verdicts(validation)
+        folder.write_csv("validation.csv", validation)
+        folder.write_csv("verdicts.csv", verdict)
+        folder.write_csv("pits.csv", pd.concat([r.pits for r in results if r.error is None], ignore_index=True))
+        warnings = [*data.warnings, *(w for r in results for w in r.warnings)]
+        warnings += [f"{label}: not evaluated: {error}" for label, error in failures.items()]
+        folder.update(warnings=warnings, failures=failures)
+        if base.output.report:
+            with clock.stage("report"):
+                from mcalloc.report import write_backtest_report
+
+                write_backtest_report(folder.working)
+        folder.update(timings_s=clock.timings)
+        path = folder.complete()
+    except BaseException as error:
+        _record_failure(folder, clock, error)
+        raise
+    return BacktestOutcome(path, validation, verdict, period, failures, tuple(warnings))

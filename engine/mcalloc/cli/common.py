@@ -19,6 +19,11 @@ EXAMPLES = {
     "show-config": ["mcalloc show-config configs/examples/sweden.yaml"],
     "fit": ["mcalloc fit configs/examples/fit_etfs.yaml", "mcalloc fit configs/examples/fit_etfs.yaml --csv fit.csv"],
     "calibrate": ["mcalloc calibrate configs/examples/fit_etfs.yaml --out configs/my_calibrated.yaml"],
+    "backtest": [
+        "mcalloc backtest configs/examples/fit_etfs.yaml --split 2015-01-01",
+        "mcalloc backtest configs/examples/fit_etfs.yaml --split 2012-01-01 --refit-every 12 --models fhs,dcc",
+        "mcalloc backtest configs/examples/fit_etfs.yaml --split 2015-01-01 --models dcc,fhs --marginals t,skewt",
+    ],
 }
 """Shown under each command's ``--help``."""
 

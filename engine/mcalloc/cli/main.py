@@ -17,7 +17,14 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from mcalloc.cli import batch_command, compare_command, data_commands, model_commands, report_command
+from mcalloc.cli import (
+    backtest_command,
+    batch_command,
+    compare_command,
+    data_commands,
+    model_commands,
+    report_command,
+)
 from mcalloc.cli.common import add_config_command
 from mcalloc.config.loader import load_scenario, scenario_to_dict
 from mcalloc.config.schema import Scenario
@@ -63,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     compare_command.register(commands)
     report_command.register(commands)
     batch_command.register(commands)
+    backtest_command.register(commands)
     return parser
 
 

@@ -26,6 +26,7 @@ from scipy import special, stats
 __all__ = [
     "CalibrationRow",
     "christoffersen_independence",
+    "compare_statistics",
     "compare_window",
     "independence_statistic",
     "kupiec_statistic",
@@ -34,6 +35,7 @@ __all__ = [
     "percentile_of",
     "summarise_rows",
     "var_exceedances",
+    "window_periods",
     "window_statistics",
 ]
 
@@ -368,15 +370,30 @@ def compare_window(
             "compare_window: need data_window (n_steps, n_series) and simulated (n_paths, n_steps, n_series), "
             f"got {window.shape} and {paths.shape}"
         )
-    periods = {
+    periods = window_periods(steps_per_year)
+    observed = window_statistics(window[None, :, :], names, **periods)
+    return compare_statistics(observed, window_statistics(paths, names, **periods), window_label)
+
+
+def window_periods(steps_per_year: int) -> dict[str, int]:
+    """Keyword arguments of :func:`window_statistics`: months of ``round(steps_per_year / 12)`` steps, quarters of 3."""
+    return {
         "steps_per_year": steps_per_year,
         "steps_per_month": max(round(steps_per_year / 12), 1),
         "steps_per_quarter": max(round(steps_per_year / 4), 2),
     }
-    observed = window_statistics(window[None, :, :], names, **periods)
-    simulated_statistics = window_statistics(paths, names, **periods)
+
+
+def compare_statistics(
+    observed: dict[str, np.ndarray], simulated: dict[str, np.ndarray], window_label: str
+) -> list[CalibrationRow]:
+    """Rows placing each observed statistic among its simulated values.
+
+    Both dictionaries come from :func:`window_statistics` (the observed one
+    of a single window); rows follow the order of ``simulated``.
+    """
     rows = []
-    for key, values in simulated_statistics.items():
+    for key, values in simulated.items():
         statistic, series = key.split(":", 1)
         value = float(observed[key][0])
         finite = values[~np.isnan(values)]

@@ -31,7 +31,7 @@ from mcalloc.config.model_schema import (
 from mcalloc.errors import ModelError
 from mcalloc.models.diagnostics import CandidateFit, FitDiagnostics, ljung_box
 from mcalloc.models.marginals import SCALE, FittedMarginal, model_label
-from mcalloc.models.recursions import SQRT_2_OVER_PI
+from mcalloc.models.recursions import next_variance
 
 __all__ = ["FitOptions", "MarginalSpec", "fit_series", "select_marginal"]
 
@@ -101,21 +101,6 @@ def _alternative_starts(
         law = {"normal": [], "t": [8.0], "skewt": [8.0, -0.05]}[dist]
         starts.append(np.array(mean_part + volatility + law, dtype=float))
     return starts
-
-
-def _one_step_variance(kind: MarginalKind, params: dict[str, float], residual: float, variance: float) -> float:
-    """The model's variance for the day after one with ``residual`` and ``variance`` (percent units)."""
-    if kind == "egarch":
-        z = residual / math.sqrt(variance)
-        log_next = (
-            params["omega"]
-            + params["alpha"] * (abs(z) - SQRT_2_OVER_PI)
-            + params["gamma"] * z
-            + params["beta"] * math.log(variance)
-        )
-        return math.exp(log_next)
-    gamma = params.get("gamma", 0.0) if residual < 0 else 0.0
-    return params["omega"] + (params["alpha"] + gamma) * residual**2 + params["beta"] * variance
 
 
 @dataclass(frozen=True)
@@ -273,7 +258,7 @@ class MarginalSpec:
             dist=self.dist,
             mean=self.mean,
             params=ordered,
-            last_variance=_one_step_variance(self.kind, ordered, float(residuals[-1]), float(variance[-1])),
+            last_variance=next_variance(self.kind, ordered, float(residuals[-1]), float(variance[-1])),
             last_return=float(percent[-1]),
             max_variance=float(np.nanmax(variance)),
             diagnostics=diagnostics,

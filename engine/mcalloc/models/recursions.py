@@ -36,6 +36,7 @@ __all__ = [
     "SQRT_2_OVER_PI",
     "RecursionPlan",
     "SimulationState",
+    "next_variance",
     "simulate_egarch_block",
     "simulate_garch_block",
 ]
@@ -45,6 +46,25 @@ SCALE = 100.0
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 """arch centres the EGARCH's ``|z_t|`` by ``E|z|`` of a normal, whatever the shocks' law."""
+
+
+def next_variance(kind: str, params: dict[str, float], residual: float, variance: float) -> float:
+    """One model's conditional variance of the next day after one with ``residual`` and ``variance`` (percent).
+
+    ``kind`` is ``garch``, ``gjr_garch`` or ``egarch``; ``params`` holds
+    ``omega``, ``alpha``, ``gamma`` (absent for GARCH) and ``beta``.
+    """
+    if kind == "egarch":
+        z = residual / math.sqrt(variance)
+        log_next = (
+            params["omega"]
+            + params["alpha"] * (abs(z) - SQRT_2_OVER_PI)
+            + params["gamma"] * z
+            + params["beta"] * math.log(variance)
+        )
+        return math.exp(log_next)
+    gamma = params.get("gamma", 0.0) if residual < 0 else 0.0
+    return params["omega"] + (params["alpha"] + gamma) * residual**2 + params["beta"] * variance
 
 
 @dataclass

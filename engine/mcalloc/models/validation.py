@@ -36,7 +36,7 @@ from mcalloc.models.bootstrap import ResidualBootstrap
 from mcalloc.models.joint import JointModel
 from mcalloc.models.recursions import SimulationState
 
-__all__ = ["CalibrationSettings", "calibration_summary", "calibration_table", "var_backtest"]
+__all__ = ["CalibrationSettings", "calibration_summary", "calibration_table", "simulate_window", "var_backtest"]
 
 _BLOCK = 21
 _VAR_DRAWS = 20_000
@@ -77,7 +77,8 @@ def _window_state(model: JointModel, returns: np.ndarray, start: int, n_paths: i
     return state
 
 
-def _simulate_window(model: JointModel, state: SimulationState, n_steps: int, rng: np.random.Generator) -> np.ndarray:
+def simulate_window(model: JointModel, state: SimulationState, n_steps: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_steps`` days from ``state`` (updated), in blocks of a month: shape (n_paths, n_steps, n_series), decimal."""
     blocks = []
     done = 0
     while done < n_steps:
@@ -155,7 +156,7 @@ def calibration_table(model: JointModel, returns: pd.DataFrame, settings: Calibr
     for start, stop in nonoverlapping_windows(values.shape[0], window):
         label = f"{pd.Timestamp(dates[start]).date()}..{pd.Timestamp(dates[stop - 1]).date()}"
         state = _window_state(model, values, start, settings.n_paths)
-        simulated = _simulate_window(model, state, stop - start, rng)
+        simulated = simulate_window(model, state, stop - start, rng)
         data_window, data_names = _with_base_currency(values[start:stop], names, settings.currency_pairs)
         sim_window, _ = _with_base_currency(simulated, names, settings.currency_pairs)
         rows += [row for row in compare_window(values[start:stop], simulated, names, label, settings.steps_per_year)]

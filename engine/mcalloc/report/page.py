@@ -290,10 +290,14 @@ def write_report(run: Run, folder: Path | None = None) -> Path:
 
 
 def build_report(run_dir: str | Path) -> Path:
-    """Rebuild ``report.html`` and ``figures/`` of a finished run, or ``batch.html`` of a batch, from saved results."""
+    """Rebuild ``report.html`` and ``figures/`` of a finished run or backtest, or ``batch.html`` of a batch."""
     folder = Path(run_dir)
     if (folder / "index.parquet").is_file() and not (folder / "manifest.json").is_file():
         return build_batch_report(folder)
+    if (folder / "validation.csv").is_file():
+        from mcalloc.report.validation import write_backtest_report
+
+        return write_backtest_report(folder)
     return write_report(load(folder))
 
 

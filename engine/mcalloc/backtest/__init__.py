@@ -1,0 +1,22 @@
+"""Out-of-sample backtests of the generator: fit before a split, forecast after it, check what happened."""
+
+from mcalloc.backtest.evaluate import BacktestPlan, Variant, VariantResult, evaluate_variant, first_test_row
+from mcalloc.backtest.filtering import FilteredStates, filter_states
+from mcalloc.backtest.forecasts import HorizonForecasts, Targets, forecast, window_rows
+from mcalloc.backtest.tables import VALIDATION_COLUMNS, verdicts
+
+__all__ = [
+    "VALIDATION_COLUMNS",
+    "BacktestPlan",
+    "FilteredStates",
+    "HorizonForecasts",
+    "Targets",
+    "Variant",
+    "VariantResult",
+    "evaluate_variant",
+    "filter_states",
+    "first_test_row",
+    "forecast",
+    "verdicts",
+    "window_rows",
+]

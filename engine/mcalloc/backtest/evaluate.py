@@ -1,0 +1,230 @@
+"""The backtest's plan (split, refits, draws) and the evaluation of one model variant.
+
+The test period runs from the first trading day on or after the split to the
+end of the data. With ``refit_every`` months (of ``MONTH`` trading days) the
+test period is cut into segments; each is forecast by a model fitted to all
+the data before it (an expanding window), filtered forward through the
+segment. Without it, one fit before the split serves the whole period. The
+whole-window checks always use the fit at the split.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass, replace
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from mcalloc.backtest.forecasts import MONTH, HorizonForecasts, Targets, forecast, window_rows
+from mcalloc.backtest.tables import VALIDATION_COLUMNS, forecast_rows, window_check_rows
+from mcalloc.config.model_schema import StartConfig
+from mcalloc.config.schema import Scenario
+from mcalloc.data.market import MarketData, observations_needed
+from mcalloc.errors import ConfigError, McallocError
+from mcalloc.models.joint import JointModel, fit_joint_model
+
+__all__ = ["MIN_TEST_DAYS", "BacktestPlan", "Variant", "VariantResult", "evaluate_variant", "first_test_row"]
+
+MIN_TEST_DAYS = 252
+"""Test days needed after the split: a year, so that there are twelve monthly forecasts."""
+
+
+@dataclass(frozen=True)
+class BacktestPlan:
+    """How the backtest is run.
+
+    Attributes
+    ----------
+    split
+        The first day of the test period (``YYYY-MM-DD``).
+    refit_every
+        Months (of ``MONTH`` trading days) between refits, or ``None`` for one fit at the split.
+    n_draws
+        Predictive draws per daily or monthly forecast.
+    n_paths
+        Simulated test windows for the whole-window checks.
+    seed
+        Seeds every draw, per variant and segment.
+    """
+
+    split: str
+    refit_every: int | None = None
+    n_draws: int = 2000
+    n_paths: int = 1000
+    seed: int = 0
+
+    def segments(self, first: int, n_obs: int) -> list[tuple[int, int]]:
+        """``(start, stop)`` rows of each fitted segment of the test period."""
+        if self.refit_every is None:
+            return [(first, n_obs)]
+        step = self.refit_every * MONTH
+        starts = list(range(first, n_obs, step))
+        if len(starts) > 1 and n_obs - starts[-1] < MONTH:
+            starts.pop()  # a stub shorter than a month joins the segment before it
+        return [(start, stops) for start, stops in zip(starts, [*starts[1:], n_obs], strict=True)]
+
+
+def first_test_row(index: pd.DatetimeIndex, split: str, min_fit: int) -> int:
+    """The row of the first return on or after ``split``, checked to leave enough data on both sides.
+
+    Raises
+    ------
+    ConfigError
+        If ``split`` is not a date, lies outside the data, or leaves fewer
+        than ``min_fit`` returns before it or ``MIN_TEST_DAYS`` after it.
+    """
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", split) is None:
+            raise ValueError(split)
+        day = pd.Timestamp(date.fromisoformat(split))
+    except ValueError:
+        raise ConfigError(f"--split: '{split}' is not a date; give it as YYYY-MM-DD") from None
+    first_day, last_day = index[0].date(), index[-1].date()
+    span = f"the data's returns run from {first_day} to {last_day}"
+    if day.date() <= first_day or day.date() > last_day:
+        raise ConfigError(f"--split: {day.date()} is outside the data ({span}); choose a date inside it")
+    first = int(index.searchsorted(day))
+    latest = index[-MIN_TEST_DAYS].date() if index.size >= MIN_TEST_DAYS else first_day
+    earliest = index[min(min_fit, index.size - 1)].date()
+    if first < min_fit:
+        raise ConfigError(
+            f"--split: only {first} daily returns before {day.date()}, and the model needs at least {min_fit} "
+            f"to fit ({span}); choose a split on or after {earliest}"
+        )
+    if index.size - first < MIN_TEST_DAYS:
+        raise ConfigError(
+            f"--split: only {index.size - first} daily returns on or after {day.date()}, and the backtest needs "
+            f"at least {MIN_TEST_DAYS} (a year) to test on ({span}); choose a split on or before {latest}"
+        )
+    return first
+
+
+def minimum_fit_rows(scenario: Scenario) -> int:
+    """Returns the scenario's model needs before the split."""
+    marginals = scenario.model.marginals
+    kind = "gjr_garch" if marginals.kind == "auto" else marginals.kind
+    return observations_needed(kind, marginals.dist, marginals.mean)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One generator to backtest: a dependence model and a marginal law, as a full scenario."""
+
+    dependence: str
+    dist: str
+    scenario: Scenario
+
+    @property
+    def label(self) -> str:
+        return (
+            self.dependence if self.dependence.startswith(("iid_", "bootstrap")) else f"{self.dependence}/{self.dist}"
+        )
+
+    def seed(self, base: int, segment: int) -> np.random.SeedSequence:
+        """The seed of one segment, from the base seed and the variant's label (not its position in a list)."""
+        return np.random.SeedSequence([base, zlib.crc32(self.label.encode()), segment])
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    """One variant's checks (``rows``), its PITs, warnings, and the error that stopped it, if any."""
+
+    label: str
+    rows: pd.DataFrame
+    pits: pd.DataFrame
+    warnings: tuple[str, ...] = ()
+    error: str | None = None
+
+
+def _fit(variant: Variant, data: MarketData, stop: int) -> JointModel:
+    """The variant's model fitted to the returns before row ``stop``, starting from the last fitted day."""
+    before = replace(data, returns=data.returns.iloc[:stop])
+    model = fit_joint_model(variant.scenario.model, before)
+    return model.starting_at(StartConfig(kind="last"), variant.scenario.simulation.steps_per_year)
+
+
+def _pit_frame(forecasts: HorizonForecasts, names: list[str], dates: pd.Index) -> pd.DataFrame:
+    n_periods = forecasts.starts.size
+    return pd.DataFrame(
+        {
+            "horizon": forecasts.horizon,
+            "series": np.tile(names, n_periods),
+            "start": np.repeat([str(pd.Timestamp(d).date()) for d in dates[forecasts.starts]], len(names)),
+            "realised": forecasts.realised.ravel(),
+            "pit": forecasts.pit.ravel(),
+        }
+    )
+
+
+def evaluate_variant(
+    variant: Variant, data: MarketData, first: int, plan: BacktestPlan, targets: Targets
+) -> VariantResult:
+    """Fit, forecast and check one variant over the test period; a model that cannot be fitted is reported, not raised.
+
+    BLAS runs on one thread, as in a joblib worker, so that sums over
+    matrices round the same way whichever process evaluates the variant.
+    """
+    with threadpool_limits(limits=1):
+        return _evaluate(variant, data, first, plan, targets)
+
+
+def _evaluate(variant: Variant, data: MarketData, first: int, plan: BacktestPlan, targets: Targets) -> VariantResult:
+    returns = data.returns[list(targets.series)].to_numpy(dtype=float)
+    dates = data.returns.index
+    segments = plan.segments(first, returns.shape[0])
+    daily, monthly, warnings = [], [], []
+    window: list[dict[str, object]] = []
+    try:
+        for number, (start, stop) in enumerate(segments):
+            model = _fit(variant, data, start)
+            warnings += [f"{variant.label}, fit before {dates[start].date()}: {w}" for w in model.warnings]
+            rng = np.random.default_rng(variant.seed(plan.seed, number))
+            one_day, one_month = forecast(model, returns, start, stop, targets, plan.n_draws, rng)
+            daily.append(one_day)
+            monthly.append(one_month)
+            if number == 0:
+                label = f"{dates[first].date()}..{dates[-1].date()}"
+                rows = window_rows(
+                    model,
+                    returns,
+                    first,
+                    returns.shape[0],
+                    targets,
+                    plan.n_paths,
+                    rng,
+                    variant.scenario.simulation.steps_per_year,
+                    label,
+                )
+                window = window_check_rows(rows, plan.n_paths)
+    except McallocError as error:
+        empty = pd.DataFrame(columns=VALIDATION_COLUMNS)
+        return VariantResult(variant.label, empty, pd.DataFrame(), tuple(warnings), str(error))
+    joined = [HorizonForecasts.joined(daily), HorizonForecasts.joined([m for m in monthly if m.starts.size])]
+    names = targets.names
+    records = [*forecast_rows(joined[0], names), *forecast_rows(joined[1], names), *window]
+    table = pd.DataFrame.from_records(records).reindex(columns=VALIDATION_COLUMNS)
+    table["model"], table["dependence"], table["marginals"] = variant.label, variant.dependence, variant.dist
+    if variant.dependence.startswith(("iid_", "bootstrap")):
+        table["marginals"] = "-"
+    table["passed"] = table["passed"].astype(bool)
+    pits = pd.concat([_pit_frame(f, names, dates) for f in joined], ignore_index=True)
+    pits.insert(0, "model", variant.label)
+    return VariantResult(variant.label, table, pits, tuple(warnings))
+
+
+def describe_test(data: MarketData, first: int) -> dict[str, object]:
+    """The fit and test periods, for the manifest and the summary."""
+    index = data.returns.index
+    return {
+        "fit_first": str(index[0].date()),
+        "fit_last": str(index[first - 1].date()),
+        "n_fit": int(first),
+        "test_first": str(index[first].date()),
+        "test_last": str(index[-1].date()),
+        "n_test": int(index.size - first),
+        "n_test_months": (index.size - first) // MONTH,
+    }

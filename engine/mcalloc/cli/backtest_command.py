@@ -1,0 +1,139 @@
+"""``mcalloc backtest CONFIG --split YYYY-MM-DD``: does each generator predict data it never saw?
+
+Every model named by ``--models`` (default: every dependence model and
+baseline) is fitted, with each law of ``--marginals`` (default: the
+scenario's), to the data before the split; it then forecasts each day and
+month after it, from its volatility state filtered through the realised
+returns. Results go to ``<output.dir>/<scenario>/backtest-<id>/`` (or
+``--out``): validation.csv (one row per check), verdicts.csv, pits.csv and
+report.html. The scenario must fit its model to data (``model.source: fit``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, get_args
+
+from mcalloc.cli.common import add_config_command
+from mcalloc.config.model_schema import BASELINE_KINDS, DependenceKind, Distribution
+from mcalloc.errors import ConfigError
+
+__all__ = ["register"]
+
+ALL_MODELS: tuple[str, ...] = get_args(DependenceKind)
+
+
+def register(commands: Any) -> None:
+    """Add ``backtest`` to the top-level sub-parsers."""
+    backtest = add_config_command(
+        commands,
+        "backtest",
+        "fit before a date, forecast after it: VaR, PIT and test-window checks of every model",
+        "scenario YAML file that fits its model to data (model.source: fit)",
+        "data.paths.sp500=spy.csv",
+    )
+    backtest.description = __doc__
+    backtest.add_argument("--split", required=True, metavar="YYYY-MM-DD", help="first day of the test period")
+    backtest.add_argument(
+        "--refit-every", type=int, metavar="MONTHS", help="refit every MONTHS months of 21 days (default: never)"
+    )
+    backtest.add_argument(
+        "--models",
+        default=",".join(ALL_MODELS),
+        help=f"comma-separated dependence models (default: {','.join(ALL_MODELS)})",
+    )
+    backtest.add_argument(
+        "--marginals", help="comma-separated laws of the shocks: normal, t, skewt (default: the scenario's)"
+    )
+    backtest.add_argument("--draws", type=int, default=2000, help="predictive draws per forecast (default 2000)")
+    backtest.add_argument("--out", type=Path, help="results folder (default: <output.dir>/<scenario>/backtest-<id>)")
+    backtest.add_argument("--n-jobs", type=int, help="models evaluated in parallel (default: simulation.n_jobs)")
+    backtest.add_argument("--seed", type=int, help="random seed (default: the scenario's seed)")
+    backtest.add_argument("-q", "--quiet", action="store_true", help="print only the results folder")
+    backtest.add_argument("--log-file", type=Path, help="also write the log (timestamped) to this file")
+    backtest.set_defaults(handler=_backtest)
+
+
+def _choices(text: str, allowed: tuple[str, ...], option: str) -> list[str]:
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [part for part in chosen if part not in allowed]
+    if unknown or not chosen:
+        raise ConfigError(f"{option}: unknown '{(unknown or [text])[0]}'; choose from {', '.join(allowed)}")
+    return list(dict.fromkeys(chosen))
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from mcalloc.backtest.evaluate import BacktestPlan, Variant
+    from mcalloc.cli.progress import LOGGER, configure_logging
+    from mcalloc.config.loader import load_scenario
+    from mcalloc.pipeline import run_backtest
+
+    overrides = list(args.overrides)
+    if args.n_jobs is not None:
+        overrides.append(f"simulation.n_jobs={args.n_jobs}")
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    base = load_scenario(args.config, overrides)
+    if base.model.source != "fit" or base.data is None:
+        raise ConfigError(
+            f"{args.config}: model.source is {base.model.source}, but the backtest fits the model to data before "
+            "the split; use a scenario with a data section and model.source: fit (configs/examples/fit_etfs.yaml)"
+        )
+    if args.refit_every is not None and args.refit_every < 1:
+        raise ConfigError(f"--refit-every: must be at least 1 month, got {args.refit_every}")
+    if args.draws < 100:
+        raise ConfigError(f"--draws: at least 100 draws per forecast are needed for a 1% VaR, got {args.draws}")
+    models = _choices(args.models, ALL_MODELS, "--models")
+    laws = (
+        _choices(args.marginals, get_args(Distribution), "--marginals")
+        if args.marginals
+        else [base.model.marginals.dist]
+    )
+    variants = []
+    for model in models:
+        for law in laws if model not in BASELINE_KINDS else laws[:1]:
+            extra = [f"model.dependence.kind={model}", f"model.marginals.dist={law}"]
+            if model in BASELINE_KINDS:
+                extra.append("model.factor=null")
+            try:
+                scenario = load_scenario(args.config, [*overrides, *extra])
+            except ConfigError as error:
+                raise ConfigError(f"--models {model} with --marginals {law}: {error}") from None
+            variants.append(Variant(model, law, scenario))
+    configure_logging("warning" if args.quiet else "info", args.log_file, sys.stderr.isatty())
+    plan = BacktestPlan(args.split, args.refit_every, args.draws, base.simulation.n_paths, base.seed)
+    outcome = run_backtest(base, variants, plan, args.out, report=LOGGER.info)
+    if args.quiet:
+        print(outcome.folder)
+        return 0
+    period = outcome.period
+    print(
+        f"{base.name}: fitted on {period['fit_first']}..{period['fit_last']} ({period['n_fit']:,} days), "
+        f"tested on {period['test_first']}..{period['test_last']} ({period['n_test']:,} days, "
+        f"{period['n_test_months']} months of 21 days); {args.draws:,} draws per forecast, "
+        f"{base.simulation.n_paths:,} simulated test windows"
+    )
+    verdicts = outcome.verdicts
+    shown = verdicts.assign(smallest_p=verdicts["smallest_p"].map("{:.2g}".format))
+    shown = shown.assign(threshold=verdicts["threshold"].map("{:.2g}".format))
+    print(
+        "a model passes when no check's p-value is below 5% / checks (Bonferroni); "
+        "validation.csv has every check, failed_at_5pct counts the individual failures"
+    )
+    print(
+        shown[["model", "checks", "failed_at_5pct", "smallest_p", "threshold", "verdict", "worst"]].to_string(
+            index=False
+        )
+    )
+    passing = verdicts.loc[verdicts["verdict"] == "passes", "model"].tolist()
+    print(f"\npass: {', '.join(passing) if passing else 'none'}")
+    failing = verdicts.loc[verdicts["verdict"] != "passes", "model"].tolist()
+    print(f"fail: {', '.join(failing) if failing else 'none'}")
+    for label, reason in outcome.failures.items():
+        print(f"not evaluated: {label}: {reason}")
+    print(f"\nresults: {outcome.folder}")
+    if (outcome.folder / "report.html").is_file():
+        print(f"report: {outcome.folder / 'report.html'}")
+    return 0

@@ -1,0 +1,166 @@
+"""report.html of a backtest folder: verdicts, PIT histograms, VaR exceedances and every check.
+
+Drawn from the folder's saved files (``manifest.json``, ``validation.csv``,
+``verdicts.csv``, ``pits.csv``), so ``mcalloc report`` draws it again.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from scipy import stats
+
+from mcalloc.report.page import Table, _environment, _save, _write_atomic
+
+__all__ = ["exceedance_figure", "pit_figure", "write_backtest_report"]
+
+_WIDTH = 9.0
+_BINS = 10
+
+
+def pit_figure(pits: pd.DataFrame, portfolios: list[str]) -> Figure | None:
+    """Histograms of each model's PITs of the portfolios' returns, one row per model, days and months.
+
+    A right model gives flat histograms: the shaded band is where 95% of a
+    bin's frequency falls for uniform PITs of that many periods.
+    """
+    shown = pits[pits["series"].isin(portfolios)] if portfolios else pits
+    if shown.empty:
+        return None
+    models = list(dict.fromkeys(shown["model"]))
+    horizons = list(dict.fromkeys(shown["horizon"]))
+    figure = Figure(figsize=(_WIDTH, 1.6 * len(models) + 0.8), layout="constrained")
+    axes = figure.subplots(len(models), len(horizons), squeeze=False, sharex=True)
+    edges = np.linspace(0.0, 1.0, _BINS + 1)
+    for row, model in enumerate(models):
+        for column, horizon in enumerate(horizons):
+            panel = axes[row, column]
+            part = shown[(shown["model"] == model) & (shown["horizon"] == horizon)]
+            n_periods = max(part.groupby("series").size().max(), 1) if not part.empty else 1
+            low, high = stats.binom.ppf([0.025, 0.975], n_periods, 1.0 / _BINS) * _BINS / n_periods
+            panel.axhspan(low, high, color="#d0d7de", alpha=0.5, linewidth=0)
+            panel.axhline(1.0, color="#57606a", linewidth=0.8)
+            for series, values in part.groupby("series", sort=False)["pit"]:
+                panel.stairs(np.histogram(values, edges, density=True)[0], edges, label=str(series))
+            panel.set_title(f"{model}, {horizon}", fontsize=8)
+            panel.tick_params(labelsize=7)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if labels:
+        figure.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), fontsize=8)
+    figure.supylabel("density", fontsize=8)
+    return figure
+
+
+def exceedance_figure(validation: pd.DataFrame) -> Figure | None:
+    """Daily VaR exceedances over the number expected, per model and series, at 99% and 95%."""
+    rows = validation[(validation["check"] == "var") & (validation["horizon"] == "1d")]
+    if rows.empty:
+        return None
+    statistics = list(dict.fromkeys(rows["statistic"]))
+    models = list(dict.fromkeys(rows["model"]))
+    figure = Figure(figsize=(_WIDTH, 3.4), layout="constrained")
+    axes = figure.subplots(1, len(statistics), squeeze=False)[0]
+    positions = np.arange(len(models))
+    for panel, statistic in zip(axes, statistics, strict=True):
+        part = rows[rows["statistic"] == statistic]
+        for series, group in part.groupby("series", sort=False):
+            ratio = group.set_index("model").reindex(models)
+            values = ratio["exceedances"].to_numpy(dtype=float) / ratio["expected_exceedances"].to_numpy(dtype=float)
+            panel.plot(positions, values, "o", markersize=4, label=str(series), alpha=0.8)
+        expected = part["expected_exceedances"].iloc[0]
+        n_obs = int(part["n_obs"].iloc[0])
+        coverage = expected / n_obs
+        low, high = stats.binom.ppf([0.025, 0.975], n_obs, coverage) / expected
+        panel.axhspan(low, high, color="#d0d7de", alpha=0.5, linewidth=0)
+        panel.axhline(1.0, color="#57606a", linewidth=0.8)
+        panel.set_xticks(positions, models, rotation=45, ha="right", fontsize=7)
+        panel.set_title(f"1-day {statistic}: exceedances / expected", fontsize=9)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), fontsize=8)
+    return figure
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, float | np.floating):
+        return "" if np.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def _table(frame: pd.DataFrame) -> Table:
+    shown = frame.dropna(axis=1, how="all")
+    return Table(
+        columns=[str(c) for c in shown.columns],
+        rows=[[_format(v) for v in row] for row in shown.itertuples(index=False)],
+    )
+
+
+def _provenance(manifest: dict[str, Any]) -> Table:
+    period = manifest.get("period") or {}
+    refit = manifest.get("refit_every_months")
+    items = [
+        ("scenario", manifest.get("scenario")),
+        ("split", manifest.get("split")),
+        ("fitted on", f"{period.get('fit_first')} to {period.get('fit_last')} ({period.get('n_fit')} days)"),
+        ("tested on", f"{period.get('test_first')} to {period.get('test_last')} ({period.get('n_test')} days)"),
+        ("refits", f"every {refit} months of 21 trading days" if refit else "none: one fit at the split"),
+        ("draws per forecast / test windows", f"{manifest.get('n_draws'):,} / {manifest.get('n_paths'):,}"),
+        ("seed", manifest.get("seed")),
+        ("config sha256", manifest.get("config_sha256")),
+        ("mcalloc / python", f"{manifest.get('engine_version')} / {manifest.get('python')}"),
+    ]
+    for record in manifest.get("data") or []:
+        items.append((f"data {record.get('path') or record.get('name', '')}", str(record.get("sha256", ""))[:16]))
+    return Table(columns=["item", "value"], rows=[[k, "" if v is None else str(v)] for k, v in items])
+
+
+def write_backtest_report(folder: str | Path) -> Path:
+    """Write ``report.html`` and ``figures/`` into a backtest folder from its saved files."""
+    folder = Path(folder)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    validation = pd.read_csv(folder / "validation.csv")
+    verdicts = pd.read_csv(folder / "verdicts.csv")
+    pits = pd.read_csv(folder / "pits.csv")
+    portfolios = [str(p) for p in manifest.get("portfolios") or []]
+    target = folder / "figures"
+    pictures = [
+        _save(
+            pit_figure(pits, portfolios),
+            "pit",
+            "Probability integral transforms of the portfolios' realised returns under each model's forecasts; "
+            "flat is right, the grey band holds 95% of a bin's frequency for a right model.",
+            target,
+        ),
+        _save(
+            exceedance_figure(validation),
+            "exceedances",
+            "Days the loss exceeded the 1-day VaR, over the number expected; the grey band holds 95% of outcomes "
+            "for a right model.",
+            target,
+        ),
+    ]
+    checks = {
+        check: _table(validation[validation["check"] == check].drop(columns=["check", "dependence", "marginals"]))
+        for check in ("var", "pit", "window")
+    }
+    context = {
+        "title": f"mcalloc backtest: {manifest.get('scenario')}, split {manifest.get('split')}",
+        "provenance": _provenance(manifest),
+        "verdicts": _table(verdicts),
+        "pictures": [p for p in pictures if p is not None],
+        "checks": checks,
+        "failures": manifest.get("failures") or {},
+        "warnings": list(manifest.get("warnings") or []),
+        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    html = _environment().get_template("backtest.html.j2").render(**context)
+    page = folder / "report.html"
+    _write_atomic(page, html.encode("utf-8"))
+    return page

@@ -1,0 +1,305 @@
+"""mcalloc backtest: filtering with fixed parameters, forecasts under a known model, the command and its errors.
+
+Reference points from outside the code under test:
+
+- the filtered state must equal, to rounding, the conditional variances and
+  DCC ``Q`` matrices the simulator itself produced for the same returns;
+- under the model that generated the data, PITs are i.i.d. uniform (Diebold,
+  Gunther and Tay 1998) and VaR exceedances binomial with the nominal rate,
+  so a fixed seed lands inside the binomial bounds and uniformity tests pass;
+- a constant-volatility baseline on GARCH data must fail (the checks have power).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from mcalloc.backtest.evaluate import BacktestPlan
+from mcalloc.backtest.filtering import filter_states
+from mcalloc.backtest.forecasts import COVERAGES, Targets, forecast
+from mcalloc.cli.main import main
+from mcalloc.config import load_scenario
+from mcalloc.metrics.forecast_tests import berkowitz_test, ks_uniformity
+from mcalloc.models.copulas import DccCopula
+from mcalloc.models.joint import JointModel
+from mcalloc.pipeline import build_model
+from scipy import stats
+
+from tests.conftest import DEFAULT_CONFIG, ROOT, default_scenario_data, one_error_line
+
+GIVEN_CORRELATION = "model.dependence.correlation=[[1,0.5,0.4],[0.5,1,0.3],[0.4,0.3,1]]"
+TRUTHS = {
+    "fhs": ["simulation.start.kind=unconditional"],
+    "dcc": [
+        "simulation.start.kind=unconditional",
+        "model.dependence.kind=dcc",
+        "model.dependence.residuals=null",
+        GIVEN_CORRELATION,
+        "model.dependence.dcc={a: 0.04, b: 0.93}",
+    ],
+}
+N_FIT, N_TEST = 3000, 1260
+
+
+def _truth(kind: str) -> JointModel:
+    model, _ = build_model(load_scenario(DEFAULT_CONFIG, TRUTHS[kind]))
+    return model
+
+
+def _history(model: JointModel, n_days: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """One simulated path, day by day: returns (n_days, n), each day's variance, and DCC's Q when there is one."""
+    rng = np.random.default_rng(seed)
+    state = model.initial_state(1)
+    returns, variances, qs = [], [], []
+    for _ in range(n_days):
+        variances.append(state.variance[0].copy())
+        if isinstance(model.dependence, DccCopula):
+            qs.append(np.array(state.dependence)[0].copy())
+        returns.append(model.simulate_block(rng, state, 1)[0, 0].copy())
+    return np.array(returns), np.array(variances), (np.array(qs) if qs else None)
+
+
+def _started_at(model: JointModel, variance: np.ndarray, q: np.ndarray | None) -> JointModel:
+    """The model as if fitted to the days before one whose variances (and Q) are given."""
+    marginals = tuple(replace(m, last_variance=float(v)) for m, v in zip(model.marginals, variance, strict=True))
+    dependence = model.dependence
+    if isinstance(dependence, DccCopula):
+        dependence = replace(dependence, dcc=replace(dependence.dcc, last_q=q), marginals=marginals)
+    else:
+        dependence = replace(dependence, marginals=marginals) if hasattr(dependence, "transforms") else dependence
+    return replace(model, marginals=marginals, dependence=dependence)
+
+
+@pytest.mark.parametrize("kind", sorted(TRUTHS))
+def test_filtering_recovers_the_simulators_own_variances_and_q(kind: str) -> None:
+    # the market factor, the sample mean and (for dcc) the Q recursion, all inverted from the returns
+    model = _truth(kind)
+    returns, variances, qs = _history(model, 600, seed=11)
+    first = 300
+    start = _started_at(model, variances[first], None if qs is None else qs[first])
+    states = filter_states(start, returns, first, 600)
+    np.testing.assert_allclose(states.variance, variances[first:], rtol=1e-9)
+    if qs is not None:
+        assert states.dcc_q is not None
+        np.testing.assert_allclose(states.dcc_q, qs[first:], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", sorted(TRUTHS))
+def test_forecasts_under_the_true_model_are_calibrated(kind: str) -> None:
+    model = _truth(kind)
+    n_days = 2000
+    returns, variances, qs = _history(model, n_days + 1, seed=5)
+    start = _started_at(model, variances[1], None if qs is None else qs[1])
+    weights = np.array([[1.0, 0.0, 0.0], [0.6, 0.2, 0.2]])
+    targets = Targets(tuple(model.asset_names), ("sp500_only", "mix"), weights)
+    daily, monthly = forecast(start, returns, 1, n_days + 1, targets, 1000, np.random.default_rng(2))
+    assert daily.realised.shape == (n_days, 5) and monthly.realised.shape == (n_days // 21, 5)
+    for column, name in enumerate(targets.names):
+        pits = daily.pit[:, column]
+        # fixed seed; under the truth each p-value is uniform, so 1e-3 fails one target in a thousand
+        assert ks_uniformity(pits) > 1e-3, name
+        assert berkowitz_test(pits) > 1e-3, name
+        assert ks_uniformity(monthly.pit[:, column]) > 1e-3, name
+        for coverage in COVERAGES:
+            hits = int((daily.realised[:, column] < daily.var[coverage][:, column]).sum())
+            low, high = stats.binom.ppf([0.0005, 0.9995], n_days, coverage)
+            assert low <= hits <= high, (name, coverage, hits)
+
+
+# --------------------------------------------------------------------------- the command on simulated files
+
+
+@pytest.fixture(scope="module")
+def simulated_scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fitting scenario whose three price files were simulated from a Gaussian copula of GJR-GARCH series."""
+    folder = tmp_path_factory.mktemp("simulated")
+    truth, _ = build_model(
+        load_scenario(
+            DEFAULT_CONFIG,
+            [
+                "simulation.start.kind=unconditional",
+                "model.dependence.kind=gaussian",
+                "model.dependence.residuals=null",
+                GIVEN_CORRELATION,
+            ],
+        )
+    )
+    returns = truth.simulate(np.random.default_rng(2024), 1, N_FIT + N_TEST)[0]
+    dates = pd.bdate_range("2000-01-03", periods=N_FIT + N_TEST + 1)
+    paths = {}
+    for column, name in enumerate(truth.asset_names):
+        prices = 100.0 * np.exp(np.concatenate([[0.0], np.cumsum(returns[:, column])]))
+        paths[name] = str(folder / f"{name}.csv")
+        pd.DataFrame({"Date": dates.strftime("%Y-%m-%d"), "Close": prices}).to_csv(paths[name], index=False)
+    data = default_scenario_data()
+    data["name"] = "simulated"
+    data["data"] = {"source": "csv", "kind": "prices", "date_column": "Date", "value_column": "Close", "paths": paths}
+    data["model"] = {
+        "source": "fit",
+        "marginals": {"kind": "gjr_garch", "dist": "normal", "mean": "sample"},
+        "dependence": {"kind": "gaussian"},
+        "factor": {"market": "sp500"},
+    }
+    data["simulation"]["n_paths"] = 400
+    data["output"] = {"dir": str(folder / "results"), "report": False}
+    path = folder / "simulated.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _split(folder: Path) -> str:
+    prices = pd.read_csv(folder / "sp500.csv")
+    return str(prices["Date"].iloc[N_FIT + 1])
+
+
+def test_the_generating_model_passes_and_a_constant_volatility_baseline_fails(
+    simulated_scenario: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "backtest"
+    split = _split(simulated_scenario.parent)
+    options = ["--models", "gaussian,iid_normal", "--draws", "500", "--out", str(out), "--n-jobs", "1"]
+    code = main(["backtest", str(simulated_scenario), "--split", split, *options])
+    printed = capsys.readouterr().out
+    assert code == 0
+    verdicts = pd.read_csv(out / "verdicts.csv").set_index("model")
+    assert verdicts.loc["gaussian/normal", "verdict"] == "passes", verdicts.to_string()
+    assert verdicts.loc["iid_normal", "verdict"] == "fails", verdicts.to_string()
+    assert "pass: gaussian/normal" in printed and "fail: iid_normal" in printed
+    table = pd.read_csv(out / "validation.csv")
+    true_model = table[(table["model"] == "gaussian/normal") & (table["check"] == "var") & (table["horizon"] == "1d")]
+    assert len(true_model) == 2 * 6  # two levels x (3 series + 3 benchmark mixes; sp500_only repeats sp500)
+    for row in true_model.itertuples():
+        coverage = row.expected_exceedances / row.n_obs
+        low, high = stats.binom.ppf([0.0005, 0.9995], row.n_obs, coverage)
+        assert low <= row.exceedances <= high, row
+    pits = table[(table["model"] == "gaussian/normal") & (table["check"] == "pit") & (table["horizon"] == "1d")]
+    assert (pits["ks_p"] > 1e-3).all(), pits.to_string()
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["status"] == "complete" and manifest["kind"] == "backtest"
+    assert manifest["period"]["n_fit"] == N_FIT and manifest["period"]["n_test"] == N_TEST
+
+
+def test_refits_cover_the_whole_test_period(simulated_scenario: Path, tmp_path: Path) -> None:
+    out = tmp_path / "refits"
+    split = _split(simulated_scenario.parent)
+    args = ["backtest", str(simulated_scenario), "--split", split, "--models", "gaussian", "--draws", "200"]
+    assert main([*args, "--refit-every", "24", "--out", str(out), "-q", "--set", "simulation.n_paths=200"]) == 0
+    table = pd.read_csv(out / "validation.csv")
+    daily = table[(table["check"] == "var") & (table["horizon"] == "1d")]
+    assert (daily["n_obs"] == N_TEST).all()
+    assert (table[(table["check"] == "pit") & (table["horizon"] == "1m")]["n_obs"] == N_TEST // 21).all()
+    assert BacktestPlan(split, 24).segments(N_FIT, N_FIT + N_TEST) == [
+        (N_FIT, N_FIT + 504),
+        (N_FIT + 504, N_FIT + 1008),
+        (N_FIT + 1008, N_FIT + N_TEST),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("split", "fragments"),
+    [
+        ("2014-13-40", ("--split", "not a date", "YYYY-MM-DD")),
+        ("01/02/2005", ("--split", "not a date")),
+        ("1990-01-01", ("--split", "outside the data", "2000-01-04")),
+        ("2040-01-01", ("--split", "outside the data", "choose a date inside it")),
+        ("2000-06-01", ("--split", "daily returns before", "needs at least 500", "choose a split on or after")),
+        ("2016-01-04", ("--split", "on or after 2016-01-04", "at least 252", "choose a split on or before")),
+    ],
+)
+def test_bad_split_dates_exit_2_with_one_line(
+    simulated_scenario: Path, split: str, fragments: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["backtest", str(simulated_scenario), "--split", split, "--models", "gaussian"]) == 2
+    one_error_line(capsys.readouterr(), fragments)
+    assert not list((simulated_scenario.parent / "results").glob("*/backtest-*"))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragments"),
+    [
+        (["--models", "gaussian,garch"], ("--models", "unknown 'garch'", "choose from")),
+        (["--marginals", "cauchy"], ("--marginals", "unknown 'cauchy'")),
+        (["--refit-every", "0"], ("--refit-every", "at least 1")),
+        (["--draws", "10"], ("--draws", "at least 100")),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(
+    simulated_scenario: Path, arguments: list[str], fragments: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["backtest", str(simulated_scenario), "--split", "2012-01-02", *arguments]) == 2
+    one_error_line(capsys.readouterr(), fragments)
+
+
+def test_a_calibrated_scenario_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["backtest", str(DEFAULT_CONFIG), "--split", "2015-01-01"]) == 2
+    one_error_line(capsys.readouterr(), ("model.source is calibrated", "configs/examples/fit_etfs.yaml"))
+
+
+# --------------------------------------------------------------------------- the real data
+
+
+FIT_ETFS = ROOT / "configs" / "examples" / "fit_etfs.yaml"
+SMALL = ["--draws", "200", "--set", "simulation.n_paths=200"]
+
+
+def test_every_dependence_model_on_the_etf_data_split_at_2015(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "all"
+    assert main(["backtest", str(FIT_ETFS), "--split", "2015-01-01", *SMALL, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    verdicts = pd.read_csv(out / "verdicts.csv")
+    expected = ["gaussian/normal", "t/normal", "dcc/normal", "fhs/normal", "independent/normal"]
+    assert verdicts["model"].tolist() == [*expected, "iid_normal", "iid_t", "bootstrap_returns"]
+    assert "tested on 2015-01-02..2019-12-31 (1,258 days" in printed
+    table = pd.read_csv(out / "validation.csv")
+    assert set(table["check"]) == {"var", "pit", "window"}
+    assert table["passed"].dtype == bool
+    assert (out / "report.html").is_file() and (out / "figures" / "pit.png").is_file()
+    assert (out / "pits.csv").is_file()
+
+
+def test_same_numbers_whatever_the_workers_and_the_report_redraws(shared_data: Path, tmp_path: Path) -> None:
+    tables = []
+    for n_jobs in (1, 2):
+        out = tmp_path / f"jobs{n_jobs}"
+        args = ["backtest", str(FIT_ETFS), "--split", "2016-01-01", "--models", "fhs,dcc", *SMALL]
+        assert main([*args, "--n-jobs", str(n_jobs), "--out", str(out), "-q"]) == 0
+        tables.append((out / "validation.csv").read_bytes())
+    assert tables[0] == tables[1]
+    figure = (tmp_path / "jobs1" / "figures" / "pit.svg").read_bytes()
+    (tmp_path / "jobs1" / "report.html").unlink()
+    assert main(["report", str(tmp_path / "jobs1")]) == 0
+    assert (tmp_path / "jobs1" / "report.html").is_file()
+    assert (tmp_path / "jobs1" / "figures" / "pit.svg").read_bytes() == figure
+
+
+def test_backtest_report_renders_in_chromium_offline(shared_data: Path, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    from tests.test_report import _browser, _not_blank, _open_offline
+
+    binary, driver_path = _browser()
+    out = tmp_path / "page"
+    args = ["backtest", str(FIT_ETFS), "--split", "2016-01-01", "--models", "fhs,iid_t", *SMALL]
+    assert main([*args, "--out", str(out), "-q"]) == 0
+    driver = _open_offline(binary, driver_path)
+    try:
+        driver.get((out / "report.html").as_uri())  # type: ignore[attr-defined]
+        found = [s.get_attribute("id") for s in driver.find_elements(By.TAG_NAME, "section")]  # type: ignore[attr-defined]
+        assert found == ["summary", "validation", "var", "pit", "window", "warnings"]
+        images = driver.find_elements(By.CSS_SELECTOR, "figure img")  # type: ignore[attr-defined]
+        assert len(images) == 2
+        for image in images:
+            driver.execute_script("arguments[0].scrollIntoView();", image)  # type: ignore[attr-defined]
+            assert _not_blank(image.screenshot_as_png), image.get_attribute("alt")
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]  # type: ignore[attr-defined]
+        assert errors == [], errors
+    finally:
+        driver.quit()  # type: ignore[attr-defined]

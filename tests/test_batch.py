@@ -156,6 +156,7 @@ def test_a_batch_killed_mid_run_resumes_to_the_same_results(tmp_path: Path) -> N
     assert len(_results(tmp_path / "whole")) >= 4 * 5
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_the_local_numbers(tmp_path: Path) -> None:
     settings = [f"{key}={json.dumps(value)}" for key, value in TINY.items()]
     settings += ["simulation.n_paths=600", "simulation.chunk_size=100"]
@@ -183,6 +184,7 @@ def test_a_run_too_big_for_memory_fails_before_it_starts(tmp_path: Path, capsys:
     assert "memory_gb" in listed and "minutes" in listed and "complete" in listed
 
 
+@pytest.mark.slow
 def test_a_batch_on_a_running_dask_scheduler_gives_the_local_numbers(tmp_path: Path) -> None:
     """`--backend dask --scheduler tcp://...`: a scheduler and two worker processes on loopback, as on a cluster."""
     from distributed import LocalCluster

@@ -69,6 +69,8 @@ def _fit_from(paths: dict[str, Path]) -> Mutation:
         data["model"]["source"] = "fit"
         data["model"]["marginals"]["params"] = None
         data["model"]["dependence"]["correlation"] = None
+        data["model"]["dependence"]["residuals"] = None
+        data["model"]["factor"]["loadings"] = None
 
     return mutate
 

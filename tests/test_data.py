@@ -308,7 +308,17 @@ def test_suspicious_moves_threshold() -> None:
 # --- example scenarios ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["us_100_years", "sweden", "monthly_savings", "isk_vs_depot", "etf_choice"])
+# the longest examples run under `make test-all`; sweden and isk_vs_depot cover currency and taxes by default
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("us_100_years", marks=pytest.mark.slow),
+        "sweden",
+        pytest.param("monthly_savings", marks=pytest.mark.slow),
+        "isk_vs_depot",
+        pytest.param("etf_choice", marks=pytest.mark.slow),
+    ],
+)
 def test_example_scenarios_complete(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
     config = ROOT / "configs" / "examples" / f"{name}.yaml"
     small = ["--set", "simulation.n_paths=400", "--set", "simulation.chunk_size=200", "--set", "simulation.n_jobs=1"]

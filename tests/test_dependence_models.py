@@ -373,7 +373,10 @@ def metrics_for_one_and_two_workers(config: Path, overrides: list[str], tmp_path
     return outputs[0], outputs[1], kind
 
 
-@pytest.mark.parametrize("kind", list(CALIBRATED_KINDS))
+# gaussian, dcc and fhs by default; the rest under `make test-all`
+@pytest.mark.parametrize(
+    "kind", [pytest.param(k, marks=[pytest.mark.slow] if k in ("t", "independent") else []) for k in CALIBRATED_KINDS]
+)
 def test_calibrated_dependence_is_deterministic_across_workers(kind: str, tmp_path: Path) -> None:
     overrides = [f"model.dependence.kind={kind}", *CALIBRATED_KINDS[kind]]
     one, two, ran = metrics_for_one_and_two_workers(DEFAULT_CONFIG, overrides, tmp_path)
@@ -381,7 +384,10 @@ def test_calibrated_dependence_is_deterministic_across_workers(kind: str, tmp_pa
     assert one == two and len(one) > 100
 
 
-@pytest.mark.parametrize("kind", list(FITTED_KINDS))
+# t and dcc by default; the baselines under `make test-all`
+@pytest.mark.parametrize(
+    "kind", [pytest.param(k, marks=[pytest.mark.slow] if k not in ("t", "dcc") else []) for k in FITTED_KINDS]
+)
 def test_fitted_dependence_is_deterministic_across_workers(kind: str, tmp_path: Path, shared_data: Path) -> None:
     overrides = [f"model.dependence.kind={kind}", *FITTED_KINDS[kind], *FIT_SHORT]
     one, two, ran = metrics_for_one_and_two_workers(FIT_ETFS, overrides, tmp_path)

@@ -14,6 +14,7 @@ optimised portfolio's metrics come from futures it was not fitted to, and
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -520,7 +521,9 @@ def run_backtest(
     ModelError
         If no variant could be fitted.
     """
-    from joblib import Parallel, delayed
+    from joblib import Parallel, delayed, parallel_config
+
+    from mcalloc.simulation.workers import watch_parent
 
     data = load_market_data(base)
     if data.frequency != "daily":
@@ -567,9 +570,11 @@ def run_backtest(
     try:
         folder.write_yaml("config.yaml", scenario_to_dict(base))
         with clock.stage(f"backtest {len(variants)} models"):
-            results = Parallel(n_jobs=base.simulation.n_jobs)(
-                delayed(evaluate_variant)(variant, data, first, plan, targets) for variant in variants
-            )
+            watched = {"initializer": watch_parent, "initargs": (os.getpid(),)}
+            with parallel_config(backend="loky", n_jobs=base.simulation.n_jobs, **watched):
+                results = Parallel()(
+                    delayed(evaluate_variant)(variant, data, first, plan, targets) for variant in variants
+                )
         failures = {r.label: r.error for r in results if r.error is not None}
         if len(failures) == len(results):
             label, error = next(iter(failures.items()))

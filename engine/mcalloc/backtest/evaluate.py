@@ -26,6 +26,7 @@ from mcalloc.config.schema import Scenario
 from mcalloc.data.market import MarketData, observations_needed
 from mcalloc.errors import ConfigError, McallocError
 from mcalloc.models.joint import JointModel, fit_joint_model
+from mcalloc.simulation.workers import watch_parent
 
 __all__ = ["MIN_TEST_DAYS", "BacktestPlan", "Variant", "VariantResult", "evaluate_variant", "first_test_row"]
 
@@ -168,6 +169,7 @@ def evaluate_variant(
     BLAS runs on one thread, as in a joblib worker, so that sums over
     matrices round the same way whichever process evaluates the variant.
     """
+    watch_parent()
     with threadpool_limits(limits=1):
         return _evaluate(variant, data, first, plan, targets)
 

@@ -31,7 +31,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mcalloc.config.loader import override_text
+from mcalloc.config.loader import override_text, read_yaml_file
 from mcalloc.errors import ConfigError
 
 __all__ = ["Batch", "BatchRun", "batch_from_inputs", "read_sweep"]
@@ -94,10 +94,7 @@ def read_sweep(path: Path) -> Batch:
         The file is unreadable, a key is unknown or misspelt, the base file is
         missing, or two runs get the same name.
     """
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the sweep file ({type(exc).__name__}); check its YAML") from None
+    data, _ = read_yaml_file(path)
     try:
         sweep = _SweepFile.model_validate(data)
     except ValidationError as exc:
@@ -138,8 +135,8 @@ def read_sweep(path: Path) -> Batch:
 
 def _is_sweep(path: Path) -> bool:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data, _ = read_yaml_file(path)
+    except ConfigError:
         return False
     return isinstance(data, dict) and "base" in data
 

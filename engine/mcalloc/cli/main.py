@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +26,7 @@ from mcalloc.cli import (
     data_commands,
     model_commands,
     report_command,
+    runs_command,
 )
 from mcalloc.cli.common import add_config_command
 from mcalloc.config.loader import load_scenario, scenario_to_dict
@@ -71,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     report_command.register(commands)
     batch_command.register(commands)
     backtest_command.register(commands)
+    runs_command.register(commands)
     return parser
 
 
@@ -231,10 +235,47 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived; raised in the main thread so that every stage unwinds as for Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _stop_workers() -> None:
+    from mcalloc.simulation.workers import kill_workers
+
+    kill_workers()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``mcalloc`` console script; returns the exit code."""
+    """Entry point of the ``mcalloc`` console script; returns the exit code.
+
+    SIGTERM (from a scheduler or ``kill``) is handled like Ctrl-C: the run's
+    folder is marked failed, the worker processes are stopped, and the exit
+    code is 143 (128 + 15), 130 for Ctrl-C.
+    """
     parser = _parser()
     args = parser.parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        _stop_workers()
+        print("mcalloc: interrupted; unfinished results were marked failed", file=sys.stderr)
+        return 130
+    except Terminated:
+        _stop_workers()
+        print("mcalloc: terminated (SIGTERM); unfinished results were marked failed", file=sys.stderr)
+        return 143
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         handler = getattr(args, "handler", None)
         if handler is not None:
@@ -251,9 +292,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except McallocError as error:
         print(f"mcalloc: error: {error}", file=sys.stderr)
         return error.exit_code
-    except KeyboardInterrupt:
-        print("mcalloc: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         # the reader went away (e.g. `| head`); nothing more to say
         sys.stderr.close()

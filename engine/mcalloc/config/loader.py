@@ -21,7 +21,19 @@ from pydantic import ValidationError
 from mcalloc.config.schema import Scenario
 from mcalloc.errors import ConfigError
 
-__all__ = ["apply_override", "config_hash", "load_raw", "load_scenario", "override_text", "scenario_to_dict"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_NODES",
+    "apply_override",
+    "config_hash",
+    "load_raw",
+    "load_scenario",
+    "override_text",
+    "parse_yaml",
+    "read_yaml_file",
+    "scenario_to_dict",
+    "validate",
+]
 
 KeyPath = tuple[str | int, ...]
 Locations = dict[KeyPath, str]
@@ -29,17 +41,62 @@ Locations = dict[KeyPath, str]
 _MAX_EXTENDS_DEPTH = 10
 
 
-def _node_locations(node: yaml.Node, source: str, path: KeyPath, out: Locations) -> None:
-    out[path] = f"{source}:{node.start_mark.line + 1}"
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            out[(*path, key)] = f"{source}:{key_node.start_mark.line + 1}"
-            _node_locations(value_node, source, (*path, key), out)
-            out[(*path, key)] = f"{source}:{key_node.start_mark.line + 1}"
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _node_locations(item, source, (*path, index), out)
+MAX_FILE_BYTES = 1_000_000
+"""A scenario file larger than this is refused (the shipped ones are under 10 kB)."""
+
+MAX_NODES = 20_000
+"""Values a scenario may hold, aliases counted each time they are used (shipped scenarios: a few hundred)."""
+
+
+def _node_locations(node: yaml.Node, source: str) -> Locations:
+    """Where each key path starts, ``file:line``; an alias is not followed (its anchor has the locations).
+
+    Raises
+    ------
+    ConfigError
+        If the document holds more than ``MAX_NODES`` values with every
+        alias expanded: nested aliases can make a few hundred bytes expand
+        into billions of values (a "billion laughs" file).
+    """
+    out: Locations = {}
+    visited: set[int] = set()
+    expanded: dict[int, int] = {}
+
+    def size(item: yaml.Node) -> int:
+        """Values under ``item`` with aliases expanded, counted once per node and capped."""
+        key = id(item)
+        if key in expanded:
+            return expanded[key]
+        expanded[key] = 1  # a cycle counts once
+        total = 1
+        if isinstance(item, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in item.value)
+        elif isinstance(item, yaml.SequenceNode):
+            total += sum(size(v) for v in item.value)
+        expanded[key] = min(total, MAX_NODES + 1)
+        return expanded[key]
+
+    def walk(item: yaml.Node, path: KeyPath) -> None:
+        out[path] = f"{source}:{item.start_mark.line + 1}"
+        if id(item) in visited:
+            return
+        visited.add(id(item))
+        if isinstance(item, yaml.MappingNode):
+            for key_node, value_node in item.value:
+                key = key_node.value
+                walk(value_node, (*path, key))
+                out[(*path, key)] = f"{source}:{key_node.start_mark.line + 1}"
+        elif isinstance(item, yaml.SequenceNode):
+            for index, value_node in enumerate(item.value):
+                walk(value_node, (*path, index))
+
+    if size(node) > MAX_NODES:
+        raise ConfigError(
+            f"{source}: holds more than {MAX_NODES:,} values once its aliases (*name) are expanded; "
+            "write the values out or use fewer nested aliases"
+        )
+    walk(node, ())
+    return out
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -57,28 +114,58 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _read_yaml(path: Path) -> tuple[dict[str, Any], Locations]:
+def _read_text(path: Path) -> str:
+    """The file's text, checked to be UTF-8 and of a sensible size."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: scenario file not found; check the path") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a scenario file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read scenario file ({exc.strerror})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"{path}: {len(raw):,} bytes; a scenario file may hold at most {MAX_FILE_BYTES:,}")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: byte 0x{raw[exc.start]:02x} is not UTF-8; save the file as UTF-8") from None
+
+
+def parse_yaml(text: str, source: str) -> tuple[Any, Locations]:
+    """Safely read YAML text: no tags run, duplicate keys and alias bombs refused; the data and its locations.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``source`` (and the line, for syntax errors).
+    """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        locations: Locations = _node_locations(node, source) if node is not None else {}
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"{where}: {problem}; fix the YAML syntax") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to read; flatten the YAML") from None
+    return data, locations
+
+
+def read_yaml_file(path: Path) -> tuple[Any, Locations]:
+    """A YAML file read by :func:`parse_yaml`, checked to be UTF-8 and at most ``MAX_FILE_BYTES``."""
+    return parse_yaml(_read_text(path), str(path))
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], Locations]:
+    data, locations = read_yaml_file(path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a scenario must be a YAML mapping of sections, not {type(data).__name__}")
-    locations: Locations = {}
-    if node is not None:
-        _node_locations(node, str(path), (), locations)
     return data, locations
 
 
@@ -163,8 +250,10 @@ def apply_override(data: dict[str, Any], override: str) -> dict[str, Any]:
     if not key.isprintable():
         raise ConfigError(f"--set {key!r}: the key holds a control character (a newline?); give section.key=value")
     try:
-        value = yaml.safe_load(raw_value) if raw_value.strip() else None
-    except yaml.YAMLError:
+        value = parse_yaml(raw_value, f"--set {key}")[0] if raw_value.strip() else None
+    except ConfigError as error:
+        if "holds more than" in str(error):
+            raise
         raise ConfigError(f"--set {key}: cannot read value {raw_value!r} as YAML") from None
     except ValueError:
         # looks like a date but is not one (2019-13-45): let validation say so
@@ -197,7 +286,14 @@ _KEY_PREFIX = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*): (.*)$", re.DOTA
 
 def _format_validation_error(exc: ValidationError, locations: Locations, source: Path) -> str:
     error = exc.errors()[0]
-    loc: KeyPath = tuple(p for p in error["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+    raw_loc = tuple(error["loc"])
+    # pydantic puts a tagged union's tag into the path (objectives.0.min_cvar.alpha); a key of that name at
+    # the end is a real key (simulation.paths)
+    loc: KeyPath = tuple(
+        p
+        for index, p in enumerate(raw_loc)
+        if not (isinstance(p, str) and p in _UNION_TAGS and index < len(raw_loc) - 1)
+    )
     message = error["msg"].removeprefix("Value error, ")
     # validators that check several keys start their message with the key path
     # (relative to where they sit) so that the error can point at it
@@ -258,10 +354,21 @@ def load_scenario(
         for known in [k for k in locations if k[: len(key)] == key]:
             del locations[known]
         locations[key] = f"--set {override.partition('=')[0].strip()}"
+    return validate(data, locations, path)
+
+
+def validate(data: dict[str, Any], locations: Locations, source: Path) -> Scenario:
+    """The scenario ``data`` validated; errors point into the files (``locations``) or at ``source``.
+
+    Raises
+    ------
+    ConfigError
+        With a one-line message naming the file, line and key path.
+    """
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, locations, path)) from None
+        raise ConfigError(_format_validation_error(exc, locations, source)) from None
 
 
 def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:

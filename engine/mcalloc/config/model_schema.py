@@ -74,7 +74,7 @@ MIN_FIT_OBSERVATIONS = 500
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class ModelChoice(_Frozen):
@@ -128,11 +128,38 @@ class MarginalParams(_Frozen):
     stressed_variance: Annotated[float, Field(gt=0.0)] | None = None
 
 
-def _check_params(kind: MarginalKind, params: MarginalParams) -> str | None:
+NU_FLOOR = 2.5
+"""Smallest degrees of freedom accepted for t and skewed-t shocks: below it the shocks' variance
+rests on ever rarer extremes, and simulated volatility falls far below the model's."""
+
+MAX_CALIBRATED_PERSISTENCE = 0.9999
+"""Calibrated GARCH persistence at or above this is refused, as a fit's would be (``max_persistence``)."""
+
+MAX_VOL_ANN = 2.0
+"""Largest long-run annualised volatility (decimal) that calibrated parameters may imply."""
+
+MAX_MEAN_ANN = 1.0
+"""Largest absolute mean log return per year (decimal) that ``mu`` may imply."""
+
+STEPS_OF = {"daily": 252, "weekly": 52, "monthly": 12}
+
+
+def _check_params(kind: MarginalKind, params: MarginalParams, steps_per_year: int = 252) -> str | None:
     """The first problem with ``params`` for a model of ``kind``, if any.
 
     It starts with ``.key: `` when one parameter is at fault, else with ``: ``.
+    ``steps_per_year`` converts per-step values to annual ones for the range checks.
     """
+    if params.nu is not None and params.nu < NU_FLOOR:
+        return (
+            f".nu: {params.nu:g} degrees of freedom is below the floor of {NU_FLOOR}: such shocks have almost no "
+            "finite variance and simulate nonsense; use nu >= 2.5 (kurtosis is finite only above 4)"
+        )
+    if abs(params.mu) * steps_per_year / 100.0 > MAX_MEAN_ANN:
+        return (
+            f".mu: {params.mu:g} (percent per step) is a mean log return of {params.mu * steps_per_year:.0f}% a year; "
+            f"mu is 100 x the mean log return per step, within +-{100 * MAX_MEAN_ANN / steps_per_year:.2f}"
+        )
     if kind == "egarch":
         if not abs(params.beta) < 1.0:
             return f".beta: |beta| = {abs(params.beta):.4f} must be below 1 for a stationary EGARCH; lower beta"
@@ -146,10 +173,17 @@ def _check_params(kind: MarginalKind, params: MarginalParams) -> str | None:
         return ": alpha + gamma must be non-negative"
     # the exact persistence of a skewed law is checked when the model is built
     persistence = params.alpha + 0.5 * gamma + params.beta
-    if persistence >= 1.0:
+    if persistence >= MAX_CALIBRATED_PERSISTENCE:
         return (
-            f": alpha + gamma/2 + beta = {persistence:.4f} must be below 1 for a "
-            "stationary model; lower alpha, gamma or beta"
+            f": alpha + gamma/2 + beta = {persistence:.6f} must be below {MAX_CALIBRATED_PERSISTENCE} for a "
+            "stationary model whose volatility settles; lower alpha, gamma or beta"
+        )
+    vol_ann = (params.omega / (1.0 - persistence) * steps_per_year) ** 0.5 / 100.0
+    if vol_ann > MAX_VOL_ANN:
+        return (
+            f".omega: {params.omega:g} with persistence {persistence:.4f} implies a long-run volatility of "
+            f"{vol_ann:.0%} a year (at most {MAX_VOL_ANN:.0%}); omega is in percent squared per step "
+            "(about 0.01-0.05 for daily equity returns)"
         )
     return None
 
@@ -207,7 +241,7 @@ class MarginalsConfig(_Frozen):
             kind = params.kind or self.kind
             if kind == "auto":
                 continue
-            problem = _check_params(kind, params)
+            problem = _check_params(kind, params, STEPS_OF[self.step or "daily"])
             if problem is not None:
                 raise ValueError(f"params.{name}{problem}")
             if (params.mean or self.mean) != "ar1" and params.phi != 0.0:
@@ -404,6 +438,27 @@ class ModelConfig(_Frozen):
     marginals: MarginalsConfig = MarginalsConfig()
     dependence: DependenceConfig = DependenceConfig()
     factor: FactorConfig | None = None
+
+    @model_validator(mode="after")
+    def _nothing_ignored(self) -> ModelConfig:
+        """A fit estimates every parameter, so one given in the scenario would be silently ignored: refuse it."""
+        if self.source != "fit":
+            return self
+        given = {
+            "marginals.params": self.marginals.params,
+            "dependence.correlation": self.dependence.correlation,
+            "dependence.nu": self.dependence.nu,
+            "dependence.dcc": self.dependence.dcc,
+            "dependence.residuals": self.dependence.residuals,
+            "factor.loadings": self.factor.loadings if self.factor is not None else None,
+        }
+        for key, value in given.items():
+            if value is not None:
+                raise ValueError(
+                    f"{key}: model.source is fit, which estimates it from the data, so the value given would be "
+                    f"ignored; remove it (set it to null) or use source: calibrated"
+                )
+        return self
 
 
 class StartConfig(_Frozen):

@@ -46,7 +46,7 @@ Level = Annotated[float, Field(gt=0.5, lt=1.0)]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class _Objective(_Frozen):

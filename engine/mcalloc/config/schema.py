@@ -58,8 +58,13 @@ Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 RebalanceFrequency = Literal["daily", "monthly", "quarterly", "annual", "never", "flows"]
 
 
+MAX_MONEY = 1e12
+"""Largest amount of money a scenario may name (wealth, contributions, fees, allowances): beyond it
+float arithmetic on wealth paths loses cents and products of amounts overflow."""
+
+
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
@@ -112,7 +117,7 @@ class DataConfig(_Frozen):
     fill_limit: Annotated[int, Field(ge=0, le=31)] = 0
     max_gap_days: Annotated[int, Field(gt=0)] | None = None
     max_missing_run: Annotated[int, Field(ge=0)] = 5
-    suspicious_move: Annotated[float, Field(gt=0.0)] | None = None
+    suspicious_move: Annotated[float, Field(gt=0.0, le=10.0)] | None = None
 
     @model_validator(mode="after")
     def _one_layout(self) -> DataConfig:
@@ -122,6 +127,15 @@ class DataConfig(_Frozen):
             raise ValueError("paths: give a file (or builtin:NAME) per asset, or one wide file")
         if self.start and self.end and self.start >= self.end:
             raise ValueError(f"start: {self.start} is not before end {self.end}")
+        if self.date_format is not None:
+            sample = datetime.datetime(2001, 2, 3)
+            try:
+                datetime.datetime.strptime(sample.strftime(self.date_format), self.date_format)
+            except ValueError as error:
+                raise ValueError(
+                    f"date_format: {self.date_format!r} is not a date format Python can read ({error}); "
+                    "use strftime codes such as '%d/%m/%Y'"
+                ) from None
         return self
 
     def source_for(self, asset: str) -> tuple[str, str | None]:
@@ -210,7 +224,7 @@ class FlowConfig(_Frozen):
     """
 
     kind: Literal["contribution", "withdrawal"]
-    amount: Annotated[float, Field(ge=0.0)] | None = None
+    amount: Annotated[float, Field(ge=0.0, le=MAX_MONEY)] | None = None
     percent: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
     frequency: Literal["monthly", "quarterly", "annual"] = "monthly"
     start_year: Annotated[float, Field(ge=0.0, le=100.0)] = 0.0
@@ -241,11 +255,11 @@ class PortfolioConfig(_Frozen):
     """
 
     rebalance: RebalanceFrequency = "monthly"
-    initial_wealth: Annotated[float, Field(gt=0.0)] = 100_000.0
+    initial_wealth: Annotated[float, Field(gt=0.0, le=MAX_MONEY)] = 100_000.0
     benchmarks: dict[Identifier, dict[str, Annotated[float, Field(ge=0.0)]]] = Field(default_factory=dict)
     reference: Identifier | None = None
     band: BandConfig | None = None
-    courtage: Annotated[float, Field(ge=0.0)] = 0.0
+    courtage: Annotated[float, Field(ge=0.0, le=MAX_MONEY)] = 0.0
     flows: list[FlowConfig] = Field(default_factory=list)
     risk_free: Annotated[float, Field(gt=-0.5, lt=0.5)] = 0.0
     inflation: Annotated[float, Field(gt=-0.5, lt=0.5)] = 0.0
@@ -321,7 +335,7 @@ class IskConfig(_Frozen):
     margin: Annotated[float, Field(ge=0.0, le=0.5)] = 0.01
     floor: Annotated[float, Field(ge=0.0, le=0.5)] = 0.0125
     tax_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.30
-    allowance: Annotated[float, Field(ge=0.0)] = 150_000.0
+    allowance: Annotated[float, Field(ge=0.0, le=MAX_MONEY)] = 150_000.0
     foreign_withholding: Annotated[float, Field(ge=0.0, le=1.0)] = 0.15
 
     @property

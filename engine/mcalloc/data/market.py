@@ -225,6 +225,42 @@ def observations_needed(kind: str, dist: str, mean: str) -> int:
     return max(MIN_FIT_OBSERVATIONS, _OBSERVATIONS_PER_PARAMETER * n_params)
 
 
+COLLINEAR = 0.99999
+"""Returns correlated beyond this are one series twice as far as any model can tell."""
+
+
+def check_distinct(returns: pd.DataFrame, paths: dict[str, str]) -> None:
+    """Refuse a constant series, and two series with the same (or perfectly collinear) returns.
+
+    Raises
+    ------
+    DataError
+        Naming the series, its file and what to change.
+    """
+    values = returns.to_numpy(dtype=float)
+    names = [str(name) for name in returns.columns]
+    spread = values.std(axis=0)
+    for name, deviation in zip(names, spread, strict=True):
+        if not deviation > 0.0:
+            raise DataError(
+                f"{paths.get(name, name)}: every return of {name} is the same (a constant price?), so it has no "
+                f"volatility to model; point data.paths.{name} at the series' real prices"
+            )
+    if len(names) < 2:
+        return
+    with np.errstate(invalid="ignore", divide="ignore"):
+        correlation = np.corrcoef(values, rowvar=False)
+    for first in range(len(names)):
+        for second in range(first + 1, len(names)):
+            if abs(correlation[first, second]) > COLLINEAR:
+                a, b = names[first], names[second]
+                raise DataError(
+                    f"{paths.get(b, b)}: the returns of {b} and {a} are the same series (correlation "
+                    f"{correlation[first, second]:.6f}), so no model can tell them apart; "
+                    f"point data.paths.{b} at its own file"
+                )
+
+
 def load_market_data(scenario: Scenario) -> MarketData:
     """Read, align, translate and resample the scenario's data into log returns.
 
@@ -296,6 +332,7 @@ def load_market_data(scenario: Scenario) -> MarketData:
             f"data: only {returns.shape[0]} {data.frequency} returns in common{span}; a {marginals.kind} model "
             f"with {marginals.dist} innovations needs at least {needed}; use a longer data window"
         )
+    check_distinct(returns, {name: series_file.provenance.path for name, series_file in loaded.items()})
     threshold = data.suspicious_move or _DEFAULT_SUSPICIOUS_MOVE[data.frequency]
     warnings = suspicious_moves(returns, threshold)
     if dropped:

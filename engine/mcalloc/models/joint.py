@@ -40,6 +40,9 @@ from mcalloc.models.recursions import RecursionPlan, SimulationState
 __all__ = ["Dependence", "JointModel", "fit_joint_model", "joint_model_from_config", "read_residuals"]
 
 Dependence = GaussianCopula | TCopula | DccCopula | ResidualBootstrap
+
+PERSISTENCE_WARNING = 0.999
+"""Above this GARCH persistence (a half-life of about 700 steps) a run warns."""
 Baseline = IidReturns | ReturnBootstrap
 
 
@@ -93,6 +96,17 @@ class JointModel:
         notes += list(self.notes)
         if self.baseline is None:
             for m in self.marginals:
+                nu = m.params.get("nu")
+                if m.dist != "normal" and nu is not None and nu <= 4.0:
+                    notes.append(
+                        f"{m.name} ({m.label}): nu = {nu:.3g} <= 4, so its shocks have no finite kurtosis: "
+                        "extreme days dominate sample variances and drawdown tails"
+                    )
+                if m.kind != "egarch" and PERSISTENCE_WARNING < m.persistence < 1.0:
+                    notes.append(
+                        f"{m.name} ({m.label}): persistence {m.persistence:.5f}: a volatility shock takes "
+                        f"{m.half_life / self.steps_per_year:.1f} years to halve, so paths hinge on the start"
+                    )
                 factor = m.fourth_moment_factor
                 if not factor < 1.0 and not math.isnan(factor):
                     notes.append(

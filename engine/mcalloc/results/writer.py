@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import shutil
+import socket
 import sys
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -21,10 +22,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
-from mcalloc.errors import OutputError
+from mcalloc.errors import ModelError, OutputError
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -81,6 +83,9 @@ class RunFolder:
             "engine_version": package_versions()["mcalloc"],
             "python": sys.version.split()[0],
             "platform": platform.platform(),
+            # who writes the folder, so that `mcalloc runs` can tell a live run from one killed mid-way
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
             "packages": package_versions(),
         }
         folder.write_manifest()
@@ -116,6 +121,8 @@ class RunFolder:
         self._write_text(name, yaml.safe_dump(data, sort_keys=False))
 
     def write_csv(self, name: str, frame: pd.DataFrame) -> None:
+        """Write ``frame`` as ``name``, refusing non-finite numbers (see :func:`check_finite`)."""
+        check_finite(name, frame)
         self._write_text(name, frame.to_csv(index=False, float_format="%.10g"))
 
     def update(self, **fields: Any) -> None:
@@ -142,14 +149,50 @@ class RunFolder:
         return failed
 
 
+COMPLETE_NUMBERS = ("metrics.csv", "weights.csv", "fan.csv", "drawdowns.csv", "horizons.csv")
+"""Results whose every number must be present: a NaN there means a computation broke, not "not applicable"."""
+
+
+MODEL_DESCRIPTIONS = ("models.csv", "model_selection.csv", "dependence.csv")
+"""Descriptions of the model, where ``inf`` is a true value (an EGARCH with t shocks: no finite long-run variance)."""
+
+
+def check_finite(name: str, frame: pd.DataFrame) -> None:
+    """Refuse infinite numbers in any result but the model's description, and missing ones in :data:`COMPLETE_NUMBERS`.
+
+    Raises
+    ------
+    ModelError
+        Naming the file, the column and the first row's label, so that no
+        folder with such numbers is ever marked complete.
+    """
+    numeric = frame.select_dtypes(include="number")
+    if numeric.empty or name in MODEL_DESCRIPTIONS:
+        return
+    values = numeric.to_numpy(dtype=float)
+    bad = np.isinf(values) if name not in COMPLETE_NUMBERS else ~np.isfinite(values)
+    if not bad.any():
+        return
+    row, column = (int(i[0]) for i in np.nonzero(bad))
+    label = str(frame.iloc[row, 0])
+    raise ModelError(
+        f"{name}: column {numeric.columns[column]} is {values[row, column]} for {label}: the simulation overflowed "
+        "or broke down; check the model's parameters (mu, omega, nu) and the amounts of money in the scenario"
+    )
+
+
 def working_folder(final: Path, marker: str, what: str) -> Path:
     """A fresh ``.<name>.partial`` beside ``final``, where a folder is built before :func:`move_into_place`.
 
     ``final`` may exist only as an empty folder or as an earlier folder of
     the same kind (one holding ``marker``), which is then replaced.
     """
-    is_same_kind = (final / marker).is_file()
-    if final.exists() and not is_same_kind and (not final.is_dir() or any(final.iterdir())):
+    try:
+        is_same_kind = (final / marker).is_file()
+        occupied = final.exists() and not is_same_kind and (not final.is_dir() or any(final.iterdir()))
+    except OSError as exc:
+        raise OutputError(f"{final}: cannot use this folder ({exc.strerror}); choose another --out") from None
+    if occupied:
         raise OutputError(f"{final}: exists and is not an mcalloc {what}; choose another --out")
     working = final.parent / f".{final.name}.partial"
     try:

@@ -13,6 +13,7 @@ fees, book the portfolios, and keep running sums. Nothing of shape
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -27,6 +28,7 @@ from mcalloc.portfolio.flows import CashFlowSchedule
 from mcalloc.portfolio.schedule import Schedule
 from mcalloc.portfolio.taxes import AccountTax
 from mcalloc.simulation.currency import CurrencyOverlay
+from mcalloc.simulation.workers import watch_parent
 
 __all__ = [
     "ChunkResult",
@@ -243,6 +245,7 @@ def _simulate_chunk_compiled(plan: SimulationPlan, n_paths: int, seed: np.random
 
 def _simulate_chunks(plan: SimulationPlan, sizes: list[int], seeds: list[np.random.SeedSequence]) -> list[ChunkResult]:
     """A run of consecutive chunks; their wealth counts are summed into the first, so one set is sent back."""
+    watch_parent()
     parts = [simulate_chunk(plan, size, child) for size, child in zip(sizes, seeds, strict=True)]
     first = parts[0].fan
     if first is not None:
@@ -400,7 +403,13 @@ def run_simulation(
         delayed(_simulate_chunks)(plan, sizes[start:stop], seeds[start:stop])
         for start, stop in itertools.pairwise(edges)
     )
-    with parallel_config(backend=backend, n_jobs=workers if backend == "loky" else -1):
+    # loky workers watch this process from the moment they start, so none outlives it (simulation.workers)
+    local = (
+        {"n_jobs": workers, "initializer": watch_parent, "initargs": (os.getpid(),)}
+        if backend == "loky"
+        else {"n_jobs": -1}
+    )
+    with parallel_config(backend=backend, **local):
         # results come back in submission order whatever the backend, so chunks are combined in index order
         for run in Parallel(batch_size=1, return_as="generator")(tasks):
             for part in run:

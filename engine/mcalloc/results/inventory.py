@@ -1,0 +1,106 @@
+"""What lies in a results folder: finished, failed, still being written, or left behind by a killed run.
+
+A run builds its folder under ``.<name>.partial`` and renames it when done
+(:mod:`mcalloc.results.writer`). A run killed outright (SIGKILL, a lost
+machine) leaves that ``.partial`` folder behind. Its manifest records the
+writing process (``pid``, ``host``): when that process no longer exists on
+this machine, or when a newer run in the same folder has finished since it
+started, the folder is stale and ``mcalloc clean`` may delete it. Folders
+written elsewhere, or whose writer is alive, are never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+__all__ = ["FolderState", "remove_stale", "survey"]
+
+
+@dataclass(frozen=True)
+class FolderState:
+    """One results folder: where it is, its state and why."""
+
+    path: Path
+    state: str
+    scenario: str
+    started_at: str
+    detail: str
+
+    @property
+    def stale(self) -> bool:
+        return self.state == "stale"
+
+
+def _manifest(folder: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _writer_alive(manifest: dict[str, Any]) -> bool | None:
+    """Whether the process that writes the folder still runs; ``None`` when that cannot be known here."""
+    pid, host = manifest.get("pid"), manifest.get("host")
+    if not isinstance(pid, int) or host != socket.gethostname():
+        return None
+    return bool(psutil.pid_exists(pid))
+
+
+def survey(root: Path) -> list[FolderState]:
+    """Every results folder under ``root`` (runs, backtests, their unfinished and failed versions), sorted by path."""
+    states = []
+    folders = {manifest.parent for manifest in root.rglob("manifest.json")}
+    folders |= {path for path in root.rglob(".*.partial") if path.is_dir()}
+    folders |= {path for path in root.rglob(".*.replaced") if path.is_dir()}
+    finished = {
+        folder.parent: max(str(_manifest(folder).get("finished_at") or ""), "")
+        for folder in folders
+        if _manifest(folder).get("status") == "complete"
+    }
+    newest: dict[Path, str] = {}
+    for parent, when in finished.items():
+        newest[parent] = max(newest.get(parent, ""), when)
+    for folder in sorted(folders):
+        manifest = _manifest(folder)
+        scenario = str(manifest.get("scenario", ""))
+        started = str(manifest.get("started_at") or "")
+        name = folder.name
+        if name.endswith(".replaced"):
+            states.append(FolderState(folder, "stale", scenario, started, "an earlier result left while replacing it"))
+        elif name.endswith(".partial"):
+            alive = _writer_alive(manifest)
+            later = newest.get(folder.parent, "")
+            if alive:
+                states.append(
+                    FolderState(folder, "running", scenario, started, f"written by process {manifest['pid']}")
+                )
+            elif alive is False:
+                states.append(FolderState(folder, "stale", scenario, started, "its writing process is gone"))
+            elif started and later > started:
+                states.append(FolderState(folder, "stale", scenario, started, "a later run here has finished since"))
+            else:
+                states.append(
+                    FolderState(folder, "unknown", scenario, started, "written elsewhere or by an older mcalloc")
+                )
+        else:
+            status = str(manifest.get("status", "unknown"))
+            states.append(FolderState(folder, status, scenario, started, str(manifest.get("error") or "")))
+    return states
+
+
+def remove_stale(states: list[FolderState]) -> list[Path]:
+    """Delete the stale folders among ``states``; the paths removed."""
+    removed = []
+    for state in states:
+        if state.stale:
+            shutil.rmtree(state.path, ignore_errors=True)
+            removed.append(state.path)
+    return removed

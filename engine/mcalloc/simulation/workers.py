@@ -1,0 +1,67 @@
+"""Worker processes never outlive the process that started them.
+
+joblib's loky workers are reused between tasks and normally stopped when the
+parent exits. A parent killed outright (SIGKILL, the machine's out-of-memory
+killer) cannot stop them: they would be re-parented and live on, holding
+memory and the parent's output pipe. Each worker therefore watches its
+parent's process id and exits the moment it changes; and a parent stopping
+early (Ctrl-C, SIGTERM) kills its workers rather than waiting for their tasks.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+
+__all__ = ["kill_workers", "watch_parent"]
+
+_POLL_SECONDS = 0.25
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_watching = False
+
+
+def watch_parent(parent: int | None = None) -> None:
+    """In a worker process, make sure (once) that the process ends when its parent dies.
+
+    ``parent`` is the parent's process id as the parent knows it (pass
+    ``os.getpid()`` as the initializer's argument): a worker still starting
+    when its parent is killed must not take its new adoptive parent for it.
+    Does nothing in the main process (``n_jobs=1`` runs tasks there).
+    """
+    global _watching
+    if _watching or multiprocessing.current_process().name == "MainProcess":
+        return
+    if parent is None:
+        parent = os.getppid()
+    if os.getppid() != parent:
+        os._exit(1)  # orphaned before it could be told
+    if sys.platform.startswith("linux"):
+        # the kernel's own guarantee: SIGKILL this process when the one that started it dies,
+        # even while this process's threads wait (the watch below covers other systems)
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the request took hold
+            os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_POLL_SECONDS)
+        os._exit(1)  # the parent is gone: nobody will read what this process computes
+
+    threading.Thread(target=watch, name="mcalloc-parent-watch", daemon=True).start()
+    _watching = True
+
+
+def kill_workers() -> None:
+    """Stop joblib's worker processes now, without waiting for the tasks they are running (if any were started)."""
+    from joblib.externals.loky import reusable_executor
+
+    executor = getattr(reusable_executor, "_executor", None)  # loky's one reusable executor, or None
+    if executor is not None:
+        executor.shutdown(wait=False, kill_workers=True)

@@ -1,0 +1,137 @@
+"""Unattended runs: signals and orphaned workers, stale folders, numerical hazards, non-finite results.
+
+The process tests start ``mcalloc run`` as a real subprocess with two loky
+workers, wait until the workers exist, then send SIGTERM or SIGKILL to the
+parent only, and check with psutil that no child process survives it.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psutil
+import pytest
+from mcalloc.cli.main import main
+from mcalloc.config import load_scenario
+from mcalloc.errors import ModelError
+from mcalloc.pipeline import build_model
+from mcalloc.results.writer import check_finite
+
+from .conftest import DEFAULT_CONFIG
+
+BIG_RUN = ["simulation.n_paths=400000", "output.report=false", "simulation.n_jobs=2"]
+
+
+def _start_run(out: Path) -> tuple[subprocess.Popen[str], list[psutil.Process]]:
+    """A long run in a subprocess, once its worker processes are up."""
+    command = [sys.executable, "-m", "mcalloc", "run", str(DEFAULT_CONFIG), "--out", str(out), "-q"]
+    for override in BIG_RUN:
+        command += ["--set", override]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parent = psutil.Process(process.pid)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        workers = [c for c in parent.children(recursive=True) if "LokyProcess" in " ".join(c.cmdline())]
+        if len(workers) >= 2:
+            break
+        time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail("the run never started its two workers")
+    time.sleep(0.5)
+    return process, parent.children(recursive=True)
+
+
+def _survivors(children: list[psutil.Process], seconds: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + seconds
+    alive = children
+    while time.monotonic() < deadline:
+        alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+        if not alive:
+            return []
+        time.sleep(0.1)
+    return [c.pid for c in alive]
+
+
+def test_sigterm_marks_the_run_failed_exits_143_and_leaves_no_process(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    process, children = _start_run(out)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143
+    assert err.strip().splitlines() == ["mcalloc: terminated (SIGTERM); unfinished results were marked failed"]
+    assert _survivors(children) == []
+    manifest = json.loads((tmp_path / "run.failed" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["status"] == "failed" and "Terminated" in manifest["error"]
+    assert not out.exists()
+
+
+def test_sigkill_leaves_no_process_and_nothing_complete_and_clean_removes_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "results" / "run"
+    out.parent.mkdir()
+    process, children = _start_run(out)
+    process.kill()
+    process.communicate(timeout=60)  # returns: no orphan holds the output pipes open
+    assert _survivors(children) == []
+    assert not out.exists()
+    partial = out.parent / ".run.partial"
+    assert json.loads((partial / "manifest.json").read_text(encoding="utf-8"))["status"] == "running"
+    assert main(["runs", str(out.parent)]) == 0
+    listed = capsys.readouterr().out
+    assert "stale" in listed and ".run.partial" in listed
+    assert main(["clean", str(out.parent)]) == 0
+    assert not partial.exists()
+    assert "removed" in capsys.readouterr().out
+
+
+def test_clean_keeps_a_folder_whose_writer_is_alive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    partial = tmp_path / ".busy.partial"
+    partial.mkdir()
+    manifest = {"status": "running", "pid": psutil.Process().pid, "host": __import__("socket").gethostname()}
+    (partial / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert main(["clean", str(tmp_path)]) == 0
+    assert partial.exists()
+    assert main(["runs", str(tmp_path)]) == 0
+    assert "running" in capsys.readouterr().out
+
+
+def test_heavy_tails_and_near_unit_persistence_warn() -> None:
+    model, _ = build_model(
+        load_scenario(
+            DEFAULT_CONFIG,
+            [
+                "model.marginals.dist=t",
+                "model.dependence.kind=gaussian",
+                "model.dependence.residuals=null",
+                "model.dependence.correlation=[[1,0.5,0.4],[0.5,1,0.3],[0.4,0.3,1]]",
+                "model.marginals.params.sp500.nu=3.5",
+                "model.marginals.params.russell2000.nu=8",
+                "model.marginals.params.intl.nu=8",
+                # intl: alpha + gamma/2 + beta = 0.9995
+                "model.marginals.params.intl.beta=0.9214",
+                "model.marginals.params.intl.omega=0.0001",
+            ],
+        )
+    )
+    warnings = " | ".join(model.warnings)
+    assert "sp500" in warnings and "nu = 3.5 <= 4" in warnings
+    assert "intl" in warnings and "persistence 0.99950" in warnings
+
+
+def test_the_writer_refuses_infinite_numbers_and_missing_key_numbers() -> None:
+    check_finite("calibration.csv", pd.DataFrame({"statistic": ["a"], "p_value": [np.nan]}))  # not applicable
+    with pytest.raises(ModelError, match=r"metrics.csv: column cagr_p05 is -inf for sp500_only"):
+        check_finite("metrics.csv", pd.DataFrame({"portfolio": ["sp500_only"], "cagr_p05": [-np.inf]}))
+    with pytest.raises(ModelError, match=r"metrics.csv: column prob_loss is nan for mix"):
+        check_finite("metrics.csv", pd.DataFrame({"portfolio": ["mix"], "prob_loss": [np.nan]}))
+    with pytest.raises(ModelError, match=r"frontier.csv: column volatility is inf"):
+        check_finite("frontier.csv", pd.DataFrame({"portfolio": ["x"], "volatility": [np.inf]}))

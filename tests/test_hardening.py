@@ -135,3 +135,16 @@ def test_the_writer_refuses_infinite_numbers_and_missing_key_numbers() -> None:
         check_finite("metrics.csv", pd.DataFrame({"portfolio": ["mix"], "prob_loss": [np.nan]}))
     with pytest.raises(ModelError, match=r"frontier.csv: column volatility is inf"):
         check_finite("frontier.csv", pd.DataFrame({"portfolio": ["x"], "volatility": [np.inf]}))
+
+
+def test_force_runs_what_the_memory_guard_would_refuse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a machine with no free memory (fault injection): the estimate of any run exceeds it
+    monkeypatch.setattr("mcalloc.simulation.resources.available_gb", lambda: 0.0)
+    argv = ["run", str(DEFAULT_CONFIG), "-q", "--set", "simulation.n_paths=200", "--set", "output.report=false"]
+    assert main([*argv, "--out", str(tmp_path / "refused")]) == 2
+    assert "0.0 GB is available" in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()
+    assert main([*argv, "--out", str(tmp_path / "forced"), "--force", "--set", "optimize.objectives=[]"]) == 0
+    assert json.loads((tmp_path / "forced" / "manifest.json").read_text(encoding="utf-8"))["status"] == "complete"

@@ -33,6 +33,7 @@ from mcalloc.config.loader import config_hash, load_scenario, scenario_to_dict
 from mcalloc.config.schema import Scenario
 from mcalloc.errors import McallocError
 from mcalloc.results.writer import package_versions
+from mcalloc.simulation.resources import check_memory, estimate
 
 __all__ = [
     "INDEX_METRICS",
@@ -119,42 +120,6 @@ class BatchOutcome:
     @property
     def failed(self) -> list[RunRecord]:
         return [record for record in self.records if record.status == "failed"]
-
-
-PATH_DAYS_PER_SECOND = 3e6
-"""Simulated path-days per second per worker, measured on the default scenario (2-core machine, 2026)."""
-
-
-def estimate(scenario: Scenario) -> dict[str, float]:
-    """Rough peak memory (GB) and wall time (minutes) of a run from its sizes; see docs/batch.md."""
-    from joblib import effective_n_jobs
-
-    simulation = scenario.simulation
-    n_portfolios = len(scenario.portfolio.benchmarks) + len(scenario.optimize.objectives)
-    n_months = simulation.horizon_years * 12
-    # per path and portfolio: about 20 numbers plus one per year, kept for the metrics (8 bytes each)
-    per_path = n_portfolios * (20 + simulation.horizon_years) * 8
-    main = simulation.n_paths * per_path
-    # the optimiser's paths: each asset's monthly growth, float32
-    fit = 0.0
-    if scenario.optimize.objectives and scenario.optimize.scenarios.kind == "paths":
-        fit = scenario.optimize.fit_paths(simulation.n_paths) * n_months * len(scenario.assets) * 4.0
-    # the metrics' bootstrap and sorting work on copies of a few per-path columns
-    working = 4 * simulation.n_paths * n_portfolios * 8
-    n_workers = effective_n_jobs(simulation.n_jobs)
-    # worker processes on this machine (a remote cluster's workers use their own memory)
-    workers = 0.0 if simulation.scheduler is not None else 0.35e9 * n_workers
-    passes = simulation.n_paths * (2 if scenario.currency.compare_in else 1)
-    fit_paths = scenario.optimize.fit_paths(simulation.n_paths) if scenario.optimize.objectives else 0
-    seconds = (passes + fit_paths) * simulation.n_steps / (PATH_DAYS_PER_SECOND * n_workers)
-    seconds += 10.0 + 5.0 * len(scenario.optimize.objectives)
-    return {"memory_gb": round((main + fit + working + workers) / 1e9, 2), "minutes": round(seconds / 60.0, 1)}
-
-
-def _available_gb() -> float:
-    import psutil
-
-    return float(psutil.virtual_memory().available) / 1e9
 
 
 def index_table(batch: Batch, records: list[RunRecord]) -> pd.DataFrame:
@@ -258,12 +223,7 @@ def run_batch(
                 records.append(RunRecord(run, "skipped", key, folder, numbers=key_numbers(folder)))
                 report(f"{label}: already complete, skipped")
                 continue
-            needed, available = estimate(scenario)["memory_gb"], _available_gb()
-            if needed > available:
-                raise McallocError(
-                    f"needs about {needed:.1f} GB but {available:.1f} GB is available; lower simulation.n_paths "
-                    "or optimize.n_paths, or set output.paths: false"
-                )
+            check_memory(scenario)
             report(f"{label}: running")
             started = True
             done = run_scenario(scenario, out=folder, extra_manifest={"batch_key": key}).folder

@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--log-file", type=Path, help="also write the log (timestamped) to this file")
     run.add_argument(
+        "--force", action="store_true", help="run even when the estimated memory exceeds what the machine has free"
+    )
+    run.add_argument(
         "--progress-every",
         type=float,
         default=10.0,
@@ -196,6 +199,10 @@ def _run(args: argparse.Namespace) -> int:
     from mcalloc.pipeline import run_scenario
 
     scenario = load_scenario(args.config, _overrides(args))
+    if not args.force:
+        from mcalloc.simulation.resources import check_memory
+
+        check_memory(scenario)
     terminal = sys.stderr.isatty()
     configure_logging("warning" if args.quiet else args.log_level, args.log_file, terminal)
     # a live bar for people at a terminal; timed log lines in pipes and batch logs

@@ -22,6 +22,7 @@ log return, the volatility fitted to the demeaned returns) and ``ar1``
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 import numpy as np
@@ -163,6 +164,13 @@ def _check_params(kind: MarginalKind, params: MarginalParams, steps_per_year: in
     if kind == "egarch":
         if not abs(params.beta) < 1.0:
             return f".beta: |beta| = {abs(params.beta):.4f} must be below 1 for a stationary EGARCH; lower beta"
+        # the long-run mean of log variance is about omega / (1 - beta)
+        log_variance = params.omega / (1.0 - params.beta)
+        if log_variance > 2.0 * math.log(100.0 * MAX_VOL_ANN) - math.log(steps_per_year):
+            return (
+                f".omega: {params.omega:g} with beta {params.beta:g} puts the long-run log variance at "
+                f"{log_variance:.1f}, a volatility above {MAX_VOL_ANN:.0%} a year; lower omega"
+            )
         return None
     gamma = params.gamma if kind == "gjr_garch" else 0.0
     if params.omega <= 0.0:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs, parallel_config
 
+from mcalloc.errors import ModelError
 from mcalloc.metrics.fan import WealthFan
 from mcalloc.models.joint import JointModel
 from mcalloc.portfolio.accounting import BookSummary, CompiledBook, FixedMixBook
@@ -118,9 +119,35 @@ def chunk_sizes(n_paths: int, chunk_size: int) -> list[int]:
 
 
 def simulate_chunk(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSequence) -> ChunkResult:
-    """Simulate one chunk of paths and run every portfolio along them."""
-    if plan.compiled:
-        return _simulate_chunk_compiled(plan, n_paths, seed)
+    """Simulate one chunk of paths and run every portfolio along them.
+
+    Floating-point overflow is not warned about day by day (thousands of
+    identical warnings); an asset whose growth is not finite at the end
+    stops the run with one error naming it.
+
+    Raises
+    ------
+    ModelError
+        If an asset's simulated growth overflowed.
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        result = (
+            _simulate_chunk_numpy(plan, n_paths, seed)
+            if not plan.compiled
+            else _simulate_chunk_compiled(plan, n_paths, seed)
+        )
+    broken = ~np.isfinite(result.asset_growth).all(axis=0)
+    if broken.any():
+        names = [plan.model.asset_names[i] for i in np.flatnonzero(broken)]
+        raise ModelError(
+            f"{', '.join(names)}: simulated returns overflowed (growth is not finite); check "
+            f"model.marginals.params.{names[0]} (mu, omega, beta: the long-run volatility they imply) and the horizon"
+        )
+    return result
+
+
+def _simulate_chunk_numpy(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSequence) -> ChunkResult:
+    """:func:`simulate_chunk` in plain numpy, the reference the compiled path is tested against."""
     rng = np.random.Generator(np.random.PCG64(seed))
     schedule = plan.schedule
     state = plan.model.initial_state(n_paths)

@@ -30,6 +30,7 @@ def twin_plan() -> SimulationPlan:
     )
 
 
+@pytest.mark.slow  # a coverage study over many seeds; `make test-all` runs it
 def test_paired_intervals_cover_a_zero_difference_about_95_percent_of_seeds() -> None:
     plan = twin_plan()
     n_seeds = 100

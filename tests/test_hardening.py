@@ -148,3 +148,22 @@ def test_force_runs_what_the_memory_guard_would_refuse(
     assert not (tmp_path / "refused").exists()
     assert main([*argv, "--out", str(tmp_path / "forced"), "--force", "--set", "optimize.objectives=[]"]) == 0
     assert json.loads((tmp_path / "forced" / "manifest.json").read_text(encoding="utf-8"))["status"] == "complete"
+
+
+def test_plain_aliases_still_work_and_errors_point_into_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        f"extends: {DEFAULT_CONFIG}\n"
+        "portfolio:\n"
+        "  benchmarks:\n"
+        "    first: &mix {sp500: 0.5, russell2000: 0.5}\n"
+        "    second: *mix\n"
+        "simulation: {n_paths: -1}\n",
+        encoding="utf-8",
+    )
+    assert main(["validate", str(scenario)]) == 2
+    assert f"{scenario}:6: simulation.n_paths" in capsys.readouterr().err
+    scenario.write_text(scenario.read_text(encoding="utf-8").replace("n_paths: -1", "n_paths: 100"), encoding="utf-8")
+    assert main(["validate", str(scenario)]) == 0

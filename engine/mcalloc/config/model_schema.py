@@ -74,6 +74,13 @@ MIN_FIT_OBSERVATIONS = 500
 """Fewest returns a volatility model is fitted to (the data layer and the fitter agree)."""
 
 
+MAX_VARIANCE = 1e4
+"""Largest per-step variance (percent squared) a calibrated state may hold: a daily standard deviation of 100%."""
+
+MAX_LOADING = 10.0
+"""Largest absolute loading on the market factor."""
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
@@ -123,10 +130,10 @@ class MarginalParams(_Frozen):
     beta: float
     nu: Annotated[float, Field(gt=2.0)] | None = None
     skew: Annotated[float, Field(gt=-1.0, lt=1.0)] | None = None
-    last_variance: Annotated[float, Field(gt=0.0)] | None = None
+    last_variance: Annotated[float, Field(gt=0.0, le=MAX_VARIANCE)] | None = None
     last_return: float | None = None
-    max_variance: Annotated[float, Field(gt=0.0)] | None = None
-    stressed_variance: Annotated[float, Field(gt=0.0)] | None = None
+    max_variance: Annotated[float, Field(gt=0.0, le=MAX_VARIANCE)] | None = None
+    stressed_variance: Annotated[float, Field(gt=0.0, le=MAX_VARIANCE)] | None = None
 
 
 NU_FLOOR = 2.5
@@ -382,7 +389,7 @@ class FactorConfig(_Frozen):
     """
 
     market: str
-    loadings: dict[str, list[float]] | None = None
+    loadings: dict[str, list[Annotated[float, Field(ge=-MAX_LOADING, le=MAX_LOADING)]]] | None = None
     regimes: RegimeConfig | None = None
 
     @model_validator(mode="after")

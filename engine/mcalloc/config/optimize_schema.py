@@ -160,7 +160,7 @@ class MaxGrowthObjective(_Objective):
 
     kind: Literal["max_growth"]
     alpha: Level = 0.95
-    cvar_limit: Annotated[float, Field(gt=0.0)] | None = None
+    cvar_limit: Annotated[float, Field(gt=0.0, le=10.0)] | None = None
     maxdd_alpha: Level = 0.9
     maxdd_limit: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
 
@@ -210,7 +210,7 @@ class ConstraintsConfig(_Frozen):
     bounds: dict[str, tuple[float, float]] = Field(default_factory=dict)
     groups: dict[Identifier, GroupBound] = Field(default_factory=dict)
     turnover: TurnoverConfig | None = None
-    max_assets: Annotated[int, Field(ge=1)] | None = None
+    max_assets: Annotated[int, Field(ge=1, le=1000)] | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> ConstraintsConfig:

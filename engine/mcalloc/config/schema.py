@@ -115,8 +115,8 @@ class DataConfig(_Frozen):
     end: datetime.date | None = None
     frequency: Literal["daily", "weekly", "monthly"] = "daily"
     fill_limit: Annotated[int, Field(ge=0, le=31)] = 0
-    max_gap_days: Annotated[int, Field(gt=0)] | None = None
-    max_missing_run: Annotated[int, Field(ge=0)] = 5
+    max_gap_days: Annotated[int, Field(gt=0, le=3660)] | None = None
+    max_missing_run: Annotated[int, Field(ge=0, le=1000)] = 5
     suspicious_move: Annotated[float, Field(gt=0.0, le=10.0)] | None = None
 
     @model_validator(mode="after")
@@ -180,7 +180,7 @@ class SimulationConfig(_Frozen):
     horizon_years: Annotated[int, Field(gt=0, le=100)] = 10
     steps_per_year: Annotated[int, Field(ge=12, le=366)] = 252
     chunk_size: Annotated[int, Field(gt=0, le=1_000_000)] = 1000
-    n_jobs: int = -1
+    n_jobs: Annotated[int, Field(ge=-1, le=1024)] = -1
     backend: Literal["loky", "dask"] = "loky"
     scheduler: Annotated[str, Field(pattern=r"^(tcp|tls|inproc|ucx|ws|wss)://\S+$")] | None = None
 
@@ -378,7 +378,7 @@ class Scenario(_Frozen):
 
     name: Identifier
     description: str | None = None
-    seed: Annotated[int, Field(ge=0)]
+    seed: Annotated[int, Field(ge=0, lt=2**63)]
     assets: Annotated[list[AssetConfig], Field(min_length=1)]
     data: DataConfig | None = None
     currency: CurrencyConfig = CurrencyConfig()

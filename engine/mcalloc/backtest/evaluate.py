@@ -28,7 +28,15 @@ from mcalloc.errors import ConfigError, McallocError
 from mcalloc.models.joint import JointModel, fit_joint_model
 from mcalloc.simulation.workers import watch_parent
 
-__all__ = ["MIN_TEST_DAYS", "BacktestPlan", "Variant", "VariantResult", "evaluate_variant", "first_test_row"]
+__all__ = [
+    "MIN_TEST_DAYS",
+    "BacktestPlan",
+    "Variant",
+    "VariantResult",
+    "evaluate_variant",
+    "first_test_row",
+    "parse_split",
+]
 
 MIN_TEST_DAYS = 252
 """Test days needed after the split: a year, so that there are twelve monthly forecasts."""
@@ -69,6 +77,22 @@ class BacktestPlan:
         return [(start, stops) for start, stops in zip(starts, [*starts[1:], n_obs], strict=True)]
 
 
+def parse_split(split: str) -> pd.Timestamp:
+    """The split date, which must be written ``YYYY-MM-DD`` and exist.
+
+    Raises
+    ------
+    ConfigError
+        Saying how to write it.
+    """
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", split) is None:
+            raise ValueError(split)
+        return pd.Timestamp(date.fromisoformat(split))
+    except ValueError:
+        raise ConfigError(f"--split: '{split}' is not a date; give it as YYYY-MM-DD") from None
+
+
 def first_test_row(index: pd.DatetimeIndex, split: str, min_fit: int) -> int:
     """The row of the first return on or after ``split``, checked to leave enough data on both sides.
 
@@ -78,12 +102,7 @@ def first_test_row(index: pd.DatetimeIndex, split: str, min_fit: int) -> int:
         If ``split`` is not a date, lies outside the data, or leaves fewer
         than ``min_fit`` returns before it or ``MIN_TEST_DAYS`` after it.
     """
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", split) is None:
-            raise ValueError(split)
-        day = pd.Timestamp(date.fromisoformat(split))
-    except ValueError:
-        raise ConfigError(f"--split: '{split}' is not a date; give it as YYYY-MM-DD") from None
+    day = parse_split(split)
     first_day, last_day = index[0].date(), index[-1].date()
     span = f"the data's returns run from {first_day} to {last_day}"
     if day.date() <= first_day or day.date() > last_day:

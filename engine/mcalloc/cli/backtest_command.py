@@ -65,11 +65,12 @@ def _choices(text: str, allowed: tuple[str, ...], option: str) -> list[str]:
 
 
 def _backtest(args: argparse.Namespace) -> int:
-    from mcalloc.backtest.evaluate import BacktestPlan, Variant
+    from mcalloc.backtest.evaluate import BacktestPlan, Variant, parse_split
     from mcalloc.cli.progress import LOGGER, configure_logging
     from mcalloc.config.loader import load_scenario
     from mcalloc.pipeline import run_backtest
 
+    parse_split(args.split)  # a mistyped date is refused before any data is read
     overrides = list(args.overrides)
     if args.n_jobs is not None:
         overrides.append(f"simulation.n_jobs={args.n_jobs}")

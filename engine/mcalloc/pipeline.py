@@ -14,7 +14,6 @@ optimised portfolio's metrics come from futures it was not fitted to, and
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -523,7 +522,7 @@ def run_backtest(
     """
     from joblib import Parallel, delayed, parallel_config
 
-    from mcalloc.simulation.workers import watch_parent
+    from mcalloc.simulation.workers import watched_workers
 
     data = load_market_data(base)
     if data.frequency != "daily":
@@ -569,12 +568,9 @@ def run_backtest(
     clock = _StageClock(report)
     try:
         folder.write_yaml("config.yaml", scenario_to_dict(base))
-        with clock.stage(f"backtest {len(variants)} models"):
-            watched = {"initializer": watch_parent, "initargs": (os.getpid(),)}
-            with parallel_config(backend="loky", n_jobs=base.simulation.n_jobs, **watched):
-                results = Parallel()(
-                    delayed(evaluate_variant)(variant, data, first, plan, targets) for variant in variants
-                )
+        workers = parallel_config(backend="loky", n_jobs=base.simulation.n_jobs, **watched_workers())
+        with clock.stage(f"backtest {len(variants)} models"), workers:
+            results = Parallel()(delayed(evaluate_variant)(variant, data, first, plan, targets) for variant in variants)
         failures = {r.label: r.error for r in results if r.error is not None}
         if len(failures) == len(results):
             label, error = next(iter(failures.items()))

@@ -21,12 +21,11 @@ from threadpoolctl import threadpool_limits
 
 from mcalloc.backtest.forecasts import MONTH, HorizonForecasts, Targets, forecast, window_rows
 from mcalloc.backtest.tables import VALIDATION_COLUMNS, forecast_rows, window_check_rows
-from mcalloc.config.model_schema import StartConfig
+from mcalloc.config.model_schema import BASELINE_KINDS, StartConfig
 from mcalloc.config.schema import Scenario
 from mcalloc.data.market import MarketData, observations_needed
 from mcalloc.errors import ConfigError, McallocError
 from mcalloc.models.joint import JointModel, fit_joint_model
-from mcalloc.simulation.workers import watch_parent
 
 __all__ = [
     "MIN_TEST_DAYS",
@@ -139,10 +138,13 @@ class Variant:
     scenario: Scenario
 
     @property
+    def is_baseline(self) -> bool:
+        """A plain baseline has no volatility models, so no law of their shocks."""
+        return self.dependence in BASELINE_KINDS
+
+    @property
     def label(self) -> str:
-        return (
-            self.dependence if self.dependence.startswith(("iid_", "bootstrap")) else f"{self.dependence}/{self.dist}"
-        )
+        return self.dependence if self.is_baseline else f"{self.dependence}/{self.dist}"
 
     def seed(self, base: int, segment: int) -> np.random.SeedSequence:
         """The seed of one segment, from the base seed and the variant's label (not its position in a list)."""
@@ -188,7 +190,6 @@ def evaluate_variant(
     BLAS runs on one thread, as in a joblib worker, so that sums over
     matrices round the same way whichever process evaluates the variant.
     """
-    watch_parent()
     with threadpool_limits(limits=1):
         return _evaluate(variant, data, first, plan, targets)
 
@@ -229,7 +230,7 @@ def _evaluate(variant: Variant, data: MarketData, first: int, plan: BacktestPlan
     records = [*forecast_rows(joined[0], names), *forecast_rows(joined[1], names), *window]
     table = pd.DataFrame.from_records(records).reindex(columns=VALIDATION_COLUMNS)
     table["model"], table["dependence"], table["marginals"] = variant.label, variant.dependence, variant.dist
-    if variant.dependence.startswith(("iid_", "bootstrap")):
+    if variant.is_baseline:
         table["marginals"] = "-"
     table["passed"] = table["passed"].astype(bool)
     pits = pd.concat([_pit_frame(f, names, dates) for f in joined], ignore_index=True)

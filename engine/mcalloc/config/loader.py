@@ -24,6 +24,7 @@ from mcalloc.errors import ConfigError
 __all__ = [
     "MAX_FILE_BYTES",
     "MAX_NODES",
+    "TooManyValuesError",
     "apply_override",
     "config_hash",
     "load_raw",
@@ -46,6 +47,10 @@ MAX_FILE_BYTES = 1_000_000
 
 MAX_NODES = 20_000
 """Values a scenario may hold, aliases counted each time they are used (shipped scenarios: a few hundred)."""
+
+
+class TooManyValuesError(ConfigError):
+    """A YAML document whose aliases expand to more than ``MAX_NODES`` values."""
 
 
 def _node_locations(node: yaml.Node, source: str) -> Locations:
@@ -91,7 +96,7 @@ def _node_locations(node: yaml.Node, source: str) -> Locations:
                 walk(value_node, (*path, index))
 
     if size(node) > MAX_NODES:
-        raise ConfigError(
+        raise TooManyValuesError(
             f"{source}: holds more than {MAX_NODES:,} values once its aliases (*name) are expanded; "
             "write the values out or use fewer nested aliases"
         )
@@ -251,9 +256,9 @@ def apply_override(data: dict[str, Any], override: str) -> dict[str, Any]:
         raise ConfigError(f"--set {key!r}: the key holds a control character (a newline?); give section.key=value")
     try:
         value = parse_yaml(raw_value, f"--set {key}")[0] if raw_value.strip() else None
-    except ConfigError as error:
-        if "holds more than" in str(error):
-            raise
+    except TooManyValuesError:
+        raise
+    except ConfigError:
         raise ConfigError(f"--set {key}: cannot read value {raw_value!r} as YAML") from None
     except ValueError:
         # looks like a date but is not one (2019-13-45): let validation say so

@@ -86,20 +86,9 @@ def exceedance_figure(validation: pd.DataFrame) -> Figure | None:
     return figure
 
 
-def _format(value: Any) -> str:
-    if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
-    if isinstance(value, float | np.floating):
-        return "" if np.isnan(value) else f"{value:.4g}"
-    return str(value)
-
-
 def _table(frame: pd.DataFrame) -> Table:
-    shown = frame.dropna(axis=1, how="all")
-    return Table(
-        columns=[str(c) for c in shown.columns],
-        rows=[[_format(v) for v in row] for row in shown.itertuples(index=False)],
-    )
+    """The frame as the page shows it, columns that are empty for every row left out."""
+    return Table.of(frame.dropna(axis=1, how="all"))
 
 
 def _provenance(manifest: dict[str, Any]) -> Table:

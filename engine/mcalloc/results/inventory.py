@@ -60,16 +60,13 @@ def survey(root: Path) -> list[FolderState]:
     folders = {manifest.parent for manifest in root.rglob("manifest.json")}
     folders |= {path for path in root.rglob(".*.partial") if path.is_dir()}
     folders |= {path for path in root.rglob(".*.replaced") if path.is_dir()}
-    finished = {
-        folder.parent: max(str(_manifest(folder).get("finished_at") or ""), "")
-        for folder in folders
-        if _manifest(folder).get("status") == "complete"
-    }
-    newest: dict[Path, str] = {}
-    for parent, when in finished.items():
-        newest[parent] = max(newest.get(parent, ""), when)
+    manifests = {folder: _manifest(folder) for folder in folders}
+    newest: dict[Path, str] = {}  # per parent folder, when its last complete run finished
+    for folder, manifest in manifests.items():
+        if manifest.get("status") == "complete":
+            newest[folder.parent] = max(newest.get(folder.parent, ""), str(manifest.get("finished_at") or ""))
     for folder in sorted(folders):
-        manifest = _manifest(folder)
+        manifest = manifests[folder]
         scenario = str(manifest.get("scenario", ""))
         started = str(manifest.get("started_at") or "")
         name = folder.name

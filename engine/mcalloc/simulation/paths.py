@@ -13,7 +13,6 @@ fees, book the portfolios, and keep running sums. Nothing of shape
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -29,7 +28,7 @@ from mcalloc.portfolio.flows import CashFlowSchedule
 from mcalloc.portfolio.schedule import Schedule
 from mcalloc.portfolio.taxes import AccountTax
 from mcalloc.simulation.currency import CurrencyOverlay
-from mcalloc.simulation.workers import watch_parent
+from mcalloc.simulation.workers import watched_workers
 
 __all__ = [
     "ChunkResult",
@@ -272,7 +271,6 @@ def _simulate_chunk_compiled(plan: SimulationPlan, n_paths: int, seed: np.random
 
 def _simulate_chunks(plan: SimulationPlan, sizes: list[int], seeds: list[np.random.SeedSequence]) -> list[ChunkResult]:
     """A run of consecutive chunks; their wealth counts are summed into the first, so one set is sent back."""
-    watch_parent()
     parts = [simulate_chunk(plan, size, child) for size, child in zip(sizes, seeds, strict=True)]
     first = parts[0].fan
     if first is not None:
@@ -431,11 +429,7 @@ def run_simulation(
         for start, stop in itertools.pairwise(edges)
     )
     # loky workers watch this process from the moment they start, so none outlives it (simulation.workers)
-    local = (
-        {"n_jobs": workers, "initializer": watch_parent, "initargs": (os.getpid(),)}
-        if backend == "loky"
-        else {"n_jobs": -1}
-    )
+    local = {"n_jobs": workers, **watched_workers()} if backend == "loky" else {"n_jobs": -1}
     with parallel_config(backend=backend, **local):
         # results come back in submission order whatever the backend, so chunks are combined in index order
         for run in Parallel(batch_size=1, return_as="generator")(tasks):

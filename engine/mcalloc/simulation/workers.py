@@ -16,27 +16,30 @@ import signal
 import sys
 import threading
 import time
+from typing import Any
 
-__all__ = ["kill_workers", "watch_parent"]
+__all__ = ["kill_workers", "watch_parent", "watched_workers"]
 
 _POLL_SECONDS = 0.25
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _watching = False
 
 
-def watch_parent(parent: int | None = None) -> None:
+def watched_workers() -> dict[str, Any]:
+    """Keyword arguments for joblib's loky backend that start every worker with :func:`watch_parent`."""
+    return {"initializer": watch_parent, "initargs": (os.getpid(),)}
+
+
+def watch_parent(parent: int) -> None:
     """In a worker process, make sure (once) that the process ends when its parent dies.
 
-    ``parent`` is the parent's process id as the parent knows it (pass
-    ``os.getpid()`` as the initializer's argument): a worker still starting
-    when its parent is killed must not take its new adoptive parent for it.
-    Does nothing in the main process (``n_jobs=1`` runs tasks there).
+    ``parent`` is the parent's process id as the parent knows it: a worker
+    still starting when its parent is killed must not take its new adoptive
+    parent for it. Does nothing in the main process.
     """
     global _watching
     if _watching or multiprocessing.current_process().name == "MainProcess":
         return
-    if parent is None:
-        parent = os.getppid()
     if os.getppid() != parent:
         os._exit(1)  # orphaned before it could be told
     if sys.platform.startswith("linux"):

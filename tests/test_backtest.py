@@ -182,7 +182,8 @@ def test_the_generating_model_passes_and_a_constant_volatility_baseline_fails(
     assert (pits["ks_p"] > 1e-3).all(), pits.to_string()
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["status"] == "complete" and manifest["kind"] == "backtest"
-    assert manifest["period"]["n_fit"] == N_FIT and manifest["period"]["n_test"] == N_TEST
+    assert manifest["splits"] == [split]
+    assert manifest["periods"][split]["n_fit"] == N_FIT and manifest["periods"][split]["n_test"] == N_TEST
 
 
 def test_refits_cover_the_whole_test_period(simulated_scenario: Path, tmp_path: Path) -> None:
@@ -194,11 +195,65 @@ def test_refits_cover_the_whole_test_period(simulated_scenario: Path, tmp_path: 
     daily = table[(table["check"] == "var") & (table["horizon"] == "1d")]
     assert (daily["n_obs"] == N_TEST).all()
     assert (table[(table["check"] == "pit") & (table["horizon"] == "1m")]["n_obs"] == N_TEST // 21).all()
-    assert BacktestPlan(split, 24).segments(N_FIT, N_FIT + N_TEST) == [
+    assert BacktestPlan((split,), 24).segments(N_FIT, N_FIT + N_TEST) == [
         (N_FIT, N_FIT + 504),
         (N_FIT + 504, N_FIT + 1008),
         (N_FIT + 1008, N_FIT + N_TEST),
     ]
+
+
+def test_several_splits_each_as_if_run_alone_with_a_summary(
+    simulated_scenario: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prices = pd.read_csv(simulated_scenario.parent / "sp500.csv")
+    early, late = _split(simulated_scenario.parent), str(prices["Date"].iloc[N_FIT + 601])
+    small = ["--models", "gaussian,iid_normal", "--draws", "200", "--set", "simulation.n_paths=200", "--n-jobs", "2"]
+    both, alone = tmp_path / "both", tmp_path / "alone"
+    # out of order, one date twice: run once each, oldest first
+    args = ["backtest", str(simulated_scenario), "--split", f"{late},{early}", "--split", late, *small]
+    assert main([*args, "--out", str(both)]) == 0
+    printed = capsys.readouterr().out
+    assert main(["backtest", str(simulated_scenario), "--split", late, *small, "--out", str(alone), "-q"]) == 0
+    manifest = json.loads((both / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["splits"] == [early, late]
+    assert manifest["periods"][late]["n_test"] == N_TEST - 600
+    table = pd.read_csv(both / "validation.csv", dtype={"split": str})
+    daily = table[(table["check"] == "var") & (table["horizon"] == "1d")]
+    assert set(daily.loc[daily["split"] == early, "n_obs"]) == {N_TEST}
+    assert set(daily.loc[daily["split"] == late, "n_obs"]) == {N_TEST - 600}
+    # a split's numbers depend on the split, not on which others ran with it
+    single = pd.read_csv(alone / "validation.csv", dtype={"split": str})
+    pd.testing.assert_frame_equal(table[table["split"] == late].reset_index(drop=True), single)
+    verdicts = pd.read_csv(both / "verdicts.csv", dtype={"split": str})
+    assert len(verdicts) == 4 and verdicts["split"].tolist() == [early, early, late, late]
+    summary = pd.read_csv(both / "summary.csv").set_index("model")
+    for model, rows in verdicts.groupby("model"):
+        assert summary.loc[model, "passed"] == (rows["verdict"] == "passes").sum()
+        assert summary.loc[model, "passed"] + summary.loc[model, "failed"] == summary.loc[model, "splits"] == 2
+    assert summary.loc["gaussian/normal", "passed"] == 2, summary.to_string()
+    assert early in summary.loc["iid_normal", "failed_at"], summary.to_string()
+    assert f"split {early}: fail: iid_normal" in printed and "over the splits" in printed
+    assert main(["report", str(both)]) == 0
+    page = (both / "report.html").read_text(encoding="utf-8")
+    assert "split-summary" in page and f"splits {early}, {late}" in page
+
+
+def test_split_summary_counts_models_that_could_not_be_fitted() -> None:
+    from mcalloc.backtest.tables import split_summary
+
+    verdict = pd.DataFrame(
+        {
+            "split": ["2008-01-01", "2008-01-01", "2012-01-01"],
+            "model": ["a", "b", "a"],
+            "failed_at_5pct": [3, 9, 5],
+            "verdict": ["passes", "fails", "fails"],
+        }
+    )
+    summary = split_summary(verdict, [("2012-01-01", "b")]).set_index("model")
+    assert summary.loc["a", ["splits", "passed", "failed", "not_evaluated"]].tolist() == [2, 1, 1, 0]
+    assert summary.loc["b", ["splits", "passed", "failed", "not_evaluated"]].tolist() == [2, 0, 1, 1]
+    assert summary.loc["a", "failed_at_5pct_median"] == 4.0
+    assert summary.loc["b", "not_evaluated_at"] == "2012-01-01" and summary.loc["a", "passed_at"] == "2008-01-01"
 
 
 @pytest.mark.parametrize(
@@ -210,6 +265,9 @@ def test_refits_cover_the_whole_test_period(simulated_scenario: Path, tmp_path: 
         ("2040-01-01", ("--split", "outside the data", "choose a date inside it")),
         ("2000-06-01", ("--split", "daily returns before", "needs at least 500", "choose a split on or after")),
         ("2016-01-04", ("--split", "on or after 2016-01-04", "at least 252", "choose a split on or before")),
+        ("2012-01-02,2040-01-01", ("--split", "2040-01-01", "outside the data")),
+        ("2012-01-02,2012-13-01", ("--split", "'2012-13-01' is not a date")),
+        (",", ("--split", "no date given")),
     ],
 )
 def test_bad_split_dates_exit_2_with_one_line(

@@ -116,9 +116,14 @@ def test_dependence_variants_share_marginals_and_correlation() -> None:
 
 def test_report_ratios_targets_and_json() -> None:
     measured = ModelThroughput(
-        asset_steps_per_s=20e6, rng_normals_per_s=80e6, arch_fast_steps_per_s=1e6, two_worker_asset_steps_per_s=36e6
+        asset_steps_per_s=20e6,
+        rng_normals_per_s=80e6,
+        arch_fast_steps_per_s=1e6,
+        two_worker_asset_steps_per_s=36e6,
+        own_draws_asset_steps_per_s=48e6,
     )
     assert measured.ratio_vs_rng == pytest.approx(0.25)
+    assert measured.draws_ceiling == pytest.approx(0.6)
     assert measured.ratio_vs_arch == pytest.approx(20.0)
     assert measured.parallel_efficiency == pytest.approx(0.9)
     context = {"n_paths": 8000, "n_steps": 2520, "n_series": 3, "chunk_size": 1000, "repeat": 3, "cpu_count": 2}
@@ -127,9 +132,10 @@ def test_report_ratios_targets_and_json() -> None:
     report = BenchmarkReport({"gaussian": measured, "dcc": measured, "default_model": measured}, context, full)
     record = json.loads(json.dumps(report.record()))
     assert record["gaussian"]["ratio_vs_rng"] == 0.25 and record["gaussian"]["peak_rss_mb"] is None
+    assert record["gaussian"]["draws_ceiling"] == 0.6
     assert record["default_model"]["peak_rss_mb"] == 900.0 and record["default_model"]["full_run_workers"] == 2
     table = "\n".join(report.table())
-    assert "0.250 (>=0.5 no)" in table and "0.250 (>=0.25 ok)" in table and "0.90 (>=0.85 ok)" in table
+    assert "0.250 (>=0.5 no)      0.60" in table and "0.250 (>=0.25 ok)" in table and "0.90 (>=0.85 ok)" in table
 
 
 def test_arch_fast_path_reference_runs() -> None:

@@ -33,7 +33,7 @@ from mcalloc.backtest.evaluate import (
     minimum_fit_rows,
 )
 from mcalloc.backtest.forecasts import Targets
-from mcalloc.backtest.tables import verdicts
+from mcalloc.backtest.tables import split_summary, verdicts
 from mcalloc.config.loader import config_hash, scenario_to_dict
 from mcalloc.config.schema import Scenario
 from mcalloc.data.market import MarketData, load_market_data
@@ -490,13 +490,20 @@ def run_scenario(
 
 @dataclass(frozen=True)
 class BacktestOutcome:
-    """What a finished backtest wrote: every check, each model's verdict, the periods and the models that failed."""
+    """What a finished backtest wrote: every check, the verdicts, the periods and the models that could not be fitted.
+
+    ``verdicts`` has one row per split and model, ``summary`` one row per
+    model over the splits, ``periods`` the fit and test periods of each split
+    and ``failures`` a record (split, model, error) per model that could not
+    be fitted.
+    """
 
     folder: Path
     validation: pd.DataFrame
     verdicts: pd.DataFrame
-    period: dict[str, object]
-    failures: dict[str, str]
+    summary: pd.DataFrame
+    periods: dict[str, dict[str, object]]
+    failures: tuple[dict[str, str], ...]
     warnings: tuple[str, ...] = ()
 
 
@@ -507,16 +514,16 @@ def run_backtest(
     out: Path | None = None,
     report: Callable[[str], None] = lambda message: None,
 ) -> BacktestOutcome:
-    """Fit each variant before ``plan.split``, forecast the data after it and write the validation folder.
+    """Fit each variant before each of ``plan.splits``, forecast the data after it and write the validation folder.
 
     ``base`` supplies the data, benchmark portfolios, output settings and
-    workers (variants run in parallel, ``simulation.n_jobs`` of them; each
-    variant's numbers depend only on the seed and its own label).
+    workers (variant-split pairs run in parallel, ``simulation.n_jobs`` of
+    them; each pair's numbers depend only on the seed, its label and split).
 
     Raises
     ------
     ConfigError
-        If the data is not daily or the split leaves too little on either side.
+        If the data is not daily or a split leaves too little on either side.
     ModelError
         If no variant could be fitted.
     """
@@ -529,9 +536,9 @@ def run_backtest(
         raise ConfigError(
             f"data.frequency: the backtest forecasts days and months, so it needs daily data, not {data.frequency}"
         )
-    first = first_test_row(
-        pd.DatetimeIndex(data.returns.index), plan.split, max(minimum_fit_rows(v.scenario) for v in variants)
-    )
+    index = pd.DatetimeIndex(data.returns.index)
+    min_fit = max(minimum_fit_rows(v.scenario) for v in variants)
+    firsts = {split: first_test_row(index, split, min_fit) for split in plan.splits}
     names = base.factor_names
     # a portfolio wholly in one asset would repeat that asset's checks
     portfolios = {name: w for name, w in _benchmark_weights(base).items() if np.count_nonzero(w) > 1}
@@ -544,7 +551,7 @@ def run_backtest(
         if out is not None
         else base.output.dir / base.name / (f"backtest-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}")
     )
-    period = describe_test(data, first)
+    periods = {split: describe_test(data, first) for split, first in firsts.items()}
     folder = RunFolder.create(
         final,
         {
@@ -553,13 +560,13 @@ def run_backtest(
             "run_id": final.name,
             "seed": plan.seed,
             "config_sha256": digest,
-            "split": plan.split,
+            "splits": list(plan.splits),
             "refit_every_months": plan.refit_every,
             "n_draws": plan.n_draws,
             "n_paths": plan.n_paths,
             "models": [v.label for v in variants],
             "portfolios": list(portfolios),
-            "period": period,
+            "periods": periods,
             "data": provenance_records(data.provenance),
             "data_window": _data_window(data),
             "timings_s": {},
@@ -569,20 +576,30 @@ def run_backtest(
     try:
         folder.write_yaml("config.yaml", scenario_to_dict(base))
         workers = parallel_config(backend="loky", n_jobs=base.simulation.n_jobs, **watched_workers())
-        with clock.stage(f"backtest {len(variants)} models"), workers:
-            results = Parallel()(delayed(evaluate_variant)(variant, data, first, plan, targets) for variant in variants)
-        failures = {r.label: r.error for r in results if r.error is not None}
+        tasks = [(variant, split) for split in plan.splits for variant in variants]
+        stage = f"backtest {len(variants)} models" + (f" at {len(plan.splits)} splits" if len(plan.splits) > 1 else "")
+        with clock.stage(stage), workers:
+            results = Parallel()(
+                delayed(evaluate_variant)(variant, data, split, firsts[split], plan, targets)
+                for variant, split in tasks
+            )
+        failures = tuple({"split": r.split, "model": r.label, "error": r.error} for r in results if r.error is not None)
         if len(failures) == len(results):
-            label, error = next(iter(failures.items()))
-            raise ModelError(f"no model could be fitted before the split ({label}: {error})")
+            first_failure = failures[0]
+            raise ModelError(
+                f"no model could be fitted before the split ({first_failure['model']} before "
+                f"{first_failure['split']}: {first_failure['error']})"
+            )
         validation = pd.concat([r.rows for r in results if r.error is None], ignore_index=True)
         verdict = verdicts(validation)
+        summary = split_summary(verdict, [(f["split"], f["model"]) for f in failures])
         folder.write_csv("validation.csv", validation)
         folder.write_csv("verdicts.csv", verdict)
+        folder.write_csv("summary.csv", summary)
         folder.write_csv("pits.csv", pd.concat([r.pits for r in results if r.error is None], ignore_index=True))
-        warnings = [*data.warnings, *(w for r in results for w in r.warnings)]
-        warnings += [f"{label}: not evaluated: {error}" for label, error in failures.items()]
-        folder.update(warnings=warnings, failures=failures)
+        warnings = [*data.warnings, *dict.fromkeys(w for r in results for w in r.warnings)]
+        warnings += [f"{f['model']} at split {f['split']}: not evaluated: {f['error']}" for f in failures]
+        folder.update(warnings=warnings, failures=list(failures))
         if base.output.report:
             with clock.stage("report"):
                 from mcalloc.report import write_backtest_report
@@ -593,4 +610,4 @@ def run_backtest(
     except BaseException as error:
         _record_failure(folder, clock, error)
         raise
-    return BacktestOutcome(path, validation, verdict, period, failures, tuple(warnings))
+    return BacktestOutcome(path, validation, verdict, summary, periods, failures, tuple(warnings))

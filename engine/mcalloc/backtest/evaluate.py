@@ -1,8 +1,11 @@
-"""The backtest's plan (split, refits, draws) and the evaluation of one model variant.
+"""The backtest's plan (splits, refits, draws) and the evaluation of one model variant at one split.
 
-The test period runs from the first trading day on or after the split to the
-end of the data. With ``refit_every`` months (of ``MONTH`` trading days) the
-test period is cut into segments; each is forecast by a model fitted to all
+The test period runs from the first trading day on or after a split to the
+end of the data. Several splits (rolling origins) repeat the whole backtest
+from each, so that a verdict does not rest on one stretch of history.
+
+With ``refit_every`` months (of ``MONTH`` trading days) the test period is
+cut into segments; each is forecast by a model fitted to all
 the data before it (an expanding window), filtered forward through the
 segment. Without it, one fit before the split serves the whole period. The
 whole-window checks always use the fit at the split.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -35,6 +39,7 @@ __all__ = [
     "evaluate_variant",
     "first_test_row",
     "parse_split",
+    "parse_splits",
 ]
 
 MIN_TEST_DAYS = 252
@@ -47,8 +52,8 @@ class BacktestPlan:
 
     Attributes
     ----------
-    split
-        The first day of the test period (``YYYY-MM-DD``).
+    splits
+        The first day of each test period (``YYYY-MM-DD``), oldest first.
     refit_every
         Months (of ``MONTH`` trading days) between refits, or ``None`` for one fit at the split.
     n_draws
@@ -59,7 +64,7 @@ class BacktestPlan:
         Seeds every draw, per variant and segment.
     """
 
-    split: str
+    splits: tuple[str, ...]
     refit_every: int | None = None
     n_draws: int = 2000
     n_paths: int = 1000
@@ -90,6 +95,20 @@ def parse_split(split: str) -> pd.Timestamp:
         return pd.Timestamp(date.fromisoformat(split))
     except ValueError:
         raise ConfigError(f"--split: '{split}' is not a date; give it as YYYY-MM-DD") from None
+
+
+def parse_splits(texts: Sequence[str]) -> tuple[str, ...]:
+    """The split dates of ``--split`` options (each one date or several joined by commas), oldest first, once each.
+
+    Raises
+    ------
+    ConfigError
+        If any is not a ``YYYY-MM-DD`` date, or none is given.
+    """
+    days = {parse_split(part.strip()) for text in texts for part in text.split(",") if part.strip()}
+    if not days:
+        raise ConfigError("--split: no date given; give one or more as YYYY-MM-DD[,YYYY-MM-DD...]")
+    return tuple(str(day.date()) for day in sorted(days))
 
 
 def first_test_row(index: pd.DatetimeIndex, split: str, min_fit: int) -> int:
@@ -146,16 +165,17 @@ class Variant:
     def label(self) -> str:
         return self.dependence if self.is_baseline else f"{self.dependence}/{self.dist}"
 
-    def seed(self, base: int, segment: int) -> np.random.SeedSequence:
-        """The seed of one segment, from the base seed and the variant's label (not its position in a list)."""
-        return np.random.SeedSequence([base, zlib.crc32(self.label.encode()), segment])
+    def seed(self, base: int, split: str, segment: int) -> np.random.SeedSequence:
+        """The seed of one segment, from the base seed, the variant's label and the split (not positions in lists)."""
+        return np.random.SeedSequence([base, zlib.crc32(self.label.encode()), zlib.crc32(split.encode()), segment])
 
 
 @dataclass(frozen=True)
 class VariantResult:
-    """One variant's checks (``rows``), its PITs, warnings, and the error that stopped it, if any."""
+    """One variant's checks (``rows``) and PITs at one split, warnings, and the error that stopped it, if any."""
 
     label: str
+    split: str
     rows: pd.DataFrame
     pits: pd.DataFrame
     warnings: tuple[str, ...] = ()
@@ -183,18 +203,21 @@ def _pit_frame(forecasts: HorizonForecasts, names: list[str], dates: pd.Index) -
 
 
 def evaluate_variant(
-    variant: Variant, data: MarketData, first: int, plan: BacktestPlan, targets: Targets
+    variant: Variant, data: MarketData, split: str, first: int, plan: BacktestPlan, targets: Targets
 ) -> VariantResult:
-    """Fit, forecast and check one variant over the test period; a model that cannot be fitted is reported, not raised.
+    """Fit, forecast and check one variant over the test period from ``split`` (data row ``first``).
 
-    BLAS runs on one thread, as in a joblib worker, so that sums over
-    matrices round the same way whichever process evaluates the variant.
+    A model that cannot be fitted is reported, not raised. BLAS runs on one
+    thread, as in a joblib worker, so that sums over matrices round the same
+    way whichever process evaluates the variant.
     """
     with threadpool_limits(limits=1):
-        return _evaluate(variant, data, first, plan, targets)
+        return _evaluate(variant, data, split, first, plan, targets)
 
 
-def _evaluate(variant: Variant, data: MarketData, first: int, plan: BacktestPlan, targets: Targets) -> VariantResult:
+def _evaluate(
+    variant: Variant, data: MarketData, split: str, first: int, plan: BacktestPlan, targets: Targets
+) -> VariantResult:
     returns = data.returns[list(targets.series)].to_numpy(dtype=float)
     dates = data.returns.index
     segments = plan.segments(first, returns.shape[0])
@@ -204,7 +227,7 @@ def _evaluate(variant: Variant, data: MarketData, first: int, plan: BacktestPlan
         for number, (start, stop) in enumerate(segments):
             model = _fit(variant, data, start)
             warnings += [f"{variant.label}, fit before {dates[start].date()}: {w}" for w in model.warnings]
-            rng = np.random.default_rng(variant.seed(plan.seed, number))
+            rng = np.random.default_rng(variant.seed(plan.seed, split, number))
             one_day, one_month = forecast(model, returns, start, stop, targets, plan.n_draws, rng)
             daily.append(one_day)
             monthly.append(one_month)
@@ -224,7 +247,7 @@ def _evaluate(variant: Variant, data: MarketData, first: int, plan: BacktestPlan
                 window = window_check_rows(rows, plan.n_paths)
     except McallocError as error:
         empty = pd.DataFrame(columns=VALIDATION_COLUMNS)
-        return VariantResult(variant.label, empty, pd.DataFrame(), tuple(warnings), str(error))
+        return VariantResult(variant.label, split, empty, pd.DataFrame(), tuple(warnings), str(error))
     joined = [HorizonForecasts.joined(daily), HorizonForecasts.joined([m for m in monthly if m.starts.size])]
     names = targets.names
     records = [*forecast_rows(joined[0], names), *forecast_rows(joined[1], names), *window]
@@ -232,10 +255,12 @@ def _evaluate(variant: Variant, data: MarketData, first: int, plan: BacktestPlan
     table["model"], table["dependence"], table["marginals"] = variant.label, variant.dependence, variant.dist
     if variant.is_baseline:
         table["marginals"] = "-"
+    table["split"] = split
     table["passed"] = table["passed"].astype(bool)
     pits = pd.concat([_pit_frame(f, names, dates) for f in joined], ignore_index=True)
     pits.insert(0, "model", variant.label)
-    return VariantResult(variant.label, table, pits, tuple(warnings))
+    pits.insert(0, "split", split)
+    return VariantResult(variant.label, split, table, pits, tuple(warnings))
 
 
 def describe_test(data: MarketData, first: int) -> dict[str, object]:

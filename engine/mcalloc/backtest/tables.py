@@ -26,6 +26,12 @@ of at most ``LEVEL`` however strongly its checks depend on each other (they
 share days, and a portfolio shares its assets' returns), which a count of
 individual failures cannot promise. The individual 5% failures are counted
 too, as a guide to where a model falls short.
+
+With several splits every row carries its ``split``, each model gets a
+verdict per split, and :func:`split_summary` counts the splits each model
+passes. The splits' test periods overlap (each runs to the end of the data),
+so the count describes how a model fares from different starting points; it
+is not a test of its own.
 """
 
 from __future__ import annotations
@@ -39,13 +45,21 @@ from mcalloc.backtest.forecasts import COVERAGES, HorizonForecasts
 from mcalloc.metrics.calibration import CalibrationRow
 from mcalloc.metrics.forecast_tests import berkowitz_test, christoffersen_conditional_coverage, ks_uniformity
 
-__all__ = ["LEVEL", "VALIDATION_COLUMNS", "forecast_rows", "verdicts", "window_check_rows", "window_p_value"]
+__all__ = [
+    "LEVEL",
+    "VALIDATION_COLUMNS",
+    "forecast_rows",
+    "split_summary",
+    "verdicts",
+    "window_check_rows",
+    "window_p_value",
+]
 
 LEVEL = 0.05
 """Significance level of each check."""
 
 VALIDATION_COLUMNS = [
-    "model", "dependence", "marginals", "check", "horizon", "series", "statistic", "n_obs",
+    "split", "model", "dependence", "marginals", "check", "horizon", "series", "statistic", "n_obs",
     "exceedances", "expected_exceedances", "exceedance_rate", "kupiec_p", "independence_p",
     "conditional_coverage_p", "ks_p", "berkowitz_p", "realised", "sim_p05", "sim_p50", "sim_p95",
     "percentile", "p_value", "passed",
@@ -125,12 +139,12 @@ def window_check_rows(rows: Sequence[CalibrationRow], n_paths: int) -> list[dict
 
 
 def verdicts(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per model: checks, failures at 5%, the smallest p-value against ``LEVEL / checks``, the verdict.
+    """One row per split and model: checks, 5% failures, the smallest p-value against ``LEVEL / checks``, verdict.
 
     ``worst`` names up to three checks with the smallest p-values, failed at 5%.
     """
     records = []
-    for model, group in table.groupby("model", sort=False):
+    for (split, model), group in table.groupby(["split", "model"], sort=False):
         n_checks = len(group)
         threshold = LEVEL / n_checks
         p_values = group["p_value"].astype(float)
@@ -139,6 +153,7 @@ def verdicts(table: pd.DataFrame) -> pd.DataFrame:
         smallest = float(p_values.min())
         records.append(
             {
+                "split": split,
                 "model": model,
                 "dependence": group["dependence"].iloc[0],
                 "marginals": group["marginals"].iloc[0],
@@ -148,6 +163,37 @@ def verdicts(table: pd.DataFrame) -> pd.DataFrame:
                 "threshold": threshold,
                 "verdict": "passes" if smallest >= threshold else "fails",
                 "worst": "; ".join(worst),
+            }
+        )
+    return pd.DataFrame(records)
+
+
+def split_summary(verdict: pd.DataFrame, not_evaluated: Sequence[tuple[str, str]] = ()) -> pd.DataFrame:
+    """One row per model over every split: how many it passed, failed, or could not be fitted at.
+
+    ``verdict`` is :func:`verdicts`' table; ``not_evaluated`` lists ``(split,
+    model)`` pairs whose model could not be fitted. ``failed_at_5pct_median``
+    is the median over the evaluated splits of the individual 5% failures.
+    """
+    splits = sorted({*verdict["split"].astype(str), *(split for split, _ in not_evaluated)})
+    models = list(dict.fromkeys([*verdict["model"], *(model for _, model in not_evaluated)]))
+    records = []
+    for model in models:
+        rows = verdict[verdict["model"] == model]
+        passed = rows.loc[rows["verdict"] == "passes", "split"].astype(str).tolist()
+        failed = rows.loc[rows["verdict"] != "passes", "split"].astype(str).tolist()
+        missing = [split for split, name in not_evaluated if name == model]
+        records.append(
+            {
+                "model": model,
+                "splits": len(splits),
+                "passed": len(passed),
+                "failed": len(failed),
+                "not_evaluated": len(missing),
+                "failed_at_5pct_median": float(rows["failed_at_5pct"].median()) if len(rows) else math.nan,
+                "passed_at": " ".join(passed),
+                "failed_at": " ".join(failed),
+                "not_evaluated_at": " ".join(missing),
             }
         )
     return pd.DataFrame(records)

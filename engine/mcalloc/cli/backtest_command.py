@@ -1,12 +1,15 @@
-"""``mcalloc backtest CONFIG --split YYYY-MM-DD``: does each generator predict data it never saw?
+"""``mcalloc backtest CONFIG --split YYYY-MM-DD[,...]``: does each generator predict data it never saw?
 
 Every model named by ``--models`` (default: every dependence model and
 baseline) is fitted, with each law of ``--marginals`` (default: the
 scenario's), to the data before the split; it then forecasts each day and
 month after it, from its volatility state filtered through the realised
-returns. Results go to ``<output.dir>/<scenario>/backtest-<id>/`` (or
-``--out``): validation.csv (one row per check), verdicts.csv, pits.csv and
-report.html. The scenario must fit its model to data (``model.source: fit``).
+returns. Several splits (``--split 2008-01-01,2012-01-01`` or the option
+repeated) repeat the backtest from each, and summary.csv counts the splits
+each model passes. Results go to ``<output.dir>/<scenario>/backtest-<id>/``
+(or ``--out``): validation.csv (one row per check), verdicts.csv (one row per
+split and model), summary.csv, pits.csv and report.html. The scenario must
+fit its model to data (``model.source: fit``).
 """
 
 from __future__ import annotations
@@ -35,7 +38,14 @@ def register(commands: Any) -> None:
         "data.paths.sp500=spy.csv",
     )
     backtest.description = __doc__
-    backtest.add_argument("--split", required=True, metavar="YYYY-MM-DD", help="first day of the test period")
+    backtest.add_argument(
+        "--split",
+        required=True,
+        action="append",
+        metavar="YYYY-MM-DD[,...]",
+        help="first day of the test period; several dates (comma-separated or the option repeated) "
+        "repeat the backtest from each",
+    )
     backtest.add_argument(
         "--refit-every", type=int, metavar="MONTHS", help="refit every MONTHS months of 21 days (default: never)"
     )
@@ -65,12 +75,12 @@ def _choices(text: str, allowed: tuple[str, ...], option: str) -> list[str]:
 
 
 def _backtest(args: argparse.Namespace) -> int:
-    from mcalloc.backtest.evaluate import BacktestPlan, Variant, parse_split
+    from mcalloc.backtest.evaluate import BacktestPlan, Variant, parse_splits
     from mcalloc.cli.progress import LOGGER, configure_logging
     from mcalloc.config.loader import load_scenario
     from mcalloc.pipeline import run_backtest
 
-    parse_split(args.split)  # a mistyped date is refused before any data is read
+    splits = parse_splits(args.split)  # a mistyped date is refused before any data is read
     overrides = list(args.overrides)
     if args.n_jobs is not None:
         overrides.append(f"simulation.n_jobs={args.n_jobs}")
@@ -104,18 +114,18 @@ def _backtest(args: argparse.Namespace) -> int:
                 raise ConfigError(f"--models {model} with --marginals {law}: {error}") from None
             variants.append(Variant(model, law, scenario))
     configure_logging("warning" if args.quiet else "info", args.log_file, sys.stderr.isatty())
-    plan = BacktestPlan(args.split, args.refit_every, args.draws, base.simulation.n_paths, base.seed)
+    plan = BacktestPlan(splits, args.refit_every, args.draws, base.simulation.n_paths, base.seed)
     outcome = run_backtest(base, variants, plan, args.out, report=LOGGER.info)
     if args.quiet:
         print(outcome.folder)
         return 0
-    period = outcome.period
-    print(
-        f"{base.name}: fitted on {period['fit_first']}..{period['fit_last']} ({period['n_fit']:,} days), "
-        f"tested on {period['test_first']}..{period['test_last']} ({period['n_test']:,} days, "
-        f"{period['n_test_months']} months of 21 days); {args.draws:,} draws per forecast, "
-        f"{base.simulation.n_paths:,} simulated test windows"
-    )
+    for split, period in outcome.periods.items():
+        print(
+            f"{base.name}, split {split}: fitted on {period['fit_first']}..{period['fit_last']} "
+            f"({period['n_fit']:,} days), tested on {period['test_first']}..{period['test_last']} "
+            f"({period['n_test']:,} days, {period['n_test_months']} months of 21 days)"
+        )
+    print(f"{args.draws:,} draws per forecast, {base.simulation.n_paths:,} simulated test windows")
     verdicts = outcome.verdicts
     shown = verdicts.assign(smallest_p=verdicts["smallest_p"].map("{:.2g}".format))
     shown = shown.assign(threshold=verdicts["threshold"].map("{:.2g}".format))
@@ -123,17 +133,22 @@ def _backtest(args: argparse.Namespace) -> int:
         "a model passes when no check's p-value is below 5% / checks (Bonferroni); "
         "validation.csv has every check, failed_at_5pct counts the individual failures"
     )
-    print(
-        shown[["model", "checks", "failed_at_5pct", "smallest_p", "threshold", "verdict", "worst"]].to_string(
-            index=False
-        )
-    )
-    passing = verdicts.loc[verdicts["verdict"] == "passes", "model"].tolist()
-    print(f"\npass: {', '.join(passing) if passing else 'none'}")
-    failing = verdicts.loc[verdicts["verdict"] != "passes", "model"].tolist()
-    print(f"fail: {', '.join(failing) if failing else 'none'}")
-    for label, reason in outcome.failures.items():
-        print(f"not evaluated: {label}: {reason}")
+    columns = ["model", "checks", "failed_at_5pct", "smallest_p", "threshold", "verdict", "worst"]
+    several = len(outcome.periods) > 1
+    print(shown[["split", *columns] if several else columns].to_string(index=False))
+    if several:
+        print("\nover the splits (their test periods overlap: a description, not a test):")
+        summary = outcome.summary[["model", "splits", "passed", "failed", "not_evaluated", "passed_at"]]
+        print(summary.to_string(index=False))
+    for split in outcome.periods:
+        at = verdicts[verdicts["split"] == split]
+        prefix = f"split {split}: " if several else ""
+        passing = at.loc[at["verdict"] == "passes", "model"].tolist()
+        failing = at.loc[at["verdict"] != "passes", "model"].tolist()
+        print(f"\n{prefix}pass: {', '.join(passing) if passing else 'none'}")
+        print(f"{prefix}fail: {', '.join(failing) if failing else 'none'}")
+    for failure in outcome.failures:
+        print(f"not evaluated: {failure['model']} at split {failure['split']}: {failure['error']}")
     print(f"\nresults: {outcome.folder}")
     if (outcome.folder / "report.html").is_file():
         print(f"report: {outcome.folder / 'report.html'}")

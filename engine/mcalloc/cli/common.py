@@ -23,6 +23,7 @@ EXAMPLES = {
         "mcalloc backtest configs/examples/fit_etfs.yaml --split 2015-01-01",
         "mcalloc backtest configs/examples/fit_etfs.yaml --split 2012-01-01 --refit-every 12 --models fhs,dcc",
         "mcalloc backtest configs/examples/fit_etfs.yaml --split 2015-01-01 --models dcc,fhs --marginals t,skewt",
+        "mcalloc backtest configs/examples/fit_etfs.yaml --split 2008-01-01,2012-01-01,2016-01-01 --refit-every 12",
     ],
 }
 """Shown under each command's ``--help``."""

@@ -1,7 +1,9 @@
 """report.html of a backtest folder: verdicts, PIT histograms, VaR exceedances and every check.
 
 Drawn from the folder's saved files (``manifest.json``, ``validation.csv``,
-``verdicts.csv``, ``pits.csv``), so ``mcalloc report`` draws it again.
+``verdicts.csv``, ``summary.csv``, ``pits.csv``), so ``mcalloc report``
+draws it again. With several splits the figures show the earliest, whose
+test period is the longest; the tables hold every split.
 """
 
 from __future__ import annotations
@@ -91,14 +93,39 @@ def _table(frame: pd.DataFrame) -> Table:
     return Table.of(frame.dropna(axis=1, how="all"))
 
 
+def _splits(manifest: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """The splits and each one's periods; a folder written before several splits were possible has one."""
+    if "splits" in manifest:
+        return [str(split) for split in manifest["splits"]], dict(manifest.get("periods") or {})
+    split = str(manifest.get("split"))
+    return [split], {split: manifest.get("period") or {}}
+
+
+def _failures(manifest: dict[str, Any], splits: list[str]) -> list[str]:
+    recorded = manifest.get("failures") or []
+    if isinstance(recorded, dict):  # one split: model -> error
+        return [f"{model}: not evaluated: {error}" for model, error in recorded.items()]
+    return [f"{f.get('model')} at split {f.get('split')}: not evaluated: {f.get('error')}" for f in recorded]
+
+
 def _provenance(manifest: dict[str, Any]) -> Table:
-    period = manifest.get("period") or {}
+    splits, periods = _splits(manifest)
     refit = manifest.get("refit_every_months")
-    items = [
-        ("scenario", manifest.get("scenario")),
-        ("split", manifest.get("split")),
-        ("fitted on", f"{period.get('fit_first')} to {period.get('fit_last')} ({period.get('n_fit')} days)"),
-        ("tested on", f"{period.get('test_first')} to {period.get('test_last')} ({period.get('n_test')} days)"),
+    items: list[tuple[str, object]] = [("scenario", manifest.get("scenario")), ("splits", ", ".join(splits))]
+    for split in splits:
+        period = periods.get(split) or {}
+        prefix = f"split {split}: " if len(splits) > 1 else ""
+        items += [
+            (
+                f"{prefix}fitted on",
+                f"{period.get('fit_first')} to {period.get('fit_last')} ({period.get('n_fit')} days)",
+            ),
+            (
+                f"{prefix}tested on",
+                f"{period.get('test_first')} to {period.get('test_last')} ({period.get('n_test')} days)",
+            ),
+        ]
+    items += [
         ("refits", f"every {refit} months of 21 trading days" if refit else "none: one fit at the split"),
         ("draws per forecast / test windows", f"{manifest.get('n_draws'):,} / {manifest.get('n_paths'):,}"),
         ("seed", manifest.get("seed")),
@@ -110,42 +137,57 @@ def _provenance(manifest: dict[str, Any]) -> Table:
     return Table(columns=["item", "value"], rows=[[k, "" if v is None else str(v)] for k, v in items])
 
 
+def _read(folder: Path, name: str, split: str) -> pd.DataFrame:
+    """A saved table, with a ``split`` column even if it was written before several splits were possible."""
+    frame = pd.read_csv(folder / name, dtype={"split": str})
+    if "split" not in frame.columns:
+        frame.insert(0, "split", split)
+    return frame
+
+
 def write_backtest_report(folder: str | Path) -> Path:
     """Write ``report.html`` and ``figures/`` into a backtest folder from its saved files."""
     folder = Path(folder)
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    validation = pd.read_csv(folder / "validation.csv")
-    verdicts = pd.read_csv(folder / "verdicts.csv")
-    pits = pd.read_csv(folder / "pits.csv")
+    splits, _ = _splits(manifest)
+    validation = _read(folder, "validation.csv", splits[0])
+    verdicts = _read(folder, "verdicts.csv", splits[0])
+    pits = _read(folder, "pits.csv", splits[0])
+    summary = pd.read_csv(folder / "summary.csv") if len(splits) > 1 else None
     portfolios = [str(p) for p in manifest.get("portfolios") or []]
     target = folder / "figures"
+    shown = f" (split {splits[0]}, the longest test period)" if len(splits) > 1 else ""
     pictures = [
         _save(
-            pit_figure(pits, portfolios),
+            pit_figure(pits[pits["split"] == splits[0]], portfolios),
             "pit",
-            "Probability integral transforms of the portfolios' realised returns under each model's forecasts; "
+            f"Probability integral transforms of the portfolios' realised returns under each model's forecasts{shown}; "
             "flat is right, the grey band holds 95% of a bin's frequency for a right model.",
             target,
         ),
         _save(
-            exceedance_figure(validation),
+            exceedance_figure(validation[validation["split"] == splits[0]]),
             "exceedances",
-            "Days the loss exceeded the 1-day VaR, over the number expected; the grey band holds 95% of outcomes "
-            "for a right model.",
+            f"Days the loss exceeded the 1-day VaR, over the number expected{shown}; the grey band holds 95% of "
+            "outcomes for a right model.",
             target,
         ),
     ]
+    if len(splits) == 1:
+        validation, verdicts = validation.drop(columns="split"), verdicts.drop(columns="split")
     checks = {
         check: _table(validation[validation["check"] == check].drop(columns=["check", "dependence", "marginals"]))
         for check in ("var", "pit", "window")
     }
     context = {
-        "title": f"mcalloc backtest: {manifest.get('scenario')}, split {manifest.get('split')}",
+        "title": f"mcalloc backtest: {manifest.get('scenario')}, split{'s' if len(splits) > 1 else ''} "
+        f"{', '.join(splits)}",
         "provenance": _provenance(manifest),
+        "summary": _table(summary) if summary is not None else None,
         "verdicts": _table(verdicts),
         "pictures": [p for p in pictures if p is not None],
         "checks": checks,
-        "failures": manifest.get("failures") or {},
+        "failures": _failures(manifest, splits),
         "warnings": list(manifest.get("warnings") or []),
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -67,7 +67,7 @@ def test_streamed_counts_do_not_depend_on_workers_and_match_the_terminal_wealth(
     np.testing.assert_array_equal(one.fan.counts, two.fan.counts)
     assert one.fan.counts.shape[:2] == (2, 24) and (one.fan.counts.sum(axis=2) == 1200).all()
     # the last month's binned median is the median of the paths' terminal wealth, to within a bin
-    binned = fan_quantiles(one.fan.counts[:, -1, :], np.array([0.5]))[:, 0]
+    binned = one.fan.quantiles(np.array([0.5]))[:, -1, 0]
     exact = np.median(one.book.terminal_value, axis=0)
     np.testing.assert_array_less(np.abs(np.log(binned / exact)), LOG_BIN)
 
@@ -81,3 +81,42 @@ def test_bins_follow_the_money_put_in() -> None:
     assert fan.counts[0, 1, -1] == 0
     median = fan.quantiles(np.array([0.5]))[0, 1, 0]
     assert abs(np.log(median / 2000.0)) < LOG_BIN
+
+
+def test_a_century_of_growth_stays_inside_the_range() -> None:
+    """Bins centred on the money put in alone overflowed after about 80 years at 8% a year (e^7)."""
+    scenario = load_scenario(DEFAULT_CONFIG, ["simulation.horizon_years=100"])
+    model, _ = build_model(scenario)
+    simulation = scenario.simulation
+    century = SimulationPlan(
+        model=model,
+        fees=FeeModel.of(scenario.assets, simulation.steps_per_year),
+        schedule=Schedule(simulation.horizon_years, simulation.steps_per_year, "monthly"),
+        weights=np.array([[1.0, 0.0, 0.0], [0.6, 0.2, 0.2]]),
+        policy=rebalance_policy(scenario),
+        wealth_fan=True,
+    )
+    result = run_simulation(century, 200, 100, seed=5, n_jobs=1)
+    assert result.fan is not None
+    terminal = result.book.terminal_value
+    assert np.median(np.log(terminal)) > 7.0  # beyond the range of bins centred on the money put in
+    assert result.fan.counts[:, -1, 0].sum() == 0 and result.fan.counts[:, -1, -1].sum() == 0
+    quantiles = result.fan.quantiles(PROBABILITIES)[:, -1, :]
+    assert np.isfinite(quantiles).all()
+    # each binned percentile is within a bin of the sample's: the share of paths below it, a bin either side,
+    # brackets the probability
+    for portfolio in range(2):
+        for probability, quantile in zip(PROBABILITIES, quantiles[portfolio], strict=True):
+            below = np.mean(terminal[:, portfolio] <= quantile * np.exp(LOG_BIN))
+            under = np.mean(terminal[:, portfolio] < quantile * np.exp(-LOG_BIN))
+            assert under <= probability <= below, (portfolio, probability, under, below)
+
+
+def test_the_models_mean_log_returns_are_those_it_simulates() -> None:
+    """The centre of the fan's bins: each series' mean daily log return, the market's passed on by the loadings."""
+    model, _ = build_model(load_scenario(DEFAULT_CONFIG, []))
+    returns = model.simulate(np.random.default_rng(11), 4000, 252)
+    sample = returns.mean(axis=(0, 1))
+    # paths are independent; days within a path nearly so in their means
+    error = returns.mean(axis=1).std(axis=0) / np.sqrt(returns.shape[0])
+    np.testing.assert_array_less(np.abs(model.mean_log_returns() - sample), 4 * error)

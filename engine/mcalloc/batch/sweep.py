@@ -134,10 +134,15 @@ def read_sweep(path: Path) -> Batch:
 
 
 def _is_sweep(path: Path) -> bool:
-    try:
-        data, _ = read_yaml_file(path)
-    except ConfigError:
-        return False
+    """Whether ``path`` is a sweep file (it has ``base``).
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be read as YAML: given alone, it is neither a
+        sweep nor a scenario that could run.
+    """
+    data, _ = read_yaml_file(path)
     return isinstance(data, dict) and "base" in data
 
 

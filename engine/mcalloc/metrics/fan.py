@@ -3,10 +3,11 @@
 Holding every path's wealth at every month end would take n_paths x
 n_months x n_portfolios numbers; instead each chunk counts its month-end
 wealth in fixed bins of log wealth (:class:`WealthFan`), and the counts of
-all chunks add up. Bins are relative to each month's ``scale``: the money
-put in so far (initial wealth plus fixed contributions, the same on every
-path), so savings plans that multiply the initial wealth a thousandfold
-stay inside the range. Counts are integers, so the sum is the same in any order
+all chunks add up. Bins are relative to each month's ``scale``, the same on
+every path: the simulation uses the money put in so far (initial wealth plus
+fixed contributions) grown at the assets' long-run mean log return, so
+savings plans that multiply the initial wealth a thousandfold and
+century-long horizons stay inside the range. Counts are integers, so the sum is the same in any order
 and for any number of workers. Percentiles are read off the summed counts,
 interpolating within a bin: each is within one bin (1% of wealth) of the
 exact sample percentile, and in practice much closer.
@@ -20,10 +21,10 @@ import pandas as pd
 __all__ = ["FAN_PERCENTILES", "LOG_BIN", "LOG_MAX", "LOG_MIN", "WealthFan", "fan_quantiles", "fan_table"]
 
 LOG_MIN = -7.0
-"""Lowest log of wealth over the month's scale with a bin of its own: 0.09% of the money put in."""
+"""Lowest log of wealth over the month's scale with a bin of its own: 0.09% of the scale."""
 
 LOG_MAX = 7.0
-"""Highest: about 1,100 times the money put in. Wealth outside the range is counted at either end."""
+"""Highest: about 1,100 times the scale. Wealth outside the range is counted at either end."""
 
 LOG_BIN = 0.01
 """Bin width in log wealth: about 1% of wealth."""

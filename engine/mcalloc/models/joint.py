@@ -240,6 +240,23 @@ class JointModel:
         """Daily log returns (decimal) of shape (n_paths, n_steps, n_assets), in one block."""
         return self.simulate_block(rng, self.initial_state(n_paths), n_steps)
 
+    def mean_log_returns(self) -> np.ndarray:
+        """Long-run mean of each series' daily (per step) log return, decimal, shape (n_series,).
+
+        A series that loads on the market factor adds its loadings (summed
+        over lags; the regimes' mean for a switching series) times the
+        market's mean.
+        """
+        if isinstance(self.baseline, IidReturns):
+            return np.asarray(self.baseline.mean, dtype=float)
+        if isinstance(self.baseline, ReturnBootstrap):
+            return np.asarray(self.baseline.returns.mean(axis=0), dtype=float)
+        means = np.array([m.unconditional_mean / m.scale for m in self.marginals])
+        if self.factor is not None:
+            market = means[self.factor.market]
+            means = means + self.factor.loadings.sum(axis=1) * market
+        return means
+
     def long_run_covariance(self) -> np.ndarray:
         """Long-run covariance of daily log returns (percent squared), (n_assets, n_assets); inf if a variance is."""
         if isinstance(self.baseline, IidReturns):

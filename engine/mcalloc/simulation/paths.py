@@ -192,13 +192,22 @@ def _simulate_chunk_numpy(plan: SimulationPlan, n_paths: int, seed: np.random.Se
 
 
 def _wealth_fan(plan: SimulationPlan, n_months: int) -> WealthFan | None:
-    """Counts of month-end wealth when the plan asks for them, scaled by the money put in so far."""
+    """Counts of month-end wealth when the plan asks for them.
+
+    Each month's bins are centred on the money put in so far grown at the
+    assets' average long-run mean log return, so that long horizons (a
+    century at 8% a year grows wealth e^8-fold) stay inside the fan's range.
+    """
     if not plan.wealth_fan:
         return None
     scales = np.ones(n_months)
     if plan.flows is not None:
         contributions = np.array([max(plan.flows.at(month)[0], 0.0) for month in range(n_months)])
         scales += np.cumsum(contributions)
+    n_assets = plan.weights.shape[1]
+    drift = float(np.mean(plan.model.mean_log_returns()[:n_assets]))
+    if np.isfinite(drift):
+        scales *= np.exp(drift * plan.schedule.month_bounds[1 : n_months + 1])
     return WealthFan(plan.weights.shape[0], n_months, scales)
 
 

@@ -45,9 +45,9 @@ def test_out_of_range_and_zero_wealth_are_counted_at_the_ends() -> None:
     assert list(table["month"]) == [0, 1, 2] and table["wealth_p50"].iloc[0] == 100.0
 
 
-@pytest.fixture(scope="module")
-def plan() -> SimulationPlan:
-    scenario = load_scenario(DEFAULT_CONFIG, ["simulation.horizon_years=2"])
+def _plan(horizon_years: int) -> SimulationPlan:
+    """The default model holding the S&P 500 alone and 60/20/20, with the fan counted."""
+    scenario = load_scenario(DEFAULT_CONFIG, [f"simulation.horizon_years={horizon_years}"])
     model, _ = build_model(scenario)
     simulation = scenario.simulation
     return SimulationPlan(
@@ -58,6 +58,11 @@ def plan() -> SimulationPlan:
         policy=rebalance_policy(scenario),
         wealth_fan=True,
     )
+
+
+@pytest.fixture(scope="module")
+def plan() -> SimulationPlan:
+    return _plan(2)
 
 
 def test_streamed_counts_do_not_depend_on_workers_and_match_the_terminal_wealth(plan: SimulationPlan) -> None:
@@ -85,18 +90,7 @@ def test_bins_follow_the_money_put_in() -> None:
 
 def test_a_century_of_growth_stays_inside_the_range() -> None:
     """Bins centred on the money put in alone overflowed after about 80 years at 8% a year (e^7)."""
-    scenario = load_scenario(DEFAULT_CONFIG, ["simulation.horizon_years=100"])
-    model, _ = build_model(scenario)
-    simulation = scenario.simulation
-    century = SimulationPlan(
-        model=model,
-        fees=FeeModel.of(scenario.assets, simulation.steps_per_year),
-        schedule=Schedule(simulation.horizon_years, simulation.steps_per_year, "monthly"),
-        weights=np.array([[1.0, 0.0, 0.0], [0.6, 0.2, 0.2]]),
-        policy=rebalance_policy(scenario),
-        wealth_fan=True,
-    )
-    result = run_simulation(century, 200, 100, seed=5, n_jobs=1)
+    result = run_simulation(_plan(100), 200, 100, seed=5, n_jobs=1)
     assert result.fan is not None
     terminal = result.book.terminal_value
     assert np.median(np.log(terminal)) > 7.0  # beyond the range of bins centred on the money put in

@@ -227,8 +227,10 @@ def test_several_splits_each_as_if_run_alone_with_a_summary(
     verdicts = pd.read_csv(both / "verdicts.csv", dtype={"split": str})
     assert len(verdicts) == 4 and verdicts["split"].tolist() == [early, early, late, late]
     summary = pd.read_csv(both / "summary.csv").set_index("model")
+    assert ((verdicts["failed_at_threshold"] == 0) == (verdicts["verdict"] == "passes")).all()
     for model, rows in verdicts.groupby("model"):
         assert summary.loc[model, "passed"] == (rows["verdict"] == "passes").sum()
+        assert summary.loc[model, "failed_at_threshold"] == rows["failed_at_threshold"].sum()
         assert summary.loc[model, "passed"] + summary.loc[model, "failed"] == summary.loc[model, "splits"] == 2
     assert summary.loc["gaussian/normal", "passed"] == 2, summary.to_string()
     assert early in summary.loc["iid_normal", "failed_at"], summary.to_string()
@@ -246,6 +248,7 @@ def test_split_summary_counts_models_that_could_not_be_fitted() -> None:
             "split": ["2008-01-01", "2008-01-01", "2012-01-01"],
             "model": ["a", "b", "a"],
             "failed_at_5pct": [3, 9, 5],
+            "failed_at_threshold": [0, 2, 1],
             "verdict": ["passes", "fails", "fails"],
         }
     )
@@ -253,6 +256,7 @@ def test_split_summary_counts_models_that_could_not_be_fitted() -> None:
     assert summary.loc["a", ["splits", "passed", "failed", "not_evaluated"]].tolist() == [2, 1, 1, 0]
     assert summary.loc["b", ["splits", "passed", "failed", "not_evaluated"]].tolist() == [2, 0, 1, 1]
     assert summary.loc["a", "failed_at_5pct_median"] == 4.0
+    assert summary.loc[["a", "b"], "failed_at_threshold"].tolist() == [1, 2]
     assert summary.loc["b", "not_evaluated_at"] == "2012-01-01" and summary.loc["a", "passed_at"] == "2008-01-01"
 
 

@@ -141,7 +141,9 @@ def window_check_rows(rows: Sequence[CalibrationRow], n_paths: int) -> list[dict
 def verdicts(table: pd.DataFrame) -> pd.DataFrame:
     """One row per split and model: checks, 5% failures, the smallest p-value against ``LEVEL / checks``, verdict.
 
-    ``worst`` names up to three checks with the smallest p-values, failed at 5%.
+    ``failed_at_threshold`` counts the checks below the threshold (zero when
+    the model passes); ``worst`` names up to three checks with the smallest
+    p-values, failed at 5%.
     """
     records = []
     for (split, model), group in table.groupby(["split", "model"], sort=False):
@@ -159,6 +161,7 @@ def verdicts(table: pd.DataFrame) -> pd.DataFrame:
                 "marginals": group["marginals"].iloc[0],
                 "checks": n_checks,
                 "failed_at_5pct": int((~group["passed"].astype(bool)).sum()),
+                "failed_at_threshold": int((p_values < threshold).sum()),
                 "smallest_p": smallest,
                 "threshold": threshold,
                 "verdict": "passes" if smallest >= threshold else "fails",
@@ -172,8 +175,10 @@ def split_summary(verdict: pd.DataFrame, not_evaluated: Sequence[tuple[str, str]
     """One row per model over every split: how many it passed, failed, or could not be fitted at.
 
     ``verdict`` is :func:`verdicts`' table; ``not_evaluated`` lists ``(split,
-    model)`` pairs whose model could not be fitted. ``failed_at_5pct_median``
-    is the median over the evaluated splits of the individual 5% failures.
+    model)`` pairs whose model could not be fitted. ``failed_at_threshold``
+    sums, over the evaluated splits, the checks below each split's Bonferroni
+    threshold; ``failed_at_5pct_median`` is the median of the individual 5%
+    failures.
     """
     splits = sorted({*verdict["split"].astype(str), *(split for split, _ in not_evaluated)})
     models = list(dict.fromkeys([*verdict["model"], *(model for _, model in not_evaluated)]))
@@ -190,6 +195,7 @@ def split_summary(verdict: pd.DataFrame, not_evaluated: Sequence[tuple[str, str]
                 "passed": len(passed),
                 "failed": len(failed),
                 "not_evaluated": len(missing),
+                "failed_at_threshold": int(rows["failed_at_threshold"].sum()) if len(rows) else 0,
                 "failed_at_5pct_median": float(rows["failed_at_5pct"].median()) if len(rows) else math.nan,
                 "passed_at": " ".join(passed),
                 "failed_at": " ".join(failed),

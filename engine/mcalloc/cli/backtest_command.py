@@ -138,7 +138,8 @@ def _backtest(args: argparse.Namespace) -> int:
     print(shown[["split", *columns] if several else columns].to_string(index=False))
     if several:
         print("\nover the splits (their test periods overlap: a description, not a test):")
-        summary = outcome.summary[["model", "splits", "passed", "failed", "not_evaluated", "passed_at"]]
+        columns = ["model", "splits", "passed", "failed", "not_evaluated", "failed_at_threshold", "passed_at"]
+        summary = outcome.summary[columns]
         print(summary.to_string(index=False))
     for split in outcome.periods:
         at = verdicts[verdicts["split"] == split]

@@ -29,7 +29,14 @@ from mcalloc.models.factor import FactorStructure, fit_factor
 from mcalloc.models.innovations import InnovationLaw, ShockMoments
 from mcalloc.models.joint import JointModel, fit_joint_model
 from mcalloc.models.marginals import FittedMarginal
-from mcalloc.models.validation import CalibrationSettings, calibration_summary, calibration_table
+from mcalloc.models.validation import (
+    JOINT_STATISTIC,
+    CalibrationSettings,
+    calibration_summary,
+    calibration_table,
+    outside_counts,
+    window_rows,
+)
 from mcalloc.pipeline import build_model, calibration_report, run_scenario
 from scipy import integrate, special, stats
 
@@ -444,13 +451,17 @@ def test_calibration_report_does_not_reject_a_correctly_specified_model() -> Non
     # parameter-free: data simulated from the default model and refitted with the same specification.
     # Each window statistic is then outside the 5..95 band with probability about 0.1; the rows of a
     # window are correlated, so counts scatter widely (0 to 18 of 72 over 13 seeds, mean 7.3). Two
-    # data sets pooled: at most 20% outside. Each VaR row passes Kupiec's test at 1%.
+    # data sets pooled: at most 20% outside, and the joint test (the data's count among simulated windows'
+    # counts) does not reject at 1%. Each VaR row passes Kupiec's test at 1%.
     outside, total = 0, 0
     for seed in (1, 2):
         model, returns = simulated_market(seed)
         table = calibration_table(model, returns, CalibrationSettings(n_paths=200, window_years=6, seed=seed))
-        windows = table[table["statistic"].map(lambda s: not s.startswith("var"))]
+        windows = window_rows(table)
         assert len(windows) == 72  # 3 six-year windows x 24 statistics
+        joint = table[table["statistic"] == JOINT_STATISTIC].set_index("window")
+        assert len(joint) == 4 and joint.loc["all windows", "data"] == (~windows["inside_90"].astype(bool)).sum()
+        assert joint.loc["all windows", "p_value"] >= 0.01, joint
         assert np.isfinite(windows[["data", "sim_p05", "sim_p50", "sim_p95", "percentile"]].to_numpy()).all()
         outside += int((~windows["inside_90"].astype(bool)).sum())
         total += len(windows)
@@ -475,13 +486,15 @@ def test_calibration_report_prefers_the_default_over_the_gaussian_copula(shared_
         model, data = build_model(scenario)
         assert data is not None
         table = calibration_report(scenario, model, data)
-        windows = table[table["sim_p05"].notna()]
+        windows = window_rows(table)
         assert len(windows) == 72 and np.isfinite(windows["percentile"]).all()
         var_rows = table[table["statistic"].str.startswith("var")]
         assert ((var_rows["p_value"] >= 0) & (var_rows["p_value"] <= 1)).all()
         summaries[label] = calibration_summary(table)
     before, after = summaries["before"], summaries["after"]
     assert before["outside"] > after["outside"] + 5, (before["outside"], after["outside"])
+    # the joint test (1,000 paths: p 0.001 before, 0.30 after) rejects the earlier model, not the default
+    assert before["joint_p"] < 0.02 and after["joint_p"] > 0.05, (before["joint_p"], after["joint_p"])
     kupiec = [f"kupiec_p:{name}" for name in ("sp500", "russell2000", "intl")]
     assert min(before[key] for key in kupiec) < 0.05
     assert min(after[key] for key in kupiec) >= 0.05
@@ -618,3 +631,34 @@ def test_worst_days_correlation_is_not_biased_down_under_constant_dependence() -
     # Standard error of a correlation from 125 days: about (1 - 0.5^2) / sqrt(125) = 0.07; bound 0.5 - 3 SE.
     worst = fitted_correlation("gaussian", stress={"worst_days": 0.05})
     assert worst[0, 1] > 0.3, worst[0, 1]
+
+
+def test_joint_count_of_statistics_outside_their_bands_against_closed_forms() -> None:
+    # Independent statistics: each path's count is Binomial(K, 0.1) (each band holds 90% of its own values);
+    # identical statistics: the count is 0 or K, K with probability 0.1. Tolerances: 5 standard errors.
+    rng = np.random.default_rng(4)
+    n_paths, k = 20_000, 24
+    independent = outside_counts([rng.standard_normal(n_paths) for _ in range(k)])
+    expected = stats.binom.pmf(np.arange(k + 1), k, 0.1)
+    observed = np.bincount(independent, minlength=k + 1) / n_paths
+    tolerance = 5 * np.sqrt(expected * (1 - expected) / n_paths) + 1e-4
+    assert (np.abs(observed - expected) <= tolerance).all(), (observed, expected)
+    same = rng.standard_normal(n_paths)
+    identical = outside_counts([same] * k)
+    assert set(np.unique(identical)) == {0, k} and abs(np.mean(identical == k) - 0.1) < 1e-3
+    # a missing value is never counted
+    with_gap = same.copy()
+    with_gap[:100] = np.nan
+    assert outside_counts([with_gap])[:100].sum() == 0
+
+
+def test_joint_p_value_is_the_upper_tail_of_the_null() -> None:
+    from mcalloc.models.validation import _joint_row
+
+    null = stats.binom.pmf(np.arange(25), 24, 0.1)
+    row = _joint_row("w", 6, null)
+    assert row["p_value"] == pytest.approx(stats.binom.sf(5, 24, 0.1), rel=1e-9)
+    assert (row["sim_p05"], row["sim_p50"], row["sim_p95"]) == tuple(
+        float(q) for q in stats.binom.ppf([0.05, 0.5, 0.95], 24, 0.1)
+    )
+    assert _joint_row("w", 0, null)["p_value"] == pytest.approx(1.0)

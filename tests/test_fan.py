@@ -114,3 +114,27 @@ def test_the_models_mean_log_returns_are_those_it_simulates() -> None:
     # paths are independent; days within a path nearly so in their means
     error = returns.mean(axis=1).std(axis=0) / np.sqrt(returns.shape[0])
     np.testing.assert_array_less(np.abs(model.mean_log_returns() - sample), 4 * error)
+
+
+def test_portfolios_with_the_same_weights_are_booked_once_and_copied_exactly() -> None:
+    """run_simulation books each distinct mix once; the copies equal what booking every row gives, bit for bit."""
+    from dataclasses import fields, replace
+
+    from mcalloc.config.schema import FlowConfig
+    from mcalloc.portfolio.flows import CashFlowSchedule
+    from mcalloc.simulation.paths import seed_sequence, simulate_chunk
+
+    repeated = np.array([[0.6, 0.2, 0.2], [1.0, 0.0, 0.0], [0.6, 0.2, 0.2], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    saving = [FlowConfig(kind="contribution", amount=1000.0, frequency="monthly", indexation=0.02)]
+    flows = CashFlowSchedule.from_config(saving, 2, 100_000.0)
+    plan = replace(_plan(2), weights=repeated, flows=flows)
+    once = run_simulation(plan, 300, 300, seed=9, n_jobs=1)
+    every_row = simulate_chunk(plan, 300, seed_sequence(9).spawn(1)[0])  # books all five rows
+    assert once.fan is not None and every_row.fan is not None
+    np.testing.assert_array_equal(once.fan.counts, every_row.fan.counts)
+    for field in fields(once.book):
+        ours, theirs = getattr(once.book, field.name), getattr(every_row.book, field.name)
+        if isinstance(ours, np.ndarray):
+            np.testing.assert_array_equal(ours, theirs, err_msg=field.name)
+        else:
+            assert ours == theirs, field.name

@@ -58,6 +58,12 @@ class WealthFan:
             n_portfolios, N_BINS + 2
         )
 
+    def for_portfolios(self, index: np.ndarray) -> WealthFan:
+        """The counts of portfolios ``index`` (n,), in that order."""
+        fan = WealthFan(len(index), self.counts.shape[1], self.scales)
+        fan.counts[:] = self.counts[index]
+        return fan
+
     def merge(self, other: WealthFan) -> None:
         assert np.array_equal(self.scales, other.scales)
         self.counts += other.counts

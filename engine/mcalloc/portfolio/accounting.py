@@ -11,7 +11,8 @@ Values are relative to an initial wealth of 1.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 
@@ -74,6 +75,16 @@ class BookSummary:
     def performance(self) -> np.ndarray:
         """Terminal value of one unit (NAV; time-weighted), (n_paths, n_portfolios): wealth without flows."""
         return self.terminal_value if self.terminal_nav is None else self.terminal_nav
+
+    def for_portfolios(self, index: np.ndarray) -> BookSummary:
+        """The summary of portfolios ``index`` (n,), in that order: portfolio ``j`` is this one's ``index[j]``."""
+        taken: dict[str, Any] = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, np.ndarray):
+                # the histogram has portfolios first, every per-path array last
+                taken[field.name] = value[index] if field.name == "drawdown_histogram" else value[..., index]
+        return replace(self, **taken)
 
 
 class FixedMixBook:

@@ -96,6 +96,11 @@ class ChunkResult:
     month_growth: np.ndarray | None = None
     fan: WealthFan | None = None
 
+    def for_portfolios(self, index: np.ndarray) -> ChunkResult:
+        """The same paths with portfolio ``j`` taken from this result's portfolio ``index[j]``."""
+        fan = self.fan.for_portfolios(index) if self.fan is not None else None
+        return replace(self, book=self.book.for_portfolios(index), fan=fan)
+
     @property
     def daily_covariance(self) -> np.ndarray:
         """Pooled covariance of daily after-fee simple returns, (n_assets, n_assets)."""
@@ -416,8 +421,15 @@ def run_simulation(
     is joblib's: ``loky`` (local processes) or ``dask`` (the workers of the
     dask.distributed client this process is connected to, see
     :func:`mcalloc.simulation.distributed.dask_client`); numbers do not
-    change with it.
+    change with it. Portfolios with the same weights are booked once: their
+    books would be identical, so each is a copy of the one booked.
     """
+    distinct, inverse = np.unique(plan.weights, axis=0, return_inverse=True)
+    if distinct.shape[0] < plan.weights.shape[0]:
+        once = run_simulation(
+            replace(plan, weights=distinct), n_paths, chunk_size, seed, n_jobs, stream, progress, backend
+        )
+        return once.for_portfolios(np.asarray(inverse).ravel())
     report = progress if progress is not None else (lambda done: None)
     sizes = chunk_sizes(n_paths, chunk_size)
     seeds = seed_sequence(seed, stream).spawn(len(sizes))

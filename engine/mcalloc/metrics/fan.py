@@ -7,8 +7,8 @@ all chunks add up. Bins are relative to each month's ``scale``, the same on
 every path: the simulation uses the money put in so far (initial wealth plus
 fixed contributions) grown at the assets' long-run mean log return, so
 savings plans that multiply the initial wealth a thousandfold and
-century-long horizons stay inside the range. Counts are integers, so the sum is the same in any order
-and for any number of workers. Percentiles are read off the summed counts,
+century-long horizons stay inside the range. Counts are integers, so the
+sum is the same in any order and for any number of workers. Percentiles are read off the summed counts,
 interpolating within a bin: each is within one bin (1% of wealth) of the
 exact sample percentile, and in practice much closer.
 """

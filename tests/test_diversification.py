@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from mcalloc.config.model_schema import StartConfig
 from mcalloc.metrics.diversification import _wilson, cvar_contributions, diversification_table, risk_contributions
@@ -145,3 +146,56 @@ def test_standard_errors_match_the_spread_over_independent_seeds() -> None:
     errors = standard_errors(book(100), ["a"], 3, seed=1).iloc[0]
     assert 0.7 < errors["cagr_median_se"] / np.std(medians, ddof=1) < 1.4
     assert 0.7 < errors["maxdd_p95_se"] / np.std(tails, ddof=1) < 1.4
+
+
+def test_repeated_portfolios_get_the_numbers_computing_them_again_would_give() -> None:
+    """A portfolio whose paths repeat an earlier one's (booked once, copied) is not recomputed: its rows and
+    standard errors equal that portfolio's computed without the repeats; a column that differs in one value
+    is not taken for a repeat."""
+    from dataclasses import fields, replace
+
+    from mcalloc.metrics.diversification import repeated_columns, standard_errors
+    from mcalloc.portfolio.accounting import BookSummary
+
+    plan = replace(twin_plan(), weights=np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0], [0.5, 0.5], [1.0, 0.0]]))
+    result = run_simulation(plan, 600, 200, seed=5)
+    names = ["a", "half", "b", "half again", "a again"]
+    assert repeated_columns(result.book).tolist() == [0, 1, 2, 1, 0]
+    nudged = result.book.year_end_values.copy()
+    nudged[7, 0, 3] *= 1.0 + 1e-12
+    assert repeated_columns(replace(result.book, year_end_values=nudged)).tolist() == [0, 1, 2, 3, 0]
+
+    def judged(columns: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The table and standard errors of some of the portfolios, indexed by portfolio."""
+        book: BookSummary = result.book
+        taken = {}
+        for field in fields(book):
+            value = getattr(book, field.name)
+            if isinstance(value, np.ndarray):
+                taken[field.name] = value[columns] if field.name == "drawdown_histogram" else value[..., columns]
+        picked = replace(book, **taken)
+        chosen = [names[column] for column in columns]
+        table = diversification_table(
+            picked,
+            chosen,
+            "a",
+            2,
+            5,
+            200,
+            plan.weights[columns],
+            result.daily_covariance,
+            ["a", "b"],
+            result.asset_growth,
+        )
+        errors = standard_errors(picked, chosen, 2, 5)
+        return table.set_index(["portfolio", "statistic"]), errors.set_index("portfolio")
+
+    every, every_errors = judged([0, 1, 2, 3, 4])
+    distinct, distinct_errors = judged([0, 1, 2])
+    pd.testing.assert_frame_equal(every.loc["half again"], distinct.loc["half"])
+    pd.testing.assert_frame_equal(every.loc[["half", "b"]], distinct.loc[["half", "b"]])
+    pd.testing.assert_series_equal(every_errors.loc["half again"], distinct_errors.loc["half"], check_names=False)
+    pd.testing.assert_series_equal(every_errors.loc["a again"], distinct_errors.loc["a"], check_names=False)
+    # the reference's own repeat: every paired difference is exactly zero
+    paired = every.loc["a again"].loc[["cagr_median", "maxdd_p95", "cvar_95_annual", "vol_ann"]]
+    assert (paired[["difference", "ci_low", "ci_high"]] == 0.0).all().all()

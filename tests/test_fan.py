@@ -116,25 +116,35 @@ def test_the_models_mean_log_returns_are_those_it_simulates() -> None:
     np.testing.assert_array_less(np.abs(model.mean_log_returns() - sample), 4 * error)
 
 
-def test_portfolios_with_the_same_weights_are_booked_once_and_copied_exactly() -> None:
-    """run_simulation books each distinct mix once; the copies equal what booking every row gives, bit for bit."""
+@pytest.mark.parametrize(("chunk_size", "n_jobs", "release"), [(300, 1, False), (100, 2, True)])
+def test_portfolios_with_the_same_weights_are_booked_once_and_copied_exactly(
+    chunk_size: int, n_jobs: int, release: bool
+) -> None:
+    """run_simulation books each distinct mix once; the copies equal what booking every row gives, bit for bit,
+    in one chunk or in several on two workers that are stopped before the copies are made."""
     from dataclasses import fields, replace
 
     from mcalloc.config.schema import FlowConfig
     from mcalloc.portfolio.flows import CashFlowSchedule
-    from mcalloc.simulation.paths import seed_sequence, simulate_chunk
+    from mcalloc.simulation.paths import chunk_sizes, seed_sequence, simulate_chunk
 
     repeated = np.array([[0.6, 0.2, 0.2], [1.0, 0.0, 0.0], [0.6, 0.2, 0.2], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     saving = [FlowConfig(kind="contribution", amount=1000.0, frequency="monthly", indexation=0.02)]
     flows = CashFlowSchedule.from_config(saving, 2, 100_000.0)
     plan = replace(_plan(2), weights=repeated, flows=flows)
-    once = run_simulation(plan, 300, 300, seed=9, n_jobs=1)
-    every_row = simulate_chunk(plan, 300, seed_sequence(9).spawn(1)[0])  # books all five rows
-    assert once.fan is not None and every_row.fan is not None
-    np.testing.assert_array_equal(once.fan.counts, every_row.fan.counts)
+    once = run_simulation(plan, 300, chunk_size, seed=9, n_jobs=n_jobs, release=release)
+    sizes = chunk_sizes(300, chunk_size)
+    # every chunk booking all five rows, put together in chunk order
+    parts = [
+        simulate_chunk(plan, size, child) for size, child in zip(sizes, seed_sequence(9).spawn(len(sizes)), strict=True)
+    ]
+    assert once.fan is not None
+    np.testing.assert_array_equal(once.fan.counts, sum(part.fan.counts for part in parts if part.fan is not None))
     for field in fields(once.book):
-        ours, theirs = getattr(once.book, field.name), getattr(every_row.book, field.name)
-        if isinstance(ours, np.ndarray):
-            np.testing.assert_array_equal(ours, theirs, err_msg=field.name)
+        ours, theirs = getattr(once.book, field.name), [getattr(part.book, field.name) for part in parts]
+        if field.name == "drawdown_histogram":
+            np.testing.assert_array_equal(ours, sum(theirs))
+        elif isinstance(ours, np.ndarray):
+            np.testing.assert_array_equal(ours, np.concatenate(theirs), err_msg=field.name)
         else:
-            assert ours == theirs, field.name
+            assert all(ours == value for value in theirs), field.name

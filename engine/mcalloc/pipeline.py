@@ -54,7 +54,7 @@ from mcalloc.portfolio.schedule import Schedule
 from mcalloc.portfolio.taxes import AccountTax, DepotTax, IskTax
 from mcalloc.results.writer import RunFolder, provenance_records
 from mcalloc.simulation.currency import CurrencyOverlay
-from mcalloc.simulation.paths import ChunkResult, SimulationPlan, release_workers, run_simulation, seed_sequence
+from mcalloc.simulation.paths import ChunkResult, SimulationPlan, run_simulation, seed_sequence
 
 __all__ = [
     "BacktestOutcome",
@@ -192,7 +192,7 @@ def _benchmark_weights(scenario: Scenario) -> dict[str, np.ndarray]:
 
 
 RELEASE_WORKERS_PATHS = 100_000
-"""From this many paths the worker processes are stopped once the simulation is done."""
+"""From this many paths the worker processes are stopped as soon as the main simulation's chunks are back."""
 
 OPTIMIZER_STREAM = 1
 """Seed stream of the optimiser's own paths (see :func:`mcalloc.simulation.paths.seed_sequence`)."""
@@ -381,6 +381,8 @@ def run_scenario(
                 stream,
                 progress=advance,
                 backend=simulation.backend,
+                # large runs: the idle workers' memory (a few hundred MB each) is better spent on the copies and metrics
+                release=stream == 0 and n_paths >= RELEASE_WORKERS_PATHS,
             )
 
         overlay = CurrencyOverlay.from_scenario(scenario)
@@ -411,9 +413,6 @@ def run_scenario(
         all_vectors = [*benchmarks.values(), *(p.result.weights for p in optimized)]
         with clock.stage("simulate"):
             evaluation = simulate(all_vectors, simulation.n_paths, 0, overlay, fan=True)
-        if simulation.backend == "loky" and simulation.n_jobs != 1 and simulation.n_paths >= RELEASE_WORKERS_PATHS:
-            # large runs: the idle workers' memory (a few hundred MB each) is better spent on the metrics
-            release_workers()
         judged = _judge(scenario, evaluation, names, all_vectors, scenario.currency.base, clock)
         compare_in = scenario.currency.compare_in
         if compare_in is not None:

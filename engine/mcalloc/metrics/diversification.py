@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,7 @@ __all__ = [
     "PathStatistics",
     "cvar_contributions",
     "diversification_table",
+    "repeated_columns",
     "risk_contributions",
     "standard_errors",
 ]
@@ -201,19 +202,28 @@ def diversification_table(
     cut = min(n_paths, (n_chunks // 2) * chunk_size) if n_chunks > 1 else n_paths // 2
     first, second = every[:cut], every[cut:]
     resamples = _Resamples.draw(n_paths, cut, rng, n_boot)
+    same = repeated_columns(book)
     rows = []
     for label, statistic in STATISTICS.items():
         reference_value = statistic(stats, every, base)
         # the reference's statistic on each resample, computed once for every portfolio
         base_paired = np.array([statistic(stats, sample, base) for sample in resamples.paired])
         base_second = np.array([statistic(stats, sample, base) for sample in resamples.second])
+        computed: dict[int, tuple[float, float, float, float]] = {}
         for column in others:
-            estimate = statistic(stats, every, column) - reference_value
-            paired = np.array([statistic(stats, sample, column) for sample in resamples.paired]) - base_paired
-            paired_sd = float(np.std(paired, ddof=1)) * resamples.scale
-            split = statistic(stats, first, column) - statistic(stats, second, base)
-            unpaired = np.array([statistic(stats, sample, column) for sample in resamples.first]) - base_second
-            unpaired_sd = float(np.std(unpaired, ddof=1)) * resamples.unpaired_scale
+            if same[column] not in computed:
+                twin = int(same[column])
+                estimate = statistic(stats, every, twin) - reference_value
+                paired = np.array([statistic(stats, sample, twin) for sample in resamples.paired]) - base_paired
+                split = statistic(stats, first, twin) - statistic(stats, second, base)
+                unpaired = np.array([statistic(stats, sample, twin) for sample in resamples.first]) - base_second
+                computed[twin] = (
+                    estimate,
+                    float(np.std(paired, ddof=1)) * resamples.scale,
+                    split,
+                    float(np.std(unpaired, ddof=1)) * resamples.unpaired_scale,
+                )
+            estimate, paired_sd, split, unpaired_sd = computed[int(same[column])]
             rows.append(
                 {
                     "portfolio": names[column],
@@ -408,11 +418,40 @@ def standard_errors(
     m = min(n_paths, MAX_BOOTSTRAP_PATHS)
     samples = [rng.integers(0, n_paths, m) for _ in range(n_boot)]
     scale = math.sqrt(m / n_paths)
-    rows = []
+    same = repeated_columns(book)
+    rows: list[dict[str, object]] = []
     for column, name in enumerate(names):
+        if same[column] != column:  # the same paths' results as an earlier portfolio: the same errors
+            rows.append({**rows[same[column]], "portfolio": name})
+            continue
         row: dict[str, object] = {"portfolio": name}
         for label, statistic in STATISTICS.items():
             values = np.array([statistic(stats, sample, column) for sample in samples])
             row[f"{label}_se"] = float(np.std(values, ddof=1)) * scale
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def repeated_columns(book: BookSummary) -> np.ndarray:
+    """For each portfolio, the first portfolio whose per-path results all equal its own (itself if none does).
+
+    Portfolios with the same weights are booked once and copied (see
+    :func:`mcalloc.simulation.paths.run_simulation`), so a run's optimisers
+    that land on a benchmark repeat its columns exactly; every statistic of
+    a repeated column is computed once. Shape (n_portfolios,), integers.
+    """
+    arrays = [
+        value
+        for field in fields(book)
+        if field.name != "drawdown_histogram" and isinstance(value := getattr(book, field.name), np.ndarray)
+    ]
+    n_portfolios = book.terminal_value.shape[1]
+    same = np.arange(n_portfolios)
+    for column in range(n_portfolios):
+        for earlier in range(column):
+            if same[earlier] == earlier and all(
+                np.array_equal(values[..., column], values[..., earlier], equal_nan=True) for values in arrays
+            ):
+                same[column] = earlier
+                break
+    return same

@@ -11,8 +11,7 @@ Values are relative to an initial wealth of 1.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -75,16 +74,6 @@ class BookSummary:
     def performance(self) -> np.ndarray:
         """Terminal value of one unit (NAV; time-weighted), (n_paths, n_portfolios): wealth without flows."""
         return self.terminal_value if self.terminal_nav is None else self.terminal_nav
-
-    def for_portfolios(self, index: np.ndarray) -> BookSummary:
-        """The summary of portfolios ``index`` (n,), in that order: portfolio ``j`` is this one's ``index[j]``."""
-        taken: dict[str, Any] = {}
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, np.ndarray):
-                # the histogram has portfolios first, every per-path array last
-                taken[field.name] = value[index] if field.name == "drawdown_histogram" else value[..., index]
-        return replace(self, **taken)
 
 
 class FixedMixBook:

@@ -96,11 +96,6 @@ class ChunkResult:
     month_growth: np.ndarray | None = None
     fan: WealthFan | None = None
 
-    def for_portfolios(self, index: np.ndarray) -> ChunkResult:
-        """The same paths with portfolio ``j`` taken from this result's portfolio ``index[j]``."""
-        fan = self.fan.for_portfolios(index) if self.fan is not None else None
-        return replace(self, book=self.book.for_portfolios(index), fan=fan)
-
     @property
     def daily_covariance(self) -> np.ndarray:
         """Pooled covariance of daily after-fee simple returns, (n_assets, n_assets)."""
@@ -295,6 +290,10 @@ def _simulate_chunks(plan: SimulationPlan, sizes: list[int], seeds: list[np.rand
     return parts
 
 
+_PER_ASSET = frozenset({"asset_growth", "month_growth"})
+"""The collected per-path arrays that are per asset; all the others are per portfolio."""
+
+
 class _Collector:
     """Per-path results of consecutive chunks copied into arrays for all paths, chunk by chunk.
 
@@ -362,9 +361,24 @@ class _Collector:
         self.asset_cross += part.asset_cross
         self.n_observations += part.n_observations
 
-    def result(self) -> ChunkResult:
+    def result(self, index: np.ndarray | None = None) -> ChunkResult:
+        """Every path's results; with ``index`` (n,), portfolio ``j`` is a copy of the collected portfolio ``index[j]``.
+
+        The copies are made one array at a time, largest first, each
+        collected array dropped as soon as it is copied: at the peak the
+        collector holds the copies plus one collected array, not both sets.
+        """
         assert self.filled == self.n_paths and self.asset_sum is not None and self.asset_cross is not None
         arrays = self.arrays
+        if index is not None:
+            portfolios = sorted(arrays.keys() - _PER_ASSET, key=lambda name: arrays[name].nbytes, reverse=True)
+            for name in portfolios:
+                # portfolios are the last axis of every per-path array
+                arrays[name] = arrays.pop(name)[..., index]
+            if self.histogram is not None:
+                self.histogram = self.histogram[index]
+            if self.fan is not None:
+                self.fan = self.fan.for_portfolios(index)
         book = BookSummary(
             terminal_value=arrays["terminal_value"],
             max_drawdown=arrays["max_drawdown"],
@@ -411,6 +425,7 @@ def run_simulation(
     stream: int = 0,
     progress: Callable[[int], None] | None = None,
     backend: str = "loky",
+    release: bool = False,
 ) -> ChunkResult:
     """Simulate ``n_paths`` paths in chunks on ``n_jobs`` workers.
 
@@ -423,13 +438,14 @@ def run_simulation(
     :func:`mcalloc.simulation.distributed.dask_client`); numbers do not
     change with it. Portfolios with the same weights are booked once: their
     books would be identical, so each is a copy of the one booked.
+    ``release`` stops the local worker processes as soon as every chunk is
+    back, before those copies are made: a large run's copies then do not
+    share the machine's memory with idle workers.
     """
     distinct, inverse = np.unique(plan.weights, axis=0, return_inverse=True)
-    if distinct.shape[0] < plan.weights.shape[0]:
-        once = run_simulation(
-            replace(plan, weights=distinct), n_paths, chunk_size, seed, n_jobs, stream, progress, backend
-        )
-        return once.for_portfolios(np.asarray(inverse).ravel())
+    copies = np.asarray(inverse).ravel() if distinct.shape[0] < plan.weights.shape[0] else None
+    if copies is not None:
+        plan = replace(plan, weights=distinct)
     report = progress if progress is not None else (lambda done: None)
     sizes = chunk_sizes(n_paths, chunk_size)
     seeds = seed_sequence(seed, stream).spawn(len(sizes))
@@ -438,7 +454,7 @@ def run_simulation(
         for size, child in zip(sizes, seeds, strict=True):
             collector.add(simulate_chunk(plan, size, child))
             report(size)
-        return collector.result()
+        return collector.result(copies)
     # runs of consecutive chunks: the plan is sent once per run rather than once per chunk;
     # at least a few runs per worker keep the workers evenly loaded, and a bounded number of
     # chunks per run bounds what a worker holds and sends back at once
@@ -457,7 +473,9 @@ def run_simulation(
             for part in run:
                 collector.add(part)
             report(sum(part.asset_growth.shape[0] for part in run))
-    return collector.result()
+    if release and backend == "loky":
+        release_workers()
+    return collector.result(copies)
 
 
 def _dask_workers() -> int:

@@ -42,8 +42,9 @@ def _loop_statistics(
 
     for path in range(n_paths):
         frame = pd.DataFrame(returns[path], columns=names)
-        month_label = np.arange(n_steps) // per_month
-        monthly = frame[month_label < n_months].groupby(month_label[month_label < n_months]).sum()
+        # every run of per_month days, less per_month times the daily mean (Lo and MacKinlay 1988)
+        monthly = frame.rolling(per_month).sum().dropna() - per_month * frame.mean()
+        divisor = (n_steps - per_month + 1) * (1.0 - per_month / n_steps)
         quarters = [frame.iloc[q * per_quarter : (q + 1) * per_quarter] for q in range(n_quarters)]
         quarter_vol = [float(block.std(ddof=1).mean()) for block in quarters]
         order = np.argsort(quarter_vol, kind="stable")
@@ -52,10 +53,15 @@ def _loop_statistics(
         for name in names:
             put(f"vol_ann:{name}", frame[name].std(ddof=1) * math.sqrt(per_year))
         for name in names:
-            put(f"vol_ann_monthly:{name}", monthly[name].std(ddof=1) * math.sqrt(per_year / per_month))
-        for label, table in (("corr_daily", frame), ("corr_monthly", monthly), ("corr_high_vol", high)):
-            for i, j in pairs:
-                put(f"{label}:{names[i]}|{names[j]}", np.corrcoef(table.iloc[:, i], table.iloc[:, j])[0, 1])
+            variance = float((monthly[name] ** 2).sum()) / divisor if n_months >= 2 else math.nan
+            put(f"vol_ann_monthly:{name}", math.sqrt(variance * per_year / per_month))
+        for i, j in pairs:
+            put(f"corr_daily:{names[i]}|{names[j]}", np.corrcoef(frame.iloc[:, i], frame.iloc[:, j])[0, 1])
+        for i, j in pairs:
+            a, b = monthly.iloc[:, i], monthly.iloc[:, j]
+            put(f"corr_monthly:{names[i]}|{names[j]}", float((a * b).sum() / math.sqrt((a * a).sum() * (b * b).sum())))
+        for i, j in pairs:
+            put(f"corr_high_vol:{names[i]}|{names[j]}", np.corrcoef(high.iloc[:, i], high.iloc[:, j])[0, 1])
         for i, j in pairs:
             put(f"corr_low_vol:{names[i]}|{names[j]}", np.corrcoef(low.iloc[:, i], low.iloc[:, j])[0, 1])
         for name in names:
@@ -298,3 +304,27 @@ def test_rows_to_records_and_frame() -> None:
     assert frame.loc[0, "sim_p50"] == 0.4
     assert np.isnan(frame.loc[1, "data"])
     assert list(summarise_rows([]).columns) == list(frame.columns)
+
+
+def test_monthly_variance_from_overlapping_months_is_unbiased_for_iid_returns() -> None:
+    """Lo and MacKinlay (1988, eq. 12-13): with their divisor (nq - q + 1)(1 - q / nq), the variance of
+    overlapping q-day returns is unbiased under i.i.d. returns; so is the monthly covariance. Here
+    sigma = 1% a day, q = 21, 126 days (6 months, the hardest case: 106 overlapping months, 5 degrees of
+    freedom short of independent ones). The mean over 20,000 windows is within 4 standard errors."""
+    rng = np.random.default_rng(12)
+    n_paths, n_steps, q, sigma, rho = 20_000, 126, 21, 0.01, 0.6
+    shocks = rng.standard_normal((n_paths, n_steps, 2))
+    returns = sigma * np.stack([shocks[..., 0], rho * shocks[..., 0] + math.sqrt(1 - rho**2) * shocks[..., 1]], -1)
+    stats = window_statistics(returns + 0.0004, ["a", "b"], steps_per_year=252, steps_per_month=q)
+    variance = stats["vol_ann_monthly:a"] ** 2 / 12.0  # back to one month: (steps_per_year / q) = 12 months a year
+    truth = q * sigma**2
+    error = variance.std(ddof=1) / math.sqrt(n_paths)
+    assert abs(variance.mean() - truth) < 4 * error, (variance.mean(), truth, error)
+    # the naive divisor (the number of overlapping months) is biased low by about q / n_steps, 17% here
+    naive = variance * (n_steps - q + 1) * (1 - q / n_steps) / (n_steps - q + 1)
+    assert truth - naive.mean() > 20 * error
+    # over six years the correlation of overlapping months is close to the daily one, as it is for i.i.d.
+    # returns; a sample correlation's bias, about rho (1 - rho^2) / (2 n), is under 0.005 at n >= 50
+    six_years = returns[: n_paths // 12 * 12].reshape(n_paths // 12, n_steps * 12, 2)
+    long = window_statistics(six_years, ["a", "b"], steps_per_month=q)
+    assert abs(long["corr_monthly:a|b"].mean() - rho) < 0.01

@@ -102,10 +102,17 @@ def window_statistics(
     ``vol_ann:{a}``
         Standard deviation (ddof=1) of daily returns times ``sqrt(steps_per_year)``.
     ``vol_ann_monthly:{a}``
-        Standard deviation (ddof=1) of non-overlapping monthly log returns (sums
-        of ``steps_per_month`` days) times ``sqrt(steps_per_year / steps_per_month)``.
+        Standard deviation of monthly log returns times ``sqrt(steps_per_year /
+        steps_per_month)``. The monthly returns are the sums of every run of
+        ``steps_per_month`` consecutive days (overlapping: ``n_steps -
+        steps_per_month + 1`` of them), so the statistic does not depend on
+        the day the months start; deviations are from ``steps_per_month``
+        times the daily mean, squared and divided by Lo and MacKinlay's (1988)
+        ``(n_steps - steps_per_month + 1)(1 - steps_per_month / n_steps)``,
+        which makes the variance unbiased for i.i.d. returns.
     ``corr_daily:{a}|{b}``, ``corr_monthly:{a}|{b}``
-        Pearson correlation of daily returns, of non-overlapping monthly sums.
+        Pearson correlation of daily returns; of the same overlapping monthly
+        returns, their deviations as for ``vol_ann_monthly``.
     ``corr_high_vol:{a}|{b}``, ``corr_low_vol:{a}|{b}``
         Regime correlations. The window is cut into non-overlapping quarters of
         ``steps_per_quarter`` days from its start. Each quarter's volatility is
@@ -121,10 +128,9 @@ def window_statistics(
     ``cum_return:{a}``
         ``exp(sum(r)) - 1``, a decimal.
 
-    Months and quarters start at the first day of the window; a partial
-    trailing month or quarter is dropped. A statistic that cannot be formed
-    (fewer than two months, no full quarter, a series with zero variance) is
-    NaN.
+    Quarters start at the first day of the window; a partial trailing
+    quarter is dropped. A statistic that cannot be formed (fewer than two
+    months' days, no full quarter, a series with zero variance) is NaN.
 
     Parameters
     ----------
@@ -177,8 +183,11 @@ def window_statistics(
         centred.append(deviations)
         squares.append(np.einsum("pt,pt->p", deviations, deviations))
 
-        months = deviations[:, : n_months * steps_per_month].reshape(n_paths, n_months, steps_per_month).sum(axis=2)
-        monthly.append(months - months.mean(axis=1, keepdims=True) if n_months else months)
+        # every month-long return, whichever day it starts on: the differences of the running sum
+        running = np.zeros((n_paths, n_steps + 1))
+        np.cumsum(deviations, axis=1, out=running[:, 1:])
+        monthly.append(running[:, steps_per_month:] - running[:, :-steps_per_month])
+        del running
 
         if n_quarters:
             quarters = deviations[:, : n_quarters * steps_per_quarter].reshape(n_paths, n_quarters, steps_per_quarter)
@@ -199,9 +208,11 @@ def window_statistics(
     statistics: dict[str, np.ndarray] = {}
     for column, name in enumerate(names):
         statistics[f"vol_ann:{name}"] = np.sqrt(squares[column] / (n_steps - 1) * steps_per_year)
+    # Lo and MacKinlay's (1988) divisor for overlapping returns: unbiased for i.i.d. returns
+    overlapping = (n_steps - steps_per_month + 1) * (1.0 - steps_per_month / n_steps)
     for column, name in enumerate(names):
         if n_months >= 2:
-            variance = np.einsum("pm,pm->p", monthly[column], monthly[column]) / (n_months - 1)
+            variance = np.einsum("pm,pm->p", monthly[column], monthly[column]) / overlapping
             statistics[f"vol_ann_monthly:{name}"] = np.sqrt(variance * steps_per_year / steps_per_month)
         else:
             statistics[f"vol_ann_monthly:{name}"] = missing.copy()

@@ -471,6 +471,27 @@ def test_calibration_report_does_not_reject_a_correctly_specified_model() -> Non
     assert outside <= 0.2 * total, outside
 
 
+def test_the_joint_test_leaves_out_statistics_the_data_window_has_no_value_for() -> None:
+    # one series flat for the whole first window (a fund not yet trading, say): its correlations there
+    # cannot be formed (NaN), so they are neither counted as outside nor part of the simulated counts
+    model, returns = simulated_market(3)
+    flat = returns.copy()
+    window = 6 * 252
+    flat.iloc[:window, 2] = 0.0
+    table = calibration_table(model, flat, CalibrationSettings(n_paths=200, window_years=6, seed=3))
+    joint = table[table["statistic"] == JOINT_STATISTIC].set_index("window")
+    windows = window_rows(table)
+    first = windows[windows["window"] == joint.index[0]]
+    missing = first["data"].isna()
+    assert missing.sum() == 8  # the flat series' two pairs: daily, monthly, volatile- and calm-quarter correlations
+    outside = int((~first["inside_90"].astype(bool) & ~missing).sum())
+    assert joint.iloc[0]["data"] == outside
+    # the simulated counts range over the 16 statistics with a value only
+    assert joint.iloc[0]["sim_p95"] <= 16
+    later = windows[windows["window"] != joint.index[0]]
+    assert joint.loc["all windows", "data"] == outside + int((~later["inside_90"].astype(bool)).sum())
+
+
 def test_calibration_report_prefers_the_default_over_the_gaussian_copula(shared_data: Path) -> None:
     # docs/models.md, "Choosing the default model" (1,000 paths): the earlier Gaussian-copula GJR-t model has
     # 29 of 72 window statistics outside 5..95 and fails Kupiec for SPY (p 0.002); the default has 8 and

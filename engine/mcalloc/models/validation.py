@@ -241,9 +241,16 @@ def calibration_table(model: JointModel, returns: pd.DataFrame, settings: Calibr
             data_window, sim_window, data_names, settings.currency_pairs, label, settings.steps_per_year
         )
         rows += compared + currency
-        samples = [*simulated_stats.values(), *ratios]
-        null = np.bincount(outside_counts(samples), minlength=len(samples) + 1) / settings.n_paths
-        observed = sum(not row.inside_90 for row in compared + currency)
+        # a statistic the data window has no value for (a series flat all window) is neither counted nor simulated
+        counted = [
+            (row, sample)
+            for row, sample in zip(compared + currency, [*simulated_stats.values(), *ratios], strict=True)
+            if math.isfinite(row.data)
+        ]
+        samples = [sample for _, sample in counted]
+        counts = outside_counts(samples) if samples else np.zeros(settings.n_paths, dtype=np.int64)
+        null = np.bincount(counts, minlength=len(samples) + 1) / settings.n_paths
+        observed = sum(not row.inside_90 for row, _ in counted)
         joint.append(_joint_row(label, observed, null))
         total_observed, total_null = total_observed + observed, np.convolve(total_null, null)
     frame = summarise_rows(rows)

@@ -232,6 +232,23 @@ class DccCopula:
         scores = self.dcc.sample_scores(rng, state, n_steps)
         return apply_transforms(scores, transforms or self.transforms)
 
+    def sample_days(
+        self, rng: np.random.Generator, n_paths: int, n_steps: int, out: np.ndarray, state: object = None
+    ) -> np.ndarray:
+        """:meth:`sample_innovations` from the same draws, compiled, into ``out`` (n_steps, n, n_paths)."""
+        assert isinstance(state, np.ndarray)
+        scores = self.dcc.sample_scores_day_major(rng, state, n_steps)
+        # the scores are already correlated: the kernel only maps them through the marginals' tables
+        return mix_days(scores, self._identity, None, self.score_tables, out)
+
+    @cached_property
+    def score_tables(self) -> ScoreTables:
+        return ScoreTables.of(self.transforms)
+
+    @cached_property
+    def _identity(self) -> np.ndarray:
+        return np.eye(self.dcc.n_series)
+
     def records(self) -> list[dict[str, object]]:
         rows = correlation_records(self.kind, self.correlation)
         errors = self.dcc.std_errors or (math.nan, math.nan)

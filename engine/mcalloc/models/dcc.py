@@ -418,6 +418,23 @@ class FittedDCC:
             normals = rng.standard_normal(out=out)
         return _simulate_from_normals(normals, q, self.a, self.b, self.qbar)
 
+    def sample_scores_day_major(self, rng: np.random.Generator, q: np.ndarray, n_steps: int) -> np.ndarray:
+        """:meth:`sample_scores` from the same draws, compiled, returned day-major: (n_steps, k, n_paths)."""
+        from mcalloc.simulation.kernels import dcc_scores
+
+        n_series = self.n_series
+        rows, cols, offsets = _packed_layout(n_series)
+        normals = rng.standard_normal((q.shape[0], n_steps, n_series))
+        level = (1.0 - self.a - self.b) / (1.0 - self.b) * self.qbar[rows, cols]
+        deviation = np.ascontiguousarray(q[:, rows, cols].T)
+        deviation -= level[:, None]
+        block = np.ascontiguousarray(normals.transpose(1, 2, 0))
+        if n_steps:
+            dcc_scores(block, deviation, level, np.asarray(offsets), self.a, self.b)
+        deviation += level[:, None]
+        q[...] = _unpack(deviation.T, n_series)
+        return block
+
     def to_config(self) -> dict[str, Any]:
         """Parameters for a config file, plain floats at full precision.
 

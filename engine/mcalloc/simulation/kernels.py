@@ -1,13 +1,14 @@
-"""Compiled (numba) versions of the simulation's two hot loops.
+"""Compiled (numba) versions of the simulation's hot loops.
 
-The numpy code in :mod:`mcalloc.models.recursions` and
-:mod:`mcalloc.portfolio.accounting` is the reference: it states the equations
-one array operation at a time and the tests hold these kernels to it. numpy
+The numpy code in :mod:`mcalloc.models.recursions`,
+:mod:`mcalloc.portfolio.accounting`, :mod:`mcalloc.models.dependence` and
+:mod:`mcalloc.models.dcc` is the reference: it states the equations one
+array operation at a time and the tests hold these kernels to it. numpy
 must walk every array once per operation, and the per-day loop runs in
-Python; these kernels make one pass over a block, path by path, in the order
-the paths are drawn (path-major, shape (n_paths, n_steps, n_series)), with
-each path's state in registers. Every kernel works in place on arrays its
-caller owns, and is compiled once per machine (``cache=True``).
+Python; these kernels make one pass over a block, day by day, each day's
+work running along the paths (the last, contiguous axis), which the
+compiler vectorises. Every kernel works in place on arrays its caller owns,
+and is compiled once per machine (``cache=True``).
 
 Arithmetic follows the reference's order where it can, so results agree to
 a few units in the last place; the sums of the pooled covariance are taken
@@ -21,7 +22,7 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["EGARCH", "GARCH", "book_block", "mix_scores", "recursion_block"]
+__all__ = ["EGARCH", "GARCH", "book_block", "dcc_scores", "mix_scores", "recursion_block"]
 
 GARCH = 0
 """Kind code of a GARCH or GJR-GARCH series."""
@@ -291,3 +292,71 @@ def mix_scores(
                 index = int(position)
                 row[path] = table_slope[index] * (position - index) + table_base[index]
     return off_grid
+
+
+@njit(cache=True, nogil=True)
+def dcc_scores(
+    block: np.ndarray, deviation: np.ndarray, level: np.ndarray, offsets: np.ndarray, a: float, b: float
+) -> None:
+    """DCC(1,1) scores from independent normals, in place; the reference is ``mcalloc.models.dcc``.
+
+    ``block`` (n_steps, k, n_paths) holds day-major normals ``e_t`` on entry
+    and the scores ``u_t = diag(Q_t)^{-1/2} chol(Q_t) e_t`` on exit.
+    ``deviation`` (m, n_paths) is each path's ``Q - level`` in the packed
+    lower-triangle layout (column ``j`` at ``offsets[j]:offsets[j + 1]``),
+    ``level`` (m,) is ``(1 - a - b) / (1 - b) Qbar`` in that layout; the
+    deviation decays at rate ``b`` between shocks and is left for the next
+    block. Every step runs along the paths (the last, contiguous axis), as
+    the reference's array operations do, in their order.
+    """
+    n_steps, n, n_paths = block.shape
+    m = deviation.shape[0]
+    factor = np.empty((m, n_paths))
+    scale = np.empty((n, n_paths))
+    product = np.empty((n, n_paths))
+    root_a = math.sqrt(a)
+    for step in range(n_steps):
+        for index in range(m):
+            for path in range(n_paths):
+                factor[index, path] = deviation[index, path] + level[index]
+        for j in range(n):
+            for path in range(n_paths):
+                scale[j, path] = math.sqrt(factor[offsets[j], path])
+        # right-looking Cholesky of every path's packed factor, in place
+        for j in range(n):
+            start = offsets[j]
+            for path in range(n_paths):
+                factor[start, path] = math.sqrt(factor[start, path])
+            if j + 1 == n:
+                break
+            for path in range(n_paths):
+                recip = 1.0 / factor[start, path]
+                for i in range(1, n - j):
+                    factor[start + i, path] *= recip
+            for right in range(j + 1, n):
+                pivot = start + right - j
+                target = offsets[right]
+                for i in range(n - right):
+                    for path in range(n_paths):
+                        factor[target + i, path] -= factor[pivot + i, path] * factor[pivot, path]
+        for j in range(n):
+            start = offsets[j]
+            for i in range(j, n):
+                for path in range(n_paths):
+                    if j == 0:
+                        product[i, path] = factor[start + i - j, path] * block[step, 0, path]
+                    else:
+                        product[i, path] += factor[start + i - j, path] * block[step, j, path]
+        for i in range(n):
+            for path in range(n_paths):
+                score = product[i, path] / scale[i, path]
+                block[step, i, path] = score
+                product[i, path] = score * root_a
+        for index in range(m):
+            for path in range(n_paths):
+                deviation[index, path] *= b
+        for j in range(n):
+            start = offsets[j]
+            for i in range(j, n):
+                for path in range(n_paths):
+                    deviation[start + i - j, path] += product[i, path] * product[j, path]

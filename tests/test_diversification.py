@@ -149,23 +149,24 @@ def test_standard_errors_match_the_spread_over_independent_seeds() -> None:
 
 
 def test_repeated_portfolios_get_the_numbers_computing_them_again_would_give() -> None:
-    """A portfolio whose paths repeat an earlier one's (booked once, copied) is not recomputed: its rows and
-    standard errors equal that portfolio's computed without the repeats; a column that differs in one value
+    """A portfolio whose paths repeat an earlier one's (booked once, copied) is not recomputed: its rows,
+    standard errors and metrics equal that portfolio's computed without the repeats; a column that differs in one value
     is not taken for a repeat."""
     from dataclasses import fields, replace
 
-    from mcalloc.metrics.diversification import repeated_columns, standard_errors
+    from mcalloc.metrics.diversification import standard_errors
+    from mcalloc.metrics.summary import metrics_table
     from mcalloc.portfolio.accounting import BookSummary
 
     plan = replace(twin_plan(), weights=np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0], [0.5, 0.5], [1.0, 0.0]]))
     result = run_simulation(plan, 600, 200, seed=5)
     names = ["a", "half", "b", "half again", "a again"]
-    assert repeated_columns(result.book).tolist() == [0, 1, 2, 1, 0]
+    assert result.book.repeated_columns.tolist() == [0, 1, 2, 1, 0]
     nudged = result.book.year_end_values.copy()
     nudged[7, 0, 3] *= 1.0 + 1e-12
-    assert repeated_columns(replace(result.book, year_end_values=nudged)).tolist() == [0, 1, 2, 3, 0]
+    assert replace(result.book, year_end_values=nudged).repeated_columns.tolist() == [0, 1, 2, 3, 0]
 
-    def judged(columns: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def judged(columns: list[int]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """The table and standard errors of some of the portfolios, indexed by portfolio."""
         book: BookSummary = result.book
         taken = {}
@@ -188,10 +189,17 @@ def test_repeated_portfolios_get_the_numbers_computing_them_again_would_give() -
             result.asset_growth,
         )
         errors = standard_errors(picked, chosen, 2, 5)
-        return table.set_index(["portfolio", "statistic"]), errors.set_index("portfolio")
+        metrics = metrics_table(picked, chosen, 100_000.0, 2)
+        return (
+            table.set_index(["portfolio", "statistic"]),
+            errors.set_index("portfolio"),
+            metrics.set_index("portfolio"),
+        )
 
-    every, every_errors = judged([0, 1, 2, 3, 4])
-    distinct, distinct_errors = judged([0, 1, 2])
+    every, every_errors, every_metrics = judged([0, 1, 2, 3, 4])
+    distinct, distinct_errors, distinct_metrics = judged([0, 1, 2])
+    pd.testing.assert_series_equal(every_metrics.loc["half again"], distinct_metrics.loc["half"], check_names=False)
+    pd.testing.assert_series_equal(every_metrics.loc["a again"], distinct_metrics.loc["a"], check_names=False)
     pd.testing.assert_frame_equal(every.loc["half again"], distinct.loc["half"])
     pd.testing.assert_frame_equal(every.loc[["half", "b"]], distinct.loc[["half", "b"]])
     pd.testing.assert_series_equal(every_errors.loc["half again"], distinct_errors.loc["half"], check_names=False)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,7 +42,6 @@ __all__ = [
     "PathStatistics",
     "cvar_contributions",
     "diversification_table",
-    "repeated_columns",
     "risk_contributions",
     "standard_errors",
 ]
@@ -202,7 +201,7 @@ def diversification_table(
     cut = min(n_paths, (n_chunks // 2) * chunk_size) if n_chunks > 1 else n_paths // 2
     first, second = every[:cut], every[cut:]
     resamples = _Resamples.draw(n_paths, cut, rng, n_boot)
-    same = repeated_columns(book)
+    same = book.repeated_columns
     rows = []
     for label, statistic in STATISTICS.items():
         reference_value = statistic(stats, every, base)
@@ -418,7 +417,7 @@ def standard_errors(
     m = min(n_paths, MAX_BOOTSTRAP_PATHS)
     samples = [rng.integers(0, n_paths, m) for _ in range(n_boot)]
     scale = math.sqrt(m / n_paths)
-    same = repeated_columns(book)
+    same = book.repeated_columns
     rows: list[dict[str, object]] = []
     for column, name in enumerate(names):
         if same[column] != column:  # the same paths' results as an earlier portfolio: the same errors
@@ -430,28 +429,3 @@ def standard_errors(
             row[f"{label}_se"] = float(np.std(values, ddof=1)) * scale
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def repeated_columns(book: BookSummary) -> np.ndarray:
-    """For each portfolio, the first portfolio whose per-path results all equal its own (itself if none does).
-
-    Portfolios with the same weights are booked once and copied (see
-    :func:`mcalloc.simulation.paths.run_simulation`), so a run's optimisers
-    that land on a benchmark repeat its columns exactly; every statistic of
-    a repeated column is computed once. Shape (n_portfolios,), integers.
-    """
-    arrays = [
-        value
-        for field in fields(book)
-        if field.name != "drawdown_histogram" and isinstance(value := getattr(book, field.name), np.ndarray)
-    ]
-    n_portfolios = book.terminal_value.shape[1]
-    same = np.arange(n_portfolios)
-    for column in range(n_portfolios):
-        for earlier in range(column):
-            if same[earlier] == earlier and all(
-                np.array_equal(values[..., column], values[..., earlier], equal_nan=True) for values in arrays
-            ):
-                same[column] = earlier
-                break
-    return same

@@ -208,9 +208,13 @@ def metrics_table(
     wealth.
     """
     deflator = (1.0 + inflation) ** horizon_years
-    rows = []
+    rows: list[dict[str, object]] = []
+    same = book.repeated_columns
     # one portfolio at a time: temporaries of (n_paths,) rather than (n_paths, n_portfolios)
     for column, name in enumerate(names):
+        if same[column] != column:  # the same paths' results as an earlier portfolio: the same metrics
+            rows.append({**rows[same[column]], "portfolio": name})
+            continue
         cagr = annualised_growth(book.performance[:, column], horizon_years)
         volatility = _annualised_volatility(book, horizon_years, column)
         wealth = initial_wealth * book.terminal_value[:, column]

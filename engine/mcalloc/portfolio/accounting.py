@@ -11,7 +11,8 @@ Values are relative to an initial wealth of 1.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from functools import cached_property
 
 import numpy as np
 
@@ -74,6 +75,32 @@ class BookSummary:
     def performance(self) -> np.ndarray:
         """Terminal value of one unit (NAV; time-weighted), (n_paths, n_portfolios): wealth without flows."""
         return self.terminal_value if self.terminal_nav is None else self.terminal_nav
+
+    @cached_property
+    def repeated_columns(self) -> np.ndarray:
+        """For each portfolio, the first portfolio whose per-path results all equal its own (itself if none does).
+
+        Portfolios with the same weights are booked once and copied (see
+        :func:`mcalloc.simulation.paths.run_simulation`), so a run's
+        optimisers that land on a benchmark repeat its columns exactly; the
+        metrics compute a repeated column's statistics once. Shape
+        (n_portfolios,), integers; computed once per summary.
+        """
+        arrays = [
+            value
+            for field in fields(self)
+            if field.name != "drawdown_histogram" and isinstance(value := getattr(self, field.name), np.ndarray)
+        ]
+        n_portfolios = self.terminal_value.shape[1]
+        same = np.arange(n_portfolios)
+        for column in range(n_portfolios):
+            for earlier in range(column):
+                if same[earlier] == earlier and all(
+                    np.array_equal(values[..., column], values[..., earlier], equal_nan=True) for values in arrays
+                ):
+                    same[column] = earlier
+                    break
+        return same
 
 
 class FixedMixBook:

@@ -9,6 +9,7 @@ import pytest
 from mcalloc.config import load_scenario
 from mcalloc.config.model_schema import StartConfig
 from mcalloc.models import GaussianCopula, JointModel, RecursionPlan, SimulationState
+from mcalloc.models.bootstrap import ResidualBootstrap
 from mcalloc.models.copulas import DccCopula, TCopula
 from mcalloc.models.dcc import FittedDCC
 from mcalloc.models.dependence import apply_transforms, mix_days
@@ -58,13 +59,16 @@ def mixed_model(dependence: str) -> JointModel:
         copula: object = GaussianCopula(CORRELATION, marginals)
     elif dependence == "t":
         copula = TCopula(CORRELATION, 5.0, marginals)
-    else:
+    elif dependence == "dcc":
         copula = DccCopula(FittedDCC.from_config(0.04, 0.93, CORRELATION), marginals)
+    else:  # filtered historical simulation: rows of skewed, correlated "residuals", in blocks of about 3 days
+        shocks = np.random.default_rng(21).standard_normal((400, 5)) @ np.linalg.cholesky(CORRELATION).T
+        copula = ResidualBootstrap.from_residuals(np.exp(0.3 * shocks) - np.exp(0.045), block_length=3.0)
     factor = FactorStructure(market=0, loadings=np.array([[0, 0], [1.1, 0.1], [0.9, 0.05], [0, 0], [0, 0]]))
     return JointModel(marginals, copula, start, factor=factor if dependence == "t" else None, variance_ceiling=2.0)
 
 
-@pytest.mark.parametrize("dependence", ["gaussian", "t", "dcc"])
+@pytest.mark.parametrize("dependence", ["gaussian", "t", "dcc", "fhs"])
 @pytest.mark.parametrize("rebalance", ["monthly", "daily", "never"])
 def test_compiled_chunks_match_the_numpy_reference(dependence: str, rebalance: str) -> None:
     # GJR, EGARCH and AR(1) series with normal, t and skewed-t shocks, a binding ceiling,

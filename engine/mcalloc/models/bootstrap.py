@@ -136,6 +136,21 @@ class ResidualBootstrap:
         result: np.ndarray = self.residuals[indices]
         return result
 
+    def sample_days(
+        self, rng: np.random.Generator, n_paths: int, n_steps: int, out: np.ndarray, state: object = None
+    ) -> np.ndarray:
+        """:meth:`sample_innovations` from the same draws, gathered straight into ``out`` (n_steps, n, n_paths)."""
+        from mcalloc.simulation.kernels import gather_days
+
+        assert isinstance(state, BootstrapState)
+        indices = stationary_indices(rng, state.position, n_steps, self.residuals.shape[0], self.block_length)
+        gather_days(self._rows, indices, out)
+        return out
+
+    @cached_property
+    def _rows(self) -> np.ndarray:
+        return np.ascontiguousarray(self.residuals, dtype=np.float64)
+
     def column(self, index: int) -> np.ndarray:
         return np.asarray(self.residuals[:, index])
 

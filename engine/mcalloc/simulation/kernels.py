@@ -22,7 +22,7 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["EGARCH", "GARCH", "book_block", "dcc_scores", "mix_scores", "recursion_block"]
+__all__ = ["EGARCH", "GARCH", "book_block", "dcc_scores", "gather_days", "mix_scores", "recursion_block"]
 
 GARCH = 0
 """Kind code of a GARCH or GJR-GARCH series."""
@@ -360,3 +360,20 @@ def dcc_scores(
             for i in range(j, n):
                 for path in range(n_paths):
                     deviation[start + i - j, path] += product[i, path] * product[j, path]
+
+
+@njit(cache=True, nogil=True)
+def gather_days(rows: np.ndarray, indices: np.ndarray, out: np.ndarray) -> None:
+    """Whole rows of history as day-major shocks: ``out[t, j, p] = rows[indices[p, t], j]``.
+
+    ``rows`` (n_rows, n) are the resampled residuals, ``indices`` (n_paths,
+    n_steps) the rows drawn, path-major as the reference's fancy index
+    ``rows[indices]`` takes them; ``out`` is (n_steps, n, n_paths).
+    """
+    n_paths, n_steps = indices.shape
+    n = rows.shape[1]
+    for path in range(n_paths):
+        for step in range(n_steps):
+            row = indices[path, step]
+            for j in range(n):
+                out[step, j, path] = rows[row, j]

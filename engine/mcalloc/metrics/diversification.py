@@ -110,22 +110,25 @@ class PathStatistics:
         return losses
 
 
-Statistic = Callable[[PathStatistics, np.ndarray, int], float]
+Rows = np.ndarray | slice
+"""Paths a statistic is computed on: an index array (a resample) or a slice."""
+
+Statistic = Callable[[PathStatistics, Rows, int], float]
 
 
-def _median_cagr(stats: PathStatistics, rows: np.ndarray, column: int) -> float:
+def _median_cagr(stats: PathStatistics, rows: Rows, column: int) -> float:
     return float(np.median(stats.cagr[rows, column]))
 
 
-def _maxdd_p95(stats: PathStatistics, rows: np.ndarray, column: int) -> float:
+def _maxdd_p95(stats: PathStatistics, rows: Rows, column: int) -> float:
     return float(np.percentile(stats.max_drawdown[rows, column], 95))
 
 
-def _cvar95_annual(stats: PathStatistics, rows: np.ndarray, column: int) -> float:
+def _cvar95_annual(stats: PathStatistics, rows: Rows, column: int) -> float:
     return cvar(stats.annual_loss(column)[rows], 0.95)
 
 
-def _pooled_volatility(stats: PathStatistics, rows: np.ndarray, column: int) -> float:
+def _pooled_volatility(stats: PathStatistics, rows: Rows, column: int) -> float:
     return book_volatility(stats.book, stats.horizon_years, column, rows)
 
 
@@ -196,10 +199,11 @@ def diversification_table(
     if not others:
         return pd.DataFrame(columns=DIVERSIFICATION_COLUMNS)
     rng = np.random.default_rng(np.random.SeedSequence((seed, 2)))
-    every = np.arange(n_paths)
+    # the whole sample and its halves as slices: views, where an index array would copy every column it picks
+    every = slice(None)
     n_chunks = -(-n_paths // chunk_size)
     cut = min(n_paths, (n_chunks // 2) * chunk_size) if n_chunks > 1 else n_paths // 2
-    first, second = every[:cut], every[cut:]
+    first, second = slice(0, cut), slice(cut, None)
     resamples = _Resamples.draw(n_paths, cut, rng, n_boot)
     same = book.repeated_columns
     rows = []

@@ -92,7 +92,9 @@ def annual_losses(book: BookSummary, column: int) -> np.ndarray:
     return losses
 
 
-def book_volatility(book: BookSummary, horizon_years: int, column: int, rows: np.ndarray | None = None) -> float:
+def book_volatility(
+    book: BookSummary, horizon_years: int, column: int, rows: np.ndarray | slice | None = None
+) -> float:
     """``vol_ann``: :func:`pooled_volatility` of one portfolio's monthly NAV returns (over ``rows`` of paths).
 
     Books built without the period sums fall back on the monthly log returns.

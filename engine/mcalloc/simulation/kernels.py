@@ -7,8 +7,9 @@ array operation at a time and the tests hold these kernels to it. numpy
 must walk every array once per operation, and the per-day loop runs in
 Python; these kernels make one pass over a block, day by day, each day's
 work running along the paths (the last, contiguous axis), which the
-compiler vectorises. Every kernel works in place on arrays its caller owns,
-and is compiled once per machine (``cache=True``).
+compiler vectorises; :func:`gather_days`, a plain copy, follows its indices'
+path-major order instead. Every kernel works in place on arrays its caller
+owns, and is compiled once per machine (``cache=True``).
 
 Arithmetic follows the reference's order where it can, so results agree to
 a few units in the last place; the sums of the pooled covariance are taken

@@ -659,18 +659,18 @@ def test_joint_count_of_statistics_outside_their_bands_against_closed_forms() ->
     # identical statistics: the count is 0 or K, K with probability 0.1. Tolerances: 5 standard errors.
     rng = np.random.default_rng(4)
     n_paths, k = 20_000, 24
-    independent = outside_counts([rng.standard_normal(n_paths) for _ in range(k)])
+    independent = outside_counts([rng.standard_normal(n_paths) for _ in range(k)], n_paths)
     expected = stats.binom.pmf(np.arange(k + 1), k, 0.1)
     observed = np.bincount(independent, minlength=k + 1) / n_paths
     tolerance = 5 * np.sqrt(expected * (1 - expected) / n_paths) + 1e-4
     assert (np.abs(observed - expected) <= tolerance).all(), (observed, expected)
     same = rng.standard_normal(n_paths)
-    identical = outside_counts([same] * k)
+    identical = outside_counts([same] * k, n_paths)
     assert set(np.unique(identical)) == {0, k} and abs(np.mean(identical == k) - 0.1) < 1e-3
     # a missing value is never counted
     with_gap = same.copy()
     with_gap[:100] = np.nan
-    assert outside_counts([with_gap])[:100].sum() == 0
+    assert outside_counts([with_gap], with_gap.size)[:100].sum() == 0
 
 
 def test_joint_p_value_is_the_upper_tail_of_the_null() -> None:

@@ -250,11 +250,9 @@ def _simulate_from_normals(normals: np.ndarray, q: np.ndarray, a: float, b: floa
     n_paths, n_steps, n_series = normals.shape
     if n_steps == 0:
         return normals
-    rows, cols, offsets = _packed_layout(n_series)
-    # Q_t - level decays at rate b between shocks, which saves adding the target every day
-    level = np.repeat(((1.0 - a - b) / (1.0 - b) * qbar[rows, cols])[:, None], n_paths, axis=1)
-    deviation = np.ascontiguousarray(q[:, rows, cols].T)
-    deviation -= level
+    offsets = _packed_layout(n_series)[2]
+    level, deviation = _packed_deviation(q, a, b, qbar)
+    level = level[:, None]
     # time-major with paths last, so every operation below runs on contiguous rows
     block = np.ascontiguousarray(normals.transpose(1, 2, 0))
     factor = np.empty_like(deviation)
@@ -289,6 +287,19 @@ def _simulate_from_normals(normals: np.ndarray, q: np.ndarray, a: float, b: floa
     deviation += level
     q[...] = _unpack(deviation.T, n_series)
     return normals
+
+
+def _packed_deviation(q: np.ndarray, a: float, b: float, qbar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``level = (1 - a - b) / (1 - b) Qbar`` (m,) and each path's ``Q - level`` (m, n_paths), packed.
+
+    ``Q_t - level`` decays at rate ``b`` between shocks, which saves adding
+    the target every day; the layout is :func:`_packed_layout`'s.
+    """
+    rows, cols, _ = _packed_layout(qbar.shape[0])
+    level = (1.0 - a - b) / (1.0 - b) * qbar[rows, cols]
+    deviation = np.ascontiguousarray(q[:, rows, cols].T)
+    deviation -= level[:, None]
+    return level, deviation
 
 
 def _matrix_problem(matrix: np.ndarray, key: str) -> str | None:
@@ -423,14 +434,11 @@ class FittedDCC:
         from mcalloc.simulation.kernels import dcc_scores
 
         n_series = self.n_series
-        rows, cols, offsets = _packed_layout(n_series)
         normals = rng.standard_normal((q.shape[0], n_steps, n_series))
-        level = (1.0 - self.a - self.b) / (1.0 - self.b) * self.qbar[rows, cols]
-        deviation = np.ascontiguousarray(q[:, rows, cols].T)
-        deviation -= level[:, None]
+        level, deviation = _packed_deviation(q, self.a, self.b, self.qbar)
         block = np.ascontiguousarray(normals.transpose(1, 2, 0))
         if n_steps:
-            dcc_scores(block, deviation, level, np.asarray(offsets), self.a, self.b)
+            dcc_scores(block, deviation, level, np.asarray(_packed_layout(n_series)[2]), self.a, self.b)
         deviation += level[:, None]
         q[...] = _unpack(deviation.T, n_series)
         return block

@@ -128,8 +128,9 @@ def _currency_rows(
     """The volatility-ratio rows, and each ratio's simulated values (n_paths,)."""
     if not pairs:
         return [], []
-    data_stats = window_statistics(data[None], names, steps)
-    sim_stats = window_statistics(simulated, names, steps)
+    periods = window_periods(steps)
+    data_stats = window_statistics(data[None], names, **periods)
+    sim_stats = window_statistics(simulated, names, **periods)
     rows, samples = [], []
     for asset, fx in pairs:
         base, own = f"vol_ann_monthly:{asset}+{fx}", f"vol_ann_monthly:{asset}"
@@ -153,14 +154,14 @@ def _currency_rows(
     return rows, samples
 
 
-def outside_counts(samples: Sequence[np.ndarray]) -> np.ndarray:
-    """For each simulated window, how many statistics fall outside their own 5..95 band, shape (n_paths,).
+def outside_counts(samples: Sequence[np.ndarray], n_paths: int) -> np.ndarray:
+    """For each of ``n_paths`` simulated windows, how many statistics fall outside their own 5..95 band.
 
     ``samples`` holds one array (n_paths,) per statistic; the band of each is
     the 5th and 95th percentile of its non-missing values, as in the report's
     rows, and a missing value is never counted.
     """
-    counts = np.zeros(np.asarray(samples[0]).shape[0], dtype=np.int64) if samples else np.zeros(0, dtype=np.int64)
+    counts = np.zeros(n_paths, dtype=np.int64)
     for sample in samples:
         values = np.asarray(sample, dtype=float)
         finite = ~np.isnan(values)
@@ -248,8 +249,7 @@ def calibration_table(model: JointModel, returns: pd.DataFrame, settings: Calibr
             if math.isfinite(row.data)
         ]
         samples = [sample for _, sample in counted]
-        counts = outside_counts(samples) if samples else np.zeros(settings.n_paths, dtype=np.int64)
-        null = np.bincount(counts, minlength=len(samples) + 1) / settings.n_paths
+        null = np.bincount(outside_counts(samples, settings.n_paths), minlength=len(samples) + 1) / settings.n_paths
         observed = sum(not row.inside_90 for row, _ in counted)
         joint.append(_joint_row(label, observed, null))
         total_observed, total_null = total_observed + observed, np.convolve(total_null, null)

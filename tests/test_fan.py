@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from mcalloc.config import load_scenario
-from mcalloc.metrics.fan import LOG_BIN, WealthFan, fan_quantiles, fan_table
+from mcalloc.metrics.fan import LOG_BIN, LOG_MIN, N_BINS, WealthFan, fan_quantiles, fan_table
 from mcalloc.pipeline import build_model, rebalance_policy
 from mcalloc.portfolio.costs import FeeModel
 from mcalloc.portfolio.schedule import Schedule
@@ -43,6 +43,31 @@ def test_out_of_range_and_zero_wealth_are_counted_at_the_ends() -> None:
     assert low == 0.0 and high == np.inf
     table = fan_table(fan, ["only"], 100.0, "USD")
     assert list(table["month"]) == [0, 1, 2] and table["wealth_p50"].iloc[0] == 100.0
+
+
+def test_compiled_counts_match_the_numpy_reference_on_bin_edges_and_beyond_the_range() -> None:
+    rng = np.random.default_rng(11)
+    edges = np.exp(LOG_MIN + LOG_BIN * np.arange(N_BINS + 1))
+    # every bin edge and its neighbours either side, where a rounding slip would show
+    values = np.concatenate(
+        [
+            np.exp(rng.normal(0.0, 3.0, 20_000)),
+            edges,
+            np.nextafter(edges, 0.0),
+            np.nextafter(edges, np.inf),
+            [0.0, -1.0, np.nan, np.inf, 1e-300, 1e300],
+        ]
+    )
+    value = np.stack([values, values[::-1] * 1.7])
+    scales = np.array([1.0, 0.37, 5.5])
+    compiled, reference = WealthFan(2, 3, scales), WealthFan(2, 3, scales)
+    for month in range(3):
+        compiled.add(month, value)
+        reference.add_reference(month, value)
+    np.testing.assert_array_equal(compiled.counts, reference.counts)
+    assert compiled.counts.sum() == value.size * 3
+    # wealth at or below zero, nan and tiny wealth land in the first bin, huge and infinite in the last
+    assert compiled.counts[0, 0, 0] >= 4 and compiled.counts[0, 0, -1] >= 2
 
 
 def _plan(horizon_years: int) -> SimulationPlan:

@@ -64,7 +64,9 @@ def mixed_model(dependence: str) -> JointModel:
     else:  # filtered historical simulation: rows of skewed, correlated "residuals", in blocks of about 3 days
         shocks = np.random.default_rng(21).standard_normal((400, 5)) @ np.linalg.cholesky(CORRELATION).T
         copula = ResidualBootstrap.from_residuals(np.exp(0.3 * shocks) - np.exp(0.045), block_length=3.0)
-    factor = FactorStructure(market=0, loadings=np.array([[0, 0], [1.1, 0.1], [0.9, 0.05], [0, 0], [0, 0]]))
+    # two lags: blocks start with days whose sources are in the previous block's history
+    loadings = np.array([[0, 0, 0], [1.1, 0.1, 0.04], [0.9, 0.05, 0], [0, 0, 0], [0, 0, 0]])
+    factor = FactorStructure(market=0, loadings=loadings)
     return JointModel(marginals, copula, start, factor=factor if dependence == "t" else None, variance_ceiling=2.0)
 
 
@@ -72,7 +74,7 @@ def mixed_model(dependence: str) -> JointModel:
 @pytest.mark.parametrize("rebalance", ["monthly", "daily", "never"])
 def test_compiled_chunks_match_the_numpy_reference(dependence: str, rebalance: str) -> None:
     # GJR, EGARCH and AR(1) series with normal, t and skewed-t shocks, a binding ceiling,
-    # a lagged market factor, fees, and every kind of rebalancing
+    # a market factor with two lags, fees, and every kind of rebalancing
     plan = SimulationPlan(
         model=mixed_model(dependence),
         fees=FeeModel(np.array([0.001, 0.002, 0.0, 0.003, 0.0005]), 252),

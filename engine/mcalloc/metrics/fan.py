@@ -48,6 +48,14 @@ class WealthFan:
 
     def add(self, month: int, value: np.ndarray) -> None:
         """Count the wealth ``value`` (n_portfolios, n_paths, per unit of initial wealth) at the end of ``month``."""
+        from mcalloc.simulation.kernels import count_bins
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.log(value / self.scales[month])
+        count_bins(logs, LOG_MIN, LOG_BIN, self.counts[:, month, :])
+
+    def add_reference(self, month: int, value: np.ndarray) -> None:
+        """:meth:`add` in numpy, the reference the compiled counting is tested against."""
         n_portfolios = value.shape[0]
         with np.errstate(divide="ignore", invalid="ignore"):
             position = (np.log(value / self.scales[month]) - LOG_MIN) / LOG_BIN

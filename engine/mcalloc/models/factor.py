@@ -40,6 +40,9 @@ from mcalloc.errors import ModelError
 
 __all__ = ["FactorStructure", "RegimeFit", "fit_factor", "fit_regime_loadings"]
 
+_NO_LOADINGS = np.empty((0, 0))
+_NO_REGIMES = np.empty((0, 0), dtype=np.intp)
+
 
 @dataclass(frozen=True)
 class FactorStructure:
@@ -142,6 +145,27 @@ class FactorStructure:
             recent = np.concatenate([market[:, ::-1], history], axis=1)
             history[:] = recent[:, : self.n_lags]
         return factors
+
+    def apply_days(self, days: np.ndarray, history: np.ndarray, regimes: np.ndarray | None = None) -> None:
+        """:meth:`apply` on day-major returns ``days`` (n_steps, n_series, n_paths), compiled, in place."""
+        from mcalloc.simulation.kernels import factor_days
+
+        switching = -1 if self.switching is None else self.switching
+        if switching >= 0:
+            assert regimes is not None and self.regime_loadings is not None
+        factor_days(
+            days,
+            self.market,
+            self._loadings,
+            switching,
+            _NO_LOADINGS if self.regime_loadings is None else self.regime_loadings,
+            _NO_REGIMES if regimes is None else regimes,
+            history,
+        )
+
+    @property
+    def _loadings(self) -> np.ndarray:
+        return np.ascontiguousarray(self.loadings, dtype=np.float64)
 
     def covariance(self, variances: np.ndarray, shock_correlation: np.ndarray) -> np.ndarray:
         """Long-run covariance of the series' returns, (n_series, n_series).

@@ -233,7 +233,11 @@ class JointModel:
             if self.factor.switching is not None:
                 assert state.regime is not None
                 regimes = self.factor.regime_path(rng.random((n_steps + 1, n_paths)), state.regime)
-            self.factor.apply(returns, state.market_history, regimes)
+            days = returns.transpose(1, 2, 0)
+            if compiled and days.flags.c_contiguous:
+                self.factor.apply_days(days, state.market_history, regimes)
+            else:
+                self.factor.apply(returns, state.market_history, regimes)
         return returns
 
     def simulate(self, rng: np.random.Generator, n_paths: int, n_steps: int) -> np.ndarray:

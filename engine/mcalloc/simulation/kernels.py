@@ -23,7 +23,17 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["EGARCH", "GARCH", "book_block", "dcc_scores", "gather_days", "mix_scores", "recursion_block"]
+__all__ = [
+    "EGARCH",
+    "GARCH",
+    "book_block",
+    "count_bins",
+    "dcc_scores",
+    "factor_days",
+    "gather_days",
+    "mix_scores",
+    "recursion_block",
+]
 
 GARCH = 0
 """Kind code of a GARCH or GJR-GARCH series."""
@@ -32,8 +42,18 @@ EGARCH = 1
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
+_kernel = njit(cache=True, nogil=True, error_model="numpy")
+"""How every kernel is compiled: cached, without the GIL, and dividing as numpy does.
 
-@njit(cache=True, nogil=True)
+With numba's default (Python's) error model each float division checks
+for a zero divisor so that it can raise, and that branch keeps the loop
+from being vectorised: the drawdown loop of :func:`book_block` ran one
+path at a time. numpy's model returns ``inf`` or ``nan`` as the numpy
+references do; the quotients themselves are the same IEEE results.
+"""
+
+
+@_kernel
 def recursion_block(
     days: np.ndarray,
     variance: np.ndarray,
@@ -108,7 +128,7 @@ def recursion_block(
                 variance[series, path] = math.exp(variance[series, path])
 
 
-@njit(cache=True, nogil=True)
+@_kernel
 def book_block(
     growth: np.ndarray,
     fee_factor: np.ndarray,
@@ -237,7 +257,7 @@ def book_block(
             asset_growth[asset, path] *= cumulative[asset, path]
 
 
-@njit(cache=True, nogil=True)
+@_kernel
 def mix_scores(
     draws: np.ndarray,
     cholesky: np.ndarray,
@@ -295,7 +315,7 @@ def mix_scores(
     return off_grid
 
 
-@njit(cache=True, nogil=True)
+@_kernel
 def dcc_scores(
     block: np.ndarray, deviation: np.ndarray, level: np.ndarray, offsets: np.ndarray, a: float, b: float
 ) -> None:
@@ -363,18 +383,83 @@ def dcc_scores(
                     deviation[start + i - j, path] += product[i, path] * product[j, path]
 
 
-@njit(cache=True, nogil=True)
+@_kernel
 def gather_days(rows: np.ndarray, indices: np.ndarray, out: np.ndarray) -> None:
     """Whole rows of history as day-major shocks: ``out[t, j, p] = rows[indices[p, t], j]``.
 
     ``rows`` (n_rows, n) are the resampled residuals, ``indices`` (n_paths,
     n_steps) the rows drawn, path-major as the reference's fancy index
-    ``rows[indices]`` takes them; ``out`` is (n_steps, n, n_paths).
+    ``rows[indices]`` takes them; ``out`` is (n_steps, n, n_paths), written
+    one contiguous row (a day of one series) at a time.
     """
     n_paths, n_steps = indices.shape
     n = rows.shape[1]
-    for path in range(n_paths):
-        for step in range(n_steps):
-            row = indices[path, step]
-            for j in range(n):
-                out[step, j, path] = rows[row, j]
+    for step in range(n_steps):
+        for j in range(n):
+            target = out[step, j]
+            for path in range(n_paths):
+                target[path] = rows[indices[path, step], j]
+
+
+@_kernel
+def factor_days(
+    days: np.ndarray,
+    market: int,
+    loadings: np.ndarray,
+    switching: int,
+    regime_loadings: np.ndarray,
+    regimes: np.ndarray,
+    history: np.ndarray,
+) -> None:
+    """Market-plus-idiosyncratic returns to series returns, in place; the reference is ``FactorStructure.apply``.
+
+    ``days`` (n_steps, n, n_paths) holds the market's returns in row
+    ``market`` and idiosyncratic returns in the others; each series ``i``
+    gains ``loadings[i, l]`` times the market's return ``l`` days before, lag
+    by lag as the reference adds them. Series ``switching`` (-1: none) takes
+    its loadings from ``regime_loadings[regimes[t, p]]`` instead.
+    ``history`` (n_paths, n_lags) holds the market's returns before the
+    block, most recent first, and is moved on to the block's end.
+    """
+    n_steps, n, n_paths = days.shape
+    n_lags = loadings.shape[1] - 1
+    drivers = days[:, market, :].copy()
+    for step in range(n_steps):
+        for lag in range(n_lags + 1):
+            back = step - lag
+            source = drivers[back] if back >= 0 else history[:, lag - step - 1]
+            for series in range(n):
+                row = days[step, series]
+                if series == switching:
+                    for path in range(n_paths):
+                        row[path] += regime_loadings[regimes[step, path], lag] * source[path]
+                    continue
+                weight = loadings[series, lag]
+                if weight != 0.0:
+                    for path in range(n_paths):
+                        row[path] += weight * source[path]
+    for lag in range(n_lags - 1, -1, -1):
+        for path in range(n_paths):
+            history[path, lag] = drivers[n_steps - 1 - lag, path] if lag < n_steps else history[path, lag - n_steps]
+
+
+@_kernel
+def count_bins(logs: np.ndarray, low: float, width: float, counts: np.ndarray) -> None:
+    """Add each log wealth in ``logs`` (n_portfolios, n_paths) to its bin in ``counts`` (n_portfolios, n_bins + 2).
+
+    Bin ``k`` in 1..n_bins holds ``low + (k - 1) width <= x < low + k width``;
+    bin 0 everything below ``low`` and ``nan`` (zero wealth, whose log is
+    ``-inf``, included), the last bin everything from the top edge up. The
+    reference is :meth:`mcalloc.metrics.fan.WealthFan.add_reference`.
+    """
+    n_portfolios, n_paths = logs.shape
+    last = counts.shape[1] - 1
+    for portfolio in range(n_portfolios):
+        row = logs[portfolio]
+        bins = counts[portfolio]
+        for path in range(n_paths):
+            position = (row[path] - low) / width
+            if position >= 0.0:  # false for nan
+                bins[min(int(min(position, last)) + 1, last)] += 1
+            else:
+                bins[0] += 1

@@ -179,3 +179,26 @@ def test_compiled_books_charge_the_fee_once_a_day() -> None:
     ]
     ratio = results[0].book.terminal_value / results[1].book.terminal_value
     np.testing.assert_allclose(ratio, np.tile((1.0 - ter) ** 3, (40, 1)), rtol=1e-12)
+
+
+def test_compiled_drawdown_counts_match_the_reference_on_bin_edges() -> None:
+    # the same month-end NAVs and peaks in both books: every drawdown in the same bin,
+    # including drawdowns on a bin's edge, a hair either side of it, none at all, and total loss
+    from mcalloc.portfolio.accounting import DRAWDOWN_BINS, CompiledBook, FixedMixBook
+
+    rng = np.random.default_rng(5)
+    edges = np.arange(DRAWDOWN_BINS) / DRAWDOWN_BINS
+    drawdowns = np.concatenate([rng.uniform(0.0, 1.0, 5000), edges, np.nextafter(edges, 1.0), [0.0, 1.0]])
+    peak = rng.uniform(0.5, 3.0, drawdowns.size)
+    nav = np.stack([peak * (1.0 - drawdowns), peak * (1.0 - drawdowns[::-1])])
+    peaks = np.stack([peak, peak])
+    weights = np.full((2, 3), 1.0 / 3.0)
+    books = [FixedMixBook(weights, nav.shape[1]), CompiledBook(weights, nav.shape[1], np.ones(3))]
+    for book in books:
+        book.block_start, book.peak = nav.copy(), peaks.copy()
+        book._record_drawdown()
+        book._record_drawdown()
+    reference, compiled = (book.drawdown_histogram for book in books)
+    assert reference is not None and compiled is not None
+    np.testing.assert_array_equal(compiled, reference)
+    assert compiled.sum() == 2 * nav.size and compiled[:, -1].min() >= 2

@@ -125,7 +125,9 @@ def _maxdd_p95(stats: PathStatistics, rows: Rows, column: int) -> float:
 
 
 def _cvar95_annual(stats: PathStatistics, rows: Rows, column: int) -> float:
-    return cvar(stats.annual_loss(column)[rows], 0.95)
+    losses = stats.annual_loss(column)
+    # take copies whole rows several times faster than fancy indexing does
+    return cvar(losses[rows] if isinstance(rows, slice) else np.take(losses, rows, axis=0), 0.95)
 
 
 def _pooled_volatility(stats: PathStatistics, rows: Rows, column: int) -> float:

@@ -41,9 +41,14 @@ def cvar(losses: np.ndarray, alpha: float) -> float:
         Confidence level in (0, 1).
     """
     flat = np.asarray(losses, dtype=float).ravel()
-    var = value_at_risk(flat, alpha)
-    excess = np.maximum(flat - var, 0.0).mean()
-    return float(var + excess / (1.0 - alpha))
+    index = _tail_index(flat.size, alpha)
+    # one scratch array for the partition and then the excesses (in the losses' own order, so the
+    # mean is summed as ever): fresh arrays of this size cost more in page faults than the arithmetic
+    scratch = np.partition(flat, index)
+    var = float(scratch[index])
+    np.subtract(flat, var, out=scratch)
+    np.maximum(scratch, 0.0, out=scratch)
+    return float(var + scratch.mean() / (1.0 - alpha))
 
 
 def pooled_volatility(period_sum: np.ndarray, period_sumsq: np.ndarray, n_periods: int, per_year: float) -> float:

@@ -521,6 +521,12 @@ class CompiledBook(FixedMixBook):
         lower = np.tril(self._asset_cross.sum(axis=2))
         return np.asarray(lower + np.tril(lower, -1).T)
 
+    def _record_drawdown(self) -> None:
+        """The reference's month-end drawdown histogram, counted in a kernel."""
+        from mcalloc.simulation.kernels import count_drawdowns
+
+        count_drawdowns(self.block_start, self.peak, self.drawdown_histogram)
+
     def advance_log(self, log_returns: np.ndarray, daily_rebalance: bool = False) -> None:
         """Book a block of days from market log returns (n_paths, n_steps, n_assets), any layout."""
         from mcalloc.simulation.kernels import book_block

@@ -28,6 +28,7 @@ __all__ = [
     "GARCH",
     "book_block",
     "count_bins",
+    "count_drawdowns",
     "dcc_scores",
     "factor_days",
     "gather_days",
@@ -198,7 +199,6 @@ def book_block(
                 for path in range(n_paths):
                     cross[path] += (row[path] - 1.0) * (other_row[path] - 1.0)
         for portfolio in range(n_portfolios):
-            current[:] = 0.0
             if daily_rebalance:
                 mixed[:] = 0.0
                 for asset in range(n_assets):
@@ -213,20 +213,25 @@ def book_block(
                 for asset in range(n_assets):
                     held = cumulative[asset]
                     position = holdings[portfolio, asset]
-                    for path in range(n_paths):
-                        current[path] += held[path] * position[path]
+                    if asset == 0:
+                        # a sum started from zero, as the reference's; one pass fewer than clearing first
+                        for path in range(n_paths):
+                            current[path] = 0.0 + held[path] * position[path]
+                    else:
+                        for path in range(n_paths):
+                            current[path] += held[path] * position[path]
             best = top[portfolio]
             deepest = worst[portfolio]
             held_units = units[portfolio]
             wet = underwater[portfolio]
             longest = longest_underwater[portfolio]
+            navs = current
             if scaled:
+                navs = nav_row
                 for path in range(n_paths):
                     nav_row[path] = current[path] / held_units[path]
-            else:
-                nav_row[:] = current
             for path in range(n_paths):
-                nav = nav_row[path]
+                nav = navs[path]
                 top_nav = max(best[path], nav)
                 best[path] = top_nav
                 ratio = top_nav / nav
@@ -236,7 +241,7 @@ def book_block(
                 longest[path] = max(longest[path], run)
             if step == n_steps - 1:
                 for path in range(n_paths):
-                    nav = nav_row[path]
+                    nav = navs[path]
                     block = math.log(nav / block_start[portfolio, path])
                     log_return_sum[portfolio, path] += block
                     log_return_sumsq[portfolio, path] += block * block
@@ -463,3 +468,20 @@ def count_bins(logs: np.ndarray, low: float, width: float, counts: np.ndarray) -
                 bins[min(int(min(position, last)) + 1, last)] += 1
             else:
                 bins[0] += 1
+
+
+@_kernel
+def count_drawdowns(nav: np.ndarray, peak: np.ndarray, histogram: np.ndarray) -> None:
+    """Add each book's drawdown ``1 - nav / peak`` (n_portfolios, n_paths) to ``histogram`` (n_portfolios, n_bins).
+
+    Bin ``k`` holds drawdowns in ``[k / n_bins, (k + 1) / n_bins)``, the last
+    one everything from its lower edge up. The reference is
+    :meth:`mcalloc.portfolio.accounting.FixedMixBook._record_drawdown`.
+    """
+    n_portfolios, n_paths = nav.shape
+    n_bins = histogram.shape[1]
+    for portfolio in range(n_portfolios):
+        counts = histogram[portfolio]
+        for path in range(n_paths):
+            drawdown = 1.0 - nav[portfolio, path] / peak[portfolio, path]
+            counts[max(min(int(drawdown * n_bins), n_bins - 1), 0)] += 1

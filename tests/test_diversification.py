@@ -72,6 +72,26 @@ def test_pairing_narrows_the_interval_for_portfolios_that_share_risk() -> None:
     assert rows.portfolio_value == pytest.approx(rows.reference_value + rows.difference)
 
 
+def test_tables_are_the_same_on_one_thread_and_on_two() -> None:
+    # each resample's statistic is computed on its own, so threads change the speed, never a number
+    from mcalloc.metrics.diversification import standard_errors
+
+    plan = twin_plan()
+    result = run_simulation(plan, 3000, 250, seed=8)
+    names = ["a", "b", "half"]
+
+    def tables(n_jobs: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        table = diversification_table(
+            result.book, names, "a", 2, 8, 250, plan.weights, result.daily_covariance, ["a", "b"], n_jobs=n_jobs
+        )
+        return table, standard_errors(result.book, names, 2, 8, n_jobs=n_jobs)
+
+    one, two = tables(1), tables(2)
+    pd.testing.assert_frame_equal(one[0], two[0], check_exact=True)
+    pd.testing.assert_frame_equal(one[1], two[1], check_exact=True)
+    assert (one[1].drop(columns="portfolio").to_numpy() > 0).all()
+
+
 def test_wilson_interval_matches_newcombes_worked_example() -> None:
     # Newcombe (1998), Statistics in Medicine 17:857, Table I: 81/263 -> 0.2553 to 0.3662 (4 decimals)
     low, high = _wilson(81 / 263, 263)

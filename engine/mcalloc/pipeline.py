@@ -14,6 +14,7 @@ optimised portfolio's metrics come from futures it was not fitted to, and
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from joblib import effective_n_jobs
 
 from mcalloc.backtest.evaluate import (
     BacktestPlan,
@@ -218,7 +220,9 @@ def _judge(
             scenario.portfolio.risk_free,
             scenario.portfolio.inflation,
         )
-        errors = standard_errors(evaluation.book, names, simulation.horizon_years, scenario.seed)
+        errors = standard_errors(
+            evaluation.book, names, simulation.horizon_years, scenario.seed, n_jobs=_threads(simulation.n_jobs)
+        )
         metrics = with_standard_errors(metrics, errors)
     metrics.insert(1, "currency", currency)
     reference = scenario.portfolio.reference_name
@@ -236,12 +240,18 @@ def _judge(
                 evaluation.daily_covariance,
                 scenario.asset_names,
                 evaluation.asset_growth,
+                n_jobs=_threads(simulation.n_jobs),
             )
     diversification["currency"] = currency
     assert evaluation.fan is not None
     fan = fan_table(evaluation.fan, names, scenario.portfolio.initial_wealth, currency)
     drawdowns = drawdown_distribution_table(evaluation.book, names, simulation.horizon_years, currency)
     return [metrics, diversification, fan, drawdowns]
+
+
+def _threads(n_jobs: int) -> int:
+    """Threads for the bootstrap tables: the scenario's worker count, at most this machine's cores."""
+    return max(1, min(int(effective_n_jobs(n_jobs)), os.cpu_count() or 1))
 
 
 def _record_failure(folder: RunFolder, clock: _StageClock, error: BaseException) -> None:

@@ -18,13 +18,19 @@ sees how much of an apparent benefit is signal and how much simulation noise.
 Above ``MAX_BOOTSTRAP_PATHS`` paths each resample draws that many paths and
 the spread is scaled by ``sqrt(m / n)`` (the m-out-of-n bootstrap, valid for
 statistics whose error shrinks like one over the square root of the number
-of paths), which keeps the cost bounded for million-path runs.
+of paths), which keeps the cost bounded for million-path runs. The resamples are
+spread over ``n_jobs`` threads: numpy's gathers, partitions and sums
+release the GIL, and each resample's statistic is computed on its own, so
+the numbers do not depend on the thread count.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,16 +104,18 @@ class PathStatistics:
         self.book = book
         self.horizon_years = horizon_years
         self._losses: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
 
     def annual_loss(self, column: int) -> np.ndarray:
-        """Minus the calendar-year simple returns of one portfolio, (n_paths, n_years)."""
-        losses = self._losses.get(column)
-        if losses is None:
-            losses = annual_losses(self.book, column)
-            if len(self._losses) >= 2:
-                self._losses.pop(next(iter(self._losses)))
-            self._losses[column] = losses
-        return losses
+        """Minus the calendar-year simple returns of one portfolio, (n_paths, n_years); safe across threads."""
+        with self._lock:
+            losses = self._losses.get(column)
+            if losses is None:
+                losses = annual_losses(self.book, column)
+                if len(self._losses) >= 2:
+                    self._losses.pop(next(iter(self._losses)))
+                self._losses[column] = losses
+            return losses
 
 
 Rows = np.ndarray | slice
@@ -141,6 +149,22 @@ STATISTICS: dict[str, Statistic] = {
     "vol_ann": _pooled_volatility,
 }
 """The compared statistics, each defined as in ``metrics.csv``."""
+
+
+Each = Callable[[Statistic, PathStatistics, Sequence[Rows], int], np.ndarray]
+"""``each(statistic, stats, samples, column)``: the statistic on every sample, in order."""
+
+
+@contextmanager
+def _resampling(n_jobs: int) -> Iterator[Each]:
+    """An :data:`Each` that runs on ``n_jobs`` threads (in this thread for one)."""
+    if n_jobs <= 1:
+        yield lambda statistic, stats, samples, column: np.array([statistic(stats, s, column) for s in samples])
+        return
+    with ThreadPoolExecutor(n_jobs, thread_name_prefix="mcalloc-bootstrap") as pool:
+        yield lambda statistic, stats, samples, column: np.array(
+            list(pool.map(lambda sample: statistic(stats, sample, column), samples))
+        )
 
 
 @dataclass(frozen=True)
@@ -183,6 +207,7 @@ def diversification_table(
     asset_names: Sequence[str],
     asset_growth: np.ndarray | None = None,
     n_boot: int = N_BOOTSTRAP,
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
     """One row per portfolio (other than ``reference``) and statistic, see :data:`DIVERSIFICATION_COLUMNS`.
 
@@ -193,6 +218,7 @@ def diversification_table(
     ``covariance`` give the risk-budget rows (:func:`risk_contributions`);
     each asset's horizon growth along the paths, ``asset_growth`` (n_paths,
     n_assets), their shares of horizon CVaR95 (:func:`cvar_contributions`).
+    The resamples run on ``n_jobs`` threads; the table does not depend on it.
     """
     stats = PathStatistics(book, horizon_years)
     n_paths = book.terminal_value.shape[0]
@@ -207,21 +233,46 @@ def diversification_table(
     cut = min(n_paths, (n_chunks // 2) * chunk_size) if n_chunks > 1 else n_paths // 2
     first, second = slice(0, cut), slice(cut, None)
     resamples = _Resamples.draw(n_paths, cut, rng, n_boot)
-    same = book.repeated_columns
-    rows = []
+    with _resampling(n_jobs) as each:
+        rows = _compared_rows(stats, names, reference, base, others, every, (first, second), resamples, each)
+    rows += _wealthier_rows(stats, names, reference, base, others)
+    rows += _budget_rows(weights, covariance, asset_names, names, reference, base, n_paths)
+    if asset_growth is not None:
+        rows += _cvar_share_rows(weights, asset_growth - 1.0, asset_names, names, reference, base)
+    table = pd.DataFrame(rows, columns=DIVERSIFICATION_COLUMNS)
+    order = {name: position for position, name in enumerate(names)}
+    return table.sort_values("portfolio", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
+
+def _compared_rows(
+    stats: PathStatistics,
+    names: Sequence[str],
+    reference: str,
+    base: int,
+    others: list[int],
+    every: slice,
+    halves: tuple[slice, slice],
+    resamples: _Resamples,
+    each: Each,
+) -> list[dict[str, object]]:
+    """The rows of :data:`STATISTICS`: each portfolio's difference from ``base`` with its intervals."""
+    first, second = halves
+    n_paths = stats.terminal.shape[0]
+    same = stats.book.repeated_columns
+    rows: list[dict[str, object]] = []
     for label, statistic in STATISTICS.items():
         reference_value = statistic(stats, every, base)
         # the reference's statistic on each resample, computed once for every portfolio
-        base_paired = np.array([statistic(stats, sample, base) for sample in resamples.paired])
-        base_second = np.array([statistic(stats, sample, base) for sample in resamples.second])
+        base_paired = each(statistic, stats, resamples.paired, base)
+        base_second = each(statistic, stats, resamples.second, base)
         computed: dict[int, tuple[float, float, float, float]] = {}
         for column in others:
             if same[column] not in computed:
                 twin = int(same[column])
                 estimate = statistic(stats, every, twin) - reference_value
-                paired = np.array([statistic(stats, sample, twin) for sample in resamples.paired]) - base_paired
+                paired = each(statistic, stats, resamples.paired, twin) - base_paired
                 split = statistic(stats, first, twin) - statistic(stats, second, base)
-                unpaired = np.array([statistic(stats, sample, twin) for sample in resamples.first]) - base_second
+                unpaired = each(statistic, stats, resamples.first, twin) - base_second
                 computed[twin] = (
                     estimate,
                     float(np.std(paired, ddof=1)) * resamples.scale,
@@ -246,13 +297,7 @@ def diversification_table(
                     "method": "paired bootstrap",
                 }
             )
-    rows += _wealthier_rows(stats, names, reference, base, others)
-    rows += _budget_rows(weights, covariance, asset_names, names, reference, base, n_paths)
-    if asset_growth is not None:
-        rows += _cvar_share_rows(weights, asset_growth - 1.0, asset_names, names, reference, base)
-    table = pd.DataFrame(rows, columns=DIVERSIFICATION_COLUMNS)
-    order = {name: position for position, name in enumerate(names)}
-    return table.sort_values("portfolio", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+    return rows
 
 
 def _wealthier_rows(
@@ -409,13 +454,19 @@ def risk_contributions(weights: np.ndarray, covariance: np.ndarray) -> dict[str,
 
 
 def standard_errors(
-    book: BookSummary, names: Sequence[str], horizon_years: int, seed: int, n_boot: int = N_BOOTSTRAP
+    book: BookSummary,
+    names: Sequence[str],
+    horizon_years: int,
+    seed: int,
+    n_boot: int = N_BOOTSTRAP,
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
     """Monte Carlo standard errors of each portfolio's :data:`STATISTICS`, one row per portfolio.
 
     The bootstrap standard deviation of the statistic over resampled paths
     (m-out-of-n above :data:`MAX_BOOTSTRAP_PATHS`), columns ``<statistic>_se``:
     how much the figure in ``metrics.csv`` would move with another seed.
+    The resamples run on ``n_jobs`` threads; the errors do not depend on it.
     """
     stats = PathStatistics(book, horizon_years)
     n_paths = book.terminal_value.shape[0]
@@ -425,13 +476,14 @@ def standard_errors(
     scale = math.sqrt(m / n_paths)
     same = book.repeated_columns
     rows: list[dict[str, object]] = []
-    for column, name in enumerate(names):
-        if same[column] != column:  # the same paths' results as an earlier portfolio: the same errors
-            rows.append({**rows[same[column]], "portfolio": name})
-            continue
-        row: dict[str, object] = {"portfolio": name}
-        for label, statistic in STATISTICS.items():
-            values = np.array([statistic(stats, sample, column) for sample in samples])
-            row[f"{label}_se"] = float(np.std(values, ddof=1)) * scale
-        rows.append(row)
+    with _resampling(n_jobs) as each:
+        for column, name in enumerate(names):
+            if same[column] != column:  # the same paths' results as an earlier portfolio: the same errors
+                rows.append({**rows[same[column]], "portfolio": name})
+                continue
+            row: dict[str, object] = {"portfolio": name}
+            for label, statistic in STATISTICS.items():
+                values = each(statistic, stats, samples, column)
+                row[f"{label}_se"] = float(np.std(values, ddof=1)) * scale
+            rows.append(row)
     return pd.DataFrame(rows)

@@ -14,7 +14,6 @@ optimised portfolio's metrics come from futures it was not fitted to, and
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -24,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from joblib import effective_n_jobs
 
 from mcalloc.backtest.evaluate import (
     BacktestPlan,
@@ -56,7 +54,7 @@ from mcalloc.portfolio.schedule import Schedule
 from mcalloc.portfolio.taxes import AccountTax, DepotTax, IskTax
 from mcalloc.results.writer import RunFolder, provenance_records
 from mcalloc.simulation.currency import CurrencyOverlay
-from mcalloc.simulation.paths import ChunkResult, SimulationPlan, run_simulation, seed_sequence
+from mcalloc.simulation.paths import ChunkResult, SimulationPlan, local_threads, run_simulation, seed_sequence
 
 __all__ = [
     "BacktestOutcome",
@@ -221,7 +219,7 @@ def _judge(
             scenario.portfolio.inflation,
         )
         errors = standard_errors(
-            evaluation.book, names, simulation.horizon_years, scenario.seed, n_jobs=_threads(simulation.n_jobs)
+            evaluation.book, names, simulation.horizon_years, scenario.seed, n_jobs=local_threads(simulation.n_jobs)
         )
         metrics = with_standard_errors(metrics, errors)
     metrics.insert(1, "currency", currency)
@@ -240,18 +238,13 @@ def _judge(
                 evaluation.daily_covariance,
                 scenario.asset_names,
                 evaluation.asset_growth,
-                n_jobs=_threads(simulation.n_jobs),
+                n_jobs=local_threads(simulation.n_jobs),
             )
     diversification["currency"] = currency
     assert evaluation.fan is not None
     fan = fan_table(evaluation.fan, names, scenario.portfolio.initial_wealth, currency)
     drawdowns = drawdown_distribution_table(evaluation.book, names, simulation.horizon_years, currency)
     return [metrics, diversification, fan, drawdowns]
-
-
-def _threads(n_jobs: int) -> int:
-    """Threads for the bootstrap tables: the scenario's worker count, at most this machine's cores."""
-    return max(1, min(int(effective_n_jobs(n_jobs)), os.cpu_count() or 1))
 
 
 def _record_failure(folder: RunFolder, clock: _StageClock, error: BaseException) -> None:

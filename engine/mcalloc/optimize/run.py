@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,7 @@ from mcalloc.optimize.objectives import (
 from mcalloc.optimize.scenarios import Scenarios
 from mcalloc.optimize.variance import MinVarianceProblem
 from mcalloc.portfolio.accounting import BookSummary
+from mcalloc.simulation.paths import local_threads
 
 __all__ = [
     "OPTIMIZATION_COLUMNS",
@@ -142,27 +144,43 @@ def simplex_grid(n_assets: int, step: float) -> np.ndarray:
 
 
 def _grid_best(
-    objective: Objective, scenarios: Scenarios, context: Context, floor: float | None, step: float | None
+    objective: Objective,
+    scenarios: Scenarios,
+    context: Context,
+    floor: float | None,
+    step: float | None,
+    threads: int = 1,
 ) -> tuple[float, int]:
-    """The best objective over the feasible grid points (NaN without a grid), and how many points were feasible."""
+    """The best objective over the feasible grid points (NaN without a grid), and how many points were feasible.
+
+    The points are measured on ``threads`` threads (numpy's array work releases the GIL); the best is
+    taken over them in grid order, so the result does not depend on the count.
+    """
     n_assets = scenarios.n_assets
     if step is None or n_assets > 4 or objective.kind == "risk_parity" or abs(round(1 / step) * step - 1) > 1e-9:
         return math.nan, 0
     sign = -1.0 if maximised(objective) else 1.0
-    best, count = math.inf, 0
-    for point in simplex_grid(n_assets, step):
-        if not context.feasible.contains(point, 1e-12):
-            continue
-        if context.max_assets is not None and np.count_nonzero(point) > context.max_assets:
-            continue
-        if floor is not None and scenarios.mean_return(point) < floor:
-            continue
-        if isinstance(objective, MaxGrowthObjective) and not _within_limits(objective, scenarios, point):
-            continue
-        count += 1
-        value = objective_measure(objective, scenarios, point, context.risk_free, context.asset_names)
+    points = [
+        point
+        for point in simplex_grid(n_assets, step)
+        if context.feasible.contains(point, 1e-12)
+        and (context.max_assets is None or np.count_nonzero(point) <= context.max_assets)
+        and (floor is None or scenarios.mean_return(point) >= floor)
+        and (not isinstance(objective, MaxGrowthObjective) or _within_limits(objective, scenarios, point))
+    ]
+
+    def measure(point: np.ndarray) -> float:
+        return objective_measure(objective, scenarios, point, context.risk_free, context.asset_names)
+
+    if threads > 1 and len(points) > 1:
+        with ThreadPoolExecutor(threads, thread_name_prefix="mcalloc-grid") as pool:
+            values = list(pool.map(measure, points))
+    else:
+        values = [measure(point) for point in points]
+    best = math.inf
+    for value in values:
         best = min(best, sign * value)
-    return (sign * best if count else math.nan), count
+    return (sign * best if points else math.nan), len(points)
 
 
 def _within_limits(objective: MaxGrowthObjective, scenarios: Scenarios, weights: np.ndarray) -> bool:
@@ -204,7 +222,9 @@ def optimise(scenario: Scenario, scenarios: Scenarios, benchmarks: dict[str, np.
             warnings.append(f"{what}: the solver's status is {result.status}")
         warnings += result.warnings
         recomputed = objective_measure(objective, used, result.weights, context.risk_free, context.asset_names)
-        grid_best, grid_points = _grid_best(objective, used, context, floor, optimize.grid_step)
+        grid_best, grid_points = _grid_best(
+            objective, used, context, floor, optimize.grid_step, local_threads(scenario.simulation.n_jobs)
+        )
         batch_weights = _batch_weights(
             objective, scenarios, context, floor, optimize.batches, optimize.max_path_scenarios
         )

@@ -13,6 +13,7 @@ fees, book the portfolios, and keep running sums. Nothing of shape
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -484,6 +485,12 @@ def _dask_workers() -> int:
 
     info = get_client().scheduler_info()
     return max(1, sum(int(worker.get("nthreads", 1)) for worker in info["workers"].values()))
+
+
+def local_threads(n_jobs: int) -> int:
+    """Threads for work in this process (the bootstrap tables, the optimiser's grid): ``n_jobs`` as joblib
+    reads it, at most this machine's cores."""
+    return max(1, min(int(effective_n_jobs(n_jobs)), os.cpu_count() or 1))
 
 
 def release_workers() -> None:

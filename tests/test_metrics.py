@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from mcalloc.metrics import annualised_growth, cvar, value_at_risk
+from mcalloc.metrics.risk import tail_risk
 from scipy import stats
 
 
@@ -33,6 +34,16 @@ def test_cvar_is_the_rockafellar_uryasev_minimum() -> None:
     objective = grid + np.maximum(losses[None, :] - grid[:, None], 0).mean(axis=1) / (1 - alpha)
     assert cvar(losses, alpha) == pytest.approx(objective.min(), abs=1e-3)
     assert cvar(losses, alpha) <= objective.min() + 1e-12
+
+
+def test_tail_risk_from_one_partition_is_value_at_risk_and_cvar_level_by_level() -> None:
+    # heavy tails, ties, and both levels on the same order statistic (a short sample)
+    rng = np.random.default_rng(9)
+    for losses in (rng.standard_t(3, (5000, 10)), np.round(rng.normal(size=20_001), 2), rng.normal(size=30)):
+        levels = (0.95, 0.99, 0.9)
+        found = tail_risk(losses, levels)
+        assert found == [(value_at_risk(losses, a), cvar(losses, a)) for a in levels]
+    assert tail_risk(np.arange(1.0, 101.0), (0.95,)) == [(95.0, 98.0)]
 
 
 def test_annualised_growth() -> None:

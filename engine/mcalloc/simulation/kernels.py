@@ -1,19 +1,22 @@
 """Compiled (numba) versions of the simulation's hot loops.
 
 The numpy code in :mod:`mcalloc.models.recursions`,
-:mod:`mcalloc.portfolio.accounting`, :mod:`mcalloc.models.dependence` and
-:mod:`mcalloc.models.dcc` is the reference: it states the equations one
+:mod:`mcalloc.models.factor`, :mod:`mcalloc.portfolio.accounting`,
+:mod:`mcalloc.models.dependence`, :mod:`mcalloc.models.dcc` and
+:mod:`mcalloc.metrics.fan` is the reference: it states the equations one
 array operation at a time and the tests hold these kernels to it. numpy
 must walk every array once per operation, and the per-day loop runs in
 Python; these kernels make one pass over a block, day by day, each day's
 work running along the paths (the last, contiguous axis), which the
-compiler vectorises; :func:`gather_days`, a plain copy, follows its indices'
-path-major order instead. Every kernel works in place on arrays its caller
-owns, and is compiled once per machine (``cache=True``).
+compiler vectorises. The counting kernels (:func:`count_bins`,
+:func:`count_drawdowns`) replace numpy's index arithmetic and ``bincount``
+with one loop. Every kernel works in place on arrays its caller owns, and
+is compiled once per machine (``cache=True``).
 
 Arithmetic follows the reference's order where it can, so results agree to
-a few units in the last place; the sums of the pooled covariance are taken
-in a different order and agree to rounding.
+a few units in the last place (the market factor, the gather and the
+counts agree exactly); the sums of the pooled covariance are taken in a
+different order and agree to rounding.
 """
 
 from __future__ import annotations

@@ -72,10 +72,26 @@ def test_pairing_narrows_the_interval_for_portfolios_that_share_risk() -> None:
     assert rows.portfolio_value == pytest.approx(rows.reference_value + rows.difference)
 
 
-def test_tables_are_the_same_on_one_thread_and_on_two() -> None:
+def test_tables_are_the_same_on_one_thread_and_on_two(monkeypatch: pytest.MonkeyPatch) -> None:
     # each resample's statistic is computed on its own, so threads change the speed, never a number
+    import threading
+
+    from mcalloc.metrics import diversification
     from mcalloc.metrics.diversification import standard_errors
 
+    # threads from 1,000-path resamples here (the shipped threshold is for speed), and a record of where each ran
+    monkeypatch.setattr(diversification, "THREADED_RESAMPLE_PATHS", 1000)
+    ran_in: set[str] = set()
+
+    def recorded(statistic: diversification.Statistic) -> diversification.Statistic:
+        def run(stats: diversification.PathStatistics, rows: diversification.Rows, column: int) -> float:
+            ran_in.add(threading.current_thread().name)
+            return statistic(stats, rows, column)
+
+        return run
+
+    statistics = {label: recorded(statistic) for label, statistic in diversification.STATISTICS.items()}
+    monkeypatch.setattr(diversification, "STATISTICS", statistics)
     plan = twin_plan()
     result = run_simulation(plan, 3000, 250, seed=8)
     names = ["a", "b", "half"]
@@ -86,7 +102,10 @@ def test_tables_are_the_same_on_one_thread_and_on_two() -> None:
         )
         return table, standard_errors(result.book, names, 2, 8, n_jobs=n_jobs)
 
-    one, two = tables(1), tables(2)
+    one = tables(1)
+    assert ran_in == {threading.current_thread().name}
+    two = tables(2)
+    assert any(name.startswith("mcalloc-bootstrap") for name in ran_in)
     pd.testing.assert_frame_equal(one[0], two[0], check_exact=True)
     pd.testing.assert_frame_equal(one[1], two[1], check_exact=True)
     assert (one[1].drop(columns="portfolio").to_numpy() > 0).all()

@@ -159,10 +159,15 @@ def _compact(indices: np.ndarray) -> np.ndarray:
     return indices.astype(np.int32) if indices.size and indices.max() < 2**31 else indices
 
 
+THREADED_RESAMPLE_PATHS = 20_000
+"""Resamples of fewer paths run in one thread: each statistic is then too quick for threads to pay
+(measured: 10% slower on two threads at 10,000 paths, 20-30% faster from 20,000)."""
+
+
 @contextmanager
-def _resampling(n_jobs: int) -> Iterator[Each]:
-    """An :data:`Each` that runs on ``n_jobs`` threads (in this thread for one)."""
-    if n_jobs <= 1:
+def _resampling(n_jobs: int, resample_paths: int) -> Iterator[Each]:
+    """An :data:`Each` that runs on ``n_jobs`` threads (in this thread for one, or for small resamples)."""
+    if n_jobs <= 1 or resample_paths < THREADED_RESAMPLE_PATHS:
         yield lambda statistic, stats, samples, column: np.array([statistic(stats, s, column) for s in samples])
         return
     with ThreadPoolExecutor(n_jobs, thread_name_prefix="mcalloc-bootstrap") as pool:
@@ -237,7 +242,7 @@ def diversification_table(
     cut = min(n_paths, (n_chunks // 2) * chunk_size) if n_chunks > 1 else n_paths // 2
     first, second = slice(0, cut), slice(cut, None)
     resamples = _Resamples.draw(n_paths, cut, rng, n_boot)
-    with _resampling(n_jobs) as each:
+    with _resampling(n_jobs, min(n_paths, MAX_BOOTSTRAP_PATHS)) as each:
         rows = _compared_rows(stats, names, reference, base, others, every, (first, second), resamples, each)
     rows += _wealthier_rows(stats, names, reference, base, others)
     rows += _budget_rows(weights, covariance, asset_names, names, reference, base, n_paths)
@@ -481,7 +486,7 @@ def standard_errors(
     scale = math.sqrt(m / n_paths)
     same = book.repeated_columns
     rows: list[dict[str, object]] = []
-    with _resampling(n_jobs) as each:
+    with _resampling(n_jobs, m) as each:
         for column, name in enumerate(names):
             if same[column] != column:  # the same paths' results as an earlier portfolio: the same errors
                 rows.append({**rows[same[column]], "portfolio": name})

@@ -41,15 +41,7 @@ def cvar(losses: np.ndarray, alpha: float) -> float:
     alpha
         Confidence level in (0, 1).
     """
-    flat = np.asarray(losses, dtype=float).ravel()
-    index = _tail_index(flat.size, alpha)
-    # one scratch array for the partition and then the excesses (in the losses' own order, so the
-    # mean is summed as ever): fresh arrays of this size cost more in page faults than the arithmetic
-    scratch = np.partition(flat, index)
-    var = float(scratch[index])
-    np.subtract(flat, var, out=scratch)
-    np.maximum(scratch, 0.0, out=scratch)
-    return float(var + scratch.mean() / (1.0 - alpha))
+    return tail_risk(losses, (alpha,))[0][1]
 
 
 def tail_risk(losses: np.ndarray, alphas: Sequence[float]) -> list[tuple[float, float]]:
@@ -61,6 +53,8 @@ def tail_risk(losses: np.ndarray, alphas: Sequence[float]) -> list[tuple[float, 
     """
     flat = np.asarray(losses, dtype=float).ravel()
     indices = [_tail_index(flat.size, alpha) for alpha in alphas]
+    # one scratch array for the partition and then the excesses (in the losses' own order, so the
+    # mean is summed as ever): fresh arrays of this size cost more in page faults than the arithmetic
     scratch = np.partition(flat, sorted(set(indices)))
     levels = [float(scratch[index]) for index in indices]
     result = []

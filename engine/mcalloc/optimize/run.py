@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +36,7 @@ from mcalloc.optimize.objectives import (
 from mcalloc.optimize.scenarios import Scenarios
 from mcalloc.optimize.variance import MinVarianceProblem
 from mcalloc.portfolio.accounting import BookSummary
-from mcalloc.simulation.paths import local_threads
+from mcalloc.simulation.paths import local_threads, thread_map
 
 __all__ = [
     "OPTIMIZATION_COLUMNS",
@@ -172,13 +171,8 @@ def _grid_best(
     def measure(point: np.ndarray) -> float:
         return objective_measure(objective, scenarios, point, context.risk_free, context.asset_names)
 
-    if threads > 1 and len(points) > 1:
-        with ThreadPoolExecutor(threads, thread_name_prefix="mcalloc-grid") as pool:
-            values = list(pool.map(measure, points))
-    else:
-        values = [measure(point) for point in points]
     best = math.inf
-    for value in values:
+    for value in thread_map(measure, points, threads, "mcalloc-grid"):
         best = min(best, sign * value)
     return (sign * best if points else math.nan), len(points)
 

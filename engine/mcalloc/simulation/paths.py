@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs, parallel_config
@@ -487,10 +489,25 @@ def _dask_workers() -> int:
     return max(1, sum(int(worker.get("nthreads", 1)) for worker in info["workers"].values()))
 
 
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
 def local_threads(n_jobs: int) -> int:
     """Threads for work in this process (the bootstrap tables, the optimiser's grid): ``n_jobs`` as joblib
     reads it, at most this machine's cores."""
     return max(1, min(int(effective_n_jobs(n_jobs)), os.cpu_count() or 1))
+
+
+def thread_map(function: Callable[[Item], Result], items: Sequence[Item], threads: int, name: str) -> list[Result]:
+    """``[function(item) for item in items]``, in order, on up to ``threads`` threads of this process.
+
+    For numpy work that releases the GIL; the threads are named ``name``.
+    """
+    if threads <= 1 or len(items) <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(threads, thread_name_prefix=name) as pool:
+        return list(pool.map(function, items))
 
 
 def release_workers() -> None:

@@ -77,3 +77,20 @@ def test_every_command_help_shows_examples_that_name_real_files(capsys: pytest.C
         for line in lines:
             configs = [word for word in line.split() if word.startswith("configs/") and "my" not in word]
             assert all((ROOT / path).is_file() for path in configs), line
+
+
+def test_every_package_name_is_importable() -> None:
+    # the packages import their names on first use, from the lists in their __init__.pyi: a name
+    # listed there but missing from its module would only fail when someone first used it
+    import importlib
+
+    import mcalloc
+
+    folders = Path(mcalloc.__file__).parent.glob("*/__init__.py")
+    packages = ["mcalloc", *(f"mcalloc.{path.parent.name}" for path in folders)]
+    assert len(packages) > 10
+    for name in packages:
+        package = importlib.import_module(name)
+        assert package.__all__, name
+        for attribute in package.__all__:
+            assert getattr(package, attribute) is not None, f"{name}.{attribute}"

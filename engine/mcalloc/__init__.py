@@ -3,15 +3,20 @@
 The stages are wired in :mod:`mcalloc.pipeline`; each has its own subpackage.
 For notebooks and reports: :func:`run` a scenario or :func:`load` a finished
 run's folder (:mod:`mcalloc.api`), or :func:`load_batch` a batch's index.
+
+The package's names, and each subpackage's, are imported on first use (their
+``__init__.pyi`` lists them): a simulation worker that unpickles a model loads
+the modules it runs, not the fitting, reporting and optimising ones.
 """
 
 from importlib import metadata
+
+import lazy_loader
 
 try:
     __version__ = metadata.version("mcalloc")
 except metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
-from mcalloc.api import Run, RunFolderError, load, load_batch, run
-
-__all__ = ["Run", "RunFolderError", "__version__", "load", "load_batch", "run"]
+__getattr__, __dir__, _names = lazy_loader.attach_stub(__name__, __file__)
+__all__ = [*_names, "__version__"]

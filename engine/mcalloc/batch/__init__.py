@@ -1,17 +1,6 @@
 """Batches: many scenarios from a sweep file, resumable and failure-isolated, with an index of results."""
 
-from mcalloc.batch.runner import INDEX_METRICS, BatchOutcome, estimate, index_table, run_batch, run_key
-from mcalloc.batch.sweep import Batch, BatchRun, batch_from_inputs, read_sweep
+import lazy_loader
 
-__all__ = [
-    "INDEX_METRICS",
-    "Batch",
-    "BatchOutcome",
-    "BatchRun",
-    "batch_from_inputs",
-    "estimate",
-    "index_table",
-    "read_sweep",
-    "run_batch",
-    "run_key",
-]
+# the names, listed with their modules in __init__.pyi, are imported on first use
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

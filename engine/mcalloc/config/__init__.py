@@ -1,42 +1,6 @@
 """Scenario configuration: schema, YAML loading, overrides."""
 
-from mcalloc.config.loader import apply_override, config_hash, load_scenario, scenario_to_dict
-from mcalloc.config.schema import (
-    AssetConfig,
-    ConstraintsConfig,
-    DataConfig,
-    DependenceConfig,
-    MarginalParams,
-    MarginalsConfig,
-    MinCvarObjective,
-    MinVarianceObjective,
-    ModelConfig,
-    Objective,
-    OptimizeConfig,
-    OutputConfig,
-    PortfolioConfig,
-    Scenario,
-    SimulationConfig,
-)
+import lazy_loader
 
-__all__ = [
-    "AssetConfig",
-    "ConstraintsConfig",
-    "DataConfig",
-    "DependenceConfig",
-    "MarginalParams",
-    "MarginalsConfig",
-    "MinCvarObjective",
-    "MinVarianceObjective",
-    "ModelConfig",
-    "Objective",
-    "OptimizeConfig",
-    "OutputConfig",
-    "PortfolioConfig",
-    "Scenario",
-    "SimulationConfig",
-    "apply_override",
-    "config_hash",
-    "load_scenario",
-    "scenario_to_dict",
-]
+# the names, listed with their modules in __init__.pyi, are imported on first use
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -1,41 +1,6 @@
 """Market data: files and built-in datasets, alignment, currency, frequency, validation."""
 
-from mcalloc.data.builtin import BUILTIN_DATASETS, describe_builtin, load_builtin
-from mcalloc.data.files import Provenance, SeriesFile, file_sha256, read_series, read_table
-from mcalloc.data.market import (
-    MarketData,
-    SeriesRequest,
-    align_levels,
-    check_gaps,
-    levels_from,
-    load_levels,
-    load_market_data,
-    observations_needed,
-    periodic_returns,
-    resample_levels,
-    suspicious_moves,
-    translate_levels,
-)
+import lazy_loader
 
-__all__ = [
-    "BUILTIN_DATASETS",
-    "MarketData",
-    "Provenance",
-    "SeriesFile",
-    "SeriesRequest",
-    "align_levels",
-    "check_gaps",
-    "describe_builtin",
-    "file_sha256",
-    "levels_from",
-    "load_builtin",
-    "load_levels",
-    "load_market_data",
-    "observations_needed",
-    "periodic_returns",
-    "read_series",
-    "read_table",
-    "resample_levels",
-    "suspicious_moves",
-    "translate_levels",
-]
+# the names, listed with their modules in __init__.pyi, are imported on first use
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

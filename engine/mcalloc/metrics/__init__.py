@@ -1,6 +1,6 @@
 """Metrics of simulated outcomes: pure functions and the results table."""
 
-from mcalloc.metrics.risk import annualised_growth, cvar, value_at_risk
-from mcalloc.metrics.summary import METRIC_COLUMNS, annual_losses, metrics_table
+import lazy_loader
 
-__all__ = ["METRIC_COLUMNS", "annual_losses", "annualised_growth", "cvar", "metrics_table", "value_at_risk"]
+# the names, listed with their modules in __init__.pyi, are imported on first use
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

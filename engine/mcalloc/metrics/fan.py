@@ -15,8 +15,12 @@ exact sample percentile, and in practice much closer.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported by fan_table: simulation workers count the fan without pandas
 
 __all__ = ["FAN_PERCENTILES", "LOG_BIN", "LOG_MAX", "LOG_MIN", "WealthFan", "fan_quantiles", "fan_table"]
 
@@ -112,6 +116,8 @@ def fan_quantiles(counts: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
 
 def fan_table(fan: WealthFan, names: list[str], initial_wealth: float, currency: str) -> pd.DataFrame:
     """``fan.csv``: per portfolio and month end, percentiles of wealth across paths (in ``currency``)."""
+    import pandas as pd
+
     probabilities = np.array(FAN_PERCENTILES) / 100.0
     quantiles = fan.quantiles(probabilities) * initial_wealth
     n_months = fan.counts.shape[1]

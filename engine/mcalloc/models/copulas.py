@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-from scipy import optimize, special, stats
+import scipy
+from scipy import special
 
 from mcalloc.errors import ModelError
 from mcalloc.models.dcc import FittedDCC
@@ -129,7 +130,7 @@ def kendall_correlation(uniforms: np.ndarray) -> np.ndarray:
     result = np.eye(n)
     for i in range(n):
         for j in range(i + 1, n):
-            tau = stats.kendalltau(uniforms[:, i], uniforms[:, j]).statistic
+            tau = scipy.stats.kendalltau(uniforms[:, i], uniforms[:, j]).statistic
             result[i, j] = result[j, i] = math.sin(math.pi * tau / 2.0)
     if np.linalg.eigvalsh(result).min() <= 1e-8:
         result = nearest_correlation(result)
@@ -141,7 +142,7 @@ def t_copula_loglikelihood(uniforms: np.ndarray, correlation: np.ndarray, nu: fl
 
     ``log c(u) = log f_{nu,R}(x) - sum_i log f_nu(x_i)`` with ``x_i = T_nu^{-1}(u_i)``.
     """
-    scores = stats.t.ppf(uniforms, nu)
+    scores = scipy.stats.t.ppf(uniforms, nu)
     n = correlation.shape[0]
     inverse = np.linalg.inv(correlation)
     _, log_det = np.linalg.slogdet(correlation)
@@ -153,7 +154,7 @@ def t_copula_loglikelihood(uniforms: np.ndarray, correlation: np.ndarray, nu: fl
         - 0.5 * log_det
         - (nu + n) / 2.0 * np.log1p(quadratic / nu)
     )
-    margins = stats.t.logpdf(scores, nu).sum(axis=1)
+    margins = scipy.stats.t.logpdf(scores, nu).sum(axis=1)
     return float(np.sum(joint - margins))
 
 
@@ -182,7 +183,7 @@ def fit_t_copula(
         return -t_copula_loglikelihood(uniforms, correlation, math.exp(log_nu))
 
     low, high = (math.log(bound) for bound in _NU_BOUNDS)
-    found = optimize.minimize_scalar(negative, bounds=(low, high), method="bounded", options={"xatol": 1e-5})
+    found = scipy.optimize.minimize_scalar(negative, bounds=(low, high), method="bounded", options={"xatol": 1e-5})
     nu = math.exp(float(found.x))
     step = 1e-3
     curvature = (negative(found.x + step) - 2.0 * found.fun + negative(found.x - step)) / step**2

@@ -38,7 +38,7 @@ from functools import cache
 from typing import Any, Literal
 
 import numpy as np
-from scipy import optimize, signal, stats
+import scipy
 
 from mcalloc.errors import ModelError
 
@@ -163,7 +163,7 @@ def _filter(a: float, b: float, scores: np.ndarray, qbar: np.ndarray) -> tuple[f
     np.multiply(scores[:, rows], scores[:, cols], out=drive[1:])
     drive[1:] *= a
     drive[1:] += (1.0 - a - b) * target
-    path = signal.lfilter([1.0], [1.0, -b], drive, axis=0)  # Q_1 ... Q_{n_obs + 1}
+    path = scipy.signal.lfilter([1.0], [1.0, -b], drive, axis=0)  # Q_1 ... Q_{n_obs + 1}
     factor = np.ascontiguousarray(path[:-1].T)  # (m, n_obs)
     diagonal = factor[list(offsets[:-1])]  # Q_ii, (k, n_obs)
     scratch = np.empty((n_series, n_obs))
@@ -222,8 +222,8 @@ def dcc_loglikelihood_reference(a: float, b: float, scores: np.ndarray, qbar: np
     for u in scores:
         scale = np.sqrt(np.diag(q))
         correlation = q / np.outer(scale, scale)
-        joint = stats.multivariate_normal.logpdf(u, mean=np.zeros(n_series), cov=correlation)
-        total += float(joint) - float(stats.norm.logpdf(u).sum())
+        joint = scipy.stats.multivariate_normal.logpdf(u, mean=np.zeros(n_series), cov=correlation)
+        total += float(joint) - float(scipy.stats.norm.logpdf(u).sum())
         q = (1.0 - a - b) * qbar + a * np.outer(u, u) + b * q
     return total
 
@@ -570,7 +570,8 @@ def fit_dcc(scores: np.ndarray) -> FittedDCC:
     best: Any = None
     for a_start, b_start in _STARTS:
         start = np.array([a_start + b_start, a_start / (a_start + b_start)])
-        result = optimize.minimize(objective, start, method="L-BFGS-B", bounds=[(0.0, _MAX_PERSISTENCE), (0.0, 1.0)])
+        bounds = [(0.0, _MAX_PERSISTENCE), (0.0, 1.0)]
+        result = scipy.optimize.minimize(objective, start, method="L-BFGS-B", bounds=bounds)
         if result.success and np.isfinite(result.fun) and (best is None or result.fun < best.fun):
             best = result
     if best is None:

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+import scipy
 
 __all__ = ["CandidateFit", "FitDiagnostics", "ljung_box"]
 
@@ -34,7 +34,7 @@ def ljung_box(values: np.ndarray, lags: int) -> tuple[float, float]:
     denominator = float(centred @ centred)
     autocorrelations = np.array([centred[k:] @ centred[:-k] for k in range(1, lags + 1)]) / denominator
     statistic = float(n * (n + 2) * np.sum(autocorrelations**2 / (n - np.arange(1, lags + 1))))
-    return statistic, float(stats.chi2.sf(statistic, lags))
+    return statistic, float(scipy.stats.chi2.sf(statistic, lags))
 
 
 @dataclass(frozen=True)

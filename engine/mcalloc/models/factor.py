@@ -32,11 +32,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from mcalloc.errors import ModelError
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported by fit_factor: simulation workers apply the factor without pandas
 
 __all__ = ["FactorStructure", "RegimeFit", "fit_factor", "fit_regime_loadings"]
 
@@ -213,6 +216,8 @@ def fit_factor(returns: pd.DataFrame, market: str, lags: dict[str, int]) -> tupl
     ModelError
         If the market is constant over the sample.
     """
+    import pandas as pd
+
     names = list(returns.columns)
     column = names.index(market)
     max_lag = max(lags.values(), default=0)

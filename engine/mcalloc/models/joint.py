@@ -14,13 +14,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from mcalloc.config.model_schema import BASELINE_KINDS, DependenceConfig, RegimeConfig, StartConfig
 from mcalloc.config.schema import ModelConfig
-from mcalloc.data.market import MarketData
 from mcalloc.errors import DataError, ModelError
 from mcalloc.models.bootstrap import IidReturns, ResidualBootstrap, ReturnBootstrap
 from mcalloc.models.copulas import DccCopula, TCopula, fit_t_copula
@@ -33,9 +32,16 @@ from mcalloc.models.dependence import (
     lead_lag_correlation,
 )
 from mcalloc.models.factor import FactorStructure, fit_factor, fit_regime_loadings
-from mcalloc.models.fitting import FitOptions, fit_series
 from mcalloc.models.marginals import FittedMarginal
 from mcalloc.models.recursions import RecursionPlan, SimulationState
+
+if TYPE_CHECKING:
+    # pandas, the data layer and arch's fitting are imported where a model is fitted or read: simulation
+    # workers unpickle JointModel without them (tests/test_package.py holds them to that)
+    import pandas as pd
+
+    from mcalloc.data.market import MarketData
+    from mcalloc.models.fitting import FitOptions
 
 __all__ = ["Dependence", "JointModel", "fit_joint_model", "joint_model_from_config", "read_residuals"]
 
@@ -287,6 +293,8 @@ def read_residuals(path: str, names: Sequence[str]) -> np.ndarray:
     DataError
         If the file is missing, unreadable, lacks a series' column or holds non-numbers.
     """
+    import pandas as pd
+
     try:
         frame = pd.read_csv(path)
     except FileNotFoundError:
@@ -450,6 +458,8 @@ def _stressed_days(marginals: Sequence[FittedMarginal], share: float) -> np.ndar
 
 def _stressed(marginals: tuple[FittedMarginal, ...], dates: pd.Index) -> tuple[tuple[FittedMarginal, ...], str | None]:
     """Each series' fitted variance on the day of the largest mean ratio of variance to its long-run level."""
+    import pandas as pd
+
     histories = [m.conditional_variance for m in marginals]
     if any(h.size != dates.size for h in histories):
         return marginals, None
@@ -463,6 +473,8 @@ def _stressed(marginals: tuple[FittedMarginal, ...], dates: pd.Index) -> tuple[t
 
 def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions | None = None) -> JointModel:
     """Fit the market factor (if any), each series' volatility model, then the dependence of their shocks."""
+    from mcalloc.models.fitting import fit_series
+
     names = [str(name) for name in data.returns.columns]
     dependence_config = config.dependence
     listed = dependence_config.lead_lag_series

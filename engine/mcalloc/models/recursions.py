@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import signal
+import scipy
 
 if TYPE_CHECKING:
     from mcalloc.models.marginals import FittedMarginal
@@ -358,7 +358,7 @@ class RecursionPlan:
                 phi = self.phi[column]
                 driven = days[:, column, :] + self.mu[column]
                 initial = (phi * state.last_return[:, column])[None, :]
-                filtered, _ = signal.lfilter([1.0], [1.0, -phi], driven, axis=0, zi=initial)
+                filtered, _ = scipy.signal.lfilter([1.0], [1.0, -phi], driven, axis=0, zi=initial)
                 days[:, column, :] = filtered
                 state.last_return[:, column] = filtered[-1]
         days *= 1.0 / SCALE

@@ -1,16 +1,6 @@
 """Weight optimisation with cvxpy on the optimiser's own simulated paths (see :mod:`mcalloc.optimize.run`)."""
 
-from mcalloc.optimize.common import Feasible, OptimizedWeights, Solvers
-from mcalloc.optimize.run import Optimization, OptimizedPortfolio, optimise, optimization_table
-from mcalloc.optimize.scenarios import Scenarios
+import lazy_loader
 
-__all__ = [
-    "Feasible",
-    "Optimization",
-    "OptimizedPortfolio",
-    "OptimizedWeights",
-    "Scenarios",
-    "Solvers",
-    "optimise",
-    "optimization_table",
-]
+# the names, listed with their modules in __init__.pyi, are imported on first use
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -1,16 +1,6 @@
 """Portfolios along simulated paths: fees, calendar and fixed-mix accounting."""
 
-from mcalloc.portfolio.accounting import BookSummary, CompiledBook, FixedMixBook
-from mcalloc.portfolio.costs import Band, FeeModel, RebalancePolicy, TradingCosts
-from mcalloc.portfolio.schedule import Schedule
+import lazy_loader
 
-__all__ = [
-    "Band",
-    "BookSummary",
-    "CompiledBook",
-    "FeeModel",
-    "FixedMixBook",
-    "RebalancePolicy",
-    "Schedule",
-    "TradingCosts",
-]
+# the names, listed with their modules in __init__.pyi, are imported on first use
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -1,14 +1,6 @@
 """Reports: ``report.html`` and its figures for a run, and a page comparing runs (matplotlib, Jinja2)."""
 
-from mcalloc.report.compare import KEY_METRICS, comparison_table
-from mcalloc.report.page import build_comparison_report, build_report, write_report
-from mcalloc.report.validation import write_backtest_report
+import lazy_loader
 
-__all__ = [
-    "KEY_METRICS",
-    "build_comparison_report",
-    "build_report",
-    "comparison_table",
-    "write_backtest_report",
-    "write_report",
-]
+# the names, listed with their modules in __init__.pyi, are imported on first use
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -1,5 +1,6 @@
 """Results folders: atomic writing, manifest and provenance."""
 
-from mcalloc.results.writer import SCHEMA_VERSION, RunFolder, package_versions, provenance_records
+import lazy_loader
 
-__all__ = ["SCHEMA_VERSION", "RunFolder", "package_versions", "provenance_records"]
+# the names, listed with their modules in __init__.pyi, are imported on first use
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

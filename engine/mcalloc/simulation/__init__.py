@@ -1,5 +1,6 @@
 """Monte Carlo simulation of asset paths and the portfolios run along them."""
 
-from mcalloc.simulation.paths import ChunkResult, SimulationPlan, chunk_sizes, run_simulation, simulate_chunk
+import lazy_loader
 
-__all__ = ["ChunkResult", "SimulationPlan", "chunk_sizes", "run_simulation", "simulate_chunk"]
+# the names, listed with their modules in __init__.pyi, are imported on first use
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

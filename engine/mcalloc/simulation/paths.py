@@ -414,6 +414,17 @@ class _Collector:
         )
 
 
+def plan_for_workers(plan: SimulationPlan) -> SimulationPlan:
+    """``plan`` without what simulating does not need: the fitted model's dates (a pandas index).
+
+    Workers unpickle the plan; without the dates they run without pandas
+    (tests/test_worker_imports.py).
+    """
+    if plan.model.fit_index is None:
+        return plan
+    return replace(plan, model=replace(plan.model, fit_index=None))
+
+
 def seed_sequence(seed: int, stream: int = 0) -> np.random.SeedSequence:
     """The root of a run's chunk seeds: stream 0 is the paths portfolios are judged on, others are apart from it."""
     return np.random.SeedSequence(seed) if stream == 0 else np.random.SeedSequence((seed, stream))
@@ -449,6 +460,7 @@ def run_simulation(
     copies = np.asarray(inverse).ravel() if distinct.shape[0] < plan.weights.shape[0] else None
     if copies is not None:
         plan = replace(plan, weights=distinct)
+    plan = plan_for_workers(plan)
     report = progress if progress is not None else (lambda done: None)
     sizes = chunk_sizes(n_paths, chunk_size)
     seeds = seed_sequence(seed, stream).spawn(len(sizes))

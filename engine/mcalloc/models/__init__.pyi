@@ -1,0 +1,51 @@
+"""Names of :mod:`mcalloc.models`, imported on first use (see ``__init__.py``)."""
+
+from .bootstrap import IidReturns, ResidualBootstrap, ReturnBootstrap, stationary_indices
+from .calibration import calibrated_scenario
+from .copulas import DccCopula, TCopula, fit_t_copula
+from .dcc import FittedDCC, fit_dcc
+from .dependence import GaussianCopula, ScoreTransform, fit_gaussian_copula, normal_scores
+from .diagnostics import CandidateFit, FitDiagnostics, ljung_box
+from .factor import FactorStructure, fit_factor
+from .fitting import FitOptions, MarginalSpec, fit_series, select_marginal
+from .innovations import InnovationLaw, ShockMoments
+from .joint import JointModel, fit_joint_model, joint_model_from_config
+from .marginals import FittedMarginal, simulate_gjr
+from .recursions import RecursionPlan, SimulationState
+from .report import model_row
+
+__all__ = [
+    "CandidateFit",
+    "DccCopula",
+    "FactorStructure",
+    "FitDiagnostics",
+    "FitOptions",
+    "FittedDCC",
+    "FittedMarginal",
+    "GaussianCopula",
+    "IidReturns",
+    "InnovationLaw",
+    "JointModel",
+    "MarginalSpec",
+    "RecursionPlan",
+    "ResidualBootstrap",
+    "ReturnBootstrap",
+    "ScoreTransform",
+    "ShockMoments",
+    "SimulationState",
+    "TCopula",
+    "calibrated_scenario",
+    "fit_dcc",
+    "fit_factor",
+    "fit_gaussian_copula",
+    "fit_joint_model",
+    "fit_series",
+    "fit_t_copula",
+    "joint_model_from_config",
+    "ljung_box",
+    "model_row",
+    "normal_scores",
+    "select_marginal",
+    "simulate_gjr",
+    "stationary_indices",
+]

@@ -1,0 +1,16 @@
+"""Names of :mod:`mcalloc.optimize`, imported on first use (see ``__init__.py``)."""
+
+from .common import Feasible, OptimizedWeights, Solvers
+from .run import Optimization, OptimizedPortfolio, optimise, optimization_table
+from .scenarios import Scenarios
+
+__all__ = [
+    "Feasible",
+    "Optimization",
+    "OptimizedPortfolio",
+    "OptimizedWeights",
+    "Scenarios",
+    "Solvers",
+    "optimise",
+    "optimization_table",
+]

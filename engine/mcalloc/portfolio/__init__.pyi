@@ -1,0 +1,16 @@
+"""Names of :mod:`mcalloc.portfolio`, imported on first use (see ``__init__.py``)."""
+
+from .accounting import BookSummary, CompiledBook, FixedMixBook
+from .costs import Band, FeeModel, RebalancePolicy, TradingCosts
+from .schedule import Schedule
+
+__all__ = [
+    "Band",
+    "BookSummary",
+    "CompiledBook",
+    "FeeModel",
+    "FixedMixBook",
+    "RebalancePolicy",
+    "Schedule",
+    "TradingCosts",
+]

@@ -1,7 +1,46 @@
 """Names of :mod:`mcalloc`, imported on first use (see ``__init__.py``)."""
 
+from . import (
+    api,
+    backtest,
+    batch,
+    cli,
+    config,
+    data,
+    errors,
+    metrics,
+    models,
+    optimize,
+    pipeline,
+    portfolio,
+    report,
+    results,
+    simulation,
+)
 from .api import Run, RunFolderError, load, load_batch, run
 
 __version__: str
 
-__all__ = ["Run", "RunFolderError", "__version__", "load", "load_batch", "run"]
+__all__ = [
+    "Run",
+    "RunFolderError",
+    "__version__",
+    "api",
+    "backtest",
+    "batch",
+    "cli",
+    "config",
+    "data",
+    "errors",
+    "load",
+    "load_batch",
+    "metrics",
+    "models",
+    "optimize",
+    "pipeline",
+    "portfolio",
+    "report",
+    "results",
+    "run",
+    "simulation",
+]

@@ -1,5 +1,6 @@
 """Names of :mod:`mcalloc.backtest`, imported on first use (see ``__init__.py``)."""
 
+from . import evaluate, filtering, forecasts, tables
 from .evaluate import (
     BacktestPlan,
     Variant,
@@ -20,12 +21,16 @@ __all__ = [
     "Targets",
     "Variant",
     "VariantResult",
+    "evaluate",
     "evaluate_variant",
     "filter_states",
+    "filtering",
     "first_test_row",
     "forecast",
+    "forecasts",
     "parse_splits",
     "split_summary",
+    "tables",
     "verdicts",
     "window_rows",
 ]

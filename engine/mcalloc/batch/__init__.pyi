@@ -1,5 +1,6 @@
 """Names of :mod:`mcalloc.batch`, imported on first use (see ``__init__.py``)."""
 
+from . import runner, sweep
 from .runner import INDEX_METRICS, BatchOutcome, estimate, index_table, run_batch, run_key
 from .sweep import Batch, BatchRun, batch_from_inputs, read_sweep
 
@@ -14,4 +15,6 @@ __all__ = [
     "read_sweep",
     "run_batch",
     "run_key",
+    "runner",
+    "sweep",
 ]

@@ -1,5 +1,6 @@
 """Names of :mod:`mcalloc.config`, imported on first use (see ``__init__.py``)."""
 
+from . import loader, model_schema, optimize_schema, schema
 from .loader import apply_override, config_hash, load_scenario, scenario_to_dict
 from .schema import (
     AssetConfig,
@@ -38,5 +39,9 @@ __all__ = [
     "apply_override",
     "config_hash",
     "load_scenario",
+    "loader",
+    "model_schema",
+    "optimize_schema",
     "scenario_to_dict",
+    "schema",
 ]

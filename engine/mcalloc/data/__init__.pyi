@@ -1,5 +1,6 @@
 """Names of :mod:`mcalloc.data`, imported on first use (see ``__init__.py``)."""
 
+from . import builtin, files, market
 from .builtin import BUILTIN_DATASETS, describe_builtin, load_builtin
 from .files import Provenance, SeriesFile, file_sha256, read_series, read_table
 from .market import (
@@ -24,13 +25,16 @@ __all__ = [
     "SeriesFile",
     "SeriesRequest",
     "align_levels",
+    "builtin",
     "check_gaps",
     "describe_builtin",
     "file_sha256",
+    "files",
     "levels_from",
     "load_builtin",
     "load_levels",
     "load_market_data",
+    "market",
     "observations_needed",
     "periodic_returns",
     "read_series",

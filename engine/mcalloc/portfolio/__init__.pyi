@@ -1,5 +1,6 @@
 """Names of :mod:`mcalloc.portfolio`, imported on first use (see ``__init__.py``)."""
 
+from . import accounting, costs, flows, schedule, taxes
 from .accounting import BookSummary, CompiledBook, FixedMixBook
 from .costs import Band, FeeModel, RebalancePolicy, TradingCosts
 from .schedule import Schedule
@@ -13,4 +14,9 @@ __all__ = [
     "RebalancePolicy",
     "Schedule",
     "TradingCosts",
+    "accounting",
+    "costs",
+    "flows",
+    "schedule",
+    "taxes",
 ]

@@ -1,5 +1,6 @@
 """Names of :mod:`mcalloc.report`, imported on first use (see ``__init__.py``)."""
 
+from . import compare, figures, page, validation
 from .compare import KEY_METRICS, comparison_table
 from .page import build_comparison_report, build_report, write_report
 from .validation import write_backtest_report
@@ -8,7 +9,11 @@ __all__ = [
     "KEY_METRICS",
     "build_comparison_report",
     "build_report",
+    "compare",
     "comparison_table",
+    "figures",
+    "page",
+    "validation",
     "write_backtest_report",
     "write_report",
 ]

@@ -1,5 +1,19 @@
 """Names of :mod:`mcalloc.simulation`, imported on first use (see ``__init__.py``)."""
 
+from . import benchmark, currency, distributed, kernels, paths, resources, workers
 from .paths import ChunkResult, SimulationPlan, chunk_sizes, run_simulation, simulate_chunk
 
-__all__ = ["ChunkResult", "SimulationPlan", "chunk_sizes", "run_simulation", "simulate_chunk"]
+__all__ = [
+    "ChunkResult",
+    "SimulationPlan",
+    "benchmark",
+    "chunk_sizes",
+    "currency",
+    "distributed",
+    "kernels",
+    "paths",
+    "resources",
+    "run_simulation",
+    "simulate_chunk",
+    "workers",
+]

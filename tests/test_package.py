@@ -19,6 +19,10 @@ def test_a_built_install_holds_mcalloc_and_no_engine_module(tmp_path: Path) -> N
     top_level = {path.name for path in target.iterdir() if not path.name.endswith((".dist-info", ".egg-info"))}
     assert "mcalloc" in top_level and "engine" not in top_level, top_level
     assert (target / "mcalloc" / "cli" / "main.py").is_file()
+    # the packages' name lists, without which their imports fail (lazy_loader reads them at import)
+    source_stubs = {path.relative_to(ROOT / "engine") for path in (ROOT / "engine" / "mcalloc").rglob("*.pyi")}
+    assert len(source_stubs) > 10
+    assert {path.relative_to(target) for path in (target / "mcalloc").rglob("*.pyi")} == source_stubs
     # imported from there (not from the source tree), from a directory without the sources
     code = "import mcalloc, mcalloc.pipeline; print(mcalloc.__file__)"
     done = subprocess.run(

@@ -5,10 +5,10 @@ A loky or dask worker unpickles its task (the simulation plan and
 plan's classes. Each heavy library such a worker loads costs its memory once
 per worker (pandas and scipy.stats about 60 MB each, arch more), so the
 packages import their names on first use and the simulating modules import
-pandas, scipy.stats, scipy.optimize and arch only where they fit or read. The
-plans are those the pipeline really sends, captured from its call to
-``run_simulation``; a fresh interpreter unpickles each and runs a chunk, as a
-worker would.
+pandas, scipy.stats, scipy.optimize and arch only where they fit or read.
+The plans are those the pipeline really simulates from, captured from
+``run_simulation``'s calls to ``simulate_chunk``; a fresh interpreter
+unpickles each and runs a chunk, as a worker would.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import pickle
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-import mcalloc.pipeline
+import numpy as np
 import pytest
 from mcalloc.config import load_scenario
 from mcalloc.pipeline import run_scenario
-from mcalloc.simulation.paths import SimulationPlan, plan_for_workers, seed_sequence
+from mcalloc.simulation import paths
+from mcalloc.simulation.paths import ChunkResult, SimulationPlan
 
 from .conftest import DEFAULT_CONFIG, ROOT
 
@@ -58,20 +58,22 @@ print(json.dumps(sorted(sys.modules)))
 
 
 def _sent_plan(config: Path, overrides: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Run the scenario; the plan of its main simulation, pickled as the pipeline hands it to run_simulation."""
-    real = mcalloc.pipeline.run_simulation
+    """Run the scenario on one worker; the plan its first chunk is simulated from, pickled as a task would be.
+
+    On one worker ``run_simulation`` calls ``simulate_chunk`` with the plan it
+    would send to worker processes, so that is the plan captured.
+    """
+    real = paths.simulate_chunk
     path = tmp_path / "plan.pkl"
 
-    def capture(plan: SimulationPlan, n_paths: int, chunk_size: int, seed: int, *args: Any, **kwargs: Any) -> Any:
-        result = real(plan, n_paths, chunk_size, seed, *args, **kwargs)
+    def capture(plan: SimulationPlan, n_paths: int, seed: np.random.SeedSequence) -> ChunkResult:
         if not path.exists():
-            # what run_simulation sends each worker (after it leaves out what they do not need)
-            sent = plan_for_workers(plan)
-            path.write_bytes(pickle.dumps((sent, [chunk_size], seed_sequence(seed).spawn(1))))
-        return result
+            path.write_bytes(pickle.dumps((plan, [n_paths], [seed])))
+        return real(plan, n_paths, seed)
 
-    monkeypatch.setattr(mcalloc.pipeline, "run_simulation", capture)
-    run_scenario(load_scenario(config, [*SMALL, *overrides]), out=tmp_path / "run")
+    monkeypatch.setattr(paths, "simulate_chunk", capture)
+    run_scenario(load_scenario(config, [*SMALL, *overrides, "simulation.n_jobs=1"]), out=tmp_path / "run")
+    assert path.exists()
     return path
 
 
@@ -118,5 +120,3 @@ def test_a_worker_of_a_fitted_model_loads_no_pandas(
     overrides = ["data.start=2015-01-01", "output.calibration.n_paths=0", "model.dependence.kind=t"]
     modules = _worker_modules(_sent_plan(config, overrides, tmp_path, monkeypatch))
     assert _loaded(modules) == []
-    # while the fitting process itself has them all
-    assert _loaded(set(sys.modules)) != []

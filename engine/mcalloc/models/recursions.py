@@ -358,6 +358,8 @@ class RecursionPlan:
                 phi = self.phi[column]
                 driven = days[:, column, :] + self.mu[column]
                 initial = (phi * state.last_return[:, column])[None, :]
+                # scipy.signal loads scipy.stats and scipy.optimize with it: only this numpy reference path
+                # (SimulationPlan.compiled=False) and only for AR(1) means; the compiled path filters in a kernel
                 filtered, _ = scipy.signal.lfilter([1.0], [1.0, -phi], driven, axis=0, zi=initial)
                 days[:, column, :] = filtered
                 state.last_return[:, column] = filtered[-1]

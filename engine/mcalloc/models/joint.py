@@ -37,7 +37,7 @@ from mcalloc.models.recursions import RecursionPlan, SimulationState
 
 if TYPE_CHECKING:
     # pandas, the data layer and arch's fitting are imported where a model is fitted or read: simulation
-    # workers unpickle JointModel without them (tests/test_package.py holds them to that)
+    # workers unpickle JointModel without them (tests/test_worker_imports.py holds them to that)
     import pandas as pd
 
     from mcalloc.data.market import MarketData

@@ -10,7 +10,7 @@ from mcalloc.config import load_scenario
 from mcalloc.config.model_schema import StartConfig
 from mcalloc.models import GaussianCopula, JointModel, RecursionPlan, SimulationState
 from mcalloc.models.bootstrap import ResidualBootstrap
-from mcalloc.models.copulas import DccCopula, TCopula
+from mcalloc.models.copulas import DccCopula, MixingTable, TCopula
 from mcalloc.models.dcc import FittedDCC
 from mcalloc.models.dependence import apply_transforms, mix_days
 from mcalloc.models.factor import FactorStructure
@@ -153,13 +153,26 @@ def test_compiled_scores_match_the_reference_off_the_grid_too() -> None:
     copula = TCopula(CORRELATION, 3.0, marginals)
     draws = np.random.default_rng(8).standard_normal((30, 5, 200))
     draws[3, 0, :5] = [60.0, -80.0, 45.0, -41.0, 1e4]
-    scale = np.full((30, 200), 0.8)
+    multiplier = np.full((30, 200), 1.25)
     out = np.empty_like(draws)
-    mix_days(draws, copula.cholesky, scale, copula.score_tables, out)
-    scores = np.matmul(copula.cholesky, draws) / scale[:, None, :]
+    mix_days(draws, copula.cholesky, multiplier, copula.score_tables, out)
+    scores = np.matmul(copula.cholesky, draws) * multiplier[:, None, :]
     expected = apply_transforms(np.ascontiguousarray(scores.transpose(2, 0, 1)), copula.transforms)
     np.testing.assert_allclose(out.transpose(2, 0, 1), expected, rtol=1e-12, atol=1e-14)
     assert np.abs(scores).max() > copula.score_tables.limit
+
+
+def test_compiled_t_mixing_matches_the_numpy_table_at_every_level_and_edge() -> None:
+    table = MixingTable.of(3.0)
+    uniforms = np.random.default_rng(9).random((20, 300))
+    # every level of both sides, the exactly inverted ends, and the points where sides and levels meet
+    uniforms[0, :60] = 10.0 ** -np.linspace(1.0, 40.0, 60)
+    uniforms[1, :60] = 1.0 - 10.0 ** -np.linspace(1.0, 15.0, 60)
+    uniforms[2, :8] = [0.0, 0.5, np.nextafter(0.5, 0.0), 2.0**-5, 1.0 - 2.0**-5, 2.0**-29, 1.0 - 2.0**-29, 2.0**-30]
+    expected = table(uniforms)
+    compiled = table.invert_in_place(uniforms.copy())
+    np.testing.assert_array_equal(compiled, expected)
+    assert np.isfinite(compiled).all() and (compiled > 0.0).all()
 
 
 def test_compiled_books_charge_the_fee_once_a_day() -> None:

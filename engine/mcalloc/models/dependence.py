@@ -196,9 +196,9 @@ class ScoreTables:
 
 
 def mix_days(
-    draws: np.ndarray, cholesky: np.ndarray, divisor: np.ndarray | None, tables: ScoreTables, out: np.ndarray
+    draws: np.ndarray, cholesky: np.ndarray, multiplier: np.ndarray | None, tables: ScoreTables, out: np.ndarray
 ) -> np.ndarray:
-    """Innovations ``F^{-1}(G(L z / d))`` for day-major normals ``draws`` (n_steps, n, n_paths), into ``out``.
+    """Innovations ``F^{-1}(G(m L z))`` for day-major normals ``draws`` (n_steps, n, n_paths), into ``out``.
 
     The compiled :func:`mcalloc.simulation.kernels.mix_scores` does the work;
     the rare scores off a transform's grid are transformed exactly here.
@@ -208,7 +208,7 @@ def mix_days(
     off_grid = mix_scores(
         draws,
         cholesky,
-        _NO_DIVISOR if divisor is None else divisor,
+        _NO_MULTIPLIER if multiplier is None else multiplier,
         tables.identity,
         tables.base,
         tables.slope,
@@ -218,8 +218,8 @@ def mix_days(
     )
     if off_grid:
         scores = np.matmul(cholesky, draws)
-        if divisor is not None:
-            scores /= divisor[:, None, :]
+        if multiplier is not None:
+            scores *= multiplier[:, None, :]
         for column, transform in enumerate(tables.transforms):
             outside = np.abs(scores[:, column]) > tables.limit
             if not tables.identity[column] and outside.any():
@@ -227,7 +227,7 @@ def mix_days(
     return out
 
 
-_NO_DIVISOR = np.empty((0, 0))
+_NO_MULTIPLIER = np.empty((0, 0))
 
 
 def apply_transforms(scores: np.ndarray, transforms: Sequence[ScoreTransform]) -> np.ndarray:

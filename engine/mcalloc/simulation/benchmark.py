@@ -21,8 +21,8 @@ is timed too, as ``default_model``. For each model:
 * ``draws_ceiling``: the ``ratio_vs_rng`` the model would reach if
   everything but drawing its own random numbers took no time: the time of
   the raw normals over that of the model's own draws in the same blocks
-  (the normals, plus a t copula's chi-square per path and day, or FHS's
-  row indices instead of normals). A model that needs more random numbers
+  (the normals, plus the uniform per path and day that a t copula inverts
+  its chi-square from, or FHS's row indices instead of normals). A model that needs more random numbers
   than the Gaussian copula cannot pass this ceiling however its other work
   is tuned;
 * ``parallel_efficiency``: throughput on two workers over twice that on one
@@ -306,7 +306,7 @@ def _draw_own(model: JointModel, shapes: Iterable[tuple[int, int]]) -> None:
         else:
             rng.standard_normal((rows, n_series))
         if isinstance(dependence, TCopula):
-            rng.chisquare(dependence.nu, rows)
+            rng.random(rows)
 
 
 def measure_model(

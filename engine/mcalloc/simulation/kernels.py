@@ -37,6 +37,7 @@ __all__ = [
     "gather_days",
     "mix_scores",
     "recursion_block",
+    "t_mixing",
 ]
 
 GARCH = 0
@@ -269,7 +270,7 @@ def book_block(
 def mix_scores(
     draws: np.ndarray,
     cholesky: np.ndarray,
-    divisor: np.ndarray,
+    multiplier: np.ndarray,
     identity: np.ndarray,
     base: np.ndarray,
     slope: np.ndarray,
@@ -280,8 +281,8 @@ def mix_scores(
     """Copula innovations from independent normals, one pass, day-major.
 
     ``draws`` (n_steps, n, n_paths) are independent standard normals; the
-    scores are ``cholesky @ draws`` each day, divided by ``divisor`` (n_steps,
-    n_paths; a t copula's ``sqrt(w / nu)``) unless it is empty. Series with
+    scores are ``cholesky @ draws`` each day, times ``multiplier`` (n_steps,
+    n_paths; a t copula's ``sqrt(nu / w)``) unless it is empty. Series with
     ``identity`` set keep their scores; the others go through their
     :class:`mcalloc.models.dependence.ScoreTransform` table (rows of ``base``
     and ``slope``, grid ``[-limit, limit]`` in steps of ``step``). A score
@@ -289,7 +290,7 @@ def mix_scores(
     return value counts them.
     """
     n_steps, n, n_paths = draws.shape
-    scaled = divisor.size > 0
+    scaled = multiplier.size > 0
     inverse_step = 1.0 / step
     offset = limit / step
     last = slope.shape[1] - 1e-9
@@ -305,9 +306,9 @@ def mix_scores(
                     for path in range(n_paths):
                         row[path] += weight * drawn[path]
             if scaled:
-                scale = divisor[day]
+                scale = multiplier[day]
                 for path in range(n_paths):
-                    row[path] /= scale[path]
+                    row[path] *= scale[path]
             if identity[series]:
                 continue
             table_base = base[series]
@@ -321,6 +322,49 @@ def mix_scores(
                 index = int(position)
                 row[path] = table_slope[index] * (position - index) + table_base[index]
     return off_grid
+
+
+@_kernel
+def t_mixing(
+    uniforms: np.ndarray,
+    base: np.ndarray,
+    slope: np.ndarray,
+    starts: np.ndarray,
+    inverse_steps: np.ndarray,
+    offsets: np.ndarray,
+) -> int:
+    """A t copula's multipliers ``sqrt(nu / w)`` from uniforms by inversion, in place; the reference is ``TCopula``.
+
+    A uniform ``u`` below one half is looked up by ``v = u``, one above by
+    ``v = 1 - u`` (exact in floating point), each side in its own tables.
+    Level ``k`` of a side tabulates ``v`` from ``starts[k]`` up to
+    ``starts[k - 1]`` (0.5 for the first) in steps of ``1 / inverse_steps[k]``,
+    from row ``offsets[side * n_levels + k]`` of ``base`` and ``slope``. A
+    ``v`` below the last start is left negated (0 becomes -0.0: its sign bit
+    marks it) for the caller to invert exactly; the return value counts them.
+    """
+    n_steps, n_paths = uniforms.shape
+    n_levels = starts.size
+    smallest = starts[n_levels - 1]
+    remaining = 0
+    for day in range(n_steps):
+        row = uniforms[day]
+        for path in range(n_paths):
+            u = row[path]
+            # branch-free: the side is a coin toss, which a branch would mispredict half the time
+            v = min(u, 1.0 - u)
+            side = n_levels * (u > 0.5)
+            if v < smallest:
+                row[path] = -u
+                remaining += 1
+                continue
+            level = 0
+            while v < starts[level]:
+                level += 1
+            position = (v - starts[level]) * inverse_steps[level] + offsets[side + level]
+            index = int(position)
+            row[path] = slope[index] * (position - index) + base[index]
+    return remaining
 
 
 @_kernel

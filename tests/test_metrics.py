@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from mcalloc.metrics import annualised_growth, cvar, value_at_risk
 from mcalloc.metrics.risk import tail_risk
@@ -160,7 +161,12 @@ def test_horizons_table_reads_each_year_end() -> None:
         n_blocks=60,
     )
     table = horizons_table(book, ["ref", "mix"], "ref").set_index(["portfolio", "years"])
+    # the same table on two threads, row for row
+    pd.testing.assert_frame_equal(
+        horizons_table(book, ["ref", "mix"], "ref", n_jobs=2).set_index(["portfolio", "years"]), table
+    )
     assert len(table) == 10
+    assert list(table.index[:3]) == [("ref", 1), ("ref", 2), ("ref", 3)]
     three = table.loc[("mix", 3)]
     assert three["prob_loss"] == np.mean(year_end[:, 2, 1] < 1.0)
     assert three["prob_below_reference"] == np.mean(year_end[:, 2, 1] < year_end[:, 2, 0] * (1 - 1e-6))

@@ -452,7 +452,8 @@ def run_scenario(
             )
         folder.write_csv("metrics.csv", metrics)
         folder.write_csv("diversification.csv", diversification)
-        folder.write_csv("horizons.csv", horizons_table(evaluation.book, names, reference))
+        horizons = horizons_table(evaluation.book, names, reference, n_jobs=local_threads(simulation.n_jobs))
+        folder.write_csv("horizons.csv", horizons)
         folder.write_csv("fan.csv", fan)
         folder.write_csv("drawdowns.csv", drawdowns)
         if scenario.output.paths:

@@ -11,6 +11,7 @@ unit value, after fees and taxes), so it costs no extra simulation.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -42,29 +43,45 @@ PATH_COLUMNS = [
 ]
 
 
-def horizons_table(book: BookSummary, names: Sequence[str], reference: str | None) -> pd.DataFrame:
-    """One row per portfolio and whole year of the horizon, see :data:`HORIZON_COLUMNS`."""
+def horizons_table(book: BookSummary, names: Sequence[str], reference: str | None, n_jobs: int = 1) -> pd.DataFrame:
+    """One row per portfolio and whole year of the horizon, see :data:`HORIZON_COLUMNS`.
+
+    The year-end values are read a year at a time and copied to one
+    contiguous row per portfolio (a path's year holds every portfolio side
+    by side, so this reads the array once); each year's portfolios run on
+    ``n_jobs`` threads, the table not depending on it. At a million paths and
+    eight portfolios this took 12 s read in place, portfolio by portfolio.
+    """
+    from mcalloc.simulation.paths import thread_map
+
     values = book.year_end_values
-    n_paths, n_years, _ = values.shape
+    n_years = values.shape[1]
     base = list(names).index(reference) if reference is not None else None
-    rows = []
-    for column, name in enumerate(names):
-        for year in range(n_years):
-            value = values[:, year, column]
-            growth = annualised_growth(value, year + 1)
-            below = float("nan") if base is None else float(np.mean(value < values[:, year, base] * (1 - 1e-6)))
-            rows.append(
-                {
-                    "portfolio": name,
-                    "years": year + 1,
-                    "prob_loss": float(np.mean(value < 1.0)),
-                    "prob_below_reference": below,
-                    "cagr_median": float(np.median(growth)),
-                    "cagr_p05": float(np.percentile(growth, 5)),
-                    "n_paths": n_paths,
-                }
-            )
+    by_year = []
+    for year in range(n_years):
+        portfolios = np.ascontiguousarray(np.ascontiguousarray(values[:, year, :]).T)
+        floor = None if base is None else portfolios[base] * (1 - 1e-6)
+        cell = partial(_horizon_row, portfolios, floor, year + 1, names)
+        by_year.append(thread_map(cell, range(len(names)), n_jobs, "mcalloc-horizons"))
+    rows = [by_year[year][column] for column in range(len(names)) for year in range(n_years)]
     return pd.DataFrame(rows, columns=HORIZON_COLUMNS)
+
+
+def _horizon_row(
+    portfolios: np.ndarray, floor: np.ndarray | None, years: int, names: Sequence[str], column: int
+) -> dict[str, object]:
+    """The row of ``horizons.csv`` for portfolio ``column`` over the first ``years`` years."""
+    value = portfolios[column]
+    growth = annualised_growth(value, years)
+    return {
+        "portfolio": names[column],
+        "years": years,
+        "prob_loss": float(np.mean(value < 1.0)),
+        "prob_below_reference": float("nan") if floor is None else float(np.mean(value < floor)),
+        "cagr_median": float(np.median(growth)),
+        "cagr_p05": float(np.percentile(growth, 5)),
+        "n_paths": value.size,
+    }
 
 
 def paths_table(

@@ -10,7 +10,7 @@ from mcalloc.config import load_scenario
 from mcalloc.config.model_schema import StartConfig
 from mcalloc.models import GaussianCopula, JointModel, RecursionPlan, SimulationState
 from mcalloc.models.bootstrap import ResidualBootstrap
-from mcalloc.models.copulas import DccCopula, MixingTable, TCopula
+from mcalloc.models.copulas import DccCopula, MixingTable, TCopula, t_mixing_exact
 from mcalloc.models.dcc import FittedDCC
 from mcalloc.models.dependence import apply_transforms, mix_days
 from mcalloc.models.factor import FactorStructure
@@ -169,10 +169,17 @@ def test_compiled_t_mixing_matches_the_numpy_table_at_every_level_and_edge() -> 
     uniforms[0, :60] = 10.0 ** -np.linspace(1.0, 40.0, 60)
     uniforms[1, :60] = 1.0 - 10.0 ** -np.linspace(1.0, 15.0, 60)
     uniforms[2, :8] = [0.0, 0.5, np.nextafter(0.5, 0.0), 2.0**-5, 1.0 - 2.0**-5, 2.0**-29, 1.0 - 2.0**-29, 2.0**-30]
+    # and the doubles either side of every level's start, on both sides of one half, which the shared
+    # indexing of kernel and reference could both misplace: against the exact inverse (tolerance 1e-5)
+    starts = table.starts
+    edges = np.concatenate([np.nextafter(starts, 0.0), starts, np.nextafter(starts, 1.0)])
+    uniforms[3, : edges.size] = edges
+    uniforms[4, : edges.size] = 1.0 - edges
     expected = table(uniforms)
     compiled = table.invert_in_place(uniforms.copy())
     np.testing.assert_array_equal(compiled, expected)
     assert np.isfinite(compiled).all() and (compiled > 0.0).all()
+    np.testing.assert_allclose(compiled, t_mixing_exact(3.0, uniforms), rtol=1e-5)
 
 
 def test_compiled_books_charge_the_fee_once_a_day() -> None:

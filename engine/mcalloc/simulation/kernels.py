@@ -331,6 +331,7 @@ def t_mixing(
     slope: np.ndarray,
     starts: np.ndarray,
     inverse_steps: np.ndarray,
+    lasts: np.ndarray,
     offsets: np.ndarray,
 ) -> int:
     """A t copula's multipliers ``sqrt(nu / w)`` from uniforms by inversion, in place; the reference is ``TCopula``.
@@ -339,9 +340,12 @@ def t_mixing(
     ``v = 1 - u`` (exact in floating point), each side in its own tables.
     Level ``k`` of a side tabulates ``v`` from ``starts[k]`` up to
     ``starts[k - 1]`` (0.5 for the first) in steps of ``1 / inverse_steps[k]``,
-    from row ``offsets[side * n_levels + k]`` of ``base`` and ``slope``. A
-    ``v`` below the last start is left negated (0 becomes -0.0: its sign bit
-    marks it) for the caller to invert exactly; the return value counts them.
+    cells 0 to ``lasts[k]``, from row ``offsets[side * n_levels + k]`` of
+    ``base`` and ``slope``. The cell is found within its level before the
+    level's offset is added, so a ``v`` just below a level's top stays in its
+    last cell. A uniform whose ``v`` is below the last start is left negated
+    (0 becomes -0.0: its sign bit marks it) for the caller to invert exactly;
+    the return value counts them.
     """
     n_steps, n_paths = uniforms.shape
     n_levels = starts.size
@@ -361,9 +365,10 @@ def t_mixing(
             level = 0
             while v < starts[level]:
                 level += 1
-            position = (v - starts[level]) * inverse_steps[level] + offsets[side + level]
-            index = int(position)
-            row[path] = slope[index] * (position - index) + base[index]
+            local = (v - starts[level]) * inverse_steps[level]
+            cell = min(int(local), lasts[level])
+            index = offsets[side + level] + cell
+            row[path] = slope[index] * (local - cell) + base[index]
     return remaining
 
 

@@ -22,9 +22,9 @@ is timed too, as ``default_model``. For each model:
   everything but drawing its own random numbers took no time: the time of
   the raw normals over that of the model's own draws in the same blocks
   (the normals, plus the uniform per path and day that a t copula inverts
-  its chi-square from, or FHS's row indices instead of normals). A model that needs more random numbers
-  than the Gaussian copula cannot pass this ceiling however its other work
-  is tuned;
+  its chi-square from, or FHS's row indices instead of normals). A model
+  that needs more random numbers than the Gaussian copula cannot pass this
+  ceiling however its other work is tuned;
 * ``parallel_efficiency``: throughput on two workers over twice that on one
   (the worker pool is started before timing);
 * ``peak_rss_mb``, ``full_run_seconds``, ``full_run_workers``: the whole

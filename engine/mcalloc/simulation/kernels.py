@@ -295,6 +295,10 @@ def mix_scores(
     offset = limit / step
     last = slope.shape[1] - 1e-9
     off_grid = 0
+    # the cells and fractions first, in a pass the compiler vectorises; then the
+    # lookups, which it cannot (no gathers), in a loop that does nothing else
+    cells = np.empty(n_paths, dtype=np.uint64)
+    fractions = np.empty(n_paths)
     for day in range(n_steps):
         for series in range(n):
             row = out[day, series]
@@ -315,12 +319,16 @@ def mix_scores(
             table_slope = slope[series]
             for path in range(n_paths):
                 score = row[path]
-                if abs(score) > limit:
-                    off_grid += 1
-                    continue
+                off_grid += abs(score) > limit
                 position = min(max(score * inverse_step + offset, 0.0), last)
-                index = int(position)
-                row[path] = table_slope[index] * (position - index) + table_base[index]
+                cell = np.uint64(position)
+                cells[path] = cell
+                fractions[path] = position - np.float64(cell)
+            for path in range(n_paths):
+                score = row[path]
+                cell = cells[path]
+                looked_up = table_slope[cell] * fractions[path] + table_base[cell]
+                row[path] = looked_up if abs(score) <= limit else score
     return off_grid
 
 
@@ -350,25 +358,43 @@ def t_mixing(
     n_steps, n_paths = uniforms.shape
     n_levels = starts.size
     smallest = starts[n_levels - 1]
+    # the first level holds 15 in 16 uniforms: its cells are found in a pass the
+    # compiler vectorises, the lookups in a second loop, deeper levels there too
+    first_start = starts[0]
+    first_inverse = inverse_steps[0]
+    first_last = np.float64(lasts[0])
+    lower_offset = np.float64(offsets[0])
+    upper_offset = np.float64(offsets[n_levels])
+    cells = np.empty(n_paths, dtype=np.uint64)
+    fractions = np.empty(n_paths)
     remaining = 0
     for day in range(n_steps):
         row = uniforms[day]
         for path in range(n_paths):
             u = row[path]
+            local = max((min(u, 1.0 - u) - first_start) * first_inverse, 0.0)
+            cell = min(np.float64(np.uint64(local)), first_last)
+            fractions[path] = local - cell
             # branch-free: the side is a coin toss, which a branch would mispredict half the time
+            cells[path] = np.uint64(cell + (upper_offset if u > 0.5 else lower_offset))
+        for path in range(n_paths):
+            u = row[path]
             v = min(u, 1.0 - u)
-            side = n_levels * (u > 0.5)
+            if v >= first_start:
+                index = cells[path]
+                row[path] = slope[index] * fractions[path] + base[index]
+                continue
             if v < smallest:
                 row[path] = -u
                 remaining += 1
                 continue
-            level = 0
+            level = 1
             while v < starts[level]:
                 level += 1
             local = (v - starts[level]) * inverse_steps[level]
-            cell = min(int(local), lasts[level])
-            index = offsets[side + level] + cell
-            row[path] = slope[index] * (local - cell) + base[index]
+            deeper = min(int(local), lasts[level])
+            index = offsets[n_levels * (u > 0.5) + level] + deeper
+            row[path] = slope[index] * (local - deeper) + base[index]
     return remaining
 
 

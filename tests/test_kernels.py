@@ -12,6 +12,7 @@ from mcalloc.models import GaussianCopula, JointModel, RecursionPlan, Simulation
 from mcalloc.models.bootstrap import ResidualBootstrap
 from mcalloc.models.copulas import DccCopula, MixingTable, TCopula, t_mixing_exact
 from mcalloc.models.dcc import FittedDCC
+from mcalloc.models.dependence import _GRID_STEP as GRID_STEP
 from mcalloc.models.dependence import apply_transforms, mix_days
 from mcalloc.models.factor import FactorStructure
 from mcalloc.pipeline import build_model
@@ -180,6 +181,40 @@ def test_compiled_t_mixing_matches_the_numpy_table_at_every_level_and_edge() -> 
     np.testing.assert_array_equal(compiled, expected)
     assert np.isfinite(compiled).all() and (compiled > 0.0).all()
     np.testing.assert_allclose(compiled, t_mixing_exact(3.0, uniforms), rtol=1e-5)
+
+
+def test_table_kernels_pass_a_nan_through_and_read_only_inside_their_tables() -> None:
+    # compiled again with bounds checks, so that a read outside a table raises: the cell of a nan
+    # score, were it converted, would be 2**64 - 1; a nan comes out nan, its neighbours as without it
+    from mcalloc.simulation import kernels
+    from numba import njit
+
+    checked = njit(boundscheck=True, error_model="numpy")
+    mix_scores, t_mixing = checked(kernels.mix_scores.py_func), checked(kernels.t_mixing.py_func)
+    copula = TCopula(CORRELATION, 5.0, tuple(mixed_marginals()))
+    tables = copula.score_tables
+    draws = np.random.default_rng(10).standard_normal((4, 5, 50))
+    multiplier = copula.mixing_table.invert_in_place(np.random.default_rng(11).random((4, 50)))
+    arguments = (copula.cholesky, multiplier, tables.identity, tables.base, tables.slope, tables.limit)
+    clean = np.empty_like(draws)
+    mix_scores(draws, *arguments, GRID_STEP, clean)
+    draws[2, 0, 7] = np.nan
+    out = np.empty_like(draws)
+    assert mix_scores(draws, *arguments, GRID_STEP, out) == 0
+    missing = np.zeros(draws.shape, dtype=bool)
+    missing[2, :, 7] = True  # series 0 enters every series' score that day
+    assert np.isnan(out[missing]).all()
+    np.testing.assert_array_equal(out[~missing], clean[~missing])
+    table = copula.mixing_table
+    fields = (table.base, table.slope, table.starts, table.inverse_steps, table.lasts, table.offsets)
+    uniforms = np.random.default_rng(12).random((3, 40))
+    expected = uniforms.copy()
+    t_mixing(expected, *fields)
+    uniforms[1, 5] = np.nan
+    assert t_mixing(uniforms, *fields) == 1  # left for the exact inverse, which returns nan
+    assert np.isnan(uniforms[1, 5])
+    uniforms[1, 5] = expected[1, 5]
+    np.testing.assert_array_equal(uniforms, expected)
 
 
 def test_compiled_books_charge_the_fee_once_a_day() -> None:

@@ -320,7 +320,8 @@ def mix_scores(
             for path in range(n_paths):
                 score = row[path]
                 off_grid += abs(score) > limit
-                position = min(max(score * inverse_step + offset, 0.0), last)
+                # in this order a nan score clamps to cell 0 (read, then left as it is)
+                position = min(last, max(0.0, score * inverse_step + offset))
                 cell = np.uint64(position)
                 cells[path] = cell
                 fractions[path] = position - np.float64(cell)
@@ -372,7 +373,7 @@ def t_mixing(
         row = uniforms[day]
         for path in range(n_paths):
             u = row[path]
-            local = max((min(u, 1.0 - u) - first_start) * first_inverse, 0.0)
+            local = max(0.0, (min(u, 1.0 - u) - first_start) * first_inverse)
             cell = min(np.float64(np.uint64(local)), first_last)
             fractions[path] = local - cell
             # branch-free: the side is a coin toss, which a branch would mispredict half the time
@@ -384,7 +385,7 @@ def t_mixing(
                 index = cells[path]
                 row[path] = slope[index] * fractions[path] + base[index]
                 continue
-            if v < smallest:
+            if not v >= smallest:  # nan too: no table row is read for it
                 row[path] = -u
                 remaining += 1
                 continue

@@ -56,6 +56,16 @@ def test_error_names_file_line_and_key(tmp_path: Path) -> None:
         load_scenario(path)
 
 
+def test_error_in_an_override_names_the_override_once() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_scenario(DEFAULT_CONFIG, ["simulation.n_paths=-5"])
+    assert str(error.value).startswith("--set simulation.n_paths: Input should be greater than 0")
+    # a whole section overridden: the key inside it is named after the override
+    with pytest.raises(ConfigError) as error:
+        load_scenario(DEFAULT_CONFIG, ["simulation={n_paths: -5}"])
+    assert str(error.value).startswith("--set simulation: simulation.n_paths: Input should be greater than 0")
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=40))
 def test_any_override_string_is_applied_or_refused_cleanly(override: str) -> None:

@@ -92,6 +92,11 @@ BAD_FILES = {
     "missing-column": ("Date,Open,High\n2020-01-01,1,2\n", r"x.csv: cannot tell which column holds the prices"),
     "empty": ("", r"x.csv: not a readable CSV file"),
     "header-only": ("Date,Close\n", r"x.csv: no data rows"),
+    # a download cut off mid-row: pandas would read the Close and fill the rest
+    "cut-off": (
+        "Date,Close,High,Low\n2020-01-01,1,1,1\n2020-01-02,88.72,88.",
+        r"x.csv: line 3: 3 of the header's 4 fields and no line end, so the file looks cut off",
+    ),
 }
 
 
@@ -99,6 +104,13 @@ BAD_FILES = {
 def test_bad_file_is_a_data_error_naming_file_and_row(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(DataError, match=message):
         read_series(read_table(write(tmp_path / "x.csv", text)))
+
+
+def test_a_whole_last_line_needs_no_line_end_and_a_short_one_with_it_is_not_a_cut(tmp_path: Path) -> None:
+    whole = read_series(read_table(write(tmp_path / "a.csv", "Date,Close,High\n2020-01-01,1,1\n2020-01-02,2,2")))
+    assert whole.values.tolist() == [1.0, 2.0]
+    short = read_series(read_table(write(tmp_path / "b.csv", "Date,Close,High\n2020-01-01,1,1\n2020-01-02,2\n")))
+    assert short.values.tolist() == [1.0, 2.0]
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -171,6 +183,17 @@ def test_suspicious_move_warning_names_the_date(tmp_path: Path) -> None:
     scenario = load_scenario(_fit_scenario(tmp_path, {"a": "\n".join(text) + "\n"}))
     warnings = load_market_data(scenario).warnings
     assert any(w.startswith(f"a: {date}: a one-period move of +") for w in warnings), warnings
+
+
+def test_a_series_ending_early_is_named_in_a_warning(tmp_path: Path) -> None:
+    # 600 business days against 640: "b" ends 56 days before "a", so the window ends with it
+    files = {"a": _daily_prices(640), "b": _daily_prices(600, seed=1)}
+    warnings = load_market_data(load_scenario(_fit_scenario(tmp_path, files))).warnings
+    ended = [w for w in warnings if " ends " in w]
+    assert len(ended) == 1 and ended[0].startswith("data: b (") and "b.csv) ends 2002-04-19, 56 days" in ended[0]
+    # within a month of each other: no warning
+    files = {"a": _daily_prices(620), "b": _daily_prices(600, seed=1)}
+    assert not [w for w in load_market_data(load_scenario(_fit_scenario(tmp_path, files))).warnings if " ends " in w]
 
 
 BAD_DATA_CLI = {

@@ -57,6 +57,16 @@ def test_same_seed_same_metrics_for_one_and_two_workers(tmp_path: Path) -> None:
     assert outputs[1] == outputs[3]
 
 
+def test_calibrated_parameters_without_their_step_length_are_run_with_a_warning(tmp_path: Path) -> None:
+    # steps_per_year is checked against model.marginals.step; without one the run says nothing is checked
+    quick = [*SMALL, "simulation.n_paths=300", "optimize.objectives=[]"]
+    unchecked = "model.marginals.step is not set"
+    stated = run_scenario(load_scenario(DEFAULT_CONFIG, quick), out=tmp_path / "stated")
+    assert not [w for w in stated.warnings if unchecked in w]
+    missing = run_scenario(load_scenario(DEFAULT_CONFIG, [*quick, "model.marginals.step="]), out=tmp_path / "missing")
+    assert [w for w in missing.warnings if w.startswith(unchecked) and "1/252 year" in w]
+
+
 def test_different_seed_changes_results(tmp_path: Path) -> None:
     first = run_scenario(load_scenario(DEFAULT_CONFIG, [*SMALL, "seed=1"]), out=tmp_path / "a").metrics
     second = run_scenario(load_scenario(DEFAULT_CONFIG, [*SMALL, "seed=2"]), out=tmp_path / "b").metrics

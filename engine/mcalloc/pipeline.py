@@ -123,6 +123,17 @@ def calibration_report(scenario: Scenario, model: JointModel, data: MarketData) 
     return calibration_table(model, data.returns, settings)
 
 
+def _unchecked(scenario: Scenario) -> list[str]:
+    """Warnings for what the scenario leaves unchecked: calibrated parameters that do not say their step length."""
+    model = scenario.model
+    if model.source != "calibrated" or model.marginals.step is not None:
+        return []
+    return [
+        "model.marginals.step is not set, so nothing checks that the calibrated parameters describe steps of "
+        f"1/{scenario.simulation.steps_per_year} year (simulation.steps_per_year); add step: daily, weekly or monthly"
+    ]
+
+
 def _data_window(data: MarketData | None) -> dict[str, object] | None:
     """The part of the data the model was fitted to, for the manifest."""
     if data is None:
@@ -318,7 +329,12 @@ def run_scenario(
         folder.update(
             data=provenance_records(data.provenance) if data is not None else [],
             data_window=_data_window(data),
-            warnings=[*folder.manifest.get("warnings", []), *(data.warnings if data else ()), *model.warnings],
+            warnings=[
+                *folder.manifest.get("warnings", []),
+                *_unchecked(scenario),
+                *(data.warnings if data else ()),
+                *model.warnings,
+            ],
             model_selection=model.selection_records(),
             dependence={"kind": model.dependence.kind if model.baseline is None else model.baseline.kind},
             stressed_date=model.stressed_date,

@@ -321,6 +321,8 @@ def _format_validation_error(exc: ValidationError, locations: Locations, source:
         shown = repr(error["input"])
         message = f"{message} (got {shown[:60]})"
     extra = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    if where == f"--set {key}":  # the override names the key already
+        return f"{where}: {message}{extra}"
     return f"{where}: {key}: {message}{extra}"
 
 

@@ -9,6 +9,7 @@ error.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,7 +111,40 @@ def read_table(path: Path) -> TableFile:
         first_line = text.splitlines()[0] if text else "empty file"
         raise DataError(f"{path}: not a readable CSV file ({first_line})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
-    return TableFile(path=path, frame=frame, row_word="line", first_row=2)
+    table = TableFile(path=path, frame=frame, row_word="line", first_row=2)
+    _check_last_line(table)
+    return table
+
+
+_TAIL_BYTES = 1 << 16
+"""How much of a CSV file's end is read to see whether its last line is whole."""
+
+
+def _check_last_line(table: TableFile) -> None:
+    """Refuse a CSV whose last line has no line end and fewer fields than the header: the file was cut off.
+
+    pandas fills the missing fields with empty values, and a price cut off
+    mid-number (``88.72`` of ``88.722626``) still reads as a number, so the
+    cut is found here or not at all.
+    """
+    with table.path.open("rb") as handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(max(0, size - _TAIL_BYTES))
+        tail = handle.read()
+    if table.frame.empty or not tail or tail.endswith((b"\n", b"\r")):
+        return
+    last = tail.replace(b"\r", b"\n").rsplit(b"\n", 1)[-1].decode("utf-8", errors="replace")
+    try:
+        fields = next(csv.reader([last]), [])
+    except csv.Error:  # bytes the csv module will not split (pandas read them somehow): no verdict
+        return
+    expected = len(table.frame.columns)
+    if len(fields) < expected:
+        raise DataError(
+            f"{table.where(len(table.frame) - 1)}: {len(fields)} of the header's {expected} fields and no line end, "
+            "so the file looks cut off; download it again, or complete or remove the row"
+        )
 
 
 def _pick(columns: list[str], candidates: tuple[str, ...]) -> str | None:

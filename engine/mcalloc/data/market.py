@@ -29,11 +29,13 @@ from mcalloc.data.files import Provenance, SeriesFile, SeriesKind, TableFile, re
 from mcalloc.errors import DataError
 
 __all__ = [
+    "EARLY_END_DAYS",
     "Frequency",
     "MarketData",
     "SeriesRequest",
     "align_levels",
     "check_gaps",
+    "early_ends",
     "levels_from",
     "load_levels",
     "load_market_data",
@@ -216,6 +218,30 @@ _PARAMS_PER_PART = {
     "normal": 0, "t": 1, "skewt": 2,
 }  # fmt: skip
 _OBSERVATIONS_PER_PARAMETER = 50
+EARLY_END_DAYS = 31
+"""Days a series may end before the latest one without a warning (the data window ends with the earliest)."""
+
+
+def early_ends(levels: Mapping[str, pd.Series], paths: Mapping[str, str]) -> list[str]:
+    """One warning per series that ends more than :data:`EARLY_END_DAYS` before the latest one.
+
+    The series are aligned on their common dates, so the data window ends
+    where the earliest series does: a file that is stale or was cut off at a
+    line end would otherwise shorten the fit without a word.
+    """
+    latest = max(series.index[-1] for series in levels.values())
+    warnings = []
+    for name, series in levels.items():
+        last = series.index[-1]
+        if (latest - last).days > EARLY_END_DAYS:
+            warnings.append(
+                f"data: {name} ({paths[name]}) ends {last.date()}, {(latest - last).days} days before the latest "
+                f"series ({latest.date()}), so the data window ends there too; check that the file is complete, "
+                "or set data.end"
+            )
+    return warnings
+
+
 _DEFAULT_SUSPICIOUS_MOVE = {"daily": 0.25, "weekly": 0.35, "monthly": 0.5}
 
 
@@ -308,6 +334,7 @@ def load_market_data(scenario: Scenario) -> MarketData:
             check_gaps(series_file, series, data.max_gap_days)
         levels[name] = series
 
+    ended_early = early_ends(levels, {name: series_file.provenance.path for name, series_file in loaded.items()})
     aligned, dropped, filled = align_levels(levels, data.fill_limit, calendar=scenario.asset_names)
     if aligned.shape[0] < 2:
         raise DataError(
@@ -334,7 +361,7 @@ def load_market_data(scenario: Scenario) -> MarketData:
         )
     check_distinct(returns, {name: series_file.provenance.path for name, series_file in loaded.items()})
     threshold = data.suspicious_move or _DEFAULT_SUSPICIOUS_MOVE[data.frequency]
-    warnings = suspicious_moves(returns, threshold)
+    warnings = ended_early + suspicious_moves(returns, threshold)
     if dropped:
         warnings.append(f"data: {dropped} dates missing from some series were dropped when aligning")
     return MarketData(

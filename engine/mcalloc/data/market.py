@@ -334,7 +334,8 @@ def load_market_data(scenario: Scenario) -> MarketData:
             check_gaps(series_file, series, data.max_gap_days)
         levels[name] = series
 
-    ended_early = early_ends(levels, {name: series_file.provenance.path for name, series_file in loaded.items()})
+    paths = {name: series_file.provenance.path for name, series_file in loaded.items()}
+    ended_early = early_ends(levels, paths)
     aligned, dropped, filled = align_levels(levels, data.fill_limit, calendar=scenario.asset_names)
     if aligned.shape[0] < 2:
         raise DataError(
@@ -359,7 +360,7 @@ def load_market_data(scenario: Scenario) -> MarketData:
             f"data: only {returns.shape[0]} {data.frequency} returns in common{span}; a {marginals.kind} model "
             f"with {marginals.dist} innovations needs at least {needed}; use a longer data window"
         )
-    check_distinct(returns, {name: series_file.provenance.path for name, series_file in loaded.items()})
+    check_distinct(returns, paths)
     threshold = data.suspicious_move or _DEFAULT_SUSPICIOUS_MOVE[data.frequency]
     warnings = ended_early + suspicious_moves(returns, threshold)
     if dropped:

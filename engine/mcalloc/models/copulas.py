@@ -10,7 +10,7 @@ McNeil and Straumann 2002), which the Gaussian copula (``nu -> inf``) lacks.
 ``w`` is drawn by inversion, ``w = F_chi2^{-1}(u)`` for a uniform ``u``,
 looked up in a :class:`MixingTable`: a uniform and a lookup cost less than
 half of numpy's gamma variate (on the development machine 2.52 million
-uniforms took 14 ms, gamma variates 98 ms, the lookups 11-25 ms), and the
+uniforms took 14 ms, gamma variates 98 ms, the lookups 13 ms), and the
 table is tested against the exact inverse, scipy's ``gammaincinv``.
 
 Fitting follows the usual two steps (Demarta and McNeil 2005): the

@@ -121,12 +121,13 @@ CASES = [
         ),
         id="dcc-not-stationary",
     ),
+    # every nu under the floor gets the message that names the floor, 2 itself included
     pytest.param(
-        _validate(_dependence(kind="t", correlation=GIVEN_CORRELATION, nu=2.0), "model.dependence.nu"),
+        _validate(_dependence(kind="t", correlation=GIVEN_CORRELATION, nu=2.0), "model.dependence.nu: 2 ", "2.05"),
         id="t-copula-nu-2",
     ),
     pytest.param(
-        _validate(_dependence(kind="t", correlation=GIVEN_CORRELATION, nu=1.5), "model.dependence.nu"),
+        _validate(_dependence(kind="t", correlation=GIVEN_CORRELATION, nu=1.5), "model.dependence.nu", "2.05"),
         id="t-copula-nu-1.5",
     ),
     pytest.param(
@@ -136,6 +137,19 @@ CASES = [
     pytest.param(
         _run(_residual_file(_rows(10)), "{tmp}/bad.residuals.csv", "only 10", "250"),
         id="fhs-too-few-residual-rows",
+    ),
+    # validate builds the calibrated model, so it reads the residual file as a run would
+    pytest.param(
+        _validate(_residual_file(_rows(10)), "bad.residuals.csv", "only 10", "250"),
+        id="validate-fhs-too-few-residual-rows",
+    ),
+    pytest.param(
+        _validate(_dependence(residuals="no_such.residuals.csv"), "no_such.residuals.csv", "not found"),
+        id="validate-fhs-residual-file-missing",
+    ),
+    pytest.param(
+        _validate(_residual_file(_with_bad_value(_rows(300), 40, "oops")), "bad.residuals.csv:41", "not a number"),
+        id="validate-fhs-residual-not-a-number",
     ),
     pytest.param(
         _run(_residual_file(_rows(300, header="sp500,russell2000,nasdaq")), "{tmp}/bad.residuals.csv", "intl"),

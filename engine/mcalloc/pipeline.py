@@ -61,6 +61,7 @@ __all__ = [
     "RunOutcome",
     "build_model",
     "calibration_report",
+    "check_inputs",
     "models_table",
     "run_backtest",
     "run_scenario",
@@ -103,6 +104,19 @@ def build_model(scenario: Scenario) -> tuple[JointModel, MarketData | None]:
         data = load_market_data(scenario)
         return fit_joint_model(scenario.model, data).starting_at(start, steps), data
     return joint_model_from_config(scenario.model, scenario.factor_names).starting_at(start, steps), None
+
+
+def check_inputs(scenario: Scenario) -> list[str]:
+    """Read what a run reads before it fits: the warnings a run would record; its errors are raised.
+
+    A fitted model's data files are read, aligned and checked, but nothing
+    is fitted; a calibrated model is built from its parameters, reading an
+    ``fhs`` residual file. Nothing is simulated or solved.
+    """
+    if scenario.model.source == "fit":
+        return list(load_market_data(scenario).warnings)
+    model, _ = build_model(scenario)
+    return [*_unchecked(scenario), *model.warnings]
 
 
 def calibration_report(scenario: Scenario, model: JointModel, data: MarketData) -> pd.DataFrame:

@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="off a terminal: a progress line at most this often (default 10)",
     )
-    with_config("validate", "check a scenario and report the first problem")
+    with_config("validate", "check a scenario and the files it reads; report the first problem")
     with_config("show-config", "print the resolved scenario with all defaults")
     data_commands.register(commands)
     model_commands.register(commands)
@@ -292,6 +292,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             return _run(args)
         scenario = load_scenario(args.config, _overrides(args))
         if args.command == "validate":
+            from mcalloc.pipeline import check_inputs
+
+            for warning in check_inputs(scenario):
+                print(f"mcalloc: warning: {warning}", file=sys.stderr)
             print(f"{args.config}: ok ({scenario.name}, {len(scenario.assets)} assets)")
         else:
             print(yaml.safe_dump(scenario_to_dict(scenario), sort_keys=False), end="")

@@ -128,7 +128,8 @@ class MarginalParams(_Frozen):
     alpha: float
     gamma: float = 0.0
     beta: float
-    nu: Annotated[float, Field(gt=2.0)] | None = None
+    # no lower bound here: _check_params names the floor (NU_FLOOR) for any nu below it
+    nu: float | None = None
     skew: Annotated[float, Field(gt=-1.0, lt=1.0)] | None = None
     last_variance: Annotated[float, Field(gt=0.0, le=MAX_VARIANCE)] | None = None
     last_return: float | None = None
@@ -420,7 +421,8 @@ class DependenceConfig(_Frozen):
 
     kind: DependenceKind = "gaussian"
     correlation: list[list[float]] | None = None
-    nu: Annotated[float, Field(gt=2.0, le=1000.0)] | None = None
+    # the floor (2.05) is checked below, with a message that names it, for any nu under it
+    nu: Annotated[float, Field(le=1000.0)] | None = None
     dcc: DccConfig | None = None
     residuals: str | None = None
     block_length: Annotated[float, Field(ge=1.0, le=1000.0)] = 1.0
@@ -436,7 +438,7 @@ class DependenceConfig(_Frozen):
                 raise ValueError(f"correlation: {problem}")
         if self.nu is not None and self.nu < 2.05:
             raise ValueError(
-                f"nu: {self.nu} degrees of freedom leave the shocks almost without a variance; use at least 2.05"
+                f"nu: {self.nu:g} degrees of freedom leave the shocks almost without a variance; use at least 2.05"
             )
         if self.stress.active and self.kind in ("fhs", "independent", "bootstrap_returns"):
             raise ValueError(

@@ -235,9 +235,10 @@ def test_christoffersen_edge_cases_and_clustering() -> None:
     # 0 0 1 1 0 0 0 1 0 0: pi0 = 2/6, pi1 = 1/3 = pi, so LR = 0
     assert christoffersen_independence(np.array([0, 0, 1, 1, 0, 0, 0, 1, 0, 0])) == pytest.approx(1.0)
     # a single hit on the last day: no day follows a hit (n10 = n11 = 0), which must not break the test
+    # transitions: n00 = 18, n01 = 1, so pi0 = pi = 1/19 and LR = 0 exactly: p = 1
     last = np.zeros(20, dtype=bool)
     last[-1] = True
-    assert 0.0 < christoffersen_independence(last) <= 1.0
+    assert christoffersen_independence(last) == pytest.approx(1.0, abs=1e-12)
     # ten runs of five consecutive hits in 1000 days: n11 = 40 where independence predicts about 2.5
     clustered = np.zeros(1000, dtype=bool)
     for start in range(50, 1000, 100):
@@ -269,12 +270,20 @@ def test_compare_window_places_data_among_paths_of_the_same_process() -> None:
     data = simulated[17].copy()  # the data window is one of the simulated paths, so never the extreme by mid-rank
     rows = compare_window(data, simulated, ["spx", "agg"], "2001-01-02..2001-12-31")
     expected = window_statistics(data[None], ["spx", "agg"])
+    among = window_statistics(simulated, ["spx", "agg"])
     assert [f"{row.statistic}:{row.series}" for row in rows] == list(expected)
     for row in rows:
+        key = f"{row.statistic}:{row.series}"
+        values = among[key][~np.isnan(among[key])]
+        assert values.size > 250, key
         assert row.window == "2001-01-02..2001-12-31"
-        assert row.data == expected[f"{row.statistic}:{row.series}"][0]
-        assert 0.0 < row.percentile < 100.0
-        assert row.sim_p05 <= row.sim_p50 <= row.sim_p95
+        assert row.data == expected[key][0] == among[key][17]
+        # the band is the simulated values' 5th, 50th and 95th percentiles (linear interpolation), and the
+        # data's place among them its mid-rank: 100 (#below + #equal / 2) / n
+        np.testing.assert_array_equal([row.sim_p05, row.sim_p50, row.sim_p95], np.percentile(values, [5, 50, 95]))
+        below, equal = np.sum(values < row.data), np.sum(values == row.data)
+        assert equal >= 1
+        assert row.percentile == pytest.approx(100.0 * (below + 0.5 * equal) / values.size, abs=1e-12)
         assert row.inside_90 == (row.sim_p05 <= row.data <= row.sim_p95)
     # a data window far outside the simulated range lands at the edge and outside the band
     rows = compare_window(data * 5.0, simulated, ["spx", "agg"], "")

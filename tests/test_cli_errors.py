@@ -165,6 +165,14 @@ def _set_without_equals(tmp_path: Path) -> Case:
     return Case(["validate", str(DEFAULT_CONFIG), "--set", "simulation.n_paths"], ("--set", "simulation.n_paths"))
 
 
+def _key_with_a_line_break(tmp_path: Path) -> Case:
+    # YAML's "\r" is a real carriage return in the key: the message shows it escaped, on one line
+    return Case(
+        ["validate", str(DEFAULT_CONFIG), "--set", 'simulation.start={"a\\rb": 1}'],
+        ("simulation.start.a\\rb", "unknown key"),
+    )
+
+
 def _extends_missing(tmp_path: Path) -> Case:
     path = tmp_path / "child.yaml"
     path.write_text("extends: missing_parent.yaml\nname: child\n", encoding="utf-8")
@@ -376,6 +384,7 @@ CASES = [
     pytest.param(_scenario_missing, id="scenario-file-missing"),
     pytest.param(_set_without_equals, id="set-without-equals"),
     pytest.param(_extends_missing, id="extends-missing-file"),
+    pytest.param(_key_with_a_line_break, id="key-with-a-line-break"),
     pytest.param(_data_file_missing, id="run-data-file-missing"),
     pytest.param(_csv_bad_price, id="run-csv-bad-price"),
     pytest.param(lambda tmp_path: _data_file_missing(tmp_path, "validate"), id="validate-data-file-missing"),

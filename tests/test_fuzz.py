@@ -8,10 +8,13 @@ CSV files, and mutations of valid ones; the only exceptions allowed out are
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
+import numpy as np
+import pandas as pd
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,6 +26,19 @@ from mcalloc.errors import ConfigError, DataError
 from .conftest import DEFAULT_CONFIG
 
 FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+
+Result = TypeVar("Result")
+
+
+def _one_line_or(expected: type[Exception], call: Callable[[], Result]) -> Result | None:
+    """``call()``'s result, or None if it raised ``expected`` with a message the CLI prints as one line."""
+    try:
+        return call()
+    except expected as error:
+        message = str(error)
+        assert message.strip() and "\n" not in message and "\r" not in message, repr(message)
+        return None
+
 
 _SCALARS = st.one_of(
     st.none(),
@@ -51,8 +67,7 @@ def _scenario(text: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "s.yaml"
         path.write_text(text, encoding="utf-8", errors="surrogatepass")
-        with contextlib.suppress(ConfigError):
-            load_scenario(path)
+        _one_line_or(ConfigError, lambda: load_scenario(path))
 
 
 @FUZZ
@@ -70,11 +85,14 @@ RAW, LOCATIONS = load_raw(DEFAULT_CONFIG)
 
 def _validated(overrides: list[str]) -> None:
     """The default scenario with ``overrides`` applied and validated, as load_scenario does (file read once)."""
-    with contextlib.suppress(ConfigError):
+
+    def apply() -> None:
         data = RAW
         for override in overrides:
             data = apply_override(data, override)
         validate(data, LOCATIONS, DEFAULT_CONFIG)
+
+    _one_line_or(ConfigError, apply)
 
 
 @FUZZ
@@ -109,5 +127,10 @@ def test_any_bytes_as_a_price_file_are_a_data_error_or_a_series(content: bytes) 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "prices.csv"
         path.write_bytes(content)
-        with contextlib.suppress(DataError):
-            read_series(read_table(path))
+        series = _one_line_or(DataError, lambda: read_series(read_table(path)))
+    if series is not None:
+        # what is read is usable as it stands: dates in order, once each, and finite positive prices
+        values = series.values
+        assert isinstance(values.index, pd.DatetimeIndex)
+        assert values.index.is_monotonic_increasing and values.index.is_unique
+        assert np.isfinite(values.to_numpy()).all() and (values.to_numpy() > 0).all()

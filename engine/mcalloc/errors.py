@@ -19,9 +19,25 @@ __all__ = [
 
 
 class McallocError(Exception):
-    """Base class for errors caused by the user's input, reported in one line."""
+    """Base class for errors caused by the user's input, reported in one line.
+
+    A message that quotes what the user wrote (a key, a file name, a cell)
+    may carry line breaks or other control characters; they are kept as
+    escapes (``\\r``, ``\\n``), so the message stays one line.
+    """
 
     exit_code = 2
+
+    def __init__(self, *args: object) -> None:
+        if len(args) == 1 and isinstance(args[0], str):
+            args = (_one_line(args[0]),)
+        super().__init__(*args)
+
+
+def _one_line(message: str) -> str:
+    if message.isprintable():
+        return message
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in message)
 
 
 class ConfigError(McallocError):

@@ -80,6 +80,9 @@ def test_parameters_are_recovered_from_simulated_scores() -> None:
     assert 0.001 < se_a < 0.02 and 0.002 < se_b < 0.04
     assert fitted.n_obs == 4000
     np.testing.assert_allclose(fitted.qbar, np.corrcoef(scores, rowvar=False))
+    # the long-run correlation is the sample's: over seeds 0-199 its spread about the true one was 0.021,
+    # 0.033 and 0.031 for the three pairs (2-3 times the i.i.d. 0.012, since the correlation itself moves),
+    # so 0.08 is 2.4 to 3.8 of them; seed 0 is off by at most 0.043
     np.testing.assert_allclose(fitted.correlation, CORRELATION, atol=0.08)
     assert fitted.loglikelihood == pytest.approx(dcc_loglikelihood(fitted.a, fitted.b, scores, fitted.qbar))
     # the fit is a maximum: nearby admissible parameters do worse

@@ -214,7 +214,7 @@ def test_fit_from_shared_data(tmp_path: Path, shared_data: Path) -> None:
     default = load_scenario(DEFAULT_CONFIG).model
     fitted = outcome.models.set_index("asset")
     for asset, params in (default.marginals.params or {}).items():
-        for key in ("mu", "omega", "gamma", "beta"):
+        for key in ("mu", "omega", "alpha", "gamma", "beta"):
             assert fitted.loc[asset, key] == pytest.approx(getattr(params, key), rel=1e-4, abs=1e-6), (asset, key)
     assert list(fitted["role"]) == ["market", "idiosyncratic", "idiosyncratic"]
     # a fitted run reports how its data sit among simulated windows, and the VaR backtest

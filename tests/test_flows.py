@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,11 +71,52 @@ def test_internal_rate_of_return_by_hand() -> None:
 
 
 def test_withdrawals_beyond_the_wealth_deplete_the_path() -> None:
+    # no returns: 0.3 out at years 1, 2 and 3, then the last 0.1 but a billionth at year 4, nothing at year 5;
+    # all the money put in came out, so the money-weighted return is 0
     plan = [FlowConfig(kind="withdrawal", amount=30_000.0, frequency="annual", start_year=1.0)]
     summary = run_flat_book(CashFlowSchedule.from_config(plan, 5, 100_000.0), 1.0, 5).summary(5)
     assert summary.depleted[0, 0] == 1.0
-    assert 0.0 < summary.terminal_value[0, 0] < 1e-8
-    assert np.isfinite(summary.terminal_nav[0, 0])
+    assert summary.terminal_value[0, 0] == pytest.approx(1e-9, rel=1e-6)
+    assert summary.terminal_nav[0, 0] == pytest.approx(1.0, rel=1e-6)
+    assert summary.money_weighted[0, 0] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_path_depleted_early_stays_finite_through_decades_of_withdrawals() -> None:
+    # 1% of the initial wealth a month empties a flat book in 100 months; 380 more withdrawals follow. Taking
+    # all but a share of what was left each month used to drive value and units to 0 and the NAV to 0 / 0
+    plan = [FlowConfig(kind="withdrawal", amount=1000.0, frequency="monthly", start_year=1 / 12)]
+    summary = run_flat_book(CashFlowSchedule.from_config(plan, 40, 100_000.0), 1.0, 40).summary(40)
+    assert summary.depleted[0, 0] == 1.0
+    assert summary.terminal_value[0, 0] == pytest.approx(1e-9, rel=1e-6)
+    assert summary.terminal_nav[0, 0] == pytest.approx(1.0, rel=1e-6)
+    assert np.isfinite(summary.year_end_values).all()
+    assert summary.money_weighted[0, 0] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_money_weighted_return_of_a_withdrawal_plan_matches_the_annuity_closed_form() -> None:
+    # 1 in, then 0.005 out at the end of each of 479 months and nothing left: the rate r at which 1 buys that
+    # annuity, 1 = 0.005 v (1 - v^479) / (1 - v) with v = (1 + r)^(-1/12), found here by scipy's brentq. From
+    # 0 the function falls (its slope is -7.9 there), where plain Newton steps away from the root.
+    from scipy import optimize
+
+    times = np.arange(480) / 12.0
+    flows = np.concatenate([[1.0], np.full(479, -0.005)])
+
+    def price(rate: float) -> float:
+        v = (1.0 + rate) ** (-1 / 12)
+        return 0.005 * v * (1.0 - v**479) / (1.0 - v) - 1.0
+
+    expected = optimize.brentq(price, 0.001, 0.5, xtol=1e-14)
+    got = money_weighted_return(flows[:, None], times, np.zeros(1), 40.0)
+    assert got[0] == pytest.approx(expected, abs=1e-10)
+    assert expected == pytest.approx(0.0539106, abs=1e-7)
+    # the same plan ending with wealth left: a higher rate, and where both are known the one root of
+    # a plan with one change of sign; every terminal in a wide range is solved
+    terminals = np.geomspace(1e-6, 1e4, 200)
+    rates = money_weighted_return(np.repeat(flows[:, None], 200, axis=1), times, terminals, 40.0)
+    assert np.isfinite(rates).all() and np.all(np.diff(rates) > 0)
+    growth = np.exp(np.log1p(rates)[None, :] * (40.0 - times)[:, None])
+    np.testing.assert_allclose((flows[:, None] * growth).sum(axis=0), terminals, rtol=1e-8, atol=1e-12)
 
 
 def test_isk_tax_matches_a_hand_calculation_by_skatteverkets_method() -> None:
@@ -203,3 +245,30 @@ def test_compiled_books_with_flows_and_taxes_match_the_reference(account: str) -
     assert (compiled.book.taxes_paid != 0).all()
     if account == "isk":
         assert (compiled.book.taxes_paid > 0).all()
+
+
+def test_a_retirement_plan_that_runs_out_for_some_paths_runs_to_the_end(tmp_path: Path) -> None:
+    # 7.2% of the initial wealth a year for 30 years: a share of the paths run dry. The run used to stop with
+    # "the simulation overflowed" once a depleted path's NAV became 0 / 0, and the money-weighted return
+    # was NaN on every path (Newton from 0 went the wrong way)
+    from mcalloc.config import load_scenario
+    from mcalloc.pipeline import run_scenario
+
+    from .conftest import DEFAULT_CONFIG
+
+    overrides = [
+        "simulation.n_paths=300",
+        "simulation.horizon_years=30",
+        "simulation.n_jobs=1",
+        "portfolio.flows=[{kind: withdrawal, amount: 600, frequency: monthly}]",
+        "optimize.objectives=[{kind: min_variance}]",
+        "optimize.frontier.points=0",
+        "output.report=false",
+        "output.paths=false",
+    ]
+    outcome = run_scenario(load_scenario(DEFAULT_CONFIG, overrides), out=tmp_path / "retire")
+    metrics = outcome.metrics.set_index("portfolio")
+    assert (metrics.prob_depleted > 0.05).all() and (metrics.prob_depleted < 0.6).all()
+    # the median path is not depleted: its money-weighted return is near the market's growth, not NaN
+    assert metrics.mwr_median.between(0.03, 0.15).all(), metrics.mwr_median
+    assert np.isfinite(metrics.select_dtypes("number").drop(columns=["mwr_median"], errors="ignore")).all().all()

@@ -188,14 +188,17 @@ class FixedMixBook:
         """Add ``fixed`` (share of initial wealth; negative: withdraw) and withdraw ``rate`` of wealth, at ``time``.
 
         Contributions are invested at the target weights; withdrawals sell
-        every holding in proportion. A withdrawal larger than the wealth takes
-        all but :data:`mcalloc.portfolio.flows.DEPLETION_FLOOR` of it and marks
-        the path depleted.
+        every holding in proportion. A withdrawal larger than the wealth
+        leaves :data:`mcalloc.portfolio.flows.DEPLETION_FLOOR` of the initial
+        wealth invested (all there is, if less) and marks the path depleted;
+        later withdrawals take nothing more from it. (Taking all but a share
+        of what is left, month after month, would drive its value and units
+        to zero and the value of a unit to 0 / 0.)
         """
         from mcalloc.portfolio.flows import DEPLETION_FLOOR
 
         cash = fixed - rate * self.value
-        floor = -self.value * (1.0 - DEPLETION_FLOOR)
+        floor = np.minimum(self.value, DEPLETION_FLOOR) - self.value
         self.depleted |= cash < floor
         cash = np.maximum(cash, floor)
         nav = self.value / self.units
@@ -264,7 +267,7 @@ class FixedMixBook:
         """
         from mcalloc.portfolio.flows import DEPLETION_FLOOR
 
-        paid = np.minimum(amount, self.value * (1.0 - DEPLETION_FLOOR))
+        paid = np.minimum(amount, self.value - np.minimum(self.value, DEPLETION_FLOOR))
         after = self.value - paid
         self._set_holdings(self.holdings * (after / self.value)[:, None, :])
         self.value = after

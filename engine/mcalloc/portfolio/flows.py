@@ -86,34 +86,36 @@ def money_weighted_return(flows: np.ndarray, times: np.ndarray, terminal: np.nda
     it. NaN where ``f`` does not change sign over the bracket.
     """
     shape = np.broadcast_shapes(flows.shape[1:], terminal.shape)
-    money = np.broadcast_to(flows, (flows.shape[0], *shape)).reshape(flows.shape[0], -1)
+    # one row per path and flows along it: each row's sums then run the same way whatever the other rows,
+    # so a path's rate does not depend on how many paths or portfolios are solved with it
+    money = np.ascontiguousarray(np.broadcast_to(flows, (flows.shape[0], *shape)).reshape(flows.shape[0], -1).T)
     wealth = np.broadcast_to(terminal, shape).reshape(-1)
-    exponents = (horizon - np.asarray(times, dtype=float))[:, None]
-    # a block of paths at a time, so that the (n_flows, block) arrays stay in the processor's cache
+    exponents = horizon - np.asarray(times, dtype=float)
+    # a block of paths at a time, so that the (block, n_flows) arrays stay in the processor's cache
     result = np.empty(wealth.size)
     for start in range(0, wealth.size, _BLOCK):
         block = slice(start, start + _BLOCK)
-        result[block] = _internal_rate(money[:, block], wealth[block], exponents)
+        result[block] = _internal_rate(money[block], wealth[block], exponents)
     return result.reshape(shape)
 
 
 def _internal_rate(money: np.ndarray, wealth: np.ndarray, exponents: np.ndarray) -> np.ndarray:
-    """:func:`money_weighted_return` for flows (n_flows, n) and terminal wealth (n,), flat."""
+    """:func:`money_weighted_return` for flows (n, n_flows), terminal wealth (n,) and exponents (n_flows,)."""
     put_in = np.maximum(money, 0.0)
     taken_out = np.maximum(-money, 0.0)
 
-    def value_and_slope(x: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def value_and_slope(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``g(x) = log(money in, grown) - log(money out, grown, + terminal)`` and its slope: g has f's sign."""
-        every_column = columns.size == wealth.size
-        growth = np.exp(exponents * x)
-        into = put_in if every_column else put_in[:, columns]
-        out = taken_out if every_column else taken_out[:, columns]
+        every_row = rows.size == wealth.size
+        growth = np.exp(x[:, None] * exponents)
+        into = put_in if every_row else put_in[rows]
+        out = taken_out if every_row else taken_out[rows]
         grown_in, grown_out = into * growth, out * growth
-        total_in = grown_in.sum(axis=0)
-        total_out = grown_out.sum(axis=0) + wealth[columns]
+        total_in = grown_in.sum(axis=1)
+        total_out = grown_out.sum(axis=1) + wealth[rows]
         with np.errstate(divide="ignore", invalid="ignore"):
             value = np.log(total_in) - np.log(total_out)
-            slope = (grown_in * exponents).sum(axis=0) / total_in - (grown_out * exponents).sum(axis=0) / total_out
+            slope = (grown_in * exponents).sum(axis=1) / total_in - (grown_out * exponents).sum(axis=1) / total_out
         return value, slope
 
     # a bracket for each path, oriented so that f(negative) <= 0 <= f(positive): -1..1 (-63% to +172% a

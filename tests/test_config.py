@@ -47,6 +47,15 @@ def test_resolved_config_round_trips(tmp_path: Path) -> None:
     assert config_hash(again) == config_hash(scenario)
 
 
+def test_config_hash_covers_the_calibration_check_but_not_where_or_how_it_runs() -> None:
+    base = config_hash(load_scenario(DEFAULT_CONFIG))
+    for unchanged in ("output.dir=elsewhere", "output.report=false", "output.paths=false", "simulation.n_jobs=1"):
+        assert config_hash(load_scenario(DEFAULT_CONFIG, [unchanged])) == base, unchanged
+    # these set the simulated windows behind calibration.csv, so its numbers
+    for changed in ("output.calibration.n_paths=500", "output.calibration.window_years=5", "seed=1"):
+        assert config_hash(load_scenario(DEFAULT_CONFIG, [changed])) != base, changed
+
+
 def test_error_names_file_line_and_key(tmp_path: Path) -> None:
     text = DEFAULT_CONFIG.read_text().replace("n_paths: 10000", "n_paths: -5")
     path = tmp_path / "bad.yaml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -153,7 +154,13 @@ def test_acceptance_command_writes_complete_contract(tmp_path: Path) -> None:
         "timings_s",
     ):
         assert manifest[key] not in (None, ""), key
-    assert {"numpy", "arch", "cvxpy"} <= set(manifest["packages"])
+    assert {"numpy", "arch", "cvxpy", "numba", "llvmlite", "highspy"} <= set(manifest["packages"])
+    # the residual file the default resamples, traced to its bytes (it is not in config_sha256)
+    (residuals,) = manifest["data"]
+    shipped = ROOT / "configs" / "default.residuals.csv"
+    assert residuals["source"] == "model.dependence.residuals" and Path(residuals["path"]) == shipped.resolve()
+    assert residuals["sha256"] == hashlib.sha256(shipped.read_bytes()).hexdigest()
+    assert residuals["rows"] == len(pd.read_csv(shipped))
 
     weights = pd.read_csv(out / "weights.csv")
     assert list(weights.columns) == ["portfolio", "asset", "weight"]

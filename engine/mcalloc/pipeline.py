@@ -36,6 +36,7 @@ from mcalloc.backtest.forecasts import Targets
 from mcalloc.backtest.tables import split_summary, verdicts
 from mcalloc.config.loader import config_hash, scenario_to_dict
 from mcalloc.config.schema import Scenario
+from mcalloc.data.files import file_sha256
 from mcalloc.data.market import MarketData, load_market_data
 from mcalloc.errors import ConfigError, ModelError
 from mcalloc.metrics.distributions import drawdown_distribution_table
@@ -43,6 +44,7 @@ from mcalloc.metrics.diversification import DIVERSIFICATION_COLUMNS, diversifica
 from mcalloc.metrics.fan import fan_table
 from mcalloc.metrics.horizons import horizons_table, paths_table
 from mcalloc.metrics.summary import metrics_table, with_standard_errors
+from mcalloc.models.bootstrap import ResidualBootstrap
 from mcalloc.models.joint import JointModel, fit_joint_model, joint_model_from_config
 from mcalloc.models.report import model_row
 from mcalloc.models.validation import CalibrationSettings, calibration_table
@@ -146,6 +148,16 @@ def _unchecked(scenario: Scenario) -> list[str]:
         "model.marginals.step is not set, so nothing checks that the calibrated parameters describe steps of "
         f"1/{scenario.simulation.steps_per_year} year (simulation.steps_per_year); add step: daily, weekly or monthly"
     ]
+
+
+def _model_files(scenario: Scenario, model: JointModel) -> list[dict[str, object]]:
+    """The manifest's record of a calibrated model's own file: the residuals an ``fhs`` model resamples."""
+    residuals = scenario.model.dependence.residuals
+    if scenario.model.source != "calibrated" or residuals is None:
+        return []
+    rows = model.dependence.residuals.shape[0] if isinstance(model.dependence, ResidualBootstrap) else None
+    record = {"source": "model.dependence.residuals", "path": str(Path(residuals).resolve())}
+    return [{**record, "sha256": file_sha256(Path(residuals)), "first_date": None, "last_date": None, "rows": rows}]
 
 
 def _data_window(data: MarketData | None) -> dict[str, object] | None:
@@ -341,7 +353,7 @@ def run_scenario(
             model, data = build_model(scenario)
             models = models_table(model, scenario)
         folder.update(
-            data=provenance_records(data.provenance) if data is not None else [],
+            data=provenance_records(data.provenance) if data is not None else _model_files(scenario, model),
             data_window=_data_window(data),
             warnings=[
                 *folder.manifest.get("warnings", []),

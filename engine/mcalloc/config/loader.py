@@ -387,11 +387,15 @@ def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
 def config_hash(scenario: Scenario) -> str:
     """A stable sha256 of what determines a scenario's numbers, for manifests and run ids.
 
-    Where and on how many workers it runs and the output folder change no
-    number, so they are left out.
+    Where and on how many workers it runs (``simulation.n_jobs``,
+    ``backend``, ``scheduler``) and what is written where (``output``)
+    change no number, so they are left out; ``output.calibration``, which
+    sets the simulated windows behind ``calibration.csv``, is kept.
     """
     data = scenario_to_dict(scenario)
-    data.pop("output", None)
+    output = data.pop("output", None) or {}
+    if "calibration" in output:
+        data["output"] = {"calibration": output["calibration"]}
     for key in ("n_jobs", "backend", "scheduler"):
         data.get("simulation", {}).pop(key, None)
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))

@@ -39,7 +39,11 @@ __all__ = [
 
 SCHEMA_VERSION = "1.1"
 
-_KEY_PACKAGES = ("mcalloc", "numpy", "scipy", "pandas", "arch", "cvxpy", "clarabel", "joblib", "pydantic")
+_KEY_PACKAGES = (
+    "mcalloc", "numpy", "scipy", "pandas", "arch", "cvxpy", "clarabel", "highspy", "numba", "llvmlite", "joblib",
+    "pydantic",
+)  # fmt: skip
+"""The packages whose versions can change a number: the compiled kernels (numba, llvmlite) and the solvers too."""
 
 
 def package_versions() -> dict[str, str]:

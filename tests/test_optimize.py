@@ -282,3 +282,41 @@ def test_frontiers_and_stability_on_known_scenarios() -> None:
         np.testing.assert_allclose(rows.batch_sd, batches.std(axis=0, ddof=1), rtol=0, atol=1e-15)
         np.testing.assert_allclose(rows.batch_min, batches.min(axis=0), rtol=0, atol=0)
         np.testing.assert_allclose(rows.batch_max, batches.max(axis=0), rtol=0, atol=0)
+
+
+def test_what_the_optimiser_could_not_solve_is_named_in_its_warnings() -> None:
+    from mcalloc.config import load_scenario
+    from mcalloc.optimize import optimise
+
+    from .conftest import DEFAULT_CONFIG
+
+    scenarios = monthly_scenarios(1200, 24, seed=8)
+    benchmarks = {"sp500_only": np.array([1.0, 0.0, 0.0])}
+    # at most 50% in sp500 and 40% in russell2000: sp500 alone, or with russell2000 alone, cannot be fully invested
+    bounds = "optimize.constraints.bounds={sp500: [0, 0.5], russell2000: [0, 0.4]}"
+    bounded = load_scenario(DEFAULT_CONFIG, ["optimize.frontier.points=3", bounds])
+    result = optimise(bounded, scenarios, benchmarks)
+    drawn = set(result.frontier.frontier) - {""}
+    assert drawn == {"sp500+intl", "sp500+russell2000+intl"}
+    skipped = [w for w in result.warnings if w.startswith("frontier ")]
+    assert skipped == [
+        f"frontier {label}: not drawn, the weight bounds cannot sum to 1 with only these assets"
+        for label in ("sp500", "sp500+russell2000")
+    ]
+    # a floor at the best mean of all paths: the batches whose own best mean is lower have no solution
+    best = float(scenarios.annual_mean().max()) - 1e-6
+    floored = load_scenario(
+        DEFAULT_CONFIG,
+        [
+            "optimize.frontier.points=0",
+            "optimize.batches=4",
+            f"optimize.objectives=[{{kind: min_variance, min_return: {best}}}]",
+        ],
+    )
+    result = optimise(floored, scenarios, benchmarks)
+    (portfolio,) = result.portfolios
+    unsolved = int(np.isnan(portfolio.batch_weights).any(axis=1).sum())
+    assert 1 <= unsolved <= 3
+    (note,) = [w for w in result.warnings if "batches" in w]
+    assert note.startswith(f"optimize.objectives.0 (min_variance): {unsolved} of 4 batches of paths have no solution")
+    assert set(result.stability.n_batches) == {4 - unsolved}

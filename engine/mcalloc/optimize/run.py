@@ -222,6 +222,13 @@ def optimise(scenario: Scenario, scenarios: Scenarios, benchmarks: dict[str, np.
         batch_weights = _batch_weights(
             objective, scenarios, context, floor, optimize.batches, optimize.max_path_scenarios
         )
+        unsolved = int(np.isnan(batch_weights).any(axis=1).sum()) if optimize.batches >= 2 else 0
+        if unsolved:
+            warnings.append(
+                f"{what}: {unsolved} of {optimize.batches} batches of paths have no solution (the min_return "
+                "floor is measured on all paths, and a batch's own means can fall short of it); stability.csv "
+                f"describes the {optimize.batches - unsolved} that solved"
+            )
         portfolios.append(
             OptimizedPortfolio(
                 name=objective.label,
@@ -236,7 +243,7 @@ def optimise(scenario: Scenario, scenarios: Scenarios, benchmarks: dict[str, np.
                 batch_weights=batch_weights,
             )
         )
-    frontier = frontier_table(scenario, scenarios, context, benchmarks, portfolios)
+    frontier = frontier_table(scenario, scenarios, context, benchmarks, portfolios, warnings)
     stability = stability_table(portfolios, scenario.asset_names, scenarios.n_paths, optimize.batches)
     return Optimization(portfolios, frontier, stability, tuple(warnings))
 
@@ -313,9 +320,12 @@ def _asset_sets(scenario: Scenario) -> list[tuple[str, np.ndarray]]:
 
 
 def _frontier_points(
-    measure: str, scenarios: Scenarios, feasible: Feasible, context: Context, points: int
+    measure: str, scenarios: Scenarios, feasible: Feasible, context: Context, points: int, notes: list[str]
 ) -> list[tuple[float | None, np.ndarray, float]]:
-    """(floor, weights, objective) from the least risky mix to the highest mean return."""
+    """(floor, weights, objective) from the least risky mix to the highest mean return.
+
+    A point the solver did not solve to optimality, or solved with a warning, adds a line to ``notes``.
+    """
     solvers = context.solvers
     what = f"optimize.frontier ({measure})"
     hint = f"relax {feasible.describe()}"
@@ -335,10 +345,16 @@ def _frontier_points(
     low = float(mean @ lowest.weights)
     high = best_mean_return(scenarios, feasible, solvers)
     found: list[tuple[float | None, np.ndarray, float]] = [(None, lowest.weights, lowest.objective_value)]
+    solved = [lowest]
     if high - low > 1e-9:
         for floor in np.linspace(low, high, points)[1:]:
             result = solve(float(floor) - 1e-10, what, hint)
             found.append((float(floor), result.weights, result.objective_value))
+            solved.append(result)
+    for point, result in enumerate(solved):
+        if result.status != "optimal":
+            notes.append(f"{what}: point_{point}: the solver's status is {result.status}")
+        notes += [f"{what}: point_{point}: {warning}" for warning in result.warnings]
     return found
 
 
@@ -359,8 +375,14 @@ def frontier_table(
     context: Context,
     benchmarks: dict[str, np.ndarray],
     portfolios: Sequence[OptimizedPortfolio],
+    warnings: list[str] | None = None,
 ) -> pd.DataFrame:
-    """``frontier.csv``: each risk measure's frontier for each asset set, with benchmarks and optima marked."""
+    """``frontier.csv``: each risk measure's frontier for each asset set, with benchmarks and optima marked.
+
+    A frontier that cannot be drawn (an asset set the constraints rule out,
+    or no solution) is left out, with a line in ``warnings``.
+    """
+    notes = warnings if warnings is not None else []
     settings = scenario.optimize.frontier
     names = scenario.asset_names
     weight_columns = [f"w_{name}" for name in names]
@@ -372,11 +394,13 @@ def frontier_table(
     for label, mask in _asset_sets(scenario):
         feasible = context.feasible.only(mask)
         if feasible.lower.sum() > 1.0 + 1e-12 or feasible.upper.sum() < 1.0 - 1e-12:
+            notes.append(f"frontier {label}: not drawn, the weight bounds cannot sum to 1 with only these assets")
             continue
         for measure in settings.measures:
             try:
-                found = _frontier_points(measure, scenarios, feasible, context, settings.points)
-            except InfeasibleError:
+                found = _frontier_points(measure, scenarios, feasible, context, settings.points, notes)
+            except InfeasibleError as error:
+                notes.append(f"frontier {label} ({measure}): not drawn, {error}")
                 continue
             for point, (floor, weights, value) in enumerate(found):
                 row: dict[str, object] = {

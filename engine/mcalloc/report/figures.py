@@ -273,8 +273,9 @@ def weights_figure(run: Run) -> Figure:
         errors = None
         if low is not None and high is not None and asset in low.columns:
             value = weights[asset].to_numpy(dtype=float)
-            below = value - low[asset].reindex(weights.index).fillna(weights[asset]).to_numpy(dtype=float)
-            above = high[asset].reindex(weights.index).fillna(weights[asset]).to_numpy(dtype=float) - value
+            # no whisker (nan) for a fixed mix, and for an optimised one that no batch solved
+            below = value - low[asset].reindex(weights.index).to_numpy(dtype=float)
+            above = high[asset].reindex(weights.index).to_numpy(dtype=float) - value
             errors = np.clip(np.vstack([below, above]), 0.0, None)
         axes.barh(
             offset, weights[asset], height=height, color=f"C{index}", label=asset, xerr=errors,

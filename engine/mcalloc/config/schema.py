@@ -524,6 +524,7 @@ class Scenario(_Frozen):
                     f"set simulation.steps_per_year: {per_year}"
                 )
         self._check_factor()
+        self._check_lead_lag()
         corr = model.dependence.correlation
         factors = self.factor_names
         if corr is not None and len(corr) != len(factors):
@@ -557,6 +558,20 @@ class Scenario(_Frozen):
             raise ValueError(
                 f"{key}.residuals: a calibrated fhs dependence needs the CSV of standardised residuals "
                 "that mcalloc calibrate writes beside the calibrated scenario"
+            )
+
+    def _check_lead_lag(self) -> None:
+        dependence = self.model.dependence
+        names = self.factor_names
+        unknown = [name for name in dependence.lead_lag_series or [] if name not in names]
+        if unknown:
+            raise ValueError(
+                f"model.dependence.lead_lag_series: '{unknown[0]}' is not a series here (series: {', '.join(names)})"
+            )
+        if dependence.lead_lag and dependence.stress.worst_days is not None and self.model.factor is None:
+            raise ValueError(
+                "model.dependence.lead_lag: without a factor, stress.worst_days replaces the correlation that "
+                "lead_lag would adjust, so the two cannot be combined; remove one of them"
             )
 
     def _check_factor(self) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 
 from mcalloc.errors import InfeasibleError
 
-__all__ = ["NO_TARGET", "Feasible", "OptimizedWeights", "Solvers", "solve"]
+__all__ = ["NO_TARGET", "Feasible", "OptimizedWeights", "SolverFailedError", "Solvers", "solve"]
 
 NO_TARGET = -1.0e3
 """A return floor every portfolio meets: the value of a return-floor Parameter when there is none."""
@@ -156,4 +156,8 @@ def solve(problem: cp.Problem, solvers: Solvers, linear: bool, what: str, hint: 
         if status in (cp.UNBOUNDED, cp.UNBOUNDED_INACCURATE):
             raise InfeasibleError(f"{what}: the problem is unbounded ({status}); {hint}")
         failure = f"{name} ended with status {status}"
-    raise InfeasibleError(f"{what}: no solution ({failure}); {hint}")
+    raise SolverFailedError(f"{what}: no solution ({failure}); {hint}")
+
+
+class SolverFailedError(InfeasibleError):
+    """Every solver failed or stopped short: no solution found, which is not proof that none exists."""

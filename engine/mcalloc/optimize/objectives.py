@@ -28,7 +28,7 @@ from mcalloc.config.optimize_schema import (
     RiskParityObjective,
 )
 from mcalloc.errors import InfeasibleError
-from mcalloc.optimize.common import Feasible, OptimizedWeights, Solvers, solve
+from mcalloc.optimize.common import Feasible, OptimizedWeights, SolverFailedError, Solvers, solve
 from mcalloc.optimize.cutting import ConvexMeasure, CuttingPlane
 from mcalloc.optimize.cvar import growth_measure, horizon_cvar_measure
 from mcalloc.optimize.drawdown import cdar_measure, maxdd_cvar_measure
@@ -171,6 +171,7 @@ def solve_objective(
     if context.max_assets is None or context.max_assets >= feasible.n_assets:
         return _tidy(_solve_on(objective, scenarios, context, feasible, floor, what, hint))
     best: OptimizedWeights | None = None
+    failed: list[tuple[str, SolverFailedError]] = []
     sign = -1.0 if maximised(objective) else 1.0
     for size in range(1, context.max_assets + 1):
         for chosen in itertools.combinations(range(feasible.n_assets), size):
@@ -178,16 +179,22 @@ def solve_objective(
             keep[list(chosen)] = True
             try:
                 result = _solve_on(objective, scenarios, context, feasible.only(keep), floor, what, hint)
+            except SolverFailedError as error:
+                failed.append(("+".join(context.asset_names[i] for i in chosen), error))
+                continue
             except InfeasibleError:
                 continue
             if best is None or sign * result.objective_value < sign * best.objective_value:
                 best = result
+    if best is None and failed:
+        raise failed[0][1]
     if best is None:
         raise InfeasibleError(
             f"{what}: no set of at most {context.max_assets} assets meets the constraints; raise "
             f"optimize.constraints.max_assets or relax {feasible.describe()}"
         )
-    return _tidy(best)
+    unsolved = [f"{label}: left out of the max_assets search, {error}" for label, error in failed]
+    return _tidy(replace(best, warnings=(*best.warnings, *unsolved)))
 
 
 def _tidy(result: OptimizedWeights) -> OptimizedWeights:

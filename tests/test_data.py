@@ -309,8 +309,13 @@ def test_sek_investor_return_is_product_of_usd_and_fx_returns() -> None:
 def test_translate_mode_fits_sek_returns(shared_data: Path) -> None:
     scenario = load_scenario(
         ROOT / "configs" / "examples" / "sweden_fit.yaml",
-        # translated returns have no exchange-rate series for the regimes to switch
-        ["currency.mode=translate", "data.start=2015-01-01", "model.factor.regimes=null"],
+        # translated returns have no exchange-rate series for the regimes to switch or to lag
+        [
+            "currency.mode=translate",
+            "data.start=2015-01-01",
+            "model.factor.regimes=null",
+            "model.dependence.lead_lag_series=null",
+        ],
     )
     data = load_market_data(scenario)
     assert list(data.returns.columns) == ["sp500", "russell2000", "intl"]
@@ -391,3 +396,23 @@ def test_lead_lag_recovers_correlation_split_across_days() -> None:
     three = np.column_stack([scores, rng.standard_normal(200_000)])
     only_y = lead_lag_correlation(three, 1, adjusted=[1])
     assert only_y[0, 1] == pytest.approx(0.8, abs=0.015) and abs(only_y[0, 2]) < 0.02
+
+
+def test_missing_returns_are_named_in_a_warning_and_missing_prices_are_not(tmp_path: Path) -> None:
+    # a skipped return is a day's move lost from the compounded series; a skipped price only merges two days
+    prices = _daily_prices(700)
+    text = prices.replace("Close", "Return").splitlines()
+    moves = np.diff(np.log([float(row.split(",")[1]) for row in text[1:]]))
+    returns = [text[0]] + [
+        f"{row.split(',')[0]},{np.expm1(move):.6f}" for row, move in zip(text[2:], moves, strict=True)
+    ]
+    for line in (100, 301):
+        returns[line] = returns[line].split(",")[0] + ","
+    scenario = load_scenario(_fit_scenario(tmp_path, {"a": "\n".join(returns) + "\n"}, kind="returns"))
+    warnings = [w for w in load_market_data(scenario).warnings if "missing returns" in w]
+    assert len(warnings) == 1 and warnings[0].startswith("data: a (") and "a.csv): 2 missing returns" in warnings[0]
+    gappy = _daily_prices(700).splitlines()
+    for line in (100, 301):
+        gappy[line] = gappy[line].split(",")[0] + ","
+    scenario = load_scenario(_fit_scenario(tmp_path, {"a": "\n".join(gappy) + "\n"}))
+    assert not [w for w in load_market_data(scenario).warnings if "missing" in w]

@@ -55,13 +55,15 @@ class SeriesFile:
 
     ``rows`` gives, for each value, its row in the file (for messages), and
     ``row_prefix`` how to cite one (``"data.csv: line"``); both are empty for
-    built-in datasets.
+    built-in datasets. ``skipped`` counts the missing values left out (runs
+    of at most ``max_missing_run``).
     """
 
     values: pd.Series
     provenance: Provenance
     rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int), repr=False, compare=False)
     row_prefix: str = ""
+    skipped: int = 0
 
     def where(self, date: pd.Timestamp) -> str:
         """Cite the file row of ``date``, or the source when rows are unknown."""
@@ -285,4 +287,5 @@ def read_series(
         provenance=provenance,
         rows=rows.loc[series.index].to_numpy() + table.first_row,
         row_prefix=f"{table.path}: {table.row_word}",
+        skipped=int(missing.sum()),
     )

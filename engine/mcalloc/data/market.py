@@ -42,6 +42,7 @@ __all__ = [
     "observations_needed",
     "periodic_returns",
     "resample_levels",
+    "skipped_returns",
     "suspicious_moves",
     "translate_levels",
 ]
@@ -120,7 +121,7 @@ def load_levels(request: SeriesRequest, cache: _TableCache | None = None) -> Ser
         return loaded
     # the index's base date has no row of its own; cite the first return's row
     rows = np.concatenate([loaded.rows[:1], loaded.rows])
-    return SeriesFile(levels_from(loaded.values, "returns"), loaded.provenance, rows, loaded.row_prefix)
+    return SeriesFile(levels_from(loaded.values, "returns"), loaded.provenance, rows, loaded.row_prefix, loaded.skipped)
 
 
 def check_gaps(series_file: SeriesFile, series: pd.Series, max_gap_days: int | None) -> None:
@@ -240,6 +241,22 @@ def early_ends(levels: Mapping[str, pd.Series], paths: Mapping[str, str]) -> lis
                 "or set data.end"
             )
     return warnings
+
+
+def skipped_returns(loaded: Mapping[str, SeriesFile], kind: str) -> list[str]:
+    """One warning per returns file with missing values: each one skipped is a period's move lost.
+
+    A missing price only merges two periods into one return; a missing
+    return drops that period's move from the compounded series.
+    """
+    if kind != "returns":
+        return []
+    return [
+        f"data: {name} ({series_file.provenance.path}): {series_file.skipped} missing returns were skipped, and each "
+        "is a period's move lost; fill them from the source unless they were zero"
+        for name, series_file in loaded.items()
+        if series_file.skipped and not name.startswith("fx_")
+    ]
 
 
 _DEFAULT_SUSPICIOUS_MOVE = {"daily": 0.25, "weekly": 0.35, "monthly": 0.5}
@@ -362,7 +379,7 @@ def load_market_data(scenario: Scenario) -> MarketData:
         )
     check_distinct(returns, paths)
     threshold = data.suspicious_move or _DEFAULT_SUSPICIOUS_MOVE[data.frequency]
-    warnings = ended_early + suspicious_moves(returns, threshold)
+    warnings = ended_early + skipped_returns(loaded, data.kind) + suspicious_moves(returns, threshold)
     if dropped:
         warnings.append(f"data: {dropped} dates missing from some series were dropped when aligning")
     return MarketData(

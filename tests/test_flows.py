@@ -272,3 +272,30 @@ def test_a_retirement_plan_that_runs_out_for_some_paths_runs_to_the_end(tmp_path
     # the median path is not depleted: its money-weighted return is near the market's growth, not NaN
     assert metrics.mwr_median.between(0.03, 0.15).all(), metrics.mwr_median
     assert np.isfinite(metrics.select_dtypes("number").drop(columns=["mwr_median"], errors="ignore")).all().all()
+
+
+def test_money_weighted_return_is_the_same_bit_for_bit_however_paths_are_grouped() -> None:
+    # a path's rate may not depend on the paths or portfolios solved beside it (booking each distinct mix
+    # once, chunks, blocks of 256): its sums run along its own row
+    rng = np.random.default_rng(5)
+    times = np.arange(480) / 12.0
+    flows = np.concatenate([np.ones((1, 2, 300)), -rng.uniform(0.0, 0.01, (479, 2, 300))])
+    terminal = rng.lognormal(0.5, 1.0, (2, 300))
+    together = money_weighted_return(flows, times, terminal, 40.0)
+    assert np.isfinite(together).all()
+    alone = [
+        money_weighted_return(flows[:, p, i : i + 1], times, terminal[p, i : i + 1], 40.0)[0]
+        for p, i in [(0, 7), (1, 299)]
+    ]
+    assert alone == [together[0, 7], together[1, 299]]
+    per_portfolio = money_weighted_return(flows[:, 1], times, terminal[1], 40.0)
+    assert np.array_equal(per_portfolio, together[1])
+    reversed_order = money_weighted_return(flows[:, :, ::-1], times, terminal[:, ::-1], 40.0)
+    assert np.array_equal(reversed_order[:, ::-1], together)
+
+
+def test_of_several_rates_the_one_nearest_zero_is_returned() -> None:
+    # 1 in, 5.1 out after a year, 4.7 in after two, 1.2 left after three: (1 + r)^3 - 5.1 (1 + r)^2 + 4.7 (1 + r)
+    # - 1.2 = (1 + r - 0.5)(1 + r - 0.6)(1 + r - 4), so r is -50%, -40% or +300%; -40% is nearest 0
+    rate = money_weighted_return(np.array([[1.0], [-5.1], [4.7]]), np.array([0.0, 1.0, 2.0]), np.array([1.2]), 3.0)
+    assert rate[0] == pytest.approx(-0.4, abs=1e-12)

@@ -232,3 +232,16 @@ def test_fit_from_shared_data(tmp_path: Path, shared_data: Path) -> None:
     assert set(calibration.statistic) >= {"vol_ann", "corr_daily", "corr_high_vol", "var99_exceedance_rate"}
     dependence = pd.read_csv(outcome.folder / "dependence.csv")
     assert set(dependence.kind) == {"fhs", "factor"}
+
+
+def test_a_residual_file_only_an_fhs_model_reads_is_recorded_only_for_it(tmp_path: Path) -> None:
+    # a gaussian copula ignores model.dependence.residuals: the run neither reads nor records it
+    overrides = [
+        *SMALL,
+        "model.dependence.kind=gaussian",
+        "model.dependence.correlation=[[1, 0.5, 0.4], [0.5, 1, 0.3], [0.4, 0.3, 1]]",
+        "model.dependence.residuals=nothere.csv",
+        "output.report=false",
+    ]
+    outcome = run_scenario(load_scenario(DEFAULT_CONFIG, overrides), out=tmp_path / "gaussian")
+    assert json.loads((outcome.folder / "manifest.json").read_text())["data"] == []

@@ -153,9 +153,13 @@ def _unchecked(scenario: Scenario) -> list[str]:
 def _model_files(scenario: Scenario, model: JointModel) -> list[dict[str, object]]:
     """The manifest's record of a calibrated model's own file: the residuals an ``fhs`` model resamples."""
     residuals = scenario.model.dependence.residuals
-    if scenario.model.source != "calibrated" or residuals is None:
+    if (
+        scenario.model.source != "calibrated"
+        or residuals is None
+        or not isinstance(model.dependence, ResidualBootstrap)
+    ):
         return []
-    rows = model.dependence.residuals.shape[0] if isinstance(model.dependence, ResidualBootstrap) else None
+    rows = model.dependence.residuals.shape[0]
     record = {"source": "model.dependence.residuals", "path": str(Path(residuals).resolve())}
     return [{**record, "sha256": file_sha256(Path(residuals)), "first_date": None, "last_date": None, "rows": rows}]
 

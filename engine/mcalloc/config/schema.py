@@ -568,6 +568,16 @@ class Scenario(_Frozen):
             raise ValueError(
                 f"model.dependence.lead_lag_series: '{unknown[0]}' is not a series here (series: {', '.join(names)})"
             )
+        if dependence.lead_lag and self.model.source != "fit":
+            raise ValueError(
+                "model.dependence.lead_lag: applied when fitting (model.source: fit); calibrated parameters "
+                "already hold the adjusted correlation or loadings, so remove it"
+            )
+        if dependence.lead_lag and self.model.factor is None and dependence.kind not in ("gaussian", "t", "dcc"):
+            raise ValueError(
+                f"model.dependence.lead_lag: adjusts a copula's correlation (gaussian, t, dcc) or, with "
+                f"model.factor, the loadings; {dependence.kind} has neither, so remove it or add a factor"
+            )
         if dependence.lead_lag and dependence.stress.worst_days is not None and self.model.factor is None:
             raise ValueError(
                 "model.dependence.lead_lag: without a factor, stress.worst_days replaces the correlation that "

@@ -58,6 +58,8 @@ def calibrated_scenario(scenario: Scenario, model: JointModel, residuals_file: s
         dependence["residuals"] = residuals_file
     # the fitted numbers already carry the stress and the lead-lag terms
     dependence["stress"] = {"correlation_blend": 0.0, "worst_days": None}
+    dependence["lead_lag"] = 0
+    dependence["lead_lag_series"] = None
     if model.factor is not None:
         factor = section["factor"]
         names = model.asset_names

@@ -225,9 +225,9 @@ def optimise(scenario: Scenario, scenarios: Scenarios, benchmarks: dict[str, np.
         unsolved = int(np.isnan(batch_weights).any(axis=1).sum()) if optimize.batches >= 2 else 0
         if unsolved:
             warnings.append(
-                f"{what}: {unsolved} of {optimize.batches} batches of paths have no solution (the min_return "
-                "floor is measured on all paths, and a batch's own means can fall short of it); stability.csv "
-                f"describes the {optimize.batches - unsolved} that solved"
+                f"{what}: {unsolved} of {optimize.batches} batches of paths have no solution (a min_return floor "
+                "is measured on all paths, and a batch's own means can fall short of it; or the solver failed); "
+                f"stability.csv describes the {optimize.batches - unsolved} that solved"
             )
         portfolios.append(
             OptimizedPortfolio(
@@ -320,14 +320,14 @@ def _asset_sets(scenario: Scenario) -> list[tuple[str, np.ndarray]]:
 
 
 def _frontier_points(
-    measure: str, scenarios: Scenarios, feasible: Feasible, context: Context, points: int, notes: list[str]
+    measure: str, scenarios: Scenarios, feasible: Feasible, context: Context, points: int, notes: list[str], label: str
 ) -> list[tuple[float | None, np.ndarray, float]]:
     """(floor, weights, objective) from the least risky mix to the highest mean return.
 
     A point the solver did not solve to optimality, or solved with a warning, adds a line to ``notes``.
     """
     solvers = context.solvers
-    what = f"optimize.frontier ({measure})"
+    what = f"optimize.frontier {label} ({measure})"
     hint = f"relax {feasible.describe()}"
     mean = scenarios.annual_mean()
     if measure == "volatility":
@@ -398,7 +398,7 @@ def frontier_table(
             continue
         for measure in settings.measures:
             try:
-                found = _frontier_points(measure, scenarios, feasible, context, settings.points, notes)
+                found = _frontier_points(measure, scenarios, feasible, context, settings.points, notes, label)
             except InfeasibleError as error:
                 notes.append(f"frontier {label} ({measure}): not drawn, {error}")
                 continue

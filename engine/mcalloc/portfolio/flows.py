@@ -83,7 +83,10 @@ def money_weighted_return(flows: np.ndarray, times: np.ndarray, terminal: np.nda
     takes it out (saving, then withdrawing) has one change of sign in its
     flows ordered by time, and so one root (Descartes' rule of signs in
     ``exp(x)``); Newton alone, from 0, can start where ``f`` falls and miss
-    it. NaN where ``f`` does not change sign over the bracket.
+    it. Flows that change sign more often can have several roots: the
+    bracket is found by stepping out from 0 on both sides, so the root found
+    is the one nearest 0 (unless two lie within one step). NaN where ``f``
+    does not change sign within ``[-5, 5]``.
     """
     shape = np.broadcast_shapes(flows.shape[1:], terminal.shape)
     # one row per path and flows along it: each row's sums then run the same way whatever the other rows,
@@ -118,21 +121,32 @@ def _internal_rate(money: np.ndarray, wealth: np.ndarray, exponents: np.ndarray)
             slope = (grown_in * exponents).sum(axis=1) / total_in - (grown_out * exponents).sum(axis=1) / total_out
         return value, slope
 
-    # a bracket for each path, oriented so that f(negative) <= 0 <= f(positive): -1..1 (-63% to +172% a
-    # year) holds nearly every path; the others try -5..5
+    # a bracket for each path, oriented so that g(negative) <= 0 <= g(positive): stepping out from 0 on
+    # both sides, the first pair of neighbouring points where g changes sign (each step only for the paths
+    # still without one), so that of several roots the one nearest 0 is found
     every = np.arange(wealth.size)
     negative, positive = np.full(wealth.size, np.nan), np.full(wealth.size, np.nan)
-    unbracketed = every
-    for low, high in _BRACKETS:
-        at_low = value_and_slope(np.full(unbracketed.size, low), unbracketed)[0]
-        at_high = value_and_slope(np.full(unbracketed.size, high), unbracketed)[0]
-        found = np.sign(at_low) * np.sign(at_high) <= 0.0
-        ends = unbracketed[found]
-        negative[ends] = np.where(at_low[found] <= 0.0, low, high)
-        positive[ends] = np.where(at_low[found] <= 0.0, high, low)
-        unbracketed = unbracketed[~found]
+    inner = np.zeros(wealth.size)
+    at_inner = value_and_slope(inner, every)[0]
+    at_zero = at_inner == 0.0
+    negative[at_zero] = positive[at_zero] = 0.0
+    unbracketed = every[~at_zero & ~np.isnan(at_inner)]
+    near = {side: (inner.copy(), at_inner.copy()) for side in (-1.0, 1.0)}
+    for distance in _STEPS:
+        for side, (point, value_there) in near.items():
+            if unbracketed.size == 0:
+                break
+            outer = side * distance
+            at_outer = value_and_slope(np.full(unbracketed.size, outer), unbracketed)[0]
+            found = np.sign(value_there[unbracketed]) * np.sign(at_outer) <= 0.0
+            ends = unbracketed[found]
+            below = at_outer[found] <= 0.0
+            negative[ends] = np.where(below, outer, point[ends])
+            positive[ends] = np.where(below, point[ends], outer)
+            point[unbracketed], value_there[unbracketed] = outer, at_outer
+            unbracketed = unbracketed[~found]
     bracketed = ~np.isnan(negative)
-    x = np.where(bracketed, 0.0, np.nan)
+    x = np.where(bracketed, 0.5 * (negative + positive), np.nan)
     previous = np.abs(positive - negative)
     last_value = np.full(wealth.size, np.inf)
     # each path stops once its step is below the tolerance; only the paths still moving are computed
@@ -163,8 +177,9 @@ def _internal_rate(money: np.ndarray, wealth: np.ndarray, exponents: np.ndarray)
 
 _BLOCK = 256
 """Paths solved together: 256 paths of 40 years' monthly flows make arrays of 1 MB."""
-_BRACKETS = ((-1.0, 1.0), (-5.0, 5.0))
-"""Brackets tried for ``log(1 + r)``, narrow first: the widest runs from -99.3% to about 147 times a year."""
+_STEPS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.65, 0.8, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0)
+"""Where ``log(1 + r)`` is tried, out from 0 on both sides, for a change of sign: up to -99.3% and about
+147 times the money a year. Two roots closer together than a step can be passed over."""
 _MAX_ITERATIONS = 100
 """Enough for bisection alone to shrink the bracket of width 10 below the tolerance (47 halvings), with room."""
 _TOLERANCE = 1e-13

@@ -31,26 +31,31 @@ def twin_plan() -> SimulationPlan:
     )
 
 
+def twin_rows(plan: SimulationPlan, seed: int) -> pd.DataFrame:
+    """Twin "b" against reference "a" on 300 paths of ``seed``, 100 resamples: the table's rows by statistic."""
+    result = run_simulation(plan, 300, 100, seed=seed)
+    table = diversification_table(
+        result.book,
+        ["a", "b", "half"],
+        "a",
+        2,
+        seed,
+        100,
+        plan.weights,
+        result.daily_covariance,
+        ["a", "b"],
+        n_boot=100,
+    )
+    return table[table.portfolio == "b"].set_index("statistic")
+
+
 @pytest.mark.slow  # a coverage study over many seeds; `make test-all` runs it
 def test_paired_intervals_cover_a_zero_difference_about_95_percent_of_seeds() -> None:
     plan = twin_plan()
     n_seeds = 100
     covered = {"cagr_median": 0, "maxdd_p95": 0, "vol_ann": 0}
     for seed in range(n_seeds):
-        result = run_simulation(plan, 300, 100, seed=seed)
-        table = diversification_table(
-            result.book,
-            ["a", "b", "half"],
-            "a",
-            2,
-            seed,
-            100,
-            plan.weights,
-            result.daily_covariance,
-            ["a", "b"],
-            n_boot=100,
-        )
-        rows = table[table.portfolio == "b"].set_index("statistic")
+        rows = twin_rows(plan, seed)
         for statistic in covered:
             covered[statistic] += bool(rows.loc[statistic, "ci_low"] <= 0.0 <= rows.loc[statistic, "ci_high"])
     # binomial(100, 0.95): 89..99 holds 98.7% of the mass (scipy below); a fixed set of seeds
@@ -71,20 +76,7 @@ def test_paired_interval_width_matches_the_spread_over_independent_seeds() -> No
     differences: dict[str, list[float]] = {"cagr_median": [], "maxdd_p95": [], "vol_ann": []}
     errors: dict[str, list[float]] = {statistic: [] for statistic in differences}
     for seed in range(40):
-        result = run_simulation(plan, 300, 100, seed=seed)
-        table = diversification_table(
-            result.book,
-            ["a", "b", "half"],
-            "a",
-            2,
-            seed,
-            100,
-            plan.weights,
-            result.daily_covariance,
-            ["a", "b"],
-            n_boot=100,
-        )
-        rows = table[table.portfolio == "b"].set_index("statistic")
+        rows = twin_rows(plan, seed)
         for statistic in differences:
             differences[statistic].append(rows.loc[statistic, "difference"])
             errors[statistic].append(

@@ -94,7 +94,7 @@ def money_weighted_return(flows: np.ndarray, times: np.ndarray, terminal: np.nda
     money = np.ascontiguousarray(np.broadcast_to(flows, (flows.shape[0], *shape)).reshape(flows.shape[0], -1).T)
     wealth = np.broadcast_to(terminal, shape).reshape(-1)
     exponents = horizon - np.asarray(times, dtype=float)
-    # a block of paths at a time, so that the (block, n_flows) arrays stay in the processor's cache
+    # a block of paths at a time, which bounds the (block, n_flows) temporaries whatever the number of paths
     result = np.empty(wealth.size)
     for start in range(0, wealth.size, _BLOCK):
         block = slice(start, start + _BLOCK)
@@ -176,7 +176,7 @@ def _internal_rate(money: np.ndarray, wealth: np.ndarray, exponents: np.ndarray)
 
 
 _BLOCK = 256
-"""Paths solved together: 256 paths of 40 years' monthly flows make arrays of 1 MB."""
+"""Paths solved together: 256 paths of 40 years' monthly flows make temporaries of 1 MB each."""
 _STEPS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.65, 0.8, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0)
 """Where ``log(1 + r)`` is tried, out from 0 on both sides, for a change of sign: up to -99.3% and about
 147 times the money a year. Two roots closer together than a step can be passed over."""

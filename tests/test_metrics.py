@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mcalloc.metrics import annualised_growth, cvar, value_at_risk
-from mcalloc.metrics.risk import tail_risk
+from mcalloc.metrics.risk import ResampledCvar, tail_risk
 from scipy import stats
 
 
@@ -45,6 +45,26 @@ def test_tail_risk_from_one_partition_is_value_at_risk_and_cvar_level_by_level()
         found = tail_risk(losses, levels)
         assert found == [(value_at_risk(losses, a), cvar(losses, a)) for a in levels]
     assert tail_risk(np.arange(1.0, 101.0), (0.95,)) == [(95.0, 98.0)]
+
+
+def test_resampled_cvar_is_cvar_of_the_gathered_resample() -> None:
+    # every resample's CVaR against cvar() of its rows copied out: heavy tails, many ties (losses
+    # rounded to 0.1, with the tail's edge inside a run of equal losses), a single column, and slices
+    rng = np.random.default_rng(21)
+    for losses in (rng.standard_t(3, (4000, 25)), np.round(rng.normal(size=(300, 4)), 1), rng.normal(size=(9, 1))):
+        tail = ResampledCvar(losses, 0.95)
+        n_rows = losses.shape[0]
+        for _ in range(100):
+            rows = rng.integers(0, n_rows, rng.integers(1, 2 * n_rows))
+            assert tail(rows) == pytest.approx(cvar(np.take(losses, rows, axis=0), 0.95), rel=1e-12)
+        for rows in (slice(None), slice(0, n_rows // 2 + 1), slice(n_rows // 3, None)):
+            assert tail(rows) == pytest.approx(cvar(losses[rows], 0.95), rel=1e-12)
+    # a resample of only the calmest paths has its tail below the kept losses: gathered instead
+    losses = np.add.outer(np.arange(1000.0), np.arange(10.0) / 10)
+    assert ResampledCvar(losses, 0.95)(np.array([0, 1, 1, 2])) == cvar(losses[[0, 1, 1, 2]], 0.95)
+    assert ResampledCvar(losses, 0.95)(np.array([999])) == pytest.approx(999.9)
+    with pytest.raises(ValueError, match="no rows"):
+        ResampledCvar(losses, 0.95)(np.array([], dtype=np.intp))
 
 
 def test_annualised_growth() -> None:

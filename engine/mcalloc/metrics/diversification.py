@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mcalloc.metrics.risk import annualised_growth, cvar
+from mcalloc.metrics.risk import ResampledCvar, annualised_growth
 from mcalloc.metrics.summary import annual_losses, book_volatility
 from mcalloc.portfolio.accounting import BookSummary
 from mcalloc.simulation.paths import thread_map
@@ -91,7 +91,7 @@ class PathStatistics:
     book, horizon_years
         What they come from; the pooled volatility is computed from the book's sums.
 
-    Calendar-year losses come from :meth:`annual_loss` one portfolio at a
+    Calendar-year losses come from :meth:`annual_cvar95` one portfolio at a
     time (the last one is kept; callers take one portfolio's resamples at a
     time): for millions of paths, all portfolios' at once would be the
     largest array of the run.
@@ -103,17 +103,17 @@ class PathStatistics:
         self.max_drawdown = book.max_drawdown
         self.book = book
         self.horizon_years = horizon_years
-        self._losses: dict[int, np.ndarray] = {}
+        self._tails: dict[int, ResampledCvar] = {}
         self._lock = threading.Lock()
 
-    def annual_loss(self, column: int) -> np.ndarray:
-        """Minus the calendar-year simple returns of one portfolio, (n_paths, n_years); safe across threads."""
+    def annual_cvar95(self, column: int) -> ResampledCvar:
+        """The 95% CVaR of one portfolio's calendar-year losses over resampled paths; safe across threads."""
         with self._lock:
-            losses = self._losses.get(column)
-            if losses is None:
-                self._losses.clear()  # before the new one is made: one portfolio's losses at a time
-                losses = self._losses[column] = annual_losses(self.book, column)
-            return losses
+            tail = self._tails.get(column)
+            if tail is None:
+                self._tails.clear()  # before the new one is made: one portfolio's losses at a time
+                tail = self._tails[column] = ResampledCvar(annual_losses(self.book, column), 0.95)
+            return tail
 
 
 Rows = np.ndarray | slice
@@ -131,9 +131,7 @@ def _maxdd_p95(stats: PathStatistics, rows: Rows, column: int) -> float:
 
 
 def _cvar95_annual(stats: PathStatistics, rows: Rows, column: int) -> float:
-    losses = stats.annual_loss(column)
-    # take copies whole rows several times faster than fancy indexing does
-    return cvar(losses[rows] if isinstance(rows, slice) else np.take(losses, rows, axis=0), 0.95)
+    return stats.annual_cvar95(column)(rows)
 
 
 def _pooled_volatility(stats: PathStatistics, rows: Rows, column: int) -> float:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["annualised_growth", "cvar", "pooled_volatility", "tail_risk", "value_at_risk"]
+__all__ = ["ResampledCvar", "annualised_growth", "cvar", "pooled_volatility", "tail_risk", "value_at_risk"]
 
 
 def _tail_index(n: int, alpha: float) -> int:
@@ -63,6 +63,62 @@ def tail_risk(losses: np.ndarray, alphas: Sequence[float]) -> list[tuple[float, 
         np.maximum(scratch, 0.0, out=scratch)
         result.append((var, float(var + scratch.mean() / (1.0 - alpha))))
     return result
+
+
+class ResampledCvar:
+    """:func:`cvar` of resamples of the rows of one loss matrix, from its largest losses alone.
+
+    A resample of rows holds every loss of a row as often as the row is
+    drawn, so its tail is found by walking the whole matrix's largest losses
+    from the top, each weighted by how often its row was drawn, until the
+    weights pass the tail's size. Only the ``2 (1 - alpha)`` share of largest
+    losses is kept, sorted once; a bootstrap of thousands of resamples then
+    costs a pass over them each instead of a partition of every resample.
+    VaR is the same order statistic as :func:`cvar`'s and CVaR the same sum
+    in another order (equal to rounding). A resample whose tail reaches
+    below the kept losses, which chance makes very rare, is gathered and
+    handed to :func:`cvar`.
+
+    Parameters
+    ----------
+    losses
+        ndarray of shape (n_rows, n_columns): each row's equally likely losses.
+    alpha
+        Confidence level in (0, 1).
+    """
+
+    def __init__(self, losses: np.ndarray, alpha: float) -> None:
+        self.losses = np.asarray(losses, dtype=float)
+        self.alpha = alpha
+        n_rows, n_columns = self.losses.shape
+        flat = self.losses.ravel()
+        kept = min(flat.size, math.ceil(2.0 * (1.0 - alpha) * flat.size) + n_columns)
+        largest = np.argpartition(flat, flat.size - kept)[flat.size - kept :]
+        order = largest[np.argsort(-flat[largest], kind="stable")]
+        self.values = flat[order]
+        self.rows = (order // n_columns).astype(np.intp)
+        self.n_rows, self.n_columns = n_rows, n_columns
+
+    def __call__(self, rows: np.ndarray | slice) -> float:
+        """CVaR of the losses of ``rows`` (indices, repeats counting as often as they occur, or a slice)."""
+        if isinstance(rows, slice):
+            counts = np.zeros(self.n_rows, dtype=np.intp)
+            counts[rows] = 1
+        else:
+            counts = np.bincount(rows, minlength=self.n_rows)
+        n = int(counts.sum()) * self.n_columns
+        if n == 0:
+            raise ValueError("ResampledCvar: no rows")
+        weights = counts[self.rows]
+        # the loss at ascending position _tail_index(n) has n - 1 - index losses after it
+        above = n - 1 - _tail_index(n, self.alpha)
+        at = int(np.searchsorted(np.cumsum(weights), above, side="right"))
+        if at >= self.values.size:
+            taken = self.losses[rows] if isinstance(rows, slice) else np.take(self.losses, rows, axis=0)
+            return cvar(taken, self.alpha)
+        var = float(self.values[at])
+        excess = float(np.dot(weights[:at], self.values[:at] - var))
+        return float(var + excess / n / (1.0 - self.alpha))
 
 
 def pooled_volatility(period_sum: np.ndarray, period_sumsq: np.ndarray, n_periods: int, per_year: float) -> float:

@@ -283,8 +283,36 @@ def _depot_rebalanced_daily(data: RawScenario) -> None:
     data["portfolio"]["rebalance"] = "daily"
 
 
+def _isk_settings_without_isk(data: RawScenario) -> None:
+    data["tax"] = {"isk": {"allowance": 150_000}}
+
+
+def _dollar_funds(fx: dict[str, str]) -> Mutation:
+    def mutate(data: RawScenario) -> None:
+        for asset in data["assets"]:
+            asset["currency"] = "USD"
+        data["currency"] = {"base": "SEK", "fx": fx}
+
+    return mutate
+
+
 CASES = [
     pytest.param(_validate(_isk(tax_rate=1.5), "tax.isk.tax_rate", "less than or equal to 1"), id="tax-rate-above-1"),
+    pytest.param(
+        _validate(_isk_settings_without_isk, "tax.isk", "kind is none", "set tax.kind: isk"), id="isk-settings-unused"
+    ),
+    pytest.param(
+        _validate(_dollar_funds({"USD": "builtin:ecb:SEK/USD"}), "currency.fx.USD", "builtin:ecb:USD/SEK"),
+        id="fx-rate-inverted",
+    ),
+    pytest.param(
+        _validate(_dollar_funds({"USD": "builtin:ecb:USD/NOK"}), "currency.fx.USD", "one USD in SEK"),
+        id="fx-rate-in-another-currency",
+    ),
+    pytest.param(
+        _validate(_dollar_funds({"USD": "builtin:ecb:USD/SEK", "EUR": "builtin:ecb:EUR/SEK"}), "currency.fx.EUR"),
+        id="fx-rate-for-no-asset",
+    ),
     pytest.param(_validate(_isk(tax_rate=-0.1), "tax.isk.tax_rate"), id="tax-rate-negative"),
     pytest.param(_validate(_isk_in_dollars, "tax.kind", "SEK"), id="isk-not-in-sek"),
     pytest.param(

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from mcalloc.config.schema import DepotConfig, FlowConfig, IskConfig
 from mcalloc.portfolio import FeeModel, FixedMixBook, Schedule
+from mcalloc.portfolio.costs import RebalancePolicy, TradingCosts
 from mcalloc.portfolio.flows import CashFlowSchedule, money_weighted_return
 from mcalloc.portfolio.taxes import DepotTax, IskTax
 from mcalloc.simulation import SimulationPlan, run_simulation
@@ -119,17 +120,29 @@ def test_money_weighted_return_of_a_withdrawal_plan_matches_the_annuity_closed_f
     np.testing.assert_allclose((flows[:, None] * growth).sum(axis=0), terminals, rtol=1e-8, atol=1e-12)
 
 
-def test_isk_tax_matches_a_hand_calculation_by_skatteverkets_method() -> None:
+@pytest.mark.parametrize(
+    ("rules", "expected"),
+    [
+        # income year 2026, the defaults: government bond rate 2.55% on 30 November 2025 (Riksgälden, as
+        # reported by Carnegie and Avanza, 27 November 2025: an ISK tax of 1.065%), SEK 300,000 tax-free
+        (IskConfig(), 8147.25),
+        # income year 2025: 1.96% on 30 November 2024, SEK 150,000 tax-free
+        (IskConfig(government_bond_rate=0.0196, allowance=150_000.0), 8125.20),
+    ],
+    ids=["2026", "2025"],
+)
+def test_isk_tax_matches_a_hand_calculation_by_skatteverkets_method(rules: IskConfig, expected: float) -> None:
     # SEK 1,000,000 at the start of the year, SEK 10,000 deposited at the start of each month from
     # February, no returns. Quarter-start values (before that month's deposit): 1,000,000 (Jan),
     # 1,020,000 (Apr), 1,050,000 (Jul), 1,080,000 (Oct); deposits 110,000. Capital base
-    # (4,150,000 + 110,000) / 4 = 1,065,000, less SEK 150,000 tax-free = 915,000; standard income at
+    # (4,150,000 + 110,000) / 4 = 1,065,000. 2026: less SEK 300,000 tax-free = 765,000; standard income at
+    # 2.55% + 1 pp = 3.55%: 27,157.50; tax 30%: SEK 8,147.25. 2025: less 150,000 = 915,000; at
     # 1.96% + 1 pp = 2.96%: 27,084; tax 30%: SEK 8,125.20
     wealth = 1_000_000.0
     flows = CashFlowSchedule.from_config(
         [FlowConfig(kind="contribution", amount=10_000.0, start_year=1 / 12)], 1, wealth
     )
-    tax = IskTax.from_config(IskConfig(), wealth)
+    tax = IskTax.from_config(rules, wealth)
     book = FixedMixBook(np.array([[0.5, 0.5]]), 1)
     schedule = Schedule(1, 252, "monthly")
     bounds = schedule.month_bounds
@@ -140,8 +153,8 @@ def test_isk_tax_matches_a_hand_calculation_by_skatteverkets_method() -> None:
             book.apply_flow(fixed, rate, month / 12)
         book.advance(np.ones((1, int(bounds[month + 1] - bounds[month]), 2)))
     tax.on_year_end(book)
-    assert book.taxes_paid[0, 0] * wealth == pytest.approx(8125.20, abs=0.005)
-    assert book.value[0, 0] * wealth == pytest.approx(1_110_000 - 8125.20, abs=0.005)
+    assert book.taxes_paid[0, 0] * wealth == pytest.approx(expected, abs=0.005)
+    assert book.value[0, 0] * wealth == pytest.approx(1_110_000 - expected, abs=0.005)
     # a capital base under the allowance pays nothing
     assert tax.due(np.array([0.1]), np.array([0.0]))[0] == 0.0
 
@@ -176,12 +189,48 @@ def test_a_net_loss_earns_back_30_percent_of_70_percent_and_liquidation_taxes_th
     book.advance(growth)
     book.rebalance()  # to 0.375 each: sells a third of B at no gain, buys A; no loss realised
     assert book.close_realised()[0, 0] == pytest.approx(0.0, abs=1e-15)
-    # selling everything at the horizon realises A's and B's position against their basis
+    # by hand: B sold a quarter (0.5 -> 0.375) at its basis, keeping basis 0.375; A bought 0.125 on top of
+    # its 0.5 basis. Selling everything at the horizon: A 0.375 against 0.625, B 0.375 against 0.375
     assert book.basis is not None
-    expected = float(np.sum(book.holdings[0, :, 0] - book.basis[0, :, 0]))
-    assert expected < 0
+    np.testing.assert_allclose(book.basis[0, :, 0], [0.625, 0.375], rtol=1e-12)
     tax.on_year_end(book, last=True)
-    assert book.taxes_paid[0, 0] == pytest.approx(0.3 * 0.7 * expected, rel=1e-12)  # a credit, negative
+    assert book.taxes_paid[0, 0] == pytest.approx(0.3 * 0.7 * -0.25, rel=1e-12)  # a credit, negative
+
+
+def test_trading_costs_lower_the_gains_a_depot_is_taxed_on() -> None:
+    # a sale's costs come off what it realises and a purchase's go into its basis, so realised plus
+    # unrealised gains are exactly the value gained after costs (here with no flows and no tax paid yet)
+    policy = RebalancePolicy(costs=TradingCosts(np.array([50.0, 50.0]), fixed=0.001))
+    book = FixedMixBook(np.array([[0.5, 0.5], [0.8, 0.2]]), 3, policy)
+    book.track_cost_basis()
+    rng = np.random.default_rng(5)
+    realised = np.zeros((2, 3))
+    for _ in range(6):
+        book.advance(np.exp(rng.normal(0.0, 0.02, (3, 21, 2))))
+        book.rebalance()
+        realised += book.close_realised()
+    assert book.basis is not None and book.costs_paid.min() > 0.005
+    unrealised = np.sum(book.holdings - book.basis, axis=1)
+    np.testing.assert_allclose(realised + unrealised, book.value - 1.0, rtol=0, atol=1e-14)
+
+
+def test_a_depot_of_funds_pays_30_percent_of_a_standard_income_of_0_4_percent_of_the_year_start_value() -> None:
+    # schablonintäkt på fondandelar: 0.4% of the funds' value on 1 January, taxed as capital income (30%),
+    # with the year's gains and losses; a flat year realises nothing, so the tax is 0.12% of the start value
+    tax = DepotTax.from_config(DepotConfig(liquidate_at_horizon=False))
+    book = FixedMixBook(np.array([[1.0]]), 1)
+    tax.prepare(book)
+    for year, growth in enumerate((1.0, 1.1)):
+        start = float(book.value[0, 0])
+        paid = float(book.taxes_paid[0, 0])
+        for month in range(12 * year, 12 * year + 12):
+            tax.on_month_start(book, month)
+            book.advance(np.full((1, 21, 1), growth ** (1 / 21)))
+            tax.on_month_end(book)
+        tax.on_year_end(book)
+        assert book.taxes_paid[0, 0] - paid == pytest.approx(0.3 * 0.004 * start, rel=1e-12)
+    # a net loss's deductible 70% offsets the standard income too
+    assert tax.due(np.array([-0.1]), np.array([2.0]))[0] == pytest.approx(0.3 * (0.004 * 2.0 - 0.7 * 0.1), rel=1e-12)
 
 
 def test_dividends_are_taxed_as_paid_and_the_net_reinvested_into_the_basis() -> None:

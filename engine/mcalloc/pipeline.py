@@ -35,7 +35,7 @@ from mcalloc.backtest.evaluate import (
 from mcalloc.backtest.forecasts import Targets
 from mcalloc.backtest.tables import split_summary, verdicts
 from mcalloc.config.loader import config_hash, scenario_to_dict
-from mcalloc.config.schema import Scenario
+from mcalloc.config.schema import CurrencyConfig, Scenario
 from mcalloc.data.files import file_sha256
 from mcalloc.data.market import MarketData, load_market_data
 from mcalloc.errors import ConfigError, ModelError
@@ -116,7 +116,7 @@ def check_inputs(scenario: Scenario) -> list[str]:
     ``fhs`` residual file. Nothing is simulated or solved.
     """
     if scenario.model.source == "fit":
-        return list(load_market_data(scenario).warnings)
+        return [*_unchecked(scenario), *load_market_data(scenario).warnings]
     model, _ = build_model(scenario)
     return [*_unchecked(scenario), *model.warnings]
 
@@ -140,14 +140,30 @@ def calibration_report(scenario: Scenario, model: JointModel, data: MarketData) 
 
 
 def _unchecked(scenario: Scenario) -> list[str]:
-    """Warnings for what the scenario leaves unchecked: calibrated parameters that do not say their step length."""
+    """Warnings for what the scenario leaves unsaid: calibrated parameters' step length, assets' currency.
+
+    Assets that name no currency are priced in the base currency. Under a
+    base other than the default (USD), that is worth saying: setting
+    ``currency.base: SEK`` on a scenario of US funds turns them into
+    krona funds, with no exchange-rate risk, rather than converting them.
+    """
+    found = []
     model = scenario.model
-    if model.source != "calibrated" or model.marginals.step is not None:
-        return []
-    return [
-        "model.marginals.step is not set, so nothing checks that the calibrated parameters describe steps of "
-        f"1/{scenario.simulation.steps_per_year} year (simulation.steps_per_year); add step: daily, weekly or monthly"
-    ]
+    if model.source == "calibrated" and model.marginals.step is None:
+        found.append(
+            "model.marginals.step is not set, so nothing checks that the calibrated parameters describe steps of "
+            f"1/{scenario.simulation.steps_per_year} year (simulation.steps_per_year); add step: daily, weekly or "
+            "monthly"
+        )
+    base = scenario.currency.base
+    implicit = [asset.name for asset in scenario.assets if asset.currency is None]
+    if base != CurrencyConfig.model_fields["base"].default and implicit:
+        found.append(
+            f"assets {', '.join(implicit)} name no currency, so they are taken as priced in {base} "
+            f"(currency.base), with no exchange-rate risk; for funds priced in another currency set "
+            f"assets[].currency (and currency.fx), or set currency: {base} to say so"
+        )
+    return found
 
 
 def _model_files(scenario: Scenario, model: JointModel) -> list[dict[str, object]]:

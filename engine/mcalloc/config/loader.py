@@ -286,7 +286,7 @@ def apply_override(data: dict[str, Any], override: str) -> dict[str, Any]:
     return result
 
 
-_KEY_PREFIX = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*): (.*)$", re.DOTALL)
+_KEY_PREFIX = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[A-Za-z0-9_]+)*): (.*)$", re.DOTALL)
 
 
 def _format_validation_error(exc: ValidationError, locations: Locations, source: Path) -> str:

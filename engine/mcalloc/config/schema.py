@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -57,6 +58,9 @@ Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 
 RebalanceFrequency = Literal["daily", "monthly", "quarterly", "annual", "never", "flows"]
 
+
+_ECB_SOURCE = re.compile(r"^builtin:ecb:([A-Z]{3})/([A-Z]{3})$")
+"""A built-in ECB exchange rate, ``builtin:ecb:CCY1/CCY2``: the price of one CCY1 in CCY2."""
 
 MAX_MONEY = 1e12
 """Largest amount of money a scenario may name (wealth, contributions, fees, allowances): beyond it
@@ -324,18 +328,18 @@ class IskConfig(_Frozen):
     each quarter plus the deposits made during the year), less the tax-free
     ``allowance``; the standard income is the base times
     ``max(government_bond_rate + margin, floor)``; the tax is ``tax_rate``
-    of it. Defaults: income year 2025 — the government bond rate of 30
-    November 2024 (1.96%, Riksgälden), plus 1 percentage point, floor 1.25%,
-    30% capital income tax, SEK 150,000 tax-free. ``foreign_withholding``
+    of it. Defaults: income year 2026 — the government bond rate of 30
+    November 2025 (2.55%, Riksgälden), plus 1 percentage point, floor 1.25%,
+    30% capital income tax, SEK 300,000 tax-free. ``foreign_withholding``
     is withheld on dividends (``assets[].dividend_yield``; 15% for US
     dividends under the treaty) and credited against the ISK tax, up to it.
     """
 
-    government_bond_rate: Annotated[float, Field(ge=-0.1, le=0.5)] = 0.0196
+    government_bond_rate: Annotated[float, Field(ge=-0.1, le=0.5)] = 0.0255
     margin: Annotated[float, Field(ge=0.0, le=0.5)] = 0.01
     floor: Annotated[float, Field(ge=0.0, le=0.5)] = 0.0125
     tax_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.30
-    allowance: Annotated[float, Field(ge=0.0, le=MAX_MONEY)] = 150_000.0
+    allowance: Annotated[float, Field(ge=0.0, le=MAX_MONEY)] = 300_000.0
     foreign_withholding: Annotated[float, Field(ge=0.0, le=1.0)] = 0.15
 
     @property
@@ -355,13 +359,18 @@ class DepotConfig(_Frozen):
     income; it assumes there is enough to deduct it from). Dividends
     (``assets[].dividend_yield``) are taxed at ``dividend_tax_rate`` as they
     are paid (foreign withholding credited), the rest reinvested.
-    ``liquidate_at_horizon`` sells everything at the end and pays the tax,
-    so that wealth compares like for like with an ISK.
+    ``fund_standard_income``: fund units (ETFs included) held outside an ISK
+    carry a yearly standard income of 0.4% of their value at the start of
+    the year (schablonintäkt på fondandelar, since 2012), capital income
+    taxed at ``capital_gains_rate`` with the year's gains and losses; 0 for
+    directly held shares. ``liquidate_at_horizon`` sells everything at the
+    end and pays the tax, so that wealth compares like for like with an ISK.
     """
 
     capital_gains_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.30
     loss_deduction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.70
     dividend_tax_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.30
+    fund_standard_income: Annotated[float, Field(ge=0.0, le=0.1)] = 0.004
     liquidate_at_horizon: bool = True
 
 
@@ -371,6 +380,16 @@ class TaxConfig(_Frozen):
     kind: Literal["none", "isk", "depot"] = "none"
     isk: IskConfig = IskConfig()
     depot: DepotConfig = DepotConfig()
+
+    @model_validator(mode="after")
+    def _settings_used(self) -> TaxConfig:
+        for kind, default in (("isk", IskConfig()), ("depot", DepotConfig())):
+            if self.kind != kind and getattr(self, kind) != default:
+                raise ValueError(
+                    f"{kind}: its settings apply only to an account of that kind, and kind is {self.kind}; "
+                    f"set tax.kind: {kind} or drop tax.{kind}"
+                )
+        return self
 
 
 class Scenario(_Frozen):
@@ -417,6 +436,7 @@ class Scenario(_Frozen):
         names = self.asset_names
         if len(set(names)) != len(names):
             raise ValueError("assets: names must be unique")
+        self._check_fx()
         self._check_model(names)
         for name, weights in self.portfolio.benchmarks.items():
             for asset in weights:
@@ -428,7 +448,8 @@ class Scenario(_Frozen):
         if self.tax.kind != "none" and self.currency.base != "SEK":
             raise ValueError(
                 f"tax.kind: {self.tax.kind} is a Swedish account kept in SEK; set currency.base: SEK "
-                f"(not {self.currency.base})"
+                f"(not {self.currency.base}) and assets[].currency of funds priced in other currencies "
+                "(configs/examples/sweden.yaml)"
             )
         if self.tax.kind == "depot" and self.portfolio.rebalance == "daily":
             raise ValueError(
@@ -452,6 +473,21 @@ class Scenario(_Frozen):
                 "portfolio.benchmarks and optimize.objectives are both empty; add a benchmark mix or an objective"
             )
         return self
+
+    def _check_fx(self) -> None:
+        base = self.currency.base
+        for code, source in self.currency.fx.items():
+            if code not in self.foreign_currencies:
+                raise ValueError(
+                    f"currency.fx.{code}: no asset is priced in {code} (assets[].currency, base {base}); "
+                    "drop the key or set the asset's currency"
+                )
+            pair = _ECB_SOURCE.match(source)
+            if pair is not None and (pair.group(1), pair.group(2)) != (code, base):
+                raise ValueError(
+                    f"currency.fx.{code}: {source} is the price of one {pair.group(1)} in {pair.group(2)}; "
+                    f"this key needs the price of one {code} in {base}: builtin:ecb:{code}/{base}"
+                )
 
     def _check_compare_in(self) -> None:
         code = self.currency.compare_in

@@ -93,10 +93,10 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_table(path: Path) -> TableFile:
-    """Read a CSV or Parquet file (by extension) as columns of text."""
+def read_table(path: Path, key: str = "data.paths") -> TableFile:
+    """Read a CSV or Parquet file (by extension) as columns of text; ``key`` is the setting that names it."""
     if not path.is_file():
-        raise DataError(f"{path}: data file not found; check data.paths in the scenario")
+        raise DataError(f"{path}: data file not found; check {key} in the scenario")
     if path.suffix.lower() in (".parquet", ".pq"):
         try:
             frame = pd.read_parquet(path)

@@ -64,6 +64,8 @@ class SeriesRequest:
     date_column: str | None = None
     max_missing_run: int = 5
     date_format: str | None = None
+    key: str = "data.paths"
+    """The setting that names the series, for messages (``data.paths.sp500``, ``currency.fx.USD``)."""
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,9 @@ class _TableCache:
     def __init__(self) -> None:
         self.tables: dict[Path, TableFile] = {}
 
-    def get(self, path: Path) -> TableFile:
+    def get(self, path: Path, key: str = "data.paths") -> TableFile:
         if path not in self.tables:
-            self.tables[path] = read_table(path)
+            self.tables[path] = read_table(path, key)
         return self.tables[path]
 
 
@@ -108,7 +110,7 @@ def load_levels(request: SeriesRequest, cache: _TableCache | None = None) -> Ser
     """Load one series as levels, from a file or a built-in dataset."""
     if request.source.startswith(BUILTIN_PREFIX):
         return load_builtin(request.source.removeprefix(BUILTIN_PREFIX))
-    table = (cache or _TableCache()).get(Path(request.source))
+    table = (cache or _TableCache()).get(Path(request.source), request.key)
     loaded = read_series(
         table,
         kind=request.kind,
@@ -272,8 +274,11 @@ COLLINEAR = 0.99999
 """Returns correlated beyond this are one series twice as far as any model can tell."""
 
 
-def check_distinct(returns: pd.DataFrame, paths: dict[str, str]) -> None:
+def check_distinct(returns: pd.DataFrame, paths: dict[str, str], keys: dict[str, str] | None = None) -> None:
     """Refuse a constant series, and two series with the same (or perfectly collinear) returns.
+
+    ``paths`` maps each series to its file; ``keys`` to the setting that
+    names it (by default ``data.paths.<series>``).
 
     Raises
     ------
@@ -282,12 +287,16 @@ def check_distinct(returns: pd.DataFrame, paths: dict[str, str]) -> None:
     """
     values = returns.to_numpy(dtype=float)
     names = [str(name) for name in returns.columns]
+
+    def setting(name: str) -> str:
+        return (keys or {}).get(name, f"data.paths.{name}")
+
     spread = values.std(axis=0)
     for name, deviation in zip(names, spread, strict=True):
         if not deviation > 0.0:
             raise DataError(
                 f"{paths.get(name, name)}: every return of {name} is the same (a constant price?), so it has no "
-                f"volatility to model; point data.paths.{name} at the series' real prices"
+                f"volatility to model; point {setting(name)} at the series' real prices"
             )
     if len(names) < 2:
         return
@@ -300,7 +309,7 @@ def check_distinct(returns: pd.DataFrame, paths: dict[str, str]) -> None:
                 raise DataError(
                     f"{paths.get(b, b)}: the returns of {b} and {a} are the same series (correlation "
                     f"{correlation[first, second]:.6f}), so no model can tell them apart; "
-                    f"point data.paths.{b} at its own file"
+                    f"point {setting(b)} at its own file"
                 )
 
 
@@ -316,7 +325,10 @@ def load_market_data(scenario: Scenario) -> MarketData:
         raise DataError("data: this scenario has no data section; add one or use model.source: calibrated")
     cache = _TableCache()
 
-    def request(source: str, column: str | None) -> SeriesRequest:
+    keys = {asset: "data.file" if data.file is not None else f"data.paths.{asset}" for asset in scenario.asset_names}
+    keys.update({f"fx_{code.lower()}": f"currency.fx.{code}" for code in scenario.foreign_currencies})
+
+    def request(source: str, column: str | None, key: str) -> SeriesRequest:
         return SeriesRequest(
             source=source,
             kind=data.kind,
@@ -324,16 +336,19 @@ def load_market_data(scenario: Scenario) -> MarketData:
             date_column=data.date_column,
             max_missing_run=data.max_missing_run,
             date_format=data.date_format,
+            key=key,
         )
 
     loaded: dict[str, SeriesFile] = {}
     for asset in scenario.asset_names:
         source, column = data.source_for(asset)
-        loaded[asset] = load_levels(request(source, column), cache)
+        loaded[asset] = load_levels(request(source, column, keys[asset]), cache)
     for code in scenario.foreign_currencies:
-        fx_source = scenario.currency.fx[code]
-        fx_request = SeriesRequest(source=fx_source, kind="prices", max_missing_run=data.max_missing_run)
-        loaded[f"fx_{code.lower()}"] = load_levels(fx_request, cache)
+        name = f"fx_{code.lower()}"
+        fx_request = SeriesRequest(
+            source=scenario.currency.fx[code], kind="prices", max_missing_run=data.max_missing_run, key=keys[name]
+        )
+        loaded[name] = load_levels(fx_request, cache)
 
     levels: dict[str, pd.Series] = {}
     for name, series_file in loaded.items():
@@ -377,7 +392,7 @@ def load_market_data(scenario: Scenario) -> MarketData:
             f"data: only {returns.shape[0]} {data.frequency} returns in common{span}; a {marginals.kind} model "
             f"with {marginals.dist} innovations needs at least {needed}; use a longer data window"
         )
-    check_distinct(returns, paths)
+    check_distinct(returns, paths, keys)
     threshold = data.suspicious_move or _DEFAULT_SUSPICIOUS_MOVE[data.frequency]
     warnings = ended_early + skipped_returns(loaded, data.kind) + suspicious_moves(returns, threshold)
     if dropped:

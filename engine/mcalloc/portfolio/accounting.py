@@ -291,6 +291,21 @@ class FixedMixBook:
             self.basis = self.basis * (1.0 - sold) + np.maximum(new - old, 0.0)
         self.holdings = new
 
+    def _book_trading_costs(self, before: np.ndarray, cost: np.ndarray) -> None:
+        """Book a rebalance's ``cost`` (n_portfolios, n_paths) against the gains, as the tax rules do.
+
+        A sale's costs lower what it realises and a purchase's are part of
+        what was paid (its basis); each trade carries the cost in proportion
+        to the amount traded.
+        """
+        assert self.basis is not None
+        sold = np.maximum(before - self.holdings, 0.0)
+        bought = np.maximum(self.holdings - before, 0.0)
+        traded = sold.sum(axis=1) + bought.sum(axis=1)
+        share = np.divide(cost, traded, out=np.zeros_like(cost), where=traded > 0.0)
+        self._realised -= share * sold.sum(axis=1)
+        self.basis = self.basis + share[:, None, :] * bought
+
     def realise_all(self) -> None:
         """Sell everything at today's value (the gains join the year's tally); the money stays in the account."""
         if self.basis is not None:
@@ -343,7 +358,10 @@ class FixedMixBook:
             cost = policy.costs.of(np.abs(targets - self.holdings))
         cost = np.where(trade, cost, 0.0)
         after = self.value - cost
+        before = self.holdings
         self._set_holdings(np.where(trade[:, None, :], after[:, None, :] * self.weights[:, :, None], self.holdings))
+        if self.basis is not None and policy.costs is not None:
+            self._book_trading_costs(before, cost)
         self.value = after
         self.costs_paid += cost
         self.rebalances += trade

@@ -7,14 +7,15 @@ and of the deposits made during the year; less a tax-free allowance (from
 2025), it earns a standard income at the government bond rate of 30 November
 of the year before plus 1 percentage point, at least 1.25%; 30% of that is
 the tax. The rates and the allowance are inputs (:class:`IskConfig`), with
-the income year 2025 values as defaults.
+the income year 2026 values as defaults.
 
 Foreign tax withheld on dividends (``foreign_withholding`` of
 ``assets[].dividend_yield``, e.g. 15% on US dividends) is paid as the
 dividends come and credited against the year's ISK tax, up to it.
 
 An ordinary account (:class:`DepotTax`) is taxed on realised gains, by the
-average-cost method, and on dividends; see :class:`DepotConfig`.
+average-cost method, on dividends, and on the standard income of fund units
+(0.4% of their value at the start of each year); see :class:`DepotConfig`.
 
 Taxes are charged from the account (the yearly ones at the end of each
 simulated year; in practice they are paid the following spring) by selling
@@ -94,6 +95,7 @@ class DepotTax:
     dividend_rate: float
     liquidate: bool
     monthly_yield: np.ndarray | None = None
+    fund_income: float = 0.0
 
     @classmethod
     def from_config(cls, config: DepotConfig, dividend_yield: np.ndarray | None = None) -> DepotTax:
@@ -104,11 +106,17 @@ class DepotTax:
             config.dividend_tax_rate,
             config.liquidate_at_horizon,
             monthly,
+            config.fund_standard_income,
         )
 
-    def due(self, realised: np.ndarray) -> np.ndarray:
-        """Tax on a year's net realised gains; negative (a credit) for a net loss."""
-        gains = np.maximum(realised, 0.0)
+    def due(self, realised: np.ndarray, year_start_value: np.ndarray | float = 0.0) -> np.ndarray:
+        """Tax on a year's net realised gains and its funds' standard income; negative (a credit) for a net loss.
+
+        The standard income, ``fund_income`` of the value at the year's
+        start, is capital income like the gains; a net loss's deductible
+        part offsets both.
+        """
+        gains = np.maximum(realised, 0.0) + self.fund_income * np.asarray(year_start_value)
         losses = np.maximum(-realised, 0.0)
         due: np.ndarray = self.gains_rate * gains - self.gains_rate * self.loss_deduction * losses
         return due
@@ -118,7 +126,9 @@ class DepotTax:
         book.track_cost_basis()
 
     def on_month_start(self, book: FixedMixBook, month: int) -> None:
-        """Nothing is due as a month starts."""
+        """Record the account's value as a year starts, for the funds' standard income (before the month's flows)."""
+        if month % 12 == 0:
+            book.record_quarter_start()
 
     def on_month_end(self, book: FixedMixBook) -> None:
         """Tax on the month's dividends."""
@@ -129,7 +139,8 @@ class DepotTax:
         """Tax the year's net gains (selling everything first at the horizon, if asked)."""
         if last and self.liquidate:
             book.realise_all()
-        book.charge_tax(self.due(book.close_realised()))
+        year_start, _ = book.close_tax_year()
+        book.charge_tax(self.due(book.close_realised(), year_start))
 
 
 AccountTax = IskTax | DepotTax

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import mcalloc
@@ -65,6 +66,27 @@ def test_load_refuses_what_it_cannot_read(tmp_path: Path) -> None:
     loaded = mcalloc.load(run.folder)
     assert loaded.optimization is not None and loaded.optimization.empty
     assert loaded.frontier is None and loaded.stability is None
+    # a damaged folder is refused in one line naming the file: the manifest holds every file's sha256
+    assert set(manifest["files"]) >= {"config.yaml", "metrics.csv", "weights.csv", "paths.parquet"}
+    metrics = (run.folder / "metrics.csv").read_text()
+    damages = [
+        ("manifest.json", "{not json", r"manifest\.json: not a readable manifest"),
+        ("manifest.json", "[1, 2]", r"manifest\.json: not a manifest"),
+        ("metrics.csv", metrics.replace("cagr_median,", "", 1), r"metrics\.csv: changed since the run wrote it"),
+        ("metrics.csv", metrics[: len(metrics) // 2], r"metrics\.csv: changed since the run wrote it"),
+        ("metrics.csv", None, r"metrics\.csv: missing"),
+        ("config.yaml", None, r"config\.yaml: missing"),
+    ]
+    for name, text, message in damages:
+        copy = tmp_path / f"damaged_{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(run.folder, copy)
+        if text is None:
+            (copy / name).unlink()
+        else:
+            (copy / name).write_text(text)
+        with pytest.raises(mcalloc.RunFolderError, match=message) as refused:
+            mcalloc.load(copy)
+        assert "\n" not in str(refused.value)
 
 
 def test_the_documented_example_runs(

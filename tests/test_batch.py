@@ -52,7 +52,45 @@ def test_shipped_sweeps_expand_into_valid_scenarios(name: str, n_runs: int) -> N
         assert scenario.simulation.n_paths == 5000
 
 
-def test_a_2x2_sweep_gives_an_index_of_four_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_sweep_file_docs_batch_md_shows_expands_into_valid_scenarios(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "batch.md").read_text(encoding="utf-8")
+    example = yaml.safe_load(text.split("```yaml\n", 1)[1].split("```", 1)[0])
+    example["base"] = str(DEFAULT_CONFIG)
+    path = tmp_path / "example.yaml"
+    path.write_text(yaml.safe_dump(example, sort_keys=False), encoding="utf-8")
+    batch = read_sweep(path)
+    assert len(batch.runs) == 3 * 3 * 2
+    for run in batch.runs:
+        load_scenario(run.config, run.overrides)
+
+
+def test_a_damaged_run_folder_in_a_batch_is_run_again(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sweep = _sweep(tmp_path, {"simulation.horizon_years": [1, 2]})
+    out = tmp_path / "out"
+    assert main(["batch", str(sweep), "--out", str(out)]) == 0
+    first = (out / "runs" / "horizon_years=1" / "metrics.csv").read_bytes()
+    (out / "runs" / "horizon_years=1" / "metrics.csv").write_text("portfolio\n")
+    (out / "runs" / "horizon_years=2" / "manifest.json").write_text("{broken")
+    assert main(["batch", str(sweep), "--out", str(out), "--dry-run"]) == 0
+    assert capsys.readouterr().out.count("to run") == 2
+    assert main(["batch", str(sweep), "--out", str(out)]) == 0
+    assert list(mcalloc.load_batch(out)["status"]) == ["complete", "complete"]
+    assert (out / "runs" / "horizon_years=1" / "metrics.csv").read_bytes() == first
+
+
+def test_a_sweep_file_among_scenario_files_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sweep = _sweep(tmp_path, {"simulation.horizon_years": [1, 2]})
+    for inputs in ([str(tmp_path)], [str(DEFAULT_CONFIG), str(sweep)]):
+        assert main(["batch", *inputs, "--dry-run"]) == 2
+        error = capsys.readouterr().err.strip()
+        assert error.count("\n") == 0 and f"{sweep}: a sweep file (it has base:) runs alone" in error
+
+
+def test_a_2x2_sweep_gives_an_index_of_four_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     sweep = _sweep(tmp_path, {"simulation.horizon_years": [1, 2], "portfolio.rebalance": ["monthly", "annual"]})
     assert main(["batch", str(sweep), "--dry-run", "--out", str(tmp_path / "out")]) == 0
     listed = capsys.readouterr().out
@@ -64,7 +102,11 @@ def test_a_2x2_sweep_gives_an_index_of_four_rows(tmp_path: Path, capsys: pytest.
         (1, "annual"), (1, "monthly"), (2, "annual"), (2, "monthly"),
     ]  # fmt: skip
     from_csv = pd.read_csv(tmp_path / "out" / "index.csv", dtype={"error": str}).fillna({"error": ""})
-    pd.testing.assert_frame_equal(index, from_csv, check_dtype=False)
+    # the files name each run's folder inside the batch's; load_batch joins it to where the batch is
+    assert list(from_csv["folder"]) == [f"runs/{name}" for name in index["run"]]
+    assert list(index["folder"]) == [str(tmp_path / "out" / "runs" / name) for name in index["run"]]
+    pd.testing.assert_frame_equal(index.drop(columns="folder"), from_csv.drop(columns="folder"), check_dtype=False)
+    monkeypatch.chdir(tmp_path.parent)  # loads from anywhere
     assert list(index["run"]) == [
         "horizon_years=1-rebalance=monthly", "horizon_years=1-rebalance=annual",
         "horizon_years=2-rebalance=monthly", "horizon_years=2-rebalance=annual",

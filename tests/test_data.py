@@ -355,6 +355,16 @@ def test_example_scenarios_complete(tmp_path: Path, capsys: pytest.CaptureFixtur
     for table in ("metrics", "fan"):
         numbers = pd.read_csv(tmp_path / name / f"{table}.csv").select_dtypes("number")
         assert np.isfinite(numbers.to_numpy()).all(), table
+    metrics = pd.read_csv(tmp_path / name / "metrics.csv")
+    if name == "sweden":
+        # the krona investor's rows carry the exchange rate, the dollar investor's the same paths without it
+        volatility = metrics.set_index(["portfolio", "currency"])["vol_ann"]
+        assert set(metrics["currency"]) == {"SEK", "USD"}
+        for portfolio in metrics["portfolio"].unique():
+            assert abs(volatility[(portfolio, "SEK")] - volatility[(portfolio, "USD")]) > 1e-4, portfolio
+    if name == "isk_vs_depot":
+        # SEK 100,000 growing with SEK 2,000 a month passes the SEK 300,000 allowance within the 15 years
+        assert (metrics["taxes_mean"] > 0).all()
 
 
 # --- review fixes: ambiguous dates, offsets, prices given as returns, lead-lag --

@@ -104,6 +104,32 @@ def test_clean_keeps_a_folder_whose_writer_is_alive(tmp_path: Path, capsys: pyte
     assert "running" in capsys.readouterr().out
 
 
+def test_clean_keeps_a_folder_another_machine_writes_even_after_a_later_run_finished(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a shared results folder: a run on another host is still writing while one here has finished
+    elsewhere = tmp_path / ".remote.partial"
+    elsewhere.mkdir()
+    running = {"status": "running", "pid": 1, "host": "another-host.invalid", "started_at": "2026-01-01T00:00:00+00:00"}
+    (elsewhere / "manifest.json").write_text(json.dumps(running), encoding="utf-8")
+    # and one left by an mcalloc that recorded no writer: stale once a later run has finished here
+    old = tmp_path / ".old.partial"
+    old.mkdir()
+    (old / "manifest.json").write_text(json.dumps({**running, "pid": None, "host": None}), encoding="utf-8")
+    done = tmp_path / "done"
+    done.mkdir()
+    finished = {
+        "status": "complete",
+        "started_at": "2026-01-02T00:00:00+00:00",
+        "finished_at": "2026-01-02T01:00:00+00:00",
+    }
+    (done / "manifest.json").write_text(json.dumps(finished), encoding="utf-8")
+    assert main(["clean", str(tmp_path)]) == 0
+    assert elsewhere.exists() and not old.exists()
+    assert main(["runs", str(tmp_path)]) == 0
+    assert "another-host.invalid" in capsys.readouterr().out
+
+
 def test_heavy_tails_and_near_unit_persistence_warn() -> None:
     model, _ = build_model(
         load_scenario(

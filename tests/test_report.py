@@ -50,6 +50,39 @@ class _Page(HTMLParser):
                 self.addresses.append(values[key])
 
 
+class _Tables(HTMLParser):
+    """Every table's body rows, by the table's id: lists of cell texts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self._table: str | None = None
+        self._cell: list[str] | None = None
+        self._in_body = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self._table = dict(attrs).get("id") or f"table-{len(self.tables)}"
+            self.tables[self._table] = []
+        elif tag == "tbody":
+            self._in_body = True
+        elif tag == "tr" and self._in_body and self._table is not None:
+            self.tables[self._table].append([])
+        elif tag == "td" and self._in_body:
+            self._cell = []
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self._cell is not None and self._table is not None:
+            self.tables[self._table][-1].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tbody":
+            self._in_body = False
+
+
 def _parse(path: Path) -> _Page:
     page = _Page()
     page.feed(path.read_text(encoding="utf-8"))
@@ -99,6 +132,30 @@ def test_report_is_self_contained(run_folder: tuple[Path, str]) -> None:
     assert len(page.images) == len(FIGURES)
     assert all(source.startswith("data:image/png;base64,") for source in page.images)
     assert [address for address in page.addresses if not address.startswith("data:")] == []
+
+
+def test_report_tables_show_the_numbers_of_the_csv_files(run_folder: tuple[Path, str]) -> None:
+    # each difference in diversification.csv as the page shows it: percentage points of a rate or a share,
+    # a percentage of a probability, the ratio or count itself; read back within the shown rounding
+    import pandas as pd
+
+    out = run_folder[0]
+    tables = _Tables()
+    tables.feed((out / "report.html").read_text(encoding="utf-8"))
+    rows = tables.tables["diversification-table"]
+    expected = pd.read_csv(out / "diversification.csv")
+    assert len(rows) == len(expected) > 0
+    for cells, (_, row) in zip(rows, expected.iterrows(), strict=True):
+        assert cells[:3] == [row["portfolio"], row["currency"], row["statistic"]]
+        shown = float(cells[3].rstrip("%"))
+        if row["statistic"] == "prob_wealthier":
+            assert shown / 100 == pytest.approx(row["difference"], abs=0.0005 + 1e-12), cells
+        elif row["statistic"] in ("diversification_ratio", "effective_bets"):
+            assert shown == pytest.approx(row["difference"], abs=0.0005 + 1e-12), cells
+        else:
+            assert shown / 100 == pytest.approx(row["difference"], abs=0.00005 + 1e-12), cells
+    provenance = dict(tuple(cells) for cells in tables.tables["provenance"] if len(cells) == 2)
+    assert "running" not in provenance["started / finished (UTC)"]
 
 
 def test_report_command_draws_the_same_report_from_the_saved_results(

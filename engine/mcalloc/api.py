@@ -28,7 +28,7 @@ from mcalloc.config.schema import Scenario
 from mcalloc.errors import McallocError
 from mcalloc.results.writer import SCHEMA_VERSION
 
-__all__ = ["Run", "RunFolderError", "load", "load_batch", "run"]
+__all__ = ["Run", "RunFolderError", "check_files", "load", "load_batch", "read_manifest", "run"]
 
 
 class RunFolderError(McallocError):
@@ -96,7 +96,10 @@ class Run:
 
         ``with_paths=False`` leaves the per-path table (possibly large) unread.
         """
-        config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+        config_file = folder / "config.yaml"
+        if not config_file.is_file():
+            raise RunFolderError(f"{config_file}: missing; the folder is damaged: run its scenario again")
+        config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
         tables = {name: _read_table(folder / file) for name, file in _TABLES.items()}
         for required in ("metrics", "weights", "models", "correlation"):
             if tables[required] is None:
@@ -129,10 +132,7 @@ def load(folder: str | Path) -> Run:
         schema has another major version than this mcalloc writes.
     """
     folder = Path(folder)
-    manifest_file = folder / "manifest.json"
-    if not manifest_file.is_file():
-        raise RunFolderError(f"{folder}: no manifest.json; give the folder of an mcalloc run")
-    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    manifest = read_manifest(folder)
     status = manifest.get("status")
     if status != "complete":
         error = manifest.get("error", "no error recorded")
@@ -143,14 +143,61 @@ def load(folder: str | Path) -> Run:
             f"{folder}: results schema {version or 'unknown'} cannot be read by this mcalloc (schema "
             f"{SCHEMA_VERSION}); load it with the mcalloc version in its manifest ({manifest.get('engine_version')})"
         )
+    check_files(folder, manifest)
     return Run.from_folder(folder, manifest)
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """``folder``'s manifest, refused in one line when it is missing or unreadable.
+
+    Raises
+    ------
+    RunFolderError
+        No ``manifest.json``, or one that is not a JSON object.
+    """
+    manifest_file = folder / "manifest.json"
+    if not manifest_file.is_file():
+        raise RunFolderError(f"{folder}: no manifest.json; give the folder of an mcalloc run")
+    try:
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise RunFolderError(f"{manifest_file}: not a readable manifest ({error}); the folder is damaged") from None
+    if not isinstance(manifest, dict):
+        raise RunFolderError(f"{manifest_file}: not a manifest (a JSON object); the folder is damaged")
+    return manifest
+
+
+def check_files(folder: Path, manifest: dict[str, Any]) -> None:
+    """Every result file the manifest lists is there, with the sha256 it was written with.
+
+    Folders of schema 1.1 and earlier list no files; they are read as they are.
+
+    Raises
+    ------
+    RunFolderError
+        A file missing, or changed since the run wrote it.
+    """
+    from mcalloc.data.files import file_sha256
+
+    files = manifest.get("files") or {}
+    for name, digest in files.items() if isinstance(files, dict) else ():
+        path = folder / name
+        again = "run its scenario again" + ("" if name == "config.yaml" else " (config.yaml)")
+        if not path.is_file():
+            raise RunFolderError(f"{path}: missing; the folder is damaged: {again}")
+        if file_sha256(path) != digest:
+            raise RunFolderError(
+                f"{path}: changed since the run wrote it (sha256 differs from the manifest's); "
+                f"the folder is damaged: {again}"
+            )
 
 
 def load_batch(folder: str | Path) -> pd.DataFrame:
     """A batch's index (``mcalloc batch``): one row per run with its status, swept parameters and key metrics.
 
     Each complete run's own results load with :func:`load` on its ``folder``
-    column.
+    column, which names the run's folder inside this one, from wherever the
+    batch ran or has moved to.
 
     Raises
     ------
@@ -161,7 +208,10 @@ def load_batch(folder: str | Path) -> pd.DataFrame:
     index = folder / "index.parquet"
     if not index.is_file():
         raise RunFolderError(f"{folder}: no index.parquet; give the folder of an mcalloc batch")
-    return pd.read_parquet(index)
+    table = pd.read_parquet(index)
+    # written relative to the batch folder, wherever that is now
+    table["folder"] = [str(folder / value) if isinstance(value, str) and value else value for value in table["folder"]]
+    return table
 
 
 def run(

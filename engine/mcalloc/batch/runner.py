@@ -122,8 +122,12 @@ class BatchOutcome:
         return [record for record in self.records if record.status == "failed"]
 
 
-def index_table(batch: Batch, records: list[RunRecord]) -> pd.DataFrame:
-    """One row per run: name, status, key, error, swept parameters, key metrics and diversification benefit."""
+def index_table(batch: Batch, records: list[RunRecord], out: Path) -> pd.DataFrame:
+    """One row per run: name, status, key, error, swept parameters, key metrics and diversification benefit.
+
+    ``folder`` is relative to the batch folder ``out`` (``runs/<name>``), so the batch may move;
+    :func:`mcalloc.load_batch` gives it back whole.
+    """
     rows = []
     for record in records:
         row: dict[str, Any] = {
@@ -131,7 +135,7 @@ def index_table(batch: Batch, records: list[RunRecord]) -> pd.DataFrame:
             "status": record.status,
             "key": record.key[:16],
             "error": record.error,
-            "folder": str(record.folder) if record.folder is not None else "",
+            "folder": os.path.relpath(record.folder, out) if record.folder is not None else "",
         }
         for parameter in batch.parameters:
             value = record.run.swept.get(parameter)
@@ -189,12 +193,19 @@ def _failed(folder: Path, started: bool) -> Path | None:
 
 
 def is_complete(folder: Path, key: str) -> bool:
-    """Whether ``folder`` holds a complete run with batch key ``key``."""
-    manifest = folder / "manifest.json"
-    if not manifest.is_file():
+    """Whether ``folder`` holds a complete, undamaged run with batch key ``key`` (else it is run again)."""
+    from mcalloc.api import RunFolderError, check_files, read_manifest
+
+    if not (folder / "manifest.json").is_file():
         return False
-    data = json.loads(manifest.read_text(encoding="utf-8"))
-    return bool(data.get("status") == "complete" and data.get("batch_key") == key)
+    try:
+        manifest = read_manifest(folder)
+        if manifest.get("status") != "complete" or manifest.get("batch_key") != key:
+            return False
+        check_files(folder, manifest)
+    except RunFolderError:
+        return False
+    return True
 
 
 def run_batch(
@@ -223,7 +234,7 @@ def run_batch(
                 records.append(RunRecord(run, "skipped", key, folder, numbers=key_numbers(folder)))
                 report(f"{label}: already complete, skipped")
                 continue
-            check_memory(scenario)
+            check_memory(scenario, forceable=False)
             report(f"{label}: running")
             started = True
             done = run_scenario(scenario, out=folder, extra_manifest={"batch_key": key}).folder
@@ -240,7 +251,7 @@ def run_batch(
             report(f"{label}: failed: {message}")
         finally:
             pending = [RunRecord(r, "pending") for r in batch.runs[len(records) :]]
-            _write_index(out, index_table(batch, [*records, *pending]))
-    index = index_table(batch, records)
+            _write_index(out, index_table(batch, [*records, *pending], out))
+    index = index_table(batch, records, out)
     _write_index(out, index)
     return BatchOutcome(out, tuple(records), index)

@@ -10,7 +10,7 @@ the settings to vary::
       simulation.horizon_years: [5, 10]
       portfolio.rebalance: [monthly, annual]
     runs:                            # and/or an explicit list (crossed with the grid)
-      - {name: usd, set: {currency.base: USD}}
+      - {name: index_fund_fees, set: {assets.0.ter: 0.0003}}
 
 Keys are the dotted paths of ``--set``; values are YAML. Each run is the
 base with ``set``, the run's grid values and its list entry applied, in
@@ -146,6 +146,14 @@ def _is_sweep(path: Path) -> bool:
     return isinstance(data, dict) and "base" in data
 
 
+def _is_sweep_quietly(path: Path) -> bool:
+    """:func:`_is_sweep`, with an unreadable file taken as a scenario: its own run then fails, alone."""
+    try:
+        return _is_sweep(path)
+    except ConfigError:
+        return False
+
+
 def batch_from_inputs(inputs: list[Path], name: str | None = None) -> Batch:
     """A batch from the command line: one sweep file, scenario files, or a folder of scenario files."""
     if len(inputs) == 1 and inputs[0].is_file() and _is_sweep(inputs[0]):
@@ -161,6 +169,12 @@ def batch_from_inputs(inputs: list[Path], name: str | None = None) -> Batch:
             raise ConfigError(f"{item}: no such file or folder; give a sweep file, scenario files or a folder of them")
     if not files:
         raise ConfigError(f"{inputs[0]}: no .yaml scenario files found")
+    sweeps = [file for file in files if _is_sweep_quietly(file)]
+    if sweeps:
+        raise ConfigError(
+            f"{sweeps[0]}: a sweep file (it has base:) runs alone; give it as the only input, "
+            "or leave it out of the scenario files and folders"
+        )
     stems = [file.stem for file in files]
     runs = tuple(
         BatchRun(stem if stems.count(stem) == 1 else f"{stem}-{index}", file.resolve())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -56,17 +57,36 @@ def _differences(runs: list[Run]) -> list[str]:
     ]
 
 
+def run_labels(runs: Sequence[Run]) -> list[str]:
+    """A distinct label per run: its folder's name, with as many parent folders as it takes to tell runs apart.
+
+    Two batches name their runs alike (``runs/horizon=5``), so names alone may repeat; the same folder
+    given twice is labelled ``name (2)``.
+    """
+    parts = [run.folder.resolve().parts for run in runs]
+    for depth in range(1, max(len(p) for p in parts) + 1):
+        labels = ["/".join(p[-depth:]) for p in parts]
+        if len(set(labels)) == len(labels):
+            return labels
+    seen: dict[str, int] = {}
+    distinct = []
+    for label in (run.folder.name for run in runs):
+        seen[label] = seen.get(label, 0) + 1
+        distinct.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
+    return distinct
+
+
 def comparison_table(runs: list[Run]) -> pd.DataFrame:
-    """One row per run, portfolio and currency: the run, the settings that differ, the key metrics."""
+    """One row per run, portfolio and currency: the run (its label), the settings that differ, the key metrics."""
     differing = _differences(runs)
     frames = []
-    for run in runs:
+    for run, label in zip(runs, run_labels(runs), strict=True):
         flat = _flatten(run.config)
         metrics = run.metrics.copy()
         if "currency" not in metrics:
             metrics.insert(1, "currency", run.config.get("currency", {}).get("base", "USD"))
         table = metrics[["portfolio", "currency", *(m for m in KEY_METRICS if m in metrics)]].copy()
-        table.insert(0, "run", run.folder.name)
+        table.insert(0, "run", label)
         table.insert(1, "scenario", run.manifest.get("scenario"))
         for position, key in enumerate(differing, start=2):
             table.insert(position, key, str(flat.get(key)))

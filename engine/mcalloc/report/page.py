@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 
 from mcalloc.api import Run, load
 from mcalloc.report import figures
-from mcalloc.report.compare import KEY_METRICS
+from mcalloc.report.compare import KEY_METRICS, run_labels
 from mcalloc.results.writer import move_into_place, working_folder
 
 __all__ = ["Table", "build_batch_report", "build_comparison_report", "build_report", "write_report"]
@@ -152,11 +152,25 @@ def _renamed(frame: pd.DataFrame, columns: dict[str, tuple[str, Callable[[Any], 
     return Table(columns=[columns[column][0] for column in present], rows=table.rows)
 
 
+def _signed(value: Any) -> str:
+    return "" if pd.isna(value) else f"{float(value):+.3f}"
+
+
+_RATIOS = ("diversification_ratio", "effective_bets")
+"""Statistics of diversification.csv that are ratios or counts: shown as they are, not as percentage points."""
+
+
+def _difference_format(statistic: str) -> Callable[[Any], str]:
+    """How a diversification.csv statistic's difference is shown: a probability, a ratio, or percentage points."""
+    if statistic == "prob_wealthier":
+        return _percent
+    return _signed if statistic in _RATIOS else _points
+
+
 def _diversification_table(table: pd.DataFrame) -> Table:
     rows = []
     for _, row in table.iterrows():
-        percent = row["statistic"] == "prob_wealthier"
-        show = _percent if percent else _points
+        show = _difference_format(str(row["statistic"]))
         rows.append(
             [
                 str(row["portfolio"]),
@@ -171,6 +185,15 @@ def _diversification_table(table: pd.DataFrame) -> Table:
     return Table(columns=columns, rows=rows)
 
 
+def _finished(manifest: Mapping[str, Any]) -> str:
+    """When the run finished; a run drawing its own report, its last step, finishes as the report is drawn."""
+    if manifest.get("finished_at"):
+        return str(manifest["finished_at"])
+    if manifest.get("status") == "running":
+        return f"{datetime.now(UTC).isoformat(timespec='seconds')} (with this report, its last step)"
+    return str(manifest.get("status") or "unknown")
+
+
 def _provenance(run: Run) -> Table:
     manifest = run.manifest
     items: list[tuple[str, Any]] = [
@@ -182,7 +205,7 @@ def _provenance(run: Run) -> Table:
         ("dependence model", (manifest.get("dependence") or {}).get("kind")),
         ("seed", manifest.get("seed")),
         ("config sha256", manifest.get("config_sha256")),
-        ("started / finished (UTC)", f"{manifest.get('started_at')} / {manifest.get('finished_at') or 'running'}"),
+        ("started / finished (UTC)", f"{manifest.get('started_at')} / {_finished(manifest)}"),
         ("mcalloc / python", f"{manifest.get('engine_version')} / {manifest.get('python')}"),
         ("packages", ", ".join(f"{k} {v}" for k, v in (manifest.get("packages") or {}).items())),
     ]
@@ -342,7 +365,7 @@ def build_comparison_report(runs: Sequence[Run], table: pd.DataFrame, out: Path)
     working = working_folder(out, "comparison.csv", "comparison folder")
     try:
         table.to_csv(working / "comparison.csv", index=False, float_format="%.10g")
-        labels = [str(run.folder.name) for run in runs]
+        labels = run_labels(runs)
         pictures = [
             _save(
                 figures.comparison_figure(table),

@@ -8,7 +8,6 @@ test period is the longest; the tables hold every split.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -147,8 +146,11 @@ def _read(folder: Path, name: str, split: str) -> pd.DataFrame:
 
 def write_backtest_report(folder: str | Path) -> Path:
     """Write ``report.html`` and ``figures/`` into a backtest folder from its saved files."""
+    from mcalloc.api import check_files, read_manifest
+
     folder = Path(folder)
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest = read_manifest(folder)
+    check_files(folder, manifest)
     splits, _ = _splits(manifest)
     validation = _read(folder, "validation.csv", splits[0])
     verdicts = _read(folder, "verdicts.csv", splits[0])

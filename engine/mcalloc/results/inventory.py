@@ -4,9 +4,10 @@ A run builds its folder under ``.<name>.partial`` and renames it when done
 (:mod:`mcalloc.results.writer`). A run killed outright (SIGKILL, a lost
 machine) leaves that ``.partial`` folder behind. Its manifest records the
 writing process (``pid``, ``host``): when that process no longer exists on
-this machine, or when a newer run in the same folder has finished since it
-started, the folder is stale and ``mcalloc clean`` may delete it. Folders
-written elsewhere, or whose writer is alive, are never touched.
+this machine, the folder is stale and ``mcalloc clean`` may delete it. A
+folder from an older mcalloc, which recorded no writer, is stale once a
+newer run in the same folder has finished since it started. Folders written
+on another machine, or whose writer is alive, are never touched.
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ def survey(root: Path) -> list[FolderState]:
                 )
             elif alive is False:
                 states.append(FolderState(folder, "stale", scenario, started, "its writing process is gone"))
+            elif manifest.get("host"):
+                detail = f"written on {manifest['host']}: only that machine knows whether it still runs"
+                states.append(FolderState(folder, "unknown", scenario, started, detail))
             elif started and later > started:
                 states.append(FolderState(folder, "stale", scenario, started, "a later run here has finished since"))
             else:

@@ -9,6 +9,7 @@ the manifest says ``failed`` (with the error) and the folder is renamed
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from mcalloc.data.files import file_sha256
 from mcalloc.errors import ModelError, OutputError
 
 __all__ = [
@@ -37,7 +39,8 @@ __all__ = [
     "working_folder",
 ]
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
+"""1.1 added fan.csv, drawdowns.csv, report.html and figures/; 1.2 the manifest's ``files`` digests."""
 
 _KEY_PACKAGES = (
     "mcalloc", "numpy", "scipy", "pandas", "arch", "cvxpy", "clarabel", "highspy", "numba", "llvmlite", "joblib",
@@ -99,9 +102,16 @@ class RunFolder:
         self._write_text("manifest.json", json.dumps(self.manifest, indent=2, default=str) + "\n")
 
     def _write_text(self, name: str, text: str) -> None:
+        data = text.encode("utf-8")
         temporary = self.working / f".{name}.tmp"
-        temporary.write_text(text, encoding="utf-8")
+        temporary.write_bytes(data)
         os.replace(temporary, self.working / name)
+        if name != "manifest.json":
+            self._record_file(name, hashlib.sha256(data).hexdigest())
+
+    def _record_file(self, name: str, digest: str) -> None:
+        """Note a result file's sha256 in the manifest (written with its next update), so readers can check it."""
+        self.manifest.setdefault("files", {})[name] = digest
 
     def write_parquet(self, name: str, frames: Iterable[pd.DataFrame]) -> None:
         """Tables with the same columns as one Parquet file (pyarrow), a row group each, moved into place."""
@@ -120,6 +130,7 @@ class RunFolder:
             if writer is not None:
                 writer.close()
         os.replace(temporary, self.working / name)
+        self._record_file(name, file_sha256(self.working / name))
 
     def write_yaml(self, name: str, data: dict[str, Any]) -> None:
         self._write_text(name, yaml.safe_dump(data, sort_keys=False))

@@ -52,19 +52,23 @@ def available_gb() -> float:
     return float(psutil.virtual_memory().available) / 1e9
 
 
-def check_memory(scenario: Scenario) -> None:
+def check_memory(scenario: Scenario, forceable: bool = True) -> None:
     """Refuse a run that would need more memory than the machine has available now.
+
+    ``forceable``: the command has ``--force``, so the message offers it.
 
     Raises
     ------
     ConfigError
-        Naming the estimate, what is available and what to change (or ``--force``).
+        Naming the estimate, what is available and what to change.
     """
     needed, available = estimate(scenario)["memory_gb"], available_gb()
     if needed > available:
         simulation = scenario.simulation
+        remedies = ["lower simulation.n_paths (or optimize.n_paths, simulation.n_jobs)"]
+        if forceable:
+            remedies.append("pass --force to run anyway")
         raise ConfigError(
             f"simulation.n_paths: {simulation.n_paths:,} paths x {simulation.horizon_years} years need about "
-            f"{needed:.1f} GB but {available:.1f} GB is available; lower simulation.n_paths (or optimize.n_paths, "
-            "simulation.n_jobs), set output.paths: false, or pass --force to run anyway"
+            f"{needed:.1f} GB but {available:.1f} GB is available; " + ", or ".join(remedies)
         )

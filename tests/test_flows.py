@@ -159,6 +159,29 @@ def test_isk_tax_matches_a_hand_calculation_by_skatteverkets_method(rules: IskCo
     assert tax.due(np.array([0.1]), np.array([0.0]))[0] == 0.0
 
 
+def test_isk_counts_deposits_gross_when_a_withdrawal_falls_in_the_same_month() -> None:
+    # SEK 1,000,000, no returns; in April SEK 10,000 goes in and 10% of the wealth comes out: a net
+    # withdrawal of 90,000, but the deposit still counts. Quarter starts 1,000,000 (Jan, Apr: before the
+    # flows), 910,000 (Jul, Oct); base (3,820,000 + 10,000) / 4 = 957,500, less 300,000 = 657,500;
+    # at 3.55% x 30%: SEK 7,002.375 (netting the deposit away would give 6,975.75)
+    wealth = 1_000_000.0
+    plan = [
+        FlowConfig(kind="contribution", amount=10_000.0, frequency="annual", start_year=0.25),
+        FlowConfig(kind="withdrawal", percent=0.1, frequency="annual", start_year=0.25),
+    ]
+    flows = CashFlowSchedule.from_config(plan, 1, wealth)
+    tax = IskTax.from_config(IskConfig(), wealth)
+    book = FixedMixBook(np.array([[1.0]]), 1)
+    for month in range(12):
+        tax.on_month_start(book, month)
+        fixed, rate = flows.at(month)
+        if fixed or rate:
+            book.apply_flow(fixed, rate, month / 12, flows.deposit_at(month))
+        book.advance(np.ones((1, 21, 1)))
+    tax.on_year_end(book)
+    assert book.taxes_paid[0, 0] * wealth == pytest.approx(7002.375, abs=0.005)
+
+
 def test_depot_tax_follows_the_average_cost_method_by_hand() -> None:
     # 50/50 at 1.0 (basis 0.5 / 0.5). A doubles: 1.0 / 0.5; rebalancing to 0.75 / 0.75 sells a quarter
     # of A, realising 0.25 x (1.0 - 0.5) = 0.125 and leaving basis 0.375; B's basis becomes 0.75.

@@ -184,8 +184,12 @@ class FixedMixBook:
         for portfolio, row in enumerate(bins):
             self.drawdown_histogram[portfolio] += np.bincount(row, minlength=DRAWDOWN_BINS)
 
-    def apply_flow(self, fixed: float, rate: float, time: float) -> None:
+    def apply_flow(self, fixed: float, rate: float, time: float, deposit: float | None = None) -> None:
         """Add ``fixed`` (share of initial wealth; negative: withdraw) and withdraw ``rate`` of wealth, at ``time``.
+
+        ``deposit`` is the contributions within the flow, counted gross for
+        an ISK's capital base (a withdrawal the same month does not lower
+        it); by default the net flow's positive part.
 
         Contributions are invested at the target weights; withdrawals sell
         every holding in proportion. A withdrawal larger than the wealth
@@ -216,7 +220,7 @@ class FixedMixBook:
         self.units = self.units + cash / nav
         self.value = after
         self.invested = self.invested + cash
-        self._year_deposits += np.maximum(cash, 0.0)
+        self._year_deposits += np.maximum(cash, 0.0) if deposit is None else deposit
         self.flow_history.append((time, cash))
         self.has_flows = True
 

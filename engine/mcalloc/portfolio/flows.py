@@ -38,15 +38,18 @@ class CashFlowSchedule:
 
     ``fixed[m]`` is added at the start of month ``m`` (contributions positive,
     withdrawals negative); ``rate[m]`` of current wealth is withdrawn then.
+    ``deposits[m]`` is the month's contributions alone, before any withdrawal
+    of the same month is netted against them: what an ISK's capital base counts.
     """
 
     fixed: np.ndarray
     rate: np.ndarray
+    deposits: np.ndarray | None = None
 
     @classmethod
     def from_config(cls, flows: Sequence[FlowConfig], horizon_years: int, initial_wealth: float) -> CashFlowSchedule:
         n_months = 12 * horizon_years
-        fixed, rate = np.zeros(n_months), np.zeros(n_months)
+        fixed, rate, deposits = np.zeros(n_months), np.zeros(n_months), np.zeros(n_months)
         for flow in flows:
             every = _EVERY[flow.frequency]
             first = round(12 * flow.start_year)
@@ -58,8 +61,11 @@ class CashFlowSchedule:
             else:
                 assert flow.amount is not None
                 years = months / 12.0
-                fixed[months] += sign * flow.amount * (1.0 + flow.indexation) ** years / initial_wealth
-        return cls(fixed=fixed, rate=rate)
+                amounts = flow.amount * (1.0 + flow.indexation) ** years / initial_wealth
+                fixed[months] += sign * amounts
+                if sign > 0:
+                    deposits[months] += amounts
+        return cls(fixed=fixed, rate=rate, deposits=deposits)
 
     @property
     def active(self) -> bool:
@@ -68,6 +74,10 @@ class CashFlowSchedule:
     def at(self, month: int) -> tuple[float, float]:
         """The fixed flow and the withdrawal rate at the start of ``month``."""
         return float(self.fixed[month]), float(self.rate[month])
+
+    def deposit_at(self, month: int) -> float | None:
+        """The contributions at the start of ``month`` (None if not kept: the net flow's positive part counts)."""
+        return None if self.deposits is None else float(self.deposits[month])
 
 
 def money_weighted_return(flows: np.ndarray, times: np.ndarray, terminal: np.ndarray, horizon: float) -> np.ndarray:

@@ -228,7 +228,7 @@ def _start_month(plan: SimulationPlan, book: FixedMixBook, month: int) -> None:
     if plan.flows is not None:
         fixed, rate = plan.flows.at(month)
         if fixed or rate:
-            book.apply_flow(fixed, rate, month / 12.0)
+            book.apply_flow(fixed, rate, month / 12.0, plan.flows.deposit_at(month))
     if plan.schedule.rebalance_at(month):
         book.rebalance()
 

@@ -250,8 +250,12 @@ def run_batch(
             records.append(RunRecord(run, "failed", "", _failed(folder, started), message, time.perf_counter() - start))
             report(f"{label}: failed: {message}")
         finally:
-            pending = [RunRecord(r, "pending") for r in batch.runs[len(records) :]]
-            _write_index(out, index_table(batch, [*records, *pending], out))
+            stopped = []
+            if len(records) < position:  # interrupted (SIGTERM, Ctrl-C) mid-run: the index says so
+                failed = _failed(folder, started)
+                stopped = [RunRecord(run, "failed", "", failed, "interrupted", time.perf_counter() - start)]
+            pending = [RunRecord(r, "pending") for r in batch.runs[len(records) + len(stopped) :]]
+            _write_index(out, index_table(batch, [*records, *stopped, *pending], out))
     index = index_table(batch, records, out)
     _write_index(out, index)
     return BatchOutcome(out, tuple(records), index)

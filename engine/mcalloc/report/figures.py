@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, PercentFormatter
 
 if TYPE_CHECKING:
     from mcalloc.api import Run
@@ -215,7 +215,10 @@ def diversification_figure(run: Run) -> Figure | None:
         _interval_axes(panel, table, statistic, _DIVERSIFICATION_STATISTICS[statistic])
     for panel in axes[len(statistics) :]:
         panel.set_visible(False)
-    figure.suptitle(f"minus {table['reference'].iloc[0]} on the same paths (95% intervals; lower risk is left)")
+    figure.suptitle(
+        f"minus {table['reference'].iloc[0]} on the same paths (95% intervals; "
+        "higher growth is right, lower risk is left)"
+    )
     return figure
 
 
@@ -407,6 +410,8 @@ def batch_figure(index: pd.DataFrame, parameters: Sequence[str]) -> Figure | Non
             panel.plot(ordered["x"], ordered["y"], "-o", markersize=3, color=colour, label=label)
         if not numeric:
             panel.set_xticks(range(len(order)), order)
+        elif pd.api.types.is_integer_dtype(done[parameter]):
+            panel.xaxis.set_major_locator(MaxNLocator(integer=True))
         panel.set_title(_BATCH_PANELS[prefix], fontsize=10)
         panel.set_xlabel(parameter)
         panel.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))

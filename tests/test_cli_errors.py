@@ -296,7 +296,22 @@ def _dollar_funds(fx: dict[str, str]) -> Mutation:
     return mutate
 
 
+def _optimize(**values: object) -> Mutation:
+    def mutate(data: RawScenario) -> None:
+        data["optimize"].update(values)
+
+    return mutate
+
+
 CASES = [
+    pytest.param(
+        _validate(_optimize(objectives=[{"kind": "risk_parity", "budgets": {"sp500": 1.0}}]), "budgets", "russell2000"),
+        id="risk-parity-budget-missing",
+    ),
+    pytest.param(
+        _validate(_optimize(n_paths=20, batches=50), "optimize.batches", "fewer than 2 paths"), id="batches-too-many"
+    ),
+    pytest.param(_validate(_optimize(grid_step=0.001), "optimize.grid_step", "0.02"), id="grid-step-too-fine"),
     pytest.param(_validate(_isk(tax_rate=1.5), "tax.isk.tax_rate", "less than or equal to 1"), id="tax-rate-above-1"),
     pytest.param(
         _validate(_isk_settings_without_isk, "tax.isk", "kind is none", "set tax.kind: isk"), id="isk-settings-unused"

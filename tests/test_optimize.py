@@ -164,13 +164,49 @@ def test_constraints_hold_and_infeasible_ones_name_themselves() -> None:
                                                           ("intl", np.array([0.0, 0.0, 1.0]), 0.0, 0.3)))  # fmt: skip
     with pytest.raises(InfeasibleError, match=r"optimize\.constraints\.groups\.us"):
         solve_objective(objective(kind="min_cvar"), scenarios, context(impossible), None, "what", "hint")
-    with pytest.raises(InfeasibleError, match="what"):
+    with pytest.raises(InfeasibleError, match=r"what: no mix meets CVaR95 .* <= 0\.0001.*; raise cvar_limit, or hint"):
         solve_objective(objective(kind="max_growth", cvar_limit=1e-4), scenarios, context(), None, "what", "hint")
     # at most one asset: the best single asset, chosen among all of them
     single = Context(LONG_ONLY, Solvers(), 0.02, ("a", "b", "c"), max_assets=1)
     result = solve_objective(objective(kind="min_variance"), scenarios, single, None, "x", "")
     assert np.count_nonzero(result.weights) == 1
     assert result.weights[0] == pytest.approx(1.0)  # the least volatile asset
+    # ... unless another asset has a minimum weight: then only the sets holding it are candidates
+    floor_c = Feasible(np.array([0.0, 0.0, 0.2]), np.ones(3), ("a", "b", "c"))
+    single = Context(floor_c, Solvers(), 0.02, ("a", "b", "c"), max_assets=1)
+    for kind in ("min_variance", "min_cvar"):
+        result = solve_objective(objective(kind=kind), scenarios, single, None, "x", "")
+        np.testing.assert_allclose(result.weights, [0.0, 0.0, 1.0], atol=1e-9)
+        assert floor_c.contains(result.weights)
+    pair = Context(floor_c, Solvers(), 0.02, ("a", "b", "c"), max_assets=2)
+    result = solve_objective(objective(kind="min_variance"), scenarios, pair, None, "x", "")
+    assert floor_c.contains(result.weights, 1e-7) and result.weights[2] >= 0.2 - 1e-7
+
+
+def test_parametric_scenarios_that_lose_everything_are_refused() -> None:
+    from mcalloc.errors import ConfigError
+    from mcalloc.optimize.scenarios import parametric
+
+    # a yearly normal return with 100% volatility falls below -100% about one time in six
+    with pytest.raises(ConfigError, match=r"optimize\.scenarios: [\d,]+ of the 3,000 drawn asset returns lose 100%"):
+        parametric(np.full(3, 0.05), np.eye(3), 1000, 1.0, np.random.default_rng(0))
+    assert parametric(np.full(3, 0.05), np.eye(3) * 0.01, 1000, 1.0, np.random.default_rng(0)).n_paths == 1000
+
+
+def test_a_floor_on_a_subset_of_paths_is_measured_on_all_of_them() -> None:
+    # a drawdown objective solves on its first max_path_scenarios paths; min_return is judged on every path
+    # (optimization.csv's mean_return_fit), so the subset must be held to the means of all of them
+    months = monthly_scenarios(1000, 24, seed=11).months.copy()
+    months[:100] *= np.float32(1.003)  # the first paths earn about 3.6% a year more than the rest
+    scenarios = Scenarios(months, 1)
+    subset = scenarios.subset(slice(0, 100))
+    np.testing.assert_array_equal(subset.floor_means(), scenarios.annual_mean())
+    assert (subset.annual_mean() - scenarios.annual_mean()).min() > 0.01  # the subset's own means flatter
+    lowest = solve_objective(objective(kind="min_cdar"), subset, context(), None, "x", "").weights
+    floor = float(scenarios.annual_mean() @ lowest) + 0.004
+    for kind in ("min_cdar", "min_cvar", "min_variance"):
+        weights = solve_objective(objective(kind=kind), subset, context(), floor, "x", "").weights
+        assert float(scenarios.annual_mean() @ weights) >= floor - 1e-7, kind
 
 
 def test_max_assets_names_a_set_the_solver_failed_on_instead_of_passing_it_over(

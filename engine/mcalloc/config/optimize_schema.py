@@ -305,7 +305,9 @@ class OptimizeConfig(_Frozen):
     ``stability.csv`` shows how much the weights move between subsets).
     ``batches`` independent parts of the paths are each solved again for
     ``stability.csv``. ``grid_step`` (up to 4 assets) evaluates every mix on
-    a simplex grid with the same measure, the cross-check of every solution.
+    a simplex grid with the same measure, the cross-check of every solution;
+    at least 0.02 (23,426 mixes of 4 assets; the count grows as
+    ``step ** -(n_assets - 1)``).
     """
 
     objectives: list[Objective] = Field(default_factory=list)
@@ -313,7 +315,7 @@ class OptimizeConfig(_Frozen):
     n_paths: Annotated[int, Field(gt=1, le=1_000_000)] | None = None
     max_path_scenarios: Annotated[int, Field(ge=100, le=200_000)] = 5_000
     batches: Annotated[int, Field(ge=0, le=50)] = 5
-    grid_step: Annotated[float, Field(gt=0.0, le=0.5)] | None = 0.1
+    grid_step: Annotated[float, Field(ge=0.02, le=0.5)] | None = 0.1
     solver: Literal["CLARABEL", "SCS", "OSQP", "HIGHS"] = "CLARABEL"
     lp_solver: Literal["HIGHS", "CLARABEL", "SCS"] = "HIGHS"
     fallback_solver: Literal["SCS", "CLARABEL", "HIGHS"] | None = "SCS"

@@ -676,6 +676,13 @@ class Scenario(_Frozen):
                 f"optimize.constraints.bounds: weights cannot sum to 1 (minimums add to "
                 f"{sum(lows):.4g}, maximums to {sum(highs):.4g}); widen the bounds"
             )
+        optimize = self.optimize
+        source_paths = getattr(optimize.scenarios, "n", None) or optimize.fit_paths(self.simulation.n_paths)
+        if optimize.objectives and optimize.batches >= 2 and source_paths // optimize.batches < 2:
+            raise ValueError(
+                f"optimize.batches: {optimize.batches} batches of the optimiser's {source_paths} paths leave "
+                "fewer than 2 paths each; lower batches (0 turns stability.csv off) or raise optimize.n_paths"
+            )
         labels = [objective.label for objective in self.optimize.objectives]
         unknown_portfolios = [
             p for p in self.output.report_portfolios if p not in {*labels, *self.portfolio.benchmarks}
@@ -696,10 +703,16 @@ class Scenario(_Frozen):
                 raise ValueError(
                     f"optimize.objectives: min_return '{target}' names no benchmark in portfolio.benchmarks"
                 )
-            budgets = getattr(objective, "budgets", None) or {}
-            unknown = [asset for asset in budgets if asset not in names]
+            budgets = getattr(objective, "budgets", None)
+            unknown = [asset for asset in budgets or {} if asset not in names]
             if unknown:
                 raise ValueError(f"optimize.objectives.{index}.budgets: unknown asset '{unknown[0]}'")
+            missing = [asset for asset in names if asset not in (budgets or {})]
+            if budgets is not None and missing:
+                raise ValueError(
+                    f"optimize.objectives.{index}.budgets: no budget for {', '.join(missing)}; give every asset a "
+                    "share of risk (an asset without one would get no weight), or drop budgets for equal shares"
+                )
             if objective.kind == "risk_parity" and not constraints.long_only:
                 raise ValueError(f"optimize.objectives.{index}: risk_parity needs optimize.constraints.long_only: true")
             if objective.kind == "risk_parity" and objective.min_return is not None:

@@ -37,11 +37,20 @@ class Feasible:
     def n_assets(self) -> int:
         return int(self.lower.size)
 
-    def only(self, keep: np.ndarray) -> Feasible:
-        """The same constraints with the assets outside ``keep`` (boolean mask) held at zero."""
+    def only(self, keep: np.ndarray) -> Feasible | None:
+        """The same constraints with the assets outside ``keep`` (boolean mask) held at zero.
+
+        None when that breaks a bound: an asset left out has a minimum weight above zero.
+        """
+        if np.any(~keep & (self.lower > 0.0)):
+            return None
         lower = np.where(keep, self.lower, 0.0)
         upper = np.where(keep, self.upper, 0.0)
         return replace(self, lower=lower, upper=upper)
+
+    def required(self, keep: np.ndarray) -> list[str]:
+        """The assets outside ``keep`` that have a minimum weight above zero, by name."""
+        return [name for name, low, kept in zip(self.names, self.lower, keep, strict=True) if low > 0.0 and not kept]
 
     def start(self) -> np.ndarray:
         """Equal weights moved into the bounds: where iterative solvers take their first look."""

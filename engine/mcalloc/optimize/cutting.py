@@ -27,7 +27,7 @@ import cvxpy as cp
 import numpy as np
 
 from mcalloc.errors import InfeasibleError
-from mcalloc.optimize.common import NO_TARGET, Feasible, OptimizedWeights, Solvers, solve
+from mcalloc.optimize.common import NO_TARGET, Feasible, OptimizedWeights, SolverFailedError, Solvers, solve
 
 __all__ = ["ConvexMeasure", "CuttingPlane", "tail_mass"]
 
@@ -153,9 +153,18 @@ class CuttingPlane:
         status, solver = "optimal", self.solvers.linear
         lower = -np.inf
         iterations = 0
+        limits = ", ".join(f"{m.name} <= {b:.4g}" for m, b in self.limits)
         while iterations < max_iterations:
             iterations += 1
-            status, solver = solve(self.problem, self.solvers, True, what, hint)
+            try:
+                status, solver = solve(self.problem, self.solvers, True, what, hint)
+            except SolverFailedError:
+                raise
+            except InfeasibleError:
+                if not self.limits:
+                    raise
+                # the constraints and the floor hold (checked before); the cuts of the limits rule out every mix
+                raise InfeasibleError(f"{what}: no mix meets {limits} within the constraints; {hint}") from None
             lower = float(self.level.value)
             point = np.asarray(self.weights.value, dtype=float)
             self._evaluate(point)
@@ -163,7 +172,6 @@ class CuttingPlane:
             if best is not None and best[1] - lower <= TOLERANCE:
                 break
         if best is None:
-            limits = ", ".join(f"{m.name} <= {b:.4g}" for m, b in self.limits)
             raise InfeasibleError(f"{what}: no mix meets {limits}; {hint}")
         warnings: tuple[str, ...] = ()
         gap = best[1] - lower

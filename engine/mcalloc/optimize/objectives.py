@@ -133,7 +133,7 @@ def _solve_on(
     solvers = context.solvers
     start = feasible.start()
     if isinstance(objective, MinVarianceObjective):
-        return MinVarianceProblem(mean, covariance, feasible, solvers).solve(floor, what, hint)
+        return MinVarianceProblem(scenarios.floor_means(), covariance, feasible, solvers).solve(floor, what, hint)
     if isinstance(objective, MeanVarianceObjective):
         problem = MeanVarianceProblem(mean, covariance, objective.risk_aversion, feasible, solvers)
         return problem.solve(floor, what, hint)
@@ -145,14 +145,19 @@ def _solve_on(
         return RiskParityProblem(covariance, budgets, feasible, solvers).solve(floor, what, hint)
     if isinstance(objective, MaxGrowthObjective):
         limits: list[tuple[ConvexMeasure, float]] = []
+        keys = []
         if objective.cvar_limit is not None:
             limits.append((horizon_cvar_measure(scenarios, objective.alpha), objective.cvar_limit))
+            keys.append("cvar_limit")
         if objective.maxdd_limit is not None:
             limits.append((maxdd_cvar_measure(scenarios, objective.maxdd_alpha), objective.maxdd_limit))
-        plane = CuttingPlane(growth_measure(scenarios), limits, feasible, mean, solvers, start)
+            keys.append("maxdd_limit")
+        if keys:
+            hint = f"raise {' or '.join(keys)}, or {hint}"
+        plane = CuttingPlane(growth_measure(scenarios), limits, feasible, scenarios.floor_means(), solvers, start)
         result = plane.solve(floor, what, hint)
         return replace(result, objective_value=-result.objective_value)  # the growth, not its negative
-    plane = CuttingPlane(_measure_for(objective, scenarios), [], feasible, mean, solvers, start)
+    plane = CuttingPlane(_measure_for(objective, scenarios), [], feasible, scenarios.floor_means(), solvers, start)
     return plane.solve(floor, what, hint)
 
 
@@ -177,8 +182,11 @@ def solve_objective(
         for chosen in itertools.combinations(range(feasible.n_assets), size):
             keep = np.zeros(feasible.n_assets, dtype=bool)
             keep[list(chosen)] = True
+            subset = feasible.only(keep)
+            if subset is None:  # leaves out an asset with a minimum weight
+                continue
             try:
-                result = _solve_on(objective, scenarios, context, feasible.only(keep), floor, what, hint)
+                result = _solve_on(objective, scenarios, context, subset, floor, what, hint)
             except SolverFailedError as error:
                 failed.append(("+".join(context.asset_names[i] for i in chosen), error))
                 continue

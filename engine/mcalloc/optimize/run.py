@@ -164,7 +164,7 @@ def _grid_best(
         for point in simplex_grid(n_assets, step)
         if context.feasible.contains(point, 1e-12)
         and (context.max_assets is None or np.count_nonzero(point) <= context.max_assets)
-        and (floor is None or scenarios.mean_return(point) >= floor)
+        and (floor is None or float(scenarios.floor_means() @ point) >= floor)
         and (not isinstance(objective, MaxGrowthObjective) or _within_limits(objective, scenarios, point))
     ]
 
@@ -203,17 +203,24 @@ def optimise(scenario: Scenario, scenarios: Scenarios, benchmarks: dict[str, np.
     warnings: list[str] = []
     for index, objective in enumerate(optimize.objectives):
         what = f"optimize.objectives.{index} ({objective.label})"
-        hint = (
-            f"the highest mean return within the constraints is {best_mean:.4f} a year; lower min_return or "
-            f"relax {context.feasible.describe()}"
-        )
         floor = _floor(objective, scenarios, benchmarks)
+        hint = f"relax {context.feasible.describe()}"
+        if floor is not None:
+            hint = (
+                f"the highest mean return within the constraints is {best_mean:.4f} a year; lower min_return or "
+                + hint
+            )
         if floor is not None and floor > best_mean + 1e-9:
             raise InfeasibleError(f"{what}: min_return needs a mean return of {floor:.4f} a year; {hint}")
         used = _objective_paths(objective, scenarios, optimize.max_path_scenarios)
         result = solve_objective(objective, used, context, floor, what, hint)
         if result.status != "optimal":
             warnings.append(f"{what}: the solver's status is {result.status}")
+        if result.solver not in (optimize.solver, optimize.lp_solver):
+            warnings.append(
+                f"{what}: solved by the fallback solver {result.solver}: {optimize.solver} (conic) or "
+                f"{optimize.lp_solver} (linear) failed on it"
+            )
         warnings += result.warnings
         recomputed = objective_measure(objective, used, result.weights, context.risk_free, context.asset_names)
         grid_best, grid_points = _grid_best(
@@ -393,6 +400,10 @@ def frontier_table(
     scenarios = scenarios.subset(slice(0, FRONTIER_PATHS))
     for label, mask in _asset_sets(scenario):
         feasible = context.feasible.only(mask)
+        if feasible is None:
+            left_out = ", ".join(context.feasible.required(mask))
+            notes.append(f"frontier {label}: not drawn, it leaves out {left_out}, which has a minimum weight")
+            continue
         if feasible.lower.sum() > 1.0 + 1e-12 or feasible.upper.sum() < 1.0 - 1e-12:
             notes.append(f"frontier {label}: not drawn, the weight bounds cannot sum to 1 with only these assets")
             continue

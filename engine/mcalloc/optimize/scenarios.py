@@ -33,6 +33,7 @@ from functools import cached_property
 
 import numpy as np
 
+from mcalloc.errors import ConfigError
 from mcalloc.metrics.risk import cvar, pooled_volatility
 
 __all__ = ["MEASURES", "Scenarios", "parametric"]
@@ -55,6 +56,8 @@ class Scenarios:
     months: np.ndarray
     months_per_period: int
     steps_per_year: float = 12.0
+    floor_mean: np.ndarray | None = None
+    """In a subset of paths, the annualised means of all the optimiser's paths: where a floor is measured."""
 
     @property
     def n_paths(self) -> int:
@@ -73,13 +76,28 @@ class Scenarios:
         return self.n_months / self.steps_per_year
 
     def subset(self, rows: np.ndarray | slice) -> Scenarios:
-        """The scenarios of some paths."""
-        return Scenarios(self.months[rows], self.months_per_period, self.steps_per_year)
+        """The scenarios of some paths; a ``min_return`` floor is still measured on all of them."""
+        return Scenarios(self.months[rows], self.months_per_period, self.steps_per_year, self.floor_means())
+
+    def floor_means(self) -> np.ndarray:
+        """Each asset's annualised mean return as a ``min_return`` floor measures it: over all the paths.
+
+        A subset (a drawdown objective's first ``max_path_scenarios`` paths,
+        a stability batch) keeps the means of the paths it came from, so
+        the floor it is solved under is the one ``optimization.csv`` checks.
+        """
+        return self.annual_mean() if self.floor_mean is None else self.floor_mean
 
     def batches(self, count: int) -> list[Scenarios]:
-        """``count`` disjoint consecutive parts of the paths (independently seeded chunks)."""
+        """``count`` disjoint consecutive parts of the paths (independently seeded chunks).
+
+        Each stands alone, as if it were all the paths simulated: a floor is measured with its own means.
+        """
         edges = np.linspace(0, self.n_paths, count + 1).astype(int)
-        return [self.subset(slice(int(lo), int(hi))) for lo, hi in itertools.pairwise(edges)]
+        return [
+            Scenarios(self.months[int(lo) : int(hi)], self.months_per_period, self.steps_per_year)
+            for lo, hi in itertools.pairwise(edges)
+        ]
 
     @cached_property
     def _periods(self) -> np.ndarray:
@@ -213,10 +231,22 @@ def parametric(
     L z / sqrt(g / nu)`` with ``L L' = covariance``, ``z`` standard normal and
     ``g`` chi-square with ``nu`` degrees of freedom. One period is
     ``1 / steps_per_year`` of a year.
+
+    Raises
+    ------
+    ConfigError
+        If a drawn return is -100% or worse (growth at or below zero).
     """
     factor = np.linalg.cholesky(covariance)
     shocks = rng.standard_normal((n, mean.size)) @ factor.T
     if nu is not None:
         shocks *= np.sqrt((nu - 2.0) / rng.chisquare(nu, n))[:, None]
     growth = 1.0 + mean + shocks
+    lost = int(np.count_nonzero(growth <= 0.0))
+    if lost:
+        raise ConfigError(
+            f"optimize.scenarios: {lost:,} of the {growth.size:,} drawn asset returns lose 100% or more in a period "
+            "(normal and t returns have no floor at -100%), which no wealth survives; lower the covariance or "
+            "raise periods_per_year"
+        )
     return Scenarios(growth[:, None, :], 1, steps_per_year)

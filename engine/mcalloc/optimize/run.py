@@ -185,6 +185,16 @@ def _within_limits(objective: MaxGrowthObjective, scenarios: Scenarios, weights:
     return limit is None or scenarios.maxdd_cvar(weights, objective.maxdd_alpha, compounded=False) <= limit
 
 
+def _alpha(objective: Objective) -> float:
+    """The confidence level of the objective's own tail measure; NaN where it has none.
+
+    ``max_growth`` has one only with a ``cvar_limit`` (its ``maxdd_limit`` has ``maxdd_alpha``).
+    """
+    if isinstance(objective, MaxGrowthObjective) and objective.cvar_limit is None:
+        return math.nan
+    return float(getattr(objective, "alpha", math.nan))
+
+
 def _floor(objective: Objective, scenarios: Scenarios, benchmarks: dict[str, np.ndarray]) -> float | None:
     target = objective.min_return
     if target is None:
@@ -207,8 +217,7 @@ def optimise(scenario: Scenario, scenarios: Scenarios, benchmarks: dict[str, np.
         hint = f"relax {context.feasible.describe()}"
         if floor is not None:
             hint = (
-                f"the highest mean return within the constraints is {best_mean:.4f} a year; lower min_return or "
-                + hint
+                f"the highest mean return within the constraints is {best_mean:.4f} a year; lower min_return or " + hint
             )
         if floor is not None and floor > best_mean + 1e-9:
             raise InfeasibleError(f"{what}: min_return needs a mean return of {floor:.4f} a year; {hint}")
@@ -423,7 +432,10 @@ def frontier_table(
                     "objective_value": value,
                     **fit_measures(scenarios, weights),
                 }
-                row.update(zip(weight_columns, (float(w) for w in weights), strict=True))
+                # weights a solver left at +-1e-12 are zero, as in weights.csv
+                row.update(
+                    zip(weight_columns, (0.0 if abs(w) < 1e-10 else float(w) + 0.0 for w in weights), strict=True)
+                )
                 rows.append(row)
     marked = [(name, "benchmark", w) for name, w in benchmarks.items()]
     marked += [(p.name, "optimised", p.result.weights) for p in portfolios]
@@ -542,7 +554,7 @@ def optimization_table(
         row: dict[str, object] = {
             "portfolio": portfolio.name,
             "objective": objective.kind,
-            "alpha": getattr(objective, "alpha", math.nan),
+            "alpha": _alpha(objective),
             "objective_value": value,
             "objective_recomputed": portfolio.recomputed,
             "optimality_gap": portfolio.result.gap,

@@ -195,6 +195,9 @@ def test_refits_cover_the_whole_test_period(simulated_scenario: Path, tmp_path: 
     daily = table[(table["check"] == "var") & (table["horizon"] == "1d")]
     assert (daily["n_obs"] == N_TEST).all()
     assert (table[(table["check"] == "pit") & (table["horizon"] == "1m")]["n_obs"] == N_TEST // 21).all()
+    # 200 simulated windows: a window check's p-value is at least 2 / 201, too large ever to fail; said so
+    warnings = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["warnings"]
+    assert any(w.startswith("simulation.n_paths: among 200 simulated windows") and "cannot fail" in w for w in warnings)
     assert BacktestPlan((split,), 24).segments(N_FIT, N_FIT + N_TEST) == [
         (N_FIT, N_FIT + 504),
         (N_FIT + 504, N_FIT + 1008),

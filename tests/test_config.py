@@ -101,3 +101,20 @@ def test_fitted_frequency_must_match_simulated_steps() -> None:
     assert (
         load_scenario(config, ["data.frequency=weekly", "simulation.steps_per_year=52"]).simulation.steps_per_year == 52
     )
+
+
+def test_every_yaml_example_of_docs_config_md_is_a_valid_part_of_the_default_scenario(tmp_path: Path) -> None:
+    # each ```yaml block that starts with a top-level section, merged over configs/default.yaml, validates
+    text = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+    blocks = [block.split("```", 1)[0] for block in text.split("```yaml\n")[1:]]
+    sections = {"optimize", "portfolio", "simulation", "currency", "tax", "output"}
+    checked = 0
+    for index, block in enumerate(blocks):
+        data = yaml.safe_load(block)
+        if not isinstance(data, dict) or not set(data) <= sections:
+            continue
+        path = tmp_path / f"example_{index}.yaml"
+        path.write_text(yaml.safe_dump({"extends": str(DEFAULT_CONFIG), **data}), encoding="utf-8")
+        load_scenario(path)
+        checked += 1
+    assert checked >= 2

@@ -14,6 +14,7 @@ optimised portfolio's metrics come from futures it was not fitted to, and
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -553,6 +554,18 @@ def run_scenario(
     )
 
 
+def _window_power(n_paths: int, threshold: float) -> list[str]:
+    """A warning when the simulated windows are too few for a window check ever to fail (docs/backtest.md)."""
+    smallest = 2.0 / (n_paths + 1)  # a two-sided percentile p-value among n_paths simulated windows
+    if smallest < threshold:
+        return []
+    return [
+        f"simulation.n_paths: among {n_paths:,} simulated windows no window check's p-value falls below "
+        f"{smallest:.2g}, which is not below the threshold {threshold:.2g}: those checks cannot fail; "
+        f"use more than {math.ceil(2.0 / threshold):,} paths"
+    ]
+
+
 @dataclass(frozen=True)
 class BacktestOutcome:
     """What a finished backtest wrote: every check, the verdicts, the periods and the models that could not be fitted.
@@ -664,6 +677,7 @@ def run_backtest(
         folder.write_csv("pits.csv", pd.concat([r.pits for r in results if r.error is None], ignore_index=True))
         warnings = [*data.warnings, *dict.fromkeys(w for r in results for w in r.warnings)]
         warnings += [f"{f['model']} at split {f['split']}: not evaluated: {f['error']}" for f in failures]
+        warnings += _window_power(base.simulation.n_paths, float(verdict["threshold"].min()))
         folder.update(warnings=warnings, failures=list(failures))
         if base.output.report:
             with clock.stage("report"):

@@ -16,6 +16,8 @@ from typing import Literal
 
 from tqdm import tqdm
 
+from mcalloc.errors import ConfigError
+
 __all__ = ["LOGGER", "Mode", "ProgressReporter", "configure_logging"]
 
 LOGGER = logging.getLogger("mcalloc")
@@ -34,7 +36,13 @@ def configure_logging(level: str, log_file: Path | None, terminal: bool) -> None
     stream.setFormatter(logging.Formatter(pattern, datefmt="%Y-%m-%d %H:%M:%S"))
     LOGGER.addHandler(stream)
     if log_file is not None:
-        handler = logging.FileHandler(log_file, encoding="utf-8")
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as error:
+            raise ConfigError(
+                f"--log-file {log_file}: cannot write it ({error.strerror}); give a writable path"
+            ) from None
         handler.setLevel(min(logging.INFO, logging.getLevelName(level.upper())))
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S"))
         LOGGER.addHandler(handler)

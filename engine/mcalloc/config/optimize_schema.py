@@ -156,13 +156,15 @@ class MaxGrowthObjective(_Objective):
     ``cvar_limit``: CVaR at ``alpha`` of the horizon log loss; ``maxdd_limit``:
     CVaR at ``maxdd_alpha`` of the maximum month-end drawdown (uncompounded),
     which also holds the ``maxdd_alpha`` quantile (e.g. the P90) below it.
+    Both measures can pass 1 (a log loss, a drawdown of summed returns): an
+    all-equity mix over ten years has an uncompounded drawdown CVaR near 1.2.
     """
 
     kind: Literal["max_growth"]
     alpha: Level = 0.95
     cvar_limit: Annotated[float, Field(gt=0.0, le=10.0)] | None = None
     maxdd_alpha: Level = 0.9
-    maxdd_limit: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
+    maxdd_limit: Annotated[float, Field(gt=0.0, le=10.0)] | None = None
 
     @property
     def default_label(self) -> str:

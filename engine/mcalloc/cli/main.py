@@ -189,7 +189,8 @@ def _optimization_summary(table: pd.DataFrame) -> str:
         )
     header = (
         "optimised: the objective on the optimiser's own paths and on the evaluation paths (+- standard error); "
-        "grid gap <= 0 (to rounding): no mix on the grid does better; optimization.csv, stability.csv and frontier.csv have more"
+        "grid gap <= 0 (to rounding): no mix on the grid does better; optimization.csv, stability.csv and "
+        "frontier.csv have more"
     )
     return header + "\n" + pd.DataFrame(rows).to_string(index=False)
 

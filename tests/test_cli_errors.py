@@ -283,10 +283,6 @@ def _depot_rebalanced_daily(data: RawScenario) -> None:
     data["portfolio"]["rebalance"] = "daily"
 
 
-def _isk_settings_without_isk(data: RawScenario) -> None:
-    data["tax"] = {"isk": {"allowance": 150_000}}
-
-
 def _dollar_funds(fx: dict[str, str]) -> Mutation:
     def mutate(data: RawScenario) -> None:
         for asset in data["assets"]:
@@ -313,9 +309,6 @@ CASES = [
     ),
     pytest.param(_validate(_optimize(grid_step=0.001), "optimize.grid_step", "0.02"), id="grid-step-too-fine"),
     pytest.param(_validate(_isk(tax_rate=1.5), "tax.isk.tax_rate", "less than or equal to 1"), id="tax-rate-above-1"),
-    pytest.param(
-        _validate(_isk_settings_without_isk, "tax.isk", "kind is none", "set tax.kind: isk"), id="isk-settings-unused"
-    ),
     pytest.param(
         _validate(_dollar_funds({"USD": "builtin:ecb:SEK/USD"}), "currency.fx.USD", "builtin:ecb:USD/SEK"),
         id="fx-rate-inverted",

@@ -108,13 +108,43 @@ def test_every_yaml_example_of_docs_config_md_is_a_valid_part_of_the_default_sce
     text = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
     blocks = [block.split("```", 1)[0] for block in text.split("```yaml\n")[1:]]
     sections = {"optimize", "portfolio", "simulation", "currency", "tax", "output"}
+    examples = ROOT / "configs" / "examples"
     checked = 0
     for index, block in enumerate(blocks):
         data = yaml.safe_load(block)
+        if isinstance(data, dict) and "extends" in data:
+            # a whole scenario file, written as if it sat in the project folder or in configs/examples/
+            home = ROOT if (ROOT / data["extends"]).is_file() else examples
+            path = home / f".docs_example_{index}.yaml"
+            path.write_text(block, encoding="utf-8")
+            try:
+                load_scenario(path)
+            finally:
+                path.unlink()
+            checked += 1
+            continue
         if not isinstance(data, dict) or not set(data) <= sections:
             continue
         path = tmp_path / f"example_{index}.yaml"
         path.write_text(yaml.safe_dump({"extends": str(DEFAULT_CONFIG), **data}), encoding="utf-8")
         load_scenario(path)
         checked += 1
-    assert checked >= 2
+    assert checked >= 4
+
+
+def test_account_settings_its_kind_does_not_use_warn_and_are_left_out_of_the_resolved_scenario(
+    tmp_path: Path,
+) -> None:
+    from mcalloc.pipeline import check_inputs
+
+    scenario = load_scenario(DEFAULT_CONFIG, ["tax.isk.allowance=150000"])
+    assert any(w.startswith("tax.isk: set, but tax.kind is none, so it does nothing") for w in check_inputs(scenario))
+    assert "isk" not in scenario_to_dict(scenario)["tax"] and "depot" not in scenario_to_dict(scenario)["tax"]
+    # a config.yaml written by an earlier mcalloc holds that year's ISK defaults: it still runs as it did
+    resolved = scenario_to_dict(load_scenario(DEFAULT_CONFIG))
+    resolved["tax"]["isk"] = {"government_bond_rate": 0.0196, "allowance": 150_000.0}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(resolved), encoding="utf-8")
+    assert config_hash(load_scenario(path)) == config_hash(load_scenario(DEFAULT_CONFIG))
+    isk = scenario_to_dict(load_scenario(DEFAULT_CONFIG, ["tax.kind=isk", "currency.base=SEK"]))["tax"]
+    assert set(isk) == {"kind", "isk"}

@@ -159,27 +159,42 @@ def test_isk_tax_matches_a_hand_calculation_by_skatteverkets_method(rules: IskCo
     assert tax.due(np.array([0.1]), np.array([0.0]))[0] == 0.0
 
 
-def test_isk_counts_deposits_gross_when_a_withdrawal_falls_in_the_same_month() -> None:
-    # SEK 1,000,000, no returns; in April SEK 10,000 goes in and 10% of the wealth comes out: a net
-    # withdrawal of 90,000, but the deposit still counts. Quarter starts 1,000,000 (Jan, Apr: before the
-    # flows), 910,000 (Jul, Oct); base (3,820,000 + 10,000) / 4 = 957,500, less 300,000 = 657,500;
-    # at 3.55% x 30%: SEK 7,002.375 (netting the deposit away would give 6,975.75)
+@pytest.mark.parametrize(
+    ("withdrawal", "expected"),
+    [
+        # 10% of the wealth out: a net withdrawal of 90,000. Quarter starts 1,000,000 (Jan, Apr: before the
+        # flows), 910,000 (Jul, Oct); base (3,820,000 + 10,000) / 4 = 957,500, less 300,000 = 657,500;
+        # at 3.55% x 30%: SEK 7,002.375 (netting the deposit away would give 6,975.75)
+        ({"percent": 0.1}, 7002.375),
+        # SEK 10,000 out: the flows cancel. Quarter starts 1,000,000 each; base (4,000,000 + 10,000) / 4
+        # = 1,002,500, less 300,000 = 702,500: SEK 7,481.625 (no deposit at all would give 7,455.00)
+        ({"amount": 10_000.0}, 7481.625),
+    ],
+    ids=["net-withdrawal", "cancelling"],
+)
+def test_isk_counts_deposits_gross_when_a_withdrawal_falls_in_the_same_month(
+    withdrawal: dict[str, float], expected: float
+) -> None:
+    # SEK 1,000,000, no returns; in April SEK 10,000 goes in and a withdrawal comes out, through the
+    # simulation's own month start (tax tally, flows, rebalancing)
+    from types import SimpleNamespace
+
+    from mcalloc.simulation.paths import _start_month
+
     wealth = 1_000_000.0
     plan = [
         FlowConfig(kind="contribution", amount=10_000.0, frequency="annual", start_year=0.25),
-        FlowConfig(kind="withdrawal", percent=0.1, frequency="annual", start_year=0.25),
+        FlowConfig(kind="withdrawal", frequency="annual", start_year=0.25, **withdrawal),
     ]
-    flows = CashFlowSchedule.from_config(plan, 1, wealth)
     tax = IskTax.from_config(IskConfig(), wealth)
+    flows = CashFlowSchedule.from_config(plan, 1, wealth)
+    simulation = SimpleNamespace(tax=tax, flows=flows, schedule=Schedule(1, 252, "monthly"))
     book = FixedMixBook(np.array([[1.0]]), 1)
     for month in range(12):
-        tax.on_month_start(book, month)
-        fixed, rate = flows.at(month)
-        if fixed or rate:
-            book.apply_flow(fixed, rate, month / 12, flows.deposit_at(month))
+        _start_month(simulation, book, month)  # type: ignore[arg-type]
         book.advance(np.ones((1, 21, 1)))
     tax.on_year_end(book)
-    assert book.taxes_paid[0, 0] * wealth == pytest.approx(7002.375, abs=0.005)
+    assert book.taxes_paid[0, 0] * wealth == pytest.approx(expected, abs=0.005)
 
 
 def test_depot_tax_follows_the_average_cost_method_by_hand() -> None:

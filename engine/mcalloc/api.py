@@ -167,8 +167,12 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
+OPTIONAL_FILES = ("paths.parquet",)
+"""Result files a folder may lose without harm (the per-path table, the largest): the rest is read without it."""
+
+
 def check_files(folder: Path, manifest: dict[str, Any]) -> None:
-    """Every result file the manifest lists is there, with the sha256 it was written with.
+    """Every result file the manifest lists is there (but :data:`OPTIONAL_FILES`), with the sha256 it was written with.
 
     Folders of schema 1.1 and earlier list no files; they are read as they are.
 
@@ -183,6 +187,8 @@ def check_files(folder: Path, manifest: dict[str, Any]) -> None:
     for name, digest in files.items() if isinstance(files, dict) else ():
         path = folder / name
         again = "run its scenario again" + ("" if name == "config.yaml" else " (config.yaml)")
+        if not path.is_file() and name in OPTIONAL_FILES:
+            continue
         if not path.is_file():
             raise RunFolderError(f"{path}: missing; the folder is damaged: {again}")
         if file_sha256(path) != digest:
@@ -209,8 +215,11 @@ def load_batch(folder: str | Path) -> pd.DataFrame:
     if not index.is_file():
         raise RunFolderError(f"{folder}: no index.parquet; give the folder of an mcalloc batch")
     table = pd.read_parquet(index)
-    # written relative to the batch folder, wherever that is now
-    table["folder"] = [str(folder / value) if isinstance(value, str) and value else value for value in table["folder"]]
+    # written relative to the batch folder, wherever that is now (indexes before schema 1.2: as the batch named it)
+    table["folder"] = [
+        str(folder / value) if isinstance(value, str) and value and (folder / value).exists() else value
+        for value in table["folder"]
+    ]
     return table
 
 

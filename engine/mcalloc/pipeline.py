@@ -156,6 +156,10 @@ def _unchecked(scenario: Scenario) -> list[str]:
             f"1/{scenario.simulation.steps_per_year} year (simulation.steps_per_year); add step: daily, weekly or "
             "monthly"
         )
+    found += [
+        f"tax.{name}: set, but tax.kind is {scenario.tax.kind}, so it does nothing; set tax.kind: {name} or drop it"
+        for name in scenario.tax.unused_settings()
+    ]
     base = scenario.currency.base
     implicit = [asset.name for asset in scenario.assets if asset.currency is None]
     if base != CurrencyConfig.model_fields["base"].default and implicit:
@@ -562,7 +566,7 @@ def _window_power(n_paths: int, threshold: float) -> list[str]:
     return [
         f"simulation.n_paths: among {n_paths:,} simulated windows no window check's p-value falls below "
         f"{smallest:.2g}, which is not below the threshold {threshold:.2g}: those checks cannot fail; "
-        f"use more than {math.ceil(2.0 / threshold):,} paths"
+        f"use at least {math.floor(2.0 / threshold - 1.0) + 1:,} paths"
     ]
 
 
@@ -677,7 +681,7 @@ def run_backtest(
         folder.write_csv("pits.csv", pd.concat([r.pits for r in results if r.error is None], ignore_index=True))
         warnings = [*data.warnings, *dict.fromkeys(w for r in results for w in r.warnings)]
         warnings += [f"{f['model']} at split {f['split']}: not evaluated: {f['error']}" for f in failures]
-        warnings += _window_power(base.simulation.n_paths, float(verdict["threshold"].min()))
+        warnings += _window_power(plan.n_paths, float(verdict["threshold"].min()))
         folder.update(warnings=warnings, failures=list(failures))
         if base.output.report:
             with clock.stage("report"):

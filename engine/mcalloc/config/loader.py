@@ -381,6 +381,11 @@ def validate(data: dict[str, Any], locations: Locations, source: Path) -> Scenar
 def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
     """The resolved scenario as plain YAML-ready data."""
     result: dict[str, Any] = scenario.model_dump(mode="json", exclude_none=True)
+    # the account settings its kind does not use change nothing: left out, so that a later mcalloc whose
+    # defaults differ (the ISK's rates change every year) reads the file as it was run
+    tax = result.get("tax", {})
+    for unused in {"isk", "depot"} - {tax.get("kind")}:
+        tax.pop(unused, None)
     return result
 
 

@@ -381,15 +381,10 @@ class TaxConfig(_Frozen):
     isk: IskConfig = IskConfig()
     depot: DepotConfig = DepotConfig()
 
-    @model_validator(mode="after")
-    def _settings_used(self) -> TaxConfig:
-        for kind, default in (("isk", IskConfig()), ("depot", DepotConfig())):
-            if self.kind != kind and getattr(self, kind) != default:
-                raise ValueError(
-                    f"{kind}: its settings apply only to an account of that kind, and kind is {self.kind}; "
-                    f"set tax.kind: {kind} or drop tax.{kind}"
-                )
-        return self
+    def unused_settings(self) -> list[str]:
+        """The sections (``isk``, ``depot``) set to other than their defaults that ``kind`` does not use."""
+        defaults = {"isk": IskConfig(), "depot": DepotConfig()}
+        return [name for name, default in defaults.items() if self.kind != name and getattr(self, name) != default]
 
 
 class Scenario(_Frozen):

@@ -246,7 +246,7 @@ def parametric(
     if lost:
         raise ConfigError(
             f"optimize.scenarios: {lost:,} of the {growth.size:,} drawn asset returns lose 100% or more in a period "
-            "(normal and t returns have no floor at -100%), which no wealth survives; lower the covariance or "
-            "raise periods_per_year"
+            "(normal and t returns have no floor at -100%), which no wealth survives; lower "
+            "optimize.scenarios.covariance (per period, as the means)"
         )
     return Scenarios(growth[:, None, :], 1, steps_per_year)

@@ -227,8 +227,9 @@ def _start_month(plan: SimulationPlan, book: FixedMixBook, month: int) -> None:
         plan.tax.on_month_start(book, month)
     if plan.flows is not None:
         fixed, rate = plan.flows.at(month)
-        if fixed or rate:
-            book.apply_flow(fixed, rate, month / 12.0, plan.flows.deposit_at(month))
+        deposit = plan.flows.deposit_at(month)
+        if fixed or rate or deposit:  # a deposit and a withdrawal that cancel still count as a deposit
+            book.apply_flow(fixed, rate, month / 12.0, deposit)
     if plan.schedule.rebalance_at(month):
         book.rebalance()
 

@@ -388,3 +388,25 @@ def test_what_the_optimiser_could_not_solve_is_named_in_its_warnings() -> None:
     (note,) = [w for w in result.warnings if "batches" in w]
     assert note.startswith(f"optimize.objectives.0 (min_variance): {unsolved} of 4 batches of paths have no solution")
     assert set(result.stability.n_batches) == {4 - unsolved}
+
+
+def test_a_solution_from_the_fallback_solver_is_named_and_the_configured_ones_are_not() -> None:
+    from mcalloc.config import load_scenario
+    from mcalloc.optimize import optimise
+
+    from .conftest import DEFAULT_CONFIG
+
+    scenarios = monthly_scenarios(600, 24, seed=4)
+    benchmarks = {"sp500_only": np.array([1.0, 0.0, 0.0])}
+    quiet = ["optimize.frontier.points=0", "optimize.batches=0", "optimize.grid_step=null"]
+    objectives = "optimize.objectives=[{kind: risk_parity}, {kind: min_cdar}, {kind: min_variance}]"
+    result = optimise(load_scenario(DEFAULT_CONFIG, [*quiet, objectives]), scenarios, benchmarks)
+    assert [p.result.solver for p in result.portfolios] == ["CLARABEL", "HIGHS", "CLARABEL"]
+    assert not [w for w in result.warnings if "fallback" in w]
+    # OSQP solves quadratic programs only: risk parity's log barrier falls to the fallback (SCS), and says so
+    osqp = load_scenario(DEFAULT_CONFIG, [*quiet, "optimize.objectives=[{kind: risk_parity}]", "optimize.solver=OSQP"])
+    result = optimise(osqp, scenarios, benchmarks)
+    assert result.portfolios[0].result.solver == "SCS"
+    assert result.warnings == (
+        "optimize.objectives.0 (risk_parity): solved by the fallback solver SCS: optimize.solver OSQP failed on it",
+    )

@@ -225,10 +225,13 @@ def optimise(scenario: Scenario, scenarios: Scenarios, benchmarks: dict[str, np.
         result = solve_objective(objective, used, context, floor, what, hint)
         if result.status != "optimal":
             warnings.append(f"{what}: the solver's status is {result.status}")
-        if result.solver not in (optimize.solver, optimize.lp_solver):
+        # the variance family and risk parity are conic programs; CVaR, drawdowns and growth linear cutting planes
+        conic = objective.kind in ("min_variance", "mean_variance", "max_sharpe", "risk_parity")
+        expected = optimize.solver if conic else optimize.lp_solver
+        if result.solver != expected:
             warnings.append(
-                f"{what}: solved by the fallback solver {result.solver}: {optimize.solver} (conic) or "
-                f"{optimize.lp_solver} (linear) failed on it"
+                f"{what}: solved by the fallback solver {result.solver}: "
+                f"{'optimize.solver' if conic else 'optimize.lp_solver'} {expected} failed on it"
             )
         warnings += result.warnings
         recomputed = objective_measure(objective, used, result.weights, context.risk_free, context.asset_names)

@@ -34,7 +34,7 @@ from mcalloc.backtest.evaluate import (
     minimum_fit_rows,
 )
 from mcalloc.backtest.forecasts import Targets
-from mcalloc.backtest.tables import split_summary, verdicts
+from mcalloc.backtest.tables import split_summary, verdicts, window_p_value
 from mcalloc.config.loader import config_hash, scenario_to_dict
 from mcalloc.config.schema import CurrencyConfig, Scenario
 from mcalloc.data.files import file_sha256
@@ -560,7 +560,7 @@ def run_scenario(
 
 def _window_power(n_paths: int, threshold: float) -> list[str]:
     """A warning when the simulated windows are too few for a window check ever to fail (docs/backtest.md)."""
-    smallest = 2.0 / (n_paths + 1)  # a two-sided percentile p-value among n_paths simulated windows
+    smallest = window_p_value(0.0, n_paths)  # the data beyond every simulated window
     if smallest < threshold:
         return []
     return [

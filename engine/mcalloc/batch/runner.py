@@ -196,8 +196,6 @@ def is_complete(folder: Path, key: str) -> bool:
     """Whether ``folder`` holds a complete, undamaged run with batch key ``key`` (else it is run again)."""
     from mcalloc.api import RunFolderError, check_files, read_manifest
 
-    if not (folder / "manifest.json").is_file():
-        return False
     try:
         manifest = read_manifest(folder)
         if manifest.get("status") != "complete" or manifest.get("batch_key") != key:

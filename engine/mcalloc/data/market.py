@@ -274,11 +274,11 @@ COLLINEAR = 0.99999
 """Returns correlated beyond this are one series twice as far as any model can tell."""
 
 
-def check_distinct(returns: pd.DataFrame, paths: dict[str, str], keys: dict[str, str] | None = None) -> None:
+def check_distinct(returns: pd.DataFrame, paths: dict[str, str], keys: dict[str, str]) -> None:
     """Refuse a constant series, and two series with the same (or perfectly collinear) returns.
 
     ``paths`` maps each series to its file; ``keys`` to the setting that
-    names it (by default ``data.paths.<series>``).
+    names it (``data.paths.<series>``, ``currency.fx.<CCY>``).
 
     Raises
     ------
@@ -288,15 +288,12 @@ def check_distinct(returns: pd.DataFrame, paths: dict[str, str], keys: dict[str,
     values = returns.to_numpy(dtype=float)
     names = [str(name) for name in returns.columns]
 
-    def setting(name: str) -> str:
-        return (keys or {}).get(name, f"data.paths.{name}")
-
     spread = values.std(axis=0)
     for name, deviation in zip(names, spread, strict=True):
         if not deviation > 0.0:
             raise DataError(
                 f"{paths.get(name, name)}: every return of {name} is the same (a constant price?), so it has no "
-                f"volatility to model; point {setting(name)} at the series' real prices"
+                f"volatility to model; point {keys[name]} at the series' real prices"
             )
     if len(names) < 2:
         return
@@ -309,7 +306,7 @@ def check_distinct(returns: pd.DataFrame, paths: dict[str, str], keys: dict[str,
                 raise DataError(
                     f"{paths.get(b, b)}: the returns of {b} and {a} are the same series (correlation "
                     f"{correlation[first, second]:.6f}), so no model can tell them apart; "
-                    f"point {setting(b)} at its own file"
+                    f"point {keys[b]} at its own file"
                 )
 
 

@@ -44,6 +44,9 @@ __all__ = [
     "solve_objective",
 ]
 
+CONIC_OBJECTIVES = ("min_variance", "mean_variance", "max_sharpe", "risk_parity")
+"""Objectives solved as one conic program (``optimize.solver``); the rest are linear cutting planes (``lp_solver``)."""
+
 PATH_OBJECTIVES = ("min_cdar", "min_cvar_maxdd")
 """Objectives whose cost grows with paths x months: solved on at most ``optimize.max_path_scenarios`` paths."""
 

@@ -26,6 +26,7 @@ from mcalloc.optimize.cutting import CuttingPlane
 from mcalloc.optimize.cvar import horizon_cvar_measure
 from mcalloc.optimize.drawdown import cdar_measure, maxdd_cvar_measure
 from mcalloc.optimize.objectives import (
+    CONIC_OBJECTIVES,
     PATH_OBJECTIVES,
     Context,
     best_mean_return,
@@ -225,8 +226,7 @@ def optimise(scenario: Scenario, scenarios: Scenarios, benchmarks: dict[str, np.
         result = solve_objective(objective, used, context, floor, what, hint)
         if result.status != "optimal":
             warnings.append(f"{what}: the solver's status is {result.status}")
-        # the variance family and risk parity are conic programs; CVaR, drawdowns and growth linear cutting planes
-        conic = objective.kind in ("min_variance", "mean_variance", "max_sharpe", "risk_parity")
+        conic = objective.kind in CONIC_OBJECTIVES
         expected = optimize.solver if conic else optimize.lp_solver
         if result.solver != expected:
             warnings.append(

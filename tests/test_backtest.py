@@ -48,7 +48,8 @@ N_FIT, N_TEST = 3000, 1260
 
 
 def _truth(kind: str) -> JointModel:
-    model, _ = build_model(load_scenario(DEFAULT_CONFIG, TRUTHS[kind]))
+    # a truth has its means: the simulated history is one path of one world
+    model, _ = build_model(load_scenario(DEFAULT_CONFIG, [*TRUTHS[kind], "model.mean_uncertainty=null"]))
     return model
 
 

@@ -470,7 +470,8 @@ def test_calibrated_fhs_factor_runs_exactly_like_the_fit(
 
 def simulated_market(seed: int) -> tuple[JointModel, pd.DataFrame]:
     """The default model fitted (factor, GJR quasi-ML, FHS) to one 18-year path of the default model itself."""
-    truth, _ = build_model(load_scenario(DEFAULT_CONFIG, ["simulation.start.kind=unconditional"]))
+    overrides = ["simulation.start.kind=unconditional", "model.mean_uncertainty=null"]  # one world, its means fixed
+    truth, _ = build_model(load_scenario(DEFAULT_CONFIG, overrides))
     n_days, burn_in = 6 * 252 * 3, 500
     path = truth.simulate(np.random.default_rng(seed), 1, burn_in + n_days)[0, burn_in:]
     returns = pd.DataFrame(path, index=pd.bdate_range("2001-01-02", periods=n_days), columns=truth.asset_names)

@@ -114,12 +114,20 @@ def test_bins_follow_the_money_put_in() -> None:
 
 
 def test_a_century_of_growth_stays_inside_the_range() -> None:
-    """Bins centred on the money put in alone overflowed after about 80 years at 8% a year (e^7)."""
+    """Bins centred on the money put in alone overflowed after about 80 years at 8% a year (e^7).
+
+    With the default's uncertain means the paths spread far wider than with
+    known ones (a standard deviation of log wealth near 5 after a century),
+    and every percentile the fan reports must still be counted in a bin.
+    """
     result = run_simulation(_plan(100), 200, 100, seed=5, n_jobs=1)
     assert result.fan is not None
     terminal = result.book.terminal_value
     assert np.median(np.log(terminal)) > 7.0  # beyond the range of bins centred on the money put in
-    assert result.fan.counts[:, -1, 0].sum() == 0 and result.fan.counts[:, -1, -1].sum() == 0
+    assert np.log(terminal).std(axis=0).min() > 4.0  # as wide as uncertain means make a century
+    # the paths beyond either end are fewer than 5% (the fan's outermost percentiles), so none of those is clipped
+    ends = result.fan.counts[:, -1, 0] + result.fan.counts[:, -1, -1]
+    assert (ends < 0.05 * terminal.shape[0]).all(), ends
     quantiles = result.fan.quantiles(PROBABILITIES)[:, -1, :]
     assert np.isfinite(quantiles).all()
     # each binned percentile is within a bin of the sample's: the share of paths below it, a bin either side,

@@ -212,6 +212,9 @@ def models_table(model: JointModel, scenario: Scenario) -> pd.DataFrame:
         start_variance = np.array([m.unconditional_variance for m in model.marginals])
     with np.errstate(invalid="ignore"):
         total = np.sqrt(np.diag(model.long_run_covariance()) * steps) / 100.0
+    mean_se = np.full(len(model.marginals), np.nan)
+    if model.mean_years is not None:
+        mean_se = np.sqrt(np.diag(model.drift_covariance())) * steps
     factor = model.factor
     for index, (name, label, marginal) in enumerate(zip(scenario.factor_names, labels, model.marginals, strict=True)):
         row = model_row(marginal, steps, float(start_variance[index]), model.start.kind)
@@ -220,7 +223,15 @@ def models_table(model: JointModel, scenario: Scenario) -> pd.DataFrame:
             {} if factor is None else {f"loading_lag{lag}": float(v) for lag, v in enumerate(factor.loadings[index])}
         )
         rows.append(
-            {"asset": name, "label": label, "role": role, **row, "vol_ann_total": float(total[index]), **loadings}
+            {
+                "asset": name,
+                "label": label,
+                "role": role,
+                **row,
+                "vol_ann_total": float(total[index]),
+                "mean_se_ann": float(mean_se[index]),
+                **loadings,
+            }
         )
     return pd.DataFrame(rows)
 

@@ -68,9 +68,12 @@ class FilteredStates:
     market_history: np.ndarray | None = None
     dcc_q: np.ndarray | None = None
 
-    def state(self, model: JointModel, days: np.ndarray, n_draws: int) -> SimulationState:
-        """The simulation state of ``n_draws`` paths starting on each of ``days`` (day-major order)."""
-        state = model.initial_state(days.size * n_draws)
+    def state(self, model: JointModel, days: np.ndarray, n_draws: int, rng: np.random.Generator) -> SimulationState:
+        """The simulation state of ``n_draws`` paths starting on each of ``days`` (day-major order).
+
+        Uncertain means are drawn from ``rng``, each path's own.
+        """
+        state = model.initial_state(days.size * n_draws, rng)
         if model.baseline is not None:
             return state
         state.variance[:] = np.repeat(self.variance[days], n_draws, axis=0)

@@ -108,7 +108,8 @@ def _predict(
 ) -> np.ndarray:
     """Draws of ``n_steps`` days from each of ``days``, shape (len(days), n_draws, n_steps, n_series)."""
     n_series = len(model.marginals)
-    state = states.state(model, days, n_draws)
+    # uncertain means from a child stream: the shocks are the same numbers with the means known or not
+    state = states.state(model, days, n_draws, rng.spawn(1)[0])
     simulated = model.simulate_block(rng, state, n_steps)
     return simulated.reshape(days.size, n_draws, n_steps, n_series)
 
@@ -218,7 +219,7 @@ def window_rows(
     batches: list[dict[str, np.ndarray]] = []
     for begin in range(0, n_paths, _WINDOW_BATCH):
         size = min(_WINDOW_BATCH, n_paths - begin)
-        state = states.state(model, np.zeros(1, dtype=np.intp), size)
+        state = states.state(model, np.zeros(1, dtype=np.intp), size, rng.spawn(1)[0])
         batches.append(statistics(simulate_window(model, state, stop - first, rng)))
     simulated = {key: np.concatenate([batch[key] for batch in batches]) for key in batches[0]}
     return compare_statistics(statistics(observed[None]), simulated, label)

@@ -41,6 +41,7 @@ __all__ = [
     "MarginalParams",
     "MarginalsConfig",
     "MeanKind",
+    "MeanUncertaintyConfig",
     "ModelChoice",
     "ModelConfig",
     "StartConfig",
@@ -448,6 +449,29 @@ class DependenceConfig(_Frozen):
         return self
 
 
+class MeanUncertaintyConfig(_Frozen):
+    """How well the series' mean returns are known: as well as ``years`` of data tell them.
+
+    Each simulated path draws its own offset to every series' mean daily log
+    return, jointly normal with covariance ``Sigma / (years x steps_per_year)``
+    (``Sigma`` the model's long-run covariance of daily returns): the
+    sampling error of means estimated from ``years`` years of returns.
+    ``data`` (only with ``model.source: fit``) takes the length of the fitted
+    sample; ``mcalloc calibrate`` writes the number.
+    """
+
+    years: float | Literal["data"]
+
+    @model_validator(mode="after")
+    def _years_in_range(self) -> MeanUncertaintyConfig:
+        if self.years != "data" and not 0.0 < self.years <= 1000.0:
+            raise ValueError(
+                f"years: {self.years:g} is not a span of data; give the years of returns the means were averaged "
+                "over (above 0, at most 1000), data for a fit's own span, or set mean_uncertainty to null"
+            )
+        return self
+
+
 class ModelConfig(_Frozen):
     """Calibrated parameters from the config, or a fit to ``data``."""
 
@@ -455,6 +479,17 @@ class ModelConfig(_Frozen):
     marginals: MarginalsConfig = MarginalsConfig()
     dependence: DependenceConfig = DependenceConfig()
     factor: FactorConfig | None = None
+    mean_uncertainty: MeanUncertaintyConfig | None = None
+
+    @model_validator(mode="after")
+    def _years_known(self) -> ModelConfig:
+        """``years: data`` needs data: a calibrated model has none to count."""
+        if self.source != "fit" and self.mean_uncertainty is not None and self.mean_uncertainty.years == "data":
+            raise ValueError(
+                "mean_uncertainty.years: data counts the years of a fitted sample, but model.source is "
+                "calibrated; give the number of years the means were estimated from (e.g. 18.3)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _nothing_ignored(self) -> ModelConfig:

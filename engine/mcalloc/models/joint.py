@@ -62,7 +62,10 @@ class JointModel:
     the data's most stressed day (``start.kind: stressed``), when fitted;
     ``fit_index`` the dates of the fitted residuals and conditional variances;
     ``variance_ceiling`` caps each series' simulated variance at that multiple
-    of its largest fitted variance (``max_variance``).
+    of its largest fitted variance (``max_variance``). ``mean_years``, when
+    set, makes the series' means uncertain: each path draws its own offset to
+    them, with the sampling covariance of means estimated from that many
+    years of returns (:meth:`drift_covariance`).
     """
 
     marginals: tuple[FittedMarginal, ...]
@@ -76,10 +79,13 @@ class JointModel:
     fit_index: pd.Index | None = field(default=None, repr=False, compare=False)
     variance_ceiling: float | None = None
     regime_statistics: dict[str, float] = field(default_factory=dict, compare=False)
+    mean_years: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.dependence, ResidualBootstrap) and not self.dependence.marginals:
             object.__setattr__(self, "dependence", replace(self.dependence, marginals=self.marginals))
+        if self.mean_years is not None:
+            self._drift_root  # noqa: B018 -- refuse a covariance that cannot be drawn from when built, not mid-run
 
     @property
     def _transforms(self) -> list[ScoreTransform]:
@@ -189,14 +195,25 @@ class JointModel:
         levels = [m.start_state(self.start, self.steps_per_year) for m in self.marginals]
         return np.array([v for v, _ in levels]), np.array([r for _, r in levels])
 
-    def initial_state(self, n_paths: int) -> SimulationState:
-        """A fresh state for ``n_paths`` paths, each at the starting levels."""
+    def initial_state(self, n_paths: int, rng: np.random.Generator | None = None) -> SimulationState:
+        """A fresh state for ``n_paths`` paths, each at the starting levels.
+
+        With uncertain means (``mean_years``) each path's offset to them is
+        drawn from ``rng``, which is then required: the caller chooses the
+        stream, so that the shocks drawn later do not depend on it.
+        """
+        drift = None
+        if self.mean_years is not None:
+            if rng is None:
+                raise ValueError("uncertain means need a generator to draw each path's drift from")
+            drift = self.draw_drift(rng, n_paths)
         if self.baseline is not None:
             n = len(self.marginals)
             return SimulationState(
                 variance=np.ones((n_paths, n)),
                 last_return=np.zeros((n_paths, n)),
                 dependence=self.baseline.initial_state(n_paths, self.start.kind),
+                drift=drift,
             )
         variance, last_return = self._start_levels
         return SimulationState(
@@ -205,7 +222,50 @@ class JointModel:
             dependence=self.dependence.initial_state(n_paths, self.start.kind),
             market_history=self.factor.initial_history(n_paths) if self.factor is not None else None,
             regime=self.factor.initial_regime(n_paths) if self.factor is not None else None,
+            drift=drift,
         )
+
+    def drift_covariance(self) -> np.ndarray:
+        """Covariance of the paths' offsets to the mean log return per step (decimal), (n_series, n_series).
+
+        The sampling covariance of means estimated from ``mean_years`` years
+        of returns: the long-run covariance of one step's returns over the
+        number of steps in that many years. Returns are taken as serially
+        uncorrelated (daily equity returns nearly are), so this is also
+        the flat-prior posterior covariance of the means.
+        """
+        if self.mean_years is None:
+            raise ValueError("the means are known: mean_years is not set")
+        return self.long_run_covariance() / 1e4 / (self.mean_years * self.steps_per_year)
+
+    @cached_property
+    def _drift_root(self) -> np.ndarray:
+        """Cholesky factor of the long-run covariance (decimal) per year of evidence, checked."""
+        with np.errstate(invalid="ignore"):
+            covariance = self.long_run_covariance() / 1e4
+        names = self.asset_names
+        for index, variance in enumerate(np.diag(covariance)):
+            if not np.isfinite(variance):
+                raise ModelError(
+                    f"model.mean_uncertainty: {names[index]}'s long-run variance is infinite, so the "
+                    "sampling error of its mean is too; set model.mean_uncertainty to null (the means taken as "
+                    "known) or choose a model whose variance is finite"
+                )
+        try:
+            return np.linalg.cholesky(covariance)
+        except np.linalg.LinAlgError:
+            raise ModelError(
+                "model.mean_uncertainty: the model's long-run covariance is not positive definite, so no offsets "
+                "to the means can be drawn from it; check the correlation and loadings, or remove mean_uncertainty"
+            ) from None
+
+    def draw_drift(self, rng: np.random.Generator, n_paths: int) -> np.ndarray:
+        """Each path's offset to every series' mean log return per step (decimal), (n_paths, n_series)."""
+        if self.mean_years is None:
+            raise ValueError("the means are known: mean_years is not set")
+        scale = 1.0 / math.sqrt(self.mean_years * self.steps_per_year)
+        draws = rng.standard_normal((n_paths, len(self.marginals)))
+        return np.asarray(draws @ (self._drift_root.T * scale))
 
     def initial_variance(self, n_paths: int) -> np.ndarray:
         """Starting conditional variances, shape (n_paths, n_assets), percent squared."""
@@ -220,6 +280,15 @@ class JointModel:
         ``compiled=False`` runs the volatility recursions in numpy, the
         reference the compiled kernel is tested against.
         """
+        returns = self._simulate_block(rng, state, n_steps, compiled)
+        if state.drift is not None:
+            returns += state.drift[:, None, :]
+        return returns
+
+    def _simulate_block(
+        self, rng: np.random.Generator, state: SimulationState, n_steps: int, compiled: bool
+    ) -> np.ndarray:
+        """:meth:`simulate_block` with the means known."""
         n_paths = state.variance.shape[0]
         if self.baseline is not None:
             return self.baseline.sample_returns(rng, n_paths, n_steps, state.dependence)
@@ -248,7 +317,7 @@ class JointModel:
 
     def simulate(self, rng: np.random.Generator, n_paths: int, n_steps: int) -> np.ndarray:
         """Daily log returns (decimal) of shape (n_paths, n_steps, n_assets), in one block."""
-        return self.simulate_block(rng, self.initial_state(n_paths), n_steps)
+        return self.simulate_block(rng, self.initial_state(n_paths, rng), n_steps)
 
     def mean_log_returns(self) -> np.ndarray:
         """Long-run mean of each series' daily (per step) log return, decimal, shape (n_series,).
@@ -406,7 +475,22 @@ def joint_model_from_config(config: ModelConfig, asset_names: list[str]) -> Join
         dependence=dependence,
         factor=_factor_from_config(config, asset_names),
         variance_ceiling=marginals_config.variance_ceiling,
+        mean_years=_mean_years(config, None),
     )
+
+
+def _mean_years(config: ModelConfig, index: pd.Index | None) -> float | None:
+    """``model.mean_uncertainty.years`` as a number: ``data`` is the fitted sample's span in calendar years."""
+    if config.mean_uncertainty is None:
+        return None
+    years = config.mean_uncertainty.years
+    if years != "data":
+        return float(years)
+    if index is None or len(index) < 2:
+        raise ModelError("model.mean_uncertainty.years: data needs fitted data; give a number of years")
+    span = (index[-1] - index[0]).days / 365.25
+    # the span's dates are the first and last return's: one step more of evidence than their distance
+    return float(span * len(index) / (len(index) - 1))
 
 
 def _with_empirical_shocks(
@@ -507,7 +591,13 @@ def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions |
                 scale = np.sqrt(np.diag(baseline.covariance))
                 baseline = replace(baseline, covariance=correlation * np.outer(scale, scale))
         placeholder = GaussianCopula(baseline.correlation, marginals)
-        return JointModel(marginals=marginals, dependence=placeholder, baseline=baseline, fit_index=series.index)
+        return JointModel(
+            marginals=marginals,
+            dependence=placeholder,
+            baseline=baseline,
+            fit_index=series.index,
+            mean_years=_mean_years(config, series.index),
+        )
 
     notes: list[str] = []
     dependence: Dependence
@@ -557,6 +647,7 @@ def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions |
         fit_index=series.index,
         variance_ceiling=config.marginals.variance_ceiling,
         regime_statistics=regime_statistics,
+        mean_years=_mean_years(config, series.index),
     )
 
 

@@ -88,6 +88,10 @@ class SimulationState:
     regime
         ndarray of shape (n_paths,): each path's regime of a switching
         factor loading (-1 before the first day); or ``None``.
+    drift
+        ndarray of shape (n_paths, n_assets): each path's offset to every
+        series' mean log return per step (decimal), drawn once when the
+        means are uncertain (``model.mean_uncertainty``); or ``None``.
     buffers
         Work arrays reused from block to block (see :meth:`scratch`).
     """
@@ -97,6 +101,7 @@ class SimulationState:
     dependence: object = None
     market_history: np.ndarray | None = None
     regime: np.ndarray | None = None
+    drift: np.ndarray | None = None
     buffers: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def scratch(self, name: str, shape: tuple[int, ...]) -> np.ndarray:

@@ -5,6 +5,10 @@ Paths are split into chunks of ``chunk_size`` (the last may be smaller). Chunk
 ``SeedSequence(seed)``, so every number depends on the seed and chunk size
 only: running the chunks on one worker or many gives identical results.
 
+A chunk whose model has uncertain means draws each path's offset to them
+first, from a stream of its own (the chunk's seed with one more spawn key),
+so that the shocks are the same numbers with the means known or not.
+
 Each chunk runs month by month: simulate the month's daily returns, apply
 fees, book the portfolios, and keep running sums. Nothing of shape
 (n_paths, n_steps, ...) is ever held, so memory does not grow with horizon.
@@ -114,6 +118,16 @@ _MAX_CHUNKS_PER_RUN = 16
 """Most chunks per task: what a worker returns at once stays small whatever ``n_paths`` is."""
 
 
+_DRIFT_STREAM = 2**32 - 1
+"""The spawn key that derives a chunk's stream of drifts from its seed (no chunk is spawned this far)."""
+
+
+def drift_generator(seed: np.random.SeedSequence) -> np.random.Generator:
+    """The generator a chunk seeded by ``seed`` draws its paths' offsets to the means from."""
+    key = (*seed.spawn_key, _DRIFT_STREAM)
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed.entropy, spawn_key=key)))
+
+
 def chunk_sizes(n_paths: int, chunk_size: int) -> list[int]:
     """Sizes of the chunks that ``n_paths`` are split into."""
     full, rest = divmod(n_paths, chunk_size)
@@ -152,7 +166,7 @@ def _simulate_chunk_numpy(plan: SimulationPlan, n_paths: int, seed: np.random.Se
     """:func:`simulate_chunk` in plain numpy, the reference the compiled path is tested against."""
     rng = np.random.Generator(np.random.PCG64(seed))
     schedule = plan.schedule
-    state = plan.model.initial_state(n_paths)
+    state = plan.model.initial_state(n_paths, drift_generator(seed))
     book = FixedMixBook(plan.weights, n_paths, plan.policy)
     if plan.tax is not None:
         plan.tax.prepare(book)
@@ -248,7 +262,7 @@ def _simulate_chunk_compiled(plan: SimulationPlan, n_paths: int, seed: np.random
     """:func:`simulate_chunk` with the compiled recursions and books; the numpy loop above is the reference."""
     rng = np.random.Generator(np.random.PCG64(seed))
     schedule = plan.schedule
-    state = plan.model.initial_state(n_paths)
+    state = plan.model.initial_state(n_paths, drift_generator(seed))
     book = CompiledBook(plan.weights, n_paths, plan.fees.daily_factor, plan.policy)
     if plan.tax is not None:
         plan.tax.prepare(book)

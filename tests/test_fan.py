@@ -9,7 +9,7 @@ from mcalloc.metrics.fan import LOG_BIN, LOG_MIN, N_BINS, WealthFan, fan_quantil
 from mcalloc.pipeline import build_model, rebalance_policy
 from mcalloc.portfolio.costs import FeeModel
 from mcalloc.portfolio.schedule import Schedule
-from mcalloc.simulation.paths import SimulationPlan, run_simulation
+from mcalloc.simulation.paths import SimulationPlan, _wealth_fan, run_simulation
 from scipy import stats
 
 from .conftest import DEFAULT_CONFIG
@@ -60,7 +60,8 @@ def test_compiled_counts_match_the_numpy_reference_on_bin_edges_and_beyond_the_r
     )
     value = np.stack([values, values[::-1] * 1.7])
     scales = np.array([1.0, 0.37, 5.5])
-    compiled, reference = WealthFan(2, 3, scales), WealthFan(2, 3, scales)
+    widths = np.array([LOG_BIN, 0.037, LOG_BIN])  # the middle month's bins widened, as for a long horizon
+    compiled, reference = WealthFan(2, 3, scales, widths), WealthFan(2, 3, scales, widths)
     for month in range(3):
         compiled.add(month, value)
         reference.add_reference(month, value)
@@ -70,9 +71,9 @@ def test_compiled_counts_match_the_numpy_reference_on_bin_edges_and_beyond_the_r
     assert compiled.counts[0, 0, 0] >= 4 and compiled.counts[0, 0, -1] >= 2
 
 
-def _plan(horizon_years: int) -> SimulationPlan:
+def _plan(horizon_years: int, overrides: list[str] | None = None) -> SimulationPlan:
     """The default model holding the S&P 500 alone and 60/20/20, with the fan counted."""
-    scenario = load_scenario(DEFAULT_CONFIG, [f"simulation.horizon_years={horizon_years}"])
+    scenario = load_scenario(DEFAULT_CONFIG, [f"simulation.horizon_years={horizon_years}", *(overrides or [])])
     model, _ = build_model(scenario)
     simulation = scenario.simulation
     return SimulationPlan(
@@ -113,18 +114,26 @@ def test_bins_follow_the_money_put_in() -> None:
     assert abs(np.log(median / 2000.0)) < LOG_BIN
 
 
-def test_a_century_of_growth_stays_inside_the_range() -> None:
+@pytest.mark.parametrize("overrides", [["model.mean_uncertainty=null"], [], ["model.mean_uncertainty.years=2"]])
+def test_a_century_of_growth_stays_inside_the_range(overrides: list[str]) -> None:
     """Bins centred on the money put in alone overflowed after about 80 years at 8% a year (e^7).
 
-    With the default's uncertain means the paths spread far wider than with
-    known ones (a standard deviation of log wealth near 5 after a century),
-    and every percentile the fan reports must still be counted in a bin.
+    With uncertain means the paths spread far wider than with known ones (a
+    standard deviation of log wealth near 5 after a century at the default's
+    18.3 years, near 15 at 2 years), and every percentile the fan reports
+    must still be counted in a bin: the bins widen with the spread.
     """
-    result = run_simulation(_plan(100), 200, 100, seed=5, n_jobs=1)
+    plan = _plan(100, overrides)
+    result = run_simulation(plan, 200, 100, seed=5, n_jobs=1)
     assert result.fan is not None
     terminal = result.book.terminal_value
     assert np.median(np.log(terminal)) > 7.0  # beyond the range of bins centred on the money put in
-    assert np.log(terminal).std(axis=0).min() > 4.0  # as wide as uncertain means make a century
+    spread = np.log(terminal).std(axis=0).min()
+    width = result.fan.widths[-1]
+    if plan.model.mean_years is None:
+        assert spread < 3.0 and width < 1.1 * LOG_BIN  # bins of about 1%, as with no widening
+    else:
+        assert spread > 4.0 and width > 1.5 * LOG_BIN
     # the paths beyond either end are fewer than 5% (the fan's outermost percentiles), so none of those is clipped
     ends = result.fan.counts[:, -1, 0] + result.fan.counts[:, -1, -1]
     assert (ends < 0.05 * terminal.shape[0]).all(), ends
@@ -134,14 +143,19 @@ def test_a_century_of_growth_stays_inside_the_range() -> None:
     # brackets the probability
     for portfolio in range(2):
         for probability, quantile in zip(PROBABILITIES, quantiles[portfolio], strict=True):
-            below = np.mean(terminal[:, portfolio] <= quantile * np.exp(LOG_BIN))
-            under = np.mean(terminal[:, portfolio] < quantile * np.exp(-LOG_BIN))
+            below = np.mean(terminal[:, portfolio] <= quantile * np.exp(width))
+            under = np.mean(terminal[:, portfolio] < quantile * np.exp(-width))
             assert under <= probability <= below, (portfolio, probability, under, below)
+
+
+def test_ten_years_keep_one_percent_bins() -> None:
+    fan = _wealth_fan(_plan(10), 120)
+    assert fan is not None and (fan.widths == LOG_BIN).all()
 
 
 def test_the_models_mean_log_returns_are_those_it_simulates() -> None:
     """The centre of the fan's bins: each series' mean daily log return, the market's passed on by the loadings."""
-    model, _ = build_model(load_scenario(DEFAULT_CONFIG, []))
+    model, _ = build_model(load_scenario(DEFAULT_CONFIG, ["model.mean_uncertainty=null"]))  # the mean itself
     returns = model.simulate(np.random.default_rng(11), 4000, 252)
     sample = returns.mean(axis=(0, 1))
     # paths are independent; days within a path nearly so in their means

@@ -28,8 +28,6 @@ AUTO = [
     "model.marginals.kind=auto",
     "model.marginals.candidates=[{kind: egarch, dist: skewt, mean: ar1}, {kind: gjr_garch, dist: t}]",
     "simulation.start.kind=last",
-    # an EGARCH with skewed-t shocks has no finite long-run variance, so no sampling error of its mean
-    "model.mean_uncertainty=null",
 ]
 
 

@@ -128,7 +128,6 @@ def test_per_series_models_in_a_calibrated_config() -> None:
         "alpha: 0.15, gamma: -0.1, beta: 0.98, nu: 8.0, skew: -0.15, last_variance: 0.8, last_return: -0.4, "
         "max_variance: 30.0}",
         "simulation.start.kind=last",
-        "model.mean_uncertainty=null",  # the EGARCH-skewed-t's long-run variance is infinite
     ]
     scenario = load_scenario(DEFAULT_CONFIG, overrides)
     model, _ = build_model(scenario)

@@ -76,6 +76,8 @@ def diagnostics_text(models: pd.DataFrame) -> str:
     rows["half-life (steps)"] = [_number(v, 3) for v in models["half_life_steps"]]
     rows["vol ann, long run"] = ["infinite" if math.isinf(v) else f"{v:.1%}" for v in models["vol_ann_unconditional"]]
     rows[f"vol ann, start ({models['start'].iloc[0]})"] = [f"{v:.1%}" for v in models["vol_ann_initial"]]
+    if models["mean_se_ann"].notna().any():
+        rows["mean ann, standard error"] = [f"{v:.1%}" for v in models["mean_se_ann"]]
     rows["log-likelihood"] = [f"{v:.2f}" for v in models["loglikelihood"]]
     rows["AIC"] = [f"{v:.2f}" for v in models["aic"]]
     rows["BIC"] = [f"{v:.2f}" for v in models["bic"]]

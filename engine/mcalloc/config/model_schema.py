@@ -26,7 +26,7 @@ import math
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "BASELINE_KINDS",
@@ -77,6 +77,9 @@ MIN_FIT_OBSERVATIONS = 500
 
 MAX_VARIANCE = 1e4
 """Largest per-step variance (percent squared) a calibrated state may hold: a daily standard deviation of 100%."""
+
+MIN_MEAN_YEARS = 1.0
+"""Fewest years of data ``model.mean_uncertainty`` takes a mean from: below a year the offsets swamp any path."""
 
 MAX_LOADING = 10.0
 """Largest absolute loading on the market factor."""
@@ -452,22 +455,33 @@ class DependenceConfig(_Frozen):
 class MeanUncertaintyConfig(_Frozen):
     """How well the series' mean returns are known: as well as ``years`` of data tell them.
 
-    Each simulated path draws its own offset to every series' mean daily log
-    return, jointly normal with covariance ``Sigma / (years x steps_per_year)``
-    (``Sigma`` the model's long-run covariance of daily returns): the
-    sampling error of means estimated from ``years`` years of returns.
-    ``data`` (only with ``model.source: fit``) takes the length of the fitted
-    sample; ``mcalloc calibrate`` writes the number.
+    Each simulated path draws its own offset to every series' mean log return
+    per step, jointly normal with covariance ``S / (years x steps_per_year)``:
+    the sampling error of means estimated from ``years`` years of returns
+    whose long-run covariance per step is ``S``. ``covariance`` is ``S`` in
+    percent squared per step (series in the model's order, then FX); a fit
+    measures it from its data (Newey-West), ``mcalloc calibrate`` writes it,
+    and without it the model's own long-run covariance stands in. ``data``
+    (only with ``model.source: fit``) takes the fitted sample's span.
     """
 
     years: float | Literal["data"]
+    covariance: list[list[float]] | None = None
+
+    @field_validator("years", mode="before")
+    @classmethod
+    def _not_a_flag(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError(f"years: {value} is not a number of years; give one (e.g. 18.3), or data")
+        return value
 
     @model_validator(mode="after")
     def _years_in_range(self) -> MeanUncertaintyConfig:
-        if self.years != "data" and not 0.0 < self.years <= 1000.0:
+        if self.years != "data" and not MIN_MEAN_YEARS <= self.years <= 1000.0:
             raise ValueError(
-                f"years: {self.years:g} is not a span of data; give the years of returns the means were averaged "
-                "over (above 0, at most 1000), data for a fit's own span, or set mean_uncertainty to null"
+                f"years: {self.years:g} is not a span of data a mean can be taken from; give the years of returns "
+                f"the means were averaged over (from {MIN_MEAN_YEARS:g} to 1000), data for a fit's own span, or set "
+                "mean_uncertainty to null"
             )
         return self
 
@@ -503,6 +517,7 @@ class ModelConfig(_Frozen):
             "dependence.dcc": self.dependence.dcc,
             "dependence.residuals": self.dependence.residuals,
             "factor.loadings": self.factor.loadings if self.factor is not None else None,
+            "mean_uncertainty.covariance": self.mean_uncertainty.covariance if self.mean_uncertainty else None,
         }
         for key, value in given.items():
             if value is not None:
@@ -580,3 +595,22 @@ def check_calibrated_model(model: ModelConfig, names: list[str], start: StartCon
                 f"{key}: an EGARCH with {dist} shocks has an infinite unconditional variance; "
                 "choose another simulation.start.kind"
             )
+    _check_mean_covariance(model, names)
+
+
+def _check_mean_covariance(model: ModelConfig, names: list[str]) -> None:
+    """``mean_uncertainty.covariance``: one row and column per series, symmetric, finite, positive variances."""
+    uncertainty = model.mean_uncertainty
+    if uncertainty is None or uncertainty.covariance is None:
+        return
+    key = "model.mean_uncertainty.covariance"
+    rows = uncertainty.covariance
+    n = len(names)
+    if len(rows) != n or any(len(row) != n for row in rows):
+        raise ValueError(f"{key}: needs {n} rows of {n} values, one per series ({', '.join(names)}) in that order")
+    for i in range(n):
+        if not (math.isfinite(rows[i][i]) and rows[i][i] > 0.0):
+            raise ValueError(f"{key}: the variance of {names[i]} must be a positive number (got {rows[i][i]})")
+        for j in range(i):
+            if not (math.isfinite(rows[i][j]) and abs(rows[i][j] - rows[j][i]) <= 1e-10 * max(1.0, abs(rows[i][j]))):
+                raise ValueError(f"{key}: not symmetric at {names[i]}|{names[j]} ({rows[i][j]} against {rows[j][i]})")

@@ -7,10 +7,13 @@ all chunks add up. Bins are relative to each month's ``scale``, the same on
 every path: the simulation uses the money put in so far (initial wealth plus
 fixed contributions) grown at the assets' long-run mean log return, so
 savings plans that multiply the initial wealth a thousandfold and
-century-long horizons stay inside the range. Counts are integers, so the
+century-long horizons stay inside the range. A month's bins may also be
+wider than 1% of wealth (``widths``), where the paths spread further than
+the range holds at that width: the simulation widens them for long
+horizons with uncertain means. Counts are integers, so the
 sum is the same in any order and for any number of workers. Percentiles are read off the summed counts,
-interpolating within a bin: each is within one bin (1% of wealth) of the
-exact sample percentile, and in practice much closer.
+interpolating within a bin: each is within one bin (1% of wealth, or the
+month's width) of the exact sample percentile, and in practice much closer.
 """
 
 from __future__ import annotations
@@ -24,20 +27,14 @@ if TYPE_CHECKING:
 
 __all__ = ["FAN_PERCENTILES", "LOG_BIN", "LOG_MAX", "LOG_MIN", "WealthFan", "fan_quantiles", "fan_table"]
 
-LOG_MIN = -12.0
-"""Lowest log of wealth over the month's scale with a bin of its own: 6e-6 of the scale.
+LOG_MIN = -7.0
+"""Lowest log of wealth over the month's scale with a bin of its own, at the narrowest bins: 0.09% of the scale."""
 
-Wide enough for the fan's percentiles over a century with uncertain means:
-the Russell 2000's 5th and 95th percentiles of log wealth after 100 years lie
-about 10 from the scale (a mean's standard error of 5.6% a year, times 100
-years, and the path's own volatility, times 1.645).
-"""
-
-LOG_MAX = 12.0
-"""Highest: about 160,000 times the scale. Wealth outside the range is counted at either end."""
+LOG_MAX = 7.0
+"""Highest: about 1,100 times the scale. Wealth outside the range is counted at either end."""
 
 LOG_BIN = 0.01
-"""Bin width in log wealth: about 1% of wealth."""
+"""The narrowest bin width in log wealth: about 1% of wealth. A month's ``widths`` scale the range with it."""
 
 N_BINS = round((LOG_MAX - LOG_MIN) / LOG_BIN)
 
@@ -49,12 +46,17 @@ class WealthFan:
     """Counts of month-end wealth, shape (n_portfolios, n_months, N_BINS + 2).
 
     Bin 0 holds wealth below ``exp(LOG_MIN)`` (zero included), the last bin
-    wealth above ``exp(LOG_MAX)``. 32-bit counts: up to 2**31 paths.
+    wealth above ``exp(LOG_MAX)``, both times the month's ``scale``; with a
+    month's bin width ``w`` other than ``LOG_BIN`` the range is
+    ``LOG_MIN, LOG_MAX`` times ``w / LOG_BIN``. 32-bit counts: up to 2**31 paths.
     """
 
-    def __init__(self, n_portfolios: int, n_months: int, scales: np.ndarray | None = None) -> None:
+    def __init__(
+        self, n_portfolios: int, n_months: int, scales: np.ndarray | None = None, widths: np.ndarray | None = None
+    ) -> None:
         self.counts = np.zeros((n_portfolios, n_months, N_BINS + 2), dtype=np.int32)
         self.scales = np.ones(n_months) if scales is None else np.asarray(scales, dtype=float)
+        self.widths = np.full(n_months, LOG_BIN) if widths is None else np.asarray(widths, dtype=float)
 
     def add(self, month: int, value: np.ndarray) -> None:
         """Count the wealth ``value`` (n_portfolios, n_paths, per unit of initial wealth) at the end of ``month``."""
@@ -62,13 +64,15 @@ class WealthFan:
 
         with np.errstate(divide="ignore", invalid="ignore"):
             logs = np.log(value / self.scales[month])
-        count_bins(logs, LOG_MIN, LOG_BIN, self.counts[:, month, :])
+        width = float(self.widths[month])
+        count_bins(logs, LOG_MIN * (width / LOG_BIN), width, self.counts[:, month, :])
 
     def add_reference(self, month: int, value: np.ndarray) -> None:
         """:meth:`add` in numpy, the reference the compiled counting is tested against."""
         n_portfolios = value.shape[0]
         with np.errstate(divide="ignore", invalid="ignore"):
-            position = (np.log(value / self.scales[month]) - LOG_MIN) / LOG_BIN
+            width = float(self.widths[month])
+            position = (np.log(value / self.scales[month]) - LOG_MIN * (width / LOG_BIN)) / width
         position = np.nan_to_num(position, nan=-1.0, posinf=N_BINS + 1.0, neginf=-1.0)
         index = np.clip(np.floor(position).astype(np.int64) + 1, 0, N_BINS + 1)
         index += (np.arange(n_portfolios) * (N_BINS + 2))[:, None]
@@ -78,32 +82,37 @@ class WealthFan:
 
     def for_portfolios(self, index: np.ndarray) -> WealthFan:
         """The counts of portfolios ``index`` (n,), in that order."""
-        fan = WealthFan(len(index), self.counts.shape[1], self.scales)
+        fan = WealthFan(len(index), self.counts.shape[1], self.scales, self.widths)
         fan.counts[:] = self.counts[index]
         return fan
 
     def merge(self, other: WealthFan) -> None:
-        assert np.array_equal(self.scales, other.scales)
+        assert np.array_equal(self.scales, other.scales) and np.array_equal(self.widths, other.widths)
         self.counts += other.counts
 
     def quantiles(self, probabilities: np.ndarray) -> np.ndarray:
         """Wealth quantiles per unit of initial wealth, (n_portfolios, n_months, len(probabilities))."""
-        scaled: np.ndarray = fan_quantiles(self.counts, probabilities) * self.scales[None, :, None]
+        relative = fan_quantiles(self.counts, probabilities, self.widths[None, :])
+        scaled: np.ndarray = relative * self.scales[None, :, None]
         return scaled
 
 
-def fan_quantiles(counts: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
-    """Quantiles of wealth over its scale from bin counts (..., N_BINS + 2).
+def fan_quantiles(counts: np.ndarray, probabilities: np.ndarray, widths: np.ndarray | float = LOG_BIN) -> np.ndarray:
+    """Quantiles of wealth over its scale from bin counts (..., N_BINS + 2) whose bins are ``widths`` wide.
 
-    Returns shape (..., len(probabilities)). A quantile inside a bin is
-    interpolated linearly in log wealth; one in the bin below the range is
-    0, one above it is ``inf``.
+    ``widths`` broadcasts against ``counts.shape[:-1]``. Returns shape
+    (..., len(probabilities)). A quantile inside a bin is interpolated
+    linearly in log wealth; one in the bin below the range is 0, one above
+    it is ``inf``.
     """
     counts = np.asarray(counts, dtype=float)
     flat = counts.reshape(-1, counts.shape[-1])
+    row_widths = np.broadcast_to(np.asarray(widths, dtype=float), counts.shape[:-1]).reshape(-1)
     out = np.empty((flat.shape[0], len(probabilities)))
-    edges = LOG_MIN + LOG_BIN * np.arange(N_BINS + 1)
+    unit_edges = LOG_MIN + LOG_BIN * np.arange(N_BINS + 1)
     for row, histogram in enumerate(flat):
+        width = row_widths[row]
+        edges = unit_edges * (width / LOG_BIN)
         cumulative = np.cumsum(histogram)
         total = cumulative[-1]
         for column, probability in enumerate(probabilities):
@@ -116,7 +125,7 @@ def fan_quantiles(counts: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
             else:
                 below = cumulative[index - 1]
                 share = (target - below) / histogram[index] if histogram[index] else 0.0
-                out[row, column] = np.exp(edges[index - 1] + share * LOG_BIN)
+                out[row, column] = np.exp(edges[index - 1] + share * width)
     return out.reshape(*counts.shape[:-1], len(probabilities))
 
 

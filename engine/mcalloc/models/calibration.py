@@ -30,8 +30,9 @@ def calibrated_scenario(scenario: Scenario, model: JointModel, residuals_file: s
     what a run that fits does. A series whose model differs from the
     section's ``kind``/``dist``/``mean`` (always the case after ``kind:
     auto``) carries its own. The dependence model's parameters (correlation,
-    ``nu``, ``dcc``), the factor loadings, the years of data behind uncertain
-    means and the step length the parameters describe are written too; an ``fhs`` model names ``residuals_file``,
+    ``nu``, ``dcc``), the factor loadings, the years and the long-run
+    covariance of the data behind uncertain means and the step length the
+    parameters describe are written too; an ``fhs`` model names ``residuals_file``,
     which the caller writes from :func:`residuals_frame`.
 
     Returns
@@ -61,7 +62,10 @@ def calibrated_scenario(scenario: Scenario, model: JointModel, residuals_file: s
     dependence["lead_lag"] = 0
     dependence["lead_lag_series"] = None
     if model.mean_years is not None:
-        section["mean_uncertainty"] = {"years": float(model.mean_years)}
+        section["mean_uncertainty"] = {
+            "years": float(model.mean_years),
+            "covariance": _matrix(model.mean_sampling_covariance()),
+        }
     if model.factor is not None:
         factor = section["factor"]
         names = model.asset_names

@@ -170,19 +170,22 @@ class FactorStructure:
     def _loadings(self) -> np.ndarray:
         return np.ascontiguousarray(self.loadings, dtype=np.float64)
 
-    def covariance(self, variances: np.ndarray, shock_correlation: np.ndarray) -> np.ndarray:
+    def covariance(self, variances: np.ndarray, shock_correlation: np.ndarray, of_sums: bool = False) -> np.ndarray:
         """Long-run covariance of the series' returns, (n_series, n_series).
 
         ``variances`` (n_series,) are the long-run variances of the market
         and of each idiosyncratic part; the market enters at every lag.
+        ``of_sums``: the covariance of long sums of returns instead, per
+        step (the spectral density at frequency zero), where a market return
+        counts once with the loadings of all its lags summed.
         """
         scale = np.sqrt(variances)
         factor_covariance = shock_correlation * np.outer(scale, scale)
         n = variances.size
         mixing = np.eye(n)
-        mixing[:, self.market] += self.loadings[:, 0]
+        mixing[:, self.market] += self.loadings.sum(axis=1) if of_sums else self.loadings[:, 0]
         covariance = mixing @ factor_covariance @ mixing.T
-        if self.n_lags:
+        if self.n_lags and not of_sums:
             # a lagged market return is independent of today's shocks
             lagged = self.loadings[:, 1:]
             covariance += (lagged @ lagged.T) * variances[self.market]

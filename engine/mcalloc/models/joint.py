@@ -65,7 +65,9 @@ class JointModel:
     of its largest fitted variance (``max_variance``). ``mean_years``, when
     set, makes the series' means uncertain: each path draws its own offset to
     them, with the sampling covariance of means estimated from that many
-    years of returns (:meth:`drift_covariance`).
+    years of returns (:meth:`drift_covariance`); ``mean_covariance`` is the
+    returns' long-run covariance per step (percent squared) it is taken
+    from, the data's when fitted, else the model's.
     """
 
     marginals: tuple[FittedMarginal, ...]
@@ -80,6 +82,7 @@ class JointModel:
     variance_ceiling: float | None = None
     regime_statistics: dict[str, float] = field(default_factory=dict, compare=False)
     mean_years: float | None = None
+    mean_covariance: np.ndarray | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.dependence, ResidualBootstrap) and not self.dependence.marginals:
@@ -229,20 +232,40 @@ class JointModel:
         """Covariance of the paths' offsets to the mean log return per step (decimal), (n_series, n_series).
 
         The sampling covariance of means estimated from ``mean_years`` years
-        of returns: the long-run covariance of one step's returns over the
-        number of steps in that many years. Returns are taken as serially
-        uncorrelated (daily equity returns nearly are), so this is also
-        the flat-prior posterior covariance of the means.
+        of returns: the covariance of sums of returns per step
+        (:meth:`mean_sampling_covariance`) over the number of steps in that
+        many years; with a flat prior, also the posterior covariance of the
+        means.
         """
         if self.mean_years is None:
             raise ValueError("the means are known: mean_years is not set")
-        return self.long_run_covariance() / 1e4 / (self.mean_years * self.steps_per_year)
+        return self.mean_sampling_covariance() / 1e4 / (self.mean_years * self.steps_per_year)
+
+    def mean_sampling_covariance(self) -> np.ndarray:
+        """Covariance per step of long sums of returns (percent squared), (n_series, n_series).
+
+        ``mean_covariance`` when given (a fit's Newey-West estimate on its
+        data); otherwise the model's own: each series' long-run variance
+        (over ``(1 - phi)^2`` for AR(1) means) joined by the dependence, a
+        market factor's loadings summed over their lags.
+        """
+        if self.mean_covariance is not None:
+            return self.mean_covariance
+        if self.baseline is not None:
+            return self.long_run_covariance()
+        persistence = np.array([1.0 - m.params.get("phi", 0.0) for m in self.marginals])
+        variances = np.array([m.unconditional_variance for m in self.marginals]) / persistence**2
+        correlation = self.dependence.correlation
+        if self.factor is None:
+            scale = np.sqrt(variances)
+            return np.asarray(correlation * np.outer(scale, scale))
+        return self.factor.covariance(variances, correlation, of_sums=True)
 
     @cached_property
     def _drift_root(self) -> np.ndarray:
-        """Cholesky factor of the long-run covariance (decimal) per year of evidence, checked."""
+        """Cholesky factor of the covariance of sums (decimal) per step of evidence, checked."""
         with np.errstate(invalid="ignore"):
-            covariance = self.long_run_covariance() / 1e4
+            covariance = self.mean_sampling_covariance() / 1e4
         names = self.asset_names
         for index, variance in enumerate(np.diag(covariance)):
             if not np.isfinite(variance):
@@ -269,7 +292,9 @@ class JointModel:
 
     def initial_variance(self, n_paths: int) -> np.ndarray:
         """Starting conditional variances, shape (n_paths, n_assets), percent squared."""
-        return self.initial_state(n_paths).variance
+        if self.baseline is not None:
+            return np.ones((n_paths, len(self.marginals)))
+        return np.tile(self._start_levels[0], (n_paths, 1))
 
     def simulate_block(
         self, rng: np.random.Generator, state: SimulationState, n_steps: int, compiled: bool = True
@@ -476,7 +501,35 @@ def joint_model_from_config(config: ModelConfig, asset_names: list[str]) -> Join
         factor=_factor_from_config(config, asset_names),
         variance_ceiling=marginals_config.variance_ceiling,
         mean_years=_mean_years(config, None),
+        mean_covariance=_given_mean_covariance(config),
     )
+
+
+def _given_mean_covariance(config: ModelConfig) -> np.ndarray | None:
+    uncertainty = config.mean_uncertainty
+    if uncertainty is None or uncertainty.covariance is None:
+        return None
+    return np.array(uncertainty.covariance, dtype=float)
+
+
+def newey_west_covariance(returns: np.ndarray) -> np.ndarray:
+    """Long-run covariance of the rows of ``returns`` (n_obs, n), per row: Newey and West (1987).
+
+    The sample autocovariances up to lag ``L = floor(4 (n_obs / 100)^(2/9))``
+    (Newey and West 1994's rule) added with Bartlett weights ``1 - l / (L + 1)``:
+    what the variance of a long sum of the rows, divided by its length,
+    converges to when they are autocorrelated or lead and lag each other
+    (a close in Tokyo against one in New York).
+    """
+    values = np.asarray(returns, dtype=float)
+    n_obs = values.shape[0]
+    centred = values - values.mean(axis=0)
+    covariance = centred.T @ centred / n_obs
+    lags = int(4.0 * (n_obs / 100.0) ** (2.0 / 9.0))
+    for lag in range(1, min(lags, n_obs - 1) + 1):
+        autocovariance = centred[lag:].T @ centred[:-lag] / n_obs
+        covariance += (1.0 - lag / (lags + 1.0)) * (autocovariance + autocovariance.T)
+    return np.asarray(covariance)
 
 
 def _mean_years(config: ModelConfig, index: pd.Index | None) -> float | None:
@@ -488,9 +541,37 @@ def _mean_years(config: ModelConfig, index: pd.Index | None) -> float | None:
         return float(years)
     if index is None or len(index) < 2:
         raise ModelError("model.mean_uncertainty.years: data needs fitted data; give a number of years")
+    return _span_years(index)
+
+
+def _span_years(index: pd.Index) -> float:
+    """The calendar years a sample of returns dated ``index`` covers."""
     span = (index[-1] - index[0]).days / 365.25
-    # the span's dates are the first and last return's: one step more of evidence than their distance
+    # the dates are the first and last return's: one step more of evidence than their distance
     return float(span * len(index) / (len(index) - 1))
+
+
+@dataclass(frozen=True)
+class _FittedUncertainty:
+    """A fitted model's ``mean_years`` and ``mean_covariance`` (the data's), and a note if ``years`` is far off."""
+
+    years: float | None = None
+    covariance: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, config: ModelConfig, returns: pd.DataFrame) -> _FittedUncertainty:
+        years = _mean_years(config, returns.index)
+        if years is None:
+            return cls()
+        span = _span_years(returns.index)
+        notes: tuple[str, ...] = ()
+        if abs(years / span - 1.0) > 0.1:
+            notes = (
+                f"model.mean_uncertainty.years is {years:g}, but the means were fitted to {span:.1f} years of "
+                "data; years: data takes the data's span",
+            )
+        return cls(years, newey_west_covariance(returns.to_numpy(dtype=float)) * 1e4, notes)
 
 
 def _with_empirical_shocks(
@@ -591,12 +672,15 @@ def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions |
                 scale = np.sqrt(np.diag(baseline.covariance))
                 baseline = replace(baseline, covariance=correlation * np.outer(scale, scale))
         placeholder = GaussianCopula(baseline.correlation, marginals)
+        uncertainty = _FittedUncertainty.of(config, data.returns)
         return JointModel(
             marginals=marginals,
             dependence=placeholder,
             baseline=baseline,
             fit_index=series.index,
-            mean_years=_mean_years(config, series.index),
+            notes=uncertainty.notes,
+            mean_years=uncertainty.years,
+            mean_covariance=uncertainty.covariance,
         )
 
     notes: list[str] = []
@@ -638,6 +722,8 @@ def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions |
         notes += [f"{m.name}: variance targeting not applied to {m.label}" for m in marginals if m.kind == "egarch"]
     marginals, stressed_date = _stressed(marginals, series.index)
     dependence = _rebind(dependence, marginals)
+    uncertainty = _FittedUncertainty.of(config, data.returns)
+    notes += uncertainty.notes
     return JointModel(
         marginals=marginals,
         dependence=dependence,
@@ -647,7 +733,8 @@ def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions |
         fit_index=series.index,
         variance_ceiling=config.marginals.variance_ceiling,
         regime_statistics=regime_statistics,
-        mean_years=_mean_years(config, series.index),
+        mean_years=uncertainty.years,
+        mean_covariance=uncertainty.covariance,
     )
 
 

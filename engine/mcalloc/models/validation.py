@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -225,11 +225,17 @@ def calibration_table(model: JointModel, returns: pd.DataFrame, settings: Calibr
     settings
         Paths, window length, seed and currency pairs.
 
+    The means are taken as known here even when the model makes them
+    uncertain: the windows are cut from the sample the means were averaged
+    over, so a window's mean strays less from them than a new window's
+    would, not more (``mcalloc backtest``, out of sample, draws them).
+
     Returns
     -------
     DataFrame with the columns of :func:`summarise_rows` plus ``p_value``
     (Kupiec's, for VaR rows).
     """
+    model = replace(model, mean_years=None)
     names = model.asset_names
     if model.fit_index is not None:
         returns = returns.loc[model.fit_index]
@@ -243,8 +249,7 @@ def calibration_table(model: JointModel, returns: pd.DataFrame, settings: Calibr
     periods = window_periods(settings.steps_per_year)
     for start, stop in nonoverlapping_windows(values.shape[0], window):
         label = f"{pd.Timestamp(dates[start]).date()}..{pd.Timestamp(dates[stop - 1]).date()}"
-        # uncertain means from a child stream: the shocks are the same numbers with the means known or not
-        state = _window_state(model, values, start, settings.n_paths, rng.spawn(1)[0])
+        state = _window_state(model, values, start, settings.n_paths, rng)
         simulated = simulate_window(model, state, stop - start, rng)
         data_window, data_names = _with_base_currency(values[start:stop], names, settings.currency_pairs)
         sim_window, _ = _with_base_currency(simulated, names, settings.currency_pairs)

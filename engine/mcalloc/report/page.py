@@ -131,7 +131,7 @@ _METRIC_COLUMNS: dict[str, tuple[str, Callable[[Any], str]]] = {
 
 _MODEL_COLUMNS = [
     "asset", "label", "role", "kind", "dist", "omega", "alpha", "gamma", "beta", "nu", "skew", "persistence",
-    "vol_ann_unconditional", "vol_ann_total", "loading_lag0", "loglikelihood", "ljung_box_sq_p",
+    "vol_ann_unconditional", "vol_ann_total", "mean_se_ann", "loading_lag0", "loglikelihood", "ljung_box_sq_p",
 ]  # fmt: skip
 
 

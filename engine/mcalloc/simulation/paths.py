@@ -27,7 +27,7 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs, parallel_config
 
 from mcalloc.errors import ModelError
-from mcalloc.metrics.fan import WealthFan
+from mcalloc.metrics.fan import LOG_BIN, LOG_MAX, WealthFan
 from mcalloc.models.joint import JointModel
 from mcalloc.portfolio.accounting import BookSummary, CompiledBook, FixedMixBook
 from mcalloc.portfolio.costs import FeeModel, RebalancePolicy
@@ -223,9 +223,41 @@ def _wealth_fan(plan: SimulationPlan, n_months: int) -> WealthFan | None:
         scales += np.cumsum(contributions)
     n_assets = plan.weights.shape[1]
     drift = float(np.mean(plan.model.mean_log_returns()[:n_assets]))
+    steps = plan.schedule.month_bounds[1 : n_months + 1]
     if np.isfinite(drift):
-        scales *= np.exp(drift * plan.schedule.month_bounds[1 : n_months + 1])
-    return WealthFan(plan.weights.shape[0], n_months, scales)
+        scales *= np.exp(drift * steps)
+    return WealthFan(plan.weights.shape[0], n_months, scales, _fan_widths(plan, steps))
+
+
+_FAN_SPREADS = 3.0
+"""Standard deviations of log wealth either side of the scale a month's bins reach at least."""
+
+
+def _fan_widths(plan: SimulationPlan, steps: np.ndarray) -> np.ndarray:
+    """Each month's bin width: 1% of wealth, wider where ``_FAN_SPREADS`` standard deviations pass ``LOG_MAX``.
+
+    The spread of log wealth after ``t`` steps is about ``sqrt(v t + d t^2)``
+    for ``v`` the largest series' variance per step (an asset's and an
+    exchange rate's standard deviations added: the two compound for an
+    investor abroad) and ``d`` the largest variance of a path's offset to
+    its mean (0 with the means known); with uncertain means it grows with
+    ``t``, not its square root, and after decades passes the range that 1%
+    bins span.
+    """
+    model = plan.model
+    n_assets = plan.weights.shape[1]
+
+    def largest(values: np.ndarray) -> float:
+        finite = values[np.isfinite(values)]
+        return float(np.sqrt(finite.max())) if finite.size else 0.0
+
+    with np.errstate(invalid="ignore"):
+        variances = np.diag(model.long_run_covariance()) / 1e4
+    offsets = np.diag(model.drift_covariance()) if model.mean_years is not None else np.zeros(variances.size)
+    step_sd = largest(variances[:n_assets]) + largest(variances[n_assets:])
+    offset_sd = largest(offsets[:n_assets]) + largest(offsets[n_assets:])
+    spread = np.sqrt(step_sd**2 * steps + (offset_sd * steps) ** 2)
+    return LOG_BIN * np.maximum(1.0, _FAN_SPREADS * spread / LOG_MAX)
 
 
 def _month_buffer(plan: SimulationPlan, n_paths: int, n_months: int) -> np.ndarray | None:
@@ -373,7 +405,7 @@ class _Collector:
             self.histogram += part.book.drawdown_histogram
         if part.fan is not None:
             if self.fan is None:
-                self.fan = WealthFan(*part.fan.counts.shape[:2], part.fan.scales)
+                self.fan = WealthFan(*part.fan.counts.shape[:2], part.fan.scales, part.fan.widths)
             self.fan.merge(part.fan)
         self.asset_sum += part.asset_sum
         self.asset_cross += part.asset_cross

@@ -128,6 +128,7 @@ def simulated_scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "model.dependence.kind=gaussian",
                 "model.dependence.residuals=null",
                 GIVEN_CORRELATION,
+                "model.mean_uncertainty=null",  # the history of one world, its means fixed
             ],
         )
     )

@@ -177,18 +177,19 @@ def _results(out: Path) -> dict[str, bytes]:
 
 
 def test_a_batch_stopped_by_sigterm_marks_the_run_it_was_in_as_interrupted(tmp_path: Path) -> None:
-    sweep = _sweep(tmp_path, {"simulation.horizon_years": [1, 40, 2]})
+    sweep = _sweep(tmp_path, {"simulation.horizon_years": [1, 100, 2]})
     stopped = _batch_process(sweep, tmp_path / "out")
-    first = tmp_path / "out" / "runs" / "horizon_years=1" / "manifest.json"
+    # the 100-year run (a few seconds) has begun once its folder under construction exists
+    second = tmp_path / "out" / "runs" / ".horizon_years=100.partial"
     deadline = time.monotonic() + 300
-    while not first.is_file() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)  # into the 40-year run
+    while not second.is_dir() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
     stopped.send_signal(signal.SIGTERM)
     assert stopped.wait(timeout=60) == 143
     index = pd.read_csv(tmp_path / "out" / "index.csv", dtype={"error": str})
     assert list(index["status"]) == ["complete", "failed", "pending"]
-    assert index["error"].iloc[1] == "interrupted" and index["folder"].iloc[1] == "runs/horizon_years=40.failed"
+    assert index["error"].iloc[1] == "interrupted" and index["folder"].iloc[1] == "runs/horizon_years=100.failed"
 
 
 def test_a_batch_killed_mid_run_resumes_to_the_same_results(tmp_path: Path) -> None:

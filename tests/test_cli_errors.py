@@ -71,7 +71,7 @@ def _fit_from(paths: dict[str, Path]) -> Mutation:
         data["model"]["dependence"]["correlation"] = None
         data["model"]["dependence"]["residuals"] = None
         data["model"]["factor"]["loadings"] = None
-        data["model"]["mean_uncertainty"] = {"years": "data", "covariance": None}
+        data["model"]["mean_uncertainty"] = {"years": "data", "series": None, "covariance": None}
 
     return mutate
 

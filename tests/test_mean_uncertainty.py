@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,19 +24,22 @@ from mcalloc.backtest.filtering import filter_states
 from mcalloc.backtest.forecasts import _predict
 from mcalloc.cli.main import main
 from mcalloc.config import load_scenario
+from mcalloc.config.schema import ModelConfig
+from mcalloc.data.market import MarketData
 from mcalloc.errors import ModelError
-from mcalloc.models.joint import JointModel, newey_west_covariance
+from mcalloc.models.joint import JointModel, fit_joint_model, newey_west_covariance
 from mcalloc.models.validation import CalibrationSettings, calibration_table
 from mcalloc.pipeline import build_model, run_scenario
 from mcalloc.portfolio.costs import FeeModel
 from mcalloc.portfolio.schedule import Schedule
 from mcalloc.simulation.paths import SimulationPlan, drift_generator, simulate_chunk
 
-from .conftest import DEFAULT_CONFIG, ROOT
+from .conftest import DEFAULT_CONFIG, ROOT, write_default_variant
 from .test_dependence_models import simulated_market
 
 SMALL = ["simulation.n_paths=400", "simulation.chunk_size=100", "simulation.horizon_years=2", "output.report=false"]
 KNOWN = ["model.mean_uncertainty=null"]
+NO_DATA = ["model.mean_uncertainty.series=null", "model.mean_uncertainty.covariance=null"]  # the model's own stands in
 FIT_ETFS = ROOT / "configs" / "examples" / "fit_etfs.yaml"
 
 
@@ -100,7 +104,7 @@ def test_the_model_stands_in_with_its_lags_summed() -> None:
     overrides = [
         *(f"model.marginals.params.{name}={garch}" for name in ("sp500", "russell2000", "intl")),
         "model.factor.loadings={russell2000: [1.1, 0.4], intl: [1.0, 0.3]}",
-        "model.mean_uncertainty.covariance=null",
+        *NO_DATA,
         "simulation.start.kind=unconditional",
     ]
     uncertain = _model(*overrides)
@@ -194,6 +198,27 @@ def test_the_calibration_report_takes_the_means_as_known() -> None:
     pd.testing.assert_frame_equal(first, second)
 
 
+@pytest.mark.parametrize(("years", "warned"), [("data", False), (17.0, False), (10.0, True)])
+def test_a_fit_told_a_span_far_from_its_datas_warns(years: object, warned: bool) -> None:
+    _, returns = simulated_market(7)  # 4,536 business days from 2001-01-02: 17.4 years
+    data = MarketData(returns=returns, levels=returns.cumsum().transform(np.exp), provenance=(), frequency="daily")
+    config = ModelConfig.model_validate(
+        {
+            "source": "fit",
+            "marginals": {"kind": "gjr_garch", "dist": "normal", "mean": "sample", "variance_targeting": True},
+            "dependence": {"kind": "fhs"},
+            "factor": {"market": "sp500"},
+            "mean_uncertainty": {"years": years},
+        }
+    )
+    model = fit_joint_model(config, data)
+    assert model.mean_years == pytest.approx(17.4 if years == "data" else years, abs=0.05)
+    notes = [note for note in model.warnings if "mean_uncertainty.years" in note]
+    assert bool(notes) == warned, notes
+    # the covariance is the data's, whatever the years
+    np.testing.assert_allclose(model.mean_sampling_covariance(), newey_west_covariance(returns.to_numpy()) * 1e4)
+
+
 def test_known_means_draw_nothing() -> None:
     model = _model(*KNOWN)
     rng = np.random.default_rng(9)
@@ -207,7 +232,7 @@ def test_uncertain_means_need_a_stream() -> None:
 
 
 def test_an_infinite_long_run_variance_is_refused_without_the_datas_covariance() -> None:
-    model = _model("model.mean_uncertainty.covariance=null")
+    model = _model(*NO_DATA)
     market = model.marginals[0]
     explosive = replace(market, params={**market.params, "beta": 0.99, "alpha": 0.05})
     marginals = (explosive, *model.marginals[1:])
@@ -247,7 +272,23 @@ def test_run_is_the_same_on_one_and_two_workers_and_only_spreads_the_paths(tmp_p
     np.testing.assert_allclose(models["mean_se_ann"], expected, rtol=1e-9)
     assert pd.read_csv(outputs["known"] / "models.csv")["mean_se_ann"].isna().all()
     written = yaml.safe_load((outputs["jobs1"] / "config.yaml").read_text(encoding="utf-8"))
-    assert written["model"]["mean_uncertainty"] == {"years": years, "covariance": covariance.tolist()}
+    assert written["model"]["mean_uncertainty"] == {
+        "years": years,
+        "series": ["sp500", "russell2000", "intl"],
+        "covariance": covariance.tolist(),
+    }
+
+
+def test_the_covariance_follows_its_series_by_name(tmp_path: Path) -> None:
+    # the assets listed in another order: each keeps its own sampling error, not its position's
+    def reorder(data: dict[str, Any]) -> None:
+        data["assets"] = data["assets"][::-1]
+
+    config = write_default_variant(tmp_path, reorder)
+    model, _ = build_model(load_scenario(config, []))
+    reference = _model()
+    assert model.asset_names == reference.asset_names[::-1]
+    np.testing.assert_array_equal(model.drift_covariance(), reference.drift_covariance()[::-1, ::-1])
 
 
 def test_calibrate_writes_the_fitted_span_and_the_datas_covariance(tmp_path: Path, shared_data: Path) -> None:
@@ -255,6 +296,7 @@ def test_calibrate_writes_the_fitted_span_and_the_datas_covariance(tmp_path: Pat
     overrides = ["--set", "data.start=2015-01-01"]
     assert main(["calibrate", str(FIT_ETFS), *overrides, "--out", str(out)]) == 0
     written = yaml.safe_load(out.read_text(encoding="utf-8"))["model"]["mean_uncertainty"]
+    assert written["series"] == ["sp500", "russell2000", "intl"]
     # the returns run from the first trading day of 2015 to 2019-12-31: five years of evidence, to a few days
     assert written["years"] == pytest.approx(5.0, abs=0.02)
     scenario = load_scenario(FIT_ETFS, ["data.start=2015-01-01"])

@@ -459,21 +459,34 @@ class MeanUncertaintyConfig(_Frozen):
     per step, jointly normal with covariance ``S / (years x steps_per_year)``:
     the sampling error of means estimated from ``years`` years of returns
     whose long-run covariance per step is ``S``. ``covariance`` is ``S`` in
-    percent squared per step (series in the model's order, then FX); a fit
-    measures it from its data (Newey-West), ``mcalloc calibrate`` writes it,
-    and without it the model's own long-run covariance stands in. ``data``
-    (only with ``model.source: fit``) takes the fitted sample's span.
+    percent squared per step, its rows and columns the ``series`` named (in
+    any order); a fit measures it from its data (Newey-West), ``mcalloc
+    calibrate`` writes both, and without them the model's own long-run
+    covariance stands in. ``data`` (only with ``model.source: fit``) takes
+    the fitted sample's span.
     """
 
     years: float | Literal["data"]
+    series: list[str] | None = None
     covariance: list[list[float]] | None = None
 
     @field_validator("years", mode="before")
     @classmethod
     def _not_a_flag(cls, value: object) -> object:
         if isinstance(value, bool):
-            raise ValueError(f"years: {value} is not a number of years; give one (e.g. 18.3), or data")
+            raise ValueError(f"{value} is not a number of years; give one (e.g. 18.3), or data")
         return value
+
+    @model_validator(mode="after")
+    def _named(self) -> MeanUncertaintyConfig:
+        if (self.series is None) != (self.covariance is None):
+            raise ValueError(
+                "series: covariance and series come together (the series name its rows and columns; "
+                "mcalloc calibrate writes both), or neither"
+            )
+        if self.series is not None and len(set(self.series)) != len(self.series):
+            raise ValueError(f"series: {', '.join(self.series)} names a series twice")
+        return self
 
     @model_validator(mode="after")
     def _years_in_range(self) -> MeanUncertaintyConfig:
@@ -517,7 +530,9 @@ class ModelConfig(_Frozen):
             "dependence.dcc": self.dependence.dcc,
             "dependence.residuals": self.dependence.residuals,
             "factor.loadings": self.factor.loadings if self.factor is not None else None,
-            "mean_uncertainty.covariance": self.mean_uncertainty.covariance if self.mean_uncertainty else None,
+            "mean_uncertainty.series and .covariance": (
+                self.mean_uncertainty.covariance if self.mean_uncertainty else None
+            ),
         }
         for key, value in given.items():
             if value is not None:
@@ -599,18 +614,32 @@ def check_calibrated_model(model: ModelConfig, names: list[str], start: StartCon
 
 
 def _check_mean_covariance(model: ModelConfig, names: list[str]) -> None:
-    """``mean_uncertainty.covariance``: one row and column per series, symmetric, finite, positive variances."""
+    """``mean_uncertainty.covariance``: the scenario's series, one row and column each, symmetric, positive definite."""
     uncertainty = model.mean_uncertainty
-    if uncertainty is None or uncertainty.covariance is None:
+    if uncertainty is None or uncertainty.covariance is None or uncertainty.series is None:
         return
-    key = "model.mean_uncertainty.covariance"
-    rows = uncertainty.covariance
-    n = len(names)
+    key = "model.mean_uncertainty"
+    hint = "calibrate again (mcalloc calibrate writes both), or set series and covariance to null"
+    series, rows = uncertainty.series, uncertainty.covariance
+    if sorted(series) != sorted(names):
+        raise ValueError(
+            f"{key}.series: names {', '.join(series)}, but the scenario's series are {', '.join(names)}; {hint}"
+        )
+    n = len(series)
     if len(rows) != n or any(len(row) != n for row in rows):
-        raise ValueError(f"{key}: needs {n} rows of {n} values, one per series ({', '.join(names)}) in that order")
+        raise ValueError(f"{key}.covariance: needs {n} rows of {n} values, one per series ({', '.join(series)})")
+    matrix = np.array(rows, dtype=float)
     for i in range(n):
-        if not (math.isfinite(rows[i][i]) and rows[i][i] > 0.0):
-            raise ValueError(f"{key}: the variance of {names[i]} must be a positive number (got {rows[i][i]})")
+        if not (math.isfinite(matrix[i, i]) and matrix[i, i] > 0.0):
+            raise ValueError(
+                f"{key}.covariance: the variance of {series[i]} must be a positive number (got {rows[i][i]})"
+            )
         for j in range(i):
-            if not (math.isfinite(rows[i][j]) and abs(rows[i][j] - rows[j][i]) <= 1e-10 * max(1.0, abs(rows[i][j]))):
-                raise ValueError(f"{key}: not symmetric at {names[i]}|{names[j]} ({rows[i][j]} against {rows[j][i]})")
+            if not (
+                math.isfinite(matrix[i, j]) and abs(matrix[i, j] - matrix[j, i]) <= 1e-10 * max(1.0, abs(matrix[i, j]))
+            ):
+                raise ValueError(
+                    f"{key}.covariance: not symmetric at {series[i]}|{series[j]} ({rows[i][j]} against {rows[j][i]})"
+                )
+    if np.linalg.eigvalsh(matrix).min() <= 0.0:
+        raise ValueError(f"{key}.covariance: not positive definite, so no offsets can be drawn from it; {hint}")

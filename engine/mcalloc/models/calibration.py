@@ -64,6 +64,7 @@ def calibrated_scenario(scenario: Scenario, model: JointModel, residuals_file: s
     if model.mean_years is not None:
         section["mean_uncertainty"] = {
             "years": float(model.mean_years),
+            "series": model.asset_names,
             "covariance": _matrix(model.mean_sampling_covariance()),
         }
     if model.factor is not None:

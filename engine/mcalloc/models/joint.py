@@ -341,7 +341,11 @@ class JointModel:
         return returns
 
     def simulate(self, rng: np.random.Generator, n_paths: int, n_steps: int) -> np.ndarray:
-        """Daily log returns (decimal) of shape (n_paths, n_steps, n_assets), in one block."""
+        """Daily log returns (decimal) of shape (n_paths, n_steps, n_assets), in one block.
+
+        Uncertain means are drawn from ``rng`` too, first: a convenience for
+        tests and scripts; runs draw them from a stream of their own.
+        """
         return self.simulate_block(rng, self.initial_state(n_paths, rng), n_steps)
 
     def mean_log_returns(self) -> np.ndarray:
@@ -501,15 +505,17 @@ def joint_model_from_config(config: ModelConfig, asset_names: list[str]) -> Join
         factor=_factor_from_config(config, asset_names),
         variance_ceiling=marginals_config.variance_ceiling,
         mean_years=_mean_years(config, None),
-        mean_covariance=_given_mean_covariance(config),
+        mean_covariance=_given_mean_covariance(config, asset_names),
     )
 
 
-def _given_mean_covariance(config: ModelConfig) -> np.ndarray | None:
+def _given_mean_covariance(config: ModelConfig, names: list[str]) -> np.ndarray | None:
+    """``mean_uncertainty.covariance`` with rows and columns in the order of ``names`` (its ``series`` name them)."""
     uncertainty = config.mean_uncertainty
-    if uncertainty is None or uncertainty.covariance is None:
+    if uncertainty is None or uncertainty.covariance is None or uncertainty.series is None:
         return None
-    return np.array(uncertainty.covariance, dtype=float)
+    order = [uncertainty.series.index(name) for name in names]
+    return np.array(uncertainty.covariance, dtype=float)[np.ix_(order, order)]
 
 
 def newey_west_covariance(returns: np.ndarray) -> np.ndarray:

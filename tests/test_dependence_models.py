@@ -468,6 +468,20 @@ def test_calibrated_fhs_factor_runs_exactly_like_the_fit(
 # --- 7. the calibration report ------------------------------------------------------------------------
 
 
+FACTOR_FHS: dict[str, Any] = {
+    "source": "fit",
+    "marginals": {"kind": "gjr_garch", "dist": "normal", "mean": "sample", "variance_targeting": True},
+    "dependence": {"kind": "fhs"},
+    "factor": {"market": "sp500"},
+}
+"""The default's specification, as a fit."""
+
+
+def market_data(returns: pd.DataFrame) -> MarketData:
+    """Daily log returns as the data layer hands them to a fit."""
+    return MarketData(returns=returns, levels=returns.cumsum().transform(np.exp), provenance=(), frequency="daily")
+
+
 def simulated_market(seed: int) -> tuple[JointModel, pd.DataFrame]:
     """The default model fitted (factor, GJR quasi-ML, FHS) to one 18-year path of the default model itself."""
     overrides = ["simulation.start.kind=unconditional", "model.mean_uncertainty=null"]  # one world, its means fixed
@@ -475,16 +489,7 @@ def simulated_market(seed: int) -> tuple[JointModel, pd.DataFrame]:
     n_days, burn_in = 6 * 252 * 3, 500
     path = truth.simulate(np.random.default_rng(seed), 1, burn_in + n_days)[0, burn_in:]
     returns = pd.DataFrame(path, index=pd.bdate_range("2001-01-02", periods=n_days), columns=truth.asset_names)
-    data = MarketData(returns=returns, levels=returns.cumsum().transform(np.exp), provenance=(), frequency="daily")
-    config = ModelConfig.model_validate(
-        {
-            "source": "fit",
-            "marginals": {"kind": "gjr_garch", "dist": "normal", "mean": "sample", "variance_targeting": True},
-            "dependence": {"kind": "fhs"},
-            "factor": {"market": "sp500"},
-        }
-    )
-    return fit_joint_model(config, data), returns
+    return fit_joint_model(ModelConfig.model_validate(FACTOR_FHS), market_data(returns)), returns
 
 
 def test_calibration_report_does_not_reject_a_correctly_specified_model() -> None:

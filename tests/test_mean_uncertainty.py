@@ -25,7 +25,6 @@ from mcalloc.backtest.forecasts import _predict
 from mcalloc.cli.main import main
 from mcalloc.config import load_scenario
 from mcalloc.config.schema import ModelConfig
-from mcalloc.data.market import MarketData
 from mcalloc.errors import ModelError
 from mcalloc.models.joint import JointModel, fit_joint_model, newey_west_covariance
 from mcalloc.models.validation import CalibrationSettings, calibration_table
@@ -35,7 +34,7 @@ from mcalloc.portfolio.schedule import Schedule
 from mcalloc.simulation.paths import SimulationPlan, drift_generator, simulate_chunk
 
 from .conftest import DEFAULT_CONFIG, ROOT, write_default_variant
-from .test_dependence_models import simulated_market
+from .test_dependence_models import FACTOR_FHS, market_data, simulated_market
 
 SMALL = ["simulation.n_paths=400", "simulation.chunk_size=100", "simulation.horizon_years=2", "output.report=false"]
 KNOWN = ["model.mean_uncertainty=null"]
@@ -201,17 +200,8 @@ def test_the_calibration_report_takes_the_means_as_known() -> None:
 @pytest.mark.parametrize(("years", "warned"), [("data", False), (17.0, False), (10.0, True)])
 def test_a_fit_told_a_span_far_from_its_datas_warns(years: object, warned: bool) -> None:
     _, returns = simulated_market(7)  # 4,536 business days from 2001-01-02: 17.4 years
-    data = MarketData(returns=returns, levels=returns.cumsum().transform(np.exp), provenance=(), frequency="daily")
-    config = ModelConfig.model_validate(
-        {
-            "source": "fit",
-            "marginals": {"kind": "gjr_garch", "dist": "normal", "mean": "sample", "variance_targeting": True},
-            "dependence": {"kind": "fhs"},
-            "factor": {"market": "sp500"},
-            "mean_uncertainty": {"years": years},
-        }
-    )
-    model = fit_joint_model(config, data)
+    config = ModelConfig.model_validate({**FACTOR_FHS, "mean_uncertainty": {"years": years}})
+    model = fit_joint_model(config, market_data(returns))
     assert model.mean_years == pytest.approx(17.4 if years == "data" else years, abs=0.05)
     notes = [note for note in model.warnings if "mean_uncertainty.years" in note]
     assert bool(notes) == warned, notes

@@ -307,7 +307,12 @@ class JointModel:
         """
         returns = self._simulate_block(rng, state, n_steps, compiled)
         if state.drift is not None:
-            returns += state.drift[:, None, :]
+            days = returns.transpose(1, 2, 0)
+            if days.flags.c_contiguous:
+                # the compiled path's returns are a view of day-major arrays: add along the paths, in memory order
+                days += np.ascontiguousarray(state.drift.T)
+            else:
+                returns += state.drift[:, None, :]
         return returns
 
     def _simulate_block(

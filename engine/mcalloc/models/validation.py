@@ -94,11 +94,9 @@ class CalibrationSettings:
     coverage: float = 0.01
 
 
-def _window_state(
-    model: JointModel, returns: np.ndarray, start: int, n_paths: int, rng: np.random.Generator
-) -> SimulationState:
-    """The simulation state at row ``start`` of the fitted sample (uncertain means drawn from ``rng``)."""
-    state = model.initial_state(n_paths, rng)
+def _window_state(model: JointModel, returns: np.ndarray, start: int, n_paths: int) -> SimulationState:
+    """The simulation state at row ``start`` of the fitted sample (its means known: see :func:`calibration_table`)."""
+    state = model.initial_state(n_paths)
     if model.baseline is not None:
         return state
     variances = np.array([m.conditional_variance[start] for m in model.marginals])
@@ -249,7 +247,7 @@ def calibration_table(model: JointModel, returns: pd.DataFrame, settings: Calibr
     periods = window_periods(settings.steps_per_year)
     for start, stop in nonoverlapping_windows(values.shape[0], window):
         label = f"{pd.Timestamp(dates[start]).date()}..{pd.Timestamp(dates[stop - 1]).date()}"
-        state = _window_state(model, values, start, settings.n_paths, rng)
+        state = _window_state(model, values, start, settings.n_paths)
         simulated = simulate_window(model, state, stop - start, rng)
         data_window, data_names = _with_base_currency(values[start:stop], names, settings.currency_pairs)
         sim_window, _ = _with_base_currency(simulated, names, settings.currency_pairs)

@@ -104,6 +104,37 @@ def test_clean_keeps_a_folder_whose_writer_is_alive(tmp_path: Path, capsys: pyte
     assert "running" in capsys.readouterr().out
 
 
+def test_a_run_never_takes_over_a_folder_another_run_is_writing(tmp_path: Path) -> None:
+    from mcalloc.errors import OutputError
+    from mcalloc.results.writer import RunFolder
+
+    final, partial = tmp_path / "run", tmp_path / ".run.partial"
+    host = __import__("socket").gethostname()
+    other = psutil.Process().ppid()  # alive, and not this process: stands for another mcalloc run
+    writers = [
+        ({"pid": other, "host": host}, f"mcalloc process {other} is writing"),
+        ({"pid": 1, "host": "another-host.invalid"}, "another-host.invalid"),
+        (None, "starting"),  # just created, its manifest not yet written
+    ]
+    for manifest, fragment in writers:
+        partial.mkdir()
+        if manifest is not None:
+            (partial / "manifest.json").write_text(json.dumps({"status": "running", **manifest}), encoding="utf-8")
+        (partial / "theirs.csv").write_text("a\n1\n", encoding="utf-8")
+        with pytest.raises(OutputError, match=fragment):
+            RunFolder.create(final, {"kind": "run"})
+        assert (partial / "theirs.csv").is_file()
+        __import__("shutil").rmtree(partial)
+    # a writer that is gone: what it left is replaced
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    partial.mkdir()
+    (partial / "manifest.json").write_text(json.dumps({"pid": gone.pid, "host": host}), encoding="utf-8")
+    (partial / "theirs.csv").write_text("a\n1\n", encoding="utf-8")
+    folder = RunFolder.create(final, {"kind": "run"})
+    assert folder.working == partial and not (partial / "theirs.csv").exists()
+
+
 def test_clean_keeps_a_folder_another_machine_writes_even_after_a_later_run_finished(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import psutil
 
-__all__ = ["FolderState", "remove_stale", "survey"]
+__all__ = ["FolderState", "remove_stale", "survey", "writer_alive"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def _manifest(folder: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _writer_alive(manifest: dict[str, Any]) -> bool | None:
+def writer_alive(manifest: dict[str, Any]) -> bool | None:
     """Whether the process that writes the folder still runs; ``None`` when that cannot be known here."""
     pid, host = manifest.get("pid"), manifest.get("host")
     if not isinstance(pid, int) or host != socket.gethostname():
@@ -74,7 +74,7 @@ def survey(root: Path) -> list[FolderState]:
         if name.endswith(".replaced"):
             states.append(FolderState(folder, "stale", scenario, started, "an earlier result left while replacing it"))
         elif name.endswith(".partial"):
-            alive = _writer_alive(manifest)
+            alive = writer_alive(manifest)
             later = newest.get(folder.parent, "")
             if alive:
                 states.append(

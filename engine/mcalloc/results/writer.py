@@ -184,7 +184,7 @@ def check_finite(name: str, frame: pd.DataFrame) -> None:
     numeric = frame.select_dtypes(include="number")
     if numeric.empty or name in MODEL_DESCRIPTIONS:
         return
-    values = numeric.to_numpy(dtype=float)
+    values = numeric.to_numpy(dtype=float, na_value=np.nan)
     bad = np.isinf(values) if name not in COMPLETE_NUMBERS else ~np.isfinite(values)
     if not bad.any():
         return
@@ -211,12 +211,56 @@ def working_folder(final: Path, marker: str, what: str) -> Path:
         raise OutputError(f"{final}: exists and is not an mcalloc {what}; choose another --out")
     working = final.parent / f".{final.name}.partial"
     try:
-        if working.exists():
-            shutil.rmtree(working)
-        working.mkdir(parents=True)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        # mkdir is atomic: of two runs started into one folder, one gets it and the other finds it taken
+        for _ in range(2):
+            try:
+                working.mkdir()
+                return working
+            except FileExistsError:
+                writer = _current_writer(working)
+                if writer is not None:
+                    raise OutputError(
+                        f"{final}: {writer} is writing this {what}; wait for it to finish or choose another --out"
+                    ) from None
+                shutil.rmtree(working)  # left by a run that is gone
     except OSError as exc:
         raise OutputError(f"{final.parent}: cannot create the {what} ({exc.strerror})") from None
-    return working
+    raise OutputError(f"{final}: another run keeps creating this {what}; choose another --out")
+
+
+_STARTING_SECONDS = 60.0
+"""How long a ``.partial`` folder without a manifest counts as a run starting (its manifest follows at once)."""
+
+
+def _current_writer(working: Path) -> str | None:
+    """Who is writing the unfinished folder ``working``, or ``None`` when it was left by a run that is gone.
+
+    Its manifest names the writing process; a process alive on this machine,
+    or one on another machine (which only that machine can judge), is
+    writing it. A folder with no manifest yet is a run starting, unless it
+    is older than :data:`_STARTING_SECONDS`.
+    """
+    from mcalloc.results.inventory import writer_alive
+
+    try:
+        manifest = json.loads((working / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        try:
+            age = datetime.now().timestamp() - working.stat().st_mtime
+        except FileNotFoundError:
+            return None
+        return "another mcalloc run, starting," if age < _STARTING_SECONDS else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("pid") == os.getpid():
+        return None
+    alive = writer_alive(manifest)
+    if alive:
+        return f"mcalloc process {manifest['pid']}"
+    if alive is None and manifest.get("host") not in (None, socket.gethostname()):
+        return f"mcalloc on {manifest['host']} (delete {working} if it no longer runs there)"
+    return None
 
 
 def move_into_place(working: Path, final: Path) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from mcalloc.backtest.evaluate import BacktestPlan
+from mcalloc.backtest.evaluate import BacktestPlan, Variant
 from mcalloc.backtest.filtering import filter_states
 from mcalloc.backtest.forecasts import COVERAGES, Targets, forecast
 from mcalloc.cli.main import main
@@ -188,7 +188,9 @@ def test_the_generating_model_passes_and_a_constant_volatility_baseline_fails(
     assert manifest["periods"][split]["n_fit"] == N_FIT and manifest["periods"][split]["n_test"] == N_TEST
 
 
-def test_refits_cover_the_whole_test_period(simulated_scenario: Path, tmp_path: Path) -> None:
+def test_refits_cover_the_whole_test_period(
+    simulated_scenario: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "refits"
     split = _split(simulated_scenario.parent)
     args = ["backtest", str(simulated_scenario), "--split", split, "--models", "gaussian", "--draws", "200"]
@@ -200,6 +202,8 @@ def test_refits_cover_the_whole_test_period(simulated_scenario: Path, tmp_path: 
     # 200 simulated windows: a window check's p-value is at least 2 / 201, too large ever to fail; said so
     warnings = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["warnings"]
     assert any(w.startswith("simulation.n_paths: among 200 simulated windows") and "cannot fail" in w for w in warnings)
+    # and printed, as a run prints its warnings: a pass that cannot fail must not read as a clean bill
+    assert "cannot fail" in capsys.readouterr().err
     assert BacktestPlan((split,), 24).segments(N_FIT, N_FIT + N_TEST) == [
         (N_FIT, N_FIT + 504),
         (N_FIT + 504, N_FIT + 1008),
@@ -263,6 +267,10 @@ def test_split_summary_counts_models_that_could_not_be_fitted() -> None:
     assert summary.loc["a", "failed_at_5pct_median"] == 4.0
     assert summary.loc[["a", "b"], "failed_at_threshold"].tolist() == [1, 2]
     assert summary.loc["b", "not_evaluated_at"] == "2012-01-01" and summary.loc["a", "passed_at"] == "2008-01-01"
+    # a model fitted at no split has no failure count (not 0, which would rank it best)
+    never = split_summary(verdict, [("2008-01-01", "c"), ("2012-01-01", "c")]).set_index("model")
+    assert pd.isna(never.loc["c", "failed_at_threshold"]) and pd.isna(never.loc["c", "failed_at_5pct_median"])
+    assert never.loc["c", "not_evaluated"] == 2 and never.loc["a", "failed_at_threshold"] == 1
 
 
 @pytest.mark.parametrize(
@@ -276,6 +284,10 @@ def test_split_summary_counts_models_that_could_not_be_fitted() -> None:
         ("2016-01-04", ("--split", "on or after 2016-01-04", "at least 252", "choose a split on or before")),
         ("2012-01-02,2040-01-01", ("--split", "2040-01-01", "outside the data")),
         ("2012-01-02,2012-13-01", ("--split", "'2012-13-01' is not a date")),
+        # a Sunday and the Monday after open the same test: refused rather than run twice
+        ("2012-01-01,2012-01-02", ("--split", "2012-01-01 and 2012-01-02", "same test", "give one of them")),
+        # the first day of returns is inside the data, with nothing before it to fit
+        ("2000-01-04", ("--split", "only 0 daily returns before 2000-01-04")),
         (",", ("--split", "no date given")),
     ],
 )
@@ -303,6 +315,19 @@ def test_bad_options_exit_2_with_one_line(
     one_error_line(capsys.readouterr(), fragments)
 
 
+def test_backtests_of_one_scenario_with_other_splits_get_folders_of_their_own(simulated_scenario: Path) -> None:
+    from mcalloc.config import load_scenario
+    from mcalloc.pipeline import _backtest_folder
+
+    base = load_scenario(simulated_scenario)
+    variants = [Variant("gaussian", "normal", base)]
+    names = {
+        _backtest_folder(base, "0" * 64, BacktestPlan((split,), refit, 200, 100, 1), variants).name.rsplit("-", 1)[1]
+        for split, refit in [("2012-01-02", None), ("2014-01-02", None), ("2012-01-02", 12)]
+    }
+    assert len(names) == 3
+
+
 def test_a_calibrated_scenario_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["backtest", str(DEFAULT_CONFIG), "--split", "2015-01-01"]) == 2
     one_error_line(capsys.readouterr(), ("model.source is calibrated", "configs/examples/fit_etfs.yaml"))
@@ -313,6 +338,17 @@ def test_a_calibrated_scenario_is_refused(capsys: pytest.CaptureFixture[str]) ->
 
 FIT_ETFS = ROOT / "configs" / "examples" / "fit_etfs.yaml"
 SMALL = ["--draws", "200", "--set", "simulation.n_paths=200"]
+
+
+def test_a_failed_refit_is_named_by_its_own_date(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # fhs/t fits before 2012 (the same split without refits runs), but the S&P 500's GJR with the
+    # residuals' skew reaches persistence 1 in the refit before 2018: the error names that refit
+    args = ["backtest", str(FIT_ETFS), "--split", "2012-01-01", "--models", "fhs", "--marginals", "t"]
+    small = ["--draws", "100", "--set", "simulation.n_paths=100", "--out", str(tmp_path / "refits"), "-q"]
+    assert main([*args, "--refit-every", "12", *small]) == 2
+    one_error_line(capsys.readouterr(), ("fhs/t at split 2012-01-01", "the refit before 2018-01-", "persistence"))
 
 
 def test_every_dependence_model_on_the_etf_data_split_at_2015(

@@ -14,6 +14,8 @@ optimised portfolio's metrics come from futures it was not fitted to, and
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +30,7 @@ import pandas as pd
 from mcalloc.backtest.evaluate import (
     BacktestPlan,
     Variant,
+    check_distinct_tests,
     describe_test,
     evaluate_variant,
     first_test_row,
@@ -600,6 +603,20 @@ class BacktestOutcome:
     warnings: tuple[str, ...] = ()
 
 
+def _backtest_folder(base: Scenario, digest: str, plan: BacktestPlan, variants: list[Variant]) -> Path:
+    """The default folder of a backtest, named by its start time and what it runs.
+
+    The name's hash covers the splits, refits, draws and models as well as
+    the scenario, so that backtests of one scenario started together (a job
+    per split) write to folders of their own.
+    """
+    task = json.dumps(
+        [digest, list(plan.splits), plan.refit_every, plan.n_draws, plan.n_paths, [v.label for v in variants]]
+    )
+    key = hashlib.sha256(task.encode("utf-8")).hexdigest()[:8]
+    return base.output.dir / base.name / f"backtest-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{key}"
+
+
 def run_backtest(
     base: Scenario,
     variants: list[Variant],
@@ -632,6 +649,7 @@ def run_backtest(
     index = pd.DatetimeIndex(data.returns.index)
     min_fit = max(minimum_fit_rows(v.scenario) for v in variants)
     firsts = {split: first_test_row(index, split, min_fit) for split in plan.splits}
+    check_distinct_tests(index, firsts)
     names = base.factor_names
     # a portfolio wholly in one asset would repeat that asset's checks
     portfolios = {name: w for name, w in _benchmark_weights(base).items() if np.count_nonzero(w) > 1}
@@ -639,11 +657,7 @@ def run_backtest(
     weights[:, : len(base.assets)] = np.array(list(portfolios.values())).reshape(len(portfolios), len(base.assets))
     targets = Targets(tuple(names), tuple(portfolios), weights)
     digest = config_hash(base)
-    final = (
-        out
-        if out is not None
-        else base.output.dir / base.name / (f"backtest-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}")
-    )
+    final = out if out is not None else _backtest_folder(base, digest, plan, variants)
     periods = {split: describe_test(data, first) for split, first in firsts.items()}
     folder = RunFolder.create(
         final,
@@ -680,7 +694,7 @@ def run_backtest(
         if len(failures) == len(results):
             first_failure = failures[0]
             raise ModelError(
-                f"no model could be fitted before the split ({first_failure['model']} before "
+                f"no model could be evaluated ({first_failure['model']} at split "
                 f"{first_failure['split']}: {first_failure['error']})"
             )
         validation = pd.concat([r.rows for r in results if r.error is None], ignore_index=True)

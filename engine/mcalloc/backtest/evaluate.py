@@ -28,7 +28,7 @@ from mcalloc.backtest.tables import VALIDATION_COLUMNS, forecast_rows, window_ch
 from mcalloc.config.model_schema import BASELINE_KINDS, StartConfig
 from mcalloc.config.schema import Scenario
 from mcalloc.data.market import MarketData, observations_needed
-from mcalloc.errors import ConfigError, McallocError
+from mcalloc.errors import ConfigError, McallocError, ModelError
 from mcalloc.models.joint import JointModel, fit_joint_model
 
 __all__ = [
@@ -123,7 +123,7 @@ def first_test_row(index: pd.DatetimeIndex, split: str, min_fit: int) -> int:
     day = parse_split(split)
     first_day, last_day = index[0].date(), index[-1].date()
     span = f"the data's returns run from {first_day} to {last_day}"
-    if day.date() <= first_day or day.date() > last_day:
+    if day.date() < first_day or day.date() > last_day:
         raise ConfigError(f"--split: {day.date()} is outside the data ({span}); choose a date inside it")
     first = int(index.searchsorted(day))
     latest = index[-MIN_TEST_DAYS].date() if index.size >= MIN_TEST_DAYS else first_day
@@ -139,6 +139,24 @@ def first_test_row(index: pd.DatetimeIndex, split: str, min_fit: int) -> int:
             f"at least {MIN_TEST_DAYS} (a year) to test on ({span}); choose a split on or before {latest}"
         )
     return first
+
+
+def check_distinct_tests(index: pd.DatetimeIndex, firsts: dict[str, int]) -> None:
+    """Refuse two splits whose tests open on the same trading day: they would run one test twice.
+
+    Raises
+    ------
+    ConfigError
+        Naming both dates and that day.
+    """
+    seen: dict[int, str] = {}
+    for split, first in firsts.items():
+        if first in seen:
+            raise ConfigError(
+                f"--split: {seen[first]} and {split} both start the test on {index[first].date()} (the first "
+                "trading day on or after each), so they are the same test; give one of them"
+            )
+        seen[first] = split
 
 
 def minimum_fit_rows(scenario: Scenario) -> int:
@@ -225,7 +243,13 @@ def _evaluate(
     window: list[dict[str, object]] = []
     try:
         for number, (start, stop) in enumerate(segments):
-            model = _fit(variant, data, start)
+            try:
+                model = _fit(variant, data, start)
+            except McallocError as error:
+                if number == 0:
+                    raise
+                # the fit at the split worked: say which refit did not
+                raise ModelError(f"the refit before {dates[start].date()} failed: {error}") from None
             warnings += [f"{variant.label}, fit before {dates[start].date()}: {w}" for w in model.warnings]
             rng = np.random.default_rng(variant.seed(plan.seed, split, number))
             one_day, one_month = forecast(model, returns, start, stop, targets, plan.n_draws, rng)

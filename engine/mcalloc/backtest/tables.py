@@ -168,7 +168,9 @@ def verdicts(table: pd.DataFrame) -> pd.DataFrame:
                 "worst": "; ".join(worst),
             }
         )
-    return pd.DataFrame(records)
+    summary = pd.DataFrame(records)
+    summary["failed_at_threshold"] = summary["failed_at_threshold"].astype("Int64")
+    return summary
 
 
 def split_summary(verdict: pd.DataFrame, not_evaluated: Sequence[tuple[str, str]] = ()) -> pd.DataFrame:
@@ -177,8 +179,8 @@ def split_summary(verdict: pd.DataFrame, not_evaluated: Sequence[tuple[str, str]
     ``verdict`` is :func:`verdicts`' table; ``not_evaluated`` lists ``(split,
     model)`` pairs whose model could not be fitted. ``failed_at_threshold``
     sums, over the evaluated splits, the checks below each split's Bonferroni
-    threshold; ``failed_at_5pct_median`` is the median of the individual 5%
-    failures.
+    threshold (empty for a model evaluated at none); ``failed_at_5pct_median``
+    is the median of the individual 5% failures.
     """
     splits = sorted({*verdict["split"].astype(str), *(split for split, _ in not_evaluated)})
     models = list(dict.fromkeys([*verdict["model"], *(model for _, model in not_evaluated)]))
@@ -195,14 +197,17 @@ def split_summary(verdict: pd.DataFrame, not_evaluated: Sequence[tuple[str, str]
                 "passed": len(passed),
                 "failed": len(failed),
                 "not_evaluated": len(missing),
-                "failed_at_threshold": int(rows["failed_at_threshold"].sum()) if len(rows) else 0,
+                # a model never evaluated has no count: a 0 would rank it best
+                "failed_at_threshold": int(rows["failed_at_threshold"].sum()) if len(rows) else None,
                 "failed_at_5pct_median": float(rows["failed_at_5pct"].median()) if len(rows) else math.nan,
                 "passed_at": " ".join(passed),
                 "failed_at": " ".join(failed),
                 "not_evaluated_at": " ".join(missing),
             }
         )
-    return pd.DataFrame(records)
+    summary = pd.DataFrame(records)
+    summary["failed_at_threshold"] = summary["failed_at_threshold"].astype("Int64")
+    return summary
 
 
 def _label(row: pd.Series) -> str:

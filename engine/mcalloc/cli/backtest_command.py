@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any, get_args
 
-from mcalloc.cli.common import add_config_command
+from mcalloc.cli.common import add_config_command, load_with_options
 from mcalloc.config.model_schema import BASELINE_KINDS, DependenceKind, Distribution
 from mcalloc.errors import ConfigError
 
@@ -77,16 +77,10 @@ def _choices(text: str, allowed: tuple[str, ...], option: str) -> list[str]:
 def _backtest(args: argparse.Namespace) -> int:
     from mcalloc.backtest.evaluate import BacktestPlan, Variant, parse_splits
     from mcalloc.cli.progress import LOGGER, configure_logging
-    from mcalloc.config.loader import load_scenario
     from mcalloc.pipeline import run_backtest
 
     splits = parse_splits(args.split)  # a mistyped date is refused before any data is read
-    overrides = list(args.overrides)
-    if args.n_jobs is not None:
-        overrides.append(f"simulation.n_jobs={args.n_jobs}")
-    if args.seed is not None:
-        overrides.append(f"seed={args.seed}")
-    base = load_scenario(args.config, overrides)
+    base = load_with_options(args.config, args)
     if base.model.source != "fit" or base.data is None:
         raise ConfigError(
             f"{args.config}: model.source is {base.model.source}, but the backtest fits the model to data before "
@@ -99,7 +93,7 @@ def _backtest(args: argparse.Namespace) -> int:
     models = _choices(args.models, ALL_MODELS, "--models")
     laws = (
         _choices(args.marginals, get_args(Distribution), "--marginals")
-        if args.marginals
+        if args.marginals is not None
         else [base.model.marginals.dist]
     )
     variants = []
@@ -109,13 +103,15 @@ def _backtest(args: argparse.Namespace) -> int:
             if model in BASELINE_KINDS:
                 extra.append("model.factor=null")
             try:
-                scenario = load_scenario(args.config, [*overrides, *extra])
+                scenario = load_with_options(args.config, args, extra)
             except ConfigError as error:
                 raise ConfigError(f"--models {model} with --marginals {law}: {error}") from None
             variants.append(Variant(model, law, scenario))
     configure_logging("warning" if args.quiet else "info", args.log_file, sys.stderr.isatty())
     plan = BacktestPlan(splits, args.refit_every, args.draws, base.simulation.n_paths, base.seed)
     outcome = run_backtest(base, variants, plan, args.out, report=LOGGER.info)
+    for warning in outcome.warnings:
+        LOGGER.warning(warning)
     if args.quiet:
         print(outcome.folder)
         return 0

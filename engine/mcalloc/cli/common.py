@@ -3,10 +3,42 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["EXAMPLES", "add_command", "add_config_command"]
+from mcalloc.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mcalloc.config.schema import Scenario
+
+__all__ = ["EXAMPLES", "add_command", "add_config_command", "load_with_options"]
+
+_OPTION_KEYS = {"n_jobs": ("--n-jobs", "simulation.n_jobs"), "seed": ("--seed", "seed")}
+"""Command-line options that set a config key: attribute, the option as typed, the key."""
+
+
+def load_with_options(config: Path, args: argparse.Namespace, extra: Iterable[str] = ()) -> Scenario:
+    """The scenario of ``config`` with ``--set`` overrides, then the options that set keys, then ``extra``.
+
+    An error in a key an option set names the option (``--n-jobs: ...``),
+    since that is what the user typed.
+    """
+    from mcalloc.config.loader import load_scenario
+
+    given = {
+        name: (option, key) for name, (option, key) in _OPTION_KEYS.items() if getattr(args, name, None) is not None
+    }
+    options = [f"{key}={getattr(args, name)}" for name, (_, key) in given.items()]
+    try:
+        return load_scenario(config, [*args.overrides, *options, *extra])
+    except ConfigError as error:
+        text = str(error)
+        for option, key in given.values():
+            if text.startswith(f"--set {key}:"):
+                raise ConfigError(option + text.removeprefix(f"--set {key}")) from None
+        raise
+
 
 EXAMPLES = {
     "run": [

@@ -28,8 +28,8 @@ from mcalloc.cli import (
     report_command,
     runs_command,
 )
-from mcalloc.cli.common import add_config_command
-from mcalloc.config.loader import load_scenario, scenario_to_dict
+from mcalloc.cli.common import add_config_command, load_with_options
+from mcalloc.config.loader import scenario_to_dict
 from mcalloc.config.schema import Scenario
 from mcalloc.errors import McallocError
 
@@ -79,15 +79,6 @@ def _parser() -> argparse.ArgumentParser:
     backtest_command.register(commands)
     runs_command.register(commands)
     return parser
-
-
-def _overrides(args: argparse.Namespace) -> list[str]:
-    overrides = list(args.overrides)
-    if getattr(args, "n_jobs", None) is not None:
-        overrides.append(f"simulation.n_jobs={args.n_jobs}")
-    if getattr(args, "seed", None) is not None:
-        overrides.append(f"seed={args.seed}")
-    return overrides
 
 
 def _summary(metrics: pd.DataFrame, scenario: Scenario) -> str:
@@ -199,7 +190,7 @@ def _run(args: argparse.Namespace) -> int:
     from mcalloc.cli.progress import LOGGER, Mode, ProgressReporter, configure_logging
     from mcalloc.pipeline import run_scenario
 
-    scenario = load_scenario(args.config, _overrides(args))
+    scenario = load_with_options(args.config, args)
     if not args.force:
         from mcalloc.simulation.resources import check_memory
 
@@ -291,7 +282,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             return result
         if args.command == "run":
             return _run(args)
-        scenario = load_scenario(args.config, _overrides(args))
+        scenario = load_with_options(args.config, args)
         if args.command == "validate":
             from mcalloc.pipeline import check_inputs
 

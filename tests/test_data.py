@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -306,17 +307,16 @@ def test_sek_investor_return_is_product_of_usd_and_fx_returns() -> None:
     assert np.expm1(overlay.apply(factors))[0, 0, 0] == pytest.approx((1 + r_usd) * (1 + r_fx) - 1)
 
 
-def test_translate_mode_fits_sek_returns(shared_data: Path) -> None:
-    scenario = load_scenario(
-        ROOT / "configs" / "examples" / "sweden_fit.yaml",
-        # translated returns have no exchange-rate series for the regimes to switch or to lag
-        [
-            "currency.mode=translate",
-            "data.start=2015-01-01",
-            "model.factor.regimes=null",
-            "model.dependence.lead_lag_series=null",
-        ],
-    )
+def test_translate_mode_fits_sek_returns(shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = ROOT / "configs" / "examples" / "sweden_fit.yaml"
+    # translated returns have no exchange-rate series for the regimes to switch or to lag
+    overrides = [
+        "currency.mode=translate",
+        "data.start=2015-01-01",
+        "model.factor.regimes=null",
+        "model.dependence.lead_lag_series=null",
+    ]
+    scenario = load_scenario(config, overrides)
     data = load_market_data(scenario)
     assert list(data.returns.columns) == ["sp500", "russell2000", "intl"]
     usd_sek = load_builtin("ecb:USD/SEK").values
@@ -324,6 +324,19 @@ def test_translate_mode_fits_sek_returns(shared_data: Path) -> None:
     day, previous = data.returns.index[10], data.returns.index[9]
     expected = (spy[day] / spy[previous]) * (usd_sek[day] / usd_sek[previous]) - 1
     assert np.expm1(data.returns.loc[day, "sp500"]) == pytest.approx(expected, rel=1e-10)
+    # and the run: its models table has the three assets and no exchange rate (it crashed, exit 1)
+    settings = [arg for o in [*overrides, "simulation.n_paths=300", "output.report=false"] for arg in ("--set", o)]
+    assert main(["run", str(config), *settings, "--out", str(tmp_path / "run"), "-q"]) == 0
+    assert pd.read_csv(tmp_path / "run" / "models.csv")["asset"].tolist() == ["sp500", "russell2000", "intl"]
+    # five years of data hold no six-year calibration window: said, not shown as an empty table that passes
+    gap = "output.calibration.window_years: no window of 6 years fits in the 4.98 years of fitted data"
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))
+    assert any(w.startswith(gap) and "set it to 4 or fewer" in w for w in manifest["warnings"])
+    capsys.readouterr()
+    assert main(["fit", str(config), *settings[:8]]) == 0
+    printed = capsys.readouterr().out
+    assert f"calibration warning: {gap}" in printed and "Empty DataFrame" not in printed
+    assert "window statistics outside" not in printed and "in-sample 1-day VaR" in printed
 
 
 def test_suspicious_moves_threshold() -> None:

@@ -109,3 +109,22 @@ def test_fit_needs_data_and_calibrate_keeps_its_input(tmp_path: Path, capsys: py
     assert main(["calibrate", str(copy), "--out", str(copy)]) == 2
     assert "elsewhere" in capsys.readouterr().err
     assert copy.read_text() == DEFAULT_CONFIG.read_text()
+
+
+def test_a_calibration_that_fails_leaves_the_earlier_pair_as_it_was(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pair = tmp_path / "pair.yaml"
+    calibrate(FIT_ETFS, pair, [], capsys)
+    residuals = tmp_path / "pair.residuals.csv"
+    before = pair.read_bytes(), residuals.read_bytes()
+    # an S&P 500 that grows 0.5% a day more: its fitted mean (about 130% a year) fails the calibrated checks
+    spy = pd.read_csv(shared_data / "SPY.csv")
+    spy["Close"] *= np.exp(0.005 * np.arange(len(spy)))
+    spy.to_csv(tmp_path / "rocket.csv", index=False)
+    argv = ["calibrate", str(FIT_ETFS), "--out", str(pair), "--set", f"data.paths.sp500={tmp_path / 'rocket.csv'}"]
+    assert main(argv) == 2
+    line = capsys.readouterr().err.strip()
+    assert "\n" not in line and "nothing was written" in line and "mu" in line and ".tmp" not in line
+    assert (pair.read_bytes(), residuals.read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pair.residuals.csv", "pair.yaml", "rocket.csv"]

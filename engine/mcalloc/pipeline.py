@@ -66,6 +66,7 @@ __all__ = [
     "BacktestOutcome",
     "RunOutcome",
     "build_model",
+    "calibration_gaps",
     "calibration_report",
     "check_inputs",
     "models_table",
@@ -143,6 +144,23 @@ def calibration_report(scenario: Scenario, model: JointModel, data: MarketData) 
     return calibration_table(model, data.returns, settings)
 
 
+def calibration_gaps(scenario: Scenario, model: JointModel, data: MarketData | None) -> list[str]:
+    """A warning when the calibration report can judge no window: the data is shorter than one."""
+    check = scenario.output.calibration
+    if data is None or check.n_paths == 0:
+        return []
+    n_obs = len(model.fit_index) if model.fit_index is not None else data.returns.shape[0]
+    steps = scenario.simulation.steps_per_year
+    if n_obs >= check.window_years * steps:
+        return []
+    years = n_obs / steps
+    fits = f"set it to {math.floor(years)} or fewer" if years >= 1 else "fit to more data"
+    return [
+        f"output.calibration.window_years: no window of {check.window_years} years fits in the {years:.2f} years "
+        f"of fitted data, so the calibration report judges no window (only the in-sample VaR); {fits}"
+    ]
+
+
 def _unchecked(scenario: Scenario) -> list[str]:
     """Warnings for what the scenario leaves unsaid: calibrated parameters' step length, assets' currency.
 
@@ -208,8 +226,10 @@ def models_table(model: JointModel, scenario: Scenario) -> pd.DataFrame:
     rows = []
     steps = scenario.simulation.steps_per_year
     start_variance, _ = model.start_levels()
+    # exchange rates are simulated series in factor mode only (translate mode applies historical rates)
+    simulated_rates = scenario.foreign_currencies if scenario.fx_factor_names else []
     labels = [asset.display_name for asset in scenario.assets] + [
-        f"{code}/{scenario.currency.base} exchange rate" for code in scenario.foreign_currencies
+        f"{code}/{scenario.currency.base} exchange rate" for code in simulated_rates
     ]
     if model.baseline is not None:
         start_variance = np.array([m.unconditional_variance for m in model.marginals])
@@ -399,6 +419,7 @@ def run_scenario(
                 *_unchecked(scenario),
                 *(data.warnings if data else ()),
                 *model.warnings,
+                *calibration_gaps(scenario, model, data),
             ],
             model_selection=model.selection_records(),
             dependence={"kind": model.dependence.kind if model.baseline is None else model.baseline.kind},

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import yaml
 
 from mcalloc.cli.common import add_config_command
 from mcalloc.config.loader import load_scenario
-from mcalloc.config.model_schema import StartConfig
+from mcalloc.config.model_schema import BASELINE_KINDS, StartConfig
 from mcalloc.config.schema import Scenario
 from mcalloc.errors import ConfigError, OutputError
 
@@ -96,22 +97,25 @@ def calibration_text(table: pd.DataFrame) -> str:
     from mcalloc.models.validation import JOINT_STATISTIC, window_rows
 
     windows = window_rows(table)
-    shown = windows.pivot_table(index=["statistic", "series"], columns="window", values="percentile", sort=False)
-    lines = [
-        "calibration: percentile of the data among simulated windows of the same length "
-        "(5..95 expected nine times in ten; * outside)"
-    ]
-    flagged = windows.pivot_table(index=["statistic", "series"], columns="window", values="inside_90", sort=False)
-    text = shown.map(lambda v: f"{v:5.1f}").astype(str) + flagged.map(lambda inside: " " if inside else "*")
-    lines += text.to_string().splitlines()
+    lines = []
+    if len(windows):
+        shown = windows.pivot_table(index=["statistic", "series"], columns="window", values="percentile", sort=False)
+        lines.append(
+            "calibration: percentile of the data among simulated windows of the same length "
+            "(5..95 expected nine times in ten; * outside)"
+        )
+        flagged = windows.pivot_table(index=["statistic", "series"], columns="window", values="inside_90", sort=False)
+        text = shown.map(lambda v: f"{v:5.1f}").astype(str) + flagged.map(lambda inside: " " if inside else "*")
+        lines += text.to_string().splitlines()
     var_rows = table[table["statistic"].str.startswith("var")]
     lines.append("in-sample 1-day VaR: exceedance rate and Kupiec p-value")
     for record in var_rows.to_dict("records"):
         p_value, rate, nominal = float(record["p_value"]), float(record["data"]), float(record["sim_p50"])
         verdict = "passes" if p_value >= 0.05 else "REJECTED at 5%"
         lines.append(f"  {record['series']!s:<24} {rate:7.4f} (nominal {nominal:.2f})  p = {p_value:.3f}  {verdict}")
-    outside = int((~windows["inside_90"].astype(bool)).sum())
-    lines.append(f"{outside} of {len(windows)} window statistics outside the simulated 5..95 band")
+    if len(windows):
+        outside = int((~windows["inside_90"].astype(bool)).sum())
+        lines.append(f"{outside} of {len(windows)} window statistics outside the simulated 5..95 band")
     joint = table[table["statistic"] == JOINT_STATISTIC]
     if len(joint):
         lines.append(
@@ -164,7 +168,7 @@ def _report(scenario: Scenario, model: Any, models: pd.DataFrame) -> str:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from mcalloc.pipeline import build_model, calibration_report, models_table
+    from mcalloc.pipeline import build_model, calibration_gaps, calibration_report, models_table
 
     scenario = load_scenario(args.config, args.overrides)
     # a fit always knows its last variance; show the volatility it would start from
@@ -178,6 +182,8 @@ def _fit(args: argparse.Namespace) -> int:
         # judged from the fitted state of each window, whatever start the run would use
         calibration = calibration_report(fitting, model, data)
         print("\n" + calibration_text(calibration))
+        for gap in calibration_gaps(fitting, model, data):
+            print(f"calibration warning: {gap}")
         if args.calibration_csv is not None:
             _write_text(args.calibration_csv, calibration.to_csv(index=False, float_format="%.6g"))
             print(f"\ncalibration report: {args.calibration_csv}")
@@ -195,20 +201,29 @@ def _calibrate(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.resolve() == args.config.resolve():
         raise OutputError(f"{out}: is the scenario being calibrated; write the calibrated copy elsewhere")
+    if out.is_dir() or out.suffix.lower() not in (".yaml", ".yml"):
+        raise OutputError(f"{out}: --out is the calibrated scenario's file; give a name ending in .yaml")
     scenario = load_scenario(args.config, args.overrides)
+    if scenario.model.dependence.kind in BASELINE_KINDS:
+        raise ConfigError(
+            f"model.dependence.kind: {scenario.model.dependence.kind} is a baseline that a run estimates from the "
+            "data each time; it has no calibrated form, so run the fitting scenario itself"
+        )
     fitting = _fitting(scenario)
     model, data = build_model(fitting)
     models = models_table(model, fitting)
     residuals = residuals_frame(model)
     residuals_path = out.with_name(f"{out.stem}.residuals.csv")
-    if residuals is not None:
-        _write_text(residuals_path, residuals.to_csv(index=False, float_format="%.17g"))
-    calibrated = calibrated_scenario(scenario, model, residuals_path.name if residuals is not None else None)
     provenance = provenance_records(data.provenance) if data is not None else []
     warnings = (*(data.warnings if data is not None else ()), *model.warnings)
     header = _header(args.config, models, provenance, warnings)
-    text = header + yaml.safe_dump(calibrated, sort_keys=False, width=120)
-    _write_text(out, text, check=True)
+
+    def scenario_text(residuals_name: str | None) -> str:
+        calibrated = calibrated_scenario(scenario, model, residuals_name)
+        return header + yaml.safe_dump(calibrated, sort_keys=False, width=120)
+
+    residuals_text = None if residuals is None else residuals.to_csv(index=False, float_format="%.17g")
+    _write_pair(out, scenario_text, residuals_path, residuals_text)
     print(_report(fitting, model, models))
     if residuals is not None:
         print(f"\nresiduals resampled by the fhs model: {residuals_path}")
@@ -231,17 +246,51 @@ def _header(source: Path, models: pd.DataFrame, data: list[dict[str, Any]], warn
     return "".join(f"# {line}\n" for line in lines)
 
 
-def _write_text(path: Path, text: str, check: bool = False) -> None:
-    """Write ``text`` to ``path`` atomically; with ``check``, only if it loads as a valid scenario."""
+def _write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
     temporary = path.parent / f".{path.name}.tmp"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary.write_text(text, encoding="utf-8")
-        if check:
-            load_scenario(temporary)
         os.replace(temporary, path)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write ({exc.strerror}); choose another path") from None
     finally:
         if temporary.exists():
             temporary.unlink()
+
+
+def _write_pair(
+    out: Path, scenario_text: Callable[[str | None], str], residuals_path: Path, residuals_text: str | None
+) -> None:
+    """Write a calibrated scenario and its residuals file together, or neither.
+
+    Both are written under temporary names and the scenario, pointing at the
+    temporary residuals, must load before either takes its place: a
+    calibration that fails leaves an earlier pair as it was, never a new
+    residuals file beside an old scenario.
+    """
+    scenario_tmp = out.parent / f".{out.name}.tmp"
+    residuals_tmp = residuals_path.parent / f".{residuals_path.name}.tmp"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if residuals_text is not None:
+            residuals_tmp.write_text(residuals_text, encoding="utf-8")
+        scenario_tmp.write_text(scenario_text(residuals_tmp.name if residuals_text is not None else None), "utf-8")
+        try:
+            load_scenario(scenario_tmp)
+        except ConfigError as error:
+            message = str(error).replace(str(scenario_tmp), str(out)).replace(scenario_tmp.name, out.name)
+            raise ConfigError(
+                f"{out}: the calibrated scenario would not load, so nothing was written: {message}"
+            ) from None
+        scenario_tmp.write_text(scenario_text(residuals_path.name if residuals_text is not None else None), "utf-8")
+        if residuals_text is not None:
+            os.replace(residuals_tmp, residuals_path)
+        os.replace(scenario_tmp, out)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot write ({exc.strerror}); choose another path") from None
+    finally:
+        for temporary in (scenario_tmp, residuals_tmp):
+            if temporary.exists():
+                temporary.unlink()

@@ -397,6 +397,49 @@ def test_mixed_time_zone_offsets_keep_local_dates(tmp_path: Path) -> None:
     assert list(series.index.strftime("%Y-%m-%d")) == ["2020-01-02", "2020-01-03", "2020-01-06"]
 
 
+def test_times_of_day_are_dropped_so_a_repeated_date_is_a_duplicate(tmp_path: Path) -> None:
+    # closes stamped with the time of day (or UTC) align with date-only files
+    text = "Date,Close\n2020-01-02 16:00:00,1\n2020-01-03T21:00:00Z,2\n2020-01-06,3\n"
+    series = read_series(read_table(write(tmp_path / "t.csv", text))).values
+    assert list(series.index) == list(pd.to_datetime(["2020-01-02", "2020-01-03", "2020-01-06"]))
+    twice = "Date,Close\n2020-01-02 10:00:00,1\n2020-01-02 16:00:00,2\n"
+    with pytest.raises(DataError, match=r"t2.csv: line 3: date 2020-01-02 appears twice"):
+        read_series(read_table(write(tmp_path / "t2.csv", twice)))
+
+
+def test_missing_values_count_only_inside_the_data_window(tmp_path: Path) -> None:
+    # a wide file whose second column starts later: empty before, and not in use before data.start
+    dates = pd.bdate_range("2020-01-01", periods=20).strftime("%Y-%m-%d")
+    late = ["" if i < 8 else str(10 + i) for i in range(20)]
+    text = "Date,a,b\n" + "".join(f"{d},{1 + i},{v}\n" for i, (d, v) in enumerate(zip(dates, late, strict=True)))
+    table = read_table(write(tmp_path / "wide.csv", text))
+    with pytest.raises(DataError, match=r"line 2: 8 missing b values in a row"):
+        read_series(table, value_column="b")
+    series = read_series(table, value_column="b", window=(dates[8], None)).values
+    assert series.index[0] == pd.Timestamp(dates[8]) and series.size == 12
+    # the window's last day: a run of 8 ending on it counts, and data.start before the run too
+    with pytest.raises(DataError, match=r"line 2: 8 missing b values in a row"):
+        read_series(table, value_column="b", window=(None, dates[7]))
+    # one missing day inside the window is skipped as usual
+    assert read_series(table, value_column="b", window=(dates[7], None)).values.size == 12
+
+
+def test_an_exchange_rate_file_is_read_with_the_data_date_settings(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    days = pd.bdate_range("2015-01-01", periods=600)
+    overrides = ["data.date_format='%d/%m/%Y'", "data.fill_limit=0", "model.factor.regimes=null"]
+    for name in ("sp500", "russell2000", "intl", "usdsek"):
+        prices = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, days.size)))
+        frame = pd.DataFrame({"Date": days.strftime("%d/%m/%Y"), "Close": prices})
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+        key = "currency.fx.USD" if name == "usdsek" else f"data.paths.{name}"
+        overrides.append(f"{key}={tmp_path / f'{name}.csv'}")
+    scenario = load_scenario(ROOT / "configs" / "examples" / "sweden_fit.yaml", overrides)
+    data = load_market_data(scenario)
+    assert list(data.returns.columns) == ["sp500", "russell2000", "intl", "fx_usd"]
+    assert data.returns.shape[0] == 599 and data.returns.index[0] == days[1]
+
+
 def test_prices_read_as_returns_say_so(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"looks like prices, not returns .*data.kind: prices"):
         read_series(read_table(write(tmp_path / "p.csv", PRICES)), kind="returns", value_column="Close")

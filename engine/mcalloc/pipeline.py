@@ -42,7 +42,7 @@ from mcalloc.config.loader import config_hash, scenario_to_dict
 from mcalloc.config.schema import CurrencyConfig, Scenario
 from mcalloc.data.files import file_sha256
 from mcalloc.data.market import MarketData, load_market_data
-from mcalloc.errors import ConfigError, ModelError
+from mcalloc.errors import ConfigError, McallocError, ModelError
 from mcalloc.metrics.distributions import drawdown_distribution_table
 from mcalloc.metrics.diversification import DIVERSIFICATION_COLUMNS, diversification_table, standard_errors
 from mcalloc.metrics.fan import fan_table
@@ -109,7 +109,15 @@ def build_model(scenario: Scenario) -> tuple[JointModel, MarketData | None]:
     if scenario.model.source == "fit":
         assert scenario.data is not None  # guaranteed by the schema
         data = load_market_data(scenario)
-        return fit_joint_model(scenario.model, data).starting_at(start, steps), data
+        try:
+            fitted = fit_joint_model(scenario.model, data)
+        except McallocError as error:
+            if not data.warnings:
+                raise
+            # a fit that fails on odd data (an unadjusted split, a series ending early) says what was odd
+            noted = "; ".join(data.warnings)
+            raise type(error)(f"{error} (the data also warned, which may be why: {noted})") from None
+        return fitted.starting_at(start, steps), data
     return joint_model_from_config(scenario.model, scenario.factor_names).starting_at(start, steps), None
 
 

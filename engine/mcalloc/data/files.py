@@ -197,6 +197,7 @@ def read_series(
     value_column: str | None = None,
     max_missing_run: int = 5,
     date_format: str | None = None,
+    window: tuple[str | None, str | None] = (None, None),
 ) -> SeriesFile:
     """Parse and validate one series from a table.
 
@@ -206,12 +207,15 @@ def read_series(
         ``prices`` must be strictly positive; ``returns`` are decimal simple
         returns and must exceed -1.
     max_missing_run
-        Longest run of consecutive missing values that is dropped silently.
+        Longest run of consecutive missing values that is dropped silently;
+        only rows dated inside ``window`` (``data.start``, ``data.end``, either
+        ``None`` for open) count, since the rest is not used.
     date_format
         A ``strptime`` format such as ``%d/%m/%Y``; by default dates must be
         ISO 8601 (``2019-12-31``, optionally with a time), because a date like
         01/02/2020 cannot be read safely without knowing the convention.
-        A time-zone offset is dropped: the local date is kept.
+        A time-zone offset and a time of day are dropped: the local date is
+        kept, so two rows of one date are duplicates.
 
     Raises
     ------
@@ -235,7 +239,14 @@ def read_series(
 
     text = frame[column].str.strip()
     missing = text.isin(_MISSING).to_numpy()
-    start, length = _missing_runs(missing)
+    # a wide file's later-starting columns are empty before their start: only the window in use counts
+    first, last = (pd.Timestamp(bound) if bound is not None else None for bound in window)
+    in_window = np.ones(missing.size, dtype=bool)
+    if first is not None:
+        in_window &= (dates >= first).to_numpy()
+    if last is not None:
+        in_window &= (dates.dt.normalize() <= last).to_numpy()
+    start, length = _missing_runs(missing & in_window)
     if length > max_missing_run:
         raise DataError(
             f"{table.where(start)}: {length} missing {column} values in a row (up to {max_missing_run} are "
@@ -266,6 +277,7 @@ def read_series(
     index = pd.DatetimeIndex(dates.to_numpy())
     if index.tz is not None:
         index = index.tz_localize(None)
+    index = index.normalize()  # a close stamped 16:00 or 21:00Z is that day's close
     duplicated = np.flatnonzero(index.duplicated())
     if duplicated.size:
         row = int(duplicated[0])

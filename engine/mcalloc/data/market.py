@@ -64,6 +64,8 @@ class SeriesRequest:
     date_column: str | None = None
     max_missing_run: int = 5
     date_format: str | None = None
+    window: tuple[str | None, str | None] = (None, None)
+    """``data.start`` and ``data.end``: missing values outside them do not count."""
     key: str = "data.paths"
     """The setting that names the series, for messages (``data.paths.sp500``, ``currency.fx.USD``)."""
 
@@ -118,6 +120,7 @@ def load_levels(request: SeriesRequest, cache: _TableCache | None = None) -> Ser
         value_column=request.column,
         max_missing_run=request.max_missing_run,
         date_format=request.date_format,
+        window=request.window,
     )
     if request.kind == "prices":
         return loaded
@@ -310,6 +313,19 @@ def check_distinct(returns: pd.DataFrame, paths: dict[str, str], keys: dict[str,
                 )
 
 
+def _span_limits(levels: dict[str, pd.Series], paths: dict[str, str]) -> str:
+    """Which files bound the common dates: the one that starts last and the one that ends first."""
+    starts = {name: series.index[0] for name, series in levels.items()}
+    ends = {name: series.index[-1] for name, series in levels.items()}
+    late, early = max(starts, key=starts.__getitem__), min(ends, key=ends.__getitem__)
+    limits = []
+    if starts[late] > min(starts.values()):
+        limits.append(f"{paths[late]} starts on {starts[late].date()}")
+    if ends[early] < max(ends.values()):
+        limits.append(f"{paths[early]} ends on {ends[early].date()}")
+    return " and ".join(limits) or "every series spans only these dates"
+
+
 def load_market_data(scenario: Scenario) -> MarketData:
     """Read, align, translate and resample the scenario's data into log returns.
 
@@ -325,6 +341,11 @@ def load_market_data(scenario: Scenario) -> MarketData:
     keys = {asset: "data.file" if data.file is not None else f"data.paths.{asset}" for asset in scenario.asset_names}
     keys.update({f"fx_{code.lower()}": f"currency.fx.{code}" for code in scenario.foreign_currencies})
 
+    window = (
+        None if data.start is None else str(data.start),
+        None if data.end is None else str(data.end),
+    )
+
     def request(source: str, column: str | None, key: str) -> SeriesRequest:
         return SeriesRequest(
             source=source,
@@ -333,6 +354,7 @@ def load_market_data(scenario: Scenario) -> MarketData:
             date_column=data.date_column,
             max_missing_run=data.max_missing_run,
             date_format=data.date_format,
+            window=window,
             key=key,
         )
 
@@ -342,8 +364,15 @@ def load_market_data(scenario: Scenario) -> MarketData:
         loaded[asset] = load_levels(request(source, column, keys[asset]), cache)
     for code in scenario.foreign_currencies:
         name = f"fx_{code.lower()}"
+        # an exchange-rate file is read with the data section's date settings, as the assets' files are
         fx_request = SeriesRequest(
-            source=scenario.currency.fx[code], kind="prices", max_missing_run=data.max_missing_run, key=keys[name]
+            source=scenario.currency.fx[code],
+            kind="prices",
+            date_column=data.date_column,
+            max_missing_run=data.max_missing_run,
+            date_format=data.date_format,
+            window=window,
+            key=keys[name],
         )
         loaded[name] = load_levels(fx_request, cache)
 
@@ -370,7 +399,7 @@ def load_market_data(scenario: Scenario) -> MarketData:
         raise DataError(
             "data: the series share no common dates"
             + (f" between {data.start} and {data.end}" if data.start or data.end else "")
-            + "; check data.paths, data.start and data.end"
+            + f" ({_span_limits(levels, paths)}); check data.paths, data.start and data.end"
         )
     base = scenario.currency.base
     for spec in scenario.assets:
@@ -386,8 +415,9 @@ def load_market_data(scenario: Scenario) -> MarketData:
     if returns.shape[0] < needed:
         span = f" ({returns.index[0].date()} to {returns.index[-1].date()})" if returns.shape[0] else ""
         raise DataError(
-            f"data: only {returns.shape[0]} {data.frequency} returns in common{span}; a {marginals.kind} model "
-            f"with {marginals.dist} innovations needs at least {needed}; use a longer data window"
+            f"data: only {returns.shape[0]} {data.frequency} returns in common{span}, as "
+            f"{_span_limits(levels, paths)}; a {marginals.kind} model with {marginals.dist} innovations needs at "
+            f"least {needed}; use a longer data window"
         )
     check_distinct(returns, paths, keys)
     threshold = data.suspicious_move or _DEFAULT_SUSPICIOUS_MOVE[data.frequency]

@@ -591,14 +591,25 @@ def _with_empirical_shocks(
     return tuple(replace(m, empirical_shocks=bootstrap.column(index)) for index, m in enumerate(marginals))
 
 
-def _check_stationary(marginals: Sequence[FittedMarginal]) -> None:
+def _check_stationary(marginals: Sequence[FittedMarginal], limit: float | None = None) -> None:
+    """Refuse a persistence, with the resampled residuals' skew, of 1 or more; or of ``limit`` (a fit's
+    ``max_persistence``) or more, the same limit the fit applied to the normal law's persistence."""
     for m in marginals:
-        if m.kind != "egarch" and not m.persistence < 1.0:
+        if m.kind == "egarch":
+            continue
+        if not m.persistence < 1.0:
             raise ModelError(
                 f"model.marginals.params.{m.name}: persistence {m.persistence:.4f} with the resampled residuals' "
                 "skew (E[z^2 1(z<0)] = "
                 f"{m.shock_moments.negative_second:.3f}) is not below 1; fit with dist: normal (quasi-ML), "
                 "which filtered historical simulation assumes, or lower gamma"
+            )
+        if limit is not None and not m.persistence < limit:
+            raise ModelError(
+                f"{m.name}: the fitted {m.label} model has persistence {m.persistence:.5f} with the resampled "
+                f"residuals' skew (E[z^2 1(z<0)] = {m.shock_moments.negative_second:.3f}), not below "
+                f"model.marginals.max_persistence {limit:g}; raise the limit, or try a longer data window or "
+                "another model"
             )
 
 
@@ -702,7 +713,7 @@ def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions |
         residuals = np.column_stack([m.std_residuals for m in marginals])
         bootstrap = ResidualBootstrap.from_residuals(residuals, dependence_config.block_length, "model.dependence")
         marginals = _with_empirical_shocks(marginals, bootstrap)
-        _check_stationary(marginals)
+        _check_stationary(marginals, config.marginals.max_persistence)
         dependence = bootstrap
     elif dependence_config.kind == "independent":
         dependence = GaussianCopula(np.eye(len(names)), marginals, kind="independent")

@@ -132,6 +132,20 @@ def test_every_yaml_example_of_docs_config_md_is_a_valid_part_of_the_default_sce
     assert checked >= 4
 
 
+def test_dependence_settings_the_kind_ignores_warn() -> None:
+    from mcalloc.pipeline import check_inputs
+
+    overrides = ["model.dependence.kind=independent", "model.dependence.block_length=20"]
+    warnings = check_inputs(load_scenario(DEFAULT_CONFIG, [*overrides, "model.dependence.lead_lag_series=[intl]"]))
+    assert any(
+        w.startswith("model.dependence.block_length: 20 is used by fhs and bootstrap_returns only") for w in warnings
+    )
+    assert any(w.startswith("model.dependence.lead_lag_series: set, but lead_lag is 0") for w in warnings)
+    # the settings in use say nothing
+    quiet = check_inputs(load_scenario(DEFAULT_CONFIG, ["model.dependence.block_length=20"]))
+    assert not any(w.startswith("model.dependence") for w in quiet)
+
+
 def test_account_settings_its_kind_does_not_use_warn_and_are_left_out_of_the_resolved_scenario(
     tmp_path: Path,
 ) -> None:

@@ -397,6 +397,11 @@ def test_mixed_time_zone_offsets_keep_local_dates(tmp_path: Path) -> None:
     assert list(series.index.strftime("%Y-%m-%d")) == ["2020-01-02", "2020-01-03", "2020-01-06"]
 
 
+def test_a_file_separated_by_semicolons_says_so(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"semi.csv: the header 'Date;Close' is a single column: .* separated by ';'"):
+        read_series(read_table(write(tmp_path / "semi.csv", "Date;Close\n2020-01-02;1\n2020-01-03;2\n")))
+
+
 def test_times_of_day_are_dropped_so_a_repeated_date_is_a_duplicate(tmp_path: Path) -> None:
     # closes stamped with the time of day (or UTC) align with date-only files
     text = "Date,Close\n2020-01-02 16:00:00,1\n2020-01-03T21:00:00Z,2\n2020-01-06,3\n"

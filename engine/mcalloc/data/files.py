@@ -158,6 +158,12 @@ def _resolve_columns(
 ) -> tuple[str, str]:
     columns = list(table.frame.columns)
     shown = ", ".join(columns) or "none"
+    separator = next((c for c in (";", "\t", "|") if len(columns) == 1 and c in columns[0]), None)
+    if separator is not None:
+        raise DataError(
+            f"{table.path}: the header {columns[0]!r} is a single column: the file is separated by "
+            f"{separator!r}, not commas; save it as comma-separated values"
+        )
     date = date_column or _pick(columns, _DATE_COLUMNS) or (columns[0] if columns else None)
     if date is None or date not in columns:
         raise DataError(f"{table.path}: no date column '{date_column}' (columns are {shown}); set data.date_column")

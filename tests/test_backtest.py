@@ -20,11 +20,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from mcalloc.backtest.evaluate import BacktestPlan, Variant
+from mcalloc.backtest.evaluate import BacktestPlan, Variant, _fit
 from mcalloc.backtest.filtering import filter_states
 from mcalloc.backtest.forecasts import COVERAGES, Targets, forecast
 from mcalloc.cli.main import main
 from mcalloc.config import load_scenario
+from mcalloc.data import load_market_data
 from mcalloc.metrics.forecast_tests import berkowitz_test, ks_uniformity
 from mcalloc.models.copulas import DccCopula
 from mcalloc.models.joint import JointModel
@@ -340,15 +341,32 @@ FIT_ETFS = ROOT / "configs" / "examples" / "fit_etfs.yaml"
 SMALL = ["--draws", "200", "--set", "simulation.n_paths=200"]
 
 
-def test_a_failed_refit_is_named_by_its_own_date(
-    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # fhs/t fits before 2012 (the same split without refits runs), but the S&P 500's GJR with the
-    # residuals' skew reaches persistence 1 in the refit before 2018: the error names that refit
+def test_a_failed_refit_leaves_the_last_fit_in_charge(shared_data: Path, tmp_path: Path) -> None:
+    # fhs/t fits before 2012, but the S&P 500's GJR with the residuals' skew reaches persistence 1 in the
+    # refits before 2018 and 2019: the 2017 fit forecasts on (filtered through 2017) and the split is evaluated
+    out = tmp_path / "refits"
     args = ["backtest", str(FIT_ETFS), "--split", "2012-01-01", "--models", "fhs", "--marginals", "t"]
-    small = ["--draws", "100", "--set", "simulation.n_paths=100", "--out", str(tmp_path / "refits"), "-q"]
-    assert main([*args, "--refit-every", "12", *small]) == 2
-    one_error_line(capsys.readouterr(), ("fhs/t at split 2012-01-01", "the refit before 2018-01-", "persistence"))
+    small = ["--draws", "100", "--set", "simulation.n_paths=100", "--out", str(out), "-q"]
+    assert main([*args, "--refit-every", "12", *small]) == 0
+    warnings = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["warnings"]
+    carried = [w for w in warnings if "refit before 2018-01-" in w]
+    assert len(carried) == 1 and "failed, so the fit before 2017-01-" in carried[0] and "persistence" in carried[0]
+    assert any("refit before 2019-01-" in w and "so the fit before 2017-01-" in w for w in warnings)
+    table = pd.read_csv(out / "validation.csv")
+    daily = table[(table["check"] == "var") & (table["horizon"] == "1d")]
+    assert (daily["n_obs"] == daily["n_obs"].iloc[0]).all() and daily["n_obs"].iloc[0] == 2012  # 2012-01-03..2019-12-31
+    # a carried model's state runs on through the days after its own data: the states from a later row are
+    # those of filtering the fit from its own first day on
+    scenario = load_scenario(FIT_ETFS, ["model.dependence.kind=fhs", "model.marginals.dist=t"])
+    data = load_market_data(scenario)
+    start = int(data.returns.index.searchsorted(pd.Timestamp("2016-01-04")))
+    model = _fit(Variant("fhs", "t", scenario), data, start)
+    returns = data.returns.to_numpy(dtype=float)
+    whole = filter_states(model, returns, start, start + 600)
+    later = filter_states(model, returns, start + 400, start + 600, origin=start)
+    np.testing.assert_array_equal(later.variance, whole.variance[400:])
+    np.testing.assert_array_equal(later.last_return, whole.last_return[400:])
+    assert later.variance[0, 0] != model.marginals[0].last_variance  # not restarted from the fit's last day
 
 
 def test_every_dependence_model_on_the_etf_data_split_at_2015(

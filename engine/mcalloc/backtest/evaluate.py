@@ -28,7 +28,7 @@ from mcalloc.backtest.tables import VALIDATION_COLUMNS, forecast_rows, window_ch
 from mcalloc.config.model_schema import BASELINE_KINDS, StartConfig
 from mcalloc.config.schema import Scenario
 from mcalloc.data.market import MarketData, observations_needed
-from mcalloc.errors import ConfigError, McallocError, ModelError
+from mcalloc.errors import ConfigError, McallocError
 from mcalloc.models.joint import JointModel, fit_joint_model
 
 __all__ = [
@@ -242,17 +242,23 @@ def _evaluate(
     daily, monthly, warnings = [], [], []
     window: list[dict[str, object]] = []
     try:
+        origin = first  # the first row after the data of the model in charge
         for number, (start, stop) in enumerate(segments):
             try:
                 model = _fit(variant, data, start)
+                origin = start
             except McallocError as error:
                 if number == 0:
                     raise
-                # the fit at the split worked: say which refit did not
-                raise ModelError(f"the refit before {dates[start].date()} failed: {error}") from None
-            warnings += [f"{variant.label}, fit before {dates[start].date()}: {w}" for w in model.warnings]
+                # as a user would: a refit that fails leaves the last model that fitted in charge
+                warnings.append(
+                    f"{variant.label}, refit before {dates[start].date()} failed, so the fit before "
+                    f"{dates[origin].date()} forecasts on: {error}"
+                )
+            else:
+                warnings += [f"{variant.label}, fit before {dates[start].date()}: {w}" for w in model.warnings]
             rng = np.random.default_rng(variant.seed(plan.seed, split, number))
-            one_day, one_month = forecast(model, returns, start, stop, targets, plan.n_draws, rng)
+            one_day, one_month = forecast(model, returns, start, stop, targets, plan.n_draws, rng, origin)
             daily.append(one_day)
             monthly.append(one_month)
             if number == 0:

@@ -85,20 +85,41 @@ class FilteredStates:
         return state
 
 
-def filter_states(model: JointModel, returns: np.ndarray, first: int, stop: int) -> FilteredStates:
+def filter_states(
+    model: JointModel, returns: np.ndarray, first: int, stop: int, origin: int | None = None
+) -> FilteredStates:
     """The model's state on days ``first .. stop - 1`` of ``returns``, filtered with fixed parameters.
 
     Parameters
     ----------
     model
-        A model fitted to the rows before ``first`` (so each marginal's
-        ``last_variance`` is the variance of day ``first``).
+        A model fitted to the rows before ``origin`` (so each marginal's
+        ``last_variance`` is the variance of day ``origin``).
     returns
         ndarray of shape (n_obs, n_series): decimal daily log returns of the
         model's series (assets, then currency factors), the fitted rows included.
     first, stop
         The evaluated rows; ``first >= 1``.
+    origin
+        The first row after the model's data (default ``first``): an older
+        fit is filtered through the rows from ``origin`` to ``first`` too.
     """
+    start = first if origin is None else origin
+    if not 1 <= start <= first:
+        raise ValueError(f"filter_states: origin {start} must lie in 1..first ({first})")
+    states = _filter(model, returns, start, stop)
+    if start == first:
+        return states
+    skip = first - start
+    return FilteredStates(
+        states.variance[skip:],
+        states.last_return[skip:],
+        None if states.market_history is None else states.market_history[skip:],
+        None if states.dcc_q is None else states.dcc_q[skip:],
+    )
+
+
+def _filter(model: JointModel, returns: np.ndarray, first: int, stop: int) -> FilteredStates:
     n_days, n_series = stop - first, len(model.marginals)
     variance = np.ones((n_days, n_series))
     last_return = np.zeros((n_days, n_series))

@@ -155,6 +155,7 @@ def forecast(
     targets: Targets,
     n_draws: int,
     rng: np.random.Generator,
+    origin: int | None = None,
 ) -> tuple[HorizonForecasts, HorizonForecasts]:
     """One-day and one-month forecasts of rows ``first .. stop - 1`` by a model fitted to the rows before.
 
@@ -173,12 +174,16 @@ def forecast(
         Predictive draws per forecast.
     rng
         Source of every draw.
+    origin
+        When the model was fitted to the rows before an earlier row (a
+        refit that failed left it in charge), that row: its state is
+        filtered from there.
 
     Returns
     -------
     The daily (``1d``) and monthly (``1m``) forecasts.
     """
-    states = filter_states(model, returns, first, stop)
+    states = filter_states(model, returns, first, stop, origin)
     n_days = stop - first
     daily = _horizon(model, returns, first, states, np.arange(n_days), 1, targets, n_draws, rng, "1d")
     months = np.arange(0, n_days - MONTH + 1, MONTH)

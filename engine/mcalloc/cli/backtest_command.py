@@ -110,8 +110,16 @@ def _backtest(args: argparse.Namespace) -> int:
     configure_logging("warning" if args.quiet else "info", args.log_file, sys.stderr.isatty())
     plan = BacktestPlan(splits, args.refit_every, args.draws, base.simulation.n_paths, base.seed)
     outcome = run_backtest(base, variants, plan, args.out, report=LOGGER.info)
+    # the fits' own notes (fourth moments, persistence) repeat for every refit: counted, not listed
+    fit_notes = [warning for warning in outcome.warnings if ", fit before " in warning]
     for warning in outcome.warnings:
-        LOGGER.warning(warning)
+        if warning not in fit_notes:
+            LOGGER.warning(warning)
+    if fit_notes:
+        LOGGER.warning(
+            f"{len(fit_notes)} notes from the models' fits, such as: {fit_notes[0]}; "
+            f"all are in {outcome.folder / 'manifest.json'} (warnings)"
+        )
     if args.quiet:
         print(outcome.folder)
         return 0

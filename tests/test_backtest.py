@@ -355,8 +355,8 @@ def test_a_failed_refit_leaves_the_last_fit_in_charge(shared_data: Path, tmp_pat
     table = pd.read_csv(out / "validation.csv")
     daily = table[(table["check"] == "var") & (table["horizon"] == "1d")]
     assert (daily["n_obs"] == daily["n_obs"].iloc[0]).all() and daily["n_obs"].iloc[0] == 2012  # 2012-01-03..2019-12-31
-    # a carried model's state runs on through the days after its own data: the states from a later row are
-    # those of filtering the fit from its own first day on
+    # a carried model's state runs on through the days after its own data: the S&P 500's variance 400 days on
+    # is the fit's last variance run through those days' returns by the GJR recursion (written out here)
     scenario = load_scenario(FIT_ETFS, ["model.dependence.kind=fhs", "model.marginals.dist=t"])
     data = load_market_data(scenario)
     start = int(data.returns.index.searchsorted(pd.Timestamp("2016-01-04")))
@@ -366,7 +366,14 @@ def test_a_failed_refit_leaves_the_last_fit_in_charge(shared_data: Path, tmp_pat
     later = filter_states(model, returns, start + 400, start + 600, origin=start)
     np.testing.assert_array_equal(later.variance, whole.variance[400:])
     np.testing.assert_array_equal(later.last_return, whole.last_return[400:])
-    assert later.variance[0, 0] != model.marginals[0].last_variance  # not restarted from the fit's last day
+    market = model.marginals[0]
+    p = market.params
+    variance = market.last_variance
+    for row in range(start, start + 400):
+        residual = 100.0 * returns[row, 0] - p["mu"]
+        variance = p["omega"] + (p["alpha"] + p["gamma"] * (residual < 0)) * residual**2 + p["beta"] * variance
+    assert later.variance[0, 0] == pytest.approx(variance, rel=1e-12)
+    assert abs(later.variance[0, 0] / market.last_variance - 1.0) > 0.01  # not restarted from the fit's last day
 
 
 def test_every_dependence_model_on_the_etf_data_split_at_2015(

@@ -425,8 +425,10 @@ def test_missing_values_count_only_inside_the_data_window(tmp_path: Path) -> Non
     # the window's last day: a run of 8 ending on it counts, and data.start before the run too
     with pytest.raises(DataError, match=r"line 2: 8 missing b values in a row"):
         read_series(table, value_column="b", window=(None, dates[7]))
-    # one missing day inside the window is skipped as usual
+    # one missing day inside the window is skipped as usual, and only it is counted as skipped
     assert read_series(table, value_column="b", window=(dates[7], None)).values.size == 12
+    assert read_series(table, value_column="b", window=(dates[7], None)).skipped == 1
+    assert read_series(table, value_column="b", window=(dates[8], None)).skipped == 0
 
 
 def test_an_exchange_rate_file_is_read_with_the_data_date_settings(tmp_path: Path) -> None:
@@ -443,6 +445,12 @@ def test_an_exchange_rate_file_is_read_with_the_data_date_settings(tmp_path: Pat
     data = load_market_data(scenario)
     assert list(data.returns.columns) == ["sp500", "russell2000", "intl", "fx_usd"]
     assert data.returns.shape[0] == 599 and data.returns.index[0] == days[1]
+    # an exchange-rate file from elsewhere, with ISO dates, beside the day-first asset files: read as before
+    iso = pd.read_csv(tmp_path / "usdsek.csv")
+    iso["Date"] = pd.to_datetime(iso["Date"], format="%d/%m/%Y").dt.strftime("%Y-%m-%d")
+    iso.to_csv(tmp_path / "usdsek.csv", index=False)
+    again = load_market_data(load_scenario(ROOT / "configs" / "examples" / "sweden_fit.yaml", overrides))
+    pd.testing.assert_frame_equal(again.returns, data.returns)
 
 
 def test_prices_read_as_returns_say_so(tmp_path: Path) -> None:

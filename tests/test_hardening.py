@@ -125,14 +125,29 @@ def test_a_run_never_takes_over_a_folder_another_run_is_writing(tmp_path: Path) 
             RunFolder.create(final, {"kind": "run"})
         assert (partial / "theirs.csv").is_file()
         __import__("shutil").rmtree(partial)
-    # a writer that is gone: what it left is replaced
+    # a writer that is gone: what it left is replaced. Gone is: no such process; a process that took the pid
+    # over after the run started; another machine's folder untouched for half a day (a container's host name
+    # changes with every run)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    partial.mkdir()
-    (partial / "manifest.json").write_text(json.dumps({"pid": gone.pid, "host": host}), encoding="utf-8")
-    (partial / "theirs.csv").write_text("a\n1\n", encoding="utf-8")
-    folder = RunFolder.create(final, {"kind": "run"})
-    assert folder.working == partial and not (partial / "theirs.csv").exists()
+    long_ago = "2000-01-01T00:00:00+00:00"
+    left = [
+        {"pid": gone.pid, "host": host},
+        {"pid": other, "host": host, "started_at": long_ago},
+        {"pid": 1, "host": "another-host.invalid", "started_at": long_ago},
+    ]
+    for manifest in left:
+        partial.mkdir()
+        (partial / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+        (partial / "theirs.csv").write_text("a\n1\n", encoding="utf-8")
+        if manifest["host"] != host:
+            hours_ago = time.time() - 13 * 3600
+            for path in (partial / "manifest.json", partial / "theirs.csv", partial):
+                __import__("os").utime(path, (hours_ago, hours_ago))
+        folder = RunFolder.create(final, {"kind": "run"})
+        assert folder.working == partial and not (partial / "theirs.csv").exists(), manifest
+        assert sorted(p.name for p in tmp_path.iterdir()) == [".run.partial"]
+        __import__("shutil").rmtree(partial)
 
 
 def test_clean_keeps_a_folder_another_machine_writes_even_after_a_later_run_finished(

@@ -197,12 +197,6 @@ def _unchecked(scenario: Scenario) -> list[str]:
         )
     if dependence.lead_lag_series and not dependence.lead_lag:
         found.append("model.dependence.lead_lag_series: set, but lead_lag is 0, so it does nothing; set lead_lag: 1")
-    data = scenario.data
-    if model.source == "fit" and data is not None and model.marginals.step not in (None, data.frequency):
-        found.append(
-            f"model.marginals.step: {model.marginals.step} describes calibrated parameters; this fit models the "
-            f"data's {data.frequency} returns (data.frequency), so it is ignored; drop it"
-        )
     base = scenario.currency.base
     implicit = [asset.name for asset in scenario.assets if asset.currency is None]
     if base != CurrencyConfig.model_fields["base"].default and implicit:

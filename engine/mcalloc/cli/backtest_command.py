@@ -143,7 +143,7 @@ def _backtest(args: argparse.Namespace) -> int:
     if several:
         print("\nover the splits (their test periods overlap: a description, not a test):")
         columns = ["model", "splits", "passed", "failed", "not_evaluated", "failed_at_threshold", "passed_at"]
-        summary = outcome.summary[columns]
+        summary = outcome.summary[columns].astype(object).fillna("-")  # a model evaluated at no split
         print(summary.to_string(index=False))
     for split in outcome.periods:
         at = verdicts[verdicts["split"] == split]

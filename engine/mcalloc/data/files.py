@@ -305,5 +305,5 @@ def read_series(
         provenance=provenance,
         rows=rows.loc[series.index].to_numpy() + table.first_row,
         row_prefix=f"{table.path}: {table.row_word}",
-        skipped=int(missing.sum()),
+        skipped=int((missing & in_window).sum()),  # the ones inside the window, where they lose a move
     )

@@ -15,7 +15,7 @@ on levels that is ``price_USD x (SEK per USD)``, which is what translation does.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -364,7 +364,8 @@ def load_market_data(scenario: Scenario) -> MarketData:
         loaded[asset] = load_levels(request(source, column, keys[asset]), cache)
     for code in scenario.foreign_currencies:
         name = f"fx_{code.lower()}"
-        # an exchange-rate file is read with the data section's date settings, as the assets' files are
+        # an exchange-rate file is read with the data section's date settings, as the assets' files are;
+        # one from elsewhere (ISO dates, a Date column) is still read as before those settings existed
         fx_request = SeriesRequest(
             source=scenario.currency.fx[code],
             kind="prices",
@@ -374,7 +375,15 @@ def load_market_data(scenario: Scenario) -> MarketData:
             window=window,
             key=keys[name],
         )
-        loaded[name] = load_levels(fx_request, cache)
+        try:
+            loaded[name] = load_levels(fx_request, cache)
+        except DataError as error:
+            if data.date_column is None and data.date_format is None:
+                raise
+            try:
+                loaded[name] = load_levels(replace(fx_request, date_column=None, date_format=None), cache)
+            except DataError:
+                raise error from None
 
     levels: dict[str, pd.Series] = {}
     for name, series_file in loaded.items():

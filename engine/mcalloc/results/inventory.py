@@ -16,6 +16,7 @@ import json
 import shutil
 import socket
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +49,26 @@ def _manifest(folder: Path) -> dict[str, Any]:
 
 
 def writer_alive(manifest: dict[str, Any]) -> bool | None:
-    """Whether the process that writes the folder still runs; ``None`` when that cannot be known here."""
+    """Whether the process that writes the folder still runs; ``None`` when that cannot be known here.
+
+    A process with the writer's pid that started after the folder did is
+    another process that reused the number: the writer is gone.
+    """
     pid, host = manifest.get("pid"), manifest.get("host")
     if not isinstance(pid, int) or host != socket.gethostname():
         return None
-    return bool(psutil.pid_exists(pid))
+    try:
+        created = psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+    except psutil.Error:
+        return True  # exists, but cannot be inspected: assume it is the writer
+    try:
+        started = datetime.fromisoformat(str(manifest.get("started_at"))).timestamp()
+    except ValueError:
+        return True
+    # started_at is written (to the second) just after the writer started
+    return bool(created <= started + 1.0)
 
 
 def survey(root: Path) -> list[FolderState]:

@@ -16,6 +16,7 @@ import platform
 import shutil
 import socket
 import sys
+import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -223,7 +224,14 @@ def working_folder(final: Path, marker: str, what: str) -> Path:
                     raise OutputError(
                         f"{final}: {writer} is writing this {what}; wait for it to finish or choose another --out"
                     ) from None
-                shutil.rmtree(working)  # left by a run that is gone
+                # left by a run that is gone: moved aside under a name of our own first, so that of two runs
+                # clearing it only one does, and neither deletes a folder the other has claimed since
+                retired = working.with_name(f"{working.name}.gone-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+                try:
+                    os.rename(working, retired)
+                except FileNotFoundError:
+                    continue
+                shutil.rmtree(retired, ignore_errors=True)
     except OSError as exc:
         raise OutputError(f"{final.parent}: cannot create the {what} ({exc.strerror})") from None
     raise OutputError(f"{final}: another run keeps creating this {what}; choose another --out")
@@ -232,14 +240,19 @@ def working_folder(final: Path, marker: str, what: str) -> Path:
 _STARTING_SECONDS = 60.0
 """How long a ``.partial`` folder without a manifest counts as a run starting (its manifest follows at once)."""
 
+_ELSEWHERE_HOURS = 12.0
+"""How long after its last change a folder written on another machine counts as still being written there."""
+
 
 def _current_writer(working: Path) -> str | None:
     """Who is writing the unfinished folder ``working``, or ``None`` when it was left by a run that is gone.
 
-    Its manifest names the writing process; a process alive on this machine,
-    or one on another machine (which only that machine can judge), is
-    writing it. A folder with no manifest yet is a run starting, unless it
-    is older than :data:`_STARTING_SECONDS`.
+    Its manifest names the writing process; a process alive on this machine
+    is writing it, and so is one on another machine (which only that machine
+    can judge) unless nothing in the folder changed for
+    :data:`_ELSEWHERE_HOURS` (a container's host name changes with each
+    run). A folder with no manifest yet is a run starting, unless it is older
+    than :data:`_STARTING_SECONDS`.
     """
     from mcalloc.results.inventory import writer_alive
 
@@ -259,7 +272,12 @@ def _current_writer(working: Path) -> str | None:
     if alive:
         return f"mcalloc process {manifest['pid']}"
     if alive is None and manifest.get("host") not in (None, socket.gethostname()):
-        return f"mcalloc on {manifest['host']} (delete {working} if it no longer runs there)"
+        try:
+            changed = max(path.stat().st_mtime for path in [working, *working.iterdir()])
+        except OSError:
+            return None
+        if datetime.now().timestamp() - changed < _ELSEWHERE_HOURS * 3600.0:
+            return f"mcalloc on {manifest['host']} (delete {working} if it no longer runs there)"
     return None
 
 

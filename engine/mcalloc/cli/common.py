@@ -26,9 +26,7 @@ def load_with_options(config: Path, args: argparse.Namespace, extra: Iterable[st
     """
     from mcalloc.config.loader import load_scenario
 
-    given = {
-        name: (option, key) for name, (option, key) in _OPTION_KEYS.items() if getattr(args, name, None) is not None
-    }
+    given = {name: pair for name, pair in _OPTION_KEYS.items() if getattr(args, name, None) is not None}
     options = [f"{key}={getattr(args, name)}" for name, (_, key) in given.items()]
     try:
         return load_scenario(config, [*args.overrides, *options, *extra])

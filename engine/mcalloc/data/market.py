@@ -366,15 +366,7 @@ def load_market_data(scenario: Scenario) -> MarketData:
         name = f"fx_{code.lower()}"
         # an exchange-rate file is read with the data section's date settings, as the assets' files are;
         # one from elsewhere (ISO dates, a Date column) is still read as before those settings existed
-        fx_request = SeriesRequest(
-            source=scenario.currency.fx[code],
-            kind="prices",
-            date_column=data.date_column,
-            max_missing_run=data.max_missing_run,
-            date_format=data.date_format,
-            window=window,
-            key=keys[name],
-        )
+        fx_request = replace(request(scenario.currency.fx[code], None, keys[name]), kind="prices")
         try:
             loaded[name] = load_levels(fx_request, cache)
         except DataError as error:

@@ -55,7 +55,13 @@ def _egarch_unit_beta(data: Raw) -> None:
 
 
 def _phi_without_ar1(data: Raw) -> None:
-    _params(data)["phi"] = 0.1
+    _params(data).update(mean="sample", phi=0.1)
+
+
+def _sample_ar1_last_start_without_last_return(data: Raw) -> None:
+    data["simulation"]["start"] = {"kind": "last"}
+    _params(data, "intl").update(mean="sample_ar1", phi=-0.05)
+    _params(data, "intl").pop("last_return", None)
 
 
 def _egarch_t_unconditional(data: Raw) -> None:
@@ -78,6 +84,11 @@ CASES = [
     pytest.param(_skewt_without_skew, ("model.marginals.params.russell2000.skew",), id="skewt-without-skew"),
     pytest.param(_egarch_unit_beta, ("model.marginals.params.sp500", "beta", "stationary"), id="egarch-beta-1"),
     pytest.param(_phi_without_ar1, ("model.marginals.params.sp500.phi", "ar1"), id="phi-without-ar1"),
+    pytest.param(
+        _sample_ar1_last_start_without_last_return,
+        ("model.marginals.params.intl.last_return", "mean: sample_ar1", "mcalloc calibrate"),
+        id="sample-ar1-last-start-without-last-return",
+    ),
     pytest.param(_egarch_t_unconditional, ("model.marginals.params.sp500", "infinite"), id="egarch-t-unconditional"),
     pytest.param(_nan_parameter, ("model.marginals.params.sp500.omega",), id="nan-parameter"),
 ]

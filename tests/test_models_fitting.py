@@ -72,6 +72,13 @@ RECOVERY = [
         {"mu": 0.03, "phi": -0.08, "omega": 0.03, "alpha": 0.08, "beta": 0.9},
         id="garch-normal-ar1",
     ),
+    pytest.param(
+        "gjr_garch",
+        "normal",
+        "sample_ar1",
+        {"mu": 0.043, "phi": -0.07, "omega": 0.02, "alpha": 0.02, "gamma": 0.12, "beta": 0.89},
+        id="gjr-normal-sample-ar1",
+    ),
 ]
 
 
@@ -88,6 +95,42 @@ def test_parameter_recovery(kind: str, dist: str, mean: str, truth: dict[str, fl
     errors = fitted.diagnostics.std_errors
     for key, value in truth.items():
         assert abs(fitted.params[key] - value) <= 3 * errors[key], (key, fitted.params[key], value, errors[key])
+
+
+def test_sample_ar1_keeps_the_sample_mean_and_finds_the_same_phi_as_ar1() -> None:
+    # sample_ar1 fixes the long-run mean mu / (1 - phi) at the sample's mean log return
+    # (exactly) and fits phi to the demeaned returns; the ML AR(1) finds its own mean,
+    # but both see the same day-to-day reversal
+    truth = MarginalParams(mu=0.032, phi=-0.06, omega=0.02, alpha=0.01, gamma=0.18, beta=0.87)
+    marginal = FittedMarginal.from_params("x", "gjr_garch", "normal", "ar1", truth)
+    start = StartConfig(kind="vol", vol_ann=0.16)
+    returns = series(simulate(marginal, 1, 6500, seed=31, start=start)[0, 500:])
+    fitted = MarginalSpec("gjr_garch", "normal", "sample_ar1").fit(returns, "x")
+    free = MarginalSpec("gjr_garch", "normal", "ar1").fit(returns, "x")
+    assert fitted.unconditional_mean == pytest.approx(float(returns.mean()) * 100, rel=1e-12)
+    assert fitted.autoregressive and fitted.last_return == pytest.approx(float(returns.iloc[-1]) * 100)
+    assert fitted.diagnostics is not None and free.diagnostics is not None
+    # one fewer free parameter than ar1 (the intercept), one more than the volatility model
+    assert fitted.diagnostics.n_params == free.diagnostics.n_params
+    assert fitted.params["phi"] == pytest.approx(free.params["phi"], abs=0.25 * free.diagnostics.std_errors["phi"])
+    assert abs(fitted.params["phi"] - truth.phi) <= 3 * fitted.diagnostics.std_errors["phi"]
+
+
+def test_ar1_paths_have_the_closed_form_variance_ratio() -> None:
+    # an AR(1) around a constant with uncorrelated (GJR) innovations has
+    # Var(sum of q returns) / (q Var(r)) = 1 + 2 sum_{j<q} (1 - j/q) phi^j; a month of a
+    # phi = -0.057 series (the S&P 500's fitted reversal) varies 10% less than 21 days apart
+    phi, q = -0.057, 21
+    params = MarginalParams(mu=0.03 * (1 - phi), phi=phi, omega=0.02, alpha=0.01, gamma=0.18, beta=0.87)
+    marginal = FittedMarginal.from_params("x", "gjr_garch", "normal", "sample_ar1", params)
+    returns = simulate(marginal, 6000, 400, seed=12)[:, 100:] * 100
+    months = returns[:, : (returns.shape[1] // q) * q].reshape(returns.shape[0], -1, q).sum(axis=2)
+    ratio = months.var() / (q * returns.var())
+    expected = 1 + 2 * sum((1 - j / q) * phi**j for j in range(1, q))
+    assert expected == pytest.approx(0.8970, abs=1e-4)
+    # each path's monthly sums are about 14 nearly independent draws: standard error of the ratio ~0.01
+    assert ratio == pytest.approx(expected, abs=0.03)
+    assert abs(ratio - 1.0) > 0.07
 
 
 def test_gjr_skewt_unconditional_variance_uses_the_law_s_negative_moment() -> None:

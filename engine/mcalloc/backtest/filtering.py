@@ -136,7 +136,7 @@ def _filter(model: JointModel, returns: np.ndarray, first: int, stop: int) -> Fi
             row = first + day
             variance[day, column] = current
             last_return[day, column] = series[row - 1, column]
-            residual = series[row, column] - mu - (phi * series[row - 1, column] if marginal.mean == "ar1" else 0.0)
+            residual = series[row, column] - mu - (phi * series[row - 1, column] if marginal.autoregressive else 0.0)
             residuals[day, column] = residual
             current = next_variance(marginal.kind, marginal.params, residual, current)
     history = None

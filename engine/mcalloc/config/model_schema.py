@@ -15,9 +15,11 @@ The volatility models (arch's definitions, ``e_t = sigma_t z_t``,
 
 and the means: ``zero`` (``r_t = e_t``), ``constant`` (``r_t = mu + e_t``,
 ``mu`` by maximum likelihood), ``sample`` (``mu`` fixed at the historical mean
-log return, the volatility fitted to the demeaned returns) and ``ar1``
+log return, the volatility fitted to the demeaned returns), ``ar1``
 (``r_t = mu + phi r_{t-1} + e_t``, so ``mu`` is an intercept and the mean is
-``mu / (1 - phi)``).
+``mu / (1 - phi)``) and ``sample_ar1`` (the same AR(1), its mean
+``mu / (1 - phi)`` fixed at the historical mean log return and ``phi`` fitted
+with the volatility model to the demeaned returns).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "AR_MEANS",
     "BASELINE_KINDS",
     "MIN_RESIDUAL_ROWS",
     "STEPS_PER_YEAR",
@@ -53,7 +56,9 @@ __all__ = [
 
 MarginalKind = Literal["garch", "gjr_garch", "egarch"]
 Distribution = Literal["normal", "t", "skewt"]
-MeanKind = Literal["zero", "constant", "sample", "ar1"]
+MeanKind = Literal["zero", "constant", "sample", "ar1", "sample_ar1"]
+AR_MEANS: tuple[MeanKind, ...] = ("ar1", "sample_ar1")
+"""The means with an AR(1) term ``phi r_{t-1}``."""
 StartKind = Literal["last", "unconditional", "historical_max", "stressed", "vol"]
 StepLength = Literal["daily", "weekly", "monthly"]
 DependenceKind = Literal["gaussian", "t", "dcc", "fhs", "independent", "iid_normal", "iid_t", "bootstrap_returns"]
@@ -105,7 +110,7 @@ class MarginalParams(_Frozen):
 
     ``kind``, ``dist`` and ``mean`` override ``marginals.kind/dist/mean`` for
     this series (``mcalloc calibrate`` writes them after ``kind: auto``).
-    ``mu`` is the mean (``constant``, ``sample``) or the intercept (``ar1``)
+    ``mu`` is the mean (``constant``, ``sample``) or the intercept (``ar1``, ``sample_ar1``)
     of 100 x daily log returns; ``phi`` the AR(1) coefficient; ``omega``,
     ``alpha``, ``gamma`` (asymmetry) and ``beta`` the volatility model's
     coefficients (see the module docstring); ``nu`` the degrees of freedom of
@@ -114,7 +119,7 @@ class MarginalParams(_Frozen):
 
     The starting state, as fitted: ``last_variance`` is the conditional
     variance of the day after the last observation (percent squared),
-    ``last_return`` the last observed 100 x log return (``ar1``) and
+    ``last_return`` the last observed 100 x log return (``ar1``, ``sample_ar1``) and
     ``max_variance`` the largest fitted conditional variance in the sample,
     ``stressed_variance`` the series' fitted variance on the day when all
     series together were most stressed (see ``simulation.start``).
@@ -220,7 +225,8 @@ class MarginalsConfig(_Frozen):
     turbulent falls and lands well above the historical mean return.
     ``sample`` fixes ``mu`` at the historical mean log return and fits the
     volatility model to the demeaned returns. ``zero`` sets ``mu = 0``;
-    ``ar1`` fits ``mu`` and ``phi``.
+    ``ar1`` fits ``mu`` and ``phi``; ``sample_ar1`` fixes the mean
+    ``mu / (1 - phi)`` at the historical mean and fits ``phi``.
 
     ``step``: the step length the calibrated parameters describe (``mcalloc
     calibrate`` writes it); ``simulation.steps_per_year`` must match it.
@@ -264,8 +270,10 @@ class MarginalsConfig(_Frozen):
             problem = _check_params(kind, params, STEPS_OF[self.step or "daily"])
             if problem is not None:
                 raise ValueError(f"params.{name}{problem}")
-            if (params.mean or self.mean) != "ar1" and params.phi != 0.0:
-                raise ValueError(f"params.{name}.phi: only used with mean: ar1; remove it or set mean: ar1")
+            if (params.mean or self.mean) not in AR_MEANS and params.phi != 0.0:
+                raise ValueError(
+                    f"params.{name}.phi: only used with mean: ar1 or sample_ar1; remove it or set one of those means"
+                )
         return self
 
     def model_of(self, name: str) -> tuple[MarginalKind | Literal["auto"], Distribution, MeanKind]:
@@ -547,7 +555,7 @@ class StartConfig(_Frozen):
     """The conditional variance each simulated path starts from.
 
     ``last``: the fitted variance of the day after the data ends (and, for
-    ``ar1``, the last observed return). ``unconditional``: the model's
+    ``ar1`` and ``sample_ar1``, the last observed return). ``unconditional``: the model's
     long-run variance (infinite, so refused, for an EGARCH with t or skewed-t
     shocks). ``historical_max``: the largest fitted variance in the data, a
     stress start, each series at its own worst day. ``stressed``: every
@@ -555,7 +563,7 @@ class StartConfig(_Frozen):
     were most stressed (largest mean ratio of variance to long-run variance),
     a joint crisis start. ``vol``: the variance of ``vol_ann``, an annualised
     volatility (decimal, 0.40 is 40% a year) given to every series. Except for
-    ``last``, ``ar1`` paths start from their long-run mean return.
+    ``last``, AR(1) paths start from their long-run mean return.
     """
 
     kind: StartKind = "last"
@@ -599,8 +607,8 @@ def check_calibrated_model(model: ModelConfig, names: list[str], start: StartCon
         hint = "add it (mcalloc calibrate writes it) or choose another simulation.start.kind"
         if start.kind == "last" and own.last_variance is None:
             raise ValueError(f"{key}.last_variance: needed by simulation.start.kind: last; {hint}")
-        if start.kind == "last" and mean == "ar1" and own.last_return is None:
-            raise ValueError(f"{key}.last_return: needed by simulation.start.kind: last with mean: ar1; {hint}")
+        if start.kind == "last" and mean in AR_MEANS and own.last_return is None:
+            raise ValueError(f"{key}.last_return: needed by simulation.start.kind: last with mean: {mean}; {hint}")
         if start.kind == "historical_max" and own.max_variance is None:
             raise ValueError(f"{key}.max_variance: needed by simulation.start.kind: historical_max; {hint}")
         if start.kind == "stressed" and own.stressed_variance is None:

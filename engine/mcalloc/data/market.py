@@ -219,7 +219,7 @@ def suspicious_moves(returns: pd.DataFrame, threshold: float) -> list[str]:
 
 
 _PARAMS_PER_PART = {
-    "zero": 0, "sample": 0, "constant": 1, "ar1": 2,
+    "zero": 0, "sample": 0, "constant": 1, "ar1": 2, "sample_ar1": 1,
     "garch": 3, "gjr_garch": 4, "egarch": 4,
     "normal": 0, "t": 1, "skewt": 2,
 }  # fmt: skip

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from mcalloc.config.model_schema import (
+    AR_MEANS,
     MIN_FIT_OBSERVATIONS,
     Distribution,
     MarginalKind,
@@ -35,7 +36,9 @@ from mcalloc.models.recursions import next_variance
 
 __all__ = ["FitOptions", "MarginalSpec", "fit_series", "select_marginal"]
 
-_ARCH_MEAN = {"zero": "Zero", "sample": "Zero", "constant": "Constant", "ar1": "AR"}
+_ARCH_MEAN = {"zero": "Zero", "sample": "Zero", "constant": "Constant", "ar1": "AR", "sample_ar1": "AR"}
+_DEMEANED = ("sample", "sample_ar1")
+"""The means fixed at the sample's, the rest of the model fitted to the demeaned returns."""
 _ARCH_DIST = {"normal": "normal", "t": "t", "skewt": "skewt"}
 # arch's parameter names -> ours ("r" is the name we give the series)
 _OUR_NAMES = {
@@ -97,7 +100,7 @@ def _alternative_starts(
         else:
             volatility = [variance * (1.0 - persistence), 0.06, persistence - 0.06]
         average = float(np.mean(returns))
-        mean_part = {"zero": [], "sample": [], "constant": [average], "ar1": [average, 0.0]}[mean]
+        mean_part = {"zero": [], "sample": [], "constant": [average], "ar1": [average, 0.0], "sample_ar1": [0.0]}[mean]
         law = {"normal": [], "t": [8.0], "skewt": [8.0, -0.05]}[dist]
         starts.append(np.array(mean_part + volatility + law, dtype=float))
     return starts
@@ -141,6 +144,7 @@ class MarginalSpec:
             converged fit is not stationary.
         """
         from arch import arch_model  # heavy import, kept out of config validation
+        from arch.univariate import ARX
 
         options = options or FitOptions()
         percent = np.asarray(returns, dtype=float) * SCALE
@@ -151,12 +155,12 @@ class MarginalSpec:
             )
         if not np.all(np.isfinite(percent)):
             raise ModelError(f"{name}: the returns contain missing or infinite values; check the data file")
-        sample_mean = float(percent.mean()) if self.mean == "sample" else 0.0
+        sample_mean = float(percent.mean()) if self.mean in _DEMEANED else 0.0
         target = pd.Series(percent - sample_mean, index=returns.index, name="r")
         model = arch_model(
             target,
             mean=_ARCH_MEAN[self.mean],
-            lags=1 if self.mean == "ar1" else 0,
+            lags=1 if self.mean in AR_MEANS else 0,
             vol="EGARCH" if self.kind == "egarch" else "GARCH",
             p=1,
             o=0 if self.kind == "garch" else 1,
@@ -165,6 +169,17 @@ class MarginalSpec:
             hold_back=options.hold_back or None,
             rescale=False,
         )
+        if self.mean == "sample_ar1":
+            # the returns are demeaned, so the AR(1) has no intercept of its own to fit
+            model = ARX(
+                target,
+                lags=1,
+                constant=False,
+                hold_back=options.hold_back or None,
+                volatility=model.volatility,
+                distribution=model.distribution,
+                rescale=False,
+            )
         starts: list[np.ndarray | None] = [None]
         starts += _alternative_starts(self.kind, self.dist, self.mean, target.to_numpy(), options.n_starts - 1)
         accepted: list[tuple[FittedMarginal, _Attempt]] = []
@@ -225,10 +240,12 @@ class MarginalSpec:
         params = {_OUR_NAMES[key]: float(value) for key, value in result.params.items()}
         std_errors = {_OUR_NAMES[key]: float(value) for key, value in result.std_err.items()}
         percent = np.asarray(returns, dtype=float) * SCALE
-        if self.mean in ("zero", "sample"):
-            params["mu"] = sample_mean
+        if self.mean in ("zero", *_DEMEANED):
+            # sample_ar1: the intercept that puts the AR(1)'s mean mu / (1 - phi) at the sample's
+            level = 1.0 - params.get("phi", 0.0) if self.mean == "sample_ar1" else 1.0
+            params["mu"] = sample_mean * level
             std_errors["mu"] = (
-                float(np.std(percent, ddof=1) / math.sqrt(percent.size)) if self.mean == "sample" else 0.0
+                level * float(np.std(percent, ddof=1) / math.sqrt(percent.size)) if self.mean in _DEMEANED else 0.0
             )
         ordered: dict[str, float] = {
             key: params[key] for key in ("mu", "phi", "omega", "alpha", "gamma", "beta", "nu", "skew") if key in params
@@ -244,7 +261,7 @@ class MarginalSpec:
         diagnostics = FitDiagnostics(
             std_errors={key: std_errors.get(key, math.nan) for key in ordered},
             loglikelihood=float(result.loglikelihood),
-            n_params=int(result.num_params) + (1 if self.mean == "sample" else 0),
+            n_params=int(result.num_params) + (1 if self.mean in _DEMEANED else 0),
             n_obs=n_obs,
             ljung_box_lags=lags,
             ljung_box_p=ljung_box(finite, lags)[1],
@@ -303,7 +320,7 @@ def select_marginal(
         If no candidate could be fitted.
     """
     options = options or FitOptions()
-    if any(mean == "ar1" for _, _, mean in candidates):
+    if any(mean in AR_MEANS for _, _, mean in candidates):
         options = replace(options, hold_back=max(options.hold_back, 1))
     fits: list[FittedMarginal | None] = []
     rows: list[CandidateFit] = []

@@ -17,7 +17,7 @@ from functools import cached_property
 
 import numpy as np
 
-from mcalloc.config.model_schema import Distribution, MarginalKind, MarginalParams, MeanKind, StartConfig
+from mcalloc.config.model_schema import AR_MEANS, Distribution, MarginalKind, MarginalParams, MeanKind, StartConfig
 from mcalloc.errors import ModelError
 from mcalloc.models.diagnostics import CandidateFit, FitDiagnostics
 from mcalloc.models.innovations import InnovationLaw, ShockMoments
@@ -105,6 +105,11 @@ class FittedMarginal:
     @property
     def n_obs(self) -> int:
         return self.diagnostics.n_obs if self.diagnostics is not None else 0
+
+    @property
+    def autoregressive(self) -> bool:
+        """Whether the mean has the AR(1) term ``phi r_{t-1}`` (``ar1``, ``sample_ar1``)."""
+        return self.mean in AR_MEANS
 
     @cached_property
     def persistence(self) -> float:
@@ -212,7 +217,7 @@ class FittedMarginal:
         if start.kind == "last":
             if self.last_variance is None:
                 raise ModelError(f"{key}.last_variance: unknown, so simulation.start.kind: last cannot be used")
-            if self.mean == "ar1" and self.last_return is None:
+            if self.autoregressive and self.last_return is None:
                 raise ModelError(f"{key}.last_return: unknown, so simulation.start.kind: last cannot be used")
             last = self.last_return if self.last_return is not None else neutral_return
             return self.last_variance, last
@@ -250,7 +255,7 @@ class FittedMarginal:
                 result[key] = float(self.params[key])
         for key, value in (
             ("last_variance", self.last_variance),
-            ("last_return", self.last_return if self.mean == "ar1" else None),
+            ("last_return", self.last_return if self.autoregressive else None),
             ("max_variance", self.max_variance),
             ("stressed_variance", self.stressed_variance),
         ):
@@ -277,7 +282,7 @@ class FittedMarginal:
         """
         key = f"model.marginals.params.{name}"
         values = {"mu": 0.0 if mean == "zero" else params.mu}
-        if mean == "ar1":
+        if mean in AR_MEANS:
             values["phi"] = params.phi
         values.update(omega=params.omega, alpha=params.alpha)
         if kind != "garch":
@@ -336,7 +341,7 @@ def simulate_gjr(
     ndarray of shape (n_paths, n_steps, n_assets)
         Daily log returns as decimals (not percent).
     """
-    if any(m.kind == "egarch" or m.mean == "ar1" for m in marginals):
+    if any(m.kind == "egarch" or m.autoregressive for m in marginals):
         raise ValueError("simulate_gjr: EGARCH and AR(1) series need RecursionPlan.simulate")
     state = SimulationState(variance=variance, last_return=np.zeros_like(variance))
     return RecursionPlan.from_marginals(marginals).simulate(innovations, state, out=out)

@@ -235,7 +235,7 @@ class RecursionPlan:
         def where(condition: list[bool]) -> np.ndarray:
             return np.flatnonzero(np.array(condition, dtype=bool))
 
-        ar_columns = where([m.mean == "ar1" for m in marginals])
+        ar_columns = where([m.autoregressive for m in marginals])
         mu = column("mu")
         mu_outside_ar = mu.copy()
         mu_outside_ar[ar_columns] = 0.0

@@ -103,7 +103,7 @@ def _window_state(model: JointModel, returns: np.ndarray, start: int, n_paths: i
     if np.all(np.isfinite(variances)):
         state.variance[:] = variances
     for column, marginal in enumerate(model.marginals):
-        if marginal.mean == "ar1" and start > 0:
+        if marginal.autoregressive and start > 0:
             state.last_return[:, column] = returns[start - 1, column] * marginal.scale
     if model.factor is not None and model.factor.n_lags and state.market_history is not None:
         market = model.factor.market
@@ -336,7 +336,7 @@ def var_backtest(model: JointModel, returns: pd.DataFrame, coverage: float, rng:
         means = np.empty_like(values)
         for column, m in enumerate(model.marginals):
             means[:, column] = m.params.get("mu", 0.0) / m.scale
-            if m.mean == "ar1":
+            if m.autoregressive:
                 means[1:, column] += m.params["phi"] * values[:-1, column]
         factor = model.factor
         resampled = isinstance(model.dependence, ResidualBootstrap)

@@ -94,6 +94,58 @@ def test_load_refuses_what_it_cannot_read(tmp_path: Path) -> None:
         assert "\n" not in str(refused.value)
 
 
+def test_folders_it_cannot_check_or_that_are_not_runs_are_refused_in_one_line(tmp_path: Path) -> None:
+    run = mcalloc.run(DEFAULT_CONFIG, out=tmp_path / "run", overrides=["optimize.objectives=[]"], **SMALL)
+    manifest = json.loads((run.folder / "manifest.json").read_text())
+    # a complete backtest is not damaged, it is another kind of folder
+    backtest = tmp_path / "backtest"
+    backtest.mkdir()
+    (backtest / "manifest.json").write_text(json.dumps({**manifest, "kind": "backtest", "files": {}}))
+    with pytest.raises(mcalloc.RunFolderError, match=r"backtest\b.*mcalloc report") as refused:
+        mcalloc.load(backtest)
+    assert "damaged" not in str(refused.value)
+    # folders of schema 1.1 and earlier list no sha256 to check: what cannot be read is still one line
+    old = {key: value for key, value in manifest.items() if key != "files"} | {"schema_version": "1.1"}
+    metrics = (run.folder / "metrics.csv").read_text()
+    weights = (run.folder / "weights.csv").read_text()
+    damages = [
+        ("metrics.csv", 'portfolio,"cagr_median\nx,1\n', r"metrics\.csv: unreadable"),
+        ("metrics.csv", "", r"metrics\.csv: no rows"),
+        ("weights.csv", weights.splitlines()[0].rsplit(",", 1)[0] + "\n", r"weights\.csv: no rows"),
+        ("weights.csv", "portfolio\nx\n", r"weights\.csv: no column asset"),
+        ("metrics.csv", "cagr_median\n0.1\n", r"metrics\.csv: no column portfolio"),
+    ]
+    for name, text, message in damages:
+        copy = tmp_path / f"old_{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(run.folder, copy)
+        (copy / "manifest.json").write_text(json.dumps(old))
+        (copy / name).write_text(text)
+        with pytest.raises(mcalloc.RunFolderError, match=message) as refused:
+            mcalloc.load(copy)
+        assert "\n" not in str(refused.value) and str(copy) in str(refused.value)
+    assert metrics  # the intact copy loads
+    intact = tmp_path / "old_intact"
+    shutil.copytree(run.folder, intact)
+    (intact / "manifest.json").write_text(json.dumps(old))
+    (intact / "paths.parquet").write_text("not parquet")
+    # the per-path table is read only when asked for
+    assert mcalloc.load(intact, with_paths=False).paths is None
+    pd.testing.assert_frame_equal(mcalloc.load(intact, with_paths=False).metrics, run.metrics)
+
+
+def test_a_scenario_without_benchmarks_completes(tmp_path: Path) -> None:
+    # docs/results.md: prob_below_reference is empty when there is no benchmark to be below
+    run = mcalloc.run(
+        DEFAULT_CONFIG,
+        out=tmp_path / "run",
+        overrides=["portfolio.benchmarks={}", "optimize.objectives=[{kind: min_variance}]", "optimize.n_paths=500"],
+        **SMALL,
+    )
+    assert run.manifest["status"] == "complete"
+    assert run.horizons is not None and run.horizons["prob_below_reference"].isna().all()
+    assert run.horizons.drop(columns="prob_below_reference").notna().all().all()
+
+
 def test_the_documented_example_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

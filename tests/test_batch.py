@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +19,7 @@ import yaml
 from mcalloc.batch import read_sweep
 from mcalloc.cli.main import main
 from mcalloc.config import load_scenario
+from mcalloc.errors import ConfigError
 from mcalloc.pipeline import run_scenario
 
 from .conftest import DEFAULT_CONFIG, ROOT
@@ -286,3 +289,80 @@ def test_a_changed_residual_file_or_mixed_values_are_handled(tmp_path: Path) -> 
     mixed = _sweep(tmp_path, {"seed": [1, "2"]}, name="mixed")
     assert main(["batch", str(mixed), "--out", str(tmp_path / "mixed")]) == 0
     assert list(mcalloc.load_batch(tmp_path / "mixed")["seed"]) == ["1", "2"]
+
+
+def test_a_changed_file_named_by_a_relative_path_is_run_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a sweep's `set` may name a file relative to where the batch runs: its bytes are in the run key too
+    monkeypatch.chdir(tmp_path)
+    Path("residuals.csv").write_text((DEFAULT_CONFIG.parent / "default.residuals.csv").read_text(), encoding="utf-8")
+    sweep = _sweep(tmp_path, {"seed": [1]}, name="relative")
+    data = yaml.safe_load(sweep.read_text())
+    data["set"]["model.dependence.residuals"] = "residuals.csv"
+    sweep.write_text(yaml.safe_dump(data), encoding="utf-8")
+    argv = ["batch", str(sweep), "--out", str(tmp_path / "out")]
+    assert main(argv) == 0
+    assert main(argv) == 0
+    assert list(mcalloc.load_batch(tmp_path / "out")["status"]) == ["skipped"]
+    lines = Path("residuals.csv").read_text().splitlines()
+    Path("residuals.csv").write_text("\n".join(lines[:2000]) + "\n", encoding="utf-8")
+    assert main(argv) == 0
+    assert list(mcalloc.load_batch(tmp_path / "out")["status"]) == ["complete"]
+
+
+def test_the_batch_page_draws_entries_that_set_a_key_the_others_do_not(tmp_path: Path) -> None:
+    entries = [{"name": "base"}, {"name": "cheap", "set": {"assets.0.ter": 0.0003}}]
+    sweep = _sweep(tmp_path, {"simulation.horizon_years": [1, 2]}, name="entries", runs=entries)
+    out = tmp_path / "out"
+    assert main(["batch", str(sweep), "--out", str(out)]) == 0
+    assert main(["report", str(out)]) == 0
+    assert (out / "batch.html").is_file()
+
+
+@pytest.mark.parametrize(
+    ("grid", "runs", "expected"),
+    [
+        pytest.param(
+            {"simulation.horizon_years": [1, 2]},
+            [{"name": "long", "set": {"simulation.horizon_years": 3}}, {"name": "base"}],
+            "runs: entry 'long' sets simulation.horizon_years, which the grid sweeps",
+            id="grid-key-in-an-entry",
+        ),
+        pytest.param(
+            {"simulation.horizon_years": [1, 1.0]},
+            None,
+            "grid: simulation.horizon_years lists the same value twice",
+            id="same-value-twice",
+        ),
+    ],
+)
+def test_sweeps_that_would_run_one_setting_under_two_names_are_refused(
+    tmp_path: Path, grid: dict[str, list[object]], runs: list[dict[str, object]] | None, expected: str
+) -> None:
+    extra = {"runs": runs} if runs is not None else {}
+    sweep = _sweep(tmp_path, grid, name="twice", **extra)
+    with pytest.raises(ConfigError, match=re.escape(expected)) as refused:
+        read_sweep(sweep)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_scheduler_that_accepts_but_never_answers_is_one_line(tmp_path: Path) -> None:
+    # e.g. the dashboard's port given for the scheduler's: distributed's handshake would wait for ever
+    from mcalloc.simulation.distributed import dask_client
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    address = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        refusal = pytest.raises(ConfigError, match=r"^simulation\.scheduler: .* did not answer")
+        with refusal as refused, dask_client(address, connect_timeout=1.0):
+            pass
+        assert "\n" not in str(refused.value)
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize("scheduler", ["inproc://foo", "ucx://127.0.0.1:1", "tls://127.0.0.1:9"])
+def test_scheduler_addresses_mcalloc_cannot_use_are_refused_by_the_schema(scheduler: str) -> None:
+    with pytest.raises(ConfigError, match=r"simulation\.scheduler"):
+        load_scenario(DEFAULT_CONFIG, ["simulation.backend=dask", f"simulation.scheduler={scheduler}"])

@@ -150,6 +150,26 @@ def test_a_run_never_takes_over_a_folder_another_run_is_writing(tmp_path: Path) 
         __import__("shutil").rmtree(partial)
 
 
+def test_a_run_killed_before_its_manifest_leaves_a_folder_the_next_run_takes_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the writer claims the folder (pid, host, time) as it creates it, before gathering its manifest: killed in
+    # between, it left a folder that blocked every rerun for a minute as "starting"
+    from mcalloc.results.writer import CLAIM, RunFolder
+
+    final, partial = tmp_path / "run", tmp_path / ".run.partial"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    partial.mkdir()
+    claim = {"pid": gone.pid, "host": __import__("socket").gethostname(), "started_at": "2026-12-01T00:00:00+00:00"}
+    (partial / CLAIM).write_text(json.dumps(claim), encoding="utf-8")
+    assert main(["runs", str(tmp_path)]) == 0
+    assert "its writing process is gone" in capsys.readouterr().out
+    folder = RunFolder.create(final, {"kind": "run"})
+    # the new writer's manifest names it; its claim is not left among the results
+    assert folder.working == partial and sorted(p.name for p in partial.iterdir()) == ["manifest.json"]
+
+
 def test_clean_keeps_a_folder_another_machine_writes_even_after_a_later_run_finished(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

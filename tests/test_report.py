@@ -8,6 +8,7 @@ neither can be found, that one test skips and says so.
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 from mcalloc.cli.main import main
 
-from .conftest import DEFAULT_CONFIG, ROOT
+from .conftest import DEFAULT_CONFIG, ROOT, one_error_line
 
 SECTIONS = [
     "summary", "wealth", "drawdowns", "diversification", "frontiers", "weights", "horizons", "models", "warnings",
@@ -179,6 +180,69 @@ def test_report_command_refuses_a_folder_that_is_not_a_finished_run(
 ) -> None:
     assert main(["report", str(tmp_path)]) == 2
     assert "no manifest.json" in capsys.readouterr().err
+
+
+def test_report_refuses_a_backtest_that_did_not_finish(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a backtest stopped by a signal is moved aside as .failed with the files written so far; one interrupted
+    # by a power cut stays .partial, perhaps before pits.csv: neither gets a page that looks like a result
+    for status, files in (("failed", ("validation.csv", "verdicts.csv", "pits.csv")), ("running", ("validation.csv",))):
+        folder = tmp_path / status
+        folder.mkdir()
+        manifest = {
+            "kind": "backtest",
+            "status": status,
+            "error": "KeyboardInterrupt: stopped",
+            "splits": ["2016-01-01"],
+        }
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        for name in files:
+            (folder / name).write_text("split,model\n2016-01-01,fhs/normal\n")
+        assert main(["report", str(folder)]) == 2
+        one_error_line(capsys.readouterr(), (str(folder), f"the backtest is {status}, not complete"))
+        assert not (folder / "report.html").exists()
+
+
+def test_compare_draws_run_names_as_they_are(
+    run_folder: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # matplotlib would read "$5 vs $10" as mathematics (and fail on it); the legend shows the name itself
+    first, second = tmp_path / "cost_$5_vs_$10", tmp_path / "a_<b>&_€"
+    shutil.copytree(run_folder[0], first)
+    shutil.copytree(run_folder[0], second)
+    assert main(["compare", str(first), str(second), "--out", str(tmp_path / "compared")]) == 0
+    capsys.readouterr()
+    assert _not_blank((tmp_path / "compared" / "figures" / "fans.png").read_bytes())
+    assert "cost_$5_vs_$10" in (tmp_path / "compared" / "compare.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("where", ["missing-folder", "a-folder"])
+def test_compare_csv_that_cannot_be_written_is_one_line(
+    where: str, run_folder: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "nowhere" / "table.csv" if where == "missing-folder" else tmp_path
+    out = run_folder[0]
+    assert main(["compare", str(out), str(out), "--no-report", "--csv", str(target)]) == 2
+    one_error_line(capsys.readouterr(), ("--csv", str(target)))
+
+
+def test_report_shows_each_unpaired_interval_with_its_own_difference(run_folder: tuple[Path, str]) -> None:
+    import pandas as pd
+
+    tables = _Tables()
+    tables.feed((run_folder[0] / "report.html").read_text(encoding="utf-8"))
+    rows = tables.tables["diversification-table"]
+    expected = pd.read_csv(run_folder[0] / "diversification.csv")
+    for cells, (_, row) in zip(rows, expected.iterrows(), strict=True):
+        if pd.isna(row["unpaired_difference"]):
+            assert cells[5] == "", cells
+            continue
+        if row["statistic"] in ("prob_wealthier", "diversification_ratio", "effective_bets"):
+            continue
+        shown, interval = cells[5].split(" (", 1)
+        assert float(shown) / 100 == pytest.approx(row["unpaired_difference"], abs=0.00005 + 1e-12), cells
+        low, high = (float(part.strip().rstrip(")")) / 100 for part in interval.split(".."))
+        assert low == pytest.approx(row["unpaired_ci_low"], abs=0.00005 + 1e-12), cells
+        assert high == pytest.approx(row["unpaired_ci_high"], abs=0.00005 + 1e-12), cells
 
 
 def _browser() -> tuple[str, str]:

@@ -51,6 +51,8 @@ _TABLES = {
     "fan": "fan.csv",
     "drawdowns": "drawdowns.csv",
 }
+_REQUIRED = {"metrics": ("portfolio",), "weights": ("portfolio", "asset", "weight"), "models": (), "correlation": ()}
+"""The tables every run has, with the columns the readers index by."""
 
 
 @dataclass(frozen=True)
@@ -101,9 +103,16 @@ class Run:
             raise RunFolderError(f"{config_file}: missing; the folder is damaged: run its scenario again")
         config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
         tables = {name: _read_table(folder / file) for name, file in _TABLES.items()}
-        for required in ("metrics", "weights", "models", "correlation"):
-            if tables[required] is None:
+        for required, columns in _REQUIRED.items():
+            table = tables[required]
+            path = folder / _TABLES[required]
+            if table is None:
                 raise RunFolderError(f"{folder}: {_TABLES[required]} is missing; the folder is damaged")
+            if table.empty:
+                raise RunFolderError(f"{path}: no rows; the folder is damaged: run its scenario again")
+            for column in columns:
+                if column not in table.columns:
+                    raise RunFolderError(f"{path}: no column {column}; the folder is damaged: run its scenario again")
         paths_file = folder / "paths.parquet"
         paths = pd.read_parquet(paths_file) if with_paths and paths_file.is_file() else None
         return cls(folder=folder, manifest=manifest, config=config, paths=paths, **tables)  # type: ignore[arg-type]
@@ -117,13 +126,17 @@ class Run:
 def _read_table(path: Path) -> pd.DataFrame | None:
     if not path.is_file():
         return None
-    if not path.read_text(encoding="utf-8").strip():
-        return pd.DataFrame()  # an optional table with no rows (e.g. no objectives)
-    return pd.read_csv(path)
+    try:
+        if not path.read_text(encoding="utf-8").strip():
+            return pd.DataFrame()  # an optional table with no rows (e.g. no objectives)
+        return pd.read_csv(path)
+    except (UnicodeDecodeError, ValueError) as error:  # pandas' ParserError is a ValueError
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RunFolderError(f"{path}: unreadable ({reason}); the folder is damaged: run its scenario again") from None
 
 
-def load(folder: str | Path) -> Run:
-    """Read a finished run's folder.
+def load(folder: str | Path, with_paths: bool = True) -> Run:
+    """Read a finished run's folder (``with_paths=False``: without the per-path table, the largest).
 
     Raises
     ------
@@ -133,6 +146,11 @@ def load(folder: str | Path) -> Run:
     """
     folder = Path(folder)
     manifest = read_manifest(folder)
+    if manifest.get("kind") == "backtest":
+        raise RunFolderError(
+            f"{folder}: a backtest folder, not a run; read its validation.csv, verdicts.csv and pits.csv, "
+            "or draw its page with mcalloc report"
+        )
     status = manifest.get("status")
     if status != "complete":
         error = manifest.get("error", "no error recorded")
@@ -144,7 +162,7 @@ def load(folder: str | Path) -> Run:
             f"{SCHEMA_VERSION}); load it with the mcalloc version in its manifest ({manifest.get('engine_version')})"
         )
     check_files(folder, manifest)
-    return Run.from_folder(folder, manifest)
+    return Run.from_folder(folder, manifest, with_paths=with_paths)
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

@@ -71,8 +71,13 @@ def _file_digests(data: object, found: dict[str, str]) -> dict[str, str]:
         for value in data:
             _file_digests(value, found)
     elif isinstance(data, str) and len(data) < 4096 and data not in found:
+        # a relative path (set in a sweep or with --set) is read from the working folder, as the run reads it
         path = Path(data)
-        if path.is_absolute() and path.is_file():
+        try:
+            is_file = path.is_file()
+        except OSError:  # a string no file system takes for a name
+            is_file = False
+        if is_file:
             found[data] = hashlib.sha256(path.read_bytes()).hexdigest()
     return found
 

@@ -107,6 +107,7 @@ def read_sweep(path: Path) -> Batch:
     common = [override_text(key, value) for key, value in sweep.set.items()]
     keys = list(sweep.grid)
     entries = sweep.runs or [_Entry()]
+    _check_distinct_settings(path, sweep.grid, entries)
     runs = []
     for values in itertools.product(*(sweep.grid[key] for key in keys)):
         swept = dict(zip(keys, values, strict=True))
@@ -126,11 +127,33 @@ def read_sweep(path: Path) -> Batch:
     names = [run.name for run in runs]
     duplicate = next((name for name in names if names.count(name) > 1), None)
     if duplicate is not None:
-        raise ConfigError(f"{path}: two runs are both named '{duplicate}'; give the runs: entries distinct names")
+        hint = (
+            "give the runs: entries distinct names"
+            if sweep.runs
+            else "make the grid's values differ in letters and digits"
+        )
+        raise ConfigError(f"{path}: two runs are both named '{duplicate}'; {hint}")
     named = ["entry"] if any(entry.name for entry in sweep.runs) else []
     plain_keys = [key for run in runs for key in run.swept if key not in keys and key != "entry"]
     parameters = tuple(dict.fromkeys([*keys, *named, *plain_keys]))
     return Batch(sweep.name, tuple(runs), parameters)
+
+
+def _check_distinct_settings(path: Path, grid: dict[str, list[Any]], entries: list[_Entry]) -> None:
+    """Refuse a sweep that would run one setting under two names: a value listed twice, or a grid key an entry sets."""
+    for key, values in grid.items():
+        seen: list[Any] = []
+        for value in values:
+            if any(value == earlier and type(value) is not bool for earlier in seen):
+                raise ConfigError(f"{path}: grid: {key} lists the same value twice ({value!r}); list each once")
+            seen.append(value)
+    for entry in entries:
+        for key in entry.set:
+            if key in grid:
+                raise ConfigError(
+                    f"{path}: runs: entry '{entry.name}' sets {key}, which the grid sweeps; its runs would all be "
+                    "the same; drop it from the entry or from the grid"
+                )
 
 
 def _is_sweep(path: Path) -> bool:

@@ -9,12 +9,13 @@ with a report (``compare.html``, figures) to ``--out``.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
 from mcalloc.api import load
 from mcalloc.cli.common import add_command
-from mcalloc.errors import McallocError
+from mcalloc.errors import McallocError, OutputError
 from mcalloc.report.compare import KEY_METRICS, comparison_table
 
 __all__ = ["register"]
@@ -47,10 +48,21 @@ def _default_out(runs: list[Path]) -> Path:
     return Path("results") / "comparisons" / name[:120]
 
 
+def _check_csv_target(target: Path) -> None:
+    """Refuse a ``--csv`` that names a folder, or a file in a folder that does not exist, before any work."""
+    if target.is_dir():
+        raise OutputError(f"--csv {target}: a folder; give a file name, such as {target / 'comparison.csv'}")
+    if not target.parent.is_dir():
+        raise OutputError(f"--csv {target}: the folder {target.parent} does not exist; create it or give another")
+
+
 def _compare(args: argparse.Namespace) -> int:
     if len(args.runs) < 2:
         raise McallocError("compare: give at least two run folders")
-    runs = [load(folder) for folder in args.runs]
+    if args.csv is not None:
+        _check_csv_target(args.csv)
+    # the comparison shows no single path: the per-path tables (the largest files) stay unread
+    runs = [load(folder, with_paths=False) for folder in args.runs]
     table = comparison_table(runs)
     shown = table.copy()
     for column in KEY_METRICS:
@@ -59,7 +71,13 @@ def _compare(args: argparse.Namespace) -> int:
             shown[column] = shown[column].map(style.format)
     print(shown.to_string(index=False))
     if args.csv is not None:
-        table.to_csv(args.csv, index=False, float_format="%.10g")
+        temporary = args.csv.with_name(f".{args.csv.name}.tmp")
+        try:
+            table.to_csv(temporary, index=False, float_format="%.10g")
+            os.replace(temporary, args.csv)
+        except OSError as error:
+            temporary.unlink(missing_ok=True)
+            raise OutputError(f"--csv {args.csv}: cannot be written ({error.strerror or error})") from None
         print(f"\ncomparison: {args.csv}")
     if not args.no_report:
         from mcalloc.report import build_comparison_report

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mcalloc.config.model_schema import (
     BASELINE_KINDS,
@@ -186,7 +186,17 @@ class SimulationConfig(_Frozen):
     chunk_size: Annotated[int, Field(gt=0, le=1_000_000)] = 1000
     n_jobs: Annotated[int, Field(ge=-1, le=1024)] = -1
     backend: Literal["loky", "dask"] = "loky"
-    scheduler: Annotated[str, Field(pattern=r"^(tcp|tls|inproc|ucx|ws|wss)://\S+$")] | None = None
+    scheduler: str | None = None
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"tcp://\S+", value):
+            raise ValueError(
+                f"{value!r} is not an address mcalloc can connect to; give the scheduler's tcp://HOST:PORT "
+                "(mcalloc connects without TLS or other transports)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _workers(self) -> SimulationConfig:

@@ -387,7 +387,9 @@ def batch_figure(index: pd.DataFrame, parameters: Sequence[str]) -> Figure | Non
     parameter = parameters[0]
     # what else the run varies: the other swept keys' values
     rest = [p for p in parameters[1:] if p in done]
-    others = done[rest].astype(str).agg(", ".join, axis=1) if rest else pd.Series("all", index=done.index)
+    # a key one runs: entry sets and the others do not is empty for them: "-"
+    shown = done[rest].map(lambda value: "-" if pd.isna(value) else str(value))
+    others = shown.agg(", ".join, axis=1) if rest else pd.Series("all", index=done.index)
     done = done.assign(_others=others)
     numeric = pd.api.types.is_numeric_dtype(done[parameter])
     order = sorted(done[parameter].unique()) if numeric else list(dict.fromkeys(done[parameter].astype(str)))

@@ -24,11 +24,12 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from matplotlib import rc_context
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
-from mcalloc.api import Run, load
+from mcalloc.api import Run, RunFolderError, load, read_manifest
 from mcalloc.report import figures
 from mcalloc.report.compare import KEY_METRICS, run_labels
-from mcalloc.results.writer import move_into_place, working_folder
+from mcalloc.results.writer import move_into_place, release_claim, working_folder
 
 __all__ = ["Table", "build_batch_report", "build_comparison_report", "build_report", "write_report"]
 
@@ -94,8 +95,11 @@ def _save(figure: Figure | None, name: str, caption: str, folder: Path) -> Pictu
     folder.mkdir(exist_ok=True)
     png = io.BytesIO()
     svg = io.BytesIO()
+    # names are the user's ("cost_$5_vs_$10"): text, never read as mathematics
+    for text in figure.findobj(Text):
+        text.set_parse_math(False)
     # no dates, versions or random ids in the files: the same results draw the same bytes
-    with rc_context({"svg.hashsalt": "mcalloc"}):
+    with rc_context({"svg.hashsalt": "mcalloc", "text.parse_math": False}):
         figure.savefig(png, format="png", dpi=_DPI, metadata={"Software": None})
         figure.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
     _write_atomic(folder / f"{name}.png", png.getvalue())
@@ -167,6 +171,13 @@ def _difference_format(statistic: str) -> Callable[[Any], str]:
     return _signed if statistic in _RATIOS else _points
 
 
+def _with_interval(show: Callable[[Any], str], value: Any, low: Any, high: Any) -> str:
+    """``value (low .. high)``; empty where the statistic was not computed."""
+    if pd.isna(value):
+        return ""
+    return f"{show(value)} ({show(low)} .. {show(high)})"
+
+
 def _diversification_table(table: pd.DataFrame) -> Table:
     rows = []
     for _, row in table.iterrows():
@@ -178,10 +189,13 @@ def _diversification_table(table: pd.DataFrame) -> Table:
                 str(row["statistic"]),
                 show(row["difference"]),
                 f"{show(row['ci_low'])} .. {show(row['ci_high'])}",
-                f"{show(row['unpaired_ci_low'])} .. {show(row['unpaired_ci_high'])}",
+                _with_interval(show, row["unpaired_difference"], row["unpaired_ci_low"], row["unpaired_ci_high"]),
             ]
         )
-    columns = ["portfolio", "currency", "statistic", "difference", "95% interval (paired)", "95% interval (unpaired)"]
+    columns = [
+        "portfolio", "currency", "statistic", "difference", "95% interval (paired)",
+        "unpaired: difference (95% interval)",
+    ]  # fmt: skip
     return Table(columns=columns, rows=rows)
 
 
@@ -315,13 +329,28 @@ def write_report(run: Run, folder: Path | None = None) -> Path:
 def build_report(run_dir: str | Path) -> Path:
     """Rebuild ``report.html`` and ``figures/`` of a finished run or backtest, or ``batch.html`` of a batch."""
     folder = Path(run_dir)
-    if (folder / "index.parquet").is_file() and not (folder / "manifest.json").is_file():
+    manifest_file = folder / "manifest.json"
+    if (folder / "index.parquet").is_file() and not manifest_file.is_file():
         return build_batch_report(folder)
-    if (folder / "validation.csv").is_file():
+    if (folder / "validation.csv").is_file() or (manifest_file.is_file() and _kind(folder) == "backtest"):
         from mcalloc.report.validation import write_backtest_report
 
+        manifest = read_manifest(folder)
+        status = manifest.get("status")
+        if status != "complete":
+            error = manifest.get("error", "no error recorded")
+            raise RunFolderError(f"{folder}: the backtest is {status}, not complete: {error}; run it again")
         return write_backtest_report(folder)
-    return write_report(load(folder))
+    # the report shows no single path: the per-path table (the largest file) stays unread
+    return write_report(load(folder, with_paths=False))
+
+
+def _kind(folder: Path) -> object:
+    """The manifest's ``kind`` (``backtest``), or ``None`` for a run or a manifest that cannot be read here."""
+    try:
+        return read_manifest(folder).get("kind")
+    except RunFolderError:
+        return None
 
 
 def build_batch_report(folder: Path) -> Path:
@@ -395,6 +424,7 @@ def build_comparison_report(runs: Sequence[Run], table: pd.DataFrame, out: Path)
         }
         html = _environment().get_template("compare.html.j2").render(**context)
         (working / "compare.html").write_text(html, encoding="utf-8")
+        release_claim(working)
         move_into_place(working, out)
     except BaseException:
         shutil.rmtree(working, ignore_errors=True)

@@ -41,11 +41,18 @@ class FolderState:
 
 
 def _manifest(folder: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    """The folder's manifest; for a folder killed before writing one, the claim its writer left (pid, host, time)."""
+    from mcalloc.results.writer import CLAIM
+
+    for name in ("manifest.json", CLAIM):
+        try:
+            data = json.loads((folder / name).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+    return {}
 
 
 def writer_alive(manifest: dict[str, Any]) -> bool | None:

@@ -32,11 +32,13 @@ from mcalloc.data.files import file_sha256
 from mcalloc.errors import ModelError, OutputError
 
 __all__ = [
+    "CLAIM",
     "SCHEMA_VERSION",
     "RunFolder",
     "move_into_place",
     "package_versions",
     "provenance_records",
+    "release_claim",
     "working_folder",
 ]
 
@@ -97,6 +99,7 @@ class RunFolder:
             "packages": package_versions(),
         }
         folder.write_manifest()
+        release_claim(working)
         return folder
 
     def write_manifest(self) -> None:
@@ -168,6 +171,9 @@ class RunFolder:
 COMPLETE_NUMBERS = ("metrics.csv", "weights.csv", "fan.csv", "drawdowns.csv", "horizons.csv")
 """Results whose every number must be present: a NaN there means a computation broke, not "not applicable"."""
 
+EMPTY_BY_DESIGN = {"horizons.csv": ("prob_below_reference",)}
+"""Columns of :data:`COMPLETE_NUMBERS` that are empty when they do not apply (no benchmark to be below)."""
+
 
 MODEL_DESCRIPTIONS = ("models.csv", "model_selection.csv", "dependence.csv")
 """Descriptions of the model, where ``inf`` is a true value (an EGARCH with t shocks: no finite long-run variance)."""
@@ -187,6 +193,10 @@ def check_finite(name: str, frame: pd.DataFrame) -> None:
         return
     values = numeric.to_numpy(dtype=float, na_value=np.nan)
     bad = np.isinf(values) if name not in COMPLETE_NUMBERS else ~np.isfinite(values)
+    empty_allowed = EMPTY_BY_DESIGN.get(name, ())
+    for position, header in enumerate(numeric.columns):
+        if header in empty_allowed:
+            bad[:, position] = np.isinf(values[:, position])
     if not bad.any():
         return
     row, column = (int(i[0]) for i in np.nonzero(bad))
@@ -217,6 +227,7 @@ def working_folder(final: Path, marker: str, what: str) -> Path:
         for _ in range(2):
             try:
                 working.mkdir()
+                _claim(working)
                 return working
             except FileExistsError:
                 writer = _current_writer(working)
@@ -238,7 +249,29 @@ def working_folder(final: Path, marker: str, what: str) -> Path:
 
 
 _STARTING_SECONDS = 60.0
-"""How long a ``.partial`` folder without a manifest counts as a run starting (its manifest follows at once)."""
+"""How long a ``.partial`` folder without a manifest or a claim counts as a run starting (they follow at once)."""
+
+CLAIM = ".writer.json"
+"""Who claimed a ``.partial`` folder (pid, host, time), written as soon as it exists, until a manifest says it."""
+
+
+def _claim(working: Path) -> None:
+    """Record this process as the writer of the folder it has just created.
+
+    The manifest says the same, but only once the run has gathered it
+    (package versions take a moment): a run killed before that would
+    otherwise leave a folder that looks like one still starting.
+    """
+    claim = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": _now()}
+    temporary = working / f"{CLAIM}.tmp"
+    temporary.write_text(json.dumps(claim), encoding="utf-8")
+    os.replace(temporary, working / CLAIM)
+
+
+def release_claim(working: Path) -> None:
+    """Drop the claim once the folder's manifest names its writer, or before the folder is moved into place."""
+    (working / CLAIM).unlink(missing_ok=True)
+
 
 _ELSEWHERE_HOURS = 12.0
 """How long after its last change a folder written on another machine counts as still being written there."""
@@ -257,7 +290,7 @@ def _current_writer(working: Path) -> str | None:
     from mcalloc.results.inventory import writer_alive
 
     try:
-        manifest = json.loads((working / "manifest.json").read_text(encoding="utf-8"))
+        manifest = _read_writer(working)
     except FileNotFoundError:
         try:
             age = datetime.now().timestamp() - working.stat().st_mtime
@@ -279,6 +312,16 @@ def _current_writer(working: Path) -> str | None:
         if datetime.now().timestamp() - changed < _ELSEWHERE_HOURS * 3600.0:
             return f"mcalloc on {manifest['host']} (delete {working} if it no longer runs there)"
     return None
+
+
+def _read_writer(working: Path) -> Any:
+    """The folder's manifest, or the claim its writer left before writing one (``FileNotFoundError``: neither)."""
+    for name in ("manifest.json", CLAIM):
+        try:
+            return json.loads((working / name).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            continue
+    raise FileNotFoundError(working / "manifest.json")
 
 
 def move_into_place(working: Path, final: Path) -> None:

@@ -11,12 +11,40 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from joblib import effective_n_jobs
 
 from mcalloc.errors import ConfigError
 
 __all__ = ["dask_client"]
+
+
+async def _started(client: Any) -> None:
+    await client
+
+
+def _handshake(scheduler: str, connect_timeout: float, deadline: float) -> None:
+    """Connect once and close, within ``deadline`` seconds.
+
+    distributed bounds the TCP connection by its timeout, but not the
+    handshake after it: a port that accepts and never answers (a dashboard,
+    a proxy) would hold a synchronous ``Client`` for ever. The asynchronous
+    client here is cancelled at the deadline instead.
+    """
+    import asyncio
+
+    from distributed import Client
+
+    async def attempt() -> None:
+        client = Client(scheduler, asynchronous=True, timeout=connect_timeout, set_as_default=False)
+        try:
+            await asyncio.wait_for(_started(client), deadline)
+        finally:
+            # closed here, in its own loop: one left to the garbage collector warns on stderr
+            await asyncio.wait_for(client.close(), connect_timeout)
+
+    asyncio.run(attempt())
 
 
 @contextmanager
@@ -31,9 +59,17 @@ def dask_client(scheduler: str | None, n_workers: int = -1, connect_timeout: flo
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
+        deadline = 2 * connect_timeout
         try:
+            _handshake(scheduler, connect_timeout, deadline)
             client = Client(scheduler, timeout=connect_timeout)
-        except (OSError, TimeoutError) as exc:
+        except TimeoutError:
+            raise ConfigError(
+                f"simulation.scheduler: {scheduler} accepted the connection but did not answer as a dask scheduler "
+                f"within {deadline:.0f} s; give the scheduler's own address (port 8786 unless it was started with "
+                "another; 8787 is its dashboard)"
+            ) from None
+        except (OSError, ValueError, TypeError, ImportError) as exc:
             raise ConfigError(
                 f"simulation.scheduler: cannot reach the dask scheduler at {scheduler} ({type(exc).__name__}); "
                 "start it with `dask scheduler` and workers with `dask worker ADDRESS`, or drop the scheduler "

@@ -61,18 +61,19 @@ def test_error_names_file_line_and_key(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(text)
     line = next(i for i, row in enumerate(text.splitlines(), start=1) if "n_paths: -5" in row)
-    with pytest.raises(ConfigError, match=rf"bad.yaml:{line}: simulation.n_paths: .*greater than 0"):
+    with pytest.raises(ConfigError, match=rf"bad.yaml:{line}: simulation.n_paths: .*greater than or equal to 2"):
         load_scenario(path)
 
 
 def test_error_in_an_override_names_the_override_once() -> None:
     with pytest.raises(ConfigError) as error:
         load_scenario(DEFAULT_CONFIG, ["simulation.n_paths=-5"])
-    assert str(error.value).startswith("--set simulation.n_paths: Input should be greater than 0")
+    assert str(error.value).startswith("--set simulation.n_paths: Input should be greater than or equal to 2")
     # a whole section overridden: the key inside it is named after the override
     with pytest.raises(ConfigError) as error:
         load_scenario(DEFAULT_CONFIG, ["simulation={n_paths: -5}"])
-    assert str(error.value).startswith("--set simulation: simulation.n_paths: Input should be greater than 0")
+    expected = "--set simulation: simulation.n_paths: Input should be greater than or equal to 2"
+    assert str(error.value).startswith(expected)
 
 
 @settings(max_examples=200, deadline=None)

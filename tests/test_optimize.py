@@ -410,3 +410,97 @@ def test_a_solution_from_the_fallback_solver_is_named_and_the_configured_ones_ar
     assert result.warnings == (
         "optimize.objectives.0 (risk_parity): solved by the fallback solver SCS: optimize.solver OSQP failed on it",
     )
+
+
+def test_a_mix_that_loses_everything_on_a_path_has_no_log_growth_there() -> None:
+    # 20 one-period paths, weights 2 / -1: on path 0 asset a falls 50% while b doubles, so the mix ends at
+    # 2 x 0.5 - 1 x 2 = -1: everything lost. Its log growth is undefined there, not a gain left out of the tail
+    growth = np.full((20, 1, 2), 1.01)
+    growth[0, 0] = [0.5, 2.0]
+    scenarios = Scenarios(growth.astype(np.float32), 1)
+    weights = np.array([2.0, -1.0])
+    assert scenarios.wiped_out(weights) == 1
+    log_growth = scenarios.log_growth(weights)
+    assert math.isnan(log_growth[0]) and np.isfinite(log_growth[1:]).all()
+    assert math.isnan(scenarios.expected_growth(weights)) and math.isnan(scenarios.horizon_cvar(weights, 0.95))
+    assert scenarios.wiped_out(np.array([0.5, 0.5])) == 0
+
+
+def test_optimised_weights_that_wipe_out_paths_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # short positions never rebalanced: mean-variance with little risk aversion leverages the best asset
+    # against the worst, and some of the optimiser's own paths lose everything before the horizon
+    from mcalloc.cli.main import main
+
+    from .conftest import DEFAULT_CONFIG, one_error_line
+
+    overrides = [
+        "portfolio.rebalance=never", "optimize.objectives=[{kind: mean_variance, risk_aversion: 0.5}]",
+        "optimize.constraints.long_only=false", "optimize.frontier.points=0", "optimize.batches=0",
+        "simulation.n_paths=300", "optimize.n_paths=2000",
+    ]  # fmt: skip
+    argv = ["run", str(DEFAULT_CONFIG), "-q", "--out", str(tmp_path / "x")]
+    assert main([*argv, *(part for o in overrides for part in ("--set", o))]) == 2
+    one_error_line(capsys.readouterr(), ("optimize.objectives.0", "lose everything on", "long_only: true"))
+    assert not (tmp_path / "x").exists()
+
+
+def test_without_long_only_the_cvar_frontier_is_left_out_and_said_so(tmp_path: Path) -> None:
+    import json
+
+    from mcalloc.cli.main import main
+
+    from .conftest import DEFAULT_CONFIG
+
+    overrides = [
+        "optimize.objectives=[{kind: min_variance}]", "optimize.constraints.long_only=false",
+        "optimize.constraints.bounds={sp500: [-0.2, 1.2], russell2000: [-0.2, 1.2], intl: [-0.2, 1.2]}",
+        "optimize.frontier={points: 3, measures: [volatility, cvar], "
+        "diversification: false}", "optimize.batches=0", "simulation.n_paths=300", "optimize.n_paths=1000",
+        "output.report=false",
+    ]  # fmt: skip
+    out = tmp_path / "x"
+    assert (
+        main(["run", str(DEFAULT_CONFIG), "-q", "--out", str(out), *(p for o in overrides for p in ("--set", o))]) == 0
+    )
+    import pandas as pd
+
+    frontier = pd.read_csv(out / "frontier.csv")
+    assert set(frontier["measure"].dropna()) == {"volatility"}
+    warnings = json.loads((out / "manifest.json").read_text())["warnings"]
+    assert any("(cvar): not drawn" in w and "long_only" in w for w in warnings)
+
+
+def test_a_compounded_cvar_fitted_to_one_period_scenarios_is_not_compared_with_the_horizon(tmp_path: Path) -> None:
+    # parametric scenarios are one month each; the evaluation paths' compounded CVaR is of the whole horizon
+    import pandas as pd
+    from mcalloc.cli.main import main
+
+    from .conftest import ROOT
+
+    out = tmp_path / "ru"
+    overrides = [
+        "optimize.objectives=[{kind: min_cvar, alpha: 0.95, name: horizon}, {kind: max_growth, name: growth}]",
+        "optimize.scenarios.n=2000", "simulation.n_paths=500", "simulation.horizon_years=2", "output.report=false",
+    ]  # fmt: skip
+    example = ROOT / "configs" / "examples" / "rockafellar_uryasev.yaml"
+    assert main(["run", str(example), "-q", "--out", str(out), *(p for o in overrides for p in ("--set", o))]) == 0
+    table = pd.read_csv(out / "optimization.csv").set_index("portfolio")
+    assert math.isnan(table.loc["horizon", "objective_new_paths"])
+    assert math.isnan(table.loc["horizon", "objective_new_paths_se"])
+    assert math.isfinite(table.loc["growth", "objective_new_paths"])  # annualised on both sides
+
+
+def test_weights_a_solver_leaves_a_hair_below_zero_are_zero_and_still_sum_to_one() -> None:
+    from dataclasses import replace
+
+    from mcalloc.optimize.objectives import _tidy
+
+    growth = np.random.default_rng(1).normal(1.005, 0.04, (200, 12, 3))
+    scenarios = Scenarios(growth.astype(np.float32), 1)
+    objective = TypeAdapter(Objective).validate_python({"kind": "min_variance"})
+    context = Context(LONG_ONLY, Solvers(), 0.0, ("a", "b", "c"))
+    result = solve_objective(objective, scenarios, context, None, "test", "relax")
+    noisy = replace(result, weights=np.array([0.6, 0.4 + 2.7e-10, -2.7e-10]))
+    tidied = _tidy(noisy).weights
+    assert tidied[2] == 0.0 and not np.signbit(tidied[2])
+    assert tidied.sum() == pytest.approx(1.0, abs=1e-15)

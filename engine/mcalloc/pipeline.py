@@ -279,7 +279,11 @@ def account_tax(scenario: Scenario) -> AccountTax | None:
     """The tax the scenario's account pays along the paths, if any."""
     dividend_yield = np.array([asset.dividend_yield for asset in scenario.assets])
     if scenario.tax.kind == "isk":
-        return IskTax.from_config(scenario.tax.isk, scenario.portfolio.initial_wealth, dividend_yield)
+        # withheld abroad on foreign funds' dividends; a fund priced in the krona pays none into the ISK
+        base = scenario.currency.base
+        foreign = np.array([asset.currency not in (None, base) for asset in scenario.assets])
+        withheld_on = np.where(foreign, dividend_yield, 0.0)
+        return IskTax.from_config(scenario.tax.isk, scenario.portfolio.initial_wealth, withheld_on)
     if scenario.tax.kind == "depot":
         return DepotTax.from_config(scenario.tax.depot, dividend_yield)
     return None
@@ -567,6 +571,7 @@ def run_scenario(
                 simulation.horizon_years,
                 scenario.portfolio.risk_free,
                 scenario.seed,
+                single_period=scenario.optimize.scenarios.kind == "parametric",
             )
         folder.write_csv("metrics.csv", metrics)
         folder.write_csv("diversification.csv", diversification)

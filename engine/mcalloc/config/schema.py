@@ -180,7 +180,7 @@ class SimulationConfig(_Frozen):
     processes).
     """
 
-    n_paths: Annotated[int, Field(gt=0, le=100_000_000)] = 10_000
+    n_paths: Annotated[int, Field(ge=2, le=100_000_000)] = 10_000
     horizon_years: Annotated[int, Field(gt=0, le=100)] = 10
     steps_per_year: Annotated[int, Field(ge=12, le=366)] = 252
     chunk_size: Annotated[int, Field(gt=0, le=1_000_000)] = 1000
@@ -341,8 +341,9 @@ class IskConfig(_Frozen):
     of it. Defaults: income year 2026 — the government bond rate of 30
     November 2025 (2.55%, Riksgälden), plus 1 percentage point, floor 1.25%,
     30% capital income tax, SEK 300,000 tax-free. ``foreign_withholding``
-    is withheld on dividends (``assets[].dividend_yield``; 15% for US
-    dividends under the treaty) and credited against the ISK tax, up to it.
+    is withheld on the dividends of funds priced in another currency than
+    the base (``assets[].dividend_yield``; 15% for US dividends under the
+    treaty) and credited against the ISK tax, up to it.
     """
 
     government_bond_rate: Annotated[float, Field(ge=-0.1, le=0.5)] = 0.0255
@@ -461,7 +462,18 @@ class Scenario(_Frozen):
                 "tax.kind: a depot's gains are booked at each trade, which daily rebalancing does not record; "
                 "choose monthly or longer rebalancing"
             )
+        horizon = self.simulation.horizon_years
         for index, flow in enumerate(self.portfolio.flows):
+            # the months the schedule books (mcalloc.portfolio.flows): none is a flow that never happens
+            first = round(12 * flow.start_year)
+            last = 12 * horizon if flow.end_year is None else min(12 * horizon, round(12 * flow.end_year))
+            if first >= last:
+                raise ValueError(
+                    f"portfolio.flows.{index}: no {flow.kind} falls within the {horizon} simulated years "
+                    f"(start_year {flow.start_year:g}"
+                    + ("" if flow.end_year is None else f", end_year {flow.end_year:g}")
+                    + ", counted in whole months); move start_year earlier or set a longer simulation.horizon_years"
+                )
             if flow.currency is not None and flow.currency != self.currency.base:
                 raise ValueError(
                     f"portfolio.flows.{index}.currency: flows are in the base currency ({self.currency.base}), "

@@ -28,6 +28,7 @@ from mcalloc.optimize.drawdown import cdar_measure, maxdd_cvar_measure
 from mcalloc.optimize.objectives import (
     CONIC_OBJECTIVES,
     PATH_OBJECTIVES,
+    TIDY,
     Context,
     best_mean_return,
     maximised,
@@ -233,6 +234,14 @@ def optimise(scenario: Scenario, scenarios: Scenarios, benchmarks: dict[str, np.
                 f"{what}: solved by the fallback solver {result.solver}: "
                 f"{'optimize.solver' if conic else 'optimize.lp_solver'} {expected} failed on it"
             )
+        wiped = scenarios.wiped_out(result.weights)
+        if wiped:
+            mix = ", ".join(f"{n} {w:.2f}" for n, w in zip(context.asset_names, result.weights, strict=True))
+            raise InfeasibleError(
+                f"{what}: its weights ({mix}) lose everything on {wiped} of the optimiser's {scenarios.n_paths} "
+                "paths (a short position held between rebalancing dates); rebalance more often, narrow the weight "
+                "bounds or set optimize.constraints.long_only: true"
+            )
         warnings += result.warnings
         recomputed = objective_measure(objective, used, result.weights, context.risk_free, context.asset_names)
         grid_best, grid_points = _grid_best(
@@ -420,6 +429,12 @@ def frontier_table(
             notes.append(f"frontier {label}: not drawn, the weight bounds cannot sum to 1 with only these assets")
             continue
         for measure in settings.measures:
+            if measure == "cvar" and not scenario.optimize.constraints.long_only:
+                notes.append(
+                    f"frontier {label} (cvar): not drawn, the horizon CVaR is of log growth, which short positions "
+                    "can leave undefined (optimize.constraints.long_only is false)"
+                )
+                continue
             try:
                 found = _frontier_points(measure, scenarios, feasible, context, settings.points, notes, label)
             except InfeasibleError as error:
@@ -437,7 +452,7 @@ def frontier_table(
                 }
                 # weights a solver left at +-1e-12 are zero, as in weights.csv
                 row.update(
-                    zip(weight_columns, (0.0 if abs(w) < 1e-10 else float(w) + 0.0 for w in weights), strict=True)
+                    zip(weight_columns, (0.0 if abs(w) < TIDY else float(w) + 0.0 for w in weights), strict=True)
                 )
                 rows.append(row)
     marked = [(name, "benchmark", w) for name, w in benchmarks.items()]
@@ -532,8 +547,13 @@ def optimization_table(
     horizon_years: int,
     risk_free: float,
     seed: int,
+    single_period: bool = False,
 ) -> pd.DataFrame:
     """One row per optimised portfolio: what the optimiser saw, and the same on the paths it never saw.
+
+    ``single_period``: the optimiser's scenarios were one period each
+    (``optimize.scenarios.kind: parametric``), so a horizon measure (the
+    compounded ``min_cvar``) has no like on the paths: left empty.
 
     ``*_new_paths`` come from the full accounting (daily steps, costs,
     taxes, flows) on the evaluation paths; ``objective_new_paths_se`` is
@@ -549,7 +569,8 @@ def optimization_table(
         measures = _BookMeasures(book, columns[portfolio.name], horizon_years)
         value = portfolio.result.objective_value
         sign = -1.0 if maximised(objective) else 1.0
-        out_of_sample = measures.objective(objective, risk_free)
+        horizon_measure = objective.kind == "min_cvar" and objective.form == "compounded"
+        out_of_sample = math.nan if single_period and horizon_measure else measures.objective(objective, risk_free)
         se = math.nan
         if math.isfinite(out_of_sample):
             spread = np.std([measures.objective(objective, risk_free, rows) for rows in samples], ddof=1)

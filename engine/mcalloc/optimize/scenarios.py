@@ -167,8 +167,19 @@ class Scenarios:
         )
 
     def log_growth(self, weights: np.ndarray) -> np.ndarray:
-        """Each path's horizon log growth under the rebalancing policy, (n_paths,)."""
-        return np.asarray(np.log(self.periods() @ weights).sum(axis=1))
+        """Each path's horizon log growth under the rebalancing policy, (n_paths,).
+
+        NaN on a path where the mix loses everything in some period (only short
+        positions can): its log growth is not defined.
+        """
+        growth = self.periods() @ weights
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.log(growth).sum(axis=1)
+        return np.asarray(np.where((growth > 0).all(axis=1), logs, np.nan))
+
+    def wiped_out(self, weights: np.ndarray) -> int:
+        """How many paths on which the mix loses everything in some rebalancing period."""
+        return int((self.periods() @ weights <= 0).any(axis=1).sum())
 
     def expected_growth(self, weights: np.ndarray) -> float:
         """Expected annualised log growth (the Kelly criterion's objective)."""

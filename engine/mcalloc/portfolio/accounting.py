@@ -361,6 +361,10 @@ class FixedMixBook:
         if policy.costs is not None:
             cost = policy.costs.of(np.abs(targets - self.holdings))
         cost = np.where(trade, cost, 0.0)
+        # a flat courtage on a book a withdrawal plan has emptied would take it below nothing
+        from mcalloc.portfolio.flows import DEPLETION_FLOOR
+
+        cost = np.minimum(cost, self.value - np.minimum(self.value, DEPLETION_FLOOR))
         after = self.value - cost
         before = self.holdings
         self._set_holdings(np.where(trade[:, None, :], after[:, None, :] * self.weights[:, :, None], self.holdings))

@@ -171,8 +171,9 @@ class RunFolder:
 COMPLETE_NUMBERS = ("metrics.csv", "weights.csv", "fan.csv", "drawdowns.csv", "horizons.csv")
 """Results whose every number must be present: a NaN there means a computation broke, not "not applicable"."""
 
-EMPTY_BY_DESIGN = {"horizons.csv": ("prob_below_reference",)}
-"""Columns of :data:`COMPLETE_NUMBERS` that are empty when they do not apply (no benchmark to be below)."""
+EMPTY_BY_DESIGN = {"horizons.csv": ("prob_below_reference",), "metrics.csv": ("sharpe", "sortino")}
+"""Columns of :data:`COMPLETE_NUMBERS` that are empty when they do not apply: no benchmark to be below; a ratio
+whose denominator is 0 (yearly returns that never differ, or never fall below the risk-free rate)."""
 
 
 MODEL_DESCRIPTIONS = ("models.csv", "model_selection.csv", "dependence.csv")

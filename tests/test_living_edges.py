@@ -1,0 +1,108 @@
+"""Edges of living a portfolio along the paths: ratios without a denominator, costs on an emptied book,
+flows outside the horizon, withholding on krona funds, one-path runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mcalloc
+import numpy as np
+import pytest
+from mcalloc.cli.main import main
+from mcalloc.config import load_scenario
+from mcalloc.pipeline import account_tax
+
+from .conftest import DEFAULT_CONFIG, ROOT, one_error_line
+
+SMALL = {
+    "simulation__n_paths": 500,
+    "simulation__chunk_size": 250,
+    "simulation__horizon_years": 2,
+    "output__report": False,
+    "output__paths": False,
+}
+
+
+# two almost riskless assets (variance 1e-10 percent squared a day): 8% a year and 0%
+STEADY = """
+name: steady
+seed: 1
+assets: [{name: a, ter: 0.0}, {name: b, ter: 0.0}]
+model:
+  source: calibrated
+  marginals:
+    kind: garch
+    dist: normal
+    mean: constant
+    params:
+      a: {mu: 0.030539645461865884, omega: 1.0e-10, alpha: 0.0, beta: 0.0}
+      b: {mu: 0.0, omega: 1.0e-10, alpha: 0.0, beta: 0.0}
+  dependence: {kind: independent}
+simulation: {n_paths: 50, horizon_years: 2, chunk_size: 50, n_jobs: 1, start: {kind: unconditional}}
+portfolio:
+  rebalance: annual
+  initial_wealth: 100000
+  benchmarks: {a_only: {a: 1.0}, half: {a: 0.5, b: 0.5}}
+optimize: {objectives: []}
+output: {report: false, paths: false}
+"""
+
+
+@pytest.fixture
+def steady(tmp_path: Path) -> Path:
+    path = tmp_path / "steady.yaml"
+    path.write_text(STEADY, encoding="utf-8")
+    return path
+
+
+def test_a_sortino_with_no_year_below_the_risk_free_rate_is_empty_not_a_failed_run(
+    steady: Path, tmp_path: Path
+) -> None:
+    # no year falls below a risk-free rate of 0, so the downside deviation is 0: the run completes, sortino empty
+    run = mcalloc.run(steady, out=tmp_path / "run")
+    assert run.manifest["status"] == "complete"
+    metrics = run.metrics.set_index("portfolio")
+    assert metrics["sortino"].isna().all()
+    assert metrics.loc["a_only", "cagr_median"] == pytest.approx(0.08, abs=1e-4)
+    assert metrics.loc["half", "cagr_median"] == pytest.approx(0.04, abs=2e-4)
+    loaded = mcalloc.load(run.folder)
+    assert loaded.metrics["sortino"].isna().all()
+
+
+def test_a_flat_courtage_never_takes_an_emptied_book_below_nothing(tmp_path: Path) -> None:
+    # 5,000 a month out of 100,000 empties most paths within two years; each later rebalance still "costs" 1
+    overrides = ["optimize.objectives=[]", "portfolio.courtage=1", "portfolio.flows=[{kind: withdrawal, amount: 5000}]"]
+    run = mcalloc.run(DEFAULT_CONFIG, out=tmp_path / "run", overrides=overrides, **SMALL)
+    metrics = run.metrics.set_index("portfolio")
+    assert (metrics["prob_depleted"] > 0.5).all()
+    assert (metrics["terminal_wealth_p05"] >= 0).all()
+    numbers = metrics.drop(columns=["sharpe", "sortino"]).select_dtypes("number")
+    assert np.isfinite(numbers.to_numpy()).all()
+
+
+@pytest.mark.parametrize(
+    ("flow", "fragment"),
+    [
+        ("{kind: contribution, amount: 1000, start_year: 50}", "no contribution falls within the 10 simulated years"),
+        ("{kind: withdrawal, amount: 10, start_year: 0.01, end_year: 0.02}", "start_year 0.01, end_year 0.02"),
+    ],
+)
+def test_a_flow_that_never_happens_is_refused(flow: str, fragment: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(DEFAULT_CONFIG), "--set", f"portfolio.flows=[{flow}]"]) == 2
+    one_error_line(capsys.readouterr(), ("portfolio.flows.0", fragment))
+
+
+def test_an_isk_withholds_foreign_tax_only_on_funds_priced_abroad() -> None:
+    # docs/config.md: the US treaty's 15% on the dividends of funds priced in another currency than the krona
+    example = ROOT / "configs" / "examples" / "isk_vs_depot.yaml"
+    scenario = load_scenario(example, ["assets.2.currency=SEK", "currency.fx={USD: builtin:ecb:USD/SEK}"])
+    tax = account_tax(scenario)
+    assert tax is not None
+    yields = np.array([asset.dividend_yield for asset in scenario.assets]) / 12.0
+    assert tax.monthly_yield is not None  # type: ignore[union-attr]
+    np.testing.assert_allclose(tax.monthly_yield, [yields[0], yields[1], 0.0])  # type: ignore[union-attr]
+
+
+def test_one_path_is_refused_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(DEFAULT_CONFIG), "--set", "simulation.n_paths=1"]) == 2
+    one_error_line(capsys.readouterr(), ("simulation.n_paths",))

@@ -333,6 +333,18 @@ def test_the_batch_page_draws_entries_that_set_a_key_the_others_do_not(tmp_path:
             "grid: simulation.horizon_years lists the same value twice",
             id="same-value-twice",
         ),
+        pytest.param(
+            {"optimize.constraints.long_only": [True, True]},
+            None,
+            "grid: optimize.constraints.long_only lists the same value twice",
+            id="same-boolean-twice",
+        ),
+        pytest.param(
+            {"simulation.horizon_years": [1, 2]},
+            [{"set": {"simulation.horizon_years": 3}}],
+            "runs: runs.0 sets simulation.horizon_years",
+            id="unnamed-entry",
+        ),
     ],
 )
 def test_sweeps_that_would_run_one_setting_under_two_names_are_refused(
@@ -358,6 +370,28 @@ def test_a_scheduler_that_accepts_but_never_answers_is_one_line(tmp_path: Path) 
         with refusal as refused, dask_client(address, connect_timeout=1.0):
             pass
         assert "\n" not in str(refused.value)
+    finally:
+        listener.close()
+
+
+def test_a_scheduler_check_from_inside_a_running_event_loop_is_still_one_line() -> None:
+    # mcalloc.run in a notebook: the caller's thread already runs an asyncio loop
+    import asyncio
+
+    from mcalloc.simulation.distributed import dask_client
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    address = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+
+    async def in_a_notebook() -> None:
+        with dask_client(address, connect_timeout=1.0):
+            pass
+
+    try:
+        with pytest.raises(ConfigError, match=r"^simulation\.scheduler: .* did not answer"):
+            asyncio.run(in_a_notebook())
     finally:
         listener.close()
 

@@ -170,6 +170,36 @@ def test_a_run_killed_before_its_manifest_leaves_a_folder_the_next_run_takes_at_
     assert folder.working == partial and sorted(p.name for p in partial.iterdir()) == ["manifest.json"]
 
 
+def test_a_run_that_finds_a_stale_folder_never_deletes_one_claimed_since_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the interleaving of two runs clearing one stale .partial: this run looked (stale), the other cleared it and
+    # claimed a fresh one, then this run moves "the stale folder" aside: it must hand the fresh one back
+    from mcalloc.errors import OutputError
+    from mcalloc.results import writer
+
+    final, partial = tmp_path / "run", tmp_path / ".run.partial"
+    partial.mkdir()
+    other = psutil.Process().ppid()  # alive, and not this process: the run that claimed the folder first
+    claim = {"pid": other, "host": __import__("socket").gethostname(), "started_at": writer._now()}
+    (partial / writer.CLAIM).write_text(json.dumps(claim), encoding="utf-8")
+    (partial / "theirs.csv").write_text("a\n1\n", encoding="utf-8")
+    real = writer._current_writer
+    looks: list[Path] = []
+
+    def look(folder: Path) -> str | None:
+        looks.append(folder)
+        # the first look saw the stale folder the other run has since replaced; later looks see what is there
+        return None if len(looks) == 1 else real(folder)
+
+    monkeypatch.setattr(writer, "_current_writer", look)
+    with pytest.raises(OutputError, match="another run has just started writing"):
+        writer.RunFolder.create(final, {"kind": "run"})
+    assert (partial / "theirs.csv").is_file() and (partial / writer.CLAIM).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".run.partial"]
+    assert len(looks) == 2 and looks[1].name.startswith(".run.partial.gone-")
+
+
 def test_clean_keeps_a_folder_another_machine_writes_even_after_a_later_run_finished(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

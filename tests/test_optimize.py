@@ -467,7 +467,7 @@ def test_without_long_only_the_cvar_frontier_is_left_out_and_said_so(tmp_path: P
     frontier = pd.read_csv(out / "frontier.csv")
     assert set(frontier["measure"].dropna()) == {"volatility"}
     warnings = json.loads((out / "manifest.json").read_text())["warnings"]
-    assert any("(cvar): not drawn" in w and "long_only" in w for w in warnings)
+    assert any("(cvar): not drawn" in w and "lower bound is negative" in w for w in warnings)
 
 
 def test_a_compounded_cvar_fitted_to_one_period_scenarios_is_not_compared_with_the_horizon(tmp_path: Path) -> None:

@@ -195,6 +195,13 @@ def _unchecked(scenario: Scenario) -> list[str]:
             f"model.dependence.block_length: {dependence.block_length:g} is used by fhs and bootstrap_returns "
             f"only, so kind {dependence.kind} ignores it; drop it"
         )
+    horizon = scenario.simulation.horizon_years
+    found += [
+        f"portfolio.flows.{index}: starts in year {flow.start_year:g}, after the {horizon} simulated years, so "
+        f"no {flow.kind} happens in this run"
+        for index, flow in enumerate(scenario.portfolio.flows)
+        if round(12 * flow.start_year) >= 12 * horizon
+    ]
     if dependence.lead_lag_series and not dependence.lead_lag:
         found.append("model.dependence.lead_lag_series: set, but lead_lag is 0, so it does nothing; set lead_lag: 1")
     base = scenario.currency.base

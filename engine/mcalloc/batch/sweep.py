@@ -144,14 +144,16 @@ def _check_distinct_settings(path: Path, grid: dict[str, list[Any]], entries: li
     for key, values in grid.items():
         seen: list[Any] = []
         for value in values:
-            if any(value == earlier and type(value) is not bool for earlier in seen):
+            # YAML's true is not the number 1: equal only when both or neither are booleans
+            if any(value == earlier and isinstance(value, bool) == isinstance(earlier, bool) for earlier in seen):
                 raise ConfigError(f"{path}: grid: {key} lists the same value twice ({value!r}); list each once")
             seen.append(value)
-    for entry in entries:
+    for position, entry in enumerate(entries):
         for key in entry.set:
             if key in grid:
+                which = f"entry '{entry.name}'" if entry.name else f"runs.{position}"
                 raise ConfigError(
-                    f"{path}: runs: entry '{entry.name}' sets {key}, which the grid sweeps; its runs would all be "
+                    f"{path}: runs: {which} sets {key}, which the grid sweeps; its runs would all be "
                     "the same; drop it from the entry or from the grid"
                 )
 

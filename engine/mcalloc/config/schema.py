@@ -467,12 +467,10 @@ class Scenario(_Frozen):
             # the months the schedule books (mcalloc.portfolio.flows): none is a flow that never happens
             first = round(12 * flow.start_year)
             last = 12 * horizon if flow.end_year is None else min(12 * horizon, round(12 * flow.end_year))
-            if first >= last:
+            if first < 12 * horizon and first >= last:
                 raise ValueError(
-                    f"portfolio.flows.{index}: no {flow.kind} falls within the {horizon} simulated years "
-                    f"(start_year {flow.start_year:g}"
-                    + ("" if flow.end_year is None else f", end_year {flow.end_year:g}")
-                    + ", counted in whole months); move start_year earlier or set a longer simulation.horizon_years"
+                    f"portfolio.flows.{index}: start_year {flow.start_year:g} and end_year {flow.end_year:g} round "
+                    f"to the same month, so no {flow.kind} happens; set them at least a month apart"
                 )
             if flow.currency is not None and flow.currency != self.currency.base:
                 raise ValueError(

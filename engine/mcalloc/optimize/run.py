@@ -429,10 +429,10 @@ def frontier_table(
             notes.append(f"frontier {label}: not drawn, the weight bounds cannot sum to 1 with only these assets")
             continue
         for measure in settings.measures:
-            if measure == "cvar" and not scenario.optimize.constraints.long_only:
+            if measure == "cvar" and feasible.lower.min() < 0:
                 notes.append(
                     f"frontier {label} (cvar): not drawn, the horizon CVaR is of log growth, which short positions "
-                    "can leave undefined (optimize.constraints.long_only is false)"
+                    "can leave undefined (a weight's lower bound is negative)"
                 )
                 continue
             try:

@@ -9,6 +9,7 @@ the manifest says ``failed`` (with the error) and the folder is renamed
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -243,6 +244,14 @@ def working_folder(final: Path, marker: str, what: str) -> Path:
                     os.rename(working, retired)
                 except FileNotFoundError:
                     continue
+                if _current_writer(retired) is not None:
+                    # another run cleared it first and has claimed a fresh one since we looked: give that back
+                    with contextlib.suppress(OSError):
+                        os.rename(retired, working)
+                    raise OutputError(
+                        f"{final}: another run has just started writing this {what}; wait for it to finish or "
+                        "choose another --out"
+                    ) from None
                 shutil.rmtree(retired, ignore_errors=True)
     except OSError as exc:
         raise OutputError(f"{final.parent}: cannot create the {what} ({exc.strerror})") from None

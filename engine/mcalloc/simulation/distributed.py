@@ -10,6 +10,7 @@ workers on several machines or under SLURM or Kubernetes.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -44,7 +45,9 @@ def _handshake(scheduler: str, connect_timeout: float, deadline: float) -> None:
             # closed here, in its own loop: one left to the garbage collector warns on stderr
             await asyncio.wait_for(client.close(), connect_timeout)
 
-    asyncio.run(attempt())
+    # a loop of its own in a thread of its own: the caller's thread may be running one (a notebook's)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, attempt()).result()
 
 
 @contextmanager
@@ -69,11 +72,16 @@ def dask_client(scheduler: str | None, n_workers: int = -1, connect_timeout: flo
                 f"within {deadline:.0f} s; give the scheduler's own address (port 8786 unless it was started with "
                 "another; 8787 is its dashboard)"
             ) from None
-        except (OSError, ValueError, TypeError, ImportError) as exc:
+        except OSError as exc:
             raise ConfigError(
                 f"simulation.scheduler: cannot reach the dask scheduler at {scheduler} ({type(exc).__name__}); "
                 "start it with `dask scheduler` and workers with `dask worker ADDRESS`, or drop the scheduler "
                 "to use a local cluster"
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - whatever answers there (ssh, a web server) is not a scheduler
+            raise ConfigError(
+                f"simulation.scheduler: {scheduler} answered, but not as a dask scheduler ({type(exc).__name__}); "
+                "give the scheduler's own address (port 8786 unless it was started with another)"
             ) from None
         try:
             yield client

@@ -467,3 +467,13 @@ def test_default_config_validates(capsys: pytest.CaptureFixture[str]) -> None:
     warnings = captured.err.splitlines()
     assert len(warnings) == 1 and warnings[0].startswith("mcalloc: warning: sp500 "), captured.err
     assert "fourth moment" in warnings[0]
+
+
+def test_a_sweep_given_to_validate_or_a_missing_folder_to_report_says_what_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sweep = ROOT / "configs" / "sweeps" / "horizon_x_smallcaps.yaml"
+    assert main(["validate", str(sweep)]) == 2
+    one_error_line(capsys.readouterr(), (str(sweep), "a sweep file", "mcalloc batch"))
+    assert main(["report", str(tmp_path / "nope")]) == 2
+    one_error_line(capsys.readouterr(), ("nope: no such folder",))

@@ -38,7 +38,7 @@ def _start_run(out: Path) -> tuple[subprocess.Popen[str], list[psutil.Process]]:
     parent = psutil.Process(process.pid)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        workers = [c for c in parent.children(recursive=True) if "LokyProcess" in " ".join(c.cmdline())]
+        workers = [c for c in parent.children(recursive=True) if "LokyProcess" in _command_line(c)]
         if len(workers) >= 2:
             break
         time.sleep(0.1)
@@ -47,6 +47,14 @@ def _start_run(out: Path) -> tuple[subprocess.Popen[str], list[psutil.Process]]:
         pytest.fail("the run never started its two workers")
     time.sleep(0.5)
     return process, parent.children(recursive=True)
+
+
+def _command_line(process: psutil.Process) -> str:
+    """Its command line; empty for a short-lived child that has ended (or is a zombie) by the time it is read."""
+    try:
+        return " ".join(process.cmdline())
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return ""
 
 
 def _survivors(children: list[psutil.Process], seconds: float = 10.0) -> list[int]:

@@ -174,6 +174,8 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         No ``manifest.json``, or one that is not a JSON object.
     """
     manifest_file = folder / "manifest.json"
+    if not folder.exists():
+        raise RunFolderError(f"{folder}: no such folder; give the folder of an mcalloc run")
     if not manifest_file.is_file():
         raise RunFolderError(f"{folder}: no manifest.json; give the folder of an mcalloc run")
     try:

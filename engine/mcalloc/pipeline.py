@@ -200,7 +200,7 @@ def _unchecked(scenario: Scenario) -> list[str]:
         f"portfolio.flows.{index}: starts in year {flow.start_year:g}, after the {horizon} simulated years, so "
         f"no {flow.kind} happens in this run"
         for index, flow in enumerate(scenario.portfolio.flows)
-        if round(12 * flow.start_year) >= 12 * horizon
+        if flow.month_span(horizon)[0] >= 12 * horizon
     ]
     if dependence.lead_lag_series and not dependence.lead_lag:
         found.append("model.dependence.lead_lag_series: set, but lead_lag is 0, so it does nothing; set lead_lag: 1")

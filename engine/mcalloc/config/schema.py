@@ -256,6 +256,12 @@ class FlowConfig(_Frozen):
             raise ValueError(f"end_year: {self.end_year} must be after start_year ({self.start_year})")
         return self
 
+    def month_span(self, horizon_years: int) -> tuple[int, int]:
+        """The first month of the flow and the month it stops before, within ``horizon_years``, in whole months."""
+        n_months = 12 * horizon_years
+        last = n_months if self.end_year is None else min(n_months, round(12 * self.end_year))
+        return round(12 * self.start_year), last
+
 
 class PortfolioConfig(_Frozen):
     """How portfolios are run: rebalancing, starting wealth and benchmark mixes.
@@ -464,9 +470,8 @@ class Scenario(_Frozen):
             )
         horizon = self.simulation.horizon_years
         for index, flow in enumerate(self.portfolio.flows):
-            # the months the schedule books (mcalloc.portfolio.flows): none is a flow that never happens
-            first = round(12 * flow.start_year)
-            last = 12 * horizon if flow.end_year is None else min(12 * horizon, round(12 * flow.end_year))
+            # no month between its ends is a flow that never happens (after the horizon: a run warning)
+            first, last = flow.month_span(horizon)
             if first < 12 * horizon and first >= last:
                 raise ValueError(
                     f"portfolio.flows.{index}: start_year {flow.start_year:g} and end_year {flow.end_year:g} round "

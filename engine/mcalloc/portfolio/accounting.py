@@ -184,6 +184,13 @@ class FixedMixBook:
         for portfolio, row in enumerate(bins):
             self.drawdown_histogram[portfolio] += np.bincount(row, minlength=DRAWDOWN_BINS)
 
+    def _above_floor(self) -> np.ndarray:
+        """What a withdrawal, tax or cost may take: all but :data:`mcalloc.portfolio.flows.DEPLETION_FLOOR`."""
+        from mcalloc.portfolio.flows import DEPLETION_FLOOR
+
+        spendable: np.ndarray = self.value - np.minimum(self.value, DEPLETION_FLOOR)
+        return spendable
+
     def apply_flow(self, fixed: float, rate: float, time: float, deposit: float | None = None) -> None:
         """Add ``fixed`` (share of initial wealth; negative: withdraw) and withdraw ``rate`` of wealth, at ``time``.
 
@@ -199,10 +206,8 @@ class FixedMixBook:
         of what is left, month after month, would drive its value and units
         to zero and the value of a unit to 0 / 0.)
         """
-        from mcalloc.portfolio.flows import DEPLETION_FLOOR
-
         cash = fixed - rate * self.value
-        floor = np.minimum(self.value, DEPLETION_FLOOR) - self.value
+        floor = -self._above_floor()
         self.depleted |= cash < floor
         cash = np.maximum(cash, floor)
         nav = self.value / self.units
@@ -269,9 +274,7 @@ class FixedMixBook:
 
         A negative amount (a tax credit) is reinvested in proportion instead.
         """
-        from mcalloc.portfolio.flows import DEPLETION_FLOOR
-
-        paid = np.minimum(amount, self.value - np.minimum(self.value, DEPLETION_FLOOR))
+        paid = np.minimum(amount, self._above_floor())
         after = self.value - paid
         self._set_holdings(self.holdings * (after / self.value)[:, None, :])
         self.value = after
@@ -362,9 +365,7 @@ class FixedMixBook:
             cost = policy.costs.of(np.abs(targets - self.holdings))
         cost = np.where(trade, cost, 0.0)
         # a flat courtage on a book a withdrawal plan has emptied would take it below nothing
-        from mcalloc.portfolio.flows import DEPLETION_FLOOR
-
-        cost = np.minimum(cost, self.value - np.minimum(self.value, DEPLETION_FLOOR))
+        cost = np.minimum(cost, self._above_floor())
         after = self.value - cost
         before = self.holdings
         self._set_holdings(np.where(trade[:, None, :], after[:, None, :] * self.weights[:, :, None], self.holdings))

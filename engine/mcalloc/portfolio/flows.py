@@ -52,9 +52,7 @@ class CashFlowSchedule:
         fixed, rate, deposits = np.zeros(n_months), np.zeros(n_months), np.zeros(n_months)
         for flow in flows:
             every = _EVERY[flow.frequency]
-            first = round(12 * flow.start_year)
-            last = n_months if flow.end_year is None else min(n_months, round(12 * flow.end_year))
-            months = np.arange(first, last, every)
+            months = np.arange(*flow.month_span(horizon_years), every)
             sign = 1.0 if flow.kind == "contribution" else -1.0
             if flow.percent is not None:
                 rate[months] += flow.percent * every / 12.0

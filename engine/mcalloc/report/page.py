@@ -329,13 +329,12 @@ def write_report(run: Run, folder: Path | None = None) -> Path:
 def build_report(run_dir: str | Path) -> Path:
     """Rebuild ``report.html`` and ``figures/`` of a finished run or backtest, or ``batch.html`` of a batch."""
     folder = Path(run_dir)
-    manifest_file = folder / "manifest.json"
-    if (folder / "index.parquet").is_file() and not manifest_file.is_file():
+    if (folder / "index.parquet").is_file() and not (folder / "manifest.json").is_file():
         return build_batch_report(folder)
-    if (folder / "validation.csv").is_file() or (manifest_file.is_file() and _kind(folder) == "backtest"):
+    manifest = read_manifest(folder)  # refused in one line, as load would, when missing or unreadable
+    if (folder / "validation.csv").is_file() or manifest.get("kind") == "backtest":
         from mcalloc.report.validation import write_backtest_report
 
-        manifest = read_manifest(folder)
         status = manifest.get("status")
         if status != "complete":
             error = manifest.get("error", "no error recorded")
@@ -343,14 +342,6 @@ def build_report(run_dir: str | Path) -> Path:
         return write_backtest_report(folder)
     # the report shows no single path: the per-path table (the largest file) stays unread
     return write_report(load(folder, with_paths=False))
-
-
-def _kind(folder: Path) -> object:
-    """The manifest's ``kind`` (``backtest``), or ``None`` for a run or a manifest that cannot be read here."""
-    try:
-        return read_manifest(folder).get("kind")
-    except RunFolderError:
-        return None
 
 
 def build_batch_report(folder: Path) -> Path:

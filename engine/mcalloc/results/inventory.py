@@ -12,7 +12,6 @@ on another machine, or whose writer is alive, are never touched.
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 from dataclasses import dataclass
@@ -42,17 +41,13 @@ class FolderState:
 
 def _manifest(folder: Path) -> dict[str, Any]:
     """The folder's manifest; for a folder killed before writing one, the claim its writer left (pid, host, time)."""
-    from mcalloc.results.writer import CLAIM
+    from mcalloc.results.writer import writer_record
 
-    for name in ("manifest.json", CLAIM):
-        try:
-            data = json.loads((folder / name).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            continue
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-    return {}
+    try:
+        data = writer_record(folder)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def writer_alive(manifest: dict[str, Any]) -> bool | None:

@@ -41,6 +41,7 @@ __all__ = [
     "provenance_records",
     "release_claim",
     "working_folder",
+    "writer_record",
 ]
 
 SCHEMA_VERSION = "1.2"
@@ -300,7 +301,7 @@ def _current_writer(working: Path) -> str | None:
     from mcalloc.results.inventory import writer_alive
 
     try:
-        manifest = _read_writer(working)
+        manifest = writer_record(working)
     except FileNotFoundError:
         try:
             age = datetime.now().timestamp() - working.stat().st_mtime
@@ -324,7 +325,7 @@ def _current_writer(working: Path) -> str | None:
     return None
 
 
-def _read_writer(working: Path) -> Any:
+def writer_record(working: Path) -> Any:
     """The folder's manifest, or the claim its writer left before writing one (``FileNotFoundError``: neither)."""
     for name in ("manifest.json", CLAIM):
         try:

@@ -10,6 +10,8 @@ from pathlib import Path
 import mcalloc
 import pandas as pd
 import pytest
+from mcalloc.config import load_scenario
+from mcalloc.errors import ConfigError
 
 from .conftest import DEFAULT_CONFIG, ROOT
 
@@ -50,6 +52,19 @@ def test_run_and_load_return_exactly_the_files(tmp_path: Path, config: Path) -> 
     assert loaded.config["simulation"]["n_paths"] == 300
     assert loaded.weights_table().shape == (len(loaded.portfolios), len(loaded.assets))
     assert loaded.assets == [asset["name"] for asset in loaded.config["assets"]]
+
+
+def test_a_bad_setting_given_to_run_is_named_as_given_and_nothing_is_written(tmp_path: Path) -> None:
+    scenario = load_scenario(DEFAULT_CONFIG)
+    for config in (DEFAULT_CONFIG, scenario):
+        with pytest.raises(ConfigError, match=r"^mcalloc.run\(simulation__n_path=...\): simulation.n_path: unknown"):
+            mcalloc.run(config, out=tmp_path / "run", simulation__n_path=300)
+        with pytest.raises(ConfigError, match=r"^mcalloc.run\(simulation__n_paths=...\): simulation.n_paths: In"):
+            mcalloc.run(config, out=tmp_path / "run", simulation__n_paths=-3)
+        # a validated scenario given with a bad --set string: a ConfigError naming it, not pydantic's
+        with pytest.raises(ConfigError, match=r"^--set assets.0.ter: Input should be greater"):
+            mcalloc.run(config, out=tmp_path / "run", overrides=["assets.0.ter=-1"])
+    assert not (tmp_path / "run").exists()
 
 
 def test_load_refuses_what_it_cannot_read(tmp_path: Path) -> None:

@@ -91,6 +91,31 @@ def test_a_sweep_file_among_scenario_files_is_refused_in_one_line(
         assert error.count("\n") == 0 and f"{sweep}: a sweep file (it has base:) runs alone" in error
 
 
+def test_a_bad_value_in_a_sweep_is_blamed_on_its_line_in_the_sweep_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sweep = tmp_path / "bad.yaml"
+    sweep.write_text(
+        f"name: bad\nbase: {DEFAULT_CONFIG}\nset: {{simulation.n_paths: 200}}\n"
+        "grid:\n  simulation.horizon_years: [2, -1]\n"
+        "runs:\n  - {name: cheap, set: {assets.0.ter: -3}}\n  - {name: fine}\n",
+        encoding="utf-8",
+    )
+    assert main(["batch", str(sweep), "--dry-run", "--out", str(tmp_path / "out")]) == 2  # like the batch would
+    listed = capsys.readouterr().out
+    assert f"invalid: {sweep}:7: assets.0.ter: Input should be greater than or equal to 0" in listed
+    assert f"invalid: {sweep}:5: simulation.horizon_years: Input should be greater than 0" in listed
+    assert "--set" not in listed and listed.count("to run") == 1
+    misspelt = tmp_path / "misspelt.yaml"
+    misspelt.write_text(f"name: m\nbase: {DEFAULT_CONFIG}\ngird: {{simulation.horizon_years: [1]}}\n", "utf-8")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(misspelt))}:3: gird: unknown key; check the spelling"):
+        read_sweep(misspelt)
+    # a --set given on the command line is still named as one
+    run = read_sweep(sweep).runs[1]  # fine-horizon_years=2, a valid run
+    with pytest.raises(ConfigError, match=r"^--set simulation.n_jobs: Input should be greater"):
+        load_scenario(run.config, [*run.overrides, "simulation.n_jobs=-5"], run.origins)
+
+
 def test_a_2x2_sweep_gives_an_index_of_four_rows(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

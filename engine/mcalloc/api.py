@@ -259,21 +259,22 @@ def run(
     from mcalloc.pipeline import run_scenario
 
     extra = [*overrides, *(override_text(key.replace("__", "."), value) for key, value in settings.items())]
+    # an error in a keyword setting names the keyword, not a --set
+    origins = [*(None for _ in overrides), *(f"mcalloc.run({key}=...)" for key in settings)]
     if isinstance(config, Scenario):
-        if extra:
-            data = json.loads(config.model_dump_json())
-            scenario = Scenario.model_validate(_apply(data, extra))
-        else:
-            scenario = config
+        scenario = _apply(json.loads(config.model_dump_json()), extra, origins) if extra else config
     else:
-        scenario = load_scenario(Path(config), extra)
+        scenario = load_scenario(Path(config), extra, origins)
     outcome = run_scenario(scenario, out=Path(out) if out is not None else None)
     return load(outcome.folder)
 
 
-def _apply(data: dict[str, Any], extra: list[str]) -> dict[str, Any]:
-    from mcalloc.config.loader import apply_override
+def _apply(data: dict[str, Any], extra: list[str], origins: list[str | None]) -> Scenario:
+    """A validated scenario's ``data`` with settings applied, validated again; errors name the settings."""
+    from mcalloc.config.loader import apply_override, override_key, override_label, validate
 
-    for override in extra:
-        data = apply_override(data, override)
-    return data
+    locations = {}
+    for override, origin in zip(extra, origins, strict=True):
+        data = apply_override(data, override, origin)
+        locations[override_key(override)] = override_label(override, origin)
+    return validate(data, locations, Path("the scenario given to mcalloc.run"))

@@ -231,7 +231,7 @@ def run_batch(
         start = time.perf_counter()
         started = False
         try:
-            scenario = load_scenario(run.config, [*run.overrides, *(overrides or [])])
+            scenario = load_scenario(run.config, [*run.overrides, *(overrides or [])], run.origins)
             key = run_key(scenario)
             if is_complete(folder, key):
                 records.append(RunRecord(run, "skipped", key, folder, numbers=key_numbers(folder)))

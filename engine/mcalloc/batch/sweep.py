@@ -59,12 +59,17 @@ class _SweepFile(BaseModel):
 
 @dataclass(frozen=True)
 class BatchRun:
-    """One run of a batch: its name, scenario file, ``--set`` overrides and the values it sweeps."""
+    """One run of a batch: its name, scenario file, ``--set`` overrides and the values it sweeps.
+
+    ``origins`` says where in the sweep file each override was given
+    (``file:line``), for error messages.
+    """
 
     name: str
     config: Path
     overrides: tuple[str, ...] = ()
     swept: dict[str, Any] = field(default_factory=dict)
+    origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,24 +99,35 @@ def read_sweep(path: Path) -> Batch:
         The file is unreadable, a key is unknown or misspelt, the base file is
         missing, or two runs get the same name.
     """
-    data, _ = read_yaml_file(path)
+    data, locations = read_yaml_file(path)
     try:
         sweep = _SweepFile.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        raise ConfigError(f"{path}: {where}: {error['msg']}") from None
+        loc = tuple(error["loc"])
+        where = ".".join(str(part) for part in loc) or "(top level)"
+        line = next((locations[loc[:end]] for end in range(len(loc), 0, -1) if loc[:end] in locations), str(path))
+        message = (
+            "unknown key; check the spelling against docs/batch.md"
+            if error["type"] == "extra_forbidden"
+            else error["msg"]
+        )
+        raise ConfigError(f"{line}: {where}: {message}") from None
     base = (path.parent / sweep.base).resolve()
     if not base.is_file():
         raise ConfigError(f"{path}: base: {sweep.base} does not exist (it is relative to the sweep file)")
     common = [override_text(key, value) for key, value in sweep.set.items()]
+
+    def origin(*key: str | int) -> str:
+        return locations.get(key, str(path))
+
     keys = list(sweep.grid)
     entries = sweep.runs or [_Entry()]
     _check_distinct_settings(path, sweep.grid, entries)
     runs = []
-    for values in itertools.product(*(sweep.grid[key] for key in keys)):
-        swept = dict(zip(keys, values, strict=True))
-        for entry in entries:
+    for choice in itertools.product(*(range(len(sweep.grid[key])) for key in keys)):
+        swept = {key: sweep.grid[key][index] for key, index in zip(keys, choice, strict=True)}
+        for position, entry in enumerate(entries):
             name = entry.name or "-".join(_label(key, value) for key, value in swept.items()) or "run"
             if entry.name and swept:
                 name = "-".join([entry.name, *(_label(key, value) for key, value in swept.items())])
@@ -120,10 +136,15 @@ def read_sweep(path: Path) -> Batch:
                 *(override_text(key, value) for key, value in swept.items()),
                 *(override_text(key, value) for key, value in entry.set.items()),
             ]
+            origins = [
+                *(origin("set", key) for key in sweep.set),
+                *(origin("grid", key, index) for key, index in zip(keys, choice, strict=True)),
+                *(origin("runs", position, "set", key) for key in entry.set),
+            ]
             # the index shows an entry by its name, and its settings that are plain values
             described = {"entry": entry.name} if entry.name else {}
             plain = {key: value for key, value in entry.set.items() if not isinstance(value, dict | list)}
-            runs.append(BatchRun(name, base, tuple(overrides), {**swept, **described, **plain}))
+            runs.append(BatchRun(name, base, tuple(overrides), {**swept, **described, **plain}, tuple(origins)))
     names = [run.name for run in runs]
     duplicate = next((name for name in names if names.count(name) > 1), None)
     if duplicate is not None:

@@ -70,7 +70,7 @@ def _dry_run(batch: Any, out: Path, overrides: list[str]) -> int:
     for run in batch.runs:
         row: dict[str, object] = {"run": run.name}
         try:
-            scenario = load_scenario(run.config, [*run.overrides, *overrides])
+            scenario = load_scenario(run.config, [*run.overrides, *overrides], run.origins)
             done = is_complete(out / "runs" / run.name, run_key(scenario))
             row.update(
                 status="complete" if done else "to run",
@@ -83,7 +83,8 @@ def _dry_run(batch: Any, out: Path, overrides: list[str]) -> int:
         rows.append(row)
     print(f"{batch.name}: {len(batch.runs)} runs into {out}")
     print(pd.DataFrame(rows).to_string(index=False))
-    return 0
+    # like the batch itself: 2 when a run would fail
+    return 2 if any(str(row["status"]).startswith("invalid") for row in rows) else 0
 
 
 def _batch(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ __all__ = [
     "config_hash",
     "load_raw",
     "load_scenario",
+    "override_key",
+    "override_label",
     "override_text",
     "parse_yaml",
     "read_yaml_file",
@@ -242,24 +244,43 @@ def override_text(key: str, value: object) -> str:
     return f"{key}={text.removesuffix('...').strip()}"
 
 
-def apply_override(data: dict[str, Any], override: str) -> dict[str, Any]:
+def override_key(override: str) -> KeyPath:
+    """The key path an override sets: ``assets.0.ter=0.001`` sets ``("assets", 0, "ter")``."""
+    return tuple(_parse_key(part) for part in override.partition("=")[0].strip().split("."))
+
+
+def override_label(override: str, origin: str | None = None) -> str:
+    """What an error in ``override`` points at: ``--set KEY``, or ``ORIGIN: KEY`` for one given elsewhere.
+
+    ``origin`` says where a setting that is not a ``--set`` came from: a
+    sweep file's line, or a keyword of :func:`mcalloc.run`.
+    """
+    key = override.partition("=")[0].strip()
+    return f"--set {key}" if origin is None else f"{origin}: {key}"
+
+
+def apply_override(data: dict[str, Any], override: str, origin: str | None = None) -> dict[str, Any]:
     """Return ``data`` with one ``dotted.key=value`` override applied.
 
     The value is read as YAML, so ``--set simulation.n_paths=2000`` gives an
     integer and ``--set 'portfolio.benchmarks.x={sp500: 1.0}'`` a mapping.
-    List items are addressed by index: ``assets.0.ter=0.001``.
+    List items are addressed by index: ``assets.0.ter=0.001``. Errors name
+    the ``--set``, or ``origin`` when the setting was given elsewhere.
     """
     key, sep, raw_value = override.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"--set {override!r}: expected section.key=value")
+        where = "--set" if origin is None else f"{origin}:"
+        raise ConfigError(f"{where} {override!r}: expected section.key=value")
     if not key.isprintable():
-        raise ConfigError(f"--set {key!r}: the key holds a control character (a newline?); give section.key=value")
+        where = "--set" if origin is None else f"{origin}:"
+        raise ConfigError(f"{where} {key!r}: the key holds a control character (a newline?); give section.key=value")
+    label = override_label(override, origin)
     try:
-        value = parse_yaml(raw_value, f"--set {key}")[0] if raw_value.strip() else None
+        value = parse_yaml(raw_value, label)[0] if raw_value.strip() else None
     except TooManyValuesError:
         raise
     except ConfigError:
-        raise ConfigError(f"--set {key}: cannot read value {raw_value!r} as YAML") from None
+        raise ConfigError(f"{label}: cannot read value {raw_value!r} as YAML") from None
     except ValueError:
         # looks like a date but is not one (2019-13-45): let validation say so
         value = raw_value.strip()
@@ -270,18 +291,18 @@ def apply_override(data: dict[str, Any], override: str) -> dict[str, Any]:
         where = ".".join(str(p) for p in parts[: depth + 1])
         if isinstance(target, list) and isinstance(part, int):
             if part >= len(target):
-                raise ConfigError(f"--set {key}: {where} is past the end of the list ({len(target)} items)")
+                raise ConfigError(f"{label}: {where} is past the end of the list ({len(target)} items)")
             target = target[part]
         elif isinstance(target, dict):
             target = target.setdefault(part, {})
         else:
-            raise ConfigError(f"--set {key}: {where} is not a section that holds keys")
+            raise ConfigError(f"{label}: {where} is not a section that holds keys")
     last = parts[-1]
     container: dict[Any, Any] | list[Any] = target
     if isinstance(container, list) and not (isinstance(last, int) and last < len(container)):
-        raise ConfigError(f"--set {key}: no item {last} in a list of {len(container)}")
+        raise ConfigError(f"{label}: no item {last} in a list of {len(container)}")
     if not isinstance(container, dict | list):
-        raise ConfigError(f"--set {key}: cannot set this key")
+        raise ConfigError(f"{label}: cannot set this key")
     container[last] = value  # type: ignore[index]
     return result
 
@@ -321,7 +342,7 @@ def _format_validation_error(exc: ValidationError, locations: Locations, source:
         shown = repr(error["input"])
         message = f"{message} (got {shown[:60]})"
     extra = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    if where == f"--set {key}":  # the override names the key already
+    if where == f"--set {key}" or where.endswith(f": {key}"):  # the override's label names the key already
         return f"{where}: {message}{extra}"
     return f"{where}: {key}: {message}{extra}"
 
@@ -344,8 +365,12 @@ _UNION_TAGS = {
 def load_scenario(
     path: Path | str,
     overrides: Iterable[str] = (),
+    origins: Sequence[str | None] = (),
 ) -> Scenario:
     """Load, merge, override and validate a scenario file.
+
+    ``origins`` says, override by override, where one that is not a
+    ``--set`` was given (see :func:`override_label`); the rest are ``--set``.
 
     Raises
     ------
@@ -354,13 +379,14 @@ def load_scenario(
     """
     path = Path(path)
     data, locations = load_raw(path)
-    for override in overrides:
-        data = apply_override(data, override)
-        # errors in an overridden value point at the --set, not at the file
-        key = tuple(_parse_key(p) for p in override.partition("=")[0].strip().split("."))
+    for position, override in enumerate(overrides):
+        origin = origins[position] if position < len(origins) else None
+        data = apply_override(data, override, origin)
+        # errors in an overridden value point at where it was given, not at the file
+        key = override_key(override)
         for known in [k for k in locations if k[: len(key)] == key]:
             del locations[known]
-        locations[key] = f"--set {override.partition('=')[0].strip()}"
+        locations[key] = override_label(override, origin)
     return validate(data, locations, path)
 
 

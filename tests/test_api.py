@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -12,6 +13,7 @@ import pandas as pd
 import pytest
 from mcalloc.config import load_scenario
 from mcalloc.errors import ConfigError
+from mcalloc.report.compare import comparison_table
 
 from .conftest import DEFAULT_CONFIG, ROOT
 
@@ -196,6 +198,10 @@ def test_compare_puts_two_runs_side_by_side(tmp_path: Path, capsys: pytest.Captu
     assert list(table.run.unique()) == ["monthly", "annual"]
     # the settings that differ are columns; those that do not are left out
     assert set(table["portfolio.rebalance"]) == {"monthly", "annual"} and "simulation.n_paths" not in table
+    # a key one run's config leaves out (at its default) is an empty cell, not the text "None"
+    config = {**annual.config, "currency": {**annual.config.get("currency", {}), "compare_in": "EUR"}}
+    mixed = comparison_table([monthly, dataclasses.replace(annual, config=config)])
+    assert list(mixed["currency.compare_in"].unique()) == ["", "EUR"]
     for run in (monthly, annual):
         mine = table[table.run == run.folder.name].set_index("portfolio")["cagr_median"]
         expected = run.metrics.set_index("portfolio")["cagr_median"]

@@ -374,6 +374,22 @@ def test_a_failed_refit_leaves_the_last_fit_in_charge(shared_data: Path, tmp_pat
         variance = p["omega"] + (p["alpha"] + p["gamma"] * (residual < 0)) * residual**2 + p["beta"] * variance
     assert later.variance[0, 0] == pytest.approx(variance, rel=1e-12)
     assert abs(later.variance[0, 0] / market.last_variance - 1.0) > 0.01  # not restarted from the fit's last day
+    # and the backtest forecasts 2018 so: the 2017 fit, filtered from its own first day (not from 2018's)
+    plan = BacktestPlan(("2012-01-01",), 12, 100, 100, scenario.seed)
+    index = data.returns.index
+    segments = plan.segments(int(index.searchsorted(pd.Timestamp("2012-01-01"))), index.size)
+    number = next(n for n, (begin, _) in enumerate(segments) if index[begin].year == 2018)
+    (origin, _), (begin, end) = segments[number - 1], segments[number]
+    assert index[origin].year == 2017
+    carried_model = _fit(Variant("fhs", "t", scenario), data, origin)
+    series = tuple(carried_model.asset_names)
+    rng = np.random.default_rng(Variant("fhs", "t", scenario).seed(plan.seed, "2012-01-01", number))
+    targets = Targets(series, (), np.zeros((0, len(series))))
+    expected, _ = forecast(carried_model, returns[:, : len(series)], begin, end, targets, 100, rng, origin)
+    pits = pd.read_csv(out / "pits.csv")
+    first_series = pits[(pits["horizon"] == "1d") & (pits["series"] == series[0])]
+    in_segment = first_series[first_series["start"].between(str(index[begin].date()), str(index[end - 1].date()))]
+    np.testing.assert_allclose(in_segment["pit"].to_numpy(), expected.pit[:, 0], rtol=1e-9, atol=1e-12)
 
 
 def test_every_dependence_model_on_the_etf_data_split_at_2015(

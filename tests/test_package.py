@@ -77,6 +77,7 @@ def test_every_command_help_shows_examples_that_name_real_files(capsys: pytest.C
             main([command, "--help"])
         out = capsys.readouterr().out
         assert "examples:" in out and f"mcalloc {command}" in out, command
+        assert "``" not in out, command  # the docstring's literals read as the docs write them
     for lines in EXAMPLES.values():
         for line in lines:
             configs = [word for word in line.split() if word.startswith("configs/") and "my" not in word]

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any, get_args
 
-from mcalloc.cli.common import add_config_command, load_with_options
+from mcalloc.cli.common import add_config_command, as_help, load_with_options
 from mcalloc.config.model_schema import BASELINE_KINDS, DependenceKind, Distribution
 from mcalloc.errors import ConfigError
 
@@ -37,7 +37,7 @@ def register(commands: Any) -> None:
         "scenario YAML file that fits its model to data (model.source: fit)",
         "data.paths.sp500=spy.csv",
     )
-    backtest.description = __doc__
+    backtest.description = as_help(__doc__)
     backtest.add_argument(
         "--split",
         required=True,

@@ -12,7 +12,7 @@ from mcalloc.errors import ConfigError
 if TYPE_CHECKING:
     from mcalloc.config.schema import Scenario
 
-__all__ = ["EXAMPLES", "add_command", "add_config_command", "load_with_options"]
+__all__ = ["EXAMPLES", "add_command", "add_config_command", "as_help", "load_with_options"]
 
 _OPTION_KEYS = {"n_jobs": ("--n-jobs", "simulation.n_jobs"), "seed": ("--seed", "seed")}
 """Command-line options that set a config key: attribute, the option as typed, the key."""
@@ -94,12 +94,20 @@ def add_config_command(
     return sub
 
 
+def as_help(docstring: str | None) -> str | None:
+    """A command module's docstring for ``--help``: reStructuredText's double backticks as single ones."""
+    return docstring.replace("``", "`") if docstring else docstring
+
+
 def add_command(commands: Any, name: str, help_text: str, description: str | None, examples: str) -> Any:
-    """A sub-command whose ``--help`` shows ``description`` as written and ends with ``examples``."""
+    """A sub-command whose ``--help`` shows ``description`` as written and ends with ``examples``.
+
+    ``description`` is the command module's docstring (see :func:`as_help`).
+    """
     return commands.add_parser(
         name,
         help=help_text,
-        description=description,
+        description=as_help(description),
         epilog=examples,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mcalloc.cli.common import add_command
 from mcalloc.data.builtin import BUILTIN_DATASETS, describe_builtin, load_builtin
 
 __all__ = ["register"]
@@ -17,13 +18,8 @@ _PERIODS_PER_YEAR = {"daily": 252, "weekly": 52, "monthly": 12}
 
 def register(commands: Any) -> None:
     """Add the ``data`` command group to the top-level sub-parsers."""
-    data = commands.add_parser(
-        "data",
-        help="list and inspect built-in datasets",
-        description=__doc__,
-        epilog="examples:\n  mcalloc data list\n  mcalloc data show sp500\n  mcalloc data show ecb:USD/SEK",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    examples = "examples:\n  mcalloc data list\n  mcalloc data show sp500\n  mcalloc data show ecb:USD/SEK"
+    data = add_command(commands, "data", "list and inspect built-in datasets", __doc__, examples)
     actions = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     actions.add_parser("list", help="the datasets that load offline").set_defaults(handler=_list)
     show = actions.add_parser("show", help="range, size and return statistics of one dataset")

@@ -89,6 +89,7 @@ def comparison_table(runs: list[Run]) -> pd.DataFrame:
         table.insert(0, "run", label)
         table.insert(1, "scenario", run.manifest.get("scenario"))
         for position, key in enumerate(differing, start=2):
-            table.insert(position, key, str(flat.get(key)))
+            # a key the run's config does not hold was left at its default: an empty cell, not "None"
+            table.insert(position, key, str(flat[key]) if key in flat else "")
         frames.append(table)
     return pd.concat(frames, ignore_index=True)

@@ -31,6 +31,7 @@ def _same_as_files(run: mcalloc.Run) -> None:
         "weights",
         "models",
         "correlation",
+        "return_correlation",
         "diversification",
         "horizons",
         "optimization",

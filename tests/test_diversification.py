@@ -138,6 +138,24 @@ def test_tables_are_the_same_on_one_thread_and_on_two(monkeypatch: pytest.Monkey
     assert (one[1].drop(columns="portfolio").to_numpy() > 0).all()
 
 
+def test_a_mix_level_with_the_reference_on_every_path_has_no_share_of_wealthier_paths() -> None:
+    # the same mix under another name (an optimiser that chose the reference): "wealthier on 0% of paths"
+    # would read "always poorer"; it is empty, and a mix that differs keeps its share
+    from dataclasses import replace
+
+    plan = replace(twin_plan(), weights=np.array([[1.0, 0.0], [1.0, 0.0], [0.5, 0.5]]))
+    result = run_simulation(plan, 200, 100, seed=3)
+    table = diversification_table(
+        result.book, ["a", "same", "half"], "a", 2, 3, 100, plan.weights, result.daily_covariance, ["a", "b"], n_boot=50
+    )
+    wealthier = table[table.statistic == "prob_wealthier"].set_index("portfolio")
+    assert wealthier.loc["same", ["difference", "ci_low", "ci_high"]].isna().all()
+    assert wealthier.loc["same", "method"] == "the same as the reference on every path"
+    assert (
+        0.2 < wealthier.loc["half", "difference"] < 0.8 and wealthier.loc["half", "method"] == "Wilson score interval"
+    )
+
+
 def test_wilson_interval_matches_newcombes_worked_example() -> None:
     # Newcombe (1998), Statistics in Medicine 17:857, Table I: 81/263 -> 0.2553 to 0.3662 (4 decimals)
     low, high = _wilson(81 / 263, 263)

@@ -21,15 +21,21 @@ def test_conditional_coverage_matches_a_hand_computed_case() -> None:
     Kupiec: LR_uc = -2[7 ln 0.9 + 3 ln 0.1] + 2[7 ln 0.7 + 3 ln 0.3] = 3.0732718.
     Transitions: n00 = 5, n01 = 1, n10 = 1, n11 = 2, so pi_0 = 1/6, pi_1 = 2/3, pi = 1/3:
     LR_ind = -2[6 ln(2/3) + 3 ln(1/3)] + 2[5 ln(5/6) + ln(1/6) + ln(1/3) + 2 ln(2/3)] = 2.2314355.
-    With 1 degree of freedom the p-value is erfc(sqrt(LR / 2)); with 2 it is exp(-LR / 2)
-    (Christoffersen 1998, LR_cc = LR_uc + LR_ind). Tolerance 1e-6 on the rounded hand values.
+    With 1 degree of freedom the p-value is erfc(sqrt(LR / 2)); with 2 it is exp(-LR / 2).
+    Christoffersen (1998) conditions on the first day, so LR_cc = LR_uc' + LR_ind with LR_uc' on the nine
+    days after it (3 hits): -2[6 ln 0.9 + 3 ln 0.1] + 2[6 ln(2/3) + 3 ln(1/3)] = 3.6225817.
+    Tolerance 1e-6 on the rounded hand values.
     """
     hits = np.array([0, 0, 1, 1, 1, 0, 0, 0, 0, 0], dtype=bool)
     result = christoffersen_conditional_coverage(hits, 0.10)
     assert result["exceedances"] == 3 and result["rate"] == pytest.approx(0.3)
     assert result["kupiec_p"] == pytest.approx(math.erfc(math.sqrt(3.0732718 / 2)), abs=1e-6)
     assert result["independence_p"] == pytest.approx(math.erfc(math.sqrt(2.2314355 / 2)), abs=1e-6)
-    assert result["conditional_coverage_p"] == pytest.approx(math.exp(-(3.0732718 + 2.2314355) / 2), abs=1e-6)
+    assert result["conditional_coverage_p"] == pytest.approx(math.exp(-(3.6225817 + 2.2314355) / 2), abs=1e-6)
+    # one hit, on the first of 100 days: no transition from a hit is seen, LR_ind = 0, and the days after
+    # it hold none: LR_cc = -2 * 99 ln 0.99 = 1.98997, p = 0.36973 (was 1.0 with LR_uc over all 100 days)
+    first = christoffersen_conditional_coverage(np.arange(100) == 0, 0.01)
+    assert first["conditional_coverage_p"] == pytest.approx(0.36973, abs=1e-5)
     # spread out instead of clustered: pi_0 = pi_1 = pi, so nothing speaks against independence
     spread = christoffersen_conditional_coverage(np.array([0, 1, 0, 0, 1, 1, 0, 0, 0, 0], dtype=bool), 0.10)
     assert spread["independence_p"] == pytest.approx(1.0)

@@ -41,7 +41,16 @@ def calibrate(config: Path, out: Path, overrides: list[str], capsys: pytest.Capt
     return captured.out
 
 
-@pytest.mark.parametrize("overrides", [[], AUTO], ids=["default-model", "auto-selected"])
+# DCC from the last fitted day: the calibrated file carries that day's Q (last_q), not only a and b
+DCC_LAST = [
+    "model.factor=null",
+    "model.marginals.variance_targeting=false",
+    "model.dependence.kind=dcc",
+    "simulation.start.kind=last",
+]
+
+
+@pytest.mark.parametrize("overrides", [[], AUTO, DCC_LAST], ids=["default-model", "auto-selected", "dcc-last"])
 def test_calibrate_then_run_equals_fitting_in_the_run(
     overrides: list[str], tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -56,7 +65,7 @@ def test_calibrate_then_run_equals_fitting_in_the_run(
     assert (from_file.folder / "correlation.csv").read_bytes() == (fitted.folder / "correlation.csv").read_bytes()
     columns = ["kind", "dist", "mean", "mu", "phi", "omega", "alpha", "gamma", "beta", "nu", "skew", "vol_ann_initial"]
     pd.testing.assert_frame_equal(from_file.models[columns], fitted.models[columns])
-    if overrides:
+    if overrides == AUTO:
         manifest = json.loads((fitted.folder / "manifest.json").read_text())
         assert len(manifest["model_selection"]) == 6
         selection = pd.read_csv(fitted.folder / "model_selection.csv")

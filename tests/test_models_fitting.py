@@ -131,6 +131,15 @@ def test_ar1_paths_have_the_closed_form_variance_ratio() -> None:
     # each path's monthly sums are about 14 nearly independent draws: standard error of the ratio ~0.01
     assert ratio == pytest.approx(expected, abs=0.03)
     assert abs(ratio - 1.0) > 0.07
+    # the returns' own variance is the innovations' / (1 - phi^2), as reported (annual_volatility)
+    strong = FittedMarginal.from_params(
+        "x", "gjr_garch", "normal", "sample_ar1", params.model_copy(update={"phi": -0.3})
+    )
+    returns = simulate(strong, 6000, 400, seed=13)[:, 100:] * 100
+    assert strong.return_variance == pytest.approx(strong.unconditional_variance / 0.91, rel=1e-12)
+    # 6,000 x 300 days; the GJR's fat tails leave a standard error near 0.3%: tolerance 1.5%, against a 9% gap
+    assert returns.var() == pytest.approx(strong.return_variance, rel=0.015)
+    assert strong.annual_volatility() == pytest.approx(math.sqrt(strong.return_variance * 252) / 100, rel=1e-12)
 
 
 def test_gjr_skewt_unconditional_variance_uses_the_law_s_negative_moment() -> None:

@@ -148,6 +148,9 @@ def test_report_tables_show_the_numbers_of_the_csv_files(run_folder: tuple[Path,
     assert len(rows) == len(expected) > 0
     for cells, (_, row) in zip(rows, expected.iterrows(), strict=True):
         assert cells[:3] == [row["portfolio"], row["currency"], row["statistic"]]
+        if pd.isna(row["difference"]):  # P(wealthier) of a mix level with the reference on every path
+            assert row["statistic"] == "prob_wealthier" and cells[3:5] == ["same mix", ""], cells
+            continue
         shown = float(cells[3].rstrip("%"))
         if row["statistic"] == "prob_wealthier":
             assert shown / 100 == pytest.approx(row["difference"], abs=0.0005 + 1e-12), cells
@@ -157,6 +160,37 @@ def test_report_tables_show_the_numbers_of_the_csv_files(run_folder: tuple[Path,
             assert shown / 100 == pytest.approx(row["difference"], abs=0.00005 + 1e-12), cells
     provenance = dict(tuple(cells) for cells in tables.tables["provenance"] if len(cells) == 2)
     assert "running" not in provenance["started / finished (UTC)"]
+
+
+def test_a_savings_plan_shows_the_investors_money_in_the_terminal_and_the_report(
+    run_folder: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # monthly savings into an ISK: the fund's CAGR and P(loss) say nothing about the money paid in, the
+    # tax paid or the chance of ending below what was saved; both outputs show them, as metrics.csv has them
+    import pandas as pd
+
+    out = tmp_path / "savings"
+    config = ROOT / "configs" / "examples" / "monthly_savings.yaml"
+    small = ["--set", "simulation.n_paths=300", "--set", "simulation.horizon_years=3"]
+    small += ["--set", "optimize.objectives=[]"]
+    assert main(["run", str(config), "--out", str(out), *small]) == 0
+    printed = capsys.readouterr().out
+    assert "start 2,000 SEK" in printed and "the investor's money (SEK; taxes: isk" in printed
+    metrics = pd.read_csv(out / "metrics.csv").set_index("portfolio")
+    tables = _Tables()
+    tables.feed((out / "report.html").read_text(encoding="utf-8"))
+    rows = {cells[0]: cells for cells in tables.tables["money"]}
+    assert set(rows) == set(metrics.index)
+    for name, cells in rows.items():
+        paid_in, taxes = float(cells[2].replace(",", "")), float(cells[6].replace(",", ""))
+        assert paid_in == pytest.approx(metrics.loc[name, "invested_mean"], abs=0.5)
+        assert taxes == pytest.approx(metrics.loc[name, "taxes_mean"], abs=0.5)  # 0: under the ISK's free amount
+        assert float(cells[4].rstrip("%")) / 100 == pytest.approx(metrics.loc[name, "prob_shortfall"], abs=5e-4)
+        assert f"{metrics.loc[name, 'invested_mean']:,.0f}" in printed
+    # a scenario without flows or taxes has no such table
+    default = _Tables()
+    default.feed((run_folder[0] / "report.html").read_text(encoding="utf-8"))
+    assert "money" not in default.tables and "the investor's money" not in run_folder[1]
 
 
 def test_report_command_draws_the_same_report_from_the_saved_results(

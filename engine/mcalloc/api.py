@@ -40,6 +40,7 @@ _TABLES = {
     "weights": "weights.csv",
     "models": "models.csv",
     "correlation": "correlation.csv",
+    "return_correlation": "return_correlation.csv",
     "dependence": "dependence.csv",
     "calibration": "calibration.csv",
     "model_selection": "model_selection.csv",
@@ -70,6 +71,7 @@ class Run:
     weights: pd.DataFrame
     models: pd.DataFrame
     correlation: pd.DataFrame
+    return_correlation: pd.DataFrame | None = None
     dependence: pd.DataFrame | None = None
     calibration: pd.DataFrame | None = None
     model_selection: pd.DataFrame | None = None

@@ -330,7 +330,7 @@ def _judge(
     clock: _StageClock,
 ) -> list[pd.DataFrame]:
     """Every portfolio as lived in ``currency``: metrics (with standard errors), diversification benefit,
-    wealth percentiles by month and drawdown distributions."""
+    wealth percentiles by month, drawdown distributions, and the assets' simulated return correlation."""
     simulation = scenario.simulation
     with clock.stage("metrics"):
         metrics = metrics_table(
@@ -367,7 +367,23 @@ def _judge(
     assert evaluation.fan is not None
     fan = fan_table(evaluation.fan, names, scenario.portfolio.initial_wealth, currency)
     drawdowns = drawdown_distribution_table(evaluation.book, names, simulation.horizon_years, currency)
-    return [metrics, diversification, fan, drawdowns]
+    return [metrics, diversification, fan, drawdowns, _return_correlation(evaluation, scenario.asset_names, currency)]
+
+
+def _return_correlation(evaluation: ChunkResult, assets: list[str], currency: str) -> pd.DataFrame:
+    """The assets' correlation of simulated daily after-fee returns in ``currency``, pooled over paths and days.
+
+    What an investor sees between the assets (with a market factor, the
+    shocks' correlation in ``correlation.csv`` is only the idiosyncratic parts').
+    """
+    covariance = evaluation.daily_covariance
+    scale = np.sqrt(np.diag(covariance))
+    with np.errstate(divide="ignore", invalid="ignore"):  # an asset that never moves has no correlation
+        correlation = covariance / np.outer(scale, scale)
+    table = pd.DataFrame(correlation, columns=assets)
+    table.insert(0, "asset", assets)
+    table.insert(0, "currency", currency)
+    return table
 
 
 def _record_failure(folder: RunFolder, clock: _StageClock, error: BaseException) -> None:
@@ -556,7 +572,7 @@ def run_scenario(
                 )
             own_judged = _judge(scenario, own, names, all_vectors, compare_in, clock)
             judged = [pd.concat(pair, ignore_index=True) for pair in zip(judged, own_judged, strict=True)]
-        metrics, diversification, fan, drawdowns = judged
+        metrics, diversification, fan, drawdowns, return_correlation = judged
         reference = scenario.portfolio.reference_name
         all_weights = {**benchmarks, **{p.name: p.result.weights for p in optimized}}
         weights = pd.DataFrame(
@@ -586,6 +602,7 @@ def run_scenario(
         folder.write_csv("horizons.csv", horizons)
         folder.write_csv("fan.csv", fan)
         folder.write_csv("drawdowns.csv", drawdowns)
+        folder.write_csv("return_correlation.csv", return_correlation)
         if scenario.output.paths:
             wealth = scenario.portfolio.initial_wealth
             folder.write_parquet("paths.parquet", paths_table(evaluation.book, names, wealth, simulation.horizon_years))

@@ -16,32 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcalloc.models.copulas import DccCopula
-from mcalloc.models.joint import JointModel
+from mcalloc.models.joint import JointModel, model_series
 from mcalloc.models.recursions import SimulationState, next_variance
 
 __all__ = ["FilteredStates", "filter_states", "model_series"]
-
-
-def model_series(model: JointModel, returns: np.ndarray) -> np.ndarray:
-    """The series the volatility models describe, decimal, shape (n_obs, n_series).
-
-    Without a market factor these are the returns themselves. With one, the
-    market keeps its returns and every other series loses its (fixed)
-    loadings times the market's same-day and lagged returns; rows before the
-    longest lag are NaN. A switching loading is taken at its long-run mean.
-    """
-    values = np.asarray(returns, dtype=float)
-    factor = model.factor
-    if factor is None or model.baseline is not None:
-        return values.copy()
-    series = values.copy()
-    market = values[:, factor.market]
-    for lag in range(factor.n_lags + 1):
-        lagged = np.full_like(market, np.nan)
-        lagged[lag:] = market[: market.size - lag]
-        for column in np.flatnonzero(factor.loadings[:, lag]):
-            series[:, column] -= factor.loadings[column, lag] * lagged
-    return series
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,30 @@ def _summary(metrics: pd.DataFrame, scenario: Scenario) -> str:
     simulation = scenario.simulation
     header = (
         f"{scenario.name}: {simulation.n_paths:,} paths x {simulation.horizon_years} years, "
-        f"rebalanced {scenario.portfolio.rebalance}, start {scenario.portfolio.initial_wealth:,.0f}"
+        f"rebalanced {scenario.portfolio.rebalance}, start {scenario.portfolio.initial_wealth:,.0f} "
+        f"{scenario.currency.base}"
+    )
+    return header + "\n" + table.to_string(index=False) + _money_summary(metrics, portfolio, scenario)
+
+
+def _money_summary(metrics: pd.DataFrame, portfolio: pd.Series, scenario: Scenario) -> str:
+    """With savings, withdrawals or taxes: the investor's own money, which the fund's CAGR and P(loss) leave out."""
+    if scenario.tax.kind == "none" and not scenario.portfolio.flows:
+        return ""
+    table = pd.DataFrame(
+        {
+            "portfolio": portfolio,
+            "paid in (net)": metrics["invested_mean"].map("{:,.0f}".format),
+            "money-weighted p50": metrics["mwr_median"].map("{:.2%}".format),
+            "P(end below paid in)": metrics["prob_shortfall"].map("{:.1%}".format),
+            "P(ran dry)": metrics["prob_depleted"].map("{:.1%}".format),
+            "taxes (mean)": metrics["taxes_mean"].map("{:,.0f}".format),
+            "real wealth p50": metrics["terminal_wealth_real_p50"].map("{:,.0f}".format),
+        }
+    )
+    header = (
+        f"\n\nthe investor's money ({scenario.currency.base}; taxes: {scenario.tax.kind}; real: in today's money at "
+        f"{scenario.portfolio.inflation:.1%} inflation): CAGR and P(loss) above follow one unit of the fund"
     )
     return header + "\n" + table.to_string(index=False)
 
@@ -126,7 +149,9 @@ def _diversification_summary(table: pd.DataFrame) -> str:
         row = {"portfolio": f"{portfolio} ({currency})" if several else portfolio}
         for statistic, label in columns.items():
             entry = by_statistic.loc[statistic]
-            if statistic == "prob_wealthier":
+            if statistic == "prob_wealthier" and pd.isna(entry["difference"]):
+                row[label] = "same mix"  # level with the reference on every path
+            elif statistic == "prob_wealthier":
                 row[label] = f"{entry['difference']:.0%} ({entry['ci_low']:.0%}..{entry['ci_high']:.0%})"
             else:
                 row[label] = (
@@ -147,17 +172,24 @@ def _percent(value: float) -> str:
 
 
 def _weights_summary(weights: pd.DataFrame, stability: pd.DataFrame | None = None) -> str:
-    """Every portfolio's weights; optimised ones with their spread over independent batches of paths."""
+    """Every portfolio's weights; optimised ones with their range over independent batches of paths.
+
+    The range, not a symmetric +- spread: a weight at a bound (100%, 0%) only
+    moves one way.
+    """
     wide = weights.pivot(index="portfolio", columns="asset", values="weight")
     wide = wide.loc[list(dict.fromkeys(weights["portfolio"])), list(dict.fromkeys(weights["asset"]))]
     text = wide.map(_percent)
     header = "weights"
-    if stability is not None and not stability.empty and stability["batch_sd"].notna().any():
-        spread = stability.pivot(index="portfolio", columns="asset", values="batch_sd")
-        for portfolio in spread.index:
-            for asset in spread.columns:
-                text.loc[portfolio, asset] += f" +-{spread.loc[portfolio, asset]:.1%}"
-        header += " (optimised: +- the standard deviation over independent batches of the optimiser's paths)"
+    if stability is not None and not stability.empty and stability["batch_min"].notna().any():
+        low = stability.pivot(index="portfolio", columns="asset", values="batch_min")
+        high = stability.pivot(index="portfolio", columns="asset", values="batch_max")
+        for portfolio in low.index:
+            for asset in low.columns:
+                lowest, highest = low.loc[portfolio, asset], high.loc[portfolio, asset]
+                if pd.notna(lowest):
+                    text.loc[portfolio, asset] += f" ({100 * lowest:.0f}..{100 * highest:.0f})"
+        header += " (optimised: lowest..highest % over independent batches of the optimiser's paths)"
     return header + "\n" + text.to_string()
 
 

@@ -313,12 +313,17 @@ def correlation_problem(matrix_rows: list[list[float]]) -> str | None:
 
 
 class DccConfig(_Frozen):
-    """DCC(1,1) parameters: ``Q_t+1 = (1 - a - b) Qbar + a u_t u_t' + b Q_t`` (Engle 2002)."""
+    """DCC(1,1) parameters: ``Q_t+1 = (1 - a - b) Qbar + a u_t u_t' + b Q_t`` (Engle 2002).
+
+    ``last_q``: the fitted ``Q`` of the day after the data (``mcalloc
+    calibrate`` writes it), for ``simulation.start.kind: last``.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     a: Annotated[float, Field(ge=0.0)]
     b: Annotated[float, Field(ge=0.0)]
+    last_q: list[list[float]] | None = None
 
     @model_validator(mode="after")
     def _stationary(self) -> DccConfig:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "DEFAULT_FIT_PATHS",
+    "FRONTIER_PATHS",
     "ConstraintsConfig",
     "FrontierConfig",
     "GroupBound",
@@ -242,8 +243,14 @@ RiskMeasure = Literal["volatility", "cvar", "cdar", "maxdd"]
 RISK_MEASURES: tuple[RiskMeasure, ...] = ("volatility", "cvar", "cdar", "maxdd")
 
 
+FRONTIER_PATHS = 2_000
+"""Paths the frontiers are solved and measured on: the first of the optimiser's paths (a random sample of them)."""
+
+
 class FrontierConfig(_Frozen):
     """``frontier.csv``: ``points`` portfolios per risk measure, from the least risky to the highest return.
+
+    Solved and measured on the first ``FRONTIER_PATHS`` of the optimiser's paths.
 
     ``diversification`` also draws each frontier for the reference asset
     alone, with each other asset added, and with all of them.

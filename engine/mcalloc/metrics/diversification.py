@@ -309,13 +309,19 @@ def _wealthier_rows(
     """P(portfolio ends wealthier than the reference on the same path), with a Wilson 95% interval.
 
     Wealthier means by more than ``WEALTHIER_TOLERANCE`` (relative), so that a
-    portfolio equal to the reference up to solver rounding is not counted.
+    portfolio equal to the reference up to solver rounding is not counted. A
+    portfolio that ends level with the reference on every path (the same mix)
+    has no share: empty, not 0 (which would read "never wealthier").
     """
     n = stats.terminal.shape[0]
     rows: list[dict[str, object]] = []
     for column in others:
-        share = float(np.mean(stats.terminal[:, column] > stats.terminal[:, base] * (1.0 + WEALTHIER_TOLERANCE)))
-        low, high = _wilson(share, n)
+        terminal, reference_terminal = stats.terminal[:, column], stats.terminal[:, base]
+        wealthier = terminal > reference_terminal * (1.0 + WEALTHIER_TOLERANCE)
+        poorer = terminal < reference_terminal * (1.0 - WEALTHIER_TOLERANCE)
+        same = not (wealthier.any() or poorer.any())
+        share = math.nan if same else float(np.mean(wealthier))
+        low, high = (math.nan, math.nan) if same else _wilson(share, n)
         rows.append(
             {
                 "portfolio": names[column],
@@ -330,7 +336,7 @@ def _wealthier_rows(
                 "unpaired_ci_low": float("nan"),
                 "unpaired_ci_high": float("nan"),
                 "n_paths": n,
-                "method": "Wilson score interval",
+                "method": "the same as the reference on every path" if same else "Wilson score interval",
             }
         )
     return rows

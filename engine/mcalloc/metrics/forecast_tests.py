@@ -87,12 +87,16 @@ def christoffersen_conditional_coverage(hits: np.ndarray, coverage: float) -> di
 
     ``hits`` (n_obs,) booleans in time order; ``coverage`` the VaR tail
     probability (0.01 for a 99% VaR). The joint statistic is the sum of the
-    two likelihood ratios, chi-squared with 2 degrees of freedom.
+    two likelihood ratios, chi-squared with 2 degrees of freedom, both on
+    the days after the first, as Christoffersen (1998) conditions the
+    transitions on it (Kupiec's own p-value uses every day).
     """
     sequence = np.asarray(hits).astype(bool)
     n, x = sequence.size, int(sequence.sum())
     p_uc = kupiec_test(x, n, coverage)
-    unconditional, independence = kupiec_statistic(x, n, coverage), independence_statistic(sequence)
+    later = sequence[1:]
+    unconditional = kupiec_statistic(int(later.sum()), later.size, coverage) if later.size else 0.0
+    independence = independence_statistic(sequence)
     return {
         "n_obs": float(n),
         "exceedances": float(x),

@@ -54,7 +54,10 @@ def calibrated_scenario(scenario: Scenario, model: JointModel, residuals_file: s
     if isinstance(model.dependence, TCopula):
         dependence["nu"] = float(model.dependence.nu)
     if isinstance(model.dependence, DccCopula):
-        dependence["dcc"] = {"a": float(model.dependence.dcc.a), "b": float(model.dependence.dcc.b)}
+        fitted_dcc = model.dependence.dcc
+        dependence["dcc"] = {"a": float(fitted_dcc.a), "b": float(fitted_dcc.b)}
+        if fitted_dcc.last_q is not None:  # where a run with simulation.start.kind: last starts
+            dependence["dcc"]["last_q"] = _matrix(fitted_dcc.last_q)
     if isinstance(model.dependence, ResidualBootstrap):
         dependence["residuals"] = residuals_file
     # the fitted numbers already carry the stress and the lead-lag terms

@@ -373,6 +373,14 @@ class FittedDCC:
         np.fill_diagonal(correlation, 1.0)
         return correlation
 
+    def q_after(self, scores: np.ndarray) -> np.ndarray:
+        """``Q`` of the day after ``scores`` (n_obs, k), run from ``qbar`` as the fit runs it (missing rows skipped)."""
+        data = np.asarray(scores, dtype=float)
+        data = data[np.isfinite(data).all(axis=1)]
+        if data.shape[0] == 0:
+            return np.array(self.qbar, dtype=float)
+        return _filter(self.a, self.b, data, self.qbar)[1]
+
     def initial_q(self, n_paths: int, start: Literal["long_run", "last"] = "long_run") -> np.ndarray:
         """``Q`` of each path's first day, ndarray of shape (n_paths, k, k) (a new array).
 

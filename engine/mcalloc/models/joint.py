@@ -33,7 +33,7 @@ from mcalloc.models.dependence import (
 )
 from mcalloc.models.factor import FactorStructure, fit_factor, fit_regime_loadings
 from mcalloc.models.marginals import FittedMarginal
-from mcalloc.models.recursions import RecursionPlan, SimulationState
+from mcalloc.models.recursions import RecursionPlan, SimulationState, next_variance
 
 if TYPE_CHECKING:
     # pandas, the data layer and arch's fitting are imported where a model is fitted or read: simulation
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from mcalloc.data.market import MarketData
     from mcalloc.models.fitting import FitOptions
 
-__all__ = ["Dependence", "JointModel", "fit_joint_model", "joint_model_from_config", "read_residuals"]
+__all__ = ["Dependence", "JointModel", "fit_joint_model", "joint_model_from_config", "model_series", "read_residuals"]
 
 Dependence = GaussianCopula | TCopula | DccCopula | ResidualBootstrap
 
@@ -376,7 +376,7 @@ class JointModel:
             return np.asarray(self.baseline.covariance) * 1e4
         if isinstance(self.baseline, ReturnBootstrap):
             return np.atleast_2d(np.cov(self.baseline.returns, rowvar=False)) * 1e4
-        variances = np.array([m.unconditional_variance for m in self.marginals])
+        variances = np.array([m.return_variance for m in self.marginals])
         correlation = self.dependence.correlation
         if self.factor is None:
             scale = np.sqrt(variances)
@@ -497,7 +497,10 @@ def joint_model_from_config(config: ModelConfig, asset_names: list[str]) -> Join
     elif dependence_config.kind == "dcc":
         assert dependence_config.dcc is not None
         dcc = FittedDCC.from_config(
-            dependence_config.dcc.a, dependence_config.dcc.b, blend_correlation(correlation, blend)
+            dependence_config.dcc.a,
+            dependence_config.dcc.b,
+            blend_correlation(correlation, blend),
+            dependence_config.dcc.last_q,
         )
         dependence = DccCopula(dcc, fixed)
     elif dependence_config.kind == "independent":
@@ -598,11 +601,14 @@ def _check_stationary(marginals: Sequence[FittedMarginal], limit: float | None =
         if m.kind == "egarch":
             continue
         if not m.persistence < 1.0:
+            remedy = (
+                "try a longer data window (the residuals' skew is what tips it) or another model"
+                if m.dist == "normal"
+                else "fit with dist: normal (quasi-ML), which filtered historical simulation assumes, or lower gamma"
+            )
             raise ModelError(
                 f"model.marginals.params.{m.name}: persistence {m.persistence:.4f} with the resampled residuals' "
-                "skew (E[z^2 1(z<0)] = "
-                f"{m.shock_moments.negative_second:.3f}) is not below 1; fit with dist: normal (quasi-ML), "
-                "which filtered historical simulation assumes, or lower gamma"
+                f"skew (E[z^2 1(z<0)] = {m.shock_moments.negative_second:.3f}) is not below 1; {remedy}"
             )
         if limit is not None and not m.persistence < limit:
             raise ModelError(
@@ -613,12 +619,66 @@ def _check_stationary(marginals: Sequence[FittedMarginal], limit: float | None =
             )
 
 
+def model_series(model: JointModel, returns: np.ndarray) -> np.ndarray:
+    """The series the volatility models describe, decimal, shape (n_obs, n_series).
+
+    Without a market factor these are the returns themselves. With one, the
+    market keeps its returns and every other series loses its (fixed)
+    loadings times the market's same-day and lagged returns; rows before the
+    longest lag are NaN. A switching loading is taken at its long-run mean.
+    """
+    values = np.asarray(returns, dtype=float)
+    factor = model.factor
+    if factor is None or model.baseline is not None:
+        return values.copy()
+    series = values.copy()
+    market = values[:, factor.market]
+    for lag in range(factor.n_lags + 1):
+        lagged = np.full_like(market, np.nan)
+        lagged[lag:] = market[: market.size - lag]
+        for column in np.flatnonzero(factor.loadings[:, lag]):
+            series[:, column] -= factor.loadings[column, lag] * lagged
+    return series
+
+
 def _variance_targeted(marginal: FittedMarginal, sample_variance: float) -> FittedMarginal:
-    """``omega`` reset so that the long-run variance equals ``sample_variance`` (percent squared)."""
+    """``omega`` reset so that the returns' long-run variance equals ``sample_variance`` (percent squared).
+
+    With an AR(1) mean the innovations' long-run variance is ``1 - phi^2``
+    of the returns'.
+
+    The fitted days' variances are those of the model with that ``omega``,
+    run through the same residuals from the same first day's variance, so that
+    the in-sample checks, a window's start and the ``last``, ``historical_max``
+    and ``stressed`` starts are the simulated model's. The shocks stay the
+    fit's standardised residuals, whose variance is one: rescaled by the new
+    variances they would not be, and the long-run variance would miss its target.
+    """
     if marginal.kind == "egarch" or not marginal.persistence < 1.0:
         return marginal
-    params = {**marginal.params, "omega": sample_variance * (1.0 - marginal.persistence)}
-    return replace(marginal, params=params)
+    innovations = sample_variance * (1.0 - marginal.params.get("phi", 0.0) ** 2)
+    params = {**marginal.params, "omega": innovations * (1.0 - marginal.persistence)}
+    fitted = marginal.conditional_variance
+    if fitted.size == 0 or marginal.std_residuals.size != fitted.size:  # parameters given, not fitted
+        return replace(marginal, params=params)
+    residuals = marginal.std_residuals * np.sqrt(fitted)
+    known = np.flatnonzero(np.isfinite(fitted))
+    if known.size == 0:
+        return replace(marginal, params=params)
+    # rows an AR(1) or a factor's lags hold back have no variance; the first that has one starts the recursion
+    variance = np.full_like(fitted, np.nan)
+    current = float(fitted[known[0]])
+    for day in range(int(known[0]), fitted.size):
+        variance[day] = current
+        if math.isfinite(residuals[day]):
+            current = next_variance(marginal.kind, params, float(residuals[day]), current)
+    return replace(
+        marginal,
+        params=params,
+        conditional_variance=variance,
+        last_variance=current,
+        max_variance=float(np.nanmax(variance)),
+    )
 
 
 def _stress_level(marginals: Sequence[FittedMarginal]) -> np.ndarray:

@@ -192,9 +192,19 @@ class FittedMarginal:
         """Long-run mean of the 100 x log returns: ``mu``, or ``mu / (1 - phi)`` for AR(1)."""
         return self.params.get("mu", 0.0) / (1.0 - self.params.get("phi", 0.0))
 
+    @property
+    def return_variance(self) -> float:
+        """Long-run variance of the returns themselves, percent squared per step.
+
+        The innovations' :attr:`unconditional_variance`, divided by
+        ``1 - phi^2`` for an AR(1) mean (whose returns carry part of the day
+        before's innovation too).
+        """
+        return self.unconditional_variance / (1.0 - self.params.get("phi", 0.0) ** 2)
+
     def annual_volatility(self, steps_per_year: int = 252) -> float:
         """Unconditional volatility of log returns, annualised, as a decimal (``inf`` if infinite)."""
-        return math.sqrt(self.unconditional_variance * steps_per_year) / self.scale
+        return math.sqrt(self.return_variance * steps_per_year) / self.scale
 
     def innovation_cdf(self, values: np.ndarray) -> np.ndarray:
         """CDF of the unit-variance innovation law."""

@@ -46,7 +46,9 @@ from mcalloc.metrics.calibration import (
     window_statistics,
 )
 from mcalloc.models.bootstrap import ResidualBootstrap
-from mcalloc.models.joint import JointModel
+from mcalloc.models.copulas import DccCopula
+from mcalloc.models.dependence import normal_scores
+from mcalloc.models.joint import JointModel, model_series
 from mcalloc.models.recursions import SimulationState
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
     "calibration_summary",
     "calibration_table",
     "combined_quantiles",
+    "outside_band",
     "outside_counts",
     "simulate_window",
     "var_backtest",
@@ -95,16 +98,27 @@ class CalibrationSettings:
 
 
 def _window_state(model: JointModel, returns: np.ndarray, start: int, n_paths: int) -> SimulationState:
-    """The simulation state at row ``start`` of the fitted sample (its means known: see :func:`calibration_table`)."""
+    """The simulation state at row ``start`` of the fitted sample (its means known: see :func:`calibration_table`).
+
+    Each series' fitted variance of that day, the previous day's return of
+    the series its model describes (the AR(1) state; with a market factor,
+    the idiosyncratic part), the market's recent returns and DCC's ``Q`` run
+    through the scores of the days before. A switching loading's regime
+    starts from its long-run shares.
+    """
     state = model.initial_state(n_paths)
     if model.baseline is not None:
         return state
     variances = np.array([m.conditional_variance[start] for m in model.marginals])
     if np.all(np.isfinite(variances)):
         state.variance[:] = variances
+    series = model_series(model, returns)
     for column, marginal in enumerate(model.marginals):
-        if marginal.autoregressive and start > 0:
-            state.last_return[:, column] = returns[start - 1, column] * marginal.scale
+        if marginal.autoregressive and start > 0 and np.isfinite(series[start - 1, column]):
+            state.last_return[:, column] = series[start - 1, column] * marginal.scale
+    if isinstance(model.dependence, DccCopula):
+        scores = np.column_stack([normal_scores(m) for m in model.marginals])
+        state.dependence = np.tile(model.dependence.dcc.q_after(scores[:start]), (n_paths, 1, 1))
     if model.factor is not None and model.factor.n_lags and state.market_history is not None:
         market = model.factor.market
         for lag in range(model.factor.n_lags):
@@ -207,6 +221,11 @@ def _joint_row(label: str, observed: int, null: np.ndarray) -> dict[str, object]
 def window_rows(table: pd.DataFrame) -> pd.DataFrame:
     """The rows of single window statistics (not the VaR backtest, not the joint test)."""
     return table[table["sim_p05"].notna() & (table["statistic"] != JOINT_STATISTIC)]
+
+
+def outside_band(windows: pd.DataFrame) -> pd.Series:
+    """Which of :func:`window_rows` count as outside 5..95: those with a data value (as the joint test counts)."""
+    return ~windows["inside_90"].astype(bool) & windows["data"].notna()
 
 
 def calibration_table(model: JointModel, returns: pd.DataFrame, settings: CalibrationSettings) -> pd.DataFrame:
@@ -334,10 +353,11 @@ def var_backtest(model: JointModel, returns: pd.DataFrame, coverage: float, rng:
     else:
         sigma = np.column_stack([np.sqrt(m.conditional_variance) / m.scale for m in model.marginals])
         means = np.empty_like(values)
+        series = model_series(model, values)  # an AR(1) term runs on the series its model describes
         for column, m in enumerate(model.marginals):
             means[:, column] = m.params.get("mu", 0.0) / m.scale
             if m.autoregressive:
-                means[1:, column] += m.params["phi"] * values[:-1, column]
+                means[1:, column] += m.params["phi"] * series[:-1, column]
         factor = model.factor
         resampled = isinstance(model.dependence, ResidualBootstrap)
         if factor is None:
@@ -405,13 +425,13 @@ def calibration_summary(table: pd.DataFrame) -> dict[str, float]:
     ``kupiec_p:<series>`` per series.
     """
     windows = window_rows(table)
-    outside = ~windows["inside_90"].astype(bool)
+    outside = outside_band(windows)
     summary: dict[str, float] = {"outside": float(outside.sum()), "n_window_stats": float(len(windows))}
     joint = table[table["statistic"] == JOINT_STATISTIC]
     if len(joint):
         summary["joint_p"] = float(joint["p_value"].iloc[-1])
     for statistic, group in windows.groupby("statistic", sort=False):
-        summary[f"outside:{statistic}"] = float((~group["inside_90"].astype(bool)).sum())
+        summary[f"outside:{statistic}"] = float(outside_band(group).sum())
     for record in table[table["statistic"].str.startswith("var")].to_dict("records"):
         summary[f"kupiec_p:{record['series']}"] = float(record["p_value"])
     return summary

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mcalloc.config.optimize_schema import MaxGrowthObjective, Objective
+from mcalloc.config.optimize_schema import FRONTIER_PATHS, MaxGrowthObjective, Objective
 from mcalloc.config.schema import Scenario
 from mcalloc.errors import InfeasibleError
 from mcalloc.metrics.risk import cvar
@@ -52,9 +52,6 @@ __all__ = [
 
 MONTHS_PER_PERIOD = {"monthly": 1, "quarterly": 3, "annual": 12}
 """Rebalancing periods in months; other policies are treated as monthly (daily, flows) or one period (never)."""
-
-FRONTIER_PATHS = 2_000
-"""Paths the frontiers are solved and measured on: the first of the optimiser's paths (a random sample of them)."""
 
 N_BOOTSTRAP = 200
 

@@ -18,6 +18,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, PercentFormatter
 
+from mcalloc.config.optimize_schema import FRONTIER_PATHS
+
 if TYPE_CHECKING:
     from mcalloc.api import Run
 
@@ -40,10 +42,12 @@ _MAX_FAN_PANELS = 6
 
 _FRONTIER_MEASURES = {
     "volatility": ("volatility", "volatility (annual)"),
-    "cvar": ("horizon_cvar_95", "CVaR95 of horizon log loss"),
+    "cvar": ("horizon_cvar_95", "CVaR95 of horizon log loss (0.69 = halved)"),
     "cdar": ("cdar_95", "CDaR95 (month-end drawdown)"),
     "maxdd": ("maxdd_p95", "maximum drawdown, 95th percentile"),
 }
+_LOG_MEASURES = {"cvar"}
+"""Frontier measures that are log losses, not fractions of wealth: drawn as numbers, not percentages."""
 
 _DIVERSIFICATION_STATISTICS = {
     "cagr_median": "median CAGR",
@@ -98,21 +102,36 @@ def _base_currency(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def correlation_figure(run: Run) -> Figure:
-    """Heatmap of the dependence model's correlation of shocks."""
-    matrix = run.correlation.set_index("asset")
-    values = matrix.to_numpy(dtype=float)
-    size = len(matrix)
-    figure, (axes,) = _figure(1.2 + 0.9 * size)
-    figure.set_figwidth(min(_WIDTH, 2.5 + 1.3 * size))
-    image = axes.imshow(values, vmin=-1.0, vmax=1.0, cmap="RdBu_r")
-    axes.set_xticks(range(size), matrix.columns, rotation=30, ha="right")
-    axes.set_yticks(range(size), matrix.index)
-    for row in range(size):
-        for column in range(size):
-            value = values[row, column]
-            axes.text(column, row, f"{value:.2f}", ha="center", va="center", color="white" if abs(value) > 0.6 else "k")
-    figure.colorbar(image, ax=axes, shrink=0.8)
-    axes.set_title("correlation of the model's shocks")
+    """Heatmaps of the assets' simulated daily return correlation and of the dependence model's shocks.
+
+    With a market factor the shocks are the idiosyncratic parts', which
+    correlate little: the returns' panel is what the assets do together.
+    Runs written before ``return_correlation.csv`` show the shocks alone.
+    """
+    panels = []
+    returns = run.return_correlation
+    if returns is not None and not returns.empty:
+        currency = str(returns["currency"].iloc[0])
+        base = returns[returns["currency"] == currency].drop(columns="currency").set_index("asset")
+        panels.append((base, f"simulated daily returns ({currency}, after fees)"))
+    panels.append(
+        (run.correlation.set_index("asset"), "the model's shocks" if panels else "correlation of the model's shocks")
+    )
+    size = max(len(matrix) for matrix, _ in panels)
+    figure, axes = _figure(1.4 + 0.9 * size, len(panels))
+    figure.set_figwidth(min(_WIDTH, (2.5 + 1.3 * size) * len(panels)))
+    for panel, (matrix, title) in zip(axes, panels, strict=True):
+        values = matrix.to_numpy(dtype=float)
+        image = panel.imshow(values, vmin=-1.0, vmax=1.0, cmap="RdBu_r")
+        panel.set_xticks(range(len(matrix)), matrix.columns, rotation=30, ha="right")
+        panel.set_yticks(range(len(matrix)), matrix.index)
+        for row in range(len(matrix)):
+            for column in range(len(matrix)):
+                value = values[row, column]
+                text = "-" if not np.isfinite(value) else f"{value:.2f}"
+                panel.text(column, row, text, ha="center", va="center", color="white" if abs(value) > 0.6 else "k")
+        panel.set_title(title, fontsize=10)
+    figure.colorbar(image, ax=list(axes), shrink=0.8)
     return figure
 
 
@@ -121,7 +140,8 @@ def fan_figure(run: Run, chosen: Sequence[str] = ()) -> Figure | None:
     if run.fan is None or run.fan.empty:
         return None
     fan = _base_currency(run.fan)
-    portfolios = distinct_portfolios(run, chosen)[:_MAX_FAN_PANELS]
+    every = distinct_portfolios(run, chosen)
+    portfolios = every[:_MAX_FAN_PANELS]
     columns = 2 if len(portfolios) > 1 else 1
     rows = -(-len(portfolios) // columns)
     figure, axes = _figure(2.6 * rows + 0.4, columns, rows)
@@ -149,7 +169,10 @@ def fan_figure(run: Run, chosen: Sequence[str] = ()) -> Figure | None:
         panel.set_visible(False)
     axes[0].legend(loc="upper left", fontsize=8)
     currency = fan["currency"].iloc[0]
-    figure.suptitle(f"wealth across paths, {currency} (log scale; dotted: the start)")
+    left_out = (
+        f"; the first {len(portfolios)} of {len(every)} mixes, fan.csv has all" if len(every) > len(portfolios) else ""
+    )
+    figure.suptitle(f"wealth across paths, {currency} (log scale; dotted: the start{left_out})")
     return figure
 
 
@@ -172,7 +195,8 @@ def drawdown_figure(run: Run) -> Figure | None:
             edges = np.append(rows["lower"].to_numpy(), rows["upper"].iloc[-1])
             panel.stairs(rows["share"].to_numpy(), edges, label=label, color=f"C{index}", linewidth=1.4)
         title, xlabel = titles.get(measure, (measure, measure))
-        panel.set_title(title, fontsize=10)
+        in_currency = f" ({table['currency'].iloc[0]})" if "currency" in table else ""
+        panel.set_title(title + in_currency, fontsize=10)
         panel.set_xlabel(xlabel)
         panel.set_ylabel("share of paths")
         panel.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
@@ -216,7 +240,7 @@ def diversification_figure(run: Run) -> Figure | None:
     for panel in axes[len(statistics) :]:
         panel.set_visible(False)
     figure.suptitle(
-        f"minus {table['reference'].iloc[0]} on the same paths (95% intervals; "
+        f"minus {table['reference'].iloc[0]} on the same paths, in {table['currency'].iloc[0]} (95% intervals; "
         "higher growth is right, lower risk is left)"
     )
     return figure
@@ -250,13 +274,16 @@ def frontier_figure(run: Run) -> Figure | None:
             )
         panel.set_xlabel(label)
         panel.set_ylabel("mean return (annual)")
-        panel.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        panel.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+        if measure not in _LOG_MEASURES:
+            panel.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        panel.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))  # as many decimals as the ticks need
         panel.grid(True, alpha=0.3)
     for panel in axes[len(measures) :]:
         panel.set_visible(False)
     _legend_below(figure, axes[0], columns=4)
-    figure.suptitle("frontiers on the optimiser's paths (triangles: benchmarks, stars: optimised)")
+    figure.suptitle(
+        f"frontiers on {FRONTIER_PATHS:,} of the optimiser's paths (triangles: benchmarks, stars: optimised)"
+    )
     return figure
 
 
@@ -302,7 +329,7 @@ def horizons_figure(run: Run) -> Figure | None:
         part = horizons[horizons["portfolio"] == name]
         axes[0].plot(part["years"], part["prob_loss"], "-o", markersize=3, color=f"C{index}", label=label)
         axes[1].plot(part["years"], part["cagr_p05"], "-o", markersize=3, color=f"C{index}", label=label)
-    axes[0].set_title("probability of ending below the start", fontsize=10)
+    axes[0].set_title("chance that a unit of the mix ends below its start", fontsize=10)
     axes[1].set_title("CAGR, 5th percentile", fontsize=10)
     for panel in axes:
         panel.set_xlabel("years held")
@@ -416,7 +443,7 @@ def batch_figure(index: pd.DataFrame, parameters: Sequence[str]) -> Figure | Non
             panel.xaxis.set_major_locator(MaxNLocator(integer=True))
         panel.set_title(_BATCH_PANELS[prefix], fontsize=10)
         panel.set_xlabel(parameter)
-        panel.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+        panel.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))  # as many decimals as the ticks need
         panel.grid(True, alpha=0.3)
     for panel in axes[len(panels) :]:
         panel.set_visible(False)

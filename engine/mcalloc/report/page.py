@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 from mcalloc.api import Run, RunFolderError, load, read_manifest
+from mcalloc.config.optimize_schema import FRONTIER_PATHS
 from mcalloc.report import figures
 from mcalloc.report.compare import KEY_METRICS, run_labels
 from mcalloc.results.writer import move_into_place, release_claim, working_folder
@@ -133,6 +134,18 @@ _METRIC_COLUMNS: dict[str, tuple[str, Callable[[Any], str]]] = {
     "terminal_wealth_p50": ("wealth p50", _money),
 }
 
+_MONEY_COLUMNS: dict[str, tuple[str, Callable[[Any], str]]] = {
+    "portfolio": ("portfolio", str),
+    "currency": ("currency", str),
+    "invested_mean": ("paid in, net (mean)", _money),
+    "mwr_median": ("money-weighted return p50", _percent),
+    "prob_shortfall": ("P(end below paid in)", _percent),
+    "prob_depleted": ("P(ran dry)", _percent),
+    "taxes_mean": ("taxes (mean)", _money),
+    "terminal_wealth_real_p50": ("real wealth p50", _money),
+}
+"""The investor's own money, shown when the scenario has cash flows or taxes."""
+
 _MODEL_COLUMNS = [
     "asset", "label", "role", "kind", "dist", "omega", "alpha", "gamma", "beta", "nu", "skew", "persistence",
     "vol_ann_unconditional", "vol_ann_total", "mean_se_ann", "loading_lag0", "loglikelihood", "ljung_box_sq_p",
@@ -145,8 +158,28 @@ _OPTIMIZATION = [
 ]  # fmt: skip
 
 
+_FRACTIONS = (
+    "maxdd_p95_fit", "maxdd_p95_new_paths", "prob_loss", "prob_below_reference", "cagr_median", "cagr_p05",
+)  # fmt: skip
+"""Columns of the optimisation and holding-period tables that are fractions of wealth or probabilities:
+shown in percent, as the other tables and the figures show them (log losses and objectives stay numbers)."""
+
+
+def _percent_columns(frame: pd.DataFrame | None) -> Table | None:
+    """:func:`_format_frame` with :data:`_FRACTIONS` shown in percent."""
+    if frame is None or frame.empty:
+        return None
+    return Table.of(frame, {column: _percent for column in _FRACTIONS if column in frame})
+
+
 def _present(frame: pd.DataFrame, columns: list[str]) -> list[str]:
     return [column for column in columns if column in frame]
+
+
+def _has_money(run: Run) -> bool:
+    """Whether the run's scenario has cash flows or taxes (so the money paid in differs from one fund unit)."""
+    portfolio, tax = run.config.get("portfolio", {}), run.config.get("tax", {})
+    return bool(portfolio.get("flows")) or tax.get("kind", "none") != "none"
 
 
 def _renamed(frame: pd.DataFrame, columns: dict[str, tuple[str, Callable[[Any], str]]]) -> Table:
@@ -182,13 +215,15 @@ def _diversification_table(table: pd.DataFrame) -> Table:
     rows = []
     for _, row in table.iterrows():
         show = _difference_format(str(row["statistic"]))
+        # P(wealthier) is empty for a mix level with the reference on every path
+        same = pd.isna(row["difference"])
         rows.append(
             [
                 str(row["portfolio"]),
                 str(row["currency"]),
                 str(row["statistic"]),
-                show(row["difference"]),
-                f"{show(row['ci_low'])} .. {show(row['ci_high'])}",
+                "same mix" if same else show(row["difference"]),
+                "" if same else f"{show(row['ci_low'])} .. {show(row['ci_high'])}",
                 _with_interval(show, row["unpaired_difference"], row["unpaired_ci_low"], row["unpaired_ci_high"]),
             ]
         )
@@ -239,7 +274,9 @@ def _pictures(run: Run, folder: Path) -> dict[str, Picture | None]:
         "fan": _save(
             figures.fan_figure(run, chosen),
             "fan",
-            "Wealth across paths month by month: the median, the middle half and 90% of paths.",
+            "Wealth across paths month by month: the median, the middle half and 90% of paths. With savings the "
+            "start is the first amount only (the table above has what was paid in); an account that sells at the "
+            "horizon (tax.depot.liquidate_at_horizon) pays its gains tax in the last month.",
             target,
         ),
         "drawdowns": _save(
@@ -257,7 +294,9 @@ def _pictures(run: Run, folder: Path) -> dict[str, Picture | None]:
         "frontier": _save(
             figures.frontier_figure(run),
             "frontier",
-            "Frontiers per risk measure and per asset set (diversification frontiers), on the optimiser's paths.",
+            f"Frontiers per risk measure and per asset set (diversification frontiers), solved and measured on the "
+            f"first {FRONTIER_PATHS:,} of the optimiser's paths: the optimised portfolios' stars are measured there "
+            "too, so they differ a little from the optimiser's table (all of its paths).",
             target,
         ),
         "weights": _save(
@@ -276,7 +315,9 @@ def _pictures(run: Run, folder: Path) -> dict[str, Picture | None]:
         "correlation": _save(
             figures.correlation_figure(run),
             "correlation",
-            "Correlation of the dependence model's shocks.",
+            "Correlation of the assets' simulated daily returns (return_correlation.csv), and of the dependence "
+            "model's shocks (correlation.csv): with a market factor, the idiosyncratic parts' shocks, which leave "
+            "out what the assets share through the market.",
             target,
         ),
     }
@@ -298,6 +339,7 @@ def write_report(run: Run, folder: Path | None = None) -> Path:
         "title": f"mcalloc: {run.manifest.get('scenario')}",
         "provenance": _provenance(run),
         "metrics": _renamed(run.metrics, _METRIC_COLUMNS),
+        "money": _renamed(run.metrics, _MONEY_COLUMNS) if _has_money(run) else None,
         "pictures": pictures,
         "diversification": (
             _diversification_table(run.diversification)
@@ -309,11 +351,11 @@ def write_report(run: Run, folder: Path | None = None) -> Path:
             if run.diversification is not None and not run.diversification.empty
             else None
         ),
-        "optimization": _format_frame(
+        "optimization": _percent_columns(
             None if optimization is None or optimization.empty else optimization[_present(optimization, _OPTIMIZATION)]
         ),
         "weights": Table.of(run.weights_table().reset_index(), {a: _percent for a in run.assets}),
-        "horizons": _format_frame(run.horizons),
+        "horizons": _percent_columns(run.horizons),
         "models": Table.of(models),
         "dependence": _format_frame(run.dependence),
         "calibration": _format_frame(run.calibration),
@@ -361,9 +403,14 @@ def build_batch_report(folder: Path) -> Path:
         folder / "figures",
     )
     shown = index[[c for c in index.columns if str(c) != "folder"]]
-    formats = {
-        str(c): _money if str(c).startswith("terminal_wealth") else _percent for c in shown.columns if ":" in str(c)
-    }
+
+    def shown_as(column: str) -> Callable[[Any], str]:
+        """Wealth as money, a benefit (a difference of fractions) in percentage points, the rest in percent."""
+        if column.startswith("terminal_wealth"):
+            return _money
+        return _points if column.startswith("benefit_") else _percent
+
+    formats = {str(c): shown_as(str(c)) for c in shown.columns if ":" in str(c)}
     context = {
         "title": f"mcalloc batch: {folder.name}",
         "runs": [],

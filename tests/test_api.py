@@ -64,6 +64,11 @@ def test_a_bad_setting_given_to_run_is_named_as_given_and_nothing_is_written(tmp
             mcalloc.run(config, out=tmp_path / "run", simulation__n_path=300)
         with pytest.raises(ConfigError, match=r"^mcalloc.run\(simulation__n_paths=...\): simulation.n_paths: In"):
             mcalloc.run(config, out=tmp_path / "run", simulation__n_paths=-3)
+        # a misspelt section is the keyword's too, not the file's
+        with pytest.raises(
+            ConfigError, match=r"^mcalloc.run\(simulaton__n_paths=...\): simulaton.n_paths: simulaton: unknown"
+        ):
+            mcalloc.run(config, out=tmp_path / "run", simulaton__n_paths=300)
         # a validated scenario given with a bad --set string: a ConfigError naming it, not pydantic's
         with pytest.raises(ConfigError, match=r"^--set assets.0.ter: Input should be greater"):
             mcalloc.run(config, out=tmp_path / "run", overrides=["assets.0.ter=-1"])

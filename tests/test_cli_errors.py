@@ -477,3 +477,33 @@ def test_a_sweep_given_to_validate_or_a_missing_folder_to_report_says_what_it_is
     one_error_line(capsys.readouterr(), (str(sweep), "a sweep file", "mcalloc batch"))
     assert main(["report", str(tmp_path / "nope")]) == 2
     one_error_line(capsys.readouterr(), ("nope: no such folder",))
+
+
+def test_places_that_cannot_be_read_or_written_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a data path that is a folder; a batch folder where a file is; a batch whose index.csv is a folder
+    # (the first run completes, then the index cannot be written: one line, no temporary file left);
+    # a report whose figures/ is a file
+    from .conftest import DEFAULT_CONFIG, ROOT
+
+    fit = ROOT / "configs" / "examples" / "fit_etfs.yaml"
+    assert main(["validate", str(fit), "--set", f"data.paths.sp500={tmp_path}"]) == 2
+    one_error_line(capsys.readouterr(), (str(tmp_path), "is a folder, not a data file", "data.paths"))
+    blocked = tmp_path / "a_file"
+    blocked.write_text("x", encoding="utf-8")
+    tiny = ["--set", "simulation.n_paths=200", "--set", "simulation.horizon_years=1", "--set", "optimize.objectives=[]"]
+    tiny += ["--set", "output.report=false", "--set", "output.paths=false"]
+    assert main(["batch", str(DEFAULT_CONFIG), "--out", str(blocked), *tiny]) == 2
+    one_error_line(capsys.readouterr(), (str(blocked), "the batch folder cannot be made", "--out"))
+    out = tmp_path / "batch"
+    (out / "index.csv").mkdir(parents=True)
+    assert main(["batch", str(DEFAULT_CONFIG), "--out", str(out), *tiny]) == 2
+    captured = capsys.readouterr()  # the batch logs its runs to stderr first; the error is the last line
+    assert "Traceback" not in captured.err and captured.err.splitlines()[-1].startswith("mcalloc: error:")
+    assert f"{out}: the batch index cannot be written" in captured.err.splitlines()[-1]
+    assert not list(out.glob(".index.*.tmp"))
+    run = tmp_path / "run"
+    assert main(["run", str(DEFAULT_CONFIG), "--out", str(run), "-q", *tiny]) == 0
+    (run / "figures").write_text("in the way", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["report", str(run)]) == 2
+    one_error_line(capsys.readouterr(), (str(run / "figures"), "cannot be made"))

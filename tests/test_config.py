@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,18 @@ def test_extends_merges_mappings_and_resolves_paths() -> None:
     assert scenario.seed == load_scenario(DEFAULT_CONFIG).seed
     assert scenario.data is not None
     assert scenario.data.paths["sp500"] == str((ROOT.parent / "shared" / "data" / "SPY.csv").resolve())
+
+
+def test_null_in_a_child_drops_what_it_inherits_and_a_misspelt_key_is_refused_whatever_its_value(
+    tmp_path: Path,
+) -> None:
+    child = tmp_path / "child.yaml"
+    child.write_text(f"extends: {DEFAULT_CONFIG}\nmodel: {{factor: null}}\n", encoding="utf-8")
+    assert load_scenario(child).model.factor is None and load_scenario(DEFAULT_CONFIG).model.factor is not None
+    # a null with nothing to drop was dropped too, so a misspelt key vanished and the factor stayed
+    child.write_text(f"extends: {DEFAULT_CONFIG}\nmodel: {{factr: null}}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(child))}:2: model.factr: unknown key"):
+        load_scenario(child)
 
 
 def test_overrides_apply_last_and_parse_yaml() -> None:

@@ -155,6 +155,15 @@ CASES = [
         _run(_residual_file(_rows(300, header="sp500,russell2000,nasdaq")), "{tmp}/bad.residuals.csv", "intl"),
         id="fhs-residual-column-missing",
     ),
+    # a value whose square overflows would leave its series' shocks at zero, in a run that looks complete
+    pytest.param(
+        _validate(_residual_file(_with_bad_value(_rows(300), 99, "1e300")), "bad.residuals.csv:100", "1e+300"),
+        id="validate-fhs-residual-enormous",
+    ),
+    pytest.param(
+        _run(_residual_file(_with_bad_value(_rows(300), 7, "inf")), "{tmp}/bad.residuals.csv:8", "inf", "+-100"),
+        id="fhs-residual-infinite",
+    ),
     pytest.param(
         # the header is line 1, so data row 40 (lines[40]) is line 41
         _run(_residual_file(_with_bad_value(_rows(300), 40, "oops")), "{tmp}/bad.residuals.csv:41", "not a number"),

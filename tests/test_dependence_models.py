@@ -866,3 +866,17 @@ def test_a_persistence_tipped_over_one_by_the_residuals_skew_names_a_remedy_that
         assert marginal.persistence >= 1.0
         with pytest.raises(ModelError, match=remedy):
             _check_stationary([marginal])
+
+
+def test_fitted_residuals_too_large_to_standardise_are_refused_not_zeroed() -> None:
+    # a 1e300 overflows the column's standard deviation: standardised, the column would be all zeros and
+    # its series would get no shocks at all, in a run that looks complete
+    from mcalloc.errors import ModelError
+
+    residuals = np.random.default_rng(1).standard_normal((400, 3))
+    for value, message in ((1e300, "column 2 .1e\\+300. is more than 100 standard deviations"), (np.inf, "infinite")):
+        broken = residuals.copy()
+        broken[99, 1] = value
+        with pytest.raises(ModelError, match=message):
+            ResidualBootstrap.from_residuals(broken, 1.0)
+    ResidualBootstrap.from_residuals(np.where(np.arange(400)[:, None] < 5, np.nan, residuals), 1.0)  # held back: fine

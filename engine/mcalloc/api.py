@@ -275,8 +275,11 @@ def _apply(data: dict[str, Any], extra: list[str], origins: list[str | None]) ->
     """A validated scenario's ``data`` with settings applied, validated again; errors name the settings."""
     from mcalloc.config.loader import apply_override, override_key, override_label, validate
 
-    locations = {}
+    locations: dict[tuple[str | int, ...], str] = {}
     for override, origin in zip(extra, origins, strict=True):
         data = apply_override(data, override, origin)
-        locations[override_key(override)] = override_label(override, origin)
+        key = override_key(override)
+        locations[key] = override_label(override, origin)
+        for end in range(1, len(key)):  # a misspelt section (simulaton.n_paths) is the setting's too
+            locations.setdefault(key[:end], locations[key])
     return validate(data, locations, Path("the scenario given to mcalloc.run"))

@@ -8,6 +8,8 @@ and exits with code 1.
 
 from __future__ import annotations
 
+import threading
+
 __all__ = [
     "ConfigError",
     "DataError",
@@ -15,7 +17,39 @@ __all__ = [
     "McallocError",
     "ModelError",
     "OutputError",
+    "Terminated",
+    "check_stop",
+    "request_stop",
+    "stop_requested",
 ]
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived; raised in the main thread so that every stage unwinds as for Ctrl-C."""
+
+
+_STOP = threading.Event()
+"""Set by the SIGTERM handler. The exception it raises can be lost (in a weakref callback, or inside a
+library that catches it) or leave a library's state broken, so the flag is what the last steps check."""
+
+
+def request_stop(requested: bool = True) -> None:
+    """Record that the process was asked to stop (``False``: clear it, as a new command starts)."""
+    if requested:
+        _STOP.set()
+    else:
+        _STOP.clear()
+
+
+def stop_requested() -> bool:
+    """Whether the process was asked to stop since the command started."""
+    return _STOP.is_set()
+
+
+def check_stop() -> None:
+    """Raise :class:`Terminated` when the process was asked to stop: called before a result is made final."""
+    if _STOP.is_set():
+        raise Terminated
 
 
 class McallocError(Exception):

@@ -31,7 +31,7 @@ import pandas as pd
 from mcalloc.batch.sweep import Batch, BatchRun
 from mcalloc.config.loader import config_hash, load_scenario, scenario_to_dict
 from mcalloc.config.schema import Scenario
-from mcalloc.errors import McallocError
+from mcalloc.errors import McallocError, OutputError
 from mcalloc.results.writer import package_versions
 from mcalloc.simulation.resources import check_memory, estimate
 
@@ -185,10 +185,18 @@ def _write_index(folder: Path, table: pd.DataFrame) -> None:
         if len(kinds) > 1:
             table[column] = table[column].map(lambda value: value if value is None else str(value))
     csv, parquet = folder / ".index.csv.tmp", folder / ".index.parquet.tmp"
-    table.to_csv(csv, index=False, float_format="%.10g")
-    table.to_parquet(parquet, index=False)
-    os.replace(csv, folder / "index.csv")
-    os.replace(parquet, folder / "index.parquet")
+    try:
+        table.to_csv(csv, index=False, float_format="%.10g")
+        table.to_parquet(parquet, index=False)
+        os.replace(csv, folder / "index.csv")
+        os.replace(parquet, folder / "index.parquet")
+    except OSError as error:
+        for temporary in (csv, parquet):
+            temporary.unlink(missing_ok=True)
+        raise OutputError(
+            f"{folder}: the batch index cannot be written ({error.strerror or type(error).__name__}); "
+            "give another --out"
+        ) from None
 
 
 def _failed(folder: Path, started: bool) -> Path | None:
@@ -223,7 +231,11 @@ def run_batch(
     """
     from mcalloc.pipeline import run_scenario
 
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = "a file is in the way" if out.exists() else error.strerror or type(error).__name__
+        raise OutputError(f"{out}: the batch folder cannot be made ({reason}); give another --out") from None
     records: list[RunRecord] = []
     for position, run in enumerate(batch.runs, start=1):
         folder = out / "runs" / run.name

@@ -31,7 +31,7 @@ from mcalloc.cli import (
 from mcalloc.cli.common import add_config_command, load_with_options
 from mcalloc.config.loader import scenario_to_dict
 from mcalloc.config.schema import Scenario
-from mcalloc.errors import McallocError
+from mcalloc.errors import McallocError, Terminated, check_stop, request_stop
 
 __all__ = ["main"]
 
@@ -266,11 +266,8 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-class Terminated(BaseException):
-    """SIGTERM arrived; raised in the main thread so that every stage unwinds as for Ctrl-C."""
-
-
 def _on_sigterm(signum: int, frame: object) -> None:
+    request_stop()
     raise Terminated
 
 
@@ -291,8 +288,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
+    request_stop(False)
     try:
-        return _dispatch(args)
+        code = _dispatch(args)
+        check_stop()  # a SIGTERM whose exception was lost on the way
+        return code
     except KeyboardInterrupt:
         _stop_workers()
         print("mcalloc: interrupted; unfinished results were marked failed", file=sys.stderr)
@@ -325,6 +325,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(yaml.safe_dump(scenario_to_dict(scenario), sort_keys=False), end="")
         return 0
     except McallocError as error:
+        check_stop()  # an error on the way out of a SIGTERM is the termination
         print(f"mcalloc: error: {error}", file=sys.stderr)
         return error.exit_code
     except BrokenPipeError:
@@ -332,6 +333,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         sys.stderr.close()
         return 0
     except Exception as error:  # noqa: BLE001 - the one place unexpected errors are reported
+        check_stop()
         if args.verbose:
             traceback.print_exc()
         summary = str(error).splitlines()[0] if str(error) else ""

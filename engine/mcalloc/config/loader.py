@@ -178,11 +178,17 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], Locations]:
 
 def _merge(base: dict[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
     """Child over parent: mappings merge key by key; ``null`` in a child drops
-    the inherited value (so the key takes its default); anything else replaces."""
+    the inherited value (so the key takes its default); anything else replaces.
+
+    A ``null`` with nothing inherited stays, as in a file that extends none:
+    validation then reads it (an unknown, misspelt key is refused, not dropped).
+    """
     merged = dict(base)
     for key, value in child.items():
-        if value is None:
-            merged.pop(key, None)
+        if value is None and key in merged:
+            merged.pop(key)
+        elif value is None:
+            merged[key] = None
         elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
             merged[key] = _merge(merged[key], value)
         else:
@@ -387,6 +393,9 @@ def load_scenario(
         for known in [k for k in locations if k[: len(key)] == key]:
             del locations[known]
         locations[key] = override_label(override, origin)
+        # a section the files do not have came from the override too (a misspelt one: simulaton.n_paths)
+        for end in range(1, len(key)):
+            locations.setdefault(key[:end], locations[key])
     return validate(data, locations, path)
 
 

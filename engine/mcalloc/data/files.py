@@ -95,6 +95,8 @@ def file_sha256(path: Path) -> str:
 
 def read_table(path: Path, key: str = "data.paths") -> TableFile:
     """Read a CSV or Parquet file (by extension) as columns of text; ``key`` is the setting that names it."""
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a data file; check {key} in the scenario")
     if not path.is_file():
         raise DataError(f"{path}: data file not found; check {key} in the scenario")
     if path.suffix.lower() in (".parquet", ".pq"):
@@ -112,6 +114,8 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
         text = str(exc).strip()
         first_line = text.splitlines()[0] if text else "empty file"
         raise DataError(f"{path}: not a readable CSV file ({first_line})") from None
+    except OSError as exc:  # no permission, an I/O error
+        raise DataError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__}); check {key}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     table = TableFile(path=path, frame=frame, row_word="line", first_row=2)
     _check_last_line(table)

@@ -67,8 +67,17 @@ class BootstrapState:
     position: np.ndarray
 
 
+MAX_STANDARDISED = 100.0
+"""Largest standardised residual accepted: no fitted day comes near (October 1987 is about 20); a bigger one is a
+broken file, which would otherwise overflow the scale and leave a series' shocks at zero."""
+
+
 def _checked_rows(rows: np.ndarray, what: str) -> np.ndarray:
+    """The complete rows (a NaN marks a held-back day, left out); an infinite value is refused."""
     rows = np.asarray(rows, dtype=float)
+    infinite = np.flatnonzero(np.isinf(rows).any(axis=1))
+    if infinite.size:
+        raise ModelError(f"{what}: data row {infinite[0] + 1} holds an infinite value; check the residual file")
     rows = rows[np.isfinite(rows).all(axis=1)]
     if rows.shape[0] < MIN_RESIDUAL_ROWS:
         raise ModelError(
@@ -107,13 +116,25 @@ class ResidualBootstrap:
             If fewer than ``MIN_RESIDUAL_ROWS`` complete rows remain or a column is constant.
         """
         rows = _checked_rows(residuals, what)
-        mean, scale = rows.mean(axis=0), rows.std(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, scale = rows.mean(axis=0), rows.std(axis=0)
+            standardised = (rows - mean) / scale
         if np.any(scale <= 0.0):
             raise ModelError(f"{what}: a column of residuals is constant; check the residual file")
+        far = np.abs(np.nan_to_num(standardised, nan=np.inf)) > MAX_STANDARDISED
+        for overflowed in np.flatnonzero(~np.isfinite(scale)):  # a value so large its square overflows
+            far[np.argmax(np.abs(rows[:, overflowed])), overflowed] = True
+        if far.any():
+            row, column = (int(i[0]) for i in np.nonzero(far))
+            raise ModelError(
+                f"{what}: complete row {row + 1}, column {column + 1} ({rows[row, column]:.6g}) is more than "
+                f"{MAX_STANDARDISED:g} standard deviations from its column's mean, which no standardised residual "
+                "is; check the residual file"
+            )
         if np.all(np.abs(mean) < 1e-12) and np.all(np.abs(scale - 1.0) < 1e-12):
             # already standardised (a calibrated file): keep the values exactly
             return cls(residuals=rows, block_length=block_length)
-        return cls(residuals=(rows - mean) / scale, block_length=block_length)
+        return cls(residuals=standardised, block_length=block_length)
 
     @property
     def correlation(self) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 from mcalloc.config.model_schema import BASELINE_KINDS, DependenceConfig, RegimeConfig, StartConfig
 from mcalloc.config.schema import ModelConfig
 from mcalloc.errors import DataError, ModelError
-from mcalloc.models.bootstrap import IidReturns, ResidualBootstrap, ReturnBootstrap
+from mcalloc.models.bootstrap import MAX_STANDARDISED, IidReturns, ResidualBootstrap, ReturnBootstrap
 from mcalloc.models.copulas import DccCopula, TCopula, fit_t_copula
 from mcalloc.models.dcc import FittedDCC, fit_dcc
 from mcalloc.models.dependence import (
@@ -415,7 +415,17 @@ def read_residuals(path: str, names: Sequence[str]) -> np.ndarray:
     if bad.any():
         row = int(np.flatnonzero(bad)[0]) + 2
         raise DataError(f"{path}:{row}: a residual is missing or not a number; fix or remove the row")
-    return np.asarray(values.to_numpy(dtype=float))
+    numbers = np.asarray(values.to_numpy(dtype=float))
+    # standardised residuals have unit variance: an infinite or enormous one is a broken file, and would
+    # overflow the columns' scale and leave a series without shocks
+    far = ~(np.abs(numbers) <= MAX_STANDARDISED)
+    if far.any():
+        row = int(np.flatnonzero(far.any(axis=1))[0])
+        raise DataError(
+            f"{path}:{row + 2}: a residual of {numbers[row][far[row]][0]:.6g}; standardised residuals lie within "
+            f"+-{MAX_STANDARDISED:g}; fix or remove the row"
+        )
+    return numbers
 
 
 def _correlation_dependence(

@@ -28,6 +28,7 @@ from matplotlib.text import Text
 
 from mcalloc.api import Run, RunFolderError, load, read_manifest
 from mcalloc.config.optimize_schema import FRONTIER_PATHS
+from mcalloc.errors import OutputError
 from mcalloc.report import figures
 from mcalloc.report.compare import KEY_METRICS, run_labels
 from mcalloc.results.writer import move_into_place, release_claim, working_folder
@@ -85,15 +86,25 @@ def _money(value: Any) -> str:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     temporary = path.parent / f".{path.name}.tmp"
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise OutputError(
+            f"{path}: cannot be written ({error.strerror or type(error).__name__}); make the folder writable, or "
+            "copy the run somewhere you can write and draw the report there"
+        ) from None
 
 
 def _save(figure: Figure | None, name: str, caption: str, folder: Path) -> Picture | None:
     """Write ``figure`` as ``figures/<name>.png`` and ``.svg``; return it ready for the page."""
     if figure is None:
         return None
-    folder.mkdir(exist_ok=True)
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"{folder}: cannot be made ({error.strerror or type(error).__name__})") from None
     png = io.BytesIO()
     svg = io.BytesIO()
     # names are the user's ("cost_$5_vs_$10"): text, never read as mathematics

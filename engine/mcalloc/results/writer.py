@@ -30,7 +30,7 @@ import pandas as pd
 import yaml
 
 from mcalloc.data.files import file_sha256
-from mcalloc.errors import ModelError, OutputError
+from mcalloc.errors import ModelError, OutputError, Terminated, check_stop, stop_requested
 
 __all__ = [
     "CLAIM",
@@ -151,7 +151,8 @@ class RunFolder:
         self.write_manifest()
 
     def complete(self) -> Path:
-        """Mark the run complete and move it to its final name."""
+        """Mark the run complete and move it to its final name; a SIGTERM that was swallowed stops it here."""
+        check_stop()
         self.update(status="complete", finished_at=_now())
         move_into_place(self.working, self.final)
         stale = self.final.parent / f"{self.final.name}.failed"
@@ -160,7 +161,12 @@ class RunFolder:
         return self.final
 
     def fail(self, error: BaseException) -> Path:
-        """Mark the run failed with its error and move it aside as ``<name>.failed``."""
+        """Mark the run failed with its error and move it aside as ``<name>.failed``.
+
+        After a SIGTERM the error is the termination, whatever the stage raised on its way out.
+        """
+        if stop_requested() and not isinstance(error, Terminated):
+            error = Terminated()
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         self.update(status="failed", finished_at=_now(), error=f"{type(error).__name__}: {message}")
         failed = self.final.parent / f"{self.final.name}.failed"

@@ -18,10 +18,13 @@ from . import (
     simulation,
 )
 from .api import Run, RunFolderError, load, load_batch, run
+from .errors import ConfigError, McallocError
 
 __version__: str
 
 __all__ = [
+    "ConfigError",
+    "McallocError",
     "Run",
     "RunFolderError",
     "__version__",

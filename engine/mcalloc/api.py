@@ -248,7 +248,7 @@ def load_batch(folder: str | Path) -> pd.DataFrame:
 def run(
     config: str | Path | Scenario,
     out: str | Path | None = None,
-    overrides: list[str] | tuple[str, ...] = (),
+    overrides: str | list[str] | tuple[str, ...] = (),
     **settings: object,
 ) -> Run:
     """Run a scenario (a YAML path, or a validated :class:`Scenario`) and load its results.
@@ -260,6 +260,8 @@ def run(
     """
     from mcalloc.pipeline import run_scenario
 
+    if isinstance(overrides, str):  # one setting given alone, not split into characters
+        overrides = [overrides]
     extra = [*overrides, *(override_text(key.replace("__", "."), value) for key, value in settings.items())]
     # an error in a keyword setting names the keyword, not a --set
     origins = [*(None for _ in overrides), *(f"mcalloc.run({key}=...)" for key in settings)]

@@ -286,7 +286,10 @@ def apply_override(data: dict[str, Any], override: str, origin: str | None = Non
     except TooManyValuesError:
         raise
     except ConfigError:
-        raise ConfigError(f"{label}: cannot read value {raw_value!r} as YAML") from None
+        if raw_value.strip().startswith(("{", "[")):
+            raise ConfigError(f"{label}: cannot read value {raw_value!r} as YAML") from None
+        # text YAML will not read bare (%d/%m/%Y, @home): taken as written; validation judges it
+        value = raw_value.strip()
     except ValueError:
         # looks like a date but is not one (2019-13-45): let validation say so
         value = raw_value.strip()

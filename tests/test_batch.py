@@ -106,10 +106,19 @@ def test_a_bad_value_in_a_sweep_is_blamed_on_its_line_in_the_sweep_file(
     assert f"invalid: {sweep}:7: assets.0.ter: Input should be greater than or equal to 0" in listed
     assert f"invalid: {sweep}:5: simulation.horizon_years: Input should be greater than 0" in listed
     assert "--set" not in listed and listed.count("to run") == 1
+    # a base that is a folder, or a sweep itself, is named as such, at its line
+    for base, what in ((tmp_path, "is a folder"), (sweep, "is a sweep file itself")):
+        nested = tmp_path / "nested.yaml"
+        nested.write_text(f"name: n\nbase: {base}\n", encoding="utf-8")
+        with pytest.raises(ConfigError, match=rf"^{re.escape(str(nested))}:2: base: .* {what}"):
+            read_sweep(nested)
     misspelt = tmp_path / "misspelt.yaml"
     misspelt.write_text(f"name: m\nbase: {DEFAULT_CONFIG}\ngird: {{simulation.horizon_years: [1]}}\n", "utf-8")
     with pytest.raises(ConfigError, match=rf"^{re.escape(str(misspelt))}:3: gird: unknown key; check the spelling"):
         read_sweep(misspelt)
+    # an option of the command line is named as the option
+    assert main(["batch", str(sweep), "--dry-run", "--out", str(tmp_path / "out"), "--n-jobs", "0"]) == 2
+    assert "invalid: --n-jobs: simulation.n_jobs:" in capsys.readouterr().out
     # a --set given on the command line is still named as one
     run = read_sweep(sweep).runs[1]  # fine-horizon_years=2, a valid run
     with pytest.raises(ConfigError, match=r"^--set simulation.n_jobs: Input should be greater"):

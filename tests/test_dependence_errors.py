@@ -121,6 +121,18 @@ CASES = [
         ),
         id="dcc-not-stationary",
     ),
+    pytest.param(
+        _validate(
+            _dependence(
+                kind="dcc",
+                correlation=GIVEN_CORRELATION,
+                dcc={"a": 0.02, "b": 0.95, "last_q": [[1.0, 0.5, 0.3], [0.5, 1.0, 0.4], [0.3, 0.4]]},
+            ),
+            "model.dependence.dcc.last_q",
+            "square matrix",
+        ),
+        id="dcc-last-q-ragged",
+    ),
     # every nu under the floor gets the message that names the floor, 2 itself included
     pytest.param(
         _validate(_dependence(kind="t", correlation=GIVEN_CORRELATION, nu=2.0), "model.dependence.nu: 2 ", "2.05"),

@@ -14,13 +14,14 @@ import sys
 import time
 from pathlib import Path
 
+import mcalloc
 import numpy as np
 import pandas as pd
 import psutil
 import pytest
 from mcalloc.cli.main import main
 from mcalloc.config import load_scenario
-from mcalloc.errors import ModelError
+from mcalloc.errors import ModelError, stop_requested
 from mcalloc.pipeline import build_model
 from mcalloc.results.writer import check_finite
 
@@ -110,8 +111,47 @@ def test_a_sigterm_whose_exception_a_stage_swallowed_still_leaves_nothing_comple
     assert "terminated (SIGTERM)" in capsys.readouterr().err
     manifest = json.loads((tmp_path / "run.failed" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["status"] == "failed" and "Terminated" in manifest["error"] and not out.exists()
-    # the next command starts afresh
+    # the flag is cleared once handled: the next command, or a run from the API in the same process, starts afresh
+    assert not stop_requested()
     assert main(["validate", str(DEFAULT_CONFIG)]) == 0
+    monkeypatch.setattr(report, "write_report", drawn)
+    assert mcalloc.run(DEFAULT_CONFIG, out=tmp_path / "after", overrides=small[1::2]).manifest["status"] == "complete"
+
+
+def test_after_a_sigterm_a_batch_starts_no_further_run_and_compare_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a stage that turns the signal's exception into an error of its own: the batch records the interruption,
+    # not that error, and starts no further run; a comparison being drawn is not moved into place
+    import mcalloc.pipeline as pipeline
+    from mcalloc.batch import BatchRun, run_batch
+    from mcalloc.batch.sweep import Batch
+    from mcalloc.errors import McallocError, Terminated, request_stop
+    from mcalloc.results.writer import move_into_place
+
+    started = []
+
+    def broken(scenario: object, **kwargs: object) -> object:
+        started.append(scenario)
+        request_stop()
+        raise McallocError("a stage broke on its way out of the signal")
+
+    monkeypatch.setattr(pipeline, "run_scenario", broken)
+    runs = (BatchRun("first", DEFAULT_CONFIG), BatchRun("second", DEFAULT_CONFIG))
+    try:
+        with pytest.raises(Terminated):
+            run_batch(Batch("stopped", runs), tmp_path / "batch")
+        assert len(started) == 1
+        index = pd.read_csv(tmp_path / "batch" / "index.csv")
+        assert list(index["status"]) == ["failed", "pending"] and index["error"].iloc[0] == "interrupted"
+        # what compare, report and every run folder make final goes through move_into_place
+        working = tmp_path / ".compared.partial"
+        working.mkdir()
+        with pytest.raises(Terminated):
+            move_into_place(working, tmp_path / "compared")
+        assert not (tmp_path / "compared").exists()
+    finally:
+        request_stop(False)
 
 
 def test_sigkill_leaves_no_process_and_nothing_complete_and_clean_removes_it(

@@ -28,7 +28,7 @@ from mcalloc.backtest.tables import VALIDATION_COLUMNS, forecast_rows, window_ch
 from mcalloc.config.model_schema import BASELINE_KINDS, StartConfig
 from mcalloc.config.schema import Scenario
 from mcalloc.data.market import MarketData, observations_needed
-from mcalloc.errors import ConfigError, McallocError
+from mcalloc.errors import ConfigError, McallocError, check_stop
 from mcalloc.models.joint import JointModel, fit_joint_model
 
 __all__ = [
@@ -248,6 +248,7 @@ def _evaluate(
                 model = _fit(variant, data, start)
                 origin = start
             except McallocError as error:
+                check_stop()  # in the main process, an error on the way out of a SIGTERM stops the backtest
                 if number == 0:
                     raise
                 # as a user would: a refit that fails leaves the last model that fitted in charge

@@ -31,7 +31,7 @@ import pandas as pd
 from mcalloc.batch.sweep import Batch, BatchRun
 from mcalloc.config.loader import config_hash, load_scenario, scenario_to_dict
 from mcalloc.config.schema import Scenario
-from mcalloc.errors import McallocError, OutputError
+from mcalloc.errors import McallocError, OutputError, check_stop
 from mcalloc.results.writer import package_versions
 from mcalloc.simulation.resources import check_memory, estimate
 
@@ -238,6 +238,7 @@ def run_batch(
         raise OutputError(f"{out}: the batch folder cannot be made ({reason}); give another --out") from None
     records: list[RunRecord] = []
     for position, run in enumerate(batch.runs, start=1):
+        check_stop()  # a SIGTERM whose exception a run swallowed: no further run starts
         folder = out / "runs" / run.name
         label = f"[{position}/{len(batch.runs)}] {run.name}"
         start = time.perf_counter()
@@ -257,10 +258,12 @@ def run_batch(
             records.append(RunRecord(run, "complete", key, done, seconds=seconds, numbers=key_numbers(done)))
             report(f"{label}: complete in {seconds:.1f} s")
         except McallocError as error:
+            check_stop()  # an error on the way out of a SIGTERM is the interruption (the index says so)
             message = str(error).splitlines()[0]
             records.append(RunRecord(run, "failed", "", _failed(folder, started), message, time.perf_counter() - start))
             report(f"{label}: failed: {message}")
         except Exception as error:  # noqa: BLE001 - one broken run must not stop the batch
+            check_stop()
             message = f"unexpected error: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
             records.append(RunRecord(run, "failed", "", _failed(folder, started), message, time.perf_counter() - start))
             report(f"{label}: failed: {message}")

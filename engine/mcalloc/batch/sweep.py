@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -69,7 +69,12 @@ class BatchRun:
     config: Path
     overrides: tuple[str, ...] = ()
     swept: dict[str, Any] = field(default_factory=dict)
-    origins: tuple[str, ...] = ()
+    origins: tuple[str | None, ...] = ()
+
+    def with_settings(self, overrides: list[str], origins: list[str | None]) -> BatchRun:
+        """The run with more settings applied after its own (the command line's), each with where it was given."""
+        own = [*self.origins, *([None] * (len(self.overrides) - len(self.origins)))]
+        return replace(self, overrides=(*self.overrides, *overrides), origins=(*own, *origins))
 
 
 @dataclass(frozen=True)
@@ -114,8 +119,13 @@ def read_sweep(path: Path) -> Batch:
         )
         raise ConfigError(f"{line}: {where}: {message}") from None
     base = (path.parent / sweep.base).resolve()
+    where = locations.get(("base",), str(path))
+    if base.is_dir():
+        raise ConfigError(f"{where}: base: {sweep.base} is a folder; give the scenario file the runs start from")
     if not base.is_file():
-        raise ConfigError(f"{path}: base: {sweep.base} does not exist (it is relative to the sweep file)")
+        raise ConfigError(f"{where}: base: {sweep.base} does not exist (it is relative to the sweep file)")
+    if _is_sweep(base):
+        raise ConfigError(f"{where}: base: {sweep.base} is a sweep file itself; give the scenario file it sweeps")
     common = [override_text(key, value) for key, value in sweep.set.items()]
 
     def origin(*key: str | int) -> str:

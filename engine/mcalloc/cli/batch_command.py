@@ -48,18 +48,22 @@ def register(commands: Any) -> None:
     batch.set_defaults(handler=_batch)
 
 
-def _overrides(args: argparse.Namespace) -> list[str]:
-    overrides = list(args.overrides)
+def _with_options(batch: Any, args: argparse.Namespace) -> Any:
+    """Every run with the command line's settings after its own; an error names the option that gave one."""
+    from dataclasses import replace
+
+    settings: list[tuple[str, str | None]] = [(override, None) for override in args.overrides]
     if args.n_jobs is not None:
-        overrides.append(f"simulation.n_jobs={args.n_jobs}")
+        settings.append((f"simulation.n_jobs={args.n_jobs}", "--n-jobs"))
     if args.backend is not None or args.scheduler is not None:
-        overrides.append(f"simulation.backend={args.backend or 'dask'}")
+        settings.append((f"simulation.backend={args.backend or 'dask'}", "--backend"))
     if args.scheduler is not None:
-        overrides.append(f"simulation.scheduler={args.scheduler}")
-    return overrides
+        settings.append((f"simulation.scheduler={args.scheduler}", "--scheduler"))
+    overrides, origins = [text for text, _ in settings], [origin for _, origin in settings]
+    return replace(batch, runs=tuple(run.with_settings(overrides, origins) for run in batch.runs))
 
 
-def _dry_run(batch: Any, out: Path, overrides: list[str]) -> int:
+def _dry_run(batch: Any, out: Path) -> int:
     import pandas as pd
 
     from mcalloc.batch.runner import estimate, is_complete, run_key
@@ -70,7 +74,7 @@ def _dry_run(batch: Any, out: Path, overrides: list[str]) -> int:
     for run in batch.runs:
         row: dict[str, object] = {"run": run.name}
         try:
-            scenario = load_scenario(run.config, [*run.overrides, *overrides], run.origins)
+            scenario = load_scenario(run.config, run.overrides, run.origins)
             done = is_complete(out / "runs" / run.name, run_key(scenario))
             row.update(
                 status="complete" if done else "to run",
@@ -93,11 +97,11 @@ def _batch(args: argparse.Namespace) -> int:
 
     batch = batch_from_inputs(args.inputs)
     out = args.out if args.out is not None else Path("results") / batch.name
-    overrides = _overrides(args)
+    batch = _with_options(batch, args)
     if args.dry_run:
-        return _dry_run(batch, out, overrides)
+        return _dry_run(batch, out)
     configure_logging("info", args.log_file, sys.stderr.isatty())
-    outcome = run_batch(batch, out, overrides, report=LOGGER.info)
+    outcome = run_batch(batch, out, report=LOGGER.info)
     shown = outcome.index[["run", "status", *batch.parameters, "error"]]
     print(shown.to_string(index=False))
     complete = sum(record.status in ("complete", "skipped") for record in outcome.records)

@@ -302,6 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("mcalloc: terminated (SIGTERM); unfinished results were marked failed", file=sys.stderr)
         return 143
     finally:
+        request_stop(False)  # handled: later work in this process (mcalloc.run in a notebook) is not stopped
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

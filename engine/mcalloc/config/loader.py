@@ -219,8 +219,8 @@ def _resolve_paths(data: dict[str, Any], directory: Path) -> None:
         currency["fx"] = {code: resolve(value) for code, value in currency["fx"].items()}
 
 
-def load_raw(path: Path, _depth: int = 0) -> tuple[dict[str, Any], Locations]:
-    """Read ``path`` and everything it extends into one merged mapping."""
+def load_raw(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Locations]:
+    """Read ``path`` and everything it extends into one merged mapping (``_chain``: the files that led here)."""
     data, locations = _read_yaml(path)
     _resolve_paths(data, path.parent)
     parent_name = data.pop("extends", None)
@@ -228,14 +228,20 @@ def load_raw(path: Path, _depth: int = 0) -> tuple[dict[str, Any], Locations]:
         return data, locations
     if not isinstance(parent_name, str):
         raise ConfigError(f"{locations.get(('extends',), path)}: extends: expected a file name")
-    if _depth >= _MAX_EXTENDS_DEPTH:
+    if len(_chain) >= _MAX_EXTENDS_DEPTH:
         raise ConfigError(f"{path}: extends: chain is deeper than {_MAX_EXTENDS_DEPTH} files (a cycle?)")
     parent_path = (path.parent / parent_name).resolve()
+    chain = (*_chain, path.resolve())
+    if parent_path in chain:
+        names = " -> ".join(str(item) for item in (*chain, parent_path))
+        raise ConfigError(f"{locations.get(('extends',), path)}: extends: the files extend each other ({names})")
+    if parent_path.is_dir():
+        raise ConfigError(f"{locations.get(('extends',), path)}: extends: {parent_path} is a folder, not a scenario")
     if not parent_path.is_file():
         raise ConfigError(
             f"{locations.get(('extends',), path)}: extends: {parent_path} not found; give a path relative to this file"
         )
-    parent, parent_locations = load_raw(parent_path, _depth + 1)
+    parent, parent_locations = load_raw(parent_path, chain)
     return _merge(parent, data), {**parent_locations, **locations}
 
 

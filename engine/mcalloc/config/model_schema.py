@@ -28,7 +28,9 @@ import math
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from mcalloc.config.base import Frozen
 
 __all__ = [
     "AR_MEANS",
@@ -90,11 +92,7 @@ MAX_LOADING = 10.0
 """Largest absolute loading on the market factor."""
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-
-class ModelChoice(_Frozen):
+class ModelChoice(Frozen):
     """One volatility model: a selection candidate or the fallback.
 
     ``mean`` defaults to ``marginals.mean``.
@@ -105,7 +103,7 @@ class ModelChoice(_Frozen):
     mean: MeanKind | None = None
 
 
-class MarginalParams(_Frozen):
+class MarginalParams(Frozen):
     """Parameters of one series' volatility model, in arch's percent units.
 
     ``kind``, ``dist`` and ``mean`` override ``marginals.kind/dist/mean`` for
@@ -213,7 +211,7 @@ def _check_params(kind: MarginalKind, params: MarginalParams, steps_per_year: in
     return None
 
 
-class MarginalsConfig(_Frozen):
+class MarginalsConfig(Frozen):
     """The per-series volatility model and, when calibrated, its parameters.
 
     ``kind``: ``garch``, ``gjr_garch``, ``egarch``, or ``auto`` to fit every
@@ -312,7 +310,7 @@ def correlation_problem(matrix_rows: list[list[float]]) -> str | None:
     return None
 
 
-class DccConfig(_Frozen):
+class DccConfig(Frozen):
     """DCC(1,1) parameters: ``Q_t+1 = (1 - a - b) Qbar + a u_t u_t' + b Q_t`` (Engle 2002).
 
     ``last_q``: the fitted ``Q`` of the day after the data (``mcalloc
@@ -334,7 +332,7 @@ class DccConfig(_Frozen):
         return self
 
 
-class StressConfig(_Frozen):
+class StressConfig(Frozen):
     """Correlation stress on the shocks' correlation (``gaussian``, ``t``, ``dcc`` and ``iid_*``).
 
     ``correlation_blend`` moves every off-diagonal correlation that share of
@@ -356,7 +354,7 @@ class StressConfig(_Frozen):
         return self.correlation_blend > 0.0 or self.worst_days is not None
 
 
-class RegimeConfig(_Frozen):
+class RegimeConfig(Frozen):
     """One series' market loadings switching between regimes of a hidden Markov chain.
 
     ``series`` names the switching series (not the market). A fit estimates
@@ -391,7 +389,7 @@ class RegimeConfig(_Frozen):
         return self
 
 
-class FactorConfig(_Frozen):
+class FactorConfig(Frozen):
     """A common market factor: each other series loads on the market's returns.
 
     Series ``i`` earns ``sum_l loadings[i][l] r_market,t-l + e_i,t``; the
@@ -417,7 +415,7 @@ class FactorConfig(_Frozen):
         return self
 
 
-class DependenceConfig(_Frozen):
+class DependenceConfig(Frozen):
     """How series move together.
 
     ``kind``: ``gaussian`` or ``t`` copula on the volatility models' shocks;
@@ -465,7 +463,7 @@ class DependenceConfig(_Frozen):
         return self
 
 
-class MeanUncertaintyConfig(_Frozen):
+class MeanUncertaintyConfig(Frozen):
     """How well the series' mean returns are known: as well as ``years`` of data tell them.
 
     Each simulated path draws its own offset to every series' mean log return
@@ -482,13 +480,6 @@ class MeanUncertaintyConfig(_Frozen):
     years: float | Literal["data"]
     series: list[str] | None = None
     covariance: list[list[float]] | None = None
-
-    @field_validator("years", mode="before")
-    @classmethod
-    def _not_a_flag(cls, value: object) -> object:
-        if isinstance(value, bool):
-            raise ValueError(f"{value} is not a number of years; give one (e.g. 18.3), or data")
-        return value
 
     @model_validator(mode="after")
     def _named(self) -> MeanUncertaintyConfig:
@@ -512,7 +503,7 @@ class MeanUncertaintyConfig(_Frozen):
         return self
 
 
-class ModelConfig(_Frozen):
+class ModelConfig(Frozen):
     """Calibrated parameters from the config, or a fit to ``data``."""
 
     source: Literal["calibrated", "fit"] = "calibrated"
@@ -556,7 +547,7 @@ class ModelConfig(_Frozen):
         return self
 
 
-class StartConfig(_Frozen):
+class StartConfig(Frozen):
     """The conditional variance each simulated path starts from.
 
     ``last``: the fitted variance of the day after the data ends (and, for

@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from mcalloc.config.base import Frozen
 
 __all__ = [
     "DEFAULT_FIT_PATHS",
@@ -46,11 +48,7 @@ MinReturn = (
 Level = Annotated[float, Field(gt=0.5, lt=1.0)]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-
-class _Objective(_Frozen):
+class _Objective(Frozen):
     name: Identifier | None = None
     min_return: MinReturn = None
 
@@ -185,7 +183,7 @@ Objective = Annotated[
 ]
 
 
-class GroupBound(_Frozen):
+class GroupBound(Frozen):
     """The summed weight of ``assets`` stays within ``[min, max]``."""
 
     assets: list[str] = Field(min_length=1)
@@ -199,14 +197,14 @@ class GroupBound(_Frozen):
         return self
 
 
-class TurnoverConfig(_Frozen):
+class TurnoverConfig(Frozen):
     """One-way turnover ``sum |w - current| / 2`` against the weights held now stays at most ``max``."""
 
     current: dict[str, float]
     max: Annotated[float, Field(ge=0.0, le=1.0)]
 
 
-class ConstraintsConfig(_Frozen):
+class ConstraintsConfig(Frozen):
     """Weight constraints; ``bounds`` maps an asset to ``[min, max]`` (decimals)."""
 
     long_only: bool = True
@@ -247,7 +245,7 @@ FRONTIER_PATHS = 2_000
 """Paths the frontiers are solved and measured on: the first of the optimiser's paths (a random sample of them)."""
 
 
-class FrontierConfig(_Frozen):
+class FrontierConfig(Frozen):
     """``frontier.csv``: ``points`` portfolios per risk measure, from the least risky to the highest return.
 
     Solved and measured on the first ``FRONTIER_PATHS`` of the optimiser's paths.
@@ -261,13 +259,13 @@ class FrontierConfig(_Frozen):
     diversification: bool = True
 
 
-class PathScenarios(_Frozen):
+class PathScenarios(Frozen):
     """The default: monthly scenarios from the optimiser's own simulated paths."""
 
     kind: Literal["paths"] = "paths"
 
 
-class ParametricScenarios(_Frozen):
+class ParametricScenarios(Frozen):
     """Single-period scenarios drawn from a given law, e.g. to reproduce a published example.
 
     ``mean`` (asset -> mean simple return per period) and ``covariance``
@@ -303,7 +301,7 @@ class ParametricScenarios(_Frozen):
 ScenarioSource = Annotated[PathScenarios | ParametricScenarios, Field(discriminator="kind")]
 
 
-class OptimizeConfig(_Frozen):
+class OptimizeConfig(Frozen):
     """What to optimise, within which constraints, on how many paths, with which solvers.
 
     The optimiser's scenarios come from ``n_paths`` paths simulated apart from

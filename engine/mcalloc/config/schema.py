@@ -16,8 +16,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from mcalloc.config.base import Frozen
 from mcalloc.config.model_schema import (
     BASELINE_KINDS,
     STEPS_PER_YEAR,
@@ -67,14 +68,10 @@ MAX_MONEY = 1e12
 float arithmetic on wealth paths loses cents and products of amounts overflow."""
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 
-class AssetConfig(_Frozen):
+class AssetConfig(Frozen):
     """One investable asset; ``ter`` is the annual total expense ratio (decimal) of the fund held.
 
     ``ter_in_model`` is the fee already inside the returns the model
@@ -98,7 +95,7 @@ class AssetConfig(_Frozen):
         return self.label or self.name
 
 
-class DataConfig(_Frozen):
+class DataConfig(Frozen):
     """Where historical data for fitting comes from, and how to prepare it.
 
     Each entry of ``paths`` is a CSV or Parquet file (by extension) or
@@ -149,7 +146,7 @@ class DataConfig(_Frozen):
         return self.paths[asset], self.columns.get(asset, self.value_column)
 
 
-class CurrencyConfig(_Frozen):
+class CurrencyConfig(Frozen):
     """The investor's currency and how foreign-currency assets are converted.
 
     ``fx`` maps each foreign currency to a series giving the price of one
@@ -169,7 +166,7 @@ class CurrencyConfig(_Frozen):
     compare_in: CurrencyCode | None = None
 
 
-class SimulationConfig(_Frozen):
+class SimulationConfig(Frozen):
     """Size and layout of the Monte Carlo run.
 
     ``chunk_size`` fixes how paths are split into independently seeded chunks;
@@ -217,7 +214,7 @@ class SimulationConfig(_Frozen):
         return math.ceil(self.n_paths / self.chunk_size)
 
 
-class BandConfig(_Frozen):
+class BandConfig(Frozen):
     """A no-trade band: rebalance only books with a weight more than ``width`` from its target.
 
     ``absolute``: ``|w - target| > width`` (0.05: five percentage points);
@@ -228,7 +225,7 @@ class BandConfig(_Frozen):
     width: Annotated[float, Field(gt=0.0, le=1.0)]
 
 
-class FlowConfig(_Frozen):
+class FlowConfig(Frozen):
     """A contribution or withdrawal plan, in the base currency (see :mod:`mcalloc.portfolio.flows`).
 
     Exactly one of ``amount`` (per occurrence, growing by ``indexation`` a
@@ -263,7 +260,7 @@ class FlowConfig(_Frozen):
         return round(12 * self.start_year), last
 
 
-class PortfolioConfig(_Frozen):
+class PortfolioConfig(Frozen):
     """How portfolios are run: rebalancing, starting wealth and benchmark mixes.
 
     ``reference`` names the benchmark every other portfolio is compared with
@@ -313,14 +310,14 @@ class PortfolioConfig(_Frozen):
         return self.reference if self.reference is not None else next(iter(self.benchmarks), None)
 
 
-class CalibrationCheckConfig(_Frozen):
+class CalibrationCheckConfig(Frozen):
     """The calibration report of fitted runs: simulated windows per data window (``n_paths: 0`` skips it)."""
 
     n_paths: Annotated[int, Field(ge=0, le=100_000)] = 1000
     window_years: Annotated[int, Field(ge=1, le=50)] = 6
 
 
-class OutputConfig(_Frozen):
+class OutputConfig(Frozen):
     """Where results go and which optional files are written.
 
     ``paths`` writes ``paths.parquet``, one row per path and portfolio (about
@@ -334,10 +331,10 @@ class OutputConfig(_Frozen):
     calibration: CalibrationCheckConfig = CalibrationCheckConfig()
     paths: bool = True
     report: bool = True
-    report_portfolios: Annotated[list[Identifier], Field(max_length=12)] = []
+    report_portfolios: Annotated[list[Identifier], Field(max_length=12)] = Field(default_factory=list)
 
 
-class IskConfig(_Frozen):
+class IskConfig(Frozen):
     """The Swedish investment savings account's yearly tax (Skatteverket's method; values as inputs).
 
     The capital base is a quarter of (the account's value at the start of
@@ -365,7 +362,7 @@ class IskConfig(_Frozen):
         return max(self.government_bond_rate + self.margin, self.floor)
 
 
-class DepotConfig(_Frozen):
+class DepotConfig(Frozen):
     """An ordinary Swedish securities account (depå): tax on realised gains and on dividends.
 
     Gains are realised at each sale (rebalancing, withdrawals, paying the
@@ -391,7 +388,7 @@ class DepotConfig(_Frozen):
     liquidate_at_horizon: bool = True
 
 
-class TaxConfig(_Frozen):
+class TaxConfig(Frozen):
     """How the account is taxed: ``none`` (the default), ``isk`` or ``depot``."""
 
     kind: Literal["none", "isk", "depot"] = "none"
@@ -404,7 +401,7 @@ class TaxConfig(_Frozen):
         return [name for name, default in defaults.items() if self.kind != name and getattr(self, name) != default]
 
 
-class Scenario(_Frozen):
+class Scenario(Frozen):
     """A complete, validated scenario. Build it with :func:`mcalloc.config.load_scenario`."""
 
     name: Identifier

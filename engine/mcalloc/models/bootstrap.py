@@ -121,15 +121,22 @@ class ResidualBootstrap:
             standardised = (rows - mean) / scale
         if np.any(scale <= 0.0):
             raise ModelError(f"{what}: a column of residuals is constant; check the residual file")
-        far = np.abs(np.nan_to_num(standardised, nan=np.inf)) > MAX_STANDARDISED
+        # measured against a robust spread (the median absolute deviation, scaled to a normal's standard
+        # deviation): one huge value inflates the standard deviation itself, and never stands out by it
+        median = np.median(rows, axis=0)
+        deviation = np.abs(rows - median)
+        spread = 1.4826 * np.median(deviation, axis=0)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            robust = deviation / np.where(spread > 0.0, spread, scale)
+        far = ~(robust <= MAX_STANDARDISED)
         for overflowed in np.flatnonzero(~np.isfinite(scale)):  # a value so large its square overflows
             far[np.argmax(np.abs(rows[:, overflowed])), overflowed] = True
         if far.any():
             row, column = (int(i[0]) for i in np.nonzero(far))
             raise ModelError(
                 f"{what}: complete row {row + 1}, column {column + 1} ({rows[row, column]:.6g}) is more than "
-                f"{MAX_STANDARDISED:g} standard deviations from its column's mean, which no standardised residual "
-                "is; check the residual file"
+                f"{MAX_STANDARDISED:g} robust standard deviations from its column's median, which no standardised "
+                "residual is; check the residual file"
             )
         if np.all(np.abs(mean) < 1e-12) and np.all(np.abs(scale - 1.0) < 1e-12):
             # already standardised (a calibrated file): keep the values exactly

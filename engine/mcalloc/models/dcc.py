@@ -490,7 +490,10 @@ class FittedDCC:
             problem = f"{CONFIG_KEY}.correlation: must have ones on the diagonal"
         start = None
         if problem is None and last_q is not None:
-            start = np.array(last_q, dtype=float)
+            try:
+                start = np.array(last_q, dtype=float)
+            except ValueError:
+                raise ModelError(f"{CONFIG_KEY}.last_q: must be a square matrix of numbers") from None
             problem = _matrix_problem(start, f"{CONFIG_KEY}.last_q")
             if problem is None and start.shape != matrix.shape:
                 problem = f"{CONFIG_KEY}.last_q: has shape {start.shape} but correlation {matrix.shape}"

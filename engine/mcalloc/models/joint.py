@@ -747,6 +747,14 @@ def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions |
                 factor, series, data.returns, config.factor.regimes, lags.get(config.factor.regimes.series, 0)
             )
     marginals = tuple(fit_series(series[name], name, config.marginals, options) for name in names)
+    sample_variances = [float(np.var(series[m.name].to_numpy() * m.scale)) for m in marginals]
+
+    def targeted(fitted: tuple[FittedMarginal, ...]) -> tuple[FittedMarginal, ...]:
+        """The marginals with variance targeting applied, when the config asks for it."""
+        if not config.marginals.variance_targeting:
+            return fitted
+        return tuple(_variance_targeted(m, v) for m, v in zip(fitted, sample_variances, strict=True))
+
     if dependence_config.kind in BASELINE_KINDS:
         baseline: Baseline
         returns = data.returns.to_numpy(dtype=float)
@@ -758,7 +766,7 @@ def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions |
             if stress.active:
                 correlation = baseline.correlation
                 if stress.worst_days is not None:
-                    rows = _stressed_days(marginals, stress.worst_days)
+                    rows = _stressed_days(targeted(marginals), stress.worst_days)
                     correlation = np.atleast_2d(np.corrcoef(returns[rows], rowvar=False))
                 correlation = blend_correlation(correlation, stress.correlation_blend)
                 scale = np.sqrt(np.diag(baseline.covariance))
@@ -791,7 +799,8 @@ def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions |
         # a correlation other than the plain estimate: the stressed days', or with lead-lag terms
         adjusted: np.ndarray | None = None
         if dependence_config.stress.worst_days is not None:
-            rows = _stressed_days(marginals, dependence_config.stress.worst_days)
+            # the days are chosen by the variances of the model that is simulated (the targeted one)
+            rows = _stressed_days(targeted(marginals), dependence_config.stress.worst_days)
             adjusted = np.atleast_2d(np.corrcoef(joint_normal_scores(marginals, rows), rowvar=False))
         elif factor is None and dependence_config.lead_lag:
             columns = [names.index(name) for name in lagged]
@@ -809,8 +818,7 @@ def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions |
             correlation = np.atleast_2d(np.corrcoef(scores, rowvar=False)) if adjusted is None else adjusted
             dependence = GaussianCopula(blend_correlation(correlation, blend), marginals)
     if config.marginals.variance_targeting:
-        variances = [float(np.var(series[name].to_numpy() * m.scale)) for name, m in zip(names, marginals, strict=True)]
-        marginals = tuple(_variance_targeted(m, v) for m, v in zip(marginals, variances, strict=True))
+        marginals = targeted(marginals)
         notes += [f"{m.name}: variance targeting not applied to {m.label}" for m in marginals if m.kind == "egarch"]
     marginals, stressed_date = _stressed(marginals, series.index)
     dependence = _rebind(dependence, marginals)

@@ -225,7 +225,8 @@ def window_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 def outside_band(windows: pd.DataFrame) -> pd.Series:
     """Which of :func:`window_rows` count as outside 5..95: those with a data value (as the joint test counts)."""
-    return ~windows["inside_90"].astype(bool) & windows["data"].notna()
+    finite = pd.Series(np.isfinite(windows["data"].to_numpy(dtype=float)), index=windows.index)
+    return ~windows["inside_90"].astype(bool) & finite
 
 
 def calibration_table(model: JointModel, returns: pd.DataFrame, settings: CalibrationSettings) -> pd.DataFrame:

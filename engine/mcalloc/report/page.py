@@ -28,7 +28,7 @@ from matplotlib.text import Text
 
 from mcalloc.api import Run, RunFolderError, load, read_manifest
 from mcalloc.config.optimize_schema import FRONTIER_PATHS
-from mcalloc.errors import OutputError
+from mcalloc.errors import OutputError, check_stop
 from mcalloc.report import figures
 from mcalloc.report.compare import KEY_METRICS, run_labels
 from mcalloc.results.writer import move_into_place, release_claim, working_folder
@@ -85,6 +85,7 @@ def _money(value: Any) -> str:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
+    check_stop()  # after a SIGTERM nothing more is written in place
     temporary = path.parent / f".{path.name}.tmp"
     try:
         temporary.write_bytes(data)
@@ -227,7 +228,7 @@ def _diversification_table(table: pd.DataFrame) -> Table:
     for _, row in table.iterrows():
         show = _difference_format(str(row["statistic"]))
         # P(wealthier) is empty for a mix level with the reference on every path
-        same = pd.isna(row["difference"])
+        same = row["statistic"] == "prob_wealthier" and pd.isna(row["difference"])
         rows.append(
             [
                 str(row["portfolio"]),

@@ -44,7 +44,7 @@ __all__ = [
     "writer_record",
 ]
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 """1.1 added fan.csv, drawdowns.csv, report.html and figures/; 1.2 the manifest's ``files`` digests."""
 
 _KEY_PACKAGES = (
@@ -342,7 +342,11 @@ def writer_record(working: Path) -> Any:
 
 
 def move_into_place(working: Path, final: Path) -> None:
-    """Give ``working`` the name ``final``; an earlier ``final`` is moved aside first and deleted after."""
+    """Give ``working`` the name ``final``; an earlier ``final`` is moved aside first and deleted after.
+
+    Not after a SIGTERM (:func:`mcalloc.errors.check_stop`): what was being built is not made final.
+    """
+    check_stop()
     if final.exists():
         retired = final.parent / f".{final.name}.replaced"
         if retired.exists():

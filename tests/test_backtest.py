@@ -342,10 +342,12 @@ SMALL = ["--draws", "200", "--set", "simulation.n_paths=200"]
 
 
 def test_a_failed_refit_leaves_the_last_fit_in_charge(shared_data: Path, tmp_path: Path) -> None:
-    # fhs/t fits before 2012, but the S&P 500's GJR with the residuals' skew reaches persistence 1 in the
-    # refits before 2018 and 2019: the 2017 fit forecasts on (filtered through 2017) and the split is evaluated
+    # fhs/t with omega reset after a free fit (the two-step targeting) fits before 2012, but the S&P 500's GJR
+    # with the residuals' skew reaches persistence 1 in the refits before 2018 and 2019: the 2017 fit forecasts
+    # on (filtered through 2017) and the split is evaluated. (Tied inside the likelihood, these refits hold.)
     out = tmp_path / "refits"
-    args = ["backtest", str(FIT_ETFS), "--split", "2012-01-01", "--models", "fhs", "--marginals", "t"]
+    reset = ["--set", "model.marginals.variance_targeting=omega"]
+    args = ["backtest", str(FIT_ETFS), "--split", "2012-01-01", "--models", "fhs", "--marginals", "t", *reset]
     small = ["--draws", "100", "--set", "simulation.n_paths=100", "--out", str(out), "-q"]
     assert main([*args, "--refit-every", "12", *small]) == 0
     warnings = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["warnings"]
@@ -357,7 +359,7 @@ def test_a_failed_refit_leaves_the_last_fit_in_charge(shared_data: Path, tmp_pat
     assert (daily["n_obs"] == daily["n_obs"].iloc[0]).all() and daily["n_obs"].iloc[0] == 2012  # 2012-01-03..2019-12-31
     # a carried model's state runs on through the days after its own data: the S&P 500's variance 400 days on
     # is the fit's last variance run through those days' returns by the GJR recursion (written out here)
-    scenario = load_scenario(FIT_ETFS, ["model.dependence.kind=fhs", "model.marginals.dist=t"])
+    scenario = load_scenario(FIT_ETFS, ["model.dependence.kind=fhs", "model.marginals.dist=t", reset[1]])
     data = load_market_data(scenario)
     start = int(data.returns.index.searchsorted(pd.Timestamp("2016-01-04")))
     model = _fit(Variant("fhs", "t", scenario), data, start)

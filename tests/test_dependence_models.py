@@ -473,7 +473,7 @@ def test_calibrated_fhs_factor_runs_exactly_like_the_fit(
 
 FACTOR_FHS: dict[str, Any] = {
     "source": "fit",
-    "marginals": {"kind": "gjr_garch", "dist": "normal", "mean": "sample", "variance_targeting": True},
+    "marginals": {"kind": "gjr_garch", "dist": "normal", "mean": "sample", "variance_targeting": "likelihood"},
     "dependence": {"kind": "fhs"},
     "factor": {"market": "sp500"},
 }
@@ -495,12 +495,14 @@ def simulated_market(seed: int) -> tuple[JointModel, pd.DataFrame]:
     return fit_joint_model(ModelConfig.model_validate(FACTOR_FHS), market_data(returns)), returns
 
 
-@pytest.mark.parametrize("targeting", [True, False], ids=["targeted", "free"])
-def test_the_fitted_days_variances_are_those_of_the_model_that_is_simulated(targeting: bool) -> None:
-    # variance targeting resets omega after the fit: the stored variances (the in-sample VaR check, a
-    # calibration window's start, the last/historical_max/stressed starts) must then be the targeted
-    # model's, run through the data's residuals; without targeting they are arch's own, which the same
-    # recursion reproduces. Reference: the GJR recursion written out here.
+@pytest.mark.parametrize("targeting", ["likelihood", True, False], ids=["tied", "reset", "free"])
+def test_the_fitted_days_variances_are_those_of_the_model_that_is_simulated(targeting: bool | str) -> None:
+    # variance targeting resets omega after the fit (reset) or ties it inside the likelihood (tied): the
+    # stored variances (the in-sample VaR check, a calibration window's start, the last/historical_max/
+    # stressed starts) must then be the targeted model's, run through the data's residuals; without
+    # targeting they are arch's own, which the same recursion reproduces. Reference: the GJR recursion
+    # written out here. Targeted, the long-run variance with the resampled residuals' E[z^2 1(z<0)] (the
+    # simulated model's persistence) is the sample's.
     _, returns = simulated_market(4)
     config = {**FACTOR_FHS, "marginals": {**FACTOR_FHS["marginals"], "variance_targeting": targeting}}
     model = fit_joint_model(ModelConfig.model_validate(config), market_data(returns))
@@ -515,7 +517,11 @@ def test_the_fitted_days_variances_are_those_of_the_model_that_is_simulated(targ
         assert m.last_variance == pytest.approx(expected[valid[-1]], rel=1e-9)
         assert m.max_variance == pytest.approx(variance.max(), rel=1e-12)
         if targeting:  # the long-run variance is the sample's (of the series the model describes)
+            assert m.empirical_shocks is not None
             assert m.unconditional_variance == pytest.approx(np.nanvar(series[:, column]), rel=1e-9)
+        if targeting == "likelihood":  # the residuals resampled are the tied fit's own
+            z = m.std_residuals[np.isfinite(m.std_residuals)]
+            np.testing.assert_allclose(m.empirical_shocks, (z - z.mean()) / z.std(), rtol=1e-12, atol=1e-12)
 
 
 def test_a_calibration_window_starts_from_the_models_own_state_of_that_day() -> None:
@@ -535,7 +541,7 @@ def test_a_calibration_window_starts_from_the_models_own_state_of_that_day() -> 
     state = _window_state(model, values, start, 3)
     np.testing.assert_allclose(state.dependence, np.tile(q, (3, 1, 1)), rtol=1e-10)
     assert np.abs(q - dcc.last_q).max() > 1e-3  # the day's own state, not the end of the data's
-    ar1 = {**FACTOR_FHS, "marginals": {**FACTOR_FHS["marginals"], "mean": "sample_ar1"}}
+    ar1 = {**FACTOR_FHS, "marginals": {**FACTOR_FHS["marginals"], "mean": "sample_ar1", "variance_targeting": True}}
     model = fit_joint_model(ModelConfig.model_validate(ar1), market_data(returns))
     state = _window_state(model, values, start, 3)
     load = model.factor.loadings[:, 0]

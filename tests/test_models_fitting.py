@@ -97,6 +97,80 @@ def test_parameter_recovery(kind: str, dist: str, mean: str, truth: dict[str, fl
         assert abs(fitted.params[key] - value) <= 3 * errors[key], (key, fitted.params[key], value, errors[key])
 
 
+def _law_asymmetry(dist: str) -> object:
+    """The tie's ``E[z^2 1(z<0)]`` from the fitted law's parameters (``nu``, ``skew``)."""
+    from mcalloc.models.innovations import InnovationLaw
+
+    def asymmetry(_residuals: np.ndarray, law: np.ndarray) -> float:
+        nu = float(law[0]) if law.size > 0 else None
+        skew = float(law[1]) if law.size > 1 else None
+        return InnovationLaw(dist, nu, skew).negative_second_moment()  # type: ignore[arg-type]
+
+    return asymmetry
+
+
+TIED = [
+    pytest.param("gjr_garch", "normal", {"omega": 0.02, "alpha": 0.02, "gamma": 0.14, "beta": 0.89}, id="gjr-normal"),
+    pytest.param(
+        "gjr_garch",
+        "skewt",
+        {"omega": 0.02, "alpha": 0.03, "gamma": 0.1, "beta": 0.89, "nu": 7.0, "skew": -0.1},
+        id="gjr-skewt",
+    ),
+    pytest.param("garch", "t", {"omega": 0.03, "alpha": 0.07, "beta": 0.91, "nu": 6.0}, id="garch-t"),
+]
+
+
+@pytest.mark.parametrize(("kind", "dist", "truth"), TIED)
+def test_tied_variance_fit_recovers_parameters_and_holds_the_target(kind: str, dist: str, truth: dict) -> None:
+    # variance targeting inside the likelihood (omega = V (1 - alpha - kappa gamma - beta)), on 8,000
+    # simulated days: every estimate within 3 of its (sandwich) standard errors of the truth; the long-run
+    # variance is the target exactly; the tie costs log-likelihood against arch's free fit, never gains
+    marginal = FittedMarginal.from_params("x", kind, dist, "zero", MarginalParams(mu=0.0, **truth))  # type: ignore[arg-type]
+    returns = series(simulate(marginal, 1, 8500, seed=2, start=StartConfig(kind="vol", vol_ann=0.16))[0, 500:])
+    spec = MarginalSpec(kind, dist, "sample")  # type: ignore[arg-type]
+    free = spec.fit(returns, "x")
+    target = float(np.var(returns.to_numpy() * 100.0))
+    tied = spec.fit_targeted(returns, "x", target, _law_asymmetry(dist), free)  # type: ignore[arg-type]
+    assert tied.unconditional_variance == pytest.approx(target, rel=1e-10)
+    assert tied.loglikelihood is not None and free.loglikelihood is not None
+    assert 0.0 <= free.loglikelihood - tied.loglikelihood < 5.0
+    errors = tied.diagnostics.std_errors  # type: ignore[union-attr]
+    for key, value in truth.items():
+        assert 0.0 < errors[key] < 0.5 * max(abs(value), 0.05), (key, errors[key])
+        assert abs(tied.params[key] - value) <= 3 * errors[key], (key, tied.params[key], value, errors[key])
+
+
+def test_a_tie_that_does_not_bind_gives_arch_s_own_fit() -> None:
+    # reference: arch's free quasi-ML fit. Tied to the free fit's own long-run variance, the constrained
+    # optimum is the free one: parameters within 2e-3 of arch's, log-likelihood within 1e-4 (arch's
+    # SLSQP stops at its own tolerance); the fitted variances are arch's recursion at those parameters
+    marginal = FittedMarginal.from_params(
+        "x", "gjr_garch", "normal", "zero", MarginalParams(mu=0.0, omega=0.02, alpha=0.03, gamma=0.12, beta=0.88)
+    )
+    returns = series(simulate(marginal, 1, 5000, seed=5)[0])
+    spec = MarginalSpec("gjr_garch", "normal", "sample")
+    free = spec.fit(returns, "x")
+    tied = spec.fit_targeted(returns, "x", free.unconditional_variance, _law_asymmetry("normal"), free)  # type: ignore[arg-type]
+    for key in ("omega", "alpha", "gamma", "beta"):
+        assert tied.params[key] == pytest.approx(free.params[key], abs=2e-3), key
+    assert tied.loglikelihood == pytest.approx(free.loglikelihood, abs=1e-4)
+    assert tied.diagnostics.n_params == free.diagnostics.n_params - 1  # type: ignore[union-attr]
+
+
+def test_tied_fit_refuses_what_it_cannot_carry() -> None:
+    with pytest.raises(ValueError, match="does not apply"):
+        MarginalSpec("egarch", "normal", "sample").fit_targeted(
+            series(np.zeros(10)),
+            "x",
+            1.0,
+            _law_asymmetry("normal"),
+            None,  # type: ignore[arg-type]
+        )
+    with pytest.raises(ValueError, match="variance_targeting: likelihood applies"):
+        MarginalsConfig(kind="gjr_garch", mean="ar1", variance_targeting="likelihood")
+
+
 def test_sample_ar1_keeps_the_sample_mean_and_finds_the_same_phi_as_ar1() -> None:
     # sample_ar1 fixes the long-run mean mu / (1 - phi) at the sample's mean log return
     # (exactly) and fits phi to the demeaned returns; the ML AR(1) finds its own mean,

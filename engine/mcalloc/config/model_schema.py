@@ -229,9 +229,13 @@ class MarginalsConfig(Frozen):
     ``step``: the step length the calibrated parameters describe (``mcalloc
     calibrate`` writes it); ``simulation.steps_per_year`` must match it.
 
-    ``variance_targeting``: after the fit, set ``omega`` so that the model's
-    long-run variance equals the sample variance of the series (Engle and
-    Mezrich 1996), using the persistence of the shocks actually simulated.
+    ``variance_targeting``: hold the model's long-run variance at the sample
+    variance of the series (Engle and Mezrich 1996), with the persistence of
+    the shocks actually simulated. ``likelihood`` ties ``omega`` to the other
+    parameters inside the likelihood, so the fit chooses how the target is
+    met (GARCH and GJR-GARCH with a ``sample`` or ``zero`` mean); ``omega``
+    (or ``true``) resets ``omega`` after a free fit, keeping its ``alpha``,
+    ``gamma`` and ``beta``.
 
     ``variance_ceiling``: the simulated conditional variance of each series
     never exceeds this multiple of its largest fitted variance
@@ -250,7 +254,7 @@ class MarginalsConfig(Frozen):
     dist: Distribution = "t"
     mean: MeanKind = "sample"
     step: StepLength | None = None
-    variance_targeting: bool = False
+    variance_targeting: bool | Literal["omega", "likelihood"] = False
     variance_ceiling: Annotated[float, Field(ge=1.0, le=1000.0)] | None = 4.0
     candidates: Annotated[list[ModelChoice], Field(min_length=1)] | None = None
     fallback: ModelChoice | None = None
@@ -261,6 +265,12 @@ class MarginalsConfig(Frozen):
     def _consistent(self) -> MarginalsConfig:
         if self.candidates is not None and self.kind != "auto":
             raise ValueError("candidates: only used with kind: auto; remove it or set kind: auto")
+        untied = self.kind == "egarch" or self.mean not in ("sample", "zero")
+        if self.variance_targeting == "likelihood" and self.kind != "auto" and untied:
+            raise ValueError(
+                f"variance_targeting: likelihood applies to garch and gjr_garch with mean sample or zero, "
+                f"not {self.kind} with mean {self.mean}; use variance_targeting: omega"
+            )
         for name, params in (self.params or {}).items():
             kind = params.kind or self.kind
             if kind == "auto":

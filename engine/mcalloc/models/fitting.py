@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -143,9 +144,6 @@ class MarginalSpec:
             If there are too few returns, no start converges, or every
             converged fit is not stationary.
         """
-        from arch import arch_model  # heavy import, kept out of config validation
-        from arch.univariate import ARX
-
         options = options or FitOptions()
         percent = np.asarray(returns, dtype=float) * SCALE
         if percent.size < options.min_observations:
@@ -157,29 +155,7 @@ class MarginalSpec:
             raise ModelError(f"{name}: the returns contain missing or infinite values; check the data file")
         sample_mean = float(percent.mean()) if self.mean in _DEMEANED else 0.0
         target = pd.Series(percent - sample_mean, index=returns.index, name="r")
-        model = arch_model(
-            target,
-            mean=_ARCH_MEAN[self.mean],
-            lags=1 if self.mean in AR_MEANS else 0,
-            vol="EGARCH" if self.kind == "egarch" else "GARCH",
-            p=1,
-            o=0 if self.kind == "garch" else 1,
-            q=1,
-            dist=_ARCH_DIST[self.dist],
-            hold_back=options.hold_back or None,
-            rescale=False,
-        )
-        if self.mean == "sample_ar1":
-            # the returns are demeaned, so the AR(1) has no intercept of its own to fit
-            model = ARX(
-                target,
-                lags=1,
-                constant=False,
-                hold_back=options.hold_back or None,
-                volatility=model.volatility,
-                distribution=model.distribution,
-                rescale=False,
-            )
+        model = self._arch_model(target, options)
         starts: list[np.ndarray | None] = [None]
         starts += _alternative_starts(self.kind, self.dist, self.mean, target.to_numpy(), options.n_starts - 1)
         accepted: list[tuple[FittedMarginal, _Attempt]] = []
@@ -214,6 +190,188 @@ class MarginalSpec:
         assert fitted.diagnostics is not None
         return replace(fitted, warnings=tuple(notes), diagnostics=replace(fitted.diagnostics, attempts=attempts))
 
+    def _arch_model(self, target: pd.Series, options: FitOptions) -> Any:
+        """arch's model of the (demeaned, for ``sample`` means) percent returns ``target``."""
+        from arch import arch_model  # heavy import, kept out of config validation
+        from arch.univariate import ARX
+
+        model = arch_model(
+            target,
+            mean=_ARCH_MEAN[self.mean],
+            lags=1 if self.mean in AR_MEANS else 0,
+            vol="EGARCH" if self.kind == "egarch" else "GARCH",
+            p=1,
+            o=0 if self.kind == "garch" else 1,
+            q=1,
+            dist=_ARCH_DIST[self.dist],
+            hold_back=options.hold_back or None,
+            rescale=False,
+        )
+        if self.mean == "sample_ar1":
+            # the returns are demeaned, so the AR(1) has no intercept of its own to fit
+            model = ARX(
+                target,
+                lags=1,
+                constant=False,
+                hold_back=options.hold_back or None,
+                volatility=model.volatility,
+                distribution=model.distribution,
+                rescale=False,
+            )
+        return model
+
+    def fit_targeted(
+        self,
+        returns: pd.Series,
+        name: str,
+        variance: float,
+        asymmetry: Callable[[np.ndarray, np.ndarray], float],
+        start: FittedMarginal,
+        options: FitOptions | None = None,
+    ) -> FittedMarginal:
+        """Refit with the long-run variance held at ``variance`` inside the likelihood.
+
+        ``omega = variance (1 - alpha - kappa gamma - beta)``, and ``alpha``,
+        ``gamma``, ``beta`` and the law's parameters maximise arch's
+        likelihood under that tie, so the data decide how the target is met
+        (Francq, Horvath and Zakoian 2011 study this estimator). ``kappa`` is
+        ``E[z^2 1{z<0}]`` of the shocks the simulation will draw:
+        ``asymmetry(std_residuals, law_params)`` gives it for a candidate fit,
+        and the fit is repeated until it agrees with its own residuals (for
+        resampled residuals) or fitted law.
+
+        Only GARCH and GJR-GARCH with a ``zero`` or ``sample`` mean: other
+        means have parameters of their own that the tie would have to carry.
+
+        Parameters
+        ----------
+        returns
+            Series (n_obs,): decimal log returns, as given to :meth:`fit`.
+        variance
+            The target: the long-run variance of ``100 x returns`` (less the
+            sample mean), percent squared per step.
+        asymmetry
+            ``(std_residuals, law_params) -> kappa``.
+        start
+            The free fit of the same model: its parameters start the search.
+
+        Raises
+        ------
+        ModelError
+            If no tied fit converges below ``max_persistence``.
+        """
+        from scipy import optimize
+
+        if self.kind == "egarch" or self.mean not in ("zero", "sample"):
+            raise ValueError(f"variance targeting inside the likelihood does not apply to {self.label}")
+        options = options or FitOptions()
+        percent = np.asarray(returns, dtype=float) * SCALE
+        sample_mean = float(percent.mean()) if self.mean in _DEMEANED else 0.0
+        target = pd.Series(percent - sample_mean, index=returns.index, name="r")
+        model = self._arch_model(target, options)
+        residuals = target.to_numpy()[options.hold_back :]
+        volatility, law = model.volatility, model.distribution
+        backcast = volatility.backcast(residuals)
+        bounds_of_variance = volatility.variance_bounds(residuals)
+        asymmetric = self.kind == "gjr_garch"
+        n_vol = 3 if asymmetric else 2  # alpha, (gamma,) beta
+        sigma2 = np.empty_like(residuals)
+
+        def volatility_params(theta: np.ndarray, kappa: float) -> np.ndarray:
+            alpha, beta = theta[0], theta[n_vol - 1]
+            gamma = theta[1] if asymmetric else 0.0
+            omega = variance * (1.0 - alpha - kappa * gamma - beta)
+            return np.array([omega, *theta[:n_vol]])
+
+        def loglikelihood(theta: np.ndarray, kappa: float, individual: bool = False) -> Any:
+            volatility.compute_variance(
+                volatility_params(theta, kappa), residuals, sigma2, backcast, bounds_of_variance
+            )
+            return law.loglikelihood(theta[n_vol:], residuals, sigma2, individual=individual)
+
+        free = start.params
+        theta_free = [free["alpha"], *([free.get("gamma", 0.0)] if asymmetric else []), free["beta"]]
+        theta_free += [free[key] for key in ("nu", "skew") if key in free]
+        law_bounds = list(law.bounds(residuals))
+        bounds = [(0.0, 1.0), *([(-1.0, 2.0)] if asymmetric else []), (0.0, 1.0), *law_bounds]
+
+        def solve(kappa: float, first: np.ndarray) -> tuple[np.ndarray, float]:
+            def persistence_room(theta: np.ndarray) -> float:
+                return float(1.0 - 1e-6 - theta[0] - theta[n_vol - 1] - (kappa * theta[1] if asymmetric else 0.0))
+
+            constraints = [{"type": "ineq", "fun": persistence_room}]
+            if asymmetric:
+                constraints.append({"type": "ineq", "fun": lambda theta: float(theta[0] + theta[1])})
+            n_obs = residuals.size
+
+            def objective(theta: np.ndarray) -> float:
+                value = -float(loglikelihood(theta, kappa)) / n_obs
+                return value if math.isfinite(value) else 1e10
+
+            best: Any = None
+            for x0 in _tied_starts(first, kappa, asymmetric, n_vol):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    result = optimize.minimize(
+                        objective,
+                        x0,
+                        method="SLSQP",
+                        bounds=bounds,
+                        constraints=constraints,
+                        options={"maxiter": options.max_iterations, "ftol": 1e-12},
+                    )
+                feasible = persistence_room(result.x) >= -1e-9 and (
+                    not asymmetric or result.x[0] + result.x[1] >= -1e-9
+                )
+                if feasible and math.isfinite(result.fun) and (best is None or result.fun < best.fun):
+                    best = result
+            if best is None:
+                raise ModelError(
+                    f"{name}: the {self.label} fit with its long-run variance tied to the sample's did not "
+                    "converge; set model.marginals.variance_targeting: omega, or fit without targeting"
+                )
+            return np.asarray(best.x, dtype=float), -float(best.fun) * n_obs
+
+        law_params = np.asarray(theta_free[n_vol:], dtype=float)
+        kappa = asymmetry(start.std_residuals, law_params)
+        theta = np.asarray(theta_free, dtype=float)
+        for _ in range(_MAX_KAPPA_ROUNDS):
+            theta, _ = solve(kappa, theta)
+            loglikelihood(theta, kappa)
+            updated = asymmetry(residuals / np.sqrt(sigma2), theta[n_vol:])
+            if abs(updated - kappa) < 1e-10:
+                break
+            kappa = updated
+        else:
+            raise ModelError(
+                f"{name}: the tied {self.label} fit's E[z^2 1(z<0)] did not settle ({kappa:.6f}); "
+                "set model.marginals.variance_targeting: omega"
+            )
+        params = volatility_params(theta, kappa)
+        persistence = 1.0 - params[0] / variance
+        if not persistence < options.max_persistence:
+            raise ModelError(
+                f"{name}: the {self.label} fit with its long-run variance tied to the sample's has persistence "
+                f"{persistence:.6f} (E[z^2 1(z<0)] = {kappa:.3f}), not below model.marginals.max_persistence "
+                f"{options.max_persistence:g}; raise the limit, or try a longer data window or another model"
+            )
+        full = np.concatenate([params, theta[n_vol:]])
+        result = model.fix(full)
+        omega_gradient = np.zeros(theta.size)
+        omega_gradient[:n_vol] = -variance * np.array([1.0, *([kappa] if asymmetric else []), 1.0])
+        errors = _tied_standard_errors(lambda t: loglikelihood(t, kappa, individual=True), theta, omega_gradient)
+        names = list(result.params.index)
+        std_errors = {_OUR_NAMES[key]: errors[i] for i, key in enumerate(names)}
+        fitted = self._fitted(result, returns, name, sample_mean, options, std_errors=std_errors, n_params=theta.size)
+        note = (
+            f"{name} ({self.label}): long-run variance tied to the sample's inside the likelihood "
+            f"(E[z^2 1(z<0)] = {kappa:.4f}); it costs {start.loglikelihood - fitted.loglikelihood:.2f} "
+            "log-likelihood units against the free fit"
+            if start.loglikelihood is not None and fitted.loglikelihood is not None
+            else ""
+        )
+        return replace(fitted, warnings=(*start.warnings, *([note] if note else [])))
+
     def _attempt(self, model: Any, start: np.ndarray | None, options: FitOptions) -> _Attempt:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -235,10 +393,19 @@ class MarginalSpec:
         return _Attempt(result, None, messages)
 
     def _fitted(
-        self, result: Any, returns: pd.Series, name: str, sample_mean: float, options: FitOptions
+        self,
+        result: Any,
+        returns: pd.Series,
+        name: str,
+        sample_mean: float,
+        options: FitOptions,
+        std_errors: dict[str, float] | None = None,
+        n_params: int | None = None,
     ) -> FittedMarginal:
+        """``std_errors`` and ``n_params`` replace arch's for a result of :meth:`fit_targeted`."""
         params = {_OUR_NAMES[key]: float(value) for key, value in result.params.items()}
-        std_errors = {_OUR_NAMES[key]: float(value) for key, value in result.std_err.items()}
+        if std_errors is None:
+            std_errors = {_OUR_NAMES[key]: float(value) for key, value in result.std_err.items()}
         percent = np.asarray(returns, dtype=float) * SCALE
         if self.mean in ("zero", *_DEMEANED):
             # sample_ar1: the intercept that puts the AR(1)'s mean mu / (1 - phi) at the sample's
@@ -261,7 +428,7 @@ class MarginalSpec:
         diagnostics = FitDiagnostics(
             std_errors={key: std_errors.get(key, math.nan) for key in ordered},
             loglikelihood=float(result.loglikelihood),
-            n_params=int(result.num_params) + (1 if self.mean in _DEMEANED else 0),
+            n_params=(int(result.num_params) if n_params is None else n_params) + (1 if self.mean in _DEMEANED else 0),
             n_obs=n_obs,
             ljung_box_lags=lags,
             ljung_box_p=ljung_box(finite, lags)[1],
@@ -297,6 +464,73 @@ class MarginalSpec:
             f"{name}: the {self.label} fit did not converge from {len(problems)} starting points "
             f"({problems[0].partition(': ')[2]}); {what}"
         )
+
+
+_MAX_KAPPA_ROUNDS = 50
+"""Refits of :meth:`MarginalSpec.fit_targeted` until ``E[z^2 1(z<0)]`` agrees with the fit's residuals."""
+
+
+def _tied_starts(first: np.ndarray, kappa: float, asymmetric: bool, n_vol: int) -> list[np.ndarray]:
+    """The free fit's parameters pulled inside the tie's persistence limit, and a few others."""
+    starts = []
+    law = list(first[n_vol:])
+    for shrink in (1.0, 0.99):
+        theta = first.copy()
+        persistence = theta[0] + theta[n_vol - 1] + (kappa * theta[1] if asymmetric else 0.0)
+        if persistence > 0.995:
+            theta[:n_vol] *= 0.995 / persistence
+        theta[:n_vol] *= shrink
+        starts.append(theta)
+    others = ([0.02, 0.10, 0.90], [0.05, 0.05, 0.90], [0.0, 0.15, 0.88]) if asymmetric else ([0.05, 0.90], [0.10, 0.85])
+    starts += [np.array([*volatility, *law], dtype=float) for volatility in others]
+    return starts
+
+
+def _tied_standard_errors(
+    individual: Callable[[np.ndarray], np.ndarray], theta: np.ndarray, omega_gradient: np.ndarray
+) -> list[float]:
+    """Robust (sandwich) standard errors of ``omega`` and ``theta``, from numerical derivatives.
+
+    ``individual(theta)`` is the log-likelihood of each day. The scores are
+    central differences; the Hessian is the central difference of their sum.
+    ``omega``'s error is the delta method's through the tie, whose gradient in
+    ``theta`` is ``omega_gradient``. Returned in arch's order: ``omega``, then
+    ``theta``'s entries; NaN where the Hessian is singular.
+    """
+    size = theta.size
+    steps = 1e-5 * np.maximum(np.abs(theta), 1e-2)
+
+    def shifted(at: np.ndarray, i: int, sign: float) -> np.ndarray:
+        moved = at.copy()
+        moved[i] += sign * steps[i]
+        return moved
+
+    def scores(at: np.ndarray) -> np.ndarray:
+        return np.column_stack(
+            [
+                (np.asarray(individual(shifted(at, i, 1.0))) - np.asarray(individual(shifted(at, i, -1.0))))
+                / (2.0 * steps[i])
+                for i in range(size)
+            ]
+        )
+
+    outer = scores(theta)
+    hessian = np.column_stack(
+        [
+            (scores(shifted(theta, j, 1.0)).sum(axis=0) - scores(shifted(theta, j, -1.0)).sum(axis=0))
+            / (2.0 * steps[j])
+            for j in range(size)
+        ]
+    )
+    hessian = 0.5 * (hessian + hessian.T)
+    try:
+        inverse = np.linalg.inv(hessian)
+    except np.linalg.LinAlgError:
+        return [math.nan] * (size + 1)
+    covariance = inverse @ (outer.T @ outer) @ inverse
+    omega_variance = float(omega_gradient @ covariance @ omega_gradient)
+    errors = np.sqrt(np.maximum(np.diag(covariance), 0.0))
+    return [math.sqrt(max(omega_variance, 0.0)), *map(float, errors)]
 
 
 def _choice(choice: ModelChoice, default_mean: MeanKind) -> MarginalSpec:

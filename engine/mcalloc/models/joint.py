@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mcalloc.config.model_schema import BASELINE_KINDS, DependenceConfig, RegimeConfig, StartConfig
+from mcalloc.config.model_schema import (
+    BASELINE_KINDS,
+    DependenceConfig,
+    Distribution,
+    MarginalsConfig,
+    RegimeConfig,
+    StartConfig,
+)
 from mcalloc.config.schema import ModelConfig
 from mcalloc.errors import DataError, ModelError
 from mcalloc.models.bootstrap import MAX_STANDARDISED, IidReturns, ResidualBootstrap, ReturnBootstrap
@@ -32,6 +39,7 @@ from mcalloc.models.dependence import (
     lead_lag_correlation,
 )
 from mcalloc.models.factor import FactorStructure, fit_factor, fit_regime_loadings
+from mcalloc.models.innovations import InnovationLaw, ShockMoments
 from mcalloc.models.marginals import FittedMarginal
 from mcalloc.models.recursions import RecursionPlan, SimulationState, next_variance
 
@@ -691,6 +699,55 @@ def _variance_targeted(marginal: FittedMarginal, sample_variance: float) -> Fitt
     )
 
 
+def _tied_fits(
+    marginals: tuple[FittedMarginal, ...],
+    series: pd.DataFrame,
+    variances: Sequence[float],
+    resampled: bool,
+    config: MarginalsConfig,
+    options: FitOptions | None,
+) -> tuple[tuple[FittedMarginal, ...], tuple[bool, ...]]:
+    """Each marginal refitted with its long-run variance tied to the sample's, where the tie applies.
+
+    With ``resampled`` (filtered historical simulation) the tie's
+    ``E[z^2 1(z<0)]`` is that of the residuals the simulation resamples:
+    those of the rows complete in every series, centred and scaled as the
+    bootstrap does. Otherwise it is the fitted law's. A marginal the tie does
+    not apply to (EGARCH, an AR(1) mean, chosen by ``kind: auto``) is
+    returned as it is, for ``omega`` to be reset, and a note says so.
+    """
+    from mcalloc.models.fitting import FitOptions, MarginalSpec
+
+    options = replace(options or FitOptions(), max_persistence=config.max_persistence)
+    complete = np.all(np.isfinite(np.column_stack([m.std_residuals for m in marginals])), axis=1)
+
+    def resampled_asymmetry(residuals: np.ndarray, _law: np.ndarray) -> float:
+        rows = residuals[complete]
+        return ShockMoments.of_sample((rows - rows.mean()) / rows.std()).negative_second
+
+    results: list[FittedMarginal] = []
+    done: list[bool] = []
+    for m, variance in zip(marginals, variances, strict=True):
+        if m.kind == "egarch" or m.mean not in ("sample", "zero"):
+            note = f"{m.name}: variance targeting inside the likelihood does not apply to {m.label}; omega was reset"
+            results.append(replace(m, warnings=(*m.warnings, note)))
+            done.append(False)
+            continue
+        dist = m.dist
+
+        def law_asymmetry(_residuals: np.ndarray, law: np.ndarray, dist: Distribution = dist) -> float:
+            nu = float(law[0]) if law.size > 0 else None
+            skew = float(law[1]) if law.size > 1 else None
+            return InnovationLaw(dist, nu, skew).negative_second_moment()
+
+        spec = MarginalSpec(m.kind, m.dist, m.mean)
+        asymmetry = resampled_asymmetry if resampled else law_asymmetry
+        fitted = spec.fit_targeted(series[m.name], m.name, variance, asymmetry, m, options)
+        results.append(replace(fitted, candidates=m.candidates))
+        done.append(True)
+    return tuple(results), tuple(done)
+
+
 def _stress_level(marginals: Sequence[FittedMarginal]) -> np.ndarray:
     """Per fitted day, the mean over series of fitted variance / long-run variance, shape (n_obs,) (NaN if unknown)."""
     ratios = []
@@ -748,12 +805,20 @@ def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions |
             )
     marginals = tuple(fit_series(series[name], name, config.marginals, options) for name in names)
     sample_variances = [float(np.var(series[m.name].to_numpy() * m.scale)) for m in marginals]
+    targeting = config.marginals.variance_targeting
+    tied: tuple[bool, ...] = (False,) * len(marginals)
+    if targeting == "likelihood" and dependence_config.kind not in BASELINE_KINDS:
+        marginals, tied = _tied_fits(
+            marginals, series, sample_variances, dependence_config.kind == "fhs", config.marginals, options
+        )
 
     def targeted(fitted: tuple[FittedMarginal, ...]) -> tuple[FittedMarginal, ...]:
-        """The marginals with variance targeting applied, when the config asks for it."""
-        if not config.marginals.variance_targeting:
+        """The marginals with variance targeting applied (``omega`` reset where not tied in the fit)."""
+        if not targeting:
             return fitted
-        return tuple(_variance_targeted(m, v) for m, v in zip(fitted, sample_variances, strict=True))
+        return tuple(
+            m if done else _variance_targeted(m, v) for m, v, done in zip(fitted, sample_variances, tied, strict=True)
+        )
 
     if dependence_config.kind in BASELINE_KINDS:
         baseline: Baseline
@@ -817,7 +882,7 @@ def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions |
         else:
             correlation = np.atleast_2d(np.corrcoef(scores, rowvar=False)) if adjusted is None else adjusted
             dependence = GaussianCopula(blend_correlation(correlation, blend), marginals)
-    if config.marginals.variance_targeting:
+    if targeting:
         marginals = targeted(marginals)
         notes += [f"{m.name}: variance targeting not applied to {m.label}" for m in marginals if m.kind == "egarch"]
     marginals, stressed_date = _stressed(marginals, series.index)

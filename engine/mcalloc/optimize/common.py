@@ -157,6 +157,12 @@ def solve(problem: cp.Problem, solvers: Solvers, linear: bool, what: str, hint: 
         except cp.error.SolverError as exc:
             failure = f"{name} failed ({str(exc).splitlines()[0]})"
             continue
+        except ValueError as exc:
+            # cvxpy cannot unpack a solver status it has no name for (HiGHS's "unknown" after numerical trouble)
+            if not str(exc).startswith("Cannot unpack invalid solution"):
+                raise
+            failure = f"{name} stopped with an unknown status"
+            continue
         status = str(problem.status)
         if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
             return status, name

@@ -29,6 +29,7 @@ MODELS: dict[str, list[str]] = {
     "FHS, GJR quasi-ML": [*COPULA, "model.marginals.dist=normal", "model.dependence.kind=fhs"],
     "factor + t copula, GJR-skewed-t": ["model.marginals.dist=skewt", "model.dependence.kind=t"],
     "factor + FHS, GJR quasi-ML, targeted (default)": [],
+    "factor + FHS, GJR quasi-ML, tied targeting": ["model.marginals.variance_targeting=likelihood"],
     "iid normal returns": [*COPULA, "model.dependence.kind=iid_normal"],
     "iid t returns": [*COPULA, "model.dependence.kind=iid_t"],
     "bootstrap of returns (21-day blocks)": [

@@ -342,9 +342,10 @@ SMALL = ["--draws", "200", "--set", "simulation.n_paths=200"]
 
 
 def test_a_failed_refit_leaves_the_last_fit_in_charge(shared_data: Path, tmp_path: Path) -> None:
-    # fhs/t with omega reset after a free fit (the two-step targeting) fits before 2012, but the S&P 500's GJR
-    # with the residuals' skew reaches persistence 1 in the refits before 2018 and 2019: the 2017 fit forecasts
-    # on (filtered through 2017) and the split is evaluated. (Tied inside the likelihood, these refits hold.)
+    # fhs/t with omega reset after a free fit (the default's two-step targeting, named here) fits before 2012,
+    # but the S&P 500's GJR with the residuals' skew reaches persistence 1 in the refits before 2018 and 2019:
+    # the 2017 fit forecasts on (filtered through 2017) and the split is evaluated. (Tied inside the
+    # likelihood, these refits hold.)
     out = tmp_path / "refits"
     reset = ["--set", "model.marginals.variance_targeting=omega"]
     args = ["backtest", str(FIT_ETFS), "--split", "2012-01-01", "--models", "fhs", "--marginals", "t", *reset]

@@ -103,6 +103,14 @@ def _steps_per_year_low(data: RawScenario) -> None:
     data["simulation"]["steps_per_year"] = 11
 
 
+def _targeting_misspelt(data: RawScenario) -> None:
+    data["model"]["marginals"]["variance_targeting"] = "likely"
+
+
+def _tied_targeting_with_ar1(data: RawScenario) -> None:
+    data["model"]["marginals"].update(variance_targeting="likelihood", mean="ar1")
+
+
 def _correlation_not_pd(data: RawScenario) -> None:
     data["model"]["dependence"]["correlation"] = [[1.0, 0.9, -0.9], [0.9, 1.0, 0.9], [-0.9, 0.9, 1.0]]
 
@@ -387,6 +395,14 @@ CASES = [
     pytest.param(_validate(_n_paths_negative, "simulation.n_paths"), id="n-paths-negative"),
     pytest.param(_validate(_horizon_zero, "simulation.horizon_years"), id="horizon-years-zero"),
     pytest.param(_validate(_steps_per_year_low, "simulation.steps_per_year"), id="steps-per-year-below-12"),
+    pytest.param(
+        _validate(_targeting_misspelt, "model.marginals.variance_targeting", "'omega' or 'likelihood'"),
+        id="variance-targeting-misspelt",
+    ),
+    pytest.param(
+        _validate(_tied_targeting_with_ar1, "model.marginals.variance_targeting", "mean ar1", "omega"),
+        id="tied-targeting-with-an-ar1-mean",
+    ),
     pytest.param(
         _validate(_correlation_not_pd, "model.dependence.correlation", "positive definite"),
         id="correlation-not-positive-definite",

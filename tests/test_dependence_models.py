@@ -473,7 +473,7 @@ def test_calibrated_fhs_factor_runs_exactly_like_the_fit(
 
 FACTOR_FHS: dict[str, Any] = {
     "source": "fit",
-    "marginals": {"kind": "gjr_garch", "dist": "normal", "mean": "sample", "variance_targeting": "likelihood"},
+    "marginals": {"kind": "gjr_garch", "dist": "normal", "mean": "sample", "variance_targeting": True},
     "dependence": {"kind": "fhs"},
     "factor": {"market": "sp500"},
 }

@@ -319,8 +319,8 @@ def test_heavy_tails_and_near_unit_persistence_warn() -> None:
                 "model.marginals.params.sp500.nu=3.5",
                 "model.marginals.params.russell2000.nu=8",
                 "model.marginals.params.intl.nu=8",
-                # intl: alpha + gamma/2 + beta = 0.9995 (alpha 0.07689, gamma 0.00131 in default.yaml)
-                "model.marginals.params.intl.beta=0.921957",
+                # intl: alpha + gamma/2 + beta = 0.9995
+                "model.marginals.params.intl.beta=0.9214",
                 "model.marginals.params.intl.omega=0.0001",
             ],
         )

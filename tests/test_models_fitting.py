@@ -131,7 +131,7 @@ def test_tied_variance_fit_recovers_parameters_and_holds_the_target(kind: str, d
     spec = MarginalSpec(kind, dist, "sample")  # type: ignore[arg-type]
     free = spec.fit(returns, "x")
     target = float(np.var(returns.to_numpy() * 100.0))
-    tied = spec.fit_targeted(returns, "x", target, _law_asymmetry(dist), free)  # type: ignore[arg-type]
+    tied = spec.fit_targeted(returns, "x", target, _law_asymmetry(dist), free, from_law=True)  # type: ignore[arg-type]
     assert tied.unconditional_variance == pytest.approx(target, rel=1e-10)
     assert tied.loglikelihood is not None and free.loglikelihood is not None
     assert 0.0 <= free.loglikelihood - tied.loglikelihood < 5.0
@@ -151,7 +151,7 @@ def test_a_tie_that_does_not_bind_gives_arch_s_own_fit() -> None:
     returns = series(simulate(marginal, 1, 5000, seed=5)[0])
     spec = MarginalSpec("gjr_garch", "normal", "sample")
     free = spec.fit(returns, "x")
-    tied = spec.fit_targeted(returns, "x", free.unconditional_variance, _law_asymmetry("normal"), free)  # type: ignore[arg-type]
+    tied = spec.fit_targeted(returns, "x", free.unconditional_variance, _law_asymmetry("normal"), free, from_law=True)  # type: ignore[arg-type]
     for key in ("omega", "alpha", "gamma", "beta"):
         assert tied.params[key] == pytest.approx(free.params[key], abs=2e-3), key
     assert tied.loglikelihood == pytest.approx(free.loglikelihood, abs=1e-4)

@@ -254,7 +254,7 @@ class MarginalsConfig(Frozen):
     dist: Distribution = "t"
     mean: MeanKind = "sample"
     step: StepLength | None = None
-    variance_targeting: bool | Literal["omega", "likelihood"] = False
+    variance_targeting: Literal[False, True, "omega", "likelihood"] = False
     variance_ceiling: Annotated[float, Field(ge=1.0, le=1000.0)] | None = 4.0
     candidates: Annotated[list[ModelChoice], Field(min_length=1)] | None = None
     fallback: ModelChoice | None = None

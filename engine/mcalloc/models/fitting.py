@@ -228,6 +228,7 @@ class MarginalSpec:
         asymmetry: Callable[[np.ndarray, np.ndarray], float],
         start: FittedMarginal,
         options: FitOptions | None = None,
+        from_law: bool = False,
     ) -> FittedMarginal:
         """Refit with the long-run variance held at ``variance`` inside the likelihood.
 
@@ -236,9 +237,11 @@ class MarginalSpec:
         likelihood under that tie, so the data decide how the target is met
         (Francq, Horvath and Zakoian 2011 study this estimator). ``kappa`` is
         ``E[z^2 1{z<0}]`` of the shocks the simulation will draw:
-        ``asymmetry(std_residuals, law_params)`` gives it for a candidate fit,
-        and the fit is repeated until it agrees with its own residuals (for
-        resampled residuals) or fitted law.
+        ``asymmetry(std_residuals, law_params)`` gives it. With ``from_law``
+        it depends on the law's parameters only and is evaluated with them
+        inside the likelihood (a skewed t's moves with its skew); otherwise
+        (resampled residuals) the fit is repeated until it agrees with the
+        fit's own residuals.
 
         Only GARCH and GJR-GARCH with a ``zero`` or ``sample`` mean: other
         means have parameters of their own that the tie would have to carry.
@@ -277,7 +280,14 @@ class MarginalSpec:
         n_vol = 3 if asymmetric else 2  # alpha, (gamma,) beta
         sigma2 = np.empty_like(residuals)
 
+        no_residuals = np.empty(0)
+
+        def at(theta: np.ndarray, kappa: float) -> float:
+            """The tie's E[z^2 1(z<0)] at ``theta``: the law's, or the round's fixed value."""
+            return asymmetry(no_residuals, theta[n_vol:]) if from_law else kappa
+
         def volatility_params(theta: np.ndarray, kappa: float) -> np.ndarray:
+            kappa = at(theta, kappa)
             alpha, beta = theta[0], theta[n_vol - 1]
             gamma = theta[1] if asymmetric else 0.0
             omega = variance * (1.0 - alpha - kappa * gamma - beta)
@@ -297,7 +307,8 @@ class MarginalSpec:
 
         def solve(kappa: float, first: np.ndarray) -> tuple[np.ndarray, float]:
             def persistence_room(theta: np.ndarray) -> float:
-                return float(1.0 - 1e-6 - theta[0] - theta[n_vol - 1] - (kappa * theta[1] if asymmetric else 0.0))
+                asymmetry_term = at(theta, kappa) * theta[1] if asymmetric else 0.0
+                return float(1.0 - 1e-6 - theta[0] - theta[n_vol - 1] - asymmetry_term)
 
             constraints = [{"type": "ineq", "fun": persistence_room}]
             if asymmetric:
@@ -337,6 +348,9 @@ class MarginalSpec:
         theta = np.asarray(theta_free, dtype=float)
         for _ in range(_MAX_KAPPA_ROUNDS):
             theta, _ = solve(kappa, theta)
+            if from_law:
+                kappa = at(theta, kappa)
+                break
             loglikelihood(theta, kappa)
             updated = asymmetry(residuals / np.sqrt(sigma2), theta[n_vol:])
             if abs(updated - kappa) < 1e-10:
@@ -357,8 +371,7 @@ class MarginalSpec:
             )
         full = np.concatenate([params, theta[n_vol:]])
         result = model.fix(full)
-        omega_gradient = np.zeros(theta.size)
-        omega_gradient[:n_vol] = -variance * np.array([1.0, *([kappa] if asymmetric else []), 1.0])
+        omega_gradient = _gradient(lambda t: float(volatility_params(t, kappa)[0]), theta)
         errors = _tied_standard_errors(lambda t: loglikelihood(t, kappa, individual=True), theta, omega_gradient)
         names = list(result.params.index)
         std_errors = {_OUR_NAMES[key]: errors[i] for i, key in enumerate(names)}
@@ -484,6 +497,18 @@ def _tied_starts(first: np.ndarray, kappa: float, asymmetric: bool, n_vol: int) 
     others = ([0.02, 0.10, 0.90], [0.05, 0.05, 0.90], [0.0, 0.15, 0.88]) if asymmetric else ([0.05, 0.90], [0.10, 0.85])
     starts += [np.array([*volatility, *law], dtype=float) for volatility in others]
     return starts
+
+
+def _gradient(function: Callable[[np.ndarray], float], theta: np.ndarray) -> np.ndarray:
+    """Central differences of a scalar function of ``theta``."""
+    steps = 1e-6 * np.maximum(np.abs(theta), 1e-2)
+    gradient = np.empty(theta.size)
+    for i in range(theta.size):
+        up, down = theta.copy(), theta.copy()
+        up[i] += steps[i]
+        down[i] -= steps[i]
+        gradient[i] = (function(up) - function(down)) / (2.0 * steps[i])
+    return gradient
 
 
 def _tied_standard_errors(

@@ -742,7 +742,7 @@ def _tied_fits(
 
         spec = MarginalSpec(m.kind, m.dist, m.mean)
         asymmetry = resampled_asymmetry if resampled else law_asymmetry
-        fitted = spec.fit_targeted(series[m.name], m.name, variance, asymmetry, m, options)
+        fitted = spec.fit_targeted(series[m.name], m.name, variance, asymmetry, m, options, from_law=not resampled)
         results.append(replace(fitted, candidates=m.candidates))
         done.append(True)
     return tuple(results), tuple(done)

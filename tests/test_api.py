@@ -215,3 +215,10 @@ def test_compare_puts_two_runs_side_by_side(tmp_path: Path, capsys: pytest.Captu
     printed = capsys.readouterr().out
     assert "monthly" in printed and f"report: {out / 'compare.html'}" in printed
     assert main(["compare", str(monthly.folder)]) == 2
+
+
+def test_run_refuses_what_would_not_fit_in_memory(tmp_path: Path) -> None:
+    # as `mcalloc run` does: 100 million ten-year paths need far more memory than any machine here has
+    with pytest.raises(ConfigError, match=r"GB is available; lower simulation.n_paths.*pass force=True"):
+        mcalloc.run(DEFAULT_CONFIG, out=tmp_path / "big", simulation__n_paths=100_000_000)
+    assert not (tmp_path / "big").exists()

@@ -231,6 +231,11 @@ def _min_return_infeasible(tmp_path: Path) -> Case:
     return Case(argv, ("optimize.objectives.0", "min_return"), out=out, failed_manifest=True)
 
 
+def _progress_every_negative(tmp_path: Path) -> Case:
+    out = tmp_path / "out"
+    return Case(_run_argv(DEFAULT_CONFIG, out, "--progress-every", "-1"), ("--progress-every", "0 or more"), out=out)
+
+
 def _portfolio(**values: object) -> Mutation:
     def mutate(data: RawScenario) -> None:
         data["portfolio"].update(values)
@@ -443,6 +448,7 @@ CASES = [
     pytest.param(lambda tmp_path: _data_file_missing(tmp_path, "validate"), id="validate-data-file-missing"),
     pytest.param(lambda tmp_path: _csv_bad_price(tmp_path, "validate"), id="validate-csv-bad-price"),
     pytest.param(_min_return_infeasible, id="run-min-return-infeasible"),
+    pytest.param(_progress_every_negative, id="run-progress-every-negative"),
 ]
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
+import mcalloc
 import numpy as np
 import pytest
 from mcalloc.cli.main import main
@@ -247,6 +248,23 @@ def test_compare_draws_run_names_as_they_are(
     capsys.readouterr()
     assert _not_blank((tmp_path / "compared" / "figures" / "fans.png").read_bytes())
     assert "cost_$5_vs_$10" in (tmp_path / "compared" / "compare.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("option", ["--out", "--csv"])
+def test_compare_writes_nothing_into_a_compared_run(
+    option: str, run_folder: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the comparison's figures/ has names of its own; written into a run's folder it would sit among (or
+    # replace) the run's checksummed results
+    first, second = tmp_path / "first", tmp_path / "second"
+    shutil.copytree(run_folder[0], first)
+    shutil.copytree(run_folder[0], second)
+    before = {path: path.read_bytes() for path in first.rglob("*") if path.is_file()}
+    target = first / "figures" if option == "--out" else first / "comparison.csv"
+    assert main(["compare", str(first), str(second), option, str(target)]) == 2
+    one_error_line(capsys.readouterr(), (option, str(target), "inside the run folder"))
+    assert {path: path.read_bytes() for path in first.rglob("*") if path.is_file()} == before
+    mcalloc.load(first)  # its checksums still hold
 
 
 @pytest.mark.parametrize("where", ["missing-folder", "a-folder"])

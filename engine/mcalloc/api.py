@@ -249,6 +249,7 @@ def run(
     config: str | Path | Scenario,
     out: str | Path | None = None,
     overrides: str | list[str] | tuple[str, ...] = (),
+    force: bool = False,
     **settings: object,
 ) -> Run:
     """Run a scenario (a YAML path, or a validated :class:`Scenario`) and load its results.
@@ -256,9 +257,12 @@ def run(
     ``overrides`` are ``--set`` strings (``"simulation.n_paths=2000"``);
     keyword ``settings`` do the same with ``__`` for the dots
     (``simulation__n_paths=2000``). Progress goes nowhere; warnings are in
-    ``Run.manifest["warnings"]``.
+    ``Run.manifest["warnings"]``. A run that would need more memory than
+    the machine has free is refused (``ConfigError``), as ``mcalloc run``
+    refuses it, unless ``force``.
     """
     from mcalloc.pipeline import run_scenario
+    from mcalloc.simulation.resources import check_memory
 
     if isinstance(overrides, str):  # one setting given alone, not split into characters
         overrides = [overrides]
@@ -269,6 +273,8 @@ def run(
         scenario = _apply(json.loads(config.model_dump_json()), extra, origins) if extra else config
     else:
         scenario = load_scenario(Path(config), extra, origins)
+    if not force:
+        check_memory(scenario, "pass force=True")
     outcome = run_scenario(scenario, out=Path(out) if out is not None else None)
     return load(outcome.folder)
 

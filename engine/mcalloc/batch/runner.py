@@ -250,7 +250,7 @@ def run_batch(
                 records.append(RunRecord(run, "skipped", key, folder, numbers=key_numbers(folder)))
                 report(f"{label}: already complete, skipped")
                 continue
-            check_memory(scenario, forceable=False)
+            check_memory(scenario, force=None)
             report(f"{label}: running")
             started = True
             done = run_scenario(scenario, out=folder, extra_manifest={"batch_key": key}).folder

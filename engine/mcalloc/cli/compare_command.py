@@ -56,11 +56,26 @@ def _check_csv_target(target: Path) -> None:
         raise OutputError(f"--csv {target}: the folder {target.parent} does not exist; create it or give another")
 
 
+def _check_outside_runs(option: str, target: Path, runs: list[Path]) -> None:
+    """Refuse a target inside one of the compared runs' folders: their files are checksummed, and
+    a comparison's files (figures/ has names of its own) would change them or sit among them."""
+    resolved = target.resolve()
+    for folder in runs:
+        if resolved.is_relative_to(folder.resolve()):
+            raise OutputError(
+                f"{option} {target}: inside the run folder {folder}, whose files are its results; "
+                "give a folder outside it"
+            )
+
+
 def _compare(args: argparse.Namespace) -> int:
     if len(args.runs) < 2:
         raise McallocError("compare: give at least two run folders")
     if args.csv is not None:
         _check_csv_target(args.csv)
+        _check_outside_runs("--csv", args.csv, args.runs)
+    if args.out is not None and not args.no_report:
+        _check_outside_runs("--out", args.out, args.runs)
     # the comparison shows no single path: the per-path tables (the largest files) stay unread
     runs = [load(folder, with_paths=False) for folder in args.runs]
     table = comparison_table(runs)

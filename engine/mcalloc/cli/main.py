@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 import threading
@@ -31,7 +32,7 @@ from mcalloc.cli import (
 from mcalloc.cli.common import add_config_command, load_with_options
 from mcalloc.config.loader import scenario_to_dict
 from mcalloc.config.schema import Scenario
-from mcalloc.errors import McallocError, Terminated, check_stop, request_stop
+from mcalloc.errors import ConfigError, McallocError, Terminated, check_stop, request_stop
 
 __all__ = ["main"]
 
@@ -222,6 +223,10 @@ def _run(args: argparse.Namespace) -> int:
     from mcalloc.cli.progress import LOGGER, Mode, ProgressReporter, configure_logging
     from mcalloc.pipeline import run_scenario
 
+    if not args.progress_every >= 0.0 or not math.isfinite(args.progress_every):
+        raise ConfigError(
+            f"--progress-every: {args.progress_every:g} is not a number of seconds; give 0 or more (default 10)"
+        )
     scenario = load_with_options(args.config, args)
     if not args.force:
         from mcalloc.simulation.resources import check_memory

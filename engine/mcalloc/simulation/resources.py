@@ -52,10 +52,11 @@ def available_gb() -> float:
     return float(psutil.virtual_memory().available) / 1e9
 
 
-def check_memory(scenario: Scenario, forceable: bool = True) -> None:
+def check_memory(scenario: Scenario, force: str | None = "pass --force") -> None:
     """Refuse a run that would need more memory than the machine has available now.
 
-    ``forceable``: the command has ``--force``, so the message offers it.
+    ``force``: how the caller overrides the check (``pass --force``,
+    ``pass force=True``), offered in the message; ``None`` when it cannot.
 
     Raises
     ------
@@ -66,8 +67,8 @@ def check_memory(scenario: Scenario, forceable: bool = True) -> None:
     if needed > available:
         simulation = scenario.simulation
         remedies = ["lower simulation.n_paths (or optimize.n_paths, simulation.n_jobs)"]
-        if forceable:
-            remedies.append("pass --force to run anyway")
+        if force is not None:
+            remedies.append(f"{force} to run anyway")
         raise ConfigError(
             f"simulation.n_paths: {simulation.n_paths:,} paths x {simulation.horizon_years} years need about "
             f"{needed:.1f} GB but {available:.1f} GB is available; " + ", or ".join(remedies)

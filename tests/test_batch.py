@@ -91,6 +91,17 @@ def test_a_sweep_file_among_scenario_files_is_refused_in_one_line(
         assert error.count("\n") == 0 and f"{sweep}: a sweep file (it has base:) runs alone" in error
 
 
+def test_a_scenario_given_twice_is_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the same file (also through a folder that holds it): two runs of the same seed give the same numbers
+    copy = tmp_path / "mine.yaml"
+    copy.write_text(f"extends: {DEFAULT_CONFIG}\n", encoding="utf-8")
+    for inputs in ([str(DEFAULT_CONFIG), str(DEFAULT_CONFIG)], [str(tmp_path), str(copy)]):
+        assert main(["batch", *inputs, "--dry-run", "--out", str(tmp_path / "out")]) == 2
+        error = capsys.readouterr().err.strip()
+        assert error.count("\n") == 0 and "given twice" in error and "give each scenario once" in error
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_bad_value_in_a_sweep_is_blamed_on_its_line_in_the_sweep_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

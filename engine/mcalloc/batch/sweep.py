@@ -231,6 +231,12 @@ def batch_from_inputs(inputs: list[Path], name: str | None = None) -> Batch:
             f"{sweeps[0]}: a sweep file (it has base:) runs alone; give it as the only input, "
             "or leave it out of the scenario files and folders"
         )
+    resolved = [file.resolve() for file in files]
+    twice = next((file for file, path in zip(files, resolved, strict=True) if resolved.count(path) > 1), None)
+    if twice is not None:
+        raise ConfigError(
+            f"{twice}: given twice (the same scenario and seed give the same results); give each scenario once"
+        )
     stems = [file.stem for file in files]
     runs = tuple(
         BatchRun(stem if stems.count(stem) == 1 else f"{stem}-{index}", file.resolve())

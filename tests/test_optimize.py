@@ -298,6 +298,17 @@ def test_infeasible_groups_exit_2_naming_them(tmp_path: Path, capsys: pytest.Cap
     assert code == 2 and len(err) == 1
     assert "optimize.constraints.groups.us" in err[0] and "optimize.constraints.groups.abroad" in err[0]
     assert not (tmp_path / "x").exists()
+    assert not list(tmp_path.iterdir())  # found before the run's folder (or its .failed twin) is made
+    # `validate` finds it too (a linear program, before any path is simulated); and so with max_assets
+    assert main(["validate", str(DEFAULT_CONFIG), *overrides[:2]]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "optimize.constraints.groups.abroad" in err[0]
+    apart = ["--set", "optimize.constraints.bounds={sp500: [0.5, 1], intl: [0.3, 1]}"]
+    assert main(["validate", str(DEFAULT_CONFIG), *apart, "--set", "optimize.constraints.max_assets=2"]) == 0
+    capsys.readouterr()
+    assert main(["validate", str(DEFAULT_CONFIG), *apart, "--set", "optimize.constraints.max_assets=1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "at most 1 assets (optimize.constraints.max_assets)" in err[0]
 
 
 def test_frontiers_and_stability_on_known_scenarios() -> None:

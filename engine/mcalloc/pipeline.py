@@ -52,7 +52,14 @@ from mcalloc.models.bootstrap import ResidualBootstrap
 from mcalloc.models.joint import JointModel, fit_joint_model, joint_model_from_config
 from mcalloc.models.report import model_row
 from mcalloc.models.validation import CalibrationSettings, calibration_table
-from mcalloc.optimize.run import OPTIMIZATION_COLUMNS, Optimization, optimise, optimization_table, scenarios_of
+from mcalloc.optimize.run import (
+    OPTIMIZATION_COLUMNS,
+    Optimization,
+    check_constraints,
+    optimise,
+    optimization_table,
+    scenarios_of,
+)
 from mcalloc.optimize.scenarios import parametric
 from mcalloc.portfolio.costs import Band, FeeModel, RebalancePolicy, TradingCosts
 from mcalloc.portfolio.flows import CashFlowSchedule
@@ -126,8 +133,10 @@ def check_inputs(scenario: Scenario) -> list[str]:
 
     A fitted model's data files are read, aligned and checked, but nothing
     is fitted; a calibrated model is built from its parameters, reading an
-    ``fhs`` residual file. Nothing is simulated or solved.
+    ``fhs`` residual file. Nothing is simulated; the optimiser's constraints
+    are checked to leave some weights (a linear program).
     """
+    check_constraints(scenario)
     if scenario.model.source == "fit":
         return [*_unchecked(scenario), *load_market_data(scenario).warnings]
     model, _ = build_model(scenario)
@@ -420,6 +429,7 @@ def run_scenario(
     extra_manifest
         More fields for ``manifest.json`` (a batch's run key, say).
     """
+    check_constraints(scenario)  # before anything is written or simulated
     digest = config_hash(scenario)
     final = out if out is not None else _default_folder(scenario, digest)
     simulation = scenario.simulation

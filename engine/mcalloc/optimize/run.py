@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cvxpy as cp
 import numpy as np
 import pandas as pd
 
@@ -21,7 +22,7 @@ from mcalloc.config.schema import Scenario
 from mcalloc.errors import InfeasibleError
 from mcalloc.metrics.risk import cvar
 from mcalloc.metrics.summary import book_cdar, book_volatility
-from mcalloc.optimize.common import Feasible, OptimizedWeights, Solvers
+from mcalloc.optimize.common import Feasible, OptimizedWeights, SolverFailedError, Solvers, solve
 from mcalloc.optimize.cutting import CuttingPlane
 from mcalloc.optimize.cvar import horizon_cvar_measure
 from mcalloc.optimize.drawdown import cdar_measure, maxdd_cvar_measure
@@ -107,6 +108,44 @@ def context_of(scenario: Scenario) -> Context:
     optimize = scenario.optimize
     solvers = Solvers(optimize.solver, optimize.lp_solver, optimize.fallback_solver)
     return Context(feasible, solvers, scenario.portfolio.risk_free, tuple(names), constraints.max_assets)
+
+
+def check_constraints(scenario: Scenario) -> None:
+    """Refuse constraints no weights can meet (bounds, groups, turnover, ``max_assets``) before any path exists.
+
+    A linear feasibility problem per candidate set of assets (one set without
+    ``max_assets``), so a conflict is found in a fraction of a second, not
+    after the optimiser's paths are simulated.
+
+    Raises
+    ------
+    InfeasibleError
+        Naming the constraints in play.
+    """
+    if not scenario.optimize.objectives:
+        return
+    context = context_of(scenario)
+    feasible = context.feasible
+    n_assets = feasible.n_assets
+    size = n_assets if context.max_assets is None else min(context.max_assets, n_assets)
+    candidates = [np.ones(n_assets, dtype=bool)]
+    if size < n_assets:
+        candidates = [np.isin(np.arange(n_assets), chosen) for chosen in itertools.combinations(range(n_assets), size)]
+    weights = cp.Variable(n_assets)
+    for keep in candidates:
+        restricted = feasible.only(keep)
+        if restricted is None:
+            continue
+        problem = cp.Problem(cp.Minimize(0), restricted.constraints(weights))
+        try:
+            solve(problem, context.solvers, True, "optimize.constraints", "relax them")
+        except SolverFailedError:
+            return  # no solver could say: the optimiser will find out
+        except InfeasibleError:
+            continue
+        return
+    assets = f" with at most {context.max_assets} assets (optimize.constraints.max_assets)" if size < n_assets else ""
+    raise InfeasibleError(f"{feasible.describe()}: no weights that sum to 1 meet them all{assets}; relax them")
 
 
 def fit_measures(scenarios: Scenarios, weights: np.ndarray) -> dict[str, float]:

@@ -99,6 +99,9 @@ def test_load_refuses_what_it_cannot_read(tmp_path: Path) -> None:
         ("metrics.csv", metrics[: len(metrics) // 2], r"metrics\.csv: changed since the run wrote it"),
         ("metrics.csv", None, r"metrics\.csv: missing"),
         ("config.yaml", None, r"config\.yaml: missing"),
+        # a manifest of schema 1.2 on without its list of files would skip every check
+        ("manifest.json", json.dumps({k: v for k, v in manifest.items() if k != "files"}), r"lists no result files"),
+        ("manifest.json", json.dumps({**manifest, "files": {}}), r"lists no result files"),
     ]
     # the per-path table may go (it is the largest file): the rest still loads
     slim = tmp_path / "slim"

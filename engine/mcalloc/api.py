@@ -15,6 +15,7 @@ is refused with a one-line :class:`RunFolderError`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,7 +206,14 @@ def check_files(folder: Path, manifest: dict[str, Any]) -> None:
     """
     from mcalloc.data.files import file_sha256
 
-    files = manifest.get("files") or {}
+    files = manifest.get("files")
+    version = tuple(int(part) for part in re.findall(r"\d+", str(manifest.get("schema_version", "")))[:2])
+    if version >= (1, 2) and not (isinstance(files, dict) and files):
+        # schema 1.2 on lists every file with its checksum: without the list nothing could be checked
+        raise RunFolderError(
+            f"{folder / 'manifest.json'}: lists no result files with their checksums, which schema "
+            f"{manifest.get('schema_version')} manifests do; the folder is damaged: run its scenario again"
+        )
     for name, digest in files.items() if isinstance(files, dict) else ():
         path = folder / name
         again = "run its scenario again" + ("" if name == "config.yaml" else " (config.yaml)")

@@ -507,6 +507,8 @@ def test_the_fitted_days_variances_are_those_of_the_model_that_is_simulated(targ
     config = {**FACTOR_FHS, "marginals": {**FACTOR_FHS["marginals"], "variance_targeting": targeting}}
     model = fit_joint_model(ModelConfig.model_validate(config), market_data(returns))
     series = model_series(model, returns.to_numpy()) * 100.0
+    reset_config = {**FACTOR_FHS, "marginals": {**FACTOR_FHS["marginals"], "variance_targeting": True}}
+    reset = fit_joint_model(ModelConfig.model_validate(reset_config), market_data(returns)).marginals
     for column, m in enumerate(model.marginals):
         p = m.params
         residuals = series[:, column] - p["mu"]
@@ -519,9 +521,38 @@ def test_the_fitted_days_variances_are_those_of_the_model_that_is_simulated(targ
         if targeting:  # the long-run variance is the sample's (of the series the model describes)
             assert m.empirical_shocks is not None
             assert m.unconditional_variance == pytest.approx(np.nanvar(series[:, column]), rel=1e-9)
-        if targeting == "likelihood":  # the residuals resampled are the tied fit's own
+        if targeting == "likelihood":  # the residuals resampled are the tied fit's own, and the fit is the tie's
             z = m.std_residuals[np.isfinite(m.std_residuals)]
             np.testing.assert_allclose(m.empirical_shocks, (z - z.mean()) / z.std(), rtol=1e-12, atol=1e-12)
+            assert any("tied to the sample's inside the likelihood" in w for w in m.warnings)
+            assert (
+                abs(p["gamma"] - reset[column].params["gamma"]) + abs(p["beta"] - reset[column].params["beta"]) > 1e-4
+            )
+
+
+def test_a_tie_after_selection_covers_the_days_selection_fitted() -> None:
+    # kind: auto with an AR(1) candidate holds the first day back for every candidate (so their likelihoods
+    # cover the same days); the tie refits the winner on those days (it had refitted on one more, so its
+    # reported cost against the free fit mixed in a day's likelihood), its residuals line up with the free
+    # fit's, and the long-run variance is still the target
+    _, returns = simulated_market(4)
+    candidates = [
+        {"kind": "gjr_garch", "dist": "normal", "mean": "sample"},
+        {"kind": "garch", "dist": "normal", "mean": "ar1"},
+    ]
+    marginals = {
+        **FACTOR_FHS["marginals"],
+        "kind": "auto",
+        "candidates": candidates,
+        "variance_targeting": "likelihood",
+    }
+    config = {**FACTOR_FHS, "marginals": marginals, "factor": None}
+    model = fit_joint_model(ModelConfig.model_validate(config), market_data(returns))
+    for column, m in enumerate(model.marginals):
+        assert m.label == "gjr_garch/normal/sample", m.label
+        assert m.n_obs == returns.shape[0] - 1 and np.isnan(m.std_residuals[0])
+        assert any("inside the likelihood" in w for w in m.warnings)
+        assert m.unconditional_variance == pytest.approx(np.var(returns.iloc[:, column].to_numpy() * 100), rel=1e-9)
 
 
 def test_a_calibration_window_starts_from_the_models_own_state_of_that_day() -> None:

@@ -235,7 +235,9 @@ class MarginalSpec:
         ``omega = variance (1 - alpha - kappa gamma - beta)``, and ``alpha``,
         ``gamma``, ``beta`` and the law's parameters maximise arch's
         likelihood under that tie, so the data decide how the target is met
-        (Francq, Horvath and Zakoian 2011 study this estimator). ``kappa`` is
+        (Francq, Horvath and Zakoian 2011 study this estimator). The standard
+        errors are conditional on the target (and, for resampled residuals, on
+        ``kappa``): the sample variance's own error is not in them. ``kappa`` is
         ``E[z^2 1{z<0}]`` of the shocks the simulation will draw:
         ``asymmetry(std_residuals, law_params)`` gives it. With ``from_law``
         it depends on the law's parameters only and is evaluated with them
@@ -272,7 +274,8 @@ class MarginalSpec:
         sample_mean = float(percent.mean()) if self.mean in _DEMEANED else 0.0
         target = pd.Series(percent - sample_mean, index=returns.index, name="r")
         model = self._arch_model(target, options)
-        residuals = target.to_numpy()[options.hold_back :]
+        n_held = options.hold_back
+        residuals = target.to_numpy()[n_held:]
         volatility, law = model.volatility, model.distribution
         backcast = volatility.backcast(residuals)
         bounds_of_variance = volatility.variance_bounds(residuals)
@@ -334,7 +337,8 @@ class MarginalSpec:
                 feasible = persistence_room(result.x) >= -1e-9 and (
                     not asymmetric or result.x[0] + result.x[1] >= -1e-9
                 )
-                if feasible and math.isfinite(result.fun) and (best is None or result.fun < best.fun):
+                usable = feasible and bool(result.success) and math.isfinite(result.fun)
+                if usable and (best is None or result.fun < best.fun):
                     best = result
             if best is None:
                 raise ModelError(
@@ -352,7 +356,9 @@ class MarginalSpec:
                 kappa = at(theta, kappa)
                 break
             loglikelihood(theta, kappa)
-            updated = asymmetry(residuals / np.sqrt(sigma2), theta[n_vol:])
+            # aligned with the whole series, as the free fit's residuals are (held-back rows missing)
+            standardised = np.concatenate([np.full(n_held, np.nan), residuals / np.sqrt(sigma2)])
+            updated = asymmetry(standardised, theta[n_vol:])
             if abs(updated - kappa) < 1e-10:
                 break
             kappa = updated
@@ -375,7 +381,9 @@ class MarginalSpec:
         errors = _tied_standard_errors(lambda t: loglikelihood(t, kappa, individual=True), theta, omega_gradient)
         names = list(result.params.index)
         std_errors = {_OUR_NAMES[key]: errors[i] for i, key in enumerate(names)}
-        fitted = self._fitted(result, returns, name, sample_mean, options, std_errors=std_errors, n_params=theta.size)
+        # the sample variance the tie holds is estimated too: as many parameters as the free fit
+        n_params = theta.size + 1
+        fitted = self._fitted(result, returns, name, sample_mean, options, std_errors=std_errors, n_params=n_params)
         note = (
             f"{name} ({self.label}): long-run variance tied to the sample's inside the likelihood "
             f"(E[z^2 1(z<0)] = {kappa:.4f}); it costs {start.loglikelihood - fitted.loglikelihood:.2f} "

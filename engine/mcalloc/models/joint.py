@@ -729,8 +729,12 @@ def _tied_fits(
     done: list[bool] = []
     for m, variance in zip(marginals, variances, strict=True):
         if m.kind == "egarch" or m.mean not in ("sample", "zero"):
-            note = f"{m.name}: variance targeting inside the likelihood does not apply to {m.label}; omega was reset"
-            results.append(replace(m, warnings=(*m.warnings, note)))
+            if m.kind != "egarch":  # fit_joint_model notes that an EGARCH is not targeted at all
+                note = (
+                    f"{m.name}: variance targeting inside the likelihood does not apply to {m.label}; omega was reset"
+                )
+                m = replace(m, warnings=(*m.warnings, note))
+            results.append(m)
             done.append(False)
             continue
         dist = m.dist
@@ -742,7 +746,10 @@ def _tied_fits(
 
         spec = MarginalSpec(m.kind, m.dist, m.mean)
         asymmetry = resampled_asymmetry if resampled else law_asymmetry
-        fitted = spec.fit_targeted(series[m.name], m.name, variance, asymmetry, m, options, from_law=not resampled)
+        # the rows the free fit held back (kind: auto with AR(1) candidates holds back one for every candidate)
+        known = np.flatnonzero(np.isfinite(m.std_residuals))
+        held = replace(options, hold_back=int(known[0]) if known.size else 0)
+        fitted = spec.fit_targeted(series[m.name], m.name, variance, asymmetry, m, held, from_law=not resampled)
         results.append(replace(fitted, candidates=m.candidates))
         done.append(True)
     return tuple(results), tuple(done)

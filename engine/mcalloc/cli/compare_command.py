@@ -73,11 +73,13 @@ def _compare(args: argparse.Namespace) -> int:
         raise McallocError("compare: give at least two run folders")
     if args.csv is not None:
         _check_csv_target(args.csv)
+    # the comparison shows no single path: the per-path tables (the largest files) stay unread
+    runs = [load(folder, with_paths=False) for folder in args.runs]
+    # after they are known to be runs (a folder that is not one is named as such), before anything is written
+    if args.csv is not None:
         _check_outside_runs("--csv", args.csv, args.runs)
     if args.out is not None and not args.no_report:
         _check_outside_runs("--out", args.out, args.runs)
-    # the comparison shows no single path: the per-path tables (the largest files) stay unread
-    runs = [load(folder, with_paths=False) for folder in args.runs]
     table = comparison_table(runs)
     shown = table.copy()
     for column in KEY_METRICS:

@@ -53,6 +53,7 @@ __all__ = [
     "StartKind",
     "StepLength",
     "StressConfig",
+    "can_tie",
     "check_calibrated_model",
 ]
 
@@ -64,6 +65,12 @@ AR_MEANS: tuple[MeanKind, ...] = ("ar1", "sample_ar1")
 StartKind = Literal["last", "unconditional", "historical_max", "stressed", "vol"]
 StepLength = Literal["daily", "weekly", "monthly"]
 DependenceKind = Literal["gaussian", "t", "dcc", "fhs", "independent", "iid_normal", "iid_t", "bootstrap_returns"]
+
+
+def can_tie(kind: MarginalKind, mean: MeanKind) -> bool:
+    """Whether ``variance_targeting: likelihood`` applies: GARCH or GJR-GARCH with no mean parameter to fit."""
+    return kind != "egarch" and mean in ("sample", "zero")
+
 
 BASELINE_KINDS: tuple[DependenceKind, ...] = ("iid_normal", "iid_t", "bootstrap_returns")
 """Dependence kinds that replace the whole generator with a plain baseline (no volatility models)."""
@@ -265,8 +272,7 @@ class MarginalsConfig(Frozen):
     def _consistent(self) -> MarginalsConfig:
         if self.candidates is not None and self.kind != "auto":
             raise ValueError("candidates: only used with kind: auto; remove it or set kind: auto")
-        untied = self.kind == "egarch" or self.mean not in ("sample", "zero")
-        if self.variance_targeting == "likelihood" and self.kind != "auto" and untied:
+        if self.variance_targeting == "likelihood" and self.kind != "auto" and not can_tie(self.kind, self.mean):
             raise ValueError(
                 f"variance_targeting: likelihood applies to garch and gjr_garch with mean sample or zero, "
                 f"not {self.kind} with mean {self.mean}; use variance_targeting: omega"

@@ -29,6 +29,7 @@ from mcalloc.config.model_schema import (
     MarginalsConfig,
     MeanKind,
     ModelChoice,
+    can_tie,
 )
 from mcalloc.errors import ModelError
 from mcalloc.models.diagnostics import CandidateFit, FitDiagnostics, ljung_box
@@ -267,7 +268,7 @@ class MarginalSpec:
         """
         from scipy import optimize
 
-        if self.kind == "egarch" or self.mean not in ("zero", "sample"):
+        if not can_tie(self.kind, self.mean):
             raise ValueError(f"variance targeting inside the likelihood does not apply to {self.label}")
         options = options or FitOptions()
         percent = np.asarray(returns, dtype=float) * SCALE
@@ -308,7 +309,7 @@ class MarginalSpec:
         law_bounds = list(law.bounds(residuals))
         bounds = [(0.0, 1.0), *([(-1.0, 2.0)] if asymmetric else []), (0.0, 1.0), *law_bounds]
 
-        def solve(kappa: float, first: np.ndarray) -> tuple[np.ndarray, float]:
+        def solve(kappa: float, first: np.ndarray) -> np.ndarray:
             def persistence_room(theta: np.ndarray) -> float:
                 asymmetry_term = at(theta, kappa) * theta[1] if asymmetric else 0.0
                 return float(1.0 - 1e-6 - theta[0] - theta[n_vol - 1] - asymmetry_term)
@@ -345,17 +346,17 @@ class MarginalSpec:
                     f"{name}: the {self.label} fit with its long-run variance tied to the sample's did not "
                     "converge; set model.marginals.variance_targeting: omega, or fit without targeting"
                 )
-            return np.asarray(best.x, dtype=float), -float(best.fun) * n_obs
+            return np.asarray(best.x, dtype=float)
 
         law_params = np.asarray(theta_free[n_vol:], dtype=float)
         kappa = asymmetry(start.std_residuals, law_params)
         theta = np.asarray(theta_free, dtype=float)
         for _ in range(_MAX_KAPPA_ROUNDS):
-            theta, _ = solve(kappa, theta)
+            theta = solve(kappa, theta)
             if from_law:
                 kappa = at(theta, kappa)
                 break
-            loglikelihood(theta, kappa)
+            loglikelihood(theta, kappa)  # leaves the fit's variances in sigma2
             # aligned with the whole series, as the free fit's residuals are (held-back rows missing)
             standardised = np.concatenate([np.full(n_held, np.nan), residuals / np.sqrt(sigma2)])
             updated = asymmetry(standardised, theta[n_vol:])
@@ -377,8 +378,9 @@ class MarginalSpec:
             )
         full = np.concatenate([params, theta[n_vol:]])
         result = model.fix(full)
-        omega_gradient = _gradient(lambda t: float(volatility_params(t, kappa)[0]), theta)
-        errors = _tied_standard_errors(lambda t: loglikelihood(t, kappa, individual=True), theta, omega_gradient)
+        errors = _tied_standard_errors(
+            lambda t: loglikelihood(t, kappa, individual=True), theta, lambda t: float(volatility_params(t, kappa)[0])
+        )
         names = list(result.params.index)
         std_errors = {_OUR_NAMES[key]: errors[i] for i, key in enumerate(names)}
         # the sample variance the tie holds is estimated too: as many parameters as the free fit
@@ -507,54 +509,33 @@ def _tied_starts(first: np.ndarray, kappa: float, asymmetric: bool, n_vol: int) 
     return starts
 
 
-def _gradient(function: Callable[[np.ndarray], float], theta: np.ndarray) -> np.ndarray:
-    """Central differences of a scalar function of ``theta``."""
-    steps = 1e-6 * np.maximum(np.abs(theta), 1e-2)
-    gradient = np.empty(theta.size)
-    for i in range(theta.size):
-        up, down = theta.copy(), theta.copy()
-        up[i] += steps[i]
-        down[i] -= steps[i]
-        gradient[i] = (function(up) - function(down)) / (2.0 * steps[i])
-    return gradient
-
-
 def _tied_standard_errors(
-    individual: Callable[[np.ndarray], np.ndarray], theta: np.ndarray, omega_gradient: np.ndarray
+    individual: Callable[[np.ndarray], np.ndarray], theta: np.ndarray, omega: Callable[[np.ndarray], float]
 ) -> list[float]:
     """Robust (sandwich) standard errors of ``omega`` and ``theta``, from numerical derivatives.
 
     ``individual(theta)`` is the log-likelihood of each day. The scores are
     central differences; the Hessian is the central difference of their sum.
-    ``omega``'s error is the delta method's through the tie, whose gradient in
-    ``theta`` is ``omega_gradient``. Returned in arch's order: ``omega``, then
-    ``theta``'s entries; NaN where the Hessian is singular.
+    ``omega``'s error is the delta method's through the tie ``omega(theta)``.
+    Returned in arch's order: ``omega``, then ``theta``'s entries; NaN where
+    the Hessian is singular.
     """
     size = theta.size
     steps = 1e-5 * np.maximum(np.abs(theta), 1e-2)
 
-    def shifted(at: np.ndarray, i: int, sign: float) -> np.ndarray:
-        moved = at.copy()
-        moved[i] += sign * steps[i]
-        return moved
+    def derivative(function: Callable[[np.ndarray], Any], at: np.ndarray, i: int) -> Any:
+        """Central difference of ``function`` (a number or an array) in ``at[i]``."""
+        up, down = at.copy(), at.copy()
+        up[i] += steps[i]
+        down[i] -= steps[i]
+        return (np.asarray(function(up)) - np.asarray(function(down))) / (2.0 * steps[i])
 
     def scores(at: np.ndarray) -> np.ndarray:
-        return np.column_stack(
-            [
-                (np.asarray(individual(shifted(at, i, 1.0))) - np.asarray(individual(shifted(at, i, -1.0))))
-                / (2.0 * steps[i])
-                for i in range(size)
-            ]
-        )
+        return np.column_stack([derivative(individual, at, i) for i in range(size)])
 
     outer = scores(theta)
-    hessian = np.column_stack(
-        [
-            (scores(shifted(theta, j, 1.0)).sum(axis=0) - scores(shifted(theta, j, -1.0)).sum(axis=0))
-            / (2.0 * steps[j])
-            for j in range(size)
-        ]
-    )
+    hessian = np.column_stack([derivative(lambda at: scores(at).sum(axis=0), theta, j) for j in range(size)])
+    omega_gradient = np.array([derivative(omega, theta, i) for i in range(size)], dtype=float)
     hessian = 0.5 * (hessian + hessian.T)
     try:
         inverse = np.linalg.inv(hessian)

@@ -25,6 +25,7 @@ from mcalloc.config.model_schema import (
     MarginalsConfig,
     RegimeConfig,
     StartConfig,
+    can_tie,
 )
 from mcalloc.config.schema import ModelConfig
 from mcalloc.errors import DataError, ModelError
@@ -728,7 +729,7 @@ def _tied_fits(
     results: list[FittedMarginal] = []
     done: list[bool] = []
     for m, variance in zip(marginals, variances, strict=True):
-        if m.kind == "egarch" or m.mean not in ("sample", "zero"):
+        if not can_tie(m.kind, m.mean):
             if m.kind != "egarch":  # fit_joint_model notes that an EGARCH is not targeted at all
                 note = (
                     f"{m.name}: variance targeting inside the likelihood does not apply to {m.label}; omega was reset"

@@ -188,6 +188,20 @@ def test_a_savings_plan_shows_the_investors_money_in_the_terminal_and_the_report
         assert taxes == pytest.approx(metrics.loc[name, "taxes_mean"], abs=0.5)  # 0: under the ISK's free amount
         assert float(cells[4].rstrip("%")) / 100 == pytest.approx(metrics.loc[name, "prob_shortfall"], abs=5e-4)
         assert f"{metrics.loc[name, 'invested_mean']:,.0f}" in printed
+    # the fan chart's paid-in line ends at what the books counted as paid in; without contributions it is absent
+    from mcalloc.report.figures import fan_figure
+
+    def paid_in_lines(folder: Path) -> list[np.ndarray]:
+        figure = fan_figure(mcalloc.load(folder))
+        assert figure is not None
+        return [line.get_ydata() for panel in figure.axes for line in panel.lines if line.get_label() == "paid in"]
+
+    lines = paid_in_lines(out)
+    assert lines  # one per panel
+    for values in lines:
+        assert values[0] == pytest.approx(2000.0) and np.all(np.diff(values) >= 0)
+        assert values[-1] == pytest.approx(metrics["invested_mean"].iloc[0], rel=1e-9)
+    assert paid_in_lines(run_folder[0]) == []
     # a scenario without flows or taxes has no such table
     default = _Tables()
     default.feed((run_folder[0] / "report.html").read_text(encoding="utf-8"))
@@ -359,3 +373,101 @@ def test_report_and_comparison_render_in_chromium_offline(run_folder: tuple[Path
             assert errors == [], errors
     finally:
         driver.quit()  # type: ignore[attr-defined]
+
+
+def test_frontier_figure_numbers_every_portfolio_and_no_two_labels_overprint(run_folder: tuple[Path, str]) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from mcalloc.report.figures import frontier_figure
+
+    run = mcalloc.load(run_folder[0])
+    frontier = run.frontier
+    assert frontier is not None
+    figure = frontier_figure(run)
+    assert figure is not None
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    figure.draw(renderer)
+    marked = list(dict.fromkeys(frontier.loc[frontier["kind"] != "frontier", "portfolio"]))
+    (legend,) = figure.legends
+    entries = [text.get_text() for text in legend.get_texts()]
+    assert [f"{number} {name}" for number, name in enumerate(marked, start=1)] == entries[-len(marked) :]
+    curves = frontier[frontier["kind"] == "frontier"]
+    weights = [c for c in curves.columns if c.startswith("w_")]
+    for assets, part in curves[curves["measure"] == "volatility"].groupby("frontier"):
+        spread = float(np.ptp(part[weights].to_numpy(dtype=float), axis=0).max())
+        (entry,) = [e for e in entries if e.split(":")[0] == assets]
+        assert ("one mix" in entry) == ("+" in str(assets) and spread < 0.01), (entry, spread)
+    for panel in [p for p in figure.axes if p.get_visible()]:
+        labels = [child for child in panel.texts]
+        numbers = sorted(int(n) for label in labels for n in label.get_text().split(","))
+        assert numbers == list(range(1, len(marked) + 1))  # each portfolio labelled once per panel
+        boxes = [label.get_window_extent(renderer) for label in labels]
+        for i, first in enumerate(boxes):
+            for second in boxes[i + 1 :]:
+                assert not first.overlaps(second), (panel.get_xlabel(), first, second)
+
+
+@pytest.mark.parametrize("step", [0.0, 0.004, 0.03, 0.08])
+def test_portfolio_labels_never_overprint_however_close_the_points(step: float) -> None:
+    import pandas as pd
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from mcalloc.report.figures import _mark_portfolios
+
+    n = 11
+    figure = Figure(figsize=(9.0, 3.6), layout="constrained")
+    panel = figure.subplots(1, 2)[0]
+    panel.plot([0.0, 1.0], [0.0, 1.0])  # the axes' spans
+    marked = pd.DataFrame(
+        {
+            "portfolio": [f"p{i}" for i in range(n)],
+            "kind": ["benchmark", "optimised"] * 5 + ["benchmark"],
+            "volatility": 0.3 + step * np.arange(n),
+            "mean_return": 0.5 + step * np.sin(np.arange(n)),
+        }
+    )
+    _mark_portfolios(panel, marked, "volatility")
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    figure.draw(renderer)
+    numbers = sorted(int(n) for label in panel.texts for n in label.get_text().split(","))
+    assert numbers == list(range(1, n + 1))
+    boxes = [label.get_window_extent(renderer) for label in panel.texts]
+    for i, first in enumerate(boxes):
+        for second in boxes[i + 1 :]:
+            assert not first.overlaps(second), (first, second)
+
+
+def test_every_figure_keeps_its_titles_and_labels_inside_the_picture(run_folder: tuple[Path, str]) -> None:
+    # a one-panel fan chart once cut its title off at both edges
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from mcalloc.report import figures
+
+    run = mcalloc.load(run_folder[0])
+    drawn = {
+        "fan, one panel": figures.fan_figure(run, ["sp500_only"]),
+        "fan": figures.fan_figure(run),
+        "drawdowns": figures.drawdown_figure(run),
+        "diversification": figures.diversification_figure(run),
+        "frontier": figures.frontier_figure(run),
+        "weights": figures.weights_figure(run),
+        "horizons": figures.horizons_figure(run),
+        "correlation": figures.correlation_figure(run),
+    }
+    for name, figure in drawn.items():
+        assert figure is not None, name
+        renderer = FigureCanvasAgg(figure).get_renderer()
+        figure.draw(renderer)
+        frame = figure.bbox
+        texts = list(figure.texts)  # the suptitle among them
+        texts += [text for legend in figure.legends for text in legend.get_texts()]
+        for panel in figure.axes:
+            if panel.get_visible():
+                texts += [panel.title, panel.xaxis.label, panel.yaxis.label, *panel.texts]
+                texts += [text for legend in [panel.get_legend()] if legend for text in legend.get_texts()]
+        for text in texts:
+            if not text.get_text().strip():
+                continue
+            box = text.get_window_extent(renderer)
+            inside = (
+                box.x0 >= frame.x0 - 1 and box.x1 <= frame.x1 + 1 and box.y0 >= frame.y0 - 1 and box.y1 <= frame.y1 + 1
+            )
+            assert inside, (name, text.get_text(), box, frame)

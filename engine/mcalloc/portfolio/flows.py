@@ -73,6 +73,15 @@ class CashFlowSchedule:
         """The fixed flow and the withdrawal rate at the start of ``month``."""
         return float(self.fixed[month]), float(self.rate[month])
 
+    def paid_in(self) -> np.ndarray:
+        """Money put in by each month end, shares of the initial wealth, shape (n_months + 1,); 1.0 at the start.
+
+        The initial wealth plus every contribution so far (withdrawals are
+        not netted: on a path that runs dry they are not all paid).
+        """
+        deposits = self.deposits if self.deposits is not None else np.maximum(self.fixed, 0.0)
+        return np.concatenate([[1.0], 1.0 + np.cumsum(deposits)])
+
     def deposit_at(self, month: int) -> float | None:
         """The contributions at the start of ``month`` (None if not kept: the net flow's positive part counts)."""
         return None if self.deposits is None else float(self.deposits[month])

@@ -150,6 +150,7 @@ def fan_figure(run: Run, chosen: Sequence[str] = ()) -> Figure | None:
     bands = [str(column) for column in shown.columns if str(column).startswith("wealth_p")]
     shown = shown.assign(**{band: shown[band].where(np.isfinite(shown[band]) & (shown[band] > 0)) for band in bands})
     top, bottom = float(np.nanmax(shown[bands].to_numpy())), float(np.nanmin(shown[bands].to_numpy()))
+    paid_in = _paid_in(run)
     for panel, (name, label) in zip(axes, portfolios, strict=False):
         part = shown[shown["portfolio"] == name]
         years = part["month"].to_numpy() / 12.0
@@ -157,6 +158,9 @@ def fan_figure(run: Run, chosen: Sequence[str] = ()) -> Figure | None:
         panel.fill_between(years, part["wealth_p25"], part["wealth_p75"], color="C0", alpha=0.35, label="25-75%")
         panel.plot(years, part["wealth_p50"], color="C0", linewidth=1.8, label="median")
         panel.axhline(float(part["wealth_p50"].iloc[0]), color="0.4", linewidth=0.8, linestyle=":")
+        if paid_in is not None:
+            months = part["month"].to_numpy(dtype=int)
+            panel.plot(years, paid_in[months], color="0.15", linewidth=1.0, linestyle="--", label="paid in")
         panel.set_yscale("log")
         panel.set_ylim(bottom * 0.9, top * 1.1)
         panel.yaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
@@ -172,8 +176,28 @@ def fan_figure(run: Run, chosen: Sequence[str] = ()) -> Figure | None:
     left_out = (
         f"; the first {len(portfolios)} of {len(every)} mixes, fan.csv has all" if len(every) > len(portfolios) else ""
     )
-    figure.suptitle(f"wealth across paths, {currency} (log scale; dotted: the start{left_out})")
+    paid = "; dashed: the money paid in" if paid_in is not None else ""
+    # the explanation on a line of its own: on one line with the title it outgrew a one-panel figure
+    figure.suptitle(f"wealth across paths, {currency}\n(log scale; dotted: the start{paid}{left_out})", fontsize=11)
     return figure
+
+
+def _paid_in(run: Run) -> np.ndarray | None:
+    """The money paid in by each month end (the initial wealth plus contributions), if the plan contributes.
+
+    Shape (n_months + 1,), in the base currency, rebuilt from the run's
+    resolved scenario, as the books scheduled it.
+    """
+    from mcalloc.config.schema import FlowConfig
+    from mcalloc.portfolio.flows import CashFlowSchedule
+
+    portfolio = run.config.get("portfolio") or {}
+    flows = [FlowConfig.model_validate(flow) for flow in portfolio.get("flows") or []]
+    if not any(flow.kind == "contribution" for flow in flows):
+        return None
+    initial = float(portfolio["initial_wealth"])
+    schedule = CashFlowSchedule.from_config(flows, int(run.config["simulation"]["horizon_years"]), initial)
+    return initial * schedule.paid_in()
 
 
 def drawdown_figure(run: Run) -> Figure | None:
@@ -247,7 +271,14 @@ def diversification_figure(run: Run) -> Figure | None:
 
 
 def frontier_figure(run: Run) -> Figure | None:
-    """Mean return against each risk measure along every asset set's frontier, portfolios marked."""
+    """Mean return against each risk measure along every asset set's frontier, portfolios marked.
+
+    Frontiers that coincide (adding an asset the efficient mixes never hold)
+    are drawn widest first, so each stays visible under the next; a frontier
+    whose mixes are all one mix is drawn as a point and its legend says
+    which mix. The portfolios are numbered, the legend names them, and
+    numbers whose points would overprint share one label.
+    """
     frontier = run.frontier
     if frontier is None or frontier.empty:
         return None
@@ -255,23 +286,34 @@ def frontier_figure(run: Run) -> Figure | None:
     measures = [m for m in _FRONTIER_MEASURES if m in set(curves["measure"])]
     if not measures:
         return None
-    marked = frontier[frontier["kind"] != "frontier"]
-    figure, axes = _figure(3.3 * -(-len(measures) // 2), 2, -(-len(measures) // 2))
+    marked = frontier[frontier["kind"] != "frontier"].drop_duplicates("portfolio")
+    figure, axes = _figure(3.6 * -(-len(measures) // 2), 2, -(-len(measures) // 2))
+    sets = list(dict.fromkeys(curves["frontier"]))
+    widths = np.linspace(4.5, 1.5, len(sets)) if len(sets) > 1 else np.array([1.5])
+    weight_columns = [c for c in curves.columns if c.startswith("w_")]
+    handles: list[Artist] = []
     for panel, measure in zip(axes, measures, strict=False):
         column, label = _FRONTIER_MEASURES[measure]
-        for index, (assets, part) in enumerate(curves[curves["measure"] == measure].groupby("frontier", sort=False)):
-            part = part.sort_values(column)
-            style = "-o" if len(part) > 1 else "s"
-            panel.plot(part[column], part["mean_return"], style, color=f"C{index}", markersize=3, label=str(assets))
-        for _, row in marked.iterrows():
-            symbol = "^" if row["kind"] == "benchmark" else "*"
-            panel.plot(row[column], row["mean_return"], symbol, color="k", markersize=7 if symbol == "*" else 5)
-        # one label per point: portfolios on the same spot share it
-        spots = marked.assign(x=marked[column].round(5), y=marked["mean_return"].round(5))
-        for (x, y), group in spots.groupby(["x", "y"], sort=False):
-            panel.annotate(
-                ", ".join(group["portfolio"]), (x, y), fontsize=6, xytext=(4, -8), textcoords="offset points"
-            )
+        for index, assets in enumerate(sets):
+            part = curves[(curves["measure"] == measure) & (curves["frontier"] == assets)].sort_values(column)
+            if part.empty:
+                continue
+            single = _single_mix(part[weight_columns])
+            # a set of one asset is one mix by definition: only a larger set's collapse is news
+            name = str(assets) if single is None or "+" not in str(assets) else f"{assets}: one mix, {single}"
+            if single is None:
+                (line,) = panel.plot(
+                    part[column], part["mean_return"], "-", color=f"C{index}", linewidth=widths[index],
+                    solid_capstyle="round", label=name,
+                )  # fmt: skip
+            else:
+                (line,) = panel.plot(
+                    part[column].mean(), part["mean_return"].mean(), "o", color=f"C{index}",
+                    markersize=2.0 * widths[index] + 3.0, markerfacecolor="none", markeredgewidth=1.5, label=name,
+                )  # fmt: skip
+            if panel is axes[0]:
+                handles.append(line)
+        _mark_portfolios(panel, marked, column)
         panel.set_xlabel(label)
         panel.set_ylabel("mean return (annual)")
         if measure not in _LOG_MEASURES:
@@ -280,11 +322,127 @@ def frontier_figure(run: Run) -> Figure | None:
         panel.grid(True, alpha=0.3)
     for panel in axes[len(measures) :]:
         panel.set_visible(False)
-    _legend_below(figure, axes[0], columns=4)
+    for number, (_, row) in enumerate(marked.iterrows(), start=1):
+        benchmark = row["kind"] == "benchmark"
+        (proxy,) = axes[0].plot(
+            [], [], "^" if benchmark else "*", color="k", markersize=5 if benchmark else 7,
+            label=f"{number} {row['portfolio']}",
+        )  # fmt: skip
+        handles.append(proxy)
+    figure.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=7)
     figure.suptitle(
         f"frontiers on {FRONTIER_PATHS:,} of the optimiser's paths (triangles: benchmarks, stars: optimised)"
     )
     return figure
+
+
+_SAME_SPOT = 0.025
+"""Marked points closer than this share of both axes' spans share one label."""
+
+_LABEL_OFFSETS = ((5.0, 3.0), (5.0, -10.0), (-5.0, 3.0), (-5.0, -10.0), (5.0, 11.0), (-5.0, 11.0))
+"""Where a point's label may go, in points from the point (right, below right, left, below left, higher)."""
+
+_LABEL_FONT = 7.0
+
+
+def _single_mix(weights: pd.DataFrame) -> str | None:
+    """The frontier's one mix, described (``"99.7% sp500, 0.3% intl"``), if its points differ by under a point."""
+    values = weights.to_numpy(dtype=float)
+    if values.size == 0 or float(np.nanmax(np.ptp(values, axis=0))) >= 0.01:
+        return None
+    mean = np.nanmean(values, axis=0)
+    parts = [
+        f"{share:.1%} {column.removeprefix('w_')}" for column, share in zip(weights.columns, mean, strict=True)
+        if share >= 0.0005
+    ]  # fmt: skip
+    return ", ".join(parts)
+
+
+def _mark_portfolios(panel: Axes, marked: pd.DataFrame, column: str) -> None:
+    """Each portfolio's point with its number, labels kept apart.
+
+    Points on (nearly) the same spot share one label. A label goes right of
+    its point, or below, or left, whichever does not overlap a label placed
+    before it; where none is free it joins the label it would overprint. The
+    labels' extents are estimated from the panel's size, since the final
+    layout is known only when the figure is drawn.
+    """
+    x = marked[column].to_numpy(dtype=float)
+    y = marked["mean_return"].to_numpy(dtype=float)
+    for row, (_, portfolio) in enumerate(marked.iterrows()):
+        benchmark = portfolio["kind"] == "benchmark"
+        panel.plot(x[row], y[row], "^" if benchmark else "*", color="k", markersize=5 if benchmark else 7)
+    panel.autoscale_view()
+    (x_low, x_high), (y_low, y_high) = panel.get_xlim(), panel.get_ylim()
+    span_x, span_y = max(x_high - x_low, 1e-12), max(y_high - y_low, 1e-12)
+    # the panel's size in points, from its share of the figure (margins taken as a fifth)
+    box = panel.get_position()
+    figure = panel.get_figure(root=True)
+    assert figure is not None  # the panel was made by a figure
+    width_in, height_in = figure.get_size_inches()
+    width_pt, height_pt = box.width * width_in * 72.0 * 0.8, box.height * height_in * 72.0 * 0.8
+    groups: list[list[int]] = []
+    labelled = np.zeros(x.size, dtype=bool)
+    for row in range(x.size):
+        if labelled[row] or not (np.isfinite(x[row]) and np.isfinite(y[row])):
+            continue
+        near = ~labelled & (np.abs(x - x[row]) <= _SAME_SPOT * span_x) & (np.abs(y - y[row]) <= _SAME_SPOT * span_y)
+        labelled |= near
+        groups.append([int(i) for i in np.flatnonzero(near)])
+    # each label: its numbers, the point it is anchored to, its offset, its box in points
+    placed: list[tuple[list[int], int, tuple[float, float], np.ndarray]] = []
+
+    def extent(members: list[int], anchor: int, offset: tuple[float, float]) -> np.ndarray:
+        """(left, bottom, right, top) of a label in points from the panel's lower left corner."""
+        text = ",".join(str(i + 1) for i in members)
+        # DejaVu Sans: digits are 0.64 of the font size wide, a comma 0.32
+        text_width = _LABEL_FONT * (0.64 * sum(c.isdigit() for c in text) + 0.32 * text.count(","))
+        left = (x[anchor] - x_low) / span_x * width_pt + offset[0] - (text_width if offset[0] < 0 else 0.0)
+        bottom = (y[anchor] - y_low) / span_y * height_pt + offset[1]
+        return np.array([left, bottom, left + text_width, bottom + _LABEL_FONT])
+
+    def overlap(first: np.ndarray, second: np.ndarray) -> bool:
+        apart = first[2] <= second[0] or second[2] <= first[0] or first[3] <= second[1]
+        return not (apart or second[3] <= first[1])
+
+    def clash(candidate: np.ndarray) -> int | None:
+        """The placed label ``candidate`` would overprint, if any."""
+        return next((index for index, (*_, other) in enumerate(placed) if overlap(candidate, other)), None)
+
+    # every point's marker is in the way too (the markers are about 6 points across)
+    markers = [
+        np.array([px - 3.5, py - 3.5, px + 3.5, py + 3.5])
+        for px, py in zip((x - x_low) / span_x * width_pt, (y - y_low) / span_y * height_pt, strict=True)
+    ]
+
+    def on_a_marker(candidate: np.ndarray) -> bool:
+        return any(overlap(candidate, marker) for marker in markers)
+
+    for members in groups:
+        anchor = members[0]
+        candidates = [extent(members, anchor, offset) for offset in _LABEL_OFFSETS]
+        free = [i for i, box in enumerate(candidates) if clash(box) is None]
+        if free:
+            # inside the panel and clear of the markers if any position is; inside it at least
+            inside = [i for i in free if _within(candidates[i], width_pt, height_pt)] or free
+            best = next((i for i in inside if not on_a_marker(candidates[i])), inside[0])
+            placed.append((members, anchor, _LABEL_OFFSETS[best], candidates[best]))
+            continue
+        index = clash(candidates[0])
+        assert index is not None
+        joined, anchor, offset, _ = placed[index]
+        joined = sorted([*joined, *members])
+        placed[index] = (joined, anchor, offset, extent(joined, anchor, offset))
+    for members, anchor, offset, _ in placed:
+        panel.annotate(
+            ",".join(str(i + 1) for i in members), (x[anchor], y[anchor]), fontsize=_LABEL_FONT,
+            xytext=offset, textcoords="offset points", ha="right" if offset[0] < 0 else "left",
+        )  # fmt: skip
+
+
+def _within(box: np.ndarray, width: float, height: float) -> bool:
+    """Whether a (left, bottom, right, top) box in points lies inside a panel of that size."""
+    return bool(box[0] >= 0.0 and box[1] >= 0.0 and box[2] <= width and box[3] <= height)
 
 
 def weights_figure(run: Run) -> Figure:

@@ -529,3 +529,12 @@ def test_places_that_cannot_be_read_or_written_are_one_line(tmp_path: Path, caps
     capsys.readouterr()
     assert main(["report", str(run)]) == 2
     one_error_line(capsys.readouterr(), (str(run / "figures"), "cannot be made"))
+
+
+def test_an_error_keeps_a_no_break_space_and_escapes_what_breaks_a_line() -> None:
+    from mcalloc.errors import DataError
+
+    # "my data.csv" with a no-break space is a real file name; U+2028 and NEL split lines like "\n" does
+    message = str(DataError("/tmp/my\xa0data.csv: line 3\nbad\u2028cell\x85end\u200b"))
+    assert message == "/tmp/my\xa0data.csv: line 3\\nbad\\u2028cell\\x85end\\u200b"
+    assert len(message.splitlines()) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -495,3 +496,48 @@ def test_missing_returns_are_named_in_a_warning_and_missing_prices_are_not(tmp_p
         gappy[line] = gappy[line].split(",")[0] + ","
     scenario = load_scenario(_fit_scenario(tmp_path, {"a": "\n".join(gappy) + "\n"}))
     assert not [w for w in load_market_data(scenario).warnings if "missing" in w]
+
+
+def test_a_returns_file_without_rows_the_others_have_is_named_and_prices_are_not(tmp_path: Path) -> None:
+    # with kind: returns an absent row is a day's move lost (the others' moves over it are kept, two days in
+    # one step); with prices the move only merges into the next day's return
+    def as_returns(prices: str) -> str:
+        text = prices.replace("Close", "Return").splitlines()
+        moves = np.diff(np.log([float(row.split(",")[1]) for row in text[1:]]))
+        rows = [f"{row.split(',')[0]},{np.expm1(move):.6f}" for row, move in zip(text[2:], moves, strict=True)]
+        return "\n".join([text[0], *rows]) + "\n"
+
+    gone = (100, 200, 300, 400, 500)
+    files = {"a": as_returns(_daily_prices(700, skip=gone)), "b": as_returns(_daily_prices(700, seed=1))}
+    scenario = load_scenario(_fit_scenario(tmp_path, files, kind="returns"))
+    data = load_market_data(scenario)
+    named = [w for w in data.warnings if "has no row for" in w]
+    assert len(named) == 1 and named[0].startswith("data: a (") and "a.csv) has no row for 5 dates" in named[0]
+    days = pd.bdate_range("2000-01-03", periods=700)
+    assert f"({days[100].date()}, {days[200].date()}, {days[300].date()}, ...)" in named[0]
+    (aligning,) = [w for w in data.warnings if "dropped when aligning" in w]
+    assert aligning.startswith("data: 5 dates") and f"by about {5 / data.returns.shape[0]:.1%}" in aligning
+    prices = {"a": _daily_prices(700, skip=gone), "b": _daily_prices(700, seed=1)}
+    data = load_market_data(load_scenario(_fit_scenario(tmp_path, prices)))
+    assert not [w for w in data.warnings if "has no row for" in w]
+    assert [w for w in data.warnings if "5 dates missing from some series were dropped" in w]
+
+
+@pytest.mark.parametrize(
+    ("drift", "spread", "said"),
+    [(0.0003, 0.16, r"with a volatility of 2\d\d%"), (0.006, 0.01, r"average 1\d\d% a year")],
+)
+def test_returns_beyond_what_a_calibrated_model_may_hold_are_refused_naming_the_file(
+    tmp_path: Path, drift: float, spread: float, said: str
+) -> None:
+    # a fitted model was held to no limit: a 250%-volatility series fitted and ran to a 215% median CAGR,
+    # where calibrate refuses the same parameters (MAX_MEAN_ANN 100%, MAX_VOL_ANN 200% a year)
+    dates = pd.bdate_range("2000-01-03", periods=600)
+    moves = np.random.default_rng(3).normal(drift, spread, dates.size)
+    wild = "Date,Close\n" + "\n".join(
+        f"{d.date()},{p:.6g}" for d, p in zip(dates, 100 * np.exp(np.cumsum(moves)), strict=True)
+    )
+    scenario = load_scenario(_fit_scenario(tmp_path, {"a": _daily_prices(600), "b": wild + "\n"}))
+    with pytest.raises(DataError, match=r"b\.csv: the returns of b average .* a year \(log\)") as caught:
+        load_market_data(scenario)
+    assert re.search(said, str(caught.value)) and "data.paths.b" in str(caught.value)

@@ -202,7 +202,7 @@ def test_depot_tax_follows_the_average_cost_method_by_hand() -> None:
     # of A, realising 0.25 x (1.0 - 0.5) = 0.125 and leaving basis 0.375; B's basis becomes 0.75.
     # B then halves: 0.75 / 0.375; rebalancing to 0.5625 each sells a quarter of A again, realising
     # 0.25 x (0.75 - 0.375) = 0.09375. Net 0.21875, tax 30%: 0.065625
-    tax = DepotTax.from_config(DepotConfig(liquidate_at_horizon=False))
+    tax = DepotTax.from_config(DepotConfig(liquidate_at_horizon=False), 100_000.0)
     book = FixedMixBook(np.array([[0.5, 0.5]]), 1)
     tax.prepare(book)
     for first, second in [(2.0, 1.0), (1.0, 0.5)]:
@@ -219,7 +219,7 @@ def test_depot_tax_follows_the_average_cost_method_by_hand() -> None:
 
 
 def test_a_net_loss_earns_back_30_percent_of_70_percent_and_liquidation_taxes_the_rest() -> None:
-    tax = DepotTax.from_config(DepotConfig())
+    tax = DepotTax.from_config(DepotConfig(), 100_000.0)
     book = FixedMixBook(np.array([[0.5, 0.5]]), 1)
     tax.prepare(book)
     growth = np.ones((1, 21, 2))
@@ -255,7 +255,7 @@ def test_trading_costs_lower_the_gains_a_depot_is_taxed_on() -> None:
 def test_a_depot_of_funds_pays_30_percent_of_a_standard_income_of_0_4_percent_of_the_year_start_value() -> None:
     # schablonintäkt på fondandelar: 0.4% of the funds' value on 1 January, taxed as capital income (30%),
     # with the year's gains and losses; a flat year realises nothing, so the tax is 0.12% of the start value
-    tax = DepotTax.from_config(DepotConfig(liquidate_at_horizon=False))
+    tax = DepotTax.from_config(DepotConfig(liquidate_at_horizon=False), 100_000.0)
     book = FixedMixBook(np.array([[1.0]]), 1)
     tax.prepare(book)
     for year, growth in enumerate((1.0, 1.1)):
@@ -271,8 +271,25 @@ def test_a_depot_of_funds_pays_30_percent_of_a_standard_income_of_0_4_percent_of
     assert tax.due(np.array([-0.1]), np.array([2.0]))[0] == pytest.approx(0.3 * (0.004 * 2.0 - 0.7 * 0.1), rel=1e-12)
 
 
+def test_a_deficit_beyond_sek_100000_earns_21_percent_not_30() -> None:
+    # Skatteverket (IL 67 kap. 10 §): a deficit of capital income reduces tax by 30% of it up to SEK 100,000
+    # and by 21% of the rest. SEK 2,000,000 of funds realise a SEK 500,000 loss: 70% is deductible,
+    # less the standard income of 0.4% of 2,000,000 (8,000): a deficit of 342,000, a credit of
+    # 0.30 x 100,000 + 0.21 x 242,000 = 80,820 (not 0.3 x 342,000 = 102,600), in units of the initial wealth
+    tax = DepotTax.from_config(DepotConfig(), 2_000_000.0)
+    due = tax.due(np.array([-0.25]), np.array([1.0]))[0] * 2_000_000.0
+    assert due == pytest.approx(-80_820.0, rel=1e-12)
+    # under the limit the whole deficit earns 30%; no limit set, the whole of it
+    small = DepotTax.from_config(DepotConfig(), 2_000_000.0).due(np.array([-0.05]), np.array([1.0]))[0]
+    assert small * 2_000_000.0 == pytest.approx(-0.3 * (0.7 * 100_000.0 - 8_000.0), rel=1e-12)
+    unlimited = DepotTax.from_config(DepotConfig(deficit_limit=None), 2_000_000.0)
+    assert unlimited.due(np.array([-0.25]), np.array([1.0]))[0] * 2_000_000.0 == pytest.approx(-102_600.0, rel=1e-12)
+    # a gain is taxed as before, whatever the limit
+    assert tax.due(np.array([0.25]), np.array([1.0]))[0] == pytest.approx(0.3 * (0.25 + 0.004), rel=1e-12)
+
+
 def test_dividends_are_taxed_as_paid_and_the_net_reinvested_into_the_basis() -> None:
-    tax = DepotTax.from_config(DepotConfig(liquidate_at_horizon=False), np.array([0.024, 0.0]))
+    tax = DepotTax.from_config(DepotConfig(liquidate_at_horizon=False), 100_000.0, np.array([0.024, 0.0]))
     book = FixedMixBook(np.array([[1.0, 0.0]]), 1)
     tax.prepare(book)
     book.advance(np.ones((1, 21, 2)))
@@ -309,7 +326,7 @@ def test_compiled_books_with_flows_and_taxes_match_the_reference(account: str) -
     tax = (
         IskTax.from_config(IskConfig(), 100_000.0, dividend_yield)
         if account == "isk"
-        else DepotTax.from_config(DepotConfig(), dividend_yield)
+        else DepotTax.from_config(DepotConfig(), 100_000.0, dividend_yield)
     )
     plan = SimulationPlan(
         model=mixed_model("t" if account == "depot" else "gaussian"),

@@ -106,6 +106,38 @@ def test_an_isk_withholds_foreign_tax_only_on_funds_priced_abroad() -> None:
     np.testing.assert_allclose(tax.monthly_yield, [yields[0], yields[1], 0.0])  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("seed", [4, 10])
+def test_an_isk_chunk_that_owes_no_tax_reports_zeros(tmp_path: Path, seed: int) -> None:
+    # near the ISK's free amount, with accumulating funds, some chunks of paths owe no tax at all. Such a chunk
+    # once dropped its taxes: the run stopped (KeyError, first chunk untaxed: seed 4) or kept uninitialised memory
+    # for those paths (taxes_mean 1e217 SEK or negative: seed 10)
+    import pandas as pd
+
+    config = tmp_path / "isk_near_allowance.yaml"
+    example = ROOT / "configs" / "examples" / "isk_vs_depot.yaml"
+    config.write_text(
+        f"extends: {example}\n"
+        "assets:\n"
+        "  - {name: sp500, ter: 0.000945, ter_in_model: 0.000945, currency: USD}\n"
+        "  - {name: russell2000, ter: 0.0019, ter_in_model: 0.0019, currency: USD}\n"
+        "  - {name: intl, ter: 0.0032, ter_in_model: 0.0032, currency: USD}\n"
+        "simulation: {n_paths: 200, chunk_size: 10, horizon_years: 3, n_jobs: 1}\n"
+        "portfolio: {initial_wealth: 180000, flows: [], rebalance: annual}\n"
+        "output: {report: false, paths: true}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "run"
+    assert main(["run", str(config), "--seed", str(seed), "--out", str(out), "-q"]) == 0
+    paths = pd.read_parquet(out / "paths.parquet").sort_values(["portfolio", "path"])
+    metrics = pd.read_csv(out / "metrics.csv").set_index("portfolio")
+    for name, part in paths.groupby("portfolio"):
+        taxes = part["taxes_paid"].to_numpy()
+        chunk_most = taxes.reshape(-1, 10).max(axis=1)
+        assert (chunk_most == 0).any() and (chunk_most > 0).any()  # the case this test is about
+        assert np.all(np.isfinite(taxes)) and taxes.min() >= 0.0
+        assert metrics.loc[name, "taxes_mean"] == pytest.approx(taxes.mean(), rel=1e-9)
+
+
 def test_one_path_is_refused_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(DEFAULT_CONFIG), "--set", "simulation.n_paths=1"]) == 2
     one_error_line(capsys.readouterr(), ("simulation.n_paths",))

@@ -69,9 +69,17 @@ class McallocError(Exception):
 
 
 def _one_line(message: str) -> str:
+    """``message`` with line breaks and control characters escaped; other characters (a no-break space) kept."""
     if message.isprintable():
         return message
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in message)
+    return "".join(c.encode("unicode_escape").decode("ascii") if _breaks_a_line(c) else c for c in message)
+
+
+def _breaks_a_line(character: str) -> bool:
+    """Control and format characters, and line or paragraph separators: what can break or hide in one line."""
+    import unicodedata
+
+    return unicodedata.category(character) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn")
 
 
 class ConfigError(McallocError):

@@ -301,7 +301,7 @@ def account_tax(scenario: Scenario) -> AccountTax | None:
         withheld_on = np.where(foreign, dividend_yield, 0.0)
         return IskTax.from_config(scenario.tax.isk, scenario.portfolio.initial_wealth, withheld_on)
     if scenario.tax.kind == "depot":
-        return DepotTax.from_config(scenario.tax.depot, dividend_yield)
+        return DepotTax.from_config(scenario.tax.depot, scenario.portfolio.initial_wealth, dividend_yield)
     return None
 
 

@@ -57,6 +57,21 @@ def _fitting(scenario: Scenario, start: StartConfig | None = None) -> Scenario:
     return scenario.model_copy(update={"model": model, "simulation": simulation})
 
 
+def _with_last(model: Any, fitting: Scenario, scenario: Scenario) -> pd.DataFrame:
+    """``models.csv``'s table for the scenario's own start, with the last fitted day's volatility beside it.
+
+    ``fit`` and ``calibrate`` print the same rows for the same file: the
+    volatility a run starts from (the scenario's ``simulation.start``) and
+    the one the fit ends with.
+    """
+    from mcalloc.pipeline import models_table
+
+    own, steps = scenario.simulation.start, scenario.simulation.steps_per_year
+    table = models_table(model.starting_at(own, steps), _fitting(scenario))
+    last = models_table(model.starting_at(StartConfig(kind="last"), steps), fitting)
+    return table.assign(vol_ann_last=last["vol_ann_initial"].to_numpy())
+
+
 def _number(value: float, digits: int = 4) -> str:
     if isinstance(value, float) and math.isnan(value):
         return ""
@@ -76,7 +91,10 @@ def diagnostics_text(models: pd.DataFrame) -> str:
     rows["persistence"] = [_number(v, 5) for v in models["persistence"]]
     rows["half-life (steps)"] = [_number(v, 3) for v in models["half_life_steps"]]
     rows["vol ann, long run"] = ["infinite" if math.isinf(v) else f"{v:.1%}" for v in models["vol_ann_unconditional"]]
-    rows[f"vol ann, start ({models['start'].iloc[0]})"] = [f"{v:.1%}" for v in models["vol_ann_initial"]]
+    start = models["start"].iloc[0]
+    if "vol_ann_last" in models and start != "last":
+        rows["vol ann, last fitted day"] = [f"{v:.1%}" for v in models["vol_ann_last"]]
+    rows[f"vol ann, start ({start})"] = [f"{v:.1%}" for v in models["vol_ann_initial"]]
     if models["mean_se_ann"].notna().any():
         rows["mean ann, standard error"] = [f"{v:.1%}" for v in models["mean_se_ann"]]
     rows["log-likelihood"] = [f"{v:.2f}" for v in models["loglikelihood"]]
@@ -173,13 +191,12 @@ def _report(scenario: Scenario, model: Any, models: pd.DataFrame) -> str:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from mcalloc.pipeline import build_model, calibration_gaps, calibration_report, models_table
+    from mcalloc.pipeline import build_model, calibration_gaps, calibration_report
 
     scenario = load_scenario(args.config, args.overrides)
-    # a fit always knows its last variance; show the volatility it would start from
     fitting = _fitting(scenario, StartConfig(kind="last"))
     model, data = build_model(fitting)
-    models = models_table(model, fitting)
+    models = _with_last(model, fitting, scenario)
     print(_report(fitting, model, models))
     for warning in data.warnings if data is not None else ():
         print(f"data warning: {warning}")
@@ -193,14 +210,14 @@ def _fit(args: argparse.Namespace) -> int:
             _write_text(args.calibration_csv, calibration.to_csv(index=False, float_format="%.6g"))
             print(f"\ncalibration report: {args.calibration_csv}")
     if args.csv is not None:
-        _write_text(args.csv, models.to_csv(index=False, float_format="%.10g"))
+        _write_text(args.csv, models.drop(columns="vol_ann_last").to_csv(index=False, float_format="%.10g"))
         print(f"\ndiagnostics: {args.csv}")
     return 0
 
 
 def _calibrate(args: argparse.Namespace) -> int:
     from mcalloc.models.calibration import calibrated_scenario, residuals_frame
-    from mcalloc.pipeline import build_model, models_table
+    from mcalloc.pipeline import build_model
     from mcalloc.results.writer import provenance_records
 
     out: Path = args.out
@@ -216,7 +233,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         )
     fitting = _fitting(scenario)
     model, data = build_model(fitting)
-    models = models_table(model, fitting)
+    models = _with_last(model, fitting, scenario)
     residuals = residuals_frame(model)
     residuals_path = out.with_name(f"{out.stem}.residuals.csv")
     provenance = provenance_records(data.provenance) if data is not None else []

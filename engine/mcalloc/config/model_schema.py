@@ -28,7 +28,7 @@ import math
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from mcalloc.config.base import Frozen
 
@@ -496,6 +496,24 @@ class MeanUncertaintyConfig(Frozen):
     years: float | Literal["data"]
     series: list[str] | None = None
     covariance: list[list[float]] | None = None
+
+    @field_validator("years", mode="before")
+    @classmethod
+    def _years_readable(cls, value: object) -> object:
+        """One message for what is neither a number nor ``data``, not the union's two validators' raw ones."""
+        if value == "data":
+            return value
+        number = value
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                number = None
+        if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
+            raise ValueError(
+                f"a number of years (from {MIN_MEAN_YEARS:g} to 1000) or data for a fit's own span (got {value!r})"
+            )
+        return number
 
     @model_validator(mode="after")
     def _named(self) -> MeanUncertaintyConfig:

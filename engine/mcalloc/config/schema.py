@@ -370,7 +370,8 @@ class DepotConfig(Frozen):
     other; ``capital_gains_rate`` of a net gain is paid at the year's end. A
     net loss earns back ``capital_gains_rate`` of ``loss_deduction`` of it
     (70% of a loss on listed securities is deductible against other capital
-    income; it assumes there is enough to deduct it from). Dividends
+    income; it assumes there is enough to deduct it from), and of a deficit
+    beyond ``deficit_limit`` (SEK) only ``deficit_rate_above``. Dividends
     (``assets[].dividend_yield``) are taxed at ``dividend_tax_rate`` as they
     are paid (foreign withholding credited), the rest reinvested.
     ``fund_standard_income``: fund units (ETFs included) held outside an ISK
@@ -383,6 +384,8 @@ class DepotConfig(Frozen):
 
     capital_gains_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.30
     loss_deduction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.70
+    deficit_limit: Annotated[float, Field(ge=0.0)] | None = 100_000.0
+    deficit_rate_above: Annotated[float, Field(ge=0.0, le=1.0)] = 0.21
     dividend_tax_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.30
     fund_standard_income: Annotated[float, Field(ge=0.0, le=0.1)] = 0.004
     liquidate_at_horizon: bool = True

@@ -14,7 +14,7 @@ on levels that is ``price_USD x (SEK per USD)``, which is what translation does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from mcalloc.config.model_schema import MIN_FIT_OBSERVATIONS
+from mcalloc.config.model_schema import MIN_FIT_OBSERVATIONS, STEPS_OF
 from mcalloc.config.schema import Scenario
 from mcalloc.data.builtin import load_builtin
 from mcalloc.data.files import Provenance, SeriesFile, SeriesKind, TableFile, read_series, read_table
@@ -264,6 +264,30 @@ def skipped_returns(loaded: Mapping[str, SeriesFile], kind: str) -> list[str]:
     ]
 
 
+def absent_returns(levels: Mapping[str, pd.Series], paths: Mapping[str, object], calendar: Sequence[str]) -> list[str]:
+    """One warning per returns file without rows for dates the other series have: each is a period's move lost.
+
+    Aligning drops such a date for every series. The others' moves over it
+    are kept (their next return spans both periods), but this series has no
+    return for it: its move that day is gone, as for a blank cell.
+    ``levels`` are the series' levels within the data window.
+    """
+    start = max(series.index[0] for series in levels.values())
+    end = min(series.index[-1] for series in levels.values())
+    traded = pd.DatetimeIndex(sorted(set().union(*(levels[name].loc[start:end].index for name in calendar))))
+    warnings = []
+    for name in calendar:
+        lacking = traded.difference(pd.DatetimeIndex(levels[name].index))
+        if lacking.size:
+            first = ", ".join(str(day.date()) for day in lacking[:3]) + (", ..." if lacking.size > 3 else "")
+            warnings.append(
+                f"data: {name} ({paths[name]}) has no row for {lacking.size} dates that other series have "
+                f"({first}); with data.kind: returns each is a period's move lost, not merged into the next; "
+                "add the rows from the source unless those returns were zero"
+            )
+    return warnings
+
+
 _DEFAULT_SUSPICIOUS_MOVE = {"daily": 0.25, "weekly": 0.35, "monthly": 0.5}
 
 
@@ -275,6 +299,34 @@ def observations_needed(kind: str, dist: str, mean: str) -> int:
 
 COLLINEAR = 0.99999
 """Returns correlated beyond this are one series twice as far as any model can tell."""
+
+
+def check_plausible(returns: pd.DataFrame, paths: dict[str, str], keys: dict[str, str], steps_per_year: int) -> None:
+    """Refuse a series whose returns are beyond what calibrated parameters may describe.
+
+    The limits are those a calibrated model is held to
+    (:data:`mcalloc.config.model_schema.MAX_MEAN_ANN`, ``MAX_VOL_ANN``): a
+    fitted model would otherwise simulate them, as a 200%-a-year median
+    growth. Such numbers come from a file in the wrong unit, a price series
+    given as returns, or unadjusted splits.
+
+    Raises
+    ------
+    DataError
+        Naming the series, its file, the numbers and what to check.
+    """
+    from mcalloc.config.model_schema import MAX_MEAN_ANN, MAX_VOL_ANN
+
+    values = returns.to_numpy(dtype=float)
+    means = values.mean(axis=0) * steps_per_year
+    volatilities = values.std(axis=0) * np.sqrt(steps_per_year)
+    for name, mean, volatility in zip(returns.columns, means, volatilities, strict=True):
+        if abs(mean) > MAX_MEAN_ANN or volatility > MAX_VOL_ANN:
+            raise DataError(
+                f"{paths.get(name, name)}: the returns of {name} average {mean:.0%} a year (log) with a volatility "
+                f"of {volatility:.0%}; mcalloc models at most +-{MAX_MEAN_ANN:.0%} and {MAX_VOL_ANN:.0%}. Check that "
+                f"{keys[name]} holds prices (or returns, as data.kind says) in one unit, adjusted for splits"
+            )
 
 
 def check_distinct(returns: pd.DataFrame, paths: dict[str, str], keys: dict[str, str]) -> None:
@@ -314,15 +366,23 @@ def check_distinct(returns: pd.DataFrame, paths: dict[str, str], keys: dict[str,
 
 
 def _span_limits(levels: dict[str, pd.Series], paths: dict[str, str]) -> str:
-    """Which files bound the common dates: the one that starts last and the one that ends first."""
+    """Which series bound the common dates: the one that starts last and the one that ends first.
+
+    Each is named with its file; a file that holds several series (``data.file``) is named with the column.
+    """
     starts = {name: series.index[0] for name, series in levels.items()}
     ends = {name: series.index[-1] for name, series in levels.items()}
     late, early = max(starts, key=starts.__getitem__), min(ends, key=ends.__getitem__)
+    shared = {path for path in paths.values() if list(paths.values()).count(path) > 1}
+
+    def where(name: str) -> str:
+        return f"{paths[name]} column {name}" if paths[name] in shared else str(paths[name])
+
     limits = []
     if starts[late] > min(starts.values()):
-        limits.append(f"{paths[late]} starts on {starts[late].date()}")
+        limits.append(f"{where(late)} starts on {starts[late].date()}")
     if ends[early] < max(ends.values()):
-        limits.append(f"{paths[early]} ends on {ends[early].date()}")
+        limits.append(f"{where(early)} ends on {ends[early].date()}")
     return " and ".join(limits) or "every series spans only these dates"
 
 
@@ -421,10 +481,20 @@ def load_market_data(scenario: Scenario) -> MarketData:
             f"least {needed}; use a longer data window"
         )
     check_distinct(returns, paths, keys)
+    check_plausible(returns, paths, keys, STEPS_OF[data.frequency])
     threshold = data.suspicious_move or _DEFAULT_SUSPICIOUS_MOVE[data.frequency]
     warnings = ended_early + skipped_returns(loaded, data.kind) + suspicious_moves(returns, threshold)
+    if data.kind == "returns":
+        warnings += absent_returns(levels, paths, scenario.asset_names)
     if dropped:
-        warnings.append(f"data: {dropped} dates missing from some series were dropped when aligning")
+        # at a coarser frequency the dropped days fall inside the periods and change nothing
+        spans = (
+            ": the returns across each such date span two days but count as one step, which raises the per-step "
+            f"mean and variance by about {dropped / max(returns.shape[0], 1):.1%}"
+            if data.frequency == "daily"
+            else ""
+        )
+        warnings.append(f"data: {dropped} dates missing from some series were dropped when aligning{spans}")
     return MarketData(
         returns=returns,
         levels=sampled,

@@ -551,6 +551,11 @@ def _choice(choice: ModelChoice, default_mean: MeanKind) -> MarginalSpec:
     return MarginalSpec(kind=choice.kind, dist=choice.dist, mean=choice.mean or default_mean)
 
 
+def fallback_spec(config: MarginalsConfig) -> MarginalSpec | None:
+    """The model ``model.marginals.fallback`` names, if any."""
+    return None if config.fallback is None else _choice(config.fallback, config.mean)
+
+
 def select_marginal(
     returns: pd.Series,
     name: str,
@@ -627,9 +632,9 @@ def fit_series(
             return select_marginal(returns, name, config.candidate_models(), options)
         return MarginalSpec(config.kind, config.dist, config.mean).fit(returns, name, options)
     except ModelError as error:
-        if config.fallback is None or len(returns) < options.min_observations:
+        spec = fallback_spec(config)
+        if spec is None or len(returns) < options.min_observations:
             raise
-        spec = _choice(config.fallback, config.mean)
         try:
             fitted = spec.fit(returns, name, options)
         except ModelError as second:

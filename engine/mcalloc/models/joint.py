@@ -11,7 +11,7 @@ returns directly instead.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -715,9 +715,11 @@ def _tied_fits(
     those of the rows complete in every series, centred and scaled as the
     bootstrap does. Otherwise it is the fitted law's. A marginal the tie does
     not apply to (EGARCH, an AR(1) mean, chosen by ``kind: auto``) is
-    returned as it is, for ``omega`` to be reset, and a note says so.
+    returned as it is, for ``omega`` to be reset, and a note says so. A tie
+    that fails falls back as a failed fit does: to ``model.marginals.fallback``,
+    itself tied where the tie applies to it.
     """
-    from mcalloc.models.fitting import FitOptions, MarginalSpec
+    from mcalloc.models.fitting import FitOptions, MarginalSpec, fallback_spec
 
     options = replace(options or FitOptions(), max_persistence=config.max_persistence)
     complete = np.all(np.isfinite(np.column_stack([m.std_residuals for m in marginals])), axis=1)
@@ -725,6 +727,18 @@ def _tied_fits(
     def resampled_asymmetry(residuals: np.ndarray, _law: np.ndarray) -> float:
         rows = residuals[complete]
         return ShockMoments.of_sample((rows - rows.mean()) / rows.std()).negative_second
+
+    def law_asymmetry(dist: Distribution) -> Callable[[np.ndarray, np.ndarray], float]:
+        def asymmetry(_residuals: np.ndarray, law: np.ndarray) -> float:
+            nu = float(law[0]) if law.size > 0 else None
+            skew = float(law[1]) if law.size > 1 else None
+            return InnovationLaw(dist, nu, skew).negative_second_moment()
+
+        return asymmetry
+
+    def tie(spec: MarginalSpec, free: FittedMarginal, variance: float, held: FitOptions) -> FittedMarginal:
+        asymmetry = resampled_asymmetry if resampled else law_asymmetry(spec.dist)
+        return spec.fit_targeted(series[free.name], free.name, variance, asymmetry, free, held, from_law=not resampled)
 
     results: list[FittedMarginal] = []
     done: list[bool] = []
@@ -738,21 +752,28 @@ def _tied_fits(
             results.append(m)
             done.append(False)
             continue
-        dist = m.dist
-
-        def law_asymmetry(_residuals: np.ndarray, law: np.ndarray, dist: Distribution = dist) -> float:
-            nu = float(law[0]) if law.size > 0 else None
-            skew = float(law[1]) if law.size > 1 else None
-            return InnovationLaw(dist, nu, skew).negative_second_moment()
-
-        spec = MarginalSpec(m.kind, m.dist, m.mean)
-        asymmetry = resampled_asymmetry if resampled else law_asymmetry
         # the rows the free fit held back (kind: auto with AR(1) candidates holds back one for every candidate)
         known = np.flatnonzero(np.isfinite(m.std_residuals))
         held = replace(options, hold_back=int(known[0]) if known.size else 0)
-        fitted = spec.fit_targeted(series[m.name], m.name, variance, asymmetry, m, held, from_law=not resampled)
+        tied = True
+        try:
+            fitted = tie(MarginalSpec(m.kind, m.dist, m.mean), m, variance, held)
+        except ModelError as error:
+            fallback = fallback_spec(config)
+            if fallback is None:
+                raise
+            try:
+                fitted = fallback.fit(series[m.name], m.name, held)
+                tied = can_tie(fallback.kind, fallback.mean)
+                if tied:
+                    fitted = tie(fallback, fitted, variance, held)
+            except ModelError as second:
+                reason = str(second).removeprefix(f"{m.name}: ")
+                raise ModelError(f"{error}; the fallback {fallback.label} failed too: {reason}") from None
+            note = f"{error} -> used the fallback {fallback.label}"
+            fitted = replace(fitted, warnings=(note, *fitted.warnings))
         results.append(replace(fitted, candidates=m.candidates))
-        done.append(True)
+        done.append(tied)
     return tuple(results), tuple(done)
 
 

@@ -142,6 +142,8 @@ class FixedMixBook:
         self.flow_history: list[tuple[float, np.ndarray]] = [(0.0, np.ones((n_portfolios, n_paths)))]
         self.has_flows = False
         self.taxes_paid = np.zeros((n_portfolios, n_paths))
+        # set by a taxed account's plan: then every chunk reports its taxes, the untaxed ones their zeros
+        self.taxed = False
         self._quarter_values = np.zeros((n_portfolios, n_paths))
         self._year_deposits = np.zeros((n_portfolios, n_paths))
         self._withheld = np.zeros((n_portfolios, n_paths))
@@ -279,6 +281,10 @@ class FixedMixBook:
         self._set_holdings(self.holdings * (after / self.value)[:, None, :])
         self.value = after
         self.taxes_paid += paid
+
+    def keep_taxes(self) -> None:
+        """Report ``taxes_paid`` for every path, as a taxed account must, even where this chunk owed none."""
+        self.taxed = True
 
     def track_cost_basis(self) -> None:
         """Start keeping each holding's average-cost basis (at today's value) and the year's realised gains."""
@@ -509,7 +515,7 @@ class FixedMixBook:
             drawdown_histogram=self.drawdown_histogram.copy(),
             period_return_sum=np.ascontiguousarray(self.period_return_sum.T),
             period_return_sumsq=np.ascontiguousarray(self.period_return_sumsq.T),
-            taxes_paid=np.ascontiguousarray(self.taxes_paid.T) if self.taxes_paid.any() else None,
+            taxes_paid=np.ascontiguousarray(self.taxes_paid.T) if self.taxed else None,
             **self._flow_summary(horizon if horizon is not None else self.n_steps / 252),
         )
 

@@ -25,6 +25,7 @@ is after tax.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,7 +62,8 @@ class IskTax:
         )
 
     def prepare(self, book: FixedMixBook) -> None:
-        """Nothing to keep beyond the book's own tallies."""
+        """Keep each path's taxes; nothing else beyond the book's own tallies."""
+        book.keep_taxes()
 
     def on_month_end(self, book: FixedMixBook) -> None:
         """Foreign tax withheld on the month's dividends."""
@@ -96,10 +98,16 @@ class DepotTax:
     liquidate: bool
     monthly_yield: np.ndarray | None = None
     fund_income: float = 0.0
+    deficit_limit: float = math.inf
+    deficit_rate_above: float = 0.0
 
     @classmethod
-    def from_config(cls, config: DepotConfig, dividend_yield: np.ndarray | None = None) -> DepotTax:
+    def from_config(
+        cls, config: DepotConfig, initial_wealth: float, dividend_yield: np.ndarray | None = None
+    ) -> DepotTax:
+        """The account's rules, with the deficit limit (SEK) in units of ``initial_wealth``, as the books keep."""
         monthly = None if dividend_yield is None or not dividend_yield.any() else dividend_yield / 12.0
+        limit = math.inf if config.deficit_limit is None else config.deficit_limit / initial_wealth
         return cls(
             config.capital_gains_rate,
             config.loss_deduction,
@@ -107,6 +115,8 @@ class DepotTax:
             config.liquidate_at_horizon,
             monthly,
             config.fund_standard_income,
+            limit,
+            config.deficit_rate_above,
         )
 
     def due(self, realised: np.ndarray, year_start_value: np.ndarray | float = 0.0) -> np.ndarray:
@@ -114,15 +124,23 @@ class DepotTax:
 
         The standard income, ``fund_income`` of the value at the year's
         start, is capital income like the gains; a net loss's deductible
-        part offsets both.
+        part offsets both. What is left of the loss is a deficit of capital
+        income: it earns ``gains_rate`` of itself up to ``deficit_limit``
+        and ``deficit_rate_above`` beyond (Swedish law: 30% up to SEK
+        100,000 and 21% above, IL 67 kap. 10 §).
         """
         gains = np.maximum(realised, 0.0) + self.fund_income * np.asarray(year_start_value)
         losses = np.maximum(-realised, 0.0)
-        due: np.ndarray = self.gains_rate * gains - self.gains_rate * self.loss_deduction * losses
+        income = gains - self.loss_deduction * losses
+        deficit = np.maximum(-income, 0.0)
+        below = np.minimum(deficit, self.deficit_limit)
+        credit = self.gains_rate * below + self.deficit_rate_above * (deficit - below)
+        due: np.ndarray = np.where(income >= 0.0, self.gains_rate * income, -credit)
         return due
 
     def prepare(self, book: FixedMixBook) -> None:
-        """Start the books' average-cost basis at the first purchase."""
+        """Keep each path's taxes, and start the books' average-cost basis at the first purchase."""
+        book.keep_taxes()
         book.track_cost_basis()
 
     def on_month_start(self, book: FixedMixBook, month: int) -> None:

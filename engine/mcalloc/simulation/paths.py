@@ -389,6 +389,9 @@ class _Collector:
             values = getattr(part.book, name)
             if values is not None:
                 fields[name] = values
+        if self.arrays and fields.keys() != self.arrays.keys():
+            # every chunk must report the same fields, or some rows would keep np.empty's garbage
+            raise RuntimeError(f"chunks report different results: {sorted(fields.keys() ^ self.arrays.keys())}")
         if not self.arrays:
             self.arrays = {name: np.empty((self.n_paths, *a.shape[1:]), dtype=a.dtype) for name, a in fields.items()}
             self.asset_sum = np.zeros_like(part.asset_sum)

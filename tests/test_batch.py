@@ -175,6 +175,17 @@ def test_a_2x2_sweep_gives_an_index_of_four_rows(
     assert (tmp_path / "out" / "figures" / "batch.svg").is_file()
 
 
+def test_the_index_shows_the_value_a_run_had_for_a_key_only_other_entries_set(tmp_path: Path) -> None:
+    # one entry sets portfolio.rebalance, the other leaves the base's: its cell was blank, not "monthly"
+    runs = [{"name": "yearly", "set": {"portfolio.rebalance": "annual"}}, {"name": "as_is"}]
+    sweep = _sweep(tmp_path, {}, runs=runs)
+    assert main(["batch", str(sweep), "--out", str(tmp_path / "out")]) == 0
+    index = mcalloc.load_batch(tmp_path / "out").set_index("run")
+    base = yaml.safe_load(DEFAULT_CONFIG.read_text())["portfolio"]["rebalance"]
+    assert index.loc["yearly", "portfolio.rebalance"] == "annual"
+    assert index.loc["as_is", "portfolio.rebalance"] == base == "monthly"
+
+
 def test_a_broken_run_fails_alone_and_is_retried(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     configs = []
     for index, horizon in enumerate([1, 2, 3]):

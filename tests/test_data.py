@@ -430,6 +430,14 @@ def test_missing_values_count_only_inside_the_data_window(tmp_path: Path) -> Non
     assert read_series(table, value_column="b", window=(dates[7], None)).values.size == 12
     assert read_series(table, value_column="b", window=(dates[7], None)).skipped == 1
     assert read_series(table, value_column="b", window=(dates[8], None)).skipped == 0
+    # a data.start before the column's first value says so, and where to move it
+    with pytest.raises(DataError, match=rf"line 2: b has no values before {dates[8]}, but data.start is {dates[0]}"):
+        read_series(table, value_column="b", window=(dates[0], None))
+    early = ["" if i >= 12 else str(10 + i) for i in range(20)]
+    text = "Date,a,b\n" + "".join(f"{d},{1 + i},{v}\n" for i, (d, v) in enumerate(zip(dates, early, strict=True)))
+    table = read_table(write(tmp_path / "ends.csv", text))
+    with pytest.raises(DataError, match=rf"b has no values after {dates[11]}, but data.end is {dates[19]}; move"):
+        read_series(table, value_column="b", window=(None, dates[19]))
 
 
 def test_an_exchange_rate_file_is_read_with_the_data_date_settings(tmp_path: Path) -> None:

@@ -200,6 +200,20 @@ def test_a_tie_that_fails_falls_back_to_the_fallback_tied_or_names_both(
     assert "the fallback garch/normal/sample failed too: " in line and "persistence 0.991332" in line
 
 
+def test_a_fitted_residual_out_of_all_reason_points_at_the_data_not_a_residual_file(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a price typed ten times too high for one day; a fit has no residual file to check
+    glitch = pd.read_csv(shared_data / "IWM.csv")
+    glitch.loc[glitch["Date"] == "2015-06-01", "Close"] *= 10.0
+    glitch.to_csv(tmp_path / "glitch.csv", index=False)
+    argv = ["fit", str(FIT_ETFS), "--set", f"data.paths.russell2000={tmp_path / 'glitch.csv'}"]
+    assert main([*argv, "--set", "output.calibration.n_paths=0"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert "\n" not in line and "robust standard deviations" in line and "residual file" not in line
+    assert "check the data for a broken price" in line and "2015-06-01: a one-period move of +" in line
+
+
 def test_max_persistence_holds_for_the_persistence_the_simulation_has(
     shared_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

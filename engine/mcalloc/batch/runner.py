@@ -142,12 +142,41 @@ def index_table(batch: Batch, records: list[RunRecord], out: Path) -> pd.DataFra
             "error": record.error,
             "folder": os.path.relpath(record.folder, out) if record.folder is not None else "",
         }
+        resolved: dict[str, Any] | None = None
         for parameter in batch.parameters:
-            value = record.run.swept.get(parameter)
+            if parameter in record.run.swept or parameter == "entry":
+                value = record.run.swept.get(parameter)
+            else:
+                # a key some runs: entries set and this one does not: the value the run had all the same
+                resolved = _resolved_config(record.folder) if resolved is None else resolved
+                value = _dotted(resolved, parameter)
             row[parameter] = value if isinstance(value, str | int | float | bool) or value is None else str(value)
         row.update(record.numbers)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _resolved_config(folder: Path | None) -> dict[str, Any]:
+    """The resolved scenario a run wrote (``config.yaml``), or nothing for a run that never wrote one."""
+    import yaml
+
+    path = None if folder is None else folder / "config.yaml"
+    if path is None or not path.is_file():
+        return {}
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _dotted(config: Any, key: str) -> Any:
+    """``config``'s value at a dotted key (``portfolio.rebalance``, ``assets.0.ter``), or None."""
+    for part in key.split("."):
+        if isinstance(config, dict) and part in config:
+            config = config[part]
+        elif isinstance(config, list) and part.isdigit() and int(part) < len(config):
+            config = config[int(part)]
+        else:
+            return None
+    return config
 
 
 def key_numbers(folder: Path) -> dict[str, float]:

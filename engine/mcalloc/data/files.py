@@ -258,6 +258,18 @@ def read_series(
         in_window &= (dates.dt.normalize() <= last).to_numpy()
     start, length = _missing_runs(missing & in_window)
     if length > max_missing_run:
+        held = dates[~missing]
+        run = dates.iloc[start : start + length]
+        if held.size and first is not None and (run < held.min()).all():
+            raise DataError(
+                f"{table.where(start)}: {column} has no values before {held.min().date()}, but data.start is "
+                f"{first.date()}; move data.start to {held.min().date()} or later, or fill the column"
+            )
+        if held.size and last is not None and (run > held.max()).all():
+            raise DataError(
+                f"{table.where(start)}: {column} has no values after {held.max().date()}, but data.end is "
+                f"{last.date()}; move data.end to {held.max().date()} or earlier, or fill the column"
+            )
         raise DataError(
             f"{table.where(start)}: {length} missing {column} values in a row (up to {max_missing_run} are "
             "skipped); fill them or shorten the data window"

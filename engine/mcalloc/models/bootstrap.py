@@ -72,12 +72,12 @@ MAX_STANDARDISED = 100.0
 broken file, which would otherwise overflow the scale and leave a series' shocks at zero."""
 
 
-def _checked_rows(rows: np.ndarray, what: str) -> np.ndarray:
+def _checked_rows(rows: np.ndarray, what: str, fix: str) -> np.ndarray:
     """The complete rows (a NaN marks a held-back day, left out); an infinite value is refused."""
     rows = np.asarray(rows, dtype=float)
     infinite = np.flatnonzero(np.isinf(rows).any(axis=1))
     if infinite.size:
-        raise ModelError(f"{what}: data row {infinite[0] + 1} holds an infinite value; check the residual file")
+        raise ModelError(f"{what}: data row {infinite[0] + 1} holds an infinite value; {fix}")
     rows = rows[np.isfinite(rows).all(axis=1)]
     if rows.shape[0] < MIN_RESIDUAL_ROWS:
         raise ModelError(
@@ -106,21 +106,27 @@ class ResidualBootstrap:
 
     @classmethod
     def from_residuals(
-        cls, residuals: np.ndarray, block_length: float, what: str = "model.dependence.residuals"
+        cls,
+        residuals: np.ndarray,
+        block_length: float,
+        what: str = "model.dependence.residuals",
+        fix: str = "check the residual file",
     ) -> ResidualBootstrap:
         """Centre and scale each column of raw standardised residuals (rows with NaN dropped).
+
+        ``what`` and ``fix`` say in an error where the residuals came from and what to do.
 
         Raises
         ------
         ModelError
             If fewer than ``MIN_RESIDUAL_ROWS`` complete rows remain or a column is constant.
         """
-        rows = _checked_rows(residuals, what)
+        rows = _checked_rows(residuals, what, fix)
         with np.errstate(over="ignore", invalid="ignore"):
             mean, scale = rows.mean(axis=0), rows.std(axis=0)
             standardised = (rows - mean) / scale
         if np.any(scale <= 0.0):
-            raise ModelError(f"{what}: a column of residuals is constant; check the residual file")
+            raise ModelError(f"{what}: a column of residuals is constant; {fix}")
         # measured against a robust spread (the median absolute deviation, scaled to a normal's standard
         # deviation): one huge value inflates the standard deviation itself, and never stands out by it
         median = np.median(rows, axis=0)
@@ -136,7 +142,7 @@ class ResidualBootstrap:
             raise ModelError(
                 f"{what}: complete row {row + 1}, column {column + 1} ({rows[row, column]:.6g}) is more than "
                 f"{MAX_STANDARDISED:g} robust standard deviations from its column's median, which no standardised "
-                "residual is; check the residual file"
+                f"residual is; {fix}"
             )
         if np.all(np.abs(mean) < 1e-12) and np.all(np.abs(scale - 1.0) < 1e-12):
             # already standardised (a calibrated file): keep the values exactly

@@ -883,7 +883,12 @@ def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions |
     blend = dependence_config.stress.correlation_blend
     if dependence_config.kind == "fhs":
         residuals = np.column_stack([m.std_residuals for m in marginals])
-        bootstrap = ResidualBootstrap.from_residuals(residuals, dependence_config.block_length, "model.dependence")
+        bootstrap = ResidualBootstrap.from_residuals(
+            residuals,
+            dependence_config.block_length,
+            "model.dependence (the fitted residuals)",
+            "check the data for a broken price or a split (a fit's residuals come from data.paths)",
+        )
         marginals = _with_empirical_shocks(marginals, bootstrap)
         _check_stationary(marginals, config.marginals.max_persistence)
         dependence = bootstrap

@@ -30,6 +30,7 @@ MODELS: dict[str, list[str]] = {
     "factor + t copula, GJR-skewed-t": ["model.marginals.dist=skewt", "model.dependence.kind=t"],
     "factor + FHS, GJR quasi-ML, targeted (default)": [],
     "factor + FHS, GJR quasi-ML, tied targeting": ["model.marginals.variance_targeting=likelihood"],
+    "factor + FHS, GJR quasi-ML, not targeted": ["model.marginals.variance_targeting=false"],
     "iid normal returns": [*COPULA, "model.dependence.kind=iid_normal"],
     "iid t returns": [*COPULA, "model.dependence.kind=iid_t"],
     "bootstrap of returns (21-day blocks)": [

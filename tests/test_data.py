@@ -419,12 +419,12 @@ def test_missing_values_count_only_inside_the_data_window(tmp_path: Path) -> Non
     late = ["" if i < 8 else str(10 + i) for i in range(20)]
     text = "Date,a,b\n" + "".join(f"{d},{1 + i},{v}\n" for i, (d, v) in enumerate(zip(dates, late, strict=True)))
     table = read_table(write(tmp_path / "wide.csv", text))
-    with pytest.raises(DataError, match=r"line 2: 8 missing b values in a row"):
+    with pytest.raises(DataError, match=rf"line 2: b has no values before {dates[8]}; set data.start to {dates[8]}"):
         read_series(table, value_column="b")
     series = read_series(table, value_column="b", window=(dates[8], None)).values
     assert series.index[0] == pd.Timestamp(dates[8]) and series.size == 12
     # the window's last day: a run of 8 ending on it counts, and data.start before the run too
-    with pytest.raises(DataError, match=r"line 2: 8 missing b values in a row"):
+    with pytest.raises(DataError, match=rf"line 2: b has no values before {dates[8]}; set data.start"):
         read_series(table, value_column="b", window=(None, dates[7]))
     # one missing day inside the window is skipped as usual, and only it is counted as skipped
     assert read_series(table, value_column="b", window=(dates[7], None)).values.size == 12
@@ -516,36 +516,61 @@ def test_a_returns_file_without_rows_the_others_have_is_named_and_prices_are_not
         return "\n".join([text[0], *rows]) + "\n"
 
     gone = (100, 200, 300, 400, 500)
-    files = {"a": as_returns(_daily_prices(700, skip=gone)), "b": as_returns(_daily_prices(700, seed=1))}
+    blank = as_returns(_daily_prices(700, skip=gone)).splitlines()
+    blank[600] = blank[600].split(",")[0] + ","  # a row with a blank cell: a skipped return, not an absent row
+    files = {"a": "\n".join(blank) + "\n", "b": as_returns(_daily_prices(700, seed=1))}
     scenario = load_scenario(_fit_scenario(tmp_path, files, kind="returns"))
     data = load_market_data(scenario)
     named = [w for w in data.warnings if "has no row for" in w]
     assert len(named) == 1 and named[0].startswith("data: a (") and "a.csv) has no row for 5 dates" in named[0]
+    assert [w for w in data.warnings if "a.csv): 1 missing returns were skipped" in w]
     days = pd.bdate_range("2000-01-03", periods=700)
     assert f"({days[100].date()}, {days[200].date()}, {days[300].date()}, ...)" in named[0]
     (aligning,) = [w for w in data.warnings if "dropped when aligning" in w]
-    assert aligning.startswith("data: 5 dates") and f"by about {5 / data.returns.shape[0]:.1%}" in aligning
+    assert aligning.startswith("data: 6 dates") and f"by about {6 / data.returns.shape[0]:.1%}" in aligning
     prices = {"a": _daily_prices(700, skip=gone), "b": _daily_prices(700, seed=1)}
     data = load_market_data(load_scenario(_fit_scenario(tmp_path, prices)))
     assert not [w for w in data.warnings if "has no row for" in w]
     assert [w for w in data.warnings if "5 dates missing from some series were dropped" in w]
 
 
+def _wild(drift: float, spread: float) -> str:
+    dates = pd.bdate_range("2000-01-03", periods=600)
+    moves = np.random.default_rng(3).normal(drift, spread, dates.size)
+    prices = 100 * np.exp(np.cumsum(moves))
+    return "Date,Close\n" + "\n".join(f"{d.date()},{p:.6g}" for d, p in zip(dates, prices, strict=True)) + "\n"
+
+
 @pytest.mark.parametrize(
     ("drift", "spread", "said"),
     [(0.0003, 0.16, r"with a volatility of 2\d\d%"), (0.006, 0.01, r"average 1\d\d% a year")],
 )
-def test_returns_beyond_what_a_calibrated_model_may_hold_are_refused_naming_the_file(
+def test_returns_beyond_what_a_calibrated_model_may_hold_are_said_naming_the_file(
     tmp_path: Path, drift: float, spread: float, said: str
 ) -> None:
-    # a fitted model was held to no limit: a 250%-volatility series fitted and ran to a 215% median CAGR,
-    # where calibrate refuses the same parameters (MAX_MEAN_ANN 100%, MAX_VOL_ANN 200% a year)
-    dates = pd.bdate_range("2000-01-03", periods=600)
-    moves = np.random.default_rng(3).normal(drift, spread, dates.size)
-    wild = "Date,Close\n" + "\n".join(
-        f"{d.date()},{p:.6g}" for d, p in zip(dates, 100 * np.exp(np.cumsum(moves)), strict=True)
-    )
-    scenario = load_scenario(_fit_scenario(tmp_path, {"a": _daily_prices(600), "b": wild + "\n"}))
-    with pytest.raises(DataError, match=r"b\.csv: the returns of b average .* a year \(log\)") as caught:
+    # a fitted model was held to no limit and said nothing: a 250%-volatility series fitted and ran to a 215%
+    # median CAGR, where calibrate refuses the same parameters (MAX_MEAN_ANN 100%, MAX_VOL_ANN 200% a year).
+    # Real series pass those limits over two years (a 3x fund in 2008: -104%), so the run warns
+    scenario = load_scenario(_fit_scenario(tmp_path, {"a": _daily_prices(600), "b": _wild(drift, spread)}))
+    (warning,) = [w for w in load_market_data(scenario).warnings if "beyond what a calibrated model" in w]
+    assert re.search(r"b\.csv: the returns of b average .* a year \(log\) .* over 2\.4 years", warning)
+    assert re.search(said, warning)
+
+
+def test_returns_no_market_gives_are_refused_naming_the_file(tmp_path: Path) -> None:
+    # a daily volatility of 50% (794% a year): a unit error or a broken file, not a market
+    scenario = load_scenario(_fit_scenario(tmp_path, {"a": _daily_prices(600), "b": _wild(0.0, 0.5)}))
+    with pytest.raises(DataError, match=r"b\.csv: the returns of b average .* volatility of 7\d\d% .* more than any"):
         load_market_data(scenario)
-    assert re.search(said, str(caught.value)) and "data.paths.b" in str(caught.value)
+
+
+def test_the_span_message_names_a_wide_files_column_as_the_file_has_it() -> None:
+    # data.columns maps russell2000 to the file's IWM column: the message names IWM, which the user can find
+    from mcalloc.data.market import _span_limits
+
+    days = pd.bdate_range("2001-01-01", periods=30)
+    levels = {"sp500": pd.Series(1.0, index=days), "russell2000": pd.Series(1.0, index=days[10:])}
+    paths = {"sp500": "wide.csv", "russell2000": "wide.csv"}
+    said = _span_limits(levels, paths, {"sp500": "SPY", "russell2000": "IWM"})
+    assert said == f"wide.csv column IWM starts on {days[10].date()}"
+    assert _span_limits(levels, {"sp500": "a.csv", "russell2000": "b.csv"}) == f"b.csv starts on {days[10].date()}"

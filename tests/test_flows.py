@@ -288,6 +288,33 @@ def test_a_deficit_beyond_sek_100000_earns_21_percent_not_30() -> None:
     assert tax.due(np.array([0.25]), np.array([1.0]))[0] == pytest.approx(0.3 * (0.25 + 0.004), rel=1e-12)
 
 
+def test_a_years_dividends_count_in_its_deficit() -> None:
+    # dividends are capital income like gains: SEK 5,000,000 of funds, a 30% loss realised (70% deductible:
+    # 1,050,000), standard income 20,000 and dividends 100,000 (2%): a deficit of 930,000, a credit of
+    # 0.30 x 100,000 + 0.21 x 830,000 = 204,300 for the year. The dividends' 30% (30,000) was paid as they came,
+    # so the settlement is -234,300; leaving the dividends out gave a year's total of -195,300
+    wealth = 5_000_000.0
+    tax = DepotTax.from_config(DepotConfig(), wealth)
+    settlement = tax.due(np.array([-0.3]), np.array([1.0]), np.array([0.02]))[0] * wealth
+    assert settlement == pytest.approx(-234_300.0, rel=1e-12)
+    assert settlement + 0.3 * 0.02 * wealth == pytest.approx(-204_300.0, rel=1e-12)
+    # with a net gain the dividends' tax is the 30% already paid: the settlement is the gains' alone
+    assert tax.due(np.array([0.1]), np.array([1.0]), np.array([0.02]))[0] == pytest.approx(0.3 * 0.104, rel=1e-12)
+
+
+def test_a_depot_book_settles_its_dividends_with_the_year() -> None:
+    # the book keeps the year's gross dividends for the settlement, and starts the next year at zero
+    tax = DepotTax.from_config(DepotConfig(liquidate_at_horizon=False), 100_000.0, np.array([0.024]))
+    book = FixedMixBook(np.array([[1.0]]), 1)
+    tax.prepare(book)
+    for _ in range(12):
+        book.advance(np.ones((1, 21, 1)))
+        tax.on_month_end(book)
+    dividends = book.close_dividends()[0, 0]
+    assert dividends == pytest.approx(sum(0.002 * (1 - 0.3 * 0.002) ** k for k in range(12)), rel=1e-12)
+    assert book.close_dividends()[0, 0] == 0.0
+
+
 def test_dividends_are_taxed_as_paid_and_the_net_reinvested_into_the_basis() -> None:
     tax = DepotTax.from_config(DepotConfig(liquidate_at_horizon=False), 100_000.0, np.array([0.024, 0.0]))
     book = FixedMixBook(np.array([[1.0, 0.0]]), 1)

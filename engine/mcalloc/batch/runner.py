@@ -150,6 +150,8 @@ def index_table(batch: Batch, records: list[RunRecord], out: Path) -> pd.DataFra
                 # a key some runs: entries set and this one does not: the value the run had all the same
                 resolved = _resolved_config(record.folder) if resolved is None else resolved
                 value = _dotted(resolved, parameter)
+                if isinstance(value, dict | list):
+                    value = None  # as for an entry's own mapping: the entry's name describes it
             row[parameter] = value if isinstance(value, str | int | float | bool) or value is None else str(value)
         row.update(record.numbers)
         rows.append(row)
@@ -172,7 +174,7 @@ def _dotted(config: Any, key: str) -> Any:
     for part in key.split("."):
         if isinstance(config, dict) and part in config:
             config = config[part]
-        elif isinstance(config, list) and part.isdigit() and int(part) < len(config):
+        elif isinstance(config, list) and part.isascii() and part.isdigit() and int(part) < len(config):
             config = config[int(part)]
         else:
             return None

@@ -503,15 +503,16 @@ class MeanUncertaintyConfig(Frozen):
         """One message for what is neither a number nor ``data``, not the union's two validators' raw ones."""
         if value == "data":
             return value
-        number = value
-        if isinstance(value, str):
+        number: float | None = None
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
             try:
                 number = float(value)
-            except ValueError:
+            except (ValueError, OverflowError):  # not a number, or an integer beyond a float's range
                 number = None
-        if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number):
+        if number is None or not math.isfinite(number):
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
             raise ValueError(
-                f"a number of years (from {MIN_MEAN_YEARS:g} to 1000) or data for a fit's own span (got {value!r})"
+                f"a number of years (from {MIN_MEAN_YEARS:g} to 1000) or data for a fit's own span (got {shown})"
             )
         return number
 

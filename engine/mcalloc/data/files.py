@@ -64,6 +64,8 @@ class SeriesFile:
     rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int), repr=False, compare=False)
     row_prefix: str = ""
     skipped: int = 0
+    dated: pd.DatetimeIndex | None = field(default=None, repr=False, compare=False)
+    """Every date with a row in the file, a value or not (None for built-in datasets)."""
 
     def where(self, date: pd.Timestamp) -> str:
         """Cite the file row of ``date``, or the source when rows are unknown."""
@@ -260,15 +262,17 @@ def read_series(
     if length > max_missing_run:
         held = dates[~missing]
         run = dates.iloc[start : start + length]
-        if held.size and first is not None and (run < held.min()).all():
+        if held.size and (run < held.min()).all():
+            told = f", but data.start is {first.date()}; move" if first is not None else "; set"
             raise DataError(
-                f"{table.where(start)}: {column} has no values before {held.min().date()}, but data.start is "
-                f"{first.date()}; move data.start to {held.min().date()} or later, or fill the column"
+                f"{table.where(start)}: {column} has no values before {held.min().date()}{told} data.start to "
+                f"{held.min().date()} or later, or fill the column"
             )
-        if held.size and last is not None and (run > held.max()).all():
+        if held.size and (run > held.max()).all():
+            told = f", but data.end is {last.date()}; move" if last is not None else "; set"
             raise DataError(
-                f"{table.where(start)}: {column} has no values after {held.max().date()}, but data.end is "
-                f"{last.date()}; move data.end to {held.max().date()} or earlier, or fill the column"
+                f"{table.where(start)}: {column} has no values after {held.max().date()}{told} data.end to "
+                f"{held.max().date()} or earlier, or fill the column"
             )
         raise DataError(
             f"{table.where(start)}: {length} missing {column} values in a row (up to {max_missing_run} are "
@@ -322,4 +326,5 @@ def read_series(
         rows=rows.loc[series.index].to_numpy() + table.first_row,
         row_prefix=f"{table.path}: {table.row_word}",
         skipped=int((missing & in_window).sum()),  # the ones inside the window, where they lose a move
+        dated=index.sort_values(),
     )

@@ -126,7 +126,8 @@ def load_levels(request: SeriesRequest, cache: _TableCache | None = None) -> Ser
         return loaded
     # the index's base date has no row of its own; cite the first return's row
     rows = np.concatenate([loaded.rows[:1], loaded.rows])
-    return SeriesFile(levels_from(loaded.values, "returns"), loaded.provenance, rows, loaded.row_prefix, loaded.skipped)
+    levels = levels_from(loaded.values, "returns")
+    return SeriesFile(levels, loaded.provenance, rows, loaded.row_prefix, loaded.skipped, loaded.dated)
 
 
 def check_gaps(series_file: SeriesFile, series: pd.Series, max_gap_days: int | None) -> None:
@@ -264,26 +265,37 @@ def skipped_returns(loaded: Mapping[str, SeriesFile], kind: str) -> list[str]:
     ]
 
 
-def absent_returns(levels: Mapping[str, pd.Series], paths: Mapping[str, object], calendar: Sequence[str]) -> list[str]:
+def absent_returns(
+    levels: Mapping[str, pd.Series],
+    paths: Mapping[str, object],
+    calendar: Sequence[str],
+    dated: Mapping[str, pd.DatetimeIndex | None] | None = None,
+) -> list[str]:
     """One warning per returns file without rows for dates the other series have: each is a period's move lost.
 
     Aligning drops such a date for every series. The others' moves over it
     are kept (their next return spans both periods), but this series has no
-    return for it: its move that day is gone, as for a blank cell.
-    ``levels`` are the series' levels within the data window.
+    return for it: its move that day is gone, as for a blank cell (a
+    market closed that day lost nothing, which the data cannot tell).
+    ``levels`` are the series' levels within the data window; ``dated``
+    every date each file has a row for, blank cells included (those are
+    counted as skipped returns instead).
     """
     start = max(series.index[0] for series in levels.values())
     end = min(series.index[-1] for series in levels.values())
     traded = pd.DatetimeIndex(sorted(set().union(*(levels[name].loc[start:end].index for name in calendar))))
     warnings = []
     for name in calendar:
-        lacking = traded.difference(pd.DatetimeIndex(levels[name].index))
+        # a returns file's levels start a step before its first row: that date is the file's too
+        have = pd.DatetimeIndex(levels[name].index)
+        rows = (dated or {}).get(name)
+        lacking = traded.difference(have if rows is None else have.union(rows))
         if lacking.size:
             first = ", ".join(str(day.date()) for day in lacking[:3]) + (", ..." if lacking.size > 3 else "")
             warnings.append(
                 f"data: {name} ({paths[name]}) has no row for {lacking.size} dates that other series have "
                 f"({first}); with data.kind: returns each is a period's move lost, not merged into the next; "
-                "add the rows from the source unless those returns were zero"
+                "add the rows from the source unless its market was closed then"
             )
     return warnings
 
@@ -301,14 +313,21 @@ COLLINEAR = 0.99999
 """Returns correlated beyond this are one series twice as far as any model can tell."""
 
 
-def check_plausible(returns: pd.DataFrame, paths: dict[str, str], keys: dict[str, str], steps_per_year: int) -> None:
-    """Refuse a series whose returns are beyond what calibrated parameters may describe.
+IMPLAUSIBLE_ANN = 5.0
+"""An annual log mean or volatility (decimal) beyond any traded series over a fit's two years or more: a unit error."""
 
-    The limits are those a calibrated model is held to
-    (:data:`mcalloc.config.model_schema.MAX_MEAN_ANN`, ``MAX_VOL_ANN``): a
-    fitted model would otherwise simulate them, as a 200%-a-year median
-    growth. Such numbers come from a file in the wrong unit, a price series
-    given as returns, or unadjusted splits.
+
+def check_plausible(
+    returns: pd.DataFrame, paths: dict[str, str], keys: dict[str, str], steps_per_year: int
+) -> list[str]:
+    """Refuse returns no market produces, and warn of those beyond what calibrated parameters may hold.
+
+    Above ``IMPLAUSIBLE_ANN`` (500% a year, mean or volatility) the file is
+    broken: a wrong unit, prices given as returns, or unadjusted splits.
+    Beyond the calibrated limits (:data:`mcalloc.config.model_schema.MAX_MEAN_ANN`,
+    ``MAX_VOL_ANN``: 100% and 200%) real series do go, over a short window (a
+    3x leveraged fund in 2008, one stock's best two years), and a fitted
+    model simulates them as they are: the warning says so.
 
     Raises
     ------
@@ -320,13 +339,25 @@ def check_plausible(returns: pd.DataFrame, paths: dict[str, str], keys: dict[str
     values = returns.to_numpy(dtype=float)
     means = values.mean(axis=0) * steps_per_year
     volatilities = values.std(axis=0) * np.sqrt(steps_per_year)
+    years = values.shape[0] / steps_per_year
+    warnings = []
     for name, mean, volatility in zip(returns.columns, means, volatilities, strict=True):
-        if abs(mean) > MAX_MEAN_ANN or volatility > MAX_VOL_ANN:
+        said = (
+            f"{paths.get(name, name)}: the returns of {name} average {mean:.0%} a year (log) with a volatility of "
+            f"{volatility:.0%} over {years:.1f} years"
+        )
+        if abs(mean) > IMPLAUSIBLE_ANN or volatility > IMPLAUSIBLE_ANN:
             raise DataError(
-                f"{paths.get(name, name)}: the returns of {name} average {mean:.0%} a year (log) with a volatility "
-                f"of {volatility:.0%}; mcalloc models at most +-{MAX_MEAN_ANN:.0%} and {MAX_VOL_ANN:.0%}. Check that "
-                f"{keys[name]} holds prices (or returns, as data.kind says) in one unit, adjusted for splits"
+                f"{said}, more than any market gives ({IMPLAUSIBLE_ANN:.0%}); check that {keys[name]} holds prices "
+                "(or returns, as data.kind says) in one unit, adjusted for splits"
             )
+        if abs(mean) > MAX_MEAN_ANN or volatility > MAX_VOL_ANN:
+            warnings.append(
+                f"data: {said}, beyond what a calibrated model may hold (+-{MAX_MEAN_ANN:.0%}, {MAX_VOL_ANN:.0%}); "
+                "a fit simulates them as they are, compounded over the whole horizon: check the file, use a "
+                "longer data window, or model.marginals.mean: zero"
+            )
+    return warnings
 
 
 def check_distinct(returns: pd.DataFrame, paths: dict[str, str], keys: dict[str, str]) -> None:
@@ -365,10 +396,11 @@ def check_distinct(returns: pd.DataFrame, paths: dict[str, str], keys: dict[str,
                 )
 
 
-def _span_limits(levels: dict[str, pd.Series], paths: dict[str, str]) -> str:
+def _span_limits(levels: dict[str, pd.Series], paths: dict[str, str], columns: dict[str, str] | None = None) -> str:
     """Which series bound the common dates: the one that starts last and the one that ends first.
 
-    Each is named with its file; a file that holds several series (``data.file``) is named with the column.
+    Each is named with its file; a file that holds several series (``data.file``) is named with the column
+    (``columns``: each series' column in its file, where it differs from the series' name).
     """
     starts = {name: series.index[0] for name, series in levels.items()}
     ends = {name: series.index[-1] for name, series in levels.items()}
@@ -376,7 +408,7 @@ def _span_limits(levels: dict[str, pd.Series], paths: dict[str, str]) -> str:
     shared = {path for path in paths.values() if list(paths.values()).count(path) > 1}
 
     def where(name: str) -> str:
-        return f"{paths[name]} column {name}" if paths[name] in shared else str(paths[name])
+        return f"{paths[name]} column {(columns or {}).get(name, name)}" if paths[name] in shared else str(paths[name])
 
     limits = []
     if starts[late] > min(starts.values()):
@@ -419,8 +451,11 @@ def load_market_data(scenario: Scenario) -> MarketData:
         )
 
     loaded: dict[str, SeriesFile] = {}
+    file_columns: dict[str, str] = {}
     for asset in scenario.asset_names:
         source, column = data.source_for(asset)
+        if column is not None:
+            file_columns[asset] = column
         loaded[asset] = load_levels(request(source, column, keys[asset]), cache)
     for code in scenario.foreign_currencies:
         name = f"fx_{code.lower()}"
@@ -460,7 +495,7 @@ def load_market_data(scenario: Scenario) -> MarketData:
         raise DataError(
             "data: the series share no common dates"
             + (f" between {data.start} and {data.end}" if data.start or data.end else "")
-            + f" ({_span_limits(levels, paths)}); check data.paths, data.start and data.end"
+            + f" ({_span_limits(levels, paths, file_columns)}); check data.paths, data.start and data.end"
         )
     base = scenario.currency.base
     for spec in scenario.assets:
@@ -477,15 +512,16 @@ def load_market_data(scenario: Scenario) -> MarketData:
         span = f" ({returns.index[0].date()} to {returns.index[-1].date()})" if returns.shape[0] else ""
         raise DataError(
             f"data: only {returns.shape[0]} {data.frequency} returns in common{span}, as "
-            f"{_span_limits(levels, paths)}; a {marginals.kind} model with {marginals.dist} innovations needs at "
-            f"least {needed}; use a longer data window"
+            f"{_span_limits(levels, paths, file_columns)}; a {marginals.kind} model with {marginals.dist} innovations "
+            f"needs at least {needed}; use a longer data window"
         )
     check_distinct(returns, paths, keys)
-    check_plausible(returns, paths, keys, STEPS_OF[data.frequency])
+    implausible = check_plausible(returns, paths, keys, STEPS_OF[data.frequency])
     threshold = data.suspicious_move or _DEFAULT_SUSPICIOUS_MOVE[data.frequency]
-    warnings = ended_early + skipped_returns(loaded, data.kind) + suspicious_moves(returns, threshold)
+    warnings = ended_early + implausible + skipped_returns(loaded, data.kind) + suspicious_moves(returns, threshold)
     if data.kind == "returns":
-        warnings += absent_returns(levels, paths, scenario.asset_names)
+        dated = {name: series_file.dated for name, series_file in loaded.items()}
+        warnings += absent_returns(levels, paths, scenario.asset_names, dated)
     if dropped:
         # at a coarser frequency the dropped days fall inside the periods and change nothing
         spans = (

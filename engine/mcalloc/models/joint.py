@@ -887,7 +887,7 @@ def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions |
             residuals,
             dependence_config.block_length,
             "model.dependence (the fitted residuals)",
-            "check the data for a broken price or a split (a fit's residuals come from data.paths)",
+            "check the data for a broken price or a split (a fit's residuals come from the data section's files)",
         )
         marginals = _with_empirical_shocks(marginals, bootstrap)
         _check_stationary(marginals, config.marginals.max_persistence)

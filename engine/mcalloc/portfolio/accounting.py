@@ -150,6 +150,8 @@ class FixedMixBook:
         # average-cost basis per holding and the year's realised gains, kept only for a taxed depot
         self.basis: np.ndarray | None = None
         self._realised = np.zeros((n_portfolios, n_paths))
+        # the year's dividends, gross: a taxed depot settles them with the year's gains and losses
+        self._dividends = np.zeros((n_portfolios, n_paths))
         self.peak = np.ones((n_portfolios, n_paths))
         self.max_drawdown = np.zeros((n_portfolios, n_paths))
         self.log_return_sum = np.zeros((n_portfolios, n_paths))
@@ -325,6 +327,11 @@ class FixedMixBook:
             self._realised += np.sum(self.holdings - self.basis, axis=1)
             self.basis = self.holdings.copy()
 
+    def close_dividends(self) -> np.ndarray:
+        """This year's gross dividends, (n_portfolios, n_paths); then reset."""
+        dividends, self._dividends = self._dividends, np.zeros_like(self.value)
+        return dividends
+
     def close_realised(self) -> np.ndarray:
         """The year's net realised gains, (n_portfolios, n_paths); then reset."""
         realised, self._realised = self._realised, np.zeros_like(self.value)
@@ -338,6 +345,7 @@ class FixedMixBook:
         price, so the basis grows by the dividend after tax.
         """
         dividends = self.holdings * monthly_yield[None, :, None]
+        self._dividends += dividends.sum(axis=1)
         tax = rate * dividends
         if self.basis is not None:
             self.basis = self.basis + dividends - tax

@@ -119,23 +119,30 @@ class DepotTax:
             config.deficit_rate_above,
         )
 
-    def due(self, realised: np.ndarray, year_start_value: np.ndarray | float = 0.0) -> np.ndarray:
-        """Tax on a year's net realised gains and its funds' standard income; negative (a credit) for a net loss.
+    def due(
+        self,
+        realised: np.ndarray,
+        year_start_value: np.ndarray | float = 0.0,
+        dividends: np.ndarray | float = 0.0,
+    ) -> np.ndarray:
+        """What the year's settlement charges; negative (a credit, reinvested) for a net loss.
 
-        The standard income, ``fund_income`` of the value at the year's
-        start, is capital income like the gains; a net loss's deductible
-        part offsets both. What is left of the loss is a deficit of capital
-        income: it earns ``gains_rate`` of itself up to ``deficit_limit``
+        The year's capital income is its net realised gains, its funds'
+        standard income (``fund_income`` of the value at the year's start)
+        and its ``dividends``, less ``loss_deduction`` of a net loss. A
+        positive income is taxed at ``gains_rate``; a negative one is a
+        deficit that earns ``gains_rate`` of itself up to ``deficit_limit``
         and ``deficit_rate_above`` beyond (Swedish law: 30% up to SEK
-        100,000 and 21% above, IL 67 kap. 10 §).
+        100,000 and 21% above, IL 67 kap. 10 §). The dividends' tax was paid
+        as they came (``dividend_rate``), so it is credited here.
         """
         gains = np.maximum(realised, 0.0) + self.fund_income * np.asarray(year_start_value)
         losses = np.maximum(-realised, 0.0)
-        income = gains - self.loss_deduction * losses
+        income = gains + dividends - self.loss_deduction * losses
         deficit = np.maximum(-income, 0.0)
         below = np.minimum(deficit, self.deficit_limit)
         credit = self.gains_rate * below + self.deficit_rate_above * (deficit - below)
-        due: np.ndarray = np.where(income >= 0.0, self.gains_rate * income, -credit)
+        due: np.ndarray = np.where(income >= 0.0, self.gains_rate * income, -credit) - self.dividend_rate * dividends
         return due
 
     def prepare(self, book: FixedMixBook) -> None:
@@ -158,7 +165,7 @@ class DepotTax:
         if last and self.liquidate:
             book.realise_all()
         year_start, _ = book.close_tax_year()
-        book.charge_tax(self.due(book.close_realised(), year_start))
+        book.charge_tax(self.due(book.close_realised(), year_start, book.close_dividends()))
 
 
 AccountTax = IskTax | DepotTax

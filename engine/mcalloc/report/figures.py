@@ -291,14 +291,16 @@ def frontier_figure(run: Run) -> Figure | None:
     sets = list(dict.fromkeys(curves["frontier"]))
     widths = np.linspace(4.5, 1.5, len(sets)) if len(sets) > 1 else np.array([1.5])
     weight_columns = [c for c in curves.columns if c.startswith("w_")]
-    handles: list[Artist] = []
+    # one mix for every measure, or not: the legend speaks for all panels
+    singles = {assets: _single_mix(curves.loc[curves["frontier"] == assets, weight_columns]) for assets in sets}
+    first_lines: dict[str, Artist] = {}
     for panel, measure in zip(axes, measures, strict=False):
         column, label = _FRONTIER_MEASURES[measure]
         for index, assets in enumerate(sets):
             part = curves[(curves["measure"] == measure) & (curves["frontier"] == assets)].sort_values(column)
             if part.empty:
                 continue
-            single = _single_mix(part[weight_columns])
+            single = singles[assets]
             # a set of one asset is one mix by definition: only a larger set's collapse is news
             name = str(assets) if single is None or "+" not in str(assets) else f"{assets}: one mix, {single}"
             if single is None:
@@ -311,9 +313,8 @@ def frontier_figure(run: Run) -> Figure | None:
                     part[column].mean(), part["mean_return"].mean(), "o", color=f"C{index}",
                     markersize=2.0 * widths[index] + 3.0, markerfacecolor="none", markeredgewidth=1.5, label=name,
                 )  # fmt: skip
-            if panel is axes[0]:
-                handles.append(line)
-        _mark_portfolios(panel, marked, column)
+            first_lines.setdefault(str(assets), line)
+        _plot_portfolios(panel, marked, column)
         panel.set_xlabel(label)
         panel.set_ylabel("mean return (annual)")
         if measure not in _LOG_MEASURES:
@@ -322,6 +323,7 @@ def frontier_figure(run: Run) -> Figure | None:
         panel.grid(True, alpha=0.3)
     for panel in axes[len(measures) :]:
         panel.set_visible(False)
+    handles = [first_lines[str(assets)] for assets in sets if str(assets) in first_lines]
     for number, (_, row) in enumerate(marked.iterrows(), start=1):
         benchmark = row["kind"] == "benchmark"
         (proxy,) = axes[0].plot(
@@ -333,6 +335,10 @@ def frontier_figure(run: Run) -> Figure | None:
     figure.suptitle(
         f"frontiers on {FRONTIER_PATHS:,} of the optimiser's paths (triangles: benchmarks, stars: optimised)"
     )
+    # the labels are placed where the laid-out panels put the points (the legend takes its room first)
+    figure.draw_without_rendering()
+    for panel, measure in zip(axes, measures, strict=False):
+        _label_portfolios(panel, marked, _FRONTIER_MEASURES[measure][0])
     return figure
 
 
@@ -358,35 +364,45 @@ def _single_mix(weights: pd.DataFrame) -> str | None:
     return ", ".join(parts)
 
 
-def _mark_portfolios(panel: Axes, marked: pd.DataFrame, column: str) -> None:
-    """Each portfolio's point with its number, labels kept apart.
+def _plot_portfolios(panel: Axes, marked: pd.DataFrame, column: str) -> None:
+    """Each portfolio's point: triangles for benchmarks, stars for optimised mixes."""
+    for _, portfolio in marked.iterrows():
+        benchmark = portfolio["kind"] == "benchmark"
+        panel.plot(
+            portfolio[column], portfolio["mean_return"], "^" if benchmark else "*", color="k",
+            markersize=5 if benchmark else 7,
+        )  # fmt: skip
+
+
+def _label_portfolios(panel: Axes, marked: pd.DataFrame, column: str) -> None:
+    """Each portfolio's number beside its point, labels kept apart; call it once the figure is laid out.
 
     Points on (nearly) the same spot share one label. A label goes right of
-    its point, or below, or left, whichever does not overlap a label placed
-    before it; where none is free it joins the label it would overprint. The
-    labels' extents are estimated from the panel's size, since the final
-    layout is known only when the figure is drawn.
+    its point, or below, or left, or higher, the first that overlaps no
+    label placed before it, stays in the panel and clears the markers;
+    where none is free of labels it joins the label it would overprint.
+    Positions come from the laid-out panel, so the labels are kept out of
+    later layouts (they would move the panels they were placed in).
     """
     x = marked[column].to_numpy(dtype=float)
     y = marked["mean_return"].to_numpy(dtype=float)
-    for row, (_, portfolio) in enumerate(marked.iterrows()):
-        benchmark = portfolio["kind"] == "benchmark"
-        panel.plot(x[row], y[row], "^" if benchmark else "*", color="k", markersize=5 if benchmark else 7)
-    panel.autoscale_view()
-    (x_low, x_high), (y_low, y_high) = panel.get_xlim(), panel.get_ylim()
-    span_x, span_y = max(x_high - x_low, 1e-12), max(y_high - y_low, 1e-12)
-    # the panel's size in points, from its share of the figure (margins taken as a fifth)
-    box = panel.get_position()
     figure = panel.get_figure(root=True)
     assert figure is not None  # the panel was made by a figure
-    width_in, height_in = figure.get_size_inches()
-    width_pt, height_pt = box.width * width_in * 72.0 * 0.8, box.height * height_in * 72.0 * 0.8
+    to_points = 72.0 / figure.dpi
+    frame = panel.get_window_extent()
+    width_pt, height_pt = frame.width * to_points, frame.height * to_points
+    finite = np.isfinite(x) & np.isfinite(y)
+    where = np.full((x.size, 2), np.nan)
+    where[finite] = (panel.transData.transform(np.column_stack([x[finite], y[finite]])) - [frame.x0, frame.y0]) * (
+        to_points
+    )
+    same = _SAME_SPOT * np.array([width_pt, height_pt])
     groups: list[list[int]] = []
-    labelled = np.zeros(x.size, dtype=bool)
+    labelled = ~finite
     for row in range(x.size):
-        if labelled[row] or not (np.isfinite(x[row]) and np.isfinite(y[row])):
+        if labelled[row]:
             continue
-        near = ~labelled & (np.abs(x - x[row]) <= _SAME_SPOT * span_x) & (np.abs(y - y[row]) <= _SAME_SPOT * span_y)
+        near = ~labelled & np.all(np.abs(where - where[row]) <= same, axis=1)
         labelled |= near
         groups.append([int(i) for i in np.flatnonzero(near)])
     # each label: its numbers, the point it is anchored to, its offset, its box in points
@@ -395,11 +411,11 @@ def _mark_portfolios(panel: Axes, marked: pd.DataFrame, column: str) -> None:
     def extent(members: list[int], anchor: int, offset: tuple[float, float]) -> np.ndarray:
         """(left, bottom, right, top) of a label in points from the panel's lower left corner."""
         text = ",".join(str(i + 1) for i in members)
-        # DejaVu Sans: digits are 0.64 of the font size wide, a comma 0.32
+        # DejaVu Sans: digits are 0.64 of the font size wide, a comma 0.32; a line is 1.2 high with descent
         text_width = _LABEL_FONT * (0.64 * sum(c.isdigit() for c in text) + 0.32 * text.count(","))
-        left = (x[anchor] - x_low) / span_x * width_pt + offset[0] - (text_width if offset[0] < 0 else 0.0)
-        bottom = (y[anchor] - y_low) / span_y * height_pt + offset[1]
-        return np.array([left, bottom, left + text_width, bottom + _LABEL_FONT])
+        left = where[anchor, 0] + offset[0] - (text_width if offset[0] < 0 else 0.0)
+        bottom = where[anchor, 1] + offset[1] - 0.25 * _LABEL_FONT
+        return np.array([left, bottom, left + text_width, bottom + 1.2 * _LABEL_FONT])
 
     def overlap(first: np.ndarray, second: np.ndarray) -> bool:
         apart = first[2] <= second[0] or second[2] <= first[0] or first[3] <= second[1]
@@ -410,10 +426,7 @@ def _mark_portfolios(panel: Axes, marked: pd.DataFrame, column: str) -> None:
         return next((index for index, (*_, other) in enumerate(placed) if overlap(candidate, other)), None)
 
     # every point's marker is in the way too (the markers are about 6 points across)
-    markers = [
-        np.array([px - 3.5, py - 3.5, px + 3.5, py + 3.5])
-        for px, py in zip((x - x_low) / span_x * width_pt, (y - y_low) / span_y * height_pt, strict=True)
-    ]
+    markers = [np.array([px - 3.5, py - 3.5, px + 3.5, py + 3.5]) for px, py in where[finite]]
 
     def on_a_marker(candidate: np.ndarray) -> bool:
         return any(overlap(candidate, marker) for marker in markers)
@@ -434,10 +447,11 @@ def _mark_portfolios(panel: Axes, marked: pd.DataFrame, column: str) -> None:
         joined = sorted([*joined, *members])
         placed[index] = (joined, anchor, offset, extent(joined, anchor, offset))
     for members, anchor, offset, _ in placed:
-        panel.annotate(
+        label = panel.annotate(
             ",".join(str(i + 1) for i in members), (x[anchor], y[anchor]), fontsize=_LABEL_FONT,
             xytext=offset, textcoords="offset points", ha="right" if offset[0] < 0 else "left",
         )  # fmt: skip
+        label.set_in_layout(False)
 
 
 def _within(box: np.ndarray, width: float, height: float) -> bool:

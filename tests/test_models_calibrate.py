@@ -8,13 +8,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from mcalloc.cli.main import main
-from mcalloc.config import load_scenario
+from mcalloc.config import ModelConfig, load_scenario
+from mcalloc.models.calibration import fitting_section
+from mcalloc.models.dependence import blend_correlation
 from mcalloc.pipeline import run_scenario
 
 from .conftest import DEFAULT_CONFIG, ROOT
 
 FIT_ETFS = ROOT / "configs" / "examples" / "fit_etfs.yaml"
+SWEDEN_FIT = ROOT / "configs" / "examples" / "sweden_fit.yaml"
 SMALL = [
     "output.report=false",
     "simulation.n_paths=300",
@@ -50,7 +54,19 @@ DCC_LAST = [
 ]
 
 
-@pytest.mark.parametrize("overrides", [[], AUTO, DCC_LAST], ids=["default-model", "auto-selected", "dcc-last"])
+# every fitting setting the calibrated numbers hold and a calibrated section cannot: lead-lag loadings for
+# every series, the worst days' correlation and a blend towards 1 (gaussian: fhs has no correlation to stress;
+# lead_lag with worst_days needs the factor)
+STRESSED = [
+    "model.dependence.kind=gaussian",
+    "model.dependence.lead_lag=1",
+    "model.dependence.stress={correlation_blend: 0.2, worst_days: 0.1}",
+]
+
+
+@pytest.mark.parametrize(
+    "overrides", [[], AUTO, DCC_LAST, STRESSED], ids=["default-model", "auto-selected", "dcc-last", "stressed"]
+)
 def test_calibrate_then_run_equals_fitting_in_the_run(
     overrides: list[str], tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -72,6 +88,124 @@ def test_calibrate_then_run_equals_fitting_in_the_run(
         assert selection.groupby("asset")["selected"].sum().tolist() == [1, 1, 1]
         params = scenario.model.marginals.params or {}
         assert all(params[name].kind is not None for name in scenario.asset_names)
+
+
+def fit_printed(config: Path, overrides: list[str], csv: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    argv = ["fit", str(config), "--csv", str(csv), *(part for override in overrides for part in ("--set", override))]
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return captured.out.replace(str(csv), "CSV")
+
+
+def calibrated_body(path: Path) -> str:
+    """A calibrated file without its header (which names the command and the time) or its residual file's name."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return "\n".join(line for line in lines if not line.startswith("#")).replace(f"{path.stem}.residuals", "R")
+
+
+@pytest.mark.parametrize(
+    ("config", "overrides"), [(SWEDEN_FIT, []), (FIT_ETFS, STRESSED)], ids=["sweden-lead-lag-regimes", "stressed"]
+)
+def test_a_calibrated_file_refits_as_its_scenario_did(
+    config: Path, overrides: list[str], tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # calibrate once wrote lead_lag 0 and no stress (the numbers hold them) and a refit of the file fitted without
+    # them: sweden_fit's 4,608 returns became 4,609, USD/SEK's log-likelihood -4561.35 became -4611.11 and its
+    # mu 0.0049 became 0.0022, without a word. The report is what is compared: no calibration windows needed
+    quick = [*overrides, "output.calibration.n_paths=0"]
+    first = tmp_path / "first.yaml"
+    calibrate(config, first, quick, capsys)
+    calibrated = load_scenario(first).model
+    assert calibrated.dependence.lead_lag == 0 and not calibrated.dependence.stress.active
+    assert calibrated.fitted_with is not None
+    # the refit's section is the original's: fitted numbers gone, fitting settings back
+    assert fitting_section(calibrated) == load_scenario(config, quick).model
+    printed = fit_printed(config, quick, tmp_path / "fitted.csv", capsys)
+    refitted = fit_printed(first, [], tmp_path / "refitted.csv", capsys)
+    # the same fit of the same returns: every printed figure (returns, log-likelihoods, parameters, copula
+    # correlation) and the diagnostics table (10 significant digits) are identical, no tolerance needed
+    assert refitted == printed
+    assert (tmp_path / "refitted.csv").read_bytes() == (tmp_path / "fitted.csv").read_bytes()
+    table = pd.read_csv(tmp_path / "refitted.csv").set_index("asset")
+    if config == SWEDEN_FIT:
+        assert "4 series fitted to 4,608 returns, 2001-09-06..2019-12-31" in refitted
+        assert table.loc["fx_usd", "loglikelihood"] == pytest.approx(-4561.35, abs=0.005)
+    # calibrating the calibrated file writes it again, every number at full precision (repr floats, residuals
+    # at 17 digits): the same parameters, correlation, loadings, regimes and the means' covariance, bit for bit
+    second = tmp_path / "second.yaml"
+    calibrate(first, second, [], capsys)
+    assert calibrated_body(second) == calibrated_body(first)
+    residuals = [tmp_path / f"{name}.residuals.csv" for name in ("first", "second")]
+    assert [path.is_file() for path in residuals] == [config == SWEDEN_FIT] * 2
+    if config == SWEDEN_FIT:
+        assert residuals[1].read_bytes() == residuals[0].read_bytes()
+    # validate says what a refit fits with
+    assert main(["validate", str(first)]) == 0
+    explained = capsys.readouterr().out
+    expected = "lead_lag 1 (pairs with fx_usd)" if config == SWEDEN_FIT else "lead_lag 1 (every pair)"
+    assert f"calibrated from a fit with {expected}" in explained and "model.fitted_with" in explained
+
+
+def test_a_file_calibrated_without_fitted_with_warns_that_a_refit_cannot_know(
+    tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # files calibrated before fitted_with was written: the settings the fit had are lost, so say so
+    quick = ["data.start=2012-01-01", "output.calibration.n_paths=0"]
+    calibrated = tmp_path / "calibrated.yaml"
+    calibrate(FIT_ETFS, calibrated, quick, capsys)
+    data = yaml.safe_load(calibrated.read_text(encoding="utf-8"))
+    del data["model"]["fitted_with"]
+    older = tmp_path / "older.yaml"
+    older.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    assert main(["validate", str(older)]) == 0
+    captured = capsys.readouterr()
+    assert "calibrated from a fit" not in captured.out
+    assert "mcalloc: warning: model.fitted_with: absent" in captured.err
+    printed = fit_printed(older, [], tmp_path / "older.csv", capsys)
+    assert "refit warning: model.fitted_with: absent" in printed
+    # a calibrated file without data is never refitted: nothing to warn about
+    assert main(["validate", str(DEFAULT_CONFIG)]) == 0
+    assert "fitted_with" not in capsys.readouterr().err
+
+
+def calibrated_section(own_blend: float, fitted_blend: float) -> ModelConfig:
+    """A calibrated gaussian section stressed by ``own_blend``, fitted with lead-lag terms and ``fitted_blend``."""
+    return ModelConfig.model_validate(
+        {
+            "source": "calibrated",
+            "marginals": {"params": {"a": {"omega": 0.02, "alpha": 0.05, "beta": 0.9}}},
+            "dependence": {"kind": "gaussian", "correlation": CORRELATION, "stress": {"correlation_blend": own_blend}},
+            "mean_uncertainty": {"years": 18.3, "series": ["a"], "covariance": [[1.0]]},
+            "fitted_with": {
+                "lead_lag": 1,
+                "stress": {"correlation_blend": fitted_blend, "worst_days": 0.1},
+                "mean_uncertainty_years": "data",
+            },
+        }
+    )
+
+
+CORRELATION = [[1.0, 0.3, -0.2], [0.3, 1.0, 0.5], [-0.2, 0.5, 1.0]]
+
+
+def test_a_refit_applies_the_files_own_blend_after_the_fits() -> None:
+    # docs/config.md (model.fitted_with): a correlation_blend added to a calibrated file applies on top of the
+    # fit's, in a run and in a refit alike: blending by a, then by b, is one blend of 1 - (1 - a)(1 - b)
+    fitting = fitting_section(calibrated_section(0.3, 0.2))
+    assert fitting.source == "fit" and fitting.fitted_with is None and fitting.marginals.params is None
+    assert fitting.dependence.correlation is None and fitting.dependence.lead_lag == 1
+    assert fitting.mean_uncertainty is not None and fitting.mean_uncertainty.years == "data"
+    assert fitting.mean_uncertainty.covariance is None
+    stress = fitting.dependence.stress
+    assert stress.worst_days == 0.1 and stress.correlation_blend == pytest.approx(1.0 - 0.8 * 0.7, abs=1e-15)
+    matrix = np.array(CORRELATION)
+    twice = blend_correlation(blend_correlation(matrix, 0.2), 0.3)
+    # the two differ by rounding only (a few ulps of numbers below 1)
+    np.testing.assert_allclose(blend_correlation(matrix, stress.correlation_blend), twice, rtol=0, atol=1e-15)
+    # either alone is kept exactly (1 - (1 - a) need not be a)
+    for own, fitted in ((0.1, 0.0), (0.0, 0.1)):
+        assert fitting_section(calibrated_section(own, fitted)).dependence.stress.correlation_blend == 0.1
 
 
 def test_calibrate_reproduces_the_default_scenario(

@@ -49,6 +49,7 @@ from mcalloc.metrics.fan import fan_table
 from mcalloc.metrics.horizons import horizons_table, paths_table
 from mcalloc.metrics.summary import metrics_table, with_standard_errors
 from mcalloc.models.bootstrap import ResidualBootstrap
+from mcalloc.models.calibration import refit_warnings
 from mcalloc.models.joint import JointModel, fit_joint_model, joint_model_from_config
 from mcalloc.models.report import model_row
 from mcalloc.models.validation import CalibrationSettings, calibration_table
@@ -213,6 +214,7 @@ def _unchecked(scenario: Scenario) -> list[str]:
     ]
     if dependence.lead_lag_series and not dependence.lead_lag:
         found.append("model.dependence.lead_lag_series: set, but lead_lag is 0, so it does nothing; set lead_lag: 1")
+    found += refit_warnings(scenario)
     base = scenario.currency.base
     implicit = [asset.name for asset in scenario.assets if asset.currency is None]
     if base != CurrencyConfig.model_fields["base"].default and implicit:

@@ -327,6 +327,15 @@ def _dispatch(args: argparse.Namespace) -> int:
             for warning in check_inputs(scenario):
                 print(f"mcalloc: warning: {warning}", file=sys.stderr)
             print(f"{args.config}: ok ({scenario.name}, {len(scenario.assets)} assets)")
+            fitted_with = scenario.model.fitted_with
+            if fitted_with is not None:
+                from mcalloc.models.calibration import fitted_with_text
+
+                print(
+                    f"calibrated from a fit with {fitted_with_text(fitted_with)} (model.fitted_with): the "
+                    "parameters hold it, so a run does not apply it again; mcalloc fit and calibrate on this "
+                    "file fit with it"
+                )
         else:
             print(yaml.safe_dump(scenario_to_dict(scenario), sort_keys=False), end="")
         return 0

@@ -4,7 +4,9 @@
 prints the diagnostics (and, for ``kind: auto``, the candidates by BIC).
 ``calibrate`` does the same and writes a copy of the scenario with the fitted
 parameters in it (``model.source: calibrated``), so that later runs and
-batches skip fitting and simulate exactly what a fitting run would.
+batches skip fitting and simulate exactly what a fitting run would. On a
+calibrated file both fit as the scenario it came from did (its
+``model.fitted_with``), so recalibrating with newer data keeps the model.
 """
 
 from __future__ import annotations
@@ -49,10 +51,16 @@ def register(commands: Any) -> None:
 
 
 def _fitting(scenario: Scenario, start: StartConfig | None = None) -> Scenario:
-    """The scenario set to fit its data (whatever its ``model.source``), optionally with another start."""
+    """The scenario set to fit its data, optionally with another start.
+
+    A calibrated scenario fits as the scenario it was calibrated from did
+    (:func:`~mcalloc.models.calibration.fitting_section`).
+    """
+    from mcalloc.models.calibration import fitting_section
+
     if scenario.data is None:
         raise ConfigError("data: mcalloc fit and calibrate need a data section to fit to (see configs/examples)")
-    model = scenario.model.model_copy(update={"source": "fit"})
+    model = fitting_section(scenario.model)
     simulation = scenario.simulation if start is None else scenario.simulation.model_copy(update={"start": start})
     return scenario.model_copy(update={"model": model, "simulation": simulation})
 
@@ -191,6 +199,7 @@ def _report(scenario: Scenario, model: Any, models: pd.DataFrame) -> str:
 
 
 def _fit(args: argparse.Namespace) -> int:
+    from mcalloc.models.calibration import refit_warnings
     from mcalloc.pipeline import build_model, calibration_gaps, calibration_report
 
     scenario = load_scenario(args.config, args.overrides)
@@ -200,6 +209,8 @@ def _fit(args: argparse.Namespace) -> int:
     print(_report(fitting, model, models))
     for warning in data.warnings if data is not None else ():
         print(f"data warning: {warning}")
+    for warning in refit_warnings(scenario):
+        print(f"refit warning: {warning}")
     if data is not None and fitting.output.calibration.n_paths > 0:
         # judged from the fitted state of each window, whatever start the run would use
         calibration = calibration_report(fitting, model, data)
@@ -216,7 +227,7 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from mcalloc.models.calibration import calibrated_scenario, residuals_frame
+    from mcalloc.models.calibration import calibrated_scenario, refit_warnings, residuals_frame
     from mcalloc.pipeline import build_model
     from mcalloc.results.writer import provenance_records
 
@@ -237,16 +248,19 @@ def _calibrate(args: argparse.Namespace) -> int:
     residuals = residuals_frame(model)
     residuals_path = out.with_name(f"{out.stem}.residuals.csv")
     provenance = provenance_records(data.provenance) if data is not None else []
-    warnings = (*(data.warnings if data is not None else ()), *model.warnings)
+    refit = refit_warnings(scenario)
+    warnings = (*(data.warnings if data is not None else ()), *model.warnings, *refit)
     header = _header(args.config, models, provenance, warnings)
 
     def scenario_text(residuals_name: str | None) -> str:
-        calibrated = calibrated_scenario(scenario, model, residuals_name)
+        calibrated = calibrated_scenario(fitting, model, residuals_name)
         return header + yaml.safe_dump(calibrated, sort_keys=False, width=120)
 
     residuals_text = None if residuals is None else residuals.to_csv(index=False, float_format="%.17g")
     _write_pair(out, scenario_text, residuals_path, residuals_text)
     print(_report(fitting, model, models))
+    for warning in refit:
+        print(f"refit warning: {warning}")
     if residuals is not None:
         print(f"\nresiduals resampled by the fhs model: {residuals_path}")
     print(f"\ncalibrated scenario: {out}\nrun it with: mcalloc run {out}")
@@ -265,6 +279,10 @@ def _header(source: Path, models: pd.DataFrame, data: list[dict[str, Any]], warn
         lines.append(f"  {row.asset}: {row.kind}/{row.dist}/{row.mean}, BIC {row.bic:.2f}")
     lines += [f"warning: {note}" for note in warnings]
     lines.append("`mcalloc run` on this file simulates what a run that fits the data does, without fitting.")
+    lines.append(
+        "model.fitted_with: how the fit was set (lead-lag terms, stress, years: data); the numbers hold it, so a "
+        "run does not apply it again, and `mcalloc fit` or `calibrate` on this file fits with it."
+    )
     return "".join(f"# {line}\n" for line in lines)
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "DependenceKind",
     "Distribution",
     "FactorConfig",
+    "FittedWithConfig",
     "MarginalKind",
     "MarginalParams",
     "MarginalsConfig",
@@ -370,6 +371,16 @@ class StressConfig(Frozen):
         return self.correlation_blend > 0.0 or self.worst_days is not None
 
 
+def _stress_problem(kind: DependenceKind, stress: StressConfig) -> str | None:
+    """Why ``stress`` cannot apply to a ``kind`` of dependence (``None`` if it can)."""
+    if stress.active and kind in ("fhs", "independent", "bootstrap_returns"):
+        return (
+            f"correlation stress applies to gaussian, t, dcc, iid_normal and iid_t, not {kind}; "
+            "use simulation.start.kind: stressed for a stressed start"
+        )
+    return None
+
+
 class RegimeConfig(Frozen):
     """One series' market loadings switching between regimes of a hidden Markov chain.
 
@@ -471,11 +482,9 @@ class DependenceConfig(Frozen):
             raise ValueError(
                 f"nu: {self.nu:g} degrees of freedom leave the shocks almost without a variance; use at least 2.05"
             )
-        if self.stress.active and self.kind in ("fhs", "independent", "bootstrap_returns"):
-            raise ValueError(
-                f"stress: correlation stress applies to gaussian, t, dcc, iid_normal and iid_t, not {self.kind}; "
-                "use simulation.start.kind: stressed for a stressed start"
-            )
+        problem = _stress_problem(self.kind, self.stress)
+        if problem is not None:
+            raise ValueError(f"stress: {problem}")
         return self
 
 
@@ -538,14 +547,58 @@ class MeanUncertaintyConfig(Frozen):
         return self
 
 
+class FittedWithConfig(Frozen):
+    """How a calibrated model was fitted, where its own keys cannot say it (``mcalloc calibrate`` writes it).
+
+    The fitting scenario's ``dependence.lead_lag``, ``lead_lag_series`` and
+    ``stress``, and ``mean_uncertainty_years: data`` when the fit took the
+    means' years from its sample. The calibrated numbers already hold what
+    they did (the lagged loadings or adjusted correlation, the stressed
+    correlation, the sample's years), so a calibrated run does not apply
+    them again; ``mcalloc fit`` and ``mcalloc calibrate`` on the calibrated
+    file fit with them, as the original scenario did.
+    """
+
+    lead_lag: Annotated[int, Field(ge=0, le=5)] = 0
+    lead_lag_series: list[str] | None = None
+    stress: StressConfig = StressConfig()
+    mean_uncertainty_years: Literal["data"] | None = None
+
+
 class ModelConfig(Frozen):
-    """Calibrated parameters from the config, or a fit to ``data``."""
+    """Calibrated parameters from the config, or a fit to ``data``.
+
+    ``fitted_with`` (calibrated only): the fitting settings the parameters
+    were fitted with, for a refit (:class:`FittedWithConfig`).
+    """
 
     source: Literal["calibrated", "fit"] = "calibrated"
     marginals: MarginalsConfig = MarginalsConfig()
     dependence: DependenceConfig = DependenceConfig()
     factor: FactorConfig | None = None
     mean_uncertainty: MeanUncertaintyConfig | None = None
+    fitted_with: FittedWithConfig | None = None
+
+    @model_validator(mode="after")
+    def _fitted_with_calibrated(self) -> ModelConfig:
+        """``fitted_with`` records a calibrated model's fit; a fit's settings are the section's own keys."""
+        fitted_with = self.fitted_with
+        if fitted_with is None:
+            return self
+        if self.source == "fit":
+            raise ValueError(
+                "fitted_with: records how a calibrated model was fitted, but model.source is fit; set "
+                "dependence.lead_lag, lead_lag_series, stress and mean_uncertainty.years themselves and remove it"
+            )
+        problem = _stress_problem(self.dependence.kind, fitted_with.stress)
+        if problem is not None:
+            raise ValueError(f"fitted_with.stress: {problem}")
+        if fitted_with.mean_uncertainty_years is not None and self.mean_uncertainty is None:
+            raise ValueError(
+                "fitted_with.mean_uncertainty_years: data, but mean_uncertainty is null, so the fit drew no "
+                "uncertain means; remove it, or give mean_uncertainty (mcalloc calibrate writes both)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _years_known(self) -> ModelConfig:

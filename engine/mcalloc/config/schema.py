@@ -27,6 +27,7 @@ from mcalloc.config.model_schema import (
     MarginalsConfig,
     ModelConfig,
     StartConfig,
+    StressConfig,
     check_calibrated_model,
 )
 from mcalloc.config.optimize_schema import (
@@ -608,7 +609,8 @@ class Scenario(Frozen):
         if dependence.stress.worst_days is not None:
             raise ValueError(
                 f"{key}.stress.worst_days: measured on data, so it needs model.source: fit; "
-                "a calibrated scenario holds the stressed correlation itself (use correlation_blend to stress it)"
+                "a calibrated scenario holds the stressed correlation itself (use correlation_blend to stress it; "
+                "the fit's worst_days belongs in model.fitted_with.stress)"
             )
         if kind == "fhs" and dependence.residuals is None:
             raise ValueError(
@@ -617,26 +619,36 @@ class Scenario(Frozen):
             )
 
     def _check_lead_lag(self) -> None:
-        dependence = self.model.dependence
-        names = self.factor_names
-        unknown = [name for name in dependence.lead_lag_series or [] if name not in names]
-        if unknown:
-            raise ValueError(
-                f"model.dependence.lead_lag_series: '{unknown[0]}' is not a series here (series: {', '.join(names)})"
-            )
-        if dependence.lead_lag and self.model.source != "fit":
+        model = self.model
+        dependence = model.dependence
+        if dependence.lead_lag and model.source != "fit":
             raise ValueError(
                 "model.dependence.lead_lag: applied when fitting (model.source: fit); calibrated parameters "
-                "already hold the adjusted correlation or loadings, so remove it"
+                "already hold the adjusted correlation or loadings, so remove it (the fit's lead_lag belongs in "
+                "model.fitted_with)"
             )
-        if dependence.lead_lag and self.model.factor is None and dependence.kind not in ("gaussian", "t", "dcc"):
-            raise ValueError(
-                f"model.dependence.lead_lag: adjusts a copula's correlation (gaussian, t, dcc) or, with "
-                f"model.factor, the loadings; {dependence.kind} has neither, so remove it or add a factor"
+        self._check_fit_settings("model.dependence", dependence.lead_lag, dependence.lead_lag_series, dependence.stress)
+        if model.fitted_with is not None:
+            fitted_with = model.fitted_with
+            self._check_fit_settings(
+                "model.fitted_with", fitted_with.lead_lag, fitted_with.lead_lag_series, fitted_with.stress
             )
-        if dependence.lead_lag and dependence.stress.worst_days is not None and self.model.factor is None:
+
+    def _check_fit_settings(self, key: str, lead_lag: int, listed: list[str] | None, stress: StressConfig) -> None:
+        """The lead-lag settings a fit uses: the section's own, or those a calibrated model records for a refit."""
+        names = self.factor_names
+        unknown = [name for name in listed or [] if name not in names]
+        if unknown:
+            raise ValueError(f"{key}.lead_lag_series: '{unknown[0]}' is not a series here (series: {', '.join(names)})")
+        kind = self.model.dependence.kind
+        if lead_lag and self.model.factor is None and kind not in ("gaussian", "t", "dcc"):
             raise ValueError(
-                "model.dependence.lead_lag: without a factor, stress.worst_days replaces the correlation that "
+                f"{key}.lead_lag: adjusts a copula's correlation (gaussian, t, dcc) or, with "
+                f"model.factor, the loadings; {kind} has neither, so remove it or add a factor"
+            )
+        if lead_lag and stress.worst_days is not None and self.model.factor is None:
+            raise ValueError(
+                f"{key}.lead_lag: without a factor, stress.worst_days replaces the correlation that "
                 "lead_lag would adjust, so the two cannot be combined; remove one of them"
             )
 

@@ -17,7 +17,7 @@ from . import (
     validation,
 )
 from .bootstrap import IidReturns, ResidualBootstrap, ReturnBootstrap, stationary_indices
-from .calibration import calibrated_scenario
+from .calibration import calibrated_scenario, fitting_section
 from .copulas import DccCopula, TCopula, fit_t_copula
 from .dcc import FittedDCC, fit_dcc
 from .dependence import GaussianCopula, ScoreTransform, fit_gaussian_copula, normal_scores
@@ -65,6 +65,7 @@ __all__ = [
     "fit_series",
     "fit_t_copula",
     "fitting",
+    "fitting_section",
     "innovations",
     "joint",
     "joint_model_from_config",

@@ -239,7 +239,8 @@ def test_compiled_books_charge_the_fee_once_a_day() -> None:
 def test_compiled_drawdown_counts_match_the_reference_on_bin_edges() -> None:
     # the same month-end NAVs and peaks in both books: every drawdown in the same bin,
     # including drawdowns on a bin's edge, a hair either side of it, none at all, and total loss
-    from mcalloc.portfolio.accounting import DRAWDOWN_BINS, CompiledBook, FixedMixBook
+    from mcalloc.portfolio.accounting import DRAWDOWN_BINS, FixedMixBook
+    from mcalloc.portfolio.compiled import CompiledBook
 
     rng = np.random.default_rng(5)
     edges = np.arange(DRAWDOWN_BINS) / DRAWDOWN_BINS

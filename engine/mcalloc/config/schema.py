@@ -78,9 +78,10 @@ class AssetConfig(Frozen):
     ``ter_in_model`` is the fee already inside the returns the model
     describes (the TER of the fund whose prices it was fitted to; 0 for an
     index): only ``ter`` over it is charged. ``trading_cost_bps`` is what a
-    rebalancing trade costs, in basis points of the value traded (spread and
-    commission as a rate). ``currency`` is the currency the
-    asset is priced in; ``None`` means the scenario's base currency.
+    trade costs (a rebalance's, a contribution's or a withdrawal's), in
+    basis points of the value traded (spread and commission as a rate).
+    ``currency`` is the currency the asset is priced in; ``None`` means the
+    scenario's base currency.
     """
 
     name: Identifier

@@ -1,7 +1,8 @@
 """Names of :mod:`mcalloc.portfolio`, imported on first use (see ``__init__.py``)."""
 
-from . import accounting, costs, flows, schedule, taxes
-from .accounting import BookSummary, CompiledBook, FixedMixBook
+from . import accounting, compiled, costs, flows, schedule, taxes
+from .accounting import BookSummary, FixedMixBook
+from .compiled import CompiledBook
 from .costs import Band, FeeModel, RebalancePolicy, TradingCosts
 from .schedule import Schedule
 
@@ -15,6 +16,7 @@ __all__ = [
     "Schedule",
     "TradingCosts",
     "accounting",
+    "compiled",
     "costs",
     "flows",
     "schedule",

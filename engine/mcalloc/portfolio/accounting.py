@@ -18,7 +18,7 @@ import numpy as np
 
 from mcalloc.portfolio.costs import RebalancePolicy
 
-__all__ = ["DRAWDOWN_BINS", "BookSummary", "CompiledBook", "FixedMixBook"]
+__all__ = ["DRAWDOWN_BINS", "BookSummary", "FixedMixBook"]
 
 DRAWDOWN_BINS = 10_000
 """Bins of the month-end drawdown histogram over [0, 1]: CDaR to within 1e-4."""
@@ -34,10 +34,10 @@ class BookSummary:
     The log-return sums are of block (monthly, not daily) log returns, over
     the ``n_blocks`` blocks booked. ``costs_paid`` (per unit of initial
     wealth) and ``rebalances`` (counts), shape (n_paths, n_portfolios), sum
-    the rebalancing trades' costs and how many rebalances took place. With
-    cash flows (:mod:`mcalloc.portfolio.flows`) ``terminal_value`` is wealth,
-    ``terminal_nav`` the value of one unit and ``year_end_values`` the NAV
-    at year ends; ``invested`` is the money put in net of money taken out,
+    the costs of every trade (rebalancing and flows) and how many rebalances
+    took place. With cash flows (:mod:`mcalloc.portfolio.flows`)
+    ``terminal_value`` is wealth, ``terminal_nav`` the value of one unit and
+    ``year_end_values`` the NAV at year ends; ``invested`` is the money put in net of money taken out,
     ``money_weighted`` each path's internal rate of return and ``depleted``
     whether a withdrawal could not be paid in full; all (n_paths,
     n_portfolios) and ``None`` without flows. ``longest_underwater`` counts
@@ -203,35 +203,80 @@ class FixedMixBook:
         it); by default the net flow's positive part.
 
         Contributions are invested at the target weights; withdrawals sell
-        every holding in proportion. A withdrawal larger than the wealth
-        leaves :data:`mcalloc.portfolio.flows.DEPLETION_FLOOR` of the initial
-        wealth invested (all there is, if less) and marks the path depleted;
-        later withdrawals take nothing more from it. (Taking all but a share
-        of what is left, month after month, would drive its value and units
-        to zero and the value of a unit to 0 / 0.)
+        every holding in proportion. With trading costs the flow's trades
+        pay what rebalancing trades pay (:meth:`_flow_costs`): a
+        contribution's costs come out of it, a withdrawal's are sold on top
+        of it. Units are bought and sold for the investor's money, so the
+        costs lower the NAV, as a rebalance's do. A withdrawal larger than
+        the wealth (with its costs) leaves :data:`mcalloc.portfolio.flows.DEPLETION_FLOOR`
+        of the initial wealth invested (all there is, if less) and marks the
+        path depleted; later withdrawals take nothing more from it. (Taking
+        all but a share of what is left, month after month, would drive its
+        value and units to zero and the value of a unit to 0 / 0.)
         """
         cash = fixed - rate * self.value
-        floor = -self._above_floor()
-        self.depleted |= cash < floor
-        cash = np.maximum(cash, floor)
+        spendable = self._above_floor()
+        self.depleted |= cash < -spendable
+        cash = np.maximum(cash, -spendable)
         nav = self.value / self.units
-        after = self.value + cash
-        if self.policy.direct_flows:
-            self._set_holdings(self._directed(cash, after))
-        else:
-            self._set_holdings(
-                np.where(
-                    cash[:, None, :] >= 0.0,
-                    self.holdings + cash[:, None, :] * self.weights[:, :, None],
-                    self.holdings * (after / self.value)[:, None, :],
-                )
-            )
+        cost = None
+        moved = cash
+        if self.policy.costs is not None:
+            cash, cost = self._flow_costs(cash, spendable)
+            moved = cash - cost
+        before = self.holdings
+        self._set_holdings(self._flowed(moved))
+        if cost is not None:
+            if self.basis is not None:
+                self._book_trading_costs(before, cost)
+            self.costs_paid += cost
         self.units = self.units + cash / nav
-        self.value = after
+        self.value = self.value + moved
         self.invested = self.invested + cash
         self._year_deposits += np.maximum(cash, 0.0) if deposit is None else deposit
         self.flow_history.append((time, cash))
         self.has_flows = True
+
+    def _flow_costs(self, cash: np.ndarray, spendable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The money a flow brings or pays out, and its trading costs, (n_portfolios, n_paths) each.
+
+        As for a rebalance, the costs are those of the trades the flow asks
+        for at the value before costs (``cash`` split as :meth:`_flowed`
+        splits it); they then come out of a contribution (at most all of it)
+        or are sold on top of a withdrawal. A withdrawal ``w`` whose costs
+        ``c(w)`` would take the account below the floor, ``w + c(w) >
+        spendable``, pays out the ``r`` with ``r + c(r) = spendable`` (the
+        ``bps`` scaled to ``r``, the courtage whole; if the courtage alone
+        exceeds what there is, it takes all of it and ``r = 0``), and the
+        path is depleted.
+        """
+        costs = self.policy.costs
+        assert costs is not None
+        traded = np.abs(self._flowed(cash) - self.holdings)
+        proportional, courtage = costs.proportional(traded), costs.courtage(traded)
+        cost = proportional + courtage
+        cost = np.where(cash >= 0.0, np.minimum(cost, cash), cost)
+        short = cash - cost < -spendable
+        if short.any():
+            asked = -cash
+            rate = np.divide(proportional, asked, out=np.zeros_like(asked), where=short & (asked > 0.0))
+            paid = np.maximum(spendable - courtage, 0.0) / (1.0 + rate)
+            cash = np.where(short, -paid, cash)
+            cost = np.where(short, spendable - paid, cost)
+            self.depleted |= short
+        return cash, cost
+
+    def _flowed(self, amount: np.ndarray) -> np.ndarray:
+        """Holdings once ``amount`` (n_portfolios, n_paths; negative: taken out) is invested or sold, costs aside."""
+        after = self.value + amount
+        if self.policy.direct_flows:
+            return self._directed(amount, after)
+        holdings: np.ndarray = np.where(
+            amount[:, None, :] >= 0.0,
+            self.holdings + amount[:, None, :] * self.weights[:, :, None],
+            self.holdings * (after / self.value)[:, None, :],
+        )
+        return holdings
 
     def _directed(self, cash: np.ndarray, after: np.ndarray) -> np.ndarray:
         """Holdings after a flow steered towards the targets (rebalancing with cash flows only).
@@ -526,81 +571,3 @@ class FixedMixBook:
             taxes_paid=np.ascontiguousarray(self.taxes_paid.T) if self.taxed else None,
             **self._flow_summary(horizon if horizon is not None else self.n_steps / 252),
         )
-
-
-class CompiledBook(FixedMixBook):
-    """A :class:`FixedMixBook` that books whole blocks with a compiled kernel (:meth:`advance_log`).
-
-    Same state and results (to rounding) as the reference's :meth:`advance`;
-    :meth:`advance_log` also applies the fee itself, from market log returns,
-    and collects each asset's buy-and-hold growth and the sums of daily
-    after-fee simple returns (see :class:`mcalloc.simulation.paths.ChunkResult`).
-    ``fee_factor`` (n_assets,) is the fraction of value each asset keeps per
-    day; the other parameters are the reference's.
-    """
-
-    def __init__(
-        self, weights: np.ndarray, n_paths: int, fee_factor: np.ndarray, policy: RebalancePolicy | None = None
-    ) -> None:
-        super().__init__(np.ascontiguousarray(weights, dtype=float), n_paths, policy)
-        n_assets = self.weights.shape[1]
-        self.fee_factor = np.ascontiguousarray(fee_factor, dtype=float)
-        self._asset_growth = np.ones((n_assets, n_paths))
-        self._asset_sum = np.zeros((n_assets, n_paths))
-        self._asset_cross = np.zeros((n_assets, n_assets, n_paths))
-
-    @property
-    def asset_growth(self) -> np.ndarray:
-        """Each asset's after-fee buy-and-hold growth so far, (n_paths, n_assets)."""
-        return np.ascontiguousarray(self._asset_growth.T)
-
-    @property
-    def asset_sum(self) -> np.ndarray:
-        """Sums of daily after-fee simple returns over paths and days, (n_assets,)."""
-        return np.asarray(self._asset_sum.sum(axis=1))
-
-    @property
-    def asset_cross(self) -> np.ndarray:
-        """Sums of their cross-products, (n_assets, n_assets)."""
-        lower = np.tril(self._asset_cross.sum(axis=2))
-        return np.asarray(lower + np.tril(lower, -1).T)
-
-    def _record_drawdown(self) -> None:
-        """The reference's month-end drawdown histogram, counted in a kernel."""
-        from mcalloc.simulation.kernels import count_drawdowns
-
-        count_drawdowns(self.block_start, self.peak, self.drawdown_histogram)
-
-    def advance_log(self, log_returns: np.ndarray, daily_rebalance: bool = False) -> None:
-        """Book a block of days from market log returns (n_paths, n_steps, n_assets), any layout."""
-        from mcalloc.simulation.kernels import book_block
-
-        layout = log_returns.transpose(1, 2, 0)
-        growth = self._scratch("growth", layout.shape)
-        np.exp(layout, out=growth)
-        before = self.log_return_sum.copy()
-        book_block(
-            growth,
-            self.fee_factor,
-            self.weights,
-            self.holdings,
-            self.value,
-            self.units,
-            self.block_start,
-            self.peak,
-            self.max_drawdown,
-            self.underwater,
-            self.longest_underwater,
-            self.log_return_sum,
-            self.log_return_sumsq,
-            self._asset_growth,
-            self._asset_sum,
-            self._asset_cross,
-            daily_rebalance,
-        )
-        self._record_period(self.log_return_sum - before)
-        self.n_blocks += 1
-        self.n_steps += log_returns.shape[1]
-        if daily_rebalance:
-            self.rebalances += log_returns.shape[1]
-        self._record_drawdown()

@@ -74,10 +74,11 @@ class FeeModel:
 
 @dataclass(frozen=True)
 class TradingCosts:
-    """What a rebalancing trade costs: ``bps`` (n_assets,) of the value traded, plus ``fixed`` per asset traded.
+    """What a trade costs: ``bps`` (n_assets,) of the value traded, plus ``fixed`` per asset traded.
 
-    ``fixed`` (courtage) is a fraction of the initial wealth, since books are
-    kept per unit invested.
+    Rebalancing trades and the trades of contributions and withdrawals pay
+    alike. ``fixed`` (courtage) is a fraction of the initial wealth, since
+    books are kept per unit invested.
     """
 
     bps: np.ndarray
@@ -85,9 +86,19 @@ class TradingCosts:
 
     def of(self, traded: np.ndarray) -> np.ndarray:
         """Cost of trades of absolute value ``traded`` (n_portfolios, n_assets, n_paths): (n_portfolios, n_paths)."""
-        cost: np.ndarray = np.einsum("a,kap->kp", self.bps * 1e-4, traded)
+        cost = self.proportional(traded)
         if self.fixed:
-            cost += self.fixed * np.count_nonzero(traded > _NO_TRADE, axis=1)
+            cost += self.courtage(traded)
+        return cost
+
+    def proportional(self, traded: np.ndarray) -> np.ndarray:
+        """The ``bps`` part of :meth:`of`, (n_portfolios, n_paths)."""
+        cost: np.ndarray = np.einsum("a,kap->kp", self.bps * 1e-4, traded)
+        return cost
+
+    def courtage(self, traded: np.ndarray) -> np.ndarray:
+        """The ``fixed`` part of :meth:`of`: one ``fixed`` per asset traded, (n_portfolios, n_paths)."""
+        cost: np.ndarray = self.fixed * np.count_nonzero(traded > _NO_TRADE, axis=1)
         return cost
 
 
@@ -121,7 +132,7 @@ class Band:
 
 @dataclass(frozen=True)
 class RebalancePolicy:
-    """Costs of rebalancing trades, an optional no-trade band (see :class:`TradingCosts`, :class:`Band`).
+    """Costs of trades (rebalancing and flows), an optional no-trade band (see :class:`TradingCosts`, :class:`Band`).
 
     ``direct_flows``: contributions buy the assets furthest below target and
     withdrawals sell those furthest above it, instead of in proportion.

@@ -2,9 +2,12 @@
 
 Flows happen at the start of a month, before any rebalancing that month. A
 contribution is invested at the portfolio's target weights; a withdrawal
-sells every holding in proportion, so weights are untouched. Amounts are in
-the base currency and become shares of the initial wealth, the unit the
-books are kept in. A fixed amount may grow each year (``indexation``, e.g.
+sells every holding in proportion, so weights are untouched. Their trades
+cost what rebalancing trades cost (see
+:meth:`mcalloc.portfolio.accounting.FixedMixBook.apply_flow`): a
+contribution's costs come out of it, a withdrawal's are sold on top of it.
+Amounts are in the base currency and become shares of the initial wealth,
+the unit the books are kept in. A fixed amount may grow each year (``indexation``, e.g.
 inflation); a withdrawal may instead be a share of current wealth per year.
 
 With flows, wealth and performance part ways. The books keep a unit value

@@ -29,7 +29,8 @@ from joblib import Parallel, delayed, effective_n_jobs, parallel_config
 from mcalloc.errors import ModelError
 from mcalloc.metrics.fan import LOG_BIN, LOG_MAX, WealthFan
 from mcalloc.models.joint import JointModel
-from mcalloc.portfolio.accounting import BookSummary, CompiledBook, FixedMixBook
+from mcalloc.portfolio.accounting import BookSummary, FixedMixBook
+from mcalloc.portfolio.compiled import CompiledBook
 from mcalloc.portfolio.costs import FeeModel, RebalancePolicy
 from mcalloc.portfolio.flows import CashFlowSchedule
 from mcalloc.portfolio.schedule import Schedule

@@ -1,0 +1,226 @@
+"""Contributions and withdrawals pay trading costs as rebalancing trades do: by hand, in a depot, compiled."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import mcalloc
+import numpy as np
+import pytest
+from mcalloc.config.schema import DepotConfig, FlowConfig
+from mcalloc.portfolio import FeeModel, FixedMixBook, Schedule
+from mcalloc.portfolio.costs import RebalancePolicy, TradingCosts
+from mcalloc.portfolio.flows import DEPLETION_FLOOR, CashFlowSchedule
+from mcalloc.portfolio.taxes import DepotTax
+from mcalloc.simulation import SimulationPlan, run_simulation
+
+from .conftest import DEFAULT_CONFIG
+from .test_flows import SAVINGS
+from .test_kernels import WEIGHTS, assert_same_chunk, mixed_model
+
+WEALTH = 100_000.0
+AUDIT = RebalancePolicy(costs=TradingCosts(bps=np.array([25.0, 25.0]), fixed=39.0 / WEALTH))
+"""The audit's broker: 25 bp of the amount traded and SEK 39 courtage per fund traded, on SEK 100,000."""
+SPREAD = RebalancePolicy(costs=TradingCosts(bps=np.array([10.0, 30.0]), fixed=39.0 / WEALTH))
+
+
+def run_book(flows: CashFlowSchedule, policy: RebalancePolicy, daily: tuple[float, float]) -> FixedMixBook:
+    """A 50/50 book of SEK 100,000 for a year, never rebalanced, each asset growing by its ``daily`` factor."""
+    book = FixedMixBook(np.array([[0.5, 0.5]]), 1, policy)
+    bounds = Schedule(1, 252, "never").month_bounds
+    for month in range(bounds.size - 1):
+        fixed, rate = flows.at(month)
+        if fixed or rate:
+            book.apply_flow(fixed, rate, month / 12.0)
+        book.advance(np.tile(np.array(daily), (1, int(bounds[month + 1] - bounds[month]), 1)))
+    return book
+
+
+@pytest.mark.parametrize("daily", [(1.0, 1.0), (1.0004, 0.9998)])
+def test_monthly_purchases_pay_what_the_audit_counted(daily: tuple[float, float]) -> None:
+    # the audit's example: 11 monthly purchases of SEK 10,000 into two funds (half each) at 25 bp plus SEK 39
+    # courtage a fund. Each purchase costs 10,000 x 0.0025 = 25 plus 2 x 39 = 78, so 103; eleven cost 1,133,
+    # whatever the markets do (purchases at the target weights do not depend on the holdings)
+    plan = [FlowConfig(kind="contribution", amount=10_000.0, frequency="monthly", start_year=1 / 12)]
+    summary = run_book(CashFlowSchedule.from_config(plan, 1, WEALTH), AUDIT, daily).summary(1)
+    assert summary.costs_paid is not None and summary.invested is not None
+    assert WEALTH * summary.costs_paid[0, 0] == pytest.approx(1_133.0, rel=1e-12)
+    # the saver paid in 100,000 + 11 x 10,000; the costs came out of that, not out of the saver's pocket
+    assert WEALTH * summary.invested[0, 0] == pytest.approx(210_000.0, rel=1e-12)
+    if daily == (1.0, 1.0):
+        # no returns: wealth is what was paid in less the costs, 210,000 - 1,133 = 208,867
+        assert WEALTH * summary.terminal_value[0, 0] == pytest.approx(208_867.0, rel=1e-12)
+        # each purchase buys units at the NAV before it, then its 103 lower the NAV as a rebalance's costs do
+        value, units = 1.0, 1.0
+        for _ in range(11):
+            units += 0.1 / (value / units)
+            value += 0.1 - 0.00103
+        assert summary.terminal_nav is not None and summary.money_weighted is not None
+        assert summary.terminal_nav[0, 0] == pytest.approx(value / units, rel=1e-12)
+        assert summary.money_weighted[0, 0] < 0.0
+
+
+@pytest.mark.parametrize(
+    ("fixed", "rate", "received", "cost"),
+    [
+        # SEK 20,000 out sells 10,000 of each fund: 10,000 x 0.001 + 10,000 x 0.003 + 2 x 39 = 10 + 30 + 78 = 118
+        (-0.2, 0.0, 20_000.0, 118.0),
+        # 4% a year, monthly: 100,000 x 0.04 / 12 = 333.33, half from each fund:
+        # 166.67 x 0.001 + 166.67 x 0.003 + 78 = 0.1667 + 0.5 + 78 = 78.6667; 333.33 + 78.67 = 412 leave
+        (0.0, 0.04 / 12, 100_000 * 0.04 / 12, 412.0 - 100_000 * 0.04 / 12),
+    ],
+)
+def test_a_withdrawal_sells_its_costs_on_top_and_pays_out_the_amount(
+    fixed: float, rate: float, received: float, cost: float
+) -> None:
+    book = FixedMixBook(np.array([[0.5, 0.5]]), 1, SPREAD)
+    book.apply_flow(fixed, rate, 1 / 12)
+    assert WEALTH * book.costs_paid[0, 0] == pytest.approx(cost, rel=1e-12)
+    assert WEALTH * -book.flow_history[-1][1][0, 0] == pytest.approx(received, rel=1e-12)
+    left = 100_000.0 - received - cost
+    assert WEALTH * book.value[0, 0] == pytest.approx(left, rel=1e-12)
+    np.testing.assert_allclose(WEALTH * book.holdings[0, :, 0], left / 2, rtol=1e-12)
+    # the units sold are the investor's money at the NAV before the sale; the costs lower the NAV
+    assert book.value[0, 0] / book.units[0, 0] == pytest.approx(left / (100_000.0 - received), rel=1e-12)
+    assert not book.depleted[0, 0]
+
+
+def test_costs_never_take_a_depleted_book_below_the_floor() -> None:
+    # SEK 150,000 out of 100,000: everything but the floor (SEK 0.0001) is sold, S = 99,999.9999, and the saver
+    # gets r with r + 0.002 r + 78 = S (the sale's 10 and 30 bp average 20 bp): r = (S - 78) / 1.002 = 99,722.5548
+    book = FixedMixBook(np.array([[0.5, 0.5]]), 1, SPREAD)
+    book.apply_flow(-1.5, 0.0, 1 / 12)
+    spendable = 100_000.0 - WEALTH * DEPLETION_FLOOR
+    paid = (spendable - 78.0) / 1.002
+    assert WEALTH * -book.flow_history[-1][1][0, 0] == pytest.approx(paid, rel=1e-12)
+    assert WEALTH * book.costs_paid[0, 0] == pytest.approx(spendable - paid, rel=1e-9)
+    assert book.value[0, 0] == pytest.approx(DEPLETION_FLOOR, rel=1e-6)
+    assert book.depleted[0, 0]
+    # SEK 99,700 out fits: its costs are 0.002 x 99,700 + 78 = 277.4, leaving 22.6. The next 1,000 cannot pay
+    # even the courtage (2 x 39): the costs take the 22.6 but the floor, and the saver receives nothing
+    book = FixedMixBook(np.array([[0.5, 0.5]]), 1, SPREAD)
+    book.apply_flow(-0.997, 0.0, 1 / 12)
+    assert not book.depleted[0, 0]
+    assert WEALTH * book.value[0, 0] == pytest.approx(22.6, rel=1e-9)
+    book.apply_flow(-0.01, 0.0, 2 / 12)
+    assert book.depleted[0, 0]
+    assert book.flow_history[-1][1][0, 0] == 0.0
+    assert WEALTH * book.costs_paid[0, 0] == pytest.approx(277.4 + 22.6 - WEALTH * DEPLETION_FLOOR, rel=1e-9)
+    assert book.value[0, 0] == pytest.approx(DEPLETION_FLOOR, rel=1e-6)
+    assert (book.holdings >= 0.0).all()
+
+
+def test_a_depot_adds_purchase_costs_to_the_basis_and_takes_sale_costs_off_the_gain() -> None:
+    # SEK 100,000 50/50 (basis 50,000 each); SEK 10,000 in at 25 bp + 2 x 39: 103 of costs, 9,897 bought,
+    # 4,948.5 a fund, and each fund's basis grows by its 5,000 (4,948.5 bought + half the costs): 55,000.
+    # A then doubles: 109,897 / 54,948.5, value 164,845.5 against a basis of 110,000. SEK 10,000 out sells
+    # 10,000 + 103 of costs in proportion, a share f = 10,103 / 164,845.5 = 0.0612877 of each fund, realising
+    # f x (164,845.5 - 110,000) less the sale's 103: 3,258.354; each basis keeps (1 - f) x 55,000 = 51,629.177
+    tax = DepotTax.from_config(DepotConfig(liquidate_at_horizon=False), WEALTH)
+    book = FixedMixBook(np.array([[0.5, 0.5]]), 1, AUDIT)
+    tax.prepare(book)
+    book.apply_flow(0.1, 0.0, 1 / 12)
+    assert book.basis is not None
+    np.testing.assert_allclose(WEALTH * book.basis[0, :, 0], [55_000.0, 55_000.0], rtol=1e-12)
+    np.testing.assert_allclose(WEALTH * book.holdings[0, :, 0], [54_948.5, 54_948.5], rtol=1e-12)
+    growth = np.ones((1, 21, 2))
+    growth[0, 0, 0] = 2.0
+    book.advance(growth)
+    book.apply_flow(-0.1, 0.0, 2 / 12)
+    share = 10_103.0 / 164_845.5
+    assert WEALTH * book.costs_paid[0, 0] == pytest.approx(206.0, rel=1e-12)
+    assert WEALTH * book.close_realised()[0, 0] == pytest.approx(share * 54_845.5 - 103.0, rel=1e-12)
+    np.testing.assert_allclose(WEALTH * book.basis[0, :, 0], (1 - share) * 55_000.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("direct_flows", [False, True])
+def test_a_depots_gains_are_the_money_gained_after_every_cost(direct_flows: bool) -> None:
+    # realised plus unrealised gains are exactly what the account holds beyond the money put in net of the
+    # money taken out: every purchase's costs are in a basis and every sale's come off a gain
+    costs = TradingCosts(np.array([25.0, 5.0, 60.0]), fixed=0.0005)
+    policy = RebalancePolicy(costs=costs, direct_flows=direct_flows)
+    book = FixedMixBook(np.array([[0.5, 0.3, 0.2], [1.0, 0.0, 0.0]]), 4, policy)
+    book.track_cost_basis()
+    rng = np.random.default_rng(11)
+    realised = np.zeros((2, 4))
+    for month in range(12):
+        book.apply_flow(float(rng.choice([0.05, 0.0, -0.08])), 0.01, month / 12)
+        if not direct_flows and month % 3 == 0:
+            book.rebalance()
+        book.advance(np.exp(rng.normal(0.0, 0.02, (4, 21, 3))))
+        realised += book.close_realised()
+    assert book.basis is not None and book.costs_paid.min() > 0.002
+    unrealised = np.sum(book.holdings - book.basis, axis=1)
+    np.testing.assert_allclose(realised + unrealised, book.value - book.invested, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize(("direct_flows", "rebalance"), [(False, "quarterly"), (True, "flows")])
+def test_compiled_books_with_costs_flows_and_a_depot_match_the_reference(direct_flows: bool, rebalance: str) -> None:
+    costs = TradingCosts(bps=np.array([5.0, 20.0, 10.0, 2.0, 30.0]), fixed=0.0005)
+    plan = SimulationPlan(
+        model=mixed_model("t"),
+        fees=FeeModel(np.full(5, 0.002), 252),
+        schedule=Schedule(3, 252, rebalance),
+        weights=WEIGHTS,
+        flows=CashFlowSchedule.from_config(SAVINGS, 3, WEALTH),
+        tax=DepotTax.from_config(DepotConfig(), WEALTH, np.array([0.015, 0.01, 0.03, 0.0, 0.02])),
+        policy=RebalancePolicy(costs=costs, direct_flows=direct_flows),
+    )
+    compiled = run_simulation(plan, 90, 30, seed=12)
+    reference = run_simulation(dataclasses.replace(plan, compiled=False), 90, 30, seed=12)
+    assert_same_chunk(compiled, reference)
+    for name in ("costs_paid", "terminal_nav", "invested", "money_weighted", "depleted", "taxes_paid"):
+        np.testing.assert_allclose(
+            getattr(compiled.book, name), getattr(reference.book, name), rtol=1e-10, atol=1e-15, err_msg=name
+        )
+    # the all-in-one-asset portfolio never trades to rebalance: what it paid is its flows' courtage and bps.
+    # Three years of monthly flows are 36 trades of asset one (in months 12 and 24 the contribution and the
+    # 4% withdrawal net to one sale): 36 courtages and 5 bp of what was traded
+    assert compiled.book.costs_paid is not None
+    assert (compiled.book.costs_paid[:, 0] > 36 * 0.0005).all()
+
+
+def test_steering_contributions_to_the_targets_pays_for_the_purchases() -> None:
+    # rebalance: flows. 50/50 after A doubled: 1.0 / 0.5. A contribution of 0.3 buys B alone (short of its
+    # target by more than 0.3): 0.3 x 20 bp + one courtage of 0.001 = 0.0016, so 0.2984 goes into B.
+    # A withdrawal of 0.2 then sells A alone (0.35 over its target): 0.2 x 10 bp + 0.001 = 0.0012 more of A
+    policy = RebalancePolicy(costs=TradingCosts(bps=np.array([10.0, 20.0]), fixed=0.001), direct_flows=True)
+    book = FixedMixBook(np.array([[0.5, 0.5]]), 1, policy)
+    growth = np.ones((1, 21, 2))
+    growth[0, 0, 0] = 2.0
+    book.advance(growth)
+    book.apply_flow(0.3, 0.0, 1 / 12)
+    assert book.costs_paid[0, 0] == pytest.approx(0.0016, rel=1e-12)
+    np.testing.assert_allclose(book.holdings[0, :, 0], [1.0, 0.7984], rtol=1e-12)
+    book.apply_flow(-0.2, 0.0, 2 / 12)
+    assert book.costs_paid[0, 0] == pytest.approx(0.0028, rel=1e-12)
+    np.testing.assert_allclose(book.holdings[0, :, 0], [0.7988, 0.7984], rtol=1e-12)
+
+
+def test_a_run_steered_by_flows_reports_what_its_purchases_cost(tmp_path: Path) -> None:
+    # SEK 1,000 a month from month 2 of two years: 23 purchases. The S&P 500 alone buys one fund each time,
+    # 1,000 x 25 bp + 39 = 41.5, so 23 x 41.5 = 954.5 on every path; it used to report 0 (rebalance: flows
+    # never trades on a calendar, and the purchases were free)
+    overrides = [
+        "optimize.objectives=[]",
+        "portfolio.rebalance=flows",
+        "portfolio.courtage=39",
+        "portfolio.flows=[{kind: contribution, amount: 1000, start_year: 0.0833333333333}]",
+        *(f"assets.{index}.trading_cost_bps=25" for index in range(3)),
+    ]
+    small = {
+        "simulation__n_paths": 200,
+        "simulation__chunk_size": 100,
+        "simulation__horizon_years": 2,
+        "simulation__n_jobs": 1,
+        "output__report": False,
+        "output__paths": False,
+    }
+    run = mcalloc.run(DEFAULT_CONFIG, out=tmp_path / "run", overrides=overrides, **small)
+    metrics = run.metrics.set_index("portfolio")
+    assert metrics.loc["sp500_only", "trading_costs_mean"] == pytest.approx(954.5, rel=1e-12)
+    assert metrics.loc["sp500_only", "invested_mean"] == pytest.approx(123_000.0, rel=1e-12)
+    # the mixes buy one to three funds a month: at least the one courtage and the bps, at most three courtages
+    mixes = metrics.drop(index="sp500_only")["trading_costs_mean"]
+    assert (mixes >= 954.5 - 1e-6).all() and (mixes <= 23 * (2.5 + 3 * 39.0)).all()

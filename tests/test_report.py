@@ -377,7 +377,7 @@ def test_report_and_comparison_render_in_chromium_offline(run_folder: tuple[Path
 
 def test_frontier_figure_numbers_every_portfolio_and_no_two_labels_overprint(run_folder: tuple[Path, str]) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from mcalloc.report.figures import frontier_figure
+    from mcalloc.report.frontier import frontier_figure
 
     run = mcalloc.load(run_folder[0])
     frontier = run.frontier
@@ -413,7 +413,7 @@ def test_portfolio_labels_never_overprint_however_the_points_fall(seed: int) -> 
     import pandas as pd
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from mcalloc.report.figures import _label_portfolios, _plot_portfolios
+    from mcalloc.report.frontier import _label_portfolios, _plot_portfolios
 
     rng = np.random.default_rng(seed)
     n = int(rng.integers(3, 12))
@@ -451,6 +451,7 @@ def test_every_figure_keeps_its_titles_and_labels_inside_the_picture(run_folder:
     # a one-panel fan chart once cut its title off at both edges
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from mcalloc.report import figures
+    from mcalloc.report.frontier import frontier_figure
 
     run = mcalloc.load(run_folder[0])
     drawn = {
@@ -458,7 +459,7 @@ def test_every_figure_keeps_its_titles_and_labels_inside_the_picture(run_folder:
         "fan": figures.fan_figure(run),
         "drawdowns": figures.drawdown_figure(run),
         "diversification": figures.diversification_figure(run),
-        "frontier": figures.frontier_figure(run),
+        "frontier": frontier_figure(run),
         "weights": figures.weights_figure(run),
         "horizons": figures.horizons_figure(run),
         "correlation": figures.correlation_figure(run),

@@ -1,6 +1,6 @@
 """Names of :mod:`mcalloc.report`, imported on first use (see ``__init__.py``)."""
 
-from . import compare, figures, page, validation
+from . import compare, figures, frontier, page, validation
 from .compare import KEY_METRICS, comparison_table
 from .page import build_comparison_report, build_report, write_report
 from .validation import write_backtest_report
@@ -12,6 +12,7 @@ __all__ = [
     "compare",
     "comparison_table",
     "figures",
+    "frontier",
     "page",
     "validation",
     "write_backtest_report",

@@ -31,6 +31,7 @@ from mcalloc.config.optimize_schema import FRONTIER_PATHS
 from mcalloc.errors import OutputError, check_stop
 from mcalloc.report import figures
 from mcalloc.report.compare import KEY_METRICS, run_labels
+from mcalloc.report.frontier import frontier_figure
 from mcalloc.results.writer import move_into_place, release_claim, working_folder
 
 __all__ = ["Table", "build_batch_report", "build_comparison_report", "build_report", "write_report"]
@@ -304,7 +305,7 @@ def _pictures(run: Run, folder: Path) -> dict[str, Picture | None]:
             target,
         ),
         "frontier": _save(
-            figures.frontier_figure(run),
+            frontier_figure(run),
             "frontier",
             f"Frontiers per risk measure and per asset set (diversification frontiers), solved and measured on the "
             f"first {FRONTIER_PATHS:,} of the optimiser's paths: the optimised portfolios' stars are measured there "

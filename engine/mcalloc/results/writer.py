@@ -44,8 +44,9 @@ __all__ = [
     "writer_record",
 ]
 
-SCHEMA_VERSION = "1.3"
-"""1.1 added fan.csv, drawdowns.csv, report.html and figures/; 1.2 the manifest's ``files`` digests."""
+SCHEMA_VERSION = "1.4"
+"""1.1 added fan.csv, drawdowns.csv, report.html and figures/; 1.2 the manifest's ``files`` digests; 1.3
+return_correlation.csv; 1.4 corrected costs and taxes (docs/results.md)."""
 
 _KEY_PACKAGES = (
     "mcalloc", "numpy", "scipy", "pandas", "arch", "cvxpy", "clarabel", "highspy", "numba", "llvmlite", "joblib",

@@ -176,3 +176,24 @@ def test_account_settings_its_kind_does_not_use_warn_and_are_left_out_of_the_res
     assert config_hash(load_scenario(path)) == config_hash(load_scenario(DEFAULT_CONFIG))
     isk = scenario_to_dict(load_scenario(DEFAULT_CONFIG, ["tax.kind=isk", "currency.base=SEK"]))["tax"]
     assert set(isk) == {"kind", "isk"}
+
+
+@pytest.mark.parametrize(
+    ("key", "default"),
+    [("model.marginals.variance_ceiling", 4.0), ("optimize.grid_step", 0.1), ("optimize.fallback_solver", "SCS")],
+)
+def test_a_null_that_is_a_choice_survives_the_saved_scenario(tmp_path: Path, key: str, default: object) -> None:
+    # null is not the default here (no ceiling, no grid, no fallback solver): the resolved scenario dropped it,
+    # so a run's config.yaml ran with the default and hashed like it
+    def value(scenario: object) -> object:
+        for part in key.split("."):
+            scenario = getattr(scenario, part)
+        return scenario
+
+    chosen = load_scenario(DEFAULT_CONFIG, [f"{key}=null"])
+    assert value(chosen) is None and value(load_scenario(DEFAULT_CONFIG)) == default
+    saved = tmp_path / "config.yaml"
+    saved.write_text(yaml.safe_dump(scenario_to_dict(chosen)), encoding="utf-8")
+    reloaded = load_scenario(saved)
+    assert value(reloaded) is None and reloaded == chosen
+    assert config_hash(chosen) != config_hash(load_scenario(DEFAULT_CONFIG))

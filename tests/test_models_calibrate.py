@@ -377,3 +377,13 @@ def test_a_tied_skewed_t_fit_settles(shared_data: Path, tmp_path: Path) -> None:
     assert main(args) == 0
     verdicts = pd.read_csv(out / "verdicts.csv")
     assert verdicts["model"].tolist() == ["gaussian/skewt"] and verdicts["checks"].iloc[0] == 69
+
+
+def test_a_refit_keeps_a_chosen_null() -> None:
+    # variance_ceiling: null (no ceiling) is not the default's 4: the refit's section once came back with 4
+    from mcalloc.models.calibration import fitting_section
+
+    model = load_scenario(DEFAULT_CONFIG, ["model.marginals.variance_ceiling=null"]).model
+    assert model.marginals.variance_ceiling is None
+    assert fitting_section(model).marginals.variance_ceiling is None
+    assert fitting_section(load_scenario(DEFAULT_CONFIG).model).marginals.variance_ceiling == 4.0

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from mcalloc.config.schema import Scenario
 from mcalloc.errors import ConfigError
@@ -27,6 +27,7 @@ __all__ = [
     "TooManyValuesError",
     "apply_override",
     "config_hash",
+    "keep_chosen_nulls",
     "load_raw",
     "load_scenario",
     "override_key",
@@ -423,14 +424,41 @@ def validate(data: dict[str, Any], locations: Locations, source: Path) -> Scenar
 
 
 def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
-    """The resolved scenario as plain YAML-ready data."""
+    """The resolved scenario as plain YAML-ready data.
+
+    Unset optional keys are left out, except where ``null`` is a choice of
+    its own: a key whose default is not null (``variance_ceiling: null``, no
+    ceiling, against the default 4) keeps its ``null``, or the saved
+    scenario would run with the default and hash as it does.
+    """
     result: dict[str, Any] = scenario.model_dump(mode="json", exclude_none=True)
+    keep_chosen_nulls(scenario, result)
     # the account settings its kind does not use change nothing: left out, so that a later mcalloc whose
     # defaults differ (the ISK's rates change every year) reads the file as it was run
     tax = result.get("tax", {})
     for unused in {"isk", "depot"} - {tax.get("kind")}:
         tax.pop(unused, None)
     return result
+
+
+def keep_chosen_nulls(model: BaseModel, data: dict[str, Any]) -> None:
+    """Put back into ``data`` (``model`` dumped without nulls) each null whose field's default is not null."""
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        key = field.serialization_alias or name
+        if value is None:
+            if field.default is not None:  # a default other than null, a factory's, or none at all
+                data[key] = None
+        elif isinstance(value, BaseModel) and isinstance(data.get(key), dict):
+            keep_chosen_nulls(value, data[key])
+        elif isinstance(value, list) and isinstance(data.get(key), list):
+            for item, dumped in zip(value, data[key], strict=False):
+                if isinstance(item, BaseModel) and isinstance(dumped, dict):
+                    keep_chosen_nulls(item, dumped)
+        elif isinstance(value, dict) and isinstance(data.get(key), dict):
+            for item_key, item in value.items():
+                if isinstance(item, BaseModel) and isinstance(data[key].get(item_key), dict):
+                    keep_chosen_nulls(item, data[key][item_key])
 
 
 def config_hash(scenario: Scenario) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mcalloc.config.loader import scenario_to_dict
+from mcalloc.config.loader import keep_chosen_nulls, scenario_to_dict
 from mcalloc.config.model_schema import FittedWithConfig, ModelConfig
 from mcalloc.config.schema import Scenario
 from mcalloc.models.bootstrap import ResidualBootstrap
@@ -59,6 +59,7 @@ def fitting_section(model: ModelConfig) -> ModelConfig:
     if model.source == "fit":
         return model
     section = model.model_dump(mode="json", exclude_none=True)
+    keep_chosen_nulls(model, section)  # variance_ceiling: null (no ceiling) is not the default's 4
     fitted_with = model.fitted_with or FittedWithConfig()
     section["source"] = "fit"
     section.pop("fitted_with", None)

@@ -9,6 +9,7 @@ and exits with code 1.
 from __future__ import annotations
 
 import threading
+import unicodedata
 
 __all__ = [
     "ConfigError",
@@ -77,8 +78,6 @@ def _one_line(message: str) -> str:
 
 def _breaks_a_line(character: str) -> bool:
     """Control and format characters, and line or paragraph separators: what can break or hide in one line."""
-    import unicodedata
-
     return unicodedata.category(character) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn")
 
 

@@ -74,8 +74,9 @@ def _with_last(model: Any, fitting: Scenario, scenario: Scenario) -> pd.DataFram
     """
     from mcalloc.pipeline import models_table
 
+    # the tables differ only in the start they describe: one fitting scenario serves both
     own, steps = scenario.simulation.start, scenario.simulation.steps_per_year
-    table = models_table(model.starting_at(own, steps), _fitting(scenario))
+    table = models_table(model.starting_at(own, steps), fitting)
     last = models_table(model.starting_at(StartConfig(kind="last"), steps), fitting)
     return table.assign(vol_ann_last=last["vol_ann_initial"].to_numpy())
 

@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from mcalloc.config.model_schema import MIN_FIT_OBSERVATIONS, STEPS_OF
+from mcalloc.config.model_schema import MAX_MEAN_ANN, MAX_VOL_ANN, MIN_FIT_OBSERVATIONS, STEPS_OF
 from mcalloc.config.schema import Scenario
 from mcalloc.data.builtin import load_builtin
 from mcalloc.data.files import Provenance, SeriesFile, SeriesKind, TableFile, read_series, read_table
@@ -269,7 +269,7 @@ def absent_returns(
     levels: Mapping[str, pd.Series],
     paths: Mapping[str, object],
     calendar: Sequence[str],
-    dated: Mapping[str, pd.DatetimeIndex | None] | None = None,
+    dated: Mapping[str, pd.DatetimeIndex | None],
 ) -> list[str]:
     """One warning per returns file without rows for dates the other series have: each is a period's move lost.
 
@@ -288,7 +288,7 @@ def absent_returns(
     for name in calendar:
         # a returns file's levels start a step before its first row: that date is the file's too
         have = pd.DatetimeIndex(levels[name].index)
-        rows = (dated or {}).get(name)
+        rows = dated.get(name)
         lacking = traded.difference(have if rows is None else have.union(rows))
         if lacking.size:
             first = ", ".join(str(day.date()) for day in lacking[:3]) + (", ..." if lacking.size > 3 else "")
@@ -334,8 +334,6 @@ def check_plausible(
     DataError
         Naming the series, its file, the numbers and what to check.
     """
-    from mcalloc.config.model_schema import MAX_MEAN_ANN, MAX_VOL_ANN
-
     values = returns.to_numpy(dtype=float)
     means = values.mean(axis=0) * steps_per_year
     volatilities = values.std(axis=0) * np.sqrt(steps_per_year)

@@ -384,8 +384,8 @@ class MarginalSpec:
         names = list(result.params.index)
         std_errors = {_OUR_NAMES[key]: errors[i] for i, key in enumerate(names)}
         # the sample variance the tie holds is estimated too: as many parameters as the free fit
-        n_params = theta.size + 1
-        fitted = self._fitted(result, returns, name, sample_mean, options, std_errors=std_errors, n_params=n_params)
+        # model.fix counts omega too: as many parameters as the free fit, the sample variance the tie holds for omega
+        fitted = self._fitted(result, returns, name, sample_mean, options, std_errors=std_errors)
         note = (
             f"{name} ({self.label}): long-run variance tied to the sample's inside the likelihood "
             f"(E[z^2 1(z<0)] = {kappa:.4f}); it costs {start.loglikelihood - fitted.loglikelihood:.2f} "
@@ -423,9 +423,8 @@ class MarginalSpec:
         sample_mean: float,
         options: FitOptions,
         std_errors: dict[str, float] | None = None,
-        n_params: int | None = None,
     ) -> FittedMarginal:
-        """``std_errors`` and ``n_params`` replace arch's for a result of :meth:`fit_targeted`."""
+        """``std_errors`` replace arch's for a result of :meth:`fit_targeted` (a fixed result has none)."""
         params = {_OUR_NAMES[key]: float(value) for key, value in result.params.items()}
         if std_errors is None:
             std_errors = {_OUR_NAMES[key]: float(value) for key, value in result.std_err.items()}
@@ -451,7 +450,7 @@ class MarginalSpec:
         diagnostics = FitDiagnostics(
             std_errors={key: std_errors.get(key, math.nan) for key in ordered},
             loglikelihood=float(result.loglikelihood),
-            n_params=(int(result.num_params) if n_params is None else n_params) + (1 if self.mean in _DEMEANED else 0),
+            n_params=int(result.num_params) + (1 if self.mean in _DEMEANED else 0),
             n_obs=n_obs,
             ljung_box_lags=lags,
             ljung_box_p=ljung_box(finite, lags)[1],
@@ -632,13 +631,35 @@ def fit_series(
             return select_marginal(returns, name, config.candidate_models(), options)
         return MarginalSpec(config.kind, config.dist, config.mean).fit(returns, name, options)
     except ModelError as error:
-        spec = fallback_spec(config)
-        if spec is None or len(returns) < options.min_observations:
-            raise
-        try:
-            fitted = spec.fit(returns, name, options)
-        except ModelError as second:
-            reason = str(second).removeprefix(f"{name}: ")
-            raise ModelError(f"{error}; the fallback {spec.label} failed too: {reason}") from None
-        note = f"{name}: {error} -> used the fallback {spec.label}"
-        return replace(fitted, warnings=(note, *fitted.warnings))
+        fitted, _ = fit_fallback(returns, name, config, options, error)
+        return fitted
+
+
+def fit_fallback(
+    returns: pd.Series,
+    name: str,
+    config: MarginalsConfig,
+    options: FitOptions,
+    error: ModelError,
+    then: Callable[[MarginalSpec, FittedMarginal], FittedMarginal] | None = None,
+) -> tuple[FittedMarginal, MarginalSpec]:
+    """After ``error``, ``model.marginals.fallback`` fitted instead (and passed through ``then``), with a note.
+
+    Raises
+    ------
+    ModelError
+        ``error`` itself without a fallback (or data too short for one); one
+        naming both failures if the fallback fails too.
+    """
+    spec = fallback_spec(config)
+    if spec is None or len(returns) < options.min_observations:
+        raise error
+    try:
+        fitted = spec.fit(returns, name, options)
+        if then is not None:
+            fitted = then(spec, fitted)
+    except ModelError as second:
+        reason = str(second).removeprefix(f"{name}: ")
+        raise ModelError(f"{error}; the fallback {spec.label} failed too: {reason}") from None
+    said = str(error) if str(error).startswith(f"{name}: ") else f"{name}: {error}"
+    return replace(fitted, warnings=(f"{said} -> used the fallback {spec.label}", *fitted.warnings)), spec

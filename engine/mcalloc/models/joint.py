@@ -719,7 +719,7 @@ def _tied_fits(
     that fails falls back as a failed fit does: to ``model.marginals.fallback``,
     itself tied where the tie applies to it.
     """
-    from mcalloc.models.fitting import FitOptions, MarginalSpec, fallback_spec
+    from mcalloc.models.fitting import FitOptions, MarginalSpec, fit_fallback
 
     options = replace(options or FitOptions(), max_persistence=config.max_persistence)
     complete = np.all(np.isfinite(np.column_stack([m.std_residuals for m in marginals])), axis=1)
@@ -759,19 +759,14 @@ def _tied_fits(
         try:
             fitted = tie(MarginalSpec(m.kind, m.dist, m.mean), m, variance, held)
         except ModelError as error:
-            fallback = fallback_spec(config)
-            if fallback is None:
-                raise
-            try:
-                fitted = fallback.fit(series[m.name], m.name, held)
-                tied = can_tie(fallback.kind, fallback.mean)
-                if tied:
-                    fitted = tie(fallback, fitted, variance, held)
-            except ModelError as second:
-                reason = str(second).removeprefix(f"{m.name}: ")
-                raise ModelError(f"{error}; the fallback {fallback.label} failed too: {reason}") from None
-            note = f"{error} -> used the fallback {fallback.label}"
-            fitted = replace(fitted, warnings=(note, *fitted.warnings))
+
+            def tie_if_it_can(
+                spec: MarginalSpec, free: FittedMarginal, variance: float = variance, held: FitOptions = held
+            ) -> FittedMarginal:
+                return tie(spec, free, variance, held) if can_tie(spec.kind, spec.mean) else free
+
+            fitted, fallback = fit_fallback(series[m.name], m.name, config, held, error, tie_if_it_can)
+            tied = can_tie(fallback.kind, fallback.mean)
         results.append(replace(fitted, candidates=m.candidates))
         done.append(tied)
     return tuple(results), tuple(done)

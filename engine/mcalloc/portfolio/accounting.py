@@ -390,7 +390,8 @@ class FixedMixBook:
         price, so the basis grows by the dividend after tax.
         """
         dividends = self.holdings * monthly_yield[None, :, None]
-        self._dividends += dividends.sum(axis=1)
+        if self.basis is not None:  # a depot settles them with the year; an ISK does not count them
+            self._dividends += dividends.sum(axis=1)
         tax = rate * dividends
         if self.basis is not None:
             self.basis = self.basis + dividends - tax

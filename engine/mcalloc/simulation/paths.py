@@ -218,10 +218,8 @@ def _wealth_fan(plan: SimulationPlan, n_months: int) -> WealthFan | None:
     """
     if not plan.wealth_fan:
         return None
-    scales = np.ones(n_months)
-    if plan.flows is not None:
-        contributions = np.array([max(plan.flows.at(month)[0], 0.0) for month in range(n_months)])
-        scales += np.cumsum(contributions)
+    # the money put in by each month end (a share of the initial wealth), as the report's paid-in line
+    scales = np.ones(n_months) if plan.flows is None else plan.flows.paid_in()[1 : n_months + 1].copy()
     n_assets = plan.weights.shape[1]
     drift = float(np.mean(plan.model.mean_log_returns()[:n_assets]))
     steps = plan.schedule.month_bounds[1 : n_months + 1]

@@ -111,6 +111,49 @@ def test_costs_never_take_a_depleted_book_below_the_floor() -> None:
     assert (book.holdings >= 0.0).all()
 
 
+def test_buying_in_pays_for_the_initial_purchase_as_a_contribution_would() -> None:
+    # SEK 100,000 into two funds, half each, at 25 bp + SEK 39 a fund: 250 + 78 = 328 of costs, 99,672 invested,
+    # 49,836 a fund. The investor paid 100,000 (invested), one unit, now worth 0.99672: a depot's basis is what
+    # was paid, 50,000 a fund, so a sale at once realises the costs as a loss
+    book = FixedMixBook(np.array([[0.5, 0.5], [1.0, 0.0]]), 2, dataclasses.replace(AUDIT, buy_in=True))
+    DepotTax.from_config(DepotConfig(liquidate_at_horizon=False), WEALTH).prepare(book)
+    np.testing.assert_allclose(WEALTH * book.costs_paid, [[328.0] * 2, [250.0 + 39.0] * 2], rtol=1e-12)
+    np.testing.assert_allclose(WEALTH * book.holdings[0], 49_836.0, rtol=1e-12)
+    np.testing.assert_allclose(WEALTH * book.holdings[1, 0], 100_000.0 - 289.0, rtol=1e-12)
+    assert book.holdings[1, 1].max() == 0.0
+    assert book.invested.min() == 1.0 and book.units.min() == 1.0
+    assert book.basis is not None
+    np.testing.assert_allclose(WEALTH * book.basis[:, :, 0], [[50_000.0, 50_000.0], [100_000.0, 0.0]], rtol=1e-12)
+    book.realise_all()
+    np.testing.assert_allclose(WEALTH * book.close_realised(), [[-328.0] * 2, [-289.0] * 2], rtol=1e-12)
+    # the first month's return is measured from the money paid in, so it is after the costs
+    book.advance(np.ones((2, 21, 2)))
+    np.testing.assert_allclose(np.expm1(book.log_return_sum), [[-0.00328] * 2, [-0.00289] * 2], rtol=1e-12)
+    # without trading costs buying in costs nothing
+    free = FixedMixBook(np.array([[0.5, 0.5]]), 1, RebalancePolicy(buy_in=True))
+    assert free.value[0, 0] == 1.0 and free.costs_paid[0, 0] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("tax", "value", "cost"),
+    [
+        # SEK 1,000 of tax sells 500 of each fund: 500 x 0.001 + 500 x 0.003 + 2 x 39 = 0.5 + 1.5 + 78 = 80 more
+        (1_000.0, 100_000.0 - 1_000.0 - 80.0, 80.0),
+        # a credit of SEK 1,000 buys 500 of each for the same 80, which come out of it
+        (-1_000.0, 100_000.0 + 1_000.0 - 80.0, 80.0),
+        # a tax that takes all but SEK 50 leaves the sale's costs only what is there, down to the floor
+        (99_950.0, WEALTH * DEPLETION_FLOOR, 50.0 - WEALTH * DEPLETION_FLOOR),
+    ],
+)
+def test_selling_to_pay_a_tax_pays_the_sales_costs_on_top(tax: float, value: float, cost: float) -> None:
+    book = FixedMixBook(np.array([[0.5, 0.5]]), 1, SPREAD)
+    book.charge_tax(np.array([[tax / WEALTH]]))
+    assert WEALTH * book.taxes_paid[0, 0] == pytest.approx(tax, rel=1e-12)
+    assert WEALTH * book.costs_paid[0, 0] == pytest.approx(cost, rel=1e-9)
+    assert WEALTH * book.value[0, 0] == pytest.approx(value, rel=1e-9, abs=1e-9)
+    np.testing.assert_allclose(book.holdings[0, :, 0], book.value[0, 0] / 2, rtol=1e-12)
+
+
 def test_a_depot_adds_purchase_costs_to_the_basis_and_takes_sale_costs_off_the_gain() -> None:
     # SEK 100,000 50/50 (basis 50,000 each); SEK 10,000 in at 25 bp + 2 x 39: 103 of costs, 9,897 bought,
     # 4,948.5 a fund, and each fund's basis grows by its 5,000 (4,948.5 bought + half the costs): 55,000.
@@ -134,12 +177,13 @@ def test_a_depot_adds_purchase_costs_to_the_basis_and_takes_sale_costs_off_the_g
     np.testing.assert_allclose(WEALTH * book.basis[0, :, 0], (1 - share) * 55_000.0, rtol=1e-12)
 
 
-@pytest.mark.parametrize("direct_flows", [False, True])
-def test_a_depots_gains_are_the_money_gained_after_every_cost(direct_flows: bool) -> None:
+@pytest.mark.parametrize(("direct_flows", "buy_in"), [(False, False), (True, False), (False, True)])
+def test_a_depots_gains_are_the_money_gained_after_every_cost(direct_flows: bool, buy_in: bool) -> None:
     # realised plus unrealised gains are exactly what the account holds beyond the money put in net of the
-    # money taken out: every purchase's costs are in a basis and every sale's come off a gain
+    # money taken out (taxes and credits aside): every purchase's costs are in a basis and every sale's come
+    # off a gain, the initial purchase's and a tax sale's included
     costs = TradingCosts(np.array([25.0, 5.0, 60.0]), fixed=0.0005)
-    policy = RebalancePolicy(costs=costs, direct_flows=direct_flows)
+    policy = RebalancePolicy(costs=costs, direct_flows=direct_flows, buy_in=buy_in)
     book = FixedMixBook(np.array([[0.5, 0.3, 0.2], [1.0, 0.0, 0.0]]), 4, policy)
     book.track_cost_basis()
     rng = np.random.default_rng(11)
@@ -149,14 +193,17 @@ def test_a_depots_gains_are_the_money_gained_after_every_cost(direct_flows: bool
         if not direct_flows and month % 3 == 0:
             book.rebalance()
         book.advance(np.exp(rng.normal(0.0, 0.02, (4, 21, 3))))
+        if month % 4 == 3:  # taxes and credits larger than their costs (a smaller credit is spent on them)
+            book.charge_tax(rng.uniform(0.002, 0.01, (2, 4)) * rng.choice([-1.0, 1.0], (2, 4)))
         realised += book.close_realised()
     assert book.basis is not None and book.costs_paid.min() > 0.002
     unrealised = np.sum(book.holdings - book.basis, axis=1)
-    np.testing.assert_allclose(realised + unrealised, book.value - book.invested, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(realised + unrealised, book.value + book.taxes_paid - book.invested, rtol=0, atol=1e-14)
 
 
 @pytest.mark.parametrize(("direct_flows", "rebalance"), [(False, "quarterly"), (True, "flows")])
 def test_compiled_books_with_costs_flows_and_a_depot_match_the_reference(direct_flows: bool, rebalance: str) -> None:
+    buy_in = direct_flows
     costs = TradingCosts(bps=np.array([5.0, 20.0, 10.0, 2.0, 30.0]), fixed=0.0005)
     plan = SimulationPlan(
         model=mixed_model("t"),
@@ -165,7 +212,7 @@ def test_compiled_books_with_costs_flows_and_a_depot_match_the_reference(direct_
         weights=WEIGHTS,
         flows=CashFlowSchedule.from_config(SAVINGS, 3, WEALTH),
         tax=DepotTax.from_config(DepotConfig(), WEALTH, np.array([0.015, 0.01, 0.03, 0.0, 0.02])),
-        policy=RebalancePolicy(costs=costs, direct_flows=direct_flows),
+        policy=RebalancePolicy(costs=costs, direct_flows=direct_flows, buy_in=buy_in),
     )
     compiled = run_simulation(plan, 90, 30, seed=12)
     reference = run_simulation(dataclasses.replace(plan, compiled=False), 90, 30, seed=12)
@@ -217,10 +264,17 @@ def test_a_run_steered_by_flows_reports_what_its_purchases_cost(tmp_path: Path) 
         "output__report": False,
         "output__paths": False,
     }
+    held = mcalloc.run(
+        DEFAULT_CONFIG, out=tmp_path / "held", overrides=[*overrides, "portfolio.initial_costs=false"], **small
+    )
+    assert held.metrics.set_index("portfolio").loc["sp500_only", "trading_costs_mean"] == pytest.approx(
+        954.5, rel=1e-12
+    )
+    # by default the initial SEK 100,000 is bought too: 100,000 x 25 bp + 39 = 289 more
     run = mcalloc.run(DEFAULT_CONFIG, out=tmp_path / "run", overrides=overrides, **small)
     metrics = run.metrics.set_index("portfolio")
-    assert metrics.loc["sp500_only", "trading_costs_mean"] == pytest.approx(954.5, rel=1e-12)
+    assert metrics.loc["sp500_only", "trading_costs_mean"] == pytest.approx(954.5 + 289.0, rel=1e-12)
     assert metrics.loc["sp500_only", "invested_mean"] == pytest.approx(123_000.0, rel=1e-12)
     # the mixes buy one to three funds a month: at least the one courtage and the bps, at most three courtages
     mixes = metrics.drop(index="sp500_only")["trading_costs_mean"]
-    assert (mixes >= 954.5 - 1e-6).all() and (mixes <= 23 * (2.5 + 3 * 39.0)).all()
+    assert (mixes >= 954.5 + 289.0 - 1e-6).all() and (mixes <= 23 * (2.5 + 3 * 39.0) + 250.0 + 3 * 39.0).all()

@@ -315,7 +315,9 @@ def rebalance_policy(scenario: Scenario) -> RebalancePolicy:
     if bps.any() or portfolio.courtage:
         costs = TradingCosts(bps=bps, fixed=portfolio.courtage / portfolio.initial_wealth)
     band = Band(portfolio.band.kind, portfolio.band.width) if portfolio.band is not None else None
-    return RebalancePolicy(costs=costs, band=band, direct_flows=portfolio.rebalance == "flows")
+    return RebalancePolicy(
+        costs=costs, band=band, direct_flows=portfolio.rebalance == "flows", buy_in=portfolio.initial_costs
+    )
 
 
 def _benchmark_weights(scenario: Scenario) -> dict[str, np.ndarray]:

@@ -269,8 +269,11 @@ class PortfolioConfig(Frozen):
     in ``diversification.csv`` (default: the first benchmark). ``band``
     rebalances only books that drifted outside it, on the ``rebalance``
     calendar; ``courtage`` is a fixed cost per asset traded, in the base
-    currency (with the assets' ``trading_cost_bps``); ``flows`` are
-    contributions and withdrawals (:class:`FlowConfig`).
+    currency (with the assets' ``trading_cost_bps``); ``initial_costs``:
+    the initial investment pays them too, as a contribution of
+    ``initial_wealth`` into an empty account would (false: the portfolio is
+    already held); ``flows`` are contributions and withdrawals
+    (:class:`FlowConfig`).
     """
 
     rebalance: RebalanceFrequency = "monthly"
@@ -279,6 +282,7 @@ class PortfolioConfig(Frozen):
     reference: Identifier | None = None
     band: BandConfig | None = None
     courtage: Annotated[float, Field(ge=0.0, le=MAX_MONEY)] = 0.0
+    initial_costs: bool = True
     flows: list[FlowConfig] = Field(default_factory=list)
     risk_free: Annotated[float, Field(gt=-0.5, lt=0.5)] = 0.0
     inflation: Annotated[float, Field(gt=-0.5, lt=0.5)] = 0.0

@@ -162,6 +162,23 @@ class FixedMixBook:
         self.n_steps = 0
         self.n_blocks = 0
         self._buffers: dict[str, np.ndarray] = {}
+        if self.policy.buy_in:
+            self._buy_in()
+
+    def _buy_in(self) -> None:
+        """Pay for buying the targets with the initial wealth, as a contribution into an empty account would.
+
+        The costs come out of the money (at most all but the floor), the rest
+        is held at the target weights; the unit bought for the initial wealth
+        is worth that much less, so the first month's return is after them.
+        """
+        costs = self.policy.costs
+        if costs is None:
+            return
+        cost = np.minimum(costs.of(self.holdings), self._above_floor())
+        self.value = self.value - cost
+        self.holdings = self.value[:, None, :] * self.weights[:, :, None]
+        self.costs_paid += cost
 
     def _scratch(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
         """A float array kept from block to block under ``name``; its contents are left over.
@@ -322,10 +339,24 @@ class FixedMixBook:
         """Pay ``amount`` (n_portfolios, n_paths) by selling every holding in proportion; the NAV falls.
 
         A negative amount (a tax credit) is reinvested in proportion instead.
+        With trading costs the sale (or purchase) pays them as a withdrawal's
+        (or contribution's) trades do: sold on top of the tax (or out of the
+        credit), never below the floor.
         """
-        paid = np.minimum(amount, self._above_floor())
-        after = self.value - paid
+        spendable = self._above_floor()
+        paid = np.minimum(amount, spendable)
+        cost = np.zeros_like(paid)
+        costs = self.policy.costs
+        if costs is not None:
+            traded = np.abs(self.holdings * (paid / self.value)[:, None, :])
+            cost = np.minimum(costs.of(traded), np.where(paid >= 0.0, spendable - paid, -paid))
+        after = self.value - paid - cost
+        before = self.holdings
         self._set_holdings(self.holdings * (after / self.value)[:, None, :])
+        if costs is not None:
+            if self.basis is not None:
+                self._book_trading_costs(before, cost)
+            self.costs_paid += cost
         self.value = after
         self.taxes_paid += paid
 
@@ -334,8 +365,12 @@ class FixedMixBook:
         self.taxed = True
 
     def track_cost_basis(self) -> None:
-        """Start keeping each holding's average-cost basis (at today's value) and the year's realised gains."""
-        self.basis = self.holdings.copy()
+        """Start keeping each holding's average-cost basis and the year's realised gains; call before any trade.
+
+        The basis is what was paid: today's holdings and, shared as the
+        purchases were, the costs of the initial purchase.
+        """
+        self.basis = self.holdings + self.costs_paid[:, None, :] * self.weights[:, :, None]
 
     def _set_holdings(self, new: np.ndarray) -> None:
         """Move to ``new`` holdings; with a cost basis, book the sales' gains and the purchases' cost.

@@ -136,8 +136,11 @@ class RebalancePolicy:
 
     ``direct_flows``: contributions buy the assets furthest below target and
     withdrawals sell those furthest above it, instead of in proportion.
+    ``buy_in``: the initial investment pays the costs of buying the targets
+    (otherwise the portfolio starts already held).
     """
 
     costs: TradingCosts | None = None
     band: Band | None = None
     direct_flows: bool = False
+    buy_in: bool = False

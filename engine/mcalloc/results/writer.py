@@ -44,7 +44,7 @@ __all__ = [
     "writer_record",
 ]
 
-SCHEMA_VERSION = "1.4"
+SCHEMA_VERSION = "1.5"
 """1.1 added fan.csv, drawdowns.csv, report.html and figures/; 1.2 the manifest's ``files`` digests; 1.3
 return_correlation.csv; 1.4 corrected costs and taxes (docs/results.md)."""
 

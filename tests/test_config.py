@@ -42,6 +42,35 @@ def test_null_in_a_child_drops_what_it_inherits_and_a_misspelt_key_is_refused_wh
         load_scenario(child)
 
 
+def test_null_reads_the_same_in_a_child_a_plain_file_and_a_set(tmp_path: Path) -> None:
+    # a child's null used to drop what the parent set, so variance_ceiling: null (no ceiling) gave the default 4
+    # under a parent with a ceiling of 2 and no ceiling under one without; --set gave no ceiling
+    parent = tmp_path / "parent.yaml"
+    overrides = ["simulation.n_paths=5000", "model.marginals.variance_ceiling=2.0"]
+    parent.write_text(yaml.safe_dump(scenario_to_dict(load_scenario(DEFAULT_CONFIG, overrides))), encoding="utf-8")
+    assert load_scenario(parent).model.marginals.variance_ceiling == 2.0
+    child = tmp_path / "child.yaml"
+    child.write_text(
+        "extends: parent.yaml\n"
+        "model: {marginals: {variance_ceiling: null}}\n"
+        "simulation: {n_paths: null}\n"
+        "portfolio: {benchmarks: {equal: null}}\n",
+        encoding="utf-8",
+    )
+    scenario = load_scenario(child)
+    # null is a value where the key takes one: no ceiling, as --set gives
+    assert scenario.model.marginals.variance_ceiling is None
+    assert load_scenario(parent, ["model.marginals.variance_ceiling=null"]).model.marginals.variance_ceiling is None
+    # where it cannot be a value it means "not given": the key's default, not the parent's 5,000, nor an error
+    assert scenario.simulation.n_paths == 10_000
+    assert load_scenario(parent, ["simulation.n_paths=null"]).simulation.n_paths == 10_000
+    # a name in a mapping of the user's own names is dropped, and the saved scenario keeps the choices
+    assert "equal" not in scenario.portfolio.benchmarks and "equal" in load_scenario(parent).portfolio.benchmarks
+    saved = tmp_path / "saved.yaml"
+    saved.write_text(yaml.safe_dump(scenario_to_dict(scenario)), encoding="utf-8")
+    assert load_scenario(saved) == scenario
+
+
 def test_overrides_apply_last_and_parse_yaml() -> None:
     scenario = load_scenario(
         DEFAULT_CONFIG, ["simulation.n_paths=123", "assets.1.ter=0.005", "portfolio.rebalance=annual"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 import typing
 from typing import Any
 
@@ -27,6 +28,30 @@ def _numbers_only(annotation: object) -> bool:
     return bool(found & {int, float}) and not found & {bool, Any}
 
 
+def _takes_null(annotation: object) -> bool:
+    """Whether a field's type holds ``None`` (``X | None``, ``Any``): there ``null`` is a value, not "unset"."""
+    if annotation is Any or annotation is type(None):
+        return True
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _takes_null(typing.get_args(annotation)[0])
+    return any(argument is type(None) for argument in typing.get_args(annotation)) and typing.get_origin(
+        annotation
+    ) in (typing.Union, types.UnionType)
+
+
+def _mapping_values(annotation: object) -> object | None:
+    """The value type of a ``dict[K, V]`` field (also ``dict[K, V] | None``), or ``None`` for any other field."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _mapping_values(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) is dict:
+        value: object = typing.get_args(annotation)[1]
+        return value
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        found = [_mapping_values(argument) for argument in typing.get_args(annotation)]
+        return next((item for item in found if item is not None), None)
+    return None
+
+
 class Frozen(BaseModel):
     """A config section: immutable, and refusing unknown keys, infinite or missing numbers, and booleans
     where a number belongs (``horizon_years: yes`` would otherwise run one year)."""
@@ -43,3 +68,29 @@ class Frozen(BaseModel):
                     # "key: message": the loader points the error at the key's line
                     raise ValueError(f"{key}: expected a number, not {str(value).lower()}")
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_unset_where_not_a_value(cls, data: Any) -> Any:
+        """``key: null`` for a key that cannot be null takes the key's default, in any file and in ``--set``.
+
+        Where ``null`` is a value of its own (``variance_ceiling: null``, no
+        ceiling) it stays that value, also in a file that extends another.
+        A required key stays null, and is refused as such. In a mapping keyed
+        by the user's own names (``benchmarks``, ``params``), a name set to
+        ``null`` is left out: a child file drops a benchmark it inherits so.
+        """
+        if not isinstance(data, dict):
+            return data
+        kept = dict(data)
+        for key, value in data.items():
+            field = cls.model_fields.get(key) if isinstance(key, str) else None
+            if field is None:
+                continue
+            if value is None and not field.is_required() and not _takes_null(field.annotation):
+                del kept[key]
+            elif isinstance(value, dict) and None in value.values():
+                entries = _mapping_values(field.annotation)
+                if entries is not None and not _takes_null(entries):
+                    kept[key] = {name: entry for name, entry in value.items() if entry is not None}
+        return kept

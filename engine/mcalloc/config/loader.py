@@ -178,19 +178,15 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], Locations]:
 
 
 def _merge(base: dict[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
-    """Child over parent: mappings merge key by key; ``null`` in a child drops
-    the inherited value (so the key takes its default); anything else replaces.
+    """Child over parent: mappings merge key by key; anything else, ``null`` included, replaces.
 
-    A ``null`` with nothing inherited stays, as in a file that extends none:
-    validation then reads it (an unknown, misspelt key is refused, not dropped).
+    Validation then reads a ``null`` as in a file that extends none: a key
+    that cannot be null takes its default, one that can is null (no
+    ``variance_ceiling``), and an unknown, misspelt key is refused.
     """
     merged = dict(base)
     for key, value in child.items():
-        if value is None and key in merged:
-            merged.pop(key)
-        elif value is None:
-            merged[key] = None
-        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
             merged[key] = _merge(merged[key], value)
         else:
             merged[key] = value

@@ -296,9 +296,12 @@ def test_a_run_too_big_for_memory_fails_before_it_starts(tmp_path: Path, capsys:
     assert "GB is available; lower simulation.n_paths" in index["error"].iloc[1]
     assert not (tmp_path / "out" / "runs" / "n_paths=100000000").exists()
     capsys.readouterr()
-    assert main(["batch", str(sweep), "--out", str(tmp_path / "out"), "--dry-run"]) == 0
+    # the dry run refuses it too (it used to list it "to run" and exit 0), and the complete run stays complete
+    assert main(["batch", str(sweep), "--out", str(tmp_path / "out"), "--dry-run"]) == 2
     listed = capsys.readouterr().out
-    assert "memory_gb" in listed and "minutes" in listed and "complete" in listed
+    assert "memory_gb" in listed and "minutes" in listed and "complete" in listed and "to run" not in listed
+    assert "too large: simulation.n_paths: 100,000,000 paths x 2 years need about" in listed
+    assert "sizes: 2 runs into" in listed and "NaN" not in listed
 
 
 @pytest.mark.slow

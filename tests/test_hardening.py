@@ -78,7 +78,7 @@ def test_sigterm_marks_the_run_failed_exits_143_and_leaves_no_process(tmp_path: 
     assert err.strip().splitlines() == ["mcalloc: terminated (SIGTERM); unfinished results were marked failed"]
     assert _survivors(children) == []
     manifest = json.loads((tmp_path / "run.failed" / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["status"] == "failed" and "Terminated" in manifest["error"]
+    assert manifest["status"] == "failed" and manifest["error"] == "Terminated: stopped (SIGTERM)"
     assert not out.exists()
 
 

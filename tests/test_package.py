@@ -57,6 +57,40 @@ def test_a_run_logging_to_a_file_reports_progress_with_time_left(tmp_path: Path)
     assert sum("paths (" in line for line in (tmp_path / "run.log").read_text().splitlines()) == len(lines)
 
 
+def test_progress_counts_a_pass_from_its_start_not_from_its_first_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the clock used to start at the first finished chunk, so a pass of 1.2 s logged 4,013,179 paths/s
+    from mcalloc.cli import progress
+    from mcalloc.config import load_scenario
+    from mcalloc.pipeline import run_scenario
+
+    from .conftest import DEFAULT_CONFIG
+
+    calls: list[tuple[str, int, int]] = []
+    overrides = ["simulation.n_paths=300", "simulation.chunk_size=100", "simulation.horizon_years=1"]
+    overrides += ["simulation.n_jobs=1", "optimize.objectives=[]", "output.report=false"]
+    run_scenario(
+        load_scenario(DEFAULT_CONFIG, overrides),
+        out=tmp_path / "run",
+        progress=lambda stage, done, total: calls.append((stage, done, total)),
+    )
+    stages = list(dict.fromkeys(stage for stage, _, _ in calls))
+    assert stages and all(calls[[c[0] for c in calls].index(stage)][1] == 0 for stage in stages), calls
+    assert all(done <= total for _, done, total in calls)
+    # a reporter given the start: 50 of 100 paths 4 s after it, then the rest 4 s later, read by its own clock
+    ticks = iter([100.0, 104.0, 108.0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(ticks))
+    reporter = progress.ProgressReporter("log", interval=0.0)
+    with caplog.at_level("INFO", logger=progress.LOGGER.name):
+        for done in (0, 50, 100):
+            reporter("simulate", done, 100)
+    assert [record.getMessage() for record in caplog.records] == [
+        "simulate: 50/100 paths (50%), 12 paths/s, 4 s left",
+        "simulate: 100/100 paths (100%), 12 paths/s, 0 s left",
+    ]
+
+
 def test_every_command_help_shows_examples_that_name_real_files(capsys: pytest.CaptureFixture[str]) -> None:
     from mcalloc.cli.common import EXAMPLES
     from mcalloc.cli.main import main

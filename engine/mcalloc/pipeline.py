@@ -428,8 +428,8 @@ def run_scenario(
     report
         Called with a short message as each stage starts.
     progress
-        Called as ``progress(stage, paths_done, paths_total)`` as chunks of
-        each simulation pass finish.
+        Called as ``progress(stage, paths_done, paths_total)`` as each
+        simulation pass starts (with 0 done) and as its chunks finish.
     extra_manifest
         More fields for ``manifest.json`` (a batch's run key, say).
     """
@@ -534,6 +534,7 @@ def run_scenario(
                 if progress is not None:
                     progress(label, done, n_paths)
 
+            advance(0)  # the pass starts now: its rate and time left count from here, not from its first chunk
             return run_simulation(
                 plan,
                 n_paths,

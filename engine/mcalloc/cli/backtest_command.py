@@ -117,7 +117,8 @@ def _backtest(args: argparse.Namespace) -> int:
             LOGGER.warning(warning)
     if fit_notes:
         LOGGER.warning(
-            f"{len(fit_notes)} notes from the models' fits, such as: {fit_notes[0]}; "
+            f"{len(fit_notes)} note{'s' if len(fit_notes) != 1 else ''} from the models' fits, "
+            f"such as: {fit_notes[0]}; "
             f"all are in {outcome.folder / 'manifest.json'} (warnings)"
         )
     if args.quiet:

@@ -69,8 +69,10 @@ def _dry_run(batch: Any, out: Path) -> int:
     from mcalloc.batch.runner import estimate, is_complete, run_key
     from mcalloc.config.loader import load_scenario
     from mcalloc.errors import McallocError
+    from mcalloc.simulation.resources import check_memory
 
     rows = []
+    failing = 0
     for run in batch.runs:
         row: dict[str, object] = {"run": run.name}
         try:
@@ -79,16 +81,24 @@ def _dry_run(batch: Any, out: Path) -> int:
             row.update(
                 status="complete" if done else "to run",
                 paths=f"{scenario.simulation.n_paths:,}",
-                years=scenario.simulation.horizon_years,
+                years=f"{scenario.simulation.horizon_years:g}",
                 **estimate(scenario),
             )
         except McallocError as error:
             row.update(status=f"invalid: {str(error).splitlines()[0]}")
+            failing += 1
+        else:
+            try:
+                if not done:  # the batch refuses a run the machine cannot hold, so the dry run does
+                    check_memory(scenario, force=None)
+            except McallocError as error:
+                row.update(status=f"too large: {str(error).splitlines()[0]}")
+                failing += 1
         rows.append(row)
-    print(f"{batch.name}: {len(batch.runs)} runs into {out}")
-    print(pd.DataFrame(rows).to_string(index=False))
+    print(f"{batch.name}: {len(batch.runs)} run{'s' if len(batch.runs) != 1 else ''} into {out}")
+    print(pd.DataFrame(rows).astype(object).fillna("").to_string(index=False))
     # like the batch itself: 2 when a run would fail
-    return 2 if any(str(row["status"]).startswith("invalid") for row in rows) else 0
+    return 2 if failing else 0
 
 
 def _batch(args: argparse.Namespace) -> int:

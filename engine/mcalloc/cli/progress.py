@@ -70,7 +70,7 @@ class ProgressReporter:
                 self._bar = tqdm(total=total, desc=f"  {stage}", unit="paths", unit_scale=True, leave=False)
         if self._bar is not None:
             self._bar.update(done - self._done)
-        elif now - self._last_log >= self.interval or done >= total:
+        elif done > 0 and (now - self._last_log >= self.interval or done >= total):
             elapsed = max(now - self._start, 1e-9)
             rate = done / elapsed
             left = (total - done) / rate if rate > 0 else float("inf")

@@ -473,8 +473,9 @@ def frontier_table(
                 continue
             try:
                 found = _frontier_points(measure, scenarios, feasible, context, settings.points, notes, label)
-            except InfeasibleError as error:
-                notes.append(f"frontier {label} ({measure}): not drawn, {error}")
+            except InfeasibleError as error:  # its message names the frontier already (optimize.frontier ...)
+                reason = str(error).removeprefix(f"optimize.frontier {label} ({measure}): ")
+                notes.append(f"frontier {label} ({measure}): not drawn, {reason}")
                 continue
             for point, (floor, weights, value) in enumerate(found):
                 row: dict[str, object] = {

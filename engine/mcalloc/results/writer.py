@@ -168,14 +168,18 @@ class RunFolder:
         """
         if stop_requested() and not isinstance(error, Terminated):
             error = Terminated()
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        self.update(status="failed", finished_at=_now(), error=f"{type(error).__name__}: {message}")
+        kind = type(error).__name__
+        message = str(error).splitlines()[0] if str(error) else _WITHOUT_MESSAGE.get(kind, "no message")
+        self.update(status="failed", finished_at=_now(), error=f"{kind}: {message}")
         failed = self.final.parent / f"{self.final.name}.failed"
         if failed.exists():
             shutil.rmtree(failed)
         os.replace(self.working, failed)
         return failed
 
+
+_WITHOUT_MESSAGE = {"KeyboardInterrupt": "interrupted (SIGINT, Ctrl-C)", "Terminated": "stopped (SIGTERM)"}
+"""What a manifest's ``error`` says of the interruptions, which carry no message of their own."""
 
 COMPLETE_NUMBERS = ("metrics.csv", "weights.csv", "fan.csv", "drawdowns.csv", "horizons.csv")
 """Results whose every number must be present: a NaN there means a computation broke, not "not applicable"."""

@@ -307,6 +307,7 @@ def test_bad_split_dates_exit_2_with_one_line(
         (["--marginals", "cauchy"], ("--marginals", "unknown 'cauchy'")),
         (["--refit-every", "0"], ("--refit-every", "at least 1")),
         (["--draws", "10"], ("--draws", "at least 100")),
+        (["--draws", "99999999999"], ("--draws", "at most 100,000")),
     ],
 )
 def test_bad_options_exit_2_with_one_line(

@@ -137,6 +137,81 @@ def test_duplicate_yaml_key_is_refused_with_its_line(tmp_path: Path) -> None:
         load_scenario(path)
 
 
+def test_a_key_that_is_a_list_or_a_mapping_is_one_line_naming_it(tmp_path: Path) -> None:
+    # it crashed the loader: "unexpected error: TypeError: unhashable type: 'list'", exit 1
+    head = f"extends: {DEFAULT_CONFIG}\n"
+    for body, kind in (("? [a, b]\n: 1\n", "list"), ("simulation: {? {a: 1} : 2}\n", "mapping")):
+        path = tmp_path / f"{kind}.yaml"
+        path.write_text(head + body, encoding="utf-8")
+        with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}:2: a key is a {kind}; keys are plain names"):
+            load_scenario(path)
+    with pytest.raises(ConfigError, match=r"^--set portfolio.benchmarks: cannot read value"):
+        load_scenario(DEFAULT_CONFIG, ["portfolio.benchmarks={[a]: {sp500: 1}}"])
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        # booleans inside mappings and lists of numbers were read as 1 and 0 (show-config printed sp500: 1.0)
+        ("portfolio.benchmarks.x={sp500: true}", "portfolio.benchmarks.x.sp500"),
+        ("optimize.constraints.bounds={sp500: [false, true]}", "optimize.constraints.bounds.sp500.0"),
+        ("model.factor.loadings={russell2000: [yes], intl: [1.0]}", "model.factor.loadings.russell2000.0"),
+        ("simulation.n_paths=yes", "simulation.n_paths"),
+    ],
+)
+def test_a_boolean_where_a_number_belongs_is_refused_inside_mappings_and_lists(override: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^--set [a-z_.]+: (?:{re.escape(key)}: )?expected a number, not true"):
+        load_scenario(DEFAULT_CONFIG, [override])
+
+
+def test_an_error_points_at_the_set_that_caused_it_and_names_the_whole_key(tmp_path: Path) -> None:
+    # data.paths.sp500 was reported as data.sp500 ("paths" taken for a union's tag), at the file's line
+    fit = ROOT / "configs" / "examples" / "fit_etfs.yaml"
+    with pytest.raises(ConfigError, match=r"^--set data.paths.sp500: Input should be a valid string"):
+        load_scenario(fit, ["data.paths.sp500=5"])
+    path = tmp_path / "paths.yaml"
+    path.write_text(f"extends: {fit}\ndata:\n  paths: {{sp500: 5}}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}:3: data.paths.sp500: Input should be a valid"):
+        load_scenario(path)
+    # a check of a whole section blamed the file's line for what the --set just changed
+    with pytest.raises(ConfigError, match=r"^--set model.marginals.params.sp500.beta: .* must be below 0.9999"):
+        load_scenario(DEFAULT_CONFIG, ["simulation.n_paths=500", "model.marginals.params.sp500.beta=0.99"])
+    # a union's tag is still left out of the path: objectives.0.alpha, not objectives.0.min_cvar.alpha
+    with pytest.raises(ConfigError, match=r"^--set optimize.objectives: optimize.objectives.0.alpha: "):
+        load_scenario(DEFAULT_CONFIG, ["optimize.objectives=[{kind: min_cvar, alpha: 2}]"])
+
+
+def test_an_empty_file_or_a_sweep_as_a_parent_is_named_as_such(tmp_path: Path) -> None:
+    # they said "name: required key is missing (+2 more)" and "seed: required key is missing (+5 more)"
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing yet\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(empty))}: the file is empty; a scenario needs"):
+        load_scenario(empty)
+    sweep = ROOT / "configs" / "sweeps" / "horizon_x_smallcaps.yaml"
+    child = tmp_path / "child.yaml"
+    child.write_text(f"extends: {sweep}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(child))}:1: extends: .* is a sweep file \(it has base:\)"):
+        load_scenario(child)
+
+
+def test_yaml_merge_keys_work_and_the_own_keys_win(tmp_path: Path) -> None:
+    # "<<: *mix" used to be refused as a syntax error ("could not determine a constructor for the tag")
+    path = tmp_path / "merge.yaml"
+    path.write_text(
+        f"extends: {DEFAULT_CONFIG}\nportfolio:\n  benchmarks:\n    half: &mix {{sp500: 0.5, intl: 0.5}}\n"
+        "    tilted: {<<: *mix, intl: 0.3, russell2000: 0.2}\n",
+        encoding="utf-8",
+    )
+    benchmarks = load_scenario(path).portfolio.benchmarks
+    assert benchmarks["tilted"] == {"sp500": 0.5, "intl": 0.3, "russell2000": 0.2}
+    # a misspelt key merged in is still refused, at a line of the file
+    path.write_text(
+        f"extends: {DEFAULT_CONFIG}\nsimulation:\n  <<: {{n_paths: 500, horizon_yeers: 2}}\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}:3: simulation.horizon_yeers: unknown key"):
+        load_scenario(path)
+
+
 def test_fitted_frequency_must_match_simulated_steps() -> None:
     config = ROOT / "configs" / "examples" / "fit_etfs.yaml"
     with pytest.raises(ConfigError, match=r"steps_per_year: 252 does not match data.frequency weekly.*52"):

@@ -12,6 +12,8 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -222,6 +224,44 @@ def test_report_command_draws_the_same_report_from_the_saved_results(
             original = (run_folder[0] / "figures" / f"{name}.{suffix}").read_bytes()
             assert (copy / "figures" / f"{name}.{suffix}").read_bytes() == original, f"{name}.{suffix}"
     assert _parse(copy / "report.html").images == _parse(run_folder[0] / "report.html").images
+
+
+def test_a_report_stopped_half_way_leaves_the_earlier_report_and_figures(
+    run_folder: tuple[Path, str], tmp_path: Path
+) -> None:
+    # the figures used to be replaced one by one: a Ctrl-C left new figures beside old ones, or without a page
+    from mcalloc.errors import Terminated, request_stop
+    from mcalloc.report.page import build_report
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run_folder[0], copy)
+    (copy / "figures" / "fan.png").write_bytes(b"earlier")
+    (copy / "report.html").write_text("earlier", encoding="utf-8")
+    names = sorted(path.name for path in (copy / "figures").iterdir())
+    drawing = copy / ".figures.drawing"
+
+    def stop_after_the_first_figure() -> None:
+        for _ in range(60_000):
+            if drawing.is_dir() and any(drawing.glob("*.png")):
+                break
+            time.sleep(0.002)
+        request_stop(True)  # what SIGTERM's handler does
+
+    stopper = threading.Thread(target=stop_after_the_first_figure, daemon=True)
+    stopper.start()
+    try:
+        with pytest.raises(Terminated):
+            build_report(copy)
+    finally:
+        stopper.join()
+        request_stop(False)
+    assert (copy / "figures" / "fan.png").read_bytes() == b"earlier"
+    assert (copy / "report.html").read_text(encoding="utf-8") == "earlier"
+    assert sorted(path.name for path in (copy / "figures").iterdir()) == names and not drawing.exists()
+    # drawn to the end, it replaces them all
+    build_report(copy)
+    assert (copy / "figures" / "fan.png").read_bytes() == (run_folder[0] / "figures" / "fan.png").read_bytes()
+    assert sorted(path.name for path in (copy / "figures").iterdir()) == names and not drawing.exists()
 
 
 def test_report_command_refuses_a_folder_that_is_not_a_finished_run(

@@ -23,6 +23,9 @@ from mcalloc.cli.common import add_config_command, as_help, load_with_options
 from mcalloc.config.model_schema import BASELINE_KINDS, DependenceKind, Distribution
 from mcalloc.errors import ConfigError
 
+MAX_DRAWS = 100_000
+"""Predictive draws per forecast at most: a month's are ``draws x 21 x series`` values at once."""
+
 __all__ = ["register"]
 
 ALL_MODELS: tuple[str, ...] = get_args(DependenceKind)
@@ -57,7 +60,9 @@ def register(commands: Any) -> None:
     backtest.add_argument(
         "--marginals", help="comma-separated laws of the shocks: normal, t, skewt (default: the scenario's)"
     )
-    backtest.add_argument("--draws", type=int, default=2000, help="predictive draws per forecast (default 2000)")
+    backtest.add_argument(
+        "--draws", type=int, default=2000, help=f"predictive draws per forecast, 100 to {MAX_DRAWS:,} (default 2000)"
+    )
     backtest.add_argument("--out", type=Path, help="results folder (default: <output.dir>/<scenario>/backtest-<id>)")
     backtest.add_argument("--n-jobs", type=int, help="models evaluated in parallel (default: simulation.n_jobs)")
     backtest.add_argument("--seed", type=int, help="random seed (default: the scenario's seed)")
@@ -90,6 +95,11 @@ def _backtest(args: argparse.Namespace) -> int:
         raise ConfigError(f"--refit-every: must be at least 1 month, got {args.refit_every}")
     if args.draws < 100:
         raise ConfigError(f"--draws: at least 100 draws per forecast are needed for a 1% VaR, got {args.draws}")
+    if args.draws > MAX_DRAWS:
+        raise ConfigError(
+            f"--draws: at most {MAX_DRAWS:,} draws per forecast (memory grows with them, and the checks settle "
+            f"long before), got {args.draws:,}"
+        )
     models = _choices(args.models, ALL_MODELS, "--models")
     laws = (
         _choices(args.marginals, get_args(Distribution), "--marginals")

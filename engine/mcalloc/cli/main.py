@@ -282,6 +282,21 @@ def _stop_workers() -> None:
     kill_workers()
 
 
+_BUILDS_RESULTS = {"run", "batch", "backtest"}
+"""Commands that build a results folder, which an interruption marks failed (compare's is removed)."""
+
+
+def _left_behind(command: str) -> str:
+    """What an interrupted ``command`` leaves, for its last line."""
+    if command in _BUILDS_RESULTS:
+        return "unfinished results were marked failed"
+    if command == "report":
+        return "the report and figures were left as they were"
+    if command == "clean":
+        return "what was removed so far stays removed"
+    return "nothing was written"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mcalloc`` console script; returns the exit code.
 
@@ -300,11 +315,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except KeyboardInterrupt:
         _stop_workers()
-        print("mcalloc: interrupted; unfinished results were marked failed", file=sys.stderr)
+        print(f"mcalloc: interrupted; {_left_behind(args.command)}", file=sys.stderr)
         return 130
     except Terminated:
         _stop_workers()
-        print("mcalloc: terminated (SIGTERM); unfinished results were marked failed", file=sys.stderr)
+        print(f"mcalloc: terminated (SIGTERM); {_left_behind(args.command)}", file=sys.stderr)
         return 143
     finally:
         request_stop(False)  # handled: later work in this process (mcalloc.run in a notebook) is not stopped

@@ -52,6 +52,37 @@ def _mapping_values(annotation: object) -> object | None:
     return None
 
 
+def _boolean_for_a_number(value: object, annotation: object) -> str | None:
+    """Where in ``value`` a boolean stands for a number of ``annotation``: ``""`` at the top, ``".x.0"`` inside.
+
+    Mappings and lists of numbers (benchmark weights, bounds, loadings, a
+    covariance matrix) are searched by their item types; sections of their
+    own check themselves.
+    """
+    if isinstance(value, bool):
+        return "" if _numbers_only(annotation) else None
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _boolean_for_a_number(value, arguments[0])
+    if origin in (typing.Union, types.UnionType):
+        found = (_boolean_for_a_number(value, argument) for argument in arguments)
+        return next((where for where in found if where is not None), None)
+    items: list[tuple[object, object, object]] = []
+    if isinstance(value, dict) and origin is dict:
+        items = [(key, item, arguments[1]) for key, item in value.items()]
+    elif isinstance(value, list | tuple) and origin in (list, tuple) and arguments:
+        fixed = origin is tuple and arguments[-1] is not Ellipsis
+        items = [
+            (index, item, arguments[index] if fixed and index < len(arguments) else arguments[0])
+            for index, item in enumerate(value)
+        ]
+    for key, item, item_type in items:
+        where = _boolean_for_a_number(item, item_type)
+        if where is not None:
+            return f".{key}{where}"
+    return None
+
+
 class Frozen(BaseModel):
     """A config section: immutable, and refusing unknown keys, infinite or missing numbers, and booleans
     where a number belongs (``horizon_years: yes`` would otherwise run one year)."""
@@ -64,9 +95,10 @@ class Frozen(BaseModel):
         if isinstance(data, dict):
             for key, value in data.items():
                 field = cls.model_fields.get(key) if isinstance(key, str) else None
-                if isinstance(value, bool) and field is not None and _numbers_only(field.annotation):
+                where = _boolean_for_a_number(value, field.annotation) if field is not None else None
+                if where is not None:
                     # "key: message": the loader points the error at the key's line
-                    raise ValueError(f"{key}: expected a number, not {str(value).lower()}")
+                    raise ValueError(f"{key}{where}: expected a number, not true or false (YAML reads yes/no so too)")
         return data
 
     @model_validator(mode="before")

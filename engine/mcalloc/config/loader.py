@@ -91,6 +91,16 @@ def _node_locations(node: yaml.Node, source: str) -> Locations:
         visited.add(id(item))
         if isinstance(item, yaml.MappingNode):
             for key_node, value_node in item.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    kind = "list" if isinstance(key_node, yaml.SequenceNode) else "mapping"
+                    raise ConfigError(
+                        f"{source}:{key_node.start_mark.line + 1}: a key is a {kind}; keys are plain names, "
+                        "write it as one"
+                    )
+                if key_node.tag == _MERGE_TAG:  # <<: the merged keys sit at this mapping's own path
+                    for merged in value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]:
+                        walk(merged, path)
+                    continue
                 key = key_node.value
                 walk(value_node, (*path, key))
                 out[(*path, key)] = f"{source}:{key_node.start_mark.line + 1}"
@@ -107,12 +117,22 @@ def _node_locations(node: yaml.Node, source: str) -> Locations:
     return out
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+"""The tag of YAML's merge key, ``<<: *defaults``."""
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses a key given twice in one mapping."""
+    """A safe loader that refuses a key given twice in one mapping.
+
+    Merge keys (``<<: *defaults``) work as in YAML: the mapping's own keys
+    override the merged ones, and only its own keys must be unique.
+    """
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
@@ -171,7 +191,10 @@ def read_yaml_file(path: Path) -> tuple[Any, Locations]:
 def _read_yaml(path: Path) -> tuple[dict[str, Any], Locations]:
     data, locations = read_yaml_file(path)
     if data is None:
-        data = {}
+        raise ConfigError(
+            f"{path}: the file is empty; a scenario needs at least name, seed and assets "
+            "(start from configs/default.yaml, or write extends: and what differs)"
+        )
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a scenario must be a YAML mapping of sections, not {type(data).__name__}")
     return data, locations
@@ -239,6 +262,11 @@ def load_raw(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any],
             f"{locations.get(('extends',), path)}: extends: {parent_path} not found; give a path relative to this file"
         )
     parent, parent_locations = load_raw(parent_path, chain)
+    if "base" in parent and "base" not in data:
+        raise ConfigError(
+            f"{locations.get(('extends',), path)}: extends: {parent_path} is a sweep file (it has base:), not a "
+            "scenario; extend its base scenario, or run the sweep with mcalloc batch"
+        )
     return _merge(parent, data), {**parent_locations, **locations}
 
 
@@ -322,15 +350,22 @@ def apply_override(data: dict[str, Any], override: str, origin: str | None = Non
 _KEY_PREFIX = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[A-Za-z0-9_]+)*): (.*)$", re.DOTALL)
 
 
-def _format_validation_error(exc: ValidationError, locations: Locations, source: Path) -> str:
+def _format_validation_error(
+    exc: ValidationError, locations: Locations, source: Path, overridden: Sequence[KeyPath] = ()
+) -> str:
     error = exc.errors()[0]
     raw_loc = tuple(error["loc"])
-    # pydantic puts a tagged union's tag into the path (objectives.0.min_cvar.alpha); a key of that name at
-    # the end is a real key (simulation.paths)
+    # pydantic puts a tagged union's tag into the path (objectives.0.min_cvar.alpha, scenarios.paths.n) right
+    # after the union's own key; a key of that name elsewhere is a real key (data.paths.sp500, simulation.paths)
     loc: KeyPath = tuple(
         p
         for index, p in enumerate(raw_loc)
-        if not (isinstance(p, str) and p in _UNION_TAGS and index < len(raw_loc) - 1)
+        if not (
+            isinstance(p, str)
+            and p in _UNION_TAGS
+            and 0 < index < len(raw_loc) - 1
+            and (isinstance(raw_loc[index - 1], int) or raw_loc[index - 1] in _UNIONS)
+        )
     )
     message = error["msg"].removeprefix("Value error, ")
     # validators that check several keys start their message with the key path
@@ -346,6 +381,9 @@ def _format_validation_error(exc: ValidationError, locations: Locations, source:
         if where is not None:
             break
     where = where or str(source)
+    inside = [key for key in overridden if loc and len(key) > len(loc) and key[: len(loc)] == loc]
+    if inside:  # a check of the whole section, failed by the override that changed one of its keys
+        where = locations.get(inside[-1], where)
     if error["type"] == "extra_forbidden":
         message = "unknown key; check the spelling against docs/config.md"
     elif error["type"] == "missing":
@@ -373,6 +411,9 @@ _UNION_TAGS = {
 }
 """Tags pydantic puts into an error's location for a union member (objective and scenario kinds): not keys."""
 
+_UNIONS = {"scenarios"}
+"""Keys whose value is a tagged union (besides the items of ``objectives``, found by their index)."""
+
 
 def load_scenario(
     path: Path | str,
@@ -391,6 +432,7 @@ def load_scenario(
     """
     path = Path(path)
     data, locations = load_raw(path)
+    overridden: list[KeyPath] = []
     for position, override in enumerate(overrides):
         origin = origins[position] if position < len(origins) else None
         data = apply_override(data, override, origin)
@@ -399,14 +441,19 @@ def load_scenario(
         for known in [k for k in locations if k[: len(key)] == key]:
             del locations[known]
         locations[key] = override_label(override, origin)
+        overridden.append(key)
         # a section the files do not have came from the override too (a misspelt one: simulaton.n_paths)
         for end in range(1, len(key)):
             locations.setdefault(key[:end], locations[key])
-    return validate(data, locations, path)
+    return validate(data, locations, path, overridden)
 
 
-def validate(data: dict[str, Any], locations: Locations, source: Path) -> Scenario:
+def validate(data: dict[str, Any], locations: Locations, source: Path, overridden: Sequence[KeyPath] = ()) -> Scenario:
     """The scenario ``data`` validated; errors point into the files (``locations``) or at ``source``.
+
+    An error about a section that an override (``overridden``, in the order
+    given) changed a key of points at the last such override, not at the
+    file: the override is what the user just changed.
 
     Raises
     ------
@@ -416,7 +463,7 @@ def validate(data: dict[str, Any], locations: Locations, source: Path) -> Scenar
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, locations, source)) from None
+        raise ConfigError(_format_validation_error(exc, locations, source, overridden)) from None
 
 
 def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:

@@ -280,9 +280,9 @@ def _provenance(run: Run) -> Table:
     return Table(columns=["item", "value"], rows=[[key, "" if value is None else str(value)] for key, value in items])
 
 
-def _pictures(run: Run, folder: Path) -> dict[str, Picture | None]:
+def _pictures(run: Run, target: Path) -> dict[str, Picture | None]:
+    """Every figure of ``run``'s report, drawn and written into the folder ``target``."""
     chosen = run.config.get("output", {}).get("report_portfolios") or []
-    target = folder / "figures"
     return {
         "fan": _save(
             figures.fan_figure(run, chosen),
@@ -343,9 +343,27 @@ def _format_frame(frame: pd.DataFrame | None) -> Table | None:
 
 
 def write_report(run: Run, folder: Path | None = None) -> Path:
-    """Draw ``run``'s figures and write ``report.html`` into ``folder`` (default: the run's own)."""
+    """Draw ``run``'s figures and write ``report.html`` into ``folder`` (default: the run's own).
+
+    The figures are drawn into a folder of their own beside ``figures/`` and
+    take its place only once all are drawn and the page is rendered: a
+    report stopped half way (Ctrl-C) leaves the earlier figures and page as
+    they were, not a mix of old and new or figures without a page.
+    """
     folder = folder if folder is not None else run.folder
-    pictures = _pictures(run, folder)
+    if (folder / "figures").exists() and not (folder / "figures").is_dir():
+        raise OutputError(f"{folder / 'figures'}: cannot be made (a file of that name is in the way); move it")
+    drawing = folder / ".figures.drawing"
+    shutil.rmtree(drawing, ignore_errors=True)
+    try:
+        return _write_page(run, folder, drawing)
+    finally:
+        shutil.rmtree(drawing, ignore_errors=True)
+
+
+def _write_page(run: Run, folder: Path, drawing: Path) -> Path:
+    """:func:`write_report`, its figures drawn into ``drawing`` and moved into ``figures/`` at the end."""
+    pictures = _pictures(run, drawing)
     models = run.models[_present(run.models, _MODEL_COLUMNS)]
     optimization = run.optimization
     context = {
@@ -376,6 +394,15 @@ def write_report(run: Run, folder: Path | None = None) -> Path:
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     html = _environment().get_template("report.html.j2").render(**context)
+    check_stop()  # after a SIGTERM the earlier report stays
+    figures_folder = folder / "figures"
+    if drawing.exists():
+        earlier = folder / ".figures.old"
+        shutil.rmtree(earlier, ignore_errors=True)
+        if figures_folder.exists():
+            os.replace(figures_folder, earlier)
+        os.replace(drawing, figures_folder)
+        shutil.rmtree(earlier, ignore_errors=True)
     target = folder / "report.html"
     _write_atomic(target, html.encode("utf-8"))
     return target

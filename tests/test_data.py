@@ -115,6 +115,25 @@ def test_a_whole_last_line_needs_no_line_end_and_a_short_one_with_it_is_not_a_cu
     assert short.values.tolist() == [1.0, 2.0]
 
 
+def test_a_latin1_csv_names_its_line_and_byte_even_past_the_first_block(tmp_path: Path) -> None:
+    from mcalloc.data.files import first_non_utf8
+
+    header = "Date,Schlusskurs ö\n2020-01-02,1\n".encode("latin-1")
+    with pytest.raises(DataError, match=r"h\.csv: line 1: byte 0xf6 is not UTF-8; save the file as UTF-8"):
+        read_table(write_bytes(tmp_path / "h.csv", header))
+    # a UTF-8 "ö" cut by the first 1 MiB block's end is whole, not an error; a Latin-1 one on line 4 after it is
+    filler = b"2020-01-02,1\n" * ((1 << 20) // 13) + b"x" * ((1 << 20) % 13 - 1)
+    text = b"Date,Close\n" + filler[: (1 << 20) - 12] + "ö\n2020-01-03,1\n".encode() + b"2020-01-06,\xf6\n"
+    lines = text[: text.index(b"\xf6\n")].count(b"\n") + 1
+    assert first_non_utf8(write_bytes(tmp_path / "long.csv", text)) == (lines, 0xF6)
+    assert first_non_utf8(write_bytes(tmp_path / "fine.csv", text[:-5] + b"\n")) is None
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"nope\.csv: data file not found"):
         read_table(tmp_path / "nope.csv")

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from mcalloc.config.base import Frozen
 from mcalloc.config.model_schema import (
@@ -71,6 +71,34 @@ float arithmetic on wealth paths loses cents and products of amounts overflow.""
 
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
+_EXPECTED_DATE = "expected a date YYYY-MM-DD, such as 2005-01-01"
+
+
+def _calendar_date(value: object) -> object:
+    """A date as written ``YYYY-MM-DD`` (YAML reads it as a date), or a midnight; anything else is refused.
+
+    pydantic would read a number as seconds since 1970: ``20050101`` is not
+    2005-01-01, and ``0`` would be 1970-01-01.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.datetime.fromisoformat(value.strip()) if "-" in value else value
+        except ValueError as error:
+            raise ValueError(f"{value!r} is not a date ({error}); {_EXPECTED_DATE}") from None
+    if isinstance(value, datetime.datetime):
+        if value.time() != datetime.time(0) or value.tzinfo is not None:
+            raise ValueError(f"{value} has a time of day or a time zone; {_EXPECTED_DATE}")
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    raise ValueError(f"{value!r} is not a date; {_EXPECTED_DATE}")
+
+
+CalendarDate = Annotated[datetime.date, BeforeValidator(_calendar_date)]
+"""A date written ``YYYY-MM-DD``; numbers and other text are refused, not read as a timestamp."""
+
 
 class AssetConfig(Frozen):
     """One investable asset; ``ter`` is the annual total expense ratio (decimal) of the fund held.
@@ -114,8 +142,8 @@ class DataConfig(Frozen):
     date_column: str | None = None
     date_format: str | None = None
     value_column: str | None = None
-    start: datetime.date | None = None
-    end: datetime.date | None = None
+    start: CalendarDate | None = None
+    end: CalendarDate | None = None
     frequency: Literal["daily", "weekly", "monthly"] = "daily"
     fill_limit: Annotated[int, Field(ge=0, le=31)] = 0
     max_gap_days: Annotated[int, Field(gt=0, le=3660)] | None = None
@@ -455,6 +483,7 @@ class Scenario(Frozen):
         if len(set(names)) != len(names):
             raise ValueError("assets: names must be unique")
         self._check_fx()
+        self._check_data(names)
         self._check_model(names)
         for name, weights in self.portfolio.benchmarks.items():
             for asset in weights:
@@ -515,6 +544,20 @@ class Scenario(Frozen):
                     f"this key needs the price of one {code} in {base}: builtin:ecb:{code}/{base}"
                 )
 
+    def _check_data(self, names: list[str]) -> None:
+        """Every series name in the data section's mappings is an asset, whatever the model's source.
+
+        A calibrated scenario's data section is what ``mcalloc fit`` and
+        ``calibrate`` read, so a misspelt name there is refused as in a fit:
+        it would otherwise leave its asset on the default file or column.
+        """
+        if self.data is None:
+            return
+        for key, mapping in (("paths", self.data.paths), ("columns", self.data.columns)):
+            unknown = [n for n in mapping if n not in names]
+            if unknown:
+                raise ValueError(f"data.{key}: '{unknown[0]}' is not an asset (assets are {', '.join(names)})")
+
     def _check_compare_in(self) -> None:
         code = self.currency.compare_in
         if code is None:
@@ -548,9 +591,6 @@ class Scenario(Frozen):
                     f"data.frequency {self.data.frequency}: a model fitted to {self.data.frequency} returns "
                     f"simulates {self.data.frequency} steps; set simulation.steps_per_year: {per_year}"
                 )
-            unknown = [n for n in self.data.paths if n not in names]
-            if unknown:
-                raise ValueError(f"data.paths: '{unknown[0]}' is not an asset (assets are {', '.join(names)})")
             missing = [n for n in names if n not in self.data.paths and self.data.file is None]
             if missing:
                 raise ValueError(f"data.paths: no file for asset(s) {', '.join(missing)}")

@@ -9,6 +9,7 @@ error.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ __all__ = [
     "SeriesFile",
     "TableFile",
     "file_sha256",
+    "first_non_utf8",
     "read_series",
     "read_table",
 ]
@@ -95,6 +97,25 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def first_non_utf8(path: Path) -> tuple[int, int] | None:
+    """The line (from 1) and value of the first byte of ``path`` that is not UTF-8, or None if all are.
+
+    Read in blocks, so a large file is not held twice; a character cut by a
+    block's end is completed from the next, as a decoder does.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with path.open("rb") as handle:
+        for block in [*iter(lambda: handle.read(1 << 20), b""), b""]:
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as error:
+                # the error's text is the decoder's held bytes (part of one character, no line end) and the block
+                return line + error.object[: error.start].count(b"\n"), error.object[error.start]
+            line += block.count(b"\n")
+    return None
+
+
 def read_table(path: Path, key: str = "data.paths") -> TableFile:
     """Read a CSV or Parquet file (by extension) as columns of text; ``key`` is the setting that names it."""
     if path.is_dir():
@@ -112,7 +133,11 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
         return TableFile(path=path, frame=frame, row_word="row", first_row=1)
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+    except UnicodeDecodeError:
+        found = first_non_utf8(path)
+        where = f"line {found[0]}: byte 0x{found[1]:02x}" if found else "a byte"
+        raise DataError(f"{path}: {where} is not UTF-8; save the file as UTF-8") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         text = str(exc).strip()
         first_line = text.splitlines()[0] if text else "empty file"
         raise DataError(f"{path}: not a readable CSV file ({first_line})") from None
@@ -160,7 +185,7 @@ def _pick(columns: list[str], candidates: tuple[str, ...]) -> str | None:
 
 
 def _resolve_columns(
-    table: TableFile, date_column: str | None, value_column: str | None, kind: SeriesKind
+    table: TableFile, date_column: str | None, value_column: str | None, kind: SeriesKind, column_key: str
 ) -> tuple[str, str]:
     columns = list(table.frame.columns)
     shown = ", ".join(columns) or "none"
@@ -175,7 +200,9 @@ def _resolve_columns(
         raise DataError(f"{table.path}: no date column '{date_column}' (columns are {shown}); set data.date_column")
     if value_column is not None:
         if value_column not in columns:
-            raise DataError(f"{table.path}: no column '{value_column}' (columns are {shown}); set the value column")
+            raise DataError(
+                f"{table.path}: no column '{value_column}' (columns are {shown}); set {column_key} to one of them"
+            )
         return date, value_column
     others = [c for c in columns if c != date]
     value = _pick(columns, _PRICE_COLUMNS if kind == "prices" else _RETURN_COLUMNS)
@@ -210,6 +237,7 @@ def read_series(
     max_missing_run: int = 5,
     date_format: str | None = None,
     window: tuple[str | None, str | None] = (None, None),
+    column_key: str = "data.value_column",
 ) -> SeriesFile:
     """Parse and validate one series from a table.
 
@@ -228,13 +256,16 @@ def read_series(
         01/02/2020 cannot be read safely without knowing the convention.
         A time-zone offset and a time of day are dropped: the local date is
         kept, so two rows of one date are duplicates.
+    column_key
+        The setting that names ``value_column`` (``data.columns.intl`` for a
+        wide file's column), for the message when the file has no such column.
 
     Raises
     ------
     DataError
         Naming the file and row of the first problem.
     """
-    date, column = _resolve_columns(table, date_column, value_column, kind)
+    date, column = _resolve_columns(table, date_column, value_column, kind, column_key)
     frame = table.frame
     if frame.empty:
         raise DataError(f"{table.path}: no data rows")

@@ -68,6 +68,8 @@ class SeriesRequest:
     """``data.start`` and ``data.end``: missing values outside them do not count."""
     key: str = "data.paths"
     """The setting that names the series, for messages (``data.paths.sp500``, ``currency.fx.USD``)."""
+    column_key: str = "data.value_column"
+    """The setting that names ``column`` (``data.columns.intl``, ``data.value_column``), for messages."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ def load_levels(request: SeriesRequest, cache: _TableCache | None = None) -> Ser
         max_missing_run=request.max_missing_run,
         date_format=request.date_format,
         window=request.window,
+        column_key=request.column_key,
     )
     if request.kind == "prices":
         return loaded
@@ -436,7 +439,7 @@ def load_market_data(scenario: Scenario) -> MarketData:
         None if data.end is None else str(data.end),
     )
 
-    def request(source: str, column: str | None, key: str) -> SeriesRequest:
+    def request(source: str, column: str | None, key: str, column_key: str = "data.value_column") -> SeriesRequest:
         return SeriesRequest(
             source=source,
             kind=data.kind,
@@ -446,6 +449,7 @@ def load_market_data(scenario: Scenario) -> MarketData:
             date_format=data.date_format,
             window=window,
             key=key,
+            column_key=column_key,
         )
 
     loaded: dict[str, SeriesFile] = {}
@@ -454,7 +458,10 @@ def load_market_data(scenario: Scenario) -> MarketData:
         source, column = data.source_for(asset)
         if column is not None:
             file_columns[asset] = column
-        loaded[asset] = load_levels(request(source, column, keys[asset]), cache)
+        # a wide file's column, or one asset's own, is data.columns.<asset>; the shared one is data.value_column
+        own = data.file is not None or asset in data.columns
+        column_key = f"data.columns.{asset}" if own else "data.value_column"
+        loaded[asset] = load_levels(request(source, column, keys[asset], column_key), cache)
     for code in scenario.foreign_currencies:
         name = f"fx_{code.lower()}"
         # an exchange-rate file is read with the data section's date settings, as the assets' files are;

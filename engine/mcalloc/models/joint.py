@@ -411,6 +411,14 @@ def read_residuals(path: str, names: Sequence[str]) -> np.ndarray:
         frame = pd.read_csv(path)
     except FileNotFoundError:
         raise DataError(f"{path}: residual file not found (model.dependence.residuals); check the path") from None
+    except UnicodeDecodeError:
+        from pathlib import Path
+
+        from mcalloc.data.files import first_non_utf8
+
+        found = first_non_utf8(Path(path))
+        where = f":{found[0]}: byte 0x{found[1]:02x}" if found else ": a byte"
+        raise DataError(f"{path}{where} is not UTF-8; save the residual file as UTF-8") from None
     except (OSError, ValueError, pd.errors.ParserError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataError(f"{path}: cannot read the residual file ({reason})") from None

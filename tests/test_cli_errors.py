@@ -531,6 +531,36 @@ def test_places_that_cannot_be_read_or_written_are_one_line(tmp_path: Path, caps
     one_error_line(capsys.readouterr(), (str(run / "figures"), "cannot be made"))
 
 
+def test_output_places_are_refused_before_the_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # compare used to print its whole table, and fit its whole report, before refusing the place to write
+    fit = ROOT / "configs" / "examples" / "fit_etfs.yaml"
+    blocked = tmp_path / "afile"
+    blocked.write_text("x", encoding="utf-8")
+    tiny = ["--set", "simulation.n_paths=200", "--set", "simulation.horizon_years=1", "--set", "optimize.objectives=[]"]
+    tiny += ["--set", "output.report=false", "--set", "output.paths=false", "--set", "simulation.n_jobs=1"]
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for seed, run in enumerate(runs):
+        assert main(["run", str(DEFAULT_CONFIG), "--out", str(run), "-q", "--seed", str(seed), *tiny]) == 0
+    capsys.readouterr()
+    refused = [
+        (["compare", *map(str, runs), "--out", str(blocked)], (str(blocked), "not an mcalloc comparison folder")),
+        (["compare", *map(str, runs), "--out", str(blocked / "sub")], (f"{blocked} is a file, not a folder",)),
+        (
+            ["compare", *map(str, runs), "--csv", str(blocked / "c.csv")],
+            ("--csv", f"{blocked} is a file, not a folder"),
+        ),
+        (["fit", str(fit), "--csv", str(tmp_path)], ("--csv", "a folder; give a file name")),
+        (["fit", str(fit), "--calibration-csv", str(blocked / "c.csv")], ("--calibration-csv", "is a file, not a")),
+        (["calibrate", str(fit), "--out", str(blocked / "c.yaml")], ("--out", f"{blocked} is a file, not a folder")),
+    ]
+    for argv, expected in refused:
+        assert main(argv) == 2, argv
+        captured = capsys.readouterr()
+        assert captured.out == "", argv
+        one_error_line(captured, expected)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a", "afile", "b"]
+
+
 def test_an_error_keeps_a_no_break_space_and_escapes_what_breaks_a_line() -> None:
     from mcalloc.errors import DataError
 

@@ -32,7 +32,7 @@ from mcalloc.batch.sweep import Batch, BatchRun
 from mcalloc.config.loader import config_hash, load_scenario, scenario_to_dict
 from mcalloc.config.schema import Scenario
 from mcalloc.errors import McallocError, OutputError, check_stop
-from mcalloc.results.writer import package_versions
+from mcalloc.results.writer import package_versions, place_problem
 from mcalloc.simulation.resources import check_memory, estimate
 
 __all__ = [
@@ -265,7 +265,8 @@ def run_batch(
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        reason = "a file is in the way" if out.exists() else error.strerror or type(error).__name__
+        problem = "a file is in the way" if out.exists() else place_problem(out)
+        reason = problem or error.strerror or type(error).__name__
         raise OutputError(f"{out}: the batch folder cannot be made ({reason}); give another --out") from None
     records: list[RunRecord] = []
     for position, run in enumerate(batch.runs, start=1):

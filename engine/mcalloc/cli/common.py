@@ -7,12 +7,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mcalloc.errors import ConfigError
+from mcalloc.errors import ConfigError, OutputError
 
 if TYPE_CHECKING:
     from mcalloc.config.schema import Scenario
 
-__all__ = ["EXAMPLES", "add_command", "add_config_command", "as_help", "load_with_options"]
+__all__ = ["EXAMPLES", "add_command", "add_config_command", "as_help", "check_output_file", "load_with_options"]
 
 _OPTION_KEYS = {"n_jobs": ("--n-jobs", "simulation.n_jobs"), "seed": ("--seed", "seed")}
 """Command-line options that set a config key: attribute, the option as typed, the key."""
@@ -42,6 +42,20 @@ def load_with_options(config: Path, args: argparse.Namespace, extra: Iterable[st
             if text.startswith(f"--set {key}:"):
                 raise ConfigError(option + text.removeprefix(f"--set {key}")) from None
         raise
+
+
+def check_output_file(option: str, path: Path, example: str) -> None:
+    """Refuse, before any work, an output file that cannot be written: a folder, or under a file or a locked folder.
+
+    ``example`` is a file name to suggest inside a folder given by mistake.
+    """
+    from mcalloc.results.writer import place_problem
+
+    if path.is_dir():
+        raise OutputError(f"{option} {path}: a folder; give a file name, such as {path / example}")
+    problem = place_problem(path)
+    if problem is not None:
+        raise OutputError(f"{option} {path}: {problem}; give another {option}")
 
 
 EXAMPLES = {

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mcalloc.api import load
-from mcalloc.cli.common import add_command
+from mcalloc.cli.common import add_command, check_output_file
 from mcalloc.errors import McallocError, OutputError
 from mcalloc.report.compare import KEY_METRICS, comparison_table
 
@@ -50,8 +50,7 @@ def _default_out(runs: list[Path]) -> Path:
 
 def _check_csv_target(target: Path) -> None:
     """Refuse a ``--csv`` that names a folder, or a file in a folder that does not exist, before any work."""
-    if target.is_dir():
-        raise OutputError(f"--csv {target}: a folder; give a file name, such as {target / 'comparison.csv'}")
+    check_output_file("--csv", target, "comparison.csv")
     if not target.parent.is_dir():
         raise OutputError(f"--csv {target}: the folder {target.parent} does not exist; create it or give another")
 
@@ -73,6 +72,12 @@ def _compare(args: argparse.Namespace) -> int:
         raise McallocError("compare: give at least two run folders")
     if args.csv is not None:
         _check_csv_target(args.csv)
+    out = args.out if args.out is not None else _default_out(args.runs)
+    if not args.no_report:
+        from mcalloc.results.writer import check_final
+
+        # before the table is printed: a report that cannot be written is known now, not after
+        check_final(out, "comparison.csv", "comparison folder")
     # the comparison shows no single path: the per-path tables (the largest files) stay unread
     runs = [load(folder, with_paths=False) for folder in args.runs]
     # after they are known to be runs (a folder that is not one is named as such), before anything is written
@@ -99,6 +104,6 @@ def _compare(args: argparse.Namespace) -> int:
     if not args.no_report:
         from mcalloc.report import build_comparison_report
 
-        page = build_comparison_report(runs, table, args.out if args.out is not None else _default_out(args.runs))
+        page = build_comparison_report(runs, table, out)
         print(f"\nreport: {page}")
     return 0

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from mcalloc.cli.common import add_config_command
+from mcalloc.cli.common import add_config_command, check_output_file
 from mcalloc.config.loader import load_scenario
 from mcalloc.config.model_schema import BASELINE_KINDS, StartConfig
 from mcalloc.config.schema import Scenario
@@ -203,6 +203,10 @@ def _fit(args: argparse.Namespace) -> int:
     from mcalloc.models.calibration import refit_warnings
     from mcalloc.pipeline import build_model, calibration_gaps, calibration_report
 
+    # before the fit, which takes a while: a place that cannot take the tables is known now
+    for option, path in (("--csv", args.csv), ("--calibration-csv", args.calibration_csv)):
+        if path is not None:
+            check_output_file(option, path, "fit.csv")
     scenario = load_scenario(args.config, args.overrides)
     fitting = _fitting(scenario, StartConfig(kind="last"))
     model, data = build_model(fitting)
@@ -237,6 +241,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         raise OutputError(f"{out}: is the scenario being calibrated; write the calibrated copy elsewhere")
     if out.is_dir() or out.suffix.lower() not in (".yaml", ".yml"):
         raise OutputError(f"{out}: --out is the calibrated scenario's file; give a name ending in .yaml")
+    check_output_file("--out", out, "calibrated.yaml")
     scenario = load_scenario(args.config, args.overrides)
     if scenario.model.dependence.kind in BASELINE_KINDS:
         raise ConfigError(

@@ -36,6 +36,11 @@ def configure_logging(level: str, log_file: Path | None, terminal: bool) -> None
     stream.setFormatter(logging.Formatter(pattern, datefmt="%Y-%m-%d %H:%M:%S"))
     LOGGER.addHandler(stream)
     if log_file is not None:
+        from mcalloc.results.writer import place_problem
+
+        problem = "a folder, not a file" if log_file.is_dir() else place_problem(log_file)
+        if problem is not None:
+            raise ConfigError(f"--log-file {log_file}: {problem}; give a writable path")
         try:
             log_file.parent.mkdir(parents=True, exist_ok=True)
             handler = logging.FileHandler(log_file, encoding="utf-8")

@@ -36,8 +36,10 @@ __all__ = [
     "CLAIM",
     "SCHEMA_VERSION",
     "RunFolder",
+    "check_final",
     "move_into_place",
     "package_versions",
+    "place_problem",
     "provenance_records",
     "release_claim",
     "working_folder",
@@ -221,12 +223,37 @@ def check_finite(name: str, frame: pd.DataFrame) -> None:
     )
 
 
-def working_folder(final: Path, marker: str, what: str) -> Path:
-    """A fresh ``.<name>.partial`` beside ``final``, where a folder is built before :func:`move_into_place`.
+def place_problem(path: Path) -> str | None:
+    """Why ``path``, a file or folder still to be made, cannot be made where it is; None when nothing is seen.
+
+    The nearest of its parents that exists must be a folder (a file there is
+    what ``mkdir`` reports as "File exists") that can be written. Checked
+    before any work, so that a run, a fit or a comparison is not done for
+    nothing; a name too long or a full disk is still found by the write.
+    """
+    try:
+        existing = next((parent for parent in path.parents if parent.exists()), None)
+        if existing is None:
+            return None
+        if not existing.is_dir():
+            return f"{existing} is a file, not a folder"
+        if not os.access(existing, os.W_OK | os.X_OK):
+            return f"the folder {existing} cannot be written (permission denied)"
+    except OSError:
+        return None
+    return None
+
+
+def check_final(final: Path, marker: str, what: str) -> None:
+    """Refuse a ``final`` folder that :func:`working_folder` would refuse, without making anything.
 
     ``final`` may exist only as an empty folder or as an earlier folder of
-    the same kind (one holding ``marker``), which is then replaced.
+    the same kind (one holding ``marker``), which is then replaced; its
+    parents must be folders that can be written.
     """
+    problem = place_problem(final)
+    if problem is not None:
+        raise OutputError(f"{final}: {problem}; choose another --out")
     try:
         is_same_kind = (final / marker).is_file()
         occupied = final.exists() and not is_same_kind and (not final.is_dir() or any(final.iterdir()))
@@ -234,6 +261,15 @@ def working_folder(final: Path, marker: str, what: str) -> Path:
         raise OutputError(f"{final}: cannot use this folder ({exc.strerror}); choose another --out") from None
     if occupied:
         raise OutputError(f"{final}: exists and is not an mcalloc {what}; choose another --out")
+
+
+def working_folder(final: Path, marker: str, what: str) -> Path:
+    """A fresh ``.<name>.partial`` beside ``final``, where a folder is built before :func:`move_into_place`.
+
+    ``final`` may exist only as an empty folder or as an earlier folder of
+    the same kind (one holding ``marker``), which is then replaced.
+    """
+    check_final(final, marker, what)
     working = final.parent / f".{final.name}.partial"
     try:
         final.parent.mkdir(parents=True, exist_ok=True)

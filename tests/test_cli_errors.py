@@ -231,6 +231,35 @@ def _min_return_infeasible(tmp_path: Path) -> Case:
     return Case(argv, ("optimize.objectives.0", "min_return"), out=out, failed_manifest=True)
 
 
+def _risk_free_above_every_mix(objective: dict[str, object], key: str) -> Callable[[Path], Case]:
+    """max_sharpe with a risk-free rate that no mix of these equities beats: the rate is named, not the bounds."""
+
+    def build(tmp_path: Path) -> Case:
+        def mutate(data: RawScenario) -> None:
+            data["optimize"]["objectives"] = [objective]
+            data["portfolio"]["risk_free"] = 0.45
+
+        config = _write_scenario(tmp_path, mutate)
+        out = tmp_path / "out"
+        tiny = [
+            "--set",
+            "simulation.n_paths=200",
+            "--set",
+            "simulation.horizon_years=1",
+            "--set",
+            "simulation.n_jobs=1",
+        ]
+        expected = (
+            "optimize.objectives.0 (max_sharpe)",
+            f"{key} is",
+            "no mix beats the risk-free rate",
+            f"set {key} below",
+        )
+        return Case(_run_argv(config, out, *tiny), expected, out=out, failed_manifest=True)
+
+    return build
+
+
 def _progress_every_negative(tmp_path: Path) -> Case:
     out = tmp_path / "out"
     return Case(_run_argv(DEFAULT_CONFIG, out, "--progress-every", "-1"), ("--progress-every", "0 or more"), out=out)
@@ -449,6 +478,13 @@ CASES = [
     pytest.param(lambda tmp_path: _csv_bad_price(tmp_path, "validate"), id="validate-csv-bad-price"),
     pytest.param(_min_return_infeasible, id="run-min-return-infeasible"),
     pytest.param(_progress_every_negative, id="run-progress-every-negative"),
+    pytest.param(
+        _risk_free_above_every_mix({"kind": "max_sharpe"}, "portfolio.risk_free"), id="run-risk-free-above-every-mix"
+    ),
+    pytest.param(
+        _risk_free_above_every_mix({"kind": "max_sharpe", "risk_free": 0.5}, "optimize.objectives.0.risk_free"),
+        id="run-objective-risk-free-above-every-mix",
+    ),
 ]
 
 

@@ -17,7 +17,7 @@ import cvxpy as cp
 import numpy as np
 import pandas as pd
 
-from mcalloc.config.optimize_schema import FRONTIER_PATHS, MaxGrowthObjective, Objective
+from mcalloc.config.optimize_schema import FRONTIER_PATHS, MaxGrowthObjective, MaxSharpeObjective, Objective
 from mcalloc.config.schema import Scenario
 from mcalloc.errors import InfeasibleError
 from mcalloc.metrics.risk import cvar
@@ -242,6 +242,24 @@ def _floor(objective: Objective, scenarios: Scenarios, benchmarks: dict[str, np.
     return float(target)
 
 
+def _check_risk_free(objective: MaxSharpeObjective, index: int, risk_free: float, best_mean: float, what: str) -> None:
+    """Refuse a risk-free rate that no mix within the constraints beats: the tangency portfolio then does not exist.
+
+    The homogenised problem needs some mix whose mean return exceeds the
+    rate; without one the solver reports the problem infeasible, which would
+    send the user to the constraints instead of the rate.
+    """
+    rate, key = risk_free, "portfolio.risk_free"
+    if objective.risk_free is not None:
+        rate, key = objective.risk_free, f"optimize.objectives.{index}.risk_free"
+    if best_mean <= rate:
+        raise InfeasibleError(
+            f"{what}: {key} is {rate:.4f} a year, but the highest mean return within the constraints is "
+            f"{best_mean:.4f}: no mix beats the risk-free rate, so the tangency portfolio (max_sharpe) does not exist; "
+            f"set {key} below {best_mean:.4f}, or choose another objective"
+        )
+
+
 def optimise(scenario: Scenario, scenarios: Scenarios, benchmarks: dict[str, np.ndarray]) -> Optimization:
     """Solve every objective of the scenario on the optimiser's scenarios; then the frontiers."""
     optimize = scenario.optimize
@@ -259,6 +277,8 @@ def optimise(scenario: Scenario, scenarios: Scenarios, benchmarks: dict[str, np.
             )
         if floor is not None and floor > best_mean + 1e-9:
             raise InfeasibleError(f"{what}: min_return needs a mean return of {floor:.4f} a year; {hint}")
+        if isinstance(objective, MaxSharpeObjective):
+            _check_risk_free(objective, index, context.risk_free, best_mean, what)
         used = _objective_paths(objective, scenarios, optimize.max_path_scenarios)
         result = solve_objective(objective, used, context, floor, what, hint)
         if result.status != "optimal":

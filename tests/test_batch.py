@@ -22,7 +22,7 @@ from mcalloc.config import load_scenario
 from mcalloc.errors import ConfigError
 from mcalloc.pipeline import run_scenario
 
-from .conftest import DEFAULT_CONFIG, ROOT
+from .conftest import DEFAULT_CONFIG, ROOT, one_error_line
 
 # small and quick: no optimiser, no report, no per-path file
 TINY = {
@@ -302,6 +302,11 @@ def test_a_run_too_big_for_memory_fails_before_it_starts(tmp_path: Path, capsys:
     assert "memory_gb" in listed and "minutes" in listed and "complete" in listed and "to run" not in listed
     assert "too large: simulation.n_paths: 100,000,000 paths x 2 years need about" in listed
     assert "sizes: 2 runs into" in listed and "NaN" not in listed
+    # an --out the batch cannot make is refused by its dry run too (it listed every run "to run", exit 0)
+    blocked = tmp_path / "afile"
+    blocked.write_text("x", encoding="utf-8")
+    assert main(["batch", str(sweep), "--out", str(blocked / "b"), "--dry-run"]) == 2
+    one_error_line(capsys.readouterr(), (f"{blocked / 'b'}: the batch folder cannot be made", "afile is a file"))
 
 
 @pytest.mark.slow

@@ -132,6 +132,12 @@ def test_buying_in_pays_for_the_initial_purchase_as_a_contribution_would() -> No
     # without trading costs buying in costs nothing
     free = FixedMixBook(np.array([[0.5, 0.5]]), 1, RebalancePolicy(buy_in=True))
     assert free.value[0, 0] == 1.0 and free.costs_paid[0, 0] == 0.0
+    # a short position is sold, and pays as a purchase does: 120% long at 5 bp and 20% short at 50 bp cost
+    # 1.2 x 0.0005 + 0.2 x 0.005 = 0.0016 (it used to earn 0.0004: the short's cost came with its sign)
+    policy = RebalancePolicy(costs=TradingCosts(np.array([5.0, 50.0]), fixed=0.001), buy_in=True)
+    levered = FixedMixBook(np.array([[1.2, -0.2]]), 1, policy)
+    assert levered.costs_paid[0, 0] == pytest.approx(0.0016 + 2 * 0.001, rel=1e-12)
+    assert levered.value[0, 0] == pytest.approx(1.0 - 0.0036, rel=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -266,6 +266,11 @@ def test_fit_needs_data_and_calibrate_keeps_its_input(tmp_path: Path, capsys: py
     assert main(["fit", str(DEFAULT_CONFIG)]) == 2
     line = capsys.readouterr().err.strip()
     assert line.startswith("mcalloc: error: data:") and "\n" not in line
+    # a calibrated scenario given data for one asset only was not checked as a fit: KeyError, exit 1
+    spy = ROOT.parent / "shared" / "data" / "SPY.csv"
+    assert main(["fit", str(DEFAULT_CONFIG), "--set", f"data.paths.sp500={spy}"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert line == f"mcalloc: error: {DEFAULT_CONFIG}: data.paths: no file for asset(s) russell2000, intl"
     copy = tmp_path / "scenario.yaml"
     copy.write_text(DEFAULT_CONFIG.read_text())
     assert main(["calibrate", str(copy), "--out", str(copy)]) == 2

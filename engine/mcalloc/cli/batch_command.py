@@ -68,9 +68,14 @@ def _dry_run(batch: Any, out: Path) -> int:
 
     from mcalloc.batch.runner import estimate, is_complete, run_key
     from mcalloc.config.loader import load_scenario
-    from mcalloc.errors import McallocError
+    from mcalloc.errors import McallocError, OutputError
+    from mcalloc.results.writer import place_problem
     from mcalloc.simulation.resources import check_memory
 
+    # the batch refuses a folder it cannot make before any run, so the dry run does
+    problem = None if out.is_dir() else "a file is in the way" if out.exists() else place_problem(out)
+    if problem is not None:
+        raise OutputError(f"{out}: the batch folder cannot be made ({problem}); give another --out")
     rows = []
     failing = 0
     for run in batch.runs:

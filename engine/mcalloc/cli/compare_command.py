@@ -73,11 +73,6 @@ def _compare(args: argparse.Namespace) -> int:
     if args.csv is not None:
         _check_csv_target(args.csv)
     out = args.out if args.out is not None else _default_out(args.runs)
-    if not args.no_report:
-        from mcalloc.results.writer import check_final
-
-        # before the table is printed: a report that cannot be written is known now, not after
-        check_final(out, "comparison.csv", "comparison folder")
     # the comparison shows no single path: the per-path tables (the largest files) stay unread
     runs = [load(folder, with_paths=False) for folder in args.runs]
     # after they are known to be runs (a folder that is not one is named as such), before anything is written
@@ -85,6 +80,11 @@ def _compare(args: argparse.Namespace) -> int:
         _check_outside_runs("--csv", args.csv, args.runs)
     if args.out is not None and not args.no_report:
         _check_outside_runs("--out", args.out, args.runs)
+    if not args.no_report:
+        from mcalloc.results.writer import check_final
+
+        # before the table is printed: a report that cannot be written is known now, not after
+        check_final(out, "comparison.csv", "comparison folder")
     table = comparison_table(runs)
     shown = table.copy()
     for column in KEY_METRICS:

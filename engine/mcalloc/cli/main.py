@@ -294,7 +294,7 @@ def _left_behind(command: str) -> str:
         return "the report and figures were left as they were"
     if command == "clean":
         return "what was removed so far stays removed"
-    return "nothing was written"
+    return "files it had finished stay, and none is half-written"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -50,19 +50,23 @@ def register(commands: Any) -> None:
     calibrate.set_defaults(handler=_calibrate)
 
 
-def _fitting(scenario: Scenario, start: StartConfig | None = None) -> Scenario:
+def _fitting(scenario: Scenario, source: Path, start: StartConfig | None = None) -> Scenario:
     """The scenario set to fit its data, optionally with another start.
 
     A calibrated scenario fits as the scenario it was calibrated from did
-    (:func:`~mcalloc.models.calibration.fitting_section`).
+    (:func:`~mcalloc.models.calibration.fitting_section`), and is checked
+    again as a fitted one: a data section need not name every asset's file
+    until it is fitted (``source`` names the scenario in the messages).
     """
+    from mcalloc.config.loader import scenario_to_dict, validate
     from mcalloc.models.calibration import fitting_section
 
     if scenario.data is None:
         raise ConfigError("data: mcalloc fit and calibrate need a data section to fit to (see configs/examples)")
     model = fitting_section(scenario.model)
     simulation = scenario.simulation if start is None else scenario.simulation.model_copy(update={"start": start})
-    return scenario.model_copy(update={"model": model, "simulation": simulation})
+    fitting = scenario.model_copy(update={"model": model, "simulation": simulation})
+    return validate(scenario_to_dict(fitting), {}, source) if scenario.model.source != "fit" else fitting
 
 
 def _with_last(model: Any, fitting: Scenario, scenario: Scenario) -> pd.DataFrame:
@@ -208,7 +212,7 @@ def _fit(args: argparse.Namespace) -> int:
         if path is not None:
             check_output_file(option, path, "fit.csv")
     scenario = load_scenario(args.config, args.overrides)
-    fitting = _fitting(scenario, StartConfig(kind="last"))
+    fitting = _fitting(scenario, args.config, StartConfig(kind="last"))
     model, data = build_model(fitting)
     models = _with_last(model, fitting, scenario)
     print(_report(fitting, model, models))
@@ -248,7 +252,7 @@ def _calibrate(args: argparse.Namespace) -> int:
             f"model.dependence.kind: {scenario.model.dependence.kind} is a baseline that a run estimates from the "
             "data each time; it has no calibrated form, so run the fitting scenario itself"
         )
-    fitting = _fitting(scenario)
+    fitting = _fitting(scenario, args.config)
     model, data = build_model(fitting)
     models = _with_last(model, fitting, scenario)
     residuals = residuals_frame(model)

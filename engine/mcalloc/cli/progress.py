@@ -38,7 +38,10 @@ def configure_logging(level: str, log_file: Path | None, terminal: bool) -> None
     if log_file is not None:
         from mcalloc.results.writer import place_problem
 
-        problem = "a folder, not a file" if log_file.is_dir() else place_problem(log_file)
+        # a log file that exists is appended to (/dev/stderr, a prepared /var/log file): its folder need not be writable
+        problem = (
+            "a folder, not a file" if log_file.is_dir() else None if log_file.exists() else place_problem(log_file)
+        )
         if problem is not None:
             raise ConfigError(f"--log-file {log_file}: {problem}; give a writable path")
         try:

@@ -106,14 +106,16 @@ def first_non_utf8(path: Path) -> tuple[int, int] | None:
     decoder = codecs.getincrementaldecoder("utf-8")()
     line = 1
     with path.open("rb") as handle:
-        for block in [*iter(lambda: handle.read(1 << 20), b""), b""]:
+        while True:
+            block = handle.read(1 << 20)
             try:
                 decoder.decode(block, final=not block)
             except UnicodeDecodeError as error:
                 # the error's text is the decoder's held bytes (part of one character, no line end) and the block
                 return line + error.object[: error.start].count(b"\n"), error.object[error.start]
+            if not block:
+                return None
             line += block.count(b"\n")
-    return None
 
 
 def read_table(path: Path, key: str = "data.paths") -> TableFile:

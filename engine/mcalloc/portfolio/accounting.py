@@ -175,7 +175,8 @@ class FixedMixBook:
         costs = self.policy.costs
         if costs is None:
             return
-        cost = np.minimum(costs.of(self.holdings), self._above_floor())
+        # a short position is a trade too: its size, not its sign, pays
+        cost = np.minimum(costs.of(np.abs(self.holdings)), self._above_floor())
         self.value = self.value - cost
         self.holdings = self.value[:, None, :] * self.weights[:, :, None]
         self.costs_paid += cost

@@ -13,7 +13,10 @@ import base64
 import io
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -359,6 +362,11 @@ def write_report(run: Run, folder: Path | None = None) -> Path:
         return _write_page(run, folder, drawing)
     finally:
         shutil.rmtree(drawing, ignore_errors=True)
+        (folder / _NEW_PAGE).unlink(missing_ok=True)
+
+
+_NEW_PAGE = ".report.html.new"
+"""The page drawn, beside the run's, until it and its figures replace the earlier ones together."""
 
 
 def _write_page(run: Run, folder: Path, drawing: Path) -> Path:
@@ -394,18 +402,35 @@ def _write_page(run: Run, folder: Path, drawing: Path) -> Path:
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     html = _environment().get_template("report.html.j2").render(**context)
-    check_stop()  # after a SIGTERM the earlier report stays
-    figures_folder = folder / "figures"
-    if drawing.exists():
-        earlier = folder / ".figures.old"
-        shutil.rmtree(earlier, ignore_errors=True)
-        if figures_folder.exists():
-            os.replace(figures_folder, earlier)
-        os.replace(drawing, figures_folder)
-        shutil.rmtree(earlier, ignore_errors=True)
     target = folder / "report.html"
-    _write_atomic(target, html.encode("utf-8"))
+    page = folder / _NEW_PAGE
+    _write_atomic(page, html.encode("utf-8"))  # after a SIGTERM the earlier report stays
+    figures_folder = folder / "figures"
+    earlier = folder / ".figures.old"
+    shutil.rmtree(earlier, ignore_errors=True)
+    # the figures and the page change together: Ctrl-C or SIGTERM wait until both are in place
+    with _signals_held():
+        if drawing.exists():
+            if figures_folder.exists():
+                os.replace(figures_folder, earlier)
+            os.replace(drawing, figures_folder)
+        os.replace(page, target)
+    shutil.rmtree(earlier, ignore_errors=True)
     return target
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back (delivered on leaving) in the main thread; elsewhere, or off POSIX, nothing."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def build_report(run_dir: str | Path) -> Path:

@@ -392,7 +392,8 @@ def _format_validation_error(
         shown = repr(error["input"])
         message = f"{message} (got {shown[:60]})"
     extra = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    if where == f"--set {key}" or where.endswith(f": {key}"):  # the override's label names the key already
+    # the override's label names the key already (or a key inside it: --set data.columns.gold for data.columns)
+    if where == f"--set {key}" or where.startswith(f"--set {key}.") or where.endswith(f": {key}"):
         return f"{where}: {message}{extra}"
     return f"{where}: {key}: {message}{extra}"
 

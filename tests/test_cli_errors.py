@@ -211,6 +211,17 @@ def _reading(command: str, config: Path, tmp_path: Path, *expected: str) -> Case
     return Case(_run_argv(config, out), expected, out=out)
 
 
+_SMALL_ONE_WORKER = (
+    "--set",
+    "simulation.n_paths=200",
+    "--set",
+    "simulation.horizon_years=1",
+    "--set",
+    "simulation.n_jobs=1",
+)
+"""A run small enough to reach the optimiser in a second or two, on one worker."""
+
+
 def _min_return_infeasible(tmp_path: Path) -> Case:
     def mutate(data: RawScenario) -> None:
         # 50% a year is beyond any mix of these equity indices
@@ -218,16 +229,7 @@ def _min_return_infeasible(tmp_path: Path) -> Case:
 
     config = _write_scenario(tmp_path, mutate)
     out = tmp_path / "out"
-    argv = _run_argv(
-        config,
-        out,
-        "--set",
-        "simulation.n_paths=200",
-        "--set",
-        "simulation.horizon_years=1",
-        "--set",
-        "simulation.n_jobs=1",
-    )
+    argv = _run_argv(config, out, *_SMALL_ONE_WORKER)
     return Case(argv, ("optimize.objectives.0", "min_return"), out=out, failed_manifest=True)
 
 
@@ -241,21 +243,13 @@ def _risk_free_above_every_mix(objective: dict[str, object], key: str) -> Callab
 
         config = _write_scenario(tmp_path, mutate)
         out = tmp_path / "out"
-        tiny = [
-            "--set",
-            "simulation.n_paths=200",
-            "--set",
-            "simulation.horizon_years=1",
-            "--set",
-            "simulation.n_jobs=1",
-        ]
         expected = (
             "optimize.objectives.0 (max_sharpe)",
             f"{key} is",
             "no mix beats the risk-free rate",
             f"set {key} below",
         )
-        return Case(_run_argv(config, out, *tiny), expected, out=out, failed_manifest=True)
+        return Case(_run_argv(config, out, *_SMALL_ONE_WORKER), expected, out=out, failed_manifest=True)
 
     return build
 

@@ -39,6 +39,7 @@ __all__ = [
     "INDEX_METRICS",
     "BatchOutcome",
     "RunRecord",
+    "check_batch_folder",
     "estimate",
     "index_table",
     "is_complete",
@@ -250,6 +251,19 @@ def is_complete(folder: Path, key: str) -> bool:
     return True
 
 
+def _unmade(out: Path, reason: str) -> OutputError:
+    return OutputError(f"{out}: the batch folder cannot be made ({reason}); give another --out")
+
+
+def check_batch_folder(out: Path) -> None:
+    """Refuse, before any run (and in a dry run), a batch folder that cannot be made: a file in the way, say."""
+    if out.is_dir():
+        return
+    problem = "a file is in the way" if out.exists() else place_problem(out)
+    if problem is not None:
+        raise _unmade(out, problem)
+
+
 def run_batch(
     batch: Batch,
     out: Path,
@@ -262,12 +276,11 @@ def run_batch(
     """
     from mcalloc.pipeline import run_scenario
 
+    check_batch_folder(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        problem = "a file is in the way" if out.exists() else place_problem(out)
-        reason = problem or error.strerror or type(error).__name__
-        raise OutputError(f"{out}: the batch folder cannot be made ({reason}); give another --out") from None
+        raise _unmade(out, error.strerror or type(error).__name__) from None
     records: list[RunRecord] = []
     for position, run in enumerate(batch.runs, start=1):
         check_stop()  # a SIGTERM whose exception a run swallowed: no further run starts

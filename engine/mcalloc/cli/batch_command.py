@@ -66,16 +66,12 @@ def _with_options(batch: Any, args: argparse.Namespace) -> Any:
 def _dry_run(batch: Any, out: Path) -> int:
     import pandas as pd
 
-    from mcalloc.batch.runner import estimate, is_complete, run_key
+    from mcalloc.batch.runner import check_batch_folder, estimate, is_complete, run_key
     from mcalloc.config.loader import load_scenario
-    from mcalloc.errors import McallocError, OutputError
-    from mcalloc.results.writer import place_problem
+    from mcalloc.errors import McallocError
     from mcalloc.simulation.resources import check_memory
 
-    # the batch refuses a folder it cannot make before any run, so the dry run does
-    problem = None if out.is_dir() else "a file is in the way" if out.exists() else place_problem(out)
-    if problem is not None:
-        raise OutputError(f"{out}: the batch folder cannot be made ({problem}); give another --out")
+    check_batch_folder(out)  # the batch refuses a folder it cannot make before any run, so the dry run does
     rows = []
     failing = 0
     for run in batch.runs:

@@ -201,6 +201,30 @@ def test_cvar_contributions_add_up_and_match_the_elliptical_closed_form() -> Non
     np.testing.assert_allclose(shares, risk_contributions(weights, covariance)["shares"], atol=0.02)
 
 
+def test_cvar_contributions_weigh_the_tail_as_a_stable_sort_from_the_largest_loss_would() -> None:
+    # returns rounded so that the tail's edge falls inside a run of equal losses whose rows differ
+    # asset by asset: the worst scenarios in the order of a stable descending sort (equal losses by
+    # position), the boundary one weighted by the fraction left; taking the tied rows from the
+    # other end would give other shares
+    rng = np.random.default_rng(12)
+    returns = np.round(rng.normal(size=(10_001, 2)), 1)
+    weights = np.array([0.5, 0.5])
+    losses = -(returns @ weights)
+    tail = 0.05 * losses.size
+
+    def shares(order: np.ndarray) -> np.ndarray:
+        mass = np.zeros(losses.size)
+        mass[order[: int(tail)]] = 1.0
+        mass[order[int(tail)]] = tail - int(tail)
+        contributions = weights * (mass @ -returns)
+        return contributions / contributions.sum()
+
+    stable = np.argsort(-losses, kind="stable")
+    np.testing.assert_allclose(cvar_contributions(weights, returns, 0.95), shares(stable), rtol=1e-12)
+    from_the_end = losses.size - 1 - np.argsort(-losses[::-1], kind="stable")
+    assert np.abs(shares(from_the_end) - shares(stable)).max() > 1e-5
+
+
 def test_standard_errors_match_the_spread_over_independent_seeds() -> None:
     # the bootstrap standard error of the median CAGR and p95 drawdown on one sample of paths
     # against the actual spread of those statistics over 40 independent samples; the spread of

@@ -67,6 +67,25 @@ def test_resampled_cvar_is_cvar_of_the_gathered_resample() -> None:
         ResampledCvar(losses, 0.95)(np.array([], dtype=np.intp))
 
 
+def test_largest_first_are_the_largest_values_in_order_whichever_way_they_are_found() -> None:
+    # the sampled threshold (long arrays), the partition (short ones, NaN, and a sample unlike the
+    # rest: every 64th value large, so the guessed threshold lets too few through) and ties
+    from mcalloc.metrics.risk import SUBSAMPLE_STRIDE, _largest_first
+
+    rng = np.random.default_rng(4)
+    patterned = rng.normal(size=100_000)
+    patterned[::SUBSAMPLE_STRIDE] += 50.0
+    with_nan = rng.normal(size=50_000)
+    with_nan[[3, 999]] = np.nan
+    for flat in (rng.standard_t(3, 200_000), np.round(rng.normal(size=100_000), 1), rng.normal(size=500), patterned):
+        for kept in (1, min(1000, flat.size), flat.size // 10, flat.size):
+            order = _largest_first(flat, kept)
+            assert order.size == kept and np.unique(order).size == kept
+            np.testing.assert_array_equal(flat[order], np.sort(flat)[::-1][:kept])
+    order = _largest_first(with_nan, 5000)
+    np.testing.assert_array_equal(np.sort(order), np.sort(np.argsort(with_nan)[-5000:]))
+
+
 def test_annualised_growth() -> None:
     assert annualised_growth(np.array([2.0]), 10)[0] == pytest.approx(2**0.1 - 1)
 

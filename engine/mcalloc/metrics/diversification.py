@@ -435,13 +435,21 @@ def cvar_contributions(weights: np.ndarray, asset_returns: np.ndarray, alpha: fl
     """
     losses = -(asset_returns @ weights)
     n = losses.size
-    order = np.argsort(-losses, kind="stable")
     tail = (1.0 - alpha) * n
     whole = math.floor(tail)
     mass = np.zeros(n)
-    mass[order[:whole]] = 1.0
     if whole < n:
-        mass[order[whole]] = tail - whole
+        # the worst ``whole`` scenarios and then the boundary one, in the order of a stable sort of the
+        # losses from the largest (equal losses by position), found by one partition instead of that sort
+        boundary = np.partition(losses, n - 1 - whole)[n - 1 - whole]
+        above = losses > boundary
+        tied = np.flatnonzero(losses == boundary)
+        level = whole - int(np.count_nonzero(above))
+        mass[above] = 1.0
+        mass[tied[:level]] = 1.0
+        mass[tied[level]] = tail - whole
+    else:
+        mass[:] = 1.0
     contributions = weights * (mass @ -asset_returns) / tail
     return np.asarray(contributions / contributions.sum())
 

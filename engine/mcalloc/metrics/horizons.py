@@ -58,8 +58,10 @@ def horizons_table(book: BookSummary, names: Sequence[str], reference: str | Non
     n_years = values.shape[1]
     base = list(names).index(reference) if reference is not None else None
     by_year = []
+    # one buffer for every year: a fresh one a year costs more in page faults than the copy itself
+    portfolios = np.empty((values.shape[2], values.shape[0]), dtype=values.dtype)
     for year in range(n_years):
-        portfolios = np.ascontiguousarray(np.ascontiguousarray(values[:, year, :]).T)
+        np.copyto(portfolios, values[:, year, :].T)
         floor = None if base is None else portfolios[base] * (1 - 1e-6)
         cell = partial(_horizon_row, portfolios, floor, year + 1, names)
         by_year.append(thread_map(cell, range(len(names)), n_jobs, "mcalloc-horizons"))

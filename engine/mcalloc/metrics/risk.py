@@ -65,6 +65,39 @@ def tail_risk(losses: np.ndarray, alphas: Sequence[float]) -> list[tuple[float, 
     return result
 
 
+SUBSAMPLE_STRIDE = 64
+"""The stride of the sample :func:`_largest_first` guesses its threshold from."""
+
+
+def _largest_first(flat: np.ndarray, kept: int) -> np.ndarray:
+    """Indices of the ``kept`` largest of ``flat`` (1-d), largest first; equal values in any order.
+
+    A threshold from a strided sample's quantile, set a few standard errors
+    low, picks a few more than ``kept`` candidates in one comparison; only
+    they are sorted. That is several times quicker than a partition of all
+    of ``flat`` into fresh index arrays for millions of losses. The sample
+    only guesses: with too few candidates (a sample unlike the rest) the
+    whole array is partitioned, so the values never depend on the guess.
+    """
+    n = flat.size
+    candidates: np.ndarray | None = None
+    # NaN (a depleted portfolio's 0 / 0) never passes the comparison: such losses take the partition
+    if kept < n and n >= 64 * SUBSAMPLE_STRIDE and not np.isnan(flat).any():
+        sample = flat[::SUBSAMPLE_STRIDE]
+        share = kept / n
+        # the sample quantile's standard error is sqrt(p (1 - p) / m) in probability
+        margin = 4.0 * math.sqrt(share * (1.0 - share) / sample.size) + 1.0 / sample.size
+        level = 1.0 - min(1.0, 1.1 * share + margin)
+        threshold = np.quantile(sample, level, method="inverted_cdf") if level > 0.0 else -np.inf
+        found = np.flatnonzero(flat >= threshold)
+        if found.size >= kept:
+            candidates = found
+    if candidates is None:
+        candidates = np.argpartition(flat, n - kept)[n - kept :] if kept < n else np.arange(n)
+    order = candidates[np.argsort(-flat[candidates])]
+    return order[:kept]
+
+
 class ResampledCvar:
     """:func:`cvar` of resamples of the rows of one loss matrix, from its largest losses alone.
 
@@ -93,8 +126,7 @@ class ResampledCvar:
         n_rows, n_columns = self.losses.shape
         flat = self.losses.ravel()
         kept = min(flat.size, math.ceil(2.0 * (1.0 - alpha) * flat.size) + n_columns)
-        largest = np.argpartition(flat, flat.size - kept)[flat.size - kept :]
-        order = largest[np.argsort(-flat[largest], kind="stable")]
+        order = _largest_first(flat, kept)
         self.values = flat[order]
         self.rows = (order // n_columns).astype(np.intp)
         self.n_rows, self.n_columns = n_rows, n_columns

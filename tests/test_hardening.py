@@ -82,6 +82,45 @@ def test_sigterm_marks_the_run_failed_exits_143_and_leaves_no_process(tmp_path: 
     assert not out.exists()
 
 
+def test_ctrl_c_while_the_workers_start_is_one_line_from_the_run_and_none_from_a_worker(tmp_path: Path) -> None:
+    # a terminal's Ctrl-C goes to the whole foreground process group: the run and its workers. A worker
+    # caught while it still imported printed a KeyboardInterrupt traceback of its own. The run is started
+    # in a group of its own with SIGINT's default action (as from a shell), and the group is interrupted
+    # a moment after its first worker process exists, well before that worker has finished importing.
+    import os
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "mcalloc", "run", str(DEFAULT_CONFIG), "--out", str(out), "-q"]
+    for override in BIG_RUN:
+        command += ["--set", override]
+
+    def own_group_with_default_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.setpgid(0, 0)
+
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=own_group_with_default_sigint
+    )
+    parent = psutil.Process(process.pid)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if any("LokyProcess" in _command_line(c) for c in parent.children(recursive=True)):
+            break
+        time.sleep(0.005)
+    else:
+        process.kill()
+        pytest.fail("the run never started a worker")
+    time.sleep(0.1)  # past Python's start, when SIGINT would end the worker quietly, into its imports
+    children = parent.children(recursive=True)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.strip().splitlines() == ["mcalloc: interrupted; unfinished results were marked failed"], err
+    assert _survivors(children) == []
+    manifest = json.loads((tmp_path / "run.failed" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["error"] == "KeyboardInterrupt: interrupted (SIGINT, Ctrl-C)"
+
+
 def test_a_sigterm_whose_exception_a_stage_swallowed_still_leaves_nothing_complete(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -36,7 +36,7 @@ from mcalloc.portfolio.flows import CashFlowSchedule
 from mcalloc.portfolio.schedule import Schedule
 from mcalloc.portfolio.taxes import AccountTax
 from mcalloc.simulation.currency import CurrencyOverlay
-from mcalloc.simulation.workers import watched_workers
+from mcalloc.simulation.workers import interrupts_held, start_resource_trackers, watched_workers
 
 __all__ = [
     "ChunkResult",
@@ -532,8 +532,14 @@ def run_simulation(
     # loky workers watch this process from the moment they start, so none outlives it (simulation.workers)
     local = {"n_jobs": workers, **watched_workers()} if backend == "loky" else {"n_jobs": -1}
     with parallel_config(backend=backend, **local):
+        # the workers start (and their manager threads) before Parallel returns: without SIGINT, which
+        # they inherit, so that a Ctrl-C reaches this process alone (simulation.workers)
+        if backend == "loky":
+            start_resource_trackers()
+        with interrupts_held():
+            runs = Parallel(batch_size=1, return_as="generator")(tasks)
         # results come back in submission order whatever the backend, so chunks are combined in index order
-        for run in Parallel(batch_size=1, return_as="generator")(tasks):
+        for run in runs:
             for part in run:
                 collector.add(part)
             report(sum(part.asset_growth.shape[0] for part in run))

@@ -173,6 +173,17 @@ def test_acceptance_command_writes_complete_contract(tmp_path: Path) -> None:
         "timings_s",
     ):
         assert manifest[key] not in (None, ""), key
+    # every stage the default runs, in order, the tables' computing and writing among them
+    assert list(manifest["timings_s"]) == [
+        "model",
+        "simulate the optimiser's paths",
+        "optimise",
+        "simulate",
+        "metrics",
+        "diversification",
+        "write tables",
+        "report",
+    ]
     assert {"numpy", "arch", "cvxpy", "numba", "llvmlite", "highspy"} <= set(manifest["packages"])
     # the residual file the default resamples, traced to its bytes (it is not in config_sha256)
     (residuals,) = manifest["data"]

@@ -587,45 +587,49 @@ def run_scenario(
                 )
             own_judged = _judge(scenario, own, names, all_vectors, compare_in, clock)
             judged = [pd.concat(pair, ignore_index=True) for pair in zip(judged, own_judged, strict=True)]
-        metrics, diversification, fan, drawdowns, return_correlation = judged
-        reference = scenario.portfolio.reference_name
-        all_weights = {**benchmarks, **{p.name: p.result.weights for p in optimized}}
-        weights = pd.DataFrame(
-            [
-                {"portfolio": name, "asset": asset, "weight": float(value)}
-                for name, vector in all_weights.items()
-                for asset, value in zip(scenario.asset_names, vector, strict=True)
-            ],
-            columns=["portfolio", "asset", "weight"],
-        )
-        table = pd.DataFrame(columns=OPTIMIZATION_COLUMNS)
-        if optimization is not None:
-            columns = {name: index for index, name in enumerate(names)}
-            table = optimization_table(
-                optimized,
-                evaluation.book,
-                columns,
-                n_fit_paths,
-                simulation.horizon_years,
-                scenario.portfolio.risk_free,
-                scenario.seed,
-                single_period=scenario.optimize.scenarios.kind == "parametric",
+        # the horizons and optimisation tables, and every table written (paths.parquet too)
+        with clock.stage("write tables"):
+            metrics, diversification, fan, drawdowns, return_correlation = judged
+            reference = scenario.portfolio.reference_name
+            all_weights = {**benchmarks, **{p.name: p.result.weights for p in optimized}}
+            weights = pd.DataFrame(
+                [
+                    {"portfolio": name, "asset": asset, "weight": float(value)}
+                    for name, vector in all_weights.items()
+                    for asset, value in zip(scenario.asset_names, vector, strict=True)
+                ],
+                columns=["portfolio", "asset", "weight"],
             )
-        folder.write_csv("metrics.csv", metrics)
-        folder.write_csv("diversification.csv", diversification)
-        horizons = horizons_table(evaluation.book, names, reference, n_jobs=local_threads(simulation.n_jobs))
-        folder.write_csv("horizons.csv", horizons)
-        folder.write_csv("fan.csv", fan)
-        folder.write_csv("drawdowns.csv", drawdowns)
-        folder.write_csv("return_correlation.csv", return_correlation)
-        if scenario.output.paths:
-            wealth = scenario.portfolio.initial_wealth
-            folder.write_parquet("paths.parquet", paths_table(evaluation.book, names, wealth, simulation.horizon_years))
-        folder.write_csv("weights.csv", weights)
-        folder.write_csv("optimization.csv", table)
-        if optimization is not None:
-            folder.write_csv("frontier.csv", optimization.frontier)
-            folder.write_csv("stability.csv", optimization.stability)
+            table = pd.DataFrame(columns=OPTIMIZATION_COLUMNS)
+            if optimization is not None:
+                columns = {name: index for index, name in enumerate(names)}
+                table = optimization_table(
+                    optimized,
+                    evaluation.book,
+                    columns,
+                    n_fit_paths,
+                    simulation.horizon_years,
+                    scenario.portfolio.risk_free,
+                    scenario.seed,
+                    single_period=scenario.optimize.scenarios.kind == "parametric",
+                )
+            folder.write_csv("metrics.csv", metrics)
+            folder.write_csv("diversification.csv", diversification)
+            horizons = horizons_table(evaluation.book, names, reference, n_jobs=local_threads(simulation.n_jobs))
+            folder.write_csv("horizons.csv", horizons)
+            folder.write_csv("fan.csv", fan)
+            folder.write_csv("drawdowns.csv", drawdowns)
+            folder.write_csv("return_correlation.csv", return_correlation)
+            if scenario.output.paths:
+                wealth = scenario.portfolio.initial_wealth
+                folder.write_parquet(
+                    "paths.parquet", paths_table(evaluation.book, names, wealth, simulation.horizon_years)
+                )
+            folder.write_csv("weights.csv", weights)
+            folder.write_csv("optimization.csv", table)
+            if optimization is not None:
+                folder.write_csv("frontier.csv", optimization.frontier)
+                folder.write_csv("stability.csv", optimization.stability)
         if scenario.output.report:
             with clock.stage("report"):
                 # drawn from the files just written, as `mcalloc report` would draw it again

@@ -74,6 +74,17 @@ CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 _EXPECTED_DATE = "expected a date YYYY-MM-DD, such as 2005-01-01"
 
 
+def _zero_padded(text: str) -> str | None:
+    """``2005-01-01`` for ``2005-1-1``: a real day with a one-digit month or day; None for anything else."""
+    match = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", text)
+    if match is None:
+        return None
+    try:
+        return datetime.date(*(int(part) for part in match.groups())).isoformat()
+    except ValueError:  # no such day (2005-2-30): the general message says so
+        return None
+
+
 def _calendar_date(value: object) -> object:
     """A date as written ``YYYY-MM-DD`` (YAML reads it as a date), or a midnight; anything else is refused.
 
@@ -83,9 +94,13 @@ def _calendar_date(value: object) -> object:
     if value is None:
         return None
     if isinstance(value, str):
+        text = value.strip()
         try:
-            value = datetime.datetime.fromisoformat(value.strip()) if "-" in value else value
+            value = datetime.datetime.fromisoformat(text) if "-" in value else value
         except ValueError as error:
+            padded = _zero_padded(text)
+            if padded is not None:  # a real day, written without its zeros: say how to write it
+                raise ValueError(f"{value!r}: write the date as YYYY-MM-DD, here {padded}") from None
             raise ValueError(f"{value!r} is not a date ({error}); {_EXPECTED_DATE}") from None
     if isinstance(value, datetime.datetime):
         if value.time() != datetime.time(0) or value.tzinfo is not None:

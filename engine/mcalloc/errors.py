@@ -8,8 +8,11 @@ and exits with code 1.
 
 from __future__ import annotations
 
+import signal
 import threading
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 __all__ = [
     "ConfigError",
@@ -21,6 +24,7 @@ __all__ = [
     "Terminated",
     "check_stop",
     "request_stop",
+    "signals_held",
     "stop_requested",
 ]
 
@@ -32,6 +36,25 @@ class Terminated(BaseException):
 _STOP = threading.Event()
 """Set by the SIGTERM handler. The exception it raises can be lost (in a weakref callback, or inside a
 library that catches it) or leave a library's state broken, so the flag is what the last steps check."""
+
+
+@contextmanager
+def signals_held(*signals: signal.Signals) -> Iterator[None]:
+    """``signals`` blocked in this thread for the block and delivered as it ends; nothing off POSIX.
+
+    Processes started inside inherit the block for good (it survives exec):
+    a worker started with SIGINT held never sees a terminal's Ctrl-C. In a
+    thread other than the main one, which Python delivers signals to, the
+    block changes nothing for this process.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, set(signals))
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def request_stop(requested: bool = True) -> None:

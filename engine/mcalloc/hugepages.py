@@ -13,8 +13,9 @@ Under ``defer`` or ``never`` the advice costs nothing and stays.
 
 This module must not import numpy: the choice is read when numpy is
 imported, so the command line (and ``scripts/bench_simulation.py``) makes
-it first. Worker processes inherit it through the environment. A ``NUMPY_MADVISE_HUGEPAGE`` already set is left
-as it is; a program importing mcalloc as a library keeps its own setting.
+it first. Worker processes inherit it through the environment. A
+``NUMPY_MADVISE_HUGEPAGE`` already set is left as it is; a program
+importing mcalloc as a library keeps its own setting.
 """
 
 from __future__ import annotations

@@ -67,6 +67,8 @@ def tail_risk(losses: np.ndarray, alphas: Sequence[float]) -> list[tuple[float, 
 
 SUBSAMPLE_STRIDE = 64
 """The stride of the sample :func:`_largest_first` guesses its threshold from."""
+_SMALLEST_SAMPLE = 64
+"""Fewer sampled values than this, and :func:`_largest_first` partitions: the guess would gain nothing."""
 
 
 def _largest_first(flat: np.ndarray, kept: int) -> np.ndarray:
@@ -82,7 +84,7 @@ def _largest_first(flat: np.ndarray, kept: int) -> np.ndarray:
     n = flat.size
     candidates: np.ndarray | None = None
     # NaN (a depleted portfolio's 0 / 0) never passes the comparison: such losses take the partition
-    if kept < n and n >= 64 * SUBSAMPLE_STRIDE and not np.isnan(flat).any():
+    if kept < n and n >= _SMALLEST_SAMPLE * SUBSAMPLE_STRIDE and not np.isnan(flat).any():
         sample = flat[::SUBSAMPLE_STRIDE]
         share = kept / n
         # the sample quantile's standard error is sqrt(p (1 - p) / m) in probability

@@ -14,9 +14,7 @@ import io
 import os
 import shutil
 import signal
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +29,7 @@ from matplotlib.text import Text
 
 from mcalloc.api import Run, RunFolderError, load, read_manifest
 from mcalloc.config.optimize_schema import FRONTIER_PATHS
-from mcalloc.errors import OutputError, check_stop
+from mcalloc.errors import OutputError, check_stop, signals_held
 from mcalloc.report import figures
 from mcalloc.report.compare import KEY_METRICS, run_labels
 from mcalloc.report.frontier import frontier_figure
@@ -409,7 +407,7 @@ def _write_page(run: Run, folder: Path, drawing: Path) -> Path:
     earlier = folder / ".figures.old"
     shutil.rmtree(earlier, ignore_errors=True)
     # the figures and the page change together: Ctrl-C or SIGTERM wait until both are in place
-    with _signals_held():
+    with signals_held(signal.SIGINT, signal.SIGTERM):
         if drawing.exists():
             if figures_folder.exists():
                 os.replace(figures_folder, earlier)
@@ -417,20 +415,6 @@ def _write_page(run: Run, folder: Path, drawing: Path) -> Path:
         os.replace(page, target)
     shutil.rmtree(earlier, ignore_errors=True)
     return target
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back (delivered on leaving) in the main thread; elsewhere, or off POSIX, nothing."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def build_report(run_dir: str | Path) -> Path:

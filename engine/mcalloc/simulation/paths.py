@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -26,7 +27,7 @@ from typing import TypeVar
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs, parallel_config
 
-from mcalloc.errors import ModelError
+from mcalloc.errors import ModelError, signals_held
 from mcalloc.metrics.fan import LOG_BIN, LOG_MAX, WealthFan
 from mcalloc.models.joint import JointModel
 from mcalloc.portfolio.accounting import BookSummary, FixedMixBook
@@ -36,7 +37,7 @@ from mcalloc.portfolio.flows import CashFlowSchedule
 from mcalloc.portfolio.schedule import Schedule
 from mcalloc.portfolio.taxes import AccountTax
 from mcalloc.simulation.currency import CurrencyOverlay
-from mcalloc.simulation.workers import interrupts_held, start_resource_trackers, watched_workers
+from mcalloc.simulation.workers import start_resource_trackers, watched_workers
 
 __all__ = [
     "ChunkResult",
@@ -536,7 +537,7 @@ def run_simulation(
         # they inherit, so that a Ctrl-C reaches this process alone (simulation.workers)
         if backend == "loky":
             start_resource_trackers()
-        with interrupts_held():
+        with signals_held(signal.SIGINT):
             runs = Parallel(batch_size=1, return_as="generator")(tasks)
         # results come back in submission order whatever the backend, so chunks are combined in index order
         for run in runs:

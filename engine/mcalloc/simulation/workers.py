@@ -8,7 +8,7 @@ parent's process id and exits the moment it changes; and a parent stopping
 early (Ctrl-C, SIGTERM) kills its workers rather than waiting for their tasks.
 
 A terminal's Ctrl-C goes to every process in its foreground group, workers
-included. Workers are started with SIGINT blocked (:func:`interrupts_held`),
+included. Workers are started with SIGINT blocked (:func:`mcalloc.errors.signals_held`),
 so that only the parent sees it; a worker still importing when the signal
 came printed a KeyboardInterrupt traceback of its own.
 """
@@ -21,11 +21,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["interrupts_held", "kill_workers", "start_resource_trackers", "watch_parent", "watched_workers"]
+__all__ = ["kill_workers", "start_resource_trackers", "watch_parent", "watched_workers"]
 
 _POLL_SECONDS = 0.25
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -37,32 +35,12 @@ def watched_workers() -> dict[str, Any]:
     return {"initializer": watch_parent, "initargs": (os.getpid(),)}
 
 
-@contextmanager
-def interrupts_held() -> Iterator[None]:
-    """SIGINT blocked in this thread for the block: processes started in it inherit the block for good.
-
-    Wrap what starts worker processes (joblib's ``Parallel(...)(tasks)``
-    starts them before it returns, and the threads that may start more
-    later). A Ctrl-C that arrives meanwhile is delivered to this thread as
-    the block ends, as a KeyboardInterrupt; the workers never see one.
-    Does nothing where threads cannot block signals (Windows).
-    """
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 def start_resource_trackers() -> None:
     """Start the resource-tracker processes of the standard library and of loky now, unless running.
 
     loky starts both with its first workers. The standard library's unblocks
     SIGINT in the thread that starts it (``SIG_UNBLOCK``, not the mask it
-    found): inside :func:`interrupts_held` it would lift the hold before the
+    found): inside :func:`mcalloc.errors.signals_held` it would lift the hold before the
     workers start. Started beforehand, neither starts again there.
     """
     from multiprocessing import resource_tracker

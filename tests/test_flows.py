@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mcalloc.config.schema import DepotConfig, FlowConfig, IskConfig
+from mcalloc.models import GaussianCopula, JointModel
 from mcalloc.portfolio import FeeModel, FixedMixBook, Schedule
 from mcalloc.portfolio.costs import RebalancePolicy, TradingCosts
 from mcalloc.portfolio.flows import CashFlowSchedule, money_weighted_return
@@ -15,6 +16,7 @@ from mcalloc.portfolio.taxes import DepotTax, IskTax
 from mcalloc.simulation import SimulationPlan, run_simulation
 
 from .test_kernels import WEIGHTS, assert_same_chunk, mixed_model
+from .test_models_recursions import mixed_marginals
 
 SAVINGS = [
     FlowConfig(kind="contribution", amount=2000.0, frequency="monthly", indexation=0.02),
@@ -177,8 +179,6 @@ def test_isk_counts_deposits_gross_when_a_withdrawal_falls_in_the_same_month(
 ) -> None:
     # SEK 1,000,000, no returns; in April SEK 10,000 goes in and a withdrawal comes out, through the
     # simulation's own month start (tax tally, flows, rebalancing)
-    from types import SimpleNamespace
-
     from mcalloc.simulation.paths import _start_month
 
     wealth = 1_000_000.0
@@ -188,10 +188,14 @@ def test_isk_counts_deposits_gross_when_a_withdrawal_falls_in_the_same_month(
     ]
     tax = IskTax.from_config(IskConfig(), wealth)
     flows = CashFlowSchedule.from_config(plan, 1, wealth)
-    simulation = SimpleNamespace(tax=tax, flows=flows, schedule=Schedule(1, 252, "monthly"))
+    # the model is never drawn from here: the month start reads the plan's tax, flows and schedule
+    model = JointModel(mixed_marginals()[:1], GaussianCopula(np.eye(1)))
+    simulation = SimulationPlan(
+        model, FeeModel(np.zeros(1), 252), Schedule(1, 252, "monthly"), np.array([[1.0]]), flows=flows, tax=tax
+    )
     book = FixedMixBook(np.array([[1.0]]), 1)
     for month in range(12):
-        _start_month(simulation, book, month)  # type: ignore[arg-type]
+        _start_month(simulation, book, month)
         book.advance(np.ones((1, 21, 1)))
     tax.on_year_end(book)
     assert book.taxes_paid[0, 0] * wealth == pytest.approx(expected, abs=0.005)

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from mcalloc.cli.main import main
@@ -115,13 +117,19 @@ def test_default_scenario_starts_where_asked(start: str) -> None:
     model, _ = build_model(scenario)
     variance, _ = model.start_levels()
     params = scenario.model.marginals.params or {}
+    # the unconditional level in closed form: omega / (1 - alpha - kappa gamma - beta), with kappa =
+    # E[z^2 1(z < 0)] of the residuals resampled (standardised to mean 0, variance 1), not the normal 1/2
+    residuals = pd.read_csv(DEFAULT_CONFIG.parent / "default.residuals.csv")
     for index, marginal in enumerate(model.marginals):
         own = params[marginal.name]
-        expected = {
-            "unconditional": marginal.unconditional_variance,
-            "last": own.last_variance,
-            "historical_max": own.max_variance,
-        }[start]
+        if start == "unconditional":
+            z = residuals[marginal.name].to_numpy()
+            z = (z - z.mean()) / z.std()
+            kappa = float(np.mean(z**2 * (z < 0)))
+            persistence = own.alpha + kappa * own.gamma + own.beta
+            assert variance[index] == pytest.approx(own.omega / (1.0 - persistence), rel=1e-12)
+            continue
+        expected = {"last": own.last_variance, "historical_max": own.max_variance}[start]
         assert variance[index] == expected
 
 

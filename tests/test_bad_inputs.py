@@ -3,7 +3,8 @@
 A case is a command line run in its own folder, with the files it names
 written there first. Every case must end with exit code 2, exactly one line on
 stderr holding each expected fragment, no traceback, and no results folder
-whose manifest says complete.
+outside a folder marked failed by its manifest; the command runs in the
+case's folder, so that default output folders are checked too.
 """
 
 from __future__ import annotations
@@ -78,16 +79,25 @@ def test_the_battery_is_large_and_named_uniquely() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
 def test_bad_input_exits_2_with_one_line_and_nothing_complete(
-    case: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    case: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     here = tmp_path / "case"
     here.mkdir()
+    # run inside the case's folder, so that a default output folder (results/) lands where it is checked
+    monkeypatch.chdir(here)
     for name, spec in (case.get("files") or {}).items():
         _write(name, spec, here)
+    before = set(here.rglob("*"))
     argv = [_fill(str(part), here) for part in case["argv"]]
     code = main(argv)
     captured = capsys.readouterr()
     assert code == 2, (case["id"], captured.err)
     one_error_line(captured, tuple(case["expect"]))
-    for manifest in here.rglob("manifest.json"):
-        assert json.loads(manifest.read_text(encoding="utf-8")).get("status") != "complete", manifest
+    # whatever the command wrote lies in a folder marked failed, with a manifest saying so: nothing
+    # half-written (a .partial, a folder without its manifest) can pass for a result
+    for path in set(here.rglob("*")) - before:
+        if path.is_file():
+            marked = [parent for parent in path.relative_to(here).parents if parent.name.endswith(".failed")]
+            assert marked, (case["id"], path)
+            manifest = here / marked[0] / "manifest.json"
+            assert json.loads(manifest.read_text(encoding="utf-8"))["status"] == "failed", manifest

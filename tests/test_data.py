@@ -86,14 +86,17 @@ BAD_FILES = {
         "Date,Close\n2020-01-01,1\n2020-01-02,2\n2020-01-02,3\n",
         r"x.csv: line 4: date 2020-01-02 appears twice",
     ),
-    "non-positive": ("Date,Close\n2020-01-01,1\n2020-01-02,0\n", r"x.csv: line 3: price 0.0 is not positive"),
+    "non-positive": (
+        "Date,Close\n2020-01-01,1\n2020-01-02,0\n",
+        r"x.csv: line 3: price 0.0 is not positive; fix or remove the row",
+    ),
     "missing-run": (
         "Date,Close\n2020-01-01,1\n" + "".join(f"2020-01-{d:02d},\n" for d in range(2, 10)) + "2020-01-10,2\n",
         r"x.csv: line 3: 8 missing Close values in a row",
     ),
     "missing-column": ("Date,Open,High\n2020-01-01,1,2\n", r"x.csv: cannot tell which column holds the prices"),
-    "empty": ("", r"x.csv: not a readable CSV file"),
-    "header-only": ("Date,Close\n", r"x.csv: no data rows"),
+    "empty": ("", r"x.csv: not a readable CSV file \(.*\); give a header row"),
+    "header-only": ("Date,Close\n", r"x.csv: no data rows; give one line per day"),
     # a download cut off mid-row: pandas would read the Close and fill the rest
     "cut-off": (
         "Date,Close,High,Low\n2020-01-01,1,1,1\n2020-01-02,88.72,88.",

@@ -163,6 +163,25 @@ def test_report_tables_show_the_numbers_of_the_csv_files(run_folder: tuple[Path,
             assert shown / 100 == pytest.approx(row["difference"], abs=0.00005 + 1e-12), cells
     provenance = dict(tuple(cells) for cells in tables.tables["provenance"] if len(cells) == 2)
     assert "running" not in provenance["started / finished (UTC)"]
+    # the headline table: each portfolio's row against metrics.csv, percentages to the shown 0.1 point
+    metrics = pd.read_csv(out / "metrics.csv")
+    shown_rows = tables.tables["metrics"]
+    assert len(shown_rows) == len(metrics) > 0
+    percents = ["cagr_median", "cagr_p05", "cagr_p95", "vol_ann", "maxdd_median", "maxdd_p95"]
+    percents += ["cvar_95_annual", "prob_loss"]
+    for cells, (_, row) in zip(shown_rows, metrics.iterrows(), strict=True):
+        assert cells[:2] == [row["portfolio"], row["currency"]]
+        for cell, column in zip(cells[2:10], percents, strict=True):
+            assert float(cell.rstrip("%")) / 100 == pytest.approx(row[column], abs=0.0005 + 1e-12), (cells, column)
+        assert float(cells[10]) == pytest.approx(row["underwater_years_median"], abs=0.0005 + 1e-12), cells
+        assert float(cells[11].replace(",", "")) == pytest.approx(row["terminal_wealth_p50"], abs=0.5 + 1e-9), cells
+    # and each portfolio's weights against weights.csv, in the assets' order
+    weights = pd.read_csv(out / "weights.csv").pivot(index="portfolio", columns="asset", values="weight")
+    assets = list(dict.fromkeys(pd.read_csv(out / "weights.csv")["asset"]))
+    assert len(tables.tables["weights"]) == len(weights)
+    for cells in tables.tables["weights"]:
+        shown = [float(cell.rstrip("%")) / 100 for cell in cells[1:]]
+        np.testing.assert_allclose(shown, weights.loc[cells[0], assets], atol=0.0005 + 1e-12, err_msg=str(cells))
 
 
 def test_a_savings_plan_shows_the_investors_money_in_the_terminal_and_the_report(

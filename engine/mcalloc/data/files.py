@@ -128,7 +128,9 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
         try:
             frame = pd.read_parquet(path)
         except Exception as exc:  # noqa: BLE001 - pyarrow raises many kinds; all mean "unreadable"
-            raise DataError(f"{path}: not a readable Parquet file ({type(exc).__name__})") from None
+            raise DataError(
+                f"{path}: not a readable Parquet file ({type(exc).__name__}); write it again, or check {key}"
+            ) from None
         if not isinstance(frame.index, pd.RangeIndex):
             frame = frame.reset_index()
         frame = frame.astype(str).replace({"None": "", "NaT": "", "nan": ""})
@@ -142,7 +144,9 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         text = str(exc).strip()
         first_line = text.splitlines()[0] if text else "empty file"
-        raise DataError(f"{path}: not a readable CSV file ({first_line})") from None
+        raise DataError(
+            f"{path}: not a readable CSV file ({first_line}); give a header row (Date,Close) and one line per day"
+        ) from None
     except OSError as exc:  # no permission, an I/O error
         raise DataError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__}); check {key}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -270,7 +274,7 @@ def read_series(
     date, column = _resolve_columns(table, date_column, value_column, kind, column_key)
     frame = table.frame
     if frame.empty:
-        raise DataError(f"{table.path}: no data rows")
+        raise DataError(f"{table.path}: no data rows; give one line per day below the header")
     local = frame[date].str.strip().str.replace(r"(?:Z|[+-]\d{2}:?\d{2})$", "", regex=True)
     dates = pd.to_datetime(local, errors="coerce", format=date_format or "ISO8601")
     bad_dates = np.flatnonzero(dates.isna().to_numpy())
@@ -321,7 +325,9 @@ def read_series(
     if kind == "prices":
         bad = np.flatnonzero(values <= 0)
         if bad.size:
-            raise DataError(f"{table.where(int(bad[0]))}: price {values[bad[0]]} is not positive")
+            raise DataError(
+                f"{table.where(int(bad[0]))}: price {values[bad[0]]} is not positive; fix or remove the row"
+            )
     else:
         typical = float(np.nanmedian(np.abs(values))) if np.isfinite(values).any() else 0.0
         if typical > 0.5:
@@ -331,7 +337,9 @@ def read_series(
             )
         bad = np.flatnonzero(values <= -1)
         if bad.size:
-            raise DataError(f"{table.where(int(bad[0]))}: return {values[bad[0]]} is -100% or worse")
+            raise DataError(
+                f"{table.where(int(bad[0]))}: return {values[bad[0]]} is -100% or worse; fix or remove the row"
+            )
 
     index = pd.DatetimeIndex(dates.to_numpy())
     if index.tz is not None:
@@ -344,7 +352,9 @@ def read_series(
     rows = pd.Series(np.arange(index.size), index=index)
     series = pd.Series(values, index=index, name=column)[~missing].sort_index()
     if series.empty:
-        raise DataError(f"{table.path}: column {column} holds no values")
+        raise DataError(
+            f"{table.path}: column {column} holds no values; fill it, or name another column in the scenario"
+        )
     provenance = Provenance(
         source=table.path.suffix.lstrip(".").lower() or "file",
         path=str(table.path),

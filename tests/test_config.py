@@ -301,3 +301,41 @@ def test_a_null_that_is_a_choice_survives_the_saved_scenario(tmp_path: Path, key
     reloaded = load_scenario(saved)
     assert value(reloaded) is None and reloaded == chosen
     assert config_hash(chosen) != config_hash(load_scenario(DEFAULT_CONFIG))
+
+
+def test_a_relative_path_given_outside_the_files_is_relative_to_where_it_was_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mcalloc
+    from mcalloc.batch.sweep import read_sweep
+
+    fit = ROOT / "configs" / "examples" / "fit_etfs.yaml"
+    here = tmp_path / "work"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    # --set: from the current folder, so the saved config.yaml names the same file from anywhere
+    scenario = load_scenario(fit, ["data.paths.sp500=../shared/SPY.csv"])
+    assert scenario.data.paths["sp500"] == str(tmp_path / "shared" / "SPY.csv")
+    sweden = load_scenario(fit.parent / "sweden_fit.yaml", ["currency.fx={USD: fx/usd.csv}"])
+    assert sweden.currency.fx["USD"] == str(here / "fx" / "usd.csv")
+    # the file's own paths stay relative to the file, builtin names stay names
+    assert scenario.data.paths["intl"] == str((fit.parent / "../../../shared/data/EFA.csv").resolve())
+    residuals = load_scenario(DEFAULT_CONFIG, ["model.dependence.residuals=r.csv"]).model.dependence
+    assert getattr(residuals, "residuals", None) == str(here / "r.csv")
+    builtin = load_scenario(fit, ["data.paths.sp500=builtin:sp500_total_return"])
+    assert builtin.data.paths["sp500"] == "builtin:sp500_total_return"
+    # a sweep's settings: from the sweep file's folder, as its base is
+    sweeps = tmp_path / "sweeps"
+    sweeps.mkdir()
+    sweep = sweeps / "paths.yaml"
+    sweep.write_text(
+        f"name: paths\nbase: {fit}\nset:\n  data.paths.intl: c.csv\ngrid:\n  data.paths.sp500: [a.csv, /abs/b.csv]\n",
+        encoding="utf-8",
+    )
+    runs = read_sweep(sweep).runs
+    loaded = [load_scenario(run.config, run.overrides, run.origins) for run in runs]
+    assert [s.data.paths["sp500"] for s in loaded] == [str(sweeps / "a.csv"), "/abs/b.csv"]
+    assert {s.data.paths["intl"] for s in loaded} == {str(sweeps / "c.csv")}
+    # the Python API's settings, on a scenario already loaded: from the current folder too
+    again = mcalloc.api._apply(scenario.model_dump(mode="json"), ["data.paths.russell2000=iwm.csv"], [None])
+    assert again.data.paths["russell2000"] == str(here / "iwm.csv")

@@ -31,7 +31,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mcalloc.config.loader import override_text, read_yaml_file
+from mcalloc.config.loader import override_text, read_yaml_file, resolve_setting
 from mcalloc.errors import ConfigError
 
 __all__ = ["Batch", "BatchRun", "batch_from_inputs", "read_sweep"]
@@ -126,7 +126,13 @@ def read_sweep(path: Path) -> Batch:
         raise ConfigError(f"{where}: base: {sweep.base} does not exist (it is relative to the sweep file)")
     if _is_sweep(base):
         raise ConfigError(f"{where}: base: {sweep.base} is a sweep file itself; give the scenario file it sweeps")
-    common = [override_text(key, value) for key, value in sweep.set.items()]
+    folder = path.parent
+
+    def setting(key: str, value: object) -> str:
+        # a relative file path in a sweep is relative to the sweep file, as the base is
+        return override_text(key, resolve_setting(key, value, folder))
+
+    common = [setting(key, value) for key, value in sweep.set.items()]
 
     def origin(*key: str | int) -> str:
         return locations.get(key, str(path))
@@ -143,8 +149,8 @@ def read_sweep(path: Path) -> Batch:
                 name = "-".join([entry.name, *(_label(key, value) for key, value in swept.items())])
             overrides = [
                 *common,
-                *(override_text(key, value) for key, value in swept.items()),
-                *(override_text(key, value) for key, value in entry.set.items()),
+                *(setting(key, value) for key, value in swept.items()),
+                *(setting(key, value) for key, value in entry.set.items()),
             ]
             origins = [
                 *(origin("set", key) for key in sweep.set),

@@ -35,6 +35,8 @@ __all__ = [
     "override_text",
     "parse_yaml",
     "read_yaml_file",
+    "resolve_paths",
+    "resolve_setting",
     "scenario_to_dict",
     "validate",
 ]
@@ -216,7 +218,7 @@ def _merge(base: dict[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _resolve_paths(data: dict[str, Any], directory: Path) -> None:
+def resolve_paths(data: dict[str, Any], directory: Path) -> None:
     """Make file paths relative to the scenario file that names them."""
 
     def resolve(value: object) -> object:
@@ -239,10 +241,29 @@ def _resolve_paths(data: dict[str, Any], directory: Path) -> None:
         currency["fx"] = {code: resolve(value) for code, value in currency["fx"].items()}
 
 
+def resolve_setting(key: str, value: object, directory: Path) -> object:
+    """``value`` of the dotted ``key`` with the file paths it holds made absolute from ``directory``.
+
+    A relative path in a setting given outside a scenario file is relative
+    to where it was given: the current folder for ``--set``, the sweep file's
+    folder for a sweep's settings. The files' own are made absolute as they
+    are read (:func:`load_raw`), so the saved ``config.yaml`` runs anywhere.
+    """
+    parts = key.split(".")
+    nested: object = json.loads(json.dumps(value, default=str))
+    for part in reversed(parts):
+        nested = {part: nested}
+    assert isinstance(nested, dict)
+    resolve_paths(nested, directory)
+    for part in parts:
+        nested = nested[part]  # type: ignore[index]
+    return nested
+
+
 def load_raw(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Locations]:
     """Read ``path`` and everything it extends into one merged mapping (``_chain``: the files that led here)."""
     data, locations = _read_yaml(path)
-    _resolve_paths(data, path.parent)
+    resolve_paths(data, path.parent)
     parent_name = data.pop("extends", None)
     if parent_name is None:
         return data, locations
@@ -446,6 +467,8 @@ def load_scenario(
         # a section the files do not have came from the override too (a misspelt one: simulaton.n_paths)
         for end in range(1, len(key)):
             locations.setdefault(key[:end], locations[key])
+    # paths the files gave are absolute by now; those the overrides gave are relative to the current folder
+    resolve_paths(data, Path.cwd())
     return validate(data, locations, path, overridden)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +20,7 @@ import yaml
 from mcalloc.batch import read_sweep
 from mcalloc.cli.main import main
 from mcalloc.config import load_scenario
+from mcalloc.config.loader import override_text
 from mcalloc.errors import ConfigError
 from mcalloc.pipeline import run_scenario
 
@@ -307,6 +309,32 @@ def test_a_run_too_big_for_memory_fails_before_it_starts(tmp_path: Path, capsys:
     blocked.write_text("x", encoding="utf-8")
     assert main(["batch", str(sweep), "--out", str(blocked / "b"), "--dry-run"]) == 2
     one_error_line(capsys.readouterr(), (f"{blocked / 'b'}: the batch folder cannot be made", "afile is a file"))
+
+
+def test_a_batch_refuses_a_folder_that_is_not_a_batch_and_takes_a_scenarios_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a run's folder: a later mcalloc run --out there would replace it, and the batch with it
+    run = tmp_path / "run"
+    sets = [part for key, value in TINY.items() for part in ("--set", override_text(key, value))]
+    assert main(["run", str(DEFAULT_CONFIG), "--out", str(run), "-q", *sets]) == 0
+    before = sorted(path.name for path in run.iterdir())
+    capsys.readouterr()
+    sweep = _sweep(tmp_path, {"simulation.horizon_years": [1]})
+    for refused, named in ((run, "an mcalloc results folder"), (tmp_path / "mine", "holds notes.txt")):
+        refused.mkdir(exist_ok=True)
+        if named.endswith("notes.txt"):
+            (refused / "notes.txt").write_text("mine", encoding="utf-8")
+        for dry in ([], ["--dry-run"]):
+            assert main(["batch", str(sweep), "--out", str(refused), *dry]) == 2
+            one_error_line(capsys.readouterr(), (f"{refused}: exists and is not a batch folder ({named})", "--out"))
+    assert sorted(path.name for path in run.iterdir()) == before
+    # a scenario's results folder, holding its runs' folders (the default for a batch named after it), is taken
+    results = tmp_path / "results" / "default"
+    shutil.copytree(run, results / "20261203T000000Z-abc")
+    assert main(["batch", str(sweep), "--out", str(results)]) == 0
+    assert (results / "index.csv").is_file() and (results / "20261203T000000Z-abc" / "manifest.json").is_file()
+    capsys.readouterr()
 
 
 @pytest.mark.slow

@@ -255,9 +255,32 @@ def _unmade(out: Path, reason: str) -> OutputError:
     return OutputError(f"{out}: the batch folder cannot be made ({reason}); give another --out")
 
 
+_BATCH_FILES = frozenset({"index.csv", "index.parquet", "batch.html"})
+"""The files a batch folder holds beside its folders (``runs/``, ``figures/``)."""
+
+
 def check_batch_folder(out: Path) -> None:
-    """Refuse, before any run (and in a dry run), a batch folder that cannot be made: a file in the way, say."""
+    """Refuse, before any run (and in a dry run), a batch folder that cannot be made or is something else.
+
+    An existing folder is taken if it holds folders and a batch's own files
+    only: an earlier batch (resumed), an empty folder, or the folder of a
+    scenario's runs (``results/<name>/``, the default for a batch named
+    after the scenario). A run's folder or any other file is refused: a later
+    ``mcalloc run --out`` there would replace the batch with it.
+    """
     if out.is_dir():
+        try:
+            foreign = sorted(
+                entry.name
+                for entry in out.iterdir()
+                # hidden files too: an index interrupted as it was written (.index.csv.tmp), a desktop's own
+                if not entry.is_dir() and entry.name not in _BATCH_FILES and not entry.name.startswith(".")
+            )
+        except OSError as error:
+            raise _unmade(out, error.strerror or type(error).__name__) from None
+        if foreign:
+            what = "an mcalloc results folder" if "manifest.json" in foreign else f"holds {foreign[0]}"
+            raise OutputError(f"{out}: exists and is not a batch folder ({what}); give another --out")
         return
     problem = "a file is in the way" if out.exists() else place_problem(out)
     if problem is not None:

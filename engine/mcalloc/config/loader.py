@@ -368,7 +368,24 @@ def apply_override(data: dict[str, Any], override: str, origin: str | None = Non
     return result
 
 
-_KEY_PREFIX = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[A-Za-z0-9_]+)*): (.*)$", re.DOTALL)
+_KEY_PREFIX = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[A-Za-z0-9_]+)*(?:\|[a-z_][a-z0-9_]*)*): (.*)$", re.DOTALL)
+"""A validator's message may start with the key it is about, or with two or more (``start|end:``) of a pair."""
+
+
+def _blamed(
+    section: KeyPath, names: list[str], locations: Locations, source: Path, overridden: Sequence[KeyPath]
+) -> str:
+    """Which of the keys ``names`` a check of a pair blames: the one changed last, as the user sees it.
+
+    The last ``--set`` among them, else one the scenario file itself gives
+    (over a parent's), else the first.
+    """
+    keys = [(*section, _parse_key(name)) for name in names]
+    changed = [key for key in overridden if key in keys]
+    if changed:
+        return str(changed[-1][-1])
+    own = [key for key in keys if locations.get(key, "").startswith(f"{source}:")]
+    return str(own[0][-1]) if own else names[0]
 
 
 def _format_validation_error(
@@ -393,16 +410,26 @@ def _format_validation_error(
     # (relative to where they sit) so that the error can point at it
     prefixed = _KEY_PREFIX.match(message)
     if error["type"] == "value_error" and prefixed:
-        loc = loc + tuple(_parse_key(part) for part in prefixed.group(1).split("."))
+        named = prefixed.group(1)
+        if "|" in named:
+            *path, first = named.split(".")
+            section = loc + tuple(_parse_key(part) for part in path)
+            named = ".".join([*path, _blamed(section, first.split("|"), locations, source, overridden)])
+        loc = loc + tuple(_parse_key(part) for part in named.split("."))
         message = prefixed.group(2)
     key = ".".join(str(p) for p in loc) or "(top level)"
     where = None
-    for end in range(len(loc), 0, -1):
+    end = len(loc)
+    while end > 0:
         where = locations.get(loc[:end])
         if where is not None:
             break
+        end -= 1
     where = where or str(source)
-    inside = [key for key in overridden if loc and len(key) > len(loc) and key[: len(loc)] == loc]
+    # a key the files do not give (one a validator requires) stands for its section: an override that
+    # changed a key beside it (simulation.start.kind=vol, which needs vol_ann) is what the user just did
+    section = loc[:end] if end >= len(loc) - 1 else loc
+    inside = [key for key in overridden if section and len(key) > len(section) and key[: len(section)] == section]
     if inside:  # a check of the whole section, failed by the override that changed one of its keys
         where = locations.get(inside[-1], where)
     if error["type"] == "extra_forbidden":

@@ -172,7 +172,7 @@ class DataConfig(Frozen):
         if self.file is None and not self.paths:
             raise ValueError("paths: give a file (or builtin:NAME) per asset, or one wide file")
         if self.start and self.end and self.start >= self.end:
-            raise ValueError(f"start: {self.start} is not before end {self.end}")
+            raise ValueError(f"start|end: start {self.start} is not before end {self.end}; move one of them")
         if self.date_format is not None:
             sample = datetime.datetime(2001, 2, 3)
             try:

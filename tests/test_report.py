@@ -155,6 +155,8 @@ def test_report_tables_show_the_numbers_of_the_csv_files(run_folder: tuple[Path,
             assert row["statistic"] == "prob_wealthier" and cells[3:5] == ["same mix", ""], cells
             continue
         shown = float(cells[3].rstrip("%"))
+        if pd.isna(row["ci_low"]):  # a ratio, count or share of the mix: no interval, and no " .. " either
+            assert cells[4] == "", cells
         if row["statistic"] == "prob_wealthier":
             assert shown / 100 == pytest.approx(row["difference"], abs=0.0005 + 1e-12), cells
         elif row["statistic"] in ("diversification_ratio", "effective_bets"):

@@ -237,7 +237,8 @@ def _diversification_table(table: pd.DataFrame) -> Table:
                 str(row["currency"]),
                 str(row["statistic"]),
                 "same mix" if same else show(row["difference"]),
-                "" if same else f"{show(row['ci_low'])} .. {show(row['ci_high'])}",
+                # a share or ratio of the mix has no interval: the cell is empty, not " .. "
+                "" if same or pd.isna(row["ci_low"]) else f"{show(row['ci_low'])} .. {show(row['ci_high'])}",
                 _with_interval(show, row["unpaired_difference"], row["unpaired_ci_low"], row["unpaired_ci_high"]),
             ]
         )

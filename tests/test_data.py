@@ -96,6 +96,15 @@ BAD_FILES = {
     ),
     "missing-column": ("Date,Open,High\n2020-01-01,1,2\n", r"x.csv: cannot tell which column holds the prices"),
     "empty": ("", r"x.csv: not a readable CSV file \(.*\); give a header row"),
+    # pandas' tokenizer errors, in the file's own line numbers (its "row 1" of an open quote is line 2)
+    "extra-fields": (
+        "Date,Close\n2020-01-01,1\n2020-01-02,2,3,4\n",
+        r"x.csv: line 3: 4 fields where the header has 2 \(a comma inside a value\?\); fix or remove the row",
+    ),
+    "open-quote": (
+        'Date,Close\n2020-01-01,1\n2020-01-02,"2\n2020-01-03,3\n',
+        r"x.csv: line 3: a quote \(\"\) opens there",
+    ),
     "header-only": ("Date,Close\n", r"x.csv: no data rows; give one line per day"),
     # a download cut off mid-row: pandas would read the Close and fill the rest
     "cut-off": (

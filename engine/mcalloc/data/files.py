@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -143,6 +144,19 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
         raise DataError(f"{path}: {where} is not UTF-8; save the file as UTF-8") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         text = str(exc).strip()
+        # pandas' own words for the two common breaks, in this file's line numbers (the header is line 1)
+        fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+        if fields:
+            expected, line, seen = fields.groups()
+            raise DataError(
+                f"{path}: line {line}: {seen} fields where the header has {expected} (a comma inside a value?); "
+                "fix or remove the row"
+            ) from None
+        quote = re.search(r"EOF inside string starting at row (\d+)", text)
+        if quote:
+            raise DataError(
+                f'{path}: line {int(quote.group(1)) + 1}: a quote (") opens there and never closes; close or remove it'
+            ) from None
         first_line = text.splitlines()[0] if text else "empty file"
         raise DataError(
             f"{path}: not a readable CSV file ({first_line}); give a header row (Date,Close) and one line per day"

@@ -175,6 +175,10 @@ def test_a_2x2_sweep_gives_an_index_of_four_rows(
     assert capsys.readouterr().out.strip() == f"report: {tmp_path / 'out' / 'batch.html'}"
     assert page.count("<figure") == 1 and "horizon_years=2-rebalance=annual" in page
     assert (tmp_path / "out" / "figures" / "batch.svg").is_file()
+    # the batch folder is not a run: compare and load say what it is and what to give instead
+    first_run = str(index["folder"].iloc[0])
+    assert main(["compare", str(tmp_path / "out"), first_run]) == 2
+    one_error_line(capsys.readouterr(), (f"{tmp_path / 'out'}: a batch folder, not a run", "runs/<name>", "load_batch"))
 
 
 def test_the_index_shows_the_value_a_run_had_for_a_key_only_other_entries_set(tmp_path: Path) -> None:

@@ -289,7 +289,7 @@ def test_report_command_refuses_a_folder_that_is_not_a_finished_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["report", str(tmp_path)]) == 2
-    assert "no manifest.json" in capsys.readouterr().err
+    one_error_line(capsys.readouterr(), (f"{tmp_path}: no manifest.json", "give the folder of an mcalloc run"))
 
 
 def test_report_refuses_a_backtest_that_did_not_finish(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -323,6 +323,12 @@ def test_compare_draws_run_names_as_they_are(
     capsys.readouterr()
     assert _not_blank((tmp_path / "compared" / "figures" / "fans.png").read_bytes())
     assert "cost_$5_vs_$10" in (tmp_path / "compared" / "compare.html").read_text(encoding="utf-8")
+    # the comparison's folder is not a run: report and compare say what it is
+    for argv in (["report", str(tmp_path / "compared")], ["compare", str(first), str(tmp_path / "compared")]):
+        assert main(argv) == 2
+        one_error_line(
+            capsys.readouterr(), (f"{tmp_path / 'compared'}: a comparison of runs, not a run", "give the run")
+        )
 
 
 @pytest.mark.parametrize("option", ["--out", "--csv"])

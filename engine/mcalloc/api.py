@@ -180,6 +180,13 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     if not folder.exists():
         raise RunFolderError(f"{folder}: no such folder; give the folder of an mcalloc run")
     if not manifest_file.is_file():
+        # the folders mcalloc writes that are not runs, named for what they are
+        if (folder / "index.csv").is_file():
+            raise RunFolderError(
+                f"{folder}: a batch folder, not a run; give one of its runs (runs/<name>) or use mcalloc.load_batch"
+            )
+        if (folder / "comparison.csv").is_file():
+            raise RunFolderError(f"{folder}: a comparison of runs, not a run; give the run folders it compared")
         raise RunFolderError(f"{folder}: no manifest.json; give the folder of an mcalloc run")
     try:
         manifest = json.loads(manifest_file.read_text(encoding="utf-8"))

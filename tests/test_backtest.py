@@ -458,3 +458,21 @@ def test_backtest_report_renders_in_chromium_offline(shared_data: Path, tmp_path
         assert errors == [], errors
     finally:
         driver.quit()  # type: ignore[attr-defined]
+
+
+def test_a_failed_var_check_is_named_with_whole_hits() -> None:
+    # the table keeps counts as floats (a column shared with missing values); the summary line shows them whole
+    from mcalloc.backtest.tables import _label
+
+    row = pd.Series(
+        {
+            "check": "var",
+            "statistic": "var99",
+            "horizon": "1d",
+            "series": "intl",
+            "exceedances": 102.0,
+            "expected_exceedances": 30.24,
+            "conditional_coverage_p": 1.2e-15,
+        }
+    )
+    assert _label(row) == "var99 1d intl: 102 hits vs 30.2 expected (p=1.2e-15)"

@@ -216,6 +216,6 @@ def _label(row: pd.Series) -> str:
     if row["check"] == "pit":
         return f"PIT {row['horizon']} {row['series']} (Berkowitz p={row['berkowitz_p']:.3g})"
     return (
-        f"{row['statistic']} {row['horizon']} {row['series']}: {row['exceedances']} hits vs "
+        f"{row['statistic']} {row['horizon']} {row['series']}: {row['exceedances']:.0f} hits vs "
         f"{row['expected_exceedances']:.1f} expected (p={row['conditional_coverage_p']:.3g})"
     )

@@ -16,7 +16,7 @@ from mcalloc.errors import ConfigError
 from mcalloc.pipeline import run_scenario
 from mcalloc.report.compare import comparison_table
 
-from .conftest import DEFAULT_CONFIG, ROOT
+from .conftest import DEFAULT_CONFIG, ROOT, one_error_line
 
 SMALL = {
     "simulation__n_paths": 300,
@@ -230,6 +230,7 @@ def test_compare_puts_two_runs_side_by_side(tmp_path: Path, capsys: pytest.Captu
     printed = capsys.readouterr().out
     assert "monthly" in printed and f"report: {out / 'compare.html'}" in printed
     assert main(["compare", str(monthly.folder)]) == 2
+    one_error_line(capsys.readouterr(), ("compare: give at least two run folders",))
 
 
 def test_run_refuses_what_would_not_fit_in_memory(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import mcalloc
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -213,6 +214,10 @@ def test_a_broken_run_fails_alone_and_is_retried(tmp_path: Path, capsys: pytest.
     assert main(argv) == 2
     printed = capsys.readouterr()
     assert "3 of 4 runs complete" in printed.out
+    # the failed run's reason is one line of the log naming the file and the key, with no traceback
+    assert "Traceback" not in printed.err
+    reasons = [line for line in printed.err.splitlines() if "n_pathz" in line]
+    assert len(reasons) == 1 and "broken.yaml" in reasons[0] and "unknown key" in reasons[0], printed.err
     index = pd.read_csv(tmp_path / "out" / "index.csv")
     assert list(index["status"]) == ["complete", "complete", "complete", "failed"]
     assert "n_pathz" in index["error"].iloc[3]
@@ -411,7 +416,23 @@ def test_the_batch_page_draws_entries_that_set_a_key_the_others_do_not(tmp_path:
     out = tmp_path / "out"
     assert main(["batch", str(sweep), "--out", str(out)]) == 0
     assert main(["report", str(out)]) == 0
-    assert (out / "batch.html").is_file()
+    page = (out / "batch.html").read_text(encoding="utf-8")
+    index = mcalloc.load_batch(out)
+    assert all(run in page for run in index["run"])
+    # each portfolio has a line per entry in every panel, its points at the two horizons, from the index
+    from mcalloc.report.figures import batch_figure
+
+    figure = batch_figure(index, ["simulation.horizon_years", "entry", "assets.0.ter"])
+    assert figure is not None
+    portfolios = [str(c).split(":", 1)[1] for c in index.columns if str(c).startswith("cagr_median:")]
+    lines = {line.get_label(): line for line in figure.axes[0].lines}  # median CAGR
+    expected = {f"{p} ({entry}, {ter})" for p in portfolios for entry, ter in (("base", 0.0009), ("cheap", 0.0003))}
+    assert set(lines) == expected
+    for entry in ("base", "cheap"):
+        rows = index[index["entry"] == entry].sort_values("simulation.horizon_years")
+        drawn = lines[f"{portfolios[0]} ({entry}, {rows['assets.0.ter'].iloc[0]})"]
+        assert list(drawn.get_xdata()) == [1, 2]
+        np.testing.assert_allclose(drawn.get_ydata(), rows[f"cagr_median:{portfolios[0]}"])  # the first panel
 
 
 @pytest.mark.parametrize(

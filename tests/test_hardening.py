@@ -25,7 +25,7 @@ from mcalloc.errors import ModelError, stop_requested
 from mcalloc.pipeline import build_model
 from mcalloc.results.writer import check_finite
 
-from .conftest import DEFAULT_CONFIG
+from .conftest import DEFAULT_CONFIG, one_error_line
 
 BIG_RUN = ["simulation.n_paths=400000", "output.report=false", "simulation.n_jobs=2"]
 
@@ -386,7 +386,7 @@ def test_force_runs_what_the_memory_guard_would_refuse(
     monkeypatch.setattr("mcalloc.simulation.resources.available_gb", lambda: 0.0)
     argv = ["run", str(DEFAULT_CONFIG), "-q", "--set", "simulation.n_paths=200", "--set", "output.report=false"]
     assert main([*argv, "--out", str(tmp_path / "refused")]) == 2
-    assert "0.0 GB is available" in capsys.readouterr().err
+    one_error_line(capsys.readouterr(), ("0.0 GB is available", "lower simulation.n_paths"))
     assert not (tmp_path / "refused").exists()
     assert main([*argv, "--out", str(tmp_path / "forced"), "--force", "--set", "optimize.objectives=[]"]) == 0
     assert json.loads((tmp_path / "forced" / "manifest.json").read_text(encoding="utf-8"))["status"] == "complete"
@@ -406,6 +406,6 @@ def test_plain_aliases_still_work_and_errors_point_into_the_file(
         encoding="utf-8",
     )
     assert main(["validate", str(scenario)]) == 2
-    assert f"{scenario}:6: simulation.n_paths" in capsys.readouterr().err
+    one_error_line(capsys.readouterr(), (f"{scenario}:6: simulation.n_paths",))
     scenario.write_text(scenario.read_text(encoding="utf-8").replace("n_paths: -1", "n_paths: 100"), encoding="utf-8")
     assert main(["validate", str(scenario)]) == 0

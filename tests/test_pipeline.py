@@ -49,13 +49,20 @@ CONTRACT_FILES = {
 
 
 def test_same_seed_same_metrics_for_one_and_two_workers(tmp_path: Path) -> None:
-    outputs = []
+    folders = []
     for n_jobs in (1, 2):
         scenario = load_scenario(DEFAULT_CONFIG, [*SMALL, f"simulation.n_jobs={n_jobs}"])
-        outcome = run_scenario(scenario, out=tmp_path / f"jobs{n_jobs}")
-        for name in ("metrics.csv", "weights.csv", "return_correlation.csv"):
-            outputs.append((outcome.folder / name).read_bytes())
-    assert outputs[:3] == outputs[3:]
+        folders.append(run_scenario(scenario, out=tmp_path / f"jobs{n_jobs}").folder)
+    # every table, byte for byte (metrics, weights, fan, drawdowns, horizons, diversification, ...), and every
+    # path's own results: a chunk combined out of order would show in the per-path table first
+    tables = sorted(path.name for path in folders[0].glob("*.csv"))
+    assert {"metrics.csv", "weights.csv", "horizons.csv", "fan.csv", "diversification.csv"} <= set(tables)
+    assert tables == sorted(path.name for path in folders[1].glob("*.csv"))
+    for name in tables:
+        assert (folders[0] / name).read_bytes() == (folders[1] / name).read_bytes(), name
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(folders[0] / "paths.parquet"), pd.read_parquet(folders[1] / "paths.parquet"), check_exact=True
+    )
 
 
 def test_the_return_correlation_is_the_assets_not_the_factor_models_shocks(tmp_path: Path) -> None:

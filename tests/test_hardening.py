@@ -162,7 +162,7 @@ def test_after_a_sigterm_a_batch_starts_no_further_run_and_compare_writes_nothin
 ) -> None:
     # a stage that turns the signal's exception into an error of its own: the batch records the interruption,
     # not that error, and starts no further run; a comparison being drawn is not moved into place
-    import mcalloc.pipeline as pipeline
+    import mcalloc.report as report
     from mcalloc.batch import BatchRun, run_batch
     from mcalloc.batch.sweep import Batch
     from mcalloc.errors import McallocError, Terminated, request_stop
@@ -170,19 +170,27 @@ def test_after_a_sigterm_a_batch_starts_no_further_run_and_compare_writes_nothin
 
     started = []
 
-    def broken(scenario: object, **kwargs: object) -> object:
-        started.append(scenario)
+    def broken(*args: object, **kwargs: object) -> object:
+        # the real run's last stage receives the signal and fails with an error of its own
+        started.append(args)
         request_stop()
         raise McallocError("a stage broke on its way out of the signal")
 
-    monkeypatch.setattr(pipeline, "run_scenario", broken)
-    runs = (BatchRun("first", DEFAULT_CONFIG), BatchRun("second", DEFAULT_CONFIG))
+    monkeypatch.setattr(report, "write_report", broken)
+    small = ("simulation.n_paths=200", "simulation.chunk_size=100", "simulation.horizon_years=1")
+    small += ("optimize.objectives=[]", "output.report=true")
+    runs = tuple(BatchRun(name, DEFAULT_CONFIG, small) for name in ("first", "second"))
     try:
         with pytest.raises(Terminated):
             run_batch(Batch("stopped", runs), tmp_path / "batch")
         assert len(started) == 1
-        index = pd.read_csv(tmp_path / "batch" / "index.csv")
+        index = pd.read_csv(tmp_path / "batch" / "index.csv", keep_default_na=False)
         assert list(index["status"]) == ["failed", "pending"] and index["error"].iloc[0] == "interrupted"
+        # the real run's folder was marked failed, and the run never reached has none
+        assert list(index["folder"]) == ["runs/first.failed", ""]
+        manifest = json.loads((tmp_path / "batch" / "runs" / "first.failed" / "manifest.json").read_text())
+        assert manifest["status"] == "failed"
+        assert sorted(p.name for p in (tmp_path / "batch" / "runs").iterdir()) == ["first.failed"]
         # what compare, report and every run folder make final goes through move_into_place
         working = tmp_path / ".compared.partial"
         working.mkdir()

@@ -28,6 +28,7 @@ what the optimiser saw and what a portfolio lives through is visible.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -58,6 +59,13 @@ class Scenarios:
     steps_per_year: float = 12.0
     floor_mean: np.ndarray | None = None
     """In a subset of paths, the annualised means of all the optimiser's paths: where a floor is measured."""
+    known_moments: tuple[np.ndarray, np.ndarray] | None = None
+    """The mean (n_assets,) and covariance (n_assets, n_assets) per period the scenarios were drawn from, if given.
+
+    Parametric scenarios have them: the mean, variance and floor measures
+    then use them exactly, as Rockafellar and Uryasev (2000) do, and only
+    the tail measures (CVaR, drawdowns) are estimated from the draws.
+    """
 
     @property
     def n_paths(self) -> int:
@@ -77,7 +85,9 @@ class Scenarios:
 
     def subset(self, rows: np.ndarray | slice) -> Scenarios:
         """The scenarios of some paths; a ``min_return`` floor is still measured on all of them."""
-        return Scenarios(self.months[rows], self.months_per_period, self.steps_per_year, self.floor_means())
+        return Scenarios(
+            self.months[rows], self.months_per_period, self.steps_per_year, self.floor_means(), self.known_moments
+        )
 
     def floor_means(self) -> np.ndarray:
         """Each asset's annualised mean return as a ``min_return`` floor measures it: over all the paths.
@@ -95,7 +105,9 @@ class Scenarios:
         """
         edges = np.linspace(0, self.n_paths, count + 1).astype(int)
         return [
-            Scenarios(self.months[int(lo) : int(hi)], self.months_per_period, self.steps_per_year)
+            Scenarios(
+                self.months[int(lo) : int(hi)], self.months_per_period, self.steps_per_year, None, self.known_moments
+            )
             for lo, hi in itertools.pairwise(edges)
         ]
 
@@ -130,12 +142,12 @@ class Scenarios:
         return np.asarray(np.cov(flat, rowvar=False, ddof=1)).reshape(self.n_assets, self.n_assets)
 
     def monthly_mean(self) -> np.ndarray:
-        """Mean monthly simple return of each asset, pooled over paths and months, (n_assets,)."""
-        return self._mean
+        """Mean monthly simple return of each asset, pooled over paths and months, (n_assets,); or the known one."""
+        return self._mean if self.known_moments is None else self.known_moments[0]
 
     def monthly_covariance(self) -> np.ndarray:
-        """Pooled covariance of the assets' monthly simple returns, (n_assets, n_assets)."""
-        return self._covariance
+        """Pooled covariance of the assets' monthly simple returns, (n_assets, n_assets); or the known one."""
+        return self._covariance if self.known_moments is None else self.known_moments[1]
 
     def cumulative_returns(self) -> np.ndarray:
         """Cumulative sums of monthly simple returns, (n_paths, n_months, n_assets): the uncompounded wealth."""
@@ -160,7 +172,9 @@ class Scenarios:
         return np.asarray(self.steps_per_year * self.monthly_covariance())
 
     def volatility(self, weights: np.ndarray) -> float:
-        """The one volatility: pooled monthly returns, annualised."""
+        """The one volatility: pooled monthly returns, annualised; from the known covariance when there is one."""
+        if self.known_moments is not None:
+            return math.sqrt(self.steps_per_year * float(weights @ self.known_moments[1] @ weights))
         returns = self.monthly_returns(weights)
         return pooled_volatility(
             returns.sum(axis=1), (returns * returns).sum(axis=1), self.n_months, self.steps_per_year
@@ -235,7 +249,7 @@ def parametric(
     rng: np.random.Generator,
     nu: float | None = None,
 ) -> Scenarios:
-    """``n`` single-period scenarios of simple returns with the given mean vector and covariance.
+    """``n`` single-period scenarios of simple returns with the given mean vector and covariance (kept as known).
 
     Multivariate normal, or multivariate t with ``nu > 2`` degrees of freedom
     scaled so its covariance is ``covariance``: ``mean + sqrt((nu - 2) / nu)
@@ -260,4 +274,5 @@ def parametric(
             "(normal and t returns have no floor at -100%), which no wealth survives; lower "
             "optimize.scenarios.covariance (per period, as the means)"
         )
-    return Scenarios(growth[:, None, :], 1, steps_per_year)
+    known = (np.array(mean, dtype=float), np.array(covariance, dtype=float))
+    return Scenarios(growth[:, None, :], 1, steps_per_year, known_moments=known)

@@ -165,6 +165,7 @@ def test_report_tables_show_the_numbers_of_the_csv_files(run_folder: tuple[Path,
             assert shown / 100 == pytest.approx(row["difference"], abs=0.00005 + 1e-12), cells
     provenance = dict(tuple(cells) for cells in tables.tables["provenance"] if len(cells) == 2)
     assert "running" not in provenance["started / finished (UTC)"]
+    assert provenance["account tax"] == "none (returns before tax)"
     # the headline table: each portfolio's row against metrics.csv, percentages to the shown 0.1 point
     metrics = pd.read_csv(out / "metrics.csv")
     shown_rows = tables.tables["metrics"]
@@ -205,6 +206,11 @@ def test_a_savings_plan_shows_the_investors_money_in_the_terminal_and_the_report
     tables.feed((out / "report.html").read_text(encoding="utf-8"))
     rows = {cells[0]: cells for cells in tables.tables["money"]}
     assert set(rows) == set(metrics.index)
+    # the page says which account was taxed, and how (the scenario's ISK: 2.55% + 1 point, 30%, SEK 300,000)
+    provenance = dict(tuple(cells) for cells in tables.tables["provenance"] if len(cells) == 2)
+    assert provenance["account tax"] == (
+        "ISK: 30% of a standard income of 3.55% of the capital base above SEK 300,000; foreign withholding 15%"
+    )
     for name, cells in rows.items():
         paid_in, taxes = float(cells[2].replace(",", "")), float(cells[6].replace(",", ""))
         assert paid_in == pytest.approx(metrics.loc[name, "invested_mean"], abs=0.5)
@@ -550,3 +556,16 @@ def test_every_figure_keeps_its_titles_and_labels_inside_the_picture(run_folder:
                 box.x0 >= frame.x0 - 1 and box.x1 <= frame.x1 + 1 and box.y0 >= frame.y0 - 1 and box.y1 <= frame.y1 + 1
             )
             assert inside, (name, text.get_text(), box, frame)
+
+
+def test_the_page_names_a_depot_and_its_rates() -> None:
+    from mcalloc.config.schema import TaxConfig
+    from mcalloc.report.page import _account_tax
+
+    depot = TaxConfig(kind="depot").model_dump(mode="json")
+    assert _account_tax(depot, "SEK") == (
+        "depot: gains 30% (average cost), 70% of a loss deductible, dividends 30%, fund standard income 0.4%; "
+        "sold at the horizon"
+    )
+    depot["depot"]["liquidate_at_horizon"] = False
+    assert _account_tax(depot, "SEK").endswith("; not sold at the horizon")

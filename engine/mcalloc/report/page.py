@@ -266,6 +266,7 @@ def _provenance(run: Run) -> Table:
         ("paths x years", f"{manifest.get('n_paths'):,} x {manifest.get('horizon_years')}"),
         ("rebalancing", run.config.get("portfolio", {}).get("rebalance")),
         ("base currency", run.config.get("currency", {}).get("base", "USD")),
+        ("account tax", _account_tax(run.config.get("tax") or {}, run.config.get("currency", {}).get("base", "USD"))),
         ("dependence model", (manifest.get("dependence") or {}).get("kind")),
         ("seed", manifest.get("seed")),
         ("config sha256", manifest.get("config_sha256")),
@@ -280,6 +281,29 @@ def _provenance(run: Run) -> Table:
         name = record.get("path") or record.get("source") or record.get("name", "data")
         items.append((f"data {name}", f"sha256 {str(record.get('sha256', ''))[:16]}"))
     return Table(columns=["item", "value"], rows=[[key, "" if value is None else str(value)] for key, value in items])
+
+
+def _account_tax(tax: Mapping[str, Any], currency: str) -> str:
+    """The account the run taxed, with the rates that set its tax (tax.kind and its section)."""
+    kind = tax.get("kind", "none")
+    if kind == "isk":
+        isk = tax.get("isk") or {}
+        rate = max(isk.get("government_bond_rate", 0.0) + isk.get("margin", 0.0), isk.get("floor", 0.0))
+        return (
+            f"ISK: {isk.get('tax_rate', 0.0):.0%} of a standard income of {rate:.2%} of the capital base above "
+            f"{currency} {isk.get('allowance', 0.0):,.0f}; "
+            f"foreign withholding {isk.get('foreign_withholding', 0.0):.0%}"
+        )
+    if kind == "depot":
+        depot = tax.get("depot") or {}
+        sold = "sold at the horizon" if depot.get("liquidate_at_horizon") else "not sold at the horizon"
+        return (
+            f"depot: gains {depot.get('capital_gains_rate', 0.0):.0%} (average cost), "
+            f"{depot.get('loss_deduction', 0.0):.0%} of a loss deductible, dividends "
+            f"{depot.get('dividend_tax_rate', 0.0):.0%}, fund standard income "
+            f"{depot.get('fund_standard_income', 0.0):.1%}; {sold}"
+        )
+    return "none (returns before tax)"
 
 
 def _pictures(run: Run, target: Path) -> dict[str, Picture | None]:

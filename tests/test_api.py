@@ -229,6 +229,7 @@ def test_compare_puts_two_runs_side_by_side(tmp_path: Path, capsys: pytest.Captu
         pd.testing.assert_series_equal(mine.loc[expected.index], expected, check_names=False, rtol=1e-9)
     printed = capsys.readouterr().out
     assert "monthly" in printed and f"report: {out / 'compare.html'}" in printed
+    assert "taxes_mean" not in table  # no run is taxed or saves: the money columns would be noise
     assert main(["compare", str(monthly.folder)]) == 2
     one_error_line(capsys.readouterr(), ("compare: give at least two run folders",))
 
@@ -238,3 +239,19 @@ def test_run_refuses_what_would_not_fit_in_memory(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"GB is available; lower simulation.n_paths.*pass force=True"):
         mcalloc.run(DEFAULT_CONFIG, out=tmp_path / "big", simulation__n_paths=100_000_000)
     assert not (tmp_path / "big").exists()
+
+
+def test_compare_shows_the_investors_money_when_an_account_is_taxed(tmp_path: Path) -> None:
+    # isk_vs_depot.yaml asks to compare the accounts' taxes and wealth: both are in the comparison, each run's
+    # own numbers from its metrics.csv
+    example = ROOT / "configs" / "examples" / "isk_vs_depot.yaml"
+    runs = [mcalloc.run(example, out=tmp_path / kind, tax__kind=kind, **SMALL) for kind in ("isk", "depot")]
+    table = comparison_table(runs)
+    assert list(table.columns[-4:]) == ["terminal_wealth_p50", "invested_mean", "taxes_mean", "mwr_median"]
+    for run in runs:
+        own = table[table["run"] == run.folder.name].set_index("portfolio")
+        metrics = run.metrics.set_index("portfolio")
+        for column in ("invested_mean", "taxes_mean", "mwr_median"):
+            pd.testing.assert_series_equal(own[column], metrics.loc[own.index, column], check_names=False)
+    depot = table[table["run"] == "depot"]["taxes_mean"]
+    assert (depot > table[table["run"] == "isk"]["taxes_mean"].to_numpy()).all()  # a depot taxes the gains

@@ -16,7 +16,7 @@ from typing import Any
 from mcalloc.api import load
 from mcalloc.cli.common import add_command, check_output_file
 from mcalloc.errors import McallocError, OutputError
-from mcalloc.report.compare import KEY_METRICS, comparison_table
+from mcalloc.report.compare import KEY_METRICS, MONEY_METRICS, comparison_table
 
 __all__ = ["register"]
 
@@ -87,9 +87,9 @@ def _compare(args: argparse.Namespace) -> int:
         check_final(out, "comparison.csv", "comparison folder")
     table = comparison_table(runs)
     shown = table.copy()
-    for column in KEY_METRICS:
+    for column in [*KEY_METRICS, *MONEY_METRICS]:
         if column in shown:
-            style = "{:,.0f}" if column.startswith("terminal_wealth") else "{:.2%}"
+            style = "{:,.0f}" if column.startswith(("terminal_wealth", "invested", "taxes")) else "{:.2%}"
             shown[column] = shown[column].map(style.format)
     print(shown.to_string(index=False))
     if args.csv is not None:

@@ -1,12 +1,13 @@
 """Names of :mod:`mcalloc.report`, imported on first use (see ``__init__.py``)."""
 
 from . import compare, figures, frontier, page, validation
-from .compare import KEY_METRICS, comparison_table
+from .compare import KEY_METRICS, MONEY_METRICS, comparison_table
 from .page import build_comparison_report, build_report, write_report
 from .validation import write_backtest_report
 
 __all__ = [
     "KEY_METRICS",
+    "MONEY_METRICS",
     "build_comparison_report",
     "build_report",
     "compare",

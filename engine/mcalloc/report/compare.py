@@ -10,7 +10,7 @@ import pandas as pd
 
 from mcalloc.api import Run
 
-__all__ = ["KEY_METRICS", "comparison_table"]
+__all__ = ["KEY_METRICS", "MONEY_METRICS", "compared_metrics", "comparison_table"]
 
 KEY_METRICS = [
     "cagr_median",
@@ -22,6 +22,19 @@ KEY_METRICS = [
     "prob_loss",
     "terminal_wealth_p50",
 ]
+
+
+MONEY_METRICS = ["invested_mean", "taxes_mean", "mwr_median"]
+"""The investor's money, compared when any run saves, withdraws or is taxed."""
+
+
+def compared_metrics(runs: Sequence[Run]) -> list[str]:
+    """:data:`KEY_METRICS`, and :data:`MONEY_METRICS` where a run has cash flows or an account tax."""
+    money = any(
+        (run.config.get("tax") or {}).get("kind", "none") != "none" or (run.config.get("portfolio") or {}).get("flows")
+        for run in runs
+    )
+    return KEY_METRICS + (MONEY_METRICS if money else [])
 
 
 def _flatten(data: object, prefix: str = "") -> dict[str, object]:
@@ -79,13 +92,14 @@ def run_labels(runs: Sequence[Run]) -> list[str]:
 def comparison_table(runs: list[Run]) -> pd.DataFrame:
     """One row per run, portfolio and currency: the run (its label), the settings that differ, the key metrics."""
     differing = _differences(runs)
+    shown = compared_metrics(runs)
     frames = []
     for run, label in zip(runs, run_labels(runs), strict=True):
         flat = _flatten(run.config)
         metrics = run.metrics.copy()
         if "currency" not in metrics:
             metrics.insert(1, "currency", run.config.get("currency", {}).get("base", "USD"))
-        table = metrics[["portfolio", "currency", *(m for m in KEY_METRICS if m in metrics)]].copy()
+        table = metrics[["portfolio", "currency", *(m for m in shown if m in metrics)]].copy()
         table.insert(0, "run", label)
         table.insert(1, "scenario", run.manifest.get("scenario"))
         for position, key in enumerate(differing, start=2):

@@ -31,7 +31,7 @@ from mcalloc.api import Run, RunFolderError, load, read_manifest
 from mcalloc.config.optimize_schema import FRONTIER_PATHS
 from mcalloc.errors import OutputError, check_stop, signals_held
 from mcalloc.report import figures
-from mcalloc.report.compare import KEY_METRICS, run_labels
+from mcalloc.report.compare import compared_metrics, run_labels
 from mcalloc.report.frontier import frontier_figure
 from mcalloc.results.writer import move_into_place, release_claim, working_folder
 
@@ -522,7 +522,8 @@ def build_comparison_report(runs: Sequence[Run], table: pd.DataFrame, out: Path)
             ),
         ]
         metric_formats: dict[str, Callable[[Any], str]] = {
-            column: (_money if column.startswith("terminal_wealth") else _percent) for column in KEY_METRICS
+            column: (_money if column.startswith(("terminal_wealth", "invested", "taxes")) else _percent)
+            for column in compared_metrics(runs)
         }
         context = {
             "title": "mcalloc: " + " vs ".join(labels),

@@ -302,7 +302,9 @@ def working_folder(final: Path, marker: str, what: str) -> Path:
                     ) from None
                 shutil.rmtree(retired, ignore_errors=True)
     except OSError as exc:
-        raise OutputError(f"{final.parent}: cannot create the {what} ({exc.strerror})") from None
+        raise OutputError(
+            f"{final}: cannot create the {what} in {final.parent} ({exc.strerror}); choose another --out"
+        ) from None
     raise OutputError(f"{final}: another run keeps creating this {what}; choose another --out")
 
 

@@ -169,6 +169,7 @@ def test_a_2x2_sweep_gives_an_index_of_four_rows(
         assert row["cagr_median:mix_60_20_20"] == pytest.approx(metrics.loc["mix_60_20_20", "cagr_median"], rel=1e-9)
         assert run.config["simulation"]["horizon_years"] == row["simulation.horizon_years"]
     assert "benefit_maxdd_p95:mix_60_20_20" in index
+    assert "taxes_mean:mix_60_20_20" not in index  # no run saves or is taxed: no money columns
     # the batch's report: each portfolio's key metrics against the swept horizon
     capsys.readouterr()
     assert main(["report", str(tmp_path / "out")]) == 0
@@ -517,3 +518,26 @@ def test_a_scheduler_check_from_inside_a_running_event_loop_is_still_one_line() 
 def test_scheduler_addresses_mcalloc_cannot_use_are_refused_by_the_schema(scheduler: str) -> None:
     with pytest.raises(ConfigError, match=r"simulation\.scheduler"):
         load_scenario(DEFAULT_CONFIG, ["simulation.backend=dask", f"simulation.scheduler={scheduler}"])
+
+
+def test_an_account_sweeps_index_shows_each_runs_money(tmp_path: Path) -> None:
+    # the question of configs/sweeps/sek_account_x_rebalance.yaml: what each account keeps and pays
+    data = {
+        "name": "accounts",
+        "base": str(ROOT / "configs" / "examples" / "isk_vs_depot.yaml"),
+        "set": {**TINY, "simulation.horizon_years": 2},
+        "grid": {"tax.kind": ["isk", "depot"]},
+    }
+    sweep = tmp_path / "accounts.yaml"
+    sweep.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    assert main(["batch", str(sweep), "--out", str(tmp_path / "out")]) == 0
+    index = mcalloc.load_batch(tmp_path / "out")
+    for _, row in index.iterrows():
+        metrics = mcalloc.load(row["folder"]).metrics.set_index("portfolio")
+        for portfolio in metrics.index:
+            for column in ("invested_mean", "taxes_mean", "mwr_median"):
+                assert row[f"{column}:{portfolio}"] == pytest.approx(metrics.loc[portfolio, column], rel=1e-9)
+    assert main(["report", str(tmp_path / "out")]) == 0
+    page = (tmp_path / "out" / "batch.html").read_text(encoding="utf-8")
+    shown = f"{index['taxes_mean:mix_60_20_20'].iloc[1]:,.0f}"  # money, as the wealth is
+    assert shown in page

@@ -188,9 +188,14 @@ def key_numbers(folder: Path) -> dict[str, float]:
     metrics = pd.read_csv(folder / "metrics.csv")
     if "currency" in metrics:
         metrics = metrics[metrics["currency"] == metrics["currency"].iloc[0]]
+    from mcalloc.report.compare import MONEY_METRICS, has_money
+
+    # the investor's money too where the run saves, withdraws or is taxed (an account sweep's question)
+    shown = [*INDEX_METRICS, *(MONEY_METRICS if has_money(_resolved_config(folder)) else [])]
     for _, row in metrics.iterrows():
-        for metric in INDEX_METRICS:
-            numbers[f"{metric}:{row['portfolio']}"] = float(row[metric])
+        for metric in shown:
+            if metric in row:
+                numbers[f"{metric}:{row['portfolio']}"] = float(row[metric])
     diversification_file = folder / "diversification.csv"
     if diversification_file.is_file() and diversification_file.read_text(encoding="utf-8").strip():
         table = pd.read_csv(diversification_file)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
 from mcalloc.api import Run
 
-__all__ = ["KEY_METRICS", "MONEY_METRICS", "compared_metrics", "comparison_table"]
+__all__ = ["KEY_METRICS", "MONEY_METRICS", "compared_metrics", "comparison_table", "has_money"]
 
 KEY_METRICS = [
     "cagr_median",
@@ -28,13 +29,15 @@ MONEY_METRICS = ["invested_mean", "taxes_mean", "mwr_median"]
 """The investor's money, compared when any run saves, withdraws or is taxed."""
 
 
+def has_money(config: dict[str, Any]) -> bool:
+    """Whether a run's resolved ``config`` has cash flows or an account tax: its money is worth showing."""
+    taxed = (config.get("tax") or {}).get("kind", "none") != "none"
+    return taxed or bool((config.get("portfolio") or {}).get("flows"))
+
+
 def compared_metrics(runs: Sequence[Run]) -> list[str]:
     """:data:`KEY_METRICS`, and :data:`MONEY_METRICS` where a run has cash flows or an account tax."""
-    money = any(
-        (run.config.get("tax") or {}).get("kind", "none") != "none" or (run.config.get("portfolio") or {}).get("flows")
-        for run in runs
-    )
-    return KEY_METRICS + (MONEY_METRICS if money else [])
+    return KEY_METRICS + (MONEY_METRICS if any(has_money(run.config) for run in runs) else [])
 
 
 def _flatten(data: object, prefix: str = "") -> dict[str, object]:

@@ -480,7 +480,7 @@ def build_batch_report(folder: Path) -> Path:
 
     def shown_as(column: str) -> Callable[[Any], str]:
         """Wealth as money, a benefit (a difference of fractions) in percentage points, the rest in percent."""
-        if column.startswith("terminal_wealth"):
+        if column.startswith(("terminal_wealth", "invested_", "taxes_")):
             return _money
         return _points if column.startswith("benefit_") else _percent
 

@@ -570,3 +570,14 @@ def test_the_page_names_a_depot_and_its_rates() -> None:
     )
     depot["depot"]["liquidate_at_horizon"] = False
     assert _account_tax(depot, "SEK").endswith("; not sold at the horizon")
+
+
+def test_a_run_that_asks_for_no_frontier_says_so_beside_its_optimised_portfolios(tmp_path: Path) -> None:
+    # the published example draws no frontier (points: 0) but optimises: the page said nothing was optimised
+    out = tmp_path / "ru"
+    example = ROOT / "configs" / "examples" / "rockafellar_uryasev.yaml"
+    small = ["--set", "simulation.n_paths=300", "--set", "optimize.scenarios.n=2000"]
+    assert main(["run", str(example), "-q", "--out", str(out), *small]) == 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "No frontier was asked for (<code>optimize.frontier.points: 0</code>)" in page
+    assert "No objectives were optimised" not in page and 'id="optimization"' in page

@@ -416,6 +416,7 @@ def _write_page(run: Run, folder: Path, drawing: Path) -> Path:
         "optimization": _percent_columns(
             None if optimization is None or optimization.empty else optimization[_present(optimization, _OPTIMIZATION)]
         ),
+        "frontier_points": ((run.config.get("optimize") or {}).get("frontier") or {}).get("points", 12),
         "weights": Table.of(run.weights_table().reset_index(), {a: _percent for a in run.assets}),
         "horizons": _percent_columns(run.horizons),
         "models": Table.of(models),

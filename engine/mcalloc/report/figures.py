@@ -40,8 +40,8 @@ _MAX_FAN_PANELS = 6
 _FRONTIER_MEASURES = {
     "volatility": ("volatility", "volatility (annual)"),
     "cvar": ("horizon_cvar_95", "CVaR95 of horizon log loss (0.69 = halved)"),
-    "cdar": ("cdar_95", "CDaR95 (month-end drawdown)"),
-    "maxdd": ("maxdd_p95", "maximum drawdown, 95th percentile"),
+    "cdar": ("cdar_95", "CDaR95 (month-end drawdown)\nfrontier: least CDaR95 uncompounded"),
+    "maxdd": ("maxdd_p95", "maximum drawdown, 95th percentile\nfrontier: least CVaR95 of it, uncompounded"),
 }
 _LOG_MEASURES = {"cvar"}
 """Frontier measures that are log losses, not fractions of wealth: drawn as numbers, not percentages."""

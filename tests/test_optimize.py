@@ -405,7 +405,23 @@ def test_what_the_optimiser_could_not_solve_is_named_in_its_warnings() -> None:
     assert 1 <= unsolved <= 3
     (note,) = [w for w in result.warnings if "batches" in w]
     assert note.startswith(f"optimize.objectives.0 (min_variance): {unsolved} of 4 batches of paths have no solution")
+    assert note.endswith("(a min_return floor is measured on all paths, and a batch's own means can fall short); "
+                         f"stability.csv describes the {4 - unsolved} that solved")  # fmt: skip
     assert set(result.stability.n_batches) == {4 - unsolved}
+    # a CVaR limit at the least CVaR of all paths: the batches whose own least CVaR is higher have no solution,
+    # and the warning names the limit, not a floor the objective does not have
+    settings = ["optimize.frontier.points=0", "optimize.batches=4"]
+    lowest = load_scenario(DEFAULT_CONFIG, [*settings, "optimize.objectives=[{kind: min_cvar}]"])
+    limit = float(optimise(lowest, scenarios, benchmarks).portfolios[0].result.objective_value) + 1e-6
+    capped = load_scenario(
+        DEFAULT_CONFIG, [*settings, f"optimize.objectives=[{{kind: max_growth, cvar_limit: {limit}}}]"]
+    )
+    result = optimise(capped, scenarios, benchmarks)
+    unsolved = int(np.isnan(result.portfolios[0].batch_weights).any(axis=1).sum())
+    assert 1 <= unsolved <= 3
+    (note,) = [w for w in result.warnings if "batches" in w]
+    assert f"{unsolved} of 4 batches of paths have no solution (no mix may meet the objective's limit" in note
+    assert "min_return" not in note
 
 
 def test_a_solution_from_the_fallback_solver_is_named_and_the_configured_ones_are_not() -> None:

@@ -308,9 +308,14 @@ def optimise(scenario: Scenario, scenarios: Scenarios, benchmarks: dict[str, np.
         )
         unsolved = int(np.isnan(batch_weights).any(axis=1).sum()) if optimize.batches >= 2 else 0
         if unsolved:
+            causes = []
+            if floor is not None:
+                causes.append("a min_return floor is measured on all paths, and a batch's own means can fall short")
+            if getattr(objective, "cvar_limit", None) is not None or getattr(objective, "maxdd_limit", None):
+                causes.append("no mix may meet the objective's limit on a batch's own paths")
+            cause = "; or ".join(causes or ["the solver failed"])
             warnings.append(
-                f"{what}: {unsolved} of {optimize.batches} batches of paths have no solution (a min_return floor "
-                "is measured on all paths, and a batch's own means can fall short of it; or the solver failed); "
+                f"{what}: {unsolved} of {optimize.batches} batches of paths have no solution ({cause}); "
                 f"stability.csv describes the {optimize.batches - unsolved} that solved"
             )
         portfolios.append(

@@ -248,6 +248,10 @@ def test_compare_shows_the_investors_money_when_an_account_is_taxed(tmp_path: Pa
     runs = [mcalloc.run(example, out=tmp_path / kind, tax__kind=kind, **SMALL) for kind in ("isk", "depot")]
     table = comparison_table(runs)
     assert list(table.columns[-4:]) == ["terminal_wealth_p50", "invested_mean", "taxes_mean", "mwr_median"]
+    # the setting that differs is the account; the rates of the one each run does not use are not differences
+    assert [c for c in table.columns if c.startswith("tax.")] == ["tax.kind"]
+    isk_rates = mcalloc.run(example, out=tmp_path / "isk_low", tax__kind="isk", tax__isk__allowance=150000, **SMALL)
+    assert "tax.isk.allowance" in comparison_table([runs[0], isk_rates, runs[1]])
     for run in runs:
         own = table[table["run"] == run.folder.name].set_index("portfolio")
         metrics = run.metrics.set_index("portfolio")

@@ -62,6 +62,16 @@ IGNORED = ("output.", "description", "name")
 """Settings that do not change the numbers."""
 
 
+def _applies(key: str, config: dict[str, Any]) -> bool:
+    """Whether ``key`` means anything for a run: an account's rates (``tax.isk.*``) only for that account.
+
+    A run's ``config.yaml`` leaves out the account section its ``tax.kind``
+    does not use; those keys are compared among the runs that use them.
+    """
+    kind = (config.get("tax") or {}).get("kind", "none")
+    return not any(key.startswith(f"tax.{section}.") and kind != section for section in ("isk", "depot"))
+
+
 def _differences(runs: list[Run]) -> list[str]:
     """Config keys whose values are not the same in every run (labels, names and the output folder aside)."""
     flat = [_flatten(run.config) for run in runs]
@@ -69,7 +79,9 @@ def _differences(runs: list[Run]) -> list[str]:
     return [
         key
         for key in keys
-        if not key.startswith(IGNORED) and not key.endswith(".label") and len({repr(one.get(key)) for one in flat}) > 1
+        if not key.startswith(IGNORED)
+        and not key.endswith(".label")
+        and len({repr(one.get(key)) for one, run in zip(flat, runs, strict=True) if _applies(key, run.config)}) > 1
     ]
 
 

@@ -344,6 +344,13 @@ def test_frontiers_and_stability_on_known_scenarios() -> None:
         assert least.loc["sp500+russell2000+intl", "objective_value"] <= least["objective_value"].min() + 1e-7
     markers = frontier[frontier.kind != "frontier"]
     assert set(markers.portfolio) == {"sp500_only", "equal", *(p.name for p in result.portfolios)}
+    # the drawdown frontiers' axes are what they minimise, for every row: a frontier point's own value is its
+    # objective, and no mix, marked or not, reaches below the least risky point of the frontier with all assets
+    for measure, column in (("cdar", "cdar_95_uncompounded"), ("maxdd", "maxdd_cvar_95_uncompounded")):
+        rows = frontier[frontier.measure == measure]
+        np.testing.assert_allclose(rows[column], rows.objective_value, rtol=1e-9)
+        least = rows[(rows.frontier == "sp500+russell2000+intl") & (rows.portfolio == "point_0")][column].iloc[0]
+        assert (markers[column] >= least - 1e-7).all() and (frontier[column] >= least - 1e-7).all()
     # stability: each weight's spread over 4 batches of 300 paths, each batch solved again on its own paths
     stability = result.stability
     assert set(stability.n_batches) == {4} and set(stability.n_paths_per_batch) == {300}

@@ -455,7 +455,17 @@ FRONTIER_COLUMNS = [
     "min_mean_return",
     "objective_value",
     *FIT_MEASURES,
+    "cdar_95_uncompounded",
+    "maxdd_cvar_95_uncompounded",
 ]
+
+
+def _drawdown_measures(scenarios: Scenarios, weights: np.ndarray) -> dict[str, float]:
+    """The quantities the ``cdar`` and ``maxdd`` frontiers minimise, for any mix: their panels' axes."""
+    return {
+        "cdar_95_uncompounded": scenarios.cdar(weights, 0.95, compounded=False),
+        "maxdd_cvar_95_uncompounded": scenarios.maxdd_cvar(weights, 0.95, compounded=False),
+    }
 
 
 def frontier_table(
@@ -511,6 +521,7 @@ def frontier_table(
                     "min_mean_return": math.nan if floor is None else floor,
                     "objective_value": value,
                     **fit_measures(scenarios, weights),
+                    **_drawdown_measures(scenarios, weights),
                 }
                 # weights a solver left at +-1e-12 are zero, as in weights.csv
                 row.update(
@@ -523,6 +534,7 @@ def frontier_table(
         row = {"frontier": "", "measure": "", "kind": kind, "portfolio": name, "min_mean_return": math.nan}
         row["objective_value"] = math.nan
         row.update(fit_measures(scenarios, weights))
+        row.update(_drawdown_measures(scenarios, weights))
         row.update(zip(weight_columns, (float(w) for w in weights), strict=True))
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)

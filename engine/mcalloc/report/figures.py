@@ -40,9 +40,14 @@ _MAX_FAN_PANELS = 6
 _FRONTIER_MEASURES = {
     "volatility": ("volatility", "volatility (annual)"),
     "cvar": ("horizon_cvar_95", "CVaR95 of horizon log loss (0.69 = halved)"),
-    "cdar": ("cdar_95", "CDaR95 (month-end drawdown)\nfrontier: least CDaR95 uncompounded"),
-    "maxdd": ("maxdd_p95", "maximum drawdown, 95th percentile\nfrontier: least CVaR95 of it, uncompounded"),
+    "cdar": ("cdar_95_uncompounded", "CDaR95 of month-end drawdowns, uncompounded"),
+    "maxdd": ("maxdd_cvar_95_uncompounded", "CVaR95 of the largest drawdown, uncompounded"),
 }
+_OLDER_FRONTIER_MEASURES = {
+    "cdar": ("cdar_95", "CDaR95 (month-end drawdown), compounded"),
+    "maxdd": ("maxdd_p95", "maximum drawdown, 95th percentile, compounded"),
+}
+"""The drawdown panels' axes for a frontier.csv written before it held the frontiers' own measures (schema 1.5)."""
 _LOG_MEASURES = {"cvar"}
 """Frontier measures that are log losses, not fractions of wealth: drawn as numbers, not percentages."""
 

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from mcalloc.config.optimize_schema import FRONTIER_PATHS
-from mcalloc.report.figures import _FRONTIER_MEASURES, _LOG_MEASURES, _figure
+from mcalloc.report.figures import _FRONTIER_MEASURES, _LOG_MEASURES, _OLDER_FRONTIER_MEASURES, _figure
 
 if TYPE_CHECKING:
     from mcalloc.api import Run
@@ -50,7 +50,7 @@ def frontier_figure(run: Run) -> Figure | None:
     singles = {assets: _single_mix(curves.loc[curves["frontier"] == assets, weight_columns]) for assets in sets}
     first_lines: dict[str, Artist] = {}
     for panel, measure in zip(axes, measures, strict=False):
-        column, label = _FRONTIER_MEASURES[measure]
+        column, label = _axis(measure, frontier)
         for index, assets in enumerate(sets):
             part = curves[(curves["measure"] == measure) & (curves["frontier"] == assets)].sort_values(column)
             if part.empty:
@@ -93,8 +93,16 @@ def frontier_figure(run: Run) -> Figure | None:
     # the labels are placed where the laid-out panels put the points (the legend takes its room first)
     figure.draw_without_rendering()
     for panel, measure in zip(axes, measures, strict=False):
-        _label_portfolios(panel, marked, _FRONTIER_MEASURES[measure][0])
+        _label_portfolios(panel, marked, _axis(measure, frontier)[0])
     return figure
+
+
+def _axis(measure: str, frontier: pd.DataFrame) -> tuple[str, str]:
+    """The column and label of a measure's risk axis: the quantity its frontier minimises, if the file has it."""
+    column, label = _FRONTIER_MEASURES[measure]
+    if column not in frontier and measure in _OLDER_FRONTIER_MEASURES:
+        return _OLDER_FRONTIER_MEASURES[measure]
+    return column, label
 
 
 _SAME_SPOT = 0.025

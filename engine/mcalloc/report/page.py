@@ -335,10 +335,9 @@ def _pictures(run: Run, target: Path) -> dict[str, Picture | None]:
             "frontier",
             f"Frontiers per risk measure and per asset set (diversification frontiers), solved and measured on the "
             f"first {FRONTIER_PATHS:,} of the optimiser's paths: the optimised portfolios' stars are measured there "
-            "too, so they differ a little from the optimiser's table (all of its paths). The drawdown panels show "
-            "the compounded CDaR95 and 95th percentile of the largest drawdown, as the tables do, while those "
-            "frontiers minimise their uncompounded CVaR95 (linear in the weights): a star can sit a little left of "
-            "such a frontier without beating it on the measure it was solved for.",
+            "too, so they differ a little from the optimiser's table (all of its paths). Each panel's axis is what "
+            "its frontiers minimise: the drawdown panels' are uncompounded (drawdowns of summed monthly returns, "
+            "linear in the weights), so they read higher than the tables' compounded drawdowns.",
             target,
         ),
         "weights": _save(

@@ -339,6 +339,13 @@ def test_a_batch_refuses_a_folder_that_is_not_a_batch_and_takes_a_scenarios_resu
             assert main(["batch", str(sweep), "--out", str(refused), *dry]) == 2
             one_error_line(capsys.readouterr(), (f"{refused}: exists and is not a batch folder ({named})", "--out"))
     assert sorted(path.name for path in run.iterdir()) == before
+    # a log file the batch is asked to write inside its own new folder is no reason to refuse it, and an
+    # earlier batch is resumed whatever was put beside it since
+    logged = tmp_path / "logged"
+    assert main(["batch", str(sweep), "--out", str(logged), "--log-file", str(logged / "batch.log")]) == 0
+    (logged / "notes.txt").write_text("mine", encoding="utf-8")
+    assert main(["batch", str(sweep), "--out", str(logged)]) == 0
+    assert "already complete, skipped" in capsys.readouterr().err
     # a scenario's results folder, holding its runs' folders (the default for a batch named after it), is taken
     results = tmp_path / "results" / "default"
     shutil.copytree(run, results / "20261203T000000Z-abc")

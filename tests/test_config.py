@@ -322,6 +322,9 @@ def test_a_relative_path_given_outside_the_files_is_relative_to_where_it_was_giv
     assert scenario.data.paths["intl"] == str((fit.parent / "../../../shared/data/EFA.csv").resolve())
     residuals = load_scenario(DEFAULT_CONFIG, ["model.dependence.residuals=r.csv"]).model.dependence
     assert getattr(residuals, "residuals", None) == str(here / "r.csv")
+    # a Windows path is absolute where it is meant, and stays as written
+    windows = load_scenario(fit, ["data.paths.sp500=C:\\data\\spy.csv"])
+    assert windows.data.paths["sp500"] == "C:\\data\\spy.csv"
     builtin = load_scenario(fit, ["data.paths.sp500=builtin:sp500_total_return"])
     assert builtin.data.paths["sp500"] == "builtin:sp500_total_return"
     # a sweep's settings: from the sweep file's folder, as its base is
@@ -339,3 +342,21 @@ def test_a_relative_path_given_outside_the_files_is_relative_to_where_it_was_giv
     # the Python API's settings, on a scenario already loaded: from the current folder too
     again = mcalloc.api._apply(scenario.model_dump(mode="json"), ["data.paths.russell2000=iwm.csv"], [None])
     assert again.data.paths["russell2000"] == str(here / "iwm.csv")
+
+
+def test_a_pair_check_blames_the_key_changed_through_the_python_api_too(tmp_path: Path) -> None:
+    import mcalloc
+
+    fit = ROOT / "configs" / "examples" / "fit_etfs.yaml"
+    data = load_scenario(fit).model_dump(mode="json")
+    with pytest.raises(ConfigError) as refused:
+        mcalloc.api._apply(data, ["data.end=2001-06-30"], ["mcalloc.run(data__end=...)"])
+    assert str(refused.value) == (
+        "mcalloc.run(data__end=...): data.end: start 2001-09-01 is not before end 2001-06-30; move one of them"
+    )
+    # an error the file gives, beside an override that changed a neighbour, stays the file's
+    child = tmp_path / "child.yaml"
+    child.write_text(f"extends: {fit}\ndata: {{paths: null}}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        load_scenario(child, ["data.start=2003-01-01"])
+    assert str(refused.value).startswith(f"{child}:2: data.paths: give a file")

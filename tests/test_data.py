@@ -101,6 +101,11 @@ BAD_FILES = {
         "Date,Close\n2020-01-01,1\n2020-01-02,2,3,4\n",
         r"x.csv: line 3: 4 fields where the header has 2 \(a comma inside a value\?\); fix or remove the row",
     ),
+    # a quoted value spanning two lines: the broken record starts on the file's line 4, pandas' record 3
+    "extra-fields-after-a-quoted-line-break": (
+        'Date,Close\n2020-01-01,"1\n"\n2020-01-02,2,3\n',
+        r"x.csv: line 4: 3 fields where the header has 2",
+    ),
     "open-quote": (
         'Date,Close\n2020-01-01,1\n2020-01-02,"2\n2020-01-03,3\n',
         r"x.csv: line 3: a quote \(\"\) opens there",

@@ -565,8 +565,8 @@ def test_the_page_names_a_depot_and_its_rates() -> None:
 
     depot = TaxConfig(kind="depot").model_dump(mode="json")
     assert _account_tax(depot, "SEK") == (
-        "depot: gains 30% (average cost), 70% of a loss deductible, dividends 30%, fund standard income 0.4%; "
-        "sold at the horizon"
+        "depot: gains 30% (average cost), 70% of a loss deductible, a deficit credited at 30% up to SEK 100,000 "
+        "and 21% above, dividends 30%, fund standard income 0.4%; sold at the horizon"
     )
     depot["depot"]["liquidate_at_horizon"] = False
     assert _account_tax(depot, "SEK").endswith("; not sold at the horizon")
@@ -581,3 +581,21 @@ def test_a_run_that_asks_for_no_frontier_says_so_beside_its_optimised_portfolios
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "No frontier was asked for (<code>optimize.frontier.points: 0</code>)" in page
     assert "No objectives were optimised" not in page and 'id="optimization"' in page
+
+
+def test_the_frontier_caption_follows_the_axes_the_folder_allows(run_folder: tuple[Path, str]) -> None:
+    import dataclasses
+
+    from mcalloc.report.frontier import _axis
+    from mcalloc.report.page import _drawdown_axes
+
+    run = mcalloc.load(run_folder[0])
+    assert _axis("maxdd", run.frontier) == (
+        "maxdd_cvar_95_uncompounded",
+        "CVaR95 of the largest drawdown, uncompounded",
+    )
+    assert "uncompounded (drawdowns of summed monthly returns" in _drawdown_axes(run)
+    # a frontier.csv of schema 1.5 has no uncompounded columns: the compounded ones, and a caption saying so
+    older = dataclasses.replace(run, frontier=run.frontier.drop(columns=["cdar_95_uncompounded"]))
+    assert _axis("cdar", older.frontier) == ("cdar_95", "CDaR95 (month-end drawdown), compounded")
+    assert "predates the frontiers' own" in _drawdown_axes(older)

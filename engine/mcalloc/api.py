@@ -299,11 +299,13 @@ def _apply(data: dict[str, Any], extra: list[str], origins: list[str | None]) ->
     from mcalloc.config.loader import apply_override, override_key, override_label, resolve_paths, validate
 
     locations: dict[tuple[str | int, ...], str] = {}
+    overridden = []
     for override, origin in zip(extra, origins, strict=True):
         data = apply_override(data, override, origin)
         key = override_key(override)
+        overridden.append(key)
         locations[key] = override_label(override, origin)
         for end in range(1, len(key)):  # a misspelt section (simulaton.n_paths) is the setting's too
             locations.setdefault(key[:end], locations[key])
     resolve_paths(data, Path.cwd())  # a relative file path given here is relative to the current folder
-    return validate(data, locations, Path("the scenario given to mcalloc.run"))
+    return validate(data, locations, Path("the scenario given to mcalloc.run"), overridden)

@@ -275,17 +275,22 @@ def check_batch_folder(out: Path) -> None:
     """
     if out.is_dir():
         try:
-            foreign = sorted(
-                entry.name
-                for entry in out.iterdir()
-                # hidden files too: an index interrupted as it was written (.index.csv.tmp), a desktop's own
-                if not entry.is_dir() and entry.name not in _BATCH_FILES and not entry.name.startswith(".")
-            )
+            files = sorted(entry.name for entry in out.iterdir() if not entry.is_dir())
         except OSError as error:
-            raise _unmade(out, error.strerror or type(error).__name__) from None
+            raise OutputError(
+                f"{out}: the batch folder cannot be read ({error.strerror}); give another --out"
+            ) from None
+        if "manifest.json" in files:
+            raise OutputError(
+                f"{out}: exists and is not a batch folder (an mcalloc results folder); give another --out"
+            )
+        if {"index.csv", "index.parquet"} & set(files):
+            return  # an earlier batch, resumed whatever else was put beside it
+        # hidden files too (a desktop's own), and logs (--log-file may name one in the folder)
+        foreign = [name for name in files if name not in _BATCH_FILES and not name.startswith(".")]
+        foreign = [name for name in foreign if not name.endswith(".log")]
         if foreign:
-            what = "an mcalloc results folder" if "manifest.json" in foreign else f"holds {foreign[0]}"
-            raise OutputError(f"{out}: exists and is not a batch folder ({what}); give another --out")
+            raise OutputError(f"{out}: exists and is not a batch folder (holds {foreign[0]}); give another --out")
         return
     problem = "a file is in the way" if out.exists() else place_problem(out)
     if problem is not None:

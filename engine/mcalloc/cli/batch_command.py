@@ -104,6 +104,7 @@ def _dry_run(batch: Any, out: Path) -> int:
 
 def _batch(args: argparse.Namespace) -> int:
     from mcalloc.batch import batch_from_inputs, run_batch
+    from mcalloc.batch.runner import check_batch_folder
     from mcalloc.cli.progress import LOGGER, configure_logging
 
     batch = batch_from_inputs(args.inputs)
@@ -111,6 +112,7 @@ def _batch(args: argparse.Namespace) -> int:
     batch = _with_options(batch, args)
     if args.dry_run:
         return _dry_run(batch, out)
+    check_batch_folder(out)  # before the log file, which may be made inside it
     configure_logging("info", args.log_file, sys.stderr.isatty())
     outcome = run_batch(batch, out, report=LOGGER.info)
     shown = outcome.index[["run", "status", *batch.parameters, "error"]]

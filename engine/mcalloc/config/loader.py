@@ -8,6 +8,7 @@ the key came from a file, the file and line.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -222,7 +223,14 @@ def resolve_paths(data: dict[str, Any], directory: Path) -> None:
     """Make file paths relative to the scenario file that names them."""
 
     def resolve(value: object) -> object:
-        if isinstance(value, str) and not value.startswith("builtin:") and not Path(value).is_absolute():
+        # a Windows path (C:\\data\\x.csv, \\\\server\\share) is left as written: it is absolute where it is meant
+        windows = isinstance(value, str) and re.match(r"^(?:[A-Za-z]:[\\/]|\\\\)", value) is not None
+        if (
+            isinstance(value, str)
+            and not value.startswith("builtin:")
+            and not windows
+            and not Path(value).is_absolute()
+        ):
             return str((directory / value).resolve())
         return value
 
@@ -250,7 +258,7 @@ def resolve_setting(key: str, value: object, directory: Path) -> object:
     are read (:func:`load_raw`), so the saved ``config.yaml`` runs anywhere.
     """
     parts = key.split(".")
-    nested: object = json.loads(json.dumps(value, default=str))
+    nested: object = copy.deepcopy(value)  # dates stay dates; only path strings change
     for part in reversed(parts):
         nested = {part: nested}
     assert isinstance(nested, dict)
@@ -426,10 +434,11 @@ def _format_validation_error(
             break
         end -= 1
     where = where or str(source)
-    # a key the files do not give (one a validator requires) stands for its section: an override that
-    # changed a key beside it (simulation.start.kind=vol, which needs vol_ann) is what the user just did
-    section = loc[:end] if end >= len(loc) - 1 else loc
-    inside = [key for key in overridden if section and len(key) > len(section) and key[: len(section)] == section]
+    inside = [key for key in overridden if loc and len(key) > len(loc) and key[: len(loc)] == loc]
+    if end == len(loc) - 1 and loc:
+        # a key the files do not give, which the section's kind asks for: the override that chose the kind
+        # (simulation.start.kind=vol, which needs vol_ann) is what the user just did
+        inside += [key for key in overridden if key == (*loc[:-1], "kind")]
     if inside:  # a check of the whole section, failed by the override that changed one of its keys
         where = locations.get(inside[-1], where)
     if error["type"] == "extra_forbidden":

@@ -145,17 +145,19 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         text = str(exc).strip()
         # pandas' own words for the two common breaks, in this file's line numbers (the header is line 1)
+        # (pandas counts records, the header the first; a quoted value can span lines, so they are mapped back)
         fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
         if fields:
-            expected, line, seen = fields.groups()
+            expected, record, seen = fields.groups()
             raise DataError(
-                f"{path}: line {line}: {seen} fields where the header has {expected} (a comma inside a value?); "
-                "fix or remove the row"
+                f"{path}: line {_record_line(path, int(record))}: {seen} fields where the header has {expected} "
+                "(a comma inside a value?); fix or remove the row"
             ) from None
         quote = re.search(r"EOF inside string starting at row (\d+)", text)
         if quote:
+            line = _record_line(path, int(quote.group(1)) + 1)
             raise DataError(
-                f'{path}: line {int(quote.group(1)) + 1}: a quote (") opens there and never closes; close or remove it'
+                f'{path}: line {line}: a quote (") opens there and never closes; close or remove it'
             ) from None
         first_line = text.splitlines()[0] if text else "empty file"
         raise DataError(
@@ -171,6 +173,21 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
 
 _TAIL_BYTES = 1 << 16
 """How much of a CSV file's end is read to see whether its last line is whole."""
+
+
+def _record_line(path: Path, record: int) -> int:
+    """The file line where CSV record ``record`` (1: the header) starts; the record number if it cannot be read."""
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            start = 1
+            for number, _ in enumerate(reader, start=1):
+                if number == record:
+                    return start
+                start = reader.line_num + 1
+    except (OSError, UnicodeDecodeError, csv.Error):
+        pass
+    return record
 
 
 def _check_last_line(table: TableFile) -> None:

@@ -283,6 +283,19 @@ def _provenance(run: Run) -> Table:
     return Table(columns=["item", "value"], rows=[[key, "" if value is None else str(value)] for key, value in items])
 
 
+def _drawdown_axes(run: Run) -> str:
+    """What the frontier figure's drawdown panels plot: the frontiers' own measures, or (older files) the tables'."""
+    if run.frontier is not None and "cdar_95_uncompounded" in run.frontier:
+        return (
+            "Each panel's axis is what its frontiers minimise: the drawdown panels' are uncompounded (drawdowns of "
+            "summed monthly returns, linear in the weights), so they read higher than the tables' compounded ones."
+        )
+    return (
+        "The drawdown panels show the compounded CDaR95 and 95th-percentile drawdown (this folder's frontier.csv "
+        "predates the frontiers' own, uncompounded measures), so a mix can sit a little left of a frontier."
+    )
+
+
 def _account_tax(tax: Mapping[str, Any], currency: str) -> str:
     """The account the run taxed, with the rates that set its tax (tax.kind and its section)."""
     kind = tax.get("kind", "none")
@@ -297,9 +310,16 @@ def _account_tax(tax: Mapping[str, Any], currency: str) -> str:
     if kind == "depot":
         depot = tax.get("depot") or {}
         sold = "sold at the horizon" if depot.get("liquidate_at_horizon") else "not sold at the horizon"
+        limit = depot.get("deficit_limit")
+        deficit = (
+            f"a deficit credited at {depot.get('capital_gains_rate', 0.0):.0%} up to {currency} {limit:,.0f} and "
+            f"{depot.get('deficit_rate_above', 0.0):.0%} above"
+            if limit is not None
+            else f"a deficit credited at {depot.get('capital_gains_rate', 0.0):.0%}"
+        )
         return (
             f"depot: gains {depot.get('capital_gains_rate', 0.0):.0%} (average cost), "
-            f"{depot.get('loss_deduction', 0.0):.0%} of a loss deductible, dividends "
+            f"{depot.get('loss_deduction', 0.0):.0%} of a loss deductible, {deficit}, dividends "
             f"{depot.get('dividend_tax_rate', 0.0):.0%}, fund standard income "
             f"{depot.get('fund_standard_income', 0.0):.1%}; {sold}"
         )
@@ -335,9 +355,7 @@ def _pictures(run: Run, target: Path) -> dict[str, Picture | None]:
             "frontier",
             f"Frontiers per risk measure and per asset set (diversification frontiers), solved and measured on the "
             f"first {FRONTIER_PATHS:,} of the optimiser's paths: the optimised portfolios' stars are measured there "
-            "too, so they differ a little from the optimiser's table (all of its paths). Each panel's axis is what "
-            "its frontiers minimise: the drawdown panels' are uncompounded (drawdowns of summed monthly returns, "
-            "linear in the weights), so they read higher than the tables' compounded drawdowns.",
+            "too, so they differ a little from the optimiser's table (all of its paths). " + _drawdown_axes(run),
             target,
         ),
         "weights": _save(

@@ -110,6 +110,10 @@ BAD_FILES = {
         'Date,Close\n2020-01-01,1\n2020-01-02,"2\n2020-01-03,3\n',
         r"x.csv: line 3: a quote \(\"\) opens there",
     ),
+    "no-values": (
+        "Date,Close\n2020-01-01,\n2020-01-02,\n",
+        r"x.csv: column Close holds no values; fill it, or set data",
+    ),
     "header-only": ("Date,Close\n", r"x.csv: no data rows; give one line per day"),
     # a download cut off mid-row: pandas would read the Close and fill the rest
     "cut-off": (

@@ -16,7 +16,7 @@ from typing import Any
 from mcalloc.api import load
 from mcalloc.cli.common import add_command, check_output_file
 from mcalloc.errors import McallocError, OutputError
-from mcalloc.report.compare import KEY_METRICS, MONEY_METRICS, comparison_table
+from mcalloc.report.compare import KEY_METRICS, MONEY_METRICS, comparison_table, is_money
 
 __all__ = ["register"]
 
@@ -89,7 +89,7 @@ def _compare(args: argparse.Namespace) -> int:
     shown = table.copy()
     for column in [*KEY_METRICS, *MONEY_METRICS]:
         if column in shown:
-            style = "{:,.0f}" if column.startswith(("terminal_wealth", "invested", "taxes")) else "{:.2%}"
+            style = "{:,.0f}" if is_money(column) else "{:.2%}"
             shown[column] = shown[column].map(style.format)
     print(shown.to_string(index=False))
     if args.csv is not None:

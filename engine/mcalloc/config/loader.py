@@ -223,16 +223,12 @@ def resolve_paths(data: dict[str, Any], directory: Path) -> None:
     """Make file paths relative to the scenario file that names them."""
 
     def resolve(value: object) -> object:
+        if not isinstance(value, str) or value.startswith("builtin:") or Path(value).is_absolute():
+            return value
         # a Windows path (C:\\data\\x.csv, \\\\server\\share) is left as written: it is absolute where it is meant
-        windows = isinstance(value, str) and re.match(r"^(?:[A-Za-z]:[\\/]|\\\\)", value) is not None
-        if (
-            isinstance(value, str)
-            and not value.startswith("builtin:")
-            and not windows
-            and not Path(value).is_absolute()
-        ):
-            return str((directory / value).resolve())
-        return value
+        if re.match(r"^(?:[A-Za-z]:[\\/]|\\\\)", value):
+            return value
+        return str((directory / value).resolve())
 
     section = data.get("data")
     if isinstance(section, dict):

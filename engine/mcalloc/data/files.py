@@ -144,8 +144,8 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
         raise DataError(f"{path}: {where} is not UTF-8; save the file as UTF-8") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         text = str(exc).strip()
-        # pandas' own words for the two common breaks, in this file's line numbers (the header is line 1)
-        # (pandas counts records, the header the first; a quoted value can span lines, so they are mapped back)
+        # pandas' words for the two common breaks, in the file's lines: pandas counts records (the header
+        # the first), and a quoted value can span lines, so the records are mapped back to lines
         fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
         if fields:
             expected, record, seen = fields.groups()
@@ -384,7 +384,7 @@ def read_series(
     series = pd.Series(values, index=index, name=column)[~missing].sort_index()
     if series.empty:
         raise DataError(
-            f"{table.path}: column {column} holds no values; fill it, or name another column in the scenario"
+            f"{table.path}: column {column} holds no values; fill it, or set {column_key} to another column"
         )
     provenance = Provenance(
         source=table.path.suffix.lstrip(".").lower() or "file",

@@ -11,7 +11,7 @@ import pandas as pd
 
 from mcalloc.api import Run
 
-__all__ = ["KEY_METRICS", "MONEY_METRICS", "compared_metrics", "comparison_table", "has_money"]
+__all__ = ["KEY_METRICS", "MONEY_METRICS", "compared_metrics", "comparison_table", "has_money", "is_money"]
 
 KEY_METRICS = [
     "cagr_median",
@@ -33,6 +33,11 @@ def has_money(config: dict[str, Any]) -> bool:
     """Whether a run's resolved ``config`` has cash flows or an account tax: its money is worth showing."""
     taxed = (config.get("tax") or {}).get("kind", "none") != "none"
     return taxed or bool((config.get("portfolio") or {}).get("flows"))
+
+
+def is_money(column: str) -> bool:
+    """Whether a metrics column is an amount of money (shown as one), not a rate or a share."""
+    return column.startswith(("terminal_wealth", "invested_", "taxes_"))
 
 
 def compared_metrics(runs: Sequence[Run]) -> list[str]:

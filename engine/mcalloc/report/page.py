@@ -31,7 +31,7 @@ from mcalloc.api import Run, RunFolderError, load, read_manifest
 from mcalloc.config.optimize_schema import FRONTIER_PATHS
 from mcalloc.errors import OutputError, check_stop, signals_held
 from mcalloc.report import figures
-from mcalloc.report.compare import compared_metrics, run_labels
+from mcalloc.report.compare import compared_metrics, has_money, is_money, run_labels
 from mcalloc.report.frontier import frontier_figure
 from mcalloc.results.writer import move_into_place, release_claim, working_folder
 
@@ -188,12 +188,6 @@ def _percent_columns(frame: pd.DataFrame | None) -> Table | None:
 
 def _present(frame: pd.DataFrame, columns: list[str]) -> list[str]:
     return [column for column in columns if column in frame]
-
-
-def _has_money(run: Run) -> bool:
-    """Whether the run's scenario has cash flows or taxes (so the money paid in differs from one fund unit)."""
-    portfolio, tax = run.config.get("portfolio", {}), run.config.get("tax", {})
-    return bool(portfolio.get("flows")) or tax.get("kind", "none") != "none"
 
 
 def _renamed(frame: pd.DataFrame, columns: dict[str, tuple[str, Callable[[Any], str]]]) -> Table:
@@ -421,7 +415,7 @@ def _write_page(run: Run, folder: Path, drawing: Path) -> Path:
         "title": f"mcalloc: {run.manifest.get('scenario')}",
         "provenance": _provenance(run),
         "metrics": _renamed(run.metrics, _METRIC_COLUMNS),
-        "money": _renamed(run.metrics, _MONEY_COLUMNS) if _has_money(run) else None,
+        "money": _renamed(run.metrics, _MONEY_COLUMNS) if has_money(run.config) else None,
         "pictures": pictures,
         "diversification": (
             _diversification_table(run.diversification)
@@ -436,7 +430,7 @@ def _write_page(run: Run, folder: Path, drawing: Path) -> Path:
         "optimization": _percent_columns(
             None if optimization is None or optimization.empty else optimization[_present(optimization, _OPTIMIZATION)]
         ),
-        "frontier_points": ((run.config.get("optimize") or {}).get("frontier") or {}).get("points", 12),
+        "frontier_points": ((run.config.get("optimize") or {}).get("frontier") or {}).get("points"),
         "weights": Table.of(run.weights_table().reset_index(), {a: _percent for a in run.assets}),
         "horizons": _percent_columns(run.horizons),
         "models": Table.of(models),
@@ -501,7 +495,7 @@ def build_batch_report(folder: Path) -> Path:
 
     def shown_as(column: str) -> Callable[[Any], str]:
         """Wealth as money, a benefit (a difference of fractions) in percentage points, the rest in percent."""
-        if column.startswith(("terminal_wealth", "invested_", "taxes_")):
+        if is_money(column):
             return _money
         return _points if column.startswith("benefit_") else _percent
 
@@ -543,8 +537,7 @@ def build_comparison_report(runs: Sequence[Run], table: pd.DataFrame, out: Path)
             ),
         ]
         metric_formats: dict[str, Callable[[Any], str]] = {
-            column: (_money if column.startswith(("terminal_wealth", "invested", "taxes")) else _percent)
-            for column in compared_metrics(runs)
+            column: (_money if is_money(column) else _percent) for column in compared_metrics(runs)
         }
         context = {
             "title": "mcalloc: " + " vs ".join(labels),

@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from mcalloc.config.model_schema import StartConfig
-from mcalloc.metrics.diversification import _wilson, cvar_contributions, diversification_table, risk_contributions
+from mcalloc.metrics.diversification import (
+    _wilson,
+    cvar_contributions,
+    diversification_table,
+    risk_contributions,
+    unpaired_cut,
+)
 from mcalloc.metrics.risk import cvar
 from mcalloc.models import FittedMarginal, GaussianCopula, JointModel
 from mcalloc.portfolio import FeeModel, Schedule
@@ -97,6 +103,38 @@ def test_pairing_narrows_the_interval_for_portfolios_that_share_risk() -> None:
     # half of the reference's own asset: the paired interval is far narrower than the unpaired one
     assert (rows.ci_high - rows.ci_low) < 0.5 * (rows.unpaired_ci_high - rows.unpaired_ci_low)
     assert rows.portfolio_value == pytest.approx(rows.reference_value + rows.difference)
+
+
+def test_unpaired_halves_split_at_the_chunk_bound_nearest_the_middle_or_at_the_middle() -> None:
+    assert unpaired_cut(4000, 1000) == 2000
+    assert unpaired_cut(3000, 1000) == 1000  # a chunk bound: each half from its own chunks
+    assert unpaired_cut(100_000, 8192) == 49_152
+    # two chunks, the second a single path: a chunk bound would measure the reference on that one path
+    assert unpaired_cut(1001, 1000) == 500
+    assert unpaired_cut(20, 1000) == 10
+    assert unpaired_cut(19, 1000) is None  # 9 and 10 paths: too few for a bootstrap's spread
+
+
+def unpaired_twins(n_paths: int) -> pd.Series:
+    """Twin "b" against reference "a" on ``n_paths`` paths in chunks of 1,000: the ``vol_ann`` row."""
+    plan = twin_plan()
+    result = run_simulation(plan, n_paths, 1000, seed=3)
+    table = diversification_table(
+        result.book, ["a", "b", "half"], "a", 2, 3, 1000, plan.weights, result.daily_covariance, ["a", "b"]
+    )
+    return table[(table.portfolio == "b") & (table.statistic == "vol_ann")].iloc[0]
+
+
+def test_unpaired_interval_measures_both_sides_on_half_the_paths() -> None:
+    row = unpaired_twins(1001)
+    # twins correlated 0.6: unpaired, each side's own noise adds up, so the interval is wider than the
+    # paired one (about 1.6 times, the test above) and covers the true difference, 0. Measured on the
+    # last chunk's single path, the reference's bootstrap had no spread and the interval lay far from 0.
+    assert row.unpaired_ci_high - row.unpaired_ci_low > 1.2 * (row.ci_high - row.ci_low)
+    assert row.unpaired_ci_low <= 0.0 <= row.unpaired_ci_high
+    few = unpaired_twins(12)
+    assert math.isnan(few.unpaired_difference) and math.isnan(few.unpaired_ci_low)
+    assert math.isfinite(few.ci_low)
 
 
 def test_tables_are_the_same_on_one_thread_and_on_two(monkeypatch: pytest.MonkeyPatch) -> None:

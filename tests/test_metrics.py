@@ -240,3 +240,37 @@ def test_cdar_from_the_histogram_matches_the_pooled_month_end_drawdowns() -> Non
     row = metrics_table(book.summary(5), ["a"], 1.0, 5).iloc[0]
     assert row["cdar_95"] == pytest.approx(worst.mean(), abs=1.5e-4)
     assert row["cdar_95"] < row["maxdd_cvar95"]
+
+
+def test_cdar_of_a_portfolio_that_never_draws_down_is_zero() -> None:
+    # values that only rise: every month end is at a peak, and CDaR is 0, not half a histogram bin
+    from mcalloc.metrics import metrics_table
+    from mcalloc.portfolio import FixedMixBook
+
+    book = FixedMixBook(np.array([[1.0]]), 50)
+    for month in range(24):
+        book.advance(np.full((50, 21, 1), 1.0001))
+        if month % 12 == 11:
+            book.mark_year_end()
+    row = metrics_table(book.summary(2), ["a"], 1.0, 2).iloc[0]
+    assert row["cdar_95"] == 0.0 and row["maxdd_p95"] == 0.0
+
+
+@pytest.mark.parametrize(("losses", "n_paths"), [(0, 2), (2, 2), (30, 200), (4_321, 40_000)])
+def test_prob_loss_standard_error_is_agresti_coulls_and_never_zero(losses: int, n_paths: int) -> None:
+    # reference: statsmodels' Agresti-Coull interval (Agresti and Coull 1998) is q +- 1.96 se; where it
+    # is clipped at 0 or 1, its other end still is. With many paths it is the plain binomial error.
+    from mcalloc.metrics.summary import with_standard_errors
+    from statsmodels.stats.proportion import proportion_confint
+
+    metrics = pd.DataFrame({"portfolio": ["a"], "n_paths": [n_paths], "prob_loss": [losses / n_paths]})
+    se = with_standard_errors(metrics, pd.DataFrame({"portfolio": ["a"]}))["prob_loss_se"].iloc[0]
+    low, high = proportion_confint(losses, n_paths, alpha=0.05, method="agresti_coull")
+    centre = (losses + 1.959963984540054**2 / 2) / (n_paths + 1.959963984540054**2)
+    end = high if losses < n_paths else low
+    assert se == pytest.approx(abs(end - centre) / 1.959963984540054, rel=1e-9)
+    assert (
+        se > 0.1
+        if n_paths == 2
+        else se == pytest.approx(np.sqrt(losses / n_paths * (1 - losses / n_paths) / n_paths), rel=0.02)
+    )

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from mcalloc.metrics.risk import ResampledCvar, annualised_growth
-from mcalloc.metrics.summary import annual_losses, book_volatility
+from mcalloc.metrics.summary import Z_95, annual_losses, book_volatility
 from mcalloc.portfolio.accounting import BookSummary
 from mcalloc.simulation.paths import thread_map
 
@@ -59,9 +59,6 @@ MAX_BOOTSTRAP_PATHS = 20_000
 
 WEALTHIER_TOLERANCE = 1e-6
 """Relative margin by which a terminal wealth must exceed the reference's to count as wealthier."""
-
-Z_95 = 1.959963984540054
-"""The standard normal's 97.5% quantile."""
 
 DIVERSIFICATION_COLUMNS = [
     "portfolio",
@@ -186,15 +183,37 @@ class _Resamples:
     unpaired_scale: float
 
     @classmethod
-    def draw(cls, n_paths: int, cut: int, rng: np.random.Generator, n_boot: int) -> _Resamples:
+    def draw(cls, n_paths: int, cut: int | None, rng: np.random.Generator, n_boot: int) -> _Resamples:
         m = min(n_paths, MAX_BOOTSTRAP_PATHS)
-        m_first, m_second = min(cut, MAX_BOOTSTRAP_PATHS), min(n_paths - cut, MAX_BOOTSTRAP_PATHS)
         paired = [_compact(rng.integers(0, n_paths, m)) for _ in range(n_boot)]
+        if cut is None:  # no unpaired comparison
+            return cls(paired, [], [], math.sqrt(m / n_paths), math.nan)
+        m_first, m_second = min(cut, MAX_BOOTSTRAP_PATHS), min(n_paths - cut, MAX_BOOTSTRAP_PATHS)
         first = [_compact(rng.integers(0, cut, m_first)) for _ in range(n_boot)]
         second = [_compact(cut + rng.integers(0, n_paths - cut, m_second)) for _ in range(n_boot)]
         # each half scaled by its own factor: the two are independent; the larger bounds both
         unpaired = math.sqrt(max(m_first / cut, m_second / (n_paths - cut)))
         return cls(paired, first, second, math.sqrt(m / n_paths), unpaired)
+
+
+MIN_UNPAIRED_PATHS = 10
+"""Fewest paths in each half for the unpaired comparison: fewer leave a bootstrap with next to no spread."""
+
+
+def unpaired_cut(n_paths: int, chunk_size: int) -> int | None:
+    """Where the unpaired comparison splits the paths: the first half is ``[0, cut)``; ``None`` for too few paths.
+
+    The chunk bound nearest the middle, so each half comes from its own
+    independently seeded chunks; when no bound leaves each side a quarter of
+    the paths (two chunks, the last a few paths), the middle path instead:
+    paths within a chunk are independent draws too. Either half with fewer
+    than :data:`MIN_UNPAIRED_PATHS` paths leaves the comparison out.
+    """
+    bounds = range(chunk_size, n_paths, chunk_size)
+    cut = min(bounds, key=lambda bound: abs(2 * bound - n_paths), default=n_paths // 2)
+    if 4 * min(cut, n_paths - cut) < n_paths:
+        cut = n_paths // 2
+    return cut if min(cut, n_paths - cut) >= MIN_UNPAIRED_PATHS else None
 
 
 def diversification_table(
@@ -213,9 +232,8 @@ def diversification_table(
 ) -> pd.DataFrame:
     """One row per portfolio (other than ``reference``) and statistic, see :data:`DIVERSIFICATION_COLUMNS`.
 
-    ``seed`` fixes the bootstrap's resamples; ``chunk_size`` splits the
-    paths into the halves of the unpaired comparison along chunk bounds
-    (each half then comes from its own independently seeded chunks).
+    ``seed`` fixes the bootstrap's resamples; ``chunk_size`` places the
+    split of the unpaired comparison (:func:`unpaired_cut`).
     ``weights`` (n_portfolios, n_assets) and the assets' daily
     ``covariance`` give the risk-budget rows (:func:`risk_contributions`);
     each asset's horizon growth along the paths, ``asset_growth`` (n_paths,
@@ -231,12 +249,11 @@ def diversification_table(
     rng = np.random.default_rng(np.random.SeedSequence((seed, 2)))
     # the whole sample and its halves as slices: views, where an index array would copy every column it picks
     every = slice(None)
-    n_chunks = -(-n_paths // chunk_size)
-    cut = min(n_paths, (n_chunks // 2) * chunk_size) if n_chunks > 1 else n_paths // 2
-    first, second = slice(0, cut), slice(cut, None)
+    cut = unpaired_cut(n_paths, chunk_size)
+    halves = None if cut is None else (slice(0, cut), slice(cut, None))
     resamples = _Resamples.draw(n_paths, cut, rng, n_boot)
     each = _resampling(n_jobs, min(n_paths, MAX_BOOTSTRAP_PATHS))
-    rows = _compared_rows(stats, names, reference, base, others, every, (first, second), resamples, each)
+    rows = _compared_rows(stats, names, reference, base, others, every, halves, resamples, each)
     rows += _wealthier_rows(stats, names, reference, base, others)
     rows += _budget_rows(weights, covariance, asset_names, names, reference, base, n_paths)
     if asset_growth is not None:
@@ -253,12 +270,14 @@ def _compared_rows(
     base: int,
     others: list[int],
     every: slice,
-    halves: tuple[slice, slice],
+    halves: tuple[slice, slice] | None,
     resamples: _Resamples,
     each: Each,
 ) -> list[dict[str, object]]:
-    """The rows of :data:`STATISTICS`: each portfolio's difference from ``base`` with its intervals."""
-    first, second = halves
+    """The rows of :data:`STATISTICS`: each portfolio's difference from ``base`` with its intervals.
+
+    ``halves`` are the unpaired comparison's, ``None`` to leave it out (NaN).
+    """
     n_paths = stats.terminal.shape[0]
     same = stats.book.repeated_columns
     rows: list[dict[str, object]] = []
@@ -266,22 +285,21 @@ def _compared_rows(
         reference_value = statistic(stats, every, base)
         # the reference's statistic on each resample, computed once for every portfolio
         base_paired = each(statistic, stats, resamples.paired, base)
-        base_second = each(statistic, stats, resamples.second, base)
-        base_split = statistic(stats, second, base)
+        if halves is not None:
+            base_second = each(statistic, stats, resamples.second, base)
+            base_split = statistic(stats, halves[1], base)
         computed: dict[int, tuple[float, float, float, float]] = {}
         for column in others:
             if same[column] not in computed:
                 twin = int(same[column])
                 estimate = statistic(stats, every, twin) - reference_value
                 paired = each(statistic, stats, resamples.paired, twin) - base_paired
-                split = statistic(stats, first, twin) - base_split
-                unpaired = each(statistic, stats, resamples.first, twin) - base_second
-                computed[twin] = (
-                    estimate,
-                    float(np.std(paired, ddof=1)) * resamples.scale,
-                    split,
-                    float(np.std(unpaired, ddof=1)) * resamples.unpaired_scale,
-                )
+                split = unpaired_sd = math.nan
+                if halves is not None:
+                    split = statistic(stats, halves[0], twin) - base_split
+                    unpaired = each(statistic, stats, resamples.first, twin) - base_second
+                    unpaired_sd = float(np.std(unpaired, ddof=1)) * resamples.unpaired_scale
+                computed[twin] = (estimate, float(np.std(paired, ddof=1)) * resamples.scale, split, unpaired_sd)
             estimate, paired_sd, split, unpaired_sd = computed[int(same[column])]
             rows.append(
                 {

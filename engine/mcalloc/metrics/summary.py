@@ -58,6 +58,9 @@ METRIC_COLUMNS = [
 ]
 
 
+Z_95 = 1.959963984540054
+"""The standard normal's 97.5% quantile."""
+
 STANDARD_ERROR_COLUMNS = ["cagr_median_se", "maxdd_p95_se", "cvar_95_annual_se", "vol_ann_se", "prob_loss_se"]
 """Monte Carlo standard errors in ``metrics.csv``, each after its column (see :func:`with_standard_errors`)."""
 
@@ -65,11 +68,16 @@ STANDARD_ERROR_COLUMNS = ["cagr_median_se", "maxdd_p95_se", "cvar_95_annual_se",
 def with_standard_errors(metrics: pd.DataFrame, errors: pd.DataFrame) -> pd.DataFrame:
     """``metrics`` with bootstrap standard errors (from :func:`mcalloc.metrics.diversification.standard_errors`).
 
-    Adds ``prob_loss_se``, the binomial ``sqrt(p (1 - p) / n)``; each
-    ``<column>_se`` goes right after its column.
+    Adds ``prob_loss_se``, the binomial standard error with Agresti and
+    Coull's (1998) adjustment: ``sqrt(q (1 - q) / (n + z^2))`` for ``q = (n p +
+    z^2 / 2) / (n + z^2)``, ``z = 1.96``. It is the plain ``sqrt(p (1 - p) / n)``
+    for many paths, and unlike it is not 0 when no path or every path loses.
+    Each ``<column>_se`` goes right after its column.
     """
     merged = metrics.merge(errors, on="portfolio", how="left")
-    merged["prob_loss_se"] = np.sqrt(merged["prob_loss"] * (1.0 - merged["prob_loss"]) / merged["n_paths"])
+    n = merged["n_paths"] + Z_95**2
+    adjusted = (merged["prob_loss"] * merged["n_paths"] + Z_95**2 / 2) / n
+    merged["prob_loss_se"] = np.sqrt(adjusted * (1.0 - adjusted) / n)
     order: list[str] = []
     for column in metrics.columns:
         order.append(column)
@@ -132,6 +140,7 @@ def book_cdar(book: BookSummary, column: int, alpha: float) -> float:
     before = np.cumsum(counts) - counts  # observations in deeper bins
     taken = np.clip(tail - before, 0.0, counts)
     midpoints = (np.arange(bins - 1, -1, -1) + 0.5) / bins
+    midpoints[-1] = 0.0  # the shallowest bin mostly holds month ends at a peak: no drawdown, not half a bin
     return float(taken @ midpoints / taken.sum()) if taken.sum() > 0 else 0.0
 
 

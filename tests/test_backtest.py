@@ -22,7 +22,7 @@ import pytest
 import yaml
 from mcalloc.backtest.evaluate import BacktestPlan, Variant, _fit
 from mcalloc.backtest.filtering import filter_states
-from mcalloc.backtest.forecasts import COVERAGES, Targets, forecast
+from mcalloc.backtest.forecasts import COVERAGES, Targets, forecast, var_forecast
 from mcalloc.cli.main import main
 from mcalloc.config import load_scenario
 from mcalloc.data import load_market_data
@@ -112,6 +112,24 @@ def test_forecasts_under_the_true_model_are_calibrated(kind: str) -> None:
             hits = int((daily.realised[:, column] < daily.var[coverage][:, column]).sum())
             low, high = stats.binom.ppf([0.0005, 0.9995], n_days, coverage)
             assert low <= hits <= high, (name, coverage, hits)
+
+
+@pytest.mark.parametrize("n_draws", [99, 199])
+def test_a_var_forecast_from_few_draws_is_hit_as_often_as_its_coverage(n_draws: int) -> None:
+    # an outcome from the draws' own law falls below their k-th smallest with probability k / (n + 1)
+    # (David and Nagaraja, Order Statistics, 2003, section 2.4): exactly 1% for k = 1 of 99 and k = 2 of
+    # 199. 100,000 periods put the rate within 4 standard errors (0.0013 at 1%) of it. The quantile
+    # interpolated between the draws, which the forecasts took before, is hit (98 x 0.01 + 1) / 100 =
+    # 1.98% of the time at 99 draws and 1.50% at 199.
+    rng = np.random.default_rng(11)
+    n_periods, coverage = 100_000, 0.01
+    draws = rng.standard_normal((n_periods, n_draws, 1))
+    realised = rng.standard_normal((n_periods, 1))
+    rate = float((realised < var_forecast(draws, coverage)).mean())
+    assert abs(rate - coverage) < 4 * np.sqrt(coverage * (1 - coverage) / n_periods), rate
+    interpolated = float((realised < np.quantile(draws, coverage, axis=1)).mean())
+    assert interpolated > coverage + 6 * np.sqrt(coverage * (1 - coverage) / n_periods), interpolated
+    assert var_forecast(draws, 0.05).shape == (n_periods, 1)
 
 
 # --------------------------------------------------------------------------- the command on simulated files
@@ -298,6 +316,17 @@ def test_bad_split_dates_exit_2_with_one_line(
     assert main(["backtest", str(simulated_scenario), "--split", split, "--models", "gaussian"]) == 2
     one_error_line(capsys.readouterr(), fragments)
     assert not list((simulated_scenario.parent / "results").glob("*/backtest-*"))
+
+
+def test_data_too_short_for_any_split_says_so_in_one_line(
+    simulated_scenario: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 700 returns: fewer than the 500 to fit and 252 to test on, so no split date can work
+    dates = pd.read_csv(simulated_scenario.parent / "sp500.csv")["Date"]
+    start, split = dates.iloc[N_FIT + N_TEST - 700], dates.iloc[N_FIT + N_TEST - 300]
+    arguments = ["--split", split, "--models", "gaussian", "--set", f"data.start={start}"]
+    assert main(["backtest", str(simulated_scenario), *arguments]) == 2
+    one_error_line(capsys.readouterr(), ("data:", "700 in all", "752 whatever the split", "data.start earlier"))
 
 
 @pytest.mark.parametrize(

@@ -125,6 +125,11 @@ def first_test_row(index: pd.DatetimeIndex, split: str, min_fit: int) -> int:
     span = f"the data's returns run from {first_day} to {last_day}"
     if day.date() < first_day or day.date() > last_day:
         raise ConfigError(f"--split: {day.date()} is outside the data ({span}); choose a date inside it")
+    if index.size < min_fit + MIN_TEST_DAYS:
+        raise ConfigError(
+            f"data: {span}, {index.size} in all, and a backtest needs {min_fit + MIN_TEST_DAYS} whatever the split "
+            f"({min_fit} to fit, {MIN_TEST_DAYS} to test on); move data.start earlier or data.end later"
+        )
     first = int(index.searchsorted(day))
     latest = index[-MIN_TEST_DAYS].date() if index.size >= MIN_TEST_DAYS else first_day
     earliest = index[min(min_fit, index.size - 1)].date()

@@ -14,6 +14,7 @@ statistics among them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,13 +26,30 @@ from mcalloc.metrics.forecast_tests import predictive_pit
 from mcalloc.models.joint import JointModel
 from mcalloc.models.validation import simulate_window
 
-__all__ = ["COVERAGES", "MONTH", "HorizonForecasts", "Targets", "forecast", "window_rows"]
+__all__ = ["COVERAGES", "MONTH", "HorizonForecasts", "Targets", "forecast", "var_forecast", "window_rows"]
 
 MONTH = 21
 """Trading days in a forecast month."""
 
 COVERAGES = (0.01, 0.05)
 """Tail probabilities of the value-at-risk forecasts (99% and 95% VaR)."""
+
+
+def var_forecast(draws: np.ndarray, coverage: float) -> np.ndarray:
+    """The VaR forecast from ``draws`` (n_periods, n_draws, ...): their ``k``-th smallest, ``k = floor(p (n + 1))``.
+
+    An outcome from the same law as ``n`` draws falls below their ``k``-th
+    smallest with probability exactly ``k / (n + 1)`` (David and Nagaraja,
+    *Order Statistics*, 2003): ``coverage`` when ``coverage (n + 1)`` is
+    whole, otherwise at most ``1 / (n + 1)`` under it. The quantile
+    interpolated between draws would be hit more often than ``coverage``:
+    at 100 draws, a right model's 1% VaR about 2% of the time.
+    """
+    n_draws = draws.shape[1]
+    k = max(1, math.floor(coverage * (n_draws + 1) + 1e-9))
+    result: np.ndarray = np.partition(draws, k - 1, axis=1)[:, k - 1]
+    return result
+
 
 _WINDOW_BATCH = 1000
 """Simulated test windows held at once."""
@@ -137,7 +155,7 @@ def _horizon(
         realised.append(observed)
         pits.append(np.column_stack([predictive_pit(observed[:, j], draws[:, :, j]) for j in range(observed.shape[1])]))
         for coverage in COVERAGES:
-            quantiles[coverage].append(np.quantile(draws, coverage, axis=1))
+            quantiles[coverage].append(var_forecast(draws, coverage))
     return HorizonForecasts(
         horizon=label,
         starts=first + offsets,

@@ -7,6 +7,7 @@ neither can be found, that one test skips and says so.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import shutil
@@ -206,6 +207,9 @@ def test_a_savings_plan_shows_the_investors_money_in_the_terminal_and_the_report
     tables.feed((out / "report.html").read_text(encoding="utf-8"))
     rows = {cells[0]: cells for cells in tables.tables["money"]}
     assert set(rows) == set(metrics.index)
+    # real wealth is deflated at the scenario's own inflation, and the page says at what rate
+    page = " ".join((out / "report.html").read_text(encoding="utf-8").split())
+    assert "the median wealth in today's money, deflated at 2.0% a year (<code>portfolio.inflation</code>)" in page
     # the page says which account was taxed, and how (the scenario's ISK: 2.55% + 1 point, 30%, SEK 300,000)
     provenance = dict(tuple(cells) for cells in tables.tables["provenance"] if len(cells) == 2)
     assert provenance["account tax"] == (
@@ -599,3 +603,44 @@ def test_the_frontier_caption_follows_the_axes_the_folder_allows(run_folder: tup
     older = dataclasses.replace(run, frontier=run.frontier.drop(columns=["cdar_95_uncompounded"]))
     assert _axis("cdar", older.frontier) == ("cdar_95", "CDaR95 (month-end drawdown), compounded")
     assert "predates the frontiers' own" in _drawdown_axes(older)
+
+
+def test_a_run_compared_in_another_currency_says_its_start_is_not_converted(tmp_path: Path) -> None:
+    # the Swedish example also lives every portfolio in USD, from the same number of dollars as of kronor:
+    # without a word, USD 2.2M beside SEK 2.1M reads as the SEK investor's money counted in dollars
+    out = tmp_path / "sweden"
+    small = ["--set", "simulation.n_paths=300", "--set", "simulation.horizon_years=2"]
+    small += ["--set", "optimize.objectives=[]"]
+    assert main(["run", str(ROOT / "configs" / "examples" / "sweden.yaml"), "-q", "--out", str(out), *small]) == 0
+    run = mcalloc.load(out)
+    assert run.config["currency"]["compare_in"] == "USD"
+    start = f"{run.config['portfolio']['initial_wealth']:,.0f}"
+    text = html.unescape(" ".join((out / "report.html").read_text(encoding="utf-8").split()))
+    assert f"The USD rows are the same portfolios lived by an investor in USD, who starts with {start} USD" in text
+    assert "(the same number, not converted" in text
+
+
+def test_the_frontier_caption_counts_the_paths_its_frontiers_had(run_folder: tuple[Path, str]) -> None:
+    import dataclasses
+
+    from mcalloc.config.optimize_schema import FRONTIER_PATHS
+    from mcalloc.report.frontier import frontier_paths
+    from mcalloc.report.page import _frontier_paths_text
+
+    run = mcalloc.load(run_folder[0])
+    assert run.optimization is not None and int(run.optimization["n_fit_paths"].max()) == FRONTIER_PATHS
+    text = html.unescape(" ".join((run_folder[0] / "report.html").read_text(encoding="utf-8").split()))
+    # 2,000 optimiser's paths: the frontiers had all of them, and the stars are the table's own numbers
+    assert f"solved and measured on all {FRONTIER_PATHS:,} of the optimiser's paths, as its table is." in text
+
+    def fitted_on(n_paths: int) -> mcalloc.Run:
+        assert run.optimization is not None
+        return dataclasses.replace(run, optimization=run.optimization.assign(n_fit_paths=n_paths))
+
+    assert frontier_paths(fitted_on(500)) == (500, True)
+    assert "on all 500 of the optimiser's paths" in _frontier_paths_text(fitted_on(500))
+    assert frontier_paths(fitted_on(50_000)) == (FRONTIER_PATHS, False)
+    assert "so they differ a little from the optimiser's table" in _frontier_paths_text(fitted_on(50_000))
+    assert run.optimization is not None
+    older = dataclasses.replace(run, optimization=run.optimization.drop(columns=["n_fit_paths"]))
+    assert frontier_paths(older) == (FRONTIER_PATHS, False)

@@ -346,7 +346,7 @@ def comparison_figure(table: pd.DataFrame) -> Figure:
         panel.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         panel.grid(True, axis="x", alpha=0.3)
     axes[1].set_yticklabels([])
-    axes[0].legend(fontsize=7)
+    _legend_below(figure, axes[0])
     return figure
 
 
@@ -378,7 +378,7 @@ def comparison_fan_figure(runs: Sequence[Run], labels: Sequence[str]) -> Figure 
     axes.set_xlabel("years")
     axes.set_ylabel("wealth")
     axes.grid(True, alpha=0.3)
-    axes.legend(fontsize=7)
+    _legend_below(figure, axes, columns=2)
     return figure
 
 

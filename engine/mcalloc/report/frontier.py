@@ -22,7 +22,20 @@ from mcalloc.report.figures import _FRONTIER_MEASURES, _LOG_MEASURES, _OLDER_FRO
 if TYPE_CHECKING:
     from mcalloc.api import Run
 
-__all__ = ["frontier_figure"]
+__all__ = ["frontier_figure", "frontier_paths"]
+
+
+def frontier_paths(run: Run) -> tuple[int, bool]:
+    """How many paths the frontiers were solved on, and whether that was all of the optimiser's.
+
+    The first ``FRONTIER_PATHS`` of ``n_fit_paths`` (``optimization.csv``);
+    a folder without that column is taken to have had more.
+    """
+    optimization = run.optimization
+    if optimization is None or optimization.empty or "n_fit_paths" not in optimization.columns:
+        return FRONTIER_PATHS, False
+    fitted = int(optimization["n_fit_paths"].max())
+    return min(FRONTIER_PATHS, fitted), fitted <= FRONTIER_PATHS
 
 
 def frontier_figure(run: Run) -> Figure | None:
@@ -87,9 +100,9 @@ def frontier_figure(run: Run) -> Figure | None:
         )  # fmt: skip
         handles.append(proxy)
     figure.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=7)
-    figure.suptitle(
-        f"frontiers on {FRONTIER_PATHS:,} of the optimiser's paths (triangles: benchmarks, stars: optimised)"
-    )
+    n_paths, every = frontier_paths(run)
+    paths = f"all {n_paths:,}" if every else f"{n_paths:,}"
+    figure.suptitle(f"frontiers on {paths} of the optimiser's paths (triangles: benchmarks, stars: optimised)")
     # the labels are placed where the laid-out panels put the points (the legend takes its room first)
     figure.draw_without_rendering()
     for panel, measure in zip(axes, measures, strict=False):

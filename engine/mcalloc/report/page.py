@@ -28,11 +28,10 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 from mcalloc.api import Run, RunFolderError, load, read_manifest
-from mcalloc.config.optimize_schema import FRONTIER_PATHS
 from mcalloc.errors import OutputError, check_stop, signals_held
 from mcalloc.report import figures
 from mcalloc.report.compare import compared_metrics, has_money, is_money, run_labels
-from mcalloc.report.frontier import frontier_figure
+from mcalloc.report.frontier import frontier_figure, frontier_paths
 from mcalloc.results.writer import move_into_place, release_claim, working_folder
 
 __all__ = ["Table", "build_batch_report", "build_comparison_report", "build_report", "write_report"]
@@ -277,6 +276,17 @@ def _provenance(run: Run) -> Table:
     return Table(columns=["item", "value"], rows=[[key, "" if value is None else str(value)] for key, value in items])
 
 
+def _frontier_paths_text(run: Run) -> str:
+    """Which paths the frontier figure's points were solved and measured on, as its caption says it."""
+    n_paths, every = frontier_paths(run)
+    if every:
+        return f"solved and measured on all {n_paths:,} of the optimiser's paths, as its table is."
+    return (
+        f"solved and measured on the first {n_paths:,} of the optimiser's paths: the optimised portfolios' stars "
+        "are measured there too, so they differ a little from the optimiser's table (all of its paths)."
+    )
+
+
 def _drawdown_axes(run: Run) -> str:
     """What the frontier figure's drawdown panels plot: the frontiers' own measures, or (older files) the tables'."""
     if run.frontier is not None and "cdar_95_uncompounded" in run.frontier:
@@ -347,9 +357,10 @@ def _pictures(run: Run, target: Path) -> dict[str, Picture | None]:
         "frontier": _save(
             frontier_figure(run),
             "frontier",
-            f"Frontiers per risk measure and per asset set (diversification frontiers), solved and measured on the "
-            f"first {FRONTIER_PATHS:,} of the optimiser's paths: the optimised portfolios' stars are measured there "
-            "too, so they differ a little from the optimiser's table (all of its paths). " + _drawdown_axes(run),
+            "Frontiers per risk measure and per asset set (diversification frontiers), "
+            + _frontier_paths_text(run)
+            + " "
+            + _drawdown_axes(run),
             target,
         ),
         "weights": _save(
@@ -416,6 +427,9 @@ def _write_page(run: Run, folder: Path, drawing: Path) -> Path:
         "provenance": _provenance(run),
         "metrics": _renamed(run.metrics, _METRIC_COLUMNS),
         "money": _renamed(run.metrics, _MONEY_COLUMNS) if has_money(run.config) else None,
+        "inflation": f"{float((run.config.get('portfolio') or {}).get('inflation') or 0.0):.1%}",
+        "compare_in": (run.config.get("currency") or {}).get("compare_in"),
+        "initial_wealth": f"{float((run.config.get('portfolio') or {}).get('initial_wealth') or 1.0):,.0f}",
         "pictures": pictures,
         "diversification": (
             _diversification_table(run.diversification)
@@ -504,6 +518,11 @@ def build_batch_report(folder: Path) -> Path:
         "title": f"mcalloc batch: {folder.name}",
         "runs": [],
         "comparison": Table.of(shown, formats),
+        "units": (
+            "A benefit_ column is the portfolio's statistic minus the reference portfolio's, in percentage points "
+            "(the figure draws it in percent); rates are in percent, money in each run's base currency "
+            "(currency.base)."
+        ),
         "pictures": [picture] if picture is not None else [],
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -546,6 +565,7 @@ def build_comparison_report(runs: Sequence[Run], table: pd.DataFrame, out: Path)
                 for label, run in zip(labels, runs, strict=True)
             ],
             "comparison": Table.of(table, metric_formats),
+            "units": "Rates are in percent, money in each row's currency.",
             "pictures": [p for p in pictures if p is not None],
             "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         }

@@ -183,9 +183,20 @@ def test_report_tables_show_the_numbers_of_the_csv_files(run_folder: tuple[Path,
     weights = pd.read_csv(out / "weights.csv").pivot(index="portfolio", columns="asset", values="weight")
     assets = list(dict.fromkeys(pd.read_csv(out / "weights.csv")["asset"]))
     assert len(tables.tables["weights"]) == len(weights)
+    # an optimised portfolio's weight is followed by its range over batches of paths, as stability.csv has it
+    stability = pd.read_csv(out / "stability.csv").set_index(["portfolio", "asset"])
+    ranged = 0
     for cells in tables.tables["weights"]:
-        shown = [float(cell.rstrip("%")) / 100 for cell in cells[1:]]
+        shown = [float(cell.split()[0].rstrip("%")) / 100 for cell in cells[1:]]
         np.testing.assert_allclose(shown, weights.loc[cells[0], assets], atol=0.0005 + 1e-12, err_msg=str(cells))
+        for asset, cell in zip(assets, cells[1:], strict=True):
+            if (cells[0], asset) in stability.index and pd.notna(stability.loc[(cells[0], asset), "batch_min"]):
+                low, high = stability.loc[(cells[0], asset), ["batch_min", "batch_max"]]
+                assert cell.split()[1] == f"({100 * low:.0f}..{100 * high:.0f})", (cells, asset)
+                ranged += 1
+            else:
+                assert len(cell.split()) == 1, (cells, asset)
+    assert ranged >= len(assets)  # at least one optimised portfolio, with every asset's range
 
 
 def test_a_savings_plan_shows_the_investors_money_in_the_terminal_and_the_report(

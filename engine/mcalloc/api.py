@@ -29,7 +29,7 @@ from mcalloc.config.schema import Scenario
 from mcalloc.errors import McallocError
 from mcalloc.results.writer import SCHEMA_VERSION
 
-__all__ = ["Run", "RunFolderError", "check_files", "load", "load_batch", "read_manifest", "run"]
+__all__ = ["Run", "RunFolderError", "check_files", "load", "load_batch", "read_manifest", "run", "weight_ranges"]
 
 
 class RunFolderError(McallocError):
@@ -124,6 +124,25 @@ class Run:
         """Weights as portfolio rows and asset columns, in the run's order."""
         wide = self.weights.pivot(index="portfolio", columns="asset", values="weight")
         return wide.loc[self.portfolios, self.assets]
+
+
+def weight_ranges(stability: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Each optimised weight's range over batches of paths as text, e.g. ``(82..100)`` percent, or ``None``.
+
+    From a run's ``stability.csv``: portfolio rows and asset columns, an
+    empty string where a portfolio was not optimised; ``None`` for a run
+    without the batches (no objectives, or too few paths for them).
+    """
+    if stability is None or stability.empty or not stability["batch_min"].notna().any():
+        return None
+    low = stability.pivot(index="portfolio", columns="asset", values="batch_min")
+    high = stability.pivot(index="portfolio", columns="asset", values="batch_max")
+
+    def percent(frame: pd.DataFrame) -> pd.DataFrame:
+        return (100 * frame).round().astype("Int64").astype(str)
+
+    text = "(" + percent(low) + ".." + percent(high) + ")"
+    return text.where(low.notna(), "")
 
 
 def _read_table(path: Path) -> pd.DataFrame | None:

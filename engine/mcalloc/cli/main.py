@@ -182,14 +182,14 @@ def _weights_summary(weights: pd.DataFrame, stability: pd.DataFrame | None = Non
     wide = wide.loc[list(dict.fromkeys(weights["portfolio"])), list(dict.fromkeys(weights["asset"]))]
     text = wide.map(_percent)
     header = "weights"
-    if stability is not None and not stability.empty and stability["batch_min"].notna().any():
-        low = stability.pivot(index="portfolio", columns="asset", values="batch_min")
-        high = stability.pivot(index="portfolio", columns="asset", values="batch_max")
-        for portfolio in low.index:
-            for asset in low.columns:
-                lowest, highest = low.loc[portfolio, asset], high.loc[portfolio, asset]
-                if pd.notna(lowest):
-                    text.loc[portfolio, asset] += f" ({100 * lowest:.0f}..{100 * highest:.0f})"
+    from mcalloc.api import weight_ranges
+
+    ranges = weight_ranges(stability)
+    if ranges is not None:
+        for portfolio in ranges.index:
+            for asset in ranges.columns:
+                if ranges.loc[portfolio, asset]:
+                    text.loc[portfolio, asset] += " " + ranges.loc[portfolio, asset]
         header += " (optimised: lowest..highest % over independent batches of the optimiser's paths)"
     return header + "\n" + text.to_string()
 

@@ -27,7 +27,7 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from mcalloc.api import Run, RunFolderError, load, read_manifest
+from mcalloc.api import Run, RunFolderError, load, read_manifest, weight_ranges
 from mcalloc.errors import OutputError, check_stop, signals_held
 from mcalloc.report import figures
 from mcalloc.report.compare import compared_metrics, has_money, is_money, run_labels
@@ -276,6 +276,25 @@ def _provenance(run: Run) -> Table:
     return Table(columns=["item", "value"], rows=[[key, "" if value is None else str(value)] for key, value in items])
 
 
+def _weights(run: Run) -> Table:
+    """Every portfolio's weights in percent; an optimised one's with its range over batches of the optimiser's paths."""
+    table = Table.of(run.weights_table().reset_index(), {a: _percent for a in run.assets})
+    ranges = weight_ranges(run.stability)
+    if ranges is None:
+        return table
+    rows = []
+    for row in table.rows:
+        known = ranges.loc[row[0]] if row[0] in ranges.index else None
+        rows.append(
+            row[:1]
+            + [
+                f"{cell} {known[a]}".rstrip() if known is not None else cell
+                for a, cell in zip(run.assets, row[1:], strict=True)
+            ]
+        )
+    return Table(columns=table.columns, rows=rows)
+
+
 def _frontier_paths_text(run: Run) -> str:
     """Which paths the frontier figure's points were solved and measured on, as its caption says it."""
     n_paths, every = frontier_paths(run)
@@ -445,7 +464,7 @@ def _write_page(run: Run, folder: Path, drawing: Path) -> Path:
             None if optimization is None or optimization.empty else optimization[_present(optimization, _OPTIMIZATION)]
         ),
         "frontier_points": ((run.config.get("optimize") or {}).get("frontier") or {}).get("points"),
-        "weights": Table.of(run.weights_table().reset_index(), {a: _percent for a in run.assets}),
+        "weights": _weights(run),
         "horizons": _percent_columns(run.horizons),
         "models": Table.of(models),
         "dependence": _format_frame(run.dependence),

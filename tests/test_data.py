@@ -327,7 +327,13 @@ def test_frequency_conversions_compound_correctly() -> None:
     np.testing.assert_allclose(monthly_simple["sp500"].to_numpy(), compounded["sp500"].to_numpy(), rtol=1e-10)
     np.testing.assert_allclose(np.expm1(monthly_log), monthly_simple, rtol=1e-12)
     weekly = resample_levels(levels, "weekly")
-    assert set(weekly.index.day_of_week) == {4}
+    # each week ends on Friday or, in a week whose Friday was no trading day (a holiday, the data's last
+    # week), on its last day with a price: every date is a day of the data, and the level is that day's
+    assert weekly.index.isin(levels.index).all()
+    assert (weekly.index.day_of_week <= 4).all() and (weekly.index.day_of_week == 4).mean() > 0.9
+    pd.testing.assert_series_equal(weekly["sp500"], levels.loc[weekly.index, "sp500"], check_freq=False)
+    assert weekly.index[-1] == levels.index[-1] and monthly.index[-1] == levels.index[-1]
+    assert (weekly.index.to_series().diff().dropna() <= pd.Timedelta(days=11)).all()
 
 
 def test_alignment_inner_join_and_forward_fill() -> None:

@@ -901,7 +901,11 @@ def test_a_persistence_tipped_over_one_by_the_residuals_skew_names_a_remedy_that
     for dist, remedy in (("normal", "try a longer data window"), ("t", "fit with dist: normal")):
         marginal = FittedMarginal("sp500", "gjr_garch", dist, "constant", params, empirical_shocks=shocks)
         assert marginal.persistence >= 1.0
-        with pytest.raises(ModelError, match=remedy):
+        # a fit (with its max_persistence) is named as fitted: a fitting scenario has no params to change
+        with pytest.raises(ModelError, match=rf"^model.marginals \(the fitted sp500\): .*{remedy}"):
+            _check_stationary([marginal], limit=0.9999)
+        # parameters given in a calibrated file: the key and the numbers to change, not the data window
+        with pytest.raises(ModelError, match=r"^model.marginals.params.sp500: .*lower alpha, gamma or beta there"):
             _check_stationary([marginal])
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +118,13 @@ def test_a_calibrated_file_refits_as_its_scenario_did(
     quick = [*overrides, "output.calibration.n_paths=0"]
     first = tmp_path / "first.yaml"
     calibrate(config, first, quick, capsys)
+    # the header names the command that made the file, its --set options too, and each data file's whole sha256
+    header = first.read_text(encoding="utf-8").splitlines()
+    assert header[0].startswith(f"# Calibrated by `mcalloc calibrate {config} ")
+    assert all(f"--set {shlex.quote(override)}" in header[0] for override in quick), header[0]  # as a shell takes it
+    for name in ("SPY", "IWM", "EFA"):
+        digest = hashlib.sha256((shared_data / f"{name}.csv").read_bytes()).hexdigest()
+        assert any(line.endswith(f"{name}.csv (sha256 {digest})") for line in header), name
     calibrated = load_scenario(first).model
     assert calibrated.dependence.lead_lag == 0 and not calibrated.dependence.stress.active
     assert calibrated.fitted_with is not None
@@ -128,9 +137,20 @@ def test_a_calibrated_file_refits_as_its_scenario_did(
     assert refitted == printed
     assert (tmp_path / "refitted.csv").read_bytes() == (tmp_path / "fitted.csv").read_bytes()
     table = pd.read_csv(tmp_path / "refitted.csv").set_index("asset")
+    # with a market factor the other columns are the series' own parts: the printout says so, gives their
+    # loadings and the whole series' volatility beside the part's (as fit.csv has them)
+    lines = {line.split("  ")[0]: line for line in printed.splitlines() if "  " in line}
+    assert "own part" in lines["modelled"] and lines["modelled"].split()[1:3] == ["whole", "series"]
+    assert f"{table.loc['russell2000', 'loading_lag0']:.4g}" in lines["loading on market, lag 0"]
+    assert f"{table.loc['intl', 'vol_ann_total']:.1%}" in lines["vol ann, long run, whole series"]
+    # omega reset after the fit: the free fit's likelihood beside the one at the parameters shown
+    assert f"{table.loc['sp500', 'loglikelihood_free']:.2f}" in lines["log-likelihood, free fit"]
+    assert table.loc["sp500", "loglikelihood"] < table.loc["sp500", "loglikelihood_free"]
     if config == SWEDEN_FIT:
         assert "4 series fitted to 4,608 returns, 2001-09-06..2019-12-31" in refitted
-        assert table.loc["fx_usd", "loglikelihood"] == pytest.approx(-4561.35, abs=0.005)
+        # the free fit's; beside it, the likelihood at the reset omega that is simulated
+        assert table.loc["fx_usd", "loglikelihood_free"] == pytest.approx(-4561.35, abs=0.005)
+        assert table.loc["fx_usd", "loglikelihood"] == pytest.approx(-4561.91, abs=0.005)
     # calibrating the calibrated file writes it again, every number at full precision (repr floats, residuals
     # at 17 digits): the same parameters, correlation, loadings, regimes and the means' covariance, bit for bit
     second = tmp_path / "second.yaml"
@@ -254,7 +274,8 @@ def test_fit_and_calibrate_print_the_same_start_volatilities(
     calibrated = [line for line in capsys.readouterr().out.splitlines() if line.startswith("vol ann")]
     assert fitted == calibrated
     assert [line.split("  ")[0] for line in fitted] == [
-        "vol ann, long run", "vol ann, last fitted day", "vol ann, start (unconditional)",
+        "vol ann, long run", "vol ann, long run, whole series", "vol ann, last fitted day",
+        "vol ann, start (unconditional)",
     ]  # fmt: skip
     # the run starts at the long-run level; the last fitted day (2019's calm end) is lower for each series
     rows = {line.split("  ")[0]: [float(v.rstrip("%")) for v in line.split()[-3:]] for line in fitted}

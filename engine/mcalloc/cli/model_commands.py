@@ -94,6 +94,17 @@ def _number(value: float, digits: int = 4) -> str:
 def diagnostics_text(models: pd.DataFrame) -> str:
     """The ``models.csv`` table as a readable column per series."""
     rows: dict[str, list[str]] = {"model": [f"{r.kind}/{r.dist}/{r.mean}" for r in models.itertuples()]}
+    factor = "role" in models and models["role"].eq("idiosyncratic").any()
+    if factor:
+        # the other series are modelled as their loading on the market plus a part of their own: say so,
+        # and give the whole series' volatility beside the part's
+        rows["modelled"] = ["whole series" if role != "idiosyncratic" else "own part" for role in models["role"]]
+        loadings = [c for c in models.columns if c.startswith("loading_lag") and models[c].fillna(0.0).ne(0.0).any()]
+        for column in sorted(loadings):
+            rows[f"loading on market, lag {column.removeprefix('loading_lag')}"] = [
+                "" if math.isnan(v) or role != "idiosyncratic" else f"{v:.4g}"
+                for v, role in zip(models[column], models["role"], strict=True)
+            ]
     for key in ("mu", "phi", "omega", "alpha", "gamma", "beta", "nu", "skew"):
         values, errors = models[key], models[f"{key}_se"]
         if values.notna().any():
@@ -104,13 +115,21 @@ def diagnostics_text(models: pd.DataFrame) -> str:
     rows["persistence"] = [_number(v, 5) for v in models["persistence"]]
     rows["half-life (steps)"] = [_number(v, 3) for v in models["half_life_steps"]]
     rows["vol ann, long run"] = ["infinite" if math.isinf(v) else f"{v:.1%}" for v in models["vol_ann_unconditional"]]
+    if factor and "vol_ann_total" in models:
+        rows["vol ann, long run, whole series"] = [
+            "infinite" if math.isinf(v) else f"{v:.1%}" for v in models["vol_ann_total"]
+        ]
     start = models["start"].iloc[0]
     if "vol_ann_last" in models and start != "last":
         rows["vol ann, last fitted day"] = [f"{v:.1%}" for v in models["vol_ann_last"]]
     rows[f"vol ann, start ({start})"] = [f"{v:.1%}" for v in models["vol_ann_initial"]]
     if models["mean_se_ann"].notna().any():
-        rows["mean ann, standard error"] = [f"{v:.1%}" for v in models["mean_se_ann"]]
+        label = "mean ann, standard error" + (", whole series" if factor else "")
+        rows[label] = [f"{v:.1%}" for v in models["mean_se_ann"]]
     rows["log-likelihood"] = [f"{v:.2f}" for v in models["loglikelihood"]]
+    reset = "loglikelihood_free" in models and models["loglikelihood_free"].notna().any()
+    if reset:
+        rows["log-likelihood, free fit"] = ["" if math.isnan(v) else f"{v:.2f}" for v in models["loglikelihood_free"]]
     rows["AIC"] = [f"{v:.2f}" for v in models["aic"]]
     rows["BIC"] = [f"{v:.2f}" for v in models["bic"]]
     lags = int(models["ljung_box_lags"].iloc[0])
@@ -120,6 +139,15 @@ def diagnostics_text(models: pd.DataFrame) -> str:
     table = pd.DataFrame(rows, index=models["asset"]).T
     table.columns.name = None
     note = "parameters in percent units (100 x daily log returns); standard errors (robust) in parentheses"
+    if reset:
+        note += (
+            "\nomega reset after the fit so that the long-run variance is the sample's (variance_targeting: true):"
+            " it has no standard error, and the log-likelihood, AIC and BIC are at the reset parameters"
+        )
+    if factor:
+        note += (
+            "\nown part: the series less its loading on the market; its mean, parameters and volatility are the part's"
+        )
     return table.to_string() + "\n" + note
 
 
@@ -260,7 +288,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     provenance = provenance_records(data.provenance) if data is not None else []
     refit = refit_warnings(scenario)
     warnings = (*(data.warnings if data is not None else ()), *model.warnings, *refit)
-    header = _header(args.config, models, provenance, warnings)
+    header = _header(args.config, args.overrides, models, provenance, warnings)
 
     def scenario_text(residuals_name: str | None) -> str:
         calibrated = calibrated_scenario(fitting, model, residuals_name)
@@ -277,14 +305,20 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _header(source: Path, models: pd.DataFrame, data: list[dict[str, Any]], warnings: tuple[str, ...]) -> str:
+def _header(
+    source: Path, overrides: list[str], models: pd.DataFrame, data: list[dict[str, Any]], warnings: tuple[str, ...]
+) -> str:
+    """The calibrated file's opening comment: the command that made it (its --set options too), data and fits."""
+    import shlex
+
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [f"Calibrated by `mcalloc calibrate {source}` on {when}."]
+    command = " ".join(["mcalloc calibrate", shlex.quote(str(source)), *(f"--set {shlex.quote(o)}" for o in overrides)])
+    lines = [f"Calibrated by `{command}` on {when}."]
     first, last = models["sample_start"].iloc[0], models["sample_end"].iloc[0]
     if isinstance(first, str) and first:
         lines.append(f"Fitted to {int(models['n_obs'].max()):,} returns from {first} to {last}:")
     for record in data:
-        lines.append(f"  {record.get('path', '?')} (sha256 {str(record.get('sha256', '?'))[:16]}...)")
+        lines.append(f"  {record.get('path', '?')} (sha256 {record.get('sha256', '?')})")
     for row in models.itertuples():
         lines.append(f"  {row.asset}: {row.kind}/{row.dist}/{row.mean}, BIC {row.bic:.2f}")
     lines += [f"warning: {note}" for note in warnings]

@@ -194,11 +194,18 @@ def translate_levels(levels: pd.Series, fx_levels: pd.Series) -> pd.Series:
 
 
 def resample_levels(levels: pd.DataFrame, frequency: Frequency) -> pd.DataFrame:
-    """Last level of each week (Friday) or month; daily levels pass through."""
+    """Last level of each week (ending Friday) or month, dated by its last day with data; daily levels pass through.
+
+    Dated by the day observed, not the period's nominal end: the week of
+    Tuesday 31 December 2019 ends then, not on Friday 3 January 2020, after
+    the data.
+    """
     if frequency == "daily":
         return levels
-    sampled = levels.resample(_RESAMPLE_RULE[frequency]).last().dropna()
-    return sampled
+    rule = _RESAMPLE_RULE[frequency]
+    sampled = levels.resample(rule).last()
+    sampled.index = pd.DatetimeIndex(levels.index.to_series().resample(rule).max().reindex(sampled.index))
+    return sampled.dropna()
 
 
 def periodic_returns(levels: pd.DataFrame, how: ReturnType = "log") -> pd.DataFrame:

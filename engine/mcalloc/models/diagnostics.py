@@ -62,6 +62,10 @@ class FitDiagnostics:
     attempts
         Starting points tried before a fit was accepted (1 when the first
         converged).
+    free_loglikelihood
+        With ``omega`` reset after the fit (``variance_targeting: true``),
+        the free fit's log-likelihood; ``loglikelihood`` is then at the
+        parameters after the reset, the ones simulated. ``None`` otherwise.
     """
 
     std_errors: dict[str, float]
@@ -74,6 +78,7 @@ class FitDiagnostics:
     sample_start: str | None = None
     sample_end: str | None = None
     attempts: int = 1
+    free_loglikelihood: float | None = None
 
     @property
     def aic(self) -> float:

@@ -57,6 +57,21 @@ _OUR_NAMES = {
 }
 
 
+def law_loglikelihood(dist: str, params: dict[str, float], residuals: np.ndarray, variances: np.ndarray) -> float:
+    """Log-likelihood of ``residuals`` (percent, mean removed) with conditional ``variances`` under arch's ``dist``.
+
+    ``params`` holds the law's ``nu`` and ``skew`` where it has them; days
+    where either array is NaN are left out. arch's own densities, so the
+    value compares with its fits' log-likelihoods.
+    """
+    from arch.univariate import Normal, SkewStudent, StudentsT
+
+    law = {"normal": Normal, "t": StudentsT, "skewt": SkewStudent}[dist]()
+    shape = np.array([params[key] for key in ("nu", "skew") if key in params and dist != "normal"])
+    known = np.isfinite(residuals) & np.isfinite(variances)
+    return float(law.loglikelihood(shape, residuals[known], variances[known]))
+
+
 @dataclass(frozen=True)
 class FitOptions:
     """How hard to try, and what to accept.

@@ -628,13 +628,16 @@ def _check_stationary(marginals: Sequence[FittedMarginal], limit: float | None =
         if m.kind == "egarch":
             continue
         if not m.persistence < 1.0:
-            remedy = (
-                "try a longer data window (the residuals' skew is what tips it) or another model"
-                if m.dist == "normal"
-                else "fit with dist: normal (quasi-ML), which filtered historical simulation assumes, or lower gamma"
-            )
+            fitted = limit is not None
+            if not fitted:  # parameters given in the file: they are what to change
+                remedy = "lower alpha, gamma or beta there, or calibrate the file again from its data"
+            elif m.dist == "normal":
+                remedy = "try a longer data window (the residuals' skew is what tips it) or another model"
+            else:
+                remedy = "fit with dist: normal (quasi-ML), which filtered historical simulation assumes"
+            where = f"model.marginals (the fitted {m.name})" if fitted else f"model.marginals.params.{m.name}"
             raise ModelError(
-                f"model.marginals.params.{m.name}: persistence {m.persistence:.4f} with the resampled residuals' "
+                f"{where}: persistence {m.persistence:.4f} with the resampled residuals' "
                 f"skew (E[z^2 1(z<0)] = {m.shock_moments.negative_second:.3f}) is not below 1; {remedy}"
             )
         if limit is not None and not m.persistence < limit:
@@ -699,12 +702,25 @@ def _variance_targeted(marginal: FittedMarginal, sample_variance: float) -> Fitt
         variance[day] = current
         if math.isfinite(residuals[day]):
             current = next_variance(marginal.kind, params, float(residuals[day]), current)
+    from mcalloc.models.fitting import law_loglikelihood
+
+    diagnostics = marginal.diagnostics
+    if diagnostics is not None:
+        # what is printed beside the parameters is theirs: the likelihood at the reset omega (the free fit's
+        # kept beside it), and no standard error for an omega set from the sample variance, not estimated
+        diagnostics = replace(
+            diagnostics,
+            loglikelihood=law_loglikelihood(marginal.dist, params, residuals, variance),
+            free_loglikelihood=diagnostics.loglikelihood,
+            std_errors={**diagnostics.std_errors, "omega": math.nan},
+        )
     return replace(
         marginal,
         params=params,
         conditional_variance=variance,
         last_variance=current,
         max_variance=float(np.nanmax(variance)),
+        diagnostics=diagnostics,
     )
 
 

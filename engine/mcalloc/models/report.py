@@ -47,6 +47,11 @@ def model_row(
             "vol_ann_initial": math.sqrt(start_variance * steps_per_year) / marginal.scale,
             "start": start_kind,
             "loglikelihood": diagnostics.loglikelihood if diagnostics is not None else nan,
+            "loglikelihood_free": (
+                diagnostics.free_loglikelihood
+                if diagnostics is not None and diagnostics.free_loglikelihood is not None
+                else nan
+            ),
             "aic": diagnostics.aic if diagnostics is not None else nan,
             "bic": diagnostics.bic if diagnostics is not None else nan,
             "n_params": diagnostics.n_params if diagnostics is not None else 0,

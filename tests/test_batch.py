@@ -306,6 +306,9 @@ def test_a_run_too_big_for_memory_fails_before_it_starts(tmp_path: Path, capsys:
     index = pd.read_csv(tmp_path / "out" / "index.csv")
     assert list(index["status"]) == ["complete", "failed"]
     assert "GB is available; lower simulation.n_paths" in index["error"].iloc[1]
+    # its settings were read, so its row names its run key, as its manifest would
+    keys = pd.read_csv(tmp_path / "out" / "index.csv", dtype={"key": str})["key"]
+    assert all(re.fullmatch("[0-9a-f]{16}", key) for key in keys) and keys.nunique() == 2
     assert not (tmp_path / "out" / "runs" / "n_paths=100000000").exists()
     capsys.readouterr()
     # the dry run refuses it too (it used to list it "to run" and exit 0), and the complete run stays complete
@@ -470,6 +473,18 @@ def test_the_batch_page_draws_entries_that_set_a_key_the_others_do_not(tmp_path:
             "runs: runs.0 sets simulation.horizon_years",
             id="unnamed-entry",
         ),
+        pytest.param(
+            {"simulation.horizon_years": [1, 2]},
+            [{"name": "e", "set": {"simulation": {"n_paths": 300, "horizon_years": 6}}}],
+            "runs: entry 'e' sets simulation (holding simulation.horizon_years), which the grid sweeps",
+            id="a-mapping-holding-a-grid-key",
+        ),
+        pytest.param(
+            {"simulation.start": [{"kind": "unconditional"}, {"kind": "last"}]},
+            [{"name": "e", "set": {"simulation.start.kind": "stressed"}}],
+            "runs: entry 'e' sets simulation.start.kind (part of simulation.start), which the grid sweeps",
+            id="a-key-inside-a-swept-mapping",
+        ),
     ],
 )
 def test_sweeps_that_would_run_one_setting_under_two_names_are_refused(
@@ -480,6 +495,32 @@ def test_sweeps_that_would_run_one_setting_under_two_names_are_refused(
     with pytest.raises(ConfigError, match=re.escape(expected)) as refused:
         read_sweep(sweep)
     assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["simulation.horizon_years=5", "simulation={n_paths: 300, horizon_years: 5}", " simulation.horizon_years =5"],
+)
+def test_a_set_on_a_swept_key_is_refused_as_the_same_in_every_run(
+    tmp_path: Path, override: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # applied after each run's own settings it ran every run at 5 years while names and index said 1 and 2
+    sweep = _sweep(tmp_path, {"simulation.horizon_years": [1, 2]}, name="overridden")
+    for dry in ([], ["--dry-run"]):
+        assert main(["batch", str(sweep), "--out", str(tmp_path / "out"), "--set", override, *dry]) == 2
+        one_error_line(capsys.readouterr(), (f"--set {override}:", "varies simulation.horizon_years", "drop the"))
+    assert not (tmp_path / "out").exists()
+    # a setting the sweep does not vary is applied to every run, as before
+    assert main(["batch", str(sweep), "--out", str(tmp_path / "out"), "--set", "seed=3", "--dry-run"]) == 0
+
+
+def test_long_grid_values_that_differ_late_still_name_their_runs_apart(tmp_path: Path) -> None:
+    # run names keep 60 characters of each part: two descriptions alike for 70 were one name, refused
+    values = ["x" * 70 + "1", "x" * 70 + "2"]
+    runs = read_sweep(_sweep(tmp_path, {"description": values}, name="long")).runs
+    assert len({run.name for run in runs}) == 2
+    assert all(len(run.name.split("-", 1)[0]) <= 60 for run in runs)
+    assert [run.swept["description"] for run in runs] == values
 
 
 def test_a_scheduler_that_accepts_but_never_answers_is_one_line(tmp_path: Path) -> None:
@@ -548,3 +589,20 @@ def test_an_account_sweeps_index_shows_each_runs_money(tmp_path: Path) -> None:
     page = (tmp_path / "out" / "batch.html").read_text(encoding="utf-8")
     shown = f"{index['taxes_mean:mix_60_20_20'].iloc[1]:,.0f}"  # money, as the wealth is
     assert shown in page
+
+
+def test_a_cluster_without_workers_fails_the_run_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a real scheduler with no worker: joblib gives up after 10 s; the run said "unexpected error", cut short
+    from distributed import LocalCluster
+
+    settings = [f"{key}={json.dumps(value)}" for key, value in TINY.items()]
+    with LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None) as cluster:
+        argv = ["run", str(DEFAULT_CONFIG), "-q", "--out", str(tmp_path / "run")]
+        argv += [arg for setting in settings for arg in ("--set", setting)]
+        argv += ["--set", "simulation.backend=dask", "--set", f"simulation.scheduler={cluster.scheduler_address}"]
+        assert main(argv) == 1
+    where = f"simulation.scheduler: the dask cluster (at {cluster.scheduler_address})"
+    one_error_line(capsys.readouterr(), (where, "failed during the run (TimeoutError", "no worker"))
+    assert not (tmp_path / "run").exists() and (tmp_path / "run.failed").is_dir()

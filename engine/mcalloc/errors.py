@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 __all__ = [
+    "ClusterError",
     "ConfigError",
     "DataError",
     "InfeasibleError",
@@ -102,6 +103,12 @@ def _one_line(message: str) -> str:
 def _breaks_a_line(character: str) -> bool:
     """Control and format characters, and line or paragraph separators: what can break or hide in one line."""
     return unicodedata.category(character) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn")
+
+
+class ClusterError(McallocError):
+    """The dask cluster a run used failed under it (a lost scheduler, no workers, a worker killed repeatedly)."""
+
+    exit_code = 1
 
 
 class ConfigError(McallocError):

@@ -321,6 +321,7 @@ def run_batch(
         label = f"[{position}/{len(batch.runs)}] {run.name}"
         start = time.perf_counter()
         started = False
+        key = ""  # known once the run's settings are: a failed run's row gives it too
         try:
             scenario = load_scenario(run.config, [*run.overrides, *(overrides or [])], run.origins)
             key = run_key(scenario)
@@ -338,18 +339,22 @@ def run_batch(
         except McallocError as error:
             check_stop()  # an error on the way out of a SIGTERM is the interruption (the index says so)
             message = str(error).splitlines()[0]
-            records.append(RunRecord(run, "failed", "", _failed(folder, started), message, time.perf_counter() - start))
+            records.append(
+                RunRecord(run, "failed", key, _failed(folder, started), message, time.perf_counter() - start)
+            )
             report(f"{label}: failed: {message}")
         except Exception as error:  # noqa: BLE001 - one broken run must not stop the batch
             check_stop()
             message = f"unexpected error: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-            records.append(RunRecord(run, "failed", "", _failed(folder, started), message, time.perf_counter() - start))
+            records.append(
+                RunRecord(run, "failed", key, _failed(folder, started), message, time.perf_counter() - start)
+            )
             report(f"{label}: failed: {message}")
         finally:
             stopped = []
             if len(records) < position:  # interrupted (SIGTERM, Ctrl-C) mid-run: the index says so
                 failed = _failed(folder, started)
-                stopped = [RunRecord(run, "failed", "", failed, "interrupted", time.perf_counter() - start)]
+                stopped = [RunRecord(run, "failed", key, failed, "interrupted", time.perf_counter() - start)]
             pending = [RunRecord(r, "pending") for r in batch.runs[len(records) + len(stopped) :]]
             _write_index(out, index_table(batch, [*records, *stopped, *pending], out))
     index = index_table(batch, records, out)

@@ -22,6 +22,7 @@ entry key with plain (not mapping or list) values.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 from dataclasses import dataclass, field, replace
@@ -86,13 +87,22 @@ class Batch:
     parameters: tuple[str, ...] = ()
 
 
+_LABEL_LENGTH = 60
+"""Longest part of a run's name; a longer one keeps its start and a digest of the whole."""
+
+
 def _label(key: str, value: Any) -> str:
     short = key.rsplit(".", 1)[-1]
     if isinstance(value, str):
         text = value
     else:
         text = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
-    return re.sub(r"[^A-Za-z0-9_.=+-]", "", f"{short}={text}".replace(" ", ""))[:60]
+    label = re.sub(r"[^A-Za-z0-9_.=+-]", "", f"{short}={text}".replace(" ", ""))
+    if len(label) <= _LABEL_LENGTH:
+        return label
+    # values that differ only late in a long text still name their runs apart
+    digest = hashlib.sha256(f"{short}={text}".encode()).hexdigest()[:8]
+    return f"{label[: _LABEL_LENGTH - 9]}-{digest}"
 
 
 def read_sweep(path: Path) -> Batch:
@@ -186,13 +196,32 @@ def _check_distinct_settings(path: Path, grid: dict[str, list[Any]], entries: li
                 raise ConfigError(f"{path}: grid: {key} lists the same value twice ({value!r}); list each once")
             seen.append(value)
     for position, entry in enumerate(entries):
-        for key in entry.set:
-            if key in grid:
+        for key, value in entry.set.items():
+            swept = next((grid_key for grid_key in grid if sets_within(key, value, grid_key)), None)
+            if swept is not None:
                 which = f"entry '{entry.name}'" if entry.name else f"runs.{position}"
+                what = (
+                    key
+                    if key == swept
+                    else f"{key} (holding {swept})"
+                    if swept.startswith(key + ".")
+                    else f"{key} (part of {swept})"
+                )
                 raise ConfigError(
-                    f"{path}: runs: {which} sets {key}, which the grid sweeps; its runs would all be "
+                    f"{path}: runs: {which} sets {what}, which the grid sweeps; its runs would all be "
                     "the same; drop it from the entry or from the grid"
                 )
+
+
+def sets_within(key: str, value: Any, swept: str) -> bool:
+    """Whether setting ``key`` to ``value`` sets ``swept`` or part of it: the key itself, a key inside it, or a
+    mapping holding it (``simulation: {horizon_years: 6}`` sets ``simulation.horizon_years``)."""
+    if key == swept or key.startswith(swept + "."):
+        return True
+    if not swept.startswith(key + ".") or not isinstance(value, dict):
+        return False
+    rest = swept[len(key) + 1 :]
+    return any(sets_within(str(inner), inner_value, rest) for inner, inner_value in value.items())
 
 
 def _is_sweep(path: Path) -> bool:

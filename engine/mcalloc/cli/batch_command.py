@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mcalloc.cli.common import add_command
+from mcalloc.errors import ConfigError
 
 __all__ = ["register"]
 
@@ -52,6 +53,23 @@ def _with_options(batch: Any, args: argparse.Namespace) -> Any:
     """Every run with the command line's settings after its own; an error names the option that gave one."""
     from dataclasses import replace
 
+    import yaml
+
+    from mcalloc.batch.sweep import sets_within
+
+    swept = [key for key in batch.parameters if key != "entry"]
+    for override in args.overrides:
+        key, _, text = override.partition("=")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = None  # a bad value is the run's to refuse
+        hit = next((other for other in swept if sets_within(key.strip(), value, other)), None)
+        if hit is not None:
+            raise ConfigError(
+                f"--set {override}: the batch varies {hit} from run to run, and this would set it in every run "
+                "alike; drop the --set, or change the sweep"
+            )
     settings: list[tuple[str, str | None]] = [(override, None) for override in args.overrides]
     if args.n_jobs is not None:
         settings.append((f"simulation.n_jobs={args.n_jobs}", "--n-jobs"))

@@ -16,9 +16,9 @@ from typing import Any
 
 from joblib import effective_n_jobs
 
-from mcalloc.errors import ConfigError
+from mcalloc.errors import ClusterError, ConfigError
 
-__all__ = ["dask_client"]
+__all__ = ["cluster_failures", "dask_client"]
 
 
 async def _started(client: Any) -> None:
@@ -100,3 +100,36 @@ def dask_client(scheduler: str | None, n_workers: int = -1, connect_timeout: flo
         Client(cluster) as client,
     ):
         yield client
+
+
+@contextmanager
+def cluster_failures() -> Iterator[None]:
+    """The cluster failing under the block as one line (:class:`ClusterError`), its own logs' tracebacks held back.
+
+    A scheduler lost mid-run cancels the run's futures, one with no workers
+    times out in joblib, a worker killed again and again gives up its task;
+    distributed logs each with a traceback before the error arrives.
+    """
+    import concurrent.futures
+    import logging
+
+    from distributed import KilledWorker, get_client
+    from distributed.comm.core import CommClosedError
+
+    where = f"at {get_client().scheduler.address}"
+
+    loggers = [logging.getLogger(name) for name in ("distributed", "tornado")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    except (concurrent.futures.CancelledError, CommClosedError, KilledWorker, TimeoutError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ClusterError(
+            f"simulation.scheduler: the dask cluster ({where}) failed during the run ({type(exc).__name__}"
+            f"{': ' + reason if reason else ''}); check that its scheduler and workers are up, then run again"
+        ) from None
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

@@ -21,6 +21,7 @@ import os
 import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -520,6 +521,31 @@ def run_simulation(
             collector.add(simulate_chunk(plan, size, child))
             report(size)
         return collector.result(copies)
+    with _on_cluster(backend):
+        return _in_parallel(plan, sizes, seeds, collector, report, copies, n_jobs, backend, release)
+
+
+def _on_cluster(backend: str) -> AbstractContextManager[None]:
+    """A dask cluster's failures as one line (:func:`mcalloc.simulation.distributed.cluster_failures`)."""
+    if backend != "dask":
+        return nullcontext()
+    from mcalloc.simulation.distributed import cluster_failures
+
+    return cluster_failures()
+
+
+def _in_parallel(
+    plan: SimulationPlan,
+    sizes: list[int],
+    seeds: list[np.random.SeedSequence],
+    collector: _Collector,
+    report: Callable[[int], None],
+    copies: np.ndarray | None,
+    n_jobs: int,
+    backend: str,
+    release: bool,
+) -> ChunkResult:
+    """:func:`run_simulation`'s chunks on ``n_jobs`` workers of ``backend``, in runs of consecutive chunks."""
     # runs of consecutive chunks: the plan is sent once per run rather than once per chunk;
     # at least a few runs per worker keep the workers evenly loaded, and a bounded number of
     # chunks per run bounds what a worker holds and sends back at once

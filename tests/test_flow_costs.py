@@ -111,6 +111,27 @@ def test_costs_never_take_a_depleted_book_below_the_floor() -> None:
     assert (book.holdings >= 0.0).all()
 
 
+def test_a_withdrawal_that_empties_the_account_leaves_the_value_of_a_unit_to_the_markets() -> None:
+    # the sale's costs (0.2% of SEK 100,000 and the courtage) were spread over the SEK 0.0001 left: a unit lost
+    # 99.9% of its value, and every later rebalance's costs took the remnant's growth, so the path's CAGR,
+    # drawdown and P(loss) read a total loss that was only the saver taking everything out
+    book = FixedMixBook(np.array([[0.5, 0.5]]), 1, SPREAD)
+    daily = np.array([1.0006, 0.9998])
+    book.advance(np.tile(daily, (1, 21, 1)))
+    unit = book.value / book.units
+    book.apply_flow(-1.5, 0.0, 1 / 12)
+    assert book.depleted[0, 0] and book.value[0, 0] == pytest.approx(DEPLETION_FLOOR, rel=1e-6)
+    np.testing.assert_allclose(book.value / book.units, unit, rtol=1e-12)
+    # afterwards the remnant grows with the markets, is not traded, and a unit's value with it
+    paid = book.costs_paid.copy()
+    holdings = book.holdings.copy()
+    book.advance(np.tile(daily, (1, 21, 1)))
+    book.rebalance()
+    grown = (holdings[0, :, 0] * daily**21).sum() / holdings[0, :, 0].sum()
+    np.testing.assert_allclose(book.value / book.units, unit * grown, rtol=1e-12)
+    np.testing.assert_array_equal(book.costs_paid, paid)
+
+
 def test_buying_in_pays_for_the_initial_purchase_as_a_contribution_would() -> None:
     # SEK 100,000 into two funds, half each, at 25 bp + SEK 39 a fund: 250 + 78 = 328 of costs, 99,672 invested,
     # 49,836 a fund. The investor paid 100,000 (invested), one unit, now worth 0.99672: a depot's basis is what

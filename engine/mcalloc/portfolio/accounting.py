@@ -24,6 +24,10 @@ DRAWDOWN_BINS = 10_000
 """Bins of the month-end drawdown histogram over [0, 1]: CDaR to within 1e-4."""
 
 
+_REMNANT = 1e-6
+"""A book worth at most this share of the initial wealth is what a depleting withdrawal left: not rebalanced."""
+
+
 @dataclass(frozen=True)
 class BookSummary:
     """What a finished book reports, per path and portfolio.
@@ -234,6 +238,7 @@ class FixedMixBook:
         """
         cash = fixed - rate * self.value
         spendable = self._above_floor()
+        was_depleted = self.depleted.copy()
         self.depleted |= cash < -spendable
         cash = np.maximum(cash, -spendable)
         nav = self.value / self.units
@@ -248,7 +253,11 @@ class FixedMixBook:
             if self.basis is not None:
                 self._book_trading_costs(before, cost)
             self.costs_paid += cost
-        self.units = self.units + cash / nav
+        # units go for the investor's money; a withdrawal that empties the account also takes its costs out of
+        # the investor's money: spread over the remnant left at the floor, they would cut a unit's value a
+        # million-fold and make the path's time-weighted return a total loss
+        emptied = self.depleted & ~was_depleted
+        self.units = np.where(emptied, (self.value + moved) / nav, self.units + cash / nav)
         self.value = self.value + moved
         self.invested = self.invested + cash
         self._year_deposits += np.maximum(cash, 0.0) if deposit is None else deposit
@@ -459,8 +468,10 @@ class FixedMixBook:
         cost = np.zeros(self.value.shape)
         if policy.costs is not None:
             cost = policy.costs.of(np.abs(targets - self.holdings))
+        # a book a withdrawal plan has emptied is a remnant kept so that a unit keeps a value: it is not traded
+        # (a flat courtage would take it below nothing, any cost would take its growth and its unit's value)
+        trade &= self.value > _REMNANT
         cost = np.where(trade, cost, 0.0)
-        # a flat courtage on a book a withdrawal plan has emptied would take it below nothing
         cost = np.minimum(cost, self._above_floor())
         after = self.value - cost
         before = self.holdings

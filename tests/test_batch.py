@@ -514,6 +514,31 @@ def test_a_set_on_a_swept_key_is_refused_as_the_same_in_every_run(
     assert main(["batch", str(sweep), "--out", str(tmp_path / "out"), "--set", "seed=3", "--dry-run"]) == 0
 
 
+def test_settings_for_every_run_on_what_entries_or_the_grid_set_apart_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # entries that differ by a mapping (no index column of their own), a grid on a list's item, and an option
+    entries = [{"name": "mon", "set": {"portfolio": {"rebalance": "monthly"}}}, {"name": "ann", "set": {}}]
+    entries[1]["set"] = {"portfolio": {"rebalance": "annual"}}
+    by_entry = _sweep(tmp_path, {"simulation.horizon_years": [1, 2]}, name="entries", runs=entries)
+    by_item = _sweep(tmp_path, {"assets.0.ter": [0.001, 0.002]}, name="items")
+    by_jobs = _sweep(tmp_path, {"simulation.n_jobs": [1, 2]}, name="jobs")
+    cases = [
+        (
+            by_entry,
+            ["--set", "portfolio.rebalance=never"],
+            "--set portfolio.rebalance=never: the batch varies portfolio",
+        ),
+        (by_entry, ["--set", "portfolio={rebalance: never}"], "the batch varies portfolio from run to run"),
+        (by_item, ["--set", "assets=[{name: sp500, ter: 0.003}]"], "the batch varies assets.0.ter"),
+        (by_jobs, ["--n-jobs", "2"], "--n-jobs: the batch varies simulation.n_jobs"),
+    ]
+    for sweep, arguments, fragment in cases:
+        assert main(["batch", str(sweep), "--out", str(tmp_path / "out"), *arguments, "--dry-run"]) == 2
+        one_error_line(capsys.readouterr(), (fragment,))
+    assert not (tmp_path / "out").exists()
+
+
 def test_long_grid_values_that_differ_late_still_name_their_runs_apart(tmp_path: Path) -> None:
     # run names keep 60 characters of each part: two descriptions alike for 70 were one name, refused
     values = ["x" * 70 + "1", "x" * 70 + "2"]
@@ -603,6 +628,8 @@ def test_a_cluster_without_workers_fails_the_run_in_one_line(
         argv += [arg for setting in settings for arg in ("--set", setting)]
         argv += ["--set", "simulation.backend=dask", "--set", f"simulation.scheduler={cluster.scheduler_address}"]
         assert main(argv) == 1
-    where = f"simulation.scheduler: the dask cluster (at {cluster.scheduler_address})"
-    one_error_line(capsys.readouterr(), (where, "failed during the run (TimeoutError", "no worker"))
+    where = f"simulation.scheduler: the dask cluster at {cluster.scheduler_address} failed during the run"
+    one_error_line(
+        capsys.readouterr(), (where, "(TimeoutError: DaskDistributedBackend has no worker after 10 seconds)")
+    )
     assert not (tmp_path / "run").exists() and (tmp_path / "run.failed").is_dir()

@@ -130,6 +130,19 @@ def test_a_withdrawal_that_empties_the_account_leaves_the_value_of_a_unit_to_the
     grown = (holdings[0, :, 0] * daily**21).sum() / holdings[0, :, 0].sum()
     np.testing.assert_allclose(book.value / book.units, unit * grown, rtol=1e-12)
     np.testing.assert_array_equal(book.costs_paid, paid)
+    # the plan's later withdrawals take nothing from the remnant, not even its growth as costs
+    before = book.value / book.units
+    book.apply_flow(-0.01, 0.0, 2 / 12)
+    np.testing.assert_array_equal(book.value / book.units, before)
+    np.testing.assert_array_equal(book.costs_paid, paid)
+    assert book.flow_history[-1][1][0, 0] == 0.0
+    # refilled by a contribution and emptied again: the second emptying keeps the value of a unit too
+    book.apply_flow(0.5, 0.0, 3 / 12)
+    book.advance(np.tile(daily, (1, 21, 1)))
+    unit = book.value / book.units
+    book.apply_flow(-1.5, 0.0, 4 / 12)
+    assert book.value[0, 0] == pytest.approx(DEPLETION_FLOOR, rel=1e-6)
+    np.testing.assert_allclose(book.value / book.units, unit, rtol=1e-12)
 
 
 def test_buying_in_pays_for_the_initial_purchase_as_a_contribution_would() -> None:

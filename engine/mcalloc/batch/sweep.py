@@ -80,11 +80,17 @@ class BatchRun:
 
 @dataclass(frozen=True)
 class Batch:
-    """A named list of runs, and the swept keys (the index's parameter columns)."""
+    """A named list of runs, the swept keys (the index's parameter columns), and every key the runs set apart.
+
+    ``varied`` holds the grid's keys and every key a ``runs:`` entry sets
+    (a mapping's too, which has no column): a setting for every run on one of
+    them would make the runs alike.
+    """
 
     name: str
     runs: tuple[BatchRun, ...]
     parameters: tuple[str, ...] = ()
+    varied: tuple[str, ...] = ()
 
 
 _LABEL_LENGTH = 60
@@ -183,7 +189,8 @@ def read_sweep(path: Path) -> Batch:
     named = ["entry"] if any(entry.name for entry in sweep.runs) else []
     plain_keys = [key for run in runs for key in run.swept if key not in keys and key != "entry"]
     parameters = tuple(dict.fromkeys([*keys, *named, *plain_keys]))
-    return Batch(sweep.name, tuple(runs), parameters)
+    varied = tuple(dict.fromkeys([*keys, *(key for entry in sweep.runs for key in entry.set)]))
+    return Batch(sweep.name, tuple(runs), parameters, varied)
 
 
 def _check_distinct_settings(path: Path, grid: dict[str, list[Any]], entries: list[_Entry]) -> None:
@@ -218,10 +225,14 @@ def sets_within(key: str, value: Any, swept: str) -> bool:
     mapping holding it (``simulation: {horizon_years: 6}`` sets ``simulation.horizon_years``)."""
     if key == swept or key.startswith(swept + "."):
         return True
-    if not swept.startswith(key + ".") or not isinstance(value, dict):
+    if not swept.startswith(key + "."):
         return False
     rest = swept[len(key) + 1 :]
-    return any(sets_within(str(inner), inner_value, rest) for inner, inner_value in value.items())
+    if isinstance(value, dict):
+        return any(sets_within(str(inner), inner_value, rest) for inner, inner_value in value.items())
+    if isinstance(value, list):  # assets: [...] holds assets.0.ter
+        return any(sets_within(str(index), item, rest) for index, item in enumerate(value))
+    return False
 
 
 def _is_sweep(path: Path) -> bool:
@@ -249,7 +260,7 @@ def batch_from_inputs(inputs: list[Path], name: str | None = None) -> Batch:
     """A batch from the command line: one sweep file, scenario files, or a folder of scenario files."""
     if len(inputs) == 1 and inputs[0].is_file() and _is_sweep(inputs[0]):
         batch = read_sweep(inputs[0])
-        return Batch(name or batch.name, batch.runs, batch.parameters)
+        return Batch(name or batch.name, batch.runs, batch.parameters, batch.varied)
     files: list[Path] = []
     for item in inputs:
         if item.is_dir():

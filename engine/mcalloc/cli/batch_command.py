@@ -57,19 +57,6 @@ def _with_options(batch: Any, args: argparse.Namespace) -> Any:
 
     from mcalloc.batch.sweep import sets_within
 
-    swept = [key for key in batch.parameters if key != "entry"]
-    for override in args.overrides:
-        key, _, text = override.partition("=")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            value = None  # a bad value is the run's to refuse
-        hit = next((other for other in swept if sets_within(key.strip(), value, other)), None)
-        if hit is not None:
-            raise ConfigError(
-                f"--set {override}: the batch varies {hit} from run to run, and this would set it in every run "
-                "alike; drop the --set, or change the sweep"
-            )
     settings: list[tuple[str, str | None]] = [(override, None) for override in args.overrides]
     if args.n_jobs is not None:
         settings.append((f"simulation.n_jobs={args.n_jobs}", "--n-jobs"))
@@ -77,6 +64,19 @@ def _with_options(batch: Any, args: argparse.Namespace) -> Any:
         settings.append((f"simulation.backend={args.backend or 'dask'}", "--backend"))
     if args.scheduler is not None:
         settings.append((f"simulation.scheduler={args.scheduler}", "--scheduler"))
+    for setting, origin in settings:
+        key, _, text = setting.partition("=")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = None  # a bad value is the run's to refuse
+        hit = next((other for other in batch.varied if sets_within(key.strip(), value, other)), None)
+        if hit is not None:
+            given = f"--set {setting}" if origin is None else origin
+            raise ConfigError(
+                f"{given}: the batch varies {hit} from run to run, and this would set it in every run alike; "
+                f"drop {origin or 'the --set'}, or change the sweep"
+            )
     overrides, origins = [text for text, _ in settings], [origin for _, origin in settings]
     return replace(batch, runs=tuple(run.with_settings(overrides, origins) for run in batch.runs))
 

@@ -237,15 +237,19 @@ class FixedMixBook:
         value and units to zero and the value of a unit to 0 / 0.)
         """
         cash = fixed - rate * self.value
+        # what a withdrawal plan emptied holds a remnant, not money: withdrawals take nothing from it (its growth
+        # would go in costs), while contributions still go in
+        cash = np.where((self.value <= _REMNANT) & (cash < 0.0), 0.0, cash)
         spendable = self._above_floor()
-        was_depleted = self.depleted.copy()
-        self.depleted |= cash < -spendable
+        emptied = cash < -spendable  # by this flow: a path refilled and emptied again counts again
+        self.depleted |= emptied
         cash = np.maximum(cash, -spendable)
         nav = self.value / self.units
         cost = None
         moved = cash
         if self.policy.costs is not None:
-            cash, cost = self._flow_costs(cash, spendable)
+            cash, cost, short = self._flow_costs(cash, spendable)
+            emptied |= short
             moved = cash - cost
         before = self.holdings
         self._set_holdings(self._flowed(moved))
@@ -256,7 +260,6 @@ class FixedMixBook:
         # units go for the investor's money; a withdrawal that empties the account also takes its costs out of
         # the investor's money: spread over the remnant left at the floor, they would cut a unit's value a
         # million-fold and make the path's time-weighted return a total loss
-        emptied = self.depleted & ~was_depleted
         self.units = np.where(emptied, (self.value + moved) / nav, self.units + cash / nav)
         self.value = self.value + moved
         self.invested = self.invested + cash
@@ -264,8 +267,8 @@ class FixedMixBook:
         self.flow_history.append((time, cash))
         self.has_flows = True
 
-    def _flow_costs(self, cash: np.ndarray, spendable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The money a flow brings or pays out, and its trading costs, (n_portfolios, n_paths) each.
+    def _flow_costs(self, cash: np.ndarray, spendable: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The money a flow brings or pays out, its costs, and where they empty the account; (n_portfolios, n_paths).
 
         As for a rebalance, the costs are those of the trades the flow asks
         for at the value before costs (``cash`` split as :meth:`_flowed`
@@ -291,7 +294,7 @@ class FixedMixBook:
             cash = np.where(short, -paid, cash)
             cost = np.where(short, spendable - paid, cost)
             self.depleted |= short
-        return cash, cost
+        return cash, cost, short
 
     def _flowed(self, amount: np.ndarray) -> np.ndarray:
         """Holdings once ``amount`` (n_portfolios, n_paths; negative: taken out) is invested or sold, costs aside."""

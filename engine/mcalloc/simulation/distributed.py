@@ -116,19 +116,33 @@ def cluster_failures() -> Iterator[None]:
     from distributed import KilledWorker, get_client
     from distributed.comm.core import CommClosedError
 
-    where = f"at {get_client().scheduler.address}"
-
-    loggers = [logging.getLogger(name) for name in ("distributed", "tornado")]
+    client = get_client()
+    local = getattr(client, "cluster", None) is not None  # a LocalCluster dask_client started
+    # distributed configures some of its loggers (distributed.client, tornado.application) with levels and
+    # handlers of their own that do not pass through their parents': each is held back
+    names = [
+        name
+        for name in ("distributed", "tornado", *logging.root.manager.loggerDict)
+        if name.split(".")[0] in ("distributed", "tornado")
+    ]
+    loggers = [logging.getLogger(name) for name in dict.fromkeys(names)]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.CRITICAL)
     try:
         yield
     except (concurrent.futures.CancelledError, CommClosedError, KilledWorker, TimeoutError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        # the first sentence: joblib's no-worker message goes on to a code example its first line cuts off
+        reason = str(exc).strip().splitlines()[0].split(". ")[0] if str(exc).strip() else ""
+        cause = f"{type(exc).__name__}{': ' + reason if reason else ''}"
+        if local:
+            raise ClusterError(
+                f"simulation.backend: the local dask cluster started for this run failed during it ({cause}); if a "
+                "worker ran out of memory, lower simulation.n_jobs or simulation.chunk_size, then run again"
+            ) from None
         raise ClusterError(
-            f"simulation.scheduler: the dask cluster ({where}) failed during the run ({type(exc).__name__}"
-            f"{': ' + reason if reason else ''}); check that its scheduler and workers are up, then run again"
+            f"simulation.scheduler: the dask cluster at {client.scheduler.address} failed during the run ({cause}); "
+            "check that its scheduler and workers are up, then run again"
         ) from None
     finally:
         for logger, level in zip(loggers, levels, strict=True):

@@ -126,23 +126,22 @@ class Run:
         return wide.loc[self.portfolios, self.assets]
 
 
-def weight_ranges(stability: pd.DataFrame | None) -> pd.DataFrame | None:
-    """Each optimised weight's range over batches of paths as text, e.g. ``(82..100)`` percent, or ``None``.
+def weight_ranges(stability: pd.DataFrame | None, text: pd.DataFrame) -> pd.DataFrame | None:
+    """``text`` (weights as text, portfolio rows, asset columns) with each optimised weight's range, or ``None``.
 
-    From a run's ``stability.csv``: portfolio rows and asset columns, an
-    empty string where a portfolio was not optimised; ``None`` for a run
-    without the batches (no objectives, or too few paths for them).
+    The range is the lowest..highest percent over independent batches of the
+    optimiser's paths (a run's ``stability.csv``), e.g. ``87.3% (82..100)``;
+    ``None`` for a run without the batches (no objectives, or too few paths).
     """
     if stability is None or stability.empty or not stability["batch_min"].notna().any():
         return None
-    low = stability.pivot(index="portfolio", columns="asset", values="batch_min")
-    high = stability.pivot(index="portfolio", columns="asset", values="batch_max")
+    low = stability.pivot(index="portfolio", columns="asset", values="batch_min").reindex_like(text)
+    high = stability.pivot(index="portfolio", columns="asset", values="batch_max").reindex_like(text)
 
     def percent(frame: pd.DataFrame) -> pd.DataFrame:
         return (100 * frame).round().astype("Int64").astype(str)
 
-    text = "(" + percent(low) + ".." + percent(high) + ")"
-    return text.where(low.notna(), "")
+    return text.where(low.isna(), text + " (" + percent(low) + ".." + percent(high) + ")")
 
 
 def _read_table(path: Path) -> pd.DataFrame | None:

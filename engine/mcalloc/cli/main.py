@@ -184,12 +184,9 @@ def _weights_summary(weights: pd.DataFrame, stability: pd.DataFrame | None = Non
     header = "weights"
     from mcalloc.api import weight_ranges
 
-    ranges = weight_ranges(stability)
-    if ranges is not None:
-        for portfolio in ranges.index:
-            for asset in ranges.columns:
-                if ranges.loc[portfolio, asset]:
-                    text.loc[portfolio, asset] += " " + ranges.loc[portfolio, asset]
+    ranged = weight_ranges(stability, text)
+    if ranged is not None:
+        text = ranged
         header += " (optimised: lowest..highest % over independent batches of the optimiser's paths)"
     return header + "\n" + text.to_string()
 

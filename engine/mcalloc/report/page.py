@@ -278,21 +278,9 @@ def _provenance(run: Run) -> Table:
 
 def _weights(run: Run) -> Table:
     """Every portfolio's weights in percent; an optimised one's with its range over batches of the optimiser's paths."""
-    table = Table.of(run.weights_table().reset_index(), {a: _percent for a in run.assets})
-    ranges = weight_ranges(run.stability)
-    if ranges is None:
-        return table
-    rows = []
-    for row in table.rows:
-        known = ranges.loc[row[0]] if row[0] in ranges.index else None
-        rows.append(
-            row[:1]
-            + [
-                f"{cell} {known[a]}".rstrip() if known is not None else cell
-                for a, cell in zip(run.assets, row[1:], strict=True)
-            ]
-        )
-    return Table(columns=table.columns, rows=rows)
+    text = run.weights_table().map(_percent)
+    ranged = weight_ranges(run.stability, text)
+    return Table.of((text if ranged is None else ranged).reset_index())
 
 
 def _frontier_paths_text(run: Run) -> str:

@@ -107,6 +107,19 @@ def test_window_statistics_default_lengths_and_key_order() -> None:
         np.testing.assert_allclose(stats[key], expected, rtol=1e-10, atol=1e-12, err_msg=key)
 
 
+def test_monthly_data_have_no_repeated_monthly_statistics() -> None:
+    # with a month of one step the overlapping monthly sums are the returns themselves: vol_ann_monthly and
+    # corr_monthly would repeat vol_ann and corr_daily, and the joint test would count each miss twice
+    returns = np.random.default_rng(8).normal(0.0, 0.04, size=(3, 72, 2))
+    stats = window_statistics(returns, ["a", "b"], steps_per_year=12, steps_per_month=1, steps_per_quarter=3)
+    assert not any(key.startswith(("vol_ann_monthly", "corr_monthly")) for key in stats)
+    # what is left still agrees with the loops: the standard deviation of monthly returns times sqrt(12)
+    np.testing.assert_allclose(stats["vol_ann:a"], returns[:, :, 0].std(axis=1, ddof=1) * math.sqrt(12), rtol=1e-12)
+    slow = _loop_statistics(returns, ["a", "b"], 12, 1, 3)
+    for key, values in stats.items():
+        np.testing.assert_allclose(values, slow[key], rtol=1e-10, atol=1e-12, err_msg=key)
+
+
 def test_one_path_equals_identical_repeated_paths() -> None:
     window = np.random.default_rng(7).standard_t(5, size=(1, 300, 3)) * 0.01
     single = window_statistics(window, NAMES)

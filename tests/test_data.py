@@ -386,6 +386,18 @@ def test_translate_mode_fits_sek_returns(shared_data: Path, tmp_path: Path, caps
     assert "window statistics outside" not in printed and "in-sample 1-day VaR" in printed
 
 
+def test_a_monthly_fit_reports_months_not_days(capsys: pytest.CaptureFixture[str]) -> None:
+    # the century of Fama-French months ships with arch: its calibration report speaks of months, and has no
+    # monthly rows repeating the per-step ones (2 series: 2 volatilities, 3 correlations, 2 drawdowns, 2 returns)
+    config = ROOT / "configs" / "examples" / "us_100_years.yaml"
+    assert main(["fit", str(config), "--set", "output.calibration.n_paths=100"]) == 0
+    printed = capsys.readouterr().out
+    assert "one step is a month: vol_ann and corr_daily are of monthly returns" in printed
+    assert "in-sample 1-month VaR" in printed and "1-day" not in printed
+    assert "vol_ann_monthly" not in printed and "corr_monthly" not in printed
+    assert re.search(r"\n\d+ of 135 window statistics outside", printed)  # 15 windows of 9
+
+
 def test_suspicious_moves_threshold() -> None:
     returns = pd.DataFrame({"x": np.log1p([0.01, 0.3, -0.02])}, index=pd.bdate_range("2020-01-01", periods=3))
     assert suspicious_moves(returns, 0.25) == [

@@ -151,12 +151,25 @@ def diagnostics_text(models: pd.DataFrame) -> str:
     return table.to_string() + "\n" + note
 
 
-def calibration_text(table: pd.DataFrame) -> str:
-    """The calibration report as the data's percentile per statistic and window, then the VaR backtest."""
+_STEP = {"daily": "day", "weekly": "week", "monthly": "month"}
+
+
+def calibration_text(table: pd.DataFrame, frequency: str = "daily") -> str:
+    """The calibration report as the data's percentile per statistic and window, then the VaR backtest.
+
+    ``frequency`` is the fitted data's (``data.frequency``): the statistics
+    named "daily" are of one step, and the VaR is one step's.
+    """
     from mcalloc.models.validation import JOINT_STATISTIC, outside_band, window_rows
 
     windows = window_rows(table)
+    step = _STEP[frequency]
     lines = []
+    if step != "day":
+        lines.append(
+            f"one step is a {step}: vol_ann and corr_daily are of {frequency} returns"
+            + (", and a quarter is 3 steps" if step == "month" else "")
+        )
     if len(windows):
         shown = windows.pivot_table(index=["statistic", "series"], columns="window", values="percentile", sort=False)
         lines.append(
@@ -168,7 +181,7 @@ def calibration_text(table: pd.DataFrame) -> str:
         text = shown.map(lambda v: f"{v:5.1f}").astype(str) + flagged.map(lambda outside: "*" if outside else " ")
         lines += text.to_string().splitlines()
     var_rows = table[table["statistic"].str.startswith("var")]
-    lines.append("in-sample 1-day VaR: exceedance rate and Kupiec p-value")
+    lines.append(f"in-sample 1-{step} VaR: exceedance rate and Kupiec p-value")
     lines.append(
         "  (resampled shocks (fhs, bootstrap_returns) take the quantile of the fitted residuals themselves, so "
         "this checks only the variance path they are scaled by; mcalloc backtest checks out of sample)"
@@ -251,7 +264,8 @@ def _fit(args: argparse.Namespace) -> int:
     if data is not None and fitting.output.calibration.n_paths > 0:
         # judged from the fitted state of each window, whatever start the run would use
         calibration = calibration_report(fitting, model, data)
-        print("\n" + calibration_text(calibration))
+        frequency = fitting.data.frequency if fitting.data is not None else "daily"
+        print("\n" + calibration_text(calibration, frequency))
         for gap in calibration_gaps(fitting, model, data):
             print(f"calibration warning: {gap}")
         if args.calibration_csv is not None:

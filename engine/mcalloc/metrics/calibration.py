@@ -128,6 +128,11 @@ def window_statistics(
     ``cum_return:{a}``
         ``exp(sum(r)) - 1``, a decimal.
 
+    The names say "daily" for one step: with weekly or monthly data,
+    ``vol_ann`` and ``corr_daily`` are of weekly or monthly returns. When a
+    month is a single step (``steps_per_month`` 1), ``vol_ann_monthly`` and
+    ``corr_monthly`` would repeat them and are left out.
+
     Quarters start at the first day of the window; a partial trailing
     quarter is dropped. A statistic that cannot be formed (fewer than two
     months' days, no full quarter, a series with zero variance) is NaN.
@@ -211,6 +216,8 @@ def window_statistics(
     # Lo and MacKinlay's (1988) divisor for overlapping returns: unbiased for i.i.d. returns
     overlapping = (n_steps - steps_per_month + 1) * (1.0 - steps_per_month / n_steps)
     for column, name in enumerate(names):
+        if steps_per_month == 1:
+            break  # a month is one step: the monthly statistics would repeat the ones per step
         if n_months >= 2:
             variance = np.einsum("pm,pm->p", monthly[column], monthly[column]) / overlapping
             statistics[f"vol_ann_monthly:{name}"] = np.sqrt(variance * steps_per_year / steps_per_month)
@@ -220,6 +227,8 @@ def window_statistics(
         cross = np.einsum("pt,pt->p", centred[i], centred[j])
         statistics[f"corr_daily:{names[i]}|{names[j]}"] = _correlation(cross, squares[i], squares[j])
     for i, j in pairs:
+        if steps_per_month == 1:
+            break
         key = f"corr_monthly:{names[i]}|{names[j]}"
         if n_months >= 2:
             statistics[key] = _correlation(

@@ -158,7 +158,9 @@ def _currency_rows(
     sim_stats = window_statistics(simulated, names, **periods)
     rows, samples = [], []
     for asset, fx in pairs:
-        base, own = f"vol_ann_monthly:{asset}+{fx}", f"vol_ann_monthly:{asset}"
+        # with monthly data a month is one step and only vol_ann is there
+        statistic = "vol_ann_monthly" if f"vol_ann_monthly:{asset}" in sim_stats else "vol_ann"
+        base, own = f"{statistic}:{asset}+{fx}", f"{statistic}:{asset}"
         value = float(data_stats[base][0] / data_stats[own][0])
         sample = sim_stats[base] / sim_stats[own]
         p05, p50, p95 = (float(v) for v in np.nanpercentile(sample, [5, 50, 95]))

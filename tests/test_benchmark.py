@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -20,7 +22,7 @@ from mcalloc.simulation.benchmark import (
     measure_arch_fast_path,
 )
 
-from .conftest import DEFAULT_CONFIG
+from .conftest import DEFAULT_CONFIG, ROOT
 
 
 def gjr_marginals() -> list[FittedMarginal]:
@@ -136,6 +138,33 @@ def test_report_ratios_targets_and_json() -> None:
     assert record["default_model"]["peak_rss_mb"] == 900.0 and record["default_model"]["full_run_workers"] == 2
     table = "\n".join(report.table())
     assert "0.250 (>=0.5 no)      0.60" in table and "0.250 (>=0.25 ok)" in table and "0.90 (>=0.85 ok)" in table
+
+
+def test_the_benchmark_script_ends_with_the_json_line_the_issue_names() -> None:
+    # the command a user runs, at a size that takes seconds: its last stdout line is the JSON record, with
+    # every field issue 7 asks for per model, and a ratio that agrees with the two speeds it divides
+    fields = {
+        "asset_steps_per_s", "rng_normals_per_s", "ratio_vs_rng", "arch_fast_steps_per_s", "ratio_vs_arch",
+        "parallel_efficiency", "peak_rss_mb",
+    }  # fmt: skip
+    small = ["--n-paths", "200", "--years", "1", "--repeat", "1", "--arch-simulations", "50", "--arch-horizon", "20"]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_simulation.py"), *small],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout.strip().splitlines()[-1])
+    for model in ("gaussian", "t", "dcc", "default_model"):
+        assert fields <= set(record[model]), model
+        speeds = record[model]
+        assert speeds["ratio_vs_rng"] == pytest.approx(speeds["asset_steps_per_s"] / speeds["rng_normals_per_s"],
+                                                       abs=1e-4)  # fmt: skip
+        assert speeds["peak_rss_mb"] is None  # only --full runs the million paths
+    assert record["context"]["n_paths"] == 200 and record["context"]["targets"]["ratio_vs_rng"] == 0.5
+    assert "ratio_vs_rng" in done.stdout and "full run: not measured" in done.stdout
 
 
 def test_arch_fast_path_reference_runs() -> None:

@@ -331,6 +331,29 @@ def test_dividends_are_taxed_as_paid_and_the_net_reinvested_into_the_basis() -> 
     assert book.basis is not None and book.basis[0, 0, 0] == pytest.approx(1.0 + 0.7 * 0.002, rel=1e-12)
 
 
+def test_dividends_not_taxed_as_they_come_are_taxed_with_the_year() -> None:
+    # dividend_tax_rate is a prepayment: at 0 the year's settlement still counts the dividends. SEK 100,000 in
+    # a fund yielding 3% whose total return is flat (its price falls by the dividends), sold at the end: 3,000
+    # of dividends (30%: 900) and, as the basis took the reinvested dividends, a realised loss of 3,000 of
+    # which 70% is deductible: 900 - 0.3 x 0.7 x 3,000 = 270 (no standard income on fund units here)
+    wealth = 100_000.0
+    taxes = []
+    for rate in (0.0, 0.3):
+        config = DepotConfig(dividend_tax_rate=rate, fund_standard_income=0.0)
+        tax = DepotTax.from_config(config, wealth, np.array([0.03]))
+        book = FixedMixBook(np.array([[1.0]]), 1)
+        tax.prepare(book)
+        for _ in range(12):
+            book.advance(np.ones((1, 21, 1)))
+            tax.on_month_end(book)
+        tax.on_year_end(book, last=True)
+        taxes.append(book.taxes_paid[0, 0] * wealth)
+    # a month's dividends are 0.25% of the holding, which the prepayment shrinks a little: 270 at rate 0,
+    # 268.89 with the 30% prepayment (the dividends of months after a payment are on a smaller holding)
+    assert taxes[0] == pytest.approx(270.0, rel=1e-12)
+    assert taxes[1] == pytest.approx(268.89, abs=0.01)
+
+
 def test_isk_credits_foreign_withholding_against_its_tax() -> None:
     tax = IskTax(
         standard_rate=0.0296, tax_rate=0.3, allowance=0.0, monthly_yield=np.array([0.02 / 12]), withholding=0.15

@@ -156,8 +156,12 @@ class DepotTax:
             book.record_quarter_start()
 
     def on_month_end(self, book: FixedMixBook) -> None:
-        """Tax on the month's dividends."""
-        if self.monthly_yield is not None and self.dividend_rate:
+        """The month's dividends: counted for the year's settlement and reinvested into the basis, their tax paid.
+
+        With ``dividend_rate`` 0 nothing is paid as they come, but they are
+        still the year's capital income.
+        """
+        if self.monthly_yield is not None:
             book.pay_dividend_tax(self.monthly_yield, self.dividend_rate)
 
     def on_year_end(self, book: FixedMixBook, last: bool = False) -> None:

@@ -43,6 +43,8 @@ def assert_same_chunk(compiled: object, reference: object) -> None:
         )
     np.testing.assert_allclose(compiled.book.log_return_sum, reference.book.log_return_sum, rtol=1e-9, atol=1e-13)
     np.testing.assert_allclose(compiled.asset_growth, reference.asset_growth, rtol=1e-12)
+    if compiled.month_growth is not None or reference.month_growth is not None:  # float32, as the optimiser keeps it
+        np.testing.assert_allclose(compiled.month_growth, reference.month_growth, rtol=1e-6)
     np.testing.assert_allclose(compiled.daily_covariance, reference.daily_covariance, rtol=1e-10, atol=1e-18)
     np.testing.assert_array_equal(compiled.book.longest_underwater, reference.book.longest_underwater)
     np.testing.assert_array_equal(compiled.book.underwater_at_end, reference.book.underwater_at_end)
@@ -81,10 +83,36 @@ def test_compiled_chunks_match_the_numpy_reference(dependence: str, rebalance: s
         fees=FeeModel(np.array([0.001, 0.002, 0.0, 0.003, 0.0005]), 252),
         schedule=Schedule(2, 252, rebalance),
         weights=WEIGHTS,
+        keep_months=True,
     )
     compiled = run_simulation(plan, 150, 60, seed=4)
     reference = run_simulation(dataclasses.replace(plan, compiled=False), 150, 60, seed=4)
     assert_same_chunk(compiled, reference)
+
+
+@pytest.mark.parametrize(("n_assets", "chunk_size"), [(5, 1), (1, 40), (1, 1)])
+def test_the_optimisers_months_move_with_one_path_a_chunk_or_one_asset(n_assets: int, chunk_size: int) -> None:
+    # the compiled books' growth read month by month was a view of the live buffer when a chunk held one path
+    # or the scenario one asset: every month after the first came out as exactly 1 (riskless paths for the
+    # optimiser, whenever n_paths was k x chunk_size + 1). The months must equal the reference's and compound to
+    # the whole horizon's growth
+    marginals = mixed_marginals()[:n_assets]
+    model = JointModel(
+        marginals, GaussianCopula(CORRELATION[:n_assets, :n_assets], marginals), StartConfig(kind="vol", vol_ann=0.2)
+    )
+    plan = SimulationPlan(
+        model=model,
+        fees=FeeModel(np.full(n_assets, 0.001), 252),
+        schedule=Schedule(1, 252, "monthly"),
+        weights=np.full((1, n_assets), 1.0 / n_assets),
+        keep_months=True,
+    )
+    compiled = run_simulation(plan, 41, chunk_size, seed=8)
+    reference = run_simulation(dataclasses.replace(plan, compiled=False), 41, chunk_size, seed=8)
+    assert compiled.month_growth is not None
+    assert (compiled.month_growth[:, 1:, :] != 1.0).all()
+    assert_same_chunk(compiled, reference)
+    np.testing.assert_allclose(compiled.month_growth.astype(float).prod(axis=1), compiled.asset_growth, rtol=1e-5)
 
 
 @pytest.mark.parametrize("band", [None, Band("absolute", 0.03), Band("relative", 0.2)])

@@ -573,7 +573,7 @@ class FixedMixBook:
             np.multiply(cumulative[:, None, asset, :], self.holdings[None, :, asset, :], out=product)
             values += product
         self.holdings *= cumulative[-1]
-        return values, np.ascontiguousarray(cumulative[-1].T)
+        return values, cumulative[-1].T.copy()  # never a view of the scratch buffer (one path or one asset)
 
     def mark_year_end(self) -> None:
         self.year_end_values.append(self.value / self.units if self.has_flows else self.value.copy())

@@ -38,8 +38,13 @@ class CompiledBook(FixedMixBook):
 
     @property
     def asset_growth(self) -> np.ndarray:
-        """Each asset's after-fee buy-and-hold growth so far, (n_paths, n_assets)."""
-        return np.ascontiguousarray(self._asset_growth.T)
+        """Each asset's after-fee buy-and-hold growth so far, (n_paths, n_assets): a copy, never a view.
+
+        (``ascontiguousarray`` of the transpose is a view of the live buffer
+        when there is one path or one asset, and the month-by-month growth
+        read from two calls would then be 1 after the first month.)
+        """
+        return self._asset_growth.T.copy()
 
     @property
     def asset_sum(self) -> np.ndarray:

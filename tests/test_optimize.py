@@ -170,6 +170,12 @@ def test_constraints_hold_and_infeasible_ones_name_themselves() -> None:
                                                           ("intl", np.array([0.0, 0.0, 1.0]), 0.0, 0.3)))  # fmt: skip
     with pytest.raises(InfeasibleError, match=r"optimize\.constraints\.groups\.us"):
         solve_objective(objective(kind="min_cvar"), scenarios, context(impossible), None, "what", "hint")
+    # the message names what the user set: long-only's 0..1 weights are long_only, not bounds they never wrote
+    assert impossible.describe() == (
+        "optimize.constraints.long_only, optimize.constraints.groups.us, optimize.constraints.groups.intl"
+    )
+    assert Feasible(np.array([0.0, 0.0, 0.2]), np.ones(3)).describe() == "optimize.constraints.bounds"
+    assert WIDE.describe() == "optimize.constraints.bounds"
     with pytest.raises(InfeasibleError, match=r"what: no mix meets CVaR95 .* <= 0\.0001.*; raise cvar_limit, or hint"):
         solve_objective(objective(kind="max_growth", cvar_limit=1e-4), scenarios, context(), None, "what", "hint")
     # at most one asset: the best single asset, chosen among all of them

@@ -79,8 +79,13 @@ class Feasible:
         return bool(ok)
 
     def describe(self) -> str:
-        """The constraints in play, for the message of an infeasible problem."""
-        parts = ["optimize.constraints.bounds"]
+        """The constraints in play, for the message of an infeasible problem.
+
+        Weights left at long-only's 0 to 1 name ``long_only``: a user who set
+        no bounds is not sent to relax them.
+        """
+        long_only = bool(np.all(self.lower == 0.0) and np.all(self.upper == 1.0))
+        parts = ["optimize.constraints.long_only" if long_only else "optimize.constraints.bounds"]
         parts += [f"optimize.constraints.groups.{name}" for name, *_ in self.groups]
         if self.turnover is not None:
             parts.append("optimize.constraints.turnover")

@@ -273,6 +273,19 @@ def test_builtin_ranges() -> None:
     assert small.iloc[0] == pytest.approx(0.0318 - 0.023, abs=1e-12)  # SMB July 1926: -2.30%
     ecb = describe_builtin("ecb:USD/SEK")
     assert ecb["first"] == "1999-01-04" and ecb["last"] >= "2019-12-31"
+    # another pair is described as itself, not as USD/SEK: the ECB quoted the rouble 2005-04-01 .. 2022-03-01
+    rouble = describe_builtin("ecb:USD/RUB")
+    assert (rouble["first"], rouble["last"]) == ("2005-04-01", "2022-03-01") and rouble["observations"] < 4500
+    # and the name as a scenario writes it is the same dataset
+    assert describe_builtin("builtin:sp500")["observations"] == sp500["observations"]
+
+
+def test_a_builtin_rate_with_a_hole_of_years_is_refused(shared_data: Path) -> None:
+    # the ECB has no krona-style rate for the Icelandic krona from December 2008 to 2018-02-01: aligned, its
+    # 3,341 days would be one "daily" return; a built-in series is held to data.max_gap_days as a file is
+    overrides = ["currency.base=ISK", "currency.fx.USD=builtin:ecb:USD/ISK", "data.start=2005-01-03"]
+    with pytest.raises(DataError, match=r"3341 days without data between 2008-12-.* and 2018-02-01"):
+        load_market_data(load_scenario(ROOT / "configs" / "examples" / "sweden_fit.yaml", overrides))
 
 
 @pytest.mark.parametrize(
@@ -366,6 +379,11 @@ def test_translate_mode_fits_sek_returns(shared_data: Path, tmp_path: Path, caps
     scenario = load_scenario(config, overrides)
     data = load_market_data(scenario)
     assert list(data.returns.columns) == ["sp500", "russell2000", "intl"]
+    # daily translation at a rate fixed before the US close overstates the krona volatility: said, with the way out
+    assert any(w.startswith("currency.mode translate on daily data: sp500, russell2000, intl") for w in data.warnings)
+    weekly = load_scenario(config, [*overrides, "data.frequency=weekly", "simulation.steps_per_year=52",
+                                    "data.start=2001-09-01"])  # fmt: skip
+    assert not any(w.startswith("currency.mode translate") for w in load_market_data(weekly).warnings)
     usd_sek = load_builtin("ecb:USD/SEK").values
     spy = pd.read_csv(shared_data / "SPY.csv", index_col="Date", parse_dates=True)["Close"]
     day, previous = data.returns.index[10], data.returns.index[9]
@@ -498,10 +516,30 @@ def test_missing_values_count_only_inside_the_data_window(tmp_path: Path) -> Non
         read_series(table, value_column="b", window=(None, dates[19]))
 
 
+def test_a_file_of_its_own_is_held_to_the_data_window_as_a_wide_files_column(shared_data: Path) -> None:
+    # IWM starts 2000-05-26 and every file ends 2019-12-31: a wide file's column refuses a window beyond
+    # that, and one file per asset must too (it fitted to the shorter data without a word)
+    fit = ROOT / "configs" / "examples" / "fit_etfs.yaml"
+    with pytest.raises(DataError, match=r"IWM.csv: russell2000 has no values before 2000-05-26, but data.start "
+                                        r"is 1995-01-01; move data.start to 2000-05-26 or later"):  # fmt: skip
+        load_market_data(load_scenario(fit, ["data.start=1995-01-01"]))
+    with pytest.raises(DataError, match=r"SPY.csv: sp500 has no values after 2019-12-31, but data.end is 2030-01-01"):
+        load_market_data(load_scenario(fit, ["data.end=2030-01-01"]))
+    # a bound on a weekend, a few weekdays from the data (EFA from Monday 2001-08-27), is the data's first or last day
+    for window in (["data.start=2001-08-25"], ["data.end=2020-01-05"]):
+        assert load_market_data(load_scenario(fit, [*window, "output.calibration.n_paths=0"])).returns.size
+
+
 def test_an_exchange_rate_file_is_read_with_the_data_date_settings(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     days = pd.bdate_range("2015-01-01", periods=600)
-    overrides = ["data.date_format='%d/%m/%Y'", "data.fill_limit=0", "model.factor.regimes=null"]
+    overrides = [
+        "data.date_format='%d/%m/%Y'",
+        "data.fill_limit=0",
+        "model.factor.regimes=null",
+        "data.start=null",
+        "data.end=null",
+    ]
     for name in ("sp500", "russell2000", "intl", "usdsek"):
         prices = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, days.size)))
         frame = pd.DataFrame({"Date": days.strftime("%d/%m/%Y"), "Close": prices})
@@ -518,6 +556,21 @@ def test_an_exchange_rate_file_is_read_with_the_data_date_settings(tmp_path: Pat
     iso.to_csv(tmp_path / "usdsek.csv", index=False)
     again = load_market_data(load_scenario(ROOT / "configs" / "examples" / "sweden_fit.yaml", overrides))
     pd.testing.assert_frame_equal(again.returns, data.returns)
+
+
+def test_a_repeated_header_name_is_refused_and_an_unadjusted_close_is_named(tmp_path: Path) -> None:
+    # two Close columns: which one holds the prices cannot be told (pandas read the second as Close.1)
+    twice = "Date,Close,Close,Low\n2020-01-02,10,11,9\n2020-01-03,11,12,10\n2020-01-06,12,13,11\n"
+    with pytest.raises(DataError, match=r"twice.csv: the header names the value column 'Close' more than once"):
+        read_series(read_table(write(tmp_path / "twice.csv", twice)))
+    assert read_series(read_table(write(tmp_path / "low.csv", twice)), value_column="Low").values.size == 3
+    # a Yahoo file read from Close, as a config pinning the column does: its dividends are left out, said
+    read = read_series(read_table(write(tmp_path / "yahoo.csv", PRICES)), value_column="Close")
+    assert read.notes == (
+        f"{tmp_path / 'yahoo.csv'}: prices read from 'Close', which leaves out dividends, while the file also has "
+        "'Adj Close' (dividends and splits adjusted); set data.value_column to 'Adj Close' for total returns",
+    )
+    assert read_series(read_table(write(tmp_path / "auto.csv", PRICES))).notes == ()  # the auto pick: Adj Close
 
 
 def test_prices_read_as_returns_say_so(tmp_path: Path) -> None:

@@ -340,6 +340,7 @@ def test_a_tie_that_fails_falls_back_to_the_fallback_tied_or_names_both(
 
     overrides = [
         f"data.paths.intl={shared_data / 'TLT.csv'}",
+        "data.start=2002-07-30",  # TLT's first day: the window the other series share with it
         "model.marginals.variance_targeting=likelihood",
         "model.marginals.fallback={kind: garch, dist: normal}",
         "output.calibration.n_paths=0",

@@ -48,7 +48,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     info = describe_builtin(args.name)
-    levels = load_builtin(args.name).values
+    levels = load_builtin(str(info["source"])).values
     log_returns = np.log(levels).diff().dropna()
     per_year = _PERIODS_PER_YEAR[str(info["frequency"])]
     for key in ("name", "description", "frequency", "first", "last", "observations", "package"):

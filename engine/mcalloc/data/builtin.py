@@ -171,15 +171,22 @@ def load_builtin(name: str) -> SeriesFile:
 
 
 def describe_builtin(name: str) -> dict[str, object]:
-    """Name, description, frequency, range and size of a built-in dataset."""
+    """Name, description, frequency, range and size of a built-in dataset (``source``: the one read).
+
+    ``name`` may carry the ``builtin:`` prefix a scenario writes. An ECB
+    pair describes that pair; the pattern ``ecb:CCY1/CCY2`` itself, USD/SEK.
+    """
+    name = name.removeprefix("builtin:")
     key = "ecb:CCY1/CCY2" if _ECB_PATTERN.match(name) else name
     dataset = BUILTIN_DATASETS.get(key)
     if dataset is None:
         raise DataError(f"{name}: no such built-in dataset; known: {', '.join(builtin_names())}")
-    loaded = load_builtin(name if key != "ecb:CCY1/CCY2" else "ecb:USD/SEK")
+    source = "ecb:USD/SEK" if name == "ecb:CCY1/CCY2" else name
+    loaded = load_builtin(source)
     series = loaded.values
     return {
         "name": name,
+        "source": source,
         "description": dataset.description,
         "frequency": dataset.frequency,
         "first": loaded.provenance.first_date,

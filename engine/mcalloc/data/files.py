@@ -69,6 +69,8 @@ class SeriesFile:
     skipped: int = 0
     dated: pd.DatetimeIndex | None = field(default=None, repr=False, compare=False)
     """Every date with a row in the file, a value or not (None for built-in datasets)."""
+    notes: tuple[str, ...] = ()
+    """Warnings about how the file was read (a close chosen beside an adjusted one)."""
 
     def where(self, date: pd.Timestamp) -> str:
         """Cite the file row of ``date``, or the source when rows are unknown."""
@@ -240,16 +242,31 @@ def _resolve_columns(
             raise DataError(
                 f"{table.path}: no column '{value_column}' (columns are {shown}); set {column_key} to one of them"
             )
-        return date, value_column
-    others = [c for c in columns if c != date]
-    value = _pick(columns, _PRICE_COLUMNS if kind == "prices" else _RETURN_COLUMNS)
-    if value is None and len(others) == 1:
-        value = others[0]
-    if value is None:
-        raise DataError(
-            f"{table.path}: cannot tell which column holds the {kind} (columns are {shown}); set data.value_column"
-        )
+        value = value_column
+    else:
+        others = [c for c in columns if c != date]
+        picked = _pick(columns, _PRICE_COLUMNS if kind == "prices" else _RETURN_COLUMNS)
+        if picked is None and len(others) == 1:
+            picked = others[0]
+        if picked is None:
+            raise DataError(
+                f"{table.path}: cannot tell which column holds the {kind} (columns are {shown}); set data.value_column"
+            )
+        value = picked
+    # pandas renames a repeated header name to name.1: which of the two holds the data cannot be told
+    for role, name in (("date", date), ("value", value)):
+        if f"{name}.1" in columns:
+            raise DataError(
+                f"{table.path}: the header names the {role} column '{name}' more than once; rename or remove the others"
+            )
     return date, value
+
+
+def adjusted_beside(columns: list[str], value: str, kind: SeriesKind) -> str | None:
+    """An adjusted close in ``columns`` when prices are read from an unadjusted ``value`` column, else None."""
+    if kind != "prices" or value not in _PRICE_COLUMNS[5:]:
+        return None
+    return _pick(columns, _PRICE_COLUMNS[:5])
 
 
 def _missing_runs(missing: np.ndarray) -> tuple[int, int]:
@@ -401,4 +418,15 @@ def read_series(
         row_prefix=f"{table.path}: {table.row_word}",
         skipped=int((missing & in_window).sum()),  # the ones inside the window, where they lose a move
         dated=index.sort_values(),
+        notes=_column_notes(table, column, kind, column_key),
+    )
+
+
+def _column_notes(table: TableFile, column: str, kind: SeriesKind, column_key: str) -> tuple[str, ...]:
+    adjusted = adjusted_beside(list(table.frame.columns), column, kind)
+    if adjusted is None:
+        return ()
+    return (
+        f"{table.path}: prices read from '{column}', which leaves out dividends, while the file also has "
+        f"'{adjusted}' (dividends and splits adjusted); set {column_key} to '{adjusted}' for total returns",
     )

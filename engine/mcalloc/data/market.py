@@ -130,7 +130,7 @@ def load_levels(request: SeriesRequest, cache: _TableCache | None = None) -> Ser
     # the index's base date has no row of its own; cite the first return's row
     rows = np.concatenate([loaded.rows[:1], loaded.rows])
     levels = levels_from(loaded.values, "returns")
-    return SeriesFile(levels, loaded.provenance, rows, loaded.row_prefix, loaded.skipped, loaded.dated)
+    return SeriesFile(levels, loaded.provenance, rows, loaded.row_prefix, loaded.skipped, loaded.dated, loaded.notes)
 
 
 def check_gaps(series_file: SeriesFile, series: pd.Series, max_gap_days: int | None) -> None:
@@ -257,6 +257,29 @@ def early_ends(levels: Mapping[str, pd.Series], paths: Mapping[str, str]) -> lis
                 "or set data.end"
             )
     return warnings
+
+
+def check_window(series: pd.Series, path: str, name: str, start: object, end: object, max_missing_run: int) -> None:
+    """Refuse a ``data.start`` before the series' first value, or a ``data.end`` after its last.
+
+    As for a wide file's column: up to ``max_missing_run`` weekdays between
+    the bound and the data are allowed (a start on a holiday or a weekend).
+    """
+    first, last = series.index[0], series.index[-1]
+    if start is not None:
+        bound = pd.Timestamp(str(start))
+        if np.busday_count(bound.date(), first.date()) > max_missing_run:
+            raise DataError(
+                f"{path}: {name} has no values before {first.date()}, but data.start is {bound.date()}; move "
+                f"data.start to {first.date()} or later, or use a longer series"
+            )
+    if end is not None:
+        bound = pd.Timestamp(str(end))
+        if np.busday_count(last.date(), bound.date()) > max_missing_run + 1:
+            raise DataError(
+                f"{path}: {name} has no values after {last.date()}, but data.end is {bound.date()}; move "
+                f"data.end to {last.date()} or earlier, or use a longer series"
+            )
 
 
 def skipped_returns(loaded: Mapping[str, SeriesFile], kind: str) -> list[str]:
@@ -487,6 +510,10 @@ def load_market_data(scenario: Scenario) -> MarketData:
     levels: dict[str, pd.Series] = {}
     for name, series_file in loaded.items():
         series = series_file.values
+        if data.file is None or name not in scenario.asset_names:
+            # a wide file's columns are held to the window as their empty cells are read; a file of its own has
+            # no rows before its first value, so the same rule is checked on its dates
+            check_window(series, series_file.provenance.path, name, data.start, data.end, data.max_missing_run)
         if data.start is not None:
             series = series[series.index >= pd.Timestamp(data.start)]
         if data.end is not None:
@@ -496,8 +523,8 @@ def load_market_data(scenario: Scenario) -> MarketData:
                 f"{series_file.provenance.path}: fewer than 2 observations between "
                 f"{data.start or 'the start'} and {data.end or 'the end'}; check data.start and data.end"
             )
-        if not series_file.provenance.source.startswith(BUILTIN_PREFIX):
-            check_gaps(series_file, series, data.max_gap_days)
+        # built-in series too: the ECB has no krona-style rate for some currencies over years (ISK 2008-2018)
+        check_gaps(series_file, series, data.max_gap_days)
         levels[name] = series
 
     paths = {name: series_file.provenance.path for name, series_file in loaded.items()}
@@ -530,7 +557,8 @@ def load_market_data(scenario: Scenario) -> MarketData:
     check_distinct(returns, paths, keys)
     implausible = check_plausible(returns, paths, keys, STEPS_OF[data.frequency])
     threshold = data.suspicious_move or _DEFAULT_SUSPICIOUS_MOVE[data.frequency]
-    warnings = ended_early + implausible + skipped_returns(loaded, data.kind) + suspicious_moves(returns, threshold)
+    warnings = [note for series_file in loaded.values() for note in series_file.notes]
+    warnings += ended_early + implausible + skipped_returns(loaded, data.kind) + suspicious_moves(returns, threshold)
     if data.kind == "returns":
         dated = {name: series_file.dated for name, series_file in loaded.items()}
         warnings += absent_returns(levels, paths, scenario.asset_names, dated)
@@ -543,6 +571,14 @@ def load_market_data(scenario: Scenario) -> MarketData:
             else ""
         )
         warnings.append(f"data: {dropped} dates missing from some series were dropped when aligning{spans}")
+    translated = [spec.name for spec in scenario.assets if spec.currency not in (None, base)]
+    if scenario.currency.mode == "translate" and data.frequency == "daily" and translated:
+        warnings.append(
+            f"currency.mode translate on daily data: {', '.join(translated)} are translated at each day's exchange "
+            "rate, fixed hours before their close (the ECB's at 14:15 CET), so the rate's reaction the next day "
+            "is left as noise and the volatility in the base currency is overstated (docs/config.md, currency); "
+            "use currency.mode factor with model.dependence.lead_lag, or weekly or monthly data"
+        )
     return MarketData(
         returns=returns,
         levels=sampled,

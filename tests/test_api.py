@@ -223,6 +223,13 @@ def test_compare_puts_two_runs_side_by_side(tmp_path: Path, capsys: pytest.Captu
     config = {**annual.config, "currency": {**annual.config.get("currency", {}), "compare_in": "EUR"}}
     mixed = comparison_table([monthly, dataclasses.replace(annual, config=config)])
     assert list(mixed["currency.compare_in"].unique()) == ["", "EUR"]
+    # where it ran changes no number: not a difference; a run from another results schema is marked as such
+    elsewhere = {**annual.config, "simulation": {**annual.config["simulation"], "n_jobs": 2, "backend": "dask"}}
+    older = {**annual.manifest, "schema_version": "1.4"}
+    marked = comparison_table([monthly, dataclasses.replace(annual, config=elsewhere, manifest=older)])
+    assert not any(key.startswith("simulation.") for key in marked.columns)
+    assert list(marked.columns[:4]) == ["run", "scenario", "schema_version", "portfolio.rebalance"]
+    assert "schema_version" not in table
     for run in (monthly, annual):
         mine = table[table.run == run.folder.name].set_index("portfolio")["cagr_median"]
         expected = run.metrics.set_index("portfolio")["cagr_median"]

@@ -216,9 +216,32 @@ def test_sigkill_leaves_no_process_and_nothing_complete_and_clean_removes_it(
     assert main(["runs", str(out.parent)]) == 0
     listed = capsys.readouterr().out
     assert "stale" in listed and ".run.partial" in listed
+    # reading it says the run stopped, not that it is running (a user would wait for it forever)
+    with pytest.raises(mcalloc.RunFolderError, match=r"the run stopped before it finished .*run its scenario again"):
+        mcalloc.load(partial)
+    assert main(["report", str(partial)]) == 2
+    assert "the run stopped before it finished" in capsys.readouterr().err
     assert main(["clean", str(out.parent)]) == 0
     assert not partial.exists()
     assert "removed" in capsys.readouterr().out
+
+
+def test_clean_keeps_a_complete_run_whatever_its_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # only mcalloc's own hidden .<name>.partial and .<name>.replaced folders are unfinished by their name: a
+    # run a user sent to --out pilot.partial is complete, and clean once removed it as stale
+    small = ["--set", "simulation.n_paths=200", "--set", "simulation.horizon_years=1", "--set", "output.report=false"]
+    for name in ("pilot.partial", "pilot.replaced"):
+        assert main(["run", "-q", str(DEFAULT_CONFIG), *small, "--out", str(tmp_path / name)]) == 0
+    assert main(["runs", str(tmp_path)]) == 0
+    listed = capsys.readouterr().out
+    assert "stale" not in listed and listed.count("complete") >= 2
+    assert main(["clean", str(tmp_path)]) == 0
+    assert (tmp_path / "pilot.partial").is_dir() and (tmp_path / "pilot.replaced").is_dir()
+    # a run read without its paths leaves the per-path table unread: even a damaged one does not stop it
+    (tmp_path / "pilot.partial" / "paths.parquet").write_bytes(b"not parquet")
+    assert mcalloc.load(tmp_path / "pilot.partial", with_paths=False).metrics.shape[0] > 0
+    with pytest.raises(mcalloc.RunFolderError, match=r"paths.parquet: changed since the run wrote it"):
+        mcalloc.load(tmp_path / "pilot.partial")
 
 
 def test_clean_keeps_a_folder_whose_writer_is_alive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

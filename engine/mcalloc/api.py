@@ -29,7 +29,17 @@ from mcalloc.config.schema import Scenario
 from mcalloc.errors import McallocError
 from mcalloc.results.writer import SCHEMA_VERSION
 
-__all__ = ["Run", "RunFolderError", "check_files", "load", "load_batch", "read_manifest", "run", "weight_ranges"]
+__all__ = [
+    "Run",
+    "RunFolderError",
+    "check_files",
+    "load",
+    "load_batch",
+    "read_manifest",
+    "run",
+    "unfinished",
+    "weight_ranges",
+]
 
 
 class RunFolderError(McallocError):
@@ -166,6 +176,14 @@ def load(folder: str | Path, with_paths: bool = True) -> Run:
         schema has another major version than this mcalloc writes.
     """
     folder = Path(folder)
+    try:
+        return _load(folder, with_paths)
+    except PermissionError as error:  # a folder on a shared drive, say: what cannot be read, in one line
+        where = error.filename or folder
+        raise RunFolderError(f"{where}: cannot be read ({error.strerror}); give your user read access to it") from None
+
+
+def _load(folder: Path, with_paths: bool) -> Run:
     manifest = read_manifest(folder)
     if manifest.get("kind") == "backtest":
         raise RunFolderError(
@@ -173,6 +191,8 @@ def load(folder: str | Path, with_paths: bool = True) -> Run:
             "or draw its page with mcalloc report"
         )
     status = manifest.get("status")
+    if status == "running":
+        raise RunFolderError(f"{folder}: {unfinished(manifest)}")
     if status != "complete":
         error = manifest.get("error", "no error recorded")
         raise RunFolderError(f"{folder}: the run is {status}, not complete: {error}")
@@ -182,8 +202,26 @@ def load(folder: str | Path, with_paths: bool = True) -> Run:
             f"{folder}: results schema {version or 'unknown'} cannot be read by this mcalloc (schema "
             f"{SCHEMA_VERSION}); load it with the mcalloc version in its manifest ({manifest.get('engine_version')})"
         )
-    check_files(folder, manifest)
+    check_files(folder, manifest, skip=() if with_paths else OPTIONAL_FILES)
     return Run.from_folder(folder, manifest, with_paths=with_paths)
+
+
+def unfinished(manifest: dict[str, Any]) -> str:
+    """What a manifest still marked running means: a run going on, or one stopped before it finished."""
+    from mcalloc.results.inventory import writer_alive
+
+    alive = writer_alive(manifest)
+    if alive:
+        return f"the run is still going (process {manifest.get('pid')}); wait for it to finish"
+    if alive is False:
+        return (
+            "the run stopped before it finished (its process is gone); run its scenario again "
+            "(mcalloc clean removes this folder)"
+        )
+    host = manifest.get("host")
+    if host:
+        return f"the run has not finished, and only {host}, where it ran, knows if it still runs; wait, or run it again"
+    return "the run has not finished, and its manifest names no process to ask; if nothing writes it, run it again"
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
@@ -219,10 +257,11 @@ OPTIONAL_FILES = ("paths.parquet",)
 """Result files a folder may lose without harm (the per-path table, the largest): the rest is read without it."""
 
 
-def check_files(folder: Path, manifest: dict[str, Any]) -> None:
+def check_files(folder: Path, manifest: dict[str, Any], skip: tuple[str, ...] = ()) -> None:
     """Every result file the manifest lists is there (but :data:`OPTIONAL_FILES`), with the sha256 it was written with.
 
     Folders of schema 1.1 and earlier list no files; they are read as they are.
+    Files in ``skip`` (ones the caller will not read) are not checked.
 
     Raises
     ------
@@ -240,6 +279,8 @@ def check_files(folder: Path, manifest: dict[str, Any]) -> None:
             f"{manifest.get('schema_version')} manifests do; the folder is damaged: run its scenario again"
         )
     for name, digest in files.items() if isinstance(files, dict) else ():
+        if name in skip:
+            continue
         path = folder / name
         again = "run its scenario again" + ("" if name == "config.yaml" else " (config.yaml)")
         if not path.is_file() and name in OPTIONAL_FILES:

@@ -25,6 +25,7 @@ from mcalloc.errors import ConfigError
 __all__ = [
     "MAX_FILE_BYTES",
     "MAX_NODES",
+    "WHERE_IT_RUNS",
     "TooManyValuesError",
     "apply_override",
     "config_hash",
@@ -560,6 +561,10 @@ def keep_chosen_nulls(model: BaseModel, data: dict[str, Any]) -> None:
                     keep_chosen_nulls(item, data[key][item_key])
 
 
+WHERE_IT_RUNS = ("n_jobs", "backend", "scheduler")
+"""``simulation`` keys that say where and on how many workers a run goes: they change no number."""
+
+
 def config_hash(scenario: Scenario) -> str:
     """A stable sha256 of what determines a scenario's numbers, for manifests and run ids.
 
@@ -572,7 +577,7 @@ def config_hash(scenario: Scenario) -> str:
     output = data.pop("output", None) or {}
     if "calibration" in output:
         data["output"] = {"calibration": output["calibration"]}
-    for key in ("n_jobs", "backend", "scheduler"):
+    for key in WHERE_IT_RUNS:
         data.get("simulation", {}).pop(key, None)
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()

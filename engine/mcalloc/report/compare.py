@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from mcalloc.api import Run
+from mcalloc.config.loader import WHERE_IT_RUNS
 
 __all__ = ["KEY_METRICS", "MONEY_METRICS", "compared_metrics", "comparison_table", "has_money", "is_money"]
 
@@ -63,7 +64,7 @@ def _flatten(data: object, prefix: str = "") -> dict[str, object]:
     return {prefix.rstrip("."): data if not isinstance(data, list) else str(data)}
 
 
-IGNORED = ("output.", "description", "name")
+IGNORED = ("output.", "description", "name", *(f"simulation.{key}" for key in WHERE_IT_RUNS))
 """Settings that do not change the numbers."""
 
 
@@ -113,6 +114,7 @@ def comparison_table(runs: list[Run]) -> pd.DataFrame:
     """One row per run, portfolio and currency: the run (its label), the settings that differ, the key metrics."""
     differing = _differences(runs)
     shown = compared_metrics(runs)
+    schemas = {str(run.manifest.get("schema_version")) for run in runs}
     frames = []
     for run, label in zip(runs, run_labels(runs), strict=True):
         flat = _flatten(run.config)
@@ -122,7 +124,9 @@ def comparison_table(runs: list[Run]) -> pd.DataFrame:
         table = metrics[["portfolio", "currency", *(m for m in shown if m in metrics)]].copy()
         table.insert(0, "run", label)
         table.insert(1, "scenario", run.manifest.get("scenario"))
-        for position, key in enumerate(differing, start=2):
+        if len(schemas) > 1:  # columns may mean other things (docs/results.md lists what each version changed)
+            table.insert(2, "schema_version", str(run.manifest.get("schema_version")))
+        for position, key in enumerate(differing, start=2 + (len(schemas) > 1)):
             # a key the run's config does not hold was left at its default: an empty cell, not "None"
             table.insert(position, key, str(flat[key]) if key in flat else "")
         frames.append(table)

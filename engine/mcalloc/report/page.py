@@ -27,7 +27,7 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from mcalloc.api import Run, RunFolderError, load, read_manifest, weight_ranges
+from mcalloc.api import Run, RunFolderError, load, read_manifest, unfinished, weight_ranges
 from mcalloc.errors import OutputError, check_stop, signals_held
 from mcalloc.report import figures
 from mcalloc.report.compare import compared_metrics, has_money, is_money, run_labels
@@ -488,6 +488,8 @@ def build_report(run_dir: str | Path) -> Path:
         from mcalloc.report.validation import write_backtest_report
 
         status = manifest.get("status")
+        if status == "running":
+            raise RunFolderError(f"{folder}: {unfinished(manifest).replace('the run', 'the backtest')}")
         if status != "complete":
             error = manifest.get("error", "no error recorded")
             raise RunFolderError(f"{folder}: the backtest is {status}, not complete: {error}; run it again")

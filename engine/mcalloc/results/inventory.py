@@ -89,9 +89,12 @@ def survey(root: Path) -> list[FolderState]:
         scenario = str(manifest.get("scenario", ""))
         started = str(manifest.get("started_at") or "")
         name = folder.name
-        if name.endswith(".replaced"):
+        # only mcalloc's own hidden folders are unfinished by their name: a run a user sent to --out
+        # pilot.partial is as complete as its manifest says
+        hidden = name.startswith(".")
+        if hidden and name.endswith(".replaced"):
             states.append(FolderState(folder, "stale", scenario, started, "an earlier result left while replacing it"))
-        elif name.endswith(".partial"):
+        elif hidden and name.endswith(".partial"):
             alive = writer_alive(manifest)
             later = newest.get(folder.parent, "")
             if alive:

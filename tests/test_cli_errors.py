@@ -598,3 +598,46 @@ def test_an_error_keeps_a_no_break_space_and_escapes_what_breaks_a_line() -> Non
     message = str(DataError("/tmp/my\xa0data.csv: line 3\nbad\u2028cell\x85end\u200b"))
     assert message == "/tmp/my\xa0data.csv: line 3\\nbad\\u2028cell\\x85end\\u200b"
     assert len(message.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (
+            ["run", str(DEFAULT_CONFIG), "--seed", "abc"],
+            "mcalloc run: error: argument --seed: invalid int value: 'abc'",
+        ),
+        (["run", str(DEFAULT_CONFIG), "--log-level", "loud"], "argument --log-level: invalid choice: 'loud'"),
+        (["data", "frob"], "mcalloc data: error: argument ACTION: invalid choice: 'frob'"),
+        (["run"], "the following arguments are required: config"),
+    ],
+)
+def test_command_line_argument_errors_are_one_line(
+    argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # argparse's own errors printed the usage block first: five lines where the rest of mcalloc gives one
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment in err and err.rstrip().endswith("--help`")
+
+
+def test_validate_refuses_what_run_refuses_about_output_dir_and_warns_about_memory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # output.dir naming a file: run refused it (telling the user to change an --out they never gave), validate
+    # said ok; both now name output.dir
+    blocker = tmp_path / "afile"
+    blocker.write_text("hi\n", encoding="utf-8")
+    for command in (["validate"], ["run", "-q"]):
+        assert main([*command, str(DEFAULT_CONFIG), "--set", f"output.dir={blocker}"]) == 2
+        line = one_error_line(capsys.readouterr(), (f"output.dir {blocker}: {blocker} is a file, not a folder",))
+        assert "set output.dir to a folder" in line
+    # a scenario no machine here can hold: run refuses it, validate says so (another machine may have the memory)
+    huge = ["--set", "simulation.n_paths=100000000", "--set", "simulation.horizon_years=100"]
+    assert main(["validate", str(DEFAULT_CONFIG), *huge]) == 0
+    err = capsys.readouterr().err
+    assert "mcalloc: warning: simulation.n_paths: 100,000,000 paths x 100 years need about" in err
+    assert main(["run", str(DEFAULT_CONFIG), *huge, "--out", str(tmp_path / "big")]) == 2
+    assert "GB is available" in capsys.readouterr().err and not (tmp_path / "big").exists()

@@ -42,7 +42,7 @@ from mcalloc.config.loader import config_hash, scenario_to_dict
 from mcalloc.config.schema import CurrencyConfig, Scenario
 from mcalloc.data.files import file_sha256
 from mcalloc.data.market import MarketData, load_market_data
-from mcalloc.errors import ConfigError, McallocError, ModelError
+from mcalloc.errors import ConfigError, McallocError, ModelError, OutputError
 from mcalloc.metrics.distributions import drawdown_distribution_table
 from mcalloc.metrics.diversification import DIVERSIFICATION_COLUMNS, diversification_table, standard_errors
 from mcalloc.metrics.fan import fan_table
@@ -66,7 +66,7 @@ from mcalloc.portfolio.costs import Band, FeeModel, RebalancePolicy, TradingCost
 from mcalloc.portfolio.flows import CashFlowSchedule
 from mcalloc.portfolio.schedule import Schedule
 from mcalloc.portfolio.taxes import AccountTax, DepotTax, IskTax
-from mcalloc.results.writer import RunFolder, provenance_records
+from mcalloc.results.writer import RunFolder, place_problem, provenance_records
 from mcalloc.simulation.currency import CurrencyOverlay
 from mcalloc.simulation.paths import ChunkResult, SimulationPlan, local_threads, run_simulation, seed_sequence
 
@@ -137,11 +137,19 @@ def check_inputs(scenario: Scenario) -> list[str]:
     ``fhs`` residual file. Nothing is simulated; the optimiser's constraints
     are checked to leave some weights (a linear program).
     """
+    from mcalloc.simulation.resources import check_memory
+
     check_constraints(scenario)
+    check_output_dir(scenario)
+    found = _unchecked(scenario)
+    try:  # the machine that runs it may have more: a warning here, an error for mcalloc run
+        check_memory(scenario, force="pass --force to mcalloc run")
+    except ConfigError as error:
+        found.append(f"{error} (on this machine, where mcalloc run refuses it)")
     if scenario.model.source == "fit":
-        return [*_unchecked(scenario), *load_market_data(scenario).warnings]
+        return [*found, *load_market_data(scenario).warnings]
     model, _ = build_model(scenario)
-    return [*_unchecked(scenario), *model.warnings]
+    return [*found, *model.warnings]
 
 
 def calibration_report(scenario: Scenario, model: JointModel, data: MarketData) -> pd.DataFrame:
@@ -405,6 +413,13 @@ def _record_failure(folder: RunFolder, clock: _StageClock, error: BaseException)
     folder.fail(error)
 
 
+def check_output_dir(scenario: Scenario) -> None:
+    """Refuse an ``output.dir`` under which no run's folder can be made (a file, a folder not writable)."""
+    problem = place_problem(scenario.output.dir / scenario.name)
+    if problem is not None:
+        raise OutputError(f"output.dir {scenario.output.dir}: {problem}; set output.dir to a folder, or give --out")
+
+
 def _default_folder(scenario: Scenario, digest: str) -> Path:
     run_id = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{digest[:8]}"
     return scenario.output.dir / scenario.name / run_id
@@ -434,6 +449,8 @@ def run_scenario(
         More fields for ``manifest.json`` (a batch's run key, say).
     """
     check_constraints(scenario)  # before anything is written or simulated
+    if out is None:
+        check_output_dir(scenario)
     digest = config_hash(scenario)
     final = out if out is not None else _default_folder(scenario, digest)
     simulation = scenario.simulation

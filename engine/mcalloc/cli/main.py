@@ -16,6 +16,7 @@ import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import pandas as pd
 import yaml
@@ -37,8 +38,15 @@ from mcalloc.errors import ConfigError, McallocError, Terminated, check_stop, re
 __all__ = ["main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, its errors in one line (not the usage block first), exit 2; subcommands inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mcalloc",
         description="Monte Carlo portfolio allocation: GARCH-copula paths, drawdowns and cvxpy-optimised weights.",
     )

@@ -685,7 +685,7 @@ def check_calibrated_model(model: ModelConfig, names: list[str], start: StartCon
             )
         if dist in ("t", "skewt") and own.nu is None:
             label = "Student-t" if dist == "t" else "skewed-t"
-            raise ValueError(f"{key}.nu: {label} innovations need 'nu' (degrees of freedom above 2)")
+            raise ValueError(f"{key}.nu: {label} innovations need 'nu' (degrees of freedom, at least {NU_FLOOR})")
         if dist == "skewt" and own.skew is None:
             raise ValueError(f"{key}.skew: skewed-t innovations need 'skew' (in (-1, 1))")
         hint = "add it (mcalloc calibrate writes it) or choose another simulation.start.kind"

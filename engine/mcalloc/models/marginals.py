@@ -17,7 +17,15 @@ from functools import cached_property
 
 import numpy as np
 
-from mcalloc.config.model_schema import AR_MEANS, Distribution, MarginalKind, MarginalParams, MeanKind, StartConfig
+from mcalloc.config.model_schema import (
+    AR_MEANS,
+    NU_FLOOR,
+    Distribution,
+    MarginalKind,
+    MarginalParams,
+    MeanKind,
+    StartConfig,
+)
 from mcalloc.errors import ModelError
 from mcalloc.models.diagnostics import CandidateFit, FitDiagnostics
 from mcalloc.models.innovations import InnovationLaw, ShockMoments
@@ -300,7 +308,7 @@ class FittedMarginal:
         values["beta"] = params.beta
         if dist != "normal":
             if params.nu is None:
-                raise ModelError(f"{key}.nu: {dist} innovations need 'nu' (degrees of freedom above 2)")
+                raise ModelError(f"{key}.nu: {dist} innovations need 'nu' (degrees of freedom, at least {NU_FLOOR})")
             values["nu"] = params.nu
         if dist == "skewt":
             if params.skew is None:

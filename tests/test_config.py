@@ -150,6 +150,27 @@ def test_a_key_that_is_a_list_or_a_mapping_is_one_line_naming_it(tmp_path: Path)
 
 
 @pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        # a misspelt key is unknown and leaves a required one missing: the unknown one is what to fix
+        ("assets.0={nme: sp500}", "assets.0.nme: unknown key; check the spelling"),
+        ("portfolio.band={kind: absolute, widht: 0.1}", "portfolio.band.widht: unknown key; check the spelling"),
+        # a tagged union without its kind, or with one it does not know, names the kinds (not pydantic's words)
+        ("optimize.objectives=[{knd: min_cvar}]", "required key 'kind' is missing; give one of min_variance, "),
+        ("optimize.objectives=[{kind: min_cvr}]", "kind 'min_cvr' is unknown; give one of 'min_variance', "),
+        ("optimize.scenarios={kin: paths}", "required key 'kind' is missing; give one of paths, parametric"),
+        # a bare off as a name is YAML's false
+        ("portfolio.benchmarks={off: {sp500: 1.0}}", "a name YAML reads as the boolean false (a bare off, "),
+    ],
+)
+def test_a_misspelt_or_misread_key_is_named_as_such(override: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_scenario(DEFAULT_CONFIG, [override])
+    message = str(raised.value)
+    assert expected in message and "discriminator" not in message and "[key]" not in message, message
+
+
+@pytest.mark.parametrize(
     ("override", "key"),
     [
         # booleans inside mappings and lists of numbers were read as 1 and 0 (show-config printed sp500: 1.0)

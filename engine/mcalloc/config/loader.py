@@ -396,7 +396,9 @@ def _blamed(
 def _format_validation_error(
     exc: ValidationError, locations: Locations, source: Path, overridden: Sequence[KeyPath] = ()
 ) -> str:
-    error = exc.errors()[0]
+    errors = exc.errors()
+    # a misspelt key is both unknown and a required key missing: the unknown one says what to fix
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     raw_loc = tuple(error["loc"])
     # pydantic puts a tagged union's tag into the path (objectives.0.min_cvar.alpha, scenarios.paths.n) right
     # after the union's own key; a key of that name elsewhere is a real key (data.paths.sp500, simulation.paths)
@@ -442,6 +444,21 @@ def _format_validation_error(
         message = "unknown key; check the spelling against docs/config.md"
     elif error["type"] == "missing":
         message = "required key is missing"
+    elif error["type"] in ("union_tag_not_found", "union_tag_invalid"):
+        context = error.get("ctx") or {}
+        tag = context.get("discriminator", "kind").strip("'")
+        found = f"{tag} {context['tag']!r} is unknown" if "tag" in context else f"required key '{tag}' is missing"
+        expected = str(context.get("expected_tags") or _tags_text(loc))
+        message = f"{found}; give one of {expected}" if expected else found
+    elif loc and loc[-1] == "[key]" and isinstance(error.get("input"), bool):
+        loc = loc[:-1]
+        if loc and isinstance(loc[-1], int):  # pydantic gives the boolean key as its number, 0 or 1
+            loc = loc[:-1]
+        message = (
+            f"a name YAML reads as the boolean {str(error['input']).lower()} (a bare off, on, no, yes, false or "
+            'true); quote it, e.g. "off"'
+        )
+        key = ".".join(str(p) for p in loc)
     elif "input" in error and error["type"] not in ("value_error", "assertion_error"):
         shown = repr(error["input"])
         message = f"{message} (got {shown[:60]})"
@@ -452,7 +469,7 @@ def _format_validation_error(
     return f"{where}: {key}: {message}{extra}"
 
 
-_UNION_TAGS = {
+_OBJECTIVE_KINDS = (
     "min_variance",
     "mean_variance",
     "max_sharpe",
@@ -461,10 +478,16 @@ _UNION_TAGS = {
     "min_cdar",
     "min_cvar_maxdd",
     "max_growth",
-    "paths",
-    "parametric",
-}
+)
+_SCENARIO_KINDS = ("paths", "parametric")
+_UNION_TAGS = {*_OBJECTIVE_KINDS, *_SCENARIO_KINDS}
 """Tags pydantic puts into an error's location for a union member (objective and scenario kinds): not keys."""
+
+
+def _tags_text(loc: KeyPath) -> str:
+    """The kinds a tagged union at ``loc`` takes, for a message."""
+    return ", ".join(_SCENARIO_KINDS if "scenarios" in loc else _OBJECTIVE_KINDS)
+
 
 _UNIONS = {"scenarios"}
 """Keys whose value is a tagged union (besides the items of ``objectives``, found by their index)."""

@@ -657,3 +657,29 @@ def test_the_frontier_caption_counts_the_paths_its_frontiers_had(run_folder: tup
     assert run.optimization is not None
     older = dataclasses.replace(run, optimization=run.optimization.drop(columns=["n_fit_paths"]))
     assert frontier_paths(older) == (FRONTIER_PATHS, False)
+
+
+def test_two_reports_of_one_folder_take_turns(tmp_path: Path, run_folder: tuple[Path, str]) -> None:
+    # a second `mcalloc report` of the folder once cleared the first one's drawing and failed with advice to
+    # make the folder writable: a report now waits for the folder's lock, held here as another report would
+    import fcntl
+
+    from mcalloc.report.page import build_report
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_folder[0], copy)
+    before = (copy / "report.html").stat().st_mtime_ns
+    done: list[Path] = []
+    with (copy / ".report.lock").open("a") as other:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        waiting = threading.Thread(target=lambda: done.append(build_report(copy)), daemon=True)
+        waiting.start()
+        time.sleep(1.0)
+        # it waits its turn: nothing drawn, nothing replaced
+        assert waiting.is_alive() and not (copy / ".figures.drawing").exists()
+        assert (copy / "report.html").stat().st_mtime_ns == before
+        fcntl.flock(other, fcntl.LOCK_UN)
+    waiting.join(timeout=120)
+    assert done == [copy / "report.html"] and (copy / "report.html").stat().st_mtime_ns > before
+    assert (copy / "figures").is_dir() and not (copy / ".figures.drawing").exists()
+    assert mcalloc.load(copy, with_paths=False).metrics.shape[0] > 0  # the lock file is no result file

@@ -14,7 +14,8 @@ import io
 import os
 import shutil
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -412,12 +413,36 @@ def write_report(run: Run, folder: Path | None = None) -> Path:
     if (folder / "figures").exists() and not (folder / "figures").is_dir():
         raise OutputError(f"{folder / 'figures'}: cannot be made (a file of that name is in the way); move it")
     drawing = folder / ".figures.drawing"
-    shutil.rmtree(drawing, ignore_errors=True)
-    try:
-        return _write_page(run, folder, drawing)
-    finally:
+    # two reports of one folder at once (a notebook and make, say) take turns: each clears the other's drawing
+    with _turn(folder / ".report.lock"):
         shutil.rmtree(drawing, ignore_errors=True)
-        (folder / _NEW_PAGE).unlink(missing_ok=True)
+        try:
+            return _write_page(run, folder, drawing)
+        finally:
+            shutil.rmtree(drawing, ignore_errors=True)
+            (folder / _NEW_PAGE).unlink(missing_ok=True)
+
+
+@contextmanager
+def _turn(lock: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``lock`` (made if need be) while the block runs; where there is no
+    ``fcntl`` (Windows), or the file cannot be made, the block runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on the platforms CI runs
+        yield
+        return
+    try:
+        handle = lock.open("a")
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 _NEW_PAGE = ".report.html.new"

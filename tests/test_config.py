@@ -161,6 +161,8 @@ def test_a_key_that_is_a_list_or_a_mapping_is_one_line_naming_it(tmp_path: Path)
         ("optimize.scenarios={kin: paths}", "required key 'kind' is missing; give one of paths, parametric"),
         # a bare off as a name is YAML's false
         ("portfolio.benchmarks={off: {sp500: 1.0}}", "a name YAML reads as the boolean false (a bare off, "),
+        # extends is a key, of the file: not "unknown"
+        ("extends=other.yaml", "--set extends: extends is read from the scenario file only; write it there"),
     ],
 )
 def test_a_misspelt_or_misread_key_is_named_as_such(override: str, expected: str) -> None:

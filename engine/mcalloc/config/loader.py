@@ -338,6 +338,8 @@ def apply_override(data: dict[str, Any], override: str, origin: str | None = Non
         where = "--set" if origin is None else f"{origin}:"
         raise ConfigError(f"{where} {key!r}: the key holds a control character (a newline?); give section.key=value")
     label = override_label(override, origin)
+    if key.strip() == "extends":  # read with the files, before any setting: a --set comes too late for it
+        raise ConfigError(f"{label}: extends is read from the scenario file only; write it there")
     try:
         value = parse_yaml(raw_value, label)[0] if raw_value.strip() else None
     except TooManyValuesError:

@@ -154,6 +154,14 @@ def test_folders_it_cannot_check_or_that_are_not_runs_are_refused_in_one_line(tm
         ("weights.csv", "portfolio\nx\n", r"weights\.csv: no column asset"),
         ("metrics.csv", "cagr_median\n0.1\n", r"metrics\.csv: no column portfolio"),
     ]
+    # and what a checksum would have caught: a table cut at half its bytes, a weight that is text
+    metrics = (run.folder / "metrics.csv").read_bytes()
+    half = metrics[: len(metrics) // 2].decode()
+    damages += [
+        ("metrics.csv", half, r"metrics\.csv: (no rows for .*|its last row is cut short); the folder is damaged"),
+        ("metrics.csv", half[: half.rfind("\n") + 1], r"metrics\.csv: no rows for "),
+        ("weights.csv", weights.replace(",0.", ",abc", 1), r"weights\.csv: a weight that is not a number"),
+    ]
     for name, text, message in damages:
         copy = tmp_path / f"old_{len(list(tmp_path.iterdir()))}"
         shutil.copytree(run.folder, copy)

@@ -126,6 +126,9 @@ class Run:
             for column in columns:
                 if column not in table.columns:
                     raise RunFolderError(f"{path}: no column {column}; the folder is damaged: run its scenario again")
+        metrics, weights = tables["metrics"], tables["weights"]
+        assert metrics is not None and weights is not None  # required: refused above when missing
+        _check_intact(folder, metrics, weights)
         paths_file = folder / "paths.parquet"
         paths = pd.read_parquet(paths_file) if with_paths and paths_file.is_file() else None
         return cls(folder=folder, manifest=manifest, config=config, paths=paths, **tables)  # type: ignore[arg-type]
@@ -134,6 +137,25 @@ class Run:
         """Weights as portfolio rows and asset columns, in the run's order."""
         wide = self.weights.pivot(index="portfolio", columns="asset", values="weight")
         return wide.loc[self.portfolios, self.assets]
+
+
+def _check_intact(folder: Path, metrics: pd.DataFrame, weights: pd.DataFrame) -> None:
+    """Refuse tables that lost rows or values, which a folder without checksums (schema 1.1 and earlier) can hide.
+
+    Every portfolio of ``weights.csv`` has its rows in ``metrics.csv``; the
+    weights are numbers; the last metrics row is not cut short (empty where
+    every other row has a value).
+    """
+    damaged = "the folder is damaged: run its scenario again"
+    if not pd.api.types.is_numeric_dtype(weights["weight"]):
+        raise RunFolderError(f"{folder / 'weights.csv'}: a weight that is not a number; {damaged}")
+    missing = [p for p in dict.fromkeys(weights["portfolio"]) if p not in set(metrics["portfolio"])]
+    if missing:
+        raise RunFolderError(f"{folder / 'metrics.csv'}: no rows for {', '.join(map(str, missing))}; {damaged}")
+    if len(metrics) > 1:
+        full = metrics.iloc[:-1].notna().all()
+        if (full & metrics.iloc[-1].isna()).any():
+            raise RunFolderError(f"{folder / 'metrics.csv'}: its last row is cut short; {damaged}")
 
 
 def weight_ranges(stability: pd.DataFrame | None, text: pd.DataFrame) -> pd.DataFrame | None:

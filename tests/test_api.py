@@ -134,6 +134,27 @@ def test_load_refuses_what_it_cannot_read(tmp_path: Path) -> None:
         assert "\n" not in str(refused.value)
 
 
+def test_a_run_whose_last_portfolio_leaves_a_metric_empty_completes_and_loads(tmp_path: Path) -> None:
+    # a near-riskless benchmark listed last never has a year below the risk-free rate: its sortino is empty, a
+    # cell every other row fills. A check meant for folders without checksums once took that for a cut line,
+    # and the run failed writing its own report
+    cash = "{mu: 0.05, omega: 0.000001, alpha: 0, gamma: 0, beta: 0.5, last_variance: 0.000002, " + (
+        "max_variance: 0.000002, stressed_variance: 0.000002}"
+    )
+    overrides = [
+        "model.mean_uncertainty=null",
+        f"model.marginals.params.intl={cash}",
+        "model.factor.loadings.intl=[0.0]",
+        "portfolio.benchmarks={sp500_only: {sp500: 1.0}, cash: {intl: 1.0}}",
+        "optimize.objectives=[]",
+        "simulation.horizon_years=3",
+    ]
+    run = mcalloc.run(DEFAULT_CONFIG, out=tmp_path / "cash", overrides=overrides, simulation__n_paths=300)
+    metrics = mcalloc.load(run.folder).metrics.set_index("portfolio")
+    assert metrics.index[-1] == "cash" and metrics.loc["cash"].isna().any()
+    assert metrics.loc["sp500_only"].notna().sum() > metrics.loc["cash"].notna().sum()
+
+
 def test_folders_it_cannot_check_or_that_are_not_runs_are_refused_in_one_line(tmp_path: Path) -> None:
     run = mcalloc.run(DEFAULT_CONFIG, out=tmp_path / "run", overrides=["optimize.objectives=[]"], **SMALL)
     manifest = json.loads((run.folder / "manifest.json").read_text())
@@ -158,9 +179,10 @@ def test_folders_it_cannot_check_or_that_are_not_runs_are_refused_in_one_line(tm
     metrics = (run.folder / "metrics.csv").read_bytes()
     half = metrics[: len(metrics) // 2].decode()
     damages += [
-        ("metrics.csv", half, r"metrics\.csv: (no rows for .*|its last row is cut short); the folder is damaged"),
+        ("metrics.csv", half, r"metrics\.csv: (no rows for .*|its last line is cut short); the folder is damaged"),
         ("metrics.csv", half[: half.rfind("\n") + 1], r"metrics\.csv: no rows for "),
         ("weights.csv", weights.replace(",0.", ",abc", 1), r"weights\.csv: a weight that is not a number"),
+        ("metrics.csv", metrics.decode().rstrip("\n").rsplit(",", 3)[0] + "\n", r"its last line is cut short"),
     ]
     for name, text, message in damages:
         copy = tmp_path / f"old_{len(list(tmp_path.iterdir()))}"

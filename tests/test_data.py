@@ -530,6 +530,29 @@ def test_a_file_of_its_own_is_held_to_the_data_window_as_a_wide_files_column(sha
         assert load_market_data(load_scenario(fit, [*window, "output.calibration.n_paths=0"])).returns.size
 
 
+def test_the_data_window_rule_counts_in_the_series_own_periods_and_holds_wide_files_too(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    # monthly levels dated at month ends: a data.end at the year's end, a month after the last (November 2018)
+    # value, is the data's end, not a missing month; a window years beyond it is refused
+    century = ROOT / "configs" / "examples" / "us_100_years.yaml"
+    assert load_market_data(load_scenario(century, ["data.end=2018-12-31", "data.start=1926-07-01"])).returns.size
+    with pytest.raises(DataError, match=r"us_market has no values after 2018-11-30, but data.end is 2025-01-01"):
+        load_market_data(load_scenario(century, ["data.end=2025-01-01"]))
+    # one wide file that ends half a year inside data.end: refused as files of their own are (it was fitted
+    # to the shorter window without a word)
+    columns = {"sp500": "SPY", "russell2000": "IWM", "intl": "EFA"}
+    closes = {name: pd.read_csv(shared_data / f"{ticker}.csv", index_col="Date")["Close"] for name, ticker in
+              columns.items()}  # fmt: skip
+    wide = pd.DataFrame(closes).dropna().loc["2001-08-27":"2019-06-28"]
+    wide.to_csv(tmp_path / "wide.csv", index_label="Date")
+    overrides = ["data.paths=null", f"data.file={tmp_path / 'wide.csv'}", "data.value_column=null"]
+    fit = ROOT / "configs" / "examples" / "fit_etfs.yaml"
+    with pytest.raises(DataError, match=r"wide.csv: sp500 has no values after 2019-06-28, but data.end is 2019-12-31"):
+        load_market_data(load_scenario(fit, overrides))
+    assert load_market_data(load_scenario(fit, [*overrides, "data.end=2019-06-28"])).returns.size
+
+
 def test_an_exchange_rate_file_is_read_with_the_data_date_settings(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     days = pd.bdate_range("2015-01-01", periods=600)

@@ -176,6 +176,8 @@ def test_constraints_hold_and_infeasible_ones_name_themselves() -> None:
     )
     assert Feasible(np.array([0.0, 0.0, 0.2]), np.ones(3)).describe() == "optimize.constraints.bounds"
     assert WIDE.describe() == "optimize.constraints.bounds"
+    shorting = Feasible(np.full(3, -1.0), np.full(3, 2.0)).describe()
+    assert shorting == "optimize.constraints.bounds (-1..2 each, the default without long_only)"
     with pytest.raises(InfeasibleError, match=r"what: no mix meets CVaR95 .* <= 0\.0001.*; raise cvar_limit, or hint"):
         solve_objective(objective(kind="max_growth", cvar_limit=1e-4), scenarios, context(), None, "what", "hint")
     # at most one asset: the best single asset, chosen among all of them

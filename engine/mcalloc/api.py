@@ -14,6 +14,7 @@ is refused with a one-line :class:`RunFolderError`.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from dataclasses import dataclass
@@ -126,9 +127,6 @@ class Run:
             for column in columns:
                 if column not in table.columns:
                     raise RunFolderError(f"{path}: no column {column}; the folder is damaged: run its scenario again")
-        metrics, weights = tables["metrics"], tables["weights"]
-        assert metrics is not None and weights is not None  # required: refused above when missing
-        _check_intact(folder, metrics, weights)
         paths_file = folder / "paths.parquet"
         paths = pd.read_parquet(paths_file) if with_paths and paths_file.is_file() else None
         return cls(folder=folder, manifest=manifest, config=config, paths=paths, **tables)  # type: ignore[arg-type]
@@ -139,23 +137,24 @@ class Run:
         return wide.loc[self.portfolios, self.assets]
 
 
-def _check_intact(folder: Path, metrics: pd.DataFrame, weights: pd.DataFrame) -> None:
+def _check_intact(run: Run) -> None:
     """Refuse tables that lost rows or values, which a folder without checksums (schema 1.1 and earlier) can hide.
 
     Every portfolio of ``weights.csv`` has its rows in ``metrics.csv``; the
-    weights are numbers; the last metrics row is not cut short (empty where
-    every other row has a value).
+    weights are numbers; the last line of ``metrics.csv`` has as many fields
+    as its header (a cell may be empty, a line cut short has fewer).
     """
     damaged = "the folder is damaged: run its scenario again"
+    metrics, weights = run.metrics, run.weights
     if not pd.api.types.is_numeric_dtype(weights["weight"]):
-        raise RunFolderError(f"{folder / 'weights.csv'}: a weight that is not a number; {damaged}")
+        raise RunFolderError(f"{run.folder / 'weights.csv'}: a weight that is not a number; {damaged}")
     missing = [p for p in dict.fromkeys(weights["portfolio"]) if p not in set(metrics["portfolio"])]
     if missing:
-        raise RunFolderError(f"{folder / 'metrics.csv'}: no rows for {', '.join(map(str, missing))}; {damaged}")
-    if len(metrics) > 1:
-        full = metrics.iloc[:-1].notna().all()
-        if (full & metrics.iloc[-1].isna()).any():
-            raise RunFolderError(f"{folder / 'metrics.csv'}: its last row is cut short; {damaged}")
+        raise RunFolderError(f"{run.folder / 'metrics.csv'}: no rows for {', '.join(map(str, missing))}; {damaged}")
+    with (run.folder / "metrics.csv").open(encoding="utf-8", newline="") as handle:
+        lines = [row for row in csv.reader(handle) if row]
+    if len(lines[-1]) != len(lines[0]):
+        raise RunFolderError(f"{run.folder / 'metrics.csv'}: its last line is cut short; {damaged}")
 
 
 def weight_ranges(stability: pd.DataFrame | None, text: pd.DataFrame) -> pd.DataFrame | None:
@@ -225,7 +224,10 @@ def _load(folder: Path, with_paths: bool) -> Run:
             f"{SCHEMA_VERSION}); load it with the mcalloc version in its manifest ({manifest.get('engine_version')})"
         )
     check_files(folder, manifest, skip=() if with_paths else OPTIONAL_FILES)
-    return Run.from_folder(folder, manifest, with_paths=with_paths)
+    run = Run.from_folder(folder, manifest, with_paths=with_paths)
+    if not manifest.get("files"):  # no checksums to tell a damaged table (schema 1.1 and earlier)
+        _check_intact(run)
+    return run
 
 
 def unfinished(manifest: dict[str, Any]) -> str:

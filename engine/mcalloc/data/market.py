@@ -262,20 +262,27 @@ def early_ends(levels: Mapping[str, pd.Series], paths: Mapping[str, str]) -> lis
 def check_window(series: pd.Series, path: str, name: str, start: object, end: object, max_missing_run: int) -> None:
     """Refuse a ``data.start`` before the series' first value, or a ``data.end`` after its last.
 
-    As for a wide file's column: up to ``max_missing_run`` weekdays between
-    the bound and the data are allowed (a start on a holiday or a weekend).
+    Up to ``max_missing_run`` missing periods are allowed between the bound
+    and the data, plus one (a start on a weekend, or on the first of a month
+    whose value is dated its last day), a period being the series' usual
+    spacing: a day, a week, a month.
     """
+    if series.size < 2:
+        return
     first, last = series.index[0], series.index[-1]
+    spacing = float(np.median(np.diff(series.index.to_numpy()).astype("timedelta64[D]").astype(float)))
+    # a day apart, a trading week still spans its weekend: counted in calendar days, 7 of them per 5 trading days
+    allowed = (max_missing_run + 2) * max(spacing, 1.0) + (2.0 if spacing <= 1.0 else 0.0)
     if start is not None:
         bound = pd.Timestamp(str(start))
-        if np.busday_count(bound.date(), first.date()) > max_missing_run:
+        if (first - bound).days > allowed:
             raise DataError(
                 f"{path}: {name} has no values before {first.date()}, but data.start is {bound.date()}; move "
                 f"data.start to {first.date()} or later, or use a longer series"
             )
     if end is not None:
         bound = pd.Timestamp(str(end))
-        if np.busday_count(last.date(), bound.date()) > max_missing_run + 1:
+        if (bound - last).days > allowed:
             raise DataError(
                 f"{path}: {name} has no values after {last.date()}, but data.end is {bound.date()}; move "
                 f"data.end to {last.date()} or earlier, or use a longer series"
@@ -510,10 +517,9 @@ def load_market_data(scenario: Scenario) -> MarketData:
     levels: dict[str, pd.Series] = {}
     for name, series_file in loaded.items():
         series = series_file.values
-        if data.file is None or name not in scenario.asset_names:
-            # a wide file's columns are held to the window as their empty cells are read; a file of its own has
-            # no rows before its first value, so the same rule is checked on its dates
-            check_window(series, series_file.provenance.path, name, data.start, data.end, data.max_missing_run)
+        # a wide file's column empty at the window's edge is refused as its cells are read, with the line; a
+        # file of its own, or a wide file that ends (or starts) inside the window, has no rows there to read
+        check_window(series, series_file.provenance.path, name, data.start, data.end, data.max_missing_run)
         if data.start is not None:
             series = series[series.index >= pd.Timestamp(data.start)]
         if data.end is not None:

@@ -84,8 +84,12 @@ class Feasible:
         Weights left at long-only's 0 to 1 name ``long_only``: a user who set
         no bounds is not sent to relax them.
         """
-        long_only = bool(np.all(self.lower == 0.0) and np.all(self.upper == 1.0))
-        parts = ["optimize.constraints.long_only" if long_only else "optimize.constraints.bounds"]
+        if np.all(self.lower == 0.0) and np.all(self.upper == 1.0):
+            parts = ["optimize.constraints.long_only"]
+        elif np.all(self.lower == -1.0) and np.all(self.upper == 2.0):
+            parts = ["optimize.constraints.bounds (-1..2 each, the default without long_only)"]
+        else:
+            parts = ["optimize.constraints.bounds"]
         parts += [f"optimize.constraints.groups.{name}" for name, *_ in self.groups]
         if self.turnover is not None:
             parts.append("optimize.constraints.turnover")

@@ -273,19 +273,17 @@ def check_window(series: pd.Series, path: str, name: str, start: object, end: ob
     spacing = float(np.median(np.diff(series.index.to_numpy()).astype("timedelta64[D]").astype(float)))
     # a day apart, a trading week still spans its weekend: counted in calendar days, 7 of them per 5 trading days
     allowed = (max_missing_run + 2) * max(spacing, 1.0) + (2.0 if spacing <= 1.0 else 0.0)
-    if start is not None:
-        bound = pd.Timestamp(str(start))
-        if (first - bound).days > allowed:
+    for key, bound, edge, side, move, sign in (
+        ("start", start, first, "before", "later", 1),
+        ("end", end, last, "after", "earlier", -1),
+    ):
+        if bound is None:
+            continue
+        day = pd.Timestamp(str(bound))
+        if sign * (edge - day).days > allowed:  # how far the data begins after the start, or ends before the end
             raise DataError(
-                f"{path}: {name} has no values before {first.date()}, but data.start is {bound.date()}; move "
-                f"data.start to {first.date()} or later, or use a longer series"
-            )
-    if end is not None:
-        bound = pd.Timestamp(str(end))
-        if (bound - last).days > allowed:
-            raise DataError(
-                f"{path}: {name} has no values after {last.date()}, but data.end is {bound.date()}; move "
-                f"data.end to {last.date()} or earlier, or use a longer series"
+                f"{path}: {name} has no values {side} {edge.date()}, but data.{key} is {day.date()}; move "
+                f"data.{key} to {edge.date()} or {move}, or use a longer series"
             )
 
 

@@ -215,9 +215,9 @@ def window_statistics(
         statistics[f"vol_ann:{name}"] = np.sqrt(squares[column] / (n_steps - 1) * steps_per_year)
     # Lo and MacKinlay's (1988) divisor for overlapping returns: unbiased for i.i.d. returns
     overlapping = (n_steps - steps_per_month + 1) * (1.0 - steps_per_month / n_steps)
-    for column, name in enumerate(names):
-        if steps_per_month == 1:
-            break  # a month is one step: the monthly statistics would repeat the ones per step
+    # a month of one step: the monthly statistics would repeat the ones per step, and are left out
+    per_month = names if steps_per_month > 1 else []
+    for column, name in enumerate(per_month):
         if n_months >= 2:
             variance = np.einsum("pm,pm->p", monthly[column], monthly[column]) / overlapping
             statistics[f"vol_ann_monthly:{name}"] = np.sqrt(variance * steps_per_year / steps_per_month)
@@ -226,9 +226,7 @@ def window_statistics(
     for i, j in pairs:
         cross = np.einsum("pt,pt->p", centred[i], centred[j])
         statistics[f"corr_daily:{names[i]}|{names[j]}"] = _correlation(cross, squares[i], squares[j])
-    for i, j in pairs:
-        if steps_per_month == 1:
-            break
+    for i, j in pairs if per_month else []:
         key = f"corr_monthly:{names[i]}|{names[j]}"
         if n_months >= 2:
             statistics[key] = _correlation(

@@ -56,12 +56,18 @@ DCC_LAST = [
 ]
 
 
-# every fitting setting the calibrated numbers hold and a calibrated section cannot: lead-lag loadings for
-# every series, the worst days' correlation and a blend towards 1 (gaussian: fhs has no correlation to stress;
-# lead_lag with worst_days needs the factor)
+# fitting settings the calibrated numbers hold and a calibrated section cannot: a correlation adjusted for
+# lead-lag terms, the worst days' correlation, a blend towards 1 (gaussian: fhs has no correlation to stress; a
+# stress refuses the factor, and without one lead_lag and worst_days exclude each other)
 STRESSED = [
+    "model.factor=null",
     "model.dependence.kind=gaussian",
     "model.dependence.lead_lag=1",
+    "model.dependence.stress={correlation_blend: 0.2}",
+]
+WORST_DAYS = [
+    "model.factor=null",
+    "model.dependence.kind=gaussian",
     "model.dependence.stress={correlation_blend: 0.2, worst_days: 0.1}",
 ]
 
@@ -107,7 +113,9 @@ def calibrated_body(path: Path) -> str:
 
 
 @pytest.mark.parametrize(
-    ("config", "overrides"), [(SWEDEN_FIT, []), (FIT_ETFS, STRESSED)], ids=["sweden-lead-lag-regimes", "stressed"]
+    ("config", "overrides"),
+    [(SWEDEN_FIT, []), (FIT_ETFS, STRESSED), (FIT_ETFS, WORST_DAYS)],
+    ids=["sweden-lead-lag-regimes", "stressed", "worst-days"],
 )
 def test_a_calibrated_file_refits_as_its_scenario_did(
     config: Path, overrides: list[str], tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
@@ -140,9 +148,10 @@ def test_a_calibrated_file_refits_as_its_scenario_did(
     # with a market factor the other columns are the series' own parts: the printout says so, gives their
     # loadings and the whole series' volatility beside the part's (as fit.csv has them)
     lines = {line.split("  ")[0]: line for line in printed.splitlines() if "  " in line}
-    assert "own part" in lines["modelled"] and lines["modelled"].split()[1:3] == ["whole", "series"]
-    assert f"{table.loc['russell2000', 'loading_lag0']:.4g}" in lines["loading on market, lag 0"]
-    assert f"{table.loc['intl', 'vol_ann_total']:.1%}" in lines["vol ann, long run, whole series"]
+    if "model.factor=null" not in overrides:
+        assert "own part" in lines["modelled"] and lines["modelled"].split()[1:3] == ["whole", "series"]
+        assert f"{table.loc['russell2000', 'loading_lag0']:.4g}" in lines["loading on market, lag 0"]
+        assert f"{table.loc['intl', 'vol_ann_total']:.1%}" in lines["vol ann, long run, whole series"]
     # omega reset after the fit: the free fit's likelihood beside the one at the parameters shown
     assert f"{table.loc['sp500', 'loglikelihood_free']:.2f}" in lines["log-likelihood, free fit"]
     assert table.loc["sp500", "loglikelihood"] < table.loc["sp500", "loglikelihood_free"]
@@ -163,7 +172,9 @@ def test_a_calibrated_file_refits_as_its_scenario_did(
     # validate says what a refit fits with
     assert main(["validate", str(first)]) == 0
     explained = capsys.readouterr().out
-    expected = "lead_lag 1 (pairs with fx_usd)" if config == SWEDEN_FIT else "lead_lag 1 (every pair)"
+    expected = {SWEDEN_FIT: "lead_lag 1 (pairs with fx_usd)", FIT_ETFS: "lead_lag 1 (every pair)"}[config]
+    if overrides == WORST_DAYS:
+        expected = "the correlation of the worst 0.1 of days, correlation_blend 0.2"
     assert f"calibrated from a fit with {expected}" in explained and "model.fitted_with" in explained
 
 

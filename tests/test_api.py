@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import mcalloc
 import pandas as pd
@@ -260,6 +261,18 @@ def test_compare_puts_two_runs_side_by_side(tmp_path: Path, capsys: pytest.Captu
     assert not any(key.startswith("simulation.") for key in marked.columns)
     assert list(marked.columns[:4]) == ["run", "scenario", "schema_version", "portfolio.rebalance"]
     assert "schema_version" not in table
+    # a calibrated model reads no data: a data section one run carries (a file calibrated from data) is no
+    # difference, where a fitted run's would be
+    data = {"source": "csv", "paths": {"sp500": "/data/spy.csv"}}
+    carried = comparison_table([monthly, dataclasses.replace(annual, config={**annual.config, "data": data})])
+    assert not any(key.startswith("data.") for key in carried.columns)
+
+    def fitted(run: Any, path: str) -> Any:
+        model = {**run.config["model"], "source": "fit"}
+        return dataclasses.replace(run, config={**run.config, "model": model, "data": {"paths": {"sp500": path}}})
+
+    both = comparison_table([fitted(monthly, "/data/spy.csv"), fitted(annual, "/data/other.csv")])
+    assert set(both["data.paths.sp500"]) == {"/data/spy.csv", "/data/other.csv"}
     for run in (monthly, annual):
         mine = table[table.run == run.folder.name].set_index("portfolio")["cagr_median"]
         expected = run.metrics.set_index("portfolio")["cagr_median"]

@@ -373,10 +373,16 @@ def test_a_batch_on_a_running_dask_scheduler_gives_the_local_numbers(tmp_path: P
     assert _results(tmp_path / "remote") == _results(tmp_path / "local")
     manifests = [json.loads(p.read_text()) for p in (tmp_path / "remote" / "runs").glob("*/manifest.json")]
     assert len(manifests) == 2 and all(m["backend"] == "dask" for m in manifests)
-    # an unreachable scheduler is one line, and the run is recorded as failed
-    lone = _sweep(tmp_path, {"simulation.horizon_years": [1]}, name="lone")
-    assert main(["batch", str(lone), "--out", str(tmp_path / "none"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
-    assert "cannot reach the dask scheduler" in pd.read_csv(tmp_path / "none" / "index.csv")["error"].iloc[0]
+
+
+def test_an_unreachable_scheduler_fails_each_run_in_one_line_and_is_asked_once(tmp_path: Path) -> None:
+    # an unreachable scheduler is one line, and the run is recorded as failed; the runs after it are not kept
+    # waiting for it again (each waited its own timeout: 10 s a run, 17 minutes for a batch of 100)
+    two = _sweep(tmp_path, {"simulation.horizon_years": [1, 2]}, name="two")
+    assert main(["batch", str(two), "--out", str(tmp_path / "none"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    errors = pd.read_csv(tmp_path / "none" / "index.csv")["error"].tolist()
+    assert all("cannot reach the dask scheduler at tcp://127.0.0.1:9" in error for error in errors)
+    assert "earlier run" not in errors[0] and errors[1].endswith("(as for an earlier run of this batch)")
 
 
 def test_a_changed_residual_file_or_mixed_values_are_handled(tmp_path: Path) -> None:
@@ -398,6 +404,19 @@ def test_a_changed_residual_file_or_mixed_values_are_handled(tmp_path: Path) -> 
     residuals.write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")  # one historical day fewer
     assert main(argv) == 0
     assert list(mcalloc.load_batch(tmp_path / "out")["status"]) == ["complete"]
+    # the same bytes elsewhere (the batch and its files copied to another checkout) are the same run: the key
+    # once held the files' absolute paths, and a moved batch ran everything again
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    shutil.copy(residuals, moved / "residuals.csv")
+    data["model"]["dependence"]["residuals"] = str(moved / "residuals.csv")
+    (moved / "base.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    (moved / "single.yaml").write_text(
+        yaml.safe_dump({"name": "single", "base": str(moved / "base.yaml"), "set": TINY}), encoding="utf-8"
+    )
+    shutil.copytree(tmp_path / "out", moved / "out")
+    assert main(["batch", str(moved / "single.yaml"), "--out", str(moved / "out")]) == 0
+    assert list(mcalloc.load_batch(moved / "out")["status"]) == ["skipped"]
     mixed = _sweep(tmp_path, {"seed": [1, "2"]}, name="mixed")
     assert main(["batch", str(mixed), "--out", str(tmp_path / "mixed")]) == 0
     assert list(mcalloc.load_batch(tmp_path / "mixed")["seed"]) == ["1", "2"]
@@ -476,8 +495,16 @@ def test_the_batch_page_draws_entries_that_set_a_key_the_others_do_not(tmp_path:
         pytest.param(
             {"simulation.horizon_years": [1, 2]},
             [{"name": "e", "set": {"simulation": {"n_paths": 300, "horizon_years": 6}}}],
-            "runs: entry 'e' sets simulation (holding simulation.horizon_years), which the grid sweeps",
+            "runs: entry 'e' sets simulation (a whole section, simulation.horizon_years included), which the grid",
             id="a-mapping-holding-a-grid-key",
+        ),
+        pytest.param(
+            # a section set whole replaces it: the swept rebalance went back to monthly in every run, while the
+            # names and the index said never
+            {"portfolio.rebalance": ["monthly", "never"]},
+            [{"name": "two", "set": {"portfolio": {"benchmarks": {"all_in": {"sp500": 1.0}}}}}],
+            "runs: entry 'two' sets portfolio (a whole section, portfolio.rebalance included), which the grid sweeps",
+            id="a-mapping-without-the-grid-key",
         ),
         pytest.param(
             {"simulation.start": [{"kind": "unconditional"}, {"kind": "last"}]},
@@ -499,7 +526,12 @@ def test_sweeps_that_would_run_one_setting_under_two_names_are_refused(
 
 @pytest.mark.parametrize(
     "override",
-    ["simulation.horizon_years=5", "simulation={n_paths: 300, horizon_years: 5}", " simulation.horizon_years =5"],
+    [
+        "simulation.horizon_years=5",
+        "simulation={n_paths: 300, horizon_years: 5}",
+        " simulation.horizon_years =5",
+        "simulation={n_paths: 300}",  # replaces the section: every run at the default 10 years
+    ],
 )
 def test_a_set_on_a_swept_key_is_refused_as_the_same_in_every_run(
     tmp_path: Path, override: str, capsys: pytest.CaptureFixture[str]
@@ -546,6 +578,22 @@ def test_long_grid_values_that_differ_late_still_name_their_runs_apart(tmp_path:
     assert len({run.name for run in runs}) == 2
     assert all(len(run.name.split("-", 1)[0]) <= 60 for run in runs)
     assert [run.swept["description"] for run in runs] == values
+
+
+def test_a_run_name_too_long_for_a_folder_is_cut_and_the_batch_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # an entry's 100-character name and three 60-character parts made a 285-character folder name: the
+    # first run's failure handling raised ENAMETOOLONG, the batch stopped with "unexpected error" and no index
+    entry = "e" * 100
+    grid = {"description": ["d" * 70], "assets.0.label": ["s" * 70], "assets.1.label": ["r" * 70]}
+    sweep = _sweep(tmp_path, grid, name="long", runs=[{"name": entry}])
+    (run,) = read_sweep(sweep).runs
+    assert len(run.name.encode()) == 200 and run.name.startswith(entry + "-description=ddd")
+    assert main(["batch", str(sweep), "--out", str(tmp_path / "out")]) == 0
+    capsys.readouterr()
+    index = pd.read_csv(tmp_path / "out" / "index.csv")
+    assert index["status"].tolist() == ["complete"] and (tmp_path / "out" / "runs" / run.name / "metrics.csv").is_file()
 
 
 def test_a_scheduler_that_accepts_but_never_answers_is_one_line(tmp_path: Path) -> None:

@@ -582,6 +582,13 @@ def test_output_places_are_refused_before_the_work(tmp_path: Path, capsys: pytes
         (["fit", str(fit), "--csv", str(tmp_path)], ("--csv", "a folder; give a file name")),
         (["fit", str(fit), "--calibration-csv", str(blocked / "c.csv")], ("--calibration-csv", "is a file, not a")),
         (["calibrate", str(fit), "--out", str(blocked / "c.yaml")], ("--out", f"{blocked} is a file, not a folder")),
+        # run printed its first log line, then refused the place; a data file not there left a .failed folder
+        (["run", str(DEFAULT_CONFIG), "--out", str(blocked / "x"), *tiny], (f"{blocked} is a file, not a folder",)),
+        (["run", str(DEFAULT_CONFIG), "--out", str(blocked), *tiny], (str(blocked), "not an mcalloc results folder")),
+        (
+            ["run", str(fit), "--set", f"data.paths.sp500={tmp_path / 'none.csv'}", "--set", f"output.dir={tmp_path}"],
+            ("none.csv: data file not found; check data.paths.sp500",),
+        ),
     ]
     for argv, expected in refused:
         assert main(argv) == 2, argv

@@ -242,6 +242,20 @@ def test_clean_keeps_a_complete_run_whatever_its_name(tmp_path: Path, capsys: py
     assert mcalloc.load(tmp_path / "pilot.partial", with_paths=False).metrics.shape[0] > 0
     with pytest.raises(mcalloc.RunFolderError, match=r"paths.parquet: changed since the run wrote it"):
         mcalloc.load(tmp_path / "pilot.partial")
+    # runs lists it complete unless asked to read every file; a file gone is seen without reading any
+    assert main(["runs", str(tmp_path)]) == 0
+    assert "damaged" not in capsys.readouterr().out
+    assert main(["runs", "--verify", str(tmp_path)]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert " damaged " in rows[1] and "paths.parquet: changed since the run wrote it" in rows[1]
+    assert "pilot.replaced" in rows[2] and " complete " in rows[2]
+    assert rows[-1] == "1 damaged folder(s): mcalloc cannot load them; run their scenarios again"
+    (tmp_path / "pilot.replaced" / "metrics.csv").unlink()
+    assert main(["runs", str(tmp_path)]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert " damaged " in rows[2] and "metrics.csv missing; run its scenario again" in rows[2]
+    assert main(["clean", str(tmp_path)]) == 0  # damaged is not stale: a user decides
+    assert (tmp_path / "pilot.partial").is_dir() and (tmp_path / "pilot.replaced").is_dir()
 
 
 def test_clean_keeps_a_folder_whose_writer_is_alive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -683,3 +683,31 @@ def test_two_reports_of_one_folder_take_turns(tmp_path: Path, run_folder: tuple[
     assert done == [copy / "report.html"] and (copy / "report.html").stat().st_mtime_ns > before
     assert (copy / "figures").is_dir() and not (copy / ".figures.drawing").exists()
     assert mcalloc.load(copy, with_paths=False).metrics.shape[0] > 0  # the lock file is no result file
+
+
+def test_compared_bars_say_each_runs_horizon_and_keep_its_colour_across_currencies() -> None:
+    # a 3-year run's 95th-percentile drawdown beside a 10-year run's looked like the safer run; its bars now
+    # say its horizon, and a run is one colour (as in the fan figure), its second currency hatched
+    import matplotlib.colors
+    import pandas as pd
+    from mcalloc.report.figures import comparison_figure
+
+    rows = [
+        (run, currency, years, portfolio)
+        for run, years in (("long", 10), ("short", 3))
+        for currency in ("USD", "SEK")
+        for portfolio in ("sp500_only", "equal")
+    ]
+    table = pd.DataFrame(rows, columns=["run", "currency", "simulation.horizon_years", "portfolio"])
+    table = table.assign(cagr_median=0.07, maxdd_p95=0.5)
+    figure = comparison_figure(table)
+    bars = figure.axes[0].containers
+    labels = [bar.get_label() for bar in bars]
+    assert labels == ["long, 10 years (USD)", "long, 10 years (SEK)", "short, 3 years (USD)", "short, 3 years (SEK)"]
+    colours = [matplotlib.colors.to_hex(bar.patches[0].get_facecolor()) for bar in bars]
+    expected = [matplotlib.colors.to_hex(f"C{index}") for index in (0, 0, 1, 1)]
+    assert colours == expected
+    assert [bar.patches[0].get_hatch() or "" for bar in bars] == ["", "//", "", "//"]
+    # one horizon, one currency: the run's name alone
+    alone = comparison_figure(table[table["currency"] == "USD"].drop(columns="simulation.horizon_years"))
+    assert [bar.get_label() for bar in alone.axes[0].containers] == ["long", "short"]

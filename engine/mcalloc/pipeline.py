@@ -66,7 +66,7 @@ from mcalloc.portfolio.costs import Band, FeeModel, RebalancePolicy, TradingCost
 from mcalloc.portfolio.flows import CashFlowSchedule
 from mcalloc.portfolio.schedule import Schedule
 from mcalloc.portfolio.taxes import AccountTax, DepotTax, IskTax
-from mcalloc.results.writer import RunFolder, place_problem, provenance_records
+from mcalloc.results.writer import RunFolder, check_final, place_problem, provenance_records
 from mcalloc.simulation.currency import CurrencyOverlay
 from mcalloc.simulation.paths import ChunkResult, SimulationPlan, local_threads, run_simulation, seed_sequence
 
@@ -111,12 +111,15 @@ class _StageClock:
         self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 3)
 
 
-def build_model(scenario: Scenario) -> tuple[JointModel, MarketData | None]:
-    """The joint model, fitted to the scenario's data (also returned) or from its calibrated parameters."""
+def build_model(scenario: Scenario, data: MarketData | None = None) -> tuple[JointModel, MarketData | None]:
+    """The joint model, fitted to the scenario's data (also returned) or from its calibrated parameters.
+
+    ``data``: the scenario's data already read (:func:`load_market_data`), for a fit.
+    """
     start, steps = scenario.simulation.start, scenario.simulation.steps_per_year
     if scenario.model.source == "fit":
         assert scenario.data is not None  # guaranteed by the schema
-        data = load_market_data(scenario)
+        data = data if data is not None else load_market_data(scenario)
         try:
             fitted = fit_joint_model(scenario.model, data)
         except McallocError as error:
@@ -451,6 +454,11 @@ def run_scenario(
     check_constraints(scenario)  # before anything is written or simulated
     if out is None:
         check_output_dir(scenario)
+    else:
+        check_final(out, "manifest.json", "results folder")
+    # a data file missing or broken is the scenario's error, found before a folder is made (as validate finds it)
+    data = load_market_data(scenario) if scenario.model.source == "fit" else None
+    report(f"{scenario.name}: {scenario.simulation.n_paths:,} paths x {scenario.simulation.horizon_years} years")
     digest = config_hash(scenario)
     final = out if out is not None else _default_folder(scenario, digest)
     simulation = scenario.simulation
@@ -483,7 +491,7 @@ def run_scenario(
                 cluster.enter_context(dask_client(simulation.scheduler, simulation.n_jobs))
         folder.write_yaml("config.yaml", scenario_to_dict(scenario))
         with clock.stage("model"):
-            model, data = build_model(scenario)
+            model, data = build_model(scenario, data)
             models = models_table(model, scenario)
         folder.update(
             data=provenance_records(data.provenance) if data is not None else _model_files(scenario, model),
@@ -753,11 +761,22 @@ def run_backtest(
     firsts = {split: first_test_row(index, split, min_fit) for split in plan.splits}
     check_distinct_tests(index, firsts)
     names = base.factor_names
-    # a portfolio wholly in one asset would repeat that asset's checks
-    portfolios = {name: w for name, w in _benchmark_weights(base).items() if np.count_nonzero(w) > 1}
+    # the mixes are the investor's, in the base currency: a foreign asset's return plus its exchange rate's
+    conversion = np.eye(len(names))
+    for column, asset in enumerate(base.assets):
+        rate = f"fx_{asset.currency.lower()}" if asset.currency is not None else ""
+        if rate in names:
+            conversion[names.index(rate), column] = 1.0
+    converted = np.flatnonzero(conversion.sum(axis=0) > 1.0)
+    # a portfolio wholly in one asset would repeat that asset's checks, unless it is the asset in another currency
+    portfolios = {
+        name: w
+        for name, w in _benchmark_weights(base).items()
+        if np.count_nonzero(w) > 1 or np.isin(np.flatnonzero(w), converted).any()
+    }
     weights = np.zeros((len(portfolios), len(names)))
     weights[:, : len(base.assets)] = np.array(list(portfolios.values())).reshape(len(portfolios), len(base.assets))
-    targets = Targets(tuple(names), tuple(portfolios), weights)
+    targets = Targets(tuple(names), tuple(portfolios), weights, conversion if converted.size else None)
     digest = config_hash(base)
     final = out if out is not None else _backtest_folder(base, digest, plan, variants)
     periods = {split: describe_test(data, first) for split, first in firsts.items()}

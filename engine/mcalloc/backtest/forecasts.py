@@ -66,28 +66,35 @@ class Targets:
 
     ``weights`` has shape (n_portfolios, n_series), rows summing to one, zero
     on series that are not assets (currency factors). A portfolio's daily log
-    return is ``log(sum_i w_i exp(r_i))`` (held at its weights each day); its
-    monthly one is bought at the weights and held through the month.
+    return is ``log(sum_i w_i exp(b_i))`` (held at its weights each day),
+    ``b = r @ conversion`` the series' log returns in the investor's currency
+    (a foreign asset's own plus its exchange rate's); its monthly one is
+    bought at the weights and held through the month. Without ``conversion``
+    the series are already in that currency.
     """
 
     series: tuple[str, ...]
     portfolios: tuple[str, ...]
     weights: np.ndarray
+    conversion: np.ndarray | None = None
 
     @property
     def names(self) -> list[str]:
         return [*self.series, *self.portfolios]
 
+    def _mixed(self, returns: np.ndarray) -> np.ndarray:
+        base = returns if self.conversion is None else returns @ self.conversion
+        mixed: np.ndarray = np.log(np.exp(base) @ self.weights.T)
+        return mixed
+
     def daily(self, returns: np.ndarray) -> np.ndarray:
         """Daily log returns (..., n_series) -> (..., n_targets)."""
-        portfolios = np.log(np.exp(returns) @ self.weights.T)
-        return np.concatenate([returns, portfolios], axis=-1)
+        return np.concatenate([returns, self._mixed(returns)], axis=-1)
 
     def monthly(self, returns: np.ndarray) -> np.ndarray:
         """A month of daily log returns (..., n_steps, n_series) -> the month's log returns (..., n_targets)."""
         total = returns.sum(axis=-2)
-        portfolios = np.log(np.exp(total) @ self.weights.T)
-        return np.concatenate([total, portfolios], axis=-1)
+        return np.concatenate([total, self._mixed(total)], axis=-1)
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,9 @@ from typing import Any
 import pandas as pd
 
 from mcalloc.batch.sweep import Batch, BatchRun
-from mcalloc.config.loader import config_hash, load_scenario, scenario_to_dict
+from mcalloc.config.loader import load_scenario, scenario_to_dict, settings_hash
 from mcalloc.config.schema import Scenario
-from mcalloc.errors import McallocError, OutputError, check_stop
+from mcalloc.errors import ConfigError, McallocError, OutputError, check_stop
 from mcalloc.results.writer import package_versions, place_problem
 from mcalloc.simulation.resources import check_memory, estimate
 
@@ -83,15 +83,29 @@ def _file_digests(data: object, found: dict[str, str]) -> dict[str, str]:
     return found
 
 
+def _by_content(data: object, digests: dict[str, str]) -> object:
+    """``data`` with every string that names a file replaced by that file's sha256."""
+    if isinstance(data, dict):
+        return {key: _by_content(value, digests) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_by_content(value, digests) for value in data]
+    if isinstance(data, str) and data in digests:
+        return f"sha256:{digests[data]}"
+    return data
+
+
 def run_key(scenario: Scenario) -> str:
     """What decides a run's files: the resolved scenario (seed included), its files' bytes, the outputs asked for
-    and the mcalloc version."""
+    and the mcalloc version. Files count by their bytes, not where they lie: a batch copied or checked out
+    elsewhere (another machine of a cluster) resumes rather than running everything again."""
     settings = scenario_to_dict(scenario)
     output = {key: value for key, value in settings.get("output", {}).items() if key != "dir"}
+    digests = _file_digests(settings, {})
+    located = _by_content(settings, digests)
+    assert isinstance(located, dict)
     text = json.dumps(
         {
-            "config": config_hash(scenario),
-            "files": _file_digests(settings, {}),
+            "config": settings_hash(located),
             "output": output,
             "mcalloc": package_versions()["mcalloc"],
         },
@@ -315,8 +329,10 @@ def run_batch(
     except OSError as error:
         raise _unmade(out, error.strerror or type(error).__name__) from None
     records: list[RunRecord] = []
+    unreachable: dict[str, str] = {}  # a scheduler that did not answer one run is not waited for again
     for position, run in enumerate(batch.runs, start=1):
         check_stop()  # a SIGTERM whose exception a run swallowed: no further run starts
+        scheduler: str | None = None
         folder = out / "runs" / run.name
         label = f"[{position}/{len(batch.runs)}] {run.name}"
         start = time.perf_counter()
@@ -330,6 +346,10 @@ def run_batch(
                 report(f"{label}: already complete, skipped")
                 continue
             check_memory(scenario, force=None)
+            if scenario.simulation.backend == "dask":
+                scheduler = scenario.simulation.scheduler
+            if scheduler in unreachable:
+                raise ConfigError(f"{unreachable[scheduler]} (as for an earlier run of this batch)")
             report(f"{label}: running")
             started = True
             done = run_scenario(scenario, out=folder, extra_manifest={"batch_key": key}).folder
@@ -339,6 +359,8 @@ def run_batch(
         except McallocError as error:
             check_stop()  # an error on the way out of a SIGTERM is the interruption (the index says so)
             message = str(error).splitlines()[0]
+            if scheduler is not None and message.startswith("simulation.scheduler:"):
+                unreachable.setdefault(scheduler, message)
             records.append(
                 RunRecord(run, "failed", key, _failed(folder, started), message, time.perf_counter() - start)
             )

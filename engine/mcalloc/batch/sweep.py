@@ -97,6 +97,19 @@ _LABEL_LENGTH = 60
 """Longest part of a run's name; a longer one keeps its start and a digest of the whole."""
 
 
+_NAME_LENGTH = 200
+"""Longest run name: a folder's name may have 255 bytes, and a run's working folder adds ``.`` and ``.partial``."""
+
+
+def _capped(name: str) -> str:
+    """``name``, or if longer than :data:`_NAME_LENGTH` bytes its start and a digest of the whole."""
+    if len(name.encode()) <= _NAME_LENGTH:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    start = name.encode()[: _NAME_LENGTH - 9].decode(errors="ignore")
+    return f"{start}-{digest}"
+
+
 def _label(key: str, value: Any) -> str:
     short = key.rsplit(".", 1)[-1]
     if isinstance(value, str):
@@ -163,6 +176,7 @@ def read_sweep(path: Path) -> Batch:
             name = entry.name or "-".join(_label(key, value) for key, value in swept.items()) or "run"
             if entry.name and swept:
                 name = "-".join([entry.name, *(_label(key, value) for key, value in swept.items())])
+            name = _capped(name)
             overrides = [
                 *common,
                 *(setting(key, value) for key, value in swept.items()),
@@ -203,36 +217,28 @@ def _check_distinct_settings(path: Path, grid: dict[str, list[Any]], entries: li
                 raise ConfigError(f"{path}: grid: {key} lists the same value twice ({value!r}); list each once")
             seen.append(value)
     for position, entry in enumerate(entries):
-        for key, value in entry.set.items():
-            swept = next((grid_key for grid_key in grid if sets_within(key, value, grid_key)), None)
+        for key in entry.set:
+            swept = next((grid_key for grid_key in grid if sets_within(key, grid_key)), None)
             if swept is not None:
                 which = f"entry '{entry.name}'" if entry.name else f"runs.{position}"
                 what = (
                     key
                     if key == swept
-                    else f"{key} (holding {swept})"
+                    else f"{key} (a whole section, {swept} included)"
                     if swept.startswith(key + ".")
                     else f"{key} (part of {swept})"
                 )
                 raise ConfigError(
                     f"{path}: runs: {which} sets {what}, which the grid sweeps; its runs would all be "
-                    "the same; drop it from the entry or from the grid"
+                    "the same; drop it from the entry or from the grid, or set the section's keys one by one"
                 )
 
 
-def sets_within(key: str, value: Any, swept: str) -> bool:
-    """Whether setting ``key`` to ``value`` sets ``swept`` or part of it: the key itself, a key inside it, or a
-    mapping holding it (``simulation: {horizon_years: 6}`` sets ``simulation.horizon_years``)."""
-    if key == swept or key.startswith(swept + "."):
-        return True
-    if not swept.startswith(key + "."):
-        return False
-    rest = swept[len(key) + 1 :]
-    if isinstance(value, dict):
-        return any(sets_within(str(inner), inner_value, rest) for inner, inner_value in value.items())
-    if isinstance(value, list):  # assets: [...] holds assets.0.ter
-        return any(sets_within(str(index), item, rest) for index, item in enumerate(value))
-    return False
+def sets_within(key: str, swept: str) -> bool:
+    """Whether setting ``key`` sets ``swept`` or part of it: the key itself, a key inside it, or a section
+    holding it. A section is replaced whole (``portfolio: {benchmarks: ...}`` drops a swept
+    ``portfolio.rebalance`` back to its default as surely as ``portfolio: {rebalance: never}`` sets it)."""
+    return key == swept or key.startswith(swept + ".") or swept.startswith(key + ".")
 
 
 def _is_sweep(path: Path) -> bool:

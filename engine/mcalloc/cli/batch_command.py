@@ -53,8 +53,6 @@ def _with_options(batch: Any, args: argparse.Namespace) -> Any:
     """Every run with the command line's settings after its own; an error names the option that gave one."""
     from dataclasses import replace
 
-    import yaml
-
     from mcalloc.batch.sweep import sets_within
 
     settings: list[tuple[str, str | None]] = [(override, None) for override in args.overrides]
@@ -65,17 +63,14 @@ def _with_options(batch: Any, args: argparse.Namespace) -> Any:
     if args.scheduler is not None:
         settings.append((f"simulation.scheduler={args.scheduler}", "--scheduler"))
     for setting, origin in settings:
-        key, _, text = setting.partition("=")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            value = None  # a bad value is the run's to refuse
-        hit = next((other for other in batch.varied if sets_within(key.strip(), value, other)), None)
+        key = setting.partition("=")[0].strip()
+        hit = next((other for other in batch.varied if sets_within(key, other)), None)
         if hit is not None:
             given = f"--set {setting}" if origin is None else origin
+            whole = f" (a whole section, {hit} included)" if hit.startswith(key + ".") else ""
             raise ConfigError(
-                f"{given}: the batch varies {hit} from run to run, and this would set it in every run alike; "
-                f"drop {origin or 'the --set'}, or change the sweep"
+                f"{given}: the batch varies {hit} from run to run, and this would set it{whole} in every run "
+                f"alike; drop {origin or 'the --set'}, set the section's keys one by one, or change the sweep"
             )
     overrides, origins = [text for text, _ in settings], [origin for _, origin in settings]
     return replace(batch, runs=tuple(run.with_settings(overrides, origins) for run in batch.runs))

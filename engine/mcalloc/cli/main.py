@@ -249,7 +249,6 @@ def _run(args: argparse.Namespace) -> int:
         else:
             LOGGER.info(message)
 
-    LOGGER.info(f"{scenario.name}: {scenario.simulation.n_paths:,} paths x {scenario.simulation.horizon_years} years")
     outcome = run_scenario(scenario, out=args.out, report=report, progress=progress)
     for warning in outcome.warnings:
         report(f"warning: {warning}")

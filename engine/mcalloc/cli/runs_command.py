@@ -19,6 +19,7 @@ __all__ = ["register"]
 EXAMPLES = """examples:
   mcalloc runs
   mcalloc runs results/default
+  mcalloc runs --verify
   mcalloc clean --dry-run
   mcalloc clean results/
 """
@@ -26,8 +27,13 @@ EXAMPLES = """examples:
 
 def register(commands: Any) -> None:
     """Add ``runs`` and ``clean`` to the top-level sub-parsers."""
-    runs = add_command(commands, "runs", "list results folders: complete, failed, running or stale", __doc__, EXAMPLES)
+    runs = add_command(
+        commands, "runs", "list results folders: complete, damaged, failed, running or stale", __doc__, EXAMPLES
+    )
     runs.add_argument("folder", type=Path, nargs="?", default=Path("results"), help="where to look (default results)")
+    runs.add_argument(
+        "--verify", action="store_true", help="check every file's checksum against the manifest (reads every file)"
+    )
     runs.set_defaults(handler=_runs)
     clean = add_command(commands, "clean", "remove stale folders left by killed runs", __doc__, EXAMPLES)
     clean.add_argument("folder", type=Path, nargs="?", default=Path("results"), help="where to look (default results)")
@@ -35,18 +41,18 @@ def register(commands: Any) -> None:
     clean.set_defaults(handler=_clean)
 
 
-def _survey(folder: Path) -> list[Any]:
+def _survey(folder: Path, verify: bool = False) -> list[Any]:
     from mcalloc.results.inventory import survey
 
     if not folder.is_dir():
         raise OutputError(f"{folder}: no such folder; give the results folder (default results)")
-    return survey(folder)
+    return survey(folder, verify)
 
 
 def _runs(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    states = _survey(args.folder)
+    states = _survey(args.folder, args.verify)
     if not states:
         print(f"{args.folder}: no results folders")
         return 0
@@ -66,6 +72,9 @@ def _runs(args: argparse.Namespace) -> int:
     stale = sum(s.stale for s in states)
     if stale:
         print(f"\n{stale} stale folder(s): `mcalloc clean {args.folder}` removes them")
+    damaged = sum(s.state == "damaged" for s in states)
+    if damaged:
+        print(f"\n{damaged} damaged folder(s): mcalloc cannot load them; run their scenarios again")
     return 0
 
 

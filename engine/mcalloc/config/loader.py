@@ -598,7 +598,11 @@ def config_hash(scenario: Scenario) -> str:
     change no number, so they are left out; ``output.calibration``, which
     sets the simulated windows behind ``calibration.csv``, is kept.
     """
-    data = scenario_to_dict(scenario)
+    return settings_hash(scenario_to_dict(scenario))
+
+
+def settings_hash(data: dict[str, Any]) -> str:
+    """:func:`config_hash` of a resolved scenario's dict (``scenario_to_dict``), which it may change."""
     output = data.pop("output", None) or {}
     if "calibration" in output:
         data["output"] = {"calibration": output["calibration"]}

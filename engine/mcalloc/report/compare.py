@@ -69,12 +69,17 @@ IGNORED = ("output.", "description", "name", *(f"simulation.{key}" for key in WH
 
 
 def _applies(key: str, config: dict[str, Any]) -> bool:
-    """Whether ``key`` means anything for a run: an account's rates (``tax.isk.*``) only for that account.
+    """Whether ``key`` means anything for a run: an account's rates (``tax.isk.*``) only for that account,
+    the data section only for a fitted model.
 
     A run's ``config.yaml`` leaves out the account section its ``tax.kind``
-    does not use; those keys are compared among the runs that use them.
+    does not use; those keys are compared among the runs that use them. A
+    calibrated model reads no data: a copy of the default calibrated from
+    data differs from it in its data section, and in nothing a run uses.
     """
     kind = (config.get("tax") or {}).get("kind", "none")
+    if key.startswith("data.") and (config.get("model") or {}).get("source", "calibrated") != "fit":
+        return False
     return not any(key.startswith(f"tax.{section}.") and kind != section for section in ("isk", "depot"))
 
 

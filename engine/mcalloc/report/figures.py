@@ -326,11 +326,26 @@ def horizons_figure(run: Run) -> Figure | None:
 
 
 def comparison_figure(table: pd.DataFrame) -> Figure:
-    """Median CAGR and 95th-percentile maximum drawdown of each portfolio (rows) in each run (bars)."""
-    label = table["run"] + (" (" + table["currency"] + ")" if table["currency"].nunique() > 1 else "")
+    """Median CAGR and 95th-percentile maximum drawdown of each portfolio (rows) in each run (bars).
+
+    A run has the colour it has in :func:`comparison_fan_figure`; its second
+    currency's bars are hatched. Runs of different horizons say theirs: a
+    shorter one's drawdowns are smaller for that alone.
+    """
+    label = table["run"]
+    if "simulation.horizon_years" in table:
+        label = label + ", " + table["simulation.horizon_years"].astype(str) + " years"
+    if table["currency"].nunique() > 1:
+        label = label + " (" + table["currency"] + ")"
     data = table.assign(label=label)
     portfolios = list(dict.fromkeys(data["portfolio"]))
     series = list(dict.fromkeys(data["label"]))
+    runs = list(dict.fromkeys(data["run"]))
+    first = data.drop_duplicates("run").set_index("run")["label"]
+    styles = {
+        name: (f"C{runs.index(run)}", "" if first[run] == name else "//")
+        for name, run in data.drop_duplicates("label")[["label", "run"]].itertuples(index=False)
+    }
     figure, axes = _figure(1.2 + 0.25 * len(portfolios) * len(series), 2)
     height = 0.8 / len(series)
     positions = np.arange(len(portfolios))[::-1]
@@ -340,7 +355,16 @@ def comparison_figure(table: pd.DataFrame) -> Figure:
         for index, name in enumerate(series):
             values = data[data["label"] == name].set_index("portfolio")[column].reindex(portfolios)
             offset = positions + (len(series) / 2 - index - 0.5) * height
-            panel.barh(offset, values.to_numpy(dtype=float), height=height, color=f"C{index}", label=name)
+            color, hatch = styles[name]
+            panel.barh(
+                offset,
+                values.to_numpy(dtype=float),
+                height=height,
+                color=color,
+                hatch=hatch,
+                label=name,
+                edgecolor="white" if hatch else None,
+            )
         panel.set_yticks(positions, portfolios)
         panel.set_title(title, fontsize=10)
         panel.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))

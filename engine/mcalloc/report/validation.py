@@ -70,10 +70,13 @@ def exceedance_figure(validation: pd.DataFrame) -> Figure | None:
     positions = np.arange(len(models))
     for panel, statistic in zip(axes, statistics, strict=True):
         part = rows[rows["statistic"] == statistic]
-        for series, group in part.groupby("series", sort=False):
+        groups = list(part.groupby("series", sort=False))
+        for index, (series, group) in enumerate(groups):
             ratio = group.set_index("model").reindex(models)
             values = ratio["exceedances"].to_numpy(dtype=float) / ratio["expected_exceedances"].to_numpy(dtype=float)
-            panel.plot(positions, values, "o", markersize=4, label=str(series), alpha=0.8)
+            # side by side within each model's slot: series with equal counts would hide one another
+            dodge = (index - (len(groups) - 1) / 2) * min(0.12, 0.7 / len(groups))
+            panel.plot(positions + dodge, values, "o", markersize=4, label=str(series), alpha=0.8)
         expected = part["expected_exceedances"].iloc[0]
         n_obs = int(part["n_obs"].iloc[0])
         coverage = expected / n_obs
@@ -82,6 +85,7 @@ def exceedance_figure(validation: pd.DataFrame) -> Figure | None:
         panel.axhline(1.0, color="#57606a", linewidth=0.8)
         panel.set_xticks(positions, models, rotation=45, ha="right", fontsize=7)
         panel.set_title(f"1-day {statistic}: exceedances / expected", fontsize=9)
+        panel.set_ylabel("exceedances / expected (band: a correct model's 95% range)", fontsize=7)
     handles, labels = axes[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), fontsize=8)
     return figure

@@ -73,8 +73,13 @@ def writer_alive(manifest: dict[str, Any]) -> bool | None:
     return bool(created <= started + 1.0)
 
 
-def survey(root: Path) -> list[FolderState]:
-    """Every results folder under ``root`` (runs, backtests, their unfinished and failed versions), sorted by path."""
+def survey(root: Path, verify: bool = False) -> list[FolderState]:
+    """Every results folder under ``root`` (runs, backtests, their unfinished and failed versions), sorted by path.
+
+    A complete folder missing a file its manifest lists is ``damaged``; with
+    ``verify``, so is one whose files' checksums differ from the manifest's
+    (every file is read: slow for a large ``paths.parquet``).
+    """
     states = []
     folders = {manifest.parent for manifest in root.rglob("manifest.json")}
     folders |= {path for path in root.rglob(".*.partial") if path.is_dir()}
@@ -114,8 +119,31 @@ def survey(root: Path) -> list[FolderState]:
                 )
         else:
             status = str(manifest.get("status", "unknown"))
-            states.append(FolderState(folder, status, scenario, started, str(manifest.get("error") or "")))
+            detail = str(manifest.get("error") or "")
+            if status == "complete":
+                problem = _damage(folder, manifest, verify)
+                if problem:
+                    status, detail = "damaged", problem
+            if manifest.get("kind") == "backtest":  # read by mcalloc report, not by load or compare
+                detail = f"a backtest; {detail}" if detail else "a backtest"
+            states.append(FolderState(folder, status, scenario, started, detail))
     return states
+
+
+def _damage(folder: Path, manifest: dict[str, Any], verify: bool) -> str:
+    """Why a complete folder cannot be loaded (a listed file missing; with ``verify``, changed); empty if it can."""
+    from mcalloc.api import OPTIONAL_FILES, RunFolderError, check_files
+
+    files = manifest.get("files")
+    if not verify:
+        listed = files if isinstance(files, dict) else {}
+        missing = [name for name in listed if name not in OPTIONAL_FILES and not (folder / name).is_file()]
+        return f"{missing[0]} missing; run its scenario again" if missing else ""
+    try:
+        check_files(folder, manifest)
+    except RunFolderError as error:
+        return str(error).removeprefix(f"{folder}/").replace("the folder is damaged: ", "")
+    return ""
 
 
 def remove_stale(states: list[FolderState]) -> list[Path]:

@@ -169,6 +169,16 @@ def test_a_relative_band_trades_only_outside_it(growth: float, trades: bool) -> 
         np.testing.assert_array_equal(book.holdings, before)
 
 
+@pytest.mark.parametrize(("short", "breached"), [(-0.3, False), (-0.32, False), (-0.4, True), (-0.2, True)])
+def test_a_relative_band_holds_a_short_weight_as_it_holds_a_long_one(short: float, breached: bool) -> None:
+    # target 130/-30, a relative band of 0.25: the short may drift between -37.5% and -22.5%. The allowance was
+    # width x target, negative for a short, so a book exactly on target traded at every check
+    band = Band("relative", 0.25)
+    target = np.array([[1.3, -0.3]])
+    current = np.array([[[1.0 - short], [short]]])
+    assert band.breached(current, target)[0, 0] == breached
+
+
 @pytest.mark.parametrize(("cash", "expected"), [(0.3, [1.0, 0.8]), (-0.2, [0.8, 0.5]), (1.5, [1.5, 1.5])])
 def test_directed_flows_steer_towards_the_targets(cash: float, expected: list[float]) -> None:
     # 50/50 after A doubled: 1.0 / 0.5. A contribution of 0.3 goes all to B (short 0.4 of its

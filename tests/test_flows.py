@@ -84,6 +84,17 @@ def test_withdrawals_beyond_the_wealth_deplete_the_path() -> None:
     assert summary.money_weighted[0, 0] == pytest.approx(0.0, abs=1e-9)
 
 
+def test_a_withdrawal_from_a_book_worth_next_to_nothing_marks_it_depleted() -> None:
+    # a book left at half a millionth of the initial wealth, not by a depleting withdrawal: the next withdrawal
+    # went unpaid without the path counting as depleted (docs/results.md: prob_depleted counts the paths where a
+    # withdrawal could not be paid in full)
+    book = FixedMixBook(np.array([[0.5, 0.5]]), 1)
+    book.apply_flow(-(1.0 - 5e-7), 0.0, 1 / 12)
+    assert not book.depleted[0, 0] and book.value[0, 0] == pytest.approx(5e-7, rel=1e-6)
+    book.apply_flow(-0.1, 0.0, 2 / 12)
+    assert book.depleted[0, 0] and book.value[0, 0] == pytest.approx(5e-7, rel=1e-6)
+
+
 def test_a_path_depleted_early_stays_finite_through_decades_of_withdrawals() -> None:
     # 1% of the initial wealth a month empties a flat book in 100 months; 380 more withdrawals follow. Taking
     # all but a share of what was left each month used to drive value and units to 0 and the NAV to 0 / 0

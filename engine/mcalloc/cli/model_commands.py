@@ -269,7 +269,7 @@ def _fit(args: argparse.Namespace) -> int:
         for gap in calibration_gaps(fitting, model, data):
             print(f"calibration warning: {gap}")
         if args.calibration_csv is not None:
-            _write_text(args.calibration_csv, calibration.to_csv(index=False, float_format="%.6g"))
+            _write_text(args.calibration_csv, calibration.to_csv(index=False, float_format="%.10g"))
             print(f"\ncalibration report: {args.calibration_csv}")
     if args.csv is not None:
         _write_text(args.csv, models.drop(columns="vol_ann_last").to_csv(index=False, float_format="%.10g"))

@@ -114,7 +114,7 @@ class FactorStructure:
         return int(self.loadings.shape[1]) - 1
 
     def initial_history(self, n_paths: int) -> np.ndarray:
-        """The market's previous ``n_lags`` returns (percent), zero, shape (n_paths, n_lags)."""
+        """The market's previous ``n_lags`` returns, zero: decimal log returns, shape (n_paths, n_lags)."""
         return np.zeros((n_paths, self.n_lags))
 
     def apply(self, factors: np.ndarray, history: np.ndarray, regimes: np.ndarray | None = None) -> np.ndarray:

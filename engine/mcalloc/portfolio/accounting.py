@@ -33,7 +33,7 @@ class BookSummary:
     """What a finished book reports, per path and portfolio.
 
     ``terminal_value``, ``max_drawdown`` (positive fraction) and the sums of
-    daily log returns have shape (n_paths, n_portfolios); ``year_end_values``
+    log returns have shape (n_paths, n_portfolios); ``year_end_values``
     has shape (n_paths, n_years, n_portfolios). Values are per unit invested.
     The log-return sums are of block (monthly, not daily) log returns, over
     the ``n_blocks`` blocks booked. ``costs_paid`` (per unit of initial
@@ -239,7 +239,10 @@ class FixedMixBook:
         cash = fixed - rate * self.value
         # what a withdrawal plan emptied holds a remnant, not money: withdrawals take nothing from it (its growth
         # would go in costs), while contributions still go in
-        cash = np.where((self.value <= _REMNANT) & (cash < 0.0), 0.0, cash)
+        # (it is depleted: a withdrawal asked of it goes unpaid, even from a path the markets, not a plan, left there)
+        unpaid = (self.value <= _REMNANT) & (cash < 0.0)
+        self.depleted |= unpaid
+        cash = np.where(unpaid, 0.0, cash)
         spendable = self._above_floor()
         emptied = cash < -spendable  # by this flow: a path refilled and emptied again counts again
         self.depleted |= emptied

@@ -111,8 +111,8 @@ class Band:
     """Rebalance only when a weight has drifted past ``width`` from its target.
 
     ``absolute``: ``|w - target| > width`` (0.05 is five percentage points);
-    ``relative``: ``|w - target| > width * target`` (0.25 lets a 20% target
-    drift between 15% and 25%).
+    ``relative``: ``|w - target| > width * |target|`` (0.25 lets a 20% target
+    drift between 15% and 25%, and a -20% short between -25% and -15%).
     """
 
     kind: str
@@ -125,7 +125,7 @@ class Band:
         ``target`` (n_portfolios, n_assets).
         """
         drift = np.abs(current - target[:, :, None])
-        allowed = self.width if self.kind == "absolute" else self.width * target[:, :, None]
+        allowed = self.width if self.kind == "absolute" else self.width * np.abs(target[:, :, None])
         breached: np.ndarray = np.any(drift > allowed, axis=1)
         return breached
 

@@ -359,7 +359,9 @@ def run_batch(
         except McallocError as error:
             check_stop()  # an error on the way out of a SIGTERM is the interruption (the index says so)
             message = str(error).splitlines()[0]
-            if scheduler is not None and message.startswith("simulation.scheduler:"):
+            # a scheduler that could not be reached (a ConfigError), not a cluster that failed during a run (a
+            # ClusterError: a lost worker, workers still queued), which the next run may find well again
+            if scheduler is not None and isinstance(error, ConfigError) and message.startswith("simulation.scheduler:"):
                 unreachable.setdefault(scheduler, message)
             records.append(
                 RunRecord(run, "failed", key, _failed(folder, started), message, time.perf_counter() - start)

@@ -610,14 +610,15 @@ class ModelConfig(Frozen):
         27% a year at a blend of 0.5), and ``worst_days`` measures a
         correlation of parts that are nearly uncorrelated by construction.
         """
-        stress = self.dependence.stress if self.fitted_with is None else self.fitted_with.stress
-        if self.factor is not None and (self.dependence.stress.active or stress.active):
-            raise ValueError(
-                "dependence.stress: with model.factor the copula joins the market to each series' own part, so a "
-                "correlation stress would raise the loaded series' volatility instead; remove model.factor for a "
-                "stress run, or use simulation.start.kind: stressed"
-            )
-        return self
+        fitted = self.fitted_with.stress if self.fitted_with is not None else None
+        if self.factor is None or not (self.dependence.stress.active or (fitted is not None and fitted.active)):
+            return self
+        key = "dependence.stress" if self.dependence.stress.active else "fitted_with.stress"
+        raise ValueError(
+            f"{key}: with model.factor the copula joins the market to each series' own part, so a correlation "
+            "stress would raise the loaded series' volatility instead; remove model.factor for a stress run, or "
+            "use simulation.start.kind: stressed"
+        )
 
     @model_validator(mode="after")
     def _years_known(self) -> ModelConfig:

@@ -214,7 +214,9 @@ def outside_counts(samples: Sequence[np.ndarray], n_paths: int) -> np.ndarray:
             weight = position - below
             first = ordered[below + (below >= rank)]
             second = ordered[np.minimum(below + 1 + (below + 1 >= rank), size - 1)]
-            bound = first + weight * (second - first)
+            # numpy's own interpolation, to the last bit (from the upper value when the weight is past a half)
+            gap = second - first
+            bound = second - gap * (1.0 - weight) if weight >= 0.5 else first + gap * weight
             outside |= ordered < bound if share < 0.5 else ordered > bound
         counts[order] += outside
     return counts

@@ -239,9 +239,11 @@ class FixedMixBook:
         cash = fixed - rate * self.value
         # what a withdrawal plan emptied holds a remnant, not money: withdrawals take nothing from it (its growth
         # would go in costs), while contributions still go in
-        # (it is depleted: a withdrawal asked of it goes unpaid, even from a path the markets, not a plan, left there)
         unpaid = (self.value <= _REMNANT) & (cash < 0.0)
-        self.depleted |= unpaid
+        if (
+            fixed < 0.0
+        ):  # an amount asked of it goes unpaid, even where the markets, not a plan, left it (a share is paid)
+            self.depleted |= unpaid
         cash = np.where(unpaid, 0.0, cash)
         spendable = self._above_floor()
         emptied = cash < -spendable  # by this flow: a path refilled and emptied again counts again

@@ -131,13 +131,34 @@ def test_report_ratios_targets_and_json() -> None:
     context = {"n_paths": 8000, "n_steps": 2520, "n_series": 3, "chunk_size": 1000, "repeat": 3, "cpu_count": 2}
     context |= {"arch_model": "arch", "machine_parallel_efficiency": 0.95}
     full = FullRun(n_paths=1_000_000, peak_rss_mb=900.0, largest_process_rss_mb=600.0, seconds=120.0, workers=2)
-    report = BenchmarkReport({"gaussian": measured, "dcc": measured, "default_model": measured}, context, full)
+    failed = FullRun(1_000_000, 2500.0, 1400.0, 90.0, 2, "exit status 1: MemoryError")
+    # each model's own million-path run (the issue asks peak memory of each); a model not run has none
+    runs = {"dcc": failed, "default_model": full}
+    report = BenchmarkReport({"gaussian": measured, "dcc": measured, "default_model": measured}, context, runs)
     record = json.loads(json.dumps(report.record()))
     assert record["gaussian"]["ratio_vs_rng"] == 0.25 and record["gaussian"]["peak_rss_mb"] is None
     assert record["gaussian"]["draws_ceiling"] == 0.6
     assert record["default_model"]["peak_rss_mb"] == 900.0 and record["default_model"]["full_run_workers"] == 2
+    assert record["dcc"]["peak_rss_mb"] == 2500.0 and record["dcc"]["full_run_error"].endswith("MemoryError")
+    assert set(record["context"]["full_runs"]) == {"dcc", "default_model"}
     table = "\n".join(report.table())
     assert "0.250 (>=0.5 no)      0.60" in table and "0.250 (>=0.25 ok)" in table and "0.90 (>=0.85 ok)" in table
+    assert "full run, dcc, 1,000,000 paths on 2 workers: 90 s" in table and "the run FAILED after 90 s" in table
+
+
+def test_full_runs_use_each_model_through_the_command_line() -> None:
+    # the settings a full run passes to mcalloc run give the scenario each timed model: checked by loading them
+    from mcalloc.simulation.benchmark import full_run_settings
+
+    settings = full_run_settings(DEFAULT_CONFIG)
+    assert settings["default_model"] == []
+    kinds = {}
+    for name in ("gaussian", "t", "dcc"):
+        scenario = load_scenario(DEFAULT_CONFIG, settings[name])
+        assert scenario.model.factor is None
+        kinds[name] = scenario.model.dependence.kind
+    assert kinds == {"gaussian": "gaussian", "t": "t", "dcc": "dcc"}
+    assert load_scenario(DEFAULT_CONFIG, settings["t"]).model.dependence.nu == 8.0
 
 
 def test_the_benchmark_script_ends_with_the_json_line_the_issue_names() -> None:

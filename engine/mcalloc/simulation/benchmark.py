@@ -3,13 +3,18 @@
 Three dependence models are built on the scenario's own marginals and
 correlation: a Gaussian copula, a t copula (``nu = 8``) and a DCC(1,1)
 (``a = 0.03``, ``b = 0.95``); a market factor, if the scenario has one, is
-left out so that the three compare like for like. The scenario's model itself
+left out so that the three compare like for like (the rest of the model,
+uncertain means and variance ceiling included, is kept). The scenario's model itself
 is timed too, as ``default_model``. For each model:
 
 * ``asset_steps_per_s``: simulated asset-days per second of whole chunks
-  (shocks, recursions, fees, and the accounting of one single-asset
-  portfolio per asset), :func:`~mcalloc.simulation.paths.run_simulation` on
-  one worker;
+  as a run's main pass books them (shocks, recursions, and the scenario's
+  benchmark portfolios with its fees, rebalancing policy, flows, tax,
+  currency and the wealth fan; a run also books its optimised portfolios,
+  and draws the optimiser's paths first),
+  :func:`~mcalloc.simulation.paths.run_simulation` on one worker. Until
+  stop 38 it booked one single-asset portfolio per asset with plain fees and
+  no fan, which flattered it by up to a fifth;
 * ``rng_normals_per_s``: numpy's PCG64 ``standard_normal`` drawing as many
   normals, in the Gaussian copula's block shapes (one block per chunk and
   month), in the same process; the floor for any simulator that draws its
@@ -28,9 +33,10 @@ is timed too, as ``default_model``. For each model:
 * ``parallel_efficiency``: throughput on two workers over twice that on one
   (the worker pool is started before timing);
 * ``peak_rss_mb``, ``full_run_seconds``, ``full_run_workers``: the whole
-  pipeline (``mcalloc run``) at 1,000,000 paths, only when asked for
-  (``full``); the peak is of the resident memory summed over the run's
-  process and its workers, sampled every 0.2 s.
+  pipeline (``mcalloc run``) at 1,000,000 paths with each model (the
+  scenario's as it is, the others by ``--set``, :func:`full_run_settings`),
+  only when asked for (``full``); the peak is of the resident memory summed
+  over the run's process and its workers, sampled every 0.2 s.
 
 Single-core measurements run in a child process started with one BLAS and
 OpenMP thread, since those limits only take effect before numpy is loaded.
@@ -49,8 +55,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -171,14 +177,14 @@ class BenchmarkReport:
 
     models: dict[str, ModelThroughput]
     context: dict[str, Any]
-    full_run: FullRun | None = None
+    full_runs: dict[str, FullRun] | None = None
 
     def record(self) -> dict[str, Any]:
         """One JSON-ready dictionary: a section per model, then ``context``."""
-        full = self.full_run
+        runs = self.full_runs or {}
         result: dict[str, Any] = {}
         for name, model in self.models.items():
-            is_default = name == "default_model"
+            full = runs.get(name)
             result[name] = {
                 "asset_steps_per_s": round(model.asset_steps_per_s),
                 "rng_normals_per_s": round(model.rng_normals_per_s),
@@ -187,15 +193,14 @@ class BenchmarkReport:
                 "arch_fast_steps_per_s": round(model.arch_fast_steps_per_s),
                 "ratio_vs_arch": round(model.ratio_vs_arch, 3),
                 "parallel_efficiency": round(model.parallel_efficiency, 3),
-                # the pipeline runs the scenario's own model only
-                "peak_rss_mb": round(full.peak_rss_mb, 1) if full and is_default else None,
-                "full_run_seconds": round(full.seconds, 1) if full and is_default else None,
-                "full_run_workers": full.workers if full and is_default else None,
-                "full_run_error": full.error if full and is_default else None,
+                "peak_rss_mb": round(full.peak_rss_mb, 1) if full else None,
+                "full_run_seconds": round(full.seconds, 1) if full else None,
+                "full_run_workers": full.workers if full else None,
+                "full_run_error": full.error if full else None,
             }
         result["context"] = {
             **self.context,
-            "full_run": asdict(full) if full else None,
+            "full_runs": {name: asdict(full) for name, full in runs.items()} or None,
             "targets": TARGETS,
         }
         return result
@@ -223,21 +228,20 @@ class BenchmarkReport:
                 f"{_versus(model.ratio_vs_arch, TARGETS['ratio_vs_arch'], 1):<16}"
                 f"{_versus(model.parallel_efficiency, TARGETS['parallel_efficiency'], 2):<16}"
             )
-        full = self.full_run
         lines.append(
             "ceiling: vs rng if all but drawing the model's own random numbers took no time (raw normals' time "
             "over the model's draws' time)"
         )
         lines.append("")
-        if full is None:
+        if not self.full_runs:
             lines.append("full run: not measured (pass --full)")
-        else:
-            lines += [
-                f"full run, {full.n_paths:,} paths on {full.workers} workers: "
-                f"{full.seconds:.0f} s (target <= {TARGETS['full_run_seconds']:.0f} s on 2 cores), "
+        for name, full in (self.full_runs or {}).items():
+            lines.append(
+                f"full run, {name}, {full.n_paths:,} paths on {full.workers} workers: "
+                f"{full.seconds:.0f} s (target <= {TARGETS['full_run_seconds']:.0f} s on 2 cores, the default's), "
                 f"peak RSS {full.peak_rss_mb:.0f} MB summed over processes "
-                f"(target <= {TARGETS['peak_rss_mb']:.0f}), largest process {full.largest_process_rss_mb:.0f} MB",
-            ]
+                f"(target <= {TARGETS['peak_rss_mb']:.0f}), largest process {full.largest_process_rss_mb:.0f} MB"
+            )
             if full.error:
                 lines.append(f"  the run FAILED after {full.seconds:.0f} s: {full.error}")
         return lines
@@ -249,29 +253,46 @@ def _versus(value: float, target: float, digits: int) -> str:
 
 
 def dependence_variants(model: JointModel) -> dict[str, JointModel]:
-    """The Gaussian, t and DCC models on ``model``'s marginals and correlation (no factor), and ``model`` itself."""
+    """The Gaussian, t and DCC models on ``model``'s marginals and correlation, and ``model`` itself.
+
+    The variants keep the rest of ``model`` (its start, uncertain means and variance ceiling) and leave out
+    its market factor, so that the three compare like for like.
+    """
     marginals = model.marginals
     correlation = np.asarray(model.dependence.correlation)
     dcc = FittedDCC.from_config(DCC_A, DCC_B, correlation)
+
+    def variant(dependence: Any) -> JointModel:
+        return replace(model, dependence=dependence, factor=None, baseline=None)
+
     return {
-        "gaussian": JointModel(marginals, GaussianCopula(correlation, marginals), model.start, model.steps_per_year),
-        "t": JointModel(marginals, TCopula(correlation, T_COPULA_NU, marginals), model.start, model.steps_per_year),
-        "dcc": JointModel(marginals, DccCopula(dcc, marginals), model.start, model.steps_per_year),
+        "gaussian": variant(GaussianCopula(correlation, marginals)),
+        "t": variant(TCopula(correlation, T_COPULA_NU, marginals)),
+        "dcc": variant(DccCopula(dcc, marginals)),
         "default_model": model,
     }
 
 
-def _single_asset_plan(scenario: Scenario, model: JointModel) -> SimulationPlan:
-    """One portfolio per series, each holding that series alone (FX series, if any, without fees)."""
+def _run_plan(scenario: Scenario, model: JointModel) -> SimulationPlan:
+    """The plan of a run's main pass: the scenario's benchmark portfolios with its fees, rebalancing policy,
+    cash flows, account tax and currency, and the wealth fan (a run books its optimised portfolios too)."""
+    from mcalloc.pipeline import account_tax, benchmark_weights, rebalance_policy
+    from mcalloc.portfolio.flows import CashFlowSchedule
+    from mcalloc.simulation.currency import CurrencyOverlay
+
     sim = scenario.simulation
-    n_series = len(model.marginals)
-    ters = [asset.ter for asset in scenario.assets][:n_series]
-    ters += [0.0] * (n_series - len(ters))
+    flows = CashFlowSchedule.from_config(scenario.portfolio.flows, sim.horizon_years, scenario.portfolio.initial_wealth)
+    weights = np.array(list(benchmark_weights(scenario).values())).reshape(-1, len(scenario.assets))
     return SimulationPlan(
         model=model,
-        fees=FeeModel(np.array(ters), sim.steps_per_year),
+        fees=FeeModel.of(scenario.assets, sim.steps_per_year),
         schedule=Schedule(sim.horizon_years, sim.steps_per_year, scenario.portfolio.rebalance),
-        weights=np.eye(n_series),
+        weights=weights,
+        currency=CurrencyOverlay.from_scenario(scenario),
+        policy=rebalance_policy(scenario),
+        flows=flows if flows.active else None,
+        tax=account_tax(scenario),
+        wealth_fan=True,
     )
 
 
@@ -283,7 +304,7 @@ def _seconds(function: Callable[[], object]) -> float:
 
 def _block_shapes(plan: SimulationPlan, n_paths: int, chunk_size: int) -> list[tuple[int, int]]:
     """The shapes of the Gaussian copula's draws: (paths x days, series) per chunk and month."""
-    n_series = plan.weights.shape[1]
+    n_series = len(plan.model.marginals)
     months = np.diff(plan.schedule.month_bounds)
     return [(size * int(days), n_series) for size in chunk_sizes(n_paths, chunk_size) for days in months]
 
@@ -404,13 +425,13 @@ def _measure_in_this_process(settings: BenchmarkSettings, progress: Callable[[st
     models: dict[str, Any] = {}
     variants = dependence_variants(model)
     progress("machine: two workers drawing normals")
-    plan = _single_asset_plan(scenario, variants["gaussian"])
+    plan = _run_plan(scenario, variants["gaussian"])
     machine = measure_machine_parallel_efficiency(
         _block_shapes(plan, 4 * settings.n_paths, sim.chunk_size), settings.repeat
     )
     for name, variant in variants.items():
         progress(f"{name}: {settings.n_paths} paths, {settings.repeat} runs on 1 and on 2 workers")
-        plan = _single_asset_plan(scenario, variant)
+        plan = _run_plan(scenario, variant)
         measured = measure_model(plan, settings.n_paths, sim.chunk_size, settings.repeat, arch_rate)
         models[name] = asdict(measured)
     return {
@@ -471,19 +492,48 @@ def _tree_rss_bytes(root: int) -> tuple[int, int]:
     return total, largest
 
 
-def measure_full_run(config: Path, n_paths: int, progress: Callable[[str], None]) -> FullRun:
-    """Run ``python -m engine run config --set simulation.n_paths=N`` (``mcalloc run``) and watch its memory.
+def full_run_settings(config: Path) -> dict[str, list[str]]:
+    """``--set`` options that make the scenario's run use each model of :func:`dependence_variants`.
+
+    The scenario's own model (``default_model``) needs none; the others replace its dependence with the
+    Gaussian copula, the t copula or DCC on its correlation, without its factor, as the timed variants are.
+    """
+    from mcalloc.pipeline import build_model
+
+    model, _ = build_model(load_scenario(config))
+    correlation = json.dumps(np.asarray(model.dependence.correlation).tolist())
+    dependence = {
+        "gaussian": "kind: gaussian",
+        "t": f"kind: t, nu: {T_COPULA_NU}",
+        "dcc": f"kind: dcc, dcc: {{a: {DCC_A}, b: {DCC_B}}}",
+    }
+    settings: dict[str, list[str]] = {
+        name: ["model.factor=null", f"model.dependence={{{kind}, residuals: null, correlation: {correlation}}}"]
+        for name, kind in dependence.items()
+    }
+    settings["default_model"] = []
+    return settings
+
+
+def measure_full_run(
+    config: Path, n_paths: int, progress: Callable[[str], None], overrides: Sequence[str] = ()
+) -> FullRun:
+    """Run ``python -m mcalloc run config --set simulation.n_paths=N`` (``mcalloc run``) and watch its memory.
+
+    ``overrides`` are more ``--set`` options (another dependence model, say).
 
     A failed run is reported, with the last line it wrote to stderr, rather
     than raised: its time and memory up to the failure still tell something.
     """
     from joblib import effective_n_jobs
 
-    scenario = load_scenario(config, [f"simulation.n_paths={n_paths}"])
+    settings = [f"simulation.n_paths={n_paths}", *overrides]
+    scenario = load_scenario(config, settings)
     workers = int(effective_n_jobs(scenario.simulation.n_jobs))
     progress(f"full run: {n_paths:,} paths on {workers} workers (minutes)")
     with tempfile.TemporaryDirectory() as folder:
-        command = [sys.executable, "-m", "mcalloc", "run", str(config), "--set", f"simulation.n_paths={n_paths}"]
+        command = [sys.executable, "-m", "mcalloc", "run", str(config)]
+        command += [part for setting in settings for part in ("--set", setting)]
         command += ["--out", str(Path(folder) / "run")]
         log = Path(folder) / "stderr.txt"
         peak, largest = 0, 0
@@ -533,5 +583,10 @@ def run_benchmark(
         raise RuntimeError(f"the benchmark's child process failed (exit status {child.returncode})")
     measured = json.loads(child.stdout.strip().splitlines()[-1])
     models = {name: ModelThroughput(**values) for name, values in measured["models"].items()}
-    full = measure_full_run(settings.config, settings.full_paths, progress) if settings.full else None
-    return BenchmarkReport(models=models, context=measured["context"], full_run=full)
+    full_runs = None
+    if settings.full:
+        full_runs = {}
+        for name, overrides in full_run_settings(settings.config).items():
+            progress(f"{name}:")
+            full_runs[name] = measure_full_run(settings.config, settings.full_paths, progress, overrides)
+    return BenchmarkReport(models=models, context=measured["context"], full_runs=full_runs)

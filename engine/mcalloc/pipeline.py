@@ -18,7 +18,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -336,6 +336,35 @@ def rebalance_policy(scenario: Scenario) -> RebalancePolicy:
     )
 
 
+def simulation_plan(
+    scenario: Scenario,
+    model: JointModel,
+    weights: Sequence[np.ndarray],
+    currency: CurrencyOverlay | None,
+    investor: bool,
+    keep_months: bool = False,
+    wealth_fan: bool = False,
+) -> SimulationPlan:
+    """How the scenario's portfolios ``weights`` live along ``model``'s paths: its fees, rebalancing and policy,
+    and, for the ``investor``'s own paths (not the optimiser's), its cash flows and account tax."""
+    simulation = scenario.simulation
+    flows = CashFlowSchedule.from_config(
+        scenario.portfolio.flows, simulation.horizon_years, scenario.portfolio.initial_wealth
+    )
+    return SimulationPlan(
+        model=model,
+        fees=FeeModel.of(scenario.assets, simulation.steps_per_year),
+        schedule=Schedule(simulation.horizon_years, simulation.steps_per_year, scenario.portfolio.rebalance),
+        weights=np.array(weights).reshape(len(weights), len(scenario.assets)),
+        currency=currency,
+        policy=rebalance_policy(scenario),
+        flows=flows if flows.active and investor else None,
+        tax=account_tax(scenario) if investor else None,
+        keep_months=keep_months,
+        wealth_fan=wealth_fan,
+    )
+
+
 def benchmark_weights(scenario: Scenario) -> dict[str, np.ndarray]:
     """Each benchmark portfolio's weights, in the order of the scenario's assets."""
     names = scenario.asset_names
@@ -530,13 +559,7 @@ def run_scenario(
             ],
         )
 
-        fees = FeeModel.of(scenario.assets, simulation.steps_per_year)
-        schedule = Schedule(simulation.horizon_years, simulation.steps_per_year, scenario.portfolio.rebalance)
         benchmarks = benchmark_weights(scenario)
-
-        flows = CashFlowSchedule.from_config(
-            scenario.portfolio.flows, simulation.horizon_years, scenario.portfolio.initial_wealth
-        )
 
         def simulate(
             weights: list[np.ndarray],
@@ -547,19 +570,7 @@ def run_scenario(
             label: str = "simulate",
             fan: bool = False,
         ) -> ChunkResult:
-            matrix = np.array(weights).reshape(len(weights), len(scenario.assets))
-            plan = SimulationPlan(
-                model=model,
-                fees=fees,
-                schedule=schedule,
-                weights=matrix,
-                currency=currency,
-                policy=rebalance_policy(scenario),
-                flows=flows if flows.active and stream == 0 else None,
-                tax=account_tax(scenario) if stream == 0 else None,
-                keep_months=keep,
-                wealth_fan=fan,
-            )
+            plan = simulation_plan(scenario, model, weights, currency, stream == 0, keep, fan)
             done = 0
 
             def advance(count: int) -> None:

@@ -21,9 +21,9 @@ over all windows, rows ``outside_5_95``: the data's count of statistics
 outside their bands against the same count on each simulated window (its
 statistics placed among the other simulated windows), and the Monte Carlo
 p-value ``(1 + #{simulated counts >= the data's}) / (n + 1)``; over all
-windows the windows' counts are summed as independent draws. This is the test of the whole table: a
-single statistic outside 5..95 is not a rejection, a count a right model
-rarely reaches is.
+windows the windows' counts are summed as independent draws. This is the
+test of the whole table: a single statistic outside 5..95 is not a
+rejection, a count a right model rarely reaches is.
 """
 
 from __future__ import annotations

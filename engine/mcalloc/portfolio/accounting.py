@@ -240,9 +240,8 @@ class FixedMixBook:
         # what a withdrawal plan emptied holds a remnant, not money: withdrawals take nothing from it (its growth
         # would go in costs), while contributions still go in
         unpaid = (self.value <= _REMNANT) & (cash < 0.0)
-        if (
-            fixed < 0.0
-        ):  # an amount asked of it goes unpaid, even where the markets, not a plan, left it (a share is paid)
+        # an amount asked of it goes unpaid, even where the markets, not a plan, left it (a share is paid)
+        if fixed < 0.0:
             self.depleted |= unpaid
         cash = np.where(unpaid, 0.0, cash)
         spendable = self._above_floor()

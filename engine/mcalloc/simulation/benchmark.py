@@ -70,8 +70,6 @@ from mcalloc.models.dcc import FittedDCC
 from mcalloc.models.dependence import GaussianCopula
 from mcalloc.models.joint import JointModel
 from mcalloc.models.marginals import FittedMarginal
-from mcalloc.portfolio.costs import FeeModel
-from mcalloc.portfolio.schedule import Schedule
 from mcalloc.simulation.paths import SimulationPlan, chunk_sizes, run_simulation
 
 __all__ = [
@@ -276,24 +274,11 @@ def dependence_variants(model: JointModel) -> dict[str, JointModel]:
 def _run_plan(scenario: Scenario, model: JointModel) -> SimulationPlan:
     """The plan of a run's main pass: the scenario's benchmark portfolios with its fees, rebalancing policy,
     cash flows, account tax and currency, and the wealth fan (a run books its optimised portfolios too)."""
-    from mcalloc.pipeline import account_tax, benchmark_weights, rebalance_policy
-    from mcalloc.portfolio.flows import CashFlowSchedule
+    from mcalloc.pipeline import benchmark_weights, simulation_plan
     from mcalloc.simulation.currency import CurrencyOverlay
 
-    sim = scenario.simulation
-    flows = CashFlowSchedule.from_config(scenario.portfolio.flows, sim.horizon_years, scenario.portfolio.initial_wealth)
-    weights = np.array(list(benchmark_weights(scenario).values())).reshape(-1, len(scenario.assets))
-    return SimulationPlan(
-        model=model,
-        fees=FeeModel.of(scenario.assets, sim.steps_per_year),
-        schedule=Schedule(sim.horizon_years, sim.steps_per_year, scenario.portfolio.rebalance),
-        weights=weights,
-        currency=CurrencyOverlay.from_scenario(scenario),
-        policy=rebalance_policy(scenario),
-        flows=flows if flows.active else None,
-        tax=account_tax(scenario),
-        wealth_fan=True,
-    )
+    weights = list(benchmark_weights(scenario).values())
+    return simulation_plan(scenario, model, weights, CurrencyOverlay.from_scenario(scenario), True, wealth_fan=True)
 
 
 def _seconds(function: Callable[[], object]) -> float:

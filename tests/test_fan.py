@@ -9,7 +9,14 @@ from mcalloc.metrics.fan import LOG_BIN, LOG_MIN, N_BINS, WealthFan, fan_quantil
 from mcalloc.pipeline import build_model, rebalance_policy
 from mcalloc.portfolio.costs import FeeModel
 from mcalloc.portfolio.schedule import Schedule
-from mcalloc.simulation.paths import SimulationPlan, _wealth_fan, run_simulation
+from mcalloc.simulation.paths import (
+    SimulationPlan,
+    _simulate_chunks,
+    _wealth_fan,
+    run_simulation,
+    seed_sequence,
+    simulate_chunk,
+)
 from scipy import stats
 
 from .conftest import DEFAULT_CONFIG
@@ -97,10 +104,27 @@ def test_streamed_counts_do_not_depend_on_workers_and_match_the_terminal_wealth(
     assert one.fan is not None and two.fan is not None
     np.testing.assert_array_equal(one.fan.counts, two.fan.counts)
     assert one.fan.counts.shape[:2] == (2, 24) and (one.fan.counts.sum(axis=2) == 1200).all()
+    np.testing.assert_array_equal(one.book.drawdown_histogram, two.book.drawdown_histogram)
     # the last month's binned median is the median of the paths' terminal wealth, to within a bin
     binned = one.fan.quantiles(np.array([0.5]))[:, -1, 0]
     exact = np.median(one.book.terminal_value, axis=0)
     np.testing.assert_array_less(np.abs(np.log(binned / exact)), LOG_BIN)
+
+
+def test_a_run_of_chunks_sends_one_set_of_counts_summed_as_the_chunks_finish(plan: SimulationPlan) -> None:
+    """A worker's run adds each chunk's fan and drawdown histogram into the first's: the sums of the chunks alone."""
+    seeds = seed_sequence(4).spawn(3)
+    alone = [simulate_chunk(plan, 100, seed) for seed in seeds]
+    run = _simulate_chunks(plan, [100] * 3, seeds)
+    assert run[0].fan is not None and run[0].book.drawdown_histogram is not None
+    assert all(part.fan is None and part.book.drawdown_histogram is None for part in run[1:])
+    fans = [part.fan for part in alone]
+    histograms = [part.book.drawdown_histogram for part in alone]
+    assert all(fan is not None for fan in fans) and all(h is not None for h in histograms)
+    np.testing.assert_array_equal(run[0].fan.counts, sum(fan.counts for fan in fans if fan is not None))
+    np.testing.assert_array_equal(run[0].book.drawdown_histogram, sum(h for h in histograms if h is not None))
+    for part, single in zip(run, alone, strict=True):
+        np.testing.assert_array_equal(part.book.terminal_value, single.book.terminal_value)
 
 
 def test_bins_follow_the_money_put_in() -> None:

@@ -16,9 +16,11 @@ fees, book the portfolios, and keep running sums. Nothing of shape
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import os
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
@@ -330,14 +332,24 @@ def _simulate_chunk_compiled(plan: SimulationPlan, n_paths: int, seed: np.random
 
 
 def _simulate_chunks(plan: SimulationPlan, sizes: list[int], seeds: list[np.random.SeedSequence]) -> list[ChunkResult]:
-    """A run of consecutive chunks; their wealth counts are summed into the first, so one set is sent back."""
-    parts = [simulate_chunk(plan, size, child) for size, child in zip(sizes, seeds, strict=True)]
-    first = parts[0].fan
-    if first is not None:
-        for index, part in enumerate(parts[1:], start=1):
-            assert part.fan is not None
-            first.merge(part.fan)
-            parts[index] = replace(part, fan=None)
+    """A run of consecutive chunks; their counts (wealth fan, drawdown histogram) are summed into the first's.
+
+    Each chunk's counts are added as soon as it is done, so the worker holds
+    one set (the fan is about 5 MB a chunk on the default scenario) and
+    sends one back. Sums of integer counts: the same in any grouping.
+    """
+    parts: list[ChunkResult] = []
+    for size, child in zip(sizes, seeds, strict=True):
+        part = simulate_chunk(plan, size, child)
+        if parts:
+            first = parts[0]
+            if first.fan is not None and part.fan is not None:
+                first.fan.merge(part.fan)
+            total = first.book.drawdown_histogram
+            if total is not None and part.book.drawdown_histogram is not None:
+                total += part.book.drawdown_histogram
+            part = replace(part, fan=None, book=replace(part.book, drawdown_histogram=None))
+        parts.append(part)
     return parts
 
 
@@ -513,6 +525,7 @@ def run_simulation(
         plan = replace(plan, weights=distinct)
     plan = plan_for_workers(plan)
     report = progress if progress is not None else (lambda done: None)
+    return_free_heap()
     sizes = chunk_sizes(n_paths, chunk_size)
     seeds = seed_sequence(seed, stream).spawn(len(sizes))
     collector = _Collector(n_paths)
@@ -523,6 +536,25 @@ def run_simulation(
         return collector.result(copies)
     with _on_cluster(backend):
         return _in_parallel(plan, sizes, seeds, collector, report, copies, n_jobs, backend, release)
+
+
+def return_free_heap() -> None:
+    """Give the heap's free pages back to the system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    What earlier stages freed (the optimiser's problems, a previous pass's
+    copies) stays in this process's resident memory otherwise, under the
+    pass's results and its workers: about 80 MB on the default scenario.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        return
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    trim(0)
 
 
 def _on_cluster(backend: str) -> AbstractContextManager[None]:

@@ -13,6 +13,7 @@ from mcalloc.simulation.paths import (
     SimulationPlan,
     _simulate_chunks,
     _wealth_fan,
+    run_edges,
     run_simulation,
     seed_sequence,
     simulate_chunk,
@@ -125,6 +126,18 @@ def test_a_run_of_chunks_sends_one_set_of_counts_summed_as_the_chunks_finish(pla
     np.testing.assert_array_equal(run[0].book.drawdown_histogram, sum(h for h in histograms if h is not None))
     for part, single in zip(run, alone, strict=True):
         np.testing.assert_array_equal(part.book.terminal_value, single.book.terminal_value)
+
+
+@pytest.mark.parametrize(("n_chunks", "workers"), [(1, 2), (10, 2), (32, 2), (1000, 2), (3, 8), (500, 64)])
+def test_runs_cover_every_chunk_once_in_order_and_shrink_to_single_chunks(n_chunks: int, workers: int) -> None:
+    edges = run_edges(n_chunks, workers)
+    lengths = np.diff(edges)
+    assert edges[0] == 0 and edges[-1] == n_chunks and (lengths >= 1).all() and (lengths <= 16).all()
+    # guided: no run is longer than the one before it, and the last is a single chunk
+    assert (np.diff(lengths) <= 0).all() and lengths[-1] == 1
+    # each run is at most half a worker's share of what was left, so a worker finishing early waits little
+    remaining = n_chunks - np.array(edges[:-1])
+    assert (lengths <= np.ceil(remaining / (2 * workers))).all()
 
 
 def test_bins_follow_the_money_put_in() -> None:

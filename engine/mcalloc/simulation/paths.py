@@ -116,11 +116,28 @@ class ChunkResult:
         return (self.asset_cross - n * np.outer(mean, mean)) / (n - 1)
 
 
-_RUNS_PER_WORKER = 4
-"""Fewest tasks per worker in a parallel run: few sends of the plan, still an even load."""
+_SHARE_PER_RUN = 2
+"""A task takes ``1 / (_SHARE_PER_RUN * workers)`` of the chunks still to send (guided scheduling)."""
 
 _MAX_CHUNKS_PER_RUN = 16
 """Most chunks per task: what a worker returns at once stays small whatever ``n_paths`` is."""
+
+
+def run_edges(n_chunks: int, workers: int) -> list[int]:
+    """Where a parallel pass's runs of consecutive chunks start and stop: ``[0, ..., n_chunks]``.
+
+    Each run takes a share of the chunks still to send, at most
+    :data:`_MAX_CHUNKS_PER_RUN` and at least one, so runs shrink towards the
+    end (guided self-scheduling, Polychronopoulos and Kuck 1987): few sends of
+    the plan, and a worker that finishes early waits at most one chunk's time
+    for the last, where runs of equal length left it idle up to a run's.
+    """
+    edges = [0]
+    while edges[-1] < n_chunks:
+        remaining = n_chunks - edges[-1]
+        share = -(-remaining // (_SHARE_PER_RUN * max(1, workers)))
+        edges.append(edges[-1] + min(_MAX_CHUNKS_PER_RUN, share))
+    return edges
 
 
 _DRIFT_STREAM = 2**32 - 1
@@ -578,15 +595,13 @@ def _in_parallel(
     release: bool,
 ) -> ChunkResult:
     """:func:`run_simulation`'s chunks on ``n_jobs`` workers of ``backend``, in runs of consecutive chunks."""
-    # runs of consecutive chunks: the plan is sent once per run rather than once per chunk;
-    # at least a few runs per worker keep the workers evenly loaded, and a bounded number of
+    # runs of consecutive chunks (run_edges): the plan is sent once per run rather than once per
+    # chunk, shorter runs at the end keep the workers evenly loaded, and a bounded number of
     # chunks per run bounds what a worker holds and sends back at once
     workers = effective_n_jobs(n_jobs) if backend == "loky" else _dask_workers()
-    n_runs = min(len(sizes), max(_RUNS_PER_WORKER * workers, -(-len(sizes) // _MAX_CHUNKS_PER_RUN)))
-    edges = np.linspace(0, len(sizes), n_runs + 1).round().astype(int)
     tasks = (
         delayed(_simulate_chunks)(plan, sizes[start:stop], seeds[start:stop])
-        for start, stop in itertools.pairwise(edges)
+        for start, stop in itertools.pairwise(run_edges(len(sizes), workers))
     )
     # loky workers watch this process from the moment they start, so none outlives it (simulation.workers)
     local = {"n_jobs": workers, **watched_workers()} if backend == "loky" else {"n_jobs": -1}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from mcalloc.config import load_scenario
@@ -138,6 +140,46 @@ def test_runs_cover_every_chunk_once_in_order_and_shrink_to_single_chunks(n_chun
     # each run is at most half a worker's share of what was left, so a worker finishing early waits little
     remaining = n_chunks - np.array(edges[:-1])
     assert (lengths <= np.ceil(remaining / (2 * workers))).all()
+
+
+def test_blocks_put_together_rows_written_across_their_edges(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A collected result in blocks of 7 rows, written in pieces that straddle them, reads as one array."""
+    from mcalloc.simulation import paths
+
+    monkeypatch.setattr(paths, "_BLOCK_PATHS", 7)
+    rows = np.random.default_rng(2).normal(size=(30, 3, 2))
+    for index in (None, np.array([1, 0, 1])):
+        blocked = paths._Blocked(30, rows[:1])
+        start = 0
+        for size in (4, 9, 1, 16):
+            blocked.write(start, rows[start : start + size])
+            start += size
+        assert len(blocked.blocks) == 5 and blocked.nbytes == rows.nbytes
+        expected = rows if index is None else rows[..., index]
+        np.testing.assert_array_equal(blocked.assemble(index), expected)
+        assert all(block is None for block in blocked.blocks)
+
+
+def test_portfolios_booked_once_are_copied_alike_whatever_the_blocks(
+    plan: SimulationPlan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The S&P 500 alone held twice is booked once and copied; results do not depend on the block size."""
+    from mcalloc.simulation import paths
+
+    twice = replace(plan, weights=np.array([[1.0, 0.0, 0.0], [0.6, 0.2, 0.2], [1.0, 0.0, 0.0]]))
+    whole = run_simulation(twice, 600, 100, seed=11, n_jobs=1)
+    monkeypatch.setattr(paths, "_BLOCK_PATHS", 250)
+    blocked = run_simulation(twice, 600, 100, seed=11, n_jobs=1)
+    for field in ("terminal_value", "year_end_values", "max_drawdown", "log_return_sumsq"):
+        np.testing.assert_array_equal(getattr(blocked.book, field), getattr(whole.book, field))
+        np.testing.assert_array_equal(getattr(whole.book, field)[..., 0], getattr(whole.book, field)[..., 2])
+    histogram = whole.book.drawdown_histogram  # portfolios first
+    assert histogram is not None and histogram.shape[0] == 3
+    np.testing.assert_array_equal(blocked.book.drawdown_histogram, histogram)
+    np.testing.assert_array_equal(histogram[0], histogram[2])
+    np.testing.assert_array_equal(blocked.asset_growth, whole.asset_growth)
+    assert blocked.fan is not None and whole.fan is not None
+    np.testing.assert_array_equal(blocked.fan.counts, whole.fan.counts)
 
 
 def test_bins_follow_the_money_put_in() -> None:

@@ -374,17 +374,72 @@ _PER_ASSET = frozenset({"asset_growth", "month_growth"})
 """The collected per-path arrays that are per asset; all the others are per portfolio."""
 
 
+_BLOCK_PATHS = 65536
+"""Paths per block of a collected result (:class:`_Blocked`)."""
+
+
+class _Blocked:
+    """One per-path result of every path, kept in blocks of rows and put together once, at the end.
+
+    :meth:`assemble` frees each block as soon as it is copied, so putting the
+    blocks together (and copying portfolios booked once into every portfolio
+    that holds the same weights) needs the finished array plus one block,
+    where one array for all paths would need the finished array and the
+    collected one at once: 640 MB more at the peak of a million-path run of
+    the default scenario.
+    """
+
+    def __init__(self, n_paths: int, example: np.ndarray) -> None:
+        self.n_paths = n_paths
+        self.row_shape = example.shape[1:]
+        self.dtype = example.dtype
+        starts = range(0, n_paths, _BLOCK_PATHS)
+        self.blocks: list[np.ndarray | None] = [
+            np.empty((min(_BLOCK_PATHS, n_paths - start), *self.row_shape), self.dtype) for start in starts
+        ]
+
+    @property
+    def nbytes(self) -> int:
+        return self.n_paths * int(np.prod(self.row_shape)) * self.dtype.itemsize
+
+    def write(self, start: int, values: np.ndarray) -> None:
+        """Rows ``start`` onwards are ``values``."""
+        while values.shape[0]:
+            number, offset = divmod(start, _BLOCK_PATHS)
+            block = self.blocks[number]
+            assert block is not None
+            take = min(values.shape[0], block.shape[0] - offset)
+            block[offset : offset + take] = values[:take]
+            values, start = values[take:], start + take
+
+    def assemble(self, index: np.ndarray | None = None) -> np.ndarray:
+        """Every row in one array, once; with ``index``, the last axis is ``index`` of the collected one's."""
+        if index is None and len(self.blocks) == 1:
+            whole = self.blocks.pop()
+            assert whole is not None
+            return whole
+        columns = self.row_shape if index is None else (*self.row_shape[:-1], index.size)
+        out = np.empty((self.n_paths, *columns), self.dtype)
+        for number in range(len(self.blocks)):
+            block, self.blocks[number] = self.blocks[number], None
+            assert block is not None
+            start = number * _BLOCK_PATHS
+            out[start : start + block.shape[0]] = block if index is None else block[..., index]
+            del block
+        return out
+
+
 class _Collector:
-    """Per-path results of consecutive chunks copied into arrays for all paths, chunk by chunk.
+    """Per-path results of consecutive chunks copied into blocks for all paths, chunk by chunk.
 
     Holding every chunk and concatenating at the end would need twice the
-    memory of the result at its peak; this needs it once.
+    memory of the result at its peak; this needs it once, plus a block.
     """
 
     def __init__(self, n_paths: int) -> None:
         self.n_paths = n_paths
         self.filled = 0
-        self.arrays: dict[str, np.ndarray] = {}
+        self.arrays: dict[str, _Blocked] = {}
         self.asset_sum: np.ndarray | None = None
         self.asset_cross: np.ndarray | None = None
         self.n_observations = 0
@@ -423,14 +478,13 @@ class _Collector:
             # every chunk must report the same fields, or some rows would keep np.empty's garbage
             raise RuntimeError(f"chunks report different results: {sorted(fields.keys() ^ self.arrays.keys())}")
         if not self.arrays:
-            self.arrays = {name: np.empty((self.n_paths, *a.shape[1:]), dtype=a.dtype) for name, a in fields.items()}
+            self.arrays = {name: _Blocked(self.n_paths, values) for name, values in fields.items()}
             self.asset_sum = np.zeros_like(part.asset_sum)
             self.asset_cross = np.zeros_like(part.asset_cross)
             self.shape = (part.book.n_steps, part.book.n_blocks)
-        size = part.asset_growth.shape[0]
         for name, values in fields.items():
-            self.arrays[name][self.filled : self.filled + size] = values
-        self.filled += size
+            self.arrays[name].write(self.filled, values)
+        self.filled += part.asset_growth.shape[0]
         assert self.asset_sum is not None and self.asset_cross is not None
         if part.book.drawdown_histogram is not None:
             if self.histogram is None:
@@ -447,17 +501,17 @@ class _Collector:
     def result(self, index: np.ndarray | None = None) -> ChunkResult:
         """Every path's results; with ``index`` (n,), portfolio ``j`` is a copy of the collected portfolio ``index[j]``.
 
-        The copies are made one array at a time, largest first, each
-        collected array dropped as soon as it is copied: at the peak the
-        collector holds the copies plus one collected array, not both sets.
+        Each array is put together from its blocks, largest first, and the
+        freed blocks are given back to the system before the next.
         """
         assert self.filled == self.n_paths and self.asset_sum is not None and self.asset_cross is not None
-        arrays = self.arrays
+        arrays: dict[str, np.ndarray] = {}
+        for name in sorted(self.arrays, key=lambda name: self.arrays[name].nbytes, reverse=True):
+            # portfolios are the last axis of every per-path array but the per-asset ones
+            arrays[name] = self.arrays.pop(name).assemble(None if name in _PER_ASSET else index)
+            if self.n_paths > _BLOCK_PATHS:
+                return_free_heap()
         if index is not None:
-            portfolios = sorted(arrays.keys() - _PER_ASSET, key=lambda name: arrays[name].nbytes, reverse=True)
-            for name in portfolios:
-                # portfolios are the last axis of every per-path array
-                arrays[name] = arrays.pop(name)[..., index]
             if self.histogram is not None:
                 self.histogram = self.histogram[index]
             if self.fan is not None:
@@ -489,7 +543,7 @@ class _Collector:
             asset_sum=self.asset_sum,
             asset_cross=self.asset_cross,
             n_observations=self.n_observations,
-            month_growth=self.arrays.get("month_growth"),
+            month_growth=arrays.get("month_growth"),
             fan=self.fan,
         )
 

@@ -71,6 +71,18 @@ def test_parquet_round_trip(tmp_path: Path) -> None:
     assert list(series) == [1.0, 2.0, 3.0, 4.0]
 
 
+def test_a_spreadsheet_is_refused_by_name_not_read_as_a_broken_csv(tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "prices.xlsx"
+    with zipfile.ZipFile(path, "w") as book:  # an Excel workbook is a zip archive
+        book.writestr("xl/workbook.xml", "<workbook/>")
+    with pytest.raises(
+        DataError, match=r"prices.xlsx: a spreadsheet, which mcalloc does not read; save the sheet as CSV"
+    ):
+        read_table(path)
+
+
 def test_short_missing_runs_are_skipped(tmp_path: Path) -> None:
     text = "Date,Close\n2020-01-01,1\n2020-01-02,null\n2020-01-03,\n2020-01-06,2\n"
     series = read_series(read_table(write(tmp_path / "m.csv", text))).values
@@ -95,6 +107,11 @@ BAD_FILES = {
         r"x.csv: line 3: 8 missing Close values in a row",
     ),
     "missing-column": ("Date,Open,High\n2020-01-01,1,2\n", r"x.csv: cannot tell which column holds the prices"),
+    # alone beside the date, a volume is still not a price: refused, not fitted as one
+    "volume-only": (
+        "Date,Volume\n2020-01-01,100\n2020-01-02,120\n",
+        r"x.csv: its only column besides the date is 'Volume', which holds no prices; .*data.value_column",
+    ),
     "empty": ("", r"x.csv: not a readable CSV file \(.*\); give a header row"),
     # pandas' tokenizer errors, in the file's own line numbers (its "row 1" of an open quote is line 2)
     "extra-fields": (
@@ -599,6 +616,15 @@ def test_a_repeated_header_name_is_refused_and_an_unadjusted_close_is_named(tmp_
 def test_prices_read_as_returns_say_so(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"looks like prices, not returns .*data.kind: prices"):
         read_series(read_table(write(tmp_path / "p.csv", PRICES)), kind="returns", value_column="Close")
+    # returns in percent: some negative, as prices never are, so they are not sent to data.kind: prices
+    percent = "Date,Return\n" + "".join(
+        f"2020-01-{d:02d},{r}\n" for d, r in zip(range(2, 9), [1.2, -0.8, 0.6, -1.5, 0.9, -0.7, 2.1], strict=True)
+    )
+    with pytest.raises(DataError, match=r"Return looks like returns in percent, not decimals .*0\.01 is 1%\)$"):
+        read_series(read_table(write(tmp_path / "r.csv", percent)), kind="returns")
+    # ... and read as prices, the advice is data.kind: returns, not to remove the rows one by one
+    with pytest.raises(DataError, match=r"line 3: price -0\.8 is not positive; set data.kind: returns$"):
+        read_series(read_table(write(tmp_path / "r.csv", percent)), value_column="Return")
 
 
 def test_lead_lag_recovers_correlation_split_across_days() -> None:

@@ -256,6 +256,13 @@ def test_clean_keeps_a_complete_run_whatever_its_name(tmp_path: Path, capsys: py
     assert " damaged " in rows[2] and "metrics.csv missing; run its scenario again" in rows[2]
     assert main(["clean", str(tmp_path)]) == 0  # damaged is not stale: a user decides
     assert (tmp_path / "pilot.partial").is_dir() and (tmp_path / "pilot.replaced").is_dir()
+    capsys.readouterr()
+    # a manifest that is not JSON (or not an object) is damaged too, as load and report call it, not unknown
+    (tmp_path / "pilot.partial" / "manifest.json").write_text("[1, 2")
+    assert main(["runs", str(tmp_path)]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert " damaged " in rows[1] and "manifest.json is unreadable; run its scenario again" in rows[1]
+    assert rows[-1] == "2 damaged folder(s): mcalloc cannot load them; run their scenarios again"
 
 
 def test_clean_keeps_a_folder_whose_writer_is_alive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -180,6 +180,14 @@ def test_constraints_hold_and_infeasible_ones_name_themselves() -> None:
     assert shorting == "optimize.constraints.bounds (-1..2 each, the default without long_only)"
     with pytest.raises(InfeasibleError, match=r"what: no mix meets CVaR95 .* <= 0\.0001.*; raise cvar_limit, or hint"):
         solve_objective(objective(kind="max_growth", cvar_limit=1e-4), scenarios, context(), None, "what", "hint")
+    # an objective of log growth needs long_only (the schema refuses it without), so no message sends a user to relax
+    # it: with nothing else in play the only advice left is the objective's own limit
+    assert LONG_ONLY.describe(long_only_needed=True) == ""
+    assert (
+        impossible.describe(long_only_needed=True) == "optimize.constraints.groups.us, optimize.constraints.groups.intl"
+    )
+    with pytest.raises(InfeasibleError, match=r"<= 0\.0001 within the constraints; raise cvar_limit$"):
+        solve_objective(objective(kind="max_growth", cvar_limit=1e-4), scenarios, context(), None, "what", "")
     # at most one asset: the best single asset, chosen among all of them
     single = Context(LONG_ONLY, Solvers(), 0.02, ("a", "b", "c"), max_assets=1)
     result = solve_objective(objective(kind="min_variance"), scenarios, single, None, "x", "")

@@ -75,7 +75,13 @@ def _compare(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else _default_out(args.runs)
     # the comparison shows no single path: the per-path tables (the largest files) stay unread
     runs = [load(folder, with_paths=False) for folder in args.runs]
-    # after they are known to be runs (a folder that is not one is named as such), before anything is written
+    # the checks below come after they are known to be runs (a folder that is not one is named as such),
+    # before anything is written
+    seen: dict[Path, Path] = {}
+    for folder in args.runs:
+        earlier = seen.setdefault(folder.resolve(), folder)
+        if earlier is not folder:
+            raise McallocError(f"compare: {folder} is given twice (as {earlier}); give each run folder once")
     if args.csv is not None:
         _check_outside_runs("--csv", args.csv, args.runs)
     if args.out is not None and not args.no_report:

@@ -308,8 +308,9 @@ class MarginalsConfig(Frozen):
 def correlation_problem(matrix_rows: list[list[float]]) -> str | None:
     """The first reason ``matrix_rows`` is not a valid correlation matrix, or ``None``."""
     n = len(matrix_rows)
-    if any(len(row) != n for row in matrix_rows):
-        return f"must be a square matrix ({n} rows of {n} numbers)"
+    for number, row in enumerate(matrix_rows, start=1):
+        if len(row) != n:
+            return f"must be a square matrix: {n} rows, so {n} numbers in each, but row {number} has {len(row)}"
     matrix = np.asarray(matrix_rows, dtype=float)
     if not np.all(np.isfinite(matrix)):
         return "entries must be finite numbers"

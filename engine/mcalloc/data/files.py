@@ -35,6 +35,12 @@ __all__ = [
 SeriesKind = Literal["prices", "returns"]
 
 _DATE_COLUMNS = ("Date", "date", "DATE", "Datetime", "datetime", "timestamp", "Timestamp", "time")
+_SPREADSHEETS = frozenset({".xlsx", ".xlsm", ".xls", ".ods", ".numbers"})
+"""Extensions of spreadsheet files: refused by name, where reading them as CSV would report a stray byte."""
+
+_NOT_VALUES = frozenset({"volume", "vol", "open interest", "openinterest", "open_interest", "count", "trades"})
+"""Column names that never hold prices or returns, however alone they are beside the date (lower case)."""
+
 _PRICE_COLUMNS = ("Adj Close", "Adj_Close", "adj_close", "adjclose", "AdjClose", "Close", "close", "Price", "price")
 _RETURN_COLUMNS = ("Return", "return", "Returns", "returns", "ret", "RET")
 _MISSING = {"", "null", "NULL", "NaN", "nan", "NA", "N/A", "n/a", "#N/A", "."}
@@ -127,6 +133,8 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
         raise DataError(f"{path}: is a folder, not a data file; check {key} in the scenario")
     if not path.is_file():
         raise DataError(f"{path}: data file not found; check {key} in the scenario")
+    if path.suffix.lower() in _SPREADSHEETS:
+        raise DataError(f"{path}: a spreadsheet, which mcalloc does not read; save the sheet as CSV and give that file")
     if path.suffix.lower() in (".parquet", ".pq"):
         try:
             frame = pd.read_parquet(path)
@@ -247,6 +255,11 @@ def _resolve_columns(
         others = [c for c in columns if c != date]
         picked = _pick(columns, _PRICE_COLUMNS if kind == "prices" else _RETURN_COLUMNS)
         if picked is None and len(others) == 1:
+            if others[0].strip().lower() in _NOT_VALUES:
+                raise DataError(
+                    f"{table.path}: its only column besides the date is '{others[0]}', which holds no {kind}; "
+                    "give a file with them, or name their column in data.value_column"
+                )
             picked = others[0]
         if picked is None:
             raise DataError(
@@ -373,12 +386,20 @@ def read_series(
     if kind == "prices":
         bad = np.flatnonzero(values <= 0)
         if bad.size:
-            raise DataError(
-                f"{table.where(int(bad[0]))}: price {values[bad[0]]} is not positive; fix or remove the row"
+            # many values at or below zero are returns, not a few bad prices
+            negative = int(np.count_nonzero(values < 0))
+            advice = (
+                "set data.kind: returns" if negative >= 3 and negative > 0.1 * values.size else "fix or remove the row"
             )
+            raise DataError(f"{table.where(int(bad[0]))}: price {values[bad[0]]} is not positive; {advice}")
     else:
         typical = float(np.nanmedian(np.abs(values))) if np.isfinite(values).any() else 0.0
         if typical > 0.5:
+            if np.nanmin(values) < 0:  # prices are never negative: returns, in percent or larger units
+                raise DataError(
+                    f"{table.path}: {column} looks like returns in percent, not decimals (median size "
+                    f"{typical:.4g}); give simple returns as decimals (0.01 is 1%)"
+                )
             raise DataError(
                 f"{table.path}: {column} looks like prices, not returns (median size {typical:.4g}); "
                 "set data.kind: prices, or give simple returns as decimals (0.01 is 1%)"

@@ -78,14 +78,17 @@ class Feasible:
             ok &= np.abs(weights - current).sum() / 2.0 <= most + tolerance
         return bool(ok)
 
-    def describe(self) -> str:
-        """The constraints in play, for the message of an infeasible problem.
+    def describe(self, long_only_needed: bool = False) -> str:
+        """The constraints in play that a user may relax, for the message of an infeasible problem.
 
         Weights left at long-only's 0 to 1 name ``long_only``: a user who set
-        no bounds is not sent to relax them.
+        no bounds is not sent to relax them. With ``long_only_needed`` (an
+        objective of log growth, which the schema allows only long-only)
+        ``long_only`` is not named, as relaxing it would only be refused; the
+        result may then be empty.
         """
         if np.all(self.lower == 0.0) and np.all(self.upper == 1.0):
-            parts = ["optimize.constraints.long_only"]
+            parts = [] if long_only_needed else ["optimize.constraints.long_only"]
         elif np.all(self.lower == -1.0) and np.all(self.upper == 2.0):
             parts = ["optimize.constraints.bounds (-1..2 each, the default without long_only)"]
         else:

@@ -40,6 +40,7 @@ __all__ = [
     "Context",
     "best_mean_return",
     "maximised",
+    "needs_long_only",
     "objective_measure",
     "solve_objective",
 ]
@@ -156,12 +157,17 @@ def _solve_on(
             limits.append((maxdd_cvar_measure(scenarios, objective.maxdd_alpha), objective.maxdd_limit))
             keys.append("maxdd_limit")
         if keys:
-            hint = f"raise {' or '.join(keys)}, or {hint}"
+            hint = f"raise {' or '.join(keys)}" + (f", or {hint}" if hint else "")
         plane = CuttingPlane(growth_measure(scenarios), limits, feasible, scenarios.floor_means(), solvers, start)
         result = plane.solve(floor, what, hint)
         return replace(result, objective_value=-result.objective_value)  # the growth, not its negative
     plane = CuttingPlane(_measure_for(objective, scenarios), [], feasible, scenarios.floor_means(), solvers, start)
     return plane.solve(floor, what, hint)
+
+
+def needs_long_only(objective: Objective) -> bool:
+    """Whether ``objective`` works on log growth, which the schema allows only with ``long_only``."""
+    return objective.kind == "max_growth" or getattr(objective, "form", "") == "compounded"
 
 
 def solve_objective(
@@ -174,8 +180,9 @@ def solve_objective(
     mcalloc is built for.
     """
     feasible = context.feasible
-    if feasible.describe() not in hint:
-        hint = f"{hint}; the constraints in play: {feasible.describe()}" if hint else f"relax {feasible.describe()}"
+    relaxable = feasible.describe(needs_long_only(objective))
+    if relaxable not in hint:
+        hint = f"{hint}; the constraints in play: {relaxable}" if hint else f"relax {relaxable}"
     if context.max_assets is None or context.max_assets >= feasible.n_assets:
         return _tidy(_solve_on(objective, scenarios, context, feasible, floor, what, hint))
     best: OptimizedWeights | None = None

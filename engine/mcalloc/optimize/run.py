@@ -33,6 +33,7 @@ from mcalloc.optimize.objectives import (
     Context,
     best_mean_return,
     maximised,
+    needs_long_only,
     objective_measure,
     solve_objective,
 )
@@ -270,10 +271,11 @@ def optimise(scenario: Scenario, scenarios: Scenarios, benchmarks: dict[str, np.
     for index, objective in enumerate(optimize.objectives):
         what = f"optimize.objectives.{index} ({objective.label})"
         floor = _floor(objective, scenarios, benchmarks)
-        hint = f"relax {context.feasible.describe()}"
+        relaxable = context.feasible.describe(needs_long_only(objective))
+        hint = f"relax {relaxable}" if relaxable else ""
         if floor is not None:
-            hint = (
-                f"the highest mean return within the constraints is {best_mean:.4f} a year; lower min_return or " + hint
+            hint = f"the highest mean return within the constraints is {best_mean:.4f} a year; lower min_return" + (
+                f" or {hint}" if hint else ""
             )
         if floor is not None and floor > best_mean + 1e-9:
             raise InfeasibleError(f"{what}: min_return needs a mean return of {floor:.4f} a year; {hint}")

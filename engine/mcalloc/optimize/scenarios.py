@@ -37,10 +37,7 @@ import numpy as np
 from mcalloc.errors import ConfigError
 from mcalloc.metrics.risk import cvar, pooled_volatility
 
-__all__ = ["MEASURES", "Scenarios", "parametric"]
-
-MEASURES = ("volatility", "cvar", "cdar", "maxdd")
-"""The risk axes of frontiers: volatility, CVaR95 of horizon log loss, CDaR95 and p95 of max drawdown."""
+__all__ = ["Scenarios", "parametric"]
 
 
 @dataclass(frozen=True)
@@ -227,18 +224,6 @@ class Scenarios:
     def maxdd_quantile(self, weights: np.ndarray, q: float, compounded: bool = True) -> float:
         """The ``q`` quantile (e.g. 0.95) of each path's maximum month-end drawdown."""
         return float(np.quantile(self.drawdowns(weights, compounded).max(axis=1), q))
-
-    def risk(self, measure: str, weights: np.ndarray) -> float:
-        """A frontier's risk axis (see :data:`MEASURES`), compounded."""
-        if measure == "volatility":
-            return self.volatility(weights)
-        if measure == "cvar":
-            return self.horizon_cvar(weights, 0.95)
-        if measure == "cdar":
-            return self.cdar(weights, 0.95)
-        if measure == "maxdd":
-            return self.maxdd_quantile(weights, 0.95)
-        raise ValueError(f"unknown risk measure {measure!r}")
 
 
 def parametric(

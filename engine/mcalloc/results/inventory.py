@@ -120,7 +120,10 @@ def survey(root: Path, verify: bool = False) -> list[FolderState]:
         else:
             status = str(manifest.get("status", "unknown"))
             detail = str(manifest.get("error") or "")
-            if status == "complete":
+            if not manifest and (folder / "manifest.json").is_file():
+                # as load and report find it: a manifest that is not a run's JSON object
+                status, detail = "damaged", "manifest.json is unreadable; run its scenario again"
+            elif status == "complete":
                 problem = _damage(folder, manifest, verify)
                 if problem:
                     status, detail = "damaged", problem

@@ -133,6 +133,14 @@ CASES = [
         ),
         id="dcc-last-q-ragged",
     ),
+    pytest.param(
+        _validate(
+            _dependence(kind="gaussian", correlation=[[1.0, 0.5, 0.3], [0.5, 1.0, 0.4], [0.3, 0.4]]),
+            "model.dependence.correlation",
+            "must be a square matrix, but it has 3 rows and row 3 has 2 numbers",
+        ),
+        id="correlation-ragged",
+    ),
     # every nu under the floor gets the message that names the floor, 2 itself included
     pytest.param(
         _validate(_dependence(kind="t", correlation=GIVEN_CORRELATION, nu=2.0), "model.dependence.nu: 2 ", "2.05"),

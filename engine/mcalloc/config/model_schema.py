@@ -310,7 +310,7 @@ def correlation_problem(matrix_rows: list[list[float]]) -> str | None:
     n = len(matrix_rows)
     for number, row in enumerate(matrix_rows, start=1):
         if len(row) != n:
-            return f"must be a square matrix: {n} rows, so {n} numbers in each, but row {number} has {len(row)}"
+            return f"must be a square matrix, but it has {n} rows and row {number} has {len(row)} numbers"
     matrix = np.asarray(matrix_rows, dtype=float)
     if not np.all(np.isfinite(matrix)):
         return "entries must be finite numbers"

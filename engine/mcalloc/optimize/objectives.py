@@ -36,6 +36,7 @@ from mcalloc.optimize.scenarios import Scenarios
 from mcalloc.optimize.variance import MaxSharpeProblem, MeanVarianceProblem, MinVarianceProblem, RiskParityProblem
 
 __all__ = [
+    "NO_CONSTRAINT_TO_RELAX",
     "PATH_OBJECTIVES",
     "Context",
     "best_mean_return",
@@ -146,7 +147,9 @@ def _solve_on(
         return MaxSharpeProblem(mean, covariance, rate, feasible, solvers).solve(floor, what, hint)
     if isinstance(objective, RiskParityObjective):
         budgets = _budgets(objective, feasible.n_assets, context.asset_names)
-        return RiskParityProblem(covariance, budgets, feasible, solvers).solve(floor, what, hint)
+        return RiskParityProblem(covariance, budgets, feasible, solvers).solve(
+            floor, what, hint or NO_CONSTRAINT_TO_RELAX
+        )
     if isinstance(objective, MaxGrowthObjective):
         limits: list[tuple[ConvexMeasure, float]] = []
         keys = []
@@ -158,16 +161,22 @@ def _solve_on(
             keys.append("maxdd_limit")
         if keys:
             hint = f"raise {' or '.join(keys)}" + (f", or {hint}" if hint else "")
+        hint = hint or NO_CONSTRAINT_TO_RELAX
         plane = CuttingPlane(growth_measure(scenarios), limits, feasible, scenarios.floor_means(), solvers, start)
         result = plane.solve(floor, what, hint)
         return replace(result, objective_value=-result.objective_value)  # the growth, not its negative
     plane = CuttingPlane(_measure_for(objective, scenarios), [], feasible, scenarios.floor_means(), solvers, start)
-    return plane.solve(floor, what, hint)
+    return plane.solve(floor, what, hint or NO_CONSTRAINT_TO_RELAX)
 
 
 def needs_long_only(objective: Objective) -> bool:
-    """Whether ``objective`` works on log growth, which the schema allows only with ``long_only``."""
-    return objective.kind == "max_growth" or getattr(objective, "form", "") == "compounded"
+    """Whether the schema allows ``objective`` only with ``long_only``: log growth (``max_growth``, a
+    compounded ``min_cvar``) and ``risk_parity``. Advice to relax ``long_only`` would only be refused."""
+    return objective.kind in ("max_growth", "risk_parity") or getattr(objective, "form", "") == "compounded"
+
+
+NO_CONSTRAINT_TO_RELAX = "try another solver (optimize.solver, optimize.lp_solver)"
+"""The advice when an objective's only constraint is a long_only it needs: its problem always has a solution."""
 
 
 def solve_objective(
@@ -209,7 +218,7 @@ def solve_objective(
     if best is None:
         raise InfeasibleError(
             f"{what}: no set of at most {context.max_assets} assets meets the constraints; raise "
-            f"optimize.constraints.max_assets or relax {feasible.describe()}"
+            "optimize.constraints.max_assets" + (f" or relax {relaxable}" if relaxable else "")
         )
     unsolved = [f"{label}: left out of the max_assets search, {error}" for label, error in failed]
     return _tidy(replace(best, warnings=(*best.warnings, *unsolved)))

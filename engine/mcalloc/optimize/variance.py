@@ -117,7 +117,8 @@ class RiskParityProblem:
         weights /= weights.sum()
         if not self.feasible.contains(weights, 1e-6):
             raise InfeasibleError(
-                f"{what}: the risk-parity weights {np.round(weights, 4).tolist()} break {self.feasible.describe()}; "
+                f"{what}: the risk-parity weights {np.round(weights, 4).tolist()} break "
+                f"{self.feasible.describe(long_only_needed=True)}; "
                 f"risk parity has no room for constraints: widen them or choose another objective"
             )
         shares = weights * (self.covariance @ weights) / (weights @ self.covariance @ weights)

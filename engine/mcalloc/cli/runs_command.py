@@ -45,7 +45,8 @@ def _survey(folder: Path, verify: bool = False) -> list[Any]:
     from mcalloc.results.inventory import survey
 
     if not folder.is_dir():
-        raise OutputError(f"{folder}: no such folder; give the results folder (default results)")
+        what = "a file, not a folder" if folder.exists() else "no such folder"
+        raise OutputError(f"{folder}: {what}; give the results folder (default results)")
     return survey(folder, verify)
 
 

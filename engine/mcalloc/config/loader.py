@@ -370,7 +370,10 @@ def apply_override(data: dict[str, Any], override: str, origin: str | None = Non
     if isinstance(container, list) and not (isinstance(last, int) and last < len(container)):
         raise ConfigError(f"{label}: no item {last} in a list of {len(container)}")
     if not isinstance(container, dict | list):
-        raise ConfigError(f"{label}: cannot set this key")
+        parent = ".".join(str(p) for p in parts[:-1])
+        raise ConfigError(
+            f"{label}: {parent} is a single value ({container!r}), not a section that holds keys; set {parent}=VALUE"
+        )
     container[last] = value  # type: ignore[index]
     return result
 
@@ -402,22 +405,24 @@ def _format_validation_error(
     # a misspelt key is both unknown and a required key missing: the unknown one says what to fix
     error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     raw_loc = tuple(error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    # validators that check several keys start their message with the key path
+    # (relative to where they sit) so that the error can point at it
+    prefixed = _KEY_PREFIX.match(message)
     # pydantic puts a tagged union's tag into the path (objectives.0.min_cvar.alpha, scenarios.paths.n) right
-    # after the union's own key; a key of that name elsewhere is a real key (data.paths.sp500, simulation.paths)
+    # after the union's own key; a key of that name elsewhere is a real key (data.paths.sp500, simulation.paths).
+    # The tag ends the path of a check made by the tagged section's own validator, which names its key itself
+    last = len(raw_loc) if error["type"] == "value_error" and prefixed else len(raw_loc) - 1
     loc: KeyPath = tuple(
         p
         for index, p in enumerate(raw_loc)
         if not (
             isinstance(p, str)
             and p in _UNION_TAGS
-            and 0 < index < len(raw_loc) - 1
+            and 0 < index < last
             and (isinstance(raw_loc[index - 1], int) or raw_loc[index - 1] in _UNIONS)
         )
     )
-    message = error["msg"].removeprefix("Value error, ")
-    # validators that check several keys start their message with the key path
-    # (relative to where they sit) so that the error can point at it
-    prefixed = _KEY_PREFIX.match(message)
     if error["type"] == "value_error" and prefixed:
         named = prefixed.group(1)
         if "|" in named:

@@ -663,7 +663,7 @@ class Scenario(Frozen):
                 f"{key}.correlation: required for a calibrated {kind} dependence (mcalloc calibrate writes it)"
             )
         if kind == "t" and dependence.nu is None:
-            raise ValueError(f"{key}.nu: required for a calibrated t copula (degrees of freedom above 2)")
+            raise ValueError(f"{key}.nu: required for a calibrated t copula (degrees of freedom, at least 2.05)")
         if kind == "dcc" and dependence.dcc is None:
             raise ValueError(f"{key}.dcc: required for a calibrated dcc dependence, e.g. {{a: 0.03, b: 0.95}}")
         if dependence.stress.worst_days is not None:

@@ -183,6 +183,10 @@ def test_constraints_hold_and_infeasible_ones_name_themselves() -> None:
     # an objective of log growth needs long_only (the schema refuses it without), so no message sends a user to relax
     # it: with nothing else in play the only advice left is the objective's own limit
     assert LONG_ONLY.describe(long_only_needed=True) == ""
+    needing = [objective(kind="max_growth"), objective(kind="risk_parity"), objective(kind="min_cvar")]
+    assert all(o.needs_long_only for o in needing)  # min_cvar's form is compounded by default
+    free = [objective(kind="min_variance"), objective(kind="min_cvar", form="uncompounded"), objective(kind="min_cdar")]
+    assert not any(o.needs_long_only for o in free)
     assert (
         impossible.describe(long_only_needed=True) == "optimize.constraints.groups.us, optimize.constraints.groups.intl"
     )

@@ -60,6 +60,17 @@ class _Objective(Frozen):
     def label(self) -> str:
         return self.name or self.default_label
 
+    @property
+    def log_growth(self) -> bool:
+        """Whether it works on log growth (``max_growth``, a compounded ``min_cvar``), which a short position can
+        make undefined (a path that loses everything)."""
+        return getattr(self, "kind", "") == "max_growth" or getattr(self, "form", "") == "compounded"
+
+    @property
+    def needs_long_only(self) -> bool:
+        """Whether the schema allows it only under ``long_only``: log growth, and ``risk_parity``."""
+        return self.log_growth or getattr(self, "kind", "") == "risk_parity"
+
 
 def _level(prefix: str, alpha: float) -> str:
     return prefix + f"{alpha * 100:g}".replace(".", "_")

@@ -818,8 +818,7 @@ class Scenario(Frozen):
                     f"optimize.objectives.{index}.min_return: risk_parity fixes the weights by their risk shares "
                     "alone; drop min_return or choose another objective"
                 )
-            log_growth = objective.kind == "max_growth" or getattr(objective, "form", "") == "compounded"
-            if log_growth and not constraints.long_only:
+            if objective.log_growth and not constraints.long_only:
                 raise ValueError(
                     f"optimize.objectives.{index}: {objective.kind} works on log growth, which short positions can "
                     "make undefined (a path that loses everything); set optimize.constraints.long_only: true"

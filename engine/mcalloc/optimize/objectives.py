@@ -36,12 +36,10 @@ from mcalloc.optimize.scenarios import Scenarios
 from mcalloc.optimize.variance import MaxSharpeProblem, MeanVarianceProblem, MinVarianceProblem, RiskParityProblem
 
 __all__ = [
-    "NO_CONSTRAINT_TO_RELAX",
     "PATH_OBJECTIVES",
     "Context",
     "best_mean_return",
     "maximised",
-    "needs_long_only",
     "objective_measure",
     "solve_objective",
 ]
@@ -124,6 +122,10 @@ def _measure_for(objective: Objective, scenarios: Scenarios) -> ConvexMeasure:
     return maxdd_cvar_measure(scenarios, objective.alpha)
 
 
+NO_CONSTRAINT_TO_RELAX = "try another solver (optimize.solver, optimize.lp_solver)"
+"""The advice when an objective's only constraint is a long_only it needs: its problem always has a solution."""
+
+
 def _solve_on(
     objective: Objective,
     scenarios: Scenarios,
@@ -137,6 +139,8 @@ def _solve_on(
     covariance = scenarios.annual_covariance()
     solvers = context.solvers
     start = feasible.start()
+    # empty only for an objective whose one constraint is the long_only it needs: its problem has a solution
+    advice = hint or NO_CONSTRAINT_TO_RELAX
     if isinstance(objective, MinVarianceObjective):
         return MinVarianceProblem(scenarios.floor_means(), covariance, feasible, solvers).solve(floor, what, hint)
     if isinstance(objective, MeanVarianceObjective):
@@ -147,9 +151,7 @@ def _solve_on(
         return MaxSharpeProblem(mean, covariance, rate, feasible, solvers).solve(floor, what, hint)
     if isinstance(objective, RiskParityObjective):
         budgets = _budgets(objective, feasible.n_assets, context.asset_names)
-        return RiskParityProblem(covariance, budgets, feasible, solvers).solve(
-            floor, what, hint or NO_CONSTRAINT_TO_RELAX
-        )
+        return RiskParityProblem(covariance, budgets, feasible, solvers).solve(floor, what, advice)
     if isinstance(objective, MaxGrowthObjective):
         limits: list[tuple[ConvexMeasure, float]] = []
         keys = []
@@ -160,23 +162,12 @@ def _solve_on(
             limits.append((maxdd_cvar_measure(scenarios, objective.maxdd_alpha), objective.maxdd_limit))
             keys.append("maxdd_limit")
         if keys:
-            hint = f"raise {' or '.join(keys)}" + (f", or {hint}" if hint else "")
-        hint = hint or NO_CONSTRAINT_TO_RELAX
+            advice = f"raise {' or '.join(keys)}" + (f", or {hint}" if hint else "")
         plane = CuttingPlane(growth_measure(scenarios), limits, feasible, scenarios.floor_means(), solvers, start)
-        result = plane.solve(floor, what, hint)
+        result = plane.solve(floor, what, advice)
         return replace(result, objective_value=-result.objective_value)  # the growth, not its negative
     plane = CuttingPlane(_measure_for(objective, scenarios), [], feasible, scenarios.floor_means(), solvers, start)
-    return plane.solve(floor, what, hint or NO_CONSTRAINT_TO_RELAX)
-
-
-def needs_long_only(objective: Objective) -> bool:
-    """Whether the schema allows ``objective`` only with ``long_only``: log growth (``max_growth``, a
-    compounded ``min_cvar``) and ``risk_parity``. Advice to relax ``long_only`` would only be refused."""
-    return objective.kind in ("max_growth", "risk_parity") or getattr(objective, "form", "") == "compounded"
-
-
-NO_CONSTRAINT_TO_RELAX = "try another solver (optimize.solver, optimize.lp_solver)"
-"""The advice when an objective's only constraint is a long_only it needs: its problem always has a solution."""
+    return plane.solve(floor, what, advice)
 
 
 def solve_objective(
@@ -189,7 +180,7 @@ def solve_objective(
     mcalloc is built for.
     """
     feasible = context.feasible
-    relaxable = feasible.describe(needs_long_only(objective))
+    relaxable = feasible.describe(objective.needs_long_only)
     if relaxable not in hint:
         hint = f"{hint}; the constraints in play: {relaxable}" if hint else f"relax {relaxable}"
     if context.max_assets is None or context.max_assets >= feasible.n_assets:

@@ -33,7 +33,6 @@ from mcalloc.optimize.objectives import (
     Context,
     best_mean_return,
     maximised,
-    needs_long_only,
     objective_measure,
     solve_objective,
 )
@@ -271,7 +270,7 @@ def optimise(scenario: Scenario, scenarios: Scenarios, benchmarks: dict[str, np.
     for index, objective in enumerate(optimize.objectives):
         what = f"optimize.objectives.{index} ({objective.label})"
         floor = _floor(objective, scenarios, benchmarks)
-        relaxable = context.feasible.describe(needs_long_only(objective))
+        relaxable = context.feasible.describe(objective.needs_long_only)
         hint = f"relax {relaxable}" if relaxable else ""
         if floor is not None:
             hint = f"the highest mean return within the constraints is {best_mean:.4f} a year; lower min_return" + (

@@ -942,9 +942,13 @@ def test_fitted_residuals_too_large_to_standardise_are_refused_not_zeroed() -> N
         (1e300, "column 2 .1e\\+300. is more than 100 robust standard deviations"),
         (1e150, "column 2 .1e\\+150. is more than 100 robust"),
         (np.inf, "infinite"),
+        (None, "column 3 of the residuals is constant .0.5.; check the residual file"),
     ):
         broken = residuals.copy()
-        broken[99, 1] = value
+        if value is None:
+            broken[:, 2] = 0.5
+        else:
+            broken[99, 1] = value
         with pytest.raises(ModelError, match=message):
             ResidualBootstrap.from_residuals(broken, 1.0)
     ResidualBootstrap.from_residuals(np.where(np.arange(400)[:, None] < 5, np.nan, residuals), 1.0)  # held back: fine

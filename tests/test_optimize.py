@@ -143,6 +143,32 @@ def test_tail_mass_gives_the_cvar_exactly() -> None:
         assert mass @ losses[index] == pytest.approx(cvar(losses, alpha), rel=1e-12)
 
 
+def test_a_mix_that_loses_everything_on_a_path_counts_that_path_among_the_worst() -> None:
+    # short positions can take a period's growth to zero or below, where log is not defined: the compounded
+    # measures must rank such a path as the worst, not (a NaN) drop it from the tail as if it were the best
+    from mcalloc.optimize.cvar import GROWTH_FLOOR, growth_measure, horizon_cvar_measure
+
+    months = (1.0 + np.random.default_rng(7).multivariate_normal(MEAN, COVARIANCE, size=(300, 12))).astype(np.float32)
+    months[0, 3, 1] = 2.0  # one month doubles asset b on path 0
+    scenarios = Scenarios(months, 1)
+    short = np.array([2.5, -1.5, 0.0])  # that month's growth: 2.5 x ~1 - 1.5 x 2 < 0
+    assert scenarios.wiped_out(short) == 1
+    cvar_value, cvar_gradient = horizon_cvar_measure(scenarios, 0.95).oracle(short)
+    growth = scenarios.periods() @ short
+    continued = np.log(np.maximum(growth, GROWTH_FLOOR)) + np.minimum(growth - GROWTH_FLOOR, 0.0) / GROWTH_FLOOR
+    losses = -continued.sum(axis=1)
+    assert losses.argmax() == 0 and losses[0] > 1e5  # the tangent at 1e-6, followed down to a growth of -0.5
+    assert cvar_value == pytest.approx(cvar(losses, 0.95), rel=1e-12)
+    assert cvar_value > cvar(losses[1:], 0.95) + 1e4
+    # covering the short in asset b lowers both measures: their subgradients say so
+    growth_value, growth_gradient = growth_measure(scenarios).oracle(short)
+    assert np.isfinite(growth_value) and cvar_gradient[1] < 0.0 and growth_gradient[1] < 0.0
+    # on mixes that keep every period above the floor the measures are the plain log's, exactly
+    mix = np.array([0.5, 0.2, 0.3])
+    assert horizon_cvar_measure(scenarios, 0.95).oracle(mix)[0] == scenarios.horizon_cvar(mix, 0.95)
+    assert -growth_measure(scenarios).oracle(mix)[0] == pytest.approx(scenarios.expected_growth(mix), rel=1e-14)
+
+
 def test_risk_parity_inverse_volatility_for_uncorrelated_assets() -> None:
     # uncorrelated assets: equal risk shares means w_i proportional to 1 / sigma_i (Maillard et al. 2010)
     rng = np.random.default_rng(6)

@@ -259,6 +259,9 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     manifest_file = folder / "manifest.json"
     if not folder.exists():
         raise RunFolderError(f"{folder}: no such folder; give the folder of an mcalloc run")
+    if not folder.is_dir():
+        run = f" ({folder.parent})" if (folder.parent / "manifest.json").is_file() else ""
+        raise RunFolderError(f"{folder}: a file, not a folder; give the folder of an mcalloc run{run}")
     if not manifest_file.is_file():
         # the folders mcalloc writes that are not runs, named for what they are
         if (folder / "index.csv").is_file():

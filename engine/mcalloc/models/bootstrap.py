@@ -126,7 +126,8 @@ class ResidualBootstrap:
             mean, scale = rows.mean(axis=0), rows.std(axis=0)
             standardised = (rows - mean) / scale
         if np.any(scale <= 0.0):
-            raise ModelError(f"{what}: a column of residuals is constant; {fix}")
+            column = int(np.flatnonzero(scale <= 0.0)[0])
+            raise ModelError(f"{what}: column {column + 1} of the residuals is constant ({rows[0, column]:.6g}); {fix}")
         # measured against a robust spread (the median absolute deviation, scaled to a normal's standard
         # deviation): one huge value inflates the standard deviation itself, and never stands out by it
         median = np.median(rows, axis=0)

@@ -9,6 +9,13 @@ Uryasev 2000) is convex; its subgradient is the tail's average gradient
 is concave. All are solved by cutting planes, exactly: the reported
 objective is the measure of the returned weights, the ``gap`` its distance
 from a proven lower bound.
+
+``log`` is not defined where a period's growth ``P_k @ w`` is zero or
+negative, which short positions can reach. The oracles continue it below
+:data:`GROWTH_FLOOR` along its tangent there: still concave, finite and
+steep, so a mix that loses everything on a path has that path among the
+worst (its NaN would otherwise be sorted out of the tail as the best), and
+the cuts lead the solver away from it. Above the floor nothing changes.
 """
 
 from __future__ import annotations
@@ -18,7 +25,21 @@ import numpy as np
 from mcalloc.optimize.cutting import ConvexMeasure, tail_mass
 from mcalloc.optimize.scenarios import Scenarios
 
-__all__ = ["growth_measure", "horizon_cvar_measure"]
+__all__ = ["GROWTH_FLOOR", "continued_log", "growth_measure", "horizon_cvar_measure"]
+
+GROWTH_FLOOR = 1e-6
+"""The growth factor below which :func:`continued_log` follows the tangent of ``log`` (a period losing 99.9999%)."""
+
+
+def continued_log(growth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``log(growth)`` and its derivative, continued linearly below :data:`GROWTH_FLOOR` (any sign)."""
+    held = np.maximum(growth, GROWTH_FLOOR)
+    slopes = 1.0 / held
+    logs = np.log(held)
+    below = growth < GROWTH_FLOOR
+    if below.any():
+        logs += np.where(below, (growth - GROWTH_FLOOR) * slopes, 0.0)
+    return logs, slopes
 
 
 def horizon_cvar_measure(scenarios: Scenarios, alpha: float, compounded: bool = True) -> ConvexMeasure:
@@ -35,10 +56,10 @@ def horizon_cvar_measure(scenarios: Scenarios, alpha: float, compounded: bool = 
         return ConvexMeasure(f"CVaR{alpha * 100:g} of the summed period returns", linear)
 
     def oracle(weights: np.ndarray) -> tuple[float, np.ndarray]:
-        growth = periods @ weights
-        losses = -np.log(growth).sum(axis=1)
+        logs, slopes = continued_log(periods @ weights)
+        losses = -logs.sum(axis=1)
         index, mass = tail_mass(losses, alpha)
-        gradients = (periods[index] / growth[index][:, :, None]).sum(axis=1)
+        gradients = (periods[index] * slopes[index][:, :, None]).sum(axis=1)
         return float(mass @ losses[index]), -(mass @ gradients)
 
     return ConvexMeasure(f"CVaR{alpha * 100:g} of the horizon log loss", oracle)
@@ -50,9 +71,9 @@ def growth_measure(scenarios: Scenarios) -> ConvexMeasure:
     scale = 1.0 / (scenarios.n_paths * scenarios.years)
 
     def oracle(weights: np.ndarray) -> tuple[float, np.ndarray]:
-        growth = periods @ weights
-        value = -float(np.log(growth).sum()) * scale
-        gradient = -np.einsum("pka,pk->a", periods, 1.0 / growth) * scale
+        logs, slopes = continued_log(periods @ weights)
+        value = -float(logs.sum()) * scale
+        gradient = -np.einsum("pka,pk->a", periods, slopes) * scale
         return value, gradient
 
     return ConvexMeasure("minus the expected log growth", oracle)

@@ -385,6 +385,28 @@ def test_factor_apply_in_blocks_equals_one_block() -> None:
     np.testing.assert_array_equal(history, factors[:, [9, 8], 0])
 
 
+def test_a_lagged_loading_starts_from_the_markets_starting_return_not_zero() -> None:
+    # the krona loads on yesterday's S&P 500: on the first simulated day that is the market's starting return
+    # (its last fitted day's under start: last when the parameters keep it, its mean otherwise), not zero
+    from mcalloc.config import load_scenario
+    from mcalloc.pipeline import build_model
+
+    from .conftest import ROOT
+
+    for kind in ("last", "unconditional"):
+        scenario = load_scenario(ROOT / "configs/examples/sweden.yaml", [f"simulation.start.kind={kind}"])
+        model, _ = build_model(scenario)
+        assert model.factor is not None and model.factor.n_lags == 1
+        market = model.marginals[model.factor.market]
+        state = model.initial_state(4, np.random.default_rng(0))
+        expected = model.start_levels()[1][model.factor.market]
+        assert expected == (market.last_return or market.unconditional_mean) and expected != 0.0
+        assert state.market_history is not None
+        np.testing.assert_array_equal(state.market_history, np.full((4, 1), expected / market.scale))
+    structure = FactorStructure(market=0, loadings=np.zeros((2, 3)))
+    np.testing.assert_array_equal(structure.initial_history(2, 0.01, 0.0003), [[0.01, 0.0003], [0.01, 0.0003]])
+
+
 # --- 5. determinism: one worker or two, byte for byte ------------------------------------------------
 
 # no report.html here (it takes seconds to draw): tests/test_report.py checks it

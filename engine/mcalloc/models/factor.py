@@ -113,9 +113,11 @@ class FactorStructure:
     def n_lags(self) -> int:
         return int(self.loadings.shape[1]) - 1
 
-    def initial_history(self, n_paths: int) -> np.ndarray:
-        """The market's previous ``n_lags`` returns, zero: decimal log returns, shape (n_paths, n_lags)."""
-        return np.zeros((n_paths, self.n_lags))
+    def initial_history(self, n_paths: int, last: float = 0.0, earlier: float = 0.0) -> np.ndarray:
+        """The market's previous ``n_lags`` returns, decimal logs, (n_paths, n_lags): ``last``, then ``earlier``."""
+        history = np.full((n_paths, self.n_lags), earlier)
+        history[:, :1] = last
+        return history
 
     def apply(self, factors: np.ndarray, history: np.ndarray, regimes: np.ndarray | None = None) -> np.ndarray:
         """Turn market-plus-idiosyncratic returns into series returns, in place.

@@ -243,11 +243,19 @@ class JointModel:
                 drift=drift,
             )
         variance, last_return = self._start_levels
+        history = None
+        if self.factor is not None:
+            # the lagged loadings' first days: the market's starting return (its last fitted day's under
+            # start: last where the parameters keep it, its mean otherwise), its mean on the days before
+            market = self.marginals[self.factor.market]
+            history = self.factor.initial_history(
+                n_paths, last_return[self.factor.market] / market.scale, market.unconditional_mean / market.scale
+            )
         return SimulationState(
             variance=np.tile(variance, (n_paths, 1)),
             last_return=np.tile(last_return, (n_paths, 1)),
             dependence=self.dependence.initial_state(n_paths, self.start.kind),
-            market_history=self.factor.initial_history(n_paths) if self.factor is not None else None,
+            market_history=history,
             regime=self.factor.initial_regime(n_paths) if self.factor is not None else None,
             drift=drift,
         )

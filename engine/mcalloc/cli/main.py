@@ -171,7 +171,8 @@ def _diversification_summary(table: pd.DataFrame) -> str:
     header = (
         f"diversification: each portfolio minus {reference} on the same paths"
         + (", each in its own currency" if several else "")
-        + ", percentage points, 95% intervals (paired bootstrap; diversification.csv has the unpaired ones)"
+        + ", percentage points, 95% Monte Carlo intervals (paired bootstrap: where the figures would settle with "
+        "endless paths, not the model's own uncertainty; diversification.csv has the unpaired ones)"
     )
     return header + "\n" + pd.DataFrame(rows).to_string(index=False)
 

@@ -266,8 +266,8 @@ def diversification_figure(run: Run) -> Figure | None:
     for panel in axes[len(statistics) :]:
         panel.set_visible(False)
     figure.suptitle(
-        f"minus {table['reference'].iloc[0]} on the same paths, in {table['currency'].iloc[0]} (95% intervals; "
-        "higher growth is right, lower risk is left)"
+        f"minus {table['reference'].iloc[0]} on the same paths, in {table['currency'].iloc[0]}\n"
+        "(95% Monte Carlo intervals; higher growth is right, lower risk is left)"
     )
     return figure
 

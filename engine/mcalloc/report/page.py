@@ -237,7 +237,7 @@ def _diversification_table(table: pd.DataFrame) -> Table:
             ]
         )
     columns = [
-        "portfolio", "currency", "statistic", "difference", "95% interval (paired)",
+        "portfolio", "currency", "statistic", "difference", "95% Monte Carlo interval (paired)",
         "unpaired: difference (95% interval)",
     ]  # fmt: skip
     return Table(columns=columns, rows=rows)

@@ -65,6 +65,25 @@ def test_same_seed_same_metrics_for_one_and_two_workers(tmp_path: Path) -> None:
     )
 
 
+def test_the_run_summary_gives_each_columns_largest_monte_carlo_error(tmp_path: Path) -> None:
+    # the headline table carries its error bars: under it, the largest standard error of each column that has
+    # one, from metrics.csv (a run too small for any has no line rather than a line of nans)
+    from mcalloc.cli.main import _summary
+
+    scenario = load_scenario(DEFAULT_CONFIG, SMALL)
+    metrics = pd.read_csv(run_scenario(scenario, out=tmp_path).folder / "metrics.csv")
+    line = _summary(metrics, scenario).splitlines()[-1]
+    assert line.startswith("Monte Carlo standard errors, the largest in each column, in percentage points")
+    shown = dict(part.rsplit(" ", 1) for part in line.split(": ", 1)[1].split(", "))
+    columns = {"CAGR p50": "cagr_median_se", "vol": "vol_ann_se", "maxDD p95": "maxdd_p95_se"}
+    columns |= {"CVaR95 yr": "cvar_95_annual_se", "P(loss)": "prob_loss_se"}
+    assert set(shown) == set(columns)
+    for label, column in columns.items():
+        assert float(shown[label]) == pytest.approx(100 * metrics[column].max(), abs=0.005)
+    bare = metrics.drop(columns=list(columns.values()))
+    assert "Monte Carlo" not in _summary(bare, scenario)
+
+
 def test_the_return_correlation_is_the_assets_not_the_factor_models_shocks(tmp_path: Path) -> None:
     # with a market factor the shocks (correlation.csv) are the idiosyncratic parts', nearly uncorrelated;
     # what the assets do together is the correlation of their returns. Reference: the same model simulated

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -115,7 +116,32 @@ def _summary(metrics: pd.DataFrame, scenario: Scenario) -> str:
         f"rebalanced {scenario.portfolio.rebalance}, start {scenario.portfolio.initial_wealth:,.0f} "
         f"{scenario.currency.base}"
     )
-    return header + "\n" + table.to_string(index=False) + _money_summary(metrics, portfolio, scenario)
+    body = table.to_string(index=False) + _errors_line(metrics)
+    return header + "\n" + body + _money_summary(metrics, portfolio, scenario)
+
+
+_ERROR_COLUMNS = {
+    "CAGR p50": "cagr_median_se",
+    "vol": "vol_ann_se",
+    "maxDD p95": "maxdd_p95_se",
+    "CVaR95 yr": "cvar_95_annual_se",
+    "P(loss)": "prob_loss_se",
+}
+
+
+def _errors_line(metrics: pd.DataFrame) -> str:
+    """The table's Monte Carlo standard errors, the largest over its rows: what another seed would move."""
+    parts = []
+    for label, column in _ERROR_COLUMNS.items():
+        values = metrics[column].to_numpy(dtype=float) if column in metrics else np.array([])
+        if values.size and np.isfinite(values).any():
+            parts.append(f"{label} {100 * np.nanmax(values):.2f}")
+    if not parts:
+        return ""
+    return (
+        "\nMonte Carlo standard errors, the largest in each column, in percentage points (another seed moves a "
+        "figure by about this; metrics.csv has each): " + ", ".join(parts)
+    )
 
 
 def _money_summary(metrics: pd.DataFrame, portfolio: pd.Series, scenario: Scenario) -> str:

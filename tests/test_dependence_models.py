@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -385,6 +386,23 @@ def test_factor_apply_in_blocks_equals_one_block() -> None:
     np.testing.assert_array_equal(history, factors[:, [9, 8], 0])
 
 
+def test_a_start_above_the_variance_ceiling_starts_at_the_ceiling() -> None:
+    # the ceiling caps every simulated day's variance, so the first day's too: a vol start of 60% a year
+    # puts the default's international own part (ceiling 4 x its largest fitted variance, about 55%) at 55%
+    from mcalloc.config import load_scenario
+    from mcalloc.pipeline import build_model
+
+    from .conftest import DEFAULT_CONFIG
+
+    scenario = load_scenario(DEFAULT_CONFIG, ["simulation.start={kind: vol, vol_ann: 0.6}"])
+    model, _ = build_model(scenario)
+    ceiling = np.array([4.0 * m.max_variance for m in model.marginals])  # type: ignore[operator]
+    asked = (60.0**2 / 252) * np.ones(3)
+    variance = model.initial_state(3, np.random.default_rng(0)).variance
+    np.testing.assert_array_equal(variance, np.tile(np.minimum(asked, ceiling), (3, 1)))
+    assert (asked > ceiling).sum() == 1 and math.sqrt(ceiling.min() * 252) == pytest.approx(54.8, abs=0.1)
+
+
 def test_a_lagged_loading_starts_from_the_markets_starting_return_not_zero() -> None:
     # the krona loads on yesterday's S&P 500: on the first simulated day that is the market's starting return
     # (its last fitted day's under start: last when the parameters keep it, its mean otherwise), not zero
@@ -403,6 +421,12 @@ def test_a_lagged_loading_starts_from_the_markets_starting_return_not_zero() -> 
         assert expected == (market.last_return or market.unconditional_mean) and expected != 0.0
         assert state.market_history is not None
         np.testing.assert_array_equal(state.market_history, np.full((4, 1), expected / market.scale))
+        # where the parameters keep the market's last return (a fit does), start: last takes it
+        marginals = tuple(replace(m, last_return=0.5) if m is market else m for m in model.marginals)
+        kept = replace(model, marginals=marginals)
+        history = kept.initial_state(2, np.random.default_rng(0)).market_history
+        assert history is not None
+        np.testing.assert_array_equal(history, np.full((2, 1), (0.5 if kind == "last" else expected) / market.scale))
     structure = FactorStructure(market=0, loadings=np.zeros((2, 3)))
     np.testing.assert_array_equal(structure.initial_history(2, 0.01, 0.0003), [[0.01, 0.0003], [0.01, 0.0003]])
 

@@ -469,7 +469,7 @@ def _format_validation_error(
     elif error["type"] in ("model_type", "model_attributes_type", "dict_type"):
         # a section given as one value: pydantic's message names its class (SimulationConfig)
         shown = repr(error.get("input"))
-        message = f"a section of keys, not one value (got {shown[:60]}); set the keys inside it (docs/config.md)"
+        message = f"a section of keys is expected here (got {shown[:60]}); set the keys inside it (docs/config.md)"
     elif "input" in error and error["type"] not in ("value_error", "assertion_error"):
         shown = repr(error["input"])
         message = f"{message} (got {shown[:60]})"

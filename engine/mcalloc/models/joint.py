@@ -205,21 +205,10 @@ class JointModel:
     @cached_property
     def _start_levels(self) -> tuple[np.ndarray, np.ndarray]:
         levels = [m.start_state(self.start, self.steps_per_year) for m in self.marginals]
-        variance = np.array([v for v, _ in levels])
-        above = np.flatnonzero(variance > self._plan.ceiling)
-        if above.size:
-            # the recursion caps every later day's variance: a first day above the cap would escape it
-            column = int(above[0])
-            marginal = self.marginals[column]
-            part = " (its own part)" if self.factor is not None and column != self.factor.market else ""
-            per_year = self.steps_per_year / marginal.scale**2
-            start_vol = math.sqrt(variance[column] * per_year)
-            ceiling_vol = math.sqrt(self._plan.ceiling[column] * per_year)
-            raise ModelError(
-                f"simulation.start: {marginal.name}{part} would start at {start_vol:.1%} a year, above its variance "
-                f"ceiling ({ceiling_vol:.1%}: model.marginals.variance_ceiling x its largest fitted variance); "
-                "start lower or raise model.marginals.variance_ceiling"
-            )
+        # the recursion caps every simulated day's variance at the ceiling: the first day too (a vol start of
+        # 60% a year puts an own part with a ceiling of 55% at 55%; a last start after a shock can exceed a
+        # ceiling of 1 or 2 times the largest fitted variance)
+        variance = np.minimum(np.array([v for v, _ in levels]), self._plan.ceiling)
         return variance, np.array([r for _, r in levels])
 
     def initial_state(self, n_paths: int, rng: np.random.Generator | None = None) -> SimulationState:

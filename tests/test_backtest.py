@@ -263,6 +263,9 @@ def test_several_splits_each_as_if_run_alone_with_a_summary(
     assert summary.loc["gaussian/normal", "passed"] == 2, summary.to_string()
     assert early in summary.loc["iid_normal", "failed_at"], summary.to_string()
     assert f"split {early}: fail: iid_normal" in printed and "over the splits" in printed
+    # the summary's rows fill every column: a model that passed at no split shows '-' under passed_at
+    (row,) = [line.split() for line in printed.splitlines() if line.strip().startswith("iid_normal ")]
+    assert len(row) == 7 and row[-1] == (" ".join(summary.loc["iid_normal", ["passed_at"]].fillna("-"))), row
     assert main(["report", str(both)]) == 0
     page = (both / "report.html").read_text(encoding="utf-8")
     assert "split-summary" in page and f"splits {early}, {late}" in page
@@ -514,9 +517,13 @@ def test_a_swedish_backtest_checks_the_krona_investors_mixes(
     # they are now in krona, and a benchmark wholly in the S&P 500 is checked as the S&P 500 in krona
     sweden = ROOT / "configs" / "examples" / "sweden_fit.yaml"
     out = tmp_path / "sek"
-    argv = ["backtest", str(sweden), "--split", "2015-01-01", "--models", "fhs", *SMALL, "--out", str(out), "-q"]
+    # with a baseline too: the scenario's lead-lag loadings have nothing to act on in one, and were refused
+    models = ["--models", "fhs,iid_normal"]
+    argv = ["backtest", str(sweden), "--split", "2015-01-01", *models, *SMALL, "--out", str(out), "-q"]
     assert main(argv) == 0
     validation = pd.read_csv(out / "validation.csv")
+    assert set(validation.dependence) == {"fhs", "iid_normal"}
+    validation = validation[validation.dependence == "fhs"]
     window = validation[validation.check == "window"]
     assert {"sp500_only", "us_80_20", "mix_60_20_20", "fx_usd"} <= set(window.series)
     realised = window[window.statistic == "cum_return"].set_index("series")["realised"]

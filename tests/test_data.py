@@ -485,6 +485,39 @@ def test_day_first_dates_need_an_explicit_format(tmp_path: Path) -> None:
     assert list(series.index.strftime("%Y-%m-%d")) == ["2020-02-01", "2020-02-02", "2020-02-13"]
 
 
+def test_dashed_dates_ending_in_a_year_are_not_read_as_time_zones(tmp_path: Path) -> None:
+    # '-1993' ends the date; only an offset after a time of day is one (the file was refused, whatever the format)
+    text = "Date,Close\n29-01-1993,1\n01-02-1993,2\n31-12-2019,3\n"
+    series = read_series(read_table(write(tmp_path / "dash.csv", text)), date_format="%d-%m-%Y").values
+    assert list(series.index.strftime("%Y-%m-%d")) == ["1993-01-29", "1993-02-01", "2019-12-31"]
+    named = "Date,Close\n31-Dec-2019,1\n02-Jan-2020,2\n"
+    series = read_series(read_table(write(tmp_path / "named.csv", named)), date_format="%d-%b-%Y").values
+    assert list(series.index.strftime("%Y-%m-%d")) == ["2019-12-31", "2020-01-02"]
+
+
+def test_a_file_without_a_date_column_says_so(tmp_path: Path) -> None:
+    # the first column is taken for the dates when none is named so; numbers there mean there is none
+    path = write(tmp_path / "nodate.csv", "Close,Volume\n24.17,1003200\n24.19,480500\n")
+    with pytest.raises(
+        DataError, match=r"nodate.csv: line 2: cannot read '24.17' as a date: no column is named Date, and the first"
+    ):
+        read_series(read_table(path))
+
+
+def test_a_date_format_for_one_file_leaves_iso_files_readable(tmp_path: Path) -> None:
+    # data.date_format is one setting for every file: an ISO file beside a European one is read as ISO
+    iso = write(tmp_path / "iso.csv", "Date,Close\n2020-02-01,1\n2020-02-03,2\n")
+    series = read_series(read_table(iso), date_format="%d/%m/%Y").values
+    assert list(series.index.strftime("%Y-%m-%d")) == ["2020-02-01", "2020-02-03"]
+    # a file in neither: the message says the setting is shared, not to set it to what it already is
+    mixed = write(tmp_path / "us.csv", "Date,Close\n02/13/2020,1\n02/14/2020,2\n")
+    with pytest.raises(
+        DataError, match=r"us.csv: line 2: cannot read date '02/13/2020' as data.date_format '%d/%m/%Y' or as an ISO"
+    ) as refused:
+        read_series(read_table(mixed), date_format="%d/%m/%Y")
+    assert "every file not in ISO dates" in str(refused.value)
+
+
 def test_mixed_time_zone_offsets_keep_local_dates(tmp_path: Path) -> None:
     text = "Date,Close\n2020-01-02T00:00:00+01:00,1\n2020-01-03T00:00:00-05:00,2\n2020-01-06,3\n"
     series = read_series(read_table(write(tmp_path / "tz.csv", text))).values
@@ -627,6 +660,51 @@ def test_prices_read_as_returns_say_so(tmp_path: Path) -> None:
         read_series(read_table(write(tmp_path / "r.csv", percent)), value_column="Return")
 
 
+def test_percent_returns_of_a_calm_series_are_recognised(tmp_path: Path) -> None:
+    # a bond fund's daily returns in percent: median size under 0.5, yet a quarter of them 1 or more, which a
+    # decimal return (100% in a day) all but never is; they were refused row by row as "-100% or worse"
+    moves = np.random.default_rng(4).normal(0.0, 0.8, 400)
+    dates = pd.bdate_range("2020-01-02", periods=moves.size)
+    text = "Date,Return\n" + "".join(f"{d.date()},{r:.4f}\n" for d, r in zip(dates, moves, strict=True))
+    assert np.median(np.abs(moves)) < 0.6
+    with pytest.raises(
+        DataError, match=r"Return looks like returns in percent, not decimals \(median size .*of 400 at 1"
+    ):
+        read_series(read_table(write(tmp_path / "bonds.csv", text)), kind="returns")
+    # the same moves as decimals load, and one loss of 100% in them is still a bad row
+    decimals = "Date,Return\n" + "".join(f"{d.date()},{r / 100:.6f}\n" for d, r in zip(dates, moves, strict=True))
+    assert read_series(read_table(write(tmp_path / "ok.csv", decimals)), kind="returns").values.size == 400
+    lines = decimals.splitlines()
+    lines[5] = lines[5].split(",")[0] + ",-1.0"
+    with pytest.raises(DataError, match=r"line 6: return -1.0 is -100% or worse"):
+        read_series(read_table(write(tmp_path / "bad.csv", "\n".join(lines) + "\n")), kind="returns")
+
+
+def test_data_further_apart_than_data_frequency_is_refused(tmp_path: Path) -> None:
+    # weekly closes read as daily data were fitted as if each week were a day: volatility about twice a day's
+    days = pd.bdate_range("2000-01-03", periods=2700)  # over 500 weeks: as many as a weekly fit needs
+    prices = 100 * np.exp(np.cumsum(np.random.default_rng(5).normal(0.0003, 0.01, days.size)))
+    weekly = pd.Series(prices, index=days).resample("W-FRI").last().dropna()
+    text = "Date,Close\n" + "".join(f"{d.date()},{p:.4f}\n" for d, p in weekly.items())
+    scenario = load_scenario(_fit_scenario(tmp_path, {"a": text}))
+    with pytest.raises(
+        DataError,
+        match=r"a.csv: its rows are 7 days apart \(the median\), weekly data, but data.frequency is daily; "
+        r"set data.frequency: weekly and simulation.steps_per_year: 52$",
+    ):
+        load_market_data(scenario)
+    # declared weekly, they load; daily data at a weekly frequency is resampled and loads too
+    config = yaml.safe_load(_fit_scenario(tmp_path, {"a": text}, frequency="weekly").read_text())
+    config["simulation"]["steps_per_year"] = 52
+    Path(tmp_path / "weekly.yaml").write_text(yaml.safe_dump(config))
+    assert load_market_data(load_scenario(tmp_path / "weekly.yaml")).returns.shape[0] == weekly.size - 1
+    daily = "Date,Close\n" + "".join(f"{d.date()},{p:.4f}\n" for d, p in zip(days, prices, strict=True))
+    config = yaml.safe_load(_fit_scenario(tmp_path, {"a": daily}, frequency="weekly").read_text())
+    config["simulation"]["steps_per_year"] = 52
+    Path(tmp_path / "resampled.yaml").write_text(yaml.safe_dump(config))
+    assert load_market_data(load_scenario(tmp_path / "resampled.yaml")).returns.shape[0] == weekly.size - 1
+
+
 def test_lead_lag_recovers_correlation_split_across_days() -> None:
     # y reacts to x half on the same day and half the next day (a series fixed
     # earlier in the day): same-day correlation understates the link
@@ -691,7 +769,8 @@ def test_a_returns_file_without_rows_the_others_have_is_named_and_prices_are_not
     prices = {"a": _daily_prices(700, skip=gone), "b": _daily_prices(700, seed=1)}
     data = load_market_data(load_scenario(_fit_scenario(tmp_path, prices)))
     assert not [w for w in data.warnings if "has no row for" in w]
-    assert [w for w in data.warnings if "5 dates missing from some series were dropped" in w]
+    # the warning names the series that lacked the dates
+    assert [w for w in data.warnings if "5 dates missing from some series (missing: a 5) were dropped" in w]
 
 
 def _wild(drift: float, spread: float) -> str:

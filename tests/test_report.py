@@ -41,9 +41,12 @@ class _Page(HTMLParser):
         self.images: list[str] = []
         self.addresses: list[str] = []
         self.figures: list[str] = []
+        self.ids: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {key: value or "" for key, value in attrs}
+        if "id" in values:
+            self.ids.append(values["id"])
         if tag == "section":
             self.sections.append(values.get("id", ""))
         if tag == "figure":
@@ -125,6 +128,8 @@ def test_run_ends_by_printing_the_report_and_writes_every_section(run_folder: tu
     assert stdout.rstrip().splitlines()[-1] == f"report: {out / 'report.html'}"
     page = _parse(out / "report.html")
     assert page.sections == SECTIONS
+    # every id once: a table named as its section made the section's link ambiguous
+    assert len(page.ids) == len(set(page.ids)), sorted(i for i in page.ids if page.ids.count(i) > 1)
     assert page.figures == FIGURES
     for name in FIGURES:
         assert _not_blank((out / "figures" / f"{name}.png").read_bytes()), name
@@ -182,11 +187,11 @@ def test_report_tables_show_the_numbers_of_the_csv_files(run_folder: tuple[Path,
     # and each portfolio's weights against weights.csv, in the assets' order
     weights = pd.read_csv(out / "weights.csv").pivot(index="portfolio", columns="asset", values="weight")
     assets = list(dict.fromkeys(pd.read_csv(out / "weights.csv")["asset"]))
-    assert len(tables.tables["weights"]) == len(weights)
+    assert len(tables.tables["weights-table"]) == len(weights)
     # an optimised portfolio's weight is followed by its range over batches of paths, as stability.csv has it
     stability = pd.read_csv(out / "stability.csv").set_index(["portfolio", "asset"])
     ranged = 0
-    for cells in tables.tables["weights"]:
+    for cells in tables.tables["weights-table"]:
         shown = [float(cell.split()[0].rstrip("%")) / 100 for cell in cells[1:]]
         np.testing.assert_allclose(shown, weights.loc[cells[0], assets], atol=0.0005 + 1e-12, err_msg=str(cells))
         for asset, cell in zip(assets, cells[1:], strict=True):

@@ -111,7 +111,8 @@ def _backtest(args: argparse.Namespace) -> int:
         for law in laws if model not in BASELINE_KINDS else laws[:1]:
             extra = [f"model.dependence.kind={model}", f"model.marginals.dist={law}"]
             if model in BASELINE_KINDS:
-                extra.append("model.factor=null")
+                # a baseline has no factor and no copula: nothing for a lead-lag adjustment to act on
+                extra += ["model.factor=null", "model.dependence.lead_lag=0", "model.dependence.lead_lag_series=null"]
             try:
                 scenario = load_with_options(args.config, args, extra)
             except ConfigError as error:
@@ -154,7 +155,8 @@ def _backtest(args: argparse.Namespace) -> int:
     if several:
         print("\nover the splits (their test periods overlap: a description, not a test):")
         columns = ["model", "splits", "passed", "failed", "not_evaluated", "failed_at_threshold", "passed_at"]
-        summary = outcome.summary[columns].astype(object).fillna("-")  # a model evaluated at no split
+        # a model evaluated at no split has empty cells, one that passed at none an empty passed_at
+        summary = outcome.summary[columns].astype(object).fillna("-").replace("", "-")
         print(summary.to_string(index=False))
     for split in outcome.periods:
         at = verdicts[verdicts["split"] == split]

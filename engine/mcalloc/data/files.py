@@ -44,6 +44,8 @@ _NOT_VALUES = frozenset({"volume", "vol", "open interest", "openinterest", "open
 _PRICE_COLUMNS = ("Adj Close", "Adj_Close", "adj_close", "adjclose", "AdjClose", "Close", "close", "Price", "price")
 _RETURN_COLUMNS = ("Return", "return", "Returns", "returns", "ret", "RET")
 _MISSING = {"", "null", "NULL", "NaN", "nan", "NA", "N/A", "n/a", "#N/A", "."}
+_TIME_ZONE = r"(\d{2}:\d{2}(?::\d{2}(?:\.\d*)?)?)\s*(?:Z|[+-]\d{2}:?\d{2})$"
+"""A time of day and its offset from UTC, which is dropped: a date's own ``-1993`` or ``-2019`` is no offset."""
 
 
 @dataclass(frozen=True)
@@ -336,14 +338,33 @@ def read_series(
     frame = table.frame
     if frame.empty:
         raise DataError(f"{table.path}: no data rows; give one line per day below the header")
-    local = frame[date].str.strip().str.replace(r"(?:Z|[+-]\d{2}:?\d{2})$", "", regex=True)
+    local = frame[date].str.strip().str.replace(_TIME_ZONE, r"\1", regex=True)
     dates = pd.to_datetime(local, errors="coerce", format=date_format or "ISO8601")
     bad_dates = np.flatnonzero(dates.isna().to_numpy())
+    if bad_dates.size and date_format:
+        # data.date_format is one setting for every file: a file of ISO dates beside it (which no
+        # other convention reads alike) is read as ISO, whole, rather than refused
+        iso = pd.to_datetime(local, errors="coerce", format="ISO8601")
+        if not iso.isna().any():
+            dates, bad_dates = iso, bad_dates[:0]
     if bad_dates.size:
         row = int(bad_dates[0])
-        expected = f"the format {date_format!r}" if date_format else "ISO dates like 2019-12-31"
+        shown = frame[date].iloc[row]
+        numeric = pd.notna(pd.to_numeric(pd.Series([shown]), errors="coerce")).all()
+        if numeric and date_column is None and _pick(list(frame.columns), _DATE_COLUMNS) is None:
+            # no column is named as dates are: the first was taken, and holds numbers
+            raise DataError(
+                f"{table.where(row)}: cannot read {shown!r} as a date: no column is named Date, and the first, "
+                f"{date!r}, does not hold dates; name the date column in data.date_column (or add one)"
+            )
+        if date_format:
+            raise DataError(
+                f"{table.where(row)}: cannot read date {shown!r} as data.date_format {date_format!r} or as an ISO "
+                "date; fix the row (the setting applies to every file not in ISO dates: convert a file in another "
+                "format to it or to ISO dates like 2019-12-31)"
+            )
         raise DataError(
-            f"{table.where(row)}: cannot read date {frame[date].iloc[row]!r} as {expected}; "
+            f"{table.where(row)}: cannot read date {shown!r} as ISO dates like 2019-12-31; "
             "fix the row or set data.date_format (e.g. '%d/%m/%Y')"
         )
 
@@ -394,14 +415,18 @@ def read_series(
             raise DataError(f"{table.where(int(bad[0]))}: price {values[bad[0]]} is not positive; {advice}")
     else:
         typical = float(np.nanmedian(np.abs(values))) if np.isfinite(values).any() else 0.0
-        if typical > 0.5:
+        # a decimal return of 100% or more in one period is all but unheard of; in percent it is a 1% move,
+        # which a calm series (bonds; median size under 0.5%) still makes on many days
+        whole = int(np.count_nonzero(np.abs(values) >= 1.0))
+        if typical > 0.5 or (whole >= 3 and whole > 0.01 * values.size):
+            size = f"median size {typical:.4g}, {whole:,} of {values.size:,} at 1 or more"
             if np.nanmin(values) < 0:  # prices are never negative: returns, in percent or larger units
                 raise DataError(
-                    f"{table.path}: {column} looks like returns in percent, not decimals (median size "
-                    f"{typical:.4g}); give simple returns as decimals (0.01 is 1%)"
+                    f"{table.path}: {column} looks like returns in percent, not decimals ({size}); "
+                    "give simple returns as decimals (0.01 is 1%)"
                 )
             raise DataError(
-                f"{table.path}: {column} looks like prices, not returns (median size {typical:.4g}); "
+                f"{table.path}: {column} looks like prices, not returns ({size}); "
                 "set data.kind: prices, or give simple returns as decimals (0.01 is 1%)"
             )
         bad = np.flatnonzero(values <= -1)

@@ -34,11 +34,13 @@ __all__ = [
     "MarketData",
     "SeriesRequest",
     "align_levels",
+    "check_frequency",
     "check_gaps",
     "early_ends",
     "levels_from",
     "load_levels",
     "load_market_data",
+    "missing_on_dropped",
     "observations_needed",
     "periodic_returns",
     "resample_levels",
@@ -188,6 +190,19 @@ def align_levels(
     return aligned, dropped, n_filled
 
 
+def missing_on_dropped(
+    levels: Mapping[str, pd.Series], aligned: pd.DataFrame, calendar: list[str] | None = None
+) -> dict[str, int]:
+    """For the dates :func:`align_levels` dropped, how many each series lacked a value on (only those lacking)."""
+    union = pd.concat(levels, axis=1, join="outer", sort=True)
+    start = max(series.index[0] for series in levels.values())
+    end = min(series.index[-1] for series in levels.values())
+    window = union.loc[start:end]
+    traded = window[list(calendar or levels)].notna().any(axis=1)
+    dropped = window[traded.to_numpy() & ~window.index.isin(aligned.index)]
+    return {str(name): int(count) for name, count in dropped.isna().sum().items() if count}
+
+
 def translate_levels(levels: pd.Series, fx_levels: pd.Series) -> pd.Series:
     """Levels in the base currency: ``levels`` times the price of their currency in base units."""
     return levels * fx_levels
@@ -257,6 +272,38 @@ def early_ends(levels: Mapping[str, pd.Series], paths: Mapping[str, str]) -> lis
                 "or set data.end"
             )
     return warnings
+
+
+_FREQUENCIES = ("daily", "weekly", "monthly")
+
+
+def spacing_frequency(days: float) -> str:
+    """The frequency of rows a median of ``days`` calendar days apart (trading days: 1, weeks: 7, months: 30 or 31)."""
+    return "daily" if days <= 4.0 else "weekly" if days <= 10.0 else "monthly" if days <= 45.0 else "coarser"
+
+
+def check_frequency(series: pd.Series, path: str, frequency: str) -> None:
+    """Refuse a series whose rows are further apart than ``frequency`` (``data.frequency``) steps.
+
+    Weekly closes read as daily ones would be fitted as if each week were a
+    day: volatility per step about twice a day's, and every annualised
+    figure wrong by the same factor. Finer data is resampled, and passes.
+    """
+    if series.size < 3:
+        return
+    days = float(np.median(np.diff(series.index.to_numpy()).astype("timedelta64[D]").astype(float)))
+    found = spacing_frequency(days)
+    if found in _FREQUENCIES and _FREQUENCIES.index(found) <= _FREQUENCIES.index(frequency):
+        return
+    advice = (
+        f"set data.frequency: {found} and simulation.steps_per_year: {STEPS_OF[found]}"
+        if found in _FREQUENCIES
+        else "give daily, weekly or monthly values"
+    )
+    raise DataError(
+        f"{path}: its rows are {days:g} days apart (the median), {found} data, but data.frequency is {frequency}; "
+        f"{advice}"
+    )
 
 
 def check_window(series: pd.Series, path: str, name: str, start: object, end: object, max_missing_run: int) -> None:
@@ -527,6 +574,9 @@ def load_market_data(scenario: Scenario) -> MarketData:
                 f"{series_file.provenance.path}: fewer than 2 observations between "
                 f"{data.start or 'the start'} and {data.end or 'the end'}; check data.start and data.end"
             )
+        origin = series_file.provenance
+        shown = origin.source if origin.source.startswith("builtin:") else origin.path
+        check_frequency(series, shown, data.frequency)
         # built-in series too: the ECB has no krona-style rate for some currencies over years (ISK 2008-2018)
         check_gaps(series_file, series, data.max_gap_days)
         levels[name] = series
@@ -574,7 +624,10 @@ def load_market_data(scenario: Scenario) -> MarketData:
             if data.frequency == "daily"
             else ""
         )
-        warnings.append(f"data: {dropped} dates missing from some series were dropped when aligning{spans}")
+        lacking = missing_on_dropped(levels, aligned, scenario.asset_names)
+        which = ", ".join(f"{name} {count:,}" for name, count in lacking.items())
+        dates = "1 date" if dropped == 1 else f"{dropped:,} dates"
+        warnings.append(f"data: {dates} missing from some series (missing: {which}) were dropped when aligning{spans}")
     translated = [spec.name for spec in scenario.assets if spec.currency not in (None, base)]
     if scenario.currency.mode == "translate" and data.frequency == "daily" and translated:
         warnings.append(

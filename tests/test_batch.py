@@ -263,6 +263,68 @@ def test_a_batch_stopped_by_sigterm_marks_the_run_it_was_in_as_interrupted(tmp_p
     assert index["error"].iloc[1] == "interrupted" and index["folder"].iloc[1] == "runs/horizon_years=100.failed"
 
 
+def test_an_interrupted_resumed_batch_keeps_the_runs_finished_before(tmp_path: Path) -> None:
+    # the runs an earlier invocation finished stay complete, with their numbers, in the index an
+    # interruption leaves (they were written as pending, their folders blank, so load() found nothing)
+    sweep = _sweep(tmp_path, {"simulation.horizon_years": [100, 1, 2]})
+    out = tmp_path / "out"
+    assert _batch_process(sweep, out).wait(timeout=600) == 0
+    finished = pd.read_csv(out / "index.csv")
+    shutil.rmtree(out / "runs" / "horizon_years=100")
+    stopped = _batch_process(sweep, out)
+    working = out / "runs" / ".horizon_years=100.partial"
+    deadline = time.monotonic() + 300
+    while not working.is_dir() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    stopped.send_signal(signal.SIGTERM)
+    assert stopped.wait(timeout=60) == 143
+    index = mcalloc.load_batch(out)
+    assert list(index["status"]) == ["failed", "skipped", "skipped"]
+    numbers = [column for column in finished.columns if ":" in column]
+    assert numbers and index[numbers].iloc[1:].to_numpy().tolist() == finished[numbers].iloc[1:].to_numpy().tolist()
+    assert mcalloc.load(index["folder"].iloc[1]).metrics.shape[0] > 0
+    # only under the key the runs have now: with other settings they would run again, so they are pending
+    from mcalloc.batch.runner import _earlier
+
+    batch = read_sweep(sweep)
+    assert set(_earlier(batch, out, [])) == {"horizon_years=1", "horizon_years=2"}
+    assert _earlier(batch, out, ["seed=7"]) == {}
+
+
+def test_a_second_batch_in_a_folder_in_use_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import fcntl
+
+    sweep = _sweep(tmp_path, {"seed": [1]}, name="locked")
+    out = tmp_path / "out"
+    out.mkdir()
+    with (out / ".batch.lock").open("a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("process 12345 on elsewhere")
+        held.flush()
+        assert main(["batch", str(sweep), "--out", str(out)]) == 2
+        one_error_line(capsys.readouterr(), (f"{out}: another mcalloc batch (process 12345 on elsewhere)", "--out"))
+        assert not (out / "runs").exists() and not (out / "index.csv").exists()
+    # released (as when that batch ends or dies), the folder is free
+    assert main(["batch", str(sweep), "--out", str(out)]) == 0
+
+
+def test_a_batch_where_locks_fail_runs_unlocked_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # NFS without its lock daemon answers ENOLCK: no other batch holds the folder, so it is no reason to refuse
+    import errno
+    import fcntl
+
+    def no_locks(handle: object, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    sweep = _sweep(tmp_path, {"seed": [1]}, name="nolocks")
+    assert main(["batch", str(sweep), "--out", str(tmp_path / "out")]) == 0
+    assert "cannot lock it (No locks available): running unlocked" in capsys.readouterr().err
+
+
 def test_a_batch_killed_mid_run_resumes_to_the_same_results(tmp_path: Path) -> None:
     sweep = _sweep(tmp_path, {"simulation.horizon_years": [1, 2, 3, 4]}, **{})
     reference = _batch_process(sweep, tmp_path / "whole")
@@ -432,6 +494,10 @@ def test_a_changed_file_named_by_a_relative_path_is_run_again(tmp_path: Path, mo
     sweep.write_text(yaml.safe_dump(data), encoding="utf-8")
     argv = ["batch", str(sweep), "--out", str(tmp_path / "out")]
     assert main(argv) == 0
+    assert main(argv) == 0
+    assert list(mcalloc.load_batch(tmp_path / "out")["status"]) == ["skipped"]
+    # a file named as a setting's value (rebalance: monthly) is not one the run reads: the key stays
+    Path("monthly").write_text("not a scenario's file\n", encoding="utf-8")
     assert main(argv) == 0
     assert list(mcalloc.load_batch(tmp_path / "out")["status"]) == ["skipped"]
     lines = Path("residuals.csv").read_text().splitlines()

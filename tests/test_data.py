@@ -305,6 +305,24 @@ def test_a_builtin_rate_with_a_hole_of_years_is_refused(shared_data: Path) -> No
         load_market_data(load_scenario(ROOT / "configs" / "examples" / "sweden_fit.yaml", overrides))
 
 
+def test_an_exchange_rate_coarser_than_the_assets_needs_fill_limit(shared_data: Path, tmp_path: Path) -> None:
+    # a weekly USD/SEK beside daily ETFs: unfilled, only its Fridays are common and each "daily" return spans
+    # a week, so it is refused; carried over the week (data.fill_limit), it loads, as the docs say it does
+    weekly = load_builtin("ecb:USD/SEK").values.resample("W-FRI").last().dropna()
+    path = tmp_path / "usdsek_weekly.csv"
+    path.write_text("Date,Close\n" + "".join(f"{d.date()},{v:.6f}\n" for d, v in weekly.items()), encoding="utf-8")
+    config = ROOT / "configs" / "examples" / "sweden_fit.yaml"
+    overrides = [f"currency.fx.USD={path}", "data.start=2015-01-01", "data.fill_limit=0"]
+    with pytest.raises(
+        DataError,
+        match=r"data: the dates the assets and exchange rates share \(fx_usd filled up to data.fill_limit = 0 "
+        r"dates\) are 7 days apart .*raise data.fill_limit",
+    ):
+        load_market_data(load_scenario(config, overrides))
+    data = load_market_data(load_scenario(config, [*overrides, "data.fill_limit=5"]))
+    assert data.returns.shape[0] > 1200  # 2015-2019's trading days, not its weeks
+
+
 @pytest.mark.parametrize(
     "day, usd, sek",
     [
@@ -504,6 +522,14 @@ def test_a_file_without_a_date_column_says_so(tmp_path: Path) -> None:
         read_series(read_table(path))
 
 
+def test_offsets_after_a_date_or_a_compact_time_are_dropped(tmp_path: Path) -> None:
+    # xs:date forms (a date and its offset) and ISO basic times: the local date, as for 16:00:00-05:00
+    text = "Date,Close\n2005-01-03Z,1\n2005-01-04+01:00,2\n20050105T160000Z,3\n20050106T16-0500,4\n"
+    series = read_series(read_table(write(tmp_path / "offsets.csv", text))).values
+    assert list(series.index.strftime("%Y-%m-%d")) == ["2005-01-03", "2005-01-04", "2005-01-05", "2005-01-06"]
+    assert series.index.tz is None
+
+
 def test_a_date_format_for_one_file_leaves_iso_files_readable(tmp_path: Path) -> None:
     # data.date_format is one setting for every file: an ISO file beside a European one is read as ISO
     iso = write(tmp_path / "iso.csv", "Date,Close\n2020-02-01,1\n2020-02-03,2\n")
@@ -676,8 +702,19 @@ def test_percent_returns_of_a_calm_series_are_recognised(tmp_path: Path) -> None
     assert read_series(read_table(write(tmp_path / "ok.csv", decimals)), kind="returns").values.size == 400
     lines = decimals.splitlines()
     lines[5] = lines[5].split(",")[0] + ",-1.0"
-    with pytest.raises(DataError, match=r"line 6: return -1.0 is -100% or worse"):
+    with pytest.raises(DataError, match=r"line 6: return -1.0 is -100% or worse; fix or remove the row$"):
         read_series(read_table(write(tmp_path / "bad.csv", "\n".join(lines) + "\n")), kind="returns")
+    # percent returns calmer still (an intermediate bond fund): refused at the first loss of "100%", and the
+    # message says what several such rows suggest
+    calm = "Date,Return\n" + "".join(f"{d.date()},{r / 1.6:.4f}\n" for d, r in zip(dates, moves, strict=True))
+    with pytest.raises(DataError, match=r"is -100% or worse; fix or remove the row \(\d+ rows are; if the file holds"):
+        read_series(read_table(write(tmp_path / "calm.csv", calm)), kind="returns")
+    # decimal monthly returns with a few months of +100% or more (a crypto or penny stock's) are no percent
+    months = pd.date_range("1990-01-31", periods=600, freq="ME")
+    monthly = np.random.default_rng(6).normal(0.01, 0.06, months.size)
+    monthly[::50] = 1.5
+    wild = "Date,Return\n" + "".join(f"{d.date()},{r:.5f}\n" for d, r in zip(months, monthly, strict=True))
+    assert read_series(read_table(write(tmp_path / "wild.csv", wild)), kind="returns").values.size == 600
 
 
 def test_data_further_apart_than_data_frequency_is_refused(tmp_path: Path) -> None:
@@ -761,7 +798,7 @@ def test_a_returns_file_without_rows_the_others_have_is_named_and_prices_are_not
     data = load_market_data(scenario)
     named = [w for w in data.warnings if "has no row for" in w]
     assert len(named) == 1 and named[0].startswith("data: a (") and "a.csv) has no row for 5 dates" in named[0]
-    assert [w for w in data.warnings if "a.csv): 1 missing returns were skipped" in w]
+    assert [w for w in data.warnings if "a.csv): 1 missing return was skipped, and it is a period's move lost" in w]
     days = pd.bdate_range("2000-01-03", periods=700)
     assert f"({days[100].date()}, {days[200].date()}, {days[300].date()}, ...)" in named[0]
     (aligning,) = [w for w in data.warnings if "dropped when aligning" in w]

@@ -20,11 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pandas as pd
 
@@ -63,23 +64,47 @@ BENEFITS = ("cagr_median", "maxdd_p95")
 """Diversification differences (portfolio minus reference) in the index, as ``benefit_<statistic>:<portfolio>``."""
 
 
-def _file_digests(data: object, found: dict[str, str]) -> dict[str, str]:
-    """sha256 of every file the resolved scenario names (data, residuals, exchange rates, ...)."""
-    if isinstance(data, dict):
-        for value in data.values():
-            _file_digests(value, found)
-    elif isinstance(data, list):
-        for value in data:
-            _file_digests(value, found)
-    elif isinstance(data, str) and len(data) < 4096 and data not in found:
+FILE_SETTINGS = (
+    ("data", "paths", "*"),
+    ("data", "file"),
+    ("model", "dependence", "residuals"),
+    ("currency", "fx", "*"),
+)
+"""Where a resolved scenario names files (``*``: every value of a mapping); any other string is a setting's value."""
+
+
+def _named_files(settings: dict[str, Any]) -> list[str]:
+    """Every string at :data:`FILE_SETTINGS` in ``settings``: a file, a ``builtin:`` name or a missing path."""
+    named: list[str] = []
+    for keys in FILE_SETTINGS:
+        values: list[Any] = [settings]
+        for key in keys:
+            if key == "*":
+                values = [value for mapping in values if isinstance(mapping, dict) for value in mapping.values()]
+            else:
+                values = [mapping.get(key) for mapping in values if isinstance(mapping, dict)]
+        named += [value for value in values if isinstance(value, str)]
+    return named
+
+
+def _file_digests(settings: dict[str, Any]) -> dict[str, str]:
+    """sha256 of every file the resolved scenario names (data, residuals, exchange rates).
+
+    Only the settings that name files count: a value such as ``never`` or
+    ``monthly`` is not hashed because a file of that name lies in the working folder.
+    """
+    found: dict[str, str] = {}
+    for name in _named_files(settings):
+        if name in found or len(name) >= 4096:
+            continue
         # a relative path (set in a sweep or with --set) is read from the working folder, as the run reads it
-        path = Path(data)
+        path = Path(name)
         try:
             is_file = path.is_file()
         except OSError:  # a string no file system takes for a name
             is_file = False
         if is_file:
-            found[data] = hashlib.sha256(path.read_bytes()).hexdigest()
+            found[name] = hashlib.sha256(path.read_bytes()).hexdigest()
     return found
 
 
@@ -100,7 +125,7 @@ def run_key(scenario: Scenario) -> str:
     elsewhere (another machine of a cluster) resumes rather than running everything again."""
     settings = scenario_to_dict(scenario)
     output = {key: value for key, value in settings.get("output", {}).items() if key != "dir"}
-    digests = _file_digests(settings, {})
+    digests = _file_digests(settings)
     located = _by_content(settings, digests)
     assert isinstance(located, dict)
     text = json.dumps(
@@ -298,6 +323,8 @@ def check_batch_folder(out: Path) -> None:
             raise OutputError(
                 f"{out}: exists and is not a batch folder (an mcalloc results folder); give another --out"
             )
+        if not os.access(out, os.W_OK | os.X_OK):  # a dry run says so too, not only the first run's failure
+            raise OutputError(f"{out}: the batch folder cannot be written (permission denied); give another --out")
         if {"index.csv", "index.parquet"} & set(files):
             return  # an earlier batch, resumed whatever else was put beside it
         # hidden files too (a desktop's own), and logs (--log-file may name one in the folder)
@@ -311,6 +338,81 @@ def check_batch_folder(out: Path) -> None:
         raise _unmade(out, problem)
 
 
+LOCK = ".batch.lock"
+"""A batch folder's lock file: held (``flock``) by the batch running in it, and released when it ends or dies."""
+
+
+def _lock_batch(out: Path, report: Callable[[str], None]) -> TextIO | None:
+    """Hold ``out``'s lock for this process, or refuse: two batches in one folder would each call the other's
+    runs failed, and the index left would contradict the folders.
+
+    Where locks are not to be had (no ``fcntl``: Windows; a file system
+    without them, such as NFS without its lock daemon) the batch runs
+    unlocked, and says so.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    try:
+        handle = (out / LOCK).open("a+", encoding="utf-8")
+    except OSError as error:
+        raise OutputError(
+            f"{out}: the batch folder cannot be written ({error.strerror or type(error).__name__}); give another --out"
+        ) from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise OutputError(
+            f"{out}: another mcalloc batch ({holder}) is running in this folder; wait for it to finish or give "
+            "another --out"
+        ) from None
+    except OSError as error:
+        handle.close()
+        report(
+            f"{out}: the folder's file system cannot lock it ({error.strerror or type(error).__name__}): running "
+            "unlocked, so a second batch started in it would not be refused"
+        )
+        return None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"process {os.getpid()} on {socket.gethostname()}")
+    handle.flush()
+    return handle
+
+
+def _earlier(batch: Batch, out: Path, overrides: list[str]) -> dict[str, RunRecord]:
+    """The runs whose folders hold the same run complete already (an earlier invocation's), by name.
+
+    What the index says of a run an interrupted batch did not reach: ``skipped``,
+    with its numbers, when its folder's manifest is complete under the key the
+    run has now (its files are checked when the batch reaches it).
+    """
+    from mcalloc.api import RunFolderError, read_manifest
+
+    found = {}
+    for run in batch.runs:
+        folder = out / "runs" / run.name
+        try:
+            manifest = read_manifest(folder)
+        except RunFolderError:
+            continue
+        if manifest.get("status") != "complete":
+            continue
+        try:
+            key = run_key(load_scenario(run.config, [*run.overrides, *overrides], run.origins))
+            if manifest.get("batch_key") != key:
+                continue
+            numbers = key_numbers(folder)
+        except (McallocError, OSError, ValueError, KeyError, IndexError):  # a bad run, a damaged folder: later
+            continue
+        found[run.name] = RunRecord(run, "skipped", key, folder, numbers=numbers)
+    return found
+
+
 def run_batch(
     batch: Batch,
     out: Path,
@@ -321,13 +423,24 @@ def run_batch(
 
     ``overrides`` (``--set`` strings) apply to every run, after its own.
     """
-    from mcalloc.pipeline import run_scenario
-
     check_batch_folder(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise _unmade(out, error.strerror or type(error).__name__) from None
+    lock = _lock_batch(out, report)
+    try:
+        return _run_locked(batch, out, overrides or [], report)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _run_locked(batch: Batch, out: Path, overrides: list[str], report: Callable[[str], None]) -> BatchOutcome:
+    """:func:`run_batch` in its folder, locked."""
+    from mcalloc.pipeline import run_scenario
+
+    earlier = _earlier(batch, out, overrides)
     records: list[RunRecord] = []
     unreachable: dict[str, str] = {}  # a scheduler that did not answer one run is not waited for again
     for position, run in enumerate(batch.runs, start=1):
@@ -339,7 +452,7 @@ def run_batch(
         started = False
         key = ""  # known once the run's settings are: a failed run's row gives it too
         try:
-            scenario = load_scenario(run.config, [*run.overrides, *(overrides or [])], run.origins)
+            scenario = load_scenario(run.config, [*run.overrides, *overrides], run.origins)
             key = run_key(scenario)
             if is_complete(folder, key):
                 records.append(RunRecord(run, "skipped", key, folder, numbers=key_numbers(folder)))
@@ -379,7 +492,9 @@ def run_batch(
             if len(records) < position:  # interrupted (SIGTERM, Ctrl-C) mid-run: the index says so
                 failed = _failed(folder, started)
                 stopped = [RunRecord(run, "failed", key, failed, "interrupted", time.perf_counter() - start)]
-            pending = [RunRecord(r, "pending") for r in batch.runs[len(records) + len(stopped) :]]
+            # a run not reached is pending, unless an earlier invocation completed it as it is now
+            later = batch.runs[len(records) + len(stopped) :]
+            pending = [earlier.get(r.name, RunRecord(r, "pending")) for r in later]
             _write_index(out, index_table(batch, [*records, *stopped, *pending], out))
     index = index_table(batch, records, out)
     _write_index(out, index)

@@ -44,8 +44,12 @@ _NOT_VALUES = frozenset({"volume", "vol", "open interest", "openinterest", "open
 _PRICE_COLUMNS = ("Adj Close", "Adj_Close", "adj_close", "adjclose", "AdjClose", "Close", "close", "Price", "price")
 _RETURN_COLUMNS = ("Return", "return", "Returns", "returns", "ret", "RET")
 _MISSING = {"", "null", "NULL", "NaN", "nan", "NA", "N/A", "n/a", "#N/A", "."}
-_TIME_ZONE = r"(\d{2}:\d{2}(?::\d{2}(?:\.\d*)?)?)\s*(?:Z|[+-]\d{2}:?\d{2})$"
-"""A time of day and its offset from UTC, which is dropped: a date's own ``-1993`` or ``-2019`` is no offset."""
+_TIME_ZONE = (
+    r"(T\d{2}(?::?\d{2}(?::?\d{2}(?:\.\d*)?)?)?|\d{2}:\d{2}(?::\d{2}(?:\.\d*)?)?|\d{4}-\d{2}-\d{2}|\d{8})"
+    r"\s*(?:Z|[+-]\d{2}:?\d{2})$"
+)
+"""An offset from UTC after a time of day (``16:00Z``, ``T160000Z``) or an ISO date (``2005-01-03+01:00``),
+which is dropped; the ``-1993`` ending ``29-01-1993`` is no offset."""
 
 
 @dataclass(frozen=True)
@@ -297,6 +301,14 @@ def _missing_runs(missing: np.ndarray) -> tuple[int, int]:
     return best_start, best_length
 
 
+def _local_dates(text: pd.Series, date_format: str) -> pd.Series:
+    """``text`` read as dates (NaT where it cannot be), any time zone dropped: the local date is kept."""
+    dates = pd.to_datetime(text, errors="coerce", format=date_format)
+    if getattr(dates.dt, "tz", None) is not None:  # a form the offset pattern leaves, read with its zone
+        dates = dates.dt.tz_localize(None)
+    return dates
+
+
 def read_series(
     table: TableFile,
     *,
@@ -339,20 +351,20 @@ def read_series(
     if frame.empty:
         raise DataError(f"{table.path}: no data rows; give one line per day below the header")
     local = frame[date].str.strip().str.replace(_TIME_ZONE, r"\1", regex=True)
-    dates = pd.to_datetime(local, errors="coerce", format=date_format or "ISO8601")
+    dates = _local_dates(local, date_format or "ISO8601")
     bad_dates = np.flatnonzero(dates.isna().to_numpy())
     if bad_dates.size and date_format:
         # data.date_format is one setting for every file: a file of ISO dates beside it (which no
         # other convention reads alike) is read as ISO, whole, rather than refused
-        iso = pd.to_datetime(local, errors="coerce", format="ISO8601")
+        iso = _local_dates(local, "ISO8601")
         if not iso.isna().any():
             dates, bad_dates = iso, bad_dates[:0]
     if bad_dates.size:
         row = int(bad_dates[0])
         shown = frame[date].iloc[row]
-        numeric = pd.notna(pd.to_numeric(pd.Series([shown]), errors="coerce")).all()
-        if numeric and date_column is None and _pick(list(frame.columns), _DATE_COLUMNS) is None:
-            # no column is named as dates are: the first was taken, and holds numbers
+        numbers = pd.to_numeric(frame[date], errors="coerce").notna().mean()
+        if numbers > 0.5 and date_column is None and _pick(list(frame.columns), _DATE_COLUMNS) is None:
+            # no column is named as dates are: the first was taken, and holds numbers, not a stray one
             raise DataError(
                 f"{table.where(row)}: cannot read {shown!r} as a date: no column is named Date, and the first, "
                 f"{date!r}, does not hold dates; name the date column in data.date_column (or add one)"
@@ -415,10 +427,11 @@ def read_series(
             raise DataError(f"{table.where(int(bad[0]))}: price {values[bad[0]]} is not positive; {advice}")
     else:
         typical = float(np.nanmedian(np.abs(values))) if np.isfinite(values).any() else 0.0
-        # a decimal return of 100% or more in one period is all but unheard of; in percent it is a 1% move,
-        # which a calm series (bonds; median size under 0.5%) still makes on many days
+        # a decimal return of 100% or more in one period is rare (a few months of a crypto or penny stock's
+        # history); in percent it is a 1% move, which a calm series (bonds; median size under 0.5) makes
+        # on a tenth of its days or more
         whole = int(np.count_nonzero(np.abs(values) >= 1.0))
-        if typical > 0.5 or (whole >= 3 and whole > 0.01 * values.size):
+        if typical > 0.5 or (whole >= 3 and whole > 0.1 * values.size):
             size = f"median size {typical:.4g}, {whole:,} of {values.size:,} at 1 or more"
             if np.nanmin(values) < 0:  # prices are never negative: returns, in percent or larger units
                 raise DataError(
@@ -431,8 +444,14 @@ def read_series(
             )
         bad = np.flatnonzero(values <= -1)
         if bad.size:
+            # several such rows: a file of calmer percent returns than the test above recognises
+            hint = (
+                f" ({bad.size:,} rows are; if the file holds returns in percent, give decimals: 0.01 is 1%)"
+                if bad.size > 1
+                else ""
+            )
             raise DataError(
-                f"{table.where(int(bad[0]))}: return {values[bad[0]]} is -100% or worse; fix or remove the row"
+                f"{table.where(int(bad[0]))}: return {values[bad[0]]} is -100% or worse; fix or remove the row{hint}"
             )
 
     index = pd.DatetimeIndex(dates.to_numpy())

@@ -282,27 +282,28 @@ def spacing_frequency(days: float) -> str:
     return "daily" if days <= 4.0 else "weekly" if days <= 10.0 else "monthly" if days <= 45.0 else "coarser"
 
 
-def check_frequency(series: pd.Series, path: str, frequency: str) -> None:
-    """Refuse a series whose rows are further apart than ``frequency`` (``data.frequency``) steps.
+def check_frequency(dates: pd.Index, what: str, frequency: str, advice: str | None = None) -> None:
+    """Refuse ``dates`` further apart than ``frequency`` (``data.frequency``) steps; ``what`` names them.
 
     Weekly closes read as daily ones would be fitted as if each week were a
     day: volatility per step about twice a day's, and every annualised
     figure wrong by the same factor. Finer data is resampled, and passes.
+    ``advice`` replaces the default (set ``data.frequency`` to the data's).
     """
-    if series.size < 3:
+    if dates.size < 3:
         return
-    days = float(np.median(np.diff(series.index.to_numpy()).astype("timedelta64[D]").astype(float)))
+    days = float(np.median(np.diff(dates.to_numpy()).astype("timedelta64[D]").astype(float)))
     found = spacing_frequency(days)
     if found in _FREQUENCIES and _FREQUENCIES.index(found) <= _FREQUENCIES.index(frequency):
         return
-    advice = (
-        f"set data.frequency: {found} and simulation.steps_per_year: {STEPS_OF[found]}"
-        if found in _FREQUENCIES
-        else "give daily, weekly or monthly values"
-    )
+    if advice is None:
+        advice = (
+            f"set data.frequency: {found} and simulation.steps_per_year: {STEPS_OF[found]}"
+            if found in _FREQUENCIES
+            else "give daily, weekly or monthly values"
+        )
     raise DataError(
-        f"{path}: its rows are {days:g} days apart (the median), {found} data, but data.frequency is {frequency}; "
-        f"{advice}"
+        f"{what} are {days:g} days apart (the median), {found} data, but data.frequency is {frequency}; {advice}"
     )
 
 
@@ -343,8 +344,9 @@ def skipped_returns(loaded: Mapping[str, SeriesFile], kind: str) -> list[str]:
     if kind != "returns":
         return []
     return [
-        f"data: {name} ({series_file.provenance.path}): {series_file.skipped} missing returns were skipped, and each "
-        "is a period's move lost; fill them from the source unless they were zero"
+        f"data: {name} ({series_file.provenance.path}): {series_file.skipped} missing "
+        + ("return was skipped, and it is" if series_file.skipped == 1 else "returns were skipped, and each is")
+        + " a period's move lost; fill them from the source unless they were zero"
         for name, series_file in loaded.items()
         if series_file.skipped and not name.startswith("fx_")
     ]
@@ -574,9 +576,10 @@ def load_market_data(scenario: Scenario) -> MarketData:
                 f"{series_file.provenance.path}: fewer than 2 observations between "
                 f"{data.start or 'the start'} and {data.end or 'the end'}; check data.start and data.end"
             )
-        origin = series_file.provenance
-        shown = origin.source if origin.source.startswith("builtin:") else origin.path
-        check_frequency(series, shown, data.frequency)
+        if name in scenario.asset_names:  # an exchange rate may be coarser, carried by data.fill_limit (below)
+            origin = series_file.provenance
+            shown = origin.source if origin.source.startswith("builtin:") else origin.path
+            check_frequency(series.index, f"{shown}: its rows", data.frequency)
         # built-in series too: the ECB has no krona-style rate for some currencies over years (ISK 2008-2018)
         check_gaps(series_file, series, data.max_gap_days)
         levels[name] = series
@@ -589,6 +592,17 @@ def load_market_data(scenario: Scenario) -> MarketData:
             "data: the series share no common dates"
             + (f" between {data.start} and {data.end}" if data.start or data.end else "")
             + f" ({_span_limits(levels, paths, file_columns)}); check data.paths, data.start and data.end"
+        )
+    rates = [name for name in levels if name not in scenario.asset_names]
+    if rates:
+        # the assets' own spacing is checked above: an exchange rate coarser than data.fill_limit carries
+        # leaves only its own dates in common, and the assets' returns would span several steps each
+        check_frequency(
+            aligned.index,
+            f"data: the dates the assets and exchange rates share ({', '.join(rates)} filled up to "
+            f"data.fill_limit = {data.fill_limit} dates)",
+            data.frequency,
+            "give exchange rates as often as the assets' prices, or raise data.fill_limit to carry them over",
         )
     base = scenario.currency.base
     for spec in scenario.assets:

@@ -9,6 +9,7 @@ workers on several machines or under SLURM or Kubernetes.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from typing import Any
 
 from joblib import effective_n_jobs
 
-from mcalloc.errors import ClusterError, ConfigError
+from mcalloc.errors import ClusterError, ConfigError, signals_held
 
 __all__ = ["cluster_failures", "dask_client"]
 
@@ -89,16 +90,23 @@ def dask_client(scheduler: str | None, n_workers: int = -1, connect_timeout: flo
             client.close()
         return
     count = effective_n_jobs(n_workers)  # -1: one per core, -2: all but one, as joblib counts
-    with (
-        LocalCluster(
-            n_workers=count,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    # the cluster's processes start with SIGINT held, as joblib's workers do: a terminal's Ctrl-C reaches only
+    # this process, which stops the run, instead of every worker printing its own traceback
+    cluster = None
+    try:
+        with signals_held(signal.SIGINT):
+            cluster = LocalCluster(
+                n_workers=count,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            )
+    except BaseException:  # a Ctrl-C held while it started arrives as the hold ends: close what started
+        if cluster is not None:
+            cluster.close()
+        raise
+    with cluster, Client(cluster) as client:
         yield client
 
 

@@ -247,17 +247,22 @@ def _results(out: Path) -> dict[str, bytes]:
     return {str(path.relative_to(out)): path.read_bytes() for path in sorted((out / "runs").glob("*/*.csv"))}
 
 
-def test_a_batch_stopped_by_sigterm_marks_the_run_it_was_in_as_interrupted(tmp_path: Path) -> None:
-    sweep = _sweep(tmp_path, {"simulation.horizon_years": [1, 100, 2]})
-    stopped = _batch_process(sweep, tmp_path / "out")
-    # the 100-year run (a few seconds) has begun once its folder under construction exists
-    second = tmp_path / "out" / "runs" / ".horizon_years=100.partial"
+def _terminated_in_run(sweep: Path, out: Path, run: str) -> int:
+    """Start the batch, send it SIGTERM once ``run`` (a 100-year one: a few seconds) has begun; its exit code."""
+    stopped = _batch_process(sweep, out)
+    # the run has begun once its folder under construction exists
+    working = out / "runs" / f".{run}.partial"
     deadline = time.monotonic() + 300
-    while not second.is_dir() and time.monotonic() < deadline:
+    while not working.is_dir() and time.monotonic() < deadline:
         time.sleep(0.02)
     time.sleep(0.2)
     stopped.send_signal(signal.SIGTERM)
-    assert stopped.wait(timeout=60) == 143
+    return stopped.wait(timeout=60)
+
+
+def test_a_batch_stopped_by_sigterm_marks_the_run_it_was_in_as_interrupted(tmp_path: Path) -> None:
+    sweep = _sweep(tmp_path, {"simulation.horizon_years": [1, 100, 2]})
+    assert _terminated_in_run(sweep, tmp_path / "out", "horizon_years=100") == 143
     index = pd.read_csv(tmp_path / "out" / "index.csv", dtype={"error": str})
     assert list(index["status"]) == ["complete", "failed", "pending"]
     assert index["error"].iloc[1] == "interrupted" and index["folder"].iloc[1] == "runs/horizon_years=100.failed"
@@ -271,14 +276,7 @@ def test_an_interrupted_resumed_batch_keeps_the_runs_finished_before(tmp_path: P
     assert _batch_process(sweep, out).wait(timeout=600) == 0
     finished = pd.read_csv(out / "index.csv")
     shutil.rmtree(out / "runs" / "horizon_years=100")
-    stopped = _batch_process(sweep, out)
-    working = out / "runs" / ".horizon_years=100.partial"
-    deadline = time.monotonic() + 300
-    while not working.is_dir() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.2)
-    stopped.send_signal(signal.SIGTERM)
-    assert stopped.wait(timeout=60) == 143
+    assert _terminated_in_run(sweep, out, "horizon_years=100") == 143
     index = mcalloc.load_batch(out)
     assert list(index["status"]) == ["failed", "skipped", "skipped"]
     numbers = [column for column in finished.columns if ":" in column]

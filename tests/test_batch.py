@@ -303,6 +303,9 @@ def test_a_second_batch_in_a_folder_in_use_is_refused(tmp_path: Path, capsys: py
         assert main(["batch", str(sweep), "--out", str(out)]) == 2
         one_error_line(capsys.readouterr(), (f"{out}: another mcalloc batch (process 12345 on elsewhere)", "--out"))
         assert not (out / "runs").exists() and not (out / "index.csv").exists()
+        # a dry run refuses it as the batch would, rather than listing the other batch's runs as to run
+        assert main(["batch", str(sweep), "--out", str(out), "--dry-run"]) == 2
+        one_error_line(capsys.readouterr(), (f"{out}: another mcalloc batch (process 12345 on elsewhere)",))
     # released (as when that batch ends or dies), the folder is free
     assert main(["batch", str(sweep), "--out", str(out)]) == 0
 
@@ -321,6 +324,21 @@ def test_a_batch_where_locks_fail_runs_unlocked_and_says_so(
     sweep = _sweep(tmp_path, {"seed": [1]}, name="nolocks")
     assert main(["batch", str(sweep), "--out", str(tmp_path / "out")]) == 0
     assert "cannot lock it (No locks available): running unlocked" in capsys.readouterr().err
+    # a system without fcntl (Windows) says so too
+    monkeypatch.setitem(sys.modules, "fcntl", None)
+    assert main(["batch", str(sweep), "--out", str(tmp_path / "windows")]) == 0
+    assert "this system has no file locks: running unlocked" in capsys.readouterr().err
+
+
+def test_a_completed_run_with_a_damaged_config_does_not_stop_the_batch(tmp_path: Path) -> None:
+    # reading the runs done before (for an interrupted batch's index) must not make one broken folder fatal:
+    # the batch reruns it, as it reruns any damaged run
+    sweep = _sweep(tmp_path, {"seed": [1, 2]}, name="damaged")
+    out = tmp_path / "out"
+    assert main(["batch", str(sweep), "--out", str(out)]) == 0
+    (out / "runs" / "seed=1" / "config.yaml").write_text("a: [unclosed\n", encoding="utf-8")
+    assert main(["batch", str(sweep), "--out", str(out)]) == 0
+    assert list(mcalloc.load_batch(out)["status"]) == ["complete", "skipped"]
 
 
 def test_a_batch_killed_mid_run_resumes_to_the_same_results(tmp_path: Path) -> None:

@@ -305,22 +305,25 @@ def test_a_builtin_rate_with_a_hole_of_years_is_refused(shared_data: Path) -> No
         load_market_data(load_scenario(ROOT / "configs" / "examples" / "sweden_fit.yaml", overrides))
 
 
-def test_an_exchange_rate_coarser_than_the_assets_needs_fill_limit(shared_data: Path, tmp_path: Path) -> None:
+def test_an_exchange_rate_coarser_than_data_frequency_is_refused(shared_data: Path, tmp_path: Path) -> None:
     # a weekly USD/SEK beside daily ETFs: unfilled, only its Fridays are common and each "daily" return spans
-    # a week, so it is refused; carried over the week (data.fill_limit), it loads, as the docs say it does
+    # a week; filled, its week's move lands on one day in five. Either misreads it, so it is refused
     weekly = load_builtin("ecb:USD/SEK").values.resample("W-FRI").last().dropna()
     path = tmp_path / "usdsek_weekly.csv"
     path.write_text("Date,Close\n" + "".join(f"{d.date()},{v:.6f}\n" for d, v in weekly.items()), encoding="utf-8")
     config = ROOT / "configs" / "examples" / "sweden_fit.yaml"
     overrides = [f"currency.fx.USD={path}", "data.start=2015-01-01", "data.fill_limit=0"]
-    with pytest.raises(
-        DataError,
-        match=r"data: the dates the assets and exchange rates share \(fx_usd filled up to data.fill_limit = 0 "
-        r"dates\) are 7 days apart .*raise data.fill_limit",
-    ):
-        load_market_data(load_scenario(config, overrides))
-    data = load_market_data(load_scenario(config, [*overrides, "data.fill_limit=5"]))
-    assert data.returns.shape[0] > 1200  # 2015-2019's trading days, not its weeks
+    for fill in (0, 5):  # carried over the week by data.fill_limit it would move one day in five: refused too
+        with pytest.raises(
+            DataError,
+            match=r"usdsek_weekly.csv: its rows are 7 days apart \(the median\), weekly data, but data.frequency "
+            r"is daily; give the exchange rate at least as often \(data.fill_limit carries one over holidays, not "
+            r"weeks\)$",
+        ):
+            load_market_data(load_scenario(config, [*overrides, f"data.fill_limit={fill}"]))
+    # at a weekly frequency it is what is needed
+    weekly_run = [*overrides, "data.frequency=weekly", "simulation.steps_per_year=52", "data.start=2001-09-01"]
+    assert load_market_data(load_scenario(config, weekly_run)).returns.shape[0] > 900
 
 
 @pytest.mark.parametrize(
@@ -528,6 +531,14 @@ def test_offsets_after_a_date_or_a_compact_time_are_dropped(tmp_path: Path) -> N
     series = read_series(read_table(write(tmp_path / "offsets.csv", text))).values
     assert list(series.index.strftime("%Y-%m-%d")) == ["2005-01-03", "2005-01-04", "2005-01-05", "2005-01-06"]
     assert series.index.tz is None
+    # a one-digit hour, offsets changing with daylight saving, an hour-only offset (these crashed)
+    text = "Date,Close\n1993-01-29 9:30-05:00,1\n1993-04-13 9:30-04:00,2\n1993-04-14T16:00:00+05,3\n1993-04-15,4\n"
+    series = read_series(read_table(write(tmp_path / "zones.csv", text))).values
+    assert list(series.index.strftime("%Y-%m-%d")) == ["1993-01-29", "1993-04-13", "1993-04-14", "1993-04-15"]
+    # after a date in the format data.date_format names
+    text = "Date,Close\n31/12/2019Z,1\n02/01/2020+01:00,2\n03/01/2020,3\n"
+    series = read_series(read_table(write(tmp_path / "dmy.csv", text)), date_format="%d/%m/%Y").values
+    assert list(series.index.strftime("%Y-%m-%d")) == ["2019-12-31", "2020-01-02", "2020-01-03"]
 
 
 def test_a_date_format_for_one_file_leaves_iso_files_readable(tmp_path: Path) -> None:

@@ -40,8 +40,10 @@ __all__ = [
     "INDEX_METRICS",
     "BatchOutcome",
     "RunRecord",
+    "batch_in_use",
     "check_batch_folder",
     "estimate",
+    "in_use",
     "index_table",
     "is_complete",
     "key_numbers",
@@ -353,6 +355,7 @@ def _lock_batch(out: Path, report: Callable[[str], None]) -> TextIO | None:
     try:
         import fcntl
     except ImportError:
+        report(f"{out}: this system has no file locks: running unlocked, so a second batch in it would not be refused")
         return None
     try:
         handle = (out / LOCK).open("a+", encoding="utf-8")
@@ -366,10 +369,7 @@ def _lock_batch(out: Path, report: Callable[[str], None]) -> TextIO | None:
         handle.seek(0)
         holder = handle.read().strip() or "another process"
         handle.close()
-        raise OutputError(
-            f"{out}: another mcalloc batch ({holder}) is running in this folder; wait for it to finish or give "
-            "another --out"
-        ) from None
+        raise in_use(out, holder) from None
     except OSError as error:
         handle.close()
         report(
@@ -382,6 +382,33 @@ def _lock_batch(out: Path, report: Callable[[str], None]) -> TextIO | None:
     handle.write(f"process {os.getpid()} on {socket.gethostname()}")
     handle.flush()
     return handle
+
+
+def in_use(out: Path, holder: str) -> OutputError:
+    """The refusal of a folder another batch (``holder``) is running in."""
+    return OutputError(
+        f"{out}: another mcalloc batch ({holder}) is running in this folder; wait for it to finish or give "
+        "another --out"
+    )
+
+
+def batch_in_use(out: Path) -> str | None:
+    """Who holds ``out``'s lock (a running batch), or ``None``: what a dry run refuses as the batch would."""
+    try:
+        import fcntl
+
+        handle = (out / LOCK).open(encoding="utf-8")
+    except (ImportError, OSError):  # no locks here, or no lock file: no batch has held the folder
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return handle.read().strip() or "another process"
+        except OSError:
+            return None
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
 
 
 def _earlier(batch: Batch, out: Path, overrides: list[str]) -> dict[str, RunRecord]:
@@ -407,7 +434,7 @@ def _earlier(batch: Batch, out: Path, overrides: list[str]) -> dict[str, RunReco
             if manifest.get("batch_key") != key:
                 continue
             numbers = key_numbers(folder)
-        except (McallocError, OSError, ValueError, KeyError, IndexError):  # a bad run, a damaged folder: later
+        except Exception:  # noqa: BLE001 - a bad run or a damaged folder is the main loop's to report or rerun
             continue
         found[run.name] = RunRecord(run, "skipped", key, folder, numbers=numbers)
     return found

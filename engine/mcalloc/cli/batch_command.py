@@ -79,12 +79,15 @@ def _with_options(batch: Any, args: argparse.Namespace) -> Any:
 def _dry_run(batch: Any, out: Path) -> int:
     import pandas as pd
 
-    from mcalloc.batch.runner import check_batch_folder, estimate, is_complete, run_key
+    from mcalloc.batch.runner import batch_in_use, check_batch_folder, estimate, in_use, is_complete, run_key
     from mcalloc.config.loader import load_scenario
     from mcalloc.errors import McallocError
     from mcalloc.simulation.resources import check_memory
 
     check_batch_folder(out)  # the batch refuses a folder it cannot make before any run, so the dry run does
+    holder = batch_in_use(out)  # and one another batch is running in
+    if holder is not None:
+        raise in_use(out, holder)
     rows = []
     failing = 0
     for run in batch.runs:

@@ -44,12 +44,13 @@ _NOT_VALUES = frozenset({"volume", "vol", "open interest", "openinterest", "open
 _PRICE_COLUMNS = ("Adj Close", "Adj_Close", "adj_close", "adjclose", "AdjClose", "Close", "close", "Price", "price")
 _RETURN_COLUMNS = ("Return", "return", "Returns", "returns", "ret", "RET")
 _MISSING = {"", "null", "NULL", "NaN", "nan", "NA", "N/A", "n/a", "#N/A", "."}
-_TIME_ZONE = (
-    r"(T\d{2}(?::?\d{2}(?::?\d{2}(?:\.\d*)?)?)?|\d{2}:\d{2}(?::\d{2}(?:\.\d*)?)?|\d{4}-\d{2}-\d{2}|\d{8})"
-    r"\s*(?:Z|[+-]\d{2}:?\d{2})$"
+_OFFSET = r"(?<=\d)\s*(?:Z|\+\d{2}(?::?\d{2})?|-\d{2}:\d{2})$"
+"""An offset from UTC no date's own digits end in (``Z``, ``+01:00``, ``+0100``, ``+05``, ``-05:00``), dropped."""
+_MINUS_OFFSET = (
+    r"(T\d{2}(?::?\d{2}(?::?\d{2}(?:\.\d*)?)?)?|\d{1,2}:\d{2}(?::\d{2}(?:\.\d*)?)?|\d{4}-\d{2}-\d{2})"
+    r"\s*-\d{2}(?:\d{2})?$"
 )
-"""An offset from UTC after a time of day (``16:00Z``, ``T160000Z``) or an ISO date (``2005-01-03+01:00``),
-which is dropped; the ``-1993`` ending ``29-01-1993`` is no offset."""
+"""``-0500`` or ``-05`` after a time of day or an ISO date, dropped: ``29-01-1993`` ends in no offset."""
 
 
 @dataclass(frozen=True)
@@ -303,10 +304,19 @@ def _missing_runs(missing: np.ndarray) -> tuple[int, int]:
 
 def _local_dates(text: pd.Series, date_format: str) -> pd.Series:
     """``text`` read as dates (NaT where it cannot be), any time zone dropped: the local date is kept."""
-    dates = pd.to_datetime(text, errors="coerce", format=date_format)
-    if getattr(dates.dt, "tz", None) is not None:  # a form the offset pattern leaves, read with its zone
+    try:
+        dates = pd.to_datetime(text, errors="coerce", format=date_format)
+    except ValueError:  # zones the offset patterns leave, differing from row to row: each row alone
+        return pd.Series([_local_date(value, date_format) for value in text], index=text.index)
+    if getattr(dates.dt, "tz", None) is not None:  # a zone the offset patterns leave, the same on every row
         dates = dates.dt.tz_localize(None)
     return dates
+
+
+def _local_date(value: str, date_format: str) -> object:
+    """One date of :func:`_local_dates` (a ``Timestamp``), NaT if it cannot be read."""
+    date = pd.to_datetime(value, errors="coerce", format=date_format)
+    return date.tz_localize(None) if getattr(date, "tz", None) is not None else date
 
 
 def read_series(
@@ -350,7 +360,7 @@ def read_series(
     frame = table.frame
     if frame.empty:
         raise DataError(f"{table.path}: no data rows; give one line per day below the header")
-    local = frame[date].str.strip().str.replace(_TIME_ZONE, r"\1", regex=True)
+    local = frame[date].str.strip().str.replace(_OFFSET, "", regex=True).str.replace(_MINUS_OFFSET, r"\1", regex=True)
     dates = _local_dates(local, date_format or "ISO8601")
     bad_dates = np.flatnonzero(dates.isna().to_numpy())
     if bad_dates.size and date_format:

@@ -576,10 +576,18 @@ def load_market_data(scenario: Scenario) -> MarketData:
                 f"{series_file.provenance.path}: fewer than 2 observations between "
                 f"{data.start or 'the start'} and {data.end or 'the end'}; check data.start and data.end"
             )
-        if name in scenario.asset_names:  # an exchange rate may be coarser, carried by data.fill_limit (below)
-            origin = series_file.provenance
-            shown = origin.source if origin.source.startswith("builtin:") else origin.path
-            check_frequency(series.index, f"{shown}: its rows", data.frequency)
+        origin = series_file.provenance
+        shown = origin.source if origin.source.startswith("builtin:") else origin.path
+        # an exchange rate too: carried over a month by data.fill_limit, a monthly rate would move one day in
+        # twenty, and its volatility and correlations would be a month's lumped into single days
+        check_frequency(
+            series.index,
+            f"{shown}: its rows",
+            data.frequency,
+            None
+            if name in scenario.asset_names
+            else "give the exchange rate at least as often (data.fill_limit carries one over holidays, not weeks)",
+        )
         # built-in series too: the ECB has no krona-style rate for some currencies over years (ISK 2008-2018)
         check_gaps(series_file, series, data.max_gap_days)
         levels[name] = series
@@ -592,17 +600,6 @@ def load_market_data(scenario: Scenario) -> MarketData:
             "data: the series share no common dates"
             + (f" between {data.start} and {data.end}" if data.start or data.end else "")
             + f" ({_span_limits(levels, paths, file_columns)}); check data.paths, data.start and data.end"
-        )
-    rates = [name for name in levels if name not in scenario.asset_names]
-    if rates:
-        # the assets' own spacing is checked above: an exchange rate coarser than data.fill_limit carries
-        # leaves only its own dates in common, and the assets' returns would span several steps each
-        check_frequency(
-            aligned.index,
-            f"data: the dates the assets and exchange rates share ({', '.join(rates)} filled up to "
-            f"data.fill_limit = {data.fill_limit} dates)",
-            data.frequency,
-            "give exchange rates as often as the assets' prices, or raise data.fill_limit to carry them over",
         )
     base = scenario.currency.base
     for spec in scenario.assets:

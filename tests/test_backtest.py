@@ -230,6 +230,14 @@ def test_refits_cover_the_whole_test_period(
     ]
 
 
+def test_the_optimisers_settings_do_not_limit_a_backtest(simulated_scenario: Path, tmp_path: Path) -> None:
+    # optimize.batches (5) wants 2 of the optimiser's paths each, but a backtest runs no optimiser: 9 paths
+    # were refused in its name; now they run (and are warned about, as too few for a window check to fail)
+    split = _split(simulated_scenario.parent)
+    args = ["backtest", str(simulated_scenario), "--split", split, "--models", "iid_normal", "--draws", "100"]
+    assert main([*args, "--set", "simulation.n_paths=9", "--out", str(tmp_path / "few"), "-q"]) == 0
+
+
 def test_several_splits_each_as_if_run_alone_with_a_summary(
     simulated_scenario: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -79,13 +79,18 @@ def _choices(text: str, allowed: tuple[str, ...], option: str) -> list[str]:
     return list(dict.fromkeys(chosen))
 
 
+_NO_OPTIMISER = ["optimize.batches=0"]
+"""Settings of the optimiser, which a backtest does not run, that would otherwise limit it."""
+
+
 def _backtest(args: argparse.Namespace) -> int:
     from mcalloc.backtest.evaluate import BacktestPlan, Variant, parse_splits
     from mcalloc.cli.progress import LOGGER, configure_logging
     from mcalloc.pipeline import run_backtest
 
     splits = parse_splits(args.split)  # a mistyped date is refused before any data is read
-    base = load_with_options(args.config, args)
+    # the backtest runs no optimiser: its settings (optimize.batches against few paths) cannot refuse it
+    base = load_with_options(args.config, args, _NO_OPTIMISER)
     if base.model.source != "fit" or base.data is None:
         raise ConfigError(
             f"{args.config}: model.source is {base.model.source}, but the backtest fits the model to data before "
@@ -109,7 +114,7 @@ def _backtest(args: argparse.Namespace) -> int:
     variants = []
     for model in models:
         for law in laws if model not in BASELINE_KINDS else laws[:1]:
-            extra = [f"model.dependence.kind={model}", f"model.marginals.dist={law}"]
+            extra = [*_NO_OPTIMISER, f"model.dependence.kind={model}", f"model.marginals.dist={law}"]
             if model in BASELINE_KINDS:
                 # a baseline has no factor and no copula: nothing for a lead-lag adjustment to act on
                 extra += ["model.factor=null", "model.dependence.lead_lag=0", "model.dependence.lead_lag_series=null"]

@@ -205,6 +205,9 @@ class GroupBound(Frozen):
     def _ordered(self) -> GroupBound:
         if self.min > self.max:
             raise ValueError(f"min {self.min} is above max {self.max}")
+        twice = sorted({name for name in self.assets if self.assets.count(name) > 1})
+        if twice:
+            raise ValueError(f"assets: {twice[0]} is listed more than once; list each asset once")
         return self
 
 

@@ -479,6 +479,11 @@ def _run_locked(batch: Batch, out: Path, overrides: list[str], report: Callable[
         started = False
         key = ""  # known once the run's settings are: a failed run's row gives it too
         try:
+            known = earlier.get(run.name)  # its scenario already loaded and keyed at the start
+            if known is not None and is_complete(folder, known.key):
+                records.append(known)
+                report(f"{label}: already complete, skipped")
+                continue
             scenario = load_scenario(run.config, [*run.overrides, *overrides], run.origins)
             key = run_key(scenario)
             if is_complete(folder, key):

@@ -146,8 +146,7 @@ def check_gaps(series_file: SeriesFile, series: pd.Series, max_gap_days: int | N
         return
     spacing = series.index.to_series().diff().dt.days.to_numpy()[1:]
     if max_gap_days is None:
-        typical = float(np.median(spacing))
-        max_gap_days = 10 if typical <= 4 else 21 if typical <= 10 else 95
+        max_gap_days = {"daily": 10, "weekly": 21}.get(spacing_frequency(float(np.median(spacing))), 95)
     worst = int(np.argmax(spacing))
     if spacing[worst] > max_gap_days:
         before, after = series.index[worst], series.index[worst + 1]
@@ -156,6 +155,14 @@ def check_gaps(series_file: SeriesFile, series: pd.Series, max_gap_days: int | N
             f"{after.date()} (more than {max_gap_days}); fill the gap, move data.start past it, "
             "or raise data.max_gap_days"
         )
+
+
+def _common_span(levels: Mapping[str, pd.Series]) -> pd.DataFrame:
+    """Every date of any series, one column each, within the period all of them cover."""
+    union = pd.concat(levels, axis=1, join="outer", sort=True)
+    start = max(series.index[0] for series in levels.values())
+    end = min(series.index[-1] for series in levels.values())
+    return union.loc[start:end]
 
 
 def align_levels(
@@ -175,10 +182,7 @@ def align_levels(
     The aligned frame; how many dates on which some calendar series has data
     were dropped; how many values were filled.
     """
-    union = pd.concat(levels, axis=1, join="outer", sort=True)
-    start = max(series.index[0] for series in levels.values())
-    end = min(series.index[-1] for series in levels.values())
-    window = union.loc[start:end]
+    window = _common_span(levels)
     calendar_columns = window[list(calendar or levels)]
     on_calendar = calendar_columns.notna().all(axis=1)
     filled = window.ffill(limit=fill_limit) if fill_limit > 0 else window
@@ -194,10 +198,7 @@ def missing_on_dropped(
     levels: Mapping[str, pd.Series], aligned: pd.DataFrame, calendar: list[str] | None = None
 ) -> dict[str, int]:
     """For the dates :func:`align_levels` dropped, how many each series lacked a value on (only those lacking)."""
-    union = pd.concat(levels, axis=1, join="outer", sort=True)
-    start = max(series.index[0] for series in levels.values())
-    end = min(series.index[-1] for series in levels.values())
-    window = union.loc[start:end]
+    window = _common_span(levels)
     traded = window[list(calendar or levels)].notna().any(axis=1)
     dropped = window[traded.to_numpy() & ~window.index.isin(aligned.index)]
     return {str(name): int(count) for name, count in dropped.isna().sum().items() if count}

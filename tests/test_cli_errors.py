@@ -329,6 +329,14 @@ def _dollar_funds(fx: dict[str, str]) -> Mutation:
     return mutate
 
 
+def _dollar_funds_in(base: str) -> Mutation:
+    def mutate(data: RawScenario) -> None:
+        _dollar_funds({"USD": "builtin:ecb:USD/SEK"})(data)
+        data["currency"]["base"] = base
+
+    return mutate
+
+
 def _optimize(**values: object) -> Mutation:
     def mutate(data: RawScenario) -> None:
         data["optimize"].update(values)
@@ -353,6 +361,14 @@ CASES = [
     pytest.param(
         _validate(_dollar_funds({"USD": "builtin:ecb:USD/NOK"}), "currency.fx.USD", "one USD in SEK"),
         id="fx-rate-in-another-currency",
+    ),
+    pytest.param(
+        _validate(_dollar_funds_in("NOK"), "currency.fx.USD", "builtin:ecb:USD/NOK"), id="fx-rate-of-another-base"
+    ),
+    pytest.param(
+        # ISO 4217's XXX: no ECB pair to suggest, so the message asks for a file
+        _validate(_dollar_funds_in("XXX"), "currency.fx.USD", "the ECB rates have no XXX", "file"),
+        id="fx-rate-the-ecb-lacks",
     ),
     pytest.param(
         _validate(_dollar_funds({"USD": "builtin:ecb:USD/SEK", "EUR": "builtin:ecb:EUR/SEK"}), "currency.fx.EUR"),

@@ -83,6 +83,19 @@ def test_a_spreadsheet_is_refused_by_name_not_read_as_a_broken_csv(tmp_path: Pat
         read_table(path)
 
 
+def test_a_json_file_is_refused_by_name_and_a_long_header_is_not_repeated_whole(tmp_path: Path) -> None:
+    # a JSON export of daily closes: records on one line, which a CSV reader takes for 2 x 50 header fields
+    records = [{"Date": f"2019-01-{day:02d}", "Close": 100.0 + day} for day in range(1, 26)]
+    document = json.dumps(records)
+    with pytest.raises(DataError, match=r"prices.json: a JSON file, which mcalloc does not read; give a CSV file"):
+        read_table(write(tmp_path / "prices.json", document))
+    with pytest.raises(DataError) as caught:
+        read_series(read_table(write(tmp_path / "prices.txt", document)))
+    message = str(caught.value)
+    assert "cannot tell which column holds the prices" in message and "(50 columns)" in message
+    assert len(message) < 300  # before: the whole document, 1,300 characters
+
+
 def test_short_missing_runs_are_skipped(tmp_path: Path) -> None:
     text = "Date,Close\n2020-01-01,1\n2020-01-02,null\n2020-01-03,\n2020-01-06,2\n"
     series = read_series(read_table(write(tmp_path / "m.csv", text))).values

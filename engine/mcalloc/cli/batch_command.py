@@ -61,6 +61,12 @@ def _with_options(batch: Any, args: argparse.Namespace) -> Any:
     if args.backend is not None or args.scheduler is not None:
         settings.append((f"simulation.backend={args.backend or 'dask'}", "--backend"))
     if args.scheduler is not None:
+        from mcalloc.config.schema import check_scheduler_address
+
+        try:  # refused once here, not in every run
+            check_scheduler_address(args.scheduler)
+        except ValueError as error:
+            raise ConfigError(f"--scheduler: {error}") from None
         settings.append((f"simulation.scheduler={args.scheduler}", "--scheduler"))
     for setting, origin in settings:
         key = setting.partition("=")[0].strip()

@@ -62,6 +62,30 @@ RebalanceFrequency = Literal["daily", "monthly", "quarterly", "annual", "never",
 
 
 _ECB_SOURCE = re.compile(r"^builtin:ecb:([A-Z]{3})/([A-Z]{3})$")
+
+
+def check_scheduler_address(value: str) -> None:
+    """Refuse a dask scheduler address distributed cannot connect to, before any run (``ValueError``)."""
+    # a host name or address (IPv6 in brackets) and a port, as distributed parses them
+    address = re.fullmatch(r"tcp://(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d{1,5})", value)
+    if address is None or not 0 < int(address.group(2)) < 65536:
+        raise ValueError(
+            f"{value!r} is not an address mcalloc can connect to; give the scheduler's tcp://HOST:PORT "
+            "(PORT a number, 8786 unless the scheduler was started with another; mcalloc connects without "
+            "TLS or other transports)"
+        )
+
+
+def _ecb_or_file(code: str, base: str) -> str:
+    """Where the price of one ``code`` in ``base`` can come from: the ECB pair, or a file when the ECB lacks either."""
+    from mcalloc.data.builtin import ecb_currencies
+
+    missing = [c for c in (code, base) if c not in ecb_currencies()]
+    if missing:
+        return f"the ECB rates have no {missing[0]}, so give a file of those prices"
+    return f"builtin:ecb:{code}/{base}"
+
+
 """A built-in ECB exchange rate, ``builtin:ecb:CCY1/CCY2``: the price of one CCY1 in CCY2."""
 
 MAX_MONEY = 1e12
@@ -233,11 +257,8 @@ class SimulationConfig(Frozen):
     @field_validator("scheduler")
     @classmethod
     def _scheduler_address(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"tcp://\S+", value):
-            raise ValueError(
-                f"{value!r} is not an address mcalloc can connect to; give the scheduler's tcp://HOST:PORT "
-                "(mcalloc connects without TLS or other transports)"
-            )
+        if value is not None:
+            check_scheduler_address(value)
         return value
 
     @model_validator(mode="after")
@@ -556,7 +577,7 @@ class Scenario(Frozen):
             if pair is not None and (pair.group(1), pair.group(2)) != (code, base):
                 raise ValueError(
                     f"currency.fx.{code}: {source} is the price of one {pair.group(1)} in {pair.group(2)}; "
-                    f"this key needs the price of one {code} in {base}: builtin:ecb:{code}/{base}"
+                    f"this key needs the price of one {code} in {base}: {_ecb_or_file(code, base)}"
                 )
 
     def _check_data(self, names: list[str]) -> None:

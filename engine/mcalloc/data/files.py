@@ -38,6 +38,21 @@ _DATE_COLUMNS = ("Date", "date", "DATE", "Datetime", "datetime", "timestamp", "T
 _SPREADSHEETS = frozenset({".xlsx", ".xlsm", ".xls", ".ods", ".numbers"})
 """Extensions of spreadsheet files: refused by name, where reading them as CSV would report a stray byte."""
 
+_OTHER_FORMATS = {
+    ".json": "a JSON file",
+    ".jsonl": "a JSON file",
+    ".xml": "an XML file",
+    ".html": "a web page",
+    ".htm": "a web page",
+    ".h5": "an HDF5 file",
+    ".hdf5": "an HDF5 file",
+    ".feather": "a Feather file",
+    ".pkl": "a pickle",
+    ".pickle": "a pickle",
+    ".pdf": "a PDF",
+}
+"""Extensions of other formats mcalloc does not read, named in the refusal instead of a CSV parser's complaint."""
+
 _NOT_VALUES = frozenset({"volume", "vol", "open interest", "openinterest", "open_interest", "count", "trades"})
 """Column names that never hold prices or returns, however alone they are beside the date (lower case)."""
 
@@ -142,6 +157,11 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
         raise DataError(f"{path}: data file not found; check {key} in the scenario")
     if path.suffix.lower() in _SPREADSHEETS:
         raise DataError(f"{path}: a spreadsheet, which mcalloc does not read; save the sheet as CSV and give that file")
+    if path.suffix.lower() in _OTHER_FORMATS:
+        raise DataError(
+            f"{path}: {_OTHER_FORMATS[path.suffix.lower()]}, which mcalloc does not read; "
+            "give a CSV file (a header such as Date,Close and one line per day) or a Parquet file"
+        )
     if path.suffix.lower() in (".parquet", ".pq"):
         try:
             frame = pd.read_parquet(path)
@@ -243,6 +263,8 @@ def _resolve_columns(
 ) -> tuple[str, str]:
     columns = list(table.frame.columns)
     shown = ", ".join(columns) or "none"
+    if len(shown) > 120:  # a header that is no header (a JSON document, one long line) is not repeated whole
+        shown = shown[:100] + f"... ({len(columns)} columns)"
     separator = next((c for c in (";", "\t", "|") if len(columns) == 1 and c in columns[0]), None)
     if separator is not None:
         raise DataError(

@@ -194,6 +194,31 @@ def test_selling_to_pay_a_tax_pays_the_sales_costs_on_top(tax: float, value: flo
     np.testing.assert_allclose(book.holdings[0, :, 0], book.value[0, 0] / 2, rtol=1e-12)
 
 
+def test_a_depot_sold_at_the_horizon_pays_its_tax_from_the_proceeds_without_trading_costs() -> None:
+    # SEK 100,000 50/50, bought free (no buy-in), basis 50,000 a fund; the first fund doubles: 150,000, a gain of
+    # 50,000. The horizon's sale is free, and so is paying the tax out of its proceeds: 30% of the gain plus
+    # the standard income 0.4% x 100,000 = 15,120, with no SEK 39 per fund or 25 bp on top (it cost 115.8 before)
+    tax = DepotTax.from_config(DepotConfig(), WEALTH)
+    assert tax.liquidate
+    book = FixedMixBook(np.array([[0.5, 0.5]]), 1, AUDIT)
+    tax.prepare(book)
+    tax.on_month_start(book, 0)
+    growth = np.ones((1, 21, 2))
+    growth[0, 0, 0] = 2.0
+    book.advance(growth)
+    tax.on_year_end(book, last=True)
+    assert WEALTH * book.taxes_paid[0, 0] == pytest.approx(0.3 * (50_000.0 + 400.0), rel=1e-12)
+    assert book.costs_paid[0, 0] == 0.0
+    assert WEALTH * book.value[0, 0] == pytest.approx(150_000.0 - 15_120.0, rel=1e-12)
+    # a year's settlement before the horizon still sells units for the tax, and pays for the sale
+    book = FixedMixBook(np.array([[0.5, 0.5]]), 1, AUDIT)
+    tax.prepare(book)
+    book.advance(growth)
+    book.realise_all()
+    tax.on_year_end(book)
+    assert book.costs_paid[0, 0] > 0.0
+
+
 def test_a_depot_adds_purchase_costs_to_the_basis_and_takes_sale_costs_off_the_gain() -> None:
     # SEK 100,000 50/50 (basis 50,000 each); SEK 10,000 in at 25 bp + 2 x 39: 103 of costs, 9,897 bought,
     # 4,948.5 a fund, and each fund's basis grows by its 5,000 (4,948.5 bought + half the costs): 55,000.

@@ -76,14 +76,11 @@ def check_scheduler_address(value: str) -> None:
         )
 
 
-def _ecb_or_file(code: str, base: str) -> str:
-    """Where the price of one ``code`` in ``base`` can come from: the ECB pair, or a file when the ECB lacks either."""
+def _not_at_the_ecb(code: str, base: str) -> str | None:
+    """The first of ``code`` and ``base`` the bundled ECB rates do not price, or None."""
     from mcalloc.data.builtin import ecb_currencies
 
-    missing = [c for c in (code, base) if c not in ecb_currencies()]
-    if missing:
-        return f"the ECB rates have no {missing[0]}, so give a file of those prices"
-    return f"builtin:ecb:{code}/{base}"
+    return next((c for c in (code, base) if c not in ecb_currencies()), None)
 
 
 """A built-in ECB exchange rate, ``builtin:ecb:CCY1/CCY2``: the price of one CCY1 in CCY2."""
@@ -501,6 +498,11 @@ class Scenario(Frozen):
         found = [a.currency for a in self.assets if a.currency is not None and a.currency != base]
         return list(dict.fromkeys(found))
 
+    def _priced_in(self, code: str) -> str:
+        """The settings that price assets in ``code``: ``assets.0.currency`` (and how many more)."""
+        keys = [f"assets.{i}.currency" for i, a in enumerate(self.assets) if a.currency == code]
+        return keys[0] + (f" (and {len(keys) - 1} more)" if len(keys) > 1 else "")
+
     @property
     def fx_factor_names(self) -> list[str]:
         """Exchange-rate risk factors simulated with the assets (``factor`` mode only)."""
@@ -575,9 +577,11 @@ class Scenario(Frozen):
                 )
             pair = _ECB_SOURCE.match(source)
             if pair is not None and (pair.group(1), pair.group(2)) != (code, base):
+                absent = _not_at_the_ecb(code, base)
+                hint = f"the ECB rates have no {absent}, so give a file" if absent else f"builtin:ecb:{code}/{base}"
                 raise ValueError(
                     f"currency.fx.{code}: {source} is the price of one {pair.group(1)} in {pair.group(2)}; "
-                    f"this key needs the price of one {code} in {base}: {_ecb_or_file(code, base)}"
+                    f"this key needs the price of one {code} in {base}: {hint}"
                 )
 
     def _check_data(self, names: list[str]) -> None:
@@ -632,9 +636,17 @@ class Scenario(Frozen):
                 raise ValueError(f"data.paths: no file for asset(s) {', '.join(missing)}")
             no_fx = [c for c in self.foreign_currencies if c not in self.currency.fx]
             if no_fx:
+                code, base = no_fx[0], self.currency.base
+                absent = _not_at_the_ecb(code, base)
+                if absent is not None:  # a typo in a currency code is the likelier cause
+                    raise ValueError(
+                        f"currency.fx: no exchange-rate series for {code}, which {self._priced_in(code)} names; "
+                        f"the ECB rates have no {absent}: check the code, or give a file of the price of one "
+                        f"{code} in {base}"
+                    )
                 raise ValueError(
                     f"currency.fx: no exchange-rate series for {', '.join(no_fx)} (price of one unit in "
-                    f"{self.currency.base}); e.g. {no_fx[0]}: builtin:ecb:{no_fx[0]}/{self.currency.base}"
+                    f"{base}); e.g. {code}: builtin:ecb:{code}/{base}"
                 )
         else:
             params = model.marginals.params or {}
@@ -646,6 +658,14 @@ class Scenario(Frozen):
                     f"(expected {', '.join(names)})"
                 )
             missing = [n for n in names if n not in params]
+            rates = dict(zip(self.fx_factor_names, self.foreign_currencies, strict=True))
+            if missing and missing[0] in rates:
+                code = rates[missing[0]]
+                raise ValueError(
+                    f"model.marginals.params: no parameters for the exchange rate {missing[0]}, which "
+                    f"{self._priced_in(code)}: {code} brings in; check the code, or calibrate the scenario again "
+                    f"with currency.fx.{code} (see `mcalloc calibrate`)"
+                )
             if missing:
                 raise ValueError(
                     f"model.marginals.params: no parameters for asset(s) {', '.join(missing)} "

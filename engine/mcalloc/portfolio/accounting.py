@@ -352,18 +352,20 @@ class FixedMixBook:
         self._year_deposits = np.zeros_like(self.value)
         return tally
 
-    def charge_tax(self, amount: np.ndarray) -> None:
+    def charge_tax(self, amount: np.ndarray, in_cash: bool = False) -> None:
         """Pay ``amount`` (n_portfolios, n_paths) by selling every holding in proportion; the NAV falls.
 
         A negative amount (a tax credit) is reinvested in proportion instead.
         With trading costs the sale (or purchase) pays them as a withdrawal's
         (or contribution's) trades do: sold on top of the tax (or out of the
-        credit), never below the floor.
+        credit), never below the floor. ``in_cash``: the account was just
+        sold whole (:meth:`realise_all`), so the tax comes out of (or the
+        credit joins) its cash, with no trade and no cost.
         """
         spendable = self._above_floor()
         paid = np.minimum(amount, spendable)
         cost = np.zeros_like(paid)
-        costs = self.policy.costs
+        costs = None if in_cash else self.policy.costs
         if costs is not None:
             traded = np.abs(self.holdings * (paid / self.value)[:, None, :])
             cost = np.minimum(costs.of(traded), np.where(paid >= 0.0, spendable - paid, -paid))

@@ -166,10 +166,12 @@ class DepotTax:
 
     def on_year_end(self, book: FixedMixBook, last: bool = False) -> None:
         """Tax the year's net gains (selling everything first at the horizon, if asked)."""
-        if last and self.liquidate:
+        sold = last and self.liquidate
+        if sold:
             book.realise_all()
         year_start, _ = book.close_tax_year()
-        book.charge_tax(self.due(book.close_realised(), year_start, book.close_dividends()))
+        # after the sale the account is cash: the tax is paid (a credit kept) without trading, as the sale was
+        book.charge_tax(self.due(book.close_realised(), year_start, book.close_dividends()), in_cash=sold)
 
 
 AccountTax = IskTax | DepotTax

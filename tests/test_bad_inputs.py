@@ -93,6 +93,7 @@ def test_bad_input_exits_2_with_one_line_and_nothing_complete(
     captured = capsys.readouterr()
     assert code == 2, (case["id"], captured.err)
     one_error_line(captured, tuple(case["expect"]))
+    assert not [fragment for fragment in case.get("absent", ()) if fragment in captured.err], captured.err
     # whatever the command wrote lies in a folder marked failed, with a manifest saying so: nothing
     # half-written (a .partial, a folder without its manifest) can pass for a result
     for path in set(here.rglob("*")) - before:

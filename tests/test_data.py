@@ -463,6 +463,9 @@ def test_a_monthly_fit_reports_months_not_days(capsys: pytest.CaptureFixture[str
     printed = capsys.readouterr().out
     assert "one step is a month: vol_ann and corr_daily are of monthly returns" in printed
     assert "in-sample 1-month VaR" in printed and "1-day" not in printed
+    # the parameters describe months, and the correlation printed says what it is of
+    assert "(100 x monthly log returns)" in printed and "daily log" not in printed
+    assert "\ncopula correlation (of the standardised residuals' normal scores)\n" in printed
     assert "vol_ann_monthly" not in printed and "corr_monthly" not in printed
     assert re.search(r"\n\d+ of 135 window statistics outside", printed)  # 15 windows of 9
 

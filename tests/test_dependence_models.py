@@ -998,3 +998,8 @@ def test_fitted_residuals_too_large_to_standardise_are_refused_not_zeroed() -> N
         with pytest.raises(ModelError, match=message):
             ResidualBootstrap.from_residuals(broken, 1.0)
     ResidualBootstrap.from_residuals(np.where(np.arange(400)[:, None] < 5, np.nan, residuals), 1.0)  # held back: fine
+    # with the series' names, the column is named, not counted
+    broken = residuals.copy()
+    broken[:, 2] = 0.5
+    with pytest.raises(ModelError, match="column intl of the residuals is constant"):
+        ResidualBootstrap.from_residuals(broken, 1.0, names=["sp500", "russell2000", "intl"])

@@ -69,6 +69,12 @@ def _survivors(children: list[psutil.Process], seconds: float = 10.0) -> list[in
     return [c.pid for c in alive]
 
 
+REFUSED = (
+    "mcalloc refuses to read the files named in their detail (a changed paths.parquet only where it is read); "
+    "run their scenarios again"
+)
+
+
 def test_sigterm_marks_the_run_failed_exits_143_and_leaves_no_process(tmp_path: Path) -> None:
     out = tmp_path / "run"
     process, children = _start_run(out)
@@ -249,7 +255,7 @@ def test_clean_keeps_a_complete_run_whatever_its_name(tmp_path: Path, capsys: py
     rows = capsys.readouterr().out.splitlines()
     assert " damaged " in rows[1] and "paths.parquet: changed since the run wrote it" in rows[1]
     assert "pilot.replaced" in rows[2] and " complete " in rows[2]
-    assert rows[-1] == "1 damaged folder(s): mcalloc cannot load them; run their scenarios again"
+    assert rows[-1] == f"1 damaged folder(s): {REFUSED}"
     (tmp_path / "pilot.replaced" / "metrics.csv").unlink()
     assert main(["runs", str(tmp_path)]) == 0
     rows = capsys.readouterr().out.splitlines()
@@ -262,7 +268,7 @@ def test_clean_keeps_a_complete_run_whatever_its_name(tmp_path: Path, capsys: py
     assert main(["runs", str(tmp_path)]) == 0
     rows = capsys.readouterr().out.splitlines()
     assert " damaged " in rows[1] and "manifest.json is unreadable; run its scenario again" in rows[1]
-    assert rows[-1] == "2 damaged folder(s): mcalloc cannot load them; run their scenarios again"
+    assert rows[-1] == f"2 damaged folder(s): {REFUSED}"
 
 
 def test_clean_keeps_a_folder_whose_writer_is_alive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

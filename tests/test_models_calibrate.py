@@ -425,3 +425,29 @@ def test_a_refit_keeps_a_chosen_null() -> None:
     assert model.marginals.variance_ceiling is None
     assert fitting_section(model).marginals.variance_ceiling is None
     assert fitting_section(load_scenario(DEFAULT_CONFIG).model).marginals.variance_ceiling == 4.0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "title"),
+    [
+        ([], "correlation of the resampled standardised residuals; the series other than the market enter as"),
+        (["model.factor=null", "model.dependence.kind=t"], "t copula correlation (sin(pi tau / 2) of Kendall's tau"),
+        (["model.factor=null", "model.dependence.kind=dcc"], "DCC long-run correlation, Qbar"),
+        (
+            ["model.factor=null", "model.dependence.kind=gaussian", "model.dependence.stress.correlation_blend=0.5"],
+            "copula correlation (of the standardised residuals' normal scores); stressed: blended 50% of the way to 1",
+        ),
+        (
+            ["model.factor=null", "model.dependence.kind=t", "model.dependence.stress.worst_days=0.05"],
+            "; stressed: measured on the 5% most volatile days",
+        ),
+        (["model.factor=null", "model.dependence.kind=bootstrap_returns"], "correlation of the resampled returns"),
+    ],
+    ids=["fhs-factor", "t", "dcc", "blended", "worst-days", "bootstrap"],
+)
+def test_the_fit_report_says_what_its_correlation_is(overrides: list[str], title: str) -> None:
+    # it said "copula correlation (normal scores of standardised residuals)" of every matrix: a blended one,
+    # Kendall's, DCC's Qbar and the returns' own alike
+    from mcalloc.cli.model_commands import _dependence_title
+
+    assert title in _dependence_title(load_scenario(FIT_ETFS, overrides))

@@ -91,8 +91,8 @@ def _number(value: float, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
-def diagnostics_text(models: pd.DataFrame) -> str:
-    """The ``models.csv`` table as a readable column per series."""
+def diagnostics_text(models: pd.DataFrame, frequency: str = "daily") -> str:
+    """The ``models.csv`` table as a readable column per series; ``frequency``: one step's (``data.frequency``)."""
     rows: dict[str, list[str]] = {"model": [f"{r.kind}/{r.dist}/{r.mean}" for r in models.itertuples()]}
     factor = "role" in models and models["role"].eq("idiosyncratic").any()
     if factor:
@@ -138,7 +138,7 @@ def diagnostics_text(models: pd.DataFrame) -> str:
     rows["observations"] = [f"{int(v):,}" for v in models["n_obs"]]
     table = pd.DataFrame(rows, index=models["asset"]).T
     table.columns.name = None
-    note = "parameters in percent units (100 x daily log returns); standard errors (robust) in parentheses"
+    note = f"parameters in percent units (100 x {frequency} log returns); standard errors (robust) in parentheses"
     if reset:
         note += (
             "\nomega reset after the fit so that the long-run variance is the sample's (variance_targeting: true):"
@@ -229,16 +229,48 @@ def selection_text(selection: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+_DEPENDENCE_TITLES = {
+    "gaussian": "copula correlation (of the standardised residuals' normal scores)",
+    "t": "t copula correlation (sin(pi tau / 2) of Kendall's tau of the standardised residuals)",
+    "dcc": "DCC long-run correlation, Qbar (of the standardised residuals' normal scores)",
+    "fhs": "correlation of the resampled standardised residuals",
+    "independent": "no correlation (independent)",
+    "bootstrap_returns": "correlation of the resampled returns",
+    "iid_normal": "correlation of the returns",
+    "iid_t": "correlation of the returns",
+}
+
+
+def _dependence_title(scenario: Scenario) -> str:
+    """What the correlation ``mcalloc fit`` prints is: of which numbers, and what was done to it."""
+    dependence = scenario.model.dependence
+    title = _DEPENDENCE_TITLES[dependence.kind]
+    if scenario.model.factor is not None and dependence.kind not in ("iid_normal", "iid_t", "bootstrap_returns"):
+        title += "; the series other than the market enter as their own parts (less their loading on it)"
+    stress = dependence.stress
+    if stress.worst_days is not None:
+        title += f"; stressed: measured on the {stress.worst_days:.0%} most volatile days"
+    if stress.correlation_blend:
+        title += f"; stressed: blended {stress.correlation_blend:.0%} of the way to 1"
+    if dependence.lead_lag and scenario.model.factor is None and stress.worst_days is None:
+        title += f"; with {dependence.lead_lag}-day lead-lag terms"
+    return title
+
+
 def _report(scenario: Scenario, model: Any, models: pd.DataFrame) -> str:
     first, last = models["sample_start"].iloc[0], models["sample_end"].iloc[0]
     span = f", {first}..{last}" if isinstance(first, str) and first else ""
     parts = [f"{scenario.name}: {len(models)} series fitted to {int(models['n_obs'].max()):,} returns{span}"]
-    parts.append(diagnostics_text(models))
+    parts.append(diagnostics_text(models, scenario.data.frequency if scenario.data is not None else "daily"))
     if model.selection_records():
         parts.append(selection_text(model.selection_records()))
     names = list(models["asset"])
     correlation = pd.DataFrame(model.copula.correlation, index=names, columns=names)
-    parts.append("copula correlation (normal scores of standardised residuals)\n" + correlation.round(4).to_string())
+    parts.append(_dependence_title(scenario) + "\n" + correlation.round(4).to_string())
+    scalars = [r for r in model.copula.records() if r["parameter"] != "correlation" and r["series"] == ""]
+    if scalars:
+        shown = "  ".join(f"{r['parameter']} {float(str(r['value'])):.4g}" for r in scalars)
+        parts.append(f"{model.copula.kind} parameters: {shown}")
     if model.warnings:
         parts.append("warnings\n" + "\n".join(f"  - {note}" for note in model.warnings))
     return "\n\n".join(parts)

@@ -75,7 +75,10 @@ def _runs(args: argparse.Namespace) -> int:
         print(f"\n{stale} stale folder(s): `mcalloc clean {args.folder}` removes them")
     damaged = sum(s.state == "damaged" for s in states)
     if damaged:
-        print(f"\n{damaged} damaged folder(s): mcalloc cannot load them; run their scenarios again")
+        print(
+            f"\n{damaged} damaged folder(s): mcalloc refuses to read the files named in their detail "
+            "(a changed paths.parquet only where it is read); run their scenarios again"
+        )
     return 0
 
 

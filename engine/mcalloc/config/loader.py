@@ -406,6 +406,13 @@ def _format_validation_error(
     error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     raw_loc = tuple(error["loc"])
     message = error["msg"].removeprefix("Value error, ")
+    n_errors = exc.error_count()
+    if error["type"] == "literal_error" and raw_loc and str(raw_loc[-1]).startswith("literal["):
+        # a key whose values are a union of literals (a kind or "auto"): pydantic tells each member's apart
+        members = [e for e in errors if e["type"] == "literal_error" and tuple(e["loc"][:-1]) == raw_loc[:-1]]
+        allowed = [v for e in members for v in re.findall(r"'[^']*'", str((e.get("ctx") or {}).get("expected")))]
+        message = f"Input should be {', '.join(allowed[:-1])} or {allowed[-1]}" if len(allowed) > 1 else message
+        raw_loc, n_errors = raw_loc[:-1], n_errors - len(members) + 1
     # validators that check several keys start their message with the key path
     # (relative to where they sit) so that the error can point at it
     prefixed = _KEY_PREFIX.match(message)
@@ -473,7 +480,7 @@ def _format_validation_error(
     elif "input" in error and error["type"] not in ("value_error", "assertion_error"):
         shown = repr(error["input"])
         message = f"{message} (got {shown[:60]})"
-    extra = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    extra = f" (+{n_errors - 1} more)" if n_errors > 1 else ""
     # the override's label names the key already (or a key inside it: --set data.columns.gold for data.columns)
     if where == f"--set {key}" or where.startswith(f"--set {key}.") or where.endswith(f": {key}"):
         return f"{where}: {message}{extra}"

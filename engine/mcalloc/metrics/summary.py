@@ -36,9 +36,9 @@ METRIC_COLUMNS = [
     "sortino",
     "var_95_annual",
     "var_99_annual",
+    "cvar_95_annual",
     "cvar_99_annual",
     "horizon_cvar_95",
-    "cvar_95_annual",
     "prob_loss",
     "terminal_wealth_p05",
     "terminal_wealth_p50",
@@ -49,11 +49,11 @@ METRIC_COLUMNS = [
     "terminal_wealth_real_p95",
     "trading_costs_mean",
     "taxes_mean",
-    "rebalances_per_year",
     "invested_mean",
     "mwr_median",
     "prob_shortfall",
     "prob_depleted",
+    "rebalances_per_year",
     "n_paths",
 ]
 

@@ -111,10 +111,12 @@ class ResidualBootstrap:
         block_length: float,
         what: str = "model.dependence.residuals",
         fix: str = "check the residual file",
+        names: Sequence[str] = (),
     ) -> ResidualBootstrap:
         """Centre and scale each column of raw standardised residuals (rows with NaN dropped).
 
-        ``what`` and ``fix`` say in an error where the residuals came from and what to do.
+        ``what`` and ``fix`` say in an error where the residuals came from and what to do; ``names``, the
+        columns' series (else they are numbered).
 
         Raises
         ------
@@ -122,12 +124,16 @@ class ResidualBootstrap:
             If fewer than ``MIN_RESIDUAL_ROWS`` complete rows remain or a column is constant.
         """
         rows = _checked_rows(residuals, what, fix)
+
+        def label(column: int) -> str:
+            return f"column {names[column]}" if len(names) > column else f"column {column + 1}"
+
         with np.errstate(over="ignore", invalid="ignore"):
             mean, scale = rows.mean(axis=0), rows.std(axis=0)
             standardised = (rows - mean) / scale
         if np.any(scale <= 0.0):
             column = int(np.flatnonzero(scale <= 0.0)[0])
-            raise ModelError(f"{what}: column {column + 1} of the residuals is constant ({rows[0, column]:.6g}); {fix}")
+            raise ModelError(f"{what}: {label(column)} of the residuals is constant ({rows[0, column]:.6g}); {fix}")
         # measured against a robust spread (the median absolute deviation, scaled to a normal's standard
         # deviation): one huge value inflates the standard deviation itself, and never stands out by it
         median = np.median(rows, axis=0)
@@ -141,7 +147,7 @@ class ResidualBootstrap:
         if far.any():
             row, column = (int(i[0]) for i in np.nonzero(far))
             raise ModelError(
-                f"{what}: complete row {row + 1}, column {column + 1} ({rows[row, column]:.6g}) is more than "
+                f"{what}: complete row {row + 1}, {label(column)} ({rows[row, column]:.6g}) is more than "
                 f"{MAX_STANDARDISED:g} robust standard deviations from its column's median, which no standardised "
                 f"residual is; {fix}"
             )

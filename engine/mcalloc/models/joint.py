@@ -525,7 +525,10 @@ def joint_model_from_config(config: ModelConfig, asset_names: list[str]) -> Join
         assert dependence_config.residuals is not None
         raw = read_residuals(dependence_config.residuals, asset_names)
         bootstrap = ResidualBootstrap.from_residuals(
-            raw, dependence_config.block_length, f"{dependence_config.residuals} (model.dependence.residuals)"
+            raw,
+            dependence_config.block_length,
+            f"{dependence_config.residuals} (model.dependence.residuals)",
+            names=asset_names,
         )
         fixed = _with_empirical_shocks(fixed, bootstrap)
         _check_stationary(fixed)
@@ -919,6 +922,7 @@ def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions |
             dependence_config.block_length,
             "model.dependence (the fitted residuals)",
             "check the data for a broken price or a split (a fit's residuals come from the data section's files)",
+            names=names,
         )
         marginals = _with_empirical_shocks(marginals, bootstrap)
         _check_stationary(marginals, config.marginals.max_persistence)

@@ -293,7 +293,25 @@ def load_raw(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any],
             f"{locations.get(('extends',), path)}: extends: {parent_path} is a sweep file (it has base:), not a "
             "scenario; extend its base scenario, or run the sweep with mcalloc batch"
         )
-    return _merge(parent, data), {**parent_locations, **locations}
+    replaced = _replaced(parent, data)
+    kept = {key: where for key, where in parent_locations.items() if not any(_under(key, r) for r in replaced)}
+    return _merge(parent, data), {**kept, **locations}
+
+
+def _replaced(base: Mapping[str, Any], child: Mapping[str, Any], at: KeyPath = ()) -> list[KeyPath]:
+    """The key paths whose parent value ``child`` replaces rather than merges into (see :func:`_merge`)."""
+    found: list[KeyPath] = []
+    for key, value in child.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
+            found += _replaced(base[key], value, (*at, key))
+        elif key in base:
+            found.append((*at, key))
+    return found
+
+
+def _under(key: KeyPath, section: KeyPath) -> bool:
+    """Whether ``key`` lies inside ``section`` (not the section itself)."""
+    return len(key) > len(section) and key[: len(section)] == section
 
 
 def _parse_key(part: str) -> str | int:
@@ -362,7 +380,9 @@ def apply_override(data: dict[str, Any], override: str, origin: str | None = Non
                 raise ConfigError(f"{label}: {where} is past the end of the list ({len(target)} items)")
             target = target[part]
         elif isinstance(target, dict):
-            target = target.setdefault(part, {})
+            if target.get(part) is None:  # absent, or null (params: null): the key starts the section
+                target[part] = {}
+            target = target[part]
         else:
             raise ConfigError(f"{label}: {where} is not a section that holds keys")
     last = parts[-1]
@@ -452,6 +472,8 @@ def _format_validation_error(
         # a key the files do not give, which the section's kind asks for: the override that chose the kind
         # (simulation.start.kind=vol, which needs vol_ann) is what the user just did
         inside += [key for key in overridden if key == (*loc[:-1], "kind")]
+        if error["type"] == "missing":  # a section an override began with one of its keys lacks the others
+            inside += [key for key in overridden if len(key) == len(loc) and key[:-1] == loc[:-1]]
     if inside:  # a check of the whole section, failed by the override that changed one of its keys
         where = locations.get(inside[-1], where)
     if error["type"] == "extra_forbidden":

@@ -286,3 +286,16 @@ def test_compiled_drawdown_counts_match_the_reference_on_bin_edges() -> None:
     assert reference is not None and compiled is not None
     np.testing.assert_array_equal(compiled, reference)
     assert compiled.sum() == 2 * nav.size and compiled[:, -1].min() >= 2
+
+
+def test_a_compiled_book_refuses_a_block_of_another_shape() -> None:
+    # the kernel reads the sizes off the block and checks no bounds: 4 assets' returns into a 3-asset book
+    # were accepted and corrupted memory (a segfault later); the numpy reference raises too
+    from mcalloc.portfolio.compiled import CompiledBook
+
+    book = CompiledBook(np.full((2, 3), 1.0 / 3.0), 5, np.ones(3))
+    for shape in [(5, 21, 4), (6, 21, 3), (5, 21)]:
+        with pytest.raises(ValueError, match="for a book of 5 paths x 3 assets"):
+            book.advance_log(np.full(shape, 0.001))
+    book.advance_log(np.full((5, 21, 3), 0.001))
+    np.testing.assert_allclose(book.value, np.exp(0.021), rtol=1e-12)

@@ -67,6 +67,12 @@ class CompiledBook(FixedMixBook):
         """Book a block of days from market log returns (n_paths, n_steps, n_assets), any layout."""
         from mcalloc.simulation.kernels import book_block
 
+        expected = (self._asset_growth.shape[1], self._asset_growth.shape[0])
+        if log_returns.ndim != 3 or (log_returns.shape[0], log_returns.shape[2]) != expected:
+            # the kernel reads the sizes off this block and checks no bounds: a mismatch would corrupt memory
+            raise ValueError(
+                f"a block of shape {log_returns.shape} for a book of {expected[0]} paths x {expected[1]} assets"
+            )
         layout = log_returns.transpose(1, 2, 0)
         growth = self._scratch("growth", layout.shape)
         np.exp(layout, out=growth)

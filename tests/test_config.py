@@ -244,6 +244,17 @@ def test_fitted_frequency_must_match_simulated_steps() -> None:
     )
 
 
+def test_calibrated_parameters_without_a_step_are_judged_at_the_simulated_step() -> None:
+    # mu 0.6 (percent per step) is 151% a year in days, refused, but 7.2% in months: it was refused at 12 steps
+    # a year too, as if every calibrated file without model.marginals.step were daily
+    monthly = ["model.marginals.step=", "simulation.steps_per_year=12", "model.marginals.params.sp500.mu=0.6"]
+    assert load_scenario(DEFAULT_CONFIG, monthly).model.marginals.params["sp500"].mu == 0.6  # type: ignore[index]
+    with pytest.raises(ConfigError, match=r"params.sp500.mu: 0.6 .* 151% a year; .* within \+-0.40"):
+        load_scenario(DEFAULT_CONFIG, ["model.marginals.step=", "model.marginals.params.sp500.mu=0.6"])
+    with pytest.raises(ConfigError, match=r"params.sp500.mu: 0.6 .* 151% a year"):
+        load_scenario(DEFAULT_CONFIG, ["model.marginals.params.sp500.mu=0.6"])  # step: daily, written
+
+
 def test_every_yaml_example_of_docs_config_md_is_a_valid_part_of_the_default_scenario(tmp_path: Path) -> None:
     # each ```yaml block that starts with a top-level section, merged over configs/default.yaml, validates
     text = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")

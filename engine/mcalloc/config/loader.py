@@ -314,6 +314,20 @@ def _under(key: KeyPath, section: KeyPath) -> bool:
     return len(key) > len(section) and key[: len(section)] == section
 
 
+def _copied(value: Any) -> Any:
+    """A deep copy of YAML data in which every key keeps its type.
+
+    (A round trip through JSON, which this replaced, turned a name YAML had
+    read as a boolean, ``no:``, into the text ``"false"``, which validation
+    then took for a name: one ``--set`` silenced the refusal of ``no``.)
+    """
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_copied(item) for item in value]
+    return value
+
+
 def _parse_key(part: str) -> str | int:
     # ASCII digits only: str.isdigit() is also true for '²', which int() refuses
     return int(part) if part.isascii() and part.isdigit() else part
@@ -365,13 +379,18 @@ def apply_override(data: dict[str, Any], override: str, origin: str | None = Non
     except ConfigError:
         if raw_value.strip().startswith(("{", "[")):
             raise ConfigError(f"{label}: cannot read value {raw_value!r} as YAML") from None
+        if raw_value.strip().startswith("!"):  # a tag, refused in a file too: not text to keep as written
+            raise ConfigError(
+                f"{label}: {raw_value.strip()!r} starts with a YAML tag, which mcalloc does not read; "
+                "quote the value ('\"!...\"') if it is text"
+            ) from None
         # text YAML will not read bare (%d/%m/%Y, @home): taken as written; validation judges it
         value = raw_value.strip()
     except ValueError:
         # looks like a date but is not one (2019-13-45): let validation say so
         value = raw_value.strip()
     parts = [_parse_key(p) for p in key.strip().split(".")]
-    result: dict[str, Any] = json.loads(json.dumps(data, default=str))
+    result: dict[str, Any] = _copied(data)
     target: Any = result
     for depth, part in enumerate(parts[:-1]):
         where = ".".join(str(p) for p in parts[: depth + 1])

@@ -56,6 +56,7 @@ __all__ = [
     "StressConfig",
     "can_tie",
     "check_calibrated_model",
+    "check_params",
 ]
 
 MarginalKind = Literal["garch", "gjr_garch", "egarch"]
@@ -143,7 +144,7 @@ class MarginalParams(Frozen):
     alpha: float
     gamma: float = 0.0
     beta: float
-    # no lower bound here: _check_params names the floor (NU_FLOOR) for any nu below it
+    # no lower bound here: check_params names the floor (NU_FLOOR) for any nu below it
     nu: float | None = None
     skew: Annotated[float, Field(gt=-1.0, lt=1.0)] | None = None
     last_variance: Annotated[float, Field(gt=0.0, le=MAX_VARIANCE)] | None = None
@@ -168,7 +169,7 @@ MAX_MEAN_ANN = 1.0
 STEPS_OF = {"daily": 252, "weekly": 52, "monthly": 12}
 
 
-def _check_params(kind: MarginalKind, params: MarginalParams, steps_per_year: int = 252) -> str | None:
+def check_params(kind: MarginalKind, params: MarginalParams, steps_per_year: int = 252) -> str | None:
     """The first problem with ``params`` for a model of ``kind``, if any.
 
     It starts with ``.key: `` when one parameter is at fault, else with ``: ``.
@@ -282,7 +283,8 @@ class MarginalsConfig(Frozen):
             kind = params.kind or self.kind
             if kind == "auto":
                 continue
-            problem = _check_params(kind, params, STEPS_OF[self.step or "daily"])
+            # without a step the scenario checks again at simulation.steps_per_year; here, at the loosest
+            problem = check_params(kind, params, STEPS_OF[self.step or "monthly"])
             if problem is not None:
                 raise ValueError(f"params.{name}{problem}")
             if (params.mean or self.mean) not in AR_MEANS and params.phi != 0.0:

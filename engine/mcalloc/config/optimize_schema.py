@@ -9,10 +9,11 @@ are positive fractions.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from mcalloc.config.base import Frozen
 
@@ -41,9 +42,30 @@ Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 
 DEFAULT_FIT_PATHS = 20_000
 
-MinReturn = (
-    Annotated[float, Field(gt=-1.0, lt=10.0)] | Annotated[str, Field(pattern=r"^benchmark:[a-z][a-z0-9_]*$")] | None
-)
+
+def _min_return(value: object) -> object:
+    """A yearly return above -1 and below 10, or ``benchmark:NAME``; checked in one place, so that one message says
+    which (a union of the two types told a wrong name by pydantic's label of the number type)."""
+    if value is None:
+        return value
+    if isinstance(value, str):
+        if re.fullmatch(r"benchmark:[a-z][a-z0-9_]*", value.strip()):
+            return value.strip()
+        try:  # a number in quotes is still the number
+            value = float(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is neither a number nor benchmark:NAME with NAME a benchmark's (lower-case) name "
+                "from portfolio.benchmarks; e.g. 0.06 (6% a year) or benchmark:sp500_only"
+            ) from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{value!r} is not a yearly return; give e.g. 0.06 (6% a year) or benchmark:NAME")
+    if not -1.0 < value < 10.0:
+        raise ValueError(f"{value} is not a yearly return above -1 and below 10 (decimal: 0.06 is 6% a year)")
+    return float(value)
+
+
+MinReturn = Annotated[float | str | None, BeforeValidator(_min_return)]
 
 Level = Annotated[float, Field(gt=0.5, lt=1.0)]
 

@@ -29,6 +29,7 @@ from mcalloc.config.model_schema import (
     StartConfig,
     StressConfig,
     check_calibrated_model,
+    check_params,
 )
 from mcalloc.config.optimize_schema import (
     ConstraintsConfig,
@@ -674,6 +675,12 @@ class Scenario(Frozen):
             check_calibrated_model(model, names, self.simulation.start)
             self._check_calibrated_dependence()
             step = model.marginals.step
+            if step is None:  # the parameters are per simulated step: their ranges are judged at its length
+                for name, given in (model.marginals.params or {}).items():
+                    kind = given.kind or model.marginals.kind
+                    problem = None if kind == "auto" else check_params(kind, given, self.simulation.steps_per_year)
+                    if problem is not None:
+                        raise ValueError(f"model.marginals.params.{name}{problem}")
             if step is not None and self.simulation.steps_per_year not in STEPS_PER_YEAR[step]:
                 per_year = {"daily": 252, "weekly": 52, "monthly": 12}[step]
                 raise ValueError(

@@ -492,7 +492,7 @@ CASES = [
         _risk_free_above_every_mix({"kind": "max_sharpe"}, "portfolio.risk_free"), id="run-risk-free-above-every-mix"
     ),
     pytest.param(
-        _risk_free_above_every_mix({"kind": "max_sharpe", "risk_free": 0.5}, "optimize.objectives.0.risk_free"),
+        _risk_free_above_every_mix({"kind": "max_sharpe", "risk_free": 0.45}, "optimize.objectives.0.risk_free"),
         id="run-objective-risk-free-above-every-mix",
     ),
 ]

@@ -52,6 +52,34 @@ def _mapping_values(annotation: object) -> object | None:
     return None
 
 
+def _models_in(annotation: object) -> list[type[BaseModel]]:
+    """The pydantic models a field's annotation holds (inside ``Annotated``, unions, lists and tuples)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _models_in(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType, list, tuple):
+        return [model for argument in typing.get_args(annotation) for model in _models_in(argument)]
+    return []
+
+
+def user_keyed_sections(model: type[BaseModel], at: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The key paths of mappings keyed by the user's own names (``portfolio.benchmarks``, and each benchmark
+    inside it: ``portfolio.benchmarks.*``); ``*`` stands for any name or list index."""
+    found: list[tuple[str, ...]] = []
+    for name, field in model.model_fields.items():
+        path = (*at, name)
+        values = _mapping_values(field.annotation)
+        while values is not None:  # a mapping of mappings: its entries are keyed by names too
+            found.append(path)
+            path, values = (*path, "*"), _mapping_values(values)
+        listed = typing.get_origin(field.annotation) is list
+        for inner in _models_in(field.annotation):
+            found += user_keyed_sections(inner, (*at, name, "*") if listed else (*at, name))
+    return found
+
+
 def _boolean_for_a_number(value: object, annotation: object) -> str | None:
     """Where in ``value`` a boolean stands for a number of ``annotation``: ``""`` at the top, ``".x.0"`` inside.
 

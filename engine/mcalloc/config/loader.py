@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -293,6 +294,9 @@ def load_raw(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any],
             f"{locations.get(('extends',), path)}: extends: {parent_path} is a sweep file (it has base:), not a "
             "scenario; extend its base scenario, or run the sweep with mcalloc batch"
         )
+    for key in _drops_of_nothing(parent, data):
+        dotted = ".".join(str(part) for part in key)
+        raise ConfigError(f"{locations.get(key, path)}: {dotted}: {_nothing_to_drop(key, parent)}")
     replaced = _replaced(parent, data)
     kept = {key: where for key, where in parent_locations.items() if not any(_under(key, r) for r in replaced)}
     return _merge(parent, data), {**kept, **locations}
@@ -307,6 +311,42 @@ def _replaced(base: Mapping[str, Any], child: Mapping[str, Any], at: KeyPath = (
         elif key in base:
             found.append((*at, key))
     return found
+
+
+@cache
+def _user_keyed() -> list[KeyPath]:
+    from mcalloc.config.base import user_keyed_sections
+
+    return [tuple(section) for section in user_keyed_sections(Scenario)]
+
+
+def _keyed_by_names(section: KeyPath) -> bool:
+    """Whether ``section`` is a mapping keyed by the user's own names (benchmarks, params), not by settings."""
+    return any(
+        len(pattern) == len(section) and all(p in ("*", s) for p, s in zip(pattern, section, strict=True))
+        for pattern in _user_keyed()
+    )
+
+
+def _drops_of_nothing(base: Mapping[str, Any], child: Mapping[str, Any], at: KeyPath = ()) -> list[KeyPath]:
+    """Names ``child`` sets to null, to drop them, in a mapping of names where ``base`` has no such name."""
+    found: list[KeyPath] = []
+    for key, value in child.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
+            found += _drops_of_nothing(base[key], value, (*at, key))
+        elif value is None and key not in base and _keyed_by_names(at):
+            found.append((*at, key))
+    return found
+
+
+def _nothing_to_drop(key: KeyPath, data: Mapping[str, Any]) -> str:
+    """The message for a null that drops a name the section lacks: a misspelling, most likely."""
+    section: Any = data
+    for part in key[:-1]:
+        section = section[part]
+    names = ", ".join(str(name) for name in section) or "none"
+    where = ".".join(str(part) for part in key[:-1])
+    return f"null drops an inherited name, but {where} has no '{key[-1]}' (it has {names}); check the spelling"
 
 
 def _under(key: KeyPath, section: KeyPath) -> bool:
@@ -413,6 +453,8 @@ def apply_override(data: dict[str, Any], override: str, origin: str | None = Non
         raise ConfigError(
             f"{label}: {parent} is a single value ({container!r}), not a section that holds keys; set {parent}=VALUE"
         )
+    if value is None and isinstance(container, dict) and last not in container and _keyed_by_names(tuple(parts[:-1])):
+        raise ConfigError(f"{label}: {_nothing_to_drop(tuple(parts), result)}")
     container[last] = value  # type: ignore[index]
     return result
 

@@ -123,7 +123,7 @@ class MaxSharpeObjective(_Objective):
     """Maximise ``(mean - risk_free) / volatility``; ``risk_free`` defaults to ``portfolio.risk_free``."""
 
     kind: Literal["max_sharpe"]
-    risk_free: Annotated[float, Field(ge=-0.5, le=0.5)] | None = None
+    risk_free: Annotated[float, Field(gt=-0.5, lt=0.5)] | None = None
 
     @property
     def default_label(self) -> str:

@@ -192,6 +192,9 @@ def test_the_generating_model_passes_and_a_constant_volatility_baseline_fails(
     assert verdicts.loc["gaussian/normal", "verdict"] == "passes", verdicts.to_string()
     assert verdicts.loc["iid_normal", "verdict"] == "fails", verdicts.to_string()
     assert "pass: gaussian/normal" in printed and "fail: iid_normal" in printed
+    # one split's table counts the checks below the threshold too, as the summary over splits does
+    header = next(line for line in printed.splitlines() if line.lstrip().startswith("model"))
+    assert header.split()[:5] == ["model", "checks", "failed_at_5pct", "failed_at_threshold", "smallest_p"]
     table = pd.read_csv(out / "validation.csv")
     true_model = table[(table["model"] == "gaussian/normal") & (table["check"] == "var") & (table["horizon"] == "1d")]
     assert len(true_model) == 2 * 6  # two levels x (3 series + 3 benchmark mixes; sp500_only repeats sp500)

@@ -154,7 +154,16 @@ def _backtest(args: argparse.Namespace) -> int:
         "a model passes when no check's p-value is below 5% / checks (Bonferroni); "
         "validation.csv has every check, failed_at_5pct counts the individual failures"
     )
-    columns = ["model", "checks", "failed_at_5pct", "smallest_p", "threshold", "verdict", "worst"]
+    columns = [
+        "model",
+        "checks",
+        "failed_at_5pct",
+        "failed_at_threshold",
+        "smallest_p",
+        "threshold",
+        "verdict",
+        "worst",
+    ]
     several = len(outcome.periods) > 1
     print(shown[["split", *columns] if several else columns].to_string(index=False))
     if several:

@@ -70,6 +70,21 @@ def test_the_sweep_file_docs_batch_md_shows_expands_into_valid_scenarios(tmp_pat
         load_scenario(run.config, run.overrides)
 
 
+def test_a_grid_may_offer_a_name_with_and_without_it(tmp_path: Path) -> None:
+    # null in a grid is "this run has no such benchmark", not a --set's misspelt drop, which is refused
+    path = tmp_path / "sweep.yaml"
+    grid = {"portfolio.benchmarks.gold_tilt": [None, {"sp500": 0.9, "intl": 0.1}]}
+    sweep = {"name": "tilts", "base": str(DEFAULT_CONFIG), "set": {"optimize.objectives": []}, "grid": grid}
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False), encoding="utf-8")
+    batch = read_sweep(path)
+    held = [
+        "gold_tilt" in load_scenario(run.config, run.overrides, run.origins).portfolio.benchmarks for run in batch.runs
+    ]
+    assert held == [False, True]
+    with pytest.raises(ConfigError, match="has no 'gold_tilt'"):
+        load_scenario(DEFAULT_CONFIG, ["portfolio.benchmarks.gold_tilt="])
+
+
 def test_a_damaged_run_folder_in_a_batch_is_run_again(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sweep = _sweep(tmp_path, {"simulation.horizon_years": [1, 2]})
     out = tmp_path / "out"

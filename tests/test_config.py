@@ -255,6 +255,12 @@ def test_calibrated_parameters_without_a_step_are_judged_at_the_simulated_step()
         load_scenario(DEFAULT_CONFIG, ["model.marginals.params.sp500.mu=0.6"])  # step: daily, written
 
 
+def test_a_calibrated_translating_scenario_with_a_foreign_asset_validates() -> None:
+    # translate mode simulates no exchange rate: looking one up for missing parameters crashed every such scenario
+    translated = ["currency.mode=translate", "assets.2.currency=EUR"]
+    assert load_scenario(DEFAULT_CONFIG, translated).foreign_currencies == ["EUR"]
+
+
 def test_every_yaml_example_of_docs_config_md_is_a_valid_part_of_the_default_scenario(tmp_path: Path) -> None:
     # each ```yaml block that starts with a top-level section, merged over configs/default.yaml, validates
     text = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")

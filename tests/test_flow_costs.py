@@ -210,6 +210,16 @@ def test_a_depot_sold_at_the_horizon_pays_its_tax_from_the_proceeds_without_trad
     assert WEALTH * book.taxes_paid[0, 0] == pytest.approx(0.3 * (50_000.0 + 400.0), rel=1e-12)
     assert book.costs_paid[0, 0] == 0.0
     assert WEALTH * book.value[0, 0] == pytest.approx(150_000.0 - 15_120.0, rel=1e-12)
+    # a loss at the horizon earns a credit that joins the cash, bought into nothing: fund A halves, a 25,000
+    # loss, 70% of it less the 400 of standard income is a 17,100 deficit, credited at 30%: 5,130
+    book = FixedMixBook(np.array([[0.5, 0.5]]), 1, AUDIT)
+    tax.prepare(book)
+    tax.on_month_start(book, 0)
+    book.advance(np.where(growth == 2.0, 0.5, growth))
+    tax.on_year_end(book, last=True)
+    assert WEALTH * book.taxes_paid[0, 0] == pytest.approx(-5_130.0, rel=1e-12)
+    assert book.costs_paid[0, 0] == 0.0
+    assert WEALTH * book.value[0, 0] == pytest.approx(75_000.0 + 5_130.0, rel=1e-12)
     # a year's settlement before the horizon still sells units for the tax, and pays for the sale
     book = FixedMixBook(np.array([[0.5, 0.5]]), 1, AUDIT)
     tax.prepare(book)

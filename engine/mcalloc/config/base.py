@@ -65,15 +65,12 @@ def _models_in(annotation: object) -> list[type[BaseModel]]:
 
 
 def user_keyed_sections(model: type[BaseModel], at: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """The key paths of mappings keyed by the user's own names (``portfolio.benchmarks``, and each benchmark
-    inside it: ``portfolio.benchmarks.*``); ``*`` stands for any name or list index."""
+    """The key paths of mappings keyed by the user's own names, where a name set to null is left out
+    (``portfolio.benchmarks``, ``model.marginals.params``); ``*`` stands for a list index."""
     found: list[tuple[str, ...]] = []
     for name, field in model.model_fields.items():
-        path = (*at, name)
-        values = _mapping_values(field.annotation)
-        while values is not None:  # a mapping of mappings: its entries are keyed by names too
-            found.append(path)
-            path, values = (*path, "*"), _mapping_values(values)
+        if _mapping_values(field.annotation) is not None:
+            found.append((*at, name))
         listed = typing.get_origin(field.annotation) is list
         for inner in _models_in(field.annotation):
             found += user_keyed_sections(inner, (*at, name, "*") if listed else (*at, name))

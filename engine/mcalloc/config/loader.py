@@ -453,7 +453,9 @@ def apply_override(data: dict[str, Any], override: str, origin: str | None = Non
         raise ConfigError(
             f"{label}: {parent} is a single value ({container!r}), not a section that holds keys; set {parent}=VALUE"
         )
-    if value is None and isinstance(container, dict) and last not in container and _keyed_by_names(tuple(parts[:-1])):
+    # a --set's misspelling; a sweep's grid may offer a name with and without it (null), so it is not checked
+    dropped = value is None and isinstance(container, dict) and last not in container
+    if dropped and origin is None and _keyed_by_names(tuple(parts[:-1])):
         raise ConfigError(f"{label}: {_nothing_to_drop(tuple(parts), result)}")
     container[last] = value  # type: ignore[index]
     return result
@@ -534,7 +536,12 @@ def _format_validation_error(
         # (simulation.start.kind=vol, which needs vol_ann) is what the user just did
         inside += [key for key in overridden if key == (*loc[:-1], "kind")]
         if error["type"] == "missing":  # a section an override began with one of its keys lacks the others
-            inside += [key for key in overridden if len(key) == len(loc) and key[:-1] == loc[:-1]]
+            # (only one that made the section: its location is the override's, not a file's line)
+            inside += [
+                key
+                for key in overridden
+                if len(key) == len(loc) and key[:-1] == loc[:-1] and locations.get(key) == where
+            ]
     if inside:  # a check of the whole section, failed by the override that changed one of its keys
         where = locations.get(inside[-1], where)
     if error["type"] == "extra_forbidden":

@@ -9,6 +9,7 @@ are positive fractions.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Literal
 
@@ -58,11 +59,15 @@ def _min_return(value: object) -> object:
                 f"{value!r} is neither a number nor benchmark:NAME with NAME a benchmark's (lower-case) name "
                 "from portfolio.benchmarks; e.g. 0.06 (6% a year) or benchmark:sp500_only"
             ) from None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    try:  # any number type (numpy's, Decimal) as pydantic's float takes it; a boolean is no number here
+        number = float(value) if not isinstance(value, bool) else math.nan  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or (math.isnan(number) and not isinstance(value, float)):
         raise ValueError(f"{value!r} is not a yearly return; give e.g. 0.06 (6% a year) or benchmark:NAME")
-    if not -1.0 < value < 10.0:
+    if not -1.0 < number < 10.0:
         raise ValueError(f"{value} is not a yearly return above -1 and below 10 (decimal: 0.06 is 6% a year)")
-    return float(value)
+    return number
 
 
 MinReturn = Annotated[float | str | None, BeforeValidator(_min_return)]

@@ -659,7 +659,10 @@ class Scenario(Frozen):
                     f"(expected {', '.join(names)})"
                 )
             missing = [n for n in names if n not in params]
-            rates = dict(zip(self.fx_factor_names, self.foreign_currencies, strict=True))
+            # exchange rates are simulated series in factor mode only (translate converts the history)
+            rates = (
+                dict(zip(self.fx_factor_names, self.foreign_currencies, strict=True)) if self.fx_factor_names else {}
+            )
             if missing and missing[0] in rates:
                 code = rates[missing[0]]
                 raise ValueError(

@@ -295,14 +295,22 @@ def test_standard_errors_match_the_spread_over_independent_seeds() -> None:
             n_blocks=36,
         )
 
-    medians, tails = [], []
+    medians, tails, lows, highs, typical = [], [], [], [], []
     for seed in range(40):
         sample = book(seed)
-        medians.append(np.median(sample.terminal_value[:, 0] ** (1 / 3) - 1))
+        cagr = sample.terminal_value[:, 0] ** (1 / 3) - 1
+        medians.append(np.median(cagr))
+        lows.append(np.percentile(cagr, 5))
+        highs.append(np.percentile(cagr, 95))
         tails.append(np.percentile(sample.max_drawdown[:, 0], 95))
+        typical.append(np.median(sample.max_drawdown[:, 0]))
     errors = standard_errors(book(100), ["a"], 3, seed=1).iloc[0]
     assert 0.7 < errors["cagr_median_se"] / np.std(medians, ddof=1) < 1.4
     assert 0.7 < errors["maxdd_p95_se"] / np.std(tails, ddof=1) < 1.4
+    # and the table's other quantiles, whose errors it prints too
+    assert 0.7 < errors["cagr_p05_se"] / np.std(lows, ddof=1) < 1.4
+    assert 0.7 < errors["cagr_p95_se"] / np.std(highs, ddof=1) < 1.4
+    assert 0.7 < errors["maxdd_median_se"] / np.std(typical, ddof=1) < 1.4
 
 
 def test_repeated_portfolios_get_the_numbers_computing_them_again_would_give() -> None:

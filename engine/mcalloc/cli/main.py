@@ -121,19 +121,22 @@ def _summary(metrics: pd.DataFrame, scenario: Scenario) -> str:
 
 
 _ERROR_COLUMNS = {
-    "CAGR p50": "cagr_median_se",
-    "vol": "vol_ann_se",
-    "maxDD p95": "maxdd_p95_se",
-    "CVaR95 yr": "cvar_95_annual_se",
-    "P(loss)": "prob_loss_se",
+    "CAGR p50": ("cagr_median_se",),
+    "CAGR p05..p95": ("cagr_p05_se", "cagr_p95_se"),
+    "vol": ("vol_ann_se",),
+    "maxDD p50": ("maxdd_median_se",),
+    "maxDD p95": ("maxdd_p95_se",),
+    "CVaR95 yr": ("cvar_95_annual_se",),
+    "P(loss)": ("prob_loss_se",),
 }
 
 
 def _errors_line(metrics: pd.DataFrame) -> str:
     """The table's Monte Carlo standard errors, the largest over its rows: what another seed would move."""
     parts = []
-    for label, column in _ERROR_COLUMNS.items():
-        values = metrics[column].to_numpy(dtype=float) if column in metrics else np.array([])
+    for label, columns in _ERROR_COLUMNS.items():
+        found = [metrics[column].to_numpy(dtype=float) for column in columns if column in metrics]
+        values = np.concatenate(found) if found else np.array([])
         if values.size and np.isfinite(values).any():
             parts.append(f"{label} {100 * np.nanmax(values):.2f}")
     if not parts:

@@ -144,6 +144,31 @@ STATISTICS: dict[str, Statistic] = {
 """The compared statistics, each defined as in ``metrics.csv``."""
 
 
+def _cagr_p05(stats: PathStatistics, rows: Rows, column: int) -> float:
+    return float(np.percentile(stats.cagr[rows, column], 5))
+
+
+def _cagr_p95(stats: PathStatistics, rows: Rows, column: int) -> float:
+    return float(np.percentile(stats.cagr[rows, column], 95))
+
+
+def _maxdd_median(stats: PathStatistics, rows: Rows, column: int) -> float:
+    return float(np.median(stats.max_drawdown[rows, column]))
+
+
+ERROR_STATISTICS: dict[str, Statistic] = {
+    "cagr_median": _median_cagr,
+    "cagr_p05": _cagr_p05,
+    "cagr_p95": _cagr_p95,
+    "vol_ann": _pooled_volatility,
+    "maxdd_median": _maxdd_median,
+    "maxdd_p95": _maxdd_p95,
+    "cvar_95_annual": _cvar95_annual,
+}
+"""The statistics of ``metrics.csv`` given a Monte Carlo standard error: the compared ones and the table's other
+quantiles (the wealth's median moves with the CAGR's)."""
+
+
 Each = Callable[[Statistic, PathStatistics, Sequence[Rows], int], np.ndarray]
 """``each(statistic, stats, samples, column)``: the statistic on every sample, in order."""
 
@@ -496,7 +521,7 @@ def standard_errors(
     n_boot: int = N_BOOTSTRAP,
     n_jobs: int = 1,
 ) -> pd.DataFrame:
-    """Monte Carlo standard errors of each portfolio's :data:`STATISTICS`, one row per portfolio.
+    """Monte Carlo standard errors of each portfolio's :data:`ERROR_STATISTICS`, one row per portfolio.
 
     The bootstrap standard deviation of the statistic over resampled paths
     (m-out-of-n above :data:`MAX_BOOTSTRAP_PATHS`), columns ``<statistic>_se``:
@@ -517,7 +542,7 @@ def standard_errors(
             rows.append({**rows[same[column]], "portfolio": name})
             continue
         row: dict[str, object] = {"portfolio": name}
-        for label, statistic in STATISTICS.items():
+        for label, statistic in ERROR_STATISTICS.items():
             values = each(statistic, stats, samples, column)
             row[f"{label}_se"] = float(np.std(values, ddof=1)) * scale
         rows.append(row)

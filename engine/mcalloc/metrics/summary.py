@@ -61,7 +61,16 @@ METRIC_COLUMNS = [
 Z_95 = 1.959963984540054
 """The standard normal's 97.5% quantile."""
 
-STANDARD_ERROR_COLUMNS = ["cagr_median_se", "maxdd_p95_se", "cvar_95_annual_se", "vol_ann_se", "prob_loss_se"]
+STANDARD_ERROR_COLUMNS = [
+    "cagr_median_se",
+    "cagr_p05_se",
+    "cagr_p95_se",
+    "vol_ann_se",
+    "maxdd_median_se",
+    "maxdd_p95_se",
+    "cvar_95_annual_se",
+    "prob_loss_se",
+]
 """Monte Carlo standard errors in ``metrics.csv``, each after its column (see :func:`with_standard_errors`)."""
 
 

@@ -554,6 +554,16 @@ def _format_validation_error(
         found = f"{tag} {context['tag']!r} is unknown" if "tag" in context else f"required key '{tag}' is missing"
         expected = str(context.get("expected_tags") or _tags_text(loc))
         message = f"{found}; give one of {expected}" if expected else found
+    elif (
+        loc
+        and loc[-1] == "[key]"
+        and isinstance(error.get("input"), int | float)
+        and not isinstance(error.get("input"), bool)
+    ):
+        loc = loc[:-1]
+        message = f"YAML reads this name as the number {error['input']}; give a name that starts with a letter"
+        key = ".".join(str(p) for p in loc)
+        where = locations.get((*loc[:-1], str(loc[-1])), where)  # the files' locations hold keys as written
     elif loc and loc[-1] == "[key]" and isinstance(error.get("input"), bool):
         loc = loc[:-1]
         if loc and isinstance(loc[-1], int):  # pydantic gives the boolean key as its number, 0 or 1

@@ -70,6 +70,13 @@ def _min_return(value: object) -> object:
     return number
 
 
+def _min_max(value: object) -> object:
+    """A bound is two numbers, ``[min, max]``: a single number or a list of another length says so."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise ValueError(f"a bound is [min, max], two weights, e.g. [0.0, 0.4] (got {value!r})")
+    return value
+
+
 MinReturn = Annotated[float | str | None, BeforeValidator(_min_return)]
 
 Level = Annotated[float, Field(gt=0.5, lt=1.0)]
@@ -249,7 +256,7 @@ class ConstraintsConfig(Frozen):
     """Weight constraints; ``bounds`` maps an asset to ``[min, max]`` (decimals)."""
 
     long_only: bool = True
-    bounds: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    bounds: dict[str, Annotated[tuple[float, float], BeforeValidator(_min_max)]] = Field(default_factory=dict)
     groups: dict[Identifier, GroupBound] = Field(default_factory=dict)
     turnover: TurnoverConfig | None = None
     max_assets: Annotated[int, Field(ge=1, le=1000)] | None = None

@@ -276,7 +276,10 @@ def load_raw(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any],
     if not isinstance(parent_name, str):
         raise ConfigError(f"{locations.get(('extends',), path)}: extends: expected a file name")
     if len(_chain) >= _MAX_EXTENDS_DEPTH:
-        raise ConfigError(f"{path}: extends: chain is deeper than {_MAX_EXTENDS_DEPTH} files (a cycle?)")
+        raise ConfigError(
+            f"{locations.get(('extends',), path)}: extends: chain is deeper than {_MAX_EXTENDS_DEPTH} files "
+            "(a cycle?); extend a file nearer the base scenario"
+        )
     parent_path = (path.parent / parent_name).resolve()
     chain = (*_chain, path.resolve())
     if parent_path in chain:

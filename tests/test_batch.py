@@ -83,6 +83,12 @@ def test_a_grid_may_offer_a_name_with_and_without_it(tmp_path: Path) -> None:
     assert held == [False, True]
     with pytest.raises(ConfigError, match="has no 'gold_tilt'"):
         load_scenario(DEFAULT_CONFIG, ["portfolio.benchmarks.gold_tilt="])
+    # a sweep's set: applies to every run, so a null naming nothing there is a misspelling, as in a --set
+    sweep["set"] = {"optimize.objectives": [], "portfolio.benchmarks.eqaul": None}
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False), encoding="utf-8")
+    run = read_sweep(path).runs[0]
+    with pytest.raises(ConfigError, match=r"sweep\.yaml:\d+: portfolio\.benchmarks\.eqaul: .* has no 'eqaul'"):
+        load_scenario(run.config, run.overrides, run.origins)
 
 
 def test_a_damaged_run_folder_in_a_batch_is_run_again(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -410,3 +410,18 @@ def test_a_chain_of_extends_too_deep_names_the_line(tmp_path: Path) -> None:
     assert load_scenario(tmp_path / "c9.yaml").name == "c9"
     with pytest.raises(ConfigError, match=r"c1\.yaml:2: extends: chain is deeper than 10 files"):
         load_scenario(tmp_path / "c11.yaml")
+
+
+def test_a_missing_key_is_blamed_on_the_override_only_where_it_made_the_section(tmp_path: Path) -> None:
+    # a --set that starts a section the file set to null is what lacks the section's other keys; a --set of a
+    # sibling in an item the file wrote is not (the file's item lacks its kind)
+    nulled = tmp_path / "nulled.yaml"
+    nulled.write_text(f"extends: {DEFAULT_CONFIG}\nmodel:\n  mean_uncertainty: null\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"^--set model\.mean_uncertainty\.series: .*years: required key is missing"):
+        load_scenario(nulled, ["model.mean_uncertainty.series=[sp500]"])
+    kindless = tmp_path / "kindless.yaml"
+    kindless.write_text(f"extends: {DEFAULT_CONFIG}\noptimize:\n  objectives:\n    - {{name: foo}}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"kindless\.yaml:4: optimize\.objectives\.0: required key 'kind'"):
+        load_scenario(kindless, ["optimize.objectives.0.name=bar"])
+    with pytest.raises(ConfigError, match=r"^--set optimize\.objectives: .*required key 'kind'"):
+        load_scenario(DEFAULT_CONFIG, ["optimize.objectives=[{name: x}]"])

@@ -32,7 +32,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mcalloc.config.loader import override_text, read_yaml_file, resolve_setting
+from mcalloc.config.loader import GridOrigin, override_text, read_yaml_file, resolve_setting
 from mcalloc.errors import ConfigError
 
 __all__ = ["Batch", "BatchRun", "batch_from_inputs", "read_sweep"]
@@ -184,7 +184,12 @@ def read_sweep(path: Path) -> Batch:
             ]
             origins = [
                 *(origin("set", key) for key in sweep.set),
-                *(origin("grid", key, index) for key, index in zip(keys, choice, strict=True)),
+                *(
+                    GridOrigin(origin("grid", key, index))
+                    if sweep.grid[key][index] is None
+                    else origin("grid", key, index)
+                    for key, index in zip(keys, choice, strict=True)
+                ),
                 *(origin("runs", position, "set", key) for key in entry.set),
             ]
             # the index shows an entry by its name, and its settings that are plain values

@@ -27,6 +27,7 @@ __all__ = [
     "MAX_FILE_BYTES",
     "MAX_NODES",
     "WHERE_IT_RUNS",
+    "GridOrigin",
     "TooManyValuesError",
     "apply_override",
     "config_hash",
@@ -387,6 +388,12 @@ def override_key(override: str) -> KeyPath:
     return tuple(_parse_key(part) for part in override.partition("=")[0].strip().split("."))
 
 
+class GridOrigin(str):
+    """The origin of a sweep grid's ``null``: a name offered with and without it, which may name nothing to drop."""
+
+    __slots__ = ()
+
+
 def override_label(override: str, origin: str | None = None) -> str:
     """What an error in ``override`` points at: ``--set KEY``, or ``ORIGIN: KEY`` for one given elsewhere.
 
@@ -456,9 +463,9 @@ def apply_override(data: dict[str, Any], override: str, origin: str | None = Non
         raise ConfigError(
             f"{label}: {parent} is a single value ({container!r}), not a section that holds keys; set {parent}=VALUE"
         )
-    # a --set's misspelling; a sweep's grid may offer a name with and without it (null), so it is not checked
+    # a misspelling, unless a sweep's grid offers the name with and without it (null)
     dropped = value is None and isinstance(container, dict) and last not in container
-    if dropped and origin is None and _keyed_by_names(tuple(parts[:-1])):
+    if dropped and not isinstance(origin, GridOrigin) and _keyed_by_names(tuple(parts[:-1])):
         raise ConfigError(f"{label}: {_nothing_to_drop(tuple(parts), result)}")
     container[last] = value  # type: ignore[index]
     return result
@@ -534,6 +541,9 @@ def _format_validation_error(
         end -= 1
     where = where or str(source)
     inside = [key for key in overridden if loc and len(key) > len(loc) and key[: len(loc)] == loc]
+    if error["type"] == "union_tag_not_found" and not (error.get("ctx") or {}).get("tag"):
+        # an item without its kind: blamed on an override only if the override made the item
+        inside = [key for key in inside if locations.get(loc) == locations.get(key)]
     if end == len(loc) - 1 and loc:
         # a key the files do not give, which the section's kind asks for: the override that chose the kind
         # (simulation.start.kind=vol, which needs vol_ann) is what the user just did
@@ -634,19 +644,41 @@ def load_scenario(
     overridden: list[KeyPath] = []
     for position, override in enumerate(overrides):
         origin = origins[position] if position < len(origins) else None
+        key = override_key(override)
+        started = _started_sections(data, key)
         data = apply_override(data, override, origin)
         # errors in an overridden value point at where it was given, not at the file
-        key = override_key(override)
         for known in [k for k in locations if k[: len(key)] == key]:
             del locations[known]
         locations[key] = override_label(override, origin)
         overridden.append(key)
-        # a section the files do not have came from the override too (a misspelt one: simulaton.n_paths)
+        # a section the files do not have, or set to null, came from the override too (a misspelt one:
+        # simulaton.n_paths; mean_uncertainty.series=... under mean_uncertainty: null)
         for end in range(1, len(key)):
-            locations.setdefault(key[:end], locations[key])
+            if key[:end] in started:
+                locations[key[:end]] = locations[key]
+            else:
+                locations.setdefault(key[:end], locations[key])
     # paths the files gave are absolute by now; those the overrides gave are relative to the current folder
     resolve_paths(data, Path.cwd())
     return validate(data, locations, path, overridden)
+
+
+def _started_sections(data: Mapping[str, Any], key: KeyPath) -> set[KeyPath]:
+    """The sections on ``key``'s path that ``data`` lacks or holds as null: an override of ``key`` starts them."""
+    started: set[KeyPath] = set()
+    value: Any = data
+    for end in range(1, len(key)):
+        part = key[end - 1]
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        elif isinstance(value, list) and isinstance(part, int) and part < len(value):
+            value = value[part]
+        else:
+            value = None
+        if value is None:
+            started.add(key[:end])
+    return started
 
 
 def validate(data: dict[str, Any], locations: Locations, source: Path, overridden: Sequence[KeyPath] = ()) -> Scenario:

@@ -403,12 +403,12 @@ def test_a_pair_check_blames_the_key_changed_through_the_python_api_too(tmp_path
 
 
 def test_a_chain_of_extends_too_deep_names_the_line(tmp_path: Path) -> None:
-    # ten files extend; the eleventh's `extends:` line is named, as the other extends errors name theirs
+    # ten files extend; the file run is named, where the chain can be shortened
     (tmp_path / "c0.yaml").write_text(f"extends: {DEFAULT_CONFIG}\n", encoding="utf-8")
     for level in range(1, 12):
         (tmp_path / f"c{level}.yaml").write_text(f"name: c{level}\nextends: c{level - 1}.yaml\n", encoding="utf-8")
     assert load_scenario(tmp_path / "c9.yaml").name == "c9"
-    with pytest.raises(ConfigError, match=r"c1\.yaml:2: extends: chain is deeper than 10 files"):
+    with pytest.raises(ConfigError, match=r"c11\.yaml: extends: the chain of files it extends is longer than 10"):
         load_scenario(tmp_path / "c11.yaml")
 
 

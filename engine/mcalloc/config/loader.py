@@ -110,6 +110,9 @@ def _node_locations(node: yaml.Node, source: str) -> Locations:
                 key = key_node.value
                 walk(value_node, (*path, key))
                 out[(*path, key)] = f"{source}:{key_node.start_mark.line + 1}"
+                if key_node.tag.endswith((":int", ":float")):  # also under the number YAML reads (1_000: 1000)
+                    number = yaml.safe_load(key_node.value)
+                    out.setdefault((*path, number), out[(*path, key)])
         elif isinstance(item, yaml.SequenceNode):
             for index, value_node in enumerate(item.value):
                 walk(value_node, (*path, index))
@@ -277,9 +280,10 @@ def load_raw(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any],
     if not isinstance(parent_name, str):
         raise ConfigError(f"{locations.get(('extends',), path)}: extends: expected a file name")
     if len(_chain) >= _MAX_EXTENDS_DEPTH:
+        top = _chain[0] if _chain else path
         raise ConfigError(
-            f"{locations.get(('extends',), path)}: extends: chain is deeper than {_MAX_EXTENDS_DEPTH} files "
-            "(a cycle?); extend a file nearer the base scenario"
+            f"{top}: extends: the chain of files it extends is longer than {_MAX_EXTENDS_DEPTH} "
+            f"({path.name} is the {len(_chain) + 1}th); write some of their settings into one file"
         )
     parent_path = (path.parent / parent_name).resolve()
     chain = (*_chain, path.resolve())
@@ -574,9 +578,10 @@ def _format_validation_error(
         and not isinstance(error.get("input"), bool)
     ):
         loc = loc[:-1]
-        message = f"YAML reads this name as the number {error['input']}; give a name that starts with a letter"
+        message = f"this name is read as the number {error['input']}; give a name that starts with a letter"
         key = ".".join(str(p) for p in loc)
-        where = locations.get((*loc[:-1], str(loc[-1])), where)  # the files' locations hold keys as written
+        number = error["input"]  # pydantic writes a float key as text in the path; the locations hold the number
+        where = locations.get((*loc[:-1], number), locations.get(loc, where))
     elif loc and loc[-1] == "[key]" and isinstance(error.get("input"), bool):
         loc = loc[:-1]
         if loc and isinstance(loc[-1], int):  # pydantic gives the boolean key as its number, 0 or 1

@@ -87,6 +87,10 @@ def test_a_bad_setting_given_to_run_is_named_as_given_and_nothing_is_written(tmp
         # a validated scenario given with a bad --set string: a ConfigError naming it, not pydantic's
         with pytest.raises(ConfigError, match=r"^--set assets.0.ter: Input should be greater"):
             mcalloc.run(config, out=tmp_path / "run", overrides=["assets.0.ter=-1"])
+    # of two settings, the one that started a null section is blamed for the keys it lacks, not the first
+    settings = {"model__mean_uncertainty": None, "model__mean_uncertainty__series": ["sp500"]}
+    with pytest.raises(ConfigError, match=r"^mcalloc.run\(model__mean_uncertainty__series=...\): .*years: required"):
+        mcalloc.run(load_scenario(DEFAULT_CONFIG), out=tmp_path / "run", **settings)
     assert not (tmp_path / "run").exists()
 
 

@@ -425,3 +425,14 @@ def test_a_missing_key_is_blamed_on_the_override_only_where_it_made_the_section(
         load_scenario(kindless, ["optimize.objectives.0.name=bar"])
     with pytest.raises(ConfigError, match=r"^--set optimize\.objectives: .*required key 'kind'"):
         load_scenario(DEFAULT_CONFIG, ["optimize.objectives=[{name: x}]"])
+
+
+def test_bounds_from_python_code_and_names_a_drop_left_out() -> None:
+    # a numpy pair is a bound (it crashed: "truth value of an array is ambiguous"); a misspelt drop lists the
+    # names left, not one an earlier null already dropped
+    import numpy as np
+    from mcalloc.config.optimize_schema import ConstraintsConfig
+
+    assert ConstraintsConfig(bounds={"intl": np.array([0.1, 0.4])}).bounds == {"intl": (0.1, 0.4)}
+    with pytest.raises(ConfigError, match=r"has no 'eqaul' \(it has sp500_only, us_80_20, mix_60_20_20\)"):
+        load_scenario(DEFAULT_CONFIG, ["portfolio.benchmarks.equal=", "portfolio.benchmarks.eqaul="])

@@ -382,16 +382,23 @@ def run(
 
 def _apply(data: dict[str, Any], extra: list[str], origins: list[str | None]) -> Scenario:
     """A validated scenario's ``data`` with settings applied, validated again; errors name the settings."""
-    from mcalloc.config.loader import apply_override, override_key, override_label, resolve_paths, validate
+    from mcalloc.config.loader import (
+        apply_override,
+        locate_override,
+        override_key,
+        override_label,
+        resolve_paths,
+        started_sections,
+        validate,
+    )
 
     locations: dict[tuple[str | int, ...], str] = {}
     overridden = []
     for override, origin in zip(extra, origins, strict=True):
-        data = apply_override(data, override, origin)
         key = override_key(override)
+        started = started_sections(data, key)
+        data = apply_override(data, override, origin)
         overridden.append(key)
-        locations[key] = override_label(override, origin)
-        for end in range(1, len(key)):  # a misspelt section (simulaton.n_paths) is the setting's too
-            locations.setdefault(key[:end], locations[key])
+        locate_override(locations, key, override_label(override, origin), started)
     resolve_paths(data, Path.cwd())  # a relative file path given here is relative to the current folder
     return validate(data, locations, Path("the scenario given to mcalloc.run"), overridden)

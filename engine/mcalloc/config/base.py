@@ -146,7 +146,7 @@ class Frozen(BaseModel):
                 continue
             if value is None and not field.is_required() and not _takes_null(field.annotation):
                 del kept[key]
-            elif isinstance(value, dict) and None in value.values():
+            elif isinstance(value, dict) and any(entry is None for entry in value.values()):
                 entries = _mapping_values(field.annotation)
                 if entries is not None and not _takes_null(entries):
                     kept[key] = {name: entry for name, entry in value.items() if entry is not None}

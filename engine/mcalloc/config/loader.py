@@ -34,6 +34,7 @@ __all__ = [
     "keep_chosen_nulls",
     "load_raw",
     "load_scenario",
+    "locate_override",
     "override_key",
     "override_label",
     "override_text",
@@ -42,6 +43,7 @@ __all__ = [
     "resolve_paths",
     "resolve_setting",
     "scenario_to_dict",
+    "started_sections",
     "validate",
 ]
 
@@ -352,7 +354,7 @@ def _nothing_to_drop(key: KeyPath, data: Mapping[str, Any]) -> str:
     section: Any = data
     for part in key[:-1]:
         section = section[part]
-    names = ", ".join(str(name) for name in section) or "none"
+    names = ", ".join(str(name) for name, value in section.items() if value is not None) or "none"
     where = ".".join(str(part) for part in key[:-1])
     return f"null drops an inherited name, but {where} has no '{key[-1]}' (it has {names}); check the spelling"
 
@@ -650,26 +652,35 @@ def load_scenario(
     for position, override in enumerate(overrides):
         origin = origins[position] if position < len(origins) else None
         key = override_key(override)
-        started = _started_sections(data, key)
+        started = started_sections(data, key)
         data = apply_override(data, override, origin)
         # errors in an overridden value point at where it was given, not at the file
         for known in [k for k in locations if k[: len(key)] == key]:
             del locations[known]
-        locations[key] = override_label(override, origin)
+        locate_override(locations, key, override_label(override, origin), started)
         overridden.append(key)
-        # a section the files do not have, or set to null, came from the override too (a misspelt one:
-        # simulaton.n_paths; mean_uncertainty.series=... under mean_uncertainty: null)
-        for end in range(1, len(key)):
-            if key[:end] in started:
-                locations[key[:end]] = locations[key]
-            else:
-                locations.setdefault(key[:end], locations[key])
     # paths the files gave are absolute by now; those the overrides gave are relative to the current folder
     resolve_paths(data, Path.cwd())
     return validate(data, locations, path, overridden)
 
 
-def _started_sections(data: Mapping[str, Any], key: KeyPath) -> set[KeyPath]:
+def locate_override(locations: Locations, key: KeyPath, label: str, started: set[KeyPath]) -> None:
+    """Record where the override of ``key`` was given, as ``label``, with the sections it ``started``.
+
+    A section the scenario did not have, or had as null, came from the
+    override too (a misspelt one: ``simulaton.n_paths``;
+    ``mean_uncertainty.series=...`` under ``mean_uncertainty: null``): its
+    errors point at the override. Other sections keep where they were.
+    """
+    locations[key] = label
+    for end in range(1, len(key)):
+        if key[:end] in started:
+            locations[key[:end]] = label
+        else:
+            locations.setdefault(key[:end], label)
+
+
+def started_sections(data: Mapping[str, Any], key: KeyPath) -> set[KeyPath]:
     """The sections on ``key``'s path that ``data`` lacks or holds as null: an override of ``key`` starts them."""
     started: set[KeyPath] = set()
     value: Any = data

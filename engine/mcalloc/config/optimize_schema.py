@@ -72,6 +72,8 @@ def _min_return(value: object) -> object:
 
 def _min_max(value: object) -> object:
     """A bound is two numbers, ``[min, max]``: a single number or a list of another length says so."""
+    if isinstance(value, np.ndarray) and value.shape == (2,):  # from Python code
+        return value.tolist()
     if not isinstance(value, list | tuple) or len(value) != 2:
         raise ValueError(f"a bound is [min, max], two weights, e.g. [0.0, 0.4] (got {value!r})")
     return value

@@ -304,23 +304,32 @@ def load_raw(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any],
             f"{locations.get(('extends',), path)}: extends: {parent_path} is a sweep file (it has base:), not a "
             "scenario; extend its base scenario, or run the sweep with mcalloc batch"
         )
-    for key in _drops_of_nothing(parent, data):
+    replaced, dropped = _overlaid(parent, data)
+    for key in dropped:
         dotted = ".".join(str(part) for part in key)
         raise ConfigError(f"{locations.get(key, path)}: {dotted}: {_nothing_to_drop(key, parent)}")
-    replaced = _replaced(parent, data)
     kept = {key: where for key, where in parent_locations.items() if not any(_under(key, r) for r in replaced)}
     return _merge(parent, data), {**kept, **locations}
 
 
-def _replaced(base: Mapping[str, Any], child: Mapping[str, Any], at: KeyPath = ()) -> list[KeyPath]:
-    """The key paths whose parent value ``child`` replaces rather than merges into (see :func:`_merge`)."""
-    found: list[KeyPath] = []
+def _overlaid(
+    base: Mapping[str, Any], child: Mapping[str, Any], at: KeyPath = ()
+) -> tuple[list[KeyPath], list[KeyPath]]:
+    """What :func:`_merge` does with ``child`` over ``base``: the key paths whose parent value it replaces
+    rather than merges into, and the names it sets to null, to drop them, in a mapping of names where ``base``
+    has no such name (a misspelling)."""
+    replaced: list[KeyPath] = []
+    dropped: list[KeyPath] = []
     for key, value in child.items():
         if isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
-            found += _replaced(base[key], value, (*at, key))
+            inner = _overlaid(base[key], value, (*at, key))
+            replaced += inner[0]
+            dropped += inner[1]
         elif key in base:
-            found.append((*at, key))
-    return found
+            replaced.append((*at, key))
+        elif value is None and _keyed_by_names(at):
+            dropped.append((*at, key))
+    return replaced, dropped
 
 
 @cache
@@ -336,17 +345,6 @@ def _keyed_by_names(section: KeyPath) -> bool:
         len(pattern) == len(section) and all(p in ("*", s) for p, s in zip(pattern, section, strict=True))
         for pattern in _user_keyed()
     )
-
-
-def _drops_of_nothing(base: Mapping[str, Any], child: Mapping[str, Any], at: KeyPath = ()) -> list[KeyPath]:
-    """Names ``child`` sets to null, to drop them, in a mapping of names where ``base`` has no such name."""
-    found: list[KeyPath] = []
-    for key, value in child.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
-            found += _drops_of_nothing(base[key], value, (*at, key))
-        elif value is None and key not in base and _keyed_by_names(at):
-            found.append((*at, key))
-    return found
 
 
 def _nothing_to_drop(key: KeyPath, data: Mapping[str, Any]) -> str:

@@ -9,7 +9,6 @@ are positive fractions.
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Annotated, Literal
 
@@ -49,22 +48,17 @@ def _min_return(value: object) -> object:
     which (a union of the two types told a wrong name by pydantic's label of the number type)."""
     if value is None:
         return value
-    if isinstance(value, str):
-        if re.fullmatch(r"benchmark:[a-z][a-z0-9_]*", value.strip()):
-            return value.strip()
-        try:  # a number in quotes is still the number
-            value = float(value)
-        except ValueError:
-            raise ValueError(
-                f"{value!r} is neither a number nor benchmark:NAME with NAME a benchmark's (lower-case) name "
-                "from portfolio.benchmarks; e.g. 0.06 (6% a year) or benchmark:sp500_only"
-            ) from None
-    try:  # any number type (numpy's, Decimal) as pydantic's float takes it; a boolean is no number here
-        number = float(value) if not isinstance(value, bool) else math.nan  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or (math.isnan(number) and not isinstance(value, float)):
+    if isinstance(value, str) and re.fullmatch(r"benchmark:[a-z][a-z0-9_]*", value.strip()):
+        return value.strip()
+    if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a yearly return; give e.g. 0.06 (6% a year) or benchmark:NAME")
+    try:  # any number type (numpy's, Decimal) or a number in quotes, as pydantic's float takes them
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{value!r} is neither a number nor benchmark:NAME with NAME a benchmark's (lower-case) name "
+            "from portfolio.benchmarks; e.g. 0.06 (6% a year) or benchmark:sp500_only"
+        ) from None
     if not -1.0 < number < 10.0:
         raise ValueError(f"{value} is not a yearly return above -1 and below 10 (decimal: 0.06 is 6% a year)")
     return number

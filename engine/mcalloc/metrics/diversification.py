@@ -144,12 +144,11 @@ STATISTICS: dict[str, Statistic] = {
 """The compared statistics, each defined as in ``metrics.csv``."""
 
 
-def _cagr_p05(stats: PathStatistics, rows: Rows, column: int) -> float:
-    return float(np.percentile(stats.cagr[rows, column], 5))
+def _cagr_percentile(q: float) -> Statistic:
+    def statistic(stats: PathStatistics, rows: Rows, column: int) -> float:
+        return float(np.percentile(stats.cagr[rows, column], q))
 
-
-def _cagr_p95(stats: PathStatistics, rows: Rows, column: int) -> float:
-    return float(np.percentile(stats.cagr[rows, column], 95))
+    return statistic
 
 
 def _maxdd_median(stats: PathStatistics, rows: Rows, column: int) -> float:
@@ -157,13 +156,10 @@ def _maxdd_median(stats: PathStatistics, rows: Rows, column: int) -> float:
 
 
 ERROR_STATISTICS: dict[str, Statistic] = {
-    "cagr_median": _median_cagr,
-    "cagr_p05": _cagr_p05,
-    "cagr_p95": _cagr_p95,
-    "vol_ann": _pooled_volatility,
+    **STATISTICS,
+    "cagr_p05": _cagr_percentile(5),
+    "cagr_p95": _cagr_percentile(95),
     "maxdd_median": _maxdd_median,
-    "maxdd_p95": _maxdd_p95,
-    "cvar_95_annual": _cvar95_annual,
 }
 """The statistics of ``metrics.csv`` given a Monte Carlo standard error: the compared ones and the table's other
 quantiles (the wealth's median moves with the CAGR's)."""

@@ -223,7 +223,7 @@ def test_table_kernels_pass_a_nan_through_and_read_only_inside_their_tables() ->
     tables = copula.score_tables
     draws = np.random.default_rng(10).standard_normal((4, 5, 50))
     multiplier = copula.mixing_table.invert_in_place(np.random.default_rng(11).random((4, 50)))
-    arguments = (copula.cholesky, multiplier, tables.identity, tables.base, tables.slope, tables.limit)
+    arguments = (copula.cholesky, multiplier, tables.identity, tables.table, tables.rows, tables.limit)
     clean = np.empty_like(draws)
     mix_scores(draws, *arguments, GRID_STEP, clean)
     draws[2, 0, 7] = np.nan
@@ -234,7 +234,7 @@ def test_table_kernels_pass_a_nan_through_and_read_only_inside_their_tables() ->
     assert np.isnan(out[missing]).all()
     np.testing.assert_array_equal(out[~missing], clean[~missing])
     table = copula.mixing_table
-    fields = (table.base, table.slope, table.starts, table.inverse_steps, table.lasts, table.offsets)
+    fields = (table.pairs, table.starts, table.inverse_steps, table.lasts, table.offsets)
     uniforms = np.random.default_rng(12).random((3, 40))
     expected = uniforms.copy()
     t_mixing(expected, *fields)

@@ -174,25 +174,37 @@ class GaussianCopula:
 
 @dataclass(frozen=True)
 class ScoreTables:
-    """The tables of several :class:`ScoreTransform` stacked for the compiled kernel (one row per series)."""
+    """The tables of several :class:`ScoreTransform` laid out for the compiled kernel.
+
+    Row ``rows[i]`` of ``table`` is series ``i``'s table, each cell's base and
+    slope side by side (one cache line holds both). Series with the same law
+    share a row: with three normal marginals under a t copula the kernel then
+    reads one table, not three, and keeps more of it in cache.
+    """
 
     transforms: tuple[ScoreTransform, ...]
     identity: np.ndarray
-    base: np.ndarray
-    slope: np.ndarray
+    table: np.ndarray
+    rows: np.ndarray
     limit: float
 
     @classmethod
     def of(cls, transforms: Sequence[ScoreTransform]) -> ScoreTables:
         identity = np.array([t.marginal.dist == "normal" and t.score_nu is None for t in transforms], dtype=np.bool_)
         tabulated = [t for t, plain in zip(transforms, identity, strict=True) if not plain]
-        width = tabulated[0].slope.size if tabulated else 1
-        base, slope = np.zeros((len(transforms), width)), np.zeros((len(transforms), width))
+        distinct: list[np.ndarray] = []
+        rows = np.zeros(len(transforms), dtype=np.int64)
         for column, transform in enumerate(transforms):
-            if not identity[column]:
-                base[column], slope[column] = transform.base, transform.slope
+            if identity[column]:
+                continue
+            pairs = np.column_stack([transform.base, transform.slope]).ravel()
+            same = [index for index, known in enumerate(distinct) if np.array_equal(known, pairs)]
+            if not same:
+                distinct.append(pairs)
+            rows[column] = same[0] if same else len(distinct) - 1
+        table = np.stack(distinct) if distinct else np.zeros((1, 2))
         limit = tabulated[0].limit if tabulated else 0.0
-        return cls(tuple(transforms), identity, base, slope, limit)
+        return cls(tuple(transforms), identity, table, rows, limit)
 
 
 def mix_days(
@@ -210,8 +222,8 @@ def mix_days(
         cholesky,
         _NO_MULTIPLIER if multiplier is None else multiplier,
         tables.identity,
-        tables.base,
-        tables.slope,
+        tables.table,
+        tables.rows,
         tables.limit,
         _GRID_STEP,
         out,

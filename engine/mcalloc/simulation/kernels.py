@@ -272,8 +272,8 @@ def mix_scores(
     cholesky: np.ndarray,
     multiplier: np.ndarray,
     identity: np.ndarray,
-    base: np.ndarray,
-    slope: np.ndarray,
+    table: np.ndarray,
+    rows: np.ndarray,
     limit: float,
     step: float,
     out: np.ndarray,
@@ -284,8 +284,9 @@ def mix_scores(
     scores are ``cholesky @ draws`` each day, times ``multiplier`` (n_steps,
     n_paths; a t copula's ``sqrt(nu / w)``) unless it is empty. Series with
     ``identity`` set keep their scores; the others go through their
-    :class:`mcalloc.models.dependence.ScoreTransform` table (rows of ``base``
-    and ``slope``, grid ``[-limit, limit]`` in steps of ``step``). A score
+    :class:`mcalloc.models.dependence.ScoreTransform` table (row ``rows[i]``
+    of ``table``, each cell's base and slope side by side, grid
+    ``[-limit, limit]`` in steps of ``step``). A score
     off the grid is left as it is for the caller to transform exactly; the
     return value counts them.
     """
@@ -293,7 +294,7 @@ def mix_scores(
     scaled = multiplier.size > 0
     inverse_step = 1.0 / step
     offset = limit / step
-    last = slope.shape[1] - 1e-9
+    last = table.shape[1] // 2 - 1e-9
     off_grid = 0
     # the cells and fractions first, in a pass the compiler vectorises; then the
     # lookups, which it cannot (no gathers), in a loop that does nothing else
@@ -315,8 +316,7 @@ def mix_scores(
                     row[path] *= scale[path]
             if identity[series]:
                 continue
-            table_base = base[series]
-            table_slope = slope[series]
+            cell_pairs = table[rows[series]]
             for path in range(n_paths):
                 score = row[path]
                 off_grid += abs(score) > limit
@@ -327,8 +327,8 @@ def mix_scores(
                 fractions[path] = position - np.float64(cell)
             for path in range(n_paths):
                 score = row[path]
-                cell = cells[path]
-                looked_up = table_slope[cell] * fractions[path] + table_base[cell]
+                cell = cells[path] * np.uint64(2)
+                looked_up = cell_pairs[cell + np.uint64(1)] * fractions[path] + cell_pairs[cell]
                 row[path] = looked_up if abs(score) <= limit else score
     return off_grid
 
@@ -336,8 +336,7 @@ def mix_scores(
 @_kernel
 def t_mixing(
     uniforms: np.ndarray,
-    base: np.ndarray,
-    slope: np.ndarray,
+    pairs: np.ndarray,
     starts: np.ndarray,
     inverse_steps: np.ndarray,
     lasts: np.ndarray,
@@ -349,8 +348,8 @@ def t_mixing(
     ``v = 1 - u`` (exact in floating point), each side in its own tables.
     Level ``k`` of a side tabulates ``v`` from ``starts[k]`` up to
     ``starts[k - 1]`` (0.5 for the first) in steps of ``1 / inverse_steps[k]``,
-    cells 0 to ``lasts[k]``, from row ``offsets[side * n_levels + k]`` of
-    ``base`` and ``slope``. The cell is found within its level before the
+    cells 0 to ``lasts[k]``, from cell ``offsets[side * n_levels + k]`` of
+    ``pairs`` (each cell's base, then its slope). The cell is found within its level before the
     level's offset is added, so a ``v`` just below a level's top stays in its
     last cell. A uniform whose ``v`` is below the last start is left negated
     (0 becomes -0.0: its sign bit marks it) for the caller to invert exactly;
@@ -382,8 +381,8 @@ def t_mixing(
             u = row[path]
             v = min(u, 1.0 - u)
             if v >= first_start:
-                index = cells[path]
-                row[path] = slope[index] * fractions[path] + base[index]
+                index = cells[path] * np.uint64(2)
+                row[path] = pairs[index + np.uint64(1)] * fractions[path] + pairs[index]
                 continue
             if not v >= smallest:  # nan too: no table row is read for it
                 row[path] = -u
@@ -394,8 +393,8 @@ def t_mixing(
                 level += 1
             local = (v - starts[level]) * inverse_steps[level]
             deeper = min(int(local), lasts[level])
-            index = offsets[n_levels * (u > 0.5) + level] + deeper
-            row[path] = slope[index] * (local - deeper) + base[index]
+            index = 2 * (offsets[n_levels * (u > 0.5) + level] + deeper)
+            row[path] = pairs[index + 1] * (local - deeper) + pairs[index]
     return remaining
 
 

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from mcalloc.portfolio import Band, FeeModel, FixedMixBook, RebalancePolicy, Schedule, TradingCosts
+from mcalloc.portfolio.accounting import DRAWDOWN_BINS
 from mcalloc.portfolio.flows import DEPLETION_FLOOR
 
 
@@ -98,15 +99,29 @@ def test_monthly_rebalanced_value_is_product_of_weighted_month_growth(
     book = FixedMixBook(weights, n_paths=3)
     bounds = schedule.month_bounds
     expected = np.ones((3, 2))
+    month_ends = []
     for month in range(12):
         if schedule.rebalance_at(month):
             book.rebalance()
         block = growth[:, bounds[month] : bounds[month + 1]]
         book.advance(block)
         expected *= block.prod(axis=1) @ weights.T
+        month_ends.append(expected.copy())
     summary = book.summary()
     np.testing.assert_allclose(summary.terminal_value, expected, rtol=1e-11)
     assert np.all((summary.max_drawdown >= 0) & (summary.max_drawdown < 1))
+    # month-end drawdowns from month-end peaks (the start's 1 among them), as the optimiser's scenarios define them
+    wealth = np.stack(month_ends, axis=1)  # (paths, months, portfolios)
+    drawdowns = 1.0 - wealth / np.maximum(np.maximum.accumulate(wealth, axis=1), 1.0)
+    assert summary.month_end_max_drawdown is not None and summary.drawdown_histogram is not None
+    np.testing.assert_allclose(summary.month_end_max_drawdown, drawdowns.max(axis=1), rtol=1e-6, atol=1e-7)
+    assert np.all(summary.month_end_max_drawdown <= summary.max_drawdown + 1e-7)
+    for portfolio in range(2):
+        counted = summary.drawdown_histogram[portfolio, 1]
+        assert counted.sum() == drawdowns[:, :, portfolio].size
+        deepest_bin = int(np.flatnonzero(counted)[-1])
+        # a drawdown on a bin's edge may fall either side of it by rounding
+        assert abs(deepest_bin - min(int(drawdowns[:, :, portfolio].max() * DRAWDOWN_BINS), DRAWDOWN_BINS - 1)) <= 1
 
 
 def one_path_book(policy: RebalancePolicy, first_growth: float) -> FixedMixBook:

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,14 @@ def test_load_refuses_what_it_cannot_read(tmp_path: Path) -> None:
     slim = tmp_path / "slim"
     shutil.copytree(run.folder, slim)
     (slim / "paths.parquet").unlink()
-    assert mcalloc.load(slim).paths is None
+    with pytest.warns(
+        UserWarning, match=r"slim/paths.parquet: deleted since the run wrote it, so paths is None"
+    ) as said:
+        assert mcalloc.load(slim).paths is None
+    assert said[0].filename == __file__  # the user's line, not mcalloc's
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not read, not missed
+        assert mcalloc.load(slim, with_paths=False).paths is None
     for name, text, message in damages:
         copy = tmp_path / f"damaged_{len(list(tmp_path.iterdir()))}"
         shutil.copytree(run.folder, copy)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from pathlib import Path
@@ -69,6 +70,24 @@ def test_parquet_round_trip(tmp_path: Path) -> None:
     frame.to_parquet(path)
     series = read_series(read_table(path)).values
     assert list(series) == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_parquet_missing_values_are_skipped_as_blank_csv_cells_are(tmp_path: Path) -> None:
+    # a wide Parquet file whose second column starts later: its leading cells are missing, not the text 'nan'
+    days = pd.date_range("2020-01-01", periods=5)
+    frame = pd.DataFrame({"Date": days, "a": [1.0, 2.0, 3.0, 4.0, 5.0], "b": [np.nan, np.nan, 3.0, np.nan, 5.0]})
+    frame.to_parquet(tmp_path / "w.parquet")
+    table = read_table(tmp_path / "w.parquet")
+    series = read_series(table, value_column="b").values
+    assert list(series) == [3.0, 5.0] and list(series.index) == [days[2], days[4]]
+
+
+def test_a_compressed_file_is_refused_by_name(tmp_path: Path) -> None:
+    # pandas would read it, but the checks for a cut-off download read the file's own lines
+    path = tmp_path / "x.csv.gz"
+    path.write_bytes(gzip.compress(PRICES.encode()))
+    with pytest.raises(DataError, match=r"x.csv.gz: a gzip-compressed file, which mcalloc does not read; extract"):
+        read_table(path)
 
 
 def test_a_spreadsheet_is_refused_by_name_not_read_as_a_broken_csv(tmp_path: Path) -> None:
@@ -145,6 +164,22 @@ BAD_FILES = {
         r"x.csv: column Close holds no values; fill it, or set data",
     ),
     "header-only": ("Date,Close\n", r"x.csv: no data rows; give one line per day"),
+    # a field more on every row than the header names: pandas would take the first as row labels
+    "trailing-comma": (
+        "Date,Close\n2020-01-01,1,\n2020-01-02,2,\n",
+        r"x.csv: line 2: 3 fields where the header has 2 \(a decimal comma, or a comma at the end",
+    ),
+    "decimal-comma": ("Date,Close\n2020-01-01,1,5\n2020-01-02,2,5\n", r"x.csv: line 2: 3 fields where"),
+    "yfinance-header": (
+        "Price,Close,High\nTicker,EFA,EFA\nDate,,\n2020-01-01,1,1\n",
+        r"x.csv: line 2: 'Ticker' under the header, a second header row",
+    ),
+    # gross returns (1 + r) read as prices: each day's 'move' would be one return over the last
+    "returns-column-as-prices": (
+        "Date,Return\n2020-01-01,1.01\n2020-01-02,0.99\n",
+        r"x.csv: its only column besides the date is 'Return', a name for returns, but prices are read; "
+        r"set data.kind: returns",
+    ),
     # a download cut off mid-row: pandas would read the Close and fill the rest
     "cut-off": (
         "Date,Close,High,Low\n2020-01-01,1,1,1\n2020-01-02,88.72,88.",
@@ -266,6 +301,19 @@ def test_a_series_ending_early_is_named_in_a_warning(tmp_path: Path) -> None:
     # within a month of each other: no warning
     files = {"a": _daily_prices(620), "b": _daily_prices(600, seed=1)}
     assert not [w for w in load_market_data(load_scenario(_fit_scenario(tmp_path, files))).warnings if " ends " in w]
+
+
+def test_a_series_starting_late_is_named_in_a_warning(tmp_path: Path) -> None:
+    # "b" starts 300 business days (over a year) after "a": the window starts with it
+    files = {"a": _daily_prices(900), "b": _daily_prices(600, start="2001-02-26", seed=1)}
+    warnings = load_market_data(load_scenario(_fit_scenario(tmp_path, files))).warnings
+    late = [w for w in warnings if " starts " in w]
+    assert (
+        len(late) == 1 and late[0].startswith("data: b (") and "b.csv) starts 2001-02-26, 1.1 years after a" in late[0]
+    )
+    # data.start says where the window begins: no warning
+    scenario = _fit_scenario(tmp_path, files, start="2001-03-01")
+    assert not [w for w in load_market_data(load_scenario(scenario)).warnings if " starts " in w]
 
 
 BAD_DATA_CLI = {
@@ -405,9 +453,9 @@ def test_alignment_inner_join_and_forward_fill() -> None:
     a = pd.Series(range(1, 7), index=days, dtype=float)
     b = pd.Series([1.0, 2.0, 4.0, 5.0, 6.0], index=days.delete(2))
     inner, dropped, filled = align_levels({"a": a, "b": b})
-    assert len(inner) == 5 and dropped == 1 and filled == 0
+    assert len(inner) == 5 and dropped == 1 and filled == {"a": 0, "b": 0}
     full, dropped, filled = align_levels({"a": a, "b": b}, fill_limit=1, calendar=["a"])
-    assert len(full) == 6 and dropped == 0 and filled == 1 and full["b"].iloc[2] == 2.0
+    assert len(full) == 6 and dropped == 0 and filled == {"a": 0, "b": 1} and full["b"].iloc[2] == 2.0
 
 
 def test_sek_investor_return_is_product_of_usd_and_fx_returns() -> None:
@@ -605,9 +653,15 @@ def test_missing_values_count_only_inside_the_data_window(tmp_path: Path) -> Non
     # the window's last day: a run of 8 ending on it counts, and data.start before the run too
     with pytest.raises(DataError, match=rf"line 2: b has no values before {dates[8]}; set data.start"):
         read_series(table, value_column="b", window=(None, dates[7]))
-    # one missing day inside the window is skipped as usual, and only it is counted as skipped
+    # one missing day inside the window is skipped as usual; before the column's first value it loses no move
+    # (a returns export's blank first row), so it is not counted as skipped
     assert read_series(table, value_column="b", window=(dates[7], None)).values.size == 12
-    assert read_series(table, value_column="b", window=(dates[7], None)).skipped == 1
+    assert read_series(table, value_column="b", window=(dates[7], None)).skipped == 0
+    gap = text.replace(f"{dates[12]},13,22\n", f"{dates[12]},13,\n")
+    assert (
+        read_series(read_table(write(tmp_path / "gap.csv", gap)), value_column="b", window=(dates[7], None)).skipped
+        == 1
+    )
     assert read_series(table, value_column="b", window=(dates[8], None)).skipped == 0
     # a data.start before the column's first value says so, and where to move it
     with pytest.raises(DataError, match=rf"line 2: b has no values before {dates[8]}, but data.start is {dates[0]}"):
@@ -682,6 +736,162 @@ def test_an_exchange_rate_file_is_read_with_the_data_date_settings(tmp_path: Pat
     iso.to_csv(tmp_path / "usdsek.csv", index=False)
     again = load_market_data(load_scenario(ROOT / "configs" / "examples" / "sweden_fit.yaml", overrides))
     pd.testing.assert_frame_equal(again.returns, data.returns)
+
+
+def _sweden_files(tmp_path: Path, fx_rows: pd.DatetimeIndex | None = None) -> list[str]:
+    """Overrides for sweden_fit on synthetic daily files (2015 on), the exchange rate on ``fx_rows`` if given."""
+    rng = np.random.default_rng(4)
+    days = pd.bdate_range("2015-01-01", periods=700)
+    overrides = ["model.factor.regimes=null", "data.start=null", "data.end=null"]
+    for name in ("sp500", "russell2000", "intl", "usdsek"):
+        prices = pd.Series(100 * np.exp(np.cumsum(rng.normal(0, 0.01, days.size))), index=days)
+        if name == "usdsek" and fx_rows is not None:
+            prices = prices.loc[fx_rows]
+        pd.DataFrame({"Date": prices.index.strftime("%Y-%m-%d"), "Close": prices.to_numpy()}).to_csv(
+            tmp_path / f"{name}.csv", index=False
+        )
+        key = "currency.fx.USD" if name == "usdsek" else f"data.paths.{name}"
+        overrides.append(f"{key}={tmp_path / f'{name}.csv'}")
+    return overrides
+
+
+def test_an_exchange_rate_carried_over_many_days_is_named_or_refused(tmp_path: Path) -> None:
+    days = pd.bdate_range("2015-01-01", periods=700)
+    sweden = ROOT / "configs" / "examples" / "sweden_fit.yaml"
+    # holidays: a day in a hundred carried forward (data.fill_limit: 3), as the ECB's own rates need; no warning
+    holidays = load_market_data(load_scenario(sweden, _sweden_files(tmp_path, days.delete(np.arange(5, 700, 100)))))
+    assert holidays.filled_dates == 7 and not [w for w in holidays.warnings if "carried" in w]
+    # a rate every other day for a stretch: 35 of 700 (5%) carried, named
+    stretch = days.delete(np.arange(101, 171, 2))
+    some = load_market_data(load_scenario(sweden, _sweden_files(tmp_path, stretch)))
+    carried = [w for w in some.warnings if "carried" in w]
+    assert some.filled_dates == 35 and len(carried) == 1
+    assert (
+        "currency.fx.USD (" in carried[0] and "usdsek.csv): 35 values (5.0%) carried from an earlier day" in carried[0]
+    )
+    # Mondays, Wednesdays and Fridays only: two days in five are a return of 0, refused
+    sparse = days[days.day_of_week.isin([0, 2, 4])]
+    with pytest.raises(DataError, match=r"currency.fx.USD \(.*usdsek.csv\): 279 of 699 values \(40%\) carried"):
+        load_market_data(load_scenario(sweden, _sweden_files(tmp_path, sparse)))
+
+
+def test_weekends_carried_beside_assets_traded_every_day_are_the_rate_market_closed(tmp_path: Path) -> None:
+    # funds priced every calendar day (a crypto fund) beside a rate fixed on weekdays: its weekend values carried
+    # over (fill_limit 3) are not a file with rows less often than the others, and are neither refused nor named
+    overrides = _sweden_files(tmp_path)
+    days = pd.date_range("2015-01-01", periods=980)
+    rng = np.random.default_rng(8)
+    for name in ("sp500", "russell2000", "intl"):
+        prices = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, days.size)))
+        pd.DataFrame({"Date": days.strftime("%Y-%m-%d"), "Close": prices}).to_csv(tmp_path / f"{name}.csv", index=False)
+    data = load_market_data(load_scenario(ROOT / "configs" / "examples" / "sweden_fit.yaml", overrides))
+    assert data.filled_dates > 250 and not [w for w in data.warnings if "carried" in w]
+    assert (data.returns.index.day_of_week >= 5).any()
+
+
+def test_r_row_names_are_dropped_and_any_other_extra_field_refused(tmp_path: Path) -> None:
+    # R's write.table(sep = ",") writes row names 1, 2, ... with no header field for them
+    text = 'Date,Close\n"1","2020-01-01",10\n"2","2020-01-02",11\n"3","2020-01-03",12\n'
+    series = read_series(read_table(write(tmp_path / "r.csv", text))).values
+    assert list(series) == [10.0, 11.0, 12.0] and series.index[0] == pd.Timestamp("2020-01-01")
+    with pytest.raises(DataError, match=r"r.csv: line 2: 3 fields where the header has 2"):
+        read_table(write(tmp_path / "r.csv", text.replace('"2"', '"7"')))
+
+
+def test_an_exchange_rate_file_of_returns_is_told_to_give_rates(tmp_path: Path) -> None:
+    overrides = _sweden_files(tmp_path)
+    returns = pd.DataFrame({"Date": pd.bdate_range("2015-01-01", periods=700).strftime("%Y-%m-%d")})
+    returns["Close"] = np.random.default_rng(5).normal(0, 0.01, len(returns))
+    returns.to_csv(tmp_path / "usdsek.csv", index=False)
+    with pytest.raises(
+        DataError, match=r"usdsek.csv: line \d+: price -?[\d.e-]+ is not positive; exchange rates are read"
+    ):
+        load_market_data(load_scenario(ROOT / "configs" / "examples" / "sweden_fit.yaml", overrides))
+
+
+def test_an_exchange_rate_quoted_the_other_way_round_is_refused(tmp_path: Path) -> None:
+    # SEK per USD is what a SEK investor's USD fund is multiplied by; a file of USD per SEK flips every move
+    overrides = _sweden_files(tmp_path)
+    ecb = load_builtin("ecb:USD/SEK").values.loc["2015-01-01":"2017-12-31"]
+    sweden = ROOT / "configs" / "examples" / "sweden_fit.yaml"
+    for rates in (ecb, 1.0 / ecb):
+        pd.DataFrame({"Date": rates.index.strftime("%Y-%m-%d"), "Close": rates.to_numpy()}).to_csv(
+            tmp_path / "usdsek.csv", index=False
+        )
+        if rates is ecb:
+            assert load_market_data(load_scenario(sweden, overrides)).returns.shape[1] == 4
+            continue
+        with pytest.raises(
+            DataError,
+            match=r"currency.fx.USD \(.*usdsek.csv\): moves against the ECB's USD/SEK rate "
+            r"\(correlation of their changes -1.00 over [\d,]+ common dates\), so it holds USD per SEK",
+        ):
+            load_market_data(load_scenario(sweden, overrides))
+
+
+def test_monthly_files_dated_differently_are_lined_up_by_month(tmp_path: Path) -> None:
+    # one file dated by each month's last business day, the other by the calendar's last day: 519 monthly returns
+    months = pd.date_range("1960-01-31", periods=520, freq="ME")
+    rng = np.random.default_rng(6)
+    files = {}
+    business = pd.DatetimeIndex([pd.offsets.BMonthEnd().rollback(day) for day in months])
+    assert (business != months).sum() > 10  # months ending on a weekend
+    for name, dates in (("a", months), ("b", business)):
+        prices = 100 * np.exp(np.cumsum(rng.normal(0.005, 0.04, 520)))
+        files[name] = "Date,Close\n" + "".join(f"{d.date()},{p:.6f}\n" for d, p in zip(dates, prices, strict=True))
+    scenario = _fit_scenario(tmp_path, files, frequency="monthly")
+    config = yaml.safe_load(scenario.read_text())
+    config["simulation"]["steps_per_year"] = 12
+    config["model"]["marginals"] = {"kind": "garch", "dist": "normal", "mean": "sample"}
+    scenario.write_text(yaml.safe_dump(config))
+    data = load_market_data(load_scenario(scenario))
+    assert data.returns.shape[0] == 519 and data.dropped_dates == 0
+    for name in ("a", "b"):
+        levels = pd.read_csv(tmp_path / f"{name}.csv")["Close"].to_numpy()
+        np.testing.assert_allclose(data.returns[name].to_numpy(), np.diff(np.log(levels)), rtol=0, atol=1e-14)
+
+
+def _daily_and_coarse(tmp_path: Path, frequency: str, days: int, coarse_dates: object) -> object:
+    """A daily file ``a`` and ``b``, its noisy copy kept at ``coarse_dates`` (a function of a's dates): loaded."""
+    index = pd.bdate_range("2000-01-03", periods=days)
+    rng = np.random.default_rng(9)
+    a = pd.Series(100 * np.exp(np.cumsum(rng.normal(0.0003, 0.01, days))), index=index)
+    b = a * np.exp(rng.normal(0, 0.002, days))
+    kept = coarse_dates(b)  # type: ignore[operator]
+    files = {
+        "a": "Date,Close\n" + "".join(f"{d.date()},{v:.6f}\n" for d, v in a.items()),
+        "b": "Date,Close\n" + "".join(f"{d.date()},{v:.6f}\n" for d, v in kept.items()),
+    }
+    scenario = _fit_scenario(tmp_path, files, frequency=frequency)
+    config = yaml.safe_load(scenario.read_text())
+    config["simulation"]["steps_per_year"] = {"weekly": 52, "monthly": 12}[frequency]
+    config["model"]["marginals"] = {"kind": "garch", "dist": "normal", "mean": "sample"}
+    scenario.write_text(yaml.safe_dump(config))
+    return load_market_data(load_scenario(scenario))
+
+
+def test_a_weekly_file_dated_on_saturdays_holds_the_weeks_ending_the_friday_before(tmp_path: Path) -> None:
+    def saturdays(b: pd.Series) -> pd.Series:
+        weekly = b.resample("W-FRI").last().dropna()
+        return weekly.set_axis(weekly.index + pd.Timedelta(days=1))
+
+    data = _daily_and_coarse(tmp_path, "weekly", 3000, saturdays)
+    assert data.returns.shape[0] > 590 and data.returns.corr().iloc[0, 1] > 0.9  # a week off: about 0
+
+
+def test_a_daily_series_ending_inside_a_month_leaves_that_month_out(tmp_path: Path) -> None:
+    # 10,990 business days from 2000-01-03 end on 2042-02-14; b's month-end file runs to the month's end
+    last = pd.bdate_range("2000-01-03", periods=10_990)[-1]
+    assert 5 < last.day < 25
+
+    def month_ends(b: pd.Series) -> pd.Series:
+        monthly = b.resample("ME").last()
+        monthly.iloc[-1] *= 1.01  # the month's close, after a's last day
+        return monthly
+
+    data = _daily_and_coarse(tmp_path, "monthly", 10_990, month_ends)
+    assert data.returns.index[-1] == last - pd.offsets.MonthEnd(1)
+    assert data.returns.corr().iloc[0, 1] > 0.9
 
 
 def test_a_repeated_header_name_is_refused_and_an_unadjusted_close_is_named(tmp_path: Path) -> None:

@@ -605,3 +605,27 @@ def test_parametric_scenarios_keep_their_known_moments_in_every_part() -> None:
         np.testing.assert_array_equal(part.monthly_covariance(), covariance)
     weights = np.array([0.5, 0.2, 0.3])
     assert scenarios.volatility(weights) == pytest.approx(math.sqrt(12.0 * weights @ covariance @ weights), rel=1e-12)
+
+
+def test_max_assets_blames_the_floor_a_mix_of_more_assets_could_meet() -> None:
+    # every mix clears the floor check (the best mix's mean), but no single asset does: the floor is named
+    scenarios = monthly_scenarios(400, 60)
+    means = scenarios.annual_mean()
+    best_single = float(means.max())
+    single = Context(LONG_ONLY, Solvers(), 0.02, ("a", "b", "c"), max_assets=1)
+    found = solve_objective(objective(kind="min_variance"), scenarios, single, best_single - 1e-6, "x", "")
+    assert np.count_nonzero(found.weights) == 1
+    floor = best_single + 1e-3
+    expected = (
+        f"x: min_return needs a mean return of {floor:.4f} a year, and at most 1 assets reach at most "
+        f"{best_single:.4f}; lower min_return or raise optimize.constraints.max_assets"
+    )
+    with pytest.raises(InfeasibleError) as refused:
+        solve_objective(objective(kind="min_variance"), scenarios, single, floor, "x", "")
+    assert str(refused.value) == expected
+    # a floor every asset meets is not blamed for the objective's own limit
+    growth = objective(kind="max_growth", cvar_limit=0.001)
+    with pytest.raises(InfeasibleError) as limited:
+        solve_objective(growth, scenarios, single, float(means.min()) - 0.01, "x", "")
+    assert "raise cvar_limit" in str(limited.value) and "min_return" not in str(limited.value)
+    assert str(limited.value).endswith("(with at most 1 assets; or raise optimize.constraints.max_assets)")

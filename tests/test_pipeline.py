@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from mcalloc.config import load_scenario
+from mcalloc.config import Scenario, load_scenario
 from mcalloc.errors import InfeasibleError
 from mcalloc.metrics import cvar
 from mcalloc.pipeline import build_model, run_scenario
-from mcalloc.simulation import run_simulation
+from mcalloc.simulation import SimulationPlan, run_simulation
 
 from .conftest import DEFAULT_CONFIG, ROOT
 
@@ -120,6 +120,17 @@ def test_different_seed_changes_results(tmp_path: Path) -> None:
     assert not np.allclose(first["cagr_median"], second["cagr_median"])
 
 
+def _plan(scenario: Scenario, weights: np.ndarray, keep_months: bool = False) -> SimulationPlan:
+    """The scenario's model, fees and schedule booking the mixes ``weights`` (n_portfolios, n_assets)."""
+    from mcalloc.portfolio import FeeModel, Schedule
+
+    model, _ = build_model(scenario)
+    sim = scenario.simulation
+    schedule = Schedule(sim.horizon_years, sim.steps_per_year, scenario.portfolio.rebalance)
+    fees = FeeModel.of(scenario.assets, sim.steps_per_year)
+    return SimulationPlan(model=model, fees=fees, schedule=schedule, weights=weights, keep_months=keep_months)
+
+
 def test_min_cvar_is_reported_on_its_own_paths_and_on_the_paths_it_never_saw(tmp_path: Path) -> None:
     scenario = load_scenario(DEFAULT_CONFIG, [*SMALL, "simulation.n_jobs=1", "optimize.n_paths=450"])
     outcome = run_scenario(scenario, out=tmp_path / "run")
@@ -127,15 +138,10 @@ def test_min_cvar_is_reported_on_its_own_paths_and_on_the_paths_it_never_saw(tmp
     weights = outcome.weights[outcome.weights.portfolio == "min_cvar_95"]["weight"].to_numpy()
     # regenerate both sets of paths independently: the optimiser's stream and the main one
     from mcalloc.optimize import Scenarios
-    from mcalloc.pipeline import OPTIMIZER_STREAM, build_model
-    from mcalloc.portfolio import FeeModel, Schedule
-    from mcalloc.simulation import SimulationPlan
+    from mcalloc.pipeline import OPTIMIZER_STREAM
 
-    model, _ = build_model(scenario)
     sim = scenario.simulation
-    schedule = Schedule(sim.horizon_years, sim.steps_per_year, scenario.portfolio.rebalance)
-    fees = FeeModel.of(scenario.assets, sim.steps_per_year)
-    plan = SimulationPlan(model=model, fees=fees, schedule=schedule, weights=np.eye(3), keep_months=True)
+    plan = _plan(scenario, np.eye(3), keep_months=True)
     fit = run_simulation(plan, 450, sim.chunk_size, scenario.seed, n_jobs=1, stream=OPTIMIZER_STREAM)
     assert fit.month_growth is not None
     scenarios = Scenarios(fit.month_growth, 1)
@@ -145,17 +151,39 @@ def test_min_cvar_is_reported_on_its_own_paths_and_on_the_paths_it_never_saw(tmp
     assert row["objective_value"] == pytest.approx(cvar(losses, 0.95), abs=1e-9)
     assert row["horizon_cvar_95_fit"] == pytest.approx(cvar(losses, 0.95), abs=1e-12)
     # ... and on the paths it never saw, through the full accounting
-    mix = SimulationPlan(model=model, fees=fees, schedule=schedule, weights=weights[None, :])
-    fresh = run_simulation(mix, sim.n_paths, sim.chunk_size, scenario.seed, n_jobs=1)
+    fresh = run_simulation(_plan(scenario, weights[None, :]), sim.n_paths, sim.chunk_size, scenario.seed, n_jobs=1)
     fresh_losses = -np.log(fresh.book.terminal_value[:, 0])
     assert row["horizon_cvar_95_new_paths"] == pytest.approx(cvar(fresh_losses, 0.95), rel=1e-9)
     assert row["objective_new_paths"] == row["horizon_cvar_95_new_paths"]
     assert 0 < row["objective_new_paths_se"] < 0.5 * row["objective_new_paths"]
+    # drawdowns as the optimiser measures them: month-end NAVs from month-end peaks, on both sets of paths
+    assert row["maxdd_p95_fit"] == pytest.approx(scenarios.maxdd_quantile(weights, 0.95), rel=1e-9)
+    month_end = fresh.book.month_end_max_drawdown
+    assert month_end is not None and (month_end[:, 0] <= fresh.book.max_drawdown[:, 0] + 1e-6).all()
+    assert row["maxdd_p95_new_paths"] == pytest.approx(float(np.percentile(month_end[:, 0], 95)), rel=1e-9)
     # the two sets of paths are different futures, and the floor (the S&P 500's mean return) holds
     assert not np.allclose(fit.asset_growth[:100], fresh.asset_growth[:100, :1])
     assert row["mean_return_fit"] >= scenarios.mean_return(np.array([1.0, 0.0, 0.0])) - 1e-7
     # the grid of mixes finds nothing better on the same measure
     assert row["grid_gap"] <= 1e-7
+
+
+def test_an_uncompounded_min_cvar_is_judged_on_the_new_paths_sums_of_monthly_returns(tmp_path: Path) -> None:
+    # the optimiser's loss is minus the sum of the months' returns of a monthly rebalanced mix: the book sums them too
+    overrides = [*SMALL, "simulation.n_jobs=1", "optimize.objectives=[{kind: min_cvar, form: uncompounded}]"]
+    scenario = load_scenario(DEFAULT_CONFIG, overrides)
+    outcome = run_scenario(scenario, out=tmp_path / "run")
+    row = outcome.optimization.set_index("portfolio").loc["min_cvar_95_uncompounded"]
+    weights = outcome.weights[outcome.weights.portfolio == "min_cvar_95_uncompounded"]["weight"].to_numpy()
+    sim = scenario.simulation
+    fresh = run_simulation(_plan(scenario, weights[None, :]), sim.n_paths, sim.chunk_size, scenario.seed, n_jobs=1)
+    assert fresh.book.period_return_sum is not None
+    assert row["objective_new_paths"] == pytest.approx(cvar(-fresh.book.period_return_sum[:, 0], 0.95), rel=1e-9)
+    assert 0 < row["objective_new_paths_se"] < row["objective_new_paths"]
+    # rebalanced quarterly, the optimiser sums quarters' returns and the book months': no like
+    quarterly = load_scenario(DEFAULT_CONFIG, [*overrides, "portfolio.rebalance=quarterly"])
+    table = run_scenario(quarterly, out=tmp_path / "quarterly").optimization
+    assert table["objective_new_paths"].isna().all()
 
 
 def test_acceptance_command_writes_complete_contract(tmp_path: Path) -> None:
@@ -185,7 +213,7 @@ def test_acceptance_command_writes_complete_contract(tmp_path: Path) -> None:
 
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete"
-    assert manifest["schema_version"] == "1.9"
+    assert manifest["schema_version"] == "1.10"
     assert manifest["seed"] == 20251217 and manifest["n_paths"] == 2000
     for key in (
         "scenario",

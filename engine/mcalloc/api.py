@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,14 @@ class Run:
                     raise RunFolderError(f"{path}: no column {column}; the folder is damaged: run its scenario again")
         paths_file = folder / "paths.parquet"
         paths = pd.read_parquet(paths_file) if with_paths and paths_file.is_file() else None
+        listed = manifest.get("files")
+        if with_paths and paths is None and isinstance(listed, dict) and paths_file.name in listed:
+            # the one file a folder may lose (it is the largest): said, so that it is not taken for output.paths: false
+            warnings.warn(
+                f"{paths_file}: deleted since the run wrote it, so paths is None; run the scenario again "
+                "(config.yaml) for the per-path table",
+                stacklevel=4,
+            )
         return cls(folder=folder, manifest=manifest, config=config, paths=paths, **tables)  # type: ignore[arg-type]
 
     def weights_table(self) -> pd.DataFrame:

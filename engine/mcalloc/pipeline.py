@@ -657,6 +657,7 @@ def run_scenario(
                     scenario.portfolio.risk_free,
                     scenario.seed,
                     single_period=scenario.optimize.scenarios.kind == "parametric",
+                    monthly_periods=scenario.portfolio.rebalance == "monthly",
                 )
             folder.write_csv("metrics.csv", metrics)
             folder.write_csv("diversification.csv", diversification)

@@ -229,6 +229,12 @@ def _weights_summary(weights: pd.DataFrame, stability: pd.DataFrame | None = Non
     return header + "\n" + text.to_string()
 
 
+def _own_and_new(row: pd.Series, measure: str, form: str) -> str:
+    """``measure`` on the optimiser's paths and on the evaluation paths, ``-`` for one that has none."""
+    values = (row[f"{measure}_fit"], row[f"{measure}_new_paths"])
+    return " / ".join("-" if pd.isna(value) else form.format(value) for value in values)
+
+
 def _optimization_summary(table: pd.DataFrame) -> str:
     """Each optimised portfolio's objective on the optimiser's paths and on the paths it never saw."""
     if table.empty:
@@ -242,14 +248,14 @@ def _optimization_summary(table: pd.DataFrame) -> str:
                 "objective (own paths)": f"{row['objective_value']:.4f}",
                 "on new paths": "-" if pd.isna(fresh) else f"{fresh:.4f} +- {row['objective_new_paths_se']:.4f}",
                 "grid gap": "-" if pd.isna(row["grid_gap"]) else f"{row['grid_gap']:+.1e}",
-                "CVaR95 log loss (own/new)": f"{row.horizon_cvar_95_fit:.3f} / {row.horizon_cvar_95_new_paths:.3f}",
-                "maxDD p95 (own/new)": f"{row['maxdd_p95_fit']:.1%} / {row['maxdd_p95_new_paths']:.1%}",
+                "CVaR95 log loss (own/new)": _own_and_new(row, "horizon_cvar_95", "{:.3f}"),
+                "month-end maxDD p95 (own/new)": _own_and_new(row, "maxdd_p95", "{:.1%}"),
             }
         )
     header = (
         "optimised: the objective on the optimiser's own paths and on the evaluation paths (+- standard error); "
-        "grid gap <= 0 (to rounding): no mix on the grid does better; optimization.csv, stability.csv and "
-        "frontier.csv have more"
+        "grid gap <= 0 (to rounding): no mix on the grid does better; drawdowns of month-end values on both "
+        "(the table above has the daily ones); optimization.csv, stability.csv and frontier.csv have more"
     )
     return header + "\n" + pd.DataFrame(rows).to_string(index=False)
 

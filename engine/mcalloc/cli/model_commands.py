@@ -321,6 +321,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         raise OutputError(f"{out}: --out is the calibrated scenario's file; give a name ending in .yaml")
     check_output_file("--out", out, "calibrated.yaml")
     scenario = load_scenario(args.config, args.overrides)
+    _check_calibrate_out(out, args.config)
     if scenario.model.dependence.kind in BASELINE_KINDS:
         raise ConfigError(
             f"model.dependence.kind: {scenario.model.dependence.kind} is a baseline that a run estimates from the "
@@ -349,6 +350,50 @@ def _calibrate(args: argparse.Namespace) -> int:
         print(f"\nresiduals resampled by the fhs model: {residuals_path}")
     print(f"\ncalibrated scenario: {out}\nrun it with: mcalloc run {out}")
     return 0
+
+
+def _extended(config: Path) -> list[Path]:
+    """The files ``config`` extends, nearest first (the chain :func:`load_scenario` has already checked)."""
+    from mcalloc.config.loader import read_yaml_file
+
+    chain: list[Path] = []
+    current = config.resolve()
+    while len(chain) < 20:
+        data, _ = read_yaml_file(current)
+        parent = data.get("extends") if isinstance(data, dict) else None
+        if not isinstance(parent, str):
+            break
+        current = (current.parent / parent).resolve()
+        chain.append(current)
+    return chain
+
+
+def _check_calibrate_out(out: Path, config: Path) -> None:
+    """Refuse an ``--out`` the calibrated scenario must not replace: a file the source extends, or one not ours.
+
+    Replacing a file the source scenario extends changes the source itself
+    (configs/default.yaml under configs/examples/fit_etfs.yaml: the fitted
+    copy's ``model.fitted_with`` then contradicts the source's
+    ``model.source: fit``); a file mcalloc calibrate did not write may be
+    anyone's.
+    """
+    target = out.resolve()
+    if target in _extended(config):
+        raise OutputError(
+            f"{out}: {config} extends it, so the calibrated copy would change the scenario being calibrated; "
+            "write it elsewhere (and copy the numbers over, if that file should hold them)"
+        )
+    if out.is_file():
+        with out.open(encoding="utf-8", errors="replace") as handle:
+            first = handle.readline()
+        if not first.startswith(CALIBRATED_MARK):
+            raise OutputError(
+                f"{out}: exists and is not a scenario mcalloc calibrate wrote; remove it, or give another --out"
+            )
+
+
+CALIBRATED_MARK = "# Calibrated by `mcalloc calibrate"
+"""How a file mcalloc calibrate wrote begins (its header's first line), so that calibrating again may replace it."""
 
 
 def _header(

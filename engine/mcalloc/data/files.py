@@ -53,6 +53,17 @@ _OTHER_FORMATS = {
 }
 """Extensions of other formats mcalloc does not read, named in the refusal instead of a CSV parser's complaint."""
 
+_ARCHIVES = {
+    ".gz": "a gzip-compressed file",
+    ".bz2": "a bzip2-compressed file",
+    ".xz": "an xz-compressed file",
+    ".zst": "a zstd-compressed file",
+    ".zip": "a zip archive",
+    ".7z": "a 7-Zip archive",
+    ".tar": "a tar archive",
+}
+"""Compressed files, refused by name: pandas would read them, but a cut-off download is found in the lines."""
+
 _NOT_VALUES = frozenset({"volume", "vol", "open interest", "openinterest", "open_interest", "count", "trades"})
 """Column names that never hold prices or returns, however alone they are beside the date (lower case)."""
 
@@ -162,6 +173,11 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
             f"{path}: {_OTHER_FORMATS[path.suffix.lower()]}, which mcalloc does not read; "
             "give a CSV file (a header such as Date,Close and one line per day) or a Parquet file"
         )
+    if path.suffix.lower() in _ARCHIVES:
+        raise DataError(
+            f"{path}: {_ARCHIVES[path.suffix.lower()]}, which mcalloc does not read; extract the CSV or Parquet file "
+            "inside and give that"
+        )
     if path.suffix.lower() in (".parquet", ".pq"):
         try:
             frame = pd.read_parquet(path)
@@ -171,7 +187,8 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
             ) from None
         if not isinstance(frame.index, pd.RangeIndex):
             frame = frame.reset_index()
-        frame = frame.astype(str).replace({"None": "", "NaT": "", "nan": ""})
+        # pandas 3 keeps a missing value missing through astype(str): blank it by the frame's own mask
+        frame = frame.astype(str).mask(frame.isna(), "").replace({"None": "", "NaT": "", "nan": ""})
         return TableFile(path=path, frame=frame, row_word="row", first_row=1)
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
@@ -202,10 +219,37 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
         ) from None
     except OSError as exc:  # no permission, an I/O error
         raise DataError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__}); check {key}") from None
+    if not isinstance(frame.index, pd.RangeIndex) and _row_numbers(frame.index):
+        # R's write.table(sep = ","): row names 1, 2, ... with no header field of their own
+        frame = frame.reset_index(drop=True)
+    if not isinstance(frame.index, pd.RangeIndex):
+        # every row has a field more than the header, and pandas took the first as the row labels: the dates
+        # would be read from the next field, a price's digits after its decimal comma among them
+        raise DataError(
+            f"{path}: line {_record_line(path, 2)}: {frame.shape[1] + frame.index.nlevels} fields where the header "
+            f"has {frame.shape[1]} (a decimal comma, or a comma at the end of every line?); save the file with '.' "
+            "decimals and one field per header name"
+        )
     frame.columns = [str(c).strip() for c in frame.columns]
+    for row in range(min(2, len(frame))):
+        first = str(frame.iloc[row, 0]).strip()
+        if first in _DATE_COLUMNS or first.lower() == "ticker":
+            raise DataError(
+                f"{path}: line {_record_line(path, row + 2)}: '{first}' under the header, a second header row "
+                "(yfinance writes Price, Ticker and Date rows); keep one header row, with the date column named "
+                "Date, and delete the others"
+            )
     table = TableFile(path=path, frame=frame, row_word="line", first_row=2)
     _check_last_line(table)
     return table
+
+
+def _row_numbers(index: pd.Index) -> bool:
+    """Whether ``index`` (one level, text) counts the rows 1, 2, 3, ..., as R's row names do."""
+    if index.nlevels != 1 or index.size == 0:
+        return False
+    numbers = pd.to_numeric(pd.Series(index.astype(str)).str.strip(), errors="coerce")
+    return bool(numbers.notna().all() and (numbers.to_numpy() == np.arange(1, index.size + 1)).all())
 
 
 _TAIL_BYTES = 1 << 16
@@ -259,7 +303,12 @@ def _pick(columns: list[str], candidates: tuple[str, ...]) -> str | None:
 
 
 def _resolve_columns(
-    table: TableFile, date_column: str | None, value_column: str | None, kind: SeriesKind, column_key: str
+    table: TableFile,
+    date_column: str | None,
+    value_column: str | None,
+    kind: SeriesKind,
+    column_key: str,
+    rates: bool = False,
 ) -> tuple[str, str]:
     columns = list(table.frame.columns)
     shown = ", ".join(columns) or "none"
@@ -284,6 +333,20 @@ def _resolve_columns(
         others = [c for c in columns if c != date]
         picked = _pick(columns, _PRICE_COLUMNS if kind == "prices" else _RETURN_COLUMNS)
         if picked is None and len(others) == 1:
+            named = _RETURN_COLUMNS if kind == "prices" else _PRICE_COLUMNS
+            if others[0] in named:
+                # a column of gross returns (1.0034) read as prices gives each day the move from one return to
+                # the next: the wrong volatility and correlations, with no value out of range to catch it
+                other = "returns" if kind == "prices" else "prices"
+                advice = (
+                    "exchange rates are read as levels (units of the base currency per unit): give the rates"
+                    if rates
+                    else f"set data.kind: {other} if it holds {other}, or name the column in data.value_column"
+                )
+                raise DataError(
+                    f"{table.path}: its only column besides the date is '{others[0]}', a name for {other}, but "
+                    f"{kind} are read; {advice}"
+                )
             if others[0].strip().lower() in _NOT_VALUES:
                 raise DataError(
                     f"{table.path}: its only column besides the date is '{others[0]}', which holds no {kind}; "
@@ -351,6 +414,7 @@ def read_series(
     date_format: str | None = None,
     window: tuple[str | None, str | None] = (None, None),
     column_key: str = "data.value_column",
+    rates: bool = False,
 ) -> SeriesFile:
     """Parse and validate one series from a table.
 
@@ -372,13 +436,16 @@ def read_series(
     column_key
         The setting that names ``value_column`` (``data.columns.intl`` for a
         wide file's column), for the message when the file has no such column.
+    rates
+        The series is an exchange rate: always levels, whatever ``data.kind``
+        says of the assets' files, which the messages then do not suggest.
 
     Raises
     ------
     DataError
         Naming the file and row of the first problem.
     """
-    date, column = _resolve_columns(table, date_column, value_column, kind, column_key)
+    date, column = _resolve_columns(table, date_column, value_column, kind, column_key, rates)
     frame = table.frame
     if frame.empty:
         raise DataError(f"{table.path}: no data rows; give one line per day below the header")
@@ -453,8 +520,13 @@ def read_series(
         if bad.size:
             # many values at or below zero are returns, not a few bad prices
             negative = int(np.count_nonzero(values < 0))
+            looks_like_returns = negative >= 3 and negative > 0.1 * values.size
             advice = (
-                "set data.kind: returns" if negative >= 3 and negative > 0.1 * values.size else "fix or remove the row"
+                "fix or remove the row"
+                if not looks_like_returns
+                else "exchange rates are read as levels, not returns: give the rates themselves"
+                if rates
+                else "set data.kind: returns"
             )
             raise DataError(f"{table.where(int(bad[0]))}: price {values[bad[0]]} is not positive; {advice}")
     else:
@@ -513,7 +585,9 @@ def read_series(
         provenance=provenance,
         rows=rows.loc[series.index].to_numpy() + table.first_row,
         row_prefix=f"{table.path}: {table.row_word}",
-        skipped=int((missing & in_window).sum()),  # the ones inside the window, where they lose a move
+        # the ones inside the window and between the first and last values, where they lose a move (a returns
+        # export's blank first row, pandas' pct_change, has none to lose; nor does a column that ends early)
+        skipped=int((missing & in_window & (index > series.index[0]) & (index < series.index[-1])).sum()),
         dated=index.sort_values(),
         notes=_column_notes(table, column, kind, column_key),
     )

@@ -126,6 +126,7 @@ def load_levels(request: SeriesRequest, cache: _TableCache | None = None) -> Ser
         date_format=request.date_format,
         window=request.window,
         column_key=request.column_key,
+        rates=request.key.startswith("currency.fx."),
     )
     if request.kind == "prices":
         return loaded
@@ -167,7 +168,7 @@ def _common_span(levels: Mapping[str, pd.Series]) -> pd.DataFrame:
 
 def align_levels(
     levels: Mapping[str, pd.Series], fill_limit: int = 0, calendar: list[str] | None = None
-) -> tuple[pd.DataFrame, int, int]:
+) -> tuple[pd.DataFrame, int, dict[str, int]]:
     """Put series on one calendar.
 
     The calendar is the dates on which every series named in ``calendar``
@@ -180,18 +181,87 @@ def align_levels(
     Returns
     -------
     The aligned frame; how many dates on which some calendar series has data
-    were dropped; how many values were filled.
+    were dropped; how many values of each series were filled (on the dates kept).
     """
     window = _common_span(levels)
     calendar_columns = window[list(calendar or levels)]
     on_calendar = calendar_columns.notna().all(axis=1)
     filled = window.ffill(limit=fill_limit) if fill_limit > 0 else window
-    candidates = filled[on_calendar]
-    n_filled = int(window[on_calendar].isna().sum().sum() - candidates.isna().sum().sum())
-    aligned = candidates.dropna()
+    aligned = filled[on_calendar].dropna()
+    gaps = window.loc[aligned.index].isna().sum()
     # dates on which some calendar series traded but that did not make it
     dropped = int(calendar_columns.notna().any(axis=1).sum() - len(aligned))
-    return aligned, dropped, n_filled
+    return aligned, dropped, {str(name): int(count) for name, count in gaps.items()}
+
+
+PERIOD_END_DAYS = {"weekly": 1, "monthly": 4}
+"""How many calendar days before its period's end a daily series' last day may be, for that period to count."""
+
+
+def _weekend_weeks(dates: pd.DatetimeIndex) -> bool:
+    """Whether a weekly series is dated on weekends (most rows on a Saturday or Sunday)."""
+    return bool((dates.day_of_week >= 5).mean() > 0.5)
+
+
+def period_levels(levels: Mapping[str, pd.Series], frequency: Frequency) -> tuple[dict[str, pd.Series], pd.Series]:
+    """Each series' last level in each week (ending Friday) or month, keyed by the period's nominal end.
+
+    Also returns, for each period, the last day any series has a value in
+    it: the date the aligned period is given. Series kept at a coarser
+    frequency than daily are lined up by these keys, not by their own dates:
+    one file's month dated by its last trading day and another's by the
+    calendar's last day are the same month. A weekly file dated on Saturdays
+    or Sundays holds the weeks ending the Friday before (at either
+    frequency). A daily series that ends more than :data:`PERIOD_END_DAYS`
+    before its last period does leaves that period out, its level there not
+    the period's close, unless that is its only period.
+    """
+    rule = _RESAMPLE_RULE[frequency]
+    keyed: dict[str, pd.Series] = {}
+    days = []
+    for name, series in levels.items():
+        dates = pd.DatetimeIndex(series.index)
+        spacing = spacing_frequency(_median_spacing(dates))
+        if spacing == "weekly" and _weekend_weeks(dates):
+            weekend = np.maximum(dates.day_of_week.to_numpy() - 4, 0)
+            series = series.set_axis(dates - pd.to_timedelta(weekend, unit="D"))
+        sampled = series.resample(rule).last().dropna()
+        ends_early = sampled.size > 1 and (sampled.index[-1] - series.index[-1]).days > PERIOD_END_DAYS[frequency]
+        if spacing == "daily" and ends_early:
+            sampled = sampled.iloc[:-1]
+        keyed[name] = sampled
+        days.append(series.index.to_series().resample(rule).max())
+    return keyed, pd.concat(days, axis=1).max(axis=1)
+
+
+def period_date_notes(levels: Mapping[str, pd.Series], paths: Mapping[str, str]) -> list[str]:
+    """Warnings for price series lined up by period whose dates say little of which period a row closes.
+
+    A weekly file dated on weekends is taken as the weeks ending the Friday
+    before, and a monthly one dated on its months' first days as those
+    months: a file of weeks starting on Sunday, or of each month's close
+    dated on the next month's first day, would be a period early or late.
+    Said only where another series is dated otherwise (not every column of
+    one file).
+    """
+    warnings = []
+    dated = {name: pd.DatetimeIndex(series.index) for name, series in levels.items()}
+    for name, dates in dated.items():
+        if all(other.equals(dates) for other in dated.values()):
+            continue
+        spacing = spacing_frequency(_median_spacing(dates))
+        if spacing == "weekly" and _weekend_weeks(dates):
+            warnings.append(
+                f"data: {name} ({paths[name]}) dates its weeks on weekends ({dates[-1].date()}): each row is taken "
+                "as the close of the week ending the Friday before; if it is the week starting that day, date each "
+                "row by its week's last trading day"
+            )
+        if spacing == "monthly" and (dates.day <= 3).mean() > 0.5:
+            warnings.append(
+                f"data: {name} ({paths[name]}) dates its months on their first days ({dates[-1].date()}): each row "
+                "is taken as that month's level; if it is the month before's close, date it by that month's last day"
+            )
+    return warnings
 
 
 def missing_on_dropped(
@@ -275,6 +345,123 @@ def early_ends(levels: Mapping[str, pd.Series], paths: Mapping[str, str]) -> lis
     return warnings
 
 
+FILL_WARN_SHARE = 0.02
+"""A series with more of its values carried forward (``data.fill_limit``) than this share is named in a warning."""
+FILL_REFUSE_SHARE = 0.10
+"""...and refused above this share: its file is coarser than the calendar for stretches, not short of holidays."""
+
+
+def _filled_shares(
+    filled: Mapping[str, int], n_steps: int, paths: Mapping[str, str], keys: Mapping[str, str]
+) -> list[tuple[str, int, float]]:
+    """``(what, count, share)`` for each series with values carried forward, largest share first."""
+    rows = [
+        (f"{keys.get(name, name)} ({paths[name]})" if name in paths else name, count, count / n_steps)
+        for name, count in filled.items()
+        if count and n_steps
+    ]
+    return sorted(rows, key=lambda row: -row[2])
+
+
+def check_filled(
+    filled: Mapping[str, int],
+    n_steps: int,
+    paths: Mapping[str, str],
+    keys: Mapping[str, str],
+    fill_limit: int,
+    unit: str = "day",
+) -> list[str]:
+    """Refuse a series :func:`align_levels` filled on more than :data:`FILL_REFUSE_SHARE` of ``n_steps`` steps.
+
+    Each filled value repeats the last level, so its return is exactly 0: a
+    weekly stretch of an exchange rate carried over the days between makes
+    four days in five flat and the fifth a week's move, which inflates the
+    series' kurtosis and its volatility per day's move. Returns one warning
+    per series filled on more than :data:`FILL_WARN_SHARE` of them. ``unit``
+    is a step's length: ``day``, or ``week`` or ``month`` for series lined
+    up by period.
+    """
+    notes = []
+    for what, count, share in _filled_shares(filled, n_steps, paths, keys):
+        carried = f"carried from an earlier {unit} by data.fill_limit ({fill_limit})"
+        if share > FILL_REFUSE_SHARE:
+            finer = (
+                "their frequency, or fit weekly or monthly returns (data.frequency)"
+                if unit == "day"
+                else f"least one row a {unit}"
+            )
+            raise DataError(
+                f"{what}: {count:,} of {n_steps:,} values ({share:.0%}) {carried}, so its returns are 0 in those "
+                f"{unit}s and lumped on the next; the file has rows less often than the others for stretches: give "
+                f"it at {finer}"
+            )
+        if share > FILL_WARN_SHARE:
+            holidays = "; holidays explain about 1%" if unit == "day" else ""
+            notes.append(
+                f"data: {what}: {count:,} values ({share:.1%}) {carried}, each a {unit} with a return of 0 and its "
+                f"move lumped on the next{holidays}; check the file for stretches with rows less often than the others"
+            )
+    return notes
+
+
+def _median_spacing(index: pd.Index) -> float:
+    """The median number of calendar days between consecutive dates (0 with fewer than two)."""
+    if index.size < 2:
+        return 0.0
+    return float(np.median(np.diff(index.to_numpy()).astype("timedelta64[D]").astype(float)))
+
+
+RATE_DIRECTION_CHANGES = 60
+"""Changes between common dates an exchange-rate file must share with the ECB's rates to be checked against them."""
+
+
+def check_rate_direction(rates: SeriesFile, code: str, base: str, key: str) -> None:
+    """Refuse an exchange-rate file quoted the other way round: its daily changes run against the ECB's.
+
+    ``rates`` should be the price of one ``code`` in ``base`` (SEK per USD);
+    a file of USD per SEK has the same moves with the sign flipped, and
+    would turn every foreign return's currency part round without an error.
+    A pair the ECB does not price, or too few common days, is not checked.
+    """
+    try:
+        reference = load_builtin(f"ecb:{code}/{base}").values
+    except DataError:
+        return
+    common = pd.concat([rates.values, reference], axis=1, join="inner").dropna()
+    changes = pd.DataFrame(np.log(common[common.gt(0).all(axis=1)])).diff().dropna()
+    if len(changes) < RATE_DIRECTION_CHANGES:
+        return
+    correlation = float(changes.corr().to_numpy()[0, 1])
+    if correlation < -0.3:
+        raise DataError(
+            f"{key} ({rates.provenance.path}): moves against the ECB's {code}/{base} rate (correlation of their "
+            f"changes {correlation:.2f} over {len(changes):,} common dates), so it holds {code} per {base}, the other "
+            f"way round; give {base} per {code} (one over each rate)"
+        )
+
+
+LATE_START_DAYS = 365
+"""A series starting this many days after the earliest one is named: it shortens the data window for all."""
+
+
+def late_start(levels: Mapping[str, pd.Series], paths: Mapping[str, str]) -> list[str]:
+    """A warning naming the series that starts last, if it starts :data:`LATE_START_DAYS` after the earliest.
+
+    Unlike a late ``data.start``, which says where the window begins, one
+    short file would move the start of every series' fit without a word.
+    """
+    starts = {name: series.index[0] for name, series in levels.items()}
+    first, last = min(starts, key=starts.__getitem__), max(starts, key=starts.__getitem__)
+    gap = (starts[last] - starts[first]).days
+    if gap <= LATE_START_DAYS:
+        return []
+    return [
+        f"data: {last} ({paths[last]}) starts {starts[last].date()}, {gap / 365.25:.1f} years after {first} "
+        f"({starts[first].date()}), so the data window starts there for every series; check that the file is "
+        "complete, or set data.start"
+    ]
+
+
 _FREQUENCIES = ("daily", "weekly", "monthly")
 
 
@@ -293,7 +480,7 @@ def check_frequency(dates: pd.Index, what: str, frequency: str, advice: str | No
     """
     if dates.size < 3:
         return
-    days = float(np.median(np.diff(dates.to_numpy()).astype("timedelta64[D]").astype(float)))
+    days = _median_spacing(dates)
     found = spacing_frequency(days)
     if found in _FREQUENCIES and _FREQUENCIES.index(found) <= _FREQUENCIES.index(frequency):
         return
@@ -561,6 +748,8 @@ def load_market_data(scenario: Scenario) -> MarketData:
                 loaded[name] = load_levels(replace(fx_request, date_column=None, date_format=None), cache)
             except DataError:
                 raise error from None
+        if not fx_request.source.startswith(BUILTIN_PREFIX):
+            check_rate_direction(loaded[name], code, scenario.currency.base, keys[name])
 
     levels: dict[str, pd.Series] = {}
     for name, series_file in loaded.items():
@@ -595,7 +784,24 @@ def load_market_data(scenario: Scenario) -> MarketData:
 
     paths = {name: series_file.provenance.path for name, series_file in loaded.items()}
     ended_early = early_ends(levels, paths)
-    aligned, dropped, filled = align_levels(levels, data.fill_limit, calendar=scenario.asset_names)
+    # series kept weekly or monthly are lined up by period: their own dates may name the same month differently
+    by_period = data.frequency != "daily" and any(
+        spacing_frequency(_median_spacing(series.index)) != "daily" for series in levels.values()
+    )
+    calendar = scenario.asset_names
+    keyed, period_days = period_levels(levels, data.frequency) if by_period else (levels, None)
+    aligned, dropped, filled = align_levels(keyed, data.fill_limit, calendar=calendar)
+    lacking = missing_on_dropped(keyed, aligned, calendar)
+    keyed_steps = aligned.index
+    if period_days is not None:
+        aligned.index = pd.DatetimeIndex(period_days.reindex(aligned.index))
+    # a filled step is a step of 0. Daily rows filled inside a week or month change nothing once resampled, and a
+    # weekend day filled beside a market open every day is the exchange rate's market closed, not a hole in a file
+    unit = {"weekly": "week", "monthly": "month"}.get(data.frequency, "day") if by_period else "day"
+    steps = keyed_steps if by_period else keyed_steps[pd.DatetimeIndex(keyed_steps).day_of_week < 5]
+    gaps = _common_span(keyed).loc[steps].isna().sum()
+    counted = {str(name): int(count) for name, count in gaps.items()} if data.frequency == "daily" or by_period else {}
+    filled_notes = check_filled(counted, len(steps), paths, keys, data.fill_limit, unit)
     if aligned.shape[0] < 2:
         raise DataError(
             "data: the series share no common dates"
@@ -624,22 +830,31 @@ def load_market_data(scenario: Scenario) -> MarketData:
     implausible = check_plausible(returns, paths, keys, STEPS_OF[data.frequency])
     threshold = data.suspicious_move or _DEFAULT_SUSPICIOUS_MOVE[data.frequency]
     warnings = [note for series_file in loaded.values() for note in series_file.notes]
-    warnings += ended_early + implausible + skipped_returns(loaded, data.kind) + suspicious_moves(returns, threshold)
+    warnings += (
+        ended_early
+        + late_start(levels, paths)
+        + (period_date_notes(levels, paths) if by_period and data.kind == "prices" else [])
+        + implausible
+        + skipped_returns(loaded, data.kind)
+        + suspicious_moves(returns, threshold)
+    )
     if data.kind == "returns":
         dated = {name: series_file.dated for name, series_file in loaded.items()}
         warnings += absent_returns(levels, paths, scenario.asset_names, dated)
     if dropped:
-        # at a coarser frequency the dropped days fall inside the periods and change nothing
+        # daily data kept at a coarser frequency loses days inside the periods, which changes nothing; a day lost
+        # from daily steps, or a period from weekly or monthly ones, makes one step of two
+        unit = {"weekly": "week", "monthly": "month"}.get(data.frequency, "date") if by_period else "date"
         spans = (
-            ": the returns across each such date span two days but count as one step, which raises the per-step "
-            f"mean and variance by about {dropped / max(returns.shape[0], 1):.1%}"
-            if data.frequency == "daily"
+            f": the returns across each such {unit} span two {unit.replace('date', 'day')}s but count as one step, "
+            f"which raises the per-step mean and variance by about {dropped / max(returns.shape[0], 1):.1%}"
+            if data.frequency == "daily" or by_period
             else ""
         )
-        lacking = missing_on_dropped(levels, aligned, scenario.asset_names)
         which = ", ".join(f"{name} {count:,}" for name, count in lacking.items())
-        dates = "1 date" if dropped == 1 else f"{dropped:,} dates"
+        dates = f"1 {unit}" if dropped == 1 else f"{dropped:,} {unit}s"
         warnings.append(f"data: {dates} missing from some series (missing: {which}) were dropped when aligning{spans}")
+    warnings += filled_notes
     translated = [spec.name for spec in scenario.assets if spec.currency not in (None, base)]
     if scenario.currency.mode == "translate" and data.frequency == "daily" and translated:
         warnings.append(
@@ -654,6 +869,6 @@ def load_market_data(scenario: Scenario) -> MarketData:
         provenance=tuple(series_file.provenance for series_file in loaded.values()),
         frequency=data.frequency,
         dropped_dates=dropped,
-        filled_dates=filled,
+        filled_dates=sum(filled.values()),
         warnings=tuple(warnings),
     )

@@ -132,18 +132,20 @@ def _annualised_volatility(book: BookSummary, horizon_years: int, column: int) -
     return np.asarray(np.sqrt(np.maximum(variance, 0.0) * blocks_per_year))
 
 
-def book_cdar(book: BookSummary, column: int, alpha: float) -> float:
+def book_cdar(book: BookSummary, column: int, alpha: float, month_end_peak: bool = False) -> float:
     """Conditional drawdown at risk: the mean of the worst ``1 - alpha`` of month-end drawdowns, all paths pooled.
 
     Chekhlov, Uryasev and Zabarankin (2005) define CDaR on a path's
     drawdowns over time; here the drawdowns at every month end of every path
     form one sample. They are counted in bins of width ``1 / DRAWDOWN_BINS``
     (bin midpoints, the boundary bin taken in part), so the value is exact
-    to within that width.
+    to within that width. Drawdowns are from the daily NAV's running peak,
+    or with ``month_end_peak`` from the highest month-end NAV, as on the
+    optimiser's monthly paths.
     """
     if book.drawdown_histogram is None:
         return float("nan")
-    counts = book.drawdown_histogram[column].astype(float)[::-1]  # deepest first
+    counts = book.drawdown_histogram[column, int(month_end_peak)].astype(float)[::-1]  # deepest first
     bins = counts.size
     tail = (1.0 - alpha) * counts.sum()
     before = np.cumsum(counts) - counts  # observations in deeper bins

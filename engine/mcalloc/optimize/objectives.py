@@ -10,6 +10,7 @@ tolerance; the tests hold them to it).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from dataclasses import dataclass, replace
 
@@ -104,10 +105,12 @@ def _budgets(objective: RiskParityObjective, n_assets: int, names: tuple[str, ..
     return np.asarray(budgets / budgets.sum())
 
 
-def best_mean_return(scenarios: Scenarios, feasible: Feasible, solvers: Solvers) -> float:
-    """The highest annualised mean return within the linear constraints (a small LP)."""
+def best_mean_return(
+    scenarios: Scenarios, feasible: Feasible, solvers: Solvers, means: np.ndarray | None = None
+) -> float:
+    """The highest annualised mean return within the linear constraints (a small LP); ``means`` for the assets'."""
     weights = cp.Variable(feasible.n_assets)
-    mean = scenarios.annual_mean()
+    mean = scenarios.annual_mean() if means is None else means
     problem = cp.Problem(cp.Maximize(mean @ weights), feasible.constraints(weights))
     solve(problem, solvers, True, "optimize.constraints", f"check {feasible.describe()}")
     return float(problem.value)
@@ -180,6 +183,7 @@ def solve_objective(
     mcalloc is built for.
     """
     feasible = context.feasible
+    floor_means = scenarios.floor_means()
     relaxable = feasible.describe(objective.needs_long_only)
     if relaxable not in hint:
         hint = f"{hint}; the constraints in play: {relaxable}" if hint else f"relax {relaxable}"
@@ -187,6 +191,8 @@ def solve_objective(
         return _tidy(_solve_on(objective, scenarios, context, feasible, floor, what, hint))
     best: OptimizedWeights | None = None
     failed: list[tuple[str, SolverFailedError]] = []
+    refused: list[InfeasibleError] = []
+    reachable = -np.inf  # the highest mean return of a set that met the constraints but not the objective
     sign = -1.0 if maximised(objective) else 1.0
     for size in range(1, context.max_assets + 1):
         for chosen in itertools.combinations(range(feasible.n_assets), size):
@@ -200,16 +206,30 @@ def solve_objective(
             except SolverFailedError as error:
                 failed.append(("+".join(context.asset_names[i] for i in chosen), error))
                 continue
-            except InfeasibleError:
+            except InfeasibleError as error:
+                refused.append(error)
+                if floor is not None:
+                    with contextlib.suppress(InfeasibleError, SolverFailedError):
+                        reachable = max(reachable, best_mean_return(scenarios, subset, context.solvers, floor_means))
                 continue
             if best is None or sign * result.objective_value < sign * best.objective_value:
                 best = result
     if best is None and failed:
         raise failed[0][1]
     if best is None:
+        assets = f"at most {context.max_assets} assets"
+        if floor is not None and floor > reachable + 1e-9 and np.isfinite(reachable):
+            # the floor was checked against every mix, not against those of at most max_assets assets
+            raise InfeasibleError(
+                f"{what}: min_return needs a mean return of {floor:.4f} a year, and {assets} reach at most "
+                f"{reachable:.4f}; lower min_return or raise optimize.constraints.max_assets"
+            )
+        if refused:
+            # the objective's own limits, say: what one set's refusal advises, and max_assets
+            raise InfeasibleError(f"{refused[0]} (with {assets}; or raise optimize.constraints.max_assets)")
         raise InfeasibleError(
-            f"{what}: no set of at most {context.max_assets} assets meets the constraints; raise "
-            "optimize.constraints.max_assets" + (f" or relax {relaxable}" if relaxable else "")
+            f"{what}: no set of {assets} meets the constraints; raise optimize.constraints.max_assets"
+            + (f" or relax {relaxable}" if relaxable else "")
         )
     unsolved = [f"{label}: left out of the max_assets search, {error}" for label, error in failed]
     return _tidy(replace(best, warnings=(*best.warnings, *unsolved)))

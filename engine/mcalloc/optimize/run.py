@@ -57,6 +57,8 @@ MONTHS_PER_PERIOD = {"monthly": 1, "quarterly": 3, "annual": 12}
 N_BOOTSTRAP = 200
 
 FIT_MEASURES = ("mean_return", "volatility", "expected_growth", "horizon_cvar_95", "cdar_95", "maxdd_p95")
+PATH_MEASURES = frozenset({"horizon_cvar_95", "cdar_95", "maxdd_p95"})
+"""The measures of a whole path: a parametric scenario's one period has none to set beside the paths' horizon."""
 
 
 @dataclass(frozen=True)
@@ -418,7 +420,10 @@ def _frontier_points(
     """
     solvers = context.solvers
     what = f"optimize.frontier {label} ({measure})"
-    hint = f"relax {feasible.describe()}"
+    # the user's constraints: a diversification frontier's own zero bounds on the assets it leaves out are not theirs
+    hint = f"relax {context.feasible.describe()}"
+    if np.any((feasible.upper == 0.0) & (context.feasible.upper != 0.0)):
+        hint = f"its assets alone cannot meet them; {hint}, or set optimize.frontier.diversification: false"
     mean = scenarios.annual_mean()
     if measure == "volatility":
         problem = MinVarianceProblem(mean, scenarios.annual_covariance(), feasible, solvers)
@@ -568,8 +573,9 @@ OPTIMIZATION_COLUMNS = [
 class _BookMeasures:
     """The measures of ``FIT_MEASURES`` for one portfolio from the full accounting on the evaluation paths."""
 
-    def __init__(self, book: BookSummary, column: int, horizon_years: int) -> None:
+    def __init__(self, book: BookSummary, column: int, horizon_years: int, monthly_periods: bool = False) -> None:
         self.book, self.column, self.years = book, column, horizon_years
+        self.monthly_periods = monthly_periods
         self.log_growth = np.log(np.maximum(book.performance[:, column], 1e-300))
 
     def mean_return(self, rows: np.ndarray | slice = slice(None)) -> float:
@@ -588,13 +594,21 @@ class _BookMeasures:
         return cvar(-self.log_growth[rows], alpha)
 
     def all(self) -> dict[str, float]:
+        """The measures, the drawdowns of month-end NAVs from month-end peaks as the optimiser's paths have them.
+
+        The daily NAV's drawdowns (``metrics.csv``) run deeper by
+        construction: set beside the optimiser's month-end ones they would
+        read as the mix doing worse on paths it never saw.
+        """
+        month_end = self.book.month_end_max_drawdown
+        deepest = self.book.max_drawdown if month_end is None else month_end
         return {
             "mean_return": self.mean_return(),
             "volatility": self.volatility(),
             "expected_growth": self.expected_growth(),
             "horizon_cvar_95": self.horizon_cvar(),
-            "cdar_95": book_cdar(self.book, self.column, 0.95),
-            "maxdd_p95": float(np.percentile(self.book.max_drawdown[:, self.column], 95)),
+            "cdar_95": book_cdar(self.book, self.column, 0.95, month_end_peak=True),
+            "maxdd_p95": float(np.percentile(deepest[:, self.column], 95)),
         }
 
     def objective(self, objective: Objective, risk_free: float, rows: np.ndarray | slice = slice(None)) -> float:
@@ -609,6 +623,9 @@ class _BookMeasures:
             return (self.mean_return(rows) - rate) / self.volatility(rows)
         if kind == "min_cvar" and objective.form == "compounded":  # type: ignore[union-attr]
             return self.horizon_cvar(rows, objective.alpha)  # type: ignore[union-attr]
+        if kind == "min_cvar" and self.monthly_periods and self.book.period_return_sum is not None:
+            # uncompounded: minus the sum of the periods' simple returns, the book's months when they are the periods
+            return cvar(-self.book.period_return_sum[rows, self.column], objective.alpha)  # type: ignore[union-attr]
         if kind == "max_growth":
             return self.expected_growth(rows)
         return math.nan
@@ -623,12 +640,17 @@ def optimization_table(
     risk_free: float,
     seed: int,
     single_period: bool = False,
+    monthly_periods: bool = False,
 ) -> pd.DataFrame:
     """One row per optimised portfolio: what the optimiser saw, and the same on the paths it never saw.
 
     ``single_period``: the optimiser's scenarios were one period each
     (``optimize.scenarios.kind: parametric``), so a horizon measure (the
-    compounded ``min_cvar``) has no like on the paths: left empty.
+    compounded ``min_cvar``) has no like on the paths, and the path
+    measures of :data:`PATH_MEASURES` on the scenarios (of one period) none
+    on the horizon: left empty. ``monthly_periods``: the scenarios' periods
+    are months (monthly rebalancing), as the book's blocks are, so an
+    uncompounded ``min_cvar`` (of the sum of period returns) has its like.
 
     ``*_new_paths`` come from the full accounting (daily steps, costs,
     taxes, flows) on the evaluation paths; ``objective_new_paths_se`` is
@@ -641,7 +663,7 @@ def optimization_table(
     samples = [rng.integers(0, n_paths, m) for _ in range(N_BOOTSTRAP)]
     for portfolio in portfolios:
         objective = portfolio.objective
-        measures = _BookMeasures(book, columns[portfolio.name], horizon_years)
+        measures = _BookMeasures(book, columns[portfolio.name], horizon_years, monthly_periods and not single_period)
         value = portfolio.result.objective_value
         sign = -1.0 if maximised(objective) else 1.0
         horizon_measure = objective.kind == "min_cvar" and objective.form == "compounded"
@@ -661,7 +683,10 @@ def optimization_table(
             "grid_gap": sign * (value - portfolio.grid_best) if math.isfinite(portfolio.grid_best) else math.nan,
             "grid_points": portfolio.grid_points,
             "min_mean_return": math.nan if portfolio.floor is None else portfolio.floor,
-            **{f"{name}_fit": v for name, v in portfolio.fit.items()},
+            **{
+                f"{name}_fit": math.nan if single_period and name in PATH_MEASURES else v
+                for name, v in portfolio.fit.items()
+            },
             **{f"{name}_new_paths": v for name, v in measures.all().items()},
             "objective_new_paths": out_of_sample,
             "objective_new_paths_se": se,

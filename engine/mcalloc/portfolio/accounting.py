@@ -47,9 +47,14 @@ class BookSummary:
     n_portfolios) and ``None`` without flows. ``longest_underwater`` counts
     the most steps in a row the NAV spent below its running peak,
     ``underwater_at_end`` the steps of the stretch still running at the end
-    (0 if the path ended at a peak). ``drawdown_histogram`` (n_portfolios,
+    (0 if the path ended at a peak). ``drawdown_histogram`` (n_portfolios, 2,
     :data:`DRAWDOWN_BINS`) counts every path's drawdown at every month end,
-    in bins of ``1 / DRAWDOWN_BINS``: the pooled distribution behind CDaR.
+    in bins of ``1 / DRAWDOWN_BINS``: the pooled distribution behind CDaR;
+    ``[:, 0]`` measured from the running peak of the daily NAV, ``[:, 1]``
+    from the highest month-end NAV so far, as the optimiser's monthly
+    scenarios see it. ``month_end_max_drawdown`` (n_paths, n_portfolios) is
+    the deepest of those month-end drawdowns, the like of ``max_drawdown``
+    for comparing with the optimiser's paths.
     ``period_return_sum`` and ``period_return_sumsq`` (n_paths,
     n_portfolios) sum each block's simple NAV return and its square: the
     pooled monthly variance behind ``vol_ann`` (:func:`pooled_volatility`).
@@ -74,6 +79,7 @@ class BookSummary:
     depleted: np.ndarray | None = None
     period_return_sum: np.ndarray | None = None
     period_return_sumsq: np.ndarray | None = None
+    month_end_max_drawdown: np.ndarray | None = None
 
     @property
     def performance(self) -> np.ndarray:
@@ -134,8 +140,11 @@ class FixedMixBook:
         self.block_start = np.ones((n_portfolios, n_paths))
         self.costs_paid = np.zeros((n_portfolios, n_paths))
         self.rebalances = np.zeros((n_portfolios, n_paths))
-        # month-end drawdowns of every path, pooled, for the conditional drawdown at risk
-        self.drawdown_histogram = np.zeros((n_portfolios, DRAWDOWN_BINS), dtype=np.int64)
+        # month-end drawdowns of every path, pooled, for the conditional drawdown at risk: from the daily peak,
+        # and from the month-end peak, with each path's deepest of those, as the optimiser's monthly paths see them
+        self.drawdown_histogram = np.zeros((n_portfolios, 2, DRAWDOWN_BINS), dtype=np.int64)
+        self.month_peak = np.ones((n_portfolios, n_paths))
+        self.month_max_drawdown = np.zeros((n_portfolios, n_paths))
         # steps in a row below the running peak of the NAV, now and at the longest
         self.underwater = np.zeros((n_portfolios, n_paths))
         self.longest_underwater = np.zeros((n_portfolios, n_paths))
@@ -204,11 +213,22 @@ class FixedMixBook:
         self.period_return_sumsq += simple * simple
 
     def _record_drawdown(self) -> None:
-        """Add each book's drawdown at the end of the block (month) to the histogram behind CDaR."""
-        drawdown = 1.0 - self.block_start / self.peak
+        """Add each book's drawdown at the end of the block (month) to the histograms behind CDaR.
+
+        From the daily NAV's running peak, and from the highest month-end NAV
+        (whose deepest fall each path keeps, as ``month_max_drawdown``).
+        """
+        self._count_drawdowns(self.peak, self.drawdown_histogram[:, 0])
+        np.maximum(self.month_peak, self.block_start, out=self.month_peak)
+        np.maximum(self.month_max_drawdown, 1.0 - self.block_start / self.month_peak, out=self.month_max_drawdown)
+        self._count_drawdowns(self.month_peak, self.drawdown_histogram[:, 1])
+
+    def _count_drawdowns(self, peak: np.ndarray, histogram: np.ndarray) -> None:
+        """Add ``1 - block_start / peak`` (n_portfolios, n_paths) to ``histogram`` (n_portfolios, n_bins), in place."""
+        drawdown = 1.0 - self.block_start / peak
         bins = np.minimum((drawdown * DRAWDOWN_BINS).astype(np.intp), DRAWDOWN_BINS - 1)
         for portfolio, row in enumerate(bins):
-            self.drawdown_histogram[portfolio] += np.bincount(row, minlength=DRAWDOWN_BINS)
+            histogram[portfolio] += np.bincount(row, minlength=DRAWDOWN_BINS)
 
     def _above_floor(self) -> np.ndarray:
         """What a withdrawal, tax or cost may take: all but :data:`mcalloc.portfolio.flows.DEPLETION_FLOOR`."""
@@ -625,6 +645,7 @@ class FixedMixBook:
             drawdown_histogram=self.drawdown_histogram.copy(),
             period_return_sum=np.ascontiguousarray(self.period_return_sum.T),
             period_return_sumsq=np.ascontiguousarray(self.period_return_sumsq.T),
+            month_end_max_drawdown=np.ascontiguousarray(self.month_max_drawdown.T, dtype=np.float32),
             taxes_paid=np.ascontiguousarray(self.taxes_paid.T) if self.taxed else None,
             **self._flow_summary(horizon if horizon is not None else self.n_steps / 252),
         )

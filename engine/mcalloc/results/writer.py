@@ -46,11 +46,13 @@ __all__ = [
     "writer_record",
 ]
 
-SCHEMA_VERSION = "1.9"
+SCHEMA_VERSION = "1.10"
 """1.1 added fan.csv, drawdowns.csv, report.html and figures/; 1.2 the manifest's ``files`` digests; 1.3
 return_correlation.csv; 1.4 corrected costs and taxes; 1.5 the initial purchase's costs; 1.6 frontier.csv's
 uncompounded drawdown measures; 1.7 models.csv's likelihoods at the reset omega, prob_loss_se, cdar_95 at peaks,
-the unpaired split (docs/results.md)."""
+the unpaired split; 1.8 the joint test's p-value, prob_depleted, relative bands; 1.9 the depot's horizon sale,
+metrics.csv's column order and standard errors; 1.10 optimization.csv's month-end drawdowns on the new paths,
+empty path measures of parametric scenarios and the uncompounded CVaR's objective_new_paths (docs/results.md)."""
 
 _KEY_PACKAGES = (
     "mcalloc", "numpy", "scipy", "pandas", "arch", "cvxpy", "clarabel", "highspy", "numba", "llvmlite", "joblib",

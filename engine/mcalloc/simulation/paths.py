@@ -477,6 +477,7 @@ class _Collector:
             "depleted",
             "period_return_sum",
             "period_return_sumsq",
+            "month_end_max_drawdown",
         ):
             values = getattr(part.book, name)
             if values is not None:
@@ -543,6 +544,7 @@ class _Collector:
             depleted=arrays.get("depleted"),
             period_return_sum=arrays.get("period_return_sum"),
             period_return_sumsq=arrays.get("period_return_sumsq"),
+            month_end_max_drawdown=arrays.get("month_end_max_drawdown"),
         )
         return ChunkResult(
             book=book,

@@ -57,11 +57,11 @@ class CompiledBook(FixedMixBook):
         lower = np.tril(self._asset_cross.sum(axis=2))
         return np.asarray(lower + np.tril(lower, -1).T)
 
-    def _count_drawdowns(self, peak: np.ndarray, histogram: np.ndarray) -> None:
-        """The reference's month-end drawdown counts, in a kernel."""
+    def _record_drawdown(self) -> None:
+        """The reference's month-end drawdown counts and month-end peaks, in one kernel."""
         from mcalloc.simulation.kernels import count_drawdowns
 
-        count_drawdowns(self.block_start, peak, histogram)
+        count_drawdowns(self.block_start, self.peak, self.month_peak, self.month_max_drawdown, self.drawdown_histogram)
 
     def advance_log(self, log_returns: np.ndarray, daily_rebalance: bool = False) -> None:
         """Book a block of days from market log returns (n_paths, n_steps, n_assets), any layout."""

@@ -549,17 +549,31 @@ def count_bins(logs: np.ndarray, low: float, width: float, counts: np.ndarray) -
 
 
 @_kernel
-def count_drawdowns(nav: np.ndarray, peak: np.ndarray, histogram: np.ndarray) -> None:
-    """Add each book's drawdown ``1 - nav / peak`` (n_portfolios, n_paths) to ``histogram`` (n_portfolios, n_bins).
+def count_drawdowns(
+    nav: np.ndarray, peak: np.ndarray, month_peak: np.ndarray, month_max: np.ndarray, histogram: np.ndarray
+) -> None:
+    """Count each book's month-end drawdowns (n_portfolios, n_paths) into ``histogram`` (n_portfolios, 2, n_bins).
 
+    ``[:, 0]`` counts ``1 - nav / peak`` (the daily NAV's running peak);
+    ``[:, 1]`` counts ``1 - nav / month_peak`` after ``month_peak`` takes in
+    ``nav``, whose largest so far ``month_max`` keeps; both updated in place.
     Bin ``k`` holds drawdowns in ``[k / n_bins, (k + 1) / n_bins)``, the last
     one everything from its lower edge up. The reference is
     :meth:`mcalloc.portfolio.accounting.FixedMixBook._record_drawdown`.
     """
     n_portfolios, n_paths = nav.shape
-    n_bins = histogram.shape[1]
+    n_bins = histogram.shape[2]
     for portfolio in range(n_portfolios):
-        counts = histogram[portfolio]
+        daily = histogram[portfolio, 0]
+        monthly = histogram[portfolio, 1]
+        highest = month_peak[portfolio]
+        deepest = month_max[portfolio]
         for path in range(n_paths):
-            drawdown = 1.0 - nav[portfolio, path] / peak[portfolio, path]
-            counts[max(min(int(drawdown * n_bins), n_bins - 1), 0)] += 1
+            value = nav[portfolio, path]
+            drawdown = 1.0 - value / peak[portfolio, path]
+            daily[max(min(int(drawdown * n_bins), n_bins - 1), 0)] += 1
+            top = max(highest[path], value)
+            highest[path] = top
+            fall = 1.0 - value / top
+            deepest[path] = max(deepest[path], fall)
+            monthly[max(min(int(fall * n_bins), n_bins - 1), 0)] += 1

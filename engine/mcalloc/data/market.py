@@ -351,18 +351,6 @@ FILL_REFUSE_SHARE = 0.10
 """...and refused above this share: its file is coarser than the calendar for stretches, not short of holidays."""
 
 
-def _filled_shares(
-    filled: Mapping[str, int], n_steps: int, paths: Mapping[str, str], keys: Mapping[str, str]
-) -> list[tuple[str, int, float]]:
-    """``(what, count, share)`` for each series with values carried forward, largest share first."""
-    rows = [
-        (f"{keys.get(name, name)} ({paths[name]})" if name in paths else name, count, count / n_steps)
-        for name, count in filled.items()
-        if count and n_steps
-    ]
-    return sorted(rows, key=lambda row: -row[2])
-
-
 def check_filled(
     filled: Mapping[str, int],
     n_steps: int,
@@ -382,7 +370,10 @@ def check_filled(
     up by period.
     """
     notes = []
-    for what, count, share in _filled_shares(filled, n_steps, paths, keys):
+    for name, count in sorted(filled.items(), key=lambda item: -item[1]):
+        if not count or not n_steps:
+            continue
+        what, share = f"{keys.get(name, name)} ({paths[name]})" if name in paths else name, count / n_steps
         carried = f"carried from an earlier {unit} by data.fill_limit ({fill_limit})"
         if share > FILL_REFUSE_SHARE:
             finer = (
@@ -844,15 +835,15 @@ def load_market_data(scenario: Scenario) -> MarketData:
     if dropped:
         # daily data kept at a coarser frequency loses days inside the periods, which changes nothing; a day lost
         # from daily steps, or a period from weekly or monthly ones, makes one step of two
-        unit = {"weekly": "week", "monthly": "month"}.get(data.frequency, "date") if by_period else "date"
+        lost = "date" if unit == "day" else unit
         spans = (
-            f": the returns across each such {unit} span two {unit.replace('date', 'day')}s but count as one step, "
+            f": the returns across each such {lost} span two {unit}s but count as one step, "
             f"which raises the per-step mean and variance by about {dropped / max(returns.shape[0], 1):.1%}"
             if data.frequency == "daily" or by_period
             else ""
         )
         which = ", ".join(f"{name} {count:,}" for name, count in lacking.items())
-        dates = f"1 {unit}" if dropped == 1 else f"{dropped:,} {unit}s"
+        dates = f"1 {lost}" if dropped == 1 else f"{dropped:,} {lost}s"
         warnings.append(f"data: {dates} missing from some series (missing: {which}) were dropped when aligning{spans}")
     warnings += filled_notes
     translated = [spec.name for spec in scenario.assets if spec.currency not in (None, base)]

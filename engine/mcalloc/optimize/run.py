@@ -601,14 +601,14 @@ class _BookMeasures:
         read as the mix doing worse on paths it never saw.
         """
         month_end = self.book.month_end_max_drawdown
-        deepest = self.book.max_drawdown if month_end is None else month_end
         return {
             "mean_return": self.mean_return(),
             "volatility": self.volatility(),
             "expected_growth": self.expected_growth(),
             "horizon_cvar_95": self.horizon_cvar(),
             "cdar_95": book_cdar(self.book, self.column, 0.95, month_end_peak=True),
-            "maxdd_p95": float(np.percentile(deepest[:, self.column], 95)),
+            # never the daily drawdown in its place: a book without month-end ones has no like to give
+            "maxdd_p95": math.nan if month_end is None else float(np.percentile(month_end[:, self.column], 95)),
         }
 
     def objective(self, objective: Objective, risk_free: float, rows: np.ndarray | slice = slice(None)) -> float:

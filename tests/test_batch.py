@@ -784,3 +784,63 @@ def test_a_cluster_without_workers_fails_the_run_in_one_line(
         capsys.readouterr(), (where, "(TimeoutError: DaskDistributedBackend has no worker after 10 seconds)")
     )
     assert not (tmp_path / "run").exists() and (tmp_path / "run.failed").is_dir()
+
+
+def test_a_run_finished_under_another_results_schema_is_run_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the package version stays 0.1.0 while numbers change from one schema to the next: keyed by it alone, a
+    # resumed batch skipped a run of schema 1.9 and kept its month-end drawdowns computed the old way
+    from mcalloc.batch import runner
+
+    scenario = load_scenario(DEFAULT_CONFIG)
+    key = runner.run_key(scenario)
+    assert runner.run_key(load_scenario(DEFAULT_CONFIG)) == key
+    monkeypatch.setattr(runner, "SCHEMA_VERSION", "1.9")
+    assert runner.run_key(scenario) != key
+
+
+@pytest.mark.parametrize("workers_code", ["changed", "missing"])
+def test_workers_running_other_mcalloc_code_are_refused_in_one_line(
+    workers_code: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a worker started from another checkout gave "unexpected error: IndexError" (or, worse, other numbers
+    # without a word); one that cannot import mcalloc at all left the run waiting for ever
+    from distributed import Client, LocalCluster
+
+    copy = tmp_path / "checkout"
+    if workers_code == "changed":
+        shutil.copytree(ROOT / "engine" / "mcalloc", copy / "mcalloc", ignore=shutil.ignore_patterns("__pycache__"))
+        with (copy / "mcalloc" / "metrics" / "__init__.py").open("a", encoding="utf-8") as module:
+            module.write("# a change of a worker's own\n")
+    else:
+        (copy / "mcalloc").mkdir(parents=True)
+        (copy / "mcalloc" / "__init__.py").write_text("", encoding="utf-8")
+    settings = [f"{key}={json.dumps(value)}" for key, value in TINY.items()]
+    with LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None) as cluster:
+        environment = {**os.environ, "PYTHONPATH": str(copy)}
+        command = [sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address]
+        command += ["--nthreads", "1", "--no-dashboard", "--name", "other-code"]
+        worker = subprocess.Popen(
+            command,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            with Client(cluster.scheduler_address) as client:
+                client.wait_for_workers(1, timeout=60)
+            argv = ["run", str(DEFAULT_CONFIG), "-q", "--out", str(tmp_path / "run")]
+            argv += [arg for setting in settings for arg in ("--set", setting)]
+            argv += ["--set", "simulation.backend=dask", "--set", f"simulation.scheduler={cluster.scheduler_address}"]
+            assert main(argv) == 2
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(timeout=30)
+    expected = "run mcalloc" if workers_code == "changed" else "cannot run mcalloc"
+    one_error_line(
+        capsys.readouterr(), (f"simulation.scheduler: the workers of {cluster.scheduler_address} ", expected)
+    )
+    assert not (tmp_path / "run").exists()

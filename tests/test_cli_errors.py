@@ -320,6 +320,13 @@ def _depot_rebalanced_daily(data: RawScenario) -> None:
     data["portfolio"]["rebalance"] = "daily"
 
 
+def _depot_with_short_positions(data: RawScenario) -> None:
+    data["tax"] = {"kind": "depot"}
+    data["currency"] = {"base": "SEK"}
+    data["optimize"]["constraints"]["long_only"] = False
+    data["optimize"]["objectives"] = [{"kind": "min_variance"}]
+
+
 def _dollar_funds(fx: dict[str, str]) -> Mutation:
     def mutate(data: RawScenario) -> None:
         for asset in data["assets"]:
@@ -378,6 +385,10 @@ CASES = [
     pytest.param(_validate(_isk_in_dollars, "tax.kind", "SEK"), id="isk-not-in-sek"),
     pytest.param(
         _validate(_depot_rebalanced_daily, "tax.kind", "daily rebalancing"), id="depot-with-daily-rebalancing"
+    ),
+    pytest.param(
+        _validate(_depot_with_short_positions, "optimize.constraints.long_only", "depot", "short positions"),
+        id="depot-with-short-positions",
     ),
     pytest.param(
         _validate(

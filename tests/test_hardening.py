@@ -467,3 +467,26 @@ def test_plain_aliases_still_work_and_errors_point_into_the_file(
     one_error_line(capsys.readouterr(), (f"{scenario}:6: simulation.n_paths",))
     scenario.write_text(scenario.read_text(encoding="utf-8").replace("n_paths: -1", "n_paths: 100"), encoding="utf-8")
     assert main(["validate", str(scenario)]) == 0
+
+
+def test_a_run_stopped_after_its_report_was_drawn_leaves_no_page_in_its_failed_folder(tmp_path: Path) -> None:
+    # the report is drawn in the working folder before the run is marked complete, and a SIGTERM swallowed until
+    # then stops it there: the failed folder kept a finished-looking report.html that said nothing of the failure
+    from mcalloc.errors import Terminated, request_stop
+    from mcalloc.results.writer import RunFolder
+
+    folder = RunFolder.create(tmp_path / "run", {"kind": "run"})
+    folder.write_csv("metrics.csv", __import__("pandas").DataFrame({"portfolio": ["a"], "cagr_median": [0.05]}))
+    (folder.working / "report.html").write_text("<html>finished</html>", encoding="utf-8")
+    (folder.working / "figures").mkdir()
+    (folder.working / "figures" / "fan.png").write_bytes(b"\x89PNG")
+    request_stop()
+    try:
+        with pytest.raises(Terminated):
+            folder.complete()
+        failed = folder.fail(Terminated())
+    finally:
+        request_stop(False)
+    assert failed == tmp_path / "run.failed" and not (tmp_path / "run").exists()
+    assert sorted(path.name for path in failed.iterdir()) == ["manifest.json", "metrics.csv"]
+    assert json.loads((failed / "manifest.json").read_text(encoding="utf-8"))["status"] == "failed"

@@ -59,11 +59,12 @@ class _Page(HTMLParser):
 
 
 class _Tables(HTMLParser):
-    """Every table's body rows, by the table's id: lists of cell texts."""
+    """Every table's body rows, by the table's id: lists of cell texts; and its column headers."""
 
     def __init__(self) -> None:
         super().__init__()
         self.tables: dict[str, list[list[str]]] = {}
+        self.headers: dict[str, list[str]] = {}
         self._table: str | None = None
         self._cell: list[str] | None = None
         self._in_body = False
@@ -72,11 +73,12 @@ class _Tables(HTMLParser):
         if tag == "table":
             self._table = dict(attrs).get("id") or f"table-{len(self.tables)}"
             self.tables[self._table] = []
+            self.headers[self._table] = []
         elif tag == "tbody":
             self._in_body = True
         elif tag == "tr" and self._in_body and self._table is not None:
             self.tables[self._table].append([])
-        elif tag == "td" and self._in_body:
+        elif tag in ("td", "th"):
             self._cell = []
 
     def handle_data(self, data: str) -> None:
@@ -84,8 +86,11 @@ class _Tables(HTMLParser):
             self._cell.append(data)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "td" and self._cell is not None and self._table is not None:
+        if tag == "td" and self._cell is not None and self._table is not None and self._in_body:
             self.tables[self._table][-1].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "th" and self._cell is not None and self._table is not None and not self._in_body:
+            self.headers[self._table].append("".join(self._cell).strip())
             self._cell = None
         elif tag == "tbody":
             self._in_body = False
@@ -202,6 +207,25 @@ def test_report_tables_show_the_numbers_of_the_csv_files(run_folder: tuple[Path,
             else:
                 assert len(cell.split()) == 1, (cells, asset)
     assert ranged >= len(assets)  # at least one optimised portfolio, with every asset's range
+    # the optimisation and holding-period tables: fractions of wealth and probabilities in percent, the rest as is
+    fractions = ("maxdd_p95_fit", "maxdd_p95_new_paths", "prob_loss", "cagr_median", "cagr_p05")
+    for table_id, file in (("optimization", "optimization.csv"), ("horizons-table", "horizons.csv")):
+        frame = pd.read_csv(out / file)
+        headers, shown_rows = tables.headers[table_id], tables.tables[table_id]
+        assert len(shown_rows) == len(frame) > 0, table_id
+        checked = 0
+        for column in fractions:
+            if column not in headers:
+                continue
+            index = headers.index(column)
+            for cells, value in zip(shown_rows, frame[column], strict=True):
+                if pd.isna(value):
+                    assert cells[index] == "", (table_id, column, cells)
+                    continue
+                assert cells[index].endswith("%"), (table_id, column, cells)
+                assert float(cells[index].rstrip("%")) / 100 == pytest.approx(value, abs=0.0005 + 1e-12), cells
+                checked += 1
+        assert checked >= len(frame), table_id
 
 
 def test_a_savings_plan_shows_the_investors_money_in_the_terminal_and_the_report(
@@ -351,7 +375,12 @@ def test_compare_draws_run_names_as_they_are(
     assert main(["compare", str(first), str(second), "--out", str(tmp_path / "compared")]) == 0
     capsys.readouterr()
     assert _not_blank((tmp_path / "compared" / "figures" / "fans.png").read_bytes())
-    assert "cost_$5_vs_$10" in (tmp_path / "compared" / "compare.html").read_text(encoding="utf-8")
+    page = (tmp_path / "compared" / "compare.html").read_text(encoding="utf-8")
+    assert "cost_$5_vs_$10" in page
+    # each run says what produced it: seed, paths, version and config, as a run's own page does
+    manifest = json.loads((first / "manifest.json").read_text(encoding="utf-8"))
+    produced = f"seed {manifest['seed']},\n{manifest['n_paths']:,} paths, mcalloc {manifest['engine_version']}"
+    assert page.count(produced) == 2 and page.count(manifest["config_sha256"][:12]) == 2
     # the comparison's folder is not a run: report and compare say what it is
     for argv in (["report", str(tmp_path / "compared")], ["compare", str(first), str(tmp_path / "compared")]):
         assert main(argv) == 2
@@ -543,9 +572,33 @@ def test_portfolio_labels_never_overprint_however_the_points_fall(seed: int) -> 
                 assert not first.overlaps(second), (first, second)
 
 
+def _assert_drawn_inside(name: str, figure: object) -> None:
+    """Every title, label and legend entry inside the picture, and every visible panel tall enough to show data."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    assert isinstance(figure, Figure), name
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    figure.draw(renderer)
+    frame = figure.bbox
+    texts = list(figure.texts)  # the suptitle among them
+    texts += [text for legend in figure.legends for text in legend.get_texts()]
+    for panel in figure.axes:
+        if panel.get_visible():
+            texts += [panel.title, panel.xaxis.label, panel.yaxis.label, *panel.texts]
+            texts += [text for legend in [panel.get_legend()] if legend for text in legend.get_texts()]
+            # a figure too short for its rows of panels squeezes them to a line (matplotlib only warns)
+            assert panel.get_window_extent(renderer).height >= 40, (name, panel.get_title())
+    for text in texts:
+        if not text.get_text().strip():
+            continue
+        box = text.get_window_extent(renderer)
+        inside = box.x0 >= frame.x0 - 1 and box.x1 <= frame.x1 + 1 and box.y0 >= frame.y0 - 1 and box.y1 <= frame.y1 + 1
+        assert inside, (name, text.get_text(), box, frame)
+
+
 def test_every_figure_keeps_its_titles_and_labels_inside_the_picture(run_folder: tuple[Path, str]) -> None:
     # a one-panel fan chart once cut its title off at both edges
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from mcalloc.report import figures
     from mcalloc.report.frontier import frontier_figure
 
@@ -561,24 +614,55 @@ def test_every_figure_keeps_its_titles_and_labels_inside_the_picture(run_folder:
         "correlation": figures.correlation_figure(run),
     }
     for name, figure in drawn.items():
-        assert figure is not None, name
-        renderer = FigureCanvasAgg(figure).get_renderer()
-        figure.draw(renderer)
-        frame = figure.bbox
-        texts = list(figure.texts)  # the suptitle among them
-        texts += [text for legend in figure.legends for text in legend.get_texts()]
-        for panel in figure.axes:
-            if panel.get_visible():
-                texts += [panel.title, panel.xaxis.label, panel.yaxis.label, *panel.texts]
-                texts += [text for legend in [panel.get_legend()] if legend for text in legend.get_texts()]
-        for text in texts:
-            if not text.get_text().strip():
-                continue
-            box = text.get_window_extent(renderer)
-            inside = (
-                box.x0 >= frame.x0 - 1 and box.x1 <= frame.x1 + 1 and box.y0 >= frame.y0 - 1 and box.y1 <= frame.y1 + 1
-            )
-            assert inside, (name, text.get_text(), box, frame)
+        _assert_drawn_inside(name, figure)
+
+
+def test_figures_keep_one_portfolio_visible_and_tell_many_apart(run_folder: tuple[Path, str]) -> None:
+    # one mix beside the reference (configs/examples/isk_vs_depot.yaml) squeezed the diversification panels to
+    # nothing; past ten portfolios two lines shared a colour; names of the schema's 40 characters pushed the
+    # weights figure's label out of the picture
+    import dataclasses
+
+    import pandas as pd
+    from mcalloc.report import figures
+
+    run = mcalloc.load(run_folder[0])
+    table = run.diversification
+    assert table is not None
+    one = dataclasses.replace(run, diversification=table[table["portfolio"] == table["portfolio"].iloc[0]])
+    _assert_drawn_inside("diversification, one portfolio", figures.diversification_figure(one))
+
+    first = run.portfolios[0]
+    names = [f"a_mix_named_near_the_schemas_limit_of_40_{k:02d}"[:38] + f"{k:02d}" for k in range(14)]
+    assert all(len(name) == 40 for name in names) and len(set(names)) == len(names)
+
+    def copies(frame: pd.DataFrame | None, shift: bool = False) -> pd.DataFrame:
+        assert frame is not None
+        part = frame[frame["portfolio"] == first]
+        parts = []
+        for k, name in enumerate(names):
+            copy = part.assign(portfolio=name)
+            if shift:  # each copy a distinct mix
+                copy["weight"] = copy["weight"] + 0.001 * k * (copy["asset"] == run.assets[0])
+            parts.append(copy)
+        return pd.concat(parts, ignore_index=True)
+
+    many = dataclasses.replace(
+        run,
+        weights=copies(run.weights, shift=True),
+        drawdowns=copies(run.drawdowns),
+        horizons=copies(run.horizons),
+        stability=None,
+    )
+    assert len(figures.distinct_portfolios(many)) == len(names)
+    drawdowns, horizons = figures.drawdown_figure(many), figures.horizons_figure(many)
+    assert drawdowns is not None and horizons is not None
+    styles = [(str(patch.get_edgecolor()), patch.get_linestyle()) for patch in drawdowns.axes[0].patches]
+    assert len(styles) == len(names) and len(set(styles)) == len(names), styles
+    lines = [(str(line.get_color()), line.get_linestyle()) for line in horizons.axes[0].lines]
+    assert len(lines) == len(names) and len(set(lines)) == len(names), lines
+    for name, figure in {"drawdowns": drawdowns, "horizons": horizons, "weights": figures.weights_figure(many)}.items():
+        _assert_drawn_inside(f"{name}, {len(names)} long names", figure)
 
 
 def test_the_page_names_a_depot_and_its_rates() -> None:

@@ -33,7 +33,7 @@ from mcalloc.batch.sweep import Batch, BatchRun
 from mcalloc.config.loader import load_scenario, scenario_to_dict, settings_hash
 from mcalloc.config.schema import Scenario
 from mcalloc.errors import ConfigError, McallocError, OutputError, check_stop
-from mcalloc.results.writer import package_versions, place_problem
+from mcalloc.results.writer import SCHEMA_VERSION, package_versions, place_problem
 from mcalloc.simulation.resources import check_memory, estimate
 
 __all__ = [
@@ -122,8 +122,9 @@ def _by_content(data: object, digests: dict[str, str]) -> object:
 
 
 def run_key(scenario: Scenario) -> str:
-    """What decides a run's files: the resolved scenario (seed included), its files' bytes, the outputs asked for
-    and the mcalloc version. Files count by their bytes, not where they lie: a batch copied or checked out
+    """What decides a run's files: the resolved scenario (seed included), its files' bytes, the outputs asked for,
+    the mcalloc version and the results schema's (which changes when numbers do, within one package version
+    during development). Files count by their bytes, not where they lie: a batch copied or checked out
     elsewhere (another machine of a cluster) resumes rather than running everything again."""
     settings = scenario_to_dict(scenario)
     output = {key: value for key, value in settings.get("output", {}).items() if key != "dir"}
@@ -135,6 +136,7 @@ def run_key(scenario: Scenario) -> str:
             "config": settings_hash(located),
             "output": output,
             "mcalloc": package_versions()["mcalloc"],
+            "schema": SCHEMA_VERSION,
         },
         sort_keys=True,
         default=str,

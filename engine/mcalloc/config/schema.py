@@ -542,6 +542,15 @@ class Scenario(Frozen):
                 "tax.kind: a depot's gains are booked at each trade, which daily rebalancing does not record; "
                 "choose monthly or longer rebalancing"
             )
+        lows, _ = self.optimize.constraints.weight_bounds(names)
+        if self.tax.kind == "depot" and self.optimize.objectives and min(lows) < 0.0:
+            # the average-cost method books sales of holdings owned, not a short's gains: its tax would be wrong
+            short = names[lows.index(min(lows))]
+            raise ValueError(
+                f"optimize.constraints.long_only: a depot's gains are booked by average cost of holdings owned, "
+                f"which short positions are not ({short} may go to {min(lows):g}); set long_only: true, or bounds "
+                "of at least 0 for every asset, with tax.kind: depot"
+            )
         horizon = self.simulation.horizon_years
         for index, flow in enumerate(self.portfolio.flows):
             # no month between its ends is a flow that never happens (after the horizon: a run warning)

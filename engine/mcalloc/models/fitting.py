@@ -398,8 +398,8 @@ class MarginalSpec:
         )
         names = list(result.params.index)
         std_errors = {_OUR_NAMES[key]: errors[i] for i, key in enumerate(names)}
-        # the sample variance the tie holds is estimated too: as many parameters as the free fit
-        # model.fix counts omega too: as many parameters as the free fit, the sample variance the tie holds for omega
+        # model.fix counts omega as a parameter: the sample variance the tie holds is estimated too,
+        # so the tied fit has as many parameters as the free one
         fitted = self._fitted(result, returns, name, sample_mean, options, std_errors=std_errors)
         note = (
             f"{name} ({self.label}): long-run variance tied to the sample's inside the likelihood "

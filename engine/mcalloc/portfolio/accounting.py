@@ -159,6 +159,9 @@ class FixedMixBook:
         self.taxed = False
         self._quarter_values = np.zeros((n_portfolios, n_paths))
         self._year_deposits = np.zeros((n_portfolios, n_paths))
+        # the most units the account held this tax year (at its quarter starts, before each flow and before the
+        # last year's tax sale): its capital at today's unit value, whatever the markets did since
+        self._year_units = np.zeros((n_portfolios, n_paths))
         self._withheld = np.zeros((n_portfolios, n_paths))
         # average-cost basis per holding and the year's realised gains, kept only for a taxed depot
         self.basis: np.ndarray | None = None
@@ -256,6 +259,7 @@ class FixedMixBook:
         all but a share of what is left, month after month, would drive its
         value and units to zero and the value of a unit to 0 / 0.)
         """
+        np.maximum(self._year_units, self.units, out=self._year_units)
         cash = fixed - rate * self.value
         # what a withdrawal plan emptied holds a remnant, not money: withdrawals take nothing from it (its growth
         # would go in costs), while contributions still go in
@@ -355,6 +359,7 @@ class FixedMixBook:
     def record_quarter_start(self) -> None:
         """Add the current value to this tax year's tally of quarter-start values."""
         self._quarter_values += self.value
+        np.maximum(self._year_units, self.units, out=self._year_units)
 
     def record_withheld(self, amount: np.ndarray) -> None:
         """Add foreign tax withheld on dividends to this year's tally."""
@@ -381,21 +386,46 @@ class FixedMixBook:
         credit), never below the floor. ``in_cash``: the account was just
         sold whole (:meth:`realise_all`), so the tax comes out of (or the
         credit joins) its cash, with no trade and no cost.
+
+        A year's tax (or credit) is a cost (or a return) of the capital it
+        was earned on, so it moves the value of a unit (the time-weighted
+        return) by its share of the most units the account held in the year
+        (at its quarter starts, before each flow, and before the last year's
+        tax, whose sale realised gains of this one), valued at today's unit
+        value, never by more than its share of the value left; the rest
+        moves as a flow does, selling (or buying) units at the unit's value.
+        Taken whole from what a large withdrawal left, a tax on the gains the
+        withdrawal realised, or a loss credit paid into the remnant a
+        withdrawal plan left, turned a path whose markets rose into a total
+        loss or multiplied a unit's value many times over. Without flows the
+        units never change, and with small ones the share is all but the
+        whole. A tax larger than what is left is paid only in part; the rest
+        goes unpaid.
         """
         spendable = self._above_floor()
         paid = np.minimum(amount, spendable)
+        value = self.value
+        nav = value / self.units
+        capital = np.maximum(nav * self._year_units, value)
         cost = np.zeros_like(paid)
         costs = None if in_cash else self.policy.costs
         if costs is not None:
-            traded = np.abs(self.holdings * (paid / self.value)[:, None, :])
+            traded = np.abs(self.holdings * (paid / value)[:, None, :])
             cost = np.minimum(costs.of(traded), np.where(paid >= 0.0, spendable - paid, -paid))
-        after = self.value - paid - cost
+        after = value - paid - cost
         before = self.holdings
-        self._set_holdings(self.holdings * (after / self.value)[:, None, :])
+        self._set_holdings(self.holdings * (after / value)[:, None, :])
         if costs is not None:
             if self.basis is not None:
                 self._book_trading_costs(before, cost)
             self.costs_paid += cost
+        # the sale that paid it realised gains (and costs) of next year's tally, on the units it was made from
+        self._year_units = self.units.copy()
+        # the unit's value moves by the tax's (or the credit's, net of its costs) share of the year's capital;
+        # positive, as paid + cost stays below the value (a tax) or at most 0 (a credit)
+        unit_change = 1.0 - (paid + cost) / capital
+        # (a rounding's difference is none: the units of an account that held no more stay exactly as they were)
+        self.units = np.where(capital > value * (1.0 + 1e-12), after / (nav * unit_change), self.units)
         self.value = after
         self.taxes_paid += paid
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, PercentFormatter
 
@@ -68,7 +69,23 @@ def _figure(height: float, columns: int = 1, rows: int = 1) -> tuple[Figure, np.
 def _legend_below(figure: Figure, panel: Axes, columns: int = 3) -> None:
     """One legend for the figure, under its panels, so it never hides data."""
     handles, labels = panel.get_legend_handles_labels()
-    figure.legend(handles, labels, loc="outside lower center", ncols=min(columns, len(labels)), fontsize=8)
+    renderer = FigureCanvasAgg(figure).get_renderer()  # type: ignore[no-untyped-call]  # matplotlib: untyped
+    # as many columns as fit the picture's width: long names (a shared mix's, or the schema's 40 characters) take fewer
+    for ncols in range(max(1, min(columns, len(labels))), 0, -1):
+        legend = figure.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize=8)
+        for text in legend.get_texts():
+            text.set_parse_math(False)  # names are the user's ("cost_$5_vs_$10"): text, never mathematics
+        if ncols == 1 or legend.get_window_extent(renderer).width <= figure.bbox.width:
+            break
+        legend.remove()
+
+
+_LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def _line(index: int) -> dict[str, str]:
+    """The ``index``-th portfolio's colour and line style: past matplotlib's ten colours the styles change."""
+    return {"color": f"C{index % 10}", "linestyle": _LINE_STYLES[(index // 10) % len(_LINE_STYLES)]}
 
 
 def _money(value: float, _: object = None) -> str:
@@ -219,7 +236,7 @@ def drawdown_figure(run: Run) -> Figure | None:
         for index, (name, label) in enumerate(portfolios):
             rows = part[part["portfolio"] == name]
             edges = np.append(rows["lower"].to_numpy(), rows["upper"].iloc[-1])
-            panel.stairs(rows["share"].to_numpy(), edges, label=label, color=f"C{index}", linewidth=1.4)
+            panel.stairs(rows["share"].to_numpy(), edges, label=label, linewidth=1.4, **_line(index))
         title, xlabel = titles.get(measure, (measure, measure))
         in_currency = f" ({table['currency'].iloc[0]})" if "currency" in table else ""
         panel.set_title(title + in_currency, fontsize=10)
@@ -260,7 +277,9 @@ def diversification_figure(run: Run) -> Figure | None:
     table = _base_currency(table)
     statistics = [s for s in _DIVERSIFICATION_STATISTICS if s in set(table["statistic"])]
     n_portfolios = table["portfolio"].nunique()
-    figure, axes = _figure(1.2 + 0.35 * n_portfolios * 2, 2, -(-len(statistics) // 2))
+    rows = -(-len(statistics) // 2)
+    # each row of panels needs its title and axis whatever the number of portfolios (one collapsed them to nothing)
+    figure, axes = _figure(1.2 + rows * (0.9 + 0.35 * n_portfolios), 2, rows)
     for panel, statistic in zip(axes, statistics, strict=False):
         _interval_axes(panel, table, statistic, _DIVERSIFICATION_STATISTICS[statistic])
     for panel in axes[len(statistics) :]:
@@ -298,7 +317,7 @@ def weights_figure(run: Run) -> Figure:
         )  # fmt: skip
     axes.set_yticks(positions, weights.index)
     axes.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    axes.set_xlabel("weight (whiskers: lowest to highest over independent batches of the optimiser's paths)")
+    axes.set_xlabel("weight (whiskers: lowest to highest over batches of the optimiser's paths)", wrap=True)
     _legend_below(figure, axes)
     axes.grid(True, axis="x", alpha=0.3)
     return figure
@@ -312,8 +331,8 @@ def horizons_figure(run: Run) -> Figure | None:
     figure, axes = _figure(3.3, 2)
     for index, (name, label) in enumerate(distinct_portfolios(run)):
         part = horizons[horizons["portfolio"] == name]
-        axes[0].plot(part["years"], part["prob_loss"], "-o", markersize=3, color=f"C{index}", label=label)
-        axes[1].plot(part["years"], part["cagr_p05"], "-o", markersize=3, color=f"C{index}", label=label)
+        axes[0].plot(part["years"], part["prob_loss"], marker="o", markersize=3, label=label, **_line(index))
+        axes[1].plot(part["years"], part["cagr_p05"], marker="o", markersize=3, label=label, **_line(index))
     axes[0].set_title("chance that a unit of the mix ends below its start", fontsize=10)
     axes[1].set_title("CAGR, 5th percentile", fontsize=10)
     for panel in axes:
@@ -400,7 +419,7 @@ def comparison_fan_figure(runs: Sequence[Run], labels: Sequence[str]) -> Figure 
     axes.yaxis.set_major_formatter(FuncFormatter(_money))
     axes.yaxis.set_minor_formatter(NullFormatter())
     axes.set_xlabel("years")
-    axes.set_ylabel("wealth")
+    axes.set_ylabel("wealth, each run's currency (log scale)")
     axes.grid(True, alpha=0.3)
     _legend_below(figure, axes, columns=2)
     return figure

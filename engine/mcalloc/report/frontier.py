@@ -86,7 +86,7 @@ def frontier_figure(run: Run) -> Figure | None:
         panel.set_xlabel(label)
         panel.set_ylabel("mean return (annual)")
         if measure not in _LOG_MEASURES:
-            panel.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+            panel.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
         panel.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))  # as many decimals as the ticks need
         panel.grid(True, alpha=0.3)
     for panel in axes[len(measures) :]:

@@ -585,7 +585,8 @@ def build_comparison_report(runs: Sequence[Run], table: pd.DataFrame, out: Path)
             _save(
                 figures.comparison_fan_figure(runs, labels),
                 "fans",
-                "Median wealth (lines) and the 5-95% range (shaded) of each run's reference portfolio.",
+                "Median wealth (lines) and the 5-95% range (shaded) of each run's reference portfolio, "
+                "in its own currency (log scale).",
                 working / "figures",
             ),
         ]
@@ -595,7 +596,15 @@ def build_comparison_report(runs: Sequence[Run], table: pd.DataFrame, out: Path)
         context = {
             "title": "mcalloc: " + " vs ".join(labels),
             "runs": [
-                {"label": label, "folder": str(run.folder), "scenario": run.manifest.get("scenario")}
+                {
+                    "label": label,
+                    "folder": str(run.folder),
+                    "scenario": run.manifest.get("scenario"),
+                    "seed": run.manifest.get("seed"),
+                    "n_paths": run.manifest.get("n_paths"),
+                    "version": run.manifest.get("engine_version"),
+                    "config_sha256": str(run.manifest.get("config_sha256") or "")[:12],
+                }
                 for label, run in zip(labels, runs, strict=True)
             ],
             "comparison": Table.of(table, metric_formats),

@@ -85,7 +85,7 @@ def exceedance_figure(validation: pd.DataFrame) -> Figure | None:
         panel.axhline(1.0, color="#57606a", linewidth=0.8)
         panel.set_xticks(positions, models, rotation=45, ha="right", fontsize=7)
         panel.set_title(f"1-day {statistic}: exceedances / expected", fontsize=9)
-        panel.set_ylabel("exceedances / expected (band: a correct model's 95% range)", fontsize=7)
+        panel.set_ylabel("exceedances / expected\n(band: a correct model's 95% range)", fontsize=7)
     handles, labels = axes[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), fontsize=8)
     return figure

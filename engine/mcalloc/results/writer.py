@@ -46,13 +46,15 @@ __all__ = [
     "writer_record",
 ]
 
-SCHEMA_VERSION = "1.10"
+SCHEMA_VERSION = "1.11"
 """1.1 added fan.csv, drawdowns.csv, report.html and figures/; 1.2 the manifest's ``files`` digests; 1.3
 return_correlation.csv; 1.4 corrected costs and taxes; 1.5 the initial purchase's costs; 1.6 frontier.csv's
 uncompounded drawdown measures; 1.7 models.csv's likelihoods at the reset omega, prob_loss_se, cdar_95 at peaks,
 the unpaired split; 1.8 the joint test's p-value, prob_depleted, relative bands; 1.9 the depot's horizon sale,
 metrics.csv's column order and standard errors; 1.10 optimization.csv's month-end drawdowns on the new paths,
-empty path measures of parametric scenarios and the uncompounded CVaR's objective_new_paths (docs/results.md)."""
+empty path measures of parametric scenarios and the uncompounded CVaR's objective_new_paths; 1.11 a taxed account's
+year-end tax in the time-weighted columns as a share of the year's most units, and failed folders without report.html
+(docs/results.md)."""
 
 _KEY_PACKAGES = (
     "mcalloc", "numpy", "scipy", "pandas", "arch", "cvxpy", "clarabel", "highspy", "numba", "llvmlite", "joblib",
@@ -177,6 +179,10 @@ class RunFolder:
         kind = type(error).__name__
         message = str(error).splitlines()[0] if str(error) else _WITHOUT_MESSAGE.get(kind, "no message")
         self.update(status="failed", finished_at=_now(), error=f"{kind}: {message}")
+        # a page drawn before the stop came would read as a finished run's: the results stay, the report goes
+        # (`mcalloc report` refuses a failed run's folder, so no page is drawn for one)
+        (self.working / "report.html").unlink(missing_ok=True)
+        shutil.rmtree(self.working / "figures", ignore_errors=True)
         failed = self.final.parent / f"{self.final.name}.failed"
         if failed.exists():
             shutil.rmtree(failed)

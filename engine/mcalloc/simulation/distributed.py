@@ -85,9 +85,12 @@ def dask_client(scheduler: str | None, n_workers: int = -1, connect_timeout: flo
                 "give the scheduler's own address (port 8786 unless it was started with another)"
             ) from None
         try:
+            _check_workers_code(client, scheduler)
             yield client
         finally:
-            client.close()
+            # a scheduler gone mid-run makes the client's reconnection loop log a traceback as it is closed
+            with _logs_held():
+                client.close()
         return
     count = effective_n_jobs(n_workers)  # -1: one per core, -2: all but one, as joblib counts
     # the cluster's processes start with SIGINT held, as joblib's workers do: a terminal's Ctrl-C reaches only
@@ -111,23 +114,15 @@ def dask_client(scheduler: str | None, n_workers: int = -1, connect_timeout: flo
 
 
 @contextmanager
-def cluster_failures() -> Iterator[None]:
-    """The cluster failing under the block as one line (:class:`ClusterError`), its own logs' tracebacks held back.
+def _logs_held() -> Iterator[None]:
+    """distributed's and tornado's own log records held back under the block (their tracebacks, not mcalloc's line).
 
-    A scheduler lost mid-run cancels the run's futures, one with no workers
-    times out in joblib, a worker killed again and again gives up its task;
-    distributed logs each with a traceback before the error arrives.
+    distributed configures some of its loggers (distributed.client,
+    tornado.application) with levels and handlers of their own that do not
+    pass through their parents': each is held back.
     """
-    import concurrent.futures
     import logging
 
-    from distributed import KilledWorker, get_client
-    from distributed.comm.core import CommClosedError
-
-    client = get_client()
-    local = getattr(client, "cluster", None) is not None  # a LocalCluster dask_client started
-    # distributed configures some of its loggers (distributed.client, tornado.application) with levels and
-    # handlers of their own that do not pass through their parents': each is held back
     names = [
         name
         for name in ("distributed", "tornado", *logging.root.manager.loggerDict)
@@ -139,6 +134,66 @@ def cluster_failures() -> Iterator[None]:
         logger.setLevel(logging.CRITICAL)
     try:
         yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _code_digest() -> str:
+    """A digest of mcalloc's modules' source, which decides the numbers a worker computes (installed or not)."""
+    import hashlib
+    from pathlib import Path
+
+    import mcalloc
+
+    digest = hashlib.sha256()
+    root = Path(mcalloc.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return f"source {digest.hexdigest()[:12]}"
+
+
+def _check_workers_code(client: Any, scheduler: str) -> None:
+    """Refuse a cluster whose workers run other mcalloc code than this process: their numbers could differ.
+
+    Workers that join later are not asked; docs/batch.md says to start them
+    from the same installation.
+    """
+    mine = _code_digest()
+    try:
+        theirs = client.run(_code_digest)
+    except Exception as exc:  # noqa: BLE001 - a worker that cannot import mcalloc raises whatever it raises
+        raise ConfigError(
+            f"simulation.scheduler: the workers of {scheduler} cannot run mcalloc ({type(exc).__name__}); install "
+            "this mcalloc where they run (pip install of the same checkout) and start them again"
+        ) from None
+    other = sorted({code for code in theirs.values() if code != mine})
+    if other:
+        raise ConfigError(
+            f"simulation.scheduler: the workers of {scheduler} run mcalloc {', '.join(other)}, this process {mine}; "
+            "their numbers could differ: install the same mcalloc on the workers and start them again"
+        )
+
+
+@contextmanager
+def cluster_failures() -> Iterator[None]:
+    """The cluster failing under the block as one line (:class:`ClusterError`), its own logs' tracebacks held back.
+
+    A scheduler lost mid-run cancels the run's futures, one with no workers
+    times out in joblib, a worker killed again and again gives up its task;
+    distributed logs each with a traceback before the error arrives.
+    """
+    import concurrent.futures
+
+    from distributed import KilledWorker, get_client
+    from distributed.comm.core import CommClosedError
+
+    client = get_client()
+    local = getattr(client, "cluster", None) is not None  # a LocalCluster dask_client started
+    try:
+        with _logs_held():
+            yield
     except (concurrent.futures.CancelledError, CommClosedError, KilledWorker, TimeoutError) as exc:
         # the first sentence: joblib's no-worker message goes on to a code example its first line cuts off
         reason = str(exc).strip().splitlines()[0].split(". ")[0] if str(exc).strip() else ""
@@ -152,6 +207,3 @@ def cluster_failures() -> Iterator[None]:
             f"simulation.scheduler: the dask cluster at {client.scheduler.address} failed during the run ({cause}); "
             "check that its scheduler and workers are up, then run again"
         ) from None
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)

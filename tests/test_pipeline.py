@@ -83,6 +83,14 @@ def test_the_run_summary_gives_each_columns_largest_monte_carlo_error(tmp_path: 
         assert float(shown[label]) == pytest.approx(100 * metrics[names].max().max(), abs=0.005)
     bare = metrics.drop(columns=[name for names in columns.values() for name in names])
     assert "Monte Carlo" not in _summary(bare, scenario)
+    # the header reads as English whatever the schedule and horizon ("rebalanced annual", "1 years" it said)
+    for overrides, expected in [
+        (["portfolio.rebalance=annual", "simulation.horizon_years=1"], "x 1 year, rebalanced annually, start"),
+        (["portfolio.rebalance=never"], "years, never rebalanced, start"),
+        (["portfolio.rebalance=quarterly"], "years, rebalanced quarterly, start"),
+    ]:
+        other = load_scenario(DEFAULT_CONFIG, [*SMALL, *overrides])
+        assert expected in _summary(metrics, other).splitlines()[0], overrides
 
 
 def test_the_return_correlation_is_the_assets_not_the_factor_models_shocks(tmp_path: Path) -> None:

@@ -111,13 +111,20 @@ def _summary(metrics: pd.DataFrame, scenario: Scenario) -> str:
         }
     )
     simulation = scenario.simulation
+    years = simulation.horizon_years
+    rebalance = scenario.portfolio.rebalance
+    # "rebalanced annually", "never rebalanced"; "1 year"
+    rebalanced = "never rebalanced" if rebalance == "never" else f"rebalanced {_ADVERBS.get(rebalance, rebalance)}"
     header = (
-        f"{scenario.name}: {simulation.n_paths:,} paths x {simulation.horizon_years} years, "
-        f"rebalanced {scenario.portfolio.rebalance}, start {scenario.portfolio.initial_wealth:,.0f} "
-        f"{scenario.currency.base}"
+        f"{scenario.name}: {simulation.n_paths:,} paths x {years} year{'' if years == 1 else 's'}, "
+        f"{rebalanced}, start {scenario.portfolio.initial_wealth:,.0f} {scenario.currency.base}"
     )
     body = table.to_string(index=False) + _errors_line(metrics)
     return header + "\n" + body + _money_summary(metrics, portfolio, scenario)
+
+
+_ADVERBS = {"annual": "annually", "flows": "with its flows"}
+"""The header's words for a rebalancing value that is not already an adverb (daily, monthly, quarterly are)."""
 
 
 _ERROR_COLUMNS = {

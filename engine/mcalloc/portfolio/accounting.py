@@ -159,8 +159,8 @@ class FixedMixBook:
         self.taxed = False
         self._quarter_values = np.zeros((n_portfolios, n_paths))
         self._year_deposits = np.zeros((n_portfolios, n_paths))
-        # the most units the account held this tax year (at its quarter starts, before each flow and before the
-        # last year's tax sale): its capital at today's unit value, whatever the markets did since
+        # the most units the account held this tax year before each flow and before the last year's tax sale (units
+        # change only there; those held now count too): its capital at today's unit value, whatever the markets did
         self._year_units = np.zeros((n_portfolios, n_paths))
         self._withheld = np.zeros((n_portfolios, n_paths))
         # average-cost basis per holding and the year's realised gains, kept only for a taxed depot
@@ -359,7 +359,6 @@ class FixedMixBook:
     def record_quarter_start(self) -> None:
         """Add the current value to this tax year's tally of quarter-start values."""
         self._quarter_values += self.value
-        np.maximum(self._year_units, self.units, out=self._year_units)
 
     def record_withheld(self, amount: np.ndarray) -> None:
         """Add foreign tax withheld on dividends to this year's tally."""
@@ -390,8 +389,8 @@ class FixedMixBook:
         A year's tax (or credit) is a cost (or a return) of the capital it
         was earned on, so it moves the value of a unit (the time-weighted
         return) by its share of the most units the account held in the year
-        (at its quarter starts, before each flow, and before the last year's
-        tax, whose sale realised gains of this one), valued at today's unit
+        (now, before each flow, and before the last year's tax, whose sale
+        realised gains of this one), valued at today's unit
         value, never by more than its share of the value left; the rest
         moves as a flow does, selling (or buying) units at the unit's value.
         Taken whole from what a large withdrawal left, a tax on the gains the

@@ -276,6 +276,32 @@ def test_a_depots_gains_are_the_money_gained_after_every_cost(direct_flows: bool
     np.testing.assert_allclose(realised + unrealised, book.value + book.taxes_paid - book.invested, rtol=0, atol=1e-14)
 
 
+@pytest.mark.parametrize("trade", ["credit", "contribution"])
+def test_costs_that_take_a_whole_purchase_join_the_basis_and_move_nothing(trade: str) -> None:
+    # a credit (or a contribution) of SEK 42.74 against two funds' courtage of SEK 39 each is spent on it whole:
+    # nothing is bought, the holdings stay exactly as they were (a rounding's residue of a trade used to decide
+    # whether the costs lowered the gains or joined the basis, and so the next year's tax: compiled and
+    # reference books disagreed on another machine), and the costs, a purchase's, join the basis, so that the
+    # gains stay the money gained (a contribution's costs used to be booked nowhere)
+    book = FixedMixBook(np.array([[0.5, 0.5]]), 1, SPREAD)
+    book.track_cost_basis()
+    book.advance(np.full((1, 1, 2), 0.999999))
+    assert book.basis is not None
+    holdings, basis, value = book.holdings.copy(), book.basis.copy(), book.value.copy()
+    amount = 42.74 / WEALTH
+    if trade == "credit":
+        book.charge_tax(np.array([[-amount]]))
+    else:
+        book.apply_flow(amount, 0.0, 0.5)
+    assert WEALTH * book.costs_paid[0, 0] == pytest.approx(42.74, rel=1e-12)
+    np.testing.assert_array_equal(book.holdings, holdings)
+    np.testing.assert_array_equal(book.value, value)
+    assert book.close_realised()[0, 0] == 0.0
+    np.testing.assert_allclose(book.basis - basis, amount * holdings / value[0, 0], rtol=1e-12)
+    unrealised = np.sum(book.holdings - book.basis, axis=1)
+    np.testing.assert_allclose(unrealised, book.value + book.taxes_paid - book.invested, rtol=0, atol=1e-15)
+
+
 @pytest.mark.parametrize(("direct_flows", "rebalance"), [(False, "quarterly"), (True, "flows")])
 def test_compiled_books_with_costs_flows_and_a_depot_match_the_reference(direct_flows: bool, rebalance: str) -> None:
     buy_in = direct_flows

@@ -163,10 +163,51 @@ def test_a_mix_that_loses_everything_on_a_path_counts_that_path_among_the_worst(
     # covering the short in asset b lowers both measures: their subgradients say so
     growth_value, growth_gradient = growth_measure(scenarios).oracle(short)
     assert np.isfinite(growth_value) and cvar_gradient[1] < 0.0 and growth_gradient[1] < 0.0
-    # on mixes that keep every period above the floor the measures are the plain log's, exactly
+    # on mixes that keep every period above the floor the measures are the plain log's, to rounding (the
+    # oracle's tail mean is a BLAS dot product, whose order of summation depends on the CPU: on one machine it
+    # was equal, on another a unit in the last place off)
     mix = np.array([0.5, 0.2, 0.3])
-    assert horizon_cvar_measure(scenarios, 0.95).oracle(mix)[0] == scenarios.horizon_cvar(mix, 0.95)
+    assert horizon_cvar_measure(scenarios, 0.95).oracle(mix)[0] == pytest.approx(
+        scenarios.horizon_cvar(mix, 0.95), rel=1e-14
+    )
     assert -growth_measure(scenarios).oracle(mix)[0] == pytest.approx(scenarios.expected_growth(mix), rel=1e-14)
+
+
+def test_cuts_that_find_no_mix_within_a_feasible_limit_say_so_without_calling_it_infeasible() -> None:
+    # a limit some mix meets (the least-CVaR one does, 2e-3 below it), but too few cuts to reach one: the
+    # points found so far missing the limit is no proof that none exists (with SCS, whose points miss by 1e-3
+    # at its default accuracy, every run of 300 cuts ended so), and the message must not send the user to
+    # loosen a limit that holds
+    from mcalloc.optimize.common import SolverFailedError
+    from mcalloc.optimize.cutting import CuttingPlane
+    from mcalloc.optimize.cvar import growth_measure, horizon_cvar_measure
+
+    scenarios = monthly_scenarios(200, 24, seed=7)
+    least = solve_objective(objective(kind="min_cvar"), scenarios, context(), None, "x", "")
+    limit = least.objective_value + 2e-3
+    mean = scenarios.floor_means()
+    limits = [(horizon_cvar_measure(scenarios, 0.95), limit)]
+
+    def plane() -> CuttingPlane:
+        start = np.array([0.0, 1.0, 0.0])  # the riskiest asset alone, above the limit
+        return CuttingPlane(growth_measure(scenarios), limits, LONG_ONLY, mean, Solvers(), start)
+
+    missed = r"^what: none of the 1 mixes HIGHS found met CVaR95 .* <= [0-9.]+ \(the nearest by .*\), which is not"
+    with pytest.raises(SolverFailedError, match=missed + r" proof that no mix does; raise cvar_limit$"):  # HiGHS used
+        plane().solve(None, "what", "raise cvar_limit", max_iterations=1)
+    solved = plane().solve(None, "what", "raise cvar_limit")
+    assert scenarios.horizon_cvar(solved.weights, 0.95) <= limit + 1e-7
+    # a frontier's top point: no limits, a floor at the highest mean a mix reaches, which SCS's points miss
+    from mcalloc.optimize.run import best_mean_return
+
+    scs = Solvers(linear="SCS")
+    top = best_mean_return(scenarios, LONG_ONLY, scs)
+    frontier = CuttingPlane(horizon_cvar_measure(scenarios, 0.95), [], LONG_ONLY, mean, scs, LONG_ONLY.start())
+    floor = r"^at: none of the 3 mixes SCS found met the return floor [0-9.]+ \(the nearest by .*\).*, which is"
+    with pytest.raises(
+        SolverFailedError, match=floor + r" not proof that no mix does; use optimize.lp_solver: HIGHS, or x$"
+    ):
+        frontier.solve(top - 1e-10, "at", "x", max_iterations=3)
 
 
 def test_risk_parity_inverse_volatility_for_uncorrelated_assets() -> None:
@@ -629,3 +670,13 @@ def test_max_assets_blames_the_floor_a_mix_of_more_assets_could_meet() -> None:
         solve_objective(growth, scenarios, single, float(means.min()) - 0.01, "x", "")
     assert "raise cvar_limit" in str(limited.value) and "min_return" not in str(limited.value)
     assert str(limited.value).endswith("(with at most 1 assets; or raise optimize.constraints.max_assets)")
+
+
+def test_the_summarys_grid_gap_reads_0_within_rounding_of_the_objective() -> None:
+    # its last digits are the machine's: the default run's read -2.2e-16 on one machine and -4.4e-16 on another
+    from mcalloc.cli.main import _grid_gap
+
+    assert _grid_gap(-4.4e-16, 1.2006) == _grid_gap(2.2e-16, 0.6486) == _grid_gap(0.0, 0.8) == "0"
+    assert _grid_gap(-2.1e-07, 0.1603) == "-2.1e-07"
+    assert _grid_gap(3e-12, 1.0) == "+3.0e-12" and _grid_gap(3e-11, 100.0) == "0"
+    assert _grid_gap(float("nan"), 1.0) == "-"

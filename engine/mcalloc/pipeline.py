@@ -137,6 +137,17 @@ def build_model(scenario: Scenario, data: MarketData | None = None) -> tuple[Joi
     return joint_model_from_config(scenario.model, scenario.factor_names).starting_at(start, steps), None
 
 
+FEW_PATHS = 100
+"""Below this many paths a run warns that its Monte Carlo standard errors and intervals understate the error.
+
+Measured on two identical assets (the true difference 0) over 100 samples
+each: the paired 95% intervals of CVaR, drawdown, volatility and median CAGR
+differences held 0 in 81% to 93% of samples of 10 paths, 87% to 96% of 20,
+91% to 94% of 50; the standard errors of tail measures were 1.2 to 1.3 times
+too small at 10 paths.
+"""
+
+
 def check_inputs(scenario: Scenario) -> list[str]:
     """Read what a run reads before it fits: the warnings a run would record; its errors are raised.
 
@@ -220,6 +231,13 @@ def _unchecked(scenario: Scenario) -> list[str]:
         found.append(
             f"model.dependence.block_length: {dependence.block_length:g} is used by fhs and bootstrap_returns "
             f"only, so kind {dependence.kind} ignores it; drop it"
+        )
+    n_paths = scenario.simulation.n_paths
+    if n_paths < FEW_PATHS:
+        found.append(
+            f"simulation.n_paths: {n_paths} paths are too few for the Monte Carlo standard errors and 95% intervals, "
+            f"which hold for many paths (at 10 paths the intervals held the true value 81% to 93% of the time, at "
+            f"50 paths 91% to 94%); use {FEW_PATHS} or more"
         )
     horizon = scenario.simulation.horizon_years
     found += [

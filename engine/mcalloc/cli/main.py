@@ -242,6 +242,20 @@ def _own_and_new(row: pd.Series, measure: str, form: str) -> str:
     return " / ".join("-" if pd.isna(value) else form.format(value) for value in values)
 
 
+def _grid_gap(gap: float, objective: float) -> str:
+    """The grid's gap in the summary: ``0`` within rounding of the objective, where its digits are the machine's.
+
+    Two sums of the same losses in another order (a BLAS kernel's, which
+    depends on the CPU) differ in the last place: the default run's gap read
+    -2.2e-16 on one machine and -4.4e-16 on another.
+    """
+    if pd.isna(gap):
+        return "-"
+    if abs(gap) <= 1e-12 * max(1.0, abs(objective)):
+        return "0"
+    return f"{gap:+.1e}"
+
+
 def _optimization_summary(table: pd.DataFrame) -> str:
     """Each optimised portfolio's objective on the optimiser's paths and on the paths it never saw."""
     if table.empty:
@@ -254,7 +268,7 @@ def _optimization_summary(table: pd.DataFrame) -> str:
                 "portfolio": row["portfolio"],
                 "objective (own paths)": f"{row['objective_value']:.4f}",
                 "on new paths": "-" if pd.isna(fresh) else f"{fresh:.4f} +- {row['objective_new_paths_se']:.4f}",
-                "grid gap": "-" if pd.isna(row["grid_gap"]) else f"{row['grid_gap']:+.1e}",
+                "grid gap": _grid_gap(row["grid_gap"], row["objective_value"]),
                 "CVaR95 log loss (own/new)": _own_and_new(row, "horizon_cvar_95", "{:.3f}"),
                 "month-end maxDD p95 (own/new)": _own_and_new(row, "maxdd_p95", "{:.1%}"),
             }

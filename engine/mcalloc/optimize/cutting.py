@@ -154,6 +154,7 @@ class CuttingPlane:
         lower = -np.inf
         iterations = 0
         limits = ", ".join(f"{m.name} <= {b:.4g}" for m, b in self.limits)
+        first = len(self.evaluated)  # the points this solve's programs find (a frontier reuses the plane)
         while iterations < max_iterations:
             iterations += 1
             try:
@@ -172,12 +173,34 @@ class CuttingPlane:
             if best is not None and best[1] - lower <= TOLERANCE:
                 break
         if best is None:
-            raise InfeasibleError(f"{what}: no mix meets {limits}; {hint}")
+            # the cuts never ruled every mix out (that is the InfeasibleError above): the solver's points missed the
+            # limits, the floor or the constraints by more than the tolerances (SCS's do at its default accuracy),
+            # and a mix that meets them may exist
+            missed = self._missed(self.evaluated[first:], min_return, limits)
+            advice = hint if solver == "HIGHS" else f"use optimize.lp_solver: HIGHS, or {hint}"
+            raise SolverFailedError(
+                f"{what}: none of the {iterations} mixes {solver} found met {missed}, which is not proof that no "
+                f"mix does; {advice}"
+            )
         warnings: tuple[str, ...] = ()
         gap = best[1] - lower
         if gap > TOLERANCE:
             warnings = (f"{what}: stopped after {iterations} cuts {gap:.2g} above the lower bound",)
         return OptimizedWeights(best[0], best[1], status, solver, iterations, warnings, gap=max(gap, 0.0))
+
+    def _missed(self, points: list[tuple[np.ndarray, float, float]], min_return: float | None, limits: str) -> str:
+        """What ``points`` missed, and the nearest miss of each: the limits, the return floor, the constraints."""
+        floor = NO_TARGET if min_return is None else min_return
+        parts = []
+        over = [violation for _, _, violation in points if violation > FEASIBILITY]
+        if over:
+            parts.append(f"{limits} (the nearest by {min(over):.2g})")
+        short = [floor - float(self.mean @ weights) for weights, _, _ in points if self.mean @ weights < floor - 1e-9]
+        if short:
+            parts.append(f"the return floor {floor:.4g} (the nearest by {min(short):.2g})")
+        if any(not self.feasible.contains(weights, 1e-7) for weights, _, _ in points):
+            parts.append(f"{self.feasible.describe()} to within 1e-7")
+        return " and ".join(parts) or "the limits"
 
     def _best(self, min_return: float | None) -> tuple[np.ndarray, float] | None:
         """The lowest objective among evaluated points that meet the limits and the current floor."""

@@ -411,7 +411,10 @@ class FixedMixBook:
         if costs is not None:
             traded = np.abs(self.holdings * (paid / value)[:, None, :])
             cost = np.minimum(costs.of(traded), np.where(paid >= 0.0, spendable - paid, -paid))
-        after = value - paid - cost
+        # in one rounding: a credit its costs take whole (paid = -cost) then leaves the holdings exactly as they
+        # were, not moved by a rounding's residue, whose sign would decide whether its costs join the basis or
+        # the gains
+        after = value - (paid + cost)
         before = self.holdings
         self._set_holdings(self.holdings * (after / value)[:, None, :])
         if costs is not None:
@@ -459,12 +462,18 @@ class FixedMixBook:
 
         A sale's costs lower what it realises and a purchase's are part of
         what was paid (its basis); each trade carries the cost in proportion
-        to the amount traded.
+        to the amount traded. Costs that took a whole trade, so that nothing
+        moved (a contribution or a tax credit smaller than its courtage), are
+        a purchase's: they join the basis in proportion to the holdings.
         """
         assert self.basis is not None
         sold = np.maximum(before - self.holdings, 0.0)
         bought = np.maximum(self.holdings - before, 0.0)
         traded = sold.sum(axis=1) + bought.sum(axis=1)
+        spent = (traded == 0.0) & (cost > 0.0)
+        if spent.any():
+            bought = np.where(spent[:, None, :], np.maximum(before, 0.0), bought)
+            traded = sold.sum(axis=1) + bought.sum(axis=1)
         share = np.divide(cost, traded, out=np.zeros_like(cost), where=traded > 0.0)
         self._realised -= share * sold.sum(axis=1)
         self.basis = self.basis + share[:, None, :] * bought

@@ -65,7 +65,7 @@ class CompiledBook(FixedMixBook):
 
     def advance_log(self, log_returns: np.ndarray, daily_rebalance: bool = False) -> None:
         """Book a block of days from market log returns (n_paths, n_steps, n_assets), any layout."""
-        from mcalloc.simulation.kernels import book_block
+        from mcalloc.simulation.kernels import book_block, exp_block
 
         expected = (self._asset_growth.shape[1], self._asset_growth.shape[0])
         if log_returns.ndim != 3 or (log_returns.shape[0], log_returns.shape[2]) != expected:
@@ -75,7 +75,7 @@ class CompiledBook(FixedMixBook):
             )
         layout = log_returns.transpose(1, 2, 0)
         growth = self._scratch("growth", layout.shape)
-        np.exp(layout, out=growth)
+        exp_block(layout, growth)
         before = self.log_return_sum.copy()
         book_block(
             growth,

@@ -16,7 +16,9 @@ is compiled once per machine (``cache=True``).
 Arithmetic follows the reference's order where it can, so results agree to
 a few units in the last place (the market factor, the gather and the
 counts agree exactly); the sums of the pooled covariance are taken in a
-different order and agree to rounding.
+different order and agree to rounding, and the daily growth factors come
+from :func:`exp_block`, within 0.6 units in the last place of the exact
+``exp``, not from numpy's.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = [
     "count_bins",
     "count_drawdowns",
     "dcc_scores",
+    "exp_block",
     "factor_days",
     "gather_days",
     "mix_scores",
@@ -464,6 +467,52 @@ def dcc_scores(
             for i in range(j, n):
                 for path in range(n_paths):
                     deviation[start + i - j, path] += product[i, path] * product[j, path]
+
+
+_EXP_REACH = 0.125
+"""Largest ``|x|`` that :func:`exp_block`'s polynomial covers; beyond it ``math.exp`` (libm) is called."""
+_E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10 = (1.0 / math.factorial(k) for k in range(2, 11))
+
+
+@_kernel
+def exp_block(logs: np.ndarray, out: np.ndarray) -> int:
+    """``exp`` of ``logs`` (n_steps, n_assets, n_paths) into ``out``: daily growth factors from log returns.
+
+    numpy's float64 ``exp`` has SIMD code only for AVX-512; elsewhere it calls
+    libm one value at a time, and on a 2-core AMD EPYC (Zen 1) it was a fifth
+    of a Gaussian-copula run. Daily log returns are small, so a polynomial
+    the compiler vectorises covers nearly all of them: ``exp(x) = 1 + (x +
+    x^2 q(x))`` with ``q`` the Taylor series of ``(exp(x) - 1 - x) / x^2`` to
+    ``x^8`` (its remainder below ``x^9 / 11!``: 3e-18 of the result at
+    ``|x| = 1/8``), summed in Estrin's order (short chains of dependent
+    operations) and added to 1 last, so that only the last two roundings
+    count. Measured against the exact value on 2 million points of
+    ``[-1/8, 1/8]``: at most 0.60 units in the last place (numpy's own: 0.50).
+    Values beyond ``1/8`` (a 12% day), infinities included, take ``math.exp``
+    in a second pass; NaN stays NaN. Returns how many did.
+    """
+    n_steps, n_assets, n_paths = logs.shape
+    beyond = 0
+    for step in range(n_steps):
+        for asset in range(n_assets):
+            row = logs[step, asset]
+            target = out[step, asset]
+            for path in range(n_paths):
+                x = row[path]
+                beyond += abs(x) > _EXP_REACH
+                x2 = x * x
+                x4 = x2 * x2
+                low = (_E2 + _E3 * x) + (_E4 + _E5 * x) * x2
+                high = ((_E6 + _E7 * x) + (_E8 + _E9 * x) * x2) + _E10 * x4
+                target[path] = 1.0 + (x + x2 * (low + x4 * high))
+    if beyond:
+        for step in range(n_steps):
+            for asset in range(n_assets):
+                for path in range(n_paths):
+                    x = logs[step, asset, path]
+                    if abs(x) > _EXP_REACH:
+                        out[step, asset, path] = math.exp(x)
+    return beyond
 
 
 @_kernel

@@ -4,6 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= configs/default.yaml
+# test workers (pytest-xdist): one per CPU this process may use, at most 4; each test file runs whole
+# on one worker, so its module fixtures are built once. TEST_WORKERS=0 runs the suite in this process.
+TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(min(4, len(os.sched_getaffinity(0))))' 2>/dev/null || echo auto)
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile
 
 .PHONY: run test test-all lint bench lock clean browser
 
@@ -18,7 +22,7 @@ run: $(STAMP)
 	$(BIN)/mcalloc run $(CONFIG)
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 # The report's browser test drives Debian's headless Chromium through chromedriver.
 # Installed here when missing and we are root with apt; otherwise that one test skips and says why.
@@ -31,7 +35,7 @@ browser:
 	else echo "note: no chromium/chromedriver and no root apt; the browser test will skip"; fi
 
 test-all: $(STAMP) browser
-	$(BIN)/python -m pytest -m "slow or not slow"
+	$(PYTEST) -m "slow or not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine tests scripts

@@ -139,6 +139,10 @@ def _bounds_cannot_sum(data: RawScenario) -> None:
     data["optimize"]["constraints"]["bounds"] = {name: [0.0, 0.2] for name in ASSETS}
 
 
+def _bound_minimums_add_above_one(data: RawScenario) -> None:
+    data["optimize"]["constraints"]["bounds"] = {"sp500": [0.6, 1.0], "intl": [0.6, 1.0]}
+
+
 def _bound_min_above_max(data: RawScenario) -> None:
     data["optimize"]["constraints"]["bounds"] = {"sp500": [0.5, 0.2]}
 
@@ -477,7 +481,13 @@ CASES = [
         _validate(_benchmark_unknown_asset, "portfolio.benchmarks.us_80_20", "nasdaq"), id="benchmark-unknown-asset"
     ),
     pytest.param(
-        _validate(_bounds_cannot_sum, "optimize.constraints.bounds", "cannot sum to 1"), id="bounds-cannot-sum-to-one"
+        _validate(_bounds_cannot_sum, "optimize.constraints.bounds", "maximums add to 0.6", "intl 0.2", "raise them"),
+        id="bounds-cannot-sum-to-one",
+    ),
+    pytest.param(
+        # both bounds that take part are named, whichever line the error points at
+        _validate(_bound_minimums_add_above_one, "minimums add to 1.2 (sp500 0.6, intl 0.6)", "lower them"),
+        id="bound-minimums-add-above-one",
     ),
     pytest.param(
         _validate(_bound_min_above_max, "optimize.constraints.bounds.sp500", "above max"), id="bound-min-above-max"

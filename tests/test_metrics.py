@@ -67,6 +67,21 @@ def test_resampled_cvar_is_cvar_of_the_gathered_resample() -> None:
         ResampledCvar(losses, 0.95)(np.array([], dtype=np.intp))
 
 
+def test_a_small_resample_of_many_rows_is_the_same_cvar_either_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 500 of 40,000 paths (a bootstrap's 20,000 of 1,000,000, scaled down) are computed from their own losses;
+    # counted against every row, as larger resamples are, they give the same CVaR to rounding
+    from mcalloc.metrics import risk
+
+    rng = np.random.default_rng(8)
+    losses = rng.standard_t(4, (40_000, 10))
+    samples = [rng.integers(0, losses.shape[0], 500) for _ in range(20)]
+    direct = [ResampledCvar(losses, 0.95)(rows) for rows in samples]
+    assert direct == [cvar(np.take(losses, rows, axis=0), 0.95) for rows in samples]
+    monkeypatch.setattr(risk, "DIRECT_FRACTION", 0)
+    counted = [ResampledCvar(losses, 0.95)(rows) for rows in samples]
+    assert counted == pytest.approx(direct, rel=1e-12)
+
+
 def test_largest_first_are_the_largest_values_in_order_whichever_way_they_are_found() -> None:
     # the sampled threshold (long arrays), the partition (short ones, NaN, and a sample unlike the
     # rest: every 64th value large, so the guessed threshold lets too few through) and ties

@@ -823,10 +823,18 @@ class Scenario(Frozen):
             if asset not in names:
                 raise ValueError(f"optimize.constraints.bounds: unknown asset '{asset}'")
         lows, highs = constraints.weight_bounds(names)
-        if sum(lows) > 1.0 + 1e-12 or sum(highs) < 1.0 - 1e-12:
+        if sum(lows) > 1.0 + 1e-12:
+            # every bound that takes part, not only the one whose line the error points at
+            parts = ", ".join(f"{name} {low:.4g}" for name, low in zip(names, lows, strict=True) if low > 0)
             raise ValueError(
-                f"optimize.constraints.bounds: weights cannot sum to 1 (minimums add to "
-                f"{sum(lows):.4g}, maximums to {sum(highs):.4g}); widen the bounds"
+                f"optimize.constraints.bounds: weights cannot sum to 1: the minimums add to {sum(lows):.4g} "
+                f"({parts}); lower them"
+            )
+        if sum(highs) < 1.0 - 1e-12:
+            parts = ", ".join(f"{name} {high:.4g}" for name, high in zip(names, highs, strict=True))
+            raise ValueError(
+                f"optimize.constraints.bounds: weights cannot sum to 1: the maximums add to {sum(highs):.4g} "
+                f"({parts}); raise them"
             )
         optimize = self.optimize
         source_paths = getattr(optimize.scenarios, "n", None) or optimize.fit_paths(self.simulation.n_paths)

@@ -158,7 +158,9 @@ class FullRun:
 
     ``peak_rss_mb`` is the largest sum over the run's process and its
     workers, ``largest_process_rss_mb`` the largest single process, both
-    sampled every 0.2 s.
+    sampled every 0.2 s. ``stages`` is where the time went: the seconds of
+    each stage, from the run's ``manifest.json`` (``timings_s``); their sum
+    leaves out starting Python and loading the scenario.
     """
 
     n_paths: int
@@ -167,6 +169,7 @@ class FullRun:
     seconds: float
     workers: int
     error: str | None = None
+    stages: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -242,6 +245,10 @@ class BenchmarkReport:
             )
             if full.error:
                 lines.append(f"  the run FAILED after {full.seconds:.0f} s: {full.error}")
+            elif full.stages:
+                lines.append(
+                    "  stages: " + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in full.stages.items())
+                )
         return lines
 
 
@@ -531,6 +538,8 @@ def measure_full_run(
                 time.sleep(0.2)
             seconds = time.perf_counter() - start
         lines = [line for line in log.read_text().splitlines() if line.strip()]
+        manifest = Path(folder) / "run" / "manifest.json"
+        stages = json.loads(manifest.read_text(encoding="utf-8")).get("timings_s") if manifest.exists() else None
     error = None
     if process.returncode != 0:
         error = f"exit status {process.returncode}: " + (lines[-1] if lines else "no message")
@@ -542,6 +551,7 @@ def measure_full_run(
         seconds=seconds,
         workers=workers,
         error=error,
+        stages=stages,
     )
 
 

@@ -143,6 +143,11 @@ def _bound_minimums_add_above_one(data: RawScenario) -> None:
     data["optimize"]["constraints"]["bounds"] = {"sp500": [0.6, 1.0], "intl": [0.6, 1.0]}
 
 
+def _short_bound_minimums_add_above_one(data: RawScenario) -> None:
+    data["optimize"]["constraints"]["long_only"] = False
+    data["optimize"]["constraints"]["bounds"] = {"sp500": [1.5, 2.0], "intl": [0.6, 1.0]}
+
+
 def _bound_min_above_max(data: RawScenario) -> None:
     data["optimize"]["constraints"]["bounds"] = {"sp500": [0.5, 0.2]}
 
@@ -488,6 +493,13 @@ CASES = [
         # both bounds that take part are named, whichever line the error points at
         _validate(_bound_minimums_add_above_one, "minimums add to 1.2 (sp500 0.6, intl 0.6)", "lower them"),
         id="bound-minimums-add-above-one",
+    ),
+    pytest.param(
+        # with shorts an unlisted asset's default minimum, -1, counts in the sum and is named with it
+        _validate(
+            _short_bound_minimums_add_above_one, "minimums add to 1.1 (sp500 1.5, russell2000 -1 (default), intl 0.6)"
+        ),
+        id="short-bound-minimums-add-above-one",
     ),
     pytest.param(
         _validate(_bound_min_above_max, "optimize.constraints.bounds.sp500", "above max"), id="bound-min-above-max"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -47,7 +49,9 @@ def test_tail_risk_from_one_partition_is_value_at_risk_and_cvar_level_by_level()
     assert tail_risk(np.arange(1.0, 101.0), (0.95,)) == [(95.0, 98.0)]
 
 
-def test_resampled_cvar_is_cvar_of_the_gathered_resample() -> None:
+def test_resampled_cvar_is_cvar_of_the_gathered_resample(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mcalloc.metrics import risk
+
     # every resample's CVaR against cvar() of its rows copied out: heavy tails, many ties (losses
     # rounded to 0.1, with the tail's edge inside a run of equal losses), a single column, and slices
     rng = np.random.default_rng(21)
@@ -59,7 +63,9 @@ def test_resampled_cvar_is_cvar_of_the_gathered_resample() -> None:
             assert tail(rows) == pytest.approx(cvar(np.take(losses, rows, axis=0), 0.95), rel=1e-12)
         for rows in (slice(None), slice(0, n_rows // 2 + 1), slice(n_rows // 3, None)):
             assert tail(rows) == pytest.approx(cvar(losses[rows], 0.95), rel=1e-12)
-    # a resample of only the calmest paths has its tail below the kept losses: gathered instead
+    # a resample of only the calmest paths has its tail below the kept losses: gathered instead (when it
+    # is counted against every row at all: forced here, since so small a resample is computed directly)
+    monkeypatch.setattr(risk, "DIRECT_FRACTION", 0)
     losses = np.add.outer(np.arange(1000.0), np.arange(10.0) / 10)
     assert ResampledCvar(losses, 0.95)(np.array([0, 1, 1, 2])) == cvar(losses[[0, 1, 1, 2]], 0.95)
     assert ResampledCvar(losses, 0.95)(np.array([999])) == pytest.approx(999.9)
@@ -80,6 +86,15 @@ def test_a_small_resample_of_many_rows_is_the_same_cvar_either_way(monkeypatch: 
     monkeypatch.setattr(risk, "DIRECT_FRACTION", 0)
     counted = [ResampledCvar(losses, 0.95)(rows) for rows in samples]
     assert counted == pytest.approx(direct, rel=1e-12)
+    # a row with a NaN loss (a depleted portfolio's 0 / 0) makes every resample that draws it NaN, either way
+    losses[7, 3] = np.nan
+    for fraction in (0, 8):
+        monkeypatch.setattr(risk, "DIRECT_FRACTION", fraction)
+        tail = ResampledCvar(losses, 0.95)
+        assert math.isnan(tail(np.array([7, 9, 11]))) and math.isnan(cvar(losses[[7, 9, 11]], 0.95))
+        clean = samples[0][samples[0] != 7]
+        assert math.isfinite(tail(clean))
+        assert tail(clean) == pytest.approx(cvar(np.take(losses, clean, axis=0), 0.95), rel=1e-12)
 
 
 def test_largest_first_are_the_largest_values_in_order_whichever_way_they_are_found() -> None:

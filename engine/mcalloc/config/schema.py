@@ -823,15 +823,20 @@ class Scenario(Frozen):
             if asset not in names:
                 raise ValueError(f"optimize.constraints.bounds: unknown asset '{asset}'")
         lows, highs = constraints.weight_bounds(names)
+
+        # every bound that takes part, not only the one whose line the error points at; an unlisted
+        # asset's default too (a short's -1 counts in the sum)
+        def listed(name: str, value: float) -> str:
+            return f"{name} {value:.4g}" + ("" if name in constraints.bounds else " (default)")
+
         if sum(lows) > 1.0 + 1e-12:
-            # every bound that takes part, not only the one whose line the error points at
-            parts = ", ".join(f"{name} {low:.4g}" for name, low in zip(names, lows, strict=True) if low > 0)
+            parts = ", ".join(listed(name, low) for name, low in zip(names, lows, strict=True) if low != 0)
             raise ValueError(
                 f"optimize.constraints.bounds: weights cannot sum to 1: the minimums add to {sum(lows):.4g} "
                 f"({parts}); lower them"
             )
         if sum(highs) < 1.0 - 1e-12:
-            parts = ", ".join(f"{name} {high:.4g}" for name, high in zip(names, highs, strict=True))
+            parts = ", ".join(listed(name, high) for name, high in zip(names, highs, strict=True))
             raise ValueError(
                 f"optimize.constraints.bounds: weights cannot sum to 1: the maximums add to {sum(highs):.4g} "
                 f"({parts}); raise them"

@@ -135,6 +135,8 @@ class ResampledCvar:
         self.values = flat[order]
         self.rows = (order // n_columns).astype(np.intp)
         self.n_rows, self.n_columns = n_rows, n_columns
+        # rows with a NaN loss: a resample that draws one has a NaN CVaR, as cvar() gives it
+        self.nan_rows = np.flatnonzero(np.isnan(self.losses).any(axis=1))
 
     def __call__(self, rows: np.ndarray | slice) -> float:
         """CVaR of the losses of ``rows`` (indices, repeats counting as often as they occur, or a slice).
@@ -154,6 +156,8 @@ class ResampledCvar:
         n = int(counts.sum()) * self.n_columns
         if n == 0:
             raise ValueError("ResampledCvar: no rows")
+        if counts[self.nan_rows].any():
+            return math.nan
         weights = counts[self.rows]
         # the loss at ascending position _tail_index(n) has n - 1 - index losses after it
         above = n - 1 - _tail_index(n, self.alpha)

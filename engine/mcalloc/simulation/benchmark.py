@@ -538,8 +538,7 @@ def measure_full_run(
                 time.sleep(0.2)
             seconds = time.perf_counter() - start
         lines = [line for line in log.read_text().splitlines() if line.strip()]
-        manifest = Path(folder) / "run" / "manifest.json"
-        stages = json.loads(manifest.read_text(encoding="utf-8")).get("timings_s") if manifest.exists() else None
+        stages = _stage_seconds(Path(folder) / "run" / "manifest.json")
     error = None
     if process.returncode != 0:
         error = f"exit status {process.returncode}: " + (lines[-1] if lines else "no message")
@@ -553,6 +552,15 @@ def measure_full_run(
         error=error,
         stages=stages,
     )
+
+
+def _stage_seconds(manifest: Path) -> dict[str, float] | None:
+    """A finished run's seconds per stage (``manifest.json``'s ``timings_s``); ``None`` if it has none."""
+    try:
+        timings = json.loads(manifest.read_text(encoding="utf-8")).get("timings_s")
+    except (OSError, ValueError, AttributeError):  # no manifest (a failed run), or not one
+        return None
+    return timings if isinstance(timings, dict) else None
 
 
 def run_benchmark(

@@ -116,6 +116,8 @@ def _save(figure: Figure | None, name: str, caption: str, folder: Path) -> Pictu
     # no dates, versions or random ids in the files: the same results draw the same bytes
     with rc_context({"svg.hashsalt": "mcalloc", "text.parse_math": False}):
         figure.savefig(png, format="png", dpi=_DPI, metadata={"Software": None})
+        # laid out by the first save: the second draws the same places without laying them out again
+        figure.set_layout_engine("none")
         figure.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
     _write_atomic(folder / f"{name}.png", png.getvalue())
     _write_atomic(folder / f"{name}.svg", svg.getvalue())

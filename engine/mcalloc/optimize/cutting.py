@@ -40,6 +40,12 @@ TOLERANCE = 1e-7
 FEASIBILITY = 1e-7
 """How far a nonlinear limit may be exceeded by a returned point."""
 
+FLOOR_SLACK = 1e-9
+"""How far a returned point's mean return may fall below the return floor."""
+
+CONSTRAINT_SLACK = 1e-7
+"""How far a returned point may stray outside the linear constraints (bounds, budget, groups)."""
+
 Oracle = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
 
@@ -195,11 +201,13 @@ class CuttingPlane:
         over = [violation for _, _, violation in points if violation > FEASIBILITY]
         if over:
             parts.append(f"{limits} (the nearest by {min(over):.2g})")
-        short = [floor - float(self.mean @ weights) for weights, _, _ in points if self.mean @ weights < floor - 1e-9]
+        short = [
+            floor - float(self.mean @ weights) for weights, _, _ in points if self.mean @ weights < floor - FLOOR_SLACK
+        ]
         if short:
             parts.append(f"the return floor {floor:.4g} (the nearest by {min(short):.2g})")
-        if any(not self.feasible.contains(weights, 1e-7) for weights, _, _ in points):
-            parts.append(f"{self.feasible.describe()} to within 1e-7")
+        if any(not self.feasible.contains(weights, CONSTRAINT_SLACK) for weights, _, _ in points):
+            parts.append(f"{self.feasible.describe()} to within {CONSTRAINT_SLACK:g}")
         return " and ".join(parts) or "the limits"
 
     def _best(self, min_return: float | None) -> tuple[np.ndarray, float] | None:
@@ -207,9 +215,9 @@ class CuttingPlane:
         chosen: tuple[np.ndarray, float] | None = None
         floor = NO_TARGET if min_return is None else min_return
         for weights, value, violation in self.evaluated:
-            if violation > FEASIBILITY or self.mean @ weights < floor - 1e-9:
+            if violation > FEASIBILITY or self.mean @ weights < floor - FLOOR_SLACK:
                 continue
-            if not self.feasible.contains(weights, 1e-7):
+            if not self.feasible.contains(weights, CONSTRAINT_SLACK):
                 continue
             if chosen is None or value < chosen[1]:
                 chosen = (weights, value)

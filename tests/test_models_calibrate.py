@@ -72,12 +72,8 @@ WORST_DAYS = [
 ]
 
 
-# dcc-last and stressed (14 and 18 s) run with -m slow: in the default suite, the round trip runs on the default and
-# the auto-selected models, calibrated DCC runs in test_dependence_models, and a stressed calibrated file refits below
 @pytest.mark.parametrize(
-    "overrides",
-    [[], AUTO, pytest.param(DCC_LAST, marks=pytest.mark.slow), pytest.param(STRESSED, marks=pytest.mark.slow)],
-    ids=["default-model", "auto-selected", "dcc-last", "stressed"],
+    "overrides", [[], AUTO, DCC_LAST, STRESSED], ids=["default-model", "auto-selected", "dcc-last", "stressed"]
 )
 def test_calibrate_then_run_equals_fitting_in_the_run(
     overrides: list[str], tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]

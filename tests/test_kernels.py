@@ -93,6 +93,26 @@ def test_compiled_chunks_match_the_numpy_reference(dependence: str, rebalance: s
     assert_same_chunk(compiled, reference)
 
 
+@pytest.mark.parametrize("steps_per_year", [12, 24, 52])
+@pytest.mark.parametrize("rebalance", ["monthly", "daily", "never"])
+def test_compiled_books_match_the_reference_on_blocks_of_one_two_and_four_days(
+    steps_per_year: int, rebalance: str
+) -> None:
+    # a year of 252 days makes every month 21 steps; the book's running maxima alternate between two buffers
+    # step by step, so blocks of an even length (2, 4 steps) and of one step end in the other buffer
+    plan = SimulationPlan(
+        model=mixed_model("gaussian"),
+        fees=FeeModel(np.array([0.001, 0.002, 0.0, 0.003, 0.0005]), steps_per_year),
+        schedule=Schedule(2, steps_per_year, rebalance),
+        weights=WEIGHTS,
+        keep_months=True,
+    )
+    assert {int(days) for days in np.diff(plan.schedule.month_bounds)} & {1, 2, 4}
+    compiled = run_simulation(plan, 90, 45, seed=11)
+    reference = run_simulation(dataclasses.replace(plan, compiled=False), 90, 45, seed=11)
+    assert_same_chunk(compiled, reference)
+
+
 @pytest.mark.parametrize(("n_assets", "chunk_size"), [(5, 1), (1, 40), (1, 1)])
 def test_the_optimisers_months_move_with_one_path_a_chunk_or_one_asset(n_assets: int, chunk_size: int) -> None:
     # the compiled books' growth read month by month was a view of the live buffer when a chunk held one path

@@ -181,11 +181,13 @@ def book_block(
     # water) alternate between two buffers, read from one and written to the
     # other, step by step. Updated in place, ``x[i] = max(x[i], y)`` is
     # compiled to a masked store (the compiler stores only where ``y`` is
-    # larger), which on some CPUs (AMD Zen) costs several times a plain
-    # store: the drawdown loop ran at half the speed.
+    # larger), slow on the AMD EPYC (Zen 1) this was measured on: on the
+    # default run's blocks (8 portfolios, 1,000 paths, 21 days) the kernel
+    # took 7.0 ns per portfolio, path and day, and takes 5.0 with two buffers.
     tops = np.empty((2, n_portfolios, n_paths))
     tops[0] = peak
-    worsts = np.zeros((2, n_portfolios, n_paths))
+    worsts = np.empty((2, n_portfolios, n_paths))
+    worsts[0] = 0.0
     longests = np.empty((2, n_portfolios, n_paths))
     longests[0] = longest_underwater
     current = np.empty(n_paths)
@@ -630,9 +632,11 @@ def count_drawdowns(
     n_portfolios, n_paths = nav.shape
     n_bins = histogram.shape[2]
     # each portfolio's bins first, then the counts: with the increments in
-    # the same loop as the month peaks' updates, a run's month ends took 2.8
-    # times as long (the stores to the histogram, at addresses known late,
-    # held up the loads of the next paths)
+    # the same loop as the month peaks' updates, the compiler left that loop
+    # unvectorised, and on 240 month ends saved from a default run this
+    # kernel took 36 ns per portfolio and path, against 11 to 13 now (0.51 s
+    # to 0.42 s in a 20,000-path pass, where the histogram is mostly out of
+    # cache)
     daily_bins = np.empty(n_paths, dtype=np.int64)
     monthly_bins = np.empty(n_paths, dtype=np.int64)
     for portfolio in range(n_portfolios):

@@ -11,12 +11,14 @@ share, which is most of it for portfolios that hold the same assets.
 
 For contrast, the same difference is also computed *unpaired*: the
 portfolio on the first half of the chunks, the reference on the second half
-(independent seeds), with an unpaired bootstrap. Its interval is what the
+(independent seeds), with an unpaired bootstrap: each half resampled on its
+own, their variances added. Its interval is what the
 comparison would look like if the two had been simulated separately: a user
 sees how much of an apparent benefit is signal and how much simulation noise.
 
 Above ``MAX_BOOTSTRAP_PATHS`` paths each resample draws that many paths and
-the spread is scaled by ``sqrt(m / n)`` (the m-out-of-n bootstrap, valid for
+the spread is scaled by ``sqrt(m / n)`` (each unpaired half's variance by its
+own ``m / n``: the m-out-of-n bootstrap, valid for
 statistics whose error shrinks like one over the square root of the number
 of paths), which keeps the cost bounded for million-path runs. The resamples are
 spread over ``n_jobs`` threads: numpy's gathers, partitions and sums
@@ -193,28 +195,40 @@ class _Resamples:
 
     ``paired[b]`` resamples all paths; ``first[b]`` and ``second[b]`` resample
     each half of the chunks for the unpaired comparison. Each resample has at
-    most :data:`MAX_BOOTSTRAP_PATHS` paths; ``scale`` and ``unpaired_scale``
-    are the m-out-of-n factors ``sqrt(m / n)`` for their spreads.
+    most :data:`MAX_BOOTSTRAP_PATHS` paths; ``scale`` is the m-out-of-n factor
+    ``sqrt(m / n)`` of the paired spread, ``first_share`` and
+    ``second_share`` the factors ``m / n`` of each half's variance.
     """
 
     paired: list[np.ndarray]
     first: list[np.ndarray]
     second: list[np.ndarray]
     scale: float
-    unpaired_scale: float
+    first_share: float
+    second_share: float
 
     @classmethod
     def draw(cls, n_paths: int, cut: int | None, rng: np.random.Generator, n_boot: int) -> _Resamples:
         m = min(n_paths, MAX_BOOTSTRAP_PATHS)
         paired = [_compact(rng.integers(0, n_paths, m)) for _ in range(n_boot)]
         if cut is None:  # no unpaired comparison
-            return cls(paired, [], [], math.sqrt(m / n_paths), math.nan)
+            return cls(paired, [], [], math.sqrt(m / n_paths), math.nan, math.nan)
         m_first, m_second = min(cut, MAX_BOOTSTRAP_PATHS), min(n_paths - cut, MAX_BOOTSTRAP_PATHS)
         first = [_compact(rng.integers(0, cut, m_first)) for _ in range(n_boot)]
         second = [_compact(cut + rng.integers(0, n_paths - cut, m_second)) for _ in range(n_boot)]
-        # each half scaled by its own factor: the two are independent; the larger bounds both
-        unpaired = math.sqrt(max(m_first / cut, m_second / (n_paths - cut)))
-        return cls(paired, first, second, math.sqrt(m / n_paths), unpaired)
+        return cls(paired, first, second, math.sqrt(m / n_paths), m_first / cut, m_second / (n_paths - cut))
+
+    def unpaired_sd(self, first: np.ndarray, second: np.ndarray) -> float:
+        """The spread of an unpaired difference from each half's resampled statistic, ``first`` and ``second``.
+
+        The halves are independent, so their variances add, each scaled by
+        its own m-out-of-n factor. (Scaling the spread of the resampled
+        differences by the larger factor overstated it when the halves
+        differ in size: by up to 22% for a quarter of the paths against
+        three quarters, the most uneven split :func:`unpaired_cut` makes.)
+        """
+        first_variance = float(np.var(first, ddof=1)) * self.first_share
+        return math.sqrt(first_variance + float(np.var(second, ddof=1)) * self.second_share)
 
 
 MIN_UNPAIRED_PATHS = 10
@@ -318,8 +332,7 @@ def _compared_rows(
                 split = unpaired_sd = math.nan
                 if halves is not None:
                     split = statistic(stats, halves[0], twin) - base_split
-                    unpaired = each(statistic, stats, resamples.first, twin) - base_second
-                    unpaired_sd = float(np.std(unpaired, ddof=1)) * resamples.unpaired_scale
+                    unpaired_sd = resamples.unpaired_sd(each(statistic, stats, resamples.first, twin), base_second)
                 computed[twin] = (estimate, float(np.std(paired, ddof=1)) * resamples.scale, split, unpaired_sd)
             estimate, paired_sd, split, unpaired_sd = computed[int(same[column])]
             rows.append(

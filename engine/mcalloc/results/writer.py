@@ -46,7 +46,7 @@ __all__ = [
     "writer_record",
 ]
 
-SCHEMA_VERSION = "1.12"
+SCHEMA_VERSION = "1.13"
 """1.1 added fan.csv, drawdowns.csv, report.html and figures/; 1.2 the manifest's ``files`` digests; 1.3
 return_correlation.csv; 1.4 corrected costs and taxes; 1.5 the initial purchase's costs; 1.6 frontier.csv's
 uncompounded drawdown measures; 1.7 models.csv's likelihoods at the reset omega, prob_loss_se, cdar_95 at peaks,

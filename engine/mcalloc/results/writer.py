@@ -53,8 +53,9 @@ uncompounded drawdown measures; 1.7 models.csv's likelihoods at the reset omega,
 the unpaired split; 1.8 the joint test's p-value, prob_depleted, relative bands; 1.9 the depot's horizon sale,
 metrics.csv's column order and standard errors; 1.10 optimization.csv's month-end drawdowns on the new paths,
 empty path measures of parametric scenarios and the uncompounded CVaR's objective_new_paths; 1.11 a taxed account's
-year-end tax in the time-weighted columns as a share of the year's most units, and failed folders without report.html
-(docs/results.md)."""
+year-end tax in the time-weighted columns as a share of the year's most units, and failed folders without report.html;
+1.12 a depot's whole-purchase trading costs in the cost basis, and the compiled exp; 1.13 the unpaired interval's
+halves each with their own m-out-of-n factor (docs/results.md)."""
 
 _KEY_PACKAGES = (
     "mcalloc", "numpy", "scipy", "pandas", "arch", "cvxpy", "clarabel", "highspy", "numba", "llvmlite", "joblib",

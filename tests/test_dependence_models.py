@@ -625,6 +625,13 @@ def test_a_calibration_window_starts_from_the_models_own_state_of_that_day() -> 
     idiosyncratic = values[start - 1] - load * values[start - 1, 0] * (load != 0)
     idiosyncratic[0] = values[start - 1, 0]
     np.testing.assert_allclose(state.last_return[0], 100.0 * idiosyncratic, rtol=1e-12)
+    # a window on the first day, which the AR(1) mean holds back: each series from its first fitted variance,
+    # not every series from the configured start (here each series' largest fitted variance, far above it)
+    model = replace(model, start=StartConfig(kind="historical_max"))
+    assert all(np.isnan(m.conditional_variance[0]) for m in model.marginals)
+    state = _window_state(model, values, 0, 3)
+    np.testing.assert_array_equal(state.variance[2], [m.conditional_variance[1] for m in model.marginals])
+    assert (model.initial_state(3).variance[0] > 1.5 * state.variance[0]).any()
 
 
 def test_calibration_report_does_not_reject_a_correctly_specified_model() -> None:

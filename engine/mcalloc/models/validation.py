@@ -104,12 +104,15 @@ def _window_state(model: JointModel, returns: np.ndarray, start: int, n_paths: i
     the series its model describes (the AR(1) state; with a market factor,
     the idiosyncratic part), the market's recent returns and DCC's ``Q`` run
     through the scores of the days before. A switching loading's regime
-    starts from its long-run shares.
+    starts from its long-run shares. A series without a fitted variance that
+    day (the first day, held back by an AR(1) mean or a factor's lags)
+    starts from its first fitted one; the AR(1) state and the market's
+    returns before the first day stay at the model's start.
     """
     state = model.initial_state(n_paths)
     if model.baseline is not None:
         return state
-    variances = np.array([m.conditional_variance[start] for m in model.marginals])
+    variances = np.array([_first_variance(m.conditional_variance, start) for m in model.marginals])
     if np.all(np.isfinite(variances)):
         state.variance[:] = variances
     series = model_series(model, returns)
@@ -125,6 +128,18 @@ def _window_state(model: JointModel, returns: np.ndarray, start: int, n_paths: i
             if start - 1 - lag >= 0:
                 state.market_history[:, lag] = returns[start - 1 - lag, market]
     return state
+
+
+def _first_variance(variance: np.ndarray, start: int) -> float:
+    """The fitted variance of row ``start``, or of the first row after it that has one (NaN if none does).
+
+    Before, a single series without one left every series at the model's
+    configured start (under ``simulation.start.kind: stressed``, the whole
+    window from the most stressed day), in the rare sample whose length is a
+    whole number of windows, so that the first window starts on the first day.
+    """
+    found = np.flatnonzero(np.isfinite(variance[start:]))
+    return float(variance[start + found[0]]) if found.size else math.nan
 
 
 def simulate_window(model: JointModel, state: SimulationState, n_steps: int, rng: np.random.Generator) -> np.ndarray:
@@ -368,7 +383,10 @@ def var_backtest(model: JointModel, returns: pd.DataFrame, coverage: float, rng:
     distribution given the fitted state of that day: the conditional mean
     plus the fitted volatilities times the joint shocks (with a market
     factor, ``b sigma_m z_m + sigma_e z_e``); for a baseline, the quantile
-    of its i.i.d. (or resampled) daily returns.
+    of its i.i.d. (or resampled) daily returns. A DCC copula's shocks are
+    drawn at its long-run correlation, not the day's: a series' own quantile
+    does not depend on it, but with a market factor the combined one does a
+    little, through the market's correlation with the idiosyncratic shock.
     """
     names = model.asset_names
     if model.fit_index is not None:

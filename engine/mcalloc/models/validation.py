@@ -105,9 +105,10 @@ def _window_state(model: JointModel, returns: np.ndarray, start: int, n_paths: i
     the idiosyncratic part), the market's recent returns and DCC's ``Q`` run
     through the scores of the days before. A switching loading's regime
     starts from its long-run shares. A series without a fitted variance that
-    day (the first day, held back by an AR(1) mean or a factor's lags)
-    starts from its first fitted one; the AR(1) state and the market's
-    returns before the first day stay at the model's start.
+    day (the sample's first, held back by an AR(1) mean, or under
+    ``kind: auto`` by an AR(1) candidate whichever model is chosen) starts
+    from its first fitted one; the AR(1) state and the market's returns
+    before the first day stay at the model's start.
     """
     state = model.initial_state(n_paths)
     if model.baseline is not None:

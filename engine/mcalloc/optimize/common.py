@@ -113,7 +113,8 @@ class OptimizedWeights:
     """One solution: the weights, the objective in its measure's units, the solver's status and notes.
 
     ``iterations`` counts the programs solved; ``gap`` is how far the
-    objective may still be above the optimum (cutting planes; 0 otherwise).
+    objective may still be from the optimum (cutting planes; 0 otherwise):
+    above it for a minimised measure, below it for ``max_growth``'s growth.
     """
 
     weights: np.ndarray

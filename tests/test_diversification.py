@@ -328,7 +328,7 @@ def test_repeated_portfolios_get_the_numbers_computing_them_again_would_give() -
     names = ["a", "half", "b", "half again", "a again"]
     assert result.book.repeated_columns.tolist() == [0, 1, 2, 1, 0]
     nudged = result.book.year_end_values.copy()
-    nudged[7, 0, 3] *= 1.0 + 1e-12
+    nudged[7, 0, 3] = np.nextafter(nudged[7, 0, 3], np.inf)  # one unit in the last place of its dtype
     assert replace(result.book, year_end_values=nudged).repeated_columns.tolist() == [0, 1, 2, 3, 0]
 
     def judged(columns: list[int]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from mcalloc.metrics import annualised_growth, cvar, value_at_risk
 from mcalloc.metrics.risk import ResampledCvar, tail_risk
+from mcalloc.portfolio.accounting import BookSummary
 from scipy import stats
 
 
@@ -214,21 +215,27 @@ def test_drawdown_and_tail_metrics_against_slow_references() -> None:
     assert row["cvar_99_annual"] == pytest.approx(losses[-150:].mean(), rel=1e-10)  # 1% of 15,000 years
 
 
+def _year_end_book(year_end: np.ndarray) -> BookSummary:
+    """A book of yearly steps (252 days, 12 months) holding only year-end values, (n_paths, n_years, n_portfolios)."""
+    n_paths, n_years, n_portfolios = year_end.shape
+    zeros = np.zeros((n_paths, n_portfolios))
+    return BookSummary(
+        terminal_value=year_end[:, -1, :].astype(np.float64),
+        max_drawdown=zeros,
+        year_end_values=year_end,
+        log_return_sum=zeros,
+        log_return_sumsq=zeros,
+        n_steps=252 * n_years,
+        n_blocks=12 * n_years,
+    )
+
+
 def test_horizons_table_reads_each_year_end() -> None:
     from mcalloc.metrics.horizons import horizons_table, paths_table
-    from mcalloc.portfolio.accounting import BookSummary
 
     rng = np.random.default_rng(2)
     year_end = np.exp(np.cumsum(rng.normal(0.06, 0.18, (4000, 5, 2)), axis=1))
-    book = BookSummary(
-        terminal_value=year_end[:, -1, :],
-        max_drawdown=np.zeros((4000, 2)),
-        year_end_values=year_end,
-        log_return_sum=np.zeros((4000, 2)),
-        log_return_sumsq=np.zeros((4000, 2)),
-        n_steps=1260,
-        n_blocks=60,
-    )
+    book = _year_end_book(year_end)
     table = horizons_table(book, ["ref", "mix"], "ref").set_index(["portfolio", "years"])
     # the same table on two threads, row for row
     pd.testing.assert_frame_equal(
@@ -247,6 +254,26 @@ def test_horizons_table_reads_each_year_end() -> None:
     assert [len(part) for part in parts] == [4000, 4000]
     assert set(parts[1].portfolio) == {"mix"} and list(parts[1].portfolio.cat.categories) == ["ref", "mix"]
     assert parts[1].terminal_wealth.iloc[1] == pytest.approx(1000.0 * year_end[1, -1, 1])
+
+
+def test_year_end_values_kept_in_float32_are_measured_in_float64() -> None:
+    # books keep year-end values in float32 (seven digits); the horizons' growth rates and the yearly
+    # losses are computed from the stored values in float64, so they match a float64 computation to
+    # rounding (1e-12), where float32 arithmetic would be about 1e-6 off a CAGR of 5%
+    from mcalloc.metrics.horizons import horizons_table
+    from mcalloc.metrics.summary import annual_losses
+
+    rng = np.random.default_rng(5)
+    stored = np.exp(np.cumsum(rng.normal(0.05, 0.18, (3000, 4, 2)), axis=1)).astype(np.float32)
+    exact = stored.astype(np.float64)
+    book = _year_end_book(stored)
+    table = horizons_table(book, ["ref", "mix"], "ref").set_index(["portfolio", "years"])
+    growth = exact[:, 3, 1] ** (1 / 4) - 1
+    assert table.loc[("mix", 4), "cagr_median"] == pytest.approx(np.median(growth), rel=1e-12)
+    assert table.loc[("mix", 4), "cagr_p05"] == pytest.approx(np.percentile(growth, 5), rel=1e-12)
+    losses = annual_losses(book, 1)
+    assert losses.dtype == np.float64
+    np.testing.assert_allclose(losses[:, 1:], 1.0 - exact[:, 1:, 1] / exact[:, :-1, 1], rtol=0.0, atol=1e-15)
 
 
 def test_cdar_from_the_histogram_matches_the_pooled_month_end_drawdowns() -> None:

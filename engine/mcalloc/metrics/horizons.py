@@ -59,7 +59,8 @@ def horizons_table(book: BookSummary, names: Sequence[str], reference: str | Non
     base = list(names).index(reference) if reference is not None else None
     by_year = []
     # one buffer for every year: a fresh one a year costs more in page faults than the copy itself
-    portfolios = np.empty((values.shape[2], values.shape[0]), dtype=values.dtype)
+    # float64 whatever the stored values' precision (float32): growth rates and quantiles at full precision
+    portfolios = np.empty((values.shape[2], values.shape[0]))
     for year in range(n_years):
         np.copyto(portfolios, values[:, year, :].T)
         floor = None if base is None else portfolios[base] * (1 - 1e-6)

@@ -104,7 +104,8 @@ def annual_losses(book: BookSummary, column: int) -> np.ndarray:
     values = book.year_end_values[:, :, column]
     losses = np.empty(values.shape)
     losses[:, 0] = values[:, 0]
-    np.divide(values[:, 1:], values[:, :-1], out=losses[:, 1:])
+    # in float64 whatever the values' precision (they are kept in float32)
+    np.divide(values[:, 1:], values[:, :-1], out=losses[:, 1:], dtype=np.float64)
     np.subtract(1.0, losses, out=losses)
     return losses
 

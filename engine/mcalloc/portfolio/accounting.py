@@ -34,7 +34,7 @@ class BookSummary:
 
     ``terminal_value``, ``max_drawdown`` (positive fraction) and the sums of
     log returns have shape (n_paths, n_portfolios); ``year_end_values``
-    has shape (n_paths, n_years, n_portfolios). Values are per unit invested.
+    has shape (n_paths, n_years, n_portfolios), float32. Values are per unit invested.
     The log-return sums are of block (monthly, not daily) log returns, over
     the ``n_blocks`` blocks booked. ``costs_paid`` (per unit of initial
     wealth) and ``rebalances`` (counts), shape (n_paths, n_portfolios), sum
@@ -661,10 +661,12 @@ class FixedMixBook:
     def summary(self, horizon: float | None = None) -> BookSummary:
         """What the book reports; ``horizon`` (years, needed with flows) dates the terminal wealth."""
         n_portfolios, n_paths = self.value.shape
+        # float32, to seven significant digits: the largest per-path result (one a year), half the memory
+        # to send back and keep; what is computed from it is computed in float64
         year_end = (
-            np.ascontiguousarray(np.stack(self.year_end_values, axis=2).transpose(1, 2, 0))
+            np.ascontiguousarray(np.stack(self.year_end_values, axis=2).transpose(1, 2, 0), dtype=np.float32)
             if self.year_end_values
-            else np.empty((n_paths, 0, n_portfolios))
+            else np.empty((n_paths, 0, n_portfolios), dtype=np.float32)
         )
         return BookSummary(
             terminal_value=np.ascontiguousarray(self.value.T),

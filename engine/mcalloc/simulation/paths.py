@@ -388,7 +388,7 @@ class _Blocked:
     blocks together (and copying portfolios booked once into every portfolio
     that holds the same weights) needs the finished array plus one block,
     where one array for all paths would need the finished array and the
-    collected one at once: 400 to 560 MB more (``year_end_values``) at the
+    collected one at once: 200 to 280 MB more (``year_end_values``) at the
     peak of a million-path run of the default scenario's portfolios.
     """
 

@@ -26,8 +26,8 @@ def estimate(scenario: Scenario) -> dict[str, float]:
     simulation = scenario.simulation
     n_portfolios = len(scenario.portfolio.benchmarks) + len(scenario.optimize.objectives)
     n_months = simulation.horizon_years * 12
-    # per path and portfolio: about 20 numbers plus one per year, kept for the metrics (8 bytes each)
-    per_path = n_portfolios * (20 + simulation.horizon_years) * 8
+    # per path and portfolio: about 20 numbers (8 bytes each) plus one per year (float32), kept for the metrics
+    per_path = n_portfolios * (20 * 8 + simulation.horizon_years * 4)
     main = simulation.n_paths * per_path
     # the optimiser's paths: each asset's monthly growth, float32
     fit = 0.0

@@ -621,7 +621,15 @@ def test_output_places_are_refused_before_the_work(tmp_path: Path, capsys: pytes
     for seed, run in enumerate(runs):
         assert main(["run", str(DEFAULT_CONFIG), "--out", str(run), "-q", "--seed", str(seed), *tiny]) == 0
     capsys.readouterr()
+    # a link in --out's place: the finished folder replaced the link after the whole run, which then failed
+    # (exit 1) leaving a complete-looking folder there; a dangling one failed only after the run
+    link, dangling = tmp_path / "latest", tmp_path / "dangling"
+    link.symlink_to(runs[0], target_is_directory=True)
+    dangling.symlink_to(tmp_path / "nowhere")
     refused = [
+        (["run", str(DEFAULT_CONFIG), "--out", str(link), *tiny], (str(link), "is a symbolic link", "--out")),
+        (["run", str(DEFAULT_CONFIG), "--out", str(dangling), *tiny], (str(dangling), "is a symbolic link")),
+        (["compare", *map(str, runs), "--out", str(dangling)], (str(dangling), "is a symbolic link", "--out")),
         (["compare", *map(str, runs), "--out", str(blocked)], (str(blocked), "not an mcalloc comparison folder")),
         (["compare", *map(str, runs), "--out", str(blocked / "sub")], (f"{blocked} is a file, not a folder",)),
         (
@@ -644,7 +652,8 @@ def test_output_places_are_refused_before_the_work(tmp_path: Path, capsys: pytes
         captured = capsys.readouterr()
         assert captured.out == "", argv
         one_error_line(captured, expected)
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["a", "afile", "b"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a", "afile", "b", "dangling", "latest"]
+    assert link.is_symlink() and link.resolve() == runs[0].resolve() and (runs[0] / "manifest.json").is_file()
 
 
 def test_an_error_keeps_a_no_break_space_and_escapes_what_breaks_a_line() -> None:

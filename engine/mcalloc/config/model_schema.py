@@ -720,12 +720,46 @@ def check_calibrated_model(model: ModelConfig, names: list[str], start: StartCon
             raise ValueError(f"{key}.max_variance: needed by simulation.start.kind: historical_max; {hint}")
         if start.kind == "stressed" and own.stressed_variance is None:
             raise ValueError(f"{key}.stressed_variance: needed by simulation.start.kind: stressed; {hint}")
+        _check_fitted_variances(key, kind, own, marginals.variance_ceiling)
         if start.kind == "unconditional" and kind == "egarch" and dist != "normal" and (own.alpha or own.gamma):
             raise ValueError(
                 f"{key}: an EGARCH with {dist} shocks has an infinite unconditional variance; "
                 "choose another simulation.start.kind"
             )
     _check_mean_covariance(model, names)
+
+
+def _check_fitted_variances(key: str, kind: str, own: MarginalParams, ceiling: float | None) -> None:
+    """The fitted variances the variance ceiling and a stressed start read, against each other and the long-run level.
+
+    A variance given in the wrong units (a decimal where percent squared per
+    step is meant) put the ceiling far below the model's own level: the run
+    held every path's volatility under it, and reported the S&P 500 at 1% a
+    year without a word. Only a gap no fit can produce is refused (a tenth of
+    the long-run variance): a ceiling of 1 or 2 may bind at a near-integrated
+    fit's long-run level, and a ``last`` start above the ceiling starts at it,
+    as documented.
+    """
+    top = own.max_variance
+    if top is None:
+        return
+    hint = "variances are in percent squared per step, as mcalloc calibrate writes them"
+    if ceiling is not None and kind in ("garch", "gjr_garch"):
+        cap = ceiling * top
+        persistence = own.alpha + (0.5 * own.gamma if kind == "gjr_garch" else 0.0) + own.beta
+        long_run = own.omega / (1.0 - persistence) if persistence < 1.0 else math.inf
+        if long_run > 10.0 * cap:
+            raise ValueError(
+                f"{key}.max_variance: {top:g} x variance_ceiling {ceiling:g} caps the variance at {cap:.3g}, under "
+                f"a tenth of the model's long-run variance of {long_run:.3g}, so every path would be held far below "
+                f"it; {hint} (or raise model.marginals.variance_ceiling, null for none)"
+            )
+    # both are fitted variances of days in the sample, the largest and one of them (written at full precision)
+    if own.stressed_variance is not None and own.stressed_variance > top * (1.0 + 1e-9):
+        raise ValueError(
+            f"{key}.stressed_variance: {own.stressed_variance:g} is above max_variance {top:g}, the largest fitted "
+            f"variance, of which it is one; {hint}"
+        )
 
 
 def _check_mean_covariance(model: ModelConfig, names: list[str]) -> None:

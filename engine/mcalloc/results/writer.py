@@ -260,8 +260,17 @@ def check_final(final: Path, marker: str, what: str) -> None:
 
     ``final`` may exist only as an empty folder or as an earlier folder of
     the same kind (one holding ``marker``), which is then replaced; its
-    parents must be folders that can be written.
+    parents must be folders that can be written. A symbolic link is refused:
+    the finished folder would replace the link, not the folder it points to.
     """
+    try:
+        link = os.readlink(final)
+    except OSError:  # not a link, not there, or a name the system refuses (found below)
+        link = None
+    if link is not None:
+        raise OutputError(
+            f"{final}: is a symbolic link (to {link}); give the folder it points to, or a new path, as --out"
+        )
     problem = place_problem(final)
     if problem is not None:
         raise OutputError(f"{final}: {problem}; choose another --out")

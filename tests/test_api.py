@@ -122,6 +122,10 @@ def test_load_refuses_what_it_cannot_read(tmp_path: Path) -> None:
         # a manifest of schema 1.2 on without its list of files would skip every check
         ("manifest.json", json.dumps({k: v for k, v in manifest.items() if k != "files"}), r"lists no result files"),
         ("manifest.json", json.dumps({**manifest, "files": {}}), r"lists no result files"),
+        # the one file no checksum covers: a hand-edited n_paths failed in the comparison page's template (exit 1)
+        ("manifest.json", json.dumps({**manifest, "n_paths": "x"}), r'manifest\.json: n_paths is "x", not a whole'),
+        ("manifest.json", json.dumps({**manifest, "seed": True}), r"manifest\.json: seed is true, not a whole"),
+        ("manifest.json", json.dumps({**manifest, "files": []}), r"manifest\.json: files is \[\], not a mapping"),
     ]
     # the per-path table may go (it is the largest file): the rest still loads
     slim = tmp_path / "slim"

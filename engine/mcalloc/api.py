@@ -286,7 +286,30 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise RunFolderError(f"{manifest_file}: not a readable manifest ({error}); the folder is damaged") from None
     if not isinstance(manifest, dict):
         raise RunFolderError(f"{manifest_file}: not a manifest (a JSON object); the folder is damaged")
+    # the manifest is the one file its checksums do not cover: a hand-edited value of the wrong kind failed
+    # later, as an unexpected error in a report's template
+    for key, kinds, what in _MANIFEST_FIELDS:
+        value = manifest.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+            raise RunFolderError(
+                f"{manifest_file}: {key} is {json.dumps(value)[:40]}, not {what}; the folder is damaged: "
+                "run its scenario again"
+            )
     return manifest
+
+
+_MANIFEST_FIELDS: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
+    ("status", str, "text"),
+    ("schema_version", str, "text"),
+    ("scenario", str, "text"),
+    ("seed", int, "a whole number"),
+    ("n_paths", int, "a whole number"),
+    ("horizon_years", (int, float), "a number"),
+    ("steps_per_year", int, "a whole number"),
+    ("files", dict, "a mapping of file names to checksums"),
+    ("warnings", list, "a list"),
+)
+"""Manifest values the readers format or compute with, each with the JSON kind it must have when present."""
 
 
 OPTIONAL_FILES = ("paths.parquet",)

@@ -190,6 +190,7 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
         # pandas 3 keeps a missing value missing through astype(str): blank it by the frame's own mask
         frame = frame.astype(str).mask(frame.isna(), "").replace({"None": "", "NaT": "", "nan": ""})
         return TableFile(path=path, frame=frame, row_word="row", first_row=1)
+    _check_no_comment_lines(path)
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except UnicodeDecodeError:
@@ -242,6 +243,35 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
     table = TableFile(path=path, frame=frame, row_word="line", first_row=2)
     _check_last_line(table)
     return table
+
+
+def _check_no_comment_lines(path: Path) -> None:
+    """Refuse a CSV whose first line is a ``#`` comment (a data vendor's note above the header).
+
+    pandas took the comment for the header and the real header for the first
+    row, which then had more fields than the "header": the message named a
+    decimal comma, not the comment.
+    """
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+            lines = [handle.readline() for _ in range(_COMMENT_LINES_SHOWN + 1)]
+    except OSError:  # read_csv names the reason
+        return
+    comments = 0
+    while comments < len(lines) and lines[comments].lstrip().startswith("#"):
+        comments += 1
+    if comments:
+        more = f"lines 1 to {comments} are comments" if comments > 1 else "line 1 is a comment"
+        if comments > _COMMENT_LINES_SHOWN:
+            more = f"lines 1 to {_COMMENT_LINES_SHOWN} and on are comments"
+        raise DataError(
+            f"{path}: {more} (starting with #), where the header row (Date,Close) should be; "
+            "delete the comment lines above the header"
+        )
+
+
+_COMMENT_LINES_SHOWN = 20
+"""How many ``#`` lines at a CSV's start are counted for the message."""
 
 
 def _row_numbers(index: pd.Index) -> bool:

@@ -10,6 +10,7 @@ returns directly instead.
 
 from __future__ import annotations
 
+import csv
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -434,6 +435,15 @@ def read_residuals(path: str, names: Sequence[str]) -> np.ndarray:
     except (OSError, ValueError, pd.errors.ParserError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataError(f"{path}: cannot read the residual file ({reason})") from None
+    # pandas renames a second column of one name (sp500.1) and the first would be read without a word
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        header = next(csv.reader(handle), [])
+    twice = sorted({name for name in header if header.count(name) > 1 and name in names})
+    if twice:
+        raise DataError(
+            f"{path}:1: the column {twice[0]} appears {header.count(twice[0])} times in the header; "
+            "keep one column per series"
+        )
     missing = [name for name in names if name not in frame.columns]
     if missing:
         raise DataError(

@@ -56,6 +56,18 @@ def test_csv_with_named_columns_unsorted_and_timezone(tmp_path: Path) -> None:
     assert series.index.tz is None and series.index.is_monotonic_increasing
 
 
+def test_comment_lines_above_the_header_are_refused_and_a_header_starting_with_hash_is_read(tmp_path: Path) -> None:
+    # a vendor's note above the header: pandas took it for the header, and the error named a decimal comma
+    for text, lines in (("# from a vendor\n" + PRICES, "line 1 is a comment"), ("#a\n# b\n" + PRICES, "lines 1 to 2")):
+        with pytest.raises(DataError, match=f"{lines}.*delete the comment lines above the header"):
+            read_table(write(tmp_path / "commented.csv", text))
+    # a row-number column named '#' (and a '#Date' header) is a header, not a comment: as many fields as a row
+    numbered = read_table(write(tmp_path / "numbered.csv", "#,Date,Close\n1,2020-01-02,10\n2,2020-01-03,11\n"))
+    assert list(read_series(numbered).values) == [10, 11]
+    hashed = read_table(write(tmp_path / "hashed.csv", "#Date,Close\n2020-01-02,10\n2020-01-03,11\n"))
+    assert list(read_series(hashed, date_column="#Date").values) == [10, 11]
+
+
 def test_wide_file_and_returns_kind(tmp_path: Path) -> None:
     path = write(tmp_path / "wide.csv", "date,a,b\n2020-01-31,0.01,-0.02\n2020-02-29,0.02,0.03\n")
     table = read_table(path)

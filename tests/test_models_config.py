@@ -164,3 +164,19 @@ def test_auto_select_example_is_valid() -> None:
     marginals = scenario.model.marginals
     assert marginals.kind == "auto" and len(marginals.candidate_models()) == 9
     assert marginals.fallback is not None and scenario.simulation.start.kind == "last"
+
+
+def test_a_compressed_residual_file_reads_as_the_plain_one(tmp_path: Path) -> None:
+    # pandas reads a .csv.gz by its name; the check for a column given twice once opened it as text and
+    # failed with an unexpected error (exit 1)
+    import gzip
+
+    from mcalloc.models.joint import read_residuals
+
+    plain = DEFAULT_CONFIG.parent / "default.residuals.csv"
+    packed = tmp_path / "default.residuals.csv.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    names = ["sp500", "russell2000", "intl"]
+    expected = read_residuals(str(plain), names)
+    assert expected.shape[0] > 1000
+    np.testing.assert_array_equal(read_residuals(str(packed), names), expected)

@@ -109,7 +109,7 @@ def _node_locations(node: yaml.Node, source: str) -> Locations:
                     shown = f"'{key_node.value}'" if key_node.value else "an empty key"
                     raise ConfigError(
                         f"{source}:{key_node.start_mark.line + 1}: {shown} is read by YAML as no name (null); "
-                        "give the key its name, or quote it"
+                        "give the key its name"
                     )
                 if key_node.tag == _MERGE_TAG:  # <<: the merged keys sit at this mapping's own path
                     for merged in value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]:
@@ -589,21 +589,24 @@ def _format_validation_error(
         number = error["input"]  # pydantic writes a float key as text in the path; the locations hold the number
         where = locations.get((*loc[:-1], number), locations.get(loc, where))
     elif error["type"] == "invalid_key" and isinstance(error.get("input"), int | float) and loc:
-        # a number where a section of fixed keys takes a name (3: 1 under output:)
+        # a number or a boolean where a section of fixed keys takes a name (3: 1 or on: 1 under output:); no
+        # key of such a section is named on, off, yes or no, so quoting one would only make it unknown
         number, loc = error["input"], loc[:-1]
+        read = f"boolean {str(number).lower()}" if isinstance(number, bool) else f"number {number}"
         message = (
-            f"a key YAML reads as the number {number}; the keys here are names: check the indentation "
-            "and the spelling against docs/config.md"
+            f"a key YAML reads as the {read}; the keys here are names: check the indentation and the spelling "
+            "against docs/config.md"
         )
-        if isinstance(number, bool):
-            message = _boolean_key(number)
         key = ".".join(str(p) for p in loc) or "(top level)"
         where = locations.get((*loc, number), where)
     elif loc and loc[-1] == "[key]" and isinstance(error.get("input"), bool):
         loc = loc[:-1]
         if loc and isinstance(loc[-1], int):  # pydantic gives the boolean key as its number, 0 or 1
             loc = loc[:-1]
-        message = _boolean_key(error["input"])
+        message = (
+            f"a name YAML reads as the boolean {str(error['input']).lower()} (a bare off, on, no, yes, false or "
+            'true); quote it, e.g. "off"'
+        )
         key = ".".join(str(p) for p in loc)
     elif error["type"] in ("model_type", "model_attributes_type", "dict_type"):
         # a section given as one value: pydantic's message names its class (SimulationConfig)
@@ -617,14 +620,6 @@ def _format_validation_error(
     if where == f"--set {key}" or where.startswith(f"--set {key}.") or where.endswith(f": {key}"):
         return f"{where}: {message}{extra}"
     return f"{where}: {key}: {message}{extra}"
-
-
-def _boolean_key(value: bool) -> str:
-    """What is wrong with a key YAML read as ``value`` (a bare on, off, yes or no), and how to keep it a name."""
-    return (
-        f"a name YAML reads as the boolean {str(value).lower()} (a bare off, on, no, yes, false or true); "
-        'quote it, e.g. "off"'
-    )
 
 
 _OBJECTIVE_KINDS = (

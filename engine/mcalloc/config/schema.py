@@ -684,15 +684,17 @@ class Scenario(Frozen):
                     f"model.marginals.params: no parameters for asset(s) {', '.join(missing)} "
                     "(calibrated models need parameters for every asset, or set model.source: fit)"
                 )
-            check_calibrated_model(model, names, self.simulation.start)
-            self._check_calibrated_dependence()
             step = model.marginals.step
             if step is None:  # the parameters are per simulated step: their ranges are judged at its length
+                # before the checks across keys, which would blame a key whose value is right (max_variance
+                # against an omega out of range)
                 for name, given in (model.marginals.params or {}).items():
                     kind = given.kind or model.marginals.kind
                     problem = None if kind == "auto" else check_params(kind, given, self.simulation.steps_per_year)
                     if problem is not None:
                         raise ValueError(f"model.marginals.params.{name}{problem}")
+            check_calibrated_model(model, names, self.simulation.start)
+            self._check_calibrated_dependence()
             if step is not None and self.simulation.steps_per_year not in STEPS_PER_YEAR[step]:
                 per_year = {"daily": 252, "weekly": 52, "monthly": 12}[step]
                 raise ValueError(

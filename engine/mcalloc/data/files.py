@@ -246,11 +246,12 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
 
 
 def _check_no_comment_lines(path: Path) -> None:
-    """Refuse a CSV whose first line is a ``#`` comment (a data vendor's note above the header).
+    """Refuse a CSV whose first lines are ``#`` comments (a data vendor's note above the header).
 
     pandas took the comment for the header and the real header for the first
     row, which then had more fields than the "header": the message named a
-    decimal comma, not the comment.
+    decimal comma, not the comment. A header that starts with ``#`` (``#,Date,Close``,
+    a row-number column) has as many fields as the line after it, and is read.
     """
     try:
         with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
@@ -260,14 +261,22 @@ def _check_no_comment_lines(path: Path) -> None:
     comments = 0
     while comments < len(lines) and lines[comments].lstrip().startswith("#"):
         comments += 1
-    if comments:
-        more = f"lines 1 to {comments} are comments" if comments > 1 else "line 1 is a comment"
-        if comments > _COMMENT_LINES_SHOWN:
-            more = f"lines 1 to {_COMMENT_LINES_SHOWN} and on are comments"
-        raise DataError(
-            f"{path}: {more} (starting with #), where the header row (Date,Close) should be; "
-            "delete the comment lines above the header"
-        )
+    if comments == 0:
+        return
+    if comments < len(lines) and lines[comments].strip():
+        try:
+            first, after = (len(next(csv.reader([lines[index]]), [])) for index in (0, comments))
+        except csv.Error:  # bytes the csv module will not split: read_csv judges the file
+            return
+        if first >= after:
+            return
+    more = f"lines 1 to {comments} are comments" if comments > 1 else "line 1 is a comment"
+    if comments > _COMMENT_LINES_SHOWN:
+        more = f"lines 1 to {_COMMENT_LINES_SHOWN} and on are comments"
+    raise DataError(
+        f"{path}: {more} (starting with #), where the header row (Date,Close) should be; "
+        "delete the comment lines above the header"
+    )
 
 
 _COMMENT_LINES_SHOWN = 20

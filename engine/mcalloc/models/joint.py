@@ -10,7 +10,6 @@ returns directly instead.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -436,8 +435,7 @@ def read_residuals(path: str, names: Sequence[str]) -> np.ndarray:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataError(f"{path}: cannot read the residual file ({reason})") from None
     # pandas renames a second column of one name (sp500.1) and the first would be read without a word
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        header = next(csv.reader(handle), [])
+    header = list(pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0])
     twice = sorted({name for name in header if header.count(name) > 1 and name in names})
     if twice:
         raise DataError(

@@ -254,12 +254,17 @@ def _finished(manifest: Mapping[str, Any]) -> str:
     return str(manifest.get("status") or "unknown")
 
 
+def _count(value: object) -> str:
+    """A manifest's count with thousands separators; ``?`` where an old or hand-edited manifest lacks it."""
+    return f"{value:,}" if isinstance(value, int) else "?"
+
+
 def _provenance(run: Run) -> Table:
     manifest = run.manifest
     items: list[tuple[str, Any]] = [
         ("scenario", manifest.get("scenario")),
         ("description", run.config.get("description", "")),
-        ("paths x years", f"{manifest.get('n_paths'):,} x {manifest.get('horizon_years')}"),
+        ("paths x years", f"{_count(manifest.get('n_paths'))} x {manifest.get('horizon_years')}"),
         ("rebalancing", run.config.get("portfolio", {}).get("rebalance")),
         ("base currency", run.config.get("currency", {}).get("base", "USD")),
         ("account tax", _account_tax(run.config.get("tax") or {}, run.config.get("currency", {}).get("base", "USD"))),

@@ -69,6 +69,12 @@ def test_run_and_load_return_exactly_the_files(tmp_path: Path, config: Path) -> 
     # the same seed gives the same numbers through either door
     pd.testing.assert_frame_equal(again.metrics, loaded.metrics)
     assert loaded.config["simulation"]["n_paths"] == 300
+    # the horizon's own year in horizons.csv is metrics.csv's base-currency row, to the last digit
+    base = loaded.config.get("currency", {}).get("base", "USD")
+    last = loaded.horizons[loaded.horizons.years == 2].set_index("portfolio")
+    own = loaded.metrics[loaded.metrics.currency == base].set_index("portfolio").loc[last.index]
+    for column in ("prob_loss", "cagr_median", "cagr_p05"):
+        pd.testing.assert_series_equal(last[column], own[column], check_exact=True)
     assert loaded.weights_table().shape == (len(loaded.portfolios), len(loaded.assets))
     assert loaded.assets == [asset["name"] for asset in loaded.config["assets"]]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -274,6 +275,28 @@ def test_year_end_values_kept_in_float32_are_measured_in_float64() -> None:
     losses = annual_losses(book, 1)
     assert losses.dtype == np.float64
     np.testing.assert_allclose(losses[:, 1:], 1.0 - exact[:, 1:, 1] / exact[:, :-1, 1], rtol=0.0, atol=1e-15)
+
+
+def test_the_horizons_last_year_reads_the_horizon_at_full_precision_as_metrics_does() -> None:
+    # a path a hair under its start: its float32 year end rounds to 1.0 (no loss), its float64 terminal value
+    # is a loss, as metrics.csv's prob_loss counts it; the last year's row read the float32 value and so
+    # disagreed with metrics.csv by that path
+    from mcalloc.metrics import metrics_table
+    from mcalloc.metrics.horizons import horizons_table
+
+    rng = np.random.default_rng(8)
+    exact = np.exp(np.cumsum(rng.normal(0.04, 0.15, (2000, 3, 1)), axis=1))
+    exact[:7, -1, 0] = 1.0 - 1e-9
+    book = _year_end_book(exact.astype(np.float32))
+    book = dataclasses.replace(book, terminal_value=exact[:, -1, :].copy())
+    assert np.float32(exact[0, -1, 0]) == 1.0
+    table = horizons_table(book, ["mix"], None).set_index("years")
+    metrics = metrics_table(book, ["mix"], 1.0, 3).iloc[0]
+    assert table.loc[3, "prob_loss"] == metrics["prob_loss"] == np.mean(exact[:, -1, 0] < 1.0)
+    assert table.loc[3, "cagr_median"] == metrics["cagr_median"]
+    assert table.loc[3, "cagr_p05"] == metrics["cagr_p05"]
+    # the years before the horizon read the stored values
+    assert table.loc[2, "prob_loss"] == np.mean(exact.astype(np.float32)[:, 1, 0] < 1.0)
 
 
 def test_cdar_from_the_histogram_matches_the_pooled_month_end_drawdowns() -> None:

@@ -61,8 +61,11 @@ def horizons_table(book: BookSummary, names: Sequence[str], reference: str | Non
     # one buffer for every year: a fresh one a year costs more in page faults than the copy itself
     # float64 whatever the stored values' precision (float32): growth rates and quantiles at full precision
     portfolios = np.empty((values.shape[2], values.shape[0]))
+    # the horizon's own year end is read at full precision, as metrics.csv reads it (book.performance), so the
+    # last year's row and metrics.csv agree to the last digit; the stored year ends are float32
+    horizon_end = n_years - 1 if book.n_blocks == 12 * n_years else None
     for year in range(n_years):
-        np.copyto(portfolios, values[:, year, :].T)
+        np.copyto(portfolios, (book.performance if year == horizon_end else values[:, year, :]).T)
         floor = None if base is None else portfolios[base] * (1 - 1e-6)
         cell = partial(_horizon_row, portfolios, floor, year + 1, names)
         by_year.append(thread_map(cell, range(len(names)), n_jobs, "mcalloc-horizons"))

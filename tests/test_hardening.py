@@ -263,6 +263,12 @@ def test_clean_keeps_a_complete_run_whatever_its_name(tmp_path: Path, capsys: py
     assert main(["clean", str(tmp_path)]) == 0  # damaged is not stale: a user decides
     assert (tmp_path / "pilot.partial").is_dir() and (tmp_path / "pilot.replaced").is_dir()
     capsys.readouterr()
+    # a hand-edited value of the wrong kind, as load finds it (runs listed it complete while load refused it)
+    manifest = json.loads((tmp_path / "pilot.partial" / "manifest.json").read_text())
+    (tmp_path / "pilot.partial" / "manifest.json").write_text(json.dumps({**manifest, "n_paths": "x"}))
+    assert main(["runs", str(tmp_path)]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert " damaged " in rows[1] and 'manifest.json: n_paths is "x", not a whole number; run its scenario' in rows[1]
     # a manifest that is not JSON (or not an object) is damaged too, as load and report call it, not unknown
     (tmp_path / "pilot.partial" / "manifest.json").write_text("[1, 2")
     assert main(["runs", str(tmp_path)]) == 0

@@ -35,6 +35,7 @@ __all__ = [
     "Run",
     "RunFolderError",
     "check_files",
+    "check_manifest_fields",
     "load",
     "load_batch",
     "read_manifest",
@@ -286,8 +287,22 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise RunFolderError(f"{manifest_file}: not a readable manifest ({error}); the folder is damaged") from None
     if not isinstance(manifest, dict):
         raise RunFolderError(f"{manifest_file}: not a manifest (a JSON object); the folder is damaged")
-    # the manifest is the one file its checksums do not cover: a hand-edited value of the wrong kind failed
-    # later, as an unexpected error in a report's template
+    check_manifest_fields(manifest_file, manifest)
+    return manifest
+
+
+def check_manifest_fields(manifest_file: Path, manifest: dict[str, Any]) -> None:
+    """The manifest's values that are read or formatted, each of its kind where given (:data:`_MANIFEST_FIELDS`).
+
+    The manifest is the one file its checksums do not cover: a hand-edited
+    value of the wrong kind failed later, as an unexpected error in a
+    report's template.
+
+    Raises
+    ------
+    RunFolderError
+        Naming the first value of the wrong kind.
+    """
     for key, kinds, what in _MANIFEST_FIELDS:
         value = manifest.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
@@ -295,7 +310,6 @@ def read_manifest(folder: Path) -> dict[str, Any]:
                 f"{manifest_file}: {key} is {json.dumps(value)[:40]}, not {what}; the folder is damaged: "
                 "run its scenario again"
             )
-    return manifest
 
 
 _MANIFEST_FIELDS: tuple[tuple[str, type | tuple[type, ...], str], ...] = (

@@ -135,8 +135,12 @@ def survey(root: Path, verify: bool = False) -> list[FolderState]:
 
 def _damage(folder: Path, manifest: dict[str, Any], verify: bool) -> str:
     """Why a complete folder cannot be loaded (a listed file missing; with ``verify``, changed); empty if it can."""
-    from mcalloc.api import OPTIONAL_FILES, RunFolderError, check_files
+    from mcalloc.api import OPTIONAL_FILES, RunFolderError, check_files, check_manifest_fields
 
+    try:  # as load finds it: a hand-edited value of the wrong kind
+        check_manifest_fields(folder / "manifest.json", manifest)
+    except RunFolderError as error:
+        return str(error).removeprefix(f"{folder}/").replace("the folder is damaged: ", "")
     files = manifest.get("files")
     if not verify:
         listed = files if isinstance(files, dict) else {}

@@ -481,24 +481,24 @@ def apply_override(data: dict[str, Any], override: str, origin: str | None = Non
     return result
 
 
-_KEY_PREFIX = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[A-Za-z0-9_]+)*(?:\|[a-z_][a-z0-9_]*)*): (.*)$", re.DOTALL)
-"""A validator's message may start with the key it is about, or with two or more (``start|end:``) of a pair."""
+_KEY_PREFIX = re.compile(
+    r"^([a-z_][a-z0-9_]*(?:\.[A-Za-z0-9_]+)*(?:\|[a-z_][a-z0-9_]*(?:\.[A-Za-z0-9_]+)*)*): (.*)$", re.DOTALL
+)
+"""A validator's message may start with the key it is about, or with two or more of a pair: keys of one
+section (``start|end:``) or whole paths from the validator's level (``portfolio.benchmarks|optimize.objectives:``)."""
 
 
-def _blamed(
-    section: KeyPath, names: list[str], locations: Locations, source: Path, overridden: Sequence[KeyPath]
-) -> str:
-    """Which of the keys ``names`` a check of a pair blames: the one changed last, as the user sees it.
+def _blamed(keys: list[KeyPath], locations: Locations, source: Path, overridden: Sequence[KeyPath]) -> KeyPath:
+    """Which of ``keys`` a check of a pair blames: the one changed last, as the user sees it.
 
     The last ``--set`` among them, else one the scenario file itself gives
     (over a parent's), else the first.
     """
-    keys = [(*section, _parse_key(name)) for name in names]
     changed = [key for key in overridden if key in keys]
     if changed:
-        return str(changed[-1][-1])
+        return changed[-1]
     own = [key for key in keys if locations.get(key, "").startswith(f"{source}:")]
-    return str(own[0][-1]) if own else names[0]
+    return own[0] if own else keys[0]
 
 
 def _format_validation_error(
@@ -534,12 +534,14 @@ def _format_validation_error(
         )
     )
     if error["type"] == "value_error" and prefixed:
-        named = prefixed.group(1)
-        if "|" in named:
-            *path, first = named.split(".")
-            section = loc + tuple(_parse_key(part) for part in path)
-            named = ".".join([*path, _blamed(section, first.split("|"), locations, source, overridden)])
-        loc = loc + tuple(_parse_key(part) for part in named.split("."))
+        head, *others = prefixed.group(1).split("|")
+        if any("." in other for other in others):  # whole paths
+            options = [head, *others]
+        else:  # keys of one section: start|end
+            *path, first = head.split(".")
+            options = [".".join([*path, name]) for name in (first, *others)]
+        keys = [loc + tuple(_parse_key(part) for part in option.split(".")) for option in options]
+        loc = _blamed(keys, locations, source, overridden) if others else keys[0]
         message = prefixed.group(2)
     key = ".".join(str(p) for p in loc) or "(top level)"
     where = None

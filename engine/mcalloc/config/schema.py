@@ -573,7 +573,8 @@ class Scenario(Frozen):
             )
         if not self.portfolio.benchmarks and not self.optimize.objectives:
             raise ValueError(
-                "portfolio.benchmarks and optimize.objectives are both empty; add a benchmark mix or an objective"
+                "portfolio.benchmarks|optimize.objectives: portfolio.benchmarks and optimize.objectives are both "
+                "empty; add a benchmark mix or an objective"
             )
         return self
 

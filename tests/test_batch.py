@@ -610,6 +610,20 @@ def test_the_batch_page_draws_entries_that_set_a_key_the_others_do_not(tmp_path:
             id="a-mapping-without-the-grid-key",
         ),
         pytest.param(
+            # the section, swept after the key, replaced it: both runs rebalanced monthly, and the index and the
+            # names said never and annual (exit 0)
+            {"portfolio.rebalance": ["never", "annual"], "portfolio": [{"benchmarks": {"half": {"sp500": 1.0}}}]},
+            None,
+            "grid: portfolio (a whole section) and portfolio.rebalance, inside it, are both swept",
+            id="a-grid-section-after-a-grid-key-inside-it",
+        ),
+        pytest.param(
+            {"portfolio": [{"benchmarks": {"half": {"sp500": 1.0}}}], "portfolio.rebalance": ["never", "annual"]},
+            None,
+            "grid: portfolio (a whole section) and portfolio.rebalance, inside it, are both swept",
+            id="a-grid-section-before-a-grid-key-inside-it",
+        ),
+        pytest.param(
             {"simulation.start": [{"kind": "unconditional"}, {"kind": "last"}]},
             [{"name": "e", "set": {"simulation.start.kind": "stressed"}}],
             "runs: entry 'e' sets simulation.start.kind (part of simulation.start), which the grid sweeps",
@@ -625,6 +639,21 @@ def test_sweeps_that_would_run_one_setting_under_two_names_are_refused(
     with pytest.raises(ConfigError, match=re.escape(expected)) as refused:
         read_sweep(sweep)
     assert "\n" not in str(refused.value)
+
+
+def test_a_set_key_the_grid_replaces_is_refused(tmp_path: Path) -> None:
+    # set: portfolio.rebalance under a grid of whole portfolio sections: every run rebalanced monthly (exit 0)
+    sections = [{"benchmarks": {"a": {"sp500": 1.0}}}, {"benchmarks": {"b": {"intl": 1.0}}}]
+    sweep = _sweep(tmp_path, {"portfolio": sections}, name="lost", set={**TINY, "portfolio.rebalance": "never"})
+    with pytest.raises(ConfigError, match=r"set: portfolio\.rebalance is inside portfolio, a section the grid sweeps"):
+        read_sweep(sweep)
+    # a set: section holding a swept key is applied first, and the grid's key inside it after: allowed
+    sweep = _sweep(
+        tmp_path, {"portfolio.rebalance": ["annual", "monthly"]}, name="kept", set={**TINY, "portfolio": sections[0]}
+    )
+    runs = read_sweep(sweep).runs
+    rebalances = [load_scenario(run.config, run.overrides).portfolio.rebalance for run in runs]
+    assert rebalances == ["annual", "monthly"]
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -168,7 +169,7 @@ def read_sweep(path: Path) -> Batch:
 
     keys = list(sweep.grid)
     entries = sweep.runs or [_Entry()]
-    _check_distinct_settings(path, sweep.grid, entries)
+    _check_distinct_settings(path, sweep.grid, entries, list(sweep.set))
     runs = []
     for choice in itertools.product(*(range(len(sweep.grid[key])) for key in keys)):
         swept = {key: sweep.grid[key][index] for key, index in zip(keys, choice, strict=True)}
@@ -212,8 +213,11 @@ def read_sweep(path: Path) -> Batch:
     return Batch(sweep.name, tuple(runs), parameters, varied)
 
 
-def _check_distinct_settings(path: Path, grid: dict[str, list[Any]], entries: list[_Entry]) -> None:
-    """Refuse a sweep that would run one setting under two names: a value listed twice, or a grid key an entry sets."""
+def _check_distinct_settings(
+    path: Path, grid: dict[str, list[Any]], entries: list[_Entry], common: Sequence[str] = ()
+) -> None:
+    """Refuse a sweep that would run one setting under two names: a value listed twice, a grid key inside another
+    swept section, a key of ``set:`` (``common``) inside a section the grid sweeps, or a grid key an entry sets."""
     for key, values in grid.items():
         seen: list[Any] = []
         for value in values:
@@ -221,6 +225,25 @@ def _check_distinct_settings(path: Path, grid: dict[str, list[Any]], entries: li
             if any(value == earlier and isinstance(value, bool) == isinstance(earlier, bool) for earlier in seen):
                 raise ConfigError(f"{path}: grid: {key} lists the same value twice ({value!r}); list each once")
             seen.append(value)
+    # a section replaces what an earlier key set inside it: the index would name values no run used
+    keys = list(grid)
+    for index, key in enumerate(keys):
+        inside = next((other for other in keys[index + 1 :] if sets_within(other, key)), None)
+        if inside is not None:
+            section, part = (key, inside) if inside.startswith(key + ".") else (inside, key)
+            raise ConfigError(
+                f"{path}: grid: {section} (a whole section) and {part}, inside it, are both swept; a section "
+                "replaces the keys set inside it, so the index would name values no run used; sweep the "
+                "section's keys one by one"
+            )
+    # (a set: key the grid sweeps itself is overridden in the open: the index names the value each run used)
+    for key in common:
+        swept = next((grid_key for grid_key in grid if key.startswith(grid_key + ".")), None)
+        if swept is not None:
+            raise ConfigError(
+                f"{path}: set: {key} is inside {swept}, a section the grid sweeps, so every run would replace it "
+                "with the section's default; drop it from set:, or sweep the section's keys one by one"
+            )
     for position, entry in enumerate(entries):
         for key in entry.set:
             swept = next((grid_key for grid_key in grid if sets_within(key, grid_key)), None)

@@ -608,6 +608,38 @@ def test_places_that_cannot_be_read_or_written_are_one_line(tmp_path: Path, caps
     capsys.readouterr()
     assert main(["report", str(run)]) == 2
     one_error_line(capsys.readouterr(), (str(run / "figures"), "cannot be made"))
+    # a folder where the page goes: the figures were swapped in, then the page's move failed (exit 1)
+    (run / "figures").unlink()
+    (run / "report.html").mkdir()
+    assert main(["report", str(run)]) == 2
+    one_error_line(capsys.readouterr(), (str(run / "report.html"), "a folder of that name is in the way", "move it"))
+    assert [path.name for path in run.iterdir() if path.name.startswith(".") and path.name != ".report.lock"] == []
+
+
+def test_a_report_that_cannot_replace_its_page_keeps_the_earlier_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # an immutable report.html: the new figures had replaced the old before the page's move failed, which
+    # ended as an unexpected error (exit 1) with the old figures left in .figures.old
+    import subprocess
+
+    from .conftest import DEFAULT_CONFIG
+
+    tiny = ["--set", "simulation.n_paths=200", "--set", "simulation.horizon_years=1", "--set", "optimize.objectives=[]"]
+    run = tmp_path / "run"
+    assert main(["run", str(DEFAULT_CONFIG), "--out", str(run), "-q", *tiny, "--set", "simulation.n_jobs=1"]) == 0
+    before = {path.name: path.read_bytes() for path in (run / "figures").iterdir()}
+    capsys.readouterr()
+    page = run / "report.html"
+    if subprocess.run(["chattr", "+i", str(page)], capture_output=True, check=False).returncode != 0:
+        pytest.skip("chattr +i is not available here (needs root and a file system that supports it)")
+    try:
+        assert main(["report", str(run)]) == 2
+        one_error_line(capsys.readouterr(), (str(page), "cannot be written", "make the folder writable"))
+    finally:
+        subprocess.run(["chattr", "-i", str(page)], check=True)
+    assert {path.name: path.read_bytes() for path in (run / "figures").iterdir()} == before
+    assert [path.name for path in run.iterdir() if path.name.startswith(".") and path.name != ".report.lock"] == []
 
 
 def test_output_places_are_refused_before_the_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,7 +15,7 @@ import os
 import shutil
 import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,10 +94,12 @@ def _write_atomic(path: Path, data: bytes) -> None:
         os.replace(temporary, path)
     except OSError as error:
         temporary.unlink(missing_ok=True)
-        raise OutputError(
-            f"{path}: cannot be written ({error.strerror or type(error).__name__}); make the folder writable, or "
-            "copy the run somewhere you can write and draw the report there"
-        ) from None
+        reason = error.strerror or type(error).__name__
+        raise OutputError(f"{path}: cannot be written ({reason}); {_WRITABLE}") from None
+
+
+_WRITABLE = "make the folder writable, or copy the run somewhere you can write and draw the report there"
+"""What to do when a report's file or folder cannot be written."""
 
 
 def _save(figure: Figure | None, name: str, caption: str, folder: Path) -> Picture | None:
@@ -107,7 +109,7 @@ def _save(figure: Figure | None, name: str, caption: str, folder: Path) -> Pictu
     try:
         folder.mkdir(exist_ok=True)
     except OSError as error:
-        raise OutputError(f"{folder}: cannot be made ({error.strerror or type(error).__name__})") from None
+        raise OutputError(f"{folder}: cannot be made ({error.strerror or type(error).__name__}); {_WRITABLE}") from None
     png = io.BytesIO()
     svg = io.BytesIO()
     # names are the user's ("cost_$5_vs_$10"): text, never read as mathematics
@@ -419,6 +421,8 @@ def write_report(run: Run, folder: Path | None = None) -> Path:
     folder = folder if folder is not None else run.folder
     if (folder / "figures").exists() and not (folder / "figures").is_dir():
         raise OutputError(f"{folder / 'figures'}: cannot be made (a file of that name is in the way); move it")
+    if (folder / "report.html").is_dir():
+        raise OutputError(f"{folder / 'report.html'}: cannot be written (a folder of that name is in the way); move it")
     drawing = folder / ".figures.drawing"
     # two reports of one folder at once (a notebook and make, say) take turns: each clears the other's drawing
     with _turn(folder / ".report.lock"):
@@ -500,12 +504,21 @@ def _write_page(run: Run, folder: Path, drawing: Path) -> Path:
     earlier = folder / ".figures.old"
     shutil.rmtree(earlier, ignore_errors=True)
     # the figures and the page change together: Ctrl-C or SIGTERM wait until both are in place
+    done: list[tuple[Path, Path]] = []  # the moves made, undone in reverse if a later one fails
     with signals_held(signal.SIGINT, signal.SIGTERM):
-        if drawing.exists():
-            if figures_folder.exists():
-                os.replace(figures_folder, earlier)
-            os.replace(drawing, figures_folder)
-        os.replace(page, target)
+        moves = [(figures_folder, earlier)] if drawing.exists() and figures_folder.exists() else []
+        moves += [(drawing, figures_folder)] if drawing.exists() else []
+        for source, destination in [*moves, (page, target)]:
+            try:
+                os.replace(source, destination)
+            except OSError as error:
+                for moved_from, moved_to in reversed(done):
+                    with suppress(OSError):
+                        os.replace(moved_to, moved_from)
+                where = target if source == page else figures_folder
+                reason = error.strerror or type(error).__name__
+                raise OutputError(f"{where}: cannot be written ({reason}); {_WRITABLE}") from None
+            done.append((source, destination))
     shutil.rmtree(earlier, ignore_errors=True)
     return target
 

@@ -62,6 +62,7 @@ def _prices(spec: dict[str, Any], here: Path) -> str:
 
 def _write(name: str, spec: dict[str, Any], here: Path) -> None:
     path = here / name
+    path.parent.mkdir(parents=True, exist_ok=True)  # a name with a / makes its folders
     if "hex" in spec:
         path.write_bytes(bytes.fromhex(spec["hex"]))
     elif "prices" in spec:

@@ -317,7 +317,9 @@ def _calibrate(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.resolve() == args.config.resolve():
         raise OutputError(f"{out}: is the scenario being calibrated; write the calibrated copy elsewhere")
-    if out.is_dir() or out.suffix.lower() not in (".yaml", ".yml"):
+    if out.is_dir():
+        raise OutputError(f"{out}: is a folder; --out is the calibrated scenario's file: give a new file's name")
+    if out.suffix.lower() not in (".yaml", ".yml"):
         raise OutputError(f"{out}: --out is the calibrated scenario's file; give a name ending in .yaml")
     check_output_file("--out", out, "calibrated.yaml")
     scenario = load_scenario(args.config, args.overrides)
@@ -341,6 +343,8 @@ def _calibrate(args: argparse.Namespace) -> int:
         calibrated = calibrated_scenario(fitting, model, residuals_name)
         return header + yaml.safe_dump(calibrated, sort_keys=False, width=120)
 
+    if residuals is not None:
+        _check_residuals_out(out, residuals_path)
     residuals_text = None if residuals is None else residuals.to_csv(index=False, float_format="%.17g")
     _write_pair(out, scenario_text, residuals_path, residuals_text)
     print(_report(fitting, model, models))
@@ -390,6 +394,26 @@ def _check_calibrate_out(out: Path, config: Path) -> None:
             raise OutputError(
                 f"{out}: exists and is not a scenario mcalloc calibrate wrote; remove it, or give another --out"
             )
+
+
+def _check_residuals_out(out: Path, residuals: Path) -> None:
+    """Refuse to write the residuals beside ``out`` over a folder, or over a file calibrate did not write there.
+
+    A residual file is replaced only with the calibrated scenario it belongs
+    to: one beside a new ``--out`` may be another scenario's (a copy of
+    configs/default.residuals.csv under the default's name), which would
+    then resample these residuals without a word.
+    """
+    if residuals.is_dir():
+        raise OutputError(
+            f"{residuals}: is a folder, where the residuals of the calibrated scenario go; move it, or give "
+            "another --out"
+        )
+    if residuals.exists() and not out.is_file():  # an existing --out is one calibrate wrote (checked before)
+        raise OutputError(
+            f"{residuals}: exists, and {out} (whose residuals it would be) does not, so it may be another "
+            "scenario's; remove it, or give another --out"
+        )
 
 
 CALIBRATED_MARK = "# Calibrated by `mcalloc calibrate"

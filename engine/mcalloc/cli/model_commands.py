@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from mcalloc.cli.common import add_config_command, check_output_file
+from mcalloc.cli.common import add_config_command, check_output_file, load_with_options
 from mcalloc.config.loader import load_scenario
 from mcalloc.config.model_schema import BASELINE_KINDS, StartConfig
 from mcalloc.config.schema import Scenario
@@ -284,7 +284,7 @@ def _fit(args: argparse.Namespace) -> int:
     for option, path in (("--csv", args.csv), ("--calibration-csv", args.calibration_csv)):
         if path is not None:
             check_output_file(option, path, "fit.csv")
-    scenario = load_scenario(args.config, args.overrides)
+    scenario = load_with_options(args.config, args)
     fitting = _fitting(scenario, args.config, StartConfig(kind="last"))
     model, data = build_model(fitting)
     models = _with_last(model, fitting, scenario)
@@ -322,7 +322,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".yaml", ".yml"):
         raise OutputError(f"{out}: --out is the calibrated scenario's file; give a name ending in .yaml")
     check_output_file("--out", out, "calibrated.yaml")
-    scenario = load_scenario(args.config, args.overrides)
+    scenario = load_with_options(args.config, args)
     _check_calibrate_out(out, args.config)
     if scenario.model.dependence.kind in BASELINE_KINDS:
         raise ConfigError(

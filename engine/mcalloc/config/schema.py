@@ -581,6 +581,11 @@ class Scenario(Frozen):
     def _check_fx(self) -> None:
         base = self.currency.base
         for code, source in self.currency.fx.items():
+            if code == base:
+                raise ValueError(
+                    f"currency.fx.{code}: {code} is the base currency (currency.base), which needs no exchange "
+                    "rate; drop the key"
+                )
             if code not in self.foreign_currencies:
                 raise ValueError(
                     f"currency.fx.{code}: no asset is priced in {code} (assets[].currency, base {base}); "

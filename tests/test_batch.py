@@ -137,7 +137,13 @@ def test_a_bad_value_in_a_sweep_is_blamed_on_its_line_in_the_sweep_file(
         encoding="utf-8",
     )
     assert main(["batch", str(sweep), "--dry-run", "--out", str(tmp_path / "out")]) == 2  # like the batch would
-    listed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    listed = captured.out
+    # the table shows every run; stderr says why it exits 2 (it said nothing)
+    assert captured.err.splitlines() == [
+        f"mcalloc: error: 3 of 4 runs would fail; the first, cheap-horizon_years=2: invalid: {sweep}:7: "
+        "assets.0.ter: Input should be greater than or equal to 0 (got -3)"
+    ]
     assert f"invalid: {sweep}:7: assets.0.ter: Input should be greater than or equal to 0" in listed
     assert f"invalid: {sweep}:5: simulation.horizon_years: Input should be greater than 0" in listed
     assert "--set" not in listed and listed.count("to run") == 1
@@ -239,7 +245,10 @@ def test_a_broken_run_fails_alone_and_is_retried(tmp_path: Path, capsys: pytest.
     # the failed run's reason is one line of the log naming the file and the key, with no traceback
     assert "Traceback" not in printed.err
     reasons = [line for line in printed.err.splitlines() if "n_pathz" in line]
-    assert len(reasons) == 1 and "broken.yaml" in reasons[0] and "unknown key" in reasons[0], printed.err
+    assert len(reasons) == 2 and "broken.yaml" in reasons[0] and "unknown key" in reasons[0], printed.err
+    # and the last line says it as every command's failure is said (it was only in the log and the index)
+    assert printed.err.splitlines()[-1].startswith("mcalloc: error: 1 of 4 runs failed; the first, broken: ")
+    assert reasons[1] == printed.err.splitlines()[-1]
     index = pd.read_csv(tmp_path / "out" / "index.csv")
     assert list(index["status"]) == ["complete", "complete", "complete", "failed"]
     assert "n_pathz" in index["error"].iloc[3]

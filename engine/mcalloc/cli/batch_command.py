@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mcalloc.cli.common import add_command
-from mcalloc.errors import ConfigError
+from mcalloc.errors import ConfigError, McallocError
 
 __all__ = ["register"]
 
@@ -87,7 +87,6 @@ def _dry_run(batch: Any, out: Path) -> int:
 
     from mcalloc.batch.runner import batch_in_use, check_batch_folder, estimate, in_use, is_complete, run_key
     from mcalloc.config.loader import load_scenario
-    from mcalloc.errors import McallocError
     from mcalloc.simulation.resources import check_memory
 
     check_batch_folder(out)  # the batch refuses a folder it cannot make before any run, so the dry run does
@@ -120,8 +119,10 @@ def _dry_run(batch: Any, out: Path) -> int:
         rows.append(row)
     print(f"{batch.name}: {len(batch.runs)} run{'s' if len(batch.runs) != 1 else ''} into {out}")
     print(pd.DataFrame(rows).astype(object).fillna("").to_string(index=False))
-    # like the batch itself: 2 when a run would fail
-    return 2 if failing else 0
+    if failing:  # like the batch itself: exit 2 when a run would fail, with the first reason on stderr
+        first = next(row for row in rows if not str(row["status"]).startswith(("complete", "to run")))
+        raise McallocError(f"{failing} of {len(rows)} runs would fail; the first, {first['run']}: {first['status']}")
+    return 0
 
 
 def _batch(args: argparse.Namespace) -> int:
@@ -141,4 +142,9 @@ def _batch(args: argparse.Namespace) -> int:
     print(shown.to_string(index=False))
     complete = sum(record.status in ("complete", "skipped") for record in outcome.records)
     print(f"\n{complete} of {len(outcome.records)} runs complete; index: {out / 'index.csv'}")
-    return 2 if outcome.failed else 0
+    if outcome.failed:  # the first reason on stderr, as every command's failure is said
+        first = outcome.failed[0]
+        raise McallocError(
+            f"{len(outcome.failed)} of {len(outcome.records)} runs failed; the first, {first.run.name}: {first.error}"
+        )
+    return 0

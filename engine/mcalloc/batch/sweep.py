@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mcalloc.config.loader import GridOrigin, override_text, read_yaml_file, resolve_setting
 from mcalloc.errors import ConfigError
 
-__all__ = ["Batch", "BatchRun", "batch_from_inputs", "read_sweep"]
+__all__ = ["Batch", "BatchRun", "batch_from_inputs", "check_not_a_sweep_without_base", "read_sweep"]
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$"
 
@@ -282,6 +282,27 @@ def _is_sweep(path: Path) -> bool:
     return isinstance(data, dict) and "base" in data
 
 
+def check_not_a_sweep_without_base(path: Path) -> None:
+    """Refuse a file with a sweep's ``grid:`` or ``runs:`` but no ``base:``: read as a scenario, it failed on
+    ``grid: unknown key``, which did not say what was missing.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and what to add.
+    """
+    try:
+        data, _ = read_yaml_file(path)
+    except ConfigError:
+        return  # the scenario's own reading names what is wrong
+    if isinstance(data, dict) and "base" not in data and ("grid" in data or "runs" in data):
+        given = "grid:" if "grid" in data else "runs:"
+        raise ConfigError(
+            f"{path}: has {given} but no base:, so it is not read as a sweep file; add base: (the scenario file "
+            "the runs start from, relative to this file) to run it with mcalloc batch"
+        )
+
+
 def _is_sweep_quietly(path: Path) -> bool:
     """:func:`_is_sweep`, with an unreadable file taken as a scenario: its own run then fails, alone."""
     try:
@@ -295,6 +316,8 @@ def batch_from_inputs(inputs: list[Path], name: str | None = None) -> Batch:
     if len(inputs) == 1 and inputs[0].is_file() and _is_sweep(inputs[0]):
         batch = read_sweep(inputs[0])
         return Batch(name or batch.name, batch.runs, batch.parameters, batch.varied)
+    if len(inputs) == 1 and inputs[0].is_file():
+        check_not_a_sweep_without_base(inputs[0])
     files: list[Path] = []
     for item in inputs:
         if item.is_dir():

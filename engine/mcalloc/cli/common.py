@@ -31,12 +31,14 @@ def load_with_options(config: Path, args: argparse.Namespace, extra: Iterable[st
     try:
         return load_scenario(config, [*args.overrides, *options, *extra])
     except ConfigError as error:
-        from mcalloc.batch.sweep import _is_sweep_quietly
+        from mcalloc.batch.sweep import _is_sweep_quietly, check_not_a_sweep_without_base
 
         if config.is_file() and _is_sweep_quietly(config):
             raise ConfigError(
                 f"{config}: a sweep file (it has base:), not a scenario; check it with mcalloc batch {config} --dry-run"
             ) from None
+        if config.is_file():
+            check_not_a_sweep_without_base(config)
         text = str(error)
         for option, key in given.values():
             if text.startswith(f"--set {key}:"):

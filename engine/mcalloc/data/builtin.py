@@ -124,6 +124,8 @@ def ecb_currencies() -> list[str]:
 
 
 def _load_ecb(base: str, quote: str, name: str) -> SeriesFile:
+    if base == quote:  # one unit of a currency costs one: a constant series, no exchange rate
+        raise DataError(f"{name}: prices {base} in itself (always 1); give two different currencies, e.g. ecb:USD/SEK")
     rates = _ecb_rates()
     path = _package_file("currency_converter", "eurofxref-hist.zip")
 

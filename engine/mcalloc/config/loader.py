@@ -595,12 +595,10 @@ def _format_validation_error(
         # key of such a section is named on, off, yes or no, so quoting one would only make it unknown
         number, loc = error["input"], loc[:-1]
         read = f"boolean {str(number).lower()}" if isinstance(number, bool) else f"number {number}"
-        message = (
-            f"a key YAML reads as the {read}; the keys here are names: check the indentation and the spelling "
-            "against docs/config.md"
-        )
         key = ".".join(str(p) for p in loc) or "(top level)"
         where = locations.get((*loc, number), where)
+        check = "the spelling" if where.startswith("--set") else "the indentation and the spelling"  # no lines
+        message = f"a key YAML reads as the {read}; the keys here are names: check {check} against docs/config.md"
     elif loc and loc[-1] == "[key]" and isinstance(error.get("input"), bool):
         loc = loc[:-1]
         if loc and isinstance(loc[-1], int):  # pydantic gives the boolean key as its number, 0 or 1

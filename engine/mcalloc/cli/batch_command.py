@@ -94,7 +94,7 @@ def _dry_run(batch: Any, out: Path) -> int:
     if holder is not None:
         raise in_use(out, holder)
     rows = []
-    failing = 0
+    failing: list[dict[str, object]] = []  # the rows of runs that would fail
     for run in batch.runs:
         row: dict[str, object] = {"run": run.name}
         try:
@@ -108,20 +108,22 @@ def _dry_run(batch: Any, out: Path) -> int:
             )
         except McallocError as error:
             row.update(status=f"invalid: {str(error).splitlines()[0]}")
-            failing += 1
+            failing.append(row)
         else:
             try:
                 if not done:  # the batch refuses a run the machine cannot hold, so the dry run does
                     check_memory(scenario, force=None)
             except McallocError as error:
                 row.update(status=f"too large: {str(error).splitlines()[0]}")
-                failing += 1
+                failing.append(row)
         rows.append(row)
     print(f"{batch.name}: {len(batch.runs)} run{'s' if len(batch.runs) != 1 else ''} into {out}")
     print(pd.DataFrame(rows).astype(object).fillna("").to_string(index=False))
     if failing:  # like the batch itself: exit 2 when a run would fail, with the first reason on stderr
-        first = next(row for row in rows if not str(row["status"]).startswith(("complete", "to run")))
-        raise McallocError(f"{failing} of {len(rows)} runs would fail; the first, {first['run']}: {first['status']}")
+        first = failing[0]
+        raise McallocError(
+            f"{len(failing)} of {len(rows)} runs would fail; the first, {first['run']}: {first['status']}"
+        )
     return 0
 
 

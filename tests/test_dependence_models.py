@@ -30,7 +30,8 @@ from mcalloc.models.copulas import MixingTable, TCopula, fit_t_copula, t_mixing_
 from mcalloc.models.dependence import GaussianCopula, normal_scores
 from mcalloc.models.factor import FactorStructure, fit_factor
 from mcalloc.models.innovations import InnovationLaw, ShockMoments
-from mcalloc.models.joint import JointModel, fit_joint_model
+from mcalloc.models.joint import JointModel
+from mcalloc.models.joint_fit import fit_joint_model
 from mcalloc.models.marginals import FittedMarginal
 from mcalloc.models.validation import (
     JOINT_STATISTIC,
@@ -967,7 +968,7 @@ def test_joint_p_value_is_the_upper_tail_of_the_null() -> None:
 def test_a_persistence_tipped_over_one_by_the_residuals_skew_names_a_remedy_that_applies() -> None:
     # quasi-ML (normal) fits are what FHS assumes: a model already fitted so is not told to fit so
     from mcalloc.errors import ModelError
-    from mcalloc.models.joint import _check_stationary
+    from mcalloc.models.assembly import check_stationary
 
     shocks = np.concatenate([-np.full(40, 2.0), np.full(160, 0.5)])
     shocks = (shocks - shocks.mean()) / shocks.std()  # E[z^2 1(z<0)] = 0.8: most of the variance below zero
@@ -977,10 +978,10 @@ def test_a_persistence_tipped_over_one_by_the_residuals_skew_names_a_remedy_that
         assert marginal.persistence >= 1.0
         # a fit (with its max_persistence) is named as fitted: a fitting scenario has no params to change
         with pytest.raises(ModelError, match=rf"^model.marginals \(the fitted sp500\): .*{remedy}"):
-            _check_stationary([marginal], limit=0.9999)
+            check_stationary([marginal], limit=0.9999)
         # parameters given in a calibrated file: the key and the numbers to change, not the data window
         with pytest.raises(ModelError, match=r"^model.marginals.params.sp500: .*lower alpha, gamma or beta there"):
-            _check_stationary([marginal])
+            check_stationary([marginal])
 
 
 def test_fitted_residuals_too_large_to_standardise_are_refused_not_zeroed() -> None:

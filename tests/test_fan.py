@@ -250,7 +250,7 @@ def test_portfolios_with_the_same_weights_are_booked_once_and_copied_exactly(
     in one chunk or in several on two workers that are stopped before the copies are made."""
     from dataclasses import fields, replace
 
-    from mcalloc.config.schema import FlowConfig
+    from mcalloc.config.sections import FlowConfig
     from mcalloc.portfolio.flows import CashFlowSchedule
     from mcalloc.simulation.paths import chunk_sizes, seed_sequence, simulate_chunk
 

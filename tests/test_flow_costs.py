@@ -8,7 +8,7 @@ from pathlib import Path
 import mcalloc
 import numpy as np
 import pytest
-from mcalloc.config.schema import DepotConfig, FlowConfig
+from mcalloc.config.sections import DepotConfig, FlowConfig
 from mcalloc.portfolio import FeeModel, FixedMixBook, Schedule
 from mcalloc.portfolio.costs import RebalancePolicy, TradingCosts
 from mcalloc.portfolio.flows import DEPLETION_FLOOR, CashFlowSchedule

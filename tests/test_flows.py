@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mcalloc.config.schema import DepotConfig, FlowConfig, IskConfig
+from mcalloc.config.sections import DepotConfig, FlowConfig, IskConfig
 from mcalloc.models import GaussianCopula, JointModel
 from mcalloc.portfolio import FeeModel, FixedMixBook, Schedule
 from mcalloc.portfolio.costs import RebalancePolicy, TradingCosts

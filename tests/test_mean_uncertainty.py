@@ -27,7 +27,8 @@ from mcalloc.cli.main import main
 from mcalloc.config import load_scenario
 from mcalloc.config.schema import ModelConfig
 from mcalloc.errors import ModelError
-from mcalloc.models.joint import JointModel, fit_joint_model, newey_west_covariance
+from mcalloc.models.joint import JointModel
+from mcalloc.models.joint_fit import fit_joint_model, newey_west_covariance
 from mcalloc.models.validation import CalibrationSettings, calibration_table
 from mcalloc.pipeline import build_model, run_scenario
 from mcalloc.portfolio.costs import FeeModel

@@ -171,7 +171,7 @@ def test_a_compressed_residual_file_reads_as_the_plain_one(tmp_path: Path) -> No
     # failed with an unexpected error (exit 1)
     import gzip
 
-    from mcalloc.models.joint import read_residuals
+    from mcalloc.models.assembly import read_residuals
 
     plain = DEFAULT_CONFIG.parent / "default.residuals.csv"
     packed = tmp_path / "default.residuals.csv.gz"

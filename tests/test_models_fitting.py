@@ -348,7 +348,7 @@ def test_a_reset_omega_reports_the_likelihood_at_the_parameters_it_simulates(dis
     # demeaned percent returns the fit used; the free fit's stays beside it, and omega, set from the sample
     # variance rather than estimated, has no standard error
     from arch import arch_model
-    from mcalloc.models.joint import _variance_targeted
+    from mcalloc.models.joint_fit import _variance_targeted
 
     truth = MarginalParams(mu=0.0, omega=0.02, alpha=0.03, gamma=0.12, beta=0.88, **shape)
     marginal = FittedMarginal.from_params("x", "gjr_garch", dist, "zero", truth)  # type: ignore[arg-type]

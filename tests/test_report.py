@@ -666,7 +666,7 @@ def test_figures_keep_one_portfolio_visible_and_tell_many_apart(run_folder: tupl
 
 
 def test_the_page_names_a_depot_and_its_rates() -> None:
-    from mcalloc.config.schema import TaxConfig
+    from mcalloc.config.sections import TaxConfig
     from mcalloc.report.page import _account_tax
 
     depot = TaxConfig(kind="depot").model_dump(mode="json")

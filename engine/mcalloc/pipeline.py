@@ -39,7 +39,8 @@ from mcalloc.backtest.evaluate import (
 from mcalloc.backtest.forecasts import Targets
 from mcalloc.backtest.tables import split_summary, verdicts, window_p_value
 from mcalloc.config.loader import config_hash, scenario_to_dict
-from mcalloc.config.schema import CurrencyConfig, Scenario
+from mcalloc.config.schema import Scenario
+from mcalloc.config.sections import CurrencyConfig
 from mcalloc.data.files import file_sha256
 from mcalloc.data.market import MarketData, load_market_data
 from mcalloc.errors import ConfigError, McallocError, ModelError, OutputError
@@ -48,9 +49,11 @@ from mcalloc.metrics.diversification import DIVERSIFICATION_COLUMNS, diversifica
 from mcalloc.metrics.fan import fan_table
 from mcalloc.metrics.horizons import horizons_table, paths_table
 from mcalloc.metrics.summary import metrics_table, with_standard_errors
+from mcalloc.models.assembly import joint_model_from_config
 from mcalloc.models.bootstrap import ResidualBootstrap
 from mcalloc.models.calibration import refit_warnings
-from mcalloc.models.joint import JointModel, fit_joint_model, joint_model_from_config
+from mcalloc.models.joint import JointModel
+from mcalloc.models.joint_fit import fit_joint_model
 from mcalloc.models.report import model_row
 from mcalloc.models.validation import CalibrationSettings, calibration_table
 from mcalloc.optimize.run import (

@@ -29,7 +29,8 @@ from mcalloc.config.model_schema import BASELINE_KINDS, StartConfig
 from mcalloc.config.schema import Scenario
 from mcalloc.data.market import MarketData, observations_needed
 from mcalloc.errors import ConfigError, McallocError, check_stop
-from mcalloc.models.joint import JointModel, fit_joint_model
+from mcalloc.models.joint import JointModel
+from mcalloc.models.joint_fit import fit_joint_model
 
 __all__ = [
     "MIN_TEST_DAYS",

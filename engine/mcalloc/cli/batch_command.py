@@ -61,7 +61,7 @@ def _with_options(batch: Any, args: argparse.Namespace) -> Any:
     if args.backend is not None or args.scheduler is not None:
         settings.append((f"simulation.backend={args.backend or 'dask'}", "--backend"))
     if args.scheduler is not None:
-        from mcalloc.config.schema import check_scheduler_address
+        from mcalloc.config.sections import check_scheduler_address
 
         try:  # refused once here, not in every run
             check_scheduler_address(args.scheduler)

@@ -1,6 +1,6 @@
 """Names of :mod:`mcalloc.config`, imported on first use (see ``__init__.py``)."""
 
-from . import loader, model_schema, optimize_schema, schema
+from . import loader, model_schema, optimize_schema, schema, sections
 from .loader import apply_override, config_hash, load_scenario, scenario_to_dict
 from .schema import (
     AssetConfig,
@@ -44,4 +44,5 @@ __all__ = [
     "optimize_schema",
     "scenario_to_dict",
     "schema",
+    "sections",
 ]

@@ -1,6 +1,7 @@
 """Names of :mod:`mcalloc.models`, imported on first use (see ``__init__.py``)."""
 
 from . import (
+    assembly,
     bootstrap,
     calibration,
     copulas,
@@ -11,11 +12,13 @@ from . import (
     fitting,
     innovations,
     joint,
+    joint_fit,
     marginals,
     recursions,
     report,
     validation,
 )
+from .assembly import joint_model_from_config
 from .bootstrap import IidReturns, ResidualBootstrap, ReturnBootstrap, stationary_indices
 from .calibration import calibrated_scenario, fitting_section
 from .copulas import DccCopula, TCopula, fit_t_copula
@@ -25,7 +28,8 @@ from .diagnostics import CandidateFit, FitDiagnostics, ljung_box
 from .factor import FactorStructure, fit_factor
 from .fitting import FitOptions, MarginalSpec, fit_series, select_marginal
 from .innovations import InnovationLaw, ShockMoments
-from .joint import JointModel, fit_joint_model, joint_model_from_config
+from .joint import JointModel
+from .joint_fit import fit_joint_model
 from .marginals import FittedMarginal, simulate_gjr
 from .recursions import RecursionPlan, SimulationState
 from .report import model_row
@@ -50,6 +54,7 @@ __all__ = [
     "ShockMoments",
     "SimulationState",
     "TCopula",
+    "assembly",
     "bootstrap",
     "calibrated_scenario",
     "calibration",
@@ -68,6 +73,7 @@ __all__ = [
     "fitting_section",
     "innovations",
     "joint",
+    "joint_fit",
     "joint_model_from_config",
     "ljung_box",
     "marginals",

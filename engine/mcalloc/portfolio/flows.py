@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mcalloc.config.schema import FlowConfig
+from mcalloc.config.sections import FlowConfig
 
 __all__ = ["DEPLETION_FLOOR", "CashFlowSchedule", "money_weighted_return"]
 

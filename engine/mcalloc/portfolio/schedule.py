@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mcalloc.config.schema import RebalanceFrequency
+from mcalloc.config.sections import RebalanceFrequency
 
 __all__ = ["Schedule"]
 

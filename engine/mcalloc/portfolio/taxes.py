@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mcalloc.config.schema import DepotConfig, IskConfig
+from mcalloc.config.sections import DepotConfig, IskConfig
 from mcalloc.portfolio.accounting import FixedMixBook
 
 __all__ = ["AccountTax", "DepotTax", "IskTax"]

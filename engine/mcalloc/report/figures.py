@@ -207,7 +207,7 @@ def _paid_in(run: Run) -> np.ndarray | None:
     Shape (n_months + 1,), in the base currency, rebuilt from the run's
     resolved scenario, as the books scheduled it.
     """
-    from mcalloc.config.schema import FlowConfig
+    from mcalloc.config.sections import FlowConfig
     from mcalloc.portfolio.flows import CashFlowSchedule
 
     portfolio = run.config.get("portfolio") or {}

@@ -14,12 +14,9 @@ optimised portfolio's metrics come from futures it was not fitted to, and
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,34 +24,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mcalloc.backtest.evaluate import (
-    BacktestPlan,
-    Variant,
-    check_distinct_tests,
-    describe_test,
-    evaluate_variant,
-    first_test_row,
-    minimum_fit_rows,
-)
-from mcalloc.backtest.forecasts import Targets
-from mcalloc.backtest.tables import split_summary, verdicts, window_p_value
+from mcalloc.checks import calibration_gaps, unsaid_warnings
 from mcalloc.config.loader import config_hash, scenario_to_dict
 from mcalloc.config.schema import Scenario
-from mcalloc.config.sections import CurrencyConfig
-from mcalloc.data.files import file_sha256
 from mcalloc.data.market import MarketData, load_market_data
-from mcalloc.errors import ConfigError, McallocError, ModelError, OutputError
+from mcalloc.errors import ConfigError, McallocError, OutputError
 from mcalloc.metrics.distributions import drawdown_distribution_table
 from mcalloc.metrics.diversification import DIVERSIFICATION_COLUMNS, diversification_table, standard_errors
 from mcalloc.metrics.fan import fan_table
 from mcalloc.metrics.horizons import horizons_table, paths_table
 from mcalloc.metrics.summary import metrics_table, with_standard_errors
 from mcalloc.models.assembly import joint_model_from_config
-from mcalloc.models.bootstrap import ResidualBootstrap
-from mcalloc.models.calibration import refit_warnings
 from mcalloc.models.joint import JointModel
 from mcalloc.models.joint_fit import fit_joint_model
-from mcalloc.models.report import model_row
+from mcalloc.models.report import models_table
 from mcalloc.models.validation import CalibrationSettings, calibration_table
 from mcalloc.optimize.run import (
     OPTIMIZATION_COLUMNS,
@@ -69,19 +52,24 @@ from mcalloc.portfolio.costs import Band, FeeModel, RebalancePolicy, TradingCost
 from mcalloc.portfolio.flows import CashFlowSchedule
 from mcalloc.portfolio.schedule import Schedule
 from mcalloc.portfolio.taxes import AccountTax, DepotTax, IskTax
-from mcalloc.results.writer import RunFolder, check_final, place_problem, provenance_records
+from mcalloc.results.writer import (
+    RunFolder,
+    StageClock,
+    check_final,
+    data_window,
+    model_files,
+    place_problem,
+    provenance_records,
+    record_failure,
+)
 from mcalloc.simulation.currency import CurrencyOverlay
 from mcalloc.simulation.paths import ChunkResult, SimulationPlan, local_threads, run_simulation, seed_sequence
 
 __all__ = [
-    "BacktestOutcome",
     "RunOutcome",
     "build_model",
-    "calibration_gaps",
     "calibration_report",
     "check_inputs",
-    "models_table",
-    "run_backtest",
     "run_scenario",
 ]
 
@@ -99,24 +87,6 @@ class RunOutcome:
     warnings: tuple[str, ...] = ()
     stability: pd.DataFrame | None = None
     frontier: pd.DataFrame | None = None
-
-
-class _StageClock:
-    """Seconds per stage; ``earlier`` holds time spent on a stage's work before it started (the data read before
-    the folder is made), counted once the stage finishes."""
-
-    def __init__(self, report: Callable[[str], None], earlier: dict[str, float] | None = None) -> None:
-        self.timings: dict[str, float] = {}
-        self.report = report
-        self.earlier = dict(earlier or {})
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        self.report(f"{name} ...")
-        yield
-        spent = time.perf_counter() - start + self.earlier.pop(name, 0.0)
-        self.timings[name] = round(self.timings.get(name, 0.0) + spent, 3)
 
 
 def build_model(scenario: Scenario, data: MarketData | None = None) -> tuple[JointModel, MarketData | None]:
@@ -140,17 +110,6 @@ def build_model(scenario: Scenario, data: MarketData | None = None) -> tuple[Joi
     return joint_model_from_config(scenario.model, scenario.factor_names).starting_at(start, steps), None
 
 
-FEW_PATHS = 100
-"""Below this many paths a run warns that its Monte Carlo standard errors and intervals understate the error.
-
-Measured on two identical assets (the true difference 0) over 100 samples
-each: the paired 95% intervals of CVaR, drawdown, volatility and median CAGR
-differences held 0 in 81% to 93% of samples of 10 paths, 87% to 96% of 20,
-91% to 94% of 50; the standard errors of tail measures were 1.2 to 1.3 times
-too small at 10 paths.
-"""
-
-
 def check_inputs(scenario: Scenario) -> list[str]:
     """Read what a run reads before it fits: the warnings a run would record; its errors are raised.
 
@@ -163,7 +122,7 @@ def check_inputs(scenario: Scenario) -> list[str]:
 
     check_constraints(scenario)
     check_output_dir(scenario)
-    found = _unchecked(scenario)
+    found = unsaid_warnings(scenario)
     try:  # the machine that runs it may have more: a warning here, an error for mcalloc run
         check_memory(scenario, force="pass --force to mcalloc run")
     except ConfigError as error:
@@ -190,144 +149,6 @@ def calibration_report(scenario: Scenario, model: JointModel, data: MarketData) 
         currency_pairs=pairs,
     )
     return calibration_table(model, data.returns, settings)
-
-
-def calibration_gaps(scenario: Scenario, model: JointModel, data: MarketData | None) -> list[str]:
-    """A warning when the calibration report can judge no window: the data is shorter than one."""
-    check = scenario.output.calibration
-    if data is None or check.n_paths == 0:
-        return []
-    n_obs = len(model.fit_index) if model.fit_index is not None else data.returns.shape[0]
-    steps = scenario.simulation.steps_per_year
-    if n_obs >= check.window_years * steps:
-        return []
-    years = n_obs / steps
-    fits = f"set it to {math.floor(years)} or fewer" if years >= 1 else "fit to more data"
-    return [
-        f"output.calibration.window_years: no window of {check.window_years} years fits in the {years:.2f} years "
-        f"of fitted data, so the calibration report judges no window (only the in-sample VaR); {fits}"
-    ]
-
-
-def _unchecked(scenario: Scenario) -> list[str]:
-    """Warnings for what the scenario leaves unsaid: calibrated parameters' step length, assets' currency.
-
-    Assets that name no currency are priced in the base currency. Under a
-    base other than the default (USD), that is worth saying: setting
-    ``currency.base: SEK`` on a scenario of US funds turns them into
-    krona funds, with no exchange-rate risk, rather than converting them.
-    """
-    found = []
-    model = scenario.model
-    if model.source == "calibrated" and model.marginals.step is None:
-        found.append(
-            "model.marginals.step is not set, so nothing checks that the calibrated parameters describe steps of "
-            f"1/{scenario.simulation.steps_per_year} year (simulation.steps_per_year); add step: daily, weekly or "
-            "monthly"
-        )
-    found += [
-        f"tax.{name}: set, but tax.kind is {scenario.tax.kind}, so it does nothing; set tax.kind: {name} or drop it"
-        for name in scenario.tax.unused_settings()
-    ]
-    dependence = model.dependence
-    if dependence.block_length != 1 and dependence.kind not in ("fhs", "bootstrap_returns"):
-        found.append(
-            f"model.dependence.block_length: {dependence.block_length:g} is used by fhs and bootstrap_returns "
-            f"only, so kind {dependence.kind} ignores it; drop it"
-        )
-    n_paths = scenario.simulation.n_paths
-    if n_paths < FEW_PATHS:
-        found.append(
-            f"simulation.n_paths: {n_paths} paths are too few for the Monte Carlo standard errors and 95% intervals, "
-            f"which hold for many paths (at 10 paths the intervals held the true value 81% to 93% of the time, at "
-            f"50 paths 91% to 94%); use {FEW_PATHS} or more"
-        )
-    horizon = scenario.simulation.horizon_years
-    found += [
-        f"portfolio.flows.{index}: starts in year {flow.start_year:g}, after the {horizon} simulated years, so "
-        f"no {flow.kind} happens in this run"
-        for index, flow in enumerate(scenario.portfolio.flows)
-        if flow.month_span(horizon)[0] >= 12 * horizon
-    ]
-    if dependence.lead_lag_series and not dependence.lead_lag:
-        found.append("model.dependence.lead_lag_series: set, but lead_lag is 0, so it does nothing; set lead_lag: 1")
-    found += refit_warnings(scenario)
-    base = scenario.currency.base
-    implicit = [asset.name for asset in scenario.assets if asset.currency is None]
-    if base != CurrencyConfig.model_fields["base"].default and implicit:
-        found.append(
-            f"assets {', '.join(implicit)} name no currency, so they are taken as priced in {base} "
-            f"(currency.base), with no exchange-rate risk; for funds priced in another currency set "
-            f"assets[].currency (and currency.fx), or set currency: {base} to say so"
-        )
-    return found
-
-
-def _model_files(scenario: Scenario, model: JointModel) -> list[dict[str, object]]:
-    """The manifest's record of a calibrated model's own file: the residuals an ``fhs`` model resamples."""
-    residuals = scenario.model.dependence.residuals
-    if (
-        scenario.model.source != "calibrated"
-        or residuals is None
-        or not isinstance(model.dependence, ResidualBootstrap)
-    ):
-        return []
-    rows = model.dependence.residuals.shape[0]
-    record = {"source": "model.dependence.residuals", "path": str(Path(residuals).resolve())}
-    return [{**record, "sha256": file_sha256(Path(residuals)), "first_date": None, "last_date": None, "rows": rows}]
-
-
-def _data_window(data: MarketData | None) -> dict[str, object] | None:
-    """The part of the data the model was fitted to, for the manifest."""
-    if data is None:
-        return None
-    return {
-        "frequency": data.frequency,
-        "first_return": str(data.returns.index[0].date()),
-        "last_return": str(data.returns.index[-1].date()),
-        "n_returns": int(data.returns.shape[0]),
-        "series": list(data.returns.columns),
-        "dropped_dates": data.dropped_dates,
-        "filled_values": data.filled_dates,
-    }
-
-
-def models_table(model: JointModel, scenario: Scenario) -> pd.DataFrame:
-    """One row per asset: parameters (percent units), their standard errors and the fit's diagnostics."""
-    rows = []
-    steps = scenario.simulation.steps_per_year
-    start_variance, _ = model.start_levels()
-    # exchange rates are simulated series in factor mode only (translate mode applies historical rates)
-    simulated_rates = scenario.foreign_currencies if scenario.fx_factor_names else []
-    labels = [asset.display_name for asset in scenario.assets] + [
-        f"{code}/{scenario.currency.base} exchange rate" for code in simulated_rates
-    ]
-    if model.baseline is not None:
-        start_variance = np.array([m.unconditional_variance for m in model.marginals])
-    with np.errstate(invalid="ignore"):
-        total = np.sqrt(np.diag(model.long_run_covariance()) * steps) / 100.0
-    mean_se = np.full(len(model.marginals), np.nan)
-    if model.mean_years is not None:
-        mean_se = np.sqrt(np.diag(model.drift_covariance())) * steps
-    factor = model.factor
-    for index, (name, label, marginal) in enumerate(zip(scenario.factor_names, labels, model.marginals, strict=True)):
-        row = model_row(marginal, steps, float(start_variance[index]), model.start.kind)
-        role = "series" if factor is None else ("market" if index == factor.market else "idiosyncratic")
-        loadings = (
-            {} if factor is None else {f"loading_lag{lag}": float(v) for lag, v in enumerate(factor.loadings[index])}
-        )
-        rows.append(
-            {
-                "asset": name,
-                "label": label,
-                "role": role,
-                **row,
-                "vol_ann_total": float(total[index]),
-                "mean_se_ann": float(mean_se[index]),
-                **loadings,
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 def account_tax(scenario: Scenario) -> AccountTax | None:
@@ -407,7 +228,7 @@ def _judge(
     names: list[str],
     vectors: list[np.ndarray],
     currency: str,
-    clock: _StageClock,
+    clock: StageClock,
 ) -> list[pd.DataFrame]:
     """Every portfolio as lived in ``currency``: metrics (with standard errors), diversification benefit,
     wealth percentiles by month, drawdown distributions, and the assets' simulated return correlation."""
@@ -464,12 +285,6 @@ def _return_correlation(evaluation: ChunkResult, assets: list[str], currency: st
     table.insert(0, "asset", assets)
     table.insert(0, "currency", currency)
     return table
-
-
-def _record_failure(folder: RunFolder, clock: _StageClock, error: BaseException) -> None:
-    """Keep the stage timings and move the unfinished folder aside as failed, naming ``error``."""
-    folder.update(timings_s=clock.timings)
-    folder.fail(error)
 
 
 def check_output_dir(scenario: Scenario) -> None:
@@ -540,7 +355,7 @@ def run_scenario(
             **(extra_manifest or {}),
         },
     )
-    clock = _StageClock(report, {"model": reading})
+    clock = StageClock(report, {"model": reading})
     cluster = ExitStack()
     try:
         if simulation.backend == "dask":
@@ -553,11 +368,11 @@ def run_scenario(
             model, data = build_model(scenario, data)
             models = models_table(model, scenario)
         folder.update(
-            data=provenance_records(data.provenance) if data is not None else _model_files(scenario, model),
-            data_window=_data_window(data),
+            data=provenance_records(data.provenance) if data is not None else model_files(scenario, model),
+            data_window=data_window(data),
             warnings=[
                 *folder.manifest.get("warnings", []),
-                *_unchecked(scenario),
+                *unsaid_warnings(scenario),
                 *(data.warnings if data else ()),
                 *model.warnings,
                 *calibration_gaps(scenario, model, data),
@@ -707,7 +522,7 @@ def run_scenario(
         folder.update(timings_s=clock.timings)
         path = folder.complete()
     except BaseException as error:
-        _record_failure(folder, clock, error)
+        record_failure(folder, clock, error)
         raise
     finally:
         cluster.close()
@@ -722,163 +537,3 @@ def run_scenario(
         stability=optimization.stability if optimization is not None else None,
         frontier=optimization.frontier if optimization is not None else None,
     )
-
-
-def _window_power(n_paths: int, threshold: float) -> list[str]:
-    """A warning when the simulated windows are too few for a window check ever to fail (docs/backtest.md)."""
-    smallest = window_p_value(0.0, n_paths)  # the data beyond every simulated window
-    if smallest < threshold:
-        return []
-    return [
-        f"simulation.n_paths: among {n_paths:,} simulated windows no window check's p-value falls below "
-        f"{smallest:.2g}, which is not below the threshold {threshold:.2g}: those checks cannot fail; "
-        f"use at least {math.floor(2.0 / threshold - 1.0) + 1:,} paths"
-    ]
-
-
-@dataclass(frozen=True)
-class BacktestOutcome:
-    """What a finished backtest wrote: every check, the verdicts, the periods and the models that could not be fitted.
-
-    ``verdicts`` has one row per split and model, ``summary`` one row per
-    model over the splits, ``periods`` the fit and test periods of each split
-    and ``failures`` a record (split, model, error) per model that could not
-    be fitted.
-    """
-
-    folder: Path
-    validation: pd.DataFrame
-    verdicts: pd.DataFrame
-    summary: pd.DataFrame
-    periods: dict[str, dict[str, object]]
-    failures: tuple[dict[str, str], ...]
-    warnings: tuple[str, ...] = ()
-
-
-def _backtest_folder(base: Scenario, digest: str, plan: BacktestPlan, variants: list[Variant]) -> Path:
-    """The default folder of a backtest, named by its start time and what it runs.
-
-    The name's hash covers the splits, refits, draws and models as well as
-    the scenario, so that backtests of one scenario started together (a job
-    per split) write to folders of their own.
-    """
-    task = json.dumps(
-        [digest, list(plan.splits), plan.refit_every, plan.n_draws, plan.n_paths, [v.label for v in variants]]
-    )
-    key = hashlib.sha256(task.encode("utf-8")).hexdigest()[:8]
-    return base.output.dir / base.name / f"backtest-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{key}"
-
-
-def run_backtest(
-    base: Scenario,
-    variants: list[Variant],
-    plan: BacktestPlan,
-    out: Path | None = None,
-    report: Callable[[str], None] = lambda message: None,
-) -> BacktestOutcome:
-    """Fit each variant before each of ``plan.splits``, forecast the data after it and write the validation folder.
-
-    ``base`` supplies the data, benchmark portfolios, output settings and
-    workers (variant-split pairs run in parallel, ``simulation.n_jobs`` of
-    them; each pair's numbers depend only on the seed, its label and split).
-
-    Raises
-    ------
-    ConfigError
-        If the data is not daily or a split leaves too little on either side.
-    ModelError
-        If no variant could be fitted.
-    """
-    from joblib import Parallel, delayed, parallel_config
-
-    from mcalloc.simulation.workers import watched_workers
-
-    data = load_market_data(base)
-    if data.frequency != "daily":
-        raise ConfigError(
-            f"data.frequency: the backtest forecasts days and months, so it needs daily data, not {data.frequency}"
-        )
-    index = pd.DatetimeIndex(data.returns.index)
-    min_fit = max(minimum_fit_rows(v.scenario) for v in variants)
-    firsts = {split: first_test_row(index, split, min_fit) for split in plan.splits}
-    check_distinct_tests(index, firsts)
-    names = base.factor_names
-    # the mixes are the investor's, in the base currency: a foreign asset's return plus its exchange rate's
-    conversion = np.eye(len(names))
-    for column, asset in enumerate(base.assets):
-        rate = f"fx_{asset.currency.lower()}" if asset.currency is not None else ""
-        if rate in names:
-            conversion[names.index(rate), column] = 1.0
-    converted = np.flatnonzero(conversion.sum(axis=0) > 1.0)
-    # a portfolio wholly in one asset would repeat that asset's checks, unless it is the asset in another currency
-    portfolios = {
-        name: w
-        for name, w in benchmark_weights(base).items()
-        if np.count_nonzero(w) > 1 or np.isin(np.flatnonzero(w), converted).any()
-    }
-    weights = np.zeros((len(portfolios), len(names)))
-    weights[:, : len(base.assets)] = np.array(list(portfolios.values())).reshape(len(portfolios), len(base.assets))
-    targets = Targets(tuple(names), tuple(portfolios), weights, conversion if converted.size else None)
-    digest = config_hash(base)
-    final = out if out is not None else _backtest_folder(base, digest, plan, variants)
-    periods = {split: describe_test(data, first) for split, first in firsts.items()}
-    folder = RunFolder.create(
-        final,
-        {
-            "kind": "backtest",
-            "scenario": base.name,
-            "run_id": final.name,
-            "seed": plan.seed,
-            "config_sha256": digest,
-            "splits": list(plan.splits),
-            "refit_every_months": plan.refit_every,
-            "n_draws": plan.n_draws,
-            "n_paths": plan.n_paths,
-            "models": [v.label for v in variants],
-            "portfolios": list(portfolios),
-            "periods": periods,
-            "data": provenance_records(data.provenance),
-            "data_window": _data_window(data),
-            "timings_s": {},
-        },
-    )
-    clock = _StageClock(report)
-    try:
-        folder.write_yaml("config.yaml", scenario_to_dict(base))
-        workers = parallel_config(backend="loky", n_jobs=base.simulation.n_jobs, **watched_workers())
-        tasks = [(variant, split) for split in plan.splits for variant in variants]
-        stage = f"backtest {len(variants)} models" + (f" at {len(plan.splits)} splits" if len(plan.splits) > 1 else "")
-        with clock.stage(stage), workers:
-            results = Parallel()(
-                delayed(evaluate_variant)(variant, data, split, firsts[split], plan, targets)
-                for variant, split in tasks
-            )
-        failures = tuple({"split": r.split, "model": r.label, "error": r.error} for r in results if r.error is not None)
-        if len(failures) == len(results):
-            first_failure = failures[0]
-            raise ModelError(
-                f"no model could be evaluated ({first_failure['model']} at split "
-                f"{first_failure['split']}: {first_failure['error']})"
-            )
-        validation = pd.concat([r.rows for r in results if r.error is None], ignore_index=True)
-        verdict = verdicts(validation)
-        summary = split_summary(verdict, [(f["split"], f["model"]) for f in failures])
-        folder.write_csv("validation.csv", validation)
-        folder.write_csv("verdicts.csv", verdict)
-        folder.write_csv("summary.csv", summary)
-        folder.write_csv("pits.csv", pd.concat([r.pits for r in results if r.error is None], ignore_index=True))
-        warnings = [*data.warnings, *dict.fromkeys(w for r in results for w in r.warnings)]
-        warnings += [f"{f['model']} at split {f['split']}: not evaluated: {f['error']}" for f in failures]
-        warnings += _window_power(plan.n_paths, float(verdict["threshold"].min()))
-        folder.update(warnings=warnings, failures=list(failures))
-        if base.output.report:
-            with clock.stage("report"):
-                from mcalloc.report import write_backtest_report
-
-                write_backtest_report(folder.working)
-        folder.update(timings_s=clock.timings)
-        path = folder.complete()
-    except BaseException as error:
-        _record_failure(folder, clock, error)
-        raise
-    return BacktestOutcome(path, validation, verdict, summary, periods, failures, tuple(warnings))

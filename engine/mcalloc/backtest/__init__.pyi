@@ -1,6 +1,6 @@
 """Names of :mod:`mcalloc.backtest`, imported on first use (see ``__init__.py``)."""
 
-from . import evaluate, filtering, forecasts, tables
+from . import evaluate, filtering, forecasts, run, tables
 from .evaluate import (
     BacktestPlan,
     Variant,
@@ -11,10 +11,12 @@ from .evaluate import (
 )
 from .filtering import FilteredStates, filter_states
 from .forecasts import HorizonForecasts, Targets, forecast, window_rows
+from .run import BacktestOutcome, run_backtest
 from .tables import VALIDATION_COLUMNS, split_summary, verdicts
 
 __all__ = [
     "VALIDATION_COLUMNS",
+    "BacktestOutcome",
     "BacktestPlan",
     "FilteredStates",
     "HorizonForecasts",
@@ -29,6 +31,8 @@ __all__ = [
     "forecast",
     "forecasts",
     "parse_splits",
+    "run",
+    "run_backtest",
     "split_summary",
     "tables",
     "verdicts",

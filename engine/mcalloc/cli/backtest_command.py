@@ -85,8 +85,8 @@ _NO_OPTIMISER = ["optimize.batches=0"]
 
 def _backtest(args: argparse.Namespace) -> int:
     from mcalloc.backtest.evaluate import BacktestPlan, Variant, parse_splits
+    from mcalloc.backtest.run import run_backtest
     from mcalloc.cli.progress import LOGGER, configure_logging
-    from mcalloc.pipeline import run_backtest
 
     splits = parse_splits(args.split)  # a mistyped date is refused before any data is read
     # the backtest runs no optimiser: its settings (optimize.batches against few paths) cannot refuse it

@@ -76,7 +76,7 @@ def _with_last(model: Any, fitting: Scenario, scenario: Scenario) -> pd.DataFram
     volatility a run starts from (the scenario's ``simulation.start``) and
     the one the fit ends with.
     """
-    from mcalloc.pipeline import models_table
+    from mcalloc.models.report import models_table
 
     # the tables differ only in the start they describe: one fitting scenario serves both
     own, steps = scenario.simulation.start, scenario.simulation.steps_per_year
@@ -277,8 +277,9 @@ def _report(scenario: Scenario, model: Any, models: pd.DataFrame) -> str:
 
 
 def _fit(args: argparse.Namespace) -> int:
+    from mcalloc.checks import calibration_gaps
     from mcalloc.models.calibration import refit_warnings
-    from mcalloc.pipeline import build_model, calibration_gaps, calibration_report
+    from mcalloc.pipeline import build_model, calibration_report
 
     # before the fit, which takes a while: a place that cannot take the tables is known now
     for option, path in (("--csv", args.csv), ("--calibration-csv", args.calibration_csv)):

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from mcalloc.models.marginals import FittedMarginal
 
-__all__ = ["PARAMETER_KEYS", "model_row"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mcalloc.config.schema import Scenario
+    from mcalloc.models.joint import JointModel
+
+__all__ = ["PARAMETER_KEYS", "model_row", "models_table"]
 
 PARAMETER_KEYS = ("mu", "phi", "omega", "alpha", "gamma", "beta", "nu", "skew")
 
@@ -66,3 +75,43 @@ def model_row(
     row.update({f"{key}_se": errors.get(key, nan) for key in PARAMETER_KEYS})
     row["scale"] = marginal.scale
     return row
+
+
+def models_table(model: JointModel, scenario: Scenario) -> pd.DataFrame:
+    """One row per asset: parameters (percent units), their standard errors and the fit's diagnostics."""
+    import pandas as pd
+
+    rows = []
+    steps = scenario.simulation.steps_per_year
+    start_variance, _ = model.start_levels()
+    # exchange rates are simulated series in factor mode only (translate mode applies historical rates)
+    simulated_rates = scenario.foreign_currencies if scenario.fx_factor_names else []
+    labels = [asset.display_name for asset in scenario.assets] + [
+        f"{code}/{scenario.currency.base} exchange rate" for code in simulated_rates
+    ]
+    if model.baseline is not None:
+        start_variance = np.array([m.unconditional_variance for m in model.marginals])
+    with np.errstate(invalid="ignore"):
+        total = np.sqrt(np.diag(model.long_run_covariance()) * steps) / 100.0
+    mean_se = np.full(len(model.marginals), np.nan)
+    if model.mean_years is not None:
+        mean_se = np.sqrt(np.diag(model.drift_covariance())) * steps
+    factor = model.factor
+    for index, (name, label, marginal) in enumerate(zip(scenario.factor_names, labels, model.marginals, strict=True)):
+        row = model_row(marginal, steps, float(start_variance[index]), model.start.kind)
+        role = "series" if factor is None else ("market" if index == factor.market else "idiosyncratic")
+        loadings = (
+            {} if factor is None else {f"loading_lag{lag}": float(v) for lag, v in enumerate(factor.loadings[index])}
+        )
+        rows.append(
+            {
+                "asset": name,
+                "label": label,
+                "role": role,
+                **row,
+                "vol_ann_total": float(total[index]),
+                "mean_se_ann": float(mean_se[index]),
+                **loadings,
+            }
+        )
+    return pd.DataFrame(rows)

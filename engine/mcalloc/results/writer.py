@@ -17,13 +17,14 @@ import platform
 import shutil
 import socket
 import sys
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,15 +33,24 @@ import yaml
 from mcalloc.data.files import file_sha256
 from mcalloc.errors import ModelError, OutputError, Terminated, check_stop, stop_requested
 
+if TYPE_CHECKING:
+    from mcalloc.config.schema import Scenario
+    from mcalloc.data.market import MarketData
+    from mcalloc.models.joint import JointModel
+
 __all__ = [
     "CLAIM",
     "SCHEMA_VERSION",
     "RunFolder",
+    "StageClock",
     "check_final",
+    "data_window",
+    "model_files",
     "move_into_place",
     "package_versions",
     "place_problem",
     "provenance_records",
+    "record_failure",
     "release_claim",
     "working_folder",
     "writer_record",
@@ -424,3 +434,58 @@ def move_into_place(working: Path, final: Path) -> None:
 def provenance_records(records: Any) -> list[dict[str, Any]]:
     """Provenance dataclasses as manifest-ready dictionaries."""
     return [asdict(record) for record in records]
+
+
+class StageClock:
+    """Seconds per stage; ``earlier`` holds time spent on a stage's work before it started (the data read before
+    the folder is made), counted once the stage finishes."""
+
+    def __init__(self, report: Callable[[str], None], earlier: dict[str, float] | None = None) -> None:
+        self.timings: dict[str, float] = {}
+        self.report = report
+        self.earlier = dict(earlier or {})
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        self.report(f"{name} ...")
+        yield
+        spent = time.perf_counter() - start + self.earlier.pop(name, 0.0)
+        self.timings[name] = round(self.timings.get(name, 0.0) + spent, 3)
+
+
+def model_files(scenario: Scenario, model: JointModel) -> list[dict[str, object]]:
+    """The manifest's record of a calibrated model's own file: the residuals an ``fhs`` model resamples."""
+    from mcalloc.models.bootstrap import ResidualBootstrap
+
+    residuals = scenario.model.dependence.residuals
+    if (
+        scenario.model.source != "calibrated"
+        or residuals is None
+        or not isinstance(model.dependence, ResidualBootstrap)
+    ):
+        return []
+    rows = model.dependence.residuals.shape[0]
+    record = {"source": "model.dependence.residuals", "path": str(Path(residuals).resolve())}
+    return [{**record, "sha256": file_sha256(Path(residuals)), "first_date": None, "last_date": None, "rows": rows}]
+
+
+def data_window(data: MarketData | None) -> dict[str, object] | None:
+    """The part of the data the model was fitted to, for the manifest."""
+    if data is None:
+        return None
+    return {
+        "frequency": data.frequency,
+        "first_return": str(data.returns.index[0].date()),
+        "last_return": str(data.returns.index[-1].date()),
+        "n_returns": int(data.returns.shape[0]),
+        "series": list(data.returns.columns),
+        "dropped_dates": data.dropped_dates,
+        "filled_values": data.filled_dates,
+    }
+
+
+def record_failure(folder: RunFolder, clock: StageClock, error: BaseException) -> None:
+    """Keep the stage timings and move the unfinished folder aside as failed, naming ``error``."""
+    folder.update(timings_s=clock.timings)
+    folder.fail(error)

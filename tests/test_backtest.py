@@ -361,8 +361,8 @@ def test_bad_options_exit_2_with_one_line(
 
 
 def test_backtests_of_one_scenario_with_other_splits_get_folders_of_their_own(simulated_scenario: Path) -> None:
-    from mcalloc.config import load_scenario
     from mcalloc.backtest.run import _backtest_folder
+    from mcalloc.config import load_scenario
 
     base = load_scenario(simulated_scenario)
     variants = [Variant("gaussian", "normal", base)]

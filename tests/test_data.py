@@ -1091,11 +1091,11 @@ def test_returns_no_market_gives_are_refused_naming_the_file(tmp_path: Path) -> 
 
 def test_the_span_message_names_a_wide_files_column_as_the_file_has_it() -> None:
     # data.columns maps russell2000 to the file's IWM column: the message names IWM, which the user can find
-    from mcalloc.data.market import _span_limits
+    from mcalloc.data.checks import span_limits
 
     days = pd.bdate_range("2001-01-01", periods=30)
     levels = {"sp500": pd.Series(1.0, index=days), "russell2000": pd.Series(1.0, index=days[10:])}
     paths = {"sp500": "wide.csv", "russell2000": "wide.csv"}
-    said = _span_limits(levels, paths, {"sp500": "SPY", "russell2000": "IWM"})
+    said = span_limits(levels, paths, {"sp500": "SPY", "russell2000": "IWM"})
     assert said == f"wide.csv column IWM starts on {days[10].date()}"
-    assert _span_limits(levels, {"sp500": "a.csv", "russell2000": "b.csv"}) == f"b.csv starts on {days[10].date()}"
+    assert span_limits(levels, {"sp500": "a.csv", "russell2000": "b.csv"}) == f"b.csv starts on {days[10].date()}"

@@ -27,7 +27,8 @@ from mcalloc.backtest.forecasts import MONTH, HorizonForecasts, Targets, forecas
 from mcalloc.backtest.tables import VALIDATION_COLUMNS, forecast_rows, window_check_rows
 from mcalloc.config.model_schema import BASELINE_KINDS, StartConfig
 from mcalloc.config.schema import Scenario
-from mcalloc.data.market import MarketData, observations_needed
+from mcalloc.data.checks import observations_needed
+from mcalloc.data.market import MarketData
 from mcalloc.errors import ConfigError, McallocError, check_stop
 from mcalloc.models.joint import JointModel
 from mcalloc.models.joint_fit import fit_joint_model

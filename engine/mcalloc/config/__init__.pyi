@@ -1,6 +1,6 @@
 """Names of :mod:`mcalloc.config`, imported on first use (see ``__init__.py``)."""
 
-from . import loader, model_schema, optimize_schema, schema, sections
+from . import dependence_schema, loader, model_schema, optimize_schema, schema, sections
 from .loader import apply_override, config_hash, load_scenario, scenario_to_dict
 from .schema import (
     AssetConfig,
@@ -38,6 +38,7 @@ __all__ = [
     "SimulationConfig",
     "apply_override",
     "config_hash",
+    "dependence_schema",
     "load_scenario",
     "loader",
     "model_schema",

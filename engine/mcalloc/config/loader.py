@@ -13,14 +13,33 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from mcalloc.config.overrides import (
+    GridOrigin,
+    apply_override,
+    keyed_by_names,
+    nothing_to_drop,
+    override_key,
+    override_label,
+    override_text,
+    parse_key,
+    under_section,
+)
 from mcalloc.config.schema import Scenario
+from mcalloc.config.yaml_source import (
+    MAX_FILE_BYTES,
+    MAX_NODES,
+    KeyPath,
+    Locations,
+    TooManyValuesError,
+    parse_yaml,
+    read_yaml_file,
+    read_yaml_mapping,
+)
 from mcalloc.errors import ConfigError
 
 __all__ = [
@@ -47,174 +66,8 @@ __all__ = [
     "validate",
 ]
 
-KeyPath = tuple[str | int, ...]
-Locations = dict[KeyPath, str]
 
 _MAX_EXTENDS_DEPTH = 10
-
-
-MAX_FILE_BYTES = 1_000_000
-"""A scenario file larger than this is refused (the shipped ones are under 10 kB)."""
-
-MAX_NODES = 20_000
-"""Values a scenario may hold, aliases counted each time they are used (shipped scenarios: a few hundred)."""
-
-
-class TooManyValuesError(ConfigError):
-    """A YAML document whose aliases expand to more than ``MAX_NODES`` values."""
-
-
-def _node_locations(node: yaml.Node, source: str) -> Locations:
-    """Where each key path starts, ``file:line``; an alias is not followed (its anchor has the locations).
-
-    Raises
-    ------
-    ConfigError
-        If the document holds more than ``MAX_NODES`` values with every
-        alias expanded: nested aliases can make a few hundred bytes expand
-        into billions of values (a "billion laughs" file).
-    """
-    out: Locations = {}
-    visited: set[int] = set()
-    expanded: dict[int, int] = {}
-
-    def size(item: yaml.Node) -> int:
-        """Values under ``item`` with aliases expanded, counted once per node and capped."""
-        key = id(item)
-        if key in expanded:
-            return expanded[key]
-        expanded[key] = 1  # a cycle counts once
-        total = 1
-        if isinstance(item, yaml.MappingNode):
-            total += sum(size(k) + size(v) for k, v in item.value)
-        elif isinstance(item, yaml.SequenceNode):
-            total += sum(size(v) for v in item.value)
-        expanded[key] = min(total, MAX_NODES + 1)
-        return expanded[key]
-
-    def walk(item: yaml.Node, path: KeyPath) -> None:
-        out[path] = f"{source}:{item.start_mark.line + 1}"
-        if id(item) in visited:
-            return
-        visited.add(id(item))
-        if isinstance(item, yaml.MappingNode):
-            for key_node, value_node in item.value:
-                if not isinstance(key_node, yaml.ScalarNode):
-                    kind = "list" if isinstance(key_node, yaml.SequenceNode) else "mapping"
-                    raise ConfigError(
-                        f"{source}:{key_node.start_mark.line + 1}: a key is a {kind}; keys are plain names, "
-                        "write it as one"
-                    )
-                if key_node.tag.endswith(":null"):  # null:, ~: or a bare "? ": pydantic's words name no line
-                    shown = f"'{key_node.value}'" if key_node.value else "an empty key"
-                    raise ConfigError(
-                        f"{source}:{key_node.start_mark.line + 1}: {shown} is read by YAML as no name (null); "
-                        "give the key its name"
-                    )
-                if key_node.tag == _MERGE_TAG:  # <<: the merged keys sit at this mapping's own path
-                    for merged in value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]:
-                        walk(merged, path)
-                    continue
-                key = key_node.value
-                walk(value_node, (*path, key))
-                out[(*path, key)] = f"{source}:{key_node.start_mark.line + 1}"
-                if key_node.tag.endswith((":int", ":float", ":bool")):  # also under the value YAML reads (1_000: 1000)
-                    number = yaml.safe_load(key_node.value)
-                    out.setdefault((*path, number), out[(*path, key)])
-        elif isinstance(item, yaml.SequenceNode):
-            for index, value_node in enumerate(item.value):
-                walk(value_node, (*path, index))
-
-    if size(node) > MAX_NODES:
-        raise TooManyValuesError(
-            f"{source}: holds more than {MAX_NODES:,} values once its aliases (*name) are expanded; "
-            "write the values out or use fewer nested aliases"
-        )
-    walk(node, ())
-    return out
-
-
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-"""The tag of YAML's merge key, ``<<: *defaults``."""
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses a key given twice in one mapping.
-
-    Merge keys (``<<: *defaults``) work as in YAML: the mapping's own keys
-    override the merged ones, and only its own keys must be unique.
-    """
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == _MERGE_TAG:
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} appears twice in this mapping; keep one", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _read_text(path: Path) -> str:
-    """The file's text, checked to be UTF-8 and of a sensible size."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: scenario file not found; check the path") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a scenario file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read scenario file ({exc.strerror})") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ConfigError(f"{path}: {len(raw):,} bytes; a scenario file may hold at most {MAX_FILE_BYTES:,}")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError(f"{path}:{line}: byte 0x{raw[exc.start]:02x} is not UTF-8; save the file as UTF-8") from None
-
-
-def parse_yaml(text: str, source: str) -> tuple[Any, Locations]:
-    """Safely read YAML text: no tags run, duplicate keys and alias bombs refused; the data and its locations.
-
-    Raises
-    ------
-    ConfigError
-        Naming ``source`` (and the line, for syntax errors).
-    """
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        locations: Locations = _node_locations(node, source) if node is not None else {}
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{where}: {problem}; fix the YAML syntax") from None
-    except RecursionError:
-        raise ConfigError(f"{source}: nested too deeply to read; flatten the YAML") from None
-    return data, locations
-
-
-def read_yaml_file(path: Path) -> tuple[Any, Locations]:
-    """A YAML file read by :func:`parse_yaml`, checked to be UTF-8 and at most ``MAX_FILE_BYTES``."""
-    return parse_yaml(_read_text(path), str(path))
-
-
-def _read_yaml(path: Path) -> tuple[dict[str, Any], Locations]:
-    data, locations = read_yaml_file(path)
-    if data is None:
-        raise ConfigError(
-            f"{path}: the file is empty; a scenario needs at least name, seed and assets "
-            "(start from configs/default.yaml, or write extends: and what differs)"
-        )
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a scenario must be a YAML mapping of sections, not {type(data).__name__}")
-    return data, locations
 
 
 def _merge(base: dict[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
@@ -280,7 +133,7 @@ def resolve_setting(key: str, value: object, directory: Path) -> object:
 
 def load_raw(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Locations]:
     """Read ``path`` and everything it extends into one merged mapping (``_chain``: the files that led here)."""
-    data, locations = _read_yaml(path)
+    data, locations = read_yaml_mapping(path)
     resolve_paths(data, path.parent)
     parent_name = data.pop("extends", None)
     if parent_name is None:
@@ -313,8 +166,8 @@ def load_raw(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any],
     replaced, dropped = _overlaid(parent, data)
     for key in dropped:
         dotted = ".".join(str(part) for part in key)
-        raise ConfigError(f"{locations.get(key, path)}: {dotted}: {_nothing_to_drop(key, parent)}")
-    kept = {key: where for key, where in parent_locations.items() if not any(_under(key, r) for r in replaced)}
+        raise ConfigError(f"{locations.get(key, path)}: {dotted}: {nothing_to_drop(key, parent)}")
+    kept = {key: where for key, where in parent_locations.items() if not any(under_section(key, r) for r in replaced)}
     return _merge(parent, data), {**kept, **locations}
 
 
@@ -333,152 +186,9 @@ def _overlaid(
             dropped += inner[1]
         elif key in base:
             replaced.append((*at, key))
-        elif value is None and _keyed_by_names(at):
+        elif value is None and keyed_by_names(at):
             dropped.append((*at, key))
     return replaced, dropped
-
-
-@cache
-def _user_keyed() -> list[KeyPath]:
-    from mcalloc.config.base import user_keyed_sections
-
-    return [tuple(section) for section in user_keyed_sections(Scenario)]
-
-
-def _keyed_by_names(section: KeyPath) -> bool:
-    """Whether ``section`` is a mapping keyed by the user's own names (benchmarks, params), not by settings."""
-    return any(
-        len(pattern) == len(section) and all(p in ("*", s) for p, s in zip(pattern, section, strict=True))
-        for pattern in _user_keyed()
-    )
-
-
-def _nothing_to_drop(key: KeyPath, data: Mapping[str, Any]) -> str:
-    """The message for a null that drops a name the section lacks: a misspelling, most likely."""
-    section: Any = data
-    for part in key[:-1]:
-        section = section[part]
-    names = ", ".join(str(name) for name, value in section.items() if value is not None) or "none"
-    where = ".".join(str(part) for part in key[:-1])
-    return f"null drops an inherited name, but {where} has no '{key[-1]}' (it has {names}); check the spelling"
-
-
-def _under(key: KeyPath, section: KeyPath) -> bool:
-    """Whether ``key`` lies inside ``section`` (not the section itself)."""
-    return len(key) > len(section) and key[: len(section)] == section
-
-
-def _copied(value: Any) -> Any:
-    """A deep copy of YAML data in which every key keeps its type.
-
-    (A round trip through JSON, which this replaced, turned a name YAML had
-    read as a boolean, ``no:``, into the text ``"false"``, which validation
-    then took for a name: one ``--set`` silenced the refusal of ``no``.)
-    """
-    if isinstance(value, dict):
-        return {key: _copied(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_copied(item) for item in value]
-    return value
-
-
-def _parse_key(part: str) -> str | int:
-    # ASCII digits only: str.isdigit() is also true for '²', which int() refuses
-    return int(part) if part.isascii() and part.isdigit() else part
-
-
-def override_text(key: str, value: object) -> str:
-    """The ``--set`` string that gives ``key`` (dotted) the value ``value`` (written as one line of YAML)."""
-    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
-    return f"{key}={text.removesuffix('...').strip()}"
-
-
-def override_key(override: str) -> KeyPath:
-    """The key path an override sets: ``assets.0.ter=0.001`` sets ``("assets", 0, "ter")``."""
-    return tuple(_parse_key(part) for part in override.partition("=")[0].strip().split("."))
-
-
-class GridOrigin(str):
-    """The origin of a sweep grid's ``null``: a name offered with and without it, which may name nothing to drop."""
-
-    __slots__ = ()
-
-
-def override_label(override: str, origin: str | None = None) -> str:
-    """What an error in ``override`` points at: ``--set KEY``, or ``ORIGIN: KEY`` for one given elsewhere.
-
-    ``origin`` says where a setting that is not a ``--set`` came from: a
-    sweep file's line, or a keyword of :func:`mcalloc.run`.
-    """
-    key = override.partition("=")[0].strip()
-    return f"--set {key}" if origin is None else f"{origin}: {key}"
-
-
-def apply_override(data: dict[str, Any], override: str, origin: str | None = None) -> dict[str, Any]:
-    """Return ``data`` with one ``dotted.key=value`` override applied.
-
-    The value is read as YAML, so ``--set simulation.n_paths=2000`` gives an
-    integer and ``--set 'portfolio.benchmarks.x={sp500: 1.0}'`` a mapping.
-    List items are addressed by index: ``assets.0.ter=0.001``. Errors name
-    the ``--set``, or ``origin`` when the setting was given elsewhere.
-    """
-    key, sep, raw_value = override.partition("=")
-    if not sep or not key.strip():
-        where = "--set" if origin is None else f"{origin}:"
-        raise ConfigError(f"{where} {override!r}: expected section.key=value")
-    if not key.isprintable():
-        where = "--set" if origin is None else f"{origin}:"
-        raise ConfigError(f"{where} {key!r}: the key holds a control character (a newline?); give section.key=value")
-    label = override_label(override, origin)
-    if key.strip() == "extends":  # read with the files, before any setting: a --set comes too late for it
-        raise ConfigError(f"{label}: extends is read from the scenario file only; write it there")
-    try:
-        value = parse_yaml(raw_value, label)[0] if raw_value.strip() else None
-    except TooManyValuesError:
-        raise
-    except ConfigError:
-        if raw_value.strip().startswith(("{", "[")):
-            raise ConfigError(f"{label}: cannot read value {raw_value!r} as YAML") from None
-        if raw_value.strip().startswith("!"):  # a tag, refused in a file too: not text to keep as written
-            raise ConfigError(
-                f"{label}: {raw_value.strip()!r} starts with a YAML tag, which mcalloc does not read; "
-                "quote the value ('\"!...\"') if it is text"
-            ) from None
-        # text YAML will not read bare (%d/%m/%Y, @home): taken as written; validation judges it
-        value = raw_value.strip()
-    except ValueError:
-        # looks like a date but is not one (2019-13-45): let validation say so
-        value = raw_value.strip()
-    parts = [_parse_key(p) for p in key.strip().split(".")]
-    result: dict[str, Any] = _copied(data)
-    target: Any = result
-    for depth, part in enumerate(parts[:-1]):
-        where = ".".join(str(p) for p in parts[: depth + 1])
-        if isinstance(target, list) and isinstance(part, int):
-            if part >= len(target):
-                raise ConfigError(f"{label}: {where} is past the end of the list ({len(target)} items)")
-            target = target[part]
-        elif isinstance(target, dict):
-            if target.get(part) is None:  # absent, or null (params: null): the key starts the section
-                target[part] = {}
-            target = target[part]
-        else:
-            raise ConfigError(f"{label}: {where} is not a section that holds keys")
-    last = parts[-1]
-    container: dict[Any, Any] | list[Any] = target
-    if isinstance(container, list) and not (isinstance(last, int) and last < len(container)):
-        raise ConfigError(f"{label}: no item {last} in a list of {len(container)}")
-    if not isinstance(container, dict | list):
-        parent = ".".join(str(p) for p in parts[:-1])
-        raise ConfigError(
-            f"{label}: {parent} is a single value ({container!r}), not a section that holds keys; set {parent}=VALUE"
-        )
-    # a misspelling, unless a sweep's grid offers the name with and without it (null)
-    dropped = value is None and isinstance(container, dict) and last not in container
-    if dropped and not isinstance(origin, GridOrigin) and _keyed_by_names(tuple(parts[:-1])):
-        raise ConfigError(f"{label}: {_nothing_to_drop(tuple(parts), result)}")
-    container[last] = value  # type: ignore[index]
-    return result
 
 
 _KEY_PREFIX = re.compile(
@@ -540,7 +250,7 @@ def _format_validation_error(
         else:  # keys of one section: start|end
             *path, first = head.split(".")
             options = [".".join([*path, name]) for name in (first, *others)]
-        keys = [loc + tuple(_parse_key(part) for part in option.split(".")) for option in options]
+        keys = [loc + tuple(parse_key(part) for part in option.split(".")) for option in options]
         loc = _blamed(keys, locations, source, overridden) if others else keys[0]
         message = prefixed.group(2)
     key = ".".join(str(p) for p in loc) or "(top level)"

@@ -1,22 +1,18 @@
 """Names of :mod:`mcalloc.data`, imported on first use (see ``__init__.py``)."""
 
-from . import builtin, files, market
+from . import builtin, checks, files, market
 from .builtin import BUILTIN_DATASETS, describe_builtin, load_builtin
+from .checks import check_frequency, check_gaps, missing_on_dropped, observations_needed, suspicious_moves
 from .files import Provenance, SeriesFile, file_sha256, read_series, read_table
 from .market import (
     MarketData,
     SeriesRequest,
     align_levels,
-    check_frequency,
-    check_gaps,
     levels_from,
     load_levels,
     load_market_data,
-    missing_on_dropped,
-    observations_needed,
     periodic_returns,
     resample_levels,
-    suspicious_moves,
     translate_levels,
 )
 
@@ -30,6 +26,7 @@ __all__ = [
     "builtin",
     "check_frequency",
     "check_gaps",
+    "checks",
     "describe_builtin",
     "file_sha256",
     "files",

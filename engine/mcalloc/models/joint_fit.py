@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mcalloc.config.model_schema import BASELINE_KINDS, Distribution, MarginalsConfig, RegimeConfig, can_tie
+from mcalloc.config.dependence_schema import RegimeConfig
+from mcalloc.config.model_schema import BASELINE_KINDS, Distribution, MarginalsConfig, can_tie
 from mcalloc.config.schema import ModelConfig
 from mcalloc.errors import ModelError
 from mcalloc.models.assembly import (

@@ -144,12 +144,12 @@ def test_runs_cover_every_chunk_once_in_order_and_shrink_to_single_chunks(n_chun
 
 def test_blocks_put_together_rows_written_across_their_edges(monkeypatch: pytest.MonkeyPatch) -> None:
     """A collected result in blocks of 7 rows, written in pieces that straddle them, reads as one array."""
-    from mcalloc.simulation import paths
+    from mcalloc.simulation import collect
 
-    monkeypatch.setattr(paths, "_BLOCK_PATHS", 7)
+    monkeypatch.setattr(collect, "_BLOCK_PATHS", 7)
     rows = np.random.default_rng(2).normal(size=(30, 3, 2))
     for index in (None, np.array([1, 0, 1])):
-        blocked = paths._Blocked(30, rows[:1])
+        blocked = collect._Blocked(30, rows[:1])
         start = 0
         for size in (4, 9, 1, 16):
             blocked.write(start, rows[start : start + size])
@@ -164,11 +164,11 @@ def test_portfolios_booked_once_are_copied_alike_whatever_the_blocks(
     plan: SimulationPlan, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The S&P 500 alone held twice is booked once and copied; results do not depend on the block size."""
-    from mcalloc.simulation import paths
+    from mcalloc.simulation import collect
 
     twice = replace(plan, weights=np.array([[1.0, 0.0, 0.0], [0.6, 0.2, 0.2], [1.0, 0.0, 0.0]]))
     whole = run_simulation(twice, 600, 100, seed=11, n_jobs=1)
-    monkeypatch.setattr(paths, "_BLOCK_PATHS", 250)
+    monkeypatch.setattr(collect, "_BLOCK_PATHS", 250)
     blocked = run_simulation(twice, 600, 100, seed=11, n_jobs=1)
     for field in ("terminal_value", "year_end_values", "max_drawdown", "log_return_sumsq"):
         np.testing.assert_array_equal(getattr(blocked.book, field), getattr(whole.book, field))

@@ -63,7 +63,8 @@ from mcalloc.results.writer import (
     record_failure,
 )
 from mcalloc.simulation.currency import CurrencyOverlay
-from mcalloc.simulation.paths import ChunkResult, SimulationPlan, local_threads, run_simulation, seed_sequence
+from mcalloc.simulation.parallel import local_threads
+from mcalloc.simulation.paths import ChunkResult, SimulationPlan, run_simulation, seed_sequence
 
 __all__ = [
     "RunOutcome",

@@ -52,7 +52,7 @@ def horizons_table(book: BookSummary, names: Sequence[str], reference: str | Non
     ``n_jobs`` threads, the table not depending on it. At a million paths and
     eight portfolios this took 12 s read in place, portfolio by portfolio.
     """
-    from mcalloc.simulation.paths import thread_map
+    from mcalloc.simulation.parallel import thread_map
 
     values = book.year_end_values
     n_years = values.shape[1]

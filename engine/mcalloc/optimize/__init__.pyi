@@ -1,9 +1,10 @@
 """Names of :mod:`mcalloc.optimize`, imported on first use (see ``__init__.py``)."""
 
-from . import common, cutting, cvar, drawdown, objectives, run, scenarios, variance
-from .common import Feasible, OptimizedWeights, Solvers
-from .run import Optimization, OptimizedPortfolio, optimise, optimization_table
+from . import common, cutting, cvar, drawdown, frontier, objectives, run, scenarios, tables, variance
+from .common import Feasible, OptimizedPortfolio, OptimizedWeights, Solvers
+from .run import Optimization, optimise
 from .scenarios import Scenarios
+from .tables import optimization_table
 
 __all__ = [
     "Feasible",
@@ -16,10 +17,12 @@ __all__ = [
     "cutting",
     "cvar",
     "drawdown",
+    "frontier",
     "objectives",
     "optimise",
     "optimization_table",
     "run",
     "scenarios",
+    "tables",
     "variance",
 ]

@@ -1,7 +1,8 @@
-"""What every objective shares: the feasible weights, the solvers, and the shape of a solution."""
+"""What every objective shares: the feasible weights, the solvers, the shape of a solution and its measures."""
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass, field, replace
@@ -9,9 +10,25 @@ from dataclasses import dataclass, field, replace
 import cvxpy as cp
 import numpy as np
 
+from mcalloc.config.optimize_schema import MaxGrowthObjective, Objective
 from mcalloc.errors import InfeasibleError
+from mcalloc.metrics.risk import cvar
+from mcalloc.optimize.scenarios import Scenarios
 
-__all__ = ["NO_TARGET", "Feasible", "OptimizedWeights", "SolverFailedError", "Solvers", "solve"]
+__all__ = [
+    "FIT_MEASURES",
+    "NO_TARGET",
+    "N_BOOTSTRAP",
+    "PATH_MEASURES",
+    "Feasible",
+    "OptimizedPortfolio",
+    "OptimizedWeights",
+    "SolverFailedError",
+    "Solvers",
+    "fit_measures",
+    "objective_alpha",
+    "solve",
+]
 
 NO_TARGET = -1.0e3
 """A return floor every portfolio meets: the value of a return-floor Parameter when there is none."""
@@ -189,3 +206,52 @@ def solve(problem: cp.Problem, solvers: Solvers, linear: bool, what: str, hint: 
 
 class SolverFailedError(InfeasibleError):
     """Every solver failed or stopped short: no solution found, which is not proof that none exists."""
+
+
+N_BOOTSTRAP = 200
+
+
+FIT_MEASURES = ("mean_return", "volatility", "expected_growth", "horizon_cvar_95", "cdar_95", "maxdd_p95")
+
+
+PATH_MEASURES = frozenset({"horizon_cvar_95", "cdar_95", "maxdd_p95"})
+"""The measures of a whole path: a parametric scenario's one period has none to set beside the paths' horizon."""
+
+
+@dataclass(frozen=True)
+class OptimizedPortfolio:
+    """One objective's solution and what it looked like on the optimiser's paths."""
+
+    name: str
+    objective: Objective
+    floor: float | None
+    result: OptimizedWeights
+    recomputed: float
+    n_objective_paths: int
+    fit: dict[str, float]
+    grid_best: float
+    grid_points: int
+    batch_weights: np.ndarray
+
+
+def fit_measures(scenarios: Scenarios, weights: np.ndarray) -> dict[str, float]:
+    """The compounded measures of a mix on the optimiser's scenarios (the ``*_fit`` columns)."""
+    drawdowns = scenarios.drawdowns(weights)
+    return {
+        "mean_return": scenarios.mean_return(weights),
+        "volatility": scenarios.volatility(weights),
+        "expected_growth": scenarios.expected_growth(weights),
+        "horizon_cvar_95": scenarios.horizon_cvar(weights, 0.95),
+        "cdar_95": cvar(drawdowns, 0.95),
+        "maxdd_p95": float(np.quantile(drawdowns.max(axis=1), 0.95)),
+    }
+
+
+def objective_alpha(objective: Objective) -> float:
+    """The confidence level of the objective's own tail measure; NaN where it has none.
+
+    ``max_growth`` has one only with a ``cvar_limit`` (its ``maxdd_limit`` has ``maxdd_alpha``).
+    """
+    if isinstance(objective, MaxGrowthObjective) and objective.cvar_limit is None:
+        return math.nan
+    return float(getattr(objective, "alpha", math.nan))

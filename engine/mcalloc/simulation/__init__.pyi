@@ -1,6 +1,6 @@
 """Names of :mod:`mcalloc.simulation`, imported on first use (see ``__init__.py``)."""
 
-from . import benchmark, currency, distributed, kernels, paths, resources, workers
+from . import benchmark, collect, currency, distributed, kernels, parallel, paths, resources, workers
 from .paths import ChunkResult, SimulationPlan, chunk_sizes, run_simulation, simulate_chunk
 
 __all__ = [
@@ -8,9 +8,11 @@ __all__ = [
     "SimulationPlan",
     "benchmark",
     "chunk_sizes",
+    "collect",
     "currency",
     "distributed",
     "kernels",
+    "parallel",
     "paths",
     "resources",
     "run_simulation",

@@ -16,16 +16,11 @@ fees, book the portfolios, and keep running sums. Nothing of shape
 
 from __future__ import annotations
 
-import ctypes
 import itertools
-import os
 import signal
-import sys
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
-from typing import TypeVar
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs, parallel_config
@@ -33,20 +28,21 @@ from joblib import Parallel, delayed, effective_n_jobs, parallel_config
 from mcalloc.errors import ModelError, signals_held
 from mcalloc.metrics.fan import LOG_BIN, LOG_MAX, WealthFan
 from mcalloc.models.joint import JointModel
-from mcalloc.portfolio.accounting import BookSummary, FixedMixBook
+from mcalloc.portfolio.accounting import FixedMixBook
 from mcalloc.portfolio.compiled import CompiledBook
 from mcalloc.portfolio.costs import FeeModel, RebalancePolicy
 from mcalloc.portfolio.flows import CashFlowSchedule
 from mcalloc.portfolio.schedule import Schedule
 from mcalloc.portfolio.taxes import AccountTax
+from mcalloc.simulation.collect import ChunkResult, Collector
 from mcalloc.simulation.currency import CurrencyOverlay
+from mcalloc.simulation.parallel import release_workers, return_free_heap
 from mcalloc.simulation.workers import start_resource_trackers, watched_workers
 
 __all__ = [
     "ChunkResult",
     "SimulationPlan",
     "chunk_sizes",
-    "release_workers",
     "run_simulation",
     "seed_sequence",
     "simulate_chunk",
@@ -75,45 +71,6 @@ class SimulationPlan:
     tax: AccountTax | None = None
     keep_months: bool = False
     wealth_fan: bool = False
-
-
-@dataclass(frozen=True)
-class ChunkResult:
-    """Per-path results of a chunk (or of all chunks, concatenated).
-
-    Attributes
-    ----------
-    book
-        Portfolio results, see :class:`BookSummary`.
-    asset_growth
-        ndarray of shape (n_paths, n_assets): each asset's after-fee growth
-        over the whole horizon (buy and hold).
-    asset_sum, asset_cross, n_observations
-        Sum of daily after-fee simple returns, shape (n_assets,), their
-        cross-products, shape (n_assets, n_assets), and the number of
-        path-days summed; enough for the pooled daily covariance.
-    month_growth
-        With ``SimulationPlan.keep_months``: each asset's after-fee growth
-        factor in each month, float32 of shape (n_paths, n_months, n_assets).
-    fan
-        With ``SimulationPlan.wealth_fan``: month-end wealth counted in bins
-        (:class:`mcalloc.metrics.fan.WealthFan`), summed over chunks.
-    """
-
-    book: BookSummary
-    asset_growth: np.ndarray
-    asset_sum: np.ndarray
-    asset_cross: np.ndarray
-    n_observations: int
-    month_growth: np.ndarray | None = None
-    fan: WealthFan | None = None
-
-    @property
-    def daily_covariance(self) -> np.ndarray:
-        """Pooled covariance of daily after-fee simple returns, (n_assets, n_assets)."""
-        n = self.n_observations
-        mean = self.asset_sum / n
-        return (self.asset_cross - n * np.outer(mean, mean)) / (n - 1)
 
 
 _SHARE_PER_RUN = 2
@@ -373,190 +330,6 @@ def _simulate_chunks(plan: SimulationPlan, sizes: list[int], seeds: list[np.rand
     return parts
 
 
-_PER_ASSET = frozenset({"asset_growth", "month_growth"})
-"""The collected per-path arrays that are per asset; all the others are per portfolio."""
-
-
-_BLOCK_PATHS = 65536
-"""Paths per block of a collected result (:class:`_Blocked`)."""
-
-
-class _Blocked:
-    """One per-path result of every path, kept in blocks of rows and put together once, at the end.
-
-    :meth:`assemble` frees each block as soon as it is copied, so putting the
-    blocks together (and copying portfolios booked once into every portfolio
-    that holds the same weights) needs the finished array plus one block,
-    where one array for all paths would need the finished array and the
-    collected one at once: 200 to 280 MB more (``year_end_values``) at the
-    peak of a million-path run of the default scenario's portfolios.
-    """
-
-    def __init__(self, n_paths: int, example: np.ndarray) -> None:
-        self.n_paths = n_paths
-        self.row_shape = example.shape[1:]
-        self.dtype = example.dtype
-        starts = range(0, n_paths, _BLOCK_PATHS)
-        self.blocks: list[np.ndarray | None] = [
-            np.empty((min(_BLOCK_PATHS, n_paths - start), *self.row_shape), self.dtype) for start in starts
-        ]
-
-    @property
-    def nbytes(self) -> int:
-        return self.n_paths * int(np.prod(self.row_shape)) * self.dtype.itemsize
-
-    def write(self, start: int, values: np.ndarray) -> None:
-        """Rows ``start`` onwards are ``values``."""
-        while values.shape[0]:
-            number, offset = divmod(start, _BLOCK_PATHS)
-            block = self.blocks[number]
-            assert block is not None
-            take = min(values.shape[0], block.shape[0] - offset)
-            block[offset : offset + take] = values[:take]
-            values, start = values[take:], start + take
-
-    def assemble(self, index: np.ndarray | None = None) -> np.ndarray:
-        """Every row in one array, once; with ``index``, the last axis is ``index`` of the collected one's."""
-        if index is None and len(self.blocks) == 1:
-            whole = self.blocks.pop()
-            assert whole is not None
-            return whole
-        columns = self.row_shape if index is None else (*self.row_shape[:-1], index.size)
-        out = np.empty((self.n_paths, *columns), self.dtype)
-        for number in range(len(self.blocks)):
-            block, self.blocks[number] = self.blocks[number], None
-            assert block is not None
-            start = number * _BLOCK_PATHS
-            rows = out[start : start + block.shape[0]]
-            if index is None:
-                rows[...] = block
-            else:  # straight into the rows, with no temporary the size of a block ("clip" takes no buffer)
-                np.take(block, index, axis=-1, out=rows, mode="clip")
-            del block, rows
-        return out
-
-
-class _Collector:
-    """Per-path results of consecutive chunks copied into blocks for all paths, chunk by chunk.
-
-    Holding every chunk and concatenating at the end would need twice the
-    memory of the result at its peak; this needs it once, plus a block.
-    """
-
-    def __init__(self, n_paths: int) -> None:
-        self.n_paths = n_paths
-        self.filled = 0
-        self.arrays: dict[str, _Blocked] = {}
-        self.asset_sum: np.ndarray | None = None
-        self.asset_cross: np.ndarray | None = None
-        self.n_observations = 0
-        self.shape: tuple[int, int] = (0, 0)
-        self.histogram: np.ndarray | None = None
-        self.fan: WealthFan | None = None
-
-    def add(self, part: ChunkResult) -> None:
-        fields = {
-            "terminal_value": part.book.terminal_value,
-            "max_drawdown": part.book.max_drawdown,
-            "year_end_values": part.book.year_end_values,
-            "log_return_sum": part.book.log_return_sum,
-            "log_return_sumsq": part.book.log_return_sumsq,
-            "asset_growth": part.asset_growth,
-        }
-        if part.month_growth is not None:
-            fields["month_growth"] = part.month_growth
-        for name in (
-            "costs_paid",
-            "rebalances",
-            "taxes_paid",
-            "longest_underwater",
-            "underwater_at_end",
-            "terminal_nav",
-            "invested",
-            "money_weighted",
-            "depleted",
-            "period_return_sum",
-            "period_return_sumsq",
-            "month_end_max_drawdown",
-        ):
-            values = getattr(part.book, name)
-            if values is not None:
-                fields[name] = values
-        if self.arrays and fields.keys() != self.arrays.keys():
-            # every chunk must report the same fields, or some rows would keep np.empty's garbage
-            raise RuntimeError(f"chunks report different results: {sorted(fields.keys() ^ self.arrays.keys())}")
-        if not self.arrays:
-            self.arrays = {name: _Blocked(self.n_paths, values) for name, values in fields.items()}
-            self.asset_sum = np.zeros_like(part.asset_sum)
-            self.asset_cross = np.zeros_like(part.asset_cross)
-            self.shape = (part.book.n_steps, part.book.n_blocks)
-        for name, values in fields.items():
-            self.arrays[name].write(self.filled, values)
-        self.filled += part.asset_growth.shape[0]
-        assert self.asset_sum is not None and self.asset_cross is not None
-        if part.book.drawdown_histogram is not None:
-            if self.histogram is None:
-                self.histogram = np.zeros_like(part.book.drawdown_histogram)
-            self.histogram += part.book.drawdown_histogram
-        if part.fan is not None:
-            if self.fan is None:
-                self.fan = WealthFan(*part.fan.counts.shape[:2], part.fan.scales, part.fan.widths)
-            self.fan.merge(part.fan)
-        self.asset_sum += part.asset_sum
-        self.asset_cross += part.asset_cross
-        self.n_observations += part.n_observations
-
-    def result(self, index: np.ndarray | None = None) -> ChunkResult:
-        """Every path's results; with ``index`` (n,), portfolio ``j`` is a copy of the collected portfolio ``index[j]``.
-
-        Each array is put together from its blocks, largest first, and the
-        freed blocks are given back to the system before the next.
-        """
-        assert self.filled == self.n_paths and self.asset_sum is not None and self.asset_cross is not None
-        arrays: dict[str, np.ndarray] = {}
-        for name in sorted(self.arrays, key=lambda name: self.arrays[name].nbytes, reverse=True):
-            # portfolios are the last axis of every per-path array but the per-asset ones
-            arrays[name] = self.arrays.pop(name).assemble(None if name in _PER_ASSET else index)
-            if self.n_paths > _BLOCK_PATHS:
-                return_free_heap()
-        if index is not None:
-            if self.histogram is not None:
-                self.histogram = self.histogram[index]
-            if self.fan is not None:
-                self.fan = self.fan.for_portfolios(index)
-        book = BookSummary(
-            terminal_value=arrays["terminal_value"],
-            max_drawdown=arrays["max_drawdown"],
-            year_end_values=arrays["year_end_values"],
-            log_return_sum=arrays["log_return_sum"],
-            log_return_sumsq=arrays["log_return_sumsq"],
-            n_steps=self.shape[0],
-            n_blocks=self.shape[1],
-            costs_paid=arrays.get("costs_paid"),
-            rebalances=arrays.get("rebalances"),
-            terminal_nav=arrays.get("terminal_nav"),
-            taxes_paid=arrays.get("taxes_paid"),
-            longest_underwater=arrays.get("longest_underwater"),
-            underwater_at_end=arrays.get("underwater_at_end"),
-            drawdown_histogram=self.histogram,
-            invested=arrays.get("invested"),
-            money_weighted=arrays.get("money_weighted"),
-            depleted=arrays.get("depleted"),
-            period_return_sum=arrays.get("period_return_sum"),
-            period_return_sumsq=arrays.get("period_return_sumsq"),
-            month_end_max_drawdown=arrays.get("month_end_max_drawdown"),
-        )
-        return ChunkResult(
-            book=book,
-            asset_growth=arrays["asset_growth"],
-            asset_sum=self.asset_sum,
-            asset_cross=self.asset_cross,
-            n_observations=self.n_observations,
-            month_growth=arrays.get("month_growth"),
-            fan=self.fan,
-        )
-
-
 def plan_for_workers(plan: SimulationPlan) -> SimulationPlan:
     """``plan`` without what simulating does not need: the fitted model's dates (a pandas index).
 
@@ -608,7 +381,7 @@ def run_simulation(
     return_free_heap()
     sizes = chunk_sizes(n_paths, chunk_size)
     seeds = seed_sequence(seed, stream).spawn(len(sizes))
-    collector = _Collector(n_paths)
+    collector = Collector(n_paths)
     if backend == "loky" and (n_jobs == 1 or len(sizes) == 1):
         for size, child in zip(sizes, seeds, strict=True):
             collector.add(simulate_chunk(plan, size, child))
@@ -616,25 +389,6 @@ def run_simulation(
         return collector.result(copies)
     with _on_cluster(backend):
         return _in_parallel(plan, sizes, seeds, collector, report, copies, n_jobs, backend, release)
-
-
-def return_free_heap() -> None:
-    """Give the heap's free pages back to the system (glibc's ``malloc_trim``; elsewhere nothing).
-
-    What earlier stages freed (the optimiser's problems, a previous pass's
-    copies) stays in this process's resident memory otherwise, under the
-    pass's results and its workers: about 80 MB on the default scenario.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None)
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
-        return
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    trim(0)
 
 
 def _on_cluster(backend: str) -> AbstractContextManager[None]:
@@ -650,7 +404,7 @@ def _in_parallel(
     plan: SimulationPlan,
     sizes: list[int],
     seeds: list[np.random.SeedSequence],
-    collector: _Collector,
+    collector: Collector,
     report: Callable[[int], None],
     copies: np.ndarray | None,
     n_jobs: int,
@@ -692,31 +446,3 @@ def _dask_workers() -> int:
 
     info = get_client().scheduler_info()
     return max(1, sum(int(worker.get("nthreads", 1)) for worker in info["workers"].values()))
-
-
-Item = TypeVar("Item")
-Result = TypeVar("Result")
-
-
-def local_threads(n_jobs: int) -> int:
-    """Threads for work in this process (the bootstrap tables, the optimiser's grid): ``n_jobs`` as joblib
-    reads it, at most this machine's cores."""
-    return max(1, min(int(effective_n_jobs(n_jobs)), os.cpu_count() or 1))
-
-
-def thread_map(function: Callable[[Item], Result], items: Sequence[Item], threads: int, name: str) -> list[Result]:
-    """``[function(item) for item in items]``, in order, on up to ``threads`` threads of this process.
-
-    For numpy work that releases the GIL; the threads are named ``name``.
-    """
-    if threads <= 1 or len(items) <= 1:
-        return [function(item) for item in items]
-    with ThreadPoolExecutor(threads, thread_name_prefix=name) as pool:
-        return list(pool.map(function, items))
-
-
-def release_workers() -> None:
-    """Stop joblib's idle worker processes now rather than after their idle timeout (they restart on demand)."""
-    from joblib.externals.loky import get_reusable_executor
-
-    get_reusable_executor().shutdown(wait=True)

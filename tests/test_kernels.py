@@ -330,7 +330,7 @@ def test_the_compiled_exp_is_within_a_unit_in_the_last_place_of_the_exact_value(
     # the polynomial covers |x| <= 1/8, libm the rest (infinities too); NaN stays NaN. The exact values are
     # numpy's long double exp (64-bit mantissa on x86, 112 on aarch64); where long double is only a double, numpy's
     # exp (itself within 0.5 ulp of exact where measured) stands in, and the bound allows for both
-    from mcalloc.simulation.kernels import exp_block
+    from mcalloc.portfolio.kernels import exp_block
 
     inside = np.linspace(-0.125, 0.125, 400_001)
     edges = [0.125, -0.125, np.nextafter(0.125, 1.0), 0.5, -2.0, 30.0, 700.0, -700.0]

@@ -667,15 +667,15 @@ def test_figures_keep_one_portfolio_visible_and_tell_many_apart(run_folder: tupl
 
 def test_the_page_names_a_depot_and_its_rates() -> None:
     from mcalloc.config.sections import TaxConfig
-    from mcalloc.report.page import _account_tax
+    from mcalloc.report.tables import account_tax
 
     depot = TaxConfig(kind="depot").model_dump(mode="json")
-    assert _account_tax(depot, "SEK") == (
+    assert account_tax(depot, "SEK") == (
         "depot: gains 30% (average cost), 70% of a loss deductible, a deficit credited at 30% up to SEK 100,000 "
         "and 21% above, dividends 30%, fund standard income 0.4%; sold at the horizon"
     )
     depot["depot"]["liquidate_at_horizon"] = False
-    assert _account_tax(depot, "SEK").endswith("; not sold at the horizon")
+    assert account_tax(depot, "SEK").endswith("; not sold at the horizon")
 
 
 def test_a_run_that_asks_for_no_frontier_says_so_beside_its_optimised_portfolios(tmp_path: Path) -> None:
@@ -693,18 +693,18 @@ def test_the_frontier_caption_follows_the_axes_the_folder_allows(run_folder: tup
     import dataclasses
 
     from mcalloc.report.frontier import _axis
-    from mcalloc.report.page import _drawdown_axes
+    from mcalloc.report.tables import drawdown_axes
 
     run = mcalloc.load(run_folder[0])
     assert _axis("maxdd", run.frontier) == (
         "maxdd_cvar_95_uncompounded",
         "CVaR95 of the largest drawdown, uncompounded",
     )
-    assert "uncompounded (drawdowns of summed monthly returns" in _drawdown_axes(run)
+    assert "uncompounded (drawdowns of summed monthly returns" in drawdown_axes(run)
     # a frontier.csv of schema 1.5 has no uncompounded columns: the compounded ones, and a caption saying so
     older = dataclasses.replace(run, frontier=run.frontier.drop(columns=["cdar_95_uncompounded"]))
     assert _axis("cdar", older.frontier) == ("cdar_95", "CDaR95 (month-end drawdown), compounded")
-    assert "predates the frontiers' own" in _drawdown_axes(older)
+    assert "predates the frontiers' own" in drawdown_axes(older)
 
 
 def test_a_run_compared_in_another_currency_says_its_start_is_not_converted(tmp_path: Path) -> None:
@@ -727,7 +727,7 @@ def test_the_frontier_caption_counts_the_paths_its_frontiers_had(run_folder: tup
 
     from mcalloc.config.optimize_schema import FRONTIER_PATHS
     from mcalloc.report.frontier import frontier_paths
-    from mcalloc.report.page import _frontier_paths_text
+    from mcalloc.report.tables import frontier_paths_text
 
     run = mcalloc.load(run_folder[0])
     assert run.optimization is not None and int(run.optimization["n_fit_paths"].max()) == FRONTIER_PATHS
@@ -740,9 +740,9 @@ def test_the_frontier_caption_counts_the_paths_its_frontiers_had(run_folder: tup
         return dataclasses.replace(run, optimization=run.optimization.assign(n_fit_paths=n_paths))
 
     assert frontier_paths(fitted_on(500)) == (500, True)
-    assert "on all 500 of the optimiser's paths" in _frontier_paths_text(fitted_on(500))
+    assert "on all 500 of the optimiser's paths" in frontier_paths_text(fitted_on(500))
     assert frontier_paths(fitted_on(50_000)) == (FRONTIER_PATHS, False)
-    assert "so they differ a little from the optimiser's table" in _frontier_paths_text(fitted_on(50_000))
+    assert "so they differ a little from the optimiser's table" in frontier_paths_text(fitted_on(50_000))
     assert run.optimization is not None
     older = dataclasses.replace(run, optimization=run.optimization.drop(columns=["n_fit_paths"]))
     assert frontier_paths(older) == (FRONTIER_PATHS, False)

@@ -1,9 +1,9 @@
 """Names of :mod:`mcalloc.data`, imported on first use (see ``__init__.py``)."""
 
-from . import builtin, checks, files, market
+from . import builtin, checks, files, market, series
 from .builtin import BUILTIN_DATASETS, describe_builtin, load_builtin
 from .checks import check_frequency, check_gaps, missing_on_dropped, observations_needed, suspicious_moves
-from .files import Provenance, SeriesFile, file_sha256, read_series, read_table
+from .files import Provenance, SeriesFile, file_sha256, read_table
 from .market import (
     MarketData,
     SeriesRequest,
@@ -15,6 +15,7 @@ from .market import (
     resample_levels,
     translate_levels,
 )
+from .series import read_series
 
 __all__ = [
     "BUILTIN_DATASETS",
@@ -41,6 +42,7 @@ __all__ = [
     "read_series",
     "read_table",
     "resample_levels",
+    "series",
     "suspicious_moves",
     "translate_levels",
 ]

@@ -23,18 +23,19 @@ import pandas as pd
 from mcalloc.errors import DataError
 
 __all__ = [
+    "DATE_COLUMNS",
     "Provenance",
     "SeriesFile",
     "TableFile",
     "file_sha256",
     "first_non_utf8",
-    "read_series",
     "read_table",
 ]
 
 SeriesKind = Literal["prices", "returns"]
 
-_DATE_COLUMNS = ("Date", "date", "DATE", "Datetime", "datetime", "timestamp", "Timestamp", "time")
+DATE_COLUMNS = ("Date", "date", "DATE", "Datetime", "datetime", "timestamp", "Timestamp", "time")
+
 _SPREADSHEETS = frozenset({".xlsx", ".xlsm", ".xls", ".ods", ".numbers"})
 """Extensions of spreadsheet files: refused by name, where reading them as CSV would report a stray byte."""
 
@@ -63,20 +64,6 @@ _ARCHIVES = {
     ".tar": "a tar archive",
 }
 """Compressed files, refused by name: pandas would read them, but a cut-off download is found in the lines."""
-
-_NOT_VALUES = frozenset({"volume", "vol", "open interest", "openinterest", "open_interest", "count", "trades"})
-"""Column names that never hold prices or returns, however alone they are beside the date (lower case)."""
-
-_PRICE_COLUMNS = ("Adj Close", "Adj_Close", "adj_close", "adjclose", "AdjClose", "Close", "close", "Price", "price")
-_RETURN_COLUMNS = ("Return", "return", "Returns", "returns", "ret", "RET")
-_MISSING = {"", "null", "NULL", "NaN", "nan", "NA", "N/A", "n/a", "#N/A", "."}
-_OFFSET = r"(?<=\d)\s*(?:Z|\+\d{2}(?::?\d{2})?|-\d{2}:\d{2})$"
-"""An offset from UTC no date's own digits end in (``Z``, ``+01:00``, ``+0100``, ``+05``, ``-05:00``), dropped."""
-_MINUS_OFFSET = (
-    r"(T\d{2}(?::?\d{2}(?::?\d{2}(?:\.\d*)?)?)?|\d{1,2}:\d{2}(?::\d{2}(?:\.\d*)?)?|\d{4}-\d{2}-\d{2})"
-    r"\s*-\d{2}(?:\d{2})?$"
-)
-"""``-0500`` or ``-05`` after a time of day or an ISO date, dropped: ``29-01-1993`` ends in no offset."""
 
 
 @dataclass(frozen=True)
@@ -234,7 +221,7 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
     frame.columns = [str(c).strip() for c in frame.columns]
     for row in range(min(2, len(frame))):
         first = str(frame.iloc[row, 0]).strip()
-        if first in _DATE_COLUMNS or first.lower() == "ticker":
+        if first in DATE_COLUMNS or first.lower() == "ticker":
             raise DataError(
                 f"{path}: line {_record_line(path, row + 2)}: '{first}' under the header, a second header row "
                 "(yfinance writes Price, Ticker and Date rows); keep one header row, with the date column named "
@@ -335,308 +322,3 @@ def _check_last_line(table: TableFile) -> None:
             f"{table.where(len(table.frame) - 1)}: {len(fields)} of the header's {expected} fields and no line end, "
             "so the file looks cut off; download it again, or complete or remove the row"
         )
-
-
-def _pick(columns: list[str], candidates: tuple[str, ...]) -> str | None:
-    return next((c for c in candidates if c in columns), None)
-
-
-def _resolve_columns(
-    table: TableFile,
-    date_column: str | None,
-    value_column: str | None,
-    kind: SeriesKind,
-    column_key: str,
-    rates: bool = False,
-) -> tuple[str, str]:
-    columns = list(table.frame.columns)
-    shown = ", ".join(columns) or "none"
-    if len(shown) > 120:  # a header that is no header (a JSON document, one long line) is not repeated whole
-        shown = shown[:100] + f"... ({len(columns)} columns)"
-    separator = next((c for c in (";", "\t", "|") if len(columns) == 1 and c in columns[0]), None)
-    if separator is not None:
-        raise DataError(
-            f"{table.path}: the header {columns[0]!r} is a single column: the file is separated by "
-            f"{separator!r}, not commas; save it as comma-separated values"
-        )
-    date = date_column or _pick(columns, _DATE_COLUMNS) or (columns[0] if columns else None)
-    if date is None or date not in columns:
-        raise DataError(f"{table.path}: no date column '{date_column}' (columns are {shown}); set data.date_column")
-    if value_column is not None:
-        if value_column not in columns:
-            raise DataError(
-                f"{table.path}: no column '{value_column}' (columns are {shown}); set {column_key} to one of them"
-            )
-        value = value_column
-    else:
-        others = [c for c in columns if c != date]
-        picked = _pick(columns, _PRICE_COLUMNS if kind == "prices" else _RETURN_COLUMNS)
-        if picked is None and len(others) == 1:
-            named = _RETURN_COLUMNS if kind == "prices" else _PRICE_COLUMNS
-            if others[0] in named:
-                # a column of gross returns (1.0034) read as prices gives each day the move from one return to
-                # the next: the wrong volatility and correlations, with no value out of range to catch it
-                other = "returns" if kind == "prices" else "prices"
-                advice = (
-                    "exchange rates are read as levels (units of the base currency per unit): give the rates"
-                    if rates
-                    else f"set data.kind: {other} if it holds {other}, or name the column in data.value_column"
-                )
-                raise DataError(
-                    f"{table.path}: its only column besides the date is '{others[0]}', a name for {other}, but "
-                    f"{kind} are read; {advice}"
-                )
-            if others[0].strip().lower() in _NOT_VALUES:
-                raise DataError(
-                    f"{table.path}: its only column besides the date is '{others[0]}', which holds no {kind}; "
-                    "give a file with them, or name their column in data.value_column"
-                )
-            picked = others[0]
-        if picked is None:
-            raise DataError(
-                f"{table.path}: cannot tell which column holds the {kind} (columns are {shown}); set data.value_column"
-            )
-        value = picked
-    # pandas renames a repeated header name to name.1: which of the two holds the data cannot be told
-    for role, name in (("date", date), ("value", value)):
-        if f"{name}.1" in columns:
-            raise DataError(
-                f"{table.path}: the header names the {role} column '{name}' more than once; rename or remove the others"
-            )
-    return date, value
-
-
-def adjusted_beside(columns: list[str], value: str, kind: SeriesKind) -> str | None:
-    """An adjusted close in ``columns`` when prices are read from an unadjusted ``value`` column, else None."""
-    if kind != "prices" or value not in _PRICE_COLUMNS[5:]:
-        return None
-    return _pick(columns, _PRICE_COLUMNS[:5])
-
-
-def _missing_runs(missing: np.ndarray) -> tuple[int, int]:
-    """Start and length of the longest run of True."""
-    best_start, best_length, start = 0, 0, None
-    for index, flag in enumerate([*missing.tolist(), False]):
-        if flag and start is None:
-            start = index
-        elif not flag and start is not None:
-            if index - start > best_length:
-                best_start, best_length = start, index - start
-            start = None
-    return best_start, best_length
-
-
-def _local_dates(text: pd.Series, date_format: str) -> pd.Series:
-    """``text`` read as dates (NaT where it cannot be), any time zone dropped: the local date is kept."""
-    try:
-        dates = pd.to_datetime(text, errors="coerce", format=date_format)
-    except ValueError:  # zones the offset patterns leave, differing from row to row: each row alone
-        return pd.Series([_local_date(value, date_format) for value in text], index=text.index)
-    if getattr(dates.dt, "tz", None) is not None:  # a zone the offset patterns leave, the same on every row
-        dates = dates.dt.tz_localize(None)
-    return dates
-
-
-def _local_date(value: str, date_format: str) -> object:
-    """One date of :func:`_local_dates` (a ``Timestamp``), NaT if it cannot be read."""
-    date = pd.to_datetime(value, errors="coerce", format=date_format)
-    return date.tz_localize(None) if getattr(date, "tz", None) is not None else date
-
-
-def read_series(
-    table: TableFile,
-    *,
-    kind: SeriesKind = "prices",
-    date_column: str | None = None,
-    value_column: str | None = None,
-    max_missing_run: int = 5,
-    date_format: str | None = None,
-    window: tuple[str | None, str | None] = (None, None),
-    column_key: str = "data.value_column",
-    rates: bool = False,
-) -> SeriesFile:
-    """Parse and validate one series from a table.
-
-    Parameters
-    ----------
-    kind
-        ``prices`` must be strictly positive; ``returns`` are decimal simple
-        returns and must exceed -1.
-    max_missing_run
-        Longest run of consecutive missing values that is dropped silently;
-        only rows dated inside ``window`` (``data.start``, ``data.end``, either
-        ``None`` for open) count, since the rest is not used.
-    date_format
-        A ``strptime`` format such as ``%d/%m/%Y``; by default dates must be
-        ISO 8601 (``2019-12-31``, optionally with a time), because a date like
-        01/02/2020 cannot be read safely without knowing the convention.
-        A time-zone offset and a time of day are dropped: the local date is
-        kept, so two rows of one date are duplicates.
-    column_key
-        The setting that names ``value_column`` (``data.columns.intl`` for a
-        wide file's column), for the message when the file has no such column.
-    rates
-        The series is an exchange rate: always levels, whatever ``data.kind``
-        says of the assets' files, which the messages then do not suggest.
-
-    Raises
-    ------
-    DataError
-        Naming the file and row of the first problem.
-    """
-    date, column = _resolve_columns(table, date_column, value_column, kind, column_key, rates)
-    frame = table.frame
-    if frame.empty:
-        raise DataError(f"{table.path}: no data rows; give one line per day below the header")
-    local = frame[date].str.strip().str.replace(_OFFSET, "", regex=True).str.replace(_MINUS_OFFSET, r"\1", regex=True)
-    dates = _local_dates(local, date_format or "ISO8601")
-    bad_dates = np.flatnonzero(dates.isna().to_numpy())
-    if bad_dates.size and date_format:
-        # data.date_format is one setting for every file: a file of ISO dates beside it (which no
-        # other convention reads alike) is read as ISO, whole, rather than refused
-        iso = _local_dates(local, "ISO8601")
-        if not iso.isna().any():
-            dates, bad_dates = iso, bad_dates[:0]
-    if bad_dates.size:
-        row = int(bad_dates[0])
-        shown = frame[date].iloc[row]
-        numbers = pd.to_numeric(frame[date], errors="coerce").notna().mean()
-        if numbers > 0.5 and date_column is None and _pick(list(frame.columns), _DATE_COLUMNS) is None:
-            # no column is named as dates are: the first was taken, and holds numbers, not a stray one
-            raise DataError(
-                f"{table.where(row)}: cannot read {shown!r} as a date: no column is named Date, and the first, "
-                f"{date!r}, does not hold dates; name the date column in data.date_column (or add one)"
-            )
-        if date_format:
-            raise DataError(
-                f"{table.where(row)}: cannot read date {shown!r} as data.date_format {date_format!r} or as an ISO "
-                "date; fix the row (the setting applies to every file not in ISO dates: convert a file in another "
-                "format to it or to ISO dates like 2019-12-31)"
-            )
-        raise DataError(
-            f"{table.where(row)}: cannot read date {shown!r} as ISO dates like 2019-12-31; "
-            "fix the row or set data.date_format (e.g. '%d/%m/%Y')"
-        )
-
-    text = frame[column].str.strip()
-    missing = text.isin(_MISSING).to_numpy()
-    # a wide file's later-starting columns are empty before their start: only the window in use counts
-    first, last = (pd.Timestamp(bound) if bound is not None else None for bound in window)
-    in_window = np.ones(missing.size, dtype=bool)
-    if first is not None:
-        in_window &= (dates >= first).to_numpy()
-    if last is not None:
-        in_window &= (dates.dt.normalize() <= last).to_numpy()
-    start, length = _missing_runs(missing & in_window)
-    if length > max_missing_run:
-        held = dates[~missing]
-        run = dates.iloc[start : start + length]
-        if held.size and (run < held.min()).all():
-            told = f", but data.start is {first.date()}; move" if first is not None else "; set"
-            raise DataError(
-                f"{table.where(start)}: {column} has no values before {held.min().date()}{told} data.start to "
-                f"{held.min().date()} or later, or fill the column"
-            )
-        if held.size and (run > held.max()).all():
-            told = f", but data.end is {last.date()}; move" if last is not None else "; set"
-            raise DataError(
-                f"{table.where(start)}: {column} has no values after {held.max().date()}{told} data.end to "
-                f"{held.max().date()} or earlier, or fill the column"
-            )
-        raise DataError(
-            f"{table.where(start)}: {length} missing {column} values in a row (up to {max_missing_run} are "
-            "skipped); fill them or shorten the data window"
-        )
-    values = pd.to_numeric(text.where(~missing), errors="coerce").to_numpy(dtype=float)
-    bad_values = np.flatnonzero(~np.isfinite(values) & ~missing)
-    if bad_values.size:
-        row = int(bad_values[0])
-        raise DataError(
-            f"{table.where(row)}: {column} is {frame[column].iloc[row]!r}, not a number; fix or remove the row"
-        )
-    if kind == "prices":
-        bad = np.flatnonzero(values <= 0)
-        if bad.size:
-            # many values at or below zero are returns, not a few bad prices
-            negative = int(np.count_nonzero(values < 0))
-            looks_like_returns = negative >= 3 and negative > 0.1 * values.size
-            advice = (
-                "fix or remove the row"
-                if not looks_like_returns
-                else "exchange rates are read as levels, not returns: give the rates themselves"
-                if rates
-                else "set data.kind: returns"
-            )
-            raise DataError(f"{table.where(int(bad[0]))}: price {values[bad[0]]} is not positive; {advice}")
-    else:
-        typical = float(np.nanmedian(np.abs(values))) if np.isfinite(values).any() else 0.0
-        # a decimal return of 100% or more in one period is rare (a few months of a crypto or penny stock's
-        # history); in percent it is a 1% move, which a calm series (bonds; median size under 0.5) makes
-        # on a tenth of its days or more
-        whole = int(np.count_nonzero(np.abs(values) >= 1.0))
-        if typical > 0.5 or (whole >= 3 and whole > 0.1 * values.size):
-            size = f"median size {typical:.4g}, {whole:,} of {values.size:,} at 1 or more"
-            if np.nanmin(values) < 0:  # prices are never negative: returns, in percent or larger units
-                raise DataError(
-                    f"{table.path}: {column} looks like returns in percent, not decimals ({size}); "
-                    "give simple returns as decimals (0.01 is 1%)"
-                )
-            raise DataError(
-                f"{table.path}: {column} looks like prices, not returns ({size}); "
-                "set data.kind: prices, or give simple returns as decimals (0.01 is 1%)"
-            )
-        bad = np.flatnonzero(values <= -1)
-        if bad.size:
-            # several such rows: a file of calmer percent returns than the test above recognises
-            hint = (
-                f" ({bad.size:,} rows are; if the file holds returns in percent, give decimals: 0.01 is 1%)"
-                if bad.size > 1
-                else ""
-            )
-            raise DataError(
-                f"{table.where(int(bad[0]))}: return {values[bad[0]]} is -100% or worse; fix or remove the row{hint}"
-            )
-
-    index = pd.DatetimeIndex(dates.to_numpy())
-    if index.tz is not None:
-        index = index.tz_localize(None)
-    index = index.normalize()  # a close stamped 16:00 or 21:00Z is that day's close
-    duplicated = np.flatnonzero(index.duplicated())
-    if duplicated.size:
-        row = int(duplicated[0])
-        raise DataError(f"{table.where(row)}: date {index[row].date()} appears twice; keep one row per date")
-    rows = pd.Series(np.arange(index.size), index=index)
-    series = pd.Series(values, index=index, name=column)[~missing].sort_index()
-    if series.empty:
-        raise DataError(
-            f"{table.path}: column {column} holds no values; fill it, or set {column_key} to another column"
-        )
-    provenance = Provenance(
-        source=table.path.suffix.lstrip(".").lower() or "file",
-        path=str(table.path),
-        sha256=file_sha256(table.path),
-        first_date=str(series.index[0].date()),
-        last_date=str(series.index[-1].date()),
-        rows=int(series.size),
-    )
-    return SeriesFile(
-        values=series,
-        provenance=provenance,
-        rows=rows.loc[series.index].to_numpy() + table.first_row,
-        row_prefix=f"{table.path}: {table.row_word}",
-        # the ones inside the window and between the first and last values, where they lose a move (a returns
-        # export's blank first row, pandas' pct_change, has none to lose; nor does a column that ends early)
-        skipped=int((missing & in_window & (index > series.index[0]) & (index < series.index[-1])).sum()),
-        dated=index.sort_values(),
-        notes=_column_notes(table, column, kind, column_key),
-    )
-
-
-def _column_notes(table: TableFile, column: str, kind: SeriesKind, column_key: str) -> tuple[str, ...]:
-    adjusted = adjusted_beside(list(table.frame.columns), column, kind)
-    if adjusted is None:
-        return ()
-    return (
-        f"{table.path}: prices read from '{column}', which leaves out dividends, while the file also has "
-        f"'{adjusted}' (dividends and splits adjusted); set {column_key} to '{adjusted}' for total returns",
-    )

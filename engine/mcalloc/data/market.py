@@ -48,7 +48,8 @@ from mcalloc.data.checks import (
     suspicious_moves,
     weekend_weeks,
 )
-from mcalloc.data.files import Provenance, SeriesFile, SeriesKind, TableFile, read_series, read_table
+from mcalloc.data.files import Provenance, SeriesFile, SeriesKind, TableFile, read_table
+from mcalloc.data.series import read_series
 from mcalloc.errors import DataError
 
 __all__ = [

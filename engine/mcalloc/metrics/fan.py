@@ -60,7 +60,7 @@ class WealthFan:
 
     def add(self, month: int, value: np.ndarray) -> None:
         """Count the wealth ``value`` (n_portfolios, n_paths, per unit of initial wealth) at the end of ``month``."""
-        from mcalloc.simulation.kernels import count_bins
+        from mcalloc.portfolio.kernels import count_bins
 
         with np.errstate(divide="ignore", invalid="ignore"):
             logs = np.log(value / self.scales[month])

@@ -2,7 +2,7 @@
 
 Flows, rebalancing, costs and taxes are the reference's own methods, run in
 Python between blocks; only the days of a block run in
-:mod:`mcalloc.simulation.kernels`.
+:mod:`mcalloc.portfolio.kernels`.
 """
 
 from __future__ import annotations
@@ -59,13 +59,13 @@ class CompiledBook(FixedMixBook):
 
     def _record_drawdown(self) -> None:
         """The reference's month-end drawdown counts and month-end peaks, in one kernel."""
-        from mcalloc.simulation.kernels import count_drawdowns
+        from mcalloc.portfolio.kernels import count_drawdowns
 
         count_drawdowns(self.block_start, self.peak, self.month_peak, self.month_max_drawdown, self.drawdown_histogram)
 
     def advance_log(self, log_returns: np.ndarray, daily_rebalance: bool = False) -> None:
         """Book a block of days from market log returns (n_paths, n_steps, n_assets), any layout."""
-        from mcalloc.simulation.kernels import book_block, exp_block
+        from mcalloc.portfolio.kernels import book_block, exp_block
 
         expected = (self._asset_growth.shape[1], self._asset_growth.shape[0])
         if log_returns.ndim != 3 or (log_returns.shape[0], log_returns.shape[2]) != expected:

@@ -1,6 +1,6 @@
 """Names of :mod:`mcalloc.report`, imported on first use (see ``__init__.py``)."""
 
-from . import compare, figures, frontier, page, validation
+from . import compare, figures, frontier, page, tables, validation
 from .compare import KEY_METRICS, MONEY_METRICS, comparison_table
 from .page import build_comparison_report, build_report, write_report
 from .validation import write_backtest_report
@@ -15,6 +15,7 @@ __all__ = [
     "figures",
     "frontier",
     "page",
+    "tables",
     "validation",
     "write_backtest_report",
     "write_report",

@@ -14,47 +14,48 @@ import io
 import os
 import shutil
 import signal
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from matplotlib import rc_context
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from mcalloc.api import Run, RunFolderError, load, read_manifest, unfinished, weight_ranges
+from mcalloc.api import Run, RunFolderError, load, read_manifest, unfinished
 from mcalloc.errors import OutputError, check_stop, signals_held
 from mcalloc.report import figures
 from mcalloc.report.compare import compared_metrics, has_money, is_money, run_labels
-from mcalloc.report.frontier import frontier_figure, frontier_paths
+from mcalloc.report.frontier import frontier_figure
+from mcalloc.report.tables import (
+    METRIC_COLUMNS,
+    MODEL_COLUMNS,
+    MONEY_COLUMNS,
+    OPTIMIZATION_COLUMNS,
+    Table,
+    diversification_table,
+    drawdown_axes,
+    format_frame,
+    frontier_paths_text,
+    money,
+    percent,
+    percent_columns,
+    points,
+    present_columns,
+    provenance,
+    renamed_table,
+    weights_table,
+)
 from mcalloc.results.writer import move_into_place, release_claim, working_folder
 
 __all__ = ["Table", "build_batch_report", "build_comparison_report", "build_report", "write_report"]
 
 _DPI = 110
-
-
-@dataclass(frozen=True)
-class Table:
-    """A table as the template shows it: column headings and rows of formatted cells."""
-
-    columns: list[str]
-    rows: list[list[str]]
-
-    @classmethod
-    def of(cls, frame: pd.DataFrame, formats: Mapping[str, Callable[[Any], str]] | None = None) -> Table:
-        formats = formats or {}
-        rows = [
-            [formats.get(column, _cell)(value) for column, value in zip(frame.columns, row, strict=True)]
-            for row in frame.itertuples(index=False)
-        ]
-        return cls(columns=[str(column) for column in frame.columns], rows=rows)
 
 
 @dataclass(frozen=True)
@@ -64,26 +65,6 @@ class Picture:
     name: str
     caption: str
     data_uri: str
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float | np.floating):
-        if np.isnan(value):
-            return ""
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _percent(value: Any) -> str:
-    return "" if pd.isna(value) else f"{float(value):.1%}"
-
-
-def _points(value: Any) -> str:
-    return "" if pd.isna(value) else f"{100 * float(value):+.2f}"
-
-
-def _money(value: Any) -> str:
-    return "" if pd.isna(value) else f"{float(value):,.0f}"
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -137,216 +118,6 @@ def _environment() -> Environment:
     )
 
 
-_METRIC_COLUMNS: dict[str, tuple[str, Callable[[Any], str]]] = {
-    "portfolio": ("portfolio", str),
-    "currency": ("currency", str),
-    "cagr_median": ("CAGR p50", _percent),
-    "cagr_p05": ("CAGR p05", _percent),
-    "cagr_p95": ("CAGR p95", _percent),
-    "vol_ann": ("volatility", _percent),
-    "maxdd_median": ("maxDD p50", _percent),
-    "maxdd_p95": ("maxDD p95", _percent),
-    "cvar_95_annual": ("CVaR95 (annual)", _percent),
-    "prob_loss": ("P(loss)", _percent),
-    "underwater_years_median": ("under water p50 (years)", _cell),
-    "terminal_wealth_p50": ("wealth p50", _money),
-}
-
-_MONEY_COLUMNS: dict[str, tuple[str, Callable[[Any], str]]] = {
-    "portfolio": ("portfolio", str),
-    "currency": ("currency", str),
-    "invested_mean": ("paid in, net (mean)", _money),
-    "mwr_median": ("money-weighted return p50", _percent),
-    "prob_shortfall": ("P(end below paid in)", _percent),
-    "prob_depleted": ("P(ran dry)", _percent),
-    "taxes_mean": ("taxes (mean)", _money),
-    "terminal_wealth_real_p50": ("real wealth p50", _money),
-}
-"""The investor's own money, shown when the scenario has cash flows or taxes."""
-
-_MODEL_COLUMNS = [
-    "asset", "label", "role", "kind", "dist", "omega", "alpha", "gamma", "beta", "nu", "skew", "persistence",
-    "vol_ann_unconditional", "vol_ann_total", "mean_se_ann", "loading_lag0", "loglikelihood", "ljung_box_sq_p",
-]  # fmt: skip
-
-
-_OPTIMIZATION = [
-    "portfolio", "objective", "objective_value", "objective_new_paths", "objective_new_paths_se", "grid_gap",
-    "horizon_cvar_95_fit", "horizon_cvar_95_new_paths", "maxdd_p95_fit", "maxdd_p95_new_paths", "status", "solver",
-]  # fmt: skip
-
-
-_FRACTIONS = (
-    "maxdd_p95_fit", "maxdd_p95_new_paths", "prob_loss", "prob_below_reference", "cagr_median", "cagr_p05",
-)  # fmt: skip
-"""Columns of the optimisation and holding-period tables that are fractions of wealth or probabilities:
-shown in percent, as the other tables and the figures show them (log losses and objectives stay numbers)."""
-
-
-def _percent_columns(frame: pd.DataFrame | None) -> Table | None:
-    """:func:`_format_frame` with :data:`_FRACTIONS` shown in percent."""
-    if frame is None or frame.empty:
-        return None
-    return Table.of(frame, {column: _percent for column in _FRACTIONS if column in frame})
-
-
-def _present(frame: pd.DataFrame, columns: list[str]) -> list[str]:
-    return [column for column in columns if column in frame]
-
-
-def _renamed(frame: pd.DataFrame, columns: dict[str, tuple[str, Callable[[Any], str]]]) -> Table:
-    present = [column for column in columns if column in frame]
-    part = frame[present]
-    table = Table.of(part, {column: columns[column][1] for column in present})
-    return Table(columns=[columns[column][0] for column in present], rows=table.rows)
-
-
-def _signed(value: Any) -> str:
-    return "" if pd.isna(value) else f"{float(value):+.3f}"
-
-
-_RATIOS = ("diversification_ratio", "effective_bets")
-"""Statistics of diversification.csv that are ratios or counts: shown as they are, not as percentage points."""
-
-
-def _difference_format(statistic: str) -> Callable[[Any], str]:
-    """How a diversification.csv statistic's difference is shown: a probability, a ratio, or percentage points."""
-    if statistic == "prob_wealthier":
-        return _percent
-    return _signed if statistic in _RATIOS else _points
-
-
-def _with_interval(show: Callable[[Any], str], value: Any, low: Any, high: Any) -> str:
-    """``value (low .. high)``; empty where the statistic was not computed."""
-    if pd.isna(value):
-        return ""
-    return f"{show(value)} ({show(low)} .. {show(high)})"
-
-
-def _diversification_table(table: pd.DataFrame) -> Table:
-    rows = []
-    for _, row in table.iterrows():
-        show = _difference_format(str(row["statistic"]))
-        # P(wealthier) is empty for a mix level with the reference on every path
-        same = row["statistic"] == "prob_wealthier" and pd.isna(row["difference"])
-        rows.append(
-            [
-                str(row["portfolio"]),
-                str(row["currency"]),
-                str(row["statistic"]),
-                "same mix" if same else show(row["difference"]),
-                # a share or ratio of the mix has no interval: the cell is empty, not " .. "
-                "" if same or pd.isna(row["ci_low"]) else f"{show(row['ci_low'])} .. {show(row['ci_high'])}",
-                _with_interval(show, row["unpaired_difference"], row["unpaired_ci_low"], row["unpaired_ci_high"]),
-            ]
-        )
-    columns = [
-        "portfolio", "currency", "statistic", "difference", "95% Monte Carlo interval (paired)",
-        "unpaired: difference (95% interval)",
-    ]  # fmt: skip
-    return Table(columns=columns, rows=rows)
-
-
-def _finished(manifest: Mapping[str, Any]) -> str:
-    """When the run finished; a run drawing its own report, its last step, finishes as the report is drawn."""
-    if manifest.get("finished_at"):
-        return str(manifest["finished_at"])
-    if manifest.get("status") == "running":
-        return f"{datetime.now(UTC).isoformat(timespec='seconds')} (with this report, its last step)"
-    return str(manifest.get("status") or "unknown")
-
-
-def _count(value: object) -> str:
-    """A manifest's count with thousands separators; ``?`` where an old or hand-edited manifest lacks it."""
-    return f"{value:,}" if isinstance(value, int) else "?"
-
-
-def _provenance(run: Run) -> Table:
-    manifest = run.manifest
-    items: list[tuple[str, Any]] = [
-        ("scenario", manifest.get("scenario")),
-        ("description", run.config.get("description", "")),
-        ("paths x years", f"{_count(manifest.get('n_paths'))} x {manifest.get('horizon_years')}"),
-        ("rebalancing", run.config.get("portfolio", {}).get("rebalance")),
-        ("base currency", run.config.get("currency", {}).get("base", "USD")),
-        ("account tax", _account_tax(run.config.get("tax") or {}, run.config.get("currency", {}).get("base", "USD"))),
-        ("dependence model", (manifest.get("dependence") or {}).get("kind")),
-        ("seed", manifest.get("seed")),
-        ("config sha256", manifest.get("config_sha256")),
-        ("started / finished (UTC)", f"{manifest.get('started_at')} / {_finished(manifest)}"),
-        ("mcalloc / python", f"{manifest.get('engine_version')} / {manifest.get('python')}"),
-        ("packages", ", ".join(f"{k} {v}" for k, v in (manifest.get("packages") or {}).items())),
-    ]
-    window = manifest.get("data_window")
-    if window:
-        items.append(("data window", f"{window['first_return']} to {window['last_return']} ({window['n_returns']:,})"))
-    for record in manifest.get("data") or []:
-        name = record.get("path") or record.get("source") or record.get("name", "data")
-        items.append((f"data {name}", f"sha256 {str(record.get('sha256', ''))[:16]}"))
-    return Table(columns=["item", "value"], rows=[[key, "" if value is None else str(value)] for key, value in items])
-
-
-def _weights(run: Run) -> Table:
-    """Every portfolio's weights in percent; an optimised one's with its range over batches of the optimiser's paths."""
-    text = run.weights_table().map(_percent)
-    ranged = weight_ranges(run.stability, text)
-    return Table.of((text if ranged is None else ranged).reset_index())
-
-
-def _frontier_paths_text(run: Run) -> str:
-    """Which paths the frontier figure's points were solved and measured on, as its caption says it."""
-    n_paths, every = frontier_paths(run)
-    if every:
-        return f"solved and measured on all {n_paths:,} of the optimiser's paths, as its table is."
-    return (
-        f"solved and measured on the first {n_paths:,} of the optimiser's paths: the optimised portfolios' stars "
-        "are measured there too, so they differ a little from the optimiser's table (all of its paths)."
-    )
-
-
-def _drawdown_axes(run: Run) -> str:
-    """What the frontier figure's drawdown panels plot: the frontiers' own measures, or (older files) the tables'."""
-    if run.frontier is not None and "cdar_95_uncompounded" in run.frontier:
-        return (
-            "Each panel's axis is what its frontiers minimise: the drawdown panels' are uncompounded (drawdowns of "
-            "summed monthly returns, linear in the weights), so they read higher than the tables' compounded ones."
-        )
-    return (
-        "The drawdown panels show the compounded CDaR95 and 95th-percentile drawdown (this folder's frontier.csv "
-        "predates the frontiers' own, uncompounded measures), so a mix can sit a little left of a frontier."
-    )
-
-
-def _account_tax(tax: Mapping[str, Any], currency: str) -> str:
-    """The account the run taxed, with the rates that set its tax (tax.kind and its section)."""
-    kind = tax.get("kind", "none")
-    if kind == "isk":
-        isk = tax.get("isk") or {}
-        rate = max(isk.get("government_bond_rate", 0.0) + isk.get("margin", 0.0), isk.get("floor", 0.0))
-        return (
-            f"ISK: {isk.get('tax_rate', 0.0):.0%} of a standard income of {rate:.2%} of the capital base above "
-            f"{currency} {isk.get('allowance', 0.0):,.0f}; "
-            f"foreign withholding {isk.get('foreign_withholding', 0.0):.0%}"
-        )
-    if kind == "depot":
-        depot = tax.get("depot") or {}
-        sold = "sold at the horizon" if depot.get("liquidate_at_horizon") else "not sold at the horizon"
-        limit = depot.get("deficit_limit")
-        deficit = (
-            f"a deficit credited at {depot.get('capital_gains_rate', 0.0):.0%} up to {currency} {limit:,.0f} and "
-            f"{depot.get('deficit_rate_above', 0.0):.0%} above"
-            if limit is not None
-            else f"a deficit credited at {depot.get('capital_gains_rate', 0.0):.0%}"
-        )
-        return (
-            f"depot: gains {depot.get('capital_gains_rate', 0.0):.0%} (average cost), "
-            f"{depot.get('loss_deduction', 0.0):.0%} of a loss deductible, {deficit}, dividends "
-            f"{depot.get('dividend_tax_rate', 0.0):.0%}, fund standard income "
-            f"{depot.get('fund_standard_income', 0.0):.1%}; {sold}"
-        )
-    return "none (returns before tax)"
-
-
 def _pictures(run: Run, target: Path) -> dict[str, Picture | None]:
     """Every figure of ``run``'s report, drawn and written into the folder ``target``."""
     chosen = run.config.get("output", {}).get("report_portfolios") or []
@@ -375,9 +146,9 @@ def _pictures(run: Run, target: Path) -> dict[str, Picture | None]:
             frontier_figure(run),
             "frontier",
             "Frontiers per risk measure and per asset set (diversification frontiers), "
-            + _frontier_paths_text(run)
+            + frontier_paths_text(run)
             + " "
-            + _drawdown_axes(run),
+            + drawdown_axes(run),
             target,
         ),
         "weights": _save(
@@ -402,12 +173,6 @@ def _pictures(run: Run, target: Path) -> dict[str, Picture | None]:
             target,
         ),
     }
-
-
-def _format_frame(frame: pd.DataFrame | None) -> Table | None:
-    if frame is None or frame.empty:
-        return None
-    return Table.of(frame)
 
 
 def write_report(run: Run, folder: Path | None = None) -> Path:
@@ -463,19 +228,19 @@ _NEW_PAGE = ".report.html.new"
 def _write_page(run: Run, folder: Path, drawing: Path) -> Path:
     """:func:`write_report`, its figures drawn into ``drawing`` and moved into ``figures/`` at the end."""
     pictures = _pictures(run, drawing)
-    models = run.models[_present(run.models, _MODEL_COLUMNS)]
+    models = run.models[present_columns(run.models, MODEL_COLUMNS)]
     optimization = run.optimization
     context = {
         "title": f"mcalloc: {run.manifest.get('scenario')}",
-        "provenance": _provenance(run),
-        "metrics": _renamed(run.metrics, _METRIC_COLUMNS),
-        "money": _renamed(run.metrics, _MONEY_COLUMNS) if has_money(run.config) else None,
+        "provenance": provenance(run),
+        "metrics": renamed_table(run.metrics, METRIC_COLUMNS),
+        "money": renamed_table(run.metrics, MONEY_COLUMNS) if has_money(run.config) else None,
         "inflation": f"{float((run.config.get('portfolio') or {}).get('inflation') or 0.0):.1%}",
         "compare_in": (run.config.get("currency") or {}).get("compare_in"),
         "initial_wealth": f"{float((run.config.get('portfolio') or {}).get('initial_wealth') or 1.0):,.0f}",
         "pictures": pictures,
         "diversification": (
-            _diversification_table(run.diversification)
+            diversification_table(run.diversification)
             if run.diversification is not None and not run.diversification.empty
             else None
         ),
@@ -484,15 +249,17 @@ def _write_page(run: Run, folder: Path, drawing: Path) -> Path:
             if run.diversification is not None and not run.diversification.empty
             else None
         ),
-        "optimization": _percent_columns(
-            None if optimization is None or optimization.empty else optimization[_present(optimization, _OPTIMIZATION)]
+        "optimization": percent_columns(
+            None
+            if optimization is None or optimization.empty
+            else optimization[present_columns(optimization, OPTIMIZATION_COLUMNS)]
         ),
         "frontier_points": ((run.config.get("optimize") or {}).get("frontier") or {}).get("points"),
-        "weights": _weights(run),
-        "horizons": _percent_columns(run.horizons),
+        "weights": weights_table(run),
+        "horizons": percent_columns(run.horizons),
         "models": Table.of(models),
-        "dependence": _format_frame(run.dependence),
-        "calibration": _format_frame(run.calibration),
+        "dependence": format_frame(run.dependence),
+        "calibration": format_frame(run.calibration),
         "warnings": list(run.manifest.get("warnings") or []),
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -564,8 +331,8 @@ def build_batch_report(folder: Path) -> Path:
     def shown_as(column: str) -> Callable[[Any], str]:
         """Wealth as money, a benefit (a difference of fractions) in percentage points, the rest in percent."""
         if is_money(column):
-            return _money
-        return _points if column.startswith("benefit_") else _percent
+            return money
+        return points if column.startswith("benefit_") else percent
 
     formats = {str(c): shown_as(str(c)) for c in shown.columns if ":" in str(c)}
     context = {
@@ -611,7 +378,7 @@ def build_comparison_report(runs: Sequence[Run], table: pd.DataFrame, out: Path)
             ),
         ]
         metric_formats: dict[str, Callable[[Any], str]] = {
-            column: (_money if is_money(column) else _percent) for column in compared_metrics(runs)
+            column: (money if is_money(column) else percent) for column in compared_metrics(runs)
         }
         context = {
             "title": "mcalloc: " + " vs ".join(labels),

@@ -17,7 +17,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
-from mcalloc.report.page import Table, _count, _environment, _save, _write_atomic
+from mcalloc.report.page import _environment, _save, _write_atomic
+from mcalloc.report.tables import Table, count_text
 
 __all__ = ["exceedance_figure", "pit_figure", "write_backtest_report"]
 
@@ -130,7 +131,10 @@ def _provenance(manifest: dict[str, Any]) -> Table:
         ]
     items += [
         ("refits", f"every {refit} months of 21 trading days" if refit else "none: one fit at the split"),
-        ("draws per forecast / test windows", f"{_count(manifest.get('n_draws'))} / {_count(manifest.get('n_paths'))}"),
+        (
+            "draws per forecast / test windows",
+            f"{count_text(manifest.get('n_draws'))} / {count_text(manifest.get('n_paths'))}",
+        ),
         ("seed", manifest.get("seed")),
         ("config sha256", manifest.get("config_sha256")),
         ("mcalloc / python", f"{manifest.get('engine_version')} / {manifest.get('python')}"),

@@ -16,6 +16,7 @@ from . import (
     marginals,
     recursions,
     report,
+    selection,
     validation,
 )
 from .assembly import joint_model_from_config
@@ -26,13 +27,14 @@ from .dcc import FittedDCC, fit_dcc
 from .dependence import GaussianCopula, ScoreTransform, fit_gaussian_copula, normal_scores
 from .diagnostics import CandidateFit, FitDiagnostics, ljung_box
 from .factor import FactorStructure, fit_factor
-from .fitting import FitOptions, MarginalSpec, fit_series, select_marginal
+from .fitting import FitOptions, MarginalSpec
 from .innovations import InnovationLaw, ShockMoments
 from .joint import JointModel
 from .joint_fit import fit_joint_model
 from .marginals import FittedMarginal, simulate_gjr
 from .recursions import RecursionPlan, SimulationState
 from .report import model_row
+from .selection import fit_series, select_marginal
 
 __all__ = [
     "CandidateFit",
@@ -82,6 +84,7 @@ __all__ = [
     "recursions",
     "report",
     "select_marginal",
+    "selection",
     "simulate_gjr",
     "stationary_indices",
     "validation",

@@ -46,7 +46,6 @@ __all__ = [
     "FittedDCC",
     "check_dcc_parameters",
     "dcc_loglikelihood",
-    "dcc_loglikelihood_reference",
     "fit_dcc",
 ]
 
@@ -211,21 +210,6 @@ def dcc_loglikelihood(a: float, b: float, scores: np.ndarray, qbar: np.ndarray) 
         raise ValueError(problem)
     scores, qbar = _check_inputs(scores, qbar)
     return _filter(a, b, scores, qbar)[0]
-
-
-def dcc_loglikelihood_reference(a: float, b: float, scores: np.ndarray, qbar: np.ndarray) -> float:
-    """:func:`dcc_loglikelihood` as a plain loop over days with scipy's densities (slow; a test oracle)."""
-    scores, qbar = _check_inputs(scores, qbar)
-    n_series = scores.shape[1]
-    q = qbar.copy()
-    total = 0.0
-    for u in scores:
-        scale = np.sqrt(np.diag(q))
-        correlation = q / np.outer(scale, scale)
-        joint = scipy.stats.multivariate_normal.logpdf(u, mean=np.zeros(n_series), cov=correlation)
-        total += float(joint) - float(scipy.stats.norm.logpdf(u).sum())
-        q = (1.0 - a - b) * qbar + a * np.outer(u, u) + b * q
-    return total
 
 
 def _simulate_from_normals(normals: np.ndarray, q: np.ndarray, a: float, b: float, qbar: np.ndarray) -> np.ndarray:

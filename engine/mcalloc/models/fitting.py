@@ -1,13 +1,13 @@
-"""Fitting volatility models with ``arch``: retries, stationarity, diagnostics, selection.
+"""Fitting volatility models with ``arch``: retries, stationarity, diagnostics.
 
 :class:`MarginalSpec` wraps ``arch.arch_model`` (it does not subclass it): it
 fits 100 x the decimal log returns it is given (``scale`` 100), retries from
 other starting values when the optimiser does not converge, rejects fits
 whose persistence is at or above ``max_persistence`` and returns a frozen
 :class:`~mcalloc.models.marginals.FittedMarginal` with its diagnostics, its
-starting state and every warning met on the way. :func:`fit_series` adds what
-the scenario asks for on top: ``kind: auto`` selection by BIC and the
-``fallback`` model.
+starting state and every warning met on the way.
+:func:`mcalloc.models.selection.fit_series` adds what the scenario asks for
+on top: ``kind: auto`` selection by BIC and the ``fallback`` model.
 """
 
 from __future__ import annotations
@@ -26,17 +26,15 @@ from mcalloc.config.model_schema import (
     MIN_FIT_OBSERVATIONS,
     Distribution,
     MarginalKind,
-    MarginalsConfig,
     MeanKind,
-    ModelChoice,
     can_tie,
 )
 from mcalloc.errors import ModelError
-from mcalloc.models.diagnostics import CandidateFit, FitDiagnostics, ljung_box
+from mcalloc.models.diagnostics import FitDiagnostics, ljung_box
 from mcalloc.models.marginals import SCALE, FittedMarginal, model_label
 from mcalloc.models.recursions import next_variance
 
-__all__ = ["FitOptions", "MarginalSpec", "fit_series", "select_marginal"]
+__all__ = ["FitOptions", "MarginalSpec", "law_loglikelihood"]
 
 _ARCH_MEAN = {"zero": "Zero", "sample": "Zero", "constant": "Constant", "ar1": "AR", "sample_ar1": "AR"}
 _DEMEANED = ("sample", "sample_ar1")
@@ -559,122 +557,3 @@ def _tied_standard_errors(
     omega_variance = float(omega_gradient @ covariance @ omega_gradient)
     errors = np.sqrt(np.maximum(np.diag(covariance), 0.0))
     return [math.sqrt(max(omega_variance, 0.0)), *map(float, errors)]
-
-
-def _choice(choice: ModelChoice, default_mean: MeanKind) -> MarginalSpec:
-    return MarginalSpec(kind=choice.kind, dist=choice.dist, mean=choice.mean or default_mean)
-
-
-def fallback_spec(config: MarginalsConfig) -> MarginalSpec | None:
-    """The model ``model.marginals.fallback`` names, if any."""
-    return None if config.fallback is None else _choice(config.fallback, config.mean)
-
-
-def select_marginal(
-    returns: pd.Series,
-    name: str,
-    candidates: list[tuple[MarginalKind, Distribution, MeanKind]],
-    options: FitOptions | None = None,
-) -> FittedMarginal:
-    """Fit every candidate and keep the one with the lowest BIC.
-
-    The returned model carries the whole table in ``candidates`` (failed
-    fits included, with their error) and a warning per failed candidate.
-
-    Raises
-    ------
-    ModelError
-        If no candidate could be fitted.
-    """
-    options = options or FitOptions()
-    if any(mean in AR_MEANS for _, _, mean in candidates):
-        options = replace(options, hold_back=max(options.hold_back, 1))
-    fits: list[FittedMarginal | None] = []
-    rows: list[CandidateFit] = []
-    notes: list[str] = []
-    for kind, dist, mean in candidates:
-        spec = MarginalSpec(kind, dist, mean)
-        try:
-            fitted = spec.fit(returns, name, options)
-        except ModelError as error:
-            fits.append(None)
-            rows.append(CandidateFit(kind, dist, mean, error=str(error)))
-            notes.append(f"{name}: candidate {spec.label} dropped: {error}")
-            continue
-        diagnostics = fitted.diagnostics
-        assert diagnostics is not None
-        fits.append(fitted)
-        rows.append(
-            CandidateFit(
-                kind,
-                dist,
-                mean,
-                loglikelihood=diagnostics.loglikelihood,
-                n_params=diagnostics.n_params,
-                aic=diagnostics.aic,
-                bic=diagnostics.bic,
-                persistence=fitted.persistence,
-            )
-        )
-    usable = [i for i, fitted in enumerate(fits) if fitted is not None]
-    if not usable:
-        raise ModelError(
-            f"{name}: none of the {len(candidates)} candidate models could be fitted "
-            f"(first: {rows[0].error}); add simpler candidates or set model.marginals.fallback"
-        )
-    best = min(usable, key=lambda i: rows[i].bic)
-    rows[best] = replace(rows[best], selected=True)
-    chosen = fits[best]
-    assert chosen is not None
-    return replace(chosen, candidates=tuple(rows), warnings=(*notes, *chosen.warnings))
-
-
-def fit_series(
-    returns: pd.Series, name: str, config: MarginalsConfig, options: FitOptions | None = None
-) -> FittedMarginal:
-    """Fit one series as the scenario's ``marginals`` section asks: one model, or ``auto``; then the fallback.
-
-    Raises
-    ------
-    ModelError
-        If the model (or every candidate) fails and there is no fallback, or
-        the fallback fails too.
-    """
-    options = replace(options or FitOptions(), max_persistence=config.max_persistence)
-    try:
-        if config.kind == "auto":
-            return select_marginal(returns, name, config.candidate_models(), options)
-        return MarginalSpec(config.kind, config.dist, config.mean).fit(returns, name, options)
-    except ModelError as error:
-        fitted, _ = fit_fallback(returns, name, config, options, error)
-        return fitted
-
-
-def fit_fallback(
-    returns: pd.Series,
-    name: str,
-    config: MarginalsConfig,
-    options: FitOptions,
-    error: ModelError,
-    then: Callable[[MarginalSpec, FittedMarginal], FittedMarginal] | None = None,
-) -> tuple[FittedMarginal, MarginalSpec]:
-    """After ``error``, ``model.marginals.fallback`` fitted instead (and passed through ``then``), with a note.
-
-    Raises
-    ------
-    ModelError
-        ``error`` itself without a fallback (or data too short for one); one
-        naming both failures if the fallback fails too.
-    """
-    spec = fallback_spec(config)
-    if spec is None or len(returns) < options.min_observations:
-        raise error
-    try:
-        fitted = spec.fit(returns, name, options)
-        if then is not None:
-            fitted = then(spec, fitted)
-    except ModelError as second:
-        reason = str(second).removeprefix(f"{name}: ")
-        raise ModelError(f"{error}; the fallback {spec.label} failed too: {reason}") from None
-    said = str(error) if str(error).startswith(f"{name}: ") else f"{name}: {error}"
-    return replace(fitted, warnings=(f"{said} -> used the fallback {spec.label}", *fitted.warnings)), spec

@@ -161,7 +161,8 @@ def _tied_fits(
     that fails falls back as a failed fit does: to ``model.marginals.fallback``,
     itself tied where the tie applies to it.
     """
-    from mcalloc.models.fitting import FitOptions, MarginalSpec, fit_fallback
+    from mcalloc.models.fitting import FitOptions, MarginalSpec
+    from mcalloc.models.selection import fit_fallback
 
     options = replace(options or FitOptions(), max_persistence=config.max_persistence)
     complete = np.all(np.isfinite(np.column_stack([m.std_residuals for m in marginals])), axis=1)
@@ -253,7 +254,7 @@ def _stressed(marginals: tuple[FittedMarginal, ...], dates: pd.Index) -> tuple[t
 
 def fit_joint_model(config: ModelConfig, data: MarketData, options: FitOptions | None = None) -> JointModel:
     """Fit the market factor (if any), each series' volatility model, then the dependence of their shocks."""
-    from mcalloc.models.fitting import fit_series
+    from mcalloc.models.selection import fit_series
 
     names = [str(name) for name in data.returns.columns]
     dependence_config = config.dependence

@@ -1,6 +1,6 @@
 """Names of :mod:`mcalloc.portfolio`, imported on first use (see ``__init__.py``)."""
 
-from . import accounting, compiled, costs, flows, kernels, schedule, taxes
+from . import accounting, compiled, costs, flows, kernels, schedule, summary, taxes
 from .accounting import BookSummary, FixedMixBook
 from .compiled import CompiledBook
 from .costs import Band, FeeModel, RebalancePolicy, TradingCosts
@@ -21,5 +21,6 @@ __all__ = [
     "flows",
     "kernels",
     "schedule",
+    "summary",
     "taxes",
 ]

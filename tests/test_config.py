@@ -307,8 +307,8 @@ def test_dependence_settings_the_kind_ignores_warn() -> None:
 def test_too_few_paths_for_the_monte_carlo_intervals_warn() -> None:
     # two identical assets, 100 samples of 10 paths each: the paired 95% intervals of the differences held the
     # true 0 in only 81% to 93% of samples, and nothing said so (a 2-path run's vol difference excluded 0)
-    from mcalloc.checks import FEW_PATHS
     from mcalloc.pipeline import check_inputs
+    from mcalloc.scenario_warnings import FEW_PATHS
 
     few = check_inputs(load_scenario(DEFAULT_CONFIG, [f"simulation.n_paths={FEW_PATHS - 1}"]))
     assert any(w.startswith(f"simulation.n_paths: {FEW_PATHS - 1} paths are too few") for w in few)

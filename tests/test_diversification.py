@@ -279,7 +279,7 @@ def test_standard_errors_match_the_spread_over_independent_seeds() -> None:
     # against the actual spread of those statistics over 40 independent samples; the spread of
     # 40 draws is itself known to about 11% (1 / sqrt(2 x 39)), so allow 0.7..1.4
     from mcalloc.metrics.diversification import standard_errors
-    from mcalloc.portfolio.accounting import BookSummary
+    from mcalloc.portfolio.book_summary import BookSummary
 
     def book(seed: int) -> BookSummary:
         rng = np.random.default_rng(seed)
@@ -321,7 +321,7 @@ def test_repeated_portfolios_get_the_numbers_computing_them_again_would_give() -
 
     from mcalloc.metrics.diversification import standard_errors
     from mcalloc.metrics.summary import metrics_table
-    from mcalloc.portfolio.accounting import BookSummary
+    from mcalloc.portfolio.book_summary import BookSummary
 
     plan = replace(twin_plan(), weights=np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0], [0.5, 0.5], [1.0, 0.0]]))
     result = run_simulation(plan, 600, 200, seed=5)
@@ -382,7 +382,7 @@ def test_unpaired_interval_of_uneven_halves_matches_the_closed_form() -> None:
     # variances add. The larger factor for both halves gave 1.20 to 1.33 times it (seeds 11 to 13); 400
     # resamples know the spread to about 3% (measured 0.98 to 1.03), so allow 10%.
     from mcalloc.metrics.summary import Z_95
-    from mcalloc.portfolio.accounting import BookSummary
+    from mcalloc.portfolio.book_summary import BookSummary
 
     n, sigma = 100_000, 0.1
     returns = np.random.default_rng(11).normal(0.005, sigma, (n, 2))

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from mcalloc.metrics import annualised_growth, cvar, value_at_risk
 from mcalloc.metrics.risk import ResampledCvar, tail_risk
-from mcalloc.portfolio.accounting import BookSummary
+from mcalloc.portfolio.book_summary import BookSummary
 from scipy import stats
 
 
@@ -125,7 +125,7 @@ def test_annualised_growth() -> None:
 def test_metrics_table_matches_a_direct_computation_per_portfolio() -> None:
     # the table works one portfolio at a time to save memory; the numbers are the plain formulas
     from mcalloc.metrics import metrics_table
-    from mcalloc.portfolio.accounting import BookSummary
+    from mcalloc.portfolio.book_summary import BookSummary
 
     rng = np.random.default_rng(4)
     n_paths, n_years, months = 500, 3, 36
@@ -185,7 +185,7 @@ def test_expected_wealth_of_a_daily_rebalanced_lognormal_mix_matches_its_closed_
 
 def test_drawdown_and_tail_metrics_against_slow_references() -> None:
     from mcalloc.metrics import metrics_table
-    from mcalloc.portfolio.accounting import BookSummary
+    from mcalloc.portfolio.book_summary import BookSummary
 
     rng = np.random.default_rng(9)
     n_paths, months = 3000, 60

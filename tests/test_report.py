@@ -667,15 +667,15 @@ def test_figures_keep_one_portfolio_visible_and_tell_many_apart(run_folder: tupl
 
 def test_the_page_names_a_depot_and_its_rates() -> None:
     from mcalloc.config.sections import TaxConfig
-    from mcalloc.report.tables import account_tax
+    from mcalloc.report.tables import account_tax_text
 
     depot = TaxConfig(kind="depot").model_dump(mode="json")
-    assert account_tax(depot, "SEK") == (
+    assert account_tax_text(depot, "SEK") == (
         "depot: gains 30% (average cost), 70% of a loss deductible, a deficit credited at 30% up to SEK 100,000 "
         "and 21% above, dividends 30%, fund standard income 0.4%; sold at the horizon"
     )
     depot["depot"]["liquidate_at_horizon"] = False
-    assert account_tax(depot, "SEK").endswith("; not sold at the horizon")
+    assert account_tax_text(depot, "SEK").endswith("; not sold at the horizon")
 
 
 def test_a_run_that_asks_for_no_frontier_says_so_beside_its_optimised_portfolios(tmp_path: Path) -> None:

@@ -45,6 +45,9 @@ NOT_IN_A_WORKER = (
     "scipy.optimize",
     "mcalloc.data",
     "mcalloc.models.fitting",
+    "mcalloc.models.joint_fit",
+    "mcalloc.models.selection",
+    "mcalloc.models.assembly",
     "mcalloc.pipeline",
 )
 WORKER = """

@@ -4,7 +4,6 @@ from . import (
     api,
     backtest,
     batch,
-    checks,
     cli,
     config,
     data,
@@ -16,6 +15,7 @@ from . import (
     portfolio,
     report,
     results,
+    scenario_warnings,
     simulation,
 )
 from .api import Run, RunFolderError, load, load_batch, run
@@ -32,7 +32,6 @@ __all__ = [
     "api",
     "backtest",
     "batch",
-    "checks",
     "cli",
     "config",
     "data",
@@ -47,5 +46,6 @@ __all__ = [
     "report",
     "results",
     "run",
+    "scenario_warnings",
     "simulation",
 ]

@@ -1,4 +1,4 @@
-"""The one place where mcalloc's stages are wired together, top to bottom.
+"""The one place where a run's stages are wired together, top to bottom (a backtest's: :mod:`mcalloc.backtest.run`).
 
     load scenario -> load data -> returns -> fit marginals -> fit dependence
       -> simulate the optimiser's paths -> optimise
@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mcalloc.checks import calibration_gaps, unsaid_warnings
 from mcalloc.config.loader import config_hash, scenario_to_dict
 from mcalloc.config.schema import Scenario
 from mcalloc.data.market import MarketData, load_market_data
@@ -39,15 +38,9 @@ from mcalloc.models.joint import JointModel
 from mcalloc.models.joint_fit import fit_joint_model
 from mcalloc.models.report import models_table
 from mcalloc.models.validation import CalibrationSettings, calibration_table
-from mcalloc.optimize.run import (
-    OPTIMIZATION_COLUMNS,
-    Optimization,
-    check_constraints,
-    optimise,
-    optimization_table,
-    scenarios_of,
-)
+from mcalloc.optimize.run import Optimization, check_constraints, optimise, scenarios_of
 from mcalloc.optimize.scenarios import parametric
+from mcalloc.optimize.tables import OPTIMIZATION_COLUMNS, optimization_table
 from mcalloc.portfolio.costs import Band, FeeModel, RebalancePolicy, TradingCosts
 from mcalloc.portfolio.flows import CashFlowSchedule
 from mcalloc.portfolio.schedule import Schedule
@@ -62,6 +55,7 @@ from mcalloc.results.writer import (
     provenance_records,
     record_failure,
 )
+from mcalloc.scenario_warnings import calibration_gaps, unsaid_warnings
 from mcalloc.simulation.currency import CurrencyOverlay
 from mcalloc.simulation.parallel import local_threads
 from mcalloc.simulation.paths import ChunkResult, SimulationPlan, run_simulation, seed_sequence

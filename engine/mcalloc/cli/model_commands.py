@@ -277,9 +277,9 @@ def _report(scenario: Scenario, model: Any, models: pd.DataFrame) -> str:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from mcalloc.checks import calibration_gaps
     from mcalloc.models.calibration import refit_warnings
     from mcalloc.pipeline import build_model, calibration_report
+    from mcalloc.scenario_warnings import calibration_gaps
 
     # before the fit, which takes a while: a place that cannot take the tables is known now
     for option, path in (("--csv", args.csv), ("--calibration-csv", args.calibration_csv)):

@@ -1,7 +1,8 @@
 """Names of :mod:`mcalloc.config`, imported on first use (see ``__init__.py``)."""
 
-from . import dependence_schema, loader, model_schema, optimize_schema, schema, sections
-from .loader import apply_override, config_hash, load_scenario, scenario_to_dict
+from . import dependence_schema, loader, model_schema, optimize_schema, overrides, schema, sections, yaml_source
+from .loader import config_hash, load_scenario, scenario_to_dict
+from .overrides import apply_override
 from .schema import (
     AssetConfig,
     ConstraintsConfig,
@@ -43,7 +44,9 @@ __all__ = [
     "loader",
     "model_schema",
     "optimize_schema",
+    "overrides",
     "scenario_to_dict",
     "schema",
     "sections",
+    "yaml_source",
 ]

@@ -1,6 +1,7 @@
 """Scenario schema for the dependence between the series (``model.dependence``) and their market factor (``factor``).
 
-The kinds: copulas (``gaussian``, ``t``, ``dcc``) join the series' shocks;
+The kinds: copulas (``gaussian``, ``t``, ``dcc``) join the series' shocks,
+``independent`` leaves them independent;
 ``fhs`` resamples their standardised residuals, whole days or blocks; the
 baselines (``iid_normal``, ``iid_t``, ``bootstrap_returns``) draw returns
 directly, without volatility models. docs/models.md compares them.

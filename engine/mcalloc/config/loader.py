@@ -27,7 +27,6 @@ from mcalloc.config.overrides import (
     override_label,
     override_text,
     parse_key,
-    under_section,
 )
 from mcalloc.config.schema import Scenario
 from mcalloc.config.yaml_source import (
@@ -131,6 +130,11 @@ def resolve_setting(key: str, value: object, directory: Path) -> object:
     return nested
 
 
+def _under(key: KeyPath, section: KeyPath) -> bool:
+    """Whether ``key`` lies inside ``section`` (not the section itself)."""
+    return len(key) > len(section) and key[: len(section)] == section
+
+
 def load_raw(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Locations]:
     """Read ``path`` and everything it extends into one merged mapping (``_chain``: the files that led here)."""
     data, locations = read_yaml_mapping(path)
@@ -167,7 +171,7 @@ def load_raw(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any],
     for key in dropped:
         dotted = ".".join(str(part) for part in key)
         raise ConfigError(f"{locations.get(key, path)}: {dotted}: {nothing_to_drop(key, parent)}")
-    kept = {key: where for key, where in parent_locations.items() if not any(under_section(key, r) for r in replaced)}
+    kept = {key: where for key, where in parent_locations.items() if not any(_under(key, r) for r in replaced)}
     return _merge(parent, data), {**kept, **locations}
 
 

@@ -1,4 +1,6 @@
-"""Scenario schema for the models: volatility models per series and their copula.
+"""Scenario schema for the models: volatility models per series, their start and the uncertainty of their means.
+
+The dependence between the series and the market factor are in :mod:`mcalloc.config.dependence_schema`.
 
 Units: marginal parameters are in arch's units; the models describe daily log
 returns multiplied by 100 (percent), so ``mu`` is in percent per day, ``omega``

@@ -27,7 +27,6 @@ __all__ = [
     "override_label",
     "override_text",
     "parse_key",
-    "under_section",
 ]
 
 
@@ -54,11 +53,6 @@ def nothing_to_drop(key: KeyPath, data: Mapping[str, Any]) -> str:
     names = ", ".join(str(name) for name, value in section.items() if value is not None) or "none"
     where = ".".join(str(part) for part in key[:-1])
     return f"null drops an inherited name, but {where} has no '{key[-1]}' (it has {names}); check the spelling"
-
-
-def under_section(key: KeyPath, section: KeyPath) -> bool:
-    """Whether ``key`` lies inside ``section`` (not the section itself)."""
-    return len(key) > len(section) and key[: len(section)] == section
 
 
 def _copied(value: Any) -> Any:

@@ -116,7 +116,7 @@ def period_date_notes(levels: Mapping[str, pd.Series], paths: Mapping[str, str])
 def missing_on_dropped(
     levels: Mapping[str, pd.Series], aligned: pd.DataFrame, calendar: list[str] | None = None
 ) -> dict[str, int]:
-    """For the dates :func:`align_levels` dropped, how many each series lacked a value on (only those lacking)."""
+    """For the dates :func:`~mcalloc.data.market.align_levels` dropped, how many each series lacked a value on."""
     window = common_span(levels)
     traded = window[list(calendar or levels)].notna().any(axis=1)
     dropped = window[traded.to_numpy() & ~window.index.isin(aligned.index)]
@@ -187,7 +187,7 @@ def check_filled(
     fill_limit: int,
     unit: str = "day",
 ) -> list[str]:
-    """Refuse a series :func:`align_levels` filled on more than :data:`FILL_REFUSE_SHARE` of ``n_steps`` steps.
+    """Refuse a series :func:`~mcalloc.data.market.align_levels` filled on over :data:`FILL_REFUSE_SHARE` of its steps.
 
     Each filled value repeats the last level, so its return is exactly 0: a
     weekly stretch of an exchange rate carried over the days between makes

@@ -1,10 +1,9 @@
-"""Read price or return series from CSV and Parquet files, strictly.
+"""Read the tables that hold price or return series, from CSV and Parquet files, strictly.
 
 Row numbers in error messages are the CSV file's line numbers (the header is
 line 1) or, for Parquet, 1-based row numbers, so a user can jump straight to
-the bad row. Missing values (empty, ``null``, ``NaN``, ``N/A``, ``.``) in short
-runs are dropped; a longer run, or any other text in a value column, is an
-error.
+the bad row. A spreadsheet or another format is refused with what to do;
+:mod:`mcalloc.data.series` takes one series from a table.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""One series read from a table: its value column chosen, its dates parsed, its values checked."""
+"""One series read from a table: its value column chosen, its dates parsed, its values checked.
+
+Missing values (empty, ``null``, ``NaN``, ``N/A``, ``.``) in short runs are
+dropped; a longer run, or any other text in a value column, is an error.
+"""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mcalloc.portfolio.accounting import BookSummary
+from mcalloc.portfolio.book_summary import BookSummary
 
 __all__ = ["DRAWDOWN_STEP", "UNDERWATER_STEP_YEARS", "drawdown_distribution_table"]
 

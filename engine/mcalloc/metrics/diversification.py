@@ -39,7 +39,7 @@ import pandas as pd
 
 from mcalloc.metrics.risk import ResampledCvar, annualised_growth
 from mcalloc.metrics.summary import Z_95, annual_losses, book_volatility
-from mcalloc.portfolio.accounting import BookSummary
+from mcalloc.portfolio.book_summary import BookSummary
 from mcalloc.simulation.parallel import thread_map
 
 __all__ = [

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mcalloc.metrics.risk import annualised_growth
-from mcalloc.portfolio.accounting import BookSummary
+from mcalloc.portfolio.book_summary import BookSummary
 
 __all__ = ["HORIZON_COLUMNS", "PATH_COLUMNS", "horizons_table", "paths_table"]
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from mcalloc.metrics.risk import annualised_growth, cvar, pooled_volatility, tail_risk
-from mcalloc.portfolio.accounting import BookSummary
+from mcalloc.portfolio.book_summary import BookSummary
 
 __all__ = ["METRIC_COLUMNS", "STANDARD_ERROR_COLUMNS", "annual_losses", "metrics_table", "with_standard_errors"]
 

@@ -229,6 +229,7 @@ def span_years(index: pd.Index) -> float:
 def with_empirical_shocks(
     marginals: tuple[FittedMarginal, ...], bootstrap: ResidualBootstrap
 ) -> tuple[FittedMarginal, ...]:
+    """Each marginal with its column of the residuals ``bootstrap`` resamples as its shocks (their moments count)."""
     return tuple(replace(m, empirical_shocks=bootstrap.column(index)) for index, m in enumerate(marginals))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from dataclasses import dataclass, field, replace
@@ -10,7 +9,7 @@ from dataclasses import dataclass, field, replace
 import cvxpy as cp
 import numpy as np
 
-from mcalloc.config.optimize_schema import MaxGrowthObjective, Objective
+from mcalloc.config.optimize_schema import Objective
 from mcalloc.errors import InfeasibleError
 from mcalloc.metrics.risk import cvar
 from mcalloc.optimize.scenarios import Scenarios
@@ -18,15 +17,12 @@ from mcalloc.optimize.scenarios import Scenarios
 __all__ = [
     "FIT_MEASURES",
     "NO_TARGET",
-    "N_BOOTSTRAP",
-    "PATH_MEASURES",
     "Feasible",
     "OptimizedPortfolio",
     "OptimizedWeights",
     "SolverFailedError",
     "Solvers",
     "fit_measures",
-    "objective_alpha",
     "solve",
 ]
 
@@ -208,14 +204,7 @@ class SolverFailedError(InfeasibleError):
     """Every solver failed or stopped short: no solution found, which is not proof that none exists."""
 
 
-N_BOOTSTRAP = 200
-
-
 FIT_MEASURES = ("mean_return", "volatility", "expected_growth", "horizon_cvar_95", "cdar_95", "maxdd_p95")
-
-
-PATH_MEASURES = frozenset({"horizon_cvar_95", "cdar_95", "maxdd_p95"})
-"""The measures of a whole path: a parametric scenario's one period has none to set beside the paths' horizon."""
 
 
 @dataclass(frozen=True)
@@ -245,13 +234,3 @@ def fit_measures(scenarios: Scenarios, weights: np.ndarray) -> dict[str, float]:
         "cdar_95": cvar(drawdowns, 0.95),
         "maxdd_p95": float(np.quantile(drawdowns.max(axis=1), 0.95)),
     }
-
-
-def objective_alpha(objective: Objective) -> float:
-    """The confidence level of the objective's own tail measure; NaN where it has none.
-
-    ``max_growth`` has one only with a ``cvar_limit`` (its ``maxdd_limit`` has ``maxdd_alpha``).
-    """
-    if isinstance(objective, MaxGrowthObjective) and objective.cvar_limit is None:
-        return math.nan
-    return float(getattr(objective, "alpha", math.nan))

@@ -3,7 +3,7 @@
 The pipeline hands over the optimiser's own scenarios (simulated apart from
 the paths every portfolio is judged on) and gets back weights with what
 the optimiser saw; the pipeline then judges the weights with everything
-else on fresh paths (:func:`optimization_table`).
+else on fresh paths (:func:`mcalloc.optimize.tables.optimization_table`).
 """
 
 from __future__ import annotations
@@ -38,16 +38,13 @@ from mcalloc.optimize.objectives import (
     solve_objective,
 )
 from mcalloc.optimize.scenarios import Scenarios
-from mcalloc.optimize.tables import OPTIMIZATION_COLUMNS, optimization_table, stability_table
+from mcalloc.optimize.tables import stability_table
 from mcalloc.simulation.parallel import local_threads, thread_map
 
 __all__ = [
-    "OPTIMIZATION_COLUMNS",
     "Optimization",
-    "OptimizedPortfolio",
     "context_of",
     "optimise",
-    "optimization_table",
     "scenarios_of",
 ]
 

@@ -8,22 +8,36 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from mcalloc.config.optimize_schema import Objective
+from mcalloc.config.optimize_schema import MaxGrowthObjective, Objective
 from mcalloc.metrics.risk import cvar
 from mcalloc.metrics.summary import book_cdar, book_volatility
 from mcalloc.optimize.common import (
     FIT_MEASURES,
-    N_BOOTSTRAP,
-    PATH_MEASURES,
     OptimizedPortfolio,
-    objective_alpha,
 )
 from mcalloc.optimize.objectives import (
     maximised,
 )
-from mcalloc.portfolio.accounting import BookSummary
+from mcalloc.portfolio.book_summary import BookSummary
 
 __all__ = ["OPTIMIZATION_COLUMNS", "STABILITY_COLUMNS", "optimization_table", "stability_table"]
+
+N_BOOTSTRAP = 200
+
+
+PATH_MEASURES = frozenset({"horizon_cvar_95", "cdar_95", "maxdd_p95"})
+"""The measures of a whole path: a parametric scenario's one period has none to set beside the paths' horizon."""
+
+
+def _objective_alpha(objective: Objective) -> float:
+    """The confidence level of the objective's own tail measure; NaN where it has none.
+
+    ``max_growth`` has one only with a ``cvar_limit`` (its ``maxdd_limit`` has ``maxdd_alpha``).
+    """
+    if isinstance(objective, MaxGrowthObjective) and objective.cvar_limit is None:
+        return math.nan
+    return float(getattr(objective, "alpha", math.nan))
+
 
 STABILITY_COLUMNS = [
     "portfolio",
@@ -192,7 +206,7 @@ def optimization_table(
         row: dict[str, object] = {
             "portfolio": portfolio.name,
             "objective": objective.kind,
-            "alpha": objective_alpha(objective),
+            "alpha": _objective_alpha(objective),
             "objective_value": value,
             "objective_recomputed": portfolio.recomputed,
             "optimality_gap": portfolio.result.gap,

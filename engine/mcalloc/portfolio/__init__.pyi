@@ -1,7 +1,8 @@
 """Names of :mod:`mcalloc.portfolio`, imported on first use (see ``__init__.py``)."""
 
-from . import accounting, compiled, costs, flows, kernels, schedule, summary, taxes
-from .accounting import BookSummary, FixedMixBook
+from . import accounting, book_summary, compiled, costs, flows, kernels, schedule, taxes
+from .accounting import FixedMixBook
+from .book_summary import BookSummary
 from .compiled import CompiledBook
 from .costs import Band, FeeModel, RebalancePolicy, TradingCosts
 from .schedule import Schedule
@@ -16,11 +17,11 @@ __all__ = [
     "Schedule",
     "TradingCosts",
     "accounting",
+    "book_summary",
     "compiled",
     "costs",
     "flows",
     "kernels",
     "schedule",
-    "summary",
     "taxes",
 ]

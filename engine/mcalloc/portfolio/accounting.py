@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from mcalloc.portfolio.book_summary import BookSummary
 from mcalloc.portfolio.costs import RebalancePolicy
-from mcalloc.portfolio.summary import BookSummary
 
-__all__ = ["DRAWDOWN_BINS", "BookSummary", "FixedMixBook"]
+__all__ = ["DRAWDOWN_BINS", "FixedMixBook"]
 
 DRAWDOWN_BINS = 10_000
 """Bins of the month-end drawdown histogram over [0, 1]: CDaR to within 1e-4."""

@@ -21,7 +21,7 @@ class CompiledBook(FixedMixBook):
     Same state and results (to rounding) as the reference's :meth:`advance`;
     :meth:`advance_log` also applies the fee itself, from market log returns,
     and collects each asset's buy-and-hold growth and the sums of daily
-    after-fee simple returns (see :class:`mcalloc.simulation.paths.ChunkResult`).
+    after-fee simple returns (see :class:`mcalloc.simulation.collect.ChunkResult`).
     ``fee_factor`` (n_assets,) is the fraction of value each asset keeps per
     day; the other parameters are the reference's.
     """

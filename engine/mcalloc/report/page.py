@@ -33,12 +33,12 @@ from mcalloc.report import figures
 from mcalloc.report.compare import compared_metrics, has_money, is_money, run_labels
 from mcalloc.report.frontier import frontier_figure
 from mcalloc.report.tables import (
-    METRIC_COLUMNS,
-    MODEL_COLUMNS,
-    MONEY_COLUMNS,
-    OPTIMIZATION_COLUMNS,
+    METRIC_HEADINGS,
+    MODEL_COLUMNS_SHOWN,
+    MONEY_HEADINGS,
+    OPTIMIZATION_COLUMNS_SHOWN,
     Table,
-    diversification_table,
+    diversification_cells,
     drawdown_axes,
     format_frame,
     frontier_paths_text,
@@ -228,19 +228,19 @@ _NEW_PAGE = ".report.html.new"
 def _write_page(run: Run, folder: Path, drawing: Path) -> Path:
     """:func:`write_report`, its figures drawn into ``drawing`` and moved into ``figures/`` at the end."""
     pictures = _pictures(run, drawing)
-    models = run.models[present_columns(run.models, MODEL_COLUMNS)]
+    models = run.models[present_columns(run.models, MODEL_COLUMNS_SHOWN)]
     optimization = run.optimization
     context = {
         "title": f"mcalloc: {run.manifest.get('scenario')}",
         "provenance": provenance(run),
-        "metrics": renamed_table(run.metrics, METRIC_COLUMNS),
-        "money": renamed_table(run.metrics, MONEY_COLUMNS) if has_money(run.config) else None,
+        "metrics": renamed_table(run.metrics, METRIC_HEADINGS),
+        "money": renamed_table(run.metrics, MONEY_HEADINGS) if has_money(run.config) else None,
         "inflation": f"{float((run.config.get('portfolio') or {}).get('inflation') or 0.0):.1%}",
         "compare_in": (run.config.get("currency") or {}).get("compare_in"),
         "initial_wealth": f"{float((run.config.get('portfolio') or {}).get('initial_wealth') or 1.0):,.0f}",
         "pictures": pictures,
         "diversification": (
-            diversification_table(run.diversification)
+            diversification_cells(run.diversification)
             if run.diversification is not None and not run.diversification.empty
             else None
         ),
@@ -252,7 +252,7 @@ def _write_page(run: Run, folder: Path, drawing: Path) -> Path:
         "optimization": percent_columns(
             None
             if optimization is None or optimization.empty
-            else optimization[present_columns(optimization, OPTIMIZATION_COLUMNS)]
+            else optimization[present_columns(optimization, OPTIMIZATION_COLUMNS_SHOWN)]
         ),
         "frontier_points": ((run.config.get("optimize") or {}).get("frontier") or {}).get("points"),
         "weights": weights_table(run),

@@ -1,4 +1,4 @@
-"""The tables of the run's page: its saved tables and manifest formatted, cell by cell, for the template."""
+"""The tables of the run's page: its saved tables and manifest formatted, _cell by _cell, for the template."""
 
 from __future__ import annotations
 
@@ -14,20 +14,15 @@ from mcalloc.api import Run, weight_ranges
 from mcalloc.report.frontier import frontier_paths
 
 __all__ = [
-    "FRACTIONS",
-    "METRIC_COLUMNS",
-    "MODEL_COLUMNS",
-    "MONEY_COLUMNS",
-    "OPTIMIZATION_COLUMNS",
-    "RATIOS",
+    "METRIC_HEADINGS",
+    "MODEL_COLUMNS_SHOWN",
+    "MONEY_HEADINGS",
+    "OPTIMIZATION_COLUMNS_SHOWN",
     "Table",
-    "account_tax",
-    "cell",
+    "account_tax_text",
     "count_text",
-    "difference_format",
-    "diversification_table",
+    "diversification_cells",
     "drawdown_axes",
-    "finished_text",
     "format_frame",
     "frontier_paths_text",
     "money",
@@ -37,9 +32,7 @@ __all__ = [
     "present_columns",
     "provenance",
     "renamed_table",
-    "signed",
     "weights_table",
-    "with_interval",
 ]
 
 
@@ -54,13 +47,13 @@ class Table:
     def of(cls, frame: pd.DataFrame, formats: Mapping[str, Callable[[Any], str]] | None = None) -> Table:
         formats = formats or {}
         rows = [
-            [formats.get(column, cell)(value) for column, value in zip(frame.columns, row, strict=True)]
+            [formats.get(column, _cell)(value) for column, value in zip(frame.columns, row, strict=True)]
             for row in frame.itertuples(index=False)
         ]
         return cls(columns=[str(column) for column in frame.columns], rows=rows)
 
 
-def cell(value: Any) -> str:
+def _cell(value: Any) -> str:
     if isinstance(value, float | np.floating):
         if np.isnan(value):
             return ""
@@ -80,7 +73,7 @@ def money(value: Any) -> str:
     return "" if pd.isna(value) else f"{float(value):,.0f}"
 
 
-METRIC_COLUMNS: dict[str, tuple[str, Callable[[Any], str]]] = {
+METRIC_HEADINGS: dict[str, tuple[str, Callable[[Any], str]]] = {
     "portfolio": ("portfolio", str),
     "currency": ("currency", str),
     "cagr_median": ("CAGR p50", percent),
@@ -91,12 +84,12 @@ METRIC_COLUMNS: dict[str, tuple[str, Callable[[Any], str]]] = {
     "maxdd_p95": ("maxDD p95", percent),
     "cvar_95_annual": ("CVaR95 (annual)", percent),
     "prob_loss": ("P(loss)", percent),
-    "underwater_years_median": ("under water p50 (years)", cell),
+    "underwater_years_median": ("under water p50 (years)", _cell),
     "terminal_wealth_p50": ("wealth p50", money),
 }
 
 
-MONEY_COLUMNS: dict[str, tuple[str, Callable[[Any], str]]] = {
+MONEY_HEADINGS: dict[str, tuple[str, Callable[[Any], str]]] = {
     "portfolio": ("portfolio", str),
     "currency": ("currency", str),
     "invested_mean": ("paid in, net (mean)", money),
@@ -109,19 +102,19 @@ MONEY_COLUMNS: dict[str, tuple[str, Callable[[Any], str]]] = {
 """The investor's own money, shown when the scenario has cash flows or taxes."""
 
 
-MODEL_COLUMNS = [
+MODEL_COLUMNS_SHOWN = [
     "asset", "label", "role", "kind", "dist", "omega", "alpha", "gamma", "beta", "nu", "skew", "persistence",
     "vol_ann_unconditional", "vol_ann_total", "mean_se_ann", "loading_lag0", "loglikelihood", "ljung_box_sq_p",
 ]  # fmt: skip
 
 
-OPTIMIZATION_COLUMNS = [
+OPTIMIZATION_COLUMNS_SHOWN = [
     "portfolio", "objective", "objective_value", "objective_new_paths", "objective_new_paths_se", "grid_gap",
     "horizon_cvar_95_fit", "horizon_cvar_95_new_paths", "maxdd_p95_fit", "maxdd_p95_new_paths", "status", "solver",
 ]  # fmt: skip
 
 
-FRACTIONS = (
+_FRACTIONS = (
     "maxdd_p95_fit", "maxdd_p95_new_paths", "prob_loss", "prob_below_reference", "cagr_median", "cagr_p05",
 )  # fmt: skip
 """Columns of the optimisation and holding-period tables that are fractions of wealth or probabilities:
@@ -129,10 +122,10 @@ shown in percent, as the other tables and the figures show them (log losses and 
 
 
 def percent_columns(frame: pd.DataFrame | None) -> Table | None:
-    """:func:`format_frame` with :data:`FRACTIONS` shown in percent."""
+    """:func:`format_frame` with :data:`_FRACTIONS` shown in percent."""
     if frame is None or frame.empty:
         return None
-    return Table.of(frame, {column: percent for column in FRACTIONS if column in frame})
+    return Table.of(frame, {column: percent for column in _FRACTIONS if column in frame})
 
 
 def present_columns(frame: pd.DataFrame, columns: list[str]) -> list[str]:
@@ -146,32 +139,32 @@ def renamed_table(frame: pd.DataFrame, columns: dict[str, tuple[str, Callable[[A
     return Table(columns=[columns[column][0] for column in present], rows=table.rows)
 
 
-def signed(value: Any) -> str:
+def _signed(value: Any) -> str:
     return "" if pd.isna(value) else f"{float(value):+.3f}"
 
 
-RATIOS = ("diversification_ratio", "effective_bets")
+_RATIOS = ("diversification_ratio", "effective_bets")
 """Statistics of diversification.csv that are ratios or counts: shown as they are, not as percentage points."""
 
 
-def difference_format(statistic: str) -> Callable[[Any], str]:
+def _difference_format(statistic: str) -> Callable[[Any], str]:
     """How a diversification.csv statistic's difference is shown: a probability, a ratio, or percentage points."""
     if statistic == "prob_wealthier":
         return percent
-    return signed if statistic in RATIOS else points
+    return _signed if statistic in _RATIOS else points
 
 
-def with_interval(show: Callable[[Any], str], value: Any, low: Any, high: Any) -> str:
+def _with_interval(show: Callable[[Any], str], value: Any, low: Any, high: Any) -> str:
     """``value (low .. high)``; empty where the statistic was not computed."""
     if pd.isna(value):
         return ""
     return f"{show(value)} ({show(low)} .. {show(high)})"
 
 
-def diversification_table(table: pd.DataFrame) -> Table:
+def diversification_cells(table: pd.DataFrame) -> Table:
     rows = []
     for _, row in table.iterrows():
-        show = difference_format(str(row["statistic"]))
+        show = _difference_format(str(row["statistic"]))
         # P(wealthier) is empty for a mix level with the reference on every path
         same = row["statistic"] == "prob_wealthier" and pd.isna(row["difference"])
         rows.append(
@@ -180,9 +173,9 @@ def diversification_table(table: pd.DataFrame) -> Table:
                 str(row["currency"]),
                 str(row["statistic"]),
                 "same mix" if same else show(row["difference"]),
-                # a share or ratio of the mix has no interval: the cell is empty, not " .. "
+                # a share or ratio of the mix has no interval: the _cell is empty, not " .. "
                 "" if same or pd.isna(row["ci_low"]) else f"{show(row['ci_low'])} .. {show(row['ci_high'])}",
-                with_interval(show, row["unpaired_difference"], row["unpaired_ci_low"], row["unpaired_ci_high"]),
+                _with_interval(show, row["unpaired_difference"], row["unpaired_ci_low"], row["unpaired_ci_high"]),
             ]
         )
     columns = [
@@ -192,7 +185,7 @@ def diversification_table(table: pd.DataFrame) -> Table:
     return Table(columns=columns, rows=rows)
 
 
-def finished_text(manifest: Mapping[str, Any]) -> str:
+def _finished(manifest: Mapping[str, Any]) -> str:
     """When the run finished; a run drawing its own report, its last step, finishes as the report is drawn."""
     if manifest.get("finished_at"):
         return str(manifest["finished_at"])
@@ -214,11 +207,14 @@ def provenance(run: Run) -> Table:
         ("paths x years", f"{count_text(manifest.get('n_paths'))} x {manifest.get('horizon_years')}"),
         ("rebalancing", run.config.get("portfolio", {}).get("rebalance")),
         ("base currency", run.config.get("currency", {}).get("base", "USD")),
-        ("account tax", account_tax(run.config.get("tax") or {}, run.config.get("currency", {}).get("base", "USD"))),
+        (
+            "account tax",
+            account_tax_text(run.config.get("tax") or {}, run.config.get("currency", {}).get("base", "USD")),
+        ),
         ("dependence model", (manifest.get("dependence") or {}).get("kind")),
         ("seed", manifest.get("seed")),
         ("config sha256", manifest.get("config_sha256")),
-        ("started / finished (UTC)", f"{manifest.get('started_at')} / {finished_text(manifest)}"),
+        ("started / finished (UTC)", f"{manifest.get('started_at')} / {_finished(manifest)}"),
         ("mcalloc / python", f"{manifest.get('engine_version')} / {manifest.get('python')}"),
         ("packages", ", ".join(f"{k} {v}" for k, v in (manifest.get("packages") or {}).items())),
     ]
@@ -262,7 +258,7 @@ def drawdown_axes(run: Run) -> str:
     )
 
 
-def account_tax(tax: Mapping[str, Any], currency: str) -> str:
+def account_tax_text(tax: Mapping[str, Any], currency: str) -> str:
     """The account the run taxed, with the rates that set its tax (tax.kind and its section)."""
     kind = tax.get("kind", "none")
     if kind == "isk":

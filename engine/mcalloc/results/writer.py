@@ -5,6 +5,10 @@ folder, with ``manifest.json`` saying ``status: running``. On success the
 manifest says ``complete`` and the folder takes its final name; on failure
 the manifest says ``failed`` (with the error) and the folder is renamed
 ``<name>.failed``. So a folder with the final name is always complete.
+
+It also holds what a run and a backtest write into their folders alike: the
+manifest's records of the data and of a model's own file, and the seconds
+each stage took (:class:`StageClock`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Names of :mod:`mcalloc.simulation`, imported on first use (see ``__init__.py``)."""
 
 from . import benchmark, collect, currency, distributed, kernels, parallel, paths, resources, workers
-from .paths import ChunkResult, SimulationPlan, chunk_sizes, run_simulation, simulate_chunk
+from .collect import ChunkResult
+from .paths import SimulationPlan, chunk_sizes, run_simulation, simulate_chunk
 
 __all__ = [
     "ChunkResult",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcalloc.metrics.fan import WealthFan
-from mcalloc.portfolio.accounting import BookSummary
+from mcalloc.portfolio.book_summary import BookSummary
 from mcalloc.simulation.parallel import return_free_heap
 
 __all__ = ["ChunkResult", "Collector"]

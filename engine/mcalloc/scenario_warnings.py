@@ -1,6 +1,8 @@
-"""What a scenario leaves unsaid or cannot use, found before a run starts: warnings, not errors.
+"""What a scenario leaves unsaid or its data cannot give: warnings, not errors.
 
-A run records them in its manifest; ``mcalloc validate`` prints them.
+:func:`unsaid_warnings` reads the scenario alone: a run records them in its
+manifest and ``mcalloc validate`` prints them before any run. :func:`calibration_gaps`
+needs the fitted model and its data: a fitted run and ``mcalloc fit`` give it.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ class BookSummary:
     the most steps in a row the NAV spent below its running peak,
     ``underwater_at_end`` the steps of the stretch still running at the end
     (0 if the path ended at a peak). ``drawdown_histogram`` (n_portfolios, 2,
-    :data:`DRAWDOWN_BINS`) counts every path's drawdown at every month end,
+    :data:`mcalloc.portfolio.accounting.DRAWDOWN_BINS`) counts every path's drawdown at every month end,
     in bins of ``1 / DRAWDOWN_BINS``: the pooled distribution behind CDaR;
     ``[:, 0]`` measured from the running peak of the daily NAV, ``[:, 1]``
     from the highest month-end NAV so far, as the optimiser's monthly

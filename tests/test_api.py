@@ -336,3 +336,113 @@ def test_compare_shows_the_investors_money_when_an_account_is_taxed(tmp_path: Pa
             pd.testing.assert_series_equal(own[column], metrics.loc[own.index, column], check_names=False)
     depot = table[table["run"] == "depot"]["taxes_mean"]
     assert (depot > table[table["run"] == "isk"]["taxes_mean"].to_numpy()).all()  # a depot taxes the gains
+
+
+def test_keyword_settings_keep_their_order_and_take_numpy_values(tmp_path: Path) -> None:
+    import numpy as np
+    from mcalloc.config.overrides import override_text
+
+    # a mapping keeps the order it was given in: the first benchmark is the reference (docs/config.md)
+    assert override_text("b", {"z": {"sp500": 1.0}, "a": 2}) == "b={z: {sp500: 1.0}, a: 2}"
+    # what a notebook computes with numpy, and paths, are written as the plain values they hold
+    assert override_text("n", np.int64(200)) == "n=200"
+    assert override_text("x", np.float64(0.25)) == "x=0.25"
+    assert override_text("x", np.array([1, 2])) == "x=[1, 2]"
+    assert override_text("x", {"a": np.float32(0.5)}) == "x={a: 0.5}"
+    assert override_text("d", Path("/tmp/a b")) == "d=/tmp/a b"
+    with pytest.raises(ConfigError, match=r"^mcalloc.run\(simulation__n_paths=...\): cannot write a value of type obj"):
+        mcalloc.run(DEFAULT_CONFIG, out=tmp_path / "run", simulation__n_paths=object())
+    assert not (tmp_path / "run").exists()
+    benchmarks = {"sp500_only": {"sp500": 1.0}, "balanced": {"sp500": 0.5, "intl": 0.5}}
+    settings = {**SMALL, "simulation__n_paths": np.int64(300), "assets__0__ter": np.float64(0.001)}
+    run = mcalloc.run(
+        DEFAULT_CONFIG, out=tmp_path / "run", optimize__objectives=[], portfolio__benchmarks=benchmarks, **settings
+    )
+    assert run.portfolios == ["sp500_only", "balanced"] and run.manifest["n_paths"] == 300
+    assert set(zip(run.diversification["portfolio"], run.diversification["reference"], strict=True)) == {
+        ("balanced", "sp500_only")
+    }
+    # a run is equal to itself only (its tables would make == ambiguous)
+    assert run == run and run != mcalloc.load(run.folder)
+
+
+def test_load_and_load_batch_refuse_what_names_no_run_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(mcalloc.RunFolderError, match=r"^an empty path names no run folder"):
+        mcalloc.load("")  # not the current folder
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    (batch / "index.parquet").write_bytes(b"not parquet")
+    with pytest.raises(mcalloc.RunFolderError, match=r"index\.parquet: unreadable \(.*\); run the batch again") as bad:
+        mcalloc.load_batch(batch)
+    assert "\n" not in str(bad.value)
+    pd.DataFrame({"run": ["x"]}).to_parquet(batch / "index.parquet")
+    with pytest.raises(mcalloc.RunFolderError, match=r"index\.parquet: has no folder column"):
+        mcalloc.load_batch(batch)
+    # a run whose folder is gone is named where it should be, never a same-named folder under the current one
+    pd.DataFrame({"run": ["gone", "never"], "folder": ["runs/gone", ""]}).to_parquet(batch / "index.parquet")
+    index = mcalloc.load_batch(batch)
+    assert list(index["folder"]) == [str(batch / "runs" / "gone"), ""]
+    with pytest.raises(mcalloc.RunFolderError, match=re.escape(str(batch / "runs" / "gone"))):
+        mcalloc.load(index["folder"][0])
+
+
+def test_a_manifest_listing_a_file_outside_its_folder_is_refused(tmp_path: Path) -> None:
+    run = mcalloc.run(DEFAULT_CONFIG, out=tmp_path / "run", overrides=["optimize.objectives=[]"], **SMALL)
+    manifest = json.loads((run.folder / "manifest.json").read_text())
+    (tmp_path / "outside.txt").write_text("x")
+    for name in ("../outside.txt", str(tmp_path / "outside.txt")):
+        files = {**manifest["files"], name: "0" * 64}
+        (run.folder / "manifest.json").write_text(json.dumps({**manifest, "files": files}))
+        with pytest.raises(mcalloc.RunFolderError, match=r"among the result files, a place outside the folder"):
+            mcalloc.load(run.folder)
+
+
+def test_a_run_never_replaces_what_would_lose_another_folder(tmp_path: Path) -> None:
+    run = mcalloc.run(DEFAULT_CONFIG, out=tmp_path / "run", overrides=["optimize.objectives=[]"], **SMALL)
+    manifest = json.loads((run.folder / "manifest.json").read_text())
+    refusals = [
+        # inside a complete run: replacing that run later would delete this one
+        (tmp_path / "run" / "inner", r"inside the mcalloc folder .*/run, which a later run"),
+        # the names mcalloc gives unfinished and failed folders
+        (tmp_path / "other.failed", r"a name mcalloc gives to failed"),
+        (tmp_path / ".other.partial", r"a name mcalloc gives to failed"),
+    ]
+    # a run folder holding another one (put there by hand): replacing it would delete both
+    holder = tmp_path / "holder"
+    shutil.copytree(run.folder, holder)
+    shutil.copytree(run.folder, holder / "nested")
+    refusals.append((holder, r"holds another mcalloc folder \(nested\), which replacing"))
+    # a backtest's folder is not replaced by a run
+    backtest = tmp_path / "backtest"
+    backtest.mkdir()
+    (backtest / "manifest.json").write_text(json.dumps({**manifest, "kind": "backtest"}))
+    refusals.append((backtest, r"holds an mcalloc backtest, not a run"))
+    for out, message in refusals:
+        with pytest.raises(mcalloc.McallocError, match=message) as refused:
+            mcalloc.run(DEFAULT_CONFIG, out=out, overrides=["optimize.objectives=[]"], **SMALL)
+        assert "\n" not in str(refused.value)
+    assert not (tmp_path / "run" / "inner").exists() and (holder / "nested" / "manifest.json").is_file()
+    assert json.loads((backtest / "manifest.json").read_text())["kind"] == "backtest"
+    # an earlier run alone is still replaced, as documented
+    assert mcalloc.run(DEFAULT_CONFIG, out=tmp_path / "run", overrides=["optimize.objectives=[]"], **SMALL)
+
+
+def test_load_and_load_batch_say_what_they_were_given_instead(tmp_path: Path) -> None:
+    (tmp_path / "pilot.failed").mkdir()
+    with pytest.raises(mcalloc.RunFolderError, match=r"pilot: no such folder, but pilot.failed is beside it"):
+        mcalloc.load(tmp_path / "pilot")
+    (tmp_path / ".trial.partial").mkdir()
+    with pytest.raises(
+        mcalloc.RunFolderError, match=r"trial: no such folder, but .trial.partial is beside it .*not fin"
+    ):
+        mcalloc.load(tmp_path / "trial")
+    with pytest.raises(mcalloc.RunFolderError, match=r"nowhere: no such folder; give the folder of an mcalloc batch"):
+        mcalloc.load_batch(tmp_path / "nowhere")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "manifest.json").write_text("{}")
+    with pytest.raises(mcalloc.RunFolderError, match=r"run: a run's folder, not a batch; load it with mcalloc.load"):
+        mcalloc.load_batch(tmp_path / "run")
+    (tmp_path / "batch").mkdir()
+    (tmp_path / "batch" / "index.csv").write_text("run,folder\n")
+    with pytest.raises(mcalloc.RunFolderError, match=r"index.parquet: missing beside index.csv; run the batch again"):
+        mcalloc.load_batch(tmp_path / "batch")

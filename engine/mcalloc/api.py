@@ -28,7 +28,7 @@ import yaml
 from mcalloc.config import load_scenario
 from mcalloc.config.loader import override_text
 from mcalloc.config.schema import Scenario
-from mcalloc.errors import McallocError
+from mcalloc.errors import ConfigError, McallocError
 from mcalloc.results.writer import SCHEMA_VERSION
 
 __all__ = [
@@ -70,12 +70,14 @@ _REQUIRED = {"metrics": ("portfolio",), "weights": ("portfolio", "asset", "weigh
 """The tables every run has, with the columns the readers index by."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Run:
     """One complete run: its folder, manifest, resolved config and every results table.
 
     Tables keep the files' columns and row order (see docs/results.md);
     ``paths`` is the per-path table of ``paths.parquet`` when the run wrote it.
+    Two runs are equal only if they are one object: compare their tables to
+    compare their results.
     """
 
     folder: Path
@@ -206,6 +208,11 @@ def load(folder: str | Path, with_paths: bool = True) -> Run:
         The folder has no manifest, the run did not complete, or its results
         schema has another major version than this mcalloc writes.
     """
+    if isinstance(folder, str) and not folder.strip():  # Path("") would be the current folder
+        raise RunFolderError(
+            "an empty path names no run folder (a batch's run that failed before it started has none); "
+            "give a run's folder"
+        )
     folder = Path(folder)
     try:
         return _load(folder, with_paths)
@@ -268,6 +275,11 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     """
     manifest_file = folder / "manifest.json"
     if not folder.exists():
+        left = (f"{folder.name}.failed", f".{folder.name}.partial") if folder.name else ()
+        beside = next((name for name in left if (folder.parent / name).is_dir()), None)
+        if beside is not None:  # the run of that name failed or has not finished
+            what = "failed: its manifest says why" if beside.endswith(".failed") else "has not finished"
+            raise RunFolderError(f"{folder}: no such folder, but {beside} is beside it (the run {what})")
         raise RunFolderError(f"{folder}: no such folder; give the folder of an mcalloc run")
     if not folder.is_dir():
         run = f" ({folder.parent})" if (folder.parent / "manifest.json").is_file() else ""
@@ -354,6 +366,11 @@ def check_files(folder: Path, manifest: dict[str, Any], skip: tuple[str, ...] = 
     for name, digest in files.items() if isinstance(files, dict) else ():
         if name in skip:
             continue
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise RunFolderError(
+                f"{folder / 'manifest.json'}: lists {name!r} among the result files, a place outside the folder; "
+                "the folder is damaged: run its scenario again"
+            )
         path = folder / name
         again = "run its scenario again" + ("" if name == "config.yaml" else " (config.yaml)")
         if not path.is_file() and name in OPTIONAL_FILES:
@@ -382,13 +399,33 @@ def load_batch(folder: str | Path) -> pd.DataFrame:
     folder = Path(folder)
     index = folder / "index.parquet"
     if not index.is_file():
+        if not folder.is_dir():
+            raise RunFolderError(f"{folder}: no such folder; give the folder of an mcalloc batch")
+        if (folder / "manifest.json").is_file():
+            raise RunFolderError(f"{folder}: a run's folder, not a batch; load it with mcalloc.load")
+        if (folder / "index.csv").is_file():
+            raise RunFolderError(
+                f"{index}: missing beside index.csv; run the batch again to write its index anew (its complete "
+                "runs are skipped)"
+            )
         raise RunFolderError(f"{folder}: no index.parquet; give the folder of an mcalloc batch")
-    table = pd.read_parquet(index)
-    # written relative to the batch folder, wherever that is now (indexes before schema 1.2: as the batch named it)
-    table["folder"] = [
-        str(folder / value) if isinstance(value, str) and value and (folder / value).exists() else value
-        for value in table["folder"]
-    ]
+    try:
+        table = pd.read_parquet(index)
+    except (OSError, ValueError) as error:  # pyarrow's errors of a damaged file are both kinds
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RunFolderError(
+            f"{index}: unreadable ({reason}); run the batch again to write its index anew (its complete runs "
+            "are skipped)"
+        ) from None
+    if "folder" not in table.columns:
+        raise RunFolderError(
+            f"{index}: has no folder column, which every batch index has; run the batch again to write its index "
+            "anew (its complete runs are skipped)"
+        )
+    # written relative to the batch folder, wherever that is now; joined even where the run's folder is gone, so
+    # that loading it names where it should be, never a folder of the same name under the current one (an index
+    # written before schema 1.2 may hold the batch's own absolute names, which joining keeps)
+    table["folder"] = [str(folder / value) if isinstance(value, str) and value else value for value in table["folder"]]
     return table
 
 
@@ -413,7 +450,12 @@ def run(
 
     if isinstance(overrides, str):  # one setting given alone, not split into characters
         overrides = [overrides]
-    extra = [*overrides, *(override_text(key.replace("__", "."), value) for key, value in settings.items())]
+    extra = list(overrides)
+    for key, value in settings.items():
+        try:
+            extra.append(override_text(key.replace("__", "."), value))
+        except ValueError as error:
+            raise ConfigError(f"mcalloc.run({key}=...): {error}") from None
     # an error in a keyword setting names the keyword, not a --set
     origins = [*(None for _ in overrides), *(f"mcalloc.run({key}=...)" for key in settings)]
     if isinstance(config, Scenario):

@@ -4,11 +4,27 @@ from __future__ import annotations
 
 import types
 import typing
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["Frozen"]
+__all__ = ["Frozen", "Identifier"]
+
+_READ_AS_MISSING = frozenset({"nan", "null"})
+"""Names the pattern below allows that pandas reads back from a CSV file as a missing value (NaN)."""
+
+
+def _not_read_as_missing(name: str) -> str:
+    if name in _READ_AS_MISSING:
+        raise ValueError(
+            f"'{name}' is read back from the results' CSV files as a missing value, so the tables could not "
+            "name it; choose another name"
+        )
+    return name
+
+
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40), AfterValidator(_not_read_as_missing)]
+"""A name the user gives (a scenario, asset, portfolio, group): lower-case letters, digits and _, as results name it."""
 
 
 def _numbers_only(annotation: object) -> bool:

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BeforeValidator, Field, model_validator
 
-from mcalloc.config.base import Frozen
+from mcalloc.config.base import Frozen, Identifier
 
 __all__ = [
     "DEFAULT_FIT_PATHS",
@@ -38,7 +38,6 @@ __all__ = [
     "TurnoverConfig",
 ]
 
-Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 
 DEFAULT_FIT_PATHS = 20_000
 

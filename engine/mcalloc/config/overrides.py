@@ -8,6 +8,9 @@ null for a name the section lacks is refused as a misspelling.
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import os
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -75,9 +78,40 @@ def parse_key(part: str) -> str | int:
 
 
 def override_text(key: str, value: object) -> str:
-    """The ``--set`` string that gives ``key`` (dotted) the value ``value`` (written as one line of YAML)."""
-    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    """The ``--set`` string that gives ``key`` (dotted) the value ``value`` (written as one line of YAML).
+
+    Mappings keep their order (the first benchmark is the reference). numpy
+    numbers and arrays and paths are written as the plain values they hold.
+
+    Raises
+    ------
+    ValueError
+        If ``value`` holds something YAML cannot write (an object of another kind).
+    """
+    text = yaml.safe_dump(_plain(value), default_flow_style=True, width=10_000, sort_keys=False).strip()
     return f"{key}={text.removesuffix('...').strip()}"
+
+
+def _plain(value: object) -> object:
+    """``value`` with numpy numbers, arrays, paths and decimals as the Python numbers, lists and text they hold."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {_plain(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_plain(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if value is None or isinstance(value, str | bool | int | float | datetime.date):
+        return value
+    raise ValueError(
+        f"cannot write a value of type {type(value).__name__} as a setting; give a number, text, true or false, "
+        "a list or a mapping"
+    )
 
 
 def override_key(override: str) -> KeyPath:

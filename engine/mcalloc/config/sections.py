@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from mcalloc.config.base import Frozen
+from mcalloc.config.base import Frozen, Identifier
 from mcalloc.config.model_schema import (
     StartConfig,
 )
@@ -42,7 +42,6 @@ __all__ = [
     "not_at_the_ecb",
 ]
 
-Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 
 RebalanceFrequency = Literal["daily", "monthly", "quarterly", "annual", "never", "flows"]
 

@@ -108,7 +108,7 @@ class RunFolder:
         result (it holds a ``manifest.json``), and only once the new run is
         complete.
         """
-        working = working_folder(final, "manifest.json", "results folder")
+        working = working_folder(final, "manifest.json", "results folder", str(manifest.get("kind", "run")))
         folder = cls(final=final, working=working)
         folder.manifest = {
             "status": "running",
@@ -269,14 +269,31 @@ def place_problem(path: Path) -> str | None:
     return None
 
 
-def check_final(final: Path, marker: str, what: str) -> None:
+def check_final(final: Path, marker: str, what: str, kind: str = "run") -> None:
     """Refuse a ``final`` folder that :func:`working_folder` would refuse, without making anything.
 
     ``final`` may exist only as an empty folder or as an earlier folder of
-    the same kind (one holding ``marker``), which is then replaced; its
+    the same kind (one holding ``marker``; for a manifest, of the same
+    ``kind``: a run does not replace a backtest), which is then replaced; its
     parents must be folders that can be written. A symbolic link is refused:
     the finished folder would replace the link, not the folder it points to.
+    So are a name mcalloc gives its failed and hidden working folders, a place
+    inside another mcalloc folder, and a folder to replace that holds one:
+    replacing the outer folder would delete the inner one.
     """
+    hidden = final.name.startswith(".") and final.name.endswith((".partial", ".replaced"))
+    if hidden or final.name.endswith(".failed"):
+        # a failed run of NAME would replace a complete NAME.failed; .NAME.partial is a working folder's name
+        raise OutputError(
+            f"{final}: a name mcalloc gives to failed (NAME.failed) and unfinished (.NAME.partial) folders, so a "
+            "complete one there could be replaced by a failure; choose another --out"
+        )
+    holder = next((parent for parent in final.parents if (parent / "manifest.json").is_file()), None)
+    if holder is not None:
+        raise OutputError(
+            f"{final}: inside the mcalloc folder {holder}, which a later run or backtest there would replace with "
+            "all it holds; choose an --out outside it"
+        )
     try:
         link = os.readlink(final)
     except OSError:  # not a link, not there, or a name the system refuses (found below)
@@ -295,15 +312,38 @@ def check_final(final: Path, marker: str, what: str) -> None:
         raise OutputError(f"{final}: cannot use this folder ({exc.strerror}); choose another --out") from None
     if occupied:
         raise OutputError(f"{final}: exists and is not an mcalloc {what}; choose another --out")
+    if is_same_kind:
+        _check_replaceable(final, marker, what, kind)
 
 
-def working_folder(final: Path, marker: str, what: str) -> Path:
+def _check_replaceable(final: Path, marker: str, what: str, kind: str) -> None:
+    """Refuse to replace ``final`` (an earlier folder holding ``marker``) if it is of another kind or holds another."""
+    if marker == "manifest.json":
+        try:
+            found = json.loads((final / marker).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            found = {}
+        existing = str(found.get("kind", "run")) if isinstance(found, dict) else "run"
+        if existing != kind:
+            raise OutputError(f"{final}: holds an mcalloc {existing}, not a {kind}; choose another --out")
+    try:
+        inner = next((path.parent for path in final.glob("*/*") if path.name in ("manifest.json", marker)), None)
+    except OSError:
+        inner = None
+    if inner is not None:
+        raise OutputError(
+            f"{final}: holds another mcalloc folder ({inner.name}), which replacing this {what} would delete; "
+            "move it out first, or choose another --out"
+        )
+
+
+def working_folder(final: Path, marker: str, what: str, kind: str = "run") -> Path:
     """A fresh ``.<name>.partial`` beside ``final``, where a folder is built before :func:`move_into_place`.
 
     ``final`` may exist only as an empty folder or as an earlier folder of
-    the same kind (one holding ``marker``), which is then replaced.
+    the same kind (one holding ``marker``), which is then replaced (see :func:`check_final`).
     """
-    check_final(final, marker, what)
+    check_final(final, marker, what, kind)
     working = final.parent / f".{final.name}.partial"
     try:
         final.parent.mkdir(parents=True, exist_ok=True)

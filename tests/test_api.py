@@ -446,3 +446,49 @@ def test_load_and_load_batch_say_what_they_were_given_instead(tmp_path: Path) ->
     (tmp_path / "batch" / "index.csv").write_text("run,folder\n")
     with pytest.raises(mcalloc.RunFolderError, match=r"index.parquet: missing beside index.csv; run the batch again"):
         mcalloc.load_batch(tmp_path / "batch")
+
+
+def test_arguments_of_the_wrong_kind_are_refused_in_one_line(tmp_path: Path) -> None:
+    wrong = [
+        (lambda: mcalloc.run(None), ConfigError, r"^mcalloc.run: config is not a path \(it is of type NoneType\)"),
+        (
+            lambda: mcalloc.run(b"configs/default.yaml"),
+            ConfigError,
+            r"^mcalloc.run: config is not a path \(it is of type bytes\)",
+        ),
+        (lambda: mcalloc.run({"name": "x"}), ConfigError, r"^mcalloc.run: config is not a path \(it is of type dict\)"),
+        (
+            lambda: mcalloc.run(DEFAULT_CONFIG, out=5),
+            ConfigError,
+            r"^mcalloc.run: out is not a path \(it is of type int\)",
+        ),
+        (
+            lambda: mcalloc.run(DEFAULT_CONFIG, overrides=None),
+            ConfigError,
+            r"^mcalloc.run: overrides holds a value of type NoneType, not text",
+        ),
+        (
+            lambda: mcalloc.run(DEFAULT_CONFIG, overrides=[5]),
+            ConfigError,
+            r"^mcalloc.run: overrides holds a value of type int, not text",
+        ),
+        (
+            lambda: mcalloc.load(None),
+            mcalloc.RunFolderError,
+            r"^mcalloc.load: folder is not a path \(it is of type NoneType",
+        ),
+        (
+            lambda: mcalloc.load(b"results"),
+            mcalloc.RunFolderError,
+            r"^mcalloc.load: folder is not a path \(it is of type bytes",
+        ),
+        (
+            lambda: mcalloc.load_batch(3),
+            mcalloc.RunFolderError,
+            r"^mcalloc.load_batch: folder is not a path \(it is of type int",
+        ),
+    ]
+    for call, kind, message in wrong:
+        with pytest.raises(kind, match=message) as refused:
+            call()
+        assert "\n" not in str(refused.value)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -199,6 +200,13 @@ def _read_table(path: Path) -> pd.DataFrame | None:
         raise RunFolderError(f"{path}: unreadable ({reason}); the folder is damaged: run its scenario again") from None
 
 
+def _text_or_path(value: object, what: str, give: str, error: type[McallocError] = ConfigError) -> Path:
+    """``value`` as a Path; anything but text or a path (None, bytes, a number) refused in one line naming ``what``."""
+    if isinstance(value, str | os.PathLike) and not isinstance(os.fspath(value), bytes):
+        return Path(value)
+    raise error(f"{what} is not a path (it is of type {type(value).__name__}); give {give}")
+
+
 def load(folder: str | Path, with_paths: bool = True) -> Run:
     """Read a finished run's folder (``with_paths=False``: without the per-path table, the largest).
 
@@ -213,7 +221,7 @@ def load(folder: str | Path, with_paths: bool = True) -> Run:
             "an empty path names no run folder (a batch's run that failed before it started has none); "
             "give a run's folder"
         )
-    folder = Path(folder)
+    folder = _text_or_path(folder, "mcalloc.load: folder", "the run's folder as text or a Path", RunFolderError)
     try:
         return _load(folder, with_paths)
     except PermissionError as error:  # a folder on a shared drive, say: what cannot be read, in one line
@@ -396,7 +404,7 @@ def load_batch(folder: str | Path) -> pd.DataFrame:
     RunFolderError
         The folder holds no batch index.
     """
-    folder = Path(folder)
+    folder = _text_or_path(folder, "mcalloc.load_batch: folder", "the batch's folder as text or a Path", RunFolderError)
     index = folder / "index.parquet"
     if not index.is_file():
         if not folder.is_dir():
@@ -448,8 +456,22 @@ def run(
     from mcalloc.pipeline import run_scenario
     from mcalloc.simulation.resources import check_memory
 
+    if not isinstance(config, Scenario):
+        config = _text_or_path(config, "mcalloc.run: config", "a YAML file's path (text or a Path) or a Scenario")
+    if out is not None:
+        out = _text_or_path(out, "mcalloc.run: out", "the results folder as text or a Path, or leave it out")
     if isinstance(overrides, str):  # one setting given alone, not split into characters
         overrides = [overrides]
+    if not isinstance(overrides, list | tuple) or not all(isinstance(item, str) for item in overrides):
+        odd = (
+            overrides
+            if not isinstance(overrides, list | tuple)
+            else next(o for o in overrides if not isinstance(o, str))
+        )
+        raise ConfigError(
+            f"mcalloc.run: overrides holds a value of type {type(odd).__name__}, not text; give --set strings such as "
+            "'simulation.n_paths=2000', or keyword settings (simulation__n_paths=2000)"
+        )
     extra = list(overrides)
     for key, value in settings.items():
         try:

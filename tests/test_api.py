@@ -420,7 +420,8 @@ def test_a_run_never_replaces_what_would_lose_another_folder(tmp_path: Path) -> 
     for out, message in refusals:
         with pytest.raises(mcalloc.McallocError, match=message) as refused:
             mcalloc.run(DEFAULT_CONFIG, out=out, overrides=["optimize.objectives=[]"], **SMALL)
-        assert "\n" not in str(refused.value)
+        # the argument is out=, not the command line's --out
+        assert "\n" not in str(refused.value) and "--out" not in str(refused.value) and "out=" in str(refused.value)
     assert not (tmp_path / "run" / "inner").exists() and (holder / "nested" / "manifest.json").is_file()
     assert json.loads((backtest / "manifest.json").read_text())["kind"] == "backtest"
     # an earlier run alone is still replaced, as documented
@@ -433,7 +434,8 @@ def test_load_and_load_batch_say_what_they_were_given_instead(tmp_path: Path) ->
         mcalloc.load(tmp_path / "pilot")
     (tmp_path / ".trial.partial").mkdir()
     with pytest.raises(
-        mcalloc.RunFolderError, match=r"trial: no such folder, but .trial.partial is beside it .*not fin"
+        mcalloc.RunFolderError,
+        match=r"trial: no such folder, but .trial.partial is beside it \(the run runs or was stopped",
     ):
         mcalloc.load(tmp_path / "trial")
     with pytest.raises(mcalloc.RunFolderError, match=r"nowhere: no such folder; give the folder of an mcalloc batch"):
@@ -465,7 +467,7 @@ def test_arguments_of_the_wrong_kind_are_refused_in_one_line(tmp_path: Path) -> 
         (
             lambda: mcalloc.run(DEFAULT_CONFIG, overrides=None),
             ConfigError,
-            r"^mcalloc.run: overrides holds a value of type NoneType, not text",
+            r"^mcalloc.run: overrides is of type NoneType; give a list",
         ),
         (
             lambda: mcalloc.run(DEFAULT_CONFIG, overrides=[5]),
@@ -492,3 +494,34 @@ def test_arguments_of_the_wrong_kind_are_refused_in_one_line(tmp_path: Path) -> 
         with pytest.raises(kind, match=message) as refused:
             call()
         assert "\n" not in str(refused.value)
+
+
+def test_what_is_not_mcallocs_or_an_older_index_is_read_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+    from mcalloc.config.overrides import override_text
+
+    # another tool's manifest.json in a folder above is not an mcalloc folder: the run goes ahead
+    project = tmp_path / "webapp"
+    project.mkdir()
+    (project / "manifest.json").write_text(json.dumps({"name": "my-webapp"}))
+    monkeypatch.chdir(project)
+    run = mcalloc.run(DEFAULT_CONFIG, out="results/run", overrides=np.array(["optimize.objectives=[]"]), **SMALL)
+    assert run.folder.resolve() == project / "results" / "run"
+    # ../x is not inside the current folder, whatever it holds
+    shutil.copyfile(run.folder / "manifest.json", project / "manifest.json")
+    assert mcalloc.run(DEFAULT_CONFIG, out="../beside", overrides=["optimize.objectives=[]"], **SMALL)
+    with pytest.raises(ConfigError, match=r"^mcalloc.run: overrides is of type dict; give a list of --set strings"):
+        mcalloc.run(DEFAULT_CONFIG, overrides={"simulation.n_paths": 5})
+    with pytest.raises(mcalloc.RunFolderError, match=r"^an empty path names no batch folder"):
+        mcalloc.load_batch("")
+    # an index written before schema 1.2 names folders as the batch did, relative to where it ran
+    batch = tmp_path / "results" / "old"
+    shutil.copytree(run.folder, batch / "runs" / "x")
+    pd.DataFrame({"run": ["x"], "folder": ["results/old/runs/x"]}).to_parquet(batch / "index.parquet")
+    monkeypatch.chdir(tmp_path)
+    assert mcalloc.load(mcalloc.load_batch(batch)["folder"][0]).folder == Path("results/old/runs/x")
+    # dates from pandas and numpy keep their time of day for the schema to judge
+    assert override_text("d", pd.Timestamp("2005-01-01 12:00")) == "d='2005-01-01T12:00:00'"
+    assert override_text("d", np.datetime64("2005-01-01T00:00:00.000000000")) == "d='2005-01-01'"

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import warnings
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ import yaml
 from mcalloc.config import load_scenario
 from mcalloc.config.loader import override_text
 from mcalloc.config.schema import Scenario
-from mcalloc.errors import ConfigError, McallocError
+from mcalloc.errors import ConfigError, McallocError, OutputError
 from mcalloc.results.writer import SCHEMA_VERSION
 
 __all__ = [
@@ -286,7 +287,11 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         left = (f"{folder.name}.failed", f".{folder.name}.partial") if folder.name else ()
         beside = next((name for name in left if (folder.parent / name).is_dir()), None)
         if beside is not None:  # the run of that name failed or has not finished
-            what = "failed: its manifest says why" if beside.endswith(".failed") else "has not finished"
+            what = (
+                "failed: its manifest says why"
+                if beside.endswith(".failed")
+                else "runs or was stopped: mcalloc runs tells"
+            )
             raise RunFolderError(f"{folder}: no such folder, but {beside} is beside it (the run {what})")
         raise RunFolderError(f"{folder}: no such folder; give the folder of an mcalloc run")
     if not folder.is_dir():
@@ -404,6 +409,8 @@ def load_batch(folder: str | Path) -> pd.DataFrame:
     RunFolderError
         The folder holds no batch index.
     """
+    if isinstance(folder, str) and not folder.strip():  # Path("") would be the current folder
+        raise RunFolderError("an empty path names no batch folder; give the folder of an mcalloc batch")
     folder = _text_or_path(folder, "mcalloc.load_batch: folder", "the batch's folder as text or a Path", RunFolderError)
     index = folder / "index.parquet"
     if not index.is_file():
@@ -430,11 +437,26 @@ def load_batch(folder: str | Path) -> pd.DataFrame:
             f"{index}: has no folder column, which every batch index has; run the batch again to write its index "
             "anew (its complete runs are skipped)"
         )
-    # written relative to the batch folder, wherever that is now; joined even where the run's folder is gone, so
-    # that loading it names where it should be, never a folder of the same name under the current one (an index
-    # written before schema 1.2 may hold the batch's own absolute names, which joining keeps)
-    table["folder"] = [str(folder / value) if isinstance(value, str) and value else value for value in table["folder"]]
+    table["folder"] = pd.Series([_batch_run_folder(folder, value) for value in table["folder"]], index=table.index)
     return table
+
+
+def _batch_run_folder(batch: Path, value: object) -> object:
+    """A batch index's ``folder`` value as a path to load.
+
+    Written relative to the batch folder (``runs/<name>``), wherever that is
+    now: joined to it even where the run's folder is gone, so that loading
+    it names where it should be, never a same-named folder under the current
+    one. An index written before schema 1.2 holds the folder as the batch
+    named it (``results/<batch>/runs/<name>``, relative to where it ran):
+    that is joined only where the joined folder exists.
+    """
+    if not isinstance(value, str) or not value:
+        return value
+    joined = batch / value
+    if Path(value).parts[:1] == ("runs",) or joined.exists() or not Path(value).exists():
+        return str(joined)
+    return value
 
 
 def run(
@@ -462,12 +484,14 @@ def run(
         out = _text_or_path(out, "mcalloc.run: out", "the results folder as text or a Path, or leave it out")
     if isinstance(overrides, str):  # one setting given alone, not split into characters
         overrides = [overrides]
-    if not isinstance(overrides, list | tuple) or not all(isinstance(item, str) for item in overrides):
-        odd = (
-            overrides
-            if not isinstance(overrides, list | tuple)
-            else next(o for o in overrides if not isinstance(o, str))
+    if isinstance(overrides, bytes | Mapping) or not isinstance(overrides, Iterable):
+        raise ConfigError(
+            f"mcalloc.run: overrides is of type {type(overrides).__name__}; give a list of --set strings such as "
+            "'simulation.n_paths=2000', or keyword settings (simulation__n_paths=2000)"
         )
+    overrides = list(overrides)
+    odd = next((item for item in overrides if not isinstance(item, str)), None)
+    if odd is not None:
         raise ConfigError(
             f"mcalloc.run: overrides holds a value of type {type(odd).__name__}, not text; give --set strings such as "
             "'simulation.n_paths=2000', or keyword settings (simulation__n_paths=2000)"
@@ -486,7 +510,10 @@ def run(
         scenario = load_scenario(Path(config), extra, origins)
     if not force:
         check_memory(scenario, "pass force=True")
-    outcome = run_scenario(scenario, out=Path(out) if out is not None else None)
+    try:
+        outcome = run_scenario(scenario, out=Path(out) if out is not None else None)
+    except OutputError as error:  # the folder's checks speak to the command line; here the argument is out=
+        raise OutputError(re.sub(r"--out\b", "out=", str(error))) from None
     return load(outcome.folder)
 
 

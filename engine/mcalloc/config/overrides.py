@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import enum
 import os
 from collections.abc import Mapping
 from functools import cache
@@ -88,7 +89,10 @@ def override_text(key: str, value: object) -> str:
     ValueError
         If ``value`` holds something YAML cannot write (an object of another kind).
     """
-    text = yaml.safe_dump(_plain(value), default_flow_style=True, width=10_000, sort_keys=False).strip()
+    try:
+        text = yaml.safe_dump(_plain(value), default_flow_style=True, width=10_000, sort_keys=False).strip()
+    except yaml.YAMLError as error:  # a subclass of a plain type, say, that YAML will not write
+        raise ValueError(f"cannot write {value!r} as a setting ({type(error).__name__})") from None
     return f"{key}={text.removesuffix('...').strip()}"
 
 
@@ -96,17 +100,23 @@ def _plain(value: object) -> object:
     """``value`` with numpy numbers, arrays, paths and decimals as the Python numbers, lists and text they hold."""
     import numpy as np
 
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {_plain(key): _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple | np.ndarray):
         return [_plain(item) for item in value]
+    if isinstance(value, np.datetime64):  # as a date (its .item() is an integer of nanoseconds for some units)
+        return str(np.datetime_as_string(value, unit="D"))
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, enum.Enum):
+        return _plain(value.value)
+    if isinstance(value, datetime.date):  # a pandas Timestamp too, with its time (the schema judges a time of day)
+        return value.isoformat()
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if isinstance(value, decimal.Decimal):
         return float(value)
-    if value is None or isinstance(value, str | bool | int | float | datetime.date):
+    if value is None or isinstance(value, str | bool | int | float):
         return value
     raise ValueError(
         f"cannot write a value of type {type(value).__name__} as a setting; give a number, text, true or false, "

@@ -286,13 +286,14 @@ def check_final(final: Path, marker: str, what: str, kind: str = "run") -> None:
         # a failed run of NAME would replace a complete NAME.failed; .NAME.partial is a working folder's name
         raise OutputError(
             f"{final}: a name mcalloc gives to failed (NAME.failed) and unfinished (.NAME.partial) folders, so a "
-            "complete one there could be replaced by a failure; choose another --out"
+            "complete one there could be replaced by a failure; give it another name (another --out)"
         )
-    holder = next((parent for parent in final.parents if (parent / "manifest.json").is_file()), None)
+    # the folders above, as the system resolves them (../x is not inside the current folder)
+    holder = next((parent for parent in Path(os.path.abspath(final)).parents if _is_mcalloc_folder(parent)), None)
     if holder is not None:
         raise OutputError(
             f"{final}: inside the mcalloc folder {holder}, which a later run or backtest there would replace with "
-            "all it holds; choose an --out outside it"
+            "all it holds; choose an --out (or output.dir) outside it"
         )
     try:
         link = os.readlink(final)
@@ -316,6 +317,15 @@ def check_final(final: Path, marker: str, what: str, kind: str = "run") -> None:
         _check_replaceable(final, marker, what, kind)
 
 
+def _is_mcalloc_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds an mcalloc manifest (not another tool's ``manifest.json``)."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "schema_version" in manifest and "status" in manifest
+
+
 def _check_replaceable(final: Path, marker: str, what: str, kind: str) -> None:
     """Refuse to replace ``final`` (an earlier folder holding ``marker``) if it is of another kind or holds another."""
     if marker == "manifest.json":
@@ -327,7 +337,14 @@ def _check_replaceable(final: Path, marker: str, what: str, kind: str) -> None:
         if existing != kind:
             raise OutputError(f"{final}: holds an mcalloc {existing}, not a {kind}; choose another --out")
     try:
-        inner = next((path.parent for path in final.glob("*/*") if path.name in ("manifest.json", marker)), None)
+        inner = next(
+            (
+                path.parent
+                for path in final.glob("*/*")
+                if (_is_mcalloc_folder(path.parent) if path.name == "manifest.json" else path.name == marker)
+            ),
+            None,
+        )
     except OSError:
         inner = None
     if inner is not None:

@@ -44,16 +44,15 @@ _READ_AS_MISSING = frozenset({"NA", "NULL", "NaN", "None", "nan", "null"})
 """Run names the pattern allows that pandas reads back from ``index.csv`` as a missing value."""
 
 
-def _check_run_names(names: list[str], where: str, remedy: str) -> None:
+def _check_run_name(name: str, where: str, remedy: str) -> None:
     """Refuse a run name the index would read back as missing, or that names a failed run's folder."""
-    for name in names:
-        if name in _READ_AS_MISSING:
-            raise ConfigError(f"{where}: a run named '{name}' is read back from index.csv as a missing value; {remedy}")
-        if name.endswith(".failed"):
-            raise ConfigError(
-                f"{where}: a run named '{name}' would share its folder's name with a failed run's "
-                f"({name.removesuffix('.failed')}.failed); {remedy}"
-            )
+    if name in _READ_AS_MISSING:
+        raise ConfigError(f"{where}: a run named '{name}' is read back from index.csv as a missing value; {remedy}")
+    if name.endswith(".failed"):
+        raise ConfigError(
+            f"{where}: a run named '{name}' would share its folder's name with a failed run's "
+            f"({name.removesuffix('.failed')}.failed); {remedy}"
+        )
 
 
 class _Entry(BaseModel):
@@ -221,7 +220,8 @@ def read_sweep(path: Path) -> Batch:
             else "make the grid's values differ in letters and digits"
         )
         raise ConfigError(f"{path}: two runs are both named '{duplicate}'; {hint}")
-    _check_run_names(names, str(path), "rename the runs: entry")
+    for name in names:
+        _check_run_name(name, str(path), "rename the runs: entry")
     named = ["entry"] if any(entry.name for entry in sweep.runs) else []
     plain_keys = [key for run in runs for key in run.swept if key not in keys and key != "entry"]
     parameters = tuple(dict.fromkeys([*keys, *named, *plain_keys]))
@@ -366,5 +366,5 @@ def batch_from_inputs(inputs: list[Path], name: str | None = None) -> Batch:
     if clash is not None:
         raise ConfigError(f"two scenario files would both run as '{clash}'; rename one of them")
     for run, file in zip(runs, files, strict=True):
-        _check_run_names([run.name], str(file), "rename the file")
+        _check_run_name(run.name, str(file), "rename the file")
     return Batch(name or (inputs[0].stem if len(inputs) == 1 else "batch"), runs, ())

@@ -317,23 +317,25 @@ def check_final(final: Path, marker: str, what: str, kind: str = "run") -> None:
         _check_replaceable(final, marker, what, kind)
 
 
-def _is_mcalloc_folder(folder: Path) -> bool:
-    """Whether ``folder`` holds an mcalloc manifest (not another tool's ``manifest.json``)."""
+def _manifest_in(folder: Path) -> dict[str, Any]:
+    """``folder``'s ``manifest.json`` as a mapping; empty where there is none, or it is not a JSON object."""
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return isinstance(manifest, dict) and "schema_version" in manifest and "status" in manifest
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def _is_mcalloc_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds an mcalloc manifest (not another tool's ``manifest.json``)."""
+    manifest = _manifest_in(folder)
+    return "schema_version" in manifest and "status" in manifest
 
 
 def _check_replaceable(final: Path, marker: str, what: str, kind: str) -> None:
     """Refuse to replace ``final`` (an earlier folder holding ``marker``) if it is of another kind or holds another."""
     if marker == "manifest.json":
-        try:
-            found = json.loads((final / marker).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            found = {}
-        existing = str(found.get("kind", "run")) if isinstance(found, dict) else "run"
+        existing = str(_manifest_in(final).get("kind", "run"))
         if existing != kind:
             raise OutputError(f"{final}: holds an mcalloc {existing}, not a {kind}; choose another --out")
     try:

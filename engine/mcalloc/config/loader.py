@@ -492,7 +492,9 @@ def config_hash(scenario: Scenario) -> str:
     Where and on how many workers it runs (``simulation.n_jobs``,
     ``backend``, ``scheduler``) and what is written where (``output``)
     change no number, so they are left out; ``output.calibration``, which
-    sets the simulated windows behind ``calibration.csv``, is kept.
+    sets the simulated windows behind ``calibration.csv``, is kept. The
+    order of ``portfolio.benchmarks`` counts (since results schema 1.15): the
+    first is the reference of ``diversification.csv``.
     """
     return settings_hash(scenario_to_dict(scenario))
 
@@ -504,5 +506,9 @@ def settings_hash(data: dict[str, Any]) -> str:
         data["output"] = {"calibration": output["calibration"]}
     for key in WHERE_IT_RUNS:
         data.get("simulation", {}).pop(key, None)
+    portfolio = data.get("portfolio")
+    if isinstance(portfolio, dict) and isinstance(portfolio.get("benchmarks"), dict):
+        # the keys are sorted below, and the first benchmark is the reference the others are compared with
+        portfolio["benchmark_order"] = list(portfolio["benchmarks"])
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()

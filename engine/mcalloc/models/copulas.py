@@ -21,6 +21,7 @@ maximum likelihood of the copula density with that correlation.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from mcalloc.models.dependence import (
     mix_days,
     nearest_correlation,
 )
+from mcalloc.models.inversion import SMALLEST_UNIFORM, InversionTable, standard_normals
 from mcalloc.models.marginals import FittedMarginal
 
 __all__ = [
@@ -54,12 +56,6 @@ __all__ = [
 
 _NU_BOUNDS = (2.05, 500.0)
 
-_MIXING_LEVELS = 7
-"""Levels of the :class:`MixingTable`: the last starts ``2**-29`` from 0 or 1; beyond, inversion is exact."""
-_MIXING_CELLS = 1920
-"""Cells per level: each level's step is ``2**-7`` of where it starts, which bounds the relative error."""
-_SMALLEST_UNIFORM = 2.0**-54
-
 
 def t_mixing_exact(nu: float, uniforms: np.ndarray, upper: bool = False) -> np.ndarray:
     """``sqrt(nu / w)`` for ``w`` the chi-square(``nu``) quantile of each of ``uniforms`` (exact, slow).
@@ -73,7 +69,7 @@ def t_mixing_exact(nu: float, uniforms: np.ndarray, upper: bool = False) -> np.n
     if upper:
         complements: np.ndarray = np.sqrt(nu / (2.0 * special.gammainccinv(nu / 2.0, given)))
         return complements
-    uniforms = np.maximum(given, _SMALLEST_UNIFORM)
+    uniforms = np.maximum(given, SMALLEST_UNIFORM)
     quantiles = np.empty_like(uniforms)
     lower = uniforms <= 0.5
     quantiles[lower] = special.gammaincinv(nu / 2.0, uniforms[lower])
@@ -83,76 +79,24 @@ def t_mixing_exact(nu: float, uniforms: np.ndarray, upper: bool = False) -> np.n
 
 
 @dataclass(frozen=True)
-class MixingTable:
-    """:func:`t_mixing_exact` tabulated for the compiled kernel :func:`mcalloc.simulation.kernels.t_mixing`.
+class MixingTable(InversionTable):
+    """:func:`t_mixing_exact` tabulated: an :class:`mcalloc.models.inversion.InversionTable`.
 
     ``sqrt(nu / w)`` grows like ``u**(-1 / nu)`` as ``u -> 0`` and falls
-    steeply as ``u -> 1``, so each half of ``(0, 1)`` is tabulated in the
-    distance ``v`` from its end on geometric levels: level ``k`` covers ``v``
-    in ``[2**(-5 - 4k), 2**(-1 - 4k))`` (the first up to 0.5) in 1,920 equal
-    steps. The linear interpolation's relative error is then a few parts in a
-    million at worst (``nu`` near 2), tested against the exact inverse. The
-    uniforms within ``2**-29`` of an end, about one in 270 million, are
-    inverted exactly. ``pairs`` holds ``base`` and ``slope`` side by side for
-    the kernel, which then reads one cache line per lookup.
+    steeply as ``u -> 1``, which the table's geometric levels follow: the
+    linear interpolation's relative error is a few parts in a million at
+    worst (``nu`` near 2), tested against the exact inverse.
     """
 
-    nu: float
-    base: np.ndarray = field(repr=False, compare=False)
-    slope: np.ndarray = field(repr=False, compare=False)
-    starts: np.ndarray = field(repr=False, compare=False)
-    inverse_steps: np.ndarray = field(repr=False, compare=False)
-    lasts: np.ndarray = field(repr=False, compare=False)
-    offsets: np.ndarray = field(repr=False, compare=False)
+    nu: float = math.nan
 
     @classmethod
     def of(cls, nu: float) -> MixingTable:
-        starts = 2.0 ** (-5.0 - 4.0 * np.arange(_MIXING_LEVELS))
-        ends = np.concatenate([[0.5], starts[:-1]])
-        steps = (ends - starts) / _MIXING_CELLS
-        # the first level has one cell more, beyond 0.5, for a uniform of exactly 0.5
-        cells = [_MIXING_CELLS + 1] + [_MIXING_CELLS] * (_MIXING_LEVELS - 1)
-        distances = [start + np.arange(n + 1) * step for start, step, n in zip(starts, steps, cells, strict=True)]
         # the lower side inverts u = v, the upper side u = 1 - v through the complement
-        tables = [t_mixing_exact(nu, v) for v in distances] + [t_mixing_exact(nu, v, upper=True) for v in distances]
-        offsets = np.cumsum([0] + 2 * cells)[:-1].astype(np.int64)
-        base = np.concatenate([table[:-1] for table in tables])
-        slope = np.concatenate([np.diff(table) for table in tables])
-        return cls(nu, base, slope, starts, 1.0 / steps, np.array(cells, dtype=np.int64) - 1, offsets)
-
-    def __call__(self, uniforms: np.ndarray) -> np.ndarray:
-        """``sqrt(nu / w)`` for ``uniforms`` of any shape: the numpy reference of :meth:`invert_in_place`."""
-        uniforms = np.asarray(uniforms, dtype=float)
-        upper = uniforms > 0.5
-        distance = np.minimum(uniforms, 1.0 - uniforms)
-        level = np.sum(distance[..., None] < self.starts, axis=-1)
-        exact = level == self.starts.size
-        level[exact] = 0
-        local = (distance - self.starts[level]) * self.inverse_steps[level]
-        # the cell within its level first, as the kernel finds it: a distance just below a level's top stays there
-        cell = np.minimum(local.astype(np.int64), self.lasts[level])
-        index = self.offsets[upper * self.starts.size + level] + cell
-        local -= cell
-        result: np.ndarray = np.take(self.slope, index)
-        result *= local
-        result += np.take(self.base, index)
-        if exact.any():
-            result[exact] = t_mixing_exact(self.nu, uniforms[exact])
-        return result
-
-    @cached_property
-    def pairs(self) -> np.ndarray:
-        """Each cell's base and slope side by side, (2 * n_cells,)."""
-        return np.column_stack([self.base, self.slope]).ravel()
-
-    def invert_in_place(self, uniforms: np.ndarray) -> np.ndarray:
-        """:meth:`__call__` for ``uniforms`` (n_steps, n_paths), compiled, in place."""
-        from mcalloc.simulation.kernels import t_mixing
-
-        if t_mixing(uniforms, self.pairs, self.starts, self.inverse_steps, self.lasts, self.offsets):
-            exact = np.signbit(uniforms)
-            uniforms[exact] = t_mixing_exact(self.nu, -uniforms[exact])
-        return uniforms
+        arrays = InversionTable.tabulate(
+            functools.partial(t_mixing_exact, nu), functools.partial(t_mixing_exact, nu, upper=True)
+        )
+        return cls(**arrays, exact=functools.partial(t_mixing_exact, nu), nu=nu)
 
 
 @dataclass(frozen=True)
@@ -187,7 +131,7 @@ class TCopula:
 
     def _draws(self, rng: np.random.Generator, n_paths: int, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
         """Day-major normals (n_steps, n, n_paths), then the uniforms (n_steps, n_paths) that ``w`` is inverted from."""
-        draws = rng.standard_normal((n_steps, self.correlation.shape[0], n_paths))
+        draws = standard_normals(rng, (n_steps, self.correlation.shape[0], n_paths))
         return draws, rng.random((n_steps, n_paths))
 
     def sample_days(

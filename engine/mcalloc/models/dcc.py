@@ -41,6 +41,7 @@ import numpy as np
 import scipy
 
 from mcalloc.errors import ModelError
+from mcalloc.models.inversion import standard_normals
 
 __all__ = [
     "FittedDCC",
@@ -414,11 +415,11 @@ class FittedDCC:
             raise ValueError(f"q must have shape (n_paths, {n_series}, {n_series}), got {q.shape}")
         shape = (q.shape[0], n_steps, n_series)
         if out is None:
-            normals = rng.standard_normal(shape)
+            normals = standard_normals(rng, shape)
         else:
             if out.shape != shape:
                 raise ValueError(f"out must have shape {shape}, got {out.shape}")
-            normals = rng.standard_normal(out=out)
+            normals = standard_normals(rng, out=out)
         return _simulate_from_normals(normals, q, self.a, self.b, self.qbar)
 
     def sample_scores_day_major(self, rng: np.random.Generator, q: np.ndarray, n_steps: int) -> np.ndarray:
@@ -426,7 +427,7 @@ class FittedDCC:
         from mcalloc.simulation.kernels import dcc_scores
 
         n_series = self.n_series
-        normals = rng.standard_normal((q.shape[0], n_steps, n_series))
+        normals = standard_normals(rng, (q.shape[0], n_steps, n_series))
         level, deviation = _packed_deviation(q, self.a, self.b, self.qbar)
         block = np.ascontiguousarray(normals.transpose(1, 2, 0))
         if n_steps:

@@ -21,6 +21,7 @@ from functools import cached_property
 import numpy as np
 from scipy import special
 
+from mcalloc.models.inversion import standard_normals
 from mcalloc.models.marginals import FittedMarginal
 
 __all__ = [
@@ -140,7 +141,7 @@ class GaussianCopula:
         at a time (memory ordered (n_steps, n_assets, n_paths), the order the
         recursions work in); the result is a view in that memory order.
         """
-        draws = rng.standard_normal((n_steps, self.correlation.shape[0], n_paths))
+        draws = standard_normals(rng, (n_steps, self.correlation.shape[0], n_paths))
         scores: np.ndarray = np.matmul(self.cholesky, draws).transpose(2, 0, 1)
         return scores
 
@@ -148,7 +149,7 @@ class GaussianCopula:
         self, rng: np.random.Generator, n_paths: int, n_steps: int, out: np.ndarray, state: object = None
     ) -> np.ndarray:
         """:meth:`sample_innovations` from the same draws, compiled, into ``out`` (n_steps, n_assets, n_paths)."""
-        draws = rng.standard_normal((n_steps, self.correlation.shape[0], n_paths))
+        draws = standard_normals(rng, (n_steps, self.correlation.shape[0], n_paths))
         return mix_days(draws, self.cholesky, None, self.score_tables, out)
 
     @cached_property

@@ -2,7 +2,8 @@
 
 The numpy code in :mod:`mcalloc.models.recursions`,
 :mod:`mcalloc.models.factor`, :mod:`mcalloc.models.dependence`,
-:mod:`mcalloc.models.dcc` and :mod:`mcalloc.models.bootstrap` is the
+:mod:`mcalloc.models.dcc`, :mod:`mcalloc.models.bootstrap` and
+:mod:`mcalloc.models.inversion` is the
 reference: it states the equations one array operation at a time and the
 tests hold these kernels to it. numpy must walk every array once per
 operation, and the per-day loop runs in Python; these kernels make one pass
@@ -30,10 +31,10 @@ __all__ = [
     "dcc_scores",
     "factor_days",
     "gather_days",
+    "invert_uniforms",
     "kernel",
     "mix_scores",
     "recursion_block",
-    "t_mixing",
 ]
 
 GARCH = 0
@@ -196,16 +197,20 @@ def mix_scores(
     return off_grid
 
 
+_INVERSION_BLOCK = 1024
+"""Uniforms :func:`invert_uniforms` finds the cells of in one pass, before it looks them up."""
+
+
 @kernel
-def t_mixing(
+def invert_uniforms(
     uniforms: np.ndarray,
     pairs: np.ndarray,
     starts: np.ndarray,
     inverse_steps: np.ndarray,
     lasts: np.ndarray,
     offsets: np.ndarray,
-) -> int:
-    """A t copula's multipliers ``sqrt(nu / w)`` from uniforms by inversion, in place; the reference is ``TCopula``.
+) -> np.ndarray:
+    """Quantiles of ``uniforms`` (1-d) from an :class:`mcalloc.models.inversion.InversionTable`, in place.
 
     A uniform ``u`` below one half is looked up by ``v = u``, one above by
     ``v = 1 - u`` (exact in floating point), each side in its own tables.
@@ -214,11 +219,11 @@ def t_mixing(
     cells 0 to ``lasts[k]``, from cell ``offsets[side * n_levels + k]`` of
     ``pairs`` (each cell's base, then its slope). The cell is found within its level before the
     level's offset is added, so a ``v`` just below a level's top stays in its
-    last cell. A uniform whose ``v`` is below the last start is left negated
-    (0 becomes -0.0: its sign bit marks it) for the caller to invert exactly;
-    the return value counts them.
+    last cell. A uniform whose ``v`` is below the last start (or a nan) is
+    left as it is for the caller to invert exactly: the kernel returns their
+    indices.
     """
-    n_steps, n_paths = uniforms.shape
+    n_values = uniforms.size
     n_levels = starts.size
     smallest = starts[n_levels - 1]
     # the first level holds 15 in 16 uniforms: its cells are found in a pass the
@@ -228,37 +233,42 @@ def t_mixing(
     first_last = np.float64(lasts[0])
     lower_offset = np.float64(offsets[0])
     upper_offset = np.float64(offsets[n_levels])
-    cells = np.empty(n_paths, dtype=np.uint64)
-    fractions = np.empty(n_paths)
-    remaining = 0
-    for day in range(n_steps):
-        row = uniforms[day]
-        for path in range(n_paths):
-            u = row[path]
+    cells = np.empty(_INVERSION_BLOCK, dtype=np.uint64)
+    fractions = np.empty(_INVERSION_BLOCK)
+    remaining = np.empty(8, dtype=np.int64)
+    n_remaining = 0
+    for begin in range(0, n_values, _INVERSION_BLOCK):
+        row = uniforms[begin : min(begin + _INVERSION_BLOCK, n_values)]
+        for index in range(row.size):
+            u = row[index]
             local = max(0.0, (min(u, 1.0 - u) - first_start) * first_inverse)
             cell = min(np.float64(np.uint64(local)), first_last)
-            fractions[path] = local - cell
+            fractions[index] = local - cell
             # branch-free: the side is a coin toss, which a branch would mispredict half the time
-            cells[path] = np.uint64(cell + (upper_offset if u > 0.5 else lower_offset))
-        for path in range(n_paths):
-            u = row[path]
+            cells[index] = np.uint64(cell + (upper_offset if u > 0.5 else lower_offset))
+        for index in range(row.size):
+            u = row[index]
             v = min(u, 1.0 - u)
             if v >= first_start:
-                index = cells[path] * np.uint64(2)
-                row[path] = pairs[index + np.uint64(1)] * fractions[path] + pairs[index]
+                pair = cells[index] * np.uint64(2)
+                row[index] = pairs[pair + np.uint64(1)] * fractions[index] + pairs[pair]
                 continue
             if not v >= smallest:  # nan too: no table row is read for it
-                row[path] = -u
-                remaining += 1
+                if n_remaining == remaining.size:
+                    grown = np.empty(2 * remaining.size, dtype=np.int64)
+                    grown[:n_remaining] = remaining
+                    remaining = grown
+                remaining[n_remaining] = begin + index
+                n_remaining += 1
                 continue
             level = 1
             while v < starts[level]:
                 level += 1
             local = (v - starts[level]) * inverse_steps[level]
             deeper = min(int(local), lasts[level])
-            index = 2 * (offsets[n_levels * (u > 0.5) + level] + deeper)
-            row[path] = pairs[index + 1] * (local - deeper) + pairs[index]
-    return remaining
+            pair_index = 2 * (offsets[n_levels * (u > 0.5) + level] + deeper)
+            row[index] = pairs[pair_index + 1] * (local - deeper) + pairs[pair_index]
+    return remaining[:n_remaining]
 
 
 @kernel

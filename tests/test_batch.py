@@ -70,6 +70,22 @@ def test_the_sweep_file_docs_batch_md_shows_expands_into_valid_scenarios(tmp_pat
         load_scenario(run.config, run.overrides)
 
 
+def test_a_grid_may_list_the_same_benchmarks_in_another_order(tmp_path: Path) -> None:
+    # the first benchmark is the reference of diversification.csv: the same mapping in another order is another
+    # setting, which the grid refused as a value listed twice, and both runs' names read alike
+    first = {"sp500_only": {"sp500": 1.0}, "mix": {"sp500": 0.6, "russell2000": 0.2, "intl": 0.2}}
+    second = dict(reversed(list(first.items())))
+    batch = read_sweep(_sweep(tmp_path, {"portfolio.benchmarks": [first, second]}))
+    assert len({run.name for run in batch.runs}) == 2
+    references = [next(iter(load_scenario(run.config, run.overrides).portfolio.benchmarks)) for run in batch.runs]
+    assert references == ["sp500_only", "mix"]
+    from mcalloc.batch import runner
+
+    assert len({runner.run_key(load_scenario(run.config, run.overrides)) for run in batch.runs}) == 2
+    with pytest.raises(ConfigError, match="lists the same value twice"):
+        read_sweep(_sweep(tmp_path, {"portfolio.benchmarks": [first, dict(first)]}))
+
+
 def test_a_grid_may_offer_a_name_with_and_without_it(tmp_path: Path) -> None:
     # null in a grid is "this run has no such benchmark", not a --set's misspelt drop, which is refused
     path = tmp_path / "sweep.yaml"

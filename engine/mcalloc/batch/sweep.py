@@ -130,7 +130,8 @@ def _label(key: str, value: Any) -> str:
     if isinstance(value, str):
         text = value
     else:
-        text = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+        # in the order given: the first of portfolio.benchmarks is the reference
+        text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False).strip().removesuffix("...").strip()
     label = re.sub(r"[^A-Za-z0-9_.=+-]", "", f"{short}={text}".replace(" ", ""))
     if len(label) <= _LABEL_LENGTH:
         return label
@@ -229,6 +230,15 @@ def read_sweep(path: Path) -> Batch:
     return Batch(sweep.name, tuple(runs), parameters, varied)
 
 
+def _in_order(value: Any) -> Any:
+    """``value`` with every mapping as its items in order, so that equality sees the order of their keys."""
+    if isinstance(value, dict):
+        return tuple((key, _in_order(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return [_in_order(item) for item in value]
+    return value
+
+
 def _check_distinct_settings(
     path: Path, grid: dict[str, list[Any]], entries: list[_Entry], common: Sequence[str] = ()
 ) -> None:
@@ -237,8 +247,12 @@ def _check_distinct_settings(
     for key, values in grid.items():
         seen: list[Any] = []
         for value in values:
-            # YAML's true is not the number 1: equal only when both or neither are booleans
-            if any(value == earlier and isinstance(value, bool) == isinstance(earlier, bool) for earlier in seen):
+            # YAML's true is not the number 1: equal only when both or neither are booleans; mappings are
+            # equal only in the same order (the first of portfolio.benchmarks is the reference)
+            if any(
+                _in_order(value) == _in_order(earlier) and isinstance(value, bool) == isinstance(earlier, bool)
+                for earlier in seen
+            ):
                 raise ConfigError(f"{path}: grid: {key} lists the same value twice ({value!r}); list each once")
             seen.append(value)
     # a section replaces what an earlier key set inside it: the index would name values no run used

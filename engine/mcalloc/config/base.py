@@ -10,20 +10,27 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 __all__ = ["Frozen", "Identifier"]
 
-_READ_AS_MISSING = frozenset({"nan", "null"})
-"""Names the pattern below allows that pandas reads back from a CSV file as a missing value (NaN)."""
+_READ_AS_OTHER = {
+    "nan": "a missing value",
+    "null": "a missing value",
+    "inf": "a number (infinity)",
+    "infinity": "a number (infinity)",
+    "true": "a boolean",
+    "false": "a boolean",
+}
+"""Names the pattern below allows that pandas reads back from a CSV file as something other than text."""
 
 
-def _not_read_as_missing(name: str) -> str:
-    if name in _READ_AS_MISSING:
+def _not_read_as_other(name: str) -> str:
+    if name in _READ_AS_OTHER:
         raise ValueError(
-            f"'{name}' is read back from the results' CSV files as a missing value, so the tables could not "
-            "name it; choose another name"
+            f"'{name}' is read back from the results' CSV files as {_READ_AS_OTHER[name]}, so the tables could "
+            "not name it; choose another name"
         )
     return name
 
 
-Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40), AfterValidator(_not_read_as_missing)]
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40), AfterValidator(_not_read_as_other)]
 """A name the user gives (a scenario, asset, portfolio, group): lower-case letters, digits and _, as results name it."""
 
 

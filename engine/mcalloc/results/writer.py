@@ -70,7 +70,7 @@ empty path measures of parametric scenarios and the uncompounded CVaR's objectiv
 year-end tax in the time-weighted columns as a share of the year's most units, and failed folders without report.html;
 1.12 a depot's whole-purchase trading costs in the cost basis, and the compiled exp; 1.13 the unpaired interval's
 halves each with their own m-out-of-n factor; 1.14 year-end values kept in float32; 1.15 the copulas' normals by
-inversion, and the benchmarks' order in config_hash (docs/results.md)."""
+inversion, and the benchmarks' order in config_hash and sweeps (docs/results.md)."""
 
 _KEY_PACKAGES = (
     "mcalloc", "numpy", "scipy", "pandas", "arch", "cvxpy", "clarabel", "highspy", "numba", "llvmlite", "joblib",

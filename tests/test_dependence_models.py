@@ -884,9 +884,9 @@ def test_worst_days_stress_is_the_correlation_of_the_most_volatile_days(kind: st
     expected = np.corrcoef(residuals[rows], rowvar=False)
     worst = fitted_correlation(kind, stress={"worst_days": 0.05})
     np.testing.assert_allclose(worst, expected, rtol=0, atol=1e-12)
-    # and the check above can fail: the unstressed correlation is another, by 0.018 (t) to 0.028 (gaussian,
-    # dcc) in the pair that differs most on these simulated days (noise of 125 days around a constant
-    # 0.5), far beyond that check's 1e-12. Tolerance: 0.005
+    # the check above has power only if the unstressed correlation differs from the worst days' one; in the
+    # pair that differs most on these simulated days it does by 0.018 (t) to 0.028 (gaussian, dcc), noise of
+    # 125 days around a constant 0.5, far beyond that check's 1e-12. Tolerance: 0.005
     assert np.abs(worst - fitted_correlation(kind))[UPPER].max() > 0.005
 
 

@@ -92,11 +92,14 @@ class InversionTable:
 
     def __call__(self, uniforms: np.ndarray) -> np.ndarray:
         """The quantiles of ``uniforms`` (any shape): the numpy reference of :meth:`invert_in_place`."""
-        uniforms = np.asarray(uniforms, dtype=float)
+        given = np.asarray(uniforms, dtype=float)
+        uniforms = given.reshape(-1)
         upper = uniforms > 0.5
         distance = np.minimum(uniforms, 1.0 - uniforms)
         level = np.sum(distance[..., None] < self.starts, axis=-1)
-        exact = level == self.starts.size
+        # below the last level, or nan (as the kernel, which reads no cell for it): the exact inverse
+        exact = (level == self.starts.size) | np.isnan(uniforms)
+        distance[exact] = self.starts[0]
         level[exact] = 0
         local = (distance - self.starts[level]) * self.inverse_steps[level]
         # the cell within its level first, as the kernel finds it: a distance just below a level's top stays there
@@ -108,7 +111,7 @@ class InversionTable:
         result += np.take(self.base, index)
         if exact.any():
             result[exact] = self.exact(uniforms[exact])
-        return result
+        return result.reshape(given.shape)
 
     @cached_property
     def pairs(self) -> np.ndarray:
@@ -139,8 +142,7 @@ def normal_quantile_exact(uniforms: np.ndarray) -> np.ndarray:
     uniforms = np.asarray(uniforms, dtype=float)
     upper = uniforms > 0.5
     distance = np.maximum(np.where(upper, 1.0 - uniforms, uniforms), SMALLEST_UNIFORM)
-    result: np.ndarray = special.ndtri(distance)
-    np.negative(result, out=result, where=upper)
+    result: np.ndarray = np.where(upper, -special.ndtri(distance), special.ndtri(distance))
     return result
 
 
@@ -167,5 +169,8 @@ def standard_normals(
         if shape is None:
             raise ValueError("standard_normals needs a shape or out")
         out = np.empty(shape)
+    elif out.dtype != np.float64 or not out.flags.c_contiguous:
+        # refused before any draw, so that the generator has not moved on
+        raise ValueError("standard_normals needs a C-contiguous float64 out")
     rng.random(out=out)
     return normal_table().invert_in_place(out)

@@ -89,12 +89,15 @@ def test_bad_input_exits_2_with_one_line_and_nothing_complete(
     for name, spec in (case.get("files") or {}).items():
         _write(name, spec, here)
     before = set(here.rglob("*"))
+    # and loses nothing: every file the case wrote (its scenario, its data, a results folder's manifest) is as it was
+    contents = {path: path.read_bytes() for path in before if path.is_file()}
     argv = [_fill(str(part), here) for part in case["argv"]]
     code = main(argv)
     captured = capsys.readouterr()
     assert code == 2, (case["id"], captured.err)
     one_error_line(captured, tuple(case["expect"]))
     assert not [fragment for fragment in case.get("absent", ()) if fragment in captured.err], captured.err
+    assert [path for path, content in contents.items() if path.read_bytes() != content] == [], case["id"]
     # whatever the command wrote lies in a folder marked failed, with a manifest saying so: nothing
     # half-written (a .partial, a folder without its manifest) can pass for a result
     for path in set(here.rglob("*")) - before:

@@ -401,7 +401,9 @@ def test_compare_writes_nothing_into_a_compared_run(
     before = {path: path.read_bytes() for path in first.rglob("*") if path.is_file()}
     target = first / "figures" if option == "--out" else first / "comparison.csv"
     assert main(["compare", str(first), str(second), option, str(target)]) == 2
-    one_error_line(capsys.readouterr(), (option, str(target), "inside the run folder"))
+    # --csv is refused with every output file inside a results folder (check_output_file), before the runs are read
+    inside = "inside the run folder" if option == "--out" else f"inside the mcalloc folder {first}"
+    one_error_line(capsys.readouterr(), (option, str(target), inside, "whose files are its results"))
     assert {path: path.read_bytes() for path in first.rglob("*") if path.is_file()} == before
     mcalloc.load(first)  # its checksums still hold
 

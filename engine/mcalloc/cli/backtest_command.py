@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any, get_args
 
-from mcalloc.cli.common import add_config_command, as_help, load_with_options
+from mcalloc.cli.common import add_config_command, as_help, load_with_options, scenario_files
 from mcalloc.config.model_schema import BASELINE_KINDS, DependenceKind, Distribution
 from mcalloc.errors import ConfigError
 
@@ -106,6 +106,12 @@ def _backtest(args: argparse.Namespace) -> int:
             f"long before), got {args.draws:,}"
         )
     models = _choices(args.models, ALL_MODELS, "--models")
+    if args.marginals is not None and base.model.marginals.kind == "auto":
+        # auto picks each series' law among its candidates by BIC, whatever model.marginals.dist says
+        raise ConfigError(
+            f"--marginals {args.marginals}: model.marginals.kind is auto, which chooses each series' law among its "
+            "candidates, so every row would test the same models; drop --marginals, or set model.marginals.kind"
+        )
     laws = (
         _choices(args.marginals, get_args(Distribution), "--marginals")
         if args.marginals is not None
@@ -123,7 +129,8 @@ def _backtest(args: argparse.Namespace) -> int:
             except ConfigError as error:
                 raise ConfigError(f"--models {model} with --marginals {law}: {error}") from None
             variants.append(Variant(model, law, scenario))
-    configure_logging("warning" if args.quiet else "info", args.log_file, sys.stderr.isatty())
+    reads = scenario_files(args.config, base)
+    configure_logging("warning" if args.quiet else "info", args.log_file, sys.stderr.isatty(), reads, args.out)
     plan = BacktestPlan(splits, args.refit_every, args.draws, base.simulation.n_paths, base.seed)
     outcome = run_backtest(base, variants, plan, args.out, report=LOGGER.info)
     # the fits' own notes (fourth moments, persistence) repeat for every refit: counted, not listed

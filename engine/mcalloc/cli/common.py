@@ -7,12 +7,22 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mcalloc.errors import ConfigError, OutputError
+from mcalloc.errors import ConfigError, McallocError, OutputError
 
 if TYPE_CHECKING:
     from mcalloc.config.schema import Scenario
 
-__all__ = ["EXAMPLES", "add_command", "add_config_command", "as_help", "check_output_file", "load_with_options"]
+__all__ = [
+    "EXAMPLES",
+    "add_command",
+    "add_config_command",
+    "as_help",
+    "check_not_damaging",
+    "check_output_file",
+    "extended_files",
+    "load_with_options",
+    "scenario_files",
+]
 
 _OPTION_KEYS = {"n_jobs": ("--n-jobs", "simulation.n_jobs"), "seed": ("--seed", "seed")}
 """Command-line options that set a config key: attribute, the option as typed, the key."""
@@ -46,10 +56,14 @@ def load_with_options(config: Path, args: argparse.Namespace, extra: Iterable[st
         raise
 
 
-def check_output_file(option: str, path: Path, example: str) -> None:
-    """Refuse, before any work, an output file that cannot be written: a folder, or under a file or a locked folder.
+def check_output_file(option: str, path: Path, example: str, reads: Iterable[Path] = ()) -> None:
+    """Refuse, before any work, an output file that cannot be written or must not be.
 
-    ``example`` is a file name to suggest inside a folder given by mistake.
+    Refused: a folder, a place under a file or a locked folder, a place
+    inside a run's or a backtest's folder (its files are its results, and
+    are checksummed), and one of the files the command ``reads`` (the
+    scenario, its data), which the output would replace. ``example`` is a
+    file name to suggest inside a folder given by mistake.
     """
     from mcalloc.results.writer import place_problem
 
@@ -58,6 +72,59 @@ def check_output_file(option: str, path: Path, example: str) -> None:
     problem = place_problem(path)
     if problem is not None:
         raise OutputError(f"{option} {path}: {problem}; give another {option}")
+    check_not_damaging(option, path, reads)
+
+
+def check_not_damaging(option: str, path: Path, reads: Iterable[Path], error: type[McallocError] = OutputError) -> None:
+    """Refuse a file to write (or append to) that is one the command ``reads``, or inside a results folder."""
+    from mcalloc.results.writer import mcalloc_folder_above
+
+    target = path.resolve()
+    read = next((file for file in reads if file.resolve() == target), None)
+    if read is not None:
+        raise error(f"{option} {path}: a file this command reads ({read}); give another {option}")
+    holder = mcalloc_folder_above(path)
+    if holder is not None:
+        raise error(
+            f"{option} {path}: inside the mcalloc folder {holder}, whose files are its results; give another {option}"
+        )
+
+
+def scenario_files(config: Path, scenario: Scenario | None = None) -> list[Path]:
+    """The files a command reads for ``config``: itself, the files it extends and ``scenario``'s own files.
+
+    Those are its data files, a foreign currency's, and the residuals a
+    calibrated scenario resamples; ``builtin:`` series are not files.
+    """
+    files = [config, *extended_files(config)]
+    if scenario is not None:
+        data = scenario.data
+        named = [*scenario.currency.fx.values()]
+        if data is not None:
+            named += [*data.paths.values(), *([data.file] if data.file is not None else [])]
+        if scenario.model.dependence.residuals is not None:
+            named.append(scenario.model.dependence.residuals)
+        files += [Path(name) for name in named if not name.startswith("builtin:")]
+    return files
+
+
+def extended_files(config: Path) -> list[Path]:
+    """The files ``config`` extends, nearest first (the chain :func:`load_scenario` has already checked)."""
+    from mcalloc.config.loader import read_yaml_file
+
+    chain: list[Path] = []
+    current = config.resolve()
+    while len(chain) < 20:
+        try:
+            data, _ = read_yaml_file(current)
+        except (ConfigError, OSError):
+            break  # not read (yet): the command's own loading names the problem
+        parent = data.get("extends") if isinstance(data, dict) else None
+        if not isinstance(parent, str):
+            break
+        current = (current.parent / parent).resolve()
+        chain.append(current)
+    return chain
 
 
 EXAMPLES = {

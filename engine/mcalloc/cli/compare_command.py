@@ -82,8 +82,7 @@ def _compare(args: argparse.Namespace) -> int:
         earlier = seen.setdefault(folder.resolve(), folder)
         if earlier is not folder:
             raise McallocError(f"compare: {folder} is given twice (as {earlier}); give each run folder once")
-    if args.csv is not None:
-        _check_outside_runs("--csv", args.csv, args.runs)
+    # a --csv inside a run's folder was refused with any results folder (check_output_file)
     if args.out is not None and not args.no_report:
         _check_outside_runs("--out", args.out, args.runs)
     if not args.no_report:

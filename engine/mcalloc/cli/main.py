@@ -31,7 +31,7 @@ from mcalloc.cli import (
     report_command,
     runs_command,
 )
-from mcalloc.cli.common import add_config_command, load_with_options
+from mcalloc.cli.common import add_config_command, load_with_options, scenario_files
 from mcalloc.config.loader import scenario_to_dict
 from mcalloc.config.schema import Scenario
 from mcalloc.errors import ConfigError, McallocError, Terminated, check_stop, request_stop
@@ -295,7 +295,8 @@ def _run(args: argparse.Namespace) -> int:
 
         check_memory(scenario)
     terminal = sys.stderr.isatty()
-    configure_logging("warning" if args.quiet else args.log_level, args.log_file, terminal)
+    reads = scenario_files(args.config, scenario)
+    configure_logging("warning" if args.quiet else args.log_level, args.log_file, terminal, reads, args.out)
     # a live bar for people at a terminal; timed log lines in pipes and batch logs
     mode: Mode = "off" if args.quiet else ("bar" if terminal else "log")
     progress = ProgressReporter(mode, args.progress_every)

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from mcalloc.cli.common import add_config_command, check_output_file, load_with_options
+from mcalloc.cli.common import add_config_command, check_output_file, extended_files, load_with_options, scenario_files
 from mcalloc.config.loader import load_scenario
 from mcalloc.config.model_schema import BASELINE_KINDS, StartConfig
 from mcalloc.config.schema import Scenario
@@ -286,6 +286,13 @@ def _fit(args: argparse.Namespace) -> int:
         if path is not None:
             check_output_file(option, path, "fit.csv")
     scenario = load_with_options(args.config, args)
+    reads = scenario_files(args.config, scenario)
+    for option, path in (("--csv", args.csv), ("--calibration-csv", args.calibration_csv)):
+        if path is not None:
+            check_output_file(option, path, "fit.csv", reads)
+    both = args.csv is not None and args.calibration_csv is not None
+    if both and args.csv.resolve() == args.calibration_csv.resolve():
+        raise OutputError(f"--calibration-csv {args.calibration_csv}: the same file as --csv; give each its own")
     fitting = _fitting(scenario, args.config, StartConfig(kind="last"))
     model, data = build_model(fitting)
     models = _with_last(model, fitting, scenario)
@@ -325,6 +332,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     check_output_file("--out", out, "calibrated.yaml")
     scenario = load_with_options(args.config, args)
     _check_calibrate_out(out, args.config)
+    check_output_file("--out", out, "calibrated.yaml", scenario_files(args.config, scenario))
     if scenario.model.dependence.kind in BASELINE_KINDS:
         raise ConfigError(
             f"model.dependence.kind: {scenario.model.dependence.kind} is a baseline that a run estimates from the "
@@ -357,22 +365,6 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _extended(config: Path) -> list[Path]:
-    """The files ``config`` extends, nearest first (the chain :func:`load_scenario` has already checked)."""
-    from mcalloc.config.loader import read_yaml_file
-
-    chain: list[Path] = []
-    current = config.resolve()
-    while len(chain) < 20:
-        data, _ = read_yaml_file(current)
-        parent = data.get("extends") if isinstance(data, dict) else None
-        if not isinstance(parent, str):
-            break
-        current = (current.parent / parent).resolve()
-        chain.append(current)
-    return chain
-
-
 def _check_calibrate_out(out: Path, config: Path) -> None:
     """Refuse an ``--out`` the calibrated scenario must not replace: a file the source extends, or one not ours.
 
@@ -383,7 +375,7 @@ def _check_calibrate_out(out: Path, config: Path) -> None:
     anyone's.
     """
     target = out.resolve()
-    if target in _extended(config):
+    if target in extended_files(config):
         raise OutputError(
             f"{out}: {config} extends it, so the calibrated copy would change the scenario being calibrated; "
             "write it elsewhere (and copy the numbers over, if that file should hold them)"

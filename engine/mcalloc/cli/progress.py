@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -25,8 +26,16 @@ LOGGER = logging.getLogger("mcalloc")
 Mode = Literal["bar", "log", "off"]
 
 
-def configure_logging(level: str, log_file: Path | None, terminal: bool) -> None:
-    """Stage lines and warnings to stderr (plain on a terminal, timestamped otherwise) and, if asked, to a file."""
+def configure_logging(
+    level: str, log_file: Path | None, terminal: bool, reads: Iterable[Path] = (), out: Path | None = None
+) -> None:
+    """Stage lines and warnings to stderr (plain on a terminal, timestamped otherwise) and, if asked, to a file.
+
+    The log file is refused (before anything is written to it) where lines
+    appended would damage something: one of the files the command ``reads``
+    (its scenario, its data), a file inside a run's or a backtest's folder,
+    or a place at or inside ``out``, the folder the command is to make.
+    """
     LOGGER.handlers.clear()
     LOGGER.setLevel(logging.DEBUG)
     LOGGER.propagate = False
@@ -44,6 +53,7 @@ def configure_logging(level: str, log_file: Path | None, terminal: bool) -> None
         )
         if problem is not None:
             raise ConfigError(f"--log-file {log_file}: {problem}; give a writable path")
+        _check_log_place(log_file, reads, out)
         try:
             log_file.parent.mkdir(parents=True, exist_ok=True)
             handler = logging.FileHandler(log_file, encoding="utf-8")
@@ -54,6 +64,18 @@ def configure_logging(level: str, log_file: Path | None, terminal: bool) -> None
         handler.setLevel(min(logging.INFO, logging.getLevelName(level.upper())))
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S"))
         LOGGER.addHandler(handler)
+
+
+def _check_log_place(log_file: Path, reads: Iterable[Path], out: Path | None) -> None:
+    from mcalloc.cli.common import check_not_damaging
+
+    check_not_damaging("--log-file", log_file, reads, ConfigError)
+    target = log_file.resolve()
+    if out is not None and (target == out.resolve() or target.is_relative_to(out.resolve())):
+        raise ConfigError(
+            f"--log-file {log_file}: at or inside --out {out}, the folder this command makes (and replaces); "
+            "give a log file outside it"
+        )
 
 
 class ProgressReporter:

@@ -76,9 +76,11 @@ def check_gaps(series_file: SeriesFile, series: pd.Series, max_gap_days: int | N
     worst = int(np.argmax(spacing))
     if spacing[worst] > max_gap_days:
         before, after = series.index[worst], series.index[worst + 1]
+        # the end of the window nearer the gap is the one to move past it
+        nearer = "data.start past it" if worst < spacing.size / 2 else "data.end before it"
         raise DataError(
             f"{series_file.where(after)}: {int(spacing[worst])} days without data between {before.date()} and "
-            f"{after.date()} (more than {max_gap_days}); fill the gap, move data.start past it, "
+            f"{after.date()} (more than {max_gap_days}); fill the gap, move {nearer}, "
             "or raise data.max_gap_days"
         )
 

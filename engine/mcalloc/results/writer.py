@@ -49,6 +49,7 @@ __all__ = [
     "StageClock",
     "check_final",
     "data_window",
+    "mcalloc_folder_above",
     "model_files",
     "move_into_place",
     "package_versions",
@@ -289,8 +290,7 @@ def check_final(final: Path, marker: str, what: str, kind: str = "run") -> None:
             f"{final}: a name mcalloc gives to failed (NAME.failed) and unfinished (.NAME.partial) folders, so a "
             "complete one there could be replaced by a failure; give it another name (another --out)"
         )
-    # the folders above, as the system resolves them (../x is not inside the current folder)
-    holder = next((parent for parent in Path(os.path.abspath(final)).parents if _is_mcalloc_folder(parent)), None)
+    holder = mcalloc_folder_above(final)
     if holder is not None:
         raise OutputError(
             f"{final}: inside the mcalloc folder {holder}, which a later run or backtest there would replace with "
@@ -325,6 +325,15 @@ def _manifest_in(folder: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return manifest if isinstance(manifest, dict) else {}
+
+
+def mcalloc_folder_above(path: Path) -> Path | None:
+    """The nearest folder above ``path`` that is a run's or a backtest's, if any.
+
+    The folders above as the system resolves them: ``../x`` is not inside
+    the current folder.
+    """
+    return next((parent for parent in Path(os.path.abspath(path)).parents if _is_mcalloc_folder(parent)), None)
 
 
 def _is_mcalloc_folder(folder: Path) -> bool:

@@ -437,6 +437,32 @@ def test_returns_from_shared_data_match_independent_pandas(shared_data: Path) ->
     pd.testing.assert_frame_equal(returns, expected, check_names=False, check_freq=False, rtol=1e-12)
 
 
+def test_a_stale_feed_is_named_with_its_dates_and_real_data_is_not(shared_data: Path, tmp_path: Path) -> None:
+    # a feed that repeated one close for 100 rows passed without a word (a stop-52 hunt), and at 300 rows was
+    # refused as a fit of persistence 1. The real ETF files repeat a close at most twice in a row
+    scenario = load_scenario(ROOT / "configs" / "examples" / "fit_etfs.yaml")
+    assert not [w for w in load_market_data(scenario).warnings if "does not move" in w]
+    frame = pd.read_csv(shared_data / "IWM.csv")
+    start = int(np.flatnonzero(frame["Date"] == "2010-01-04")[0])
+    for rows, warned in ((4, False), (100, True)):
+        stale = frame.copy()
+        stale.loc[start + 1 : start + rows, "Close"] = stale.loc[start, "Close"]
+        path = tmp_path / f"stale{rows}.csv"
+        stale.to_csv(path, index=False)
+        data = load_market_data(
+            load_scenario(ROOT / "configs" / "examples" / "fit_etfs.yaml", [f"data.paths.russell2000={path}"])
+        )
+        notes = [w for w in data.warnings if "does not move" in w]
+        assert bool(notes) == warned, (rows, notes)
+        if warned:
+            last = stale.loc[start + rows, "Date"]
+            assert notes == [
+                f"data: russell2000 ({path}) does not move for 100 days in a row, 2010-01-05 to {last}: a stale "
+                "price feed? Its zero returns lower the fitted volatility; check the source, or move the data window "
+                "past them"
+            ]
+
+
 def test_frequency_conversions_compound_correctly() -> None:
     levels = load_builtin("sp500").values.to_frame("sp500")
     daily_log = periodic_returns(levels, "log")

@@ -45,6 +45,7 @@ from mcalloc.data.checks import (
     skipped_returns,
     spacing_frequency,
     span_limits,
+    stale_runs,
     suspicious_moves,
     weekend_weeks,
 )
@@ -388,6 +389,7 @@ def load_market_data(scenario: Scenario) -> MarketData:
         + implausible
         + skipped_returns(loaded, data.kind)
         + suspicious_moves(returns, threshold)
+        + stale_runs(returns, paths, unit)
     )
     if data.kind == "returns":
         dated = {name: series_file.dated for name, series_file in loaded.items()}

@@ -129,7 +129,8 @@ def _backtest(args: argparse.Namespace) -> int:
             except ConfigError as error:
                 raise ConfigError(f"--models {model} with --marginals {law}: {error}") from None
             variants.append(Variant(model, law, scenario))
-    reads = scenario_files(args.config, base)
+    # what a log file must not be appended to (only looked up when one is asked for)
+    reads = scenario_files(args.config, base) if args.log_file is not None else []
     configure_logging("warning" if args.quiet else "info", args.log_file, sys.stderr.isatty(), reads, args.out)
     plan = BacktestPlan(splits, args.refit_every, args.draws, base.simulation.n_paths, base.seed)
     outcome = run_backtest(base, variants, plan, args.out, report=LOGGER.info)

@@ -17,8 +17,9 @@ __all__ = [
     "add_command",
     "add_config_command",
     "as_help",
-    "check_not_damaging",
+    "check_not_read",
     "check_output_file",
+    "check_outside_results",
     "extended_files",
     "load_with_options",
     "scenario_files",
@@ -56,14 +57,13 @@ def load_with_options(config: Path, args: argparse.Namespace, extra: Iterable[st
         raise
 
 
-def check_output_file(option: str, path: Path, example: str, reads: Iterable[Path] = ()) -> None:
+def check_output_file(option: str, path: Path, example: str) -> None:
     """Refuse, before any work, an output file that cannot be written or must not be.
 
-    Refused: a folder, a place under a file or a locked folder, a place
-    inside a run's or a backtest's folder (its files are its results, and
-    are checksummed), and one of the files the command ``reads`` (the
-    scenario, its data), which the output would replace. ``example`` is a
-    file name to suggest inside a folder given by mistake.
+    Refused: a folder, a place under a file or a locked folder, and a place
+    inside a run's or a backtest's folder (:func:`check_outside_results`).
+    ``example`` is a file name to suggest inside a folder given by mistake.
+    A command that knows what it reads also calls :func:`check_not_read`.
     """
     from mcalloc.results.writer import place_problem
 
@@ -72,22 +72,26 @@ def check_output_file(option: str, path: Path, example: str, reads: Iterable[Pat
     problem = place_problem(path)
     if problem is not None:
         raise OutputError(f"{option} {path}: {problem}; give another {option}")
-    check_not_damaging(option, path, reads)
+    check_outside_results(option, path)
 
 
-def check_not_damaging(option: str, path: Path, reads: Iterable[Path], error: type[McallocError] = OutputError) -> None:
-    """Refuse a file to write (or append to) that is one the command ``reads``, or inside a results folder."""
+def check_outside_results(option: str, path: Path, error: type[McallocError] = OutputError) -> None:
+    """Refuse a file to write (or append to) inside a run's or a backtest's folder: its files are its results."""
     from mcalloc.results.writer import mcalloc_folder_above
 
-    target = path.resolve()
-    read = next((file for file in reads if file.resolve() == target), None)
-    if read is not None:
-        raise error(f"{option} {path}: a file this command reads ({read}); give another {option}")
     holder = mcalloc_folder_above(path)
     if holder is not None:
         raise error(
             f"{option} {path}: inside the mcalloc folder {holder}, whose files are its results; give another {option}"
         )
+
+
+def check_not_read(option: str, path: Path, reads: Iterable[Path], error: type[McallocError] = OutputError) -> None:
+    """Refuse a file to write (or append to) that is one of the files the command ``reads`` (:func:`scenario_files`)."""
+    target = path.resolve()
+    read = next((file for file in reads if file.resolve() == target), None)
+    if read is not None:
+        raise error(f"{option} {path}: a file this command reads ({read}); give another {option}")
 
 
 def scenario_files(config: Path, scenario: Scenario | None = None) -> list[Path]:

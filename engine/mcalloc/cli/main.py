@@ -295,7 +295,8 @@ def _run(args: argparse.Namespace) -> int:
 
         check_memory(scenario)
     terminal = sys.stderr.isatty()
-    reads = scenario_files(args.config, scenario)
+    # what a log file must not be appended to (only looked up when one is asked for)
+    reads = scenario_files(args.config, scenario) if args.log_file is not None else []
     configure_logging("warning" if args.quiet else args.log_level, args.log_file, terminal, reads, args.out)
     # a live bar for people at a terminal; timed log lines in pipes and batch logs
     mode: Mode = "off" if args.quiet else ("bar" if terminal else "log")

@@ -22,7 +22,14 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from mcalloc.cli.common import add_config_command, check_output_file, extended_files, load_with_options, scenario_files
+from mcalloc.cli.common import (
+    add_config_command,
+    check_not_read,
+    check_output_file,
+    extended_files,
+    load_with_options,
+    scenario_files,
+)
 from mcalloc.config.loader import load_scenario
 from mcalloc.config.model_schema import BASELINE_KINDS, StartConfig
 from mcalloc.config.schema import Scenario
@@ -289,7 +296,7 @@ def _fit(args: argparse.Namespace) -> int:
     reads = scenario_files(args.config, scenario)
     for option, path in (("--csv", args.csv), ("--calibration-csv", args.calibration_csv)):
         if path is not None:
-            check_output_file(option, path, "fit.csv", reads)
+            check_not_read(option, path, reads)
     both = args.csv is not None and args.calibration_csv is not None
     if both and args.csv.resolve() == args.calibration_csv.resolve():
         raise OutputError(f"--calibration-csv {args.calibration_csv}: the same file as --csv; give each its own")
@@ -332,7 +339,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     check_output_file("--out", out, "calibrated.yaml")
     scenario = load_with_options(args.config, args)
     _check_calibrate_out(out, args.config)
-    check_output_file("--out", out, "calibrated.yaml", scenario_files(args.config, scenario))
+    check_not_read("--out", out, scenario_files(args.config, scenario))
     if scenario.model.dependence.kind in BASELINE_KINDS:
         raise ConfigError(
             f"model.dependence.kind: {scenario.model.dependence.kind} is a baseline that a run estimates from the "

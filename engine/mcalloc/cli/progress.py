@@ -67,9 +67,10 @@ def configure_logging(
 
 
 def _check_log_place(log_file: Path, reads: Iterable[Path], out: Path | None) -> None:
-    from mcalloc.cli.common import check_not_damaging
+    from mcalloc.cli.common import check_not_read, check_outside_results
 
-    check_not_damaging("--log-file", log_file, reads, ConfigError)
+    check_not_read("--log-file", log_file, reads, ConfigError)
+    check_outside_results("--log-file", log_file, ConfigError)
     target = log_file.resolve()
     if out is not None and (target == out.resolve() or target.is_relative_to(out.resolve())):
         raise ConfigError(

@@ -351,6 +351,9 @@ def test_data_too_short_for_any_split_says_so_in_one_line(
         (["--refit-every", "0"], ("--refit-every", "at least 1")),
         (["--draws", "10"], ("--draws", "at least 100")),
         (["--draws", "99999999999"], ("--draws", "at most 100,000")),
+        # longer than the test period: it never refitted, without a word (1,131 test days, 53 months)
+        (["--refit-every", "60"], ("--refit-every 60", "split 2012-01-02", "no refit would fall", "at most 52")),
+        (["--models", "iid_t,bootstrap_returns", "--marginals", "skewt"], ("--marginals skewt", "baseline")),
     ],
 )
 def test_bad_options_exit_2_with_one_line(
@@ -553,3 +556,39 @@ def test_a_swedish_backtest_checks_the_krona_investors_mixes(
     assert main(["runs", str(tmp_path)]) == 0
     (row,) = [line for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith(f"{out} ")]
     assert " complete " in row and row.rstrip().endswith("a backtest")
+
+
+def test_a_stressed_scenario_backtests_every_model_and_auto_laws_are_named_auto(
+    simulated_scenario: Path, tmp_path: Path
+) -> None:
+    # the stress is the gaussian copula's; fhs has no correlation to stress, and was refused in the name of a
+    # --marginals no one gave; under marginals.kind auto the rows were labelled with model.marginals.dist
+    out = tmp_path / "stressed"
+    split = _split(simulated_scenario.parent)
+    settings = ["model.factor=null", "model.dependence.stress.correlation_blend=0.3", "model.marginals.kind=auto"]
+    options = ["--models", "gaussian,fhs,iid_normal", "--draws", "100", "--out", str(out), "-q"]
+    sets = [part for setting in [*settings, "simulation.n_paths=100"] for part in ("--set", setting)]
+    assert main(["backtest", str(simulated_scenario), "--split", split, *options, *sets]) == 0
+    verdicts = pd.read_csv(out / "verdicts.csv")
+    assert sorted(verdicts["model"]) == ["fhs/auto", "gaussian/auto", "iid_normal"]
+    table = pd.read_csv(out / "validation.csv")
+    assert set(table.loc[table["dependence"] == "fhs", "marginals"]) == {"auto"}
+    warnings = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["warnings"]
+    stress = [w for w in warnings if "without the scenario's correlation stress" in w]
+    assert len(stress) == 1 and stress[0].startswith("fhs: ")
+
+
+def test_a_refit_interval_is_refused_only_when_no_split_would_refit() -> None:
+    from mcalloc.backtest.evaluate import check_refits
+    from mcalloc.errors import ConfigError
+
+    index = pd.bdate_range("2000-01-03", periods=2000)
+    # 1,131 test days: 52 months apart leaves a second segment of 39 days, 53 a stub of 18 that joins the first
+    firsts = {"early": 2000 - 1131, "late": 2000 - 400}
+    assert len(BacktestPlan(("early",), 52).segments(firsts["early"], 2000)) == 2
+    check_refits(BacktestPlan(("early", "late"), 52), index, firsts)
+    check_refits(BacktestPlan(("early", "late"), None), index, firsts)
+    with pytest.raises(ConfigError, match="split early, 1,131 days .* 53 months .* give at most 52"):
+        check_refits(BacktestPlan(("early", "late"), 53), index, firsts)
+    with pytest.raises(ConfigError, match="holds 1 month of .* drop --refit-every$"):
+        check_refits(BacktestPlan(("short",), 1), index, {"short": 2000 - 30})

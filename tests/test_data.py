@@ -463,6 +463,29 @@ def test_a_stale_feed_is_named_with_its_dates_and_real_data_is_not(shared_data: 
             ]
 
 
+def test_weekly_closes_inside_daily_data_are_named_and_real_data_is_not(shared_data: Path, tmp_path: Path) -> None:
+    # a file whose older part held only Fridays passed the gap and frequency checks, and each week was fitted as
+    # one day's return (a stop-52 hunt). In the real files no two steps of 5 days or more follow each other
+    fit_etfs = ROOT / "configs" / "examples" / "fit_etfs.yaml"
+    assert not [w for w in load_market_data(load_scenario(fit_etfs)).warnings if "steps in a row" in w]
+    frame = pd.read_csv(shared_data / "IWM.csv")
+    dates = pd.to_datetime(frame["Date"])
+    for last_thinned, warned in (("2002-01-20", False), ("2002-06-30", True)):
+        early = (dates >= "2002-01-01") & (dates <= last_thinned)
+        week_ends = ~dates.dt.to_period("W").duplicated(keep="last")
+        thinned = frame[~early | week_ends]
+        path = tmp_path / f"weekly{last_thinned}.csv"
+        thinned.to_csv(path, index=False)
+        data = load_market_data(load_scenario(fit_etfs, [f"data.paths.russell2000={path}"]))
+        notes = [w for w in data.warnings if "steps in a row" in w]
+        assert bool(notes) == warned, (last_thinned, notes)
+        if warned:
+            assert len(notes) == 1
+            assert notes[0].startswith(f"data: russell2000 ({path}) has 25 steps in a row of 5 days")
+            assert "2002-01-04 to 2002-06-28: weekly values inside daily data?" in notes[0]
+            assert notes[0].endswith("give daily values there, or move data.start past it")
+
+
 def test_frequency_conversions_compound_correctly() -> None:
     levels = load_builtin("sp500").values.to_frame("sp500")
     daily_log = periodic_returns(levels, "log")

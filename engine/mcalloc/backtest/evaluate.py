@@ -166,6 +166,28 @@ def check_distinct_tests(index: pd.DatetimeIndex, firsts: dict[str, int]) -> Non
         seen[first] = split
 
 
+def check_refits(plan: BacktestPlan, index: pd.DatetimeIndex, firsts: dict[str, int]) -> None:
+    """Refuse a ``--refit-every`` longer than every split's test period: it would never refit, and say nothing.
+
+    Raises
+    ------
+    ConfigError
+        Naming the longest test period and the most months a refit can be apart inside it.
+    """
+    if plan.refit_every is None or any(len(plan.segments(first, index.size)) > 1 for first in firsts.values()):
+        return
+    split = min(firsts, key=firsts.__getitem__)
+    n_test = index.size - firsts[split]
+    months, most = n_test // MONTH, (n_test - MONTH) // MONTH
+    advice = f"give at most {most}, or drop --refit-every" if most >= 1 else "drop --refit-every"
+    raise ConfigError(
+        f"--refit-every {plan.refit_every}: the longest test period (split {split}, {n_test:,} days from "
+        f"{index[firsts[split]].date()}) holds {months} month{'s' if months != 1 else ''} of {MONTH} days, so no "
+        "refit would fall "
+        f"inside it; {advice}"
+    )
+
+
 def minimum_fit_rows(scenario: Scenario) -> int:
     """Returns the scenario's model needs before the split."""
     marginals = scenario.model.marginals
@@ -175,11 +197,16 @@ def minimum_fit_rows(scenario: Scenario) -> int:
 
 @dataclass(frozen=True)
 class Variant:
-    """One generator to backtest: a dependence model and a marginal law, as a full scenario."""
+    """One generator to backtest: a dependence model and a marginal law, as a full scenario.
+
+    ``dist`` is ``auto`` under ``model.marginals.kind: auto`` (each series'
+    law chosen by BIC); ``notes`` say how the scenario was changed for it.
+    """
 
     dependence: str
     dist: str
     scenario: Scenario
+    notes: tuple[str, ...] = ()
 
     @property
     def is_baseline(self) -> bool:

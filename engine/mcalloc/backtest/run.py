@@ -22,6 +22,7 @@ from mcalloc.backtest.evaluate import (
     BacktestPlan,
     Variant,
     check_distinct_tests,
+    check_refits,
     describe_test,
     evaluate_variant,
     first_test_row,
@@ -123,6 +124,7 @@ def run_backtest(
     min_fit = max(minimum_fit_rows(v.scenario) for v in variants)
     firsts = {split: first_test_row(index, split, min_fit) for split in plan.splits}
     check_distinct_tests(index, firsts)
+    check_refits(plan, index, firsts)
     names = base.factor_names
     # the mixes are the investor's, in the base currency: a foreign asset's return plus its exchange rate's
     conversion = np.eye(len(names))
@@ -188,7 +190,8 @@ def run_backtest(
         folder.write_csv("verdicts.csv", verdict)
         folder.write_csv("summary.csv", summary)
         folder.write_csv("pits.csv", pd.concat([r.pits for r in results if r.error is None], ignore_index=True))
-        warnings = [*data.warnings, *dict.fromkeys(w for r in results for w in r.warnings)]
+        warnings = [*data.warnings, *dict.fromkeys(n for v in variants for n in v.notes)]
+        warnings += dict.fromkeys(w for r in results for w in r.warnings)
         warnings += [f"{f['model']} at split {f['split']}: not evaluated: {f['error']}" for f in failures]
         warnings += _window_power(plan.n_paths, float(verdict["threshold"].min()))
         folder.update(warnings=warnings, failures=list(failures))

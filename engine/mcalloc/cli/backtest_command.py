@@ -17,9 +17,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 from mcalloc.cli.common import add_config_command, as_help, load_with_options, scenario_files
+from mcalloc.config.dependence_schema import stress_problem
 from mcalloc.config.model_schema import BASELINE_KINDS, DependenceKind, Distribution
 from mcalloc.errors import ConfigError
 
@@ -112,23 +113,41 @@ def _backtest(args: argparse.Namespace) -> int:
             f"--marginals {args.marginals}: model.marginals.kind is auto, which chooses each series' law among its "
             "candidates, so every row would test the same models; drop --marginals, or set model.marginals.kind"
         )
+    if args.marginals is not None and all(model in BASELINE_KINDS for model in models):
+        raise ConfigError(
+            f"--marginals {args.marginals}: every model in --models is a baseline ({', '.join(models)}), which has "
+            "no volatility model and so no law of its shocks; drop --marginals, or add a dependence model to --models"
+        )
+    auto = base.model.marginals.kind == "auto"
+    # under auto each series' law is chosen by BIC: the rows say so rather than name model.marginals.dist
     laws = (
         _choices(args.marginals, get_args(Distribution), "--marginals")
         if args.marginals is not None
-        else [base.model.marginals.dist]
+        else ["auto" if auto else base.model.marginals.dist]
     )
+    stress = base.model.dependence.stress
     variants = []
     for model in models:
         for law in laws if model not in BASELINE_KINDS else laws[:1]:
-            extra = [*_NO_OPTIMISER, f"model.dependence.kind={model}", f"model.marginals.dist={law}"]
+            extra = [*_NO_OPTIMISER, f"model.dependence.kind={model}"]
+            extra += [] if auto else [f"model.marginals.dist={law}"]
             if model in BASELINE_KINDS:
                 # a baseline has no factor and no copula: nothing for a lead-lag adjustment to act on
                 extra += ["model.factor=null", "model.dependence.lead_lag=0", "model.dependence.lead_lag_series=null"]
+            notes: tuple[str, ...] = ()
+            if stress_problem(cast(DependenceKind, model), stress) is not None:
+                # the scenario's stress is for its own kind of dependence; this one has no correlation to stress
+                extra += ["model.dependence.stress.correlation_blend=0", "model.dependence.stress.worst_days=null"]
+                notes = (
+                    f"{model}: backtested without the scenario's correlation stress (model.dependence.stress), "
+                    "which applies to gaussian, t, dcc, iid_normal and iid_t only",
+                )
             try:
                 scenario = load_with_options(args.config, args, extra)
             except ConfigError as error:
-                raise ConfigError(f"--models {model} with --marginals {law}: {error}") from None
-            variants.append(Variant(model, law, scenario))
+                given = f" with --marginals {law}" if args.marginals is not None else ""
+                raise ConfigError(f"--models {model}{given}: {error}") from None
+            variants.append(Variant(model, law, scenario, notes))
     # what a log file must not be appended to (only looked up when one is asked for)
     reads = scenario_files(args.config, base) if args.log_file is not None else []
     configure_logging("warning" if args.quiet else "info", args.log_file, sys.stderr.isatty(), reads, args.out)

@@ -25,6 +25,8 @@ __all__ = [
     "IMPLAUSIBLE_ANN",
     "LATE_START_DAYS",
     "RATE_DIRECTION_CHANGES",
+    "SPARSE_RUN",
+    "SPARSE_STEP_DAYS",
     "STALE_RUN",
     "absent_returns",
     "check_distinct",
@@ -37,6 +39,7 @@ __all__ = [
     "common_span",
     "early_ends",
     "late_start",
+    "longest_run",
     "median_spacing",
     "missing_on_dropped",
     "observations_needed",
@@ -44,6 +47,7 @@ __all__ = [
     "skipped_returns",
     "spacing_frequency",
     "span_limits",
+    "sparse_stretches",
     "stale_runs",
     "suspicious_moves",
     "weekend_weeks",
@@ -157,19 +161,67 @@ def stale_runs(returns: pd.DataFrame, paths: Mapping[str, str], unit: str = "day
         unchanged = returns[column].to_numpy() == 0.0
         if unchanged.sum() < STALE_RUN:
             continue
-        # the lengths of the runs of unchanged steps, from where each run starts and ends
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], unchanged.astype(np.int8), [0]])))
-        starts, ends = edges[::2], edges[1::2]
-        longest = int(np.argmax(ends - starts))
-        length = int(ends[longest] - starts[longest])
+        start, end = longest_run(unchanged)
+        length = end - start
         if length >= STALE_RUN:
-            first, last = returns.index[starts[longest]], returns.index[ends[longest] - 1]
+            first, last = returns.index[start], returns.index[end - 1]
             where = f"{column} ({paths[column]})" if column in paths else str(column)
             warnings.append(
                 f"data: {where} does not move for {length} {unit}s in a row, {first.date()} to {last.date()}: "
                 "a stale price feed? Its zero returns lower the fitted volatility; check the source, or move the "
                 "data window past them"
             )
+    return warnings
+
+
+def longest_run(flags: np.ndarray) -> tuple[int, int]:
+    """Where the longest run of true values in a 1-d boolean array starts and ends (end exclusive; (0, 0) if none)."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    if edges.size == 0:
+        return 0, 0
+    starts, ends = edges[::2], edges[1::2]
+    longest = int(np.argmax(ends - starts))
+    return int(starts[longest]), int(ends[longest])
+
+
+SPARSE_RUN = 3
+"""Steps in a row, each wider than its frequency's (:data:`SPARSE_STEP_DAYS`), that make a warning.
+
+In SPY, IWM, EFA and TLT, 1993-2019, no two steps of 5 days or more follow each other.
+"""
+SPARSE_STEP_DAYS = {"daily": 5, "weekly": 12}
+"""Calendar days between rows that a step of each ``data.frequency`` does not reach (a long weekend is 4)."""
+
+
+def sparse_stretches(levels: Mapping[str, pd.Series], paths: Mapping[str, str], frequency: str) -> list[str]:
+    """One warning per series with :data:`SPARSE_RUN` or more steps in a row coarser than ``frequency``.
+
+    Daily data whose older part holds weekly closes passes the gap check
+    (a week is not a hole) and the frequency check (the median step is a
+    day), and each week is then fitted as one day's return, with about five
+    days' variance: the fitted volatility and its persistence are wrong
+    without a word.
+    """
+    widest = SPARSE_STEP_DAYS.get(frequency)
+    if widest is None:
+        return []
+    warnings = []
+    for name, series in levels.items():
+        if series.size < SPARSE_RUN + 1:
+            continue
+        steps = np.diff(series.index.to_numpy()).astype("timedelta64[D]").astype(int)
+        start, end = longest_run(steps >= widest)
+        if end - start < SPARSE_RUN:
+            continue
+        first, last = series.index[start], series.index[end]
+        coarser = "weekly" if frequency == "daily" and np.median(steps[start:end]) <= 10 else "coarser"
+        # the window's end nearer the stretch is the one to move past it
+        move = "data.start past it" if start < steps.size / 2 else "data.end before it"
+        warnings.append(
+            f"data: {name} ({paths[name]}) has {end - start} steps in a row of {widest} days or more between rows, "
+            f"{first.date()} to {last.date()}: {coarser} values inside {frequency} data? Each is fitted as one "
+            f"{frequency} step with several steps' variance; give {frequency} values there, or move {move}"
+        )
     return warnings
 
 

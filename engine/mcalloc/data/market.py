@@ -45,6 +45,7 @@ from mcalloc.data.checks import (
     skipped_returns,
     spacing_frequency,
     span_limits,
+    sparse_stretches,
     stale_runs,
     suspicious_moves,
     weekend_weeks,
@@ -385,6 +386,7 @@ def load_market_data(scenario: Scenario) -> MarketData:
     warnings += (
         ended_early
         + late_start(levels, paths)
+        + sparse_stretches(levels, paths, data.frequency)
         + (period_date_notes(levels, paths) if by_period and data.kind == "prices" else [])
         + implausible
         + skipped_returns(loaded, data.kind)

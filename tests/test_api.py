@@ -17,6 +17,7 @@ from mcalloc.config import load_scenario
 from mcalloc.errors import ConfigError
 from mcalloc.pipeline import run_scenario
 from mcalloc.report.compare import comparison_table
+from mcalloc.report.page import build_report
 
 from .conftest import DEFAULT_CONFIG, ROOT, one_error_line
 
@@ -77,6 +78,25 @@ def test_run_and_load_return_exactly_the_files(tmp_path: Path, config: Path) -> 
         pd.testing.assert_series_equal(last[column], own[column], check_exact=True)
     assert loaded.weights_table().shape == (len(loaded.portfolios), len(loaded.assets))
     assert loaded.assets == [asset["name"] for asset in loaded.config["assets"]]
+
+
+def test_labels_that_look_like_numbers_or_missing_values_come_back_as_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # models.csv held NA, 007 and None; load gave [nan, 7.0, nan] and the report an empty cell and 7 (a stop-53 hunt)
+    labels = ["NA", "007", "None"]
+    settings = {**SMALL, "output__report": True, "optimize__objectives": []}
+    settings |= {f"assets__{i}__label": label for i, label in enumerate(labels)}
+    run = mcalloc.run(DEFAULT_CONFIG, out=tmp_path / "run", **settings)
+    assert mcalloc.load(tmp_path / "run").models["label"].tolist() == labels
+    assert run.models["label"].tolist() == labels
+    page = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    assert all(f"<td>{label}</td>" in page for label in labels)
+    # a currency pandas reads as a number is no currency: refused where it is named
+    from mcalloc.cli.main import main
+
+    assert main(["validate", str(DEFAULT_CONFIG), "--set", "currency.base=INF"]) == 2
+    one_error_line(capsys.readouterr(), ("currency.base", "'INF' is no currency", "such as SEK"))
 
 
 def test_a_bad_setting_given_to_run_is_named_as_given_and_nothing_is_written(tmp_path: Path) -> None:
@@ -375,11 +395,16 @@ def test_load_and_load_batch_refuse_what_names_no_run_in_one_line(tmp_path: Path
     with pytest.raises(mcalloc.RunFolderError, match=r"index\.parquet: unreadable \(.*\); run the batch again") as bad:
         mcalloc.load_batch(batch)
     assert "\n" not in str(bad.value)
-    pd.DataFrame({"run": ["x"]}).to_parquet(batch / "index.parquet")
+    pd.DataFrame({"run": ["x"], "status": ["complete"]}).to_parquet(batch / "index.parquet")
     with pytest.raises(mcalloc.RunFolderError, match=r"index\.parquet: has no folder column"):
         mcalloc.load_batch(batch)
+    # without a status the batch's report failed with KeyError: 'status' (a stop-53 hunt)
+    pd.DataFrame({"run": ["x"], "folder": ["runs/x"]}).to_parquet(batch / "index.parquet")
+    with pytest.raises(mcalloc.RunFolderError, match=r"index\.parquet: has no status column"):
+        build_report(batch)
     # a run whose folder is gone is named where it should be, never a same-named folder under the current one
-    pd.DataFrame({"run": ["gone", "never"], "folder": ["runs/gone", ""]}).to_parquet(batch / "index.parquet")
+    gone = {"run": ["gone", "never"], "status": ["complete", "failed"], "folder": ["runs/gone", ""]}
+    pd.DataFrame(gone).to_parquet(batch / "index.parquet")
     index = mcalloc.load_batch(batch)
     assert list(index["folder"]) == [str(batch / "runs" / "gone"), ""]
     with pytest.raises(mcalloc.RunFolderError, match=re.escape(str(batch / "runs" / "gone"))):

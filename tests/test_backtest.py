@@ -588,7 +588,7 @@ def test_a_refit_interval_is_refused_only_when_no_split_would_refit() -> None:
     assert len(BacktestPlan(("early",), 52).segments(firsts["early"], 2000)) == 2
     check_refits(BacktestPlan(("early", "late"), 52), index, firsts)
     check_refits(BacktestPlan(("early", "late"), None), index, firsts)
-    with pytest.raises(ConfigError, match="split early, 1,131 days .* 53 months .* give at most 52"):
+    with pytest.raises(ConfigError, match=r"split early, 1,131 days .* 53 months .* give at most 52"):
         check_refits(BacktestPlan(("early", "late"), 53), index, firsts)
-    with pytest.raises(ConfigError, match="holds 1 month of .* drop --refit-every$"):
+    with pytest.raises(ConfigError, match=r"holds 1 month of .* drop --refit-every$"):
         check_refits(BacktestPlan(("short",), 1), index, {"short": 2000 - 30})

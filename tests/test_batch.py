@@ -220,6 +220,20 @@ def test_a_2x2_sweep_gives_an_index_of_four_rows(
     assert capsys.readouterr().out.strip() == f"report: {tmp_path / 'out' / 'batch.html'}"
     assert page.count("<figure") == 1 and "horizon_years=2-rebalance=annual" in page
     assert (tmp_path / "out" / "figures" / "batch.svg").is_file()
+    # a page that cannot be written leaves the figures as they were (new ones were put in place first)
+    (tmp_path / "out" / "figures" / "batch.svg").write_text("earlier", encoding="utf-8")
+    (tmp_path / "out" / "batch.html").rename(tmp_path / "batch.html")
+    (tmp_path / "out" / "batch.html").mkdir()
+    assert main(["report", str(tmp_path / "out")]) == 2
+    one_error_line(capsys.readouterr(), ("batch.html: cannot be written (a folder of that name is in the way)",))
+    assert (tmp_path / "out" / "figures" / "batch.svg").read_text(encoding="utf-8") == "earlier"
+    (tmp_path / "out" / "batch.html").rmdir()
+    (tmp_path / "batch.html").rename(tmp_path / "out" / "batch.html")
+    # without its index.parquet the batch is named as one, with what to do (it was called "not a run")
+    (tmp_path / "out" / "index.parquet").rename(tmp_path / "index.parquet")
+    assert main(["report", str(tmp_path / "out")]) == 2
+    one_error_line(capsys.readouterr(), ("index.parquet: missing beside index.csv", "run the batch again"))
+    (tmp_path / "index.parquet").rename(tmp_path / "out" / "index.parquet")
     # the batch folder is not a run: compare and load say what it is and what to give instead
     first_run = str(index["folder"].iloc[0])
     assert main(["compare", str(tmp_path / "out"), first_run]) == 2

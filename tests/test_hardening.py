@@ -277,6 +277,40 @@ def test_clean_keeps_a_complete_run_whatever_its_name(tmp_path: Path, capsys: py
     assert rows[-1] == f"2 damaged folder(s): {REFUSED}"
 
 
+def test_clean_removes_only_mcalloc_s_own_replaced_folders_and_says_when_it_cannot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a user's .thesis.replaced was listed stale and deleted ("removed", exit 0): data lost (a stop-53 hunt)
+    theirs = tmp_path / "proj" / ".thesis.replaced"
+    theirs.mkdir(parents=True)
+    (theirs / "chapter1.tex").write_text("my only copy", encoding="utf-8")
+    (theirs / "manifest.json").write_text('{"name": "My App"}', encoding="utf-8")  # another tool's manifest
+    ours = tmp_path / ".run.replaced"
+    small = ["--set", "simulation.n_paths=200", "--set", "simulation.horizon_years=1", "--set", "output.report=false"]
+    assert main(["run", "-q", str(DEFAULT_CONFIG), *small, "--out", str(tmp_path / "run")]) == 0
+    (tmp_path / "run").rename(ours)  # as a run killed while replacing an earlier one leaves it
+    capsys.readouterr()
+    assert main(["runs", str(tmp_path)]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:] if line.strip()}
+    assert " unknown " in rows[str(theirs)] and "not an mcalloc folder" in rows[str(theirs)]
+    assert " stale " in rows[str(ours)]
+    # a removal that fails (a file it may not delete) was reported "removed", exit 0, and left half a folder
+    import shutil
+
+    real_rmtree = shutil.rmtree
+
+    def refused(path: object, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Operation not permitted", str(path))
+
+    monkeypatch.setattr(shutil, "rmtree", refused)
+    assert main(["clean", str(tmp_path)]) == 2
+    one_error_line(capsys.readouterr(), (str(ours), "could not be removed (Operation not permitted)", "clean again"))
+    monkeypatch.setattr(shutil, "rmtree", real_rmtree)
+    assert main(["clean", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == f"removed {ours}"
+    assert not ours.exists() and (theirs / "chapter1.tex").read_text(encoding="utf-8") == "my only copy"
+
+
 def test_clean_keeps_a_folder_whose_writer_is_alive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     partial = tmp_path / ".busy.partial"
     partial.mkdir()

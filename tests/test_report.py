@@ -343,6 +343,39 @@ def test_report_command_refuses_a_folder_that_is_not_a_finished_run(
     one_error_line(capsys.readouterr(), (f"{tmp_path}: no manifest.json", "give the folder of an mcalloc run"))
 
 
+@pytest.mark.parametrize(
+    ("edit", "fragments"),
+    [
+        ({"dependence": "fhs"}, ('dependence is "fhs", not a mapping', "run its scenario again")),
+        ({"packages": ["numpy"]}, ("packages is", "not a mapping of packages to versions")),
+        ({"data_window": "2001-2019"}, ('data_window is "2001-2019", not a mapping',)),
+        ({"data_window": {"first_return": "2001-01-01"}}, ("data_window.last_return is null, not a date",)),
+        ({"data": [1, 2]}, ("data[0] is 1, not a mapping",)),
+        ({"kind": "backtest"}, ("validation.csv: missing, and every backtest folder has it", "run the backtest")),
+        # another tool's manifest.json was taken for a run "None, not complete"
+        ({"schema_version": None, "status": None, "name": "My App"}, ("not an mcalloc manifest",)),
+    ],
+)
+def test_report_names_a_manifest_value_of_the_wrong_kind_in_one_line(
+    run_folder: tuple[Path, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    edit: dict[str, object],
+    fragments: tuple[str, ...],
+) -> None:
+    # each was an unexpected error (AttributeError, KeyError, FileNotFoundError), exit 1 (a stop-53 hunt)
+    copy = tmp_path / "copy"
+    shutil.copytree(run_folder[0], copy)
+    manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
+    manifest.update(edit)
+    manifest = {key: value for key, value in manifest.items() if value is not None}
+    (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    before = (copy / "report.html").read_bytes()
+    assert main(["report", str(copy)]) == 2
+    one_error_line(capsys.readouterr(), fragments)
+    assert (copy / "report.html").read_bytes() == before
+
+
 def test_report_refuses_a_backtest_that_did_not_finish(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # a backtest stopped by a signal is moved aside as .failed with the files written so far; one interrupted
     # by a power cut stays .partial, perhaps before pits.csv: neither gets a page that looks like a result
@@ -416,6 +449,30 @@ def test_compare_csv_that_cannot_be_written_is_one_line(
     out = run_folder[0]
     assert main(["compare", str(out), str(out), "--no-report", "--csv", str(target)]) == 2
     one_error_line(capsys.readouterr(), ("--csv", str(target)))
+
+
+def test_compare_csv_never_replaces_a_batch_index_or_a_comparison_s_table(
+    run_folder: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # compare --csv batch/index.csv replaced the batch's index with a comparison, exit 0 (a stop-53 hunt)
+    import pandas as pd
+
+    batch, compared = tmp_path / "batch", tmp_path / "compared"
+    (batch / "runs").mkdir(parents=True)
+    pd.DataFrame({"run": ["x"], "status": ["complete"], "folder": ["runs/x"]}).to_csv(batch / "index.csv", index=False)
+    before = (batch / "index.csv").read_bytes()
+    copy = tmp_path / "copy"
+    shutil.copytree(run_folder[0], copy)
+    runs = [str(run_folder[0]), str(copy)]
+    assert main(["compare", *runs, "--out", str(compared)]) == 0
+    capsys.readouterr()
+    for target in (batch / "index.csv", compared / "table.csv"):
+        assert main(["compare", *runs, "--no-report", "--csv", str(target)]) == 2
+        one_error_line(capsys.readouterr(), (f"--csv {target}: inside the mcalloc folder", "give another --csv"))
+    assert (batch / "index.csv").read_bytes() == before and not (compared / "table.csv").exists()
+    # a run's folder given as --csv is refused with a file beside it as the example, not one inside it
+    assert main(["compare", *runs, "--no-report", "--csv", str(copy)]) == 2
+    one_error_line(capsys.readouterr(), (f"such as {tmp_path / 'comparison.csv'}",))
 
 
 def test_report_shows_each_unpaired_interval_with_its_own_difference(run_folder: tuple[Path, str]) -> None:

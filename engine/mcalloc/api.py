@@ -31,13 +31,14 @@ from mcalloc.config import load_scenario
 from mcalloc.config.loader import override_text
 from mcalloc.config.schema import Scenario
 from mcalloc.errors import ConfigError, McallocError, OutputError
-from mcalloc.results.writer import SCHEMA_VERSION
+from mcalloc.results.writer import SCHEMA_VERSION, read_results_csv
 
 __all__ = [
     "Run",
     "RunFolderError",
     "check_files",
     "check_manifest_fields",
+    "index_lacks",
     "load",
     "load_batch",
     "read_manifest",
@@ -195,7 +196,7 @@ def _read_table(path: Path) -> pd.DataFrame | None:
     try:
         if not path.read_text(encoding="utf-8").strip():
             return pd.DataFrame()  # an optional table with no rows (e.g. no objectives)
-        return pd.read_csv(path)
+        return read_results_csv(path)
     except (UnicodeDecodeError, ValueError) as error:  # pandas' ParserError is a ValueError
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise RunFolderError(f"{path}: unreadable ({reason}); the folder is damaged: run its scenario again") from None
@@ -312,6 +313,11 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise RunFolderError(f"{manifest_file}: not a readable manifest ({error}); the folder is damaged") from None
     if not isinstance(manifest, dict):
         raise RunFolderError(f"{manifest_file}: not a manifest (a JSON object); the folder is damaged")
+    if "schema_version" not in manifest and "status" not in manifest:
+        raise RunFolderError(
+            f"{manifest_file}: not an mcalloc manifest (it has no schema_version or status); give the folder of an "
+            "mcalloc run"
+        )
     check_manifest_fields(manifest_file, manifest)
     return manifest
 
@@ -328,13 +334,25 @@ def check_manifest_fields(manifest_file: Path, manifest: dict[str, Any]) -> None
     RunFolderError
         Naming the first value of the wrong kind.
     """
+
+    def refuse(key: str, value: object, what: str) -> RunFolderError:
+        return RunFolderError(
+            f"{manifest_file}: {key} is {json.dumps(value)[:40]}, not {what}; the folder is damaged: "
+            "run its scenario again"
+        )
+
     for key, kinds, what in _MANIFEST_FIELDS:
         value = manifest.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
-            raise RunFolderError(
-                f"{manifest_file}: {key} is {json.dumps(value)[:40]}, not {what}; the folder is damaged: "
-                "run its scenario again"
-            )
+            raise refuse(key, value, what)
+    window = manifest.get("data_window") or {}
+    for key, kinds, what in _WINDOW_FIELDS if window else ():
+        value = window.get(key)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            raise refuse(f"data_window.{key}", value, what)
+    for number, record in enumerate(manifest.get("data") or []):
+        if not isinstance(record, dict):
+            raise refuse(f"data[{number}]", record, "a mapping (a data file's provenance)")
 
 
 _MANIFEST_FIELDS: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
@@ -347,8 +365,25 @@ _MANIFEST_FIELDS: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
     ("steps_per_year", int, "a whole number"),
     ("files", dict, "a mapping of file names to checksums"),
     ("warnings", list, "a list"),
+    ("kind", str, "text"),
+    ("config_sha256", str, "text"),
+    ("started_at", str, "text"),
+    ("finished_at", str, "text"),
+    ("engine_version", str, "text"),
+    ("python", str, "text"),
+    ("dependence", dict, "a mapping"),
+    ("packages", dict, "a mapping of packages to versions"),
+    ("data_window", dict, "a mapping"),
+    ("data", list, "a list"),
 )
 """Manifest values the readers format or compute with, each with the JSON kind it must have when present."""
+
+_WINDOW_FIELDS: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
+    ("first_return", str, "a date"),
+    ("last_return", str, "a date"),
+    ("n_returns", int, "a whole number"),
+)
+"""What ``data_window`` holds, each of its kind (all three where there is a window)."""
 
 
 OPTIONAL_FILES = ("paths.parquet",)
@@ -397,6 +432,14 @@ def check_files(folder: Path, manifest: dict[str, Any], skip: tuple[str, ...] = 
             )
 
 
+def index_lacks(index: Path, column: str) -> RunFolderError:
+    """The error of a batch index without ``column``, which every index mcalloc writes has."""
+    return RunFolderError(
+        f"{index}: has no {column} column, which every batch index has; run the batch again to write its index anew "
+        "(its complete runs are skipped)"
+    )
+
+
 def load_batch(folder: str | Path) -> pd.DataFrame:
     """A batch's index (``mcalloc batch``): one row per run with its status, swept parameters and key metrics.
 
@@ -433,10 +476,7 @@ def load_batch(folder: str | Path) -> pd.DataFrame:
             "are skipped)"
         ) from None
     if "folder" not in table.columns:
-        raise RunFolderError(
-            f"{index}: has no folder column, which every batch index has; run the batch again to write its index "
-            "anew (its complete runs are skipped)"
-        )
+        raise index_lacks(index, "folder")
     table["folder"] = pd.Series([_batch_run_folder(folder, value) for value in table["folder"]], index=table.index)
     return table
 

@@ -33,7 +33,7 @@ from mcalloc.batch.sweep import Batch, BatchRun
 from mcalloc.config.loader import load_scenario, scenario_to_dict, settings_hash
 from mcalloc.config.schema import Scenario
 from mcalloc.errors import ConfigError, McallocError, OutputError, check_stop
-from mcalloc.results.writer import SCHEMA_VERSION, package_versions, place_problem
+from mcalloc.results.writer import SCHEMA_VERSION, package_versions, place_problem, read_results_csv
 from mcalloc.simulation.resources import check_memory, estimate
 
 __all__ = [
@@ -228,7 +228,7 @@ def _dotted(config: Any, key: str) -> Any:
 def key_numbers(folder: Path) -> dict[str, float]:
     """A finished run's index columns: key metrics per portfolio and the diversification benefit."""
     numbers: dict[str, float] = {}
-    metrics = pd.read_csv(folder / "metrics.csv")
+    metrics = read_results_csv(folder / "metrics.csv")
     if "currency" in metrics:
         metrics = metrics[metrics["currency"] == metrics["currency"].iloc[0]]
     from mcalloc.report.compare import MONEY_METRICS, has_money
@@ -241,7 +241,7 @@ def key_numbers(folder: Path) -> dict[str, float]:
                 numbers[f"{metric}:{row['portfolio']}"] = float(row[metric])
     diversification_file = folder / "diversification.csv"
     if diversification_file.is_file() and diversification_file.read_text(encoding="utf-8").strip():
-        table = pd.read_csv(diversification_file)
+        table = read_results_csv(diversification_file)
         if not table.empty:
             table = table[table["currency"] == table["currency"].iloc[0]]
             for _, row in table[table["statistic"].isin(BENEFITS)].iterrows():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,7 +69,10 @@ def check_output_file(option: str, path: Path, example: str) -> None:
     from mcalloc.results.writer import place_problem
 
     if path.is_dir():
-        raise OutputError(f"{option} {path}: a folder; give a file name, such as {path / example}")
+        # a results folder's own files are refused below: the example is then beside it
+        inside = path / example
+        suggested = inside if not _inside_results(inside) else Path(os.path.abspath(path)).parent / example
+        raise OutputError(f"{option} {path}: a folder; give a file name, such as {suggested}")
     problem = place_problem(path)
     if problem is not None:
         raise OutputError(f"{option} {path}: {problem}; give another {option}")
@@ -76,14 +80,34 @@ def check_output_file(option: str, path: Path, example: str) -> None:
 
 
 def check_outside_results(option: str, path: Path, error: type[McallocError] = OutputError) -> None:
-    """Refuse a file to write (or append to) inside a run's or a backtest's folder: its files are its results."""
-    from mcalloc.results.writer import mcalloc_folder_above
+    """Refuse a file to write (or append to) inside a run's, backtest's, batch's or comparison's folder.
 
-    holder = mcalloc_folder_above(path)
+    Their files are their results: ``compare --csv batch/index.csv`` left a
+    comparison where the batch's index was, disagreeing with its
+    ``index.parquet``.
+    """
+    holder = _inside_results(path)
     if holder is not None:
         raise error(
             f"{option} {path}: inside the mcalloc folder {holder}, whose files are its results; give another {option}"
         )
+
+
+def _inside_results(path: Path) -> Path | None:
+    """The nearest folder above ``path`` that mcalloc made: a run's, backtest's, batch's or comparison's."""
+    from mcalloc.results.writer import mcalloc_folder_above
+
+    holder = mcalloc_folder_above(path)
+    if holder is None:
+        holder = next((parent for parent in Path(os.path.abspath(path)).parents if _made_by_mcalloc(parent)), None)
+    return holder
+
+
+def _made_by_mcalloc(folder: Path) -> bool:
+    """Whether ``folder`` is a batch's (its index) or a comparison's (its table and page)."""
+    if (folder / "index.parquet").is_file() or ((folder / "index.csv").is_file() and (folder / "runs").is_dir()):
+        return True
+    return (folder / "comparison.csv").is_file() and (folder / "compare.html").is_file()
 
 
 def check_not_read(option: str, path: Path, reads: Iterable[Path], error: type[McallocError] = OutputError) -> None:

@@ -93,6 +93,14 @@ def _clean(args: argparse.Namespace) -> int:
         for state in states:
             print(f"would remove {state.path} ({state.detail})")
         return 0
-    for path in remove_stale(states):
+    removed, failed = remove_stale(states)
+    for path in removed:
         print(f"removed {path}")
+    if failed:
+        path, reason = failed[0]
+        others = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        raise OutputError(
+            f"{path}: could not be removed ({reason}){others}; part of it may be gone: check its permissions and "
+            "run mcalloc clean again"
+        )
     return 0

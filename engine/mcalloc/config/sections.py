@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from mcalloc.config.base import Frozen, Identifier
 from mcalloc.config.model_schema import (
@@ -74,7 +74,16 @@ MAX_MONEY = 1e12
 float arithmetic on wealth paths loses cents and products of amounts overflow."""
 
 
-CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+def _not_a_number(code: str) -> str:
+    if code in ("INF", "NAN"):
+        raise ValueError(
+            f"'{code}' is no currency (ISO 4217 has no such code), and the results' CSV files would read it back as "
+            "a number; give a three-letter currency code such as SEK or USD"
+        )
+    return code
+
+
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(_not_a_number)]
 
 _EXPECTED_DATE = "expected a date YYYY-MM-DD, such as 2005-01-01"
 

@@ -53,7 +53,14 @@ from mcalloc.report.tables import (
 )
 from mcalloc.results.writer import move_into_place, release_claim, working_folder
 
-__all__ = ["Table", "build_batch_report", "build_comparison_report", "build_report", "write_report"]
+__all__ = [
+    "Table",
+    "build_batch_report",
+    "build_comparison_report",
+    "build_report",
+    "publish_page",
+    "write_report",
+]
 
 _DPI = 110
 
@@ -178,25 +185,37 @@ def _pictures(run: Run, target: Path) -> dict[str, Picture | None]:
 def write_report(run: Run, folder: Path | None = None) -> Path:
     """Draw ``run``'s figures and write ``report.html`` into ``folder`` (default: the run's own).
 
-    The figures are drawn into a folder of their own beside ``figures/`` and
-    take its place only once all are drawn and the page is rendered: a
-    report stopped half way (Ctrl-C) leaves the earlier figures and page as
-    they were, not a mix of old and new or figures without a page.
+    The figures and the page change together (:func:`publish_page`).
     """
     folder = folder if folder is not None else run.folder
+    return publish_page(folder, "report.html", lambda drawing: _render_page(run, drawing))
+
+
+def publish_page(folder: Path, name: str, render: Callable[[Path], str]) -> Path:
+    """Write the page ``name`` into ``folder`` with the figures ``render`` draws, all at once.
+
+    ``render`` draws its figures into the folder it is given (beside
+    ``figures/``) and returns the page's HTML; they take the place of
+    ``figures/`` and the page only once all are drawn and the page is
+    rendered: a report stopped half way (Ctrl-C) leaves the earlier figures
+    and page as they were, not a mix of old and new or figures without a page.
+    """
     if (folder / "figures").exists() and not (folder / "figures").is_dir():
         raise OutputError(f"{folder / 'figures'}: cannot be made (a file of that name is in the way); move it")
-    if (folder / "report.html").is_dir():
-        raise OutputError(f"{folder / 'report.html'}: cannot be written (a folder of that name is in the way); move it")
+    if (folder / name).is_dir():
+        raise OutputError(f"{folder / name}: cannot be written (a folder of that name is in the way); move it")
     drawing = folder / ".figures.drawing"
+    page = folder / f".{name}.new"
     # two reports of one folder at once (a notebook and make, say) take turns: each clears the other's drawing
     with _turn(folder / ".report.lock"):
         shutil.rmtree(drawing, ignore_errors=True)
         try:
-            return _write_page(run, folder, drawing)
+            html = render(drawing)
+            _write_atomic(page, html.encode("utf-8"))  # after a SIGTERM the earlier page stays
+            return _put_in_place(folder, drawing, page, folder / name)
         finally:
             shutil.rmtree(drawing, ignore_errors=True)
-            (folder / _NEW_PAGE).unlink(missing_ok=True)
+            page.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -221,12 +240,8 @@ def _turn(lock: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-_NEW_PAGE = ".report.html.new"
-"""The page drawn, beside the run's, until it and its figures replace the earlier ones together."""
-
-
-def _write_page(run: Run, folder: Path, drawing: Path) -> Path:
-    """:func:`write_report`, its figures drawn into ``drawing`` and moved into ``figures/`` at the end."""
+def _render_page(run: Run, drawing: Path) -> str:
+    """:func:`write_report`'s page, its figures drawn into ``drawing``."""
     pictures = _pictures(run, drawing)
     models = run.models[present_columns(run.models, MODEL_COLUMNS_SHOWN)]
     optimization = run.optimization
@@ -263,10 +278,11 @@ def _write_page(run: Run, folder: Path, drawing: Path) -> Path:
         "warnings": list(run.manifest.get("warnings") or []),
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    html = _environment().get_template("report.html.j2").render(**context)
-    target = folder / "report.html"
-    page = folder / _NEW_PAGE
-    _write_atomic(page, html.encode("utf-8"))  # after a SIGTERM the earlier report stays
+    return str(_environment().get_template("report.html.j2").render(**context))
+
+
+def _put_in_place(folder: Path, drawing: Path, page: Path, target: Path) -> Path:
+    """Move the figures drawn into ``drawing`` to ``figures/`` and the written ``page`` to ``target``, together."""
     figures_folder = folder / "figures"
     earlier = folder / ".figures.old"
     shutil.rmtree(earlier, ignore_errors=True)
@@ -293,8 +309,8 @@ def _write_page(run: Run, folder: Path, drawing: Path) -> Path:
 def build_report(run_dir: str | Path) -> Path:
     """Rebuild ``report.html`` and ``figures/`` of a finished run or backtest, or ``batch.html`` of a batch."""
     folder = Path(run_dir)
-    if (folder / "index.parquet").is_file() and not (folder / "manifest.json").is_file():
-        return build_batch_report(folder)
+    if not (folder / "manifest.json").is_file() and any((folder / n).is_file() for n in ("index.parquet", "index.csv")):
+        return build_batch_report(folder)  # load_batch names what is wrong with a batch's index
     manifest = read_manifest(folder)  # refused in one line, as load would, when missing or unreadable
     if (folder / "validation.csv").is_file() or manifest.get("kind") == "backtest":
         from mcalloc.report.validation import write_backtest_report
@@ -312,20 +328,16 @@ def build_report(run_dir: str | Path) -> Path:
 
 def build_batch_report(folder: Path) -> Path:
     """``batch.html`` in a batch folder: the swept parameter against each portfolio's key metrics, and the index."""
-    from mcalloc.api import load_batch
+    from mcalloc.api import index_lacks, load_batch
 
     index = load_batch(folder)
+    absent = next((column for column in ("run", "status") if column not in index.columns), None)
+    if absent is not None:  # an index of the first batches lacks neither, but one edited by hand may
+        raise index_lacks(folder / "index.parquet", absent)
     fixed = {"run", "status", "key", "error", "folder"}
     parameters = [str(c) for c in index.columns if str(c) not in fixed and ":" not in str(c)]
     if not parameters:
         parameters = ["run"]
-    picture = _save(
-        figures.batch_figure(index, parameters),
-        "batch",
-        f"Key metrics of each portfolio against {parameters[0] if parameters else 'the runs'}; "
-        "one line per portfolio and per setting of the other swept keys.",
-        folder / "figures",
-    )
     shown = index[[c for c in index.columns if str(c) != "folder"]]
 
     def shown_as(column: str) -> Callable[[Any], str]:
@@ -335,22 +347,30 @@ def build_batch_report(folder: Path) -> Path:
         return points if column.startswith("benefit_") else percent
 
     formats = {str(c): shown_as(str(c)) for c in shown.columns if ":" in str(c)}
-    context = {
-        "title": f"mcalloc batch: {folder.name}",
-        "runs": [],
-        "comparison": Table.of(shown, formats),
-        "units": (
-            "A benefit_ column is the portfolio's statistic minus the reference portfolio's, in percentage points "
-            "(the figure draws it in percent); rates are in percent, money in each run's base currency "
-            "(currency.base)."
-        ),
-        "pictures": [picture] if picture is not None else [],
-        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    html = _environment().get_template("compare.html.j2").render(**context)
-    target = folder / "batch.html"
-    _write_atomic(target, html.encode("utf-8"))
-    return target
+
+    def render(drawing: Path) -> str:
+        picture = _save(
+            figures.batch_figure(index, parameters),
+            "batch",
+            f"Key metrics of each portfolio against {parameters[0] if parameters else 'the runs'}; "
+            "one line per portfolio and per setting of the other swept keys.",
+            drawing,
+        )
+        context = {
+            "title": f"mcalloc batch: {folder.name}",
+            "runs": [],
+            "comparison": Table.of(shown, formats),
+            "units": (
+                "A benefit_ column is the portfolio's statistic minus the reference portfolio's, in percentage points "
+                "(the figure draws it in percent); rates are in percent, money in each run's base currency "
+                "(currency.base)."
+            ),
+            "pictures": [picture] if picture is not None else [],
+            "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        return str(_environment().get_template("compare.html.j2").render(**context))
+
+    return publish_page(folder, "batch.html", render)
 
 
 def build_comparison_report(runs: Sequence[Run], table: pd.DataFrame, out: Path) -> Path:

@@ -17,8 +17,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
-from mcalloc.report.page import _environment, _save, _write_atomic
+from mcalloc.report.page import _environment, _save, publish_page
 from mcalloc.report.tables import Table, count_text
+from mcalloc.results.writer import read_results_csv
 
 __all__ = ["exceedance_figure", "pit_figure", "write_backtest_report"]
 
@@ -146,7 +147,7 @@ def _provenance(manifest: dict[str, Any]) -> Table:
 
 def _read(folder: Path, name: str, split: str) -> pd.DataFrame:
     """A saved table, with a ``split`` column even if it was written before several splits were possible."""
-    frame = pd.read_csv(folder / name, dtype={"split": str})
+    frame = read_results_csv(folder / name)
     if "split" not in frame.columns:
         frame.insert(0, "split", split)
     return frame
@@ -154,54 +155,62 @@ def _read(folder: Path, name: str, split: str) -> pd.DataFrame:
 
 def write_backtest_report(folder: str | Path) -> Path:
     """Write ``report.html`` and ``figures/`` into a backtest folder from its saved files."""
-    from mcalloc.api import check_files, read_manifest
+    from mcalloc.api import RunFolderError, check_files, read_manifest
 
     folder = Path(folder)
     manifest = read_manifest(folder)
     check_files(folder, manifest)
     splits, _ = _splits(manifest)
+    needed = ["validation.csv", "verdicts.csv", "pits.csv", *(["summary.csv"] if len(splits) > 1 else [])]
+    missing = [name for name in needed if not (folder / name).is_file()]
+    if missing:
+        raise RunFolderError(
+            f"{folder / missing[0]}: missing, and every backtest folder has it (manifest.json says kind: backtest); "
+            "the folder is damaged: run the backtest again"
+        )
     validation = _read(folder, "validation.csv", splits[0])
     verdicts = _read(folder, "verdicts.csv", splits[0])
     pits = _read(folder, "pits.csv", splits[0])
-    summary = pd.read_csv(folder / "summary.csv") if len(splits) > 1 else None
+    summary = read_results_csv(folder / "summary.csv") if len(splits) > 1 else None
     portfolios = [str(p) for p in manifest.get("portfolios") or []]
-    target = folder / "figures"
-    shown = f" (split {splits[0]}, the longest test period)" if len(splits) > 1 else ""
-    pictures = [
-        _save(
-            pit_figure(pits[pits["split"] == splits[0]], portfolios),
-            "pit",
-            f"Probability integral transforms of the portfolios' realised returns under each model's forecasts{shown}; "
-            "flat is right, the grey band holds 95% of a bin's frequency for a right model.",
-            target,
-        ),
-        _save(
-            exceedance_figure(validation[validation["split"] == splits[0]]),
-            "exceedances",
-            f"Days the loss exceeded the 1-day VaR, over the number expected{shown}; the grey band holds 95% of "
-            "outcomes for a right model.",
-            target,
-        ),
-    ]
-    if len(splits) == 1:
-        validation, verdicts = validation.drop(columns="split"), verdicts.drop(columns="split")
-    checks = {
-        check: _table(validation[validation["check"] == check].drop(columns=["check", "dependence", "marginals"]))
-        for check in ("var", "pit", "window")
-    }
-    context = {
-        "title": f"mcalloc backtest: {manifest.get('scenario')}, split{'s' if len(splits) > 1 else ''} "
-        f"{', '.join(splits)}",
-        "provenance": _provenance(manifest),
-        "summary": _table(summary) if summary is not None else None,
-        "verdicts": _table(verdicts),
-        "pictures": [p for p in pictures if p is not None],
-        "checks": checks,
-        "failures": _failures(manifest, splits),
-        "warnings": list(manifest.get("warnings") or []),
-        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    html = _environment().get_template("backtest.html.j2").render(**context)
-    page = folder / "report.html"
-    _write_atomic(page, html.encode("utf-8"))
-    return page
+
+    def render(drawing: Path) -> str:
+        shown = f" (split {splits[0]}, the longest test period)" if len(splits) > 1 else ""
+        pictures = [
+            _save(
+                pit_figure(pits[pits["split"] == splits[0]], portfolios),
+                "pit",
+                f"Probability integral transforms of the portfolios' realised returns under each model's forecasts"
+                f"{shown}; flat is right, the grey band holds 95% of a bin's frequency for a right model.",
+                drawing,
+            ),
+            _save(
+                exceedance_figure(validation[validation["split"] == splits[0]]),
+                "exceedances",
+                f"Days the loss exceeded the 1-day VaR, over the number expected{shown}; the grey band holds 95% of "
+                "outcomes for a right model.",
+                drawing,
+            ),
+        ]
+        tested, verdict_table = validation, verdicts
+        if len(splits) == 1:
+            tested, verdict_table = validation.drop(columns="split"), verdicts.drop(columns="split")
+        checks = {
+            check: _table(tested[tested["check"] == check].drop(columns=["check", "dependence", "marginals"]))
+            for check in ("var", "pit", "window")
+        }
+        context = {
+            "title": f"mcalloc backtest: {manifest.get('scenario')}, split{'s' if len(splits) > 1 else ''} "
+            f"{', '.join(splits)}",
+            "provenance": _provenance(manifest),
+            "summary": _table(summary) if summary is not None else None,
+            "verdicts": _table(verdict_table),
+            "pictures": [p for p in pictures if p is not None],
+            "checks": checks,
+            "failures": _failures(manifest, splits),
+            "warnings": list(manifest.get("warnings") or []),
+            "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        return str(_environment().get_template("backtest.html.j2").render(**context))
+
+    return publish_page(folder, "report.html", render)

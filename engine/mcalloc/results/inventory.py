@@ -98,7 +98,11 @@ def survey(root: Path, verify: bool = False) -> list[FolderState]:
         # pilot.partial is as complete as its manifest says
         hidden = name.startswith(".")
         if hidden and name.endswith(".replaced"):
-            states.append(FolderState(folder, "stale", scenario, started, "an earlier result left while replacing it"))
+            if _replaced_by_mcalloc(folder):
+                detail = "an earlier result left while replacing it"
+                states.append(FolderState(folder, "stale", scenario, started, detail))
+            else:  # another tool's, or the user's own: never deleted
+                states.append(FolderState(folder, "unknown", scenario, started, "not an mcalloc folder"))
         elif hidden and name.endswith(".partial"):
             alive = writer_alive(manifest)
             later = newest.get(folder.parent, "")
@@ -153,11 +157,22 @@ def _damage(folder: Path, manifest: dict[str, Any], verify: bool) -> str:
     return ""
 
 
-def remove_stale(states: list[FolderState]) -> list[Path]:
-    """Delete the stale folders among ``states``; the paths removed."""
-    removed = []
+def _replaced_by_mcalloc(folder: Path) -> bool:
+    """Whether a ``.<name>.replaced`` folder is one mcalloc moved aside: a run's, backtest's or comparison's."""
+    from mcalloc.results.writer import is_mcalloc_folder
+
+    return is_mcalloc_folder(folder) or (folder / "comparison.csv").is_file()
+
+
+def remove_stale(states: list[FolderState]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Delete the stale folders among ``states``: the paths removed, and those that could not be with the reason."""
+    removed, failed = [], []
     for state in states:
         if state.stale:
-            shutil.rmtree(state.path, ignore_errors=True)
-            removed.append(state.path)
-    return removed
+            try:
+                shutil.rmtree(state.path)
+            except OSError as error:
+                failed.append((state.path, error.strerror or type(error).__name__))
+            else:
+                removed.append(state.path)
+    return removed, failed

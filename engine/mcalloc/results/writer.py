@@ -45,16 +45,19 @@ if TYPE_CHECKING:
 __all__ = [
     "CLAIM",
     "SCHEMA_VERSION",
+    "TEXT_COLUMNS",
     "RunFolder",
     "StageClock",
     "check_final",
     "data_window",
+    "is_mcalloc_folder",
     "mcalloc_folder_above",
     "model_files",
     "move_into_place",
     "package_versions",
     "place_problem",
     "provenance_records",
+    "read_results_csv",
     "record_failure",
     "release_claim",
     "working_folder",
@@ -333,10 +336,10 @@ def mcalloc_folder_above(path: Path) -> Path | None:
     The folders above as the system resolves them: ``../x`` is not inside
     the current folder.
     """
-    return next((parent for parent in Path(os.path.abspath(path)).parents if _is_mcalloc_folder(parent)), None)
+    return next((parent for parent in Path(os.path.abspath(path)).parents if is_mcalloc_folder(parent)), None)
 
 
-def _is_mcalloc_folder(folder: Path) -> bool:
+def is_mcalloc_folder(folder: Path) -> bool:
     """Whether ``folder`` holds an mcalloc manifest (not another tool's ``manifest.json``)."""
     manifest = _manifest_in(folder)
     return "schema_version" in manifest and "status" in manifest
@@ -353,7 +356,7 @@ def _check_replaceable(final: Path, marker: str, what: str, kind: str) -> None:
             (
                 path.parent
                 for path in final.glob("*/*")
-                if (_is_mcalloc_folder(path.parent) if path.name == "manifest.json" else path.name == marker)
+                if (is_mcalloc_folder(path.parent) if path.name == "manifest.json" else path.name == marker)
             ),
             None,
         )
@@ -502,6 +505,39 @@ def move_into_place(working: Path, final: Path) -> None:
         shutil.rmtree(retired)
     else:
         os.replace(working, final)
+
+
+TEXT_COLUMNS = frozenset(
+    {
+        "asset", "label", "portfolio", "reference", "currency", "series", "run", "entry", "model", "dependence",
+        "marginals", "kind", "dist", "mean", "role", "start", "statistic", "method", "measure", "frontier",
+        "objective", "status", "solver", "parameter", "check", "horizon", "split", "window", "verdict", "worst",
+    }
+)  # fmt: skip
+"""Columns of the results' tables that hold names and words, read back as text whatever they look like."""
+
+_MISSING = ["", "nan", "NaN", "NA", "<NA>", "null", "None", "N/A", "n/a", "-nan", "-NaN", "#N/A"]
+"""What reads as a missing value in a number column (pandas' own list); a text column's only missing value is ""."""
+
+
+def read_results_csv(path: Path, **options: Any) -> pd.DataFrame:
+    """A table mcalloc wrote, its text columns (:data:`TEXT_COLUMNS`) read as the text they hold.
+
+    pandas would read a label ``NA`` or ``None`` back as missing, ``007`` as
+    7 and ``1e3`` as 1000 (free-text labels, batch run names). ``options``
+    go to :func:`pandas.read_csv`.
+
+    Raises
+    ------
+    ValueError
+        pandas' own errors of an unreadable file (``ParserError`` is one).
+    """
+    header = [str(name) for name in pd.read_csv(path, nrows=0).columns]
+    text = [name for name in header if name in TEXT_COLUMNS]
+    missing = {name: [""] if name in text else _MISSING for name in header}
+    dtype = {name: str for name in text} | dict(options.pop("dtype", {}))
+    frame: pd.DataFrame = pd.read_csv(path, dtype=dtype, keep_default_na=False, na_values=missing, **options)
+    return frame
 
 
 def provenance_records(records: Any) -> list[dict[str, Any]]:

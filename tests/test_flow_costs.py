@@ -145,6 +145,28 @@ def test_a_withdrawal_that_empties_the_account_leaves_the_value_of_a_unit_to_the
     np.testing.assert_allclose(book.value / book.units, unit, rtol=1e-12)
 
 
+def test_contributions_their_costs_take_into_an_emptied_account_leave_a_unit_as_it_was() -> None:
+    # SEK 50 a month into an account a withdrawal emptied, with SEK 78 of courtage: the costs take it all, and
+    # the units it bought cut a unit's value 50,000-fold a month until it was 0 and the run failed on 0 / 0
+    book = FixedMixBook(np.array([[0.5, 0.5]]), 1, SPREAD)
+    daily = np.array([1.0006, 0.9998])
+    book.advance(np.tile(daily, (1, 21, 1)))
+    unit = book.value / book.units
+    book.apply_flow(-1.5, 0.0, 1 / 12)
+    emptied = book.costs_paid.copy()
+    for month in range(2, 26):
+        book.apply_flow(50.0 / WEALTH, 0.0, month / 12)
+        book.advance(np.tile(daily, (1, 21, 1)))
+        book.rebalance()
+    # every contribution went in costs, and the remnant is what it was, grown with the markets
+    assert WEALTH * (book.costs_paid - emptied)[0, 0] == pytest.approx(24 * 50.0, rel=1e-9)
+    growth = float(book.value[0, 0]) / DEPLETION_FLOOR
+    assert 1.0 < growth < 1.2  # two years of the assets' daily factors, rebalanced monthly
+    # so a unit's value moved only with the markets, as the remnant did
+    assert float((book.value / book.units / unit)[0, 0]) == pytest.approx(growth, rel=1e-5)
+    assert np.isfinite(book.value).all() and np.isfinite(book.units).all()
+
+
 def test_buying_in_pays_for_the_initial_purchase_as_a_contribution_would() -> None:
     # SEK 100,000 into two funds, half each, at 25 bp + SEK 39 a fund: 250 + 78 = 328 of costs, 99,672 invested,
     # 49,836 a fund. The investor paid 100,000 (invested), one unit, now worth 0.99672: a depot's basis is what
@@ -379,3 +401,28 @@ def test_a_run_steered_by_flows_reports_what_its_purchases_cost(tmp_path: Path) 
     # the mixes buy one to three funds a month: at least the one courtage and the bps, at most three courtages
     mixes = metrics.drop(index="sp500_only")["trading_costs_mean"]
     assert (mixes >= 954.5 + 289.0 - 1e-6).all() and (mixes <= 23 * (2.5 + 3 * 39.0) + 250.0 + 3 * 39.0).all()
+
+
+def test_an_initial_purchase_whose_costs_take_all_the_wealth_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    # SEK 100 into three funds at SEK 39 courtage each: the purchase cost 117, the rest of the run held the floor
+    # and every return read a near-total loss, without a word (a stop-53 hunt)
+    from mcalloc.cli.main import main
+
+    from .conftest import ROOT, one_error_line
+
+    savings = str(ROOT / "configs" / "examples" / "monthly_savings.yaml")
+    cheap = ["--set", "portfolio.courtage=39"]
+    assert main(["validate", savings, *cheap, "--set", "portfolio.initial_wealth=100"]) == 2
+    one_error_line(
+        capsys.readouterr(),
+        ("portfolio.initial_wealth", "buying benchmarks.mix_60_20_20 (3 assets) costs 117.00", "initial_costs: false"),
+    )
+    assert main(["validate", savings, *cheap, "--set", "portfolio.initial_wealth=118"]) == 0
+    held = ["--set", "portfolio.initial_wealth=100", "--set", "portfolio.initial_costs=false"]
+    assert main(["validate", savings, *cheap, *held]) == 0
+    capsys.readouterr()
+    # an optimised mix holds one asset at least
+    only = ["--set", "portfolio.benchmarks={}", "--set", "portfolio.courtage=100000"]
+    only += ["--set", "optimize.objectives=[{kind: min_variance}]"]
+    assert main(["validate", str(DEFAULT_CONFIG), *only]) == 2
+    one_error_line(capsys.readouterr(), ("buying optimised portfolios (1 asset) costs 100,000.00",))

@@ -73,6 +73,22 @@ def test_internal_rate_of_return_by_hand() -> None:
     np.testing.assert_allclose(rates, [0.10, 0.0], atol=1e-12)
 
 
+def test_money_lost_faster_than_the_bracket_allows_is_a_rate_of_minus_one() -> None:
+    # 1 in, 1 out at half a year, then 0.05 in each month that costs take whole, ending with a billionth: more
+    # is put in than taken out and left even grown at -99.3% a year. Such paths were left out of the median, and
+    # when every path was one, the run failed on a NaN mwr_median (a stop-53 hunt)
+    times = np.concatenate([[0.0, 0.5], np.arange(12, 36) / 12])
+    flows = np.concatenate([[1.0, -0.99], np.full(24, 0.05)])[:, None]
+    lost = money_weighted_return(flows, times, np.array([1e-9]), 3.0)
+    np.testing.assert_array_equal(lost, [-1.0])
+    # f(x) = sum flows e^(x (3 - t)) - terminal is positive on all of [-5, 5]: no rate in the bracket
+    x = np.linspace(-5.0, 5.0, 201)
+    f = (flows[:, 0] * np.exp(np.outer(x, 3.0 - times))).sum(axis=1) - 1e-9
+    assert (f > 0.0).all()
+    # gains beyond the bracket (more than 147-fold a year) stay unknown: NaN, not -1
+    assert np.isnan(money_weighted_return(np.array([[1.0]]), np.array([0.0]), np.array([1e9]), 1.0)).all()
+
+
 def test_withdrawals_beyond_the_wealth_deplete_the_path() -> None:
     # no returns: 0.3 out at years 1, 2 and 3, then the last 0.1 but a billionth at year 4, nothing at year 5;
     # all the money put in came out, so the money-weighted return is 0

@@ -89,10 +89,33 @@ def test_a_flow_that_never_happens_is_refused_or_said(tmp_path: Path, capsys: py
     late = ["optimize.objectives=[]", "portfolio.flows=[{kind: contribution, amount: 1000, start_year: 5}]"]
     run = mcalloc.run(DEFAULT_CONFIG, out=tmp_path / "run", overrides=late, **SMALL)
     assert any(
-        w.startswith("portfolio.flows.0: starts in year 5, after the 2 simulated years")
+        w.startswith("portfolio.flows.0: starts in year 5, at or after the end of the 2 simulated years")
         for w in run.manifest["warnings"]
     )
     assert (run.metrics["invested_mean"] == 100_000).all()
+    # inside the horizon, but rounded to its last month: said with that month (it read "after the 2 years")
+    from mcalloc.scenario_warnings import unsaid_warnings
+
+    almost = load_scenario(
+        DEFAULT_CONFIG, [*late[:1], "portfolio.flows=[{kind: contribution, amount: 1, start_year: 9.96}]"]
+    )
+    assert any(
+        w.startswith("portfolio.flows.0: starts in year 9.96 (month 120, to the nearest month), at or after the end")
+        for w in unsaid_warnings(almost)
+    )
+    # a percent withdrawal grows with wealth: an indexation was accepted and ignored (a stop-53 hunt)
+    flow = "{kind: withdrawal, percent: 0.04, indexation: 0.02}"
+    assert main(["validate", str(DEFAULT_CONFIG), "--set", f"portfolio.flows=[{flow}]"]) == 2
+    one_error_line(capsys.readouterr(), ("portfolio.flows.0.indexation", "drop indexation, or give an amount"))
+
+
+@pytest.mark.parametrize(("start_year", "month"), [(0.125, 2), (0.375, 5), (0.625, 8), (0.875, 11), (0.0833, 1)])
+def test_a_flow_s_start_rounds_to_the_nearest_month_a_half_up(start_year: float, month: int) -> None:
+    # Python's round took halves to the even month: 0.375 years started in month 4, 0.875 in month 10
+    from mcalloc.config.sections import FlowConfig
+
+    flow = FlowConfig(kind="contribution", amount=1.0, start_year=start_year, end_year=start_year + 1.0)
+    assert flow.month_span(10) == (month, month + 12)
 
 
 def test_an_isk_withholds_foreign_tax_only_on_funds_priced_abroad() -> None:

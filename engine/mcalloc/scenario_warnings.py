@@ -80,12 +80,15 @@ def unsaid_warnings(scenario: Scenario) -> list[str]:
             f"50 paths 91% to 94%); use {FEW_PATHS} or more"
         )
     horizon = scenario.simulation.horizon_years
-    found += [
-        f"portfolio.flows.{index}: starts in year {flow.start_year:g}, after the {horizon} simulated years, so "
-        f"no {flow.kind} happens in this run"
-        for index, flow in enumerate(scenario.portfolio.flows)
-        if flow.month_span(horizon)[0] >= 12 * horizon
-    ]
+    for index, flow in enumerate(scenario.portfolio.flows):
+        first = flow.month_span(horizon)[0]
+        if first >= 12 * horizon:
+            # a start inside the horizon that rounds to its last month is named with that month
+            rounded = f" (month {first}, to the nearest month)" if flow.start_year < horizon else ""
+            found.append(
+                f"portfolio.flows.{index}: starts in year {flow.start_year:g}{rounded}, at or after the end of the "
+                f"{horizon} simulated years, so no {flow.kind} happens in this run"
+            )
     if dependence.lead_lag_series and not dependence.lead_lag:
         found.append("model.dependence.lead_lag_series: set, but lead_lag is 0, so it does nothing; set lead_lag: 1")
     found += refit_warnings(scenario)

@@ -110,6 +110,31 @@ class Scenario(Frozen):
         """Everything the joint model simulates: the assets, then any FX factors."""
         return self.asset_names + self.fx_factor_names
 
+    def _check_buy_in(self) -> None:
+        """Refuse an initial purchase whose costs take all the initial wealth (``portfolio.initial_costs``).
+
+        What is left is the floor a depleted account keeps, and every
+        measure of the portfolio's return reads a near-total loss.
+        """
+        portfolio = self.portfolio
+        if not portfolio.initial_costs or not (portfolio.courtage or any(a.trading_cost_bps for a in self.assets)):
+            return
+        wealth = portfolio.initial_wealth
+        bps = {asset.name: asset.trading_cost_bps for asset in self.assets}
+        mixes = {f"benchmarks.{name}": weights for name, weights in portfolio.benchmarks.items()}
+        if self.optimize.objectives:  # an optimised mix holds one asset at least: the cheapest to buy
+            cheapest = min(bps, key=bps.__getitem__)
+            mixes["optimised portfolios"] = {cheapest: 1.0}
+        for name, weights in mixes.items():
+            held = [asset for asset, weight in weights.items() if weight > 0.0]
+            cost = sum(portfolio.courtage + bps[asset] * 1e-4 * weights[asset] * wealth for asset in held)
+            if cost >= wealth:
+                raise ValueError(
+                    f"portfolio.initial_wealth: buying {name} ({len(held)} asset{'s' if len(held) != 1 else ''}) "
+                    f"costs {cost:,.2f} (courtage and trading_cost_bps), all of the initial wealth {wealth:,.2f}; "
+                    "raise portfolio.initial_wealth, lower portfolio.courtage, or set portfolio.initial_costs: false"
+                )
+
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
         names = self.asset_names
@@ -125,6 +150,7 @@ class Scenario(Frozen):
                         f"portfolio.benchmarks.{name}: unknown asset '{asset}' (assets are {', '.join(names)})"
                     )
         self._check_optimize(names)
+        self._check_buy_in()
         if self.tax.kind != "none" and self.currency.base != "SEK":
             raise ValueError(
                 f"tax.kind: {self.tax.kind} is a Swedish account kept in SEK; set currency.base: SEK "

@@ -305,15 +305,30 @@ class FlowConfig(Frozen):
             raise ValueError("amount: give exactly one of amount (currency per flow) and percent (share of wealth)")
         if self.percent is not None and self.kind != "withdrawal":
             raise ValueError("percent: only withdrawals can be a share of wealth; give a contribution's amount")
+        if self.percent is not None and self.indexation:
+            raise ValueError(
+                "indexation: grows an amount; a percent withdrawal is a share of wealth, which grows with it; "
+                "drop indexation, or give an amount"
+            )
         if self.end_year is not None and self.end_year <= self.start_year:
             raise ValueError(f"end_year: {self.end_year} must be after start_year ({self.start_year})")
         return self
 
     def month_span(self, horizon_years: int) -> tuple[int, int]:
-        """The first month of the flow and the month it stops before, within ``horizon_years``, in whole months."""
+        """The first month of the flow and the month it stops before, within ``horizon_years``, in whole months.
+
+        A year is rounded to the nearest month, a half up (Python's ``round``
+        takes halves to the even month: 0.375 years started in month 4, 0.125
+        in month 2).
+        """
         n_months = 12 * horizon_years
-        last = n_months if self.end_year is None else min(n_months, round(12 * self.end_year))
-        return round(12 * self.start_year), last
+        last = n_months if self.end_year is None else min(n_months, _nearest_month(self.end_year))
+        return _nearest_month(self.start_year), last
+
+
+def _nearest_month(years: float) -> int:
+    """``years`` in months, to the nearest month; a half up."""
+    return math.floor(12.0 * years + 0.5)
 
 
 class PortfolioConfig(Frozen):

@@ -200,8 +200,10 @@ class FixedMixBook:
             self.costs_paid += cost
         # units go for the investor's money; a withdrawal that empties the account also takes its costs out of
         # the investor's money: spread over the remnant left at the floor, they would cut a unit's value a
-        # million-fold and make the path's time-weighted return a total loss
-        self.units = np.where(emptied, (self.value + moved) / nav, self.units + cash / nav)
+        # million-fold and make the path's time-weighted return a total loss. So does any flow into a remnant: a
+        # contribution its costs take whole, month after month, cut a unit's value to 0 and made 0 / 0
+        kept = emptied | (self.value <= _REMNANT)
+        self.units = np.where(kept, (self.value + moved) / nav, self.units + cash / nav)
         self.value = self.value + moved
         self.invested = self.invested + cash
         self._year_deposits += np.maximum(cash, 0.0) if deposit is None else deposit

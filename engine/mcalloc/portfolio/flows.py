@@ -106,7 +106,8 @@ def money_weighted_return(flows: np.ndarray, times: np.ndarray, terminal: np.nda
     it. Flows that change sign more often can have several roots: the
     bracket is found by stepping out from 0 on both sides, so the root found
     is the one nearest 0 (unless two lie within one step). NaN where ``f``
-    does not change sign within ``[-5, 5]``.
+    does not change sign within ``[-5, 5]``, but -1 (the money lost) where
+    more is put in than taken out and left even at ``x = -5`` (-99.3% a year).
     """
     shape = np.broadcast_shapes(flows.shape[1:], terminal.shape)
     # one row per path and flows along it: each row's sums then run the same way whatever the other rows,
@@ -192,6 +193,11 @@ def _internal_rate(money: np.ndarray, wealth: np.ndarray, exponents: np.ndarray)
     # the last value was taken less than the tolerance away from the root returned
     solved = bracketed & (np.abs(last_value) <= 1e-9)
     result: np.ndarray = np.where(solved, np.expm1(x), np.nan)
+    # more put in than taken out and left even grown at -99.3% a year: the money was lost (a plan whose
+    # contributions all went in costs); left out, such paths were not in the median, or none was and it was NaN
+    lowest, at_lowest = near[-1.0]
+    lost = unbracketed[(lowest[unbracketed] == -_STEPS[-1]) & (at_lowest[unbracketed] > 0.0)]
+    result[lost] = -1.0
     return result
 
 

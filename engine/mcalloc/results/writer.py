@@ -64,7 +64,7 @@ __all__ = [
     "writer_record",
 ]
 
-SCHEMA_VERSION = "1.15"
+SCHEMA_VERSION = "1.16"
 """1.1 added fan.csv, drawdowns.csv, report.html and figures/; 1.2 the manifest's ``files`` digests; 1.3
 return_correlation.csv; 1.4 corrected costs and taxes; 1.5 the initial purchase's costs; 1.6 frontier.csv's
 uncompounded drawdown measures; 1.7 models.csv's likelihoods at the reset omega, prob_loss_se, cdar_95 at peaks,
@@ -74,7 +74,8 @@ empty path measures of parametric scenarios and the uncompounded CVaR's objectiv
 year-end tax in the time-weighted columns as a share of the year's most units, and failed folders without report.html;
 1.12 a depot's whole-purchase trading costs in the cost basis, and the compiled exp; 1.13 the unpaired interval's
 halves each with their own m-out-of-n factor; 1.14 year-end values kept in float32; 1.15 the copulas' normals by
-inversion, and the benchmarks' order in config_hash and sweeps (docs/results.md)."""
+inversion, and the benchmarks' order in config_hash and sweeps; 1.16 money lost beyond -99.3% a year as an mwr of -1,
+flows into an emptied account at a unit's value, flows' start months rounded a half up (docs/results.md)."""
 
 _KEY_PACKAGES = (
     "mcalloc", "numpy", "scipy", "pandas", "arch", "cvxpy", "clarabel", "highspy", "numba", "llvmlite", "joblib",

@@ -99,6 +99,30 @@ def test_labels_that_look_like_numbers_or_missing_values_come_back_as_written(
     one_error_line(capsys.readouterr(), ("currency.base", "'INF' is no currency", "such as SEK"))
 
 
+def test_a_table_the_run_did_not_write_is_refused_not_read_as_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # another run's frontier.csv copied in was loaded and drawn as this run's, checksums and all (a stop-53 hunt)
+    run = mcalloc.run(DEFAULT_CONFIG, out=tmp_path / "run", overrides=["optimize.objectives=[]"], **SMALL)
+    assert "frontier.csv" not in run.manifest["files"] and run.frontier is None
+    (tmp_path / "run" / "frontier.csv").write_text("frontier,measure\nx,y\n", encoding="utf-8")
+    with pytest.raises(mcalloc.RunFolderError, match=r"frontier\.csv: not among the files the run wrote") as error:
+        mcalloc.load(tmp_path / "run")
+    assert "remove it, or run its scenario again" in str(error.value)
+    (tmp_path / "run" / "frontier.csv").unlink()
+    # a path from the home folder, as pandas reads one ("~/..." was looked for as a folder named ~)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert mcalloc.load("~/run", with_paths=False).folder == tmp_path / "run"
+    # the comparison's default folder: a name cut to 120 characters keeps a digest of all of it
+    from mcalloc.cli.compare_command import _default_out
+
+    long = "x" * 130
+    first = _default_out([tmp_path / f"{long}-a", tmp_path / "b"])
+    second = _default_out([tmp_path / f"{long}-c", tmp_path / "b"])
+    assert first != second and len(first.name) == len(second.name) == 120
+    assert _default_out([tmp_path / "a", tmp_path / "b"]) == Path("results/comparisons/a-vs-b")
+
+
 def test_a_bad_setting_given_to_run_is_named_as_given_and_nothing_is_written(tmp_path: Path) -> None:
     scenario = load_scenario(DEFAULT_CONFIG)
     for config in (DEFAULT_CONFIG, scenario):
@@ -226,6 +250,9 @@ def test_folders_it_cannot_check_or_that_are_not_runs_are_refused_in_one_line(tm
         ("metrics.csv", half[: half.rfind("\n") + 1], r"metrics\.csv: no rows for "),
         ("weights.csv", weights.replace(",0.", ",abc", 1), r"weights\.csv: a weight that is not a number"),
         ("metrics.csv", metrics.decode().rstrip("\n").rsplit(",", 3)[0] + "\n", r"its last line is cut short"),
+        # its config was read with yaml's own errors (a stop-53 hunt)
+        ("config.yaml", "name: [unclosed\n", r"config\.yaml: unreadable \(.*\); the folder is damaged"),
+        ("config.yaml", "- a list\n", r"config\.yaml: not a scenario \(a mapping\)"),
     ]
     for name, text, message in damages:
         copy = tmp_path / f"old_{len(list(tmp_path.iterdir()))}"

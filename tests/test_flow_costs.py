@@ -111,15 +111,22 @@ def test_costs_never_take_a_depleted_book_below_the_floor() -> None:
     assert (book.holdings >= 0.0).all()
 
 
-def test_a_withdrawal_that_empties_the_account_leaves_the_value_of_a_unit_to_the_markets() -> None:
-    # the sale's costs (0.2% of SEK 100,000 and the courtage) were spread over the SEK 0.0001 left: a unit lost
-    # 99.9% of its value, and every later rebalance's costs took the remnant's growth, so the path's CAGR,
-    # drawdown and P(loss) read a total loss that was only the saver taking everything out
+def _emptied_after_a_month() -> tuple[FixedMixBook, np.ndarray, np.ndarray]:
+    """A 50/50 book grown for a month by its daily factors, then emptied by SEK 150,000 out of about 100,000;
+    with the factors and a unit's value before the withdrawal."""
     book = FixedMixBook(np.array([[0.5, 0.5]]), 1, SPREAD)
     daily = np.array([1.0006, 0.9998])
     book.advance(np.tile(daily, (1, 21, 1)))
     unit = book.value / book.units
     book.apply_flow(-1.5, 0.0, 1 / 12)
+    return book, daily, unit
+
+
+def test_a_withdrawal_that_empties_the_account_leaves_the_value_of_a_unit_to_the_markets() -> None:
+    # the sale's costs (0.2% of SEK 100,000 and the courtage) were spread over the SEK 0.0001 left: a unit lost
+    # 99.9% of its value, and every later rebalance's costs took the remnant's growth, so the path's CAGR,
+    # drawdown and P(loss) read a total loss that was only the saver taking everything out
+    book, daily, unit = _emptied_after_a_month()
     assert book.depleted[0, 0] and book.value[0, 0] == pytest.approx(DEPLETION_FLOOR, rel=1e-6)
     np.testing.assert_allclose(book.value / book.units, unit, rtol=1e-12)
     # afterwards the remnant grows with the markets, is not traded, and a unit's value with it
@@ -148,11 +155,7 @@ def test_a_withdrawal_that_empties_the_account_leaves_the_value_of_a_unit_to_the
 def test_contributions_their_costs_take_into_an_emptied_account_leave_a_unit_as_it_was() -> None:
     # SEK 50 a month into an account a withdrawal emptied, with SEK 78 of courtage: the costs take it all, and
     # the units it bought cut a unit's value 50,000-fold a month until it was 0 and the run failed on 0 / 0
-    book = FixedMixBook(np.array([[0.5, 0.5]]), 1, SPREAD)
-    daily = np.array([1.0006, 0.9998])
-    book.advance(np.tile(daily, (1, 21, 1)))
-    unit = book.value / book.units
-    book.apply_flow(-1.5, 0.0, 1 / 12)
+    book, daily, unit = _emptied_after_a_month()
     emptied = book.costs_paid.copy()
     for month in range(2, 26):
         book.apply_flow(50.0 / WEALTH, 0.0, month / 12)

@@ -122,7 +122,22 @@ class Run:
         config_file = folder / "config.yaml"
         if not config_file.is_file():
             raise RunFolderError(f"{config_file}: missing; the folder is damaged: run its scenario again")
-        config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+        try:
+            config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, yaml.YAMLError) as error:  # a folder of schema 1.1, whose files have no checksums
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise RunFolderError(f"{config_file}: unreadable ({reason}); the folder is damaged") from None
+        if not isinstance(config, dict):
+            raise RunFolderError(f"{config_file}: not a scenario (a mapping); the folder is damaged")
+        listed = manifest.get("files")
+        if isinstance(listed, dict):
+            # a table the run did not write (one copied in from another run) would be read and drawn as its own
+            stray = next((file for file in _TABLES.values() if file not in listed and (folder / file).is_file()), None)
+            if stray is not None:
+                raise RunFolderError(
+                    f"{folder / stray}: not among the files the run wrote (manifest.json lists none of that name); "
+                    "remove it, or run its scenario again"
+                )
         tables = {name: _read_table(folder / file) for name, file in _TABLES.items()}
         for required, columns in _REQUIRED.items():
             table = tables[required]
@@ -136,7 +151,6 @@ class Run:
                     raise RunFolderError(f"{path}: no column {column}; the folder is damaged: run its scenario again")
         paths_file = folder / "paths.parquet"
         paths = pd.read_parquet(paths_file) if with_paths and paths_file.is_file() else None
-        listed = manifest.get("files")
         if with_paths and paths is None and isinstance(listed, dict) and paths_file.name in listed:
             # the one file a folder may lose (it is the largest): said, so that it is not taken for output.paths: false
             warnings.warn(
@@ -203,9 +217,10 @@ def _read_table(path: Path) -> pd.DataFrame | None:
 
 
 def _text_or_path(value: object, what: str, give: str, error: type[McallocError] = ConfigError) -> Path:
-    """``value`` as a Path; anything but text or a path (None, bytes, a number) refused in one line naming ``what``."""
+    """``value`` as a Path, ``~`` expanded as pandas expands it; anything but text or a path (None, bytes, a
+    number) refused in one line naming ``what``."""
     if isinstance(value, str | os.PathLike) and not isinstance(os.fspath(value), bytes):
-        return Path(value)
+        return Path(value).expanduser()
     raise error(f"{what} is not a path (it is of type {type(value).__name__}); give {give}")
 
 

@@ -9,6 +9,7 @@ with a report (``compare.html``, figures) to ``--out``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,20 @@ def register(commands: Any) -> None:
 
 
 def _default_out(runs: list[Path]) -> Path:
+    """``results/comparisons/<run>-vs-<run>...``; a name too long for a folder is cut, with a digest of it all.
+
+    Cut alone, two comparisons whose names differed past the cut shared a
+    folder, and the second replaced the first.
+    """
     name = "-vs-".join(folder.resolve().name for folder in runs)
-    return Path("results") / "comparisons" / name[:120]
+    if len(name) > _LONGEST_NAME:
+        digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
+        name = f"{name[: _LONGEST_NAME - 9]}-{digest}"
+    return Path("results") / "comparisons" / name
+
+
+_LONGEST_NAME = 120
+"""Characters of a comparison's default folder name at most (file systems allow 255 bytes)."""
 
 
 def _check_csv_target(target: Path) -> None:

@@ -127,6 +127,23 @@ def test_an_isk_withholds_foreign_tax_only_on_funds_priced_abroad() -> None:
     yields = np.array([asset.dividend_yield for asset in scenario.assets]) / 12.0
     assert tax.monthly_yield is not None  # type: ignore[union-attr]
     np.testing.assert_allclose(tax.monthly_yield, [yields[0], yields[1], 0.0])  # type: ignore[union-attr]
+    # a fund's domicile, not its currency, decides: an Irish fund priced in USD has nothing withheld from the
+    # account, a US fund priced in SEK has
+    overrides = ["assets.0.withheld_abroad=false", "assets.2.withheld_abroad=true"]
+    domiciled = account_tax(
+        load_scenario(
+            example, [*overrides[:1], "assets.2.currency=SEK", *overrides[1:], "currency.fx={USD: builtin:ecb:USD/SEK}"]
+        )
+    )
+    assert domiciled is not None
+    np.testing.assert_allclose(domiciled.monthly_yield, [0.0, yields[1], yields[2]])  # type: ignore[union-attr]
+    # without an ISK it does nothing, and is said to
+    from mcalloc.scenario_warnings import unsaid_warnings
+
+    depot = load_scenario(example, ["tax.kind=depot", overrides[0]])
+    assert "assets.0.withheld_abroad: decides an ISK's foreign withholding, and tax.kind is depot" in " ".join(
+        unsaid_warnings(depot)
+    )
 
 
 @pytest.mark.parametrize("seed", [4, 10])

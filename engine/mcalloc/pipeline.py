@@ -152,7 +152,7 @@ def account_tax(scenario: Scenario) -> AccountTax | None:
     if scenario.tax.kind == "isk":
         # withheld abroad on foreign funds' dividends; a fund priced in the krona pays none into the ISK
         base = scenario.currency.base
-        foreign = np.array([asset.currency not in (None, base) for asset in scenario.assets])
+        foreign = np.array([asset.withholds(base) for asset in scenario.assets])
         withheld_on = np.where(foreign, dividend_yield, 0.0)
         return IskTax.from_config(scenario.tax.isk, scenario.portfolio.initial_wealth, withheld_on)
     if scenario.tax.kind == "depot":

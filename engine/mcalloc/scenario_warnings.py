@@ -89,6 +89,13 @@ def unsaid_warnings(scenario: Scenario) -> list[str]:
                 f"portfolio.flows.{index}: starts in year {flow.start_year:g}{rounded}, at or after the end of the "
                 f"{horizon} simulated years, so no {flow.kind} happens in this run"
             )
+    if scenario.tax.kind != "isk":
+        found += [
+            f"assets.{index}.withheld_abroad: decides an ISK's foreign withholding, and tax.kind is "
+            f"{scenario.tax.kind}, so it does nothing; drop it"
+            for index, asset in enumerate(scenario.assets)
+            if asset.withheld_abroad is not None
+        ]
     if dependence.lead_lag_series and not dependence.lead_lag:
         found.append("model.dependence.lead_lag_series: set, but lead_lag is 0, so it does nothing; set lead_lag: 1")
     found += refit_warnings(scenario)

@@ -138,7 +138,12 @@ class AssetConfig(Frozen):
     trade costs (a rebalance's, a contribution's or a withdrawal's), in
     basis points of the value traded (spread and commission as a rate).
     ``currency`` is the currency the asset is priced in; ``None`` means the
-    scenario's base currency.
+    scenario's base currency. ``withheld_abroad``: whether an ISK's
+    ``foreign_withholding`` is withheld on the fund's dividends; ``None``
+    decides by its currency (a fund priced in another currency than the
+    base is taken for a foreign, US fund), ``false`` for a foreign fund whose
+    dividends reach the account untaxed (an Irish UCITS fund priced in USD),
+    ``true`` for a foreign fund priced in the base currency.
     """
 
     name: Identifier
@@ -148,6 +153,13 @@ class AssetConfig(Frozen):
     trading_cost_bps: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.0
     dividend_yield: Annotated[float, Field(ge=0.0, le=0.2)] = 0.0
     currency: CurrencyCode | None = None
+    withheld_abroad: bool | None = None
+
+    def withholds(self, base: str) -> bool:
+        """Whether an ISK's foreign withholding is taken from this fund's dividends (see ``withheld_abroad``)."""
+        if self.withheld_abroad is not None:
+            return self.withheld_abroad
+        return self.currency not in (None, base)
 
     @property
     def display_name(self) -> str:

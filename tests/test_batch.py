@@ -173,9 +173,9 @@ def test_a_bad_value_in_a_sweep_is_blamed_on_its_line_in_the_sweep_file(
     misspelt.write_text(f"name: m\nbase: {DEFAULT_CONFIG}\ngird: {{simulation.horizon_years: [1]}}\n", "utf-8")
     with pytest.raises(ConfigError, match=rf"^{re.escape(str(misspelt))}:3: gird: unknown key; check the spelling"):
         read_sweep(misspelt)
-    # an option of the command line is named as the option
+    # an option of the command line is named as the option, once, before any run (it would fail them all)
     assert main(["batch", str(sweep), "--dry-run", "--out", str(tmp_path / "out"), "--n-jobs", "0"]) == 2
-    assert "invalid: --n-jobs: simulation.n_jobs:" in capsys.readouterr().out
+    one_error_line(capsys.readouterr(), ("--n-jobs: simulation.n_jobs:",))
     # a --set given on the command line is still named as one
     run = read_sweep(sweep).runs[1]  # fine-horizon_years=2, a valid run
     with pytest.raises(ConfigError, match=r"^--set simulation.n_jobs: Input should be greater"):
@@ -234,6 +234,16 @@ def test_a_2x2_sweep_gives_an_index_of_four_rows(
     assert main(["report", str(tmp_path / "out")]) == 2
     one_error_line(capsys.readouterr(), ("index.parquet: missing beside index.csv", "run the batch again"))
     (tmp_path / "index.parquet").rename(tmp_path / "out" / "index.parquet")
+    # once no run is complete the page has no figure, and the earlier one goes with it (it stayed, showing
+    # numbers the index no longer held)
+    failed = pd.read_parquet(tmp_path / "out" / "index.parquet").assign(status="failed")
+    failed.to_parquet(tmp_path / "out" / "failed.parquet")
+    (tmp_path / "out" / "index.parquet").rename(tmp_path / "index.parquet")
+    (tmp_path / "out" / "failed.parquet").rename(tmp_path / "out" / "index.parquet")
+    assert main(["report", str(tmp_path / "out")]) == 0
+    assert "<figure" not in (tmp_path / "out" / "batch.html").read_text(encoding="utf-8")
+    assert not (tmp_path / "out" / "figures").exists()
+    (tmp_path / "index.parquet").replace(tmp_path / "out" / "index.parquet")
     # the batch folder is not a run: compare and load say what it is and what to give instead
     first_run = str(index["folder"].iloc[0])
     assert main(["compare", str(tmp_path / "out"), first_run]) == 2
@@ -288,7 +298,10 @@ def test_a_broken_run_fails_alone_and_is_retried(tmp_path: Path, capsys: pytest.
     assert "already complete, skipped" in capsys.readouterr().err
     index = pd.read_csv(tmp_path / "out" / "index.csv")
     assert list(index["status"]) == ["skipped", "skipped", "skipped", "failed"]
-    broken.write_text(configs[0].read_text(), encoding="utf-8")
+    # mended (as the first run, but over four years: the same run twice under two names is refused)
+    mended = configs[0].read_text(encoding="utf-8").replace("horizon_years: 1\n", "horizon_years: 4\n")
+    assert mended != configs[0].read_text(encoding="utf-8")
+    broken.write_text(mended, encoding="utf-8")
     assert main(argv) == 0
     assert list(pd.read_csv(tmp_path / "out" / "index.csv")["status"]) == ["skipped"] * 3 + ["complete"]
 
@@ -912,3 +925,101 @@ def test_workers_running_other_mcalloc_code_are_refused_in_one_line(
         capsys.readouterr(), (f"simulation.scheduler: the workers of {cluster.scheduler_address} ", expected)
     )
     assert not (tmp_path / "run").exists()
+
+
+def test_a_bad_command_line_setting_is_refused_once_and_leaves_a_finished_index_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --n-jobs -5 on a finished batch failed every run alike and rewrote its index: every run failed, every
+    # number gone, though the run folders were complete; and --dry-run called a run with contradictory
+    # constraints "to run" (a stop-53 hunt)
+    sweep = _sweep(tmp_path, {"simulation.horizon_years": [1, 2]})
+    out = tmp_path / "out"
+    assert main(["batch", str(sweep), "--out", str(out)]) == 0
+    capsys.readouterr()
+    index = {name: (out / name).read_bytes() for name in ("index.csv", "index.parquet")}
+    for option, fragments in (
+        (["--n-jobs", "-5"], ("--n-jobs: simulation.n_jobs", "-1")),
+        (["--set", "simulation.n_paths=abc"], ("--set simulation.n_paths",)),
+    ):
+        assert main(["batch", str(sweep), "--out", str(out), *option]) == 2
+        one_error_line(capsys.readouterr(), fragments)
+        assert {name: (out / name).read_bytes() for name in index} == index
+    groups = {"g1": {"assets": ["sp500"], "min": 0.6}, "g2": {"assets": ["intl"], "min": 0.6}}
+    contradictory = _sweep(
+        tmp_path,
+        {"optimize.constraints.groups": [groups, {"g1": {"assets": ["sp500"], "min": 0.1}}]},
+        name="groups",
+        **{"set": {**TINY, "optimize.objectives": [{"kind": "min_variance"}]}},
+    )
+    assert main(["batch", str(contradictory), "--out", str(tmp_path / "groups"), "--dry-run"]) == 2
+    printed = capsys.readouterr()
+    assert "invalid: " in printed.out and "no weights that sum to 1 meet them all" in printed.err.splitlines()[-1]
+
+
+def test_swept_numbers_are_written_as_the_runs_used_them(tmp_path: Path) -> None:
+    # seeds 123456789012345 and ...399 were both 1.23456789e+14 in index.csv once a failed run made the column
+    # floats, and 0.3 and 0.30000000000000004 were one value at 10 digits (a stop-53 hunt)
+    sweep = _sweep(
+        tmp_path,
+        {"portfolio.risk_free": [0.1 + 0.2, 0.3]},
+        runs=[
+            {"name": "x", "set": {"seed": 123456789012345}},
+            {"name": "y", "set": {"seed": 123456789012399}},
+            {"name": "z", "set": {"portfolio.rebalance": "foo"}},
+        ],
+    )
+    out = tmp_path / "out"
+    assert main(["batch", str(sweep), "--out", str(out)]) == 2
+    index = pd.read_csv(out / "index.csv", dtype=str)
+    seeds = index.set_index("run")["seed"].dropna()
+    assert set(seeds) == {"123456789012345", "123456789012399"}
+    assert set(index["portfolio.risk_free"]) == {"0.30000000000000004", "0.3"}
+    loaded = mcalloc.load_batch(out)
+    assert sorted(set(loaded["seed"].dropna().tolist())) == [123456789012345, 123456789012399]
+
+
+def test_the_batch_figure_draws_runs_swept_to_null_and_tells_many_lines_apart() -> None:
+    # runs with min_return null were dropped from the figure without a note (NaN on a number line), and the
+    # eleventh line took the first one's colour and style (a stop-53 hunt)
+    from mcalloc.report.figures import batch_figure
+
+    key = "optimize.objectives.0.min_return"
+    index = pd.DataFrame(
+        {
+            "run": ["a", "b", "c"],
+            "status": ["complete"] * 3,
+            key: [None, 0.13, 0.11],
+            **{f"cagr_median:p{i}": [0.05, 0.06, 0.07] for i in range(11)},
+        }
+    )
+    figure = batch_figure(index, [key])
+    assert figure is not None
+    panel = figure.axes[0]
+    assert all(len(line.get_xdata()) == 3 for line in panel.get_lines())
+    assert [tick.get_text() for tick in panel.get_xticklabels()] == ["null", "0.13", "0.11"]
+    looks = {(line.get_color(), line.get_linestyle(), line.get_marker()) for line in panel.get_lines()}
+    assert len(looks) == 11
+
+
+def test_two_runs_that_are_one_are_refused_before_either_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # two entries with the same settings, or one scenario under two paths, ran twice under two names, although
+    # a file given twice was refused (a stop-53 hunt)
+    same = _sweep(tmp_path, {"simulation.horizon_years": [1]}, runs=[{"name": "x"}, {"name": "y"}])
+    for dry in ([], ["--dry-run"]):
+        assert main(["batch", str(same), "--out", str(tmp_path / "same"), *dry]) == 2
+        one_error_line(capsys.readouterr(), ("runs x-horizon_years=1 and y-horizon_years=1 are one run", "drop one"))
+    assert not (tmp_path / "same" / "index.csv").exists()
+    (tmp_path / "other").mkdir()
+    copy = tmp_path / "other" / "default.yaml"
+    copy.write_text(
+        DEFAULT_CONFIG.read_text(encoding="utf-8").replace(
+            "residuals: default.residuals.csv", f"residuals: {DEFAULT_CONFIG.parent / 'default.residuals.csv'}"
+        ),
+        encoding="utf-8",
+    )
+    tiny = [arg for key, value in TINY.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
+    assert main(["batch", str(DEFAULT_CONFIG), str(copy), "--out", str(tmp_path / "two"), *tiny]) == 2
+    one_error_line(capsys.readouterr(), ("are one run (the same scenario and seed",))

@@ -185,7 +185,9 @@ def test_after_a_sigterm_a_batch_starts_no_further_run_and_compare_writes_nothin
     monkeypatch.setattr(report, "write_report", broken)
     small = ("simulation.n_paths=200", "simulation.chunk_size=100", "simulation.horizon_years=1")
     small += ("optimize.objectives=[]", "output.report=true")
-    runs = tuple(BatchRun(name, DEFAULT_CONFIG, small) for name in ("first", "second"))
+    runs = tuple(
+        BatchRun(name, DEFAULT_CONFIG, (*small, f"seed={seed}")) for seed, name in enumerate(("first", "second"))
+    )
     try:
         with pytest.raises(Terminated):
             run_batch(Batch("stopped", runs), tmp_path / "batch")

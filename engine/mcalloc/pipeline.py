@@ -122,10 +122,20 @@ def check_inputs(scenario: Scenario) -> list[str]:
         check_memory(scenario, force="pass --force to mcalloc run")
     except ConfigError as error:
         found.append(f"{error} (on this machine, where mcalloc run refuses it)")
+    return [*found, *check_readable(scenario)]
+
+
+def check_readable(scenario: Scenario) -> list[str]:
+    """The optimiser's constraints, and the files a run reads before it fits: their warnings; errors raised.
+
+    What :func:`check_inputs` checks of a scenario wherever it runs (a
+    batch's dry run: not where its results would go, nor the memory).
+    """
+    check_constraints(scenario)
     if scenario.model.source == "fit":
-        return [*found, *load_market_data(scenario).warnings]
+        return list(load_market_data(scenario).warnings)
     model, _ = build_model(scenario)
-    return [*found, *model.warnings]
+    return list(model.warnings)
 
 
 def calibration_report(scenario: Scenario, model: JointModel, data: MarketData) -> pd.DataFrame:

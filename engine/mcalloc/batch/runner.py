@@ -264,9 +264,18 @@ def _write_index(folder: Path, table: pd.DataFrame) -> None:
         }
         if len(kinds) > 1:
             table[column] = table[column].map(lambda value: value if value is None else str(value))
+        elif kinds == {"number"} and ":" not in str(column) and _whole(table[column]):
+            # a swept whole number (a seed) stays one where a run without it made the column floats
+            table[column] = table[column].astype("Int64")
+    # the metrics as every results table has them; a swept number as the run used it (0.3 and
+    # 0.30000000000000004 are two runs, and were one value at 10 digits)
+    written = table.copy()
+    for column in written.columns:
+        if ":" not in str(column) and pd.api.types.is_float_dtype(written[column]):
+            written[column] = written[column].map(lambda value: repr(float(value)) if value == value else "")
     csv, parquet = folder / ".index.csv.tmp", folder / ".index.parquet.tmp"
     try:
-        table.to_csv(csv, index=False, float_format="%.10g")
+        written.to_csv(csv, index=False, float_format="%.10g")
         table.to_parquet(parquet, index=False)
         os.replace(csv, folder / "index.csv")
         os.replace(parquet, folder / "index.parquet")
@@ -277,6 +286,12 @@ def _write_index(folder: Path, table: pd.DataFrame) -> None:
             f"{folder}: the batch index cannot be written ({error.strerror or type(error).__name__}); "
             "give another --out"
         ) from None
+
+
+def _whole(values: pd.Series) -> bool:
+    """Whether every number among ``values`` (missing ones aside) is a whole number within int64's range."""
+    numbers = pd.to_numeric(values, errors="coerce").dropna()
+    return bool(numbers.size) and bool(((numbers % 1 == 0) & (numbers.abs() < 2**53)).all())
 
 
 def _failed(folder: Path, started: bool) -> Path | None:
@@ -442,6 +457,27 @@ def _earlier(batch: Batch, out: Path, overrides: list[str]) -> dict[str, RunReco
     return found
 
 
+def check_distinct_runs(batch: Batch, overrides: list[str]) -> None:
+    """Refuse two runs of ``batch`` with one key: the same scenario and seed, which give the same results.
+
+    Two entries with the same settings, or one scenario under two paths,
+    ran twice under two names without a word (a file given twice is refused
+    as the sweep is read). A run that cannot be loaded is left to fail alone.
+    """
+    seen: dict[str, str] = {}
+    for run in batch.runs:
+        try:
+            key = run_key(load_scenario(run.config, [*run.overrides, *overrides], run.origins))
+        except McallocError:
+            continue
+        if key in seen:
+            raise ConfigError(
+                f"runs {seen[key]} and {run.name} are one run (the same scenario and seed, key {key}), which would "
+                "give the same results twice; drop one, or set them apart"
+            )
+        seen[key] = run.name
+
+
 def run_batch(
     batch: Batch,
     out: Path,
@@ -451,8 +487,14 @@ def run_batch(
     """Run every run of ``batch`` not already complete, into ``out/runs/<name>``; write the index after each.
 
     ``overrides`` (``--set`` strings) apply to every run, after its own.
+
+    Raises
+    ------
+    ConfigError
+        Two runs that are one run (:func:`check_distinct_runs`), before any runs.
     """
     check_batch_folder(out)
+    check_distinct_runs(batch, overrides or [])
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:

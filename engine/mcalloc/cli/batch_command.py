@@ -79,17 +79,48 @@ def _with_options(batch: Any, args: argparse.Namespace) -> Any:
                 f"alike; drop {origin or 'the --set'}, set the section's keys one by one, or change the sweep"
             )
     overrides, origins = [text for text, _ in settings], [origin for _, origin in settings]
-    return replace(batch, runs=tuple(run.with_settings(overrides, origins) for run in batch.runs))
+    batch = replace(batch, runs=tuple(run.with_settings(overrides, origins) for run in batch.runs))
+    _check_settings(batch, settings)
+    return batch
+
+
+def _check_settings(batch: Any, settings: list[tuple[str, str | None]]) -> None:
+    """Refuse, before any run, a command-line setting a run refuses: it would fail every run alike.
+
+    Each run then failed with the same error, and the index of a finished
+    batch was rewritten with every run failed and its numbers gone.
+    """
+    from mcalloc.config.loader import load_scenario
+
+    given = [origin if origin is not None else f"--set {text.partition('=')[0].strip()}" for text, origin in settings]
+    if not given:
+        return
+    for run in batch.runs:
+        try:
+            load_scenario(run.config, run.overrides, run.origins)
+        except ConfigError as error:
+            if any(str(error).startswith(f"{option}:") for option in given):
+                raise
 
 
 def _dry_run(batch: Any, out: Path) -> int:
     import pandas as pd
 
-    from mcalloc.batch.runner import batch_in_use, check_batch_folder, estimate, in_use, is_complete, run_key
+    from mcalloc.batch.runner import (
+        batch_in_use,
+        check_batch_folder,
+        check_distinct_runs,
+        estimate,
+        in_use,
+        is_complete,
+        run_key,
+    )
     from mcalloc.config.loader import load_scenario
+    from mcalloc.pipeline import check_readable
     from mcalloc.simulation.resources import check_memory
 
     check_batch_folder(out)  # the batch refuses a folder it cannot make before any run, so the dry run does
+    check_distinct_runs(batch, [])  # and two runs that are one
     holder = batch_in_use(out)  # and one another batch is running in
     if holder is not None:
         raise in_use(out, holder)
@@ -100,6 +131,8 @@ def _dry_run(batch: Any, out: Path) -> int:
         try:
             scenario = load_scenario(run.config, run.overrides, run.origins)
             done = is_complete(out / "runs" / run.name, run_key(scenario))
+            if not done:  # what the run would refuse before it fits: its constraints, its files
+                check_readable(scenario)
             row.update(
                 status="complete" if done else "to run",
                 paths=f"{scenario.simulation.n_paths:,}",

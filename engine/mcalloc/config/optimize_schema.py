@@ -13,7 +13,7 @@ import re
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from mcalloc.config.base import Frozen, Identifier
 
@@ -300,6 +300,14 @@ class FrontierConfig(Frozen):
     points: Annotated[int, Field(ge=0, le=200)] = 12
     measures: list[RiskMeasure] = Field(default_factory=lambda: list(RISK_MEASURES))
     diversification: bool = True
+
+    @field_validator("measures")
+    @classmethod
+    def _each_once(cls, measures: list[str]) -> list[str]:
+        twice = next((measure for number, measure in enumerate(measures) if measure in measures[:number]), None)
+        if twice is not None:  # its frontier would be solved twice and every row of it written twice
+            raise ValueError(f"lists {twice} twice; list each measure once")
+        return measures
 
 
 class PathScenarios(Frozen):

@@ -446,8 +446,10 @@ def batch_figure(index: pd.DataFrame, parameters: Sequence[str]) -> Figure | Non
     shown = done[rest].map(lambda value: "-" if pd.isna(value) else str(value))
     others = shown.agg(", ".join, axis=1) if rest else pd.Series("all", index=done.index)
     done = done.assign(_others=others)
-    numeric = pd.api.types.is_numeric_dtype(done[parameter])
-    order = sorted(done[parameter].unique()) if numeric else list(dict.fromkeys(done[parameter].astype(str)))
+    # a run that swept the key to null has no place on a number line: the values are then drawn as labels
+    numeric = pd.api.types.is_numeric_dtype(done[parameter]) and not done[parameter].isna().any()
+    labels = done[parameter].map(lambda value: "null" if value is None or value != value else str(value))
+    order = sorted(done[parameter].unique()) if numeric else list(dict.fromkeys(labels))
     panels = [p for p in _BATCH_PANELS if any(str(c).startswith(f"{p}:") for c in done.columns)]
     figure, axes = _figure(3.3 * -(-len(panels) // 2), 2, -(-len(panels) // 2))
     colours: dict[str, str] = {}  # one colour per portfolio and setting, the same in every panel
@@ -460,11 +462,13 @@ def batch_figure(index: pd.DataFrame, parameters: Sequence[str]) -> Figure | Non
             )
         for group, column in lines[:_MAX_BATCH_LINES]:
             part = done[done["_others"] == group]
-            x = part[parameter] if numeric else part[parameter].astype(str).map(order.index)
+            x = part[parameter] if numeric else labels[part.index].map(order.index)
             label = column.split(":", 1)[1] + ("" if group == "all" else f" ({group})")
             colour = colours.setdefault(label, f"C{len(colours) % 10}")
+            # past ten lines the colours come round again: dashed, so that no two lines look alike
+            style = "-o" if list(colours).index(label) < 10 else "--s"
             ordered = pd.DataFrame({"x": x, "y": part[column]}).sort_values("x")
-            panel.plot(ordered["x"], ordered["y"], "-o", markersize=3, color=colour, label=label)
+            panel.plot(ordered["x"], ordered["y"], style, markersize=3, color=colour, label=label)
         if not numeric:
             panel.set_xticks(range(len(order)), order)
         elif pd.api.types.is_integer_dtype(done[parameter]):

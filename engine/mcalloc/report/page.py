@@ -289,7 +289,8 @@ def _put_in_place(folder: Path, drawing: Path, page: Path, target: Path) -> Path
     # the figures and the page change together: Ctrl-C or SIGTERM wait until both are in place
     done: list[tuple[Path, Path]] = []  # the moves made, undone in reverse if a later one fails
     with signals_held(signal.SIGINT, signal.SIGTERM):
-        moves = [(figures_folder, earlier)] if drawing.exists() and figures_folder.exists() else []
+        # an earlier page's figures go even when this one has none (a batch whose runs have all failed since)
+        moves = [(figures_folder, earlier)] if figures_folder.exists() else []
         moves += [(drawing, figures_folder)] if drawing.exists() else []
         for source, destination in [*moves, (page, target)]:
             try:

@@ -670,6 +670,17 @@ def test_max_assets_blames_the_floor_a_mix_of_more_assets_could_meet() -> None:
         solve_objective(growth, scenarios, single, float(means.min()) - 0.01, "x", "")
     assert "raise cvar_limit" in str(limited.value) and "min_return" not in str(limited.value)
     assert str(limited.value).endswith("(with at most 1 assets; or raise optimize.constraints.max_assets)")
+    # a risk-free rate no single asset beats is named, not the constraints (it sent users to the bounds)
+    rate = best_single + 1e-3
+    with pytest.raises(InfeasibleError) as tangency:
+        solve_objective(
+            objective(kind="max_sharpe", risk_free=rate), scenarios, single, None, "optimize.objectives.0 (x)", ""
+        )
+    assert str(tangency.value) == (
+        f"optimize.objectives.0 (x): at most 1 assets reach a mean return of at most {best_single:.4f} a year, not "
+        f"above the risk-free rate {rate:.4f}, so their tangency portfolio (max_sharpe) does not exist; set "
+        f"optimize.objectives.0.risk_free below {best_single:.4f} or raise optimize.constraints.max_assets"
+    )
 
 
 def test_the_summarys_grid_gap_reads_0_within_rounding_of_the_objective() -> None:

@@ -193,6 +193,7 @@ def solve_objective(
     failed: list[tuple[str, SolverFailedError]] = []
     refused: list[InfeasibleError] = []
     reachable = -np.inf  # the highest mean return of a set that met the constraints but not the objective
+    sharpe = isinstance(objective, MaxSharpeObjective)
     sign = -1.0 if maximised(objective) else 1.0
     for size in range(1, context.max_assets + 1):
         for chosen in itertools.combinations(range(feasible.n_assets), size):
@@ -208,9 +209,11 @@ def solve_objective(
                 continue
             except InfeasibleError as error:
                 refused.append(error)
-                if floor is not None:
+                if floor is not None or sharpe:
+                    # the floor's means; the tangency portfolio's are the annual means
+                    means = floor_means if floor is not None else None
                     with contextlib.suppress(InfeasibleError, SolverFailedError):
-                        reachable = max(reachable, best_mean_return(scenarios, subset, context.solvers, floor_means))
+                        reachable = max(reachable, best_mean_return(scenarios, subset, context.solvers, means))
                 continue
             if best is None or sign * result.objective_value < sign * best.objective_value:
                 best = result
@@ -223,6 +226,16 @@ def solve_objective(
             raise InfeasibleError(
                 f"{what}: min_return needs a mean return of {floor:.4f} a year, and {assets} reach at most "
                 f"{reachable:.4f}; lower min_return or raise optimize.constraints.max_assets"
+            )
+        own = objective.risk_free if isinstance(objective, MaxSharpeObjective) else None
+        rate = own if own is not None else context.risk_free
+        if floor is None and sharpe and np.isfinite(reachable) and reachable <= rate:
+            # the rate was checked against every mix, not against those of at most max_assets assets
+            key = f"{what.split(' ')[0]}.risk_free" if own is not None else "portfolio.risk_free"
+            raise InfeasibleError(
+                f"{what}: {assets} reach a mean return of at most {reachable:.4f} a year, not above the risk-free "
+                f"rate {rate:.4f}, so their tangency portfolio (max_sharpe) does not exist; set {key} below "
+                f"{reachable:.4f} or raise optimize.constraints.max_assets"
             )
         if refused:
             # the objective's own limits, say: what one set's refusal advises, and max_assets

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cvxpy as cp
 import numpy as np
@@ -122,7 +122,24 @@ def check_constraints(scenario: Scenario) -> None:
             continue
         return
     assets = f" with at most {context.max_assets} assets (optimize.constraints.max_assets)" if size < n_assets else ""
+    if size == n_assets and (feasible.groups or feasible.turnover is not None):
+        # groups (or a turnover) that conflict whatever the weights' bounds: relaxing long_only or the bounds,
+        # which the message named first, could not help
+        unbounded = replace(feasible, lower=np.full(n_assets, -_FREE), upper=np.full(n_assets, _FREE))
+        try:
+            solve(cp.Problem(cp.Minimize(0), unbounded.constraints(weights)), context.solvers, True, "", "")
+        except InfeasibleError:
+            named = feasible.describe().split(", ")[1:]  # the first part is the bounds (or long_only)
+            raise InfeasibleError(
+                f"{', '.join(named)}: no weights that sum to 1 meet them all, whatever the bounds; relax them"
+            ) from None
+        except SolverFailedError:
+            pass
     raise InfeasibleError(f"{feasible.describe()}: no weights that sum to 1 meet them all{assets}; relax them")
+
+
+_FREE = 1e6
+"""Bounds wide enough to be none: a conflict that remains is the groups' (and the turnover's) own."""
 
 
 def _objective_paths(objective: Objective, scenarios: Scenarios, limit: int) -> Scenarios:

@@ -471,3 +471,40 @@ def test_bounds_from_python_code_and_names_a_drop_left_out() -> None:
     assert ConstraintsConfig(bounds={"intl": np.array([0.1, 0.4])}).bounds == {"intl": (0.1, 0.4)}
     with pytest.raises(ConfigError, match=r"has no 'eqaul' \(it has sp500_only, us_80_20, mix_60_20_20\)"):
         load_scenario(DEFAULT_CONFIG, ["portfolio.benchmarks.equal=", "portfolio.benchmarks.eqaul="])
+
+
+def test_a_number_with_leading_zeros_is_read_as_written_on_the_command_line() -> None:
+    # YAML 1.1 read --set portfolio.initial_wealth=0100000 as octal 32768 and seed=0123 as 83 (a stop-53 hunt);
+    # in a file such a number is refused (tests/bad_inputs/cases.yaml: yaml-octal-number)
+    scenario = load_scenario(DEFAULT_CONFIG, ["portfolio.initial_wealth=0100000", "seed=0123", "assets.0.label=007"])
+    assert scenario.portfolio.initial_wealth == 100_000.0 and scenario.seed == 123
+    assert scenario.assets[0].label == "007"
+
+
+def test_a_scenario_reached_through_a_symbolic_link_reads_its_paths_as_the_file_does(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    # given directly, a link read its relative data paths beside itself; extended, beside the real file: the
+    # same file read two ways (a stop-53 hunt)
+    real, link = tmp_path / "real", tmp_path / "link"
+    real.mkdir()
+    link.mkdir()
+    (real / "SPY.csv").write_bytes((shared_data / "SPY.csv").read_bytes())
+    fit_etfs = ROOT / "configs" / "examples" / "fit_etfs.yaml"
+    (real / "base.yaml").write_text(f"extends: {fit_etfs}\nname: linked\ndata:\n  paths:\n    sp500: SPY.csv\n")
+    (link / "base.yaml").symlink_to(real / "base.yaml")
+    (link / "child.yaml").write_text("extends: base.yaml\nname: child\n")
+    for reached in (link / "base.yaml", link / "child.yaml"):
+        scenario = load_scenario(reached)
+        assert scenario.data is not None and Path(scenario.data.paths["sp500"]) == real / "SPY.csv"
+
+
+def test_a_data_path_from_the_home_folder_is_read_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ~/SPY.csv was looked for in a folder named ~ under the current one (a stop-53 hunt)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    fit_etfs = ROOT / "configs" / "examples" / "fit_etfs.yaml"
+    scenario = load_scenario(fit_etfs, ["data.paths.sp500=~/SPY.csv"])
+    assert scenario.data is not None and scenario.data.paths["sp500"] == str(tmp_path / "SPY.csv")
+    (tmp_path / "home.yaml").write_text(f"extends: {fit_etfs}\ndata:\n  paths:\n    intl: ~/EFA.csv\n")
+    scenario = load_scenario(tmp_path / "home.yaml")
+    assert scenario.data is not None and scenario.data.paths["intl"] == str(tmp_path / "EFA.csv")

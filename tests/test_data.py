@@ -417,6 +417,17 @@ def test_ecb_rates_match_published_values(day: str, usd: float, sek: float) -> N
     assert usd_sek[pd.Timestamp(day)] == pytest.approx(sek / usd, rel=1e-9)
 
 
+def test_an_ecb_pair_never_quoted_on_one_day_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    # RON replaced ROL on 2005-07-01: their ratio is empty, and data show crashed on it (IndexError, exit 1)
+    from mcalloc.cli.main import main
+
+    with pytest.raises(DataError, match=r"ecb:ROL/RON: the ECB never quoted ROL and RON on the same day \(ROL "):
+        load_builtin("ecb:ROL/RON")
+    assert main(["data", "show", "ecb:TRL/TRY"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "TRL 1999-01-04 to 2004-12-31; TRY 2005-01-03 to " in err
+
+
 def test_unknown_builtin_lists_known() -> None:
     with pytest.raises(DataError, match="known: sp500"):
         load_builtin("nasdaq")

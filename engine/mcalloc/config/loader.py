@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -89,6 +90,8 @@ def resolve_paths(data: dict[str, Any], directory: Path) -> None:
     """Make file paths relative to the scenario file that names them."""
 
     def resolve(value: object) -> object:
+        if isinstance(value, str) and value.startswith("~"):  # the home folder, as a shell and pandas read it
+            value = str(Path(value).expanduser())
         if not isinstance(value, str) or value.startswith("builtin:") or Path(value).is_absolute():
             return value
         # a Windows path (C:\\data\\x.csv, \\\\server\\share) is left as written: it is absolute where it is meant
@@ -136,9 +139,16 @@ def _under(key: KeyPath, section: KeyPath) -> bool:
 
 
 def load_raw(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Locations]:
-    """Read ``path`` and everything it extends into one merged mapping (``_chain``: the files that led here)."""
+    """Read ``path`` and everything it extends into one merged mapping (``_chain``: the files that led here).
+
+    Relative paths in a file (its data, ``extends:``) are relative to where
+    the file really is: a symbolic link to it reads them as the file does
+    (they were read beside the link when the link was given, beside the file
+    when a file it extends was).
+    """
     data, locations = read_yaml_mapping(path)
-    resolve_paths(data, path.parent)
+    here = Path(os.path.realpath(path)).parent if path.is_symlink() else path.parent
+    resolve_paths(data, here)
     parent_name = data.pop("extends", None)
     if parent_name is None:
         return data, locations
@@ -150,7 +160,7 @@ def load_raw(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any],
             f"{top}: extends: the chain of files it extends is longer than {_MAX_EXTENDS_DEPTH} "
             f"({path.name} is the {len(_chain) + 1}th); write some of their settings into one file"
         )
-    parent_path = (path.parent / parent_name).resolve()
+    parent_path = (here / parent_name).resolve()
     chain = (*_chain, path.resolve())
     if parent_path in chain:
         names = " -> ".join(str(item) for item in (*chain, parent_path))

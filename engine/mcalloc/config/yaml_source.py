@@ -116,12 +116,45 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 """The tag of YAML's merge key, ``<<: *defaults``."""
 
 
+_WRITE_IT_PLAIN = "write it without leading zeros or colons, or quote it if it is text"
+"""The end of the refusal of a surprising number: the whole advice (not a syntax error's)."""
+
+
+def _refuse_surprising_number(node: yaml.ScalarNode, what: str) -> None:
+    """Refuse a number YAML 1.1 reads otherwise than it looks: a leading zero (octal) or colons (base 60)."""
+    text = node.value.replace("_", "").lstrip("+-")
+    if ":" in text:
+        read = "base 60 (1:30 is 90)"
+    elif len(text) > 1 and text.startswith("0") and text.isdigit():
+        read = f"an octal number ({int(text, 8)})"
+    else:
+        return
+    raise yaml.constructor.ConstructorError(
+        None,
+        None,
+        f"{node.value!r} is read by YAML as {read}, not the {what} it looks like; {_WRITE_IT_PLAIN}",
+        node.start_mark,
+    )
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """A safe loader that refuses a key given twice in one mapping.
 
     Merge keys (``<<: *defaults``) work as in YAML: the mapping's own keys
     override the merged ones, and only its own keys must be unique.
     """
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        """An integer, but not YAML 1.1's octal (``0100000`` is 32768) or base 60 (``1:30`` is 90)."""
+        _refuse_surprising_number(node, "whole number")
+        value: int = super().construct_yaml_int(node)
+        return value
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        """A float, but not YAML 1.1's base 60 (``1:30.5`` is 90.5)."""
+        _refuse_surprising_number(node, "number")
+        value: float = super().construct_yaml_float(node)
+        return value
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -135,6 +168,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader.construct_yaml_int)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:float", _UniqueKeyLoader.construct_yaml_float)
 
 
 def _read_text(path: Path) -> str:
@@ -172,7 +209,8 @@ def parse_yaml(text: str, source: str) -> tuple[Any, Locations]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{where}: {problem}; fix the YAML syntax") from None
+        advice = "" if problem.endswith(_WRITE_IT_PLAIN) else "; fix the YAML syntax"
+        raise ConfigError(f"{where}: {problem}{advice}") from None
     except RecursionError:
         raise ConfigError(f"{source}: nested too deeply to read; flatten the YAML") from None
     return data, locations

@@ -138,6 +138,16 @@ def _load_ecb(base: str, quote: str, name: str) -> SeriesFile:
 
     # one `base` costs (quote per euro) / (base per euro) units of `quote`
     series = (per_euro(quote) / per_euro(base)).dropna()
+    if series.empty:  # a currency that replaced the other (ROL by RON, TRL by TRY): never quoted on one day
+        spans = [
+            f"{currency} {quoted.index[0].date()} to {quoted.index[-1].date()}"
+            for currency in (base, quote)
+            if currency != "EUR" and not (quoted := rates[currency].dropna()).empty
+        ]
+        raise DataError(
+            f"{name}: the ECB never quoted {base} and {quote} on the same day ({'; '.join(spans)}); "
+            "choose two currencies quoted at the same time"
+        )
     series.name = f"{base}/{quote}"
     return SeriesFile(values=series, provenance=_provenance(name, path, pd.DatetimeIndex(series.index)))
 

@@ -1159,3 +1159,25 @@ def test_the_span_message_names_a_wide_files_column_as_the_file_has_it() -> None
     said = span_limits(levels, paths, {"sp500": "SPY", "russell2000": "IWM"})
     assert said == f"wide.csv column IWM starts on {days[10].date()}"
     assert span_limits(levels, {"sp500": "a.csv", "russell2000": "b.csv"}) == f"b.csv starts on {days[10].date()}"
+
+
+def test_gross_returns_are_named_as_such_whichever_kind_is_read(shared_data: Path, tmp_path: Path) -> None:
+    # 1 + r each day: read as returns they were called prices ("set data.kind: prices"), and read as prices
+    # under another column name they were fitted as prices without a word (a stop-53 hunt)
+    frame = pd.read_csv(shared_data / "SPY.csv")
+    gross = pd.DataFrame({"Date": frame["Date"].iloc[1:], "Value": (frame["Close"].pct_change() + 1.0).iloc[1:]})
+    path = tmp_path / "gross.csv"
+    gross.to_csv(path, index=False)
+    fit_etfs = ROOT / "configs" / "examples" / "fit_etfs.yaml"
+    for kind, fragment in (("returns", "for simple returns as decimals"), ("prices", "set data.kind: returns")):
+        settings = [f"data.kind={kind}", f"data.paths.sp500={path}"]
+        with pytest.raises(DataError, match=r"Value looks like gross returns, 1 \+ r") as refused:
+            load_market_data(load_scenario(fit_etfs, settings))
+        assert fragment in str(refused.value)
+    # real prices, however calm, carry each day's level into the next: never taken for gross returns
+    calm = pd.DataFrame({"Date": frame["Date"], "Close": 1.0 + 0.001 * np.sin(np.arange(len(frame)) / 50.0)})
+    calm.to_csv(tmp_path / "calm.csv", index=False)
+    from mcalloc.data.series import _gross_returns
+
+    assert not _gross_returns(calm["Close"].to_numpy())
+    assert _gross_returns(gross["Value"].to_numpy())

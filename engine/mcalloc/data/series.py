@@ -270,6 +270,12 @@ def read_series(
                 else "set data.kind: returns"
             )
             raise DataError(f"{table.where(int(bad[0]))}: price {values[bad[0]]} is not positive; {advice}")
+        if not rates and _gross_returns(values):
+            raise DataError(
+                f"{table.path}: {column} looks like gross returns, 1 + r, not prices (every value within 0.5 of 1, "
+                "and one day's value says nothing of the next's, as a price's does); subtract 1 from each and set "
+                "data.kind: returns"
+            )
     else:
         typical = float(np.nanmedian(np.abs(values))) if np.isfinite(values).any() else 0.0
         # a decimal return of 100% or more in one period is rare (a few months of a crypto or penny stock's
@@ -282,6 +288,13 @@ def read_series(
                 raise DataError(
                     f"{table.path}: {column} looks like returns in percent, not decimals ({size}); "
                     "give simple returns as decimals (0.01 is 1%)"
+                )
+            finite = values[np.isfinite(values)]
+            if finite.size and np.all(np.abs(finite - 1.0) < 0.5) and abs(float(np.median(finite)) - 1.0) < 0.01:
+                # 1 + r each period: no price series stays within half of 1 throughout, with a median of about 1
+                raise DataError(
+                    f"{table.path}: {column} looks like gross returns, 1 + r ({size}, every value within 0.5 of "
+                    "1); subtract 1 from each, for simple returns as decimals (0.01 is 1%)"
                 )
             raise DataError(
                 f"{table.path}: {column} looks like prices, not returns ({size}); "
@@ -342,3 +355,20 @@ def _column_notes(table: TableFile, column: str, kind: SeriesKind, column_key: s
         f"{table.path}: prices read from '{column}', which leaves out dividends, while the file also has "
         f"'{adjusted}' (dividends and splits adjusted); set {column_key} to '{adjusted}' for total returns",
     )
+
+
+_GROSS_ROWS = 50
+"""Values enough to tell gross returns from prices by how one follows another."""
+
+
+def _gross_returns(values: np.ndarray) -> bool:
+    """Whether levels are 1 + r each period: all within 0.5 of 1, and next to no autocorrelation.
+
+    A price carries yesterday's level into today's (lag-1 autocorrelation
+    near 1, however calm); gross returns do not (near 0), and read as
+    prices they are fitted as a series that never goes anywhere.
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size < _GROSS_ROWS or not np.all(np.abs(finite - 1.0) < 0.5) or np.ptp(finite) == 0.0:
+        return False
+    return bool(np.corrcoef(finite[:-1], finite[1:])[0, 1] < 0.5)

@@ -122,7 +122,7 @@ def check_inputs(scenario: Scenario) -> list[str]:
         check_memory(scenario, force="pass --force to mcalloc run")
     except ConfigError as error:
         found.append(f"{error} (on this machine, where mcalloc run refuses it)")
-    return [*found, *check_readable(scenario)]
+    return [*found, *_read_inputs(scenario)]
 
 
 def check_readable(scenario: Scenario) -> list[str]:
@@ -132,6 +132,11 @@ def check_readable(scenario: Scenario) -> list[str]:
     batch's dry run: not where its results would go, nor the memory).
     """
     check_constraints(scenario)
+    return _read_inputs(scenario)
+
+
+def _read_inputs(scenario: Scenario) -> list[str]:
+    """The data a fit reads, or the model a calibrated scenario builds: their warnings; errors raised."""
     if scenario.model.source == "fit":
         return list(load_market_data(scenario).warnings)
     model, _ = build_model(scenario)

@@ -22,7 +22,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -457,18 +457,22 @@ def _earlier(batch: Batch, out: Path, overrides: list[str]) -> dict[str, RunReco
     return found
 
 
-def check_distinct_runs(batch: Batch, overrides: list[str]) -> None:
+def check_distinct_runs(batch: Batch, overrides: list[str], options: Sequence[str] = ()) -> None:
     """Refuse two runs of ``batch`` with one key: the same scenario and seed, which give the same results.
 
     Two entries with the same settings, or one scenario under two paths,
     ran twice under two names without a word (a file given twice is refused
-    as the sweep is read). A run that cannot be loaded is left to fail alone.
+    as the sweep is read). A run that cannot be loaded is left to fail alone,
+    unless its error names one of ``options`` (``--n-jobs``, ``--set KEY``:
+    the command line's, which would fail every run alike): that is raised.
     """
     seen: dict[str, str] = {}
     for run in batch.runs:
         try:
             key = run_key(load_scenario(run.config, [*run.overrides, *overrides], run.origins))
-        except McallocError:
+        except McallocError as error:
+            if any(str(error).startswith(f"{option}:") for option in options):
+                raise
             continue
         if key in seen:
             raise ConfigError(
@@ -483,18 +487,21 @@ def run_batch(
     out: Path,
     overrides: list[str] | None = None,
     report: Callable[[str], None] = lambda message: None,
+    options: Sequence[str] = (),
 ) -> BatchOutcome:
     """Run every run of ``batch`` not already complete, into ``out/runs/<name>``; write the index after each.
 
-    ``overrides`` (``--set`` strings) apply to every run, after its own.
+    ``overrides`` (``--set`` strings) apply to every run, after its own;
+    ``options`` name the command line's settings the runs hold.
 
     Raises
     ------
     ConfigError
-        Two runs that are one run (:func:`check_distinct_runs`), before any runs.
+        Before any run: two runs that are one, or a run refusing one of
+        ``options`` (:func:`check_distinct_runs`).
     """
     check_batch_folder(out)
-    check_distinct_runs(batch, overrides or [])
+    check_distinct_runs(batch, overrides or [], options)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -49,8 +49,11 @@ def register(commands: Any) -> None:
     batch.set_defaults(handler=_batch)
 
 
-def _with_options(batch: Any, args: argparse.Namespace) -> Any:
-    """Every run with the command line's settings after its own; an error names the option that gave one."""
+def _with_options(batch: Any, args: argparse.Namespace) -> tuple[Any, list[str]]:
+    """Every run with the command line's settings after its own, and how errors name those settings.
+
+    An error here names the option that gave a setting.
+    """
     from dataclasses import replace
 
     from mcalloc.batch.sweep import sets_within
@@ -79,31 +82,12 @@ def _with_options(batch: Any, args: argparse.Namespace) -> Any:
                 f"alike; drop {origin or 'the --set'}, set the section's keys one by one, or change the sweep"
             )
     overrides, origins = [text for text, _ in settings], [origin for _, origin in settings]
-    batch = replace(batch, runs=tuple(run.with_settings(overrides, origins) for run in batch.runs))
-    _check_settings(batch, settings)
-    return batch
+    # how errors name each setting: the option that gave it, or --set KEY
+    options = [origin or f"--set {text.partition('=')[0].strip()}" for text, origin in settings]
+    return replace(batch, runs=tuple(run.with_settings(overrides, origins) for run in batch.runs)), options
 
 
-def _check_settings(batch: Any, settings: list[tuple[str, str | None]]) -> None:
-    """Refuse, before any run, a command-line setting a run refuses: it would fail every run alike.
-
-    Each run then failed with the same error, and the index of a finished
-    batch was rewritten with every run failed and its numbers gone.
-    """
-    from mcalloc.config.loader import load_scenario
-
-    given = [origin if origin is not None else f"--set {text.partition('=')[0].strip()}" for text, origin in settings]
-    if not given:
-        return
-    for run in batch.runs:
-        try:
-            load_scenario(run.config, run.overrides, run.origins)
-        except ConfigError as error:
-            if any(str(error).startswith(f"{option}:") for option in given):
-                raise
-
-
-def _dry_run(batch: Any, out: Path) -> int:
+def _dry_run(batch: Any, out: Path, options: list[str]) -> int:
     import pandas as pd
 
     from mcalloc.batch.runner import (
@@ -120,7 +104,7 @@ def _dry_run(batch: Any, out: Path) -> int:
     from mcalloc.simulation.resources import check_memory
 
     check_batch_folder(out)  # the batch refuses a folder it cannot make before any run, so the dry run does
-    check_distinct_runs(batch, [])  # and two runs that are one
+    check_distinct_runs(batch, [], options)  # and two runs that are one, or settings that fail every run
     holder = batch_in_use(out)  # and one another batch is running in
     if holder is not None:
         raise in_use(out, holder)
@@ -167,12 +151,12 @@ def _batch(args: argparse.Namespace) -> int:
 
     batch = batch_from_inputs(args.inputs)
     out = args.out if args.out is not None else Path("results") / batch.name
-    batch = _with_options(batch, args)
+    batch, options = _with_options(batch, args)
     if args.dry_run:
-        return _dry_run(batch, out)
+        return _dry_run(batch, out, options)
     check_batch_folder(out)  # before the log file, which may be made inside it
     configure_logging("info", args.log_file, sys.stderr.isatty())
-    outcome = run_batch(batch, out, report=LOGGER.info)
+    outcome = run_batch(batch, out, report=LOGGER.info, options=options)
     shown = outcome.index[["run", "status", *batch.parameters, "error"]]
     print(shown.to_string(index=False))
     complete = sum(record.status in ("complete", "skipped") for record in outcome.records)

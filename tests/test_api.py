@@ -154,6 +154,10 @@ def test_load_refuses_what_it_cannot_read(tmp_path: Path) -> None:
         (run.folder / "manifest.json").write_text(json.dumps({**manifest, **change}))
         with pytest.raises(mcalloc.RunFolderError, match=message):
             mcalloc.load(run.folder)
+    # a manifest without its status was read as "the run is None, not complete" (a stop-53 hunt)
+    (run.folder / "manifest.json").write_text(json.dumps({k: v for k, v in manifest.items() if k != "status"}))
+    with pytest.raises(mcalloc.RunFolderError, match=r"manifest\.json records no status, so nothing says the run"):
+        mcalloc.load(run.folder)
     # a run without objectives has no optimisation rows, no frontier and no stability table
     (run.folder / "manifest.json").write_text(json.dumps(manifest))
     loaded = mcalloc.load(run.folder)

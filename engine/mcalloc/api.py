@@ -256,6 +256,10 @@ def _load(folder: Path, with_paths: bool) -> Run:
     status = manifest.get("status")
     if status == "running":
         raise RunFolderError(f"{folder}: {unfinished(manifest)}")
+    if status is None:  # a manifest edited or written by another tool: nothing says the run finished
+        raise RunFolderError(
+            f"{folder}: manifest.json records no status, so nothing says the run finished; run it again"
+        )
     if status != "complete":
         error = manifest.get("error", "no error recorded")
         raise RunFolderError(f"{folder}: the run is {status}, not complete: {error}")

@@ -9,6 +9,7 @@ the key came from a file, the file and line.
 from __future__ import annotations
 
 import copy
+import datetime
 import hashlib
 import json
 import os
@@ -30,6 +31,7 @@ from mcalloc.config.overrides import (
     parse_key,
 )
 from mcalloc.config.schema import Scenario
+from mcalloc.config.sections import CURRENCY_PATTERN
 from mcalloc.config.yaml_source import (
     MAX_FILE_BYTES,
     MAX_NODES,
@@ -332,18 +334,37 @@ def _format_validation_error(
             'true); quote it, e.g. "off"'
         )
         key = ".".join(str(p) for p in loc)
+    elif error["type"] == "string_pattern_mismatch" and (error.get("ctx") or {}).get("pattern") == CURRENCY_PATTERN:
+        if loc and loc[-1] == "[key]":  # a currency.fx key: pydantic marks the key, not its value
+            loc = loc[:-1]
+            key = ".".join(str(p) for p in loc)
+        code = str(error.get("input"))
+        example = f"{code.upper()}" if code.isalpha() and len(code) == 3 else "USD or SEK"
+        message = f"{code!r} is not a currency code; give its three capital letters, such as {example}"
     elif error["type"] in ("model_type", "model_attributes_type", "dict_type"):
         # a section given as one value: pydantic's message names its class (SimulationConfig)
-        shown = repr(error.get("input"))
-        message = f"a section of keys is expected here (got {shown[:60]}); set the keys inside it (docs/config.md)"
+        message = (
+            f"a section of keys is expected here (got {_shown(error.get('input'))}); set the keys inside it "
+            "(docs/config.md)"
+        )
     elif "input" in error and error["type"] not in ("value_error", "assertion_error"):
-        shown = repr(error["input"])
-        message = f"{message} (got {shown[:60]})"
+        message = f"{message} (got {_shown(error['input'])})"
+    if loc and loc[-1] == "[key]":  # pydantic's marker for a mapping's key: the message is about the name
+        loc = loc[:-1]
+        key = ".".join(str(p) for p in loc)
+        message = f"this name: {message}"
     extra = f" (+{n_errors - 1} more)" if n_errors > 1 else ""
     # the override's label names the key already (or a key inside it: --set data.columns.gold for data.columns)
     if where == f"--set {key}" or where.startswith(f"--set {key}.") or where.endswith(f": {key}"):
         return f"{where}: {message}{extra}"
     return f"{where}: {key}: {message}{extra}"
+
+
+def _shown(value: Any) -> str:
+    """A value as a message shows it: a date as YAML writes it, anything else as Python's repr, cut at 60."""
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return repr(value)[:60]
 
 
 _OBJECTIVE_KINDS = (

@@ -193,6 +193,14 @@ def apply_override(data: dict[str, Any], override: str, origin: str | None = Non
             if target.get(part) is None:  # absent, or null (params: null): the key starts the section
                 target[part] = {}
             target = target[part]
+        elif isinstance(target, list) and any(isinstance(item, dict) and item.get("name") == part for item in target):
+            # assets.sp500.ter: the list's items are named, but a --set addresses them by position
+            position = next(i for i, item in enumerate(target) if isinstance(item, dict) and item.get("name") == part)
+            listed = ".".join(str(p) for p in parts[:depth])
+            raise ConfigError(
+                f"{label}: {listed} is a list, addressed by position: {part} is item {position}, so set "
+                f"{'.'.join(str(p) for p in [*parts[:depth], position, *parts[depth + 1 :]])}"
+            )
         else:
             raise ConfigError(f"{label}: {where} is not a section that holds keys")
     last = parts[-1]

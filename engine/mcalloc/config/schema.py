@@ -11,6 +11,7 @@ Units used throughout the schema:
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated
 
 from pydantic import Field, model_validator
@@ -212,6 +213,12 @@ class Scenario(Frozen):
                     "drop the key or set the asset's currency"
                 )
             pair = ECB_SOURCE.match(source)
+            lower = re.fullmatch(r"builtin:ecb:([A-Za-z]{3})/([A-Za-z]{3})", source)
+            if pair is None and lower is not None:  # read only by a fit: refused here, before any run needs it
+                raise ValueError(
+                    f"currency.fx.{code}: the ECB pairs are written in capitals: "
+                    f"builtin:ecb:{lower.group(1).upper()}/{lower.group(2).upper()}"
+                )
             if pair is not None and (pair.group(1), pair.group(2)) != (code, base):
                 absent = not_at_the_ecb(code, base)
                 hint = f"the ECB rates have no {absent}, so give a file" if absent else f"builtin:ecb:{code}/{base}"
@@ -470,11 +477,19 @@ class Scenario(Frozen):
                 f"({parts}); raise them"
             )
         optimize = self.optimize
-        source_paths = getattr(optimize.scenarios, "n", None) or optimize.fit_paths(self.simulation.n_paths)
+        drawn = getattr(optimize.scenarios, "n", None)
+        source_paths = drawn or optimize.fit_paths(self.simulation.n_paths)
         if optimize.objectives and optimize.batches >= 2 and source_paths // optimize.batches < 2:
+            # blamed on whichever of the two keys the user changed last (a --set of simulation.n_paths)
+            paths_key = (
+                "optimize.scenarios.n"
+                if drawn
+                else ("optimize.n_paths" if optimize.n_paths is not None else "simulation.n_paths")
+            )
             raise ValueError(
-                f"optimize.batches: {optimize.batches} batches of the optimiser's {source_paths} paths leave "
-                "fewer than 2 paths each; lower batches (0 turns stability.csv off) or raise optimize.n_paths"
+                f"optimize.batches|{paths_key}: {optimize.batches} batches of the optimiser's {source_paths} "
+                "paths leave fewer than 2 paths each; lower optimize.batches (0 turns stability.csv off) or raise "
+                f"{paths_key}"
             )
         labels = [objective.label for objective in self.optimize.objectives]
         unknown_portfolios = [

@@ -20,6 +20,7 @@ from mcalloc.config.model_schema import (
 )
 
 __all__ = [
+    "CURRENCY_PATTERN",
     "ECB_SOURCE",
     "MAX_MONEY",
     "AssetConfig",
@@ -83,7 +84,10 @@ def _not_a_number(code: str) -> str:
     return code
 
 
-CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), AfterValidator(_not_a_number)]
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+"""What ``CurrencyCode`` matches; the loader words its own message for a code that does not."""
+
+CurrencyCode = Annotated[str, Field(pattern=CURRENCY_PATTERN), AfterValidator(_not_a_number)]
 
 _EXPECTED_DATE = "expected a date YYYY-MM-DD, such as 2005-01-01"
 

@@ -210,6 +210,8 @@ def parse_yaml(text: str, source: str) -> tuple[Any, Locations]:
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or "invalid YAML"
         advice = "" if problem.endswith(_WRITE_IT_PLAIN) else "; fix the YAML syntax"
+        if "'\\t'" in problem:  # PyYAML's own words for a tab it met where indentation goes
+            problem, advice = "a tab, which YAML does not allow here", "; indent and separate with spaces instead"
         raise ConfigError(f"{where}: {problem}{advice}") from None
     except RecursionError:
         raise ConfigError(f"{source}: nested too deeply to read; flatten the YAML") from None

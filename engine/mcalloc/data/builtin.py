@@ -182,8 +182,17 @@ def load_builtin(name: str) -> SeriesFile:
         levels.name = name
         path = _package_file("arch.data.frenchdata", "frenchdata.csv.gz")
         return SeriesFile(values=levels, provenance=_provenance(name, path, pd.DatetimeIndex(frame.index)))
-    raise DataError(
-        f"builtin:{name}: no such built-in dataset; known: {', '.join(builtin_names())} (see `mcalloc data list`)"
+    raise _unknown(name, "builtin:")
+
+
+def _unknown(name: str, prefix: str) -> DataError:
+    """The error for a built-in dataset ``name`` that does not exist, as written with ``prefix``."""
+    pair = re.fullmatch(r"ecb:([A-Za-z]{3})/([A-Za-z]{3})", name)
+    if pair is not None:  # a pair the pattern refuses only for its case: ecb:usd/sek
+        capitals = f"{prefix}ecb:{pair.group(1).upper()}/{pair.group(2).upper()}"
+        return DataError(f"{prefix}{name}: the ECB pairs are written in capitals: {capitals}")
+    return DataError(
+        f"{prefix}{name}: no such built-in dataset; known: {', '.join(builtin_names())} (see `mcalloc data list`)"
     )
 
 
@@ -197,7 +206,7 @@ def describe_builtin(name: str) -> dict[str, object]:
     key = "ecb:CCY1/CCY2" if _ECB_PATTERN.match(name) else name
     dataset = BUILTIN_DATASETS.get(key)
     if dataset is None:
-        raise DataError(f"{name}: no such built-in dataset; known: {', '.join(builtin_names())}")
+        raise _unknown(name, "")
     source = "ecb:USD/SEK" if name == "ecb:CCY1/CCY2" else name
     loaded = load_builtin(source)
     series = loaded.values

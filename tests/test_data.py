@@ -357,6 +357,8 @@ def test_builtin_ranges() -> None:
     returns = market.pct_change().dropna()
     assert returns.index[0] == pd.Timestamp("1926-07-31") and returns.index[-1] == pd.Timestamp("2018-11-30")
     assert len(returns) == 1109
+    # data show and data list gave the first return's month as the first level's (a stop-53 hunt)
+    assert describe_builtin("ff_us_market")["first"] == str(market.index[0].date()) == "1926-06-30"
     # Fama-French July 1926: Mkt-RF 2.96%, RF 0.22% (Kenneth French data library)
     assert returns.iloc[0] == pytest.approx(0.0318, abs=1e-12)
     small = load_builtin("ff_us_small_proxy").values.pct_change().dropna()
@@ -426,6 +428,22 @@ def test_an_ecb_pair_never_quoted_on_one_day_is_one_line(capsys: pytest.CaptureF
     assert main(["data", "show", "ecb:TRL/TRY"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "TRL 1999-01-04 to 2004-12-31; TRY 2005-01-03 to " in err
+
+
+def test_data_show_leaves_a_pause_in_the_quotes_out_of_its_moves(capsys: pytest.CaptureFixture[str]) -> None:
+    # the ECB priced no ISK from 2008-12-09 to 2018-02-01: data show took the 3,341 days for one day's move
+    # (+116% on 2018-02-01, its "best period"), and its volatility with it
+    from mcalloc.cli.main import main
+
+    assert main(["data", "show", "ecb:ISK/SEK"]) == 0
+    out = capsys.readouterr().out
+    assert "gaps: 1 without quotes, the longest 3341 days (2008-12-09 to 2018-02-01)" in out
+    assert "2018-02-01" not in out.split("best period:")[1].splitlines()[0]
+    # a series without a pause says nothing of gaps, and a lower-case pair is told its capitals
+    assert main(["data", "show", "ecb:USD/SEK"]) == 0
+    assert "gaps" not in capsys.readouterr().out
+    with pytest.raises(DataError, match=r"^ecb:usd/sek: the ECB pairs are written in capitals: ecb:USD/SEK$"):
+        describe_builtin("ecb:usd/sek")
 
 
 def test_unknown_builtin_lists_known() -> None:

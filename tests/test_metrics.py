@@ -142,8 +142,12 @@ def test_metrics_table_matches_a_direct_computation_per_portfolio() -> None:
         n_blocks=months,
         period_return_sum=np.expm1(monthly).sum(axis=1),
         period_return_sumsq=(np.expm1(monthly) ** 2).sum(axis=1),
+        # counts, kept in float32: their mean was taken in float32 and printed as 0.08270000219 for 0.0827
+        rebalances=rng.integers(0, 40, (n_paths, 2)).astype(np.float32),
     )
     table = metrics_table(book, ["a", "b"], 100.0, n_years, inflation=0.02).set_index("portfolio")
+    exact = book.rebalances.astype(np.int64).sum(axis=0) / (n_paths * n_years)
+    assert table["rebalances_per_year"].tolist() == pytest.approx(exact.tolist(), rel=1e-15)
     for column, name in enumerate(["a", "b"]):
         yearly = np.diff(np.concatenate([np.ones((n_paths, 1)), year_end[:, :, column]], axis=1), axis=1)
         yearly /= np.concatenate([np.ones((n_paths, 1)), year_end[:, :-1, column]], axis=1)

@@ -53,6 +53,17 @@ def _show(args: argparse.Namespace) -> int:
     per_year = _PERIODS_PER_YEAR[str(info["frequency"])]
     for key in ("name", "description", "frequency", "first", "last", "observations", "package"):
         print(f"{key:>13}: {info[key]}")
+    # a pause in the quotes (the ECB priced no ISK from 2008-12 to 2018-02) is not one period's move
+    days = pd.Series(log_returns.index, index=log_returns.index).diff().dt.days.fillna(0)
+    gaps = days[days > 3 * 365.25 / per_year + 5]
+    if not gaps.empty:
+        end = pd.Timestamp(gaps.idxmax())
+        start = pd.Timestamp(end - pd.Timedelta(days=int(gaps.max())))
+        print(
+            f"{'gaps':>13}: {gaps.size} without quotes, the longest {int(gaps.max())} days ({start.date()} to "
+            f"{end.date()}); the moves across them are left out below"
+        )
+        log_returns = log_returns.drop(gaps.index)
     print(f"{'mean log ret':>13}: {log_returns.mean() * per_year:.2%} a year")
     print(f"{'volatility':>13}: {log_returns.std() * np.sqrt(per_year):.2%} a year")
     print(f"{'worst period':>13}: {np.expm1(log_returns.min()):+.2%} on {log_returns.idxmin().date()}")

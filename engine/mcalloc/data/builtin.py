@@ -215,7 +215,7 @@ def describe_builtin(name: str) -> dict[str, object]:
         "source": source,
         "description": dataset.description,
         "frequency": dataset.frequency,
-        "first": loaded.provenance.first_date,
+        "first": str(series.index[0].date()),  # the first level's (a factor's provenance dates its first return)
         "last": str(series.index[-1].date()),
         "observations": int(series.size),
         "package": dataset.package,

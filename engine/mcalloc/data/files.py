@@ -164,7 +164,13 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
             f"{path}: {_ARCHIVES[path.suffix.lower()]}, which mcalloc does not read; extract the CSV or Parquet file "
             "inside and give that"
         )
+    parquet = _starts_parquet(path)
     if path.suffix.lower() in (".parquet", ".pq"):
+        if parquet is False:  # every Parquet file opens with PAR1: pyarrow's words would send the user to rewrite it
+            raise DataError(
+                f"{path}: not a Parquet file (it does not start as one does; a CSV file named .parquet?); give the "
+                "file a name that ends in what it is, .csv for CSV"
+            )
         try:
             frame = pd.read_parquet(path)
         except Exception as exc:  # noqa: BLE001 - pyarrow raises many kinds; all mean "unreadable"
@@ -176,6 +182,8 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
         # pandas 3 keeps a missing value missing through astype(str): blank it by the frame's own mask
         frame = frame.astype(str).mask(frame.isna(), "").replace({"None": "", "NaT": "", "nan": ""})
         return TableFile(path=path, frame=frame, row_word="row", first_row=1)
+    if parquet:
+        raise DataError(f"{path}: a Parquet file named as CSV; rename it to end in .parquet, which is read as Parquet")
     _check_no_comment_lines(path)
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
@@ -229,6 +237,16 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
     table = TableFile(path=path, frame=frame, row_word="line", first_row=2)
     _check_last_line(table)
     return table
+
+
+def _starts_parquet(path: Path) -> bool | None:
+    """Whether the file opens with Parquet's magic bytes ``PAR1``; None if it cannot be read (the reader says why)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4)
+    except OSError:
+        return None
+    return head == b"PAR1" if len(head) == 4 else None  # an empty or tiny file: the reader says what it is
 
 
 def _check_no_comment_lines(path: Path) -> None:

@@ -287,7 +287,9 @@ def metrics_table(
                     initial_wealth * float(np.mean(book.taxes_paid[:, column])) if book.taxes_paid is not None else 0.0
                 ),
                 "rebalances_per_year": (
-                    float(np.mean(book.rebalances[:, column])) / horizon_years if book.rebalances is not None else 0.0
+                    float(np.mean(book.rebalances[:, column], dtype=np.float64)) / horizon_years
+                    if book.rebalances is not None
+                    else 0.0
                 ),
                 **_flow_metrics(book, column, initial_wealth, horizon_years),
                 "n_paths": int(wealth.size),

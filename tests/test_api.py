@@ -581,3 +581,25 @@ def test_what_is_not_mcallocs_or_an_older_index_is_read_as_it_was(
     # dates from pandas and numpy keep their time of day for the schema to judge
     assert override_text("d", pd.Timestamp("2005-01-01 12:00")) == "d='2005-01-01T12:00:00'"
     assert override_text("d", np.datetime64("2005-01-01T00:00:00.000000000")) == "d='2005-01-01'"
+
+
+def test_a_script_without_a_main_guard_runs_on_a_local_dask_cluster(tmp_path: Path) -> None:
+    # the local cluster's workers are fresh interpreters that ran the calling script again: every worker
+    # called mcalloc.run itself and failed, and the run ended in 95 lines of tracebacks, RuntimeError: Nanny
+    # failed to start (a stop-54 hunt). With joblib's workers the same script always ran.
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    script = tmp_path / "plain.py"
+    settings = {**SMALL, "simulation__n_jobs": 2, "simulation__backend": "dask", "output__report": False}
+    script.write_text(
+        "import mcalloc\n"
+        f"run = mcalloc.run({str(DEFAULT_CONFIG)!r}, out={str(out)!r}, **{settings!r})\n"
+        "print(run.manifest['backend'], run.folder.name)\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["dask", "run"]
+    assert "Traceback" not in done.stderr and "Nanny" not in done.stderr, done.stderr

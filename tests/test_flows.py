@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import mcalloc
 import numpy as np
 import pytest
 from mcalloc.config.sections import DepotConfig, FlowConfig, IskConfig
@@ -579,6 +580,9 @@ def test_a_retirement_plan_that_runs_out_for_some_paths_runs_to_the_end(tmp_path
     assert (metrics.prob_depleted > 0.05).all() and (metrics.prob_depleted < 0.6).all()
     # the median path is not depleted: its money-weighted return is near the market's growth, not NaN
     assert metrics.mwr_median.between(0.03, 0.15).all(), metrics.mwr_median
+    # frontier.points: 0 writes no frontier (frontier.csv was its header alone; a stop-54 hunt)
+    assert not (tmp_path / "retire" / "frontier.csv").exists()
+    assert mcalloc.load(tmp_path / "retire").frontier is None
     assert np.isfinite(metrics.select_dtypes("number").drop(columns=["mwr_median"], errors="ignore")).all().all()
 
 

@@ -502,6 +502,10 @@ def test_what_the_optimiser_could_not_solve_is_named_in_its_warnings() -> None:
     assert note.endswith("(a min_return floor is measured on all paths, and a batch's own means can fall short); "
                          f"stability.csv describes the {4 - unsolved} that solved")  # fmt: skip
     assert set(result.stability.n_batches) == {4 - unsolved}
+    # one batch is no batches (docs/config.md: 0 or 1, none): stability.csv said 0 batches of 1,000 paths each
+    single = load_scenario(DEFAULT_CONFIG, ["optimize.frontier.points=0", "optimize.batches=1"])
+    one = optimise(single, scenarios, benchmarks)
+    assert set(one.stability.n_batches) == {0} and set(one.stability.n_paths_per_batch) == {0}
     # a CVaR limit at the least CVaR of all paths: the batches whose own least CVaR is higher have no solution,
     # and the warning names the limit, not a floor the objective does not have
     settings = ["optimize.frontier.points=0", "optimize.batches=4"]

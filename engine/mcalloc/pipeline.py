@@ -520,7 +520,8 @@ def run_scenario(
             folder.write_csv("weights.csv", weights)
             folder.write_csv("optimization.csv", table)
             if optimization is not None:
-                folder.write_csv("frontier.csv", optimization.frontier)
+                if not optimization.frontier.empty:  # optimize.frontier.points: 0 writes no frontier
+                    folder.write_csv("frontier.csv", optimization.frontier)
                 folder.write_csv("stability.csv", optimization.stability)
         if scenario.output.report:
             with clock.stage("report"):

@@ -9,7 +9,7 @@ repeated) repeat the backtest from each, and summary.csv counts the splits
 each model passes. Results go to ``<output.dir>/<scenario>/backtest-<id>/``
 (or ``--out``): validation.csv (one row per check), verdicts.csv (one row per
 split and model), summary.csv, pits.csv and report.html. The scenario must
-fit its model to data (``model.source: fit``).
+fit its model to daily data (``model.source: fit``, ``data.frequency: daily``).
 """
 
 from __future__ import annotations

@@ -51,6 +51,17 @@ def _numbers_only(annotation: object) -> bool:
     return bool(found & {int, float}) and not found & {bool, Any}
 
 
+def _flag_only(annotation: object) -> bool:
+    """Whether a field's type is a bool (or a bool or None): pydantic would read the numbers 0 and 1 as one."""
+    if annotation is bool:
+        return True
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _flag_only(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return {a for a in typing.get_args(annotation) if a is not type(None)} == {bool}
+    return False
+
+
 def _takes_null(annotation: object) -> bool:
     """Whether a field's type holds ``None`` (``X | None``, ``Any``): there ``null`` is a value, not "unset"."""
     if annotation is Any or annotation is type(None):
@@ -147,6 +158,14 @@ class Frozen(BaseModel):
                 if where is not None:
                     # "key: message": the loader points the error at the key's line
                     raise ValueError(f"{key}{where}: expected a number, not true or false (YAML reads yes/no so too)")
+                if (
+                    isinstance(value, int | float)
+                    and not isinstance(value, bool)
+                    and field
+                    and _flag_only(field.annotation)
+                ):
+                    # the other way round, as strictly: report: 1 read as true, paths: 0 as false
+                    raise ValueError(f"{key}: expected true or false, not the number {value}")
         return data
 
     @model_validator(mode="before")

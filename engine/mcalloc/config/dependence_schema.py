@@ -150,7 +150,10 @@ class RegimeConfig(Frozen):
             if abs(sum(row) - 1.0) > 1e-6:
                 raise ValueError(f"transition.{index}: the chances in a row must sum to 1, not {sum(row):.6g}")
             if row[index] >= 1.0:
-                raise ValueError(f"transition.{index}: a regime that is never left makes the chain not ergodic")
+                raise ValueError(
+                    f"transition.{index}: regime {index} is never left ({row[index]:g} of staying), so a path that "
+                    "enters it stays for good; give it a chance below 1 of staying, as mcalloc calibrate fits"
+                )
         if len(self.loadings) != k or len({len(row) for row in self.loadings}) != 1:
             raise ValueError(f"loadings: one list per regime ({k}), all of the same length (one value per lag)")
         return self

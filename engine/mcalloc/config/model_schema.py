@@ -27,7 +27,7 @@ with the volatility model to the demeaned returns).
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -452,6 +452,22 @@ class ModelConfig(Frozen):
             )
         return self
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_params_to_fit(cls, data: Any) -> Any:
+        """Parameters under a fit, refused before each series' are checked for the keys a calibration needs.
+
+        Else one parameter given (``--set model.marginals.params.sp500.omega=0.01``) was told its
+        series lacks ``alpha``, to be refused as ignored once the user had added it.
+        """
+        if not isinstance(data, dict) or data.get("source") != "fit":
+            return data
+        marginals = data.get("marginals")
+        params = marginals.get("params") if isinstance(marginals, dict) else None
+        if isinstance(params, dict) and any(value is not None for value in params.values()):
+            raise ValueError(_IGNORED_UNDER_FIT.format(key="marginals.params"))
+        return data
+
     @model_validator(mode="after")
     def _nothing_ignored(self) -> ModelConfig:
         """A fit estimates every parameter, so one given in the scenario would be silently ignored: refuse it."""
@@ -470,11 +486,14 @@ class ModelConfig(Frozen):
         }
         for key, value in given.items():
             if value is not None:
-                raise ValueError(
-                    f"{key}: model.source is fit, which estimates it from the data, so the value given would be "
-                    f"ignored; remove it (set it to null) or use source: calibrated"
-                )
+                raise ValueError(_IGNORED_UNDER_FIT.format(key=key))
         return self
+
+
+_IGNORED_UNDER_FIT = (
+    "{key}: model.source is fit, which estimates it from the data, so the value given would be ignored; remove it "
+    "(set it to null) or use source: calibrated"
+)
 
 
 class StartConfig(Frozen):

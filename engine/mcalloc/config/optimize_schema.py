@@ -338,6 +338,8 @@ class ParametricScenarios(Frozen):
     def _law(self) -> ParametricScenarios:
         if self.dist == "t" and self.nu is None:
             raise ValueError("nu: dist t needs degrees of freedom nu > 2")
+        if self.dist == "normal" and self.nu is not None:
+            raise ValueError("nu: only used with dist: t (the normal law has no degrees of freedom); remove it")
         size = len(self.covariance)
         if any(len(row) != size for row in self.covariance):
             raise ValueError("covariance: must be square")

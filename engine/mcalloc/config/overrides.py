@@ -201,6 +201,12 @@ def apply_override(data: dict[str, Any], override: str, origin: str | None = Non
                 f"{label}: {listed} is a list, addressed by position: {part} is item {position}, so set "
                 f"{'.'.join(str(p) for p in [*parts[:depth], position, *parts[depth + 1 :]])}"
             )
+        elif isinstance(target, list):  # assets.-1.ter, assets.first.ter
+            listed = ".".join(str(p) for p in parts[:depth])
+            raise ConfigError(
+                f"{label}: {listed} is a list of {len(target)}, addressed by position: give {listed}.0 to "
+                f"{listed}.{len(target) - 1}"
+            )
         else:
             raise ConfigError(f"{label}: {where} is not a section that holds keys")
     last = parts[-1]

@@ -71,7 +71,7 @@ def stability_table(
                     "batch_min": float(np.min(column)),
                     "batch_max": float(np.max(column)),
                     "n_batches": int(solved.shape[0]),
-                    "n_paths_per_batch": n_paths // batches if batches else 0,
+                    "n_paths_per_batch": n_paths // batches if batches >= 2 else 0,  # 0 or 1: no batches
                 }
             )
     return pd.DataFrame(rows, columns=STABILITY_COLUMNS)

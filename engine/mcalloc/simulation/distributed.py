@@ -9,6 +9,7 @@ workers on several machines or under SLURM or Kubernetes.
 
 from __future__ import annotations
 
+import logging
 import signal
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -95,22 +96,60 @@ def dask_client(scheduler: str | None, n_workers: int = -1, connect_timeout: flo
     count = effective_n_jobs(n_workers)  # -1: one per core, -2: all but one, as joblib counts
     # the cluster's processes start with SIGINT held, as joblib's workers do: a terminal's Ctrl-C reaches only
     # this process, which stops the run, instead of every worker printing its own traceback
+    # the standard library's resource tracker lifts the hold in the thread that starts it (workers.py): running
+    # before, it is not started again by the nanny's first worker, which would then start without the hold
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
     cluster = None
+    with _main_not_rerun():
+        try:
+            with signals_held(signal.SIGINT):
+                cluster = LocalCluster(
+                    n_workers=count,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    # the workers' and nannies' warnings as a run stops (tasks cancelled, a worker killed after
+                    # 4 s) are not the user's to act on: the run says in one line why it stopped
+                    silence_logs=logging.ERROR,
+                )
+        except BaseException:  # a Ctrl-C held while it started arrives as the hold ends: close what started
+            if cluster is not None:
+                cluster.close()
+            raise
+        with cluster, Client(cluster) as client:
+            yield client
+
+
+@contextmanager
+def _main_not_rerun() -> Iterator[None]:
+    """The caller's script kept from the local cluster's worker processes while it runs.
+
+    multiprocessing starts each worker (and each a nanny restarts) as a fresh
+    interpreter that first runs the parent's ``__main__`` again, found by its
+    ``__spec__`` or ``__file__``. A script calling ``mcalloc.run`` without an
+    ``if __name__ == "__main__":`` guard then ran the whole run again in every
+    worker, which failed and took the cluster with it. The workers need
+    nothing of the script (their tasks are mcalloc's), so for the block the
+    script is unnamed, as an interactive session's is, and joblib's own
+    workers behave the same.
+    """
+    import sys
+
+    main = sys.modules.get("__main__")
+    names: tuple[str, ...] = ("__file__", "__spec__")
+    saved: dict[str, Any] = {key: main.__dict__[key] for key in names if main is not None and key in main.__dict__}
+    if main is not None:
+        main.__dict__.pop("__file__", None)
+        if "__spec__" in saved:
+            main.__dict__["__spec__"] = None
     try:
-        with signals_held(signal.SIGINT):
-            cluster = LocalCluster(
-                n_workers=count,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-            )
-    except BaseException:  # a Ctrl-C held while it started arrives as the hold ends: close what started
-        if cluster is not None:
-            cluster.close()
-        raise
-    with cluster, Client(cluster) as client:
-        yield client
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.update(saved)
 
 
 @contextmanager

@@ -122,6 +122,25 @@ def test_calibrated_parameters_without_their_step_length_are_run_with_a_warning(
     assert [w for w in missing.warnings if w.startswith(unchecked) and "1/252 year" in w]
 
 
+def test_runs_of_one_configuration_started_in_one_second_each_get_a_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the run-id is the second and the configuration's hash: a second run of it started in the same second (other
+    # --n-jobs, a script starting several) refused to start, or replaced the first (a stop-54 hunt)
+    import mcalloc.pipeline
+
+    base = tmp_path / "default" / "20261205T220049Z-5c1809ac"
+    monkeypatch.setattr(mcalloc.pipeline, "_default_folder", lambda scenario, digest: base)
+    scenario = load_scenario(DEFAULT_CONFIG, [*SMALL, "optimize.objectives=[]", f"output.dir={tmp_path}"])
+    first, second = (run_scenario(scenario).folder for _ in range(2))
+    assert (first, second) == (base, base.with_name(base.name + "-2"))
+    assert json.loads((second / "manifest.json").read_text())["run_id"] == base.name + "-2"
+    # a name a run is still writing is taken too
+    base.with_name(f".{base.name}-3.partial").mkdir()
+    names = list(mcalloc.pipeline.default_folder_names(base, tries=5))
+    assert names == [base.with_name(base.name + "-4"), base.with_name(base.name + "-5")]
+
+
 def test_different_seed_changes_results(tmp_path: Path) -> None:
     first = run_scenario(load_scenario(DEFAULT_CONFIG, [*SMALL, "seed=1"]), out=tmp_path / "a").metrics
     second = run_scenario(load_scenario(DEFAULT_CONFIG, [*SMALL, "seed=2"]), out=tmp_path / "b").metrics

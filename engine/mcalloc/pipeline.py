@@ -15,7 +15,7 @@ optimised portfolio's metrics come from futures it was not fitted to, and
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -309,6 +309,42 @@ def _default_folder(scenario: Scenario, digest: str) -> Path:
     return scenario.output.dir / scenario.name / run_id
 
 
+def default_folder_names(base: Path, tries: int = 100) -> Iterator[Path]:
+    """``base`` and then ``base-2``, ``base-3``, ...: a run's default folder, the first that no run has taken.
+
+    Runs of one configuration started in the same second (the same scenario with other ``--n-jobs``, or a
+    script starting several) share a run-id; the second refused to start, or replaced the first.
+    """
+    for number in range(1, tries + 1):
+        final = base if number == 1 else base.with_name(f"{base.name}-{number}")
+        if not final.exists() and not final.with_name(f".{final.name}.partial").exists():
+            yield final
+
+
+def _create_folder(final: Path, scenario: Scenario, digest: str, extra_manifest: dict[str, object] | None) -> RunFolder:
+    """The run's folder started at ``final``, its manifest saying what runs (see :meth:`RunFolder.create`)."""
+    simulation = scenario.simulation
+    return RunFolder.create(
+        final,
+        {
+            "scenario": scenario.name,
+            "run_id": final.name,
+            "seed": scenario.seed,
+            "config_sha256": digest,
+            "n_paths": simulation.n_paths,
+            "horizon_years": simulation.horizon_years,
+            "steps_per_year": simulation.steps_per_year,
+            "chunk_size": simulation.chunk_size,
+            "n_chunks": simulation.n_chunks,
+            "n_jobs": simulation.n_jobs,
+            "backend": simulation.backend,
+            "data": [],
+            "timings_s": {},
+            **(extra_manifest or {}),
+        },
+    )
+
+
 def run_scenario(
     scenario: Scenario,
     out: Path | None = None,
@@ -344,27 +380,23 @@ def run_scenario(
     reading = time.perf_counter() - reading
     report(f"{scenario.name}: {scenario.simulation.n_paths:,} paths x {scenario.simulation.horizon_years} years")
     digest = config_hash(scenario)
-    final = out if out is not None else _default_folder(scenario, digest)
     simulation = scenario.simulation
-    folder = RunFolder.create(
-        final,
-        {
-            "scenario": scenario.name,
-            "run_id": final.name,
-            "seed": scenario.seed,
-            "config_sha256": digest,
-            "n_paths": simulation.n_paths,
-            "horizon_years": simulation.horizon_years,
-            "steps_per_year": simulation.steps_per_year,
-            "chunk_size": simulation.chunk_size,
-            "n_chunks": simulation.n_chunks,
-            "n_jobs": simulation.n_jobs,
-            "backend": simulation.backend,
-            "data": [],
-            "timings_s": {},
-            **(extra_manifest or {}),
-        },
-    )
+    if out is not None:
+        folder = _create_folder(out, scenario, digest, extra_manifest)
+    else:
+        for final in default_folder_names(_default_folder(scenario, digest)):
+            try:
+                folder = _create_folder(final, scenario, digest, extra_manifest)
+                break
+            except OutputError:
+                if not final.with_name(f".{final.name}.partial").exists():
+                    raise  # not a run that took the name between the look and the claim
+        else:
+            raise OutputError(
+                f"{scenario.output.dir / scenario.name}: a hundred runs of this configuration started this second; "
+                "give each its own --out"
+            )
+    final = folder.final
     clock = StageClock(report, {"model": reading})
     cluster = ExitStack()
     try:

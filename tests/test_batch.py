@@ -338,7 +338,10 @@ def test_a_batch_stopped_by_sigterm_marks_the_run_it_was_in_as_interrupted(tmp_p
     assert _terminated_in_run(sweep, tmp_path / "out", "horizon_years=100") == 143
     index = pd.read_csv(tmp_path / "out" / "index.csv", dtype={"error": str})
     assert list(index["status"]) == ["complete", "failed", "pending"]
-    assert index["error"].iloc[1] == "interrupted" and index["folder"].iloc[1] == "runs/horizon_years=100.failed"
+    # the index says what the run's manifest says (it said "interrupted", the manifest "stopped (SIGTERM)")
+    assert index["error"].iloc[1] == "stopped (SIGTERM)" and index["folder"].iloc[1] == "runs/horizon_years=100.failed"
+    manifest = json.loads((tmp_path / "out" / "runs" / "horizon_years=100.failed" / "manifest.json").read_text())
+    assert manifest["error"] == "Terminated: stopped (SIGTERM)"
 
 
 def test_an_interrupted_resumed_batch_keeps_the_runs_finished_before(tmp_path: Path) -> None:

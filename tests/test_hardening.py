@@ -227,7 +227,7 @@ def test_after_a_sigterm_a_batch_starts_no_further_run_and_compare_writes_nothin
             run_batch(Batch("stopped", runs), tmp_path / "batch")
         assert len(started) == 1
         index = pd.read_csv(tmp_path / "batch" / "index.csv", keep_default_na=False)
-        assert list(index["status"]) == ["failed", "pending"] and index["error"].iloc[0] == "interrupted"
+        assert list(index["status"]) == ["failed", "pending"] and index["error"].iloc[0] == "stopped (SIGTERM)"
         # the real run's folder was marked failed, and the run never reached has none
         assert list(index["folder"]) == ["runs/first.failed", ""]
         manifest = json.loads((tmp_path / "batch" / "runs" / "first.failed" / "manifest.json").read_text())

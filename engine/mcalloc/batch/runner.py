@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,8 +33,14 @@ import pandas as pd
 from mcalloc.batch.sweep import Batch, BatchRun
 from mcalloc.config.loader import load_scenario, scenario_to_dict, settings_hash
 from mcalloc.config.schema import Scenario
-from mcalloc.errors import ConfigError, McallocError, OutputError, check_stop
-from mcalloc.results.writer import SCHEMA_VERSION, package_versions, place_problem, read_results_csv
+from mcalloc.errors import ConfigError, McallocError, OutputError, check_stop, stop_requested
+from mcalloc.results.writer import (
+    INTERRUPTIONS,
+    SCHEMA_VERSION,
+    package_versions,
+    place_problem,
+    read_results_csv,
+)
 from mcalloc.simulation.resources import check_memory, estimate
 
 __all__ = [
@@ -572,9 +579,11 @@ def _run_locked(batch: Batch, out: Path, overrides: list[str], report: Callable[
             report(f"{label}: failed: {message}")
         finally:
             stopped = []
-            if len(records) < position:  # interrupted (SIGTERM, Ctrl-C) mid-run: the index says so
+            if len(records) < position:  # interrupted (SIGTERM, Ctrl-C) mid-run: the index says so, as the manifest
                 failed = _failed(folder, started)
-                stopped = [RunRecord(run, "failed", key, failed, "interrupted", time.perf_counter() - start)]
+                how = "Terminated" if stop_requested() else type(sys.exc_info()[1]).__name__
+                said = INTERRUPTIONS.get(how, "interrupted")
+                stopped = [RunRecord(run, "failed", key, failed, said, time.perf_counter() - start)]
             # a run not reached is pending, unless an earlier invocation completed it as it is now
             later = batch.runs[len(records) + len(stopped) :]
             pending = [earlier.get(r.name, RunRecord(r, "pending")) for r in later]

@@ -198,7 +198,7 @@ class RunFolder:
         if stop_requested() and not isinstance(error, Terminated):
             error = Terminated()
         kind = type(error).__name__
-        message = str(error).splitlines()[0] if str(error) else _WITHOUT_MESSAGE.get(kind, "no message")
+        message = str(error).splitlines()[0] if str(error) else INTERRUPTIONS.get(kind, "no message")
         self.update(status="failed", finished_at=_now(), error=f"{kind}: {message}")
         # a page drawn before the stop came would read as a finished run's: the results stay, the report goes
         # (`mcalloc report` refuses a failed run's folder, so no page is drawn for one)
@@ -211,8 +211,8 @@ class RunFolder:
         return failed
 
 
-_WITHOUT_MESSAGE = {"KeyboardInterrupt": "interrupted (SIGINT, Ctrl-C)", "Terminated": "stopped (SIGTERM)"}
-"""What a manifest's ``error`` says of the interruptions, which carry no message of their own."""
+INTERRUPTIONS = {"KeyboardInterrupt": "interrupted (SIGINT, Ctrl-C)", "Terminated": "stopped (SIGTERM)"}
+"""What a manifest's ``error`` (and a batch's index) says of the interruptions, which carry no message of their own."""
 
 COMPLETE_NUMBERS = ("metrics.csv", "weights.csv", "fan.csv", "drawdowns.csv", "horizons.csv")
 """Results whose every number must be present: a NaN there means a computation broke, not "not applicable"."""

@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 import yaml
 from mcalloc.config import Scenario, load_scenario
-from mcalloc.errors import InfeasibleError
+from mcalloc.errors import InfeasibleError, OutputError
 from mcalloc.metrics import cvar
 from mcalloc.pipeline import build_model, run_scenario
+from mcalloc.results.writer import RunFolder
 from mcalloc.simulation import SimulationPlan, run_simulation
 
 from .conftest import DEFAULT_CONFIG, ROOT
@@ -139,6 +140,25 @@ def test_runs_of_one_configuration_started_in_one_second_each_get_a_folder(
     base.with_name(f".{base.name}-3.partial").mkdir()
     names = list(mcalloc.pipeline.default_folder_names(base, tries=5))
     assert names == [base.with_name(base.name + "-4"), base.with_name(base.name + "-5")]
+    # a run that claims the free name between the look and the claim: the next name is taken (a backtest's too);
+    # a refusal for another reason is not passed over
+    tried: list[str] = []
+
+    def claimed_first(final: Path) -> RunFolder:
+        tried.append(final.name)
+        if len(tried) == 1:
+            final.with_name(f".{final.name}.partial").mkdir()
+            raise OutputError(f"{final}: another run has just started writing this results folder")
+        return RunFolder(final=final, working=final)
+
+    assert mcalloc.pipeline.claim_default_folder(base, claimed_first).final.name == base.name + "-5"
+    assert tried == [base.name + "-4", base.name + "-5"]
+
+    def refused(final: Path) -> RunFolder:
+        raise OutputError(f"{final}: cannot create the results folder")
+
+    with pytest.raises(OutputError, match="cannot create"):
+        mcalloc.pipeline.claim_default_folder(tmp_path / "other" / "x", refused)
 
 
 def test_different_seed_changes_results(tmp_path: Path) -> None:

@@ -321,6 +321,17 @@ def default_folder_names(base: Path, tries: int = 100) -> Iterator[Path]:
             yield final
 
 
+def claim_default_folder(base: Path, create: Callable[[Path], RunFolder]) -> RunFolder:
+    """The folder ``create`` starts at the first of :func:`default_folder_names` no other run claims first."""
+    for final in default_folder_names(base):
+        try:
+            return create(final)
+        except OutputError:
+            if not final.with_name(f".{final.name}.partial").exists():
+                raise  # not a run that took the name between the look and the claim
+    raise OutputError(f"{base}: a hundred runs of this configuration started this second; give each its own --out")
+
+
 def _create_folder(final: Path, scenario: Scenario, digest: str, extra_manifest: dict[str, object] | None) -> RunFolder:
     """The run's folder started at ``final``, its manifest saying what runs (see :meth:`RunFolder.create`)."""
     simulation = scenario.simulation
@@ -384,19 +395,8 @@ def run_scenario(
     if out is not None:
         folder = _create_folder(out, scenario, digest, extra_manifest)
     else:
-        for final in default_folder_names(_default_folder(scenario, digest)):
-            try:
-                folder = _create_folder(final, scenario, digest, extra_manifest)
-                break
-            except OutputError:
-                if not final.with_name(f".{final.name}.partial").exists():
-                    raise  # not a run that took the name between the look and the claim
-        else:
-            raise OutputError(
-                f"{scenario.output.dir / scenario.name}: a hundred runs of this configuration started this second; "
-                "give each its own --out"
-            )
-    final = folder.final
+        base = _default_folder(scenario, digest)
+        folder = claim_default_folder(base, lambda final: _create_folder(final, scenario, digest, extra_manifest))
     clock = StageClock(report, {"model": reading})
     cluster = ExitStack()
     try:

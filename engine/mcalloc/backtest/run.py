@@ -34,7 +34,7 @@ from mcalloc.config.loader import config_hash, scenario_to_dict
 from mcalloc.config.schema import Scenario
 from mcalloc.data.market import load_market_data
 from mcalloc.errors import ConfigError, ModelError
-from mcalloc.pipeline import benchmark_weights
+from mcalloc.pipeline import benchmark_weights, claim_default_folder
 from mcalloc.results.writer import (
     RunFolder,
     StageClock,
@@ -143,27 +143,30 @@ def run_backtest(
     weights[:, : len(base.assets)] = np.array(list(portfolios.values())).reshape(len(portfolios), len(base.assets))
     targets = Targets(tuple(names), tuple(portfolios), weights, conversion if converted.size else None)
     digest = config_hash(base)
-    final = out if out is not None else _backtest_folder(base, digest, plan, variants)
     periods = {split: describe_test(data, first) for split, first in firsts.items()}
-    folder = RunFolder.create(
-        final,
-        {
-            "kind": "backtest",
-            "scenario": base.name,
-            "run_id": final.name,
-            "seed": plan.seed,
-            "config_sha256": digest,
-            "splits": list(plan.splits),
-            "refit_every_months": plan.refit_every,
-            "n_draws": plan.n_draws,
-            "n_paths": plan.n_paths,
-            "models": [v.label for v in variants],
-            "portfolios": list(portfolios),
-            "periods": periods,
-            "data": provenance_records(data.provenance),
-            "data_window": data_window(data),
-            "timings_s": {},
-        },
+
+    def create(final: Path) -> RunFolder:
+        return RunFolder.create(final, {**manifest, "run_id": final.name})
+
+    manifest: dict[str, object] = {
+        "kind": "backtest",
+        "scenario": base.name,
+        "seed": plan.seed,
+        "config_sha256": digest,
+        "splits": list(plan.splits),
+        "refit_every_months": plan.refit_every,
+        "n_draws": plan.n_draws,
+        "n_paths": plan.n_paths,
+        "models": [v.label for v in variants],
+        "portfolios": list(portfolios),
+        "periods": periods,
+        "data": provenance_records(data.provenance),
+        "data_window": data_window(data),
+        "timings_s": {},
+    }
+    # of two backtests of one task started in the same second, the second takes NAME-2
+    folder = (
+        create(out) if out is not None else claim_default_folder(_backtest_folder(base, digest, plan, variants), create)
     )
     clock = StageClock(report)
     try:

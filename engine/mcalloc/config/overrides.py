@@ -193,20 +193,16 @@ def apply_override(data: dict[str, Any], override: str, origin: str | None = Non
             if target.get(part) is None:  # absent, or null (params: null): the key starts the section
                 target[part] = {}
             target = target[part]
-        elif isinstance(target, list) and any(isinstance(item, dict) and item.get("name") == part for item in target):
-            # assets.sp500.ter: the list's items are named, but a --set addresses them by position
-            position = next(i for i, item in enumerate(target) if isinstance(item, dict) and item.get("name") == part)
+        elif isinstance(target, list):  # assets.sp500.ter, assets.-1.ter: a --set gives an item's position
             listed = ".".join(str(p) for p in parts[:depth])
-            raise ConfigError(
-                f"{label}: {listed} is a list, addressed by position: {part} is item {position}, so set "
-                f"{'.'.join(str(p) for p in [*parts[:depth], position, *parts[depth + 1 :]])}"
+            named = [i for i, item in enumerate(target) if isinstance(item, dict) and item.get("name") == part]
+            instead = ".".join(map(str, [*parts[:depth], *named[:1], *parts[depth + 1 :]]))
+            hint = (
+                f"{part} is item {named[0]}, so set {instead}"
+                if named
+                else f"give {listed}.0 to {listed}.{len(target) - 1}"
             )
-        elif isinstance(target, list):  # assets.-1.ter, assets.first.ter
-            listed = ".".join(str(p) for p in parts[:depth])
-            raise ConfigError(
-                f"{label}: {listed} is a list of {len(target)}, addressed by position: give {listed}.0 to "
-                f"{listed}.{len(target) - 1}"
-            )
+            raise ConfigError(f"{label}: {listed} is a list of {len(target)}, addressed by position: {hint}")
         else:
             raise ConfigError(f"{label}: {where} is not a section that holds keys")
     last = parts[-1]

@@ -11,7 +11,6 @@ Units used throughout the schema:
 from __future__ import annotations
 
 import math
-import re
 from typing import Annotated
 
 from pydantic import Field, model_validator
@@ -213,12 +212,11 @@ class Scenario(Frozen):
                     "drop the key or set the asset's currency"
                 )
             pair = ECB_SOURCE.match(source)
-            lower = re.fullmatch(r"builtin:ecb:([A-Za-z]{3})/([A-Za-z]{3})", source)
-            if pair is None and lower is not None:  # read only by a fit: refused here, before any run needs it
-                raise ValueError(
-                    f"currency.fx.{code}: the ECB pairs are written in capitals: "
-                    f"builtin:ecb:{lower.group(1).upper()}/{lower.group(2).upper()}"
-                )
+            from mcalloc.data.builtin import ecb_in_capitals  # pandas's import, only where a pair is given
+
+            capitals = ecb_in_capitals(source.removeprefix("builtin:")) if source.startswith("builtin:") else None
+            if capitals is not None:  # read only by a fit: refused here, before any run needs it
+                raise ValueError(f"currency.fx.{code}: the ECB pairs are written in capitals: builtin:{capitals}")
             if pair is not None and (pair.group(1), pair.group(2)) != (code, base):
                 absent = not_at_the_ecb(code, base)
                 hint = f"the ECB rates have no {absent}, so give a file" if absent else f"builtin:ecb:{code}/{base}"

@@ -185,12 +185,19 @@ def load_builtin(name: str) -> SeriesFile:
     raise _unknown(name, "builtin:")
 
 
+def ecb_in_capitals(name: str) -> str | None:
+    """``ecb:USD/SEK`` for ``ecb:usd/sek``: an ECB pair refused only for its case, in capitals; else None."""
+    pair = re.fullmatch(r"ecb:([A-Za-z]{3})/([A-Za-z]{3})", name)
+    if pair is None or _ECB_PATTERN.match(name):
+        return None
+    return f"ecb:{pair.group(1).upper()}/{pair.group(2).upper()}"
+
+
 def _unknown(name: str, prefix: str) -> DataError:
     """The error for a built-in dataset ``name`` that does not exist, as written with ``prefix``."""
-    pair = re.fullmatch(r"ecb:([A-Za-z]{3})/([A-Za-z]{3})", name)
-    if pair is not None:  # a pair the pattern refuses only for its case: ecb:usd/sek
-        capitals = f"{prefix}ecb:{pair.group(1).upper()}/{pair.group(2).upper()}"
-        return DataError(f"{prefix}{name}: the ECB pairs are written in capitals: {capitals}")
+    capitals = ecb_in_capitals(name)
+    if capitals is not None:
+        return DataError(f"{prefix}{name}: the ECB pairs are written in capitals: {prefix}{capitals}")
     return DataError(
         f"{prefix}{name}: no such built-in dataset; known: {', '.join(builtin_names())} (see `mcalloc data list`)"
     )

@@ -176,6 +176,11 @@ def test_a_bad_value_in_a_sweep_is_blamed_on_its_line_in_the_sweep_file(
     # an option of the command line is named as the option, once, before any run (it would fail them all)
     assert main(["batch", str(sweep), "--dry-run", "--out", str(tmp_path / "out"), "--n-jobs", "0"]) == 2
     one_error_line(capsys.readouterr(), ("--n-jobs: simulation.n_jobs:",))
+    # and refused by the batch itself, it leaves no log file (nor the folders made for it) behind
+    log = tmp_path / "logs" / "deep" / "batch.log"
+    assert main(["batch", str(sweep), "--out", str(tmp_path / "out"), "--n-jobs", "0", "--log-file", str(log)]) == 2
+    one_error_line(capsys.readouterr(), ("--n-jobs: simulation.n_jobs:",))
+    assert not (tmp_path / "logs").exists() and not (tmp_path / "out").exists()
     # a --set given on the command line is still named as one
     run = read_sweep(sweep).runs[1]  # fine-horizon_years=2, a valid run
     with pytest.raises(ConfigError, match=r"^--set simulation.n_jobs: Input should be greater"):

@@ -42,6 +42,43 @@ def test_null_in_a_child_drops_what_it_inherits_and_a_misspelt_key_is_refused_wh
         load_scenario(child)
 
 
+def test_a_child_with_fewer_assets_is_told_every_entry_of_the_calibrated_model_that_names_the_dropped_one(
+    tmp_path: Path,
+) -> None:
+    """Each message's own remedy, followed as written, leads to a scenario that loads (two of the three assets)."""
+    child = tmp_path / "two.yaml"
+    lines = [f"extends: {DEFAULT_CONFIG}", "assets: [{name: sp500}, {name: intl}]"]
+    child.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_scenario(child)
+    message = str(caught.value)
+    assert "model.marginals.params: 'russell2000' is not an asset or FX factor here (expected sp500, intl)" in message
+    assert message.endswith(
+        "drop them with russell2000: null under model.marginals.params and model.factor.loadings, and "
+        "model.mean_uncertainty's series and covariance to null"
+    )
+    lines += [
+        "model: {marginals: {params: {russell2000: null}}, factor: {loadings: {russell2000: null}},",
+        "        mean_uncertainty: {series: null, covariance: null}}",
+    ]
+    child.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(
+        ConfigError,
+        match=r"benchmarks.us_80_20: unknown asset 'russell2000' \(assets are sp500, "
+        r"intl\); drop the mix with us_80_20: null \(a mix of these assets needs a name of its own",
+    ):
+        load_scenario(child)
+    lines += [
+        "portfolio: {benchmarks: {us_80_20: null, mix_60_20_20: null, equal: null, half: {sp500: 0.5, intl: 0.5}}}"
+    ]
+    child.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    scenario = load_scenario(child)
+    assert scenario.asset_names == ["sp500", "intl"] and set(scenario.portfolio.benchmarks) == {"sp500_only", "half"}
+    assert scenario.model.marginals.params is not None and set(scenario.model.marginals.params) == {"sp500", "intl"}
+    with pytest.raises(ConfigError, match=r"bounds: unknown asset 'foo' \(assets are sp500, intl\); check the spel"):
+        load_scenario(child, ['optimize.constraints.bounds={"foo": [0, 1]}'])
+
+
 def test_null_reads_the_same_in_a_child_a_plain_file_and_a_set(tmp_path: Path) -> None:
     # a child's null used to drop what the parent set, so variance_ceiling: null (no ceiling) gave the default 4
     # under a parent with a ceiling of 2 and no ceiling under one without; --set gave no ceiling

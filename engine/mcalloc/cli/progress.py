@@ -8,10 +8,12 @@ Progress is real: it advances as chunks of paths come back from the workers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
 from collections.abc import Iterable
+from io import TextIOWrapper
 from pathlib import Path
 from typing import Literal
 
@@ -55,15 +57,42 @@ def configure_logging(
             raise ConfigError(f"--log-file {log_file}: {problem}; give a writable path")
         _check_log_place(log_file, reads, out)
         try:
-            log_file.parent.mkdir(parents=True, exist_ok=True)
-            handler = logging.FileHandler(log_file, encoding="utf-8")
+            _probe_log_file(log_file)
         except OSError as error:
             raise ConfigError(
                 f"--log-file {log_file}: cannot write it ({error.strerror}); give a writable path"
             ) from None
+        handler = _LogFile(log_file, encoding="utf-8", delay=True)
         handler.setLevel(min(logging.INFO, logging.getLevelName(level.upper())))
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S"))
         LOGGER.addHandler(handler)
+
+
+class _LogFile(logging.FileHandler):
+    """A log file made, with its folder, when its first line is written: a command refused before leaves none."""
+
+    def _open(self) -> TextIOWrapper:
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+
+def _probe_log_file(log_file: Path) -> None:
+    """Open ``log_file`` for appending as the log will, and take back the file and folders that made.
+
+    Raises OSError where it cannot be written, before the command starts.
+    """
+    made = [parent for parent in (log_file, *log_file.parents) if not parent.exists()]
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_file, "a", encoding="utf-8"):
+            pass
+    finally:
+        for path in made:  # the file first, then its folders from the innermost out
+            with contextlib.suppress(OSError):
+                if path == log_file:
+                    path.unlink()
+                else:
+                    path.rmdir()
 
 
 def _check_log_place(log_file: Path, reads: Iterable[Path], out: Path | None) -> None:

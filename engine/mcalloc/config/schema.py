@@ -66,6 +66,10 @@ __all__ = [
 ]
 
 
+def _unknown_asset(key: str, asset: str, names: list[str]) -> str:
+    return f"{key}: unknown asset '{asset}' (assets are {', '.join(names)})"
+
+
 class Scenario(Frozen):
     """A complete, validated scenario. Build it with :func:`mcalloc.config.load_scenario`."""
 
@@ -92,6 +96,23 @@ class Scenario(Frozen):
         base = self.currency.base
         found = [a.currency for a in self.assets if a.currency is not None and a.currency != base]
         return list(dict.fromkeys(found))
+
+    def _calibrated_for_others(self, unknown: list[str]) -> str:
+        """What to do with a calibrated model that names series the scenario no longer has (a child's fewer assets)."""
+        model = self.model
+        dropped = ", ".join(f"{name}: null" for name in unknown)
+        places = ["model.marginals.params"]
+        loadings = model.factor.loadings if model.factor is not None else None
+        if loadings and any(name in loadings for name in unknown):
+            places.append("model.factor.loadings")
+        uncertainty = model.mean_uncertainty
+        tail = ""
+        if uncertainty is not None and uncertainty.series and any(name in uncertainty.series for name in unknown):
+            tail = ", and model.mean_uncertainty's series and covariance to null"
+        return (
+            f"the calibrated model is for other assets: fit one for these (model.source: fit, or mcalloc "
+            f"calibrate), or drop them with {dropped} under {' and '.join(places)}{tail}"
+        )
 
     def _priced_in(self, code: str) -> str:
         """The settings that price assets in ``code``: ``assets.0.currency`` (and how many more)."""
@@ -147,7 +168,9 @@ class Scenario(Frozen):
             for asset in weights:
                 if asset not in names:
                     raise ValueError(
-                        f"portfolio.benchmarks.{name}: unknown asset '{asset}' (assets are {', '.join(names)})"
+                        f"{_unknown_asset(f'portfolio.benchmarks.{name}', asset, names)}; drop the mix with "
+                        f"{name}: null (a mix of these assets needs a name of its own: under this one, a child's "
+                        "weights merge with its parent's)"
                     )
         self._check_optimize(names)
         self._check_buy_in()
@@ -296,7 +319,7 @@ class Scenario(Frozen):
             if unknown:
                 raise ValueError(
                     f"model.marginals.params: '{unknown[0]}' is not an asset or FX factor here "
-                    f"(expected {', '.join(names)})"
+                    f"(expected {', '.join(names)}); {self._calibrated_for_others(unknown)}"
                 )
             missing = [n for n in names if n not in params]
             # exchange rates are simulated series in factor mode only (translate converts the history)
@@ -454,7 +477,10 @@ class Scenario(Frozen):
         constraints = self.optimize.constraints
         for asset in constraints.bounds:
             if asset not in names:
-                raise ValueError(f"optimize.constraints.bounds: unknown asset '{asset}'")
+                raise ValueError(
+                    f"{_unknown_asset('optimize.constraints.bounds', asset, names)}; check the spelling, or drop it "
+                    f"with {asset}: null"
+                )
         lows, highs = constraints.weight_bounds(names)
 
         # every bound that takes part, not only the one whose line the error points at; an unlisted
@@ -512,7 +538,7 @@ class Scenario(Frozen):
             budgets = getattr(objective, "budgets", None)
             unknown = [asset for asset in budgets or {} if asset not in names]
             if unknown:
-                raise ValueError(f"optimize.objectives.{index}.budgets: unknown asset '{unknown[0]}'")
+                raise ValueError(_unknown_asset(f"optimize.objectives.{index}.budgets", unknown[0], names))
             missing = [asset for asset in names if asset not in (budgets or {})]
             if budgets is not None and missing:
                 raise ValueError(
@@ -541,12 +567,12 @@ class Scenario(Frozen):
         for group_name, group in constraints.groups.items():
             unknown = [asset for asset in group.assets if asset not in names]
             if unknown:
-                raise ValueError(f"optimize.constraints.groups.{group_name}.assets: unknown asset '{unknown[0]}'")
+                raise ValueError(_unknown_asset(f"optimize.constraints.groups.{group_name}.assets", unknown[0], names))
         turnover = constraints.turnover
         if turnover is not None:
             unknown = [asset for asset in turnover.current if asset not in names]
             if unknown:
-                raise ValueError(f"optimize.constraints.turnover.current: unknown asset '{unknown[0]}'")
+                raise ValueError(_unknown_asset("optimize.constraints.turnover.current", unknown[0], names))
             if abs(sum(turnover.current.values()) - 1.0) > 1e-6:
                 raise ValueError(
                     f"optimize.constraints.turnover.current: weights sum to {sum(turnover.current.values()):.6g}, not 1"

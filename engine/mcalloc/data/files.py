@@ -177,6 +177,13 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
             raise DataError(
                 f"{path}: not a readable Parquet file ({type(exc).__name__}); write it again, or check {key}"
             ) from None
+        if isinstance(frame.columns, pd.MultiIndex):
+            levels = ", ".join(str(name) for name in frame.columns.names if name is not None)
+            raise DataError(
+                f"{path}: its columns have {frame.columns.nlevels} header levels ({levels or 'unnamed'}; a yfinance "
+                "download has Price and Ticker); write it with one, such as Date and Close (for one ticker: "
+                "frame.columns = frame.columns.get_level_values(0))"
+            )
         if not isinstance(frame.index, pd.RangeIndex):
             frame = frame.reset_index()
         # pandas 3 keeps a missing value missing through astype(str): blank it by the frame's own mask

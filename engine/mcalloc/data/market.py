@@ -28,12 +28,14 @@ from mcalloc.data.builtin import load_builtin
 from mcalloc.data.checks import (
     DEFAULT_SUSPICIOUS_MOVE,
     absent_returns,
+    carried_values,
     check_distinct,
     check_filled,
     check_frequency,
     check_gaps,
     check_plausible,
     check_rate_direction,
+    check_weekend_fill,
     check_window,
     common_span,
     early_ends,
@@ -380,6 +382,8 @@ def load_market_data(scenario: Scenario) -> MarketData:
             f"needs at least {needed}; use a longer data window"
         )
     check_distinct(returns, paths, keys)
+    if data.frequency == "daily":
+        check_weekend_fill(returns, paths, scenario.asset_names)
     implausible = check_plausible(returns, paths, keys, STEPS_OF[data.frequency])
     threshold = data.suspicious_move or DEFAULT_SUSPICIOUS_MOVE[data.frequency]
     warnings = [note for series_file in loaded.values() for note in series_file.notes]
@@ -392,6 +396,7 @@ def load_market_data(scenario: Scenario) -> MarketData:
         + skipped_returns(loaded, data.kind)
         + suspicious_moves(returns, threshold)
         + stale_runs(returns, paths, unit)
+        + carried_values(returns, paths, scenario.asset_names, unit)
     )
     if data.kind == "returns":
         dated = {name: series_file.dated for name, series_file in loaded.items()}

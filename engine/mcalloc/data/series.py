@@ -6,6 +6,8 @@ dropped; a longer run, or any other text in a value column, is an error.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -33,14 +35,27 @@ _NOT_VALUES = frozenset({"volume", "vol", "open interest", "openinterest", "open
 """Column names that never hold prices or returns, however alone they are beside the date (lower case)."""
 
 
-_PRICE_COLUMNS = ("Adj Close", "Adj_Close", "adj_close", "adjclose", "AdjClose", "Close", "close", "Price", "price")
+_ADJUSTED_COLUMNS = ("adjclose", "adjustedclose")
+"""Adjusted closes, as :func:`_key` reads their names: Yahoo's Adj Close, Alpha Vantage's and EODHD's
+adjusted_close, Tiingo's adjClose, Nasdaq Data Link's Adj. Close."""
+
+_PRICE_COLUMNS = (*_ADJUSTED_COLUMNS, "close", "price")
+"""Price columns in the order they are preferred: an adjusted close (dividends in) before a plain one."""
+
+_RETURN_COLUMNS = ("return", "returns", "ret")
 
 
-_RETURN_COLUMNS = ("Return", "return", "Returns", "returns", "ret", "RET")
+def _key(name: str) -> str:
+    """A column name as it is matched: lower case, letters and digits only (``Adj. Close`` is ``adjclose``)."""
+    return "".join(character for character in name.lower() if character.isalnum())
 
 
 def _pick(columns: list[str], candidates: tuple[str, ...]) -> str | None:
-    return next((c for c in candidates if c in columns), None)
+    """The first of ``columns`` that one of ``candidates`` names (in the candidates' order), by :func:`_key`."""
+    keyed: dict[str, str] = {}
+    for column in columns:
+        keyed.setdefault(_key(column), column)
+    return next((keyed[_key(c)] for c in candidates if _key(c) in keyed), None)
 
 
 def _resolve_columns(
@@ -61,6 +76,12 @@ def _resolve_columns(
             f"{table.path}: the header {columns[0]!r} is a single column: the file is separated by "
             f"{separator!r}, not commas; save it as comma-separated values"
         )
+    if date_column is None and value_column is None and _is_a_record(columns):
+        # a file without its header: pandas took the first day for column names, and that day would be lost
+        raise DataError(
+            f"{table.path}: its first line ({','.join(columns)}) is a date and values, not column names; add a "
+            "header line above it, such as Date,Close"
+        )
     date = date_column or _pick(columns, DATE_COLUMNS) or (columns[0] if columns else None)
     if date is None or date not in columns:
         raise DataError(f"{table.path}: no date column '{date_column}' (columns are {shown}); set data.date_column")
@@ -75,7 +96,7 @@ def _resolve_columns(
         picked = _pick(columns, _PRICE_COLUMNS if kind == "prices" else _RETURN_COLUMNS)
         if picked is None and len(others) == 1:
             named = _RETURN_COLUMNS if kind == "prices" else _PRICE_COLUMNS
-            if others[0] in named:
+            if _key(others[0]) in named:
                 # a column of gross returns (1.0034) read as prices gives each day the move from one return to
                 # the next: the wrong volatility and correlations, with no value out of range to catch it
                 other = "returns" if kind == "prices" else "prices"
@@ -108,11 +129,18 @@ def _resolve_columns(
     return date, value
 
 
+def _is_a_record(columns: list[str]) -> bool:
+    """Whether a header reads as a row of data: an ISO or day-first date, then numbers only."""
+    if len(columns) < 2 or not re.fullmatch(r"\d{4}-\d{2}-\d{2}.*|\d{1,2}[./]\d{1,2}[./]\d{4}", columns[0].strip()):
+        return False
+    return bool(pd.to_numeric(pd.Series(columns[1:]).str.strip(), errors="coerce").notna().all())
+
+
 def adjusted_beside(columns: list[str], value: str, kind: SeriesKind) -> str | None:
     """An adjusted close in ``columns`` when prices are read from an unadjusted ``value`` column, else None."""
-    if kind != "prices" or value not in _PRICE_COLUMNS[5:]:
+    if kind != "prices" or _key(value) in _ADJUSTED_COLUMNS or _key(value) not in _PRICE_COLUMNS:
         return None
-    return _pick(columns, _PRICE_COLUMNS[:5])
+    return _pick(columns, _ADJUSTED_COLUMNS)
 
 
 def _missing_runs(missing: np.ndarray) -> tuple[int, int]:

@@ -753,6 +753,58 @@ def test_mixed_time_zone_offsets_keep_local_dates(tmp_path: Path) -> None:
 def test_a_file_separated_by_semicolons_says_so(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"semi.csv: the header 'Date;Close' is a single column: .* separated by ';'"):
         read_series(read_table(write(tmp_path / "semi.csv", "Date;Close\n2020-01-02;1\n2020-01-03;2\n")))
+    # with decimal commas too (a German export): the commas split each row, and were blamed alone
+    german = "Datum;Schluss;Volumen\n29.01.1993;24,1754;1003200\n01.02.1993;24,3473;480500\n"
+    with pytest.raises(
+        DataError,
+        match=r"de.csv: the header 'Datum;Schluss;Volumen' is a single column: the file is "
+        r"separated by ';', not commas; save it as comma-separated values, with '.' decimals$",
+    ):
+        read_table(write(tmp_path / "de.csv", german))
+
+
+@pytest.mark.parametrize(
+    "value, advice",
+    [
+        ('"2,941.37"', "a thousands separator (',') is not read: save the file without them"),
+        ('"24,1754"', "a decimal comma is not read: save the file with '.' decimals"),
+        ('"1.234,56"', "a decimal comma is not read: save the file with '.' decimals"),
+        ('"2,941"', "a ',' is not read (a thousands separator, or a decimal comma): save the file without either"),
+        ("abc", "fix or remove the row"),
+    ],
+)
+def test_a_number_in_another_format_is_named_as_such(tmp_path: Path, value: str, advice: str) -> None:
+    # every row of such a file is alike: "fix or remove the row" sent the user to the wrong fix
+    text = f"Date,Close\n2020-01-02,{value}\n2020-01-03,{value}\n"
+    with pytest.raises(DataError, match=rf"n.csv: line 2: Close is .*, not a number; {re.escape(advice)}$"):
+        read_series(read_table(write(tmp_path / "n.csv", text)))
+
+
+@pytest.mark.parametrize(
+    "dates, advice",
+    [
+        (("12/30/2019", "12/31/2019"), "its dates put the month first: set data.date_format: '%m/%d/%Y'"),
+        (("30.12.2019", "31.12.2019"), "its dates put the day first: set data.date_format: '%d.%m.%Y'"),
+        (("01/02/2020", "01/03/2020"), "fix the row or set data.date_format (e.g. '%d/%m/%Y')"),  # either way
+    ],
+)
+def test_dates_that_are_not_iso_are_told_the_format_they_tell(
+    tmp_path: Path, dates: tuple[str, str], advice: str
+) -> None:
+    # a US file was told to set '%d/%m/%Y', which cannot read a 31 in the middle
+    text = f"Date,Close\n{dates[0]},1\n{dates[1]},2\n"
+    with pytest.raises(
+        DataError,
+        match=rf"d.csv: line 2: cannot read date .* as ISO dates like 2019-12-31; "
+        rf"{re.escape(advice)}$",
+    ):
+        read_series(read_table(write(tmp_path / "d.csv", text)))
+
+
+def test_a_spreadsheets_trailing_rows_of_empty_fields_are_read_as_blank_lines(tmp_path: Path) -> None:
+    # refused as "cannot read date ''", where blank lines at the end were accepted
+    text = "Date,Close,Volume\n2020-01-02,1,5\n2020-01-03,2,6\n,,\n,,\n"
+    assert read_series(read_table(write(tmp_path / "x.csv", text))).values.tolist() == [1.0, 2.0]
 
 
 def test_times_of_day_are_dropped_so_a_repeated_date_is_a_duplicate(tmp_path: Path) -> None:
@@ -1208,7 +1260,8 @@ def test_a_returns_file_without_rows_the_others_have_is_named_and_prices_are_not
     days = pd.bdate_range("2000-01-03", periods=700)
     assert f"({days[100].date()}, {days[200].date()}, {days[300].date()}, ...)" in named[0]
     (aligning,) = [w for w in data.warnings if "dropped when aligning" in w]
-    assert aligning.startswith("data: 6 dates") and f"by about {6 / data.returns.shape[0]:.1%}" in aligning
+    # a, which lacked the dates, lost no move there (a market closed); b's steps across them span two days
+    assert aligning.startswith("data: 6 dates") and f"that do (a 0.0%, b {6 / data.returns.shape[0]:.1%})" in aligning
     prices = {"a": _daily_prices(700, skip=gone), "b": _daily_prices(700, seed=1)}
     data = load_market_data(load_scenario(_fit_scenario(tmp_path, prices)))
     assert not [w for w in data.warnings if "has no row for" in w]

@@ -250,6 +250,29 @@ def test_cvar_contributions_add_up_and_match_the_elliptical_closed_form() -> Non
     np.testing.assert_allclose(shares, risk_contributions(weights, covariance)["shares"], atol=0.02)
 
 
+def test_cvar_shares_are_left_empty_where_the_tail_holds_no_loss_to_share() -> None:
+    # a stop-55 hunt: stocks and bonds whose worst 5% of paths still gained gave shares that changed sign from
+    # one mix to the next (+2.5 / -1.5, then -0.7 / +1.7), and +417 / -417 where the tail nearly netted out
+    covariance = np.array([[0.04, -0.012], [-0.012, 0.01]])  # stocks 20%, bonds 10%, correlation -0.6
+    for mean, weights, given in (
+        ((0.0, 0.0), (0.6, 0.4), True),  # a real tail loss: shares, summing to 1
+        ((0.5, 0.5), (0.6, 0.4), False),  # every path gains: the "CVaR" is a gain
+        ((0.2, 0.2), (0.6, 0.4), False),  # the bonds' gain nets the stocks' loss out to under a tenth of both
+    ):
+        rng = np.random.default_rng(7)
+        returns = rng.multivariate_normal(mean, covariance, size=50_000)
+        w = np.array(weights)
+        shares = cvar_contributions(w, returns, 0.95)
+        # the same tail, recomputed plainly: the worst 2,500 scenarios of the mix
+        worst = np.argsort(returns @ w)[:2_500]
+        parts = w * -returns[worst].mean(axis=0)
+        assert (parts.sum() > 0.1 * np.abs(parts).sum()) == given, parts  # the third: +0.114 and -0.105
+        if given:
+            assert shares.sum() == pytest.approx(1.0) and np.allclose(shares, parts / parts.sum(), atol=1e-9)
+        else:
+            assert np.isnan(shares).all()
+
+
 def test_cvar_contributions_weigh_the_tail_as_a_stable_sort_from_the_largest_loss_would() -> None:
     # returns rounded so that the tail's edge falls inside a run of equal losses whose rows differ
     # asset by asset: the worst scenarios in the order of a stable descending sort (equal losses by

@@ -402,7 +402,7 @@ def test_infeasible_groups_exit_2_naming_them(tmp_path: Path, capsys: pytest.Cap
     capsys.readouterr()
     assert main(["validate", str(DEFAULT_CONFIG), *apart, "--set", "optimize.constraints.max_assets=1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "at most 1 assets (optimize.constraints.max_assets)" in err[0]
+    assert len(err) == 1 and "at most 1 asset (optimize.constraints.max_assets)" in err[0]
 
 
 def test_frontiers_and_stability_on_known_scenarios() -> None:
@@ -662,7 +662,7 @@ def test_max_assets_blames_the_floor_a_mix_of_more_assets_could_meet() -> None:
     assert np.count_nonzero(found.weights) == 1
     floor = best_single + 1e-3
     expected = (
-        f"x: min_return needs a mean return of {floor:.4f} a year, and at most 1 assets reach at most "
+        f"x: min_return needs a mean return of {floor:.4f} a year, and mixes of at most 1 asset reach at most "
         f"{best_single:.4f}; lower min_return or raise optimize.constraints.max_assets"
     )
     with pytest.raises(InfeasibleError) as refused:
@@ -673,7 +673,7 @@ def test_max_assets_blames_the_floor_a_mix_of_more_assets_could_meet() -> None:
     with pytest.raises(InfeasibleError) as limited:
         solve_objective(growth, scenarios, single, float(means.min()) - 0.01, "x", "")
     assert "raise cvar_limit" in str(limited.value) and "min_return" not in str(limited.value)
-    assert str(limited.value).endswith("(with at most 1 assets; or raise optimize.constraints.max_assets)")
+    assert str(limited.value).endswith("(with mixes of at most 1 asset; or raise optimize.constraints.max_assets)")
     # a risk-free rate no single asset beats is named, not the constraints (it sent users to the bounds)
     rate = best_single + 1e-3
     with pytest.raises(InfeasibleError) as tangency:
@@ -681,8 +681,8 @@ def test_max_assets_blames_the_floor_a_mix_of_more_assets_could_meet() -> None:
             objective(kind="max_sharpe", risk_free=rate), scenarios, single, None, "optimize.objectives.0 (x)", ""
         )
     assert str(tangency.value) == (
-        f"optimize.objectives.0 (x): at most 1 assets reach a mean return of at most {best_single:.4f} a year, not "
-        f"above the risk-free rate {rate:.4f}, so their tangency portfolio (max_sharpe) does not exist; set "
+        f"optimize.objectives.0 (x): mixes of at most 1 asset reach a mean return of at most {best_single:.4f} a "
+        f"year, not above the risk-free rate {rate:.4f}, so their tangency portfolio (max_sharpe) does not exist; set "
         f"optimize.objectives.0.risk_free below {best_single:.4f} or raise optimize.constraints.max_assets"
     )
 

@@ -495,6 +495,23 @@ def test_report_shows_each_unpaired_interval_with_its_own_difference(run_folder:
         assert high == pytest.approx(row["unpaired_ci_high"], abs=0.00005 + 1e-12), cells
 
 
+def test_a_cvar_share_too_small_to_share_says_so_where_a_number_would_be() -> None:
+    import pandas as pd
+    from mcalloc.report.tables import diversification_cells
+
+    nan = float("nan")
+    frame = pd.DataFrame(
+        [
+            ["hedged", "USD", "cvar_share:stocks", nan, 1.0, nan],
+            ["hedged", "USD", "risk_share:stocks", -0.9, 1.0, -1.9],
+            ["plain", "USD", "cvar_share:stocks", 0.8, 1.0, -0.2],
+        ],
+        columns=["portfolio", "currency", "statistic", "portfolio_value", "reference_value", "difference"],
+    ).assign(ci_low=nan, ci_high=nan, unpaired_difference=nan, unpaired_ci_low=nan, unpaired_ci_high=nan)
+    shown = [row[3] for row in diversification_cells(frame).rows]
+    assert shown == ["none: too small a tail loss to share", "-190.00", "-20.00"]
+
+
 def _browser() -> tuple[str, str]:
     binary = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
     driver = shutil.which("chromedriver")

@@ -404,7 +404,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
             for warning in check_inputs(scenario):
                 print(f"mcalloc: warning: {warning}", file=sys.stderr)
-            print(f"{args.config}: ok ({scenario.name}, {len(scenario.assets)} assets)")
+            count = len(scenario.assets)
+            print(f"{args.config}: ok ({scenario.name}, {count} asset{'' if count == 1 else 's'})")
             fitted_with = scenario.model.fitted_with
             if fitted_with is not None:
                 from mcalloc.models.calibration import fitted_with_text

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["Frozen", "Identifier"]
+__all__ = ["AssetName", "Frozen", "Identifier"]
 
 _READ_AS_OTHER = {
     "nan": "a missing value",
@@ -21,17 +21,47 @@ _READ_AS_OTHER = {
 """Names the pattern below allows that pandas reads back from a CSV file as something other than text."""
 
 
+_TABLE_COLUMNS = {
+    "asset": "correlation.csv and return_correlation.csv",
+    "currency": "return_correlation.csv",
+    "portfolio": "the report's weights table",
+}
+"""Columns of results tables that also have a column per asset: an asset of the same name would collide."""
+
+
+def _refused(name: str, reason: str | None) -> str:
+    """``name``, unless there is a ``reason`` it cannot be one."""
+    if reason is not None:
+        raise ValueError(f"'{name}' {reason}; choose another name")
+    return name
+
+
 def _not_read_as_other(name: str) -> str:
-    if name in _READ_AS_OTHER:
-        raise ValueError(
-            f"'{name}' is read back from the results' CSV files as {_READ_AS_OTHER[name]}, so the tables could "
-            "not name it; choose another name"
+    other = _READ_AS_OTHER.get(name)
+    return _refused(
+        name,
+        None
+        if other is None
+        else f"is read back from the results' CSV files as {other}, so the tables could not name it",
+    )
+
+
+def _asset_name(name: str) -> str:
+    column = _TABLE_COLUMNS.get(name)
+    if column is not None:
+        return _refused(name, f"names a column of {column} beside the assets' own, so an asset cannot take it")
+    if name.startswith("fx_"):
+        return _refused(
+            name, "starts with fx_, the exchange rates' prefix (fx_usd is USD's), which a model fits beside the assets"
         )
     return name
 
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40), AfterValidator(_not_read_as_other)]
 """A name the user gives (a scenario, asset, portfolio, group): lower-case letters, digits and _, as results name it."""
+
+AssetName = Annotated[Identifier, AfterValidator(_asset_name)]
+"""An asset's :data:`Identifier`, which results tables also use as a column name beside their own."""
 
 
 def _numbers_only(annotation: object) -> bool:

@@ -548,8 +548,9 @@ class Scenario(Frozen):
             if objective.kind == "risk_parity" and not constraints.long_only:
                 raise ValueError(f"optimize.objectives.{index}: risk_parity needs optimize.constraints.long_only: true")
             if objective.kind == "risk_parity" and (constraints.max_assets or len(names)) < len(names):
+                most = f"{constraints.max_assets} asset{'' if constraints.max_assets == 1 else 's'}"
                 raise ValueError(
-                    f"optimize.constraints.max_assets: {constraints.max_assets} assets, but risk_parity "
+                    f"optimize.constraints.max_assets: {most}, but risk_parity "
                     f"(optimize.objectives.{index}) gives each of the {len(names)} its share of the risk, so it holds "
                     "them all; drop max_assets or choose another objective"
                 )

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from mcalloc.config.base import Frozen, Identifier
+from mcalloc.config.base import AssetName, Frozen, Identifier
 from mcalloc.config.model_schema import (
     StartConfig,
 )
@@ -150,7 +150,7 @@ class AssetConfig(Frozen):
     ``true`` for a foreign fund priced in the base currency.
     """
 
-    name: Identifier
+    name: AssetName
     label: str | None = None
     ter: Annotated[float, Field(ge=0.0, lt=0.1)] = 0.0
     ter_in_model: Annotated[float, Field(ge=0.0, lt=0.1)] = 0.0

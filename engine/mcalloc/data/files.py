@@ -221,6 +221,7 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
         ) from None
     except OSError as exc:  # no permission, an I/O error
         raise DataError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__}); check {key}") from None
+    _check_separator(path, [str(column) for column in frame.columns])
     if not isinstance(frame.index, pd.RangeIndex) and _row_numbers(frame.index):
         # R's write.table(sep = ","): row names 1, 2, ... with no header field of their own
         frame = frame.reset_index(drop=True)
@@ -233,6 +234,10 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
             "decimals and one field per header name"
         )
     frame.columns = [str(c).strip() for c in frame.columns]
+    filled = frame.apply(lambda column: column.str.strip() != "").any(axis=1).to_numpy()
+    if filled.size and not filled[-1]:
+        # a spreadsheet's export ends in rows of empty fields (,,,,), which are no more data than blank lines
+        frame = frame.iloc[: int(np.flatnonzero(filled)[-1]) + 1 if filled.any() else 0]
     for row in range(min(2, len(frame))):
         first = str(frame.iloc[row, 0]).strip()
         if first in DATE_COLUMNS or first.lower() == "ticker":
@@ -244,6 +249,21 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
     table = TableFile(path=path, frame=frame, row_word="line", first_row=2)
     _check_last_line(table)
     return table
+
+
+def _check_separator(path: Path, columns: list[str]) -> None:
+    """Refuse a header that is one column holding another separator: a file separated by ``;``, tabs or ``|``.
+
+    Checked before the rows, whose decimal commas would otherwise be blamed
+    for splitting them in two.
+    """
+    separator = next((c for c in (";", "\t", "|") if len(columns) == 1 and c in columns[0]), None)
+    if separator is not None:
+        decimals = ", with '.' decimals" if separator == ";" else ""
+        raise DataError(
+            f"{path}: the header {columns[0]!r} is a single column: the file is separated by {separator!r}, not "
+            f"commas; save it as comma-separated values{decimals}"
+        )
 
 
 def _starts_parquet(path: Path) -> bool | None:

@@ -405,9 +405,14 @@ def load_market_data(scenario: Scenario) -> MarketData:
         # daily data kept at a coarser frequency loses days inside the periods, which changes nothing; a day lost
         # from daily steps, or a period from weekly or monthly ones, makes one step of two
         lost = "date" if unit == "day" else unit
+        # a series without a value on a dropped date lost no move there (its market was closed): only the others'
+        # steps across it span two
+        spanned = ", ".join(
+            f"{name} {(dropped - lacking.get(name, 0)) / max(returns.shape[0], 1):.1%}" for name in scenario.asset_names
+        )
         spans = (
-            f": the returns across each such {lost} span two {unit}s but count as one step, "
-            f"which raises the per-step mean and variance by about {dropped / max(returns.shape[0], 1):.1%}"
+            f": the returns across each such {lost} span two {unit}s but count as one step, which raises a series' "
+            f"per-step mean and variance by about the share of its steps that do ({spanned})"
             if data.frequency == "daily" or by_period
             else ""
         )

@@ -70,12 +70,6 @@ def _resolve_columns(
     shown = ", ".join(columns) or "none"
     if len(shown) > 120:  # a header that is no header (a JSON document, one long line) is not repeated whole
         shown = shown[:100] + f"... ({len(columns)} columns)"
-    separator = next((c for c in (";", "\t", "|") if len(columns) == 1 and c in columns[0]), None)
-    if separator is not None:
-        raise DataError(
-            f"{table.path}: the header {columns[0]!r} is a single column: the file is separated by "
-            f"{separator!r}, not commas; save it as comma-separated values"
-        )
     if date_column is None and value_column is None and _is_a_record(columns):
         # a file without its header: pandas took the first day for column names, and that day would be lost
         raise DataError(
@@ -127,6 +121,35 @@ def _resolve_columns(
                 f"{table.path}: the header names the {role} column '{name}' more than once; rename or remove the others"
             )
     return date, value
+
+
+_DAY_MONTH = re.compile(r"^(\d{1,2})([./-])(\d{1,2})\2(\d{4})$")
+
+
+def _date_advice(dates: pd.Series) -> str:
+    """What to do with dates that are not ISO: the ``data.date_format`` they are in, when they tell it."""
+    parts = dates[dates != ""].str.extract(_DAY_MONTH)
+    if parts.size and parts.notna().all(axis=None):
+        first, second, separator = parts[0].astype(int), parts[2].astype(int), str(parts.iloc[0, 1])
+        day_first = bool((first > 12).any()) and bool((second <= 12).all())
+        month_first = bool((second > 12).any()) and bool((first <= 12).all())
+        if day_first or month_first:
+            order = ("%d", "%m") if day_first else ("%m", "%d")
+            form = separator.join([*order, "%Y"])
+            which = "day" if day_first else "month"
+            return f"its dates put the {which} first: set data.date_format: '{form}'"
+    return "fix the row or set data.date_format (e.g. '%d/%m/%Y')"
+
+
+def _number_advice(value: str) -> str:
+    """What to do with a value that is not a number: the format it is in, when it is a number in another one."""
+    if re.fullmatch(r"-?\d{1,3}(,\d{3})+\.\d+", value):
+        return "a thousands separator (',') is not read: save the file without them"
+    if re.fullmatch(r"-?\d{1,3}(,\d{3})+", value):
+        return "a ',' is not read (a thousands separator, or a decimal comma): save the file without either"
+    if re.fullmatch(r"-?\d+(\.\d{3})*,\d+", value):
+        return "a decimal comma is not read: save the file with '.' decimals"
+    return "fix or remove the row"
 
 
 def _is_a_record(columns: list[str]) -> bool:
@@ -244,8 +267,7 @@ def read_series(
                 "format to it or to ISO dates like 2019-12-31)"
             )
         raise DataError(
-            f"{table.where(row)}: cannot read date {shown!r} as ISO dates like 2019-12-31; "
-            "fix the row or set data.date_format (e.g. '%d/%m/%Y')"
+            f"{table.where(row)}: cannot read date {shown!r} as ISO dates like 2019-12-31; {_date_advice(local)}"
         )
 
     text = frame[column].str.strip()
@@ -282,7 +304,7 @@ def read_series(
     if bad_values.size:
         row = int(bad_values[0])
         raise DataError(
-            f"{table.where(row)}: {column} is {frame[column].iloc[row]!r}, not a number; fix or remove the row"
+            f"{table.where(row)}: {column} is {frame[column].iloc[row]!r}, not a number; {_number_advice(text[row])}"
         )
     if kind == "prices":
         bad = np.flatnonzero(values <= 0)

@@ -476,6 +476,10 @@ def _cvar_share_rows(
     return rows
 
 
+SHARE_FLOOR = 0.1
+"""Least CVaR, as a share of its contributions' summed sizes, whose shares are given (each then within +-10)."""
+
+
 def cvar_contributions(weights: np.ndarray, asset_returns: np.ndarray, alpha: float) -> np.ndarray:
     """Each asset's Euler share of the CVaR of the loss ``-asset_returns @ weights``; (n_assets,).
 
@@ -483,7 +487,11 @@ def cvar_contributions(weights: np.ndarray, asset_returns: np.ndarray, alpha: fl
     1999): the average over the worst ``1 - alpha`` of scenarios, the
     fractional scenario at the boundary weighted in, so the contributions
     add up to the CVaR exactly. ``asset_returns`` has shape (n_scenarios,
-    n_assets). Shares are the contributions divided by the CVaR.
+    n_assets). Shares are the contributions divided by the CVaR; all NaN
+    where the CVaR is not a loss, or is under :data:`SHARE_FLOOR` of the
+    contributions' summed sizes (a mix whose tail the assets' moves nearly
+    net out, as stocks and bonds can: the shares would be large, of either
+    sign, and swing from one mix to the next).
     """
     losses = -(asset_returns @ weights)
     n = losses.size
@@ -503,7 +511,12 @@ def cvar_contributions(weights: np.ndarray, asset_returns: np.ndarray, alpha: fl
     else:
         mass[:] = 1.0
     contributions = weights * (mass @ -asset_returns) / tail
-    return np.asarray(contributions / contributions.sum())
+    total = float(contributions.sum())
+    if not total > SHARE_FLOOR * float(np.abs(contributions).sum()):
+        # no loss in the tail to share out, or one so small against its parts that they would be shares of
+        # more than +-1 / SHARE_FLOOR: which asset carries it cannot be told
+        return np.full(contributions.shape, np.nan)
+    return np.asarray(contributions / total + 0.0)  # + 0.0: an asset without weight has a share of 0, not -0
 
 
 def risk_contributions(weights: np.ndarray, covariance: np.ndarray) -> dict[str, Any]:

@@ -140,8 +140,9 @@ def frontier_table(
     for label, mask in _asset_sets(scenario):
         feasible = context.feasible.only(mask)
         if feasible is None:
-            left_out = ", ".join(context.feasible.required(mask))
-            notes.append(f"frontier {label}: not drawn, it leaves out {left_out}, which has a minimum weight")
+            required = context.feasible.required(mask)
+            which = "which has a minimum weight" if len(required) == 1 else "which have minimum weights"
+            notes.append(f"frontier {label}: not drawn, it leaves out {', '.join(required)}, {which}")
             continue
         if feasible.lower.sum() > 1.0 + 1e-12 or feasible.upper.sum() < 1.0 - 1e-12:
             notes.append(f"frontier {label}: not drawn, the weight bounds cannot sum to 1 with only these assets")

@@ -220,7 +220,7 @@ def solve_objective(
     if best is None and failed:
         raise failed[0][1]
     if best is None:
-        assets = f"at most {context.max_assets} assets"
+        assets = f"mixes of at most {context.max_assets} asset{'' if context.max_assets == 1 else 's'}"
         if floor is not None and floor > reachable + 1e-9 and np.isfinite(reachable):
             # the floor was checked against every mix, not against those of at most max_assets assets
             raise InfeasibleError(

@@ -121,7 +121,8 @@ def check_constraints(scenario: Scenario) -> None:
         except InfeasibleError:
             continue
         return
-    assets = f" with at most {context.max_assets} assets (optimize.constraints.max_assets)" if size < n_assets else ""
+    most = f"{context.max_assets} asset{'' if context.max_assets == 1 else 's'}"
+    assets = f" with at most {most} (optimize.constraints.max_assets)" if size < n_assets else ""
     if size == n_assets and (feasible.groups or feasible.turnover is not None):
         # groups (or a turnover) that conflict whatever the weights' bounds: relaxing long_only or the bounds,
         # which the message named first, could not help

@@ -535,6 +535,13 @@ def test_arguments_of_the_wrong_kind_are_refused_in_one_line(tmp_path: Path) -> 
             mcalloc.RunFolderError,
             r"^mcalloc.load: folder is not a path \(it is of type NoneType",
         ),
+        # a flag given as text was read as True (any non-empty text is), silently
+        (
+            lambda: mcalloc.load(tmp_path, with_paths="no"),
+            ConfigError,
+            r"^mcalloc.load: with_paths is 'no' \(str\); give True or False$",
+        ),
+        (lambda: mcalloc.run(DEFAULT_CONFIG, force=1), ConfigError, r"^mcalloc.run: force is 1 \(int\); give True or"),
         (
             lambda: mcalloc.load(b"results"),
             mcalloc.RunFolderError,

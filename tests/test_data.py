@@ -449,6 +449,19 @@ def test_data_show_leaves_a_pause_in_the_quotes_out_of_its_moves(capsys: pytest.
         describe_builtin("ecb:usd/sek")
 
 
+def test_a_builtin_series_is_named_by_its_name_in_messages_not_by_its_file_in_the_package(
+    shared_data: Path,
+) -> None:
+    # the window check, and every check after it, named the dataset's file inside the virtual environment
+    fit_etfs = ROOT / "configs" / "examples" / "fit_etfs.yaml"
+    builtin = ["data.paths.sp500=builtin:sp500"]
+    with pytest.raises(DataError, match=r"^builtin:sp500: sp500 has no values after 2018-12-31, but data.end is"):
+        load_market_data(load_scenario(fit_etfs, builtin))
+    same = [*builtin, "data.paths.russell2000=builtin:sp500", "data.end=2018-12-31"]
+    with pytest.raises(DataError, match=r"^builtin:sp500: the returns of russell2000 and sp500 are the same series"):
+        load_market_data(load_scenario(fit_etfs, same))
+
+
 def test_unknown_builtin_lists_known() -> None:
     with pytest.raises(DataError, match="known: sp500"):
         load_builtin("nasdaq")

@@ -224,6 +224,13 @@ def _text_or_path(value: object, what: str, give: str, error: type[McallocError]
     raise error(f"{what} is not a path (it is of type {type(value).__name__}); give {give}")
 
 
+def _flag(value: object, what: str) -> bool:
+    """``value`` if it is True or False: any other (``"no"``, 0) would be read as one without a word."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{what} is {value!r} ({type(value).__name__}); give True or False")
+    return value
+
+
 def load(folder: str | Path, with_paths: bool = True) -> Run:
     """Read a finished run's folder (``with_paths=False``: without the per-path table, the largest).
 
@@ -240,7 +247,7 @@ def load(folder: str | Path, with_paths: bool = True) -> Run:
         )
     folder = _text_or_path(folder, "mcalloc.load: folder", "the run's folder as text or a Path", RunFolderError)
     try:
-        return _load(folder, with_paths)
+        return _load(folder, _flag(with_paths, "mcalloc.load: with_paths"))
     except PermissionError as error:  # a folder on a shared drive, say: what cannot be read, in one line
         where = error.filename or folder
         raise RunFolderError(f"{where}: cannot be read ({error.strerror}); give your user read access to it") from None
@@ -537,6 +544,7 @@ def run(
     from mcalloc.pipeline import run_scenario
     from mcalloc.simulation.resources import check_memory
 
+    force = _flag(force, "mcalloc.run: force")
     if not isinstance(config, Scenario):
         config = _text_or_path(config, "mcalloc.run: config", "a YAML file's path (text or a Path) or a Scenario")
     if out is not None:

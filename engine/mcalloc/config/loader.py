@@ -295,7 +295,11 @@ def _format_validation_error(
             ]
     if inside:  # a check of the whole section, failed by the override that changed one of its keys
         where = locations.get(inside[-1], where)
-    if error["type"] == "extra_forbidden":
+    if error["type"] == "extra_forbidden" and loc and ":" in str(loc[-1]):
+        # {kind:gjr_garch}: without a space after its colon, YAML reads a key and its value as one key
+        name, _, value = str(loc[-1]).partition(":")
+        message = f"unknown key; YAML reads a key and its value with a space after the colon: '{name}: {value.strip()}'"
+    elif error["type"] == "extra_forbidden":
         message = "unknown key; check the spelling against docs/config.md"
     elif error["type"] == "missing":
         message = "required key is missing"

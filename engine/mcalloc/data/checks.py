@@ -504,7 +504,7 @@ def skipped_returns(loaded: Mapping[str, SeriesFile], kind: str) -> list[str]:
     if kind != "returns":
         return []
     return [
-        f"data: {name} ({series_file.provenance.path}): {series_file.skipped} missing "
+        f"data: {name} ({series_file.provenance.shown}): {series_file.skipped} missing "
         + ("return was skipped, and it is" if series_file.skipped == 1 else "returns were skipped, and each is")
         + " a period's move lost; fill them from the source unless they were zero"
         for name, series_file in loaded.items()

@@ -76,6 +76,11 @@ class Provenance:
     last_date: str
     rows: int
 
+    @property
+    def shown(self) -> str:
+        """How messages name the series: a built-in dataset by its name, not by its file inside the package."""
+        return self.source if self.source.startswith("builtin:") else self.path
+
 
 @dataclass(frozen=True)
 class SeriesFile:
@@ -101,7 +106,7 @@ class SeriesFile:
         """Cite the file row of ``date``, or the source when rows are unknown."""
         if self.rows.size == self.values.size and date in self.values.index:
             return f"{self.row_prefix} {self.rows[self.values.index.get_loc(date)]}"
-        return self.provenance.path
+        return self.provenance.shown
 
 
 @dataclass(frozen=True)

@@ -311,18 +311,17 @@ def load_market_data(scenario: Scenario) -> MarketData:
         series = series_file.values
         # a wide file's column empty at the window's edge is refused as its cells are read, with the line; a
         # file of its own, or a wide file that ends (or starts) inside the window, has no rows there to read
-        check_window(series, series_file.provenance.path, name, data.start, data.end, data.max_missing_run)
+        check_window(series, series_file.provenance.shown, name, data.start, data.end, data.max_missing_run)
         if data.start is not None:
             series = series[series.index >= pd.Timestamp(data.start)]
         if data.end is not None:
             series = series[series.index <= pd.Timestamp(data.end)]
         if series.size < 2:
             raise DataError(
-                f"{series_file.provenance.path}: fewer than 2 observations between "
+                f"{series_file.provenance.shown}: fewer than 2 observations between "
                 f"{data.start or 'the start'} and {data.end or 'the end'}; check data.start and data.end"
             )
-        origin = series_file.provenance
-        shown = origin.source if origin.source.startswith("builtin:") else origin.path
+        shown = series_file.provenance.shown
         # an exchange rate too: carried over a month by data.fill_limit, a monthly rate would move one day in
         # twenty, and its volatility and correlations would be a month's lumped into single days
         check_frequency(
@@ -337,7 +336,7 @@ def load_market_data(scenario: Scenario) -> MarketData:
         check_gaps(series_file, series, data.max_gap_days)
         levels[name] = series
 
-    paths = {name: series_file.provenance.path for name, series_file in loaded.items()}
+    paths = {name: series_file.provenance.shown for name, series_file in loaded.items()}
     ended_early = early_ends(levels, paths)
     # series kept weekly or monthly are lined up by period: their own dates may name the same month differently
     by_period = data.frequency != "daily" and any(

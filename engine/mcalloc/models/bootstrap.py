@@ -81,7 +81,8 @@ def _checked_rows(rows: np.ndarray, what: str, fix: str) -> np.ndarray:
     rows = rows[np.isfinite(rows).all(axis=1)]
     if rows.shape[0] < MIN_RESIDUAL_ROWS:
         raise ModelError(
-            f"{what}: only {rows.shape[0]} complete rows to resample; at least {MIN_RESIDUAL_ROWS} are needed "
+            f"{what}: only {rows.shape[0]} complete row{'' if rows.shape[0] == 1 else 's'} to resample; at least "
+            f"{MIN_RESIDUAL_ROWS} are needed "
             "(fit to a longer data window)"
         )
     return rows

@@ -181,6 +181,18 @@ def test_a_bad_value_in_a_sweep_is_blamed_on_its_line_in_the_sweep_file(
     assert main(["batch", str(sweep), "--out", str(tmp_path / "out"), "--n-jobs", "0", "--log-file", str(log)]) == 2
     one_error_line(capsys.readouterr(), ("--n-jobs: simulation.n_jobs:",))
     assert not (tmp_path / "logs").exists() and not (tmp_path / "out").exists()
+    # a log file that was there is appended to, so it stays, as does a link to one not made yet
+    kept, link = tmp_path / "kept.log", tmp_path / "link.log"
+    kept.write_text("earlier\n", encoding="utf-8")
+    link.symlink_to(tmp_path / "real.log")
+    for there in (kept, link):
+        assert (
+            main(["batch", str(sweep), "--out", str(tmp_path / "out"), "--n-jobs", "0", "--log-file", str(there)]) == 2
+        )
+        one_error_line(capsys.readouterr(), ("--n-jobs: simulation.n_jobs:",))
+    assert (
+        kept.read_text(encoding="utf-8") == "earlier\n" and link.is_symlink() and not (tmp_path / "real.log").exists()
+    )
     # a --set given on the command line is still named as one
     run = read_sweep(sweep).runs[1]  # fine-horizon_years=2, a valid run
     with pytest.raises(ConfigError, match=r"^--set simulation.n_jobs: Input should be greater"):

@@ -65,7 +65,7 @@ def test_a_child_with_fewer_assets_is_told_every_entry_of_the_calibrated_model_t
     with pytest.raises(
         ConfigError,
         match=r"benchmarks.us_80_20: unknown asset 'russell2000' \(assets are sp500, "
-        r"intl\); drop the mix with us_80_20: null \(a mix of these assets needs a name of its own",
+        r"intl\); check the spelling, or drop the mix with us_80_20: null \(a mix of these assets needs",
     ):
         load_scenario(child)
     lines += [

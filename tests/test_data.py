@@ -184,6 +184,9 @@ BAD_FILES = {
     "decimal-comma": ("Date,Close\n2020-01-01,1,5\n2020-01-02,2,5\n", r"x.csv: line 2: 3 fields where"),
     # no header: pandas took the first day for column names, and that day was lost without a word
     "no-header": ("2020-01-01,1.5\n2020-01-02,2\n", r"x.csv: its first line \(2020-01-01,1.5\) is a date and values"),
+    "no-header-slashes": ("2020/01/01,1.5\n2020/01/02,2\n", r"x.csv: its first line \(2020/01/01,1.5\) is a date"),
+    "no-header-dashes": ("31-12-2019,1.5\n01-01-2020,2\n", r"x.csv: its first line \(31-12-2019,1.5\) is a date"),
+    "no-header-repeated-value": ("2020-01-01,1.5,1.5\n2020-01-02,2,2\n", r"x.csv: its first line \(2020-01-01,1.5,1.5"),
     "no-header-day-first": ("02.01.2020,1,7\n03.01.2020,2,8\n", r"x.csv: its first line \(02.01.2020,1,7\) is a date"),
     "yfinance-header": (
         "Price,Close,High\nTicker,EFA,EFA\nDate,,\n2020-01-01,1,1\n",
@@ -540,6 +543,34 @@ def test_files_filled_forward_over_closed_days_are_refused_or_named_and_real_dat
         assert notes[0].endswith("which lowers the fitted volatility; give the series' own trading days")
 
 
+def test_prices_quoted_in_cents_are_not_taken_for_a_filled_file_nor_a_market_open_at_weekends_for_a_calendar_one() -> (
+    None
+):
+    from mcalloc.data.unchanged import carried_values, check_weekend_fill
+
+    # a bond fund near USD 84 moving 0.07% a day, quoted in cents, is unchanged on about 6% of its days (a review
+    # of stop 55): that is its precision, not a fill; 4% of days carried forward on top of it still is one
+    rng = np.random.default_rng(3)
+    days = pd.bdate_range("2005-01-03", periods=3001)
+    quoted = pd.DataFrame({"bonds": np.round(84.0 * np.exp(np.cumsum(rng.normal(0.0, 0.0007, days.size))), 2)}, days)
+    returns = np.log(quoted).diff().iloc[1:]
+    assert 0.04 < (returns["bonds"] == 0.0).mean() < 0.09
+    assert carried_values(returns, quoted, {}, ["bonds"], "day") == []
+    filled = quoted.copy()
+    for row in rng.choice(np.arange(1, days.size), size=120, replace=False):
+        filled.iloc[row] = np.nan
+    filled = filled.ffill()
+    (note,) = carried_values(np.log(filled).diff().iloc[1:], filled, {}, ["bonds"], "day")
+    assert "of them from prices quoted to 0.01: a file filled forward" in note
+    # a market open every day moves on Saturdays and Sundays: not a calendar-daily file
+    every_day = pd.date_range("2018-01-01", periods=700)
+    crypto = pd.DataFrame({"coin": rng.normal(0.0, 0.04, every_day.size)}, every_day)
+    check_weekend_fill(crypto, {}, ["coin"])
+    crypto.loc[crypto.index.day_of_week >= 5, "coin"] = 0.0
+    with pytest.raises(DataError, match=r"^coin: 200 of the returns of coin fall on Saturdays and Sundays, 100% of"):
+        check_weekend_fill(crypto, {}, ["coin"])
+
+
 def test_weekly_closes_inside_daily_data_are_named_and_real_data_is_not(shared_data: Path, tmp_path: Path) -> None:
     # a file whose older part held only Fridays passed the gap and frequency checks, and each week was fitted as
     # one day's return (a stop-52 hunt). In the real files no two steps of 5 days or more follow each other
@@ -774,6 +805,10 @@ def test_a_file_separated_by_semicolons_says_so(tmp_path: Path) -> None:
         r"separated by ';', not commas; save it as comma-separated values, with '.' decimals$",
     ):
         read_table(write(tmp_path / "de.csv", german))
+    # a first row without a decimal comma: pandas' own parser broke on the next one, and was the one heard
+    german = "Datum;Schluss\n29.01.1993;24\n01.02.1993;24,3473\n"
+    with pytest.raises(DataError, match=r"de2.csv: the header 'Datum;Schluss' is a single column"):
+        read_table(write(tmp_path / "de2.csv", german))
 
 
 @pytest.mark.parametrize(

@@ -260,7 +260,7 @@ def test_acceptance_command_writes_complete_contract(tmp_path: Path) -> None:
 
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete"
-    assert manifest["schema_version"] == "1.16"
+    assert manifest["schema_version"] == "1.17"
     assert manifest["seed"] == 20251217 and manifest["n_paths"] == 2000
     for key in (
         "scenario",

@@ -505,11 +505,17 @@ def test_a_cvar_share_too_small_to_share_says_so_where_a_number_would_be() -> No
             ["hedged", "USD", "cvar_share:stocks", nan, 1.0, nan],
             ["hedged", "USD", "risk_share:stocks", -0.9, 1.0, -1.9],
             ["plain", "USD", "cvar_share:stocks", 0.8, 1.0, -0.2],
+            ["beside_a_hedged_reference", "USD", "cvar_share:stocks", 0.8, nan, nan],
         ],
         columns=["portfolio", "currency", "statistic", "portfolio_value", "reference_value", "difference"],
     ).assign(ci_low=nan, ci_high=nan, unpaired_difference=nan, unpaired_ci_low=nan, unpaired_ci_high=nan)
     shown = [row[3] for row in diversification_cells(frame).rows]
-    assert shown == ["none: too small a tail loss to share", "-190.00", "-20.00"]
+    assert shown == [
+        "none: this mix's tail holds too small a loss to share",
+        "-190.00",
+        "-20.00",
+        "none: the reference's tail holds too small a loss to share",
+    ]
 
 
 def _browser() -> tuple[str, str]:

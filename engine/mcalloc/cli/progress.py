@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterable
@@ -81,7 +82,10 @@ def _probe_log_file(log_file: Path) -> None:
 
     Raises OSError where it cannot be written, before the command starts.
     """
-    made = [parent for parent in (log_file, *log_file.parents) if not parent.exists()]
+    # only what the probe itself makes is taken back: a link stays (a dangling one too), the file it makes does not
+    made = [parent for parent in (log_file, *log_file.parents) if not os.path.lexists(parent)]
+    if log_file.is_symlink() and not log_file.exists():
+        made.insert(0, log_file.resolve())
     try:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(log_file, "a", encoding="utf-8"):
@@ -89,10 +93,10 @@ def _probe_log_file(log_file: Path) -> None:
     finally:
         for path in made:  # the file first, then its folders from the innermost out
             with contextlib.suppress(OSError):
-                if path == log_file:
-                    path.unlink()
-                else:
+                if path.is_dir() and not path.is_symlink():
                     path.rmdir()
+                else:
+                    path.unlink()
 
 
 def _check_log_place(log_file: Path, reads: Iterable[Path], out: Path | None) -> None:

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from mcalloc.results.columns import TEXT_COLUMNS
+
 __all__ = ["AssetName", "Frozen", "Identifier"]
 
 _READ_AS_OTHER = {
@@ -19,14 +21,6 @@ _READ_AS_OTHER = {
     "false": "a boolean",
 }
 """Names the pattern below allows that pandas reads back from a CSV file as something other than text."""
-
-
-_TABLE_COLUMNS = {
-    "asset": "correlation.csv and return_correlation.csv",
-    "currency": "return_correlation.csv",
-    "portfolio": "the report's weights table",
-}
-"""Columns of results tables that also have a column per asset: an asset of the same name would collide."""
 
 
 def _refused(name: str, reason: str | None) -> str:
@@ -47,9 +41,14 @@ def _not_read_as_other(name: str) -> str:
 
 
 def _asset_name(name: str) -> str:
-    column = _TABLE_COLUMNS.get(name)
-    if column is not None:
-        return _refused(name, f"names a column of {column} beside the assets' own, so an asset cannot take it")
+    if name in TEXT_COLUMNS:
+        # correlation.csv's column of this asset would be read back as text, and return_correlation.csv and the
+        # report's weights hold an asset, currency or portfolio column beside the assets'
+        return _refused(
+            name,
+            "is a column of mcalloc's results tables that is read back as text, where a column per asset is "
+            "read as numbers",
+        )
     if name.startswith("fx_"):
         return _refused(
             name, "starts with fx_, the exchange rates' prefix (fx_usd is USD's), which a model fits beside the assets"

@@ -106,12 +106,24 @@ class Scenario(Frozen):
         if loadings and any(name in loadings for name in unknown):
             places.append("model.factor.loadings")
         uncertainty = model.mean_uncertainty
-        tail = ""
+        also = []
         if uncertainty is not None and uncertainty.series and any(name in uncertainty.series for name in unknown):
-            tail = ", and model.mean_uncertainty's series and covariance to null"
+            also.append("model.mean_uncertainty's series and covariance to null")
+        dependence = model.dependence
+        matrices = [
+            key
+            for key, given in (
+                ("model.dependence.correlation", dependence.correlation),
+                ("model.dependence.dcc.last_q", dependence.dcc.last_q if dependence.dcc is not None else None),
+            )
+            if given is not None
+        ]
+        if matrices:
+            also.append(f"{' and '.join(matrices)} without their rows and columns")
+        tail = "".join(f", and {item}" for item in also)
         return (
-            f"the calibrated model is for other assets: fit one for these (model.source: fit, or mcalloc "
-            f"calibrate), or drop them with {dropped} under {' and '.join(places)}{tail}"
+            f"a misspelling, or a calibrated model of other assets: fit one for these (model.source: fit, or "
+            f"mcalloc calibrate), or drop them with {dropped} under {' and '.join(places)}{tail}"
         )
 
     def _priced_in(self, code: str) -> str:
@@ -168,9 +180,9 @@ class Scenario(Frozen):
             for asset in weights:
                 if asset not in names:
                     raise ValueError(
-                        f"{_unknown_asset(f'portfolio.benchmarks.{name}', asset, names)}; drop the mix with "
-                        f"{name}: null (a mix of these assets needs a name of its own: under this one, a child's "
-                        "weights merge with its parent's)"
+                        f"{_unknown_asset(f'portfolio.benchmarks.{name}', asset, names)}; check the spelling, or "
+                        f"drop the mix with {name}: null (a mix of these assets needs a name of its own: under this "
+                        "one, a child's weights merge with its parent's)"
                     )
         self._check_optimize(names)
         self._check_buy_in()

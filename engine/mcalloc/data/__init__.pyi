@@ -1,6 +1,6 @@
 """Names of :mod:`mcalloc.data`, imported on first use (see ``__init__.py``)."""
 
-from . import builtin, checks, files, market, series
+from . import builtin, checks, files, market, series, unchanged
 from .builtin import BUILTIN_DATASETS, describe_builtin, load_builtin
 from .checks import check_frequency, check_gaps, missing_on_dropped, observations_needed, suspicious_moves
 from .files import Provenance, SeriesFile, file_sha256, read_table
@@ -45,4 +45,5 @@ __all__ = [
     "series",
     "suspicious_moves",
     "translate_levels",
+    "unchanged",
 ]

@@ -17,7 +17,6 @@ from mcalloc.data.files import SeriesFile
 from mcalloc.errors import DataError
 
 __all__ = [
-    "CARRIED_SHARE",
     "COLLINEAR",
     "DEFAULT_SUSPICIOUS_MOVE",
     "EARLY_END_DAYS",
@@ -28,17 +27,13 @@ __all__ = [
     "RATE_DIRECTION_CHANGES",
     "SPARSE_RUN",
     "SPARSE_STEP_DAYS",
-    "STALE_RUN",
-    "WEEKEND_ROWS",
     "absent_returns",
-    "carried_values",
     "check_distinct",
     "check_filled",
     "check_frequency",
     "check_gaps",
     "check_plausible",
     "check_rate_direction",
-    "check_weekend_fill",
     "check_window",
     "common_span",
     "early_ends",
@@ -52,7 +47,6 @@ __all__ = [
     "spacing_frequency",
     "span_limits",
     "sparse_stretches",
-    "stale_runs",
     "suspicious_moves",
     "weekend_weeks",
 ]
@@ -147,96 +141,6 @@ def suspicious_moves(returns: pd.DataFrame, threshold: float) -> list[str]:
                 f"(beyond {threshold:.0%}); check the source if it is not a real market move"
             )
     return warnings
-
-
-STALE_RUN = 5
-"""Unchanged steps in a row that make a warning: 2 at most in SPY, IWM, EFA and TLT, 2001-2019."""
-
-
-def stale_runs(returns: pd.DataFrame, paths: Mapping[str, str], unit: str = "day") -> list[str]:
-    """One warning per series whose longest run of unchanged values (zero returns) is :data:`STALE_RUN` or more.
-
-    A price feed that went stale repeats its last close; its zero returns
-    lower the fitted volatility, and a long run can push the fit to a
-    persistence of 1, whose refusal would not name the cause.
-    """
-    warnings = []
-    for column in returns.columns:
-        unchanged = returns[column].to_numpy() == 0.0
-        if unchanged.sum() < STALE_RUN:
-            continue
-        start, end = longest_run(unchanged)
-        length = end - start
-        if length >= STALE_RUN:
-            first, last = returns.index[start], returns.index[end - 1]
-            where = f"{column} ({paths[column]})" if column in paths else str(column)
-            warnings.append(
-                f"data: {where} does not move for {length} {unit}s in a row, {first.date()} to {last.date()}: "
-                "a stale price feed? Its zero returns lower the fitted volatility; check the source, or move the "
-                "data window past them"
-            )
-    return warnings
-
-
-CARRIED_SHARE = 0.02
-"""Share of unchanged steps (zero returns) that makes a warning.
-
-SPY, IWM and EFA have none in 2001-2019 and TLT 1 of 4,386; a file filled
-on the 9 or 10 US market holidays a year has 3.6%, one joined to another
-market's calendar and filled, about 4%.
-"""
-
-WEEKEND_ROWS = 10
-"""Saturday and Sunday rows that make a file calendar-daily (a few stray ones are a vendor's dating)."""
-
-
-def carried_values(returns: pd.DataFrame, paths: Mapping[str, str], names: Sequence[str], unit: str) -> list[str]:
-    """One warning per series of ``names`` whose returns are zero :data:`CARRIED_SHARE` of the time or more.
-
-    A file filled forward on days its market was closed (holidays, another
-    market's calendar, every weekday) has a day of no move for each: the
-    fitted volatility is lower, and no one run of them is long enough for
-    :func:`stale_runs`.
-    """
-    warnings = []
-    for name in names:
-        unchanged = int((returns[name].to_numpy() == 0.0).sum())
-        if unchanged >= WEEKEND_ROWS and unchanged >= CARRIED_SHARE * returns.shape[0]:
-            where = f"{name} ({paths[name]})" if name in paths else name
-            every = {"day": "daily", "week": "weekly", "month": "monthly"}.get(unit, unit)
-            warnings.append(
-                f"data: {where}: {unchanged:,} of {returns.shape[0]:,} {every} returns "
-                f"({unchanged / returns.shape[0]:.1%}) are exactly 0: a file filled forward on days its market was "
-                f"closed (holidays, another market's calendar)? Each counts as a {unit} without a move, which lowers "
-                "the fitted volatility; give the series' own trading days"
-            )
-    return warnings
-
-
-def check_weekend_fill(returns: pd.DataFrame, paths: Mapping[str, str], names: Sequence[str]) -> None:
-    """Refuse daily returns with Saturday and Sunday rows on which a series of ``names`` never moves.
-
-    Such a file lists every calendar day, the Friday's close carried over the
-    weekend: 365 steps a year fitted and simulated as 252, each weekend two
-    days of no move. A market open at weekends moves on them, and passes.
-
-    Raises
-    ------
-    DataError
-        Naming the series' file and what to do.
-    """
-    weekend = np.asarray(pd.DatetimeIndex(returns.index).day_of_week >= 5)
-    if weekend.sum() < WEEKEND_ROWS:
-        return
-    for name in names:
-        unchanged = returns[name].to_numpy()[weekend] == 0.0
-        if unchanged.mean() >= 0.9:
-            raise DataError(
-                f"{paths.get(name, name)}: {int(weekend.sum()):,} of the returns of {name} fall on Saturdays and "
-                f"Sundays, {unchanged.mean():.0%} of them 0 (the Friday's value carried over: a file of every "
-                "calendar day); they would be fitted as trading days without a move: give trading days only, "
-                "without the weekend rows"
-            )
 
 
 def longest_run(flags: np.ndarray) -> tuple[int, int]:

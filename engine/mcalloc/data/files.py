@@ -12,7 +12,7 @@ import codecs
 import csv
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -197,6 +197,7 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
     if parquet:
         raise DataError(f"{path}: a Parquet file named as CSV; rename it to end in .parquet, which is read as Parquet")
     _check_no_comment_lines(path)
+    _check_separator(path)
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except UnicodeDecodeError:
@@ -226,7 +227,6 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
         ) from None
     except OSError as exc:  # no permission, an I/O error
         raise DataError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__}); check {key}") from None
-    _check_separator(path, [str(column) for column in frame.columns])
     if not isinstance(frame.index, pd.RangeIndex) and _row_numbers(frame.index):
         # R's write.table(sep = ","): row names 1, 2, ... with no header field of their own
         frame = frame.reset_index(drop=True)
@@ -239,10 +239,6 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
             "decimals and one field per header name"
         )
     frame.columns = [str(c).strip() for c in frame.columns]
-    filled = frame.apply(lambda column: column.str.strip() != "").any(axis=1).to_numpy()
-    if filled.size and not filled[-1]:
-        # a spreadsheet's export ends in rows of empty fields (,,,,), which are no more data than blank lines
-        frame = frame.iloc[: int(np.flatnonzero(filled)[-1]) + 1 if filled.any() else 0]
     for row in range(min(2, len(frame))):
         first = str(frame.iloc[row, 0]).strip()
         if first in DATE_COLUMNS or first.lower() == "ticker":
@@ -252,22 +248,31 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
                 "Date, and delete the others"
             )
     table = TableFile(path=path, frame=frame, row_word="line", first_row=2)
-    _check_last_line(table)
+    _check_last_line(table)  # on every row: a cut-off last line of empty fields is named as the file's last
+    filled = frame.apply(lambda column: column.str.strip() != "").any(axis=1).to_numpy()
+    if filled.size and not filled[-1]:
+        # a spreadsheet's export ends in rows of empty fields (,,,,), which are no more data than blank lines
+        table = replace(table, frame=frame.iloc[: int(np.flatnonzero(filled)[-1]) + 1 if filled.any() else 0])
     return table
 
 
-def _check_separator(path: Path, columns: list[str]) -> None:
+def _check_separator(path: Path) -> None:
     """Refuse a header that is one column holding another separator: a file separated by ``;``, tabs or ``|``.
 
-    Checked before the rows, whose decimal commas would otherwise be blamed
-    for splitting them in two.
+    Checked before pandas reads the rows, whose decimal commas would otherwise
+    be blamed for splitting them in two, or break its parsing.
     """
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+            columns = next(csv.reader([handle.readline()]), [])
+    except (OSError, csv.Error):  # read_csv names the reason
+        return
     separator = next((c for c in (";", "\t", "|") if len(columns) == 1 and c in columns[0]), None)
     if separator is not None:
         decimals = ", with '.' decimals" if separator == ";" else ""
         raise DataError(
-            f"{path}: the header {columns[0]!r} is a single column: the file is separated by {separator!r}, not "
-            f"commas; save it as comma-separated values{decimals}"
+            f"{path}: the header {columns[0].strip()!r} is a single column: the file is separated by {separator!r}, "
+            f"not commas; save it as comma-separated values{decimals}"
         )
 
 

@@ -28,14 +28,12 @@ from mcalloc.data.builtin import load_builtin
 from mcalloc.data.checks import (
     DEFAULT_SUSPICIOUS_MOVE,
     absent_returns,
-    carried_values,
     check_distinct,
     check_filled,
     check_frequency,
     check_gaps,
     check_plausible,
     check_rate_direction,
-    check_weekend_fill,
     check_window,
     common_span,
     early_ends,
@@ -48,12 +46,12 @@ from mcalloc.data.checks import (
     spacing_frequency,
     span_limits,
     sparse_stretches,
-    stale_runs,
     suspicious_moves,
     weekend_weeks,
 )
 from mcalloc.data.files import Provenance, SeriesFile, SeriesKind, TableFile, read_table
 from mcalloc.data.series import read_series
+from mcalloc.data.unchanged import carried_values, check_weekend_fill, stale_runs
 from mcalloc.errors import DataError
 
 __all__ = [
@@ -381,6 +379,7 @@ def load_market_data(scenario: Scenario) -> MarketData:
             f"needs at least {needed}; use a longer data window"
         )
     check_distinct(returns, paths, keys)
+    step = {"weekly": "week", "monthly": "month"}.get(data.frequency, "day")  # what one of the returns spans
     if data.frequency == "daily":
         check_weekend_fill(returns, paths, scenario.asset_names)
     implausible = check_plausible(returns, paths, keys, STEPS_OF[data.frequency])
@@ -394,8 +393,8 @@ def load_market_data(scenario: Scenario) -> MarketData:
         + implausible
         + skipped_returns(loaded, data.kind)
         + suspicious_moves(returns, threshold)
-        + stale_runs(returns, paths, unit)
-        + carried_values(returns, paths, scenario.asset_names, unit)
+        + stale_runs(returns, paths, step)
+        + carried_values(returns, sampled, paths, scenario.asset_names, step)
     )
     if data.kind == "returns":
         dated = {name: series_file.dated for name, series_file in loaded.items()}

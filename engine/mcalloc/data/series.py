@@ -31,8 +31,9 @@ _MINUS_OFFSET = (
 """``-0500`` or ``-05`` after a time of day or an ISO date, dropped: ``29-01-1993`` ends in no offset."""
 
 
-_NOT_VALUES = frozenset({"volume", "vol", "open interest", "openinterest", "open_interest", "count", "trades"})
-"""Column names that never hold prices or returns, however alone they are beside the date (lower case)."""
+_NOT_VALUES = frozenset({"volume", "vol", "openinterest", "count", "trades"})
+"""Column names that never hold prices or returns, however alone they are beside the date (as :func:`_key` reads
+them: ``Open Interest`` and investing.com's ``Vol.`` among them)."""
 
 
 _ADJUSTED_COLUMNS = ("adjclose", "adjustedclose")
@@ -103,7 +104,7 @@ def _resolve_columns(
                     f"{table.path}: its only column besides the date is '{others[0]}', a name for {other}, but "
                     f"{kind} are read; {advice}"
                 )
-            if others[0].strip().lower() in _NOT_VALUES:
+            if _key(others[0]) in _NOT_VALUES:
                 raise DataError(
                     f"{table.path}: its only column besides the date is '{others[0]}', which holds no {kind}; "
                     "give a file with them, or name their column in data.value_column"
@@ -153,10 +154,19 @@ def _number_advice(value: str) -> str:
 
 
 def _is_a_record(columns: list[str]) -> bool:
-    """Whether a header reads as a row of data: an ISO or day-first date, then numbers only."""
-    if len(columns) < 2 or not re.fullmatch(r"\d{4}-\d{2}-\d{2}.*|\d{1,2}[./]\d{1,2}[./]\d{4}", columns[0].strip()):
+    """Whether a header reads as a row of data: a date (ISO, or day and month either way), then numbers only.
+
+    pandas tells a repeated name apart with ``.1``, ``.2``: a first row of
+    ``1.5,1.5`` is the header ``1.5,1.5.1``.
+    """
+    first = columns[0].strip() if columns else ""
+    dated = _DAY_MONTH.fullmatch(first) is not None or (
+        re.match(r"\d{4}\D", first) is not None and not _local_dates(pd.Series([first]), "ISO8601").isna().any()
+    )
+    if len(columns) < 2 or not dated:
         return False
-    return bool(pd.to_numeric(pd.Series(columns[1:]).str.strip(), errors="coerce").notna().all())
+    values = pd.Series(columns[1:]).str.strip().str.replace(r"(\.\d+)\.\d+$", r"\1", regex=True)
+    return bool(pd.to_numeric(values, errors="coerce").notna().all())
 
 
 def adjusted_beside(columns: list[str], value: str, kind: SeriesKind) -> str | None:

@@ -46,6 +46,7 @@ __all__ = [
     "DIVERSIFICATION_COLUMNS",
     "MAX_BOOTSTRAP_PATHS",
     "N_BOOTSTRAP",
+    "SHARE_FLOOR",
     "PathStatistics",
     "cvar_contributions",
     "diversification_table",

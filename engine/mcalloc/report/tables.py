@@ -161,20 +161,26 @@ def _with_interval(show: Callable[[Any], str], value: Any, low: Any, high: Any) 
     return f"{show(value)} ({show(low)} .. {show(high)})"
 
 
+def _unshared(row: pd.Series) -> str:
+    """Why a CVaR share has no difference: the mix's or the reference's tail holds too small a loss to share."""
+    if not str(row["statistic"]).startswith("cvar_share:") or not pd.isna(row["difference"]):
+        return ""
+    whose = "this mix's" if pd.isna(row["portfolio_value"]) else "the reference's"
+    return f"none: {whose} tail holds too small a loss to share"
+
+
 def diversification_cells(table: pd.DataFrame) -> Table:
     rows = []
     for _, row in table.iterrows():
         show = _difference_format(str(row["statistic"]))
         # P(wealthier) is empty for a mix level with the reference on every path
         same = row["statistic"] == "prob_wealthier" and pd.isna(row["difference"])
-        # a CVaR share is left out where the mix's (or the reference's) tail holds too small a loss to share
-        unshared = str(row["statistic"]).startswith("cvar_share:") and pd.isna(row["difference"])
         rows.append(
             [
                 str(row["portfolio"]),
                 str(row["currency"]),
                 str(row["statistic"]),
-                "same mix" if same else "none: too small a tail loss to share" if unshared else show(row["difference"]),
+                "same mix" if same else _unshared(row) or show(row["difference"]),
                 # a share or ratio of the mix has no interval: the _cell is empty, not " .. "
                 "" if same or pd.isna(row["ci_low"]) else f"{show(row['ci_low'])} .. {show(row['ci_high'])}",
                 _with_interval(show, row["unpaired_difference"], row["unpaired_ci_low"], row["unpaired_ci_high"]),

@@ -36,6 +36,7 @@ import yaml
 
 from mcalloc.data.files import file_sha256
 from mcalloc.errors import ModelError, OutputError, Terminated, check_stop, stop_requested
+from mcalloc.results.columns import TEXT_COLUMNS
 
 if TYPE_CHECKING:
     from mcalloc.config.schema import Scenario
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 __all__ = [
     "CLAIM",
     "SCHEMA_VERSION",
-    "TEXT_COLUMNS",
     "RunFolder",
     "StageClock",
     "check_final",
@@ -64,7 +64,7 @@ __all__ = [
     "writer_record",
 ]
 
-SCHEMA_VERSION = "1.16"
+SCHEMA_VERSION = "1.17"
 """1.1 added fan.csv, drawdowns.csv, report.html and figures/; 1.2 the manifest's ``files`` digests; 1.3
 return_correlation.csv; 1.4 corrected costs and taxes; 1.5 the initial purchase's costs; 1.6 frontier.csv's
 uncompounded drawdown measures; 1.7 models.csv's likelihoods at the reset omega, prob_loss_se, cdar_95 at peaks,
@@ -507,15 +507,6 @@ def move_into_place(working: Path, final: Path) -> None:
     else:
         os.replace(working, final)
 
-
-TEXT_COLUMNS = frozenset(
-    {
-        "asset", "label", "portfolio", "reference", "currency", "series", "run", "entry", "model", "dependence",
-        "marginals", "kind", "dist", "mean", "role", "start", "statistic", "method", "measure", "frontier",
-        "objective", "status", "solver", "parameter", "check", "horizon", "split", "window", "verdict", "worst",
-    }
-)  # fmt: skip
-"""Columns of the results' tables that hold names and words, read back as text whatever they look like."""
 
 _MISSING = ["", "nan", "NaN", "NA", "<NA>", "null", "None", "N/A", "n/a", "-nan", "-NaN", "#N/A"]
 """What reads as a missing value in a number column (pandas' own list); a text column's only missing value is ""."""

@@ -486,7 +486,7 @@ def test_a_run_too_big_for_memory_fails_before_it_starts(tmp_path: Path, capsys:
     assert main(["batch", str(sweep), "--out", str(tmp_path / "out"), "--dry-run"]) == 2
     listed = capsys.readouterr().out
     assert "memory_gb" in listed and "minutes" in listed and "complete" in listed and "to run" not in listed
-    assert "too large: simulation.n_paths: 100,000,000 paths x 2 years need about" in listed
+    assert "too large: simulation.n_paths: the run needs about" in listed
     assert "sizes: 2 runs into" in listed and "NaN" not in listed
     # an --out the batch cannot make is refused by its dry run too (it listed every run "to run", exit 0)
     blocked = tmp_path / "afile"
@@ -1043,3 +1043,20 @@ def test_two_runs_that_are_one_are_refused_before_either_runs(
     tiny = [arg for key, value in TINY.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
     assert main(["batch", str(DEFAULT_CONFIG), str(copy), "--out", str(tmp_path / "two"), *tiny]) == 2
     one_error_line(capsys.readouterr(), ("are one run (the same scenario and seed",))
+
+
+def test_the_memory_estimate_counts_the_optimisers_copies_and_only_the_workers_that_run_chunks() -> None:
+    from mcalloc.simulation.resources import OPTIMISER_BYTES, memory_parts
+
+    # a stop-55 hunt measured the optimiser's paths at about 25 bytes per path, month and asset (4 were counted,
+    # so 1,000,000 of them over 40 years dry-ran as 6.5 GB where about 36 GB were needed), and idle workers at
+    # 0.04 GB where 0.35 GB were counted (--n-jobs 72 on 2,000 paths, two chunks, was refused at 25 GB)
+    big = load_scenario(
+        DEFAULT_CONFIG, ["optimize.n_paths=1000000", "simulation.horizon_years=40", "simulation.n_paths=2000"]
+    )
+    assert memory_parts(big)["optimize.n_paths"] == 1_000_000 * 40 * 12 * 3 * OPTIMISER_BYTES
+    assert OPTIMISER_BYTES >= 25.0
+    wide = load_scenario(DEFAULT_CONFIG, ["simulation.n_jobs=72", "simulation.n_paths=2000"])
+    assert memory_parts(wide)["simulation.n_jobs"] == pytest.approx((2 * 0.35 + 70 * 0.05) * 1e9)
+    one_chunk = load_scenario(DEFAULT_CONFIG, ["simulation.n_jobs=2", "simulation.n_paths=1000"])
+    assert memory_parts(one_chunk)["simulation.n_jobs"] == 0.0  # a single chunk runs in the main process

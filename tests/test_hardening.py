@@ -566,3 +566,31 @@ def test_a_run_stopped_after_its_report_was_drawn_leaves_no_page_in_its_failed_f
     assert failed == tmp_path / "run.failed" and not (tmp_path / "run").exists()
     assert sorted(path.name for path in failed.iterdir()) == ["manifest.json", "metrics.csv"]
     assert json.loads((failed / "manifest.json").read_text(encoding="utf-8"))["status"] == "failed"
+
+
+def test_replacing_a_folder_never_deletes_a_folder_of_the_name_it_moves_aside_that_is_not_mcallocs(
+    tmp_path: Path,
+) -> None:
+    from mcalloc.results.writer import move_into_place
+
+    # a run replacing NAME moves it aside as .NAME.replaced, deleting whatever had that name first: a user's
+    # folder of that name too (left open at stops 53 and 54)
+    def folder(name: str, files: dict[str, str]) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        for file, text in files.items():
+            (path / file).write_text(text, encoding="utf-8")
+        return path
+
+    manifest = json.dumps({"schema_version": "1.17", "status": "complete"})
+    folder("run", {"manifest.json": manifest, "metrics.csv": "old"})
+    folder(".run.replaced", {"notes.txt": "mine"})
+    move_into_place(folder("work", {"manifest.json": manifest, "metrics.csv": "new"}), tmp_path / "run")
+    assert (tmp_path / "run" / "metrics.csv").read_text(encoding="utf-8") == "new"
+    assert (tmp_path / ".run.replaced" / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".run.replaced", "run"]
+    # one mcalloc left there (a run killed while replacing) is deleted, as before
+    (tmp_path / ".run.replaced" / "notes.txt").unlink()
+    (tmp_path / ".run.replaced" / "manifest.json").write_text(manifest, encoding="utf-8")
+    move_into_place(folder("work", {"manifest.json": manifest, "metrics.csv": "newer"}), tmp_path / "run")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["run"]

@@ -21,7 +21,7 @@ from typing import Any
 
 import psutil
 
-__all__ = ["FolderState", "remove_stale", "survey", "writer_alive"]
+__all__ = ["FolderState", "remove_stale", "replaced_by_mcalloc", "survey", "writer_alive"]
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def survey(root: Path, verify: bool = False) -> list[FolderState]:
         # pilot.partial is as complete as its manifest says
         hidden = name.startswith(".")
         if hidden and name.endswith(".replaced"):
-            if _replaced_by_mcalloc(folder):
+            if replaced_by_mcalloc(folder):
                 detail = "an earlier result left while replacing it"
                 states.append(FolderState(folder, "stale", scenario, started, detail))
             else:  # another tool's, or the user's own: never deleted
@@ -157,7 +157,7 @@ def _damage(folder: Path, manifest: dict[str, Any], verify: bool) -> str:
     return ""
 
 
-def _replaced_by_mcalloc(folder: Path) -> bool:
+def replaced_by_mcalloc(folder: Path) -> bool:
     """Whether a ``.<name>.replaced`` folder is one mcalloc moved aside: a run's, backtest's or comparison's."""
     from mcalloc.results.writer import is_mcalloc_folder
 

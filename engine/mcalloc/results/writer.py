@@ -496,11 +496,16 @@ def move_into_place(working: Path, final: Path) -> None:
 
     Not after a SIGTERM (:func:`mcalloc.errors.check_stop`): what was being built is not made final.
     """
+    from mcalloc.results.inventory import replaced_by_mcalloc
+
     check_stop()
     if final.exists():
         retired = final.parent / f".{final.name}.replaced"
-        if retired.exists():
-            shutil.rmtree(retired)
+        if retired.exists() and (replaced_by_mcalloc(retired) or not any(retired.iterdir())):
+            shutil.rmtree(retired)  # an earlier replacement's, left by a run killed in between
+        number = 2
+        while retired.exists():  # a folder of that name that is not mcalloc's: left alone
+            retired, number = final.parent / f".{final.name}-{number}.replaced", number + 1
         os.replace(final, retired)
         os.replace(working, final)
         shutil.rmtree(retired)

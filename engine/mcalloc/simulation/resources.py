@@ -2,10 +2,10 @@
 
 The estimate counts what a run holds at its peak: per path and portfolio
 about twenty numbers plus one per year (the metrics' inputs), the
-optimiser's monthly growth of every asset (float32), working copies for the
-bootstrap, and a few hundred MB per local worker process. It is rough (within
-a factor of about two on the shipped scenarios) and errs high; docs/batch.md
-explains it.
+optimiser's monthly growth of every asset with its working copies, the
+bootstrap's, the main process itself, and a few hundred MB per local worker
+process that runs chunks. It is rough (within a factor of about 1.5 on the
+shipped scenarios, measured at stop 55); docs/batch.md explains it.
 """
 
 from __future__ import annotations
@@ -13,10 +13,54 @@ from __future__ import annotations
 from mcalloc.config.schema import Scenario
 from mcalloc.errors import ConfigError
 
-__all__ = ["PATH_DAYS_PER_SECOND", "available_gb", "check_memory", "estimate"]
+__all__ = ["OPTIMISER_BYTES", "PATH_DAYS_PER_SECOND", "available_gb", "check_memory", "estimate", "memory_parts"]
 
 PATH_DAYS_PER_SECOND = 3e6
 """Simulated path-days per second per worker, measured on the default scenario (2-core machine, 2026)."""
+
+OPTIMISER_BYTES = 28.0
+"""Bytes per optimiser path, month and asset at the optimiser's peak: the growth in float32 (4), its float64
+copy (8), the cumulative returns (8) and the temporary between them (8). Measured at stop 55: the main process
+grew by about 25 bytes per path, month and asset (20,000 to 100,000 optimiser's paths, 10 and 40 years)."""
+
+MAIN_PROCESS_GB = 0.3
+"""The main process with its libraries loaded, before any path (measured 0.3 GB)."""
+
+WORKER_GB, IDLE_WORKER_GB = 0.35, 0.05
+"""A local worker process that runs chunks, and one started without a chunk to run (measured 0.2 and 0.04 GB)."""
+
+FIXED_SECONDS = 25.0
+"""Start-up, the metrics' bootstrap (at most 20,000 paths a resample, whatever the run's size) and the report:
+15 to 45 s measured at stop 55 on runs of 1,000 to 200,000 paths."""
+
+
+def memory_parts(scenario: Scenario) -> dict[str, float]:
+    """A run's peak memory in bytes, by the setting that sizes each part (see :func:`estimate`)."""
+    from joblib import effective_n_jobs
+
+    simulation = scenario.simulation
+    n_portfolios = len(scenario.portfolio.benchmarks) + len(scenario.optimize.objectives)
+    # per path and portfolio: about 20 numbers (8 bytes each) plus one per year (float32), kept for the metrics,
+    # and the metrics' bootstrap and sorting work on copies of a few per-path columns
+    per_path = n_portfolios * (20 * 8 + simulation.horizon_years * 4 + 4 * 8)
+    optimiser = 0.0
+    if scenario.optimize.objectives and scenario.optimize.scenarios.kind == "paths":
+        fit_paths = scenario.optimize.fit_paths(simulation.n_paths)
+        optimiser = fit_paths * simulation.horizon_years * 12 * len(scenario.assets) * OPTIMISER_BYTES
+    n_workers = effective_n_jobs(simulation.n_jobs)
+    # one chunk, or one worker, runs in the main process (with loky); a remote cluster's workers use their own memory
+    in_process = simulation.backend == "loky" and (n_workers == 1 or simulation.n_chunks == 1)
+    busy = 0 if in_process else min(n_workers, simulation.n_chunks)
+    workers = (
+        0.0
+        if simulation.scheduler is not None or in_process
+        else WORKER_GB * busy + IDLE_WORKER_GB * (n_workers - busy)
+    )
+    return {
+        "simulation.n_paths": simulation.n_paths * per_path + MAIN_PROCESS_GB * 1e9,
+        "optimize.n_paths": optimiser,
+        "simulation.n_jobs": workers * 1e9,
+    }
 
 
 def estimate(scenario: Scenario) -> dict[str, float]:
@@ -24,25 +68,13 @@ def estimate(scenario: Scenario) -> dict[str, float]:
     from joblib import effective_n_jobs
 
     simulation = scenario.simulation
-    n_portfolios = len(scenario.portfolio.benchmarks) + len(scenario.optimize.objectives)
-    n_months = simulation.horizon_years * 12
-    # per path and portfolio: about 20 numbers (8 bytes each) plus one per year (float32), kept for the metrics
-    per_path = n_portfolios * (20 * 8 + simulation.horizon_years * 4)
-    main = simulation.n_paths * per_path
-    # the optimiser's paths: each asset's monthly growth, float32
-    fit = 0.0
-    if scenario.optimize.objectives and scenario.optimize.scenarios.kind == "paths":
-        fit = scenario.optimize.fit_paths(simulation.n_paths) * n_months * len(scenario.assets) * 4.0
-    # the metrics' bootstrap and sorting work on copies of a few per-path columns
-    working = 4 * simulation.n_paths * n_portfolios * 8
     n_workers = effective_n_jobs(simulation.n_jobs)
-    # worker processes on this machine (a remote cluster's workers use their own memory)
-    workers = 0.0 if simulation.scheduler is not None else 0.35e9 * n_workers
     passes = simulation.n_paths * (2 if scenario.currency.compare_in else 1)
     fit_paths = scenario.optimize.fit_paths(simulation.n_paths) if scenario.optimize.objectives else 0
     seconds = (passes + fit_paths) * simulation.n_steps / (PATH_DAYS_PER_SECOND * n_workers)
-    seconds += 10.0 + 5.0 * len(scenario.optimize.objectives)
-    return {"memory_gb": round((main + fit + working + workers) / 1e9, 2), "minutes": round(seconds / 60.0, 1)}
+    seconds += FIXED_SECONDS + 5.0 * len(scenario.optimize.objectives)
+    memory = sum(memory_parts(scenario).values())
+    return {"memory_gb": round(memory / 1e9, 2), "minutes": round(seconds / 60.0, 1)}
 
 
 def available_gb() -> float:
@@ -65,11 +97,14 @@ def check_memory(scenario: Scenario, force: str | None = "pass --force") -> None
     """
     needed, available = estimate(scenario)["memory_gb"], available_gb()
     if needed > available:
-        simulation = scenario.simulation
-        remedies = ["lower simulation.n_paths (or optimize.n_paths, simulation.n_jobs)"]
+        parts = memory_parts(scenario)
+        largest = max(parts, key=lambda key: parts[key])  # the setting to lower first
+        others = ", ".join(key for key in parts if key != largest and parts[key] > 0.0)
+        remedies = [f"lower {largest}" + (f" (or {others})" if others else "")]
         if force is not None:
             remedies.append(f"{force} to run anyway")
+        shares = ", ".join(f"{key} {value / 1e9:.1f}" for key, value in parts.items() if value > 0.0)
         raise ConfigError(
-            f"simulation.n_paths: {simulation.n_paths:,} paths x {simulation.horizon_years} years need about "
-            f"{needed:.1f} GB but {available:.1f} GB is available; " + ", or ".join(remedies)
+            f"{largest}: the run needs about {needed:.1f} GB ({shares}) but {available:.1f} GB is available; "
+            + ", or ".join(remedies)
         )

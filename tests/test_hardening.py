@@ -7,8 +7,10 @@ parent only, and check with psutil that no child process survives it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -143,22 +145,28 @@ def test_ctrl_c_on_a_local_dask_cluster_is_one_line_from_the_run_and_none_from_a
     # hold on SIGINT, so a terminal's Ctrl-C reached the workers: two tracebacks ending in KeyboardInterrupt,
     # the workers' "task cancelled" warnings and the nannies' "still alive after 4.0 seconds, killing" (a
     # stop-54 hunt). Interrupted while both workers compute, the run is one line, as on joblib's workers.
+    # Port 8787 held meanwhile (another cluster's dashboard, Jupyter's): the scheduler's HTTP server, started even
+    # without a dashboard, warned in four lines that it was in use (CI at stop 55, beside another test's cluster)
     settings = [*BIG_RUN, "simulation.backend=dask", "optimize.objectives=[]"]
-    process, parent = _start_in_a_group_of_its_own(tmp_path / "run", settings)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        workers = [c for c in parent.children() if "spawn_main" in _command_line(c)]
-        try:
-            busy = len(workers) == 2 and all(sum(w.cpu_times()[:2]) > 2.0 for w in workers)
-        except psutil.NoSuchProcess:
-            busy = False
-        if busy:
-            break
-        time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail("the run's two dask workers never got to work")
-    _interrupt_and_check_one_line(process, parent, tmp_path)
+    with socket.socket() as holder:
+        with contextlib.suppress(OSError):  # already held by someone else: as good
+            holder.bind(("", 8787))
+            holder.listen()
+        process, parent = _start_in_a_group_of_its_own(tmp_path / "run", settings)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            workers = [c for c in parent.children() if "spawn_main" in _command_line(c)]
+            try:
+                busy = len(workers) == 2 and all(sum(w.cpu_times()[:2]) > 2.0 for w in workers)
+            except psutil.NoSuchProcess:
+                busy = False
+            if busy:
+                break
+            time.sleep(0.1)
+        else:
+            process.kill()
+            pytest.fail("the run's two dask workers never got to work")
+        _interrupt_and_check_one_line(process, parent, tmp_path)
 
 
 def test_a_sigterm_whose_exception_a_stage_swallowed_still_leaves_nothing_complete(

@@ -111,6 +111,9 @@ def dask_client(scheduler: str | None, n_workers: int = -1, connect_timeout: flo
                     processes=True,
                     host="127.0.0.1",
                     dashboard_address=None,
+                    # the scheduler's HTTP server (its health routes) starts even without a dashboard, on port 8787
+                    # unless told otherwise, and warns on stderr when another cluster or Jupyter holds that port
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                     # the workers' and nannies' warnings as a run stops (tasks cancelled, a worker killed after
                     # 4 s) are not the user's to act on: the run says in one line why it stopped
                     silence_logs=logging.ERROR,

@@ -249,10 +249,10 @@ def read_table(path: Path, key: str = "data.paths") -> TableFile:
             )
     table = TableFile(path=path, frame=frame, row_word="line", first_row=2)
     _check_last_line(table)  # on every row: a cut-off last line of empty fields is named as the file's last
-    filled = frame.apply(lambda column: column.str.strip() != "").any(axis=1).to_numpy()
-    if filled.size and not filled[-1]:
+    if len(frame) and not (frame.iloc[-1].str.strip() != "").any():
         # a spreadsheet's export ends in rows of empty fields (,,,,), which are no more data than blank lines
-        table = replace(table, frame=frame.iloc[: int(np.flatnonzero(filled)[-1]) + 1 if filled.any() else 0])
+        filled = np.flatnonzero(frame.apply(lambda column: column.str.strip() != "").any(axis=1).to_numpy())
+        table = replace(table, frame=frame.iloc[: int(filled[-1]) + 1 if filled.size else 0])
     return table
 
 

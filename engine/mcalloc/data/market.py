@@ -349,7 +349,8 @@ def load_market_data(scenario: Scenario) -> MarketData:
         aligned.index = pd.DatetimeIndex(period_days.reindex(aligned.index))
     # a filled step is a step of 0. Daily rows filled inside a week or month change nothing once resampled, and a
     # weekend day filled beside a market open every day is the exchange rate's market closed, not a hole in a file
-    unit = {"weekly": "week", "monthly": "month"}.get(data.frequency, "day") if by_period else "day"
+    step = {"weekly": "week", "monthly": "month"}.get(data.frequency, "day")  # what one of the returns spans
+    unit = step if by_period else "day"
     steps = keyed_steps if by_period else keyed_steps[pd.DatetimeIndex(keyed_steps).day_of_week < 5]
     gaps = common_span(keyed).loc[steps].isna().sum()
     counted = {str(name): int(count) for name, count in gaps.items()} if data.frequency == "daily" or by_period else {}
@@ -379,7 +380,6 @@ def load_market_data(scenario: Scenario) -> MarketData:
             f"needs at least {needed}; use a longer data window"
         )
     check_distinct(returns, paths, keys)
-    step = {"weekly": "week", "monthly": "month"}.get(data.frequency, "day")  # what one of the returns spans
     if data.frequency == "daily":
         check_weekend_fill(returns, paths, scenario.asset_names)
     implausible = check_plausible(returns, paths, keys, STEPS_OF[data.frequency])

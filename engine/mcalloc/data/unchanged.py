@@ -71,7 +71,7 @@ def stale_runs(returns: pd.DataFrame, paths: Mapping[str, str], unit: str = "day
     return warnings
 
 
-def rounding_zeros(levels: np.ndarray, returns: np.ndarray) -> tuple[float, float]:
+def _rounding_zeros(levels: np.ndarray, returns: np.ndarray) -> tuple[float, float]:
     """The smallest move of ``levels`` (their quote's step, 0.01 for cents), and how many zero returns it explains.
 
     A price quoted to a step ``h`` does not change when its move is under
@@ -100,7 +100,7 @@ def carried_values(
     fitted volatility is lower, and no one run of them is long enough for
     :func:`stale_runs`. Prices quoted to a coarse step (a bond fund in
     cents) are unchanged on quiet days too: those are counted out
-    (:func:`rounding_zeros`). ``levels`` are the values ``returns`` are
+    (:func:`_rounding_zeros`). ``levels`` are the values ``returns`` are
     taken from; ``unit`` is a step's (day, week, month).
     """
     warnings = []
@@ -108,7 +108,7 @@ def carried_values(
     for name in names:
         values = returns[name].to_numpy()
         unchanged = int((values == 0.0).sum())
-        step, explained = rounding_zeros(levels[name].to_numpy(dtype=float), values)
+        step, explained = _rounding_zeros(levels[name].to_numpy(dtype=float), values)
         if unchanged < MIN_CARRIED or unchanged - explained < CARRIED_SHARE * n_steps:
             continue
         where = f"{name} ({paths[name]})" if name in paths else name

@@ -37,6 +37,7 @@ from mcalloc.portfolio.taxes import AccountTax
 from mcalloc.simulation.collect import ChunkResult, Collector
 from mcalloc.simulation.currency import CurrencyOverlay
 from mcalloc.simulation.parallel import release_workers, return_free_heap
+from mcalloc.simulation.resources import runs_in_process
 from mcalloc.simulation.workers import start_resource_trackers, watched_workers
 
 __all__ = [
@@ -382,7 +383,7 @@ def run_simulation(
     sizes = chunk_sizes(n_paths, chunk_size)
     seeds = seed_sequence(seed, stream).spawn(len(sizes))
     collector = Collector(n_paths)
-    if backend == "loky" and (n_jobs == 1 or len(sizes) == 1):
+    if runs_in_process(backend, n_jobs, len(sizes)):
         for size, child in zip(sizes, seeds, strict=True):
             collector.add(simulate_chunk(plan, size, child))
             report(size)

@@ -13,7 +13,15 @@ from __future__ import annotations
 from mcalloc.config.schema import Scenario
 from mcalloc.errors import ConfigError
 
-__all__ = ["OPTIMISER_BYTES", "PATH_DAYS_PER_SECOND", "available_gb", "check_memory", "estimate", "memory_parts"]
+__all__ = [
+    "OPTIMISER_BYTES",
+    "PATH_DAYS_PER_SECOND",
+    "available_gb",
+    "check_memory",
+    "estimate",
+    "memory_parts",
+    "runs_in_process",
+]
 
 PATH_DAYS_PER_SECOND = 3e6
 """Simulated path-days per second per worker, measured on the default scenario (2-core machine, 2026)."""
@@ -34,6 +42,11 @@ FIXED_SECONDS = 25.0
 15 to 45 s measured at stop 55 on runs of 1,000 to 200,000 paths."""
 
 
+def runs_in_process(backend: str, n_jobs: int, n_chunks: int) -> bool:
+    """Whether a run's chunks are simulated in the calling process: one worker or one chunk, on this machine."""
+    return backend == "loky" and (n_jobs == 1 or n_chunks == 1)
+
+
 def memory_parts(scenario: Scenario) -> dict[str, float]:
     """A run's peak memory in bytes, by the setting that sizes each part (see :func:`estimate`)."""
     from joblib import effective_n_jobs
@@ -49,7 +62,7 @@ def memory_parts(scenario: Scenario) -> dict[str, float]:
         optimiser = fit_paths * simulation.horizon_years * 12 * len(scenario.assets) * OPTIMISER_BYTES
     n_workers = effective_n_jobs(simulation.n_jobs)
     # one chunk, or one worker, runs in the main process (with loky); a remote cluster's workers use their own memory
-    in_process = simulation.backend == "loky" and (n_workers == 1 or simulation.n_chunks == 1)
+    in_process = runs_in_process(simulation.backend, simulation.n_jobs, simulation.n_chunks)
     busy = 0 if in_process else min(n_workers, simulation.n_chunks)
     workers = (
         0.0

@@ -477,6 +477,7 @@ def test_a_run_too_big_for_memory_fails_before_it_starts(tmp_path: Path, capsys:
     index = pd.read_csv(tmp_path / "out" / "index.csv")
     assert list(index["status"]) == ["complete", "failed"]
     assert "GB is available; lower simulation.n_paths" in index["error"].iloc[1]
+    assert index["error"].iloc[1].endswith(", or pass --force to mcalloc batch to run anyway")
     # its settings were read, so its row names its run key, as its manifest would
     keys = pd.read_csv(tmp_path / "out" / "index.csv", dtype={"key": str})["key"]
     assert all(re.fullmatch("[0-9a-f]{16}", key) for key in keys) and keys.nunique() == 2
@@ -485,9 +486,14 @@ def test_a_run_too_big_for_memory_fails_before_it_starts(tmp_path: Path, capsys:
     # the dry run refuses it too (it used to list it "to run" and exit 0), and the complete run stays complete
     assert main(["batch", str(sweep), "--out", str(tmp_path / "out"), "--dry-run"]) == 2
     listed = capsys.readouterr().out
-    assert "memory_gb" in listed and "minutes" in listed and "complete" in listed and "to run" not in listed
+    assert "memory_gb" in listed and "minutes" in listed and "complete" in listed
+    assert "to run" not in listed.replace("to run anyway", "")
     assert "too large: simulation.n_paths: the run needs about" in listed
     assert "sizes: 2 runs into" in listed and "NaN" not in listed
+    # --force runs it (there was no way to), so its dry run lists it to run and exits 0
+    assert main(["batch", str(sweep), "--out", str(tmp_path / "out"), "--dry-run", "--force"]) == 0
+    listed = capsys.readouterr().out
+    assert "to run (--force: more memory than is free)" in listed and "too large" not in listed
     # an --out the batch cannot make is refused by its dry run too (it listed every run "to run", exit 0)
     blocked = tmp_path / "afile"
     blocked.write_text("x", encoding="utf-8")

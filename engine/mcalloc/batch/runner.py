@@ -495,11 +495,14 @@ def run_batch(
     overrides: list[str] | None = None,
     report: Callable[[str], None] = lambda message: None,
     options: Sequence[str] = (),
+    force: bool = False,
 ) -> BatchOutcome:
     """Run every run of ``batch`` not already complete, into ``out/runs/<name>``; write the index after each.
 
     ``overrides`` (``--set`` strings) apply to every run, after its own;
-    ``options`` name the command line's settings the runs hold.
+    ``options`` name the command line's settings the runs hold; ``force``
+    runs a run whose estimated memory exceeds what the machine has free (it
+    fails that run otherwise).
 
     Raises
     ------
@@ -515,13 +518,15 @@ def run_batch(
         raise _unmade(out, error.strerror or type(error).__name__) from None
     lock = _lock_batch(out, report)
     try:
-        return _run_locked(batch, out, overrides or [], report)
+        return _run_locked(batch, out, overrides or [], report, force)
     finally:
         if lock is not None:
             lock.close()
 
 
-def _run_locked(batch: Batch, out: Path, overrides: list[str], report: Callable[[str], None]) -> BatchOutcome:
+def _run_locked(
+    batch: Batch, out: Path, overrides: list[str], report: Callable[[str], None], force: bool
+) -> BatchOutcome:
     """:func:`run_batch` in its folder, locked."""
     from mcalloc.pipeline import run_scenario
 
@@ -548,7 +553,8 @@ def _run_locked(batch: Batch, out: Path, overrides: list[str], report: Callable[
                 records.append(RunRecord(run, "skipped", key, folder, numbers=key_numbers(folder)))
                 report(f"{label}: already complete, skipped")
                 continue
-            check_memory(scenario, force=None)
+            if not force:
+                check_memory(scenario, force="pass --force to mcalloc batch")
             if scenario.simulation.backend == "dask":
                 scheduler = scenario.simulation.scheduler
             if scheduler in unreachable:

@@ -46,6 +46,9 @@ def register(commands: Any) -> None:
     batch.add_argument("--scheduler", help="dask scheduler address, tcp://HOST:PORT (default: a local cluster)")
     batch.add_argument("--dry-run", action="store_true", help="list the runs, their status and memory; run nothing")
     batch.add_argument("--log-file", type=Path, help="also write the batch's log (timestamped) to this file")
+    batch.add_argument(
+        "--force", action="store_true", help="run every run even when its estimated memory exceeds what is free"
+    )
     batch.set_defaults(handler=_batch)
 
 
@@ -87,7 +90,7 @@ def _with_options(batch: Any, args: argparse.Namespace) -> tuple[Any, list[str]]
     return replace(batch, runs=tuple(run.with_settings(overrides, origins) for run in batch.runs)), options
 
 
-def _dry_run(batch: Any, out: Path, options: list[str]) -> int:
+def _dry_run(batch: Any, out: Path, options: list[str], force: bool) -> int:
     import pandas as pd
 
     from mcalloc.batch.runner import (
@@ -129,10 +132,13 @@ def _dry_run(batch: Any, out: Path, options: list[str]) -> int:
         else:
             try:
                 if not done:  # the batch refuses a run the machine cannot hold, so the dry run does
-                    check_memory(scenario, force=None)
+                    check_memory(scenario, force="pass --force")
             except McallocError as error:
-                row.update(status=f"too large: {str(error).splitlines()[0]}")
-                failing.append(row)
+                if force:
+                    row.update(status="to run (--force: more memory than is free)")
+                else:
+                    row.update(status=f"too large: {str(error).splitlines()[0]}")
+                    failing.append(row)
         rows.append(row)
     print(f"{batch.name}: {len(batch.runs)} run{'s' if len(batch.runs) != 1 else ''} into {out}")
     print(pd.DataFrame(rows).astype(object).fillna("").to_string(index=False))
@@ -153,10 +159,10 @@ def _batch(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else Path("results") / batch.name
     batch, options = _with_options(batch, args)
     if args.dry_run:
-        return _dry_run(batch, out, options)
+        return _dry_run(batch, out, options, args.force)
     check_batch_folder(out)  # before the log file, which may be made inside it
     configure_logging("info", args.log_file, sys.stderr.isatty())
-    outcome = run_batch(batch, out, report=LOGGER.info, options=options)
+    outcome = run_batch(batch, out, report=LOGGER.info, options=options, force=args.force)
     shown = outcome.index[["run", "status", *batch.parameters, "error"]]
     print(shown.to_string(index=False))
     complete = sum(record.status in ("complete", "skipped") for record in outcome.records)

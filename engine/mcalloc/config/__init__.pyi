@@ -1,6 +1,16 @@
 """Names of :mod:`mcalloc.config`, imported on first use (see ``__init__.py``)."""
 
-from . import dependence_schema, loader, model_schema, optimize_schema, overrides, schema, sections, yaml_source
+from . import (
+    calibrated_checks,
+    dependence_schema,
+    loader,
+    model_schema,
+    optimize_schema,
+    overrides,
+    schema,
+    sections,
+    yaml_source,
+)
 from .loader import config_hash, load_scenario, scenario_to_dict
 from .overrides import apply_override
 from .schema import (
@@ -38,6 +48,7 @@ __all__ = [
     "Scenario",
     "SimulationConfig",
     "apply_override",
+    "calibrated_checks",
     "config_hash",
     "dependence_schema",
     "load_scenario",

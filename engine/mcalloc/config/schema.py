@@ -16,6 +16,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from mcalloc.config.base import Frozen
+from mcalloc.config.calibrated_checks import check_calibrated_model
 from mcalloc.config.model_schema import (
     BASELINE_KINDS,
     STEPS_PER_YEAR,
@@ -24,7 +25,6 @@ from mcalloc.config.model_schema import (
     MarginalsConfig,
     ModelConfig,
     StressConfig,
-    check_calibrated_model,
     check_params,
 )
 from mcalloc.config.optimize_schema import (

@@ -27,7 +27,8 @@ from mcalloc.cli.main import main
 from .conftest import DEFAULT_CONFIG, ROOT, one_error_line
 
 SECTIONS = [
-    "summary", "wealth", "drawdowns", "diversification", "frontiers", "weights", "horizons", "models", "warnings",
+    "answer", "summary", "wealth", "drawdowns", "diversification", "frontiers", "weights", "horizons", "models",
+    "warnings",
 ]  # fmt: skip
 FIGURES = ["fan", "drawdowns", "diversification", "frontier", "weights", "horizons", "correlation"]
 
@@ -187,7 +188,7 @@ def test_report_tables_show_the_numbers_of_the_csv_files(run_folder: tuple[Path,
         assert cells[:2] == [row["portfolio"], row["currency"]]
         for cell, column in zip(cells[2:10], percents, strict=True):
             assert float(cell.rstrip("%")) / 100 == pytest.approx(row[column], abs=0.0005 + 1e-12), (cells, column)
-        assert float(cells[10]) == pytest.approx(row["underwater_years_median"], abs=0.0005 + 1e-12), cells
+        assert cells[10] == f"{row['underwater_years_median']:.2f}", cells  # two decimals in every row
         assert float(cells[11].replace(",", "")) == pytest.approx(row["terminal_wealth_p50"], abs=0.5 + 1e-9), cells
     # and each portfolio's weights against weights.csv, in the assets' order
     weights = pd.read_csv(out / "weights.csv").pivot(index="portfolio", columns="asset", values="weight")
@@ -613,6 +614,22 @@ def test_frontier_figure_numbers_every_portfolio_and_no_two_labels_overprint(run
                 assert not first.overlaps(second), (panel.get_xlabel(), first, second)
 
 
+def test_a_frontier_legend_of_long_names_stays_inside_the_picture(run_folder: tuple[Path, str]) -> None:
+    # three columns of the schema's 40-character names ran off both edges of the picture (sets and portfolios)
+    import dataclasses
+
+    from mcalloc.report.frontier import frontier_figure
+
+    run = mcalloc.load(run_folder[0])
+    frontier = run.frontier
+    assert frontier is not None
+    longer = {name: f"{name}_named_near_the_schemas_limit_of_40"[:40] for name in frontier["portfolio"].dropna()}
+    sets = {assets: str(assets).replace("+", "_index_fund_long+") for assets in frontier["frontier"].dropna()}
+    renamed = frontier.assign(portfolio=frontier["portfolio"].map(longer), frontier=frontier["frontier"].map(sets))
+    figure = frontier_figure(dataclasses.replace(run, frontier=renamed))
+    _assert_drawn_inside("frontier, long names", figure)
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_portfolio_labels_never_overprint_however_the_points_fall(seed: int) -> None:
     # random layouts, a legend below taking its room as the frontier figure's does: the labels are placed
@@ -882,3 +899,55 @@ def test_compared_bars_say_each_runs_horizon_and_keep_its_colour_across_currenci
     # one horizon, one currency: the run's name alone
     alone = comparison_figure(table[table["currency"] == "USD"].drop(columns="simulation.horizon_years"))
     assert [bar.get_label() for bar in alone.axes[0].containers] == ["long", "short"]
+
+
+def test_the_page_states_each_portfolios_answer_with_its_interval_first(run_folder: tuple[Path, str]) -> None:
+    # the page opened on hashes and package versions, and no sentence said what a mix changes or what the
+    # intervals leave out; the answer now comes first, each number as diversification.csv has it
+    import re
+
+    import pandas as pd
+
+    out = run_folder[0]
+    text = (out / "report.html").read_text(encoding="utf-8")
+    assert _parse(out / "report.html").sections[0] == "answer"
+    items = dict(re.findall(r"<li><strong>([^<]+)</strong>: ([^<]+)\.</li>", text))
+    table = pd.read_csv(out / "diversification.csv")
+    table = table[table["currency"] == table["currency"].iloc[0]]
+    assert set(items) == set(table["portfolio"]) and len(items) >= 3
+    for portfolio, group in table.groupby("portfolio"):
+        rows = group.set_index("statistic")
+        said = html.unescape(items[portfolio])
+        if pd.isna(rows.loc["prob_wealthier", "difference"]):
+            assert said.startswith("the same mix as sp500_only"), said
+            continue
+        for statistic, name, larger, smaller in (
+            ("cagr_median", "median CAGR", "a year higher", "a year lower"),
+            ("maxdd_p95", "95th-percentile maximum drawdown", "deeper", "shallower"),
+        ):
+            low, high = 100 * rows.loc[statistic, "ci_low"], 100 * rows.loc[statistic, "ci_high"]
+            difference = 100 * rows.loc[statistic, "difference"]
+            ends = [f"{round(end, 2) + 0.0:+.2f}" for end in (low, high)]  # + 0.0: no "-0.00"
+            assert f"95% interval {ends[0]} to {ends[1]}" in said, (said, statistic)
+            if low <= 0 <= high:
+                assert f"no difference in {name} the paths can tell apart" in said, (said, statistic)
+            else:
+                word = larger if difference > 0 else smaller
+                assert f"{name} {abs(difference):.2f} points {word}" in said, (said, statistic)
+        assert f"on {rows.loc['prob_wealthier', 'difference']:.0%} of paths" in said, said
+    # what the intervals cover, and that the default's paths draw their means
+    page = " ".join(html.unescape(text).split())
+    assert "The intervals are Monte Carlo intervals" in page and "do not cover the model's own error" in page
+    assert "each path draws its own long-run means" in page
+    from mcalloc.report.answer import uncertainty_note
+
+    assert "the means are taken as known" in uncertainty_note({"model": {"mean_uncertainty": None}})
+
+
+def test_numbers_that_round_to_zero_are_shown_without_a_minus_sign() -> None:
+    # an interval's end of -0.00001 read "-0.00" (points) and a share of -0.0001 "-0.0%"
+    from mcalloc.report.tables import percent, points, years
+
+    assert points(-0.00001) == "+0.00" and points(-0.0001) == "-0.01" and points(0.0) == "+0.00"
+    assert percent(-0.0001) == "0.0%" and percent(-0.001) == "-0.1%" and percent(float("nan")) == ""
+    assert years(3.25) == "3.25" and years(3) == "3.00"

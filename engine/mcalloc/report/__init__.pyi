@@ -1,6 +1,6 @@
 """Names of :mod:`mcalloc.report`, imported on first use (see ``__init__.py``)."""
 
-from . import compare, figures, frontier, page, tables, validation
+from . import answer, compare, figures, frontier, page, tables, validation
 from .compare import KEY_METRICS, MONEY_METRICS, comparison_table
 from .page import build_comparison_report, build_report, write_report
 from .validation import write_backtest_report
@@ -8,6 +8,7 @@ from .validation import write_backtest_report
 __all__ = [
     "KEY_METRICS",
     "MONEY_METRICS",
+    "answer",
     "build_comparison_report",
     "build_report",
     "compare",

@@ -32,6 +32,7 @@ __all__ = [
     "drawdown_figure",
     "fan_figure",
     "horizons_figure",
+    "legend_below",
     "weights_figure",
 ]
 
@@ -69,10 +70,17 @@ def _figure(height: float, columns: int = 1, rows: int = 1) -> tuple[Figure, np.
 def _legend_below(figure: Figure, panel: Axes, columns: int = 3) -> None:
     """One legend for the figure, under its panels, so it never hides data."""
     handles, labels = panel.get_legend_handles_labels()
+    legend_below(figure, handles, labels, columns=columns)
+
+
+def legend_below(
+    figure: Figure, handles: Sequence[Artist], labels: Sequence[str], columns: int = 3, fontsize: float = 8
+) -> None:
+    """A legend of ``handles`` under the figure's panels, in as many of ``columns`` as fit its width."""
     renderer = FigureCanvasAgg(figure).get_renderer()  # type: ignore[no-untyped-call]  # matplotlib: untyped
     # as many columns as fit the picture's width: long names (a shared mix's, or the schema's 40 characters) take fewer
     for ncols in range(max(1, min(columns, len(labels))), 0, -1):
-        legend = figure.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize=8)
+        legend = figure.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize=fontsize)
         for text in legend.get_texts():
             text.set_parse_math(False)  # names are the user's ("cost_$5_vs_$10"): text, never mathematics
         if ncols == 1 or legend.get_window_extent(renderer).width <= figure.bbox.width:
@@ -285,7 +293,7 @@ def diversification_figure(run: Run) -> Figure | None:
     for panel in axes[len(statistics) :]:
         panel.set_visible(False)
     figure.suptitle(
-        f"minus {table['reference'].iloc[0]} on the same paths, in {table['currency'].iloc[0]}\n"
+        f"minus {table['reference'].iloc[0]} on the same paths, for an investor in {table['currency'].iloc[0]}\n"
         "(95% Monte Carlo intervals; higher growth is right, lower risk is left)"
     )
     return figure
@@ -317,7 +325,10 @@ def weights_figure(run: Run) -> Figure:
         )  # fmt: skip
     axes.set_yticks(positions, weights.index)
     axes.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    axes.set_xlabel("weight (whiskers: lowest to highest over batches of the optimiser's paths)", wrap=True)
+    # whiskers only where independent batches of the optimiser's paths gave ranges; no caption of what is not drawn
+    whiskers = low is not None and bool(np.isfinite(low.to_numpy(dtype=float)).any())
+    label = "weight (whiskers: lowest to highest over batches of the optimiser's paths)" if whiskers else "weight"
+    axes.set_xlabel(label, wrap=True)
     _legend_below(figure, axes)
     axes.grid(True, axis="x", alpha=0.3)
     return figure
@@ -483,5 +494,5 @@ def batch_figure(index: pd.DataFrame, parameters: Sequence[str]) -> Figure | Non
     for panel in axes[: len(panels)]:
         for handle, label in zip(*panel.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, handle)
-    figure.legend(handles=list(handles.values()), labels=list(handles), loc="outside lower center", ncols=3, fontsize=8)
+    legend_below(figure, list(handles.values()), list(handles))
     return figure

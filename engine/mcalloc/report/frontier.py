@@ -17,7 +17,13 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from mcalloc.config.optimize_schema import FRONTIER_PATHS
-from mcalloc.report.figures import _FRONTIER_MEASURES, _LOG_MEASURES, _OLDER_FRONTIER_MEASURES, _figure
+from mcalloc.report.figures import (
+    _FRONTIER_MEASURES,
+    _LOG_MEASURES,
+    _OLDER_FRONTIER_MEASURES,
+    _figure,
+    legend_below,
+)
 
 if TYPE_CHECKING:
     from mcalloc.api import Run
@@ -99,7 +105,7 @@ def frontier_figure(run: Run) -> Figure | None:
             label=f"{number} {row['portfolio']}",
         )  # fmt: skip
         handles.append(proxy)
-    figure.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=7)
+    legend_below(figure, handles, [str(handle.get_label()) for handle in handles], fontsize=7)
     n_paths, every = frontier_paths(run)
     paths = f"all {n_paths:,}" if every else f"{n_paths:,}"
     figure.suptitle(f"frontiers on {paths} of the optimiser's paths (triangles: benchmarks, stars: optimised)")

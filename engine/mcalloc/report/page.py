@@ -30,6 +30,7 @@ from matplotlib.text import Text
 from mcalloc.api import Run, RunFolderError, load, read_manifest, unfinished
 from mcalloc.errors import OutputError, check_stop, signals_held
 from mcalloc.report import figures
+from mcalloc.report.answer import findings, uncertainty_note
 from mcalloc.report.compare import compared_metrics, has_money, is_money, run_labels
 from mcalloc.report.frontier import frontier_figure
 from mcalloc.report.tables import (
@@ -132,9 +133,7 @@ def _pictures(run: Run, target: Path) -> dict[str, Picture | None]:
         "fan": _save(
             figures.fan_figure(run, chosen),
             "fan",
-            "Wealth across paths month by month: the median, the middle half and 90% of paths. With savings the "
-            "start is the first amount only (the table above has what was paid in); an account that sells at the "
-            "horizon (tax.depot.liquidate_at_horizon) pays its gains tax in the last month.",
+            _fan_caption(run.config),
             target,
         ),
         "drawdowns": _save(
@@ -180,6 +179,19 @@ def _pictures(run: Run, target: Path) -> dict[str, Picture | None]:
             target,
         ),
     }
+
+
+def _fan_caption(config: dict[str, Any]) -> str:
+    """The fan chart's caption: what its bands are, and what savings or a depot's sale at the horizon do to it."""
+    caption = "Wealth across paths month by month: the median, the middle half and 90% of paths."
+    if (config.get("portfolio") or {}).get("flows"):
+        caption += " With savings the start is the first amount only (the table above has what was paid in)."
+    tax = config.get("tax") or {}
+    if tax.get("kind") == "depot" and (tax.get("depot") or {}).get("liquidate_at_horizon", True):
+        caption += (
+            " The depot sells at the horizon (tax.depot.liquidate_at_horizon) and pays its gains tax in the last month."
+        )
+    return caption
 
 
 def write_report(run: Run, folder: Path | None = None) -> Path:
@@ -264,6 +276,13 @@ def _render_page(run: Run, drawing: Path) -> str:
             if run.diversification is not None and not run.diversification.empty
             else None
         ),
+        "findings": findings(run.diversification),
+        "answer_currency": (
+            run.diversification["currency"].iloc[0]
+            if run.diversification is not None and not run.diversification.empty
+            else None
+        ),
+        "uncertainty": uncertainty_note(run.config),
         "optimization": percent_columns(
             None
             if optimization is None or optimization.empty

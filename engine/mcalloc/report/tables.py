@@ -62,11 +62,20 @@ def _cell(value: Any) -> str:
 
 
 def percent(value: Any) -> str:
-    return "" if pd.isna(value) else f"{float(value):.1%}"
+    return "" if pd.isna(value) else f"{_unsigned_zero(float(value), 3):.1%}"
 
 
 def points(value: Any) -> str:
-    return "" if pd.isna(value) else f"{100 * float(value):+.2f}"
+    return "" if pd.isna(value) else f"{_unsigned_zero(100 * float(value), 2):+.2f}"
+
+
+def years(value: Any) -> str:
+    return "" if pd.isna(value) else f"{float(value):.2f}"
+
+
+def _unsigned_zero(value: float, decimals: int) -> float:
+    """``value``, or 0.0 where it rounds to zero at ``decimals``: a tiny negative printed as ``-0.00``."""
+    return 0.0 if round(value, decimals) == 0.0 else value
 
 
 def money(value: Any) -> str:
@@ -84,7 +93,7 @@ METRIC_HEADINGS: dict[str, tuple[str, Callable[[Any], str]]] = {
     "maxdd_p95": ("maxDD p95", percent),
     "cvar_95_annual": ("CVaR95 (annual)", percent),
     "prob_loss": ("P(loss)", percent),
-    "underwater_years_median": ("under water p50 (years)", _cell),
+    "underwater_years_median": ("under water p50 (years)", years),
     "terminal_wealth_p50": ("wealth p50", money),
 }
 
@@ -140,7 +149,7 @@ def renamed_table(frame: pd.DataFrame, columns: dict[str, tuple[str, Callable[[A
 
 
 def _signed(value: Any) -> str:
-    return "" if pd.isna(value) else f"{float(value):+.3f}"
+    return "" if pd.isna(value) else f"{_unsigned_zero(float(value), 3):+.3f}"
 
 
 _RATIOS = ("diversification_ratio", "effective_bets")

@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
+from mcalloc.report.figures import legend_below
 from mcalloc.report.page import _environment, _save, publish_page
 from mcalloc.report.tables import Table, count_text
 from mcalloc.results.writer import read_results_csv
@@ -55,7 +56,7 @@ def pit_figure(pits: pd.DataFrame, portfolios: list[str]) -> Figure | None:
             panel.tick_params(labelsize=7)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     if labels:
-        figure.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), fontsize=8)
+        legend_below(figure, handles, labels, columns=4)
     figure.supylabel("density", fontsize=8)
     return figure
 
@@ -89,7 +90,7 @@ def exceedance_figure(validation: pd.DataFrame) -> Figure | None:
         panel.set_title(f"1-day {statistic}: exceedances / expected", fontsize=9)
         panel.set_ylabel("exceedances / expected\n(band: a correct model's 95% range)", fontsize=7)
     handles, labels = axes[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), fontsize=8)
+    legend_below(figure, handles, labels, columns=4)
     return figure
 
 

@@ -881,7 +881,10 @@ def test_a_cluster_without_workers_fails_the_run_in_one_line(
     from distributed import LocalCluster
 
     settings = [f"{key}={json.dumps(value)}" for key, value in TINY.items()]
-    with LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None) as cluster:
+    # the scheduler's HTTP server on a free port, as the engine's own cluster: 8787 may be held by another test
+    with LocalCluster(
+        n_workers=0, host="127.0.0.1", dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}
+    ) as cluster:
         argv = ["run", str(DEFAULT_CONFIG), "-q", "--out", str(tmp_path / "run")]
         argv += [arg for setting in settings for arg in ("--set", setting)]
         argv += ["--set", "simulation.backend=dask", "--set", f"simulation.scheduler={cluster.scheduler_address}"]
@@ -922,7 +925,10 @@ def test_workers_running_other_mcalloc_code_are_refused_in_one_line(
         (copy / "mcalloc").mkdir(parents=True)
         (copy / "mcalloc" / "__init__.py").write_text("", encoding="utf-8")
     settings = [f"{key}={json.dumps(value)}" for key, value in TINY.items()]
-    with LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None) as cluster:
+    # the scheduler's HTTP server on a free port, as the engine's own cluster: 8787 may be held by another test
+    with LocalCluster(
+        n_workers=0, host="127.0.0.1", dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}
+    ) as cluster:
         environment = {**os.environ, "PYTHONPATH": str(copy)}
         command = [sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address]
         command += ["--nthreads", "1", "--no-dashboard", "--name", "other-code"]

@@ -738,3 +738,21 @@ def test_validate_refuses_what_run_refuses_about_output_dir_and_warns_about_memo
     assert "mcalloc: warning: simulation.n_paths: the run needs about" in err
     assert main(["run", str(DEFAULT_CONFIG), *huge, "--out", str(tmp_path / "big")]) == 2
     assert "GB is available" in capsys.readouterr().err and not (tmp_path / "big").exists()
+
+
+def test_the_repositorys_scenarios_named_outside_a_clone_say_where_they_come_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # README's `mcalloc run configs/default.yaml`, typed by a user of an installed package (pip install):
+    # "check the path" left them looking for a file no install has
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "configs/default.yaml"]) == 2
+    one_error_line(
+        capsys.readouterr(),
+        ("configs/default.yaml: scenario file not found", "come with mcalloc's repository, not with an installed"),
+    )
+    # in a clone (a configs/ folder here), a misspelt name is only a wrong path
+    (tmp_path / "configs").mkdir()
+    assert main(["run", "configs/defualt.yaml"]) == 2
+    line = one_error_line(capsys.readouterr(), ("configs/defualt.yaml: scenario file not found; check the path",))
+    assert "repository" not in line

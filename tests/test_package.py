@@ -19,6 +19,10 @@ def test_a_built_install_holds_mcalloc_and_no_engine_module(tmp_path: Path) -> N
     top_level = {path.name for path in target.iterdir() if not path.name.endswith((".dist-info", ".egg-info"))}
     assert "mcalloc" in top_level and "engine" not in top_level, top_level
     assert (target / "mcalloc" / "cli" / "main.py").is_file()
+    # typed for a user's mypy (py.typed), and the licence's text beside the metadata, as MIT asks
+    assert (target / "mcalloc" / "py.typed").is_file()
+    licences = [path.read_text(encoding="utf-8") for path in target.glob("mcalloc-*.dist-info/licenses/LICENSE")]
+    assert len(licences) == 1 and licences[0].startswith("MIT License"), licences
     # the packages' name lists, without which their imports fail (lazy_loader reads them at import)
     source_stubs = {path.relative_to(ROOT / "engine") for path in (ROOT / "engine" / "mcalloc").rglob("*.pyi")}
     assert len(source_stubs) > 10
@@ -35,6 +39,11 @@ def test_a_built_install_holds_mcalloc_and_no_engine_module(tmp_path: Path) -> N
 def test_python_dash_m_mcalloc_runs_the_command_line() -> None:
     done = subprocess.run([sys.executable, "-m", "mcalloc", "--help"], capture_output=True, text=True, check=True)
     assert done.stdout.startswith("usage: mcalloc")
+    # the version, as the package's metadata has it (it was "the following arguments are required: COMMAND")
+    from importlib import metadata
+
+    done = subprocess.run([sys.executable, "-m", "mcalloc", "--version"], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == f"mcalloc {metadata.version('mcalloc')}"
 
 
 def test_a_run_logging_to_a_file_reports_progress_with_time_left(tmp_path: Path) -> None:

@@ -364,6 +364,35 @@ def test_fit_from_shared_data(tmp_path: Path, shared_data: Path) -> None:
     assert set(calibration.statistic) >= {"vol_ann", "corr_daily", "corr_high_vol", "var99_exceedance_rate"}
     dependence = pd.read_csv(outcome.folder / "dependence.csv")
     assert set(dependence.kind) == {"fhs", "factor"}
+    # the report shows it as mcalloc fit prints it (it was calibration.csv's raw long table, True/False and all):
+    # each statistic's percentile per window, * outside 5..95; the VaR backtest; the joint test
+    import html
+
+    import mcalloc
+    from mcalloc.models.validation import JOINT_STATISTIC, outside_band, window_rows
+    from mcalloc.report.page import write_report
+    from mcalloc.report.tables import calibration_tables
+
+    page = write_report(mcalloc.load(outcome.folder, with_paths=False)).read_text(encoding="utf-8")
+    tables = calibration_tables(calibration)
+    assert tables is not None
+    for table_id, shown in (("calibration", "windows"), ("calibration-var", "var"), ("calibration-joint", "joint")):
+        assert f'<table id="{table_id}">' in page
+        assert all(f"<td>{html.escape(cell)}</td>" in page for row in tables[shown].rows for cell in row)
+    windows = window_rows(calibration).assign(outside=outside_band(window_rows(calibration)))
+    grid = {(row[0], row[1]): row[2:] for row in tables["windows"].rows}
+    order = list(dict.fromkeys(windows["window"]))
+    assert tables["windows"].columns == ["statistic", "series", *order]
+    for record in windows.to_dict("records"):
+        cell = grid[(record["statistic"], record["series"])][order.index(record["window"])]
+        assert cell == f"{record['percentile']:.1f}" + ("*" if record["outside"] else ""), (record, cell)
+    var = calibration[calibration["statistic"] == "var99_exceedance_rate"]
+    assert [row[0] for row in tables["var"].rows] == list(var["series"]) and len(var) == 3
+    for row, p_value in zip(tables["var"].rows, var["p_value"], strict=True):
+        assert row[3] == f"{p_value:.3f}" and (row[4] == "passes") == (p_value >= 0.05), row
+    joint = calibration[calibration["statistic"] == JOINT_STATISTIC]
+    assert [row[0] for row in tables["joint"].rows] == list(joint["window"]) and len(joint) >= 2
+    assert "True" not in "".join(cell for row in tables["windows"].rows for cell in row)
 
 
 def test_a_residual_file_only_an_fhs_model_reads_is_recorded_only_for_it(tmp_path: Path) -> None:

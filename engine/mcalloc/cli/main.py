@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Monte Carlo portfolio allocation: GARCH-copula paths, drawdowns and cvxpy-optimised weights.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks of unexpected errors")
+    from mcalloc import __version__
+
+    parser.add_argument("--version", action="version", version=f"mcalloc {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(name: str, help_text: str) -> argparse.ArgumentParser:

@@ -167,7 +167,7 @@ def calibration_text(table: pd.DataFrame, frequency: str = "daily") -> str:
     ``frequency`` is the fitted data's (``data.frequency``): the statistics
     named "daily" are of one step, and the VaR is one step's.
     """
-    from mcalloc.models.validation import JOINT_STATISTIC, outside_band, window_rows
+    from mcalloc.models.validation import JOINT_STATISTIC, outside_band, percentile_grid, window_rows
 
     windows = window_rows(table)
     step = _STEP[frequency]
@@ -178,15 +178,11 @@ def calibration_text(table: pd.DataFrame, frequency: str = "daily") -> str:
             + (", and a quarter is 3 steps" if step == "month" else "")
         )
     if len(windows):
-        shown = windows.pivot_table(index=["statistic", "series"], columns="window", values="percentile", sort=False)
         lines.append(
             "calibration: percentile of the data among simulated windows of the same length "
             "(5..95 expected nine times in ten; * outside)"
         )
-        marked = windows.assign(outside=outside_band(windows))
-        flagged = marked.pivot_table(index=["statistic", "series"], columns="window", values="outside", sort=False)
-        text = shown.map(lambda v: f"{v:5.1f}").astype(str) + flagged.map(lambda outside: "*" if outside else " ")
-        lines += text.to_string().splitlines()
+        lines += percentile_grid(table).to_string().splitlines()
     var_rows = table[table["statistic"].str.startswith("var")]
     lines.append(f"in-sample 1-{step} VaR: exceedance rate and Kupiec p-value")
     lines.append(

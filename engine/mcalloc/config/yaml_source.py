@@ -179,7 +179,12 @@ def _read_text(path: Path) -> str:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{path}: scenario file not found; check the path") from None
+        hint = "check the path"
+        if not path.is_absolute() and path.parts[:1] == ("configs",) and not Path("configs").is_dir():
+            # an installed package has none of the repository's scenarios: the user is not in a clone
+            hint += " (the scenarios in configs/ come with mcalloc's repository, not with an installed package: "
+            hint += "run from a clone of it, or write your own scenario, docs/config.md)"
+        raise ConfigError(f"{path}: scenario file not found; {hint}") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a folder, not a scenario file") from None
     except OSError as exc:

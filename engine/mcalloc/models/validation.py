@@ -59,6 +59,7 @@ __all__ = [
     "combined_quantiles",
     "outside_band",
     "outside_counts",
+    "percentile_grid",
     "simulate_window",
     "var_backtest",
     "window_rows",
@@ -268,6 +269,22 @@ def outside_band(windows: pd.DataFrame) -> pd.Series:
     """Which of :func:`window_rows` count as outside 5..95: those with a data value (as the joint test counts)."""
     finite = pd.Series(np.isfinite(windows["data"].to_numpy(dtype=float)), index=windows.index)
     return ~windows["inside_90"].astype(bool) & finite
+
+
+def percentile_grid(table: pd.DataFrame) -> pd.DataFrame:
+    """The data's percentile per statistic and series (rows) and window (columns), ``*`` after one outside 5..95.
+
+    Cells are text, ``" 97.2*"``; empty where a window has no such statistic.
+    """
+    windows = window_rows(table)
+    if windows.empty:
+        return pd.DataFrame()
+    marked = windows.assign(outside=outside_band(windows))
+    index, columns = ["statistic", "series"], "window"
+    shown = marked.pivot_table(index=index, columns=columns, values="percentile", sort=False)
+    flagged = marked.pivot_table(index=index, columns=columns, values="outside", sort=False)
+    text = shown.map(lambda value: "" if pd.isna(value) else f"{value:5.1f}")
+    return text + flagged.map(lambda outside: "*" if outside is True or outside == 1 else " ")
 
 
 def calibration_table(model: JointModel, returns: pd.DataFrame, settings: CalibrationSettings) -> pd.DataFrame:

@@ -39,6 +39,7 @@ from mcalloc.report.tables import (
     MONEY_HEADINGS,
     OPTIMIZATION_COLUMNS_SHOWN,
     Table,
+    calibration_tables,
     diversification_cells,
     drawdown_axes,
     format_frame,
@@ -293,7 +294,7 @@ def _render_page(run: Run, drawing: Path) -> str:
         "horizons": percent_columns(run.horizons),
         "models": Table.of(models),
         "dependence": format_frame(run.dependence),
-        "calibration": format_frame(run.calibration),
+        "calibration": calibration_tables(run.calibration),
         "warnings": list(run.manifest.get("warnings") or []),
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -20,6 +20,7 @@ __all__ = [
     "OPTIMIZATION_COLUMNS_SHOWN",
     "Table",
     "account_tax_text",
+    "calibration_tables",
     "count_text",
     "diversification_cells",
     "drawdown_axes",
@@ -303,6 +304,55 @@ def account_tax_text(tax: Mapping[str, Any], currency: str) -> str:
             f"{depot.get('fund_standard_income', 0.0):.1%}; {sold}"
         )
     return "none (returns before tax)"
+
+
+def calibration_tables(frame: pd.DataFrame | None) -> dict[str, Table] | None:
+    """``calibration.csv`` as the page shows it: the data's percentile per statistic and window (``*`` outside
+    5..95), the in-sample VaR backtest, and the joint test; ``None`` for a run without one."""
+    if frame is None or frame.empty:
+        return None
+    from mcalloc.models.validation import JOINT_STATISTIC, percentile_grid
+
+    grid = percentile_grid(frame)
+    tables = {
+        "windows": Table(
+            columns=["statistic", "series", *map(str, grid.columns)],
+            rows=[
+                [str(statistic), str(series), *(str(cell).strip() for cell in cells)]
+                for statistic, series, *cells in grid.reset_index().itertuples(index=False)
+            ],
+        )
+    }
+
+    def verdict(row: pd.Series, passes: str) -> str:
+        return passes if float(row["p_value"]) >= 0.05 else "rejected at 5%"
+
+    var = frame[frame["statistic"].astype(str).str.startswith("var")]
+    tables["var"] = Table(
+        columns=["series", "days below the VaR", "nominal", "Kupiec p", "verdict"],
+        rows=[
+            [
+                str(row["series"]),
+                f"{row['data']:.2%}",
+                f"{row['sim_p50']:.0%}",
+                f"{row['p_value']:.3f}",
+                verdict(row, "passes"),
+            ]
+            for _, row in var.iterrows()
+        ],
+    )
+    joint = frame[frame["statistic"] == JOINT_STATISTIC]
+    tables["joint"] = Table(
+        columns=["window", "statistics outside 5..95", "simulated windows' 5..95", "P(as many or more)", "verdict"],
+        rows=[
+            [
+                str(row["window"]), f"{int(row['data'])}", f"{int(row['sim_p05'])}..{int(row['sim_p95'])}",
+                f"{row['p_value']:.3f}", verdict(row, "consistent with the model"),
+            ]
+            for _, row in joint.iterrows()
+        ],
+    )  # fmt: skip
+    return tables
 
 
 def format_frame(frame: pd.DataFrame | None) -> Table | None:

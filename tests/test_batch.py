@@ -1034,6 +1034,33 @@ def test_the_batch_figure_draws_runs_swept_to_null_and_tells_many_lines_apart() 
     assert len(looks) == 11
 
 
+def test_the_batch_figure_draws_a_portfolio_the_other_keys_leave_alone_once_and_benefits_in_points() -> None:
+    # the reference, the same whatever weight the sweep gave the mix, was drawn once per weight over itself in
+    # as many colours; and a benefit of 0.003 (0.3 percentage points) read "0.300%"
+    from mcalloc.report.figures import batch_figure
+
+    index = pd.DataFrame(
+        {
+            "run": ["a", "b", "c", "d"],
+            "status": ["complete"] * 4,
+            "simulation.horizon_years": [5, 10, 5, 10],
+            "mix.weight": [0.2, 0.2, 0.4, 0.4],
+            "cagr_median:ref": [0.08, 0.085, 0.08, 0.085],
+            "cagr_median:mix": [0.081, 0.086, 0.083, 0.087],
+            "benefit_cagr_median:mix": [0.001, 0.001, 0.003, 0.002],
+        }
+    )
+    figure = batch_figure(index, ["simulation.horizon_years", "mix.weight"])
+    assert figure is not None
+    labels = [line.get_label() for line in figure.axes[0].get_lines()]
+    assert labels == ["ref (the same at every mix.weight)", "mix (0.2)", "mix (0.4)"]
+    benefit = figure.axes[1]
+    assert benefit.get_ylabel() == "percentage points"
+    figure.canvas.draw()
+    ticks = [tick.get_text() for tick in benefit.get_yticklabels() if tick.get_text()]
+    assert ticks and all("%" not in tick for tick in ticks) and any(tick in ("+0.2", "+0.3") for tick in ticks)
+
+
 def test_two_runs_that_are_one_are_refused_before_either_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -148,3 +148,25 @@ print(len(names), count)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     n_packages, n_names = map(int, done.stdout.split())
     assert n_packages > 10 and n_names > 200
+
+
+def test_the_source_distribution_holds_what_its_tests_and_scenarios_need(tmp_path: Path) -> None:
+    # it held tests/test_*.py without conftest.py or the bad-input cases (two collection errors), and no scenario
+    import shutil
+    import tarfile
+
+    # from a copy without build leftovers: an earlier build's egg-info lists files setuptools would add again
+    leftovers = shutil.ignore_patterns(".*", "*.egg-info", "build", "dist", "results", "__pycache__")
+    tree = shutil.copytree(ROOT, tmp_path / "tree", ignore=leftovers)
+    shutil.copytree(ROOT / "results", tree / "results", ignore=lambda folder, names: set(names) - {"README.md"})
+    done = subprocess.run(
+        [sys.executable, "-c", f"from setuptools import build_meta; print(build_meta.build_sdist({str(tmp_path)!r}))"],
+        cwd=tree, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    archive = tmp_path / done.stdout.strip().splitlines()[-1]
+    with tarfile.open(archive) as sdist:
+        names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
+    wanted = {"LICENSE", "Makefile", "requirements.lock", "tests/conftest.py", "tests/__init__.py"}
+    wanted |= {"tests/bad_inputs/cases.yaml", "configs/default.yaml", "configs/default.residuals.csv", "docs/config.md"}
+    assert wanted <= names, sorted(wanted - names)
+    assert not [name for name in names if "__pycache__" in name or name.startswith(("results/2", ".venv"))]

@@ -445,6 +445,12 @@ _BATCH_PANELS = {
 _MAX_BATCH_LINES = 12
 
 
+def _same_in_every_group(done: pd.DataFrame, parameter: str, column: str) -> bool:
+    """Whether ``column`` has the same value at each value of ``parameter`` whatever the other swept keys are."""
+    values = done.groupby(parameter, dropna=False)[column].nunique(dropna=False)
+    return bool((values <= 1).all())
+
+
 def batch_figure(index: pd.DataFrame, parameters: Sequence[str]) -> Figure | None:
     """Key metrics of every portfolio against the first swept parameter, a line per portfolio and other setting."""
     done = index[index["status"].isin(["complete", "skipped"])]
@@ -466,7 +472,11 @@ def batch_figure(index: pd.DataFrame, parameters: Sequence[str]) -> Figure | Non
     colours: dict[str, str] = {}  # one colour per portfolio and setting, the same in every panel
     for panel, prefix in zip(axes, panels, strict=False):
         columns = [str(c) for c in done.columns if str(c).startswith(f"{prefix}:")]
-        lines = [(group, column) for group in dict.fromkeys(done["_others"]) for column in columns]
+        groups = list(dict.fromkeys(done["_others"]))
+        # a portfolio the other keys leave alone (the reference, when they change the mixes) is one line, not one
+        # per setting drawn over each other in as many colours
+        alike = {column for column in columns if len(groups) > 1 and _same_in_every_group(done, parameter, column)}
+        lines = [(group, column) for group in groups for column in columns if column not in alike or group == groups[0]]
         if len(lines) > _MAX_BATCH_LINES:
             panel.text(
                 0.01, 0.01, f"first {_MAX_BATCH_LINES} of {len(lines)} lines", transform=panel.transAxes, fontsize=7
@@ -474,7 +484,11 @@ def batch_figure(index: pd.DataFrame, parameters: Sequence[str]) -> Figure | Non
         for group, column in lines[:_MAX_BATCH_LINES]:
             part = done[done["_others"] == group]
             x = part[parameter] if numeric else labels[part.index].map(order.index)
-            label = column.split(":", 1)[1] + ("" if group == "all" else f" ({group})")
+            label = column.split(":", 1)[1]
+            if column in alike:
+                label += f" (the same at every {', '.join(rest)})"
+            elif group != "all":
+                label += f" ({group})"
             colour = colours.setdefault(label, f"C{len(colours) % 10}")
             # past ten lines the colours come round again: dashed, so that no two lines look alike
             style = "-o" if list(colours).index(label) < 10 else "--s"
@@ -486,7 +500,11 @@ def batch_figure(index: pd.DataFrame, parameters: Sequence[str]) -> Figure | Non
             panel.xaxis.set_major_locator(MaxNLocator(integer=True))
         panel.set_title(_BATCH_PANELS[prefix], fontsize=10)
         panel.set_xlabel(parameter)
-        panel.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))  # as many decimals as the ticks need
+        if prefix.startswith("benefit_"):  # a difference of two rates: percentage points, not a percentage
+            panel.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{100 * value:+.2g}"))
+            panel.set_ylabel("percentage points")
+        else:
+            panel.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))  # as many decimals as needed
         panel.grid(True, alpha=0.3)
     for panel in axes[len(panels) :]:
         panel.set_visible(False)

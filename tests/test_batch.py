@@ -501,6 +501,21 @@ def test_a_run_too_big_for_memory_fails_before_it_starts(tmp_path: Path, capsys:
     one_error_line(capsys.readouterr(), (f"{blocked / 'b'}: the batch folder cannot be made", "afile is a file"))
 
 
+def test_force_runs_a_run_the_memory_check_would_refuse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a machine with (as the check reads it) next to no free memory: refused without --force, run with it
+    from mcalloc.simulation import resources
+
+    monkeypatch.setattr(resources, "available_gb", lambda: 1e-6)
+    sweep = _sweep(tmp_path, {"simulation.horizon_years": [1]}, name="forced")
+    assert main(["batch", str(sweep), "--out", str(tmp_path / "refused")]) == 2
+    assert list(pd.read_csv(tmp_path / "refused" / "index.csv")["status"]) == ["failed"]
+    capsys.readouterr()
+    assert main(["batch", str(sweep), "--out", str(tmp_path / "forced"), "--force"]) == 0
+    assert list(pd.read_csv(tmp_path / "forced" / "index.csv")["status"]) == ["complete"]
+
+
 def test_a_batch_refuses_a_folder_that_is_not_a_batch_and_takes_a_scenarios_results(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

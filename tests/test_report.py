@@ -951,3 +951,65 @@ def test_numbers_that_round_to_zero_are_shown_without_a_minus_sign() -> None:
     assert points(-0.00001) == "+0.00" and points(-0.0001) == "-0.01" and points(0.0) == "+0.00"
     assert percent(-0.0001) == "0.0%" and percent(-0.001) == "-0.1%" and percent(float("nan")) == ""
     assert years(3.25) == "3.25" and years(3) == "3.00"
+
+
+def _diversification_rows(portfolio: str, numbers: dict[str, tuple[float, float, float]]) -> list[dict[str, object]]:
+    return [
+        {"portfolio": portfolio, "reference": "ref", "currency": "USD", "statistic": statistic,
+         "difference": value, "ci_low": low, "ci_high": high}
+        for statistic, (value, low, high) in numbers.items()
+    ]  # fmt: skip
+
+
+def test_the_answer_says_tiny_differences_and_near_certain_shares_without_reading_zero() -> None:
+    # a difference under 0.005 points read "0.00 points lower (+0.00 to +0.00)", a share of 0.9996 "100%", and a
+    # schema-1.1 folder's same mix (its share 0, not empty) "no difference ... on 0% of paths"
+    import pandas as pd
+    from mcalloc.report.answer import findings
+
+    rows = _diversification_rows(
+        "tiny",
+        {"cagr_median": (-0.00002, -0.00003, -0.00001), "maxdd_p95": (0.02, 0.01, 0.03),
+         "prob_wealthier": (0.9996, 0.9990, 0.9999)},
+    )  # fmt: skip
+    rows += _diversification_rows(
+        "old_same", {"cagr_median": (0.0, 0.0, 0.0), "maxdd_p95": (0.0, 0.0, 0.0), "prob_wealthier": (0.0, 0.0, 0.0)}
+    )
+    said = {finding.portfolio: finding.text for finding in findings(pd.DataFrame(rows))}
+    assert said["tiny"].startswith("median CAGR 0.002 points a year lower (95% interval -0.003 to -0.001)")
+    assert "2.00 points deeper (95% interval +1.00 to +3.00)" in said["tiny"]
+    assert said["tiny"].endswith("on 99.96% of paths (99.90% to 99.99%)")
+    assert said["old_same"] == "the same mix as ref: no difference on any path"
+
+
+def test_the_calibration_grid_keeps_a_statistic_without_percentiles_and_its_order_and_names_the_step() -> None:
+    # a statistic with no percentile in any window dropped out of one of two pivots, and adding them sorted every
+    # row by name; the VaR of weekly data was labelled in days
+    import pandas as pd
+    from mcalloc.models.validation import percentile_grid
+    from mcalloc.report.tables import calibration_step, calibration_tables
+
+    rows = []
+    cases = (("vol_ann", "b", 50.0), ("vol_ann", "a", 97.0), ("corr_high_vol", "a|b", None))
+    for statistic, series, percentile in cases:
+        for window in ("w1", "w2"):
+            inside = percentile is None or 5 <= percentile <= 95
+            rows.append(
+                {"statistic": statistic, "series": series, "window": window, "data": 0.1 if percentile else None,
+                 "sim_p05": 0.0, "sim_p50": 0.1, "sim_p95": 0.2, "percentile": percentile, "inside_90": inside,
+                 "p_value": None}
+            )  # fmt: skip
+    rows.append(
+        {"statistic": "var99_exceedance_rate", "series": "a", "window": "w1..w2", "data": 0.013, "sim_p05": None,
+         "sim_p50": 0.01, "sim_p95": None, "percentile": None, "inside_90": False, "p_value": 0.049}
+    )  # fmt: skip
+    frame = pd.DataFrame(rows)
+    grid = percentile_grid(frame)
+    assert [tuple(index) for index in grid.index] == [("vol_ann", "b"), ("vol_ann", "a"), ("corr_high_vol", "a|b")]
+    assert grid.to_numpy().tolist() == [[" 50.0 ", " 50.0 "], [" 97.0*", " 97.0*"], ["", ""]]
+    step = calibration_step({"data": {"frequency": "weekly"}})
+    tables = calibration_tables(frame, step)
+    assert step == "week" and tables is not None
+    assert tables["var"].columns[1] == "weeks below the VaR"
+    assert tables["var"].rows == [["a", "1.30%", "1%", "0.049", "rejected at 5%"]]
+    assert calibration_step({}) == "day" and calibration_step({"data": {"frequency": "monthly"}}) == "month"

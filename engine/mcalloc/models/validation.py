@@ -279,12 +279,17 @@ def percentile_grid(table: pd.DataFrame) -> pd.DataFrame:
     windows = window_rows(table)
     if windows.empty:
         return pd.DataFrame()
-    marked = windows.assign(outside=outside_band(windows))
-    index, columns = ["statistic", "series"], "window"
-    shown = marked.pivot_table(index=index, columns=columns, values="percentile", sort=False)
-    flagged = marked.pivot_table(index=index, columns=columns, values="outside", sort=False)
-    text = shown.map(lambda value: "" if pd.isna(value) else f"{value:5.1f}")
-    return text + flagged.map(lambda outside: "*" if outside is True or outside == 1 else " ")
+    # each cell's text first, then one pivot: a statistic without a percentile in any window keeps its row
+    # (two pivots of numbers dropped it from one, and adding them sorted the rows by name)
+    percentile = windows["percentile"].to_numpy(dtype=float)
+    cells = [
+        "" if np.isnan(value) else f"{value:5.1f}" + ("*" if outside else " ")
+        for value, outside in zip(percentile, outside_band(windows), strict=True)
+    ]
+    grid = windows.assign(cell=cells).pivot_table(
+        index=["statistic", "series"], columns="window", values="cell", aggfunc="first", sort=False
+    )
+    return grid.fillna("")
 
 
 def calibration_table(model: JointModel, returns: pd.DataFrame, settings: CalibrationSettings) -> pd.DataFrame:

@@ -9,13 +9,12 @@ interval.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-
-from mcalloc.report.tables import points
 
 __all__ = ["Finding", "findings", "uncertainty_note"]
 
@@ -28,14 +27,35 @@ class Finding:
     text: str
 
 
+def _points(value: float, sign: str = "+") -> str:
+    """A difference of rates in percentage points: two decimals, or three where two would read as zero."""
+    scaled = 100.0 * value
+    return f"{scaled:{sign}.{3 if 0.0 < abs(scaled) < 0.005 else 2}f}"
+
+
+def _share(value: float) -> str:
+    """A share of paths: whole percents, with two decimals near 0% or 100% (0.9996 is not 100%)."""
+    return f"{value:.{2 if value < 0.005 or value > 0.995 else 0}%}"
+
+
 def _change(name: str, entry: pd.Series, larger: str, smaller: str) -> str:
     """A difference in percentage points with its interval; one whose interval holds 0 is said to be none."""
     difference, low, high = (float(entry[key]) for key in ("difference", "ci_low", "ci_high"))
-    interval = f"95% interval {points(low)} to {points(high)}"
+    interval = f"95% interval {_points(low)} to {_points(high)}"
     if low <= 0.0 <= high:
         return f"no difference in {name} the paths can tell apart ({interval})"
     word = larger if difference > 0.0 else smaller
-    return f"{name} {100.0 * abs(difference):.2f} points {word} ({interval})"
+    return f"{name} {_points(abs(difference), '')} points {word} ({interval})"
+
+
+def _same_mix(by_statistic: pd.DataFrame) -> bool:
+    """Level with the reference on every path: no share wealthier (NaN), or, in folders of schema 1.1 and 1.2,
+    a share of 0 beside differences and intervals that are all exactly 0."""
+    share = float(by_statistic["difference"].astype(float).loc["prob_wealthier"])
+    if math.isnan(share):
+        return True
+    numbers = by_statistic.loc[["cagr_median", "maxdd_p95"], ["difference", "ci_low", "ci_high"]]
+    return share == 0.0 and bool((numbers.to_numpy(dtype=float) == 0.0).all())
 
 
 def findings(table: pd.DataFrame | None) -> list[Finding]:
@@ -48,14 +68,14 @@ def findings(table: pd.DataFrame | None) -> list[Finding]:
     for portfolio, group in table[table["currency"] == currency].groupby("portfolio", sort=False):
         by_statistic = group.set_index("statistic")
         wealthier = by_statistic.loc["prob_wealthier"]
-        if pd.isna(wealthier["difference"]):  # level with the reference on every path: the same mix
+        if _same_mix(by_statistic):
             shown.append(Finding(str(portfolio), f"the same mix as {reference}: no difference on any path"))
             continue
         parts = [
             _change("median CAGR", by_statistic.loc["cagr_median"], "a year higher", "a year lower"),
             _change("95th-percentile maximum drawdown", by_statistic.loc["maxdd_p95"], "deeper", "shallower"),
-            f"ends wealthier than {reference} on {wealthier['difference']:.0%} of paths "
-            f"({wealthier['ci_low']:.0%} to {wealthier['ci_high']:.0%})",
+            f"ends wealthier than {reference} on {_share(wealthier['difference'])} of paths "
+            f"({_share(wealthier['ci_low'])} to {_share(wealthier['ci_high'])})",
         ]
         shown.append(Finding(str(portfolio), "; ".join(parts)))
     return shown

@@ -39,6 +39,8 @@ from mcalloc.report.tables import (
     MONEY_HEADINGS,
     OPTIMIZATION_COLUMNS_SHOWN,
     Table,
+    calibration_outside,
+    calibration_step,
     calibration_tables,
     diversification_cells,
     drawdown_axes,
@@ -186,7 +188,10 @@ def _fan_caption(config: dict[str, Any]) -> str:
     """The fan chart's caption: what its bands are, and what savings or a depot's sale at the horizon do to it."""
     caption = "Wealth across paths month by month: the median, the middle half and 90% of paths."
     if (config.get("portfolio") or {}).get("flows"):
-        caption += " With savings the start is the first amount only (the table above has what was paid in)."
+        caption += (
+            " With cash flows the start is the initial wealth only (the investor's money, above, has what was paid in"
+            " net of withdrawals)."
+        )
     tax = config.get("tax") or {}
     if tax.get("kind") == "depot" and (tax.get("depot") or {}).get("liquidate_at_horizon", True):
         caption += (
@@ -294,7 +299,9 @@ def _render_page(run: Run, drawing: Path) -> str:
         "horizons": percent_columns(run.horizons),
         "models": Table.of(models),
         "dependence": format_frame(run.dependence),
-        "calibration": calibration_tables(run.calibration),
+        "calibration": calibration_tables(run.calibration, calibration_step(run.config)),
+        "calibration_step": calibration_step(run.config),
+        "calibration_outside": calibration_outside(run.calibration),
         "warnings": list(run.manifest.get("warnings") or []),
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -20,6 +20,8 @@ __all__ = [
     "OPTIMIZATION_COLUMNS_SHOWN",
     "Table",
     "account_tax_text",
+    "calibration_outside",
+    "calibration_step",
     "calibration_tables",
     "count_text",
     "diversification_cells",
@@ -306,9 +308,30 @@ def account_tax_text(tax: Mapping[str, Any], currency: str) -> str:
     return "none (returns before tax)"
 
 
-def calibration_tables(frame: pd.DataFrame | None) -> dict[str, Table] | None:
+_STEPS = {"daily": "day", "weekly": "week", "monthly": "month"}
+
+
+def calibration_step(config: Mapping[str, Any]) -> str:
+    """One step of the fitted data (``data.frequency``): ``day``, ``week`` or ``month``."""
+    return _STEPS.get(str((config.get("data") or {}).get("frequency") or "daily"), "day")
+
+
+def calibration_outside(frame: pd.DataFrame | None) -> str | None:
+    """How many window statistics the data leaves outside their 5..95 bands, as ``mcalloc fit`` says it."""
+    if frame is None or frame.empty:
+        return None
+    from mcalloc.models.validation import outside_band, window_rows
+
+    windows = window_rows(frame)
+    if windows.empty:
+        return None
+    outside = int(outside_band(windows).sum())
+    return f"{outside} of {len(windows)} window statistics outside the simulated 5..95 band"
+
+
+def calibration_tables(frame: pd.DataFrame | None, step: str = "day") -> dict[str, Table] | None:
     """``calibration.csv`` as the page shows it: the data's percentile per statistic and window (``*`` outside
-    5..95), the in-sample VaR backtest, and the joint test; ``None`` for a run without one."""
+    5..95), the in-sample VaR backtest (of one ``step``), and the joint test; ``None`` for a run without one."""
     if frame is None or frame.empty:
         return None
     from mcalloc.models.validation import JOINT_STATISTIC, percentile_grid
@@ -329,7 +352,7 @@ def calibration_tables(frame: pd.DataFrame | None) -> dict[str, Table] | None:
 
     var = frame[frame["statistic"].astype(str).str.startswith("var")]
     tables["var"] = Table(
-        columns=["series", "days below the VaR", "nominal", "Kupiec p", "verdict"],
+        columns=["series", f"{step}s below the VaR", "nominal", "Kupiec p", "verdict"],
         rows=[
             [
                 str(row["series"]),

@@ -600,10 +600,23 @@ def test_frontier_figure_numbers_every_portfolio_and_no_two_labels_overprint(run
     assert [f"{number} {name}" for number, name in enumerate(marked, start=1)] == entries[-len(marked) :]
     curves = frontier[frontier["kind"] == "frontier"]
     weights = [c for c in curves.columns if c.startswith("w_")]
+    seen_same = False
     for assets, part in curves[curves["measure"] == "volatility"].groupby("frontier"):
         spread = float(np.ptp(part[weights].to_numpy(dtype=float), axis=0).max())
         (entry,) = [e for e in entries if e.split(":")[0] == assets]
         assert ("one mix" in entry) == ("+" in str(assets) and spread < 0.01), (entry, spread)
+        # a frontier lying on a smaller set's (what it adds held under 1% along it) says so: its line is hidden
+        members = set(str(assets).split("+"))
+        smaller = [str(o) for o in curves["frontier"].unique() if set(str(o).split("+")) < members]
+        every = curves[curves["frontier"] == assets]  # along every measure's frontier
+        unused = [
+            other for other in smaller
+            if every[[f"w_{a}" for a in members - set(other.split("+"))]].to_numpy().max() < 0.01
+        ]  # fmt: skip
+        if "one mix" not in entry:
+            assert ("the same as" in entry) == bool(unused), (entry, unused)
+            seen_same = seen_same or bool(unused)
+    assert seen_same  # the default's three-asset frontier holds intl under 1% (0.6% at most)
     for panel in [p for p in figure.axes if p.get_visible()]:
         labels = [child for child in panel.texts]
         numbers = sorted(int(n) for label in labels for n in label.get_text().split(","))

@@ -67,6 +67,10 @@ def frontier_figure(run: Run) -> Figure | None:
     weight_columns = [c for c in curves.columns if c.startswith("w_")]
     # one mix for every measure, or not: the legend speaks for all panels
     singles = {assets: _single_mix(curves.loc[curves["frontier"] == assets, weight_columns]) for assets in sets}
+    unused = {
+        assets: _unused_assets(curves, str(assets), [str(other) for other in sets[:index]])
+        for index, assets in enumerate(sets)
+    }
     first_lines: dict[str, Artist] = {}
     for panel, measure in zip(axes, measures, strict=False):
         column, label = _axis(measure, frontier)
@@ -77,6 +81,8 @@ def frontier_figure(run: Run) -> Figure | None:
             single = singles[assets]
             # a set of one asset is one mix by definition: only a larger set's collapse is news
             name = str(assets) if single is None or "+" not in str(assets) else f"{assets}: one mix, {single}"
+            if single is None and unused[assets] is not None:
+                name = f"{assets}: {unused[assets]}"
             if single is None:
                 (line,) = panel.plot(
                     part[column], part["mean_return"], "-", color=f"C{index}", linewidth=widths[index],
@@ -131,6 +137,24 @@ _LABEL_OFFSETS = ((5.0, 3.0), (5.0, -10.0), (-5.0, 3.0), (-5.0, -10.0), (5.0, 11
 """Where a point's label may go, in points from the point (right, below right, left, below left, higher)."""
 
 _LABEL_FONT = 7.0
+
+
+def _unused_assets(curves: pd.DataFrame, assets: str, earlier: list[str]) -> str | None:
+    """Whether ``assets``' frontier is an earlier, smaller set's: the assets it adds held under a percent in
+    every mix along it (the legend then says so, as the two lines lie on one another)."""
+    members = assets.split("+")
+    part = curves[curves["frontier"] == assets]
+    for other in reversed(earlier):  # the largest earlier set first
+        if not set(other.split("+")) < set(members):  # only a smaller set within this one
+            continue
+        added = [asset for asset in members if asset not in other.split("+")]
+        columns = [f"w_{asset}" for asset in added]
+        if not set(columns) <= set(part.columns):
+            continue
+        held = part[columns].to_numpy(dtype=float)
+        if held.size and float(np.nanmax(np.abs(held))) < 0.01:
+            return f"the same as {other} ({' and '.join(added)} under 1% in every mix)"
+    return None
 
 
 def _single_mix(weights: pd.DataFrame) -> str | None:

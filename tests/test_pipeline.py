@@ -393,6 +393,10 @@ def test_fit_from_shared_data(tmp_path: Path, shared_data: Path) -> None:
     joint = calibration[calibration["statistic"] == JOINT_STATISTIC]
     assert [row[0] for row in tables["joint"].rows] == list(joint["window"]) and len(joint) >= 2
     assert "True" not in "".join(cell for row in tables["windows"].rows for cell in row)
+    # its note says how many fell outside, and what the joint test is for
+    said = " ".join(html.unescape(page).split())
+    assert "(docs/models.md, the calibration report); a right model puts about nine in ten" in said
+    assert "window statistics outside the simulated 5..95 band. The statistics of one window move together" in said
 
 
 def test_a_residual_file_only_an_fhs_model_reads_is_recorded_only_for_it(tmp_path: Path) -> None:

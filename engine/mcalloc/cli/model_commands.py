@@ -167,7 +167,7 @@ def calibration_text(table: pd.DataFrame, frequency: str = "daily") -> str:
     ``frequency`` is the fitted data's (``data.frequency``): the statistics
     named "daily" are of one step, and the VaR is one step's.
     """
-    from mcalloc.models.validation import JOINT_STATISTIC, outside_band, percentile_grid, window_rows
+    from mcalloc.models.validation import JOINT_STATISTIC, outside_summary, percentile_grid, window_rows
 
     windows = window_rows(table)
     step = _STEP[frequency]
@@ -193,9 +193,9 @@ def calibration_text(table: pd.DataFrame, frequency: str = "daily") -> str:
         p_value, rate, nominal = float(record["p_value"]), float(record["data"]), float(record["sim_p50"])
         verdict = "passes" if p_value >= 0.05 else "REJECTED at 5%"
         lines.append(f"  {record['series']!s:<24} {rate:7.4f} (nominal {nominal:.2f})  p = {p_value:.3f}  {verdict}")
-    if len(windows):
-        outside = int(outside_band(windows).sum())
-        lines.append(f"{outside} of {len(windows)} window statistics outside the simulated 5..95 band")
+    summary = outside_summary(table)
+    if summary is not None:
+        lines.append(summary)
     joint = table[table["statistic"] == JOINT_STATISTIC]
     if len(joint):
         lines.append(

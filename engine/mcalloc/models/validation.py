@@ -59,6 +59,7 @@ __all__ = [
     "combined_quantiles",
     "outside_band",
     "outside_counts",
+    "outside_summary",
     "percentile_grid",
     "simulate_window",
     "var_backtest",
@@ -269,6 +270,14 @@ def outside_band(windows: pd.DataFrame) -> pd.Series:
     """Which of :func:`window_rows` count as outside 5..95: those with a data value (as the joint test counts)."""
     finite = pd.Series(np.isfinite(windows["data"].to_numpy(dtype=float)), index=windows.index)
     return ~windows["inside_90"].astype(bool) & finite
+
+
+def outside_summary(table: pd.DataFrame) -> str | None:
+    """How many window statistics the data leaves outside their 5..95 bands, in words; ``None`` without any."""
+    windows = window_rows(table)
+    if windows.empty:
+        return None
+    return f"{int(outside_band(windows).sum())} of {len(windows)} window statistics outside the simulated 5..95 band"
 
 
 def percentile_grid(table: pd.DataFrame) -> pd.DataFrame:

@@ -39,7 +39,6 @@ from mcalloc.report.tables import (
     MONEY_HEADINGS,
     OPTIMIZATION_COLUMNS_SHOWN,
     Table,
-    calibration_outside,
     calibration_step,
     calibration_tables,
     diversification_cells,
@@ -263,6 +262,13 @@ def _render_page(run: Run, drawing: Path) -> str:
     pictures = _pictures(run, drawing)
     models = run.models[present_columns(run.models, MODEL_COLUMNS_SHOWN)]
     optimization = run.optimization
+    compared = run.diversification if run.diversification is not None and not run.diversification.empty else None
+    step = calibration_step(run.config)
+    outside = None
+    if run.calibration is not None and not run.calibration.empty:  # the models' checks only for a fitted run
+        from mcalloc.models.validation import outside_summary
+
+        outside = outside_summary(run.calibration)
     context = {
         "title": f"mcalloc: {run.manifest.get('scenario')}",
         "provenance": provenance(run),
@@ -272,22 +278,10 @@ def _render_page(run: Run, drawing: Path) -> str:
         "compare_in": (run.config.get("currency") or {}).get("compare_in"),
         "initial_wealth": f"{float((run.config.get('portfolio') or {}).get('initial_wealth') or 1.0):,.0f}",
         "pictures": pictures,
-        "diversification": (
-            diversification_cells(run.diversification)
-            if run.diversification is not None and not run.diversification.empty
-            else None
-        ),
-        "reference": (
-            run.diversification["reference"].iloc[0]
-            if run.diversification is not None and not run.diversification.empty
-            else None
-        ),
-        "findings": findings(run.diversification),
-        "answer_currency": (
-            run.diversification["currency"].iloc[0]
-            if run.diversification is not None and not run.diversification.empty
-            else None
-        ),
+        "diversification": diversification_cells(compared) if compared is not None else None,
+        "reference": compared["reference"].iloc[0] if compared is not None else None,
+        "findings": findings(compared),
+        "answer_currency": compared["currency"].iloc[0] if compared is not None else None,
         "uncertainty": uncertainty_note(run.config),
         "optimization": percent_columns(
             None
@@ -299,9 +293,9 @@ def _render_page(run: Run, drawing: Path) -> str:
         "horizons": percent_columns(run.horizons),
         "models": Table.of(models),
         "dependence": format_frame(run.dependence),
-        "calibration": calibration_tables(run.calibration, calibration_step(run.config)),
-        "calibration_step": calibration_step(run.config),
-        "calibration_outside": calibration_outside(run.calibration),
+        "calibration": calibration_tables(run.calibration, step),
+        "calibration_step": step,
+        "calibration_outside": outside,
         "warnings": list(run.manifest.get("warnings") or []),
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
     }

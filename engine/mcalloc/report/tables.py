@@ -20,7 +20,6 @@ __all__ = [
     "OPTIMIZATION_COLUMNS_SHOWN",
     "Table",
     "account_tax_text",
-    "calibration_outside",
     "calibration_step",
     "calibration_tables",
     "count_text",
@@ -314,19 +313,6 @@ _STEPS = {"daily": "day", "weekly": "week", "monthly": "month"}
 def calibration_step(config: Mapping[str, Any]) -> str:
     """One step of the fitted data (``data.frequency``): ``day``, ``week`` or ``month``."""
     return _STEPS.get(str((config.get("data") or {}).get("frequency") or "daily"), "day")
-
-
-def calibration_outside(frame: pd.DataFrame | None) -> str | None:
-    """How many window statistics the data leaves outside their 5..95 bands, as ``mcalloc fit`` says it."""
-    if frame is None or frame.empty:
-        return None
-    from mcalloc.models.validation import outside_band, window_rows
-
-    windows = window_rows(frame)
-    if windows.empty:
-        return None
-    outside = int(outside_band(windows).sum())
-    return f"{outside} of {len(windows)} window statistics outside the simulated 5..95 band"
 
 
 def calibration_tables(frame: pd.DataFrame | None, step: str = "day") -> dict[str, Table] | None:
